@@ -1,0 +1,109 @@
+/*
+ * Character devices: byte streams that monitors, filters and colo-compare read and write.
+ *
+ * A Chardev is a QomObject under /chardevs/<id> (types "chardev-socket", "chardev-file", ...).
+ * At most one front-end uses a chardev at a time. The front-end chooses the GMainContext its
+ * handlers run on (NULL = the main loop's, or an iothread's), and may switch it later.
+ *
+ * Socket state (client side, with reconnect):
+ *
+ *   DISCONNECTED --connect ok--> CONNECTED --peer closes / error--> DISCONNECTED
+ *        ^                                                            |
+ *        +---------- after reconnect interval (if reconnect > 0) -----+
+ *
+ * A server socket accepts one client at a time: OPENED on accept, CLOSED when it goes; it then
+ * listens again. With wait=on (the default for servers) creation blocks until a client connects.
+ */
+#ifndef CHARDEV_CHAR_H
+#define CHARDEV_CHAR_H
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include "qom/object.h"
+#include "util/keyval.h"
+
+G_BEGIN_DECLS
+
+#define TYPE_CHARDEV (chardev_get_type())
+G_DECLARE_DERIVABLE_TYPE(Chardev, chardev, CHARDEV, CHARDEV, QomObject)
+
+typedef enum {
+    CHR_EVENT_OPENED,
+    CHR_EVENT_CLOSED,
+    CHR_EVENT_BREAK,
+} ChrEvent;
+
+typedef enum {
+    CHARDEV_FEATURE_RECONNECTABLE = 1 << 0, /* colo-compare requires it */
+    CHARDEV_FEATURE_GCONTEXT = 1 << 1,      /* handlers can run on another GMainContext */
+} ChardevFeature;
+
+/* Bytes the front-end can take now (0 pauses reading). */
+typedef int (*ChrCanReadHandler)(void *opaque);
+typedef void (*ChrReadHandler)(void *opaque, const guint8 *buf, int size);
+typedef void (*ChrEventHandler)(void *opaque, ChrEvent event);
+
+typedef struct CharFrontend CharFrontend;
+
+/* ---- creation ---- */
+
+/* -chardev BACKEND,id=ID,... (QemuOpts grammar, legacy spellings included). */
+Chardev *chardev_new_from_opts(KeyvalList *opts, GError **errp);
+/* QMP chardev-add {id, backend: {type, data}}; returns the new chardev. */
+Chardev *chardev_new_from_json(const char *id, JsonObject *backend, GError **errp);
+/*
+ * The legacy one-string form of -serial/-qmp/-monitor: "stdio", "null", "unix:PATH[,opts]",
+ * "tcp:HOST:PORT[,opts]", "file:PATH", "pty", "chardev:ID" (returns the existing one).
+ */
+Chardev *chardev_new_from_legacy(const char *label, const char *spec, GError **errp);
+/* chardev-remove: refused while a front-end is attached ("Chardev 'x' is busy"). */
+gboolean chardev_remove(const char *id, GError **errp);
+void chardev_remove_all(void);
+
+Chardev *chardev_find(const char *id);
+const char *chardev_get_id(Chardev *chr);
+/* "socket", "file", ... as query-chardev-backends names them. */
+const char *chardev_backend_name(Chardev *chr);
+/* query-chardev "filename" ("unix:/tmp/q.sock,server=on", "disconnected:tcp:...") */
+char *chardev_filename(Chardev *chr);
+gboolean chardev_has_feature(Chardev *chr, ChardevFeature feature);
+/* True while a front-end is attached. */
+gboolean chardev_is_busy(Chardev *chr);
+/* query-chardev "frontend-open": the stream is connected. */
+gboolean chardev_is_connected(Chardev *chr);
+/* Every chardev, sorted by id; caller frees the array. */
+GPtrArray *chardev_list(void);
+
+/* ---- the front-end API (monitors, filters, colo-compare) ---- */
+
+/* Attaches to @chr; refused if another front-end has it ("Device '%s' is in use"). */
+CharFrontend *char_fe_new(Chardev *chr, GError **errp);
+/* Detaches (handlers removed) and frees; the chardev stays. */
+void char_fe_free(CharFrontend *fe);
+Chardev *char_fe_get_chardev(CharFrontend *fe);
+
+/*
+ * Installs the handlers on @context (NULL = main context). Passing all NULL removes them.
+ * If the stream is already open an OPENED event is delivered on @context soon after.
+ * Handlers never run concurrently with each other for one front-end.
+ */
+void char_fe_set_handlers(CharFrontend *fe, ChrCanReadHandler can_read, ChrReadHandler read,
+                          ChrEventHandler event, void *opaque, GMainContext *context);
+
+/*
+ * Writes all of @buf, waiting (bounded polling) while the peer's socket is full. Callable from
+ * any thread. Returns @len, or -1 with errno set when the stream is not connected or fails.
+ */
+int char_fe_write_all(CharFrontend *fe, const guint8 *buf, int len);
+/* Writes what fits now without blocking; returns bytes written (0..len) or -1. */
+int char_fe_write(CharFrontend *fe, const guint8 *buf, int len);
+/* A backend is attached (not: the socket has a peer). */
+gboolean char_fe_backend_connected(CharFrontend *fe);
+/* Drops the current connection (server: waits for the next client; client: reconnects). */
+void char_fe_disconnect(CharFrontend *fe);
+
+void chardev_register_types(void);
+
+G_END_DECLS
+
+#endif
