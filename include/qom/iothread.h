@@ -2,8 +2,8 @@
  * The "iothread" object: a thread running its own GMainContext. colo-compare and other users
  * attach their sources to iothread_get_context(). object-del stops the loop and joins the thread.
  */
-#ifndef UTIL_IOTHREAD_H
-#define UTIL_IOTHREAD_H
+#ifndef QOM_IOTHREAD_H
+#define QOM_IOTHREAD_H
 
 #include <glib.h>
 #include "qom/object.h"
