@@ -415,8 +415,10 @@ static void muldiv(X86CPU *cpu, const X86Insn *in, int size, uint64_t src)
             n = (int16_t)(REG(R_EAX) & 0xffff);
         } else if (size == 8) {
             n = (__int128)(((unsigned __int128)d << 64) | a);
+        } else if (size == 4) {
+            n = (int64_t)((d << 32) | a);
         } else {
-            n = (int64_t)((d << (size * 8)) | a);
+            n = (int32_t)((d << 16) | a);
         }
         __int128 dv = sext(src, size);
         if (dv == -1 && n == (__int128)((unsigned __int128)1 << 127)) {
@@ -747,8 +749,11 @@ static void cmpxchg(X86CPU *cpu, const X86Insn *in, int size)
     if (dst == acc) {
         rm_write(cpu, in, size, la, src);
     } else {
-        /* the processor writes the destination back even when the compare fails */
-        rm_write(cpu, in, size, la, dst);
+        /* memory is written back even when the compare fails; a register is left alone
+         * (its upper half is not zero-extended) */
+        if (in->mod != 3) {
+            x86_st(cpu, la, dst, size);
+        }
         set_reg(cpu, in, R_EAX, dst, size);
     }
     alu(cpu, 7, size, acc, dst);
