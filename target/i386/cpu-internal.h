@@ -82,6 +82,7 @@ struct X86CPU {
     uint32_t pool_used;
     X86Insn scratch[TB_MAX_INSNS];
 
+    bool warned_exec_mmio;
     bool apic_present;     /* CPUID advertises a local APIC (the machine says) */
     bool large_pages;      /* the TLB holds pieces of 2M/4M/1G pages */
     uint64_t budget_end;

@@ -309,6 +309,8 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
                 cpu->stats.interrupts++;
             }
         }
+        /* an interrupt shadow (sti, mov ss) covers exactly the next instruction */
+        bool shadow = env->inhibit_irq;
         env->inhibit_irq = 0;
         if (unlikely(env->halted)) {
             return X86_EXIT_HALTED;
@@ -323,7 +325,11 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
         uint64_t off;
         uint8_t *p = x86_code_ptr(cpu, pc, &off);
         if (!p) {
-            fprintf(stderr, "qemu-system-x86_64: executing outside RAM at 0x%" PRIx64 "\n", pc);
+            if (!cpu->warned_exec_mmio) {
+                cpu->warned_exec_mmio = true;
+                fprintf(stderr, "qemu-system-x86_64: guest executes outside RAM at 0x%" PRIx64
+                        " (raising #GP; reported once)\n", pc);
+            }
             x86_raise(cpu, EXCP_GP, 0);
         }
         if (!cpu->cache_on) {
@@ -345,7 +351,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
                 continue;
             }
         }
-        run_insns(cpu, &cpu->pool[tb->first], tb->count);
+        run_insns(cpu, &cpu->pool[tb->first], shadow ? 1 : tb->count);
     }
 }
 
