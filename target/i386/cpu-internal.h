@@ -187,7 +187,7 @@ uint32_t x86_compute_cf(X86CPU *cpu);
 /* Full eflags with the lazy flags folded in, and the reverse. */
 uint64_t x86_get_eflags(X86CPU *cpu);
 void x86_set_eflags(X86CPU *cpu, uint64_t val, uint64_t mask);
-bool x86_cond(X86CPU *cpu, int cc);
+bool x86_cond_slow(X86CPU *cpu, int cc);
 
 static inline uint64_t size_mask(int size)
 {
@@ -207,6 +207,32 @@ static inline int64_t sext(uint64_t v, int size)
     case 4: return (int32_t)v;
     default: return (int64_t)v;
     }
+}
+
+/* Condition codes 0-15 (jcc/setcc/cmovcc); the compare and logic cases inline. */
+static inline bool x86_cond(X86CPU *cpu, int cc)
+{
+    X86CPUState *env = &cpu->env;
+    if (likely(env->cc_op == CC_OP_SUB)) {
+        int sz = env->cc_size;
+        uint64_t m = size_mask(sz);
+        uint64_t a = env->cc_src1 & m, b = env->cc_src2 & m;
+        bool r;
+        switch (cc >> 1) {
+        case 1: r = a < b; break;
+        case 2: r = a == b; break;
+        case 3: r = a <= b; break;
+        case 6: r = sext(a, sz) < sext(b, sz); break;
+        case 7: r = sext(a, sz) <= sext(b, sz); break;
+        default: return x86_cond_slow(cpu, cc);
+        }
+        return (cc & 1) ? !r : r;
+    }
+    if (env->cc_op == CC_OP_LOGIC && ((cc >> 1) == 2)) {
+        bool r = (env->cc_res & size_mask(env->cc_size)) == 0;
+        return (cc & 1) ? !r : r;
+    }
+    return x86_cond_slow(cpu, cc);
 }
 
 /* seg.c: segment loads, descriptor tables, far transfers */
@@ -243,6 +269,8 @@ void x86_fxrstor(X86CPU *cpu, uint64_t la, bool rex_w);
 
 /* exec.c */
 void x86_exec_insn(X86CPU *cpu, const X86Insn *in);
+/* Sets in->fn: a specialised fast handler for common forms, else x86_exec_insn. */
+void x86_select_handler(X86Insn *in);
 uint64_t x86_ea(X86CPU *cpu, const X86Insn *in);
 void x86_unimplemented(X86CPU *cpu, const X86Insn *in);
 

@@ -181,6 +181,34 @@ static bool ends_block(const X86Insn *in)
     return false;
 }
 
+/* Whether an instruction sets every arithmetic flag without reading any, and cannot fault
+ * (register operands only): the flags of the instruction before it are then dead. */
+static bool kills_flags(const X86Insn *in)
+{
+    int op = in->op, r = in->reg & 7;
+    if (in->bad) {
+        return false;
+    }
+    if (op < 0x40) {
+        int form = op & 7, aop = op >> 3;
+        if (form >= 6 || aop == 2 || aop == 3) {
+            return false;
+        }
+        return form >= 4 || in->mod == 3;   /* 4, 5: accumulator and immediate */
+    }
+    switch (op) {
+    case 0xa8: case 0xa9: return true;
+    case 0x80: case 0x81: case 0x83: return in->mod == 3 && r != 2 && r != 3;
+    case 0x84: case 0x85: return in->mod == 3;
+    case 0xf6: case 0xf7: return in->mod == 3 && (r == 0 || r == 1 || r == 3);
+    case 0xd0: case 0xd1: return in->mod == 3 && r >= 4;
+    case 0xc0: case 0xc1:
+        return in->mod == 3 && r >= 4 &&
+               (in->imm & ((op == 0xc1 && in->opsize == 8) ? 63 : 31)) != 0;
+    }
+    return false;
+}
+
 /* Decodes the instruction at pc when it straddles a page (never cached). */
 static X86Insn *decode_straddling(X86CPU *cpu, uint64_t pc, uint8_t *p)
 {
@@ -205,6 +233,7 @@ static X86Insn *decode_straddling(X86CPU *cpu, uint64_t pc, uint8_t *p)
     if (len <= 0) {
         x86_raise(cpu, EXCP_GP, 0);
     }
+    x86_select_handler(in);
     return in;
 }
 
@@ -235,6 +264,10 @@ static TB *translate(X86CPU *cpu, TB *tb, uint64_t pc, uint8_t *p, uint64_t off)
     if (n == 0) {
         return NULL;
     }
+    for (uint32_t i = 0; i < n; i++) {
+        insns[i].flags_dead = i + 1 < n && kills_flags(&insns[i + 1]);
+        x86_select_handler(&insns[i]);
+    }
     tb->pc = pc;
     tb->ram_off = off;
     tb->flags = cpu->decode_flags;
@@ -256,12 +289,13 @@ static inline uint32_t run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
         uint64_t start = env->rip;
         cpu->cur_rip = start;
         env->rip = start + in->len;
-        x86_exec_insn(cpu, in);
-        cpu->stats.insns++;
+        in->fn(cpu, in);
         if (unlikely(cpu->tb_exit || env->rip != start + in->len)) {
+            cpu->stats.insns += i + 1;
             return i + 1;
         }
     }
+    cpu->stats.insns += n;
     return i;
 }
 
@@ -323,7 +357,14 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             pc = (uint32_t)pc;
         }
         uint64_t off;
-        uint8_t *p = x86_code_ptr(cpu, pc, &off);
+        uint8_t *p;
+        TLBEntry *ce = x86_tlbe(cpu, pc, cpu->mmu_user);
+        if (likely(ce->code == (pc & GUEST_PAGE_MASK))) {
+            p = (uint8_t *)(ce->addend + pc);
+            off = p - cpu->ram->host;
+        } else {
+            p = x86_code_ptr(cpu, pc, &off);
+        }
         if (!p) {
             if (!cpu->warned_exec_mmio) {
                 cpu->warned_exec_mmio = true;
@@ -338,6 +379,8 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
                                  cpu->decode_flags, in);
             if (len <= 0) {
                 in = decode_straddling(cpu, pc, p);
+            } else {
+                x86_select_handler(in);
             }
             run_insns(cpu, in, 1);
             continue;

@@ -95,6 +95,29 @@ static int invalid64(int op)
     return 0;
 }
 
+/* lock is only valid on read-modify-write instructions with a memory destination */
+static int lock_allowed(const X86Insn *in)
+{
+    int op = in->op, r = in->reg & 7;
+    if (in->mod == 3) {
+        return 0;
+    }
+    if (op < 0x40) {
+        return (op & 7) < 2 && (op & 0x38) != 0x38;
+    }
+    switch (op) {
+    case 0x80: case 0x81: case 0x82: case 0x83: return r != 7;
+    case 0x86: case 0x87: return 1;
+    case 0xf6: case 0xf7: return r == 2 || r == 3;
+    case 0xfe: case 0xff: return r < 2;
+    case 0x1ab: case 0x1b3: case 0x1bb: case 0x1b0: case 0x1b1: case 0x1c0: case 0x1c1:
+        return 1;
+    case 0x1ba: return r >= 5;
+    case 0x1c7: return r == 1;
+    }
+    return 0;
+}
+
 static uint64_t rd(const uint8_t *p, int n)
 {
     uint64_t v = 0;
@@ -294,6 +317,9 @@ prefixes_done:
         s = X86_SEG_NONE;
     }
     in->seg = s;
+    if ((in->prefix & PFX_LOCK) && !lock_allowed(in)) {
+        in->bad = 1;
+    }
     if (pos > 15) {
         return -1;
     }

@@ -213,8 +213,10 @@ static inline void *lock_ptr(X86CPU *cpu, const X86Insn *in, uint64_t la, int si
     return x86_rmw_ptr(cpu, la, size);
 }
 
-/* Rotates and shifts (group 2); flags computed eagerly. */
-static uint64_t shift_op(X86CPU *cpu, int op, int size, uint64_t v, unsigned count)
+/* Rotates and shifts (group 2). Shifts keep their flags lazily; rotates, which leave SZAP
+ * alone, fold them eagerly unless the next instruction overwrites them anyway. */
+static uint64_t shift_op(X86CPU *cpu, const X86Insn *in, int op, int size, uint64_t v,
+                         unsigned count)
 {
     int bits = size * 8;
     uint64_t m = size_mask(size), sb = sign_bit(size);
@@ -222,75 +224,83 @@ static uint64_t shift_op(X86CPU *cpu, int op, int size, uint64_t v, unsigned cou
     if (count == 0) {
         return v & m;
     }
-    uint32_t f = x86_compute_eflags(cpu);
-    uint64_t r;
+    uint64_t r, cf, of;
     v &= m;
     switch (op) {
-    case 0: { /* rol */
-        unsigned c = count % bits;
-        r = c ? ((v << c) | (v >> (bits - c))) & m : v;
-        f = (f & ~(CC_C | CC_O)) | (r & 1 ? CC_C : 0);
-        f |= (((r & sb) != 0) ^ (r & 1)) ? CC_O : 0;
-        goto rot_done;
-    }
-    case 1: { /* ror */
-        unsigned c = count % bits;
-        r = c ? ((v >> c) | (v << (bits - c))) & m : v;
-        f = (f & ~(CC_C | CC_O)) | ((r & sb) ? CC_C : 0);
-        f |= (((r & sb) != 0) ^ ((r & (sb >> 1)) != 0)) ? CC_O : 0;
-        goto rot_done;
-    }
-    case 2: { /* rcl */
-        unsigned c = count % (bits + 1);
-        uint64_t cf = f & CC_C;
-        r = v;
-        for (unsigned i = 0; i < c; i++) {
-            uint64_t out = (r & sb) != 0;
-            r = ((r << 1) | cf) & m;
-            cf = out;
-        }
-        f = (f & ~(CC_C | CC_O)) | (cf ? CC_C : 0);
-        f |= (((r & sb) != 0) ^ cf) ? CC_O : 0;
-        goto rot_done;
-    }
-    case 3: { /* rcr */
-        unsigned c = count % (bits + 1);
-        uint64_t cf = f & CC_C;
-        f &= ~CC_O;
-        f |= (((v & sb) != 0) ^ (cf != 0)) ? CC_O : 0;
-        r = v;
-        for (unsigned i = 0; i < c; i++) {
-            uint64_t out = r & 1;
-            r = (r >> 1) | (cf ? sb : 0);
-            cf = out;
-        }
-        f = (f & ~CC_C) | (cf ? CC_C : 0);
-        goto rot_done;
-    }
     case 4: case 6: /* shl */
         r = count < 64 ? (v << count) & m : 0;
-        f &= ~CC_ALL;
-        f |= (count <= (unsigned)bits && ((v >> (bits - count)) & 1)) ? CC_C : 0;
-        f |= (((r & sb) != 0) ^ ((f & CC_C) != 0)) ? CC_O : 0;
-        break;
+        cf = count <= (unsigned)bits && ((v >> (bits - count)) & 1);
+        of = ((r & sb) != 0) ^ cf;
+        goto shift_done;
     case 5: /* shr */
         r = count < 64 ? v >> count : 0;
-        f &= ~CC_ALL;
-        f |= ((v >> (count - 1)) & 1) ? CC_C : 0;
-        f |= (v & sb) ? CC_O : 0;
-        break;
-    default: { /* sar */
+        cf = (v >> (count - 1)) & 1;
+        of = (v & sb) != 0;
+        goto shift_done;
+    case 7: { /* sar */
         int64_t s = sext(v, size);
         r = (uint64_t)(s >> (count > 63 ? 63 : count)) & m;
-        f &= ~CC_ALL;
-        f |= ((s >> (count - 1 > 63 ? 63 : count - 1)) & 1) ? CC_C : 0;
+        cf = (s >> (count - 1 > 63 ? 63 : count - 1)) & 1;
+        of = 0;
+        goto shift_done;
+    }
+    }
+
+    uint64_t c = 0;
+    switch (op) {
+    case 0: { /* rol */
+        unsigned k = count % bits;
+        r = k ? ((v << k) | (v >> (bits - k))) & m : v;
+        c = r & 1;
+        of = ((r & sb) != 0) ^ c;
+        break;
+    }
+    case 1: { /* ror */
+        unsigned k = count % bits;
+        r = k ? ((v >> k) | (v << (bits - k))) & m : v;
+        c = (r & sb) != 0;
+        of = ((r & sb) != 0) ^ ((r & (sb >> 1)) != 0);
+        break;
+    }
+    case 2: { /* rcl */
+        unsigned k = count % (bits + 1);
+        c = x86_compute_cf(cpu);
+        r = v;
+        for (unsigned i = 0; i < k; i++) {
+            uint64_t out = (r & sb) != 0;
+            r = ((r << 1) | c) & m;
+            c = out;
+        }
+        of = ((r & sb) != 0) ^ c;
+        break;
+    }
+    default: { /* rcr */
+        unsigned k = count % (bits + 1);
+        c = x86_compute_cf(cpu);
+        of = ((v & sb) != 0) ^ (c != 0);
+        r = v;
+        for (unsigned i = 0; i < k; i++) {
+            uint64_t out = r & 1;
+            r = (r >> 1) | (c ? sb : 0);
+            c = out;
+        }
         break;
     }
     }
-    f |= (r == 0 ? CC_Z : 0) | ((r & sb) ? CC_S : 0) | (__builtin_parity(r & 0xff) ? 0 : CC_P);
-rot_done:
-    ENV->eflags = (ENV->eflags & ~(uint64_t)CC_ALL) | f;
-    ENV->cc_op = CC_OP_EFLAGS;
+    if (!in->flags_dead) {
+        uint32_t f = x86_compute_eflags(cpu) & ~(CC_C | CC_O);
+        f |= (c ? CC_C : 0) | (of ? CC_O : 0);
+        ENV->eflags = (ENV->eflags & ~(uint64_t)CC_ALL) | f;
+        ENV->cc_op = CC_OP_EFLAGS;
+    }
+    return r;
+
+shift_done:
+    ENV->cc_op = CC_OP_SHIFT;
+    ENV->cc_size = size;
+    ENV->cc_res = r;
+    ENV->cc_carry = cf;
+    ENV->cc_src2 = of;
     return r;
 }
 
@@ -1015,19 +1025,6 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         exec_0f(cpu, in);
         return;
     }
-    if (unlikely(in->prefix & PFX_LOCK)) {
-        /* lock is only valid on read-modify-write memory forms */
-        bool ok = in->mod != 3 &&
-                  ((op < 0x40 && (op & 7) < 2 && (op & 0x38) != 0x38) ||
-                   ((op >= 0x80 && op <= 0x83) && (in->reg & 7) != 7) ||
-                   op == 0x86 || op == 0x87 ||
-                   ((op == 0xf6 || op == 0xf7) && ((in->reg & 7) == 2 || (in->reg & 7) == 3)) ||
-                   ((op == 0xfe || op == 0xff) && (in->reg & 7) < 2));
-        if (!ok) {
-            x86_raise_ud(cpu);
-        }
-    }
-
     if (op < 0x40 && (op & 7) < 6) {
         int aop = op >> 3;
         switch (op & 7) {
@@ -1434,7 +1431,7 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         int sz = (op & 1) ? size : 1;
         unsigned cnt = op <= 0xc1 ? (unsigned)in->imm : op <= 0xd1 ? 1 : (REG(R_ECX) & 0xff);
         a = rm_read(cpu, in, sz, &la);
-        r = shift_op(cpu, in->reg & 7, sz, a, cnt);
+        r = shift_op(cpu, in, in->reg & 7, sz, a, cnt);
         rm_write(cpu, in, sz, la, r);
         return;
     }
@@ -1727,14 +1724,6 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
     if (in->op >= 0x200) {
         x86_exec_sse(cpu, in);
         return;
-    }
-    if (unlikely(in->prefix & PFX_LOCK)) {
-        bool ok = in->mod != 3 && (op == 0xab || op == 0xb3 || op == 0xbb || op == 0xb0 ||
-                                   op == 0xb1 || op == 0xc0 || op == 0xc1 || op == 0xc7 ||
-                                   (op == 0xba && (in->reg & 7) >= 5));
-        if (!ok) {
-            x86_raise_ud(cpu);
-        }
     }
     switch (op) {
     case 0x00: grp6(cpu, in); return;
@@ -2032,4 +2021,309 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
     }
     }
     x86_exec_sse(cpu, in);
+}
+
+/* ---- fast handlers for the most frequent forms (64-bit and 32-bit operands) ---- */
+
+static void h_mov_rm_to_reg(X86CPU *cpu, const X86Insn *in)   /* 8b, register source */
+{
+    uint64_t v = REG(in->rm);
+    REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
+}
+
+static void h_mov_reg_to_rm(X86CPU *cpu, const X86Insn *in)   /* 89, register dest */
+{
+    uint64_t v = REG(in->reg);
+    REG(in->rm) = in->opsize == 8 ? v : (uint32_t)v;
+}
+
+static void h_load(X86CPU *cpu, const X86Insn *in)            /* 8b, memory source */
+{
+    uint64_t v = x86_ld(cpu, x86_ea(cpu, in), in->opsize);
+    REG(in->reg) = v;
+}
+
+static void h_store(X86CPU *cpu, const X86Insn *in)           /* 89, memory dest */
+{
+    x86_st(cpu, x86_ea(cpu, in), REG(in->reg), in->opsize);
+}
+
+static void h_lea(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t ea = (int64_t)in->disp;
+    if (in->base < 16) {
+        ea += REG(in->base);
+    } else if (in->base == X86_RIP) {
+        ea += ENV->rip;
+    }
+    if (in->index < 16) {
+        ea += REG(in->index) << in->scale;
+    }
+    REG(in->reg) = in->opsize == 8 ? ea : (uint32_t)ea;
+}
+
+static void h_jcc(X86CPU *cpu, const X86Insn *in)
+{
+    if (x86_cond(cpu, in->op & 15)) {
+        ENV->rip += in->imm;
+    }
+}
+
+static void h_jmp(X86CPU *cpu, const X86Insn *in)
+{
+    ENV->rip += in->imm;
+}
+
+/* c1 / d1 with a register operand */
+static void h_shift_r(X86CPU *cpu, const X86Insn *in)
+{
+    unsigned cnt = in->op == 0xc1 ? (unsigned)in->imm : in->op == 0xd1 ? 1 : (REG(R_ECX) & 0xff);
+    uint64_t r = shift_op(cpu, in, in->reg & 7, in->opsize, REG(in->rm), cnt);
+    REG(in->rm) = r;
+}
+
+static void h_cmov_rr(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t v = REG(in->rm);
+    if (x86_cond(cpu, in->op & 15)) {
+        REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
+    } else if (in->opsize == 4) {
+        REG(in->reg) = (uint32_t)REG(in->reg);
+    }
+}
+
+static void h_push_r64(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t sp = REG(R_ESP) - 8;
+    x86_st(cpu, sp, REG(in->rm), 8);
+    REG(R_ESP) = sp;
+}
+
+static void h_pop_r64(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t sp = REG(R_ESP);
+    uint64_t v = x86_ld(cpu, sp, 8);
+    REG(R_ESP) = sp + 8;
+    REG(in->rm) = v;
+}
+
+static void h_call64(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t sp = REG(R_ESP) - 8;
+    x86_st(cpu, sp, ENV->rip, 8);
+    REG(R_ESP) = sp;
+    ENV->rip += in->imm;
+}
+
+static void h_ret64(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t sp = REG(R_ESP);
+    uint64_t t = x86_ld(cpu, sp, 8);
+    REG(R_ESP) = sp + 8;
+    ENV->rip = t;
+}
+
+static void h_inc_dec_r(X86CPU *cpu, const X86Insn *in)
+{
+    int sz = in->opsize, dec = in->reg & 1;
+    uint64_t c = x86_compute_cf(cpu);
+    uint64_t a = REG(in->rm) & size_mask(sz);
+    uint64_t r = (dec ? a - 1 : a + 1) & size_mask(sz);
+    set_cc(cpu, dec ? CC_OP_DEC : CC_OP_INC, sz, a, 1, r);
+    ENV->cc_carry = c;
+    REG(in->rm) = r;
+}
+
+static void h_movzx_rr(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t v = get_reg(cpu, in, in->rm, in->op == 0x1b6 ? 1 : 2);
+    REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
+}
+
+static void h_nop(X86CPU *cpu, const X86Insn *in)
+{
+}
+
+
+/* Specialised reg-reg / reg-imm ALU handlers: the operation is fixed at decode time. */
+#define ALU_HANDLERS(NAME, CCOP, EXPR, WRITE)                                           \
+static void h_##NAME##_rr(X86CPU *cpu, const X86Insn *in)                               \
+{                                                                                        \
+    int sz = in->opsize;                                                                 \
+    bool to_reg = in->op & 2;                                                            \
+    int d = to_reg ? in->reg : in->rm, s = to_reg ? in->rm : in->reg;                    \
+    uint64_t m = size_mask(sz), a = REG(d) & m, b = REG(s) & m, r = (EXPR);              \
+    set_cc(cpu, CCOP, sz, a, b, r);                                                      \
+    if (WRITE) {                                                                         \
+        REG(d) = r & m;                                                                  \
+    }                                                                                    \
+}                                                                                        \
+static void h_##NAME##_ri(X86CPU *cpu, const X86Insn *in)                               \
+{                                                                                        \
+    int sz = in->opsize;                                                                 \
+    uint64_t m = size_mask(sz), a = REG(in->rm) & m, b = in->imm & m, r = (EXPR);        \
+    set_cc(cpu, CCOP, sz, a, b, r);                                                      \
+    if (WRITE) {                                                                         \
+        REG(in->rm) = r & m;                                                             \
+    }                                                                                    \
+}
+
+ALU_HANDLERS(add, CC_OP_ADD, a + b, true)
+ALU_HANDLERS(or, CC_OP_LOGIC, a | b, true)
+ALU_HANDLERS(and, CC_OP_LOGIC, a & b, true)
+ALU_HANDLERS(sub, CC_OP_SUB, a - b, true)
+ALU_HANDLERS(xor, CC_OP_LOGIC, a ^ b, true)
+ALU_HANDLERS(cmp, CC_OP_SUB, a - b, false)
+ALU_HANDLERS(test, CC_OP_LOGIC, a & b, false)
+
+static X86InsnFn *const alu_rr_fn[8] = { h_add_rr, h_or_rr, NULL, NULL, h_and_rr, h_sub_rr,
+                                         h_xor_rr, h_cmp_rr };
+static X86InsnFn *const alu_ri_fn[8] = { h_add_ri, h_or_ri, NULL, NULL, h_and_ri, h_sub_ri,
+                                         h_xor_ri, h_cmp_ri };
+
+/* shl/shr/sar by an immediate on a 32/64-bit register: flags kept lazily */
+static void h_shl_ri(X86CPU *cpu, const X86Insn *in)
+{
+    int sz = in->opsize, bits = sz * 8;
+    unsigned cnt = in->imm & (sz == 8 ? 63 : 31);
+    uint64_t m = size_mask(sz), v = REG(in->rm) & m;
+    uint64_t r = (v << cnt) & m, cf = (v >> (bits - cnt)) & 1;
+    ENV->cc_op = CC_OP_SHIFT;
+    ENV->cc_size = sz;
+    ENV->cc_res = r;
+    ENV->cc_carry = cf;
+    ENV->cc_src2 = ((r >> (bits - 1)) & 1) ^ cf;
+    REG(in->rm) = r;
+}
+
+static void h_shr_ri(X86CPU *cpu, const X86Insn *in)
+{
+    int sz = in->opsize, bits = sz * 8;
+    unsigned cnt = in->imm & (sz == 8 ? 63 : 31);
+    uint64_t m = size_mask(sz), v = REG(in->rm) & m;
+    uint64_t r = v >> cnt;
+    ENV->cc_op = CC_OP_SHIFT;
+    ENV->cc_size = sz;
+    ENV->cc_res = r;
+    ENV->cc_carry = (v >> (cnt - 1)) & 1;
+    ENV->cc_src2 = (v >> (bits - 1)) & 1;
+    REG(in->rm) = r;
+}
+
+void x86_select_handler(X86Insn *in)
+{
+    int op = in->op;
+    bool big = in->opsize == 8 || in->opsize == 4;
+    bool reg = in->mod == 3;
+    bool plain = !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ)) && !in->bad;
+    bool mode64 = in->mode == X86_MODE64;
+
+    in->fn = x86_exec_insn;
+    if (!plain) {
+        return;
+    }
+    if (op < 0x40 && big && reg && ((op & 7) == 1 || (op & 7) == 3) &&
+        (op >> 3) != 2 && (op >> 3) != 3) {
+        in->fn = alu_rr_fn[op >> 3];
+        return;
+    }
+    switch (op) {
+    case 0x85:
+        if (big && reg) {
+            in->fn = h_test_rr;
+        }
+        return;
+    case 0x81: case 0x83:
+        if (big && reg && (in->reg & 7) != 2 && (in->reg & 7) != 3) {
+            in->fn = alu_ri_fn[in->reg & 7];
+        }
+        return;
+    case 0x89:
+        if (big) {
+            in->fn = reg ? h_mov_reg_to_rm : h_store;
+        }
+        return;
+    case 0x8b:
+        if (in->opsize == 8 || (reg && big)) {
+            in->fn = reg ? h_mov_rm_to_reg : h_load;
+        }
+        return;
+    case 0x8d:
+        if (big && !reg && in->addrsize == 8) {
+            in->fn = h_lea;
+        }
+        return;
+    case 0x70 ... 0x7f: case 0x180 ... 0x18f:
+        if (mode64) {
+            in->fn = h_jcc;
+        }
+        return;
+    case 0xe9: case 0xeb:
+        if (mode64) {
+            in->fn = h_jmp;
+        }
+        return;
+    case 0xc1: case 0xd1: case 0xd3:
+        if (big && reg) {
+            unsigned cnt = in->imm & (in->opsize == 8 ? 63 : 31);
+            if (op == 0xc1 && cnt && (in->reg & 7) == 4) {
+                in->fn = h_shl_ri;
+            } else if (op == 0xc1 && cnt && (in->reg & 7) == 5) {
+                in->fn = h_shr_ri;
+            } else {
+                in->fn = h_shift_r;
+            }
+        }
+        return;
+    case 0x140 ... 0x14f:
+        if (big && reg) {
+            in->fn = h_cmov_rr;
+        }
+        return;
+    case 0x50 ... 0x57:
+        if (mode64 && !(in->prefix & PFX_DATA)) {
+            in->rm = (op & 7) | ((in->rex & REX_B) ? 8 : 0);
+            in->fn = h_push_r64;
+        }
+        return;
+    case 0x58 ... 0x5f:
+        if (mode64 && !(in->prefix & PFX_DATA)) {
+            in->rm = (op & 7) | ((in->rex & REX_B) ? 8 : 0);
+            in->fn = h_pop_r64;
+        }
+        return;
+    case 0xe8:
+        if (mode64 && !(in->prefix & PFX_DATA)) {
+            in->fn = h_call64;
+        }
+        return;
+    case 0xc3:
+        if (mode64 && !(in->prefix & PFX_DATA)) {
+            in->fn = h_ret64;
+        }
+        return;
+    case 0xff:
+        if (big && reg && (in->reg & 7) < 2) {
+            in->fn = h_inc_dec_r;
+        }
+        return;
+    case 0x1b6: case 0x1b7:
+        if (big && reg) {
+            in->fn = h_movzx_rr;
+        }
+        return;
+    case 0xf7:
+        if (big && reg && (in->reg & 7) == 0) {
+            in->fn = h_test_ri;
+        }
+        return;
+    case 0x90:
+        if (!(in->rex & REX_B)) {
+            in->fn = h_nop;
+        }
+        return;
+    case 0x11f:
+        in->fn = h_nop;
+        return;
+    }
 }

@@ -40,6 +40,9 @@ uint32_t x86_compute_eflags(X86CPU *cpu)
         break;
     case CC_OP_LOGIC:
         break;
+    case CC_OP_SHIFT:
+        f = (env->cc_carry ? CC_C : 0) | (env->cc_src2 ? CC_O : 0);
+        break;
     case CC_OP_INC:
         f = env->cc_carry ? CC_C : 0;
         f |= ((r & m) == sb) ? CC_O : 0;
@@ -69,6 +72,7 @@ uint32_t x86_compute_cf(X86CPU *cpu)
         return 0;
     case CC_OP_INC:
     case CC_OP_DEC:
+    case CC_OP_SHIFT:
         return env->cc_carry ? 1 : 0;
     default:
         return x86_compute_eflags(cpu) & CC_C;
@@ -88,7 +92,7 @@ void x86_set_eflags(X86CPU *cpu, uint64_t val, uint64_t mask)
 }
 
 /* Condition codes 0-15 as in jcc/setcc/cmovcc. */
-bool x86_cond(X86CPU *cpu, int cc)
+bool x86_cond_slow(X86CPU *cpu, int cc)
 {
     X86CPUState *env = &cpu->env;
     bool r;

@@ -142,6 +142,7 @@ typedef union X86Xmm {
 enum {
     CC_OP_EFLAGS = 0,  /* eflags holds the arithmetic flags */
     CC_OP_ADD, CC_OP_ADC, CC_OP_SUB, CC_OP_SBB, CC_OP_LOGIC, CC_OP_INC, CC_OP_DEC,
+    CC_OP_SHIFT,       /* CF = cc_carry, OF = cc_src2, SZP from cc_res */
 };
 
 /*

@@ -30,7 +30,13 @@ enum { X86_MODE16 = 0, X86_MODE32 = 1, X86_MODE64 = 2 };
 #define X86_SEG_NONE 8  /* 64-bit mode: no segment base */
 
 /* op: 0x000-0x0ff one-byte opcodes, 0x100-0x1ff 0F xx, 0x200 0F 38 xx, 0x300 0F 3A xx */
+struct X86CPU;
+struct X86Insn;
+/* The interpreter's handler for a decoded instruction (chosen by x86_select_handler). */
+typedef void X86InsnFn(struct X86CPU *cpu, const struct X86Insn *in);
+
 typedef struct X86Insn {
+    X86InsnFn *fn;
     uint16_t op;
     uint8_t len;
     uint8_t opsize;     /* 2, 4 or 8 (the "v" size) */
@@ -46,6 +52,7 @@ typedef struct X86Insn {
     uint8_t scale;      /* shift 0-3 */
     uint8_t mode;       /* X86_MODE* it was decoded for */
     uint8_t bad;        /* decodes as invalid: #UD when executed */
+    uint8_t flags_dead; /* the next instruction overwrites every arithmetic flag unread */
     int32_t disp;
     uint16_t imm2;      /* enter's level; far pointer selector */
     uint16_t pad;

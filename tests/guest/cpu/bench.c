@@ -49,12 +49,39 @@ static uint64_t string_loop(uint64_t n)
     return s;
 }
 
+/* The command line is "[int|mem|str|all] N". */
+static int has_word(const char *w)
+{
+    struct mb_info *mb = (struct mb_info *)mb_info;
+    if (!mb || !(mb->flags & 4) || !mb->cmdline) {
+        return 0;
+    }
+    for (const char *s = (const char *)(uint64_t)mb->cmdline; *s; s++) {
+        int i = 0;
+        while (w[i] && s[i] == w[i]) {
+            i++;
+        }
+        if (!w[i]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void kmain(void)
 {
     uint64_t n = cmdline_number(10);
-    uint64_t x = integer_loop(n * 1000000, 88172645463325252ul);
-    uint64_t m = memory_loop(n * 25);
-    uint64_t s = string_loop(n * 100);
+    int all = !has_word("int") && !has_word("mem") && !has_word("str");
+    uint64_t x = 0, m = 0, s = 0;
+    if (all || has_word("int")) {
+        x = integer_loop(n * 1000000, 88172645463325252ul);
+    }
+    if (all || has_word("mem")) {
+        m = memory_loop(n * 250);
+    }
+    if (all || has_word("str")) {
+        s = string_loop(n * 2000);
+    }
     puts_("bench n=");
     putdec(n);
     puts_(" checksum ");
