@@ -279,24 +279,24 @@ static TB *translate(X86CPU *cpu, TB *tb, uint64_t pc, uint8_t *p, uint64_t off)
     return tb;
 }
 
-/* Runs n decoded instructions in order; returns how many completed. */
-static inline uint32_t run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
+/* Runs n decoded instructions in order, leaving early on a taken branch or tb_exit. */
+static inline void run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
 {
     X86CPUState *env = ENV;
-    uint32_t i;
-    for (i = 0; i < n; i++) {
-        const X86Insn *in = &insns[i];
-        uint64_t start = env->rip;
-        cpu->cur_rip = start;
-        env->rip = start + in->len;
+    const X86Insn *in = insns, *end = insns + n;
+    uint64_t rip = env->rip;
+    do {
+        uint64_t next = rip + in->len;
+        cpu->cur_rip = rip;
+        env->rip = next;
         in->fn(cpu, in);
-        if (unlikely(cpu->tb_exit || env->rip != start + in->len)) {
-            cpu->stats.insns += i + 1;
-            return i + 1;
+        rip = env->rip;
+        in++;
+        if (unlikely((rip != next) | cpu->tb_exit)) {
+            break;
         }
-    }
-    cpu->stats.insns += n;
-    return i;
+    } while (in < end);
+    cpu->stats.insns += in - insns;
 }
 
 static bool irq_deliverable(X86CPU *cpu)

@@ -537,6 +537,9 @@ static inline int src_seg(const X86Insn *in)
     return in->seg == X86_SEG_NONE ? R_DS : in->seg;
 }
 
+#define REP_CHUNK 4096      /* elements per slow-path chunk */
+#define REP_FAST_PAGES 64   /* pages per fast-path chunk */
+
 /* rep movs/stos fast path: whole-page host copies while both sides stay in RAM pages. */
 static bool fast_rep(X86CPU *cpu, const X86Insn *in, int size, bool movs)
 {
@@ -545,7 +548,13 @@ static bool fast_rep(X86CPU *cpu, const X86Insn *in, int size, bool movs)
     }
     int sseg = src_seg(in);
     uint64_t count = areg(cpu, in, R_ECX);
+    unsigned rounds = 0;
     while (count) {
+        if (++rounds > REP_FAST_PAGES) {
+            ENV->rip = cpu->cur_rip;   /* continue in the next execution */
+            cpu->tb_exit = 1;
+            return true;
+        }
         uint64_t dla = seg_la(cpu, R_ES, areg(cpu, in, R_EDI));
         uint64_t dpage_left = (GUEST_PAGE_SIZE - (dla & (GUEST_PAGE_SIZE - 1))) / size;
         uint64_t n = count < dpage_left ? count : dpage_left;
@@ -592,8 +601,10 @@ static bool fast_rep(X86CPU *cpu, const X86Insn *in, int size, bool movs)
         areg_add(cpu, in, R_EDI, n * size);
         count -= n;
         areg_add(cpu, in, R_ECX, -(int64_t)n);
-        if (cpu->tb_exit) {
-            break;
+        if (cpu->tb_exit && count) {
+            /* it stored into code: restart to pick up the new instructions */
+            ENV->rip = cpu->cur_rip;
+            return true;
         }
     }
     return true;
@@ -606,12 +617,21 @@ static void string_op(X86CPU *cpu, const X86Insn *in, int op, int size)
     int sseg = src_seg(in);
 
     if (rep && (op == 0xa4 || op == 0xa5 || op == 0xaa || op == 0xab)) {
-        if (fast_rep(cpu, in, size, op < 0xaa) && areg(cpu, in, R_ECX) == 0) {
+        if (fast_rep(cpu, in, size, op < 0xaa) &&
+            (areg(cpu, in, R_ECX) == 0 || ENV->rip == cpu->cur_rip)) {
             return;
         }
     }
+    /* A long rep runs in chunks: the instruction restarts itself, so interrupts and the
+     * instruction budget are honoured as on hardware. */
+    unsigned chunk = 0;
     for (;;) {
         if (rep && areg(cpu, in, R_ECX) == 0) {
+            return;
+        }
+        if (rep && ++chunk > REP_CHUNK) {
+            ENV->rip = cpu->cur_rip;
+            cpu->tb_exit = 1;
             return;
         }
         switch (op) {
@@ -2145,28 +2165,31 @@ static void h_nop(X86CPU *cpu, const X86Insn *in)
 }
 
 
-/* Specialised reg-reg / reg-imm ALU handlers: the operation is fixed at decode time. */
-#define ALU_HANDLERS(NAME, CCOP, EXPR, WRITE)                                           \
-static void h_##NAME##_rr(X86CPU *cpu, const X86Insn *in)                               \
+/*
+ * Specialised reg-reg / reg-imm ALU handlers: operation and size fixed at decode time, the
+ * destination register in `base` and the source in `index` (unused for register forms).
+ */
+#define ALU_HANDLER(NAME, SZ, CCOP, EXPR, WRITE)                                        \
+static void h_##NAME##_rr##SZ(X86CPU *cpu, const X86Insn *in)                           \
 {                                                                                        \
-    int sz = in->opsize;                                                                 \
-    bool to_reg = in->op & 2;                                                            \
-    int d = to_reg ? in->reg : in->rm, s = to_reg ? in->rm : in->reg;                    \
-    uint64_t m = size_mask(sz), a = REG(d) & m, b = REG(s) & m, r = (EXPR);              \
-    set_cc(cpu, CCOP, sz, a, b, r);                                                      \
+    uint64_t m = size_mask(SZ / 8), a = REG(in->base) & m, b = REG(in->index) & m;       \
+    uint64_t r = (EXPR);                                                                 \
+    set_cc(cpu, CCOP, SZ / 8, a, b, r);                                                  \
     if (WRITE) {                                                                         \
-        REG(d) = r & m;                                                                  \
+        REG(in->base) = r & m;                                                           \
     }                                                                                    \
 }                                                                                        \
-static void h_##NAME##_ri(X86CPU *cpu, const X86Insn *in)                               \
+static void h_##NAME##_ri##SZ(X86CPU *cpu, const X86Insn *in)                           \
 {                                                                                        \
-    int sz = in->opsize;                                                                 \
-    uint64_t m = size_mask(sz), a = REG(in->rm) & m, b = in->imm & m, r = (EXPR);        \
-    set_cc(cpu, CCOP, sz, a, b, r);                                                      \
+    uint64_t m = size_mask(SZ / 8), a = REG(in->rm) & m, b = in->imm & m, r = (EXPR);    \
+    set_cc(cpu, CCOP, SZ / 8, a, b, r);                                                  \
     if (WRITE) {                                                                         \
         REG(in->rm) = r & m;                                                             \
     }                                                                                    \
 }
+#define ALU_HANDLERS(NAME, CCOP, EXPR, WRITE)                                           \
+    ALU_HANDLER(NAME, 64, CCOP, EXPR, WRITE)                                             \
+    ALU_HANDLER(NAME, 32, CCOP, EXPR, WRITE)
 
 ALU_HANDLERS(add, CC_OP_ADD, a + b, true)
 ALU_HANDLERS(or, CC_OP_LOGIC, a | b, true)
@@ -2176,38 +2199,60 @@ ALU_HANDLERS(xor, CC_OP_LOGIC, a ^ b, true)
 ALU_HANDLERS(cmp, CC_OP_SUB, a - b, false)
 ALU_HANDLERS(test, CC_OP_LOGIC, a & b, false)
 
-static X86InsnFn *const alu_rr_fn[8] = { h_add_rr, h_or_rr, NULL, NULL, h_and_rr, h_sub_rr,
-                                         h_xor_rr, h_cmp_rr };
-static X86InsnFn *const alu_ri_fn[8] = { h_add_ri, h_or_ri, NULL, NULL, h_and_ri, h_sub_ri,
-                                         h_xor_ri, h_cmp_ri };
+static X86InsnFn *const alu_rr_fn[2][8] = {
+    { h_add_rr32, h_or_rr32, NULL, NULL, h_and_rr32, h_sub_rr32, h_xor_rr32, h_cmp_rr32 },
+    { h_add_rr64, h_or_rr64, NULL, NULL, h_and_rr64, h_sub_rr64, h_xor_rr64, h_cmp_rr64 },
+};
+static X86InsnFn *const alu_ri_fn[2][8] = {
+    { h_add_ri32, h_or_ri32, NULL, NULL, h_and_ri32, h_sub_ri32, h_xor_ri32, h_cmp_ri32 },
+    { h_add_ri64, h_or_ri64, NULL, NULL, h_and_ri64, h_sub_ri64, h_xor_ri64, h_cmp_ri64 },
+};
 
-/* shl/shr/sar by an immediate on a 32/64-bit register: flags kept lazily */
-static void h_shl_ri(X86CPU *cpu, const X86Insn *in)
-{
-    int sz = in->opsize, bits = sz * 8;
-    unsigned cnt = in->imm & (sz == 8 ? 63 : 31);
-    uint64_t m = size_mask(sz), v = REG(in->rm) & m;
-    uint64_t r = (v << cnt) & m, cf = (v >> (bits - cnt)) & 1;
-    ENV->cc_op = CC_OP_SHIFT;
-    ENV->cc_size = sz;
-    ENV->cc_res = r;
-    ENV->cc_carry = cf;
-    ENV->cc_src2 = ((r >> (bits - 1)) & 1) ^ cf;
-    REG(in->rm) = r;
+/* shl/shr by an immediate (1..bits-1) on a 32/64-bit register: flags kept lazily */
+#define SHIFT_HANDLERS(SZ)                                                              \
+static void h_shl_ri##SZ(X86CPU *cpu, const X86Insn *in)                                \
+{                                                                                        \
+    unsigned cnt = in->imm & (SZ - 1);                                                   \
+    uint64_t m = size_mask(SZ / 8), v = REG(in->rm) & m;                                 \
+    uint64_t r = (v << cnt) & m, cf = (v >> (SZ - cnt)) & 1;                             \
+    ENV->cc_op = CC_OP_SHIFT;                                                            \
+    ENV->cc_size = SZ / 8;                                                               \
+    ENV->cc_res = r;                                                                     \
+    ENV->cc_carry = cf;                                                                  \
+    ENV->cc_src2 = ((r >> (SZ - 1)) & 1) ^ cf;                                           \
+    REG(in->rm) = r;                                                                     \
+}                                                                                        \
+static void h_shr_ri##SZ(X86CPU *cpu, const X86Insn *in)                                \
+{                                                                                        \
+    unsigned cnt = in->imm & (SZ - 1);                                                   \
+    uint64_t m = size_mask(SZ / 8), v = REG(in->rm) & m;                                 \
+    uint64_t r = v >> cnt;                                                               \
+    ENV->cc_op = CC_OP_SHIFT;                                                            \
+    ENV->cc_size = SZ / 8;                                                               \
+    ENV->cc_res = r;                                                                     \
+    ENV->cc_carry = (v >> (cnt - 1)) & 1;                                                \
+    ENV->cc_src2 = (v >> (SZ - 1)) & 1;                                                  \
+    REG(in->rm) = r;                                                                     \
+}                                                                                        \
+/* rol/ror by a constant whose flags the next instruction overwrites */                  \
+static void h_rot_dead##SZ(X86CPU *cpu, const X86Insn *in)                              \
+{                                                                                        \
+    unsigned cnt = in->imm & (SZ - 1);                                                   \
+    uint64_t m = size_mask(SZ / 8), v = REG(in->rm) & m;                                 \
+    if ((in->reg & 7) == 1) {                                                            \
+        cnt = (SZ - cnt) & (SZ - 1);                                                     \
+    }                                                                                    \
+    REG(in->rm) = cnt ? ((v << cnt) | (v >> (SZ - cnt))) & m : v;                        \
 }
 
-static void h_shr_ri(X86CPU *cpu, const X86Insn *in)
+SHIFT_HANDLERS(64)
+SHIFT_HANDLERS(32)
+
+/* test r8, imm8 (f6 /0) */
+static void h_test_ri8(X86CPU *cpu, const X86Insn *in)
 {
-    int sz = in->opsize, bits = sz * 8;
-    unsigned cnt = in->imm & (sz == 8 ? 63 : 31);
-    uint64_t m = size_mask(sz), v = REG(in->rm) & m;
-    uint64_t r = v >> cnt;
-    ENV->cc_op = CC_OP_SHIFT;
-    ENV->cc_size = sz;
-    ENV->cc_res = r;
-    ENV->cc_carry = (v >> (cnt - 1)) & 1;
-    ENV->cc_src2 = (v >> (bits - 1)) & 1;
-    REG(in->rm) = r;
+    uint64_t a = get_reg(cpu, in, in->rm, 1), b = in->imm & 0xff;
+    set_cc(cpu, CC_OP_LOGIC, 1, a, b, a & b);
 }
 
 void x86_select_handler(X86Insn *in)
@@ -2224,18 +2269,23 @@ void x86_select_handler(X86Insn *in)
     }
     if (op < 0x40 && big && reg && ((op & 7) == 1 || (op & 7) == 3) &&
         (op >> 3) != 2 && (op >> 3) != 3) {
-        in->fn = alu_rr_fn[op >> 3];
+        bool to_reg = op & 2;
+        in->base = to_reg ? in->reg : in->rm;
+        in->index = to_reg ? in->rm : in->reg;
+        in->fn = alu_rr_fn[in->opsize == 8][op >> 3];
         return;
     }
     switch (op) {
     case 0x85:
         if (big && reg) {
-            in->fn = h_test_rr;
+            in->base = in->rm;
+            in->index = in->reg;
+            in->fn = in->opsize == 8 ? h_test_rr64 : h_test_rr32;
         }
         return;
     case 0x81: case 0x83:
         if (big && reg && (in->reg & 7) != 2 && (in->reg & 7) != 3) {
-            in->fn = alu_ri_fn[in->reg & 7];
+            in->fn = alu_ri_fn[in->opsize == 8][in->reg & 7];
         }
         return;
     case 0x89:
@@ -2265,11 +2315,18 @@ void x86_select_handler(X86Insn *in)
         return;
     case 0xc1: case 0xd1: case 0xd3:
         if (big && reg) {
-            unsigned cnt = in->imm & (in->opsize == 8 ? 63 : 31);
-            if (op == 0xc1 && cnt && (in->reg & 7) == 4) {
-                in->fn = h_shl_ri;
-            } else if (op == 0xc1 && cnt && (in->reg & 7) == 5) {
-                in->fn = h_shr_ri;
+            bool q = in->opsize == 8;
+            unsigned cnt = op == 0xd1 ? 1 : in->imm & (q ? 63 : 31);
+            int g = in->reg & 7;
+            if (op != 0xd3 && cnt && g == 4) {
+                in->imm = cnt;
+                in->fn = q ? h_shl_ri64 : h_shl_ri32;
+            } else if (op != 0xd3 && cnt && g == 5) {
+                in->imm = cnt;
+                in->fn = q ? h_shr_ri64 : h_shr_ri32;
+            } else if (op != 0xd3 && g < 2 && in->flags_dead) {
+                in->imm = cnt;
+                in->fn = q ? h_rot_dead64 : h_rot_dead32;
             } else {
                 in->fn = h_shift_r;
             }
@@ -2312,9 +2369,14 @@ void x86_select_handler(X86Insn *in)
             in->fn = h_movzx_rr;
         }
         return;
+    case 0xf6:
+        if (reg && (in->reg & 7) == 0) {
+            in->fn = h_test_ri8;
+        }
+        return;
     case 0xf7:
         if (big && reg && (in->reg & 7) == 0) {
-            in->fn = h_test_ri;
+            in->fn = in->opsize == 8 ? h_test_ri64 : h_test_ri32;
         }
         return;
     case 0x90:
