@@ -18,6 +18,9 @@ static inline uint32_t zs(uint64_t res, int size)
 uint32_t x86_compute_eflags(X86CPU *cpu)
 {
     X86CPUState *env = &cpu->env;
+    if (env->cc_op == CC_OP_EFLAGS) {
+        return env->eflags & CC_ALL;
+    }
     int sz = env->cc_size;
     uint64_t m = size_mask(sz), sb = sign_bit(sz);
     uint64_t a = env->cc_src1, b = env->cc_src2, r = env->cc_res;

@@ -728,6 +728,9 @@ void x86_deliver_pending(X86CPU *cpu)
     int vec = cpu->exc_vector;
     int err = cpu->exc_err;
     cpu->stats.exceptions++;
+    /* the faulting instruction counts against the budget: a guest that faults in a loop
+     * still returns to its caller */
+    cpu->stats.insns++;
     if (cpu->nesting > 0) {
         int first = cpu->first_vec;
         if (first == EXCP_DF) {

@@ -79,7 +79,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         guest_ram_write(ram, off, data + 1, n);
     }
     x86_cpu_reset(cpu);
-    x86_cpu_set_cache_enabled(cpu, !(data[0] & 4));
+    static int cache_state = -1;
+    if (cache_state != !(data[0] & 4)) {
+        cache_state = !(data[0] & 4);
+        x86_cpu_set_cache_enabled(cpu, cache_state);
+    }
     X86CPUState *env = x86_cpu_env(cpu);
     switch (data[0] & 3) {
     case 0:   /* real mode at 0000:ENTRY-ish */
@@ -103,8 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     x86_cpu_set_irq(cpu, data[0] & 8);
-    for (int i = 0; i < 20; i++) {
-        X86ExitReason why = x86_cpu_exec(cpu, 2000);
+    for (int i = 0; i < 5; i++) {
+        X86ExitReason why = x86_cpu_exec(cpu, 1000);
         if (why == X86_EXIT_RESET || why == X86_EXIT_HALTED) {
             break;
         }
