@@ -143,6 +143,12 @@ void x86_cpu_inject_nmi(X86CPU *cpu)
     __atomic_store_n(&ENV->nmi_pending, 1, __ATOMIC_SEQ_CST);
 }
 
+bool x86_cpu_wakeup_pending(X86CPU *cpu)
+{
+    return __atomic_load_n(&ENV->nmi_pending, __ATOMIC_SEQ_CST) ||
+           (__atomic_load_n(&cpu->irq_level, __ATOMIC_SEQ_CST) && (ENV->eflags & IF_MASK));
+}
+
 uint64_t x86_cpu_icount(const X86CPU *cpu)
 {
     return cpu->stats.insns;

@@ -222,6 +222,8 @@ void x86_cpu_exit_request(X86CPU *cpu);
 /* Thread-safe: the machine's interrupt line (level). */
 void x86_cpu_set_irq(X86CPU *cpu, bool level);
 void x86_cpu_inject_nmi(X86CPU *cpu);
+/* Whether an NMI, or an external interrupt with IF=1, would wake the CPU from hlt. */
+bool x86_cpu_wakeup_pending(X86CPU *cpu);
 
 uint64_t x86_cpu_icount(const X86CPU *cpu);
 /* Statistics for queries */
