@@ -20,7 +20,7 @@ typedef struct {
 
 typedef struct {
     char *name;
-    QomObject *parent; /* weak: the parent owns us */
+    QomObject *parent;    /* weak: the parent owns us */
     GHashTable *children; /* name -> QomObject* (strong) */
     guint use_count;
 } QomObjectPrivate;
@@ -37,8 +37,7 @@ static gboolean default_can_be_deleted(QomObject *obj, GError **errp)
 {
     QomObjectPrivate *priv = qom_object_get_instance_private(obj);
     if (priv->use_count > 0) {
-        error_setg(errp, "object '%s' is in use, can not be deleted",
-                   priv->name ? priv->name : "");
+        error_setg(errp, "object '%s' is in use, can not be deleted", priv->name ? priv->name : "");
         return FALSE;
     }
     return TRUE;
@@ -102,9 +101,9 @@ static GType container_get_type(void)
 {
     static gsize type;
     if (g_once_init_enter(&type)) {
-        GType t = g_type_register_static_simple(QOM_TYPE_OBJECT, "QomContainer",
-                                                sizeof(QomObjectClass), NULL,
-                                                sizeof(QomObject), NULL, 0);
+        GType t =
+            g_type_register_static_simple(QOM_TYPE_OBJECT, "QomContainer", sizeof(QomObjectClass),
+                                          NULL, sizeof(QomObject), NULL, 0);
         g_once_init_leave(&type, t);
     }
     return type;
@@ -225,15 +224,24 @@ static const char *derive_qom_type(GParamSpec *pspec)
 {
     GType vt = G_PARAM_SPEC_VALUE_TYPE(pspec);
     switch (G_TYPE_FUNDAMENTAL(vt)) {
-    case G_TYPE_STRING: return "string";
-    case G_TYPE_BOOLEAN: return "bool";
-    case G_TYPE_INT: return "int32";
-    case G_TYPE_UINT: return "uint32";
-    case G_TYPE_INT64: return "int";
-    case G_TYPE_UINT64: return "uint64";
-    case G_TYPE_DOUBLE: return "number";
-    case G_TYPE_ENUM: return g_type_name(vt);
-    default: return "any";
+    case G_TYPE_STRING:
+        return "string";
+    case G_TYPE_BOOLEAN:
+        return "bool";
+    case G_TYPE_INT:
+        return "int32";
+    case G_TYPE_UINT:
+        return "uint32";
+    case G_TYPE_INT64:
+        return "int";
+    case G_TYPE_UINT64:
+        return "uint64";
+    case G_TYPE_DOUBLE:
+        return "number";
+    case G_TYPE_ENUM:
+        return g_type_name(vt);
+    default:
+        return "any";
     }
 }
 
@@ -294,10 +302,14 @@ static char *default_string(GParamSpec *pspec)
         return g_value_get_string(def) ? g_strdup(g_value_get_string(def)) : NULL;
     case G_TYPE_BOOLEAN:
         return g_strdup(g_value_get_boolean(def) ? "true" : "false");
-    case G_TYPE_INT: return g_strdup_printf("%d", g_value_get_int(def));
-    case G_TYPE_UINT: return g_strdup_printf("%u", g_value_get_uint(def));
-    case G_TYPE_INT64: return g_strdup_printf("%" G_GINT64_FORMAT, g_value_get_int64(def));
-    case G_TYPE_UINT64: return g_strdup_printf("%" G_GUINT64_FORMAT, g_value_get_uint64(def));
+    case G_TYPE_INT:
+        return g_strdup_printf("%d", g_value_get_int(def));
+    case G_TYPE_UINT:
+        return g_strdup_printf("%u", g_value_get_uint(def));
+    case G_TYPE_INT64:
+        return g_strdup_printf("%" G_GINT64_FORMAT, g_value_get_int64(def));
+    case G_TYPE_UINT64:
+        return g_strdup_printf("%" G_GUINT64_FORMAT, g_value_get_uint64(def));
     case G_TYPE_ENUM: {
         GEnumClass *ec = g_type_class_ref(vt);
         GEnumValue *ev = g_enum_get_value(ec, g_value_get_enum(def));
@@ -517,8 +529,8 @@ gboolean qom_object_set_str(QomObject *obj, const char *name, const char *str, G
     return ok;
 }
 
-static gboolean value_from_json(GParamSpec *pspec, const char *name, JsonNode *node,
-                                GValue *value, GError **errp)
+static gboolean value_from_json(GParamSpec *pspec, const char *name, JsonNode *node, GValue *value,
+                                GError **errp)
 {
     GType vt = G_PARAM_SPEC_VALUE_TYPE(pspec);
     GType fund = G_TYPE_FUNDAMENTAL(vt);
@@ -557,8 +569,7 @@ static gboolean value_from_json(GParamSpec *pspec, const char *name, JsonNode *n
         }
         gint64 v = json_node_get_int(node);
         if ((fund == G_TYPE_UINT || fund == G_TYPE_UINT64) && v < 0) {
-            error_set_param_value(errp, name,
-                                  fund == G_TYPE_UINT ? "uint32_t" : "uint64_t");
+            error_set_param_value(errp, name, fund == G_TYPE_UINT ? "uint32_t" : "uint64_t");
             return FALSE;
         }
         if (fund == G_TYPE_UINT && v > G_MAXUINT32) {
@@ -751,8 +762,7 @@ QomObject *qom_container_get(const char *path)
     return node;
 }
 
-gboolean qom_object_add_child(QomObject *parent, const char *name, QomObject *child,
-                              GError **errp)
+gboolean qom_object_add_child(QomObject *parent, const char *name, QomObject *child, GError **errp)
 {
     GHashTable *children = children_of(parent);
     if (g_hash_table_contains(children, name)) {

@@ -17,8 +17,20 @@
 #include <unistd.h>
 
 typedef enum {
-    OPT_HELP, OPT_VERSION, OPT_MACHINE, OPT_OBJECT, OPT_NODEFAULTS, OPT_DISPLAY, OPT_NOGRAPHIC,
-    OPT_NAME, OPT_PIDFILE, OPT_S, OPT_LOGFILE, OPT_LOGITEMS, OPT_TRACE, OPT_DAEMONIZE,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_MACHINE,
+    OPT_OBJECT,
+    OPT_NODEFAULTS,
+    OPT_DISPLAY,
+    OPT_NOGRAPHIC,
+    OPT_NAME,
+    OPT_PIDFILE,
+    OPT_S,
+    OPT_LOGFILE,
+    OPT_LOGITEMS,
+    OPT_TRACE,
+    OPT_DAEMONIZE,
 } OptionId;
 
 typedef struct {
@@ -88,8 +100,8 @@ static void print_help(void)
     printf("usage: %s [options]\n\nOptions:\n", error_get_progname());
     for (guint i = 0; i < G_N_ELEMENTS(options); i++) {
         const OptionDef *o = &options[i];
-        g_autofree char *left =
-            o->has_arg ? g_strdup_printf("-%s %s", o->name, o->arg_help) : g_strdup_printf("-%s", o->name);
+        g_autofree char *left = o->has_arg ? g_strdup_printf("-%s %s", o->name, o->arg_help)
+                                           : g_strdup_printf("-%s", o->name);
         printf("%-32s %s\n", left, o->help);
     }
 }

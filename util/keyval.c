@@ -100,8 +100,7 @@ static char *read_value(const char **pos)
     return g_string_free(value, FALSE);
 }
 
-KeyvalList *keyval_parse(const char *str, const char *implied_key, KeyvalFlags flags,
-                         GError **errp)
+KeyvalList *keyval_parse(const char *str, const char *implied_key, KeyvalFlags flags, GError **errp)
 {
     g_autoptr(KeyvalList) list = keyval_list_new();
     const char *p = str;
@@ -239,14 +238,43 @@ gboolean keyval_parse_size(const char *name, const char *value, guint64 *out, GE
     }
     guint64 mult = 1;
     switch (*end) {
-    case 'b': case 'B': mult = 1; end++; break;
-    case 'k': case 'K': mult = 1ULL << 10; end++; break;
-    case 'm': case 'M': mult = 1ULL << 20; end++; break;
-    case 'g': case 'G': mult = 1ULL << 30; end++; break;
-    case 't': case 'T': mult = 1ULL << 40; end++; break;
-    case 'p': case 'P': mult = 1ULL << 50; end++; break;
-    case 'e': case 'E': mult = 1ULL << 60; end++; break;
-    default: break;
+    case 'b':
+    case 'B':
+        mult = 1;
+        end++;
+        break;
+    case 'k':
+    case 'K':
+        mult = 1ULL << 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1ULL << 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1ULL << 30;
+        end++;
+        break;
+    case 't':
+    case 'T':
+        mult = 1ULL << 40;
+        end++;
+        break;
+    case 'p':
+    case 'P':
+        mult = 1ULL << 50;
+        end++;
+        break;
+    case 'e':
+    case 'E':
+        mult = 1ULL << 60;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end) {
         goto bad;
