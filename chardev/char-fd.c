@@ -169,7 +169,7 @@ G_DEFINE_TYPE(ChardevNull, chardev_null, TYPE_CHARDEV)
 
 static gboolean null_parse_opts(KeyvalList *opts, JsonObject *data, GError **errp)
 {
-    static const char *const known[] = { NULL };
+    static const char *const known[] = {NULL};
     return chr_opts_check_known(opts, known, errp);
 }
 

@@ -14,7 +14,7 @@ G_DEFINE_TYPE(ChardevFile, chardev_file, TYPE_CHARDEV_FD)
 
 static gboolean file_parse_opts(KeyvalList *opts, JsonObject *data, GError **errp)
 {
-    static const char *const known[] = { "path", "append", "input-path", NULL };
+    static const char *const known[] = {"path", "append", "input-path", NULL};
     const char *path = keyval_get(opts, "path");
     gboolean append;
 

@@ -18,7 +18,7 @@ G_DEFINE_TYPE(ChardevPty, chardev_pty, TYPE_CHARDEV_FD)
 
 static gboolean pty_parse_opts(KeyvalList *opts, JsonObject *data, GError **errp)
 {
-    static const char *const known[] = { NULL };
+    static const char *const known[] = {NULL};
     return chr_opts_check_known(opts, known, errp);
 }
 

@@ -45,16 +45,16 @@ struct _ChardevSocket {
     AddrKind kind;
     char *host, *port, *path, *fd_str;
     int port_to;
-    int family;          /* AF_UNSPEC, AF_INET or AF_INET6 */
+    int family; /* AF_UNSPEC, AF_INET or AF_INET6 */
     gboolean is_listen;
     gboolean nodelay;
     gint64 reconnect_ms; /* clients only; 0 = never */
 
     /* runtime, under the state lock */
     SockState state;
-    GArray *listen_fds;    /* of int */
+    GArray *listen_fds;     /* of int */
     GPtrArray *listen_srcs; /* of GSource*, while accepting */
-    int fd;                /* the connected stream; also under the write lock */
+    int fd;                 /* the connected stream; also under the write lock */
     GSource *io_src;
     int connecting_fd;
     GSource *connect_src;
@@ -78,8 +78,8 @@ static char *host_bracketed(const char *host)
     return strchr(host, ':') ? g_strdup_printf("[%s]", host) : g_strdup(host);
 }
 
-static gboolean sockaddr_host_port(const struct sockaddr_storage *ss, socklen_t len,
-                                   char **host, char **port)
+static gboolean sockaddr_host_port(const struct sockaddr_storage *ss, socklen_t len, char **host,
+                                   char **port)
 {
     char h[NI_MAXHOST], p[NI_MAXSERV];
     if (getnameinfo((const struct sockaddr *)ss, len, h, sizeof(h), p, sizeof(p),
@@ -94,7 +94,7 @@ static gboolean sockaddr_host_port(const struct sockaddr_storage *ss, socklen_t 
 /* The query-chardev filename of a connected stream, from the addresses of both ends. */
 static char *connected_filename(ChardevSocket *s)
 {
-    struct sockaddr_storage local = { 0 }, peer = { 0 };
+    struct sockaddr_storage local = {0}, peer = {0};
     socklen_t llen = sizeof(local), plen = sizeof(peer);
     const char *srv = s->is_listen ? ",server=on" : "";
 
@@ -104,7 +104,8 @@ static char *connected_filename(ChardevSocket *s)
     if (local.ss_family == AF_UNIX) {
         const struct sockaddr_un *un = (const struct sockaddr_un *)&local;
         gsize n = llen > offsetof(struct sockaddr_un, sun_path)
-                  ? llen - offsetof(struct sockaddr_un, sun_path) : 0;
+                      ? llen - offsetof(struct sockaddr_un, sun_path)
+                      : 0;
         char *path = g_strndup(un->sun_path, MIN(n, sizeof(un->sun_path)));
         char *r = g_strdup_printf("unix:%s%s", path, srv);
         g_free(path);
@@ -145,8 +146,8 @@ static void update_disconnected_name(ChardevSocket *s)
         addr = g_strdup_printf("fd:%s", s->fd_str);
         break;
     }
-    s->disconnected_name = g_strdup_printf("disconnected:%s%s", addr,
-                                           s->is_listen ? ",server=on" : "");
+    s->disconnected_name =
+        g_strdup_printf("disconnected:%s%s", addr, s->is_listen ? ",server=on" : "");
     g_free(addr);
 }
 
@@ -241,8 +242,8 @@ static gboolean sock_accept_cb(gint lfd, GIOCondition cond, gpointer data)
 static void report_connect_error(ChardevSocket *s, GError *err)
 {
     if (!s->connect_err_reported) {
-        error_report("Unable to connect character device %s: %s",
-                     chardev_label(CHARDEV(s)), err->message);
+        error_report("Unable to connect character device %s: %s", chardev_label(CHARDEV(s)),
+                     err->message);
         s->connect_err_reported = TRUE;
     }
     g_error_free(err);
@@ -269,8 +270,7 @@ static void sock_connect_failed(ChardevSocket *s, GError *err)
 
 /* ---- address resolution, listen, connect ---- */
 
-static struct addrinfo *resolve(ChardevSocket *s, const char *port, gboolean passive,
-                                GError **errp)
+static struct addrinfo *resolve(ChardevSocket *s, const char *port, gboolean passive, GError **errp)
 {
     struct addrinfo hints = {
         .ai_family = s->family,
@@ -281,8 +281,8 @@ static struct addrinfo *resolve(ChardevSocket *s, const char *port, gboolean pas
     const char *host = s->host && *s->host ? s->host : NULL;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc) {
-        error_setg(errp, "address resolution failed for %s:%s: %s", s->host ? s->host : "",
-                   port, gai_strerror(rc));
+        error_setg(errp, "address resolution failed for %s:%s: %s", s->host ? s->host : "", port,
+                   gai_strerror(rc));
         return NULL;
     }
     return res;
@@ -314,8 +314,8 @@ static gboolean listen_inet(ChardevSocket *s, GError **errp)
             return FALSE;
         }
         for (struct addrinfo *e = res; e; e = e->ai_next) {
-            int fd = socket(e->ai_family, e->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                            e->ai_protocol);
+            int fd =
+                socket(e->ai_family, e->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, e->ai_protocol);
             if (fd < 0) {
                 last_errno = errno;
                 continue;
@@ -596,8 +596,8 @@ static gboolean opt_uint(KeyvalList *opts, const char *key, gint64 *out, GError 
 static gboolean sock_parse_opts(KeyvalList *opts, JsonObject *data, GError **errp)
 {
     static const char *const known[] = {
-        "path", "host", "port", "to", "ipv4", "ipv6", "fd", "server", "wait", "nodelay",
-        "delay", "reconnect", "reconnect-ms", NULL,
+        "path",   "host", "port",    "to",    "ipv4",      "ipv6",         "fd",
+        "server", "wait", "nodelay", "delay", "reconnect", "reconnect-ms", NULL,
     };
     const char *path = keyval_get(opts, "path");
     const char *host = keyval_get(opts, "host");
@@ -624,8 +624,7 @@ static gboolean sock_parse_opts(KeyvalList *opts, JsonObject *data, GError **err
     if (!chr_opt_bool(opts, "server", FALSE, &server, errp) ||
         !chr_opt_bool(opts, "wait", TRUE, &wait, errp) ||
         !chr_opt_bool(opts, "nodelay", FALSE, &nodelay, errp) ||
-        !chr_opt_bool(opts, "delay", TRUE, &delay, errp) ||
-        !opt_uint(opts, "to", &to, errp) ||
+        !chr_opt_bool(opts, "delay", TRUE, &delay, errp) || !opt_uint(opts, "to", &to, errp) ||
         !opt_uint(opts, "reconnect", &reconnect, errp) ||
         !opt_uint(opts, "reconnect-ms", &reconnect_ms, errp)) {
         return FALSE;
@@ -779,8 +778,7 @@ static gboolean sock_open(Chardev *chr, JsonObject *data, gboolean *be_opened, G
                 if (poll(pfd, n, -1) > 0) {
                     for (guint i = 0; i < n && s->state != SOCK_CONNECTED; i++) {
                         if (pfd[i].revents & POLLIN) {
-                            int cfd = accept4(pfd[i].fd, NULL, NULL,
-                                              SOCK_NONBLOCK | SOCK_CLOEXEC);
+                            int cfd = accept4(pfd[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                             if (cfd >= 0) {
                                 sock_set_connected(s, cfd);
                             }
@@ -812,7 +810,7 @@ static gboolean sock_open(Chardev *chr, JsonObject *data, gboolean *be_opened, G
             return FALSE;
         }
         if (!done) {
-            struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
             while (poll(&pfd, 1, -1) < 0 && errno == EINTR) {
                 continue;
             }

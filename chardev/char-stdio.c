@@ -14,7 +14,7 @@ static gint stdio_in_use;
 
 static gboolean stdio_parse_opts(KeyvalList *opts, JsonObject *data, GError **errp)
 {
-    static const char *const known[] = { "signal", NULL };
+    static const char *const known[] = {"signal", NULL};
     gboolean sig;
     if (!chr_opts_check_known(opts, known, errp) ||
         !chr_opt_bool(opts, "signal", TRUE, &sig, errp)) {

@@ -18,9 +18,9 @@ struct CharFrontend {
     ChrReadHandler read;
     ChrEventHandler event;
     void *opaque;
-    GMainContext *context;  /* referenced; NULL = default */
-    GSource *open_idle;     /* pending OPENED for an already-open stream */
-    gboolean opened_sent;   /* the front-end saw OPENED and not yet CLOSED */
+    GMainContext *context; /* referenced; NULL = default */
+    GSource *open_idle;    /* pending OPENED for an already-open stream */
+    gboolean opened_sent;  /* the front-end saw OPENED and not yet CLOSED */
 };
 
 typedef struct ChardevPrivate {
@@ -30,7 +30,7 @@ typedef struct ChardevPrivate {
     CharFrontend *fe;
     GMainContext *context; /* the front-end's, referenced; NULL = default */
     gboolean be_open;
-    ChardevStats stats;    /* counters: under write_lock (out) / state lock (in, events) */
+    ChardevStats stats; /* counters: under write_lock (out) / state lock (in, events) */
 } ChardevPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE(Chardev, chardev, QOM_TYPE_OBJECT)
@@ -306,7 +306,8 @@ gboolean chr_opts_check_known(KeyvalList *opts, const char *const *known, GError
 const char *chr_json_str(JsonObject *obj, const char *member)
 {
     JsonNode *n = obj ? json_object_get_member(obj, member) : NULL;
-    if (!n || JSON_NODE_TYPE(n) != JSON_NODE_VALUE || json_node_get_value_type(n) != G_TYPE_STRING) {
+    if (!n || JSON_NODE_TYPE(n) != JSON_NODE_VALUE ||
+        json_node_get_value_type(n) != G_TYPE_STRING) {
         return NULL;
     }
     return json_node_get_string(n);
@@ -325,8 +326,7 @@ gboolean chr_json_bool(JsonObject *obj, const char *member, gboolean dflt)
 gint64 chr_json_int(JsonObject *obj, const char *member, gint64 dflt)
 {
     JsonNode *n = obj ? json_object_get_member(obj, member) : NULL;
-    if (!n || JSON_NODE_TYPE(n) != JSON_NODE_VALUE ||
-        json_node_get_value_type(n) != G_TYPE_INT64) {
+    if (!n || JSON_NODE_TYPE(n) != JSON_NODE_VALUE || json_node_get_value_type(n) != G_TYPE_INT64) {
         return dflt;
     }
     return json_node_get_int(n);
@@ -340,11 +340,9 @@ typedef struct BackendType {
 } BackendType;
 
 static const BackendType backend_types[] = {
-    { "file", chardev_file_get_type },
-    { "null", chardev_null_get_type },
-    { "pty", chardev_pty_get_type },
-    { "socket", chardev_socket_get_type },
-    { "stdio", chardev_stdio_get_type },
+    {"file", chardev_file_get_type},   {"null", chardev_null_get_type},
+    {"pty", chardev_pty_get_type},     {"socket", chardev_socket_get_type},
+    {"stdio", chardev_stdio_get_type},
 };
 
 static const BackendType *backend_lookup(const char *name)
@@ -423,7 +421,7 @@ static gboolean check_id(const char *id, GError **errp)
     if (!id_wellformed(id)) {
         error_setg(errp, "Parameter 'id' expects an identifier");
         error_append_hint(errp, "Identifiers consist of letters, digits, '-', '.', '_', "
-                          "starting with a letter.");
+                                "starting with a letter.");
         return FALSE;
     }
     return TRUE;
@@ -454,7 +452,7 @@ static Chardev *chardev_new_from_opts_id(KeyvalList *opts, const char *id, GErro
     }
 
     /* The backend sees only its own options. */
-    KeyvalList rest = { .pairs = g_ptr_array_new(), .help = FALSE };
+    KeyvalList rest = {.pairs = g_ptr_array_new(), .help = FALSE};
     GError *err = NULL;
     for (guint i = 0; i < opts->pairs->len; i++) {
         KeyvalPair *kv = g_ptr_array_index(opts->pairs, i);
@@ -853,7 +851,7 @@ int char_fe_write_all(CharFrontend *fe, const guint8 *buf, int len)
                 }
                 break;
             }
-            struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
             poll(&pfd, 1, MIN(left_ms, 100));
             continue;
         }

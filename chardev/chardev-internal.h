@@ -13,6 +13,8 @@
 
 #include "chardev/char.h"
 
+#include <glib-unix.h>
+
 /* The most a single read dispatch hands to a front-end. */
 #define CHR_READ_BUF_LEN 4096
 

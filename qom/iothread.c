@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 /* QEMU 7.2's defaults (IOTHREAD_POLL_MAX_NS_DEFAULT, thread pool max). */
-#define POLL_MAX_NS_DEFAULT 32768
+#define POLL_MAX_NS_DEFAULT     32768
 #define THREAD_POOL_MAX_DEFAULT 64
 
 enum {
@@ -42,23 +42,37 @@ static const struct {
     const char *blurb;
     gint64 dflt;
 } prop_info[N_PROPS] = {
-    [PROP_POLL_MAX_NS] = { "poll-max-ns", "maximum polling time in ns", POLL_MAX_NS_DEFAULT },
-    [PROP_POLL_GROW] = { "poll-grow", "polling time growth factor", 0 },
-    [PROP_POLL_SHRINK] = { "poll-shrink", "polling time shrink divisor", 0 },
-    [PROP_AIO_MAX_BATCH] = { "aio-max-batch", "maximum requests in a batch", 0 },
-    [PROP_THREAD_POOL_MIN] = { "thread-pool-min", "minimum worker threads", 0 },
-    [PROP_THREAD_POOL_MAX] = { "thread-pool-max", "maximum worker threads",
-                               THREAD_POOL_MAX_DEFAULT },
+    [PROP_POLL_MAX_NS] = {"poll-max-ns", "maximum polling time in ns", POLL_MAX_NS_DEFAULT},
+    [PROP_POLL_GROW] = {"poll-grow", "polling time growth factor", 0},
+    [PROP_POLL_SHRINK] = {"poll-shrink", "polling time shrink divisor", 0},
+    [PROP_AIO_MAX_BATCH] = {"aio-max-batch", "maximum requests in a batch", 0},
+    [PROP_THREAD_POOL_MIN] = {"thread-pool-min", "minimum worker threads", 0},
+    [PROP_THREAD_POOL_MAX] = {"thread-pool-max", "maximum worker threads", THREAD_POOL_MAX_DEFAULT},
 };
+
+/*
+ * Announces the thread from inside the running loop: a g_main_loop_quit() issued before
+ * g_main_loop_run() started would be forgotten, so nobody may stop us before this point.
+ */
+static gboolean iothread_started(gpointer data)
+{
+    IOThread *iot = data;
+    g_mutex_lock(&iot->lock);
+    iot->thread_id = syscall(SYS_gettid);
+    g_cond_broadcast(&iot->cond);
+    g_mutex_unlock(&iot->lock);
+    return G_SOURCE_REMOVE;
+}
 
 static gpointer iothread_run(gpointer data)
 {
     IOThread *iot = data;
     g_main_context_push_thread_default(iot->context);
-    g_mutex_lock(&iot->lock);
-    iot->thread_id = syscall(SYS_gettid);
-    g_cond_broadcast(&iot->cond);
-    g_mutex_unlock(&iot->lock);
+    GSource *src = g_idle_source_new();
+    g_source_set_priority(src, G_PRIORITY_HIGH);
+    g_source_set_callback(src, iothread_started, iot, NULL);
+    g_source_attach(src, iot->context);
+    g_source_unref(src);
 
     g_main_loop_run(iot->loop);
 
@@ -78,8 +92,8 @@ static gboolean iothread_complete(QomObject *obj, GError **errp)
     }
     iot->context = g_main_context_new();
     iot->loop = g_main_loop_new(iot->context, FALSE);
-    char *name = g_strdup_printf("IO %s", qom_object_get_name(obj) ? qom_object_get_name(obj)
-                                                                   : "iothread");
+    char *name =
+        g_strdup_printf("IO %s", qom_object_get_name(obj) ? qom_object_get_name(obj) : "iothread");
     iot->thread = g_thread_new(name, iothread_run, iot);
     g_free(name);
     g_mutex_lock(&iot->lock);
@@ -124,7 +138,24 @@ static void iothread_set_property(GObject *obj, guint id, const GValue *v, GPara
 {
     IOThread *iot = IO_THREAD(obj);
     if (id > PROP_0 && id < N_PROPS) {
-        iot->props[id] = g_value_get_int64(v);
+        gint64 val = g_value_get_int64(v);
+        if (val < 0) {
+            GError *err = NULL;
+            error_setg(&err, "%s value must be in range [0, %" G_GINT64_FORMAT "]",
+                       prop_info[id].name, G_MAXINT64);
+            qom_object_set_error(QOM_OBJECT(obj), err);
+            return;
+        }
+        gint64 pmin = id == PROP_THREAD_POOL_MIN ? val : iot->props[PROP_THREAD_POOL_MIN];
+        gint64 pmax = id == PROP_THREAD_POOL_MAX ? val : iot->props[PROP_THREAD_POOL_MAX];
+        if (iot->thread && pmin > pmax) {
+            /* Before complete() the pair is checked as a whole, once both are set. */
+            GError *err = NULL;
+            error_setg(&err, "bad thread-pool-min/thread-pool-max values");
+            qom_object_set_error(QOM_OBJECT(obj), err);
+            return;
+        }
+        iot->props[id] = val;
     } else {
         G_OBJECT_WARN_INVALID_PROPERTY_ID(obj, id, pspec);
     }
@@ -150,11 +181,10 @@ static void iothread_class_init(IOThreadClass *klass)
     qc->complete = iothread_complete;
     qc->unparent = iothread_unparent;
     for (guint id = PROP_0 + 1; id < N_PROPS; id++) {
-        /* Negative values are refused: "poll-grow value must be in range [0, ...]". */
-        GParamSpec *ps = g_param_spec_int64(prop_info[id].name, prop_info[id].name,
-                                            prop_info[id].blurb, 0, G_MAXINT64,
-                                            prop_info[id].dflt,
-                                            G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+        /* The setter refuses negative values in QEMU's words, so the pspec takes any. */
+        GParamSpec *ps =
+            g_param_spec_int64(prop_info[id].name, prop_info[id].name, prop_info[id].blurb,
+                               G_MININT64, G_MAXINT64, prop_info[id].dflt, QOM_PARAM_RW);
         qom_class_install_property(oc, id, ps, "int", FALSE);
     }
 }
@@ -210,7 +240,7 @@ void iothread_run_sync(IOThread *iot, GSourceFunc fn, gpointer data)
         fn(data);
         return;
     }
-    RunSync rs = { .fn = fn, .data = data };
+    RunSync rs = {.fn = fn, .data = data};
     g_mutex_init(&rs.lock);
     g_cond_init(&rs.cond);
     GSource *src = g_idle_source_new();

@@ -26,6 +26,11 @@ G_BEGIN_DECLS
 
 #define TYPE_CHARDEV (chardev_get_type())
 G_DECLARE_DERIVABLE_TYPE(Chardev, chardev, CHARDEV, CHARDEV, QomObject)
+/* Shorter spellings of the casts G_DECLARE_DERIVABLE_TYPE generates. */
+#define CHARDEV(obj)           CHARDEV_CHARDEV(obj)
+#define CHARDEV_CLASS(klass)   CHARDEV_CHARDEV_CLASS(klass)
+#define CHARDEV_GET_CLASS(obj) CHARDEV_CHARDEV_GET_CLASS(obj)
+#define IS_CHARDEV(obj)        CHARDEV_IS_CHARDEV(obj)
 
 typedef enum {
     CHR_EVENT_OPENED,
