@@ -3,6 +3,7 @@
 #define TESTS_COLO_TEST_PACKETS_H
 
 #include <glib.h>
+#include <stdio.h>
 #include <string.h>
 #include "net/colo.h"
 
