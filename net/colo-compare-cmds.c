@@ -26,8 +26,7 @@ ColoCompare *colo_compare_lookup(const char *id, const char *param, GError **err
     return NULL;
 }
 
-static gboolean apply(gboolean add, ColoCompare *s, const ColoPassthroughRule *rule,
-                      GError **errp)
+static gboolean apply(gboolean add, ColoCompare *s, const ColoPassthroughRule *rule, GError **errp)
 {
     if (!colo_passthrough_rule_check(rule, errp)) {
         return FALSE;
@@ -63,8 +62,8 @@ gboolean colo_passthrough_cmd_v4(gboolean add, const char *protocol, const char 
 }
 
 gboolean colo_passthrough_cmd_flow(gboolean add, const char *protocol, const char *object_name,
-                                   const char *src_host, const char *src_port,
-                                   const char *dst_host, const char *dst_port, GError **errp)
+                                   const char *src_host, const char *src_port, const char *dst_host,
+                                   const char *dst_port, GError **errp)
 {
     ColoPassthroughRule rule = {0};
     if (protocol) {

@@ -4,17 +4,17 @@
 #include <string.h>
 
 typedef struct ColoPacket {
-    GList link;          /* in a connection queue; link.data points back here */
+    GList link; /* in a connection queue; link.data points back here */
     ColoPacketInfo info;
     gint64 arrival_ms;
-    guint32 seq_end;     /* TCP: seq + payload_size */
-    guint32 offset;      /* TCP: payload bytes already matched */
+    guint32 seq_end; /* TCP: seq + payload_size */
+    guint32 offset;  /* TCP: payload bytes already matched */
     guint8 data[];
 } ColoPacket;
 
 typedef struct ColoConn {
     ColoConnKey key;
-    GList link;          /* in the engine's connection list (creation order) */
+    GList link; /* in the engine's connection list (creation order) */
     GQueue queue[COLO_SIDE__MAX];
     guint8 ip_proto;
     /* TCP */
@@ -40,22 +40,16 @@ struct ColoCompareEngine {
 };
 
 static const char *const drop_names[COLO_DROP__MAX] = {
-    [COLO_DROP_EMPTY] = "empty",
-    [COLO_DROP_UNSUPPORTED] = "unsupported",
-    [COLO_DROP_MALFORMED] = "malformed",
-    [COLO_DROP_PASSTHROUGH] = "passthrough",
-    [COLO_DROP_QUEUE_FULL] = "queue-full",
-    [COLO_DROP_TABLE_FULL] = "table-full",
+    [COLO_DROP_EMPTY] = "empty",           [COLO_DROP_UNSUPPORTED] = "unsupported",
+    [COLO_DROP_MALFORMED] = "malformed",   [COLO_DROP_PASSTHROUGH] = "passthrough",
+    [COLO_DROP_QUEUE_FULL] = "queue-full", [COLO_DROP_TABLE_FULL] = "table-full",
     [COLO_DROP_FLUSHED] = "flushed",
 };
 
 static const char *const release_names[COLO_RELEASE__MAX] = {
-    [COLO_RELEASE_COMPARED] = "compared",
-    [COLO_RELEASE_UNSUPPORTED] = "unsupported",
-    [COLO_RELEASE_MALFORMED] = "malformed",
-    [COLO_RELEASE_PASSTHROUGH] = "passthrough",
-    [COLO_RELEASE_TABLE_FULL] = "table-full",
-    [COLO_RELEASE_FLUSHED] = "flushed",
+    [COLO_RELEASE_COMPARED] = "compared",     [COLO_RELEASE_UNSUPPORTED] = "unsupported",
+    [COLO_RELEASE_MALFORMED] = "malformed",   [COLO_RELEASE_PASSTHROUGH] = "passthrough",
+    [COLO_RELEASE_TABLE_FULL] = "table-full", [COLO_RELEASE_FLUSHED] = "flushed",
 };
 
 static const char *const checkpoint_names[COLO_CHECKPOINT__MAX] = {
@@ -297,8 +291,7 @@ static TcpMark tcp_mark(ColoPacket *p, ColoPacket *s, guint32 min_ack)
     guint32 s_left = s->info.payload_size - s->offset;
 
     if (p->info.seq == s->info.seq && p->seq_end == s->seq_end &&
-        p->info.payload_size == s->info.payload_size &&
-        !memcmp(pp, sp, p->info.payload_size)) {
+        p->info.payload_size == s->info.payload_size && !memcmp(pp, sp, p->info.payload_size)) {
         return TCP_FREE_BOTH;
     }
     /*
@@ -453,8 +446,8 @@ static void drop(ColoCompareEngine *e, ColoSide side, ColoDropReason why)
     e->stats.dropped[side][why]++;
 }
 
-void colo_compare_engine_input(ColoCompareEngine *e, ColoSide side, const guint8 *data,
-                               guint32 len, guint32 vnet_hdr_len, gint64 now_ms)
+void colo_compare_engine_input(ColoCompareEngine *e, ColoSide side, const guint8 *data, guint32 len,
+                               guint32 vnet_hdr_len, gint64 now_ms)
 {
     gboolean primary = side == COLO_SIDE_PRIMARY;
     e->stats.in_packets[side]++;
@@ -505,8 +498,7 @@ void colo_compare_engine_input(ColoCompareEngine *e, ColoSide side, const guint8
     if (g_queue_get_length(&c->queue[side]) >= e->cfg.max_queue_size) {
         /* Upstream drops silently; we count it and ask for the checkpoint that drains the queue. */
         drop(e, side, COLO_DROP_QUEUE_FULL);
-        request_checkpoint(e, COLO_CHECKPOINT_QUEUE_FULL, colo_proto_class(info.ip_proto),
-                           &c->key);
+        request_checkpoint(e, COLO_CHECKPOINT_QUEUE_FULL, colo_proto_class(info.ip_proto), &c->key);
         return;
     }
 
@@ -561,17 +553,16 @@ void colo_compare_engine_flush(ColoCompareEngine *e)
 
 static void apply_config(ColoCompareEngine *e, const ColoCompareConfig *cfg)
 {
-    e->cfg.compare_timeout_ms = cfg && cfg->compare_timeout_ms ? cfg->compare_timeout_ms
-                                                               : COLO_COMPARE_DEFAULT_TIMEOUT_MS;
-    e->cfg.max_queue_size = cfg && cfg->max_queue_size ? cfg->max_queue_size
-                                                       : COLO_COMPARE_DEFAULT_MAX_QUEUE;
-    e->cfg.max_connections = cfg && cfg->max_connections ? cfg->max_connections
-                                                         : COLO_COMPARE_DEFAULT_MAX_CONNS;
+    e->cfg.compare_timeout_ms =
+        cfg && cfg->compare_timeout_ms ? cfg->compare_timeout_ms : COLO_COMPARE_DEFAULT_TIMEOUT_MS;
+    e->cfg.max_queue_size =
+        cfg && cfg->max_queue_size ? cfg->max_queue_size : COLO_COMPARE_DEFAULT_MAX_QUEUE;
+    e->cfg.max_connections =
+        cfg && cfg->max_connections ? cfg->max_connections : COLO_COMPARE_DEFAULT_MAX_CONNS;
 }
 
-ColoCompareEngine *colo_compare_engine_new(const ColoCompareConfig *cfg,
-                                           const ColoCompareOps *ops, void *opaque,
-                                           ColoPassthrough *pt)
+ColoCompareEngine *colo_compare_engine_new(const ColoCompareConfig *cfg, const ColoCompareOps *ops,
+                                           void *opaque, ColoPassthrough *pt)
 {
     ColoCompareEngine *e = g_new0(ColoCompareEngine, 1);
     apply_config(e, cfg);

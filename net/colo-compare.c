@@ -357,8 +357,8 @@ static gboolean colo_compare_complete(QomObject *obj, GError **errp)
     for (int i = 0; i < IN__MAX; i++) {
         s->in[i].s = s;
         s->in[i].which = i;
-        net_frame_reader_init(&s->in[i].reader, s->vnet_hdr,
-                              i == IN_NOTIFY ? on_notify : on_packet, &s->in[i]);
+        net_frame_reader_init(&s->in[i].reader, s->vnet_hdr, i == IN_NOTIFY ? on_notify : on_packet,
+                              &s->in[i]);
     }
     s->running = TRUE;
     iothread_run_sync(s->iothread, start_on_iothread, s);
@@ -497,8 +497,7 @@ static void colo_compare_set_property(GObject *obj, guint id, const GValue *v, G
         set_positive(s, "compare_timeout", g_value_get_uint64(v), NULL, &s->compare_timeout);
         return;
     case PROP_EXPIRED_SCAN_CYCLE:
-        set_positive(s, "expired_scan_cycle", g_value_get_uint(v), NULL,
-                     &s->expired_scan_cycle);
+        set_positive(s, "expired_scan_cycle", g_value_get_uint(v), NULL, &s->expired_scan_cycle);
         return;
     case PROP_MAX_QUEUE_SIZE:
         set_positive(s, "max_queue_size", g_value_get_uint64(v), &s->max_queue_size, NULL);
@@ -602,9 +601,9 @@ static void colo_compare_class_init(ColoCompareClass *klass)
         {PROP_NOTIFY_DEV, "notify_dev", NULL, FALSE},
     };
     for (guint i = 0; i < G_N_ELEMENTS(strs); i++) {
-        qom_class_install_property(
-            oc, strs[i].id, g_param_spec_string(strs[i].name, strs[i].name, NULL, NULL, rw),
-            strs[i].qom_type, strs[i].required);
+        qom_class_install_property(oc, strs[i].id,
+                                   g_param_spec_string(strs[i].name, strs[i].name, NULL, NULL, rw),
+                                   strs[i].qom_type, strs[i].required);
     }
     /* Upstream declares compare_timeout uint64 but accepts only 32-bit values. */
     qom_class_install_property(oc, PROP_COMPARE_TIMEOUT,
@@ -614,18 +613,16 @@ static void colo_compare_class_init(ColoCompareClass *klass)
                                "uint64", FALSE);
     qom_class_install_property(oc, PROP_EXPIRED_SCAN_CYCLE,
                                g_param_spec_uint("expired_scan_cycle", "expired_scan_cycle", NULL,
-                                                 0, G_MAXUINT32, COLO_COMPARE_DEFAULT_SCAN_MS,
-                                                 rw),
+                                                 0, G_MAXUINT32, COLO_COMPARE_DEFAULT_SCAN_MS, rw),
                                "uint32", FALSE);
     qom_class_install_property(oc, PROP_MAX_QUEUE_SIZE,
                                g_param_spec_uint64("max_queue_size", "max_queue_size", NULL, 0,
-                                                   G_MAXUINT64, COLO_COMPARE_DEFAULT_MAX_QUEUE,
-                                                   rw),
+                                                   G_MAXUINT64, COLO_COMPARE_DEFAULT_MAX_QUEUE, rw),
                                "uint32", FALSE);
-    qom_class_install_property(oc, PROP_VNET_HDR_SUPPORT,
-                               g_param_spec_boolean("vnet_hdr_support", "vnet_hdr_support", NULL,
-                                                    FALSE, rw),
-                               "bool", FALSE);
+    qom_class_install_property(
+        oc, PROP_VNET_HDR_SUPPORT,
+        g_param_spec_boolean("vnet_hdr_support", "vnet_hdr_support", NULL, FALSE, rw), "bool",
+        FALSE);
 }
 
 void colo_compare_register_types(void)

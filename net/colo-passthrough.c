@@ -10,8 +10,7 @@
 
 static ColoPassthroughSnapshot *snapshot_new(guint n, guint generation)
 {
-    ColoPassthroughSnapshot *s =
-        g_malloc0(sizeof(*s) + (gsize)n * sizeof(ColoPassthroughRule *));
+    ColoPassthroughSnapshot *s = g_malloc0(sizeof(*s) + (gsize)n * sizeof(ColoPassthroughRule *));
     s->ref = 1;
     s->n_rules = n;
     s->generation = generation;
@@ -74,8 +73,7 @@ static void install(ColoPassthrough *pt, ColoPassthroughSnapshot *next)
     colo_passthrough_snapshot_unref(old);
 }
 
-gboolean colo_passthrough_add(ColoPassthrough *pt, const ColoPassthroughRule *rule,
-                              GError **errp)
+gboolean colo_passthrough_add(ColoPassthrough *pt, const ColoPassthroughRule *rule, GError **errp)
 {
     g_mutex_lock(&pt->lock);
     ColoPassthroughSnapshot *cur = pt->snap;
@@ -105,8 +103,7 @@ gboolean colo_passthrough_add(ColoPassthrough *pt, const ColoPassthroughRule *ru
     return TRUE;
 }
 
-gboolean colo_passthrough_del(ColoPassthrough *pt, const ColoPassthroughRule *rule,
-                              GError **errp)
+gboolean colo_passthrough_del(ColoPassthrough *pt, const ColoPassthroughRule *rule, GError **errp)
 {
     g_mutex_lock(&pt->lock);
     ColoPassthroughSnapshot *cur = pt->snap;
@@ -166,9 +163,8 @@ gboolean colo_passthrough_parse_proto(const char *name, guint8 *proto, GError **
         const char *name;
         guint8 num;
     } known[] = {
-        {"tcp", COLO_IPPROTO_TCP},   {"udp", COLO_IPPROTO_UDP},
-        {"dccp", COLO_IPPROTO_DCCP}, {"sctp", COLO_IPPROTO_SCTP},
-        {"udplite", COLO_IPPROTO_UDPLITE}, {"icmp", COLO_IPPROTO_ICMP},
+        {"tcp", COLO_IPPROTO_TCP},   {"udp", COLO_IPPROTO_UDP},         {"dccp", COLO_IPPROTO_DCCP},
+        {"sctp", COLO_IPPROTO_SCTP}, {"udplite", COLO_IPPROTO_UDPLITE}, {"icmp", COLO_IPPROTO_ICMP},
         {"igmp", COLO_IPPROTO_IGMP}, {"ipv6", COLO_IPPROTO_IPV6},
     };
     for (guint i = 0; i < G_N_ELEMENTS(known); i++) {
@@ -192,8 +188,7 @@ gboolean colo_passthrough_parse_proto(const char *name, guint8 *proto, GError **
     return FALSE;
 }
 
-gboolean colo_passthrough_parse_ip(const char *param, const char *str, guint32 *ip,
-                                   GError **errp)
+gboolean colo_passthrough_parse_ip(const char *param, const char *str, guint32 *ip, GError **errp)
 {
     struct in_addr a;
     if (!str || !*str) {

@@ -129,8 +129,8 @@ static gboolean secondary_side(ColoRewriter *rw, RwConn *c, guint8 *tcp)
     return changed;
 }
 
-gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len,
-                               guint32 vnet_hdr_len, gboolean from_primary)
+gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len, guint32 vnet_hdr_len,
+                               gboolean from_primary)
 {
     ColoPacketInfo info;
     if (colo_packet_parse(&info, data, len, vnet_hdr_len) != COLO_PARSE_OK ||

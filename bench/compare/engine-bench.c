@@ -52,8 +52,8 @@ int main(int argc, char **argv)
     ColoPassthrough pt;
     colo_passthrough_init(&pt);
     for (guint i = 0; i < rules; i++) {
-        ColoPassthroughRule r = {.has_proto = TRUE, .proto = COLO_IPPROTO_UDP,
-                                 .dst_port = (guint16)(1 + i)};
+        ColoPassthroughRule r = {
+            .has_proto = TRUE, .proto = COLO_IPPROTO_UDP, .dst_port = (guint16)(1 + i)};
         colo_passthrough_add(&pt, &r, NULL);
     }
     static const ColoCompareOps ops = {on_release, NULL};

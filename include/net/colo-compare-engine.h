@@ -27,11 +27,11 @@
 
 G_BEGIN_DECLS
 
-#define COLO_COMPARE_DEFAULT_TIMEOUT_MS    3000
-#define COLO_COMPARE_DEFAULT_SCAN_MS       1000
-#define COLO_COMPARE_DEFAULT_MAX_QUEUE     1024
+#define COLO_COMPARE_DEFAULT_TIMEOUT_MS 3000
+#define COLO_COMPARE_DEFAULT_SCAN_MS    1000
+#define COLO_COMPARE_DEFAULT_MAX_QUEUE  1024
 /* HASHTABLE_MAX_SIZE upstream. */
-#define COLO_COMPARE_DEFAULT_MAX_CONNS     16384
+#define COLO_COMPARE_DEFAULT_MAX_CONNS 16384
 
 typedef enum {
     COLO_SIDE_PRIMARY,
@@ -41,13 +41,13 @@ typedef enum {
 
 /* Why a packet did not reach outdev (or, for the secondary, was not consumed by a match). */
 typedef enum {
-    COLO_DROP_EMPTY,         /* zero-length frame */
-    COLO_DROP_UNSUPPORTED,   /* secondary: not untagged IPv4 (as upstream) */
-    COLO_DROP_MALFORMED,     /* secondary: IPv4 headers do not fit */
-    COLO_DROP_PASSTHROUGH,   /* secondary: matched a passthrough rule */
-    COLO_DROP_QUEUE_FULL,    /* either side: the connection's queue held max_queue_size */
-    COLO_DROP_TABLE_FULL,    /* secondary: no room for a new connection */
-    COLO_DROP_FLUSHED,       /* secondary: discarded by a checkpoint flush */
+    COLO_DROP_EMPTY,       /* zero-length frame */
+    COLO_DROP_UNSUPPORTED, /* secondary: not untagged IPv4 (as upstream) */
+    COLO_DROP_MALFORMED,   /* secondary: IPv4 headers do not fit */
+    COLO_DROP_PASSTHROUGH, /* secondary: matched a passthrough rule */
+    COLO_DROP_QUEUE_FULL,  /* either side: the connection's queue held max_queue_size */
+    COLO_DROP_TABLE_FULL,  /* secondary: no room for a new connection */
+    COLO_DROP_FLUSHED,     /* secondary: discarded by a checkpoint flush */
     COLO_DROP__MAX,
 } ColoDropReason;
 
@@ -58,7 +58,7 @@ typedef enum {
     COLO_RELEASE_MALFORMED,
     COLO_RELEASE_PASSTHROUGH,
     COLO_RELEASE_TABLE_FULL,
-    COLO_RELEASE_FLUSHED,     /* checkpoint flush */
+    COLO_RELEASE_FLUSHED, /* checkpoint flush */
     COLO_RELEASE__MAX,
 } ColoReleaseReason;
 
@@ -81,11 +81,11 @@ typedef enum {
 typedef struct ColoCompareStats {
     guint64 in_packets[COLO_SIDE__MAX];
     guint64 in_bytes[COLO_SIDE__MAX];
-    guint64 out_packets;  /* released primary packets */
+    guint64 out_packets; /* released primary packets */
     guint64 out_bytes;
     guint64 released[COLO_RELEASE__MAX];
     guint64 dropped[COLO_SIDE__MAX][COLO_DROP__MAX];
-    guint64 compared[COLO_PROTO_CLASS__MAX];   /* primary packets found equal */
+    guint64 compared[COLO_PROTO_CLASS__MAX]; /* primary packets found equal */
     guint64 mismatches[COLO_PROTO_CLASS__MAX];
     guint64 checkpoint_requests[COLO_CHECKPOINT__MAX];
     guint64 flushes;
@@ -96,7 +96,7 @@ typedef struct ColoCompareStats {
 
 typedef struct ColoCompareConfig {
     guint32 compare_timeout_ms;
-    guint32 max_queue_size;  /* per connection and side */
+    guint32 max_queue_size; /* per connection and side */
     guint32 max_connections;
 } ColoCompareConfig;
 
@@ -111,16 +111,15 @@ typedef struct ColoCompareOps {
 typedef struct ColoCompareEngine ColoCompareEngine;
 
 /* Zero fields of @cfg take the defaults. @pt (may be NULL) must outlive the engine. */
-ColoCompareEngine *colo_compare_engine_new(const ColoCompareConfig *cfg,
-                                           const ColoCompareOps *ops, void *opaque,
-                                           ColoPassthrough *pt);
+ColoCompareEngine *colo_compare_engine_new(const ColoCompareConfig *cfg, const ColoCompareOps *ops,
+                                           void *opaque, ColoPassthrough *pt);
 /* Frees everything still queued without releasing it (flush first to release). */
 void colo_compare_engine_free(ColoCompareEngine *e);
 void colo_compare_engine_set_config(ColoCompareEngine *e, const ColoCompareConfig *cfg);
 
 /* One frame from primary_in or secondary_in, received at @now_ms. */
-void colo_compare_engine_input(ColoCompareEngine *e, ColoSide side, const guint8 *data,
-                               guint32 len, guint32 vnet_hdr_len, gint64 now_ms);
+void colo_compare_engine_input(ColoCompareEngine *e, ColoSide side, const guint8 *data, guint32 len,
+                               guint32 vnet_hdr_len, gint64 now_ms);
 /*
  * The periodic old-packet check: the first connection holding a packet older than
  * compare_timeout requests one checkpoint. Returns TRUE if it did.

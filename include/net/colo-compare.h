@@ -31,12 +31,12 @@ typedef struct ColoCompareObjStats {
     ColoCompareStats engine;
     guint connections;
     guint queued[COLO_SIDE__MAX];
-    guint64 send_failures;      /* released frames that outdev did not take */
-    guint64 notify_failures;    /* DO_CHECKPOINT messages notify_dev did not take */
-    guint64 notify_unsupported; /* unknown messages on notify_dev */
-    guint64 frames_oversized[3];  /* per input: primary, secondary, notify */
+    guint64 send_failures;       /* released frames that outdev did not take */
+    guint64 notify_failures;     /* DO_CHECKPOINT messages notify_dev did not take */
+    guint64 notify_unsupported;  /* unknown messages on notify_dev */
+    guint64 frames_oversized[3]; /* per input: primary, secondary, notify */
     guint64 frames_malformed[3];
-    guint64 events_suppressed;  /* miscompare events not emitted (rate limit) */
+    guint64 events_suppressed; /* miscompare events not emitted (rate limit) */
 } ColoCompareObjStats;
 
 /* The colo-compare object with this id, or NULL. */
@@ -79,8 +79,8 @@ gboolean colo_passthrough_cmd_v4(gboolean add, const char *protocol, const char 
                                  const char *src_ip, const char *dst_ip, gint64 src_port,
                                  gint64 dst_port, GError **errp);
 gboolean colo_passthrough_cmd_flow(gboolean add, const char *protocol, const char *object_name,
-                                   const char *src_host, const char *src_port,
-                                   const char *dst_host, const char *dst_port, GError **errp);
+                                   const char *src_host, const char *src_port, const char *dst_host,
+                                   const char *dst_port, GError **errp);
 /* The object a passthrough command names (NULL @id: the only one). */
 ColoCompare *colo_compare_lookup(const char *id, const char *param, GError **errp);
 

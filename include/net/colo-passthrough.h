@@ -23,14 +23,14 @@ G_BEGIN_DECLS
 typedef struct ColoPassthroughRule {
     gboolean has_proto; /* FALSE: any protocol */
     guint8 proto;
-    guint32 src_ip;     /* network byte order; 0 = any */
+    guint32 src_ip; /* network byte order; 0 = any */
     guint32 dst_ip;
-    guint16 src_port;   /* 0 = any */
+    guint16 src_port; /* 0 = any */
     guint16 dst_port;
     /* Matched so far; updated by the packet path with atomic adds. */
     guint64 packets;
     guint64 bytes;
-    gint ref;           /* one per snapshot holding the rule */
+    gint ref; /* one per snapshot holding the rule */
 } ColoPassthroughRule;
 
 typedef struct ColoPassthroughSnapshot {
@@ -52,11 +52,9 @@ void colo_passthrough_destroy(ColoPassthrough *pt);
 /* The five fields equal (counters not compared). */
 gboolean colo_passthrough_rule_same(const ColoPassthroughRule *a, const ColoPassthroughRule *b);
 /* Appends a copy of @rule; refuses a duplicate ("The pass through connection already exists"). */
-gboolean colo_passthrough_add(ColoPassthrough *pt, const ColoPassthroughRule *rule,
-                              GError **errp);
+gboolean colo_passthrough_add(ColoPassthrough *pt, const ColoPassthroughRule *rule, GError **errp);
 /* Removes the rule with exactly these five fields. */
-gboolean colo_passthrough_del(ColoPassthrough *pt, const ColoPassthroughRule *rule,
-                              GError **errp);
+gboolean colo_passthrough_del(ColoPassthrough *pt, const ColoPassthroughRule *rule, GError **errp);
 
 static inline guint colo_passthrough_generation(ColoPassthrough *pt)
 {
@@ -79,8 +77,7 @@ void colo_passthrough_rule_count(ColoPassthroughRule *rule, guint32 bytes);
  */
 gboolean colo_passthrough_parse_proto(const char *name, guint8 *proto, GError **errp);
 /* Dotted IPv4 for parameter @param; NULL or "" means any. */
-gboolean colo_passthrough_parse_ip(const char *param, const char *str, guint32 *ip,
-                                   GError **errp);
+gboolean colo_passthrough_parse_ip(const char *param, const char *str, guint32 *ip, GError **errp);
 /* A port for parameter @param, 0..65535. */
 gboolean colo_passthrough_check_port(const char *param, gint64 port, GError **errp);
 /* Decimal port string ("3389"); NULL or "" means any. */

@@ -36,9 +36,9 @@ typedef enum {
 } ColoTcpState;
 
 typedef struct ColoRewriterStats {
-    guint64 packets;        /* TCP packets seen */
-    guint64 rewritten;      /* of which a seq or ack was changed */
-    guint64 passed;         /* non-TCP, unsupported or untracked after failover */
+    guint64 packets;   /* TCP packets seen */
+    guint64 rewritten; /* of which a seq or ack was changed */
+    guint64 passed;    /* non-TCP, unsupported or untracked after failover */
     guint64 connections_created;
     guint64 connections_closed;
 } ColoRewriterStats;
@@ -53,8 +53,8 @@ void colo_rewriter_free(ColoRewriter *rw);
  * virtio-net header). @primary_side: the packet goes from the network to the SVM. Checksums are
  * recomputed when a field changes. Returns TRUE if the packet was modified.
  */
-gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len,
-                               guint32 vnet_hdr_len, gboolean primary_side);
+gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len, guint32 vnet_hdr_len,
+                               gboolean primary_side);
 /* COLO checkpoint: every offset back to 0. */
 void colo_rewriter_checkpoint(ColoRewriter *rw);
 /* COLO failover: stop tracking new connections, unless some connection still needs an offset. */

@@ -18,10 +18,10 @@
 
 G_BEGIN_DECLS
 
-#define COLO_ETH_HLEN      14
+#define COLO_ETH_HLEN 14
 /* sizeof(struct virtio_net_hdr_v1_hash): a larger VHDR is not a virtio-net header. */
-#define COLO_VNET_HDR_MAX  20
-#define COLO_ETHERTYPE_IP  0x0800
+#define COLO_VNET_HDR_MAX   20
+#define COLO_ETHERTYPE_IP   0x0800
 #define COLO_ETHERTYPE_VLAN 0x8100
 
 #define COLO_IPPROTO_ICMP    1

@@ -55,8 +55,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             colo_compare_engine_scan(e, now);
         }
         if ((op & 8) && len >= 4) {
-            ColoPassthroughRule r = {.has_proto = frame[0] & 1, .proto = frame[1],
-                                     .dst_port = frame[2], .src_port = frame[3]};
+            ColoPassthroughRule r = {.has_proto = frame[0] & 1,
+                                     .proto = frame[1],
+                                     .dst_port = frame[2],
+                                     .src_port = frame[3]};
             if (!colo_passthrough_add(&pt, &r, NULL)) {
                 colo_passthrough_del(&pt, &r, NULL);
             }

@@ -10,15 +10,15 @@
 typedef struct TestPkt {
     const char *src, *dst; /* dotted IPv4; default 10.0.0.1 -> 10.0.0.2 */
     guint16 sport, dport;
-    guint8 proto;          /* default TCP */
+    guint8 proto; /* default TCP */
     guint32 seq, ack;
-    guint8 flags;          /* TCP flags; default ACK */
+    guint8 flags; /* TCP flags; default ACK */
     guint16 ip_id;
     guint8 ttl;
     const void *payload;
     gsize plen;
-    guint32 vhdr;          /* bytes of (zeroed) virtio-net header in front */
-    guint16 ethertype;     /* default IPv4 */
+    guint32 vhdr;      /* bytes of (zeroed) virtio-net header in front */
+    guint16 ethertype; /* default IPv4 */
 } TestPkt;
 
 static inline guint32 test_ip(const char *s)

@@ -7,8 +7,8 @@
 typedef struct {
     ColoCompareEngine *e;
     ColoPassthrough pt;
-    GPtrArray *out;  /* released frames, GBytes */
-    GArray *cps;     /* checkpoint reasons */
+    GPtrArray *out; /* released frames, GBytes */
+    GArray *cps;    /* checkpoint reasons */
     gint64 now;
 } Fx;
 
@@ -72,8 +72,13 @@ static const char payload[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM
 
 static TestPkt tcp(guint32 seq, guint off, gsize len)
 {
-    return (TestPkt){.sport = 80, .dport = 40000, .seq = seq, .ack = 5000,
-                     .flags = COLO_TCP_ACK | COLO_TCP_PSH, .payload = payload + off, .plen = len};
+    return (TestPkt){.sport = 80,
+                     .dport = 40000,
+                     .seq = seq,
+                     .ack = 5000,
+                     .flags = COLO_TCP_ACK | COLO_TCP_PSH,
+                     .payload = payload + off,
+                     .plen = len};
 }
 
 static void test_tcp_identical(void)
@@ -251,8 +256,8 @@ static void test_tcp_ack_ahead(void)
 
 static TestPkt udp(const void *data, gsize len)
 {
-    return (TestPkt){.proto = COLO_IPPROTO_UDP, .sport = 53, .dport = 3000, .payload = data,
-                     .plen = len};
+    return (TestPkt){
+        .proto = COLO_IPPROTO_UDP, .sport = 53, .dport = 3000, .payload = data, .plen = len};
 }
 
 static void test_udp(void)

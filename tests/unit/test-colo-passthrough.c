@@ -4,8 +4,7 @@
 #include "colo-test-packets.h"
 #include "util/error.h"
 
-static ColoConnKey key(guint8 proto, const char *src, guint16 sport, const char *dst,
-                       guint16 dport)
+static ColoConnKey key(guint8 proto, const char *src, guint16 sport, const char *dst, guint16 dport)
 {
     ColoConnKey k = {0};
     k.proto = proto;
@@ -72,8 +71,8 @@ static void test_match(void)
     ColoPassthrough pt;
     colo_passthrough_init(&pt);
     ColoPassthroughRule rdp = {.has_proto = TRUE, .proto = COLO_IPPROTO_TCP, .src_port = 3389};
-    ColoPassthroughRule icmp = {.has_proto = TRUE, .proto = COLO_IPPROTO_ICMP,
-                                .dst_ip = test_ip("10.0.0.9")};
+    ColoPassthroughRule icmp = {
+        .has_proto = TRUE, .proto = COLO_IPPROTO_ICMP, .dst_ip = test_ip("10.0.0.9")};
     ColoPassthroughRule any = {.src_ip = test_ip("10.0.0.7")};
     g_assert_true(colo_passthrough_add(&pt, &rdp, NULL));
     g_assert_true(colo_passthrough_add(&pt, &icmp, NULL));
@@ -158,8 +157,8 @@ static gpointer writer(gpointer data)
 {
     Race *r = data;
     for (int i = 0; i < 2000; i++) {
-        ColoPassthroughRule rule = {.has_proto = TRUE, .proto = COLO_IPPROTO_UDP,
-                                    .dst_port = (guint16)(1 + i % 50)};
+        ColoPassthroughRule rule = {
+            .has_proto = TRUE, .proto = COLO_IPPROTO_UDP, .dst_port = (guint16)(1 + i % 50)};
         if (!colo_passthrough_add(r->pt, &rule, NULL)) {
             g_assert_true(colo_passthrough_del(r->pt, &rule, NULL));
         }

@@ -17,16 +17,30 @@ static const guint32 C_ISN = 7000, P_ISN = 1000, S_ISN = 0x90000000u;
 /* From the client to the guest (the primary side, through the mirror). */
 static GByteArray *to_guest(guint8 flags, guint32 seq, guint32 ack, const char *data)
 {
-    TestPkt t = {.src = CLIENT, .dst = GUEST, .sport = CPORT, .dport = GPORT, .seq = seq,
-                 .ack = ack, .flags = flags, .payload = data, .plen = data ? strlen(data) : 0};
+    TestPkt t = {.src = CLIENT,
+                 .dst = GUEST,
+                 .sport = CPORT,
+                 .dport = GPORT,
+                 .seq = seq,
+                 .ack = ack,
+                 .flags = flags,
+                 .payload = data,
+                 .plen = data ? strlen(data) : 0};
     return test_pkt(&t);
 }
 
 /* From the guest to the client (the VM's output). */
 static GByteArray *from_guest(guint8 flags, guint32 seq, guint32 ack, const char *data)
 {
-    TestPkt t = {.src = GUEST, .dst = CLIENT, .sport = GPORT, .dport = CPORT, .seq = seq,
-                 .ack = ack, .flags = flags, .payload = data, .plen = data ? strlen(data) : 0};
+    TestPkt t = {.src = GUEST,
+                 .dst = CLIENT,
+                 .sport = GPORT,
+                 .dport = CPORT,
+                 .seq = seq,
+                 .ack = ack,
+                 .flags = flags,
+                 .payload = data,
+                 .plen = data ? strlen(data) : 0};
     return test_pkt(&t);
 }
 
@@ -81,8 +95,11 @@ static void test_server_stream_equal(void)
 {
     ColoRewriter *rw = colo_rewriter_new();
     handshake(rw);
-    ColoConnKey k = {.proto = COLO_IPPROTO_TCP, .src = test_ip(GUEST), .dst = test_ip(CLIENT),
-                     .src_port = GPORT, .dst_port = CPORT};
+    ColoConnKey k = {.proto = COLO_IPPROTO_TCP,
+                     .src = test_ip(GUEST),
+                     .dst = test_ip(CLIENT),
+                     .src_port = GPORT,
+                     .dst_port = CPORT};
     guint32 off;
     ColoTcpState st;
     g_assert_true(colo_rewriter_lookup(rw, &k, &off, &st));
