@@ -566,6 +566,7 @@ def gen_from_json_value(schema, t, node, path, out, indent):
             lines.append(p + '    goto fail;')
             lines.append(p + '}')
         lines.append(p + '%s = json_node_copy(%s);' % (out, node))
+        lines.append(p + '(void)%s;' % path)
     elif t in ('uint64', 'size'):
         lines.append(p + 'if (!qapi_json_get_uint64(%s, %s, &%s, errp)) {' % (node, path, out))
         lines.append(p + '    goto fail;')
