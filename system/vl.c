@@ -1,6 +1,9 @@
 /* The command line, the order in which it builds things, and the main loop. */
 #include "config-host.h"
 #include "system/vl.h"
+#include "chardev/char.h"
+#include "net/colo-compare.h"
+#include "qom/iothread.h"
 #include "qom/object.h"
 #include "util/error.h"
 #include "util/keyval.h"
@@ -31,6 +34,7 @@ typedef enum {
     OPT_LOGITEMS,
     OPT_TRACE,
     OPT_DAEMONIZE,
+    OPT_CHARDEV,
 } OptionId;
 
 typedef struct {
@@ -61,6 +65,8 @@ static const OptionDef options[] = {
     {"trace", TRUE, OPT_TRACE, "[[enable=]<pattern>][,events=<file>][,file=<file>]",
      "specify tracing options ('-trace help' lists trace points)"},
     {"daemonize", FALSE, OPT_DAEMONIZE, NULL, "daemonize QEMU after initializing"},
+    {"chardev", TRUE, OPT_CHARDEV, "backend,id=id[,prop=value][,...]",
+     "create a character device ('-chardev help' lists backends)"},
 };
 
 typedef struct {
@@ -257,6 +263,73 @@ static void handle_object(const char *arg)
     }
 }
 
+static void handle_chardev(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "backend", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    const char *backend = keyval_get(kv, "backend");
+    if (kv->help || g_strcmp0(backend, "help") == 0) {
+        printf("Available chardev backend types: \n");
+        static const char *const names[] = {"stdio", "socket", "file", "pty", "null"};
+        for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+            printf("  %s\n", names[i]);
+        }
+        exit(0);
+    }
+    if (!chardev_new_from_opts(kv, &err)) {
+        die_with(err);
+    }
+}
+
+/*
+ * As in QEMU, objects that name netdevs or chardevs through properties are created after the
+ * backends; everything else (iothreads first of all) before them.
+ */
+static gboolean object_create_late(const char *arg)
+{
+    static const char *const late[] = {"filter-buffer",     "filter-dump",  "filter-mirror",
+                                       "filter-redirector", "colo-compare", "filter-rewriter",
+                                       "filter-replay"};
+    g_autofree char *type = NULL;
+    if (arg[0] == '{') {
+        JsonObject *json = keyval_parse_json(arg, NULL);
+        if (json) {
+            if (json_object_has_member(json, "qom-type") &&
+                JSON_NODE_HOLDS_VALUE(json_object_get_member(json, "qom-type"))) {
+                type = g_strdup(json_object_get_string_member(json, "qom-type"));
+            }
+            json_object_unref(json);
+        }
+    } else {
+        type = g_strndup(arg, strcspn(arg, ","));
+    }
+    for (guint i = 0; type && i < G_N_ELEMENTS(late); i++) {
+        if (strcmp(type, late[i]) == 0) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static void for_each_option(GPtrArray *opts, OptionId id, int late, void (*fn)(const char *))
+{
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id != id) {
+            continue;
+        }
+        if (late >= 0 && object_create_late(o->arg) != late) {
+            continue;
+        }
+        error_location_set(o->spelling);
+        fn(o->arg);
+        error_location_clear();
+    }
+}
+
 static int pidfile_fd = -1;
 static char *pidfile_path;
 
@@ -352,6 +425,9 @@ static gboolean on_signal(gpointer data)
 
 static void register_types(void)
 {
+    iothread_register_types();
+    chardev_register_types();
+    colo_compare_register_types();
 }
 
 int qemu_main(int argc, char **argv)
@@ -435,15 +511,10 @@ int qemu_main(int argc, char **argv)
         write_pidfile(pidfile);
     }
 
-    /* Pass 2: objects, in command-line order. */
-    for (guint i = 0; i < opts->len; i++) {
-        CmdOption *o = opts->pdata[i];
-        error_location_set(o->spelling);
-        if (o->def->id == OPT_OBJECT) {
-            handle_object(o->arg);
-        }
-        error_location_clear();
-    }
+    /* Then, each in command-line order: early objects, chardevs, late objects. */
+    for_each_option(opts, OPT_OBJECT, FALSE, handle_object);
+    for_each_option(opts, OPT_CHARDEV, -1, handle_chardev);
+    for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
 
     main_loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGINT, on_signal, GINT_TO_POINTER(SIGINT));
@@ -456,6 +527,7 @@ int qemu_main(int argc, char **argv)
     }
 
     qom_user_delete_all();
+    chardev_remove_all();
     remove_pidfile();
     qemu_log_close();
     g_main_loop_unref(main_loop);
