@@ -5,7 +5,7 @@ MESON_TEST_ARGS ?= --print-errorlogs
 PYTEST ?= /usr/bin/python3 -m pytest
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build build-asan check check-unit check-functional check-asan \
+.PHONY: format all deps build build-asan check check-unit check-functional check-asan \
         demo bench clean
 
 all: build
@@ -55,3 +55,7 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# Re-formats every C source and header of the tree with .clang-format.
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i

@@ -27,9 +27,9 @@ typedef struct KeyvalList {
 } KeyvalList;
 
 typedef enum {
-    KEYVAL_STRICT = 0,      /* -object: a bare word is key=on with a deprecation warning */
-    KEYVAL_OPTS = 1 << 0,   /* QemuOpts: bare "flag" -> on, "noflag" -> off (warned) */
-    KEYVAL_QUIET = 1 << 1,  /* no deprecation warnings (tests, internal strings) */
+    KEYVAL_STRICT = 0,     /* -object: a bare word is key=on with a deprecation warning */
+    KEYVAL_OPTS = 1 << 0,  /* QemuOpts: bare "flag" -> on, "noflag" -> off (warned) */
+    KEYVAL_QUIET = 1 << 1, /* no deprecation warnings (tests, internal strings) */
 } KeyvalFlags;
 
 /*

@@ -1,0 +1,464 @@
+/* The command line, the order in which it builds things, and the main loop. */
+#include "config-host.h"
+#include "system/vl.h"
+#include "qom/object.h"
+#include "util/error.h"
+#include "util/keyval.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+typedef enum {
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_MACHINE,
+    OPT_OBJECT,
+    OPT_NODEFAULTS,
+    OPT_DISPLAY,
+    OPT_NOGRAPHIC,
+    OPT_NAME,
+    OPT_PIDFILE,
+    OPT_S,
+    OPT_LOGFILE,
+    OPT_LOGITEMS,
+    OPT_TRACE,
+    OPT_DAEMONIZE,
+} OptionId;
+
+typedef struct {
+    const char *name;
+    gboolean has_arg;
+    OptionId id;
+    const char *arg_help;
+    const char *help;
+} OptionDef;
+
+static const OptionDef options[] = {
+    {"h", FALSE, OPT_HELP, NULL, "display this help and exit"},
+    {"help", FALSE, OPT_HELP, NULL, "display this help and exit"},
+    {"version", FALSE, OPT_VERSION, NULL, "display version information and exit"},
+    {"machine", TRUE, OPT_MACHINE, "[type=]name[,prop=value...]",
+     "selects emulated machine ('-machine help' for list)"},
+    {"M", TRUE, OPT_MACHINE, "name", "same as -machine"},
+    {"object", TRUE, OPT_OBJECT, "TYPENAME[,PROP1=VALUE1,...]",
+     "create a new object of type TYPENAME setting properties; '-object help' lists types"},
+    {"nodefaults", FALSE, OPT_NODEFAULTS, NULL, "don't create default devices"},
+    {"display", TRUE, OPT_DISPLAY, "none", "select display backend type (only 'none')"},
+    {"nographic", FALSE, OPT_NOGRAPHIC, NULL, "disable graphical output"},
+    {"name", TRUE, OPT_NAME, "string1[,debug-threads=on|off]", "set the name of the guest"},
+    {"pidfile", TRUE, OPT_PIDFILE, "file", "write PID to 'file'"},
+    {"S", FALSE, OPT_S, NULL, "freeze CPU at startup (use 'c' to start execution)"},
+    {"D", TRUE, OPT_LOGFILE, "logfile", "output log to logfile (default stderr)"},
+    {"d", TRUE, OPT_LOGITEMS, "item1,...", "enable logging of specified items (use '-d help')"},
+    {"trace", TRUE, OPT_TRACE, "[[enable=]<pattern>][,events=<file>][,file=<file>]",
+     "specify tracing options ('-trace help' lists trace points)"},
+    {"daemonize", FALSE, OPT_DAEMONIZE, NULL, "daemonize QEMU after initializing"},
+};
+
+typedef struct {
+    const OptionDef *def;
+    char *arg;
+    char *spelling; /* "-object colo-compare,id=c0" for error locations */
+} CmdOption;
+
+static char *vm_name;
+static gboolean start_paused;
+static GMainLoop *main_loop;
+static volatile gint quit_requested;
+
+const char *qemu_get_vm_name(void)
+{
+    return vm_name;
+}
+
+void qemu_main_loop_quit(void)
+{
+    g_atomic_int_set(&quit_requested, 1);
+    if (main_loop) {
+        g_main_loop_quit(main_loop); /* thread-safe */
+    }
+}
+
+static void print_version(void)
+{
+    printf("QEMU emulator version %s %s\n"
+           "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers\n",
+           QEMU_VERSION, QEMU_PKGVERSION);
+}
+
+static void print_help(void)
+{
+    print_version();
+    printf("usage: %s [options]\n\nOptions:\n", error_get_progname());
+    for (guint i = 0; i < G_N_ELEMENTS(options); i++) {
+        const OptionDef *o = &options[i];
+        g_autofree char *left = o->has_arg ? g_strdup_printf("-%s %s", o->name, o->arg_help)
+                                           : g_strdup_printf("-%s", o->name);
+        printf("%-32s %s\n", left, o->help);
+    }
+}
+
+static const OptionDef *find_option(const char *name)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(options); i++) {
+        if (strcmp(options[i].name, name) == 0) {
+            return &options[i];
+        }
+    }
+    return NULL;
+}
+
+static void cmd_option_free(gpointer p)
+{
+    CmdOption *o = p;
+    g_free(o->arg);
+    g_free(o->spelling);
+    g_free(o);
+}
+
+/* Splits argv into options; exits with QEMU's message on an unknown or incomplete option. */
+static GPtrArray *parse_argv(int argc, char **argv)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(cmd_option_free);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] == '\0') {
+            error_report("%s: Could not open '%s': disk images are not supported", a, a);
+            exit(1);
+        }
+        const char *name = a + 1;
+        if (name[0] == '-') {
+            name++;
+        }
+        const OptionDef *def = find_option(name);
+        if (!def) {
+            error_report("%s: invalid option", a);
+            exit(1);
+        }
+        CmdOption *o = g_new0(CmdOption, 1);
+        o->def = def;
+        if (def->has_arg) {
+            if (i + 1 >= argc) {
+                error_report("%s: requires an argument", a);
+                exit(1);
+            }
+            o->arg = g_strdup(argv[++i]);
+            o->spelling = g_strdup_printf("%s %s", a, o->arg);
+        } else {
+            o->spelling = g_strdup(a);
+        }
+        g_ptr_array_add(out, o);
+    }
+    return out;
+}
+
+static void die_with(GError *err)
+{
+    error_report_err(err);
+    exit(1);
+}
+
+static void handle_machine(const char *arg)
+{
+    g_autoptr(KeyvalList) kv = NULL;
+    GError *err = NULL;
+    kv = keyval_parse(arg, "type", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    const char *type = keyval_get(kv, "type");
+    if (kv->help || (type && strcmp(type, "help") == 0)) {
+        printf("Supported machines are:\n%-20s empty machine\n", "none");
+        exit(0);
+    }
+    if (!type || strcmp(type, "none") != 0) {
+        error_location_clear();
+        error_report("unsupported machine type\x1eUse -machine help to list supported machines");
+        exit(1);
+    }
+    for (guint i = 0; i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        if (strcmp(p->key, "type") != 0) {
+            error_setg(&err, "Property 'none-machine.%s' not found", p->key);
+            die_with(err);
+        }
+    }
+}
+
+static void handle_display(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "type", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    const char *type = keyval_get(kv, "type");
+    if (kv->help || (type && strcmp(type, "help") == 0)) {
+        printf("Available display backend types:\nnone\n");
+        exit(0);
+    }
+    if (!type || strcmp(type, "none") != 0) {
+        error_setg(&err, "Parameter 'type' does not accept value '%s'", type ? type : "");
+        die_with(err);
+    }
+}
+
+static void handle_name(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "guest", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    for (guint i = 0; i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        if (strcmp(p->key, "guest") && strcmp(p->key, "process") &&
+            strcmp(p->key, "debug-threads")) {
+            error_set_invalid_param(&err, p->key);
+            die_with(err);
+        }
+    }
+    g_free(vm_name);
+    vm_name = g_strdup(keyval_get(kv, "guest"));
+}
+
+static void handle_object(const char *arg)
+{
+    GError *err = NULL;
+    gboolean help = FALSE;
+    QomObject *obj;
+    if (arg[0] == '{') {
+        JsonObject *json = keyval_parse_json(arg, &err);
+        if (!json) {
+            die_with(err);
+        }
+        obj = qom_user_create_json(json, &err);
+        json_object_unref(json);
+    } else {
+        g_autoptr(KeyvalList) kv = keyval_parse(arg, "qom-type", KEYVAL_STRICT, &err);
+        if (!kv) {
+            die_with(err);
+        }
+        obj = qom_user_create_keyval(kv, &help, &err);
+        if (help) {
+            exit(0);
+        }
+    }
+    if (!obj) {
+        die_with(err);
+    }
+}
+
+static int pidfile_fd = -1;
+static char *pidfile_path;
+
+static void write_pidfile(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        error_location_clear();
+        error_report("cannot create PID file: Could not create '%s': %s", path, g_strerror(errno));
+        exit(1);
+    }
+    if (lockf(fd, F_TLOCK, 0) < 0) {
+        error_location_clear();
+        error_report("cannot create PID file: Cannot lock pid file: %s", g_strerror(errno));
+        exit(1);
+    }
+    g_autofree char *pid = g_strdup_printf("%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || write(fd, pid, strlen(pid)) != (ssize_t)strlen(pid)) {
+        error_location_clear();
+        error_report("cannot create PID file: Failed to write PID file: %s", g_strerror(errno));
+        exit(1);
+    }
+    pidfile_fd = fd;
+    pidfile_path = g_strdup(path);
+}
+
+static void remove_pidfile(void)
+{
+    if (pidfile_fd >= 0) {
+        unlink(pidfile_path);
+        close(pidfile_fd);
+        pidfile_fd = -1;
+    }
+}
+
+/* -daemonize: the parent waits until the child has finished initialising, then exits. */
+static int daemon_pipe = -1;
+
+static void daemonize_start(void)
+{
+    int fds[2];
+    if (pipe(fds) < 0) {
+        error_report("daemonize: pipe failed: %s", g_strerror(errno));
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        error_report("daemonize: fork failed: %s", g_strerror(errno));
+        exit(1);
+    }
+    if (pid > 0) {
+        close(fds[1]);
+        char status = 1;
+        ssize_t n;
+        do {
+            n = read(fds[0], &status, 1);
+        } while (n < 0 && errno == EINTR);
+        /* The child reports 0 once up; EOF without a byte means it failed. */
+        _exit(n == 1 && status == 0 ? 0 : 1);
+    }
+    close(fds[0]);
+    daemon_pipe = fds[1];
+    setsid();
+}
+
+static void daemonize_done(void)
+{
+    if (daemon_pipe < 0) {
+        return;
+    }
+    char ok = 0;
+    if (write(daemon_pipe, &ok, 1) != 1) {
+        error_report("daemonize: could not notify parent");
+    }
+    close(daemon_pipe);
+    daemon_pipe = -1;
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
+}
+
+static gboolean on_signal(gpointer data)
+{
+    int sig = GPOINTER_TO_INT(data);
+    error_report("terminating on signal %d", sig);
+    qemu_main_loop_quit();
+    return G_SOURCE_CONTINUE;
+}
+
+static void register_types(void)
+{
+}
+
+int qemu_main(int argc, char **argv)
+{
+    error_set_progname(argv[0]);
+    signal(SIGPIPE, SIG_IGN);
+    register_types();
+
+    g_autoptr(GPtrArray) opts = parse_argv(argc, argv);
+    gboolean daemonize = FALSE;
+    const char *pidfile = NULL;
+    GError *err = NULL;
+
+    /* Pass 1: options that end the run at once, and plain settings. */
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        error_location_set(o->spelling);
+        switch (o->def->id) {
+        case OPT_HELP:
+            print_help();
+            return 0;
+        case OPT_VERSION:
+            print_version();
+            return 0;
+        case OPT_MACHINE:
+            handle_machine(o->arg);
+            break;
+        case OPT_DISPLAY:
+            handle_display(o->arg);
+            break;
+        case OPT_NAME:
+            handle_name(o->arg);
+            break;
+        case OPT_PIDFILE:
+            pidfile = o->arg;
+            break;
+        case OPT_S:
+            start_paused = TRUE;
+            break;
+        case OPT_DAEMONIZE:
+            daemonize = TRUE;
+            break;
+        case OPT_LOGFILE:
+            if (!qemu_log_set_file(o->arg, &err)) {
+                error_location_clear();
+                error_report("Error opening logfile %s: %s", o->arg, g_strerror(errno));
+                return 1;
+            }
+            break;
+        case OPT_LOGITEMS: {
+            gboolean help = FALSE;
+            if (!qemu_log_parse_items(o->arg, &help, &err)) {
+                error_report_err(err);
+                return 1;
+            }
+            if (help) {
+                return 0;
+            }
+            break;
+        }
+        case OPT_TRACE: {
+            gboolean help = FALSE;
+            if (!trace_parse_option(o->arg, &help, &err)) {
+                die_with(err);
+            }
+            if (help) {
+                return 0;
+            }
+            break;
+        }
+        default:
+            break;
+        }
+        error_location_clear();
+    }
+
+    if (daemonize) {
+        daemonize_start();
+    }
+    if (pidfile) {
+        write_pidfile(pidfile);
+    }
+
+    /* Pass 2: objects, in command-line order. */
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        error_location_set(o->spelling);
+        if (o->def->id == OPT_OBJECT) {
+            handle_object(o->arg);
+        }
+        error_location_clear();
+    }
+
+    main_loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGINT, on_signal, GINT_TO_POINTER(SIGINT));
+    g_unix_signal_add(SIGTERM, on_signal, GINT_TO_POINTER(SIGTERM));
+    g_unix_signal_add(SIGHUP, on_signal, GINT_TO_POINTER(SIGHUP));
+
+    daemonize_done();
+    if (!g_atomic_int_get(&quit_requested)) {
+        g_main_loop_run(main_loop);
+    }
+
+    qom_user_delete_all();
+    remove_pidfile();
+    qemu_log_close();
+    g_main_loop_unref(main_loop);
+    main_loop = NULL;
+    return 0;
+}
