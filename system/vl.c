@@ -1,6 +1,8 @@
 /* The command line, the order in which it builds things, and the main loop. */
 #include "config-host.h"
 #include "system/vl.h"
+#include "net/filter.h"
+#include "net/net.h"
 #include "qom/object.h"
 #include "util/error.h"
 #include "util/keyval.h"
@@ -31,6 +33,8 @@ typedef enum {
     OPT_LOGITEMS,
     OPT_TRACE,
     OPT_DAEMONIZE,
+    OPT_NETDEV,
+    OPT_NIC,
 } OptionId;
 
 typedef struct {
@@ -61,6 +65,10 @@ static const OptionDef options[] = {
     {"trace", TRUE, OPT_TRACE, "[[enable=]<pattern>][,events=<file>][,file=<file>]",
      "specify tracing options ('-trace help' lists trace points)"},
     {"daemonize", FALSE, OPT_DAEMONIZE, NULL, "daemonize QEMU after initializing"},
+    {"netdev", TRUE, OPT_NETDEV, "type,id=str[,prop=value][,...]",
+     "configure a network backend ('-netdev help' lists types)"},
+    {"nic", TRUE, OPT_NIC, "[type],[id=str][,prop=value][,...]",
+     "initialize an on-board / default host NIC and its network backend"},
 };
 
 typedef struct {
@@ -230,6 +238,22 @@ static void handle_name(const char *arg)
     vm_name = g_strdup(keyval_get(kv, "guest"));
 }
 
+static void handle_netdev(const char *arg, gboolean nic)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "type", KEYVAL_OPTS | KEYVAL_REPEAT, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    if (kv->help) {
+        printf("Available netdev backend types:\nsocket\nhubport\ntap\nuser\n");
+        exit(0);
+    }
+    if (!(nic ? net_nic_init_from_opts(kv, &err) : net_client_init_from_opts(kv, TRUE, &err))) {
+        die_with(err);
+    }
+}
+
 static void handle_object(const char *arg)
 {
     GError *err = NULL;
@@ -352,6 +376,7 @@ static gboolean on_signal(gpointer data)
 
 static void register_types(void)
 {
+    net_register_types();
 }
 
 int qemu_main(int argc, char **argv)
@@ -435,6 +460,16 @@ int qemu_main(int argc, char **argv)
         write_pidfile(pidfile);
     }
 
+    /* Netdevs before objects: filters name them. */
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        error_location_set(o->spelling);
+        if (o->def->id == OPT_NETDEV || o->def->id == OPT_NIC) {
+            handle_netdev(o->arg, o->def->id == OPT_NIC);
+        }
+        error_location_clear();
+    }
+
     /* Pass 2: objects, in command-line order. */
     for (guint i = 0; i < opts->len; i++) {
         CmdOption *o = opts->pdata[i];
@@ -445,6 +480,7 @@ int qemu_main(int argc, char **argv)
         error_location_clear();
     }
 
+    net_check_clients();
     main_loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGINT, on_signal, GINT_TO_POINTER(SIGINT));
     g_unix_signal_add(SIGTERM, on_signal, GINT_TO_POINTER(SIGTERM));
@@ -456,6 +492,7 @@ int qemu_main(int argc, char **argv)
     }
 
     qom_user_delete_all();
+    net_cleanup();
     remove_pidfile();
     qemu_log_close();
     g_main_loop_unref(main_loop);
