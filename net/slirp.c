@@ -190,14 +190,11 @@ static gboolean slirp_source_prepare(GSource *source, gint *timeout)
 
 static gboolean slirp_source_check(GSource *source)
 {
-    SlirpPollSource *src = (SlirpPollSource *)source;
-
-    for (guint i = 0; i < src->fds->len; i++) {
-        if (g_array_index(src->fds, GPollFD, i).revents) {
-            return TRUE;
-        }
-    }
-    return FALSE;
+    /*
+     * Always: slirp runs its TCP timers (retransmits, delayed ACKs) from slirp_pollfds_poll,
+     * so it must also run when the poll merely timed out, as QEMU's main loop does.
+     */
+    return TRUE;
 }
 
 static gboolean slirp_source_dispatch(GSource *source, GSourceFunc cb, gpointer data)
