@@ -416,6 +416,8 @@ void colo_notify_filters_event(int event, GError **errp)
 void net_register_types(void)
 {
     qom_register_type("netfilter", TYPE_NETFILTER, NULL, TRUE);
+    qom_register_type(TYPE_FILTER_MIRROR, filter_mirror_get_type(), "netfilter", TRUE);
+    qom_register_type(TYPE_FILTER_REDIRECTOR, filter_redirector_get_type(), "netfilter", TRUE);
     qom_register_type(TYPE_FILTER_DUMP, filter_dump_get_type(), "netfilter", TRUE);
     qom_register_type(TYPE_FILTER_BUFFER, filter_buffer_get_type(), "netfilter", TRUE);
 }

@@ -1,6 +1,7 @@
 /* The command line, the order in which it builds things, and the main loop. */
 #include "config-host.h"
 #include "system/vl.h"
+#include "chardev/char.h"
 #include "net/filter.h"
 #include "net/net.h"
 #include "qom/object.h"
@@ -35,6 +36,7 @@ typedef enum {
     OPT_DAEMONIZE,
     OPT_NETDEV,
     OPT_NIC,
+    OPT_CHARDEV,
 } OptionId;
 
 typedef struct {
@@ -65,6 +67,8 @@ static const OptionDef options[] = {
     {"trace", TRUE, OPT_TRACE, "[[enable=]<pattern>][,events=<file>][,file=<file>]",
      "specify tracing options ('-trace help' lists trace points)"},
     {"daemonize", FALSE, OPT_DAEMONIZE, NULL, "daemonize QEMU after initializing"},
+    {"chardev", TRUE, OPT_CHARDEV, "backend,id=id[,prop=value][,...]",
+     "create a character device ('-chardev help' lists backends)"},
     {"netdev", TRUE, OPT_NETDEV, "type,id=str[,prop=value][,...]",
      "configure a network backend ('-netdev help' lists types)"},
     {"nic", TRUE, OPT_NIC, "[type],[id=str][,prop=value][,...]",
@@ -238,6 +242,15 @@ static void handle_name(const char *arg)
     vm_name = g_strdup(keyval_get(kv, "guest"));
 }
 
+static void handle_chardev(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "backend", KEYVAL_OPTS, &err);
+    if (!kv || !chardev_new_from_opts(kv, &err)) {
+        die_with(err);
+    }
+}
+
 static void handle_netdev(const char *arg, gboolean nic)
 {
     GError *err = NULL;
@@ -376,6 +389,7 @@ static gboolean on_signal(gpointer data)
 
 static void register_types(void)
 {
+    chardev_register_types();
     net_register_types();
 }
 
@@ -460,7 +474,15 @@ int qemu_main(int argc, char **argv)
         write_pidfile(pidfile);
     }
 
-    /* Netdevs before objects: filters name them. */
+    /* Chardevs, then netdevs, before objects: filters name both. */
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        error_location_set(o->spelling);
+        if (o->def->id == OPT_CHARDEV) {
+            handle_chardev(o->arg);
+        }
+        error_location_clear();
+    }
     for (guint i = 0; i < opts->len; i++) {
         CmdOption *o = opts->pdata[i];
         error_location_set(o->spelling);
@@ -493,6 +515,7 @@ int qemu_main(int argc, char **argv)
 
     qom_user_delete_all();
     net_cleanup();
+    chardev_remove_all();
     remove_pidfile();
     qemu_log_close();
     g_main_loop_unref(main_loop);

@@ -63,14 +63,14 @@ typedef struct NetFrameReader {
     void *opaque;
 
     NetFrameState state;
-    guint8 word[4];   /* a LEN or VHDR word being collected */
+    guint8 word[4]; /* a LEN or VHDR word being collected */
     guint word_fill;
-    guint32 len;      /* LEN of the current frame */
-    guint32 vhdr;     /* VHDR of the current frame */
-    guint8 *buf;      /* partial frame copy, grown on demand up to max_len */
+    guint32 len;  /* LEN of the current frame */
+    guint32 vhdr; /* VHDR of the current frame */
+    guint8 *buf;  /* partial frame copy, grown on demand up to max_len */
     guint32 buf_size;
-    guint32 fill;     /* DATA bytes collected so far */
-    guint32 skip;     /* DATA bytes still to discard */
+    guint32 fill; /* DATA bytes collected so far */
+    guint32 skip; /* DATA bytes still to discard */
 
     NetFrameStats stats;
 } NetFrameReader;

@@ -4,8 +4,8 @@
 #include <string.h>
 
 typedef struct {
-    GPtrArray *frames; /* of GBytes */
-    GArray *vhdrs;     /* of guint32 */
+    GPtrArray *frames;           /* of GBytes */
+    GArray *vhdrs;               /* of guint32 */
     const guint8 *in_lo, *in_hi; /* the last fed buffer, to see in-place deliveries */
     guint in_place;
 } Sink;
