@@ -3,7 +3,6 @@
 The packet path without a guest: netdevs joined by a hub (-netdev hubport,netdev=...)."""
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -11,9 +10,10 @@ import time
 
 import pytest
 
-from conftest import BASE_ARGS, run
+from conftest import run
 from netframes import (connect_retry, ethernet, frame, free_tcp_port, nothing_arrives,
                        recv_frame)
+from procs import QemuSet
 
 
 def strip_prefix(line):
@@ -29,37 +29,11 @@ def first_error(proc):
     return strip_prefix(lines[0]) if lines else ""
 
 
-class Qemu:
-    """Our binary (or Debian's) running in the background."""
-
-    def __init__(self, binary, *args, pass_fds=()):
-        self.proc = subprocess.Popen([binary] + BASE_ARGS + list(args), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     pass_fds=pass_fds)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            out, err = self.proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, err = self.proc.communicate()
-        return err.decode(errors="replace")
-
-
 @pytest.fixture
 def qemus():
-    started = []
-
-    def start(binary, *args, pass_fds=()):
-        q = Qemu(binary, *args, pass_fds=pass_fds)
-        started.append(q)
-        return q
-
-    yield start
-    for q in started:
-        q.stop()
+    started = QemuSet()
+    yield started
+    started.stop_all()
 
 
 # ---- error messages, against Debian's QEMU ----
@@ -87,6 +61,12 @@ BAD_NETDEVS = [
 ]
 
 BAD_FILTERS = [
+    "filter-mirror,id=m0",
+    "filter-mirror,id=m0,netdev=u0",
+    "filter-mirror,id=m0,netdev=u0,outdev=zz",
+    "filter-redirector,id=r0,netdev=u0",
+    "filter-redirector,id=r0,netdev=u0,indev=zz",
+    "filter-redirector,id=r0,netdev=u0,outdev=zz",
     "filter-buffer,id=b0",
     "filter-dump,id=d0,netdev=zz,file=/tmp/x",
     "filter-dump,id=d0,netdev=u0",
@@ -321,3 +301,11 @@ def test_slirp_hostfwd_reaches_listener_behind_tap(qemus, qemu_bin, sockdir):
         if helper and helper.poll() is None:
             helper.kill()
         subprocess.run(["ip", "netns", "del", ns])
+
+
+def test_zero_length_frame_does_not_stall(qemus, qemu_bin):
+    """Upstream's socket netdev stops reading after a zero-length frame; ours goes on."""
+    q, sa, sb = two_socket_hub(qemus, qemu_bin)
+    sa.sendall(frame(b"") + frame(b"after-empty"))
+    assert recv_frame(sb)[0] == b""
+    assert recv_frame(sb)[0] == b"after-empty"
