@@ -2,6 +2,8 @@
 #include "config-host.h"
 #include "system/vl.h"
 #include "chardev/char.h"
+#include "net/colo-compare.h"
+#include "qom/iothread.h"
 #include "net/filter.h"
 #include "net/net.h"
 #include "qom/object.h"
@@ -242,16 +244,7 @@ static void handle_name(const char *arg)
     vm_name = g_strdup(keyval_get(kv, "guest"));
 }
 
-static void handle_chardev(const char *arg)
-{
-    GError *err = NULL;
-    g_autoptr(KeyvalList) kv = keyval_parse(arg, "backend", KEYVAL_OPTS, &err);
-    if (!kv || !chardev_new_from_opts(kv, &err)) {
-        die_with(err);
-    }
-}
-
-static void handle_netdev(const char *arg, gboolean nic)
+static void handle_netdev_or_nic(const char *arg, gboolean nic)
 {
     GError *err = NULL;
     g_autoptr(KeyvalList) kv = keyval_parse(arg, "type", KEYVAL_OPTS | KEYVAL_REPEAT, &err);
@@ -265,6 +258,16 @@ static void handle_netdev(const char *arg, gboolean nic)
     if (!(nic ? net_nic_init_from_opts(kv, &err) : net_client_init_from_opts(kv, TRUE, &err))) {
         die_with(err);
     }
+}
+
+static void handle_netdev(const char *arg)
+{
+    handle_netdev_or_nic(arg, FALSE);
+}
+
+static void handle_nic(const char *arg)
+{
+    handle_netdev_or_nic(arg, TRUE);
 }
 
 static void handle_object(const char *arg)
@@ -291,6 +294,73 @@ static void handle_object(const char *arg)
     }
     if (!obj) {
         die_with(err);
+    }
+}
+
+static void handle_chardev(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "backend", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    const char *backend = keyval_get(kv, "backend");
+    if (kv->help || g_strcmp0(backend, "help") == 0) {
+        printf("Available chardev backend types: \n");
+        static const char *const names[] = {"stdio", "socket", "file", "pty", "null"};
+        for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+            printf("  %s\n", names[i]);
+        }
+        exit(0);
+    }
+    if (!chardev_new_from_opts(kv, &err)) {
+        die_with(err);
+    }
+}
+
+/*
+ * As in QEMU, objects that name netdevs or chardevs through properties are created after the
+ * backends; everything else (iothreads first of all) before them.
+ */
+static gboolean object_create_late(const char *arg)
+{
+    static const char *const late[] = {"filter-buffer",     "filter-dump",  "filter-mirror",
+                                       "filter-redirector", "colo-compare", "filter-rewriter",
+                                       "filter-replay"};
+    g_autofree char *type = NULL;
+    if (arg[0] == '{') {
+        JsonObject *json = keyval_parse_json(arg, NULL);
+        if (json) {
+            if (json_object_has_member(json, "qom-type") &&
+                JSON_NODE_HOLDS_VALUE(json_object_get_member(json, "qom-type"))) {
+                type = g_strdup(json_object_get_string_member(json, "qom-type"));
+            }
+            json_object_unref(json);
+        }
+    } else {
+        type = g_strndup(arg, strcspn(arg, ","));
+    }
+    for (guint i = 0; type && i < G_N_ELEMENTS(late); i++) {
+        if (strcmp(type, late[i]) == 0) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static void for_each_option(GPtrArray *opts, OptionId id, int late, void (*fn)(const char *))
+{
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id != id) {
+            continue;
+        }
+        if (late >= 0 && object_create_late(o->arg) != late) {
+            continue;
+        }
+        error_location_set(o->spelling);
+        fn(o->arg);
+        error_location_clear();
     }
 }
 
@@ -389,7 +459,9 @@ static gboolean on_signal(gpointer data)
 
 static void register_types(void)
 {
+    iothread_register_types();
     chardev_register_types();
+    colo_compare_register_types();
     net_register_types();
 }
 
@@ -474,33 +546,12 @@ int qemu_main(int argc, char **argv)
         write_pidfile(pidfile);
     }
 
-    /* Chardevs, then netdevs, before objects: filters name both. */
-    for (guint i = 0; i < opts->len; i++) {
-        CmdOption *o = opts->pdata[i];
-        error_location_set(o->spelling);
-        if (o->def->id == OPT_CHARDEV) {
-            handle_chardev(o->arg);
-        }
-        error_location_clear();
-    }
-    for (guint i = 0; i < opts->len; i++) {
-        CmdOption *o = opts->pdata[i];
-        error_location_set(o->spelling);
-        if (o->def->id == OPT_NETDEV || o->def->id == OPT_NIC) {
-            handle_netdev(o->arg, o->def->id == OPT_NIC);
-        }
-        error_location_clear();
-    }
-
-    /* Pass 2: objects, in command-line order. */
-    for (guint i = 0; i < opts->len; i++) {
-        CmdOption *o = opts->pdata[i];
-        error_location_set(o->spelling);
-        if (o->def->id == OPT_OBJECT) {
-            handle_object(o->arg);
-        }
-        error_location_clear();
-    }
+    /* Then, each in command-line order: early objects, chardevs, netdevs, late objects. */
+    for_each_option(opts, OPT_OBJECT, FALSE, handle_object);
+    for_each_option(opts, OPT_CHARDEV, -1, handle_chardev);
+    for_each_option(opts, OPT_NETDEV, -1, handle_netdev);
+    for_each_option(opts, OPT_NIC, -1, handle_nic);
+    for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
 
     net_check_clients();
     main_loop = g_main_loop_new(NULL, FALSE);

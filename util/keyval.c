@@ -185,8 +185,35 @@ KeyvalList *keyval_parse(const char *str, const char *implied_key, KeyvalFlags f
     return g_steal_pointer(&list);
 }
 
+/* True when @str ends inside a string or with an object/array still open. */
+static gboolean json_truncated(const char *str)
+{
+    int depth = 0;
+    gboolean in_string = FALSE;
+    for (const char *p = str; *p; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1]) {
+                p++;
+            } else if (*p == '"') {
+                in_string = FALSE;
+            }
+        } else if (*p == '"') {
+            in_string = TRUE;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+        }
+    }
+    return in_string || depth > 0;
+}
+
 JsonObject *keyval_parse_json(const char *str, GError **errp)
 {
+    if (json_truncated(str)) {
+        error_setg(errp, "JSON parse error, premature EOI");
+        return NULL;
+    }
     g_autoptr(JsonParser) parser = json_parser_new();
     GError *local = NULL;
     if (!json_parser_load_from_data(parser, str, -1, &local)) {
