@@ -4,6 +4,7 @@ through -netdev user host forwards."""
 import json
 import os
 import random
+import socket
 import struct
 import threading
 import time
@@ -11,10 +12,13 @@ import time
 import pytest
 
 import guest
+from netns import NetNS
 from qmp import QMP
 
 DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
 LOCAL = "127.0.0.1"
+TAP_HOST = "192.168.77.1"
+TAP_GUEST = "192.168.77.2"
 MODULES = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
            "virtio_pci", "failover", "net_failover", "virtio_net", "virtio_blk"]
 DIRTY_MIBPS = 16
@@ -234,6 +238,66 @@ def test_dirtier_runs_at_the_requested_rate(vm):
         qmp.close()
     # Sampling 1/64 of the pages: allow for its noise and for the kernel's own writes.
     assert DIRTY_MIBPS * 0.5 < r["dirty-rate"] < DIRTY_MIBPS * 2.5, r
+
+
+def test_stop_cont_during_a_tcp_stream_loses_no_byte(vm):
+    """The guest's echo survives the VM being paused mid-stream (Debian's QEMU, QMP stop/cont)."""
+    data = random.Random(11).randbytes(2 << 20)
+    received = []
+
+    with socket.create_connection((LOCAL, vm.ports["echo"]), timeout=20) as s:
+        def reader():
+            while (chunk := s.recv(65536)):
+                received.append(chunk)
+
+        t = threading.Thread(target=reader)
+        t.start()
+        qmp = QMP(vm.qmp_path)
+        try:
+            s.sendall(data[:1 << 20])
+            qmp.cmd("stop")
+            assert qmp.cmd("query-status")["status"] == "paused"
+            s.sendall(data[1 << 20:])     # lands in slirp/socket buffers while paused
+            time.sleep(0.5)
+            qmp.cmd("cont")
+            assert qmp.cmd("query-status")["status"] == "running"
+        finally:
+            qmp.close()
+        s.shutdown(socket.SHUT_WR)
+        t.join(30)
+    assert b"".join(received) == data
+
+
+@pytest.fixture(scope="module")
+def tap_vm(built):
+    """A guest on a tap device inside a network namespace this test creates, addressed through
+    the qc.ip/qc.gw knobs."""
+    with NetNS() as ns:
+        ns.add_tap("qctap0", f"{TAP_HOST}/24")
+        v = guest.GuestVM(DEBIAN_QEMU, built, net=None, prefix=ns.exec_prefix,
+                          append=f"qc.name=tap-guest qc.ip={TAP_GUEST}/24 qc.gw={TAP_HOST} "
+                                 "qc.mac=52:54:00:aa:bb:cc qc.quiet",
+                          extra_args=["-netdev", "tap,id=n0,ifname=qctap0,script=no,"
+                                      "downscript=no,vnet_hdr=off",
+                                      "-device", "virtio-net-pci,netdev=n0"])
+        with v:
+            v.ready = v.wait_ready()
+            v.ns = ns
+            yield v
+
+
+def test_tap_in_a_namespace_serves_echo_udp_and_http(tap_vm):
+    assert tap_vm.ready["ip"] == f"{TAP_GUEST}/24"
+    assert tap_vm.ready["mac"] == "52:54:00:aa:bb:cc"
+    data = random.Random(3).randbytes(100000)
+    with tap_vm.ns.entered():
+        assert guest.tcp_echo(TAP_GUEST, 7, data) == data
+        assert guest.udp_echo(TAP_GUEST, 7, b"datagram over tap") == b"datagram over tap"
+        status, body = guest.http_get(TAP_GUEST, 80, "/")
+        # The namespace learnt the guest by the MAC that qc.mac gave it.
+        route = tap_vm.ns.run("ip", "neigh", "show", "dev", "qctap0").stdout
+    assert status == 200 and "host tap-guest" in body
+    assert "52:54:00:aa:bb:cc" in route
 
 
 @pytest.mark.parametrize("knob,marker", [("qc.poweroff", "QC-GUEST-POWEROFF"),

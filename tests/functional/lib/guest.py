@@ -64,7 +64,7 @@ class GuestVM:
 
     def __init__(self, binary, guest, *, append="", memory="256M", machine="pc", accel="tcg",
                  kernel="vmlinuz", net="user", nic="virtio-net-pci", qmp_path=None,
-                 extra_args=(), console_args=("-nographic",)):
+                 extra_args=(), console_args=("-nographic",), prefix=()):
         self.binary = binary
         self.ports = {}
         self.qmp_path = qmp_path
@@ -80,7 +80,8 @@ class GuestVM:
             argv += ["-netdev", f"user,id=n0,{fwd}", "-device", f"{nic},netdev=n0"]
         if qmp_path:
             argv += ["-qmp", f"unix:{qmp_path},server=on,wait=off"]
-        self.argv = argv + list(extra_args)
+        # prefix wraps the binary, e.g. NetNS.exec_prefix to run it in a network namespace.
+        self.argv = list(prefix) + argv + list(extra_args)
         self.proc = None
         self.started_at = None
         self._buf = []
