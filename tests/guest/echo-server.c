@@ -6,7 +6,8 @@
  * loop serves all clients so that a connection costs no process start, which under a software
  * CPU would dominate request latency.
  *
- * Usage: qc-echo [PORT]   (default 7)
+ * Usage: qc-echo [-b] [PORT]   (default 7; -b: go to the background once listening, so that
+ *        the caller knows the port answers when qc-echo returns)
  *
  * Counters (connections, bytes, datagrams, and anything dropped) are written to
  * /run/qc-echo.stats once a second so the guest's HTTP service can show them.
@@ -184,14 +185,16 @@ static void write_stats(void)
 
 int main(int argc, char **argv)
 {
-    int port = argc > 1 ? atoi(argv[1]) : 7;
+    int background = argc > 1 && strcmp(argv[1], "-b") == 0;
+    const char *port_arg = argc > 1 + background ? argv[1 + background] : "7";
+    int port = atoi(port_arg);
     int tfd, ufd;
     static char buf[BUF_SIZE];
     struct pollfd pfd[MAX_CONNS + 2];
     time_t last_stats = 0;
 
     if (port <= 0 || port > 65535) {
-        fprintf(stderr, "qc-echo: bad port '%s'\n", argv[1]);
+        fprintf(stderr, "qc-echo: bad port '%s'\n", port_arg);
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -200,6 +203,18 @@ int main(int argc, char **argv)
     }
     tfd = listen_socket(SOCK_STREAM, port);
     ufd = listen_socket(SOCK_DGRAM, port);
+    if (background) {
+        pid_t pid = fork();
+
+        if (pid < 0) {
+            perror("qc-echo: fork");
+            return 1;
+        }
+        if (pid > 0) {
+            _exit(0);
+        }
+        setsid();
+    }
 
     for (;;) {
         int n = 2;
