@@ -85,6 +85,14 @@ ssize_t net_filter_pass_to_next(NetFilter *nf, NetClientState *sender, unsigned 
     return qemu_netfilter_pass_to_next(sender, flags, iov, iovcnt, &priv(nf)->common.node);
 }
 
+ssize_t net_filter_pass_to_next_async(NetFilter *nf, NetClientState *sender, unsigned flags,
+                                      const struct iovec *iov, int iovcnt,
+                                      NetPacketSent *sent_cb)
+{
+    return qemu_netfilter_pass_to_next_async(sender, flags, iov, iovcnt,
+                                             &priv(nf)->common.node, sent_cb);
+}
+
 /* ---- the packet path ---- */
 
 static ssize_t filter_node_receive(NetFilterNode *node, NetClientState *sender, unsigned flags,
