@@ -290,6 +290,7 @@ static gboolean filter_complete(QomObject *obj, GError **errp)
         }
     }
     c->node.id = qom_object_get_name(obj);
+    c->node.type_name = qom_object_type_name(obj);
     /* setup() may look at the netdev (vnet_hdr_len); it is linked only if setup succeeds. */
     c->node.netdev = nc;
     if (klass->setup && !klass->setup(nf, errp)) {
