@@ -185,7 +185,9 @@ def test_filter_dump_writes_pcap(qemus, qemu_bin, sockdir):
     # libpcap's own reader (tcpdump, installed by scripts/install-deps) accepts the file.
     out = subprocess.run(["tcpdump", "-nr", path], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert len(out.stdout.splitlines()) == len(recs)
+    packets = [line for line in out.stdout.splitlines() if not line.startswith("\t")]
+    assert len(packets) == len(recs)
+    assert packets[-1].endswith(f"length {len(payloads[1])}: ")
 
 
 def test_filter_buffer_holds_then_releases(qemus, qemu_bin):
