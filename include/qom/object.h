@@ -69,13 +69,20 @@ gboolean qom_type_is_user_creatable(const char *name);
 void qom_class_install_property(GObjectClass *klass, guint prop_id, GParamSpec *pspec,
                                 const char *qom_type, gboolean required);
 
+/*
+ * Flags for QOM property pspecs. Never G_PARAM_STATIC_NAME/G_PARAM_STATIC_STRINGS: GLib refuses a
+ * static name that is not canonical, and QEMU names like "primary_in" are not.
+ */
+#define QOM_PARAM_RW (G_PARAM_READWRITE | G_PARAM_STATIC_NICK | G_PARAM_STATIC_BLURB)
+#define QOM_PARAM_RO (G_PARAM_READABLE | G_PARAM_STATIC_NICK | G_PARAM_STATIC_BLURB)
+
 typedef struct QomPropertyInfo {
     const char *name;        /* QEMU spelling */
     const char *type;        /* qom-list type name */
     const char *description; /* may be NULL */
     gboolean required;
     gboolean readable, writable;
-    char *default_value;     /* printable default, or NULL */
+    char *default_value; /* printable default, or NULL */
     GParamSpec *pspec;
 } QomPropertyInfo;
 
@@ -89,6 +96,13 @@ GParamSpec *qom_object_find_property(QomObject *obj, const char *name);
 gboolean qom_object_set_str(QomObject *obj, const char *name, const char *value, GError **errp);
 /* Sets from JSON; the JSON type must fit ("Invalid parameter type for 'x', expected: integer"). */
 gboolean qom_object_set_json(QomObject *obj, const char *name, JsonNode *value, GError **errp);
+/*
+ * A GObject setter cannot fail; a QomObject setter that rejects a value records the error here
+ * and qom_object_set_str/_json return it.
+ */
+void qom_object_set_error(QomObject *obj, GError *err);
+void qom_object_clear_set_error(QomObject *obj);
+GError *qom_object_take_set_error(QomObject *obj);
 /* Reads as JSON (caller frees). */
 JsonNode *qom_object_get_json(QomObject *obj, const char *name, GError **errp);
 /* Reads as a printable string ("on"/"off" for booleans); caller frees. */
@@ -100,13 +114,12 @@ QomObject *qom_root(void);
 /* "/objects", "/chardevs", "/machine": created on first use. */
 QomObject *qom_container_get(const char *path);
 /* Adds @child under @parent as @name; the parent takes its own reference. */
-gboolean qom_object_add_child(QomObject *parent, const char *name, QomObject *child,
-                              GError **errp);
+gboolean qom_object_add_child(QomObject *parent, const char *name, QomObject *child, GError **errp);
 /* Removes @child from its parent: unparent() runs, then the parent's reference is dropped. */
 void qom_object_unparent(QomObject *child);
 QomObject *qom_object_get_parent(QomObject *obj);
-const char *qom_object_get_name(QomObject *obj);   /* the name under its parent ("io0") */
-char *qom_object_get_path(QomObject *obj);         /* "/objects/io0"; caller frees */
+const char *qom_object_get_name(QomObject *obj); /* the name under its parent ("io0") */
+char *qom_object_get_path(QomObject *obj);       /* "/objects/io0"; caller frees */
 QomObject *qom_object_get_child(QomObject *obj, const char *name);
 /* Children sorted by name; caller frees the array. */
 GPtrArray *qom_object_children(QomObject *obj);

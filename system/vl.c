@@ -1,0 +1,625 @@
+/* The command line, the order in which it builds things, and the main loop. */
+#include "config-host.h"
+#include "system/vl.h"
+#include "chardev/char.h"
+#include "monitor/monitor.h"
+#include "system/runstate.h"
+#include "net/colo-compare.h"
+#include "qom/iothread.h"
+#include "net/filter.h"
+#include "net/net.h"
+#include "qom/object.h"
+#include "util/error.h"
+#include "util/keyval.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+typedef enum {
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_MACHINE,
+    OPT_OBJECT,
+    OPT_NODEFAULTS,
+    OPT_DISPLAY,
+    OPT_NOGRAPHIC,
+    OPT_NAME,
+    OPT_PIDFILE,
+    OPT_S,
+    OPT_LOGFILE,
+    OPT_LOGITEMS,
+    OPT_TRACE,
+    OPT_DAEMONIZE,
+    OPT_NETDEV,
+    OPT_NIC,
+    OPT_CHARDEV,
+    OPT_QMP,
+    OPT_QMP_PRETTY,
+    OPT_MONITOR,
+    OPT_MON,
+} OptionId;
+
+typedef struct {
+    const char *name;
+    gboolean has_arg;
+    OptionId id;
+    const char *arg_help;
+    const char *help;
+} OptionDef;
+
+static const OptionDef options[] = {
+    {"h", FALSE, OPT_HELP, NULL, "display this help and exit"},
+    {"help", FALSE, OPT_HELP, NULL, "display this help and exit"},
+    {"version", FALSE, OPT_VERSION, NULL, "display version information and exit"},
+    {"machine", TRUE, OPT_MACHINE, "[type=]name[,prop=value...]",
+     "selects emulated machine ('-machine help' for list)"},
+    {"M", TRUE, OPT_MACHINE, "name", "same as -machine"},
+    {"object", TRUE, OPT_OBJECT, "TYPENAME[,PROP1=VALUE1,...]",
+     "create a new object of type TYPENAME setting properties; '-object help' lists types"},
+    {"nodefaults", FALSE, OPT_NODEFAULTS, NULL, "don't create default devices"},
+    {"display", TRUE, OPT_DISPLAY, "none", "select display backend type (only 'none')"},
+    {"nographic", FALSE, OPT_NOGRAPHIC, NULL, "disable graphical output"},
+    {"name", TRUE, OPT_NAME, "string1[,debug-threads=on|off]", "set the name of the guest"},
+    {"pidfile", TRUE, OPT_PIDFILE, "file", "write PID to 'file'"},
+    {"S", FALSE, OPT_S, NULL, "freeze CPU at startup (use 'c' to start execution)"},
+    {"D", TRUE, OPT_LOGFILE, "logfile", "output log to logfile (default stderr)"},
+    {"d", TRUE, OPT_LOGITEMS, "item1,...", "enable logging of specified items (use '-d help')"},
+    {"trace", TRUE, OPT_TRACE, "[[enable=]<pattern>][,events=<file>][,file=<file>]",
+     "specify tracing options ('-trace help' lists trace points)"},
+    {"daemonize", FALSE, OPT_DAEMONIZE, NULL, "daemonize QEMU after initializing"},
+    {"chardev", TRUE, OPT_CHARDEV, "backend,id=id[,prop=value][,...]",
+     "create a character device ('-chardev help' lists backends)"},
+    {"qmp", TRUE, OPT_QMP, "dev", "like -monitor but opens in 'control' mode"},
+    {"qmp-pretty", TRUE, OPT_QMP_PRETTY, "dev", "like -qmp but uses pretty JSON formatting"},
+    {"monitor", TRUE, OPT_MONITOR, "dev", "redirect the monitor to char device 'dev'"},
+    {"mon", TRUE, OPT_MON, "[chardev=]name[,mode=readline|control][,pretty[=on|off]]",
+     "create a monitor on chardev 'name'"},
+    {"netdev", TRUE, OPT_NETDEV, "type,id=str[,prop=value][,...]",
+     "configure a network backend ('-netdev help' lists types)"},
+    {"nic", TRUE, OPT_NIC, "[type],[id=str][,prop=value][,...]",
+     "initialize an on-board / default host NIC and its network backend"},
+};
+
+typedef struct {
+    const OptionDef *def;
+    char *arg;
+    char *spelling; /* "-object colo-compare,id=c0" for error locations */
+} CmdOption;
+
+static gboolean start_paused;
+static GMainLoop *main_loop;
+static volatile gint quit_requested;
+
+void qemu_main_loop_quit(void)
+{
+    g_atomic_int_set(&quit_requested, 1);
+    if (main_loop) {
+        g_main_loop_quit(main_loop); /* thread-safe */
+    }
+}
+
+static void print_version(void)
+{
+    printf("QEMU emulator version %s %s\n"
+           "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers\n",
+           QEMU_VERSION, QEMU_PKGVERSION);
+}
+
+static void print_help(void)
+{
+    print_version();
+    printf("usage: %s [options]\n\nOptions:\n", error_get_progname());
+    for (guint i = 0; i < G_N_ELEMENTS(options); i++) {
+        const OptionDef *o = &options[i];
+        g_autofree char *left = o->has_arg ? g_strdup_printf("-%s %s", o->name, o->arg_help)
+                                           : g_strdup_printf("-%s", o->name);
+        printf("%-32s %s\n", left, o->help);
+    }
+}
+
+static const OptionDef *find_option(const char *name)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(options); i++) {
+        if (strcmp(options[i].name, name) == 0) {
+            return &options[i];
+        }
+    }
+    return NULL;
+}
+
+static void cmd_option_free(gpointer p)
+{
+    CmdOption *o = p;
+    g_free(o->arg);
+    g_free(o->spelling);
+    g_free(o);
+}
+
+/* Splits argv into options; exits with QEMU's message on an unknown or incomplete option. */
+static GPtrArray *parse_argv(int argc, char **argv)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(cmd_option_free);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] == '\0') {
+            error_report("%s: Could not open '%s': disk images are not supported", a, a);
+            exit(1);
+        }
+        const char *name = a + 1;
+        if (name[0] == '-') {
+            name++;
+        }
+        const OptionDef *def = find_option(name);
+        if (!def) {
+            error_report("%s: invalid option", a);
+            exit(1);
+        }
+        CmdOption *o = g_new0(CmdOption, 1);
+        o->def = def;
+        if (def->has_arg) {
+            if (i + 1 >= argc) {
+                error_report("%s: requires an argument", a);
+                exit(1);
+            }
+            o->arg = g_strdup(argv[++i]);
+            o->spelling = g_strdup_printf("%s %s", a, o->arg);
+        } else {
+            o->spelling = g_strdup(a);
+        }
+        g_ptr_array_add(out, o);
+    }
+    return out;
+}
+
+static void die_with(GError *err)
+{
+    error_report_err(err);
+    exit(1);
+}
+
+static void handle_machine(const char *arg)
+{
+    g_autoptr(KeyvalList) kv = NULL;
+    GError *err = NULL;
+    kv = keyval_parse(arg, "type", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    const char *type = keyval_get(kv, "type");
+    if (kv->help || (type && strcmp(type, "help") == 0)) {
+        printf("Supported machines are:\n%-20s empty machine\n", "none");
+        exit(0);
+    }
+    if (!type || strcmp(type, "none") != 0) {
+        error_location_clear();
+        error_report("unsupported machine type\x1eUse -machine help to list supported machines");
+        exit(1);
+    }
+    for (guint i = 0; i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        if (strcmp(p->key, "type") != 0) {
+            error_setg(&err, "Property 'none-machine.%s' not found", p->key);
+            die_with(err);
+        }
+    }
+}
+
+static void handle_display(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "type", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    const char *type = keyval_get(kv, "type");
+    if (kv->help || (type && strcmp(type, "help") == 0)) {
+        printf("Available display backend types:\nnone\n");
+        exit(0);
+    }
+    if (!type || strcmp(type, "none") != 0) {
+        error_setg(&err, "Parameter 'type' does not accept value '%s'", type ? type : "");
+        die_with(err);
+    }
+}
+
+static void handle_name(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "guest", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    for (guint i = 0; i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        if (strcmp(p->key, "guest") && strcmp(p->key, "process") &&
+            strcmp(p->key, "debug-threads")) {
+            error_set_invalid_param(&err, p->key);
+            die_with(err);
+        }
+    }
+    qemu_set_vm_name(keyval_get(kv, "guest"));
+}
+
+static void handle_netdev_or_nic(const char *arg, gboolean nic)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "type", KEYVAL_OPTS | KEYVAL_REPEAT, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    if (kv->help) {
+        printf("Available netdev backend types:\nsocket\nhubport\ntap\nuser\n");
+        exit(0);
+    }
+    if (!(nic ? net_nic_init_from_opts(kv, &err) : net_client_init_from_opts(kv, TRUE, &err))) {
+        die_with(err);
+    }
+}
+
+static void handle_netdev(const char *arg)
+{
+    handle_netdev_or_nic(arg, FALSE);
+}
+
+static void handle_nic(const char *arg)
+{
+    handle_netdev_or_nic(arg, TRUE);
+}
+
+static void handle_object(const char *arg)
+{
+    GError *err = NULL;
+    gboolean help = FALSE;
+    QomObject *obj;
+    if (arg[0] == '{') {
+        JsonObject *json = keyval_parse_json(arg, &err);
+        if (!json) {
+            die_with(err);
+        }
+        obj = qom_user_create_json(json, &err);
+        json_object_unref(json);
+    } else {
+        g_autoptr(KeyvalList) kv = keyval_parse(arg, "qom-type", KEYVAL_STRICT, &err);
+        if (!kv) {
+            die_with(err);
+        }
+        obj = qom_user_create_keyval(kv, &help, &err);
+        if (help) {
+            exit(0);
+        }
+    }
+    if (!obj) {
+        die_with(err);
+    }
+}
+
+static void handle_chardev(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "backend", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    const char *backend = keyval_get(kv, "backend");
+    if (kv->help || g_strcmp0(backend, "help") == 0) {
+        printf("Available chardev backend types: \n");
+        static const char *const names[] = {"stdio", "socket", "file", "pty", "null"};
+        for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+            printf("  %s\n", names[i]);
+        }
+        exit(0);
+    }
+    if (!chardev_new_from_opts(kv, &err)) {
+        die_with(err);
+    }
+}
+
+/*
+ * As in QEMU, objects that name netdevs or chardevs through properties are created after the
+ * backends; everything else (iothreads first of all) before them.
+ */
+static gboolean object_create_late(const char *arg)
+{
+    static const char *const late[] = {"filter-buffer",     "filter-dump",  "filter-mirror",
+                                       "filter-redirector", "colo-compare", "filter-rewriter",
+                                       "filter-replay"};
+    g_autofree char *type = NULL;
+    if (arg[0] == '{') {
+        JsonObject *json = keyval_parse_json(arg, NULL);
+        if (json) {
+            if (json_object_has_member(json, "qom-type") &&
+                JSON_NODE_HOLDS_VALUE(json_object_get_member(json, "qom-type"))) {
+                type = g_strdup(json_object_get_string_member(json, "qom-type"));
+            }
+            json_object_unref(json);
+        }
+    } else {
+        type = g_strndup(arg, strcspn(arg, ","));
+    }
+    for (guint i = 0; type && i < G_N_ELEMENTS(late); i++) {
+        if (strcmp(type, late[i]) == 0) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static void for_each_option(GPtrArray *opts, OptionId id, int late, void (*fn)(const char *))
+{
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id != id) {
+            continue;
+        }
+        if (late >= 0 && object_create_late(o->arg) != late) {
+            continue;
+        }
+        error_location_set(o->spelling);
+        fn(o->arg);
+        error_location_clear();
+    }
+}
+
+static void handle_monitor_option(CmdOption *o)
+{
+    GError *err = NULL;
+    gboolean ok;
+    switch (o->def->id) {
+    case OPT_QMP:
+        ok = monitor_init_legacy(o->arg, TRUE, FALSE, &err);
+        break;
+    case OPT_QMP_PRETTY:
+        ok = monitor_init_legacy(o->arg, TRUE, TRUE, &err);
+        break;
+    case OPT_MONITOR:
+        ok = g_strcmp0(o->arg, "none") == 0 || monitor_init_legacy(o->arg, FALSE, FALSE, &err);
+        break;
+    default: {
+        g_autoptr(KeyvalList) kv = keyval_parse(o->arg, "chardev", KEYVAL_OPTS, &err);
+        ok = kv && monitor_init_from_opts(kv, &err);
+        break;
+    }
+    }
+    if (!ok) {
+        die_with(err);
+    }
+}
+
+static void on_shutdown_request(void *opaque)
+{
+    qemu_main_loop_quit();
+}
+
+static int pidfile_fd = -1;
+static char *pidfile_path;
+
+static void write_pidfile(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        error_location_clear();
+        error_report("cannot create PID file: Could not create '%s': %s", path, g_strerror(errno));
+        exit(1);
+    }
+    if (lockf(fd, F_TLOCK, 0) < 0) {
+        error_location_clear();
+        error_report("cannot create PID file: Cannot lock pid file: %s", g_strerror(errno));
+        exit(1);
+    }
+    g_autofree char *pid = g_strdup_printf("%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || write(fd, pid, strlen(pid)) != (ssize_t)strlen(pid)) {
+        error_location_clear();
+        error_report("cannot create PID file: Failed to write PID file: %s", g_strerror(errno));
+        exit(1);
+    }
+    pidfile_fd = fd;
+    pidfile_path = g_strdup(path);
+}
+
+static void remove_pidfile(void)
+{
+    if (pidfile_fd >= 0) {
+        unlink(pidfile_path);
+        close(pidfile_fd);
+        pidfile_fd = -1;
+    }
+}
+
+/* -daemonize: the parent waits until the child has finished initialising, then exits. */
+static int daemon_pipe = -1;
+
+static void daemonize_start(void)
+{
+    int fds[2];
+    if (pipe(fds) < 0) {
+        error_report("daemonize: pipe failed: %s", g_strerror(errno));
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        error_report("daemonize: fork failed: %s", g_strerror(errno));
+        exit(1);
+    }
+    if (pid > 0) {
+        close(fds[1]);
+        char status = 1;
+        ssize_t n;
+        do {
+            n = read(fds[0], &status, 1);
+        } while (n < 0 && errno == EINTR);
+        /* The child reports 0 once up; EOF without a byte means it failed. */
+        _exit(n == 1 && status == 0 ? 0 : 1);
+    }
+    close(fds[0]);
+    daemon_pipe = fds[1];
+    setsid();
+}
+
+static void daemonize_done(void)
+{
+    if (daemon_pipe < 0) {
+        return;
+    }
+    char ok = 0;
+    if (write(daemon_pipe, &ok, 1) != 1) {
+        error_report("daemonize: could not notify parent");
+    }
+    close(daemon_pipe);
+    daemon_pipe = -1;
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
+}
+
+static gboolean on_signal(gpointer data)
+{
+    int sig = GPOINTER_TO_INT(data);
+    error_report("terminating on signal %d", sig);
+    qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_SIGNAL);
+    return G_SOURCE_CONTINUE;
+}
+
+static void register_types(void)
+{
+    iothread_register_types();
+    chardev_register_types();
+    colo_compare_register_types();
+    net_register_types();
+}
+
+int qemu_main(int argc, char **argv)
+{
+    error_set_progname(argv[0]);
+    signal(SIGPIPE, SIG_IGN);
+    register_types();
+    monitor_init_globals();
+
+    g_autoptr(GPtrArray) opts = parse_argv(argc, argv);
+    gboolean daemonize = FALSE;
+    const char *pidfile = NULL;
+    GError *err = NULL;
+
+    /* Pass 1: options that end the run at once, and plain settings. */
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        error_location_set(o->spelling);
+        switch (o->def->id) {
+        case OPT_HELP:
+            print_help();
+            return 0;
+        case OPT_VERSION:
+            print_version();
+            return 0;
+        case OPT_MACHINE:
+            handle_machine(o->arg);
+            break;
+        case OPT_DISPLAY:
+            handle_display(o->arg);
+            break;
+        case OPT_NAME:
+            handle_name(o->arg);
+            break;
+        case OPT_PIDFILE:
+            pidfile = o->arg;
+            break;
+        case OPT_S:
+            start_paused = TRUE;
+            break;
+        case OPT_DAEMONIZE:
+            daemonize = TRUE;
+            break;
+        case OPT_LOGFILE:
+            if (!qemu_log_set_file(o->arg, &err)) {
+                error_location_clear();
+                error_report("Error opening logfile %s: %s", o->arg, g_strerror(errno));
+                return 1;
+            }
+            break;
+        case OPT_LOGITEMS: {
+            gboolean help = FALSE;
+            if (!qemu_log_parse_items(o->arg, &help, &err)) {
+                error_report_err(err);
+                return 1;
+            }
+            if (help) {
+                return 0;
+            }
+            break;
+        }
+        case OPT_TRACE: {
+            gboolean help = FALSE;
+            if (!trace_parse_option(o->arg, &help, &err)) {
+                die_with(err);
+            }
+            if (help) {
+                return 0;
+            }
+            break;
+        }
+        default:
+            break;
+        }
+        error_location_clear();
+    }
+
+    if (daemonize) {
+        daemonize_start();
+    }
+    if (pidfile) {
+        write_pidfile(pidfile);
+    }
+
+    /* Then, each in command-line order: early objects, chardevs, netdevs, late objects. */
+    for_each_option(opts, OPT_OBJECT, FALSE, handle_object);
+    for_each_option(opts, OPT_CHARDEV, -1, handle_chardev);
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        OptionId id = o->def->id;
+        if (id == OPT_QMP || id == OPT_QMP_PRETTY || id == OPT_MONITOR || id == OPT_MON) {
+            error_location_set(o->spelling);
+            handle_monitor_option(o);
+            error_location_clear();
+        }
+    }
+    for_each_option(opts, OPT_NETDEV, -1, handle_netdev);
+    for_each_option(opts, OPT_NIC, -1, handle_nic);
+    for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
+
+    net_check_clients();
+    main_loop = g_main_loop_new(NULL, FALSE);
+    qemu_system_set_shutdown_handler(on_shutdown_request, NULL);
+    if (!start_paused) {
+        vm_start();
+    }
+    g_unix_signal_add(SIGINT, on_signal, GINT_TO_POINTER(SIGINT));
+    g_unix_signal_add(SIGTERM, on_signal, GINT_TO_POINTER(SIGTERM));
+    g_unix_signal_add(SIGHUP, on_signal, GINT_TO_POINTER(SIGHUP));
+
+    daemonize_done();
+    if (!g_atomic_int_get(&quit_requested)) {
+        g_main_loop_run(main_loop);
+    }
+
+    qemu_system_shutdown_finish();
+    monitor_cleanup();
+    qom_user_delete_all();
+    net_cleanup();
+    chardev_remove_all();
+    remove_pidfile();
+    qemu_log_close();
+    g_main_loop_unref(main_loop);
+    main_loop = NULL;
+    return 0;
+}

@@ -1,0 +1,45 @@
+"""Shared fixtures for black-box tests: the binary under test and Debian's QEMU as a peer."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+
+QEMU = os.environ.get("QEMU_BINARY", os.path.join(ROOT, "build", "qemu-system-x86_64"))
+DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
+BASE_ARGS = ["-M", "none", "-nodefaults", "-display", "none"]
+
+
+@pytest.fixture
+def qemu_bin():
+    if not os.path.exists(QEMU):
+        pytest.fail(f"{QEMU} is not built")
+    return QEMU
+
+
+@pytest.fixture
+def debian_qemu():
+    if not os.path.exists(DEBIAN_QEMU):
+        pytest.fail("Debian's qemu-system-x86 is not installed (scripts/install-deps)")
+    return DEBIAN_QEMU
+
+
+@pytest.fixture
+def sockdir():
+    """A short private directory for unix sockets (sun_path is limited to 108 bytes)."""
+    d = tempfile.mkdtemp(prefix="qc-", dir="/tmp")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def run(binary, *args, timeout=10, base=True):
+    """Runs a binary to completion; returns CompletedProcess with text output."""
+    argv = [binary] + (BASE_ARGS if base else []) + list(args)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
