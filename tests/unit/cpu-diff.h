@@ -37,8 +37,9 @@ typedef struct DiffState {
 } DiffState;
 
 typedef struct DiffCase {
-    uint8_t code[16];
+    uint8_t code[48];
     int len;
+    int ninsns;     /* instructions in code (0 means 1) */
     DiffState in;
 } DiffCase;
 
@@ -85,7 +86,7 @@ static inline void diff_run_ours(DiffCPU *d, const DiffCase *c, DiffState *out)
     guest_ram_write(d->ram, DIFF_DATA, c->in.data, DIFF_DATA_SIZE);
     X86CPUStats before, after;
     x86_cpu_get_stats(cpu, &before);
-    X86ExitReason why = x86_cpu_exec(cpu, 1);
+    X86ExitReason why = x86_cpu_exec(cpu, c->ninsns ? c->ninsns : 1);
     x86_cpu_get_stats(cpu, &after);
     X86CPUState st;
     x86_cpu_get_state(cpu, &st);
