@@ -321,8 +321,6 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
         x86_deliver_pending(cpu);
         if (cpu->reset_pending) {
             cpu->reset_pending = 0;
-            fprintf(stderr, "qemu-system-x86_64: triple fault at rip=0x%" PRIx64 "\n",
-                    cpu->cur_rip);
             return X86_EXIT_RESET;
         }
     }

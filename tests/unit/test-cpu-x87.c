@@ -56,6 +56,10 @@ static const Seq seqs[] = {
     SEQ("fprem", 7, 0xdb, 0xe3, 0xd9, 0x6b, 0x10, 0xd9, 0xe8, 0xdd, 0x03, 0xd9, 0xe1,
         0xd9, 0xf8, 0xdb, 0x7b, 0x20),
     SEQ("fnstenv", 4, 0xdb, 0xe3, 0xd9, 0x6b, 0x10, 0xdd, 0x03, 0xd9, 0x73, 0x40),
+    /* fld; fld1; fxsave64 0x200(%rbx); fninit; fxrstor64 0x200(%rbx); faddp; fstpt */
+    SEQ("fxsave/fxrstor", 9, 0xdb, 0xe3, 0xd9, 0x6b, 0x10, 0xdd, 0x03, 0xd9, 0xe8,
+        0x48, 0x0f, 0xae, 0x83, 0x00, 0x02, 0x00, 0x00, 0xdb, 0xe3,
+        0x48, 0x0f, 0xae, 0x8b, 0x00, 0x02, 0x00, 0x00, 0xde, 0xc1, 0xdb, 0x7b, 0x20),
 };
 
 static void test_x87(void)
@@ -109,6 +113,17 @@ static void test_x87(void)
             if (seqs[i / N_CASES].code[8] == 0x73) {
                 memset(ours.data + 0x140 + 12, 0, 16);
                 memset(host[i].data + 0x140 + 12, 0, 16);
+            }
+            if (seqs[i / N_CASES].code[9] == 0x48) {
+                /* fxsave image: FIP/FDP, MXCSR (host flags), its mask and the xmm registers (whatever the
+                 * host's C code left there) are not comparable */
+                uint8_t *a = ours.data + 0x300, *b = host[i].data + 0x300;
+                memset(a + 8, 0, 16);
+                memset(b + 8, 0, 16);
+                memset(a + 24, 0, 8);
+                memset(b + 24, 0, 8);
+                memset(a + 64, 0, 448);   /* empty ST(2..7) hold stale host values */
+                memset(b + 64, 0, 448);
             }
             diff_compare(&cases[i], &ours, &host[i], 0xcd5, false);
         }
