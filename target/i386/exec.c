@@ -591,9 +591,22 @@ static bool fast_rep(X86CPU *cpu, const X86Insn *in, int size, bool movs)
             } else if (size == 1) {
                 memset(dp, (uint8_t)REG(R_EAX), n);
             } else {
+                /* typed stores: a variable-size memcpy per element becomes a slow rep movs */
                 uint64_t v = REG(R_EAX);
-                for (uint64_t i = 0; i < n; i++) {
-                    memcpy(dp + i * size, &v, size);
+                if (size == 8) {
+                    for (uint64_t i = 0; i < n; i++) {
+                        memcpy(dp + i * 8, &v, 8);
+                    }
+                } else if (size == 4) {
+                    uint32_t w = v;
+                    for (uint64_t i = 0; i < n; i++) {
+                        memcpy(dp + i * 4, &w, 4);
+                    }
+                } else {
+                    uint16_t w = v;
+                    for (uint64_t i = 0; i < n; i++) {
+                        memcpy(dp + i * 2, &w, 2);
+                    }
                 }
             }
             x86_note_store(cpu, dp);
