@@ -22,16 +22,16 @@ GPtrArray *qmp_query_chardev(GError **errp)
     return list;
 }
 
-ChardevReturn *qmp_chardev_add(const char *id, JsonNode *backend, GError **errp)
+/*
+ * The generated marshaller has checked the arguments against the schema; the chardev layer
+ * takes the backend in its JSON form, as -chardev's JSON syntax does.
+ */
+ChardevReturn *qmp_chardev_add(const char *id, ChardevBackend *backend, GError **errp)
 {
-    if (!JSON_NODE_HOLDS_OBJECT(backend)) {
-        error_setg(errp, "Invalid parameter type for 'backend', expected: object");
-        return NULL;
-    }
-    if (!chardev_new_from_json(id, json_node_get_object(backend), errp)) {
-        return NULL;
-    }
-    return g_new0(ChardevReturn, 1);
+    JsonNode *node = qapi_ChardevBackend_to_json(backend);
+    Chardev *chr = chardev_new_from_json(id, json_node_get_object(node), errp);
+    json_node_unref(node);
+    return chr ? g_new0(ChardevReturn, 1) : NULL;
 }
 
 void qmp_chardev_remove(const char *id, GError **errp)

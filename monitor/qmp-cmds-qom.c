@@ -121,6 +121,16 @@ void qmp_object_del(const char *id, GError **errp)
     qom_user_delete(id, errp);
 }
 
+static int64_t int_property(QomObject *obj, const char *name)
+{
+    JsonNode *n = qom_object_get_json(obj, name, NULL);
+    int64_t v = n && JSON_NODE_HOLDS_VALUE(n) ? json_node_get_int(n) : 0;
+    if (n) {
+        json_node_unref(n);
+    }
+    return v;
+}
+
 GPtrArray *qmp_query_iothreads(GError **errp)
 {
     GPtrArray *list = qapi_list_new_IOThreadInfo();
@@ -134,7 +144,10 @@ GPtrArray *qmp_query_iothreads(GError **errp)
         IOThreadInfo *info = g_new0(IOThreadInfo, 1);
         info->id = g_strdup(qom_object_get_name(child));
         info->thread_id = iothread_get_thread_id(IO_THREAD(child));
-        info->poll_max_ns = 32768;
+        info->poll_max_ns = int_property(child, "poll-max-ns");
+        info->poll_grow = int_property(child, "poll-grow");
+        info->poll_shrink = int_property(child, "poll-shrink");
+        info->aio_max_batch = int_property(child, "aio-max-batch");
         g_ptr_array_add(list, info);
     }
     g_ptr_array_unref(children);

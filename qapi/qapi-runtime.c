@@ -59,10 +59,16 @@ gboolean qapi_json_get_bool(JsonNode *node, const char *path, bool *out, GError 
     return TRUE;
 }
 
+gboolean qapi_json_is_uint(JsonNode *node)
+{
+    return holds(node, G_TYPE_INT64) && json_node_is_immutable(node) && json_node_get_int(node) < 0;
+}
+
 gboolean qapi_json_get_double(JsonNode *node, const char *path, double *out, GError **errp)
 {
     if (holds(node, G_TYPE_INT64)) {
-        *out = (double)json_node_get_int(node);
+        int64_t v = json_node_get_int(node);
+        *out = qapi_json_is_uint(node) ? (double)(uint64_t)v : (double)v;
         return TRUE;
     }
     if (!holds(node, G_TYPE_DOUBLE)) {
@@ -76,7 +82,7 @@ gboolean qapi_json_get_double(JsonNode *node, const char *path, double *out, GEr
 gboolean qapi_json_get_int(JsonNode *node, const char *path, int64_t min, int64_t max,
                            const char *ctype, int64_t *out, GError **errp)
 {
-    if (!holds(node, G_TYPE_INT64)) {
+    if (!holds(node, G_TYPE_INT64) || qapi_json_is_uint(node)) {
         type_error(errp, path, "integer");
         return FALSE;
     }
@@ -134,6 +140,28 @@ gboolean qapi_check_unused(JsonObject *in, const char *path, GHashTable *used, G
     return ok;
 }
 
+QapiAltType qapi_json_alt_type(JsonNode *node)
+{
+    switch (JSON_NODE_TYPE(node)) {
+    case JSON_NODE_OBJECT:
+        return QAPI_ALT_OBJECT;
+    case JSON_NODE_ARRAY:
+        return QAPI_ALT_ARRAY;
+    case JSON_NODE_NULL:
+        return QAPI_ALT_NULL;
+    default:
+        break;
+    }
+    GType t = json_node_get_value_type(node);
+    if (t == G_TYPE_STRING) {
+        return QAPI_ALT_STRING;
+    }
+    if (t == G_TYPE_BOOLEAN) {
+        return QAPI_ALT_BOOLEAN;
+    }
+    return t == G_TYPE_DOUBLE ? QAPI_ALT_NUMBER : QAPI_ALT_INT;
+}
+
 JsonNode *qapi_json_string(const char *s)
 {
     JsonNode *n = json_node_new(JSON_NODE_VALUE);
@@ -157,8 +185,11 @@ JsonNode *qapi_json_int(int64_t v)
 
 JsonNode *qapi_json_uint(uint64_t v)
 {
-    /* json-glib stores integers as gint64; values above INT64_MAX are written unsigned. */
-    return qapi_json_int((int64_t)v);
+    JsonNode *n = qapi_json_int((int64_t)v);
+    if (v > INT64_MAX) {
+        json_node_seal(n);
+    }
+    return n;
 }
 
 JsonNode *qapi_json_double(double v)
