@@ -15,7 +15,7 @@ GPtrArray *qmp_query_chardev(GError **errp)
         ChardevInfo *info = g_new0(ChardevInfo, 1);
         info->label = g_strdup(chardev_get_id(chr));
         info->filename = chardev_filename(chr);
-        info->frontend_open = chardev_is_connected(chr);
+        info->frontend_open = chardev_frontend_open(chr);
         g_ptr_array_add(list, info);
     }
     g_ptr_array_unref(chrs);
@@ -44,10 +44,15 @@ void hmp_chardev_add(Monitor *mon, const HmpArgs *args)
     GError *err = NULL;
     KeyvalList *opts = keyval_parse(hmp_args_get_str(args, "args"), "backend", KEYVAL_OPTS,
                                     &err);
-    if (opts) {
+    const char *id = opts ? keyval_get(opts, "id") : NULL;
+    if (id && chardev_find(id)) {
+        /* upstream's chardev tree refuses the name; -chardev's "Duplicate ID" is not said here */
+        error_setg(&err, "attempt to add duplicate property '%s' to object (type 'container')",
+                   id);
+    } else if (opts) {
         chardev_new_from_opts(opts, &err);
-        keyval_list_free(opts);
     }
+    keyval_list_free(opts);
     hmp_handle_error(mon, err);
 }
 

@@ -57,6 +57,8 @@ void qmp_marshal_query_qmp_schema(JsonObject *args, JsonNode **ret, GError **err
 void qmp_quit(GError **errp)
 {
     qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_QMP_QUIT);
+    /* Upstream's SHUTDOWN event reaches clients before the reply to quit. */
+    qemu_system_shutdown_finish();
 }
 
 StatusInfo *qmp_query_status(GError **errp)

@@ -20,6 +20,19 @@ int qapi_enum_parse(const char *const lookup[], const char *str)
     return -1;
 }
 
+/*
+ * Upstream names the member by its full path in type errors but by its bare name in range and
+ * enum errors (a list element has no name there: "null").
+ */
+static const char *bare_name(const char *path)
+{
+    if (!path || !*path || path[strlen(path) - 1] == ']') {
+        return "null";
+    }
+    const char *dot = strrchr(path, '.');
+    return dot ? dot + 1 : path;
+}
+
 static void type_error(GError **errp, const char *path, const char *expected)
 {
     error_setg(errp, "Invalid parameter type for '%s', expected: %s", path ? path : "null",
@@ -88,7 +101,7 @@ gboolean qapi_json_get_int(JsonNode *node, const char *path, int64_t min, int64_
     }
     int64_t v = json_node_get_int(node);
     if (v < min || v > max) {
-        error_set_param_value(errp, path ? path : "null", ctype);
+        error_set_param_value(errp, bare_name(path), ctype);
         return FALSE;
     }
     *out = v;
@@ -99,7 +112,7 @@ gboolean qapi_json_get_uint64(JsonNode *node, const char *path, uint64_t *out, G
 {
     /* QEMU accepts negative numbers for uint64 and wraps them; so do we. */
     if (!holds(node, G_TYPE_INT64)) {
-        type_error(errp, path, "uint64");
+        error_set_param_value(errp, path ? path : "null", "uint64");
         return FALSE;
     }
     *out = (uint64_t)json_node_get_int(node);
@@ -116,7 +129,7 @@ int qapi_json_get_enum(JsonNode *node, const char *path, const char *const looku
     const char *s = json_node_get_string(node);
     int v = qapi_enum_parse(lookup, s);
     if (v < 0) {
-        error_setg(errp, "Parameter '%s' does not accept value '%s'", path ? path : "null", s);
+        error_setg(errp, "Parameter '%s' does not accept value '%s'", bare_name(path), s);
     }
     return v;
 }
