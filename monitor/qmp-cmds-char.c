@@ -15,7 +15,7 @@ GPtrArray *qmp_query_chardev(GError **errp)
         ChardevInfo *info = g_new0(ChardevInfo, 1);
         info->label = g_strdup(chardev_get_id(chr));
         info->filename = chardev_filename(chr);
-        info->frontend_open = chardev_is_connected(chr);
+        info->frontend_open = chardev_frontend_open(chr);
         g_ptr_array_add(list, info);
     }
     g_ptr_array_unref(chrs);
