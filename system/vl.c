@@ -6,6 +6,8 @@
 #include "system/runstate.h"
 #include "net/colo-compare.h"
 #include "qom/iothread.h"
+#include "net/filter.h"
+#include "net/net.h"
 #include "qom/object.h"
 #include "util/error.h"
 #include "util/keyval.h"
@@ -36,6 +38,8 @@ typedef enum {
     OPT_LOGITEMS,
     OPT_TRACE,
     OPT_DAEMONIZE,
+    OPT_NETDEV,
+    OPT_NIC,
     OPT_CHARDEV,
     OPT_QMP,
     OPT_QMP_PRETTY,
@@ -78,6 +82,10 @@ static const OptionDef options[] = {
     {"monitor", TRUE, OPT_MONITOR, "dev", "redirect the monitor to char device 'dev'"},
     {"mon", TRUE, OPT_MON, "[chardev=]name[,mode=readline|control][,pretty[=on|off]]",
      "create a monitor on chardev 'name'"},
+    {"netdev", TRUE, OPT_NETDEV, "type,id=str[,prop=value][,...]",
+     "configure a network backend ('-netdev help' lists types)"},
+    {"nic", TRUE, OPT_NIC, "[type],[id=str][,prop=value][,...]",
+     "initialize an on-board / default host NIC and its network backend"},
 };
 
 typedef struct {
@@ -238,6 +246,32 @@ static void handle_name(const char *arg)
         }
     }
     qemu_set_vm_name(keyval_get(kv, "guest"));
+}
+
+static void handle_netdev_or_nic(const char *arg, gboolean nic)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "type", KEYVAL_OPTS | KEYVAL_REPEAT, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    if (kv->help) {
+        printf("Available netdev backend types:\nsocket\nhubport\ntap\nuser\n");
+        exit(0);
+    }
+    if (!(nic ? net_nic_init_from_opts(kv, &err) : net_client_init_from_opts(kv, TRUE, &err))) {
+        die_with(err);
+    }
+}
+
+static void handle_netdev(const char *arg)
+{
+    handle_netdev_or_nic(arg, FALSE);
+}
+
+static void handle_nic(const char *arg)
+{
+    handle_netdev_or_nic(arg, TRUE);
 }
 
 static void handle_object(const char *arg)
@@ -462,6 +496,7 @@ static void register_types(void)
     iothread_register_types();
     chardev_register_types();
     colo_compare_register_types();
+    net_register_types();
 }
 
 int qemu_main(int argc, char **argv)
@@ -546,7 +581,7 @@ int qemu_main(int argc, char **argv)
         write_pidfile(pidfile);
     }
 
-    /* Then, each in command-line order: early objects, chardevs, late objects. */
+    /* Then, each in command-line order: early objects, chardevs, netdevs, late objects. */
     for_each_option(opts, OPT_OBJECT, FALSE, handle_object);
     for_each_option(opts, OPT_CHARDEV, -1, handle_chardev);
     for (guint i = 0; i < opts->len; i++) {
@@ -558,8 +593,11 @@ int qemu_main(int argc, char **argv)
             error_location_clear();
         }
     }
+    for_each_option(opts, OPT_NETDEV, -1, handle_netdev);
+    for_each_option(opts, OPT_NIC, -1, handle_nic);
     for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
 
+    net_check_clients();
     main_loop = g_main_loop_new(NULL, FALSE);
     qemu_system_set_shutdown_handler(on_shutdown_request, NULL);
     if (!start_paused) {
@@ -577,6 +615,7 @@ int qemu_main(int argc, char **argv)
     qemu_system_shutdown_finish();
     monitor_cleanup();
     qom_user_delete_all();
+    net_cleanup();
     chardev_remove_all();
     remove_pidfile();
     qemu_log_close();

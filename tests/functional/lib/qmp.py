@@ -320,3 +320,13 @@ class QemuProcess:
 
     def __exit__(self, *exc):
         self.kill()
+
+
+class QMP(QMPClient):
+    """A QMPClient whose cmd() returns the 'return' value and raises QMPError on an error reply."""
+
+    def cmd(self, name, args=None, **kwargs):
+        r = QMPClient.cmd(self, name, args, **kwargs)
+        if 'error' in r:
+            raise QMPError('%s: %s: %s' % (name, r['error'].get('class'), r['error'].get('desc')))
+        return r['return']
