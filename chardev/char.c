@@ -832,6 +832,8 @@ void char_fe_set_handlers(CharFrontend *fe, ChrCanReadHandler can_read, ChrReadH
         fe->opened_sent = FALSE;
     } else if (p->be_open && event && !fe->opened_sent) {
         fe->open_idle = g_idle_source_new();
+        /* Before any input on the same context: the front-end must see OPENED first. */
+        g_source_set_priority(fe->open_idle, G_PRIORITY_HIGH);
         g_source_set_callback(fe->open_idle, fe_open_idle_cb, g_object_ref(chr), g_object_unref);
         g_source_attach(fe->open_idle, chardev_context(chr));
     }
