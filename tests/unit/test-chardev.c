@@ -794,7 +794,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     chardev_register_types();
-    tmpdir = g_dir_make_tmp("test-chardev-XXXXXX", NULL);
+    tmpdir = g_dir_make_tmp(NULL, NULL);
     g_assert_nonnull(tmpdir);
 
     g_test_add_func("/chardev/tcp-round-trip", test_tcp_round_trip);
