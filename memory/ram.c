@@ -16,8 +16,8 @@ GuestRam *guest_ram_new(uint64_t size, uint64_t low_limit, GError **errp)
         return NULL;
     }
     /* mmap gives zeroed, lazily committed memory: a 4 GiB guest costs what it touches. */
-    void *host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                      -1, 0);
+    void *host = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (host == MAP_FAILED) {
         error_setg_errno(errp, errno, "cannot set up guest memory 'pc.ram'");
         return NULL;

@@ -369,7 +369,8 @@ static void muldiv(X86CPU *cpu, const X86Insn *in, int size, uint64_t src)
     switch (op) {
     case 4: { /* mul */
         unsigned __int128 p = (unsigned __int128)a * src;
-        uint64_t lo = (uint64_t)p & m, hi = size == 8 ? (uint64_t)(p >> 64) : (uint64_t)(p >> (size * 8)) & m;
+        uint64_t lo = (uint64_t)p & m;
+        uint64_t hi = size == 8 ? (uint64_t)(p >> 64) : (uint64_t)(p >> (size * 8)) & m;
         if (size == 1) {
             REG(R_EAX) = (REG(R_EAX) & ~0xffffull) | (hi << 8) | lo;
         } else {

@@ -135,14 +135,20 @@ void x86_load_seg(X86CPU *cpu, int seg, uint16_t sel)
             x86_raise(cpu, EXCP_NP, sel & ~3);
         }
     }
-    x86_set_seg_cache(cpu, seg, sel, desc_base(lo, hi), desc_limit(lo, hi), hi & 0x00f0ff00);
+    if (!(hi & DESC_A)) {
+        /* loading a data or stack segment marks its descriptor accessed */
+        hi |= DESC_A;
+        uint64_t table = (sel & 4) ? ENV->segs[R_LDTR].base : ENV->gdt.base;
+        x86_sts(cpu, table + (sel & ~7) + 4, hi, 4);
+    }
+    x86_set_seg_cache(cpu, seg, sel, desc_base(lo, hi), desc_limit(lo, hi), hi & 0x00ffff00);
 }
 
 /* Loads CS for a far transfer to a code segment; cpl becomes `new_cpl`. */
 static void load_cs(X86CPU *cpu, uint16_t sel, uint32_t lo, uint32_t hi, int new_cpl)
 {
     x86_set_seg_cache(cpu, R_CS, (sel & ~3) | new_cpl, desc_base(lo, hi), desc_limit(lo, hi),
-                      hi & 0x00f0ff00);
+                      hi & 0x00ffff00);
 }
 
 static void check_code_desc(X86CPU *cpu, uint16_t sel, uint32_t *lo, uint32_t *hi)
@@ -388,7 +394,7 @@ void x86_lldt(X86CPU *cpu, uint16_t sel)
     if (cpu->lma) {
         base |= x86_lds(cpu, ENV->gdt.base + (sel & ~7) + 8, 4) << 32;
     }
-    x86_set_seg_cache(cpu, R_LDTR, sel, base, desc_limit(lo, hi), hi & 0x00f0ff00);
+    x86_set_seg_cache(cpu, R_LDTR, sel, base, desc_limit(lo, hi), hi & 0x00ffff00);
 }
 
 void x86_ltr(X86CPU *cpu, uint16_t sel)
@@ -411,7 +417,7 @@ void x86_ltr(X86CPU *cpu, uint16_t sel)
     }
     /* mark busy */
     x86_sts(cpu, ENV->gdt.base + (sel & ~7) + 4, hi | (2u << 8), 4);
-    x86_set_seg_cache(cpu, R_TR, sel, base, desc_limit(lo, hi), (hi | (2u << 8)) & 0x00f0ff00);
+    x86_set_seg_cache(cpu, R_TR, sel, base, desc_limit(lo, hi), (hi | (2u << 8)) & 0x00ffff00);
 }
 
 /* ---- syscall / sysret ---- */
@@ -599,7 +605,7 @@ static void do_interrupt_prot(X86CPU *cpu, int vec, int is_soft, int err, uint64
         #undef PUSHX
         load_cs(cpu, sel, clo, chi, new_cpl);
         x86_set_seg_cache(cpu, R_SS, (nss & ~3) | new_cpl, sbase, desc_limit(slo, shi),
-                          shi & 0x00f0ff00);
+                          shi & 0x00ffff00);
         REG(R_ESP) = s32 ? (uint32_t)sp : ((REG(R_ESP) & ~0xffffull) | (sp & 0xffff));
         if (vm86) {
             for (int s = R_ES; s <= R_GS; s++) {

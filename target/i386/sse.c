@@ -131,13 +131,15 @@ static bool int_simd(X86CPU *cpu, const X86Insn *in, int op)
     case 0xe8: for (i = 0; i < 16; i++) r.b[i] = sat_s8((int8_t)d->b[i] - (int8_t)s.b[i]); break;
     case 0xe9: for (i = 0; i < 8; i++) r.w[i] = sat_s16((int16_t)d->w[i] - (int16_t)s.w[i]);
         break;
-    case 0xea: for (i = 0; i < 8; i++) r.w[i] = (int16_t)d->w[i] < (int16_t)s.w[i] ? d->w[i] : s.w[i];
+    case 0xea:
+        for (i = 0; i < 8; i++) r.w[i] = (int16_t)d->w[i] < (int16_t)s.w[i] ? d->w[i] : s.w[i];
         break;
     case 0xeb: r.q[0] = d->q[0] | s.q[0]; r.q[1] = d->q[1] | s.q[1]; break;
     case 0xec: for (i = 0; i < 16; i++) r.b[i] = sat_s8((int8_t)d->b[i] + (int8_t)s.b[i]); break;
     case 0xed: for (i = 0; i < 8; i++) r.w[i] = sat_s16((int16_t)d->w[i] + (int16_t)s.w[i]);
         break;
-    case 0xee: for (i = 0; i < 8; i++) r.w[i] = (int16_t)d->w[i] > (int16_t)s.w[i] ? d->w[i] : s.w[i];
+    case 0xee:
+        for (i = 0; i < 8; i++) r.w[i] = (int16_t)d->w[i] > (int16_t)s.w[i] ? d->w[i] : s.w[i];
         break;
     case 0xef: r.q[0] = d->q[0] ^ s.q[0]; r.q[1] = d->q[1] ^ s.q[1]; break;
     case 0xf4: r.q[0] = (uint64_t)d->l[0] * s.l[0]; r.q[1] = (uint64_t)d->l[2] * s.l[2]; break;
@@ -385,10 +387,9 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
         return;
     case 0x2a: /* cvtsi2ss/sd */
         if (pf3 || pf2) {
-            uint64_t la = 0;
-            int64_t v = in->mod == 3 ? (in->opsize == 8 ? (int64_t)REG(in->rm) : (int32_t)REG(in->rm))
-                        : (la = x86_ea(cpu, in), in->opsize == 8 ? (int64_t)x86_ld(cpu, la, 8)
-                                                                 : (int32_t)x86_ld(cpu, la, 4));
+            bool q = in->opsize == 8;
+            uint64_t raw = in->mod == 3 ? REG(in->rm) : x86_ld(cpu, x86_ea(cpu, in), q ? 8 : 4);
+            int64_t v = q ? (int64_t)raw : (int32_t)raw;
             if (pf2) {
                 d->d[0] = (double)v;
             } else {

@@ -380,8 +380,16 @@ void x86_exec_x87(X86CPU *cpu, const X86Insn *in)
             switch (r) {
             case 0: { uint32_t b = x86_ld(cpu, la, 4); float f; memcpy(&f, &b, 4); fpush(cpu, f);
                       return; }
-            case 2: case 3: { float f = GUEST_FPU(to_f32(*st(cpu, 0))); uint32_t b; memcpy(&b, &f, 4);
-                              x86_st(cpu, la, b, 4); if (r == 3) { fpop(cpu); } return; }
+            case 2: case 3: {
+                float f = GUEST_FPU(to_f32(*st(cpu, 0)));
+                uint32_t b;
+                memcpy(&b, &f, 4);
+                x86_st(cpu, la, b, 4);
+                if (r == 3) {
+                    fpop(cpu);
+                }
+                return;
+            }
             case 4: load_env(cpu, la); return;
             case 5: ENV->fpuc = x86_ld(cpu, la, 2); return;
             case 6: store_env(cpu, la); return;
@@ -407,8 +415,16 @@ void x86_exec_x87(X86CPU *cpu, const X86Insn *in)
             case 0: { uint64_t b = x86_ld(cpu, la, 8); double d; memcpy(&d, &b, 8); fpush(cpu, d);
                       return; }
             case 1: x86_st(cpu, la, (uint64_t)to_int(truncl(*st(cpu, 0)), 8), 8); fpop(cpu); return;
-            case 2: case 3: { double d = GUEST_FPU(to_f64(*st(cpu, 0))); uint64_t b; memcpy(&b, &d, 8);
-                              x86_st(cpu, la, b, 8); if (r == 3) { fpop(cpu); } return; }
+            case 2: case 3: {
+                double d = GUEST_FPU(to_f64(*st(cpu, 0)));
+                uint64_t b;
+                memcpy(&b, &d, 8);
+                x86_st(cpu, la, b, 8);
+                if (r == 3) {
+                    fpop(cpu);
+                }
+                return;
+            }
             case 4: /* frstor */
                 load_env(cpu, la);
                 for (int k = 0; k < 8; k++) {

@@ -166,7 +166,8 @@ static inline bool diff_run_native(const DiffCase *cases, DiffState *out, int n)
         static uint8_t altstack[65536];
         stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
         sigaltstack(&ss, NULL);
-        struct sigaction sa = { .sa_handler = diff_native_signal, .sa_flags = SA_ONSTACK | SA_NODEFER };
+        struct sigaction sa = { .sa_handler = diff_native_signal,
+                                .sa_flags = SA_ONSTACK | SA_NODEFER };
         sigaction(SIGFPE, &sa, NULL);
         sigaction(SIGSEGV, &sa, NULL);
         sigaction(SIGBUS, &sa, NULL);

@@ -115,8 +115,8 @@ static void test_x87(void)
                 memset(host[i].data + 0x140 + 12, 0, 16);
             }
             if (seqs[i / N_CASES].code[9] == 0x48) {
-                /* fxsave image: FIP/FDP, MXCSR (host flags), its mask and the xmm registers (whatever the
-                 * host's C code left there) are not comparable */
+                /* fxsave image: FIP/FDP, MXCSR (host flags), its mask and the xmm registers
+                 * (whatever the host's C code left there) are not comparable */
                 uint8_t *a = ours.data + 0x300, *b = host[i].data + 0x300;
                 memset(a + 8, 0, 16);
                 memset(b + 8, 0, 16);

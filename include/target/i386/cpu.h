@@ -244,6 +244,9 @@ void x86_cpu_setup_long_mode(X86CPU *cpu, uint64_t cr3, int cpl);
 /* 32-bit flat protected mode, paging off (multiboot / PVH entry state). */
 void x86_cpu_setup_flat32(X86CPU *cpu);
 
+/* Appends the state as QEMU's "info registers" prints it. */
+void x86_cpu_dump_state(X86CPU *cpu, GString *out);
+
 /* Linear address translation with the current paging mode (no side effects); false: fault */
 bool x86_cpu_translate(X86CPU *cpu, uint64_t la, bool write, uint64_t *gpa);
 
