@@ -195,6 +195,83 @@ static void test_dump_vs_qemu(void)
     cpu_guest_free(&g);
 }
 
+static void put64(GuestRam *ram, uint64_t gpa, uint64_t v)
+{
+    guest_ram_write(ram, gpa, &v, 8);
+}
+
+static void put32(GuestRam *ram, uint64_t gpa, uint32_t v)
+{
+    guest_ram_write(ram, gpa, &v, 4);
+}
+
+/* The page walker in each paging mode, through x86_cpu_translate (no side effects). */
+static void test_paging_modes(void)
+{
+    GuestRam *ram = guest_ram_new(16 << 20, 0, NULL);
+    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
+    X86CPUState *env = x86_cpu_env(cpu);
+    uint64_t gpa;
+
+    /* 32-bit paging: PD at 0x1000; 4 KiB page 0x00401000 -> 0x5000; 4 MiB page at 0x00800000 */
+    x86_cpu_setup_flat32(cpu);
+    put32(ram, 0x1000 + 1 * 4, 0x2000 | 3);            /* PDE 1 -> PT at 0x2000 */
+    put32(ram, 0x2000 + 1 * 4, 0x5000 | 3);            /* PTE 1 */
+    put32(ram, 0x1000 + 2 * 4, 0x00c00000 | 0x83);     /* PDE 2: 4 MiB page at 12 MiB */
+    env->cr3 = 0x1000;
+    env->cr4 = CR4_PSE;
+    env->cr0 |= CR0_PG;
+    x86_cpu_state_changed(cpu);
+    g_assert_true(x86_cpu_translate(cpu, 0x00401abc, false, &gpa));
+    g_assert_cmphex(gpa, ==, 0x5abc);
+    g_assert_true(x86_cpu_translate(cpu, 0x00812345, true, &gpa));
+    g_assert_cmphex(gpa, ==, 0x00c12345);
+    g_assert_false(x86_cpu_translate(cpu, 0x00001000, false, &gpa));   /* PDE 0 not present */
+
+    /* PAE: PDPT at 0x3000 (32-byte aligned), PD at 0x4000, 2 MiB page */
+    memset(ram->host, 0, 0x10000);
+    put64(ram, 0x3000 + 1 * 8, 0x4000 | 1);            /* PDPTE 1: 1-2 GiB */
+    put64(ram, 0x4000 + 3 * 8, 0x00600000 | 0x83);     /* 2 MiB page at 6 MiB */
+    env->cr3 = 0x3000;
+    env->cr4 = CR4_PAE;
+    x86_cpu_state_changed(cpu);
+    g_assert_true(x86_cpu_translate(cpu, 0x40600000 + 0x1234, false, &gpa));
+    g_assert_cmphex(gpa, ==, 0x00601234);
+    g_assert_false(x86_cpu_translate(cpu, 0x00000000, false, &gpa));
+
+    /* 4-level: 1 GiB page, 2 MiB page and 4 KiB page; NX without EFER.NXE is reserved */
+    memset(ram->host, 0, 0x10000);
+    x86_cpu_setup_long_mode(cpu, 0x1000, 0);
+    put64(ram, 0x1000 + 0 * 8, 0x2000 | 3);            /* PML4E 0 */
+    put64(ram, 0x1000 + 511 * 8, 0x6000 | 3);          /* PML4E 511: the top 512 GiB */
+    put64(ram, 0x2000 + 1 * 8, 0x40000000ull | 0x83);  /* PDPTE 1: 1 GiB page -> 1 GiB */
+    put64(ram, 0x2000 + 0 * 8, 0x3000 | 3);            /* PDPTE 0 -> PD */
+    put64(ram, 0x3000 + 4 * 8, 0x00a00000 | 0x83);     /* PDE 4: 2 MiB page -> 10 MiB */
+    put64(ram, 0x3000 + 5 * 8, 0x4000 | 3);            /* PDE 5 -> PT */
+    put64(ram, 0x4000 + 7 * 8, 0x9000 | 3 | (1ull << 63));  /* PTE 7, NX */
+    put64(ram, 0x6000 + 510 * 8, 0x7000 | 3);          /* kernel half: PDPTE 510 -> PD */
+    put64(ram, 0x7000 + 0 * 8, 0x00200000 | 0x83);
+    x86_cpu_state_changed(cpu);
+    g_assert_true(x86_cpu_translate(cpu, 0x40000000ull + 0x123456, false, &gpa));
+    g_assert_cmphex(gpa, ==, 0x40123456);
+    g_assert_true(x86_cpu_translate(cpu, 0x00800000 + 0x5678, false, &gpa));
+    g_assert_cmphex(gpa, ==, 0x00a05678);
+    g_assert_true(x86_cpu_translate(cpu, 0x00a07000 + 0x9a, false, &gpa));
+    g_assert_cmphex(gpa, ==, 0x909a);
+    g_assert_true(x86_cpu_translate(cpu, 0xffffffff80000000ull + 0x42, false, &gpa));
+    g_assert_cmphex(gpa, ==, 0x00200042);
+    env->efer &= ~(uint64_t)EFER_NXE;
+    x86_cpu_state_changed(cpu);
+    g_assert_false(x86_cpu_translate(cpu, 0x00a07000, false, &gpa));
+    /* nothing above set A or D: translate has no side effects */
+    uint64_t pte;
+    guest_ram_read(ram, 0x4000 + 7 * 8, &pte, 8);
+    g_assert_cmphex(pte & 0x60, ==, 0);
+
+    x86_cpu_free(cpu);
+    guest_ram_free(ram);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -206,5 +283,6 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/system/dirty-tracking", test_dirty_tracking);
     g_test_add_func("/cpu/system/self-modifying-code", test_self_modifying_code);
     g_test_add_func("/cpu/system/info-registers-vs-qemu", test_dump_vs_qemu);
+    g_test_add_func("/cpu/system/paging-modes", test_paging_modes);
     return g_test_run();
 }
