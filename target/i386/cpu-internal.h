@@ -36,6 +36,12 @@ typedef struct TB {
     uint32_t gen;          /* the page's code generation when decoded */
     uint32_t first;        /* index into the instruction pool */
     uint32_t count;
+    /* the blocks that followed this one (taken and fall-through, most recent two), valid
+     * while the TLB epoch is unchanged: the linear-to-physical mapping is then the same */
+    struct TB *link[2];
+    uint64_t link_pc[2];
+    uint64_t link_epoch[2];
+    uint32_t link_next;
 } TB;
 
 #define TB_HASH_BITS 15
@@ -85,6 +91,8 @@ struct X86CPU {
     bool warned_exec_mmio;
     bool apic_present;     /* CPUID advertises a local APIC (the machine says) */
     bool large_pages;      /* the TLB holds pieces of 2M/4M/1G pages */
+    uint64_t tlb_epoch;    /* bumped by every TLB or block-cache flush */
+    TB *prev_tb;           /* the block that just ran, for chaining; NULL after any event */
     uint64_t budget_end;
     X86CPUStats stats;
     uint64_t tsc_base_ns;

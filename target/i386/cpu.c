@@ -28,7 +28,10 @@ static void tb_flush(X86CPU *cpu)
 {
     for (uint32_t i = 0; i < (1u << TB_HASH_BITS); i++) {
         cpu->tb_hash[i].ram_off = UINT64_MAX;
+        cpu->tb_hash[i].pc = UINT64_MAX;
     }
+    cpu->tlb_epoch++;
+    cpu->prev_tb = NULL;
     cpu->pool_used = 0;
     cpu->stats.tb_flushes++;
 }
@@ -276,6 +279,7 @@ static TB *translate(X86CPU *cpu, TB *tb, uint64_t pc, uint8_t *p, uint64_t off)
     }
     tb->pc = pc;
     tb->ram_off = off;
+    tb->link_pc[0] = tb->link_pc[1] = UINT64_MAX;
     tb->flags = cpu->decode_flags;
     tb->gen = gen;
     tb->first = cpu->pool_used;
@@ -317,7 +321,9 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
     /* the end mark lives in the object: locals are not reliable after siglongjmp */
     cpu->budget_end = cpu->stats.insns + budget;
 
+    cpu->prev_tb = NULL;
     if (sigsetjmp(cpu->jmp, 0)) {
+        cpu->prev_tb = NULL;
         x86_deliver_pending(cpu);
         if (cpu->reset_pending) {
             cpu->reset_pending = 0;
@@ -334,6 +340,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             return X86_EXIT_BUDGET;
         }
         if (unlikely(env->nmi_pending) && !env->inhibit_irq) {
+            cpu->prev_tb = NULL;
             env->nmi_pending = 0;
             cpu->cur_rip = env->rip;
             x86_do_interrupt(cpu, EXCP_NMI, 0, -1, env->rip, 1);
@@ -342,6 +349,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
         if (unlikely(irq_deliverable(cpu))) {
             int vec = cpu->bus && cpu->bus->irq_ack ? cpu->bus->irq_ack(cpu->opaque) : -1;
             if (vec >= 0) {
+                cpu->prev_tb = NULL;
                 cpu->cur_rip = env->rip;
                 x86_do_interrupt(cpu, vec, 0, -1, env->rip, 1);
                 cpu->stats.interrupts++;
@@ -359,6 +367,23 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
         uint64_t pc = env->segs[R_CS].base + env->rip;
         if (!cpu->code64) {
             pc = (uint32_t)pc;
+        }
+        TB *prev = cpu->prev_tb, *tb = NULL;
+        cpu->prev_tb = NULL;
+        if (prev) {
+            int k = prev->link_pc[0] == pc ? 0 : prev->link_pc[1] == pc ? 1 : -1;
+            if (k >= 0 && prev->link_epoch[k] == cpu->tlb_epoch) {
+                TB *c = prev->link[k];
+                if (c->pc == pc && c->flags == cpu->decode_flags &&
+                    c->gen == guest_ram_code_gen(cpu->ram, c->ram_off)) {
+                    tb = c;
+                }
+            }
+        }
+        if (likely(tb)) {
+            run_insns(cpu, &cpu->pool[tb->first], shadow ? 1 : tb->count);
+            cpu->prev_tb = cpu->tb_exit ? NULL : tb;
+            continue;
         }
         uint64_t off;
         uint8_t *p;
@@ -389,16 +414,25 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             run_insns(cpu, in, 1);
             continue;
         }
-        TB *tb = &cpu->tb_hash[tb_hash_of(off)];
-        if (unlikely(tb->ram_off != off || tb->flags != cpu->decode_flags ||
+        tb = &cpu->tb_hash[tb_hash_of(off)];
+        if (unlikely(tb->ram_off != off || tb->pc != pc || tb->flags != cpu->decode_flags ||
                      tb->gen != guest_ram_code_gen(cpu->ram, off))) {
             if (!translate(cpu, tb, pc, p, off)) {
                 tb->ram_off = UINT64_MAX;
+                tb->pc = UINT64_MAX;
                 run_insns(cpu, decode_straddling(cpu, pc, p), 1);
                 continue;
             }
         }
+        if (prev) {
+            uint32_t k = prev->link_next;
+            prev->link[k] = tb;
+            prev->link_pc[k] = pc;
+            prev->link_epoch[k] = cpu->tlb_epoch;
+            prev->link_next = k ^ 1;
+        }
         run_insns(cpu, &cpu->pool[tb->first], shadow ? 1 : tb->count);
+        cpu->prev_tb = cpu->tb_exit ? NULL : tb;
     }
 }
 

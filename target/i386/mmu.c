@@ -28,6 +28,7 @@ void x86_tlb_flush(X86CPU *cpu)
 {
     memset(cpu->tlb, 0xff, sizeof(cpu->tlb));
     cpu->stats.tlb_flushes++;
+    cpu->tlb_epoch++;
     cpu->large_pages = false;
 }
 
@@ -42,6 +43,7 @@ void x86_tlb_flush_page(X86CPU *cpu, uint64_t la)
         TLBEntry *e = x86_tlbe(cpu, la, u);
         memset(e, 0xff, sizeof(*e));
     }
+    cpu->tlb_epoch++;
 }
 
 void x86_note_store_slow(X86CPU *cpu, uint64_t pi)

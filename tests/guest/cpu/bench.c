@@ -49,7 +49,32 @@ static uint64_t string_loop(uint64_t n)
     return s;
 }
 
-/* The command line is "[int|mem|str|all] N". */
+/* Branchy code with calls and short blocks, the shape of kernel code. */
+static __attribute__((noinline)) uint64_t classify(uint64_t v)
+{
+    if (v & 1) {
+        return v * 3 + 1;
+    }
+    if ((v & 6) == 2) {
+        return v >> 1;
+    }
+    return v ^ 0x55;
+}
+
+static uint64_t call_loop(uint64_t n)
+{
+    uint64_t s = 0, v = 7;
+    for (uint64_t i = 0; i < n; i++) {
+        v = classify(v + i);
+        if (v > 1000000) {
+            v &= 0xffff;
+        }
+        s += v;
+    }
+    return s;
+}
+
+/* The command line is "[int|mem|str|call|all] N". */
 static int has_word(const char *w)
 {
     struct mb_info *mb = (struct mb_info *)mb_info;
@@ -71,8 +96,8 @@ static int has_word(const char *w)
 void kmain(void)
 {
     uint64_t n = cmdline_number(10);
-    int all = !has_word("int") && !has_word("mem") && !has_word("str");
-    uint64_t x = 0, m = 0, s = 0;
+    int all = !has_word("int") && !has_word("mem") && !has_word("str") && !has_word("call");
+    uint64_t x = 0, m = 0, s = 0, c = 0;
     if (all || has_word("int")) {
         x = integer_loop(n * 1000000, 88172645463325252ul);
     }
@@ -82,10 +107,13 @@ void kmain(void)
     if (all || has_word("str")) {
         s = string_loop(n * 2000);
     }
+    if (all || has_word("call")) {
+        c = call_loop(n * 1000000);
+    }
     puts_("bench n=");
     putdec(n);
     puts_(" checksum ");
-    puthex(x ^ m ^ s);
+    puthex(x ^ m ^ s ^ c);
     puts_("\n");
     guest_exit(0);
 }
