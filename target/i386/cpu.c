@@ -121,11 +121,14 @@ void x86_cpu_get_state(X86CPU *cpu, X86CPUState *out)
     ENV->cc_size = 0;
     ENV->cc_res = ENV->cc_src1 = ENV->cc_src2 = ENV->cc_carry = 0;
     *out = *ENV;
+    /* in the saved form tsc_offset is the guest TSC itself, so it continues after a load */
+    out->tsc_offset = x86_rdtsc(cpu);
 }
 
 void x86_cpu_set_state(X86CPU *cpu, const X86CPUState *in)
 {
     *ENV = *in;
+    cpu->tsc_base_ns = mono_ns();
     ENV->cc_op = CC_OP_EFLAGS;
     x86_cpu_state_changed(cpu);
     tb_flush(cpu);

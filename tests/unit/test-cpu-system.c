@@ -90,6 +90,12 @@ static void test_state_roundtrip(void)
     /* RAM travels separately (migration); copy it */
     memcpy(b.ram->host, a.ram->host, a.ram->size);
     x86_cpu_set_state(b.cpu, st);
+    /* the TSC continues from the saved value */
+    X86CPUState *st2 = g_new(X86CPUState, 1);
+    x86_cpu_get_state(b.cpu, st2);
+    g_assert_cmpuint(st2->tsc_offset, >=, st->tsc_offset);
+    g_assert_cmpuint(st2->tsc_offset - st->tsc_offset, <, 1000000000ull);
+    g_free(st2);
     cpu_guest_run(&a, 500000000);
     cpu_guest_run(&b, 500000000);
     g_assert_cmpint(a.exit_code, ==, 0);

@@ -212,6 +212,8 @@ void x86_cpu_reset(X86CPU *cpu);
  * paging structures through it call x86_cpu_state_changed(). */
 X86CPUState *x86_cpu_env(X86CPU *cpu);
 void x86_cpu_state_changed(X86CPU *cpu);
+/* In the saved copy tsc_offset holds the guest's TSC at the time of the save; loading it
+ * makes the TSC continue from there. */
 void x86_cpu_get_state(X86CPU *cpu, X86CPUState *out);
 void x86_cpu_set_state(X86CPU *cpu, const X86CPUState *in);
 
