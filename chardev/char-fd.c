@@ -33,8 +33,10 @@ static gboolean fd_retry_cb(gpointer data)
 {
     Chardev *chr = data;
     chardev_lock(chr);
-    g_clear_pointer(&fd_priv(chr)->retry_src, g_source_unref);
-    fd_update_sources(chr);
+    if (!g_source_is_destroyed(g_main_current_source())) {
+        g_clear_pointer(&fd_priv(chr)->retry_src, g_source_unref);
+        fd_update_sources(chr);
+    }
     chardev_unlock(chr);
     return G_SOURCE_REMOVE;
 }
@@ -61,7 +63,7 @@ static gboolean fd_read_ready(Chardev *chr, GIOCondition cond)
     if (!strcmp(chardev_backend_name(chr), "pty")) {
         /* Nobody has the slave side open yet: poll for one, the stream stays usable. */
         p->retry_src = g_timeout_source_new(PTY_RETRY_MS);
-        g_source_set_callback(p->retry_src, fd_retry_cb, chr, NULL);
+        g_source_set_callback(p->retry_src, fd_retry_cb, g_object_ref(chr), g_object_unref);
         g_source_attach(p->retry_src, chardev_context(chr));
         return G_SOURCE_REMOVE;
     }

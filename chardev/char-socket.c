@@ -235,7 +235,7 @@ static gboolean sock_accept_cb(gint lfd, GIOCondition cond, gpointer data)
     ChardevSocket *s = data;
     Chardev *chr = CHARDEV(s);
     chardev_lock(chr);
-    if (s->state != SOCK_CONNECTED) {
+    if (s->state != SOCK_CONNECTED && !g_source_is_destroyed(g_main_current_source())) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             sock_set_connected(s, fd);
@@ -259,6 +259,10 @@ static gboolean sock_reconnect_cb(gpointer data)
 {
     ChardevSocket *s = data;
     chardev_lock(CHARDEV(s));
+    if (g_source_is_destroyed(g_main_current_source())) {
+        chardev_unlock(CHARDEV(s));
+        return G_SOURCE_REMOVE;
+    }
     g_clear_pointer(&s->reconnect_src, g_source_unref);
     if (s->state == SOCK_DISCONNECTED && !s->closed) {
         sock_start_connect(s);
@@ -499,6 +503,11 @@ static gboolean sock_connect_ready_cb(gint fd, GIOCondition cond, gpointer data)
     Chardev *chr = CHARDEV(s);
     GError *err = NULL;
     chardev_lock(chr);
+    if (g_source_is_destroyed(g_main_current_source())) {
+        /* Moved to another context or closed while we waited for the lock. */
+        chardev_unlock(chr);
+        return G_SOURCE_REMOVE;
+    }
     g_clear_pointer(&s->connect_src, g_source_unref);
     int cfd = s->connecting_fd;
     s->connecting_fd = -1;
@@ -561,19 +570,22 @@ static void sock_update_sources(Chardev *chr)
         break;
     case SOCK_CONNECTING:
         s->connect_src = g_unix_fd_source_new(s->connecting_fd, G_IO_OUT | G_IO_ERR | G_IO_HUP);
-        g_source_set_callback(s->connect_src, G_SOURCE_FUNC(sock_connect_ready_cb), s, NULL);
+        g_source_set_callback(s->connect_src, G_SOURCE_FUNC(sock_connect_ready_cb), g_object_ref(s),
+                              g_object_unref);
         g_source_attach(s->connect_src, ctx);
         break;
     case SOCK_DISCONNECTED:
         for (guint i = 0; i < s->listen_fds->len; i++) {
             GSource *src = g_unix_fd_source_new(g_array_index(s->listen_fds, int, i), G_IO_IN);
-            g_source_set_callback(src, G_SOURCE_FUNC(sock_accept_cb), s, NULL);
+            g_source_set_callback(src, G_SOURCE_FUNC(sock_accept_cb), g_object_ref(s),
+                                  g_object_unref);
             g_source_attach(src, ctx);
             g_ptr_array_add(s->listen_srcs, src);
         }
         if (!s->is_listen && s->reconnect_ms > 0) {
             s->reconnect_src = g_timeout_source_new(s->reconnect_ms);
-            g_source_set_callback(s->reconnect_src, sock_reconnect_cb, s, NULL);
+            g_source_set_callback(s->reconnect_src, sock_reconnect_cb, g_object_ref(s),
+                                  g_object_unref);
             g_source_attach(s->reconnect_src, ctx);
         }
         break;
@@ -902,10 +914,29 @@ static void chardev_socket_finalize(GObject *obj)
     G_OBJECT_CLASS(chardev_socket_parent_class)->finalize(obj);
 }
 
+enum { PROP_0, PROP_CONNECTED };
+
+static void chardev_socket_get_property(GObject *obj, guint id, GValue *v, GParamSpec *pspec)
+{
+    ChardevSocket *s = CHARDEV_SOCKET(obj);
+    if (id == PROP_CONNECTED) {
+        g_value_set_boolean(v, s->state == SOCK_CONNECTED);
+    } else {
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(obj, id, pspec);
+    }
+}
+
 static void chardev_socket_class_init(ChardevSocketClass *klass)
 {
     ChardevClass *cc = CHARDEV_CLASS(klass);
-    G_OBJECT_CLASS(klass)->finalize = chardev_socket_finalize;
+    GObjectClass *oc = G_OBJECT_CLASS(klass);
+    oc->finalize = chardev_socket_finalize;
+    oc->get_property = chardev_socket_get_property;
+    /* qom-get /chardevs/<id> connected, as upstream's socket chardev offers. */
+    qom_class_install_property(oc, PROP_CONNECTED,
+                               g_param_spec_boolean("connected", "connected",
+                                                    "the stream has a peer", FALSE, QOM_PARAM_RO),
+                               "bool", FALSE);
     cc->backend_name = "socket";
     cc->features = CHARDEV_FEATURE_RECONNECTABLE | CHARDEV_FEATURE_GCONTEXT;
     cc->parse_opts = sock_parse_opts;

@@ -201,7 +201,13 @@ static gboolean chr_fd_source_prepare(GSource *source, gint *timeout)
 {
     ChrFdSource *s = (ChrFdSource *)source;
     chardev_lock(s->chr);
+    if (g_source_is_destroyed(source)) {
+        chardev_unlock(s->chr);
+        return FALSE;
+    }
     int can = chardev_be_can_read(s->chr);
+    CharFrontend *fe = priv(s->chr)->fe;
+    gboolean paused = can == 0 && fe && fe->read;
     chardev_unlock(s->chr);
     GIOCondition events = G_IO_HUP | G_IO_ERR | (can > 0 ? G_IO_IN : 0);
     /* Modifying the fd wakes the context up: doing it on every prepare spins the loop. */
@@ -213,7 +219,7 @@ static gboolean chr_fd_source_prepare(GSource *source, gint *timeout)
      * A front-end that paused reading (can_read 0) may become ready without anything on this
      * context happening; look again shortly rather than depend on it waking us.
      */
-    *timeout = can > 0 ? -1 : 50;
+    *timeout = paused ? 50 : -1;
     return FALSE;
 }
 
@@ -225,21 +231,29 @@ static gboolean chr_fd_source_dispatch(GSource *source, GSourceFunc cb, gpointer
         return G_SOURCE_CONTINUE;
     }
     chardev_lock(s->chr);
-    gboolean keep = s->ready(s->chr, revents);
+    /* Destroyed by another thread while we waited for the lock: the chardev moved on. */
+    gboolean keep = !g_source_is_destroyed(source) && s->ready(s->chr, revents);
     chardev_unlock(s->chr);
     return keep;
+}
+
+static void chr_fd_source_finalize(GSource *source)
+{
+    g_object_unref(((ChrFdSource *)source)->chr);
 }
 
 static GSourceFuncs chr_fd_source_funcs = {
     .prepare = chr_fd_source_prepare,
     .dispatch = chr_fd_source_dispatch,
+    .finalize = chr_fd_source_finalize,
 };
 
 GSource *chr_fd_source_new(Chardev *chr, int fd, ChrFdReadyFunc ready)
 {
     GSource *source = g_source_new(&chr_fd_source_funcs, sizeof(ChrFdSource));
     ChrFdSource *s = (ChrFdSource *)source;
-    s->chr = chr;
+    /* Another thread may still be inside prepare/dispatch when the chardev goes away. */
+    s->chr = g_object_ref(chr);
     s->ready = ready;
     s->events = G_IO_HUP | G_IO_ERR;
     s->tag = g_source_add_unix_fd(source, fd, s->events);
@@ -413,6 +427,8 @@ static Chardev *chardev_create(const char *id, const BackendType *bt, JsonObject
 
     p->label = g_strdup(id);
     if (!cc->open(chr, data, &be_opened, errp)) {
+        /* Sources hold references: close drops them before the last unref. */
+        chardev_unparent(QOM_OBJECT(chr));
         g_object_unref(chr);
         return NULL;
     }
@@ -420,6 +436,7 @@ static Chardev *chardev_create(const char *id, const BackendType *bt, JsonObject
         p->be_open = TRUE;
     }
     if (!qom_object_add_child(chardevs_container(), id, QOM_OBJECT(chr), errp)) {
+        chardev_unparent(QOM_OBJECT(chr));
         g_object_unref(chr);
         return NULL;
     }
@@ -750,15 +767,18 @@ Chardev *char_fe_get_chardev(CharFrontend *fe)
 
 static gboolean fe_open_idle_cb(gpointer data)
 {
-    CharFrontend *fe = data;
-    Chardev *chr = fe->chr;
+    Chardev *chr = data;
     chardev_lock(chr);
-    /* Dropping our own pointer first: the handler may reinstall handlers. */
-    g_source_unref(fe->open_idle);
-    fe->open_idle = NULL;
-    if (priv(chr)->be_open && fe->event && !fe->opened_sent) {
-        fe->opened_sent = TRUE;
-        fe->event(fe->opaque, CHR_EVENT_OPENED);
+    CharFrontend *fe = priv(chr)->fe;
+    /* Cancelled (handlers changed, front-end freed) while we waited for the lock. */
+    if (!g_source_is_destroyed(g_main_current_source()) && fe && fe->open_idle) {
+        /* Dropping our own pointer first: the handler may reinstall handlers. */
+        g_source_unref(fe->open_idle);
+        fe->open_idle = NULL;
+        if (priv(chr)->be_open && fe->event && !fe->opened_sent) {
+            fe->opened_sent = TRUE;
+            fe->event(fe->opaque, CHR_EVENT_OPENED);
+        }
     }
     chardev_unlock(chr);
     return G_SOURCE_REMOVE;
@@ -798,7 +818,7 @@ void char_fe_set_handlers(CharFrontend *fe, ChrCanReadHandler can_read, ChrReadH
         fe->opened_sent = FALSE;
     } else if (p->be_open && event && !fe->opened_sent) {
         fe->open_idle = g_idle_source_new();
-        g_source_set_callback(fe->open_idle, fe_open_idle_cb, fe, NULL);
+        g_source_set_callback(fe->open_idle, fe_open_idle_cb, g_object_ref(chr), g_object_unref);
         g_source_attach(fe->open_idle, chardev_context(chr));
     }
     chardev_unlock(chr);

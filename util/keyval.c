@@ -60,6 +60,14 @@ char *keyval_take(KeyvalList *list, const char *key)
     return value;
 }
 
+static void keyval_append(KeyvalList *list, const char *key, const char *value)
+{
+    KeyvalPair *pair = g_new(KeyvalPair, 1);
+    pair->key = g_strdup(key);
+    pair->value = g_strdup(value);
+    g_ptr_array_add(list->pairs, pair);
+}
+
 void keyval_set(KeyvalList *list, const char *key, const char *value)
 {
     KeyvalPair *pair = find_pair(list, key, NULL);
@@ -127,7 +135,11 @@ KeyvalList *keyval_parse(const char *str, const char *implied_key, KeyvalFlags f
                 }
             }
             g_autofree char *value = read_value(&p);
-            keyval_set(list, key, value);
+            if (flags & KEYVAL_REPEAT) {
+                keyval_append(list, key, value);
+            } else {
+                keyval_set(list, key, value);
+            }
         } else if (first && implied_key) {
             /* The implied key's value may itself hold escaped commas. */
             p = key_start;

@@ -194,6 +194,12 @@ static void test_tcp_round_trip(void)
     Recorder *rc = rec_attach(cli, NULL);
     WAIT_FOR(rs->opened == 1 && rc->opened == 1);
     g_assert_true(chardev_is_connected(srv));
+    QomObject *found = qom_resolve_path("/chardevs/tsrv", NULL);
+    g_assert_true(found == QOM_OBJECT(srv));
+    char *connected = qom_object_get_str(found, "connected", NULL);
+    g_assert_cmpstr(connected, ==, "on");
+    g_free(connected);
+    g_assert_cmpstr(qom_object_type_name(found), ==, "chardev-socket");
 
     char *fn = chardev_filename(srv);
     char *want = g_strdup_printf("tcp:127.0.0.1:%d,server=on <-> 127.0.0.1:", port);
