@@ -7,7 +7,8 @@
         c.wait_checkpoint()              # a DO_CHECKPOINT on notify_dev
         c.checkpoint_done()              # COLO_CHECKPOINT: flush
 
-The process listens on every chardev (server=on,wait=off); the test is the client of all four.
+With ``qmp=True`` the process also gets a QMP socket and ``.qmp`` is a connected
+tests/functional/lib/qmp.py client. The process listens on every chardev (server=on,wait=off); the test is the client of all four.
 ``start()`` returns once outdev and notify_dev are proven connected: a probe ARP frame sent on
 primary_in must come back on outdev, and COLO_USERSPACE_PROXY_INIT must be answered.
 """
@@ -24,7 +25,7 @@ ROLES = ("pri", "sec", "out", "notify")
 
 class ComparePeer:
     def __init__(self, binary, workdir, transport="unix", vnet=False, notify=True, props=None,
-                 extra_args=None, name="comp0"):
+                 extra_args=None, name="comp0", qmp=False):
         self.binary = binary
         self.workdir = workdir
         self.transport = transport
@@ -37,6 +38,9 @@ class ComparePeer:
         self.addr = {}
         self.sockets = {}
         self.probe_seq = 0
+        self.qmp_on = qmp
+        self.qmp = None
+        self.qmp_path = os.path.join(workdir, f"{name}-qmp.sock")
         self.stderr_path = os.path.join(workdir, f"{name}.stderr")
 
     # ---- process ----
@@ -65,12 +69,17 @@ class ComparePeer:
             obj += ",vnet_hdr_support=on"
         for k, v in self.props.items():
             obj += f",{k}={v}"
+        if self.qmp_on:
+            args += ["-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
         return args + ["-object", obj] + self.extra_args
 
     def start(self, connect=True):
         self.stderr_file = open(self.stderr_path, "w+")
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self.stderr_file)
+        if self.qmp_on:
+            import qmp  # tests/functional/lib/qmp.py
+            self.qmp = qmp.QMPClient(self.qmp_path)
         if connect:
             for role in self.roles():
                 self.connect(role)
@@ -104,6 +113,9 @@ class ComparePeer:
             return f.read()
 
     def stop(self):
+        if self.qmp:
+            self.qmp.close()
+            self.qmp = None
         for s in self.sockets.values():
             s.close()
         self.sockets = {}
