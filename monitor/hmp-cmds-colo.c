@@ -166,8 +166,7 @@ void hmp_info_colo_compare(Monitor *mon, const HmpArgs *args)
                        "  connections=%" G_GINT64_FORMAT " primary-queued=%" G_GINT64_FORMAT
                        " secondary-queued=%" G_GINT64_FORMAT " passthrough-hits=%" G_GINT64_FORMAT
                        "\n",
-                       c->connections, c->primary_queued, c->secondary_queued,
-                       c->passthrough_hits);
+                       c->connections, c->primary_queued, c->secondary_queued, c->passthrough_hits);
         print_counters(mon, "released", c->released);
         print_counters(mon, "dropped-primary", c->dropped_primary);
         print_counters(mon, "dropped-secondary", c->dropped_secondary);

@@ -32,8 +32,8 @@ static void passthrough_v4(gboolean add, L4_Connection *arg, GError **errp)
         !port_arg("dst_port", arg->has_dst_port, arg->dst_port, &dp, errp)) {
         return;
     }
-    colo_passthrough_cmd_v4(add, IP_PROTOCOL_str(arg->protocol), arg->id, arg->src_ip,
-                            arg->dst_ip, sp, dp, errp);
+    colo_passthrough_cmd_v4(add, IP_PROTOCOL_str(arg->protocol), arg->id, arg->src_ip, arg->dst_ip,
+                            sp, dp, errp);
 }
 
 void qmp_colo_passthrough_add(L4_Connection *arg, GError **errp)
@@ -201,10 +201,10 @@ GPtrArray *qmp_query_colo_compare(const char *id, GError **errp)
         info->connections = st.connections;
         info->passthrough_hits = e->passthrough_hits;
         info->send_failures = st.send_failures;
-        info->oversized_frames = st.frames_oversized[0] + st.frames_oversized[1] +
-                                 st.frames_oversized[2];
-        info->malformed_frames = st.frames_malformed[0] + st.frames_malformed[1] +
-                                 st.frames_malformed[2];
+        info->oversized_frames =
+            st.frames_oversized[0] + st.frames_oversized[1] + st.frames_oversized[2];
+        info->malformed_frames =
+            st.frames_malformed[0] + st.frames_malformed[1] + st.frames_malformed[2];
         info->notify_failures = st.notify_failures;
         info->notify_unsupported = st.notify_unsupported;
         info->events_suppressed = st.events_suppressed;

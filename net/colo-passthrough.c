@@ -30,8 +30,8 @@ enum {
 };
 
 typedef struct IndexGroup {
-    guint fields;       /* which fields the rules of this group specify */
-    GHashTable *first;  /* masked ColoConnKey -> position + 1 of the first rule with that key */
+    guint fields;      /* which fields the rules of this group specify */
+    GHashTable *first; /* masked ColoConnKey -> position + 1 of the first rule with that key */
 } IndexGroup;
 
 struct ColoPassthroughIndex {

@@ -15,7 +15,7 @@
 #include "net/colo-rewriter.h"
 #include "net/filter.h"
 
-#define FILTER_REWRITER(obj) \
+#define FILTER_REWRITER(obj)                                                                       \
     G_TYPE_CHECK_INSTANCE_CAST((obj), filter_rewriter_get_type(), FilterRewriter)
 
 typedef struct FilterRewriter {

@@ -43,17 +43,17 @@ typedef struct Gen {
     double timeout_s;
 
     int fd[SOCK__MAX];
-    OutBuf out[2]; /* to primary_in, secondary_in */
+    OutBuf out[2];   /* to primary_in, secondary_in */
     guint8 *rbuf[2]; /* from outdev, notify_dev */
     gsize rlen[2], rcap[2];
 
-    guint32 *seq;        /* per connection, TCP */
-    gint64 *sent_us;     /* per frame */
-    guint32 *lat_us;     /* per released frame */
-    guint8 *flow_busy;   /* UDP: a request of this flow is in flight */
+    guint32 *seq;      /* per connection, TCP */
+    gint64 *sent_us;   /* per frame */
+    guint32 *lat_us;   /* per released frame */
+    guint8 *flow_busy; /* UDP: a request of this flow is in flight */
     guint64 next, released, in_flight, checkpoints, unknown;
-    guint next_flow;     /* UDP: round-robin start */
-    GQueue ready_flows;  /* UDP: flows whose response came back */
+    guint next_flow;    /* UDP: round-robin start */
+    GQueue ready_flows; /* UDP: flows whose response came back */
 } Gen;
 
 static void die(const char *what)
@@ -139,7 +139,8 @@ static void put_frame(Gen *g, OutBuf *b, gboolean secondary, guint conn, guint64
     st32(f, len);
     f += 4;
     memset(f, 0, 14 + 20 + l4);
-    static const guint8 mac_dst[6] = {0x52, 0x54, 0, 0, 0, 2}, mac_src[6] = {0x52, 0x54, 0, 0, 0, 1};
+    static const guint8 mac_dst[6] = {0x52, 0x54, 0, 0, 0, 2},
+                        mac_src[6] = {0x52, 0x54, 0, 0, 0, 1};
     memcpy(f, mac_dst, 6);
     memcpy(f + 6, mac_src, 6);
     st16(f + 12, 0x0800);
@@ -306,8 +307,8 @@ static int cmp_u32(const void *a, const void *b)
 /* Waits until outdev delivers what primary_in got: an ARP frame is released at once. */
 static void wait_ready(Gen *g)
 {
-    static const guint8 arp[42] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0, 0, 0, 1,
-                                   0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1};
+    static const guint8 arp[42] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0, 0, 0,
+                                   1,    0x08, 0x06, 0,    1,    0x08, 0,    6,    4, 0, 1};
     for (int tries = 0; tries < 100; tries++) {
         guint8 *p = outbuf_reserve(&g->out[0], 4 + sizeof(arp));
         st32(p, sizeof(arp));
