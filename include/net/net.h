@@ -18,6 +18,7 @@
 #define NET_NET_H
 
 #include <glib.h>
+#include "qapi-types.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -28,38 +29,10 @@
 /* Upstream's largest packet: 64 KiB of payload plus room for headers. */
 #define NET_BUFSIZE (4096 + 65536)
 
-/* The QAPI NetClientDriver values, in upstream's order. */
-typedef enum NetClientDriver {
-    NET_CLIENT_DRIVER_NONE,
-    NET_CLIENT_DRIVER_NIC,
-    NET_CLIENT_DRIVER_USER,
-    NET_CLIENT_DRIVER_TAP,
-    NET_CLIENT_DRIVER_L2TPV3,
-    NET_CLIENT_DRIVER_SOCKET,
-    NET_CLIENT_DRIVER_STREAM,
-    NET_CLIENT_DRIVER_DGRAM,
-    NET_CLIENT_DRIVER_VDE,
-    NET_CLIENT_DRIVER_BRIDGE,
-    NET_CLIENT_DRIVER_HUBPORT,
-    NET_CLIENT_DRIVER_NETMAP,
-    NET_CLIENT_DRIVER_VHOST_USER,
-    NET_CLIENT_DRIVER_VHOST_VDPA,
-    NET_CLIENT_DRIVER__MAX,
-} NetClientDriver;
+/* NetClientDriver and NetClientDriver_str() are generated from qapi/net.json. */
 
-/* "user", "tap", ... */
-const char *NetClientDriver_str(NetClientDriver driver);
-
-/* Which way a packet goes, seen from the netdev (upstream's NetFilterDirection). */
-typedef enum NetFilterDirection {
-    NET_FILTER_DIRECTION_ALL = 0, /* both */
-    NET_FILTER_DIRECTION_RX = 1,  /* sent to the netdev (guest -> host) */
-    NET_FILTER_DIRECTION_TX = 2,  /* sent by the netdev (host -> guest) */
-} NetFilterDirection;
-
-const char *NetFilterDirection_str(NetFilterDirection dir);
-/* -1 if @s is not "all", "rx" or "tx". */
-int NetFilterDirection_parse(const char *s);
+/* NetFilterDirection (all/rx/tx: rx = sent to the netdev, tx = sent by it) is generated from
+ * qapi/qom.json, with NetFilterDirection_str() and NetFilterDirection_parse(). */
 
 typedef struct NetClientInfo {
     NetClientDriver type;
@@ -152,6 +125,21 @@ bool qemu_can_receive_packet(NetClientState *nc);
 ssize_t qemu_deliver_packet_iov(NetClientState *sender, unsigned flags, const struct iovec *iov,
                                 int iovcnt, void *opaque);
 
+/*
+ * Write batching (main loop only). A backend that hands many packets to the path in one go
+ * (a read that held many frames) brackets them with begin/end; writers on the path (socket
+ * netdevs, mirror and redirector outputs) may then gather their output and write it once at
+ * the end instead of once per packet. Order within each output is kept.
+ */
+typedef void NetBatchFlushFunc(void *opaque);
+void net_batch_begin(void);
+void net_batch_end(void);
+bool net_batch_active(void);
+/* Runs @fn(@opaque) at the end of the current batch (once per pair, in registration order). */
+void net_batch_defer(NetBatchFlushFunc *fn, void *opaque);
+/* Forgets a deferred flush (its owner is going away). */
+void net_batch_cancel(void *opaque);
+
 /* ---- link and header ---- */
 
 void qemu_set_link(NetClientState *nc, bool up);
@@ -179,6 +167,10 @@ ssize_t net_filter_chain_run(NetClientState *nc, NetFilterDirection dir, NetFilt
  */
 ssize_t qemu_netfilter_pass_to_next(NetClientState *sender, unsigned flags,
                                     const struct iovec *iov, int iovcnt, NetFilterNode *node);
+/* The same, with a callback for when a packet that had to wait (returned 0) leaves. */
+ssize_t qemu_netfilter_pass_to_next_async(NetClientState *sender, unsigned flags,
+                                          const struct iovec *iov, int iovcnt,
+                                          NetFilterNode *node, NetPacketSent *sent_cb);
 
 /* ---- backends ---- */
 
