@@ -51,7 +51,7 @@ check: build build-asan
 	/usr/bin/python3 scripts/test-summary.py $(BUILD) $(ASAN_BUILD) || rc=1; \
 	exit $$rc
 
-demo: build guest
+demo: build
 	/usr/bin/python3 scripts/demo.py
 
 bench: build guest
