@@ -85,7 +85,7 @@ class GuestVM:
         self.argv = list(prefix) + argv + list(extra_args)
         self.proc = None
         self.started_at = None
-        self._buf = []
+        self._eof = False
         self._text = ""
         self._cond = threading.Condition()
         self._reader = None
@@ -105,7 +105,7 @@ class GuestVM:
             chunk = os.read(fd, 65536)
             with self._cond:
                 if not chunk:
-                    self._buf.append(None)
+                    self._eof = True
                     self._cond.notify_all()
                     return
                 self._text += chunk.decode("utf-8", "replace")
@@ -128,8 +128,8 @@ class GuestVM:
                 if m:
                     return m
                 left = deadline - time.monotonic()
-                if left <= 0 or None in self._buf:
-                    why = "exited" if None in self._buf else f"no match in {timeout} s"
+                if left <= 0 or self._eof:
+                    why = "the VM exited" if self._eof else f"no match in {timeout} s"
                     raise TimeoutError(f"{pattern!r}: {why}; console tail:\n"
                                        f"{self._text[-3000:]}")
                 self._cond.wait(left)
