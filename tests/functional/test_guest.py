@@ -15,7 +15,7 @@ import pytest
 
 import guest
 from netns import NetNS
-from qmp import QMP
+from qmp import QMPClient
 
 DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
 QEMU = os.environ.get("QC_GUEST_QEMU", DEBIAN_QEMU)
@@ -231,12 +231,12 @@ def test_dirtier_runs_at_the_requested_rate(vm):
     guest_rate = pages * 4096 / (1 << 20) / secs
     assert DIRTY_MIBPS * 0.8 < guest_rate < DIRTY_MIBPS * 1.2, guest_rate
 
-    qmp = QMP(vm.qmp_path)
+    qmp = QMPClient(vm.qmp_path)
     try:
-        qmp.cmd("calc-dirty-rate", **{"calc-time": 2, "sample-pages": 4096})
+        qmp.command("calc-dirty-rate", {"calc-time": 2, "sample-pages": 4096})
         deadline = time.monotonic() + 15
         while True:
-            r = qmp.cmd("query-dirty-rate")
+            r = qmp.command("query-dirty-rate")
             if r["status"] == "measured":
                 break
             assert time.monotonic() < deadline, r
@@ -259,15 +259,15 @@ def test_stop_cont_during_a_tcp_stream_loses_no_byte(vm):
 
         t = threading.Thread(target=reader)
         t.start()
-        qmp = QMP(vm.qmp_path)
+        qmp = QMPClient(vm.qmp_path)
         try:
             s.sendall(data[:1 << 20])
-            qmp.cmd("stop")
-            assert qmp.cmd("query-status")["status"] == "paused"
+            qmp.command("stop")
+            assert qmp.command("query-status")["status"] == "paused"
             s.sendall(data[1 << 20:])     # lands in slirp/socket buffers while paused
             time.sleep(0.5)
-            qmp.cmd("cont")
-            assert qmp.cmd("query-status")["status"] == "running"
+            qmp.command("cont")
+            assert qmp.command("query-status")["status"] == "running"
         finally:
             qmp.close()
         s.shutdown(socket.SHUT_WR)
