@@ -39,7 +39,8 @@ def vm(built, tmp_path_factory):
         pytest.fail(f"{QEMU} does not exist (Debian's comes from scripts/install-deps)")
     qmp_path = os.path.join(tmp_path_factory.mktemp("guest"), "qmp.sock")
     v = guest.GuestVM(QEMU, built, qmp_path=qmp_path,
-                      append=f"qc.name=debian-guest qc.dirty={DIRTY_MIBPS} qc.dirty_set=64")
+                      append=f"qc.name=debian-guest qc.dirty={DIRTY_MIBPS} qc.dirty_set=64 "
+                             "qc.sysctl=net.ipv4.tcp_timestamps=0,net.ipv4.tcp_sack=0")
     v.start()
     try:
         v.ready = v.wait_ready()
@@ -140,7 +141,8 @@ def test_boots_to_ready_marker_with_network_configured(vm):
     assert r["name"] == "debian-guest"
     assert r["ip"] == "10.0.2.15/24"
     assert r["mac"] == "52:54:00:12:34:56"
-    assert 0 < float(r["uptime"]) < 60
+    assert 0 < float(r["init"]) < float(r["uptime"]) < 60
+    assert vm.console.index("QC-GUEST-INIT") < vm.console.index("QC-GUEST-READY")
     # /init reports its own failures (insmod, no eth0, no carrier) with this prefix.
     assert "qc-guest:" not in vm.console[:r["end"]]
 
@@ -191,6 +193,17 @@ def test_http_clock_carries_the_guest_clock(vm):
     assert abs(first["clock"] - time.time()) < 120
     assert second["clock"] > first["clock"]
     assert second["uptime"] >= first["uptime"]
+
+
+def test_sysctl_knob_and_endpoint(vm):
+    def get(name):
+        return guest.http_get(LOCAL, vm.ports["http"], f"/cgi-bin/sysctl?{name}")[1].strip()
+
+    assert get("net.ipv4.tcp_timestamps") == "net.ipv4.tcp_timestamps 0"
+    assert get("net.ipv4.tcp_sack") == "net.ipv4.tcp_sack 0"
+    assert get("net.ipv4.tcp_window_scaling") == "net.ipv4.tcp_window_scaling 1"
+    assert get("net.ipv4.no_such_thing") == "error no parameter net.ipv4.no_such_thing"
+    assert get("kernel.hostname;reboot") == "error bad parameter name"
 
 
 def test_stats_count_echo_traffic(vm):
