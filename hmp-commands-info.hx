@@ -82,3 +82,17 @@ SRST
   ``info status``
     Show the run state of the VM.
 ERST
+
+    {
+        .name       = "network",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show the network state",
+        .cmd        = hmp_info_network,
+        .if         = "NET",
+    },
+
+SRST
+  ``info network``
+    Show the network state.
+ERST

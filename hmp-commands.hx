@@ -123,3 +123,45 @@ SRST
 ``info`` *subcommand*
   Show information about the system state; ``info`` alone lists the sub-commands.
 ERST
+
+    {
+        .name       = "netdev_add",
+        .args_type  = "netdev:s",
+        .params     = "[user|tap|socket|hubport],id=str[,prop=value][,...]",
+        .help       = "add host network device",
+        .cmd        = hmp_netdev_add,
+        .if         = "NET",
+    },
+
+SRST
+``netdev_add``
+  Add host network device.
+ERST
+
+    {
+        .name       = "netdev_del",
+        .args_type  = "id:s",
+        .params     = "id",
+        .help       = "remove host network device",
+        .cmd        = hmp_netdev_del,
+        .if         = "NET",
+    },
+
+SRST
+``netdev_del``
+  Remove host network device.
+ERST
+
+    {
+        .name       = "set_link",
+        .args_type  = "name:s,up:b",
+        .params     = "name on|off",
+        .help       = "change the link status of a network adapter",
+        .cmd        = hmp_set_link,
+        .if         = "NET",
+    },
+
+SRST
+``set_link`` *name* ``[on|off]``
+  Switch link *name* on (i.e. up) or off (i.e. down).
+ERST

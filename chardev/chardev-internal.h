@@ -15,8 +15,9 @@
 
 #include <glib-unix.h>
 
-/* The most a single read dispatch hands to a front-end. */
-#define CHR_READ_BUF_LEN 4096
+/* The most a single read dispatch hands to a front-end: large enough that a packet stream
+ * (filters, colo-compare) is parsed in batches of many frames per read. */
+#define CHR_READ_BUF_LEN 65536
 
 struct _ChardevClass {
     QomObjectClass parent_class;

@@ -31,8 +31,11 @@ typedef struct MirrorState {
     CharFrontend *chr_out;
     NetFrameReader reader;
     bool reader_ready;
-    GByteArray *out;          /* one frame, written in one call */
+    GByteArray *out;          /* frames not yet written: one, or a batch's worth */
+    guint out_frames;         /* frames in out */
     guint64 reader_lost_seen; /* reader drops already added to the filter's count */
+    bool congested;           /* an injected packet is waiting in a queue: stop reading */
+    guint congestion_timer;
 } MirrorState;
 
 typedef struct MirrorStateClass {
@@ -49,18 +52,63 @@ enum { PROP_0, PROP_INDEV, PROP_OUTDEV, PROP_VNET_HDR };
 G_DEFINE_TYPE(FilterMirror, filter_mirror, TYPE_NETFILTER)
 G_DEFINE_TYPE(FilterRedirector, filter_redirector, TYPE_NETFILTER)
 
-/* Writes one frame to outdev; false if the chardev refused it. */
-static bool send_frame(MirrorState *s, const struct iovec *iov, int iovcnt)
+/* Bytes of gathered output that make a batch write at once rather than at the batch's end. */
+#define MIRROR_BATCH_MAX (256 * 1024)
+
+static void append_frame(MirrorState *s, const struct iovec *iov, int iovcnt)
 {
     NetClientState *nd = net_filter_netdev(NET_FILTER(s));
     size_t size = iov_size(iov, iovcnt);
     guint8 hdr[NET_FRAME_HDR_MAX];
     guint hlen = net_frame_header(hdr, size, s->vnet_hdr, nd ? nd->vnet_hdr_len : 0);
+    guint old = s->out->len;
 
-    g_byte_array_set_size(s->out, hlen + size);
-    memcpy(s->out->data, hdr, hlen);
-    iov_to_buf(iov, iovcnt, 0, s->out->data + hlen, size);
-    return char_fe_write_all(s->chr_out, s->out->data, s->out->len) == (int)s->out->len;
+    g_byte_array_set_size(s->out, old + hlen + size);
+    memcpy(s->out->data + old, hdr, hlen);
+    iov_to_buf(iov, iovcnt, 0, s->out->data + old + hlen, size);
+    s->out_frames++;
+}
+
+/* Writes what was gathered; false (and the frames counted as dropped) if the chardev refused. */
+static bool flush_out(MirrorState *s)
+{
+    bool ok = true;
+
+    if (s->out->len) {
+        ok = char_fe_write_all(s->chr_out, s->out->data, s->out->len) == (int)s->out->len;
+        if (!ok) {
+            net_filter_stats(NET_FILTER(s))->dropped += s->out_frames;
+        }
+    }
+    g_byte_array_set_size(s->out, 0);
+    s->out_frames = 0;
+    return ok;
+}
+
+static void batch_flush(void *opaque)
+{
+    MirrorState *s = opaque;
+    bool redirector = G_TYPE_CHECK_INSTANCE_TYPE(s, filter_redirector_get_type());
+
+    if (s->chr_out && !flush_out(s)) {
+        /* Upstream reports the raw -1 as an errno, hence its fixed reason. */
+        error_report("filter %s send failed(%s)", redirector ? "redirector" : "mirror",
+                     g_strerror(1));
+    }
+}
+
+/*
+ * Sends one frame to outdev: at once, or at the end of the current batch. Returns false if an
+ * immediate write failed.
+ */
+static bool send_frame(MirrorState *s, const struct iovec *iov, int iovcnt)
+{
+    append_frame(s, iov, iovcnt);
+    if (net_batch_active() && s->out->len < MIRROR_BATCH_MAX) {
+        net_batch_defer(batch_flush, s);
+        return true;
+    }
+    return flush_out(s);
 }
 
 /* ---- filter-mirror ---- */
@@ -73,7 +121,6 @@ static ssize_t mirror_receive_iov(NetFilter *nf, NetClientState *sender, unsigne
     if (iov_size(iov, iovcnt) && !send_frame(s, iov, iovcnt)) {
         /* Upstream reports the raw -1 as an errno, hence its fixed reason. */
         error_report("filter mirror send failed(%s)", g_strerror(1));
-        net_filter_stats(nf)->dropped++;
     }
     return 0;
 }
@@ -101,6 +148,15 @@ static void mirror_cleanup(NetFilter *nf)
 {
     MirrorState *s = (MirrorState *)nf;
 
+    if (s->chr_out) {
+        batch_flush(s);
+    }
+    net_batch_cancel(s);
+    if (s->congestion_timer) {
+        g_source_remove(s->congestion_timer);
+        s->congestion_timer = 0;
+    }
+    s->congested = false;
     g_clear_pointer(&s->chr_out, char_fe_free);
     g_clear_pointer(&s->chr_in, char_fe_free);
     if (s->reader_ready) {
@@ -122,10 +178,87 @@ static ssize_t redirector_receive_iov(NetFilter *nf, NetClientState *sender, uns
     }
     if (!send_frame(s, iov, iovcnt)) {
         error_report("filter redirector send failed(%s)", g_strerror(1));
-        net_filter_stats(nf)->dropped++;
         return -1;
     }
     return iov_size(iov, iovcnt) ? (ssize_t)iov_size(iov, iovcnt) : 1;
+}
+
+/* Nothing waits any more in the queues that injected packets go to. */
+static bool redirector_path_clear(MirrorState *s)
+{
+    NetClientState *nd = net_filter_netdev(NET_FILTER(s));
+    NetFilterDirection dir = net_filter_direction(NET_FILTER(s));
+
+    if (!nd) {
+        return true;
+    }
+    if ((dir == NET_FILTER_DIRECTION_ALL || dir == NET_FILTER_DIRECTION_TX) && nd->peer &&
+        (qemu_net_queue_len(nd->peer->incoming_queue) || !qemu_can_receive_packet(nd->peer))) {
+        return false;
+    }
+    if ((dir == NET_FILTER_DIRECTION_ALL || dir == NET_FILTER_DIRECTION_RX) &&
+        (qemu_net_queue_len(nd->incoming_queue) || !qemu_can_receive_packet(nd))) {
+        return false;
+    }
+    return true;
+}
+
+static gboolean redirector_congestion_check(gpointer opaque)
+{
+    MirrorState *s = opaque;
+
+    if (!redirector_path_clear(s)) {
+        return G_SOURCE_CONTINUE;
+    }
+    s->congested = false;
+    s->congestion_timer = 0;
+    if (s->chr_in) {
+        char_fe_accept_input(s->chr_in);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* An injected packet that waited has left: resume the congested redirectors of that netdev. */
+static void redirector_sent_to(NetClientState *nc)
+{
+    for (GList *l = nc ? nc->filters : NULL; l; l = l->next) {
+        NetFilterNode *node = l->data;
+        GObject *obj = node->opaque;
+
+        if (G_TYPE_CHECK_INSTANCE_TYPE(obj, filter_redirector_get_type())) {
+            MirrorState *s = (MirrorState *)obj;
+
+            if (s->congested && redirector_path_clear(s)) {
+                g_source_remove(s->congestion_timer);
+                s->congestion_timer = 0;
+                s->congested = false;
+                char_fe_accept_input(s->chr_in);
+            }
+        }
+    }
+}
+
+static void redirector_sent(NetClientState *sender, ssize_t ret)
+{
+    /* tx injections are sent by the netdev, rx injections by its peer. */
+    redirector_sent_to(sender);
+    if (sender->peer) {
+        redirector_sent_to(sender->peer);
+    }
+}
+
+/*
+ * An injected packet had to wait: the receiver is slower than the indev stream. Reading stops
+ * until the queue drains, so that packets wait in the socket (the peer's problem) rather than
+ * pile up here and overflow a queue.
+ */
+static void redirector_congested(MirrorState *s)
+{
+    s->congested = true;
+    if (!s->congestion_timer) {
+        /* Normally redirector_sent resumes reading; this catches packets that never leave. */
+        s->congestion_timer = g_timeout_add(50, redirector_congestion_check, s);
+    }
 }
 
 static void redirector_inject(void *opaque, const guint8 *data, guint32 len, guint32 vhdr)
@@ -143,12 +276,17 @@ static void redirector_inject(void *opaque, const guint8 *data, guint32 len, gui
         return;
     }
     if (dir == NET_FILTER_DIRECTION_ALL || dir == NET_FILTER_DIRECTION_TX) {
-        net_filter_pass_to_next(nf, nd, 0, &iov, 1);
+        if (net_filter_pass_to_next_async(nf, nd, 0, &iov, 1, redirector_sent) == 0 && len) {
+            redirector_congested(s);
+        }
         stats->injected++;
     }
     if (dir == NET_FILTER_DIRECTION_ALL || dir == NET_FILTER_DIRECTION_RX) {
         if (nd->peer) {
-            net_filter_pass_to_next(nf, nd->peer, 0, &iov, 1);
+            if (net_filter_pass_to_next_async(nf, nd->peer, 0, &iov, 1, redirector_sent) == 0 &&
+                len) {
+                redirector_congested(s);
+            }
             stats->injected++;
         } else {
             /* Nothing faces the netdev (no NIC): the packet has nowhere to come from. */
@@ -162,7 +300,10 @@ static int redirector_can_read(void *opaque)
     MirrorState *s = opaque;
 
     /* Off: leave the bytes in the socket until the filter is switched on again. */
-    return net_filter_is_on(NET_FILTER(s)) ? NET_FRAME_MAX_LEN : 0;
+    if (!net_filter_is_on(NET_FILTER(s)) || s->congested) {
+        return 0;
+    }
+    return NET_FRAME_MAX_LEN;
 }
 
 static void redirector_account_reader(MirrorState *s)
@@ -177,7 +318,9 @@ static void redirector_read(void *opaque, const guint8 *buf, int size)
 {
     MirrorState *s = opaque;
 
+    net_batch_begin();
     net_frame_reader_feed(&s->reader, buf, size);
+    net_batch_end();
     redirector_account_reader(s);
 }
 

@@ -85,6 +85,14 @@ ssize_t net_filter_pass_to_next(NetFilter *nf, NetClientState *sender, unsigned 
     return qemu_netfilter_pass_to_next(sender, flags, iov, iovcnt, &priv(nf)->common.node);
 }
 
+ssize_t net_filter_pass_to_next_async(NetFilter *nf, NetClientState *sender, unsigned flags,
+                                      const struct iovec *iov, int iovcnt,
+                                      NetPacketSent *sent_cb)
+{
+    return qemu_netfilter_pass_to_next_async(sender, flags, iov, iovcnt,
+                                             &priv(nf)->common.node, sent_cb);
+}
+
 /* ---- the packet path ---- */
 
 static ssize_t filter_node_receive(NetFilterNode *node, NetClientState *sender, unsigned flags,
@@ -282,6 +290,7 @@ static gboolean filter_complete(QomObject *obj, GError **errp)
         }
     }
     c->node.id = qom_object_get_name(obj);
+    c->node.type_name = qom_object_type_name(obj);
     /* setup() may look at the netdev (vnet_hdr_len); it is linked only if setup succeeds. */
     c->node.netdev = nc;
     if (klass->setup && !klass->setup(nf, errp)) {

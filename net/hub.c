@@ -49,6 +49,10 @@ static ssize_t hub_port_receive_iov(NetClientState *nc, const struct iovec *iov,
 {
     NetHubPort *src = (NetHubPort *)nc;
 
+    /* Flushes come here without asking can_receive: keep the packet until a port can take it. */
+    if (!hub_port_can_receive(nc)) {
+        return 0;
+    }
     for (GList *l = src->hub->ports; l; l = l->next) {
         NetHubPort *port = l->data;
 

@@ -202,13 +202,15 @@ ssize_t qemu_deliver_packet_iov(NetClientState *sender, unsigned flags, const st
 void qemu_flush_queued_packets(NetClientState *nc)
 {
     nc->receive_disabled = false;
-    if (nc->peer && nc->peer->info->type == NET_CLIENT_DRIVER_HUBPORT) {
-        /* A hub holds packets for us in its other ports' queues. */
-        if (net_hub_flush(nc->peer)) {
-            return;
-        }
+    /* Our own queue first: it holds the older packets. */
+    if (!qemu_net_queue_flush(nc->incoming_queue)) {
+        return;
     }
-    qemu_net_queue_flush(nc->incoming_queue);
+    if (nc->peer && nc->peer->info->type == NET_CLIENT_DRIVER_HUBPORT &&
+        qemu_can_receive_packet(nc)) {
+        /* A hub holds packets for us in its other ports' queues. */
+        net_hub_flush(nc->peer);
+    }
 }
 
 /* ---- sending ---- */
@@ -269,6 +271,75 @@ ssize_t qemu_send_packet_async(NetClientState *sender, const uint8_t *buf, int s
 void qemu_send_packet(NetClientState *nc, const uint8_t *buf, int size)
 {
     qemu_send_packet_async(nc, buf, size, NULL);
+}
+
+/* ---- write batching ---- */
+
+typedef struct NetBatchEntry {
+    NetBatchFlushFunc *fn;
+    void *opaque;
+} NetBatchEntry;
+
+static unsigned batch_depth;
+static GArray *batch_pending; /* of NetBatchEntry */
+
+void net_batch_begin(void)
+{
+    batch_depth++;
+}
+
+bool net_batch_active(void)
+{
+    return batch_depth > 0;
+}
+
+void net_batch_defer(NetBatchFlushFunc *fn, void *opaque)
+{
+    NetBatchEntry e = { .fn = fn, .opaque = opaque };
+
+    if (!batch_pending) {
+        batch_pending = g_array_new(FALSE, FALSE, sizeof(NetBatchEntry));
+    }
+    for (guint i = 0; i < batch_pending->len; i++) {
+        NetBatchEntry *p = &g_array_index(batch_pending, NetBatchEntry, i);
+
+        if (p->fn == fn && p->opaque == opaque) {
+            return;
+        }
+    }
+    g_array_append_val(batch_pending, e);
+}
+
+void net_batch_cancel(void *opaque)
+{
+    for (guint i = 0; batch_pending && i < batch_pending->len; i++) {
+        NetBatchEntry *p = &g_array_index(batch_pending, NetBatchEntry, i);
+
+        if (p->opaque == opaque) {
+            p->fn = NULL;
+        }
+    }
+}
+
+void net_batch_end(void)
+{
+    g_assert(batch_depth > 0);
+    if (--batch_depth > 0) {
+        return;
+    }
+    /* A flush may send packets that defer more flushes: loop until nothing is left. */
+    batch_depth++;
+    for (guint i = 0; batch_pending && i < batch_pending->len; i++) {
+        NetBatchEntry e = g_array_index(batch_pending, NetBatchEntry, i);
+
+        if (e.fn) {
+            e.fn(e.opaque);
+        }
+    }
+    if (batch_pending) {
+        g_array_set_size(batch_pending, 0);
+    }
+    batch_depth--;
 }
 
 /* ---- link and header ---- */
@@ -374,6 +445,13 @@ ssize_t net_filter_chain_run(NetClientState *nc, NetFilterDirection dir, NetFilt
 ssize_t qemu_netfilter_pass_to_next(NetClientState *sender, unsigned flags,
                                     const struct iovec *iov, int iovcnt, NetFilterNode *node)
 {
+    return qemu_netfilter_pass_to_next_async(sender, flags, iov, iovcnt, node, NULL);
+}
+
+ssize_t qemu_netfilter_pass_to_next_async(NetClientState *sender, unsigned flags,
+                                          const struct iovec *iov, int iovcnt,
+                                          NetFilterNode *node, NetPacketSent *sent_cb)
+{
     NetClientState *netdev = node->netdev;
     NetFilterDirection dir = node->direction;
     ssize_t ret;
@@ -385,9 +463,9 @@ ssize_t qemu_netfilter_pass_to_next(NetClientState *sender, unsigned flags,
     if (dir == NET_FILTER_DIRECTION_ALL) {
         dir = sender == netdev ? NET_FILTER_DIRECTION_TX : NET_FILTER_DIRECTION_RX;
     }
-    ret = net_filter_chain_run(netdev, dir, node, sender, flags, iov, iovcnt, NULL);
+    ret = net_filter_chain_run(netdev, dir, node, sender, flags, iov, iovcnt, sent_cb);
     if (ret) {
         return ret;
     }
-    return deliver_to_peer(sender, flags, iov, iovcnt, NULL);
+    return deliver_to_peer(sender, flags, iov, iovcnt, sent_cb);
 }

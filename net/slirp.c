@@ -201,7 +201,9 @@ static gboolean slirp_source_dispatch(GSource *source, GSourceFunc cb, gpointer 
 {
     SlirpPollSource *src = (SlirpPollSource *)source;
 
+    net_batch_begin();
     slirp_pollfds_poll(src->s->slirp, 0, slirp_get_revents_cb, src);
+    net_batch_end();
     return G_SOURCE_CONTINUE;
 }
 

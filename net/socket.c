@@ -35,6 +35,7 @@ typedef struct NetSocketState {
     bool read_paused; /* a packet of ours waits in the peer's queue */
     NetFrameReader reader;
     GByteArray *pending; /* bytes of a stream frame the socket did not take yet */
+    GByteArray *batch;   /* frames gathered during a batch, written at its end */
     struct sockaddr_storage dgram_dst;
     socklen_t dgram_dst_len;
     uint8_t *rbuf;
@@ -143,6 +144,41 @@ static gboolean socket_writable(int fd, GIOCondition cond, gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+/* End of a batch: one write for every frame gathered; what does not fit waits in pending. */
+static void socket_flush_batch(void *opaque)
+{
+    NetSocketState *s = opaque;
+    size_t off = 0;
+
+    if (s->fd < 0) {
+        g_byte_array_set_size(s->batch, 0);
+        return;
+    }
+    while (off < s->batch->len && !s->pending->len) {
+        ssize_t n = send(s->fd, s->batch->data + off, s->batch->len - off, MSG_NOSIGNAL);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            break;
+        }
+        if (n <= 0) {
+            s->nc.stats.rx_dropped++;
+            off = s->batch->len;
+            break;
+        }
+        off += n;
+    }
+    if (off < s->batch->len) {
+        g_byte_array_append(s->pending, s->batch->data + off, s->batch->len - off);
+        if (!s->write_tag) {
+            s->write_tag = g_unix_fd_add(s->fd, G_IO_OUT, socket_writable, s);
+        }
+    }
+    g_byte_array_set_size(s->batch, 0);
+}
+
 static bool socket_can_receive(NetClientState *nc)
 {
     NetSocketState *s = (NetSocketState *)nc;
@@ -166,6 +202,15 @@ static ssize_t socket_receive_iov(NetClientState *nc, const struct iovec *iov, i
     }
     if (s->pending->len) {
         return 0;
+    }
+    if (s->is_stream && net_batch_active()) {
+        guint old = s->batch->len;
+
+        g_byte_array_set_size(s->batch, old + 4 + size);
+        memcpy(s->batch->data + old, &be_len, 4);
+        iov_to_buf(iov, iovcnt, 0, s->batch->data + old + 4, size);
+        net_batch_defer(socket_flush_batch, s);
+        return size;
     }
     if (s->is_stream) {
         out[outcnt++] = (struct iovec){ .iov_base = &be_len, .iov_len = 4 };
@@ -276,11 +321,13 @@ static gboolean socket_readable(int fd, GIOCondition cond, gpointer opaque)
     if (n < 0) {
         return G_SOURCE_CONTINUE;
     }
+    net_batch_begin();
     if (s->is_stream) {
         net_frame_reader_feed(&s->reader, s->rbuf, n);
     } else {
         socket_deliver_frame(s, s->rbuf, n, 0);
     }
+    net_batch_end();
     if (s->read_paused) {
         s->read_tag = 0;
         return G_SOURCE_REMOVE;
@@ -376,8 +423,10 @@ static void socket_cleanup(NetClientState *nc)
     if (s->listen_fd >= 0) {
         close(s->listen_fd);
     }
+    net_batch_cancel(s);
     net_frame_reader_destroy(&s->reader);
     g_byte_array_free(s->pending, TRUE);
+    g_byte_array_free(s->batch, TRUE);
     g_free(s->rbuf);
 }
 
@@ -398,6 +447,7 @@ static NetSocketState *socket_new(NetClientState *peer, const char *name, bool i
     s->listen_fd = -1;
     s->is_stream = is_stream;
     s->pending = g_byte_array_new();
+    s->batch = g_byte_array_new();
     s->rbuf = g_malloc(SOCKET_READ_SIZE);
     net_frame_reader_init(&s->reader, FALSE, socket_deliver_frame, s);
     return s;

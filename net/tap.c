@@ -77,7 +77,10 @@ static gboolean tap_readable(int fd, GIOCondition cond, gpointer opaque)
 {
     TAPState *s = opaque;
 
+    gboolean ret = G_SOURCE_CONTINUE;
+
     /* A bounded batch per wake-up keeps the main loop fair to other sources. */
+    net_batch_begin();
     for (int i = 0; i < 64; i++) {
         ssize_t n = read(s->fd, s->buf, NET_BUFSIZE);
 
@@ -90,10 +93,12 @@ static gboolean tap_readable(int fd, GIOCondition cond, gpointer opaque)
         if (qemu_send_packet_async(&s->nc, s->buf, n, tap_sent) == 0) {
             s->read_paused = true;
             s->read_tag = 0;
-            return G_SOURCE_REMOVE;
+            ret = G_SOURCE_REMOVE;
+            break;
         }
     }
-    return G_SOURCE_CONTINUE;
+    net_batch_end();
+    return ret;
 }
 
 static void tap_update_read(TAPState *s)

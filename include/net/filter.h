@@ -68,6 +68,9 @@ const char *net_filter_id(NetFilter *nf);
 /* Hands a taken packet to the rest of the path after @nf (see qemu_netfilter_pass_to_next). */
 ssize_t net_filter_pass_to_next(NetFilter *nf, NetClientState *sender, unsigned flags,
                                 const struct iovec *iov, int iovcnt);
+ssize_t net_filter_pass_to_next_async(NetFilter *nf, NetClientState *sender, unsigned flags,
+                                      const struct iovec *iov, int iovcnt,
+                                      NetPacketSent *sent_cb);
 
 /* Sends @event to every filter of every netdev; stops at the first error. */
 void colo_notify_filters_event(int event, GError **errp);

@@ -152,6 +152,21 @@ bool qemu_can_receive_packet(NetClientState *nc);
 ssize_t qemu_deliver_packet_iov(NetClientState *sender, unsigned flags, const struct iovec *iov,
                                 int iovcnt, void *opaque);
 
+/*
+ * Write batching (main loop only). A backend that hands many packets to the path in one go
+ * (a read that held many frames) brackets them with begin/end; writers on the path (socket
+ * netdevs, mirror and redirector outputs) may then gather their output and write it once at
+ * the end instead of once per packet. Order within each output is kept.
+ */
+typedef void NetBatchFlushFunc(void *opaque);
+void net_batch_begin(void);
+void net_batch_end(void);
+bool net_batch_active(void);
+/* Runs @fn(@opaque) at the end of the current batch (once per pair, in registration order). */
+void net_batch_defer(NetBatchFlushFunc *fn, void *opaque);
+/* Forgets a deferred flush (its owner is going away). */
+void net_batch_cancel(void *opaque);
+
 /* ---- link and header ---- */
 
 void qemu_set_link(NetClientState *nc, bool up);
@@ -179,6 +194,10 @@ ssize_t net_filter_chain_run(NetClientState *nc, NetFilterDirection dir, NetFilt
  */
 ssize_t qemu_netfilter_pass_to_next(NetClientState *sender, unsigned flags,
                                     const struct iovec *iov, int iovcnt, NetFilterNode *node);
+/* The same, with a callback for when a packet that had to wait (returned 0) leaves. */
+ssize_t qemu_netfilter_pass_to_next_async(NetClientState *sender, unsigned flags,
+                                          const struct iovec *iov, int iovcnt,
+                                          NetFilterNode *node, NetPacketSent *sent_cb);
 
 /* ---- backends ---- */
 

@@ -323,11 +323,16 @@ class QemuProcess:
         self.kill()
 
 
-class QMP(QMPClient):
-    """A QMPClient whose cmd() returns the 'return' value and raises QMPError on an error reply."""
+
+class QMP:
+    """A QMPClient wrapper whose cmd() returns the 'return' value and raises QMPError."""
+
+    def __init__(self, address, timeout=10.0):
+        self.client = QMPClient(address, timeout=timeout)
+        self.events = self.client.events
 
     def cmd(self, name, args=None, **kwargs):
-        r = QMPClient.cmd(self, name, args, **kwargs)
-        if 'error' in r:
-            raise QMPError('%s: %s: %s' % (name, r['error'].get('class'), r['error'].get('desc')))
-        return r['return']
+        return self.client.command(name, args, **kwargs)
+
+    def close(self):
+        self.client.close()
