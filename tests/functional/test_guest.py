@@ -294,7 +294,7 @@ def tap_vm(built):
     the qc.ip/qc.gw knobs."""
     with NetNS() as ns:
         ns.add_tap("qctap0", f"{TAP_HOST}/24")
-        v = guest.GuestVM(QEMU, built, net=None, prefix=ns.exec_prefix,
+        v = guest.GuestVM(QEMU, built, kernel="vmlinux", net=None, prefix=ns.exec_prefix,
                           append=f"qc.name=tap-guest qc.ip={TAP_GUEST}/24 qc.gw={TAP_HOST} "
                                  "qc.mac=52:54:00:aa:bb:cc qc.quiet",
                           extra_args=["-netdev", "tap,id=n0,ifname=qctap0,script=no,"
