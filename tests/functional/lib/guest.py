@@ -50,6 +50,19 @@ def free_port(kind=socket.SOCK_STREAM):
         return s.getsockname()[1]
 
 
+def has_pc_machine(binary):
+    """True when the binary lists a 'pc' machine in -M help (upstream's output format): the
+    sign that it can boot this guest."""
+    if not os.access(binary, os.X_OK):
+        return False
+    try:
+        p = subprocess.run([binary, "-M", "help"], capture_output=True, text=True, timeout=10,
+                           stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return p.returncode == 0 and any(line.split()[:1] == ["pc"] for line in p.stdout.splitlines())
+
+
 def parse_marker(line):
     """'QC-GUEST-READY name=x ip=y ...' -> {'name': 'x', 'ip': 'y', ...}."""
     return dict(w.split("=", 1) for w in line.split()[1:] if "=" in w)
@@ -65,12 +78,13 @@ class GuestVM:
 
     def __init__(self, binary, guest, *, append="", memory="256M", machine="pc", accel="tcg",
                  kernel="vmlinuz", net="user", nic="virtio-net-pci", qmp_path=None,
-                 extra_args=(), console_args=("-nographic",), prefix=()):
+                 extra_args=(), console_args=("-nographic",), prefix=(), no_reboot=True):
         self.binary = binary
         self.ports = {}
         self.qmp_path = qmp_path
         argv = [binary, "-accel", accel, "-M", machine, "-m", memory, *console_args,
-                "-no-reboot", "-kernel", guest[kernel], "-initrd", guest["initrd"],
+                *(["-no-reboot"] if no_reboot else []),
+                "-kernel", guest[kernel], "-initrd", guest["initrd"],
                 "-append", f"console=ttyS0 {append}".strip()]
         if net == "user":
             self.ports = {"http": free_port(), "echo": free_port(),
