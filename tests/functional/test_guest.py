@@ -212,6 +212,7 @@ def test_sysctl_knob_and_endpoint(vm):
     assert get("net.ipv4.tcp_timestamps") == "net.ipv4.tcp_timestamps 0"
     assert get("net.ipv4.tcp_sack") == "net.ipv4.tcp_sack 0"
     assert get("net.ipv4.tcp_window_scaling") == "net.ipv4.tcp_window_scaling 1"
+    assert get("net.ipv6.conf.eth0.disable_ipv6") == "net.ipv6.conf.eth0.disable_ipv6 1"
     assert get("net.ipv4.no_such_thing") == "error no parameter net.ipv4.no_such_thing"
     assert get("kernel.hostname;reboot") == "error bad parameter name"
 
@@ -434,6 +435,8 @@ def test_filter_dump_and_mirror_see_the_guests_traffic(qemu, built, tmp_path):
     echo = tcp_payloads(pcap_frames(dump), 7)
     # Both directions: the host's segment to the guest and the guest's echo of it.
     assert sum(b"mirror-me" in p for p in echo) >= 2
+    # IPv6 is off unless qc.ipv6: no spontaneous solicitations or reports from the guest.
+    assert not [f for f in pcap_frames(dump) if f[12:14] == b"\x86\xdd"]
 
 
 def test_system_reset_reboots_the_guest(qemu, built, tmp_path):
