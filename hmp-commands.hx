@@ -127,7 +127,7 @@ ERST
     {
         .name       = "netdev_add",
         .args_type  = "netdev:s",
-        .params     = "[user|tap|socket|hubport],id=str[,prop=value][,...]",
+        .params     = "[user|tap|socket|stream|dgram|vde|bridge|hubport|netmap|vhost-user],id=str[,prop=value][,...]",
         .help       = "add host network device",
         .cmd        = hmp_netdev_add,
         .if         = "NET",

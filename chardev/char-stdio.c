@@ -2,6 +2,7 @@
 #include "chardev-internal.h"
 #include "util/error.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 struct _ChardevStdio {
@@ -11,6 +12,8 @@ G_DECLARE_FINAL_TYPE(ChardevStdio, chardev_stdio, CHARDEV, STDIO, ChardevFd)
 G_DEFINE_TYPE(ChardevStdio, chardev_stdio, TYPE_CHARDEV_FD)
 
 static gint stdio_in_use;
+/* stdin's file status flags before we made it non-blocking; restored when the chardev goes. */
+static int saved_stdin_flags = -1;
 
 static gboolean stdio_parse_opts(KeyvalList *opts, JsonObject *data, GError **errp)
 {
@@ -32,7 +35,16 @@ static gboolean stdio_open(Chardev *chr, JsonObject *data, gboolean *be_opened, 
     }
     /* signal=on/off only matters for a raw terminal, which this backend does not set up. */
     chardev_fd_keep_open(CHARDEV_FD(chr), TRUE);
+    /*
+     * stdout stays blocking: its file description is usually shared with stderr and with the
+     * parent (a terminal, a pipe), which must not see O_NONBLOCK appear. Writes wait instead.
+     */
+    int out_flags = fcntl(STDOUT_FILENO, F_GETFL);
+    saved_stdin_flags = fcntl(STDIN_FILENO, F_GETFL);
     chardev_fd_set_fds(CHARDEV_FD(chr), STDIN_FILENO, STDOUT_FILENO);
+    if (out_flags >= 0) {
+        fcntl(STDOUT_FILENO, F_SETFL, out_flags);
+    }
     *be_opened = TRUE;
     return TRUE;
 }
@@ -44,6 +56,10 @@ static char *stdio_filename(Chardev *chr)
 
 static void chardev_stdio_finalize(GObject *obj)
 {
+    if (saved_stdin_flags >= 0) {
+        fcntl(STDIN_FILENO, F_SETFL, saved_stdin_flags);
+        saved_stdin_flags = -1;
+    }
     g_atomic_int_set(&stdio_in_use, 0);
     G_OBJECT_CLASS(chardev_stdio_parent_class)->finalize(obj);
 }

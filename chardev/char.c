@@ -444,27 +444,17 @@ static gboolean check_id(const char *id, GError **errp)
     return TRUE;
 }
 
-static Chardev *chardev_new_from_opts_id(KeyvalList *opts, const char *id, GError **errp)
+JsonObject *chardev_opts_to_backend(KeyvalList *opts, GError **errp)
 {
     const char *backend = keyval_get(opts, "backend");
-    if (!id) {
-        error_setg(errp, "chardev: no id specified");
-        return NULL;
-    }
-    if (!check_id(id, errp)) {
-        return NULL;
-    }
+    const char *id = keyval_get(opts, "id");
     if (!backend) {
-        error_setg(errp, "chardev: \"%s\" missing backend", id);
+        error_setg(errp, "chardev: \"%s\" missing backend", id ? id : "");
         return NULL;
     }
     const BackendType *bt = backend_lookup(backend);
     if (!bt) {
         error_setg(errp, "'%s' is not a valid char driver name", backend);
-        return NULL;
-    }
-    if (chardev_find(id)) {
-        error_setg(errp, "Duplicate ID '%s' for chardev", id);
         return NULL;
     }
 
@@ -490,14 +480,15 @@ static Chardev *chardev_new_from_opts_id(KeyvalList *opts, const char *id, GErro
         g_ptr_array_add(rest.pairs, kv);
     }
 
-    Chardev *chr = NULL;
+    JsonObject *result = NULL;
     if (!err) {
         chardev_register_types();
-        GType gtype = bt->get_type();
-        ChardevClass *cc = g_type_class_ref(gtype);
+        ChardevClass *cc = g_type_class_ref(bt->get_type());
         JsonObject *data = json_object_new();
         if (cc->parse_opts(&rest, data, &err)) {
-            chr = chardev_create(id, bt, data, &err);
+            result = json_object_new();
+            json_object_set_string_member(result, "type", bt->name);
+            json_object_set_object_member(result, "data", json_object_ref(data));
         }
         json_object_unref(data);
         g_type_class_unref(cc);
@@ -506,6 +497,33 @@ static Chardev *chardev_new_from_opts_id(KeyvalList *opts, const char *id, GErro
     if (err) {
         g_propagate_error(errp, err);
     }
+    return result;
+}
+
+static Chardev *chardev_new_from_opts_id(KeyvalList *opts, const char *id, GError **errp)
+{
+    if (!id) {
+        error_setg(errp, "chardev: no id specified");
+        return NULL;
+    }
+    if (!check_id(id, errp)) {
+        return NULL;
+    }
+    if (chardev_find(id)) {
+        error_setg(errp, "Duplicate ID '%s' for chardev", id);
+        return NULL;
+    }
+    if (!keyval_get(opts, "id")) {
+        keyval_set(opts, "id", id);
+    }
+    JsonObject *backend = chardev_opts_to_backend(opts, errp);
+    if (!backend) {
+        return NULL;
+    }
+    const BackendType *bt = backend_lookup(chr_json_str(backend, "type"));
+    JsonObject *data = json_object_get_object_member(backend, "data");
+    Chardev *chr = chardev_create(id, bt, data, errp);
+    json_object_unref(backend);
     return chr;
 }
 
@@ -571,19 +589,12 @@ static gboolean split_host_port(const char *s, char **host, char **port)
     return TRUE;
 }
 
-Chardev *chardev_new_from_legacy(const char *label, const char *spec, GError **errp)
+KeyvalList *chardev_legacy_to_opts(const char *spec, KeyvalFlags flags, GError **errp)
 {
     KeyvalList *opts = NULL;
     const char *rest;
     GError *err = NULL;
 
-    if (g_str_has_prefix(spec, "chardev:")) {
-        Chardev *chr = chardev_find(spec + strlen("chardev:"));
-        if (!chr) {
-            error_setg(errp, "chardev '%s' not found", spec + strlen("chardev:"));
-        }
-        return chr;
-    }
     if (!strcmp(spec, "stdio") || !strcmp(spec, "null") || !strcmp(spec, "pty")) {
         opts = keyval_parse("", NULL, KEYVAL_OPTS | KEYVAL_QUIET, &err);
         if (opts) {
@@ -596,7 +607,7 @@ Chardev *chardev_new_from_legacy(const char *label, const char *spec, GError **e
             keyval_set(opts, "path", rest);
         }
     } else if ((rest = g_str_has_prefix(spec, "unix:") ? spec + 5 : NULL)) {
-        opts = keyval_parse(rest, "path", KEYVAL_OPTS, &err);
+        opts = keyval_parse(rest, "path", KEYVAL_OPTS | flags, &err);
         if (opts) {
             keyval_set(opts, "backend", "socket");
         }
@@ -605,7 +616,7 @@ Chardev *chardev_new_from_legacy(const char *label, const char *spec, GError **e
         char *hp = comma ? g_strndup(rest, comma - rest) : g_strdup(rest);
         char *host = NULL, *port = NULL;
         if (split_host_port(hp, &host, &port)) {
-            opts = keyval_parse(comma ? comma + 1 : "", NULL, KEYVAL_OPTS, &err);
+            opts = keyval_parse(comma ? comma + 1 : "", NULL, KEYVAL_OPTS | flags, &err);
             if (opts) {
                 keyval_set(opts, "backend", "socket");
                 keyval_set(opts, "host", host);
@@ -622,6 +633,21 @@ Chardev *chardev_new_from_legacy(const char *label, const char *spec, GError **e
     }
     if (!opts) {
         error_setg(errp, "'%s' is not a valid char driver", spec);
+    }
+    return opts;
+}
+
+Chardev *chardev_new_from_legacy(const char *label, const char *spec, GError **errp)
+{
+    if (g_str_has_prefix(spec, "chardev:")) {
+        Chardev *chr = chardev_find(spec + strlen("chardev:"));
+        if (!chr) {
+            error_setg(errp, "chardev '%s' not found", spec + strlen("chardev:"));
+        }
+        return chr;
+    }
+    KeyvalList *opts = chardev_legacy_to_opts(spec, 0, errp);
+    if (!opts) {
         return NULL;
     }
     Chardev *chr = chardev_new_from_opts_id(opts, label, errp);
@@ -806,6 +832,8 @@ void char_fe_set_handlers(CharFrontend *fe, ChrCanReadHandler can_read, ChrReadH
         fe->opened_sent = FALSE;
     } else if (p->be_open && event && !fe->opened_sent) {
         fe->open_idle = g_idle_source_new();
+        /* Before any input on the same context: the front-end must see OPENED first. */
+        g_source_set_priority(fe->open_idle, G_PRIORITY_HIGH);
         g_source_set_callback(fe->open_idle, fe_open_idle_cb, g_object_ref(chr), g_object_unref);
         g_source_attach(fe->open_idle, chardev_context(chr));
     }

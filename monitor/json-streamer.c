@@ -1,6 +1,7 @@
 /* Incremental bounded JSON reader for QMP (see include/monitor/json-streamer.h). */
 #include "monitor/json-streamer.h"
 #include "util/error.h"
+#include "qapi/qapi-runtime.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -303,6 +304,13 @@ static JsonNode *parse_number(Token *t)
         if (errno == 0) {
             json_node_set_int(n, v);
             return n;
+        }
+        /* Past INT64_MAX, QEMU tries unsigned before falling back to a double. */
+        errno = 0;
+        guint64 u = t->text[0] == '-' ? 0 : g_ascii_strtoull(t->text, NULL, 10);
+        if (errno == 0 && u) {
+            json_node_unref(n);
+            return qapi_json_uint(u);
         }
     }
     json_node_set_double(n, g_ascii_strtod(t->text, NULL));

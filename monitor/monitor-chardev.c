@@ -24,6 +24,10 @@ static int chr_can_read(void *opaque)
 static void chr_read(void *opaque, const guint8 *buf, int size)
 {
     ChardevLink *link = opaque;
+    /* Input can come before the chardev's deferred OPENED event (stdio): greet first. */
+    if (!link->mon->open) {
+        monitor_open(link->mon);
+    }
     monitor_feed(link->mon, (const char *)buf, size);
 }
 
@@ -31,7 +35,9 @@ static void chr_event(void *opaque, ChrEvent event)
 {
     ChardevLink *link = opaque;
     if (event == CHR_EVENT_OPENED) {
-        monitor_open(link->mon);
+        if (!link->mon->open) {
+            monitor_open(link->mon);
+        }
     } else if (event == CHR_EVENT_CLOSED) {
         monitor_close(link->mon);
     }
@@ -66,12 +72,20 @@ Monitor *monitor_new_hmp(Chardev *chr, GError **errp)
 gboolean monitor_init_legacy(const char *spec, gboolean qmp, gboolean pretty, GError **errp)
 {
     static int counter;
-    if (strcmp(spec, "none") == 0) {
+    if (!qmp && strcmp(spec, "none") == 0) {
         return TRUE;
     }
     g_autofree char *label = g_strdup_printf("compat_monitor%d", counter++);
-    Chardev *chr = chardev_new_from_legacy(label, spec, errp);
+    GError *err = NULL;
+    Chardev *chr = chardev_new_from_legacy(label, spec, &err);
     if (!chr) {
+        /* A spec that names no backend fails upstream's parse step, which says so twice. */
+        if (g_str_has_suffix(err->message, "is not a valid char driver")) {
+            error_report_err(err);
+            error_setg(errp, "parse error: %s", spec);
+        } else {
+            g_propagate_error(errp, err);
+        }
         return FALSE;
     }
     return (qmp ? monitor_new_qmp(chr, pretty, errp) : monitor_new_hmp(chr, errp)) != NULL;
@@ -94,6 +108,19 @@ gboolean monitor_init_from_opts(KeyvalList *opts, GError **errp)
         error_set_missing_param(errp, "chardev");
         return FALSE;
     }
+    /* -mon ids only have to be unique among -mon options, as QemuOpts ids are. */
+    static GHashTable *mon_ids;
+    const char *mon_id = keyval_get(opts, "id");
+    if (mon_id) {
+        if (!mon_ids) {
+            mon_ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        }
+        if (g_hash_table_contains(mon_ids, mon_id)) {
+            error_setg(errp, "Duplicate ID '%s' for mon", mon_id);
+            return FALSE;
+        }
+        g_hash_table_add(mon_ids, g_strdup(mon_id));
+    }
     gboolean qmp;
     if (!mode || strcmp(mode, "readline") == 0) {
         qmp = FALSE;
@@ -108,7 +135,7 @@ gboolean monitor_init_from_opts(KeyvalList *opts, GError **errp)
         return FALSE;
     }
     if (pretty && !qmp) {
-        error_setg(errp, "parameter 'pretty' makes sense only with 'mode=control'");
+        error_setg(errp, "'pretty' is not compatible with HMP monitors");
         return FALSE;
     }
     Chardev *chr = chardev_find(id);

@@ -15,23 +15,23 @@ GPtrArray *qmp_query_chardev(GError **errp)
         ChardevInfo *info = g_new0(ChardevInfo, 1);
         info->label = g_strdup(chardev_get_id(chr));
         info->filename = chardev_filename(chr);
-        info->frontend_open = chardev_is_connected(chr);
+        info->frontend_open = chardev_frontend_open(chr);
         g_ptr_array_add(list, info);
     }
     g_ptr_array_unref(chrs);
     return list;
 }
 
-ChardevReturn *qmp_chardev_add(const char *id, JsonNode *backend, GError **errp)
+/*
+ * The generated marshaller has checked the arguments against the schema; the chardev layer
+ * takes the backend in its JSON form, as -chardev's JSON syntax does.
+ */
+ChardevReturn *qmp_chardev_add(const char *id, ChardevBackend *backend, GError **errp)
 {
-    if (!JSON_NODE_HOLDS_OBJECT(backend)) {
-        error_setg(errp, "Invalid parameter type for 'backend', expected: object");
-        return NULL;
-    }
-    if (!chardev_new_from_json(id, json_node_get_object(backend), errp)) {
-        return NULL;
-    }
-    return g_new0(ChardevReturn, 1);
+    JsonNode *node = qapi_ChardevBackend_to_json(backend);
+    Chardev *chr = chardev_new_from_json(id, json_node_get_object(node), errp);
+    json_node_unref(node);
+    return chr ? g_new0(ChardevReturn, 1) : NULL;
 }
 
 void qmp_chardev_remove(const char *id, GError **errp)
@@ -44,10 +44,15 @@ void hmp_chardev_add(Monitor *mon, const HmpArgs *args)
     GError *err = NULL;
     KeyvalList *opts = keyval_parse(hmp_args_get_str(args, "args"), "backend", KEYVAL_OPTS,
                                     &err);
-    if (opts) {
+    const char *id = opts ? keyval_get(opts, "id") : NULL;
+    if (id && chardev_find(id)) {
+        /* upstream's chardev tree refuses the name; -chardev's "Duplicate ID" is not said here */
+        error_setg(&err, "attempt to add duplicate property '%s' to object (type 'container')",
+                   id);
+    } else if (opts) {
         chardev_new_from_opts(opts, &err);
-        keyval_list_free(opts);
     }
+    keyval_list_free(opts);
     hmp_handle_error(mon, err);
 }
 

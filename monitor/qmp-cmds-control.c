@@ -19,12 +19,17 @@ VersionInfo *qmp_query_version(GError **errp)
     return info;
 }
 
+/* Newest-registered first, as upstream lists them (it prepends to its list). */
 GPtrArray *qmp_query_commands(GError **errp)
 {
     GPtrArray *list = qapi_list_new_CommandInfo();
-    for (const QmpCommandDef *c = qmp_command_table; c->name; c++) {
+    guint n = 0;
+    while (qmp_command_table[n].name) {
+        n++;
+    }
+    while (n--) {
         CommandInfo *ci = g_new0(CommandInfo, 1);
-        ci->name = g_strdup(c->name);
+        ci->name = g_strdup(qmp_command_table[n].name);
         g_ptr_array_add(list, ci);
     }
     return list;
@@ -38,7 +43,7 @@ void qmp_marshal_query_qmp_schema(JsonObject *args, JsonNode **ret, GError **err
         return;
     }
     if (!schema) {
-        JsonParser *parser = json_parser_new_immutable();
+        JsonParser *parser = json_parser_new();
         if (!json_parser_load_from_data(parser, qapi_introspect_json, -1, errp)) {
             g_object_unref(parser);
             return;
@@ -52,6 +57,8 @@ void qmp_marshal_query_qmp_schema(JsonObject *args, JsonNode **ret, GError **err
 void qmp_quit(GError **errp)
 {
     qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_QMP_QUIT);
+    /* Upstream's SHUTDOWN event reaches clients before the reply to quit. */
+    qemu_system_shutdown_finish();
 }
 
 StatusInfo *qmp_query_status(GError **errp)

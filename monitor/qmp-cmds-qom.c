@@ -74,9 +74,16 @@ JsonNode *qmp_qom_get(const char *path, const char *property, GError **errp)
 void qmp_qom_set(const char *path, const char *property, JsonNode *value, GError **errp)
 {
     QomObject *obj = resolve(path, errp);
-    if (obj) {
-        qom_object_set_json(obj, property, value, errp);
+    if (!obj) {
+        return;
     }
+    /* Past INT64_MAX only an unsigned 64-bit property can take the value (upstream's QNum). */
+    GParamSpec *ps = qom_object_find_property(obj, property);
+    if (ps && qapi_json_is_uint(value) && G_PARAM_SPEC_VALUE_TYPE(ps) != G_TYPE_UINT64) {
+        error_setg(errp, "Invalid parameter type for '%s', expected: integer", property);
+        return;
+    }
+    qom_object_set_json(obj, property, value, errp);
 }
 
 GPtrArray *qmp_qom_list_types(const char *implements, bool has_abstract, bool abstract,
@@ -99,26 +106,69 @@ GPtrArray *qmp_qom_list_types(const char *implements, bool has_abstract, bool ab
     return list;
 }
 
-/* object-add keeps the type's own properties, so its marshaller is written here ('gen': false). */
+/*
+ * The command line reports a taken id as "Duplicate ID"; object-add and object_add report what
+ * upstream's object tree says when the new child's name is taken.
+ */
+static gboolean object_id_free(const char *id, GError **errp)
+{
+    if (id && qom_user_find(id, NULL)) {
+        error_setg(errp, "attempt to add duplicate property '%s' to object (type 'container')",
+                   id);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/*
+ * object-add ('gen': false): for the types the schema describes, the arguments are first checked
+ * against ObjectOptions, so that their errors are upstream's (unexpected and missing members,
+ * JSON types, in upstream's order); the object model then creates the object from the same
+ * JSON, with its own checks. Types the schema does not describe go to the object model alone.
+ */
 void qmp_marshal_object_add(JsonObject *args, JsonNode **ret, GError **errp)
 {
-    if (!args || !json_object_has_member(args, "qom-type")) {
+    JsonObject *in = args ? json_object_ref(args) : json_object_new();
+    JsonNode *type = json_object_get_member(in, "qom-type");
+    if (type && JSON_NODE_HOLDS_VALUE(type) && json_node_get_value_type(type) == G_TYPE_STRING &&
+        ObjectType_parse(json_node_get_string(type)) >= 0) {
+        JsonNode *node = qapi_json_object_node(json_object_ref(in));
+        ObjectOptions *opts = qapi_ObjectOptions_from_json(node, NULL, errp);
+        json_node_unref(node);
+        if (!opts) {
+            json_object_unref(in);
+            return;
+        }
+        qapi_free_ObjectOptions(opts);
+    } else if (!type) {
         error_set_missing_param(errp, "qom-type");
-        return;
-    }
-    if (!json_object_has_member(args, "id")) {
+    } else if (!json_object_has_member(in, "id")) {
         error_set_missing_param(errp, "id");
-        return;
     }
-    QomObject *obj = qom_user_create_json(args, errp);
-    if (obj) {
+    JsonNode *id = json_object_get_member(in, "id");
+    if (!(errp && *errp) &&
+        object_id_free(id && JSON_NODE_HOLDS_VALUE(id) &&
+                       json_node_get_value_type(id) == G_TYPE_STRING ? json_node_get_string(id)
+                                                                     : NULL, errp) &&
+        qom_user_create_json(in, errp)) {
         *ret = qapi_json_object_node(json_object_new());
     }
+    json_object_unref(in);
 }
 
 void qmp_object_del(const char *id, GError **errp)
 {
     qom_user_delete(id, errp);
+}
+
+static int64_t int_property(QomObject *obj, const char *name)
+{
+    JsonNode *n = qom_object_get_json(obj, name, NULL);
+    int64_t v = n && JSON_NODE_HOLDS_VALUE(n) ? json_node_get_int(n) : 0;
+    if (n) {
+        json_node_unref(n);
+    }
+    return v;
 }
 
 GPtrArray *qmp_query_iothreads(GError **errp)
@@ -134,7 +184,10 @@ GPtrArray *qmp_query_iothreads(GError **errp)
         IOThreadInfo *info = g_new0(IOThreadInfo, 1);
         info->id = g_strdup(qom_object_get_name(child));
         info->thread_id = iothread_get_thread_id(IO_THREAD(child));
-        info->poll_max_ns = 32768;
+        info->poll_max_ns = int_property(child, "poll-max-ns");
+        info->poll_grow = int_property(child, "poll-grow");
+        info->poll_shrink = int_property(child, "poll-shrink");
+        info->aio_max_batch = int_property(child, "aio-max-batch");
         g_ptr_array_add(list, info);
     }
     g_ptr_array_unref(children);
@@ -146,11 +199,11 @@ void hmp_object_add(Monitor *mon, const HmpArgs *args)
     GError *err = NULL;
     KeyvalList *opts = keyval_parse(hmp_args_get_str(args, "object"), "qom-type", KEYVAL_STRICT,
                                     &err);
-    if (opts) {
+    if (opts && object_id_free(keyval_get(opts, "id"), &err)) {
         gboolean help = FALSE;
         qom_user_create_keyval(opts, &help, &err);
-        keyval_list_free(opts);
     }
+    keyval_list_free(opts);
     hmp_handle_error(mon, err);
 }
 

@@ -8,54 +8,6 @@
 /* Every client in creation order. */
 static GQueue net_clients = G_QUEUE_INIT;
 
-static const char *const net_client_driver_names[NET_CLIENT_DRIVER__MAX] = {
-    [NET_CLIENT_DRIVER_NONE] = "none",
-    [NET_CLIENT_DRIVER_NIC] = "nic",
-    [NET_CLIENT_DRIVER_USER] = "user",
-    [NET_CLIENT_DRIVER_TAP] = "tap",
-    [NET_CLIENT_DRIVER_L2TPV3] = "l2tpv3",
-    [NET_CLIENT_DRIVER_SOCKET] = "socket",
-    [NET_CLIENT_DRIVER_STREAM] = "stream",
-    [NET_CLIENT_DRIVER_DGRAM] = "dgram",
-    [NET_CLIENT_DRIVER_VDE] = "vde",
-    [NET_CLIENT_DRIVER_BRIDGE] = "bridge",
-    [NET_CLIENT_DRIVER_HUBPORT] = "hubport",
-    [NET_CLIENT_DRIVER_NETMAP] = "netmap",
-    [NET_CLIENT_DRIVER_VHOST_USER] = "vhost-user",
-    [NET_CLIENT_DRIVER_VHOST_VDPA] = "vhost-vdpa",
-};
-
-const char *NetClientDriver_str(NetClientDriver driver)
-{
-    return driver < NET_CLIENT_DRIVER__MAX ? net_client_driver_names[driver] : "none";
-}
-
-const char *NetFilterDirection_str(NetFilterDirection dir)
-{
-    switch (dir) {
-    case NET_FILTER_DIRECTION_RX:
-        return "rx";
-    case NET_FILTER_DIRECTION_TX:
-        return "tx";
-    default:
-        return "all";
-    }
-}
-
-int NetFilterDirection_parse(const char *s)
-{
-    if (!g_strcmp0(s, "all")) {
-        return NET_FILTER_DIRECTION_ALL;
-    }
-    if (!g_strcmp0(s, "rx")) {
-        return NET_FILTER_DIRECTION_RX;
-    }
-    if (!g_strcmp0(s, "tx")) {
-        return NET_FILTER_DIRECTION_TX;
-    }
-    return -1;
-}
-
 /* ---- clients ---- */
 
 NetClientState *qemu_new_net_client(const NetClientInfo *info, NetClientState *peer,

@@ -20,6 +20,19 @@ int qapi_enum_parse(const char *const lookup[], const char *str)
     return -1;
 }
 
+/*
+ * Upstream names the member by its full path in type errors but by its bare name in range and
+ * enum errors (a list element has no name there: "null").
+ */
+static const char *bare_name(const char *path)
+{
+    if (!path || !*path || path[strlen(path) - 1] == ']') {
+        return "null";
+    }
+    const char *dot = strrchr(path, '.');
+    return dot ? dot + 1 : path;
+}
+
 static void type_error(GError **errp, const char *path, const char *expected)
 {
     error_setg(errp, "Invalid parameter type for '%s', expected: %s", path ? path : "null",
@@ -59,10 +72,16 @@ gboolean qapi_json_get_bool(JsonNode *node, const char *path, bool *out, GError 
     return TRUE;
 }
 
+gboolean qapi_json_is_uint(JsonNode *node)
+{
+    return holds(node, G_TYPE_INT64) && json_node_is_immutable(node) && json_node_get_int(node) < 0;
+}
+
 gboolean qapi_json_get_double(JsonNode *node, const char *path, double *out, GError **errp)
 {
     if (holds(node, G_TYPE_INT64)) {
-        *out = (double)json_node_get_int(node);
+        int64_t v = json_node_get_int(node);
+        *out = qapi_json_is_uint(node) ? (double)(uint64_t)v : (double)v;
         return TRUE;
     }
     if (!holds(node, G_TYPE_DOUBLE)) {
@@ -76,13 +95,13 @@ gboolean qapi_json_get_double(JsonNode *node, const char *path, double *out, GEr
 gboolean qapi_json_get_int(JsonNode *node, const char *path, int64_t min, int64_t max,
                            const char *ctype, int64_t *out, GError **errp)
 {
-    if (!holds(node, G_TYPE_INT64)) {
+    if (!holds(node, G_TYPE_INT64) || qapi_json_is_uint(node)) {
         type_error(errp, path, "integer");
         return FALSE;
     }
     int64_t v = json_node_get_int(node);
     if (v < min || v > max) {
-        error_set_param_value(errp, path ? path : "null", ctype);
+        error_set_param_value(errp, bare_name(path), ctype);
         return FALSE;
     }
     *out = v;
@@ -93,7 +112,7 @@ gboolean qapi_json_get_uint64(JsonNode *node, const char *path, uint64_t *out, G
 {
     /* QEMU accepts negative numbers for uint64 and wraps them; so do we. */
     if (!holds(node, G_TYPE_INT64)) {
-        type_error(errp, path, "uint64");
+        error_set_param_value(errp, path ? path : "null", "uint64");
         return FALSE;
     }
     *out = (uint64_t)json_node_get_int(node);
@@ -110,7 +129,7 @@ int qapi_json_get_enum(JsonNode *node, const char *path, const char *const looku
     const char *s = json_node_get_string(node);
     int v = qapi_enum_parse(lookup, s);
     if (v < 0) {
-        error_setg(errp, "Parameter '%s' does not accept value '%s'", path ? path : "null", s);
+        error_setg(errp, "Parameter '%s' does not accept value '%s'", bare_name(path), s);
     }
     return v;
 }
@@ -132,6 +151,28 @@ gboolean qapi_check_unused(JsonObject *in, const char *path, GHashTable *used, G
     }
     g_list_free(names);
     return ok;
+}
+
+QapiAltType qapi_json_alt_type(JsonNode *node)
+{
+    switch (JSON_NODE_TYPE(node)) {
+    case JSON_NODE_OBJECT:
+        return QAPI_ALT_OBJECT;
+    case JSON_NODE_ARRAY:
+        return QAPI_ALT_ARRAY;
+    case JSON_NODE_NULL:
+        return QAPI_ALT_NULL;
+    default:
+        break;
+    }
+    GType t = json_node_get_value_type(node);
+    if (t == G_TYPE_STRING) {
+        return QAPI_ALT_STRING;
+    }
+    if (t == G_TYPE_BOOLEAN) {
+        return QAPI_ALT_BOOLEAN;
+    }
+    return t == G_TYPE_DOUBLE ? QAPI_ALT_NUMBER : QAPI_ALT_INT;
 }
 
 JsonNode *qapi_json_string(const char *s)
@@ -157,8 +198,11 @@ JsonNode *qapi_json_int(int64_t v)
 
 JsonNode *qapi_json_uint(uint64_t v)
 {
-    /* json-glib stores integers as gint64; values above INT64_MAX are written unsigned. */
-    return qapi_json_int((int64_t)v);
+    JsonNode *n = qapi_json_int((int64_t)v);
+    if (v > INT64_MAX) {
+        json_node_seal(n);
+    }
+    return n;
 }
 
 JsonNode *qapi_json_double(double v)

@@ -1,5 +1,6 @@
 /* JSON text in QEMU's spelling (see include/qapi/qjson.h for why the member order matters). */
 #include "qapi/qjson.h"
+#include "qapi/qapi-runtime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,8 @@ static void append_node(GString *out, JsonNode *node, gboolean pretty, int level
         char buf[G_ASCII_DTOSTR_BUF_SIZE];
         g_string_append(out, g_ascii_formatd(buf, sizeof(buf), "%.17g",
                                              json_node_get_double(node)));
+    } else if (qapi_json_is_uint(node)) {
+        g_string_append_printf(out, "%" G_GUINT64_FORMAT, (guint64)json_node_get_int(node));
     } else {
         g_string_append_printf(out, "%" G_GINT64_FORMAT, json_node_get_int(node));
     }

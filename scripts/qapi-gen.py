@@ -214,6 +214,16 @@ INT_RANGES = {
 }
 
 
+def alt_json_kind(schema, t):
+    """The JSON kind that selects alternate branch type @t (QEMU's QType, roughly)."""
+    if t in schema.enums or t == 'str':
+        return 'STRING'
+    if t in BUILTINS:
+        return {'number': 'NUMBER', 'bool': 'BOOLEAN', 'null': 'NULL',
+                'any': 'ANY'}.get(t, 'INT')
+    return 'OBJECT'
+
+
 def c_name(name):
     n = re.sub(r'[^A-Za-z0-9_]', '_', name)
     if n in C_KEYWORDS or n[0].isdigit():
@@ -235,11 +245,17 @@ def camel_to_upper(name):
     return c_name(out).upper()
 
 
+def feature_names(features):
+    """'features': ['deprecated', {'name': 'unstable'}] -> ['deprecated', 'unstable']"""
+    return [f['name'] if isinstance(f, dict) else f for f in features or []]
+
+
 class Member:
-    def __init__(self, name, typ, optional):
+    def __init__(self, name, typ, optional, features=None):
         self.name = name
         self.type = typ           # type name, or ['T'] for a list
         self.optional = optional
+        self.features = feature_names(features)
         self.c = c_name(name)
 
 
@@ -248,9 +264,11 @@ def parse_members(data):
     for key, val in data.items():
         optional = key.startswith('*')
         name = key[1:] if optional else key
+        features = None
         if isinstance(val, dict):
+            features = val.get('features')
             val = val['type']
-        out.append(Member(name, val, optional))
+        out.append(Member(name, val, optional, features))
     return out
 
 
@@ -258,6 +276,7 @@ class Schema:
     def __init__(self, exprs, skip_modules):
         self.enums = OrderedDict()     # name -> dict(values, prefix, doc)
         self.structs = OrderedDict()   # name -> dict(members, base, variants...)
+        self.alternates = OrderedDict()  # name -> dict(branches: [(name, type)])
         self.commands = OrderedDict()
         self.events = OrderedDict()
         self.order = []                # definition order of types (for the header)
@@ -267,22 +286,37 @@ class Schema:
             if 'enum' in expr:
                 name = expr['enum']
                 values = [v['name'] if isinstance(v, dict) else v for v in expr['data']]
-                self.enums[name] = {'values': values, 'prefix': expr.get('prefix')}
+                vfeat = {v['name']: feature_names(v.get('features'))
+                         for v in expr['data'] if isinstance(v, dict)}
+                self.enums[name] = {'values': values, 'prefix': expr.get('prefix'),
+                                    'value_features': vfeat,
+                                    'features': feature_names(expr.get('features'))}
                 self.order.append(('enum', name))
                 self.docs.append(('Enum', name, doc, module))
             elif 'struct' in expr:
                 name = expr['struct']
                 self.structs[name] = {'data': expr.get('data', {}), 'base': expr.get('base'),
-                                      'union': False}
+                                      'union': False,
+                                      'features': feature_names(expr.get('features'))}
                 self.order.append(('struct', name))
                 self.docs.append(('Struct', name, doc, module))
             elif 'union' in expr:
                 name = expr['union']
                 self.structs[name] = {'data': {}, 'base': expr['base'], 'union': True,
                                       'discriminator': expr['discriminator'],
-                                      'variants': expr['data']}
+                                      'variants': expr['data'],
+                                      'features': feature_names(expr.get('features'))}
                 self.order.append(('struct', name))
                 self.docs.append(('Union', name, doc, module))
+            elif 'alternate' in expr:
+                name = expr['alternate']
+                branches = []
+                for bname, bt in expr['data'].items():
+                    branches.append((bname, bt['type'] if isinstance(bt, dict) else bt))
+                self.alternates[name] = {'branches': branches,
+                                         'features': feature_names(expr.get('features'))}
+                self.order.append(('alternate', name))
+                self.docs.append(('Alternate', name, doc, module))
             elif 'command' in expr:
                 name = expr['command']
                 expr['_skip'] = module in skip_modules
@@ -329,11 +363,32 @@ class Schema:
         for name, s in self.structs.items():
             for m in s['members']:
                 self.check_type(m.type, 'struct %s' % name)
+        for name, a in self.alternates.items():
+            kinds = set()
+            for bname, bt in a['branches']:
+                self.check_type(bt, 'alternate %s' % name)
+                if isinstance(bt, list):
+                    raise ValueError('alternate %s: branch %s cannot be a list' % (name, bname))
+                k = alt_json_kind(self, bt)
+                if k in kinds:
+                    raise ValueError('alternate %s: branches %s clash' % (name, bname))
+                kinds.add(k)
+
+    def entity_order(self):
+        """Commands and events as (kind, name, expr), in definition order."""
+        out = []
+        for kind, name, doc, module in self.docs:
+            if kind == 'Command':
+                out.append(('command', name, self.commands[name]))
+            elif kind == 'Event':
+                out.append(('event', name, self.events[name]))
+        return out
 
     def check_type(self, t, where):
         if isinstance(t, list):
             t = t[0]
-        if t not in BUILTINS and t not in self.enums and t not in self.structs:
+        if (t not in BUILTINS and t not in self.enums and t not in self.structs and
+                t not in self.alternates):
             raise ValueError('%s: unknown type %s' % (where, t))
 
     def all_members(self, name):
@@ -354,6 +409,7 @@ class Schema:
             return 'builtin'
         if t in self.enums:
             return 'enum'
+        # Alternates are pointers with the same function names as structs.
         return 'struct'
 
     def enum_const(self, enum, value):
@@ -390,7 +446,7 @@ def gen_types(schema):
          '#include <stdint.h>', '#include "qapi/qapi-runtime.h"', '']
     c = [HEADER, '#include "qapi-types.h"', '#include "util/error.h"', '#include <string.h>', '']
 
-    for name in schema.structs:
+    for name in list(schema.structs) + list(schema.alternates):
         h.append('typedef struct %s %s;' % (name, name))
     h.append('')
 
@@ -451,6 +507,23 @@ def gen_types(schema):
 
     for name in schema.structs:
         emit_struct(name)
+
+    for name, a in schema.alternates.items():
+        h.append('/* One of several JSON kinds; @type says which member of @u is set. */')
+        h.append('struct %s {' % name)
+        h.append('    QapiAltType type;')
+        h.append('    union {')
+        for bname, bt in a['branches']:
+            h.append('        %s;' % decl(schema.c_type(bt), c_name(bname)))
+        h.append('    } u;')
+        h.append('};')
+        h.append('void qapi_free_%s(%s *obj);' % (name, name))
+        h.append('G_DEFINE_AUTOPTR_CLEANUP_FUNC(%s, qapi_free_%s)' % (name, name))
+        h.append('JsonNode *qapi_%s_to_json(const %s *obj);' % (name, name))
+        h.append('%s *qapi_%s_from_json(JsonNode *node, const char *path, GError **errp);'
+                 % (name, name))
+        h.append('')
+        gen_alternate_funcs(schema, name, a, c)
 
     for name in schema.structs:
         h.append('void qapi_free_%s(%s *obj);' % (name, name))
@@ -706,6 +779,64 @@ def gen_struct_funcs(schema, name, s, c):
     c.append('    }')
     c.append('    g_hash_table_unref(used);')
     c.append('    return obj;')
+    c.append('}')
+    c.append('')
+
+
+def gen_alternate_funcs(schema, name, a, c):
+    c.append('void qapi_free_%s(%s *obj)' % (name, name))
+    c.append('{')
+    c.append('    if (!obj) {')
+    c.append('        return;')
+    c.append('    }')
+    c.append('    switch (obj->type) {')
+    for bname, bt in a['branches']:
+        c.append('    case QAPI_ALT_%s:' % alt_json_kind(schema, bt))
+        f = free_expr(schema, bt, 'obj->u.%s' % c_name(bname))
+        if f:
+            c.append('        ' + f)
+        c.append('        break;')
+    c.append('    default:')
+    c.append('        break;')
+    c.append('    }')
+    c.append('    g_free(obj);')
+    c.append('}')
+    c.append('')
+    c.append('JsonNode *qapi_%s_to_json(const %s *obj)' % (name, name))
+    c.append('{')
+    c.append('    switch (obj->type) {')
+    for bname, bt in a['branches']:
+        c.append('    case QAPI_ALT_%s:' % alt_json_kind(schema, bt))
+        c.append('        return %s;' % to_json_expr(schema, bt, 'obj->u.%s' % c_name(bname)))
+    c.append('    default:')
+    c.append('        return json_node_new(JSON_NODE_NULL);')
+    c.append('    }')
+    c.append('}')
+    c.append('')
+    kinds = {alt_json_kind(schema, bt): (bname, bt) for bname, bt in a['branches']}
+    c.append('%s *qapi_%s_from_json(JsonNode *node, const char *path, GError **errp)'
+             % (name, name))
+    c.append('{')
+    c.append('    %s *obj = g_new0(%s, 1);' % (name, name))
+    c.append('    QapiAltType kind = qapi_json_alt_type(node);')
+    if 'INT' not in kinds and 'NUMBER' in kinds:
+        c.append('    if (kind == QAPI_ALT_INT) {')
+        c.append('        kind = QAPI_ALT_NUMBER;')
+        c.append('    }')
+    c.append('    switch (kind) {')
+    for kind, (bname, bt) in kinds.items():
+        c.append('    case QAPI_ALT_%s:' % kind)
+        c.append('        obj->type = kind;')
+        c += gen_from_json_value(schema, bt, 'node', 'path', 'obj->u.%s' % c_name(bname), 8)
+        c.append('        return obj;')
+    c.append('    default:')
+    c.append('        break;')
+    c.append('    }')
+    c.append('    error_setg(errp, "Invalid parameter type for \'%%s\', expected: %s",' % name)
+    c.append('               path ? path : "null");')
+    c.append('fail:')
+    c.append('    qapi_free_%s(obj);' % name)
+    c.append('    return NULL;')
     c.append('}')
     c.append('')
 
@@ -972,84 +1103,139 @@ def gen_events(schema):
 
 
 # ---------------------------------------------------------------------------------------------
-# Introspection (query-qmp-schema): type names other than builtins are masked as numbers, as
-# upstream does, so that clients depend on structure rather than on internal names.
+# Introspection (query-qmp-schema), built the way upstream's generator builds it so that the
+# answer has the same shape: commands and events first, in schema order; then every type they
+# use, in order of first use (a work queue that grows while it is drained). Type names other
+# than builtins are masked as numbers in order of first use ("0", "1", ...) and arrays are
+# "[element]"; every integer type reads as "int". A command or event without arguments (or a
+# command without a return value) uses the empty object type.
+
+
+class _Implicit:
+    """The unnamed argument type of a command or event with inline 'data'."""
+
+    def __init__(self, key, members):
+        self.key = key
+        self.members = members
+
+
+_EMPTY = _Implicit(':empty', [])
+
+
+def gen_introspect_entities(schema):
+    entities = []
+    used = []           # types in order of first use (the work queue)
+    used_keys = set()
+    names = {}          # masked names of named and implicit types
+
+    def key_of(t):
+        if isinstance(t, list):
+            return ('array', key_of(t[0]))
+        if isinstance(t, _Implicit):
+            return ('implicit', t.key)
+        return ('type', t)
+
+    def masked(key):
+        if key not in names:
+            names[key] = '%d' % len(names)
+        return names[key]
+
+    def use_type(t):
+        if isinstance(t, str) and t in BUILTINS and BUILTINS[t][1] == 'int':
+            t = 'int'
+        elif (isinstance(t, list) and t[0] in BUILTINS and BUILTINS[t[0]][1] == 'int'):
+            t = ['int']
+        k = key_of(t)
+        if k not in used_keys:
+            used_keys.add(k)
+            used.append(t)
+        if isinstance(t, str) and t in BUILTINS:
+            return t
+        if isinstance(t, list):
+            return '[' + use_type(t[0]) + ']'
+        return masked(k)
+
+    def with_features(obj, features):
+        if features:
+            obj['features'] = list(features)
+        return obj
+
+    def member_info(m):
+        info = {'name': m.name, 'type': use_type(m.type)}
+        if m.optional:
+            info['default'] = None
+        return with_features(info, m.features)
+
+    def object_info(members):
+        return [member_info(m) for m in members]
+
+    def arg_type(e, kind):
+        if e['_argtype']:
+            return e['_argtype']
+        if not e['_members']:
+            return _EMPTY
+        return _Implicit(':%s-%s' % (kind, e[kind]), e['_members'])
+
+    for kind, name, e in schema.entity_order():
+        if kind == 'command':
+            if e['_skip']:
+                continue
+            info = {'name': name, 'meta-type': 'command'}
+            info['arg-type'] = use_type(arg_type(e, 'command'))
+            ret = e.get('returns')
+            info['ret-type'] = use_type(ret if ret is not None else _EMPTY)
+            if e.get('allow-oob'):
+                info['allow-oob'] = True
+        else:
+            info = {'name': name, 'meta-type': 'event',
+                    'arg-type': use_type(arg_type(e, 'event'))}
+        entities.append(with_features(info, feature_names(e.get('features'))))
+
+    i = 0
+    while i < len(used):
+        t = used[i]
+        i += 1
+        if isinstance(t, list):
+            elem = use_type(t[0])
+            entities.append({'name': '[%s]' % elem, 'meta-type': 'array',
+                             'element-type': elem})
+        elif isinstance(t, _Implicit):
+            entities.append({'name': masked(key_of(t)), 'meta-type': 'object',
+                             'members': object_info(t.members)})
+        elif t in BUILTINS:
+            entities.append({'name': t, 'meta-type': 'builtin', 'json-type': BUILTINS[t][1]})
+        elif t in schema.enums:
+            en = schema.enums[t]
+            members = [with_features({'name': v}, en['value_features'].get(v))
+                       for v in en['values']]
+            entities.append(with_features({'name': masked(key_of(t)), 'meta-type': 'enum',
+                                           'members': members, 'values': list(en['values'])},
+                                          en['features']))
+        elif t in schema.alternates:
+            al = schema.alternates[t]
+            entities.append(with_features({'name': masked(key_of(t)), 'meta-type': 'alternate',
+                                           'members': [{'type': use_type(bt)}
+                                                       for _, bt in al['branches']]},
+                                          al['features']))
+        else:
+            st = schema.structs[t]
+            info = {'name': masked(key_of(t)), 'meta-type': 'object',
+                    'members': object_info(st['members'])}
+            if st['union']:
+                info['tag'] = st['discriminator']
+                variants = [{'case': v, 'type': use_type(vt)}
+                            for v, vt in st['variants'].items()]
+                # Tag values without a branch have an empty one, listed last, as upstream.
+                for v in schema.enums[st['tag'].type]['values']:
+                    if v not in st['variants']:
+                        variants.append({'case': v, 'type': use_type(_EMPTY)})
+                info['variants'] = variants
+            entities.append(with_features(info, st['features']))
+    return entities
 
 
 def gen_introspect(schema):
-    entities = []
-    names = {}
-    pending = []
-
-    def tname(t):
-        if isinstance(t, list):
-            inner = tname(t[0])
-            key = '[%s]' % inner
-            if key not in names:
-                names[key] = key
-                entities.append({'name': key, 'meta-type': 'array', 'element-type': inner})
-            return key
-        if t in BUILTINS:
-            if t not in names:
-                names[t] = t
-                jt = BUILTINS[t][1]
-                entities.append({'name': t, 'meta-type': 'builtin', 'json-type': jt})
-            return t
-        if t not in names:
-            names[t] = str(len([n for n in names.values() if n.isdigit()]) + 1)
-            pending.append(t)
-        return names[t]
-
-    names['_empty'] = '0'
-    entities.append({'name': '0', 'meta-type': 'object', 'members': []})
-
-    def members_info(members):
-        out = []
-        for m in members:
-            info = {'name': m.name, 'type': tname(m.type)}
-            if m.optional:
-                info['default'] = None
-            out.append(info)
-        return out
-
-    def argtype(e, kind):
-        if e['_argtype']:
-            return tname(e['_argtype'])
-        if not e['_members']:
-            return '0'
-        key = ':%s-%s' % (kind, e[kind])
-        num = str(len([n for n in names.values() if n.isdigit()]) + 1)
-        names[key] = num
-        entities.append({'name': num, 'meta-type': 'object',
-                         'members': members_info(e['_members'])})
-        return num
-
-    for name, e in schema.commands.items():
-        if e['_skip']:
-            continue
-        info = {'name': name, 'meta-type': 'command', 'arg-type': argtype(e, 'command'),
-                'ret-type': tname(e['returns']) if e.get('returns') is not None else '0'}
-        if e.get('allow-oob'):
-            info['allow-oob'] = True
-        entities.append(info)
-    for name, e in schema.events.items():
-        entities.append({'name': name, 'meta-type': 'event', 'arg-type': argtype(e, 'event')})
-    while pending:
-        t = pending.pop(0)
-        num = names[t]
-        if t in schema.enums:
-            vals = schema.enums[t]['values']
-            entities.append({'name': num, 'meta-type': 'enum', 'values': vals,
-                             'members': [{'name': v} for v in vals]})
-        else:
-            s = schema.structs[t]
-            info = {'name': num, 'meta-type': 'object', 'members': members_info(s['members'])}
-            if s['union']:
-                info['tag'] = s['discriminator']
-                info['variants'] = [{'case': v, 'type': tname(vt)}
-                                    for v, vt in s['variants'].items()]
-            entities.append(info)
-    text = json.dumps(entities, separators=(',', ':'))
+    text = json.dumps(gen_introspect_entities(schema), separators=(',', ':'))
     chunks = [text[i:i + 90] for i in range(0, len(text), 90)]
     c = [HEADER, '/* The query-qmp-schema answer (SchemaInfo list) as JSON. */',
          'extern const char qapi_introspect_json[];', 'const char qapi_introspect_json[] =']

@@ -61,6 +61,14 @@ Chardev *chardev_new_from_json(const char *id, JsonObject *backend, GError **err
  * "tcp:HOST:PORT[,opts]", "file:PATH", "pty", "chardev:ID" (returns the existing one).
  */
 Chardev *chardev_new_from_legacy(const char *label, const char *spec, GError **errp);
+/*
+ * The pure parsing steps of the above, with no side effects (for HMP and fuzzing):
+ * -chardev options -> the QMP ChardevBackend object {"type", "data"} (caller unrefs), and a
+ * legacy one-string spec (not "chardev:ID") -> -chardev options without id (caller frees);
+ * @flags may add KEYVAL_QUIET.
+ */
+JsonObject *chardev_opts_to_backend(KeyvalList *opts, GError **errp);
+KeyvalList *chardev_legacy_to_opts(const char *spec, KeyvalFlags flags, GError **errp);
 /* chardev-remove: refused while a front-end is attached ("Chardev 'x' is busy"). */
 gboolean chardev_remove(const char *id, GError **errp);
 void chardev_remove_all(void);

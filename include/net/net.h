@@ -18,6 +18,7 @@
 #define NET_NET_H
 
 #include <glib.h>
+#include "qapi-types.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -28,38 +29,10 @@
 /* Upstream's largest packet: 64 KiB of payload plus room for headers. */
 #define NET_BUFSIZE (4096 + 65536)
 
-/* The QAPI NetClientDriver values, in upstream's order. */
-typedef enum NetClientDriver {
-    NET_CLIENT_DRIVER_NONE,
-    NET_CLIENT_DRIVER_NIC,
-    NET_CLIENT_DRIVER_USER,
-    NET_CLIENT_DRIVER_TAP,
-    NET_CLIENT_DRIVER_L2TPV3,
-    NET_CLIENT_DRIVER_SOCKET,
-    NET_CLIENT_DRIVER_STREAM,
-    NET_CLIENT_DRIVER_DGRAM,
-    NET_CLIENT_DRIVER_VDE,
-    NET_CLIENT_DRIVER_BRIDGE,
-    NET_CLIENT_DRIVER_HUBPORT,
-    NET_CLIENT_DRIVER_NETMAP,
-    NET_CLIENT_DRIVER_VHOST_USER,
-    NET_CLIENT_DRIVER_VHOST_VDPA,
-    NET_CLIENT_DRIVER__MAX,
-} NetClientDriver;
+/* NetClientDriver and NetClientDriver_str() are generated from qapi/net.json. */
 
-/* "user", "tap", ... */
-const char *NetClientDriver_str(NetClientDriver driver);
-
-/* Which way a packet goes, seen from the netdev (upstream's NetFilterDirection). */
-typedef enum NetFilterDirection {
-    NET_FILTER_DIRECTION_ALL = 0, /* both */
-    NET_FILTER_DIRECTION_RX = 1,  /* sent to the netdev (guest -> host) */
-    NET_FILTER_DIRECTION_TX = 2,  /* sent by the netdev (host -> guest) */
-} NetFilterDirection;
-
-const char *NetFilterDirection_str(NetFilterDirection dir);
-/* -1 if @s is not "all", "rx" or "tx". */
-int NetFilterDirection_parse(const char *s);
+/* NetFilterDirection (all/rx/tx: rx = sent to the netdev, tx = sent by it) is generated from
+ * qapi/qom.json, with NetFilterDirection_str() and NetFilterDirection_parse(). */
 
 typedef struct NetClientInfo {
     NetClientDriver type;

@@ -45,12 +45,32 @@ int qapi_json_get_enum(JsonNode *node, const char *path, const char *const looku
 /* Fails with "Parameter 'x' is unexpected" for a member of @in not in @used (NULL: none). */
 gboolean qapi_check_unused(JsonObject *in, const char *path, GHashTable *used, GError **errp);
 
+/* Which branch of an alternate a JSON value selects (QEMU's QType, as the generator uses it). */
+typedef enum {
+    QAPI_ALT_NONE,
+    QAPI_ALT_STRING,
+    QAPI_ALT_NUMBER,
+    QAPI_ALT_INT,
+    QAPI_ALT_BOOLEAN,
+    QAPI_ALT_NULL,
+    QAPI_ALT_OBJECT,
+    QAPI_ALT_ARRAY,
+} QapiAltType;
+QapiAltType qapi_json_alt_type(JsonNode *node);
+
 /* ---- C -> JSON ---- */
 
 JsonNode *qapi_json_string(const char *s);
 JsonNode *qapi_json_bool(bool b);
 JsonNode *qapi_json_int(int64_t v);
+/*
+ * json-glib keeps integers as gint64 only. A value above INT64_MAX (QEMU parses and echoes them
+ * exactly, as its QNum has an unsigned kind) is stored as its two's-complement bit pattern in a
+ * sealed node: a sealed, negative integer node reads as unsigned. json_node_copy() keeps the
+ * seal, so the value survives copies; qjson_to_string() writes it unsigned.
+ */
 JsonNode *qapi_json_uint(uint64_t v);
+gboolean qapi_json_is_uint(JsonNode *node);
 JsonNode *qapi_json_double(double v);
 /* Wraps @obj (taking the reference) in a node. */
 JsonNode *qapi_json_object_node(JsonObject *obj);

@@ -1,4 +1,5 @@
 """-chardev through the binary: errors word for word beside Debian's QEMU, wait=on, clients."""
+import json
 import os
 import socket
 import subprocess
@@ -124,3 +125,66 @@ def test_client_connects_and_reconnects(qemu_bin, sockdir):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def qmp_transcript(binary, sockdir):
+    """chardev-add / query-chardev / chardev-remove replies, with per-run details normalised."""
+    from lib.qmp import QemuProcess
+
+    tag = os.path.basename(binary)
+    d = os.path.join(sockdir, "ours" if "build" in binary else "ref")
+    os.mkdir(d)
+    port = closed_port()
+
+    def norm(reply):
+        return json.loads(json.dumps(reply).replace(d, "D").replace(str(port), "PORT"))
+
+    def unix(path, server, **extra):
+        data = {"addr": {"type": "unix", "data": {"path": os.path.join(d, path)}},
+                "server": server}
+        data.update(extra)
+        return {"type": "socket", "data": data}
+
+    steps = [
+        ("chardev-add", {"id": "s0", "backend": unix("s0", True, wait=False)}),
+        ("chardev-add", {"id": "s0", "backend": {"type": "null", "data": {}}}),
+        ("chardev-add", {"id": "c0", "backend": unix("s0", False)}),
+        ("chardev-add", {"id": "n0", "backend": {"type": "null", "data": {}}}),
+        ("chardev-add", {"id": "f0", "backend": {"type": "file",
+                                                 "data": {"out": os.path.join(d, "f")}}}),
+        ("chardev-add", {"id": "x0", "backend": {"type": "file", "data": {}}}),
+        ("chardev-add", {"id": "x1", "backend": {"type": "file",
+                                                 "data": {"out": os.path.join(d, "no/f")}}}),
+        ("chardev-add", {"id": "x2", "backend": unix("s0", False, wait=True)}),
+        ("chardev-add", {"id": "x3", "backend": unix("s0", True, reconnect=1)}),
+        ("chardev-add", {"id": "x4", "backend": {"type": "socket", "data": {"addr": {
+            "type": "inet", "data": {"host": "127.0.0.1", "port": str(port)}},
+            "server": False}}}),
+        ("chardev-add", {"id": "r0", "backend": {"type": "socket", "data": {"addr": {
+            "type": "inet", "data": {"host": "127.0.0.1", "port": str(port)}},
+            "server": False, "reconnect": 1}}}),
+        ("chardev-remove", {"id": "nope"}),
+        ("chardev-remove", {"id": "n0"}),
+        ("query-chardev", None),
+        ("chardev-remove", {"id": "c0"}),
+        ("chardev-remove", {"id": "s0"}),
+        ("chardev-remove", {"id": "r0"}),
+        ("chardev-remove", {"id": "f0"}),
+    ]
+    out = []
+    with QemuProcess(binary, BASE_ARGS) as vm:
+        for cmd, args in steps:
+            reply = vm.qmp.cmd(cmd, args) if args is not None else vm.qmp.cmd(cmd)
+            if cmd == "query-chardev":
+                # Only our own chardevs, in a stable order; the QMP monitor's is left out.
+                reply = sorted((c for c in reply["return"] if c["label"] != "compat_monitor0"),
+                               key=lambda c: c["label"])
+            out.append((cmd, norm(reply)))
+    return out
+
+
+def test_qmp_chardev_matches_debian(qemu_bin, debian_qemu, sockdir):
+    ours = qmp_transcript(qemu_bin, sockdir)
+    ref = qmp_transcript(debian_qemu, sockdir)
+    for (cmd, a), (_, b) in zip(ours, ref):
+        assert a == b, cmd

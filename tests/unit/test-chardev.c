@@ -23,6 +23,7 @@ typedef struct Recorder {
     GMutex lock;
     GByteArray *data;
     int opened, closed;
+    guint len_at_open;  /* bytes received when OPENED arrived */
     int can_read;       /* what can_read answers */
     int read_thread_id; /* kernel tid of the last read handler call */
     gboolean echo;      /* write back what arrives */
@@ -50,6 +51,9 @@ static void rec_event(void *opaque, ChrEvent ev)
 {
     Recorder *r = opaque;
     if (ev == CHR_EVENT_OPENED) {
+        g_mutex_lock(&r->lock);
+        r->len_at_open = r->data->len;
+        g_mutex_unlock(&r->lock);
         g_atomic_int_inc(&r->opened);
     } else if (ev == CHR_EVENT_CLOSED) {
         g_atomic_int_inc(&r->closed);
@@ -96,6 +100,8 @@ static guint rec_len(Recorder *r)
             }                                                                                      \
         }                                                                                          \
     } while (0)
+
+static Chardev *json_add(const char *id, const char *json, GError **errp);
 
 static Chardev *new_opts(const char *str, GError **errp)
 {
@@ -582,6 +588,29 @@ static void test_file_backend(void)
     g_free(path);
 }
 
+/* Input that is there before anyone listens still arrives after OPENED, then EOF closes. */
+static void test_file_input_after_opened(void)
+{
+    char *in = tmp_path("in.txt"), *out = tmp_path("out2.txt");
+    g_assert_true(g_file_set_contents(in, "queued input", -1, NULL));
+    char *json = g_strdup_printf("{\"type\": \"file\", \"data\": {\"in\": \"%s\", "
+                                 "\"out\": \"%s\"}}",
+                                 in, out);
+    GError *err = NULL;
+    Chardev *chr = json_add("fin", json, &err);
+    g_assert_no_error(err);
+    Recorder *r = rec_attach(chr, NULL);
+    WAIT_FOR(r->closed == 1);
+    g_assert_cmpint(r->opened, ==, 1);
+    g_assert_cmpuint(r->len_at_open, ==, 0);
+    g_assert_cmpmem(r->data->data, r->data->len, "queued input", 12);
+    rec_free(r);
+    remove_ok("fin");
+    g_free(json);
+    g_free(in);
+    g_free(out);
+}
+
 static void test_null_and_legacy(void)
 {
     GError *err = NULL;
@@ -765,7 +794,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     chardev_register_types();
-    tmpdir = g_dir_make_tmp("test-chardev-XXXXXX", NULL);
+    tmpdir = g_dir_make_tmp(NULL, NULL);
     g_assert_nonnull(tmpdir);
 
     g_test_add_func("/chardev/tcp-round-trip", test_tcp_round_trip);
@@ -775,6 +804,7 @@ int main(int argc, char **argv)
     g_test_add_func("/chardev/events", test_events);
     g_test_add_func("/chardev/iothread-context", test_iothread_context);
     g_test_add_func("/chardev/file", test_file_backend);
+    g_test_add_func("/chardev/file-input-after-opened", test_file_input_after_opened);
     g_test_add_func("/chardev/null-and-legacy", test_null_and_legacy);
     g_test_add_func("/chardev/errors", test_errors);
     g_test_add_func("/chardev/json-errors", test_json_errors);

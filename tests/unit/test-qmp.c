@@ -124,7 +124,7 @@ static void test_request_errors(void)
                "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid parameter type for "
                "'command-line', expected: string\"}}\r\n");
     check_send(s, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"x\"]}}",
-               "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'enable[0]' does "
+               "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'null' does "
                "not accept value 'x'\"}}\r\n");
     session_free(s);
 }
