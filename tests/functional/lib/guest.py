@@ -188,9 +188,10 @@ def tcp_echo(host, port, data, timeout=10):
     """Sends data to the echo service and returns what came back once as many bytes arrived
     (or the connection closed first).
 
-    It does not half-close early: libslirp's host forwarding resets a connection whose host
-    side sends its FIN before the guest side is established (seen under load with 8 parallel
-    connections), which is slirp's doing, not the guest's."""
+    It does not half-close: a client that shut down its sending side right after connecting
+    through a -netdev user host forward got "connection reset" now and then (8 parallel
+    connections on a loaded host, Debian's QEMU), with no RST from the guest in filter-dump's
+    capture, i.e. from slirp's side of the forward."""
     with socket.create_connection((host, port), timeout=timeout) as s:
         # Sending from a thread while this one reads: a large payload would otherwise fill
         # both directions' buffers and stall.
