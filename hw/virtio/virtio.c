@@ -68,11 +68,9 @@ void virtio_error(VirtIODevice *vdev, const char *fmt, ...)
         return;
     }
     vdev->broken = true;
-    /* virtio 1.x: signal NEEDS_RESET with a configuration change once the driver runs */
-    if (virtio_has_feature(vdev, VIRTIO_F_VERSION_1)) {
-        vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-        raise_irq(vdev, 2);
-    }
+    /* virtio 1.x 2.1.2: signal NEEDS_RESET with a configuration change interrupt */
+    vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+    raise_irq(vdev, 2);
 }
 
 void virtio_reset(VirtIODevice *vdev)
