@@ -359,12 +359,26 @@ static void cfg_data_write(void *opaque, uint64_t addr, uint64_t val, unsigned s
     }
 }
 
+static uint64_t cfg_addr_hi_read(void *opaque, uint64_t addr, unsigned size)
+{
+    return cfg_addr_read(opaque, addr + 2, size);
+}
+
+static void cfg_addr_hi_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+}
+
 static const IoRegionOps cfg_addr_ops = {.read = cfg_addr_read, .write = cfg_addr_write};
+static const IoRegionOps cfg_addr_hi_ops = {.read = cfg_addr_hi_read,
+                                            .write = cfg_addr_hi_write};
 static const IoRegionOps cfg_data_ops = {.read = cfg_data_read, .write = cfg_data_write};
 
 bool pci_host_register_ports(PCIBus *bus, IoSpace *io, GError **errp)
 {
-    return io_space_add(io, "pci-conf-idx", 0xcf8, 4, &cfg_addr_ops, bus, errp) &&
+    /* 0xcf9 between them is the PIIX reset control register (hw/i386/pc-sysctl.c); a dword
+     * access at 0xcf8 still reaches the address latch whole */
+    return io_space_add(io, "pci-conf-idx", 0xcf8, 1, &cfg_addr_ops, bus, errp) &&
+           io_space_add(io, "pci-conf-idx-hi", 0xcfa, 2, &cfg_addr_hi_ops, bus, errp) &&
            io_space_add(io, "pci-conf-data", 0xcfc, 4, &cfg_data_ops, bus, errp);
 }
 
