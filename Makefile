@@ -5,8 +5,8 @@ MESON_TEST_ARGS ?= --print-errorlogs
 PYTEST ?= /usr/bin/python3 -m pytest
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build build-asan check check-unit check-functional check-asan \
-        demo bench clean
+.PHONY: format all deps build build-asan check check-unit check-functional check-asan \
+        demo bench guest clean
 
 all: build
 
@@ -30,7 +30,11 @@ build-asan: deps $(ASAN_BUILD)/build.ninja
 check-unit: build
 	meson test -C $(BUILD) $(MESON_TEST_ARGS)
 
-check-functional: build
+# The test guest (tests/guest/build-guest): Debian's kernel and busybox, cached in $(BUILD)/guest.
+guest: deps
+	tests/guest/build-guest $(BUILD)/guest
+
+check-functional: build guest
 	$(PYTEST) -q -p no:cacheprovider --junitxml=$(BUILD)/functional.xml tests/functional
 
 # Unit tests under ASan/UBSan, and every fuzz target for a bounded time (FUZZ_SECONDS each).
@@ -47,11 +51,15 @@ check: build build-asan
 	/usr/bin/python3 scripts/test-summary.py $(BUILD) $(ASAN_BUILD) || rc=1; \
 	exit $$rc
 
-demo: build
+demo: build guest
 	/usr/bin/python3 scripts/demo.py
 
-bench: build
+bench: build guest
 	@for b in bench/*/run; do echo "== $$b"; $$b || exit 1; done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# Re-formats every C source and header of the tree with .clang-format.
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i

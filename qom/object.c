@@ -20,7 +20,7 @@ typedef struct {
 
 typedef struct {
     char *name;
-    QomObject *parent; /* weak: the parent owns us */
+    QomObject *parent;    /* weak: the parent owns us */
     GHashTable *children; /* name -> QomObject* (strong) */
     guint use_count;
 } QomObjectPrivate;
@@ -37,8 +37,7 @@ static gboolean default_can_be_deleted(QomObject *obj, GError **errp)
 {
     QomObjectPrivate *priv = qom_object_get_instance_private(obj);
     if (priv->use_count > 0) {
-        error_setg(errp, "object '%s' is in use, can not be deleted",
-                   priv->name ? priv->name : "");
+        error_setg(errp, "object '%s' is in use, can not be deleted", priv->name ? priv->name : "");
         return FALSE;
     }
     return TRUE;
@@ -102,9 +101,9 @@ static GType container_get_type(void)
 {
     static gsize type;
     if (g_once_init_enter(&type)) {
-        GType t = g_type_register_static_simple(QOM_TYPE_OBJECT, "QomContainer",
-                                                sizeof(QomObjectClass), NULL,
-                                                sizeof(QomObject), NULL, 0);
+        GType t =
+            g_type_register_static_simple(QOM_TYPE_OBJECT, "QomContainer", sizeof(QomObjectClass),
+                                          NULL, sizeof(QomObject), NULL, 0);
         g_once_init_leave(&type, t);
     }
     return type;
@@ -225,15 +224,24 @@ static const char *derive_qom_type(GParamSpec *pspec)
 {
     GType vt = G_PARAM_SPEC_VALUE_TYPE(pspec);
     switch (G_TYPE_FUNDAMENTAL(vt)) {
-    case G_TYPE_STRING: return "string";
-    case G_TYPE_BOOLEAN: return "bool";
-    case G_TYPE_INT: return "int32";
-    case G_TYPE_UINT: return "uint32";
-    case G_TYPE_INT64: return "int";
-    case G_TYPE_UINT64: return "uint64";
-    case G_TYPE_DOUBLE: return "number";
-    case G_TYPE_ENUM: return g_type_name(vt);
-    default: return "any";
+    case G_TYPE_STRING:
+        return "string";
+    case G_TYPE_BOOLEAN:
+        return "bool";
+    case G_TYPE_INT:
+        return "int32";
+    case G_TYPE_UINT:
+        return "uint32";
+    case G_TYPE_INT64:
+        return "int";
+    case G_TYPE_UINT64:
+        return "uint64";
+    case G_TYPE_DOUBLE:
+        return "number";
+    case G_TYPE_ENUM:
+        return g_type_name(vt);
+    default:
+        return "any";
     }
 }
 
@@ -294,10 +302,14 @@ static char *default_string(GParamSpec *pspec)
         return g_value_get_string(def) ? g_strdup(g_value_get_string(def)) : NULL;
     case G_TYPE_BOOLEAN:
         return g_strdup(g_value_get_boolean(def) ? "true" : "false");
-    case G_TYPE_INT: return g_strdup_printf("%d", g_value_get_int(def));
-    case G_TYPE_UINT: return g_strdup_printf("%u", g_value_get_uint(def));
-    case G_TYPE_INT64: return g_strdup_printf("%" G_GINT64_FORMAT, g_value_get_int64(def));
-    case G_TYPE_UINT64: return g_strdup_printf("%" G_GUINT64_FORMAT, g_value_get_uint64(def));
+    case G_TYPE_INT:
+        return g_strdup_printf("%d", g_value_get_int(def));
+    case G_TYPE_UINT:
+        return g_strdup_printf("%u", g_value_get_uint(def));
+    case G_TYPE_INT64:
+        return g_strdup_printf("%" G_GINT64_FORMAT, g_value_get_int64(def));
+    case G_TYPE_UINT64:
+        return g_strdup_printf("%" G_GUINT64_FORMAT, g_value_get_uint64(def));
     case G_TYPE_ENUM: {
         GEnumClass *ec = g_type_class_ref(vt);
         GEnumValue *ev = g_enum_get_value(ec, g_value_get_enum(def));
@@ -391,6 +403,45 @@ static gboolean parse_i64(const char *s, gint64 *out)
     return TRUE;
 }
 
+/*
+ * Stores an integer into @value (of type int, uint, int64 or uint64) with QEMU's range errors.
+ * @is_signed tells which of @sval/@uval holds the number as it was written.
+ */
+static gboolean set_integer(GValue *value, const char *name, gboolean is_signed, gint64 sval,
+                            guint64 uval, GError **errp)
+{
+    switch (G_TYPE_FUNDAMENTAL(G_VALUE_TYPE(value))) {
+    case G_TYPE_UINT:
+        if ((is_signed && sval < 0) || uval > G_MAXUINT32) {
+            error_set_param_value(errp, name, "uint32_t");
+            return FALSE;
+        }
+        g_value_set_uint(value, (guint)uval);
+        return TRUE;
+    case G_TYPE_UINT64:
+        if (is_signed && sval < 0) {
+            error_set_param_value(errp, name, "uint64_t");
+            return FALSE;
+        }
+        g_value_set_uint64(value, uval);
+        return TRUE;
+    case G_TYPE_INT:
+        if ((!is_signed && uval > G_MAXINT32) || sval < G_MININT32 || sval > G_MAXINT32) {
+            error_set_param_value(errp, name, "int32_t");
+            return FALSE;
+        }
+        g_value_set_int(value, (gint)sval);
+        return TRUE;
+    default:
+        if (!is_signed && uval > G_MAXINT64) {
+            error_set_param_value(errp, name, "int64_t");
+            return FALSE;
+        }
+        g_value_set_int64(value, sval);
+        return TRUE;
+    }
+}
+
 /* Converts the keyval string form into @value (initialised to the property's type). */
 static gboolean value_from_string(GParamSpec *pspec, const char *name, const char *str,
                                   GValue *value, GError **errp)
@@ -411,41 +462,19 @@ static gboolean value_from_string(GParamSpec *pspec, const char *name, const cha
         return TRUE;
     }
     case G_TYPE_UINT:
-        if (!parse_u64(str, &u)) {
-            error_set_param_value(errp, name, "a uint64 value");
-            return FALSE;
-        }
-        if (u > G_MAXUINT32) {
-            error_set_param_value(errp, name, "uint32_t");
-            return FALSE;
-        }
-        g_value_set_uint(value, (guint)u);
-        return TRUE;
     case G_TYPE_UINT64:
         if (!parse_u64(str, &u)) {
             error_set_param_value(errp, name, "a uint64 value");
             return FALSE;
         }
-        g_value_set_uint64(value, u);
-        return TRUE;
+        return set_integer(value, name, FALSE, (gint64)u, u, errp);
     case G_TYPE_INT:
-        if (!parse_i64(str, &i)) {
-            error_set_param_value(errp, name, "an int64 value");
-            return FALSE;
-        }
-        if (i < G_MININT32 || i > G_MAXINT32) {
-            error_set_param_value(errp, name, "int32_t");
-            return FALSE;
-        }
-        g_value_set_int(value, (gint)i);
-        return TRUE;
     case G_TYPE_INT64:
         if (!parse_i64(str, &i)) {
             error_set_param_value(errp, name, "an int64 value");
             return FALSE;
         }
-        g_value_set_int64(value, i);
-        return TRUE;
+        return set_integer(value, name, TRUE, i, (guint64)i, errp);
     case G_TYPE_ENUM: {
         GEnumClass *ec = g_type_class_ref(vt);
         GEnumValue *ev = g_enum_get_value_by_nick(ec, str);
@@ -502,23 +531,48 @@ static gboolean set_gvalue(QomObject *obj, GParamSpec *pspec, const char *name, 
     return TRUE;
 }
 
-gboolean qom_object_set_str(QomObject *obj, const char *name, const char *str, GError **errp)
+/* The property spelt @name, or NULL with QEMU's "not found" error. */
+static GParamSpec *find_or_error(QomObject *obj, const char *name, GError **errp)
 {
     GParamSpec *pspec = qom_object_find_property(obj, name);
     if (!pspec) {
         error_setg(errp, "Property '%s.%s' not found", qom_object_type_name(obj), name);
+    }
+    return pspec;
+}
+
+/* Converts @source (a string or a JsonNode) into @value, or fails with a QEMU-worded error. */
+typedef gboolean (*ValueConverter)(GParamSpec *pspec, const char *name, gconstpointer source,
+                                   GValue *value, GError **errp);
+
+static gboolean set_converted(QomObject *obj, const char *name, ValueConverter convert,
+                              gconstpointer source, GError **errp)
+{
+    GParamSpec *pspec = find_or_error(obj, name, errp);
+    if (!pspec) {
         return FALSE;
     }
     GValue value = G_VALUE_INIT;
     g_value_init(&value, G_PARAM_SPEC_VALUE_TYPE(pspec));
-    gboolean ok = value_from_string(pspec, name, str, &value, errp) &&
-                  set_gvalue(obj, pspec, name, &value, errp);
+    gboolean ok =
+        convert(pspec, name, source, &value, errp) && set_gvalue(obj, pspec, name, &value, errp);
     g_value_unset(&value);
     return ok;
 }
 
-static gboolean value_from_json(GParamSpec *pspec, const char *name, JsonNode *node,
-                                GValue *value, GError **errp)
+static gboolean convert_string(GParamSpec *pspec, const char *name, gconstpointer source,
+                               GValue *value, GError **errp)
+{
+    return value_from_string(pspec, name, source, value, errp);
+}
+
+gboolean qom_object_set_str(QomObject *obj, const char *name, const char *str, GError **errp)
+{
+    return set_converted(obj, name, convert_string, str, errp);
+}
+
+static gboolean value_from_json(GParamSpec *pspec, const char *name, JsonNode *node, GValue *value,
+                                GError **errp)
 {
     GType vt = G_PARAM_SPEC_VALUE_TYPE(pspec);
     GType fund = G_TYPE_FUNDAMENTAL(vt);
@@ -556,29 +610,7 @@ static gboolean value_from_json(GParamSpec *pspec, const char *name, JsonNode *n
             goto type_error;
         }
         gint64 v = json_node_get_int(node);
-        if ((fund == G_TYPE_UINT || fund == G_TYPE_UINT64) && v < 0) {
-            error_set_param_value(errp, name,
-                                  fund == G_TYPE_UINT ? "uint32_t" : "uint64_t");
-            return FALSE;
-        }
-        if (fund == G_TYPE_UINT && v > G_MAXUINT32) {
-            error_set_param_value(errp, name, "uint32_t");
-            return FALSE;
-        }
-        if (fund == G_TYPE_INT && (v < G_MININT32 || v > G_MAXINT32)) {
-            error_set_param_value(errp, name, "int32_t");
-            return FALSE;
-        }
-        if (fund == G_TYPE_INT) {
-            g_value_set_int(value, (gint)v);
-        } else if (fund == G_TYPE_UINT) {
-            g_value_set_uint(value, (guint)v);
-        } else if (fund == G_TYPE_INT64) {
-            g_value_set_int64(value, v);
-        } else {
-            g_value_set_uint64(value, (guint64)v);
-        }
-        return TRUE;
+        return set_integer(value, name, TRUE, v, (guint64)v, errp);
     }
     default:
         expected = "value";
@@ -589,19 +621,15 @@ type_error:
     return FALSE;
 }
 
+static gboolean convert_json(GParamSpec *pspec, const char *name, gconstpointer source,
+                             GValue *value, GError **errp)
+{
+    return value_from_json(pspec, name, (JsonNode *)source, value, errp);
+}
+
 gboolean qom_object_set_json(QomObject *obj, const char *name, JsonNode *node, GError **errp)
 {
-    GParamSpec *pspec = qom_object_find_property(obj, name);
-    if (!pspec) {
-        error_setg(errp, "Property '%s.%s' not found", qom_object_type_name(obj), name);
-        return FALSE;
-    }
-    GValue value = G_VALUE_INIT;
-    g_value_init(&value, G_PARAM_SPEC_VALUE_TYPE(pspec));
-    gboolean ok = value_from_json(pspec, name, node, &value, errp) &&
-                  set_gvalue(obj, pspec, name, &value, errp);
-    g_value_unset(&value);
-    return ok;
+    return set_converted(obj, name, convert_json, node, errp);
 }
 
 JsonNode *qom_object_get_json(QomObject *obj, const char *name, GError **errp)
@@ -611,9 +639,8 @@ JsonNode *qom_object_get_json(QomObject *obj, const char *name, GError **errp)
         json_node_set_string(node, qom_object_type_name(obj));
         return node;
     }
-    GParamSpec *pspec = qom_object_find_property(obj, name);
+    GParamSpec *pspec = find_or_error(obj, name, errp);
     if (!pspec) {
-        error_setg(errp, "Property '%s.%s' not found", qom_object_type_name(obj), name);
         return NULL;
     }
     if (!(pspec->flags & G_PARAM_READABLE)) {
@@ -751,8 +778,7 @@ QomObject *qom_container_get(const char *path)
     return node;
 }
 
-gboolean qom_object_add_child(QomObject *parent, const char *name, QomObject *child,
-                              GError **errp)
+gboolean qom_object_add_child(QomObject *parent, const char *name, QomObject *child, GError **errp)
 {
     GHashTable *children = children_of(parent);
     if (g_hash_table_contains(children, name)) {

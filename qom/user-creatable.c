@@ -24,8 +24,7 @@ static gboolean source_has(const PropSource *src, const char *name)
     return src->kv ? keyval_get(src->kv, name) != NULL : json_object_has_member(src->json, name);
 }
 
-static gboolean source_apply(QomObject *obj, const PropSource *src, const char *name,
-                             GError **errp)
+static gboolean source_apply(QomObject *obj, const PropSource *src, const char *name, GError **errp)
 {
     if (src->kv) {
         return qom_object_set_str(obj, name, keyval_get(src->kv, name), errp);
@@ -160,8 +159,8 @@ QomObject *qom_user_create_json(JsonObject *args, GError **errp)
     if (!check_type(type_node ? json_node_get_string(type_node) : NULL, errp)) {
         return NULL;
     }
-    if (id_node && (!JSON_NODE_HOLDS_VALUE(id_node) ||
-                    json_node_get_value_type(id_node) != G_TYPE_STRING)) {
+    if (id_node &&
+        (!JSON_NODE_HOLDS_VALUE(id_node) || json_node_get_value_type(id_node) != G_TYPE_STRING)) {
         error_setg(errp, "Invalid parameter type for 'id', expected: string");
         return NULL;
     }

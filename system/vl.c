@@ -1,6 +1,13 @@
 /* The command line, the order in which it builds things, and the main loop. */
 #include "config-host.h"
 #include "system/vl.h"
+#include "chardev/char.h"
+#include "monitor/monitor.h"
+#include "system/runstate.h"
+#include "net/colo-compare.h"
+#include "qom/iothread.h"
+#include "net/filter.h"
+#include "net/net.h"
 #include "qom/object.h"
 #include "util/error.h"
 #include "util/keyval.h"
@@ -17,8 +24,27 @@
 #include <unistd.h>
 
 typedef enum {
-    OPT_HELP, OPT_VERSION, OPT_MACHINE, OPT_OBJECT, OPT_NODEFAULTS, OPT_DISPLAY, OPT_NOGRAPHIC,
-    OPT_NAME, OPT_PIDFILE, OPT_S, OPT_LOGFILE, OPT_LOGITEMS, OPT_TRACE, OPT_DAEMONIZE,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_MACHINE,
+    OPT_OBJECT,
+    OPT_NODEFAULTS,
+    OPT_DISPLAY,
+    OPT_NOGRAPHIC,
+    OPT_NAME,
+    OPT_PIDFILE,
+    OPT_S,
+    OPT_LOGFILE,
+    OPT_LOGITEMS,
+    OPT_TRACE,
+    OPT_DAEMONIZE,
+    OPT_NETDEV,
+    OPT_NIC,
+    OPT_CHARDEV,
+    OPT_QMP,
+    OPT_QMP_PRETTY,
+    OPT_MONITOR,
+    OPT_MON,
 } OptionId;
 
 typedef struct {
@@ -49,6 +75,17 @@ static const OptionDef options[] = {
     {"trace", TRUE, OPT_TRACE, "[[enable=]<pattern>][,events=<file>][,file=<file>]",
      "specify tracing options ('-trace help' lists trace points)"},
     {"daemonize", FALSE, OPT_DAEMONIZE, NULL, "daemonize QEMU after initializing"},
+    {"chardev", TRUE, OPT_CHARDEV, "backend,id=id[,prop=value][,...]",
+     "create a character device ('-chardev help' lists backends)"},
+    {"qmp", TRUE, OPT_QMP, "dev", "like -monitor but opens in 'control' mode"},
+    {"qmp-pretty", TRUE, OPT_QMP_PRETTY, "dev", "like -qmp but uses pretty JSON formatting"},
+    {"monitor", TRUE, OPT_MONITOR, "dev", "redirect the monitor to char device 'dev'"},
+    {"mon", TRUE, OPT_MON, "[chardev=]name[,mode=readline|control][,pretty[=on|off]]",
+     "create a monitor on chardev 'name'"},
+    {"netdev", TRUE, OPT_NETDEV, "type,id=str[,prop=value][,...]",
+     "configure a network backend ('-netdev help' lists types)"},
+    {"nic", TRUE, OPT_NIC, "[type],[id=str][,prop=value][,...]",
+     "initialize an on-board / default host NIC and its network backend"},
 };
 
 typedef struct {
@@ -57,15 +94,9 @@ typedef struct {
     char *spelling; /* "-object colo-compare,id=c0" for error locations */
 } CmdOption;
 
-static char *vm_name;
 static gboolean start_paused;
 static GMainLoop *main_loop;
 static volatile gint quit_requested;
-
-const char *qemu_get_vm_name(void)
-{
-    return vm_name;
-}
 
 void qemu_main_loop_quit(void)
 {
@@ -88,8 +119,8 @@ static void print_help(void)
     printf("usage: %s [options]\n\nOptions:\n", error_get_progname());
     for (guint i = 0; i < G_N_ELEMENTS(options); i++) {
         const OptionDef *o = &options[i];
-        g_autofree char *left =
-            o->has_arg ? g_strdup_printf("-%s %s", o->name, o->arg_help) : g_strdup_printf("-%s", o->name);
+        g_autofree char *left = o->has_arg ? g_strdup_printf("-%s %s", o->name, o->arg_help)
+                                           : g_strdup_printf("-%s", o->name);
         printf("%-32s %s\n", left, o->help);
     }
 }
@@ -214,8 +245,33 @@ static void handle_name(const char *arg)
             die_with(err);
         }
     }
-    g_free(vm_name);
-    vm_name = g_strdup(keyval_get(kv, "guest"));
+    qemu_set_vm_name(keyval_get(kv, "guest"));
+}
+
+static void handle_netdev_or_nic(const char *arg, gboolean nic)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "type", KEYVAL_OPTS | KEYVAL_REPEAT, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    if (kv->help) {
+        printf("Available netdev backend types:\nsocket\nhubport\ntap\nuser\n");
+        exit(0);
+    }
+    if (!(nic ? net_nic_init_from_opts(kv, &err) : net_client_init_from_opts(kv, TRUE, &err))) {
+        die_with(err);
+    }
+}
+
+static void handle_netdev(const char *arg)
+{
+    handle_netdev_or_nic(arg, FALSE);
+}
+
+static void handle_nic(const char *arg)
+{
+    handle_netdev_or_nic(arg, TRUE);
 }
 
 static void handle_object(const char *arg)
@@ -243,6 +299,103 @@ static void handle_object(const char *arg)
     if (!obj) {
         die_with(err);
     }
+}
+
+static void handle_chardev(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "backend", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    const char *backend = keyval_get(kv, "backend");
+    if (kv->help || g_strcmp0(backend, "help") == 0) {
+        printf("Available chardev backend types: \n");
+        static const char *const names[] = {"stdio", "socket", "file", "pty", "null"};
+        for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+            printf("  %s\n", names[i]);
+        }
+        exit(0);
+    }
+    if (!chardev_new_from_opts(kv, &err)) {
+        die_with(err);
+    }
+}
+
+/*
+ * As in QEMU, objects that name netdevs or chardevs through properties are created after the
+ * backends; everything else (iothreads first of all) before them.
+ */
+static gboolean object_create_late(const char *arg)
+{
+    static const char *const late[] = {"filter-buffer",     "filter-dump",  "filter-mirror",
+                                       "filter-redirector", "colo-compare", "filter-rewriter",
+                                       "filter-replay"};
+    g_autofree char *type = NULL;
+    if (arg[0] == '{') {
+        JsonObject *json = keyval_parse_json(arg, NULL);
+        if (json) {
+            if (json_object_has_member(json, "qom-type") &&
+                JSON_NODE_HOLDS_VALUE(json_object_get_member(json, "qom-type"))) {
+                type = g_strdup(json_object_get_string_member(json, "qom-type"));
+            }
+            json_object_unref(json);
+        }
+    } else {
+        type = g_strndup(arg, strcspn(arg, ","));
+    }
+    for (guint i = 0; type && i < G_N_ELEMENTS(late); i++) {
+        if (strcmp(type, late[i]) == 0) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static void for_each_option(GPtrArray *opts, OptionId id, int late, void (*fn)(const char *))
+{
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id != id) {
+            continue;
+        }
+        if (late >= 0 && object_create_late(o->arg) != late) {
+            continue;
+        }
+        error_location_set(o->spelling);
+        fn(o->arg);
+        error_location_clear();
+    }
+}
+
+static void handle_monitor_option(CmdOption *o)
+{
+    GError *err = NULL;
+    gboolean ok;
+    switch (o->def->id) {
+    case OPT_QMP:
+        ok = monitor_init_legacy(o->arg, TRUE, FALSE, &err);
+        break;
+    case OPT_QMP_PRETTY:
+        ok = monitor_init_legacy(o->arg, TRUE, TRUE, &err);
+        break;
+    case OPT_MONITOR:
+        ok = g_strcmp0(o->arg, "none") == 0 || monitor_init_legacy(o->arg, FALSE, FALSE, &err);
+        break;
+    default: {
+        g_autoptr(KeyvalList) kv = keyval_parse(o->arg, "chardev", KEYVAL_OPTS, &err);
+        ok = kv && monitor_init_from_opts(kv, &err);
+        break;
+    }
+    }
+    if (!ok) {
+        die_with(err);
+    }
+}
+
+static void on_shutdown_request(void *opaque)
+{
+    qemu_main_loop_quit();
 }
 
 static int pidfile_fd = -1;
@@ -334,12 +487,16 @@ static gboolean on_signal(gpointer data)
 {
     int sig = GPOINTER_TO_INT(data);
     error_report("terminating on signal %d", sig);
-    qemu_main_loop_quit();
+    qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_SIGNAL);
     return G_SOURCE_CONTINUE;
 }
 
 static void register_types(void)
 {
+    iothread_register_types();
+    chardev_register_types();
+    colo_compare_register_types();
+    net_register_types();
 }
 
 int qemu_main(int argc, char **argv)
@@ -347,6 +504,7 @@ int qemu_main(int argc, char **argv)
     error_set_progname(argv[0]);
     signal(SIGPIPE, SIG_IGN);
     register_types();
+    monitor_init_globals();
 
     g_autoptr(GPtrArray) opts = parse_argv(argc, argv);
     gboolean daemonize = FALSE;
@@ -423,17 +581,28 @@ int qemu_main(int argc, char **argv)
         write_pidfile(pidfile);
     }
 
-    /* Pass 2: objects, in command-line order. */
+    /* Then, each in command-line order: early objects, chardevs, netdevs, late objects. */
+    for_each_option(opts, OPT_OBJECT, FALSE, handle_object);
+    for_each_option(opts, OPT_CHARDEV, -1, handle_chardev);
     for (guint i = 0; i < opts->len; i++) {
         CmdOption *o = opts->pdata[i];
-        error_location_set(o->spelling);
-        if (o->def->id == OPT_OBJECT) {
-            handle_object(o->arg);
+        OptionId id = o->def->id;
+        if (id == OPT_QMP || id == OPT_QMP_PRETTY || id == OPT_MONITOR || id == OPT_MON) {
+            error_location_set(o->spelling);
+            handle_monitor_option(o);
+            error_location_clear();
         }
-        error_location_clear();
     }
+    for_each_option(opts, OPT_NETDEV, -1, handle_netdev);
+    for_each_option(opts, OPT_NIC, -1, handle_nic);
+    for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
 
+    net_check_clients();
     main_loop = g_main_loop_new(NULL, FALSE);
+    qemu_system_set_shutdown_handler(on_shutdown_request, NULL);
+    if (!start_paused) {
+        vm_start();
+    }
     g_unix_signal_add(SIGINT, on_signal, GINT_TO_POINTER(SIGINT));
     g_unix_signal_add(SIGTERM, on_signal, GINT_TO_POINTER(SIGTERM));
     g_unix_signal_add(SIGHUP, on_signal, GINT_TO_POINTER(SIGHUP));
@@ -443,7 +612,11 @@ int qemu_main(int argc, char **argv)
         g_main_loop_run(main_loop);
     }
 
+    qemu_system_shutdown_finish();
+    monitor_cleanup();
     qom_user_delete_all();
+    net_cleanup();
+    chardev_remove_all();
     remove_pidfile();
     qemu_log_close();
     g_main_loop_unref(main_loop);

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-G_DEFINE_QUARK(qemu-error-quark, qemu_error)
+G_DEFINE_QUARK(qemu - error - quark, qemu_error)
 
 static const char *const class_names[] = {
     [ERROR_CLASS_GENERIC_ERROR] = "GenericError",
@@ -70,8 +70,8 @@ void error_setg_errno(GError **errp, int errno_val, const char *fmt, ...)
     va_start(ap, fmt);
     char *msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    *errp = g_error_new(QEMU_ERROR, ERROR_CLASS_GENERIC_ERROR, "%s: %s", msg,
-                        g_strerror(errno_val));
+    *errp =
+        g_error_new(QEMU_ERROR, ERROR_CLASS_GENERIC_ERROR, "%s: %s", msg, g_strerror(errno_val));
     g_free(msg);
 }
 

@@ -60,6 +60,14 @@ char *keyval_take(KeyvalList *list, const char *key)
     return value;
 }
 
+static void keyval_append(KeyvalList *list, const char *key, const char *value)
+{
+    KeyvalPair *pair = g_new(KeyvalPair, 1);
+    pair->key = g_strdup(key);
+    pair->value = g_strdup(value);
+    g_ptr_array_add(list->pairs, pair);
+}
+
 void keyval_set(KeyvalList *list, const char *key, const char *value)
 {
     KeyvalPair *pair = find_pair(list, key, NULL);
@@ -100,8 +108,7 @@ static char *read_value(const char **pos)
     return g_string_free(value, FALSE);
 }
 
-KeyvalList *keyval_parse(const char *str, const char *implied_key, KeyvalFlags flags,
-                         GError **errp)
+KeyvalList *keyval_parse(const char *str, const char *implied_key, KeyvalFlags flags, GError **errp)
 {
     g_autoptr(KeyvalList) list = keyval_list_new();
     const char *p = str;
@@ -128,7 +135,11 @@ KeyvalList *keyval_parse(const char *str, const char *implied_key, KeyvalFlags f
                 }
             }
             g_autofree char *value = read_value(&p);
-            keyval_set(list, key, value);
+            if (flags & KEYVAL_REPEAT) {
+                keyval_append(list, key, value);
+            } else {
+                keyval_set(list, key, value);
+            }
         } else if (first && implied_key) {
             /* The implied key's value may itself hold escaped commas. */
             p = key_start;
@@ -174,8 +185,35 @@ KeyvalList *keyval_parse(const char *str, const char *implied_key, KeyvalFlags f
     return g_steal_pointer(&list);
 }
 
+/* True when @str ends inside a string or with an object/array still open. */
+static gboolean json_truncated(const char *str)
+{
+    int depth = 0;
+    gboolean in_string = FALSE;
+    for (const char *p = str; *p; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1]) {
+                p++;
+            } else if (*p == '"') {
+                in_string = FALSE;
+            }
+        } else if (*p == '"') {
+            in_string = TRUE;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+        }
+    }
+    return in_string || depth > 0;
+}
+
 JsonObject *keyval_parse_json(const char *str, GError **errp)
 {
+    if (json_truncated(str)) {
+        error_setg(errp, "JSON parse error, premature EOI");
+        return NULL;
+    }
     g_autoptr(JsonParser) parser = json_parser_new();
     GError *local = NULL;
     if (!json_parser_load_from_data(parser, str, -1, &local)) {
@@ -239,14 +277,43 @@ gboolean keyval_parse_size(const char *name, const char *value, guint64 *out, GE
     }
     guint64 mult = 1;
     switch (*end) {
-    case 'b': case 'B': mult = 1; end++; break;
-    case 'k': case 'K': mult = 1ULL << 10; end++; break;
-    case 'm': case 'M': mult = 1ULL << 20; end++; break;
-    case 'g': case 'G': mult = 1ULL << 30; end++; break;
-    case 't': case 'T': mult = 1ULL << 40; end++; break;
-    case 'p': case 'P': mult = 1ULL << 50; end++; break;
-    case 'e': case 'E': mult = 1ULL << 60; end++; break;
-    default: break;
+    case 'b':
+    case 'B':
+        mult = 1;
+        end++;
+        break;
+    case 'k':
+    case 'K':
+        mult = 1ULL << 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1ULL << 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1ULL << 30;
+        end++;
+        break;
+    case 't':
+    case 'T':
+        mult = 1ULL << 40;
+        end++;
+        break;
+    case 'p':
+    case 'P':
+        mult = 1ULL << 50;
+        end++;
+        break;
+    case 'e':
+    case 'E':
+        mult = 1ULL << 60;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end) {
         goto bad;

@@ -17,7 +17,8 @@ static const struct {
     int mask;
     const char *help;
 } log_items[] = {
-    {"guest_errors", LOG_GUEST_ERROR, "log when the guest OS does something invalid (eg accessing a non-existent register)"},
+    {"guest_errors", LOG_GUEST_ERROR,
+     "log when the guest OS does something invalid (eg accessing a non-existent register)"},
     {"unimp", LOG_UNIMP, "log unimplemented functionality"},
     {"in_asm", LOG_IN_ASM, "show target assembly code for each compiled TB"},
     {"int", LOG_INT, "show interrupts/exceptions in short format"},
@@ -197,8 +198,7 @@ gboolean trace_parse_option(const char *arg, gboolean *help, GError **errp)
     const char *enable = keyval_get(opts, "enable");
     if (opts->help || (enable && strcmp(enable, "help") == 0)) {
         GPtrArray *events = g_ptr_array_new();
-        for (TraceEvent *const *e = __start_qc_trace_events; e && e < __stop_qc_trace_events;
-             e++) {
+        for (TraceEvent *const *e = __start_qc_trace_events; e && e < __stop_qc_trace_events; e++) {
             g_ptr_array_add(events, *e);
         }
         g_ptr_array_sort(events, compare_events);

@@ -26,6 +26,11 @@ G_BEGIN_DECLS
 
 #define TYPE_CHARDEV (chardev_get_type())
 G_DECLARE_DERIVABLE_TYPE(Chardev, chardev, CHARDEV, CHARDEV, QomObject)
+/* Shorter spellings of the casts G_DECLARE_DERIVABLE_TYPE generates. */
+#define CHARDEV(obj)           CHARDEV_CHARDEV(obj)
+#define CHARDEV_CLASS(klass)   CHARDEV_CHARDEV_CLASS(klass)
+#define CHARDEV_GET_CLASS(obj) CHARDEV_CHARDEV_GET_CLASS(obj)
+#define IS_CHARDEV(obj)        CHARDEV_IS_CHARDEV(obj)
 
 typedef enum {
     CHR_EVENT_OPENED,
@@ -56,6 +61,14 @@ Chardev *chardev_new_from_json(const char *id, JsonObject *backend, GError **err
  * "tcp:HOST:PORT[,opts]", "file:PATH", "pty", "chardev:ID" (returns the existing one).
  */
 Chardev *chardev_new_from_legacy(const char *label, const char *spec, GError **errp);
+/*
+ * The pure parsing steps of the above, with no side effects (for HMP and fuzzing):
+ * -chardev options -> the QMP ChardevBackend object {"type", "data"} (caller unrefs), and a
+ * legacy one-string spec (not "chardev:ID") -> -chardev options without id (caller frees);
+ * @flags may add KEYVAL_QUIET.
+ */
+JsonObject *chardev_opts_to_backend(KeyvalList *opts, GError **errp);
+KeyvalList *chardev_legacy_to_opts(const char *spec, KeyvalFlags flags, GError **errp);
 /* chardev-remove: refused while a front-end is attached ("Chardev 'x' is busy"). */
 gboolean chardev_remove(const char *id, GError **errp);
 void chardev_remove_all(void);
@@ -69,8 +82,26 @@ char *chardev_filename(Chardev *chr);
 gboolean chardev_has_feature(Chardev *chr, ChardevFeature feature);
 /* True while a front-end is attached. */
 gboolean chardev_is_busy(Chardev *chr);
-/* query-chardev "frontend-open": the stream is connected. */
+/* The stream is connected (socket: has a peer; file/stdio/pty: always; null: never). */
 gboolean chardev_is_connected(Chardev *chr);
+/*
+ * query-chardev "frontend-open" as QEMU 7.2 reports it: a front-end is attached with handlers
+ * (not: the socket has a peer).
+ */
+gboolean chardev_frontend_open(Chardev *chr);
+
+/* Counters for query output; nothing a chardev drops goes uncounted. */
+typedef struct ChardevStats {
+    guint64 bytes_in;       /* handed to the front-end */
+    guint64 bytes_out;      /* accepted by the backend */
+    guint64 write_errors;   /* writes that failed (not connected, peer gone, stalled) */
+    guint64 write_timeouts; /* of those, the ones whose peer stopped reading too long */
+    guint64 connects;       /* OPENED transitions */
+    guint64 disconnects;    /* CLOSED transitions */
+} ChardevStats;
+void chardev_get_stats(Chardev *chr, ChardevStats *stats);
+/* Backend names, NULL-terminated and sorted (query-chardev-backends). */
+const char *const *chardev_backend_names(void);
 /* Every chardev, sorted by id; caller frees the array. */
 GPtrArray *chardev_list(void);
 
@@ -97,6 +128,8 @@ void char_fe_set_handlers(CharFrontend *fe, ChrCanReadHandler can_read, ChrReadH
 int char_fe_write_all(CharFrontend *fe, const guint8 *buf, int len);
 /* Writes what fits now without blocking; returns bytes written (0..len) or -1. */
 int char_fe_write(CharFrontend *fe, const guint8 *buf, int len);
+/* A front-end whose can_read went from 0 to positive calls this to have reading resume. */
+void char_fe_accept_input(CharFrontend *fe);
 /* A backend is attached (not: the socket has a peer). */
 gboolean char_fe_backend_connected(CharFrontend *fe);
 /* Drops the current connection (server: waits for the next client; client: reconnects). */

@@ -82,7 +82,7 @@ typedef struct QomPropertyInfo {
     const char *description; /* may be NULL */
     gboolean required;
     gboolean readable, writable;
-    char *default_value;     /* printable default, or NULL */
+    char *default_value; /* printable default, or NULL */
     GParamSpec *pspec;
 } QomPropertyInfo;
 
@@ -114,13 +114,12 @@ QomObject *qom_root(void);
 /* "/objects", "/chardevs", "/machine": created on first use. */
 QomObject *qom_container_get(const char *path);
 /* Adds @child under @parent as @name; the parent takes its own reference. */
-gboolean qom_object_add_child(QomObject *parent, const char *name, QomObject *child,
-                              GError **errp);
+gboolean qom_object_add_child(QomObject *parent, const char *name, QomObject *child, GError **errp);
 /* Removes @child from its parent: unparent() runs, then the parent's reference is dropped. */
 void qom_object_unparent(QomObject *child);
 QomObject *qom_object_get_parent(QomObject *obj);
-const char *qom_object_get_name(QomObject *obj);   /* the name under its parent ("io0") */
-char *qom_object_get_path(QomObject *obj);         /* "/objects/io0"; caller frees */
+const char *qom_object_get_name(QomObject *obj); /* the name under its parent ("io0") */
+char *qom_object_get_path(QomObject *obj);       /* "/objects/io0"; caller frees */
 QomObject *qom_object_get_child(QomObject *obj, const char *name);
 /* Children sorted by name; caller frees the array. */
 GPtrArray *qom_object_children(QomObject *obj);

@@ -9,8 +9,6 @@
 #include <glib.h>
 
 int qemu_main(int argc, char **argv);
-/* The -name guest name, or NULL. */
-const char *qemu_get_vm_name(void);
 /* Asks the main loop to return (quit, signals). Callable from any thread. */
 void qemu_main_loop_quit(void);
 

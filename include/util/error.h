@@ -45,10 +45,10 @@ void error_append_hint(GError **errp, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 char *error_get_desc(const GError *err);
 
 /* Common QEMU messages, one spelling each. */
-void error_set_missing_param(GError **errp, const char *name);   /* Parameter '%s' is missing */
-void error_set_invalid_param(GError **errp, const char *name);   /* Invalid parameter '%s' */
+void error_set_missing_param(GError **errp, const char *name); /* Parameter '%s' is missing */
+void error_set_invalid_param(GError **errp, const char *name); /* Invalid parameter '%s' */
 void error_set_param_value(GError **errp, const char *name, const char *expects);
-                                                                /* Parameter '%s' expects %s */
+/* Parameter '%s' expects %s */
 
 /*
  * Reporting to stderr: "qemu-system-x86_64: [LOCATION: ]message". The location is set while the

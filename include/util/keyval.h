@@ -27,9 +27,12 @@ typedef struct KeyvalList {
 } KeyvalList;
 
 typedef enum {
-    KEYVAL_STRICT = 0,      /* -object: a bare word is key=on with a deprecation warning */
-    KEYVAL_OPTS = 1 << 0,   /* QemuOpts: bare "flag" -> on, "noflag" -> off (warned) */
-    KEYVAL_QUIET = 1 << 1,  /* no deprecation warnings (tests, internal strings) */
+    KEYVAL_STRICT = 0,     /* -object: a bare word is key=on with a deprecation warning */
+    KEYVAL_OPTS = 1 << 0,  /* QemuOpts: bare "flag" -> on, "noflag" -> off (warned) */
+    KEYVAL_QUIET = 1 << 1, /* no deprecation warnings (tests, internal strings) */
+    /* A repeated key=value adds a pair instead of replacing (-netdev user,hostfwd=..,hostfwd=..);
+     * the consumer takes the last one for single-valued keys. */
+    KEYVAL_REPEAT = 1 << 2,
 } KeyvalFlags;
 
 /*

@@ -30,7 +30,9 @@ static void dummy_set(GObject *obj, guint id, const GValue *v, GParamSpec *pspec
         g_free(d->name_in);
         d->name_in = g_value_dup_string(v);
         break;
-    case PROP_FLAG: d->flag = g_value_get_boolean(v); break;
+    case PROP_FLAG:
+        d->flag = g_value_get_boolean(v);
+        break;
     case PROP_TIMEOUT:
         if (g_value_get_uint(v) == 0) {
             GError *err = NULL;
@@ -40,8 +42,12 @@ static void dummy_set(GObject *obj, guint id, const GValue *v, GParamSpec *pspec
         }
         d->timeout = g_value_get_uint(v);
         break;
-    case PROP_BIG: d->big = g_value_get_uint64(v); break;
-    case PROP_SIGNED: d->signed_val = g_value_get_int64(v); break;
+    case PROP_BIG:
+        d->big = g_value_get_uint64(v);
+        break;
+    case PROP_SIGNED:
+        d->signed_val = g_value_get_int64(v);
+        break;
     }
 }
 
@@ -49,11 +55,21 @@ static void dummy_get(GObject *obj, guint id, GValue *v, GParamSpec *pspec)
 {
     TestDummy *d = TEST_DUMMY(obj);
     switch (id) {
-    case PROP_NAME_IN: g_value_set_string(v, d->name_in); break;
-    case PROP_FLAG: g_value_set_boolean(v, d->flag); break;
-    case PROP_TIMEOUT: g_value_set_uint(v, d->timeout); break;
-    case PROP_BIG: g_value_set_uint64(v, d->big); break;
-    case PROP_SIGNED: g_value_set_int64(v, d->signed_val); break;
+    case PROP_NAME_IN:
+        g_value_set_string(v, d->name_in);
+        break;
+    case PROP_FLAG:
+        g_value_set_boolean(v, d->flag);
+        break;
+    case PROP_TIMEOUT:
+        g_value_set_uint(v, d->timeout);
+        break;
+    case PROP_BIG:
+        g_value_set_uint64(v, d->big);
+        break;
+    case PROP_SIGNED:
+        g_value_set_int64(v, d->signed_val);
+        break;
     }
 }
 
@@ -86,18 +102,17 @@ static void test_dummy_class_init(TestDummyClass *klass)
     qom_class_install_property(oc, PROP_NAME_IN,
                                g_param_spec_string("name_in", "name_in", "an input", NULL, rw),
                                NULL, TRUE);
-    qom_class_install_property(oc, PROP_FLAG,
-                               g_param_spec_boolean("flag", "flag", "", FALSE, rw), NULL, FALSE);
-    qom_class_install_property(oc, PROP_TIMEOUT,
-                               g_param_spec_uint("timeout", "timeout", "", 0, G_MAXUINT32, 3000, rw),
+    qom_class_install_property(oc, PROP_FLAG, g_param_spec_boolean("flag", "flag", "", FALSE, rw),
                                NULL, FALSE);
-    qom_class_install_property(oc, PROP_BIG,
-                               g_param_spec_uint64("big", "big", "", 0, G_MAXUINT64, 0, rw), NULL,
-                               FALSE);
-    qom_class_install_property(oc, PROP_SIGNED,
-                               g_param_spec_int64("signed-val", "signed-val", "", G_MININT64,
-                                                  G_MAXINT64, 0, rw),
-                               NULL, FALSE);
+    qom_class_install_property(
+        oc, PROP_TIMEOUT, g_param_spec_uint("timeout", "timeout", "", 0, G_MAXUINT32, 3000, rw),
+        NULL, FALSE);
+    qom_class_install_property(
+        oc, PROP_BIG, g_param_spec_uint64("big", "big", "", 0, G_MAXUINT64, 0, rw), NULL, FALSE);
+    qom_class_install_property(
+        oc, PROP_SIGNED,
+        g_param_spec_int64("signed-val", "signed-val", "", G_MININT64, G_MAXINT64, 0, rw), NULL,
+        FALSE);
 }
 
 static void test_dummy_init(TestDummy *d)

@@ -1,0 +1,98 @@
+HXCOMM The "info" sub-commands of HMP: one C initializer per command (name, args_type, params,
+HXCOMM help, handler) followed by its documentation. scripts/hxtool-gen.py turns the
+HXCOMM initializers into the hmp_info_cmds[] table; SRST/ERST blocks are documentation.
+
+    {
+        .name       = "version",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show the version of QEMU",
+        .cmd        = hmp_info_version,
+    },
+
+SRST
+  ``info version``
+    Show the version of QEMU.
+ERST
+
+    {
+        .name       = "chardev",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show the character devices",
+        .cmd        = hmp_info_chardev,
+        .if         = "CHARDEV",
+    },
+
+SRST
+  ``info chardev``
+    Show the character devices.
+ERST
+
+    {
+        .name       = "iothreads",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show iothreads",
+        .cmd        = hmp_info_iothreads,
+        .if         = "QOM",
+    },
+
+SRST
+  ``info iothreads``
+    Show the iothreads and their thread ids.
+ERST
+
+    {
+        .name       = "name",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show the current VM name",
+        .cmd        = hmp_info_name,
+    },
+
+SRST
+  ``info name``
+    Show the name given with -name.
+ERST
+
+    {
+        .name       = "qom-tree",
+        .args_type  = "path:s?",
+        .params     = "[path]",
+        .help       = "show QOM composition tree",
+        .cmd        = hmp_info_qom_tree,
+        .if         = "QOM",
+    },
+
+SRST
+  ``info qom-tree`` [*path*]
+    Show the object composition tree under *path* (default: /machine).
+ERST
+
+    {
+        .name       = "status",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show the current VM status (running|paused)",
+        .cmd        = hmp_info_status,
+    },
+
+SRST
+  ``info status``
+    Show the run state of the VM.
+ERST
+
+    {
+        .name       = "network",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show the network state",
+        .cmd        = hmp_info_network,
+        .if         = "NET",
+    },
+
+SRST
+  ``info network``
+    Show the network state.
+ERST

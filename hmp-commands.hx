@@ -1,0 +1,167 @@
+HXCOMM HMP commands: one C initializer per command (name with '|' aliases, args_type in QEMU's
+HXCOMM notation, params, help, handler) followed by its documentation. scripts/hxtool-gen.py
+HXCOMM turns the initializers into the hmp_cmds[] table; SRST/ERST blocks are documentation.
+HXCOMM ".if" names a subsystem (QOM, CHARDEV) that must be built for the row to exist.
+
+    {
+        .name       = "help|?",
+        .args_type  = "name:S?",
+        .params     = "[cmd]",
+        .help       = "show the help",
+        .cmd        = hmp_help,
+    },
+
+SRST
+``help`` or ``?`` [*cmd*]
+  Show the help for all commands or just for command *cmd*.
+ERST
+
+    {
+        .name       = "quit|q",
+        .args_type  = "",
+        .params     = "",
+        .help       = "quit the emulator",
+        .cmd        = hmp_quit,
+    },
+
+SRST
+``quit`` or ``q``
+  Quit the emulator.
+ERST
+
+    {
+        .name       = "stop|s",
+        .args_type  = "",
+        .params     = "",
+        .help       = "stop emulation",
+        .cmd        = hmp_stop,
+    },
+
+SRST
+``stop`` or ``s``
+  Stop emulation.
+ERST
+
+    {
+        .name       = "cont|c",
+        .args_type  = "",
+        .params     = "",
+        .help       = "resume emulation",
+        .cmd        = hmp_cont,
+    },
+
+SRST
+``cont`` or ``c``
+  Resume emulation.
+ERST
+
+    {
+        .name       = "object_add",
+        .args_type  = "object:S",
+        .params     = "[qom-type=]type,id=str[,prop=value][,...]",
+        .help       = "create QOM object",
+        .cmd        = hmp_object_add,
+        .if         = "QOM",
+    },
+
+SRST
+``object_add`` *object*
+  Create a QOM object, as -object does.
+ERST
+
+    {
+        .name       = "object_del",
+        .args_type  = "id:s",
+        .params     = "id",
+        .help       = "destroy QOM object",
+        .cmd        = hmp_object_del,
+        .if         = "QOM",
+    },
+
+SRST
+``object_del`` *id*
+  Destroy the QOM object *id*.
+ERST
+
+    {
+        .name       = "chardev-add",
+        .args_type  = "args:s",
+        .params     = "args",
+        .help       = "add chardev",
+        .cmd        = hmp_chardev_add,
+        .if         = "CHARDEV",
+    },
+
+SRST
+``chardev-add`` *args*
+  Add a chardev, with the -chardev syntax.
+ERST
+
+    {
+        .name       = "chardev-remove",
+        .args_type  = "id:s",
+        .params     = "id",
+        .help       = "remove chardev",
+        .cmd        = hmp_chardev_remove,
+        .if         = "CHARDEV",
+    },
+
+SRST
+``chardev-remove`` *id*
+  Remove the chardev *id*.
+ERST
+
+    {
+        .name       = "info",
+        .args_type  = "item:s?",
+        .params     = "[subcommand]",
+        .help       = "show various information about the system state",
+        .sub_table  = hmp_info_cmds,
+    },
+
+SRST
+``info`` *subcommand*
+  Show information about the system state; ``info`` alone lists the sub-commands.
+ERST
+
+    {
+        .name       = "netdev_add",
+        .args_type  = "netdev:s",
+        .params     = "[user|tap|socket|stream|dgram|vde|bridge|hubport|netmap|vhost-user],id=str[,prop=value][,...]",
+        .help       = "add host network device",
+        .cmd        = hmp_netdev_add,
+        .if         = "NET",
+    },
+
+SRST
+``netdev_add``
+  Add host network device.
+ERST
+
+    {
+        .name       = "netdev_del",
+        .args_type  = "id:s",
+        .params     = "id",
+        .help       = "remove host network device",
+        .cmd        = hmp_netdev_del,
+        .if         = "NET",
+    },
+
+SRST
+``netdev_del``
+  Remove host network device.
+ERST
+
+    {
+        .name       = "set_link",
+        .args_type  = "name:s,up:b",
+        .params     = "name on|off",
+        .help       = "change the link status of a network adapter",
+        .cmd        = hmp_set_link,
+        .if         = "NET",
+    },
+
+SRST
+``set_link`` *name* ``[on|off]``
+  Switch link *name* on (i.e. up) or off (i.e. down).
+ERST

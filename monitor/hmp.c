@@ -1,0 +1,441 @@
+/* HMP: line input with QEMU's terminal echo, argument parsing per args_type, help. */
+#include "config-host.h"
+#include "monitor-internal.h"
+#include "monitor/hmp.h"
+#include "util/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct HmpArg {
+    char *name;
+    char *value;     /* string form; flags and bools as "on"/"off" */
+} HmpArg;
+
+struct HmpArgs {
+    GPtrArray *items; /* of HmpArg* */
+};
+
+static void hmp_arg_free(gpointer p)
+{
+    HmpArg *a = p;
+    g_free(a->name);
+    g_free(a->value);
+    g_free(a);
+}
+
+static const HmpArg *find_arg(const HmpArgs *args, const char *name)
+{
+    for (guint i = 0; args && i < args->items->len; i++) {
+        const HmpArg *a = g_ptr_array_index(args->items, i);
+        if (strcmp(a->name, name) == 0) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+const char *hmp_args_get_str(const HmpArgs *args, const char *name)
+{
+    const HmpArg *a = find_arg(args, name);
+    return a ? a->value : NULL;
+}
+
+gboolean hmp_args_has(const HmpArgs *args, const char *name)
+{
+    return find_arg(args, name) != NULL;
+}
+
+int64_t hmp_args_get_int(const HmpArgs *args, const char *name, int64_t def)
+{
+    const HmpArg *a = find_arg(args, name);
+    return a ? g_ascii_strtoll(a->value, NULL, 0) : def;
+}
+
+gboolean hmp_args_get_bool(const HmpArgs *args, const char *name, gboolean def)
+{
+    const HmpArg *a = find_arg(args, name);
+    return a ? strcmp(a->value, "on") == 0 : def;
+}
+
+void hmp_handle_error(Monitor *mon, GError *err)
+{
+    if (!err) {
+        return;
+    }
+    char *desc = error_get_desc(err);
+    monitor_printf(mon, "Error: %s\n", desc);
+    g_free(desc);
+    g_error_free(err);
+}
+
+/* ---- command lookup and help ---- */
+
+/* Does @typed match one of the '|'-separated names of @cmd? */
+static gboolean name_matches(const HmpCommand *cmd, const char *typed)
+{
+    g_auto(GStrv) names = g_strsplit(cmd->name, "|", -1);
+    for (int i = 0; names[i]; i++) {
+        if (strcmp(names[i], typed) == 0) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static const HmpCommand *find_cmd(const HmpCommand *table, const char *typed)
+{
+    for (const HmpCommand *c = table; c->name; c++) {
+        if (name_matches(c, typed)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static void help_line(Monitor *mon, const char *prefix, const HmpCommand *c)
+{
+    monitor_printf(mon, "%s%s %s -- %s\n", prefix, c->name, c->params, c->help);
+}
+
+/* QEMU sorts the tables by name; ours are listed in the same order. */
+static gint cmd_cmp(gconstpointer a, gconstpointer b)
+{
+    const HmpCommand *x = *(const HmpCommand *const *)a, *y = *(const HmpCommand *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+static void help_table(Monitor *mon, const char *prefix, const HmpCommand *table)
+{
+    GPtrArray *sorted = g_ptr_array_new();
+    for (const HmpCommand *c = table; c->name; c++) {
+        g_ptr_array_add(sorted, (gpointer)c);
+    }
+    g_ptr_array_sort(sorted, cmd_cmp);
+    for (guint i = 0; i < sorted->len; i++) {
+        help_line(mon, prefix, g_ptr_array_index(sorted, i));
+    }
+    g_ptr_array_unref(sorted);
+}
+
+void hmp_help(Monitor *mon, const HmpArgs *args)
+{
+    const char *name = hmp_args_get_str(args, "name");
+    if (!name) {
+        help_table(mon, "", hmp_cmds);
+        return;
+    }
+    g_auto(GStrv) words = g_strsplit_set(name, " \t", -1);
+    const char *first = NULL, *second = NULL;
+    for (int i = 0; words[i]; i++) {
+        if (!*words[i]) {
+            continue;
+        }
+        if (!first) {
+            first = words[i];
+        } else if (!second) {
+            second = words[i];
+        }
+    }
+    if (!first) {
+        help_table(mon, "", hmp_cmds);
+        return;
+    }
+    const HmpCommand *c = find_cmd(hmp_cmds, first);
+    if (!c) {
+        monitor_printf(mon, "unknown command: '%s'\n", first);
+        return;
+    }
+    if (c->sub_table) {
+        if (!second) {
+            help_table(mon, "info ", c->sub_table);
+            return;
+        }
+        const HmpCommand *sub = find_cmd(c->sub_table, second);
+        if (!sub) {
+            monitor_printf(mon, "unknown command: '%s %s'\n", first, second);
+            return;
+        }
+        help_line(mon, "info ", sub);
+        return;
+    }
+    help_line(mon, "", c);
+}
+
+/* ---- argument parsing ---- */
+
+static const char *skip_space(const char *p)
+{
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    return p;
+}
+
+/* One word, or a "quoted string" with \" \\ \n escapes; NULL at end of line or on bad quoting. */
+static char *get_word(const char **pp)
+{
+    const char *p = skip_space(*pp);
+    if (!*p) {
+        return NULL;
+    }
+    GString *out = g_string_new(NULL);
+    if (*p == '"') {
+        p++;
+        while (*p && *p != '"') {
+            if (*p == '\\' && p[1]) {
+                p++;
+                g_string_append_c(out, *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p);
+            } else {
+                g_string_append_c(out, *p);
+            }
+            p++;
+        }
+        if (*p != '"') {
+            g_string_free(out, TRUE);
+            return NULL;
+        }
+        p++;
+    } else {
+        while (*p && *p != ' ' && *p != '\t') {
+            g_string_append_c(out, *p++);
+        }
+    }
+    *pp = p;
+    return g_string_free(out, FALSE);
+}
+
+static void add_arg(HmpArgs *args, const char *name, const char *value)
+{
+    HmpArg *a = g_new(HmpArg, 1);
+    a->name = g_strdup(name);
+    a->value = g_strdup(value);
+    g_ptr_array_add(args->items, a);
+}
+
+/* Parses @p per @cmd->args_type; on failure prints QEMU's message and returns NULL. */
+static HmpArgs *parse_args(Monitor *mon, const HmpCommand *cmd, const char *display_name,
+                           const char *p)
+{
+    HmpArgs *args = g_new0(HmpArgs, 1);
+    args->items = g_ptr_array_new_with_free_func(hmp_arg_free);
+    g_auto(GStrv) specs = g_strsplit(cmd->args_type, ",", -1);
+    for (int i = 0; specs[i] && *specs[i]; i++) {
+        const char *colon = strchr(specs[i], ':');
+        if (!colon) {
+            continue;
+        }
+        g_autofree char *name = g_strndup(specs[i], colon - specs[i]);
+        const char *type = colon + 1;
+        gboolean optional = type[0] && type[strlen(type) - 1] == '?';
+        p = skip_space(p);
+        switch (type[0]) {
+        case 'S':
+            if (!*p) {
+                if (optional) {
+                    break;
+                }
+                monitor_printf(mon, "%s: string expected\n", display_name);
+                goto fail;
+            }
+            add_arg(args, name, p);
+            p += strlen(p);
+            break;
+        case 's': {
+            if (!*p && optional) {
+                break;
+            }
+            g_autofree char *w = get_word(&p);
+            if (!w) {
+                monitor_printf(mon, "%s: string expected\n", display_name);
+                goto fail;
+            }
+            add_arg(args, name, w);
+            break;
+        }
+        case 'i':
+        case 'l': {
+            if (!*p && optional) {
+                break;
+            }
+            g_autofree char *w = get_word(&p);
+            char *end = NULL;
+            if (w) {
+                (void)g_ascii_strtoll(w, &end, 0);
+            }
+            if (!w || !*w || *end) {
+                monitor_printf(mon, "%s: invalid char in expression\n", display_name);
+                goto fail;
+            }
+            add_arg(args, name, w);
+            break;
+        }
+        case 'b': {
+            if (!*p && optional) {
+                break;
+            }
+            g_autofree char *w = get_word(&p);
+            if (!w || (strcmp(w, "on") != 0 && strcmp(w, "off") != 0)) {
+                monitor_printf(mon, "Expected 'on' or 'off'\n");
+                goto fail;
+            }
+            add_arg(args, name, w);
+            break;
+        }
+        case '-': {
+            /* "-f": the flag letter follows the dash */
+            char flag = type[1];
+            if (p[0] == '-' && p[1] == flag && (p[2] == '\0' || p[2] == ' ')) {
+                add_arg(args, name, "on");
+                p += 2;
+            }
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    p = skip_space(p);
+    if (*p) {
+        monitor_printf(mon, "%s: extraneous characters at the end of line\n", display_name);
+        goto fail;
+    }
+    return args;
+fail:
+    g_ptr_array_unref(args->items);
+    g_free(args);
+    return NULL;
+}
+
+static void hmp_args_free(HmpArgs *args)
+{
+    if (args) {
+        g_ptr_array_unref(args->items);
+        g_free(args);
+    }
+}
+
+void hmp_handle_command(Monitor *mon, const char *line)
+{
+    const char *p = skip_space(line);
+    if (!*p) {
+        return;
+    }
+    const char *start = p;
+    while (*p && *p != ' ' && *p != '\t') {
+        p++;
+    }
+    g_autofree char *typed = g_strndup(start, p - start);
+    const HmpCommand *cmd = find_cmd(hmp_cmds, typed);
+    if (!cmd) {
+        monitor_printf(mon, "unknown command: '%s'\n", typed);
+        return;
+    }
+    g_autofree char *help_name = g_strdup(typed);
+    if (cmd->sub_table) {
+        const char *q = skip_space(p);
+        if (!*q) {
+            help_table(mon, "info ", cmd->sub_table);
+            return;
+        }
+        const char *s = q;
+        while (*q && *q != ' ' && *q != '\t') {
+            q++;
+        }
+        g_autofree char *sub_typed = g_strndup(s, q - s);
+        const HmpCommand *sub = find_cmd(cmd->sub_table, sub_typed);
+        if (!sub) {
+            monitor_printf(mon, "unknown command: '%s %s'\n", typed, sub_typed);
+            return;
+        }
+        g_free(help_name);
+        help_name = g_strdup_printf("%s %s", typed, sub_typed);
+        cmd = sub;
+        p = q;
+    }
+    HmpArgs *args = parse_args(mon, cmd, cmd->name, p);
+    if (!args) {
+        monitor_printf(mon, "Try \"help %s\" for more information\n", help_name);
+        return;
+    }
+    Monitor *saved;
+    monitor_set_cur(mon, &saved);
+    cmd->cmd(mon, args);
+    monitor_set_cur(saved, NULL);
+    hmp_args_free(args);
+}
+
+/* ---- the readline-style session ---- */
+
+static const char prompt[] = "(qemu) ";
+
+void hmp_session_init(Monitor *mon)
+{
+    mon->line = g_string_new(NULL);
+}
+
+void hmp_session_open(Monitor *mon)
+{
+    g_string_truncate(mon->line, 0);
+    mon->echoed_len = 0;
+    mon->esc_state = 0;
+    monitor_printf(mon, "QEMU %s monitor - type 'help' for more information\n", QEMU_VERSION);
+    monitor_puts(mon, prompt);
+}
+
+/* Redraws the line as QEMU's readline does: cursor back over the old text, the new text,
+ * erase to the end of the line. */
+static void redraw(Monitor *mon)
+{
+    GString *out = g_string_new(NULL);
+    for (guint i = 0; i < mon->echoed_len; i++) {
+        g_string_append(out, "\033[D");
+    }
+    g_string_append_len(out, mon->line->str, mon->line->len);
+    g_string_append(out, "\033[K");
+    monitor_write_raw(mon, out->str, out->len);
+    g_string_free(out, TRUE);
+    mon->echoed_len = mon->line->len;
+}
+
+void hmp_session_feed(Monitor *mon, const char *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = buf[i];
+        if (mon->esc_state == 1) {
+            mon->esc_state = (c == '[' || c == 'O') ? 2 : 0;
+            continue;
+        }
+        if (mon->esc_state == 2) {
+            if (c >= 0x40 && c <= 0x7e) {
+                mon->esc_state = 0;
+            }
+            continue;
+        }
+        if (c == 27) {
+            mon->esc_state = 1;
+        } else if (c == '\r' || c == '\n') {
+            monitor_puts(mon, "\n");
+            char *line = g_strndup(mon->line->str, mon->line->len);
+            g_string_truncate(mon->line, 0);
+            mon->echoed_len = 0;
+            hmp_handle_command(mon, line);
+            g_free(line);
+            monitor_puts(mon, prompt);
+        } else if (c == 127 || c == 8) {
+            if (mon->line->len) {
+                g_string_truncate(mon->line, mon->line->len - 1);
+                redraw(mon);
+            }
+        } else if (c >= 32 && mon->line->len < HMP_LINE_MAX) {
+            g_string_append_c(mon->line, c);
+            redraw(mon);
+        }
+    }
+}
+
+void hmp_session_destroy(Monitor *mon)
+{
+    g_string_free(mon->line, TRUE);
+    mon->line = NULL;
+}

@@ -1,0 +1,252 @@
+/* The passthrough list: immutable rule snapshots swapped under a mutex. */
+#include "net/colo-passthrough.h"
+
+#include "util/error.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ColoPassthroughSnapshot *snapshot_new(guint n, guint generation)
+{
+    ColoPassthroughSnapshot *s = g_malloc0(sizeof(*s) + (gsize)n * sizeof(ColoPassthroughRule *));
+    s->ref = 1;
+    s->n_rules = n;
+    s->generation = generation;
+    return s;
+}
+
+static void rule_unref(ColoPassthroughRule *r)
+{
+    if (g_atomic_int_dec_and_test(&r->ref)) {
+        g_free(r);
+    }
+}
+
+void colo_passthrough_snapshot_unref(ColoPassthroughSnapshot *snap)
+{
+    if (snap && g_atomic_int_dec_and_test(&snap->ref)) {
+        for (guint i = 0; i < snap->n_rules; i++) {
+            rule_unref(snap->rules[i]);
+        }
+        g_free(snap);
+    }
+}
+
+void colo_passthrough_init(ColoPassthrough *pt)
+{
+    g_mutex_init(&pt->lock);
+    pt->generation = 1;
+    pt->snap = snapshot_new(0, 1);
+}
+
+void colo_passthrough_destroy(ColoPassthrough *pt)
+{
+    colo_passthrough_snapshot_unref(pt->snap);
+    pt->snap = NULL;
+    g_mutex_clear(&pt->lock);
+}
+
+ColoPassthroughSnapshot *colo_passthrough_get(ColoPassthrough *pt)
+{
+    g_mutex_lock(&pt->lock);
+    ColoPassthroughSnapshot *s = pt->snap;
+    g_atomic_int_inc(&s->ref);
+    g_mutex_unlock(&pt->lock);
+    return s;
+}
+
+gboolean colo_passthrough_rule_same(const ColoPassthroughRule *a, const ColoPassthroughRule *b)
+{
+    return a->has_proto == b->has_proto && (!a->has_proto || a->proto == b->proto) &&
+           a->src_ip == b->src_ip && a->dst_ip == b->dst_ip && a->src_port == b->src_port &&
+           a->dst_port == b->dst_port;
+}
+
+/* Installs @next (which holds references to its rules) as current; called with the lock held. */
+static void install(ColoPassthrough *pt, ColoPassthroughSnapshot *next)
+{
+    ColoPassthroughSnapshot *old = pt->snap;
+    pt->snap = next;
+    g_atomic_int_set(&pt->generation, next->generation);
+    colo_passthrough_snapshot_unref(old);
+}
+
+gboolean colo_passthrough_add(ColoPassthrough *pt, const ColoPassthroughRule *rule, GError **errp)
+{
+    g_mutex_lock(&pt->lock);
+    ColoPassthroughSnapshot *cur = pt->snap;
+    for (guint i = 0; i < cur->n_rules; i++) {
+        if (colo_passthrough_rule_same(cur->rules[i], rule)) {
+            g_mutex_unlock(&pt->lock);
+            error_setg(errp, "The pass through connection already exists");
+            return FALSE;
+        }
+    }
+    ColoPassthroughSnapshot *next = snapshot_new(cur->n_rules + 1, cur->generation + 1);
+    for (guint i = 0; i < cur->n_rules; i++) {
+        next->rules[i] = cur->rules[i];
+        g_atomic_int_inc(&next->rules[i]->ref);
+    }
+    ColoPassthroughRule *r = g_new0(ColoPassthroughRule, 1);
+    r->has_proto = rule->has_proto;
+    r->proto = rule->has_proto ? rule->proto : 0;
+    r->src_ip = rule->src_ip;
+    r->dst_ip = rule->dst_ip;
+    r->src_port = rule->src_port;
+    r->dst_port = rule->dst_port;
+    r->ref = 1;
+    next->rules[cur->n_rules] = r;
+    install(pt, next);
+    g_mutex_unlock(&pt->lock);
+    return TRUE;
+}
+
+gboolean colo_passthrough_del(ColoPassthrough *pt, const ColoPassthroughRule *rule, GError **errp)
+{
+    g_mutex_lock(&pt->lock);
+    ColoPassthroughSnapshot *cur = pt->snap;
+    guint found = cur->n_rules;
+    for (guint i = 0; i < cur->n_rules; i++) {
+        if (colo_passthrough_rule_same(cur->rules[i], rule)) {
+            found = i;
+            break;
+        }
+    }
+    if (found == cur->n_rules) {
+        g_mutex_unlock(&pt->lock);
+        if (cur->n_rules == 0) {
+            error_setg(errp, "The pass through connection list is empty");
+        } else {
+            error_setg(errp, "The pass through list can't find the connection");
+        }
+        return FALSE;
+    }
+    ColoPassthroughSnapshot *next = snapshot_new(cur->n_rules - 1, cur->generation + 1);
+    for (guint i = 0, j = 0; i < cur->n_rules; i++) {
+        if (i != found) {
+            next->rules[j] = cur->rules[i];
+            g_atomic_int_inc(&next->rules[j]->ref);
+            j++;
+        }
+    }
+    install(pt, next);
+    g_mutex_unlock(&pt->lock);
+    return TRUE;
+}
+
+ColoPassthroughRule *colo_passthrough_match(const ColoPassthroughSnapshot *snap,
+                                            const ColoConnKey *key)
+{
+    for (guint i = 0; i < snap->n_rules; i++) {
+        ColoPassthroughRule *r = snap->rules[i];
+        if ((!r->has_proto || r->proto == key->proto) && (!r->src_ip || r->src_ip == key->src) &&
+            (!r->dst_ip || r->dst_ip == key->dst) &&
+            (!r->src_port || r->src_port == key->src_port) &&
+            (!r->dst_port || r->dst_port == key->dst_port)) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+void colo_passthrough_rule_count(ColoPassthroughRule *rule, guint32 bytes)
+{
+    __atomic_fetch_add(&rule->packets, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&rule->bytes, bytes, __ATOMIC_RELAXED);
+}
+
+gboolean colo_passthrough_parse_proto(const char *name, guint8 *proto, GError **errp)
+{
+    static const struct {
+        const char *name;
+        guint8 num;
+    } known[] = {
+        {"tcp", COLO_IPPROTO_TCP},   {"udp", COLO_IPPROTO_UDP},         {"dccp", COLO_IPPROTO_DCCP},
+        {"sctp", COLO_IPPROTO_SCTP}, {"udplite", COLO_IPPROTO_UDPLITE}, {"icmp", COLO_IPPROTO_ICMP},
+        {"igmp", COLO_IPPROTO_IGMP}, {"ipv6", COLO_IPPROTO_IPV6},
+    };
+    for (guint i = 0; i < G_N_ELEMENTS(known); i++) {
+        if (!g_ascii_strcasecmp(name, known[i].name)) {
+            *proto = known[i].num;
+            return TRUE;
+        }
+    }
+    guint64 num;
+    if (g_ascii_string_to_unsigned(name, 10, 0, 255, &num, NULL)) {
+        *proto = num;
+        return TRUE;
+    }
+    struct protoent result, *found = NULL;
+    char buf[1024];
+    if (*name && getprotobyname_r(name, &result, buf, sizeof(buf), &found) == 0 && found) {
+        *proto = found->p_proto;
+        return TRUE;
+    }
+    error_setg(errp, "Invalid protocol '%s'", name);
+    return FALSE;
+}
+
+gboolean colo_passthrough_parse_ip(const char *param, const char *str, guint32 *ip, GError **errp)
+{
+    struct in_addr a;
+    if (!str || !*str) {
+        *ip = 0;
+        return TRUE;
+    }
+    if (inet_pton(AF_INET, str, &a) != 1) {
+        error_setg(errp, "Parameter '%s' expects an IPv4 address", param);
+        return FALSE;
+    }
+    *ip = a.s_addr;
+    return TRUE;
+}
+
+gboolean colo_passthrough_check_port(const char *param, gint64 port, GError **errp)
+{
+    if (port < 0 || port > 65535) {
+        error_setg(errp, "Parameter '%s' expects a port number (0-65535)", param);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean colo_passthrough_parse_port(const char *param, const char *str, guint16 *port,
+                                     GError **errp)
+{
+    guint64 v;
+    if (!str || !*str) {
+        *port = 0;
+        return TRUE;
+    }
+    if (!g_ascii_string_to_unsigned(str, 10, 0, 65535, &v, NULL)) {
+        error_setg(errp, "Parameter '%s' expects a port number (0-65535)", param);
+        return FALSE;
+    }
+    *port = v;
+    return TRUE;
+}
+
+gboolean colo_passthrough_rule_check(const ColoPassthroughRule *rule, GError **errp)
+{
+    if (rule->has_proto && !colo_proto_has_ports(rule->proto) &&
+        (rule->src_port || rule->dst_port)) {
+        char buf[8];
+        error_setg(errp, "Protocol '%s' has no ports", colo_proto_name(rule->proto, buf, 8));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+char *colo_passthrough_rule_str(const ColoPassthroughRule *rule)
+{
+    char pbuf[8], sbuf[INET_ADDRSTRLEN], dbuf[INET_ADDRSTRLEN];
+    struct in_addr s = {.s_addr = rule->src_ip}, d = {.s_addr = rule->dst_ip};
+    inet_ntop(AF_INET, &s, sbuf, sizeof(sbuf));
+    inet_ntop(AF_INET, &d, dbuf, sizeof(dbuf));
+    return g_strdup_printf("%s %s:%u -> %s:%u",
+                           rule->has_proto ? colo_proto_name(rule->proto, pbuf, sizeof(pbuf))
+                                           : "any",
+                           sbuf, rule->src_port, dbuf, rule->dst_port);
+}

@@ -1,0 +1,223 @@
+/* filter-rewriter's TCP sequence-offset algorithm (include/net/colo-rewriter.h). */
+#include "net/colo-rewriter.h"
+
+typedef struct RwConn {
+    ColoConnKey key;
+    ColoTcpState state;
+    guint32 offset;      /* secondary ISN - primary ISN, mod 2^32 */
+    guint32 fin_ack_seq; /* seq of the SVM's FIN|ACK, in the primary's space */
+} RwConn;
+
+struct ColoRewriter {
+    GHashTable *conns; /* ColoConnKey* (inside RwConn) -> RwConn* */
+    gboolean failover_mode;
+    ColoRewriterStats stats;
+};
+
+ColoRewriter *colo_rewriter_new(void)
+{
+    ColoRewriter *rw = g_new0(ColoRewriter, 1);
+    rw->conns = g_hash_table_new_full(colo_conn_key_hash, colo_conn_key_equal, NULL, g_free);
+    return rw;
+}
+
+void colo_rewriter_free(ColoRewriter *rw)
+{
+    if (rw) {
+        g_hash_table_destroy(rw->conns);
+        g_free(rw);
+    }
+}
+
+static guint8 flags_of(const guint8 *tcp)
+{
+    return tcp[13];
+}
+
+static void set_ack(guint8 *tcp, guint32 v)
+{
+    colo_st_be32(tcp + 8, v);
+}
+
+static void set_seq(guint8 *tcp, guint32 v)
+{
+    colo_st_be32(tcp + 4, v);
+}
+
+static void forget(ColoRewriter *rw, RwConn *c)
+{
+    rw->stats.connections_closed++;
+    g_hash_table_remove(rw->conns, &c->key);
+}
+
+/* Network -> SVM: acks move into the SVM's sequence space. */
+static gboolean primary_side(ColoRewriter *rw, RwConn *c, guint8 *tcp)
+{
+    guint8 syn_ack = flags_of(tcp) & (COLO_TCP_SYN | COLO_TCP_ACK);
+    guint32 ack = colo_ld_be32(tcp + 8);
+    gboolean changed = FALSE;
+
+    if (syn_ack == (COLO_TCP_SYN | COLO_TCP_ACK) && c->state == COLO_TCPS_SYN_SENT) {
+        /*
+         * The guest connected out. Upstream leaves such connections at offset 0, so the SVM
+         * never accepts the peer's SYN|ACK; we learn the primary's ISN from its ack here.
+         */
+        c->offset -= ack - 1;
+        c->state = COLO_TCPS_ESTABLISHED;
+        if (c->offset) {
+            set_ack(tcp, ack + c->offset);
+            changed = TRUE;
+        }
+    }
+    if (syn_ack == COLO_TCP_SYN) {
+        c->state = COLO_TCPS_SYN_RECEIVED;
+    }
+    if (syn_ack == COLO_TCP_ACK) {
+        if (c->state == COLO_TCPS_SYN_RECEIVED) {
+            c->offset -= ack - 1;
+            c->state = COLO_TCPS_ESTABLISHED;
+        }
+        if (c->offset) {
+            set_ack(tcp, ack + c->offset);
+            changed = TRUE;
+        }
+        /* Compared in the primary's space on both sides (upstream mixes the two). */
+        if (c->state == COLO_TCPS_LAST_ACK && ack == c->fin_ack_seq + 1) {
+            forget(rw, c);
+            return changed;
+        }
+    }
+    if (flags_of(tcp) & COLO_TCP_FIN) {
+        if (c->state == COLO_TCPS_ESTABLISHED) {
+            c->state = COLO_TCPS_CLOSE_WAIT;
+        } else if (c->state == COLO_TCPS_FIN_WAIT_1) {
+            forget(rw, c);
+        }
+    }
+    return changed;
+}
+
+/* SVM -> network: seqs move back into the primary's space. */
+static gboolean secondary_side(ColoRewriter *rw, RwConn *c, guint8 *tcp)
+{
+    guint8 flags = flags_of(tcp);
+    guint8 syn_ack = flags & (COLO_TCP_SYN | COLO_TCP_ACK);
+    guint32 seq = colo_ld_be32(tcp + 4);
+    gboolean changed = FALSE;
+
+    if (c->state == COLO_TCPS_SYN_RECEIVED && syn_ack == (COLO_TCP_SYN | COLO_TCP_ACK)) {
+        c->offset = seq;
+    }
+    if (c->state == COLO_TCPS_CLOSED && syn_ack == COLO_TCP_SYN) {
+        c->state = COLO_TCPS_SYN_SENT;
+        c->offset = seq;
+    }
+    if (syn_ack == COLO_TCP_ACK && c->offset) {
+        seq -= c->offset;
+        set_seq(tcp, seq);
+        changed = TRUE;
+    }
+    if (c->state == COLO_TCPS_CLOSE_WAIT &&
+        (flags & (COLO_TCP_ACK | COLO_TCP_FIN)) == (COLO_TCP_ACK | COLO_TCP_FIN)) {
+        c->fin_ack_seq = seq;
+        c->state = COLO_TCPS_LAST_ACK;
+    }
+    if (c->state == COLO_TCPS_ESTABLISHED &&
+        (flags & (COLO_TCP_ACK | COLO_TCP_FIN)) == COLO_TCP_FIN) {
+        c->state = COLO_TCPS_FIN_WAIT_1;
+    }
+    return changed;
+}
+
+gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len, guint32 vnet_hdr_len,
+                               gboolean from_primary)
+{
+    ColoPacketInfo info;
+    if (colo_packet_parse(&info, data, len, vnet_hdr_len) != COLO_PARSE_OK ||
+        info.ip_proto != COLO_IPPROTO_TCP) {
+        rw->stats.passed++;
+        return FALSE;
+    }
+    rw->stats.packets++;
+
+    ColoConnKey key;
+    if (from_primary) {
+        colo_conn_key_reverse(&key, &info.key);
+    } else {
+        key = info.key;
+    }
+    RwConn *c = g_hash_table_lookup(rw->conns, &key);
+    if (!c) {
+        if (rw->failover_mode) {
+            rw->stats.passed++;
+            return FALSE;
+        }
+        c = g_new0(RwConn, 1);
+        c->key = key;
+        c->state = COLO_TCPS_CLOSED;
+        g_hash_table_insert(rw->conns, &c->key, c);
+        rw->stats.connections_created++;
+    }
+
+    guint8 *tcp = data + info.l4_off;
+    /* The handlers may free @c: nothing touches it afterwards. */
+    gboolean changed = from_primary ? primary_side(rw, c, tcp) : secondary_side(rw, c, tcp);
+    if (changed) {
+        rw->stats.rewritten++;
+        colo_packet_update_checksums(data, &info);
+    }
+    return changed;
+}
+
+static void reset_offset(gpointer key, gpointer value, gpointer data)
+{
+    ((RwConn *)value)->offset = 0;
+}
+
+void colo_rewriter_checkpoint(ColoRewriter *rw)
+{
+    g_hash_table_foreach(rw->conns, reset_offset, NULL);
+}
+
+static gboolean has_offset(gpointer key, gpointer value, gpointer data)
+{
+    return ((RwConn *)value)->offset != 0;
+}
+
+void colo_rewriter_failover(ColoRewriter *rw)
+{
+    if (!g_hash_table_find(rw->conns, has_offset, NULL)) {
+        rw->failover_mode = TRUE;
+    }
+}
+
+gboolean colo_rewriter_in_failover_mode(ColoRewriter *rw)
+{
+    return rw->failover_mode;
+}
+
+const ColoRewriterStats *colo_rewriter_stats(ColoRewriter *rw)
+{
+    return &rw->stats;
+}
+
+guint colo_rewriter_connections(ColoRewriter *rw)
+{
+    return g_hash_table_size(rw->conns);
+}
+
+gboolean colo_rewriter_lookup(ColoRewriter *rw, const ColoConnKey *key, guint32 *offset,
+                              ColoTcpState *state)
+{
+    RwConn *c = g_hash_table_lookup(rw->conns, key);
+    if (!c) {
+        return FALSE;
+    }
+    if (offset) {
+        *offset = c->offset;
+    }
+    if (state) {
+        *state = c->state;
+    }
+    return TRUE;
+}

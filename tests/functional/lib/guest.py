@@ -1,0 +1,216 @@
+"""Boots the test guest (tests/guest/build-guest) under any qemu-system-x86_64 and talks to it.
+
+Generic over the binary: Debian's QEMU proves the guest, the project's binary reuses the same
+harness. Typical use:
+
+    g = guest.build_guest()
+    vm = guest.GuestVM(binary, g, append="qc.name=primary")
+    vm.start()
+    vm.wait_ready()
+    assert guest.tcp_echo("127.0.0.1", vm.ports["echo"], b"x") == b"x"
+    vm.stop()
+
+Environment: QC_GUEST_TIMEOUT (seconds to the ready marker, default 90: a loaded 2-core host
+has been seen to need 20 s where an idle one needs 4).
+"""
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+BUILD_GUEST = os.path.join(ROOT, "tests", "guest", "build-guest")
+READY_MARKER = "QC-GUEST-READY"
+READY_TIMEOUT = float(os.environ.get("QC_GUEST_TIMEOUT", "90"))
+
+
+def build_guest(outdir=None):
+    """Builds (or finds cached) the guest; returns a dict of absolute paths: vmlinuz, vmlinux,
+    initrd, dir."""
+    outdir = outdir or os.path.join(ROOT, "build", "guest")
+    p = subprocess.run([BUILD_GUEST, outdir], capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise RuntimeError(f"build-guest failed:\n{p.stderr}")
+    return {
+        "dir": outdir,
+        "vmlinuz": os.path.join(outdir, "vmlinuz"),
+        "vmlinux": os.path.join(outdir, "vmlinux"),
+        "initrd": os.path.join(outdir, "initrd.img"),
+    }
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A loopback port that was free a moment ago (the kernel's choice for port 0)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_marker(line):
+    """'QC-GUEST-READY name=x ip=y ...' -> {'name': 'x', 'ip': 'y', ...}."""
+    return dict(w.split("=", 1) for w in line.split()[1:] if "=" in w)
+
+
+class GuestVM:
+    """One guest process. The serial console is the process's stdout (-nographic by default),
+    read by a thread into .console.
+
+    net="user" adds a slirp netdev with host forwards to ports 80, 7/tcp and 7/udp, found in
+    .ports["http"], .ports["echo"], .ports["udp"]; net=None adds none (pass your own -netdev and
+    -device in extra_args)."""
+
+    def __init__(self, binary, guest, *, append="", memory="256M", machine="pc", accel="tcg",
+                 kernel="vmlinuz", net="user", nic="virtio-net-pci", qmp_path=None,
+                 extra_args=(), console_args=("-nographic",), prefix=()):
+        self.binary = binary
+        self.ports = {}
+        self.qmp_path = qmp_path
+        argv = [binary, "-accel", accel, "-M", machine, "-m", memory, *console_args,
+                "-no-reboot", "-kernel", guest[kernel], "-initrd", guest["initrd"],
+                "-append", f"console=ttyS0 {append}".strip()]
+        if net == "user":
+            self.ports = {"http": free_port(), "echo": free_port(),
+                          "udp": free_port(socket.SOCK_DGRAM)}
+            fwd = (f"hostfwd=tcp:127.0.0.1:{self.ports['http']}-:80,"
+                   f"hostfwd=tcp:127.0.0.1:{self.ports['echo']}-:7,"
+                   f"hostfwd=udp:127.0.0.1:{self.ports['udp']}-:7")
+            argv += ["-netdev", f"user,id=n0,{fwd}", "-device", f"{nic},netdev=n0"]
+        if qmp_path:
+            argv += ["-qmp", f"unix:{qmp_path},server=on,wait=off"]
+        # prefix wraps the binary, e.g. NetNS.exec_prefix to run it in a network namespace.
+        self.argv = list(prefix) + argv + list(extra_args)
+        self.proc = None
+        self.started_at = None
+        self._buf = []
+        self._text = ""
+        self._cond = threading.Condition()
+        self._reader = None
+
+    # ---- process ----------------------------------------------------------------------------
+    def start(self):
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._reader = threading.Thread(target=self._read_console, daemon=True)
+        self._reader.start()
+        return self
+
+    def _read_console(self):
+        fd = self.proc.stdout.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            with self._cond:
+                if not chunk:
+                    self._buf.append(None)
+                    self._cond.notify_all()
+                    return
+                self._text += chunk.decode("utf-8", "replace")
+                self._cond.notify_all()
+
+    @property
+    def console(self):
+        with self._cond:
+            return self._text
+
+    def wait_for(self, pattern, timeout=None, start=0):
+        """Waits until the regex matches the console text from offset start; returns the
+        match. Raises TimeoutError (with the console's tail) on timeout or process exit."""
+        timeout = READY_TIMEOUT if timeout is None else timeout
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                m = rx.search(self._text, start)
+                if m:
+                    return m
+                left = deadline - time.monotonic()
+                if left <= 0 or None in self._buf:
+                    why = "exited" if None in self._buf else f"no match in {timeout} s"
+                    raise TimeoutError(f"{pattern!r}: {why}; console tail:\n"
+                                       f"{self._text[-3000:]}")
+                self._cond.wait(left)
+
+    def wait_ready(self, timeout=None, start=0):
+        """Waits for the guest's ready marker; returns its fields plus 'seconds' (since start)."""
+        m = self.wait_for(READY_MARKER + r"[^\r\n]*\r?\n", timeout, start)
+        fields = parse_marker(m.group(0))
+        fields["seconds"] = time.monotonic() - self.started_at
+        fields["end"] = m.end()
+        return fields
+
+    def wait_exit(self, timeout=10):
+        rc = self.proc.wait(timeout)
+        self._reader.join(5)
+        return rc
+
+    def stop(self):
+        """Ends the process (SIGTERM, then SIGKILL); safe to call twice."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._reader:
+            self._reader.join(5)
+        if self.proc:
+            self.proc.stdout.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ---- talking to the guest's services from the host ---------------------------------------------
+
+def tcp_echo(host, port, data, timeout=10):
+    """Sends data to the echo service, half-closes, returns everything echoed back."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def udp_echo(host, port, data, timeout=10, tries=5):
+    """Sends a datagram to the echo service and returns the answer (retrying, UDP may drop)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout / tries)
+        for _ in range(tries):
+            s.sendto(data, (host, port))
+            try:
+                reply, _ = s.recvfrom(65536)
+                return reply
+            except socket.timeout:
+                continue
+    raise TimeoutError(f"no UDP echo from {host}:{port}")
+
+
+def http_get(host, port, path="/", timeout=10):
+    """Returns (status, body as text) of GET http://host:port/path."""
+    with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=timeout) as r:
+        return r.status, r.read().decode("utf-8", "replace")
+
+
+def parse_stats(text):
+    """'key value' lines (the guest's /cgi-bin/stats) -> dict with numbers converted."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2:
+            try:
+                out[parts[0]] = float(parts[1]) if "." in parts[1] else int(parts[1])
+            except ValueError:
+                out[parts[0]] = parts[1]
+    return out

@@ -1,0 +1,322 @@
+"""The test guest, proved under Debian's QEMU 7.2 (TCG): it boots to its ready marker and its
+echo (TCP and UDP), HTTP, clock, counters, memory dirtier and power-off knobs work from the host
+through -netdev user host forwards and through a tap device in a private network namespace.
+
+QC_GUEST_QEMU=PATH runs the same checks on another binary (ours, once it has -M pc)."""
+import json
+import os
+import random
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+import guest
+from netns import NetNS
+from qmp import QMP
+
+DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
+QEMU = os.environ.get("QC_GUEST_QEMU", DEBIAN_QEMU)
+LOCAL = "127.0.0.1"
+TAP_HOST = "192.168.77.1"
+TAP_GUEST = "192.168.77.2"
+MODULES = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
+           "virtio_pci", "failover", "net_failover", "virtio_net", "virtio_blk"]
+DIRTY_MIBPS = 16
+
+
+@pytest.fixture(scope="module")
+def built():
+    return guest.build_guest()
+
+
+@pytest.fixture(scope="module")
+def vm(built, tmp_path_factory):
+    """One guest for the module, dirtying memory at DIRTY_MIBPS so the rate can be measured."""
+    if not os.path.exists(QEMU):
+        pytest.fail(f"{QEMU} does not exist (Debian's comes from scripts/install-deps)")
+    qmp_path = os.path.join(tmp_path_factory.mktemp("guest"), "qmp.sock")
+    v = guest.GuestVM(QEMU, built, qmp_path=qmp_path,
+                      append=f"qc.name=debian-guest qc.dirty={DIRTY_MIBPS} qc.dirty_set=64")
+    v.start()
+    try:
+        v.ready = v.wait_ready()
+        yield v
+    finally:
+        v.stop()
+
+
+# ---- what build-guest produces -------------------------------------------------------------
+
+def cpio_entries(data):
+    """Parses a newc archive into {name: (mode, content)}."""
+    entries, off = {}, 0
+    while True:
+        assert data[off:off + 6] == b"070701", f"bad cpio magic at {off}"
+        fields = [int(data[off + 6 + 8 * i:off + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, namesize = fields[1], fields[6], fields[11]
+        name = data[off + 110:off + 110 + namesize - 1].decode()
+        off += 110 + namesize
+        off += -off % 4
+        if name == "TRAILER!!!":
+            return entries
+        entries[name] = (mode, data[off:off + size])
+        off += size
+        off += -off % 4
+
+
+def elf_note_types(path, owner):
+    """Types of the ELF notes of the given owner in an ELF64 file's PT_NOTE segments."""
+    types = []
+    with open(path, "rb") as f:
+        head = f.read(64)
+        assert head[:4] == b"\x7fELF"
+        phoff, = struct.unpack_from("<Q", head, 32)
+        phentsize, phnum = struct.unpack_from("<HH", head, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+        for i in range(phnum):
+            p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", table,
+                                                                     i * phentsize)
+            if p_type != 4:
+                continue
+            f.seek(p_offset)
+            notes = f.read(p_filesz)
+            off = 0
+            while off + 12 <= len(notes):
+                namesz, descsz, ntype = struct.unpack_from("<III", notes, off)
+                name = notes[off + 12:off + 12 + namesz].rstrip(b"\0").decode()
+                if name == owner:
+                    types.append(ntype)
+                off += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    return types
+
+
+def test_initrd_holds_init_busybox_helpers_and_modules_in_load_order(built):
+    with open(built["initrd"], "rb") as f:
+        entries = cpio_entries(f.read())
+    assert entries["init"][0] & 0o111, "/init must be executable"
+    assert entries["bin/busybox"][1][:4] == b"\x7fELF"
+    assert entries["bin/sh"][1] == b"/bin/busybox"
+    for helper in ("bin/qc-echo", "bin/qc-dirty", "www/cgi-bin/clock", "www/cgi-bin/stats"):
+        assert entries[helper][0] & 0o111, helper
+    assert entries["dev/console"][0] & 0o170000 == 0o020000
+    assert entries["etc/qc-modules"][1].decode().split() == MODULES
+    for m in MODULES:
+        assert entries[f"lib/modules/{m}.ko"][1][:4] == b"\x7fELF", m
+    with open(os.path.join(built["dir"], "guest.json")) as f:
+        info = json.load(f)
+    assert info["modules"] == MODULES
+    assert info["kernel_package"].startswith("linux-image-6.1.0-")
+
+
+def test_vmlinux_is_the_decompressed_kernel_with_a_pvh_entry_note(built):
+    with open(built["vmlinuz"], "rb") as f:
+        bz = f.read()
+    # The bzImage ends its payload with the decompressed size (little-endian 32 bits).
+    setup_sects = bz[0x1F1] or 4
+    offset, length = struct.unpack_from("<II", bz, 0x248)
+    end = (setup_sects + 1) * 512 + offset + length
+    size, = struct.unpack_from("<I", bz, end - 4)
+    assert os.path.getsize(built["vmlinux"]) == size
+    # XEN_ELFNOTE_PHYS32_ENTRY (18) is the PVH entry point.
+    assert 18 in elf_note_types(built["vmlinux"], "Xen")
+
+
+def test_rerun_with_valid_cache_is_quick(built):
+    before = os.path.getmtime(built["initrd"])
+    t0 = time.monotonic()
+    guest.build_guest(built["dir"])
+    assert time.monotonic() - t0 < 2.0
+    assert os.path.getmtime(built["initrd"]) == before
+
+
+# ---- the booted guest ----------------------------------------------------------------------
+
+def test_boots_to_ready_marker_with_network_configured(vm):
+    r = vm.ready
+    assert r["name"] == "debian-guest"
+    assert r["ip"] == "10.0.2.15/24"
+    assert r["mac"] == "52:54:00:12:34:56"
+    assert 0 < float(r["uptime"]) < 60
+    # /init reports its own failures (insmod, no eth0, no carrier) with this prefix.
+    assert "qc-guest:" not in vm.console[:r["end"]]
+
+
+def test_tcp_echo_returns_every_byte(vm):
+    data = random.Random(7).randbytes(256 * 1024)
+    assert guest.tcp_echo(LOCAL, vm.ports["echo"], data) == data
+
+
+def test_tcp_echo_serves_parallel_connections(vm):
+    results = {}
+
+    def one(i):
+        payload = f"connection {i} ".encode() * 500
+        results[i] = guest.tcp_echo(LOCAL, vm.ports["echo"], payload) == payload
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == {i: True for i in range(8)}
+
+
+def test_udp_echo(vm):
+    for size in (1, 64, 1400):
+        data = bytes(random.Random(size).randbytes(size))
+        assert guest.udp_echo(LOCAL, vm.ports["udp"], data) == data
+
+
+def test_http_page_says_which_vm_answered(vm):
+    status, body = guest.http_get(LOCAL, vm.ports["http"], "/")
+    assert status == 200
+    assert "host debian-guest" in body
+    assert f"mac {vm.ready['mac']}" in body
+
+
+def test_http_serves_a_megabyte(vm):
+    status, body = guest.http_get(LOCAL, vm.ports["http"], "/zero-1m")
+    assert status == 200 and len(body) == 1 << 20 and set(body) == {"\0"}
+
+
+def test_http_clock_carries_the_guest_clock(vm):
+    first = guest.parse_stats(guest.http_get(LOCAL, vm.ports["http"], "/cgi-bin/clock")[1])
+    time.sleep(0.05)
+    second = guest.parse_stats(guest.http_get(LOCAL, vm.ports["http"], "/cgi-bin/clock")[1])
+    # The RTC starts at the host's UTC time; the guest clock advances with nanosecond digits.
+    assert abs(first["clock"] - time.time()) < 120
+    assert second["clock"] > first["clock"]
+    assert second["uptime"] >= first["uptime"]
+
+
+def test_stats_count_echo_traffic(vm):
+    def stats():
+        return guest.parse_stats(guest.http_get(LOCAL, vm.ports["http"], "/cgi-bin/stats")[1])
+
+    before = stats()
+    guest.tcp_echo(LOCAL, vm.ports["echo"], b"z" * 10000)
+    guest.udp_echo(LOCAL, vm.ports["udp"], b"counted")
+    deadline = time.monotonic() + 5
+    while True:
+        after = stats()
+        if (after["echo_tcp_bytes"] >= before["echo_tcp_bytes"] + 10000
+                and after["echo_udp_datagrams"] > before["echo_udp_datagrams"]):
+            break
+        assert time.monotonic() < deadline, f"counters did not move: {before} -> {after}"
+        time.sleep(0.3)
+    assert after["host"] == "debian-guest"
+    assert after["eth0_rx_packets"] > before["eth0_rx_packets"]
+    assert after["echo_udp_dropped"] == 0 and after["echo_tcp_refused"] == 0
+
+
+def test_dirtier_runs_at_the_requested_rate(vm):
+    """Measured twice: by the dirtier's own counter and by QEMU's page-sampling estimate."""
+    def dirty():
+        return guest.parse_stats(guest.http_get(LOCAL, vm.ports["http"], "/cgi-bin/stats")[1])
+
+    # The dirtier reports once a second, the first time a second after it started.
+    deadline = time.monotonic() + 10
+    while "dirty_pages_written" not in (a := dirty()):
+        assert time.monotonic() < deadline, a
+        time.sleep(0.3)
+    time.sleep(2)
+    b = dirty()
+    pages = b["dirty_pages_written"] - a["dirty_pages_written"]
+    secs = b["dirty_elapsed_s"] - a["dirty_elapsed_s"]
+    assert secs > 0.5
+    guest_rate = pages * 4096 / (1 << 20) / secs
+    assert DIRTY_MIBPS * 0.8 < guest_rate < DIRTY_MIBPS * 1.2, guest_rate
+
+    qmp = QMP(vm.qmp_path)
+    try:
+        qmp.cmd("calc-dirty-rate", **{"calc-time": 2, "sample-pages": 4096})
+        deadline = time.monotonic() + 15
+        while True:
+            r = qmp.cmd("query-dirty-rate")
+            if r["status"] == "measured":
+                break
+            assert time.monotonic() < deadline, r
+            time.sleep(0.3)
+    finally:
+        qmp.close()
+    # Sampling 1/64 of the pages: allow for its noise and for the kernel's own writes.
+    assert DIRTY_MIBPS * 0.5 < r["dirty-rate"] < DIRTY_MIBPS * 2.5, r
+
+
+def test_stop_cont_during_a_tcp_stream_loses_no_byte(vm):
+    """The guest's echo survives the VM being paused mid-stream (QMP stop, cont)."""
+    data = random.Random(11).randbytes(2 << 20)
+    received = []
+
+    with socket.create_connection((LOCAL, vm.ports["echo"]), timeout=20) as s:
+        def reader():
+            while (chunk := s.recv(65536)):
+                received.append(chunk)
+
+        t = threading.Thread(target=reader)
+        t.start()
+        qmp = QMP(vm.qmp_path)
+        try:
+            s.sendall(data[:1 << 20])
+            qmp.cmd("stop")
+            assert qmp.cmd("query-status")["status"] == "paused"
+            s.sendall(data[1 << 20:])     # lands in slirp/socket buffers while paused
+            time.sleep(0.5)
+            qmp.cmd("cont")
+            assert qmp.cmd("query-status")["status"] == "running"
+        finally:
+            qmp.close()
+        s.shutdown(socket.SHUT_WR)
+        t.join(30)
+    assert b"".join(received) == data
+
+
+@pytest.fixture(scope="module")
+def tap_vm(built):
+    """A guest on a tap device inside a network namespace this test creates, addressed through
+    the qc.ip/qc.gw knobs."""
+    with NetNS() as ns:
+        ns.add_tap("qctap0", f"{TAP_HOST}/24")
+        v = guest.GuestVM(QEMU, built, net=None, prefix=ns.exec_prefix,
+                          append=f"qc.name=tap-guest qc.ip={TAP_GUEST}/24 qc.gw={TAP_HOST} "
+                                 "qc.mac=52:54:00:aa:bb:cc qc.quiet",
+                          extra_args=["-netdev", "tap,id=n0,ifname=qctap0,script=no,"
+                                      "downscript=no,vnet_hdr=off",
+                                      "-device", "virtio-net-pci,netdev=n0"])
+        with v:
+            v.ready = v.wait_ready()
+            v.ns = ns
+            yield v
+
+
+def test_tap_in_a_namespace_serves_echo_udp_and_http(tap_vm):
+    assert tap_vm.ready["ip"] == f"{TAP_GUEST}/24"
+    assert tap_vm.ready["mac"] == "52:54:00:aa:bb:cc"
+    data = random.Random(3).randbytes(100000)
+    with tap_vm.ns.entered():
+        assert guest.tcp_echo(TAP_GUEST, 7, data) == data
+        assert guest.udp_echo(TAP_GUEST, 7, b"datagram over tap") == b"datagram over tap"
+        status, body = guest.http_get(TAP_GUEST, 80, "/")
+        # The namespace learnt the guest by the MAC that qc.mac gave it.
+        route = tap_vm.ns.run("ip", "neigh", "show", "dev", "qctap0").stdout
+    assert status == 200 and "host tap-guest" in body
+    assert "52:54:00:aa:bb:cc" in route
+
+
+@pytest.mark.parametrize("knob,marker", [("qc.poweroff=2", "QC-GUEST-POWEROFF"),
+                                         ("qc.reboot=2", "QC-GUEST-REBOOT")])
+def test_first_requests_answered_then_power_knob_ends_the_vm(built, knob, marker):
+    """Booted from vmlinux through its PVH note. The marker comes after carrier and after the
+    services listen, so the very first datagram and connection get answers without a retry;
+    then the knob ends the VM (-no-reboot turns the reboot into an exit)."""
+    with guest.GuestVM(QEMU, built, kernel="vmlinux", append=f"quiet qc.quiet {knob}") as v:
+        ready = v.wait_ready()
+        assert guest.udp_echo(LOCAL, v.ports["udp"], b"first", timeout=5, tries=1) == b"first"
+        assert guest.tcp_echo(LOCAL, v.ports["echo"], b"first") == b"first"
+        assert guest.http_get(LOCAL, v.ports["http"], "/")[0] == 200
+        assert v.wait_exit(30) == 0
+        v.wait_for(marker, 1, start=ready["end"])

@@ -1,0 +1,313 @@
+"""Netdevs and filters, black-box through the command line and sockets.
+
+The packet path without a guest: netdevs joined by a hub (-netdev hubport,netdev=...)."""
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from conftest import run
+from netframes import (connect_retry, ethernet, frame, free_tcp_port, nothing_arrives,
+                       recv_frame)
+from procs import QemuSet
+
+
+def strip_prefix(line):
+    """The message without the program name and the command-line location."""
+    line = line.split("qemu-system-x86_64: ", 1)[-1]
+    if line.startswith("-") and ": " in line:
+        line = line.split(": ", 1)[1]
+    return line
+
+
+def first_error(proc):
+    lines = [l for l in proc.stderr.splitlines() if "warning" not in l]
+    return strip_prefix(lines[0]) if lines else ""
+
+
+@pytest.fixture
+def qemus():
+    started = QemuSet()
+    yield started
+    started.stop_all()
+
+
+# ---- error messages, against Debian's QEMU ----
+
+BAD_NETDEVS = [
+    ["-netdev", "socket,id=n0,foo=1"],
+    ["-netdev", "socket,id=n0"],
+    ["-netdev", "socket"],
+    ["-netdev", "bogus,id=x"],
+    ["-netdev", "socket,id=n0,listen=127.0.0.1:1,connect=127.0.0.1:1"],
+    ["-netdev", "hubport,id=h0"],
+    ["-netdev", "hubport,id=h0,hubid=0,netdev=zz"],
+    ["-netdev", "user,id=u0,hostfwd=tcp::bad"],
+    ["-netdev", "user,id=u0,hostfwd=tcp::1-:x"],
+    ["-netdev", "user,id=u0,hostfwd=icmp::1-:2"],
+    ["-netdev", "user,id=u0,net=300.0.0.0"],
+    ["-netdev", "user,id=u0,net=10.0.0.0/40"],
+    ["-netdev", "user,id=u0,restrict=maybe"],
+    ["-netdev", "user,id=u0", "-netdev", "user,id=u0"],
+    ["-netdev", "socket,id=0bad,listen=127.0.0.1:1"],
+    ["-netdev", "socket,id=n0,udp=127.0.0.1:5000"],
+    ["-netdev", "socket,id=n0,listen=1234"],
+    ["-netdev", "socket,id=n0,listen=:abc"],
+    ["-netdev", "tap,id=t0,script=no,fd=3,ifname=x"],
+]
+
+BAD_FILTERS = [
+    "filter-mirror,id=m0",
+    "filter-mirror,id=m0,netdev=u0",
+    "filter-mirror,id=m0,netdev=u0,outdev=zz",
+    "filter-redirector,id=r0,netdev=u0",
+    "filter-redirector,id=r0,netdev=u0,indev=zz",
+    "filter-redirector,id=r0,netdev=u0,outdev=zz",
+    "filter-buffer,id=b0",
+    "filter-dump,id=d0,netdev=zz,file=/tmp/x",
+    "filter-dump,id=d0,netdev=u0",
+    "filter-dump,id=d0,netdev=u0,file=/nonexistent/x",
+    "filter-dump,id=d0,netdev=u0,file=/tmp/x,maxlen=0",
+    "filter-buffer,id=b0,netdev=u0",
+    "filter-buffer,id=b0,netdev=u0,interval=0",
+    "filter-buffer,id=b0,netdev=u0,interval=10,status=maybe",
+    "filter-buffer,id=b0,netdev=u0,interval=10,position=mid",
+    "filter-buffer,id=b0,netdev=u0,interval=10,position=id=zz",
+    "filter-buffer,id=b0,netdev=u0,interval=10,insert=x",
+    "filter-buffer,id=b0,netdev=u0,interval=10,queue=x",
+]
+
+
+@pytest.mark.parametrize("args", BAD_NETDEVS, ids=lambda a: " ".join(a))
+def test_netdev_errors_match_upstream(qemu_bin, debian_qemu, args):
+    ours = run(qemu_bin, *args, timeout=5)
+    theirs = run(debian_qemu, *args, timeout=5)
+    assert ours.returncode == 1
+    assert theirs.returncode == 1
+    assert first_error(ours) == first_error(theirs)
+
+
+@pytest.mark.parametrize("obj", BAD_FILTERS)
+def test_filter_errors_match_upstream(qemu_bin, debian_qemu, obj):
+    args = ["-netdev", "user,id=u0", "-object", obj]
+    ours = run(qemu_bin, *args, timeout=5)
+    theirs = run(debian_qemu, *args, timeout=5)
+    assert ours.returncode == 1
+    assert theirs.returncode == 1
+    assert first_error(ours) == first_error(theirs)
+
+
+def test_filter_position_other_netdev(qemu_bin, debian_qemu):
+    args = ["-netdev", "user,id=u0", "-netdev", "user,id=u1",
+            "-object", "filter-buffer,id=b0,netdev=u0,interval=10",
+            "-object", "filter-buffer,id=b1,netdev=u1,interval=10,position=id=b0"]
+    ours = run(qemu_bin, *args, timeout=5)
+    theirs = run(debian_qemu, *args, timeout=5)
+    assert first_error(ours) == first_error(theirs) == \
+        "filter 'b0' belongs to a different netdev"
+
+
+# ---- the packet path ----
+
+def two_socket_hub(qemus, binary, *extra):
+    """Netdevs a and b (TCP listeners) on hub 0; returns (qemu, sock_a, sock_b)."""
+    pa, pb = free_tcp_port(), free_tcp_port()
+    q = qemus(binary,
+              "-netdev", f"socket,id=a,listen=127.0.0.1:{pa}",
+              "-netdev", f"socket,id=b,listen=127.0.0.1:{pb}",
+              "-netdev", "hubport,id=ha,hubid=0,netdev=a",
+              "-netdev", "hubport,id=hb,hubid=0,netdev=b", *extra)
+    sa = connect_retry(("127.0.0.1", pa))
+    sb = connect_retry(("127.0.0.1", pb))
+    # A frame through both directions proves both connections are accepted.
+    probe = ethernet(body=b"probe")
+    deadline = time.monotonic() + 5
+    while True:
+        sa.sendall(frame(probe))
+        sb.settimeout(0.2)
+        try:
+            got, _ = recv_frame(sb, timeout=0.2)
+            assert got == probe
+            break
+        except (socket.timeout, TimeoutError):
+            assert time.monotonic() < deadline, "hub never passed a frame"
+    return q, sa, sb
+
+
+def test_socket_netdevs_through_hub(qemus, qemu_bin):
+    q, sa, sb = two_socket_hub(qemus, qemu_bin)
+    frames = [ethernet(body=bytes([i]) * (10 + i * 100)) for i in range(10)]
+    # Many frames in one write, and one frame split in two writes.
+    sa.sendall(b"".join(frame(f) for f in frames[:9]))
+    whole = frame(frames[9])
+    sa.sendall(whole[:7])
+    time.sleep(0.05)
+    sa.sendall(whole[7:])
+    for f in frames:
+        assert recv_frame(sb)[0] == f
+    # And back.
+    sb.sendall(frame(b"reply-frame-1234"))
+    assert recv_frame(sa)[0] == b"reply-frame-1234"
+
+
+def read_pcap(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    magic, vmaj, vmin, _, _, snaplen, linktype = struct.unpack("=IHHiIII", data[:24])
+    assert magic == 0xA1B2C3D4
+    assert (vmaj, vmin) == (2, 4)
+    recs, off = [], 24
+    while off < len(data):
+        sec, usec, caplen, length = struct.unpack("=IIII", data[off:off + 16])
+        recs.append((caplen, length, data[off + 16:off + 16 + caplen]))
+        off += 16 + caplen
+    return snaplen, linktype, recs
+
+
+def test_filter_dump_writes_pcap(qemus, qemu_bin, sockdir):
+    path = os.path.join(sockdir, "dump.pcap")
+    q, sa, sb = two_socket_hub(qemus, qemu_bin,
+                               "-object", f"filter-dump,id=d0,netdev=b,file={path},maxlen=64")
+    payloads = [ethernet(body=b"x" * 10), ethernet(body=b"y" * 200)]
+    for p in payloads:
+        sa.sendall(frame(p))
+        assert recv_frame(sb)[0] == p
+    q.stop()
+    snaplen, linktype, recs = read_pcap(path)
+    assert snaplen == 64 and linktype == 1
+    # The probe frame, then ours; the long one is cut to maxlen.
+    assert [r[2] for r in recs[-2:]] == [payloads[0], payloads[1][:64]]
+    assert recs[-1][:2] == (64, len(payloads[1]))
+    # libpcap's own reader (tcpdump, installed by scripts/install-deps) accepts the file.
+    out = subprocess.run(["tcpdump", "-nr", path], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    packets = [line for line in out.stdout.splitlines() if not line.startswith("\t")]
+    assert len(packets) == len(recs)
+    assert packets[-1].endswith(f"length {len(payloads[1])}: ")
+
+
+def test_filter_buffer_holds_then_releases(qemus, qemu_bin):
+    q, sa, sb = two_socket_hub_with_buffer(qemus, qemu_bin)
+    # The first frame leaves at some tick; one sent right after it waits a whole interval.
+    sa.sendall(frame(b"held-frame-0001"))
+    assert recv_frame(sb, timeout=3)[0] == b"held-frame-0001"
+    tick = time.monotonic()
+    sa.sendall(frame(b"held-frame-0002"))
+    assert nothing_arrives(sb, wait=0.2)
+    assert recv_frame(sb, timeout=3)[0] == b"held-frame-0002"
+    waited = time.monotonic() - tick
+    assert 0.3 <= waited <= 1.5, f"released {waited:.3f}s after the previous tick"
+
+
+def two_socket_hub_with_buffer(qemus, binary):
+    pa, pb = free_tcp_port(), free_tcp_port()
+    q = qemus(binary,
+              "-netdev", f"socket,id=a,listen=127.0.0.1:{pa}",
+              "-netdev", f"socket,id=b,listen=127.0.0.1:{pb}",
+              "-netdev", "hubport,id=ha,hubid=0,netdev=a",
+              "-netdev", "hubport,id=hb,hubid=0,netdev=b",
+              "-object", "filter-buffer,id=f0,netdev=a,queue=tx,interval=400000")
+    sa = connect_retry(("127.0.0.1", pa))
+    sb = connect_retry(("127.0.0.1", pb))
+    time.sleep(0.2)  # both accepted before anything is sent
+    return q, sa, sb
+
+
+def test_udp_netdev(qemus, qemu_bin):
+    pa, pq, pt = free_tcp_port(), free_tcp_port(), free_tcp_port()
+    q = qemus(qemu_bin,
+              "-netdev", f"socket,id=a,listen=127.0.0.1:{pa}",
+              "-netdev", f"socket,id=u,udp=127.0.0.1:{pt},localaddr=127.0.0.1:{pq}",
+              "-netdev", "hubport,id=ha,hubid=0,netdev=a",
+              "-netdev", "hubport,id=hu,hubid=0,netdev=u")
+    sa = connect_retry(("127.0.0.1", pa))
+    us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    us.bind(("127.0.0.1", pt))
+    us.settimeout(5)
+    time.sleep(0.2)
+    sa.sendall(frame(b"over-udp-frame"))
+    data, _ = us.recvfrom(2048)
+    assert data == b"over-udp-frame"
+    us.sendto(b"from-udp-frame", ("127.0.0.1", pq))
+    assert recv_frame(sa)[0] == b"from-udp-frame"
+
+
+# ---- libslirp and tap, inside a network namespace this test creates ----
+
+NETNS_HELPER = r"""
+import array, fcntl, os, socket, struct, subprocess, sys
+TUNSETIFF = 0x400454ca
+IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
+tun = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", b"qctap0", IFF_TAP | IFF_NO_PI))
+for cmd in ("ip link set lo up", "ip addr add 10.0.2.15/24 dev qctap0",
+            "ip link set qctap0 up", "ip route add default via 10.0.2.2"):
+    subprocess.run(cmd.split(), check=True)
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("10.0.2.15", 7777))
+srv.listen(1)
+ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+ctl.connect(sys.argv[1])
+socket.send_fds(ctl, [b"tap"], [tun])
+os.close(tun)
+srv.settimeout(10)
+conn, _ = srv.accept()
+data = conn.recv(100)
+conn.sendall(b"echo:" + data)
+conn.close()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+def test_slirp_hostfwd_reaches_listener_behind_tap(qemus, qemu_bin, sockdir):
+    ns = f"qcnet{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    helper = None
+    try:
+        ctl_path = os.path.join(sockdir, "ctl")
+        ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ctl.bind(ctl_path)
+        ctl.listen(1)
+        ctl.settimeout(10)
+        helper = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
+                                   NETNS_HELPER, ctl_path])
+        conn, _ = ctl.accept()
+        _, fds, _, _ = socket.recv_fds(conn, 10, 1)
+        tapfd = fds[0]
+        hp = free_tcp_port()
+        q = qemus(qemu_bin,
+                  "-netdev", f"tap,id=t0,fd={tapfd}",
+                  "-netdev", f"user,id=u0,hostfwd=tcp:127.0.0.1:{hp}-10.0.2.15:7777,"
+                             f"hostfwd=udp:127.0.0.1:{hp}-10.0.2.15:7778",
+                  "-netdev", "hubport,id=h0,hubid=0,netdev=t0",
+                  "-netdev", "hubport,id=h1,hubid=0,netdev=u0",
+                  pass_fds=[tapfd])
+        os.close(tapfd)
+        c = connect_retry(("127.0.0.1", hp))
+        c.settimeout(10)
+        c.sendall(b"ping")
+        reply = b""
+        while len(reply) < 9:
+            chunk = c.recv(100)
+            if not chunk:
+                break
+            reply += chunk
+        assert reply == b"echo:ping"
+        assert helper.wait(timeout=10) == 0
+    finally:
+        if helper and helper.poll() is None:
+            helper.kill()
+        subprocess.run(["ip", "netns", "del", ns])
+
+
+def test_zero_length_frame_does_not_stall(qemus, qemu_bin):
+    """Upstream's socket netdev stops reading after a zero-length frame; ours goes on."""
+    q, sa, sb = two_socket_hub(qemus, qemu_bin)
+    sa.sendall(frame(b"") + frame(b"after-empty"))
+    assert recv_frame(sb)[0] == b""
+    assert recv_frame(sb)[0] == b"after-empty"

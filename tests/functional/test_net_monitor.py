@@ -1,0 +1,155 @@
+"""Net QMP/HMP: netdev_add, netdev_del, set_link, info network, x-query-net-counters and
+run-time status changes of filters, beside Debian's QEMU where the output must match."""
+import os
+import socket
+import time
+
+import pytest
+
+from conftest import BASE_ARGS
+from netframes import connect_retry, frame, free_tcp_port, nothing_arrives, recv_frame
+from qmp import QemuProcess
+
+
+def start(binary, *args):
+    return QemuProcess(binary, BASE_ARGS + list(args))
+
+
+def both(qemu_bin, debian_qemu, *args):
+    return start(qemu_bin, *args), start(debian_qemu, *args)
+
+
+def stop(*vms):
+    for vm in vms:
+        vm.kill()
+
+
+def test_info_network_matches_upstream(qemu_bin, debian_qemu, sockdir):
+    def args(i):
+        return ["-netdev", "user,id=u0,net=10.1.0.0/16",
+                "-netdev", "hubport,id=h1,hubid=0,netdev=u0",
+                "-netdev", f"socket,id=n0,listen=127.0.0.1:{free_tcp_port()}",
+                "-netdev", "hubport,id=h0,hubid=0,netdev=n0",
+                "-netdev", f"socket,id=n1,listen=127.0.0.1:{free_tcp_port()}",
+                "-chardev", f"socket,id=c{i},path={sockdir}/c{i},server=on,wait=off",
+                "-object", "filter-buffer,id=b0,netdev=u0,interval=1000",
+                "-object", f"filter-mirror,id=m0,netdev=n0,outdev=c{i},queue=rx",
+                "-object", "filter-dump,id=d0,netdev=n0,file=/dev/null,position=head",
+                "-object", "filter-buffer,id=b1,netdev=n0,interval=5,insert=before,"
+                           "position=id=m0"]
+    ours, theirs = start(qemu_bin, *args(0)), start(debian_qemu, *args(1))
+    try:
+        a = ours.qmp.hmp("info network")
+        b = theirs.qmp.hmp("info network").replace("outdev=c1", "outdev=c0")
+        assert "filters:" in a
+        assert a == b
+    finally:
+        stop(ours, theirs)
+
+
+def test_netdev_add_del_errors_match_upstream(qemu_bin, debian_qemu):
+    ours, theirs = both(qemu_bin, debian_qemu)
+    try:
+        ports = {}
+        calls = [
+            ("netdev_add", {"type": "user", "id": "u1", "hostfwd": "PORT"}),
+            ("netdev_add", {"type": "user", "id": "u1"}),
+            ("netdev_add", {"type": "bogus", "id": "x"}),
+            ("netdev_add", {"type": "socket", "id": "s1"}),
+            ("netdev_del", {"id": "nope"}),
+            ("set_link", {"name": "nope", "up": False}),
+            ("set_link", {"name": "u1", "up": False}),
+            ("netdev_del", {"id": "u1"}),
+            ("netdev_del", {"id": "u1"}),
+        ]
+        for name, args in calls:
+            replies = []
+            for vm in (ours, theirs):
+                a = dict(args)
+                if a.get("hostfwd") == "PORT":
+                    ports[vm] = free_tcp_port()
+                    a["hostfwd"] = [{"str": f"tcp:127.0.0.1:{ports[vm]}-:22"}]
+                replies.append(vm.qmp.cmd(name, a))
+            r1, r2 = replies
+            assert ("error" in r1) == ("error" in r2), (name, args, r1, r2)
+            if "error" in r1:
+                assert r1["error"] == r2["error"], (name, args)
+        # The hostfwd listener existed while u1 did, and is gone with it.
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", ports[ours]), timeout=1).close()
+    finally:
+        stop(ours, theirs)
+
+
+def test_hmp_netdev_add_and_set_link(qemu_bin, sockdir):
+    pa, pb = free_tcp_port(), free_tcp_port()
+    vm = start(qemu_bin)
+    try:
+        for line in (f"netdev_add socket,id=a,listen=127.0.0.1:{pa}",
+                     f"netdev_add socket,id=b,listen=127.0.0.1:{pb}",
+                     "netdev_add hubport,id=ha,hubid=0,netdev=a",
+                     "netdev_add hubport,id=hb,hubid=0,netdev=b"):
+            assert vm.qmp.hmp(line) == ""
+        sa = connect_retry(("127.0.0.1", pa))
+        sb = connect_retry(("127.0.0.1", pb))
+        time.sleep(0.2)
+        sa.sendall(frame(b"link-up-frame"))
+        assert recv_frame(sb)[0] == b"link-up-frame"
+
+        assert vm.qmp.hmp("set_link a off") == ""
+        sa.sendall(frame(b"lost-frame"))
+        assert nothing_arrives(sb, 0.3)
+        counters = {c["name"]: c for c in vm.qmp.cmd("x-query-net-counters")["return"]}
+        assert counters["a"]["tx-dropped"] == 1
+        assert counters["a"]["tx-packets"] == 1
+
+        assert vm.qmp.hmp("set_link a on") == ""
+        sa.sendall(frame(b"back-up-frame"))
+        assert recv_frame(sb)[0] == b"back-up-frame"
+        assert "Device 'zz' not found" in vm.qmp.hmp("set_link zz on")
+    finally:
+        stop(vm)
+
+
+def test_redirector_status_at_run_time(qemu_bin, sockdir):
+    """qom-set status off stops indev injection (the bytes wait); on resumes it."""
+    pa, pb = free_tcp_port(), free_tcp_port()
+    path = os.path.join(sockdir, "r0")
+    vm = start(qemu_bin,
+               "-netdev", f"socket,id=a,listen=127.0.0.1:{pa}",
+               "-netdev", f"socket,id=b,listen=127.0.0.1:{pb}",
+               "-netdev", "hubport,id=ha,hubid=0,netdev=a",
+               "-netdev", "hubport,id=hb,hubid=0,netdev=b",
+               "-chardev", f"socket,id=redirector0,path={path},server=on,wait=off",
+               "-object", "filter-redirector,id=qtest-f0,netdev=a,queue=rx,indev=redirector0")
+    try:
+        sa = connect_retry(("127.0.0.1", pa))
+        connect_retry(("127.0.0.1", pb))
+        inp = connect_retry(path, family=socket.AF_UNIX)
+        time.sleep(0.2)
+        r = vm.qmp.cmd("qom-set", path="/objects/qtest-f0", property="status", value="off")
+        assert r == {"return": {}}
+        inp.sendall(frame(b"Hello!!\0"))
+        assert nothing_arrives(sa, 0.5)
+        vm.qmp.cmd("qom-set", path="/objects/qtest-f0", property="status", value="on")
+        assert recv_frame(sa)[0] == b"Hello!!\0"
+        r = vm.qmp.cmd("qom-set", path="/objects/qtest-f0", property="status", value="maybe")
+        assert r["error"]["desc"] == \
+            "Invalid value for netfilter status, should be 'on' or 'off'"
+        counters = {c["name"]: c for c in vm.qmp.cmd("x-query-net-counters")["return"]}
+        f0 = counters["a"]["filters"][0]
+        assert (f0["id"], f0["type"], f0["injected"]) == ("qtest-f0", "filter-redirector", 1)
+    finally:
+        stop(vm)
+
+
+def test_netdev_del_takes_its_filters(qemu_bin, debian_qemu):
+    for binary in (qemu_bin, debian_qemu):
+        vm = start(binary, "-netdev", "user,id=u0",
+                   "-object", "filter-buffer,id=b0,netdev=u0,interval=1000")
+        try:
+            assert vm.qmp.cmd("netdev_del", {"id": "u0"}) == {"return": {}}
+            r = vm.qmp.cmd("qom-get", path="/objects/b0", property="status")
+            assert "error" in r, binary
+        finally:
+            stop(vm)

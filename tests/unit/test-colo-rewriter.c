@@ -1,0 +1,230 @@
+/*
+ * filter-rewriter's algorithm (net/colo-rewriter.c) on crafted handshakes where the secondary's
+ * ISN differs from the primary's: after the rewriter, the secondary's output equals the
+ * primary's byte for byte.
+ */
+#include "net/colo-rewriter.h"
+
+#include "colo-test-packets.h"
+
+#define CLIENT "192.168.1.100"
+#define GUEST  "10.0.0.2"
+#define CPORT  50000
+#define GPORT  80
+
+static const guint32 C_ISN = 7000, P_ISN = 1000, S_ISN = 0x90000000u;
+
+/* From the client to the guest (the primary side, through the mirror). */
+static GByteArray *to_guest(guint8 flags, guint32 seq, guint32 ack, const char *data)
+{
+    TestPkt t = {.src = CLIENT,
+                 .dst = GUEST,
+                 .sport = CPORT,
+                 .dport = GPORT,
+                 .seq = seq,
+                 .ack = ack,
+                 .flags = flags,
+                 .payload = data,
+                 .plen = data ? strlen(data) : 0};
+    return test_pkt(&t);
+}
+
+/* From the guest to the client (the VM's output). */
+static GByteArray *from_guest(guint8 flags, guint32 seq, guint32 ack, const char *data)
+{
+    TestPkt t = {.src = GUEST,
+                 .dst = CLIENT,
+                 .sport = GPORT,
+                 .dport = CPORT,
+                 .seq = seq,
+                 .ack = ack,
+                 .flags = flags,
+                 .payload = data,
+                 .plen = data ? strlen(data) : 0};
+    return test_pkt(&t);
+}
+
+static guint32 seq_of(GByteArray *b)
+{
+    return colo_ld_be32(b->data + 14 + 20 + 4);
+}
+
+static guint32 ack_of(GByteArray *b)
+{
+    return colo_ld_be32(b->data + 14 + 20 + 8);
+}
+
+static gboolean process(ColoRewriter *rw, GByteArray *b, gboolean primary_side)
+{
+    return colo_rewriter_process(rw, b->data, b->len, 0, primary_side);
+}
+
+/* Checks that the IPv4 and TCP checksums of @b verify. */
+static void assert_checksums_ok(GByteArray *b)
+{
+    GByteArray *copy = g_byte_array_new();
+    g_byte_array_append(copy, b->data, b->len);
+    ColoPacketInfo info;
+    g_assert_cmpint(colo_packet_parse(&info, copy->data, copy->len, 0), ==, COLO_PARSE_OK);
+    colo_packet_update_checksums(copy->data, &info);
+    g_assert_cmpmem(copy->data, copy->len, b->data, b->len);
+    g_byte_array_unref(copy);
+}
+
+#define U(b) g_byte_array_unref(b)
+
+/* Brings a guest-as-server connection to ESTABLISHED with offset S_ISN - P_ISN. */
+static void handshake(ColoRewriter *rw)
+{
+    GByteArray *syn = to_guest(COLO_TCP_SYN, C_ISN, 0, NULL);
+    g_assert_false(process(rw, syn, TRUE));
+    GByteArray *synack = from_guest(COLO_TCP_SYN | COLO_TCP_ACK, S_ISN, C_ISN + 1, NULL);
+    g_assert_false(process(rw, synack, FALSE));
+    g_assert_cmpuint(seq_of(synack), ==, S_ISN);
+    /* The client acks the primary's SYN|ACK: that ack moves into the secondary's space. */
+    GByteArray *ack = to_guest(COLO_TCP_ACK, C_ISN + 1, P_ISN + 1, NULL);
+    g_assert_true(process(rw, ack, TRUE));
+    g_assert_cmpuint(ack_of(ack), ==, S_ISN + 1);
+    assert_checksums_ok(ack);
+    U(syn);
+    U(synack);
+    U(ack);
+}
+
+static void test_server_stream_equal(void)
+{
+    ColoRewriter *rw = colo_rewriter_new();
+    handshake(rw);
+    ColoConnKey k = {.proto = COLO_IPPROTO_TCP,
+                     .src = test_ip(GUEST),
+                     .dst = test_ip(CLIENT),
+                     .src_port = GPORT,
+                     .dst_port = CPORT};
+    guint32 off;
+    ColoTcpState st;
+    g_assert_true(colo_rewriter_lookup(rw, &k, &off, &st));
+    g_assert_cmpuint(off, ==, S_ISN - P_ISN);
+    g_assert_cmpint(st, ==, COLO_TCPS_ESTABLISHED);
+
+    static const char *const chunks[] = {"HTTP/1.1 200 OK\r\n", "Content-Length: 5\r\n\r\n",
+                                         "hello"};
+    guint32 p_seq = P_ISN + 1, s_seq = S_ISN + 1;
+    for (guint i = 0; i < G_N_ELEMENTS(chunks); i++) {
+        GByteArray *pvm = from_guest(COLO_TCP_ACK | COLO_TCP_PSH, p_seq, C_ISN + 1, chunks[i]);
+        GByteArray *svm = from_guest(COLO_TCP_ACK | COLO_TCP_PSH, s_seq, C_ISN + 1, chunks[i]);
+        g_assert_true(process(rw, svm, FALSE));
+        g_assert_cmpmem(svm->data, svm->len, pvm->data, pvm->len);
+        p_seq += strlen(chunks[i]);
+        s_seq += strlen(chunks[i]);
+        U(pvm);
+        U(svm);
+        /* The client's ack of it reaches the SVM in the SVM's space. */
+        GByteArray *cack = to_guest(COLO_TCP_ACK, C_ISN + 1, p_seq, NULL);
+        g_assert_true(process(rw, cack, TRUE));
+        g_assert_cmpuint(ack_of(cack), ==, s_seq);
+        assert_checksums_ok(cack);
+        U(cack);
+    }
+
+    /* Passive close: client FIN, guest FIN|ACK, client's last ACK forgets the connection. */
+    GByteArray *fin = to_guest(COLO_TCP_FIN | COLO_TCP_ACK, C_ISN + 1, p_seq, NULL);
+    process(rw, fin, TRUE);
+    g_assert_cmpuint(ack_of(fin), ==, s_seq);
+    g_assert_true(colo_rewriter_lookup(rw, &k, NULL, &st));
+    g_assert_cmpint(st, ==, COLO_TCPS_CLOSE_WAIT);
+    GByteArray *pfin = from_guest(COLO_TCP_FIN | COLO_TCP_ACK, p_seq, C_ISN + 2, NULL);
+    GByteArray *sfin = from_guest(COLO_TCP_FIN | COLO_TCP_ACK, s_seq, C_ISN + 2, NULL);
+    g_assert_true(process(rw, sfin, FALSE));
+    g_assert_cmpmem(sfin->data, sfin->len, pfin->data, pfin->len);
+    g_assert_true(colo_rewriter_lookup(rw, &k, NULL, &st));
+    g_assert_cmpint(st, ==, COLO_TCPS_LAST_ACK);
+    GByteArray *last = to_guest(COLO_TCP_ACK, C_ISN + 2, p_seq + 1, NULL);
+    g_assert_true(process(rw, last, TRUE));
+    g_assert_cmpuint(ack_of(last), ==, s_seq + 1);
+    /* Upstream compares the rewritten ack here and keeps the entry; we forget it. */
+    g_assert_false(colo_rewriter_lookup(rw, &k, NULL, NULL));
+    g_assert_cmpuint(colo_rewriter_stats(rw)->connections_closed, ==, 1);
+    U(fin);
+    U(pfin);
+    U(sfin);
+    U(last);
+    colo_rewriter_free(rw);
+}
+
+/* After a checkpoint the SVM's TCP state is the PVM's: nothing to rewrite any more. */
+static void test_checkpoint_and_failover(void)
+{
+    ColoRewriter *rw = colo_rewriter_new();
+    handshake(rw);
+    colo_rewriter_failover(rw);
+    g_assert_false(colo_rewriter_in_failover_mode(rw)); /* an offset is still in use */
+
+    colo_rewriter_checkpoint(rw);
+    GByteArray *data = from_guest(COLO_TCP_ACK, P_ISN + 1, C_ISN + 1, "same");
+    GByteArray *copy = g_byte_array_new();
+    g_byte_array_append(copy, data->data, data->len);
+    g_assert_false(process(rw, data, FALSE));
+    g_assert_cmpmem(data->data, data->len, copy->data, copy->len);
+
+    colo_rewriter_failover(rw);
+    g_assert_true(colo_rewriter_in_failover_mode(rw));
+    /* A new connection after failover is not tracked. */
+    guint before = colo_rewriter_connections(rw);
+    TestPkt t = {.src = CLIENT, .dst = GUEST, .sport = 1234, .dport = 22, .flags = COLO_TCP_SYN};
+    GByteArray *syn = test_pkt(&t);
+    g_assert_false(process(rw, syn, TRUE));
+    g_assert_cmpuint(colo_rewriter_connections(rw), ==, before);
+    U(data);
+    U(copy);
+    U(syn);
+    colo_rewriter_free(rw);
+}
+
+/* The guest connects out: the peer's SYN|ACK acks the primary's ISN (upstream never fixes it). */
+static void test_guest_initiated(void)
+{
+    ColoRewriter *rw = colo_rewriter_new();
+    const guint32 P2 = 111, S2 = 0xfffffff0u, PEER = 5555;
+    GByteArray *ssyn = from_guest(COLO_TCP_SYN, S2, 0, NULL);
+    g_assert_false(process(rw, ssyn, FALSE));
+    GByteArray *synack = to_guest(COLO_TCP_SYN | COLO_TCP_ACK, PEER, P2 + 1, NULL);
+    g_assert_true(process(rw, synack, TRUE));
+    g_assert_cmpuint(ack_of(synack), ==, S2 + 1);
+    assert_checksums_ok(synack);
+
+    GByteArray *pvm = from_guest(COLO_TCP_ACK | COLO_TCP_PSH, P2 + 1, PEER + 1, "GET /");
+    GByteArray *svm = from_guest(COLO_TCP_ACK | COLO_TCP_PSH, S2 + 1, PEER + 1, "GET /");
+    g_assert_true(process(rw, svm, FALSE));
+    g_assert_cmpmem(svm->data, svm->len, pvm->data, pvm->len);
+    U(ssyn);
+    U(synack);
+    U(pvm);
+    U(svm);
+    colo_rewriter_free(rw);
+}
+
+static void test_non_tcp_untouched(void)
+{
+    ColoRewriter *rw = colo_rewriter_new();
+    TestPkt t = {.proto = COLO_IPPROTO_UDP, .sport = 1, .dport = 2, .payload = "u", .plen = 1};
+    GByteArray *b = test_pkt(&t);
+    g_assert_false(process(rw, b, FALSE));
+    TestPkt arp = {.ethertype = 0x0806};
+    GByteArray *a = test_pkt(&arp);
+    g_assert_false(process(rw, a, TRUE));
+    g_assert_cmpuint(colo_rewriter_connections(rw), ==, 0);
+    g_assert_cmpuint(colo_rewriter_stats(rw)->passed, ==, 2);
+    U(b);
+    U(a);
+    colo_rewriter_free(rw);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/colo-rewriter/server-stream-equal", test_server_stream_equal);
+    g_test_add_func("/colo-rewriter/checkpoint-and-failover", test_checkpoint_and_failover);
+    g_test_add_func("/colo-rewriter/guest-initiated", test_guest_initiated);
+    g_test_add_func("/colo-rewriter/non-tcp-untouched", test_non_tcp_untouched);
+    return g_test_run();
+}
