@@ -11,6 +11,7 @@
 #include "hw/pci/pci.h"
 #include "hw/timer/i8254.h"
 #include "hw/timer/mc146818rtc.h"
+#include "hw/virtio/virtio-net-nc.h"
 #include "hw/virtio/virtio-pci.h"
 #include "util/error.h"
 
@@ -26,6 +27,7 @@ typedef struct PcNic {
     char *name;         /* "virtio-net-pci.0" when no id was given */
     VirtIONet *net;
     VirtIOPCIProxy *proxy;
+    VirtIONetClient *client; /* the net-core peer, when attached through the net core */
 } PcNic;
 
 struct PcMachine {
@@ -242,14 +244,16 @@ static bool virtio_net_pci_create(void *machine, const char *id, GHashTable *pro
     g_autofree char *name = id ? g_strdup(id) : g_strdup_printf("virtio-net-pci.%u",
                                                                 m->nics->len);
     VirtIONet *net = virtio_net_new(m->hooks.ram, mac);
+    VirtIONetClient *client = NULL;
     if (netdev) {
-        if (!m->hooks.nic_attach) {
-            error_setg(errp, "Property 'virtio-net-device.netdev' can't find value '%s'",
-                       netdev);
-            virtio_net_free(net);
-            return false;
+        bool ok;
+        if (m->hooks.nic_attach) {
+            ok = m->hooks.nic_attach(m->hooks.opaque, net, netdev, name, errp);
+        } else {
+            client = virtio_net_nc_attach(net, netdev, name, mac, errp);
+            ok = client != NULL;
         }
-        if (!m->hooks.nic_attach(m->hooks.opaque, net, netdev, name, errp)) {
+        if (!ok) {
             virtio_net_free(net);
             return false;
         }
@@ -259,6 +263,7 @@ static bool virtio_net_pci_create(void *machine, const char *id, GHashTable *pro
     VirtIOPCIProxy *proxy = virtio_pci_new(m->pci, name, devfn, virtio_net_vdev(net), 0x020000,
                                            errp);
     if (!proxy) {
+        virtio_net_nc_detach(client);
         virtio_net_free(net);
         return false;
     }
@@ -267,6 +272,7 @@ static bool virtio_net_pci_create(void *machine, const char *id, GHashTable *pro
     nic->name = g_steal_pointer(&name);
     nic->net = net;
     nic->proxy = proxy;
+    nic->client = client;
     g_ptr_array_add(m->nics, nic);
     return true;
 }
@@ -287,6 +293,7 @@ void hw_register_types(void)
 static void nic_free(gpointer p)
 {
     PcNic *nic = p;
+    virtio_net_nc_detach(nic->client);
     virtio_pci_free(nic->proxy);
     virtio_net_free(nic->net);
     g_free(nic->id);

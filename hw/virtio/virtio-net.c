@@ -10,7 +10,6 @@ struct VirtIONet {
     bool link_up;
     VirtIONetPeer peer;
     bool has_peer;
-    bool rx_waiting;        /* a receive found no buffer; tell the peer when one arrives */
     VirtQueueElement *elem; /* scratch, too big for the stack */
     uint8_t *txbuf;
     VirtIONetStats stats;
@@ -51,11 +50,6 @@ static void net_config_write(VirtIODevice *vdev, uint32_t off, uint32_t val, int
     /* With VERSION_1 the MAC is read-only (changes go through the control queue). */
 }
 
-static void net_reset(VirtIODevice *vdev)
-{
-    to_net(vdev)->rx_waiting = false;
-}
-
 static void handle_tx(VirtIODevice *vdev, VirtQueue *vq)
 {
     VirtIONet *n = to_net(vdev);
@@ -90,12 +84,10 @@ static void handle_tx(VirtIODevice *vdev, VirtQueue *vq)
 static void handle_rx(VirtIODevice *vdev, VirtQueue *vq)
 {
     VirtIONet *n = to_net(vdev);
-    /* The driver added receive buffers: frames the peer held back can come now. */
-    if (n->rx_waiting) {
-        n->rx_waiting = false;
-        if (n->has_peer && n->peer.rx_ready) {
-            n->peer.rx_ready(n->peer.opaque);
-        }
+    /* The driver added receive buffers: frames the peer held back (after a refused receive,
+     * or because can_receive said no) can come now. */
+    if (n->has_peer && n->peer.rx_ready) {
+        n->peer.rx_ready(n->peer.opaque);
     }
 }
 
@@ -103,7 +95,6 @@ static const VirtIODeviceOps net_ops = {
     .get_features = net_get_features,
     .config_read = net_config_read,
     .config_write = net_config_write,
-    .reset = net_reset,
 };
 
 VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6])
@@ -183,7 +174,6 @@ ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len)
             return -1;
         }
         n->stats.rx_no_buffer++;
-        n->rx_waiting = true;
         return 0;
     }
     VirtQueueElement *e = n->elem;

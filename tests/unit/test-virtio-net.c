@@ -3,7 +3,9 @@
  * capability walk, feature negotiation, queue setup, TX and RX, then malicious chains.
  */
 #include "hw/virtio/virtio-net.h"
+#include "hw/virtio/virtio-net-nc.h"
 #include "hw/virtio/virtio-pci.h"
+#include "net/net.h"
 
 #include <string.h>
 
@@ -388,6 +390,75 @@ static void test_bad_setup_contained(Fixture *f, gconstpointer data)
     g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, -1);
 }
 
+/* --- through the net core: a fake -netdev "hn0" peered with the NIC client ------------- */
+
+typedef struct FakeNetdev {
+    NetClientState nc;
+    GPtrArray *got;
+} FakeNetdev;
+
+static ssize_t fake_receive(NetClientState *nc, const uint8_t *buf, size_t size)
+{
+    g_ptr_array_add(((FakeNetdev *)nc)->got, g_bytes_new(buf, size));
+    return size;
+}
+
+static const NetClientInfo fake_info = {
+    .type = NET_CLIENT_DRIVER_SOCKET,
+    .size = sizeof(FakeNetdev),
+    .receive = fake_receive,
+};
+
+static void test_net_core_glue(Fixture *f, gconstpointer data)
+{
+    FakeNetdev *nd = (FakeNetdev *)qemu_new_net_client(&fake_info, NULL, "socket", "hn0");
+    nd->nc.is_netdev = true;
+    nd->got = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    GError *err = NULL;
+    g_assert_null(virtio_net_nc_attach(f->net, "nope", "net0", mac, &err));
+    g_assert_cmpstr(err->message, ==, "Property 'virtio-net-device.netdev' can't find value 'nope'");
+    g_clear_error(&err);
+    VirtIONetClient *c = virtio_net_nc_attach(f->net, "hn0", "net0", mac, &err);
+    g_assert_nonnull(c);
+    g_assert_null(virtio_net_nc_attach(f->net, "hn0", "net1", mac, &err));
+    g_assert_cmpstr(err->message, ==,
+                    "Property 'virtio-net-device.netdev' can't take value 'hn0', it's in use");
+    g_clear_error(&err);
+
+    /* netdev -> guest before any RX buffer: queued in the core, delivered on the RX kick */
+    uint8_t frame[42];
+    memset(frame, 0x5a, sizeof(frame));
+    qemu_send_packet(&nd->nc, frame, sizeof(frame));
+    g_assert_cmpint(r16(f, RXQ_BASE + 0x200 + 2), ==, 0);
+    set_desc(f, RXQ_BASE, 0, BUF_BASE, 1526, VRING_DESC_F_WRITE, 0);
+    publish(f, RXQ_BASE, &f->rx_avail, 0);
+    bar_wr(f, 0x3000, 0, 2);
+    g_assert_cmpint(r16(f, RXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpmem(f->ram + BUF_BASE + VIRTIO_NET_HDR_LEN, sizeof(frame), frame, sizeof(frame));
+
+    /* guest -> netdev */
+    memcpy(f->ram + BUF_BASE + 0x2000 + VIRTIO_NET_HDR_LEN, "hello-netdev", 12);
+    memset(f->ram + BUF_BASE + 0x2000, 0, VIRTIO_NET_HDR_LEN);
+    set_desc(f, TXQ_BASE, 0, BUF_BASE + 0x2000, VIRTIO_NET_HDR_LEN + 12, 0, 0);
+    publish(f, TXQ_BASE, &f->tx_avail, 0);
+    bar_wr(f, 0x3004, 1, 2);
+    g_assert_cmpuint(nd->got->len, ==, 1);
+    gsize len;
+    const void *p = g_bytes_get_data(g_ptr_array_index(nd->got, 0), &len);
+    g_assert_cmpmem(p, len, "hello-netdev", 12);
+
+    /* set_link off on the netdev reaches the guest's status bit */
+    qemu_set_link(&nd->nc, false);
+    g_assert_cmphex(bar_rd(f, 0x2006, 2), ==, 0);
+    qemu_set_link(&nd->nc, true);
+    g_assert_cmphex(bar_rd(f, 0x2006, 2), ==, VIRTIO_NET_S_LINK_UP);
+
+    virtio_net_nc_detach(c);
+    g_ptr_array_unref(nd->got);
+    qemu_del_net_client(&nd->nc);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -400,5 +471,6 @@ int main(int argc, char **argv)
     ADD("/virtio-net/malicious/bad-addresses", test_bad_addresses);
     ADD("/virtio-net/malicious/indirect", test_indirect_rules);
     ADD("/virtio-net/bad-setup", test_bad_setup_contained);
+    ADD("/virtio-net/net-core-glue", test_net_core_glue);
     return g_test_run();
 }

@@ -58,8 +58,8 @@ typedef struct PcMachineHooks {
     void (*cpu_nmi)(void *opaque);                     /* x86_cpu_inject_nmi */
     void (*reset_request)(void *opaque);               /* the guest asked for a reset */
     void (*poweroff_request)(void *opaque);            /* the guest powered off (ACPI S5) */
-    /* Connects a NIC to -netdev ID (net core glue). NULL: no netdev can be found.
-     * On failure it reports upstream's "can't find value" error. */
+    /* Connects a NIC to -netdev ID; NULL: through the net core (hw/virtio/virtio-net-nc.h).
+     * Tests replace it. On failure it reports upstream's "can't find value" error. */
     bool (*nic_attach)(void *opaque, VirtIONet *nic, const char *netdev, const char *nic_name,
                        GError **errp);
     void *opaque;
