@@ -81,6 +81,9 @@ void hw_clock_resume(HwClock *clock)
     }
     clock->offset = clock->stopped_at - host_ns();
     clock->running = true;
+    if (clock->notify) {
+        clock->notify(clock->notify_opaque); /* deadlines count again */
+    }
 }
 
 bool hw_clock_is_running(HwClock *clock)
@@ -194,4 +197,66 @@ bool hw_timer_pending(HwTimer *timer)
 int64_t hw_timer_expire_time(HwTimer *timer)
 {
     return timer->deadline;
+}
+
+/* --- running timers from a GMainContext ------------------------------------------------- */
+
+typedef struct ClockSource {
+    GSource source;
+    HwClock *clock;
+} ClockSource;
+
+static gboolean clock_prepare(GSource *source, gint *timeout)
+{
+    ClockSource *cs = (ClockSource *)source;
+    int64_t next = hw_clock_next_deadline(cs->clock);
+    if (next == INT64_MAX || !hw_clock_is_running(cs->clock)) {
+        *timeout = -1;
+        return FALSE;
+    }
+    int64_t now = hw_clock_ns(cs->clock);
+    if (next <= now) {
+        *timeout = 0;
+        return TRUE;
+    }
+    /* poll has millisecond resolution: round up, the timers fire on the next pass */
+    int64_t ms = (next - now + 999999) / 1000000;
+    *timeout = ms > G_MAXINT ? G_MAXINT : (gint)ms;
+    return FALSE;
+}
+
+static gboolean clock_check(GSource *source)
+{
+    ClockSource *cs = (ClockSource *)source;
+    return hw_clock_is_running(cs->clock) &&
+           hw_clock_next_deadline(cs->clock) <= hw_clock_ns(cs->clock);
+}
+
+static gboolean clock_dispatch(GSource *source, GSourceFunc cb, gpointer data)
+{
+    ClockSource *cs = (ClockSource *)source;
+    hw_clock_run_timers(cs->clock);
+    return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs clock_source_funcs = {
+    .prepare = clock_prepare,
+    .check = clock_check,
+    .dispatch = clock_dispatch,
+};
+
+static void wake_context(void *opaque)
+{
+    g_main_context_wakeup(opaque);
+}
+
+guint hw_clock_attach(HwClock *clock, GMainContext *ctx)
+{
+    GSource *s = g_source_new(&clock_source_funcs, sizeof(ClockSource));
+    ((ClockSource *)s)->clock = clock;
+    g_source_set_name(s, "hw-clock");
+    guint id = g_source_attach(s, ctx);
+    g_source_unref(s);
+    hw_clock_set_notify(clock, wake_context, ctx ? ctx : g_main_context_default());
+    return id;
 }

@@ -2,6 +2,7 @@
 #include "hw/i386/pc.h"
 #include "hw/acpi/acpi-tables.h"
 #include "hw/acpi/pm.h"
+#include "hw/core/biglock.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/e820.h"
 #include "hw/i386/pc-sysctl.h"
@@ -477,40 +478,66 @@ bool pc_machine_boot_info(PcMachine *m, LinuxBootInfo *out)
 uint32_t pc_machine_pio_read(void *opaque, uint16_t port, int size)
 {
     PcMachine *m = opaque;
-    return io_space_read(m->io, port, size);
+    bql_lock();
+    uint32_t v = io_space_read(m->io, port, size);
+    bql_unlock();
+    return v;
 }
 
 void pc_machine_pio_write(void *opaque, uint16_t port, uint32_t val, int size)
 {
     PcMachine *m = opaque;
+    bql_lock();
     io_space_write(m->io, port, val, size);
+    bql_unlock();
 }
 
 uint64_t pc_machine_mmio_read(void *opaque, uint64_t gpa, int size)
 {
     PcMachine *m = opaque;
-    return io_space_read(m->mmio, gpa, size);
+    bql_lock();
+    uint64_t v = io_space_read(m->mmio, gpa, size);
+    bql_unlock();
+    return v;
 }
 
 void pc_machine_mmio_write(void *opaque, uint64_t gpa, uint64_t val, int size)
 {
     PcMachine *m = opaque;
+    bql_lock();
     io_space_write(m->mmio, gpa, val, size);
+    bql_unlock();
 }
 
 int pc_machine_irq_ack(void *opaque)
 {
     PcMachine *m = opaque;
+    bql_lock();
     int v = lapic_ack(m->lapic);
     if (v == LAPIC_ACK_EXTINT) {
         v = i8259_read_irq(m->pic);
     }
+    bql_unlock();
     return v;
 }
 
 void pc_machine_apic_enable(PcMachine *m, bool on)
 {
     lapic_set_global_enable(m->lapic, on);
+}
+
+guint pc_machine_attach(PcMachine *m, GMainContext *ctx)
+{
+    return hw_clock_attach(m->clock, ctx);
+}
+
+void pc_machine_set_running(PcMachine *m, bool running)
+{
+    if (running) {
+        hw_clock_resume(m->clock);
+    } else {
+        hw_clock_pause(m->clock);
+    }
 }
 
 HwClock *pc_machine_clock(PcMachine *m)

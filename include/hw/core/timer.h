@@ -52,6 +52,11 @@ void hw_timer_del(HwTimer *timer);
 bool hw_timer_pending(HwTimer *timer);
 int64_t hw_timer_expire_time(HwTimer *timer);
 
+/* Runs the clock's timers from ctx's main loop (under the big lock, which the loop's thread
+ * holds): a GSource whose timeout is the next deadline, woken when a timer is armed earlier
+ * from another thread. Returns the source id. */
+guint hw_clock_attach(HwClock *clock, GMainContext *ctx);
+
 /* a * b / c without overflow for the clock conversions devices do (ticks <-> ns). */
 static inline uint64_t muldiv64(uint64_t a, uint32_t b, uint32_t c)
 {

@@ -15,6 +15,7 @@
  *   pc_machine_new(opts, hooks)         devices, interrupt wiring, I/O spaces
  *   pc_machine_device_add(m, -device)   for every -device, in command-line order
  *   pc_machine_realize(m)               firmware's work: PCI BARs, ACPI tables, the kernel
+ *   pc_machine_attach(m, NULL)          timers on the main loop (big lock: hw/core/biglock.h)
  *   CPU: x86_cpu_new(ram, bus ops = pc_machine_pio_read/..., m), then pc_machine_boot_cpu
  *   guest reset request (i8042 0xfe, 0xcf9, 0x92, triple fault) ─► hooks.reset_request
  *        ─► the root calls pc_machine_reset(m) and resets the CPU to the boot state again
@@ -82,7 +83,7 @@ bool pc_machine_reset(PcMachine *m, GError **errp);
 /* Where the CPU starts: the PVH entry (false if there is no -kernel). */
 bool pc_machine_boot_info(PcMachine *m, LinuxBootInfo *out);
 
-/* X86BusOps-compatible entry points; opaque is the PcMachine. */
+/* X86BusOps-compatible entry points; opaque is the PcMachine. They take the big lock. */
 uint32_t pc_machine_pio_read(void *opaque, uint16_t port, int size);
 void pc_machine_pio_write(void *opaque, uint16_t port, uint32_t val, int size);
 uint64_t pc_machine_mmio_read(void *opaque, uint64_t gpa, int size);
@@ -91,6 +92,11 @@ int pc_machine_irq_ack(void *opaque);
 /* The CPU's IA32_APIC_BASE global-enable bit changed. */
 void pc_machine_apic_enable(PcMachine *m, bool on);
 
+/* Device timers run from ctx's loop (NULL: the default context), whose thread holds the big
+ * lock except while polling (hw/core/biglock.h: bql_attach_context). */
+guint pc_machine_attach(PcMachine *m, GMainContext *ctx);
+/* The virtual clock follows the run state: stopped VMs see no time pass (stop/cont). */
+void pc_machine_set_running(PcMachine *m, bool running);
 HwClock *pc_machine_clock(PcMachine *m);
 IoSpace *pc_machine_io(PcMachine *m);
 IoSpace *pc_machine_mmio(PcMachine *m);
