@@ -36,8 +36,8 @@ static const char *const step_names[] = {
     [PROBE_VCPU - PROBE_OPEN] = "KVM_CREATE_VCPU failed",
     [PROBE_REGS - PROBE_OPEN] = "setting vCPU registers failed",
     [PROBE_RUN - PROBE_OPEN] = "KVM_RUN failed",
-    [PROBE_EXIT_IO - PROBE_OPEN] = "the probe guest did not reach its port write "
-                                   "(emulation failure or internal error)",
+    [PROBE_EXIT_IO - PROBE_OPEN] = ("the probe guest did not reach its port write "
+                                    "(emulation failure or internal error)"),
     [PROBE_EXIT_HLT - PROBE_OPEN] = "the probe guest did not halt",
 };
 
