@@ -223,7 +223,7 @@ static void test_files_and_limits(void)
                     "qemu: could not open kernel file '/nonexistent/vmlinuz': "
                     "No such file or directory");
     g_clear_error(&err);
-    g_autofree char *dir = g_dir_make_tmp("test-linux-boot-XXXXXX", NULL);
+    g_autofree char *dir = g_dir_make_tmp(NULL, NULL);
     g_autofree char *kpath = g_build_filename(dir, "vmlinux", NULL);
     g_autoptr(GByteArray) elf = make_elf(true);
     g_assert_true(g_file_set_contents(kpath, (char *)elf->data, elf->len, NULL));

@@ -92,7 +92,7 @@ static void write_kernel(Fixture *f)
     g_byte_array_append(b, (const guint8 *)"\xf4\xeb\xfd\x90", 4);
     uint32_t n[] = {4, 4, 18, 0x006e6558, 0x1000000};
     g_byte_array_append(b, (guint8 *)n, sizeof(n));
-    f->dir = g_dir_make_tmp("test-pc-XXXXXX", NULL);
+    f->dir = g_dir_make_tmp(NULL, NULL);
     f->kernel = g_build_filename(f->dir, "vmlinux", NULL);
     g_assert_true(g_file_set_contents(f->kernel, (char *)b->data, b->len, NULL));
     g_byte_array_unref(b);

@@ -417,7 +417,8 @@ static void test_net_core_glue(Fixture *f, gconstpointer data)
     const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
     GError *err = NULL;
     g_assert_null(virtio_net_nc_attach(f->net, "nope", "net0", mac, &err));
-    g_assert_cmpstr(err->message, ==, "Property 'virtio-net-device.netdev' can't find value 'nope'");
+    g_assert_cmpstr(err->message, ==,
+                    "Property 'virtio-net-device.netdev' can't find value 'nope'");
     g_clear_error(&err);
     VirtIONetClient *c = virtio_net_nc_attach(f->net, "hn0", "net0", mac, &err);
     g_assert_nonnull(c);
