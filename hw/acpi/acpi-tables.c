@@ -102,6 +102,16 @@ static void put_gas_none(GByteArray *b)
 static size_t build_dsdt(GByteArray *b)
 {
     size_t off = start_table(b, "DSDT", 1);
+    /* Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, 0) } }:
+     * with ACPI on, Linux scans PCI only below a PNP0A03 root bridge; without _PRT it takes
+     * each function's interrupt line register as its ISA IRQ, which the machine programs */
+    static const uint8_t sb[] = {
+        0x10, 0x1d, '\\', '_', 'S', 'B', '_',             /* ScopeOp, PkgLength 29, \_SB_ */
+        0x5b, 0x82, 0x15, 'P', 'C', 'I', '0',            /* DeviceOp, PkgLength 21, PCI0 */
+        0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03, /* _HID: DWord EISA PNP0A03 */
+        0x08, '_', 'U', 'I', 'D', 0x00,                  /* _UID: Zero */
+    };
+    g_byte_array_append(b, sb, sizeof(sb));
     /* Name (_S5, Package (4) {0, 0, 0, 0}): SLP_TYP 0 is soft-off on the PIIX4 PM block */
     static const uint8_t s5[] = {0x08, '_', 'S', '5', '_', 0x12, 0x06, 0x04, 0, 0, 0, 0};
     g_byte_array_append(b, s5, sizeof(s5));

@@ -148,11 +148,23 @@ static void test_dsdt(void)
     AcpiTables *t = acpi_build_pc_tables(BASE);
     uint32_t len = check_table(t, t->dsdt, "DSDT");
     const uint8_t *d = at(t, t->dsdt);
-    /* NameOp "_S5_" PackageOp */
-    g_assert_cmpuint(len, >, 36 + 6);
-    g_assert_cmpuint(d[36], ==, 0x08);
-    g_assert_cmpmem(d + 37, 4, "_S5_", 4);
-    g_assert_cmpuint(d[41], ==, 0x12);
+    /* Scope (\_SB) holding Device (PCI0) with _HID PNP0A03, then Name (_S5, Package) */
+    g_assert_cmpuint(len, >, 36 + 29 + 12);
+    g_assert_cmpuint(d[36], ==, 0x10);
+    uint32_t scope_len = d[37];
+    g_assert_cmpmem(d + 38, 5, "\\_SB_", 5);
+    g_assert_cmpuint(d[43], ==, 0x5b);
+    g_assert_cmpuint(d[44], ==, 0x82);
+    g_assert_cmpuint(d[45], ==, scope_len - 1 - 5 - 2); /* the device fills the scope */
+    g_assert_cmpmem(d + 46, 4, "PCI0", 4);
+    g_assert_cmpmem(d + 51, 4, "_HID", 4);
+    g_assert_cmphex(d[55], ==, 0x0c);
+    g_assert_cmpmem(d + 56, 4, "\x41\xd0\x0a\x03", 4);
+    const uint8_t *s5 = d + 37 + scope_len;
+    g_assert_cmpuint(s5[0], ==, 0x08);
+    g_assert_cmpmem(s5 + 1, 4, "_S5_", 4);
+    g_assert_cmpuint(s5[5], ==, 0x12);
+    g_assert_cmpuint(s5 + 12 - d, ==, len);
     /* everything fits in the reserved BIOS area */
     g_assert_cmpuint(BASE + t->blob->len, <=, 0x100000);
     acpi_tables_free(t);

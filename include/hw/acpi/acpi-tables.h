@@ -2,7 +2,7 @@
  * The ACPI tables the pc machine gives a Linux guest, built into a buffer that the machine
  * copies to guest physical `base` (inside the reserved BIOS area):
  *
- *   RSDP (v2) ──► RSDT ─┬─► FACP (FADT) ──► DSDT (\_S5 for power-off), FACS
+ *   RSDP (v2) ──► RSDT ─┬─► FACP (FADT) ──► DSDT (PCI0 root bridge, \_S5), FACS
  *            └─► XSDT ─┴─► APIC (MADT: one LAPIC, one IOAPIC, ISA overrides, LINT1 NMI)
  *
  * The FADT points at the PIIX4-style PM block (PM1a event 0xb000, control 0xb004, timer
