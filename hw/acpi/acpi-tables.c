@@ -99,19 +99,138 @@ static void put_gas_none(GByteArray *b)
     }
 }
 
-static size_t build_dsdt(GByteArray *b)
+/* --- AML: just what the DSDT below needs ------------------------------------------------ */
+
+/* op, then PkgLength (which counts its own bytes) and the body. */
+static void aml_pkg(GByteArray *out, const uint8_t *op, size_t oplen, const GByteArray *body)
+{
+    g_byte_array_append(out, op, oplen);
+    size_t len = body->len;
+    if (len + 1 < 0x40) {
+        put8(out, len + 1);
+    } else if (len + 2 < 0x1000) {
+        len += 2;
+        put8(out, 0x40 | (len & 0xf));
+        put8(out, len >> 4);
+    } else {
+        len += 3;
+        put8(out, 0x80 | (len & 0xf));
+        put8(out, len >> 4);
+        put8(out, len >> 12);
+    }
+    g_byte_array_append(out, body->data, body->len);
+}
+
+static void aml_integer(GByteArray *b, uint32_t v)
+{
+    if (v == 0) {
+        put8(b, 0x00);          /* ZeroOp */
+    } else if (v == 1) {
+        put8(b, 0x01);          /* OneOp */
+    } else if (v <= 0xff) {
+        put8(b, 0x0a);          /* BytePrefix */
+        put8(b, v);
+    } else {
+        put8(b, 0x0c);          /* DWordPrefix */
+        put32(b, v);
+    }
+}
+
+static void aml_name(GByteArray *b, const char *seg)
+{
+    put8(b, 0x08);              /* NameOp */
+    put_bytes(b, seg, 4);
+}
+
+/* Address space descriptors for _CRS: Word (bus, I/O) and DWord (memory), fixed ranges. */
+static void put_word_range(GByteArray *b, uint8_t type, uint8_t tflags, uint16_t min,
+                           uint16_t max)
+{
+    put8(b, 0x88);
+    put16(b, 13);
+    put8(b, type);
+    put8(b, 0x0c);              /* MinFixed, MaxFixed, producer */
+    put8(b, tflags);
+    put16(b, 0);                /* granularity */
+    put16(b, min);
+    put16(b, max);
+    put16(b, 0);                /* translation */
+    put16(b, max - min + 1);
+}
+
+static void put_dword_memory(GByteArray *b, uint32_t min, uint32_t max)
+{
+    put8(b, 0x87);
+    put16(b, 23);
+    put8(b, 0);                 /* memory */
+    put8(b, 0x0c);
+    put8(b, 0x03);              /* read-write, cacheable */
+    put32(b, 0);
+    put32(b, min);
+    put32(b, max);
+    put32(b, 0);
+    put32(b, max - min + 1);
+}
+
+static void build_crs(GByteArray *dev, uint64_t low_ram_end)
+{
+    g_autoptr(GByteArray) res = g_byte_array_new();
+    put_word_range(res, 2, 0, 0x00, 0xff);               /* bus numbers */
+    put_word_range(res, 1, 0x03, 0x0000, 0x0cf7);        /* I/O below the config ports */
+    static const uint8_t cf8[] = {0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08};
+    g_byte_array_append(res, cf8, sizeof(cf8));          /* IO (Decode16, 0xcf8, 8) */
+    put_word_range(res, 1, 0x03, 0x0d00, 0xffff);
+    put_dword_memory(res, 0x000a0000, 0x000bffff);       /* VGA window */
+    put_dword_memory(res, low_ram_end, IOAPIC_BASE - 1); /* the PCI hole below the IOAPIC */
+    put8(res, 0x79);                                     /* end tag, no checksum */
+    put8(res, 0);
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+    aml_integer(buf, res->len);
+    g_byte_array_append(buf, res->data, res->len);
+    aml_name(dev, "_CRS");
+    aml_pkg(dev, (const uint8_t[]){0x11}, 1, buf);      /* BufferOp */
+}
+
+/* _PRT: slot s pin p goes to PIRQ (s + p) & 3, PIRQ A-D to GSI 10, 10, 11, 11 (hw/pci). */
+static void build_prt(GByteArray *dev)
+{
+    static const uint8_t pirq_gsi[4] = {10, 10, 11, 11};
+    g_autoptr(GByteArray) list = g_byte_array_new();
+    put8(list, 31 * 4);                                  /* NumElements */
+    for (int slot = 1; slot < 32; slot++) {
+        for (int pin = 0; pin < 4; pin++) {
+            g_autoptr(GByteArray) e = g_byte_array_new();
+            put8(e, 4);
+            aml_integer(e, ((uint32_t)slot << 16) | 0xffff);
+            aml_integer(e, pin);
+            aml_integer(e, 0);                           /* source: none, GSI follows */
+            aml_integer(e, pirq_gsi[(slot + pin) & 3]);
+            aml_pkg(list, (const uint8_t[]){0x12}, 1, e);
+        }
+    }
+    aml_name(dev, "_PRT");
+    aml_pkg(dev, (const uint8_t[]){0x12}, 1, list);
+}
+
+static size_t build_dsdt(GByteArray *b, uint64_t low_ram_end)
 {
     size_t off = start_table(b, "DSDT", 1);
-    /* Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, 0) } }:
-     * with ACPI on, Linux scans PCI only below a PNP0A03 root bridge; without _PRT it takes
-     * each function's interrupt line register as its ISA IRQ, which the machine programs */
-    static const uint8_t sb[] = {
-        0x10, 0x1d, '\\', '_', 'S', 'B', '_',             /* ScopeOp, PkgLength 29, \_SB_ */
-        0x5b, 0x82, 0x15, 'P', 'C', 'I', '0',            /* DeviceOp, PkgLength 21, PCI0 */
-        0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03, /* _HID: DWord EISA PNP0A03 */
-        0x08, '_', 'U', 'I', 'D', 0x00,                  /* _UID: Zero */
-    };
-    g_byte_array_append(b, sb, sizeof(sb));
+    /* Scope (\_SB) { Device (PCI0) { _HID PNP0A03, _UID 0, _CRS, _PRT } }: with ACPI on,
+     * Linux scans PCI only below a PNP0A03 root bridge, takes its windows from _CRS and the
+     * PCI interrupt lines from _PRT */
+    g_autoptr(GByteArray) dev = g_byte_array_new();
+    put_bytes(dev, "PCI0", 4);
+    aml_name(dev, "_HID");
+    put8(dev, 0x0c);
+    put32(dev, 0x030ad041);                              /* EisaId ("PNP0A03") */
+    aml_name(dev, "_UID");
+    aml_integer(dev, 0);
+    build_crs(dev, low_ram_end);
+    build_prt(dev);
+    g_autoptr(GByteArray) scope = g_byte_array_new();
+    put_bytes(scope, "\\_SB_", 5);
+    aml_pkg(scope, (const uint8_t[]){0x5b, 0x82}, 2, dev); /* DeviceOp */
+    aml_pkg(b, (const uint8_t[]){0x10}, 1, scope);         /* ScopeOp */
     /* Name (_S5, Package (4) {0, 0, 0, 0}): SLP_TYP 0 is soft-off on the PIIX4 PM block */
     static const uint8_t s5[] = {0x08, '_', 'S', '5', '_', 0x12, 0x06, 0x04, 0, 0, 0, 0};
     g_byte_array_append(b, s5, sizeof(s5));
@@ -237,7 +356,7 @@ static size_t build_madt(GByteArray *b)
     return off;
 }
 
-AcpiTables *acpi_build_pc_tables(uint64_t base)
+AcpiTables *acpi_build_pc_tables(uint64_t base, uint64_t low_ram_end)
 {
     AcpiTables *t = g_new0(AcpiTables, 1);
     GByteArray *b = g_byte_array_new();
@@ -256,7 +375,7 @@ AcpiTables *acpi_build_pc_tables(uint64_t base)
     put8(b, 0);
     put8(b, 0);
 
-    size_t dsdt = build_dsdt(b);
+    size_t dsdt = build_dsdt(b, low_ram_end);
     size_t facs = build_facs(b);
     size_t fadt = build_fadt(b, base + facs, base + dsdt);
     size_t madt = build_madt(b);

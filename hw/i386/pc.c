@@ -403,7 +403,7 @@ static bool load_firmware_data(PcMachine *m, GError **errp)
 {
     uint64_t rsdp = 0;
     if (m->opts.acpi) {
-        AcpiTables *t = acpi_build_pc_tables(ACPI_TABLES_BASE);
+        AcpiTables *t = acpi_build_pc_tables(ACPI_TABLES_BASE, m->low_ram);
         bool ok = dma_write(m->hooks.ram, t->base, t->blob->data, t->blob->len);
         rsdp = t->rsdp;
         acpi_tables_free(t);

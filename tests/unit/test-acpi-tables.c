@@ -37,7 +37,7 @@ static uint32_t check_table(AcpiTables *t, uint64_t gpa, const char *sig)
 
 static void test_rsdp(void)
 {
-    AcpiTables *t = acpi_build_pc_tables(BASE);
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
     const uint8_t *r = at(t, t->rsdp);
     g_assert_cmpuint(t->rsdp % 16, ==, 0);
     g_assert_cmpmem(r, 8, "RSD PTR ", 8);
@@ -52,7 +52,7 @@ static void test_rsdp(void)
 
 static void test_rsdt_xsdt(void)
 {
-    AcpiTables *t = acpi_build_pc_tables(BASE);
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
     uint32_t len = check_table(t, t->rsdt, "RSDT");
     g_assert_cmpuint(len, ==, 36 + 2 * 4);
     const uint8_t *p = at(t, t->rsdt);
@@ -68,7 +68,7 @@ static void test_rsdt_xsdt(void)
 
 static void test_fadt(void)
 {
-    AcpiTables *t = acpi_build_pc_tables(BASE);
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
     uint32_t len = check_table(t, t->fadt, "FACP");
     g_assert_cmpuint(len, ==, 244);
     const uint8_t *f = at(t, t->fadt);
@@ -95,7 +95,7 @@ static void test_fadt(void)
 
 static void test_madt(void)
 {
-    AcpiTables *t = acpi_build_pc_tables(BASE);
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
     uint32_t len = check_table(t, t->madt, "APIC");
     const uint8_t *m = at(t, t->madt);
     g_assert_cmpuint(le32(m + 36), ==, LAPIC_BASE);
@@ -143,28 +143,103 @@ static void test_madt(void)
     acpi_tables_free(t);
 }
 
+/* AML PkgLength at p: returns the encoded length and sets *nbytes to its size. */
+static uint32_t pkg_length(const uint8_t *p, int *nbytes)
+{
+    int follow = p[0] >> 6;
+    *nbytes = 1 + follow;
+    if (!follow) {
+        return p[0] & 0x3f;
+    }
+    uint32_t len = p[0] & 0x0f;
+    for (int i = 0; i < follow; i++) {
+        len |= (uint32_t)p[1 + i] << (4 + 8 * i);
+    }
+    return len;
+}
+
+static const uint8_t *find_name(const uint8_t *from, const uint8_t *to, const char *seg)
+{
+    for (const uint8_t *p = from; p + 5 <= to; p++) {
+        if (p[0] == 0x08 && !memcmp(p + 1, seg, 4)) {
+            return p + 5;
+        }
+    }
+    return NULL;
+}
+
 static void test_dsdt(void)
 {
-    AcpiTables *t = acpi_build_pc_tables(BASE);
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
     uint32_t len = check_table(t, t->dsdt, "DSDT");
     const uint8_t *d = at(t, t->dsdt);
-    /* Scope (\_SB) holding Device (PCI0) with _HID PNP0A03, then Name (_S5, Package) */
-    g_assert_cmpuint(len, >, 36 + 29 + 12);
+    const uint8_t *end = d + len;
+    /* Scope (\_SB) { Device (PCI0) {...} } then Name (_S5, ...) ending the table */
     g_assert_cmpuint(d[36], ==, 0x10);
-    uint32_t scope_len = d[37];
-    g_assert_cmpmem(d + 38, 5, "\\_SB_", 5);
-    g_assert_cmpuint(d[43], ==, 0x5b);
-    g_assert_cmpuint(d[44], ==, 0x82);
-    g_assert_cmpuint(d[45], ==, scope_len - 1 - 5 - 2); /* the device fills the scope */
-    g_assert_cmpmem(d + 46, 4, "PCI0", 4);
-    g_assert_cmpmem(d + 51, 4, "_HID", 4);
-    g_assert_cmphex(d[55], ==, 0x0c);
-    g_assert_cmpmem(d + 56, 4, "\x41\xd0\x0a\x03", 4);
-    const uint8_t *s5 = d + 37 + scope_len;
-    g_assert_cmpuint(s5[0], ==, 0x08);
-    g_assert_cmpmem(s5 + 1, 4, "_S5_", 4);
-    g_assert_cmpuint(s5[5], ==, 0x12);
-    g_assert_cmpuint(s5 + 12 - d, ==, len);
+    int nb;
+    uint32_t scope_len = pkg_length(d + 37, &nb);
+    const uint8_t *scope_end = d + 37 + scope_len;
+    g_assert_true(scope_end < end);
+    const uint8_t *p = d + 37 + nb;
+    g_assert_cmpmem(p, 5, "\\_SB_", 5);
+    p += 5;
+    g_assert_cmpuint(p[0], ==, 0x5b);
+    g_assert_cmpuint(p[1], ==, 0x82);
+    uint32_t dev_len = pkg_length(p + 2, &nb);
+    g_assert_true(p + 2 + dev_len == scope_end); /* the device fills the scope exactly */
+    const uint8_t *dev = p + 2 + nb;
+    g_assert_cmpmem(dev, 4, "PCI0", 4);
+    const uint8_t *hid = find_name(dev, scope_end, "_HID");
+    g_assert_nonnull(hid);
+    g_assert_cmpmem(hid, 5, "\x0c\x41\xd0\x0a\x03", 5);
+    /* _CRS: a buffer of resource descriptors ending with the end tag */
+    const uint8_t *crs = find_name(dev, scope_end, "_CRS");
+    g_assert_nonnull(crs);
+    g_assert_cmpuint(crs[0], ==, 0x11);
+    uint32_t buf_len = pkg_length(crs + 1, &nb);
+    const uint8_t *q = crs + 1 + nb;
+    uint32_t size = q[0] == 0x0a ? q[1] : (q[0] == 0x0c ? q[1] | q[2] << 8 : 0);
+    q += q[0] == 0x0a ? 2 : 5;
+    g_assert_true(q + size == crs + 1 + buf_len);
+    int descs = 0;
+    bool saw_hole = false;
+    const uint8_t *r = q;
+    while (r < q + size && r[0] != 0x79) {
+        if (r[0] & 0x80) {
+            uint16_t l = r[1] | r[2] << 8;
+            if (r[0] == 0x87 && le32(r + 10) == (512u << 20) && le32(r + 14) == 0xfebfffff) {
+                saw_hole = true;
+            }
+            r += 3 + l;
+        } else {
+            r += 1 + (r[0] & 7);
+        }
+        descs++;
+    }
+    g_assert_cmpuint(r[0], ==, 0x79);
+    g_assert_true(r + 2 == q + size);
+    g_assert_cmpint(descs, ==, 6);
+    g_assert_true(saw_hole);
+    /* _PRT: 31 slots x 4 pins, slot 1 INTA on GSI 10 */
+    const uint8_t *prt = find_name(dev, scope_end, "_PRT");
+    g_assert_nonnull(prt);
+    g_assert_cmpuint(prt[0], ==, 0x12);
+    pkg_length(prt + 1, &nb);
+    g_assert_cmpuint(prt[1 + nb], ==, 124);
+    const uint8_t *e = prt + 2 + nb;
+    g_assert_cmpuint(e[0], ==, 0x12);
+    g_assert_cmpuint(e[2], ==, 4);
+    g_assert_cmphex(e[3], ==, 0x0c);
+    g_assert_cmphex(le32(e + 4), ==, 0x1ffff);
+    g_assert_cmpuint(e[8], ==, 0x00);  /* pin INTA */
+    g_assert_cmpuint(e[9], ==, 0x00);  /* no link device */
+    g_assert_cmpuint(e[10], ==, 0x0a);
+    g_assert_cmpuint(e[11], ==, 10);
+    /* Name (_S5, Package (4) {...}) closes the table */
+    g_assert_cmpuint(scope_end[0], ==, 0x08);
+    g_assert_cmpmem(scope_end + 1, 4, "_S5_", 4);
+    g_assert_cmpuint(scope_end[5], ==, 0x12);
+    g_assert_true(scope_end + 12 == end);
     /* everything fits in the reserved BIOS area */
     g_assert_cmpuint(BASE + t->blob->len, <=, 0x100000);
     acpi_tables_free(t);

@@ -2,7 +2,7 @@
  * The ACPI tables the pc machine gives a Linux guest, built into a buffer that the machine
  * copies to guest physical `base` (inside the reserved BIOS area):
  *
- *   RSDP (v2) ──► RSDT ─┬─► FACP (FADT) ──► DSDT (PCI0 root bridge, \_S5), FACS
+ *   RSDP (v2) ──► RSDT ─┬─► FACP (FADT) ──► DSDT (PCI0 with _CRS/_PRT, \_S5), FACS
  *            └─► XSDT ─┴─► APIC (MADT: one LAPIC, one IOAPIC, ISA overrides, LINT1 NMI)
  *
  * The FADT points at the PIIX4-style PM block (PM1a event 0xb000, control 0xb004, timer
@@ -31,8 +31,8 @@ typedef struct AcpiTables {
 } AcpiTables;
 
 /* Builds the tables for a machine with one CPU (APIC id 0) to be placed at base (16-byte
- * aligned). */
-AcpiTables *acpi_build_pc_tables(uint64_t base);
+ * aligned); PCI memory is decoded from low_ram_end up to the IOAPIC. */
+AcpiTables *acpi_build_pc_tables(uint64_t base, uint64_t low_ram_end);
 void acpi_tables_free(AcpiTables *t);
 /* Sum of len bytes modulo 256 (0 for a valid table). */
 uint8_t acpi_checksum(const uint8_t *p, size_t len);
