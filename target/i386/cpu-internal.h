@@ -88,6 +88,7 @@ struct X86CPU {
     uint32_t pool_used;
     X86Insn scratch[TB_MAX_INSNS];
 
+    unsigned trace;        /* X86_TRACE_* */
     bool warned_exec_mmio;
     bool apic_present;     /* CPUID advertises a local APIC (the machine says) */
     bool large_pages;      /* the TLB holds pieces of 2M/4M/1G pages */

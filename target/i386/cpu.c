@@ -67,6 +67,11 @@ void x86_cpu_set_apic_present(X86CPU *cpu, bool on)
     cpu->apic_present = on;
 }
 
+void x86_cpu_set_trace(X86CPU *cpu, unsigned mask)
+{
+    cpu->trace = mask;
+}
+
 void x86_cpu_reset(X86CPU *cpu)
 {
     X86CPUState *env = ENV;

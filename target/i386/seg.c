@@ -729,11 +729,31 @@ static bool contributory(int v)
     return v == EXCP_DE || (v >= EXCP_TS && v <= EXCP_GP);
 }
 
+static void trace_exception(X86CPU *cpu, int vec, int err)
+{
+    uint8_t bytes[8] = {0};
+    uint64_t pc = ENV->segs[R_CS].base + cpu->cur_rip, gpa;
+    if (!cpu->code64) {
+        pc = (uint32_t)pc;
+    }
+    bool have = x86_cpu_translate(cpu, pc, false, &gpa) &&
+           guest_ram_read(cpu->ram, gpa, bytes, sizeof(bytes));
+    fprintf(stderr, "exception %d err %d at rip=%#" PRIx64 " cpl %d cr2=%#" PRIx64
+            " nesting %d bytes", vec, err, cpu->cur_rip, cpu->cpl, ENV->cr2, cpu->nesting);
+    for (int i = 0; have && i < (int)sizeof(bytes); i++) {
+        fprintf(stderr, " %02x", bytes[i]);
+    }
+    fprintf(stderr, "\n");
+}
+
 void x86_deliver_pending(X86CPU *cpu)
 {
     int vec = cpu->exc_vector;
     int err = cpu->exc_err;
     cpu->stats.exceptions++;
+    if (unlikely(cpu->trace & X86_TRACE_EXCEPTIONS)) {
+        trace_exception(cpu, vec, err);
+    }
     /* the faulting instruction counts against the budget: a guest that faults in a loop
      * still returns to its caller */
     cpu->stats.insns++;

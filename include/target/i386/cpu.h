@@ -238,6 +238,10 @@ void x86_cpu_get_stats(const X86CPU *cpu, X86CPUStats *out);
 /* CPUID advertises a local APIC only when the machine has one. */
 void x86_cpu_set_apic_present(X86CPU *cpu, bool on);
 
+/* Diagnostics on stderr for bringing guests up (`-d` style). */
+#define X86_TRACE_EXCEPTIONS 1u   /* every exception: vector, error code, rip, cr2, bytes */
+void x86_cpu_set_trace(X86CPU *cpu, unsigned mask);
+
 /* Turns the decoded-code cache off (every instruction decoded each time), for testing. */
 void x86_cpu_set_cache_enabled(X86CPU *cpu, bool on);
 

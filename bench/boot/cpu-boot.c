@@ -1,0 +1,249 @@
+/*
+ * cpu-boot: Debian's Linux on our CPU and the pc machine's device models, without the
+ * monitor: one thread runs the CPU in slices and the device timers between them, and COM1
+ * prints on stdout. For bringing the kernel up on the CPU and for profiling its boot.
+ *
+ *   loop: x86_cpu_exec(slice) ─► hw_clock_run_timers ─► halted? sleep to the next deadline
+ *         stop at --until's text on the console, the instruction budget or the timeout
+ *
+ * Usage: cpu-boot --kernel vmlinux [--initrd initrd.img] [--append "..."] [--mem MiB]
+ *                 [--budget N] [--timeout S] [--until TEXT] [-d exc]
+ * Exit status: 0 when --until was seen (or none was asked), 1 otherwise.
+ */
+#include "hw/core/biglock.h"
+#include "hw/core/timer.h"
+#include "hw/i386/pc.h"
+#include "memory/ram.h"
+#include "target/i386/cpu.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLICE 50000
+
+typedef struct Harness {
+    GuestRam *ram;
+    DmaSpace dma;
+    PcMachine *machine;
+    X86CPU *cpu;
+    const char *until;
+    GString *tail;            /* the console's last bytes, to find --until across writes */
+    bool seen;
+    bool reset_requested;
+    bool poweroff_requested;
+} Harness;
+
+static bool ram_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
+{
+    return guest_ram_read(((Harness *)opaque)->ram, gpa, buf, len);
+}
+
+static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
+{
+    return guest_ram_write(((Harness *)opaque)->ram, gpa, buf, len);
+}
+
+static void cpu_set_irq(void *opaque, bool level)
+{
+    Harness *h = opaque;
+    if (h->cpu) {
+        x86_cpu_set_irq(h->cpu, level);
+    }
+}
+
+static void cpu_nmi(void *opaque)
+{
+    Harness *h = opaque;
+    if (h->cpu) {
+        x86_cpu_inject_nmi(h->cpu);
+    }
+}
+
+static void reset_request(void *opaque)
+{
+    Harness *h = opaque;
+    h->reset_requested = true;
+    if (h->cpu) {
+        x86_cpu_exit_request(h->cpu);
+    }
+}
+
+static void poweroff_request(void *opaque)
+{
+    Harness *h = opaque;
+    h->poweroff_requested = true;
+    if (h->cpu) {
+        x86_cpu_exit_request(h->cpu);
+    }
+}
+
+static void console_write(void *opaque, const uint8_t *buf, int len)
+{
+    Harness *h = opaque;
+    fwrite(buf, 1, len, stdout);
+    fflush(stdout);
+    if (!h->until || h->seen) {
+        return;
+    }
+    g_string_append_len(h->tail, (const char *)buf, len);
+    if (strstr(h->tail->str, h->until)) {
+        h->seen = true;
+        x86_cpu_exit_request(h->cpu);
+    }
+    size_t keep = strlen(h->until);
+    if (h->tail->len > keep) {
+        g_string_erase(h->tail, 0, h->tail->len - keep);
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree char *kernel = NULL, *initrd = NULL, *append = NULL, *until = NULL;
+    g_autofree char *debug = NULL;
+    gint64 mem_mib = 256, budget = 0;
+    double timeout = 120;
+    GOptionEntry entries[] = {
+        {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &kernel, "vmlinux or bzImage", "FILE"},
+        {"initrd", 0, 0, G_OPTION_ARG_FILENAME, &initrd, "initial ramdisk", "FILE"},
+        {"append", 0, 0, G_OPTION_ARG_STRING, &append, "kernel command line", "TEXT"},
+        {"mem", 0, 0, G_OPTION_ARG_INT64, &mem_mib, "guest RAM in MiB (256)", "MIB"},
+        {"budget", 0, 0, G_OPTION_ARG_INT64, &budget, "stop after N instructions", "N"},
+        {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout, "stop after S seconds (120)", "S"},
+        {"until", 0, 0, G_OPTION_ARG_STRING, &until, "stop when the console prints TEXT",
+         "TEXT"},
+        {"debug", 'd', 0, G_OPTION_ARG_STRING, &debug, "exc: log every exception", "ITEMS"},
+        {NULL},
+    };
+    g_autoptr(GOptionContext) oc = g_option_context_new("- boot Linux on the software CPU");
+    g_option_context_add_main_entries(oc, entries, NULL);
+    GError *err = NULL;
+    if (!g_option_context_parse(oc, &argc, &argv, &err) || !kernel) {
+        fprintf(stderr, "cpu-boot: %s\n", err ? err->message : "--kernel is required");
+        return 2;
+    }
+
+    Harness h = {.until = until, .tail = g_string_new(NULL)};
+    uint64_t size = (uint64_t)mem_mib << 20, low, high;
+    pc_ram_split(size, &low, &high);
+    h.ram = guest_ram_new(size, low, &err);
+    if (!h.ram) {
+        fprintf(stderr, "cpu-boot: %s\n", err->message);
+        return 2;
+    }
+    h.dma = (DmaSpace){.read = ram_read, .write = ram_write, .opaque = &h};
+    hw_register_types();
+    bql_lock();     /* this thread is the machine's only one: it holds the lock throughout */
+    PcMachineOptions opts = {.ram_size = size, .kernel = kernel, .initrd = initrd,
+                             .append = append ? append : "console=ttyS0", .acpi = true};
+    PcMachineHooks hooks = {.ram = &h.dma, .cpu_set_irq = cpu_set_irq, .cpu_nmi = cpu_nmi,
+                            .reset_request = reset_request,
+                            .poweroff_request = poweroff_request, .opaque = &h};
+    h.machine = pc_machine_new(&opts, &hooks, &err);
+    if (!h.machine || !pc_machine_realize(h.machine, &err)) {
+        fprintf(stderr, "cpu-boot: %s\n", err->message);
+        return 2;
+    }
+    SerialBackend console = {.write = console_write, .opaque = &h};
+    serial_set_backend(pc_machine_serial(h.machine), &console);
+
+    static const X86BusOps bus = {
+        .pio_read = pc_machine_pio_read, .pio_write = pc_machine_pio_write,
+        .mmio_read = pc_machine_mmio_read, .mmio_write = pc_machine_mmio_write,
+        .irq_ack = pc_machine_irq_ack,
+    };
+    h.cpu = x86_cpu_new(h.ram, &bus, h.machine);
+    x86_cpu_set_apic_present(h.cpu, true);
+    if (debug && strstr(debug, "exc")) {
+        x86_cpu_set_trace(h.cpu, X86_TRACE_EXCEPTIONS);
+    }
+    LinuxBootInfo bi;
+    if (!pc_machine_boot_info(h.machine, &bi)) {
+        fprintf(stderr, "cpu-boot: no PVH entry\n");
+        return 2;
+    }
+    x86_cpu_setup_flat32(h.cpu);
+    X86CPUState *env = x86_cpu_env(h.cpu);
+    env->rip = bi.entry;
+    env->regs[R_EBX] = bi.start_info;
+    x86_cpu_state_changed(h.cpu);
+
+    HwClock *clock = pc_machine_clock(h.machine);
+    pc_machine_set_running(h.machine, true);
+    double t0 = now_s(), c0 = cpu_s();
+    const char *why = "timeout";
+    for (;;) {
+        uint64_t slice = SLICE;
+        uint64_t done = x86_cpu_icount(h.cpu);
+        if (budget && done + slice > (uint64_t)budget) {
+            slice = budget - done;
+        }
+        X86ExitReason r = slice ? x86_cpu_exec(h.cpu, slice) : X86_EXIT_BUDGET;
+        int64_t next = hw_clock_run_timers(clock);
+        if (h.seen) {
+            why = "until";
+            break;
+        }
+        if (h.poweroff_requested) {
+            why = "poweroff";
+            break;
+        }
+        if (r == X86_EXIT_RESET || h.reset_requested) {
+            why = "reset";
+            break;
+        }
+        if (budget && x86_cpu_icount(h.cpu) >= (uint64_t)budget) {
+            why = "budget";
+            break;
+        }
+        if (now_s() - t0 > timeout) {
+            break;
+        }
+        if (r == X86_EXIT_HALTED && !x86_cpu_wakeup_pending(h.cpu)) {
+            int64_t wait = next == INT64_MAX ? 1000000 : next - hw_clock_ns(clock);
+            if (wait > 0) {
+                g_usleep(MIN(wait / 1000 + 1, 10000));
+            }
+            hw_clock_run_timers(clock);
+        }
+    }
+    double wall = now_s() - t0, cpu = cpu_s() - c0;
+    X86CPUStats st;
+    x86_cpu_get_stats(h.cpu, &st);
+    fprintf(stderr, "\ncpu-boot: stopped (%s) after %" PRIu64 " instructions, %.2f s wall, "
+            "%.2f s CPU, %.1f M instructions/s; exceptions %" PRIu64 ", interrupts %" PRIu64
+            ", blocks translated %" PRIu64 ", cache flushes %" PRIu64 ", TLB flushes %" PRIu64
+            ", unimplemented %" PRIu64 "\n", why, st.insns, wall, cpu,
+            st.insns / (cpu > 0 ? cpu : 1) / 1e6, st.exceptions, st.interrupts,
+            st.tb_translations, st.tb_flushes, st.tlb_flushes, st.unimplemented);
+    if (strcmp(why, "until") && strcmp(why, "poweroff")) {
+        GString *dump = g_string_new(NULL);
+        x86_cpu_dump_state(h.cpu, dump);
+        fprintf(stderr, "%s", dump->str);
+        g_string_free(dump, TRUE);
+    }
+    bool ok = until ? h.seen : true;
+    x86_cpu_free(h.cpu);
+    pc_machine_free(h.machine);
+    guest_ram_free(h.ram);
+    g_string_free(h.tail, TRUE);
+    bql_unlock();
+    return ok ? 0 : 1;
+}
