@@ -129,7 +129,7 @@ int main(int argc, char **argv)
         {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout, "stop after S seconds (120)", "S"},
         {"until", 0, 0, G_OPTION_ARG_STRING, &until, "stop when the console prints TEXT",
          "TEXT"},
-        {"debug", 'd', 0, G_OPTION_ARG_STRING, &debug, "exc: log every exception", "ITEMS"},
+        {"debug", 'd', 0, G_OPTION_ARG_STRING, &debug, "exc: log every exception; halt: long halts", "ITEMS"},
         {NULL},
     };
     g_autoptr(GOptionContext) oc = g_option_context_new("- boot Linux on the software CPU");
@@ -189,6 +189,9 @@ int main(int argc, char **argv)
     pc_machine_set_running(h.machine, true);
     double t0 = now_s(), c0 = cpu_s();
     const char *why = "timeout";
+    uint64_t halts = 0;
+    double halted_s = 0;
+    bool trace_halts = debug && strstr(debug, "halt");
     for (;;) {
         uint64_t slice = SLICE;
         uint64_t done = x86_cpu_icount(h.cpu);
@@ -218,10 +221,17 @@ int main(int argc, char **argv)
         }
         if (r == X86_EXIT_HALTED && !x86_cpu_wakeup_pending(h.cpu)) {
             int64_t wait = next == INT64_MAX ? 1000000 : next - hw_clock_ns(clock);
+            double s0 = now_s();
             if (wait > 0) {
                 g_usleep(MIN(wait / 1000 + 1, 10000));
             }
             hw_clock_run_timers(clock);
+            halts++;
+            halted_s += now_s() - s0;
+            if (trace_halts && wait > 50000000) {
+                fprintf(stderr, "cpu-boot: halted at rip=%#" PRIx64 " for %.3f s, next timer "
+                        "in %" PRId64 " ns\n", env->rip, now_s() - s0, wait);
+            }
         }
     }
     double wall = now_s() - t0, cpu = cpu_s() - c0;
@@ -230,9 +240,11 @@ int main(int argc, char **argv)
     fprintf(stderr, "\ncpu-boot: stopped (%s) after %" PRIu64 " instructions, %.2f s wall, "
             "%.2f s CPU, %.1f M instructions/s; exceptions %" PRIu64 ", interrupts %" PRIu64
             ", blocks translated %" PRIu64 ", cache flushes %" PRIu64 ", TLB flushes %" PRIu64
-            ", unimplemented %" PRIu64 "\n", why, st.insns, wall, cpu,
+            ", unimplemented %" PRIu64 "; %" PRIu64 " halts, %.2f s halted\n", why, st.insns,
+            wall, cpu,
             st.insns / (cpu > 0 ? cpu : 1) / 1e6, st.exceptions, st.interrupts,
-            st.tb_translations, st.tb_flushes, st.tlb_flushes, st.unimplemented);
+            st.tb_translations, st.tb_flushes, st.tlb_flushes, st.unimplemented, halts,
+            halted_s);
     if (strcmp(why, "until") && strcmp(why, "poweroff")) {
         GString *dump = g_string_new(NULL);
         x86_cpu_dump_state(h.cpu, dump);

@@ -2269,6 +2269,167 @@ static void h_test_ri8(X86CPU *cpu, const X86Insn *in)
     set_cc(cpu, CC_OP_LOGIC, 1, a, b, a & b);
 }
 
+/* ALU with a memory operand, 32/64-bit: "reg op= [mem]" (03 0b 23 2b 33 3b), and the
+ * compares that only read memory: cmp/test [mem], reg (39 85) and cmp [mem], imm (81 83 /7) */
+#define ALU_MEM_HANDLER(NAME, SZ, CCOP, EXPR, WRITE)                                    \
+static void h_##NAME##_rm##SZ(X86CPU *cpu, const X86Insn *in)                           \
+{                                                                                        \
+    uint64_t m = size_mask(SZ / 8), a = REG(in->reg) & m;                                \
+    uint64_t b = x86_ld(cpu, x86_ea(cpu, in), SZ / 8), r = (EXPR);                       \
+    set_cc(cpu, CCOP, SZ / 8, a, b, r);                                                  \
+    if (WRITE) {                                                                         \
+        REG(in->reg) = r & m;                                                            \
+    }                                                                                    \
+}
+#define ALU_MEM_HANDLERS(NAME, CCOP, EXPR, WRITE)                                       \
+    ALU_MEM_HANDLER(NAME, 64, CCOP, EXPR, WRITE)                                         \
+    ALU_MEM_HANDLER(NAME, 32, CCOP, EXPR, WRITE)
+
+ALU_MEM_HANDLERS(add, CC_OP_ADD, a + b, true)
+ALU_MEM_HANDLERS(or, CC_OP_LOGIC, a | b, true)
+ALU_MEM_HANDLERS(and, CC_OP_LOGIC, a & b, true)
+ALU_MEM_HANDLERS(sub, CC_OP_SUB, a - b, true)
+ALU_MEM_HANDLERS(xor, CC_OP_LOGIC, a ^ b, true)
+ALU_MEM_HANDLERS(cmp, CC_OP_SUB, a - b, false)
+
+static X86InsnFn *const alu_rm_fn[2][8] = {
+    { h_add_rm32, h_or_rm32, NULL, NULL, h_and_rm32, h_sub_rm32, h_xor_rm32, h_cmp_rm32 },
+    { h_add_rm64, h_or_rm64, NULL, NULL, h_and_rm64, h_sub_rm64, h_xor_rm64, h_cmp_rm64 },
+};
+
+/* cmp [mem], reg / test [mem], reg / cmp [mem], imm: any size, memory read only */
+static void h_cmp_mr(X86CPU *cpu, const X86Insn *in)
+{
+    int sz = in->op == 0x38 ? 1 : in->opsize;
+    uint64_t a = x86_ld(cpu, x86_ea(cpu, in), sz), b = get_reg(cpu, in, in->reg, sz);
+    set_cc(cpu, CC_OP_SUB, sz, a, b, a - b);
+}
+
+static void h_cmp_rm8(X86CPU *cpu, const X86Insn *in)     /* 3a: cmp r8, [mem] */
+{
+    uint64_t a = get_reg(cpu, in, in->reg, 1), b = x86_ld(cpu, x86_ea(cpu, in), 1);
+    set_cc(cpu, CC_OP_SUB, 1, a, b, a - b);
+}
+
+static void h_test_mr(X86CPU *cpu, const X86Insn *in)
+{
+    int sz = in->op == 0x84 ? 1 : in->opsize;
+    uint64_t a = x86_ld(cpu, x86_ea(cpu, in), sz), b = get_reg(cpu, in, in->reg, sz);
+    set_cc(cpu, CC_OP_LOGIC, sz, a, b, a & b);
+}
+
+static void h_test_rr8(X86CPU *cpu, const X86Insn *in)     /* 84, register operand */
+{
+    uint64_t a = get_reg(cpu, in, in->rm, 1), b = get_reg(cpu, in, in->reg, 1);
+    set_cc(cpu, CC_OP_LOGIC, 1, a, b, a & b);
+}
+
+static void h_cmp_mi(X86CPU *cpu, const X86Insn *in)      /* 80 81 83 /7 with memory */
+{
+    int sz = in->op == 0x80 ? 1 : in->opsize;
+    uint64_t m = size_mask(sz);
+    uint64_t a = x86_ld(cpu, x86_ea(cpu, in), sz), b = in->imm & m;
+    set_cc(cpu, CC_OP_SUB, sz, a, b, a - b);
+}
+
+static void h_cmp_ri8(X86CPU *cpu, const X86Insn *in)     /* 80 /7 register, 3c */
+{
+    int r = in->op == 0x3c ? R_EAX : in->rm;
+    uint64_t a = get_reg(cpu, in, r, 1), b = in->imm & 0xff;
+    set_cc(cpu, CC_OP_SUB, 1, a, b, a - b);
+}
+
+static void h_test_mi(X86CPU *cpu, const X86Insn *in)     /* f6 f7 /0 with memory */
+{
+    int sz = in->op == 0xf6 ? 1 : in->opsize;
+    uint64_t m = size_mask(sz);
+    uint64_t a = x86_ld(cpu, x86_ea(cpu, in), sz), b = in->imm & m;
+    set_cc(cpu, CC_OP_LOGIC, sz, a, b, a & b);
+}
+
+/* adc / sbb between 32/64-bit registers: the carry in is the only flag read */
+static void h_adc_sbb_rr(X86CPU *cpu, const X86Insn *in)
+{
+    int sz = in->opsize;
+    bool to_reg = in->op & 2;
+    int d = to_reg ? in->reg : in->rm, s = to_reg ? in->rm : in->reg;
+    uint64_t m = size_mask(sz), a = REG(d) & m, b = REG(s) & m;
+    uint64_t c = x86_compute_cf(cpu);
+    bool sbb = (in->op >> 3) == 3;
+    uint64_t r = sbb ? a - b - c : a + b + c;
+    set_cc(cpu, sbb ? CC_OP_SBB : CC_OP_ADC, sz, a, b, r);
+    ENV->cc_carry = c;
+    REG(d) = r & m;
+}
+
+/* imul r, r/m (0f af), 32/64-bit: CF = OF = the product did not fit; S Z P from the
+ * truncated result, A clear (the generic path's choice) */
+static void h_imul_r(X86CPU *cpu, const X86Insn *in)
+{
+    int sz = in->opsize;
+    uint64_t b = in->mod == 3 ? REG(in->rm) : x86_ld(cpu, x86_ea(cpu, in), sz);
+    uint64_t a = REG(in->reg), r;
+    bool ovf;
+    if (sz == 8) {
+        __int128 p = (__int128)(int64_t)a * (int64_t)b;
+        r = (uint64_t)p;
+        ovf = p != (__int128)(int64_t)r;
+    } else {
+        int64_t p = (int64_t)(int32_t)a * (int32_t)b;
+        r = (uint32_t)p;
+        ovf = p != (int64_t)(int32_t)r;
+    }
+    ENV->cc_op = CC_OP_SHIFT;
+    ENV->cc_size = sz;
+    ENV->cc_res = r;
+    ENV->cc_carry = ovf;
+    ENV->cc_src2 = ovf;
+    REG(in->reg) = r;
+}
+
+static void h_setcc_r(X86CPU *cpu, const X86Insn *in)
+{
+    set_reg(cpu, in, in->rm, x86_cond(cpu, in->op & 15), 1);
+}
+
+static void h_movsxd(X86CPU *cpu, const X86Insn *in)       /* 63 in 64-bit mode */
+{
+    uint64_t v = in->mod == 3 ? REG(in->rm) : x86_ld(cpu, x86_ea(cpu, in), 4);
+    REG(in->reg) = in->opsize == 8 ? (uint64_t)(int64_t)(int32_t)v : (uint32_t)v;
+}
+
+/* movzx / movsx from memory (0f b6 b7 be bf), movsx from a register */
+static void h_movx(X86CPU *cpu, const X86Insn *in)
+{
+    int ssz = (in->op & 1) ? 2 : 1;
+    uint64_t v = in->mod == 3 ? get_reg(cpu, in, in->rm, ssz)
+                              : x86_ld(cpu, x86_ea(cpu, in), ssz);
+    if (in->op >= 0x1be) {
+        v = (uint64_t)sext(v, ssz);
+    }
+    REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
+}
+
+static void h_load32(X86CPU *cpu, const X86Insn *in)       /* 8b, memory source, 32-bit */
+{
+    REG(in->reg) = (uint32_t)x86_ld(cpu, x86_ea(cpu, in), 4);
+}
+
+static void h_store8(X86CPU *cpu, const X86Insn *in)       /* 88, memory destination */
+{
+    x86_st(cpu, x86_ea(cpu, in), get_reg(cpu, in, in->reg, 1), 1);
+}
+
+static void h_store_imm(X86CPU *cpu, const X86Insn *in)    /* c6 c7 /0, memory destination */
+{
+    x86_st(cpu, x86_ea(cpu, in), in->imm, in->op == 0xc6 ? 1 : in->opsize);
+}
+
+static void h_mov_ri(X86CPU *cpu, const X86Insn *in)       /* c7 /0 register, b8+r */
+{
+    REG(in->rm) = in->opsize == 8 ? in->imm : (uint32_t)in->imm;
+}
+
 void x86_select_handler(X86Insn *in)
 {
     int op = in->op;
@@ -2290,16 +2451,92 @@ void x86_select_handler(X86Insn *in)
         return;
     }
     switch (op) {
+    case 0x03: case 0x0b: case 0x23: case 0x2b: case 0x33: case 0x3b:
+        if (big && !reg) {
+            in->fn = alu_rm_fn[in->opsize == 8][op >> 3];
+        }
+        return;
+    case 0x11: case 0x13: case 0x19: case 0x1b:
+        if (big && reg) {
+            in->fn = h_adc_sbb_rr;
+        }
+        return;
+    case 0x38: case 0x39:
+        if (!reg) {
+            in->fn = h_cmp_mr;
+        }
+        return;
+    case 0x3a:
+        if (!reg) {
+            in->fn = h_cmp_rm8;
+        }
+        return;
+    case 0x3c:
+        in->fn = h_cmp_ri8;
+        return;
+    case 0x84:
+        in->fn = reg ? h_test_rr8 : h_test_mr;
+        return;
+    case 0x80:
+        if ((in->reg & 7) == 7) {
+            in->fn = reg ? h_cmp_ri8 : h_cmp_mi;
+        }
+        return;
+    case 0x63:
+        if (mode64 && big) {
+            in->fn = h_movsxd;
+        }
+        return;
+    case 0x1af:
+        if (big) {
+            in->fn = h_imul_r;
+        }
+        return;
+    case 0x190 ... 0x19f:
+        if (reg) {
+            in->fn = h_setcc_r;
+        }
+        return;
+    case 0x1be: case 0x1bf:
+        if (big) {
+            in->fn = h_movx;
+        }
+        return;
+    case 0x88:
+        if (!reg) {
+            in->fn = h_store8;
+        }
+        return;
+    case 0xc6:
+        if (!reg && (in->reg & 7) == 0) {
+            in->fn = h_store_imm;
+        }
+        return;
+    case 0xc7:
+        if (big && (in->reg & 7) == 0) {
+            in->fn = reg ? h_mov_ri : h_store_imm;
+        }
+        return;
+    case 0xb8 ... 0xbf:
+        if (big) {
+            in->rm = (op & 7) | ((in->rex & REX_B) ? 8 : 0);
+            in->fn = h_mov_ri;
+        }
+        return;
     case 0x85:
         if (big && reg) {
             in->base = in->rm;
             in->index = in->reg;
             in->fn = in->opsize == 8 ? h_test_rr64 : h_test_rr32;
+        } else if (!reg) {
+            in->fn = h_test_mr;
         }
         return;
     case 0x81: case 0x83:
         if (big && reg && (in->reg & 7) != 2 && (in->reg & 7) != 3) {
             in->fn = alu_ri_fn[in->opsize == 8][in->reg & 7];
+        } else if (!reg && (in->reg & 7) == 7) {
+            in->fn = h_cmp_mi;
         }
         return;
     case 0x89:
@@ -2310,6 +2547,8 @@ void x86_select_handler(X86Insn *in)
     case 0x8b:
         if (in->opsize == 8 || (reg && big)) {
             in->fn = reg ? h_mov_rm_to_reg : h_load;
+        } else if (big) {
+            in->fn = h_load32;
         }
         return;
     case 0x8d:
@@ -2379,18 +2618,18 @@ void x86_select_handler(X86Insn *in)
         }
         return;
     case 0x1b6: case 0x1b7:
-        if (big && reg) {
-            in->fn = h_movzx_rr;
+        if (big) {
+            in->fn = reg ? h_movzx_rr : h_movx;
         }
         return;
     case 0xf6:
-        if (reg && (in->reg & 7) == 0) {
-            in->fn = h_test_ri8;
+        if ((in->reg & 7) == 0) {
+            in->fn = reg ? h_test_ri8 : h_test_mi;
         }
         return;
     case 0xf7:
-        if (big && reg && (in->reg & 7) == 0) {
-            in->fn = in->opsize == 8 ? h_test_ri64 : h_test_ri32;
+        if (big && (in->reg & 7) == 0) {
+            in->fn = !reg ? h_test_mi : in->opsize == 8 ? h_test_ri64 : h_test_ri32;
         }
         return;
     case 0x90:

@@ -167,6 +167,39 @@ static void test_alu(void)
     run_forms(forms, G_N_ELEMENTS(forms), 1);
 }
 
+/* The forms the Linux boot runs most, which have specialised handlers (exec.c) */
+static void test_kernel_forms(void)
+{
+    const Form forms[] = {
+        { "add r,m", OP(0x03), -1, 0, 14, true, false, ALL_FLAGS },
+        { "or r,m", OP(0x0b), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF },
+        { "adc r,m", OP(0x13), -1, 0, 14, true, false, ALL_FLAGS },
+        { "sbb r,m", OP(0x1b), -1, 0, 14, true, false, ALL_FLAGS },
+        { "and r,m", OP(0x23), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF },
+        { "sub r,m", OP(0x2b), -1, 0, 14, true, false, ALL_FLAGS },
+        { "xor r,m", OP(0x33), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF },
+        { "cmp r,m", OP(0x3b), -1, 0, 14, true, false, ALL_FLAGS },
+        { "cmp m8,r8", OP(0x38), -1, 0, 1, true, false, ALL_FLAGS },
+        { "cmp al", OP(0x3c), -2, 1, 1, false, true, ALL_FLAGS },
+        { "test r8", OP(0x84), -1, 0, 1, true, false, ALL_FLAGS & ~F_AF },
+        { "cmp imm8 b", OP(0x80), 7, 1, 1, true, false, ALL_FLAGS },
+        { "cmp imm8", OP(0x83), 7, 1, 14, true, false, ALL_FLAGS },
+        { "test imm8", OP(0xf6), 0, 1, 1, true, false, ALL_FLAGS & ~F_AF },
+        { "test imm m", OP(0xf7), 0, 4, 12, true, false, ALL_FLAGS & ~F_AF },
+        { "mov r8 to m", OP(0x88), -1, 0, 1, true, false, ALL_FLAGS },
+        { "mov m to r", OP(0x8b), -1, 0, 14, true, false, ALL_FLAGS },
+        { "mov imm8", OP(0xc6), 0, 1, 1, true, false, ALL_FLAGS },
+        { "mov imm", OP(0xc7), 0, 4, 12, true, false, ALL_FLAGS },
+        { "mov eax imm", OP(0xb8), -2, 4, 4, false, true, ALL_FLAGS },
+        { "mov r11 imm", OP(0x41, 0xbb), -2, 4, 4, false, true, ALL_FLAGS },
+        { "imul r,m", OP(0x0f, 0xaf), -1, 0, 12, true, false, F_CF | F_OF },
+        { "movsx8 r,m", OP(0x0f, 0xbe), -1, 0, 12, true, false, ALL_FLAGS },
+        { "movzx16 r,m", OP(0x0f, 0xb7), -1, 0, 12, true, false, ALL_FLAGS },
+        { "setne", OP(0x0f, 0x95), -1, 0, 1, true, false, ALL_FLAGS },
+    };
+    run_forms(forms, G_N_ELEMENTS(forms), 6);
+}
+
 static void test_shift(void)
 {
     /* OF is only defined for 1-bit shifts, AF never; CF beyond the width is undefined */
@@ -338,6 +371,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     diff_cpu_init(&dcpu);
     g_test_add_func("/cpu/diff/alu", test_alu);
+    g_test_add_func("/cpu/diff/kernel-forms", test_kernel_forms);
     g_test_add_func("/cpu/diff/shift", test_shift);
     g_test_add_func("/cpu/diff/muldiv", test_muldiv);
     g_test_add_func("/cpu/diff/bits-moves", test_bits);
