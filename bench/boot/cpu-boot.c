@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #define SLICE 50000
+#define PROFILE_SLICE 5000
+#define PROFILE_TOP 25
 
 typedef struct Harness {
     GuestRam *ram;
@@ -114,6 +116,37 @@ static double cpu_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static gint by_count(gconstpointer a, gconstpointer b, gpointer table)
+{
+    guint ca = GPOINTER_TO_UINT(g_hash_table_lookup(table, a));
+    guint cb = GPOINTER_TO_UINT(g_hash_table_lookup(table, b));
+    return ca < cb ? 1 : ca > cb ? -1 : 0;
+}
+
+/* The hottest sampled addresses with the code bytes there (for objdump -b binary). */
+static void print_profile(Harness *h, GHashTable *prof)
+{
+    GList *keys = g_list_sort_with_data(g_hash_table_get_keys(prof), by_count, prof);
+    guint total = 0, n = 0;
+    for (GList *l = keys; l; l = l->next) {
+        total += GPOINTER_TO_UINT(g_hash_table_lookup(prof, l->data));
+    }
+    fprintf(stderr, "cpu-boot: %u samples; hottest addresses:\n", total);
+    for (GList *l = keys; l && n < PROFILE_TOP; l = l->next, n++) {
+        uint64_t la = (uintptr_t)l->data, gpa;
+        uint8_t code[16] = {0};
+        bool have = x86_cpu_translate(h->cpu, la, false, &gpa) &&
+                    guest_ram_read(h->ram, gpa, code, sizeof(code));
+        fprintf(stderr, "  %5.2f%% %#" PRIx64 " ", 100.0 *
+                GPOINTER_TO_UINT(g_hash_table_lookup(prof, l->data)) / total, la);
+        for (int i = 0; have && i < (int)sizeof(code); i++) {
+            fprintf(stderr, "%02x", code[i]);
+        }
+        fprintf(stderr, "\n");
+    }
+    g_list_free(keys);
+}
+
 int main(int argc, char **argv)
 {
     g_autofree char *kernel = NULL, *initrd = NULL, *append = NULL, *until = NULL;
@@ -129,7 +162,7 @@ int main(int argc, char **argv)
         {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout, "stop after S seconds (120)", "S"},
         {"until", 0, 0, G_OPTION_ARG_STRING, &until, "stop when the console prints TEXT",
          "TEXT"},
-        {"debug", 'd', 0, G_OPTION_ARG_STRING, &debug, "exc: log every exception; halt: long halts", "ITEMS"},
+        {"debug", 'd', 0, G_OPTION_ARG_STRING, &debug, "exc: log every exception; halt: long halts; prof: hottest guest addresses", "ITEMS"},
         {NULL},
     };
     g_autoptr(GOptionContext) oc = g_option_context_new("- boot Linux on the software CPU");
@@ -192,14 +225,21 @@ int main(int argc, char **argv)
     uint64_t halts = 0;
     double halted_s = 0;
     bool trace_halts = debug && strstr(debug, "halt");
+    /* -d prof: where the guest spends its instructions, sampled at slice ends */
+    GHashTable *prof = debug && strstr(debug, "prof") ? g_hash_table_new(NULL, NULL) : NULL;
     for (;;) {
-        uint64_t slice = SLICE;
+        uint64_t slice = prof ? PROFILE_SLICE : SLICE;
         uint64_t done = x86_cpu_icount(h.cpu);
         if (budget && done + slice > (uint64_t)budget) {
             slice = budget - done;
         }
         X86ExitReason r = slice ? x86_cpu_exec(h.cpu, slice) : X86_EXIT_BUDGET;
         int64_t next = hw_clock_run_timers(clock);
+        if (prof && r == X86_EXIT_BUDGET) {
+            gpointer key = (gpointer)(uintptr_t)(env->segs[R_CS].base + env->rip);
+            g_hash_table_insert(prof, key, GUINT_TO_POINTER(
+                GPOINTER_TO_UINT(g_hash_table_lookup(prof, key)) + 1));
+        }
         if (h.seen) {
             why = "until";
             break;
@@ -250,6 +290,10 @@ int main(int argc, char **argv)
         x86_cpu_dump_state(h.cpu, dump);
         fprintf(stderr, "%s", dump->str);
         g_string_free(dump, TRUE);
+    }
+    if (prof) {
+        print_profile(&h, prof);
+        g_hash_table_destroy(prof);
     }
     bool ok = until ? h.seen : true;
     x86_cpu_free(h.cpu);
