@@ -244,6 +244,32 @@ static inline bool x86_cond(X86CPU *cpu, int cc)
     return x86_cond_slow(cpu, cc);
 }
 
+/* The linear address of an instruction's memory operand (inline: every memory access of the
+ * fast handlers starts here). */
+static inline uint64_t x86_ea(X86CPU *cpu, const X86Insn *in)
+{
+    X86CPUState *env = &cpu->env;
+    uint64_t ea = (int64_t)in->disp;
+    if (in->base < 16) {
+        ea += env->regs[in->base];
+    } else if (in->base == X86_RIP) {
+        ea += env->rip;
+    }
+    if (in->index < 16) {
+        ea += env->regs[in->index] << in->scale;
+    }
+    if (unlikely(in->addrsize != 8)) {
+        ea = in->addrsize == 4 ? (uint32_t)ea : ea & 0xffff;
+    }
+    if (in->seg != X86_SEG_NONE) {
+        ea += env->segs[in->seg].base;
+        if (!cpu->code64) {
+            ea = (uint32_t)ea;
+        }
+    }
+    return ea;
+}
+
 /* seg.c: segment loads, descriptor tables, far transfers */
 void x86_load_seg(X86CPU *cpu, int seg, uint16_t sel);
 void x86_load_seg_real(X86CPU *cpu, int seg, uint16_t sel);
@@ -280,7 +306,6 @@ void x86_fxrstor(X86CPU *cpu, uint64_t la, bool rex_w);
 void x86_exec_insn(X86CPU *cpu, const X86Insn *in);
 /* Sets in->fn: a specialised fast handler for common forms, else x86_exec_insn. */
 void x86_select_handler(X86Insn *in);
-uint64_t x86_ea(X86CPU *cpu, const X86Insn *in);
 void x86_unimplemented(X86CPU *cpu, const X86Insn *in);
 
 #endif

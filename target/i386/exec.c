@@ -46,31 +46,6 @@ static inline void set_reg(X86CPU *cpu, const X86Insn *in, int r, uint64_t v, in
     }
 }
 
-uint64_t x86_ea(X86CPU *cpu, const X86Insn *in)
-{
-    uint64_t ea = (int64_t)in->disp;
-    if (in->base < 16) {
-        ea += REG(in->base);
-    } else if (in->base == X86_RIP) {
-        ea += ENV->rip;
-    }
-    if (in->index < 16) {
-        ea += REG(in->index) << in->scale;
-    }
-    if (in->addrsize == 4) {
-        ea = (uint32_t)ea;
-    } else if (in->addrsize == 2) {
-        ea &= 0xffff;
-    }
-    if (in->seg != X86_SEG_NONE) {
-        ea += ENV->segs[in->seg].base;
-        if (!cpu->code64) {
-            ea = (uint32_t)ea;
-        }
-    }
-    return ea;
-}
-
 /* Linear address of a segment:offset pair the instruction forms itself (stack, strings). */
 static inline uint64_t seg_la(X86CPU *cpu, int seg, uint64_t off)
 {
