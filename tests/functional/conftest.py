@@ -43,3 +43,8 @@ def run(binary, *args, timeout=10, base=True):
     argv = [binary] + (BASE_ARGS if base else []) + list(args)
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "deviation(reason): a documented deviation from QEMU 7.2; "
+                                       "differential runs against Debian's QEMU skip the test")

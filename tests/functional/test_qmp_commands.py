@@ -287,6 +287,12 @@ def test_hmp_commands():
     ], args=['-name', 'vm9'])
 
 
+# HMP commands upstream 7.2 lacks on purpose: the COLO passthrough list and the colo-compare
+# counters (docs/colo-proxy.md, deviations 10 and 13).
+HMP_EXTENSIONS = ('colo_passthrough_add', 'colo_passthrough_del', 'passthrough_filter_add',
+                  'passthrough_filter_del', 'info colo_compare', 'info colo_passthrough')
+
+
 def test_hmp_help_lists_our_commands_as_upstream():
     """`help` and `info` print QEMU's lines; ours are a subset of upstream's, word for word."""
     out = {}
@@ -297,6 +303,9 @@ def test_hmp_help_lists_our_commands_as_upstream():
         finally:
             vm.kill()
     for ours, ref in zip(out['ours'], out['ref']):
+        extensions = [line for line in ours if line.startswith(HMP_EXTENSIONS)]
+        assert extensions
+        ours = [line for line in ours if line not in extensions]
         assert len(ours) >= 6
         assert set(ours) <= set(ref)
         assert ours == sorted(ours, key=ref.index)

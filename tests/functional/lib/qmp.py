@@ -112,7 +112,8 @@ class QMPClient:
 
     # ---- commands ----
     def negotiate(self):
-        r = self.cmd('qmp_capabilities')
+        # QMPClient.cmd explicitly: the QMP subclass's cmd() returns only the 'return' value.
+        r = QMPClient.cmd(self, 'qmp_capabilities')
         if 'return' not in r:
             raise QMPError('negotiation failed: %r' % (r,))
         return r
