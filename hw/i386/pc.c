@@ -14,6 +14,7 @@
 #include "hw/timer/mc146818rtc.h"
 #include "hw/virtio/virtio-net-nc.h"
 #include "hw/virtio/virtio-pci.h"
+#include "net/net.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -396,6 +397,33 @@ void pc_machine_free(PcMachine *m)
 bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, GError **errp)
 {
     return device_create_from_opts(m, opts, help_printed, errp);
+}
+
+bool pc_machine_add_nic_requests(PcMachine *m, GError **errp)
+{
+    for (GList *l = net_nic_list(); l; l = l->next) {
+        NICRequest *req = l->data;
+        /* upstream's pc default is e1000, which this machine does not have: virtio it is */
+        if (req->model && strcmp(req->model, "virtio-net-pci") && strcmp(req->model, "virtio")) {
+            error_setg(errp, "Unsupported NIC model: %s", req->model);
+            return false;
+        }
+        g_autoptr(GHashTable) props = g_hash_table_new(g_str_hash, g_str_equal);
+        g_hash_table_insert(props, (gpointer) "netdev", req->netdev);
+        if (req->mac) {
+            uint8_t mac[6];
+            if (!qdev_parse_mac(req->mac, mac)) {
+                error_setg(errp, "Property 'virtio-net-device.mac' doesn't take value '%s'",
+                           req->mac);
+                return false;
+            }
+            g_hash_table_insert(props, (gpointer) "mac", req->mac);
+        }
+        if (!virtio_net_pci_create(m, NULL, props, errp)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* What firmware does before handing over: tables in the BIOS area, the kernel and its data. */

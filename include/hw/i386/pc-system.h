@@ -7,6 +7,7 @@
  *   pc_system_new(opts, events)      RAM and devices           (-m, -kernel, -initrd, -append)
  *   pc_system_device_add(-device)    in command-line order
  *   pc_system_serial(-serial ARG)    COM1 on a chardev, or none
+ *   pc_machine_add_nic_requests(pc_system_machine(sys))   the NICs of -nic
  *   pc_system_realize()              firmware data, CPU at the kernel's entry, vCPU thread
  *                                    created stopped, timers on the default main context
  *   pc_system_start() / _stop()      vm_start / vm_stop (the virtual clock follows)
