@@ -149,6 +149,39 @@ bool pc_parse_ram_size(const char *arg, uint64_t *out, GError **errp)
     return true;
 }
 
+bool pc_machine_type_is_pc(const char *name)
+{
+    return name && (!strcmp(name, "pc") || !strcmp(name, "pc-i440fx-7.2"));
+}
+
+bool pc_machine_parse_props(KeyvalList *machine_opts, PcMachineOptions *opts, GError **errp)
+{
+    opts->acpi = true;
+    for (guint i = 0; i < machine_opts->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(machine_opts->pairs, i);
+        if (!strcmp(p->key, "type") || !strcmp(p->key, "accel")) {
+            continue;
+        }
+        if (!strcmp(p->key, "acpi")) {
+            gboolean on;
+            /* upstream's acpi is OnOffAuto: auto means on for this machine */
+            if (!strcmp(p->value, "auto")) {
+                on = TRUE;
+            } else if (!strcmp(p->value, "on") || !strcmp(p->value, "off")) {
+                on = !strcmp(p->value, "on");
+            } else {
+                error_setg(errp, "Parameter 'acpi' does not accept value '%s'", p->value);
+                return false;
+            }
+            opts->acpi = on;
+            continue;
+        }
+        error_setg(errp, "Property 'pc-i440fx-7.2-machine.%s' not found", p->key);
+        return false;
+    }
+    return true;
+}
+
 void pc_ram_split(uint64_t ram_size, uint64_t *low, uint64_t *high)
 {
     uint64_t lowmem = ram_size >= 0xe0000000ull ? 0xc0000000ull : 0xe0000000ull;

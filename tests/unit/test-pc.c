@@ -290,6 +290,30 @@ static void test_machine_errors(Fixture *f, gconstpointer data)
     pc_machine_free(m);
 }
 
+static void test_machine_props(Fixture *f, gconstpointer data)
+{
+    g_assert_true(pc_machine_type_is_pc("pc"));
+    g_assert_true(pc_machine_type_is_pc("pc-i440fx-7.2"));
+    g_assert_false(pc_machine_type_is_pc("q35"));
+    PcMachineOptions o = {0};
+    GError *err = NULL;
+    g_autoptr(KeyvalList) a = keyval_parse("pc,acpi=off", "type", KEYVAL_OPTS, NULL);
+    g_assert_true(pc_machine_parse_props(a, &o, NULL));
+    g_assert_false(o.acpi);
+    g_autoptr(KeyvalList) b = keyval_parse("pc,accel=tcg", "type", KEYVAL_OPTS, NULL);
+    g_assert_true(pc_machine_parse_props(b, &o, NULL));
+    g_assert_true(o.acpi);
+    g_autoptr(KeyvalList) c = keyval_parse("pc,acpi=maybe", "type", KEYVAL_OPTS, NULL);
+    g_assert_false(pc_machine_parse_props(c, &o, &err));
+    g_assert_cmpstr(err->message, ==, "Parameter 'acpi' does not accept value 'maybe'");
+    g_clear_error(&err);
+    g_autoptr(KeyvalList) d = keyval_parse("pc-i440fx-7.2,foo=1", "type", KEYVAL_OPTS, NULL);
+    g_assert_false(pc_machine_parse_props(d, &o, &err));
+    g_assert_cmpstr(err->message, ==, "Property 'pc-i440fx-7.2-machine.foo' not found");
+    g_clear_error(&err);
+    g_assert_nonnull(strstr(PC_MACHINE_HELP, "(alias of pc-i440fx-7.2)"));
+}
+
 static void test_nic_requests(Fixture *f, gconstpointer data)
 {
     /* through the real net core this time */
@@ -336,5 +360,6 @@ int main(int argc, char **argv)
     ADD("/pc/reset-poweroff", test_reset_and_poweroff);
     ADD("/pc/machine-errors", test_machine_errors);
     ADD("/pc/nic-requests", test_nic_requests);
+    ADD("/pc/machine-props", test_machine_props);
     return g_test_run();
 }

@@ -69,6 +69,17 @@ typedef struct PcMachineHooks {
 
 void hw_register_types(void);
 
+/* -machine help lines for the pc machine (upstream's spelling; `pc` is an alias). */
+#define PC_MACHINE_HELP                                                                         \
+    "pc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)\n"         \
+    "pc-i440fx-7.2        Standard PC (i440FX + PIIX, 1996) (default)\n"
+/* True for "pc" and "pc-i440fx-7.2". */
+bool pc_machine_type_is_pc(const char *name);
+/* The -machine properties after the type: acpi=on|off (others: upstream's "not found"
+ * naming pc-i440fx-7.2-machine). Fills opts->acpi; keys the root handles itself (accel,
+ * type) are left to it and skipped here. */
+bool pc_machine_parse_props(KeyvalList *machine_opts, PcMachineOptions *opts, GError **errp);
+
 /* -m: "512", "512M", "2G", "size=1G"; plain numbers are MiB. Upstream's errors. */
 bool pc_parse_ram_size(const char *arg, uint64_t *out, GError **errp);
 /* The pc's split: everything below 4 GiB unless -m >= 3.5 GiB, then 3 GiB low, rest high. */
