@@ -295,13 +295,14 @@ static bool virtio_net_pci_create(void *machine, const char *id, GHashTable *pro
     } else {
         warn_report("nic %s has no peer", name);
     }
-    VirtIOPCIProxy *proxy = virtio_pci_new(m->pci, name, devfn, virtio_net_vdev(net), 0x020000,
-                                           errp);
+    VirtIOPCIProxy *proxy = virtio_pci_new(m->pci, "virtio-net-pci", devfn,
+                                           virtio_net_vdev(net), 0x020000, errp);
     if (!proxy) {
         virtio_net_nc_detach(client);
         virtio_net_free(net);
         return false;
     }
+    pci_device_set_id(virtio_pci_device(proxy), id);
     PcNic *nic = g_new0(PcNic, 1);
     nic->id = g_strdup(id);
     nic->name = g_steal_pointer(&name);

@@ -158,6 +158,9 @@ static void test_device_errors(Fixture *f, gconstpointer data)
     expect_device_error(f, "virtio-net-pci,addr=0x40",
                         "Property 'virtio-net-pci.addr' doesn't take value '0x40'");
     expect_device_error(f, "virtio-net-pci,id=1bad", "Parameter 'id' expects an identifier");
+    expect_device_error(f, "virtio-net-pci,addr=0",
+                        "PCI: slot 0 function 0 not available for virtio-net-pci, in use by "
+                        "i440FX,id=(null)");
     g_assert_true(add_device(f, "virtio-net-pci,id=net0,netdev=hn0", NULL));
     expect_device_error(f, "virtio-net-pci,id=net0,netdev=hn0", "Duplicate ID 'net0' for device");
     g_autofree char *help = device_help_text("virtio-net-pci", NULL);
