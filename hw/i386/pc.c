@@ -292,8 +292,6 @@ static bool virtio_net_pci_create(void *machine, const char *id, GHashTable *pro
             virtio_net_free(net);
             return false;
         }
-    } else {
-        warn_report("nic %s has no peer", name);
     }
     VirtIOPCIProxy *proxy = virtio_pci_new(m->pci, "virtio-net-pci", devfn,
                                            virtio_net_vdev(net), 0x020000, errp);
@@ -303,6 +301,9 @@ static bool virtio_net_pci_create(void *machine, const char *id, GHashTable *pro
         return false;
     }
     pci_device_set_id(virtio_pci_device(proxy), id);
+    if (!netdev) {
+        warn_report("nic %s has no peer", name);
+    }
     PcNic *nic = g_new0(PcNic, 1);
     nic->id = g_strdup(id);
     nic->name = g_steal_pointer(&name);
