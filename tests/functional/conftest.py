@@ -11,9 +11,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 
+from procs import BASE_ARGS, QemuSet  # noqa: E402
+
 QEMU = os.environ.get("QEMU_BINARY", os.path.join(ROOT, "build", "qemu-system-x86_64"))
 DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
-BASE_ARGS = ["-M", "none", "-nodefaults", "-display", "none"]
 
 
 @pytest.fixture
@@ -28,6 +29,14 @@ def debian_qemu():
     if not os.path.exists(DEBIAN_QEMU):
         pytest.fail("Debian's qemu-system-x86 is not installed (scripts/install-deps)")
     return DEBIAN_QEMU
+
+
+@pytest.fixture
+def qemus():
+    """Starts QEMUs in the background (procs.QemuSet) and stops them all after the test."""
+    started = QemuSet()
+    yield started
+    started.stop_all()
 
 
 @pytest.fixture
