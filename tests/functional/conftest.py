@@ -54,6 +54,19 @@ def run(binary, *args, timeout=10, base=True):
                           stdin=subprocess.DEVNULL)
 
 
+def strip_prog(text):
+    """Output lines without the leading "qemu-system-x86_64: ", so two binaries compare."""
+    return "\n".join(line.split(": ", 1)[1] if line.startswith("qemu-system-x86_64: ") else line
+                     for line in text.strip().splitlines())
+
+
+def assert_same_failure(ours, theirs):
+    """Both runs (CompletedProcess) exited 1 with the same messages, program name aside."""
+    assert theirs.returncode == 1
+    assert ours.returncode == 1, ours.stderr
+    assert strip_prog(ours.stderr) == strip_prog(theirs.stderr)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "deviation(reason): a documented deviation from QEMU 7.2; "
                                        "differential runs against Debian's QEMU skip the test")
