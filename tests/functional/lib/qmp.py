@@ -23,26 +23,21 @@ import subprocess
 import tempfile
 import time
 
+from procs import connect_retry  # tests/functional/lib is on sys.path (conftest.py)
+
 
 class QMPError(Exception):
     pass
 
 
 def _connect(address, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if isinstance(address, (tuple, list)):
-                sock = socket.create_connection(tuple(address), timeout=timeout)
-            else:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(timeout)
-                sock.connect(address)
-            return sock
-        except (FileNotFoundError, ConnectionRefusedError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    """A unix path (str) or a (host, port) pair, retried while the listener is not up yet."""
+    if isinstance(address, (tuple, list)):
+        sock = connect_retry(socket.AF_INET, tuple(address), timeout)
+    else:
+        sock = connect_retry(socket.AF_UNIX, address, timeout)
+    sock.settimeout(timeout)
+    return sock
 
 
 class _MonitorSocket:
