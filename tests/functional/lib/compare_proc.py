@@ -8,7 +8,8 @@
         c.checkpoint_done()              # COLO_CHECKPOINT: flush
 
 With ``qmp=True`` the process also gets a QMP socket and ``.qmp`` is a connected
-tests/functional/lib/qmp.py client. The process listens on every chardev (server=on,wait=off); the test is the client of all four.
+tests/functional/lib/qmp.py client. The process listens on every chardev (server=on,wait=off);
+the test is the client of all four.
 ``start()`` returns once outdev and notify_dev are proven connected: a probe ARP frame sent on
 primary_in must come back on outdev, and COLO_USERSPACE_PROXY_INIT must be answered.
 """
