@@ -34,8 +34,10 @@ static gpointer vcpu_thread(gpointer opaque)
 
     g_mutex_lock(&v->lock);
     for (;;) {
-        /* wait until asked to run, and (if halted) until something can wake the CPU */
-        while (!v->quit && (!v->want_run || (halted && !can_wake(v)))) {
+        /* wait until asked to run, and (if halted) until something can wake the CPU; a CPU
+         * reset while paused (system_reset) clears env->halted and needs no wake-up */
+        while (!v->quit &&
+               (!v->want_run || (halted && x86_cpu_env(v->cpu)->halted && !can_wake(v)))) {
             v->state = v->want_run ? ACCEL_VCPU_HALTED : ACCEL_VCPU_STOPPED;
             g_cond_broadcast(&v->cond);
             g_cond_wait(&v->cond, &v->lock);

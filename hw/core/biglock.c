@@ -22,17 +22,28 @@ bool bql_locked(void)
     return depth > 0;
 }
 
-static gint unlocked_poll(GPollFD *fds, guint nfds, gint timeout)
+int bql_unlock_all(void)
 {
-    /* Release every level this thread holds while it sleeps, and take them back after. */
     int held = depth;
     for (int i = 0; i < held; i++) {
         bql_unlock();
     }
-    gint r = g_poll(fds, nfds, timeout);
-    for (int i = 0; i < held; i++) {
+    return held;
+}
+
+void bql_relock(int levels)
+{
+    for (int i = 0; i < levels; i++) {
         bql_lock();
     }
+}
+
+static gint unlocked_poll(GPollFD *fds, guint nfds, gint timeout)
+{
+    /* Release every level this thread holds while it sleeps, and take them back after. */
+    int held = bql_unlock_all();
+    gint r = g_poll(fds, nfds, timeout);
+    bql_relock(held);
     return r;
 }
 

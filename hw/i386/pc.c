@@ -14,6 +14,7 @@
 #include "hw/timer/mc146818rtc.h"
 #include "hw/virtio/virtio-net-nc.h"
 #include "hw/virtio/virtio-pci.h"
+#include "net/net.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -148,6 +149,39 @@ bool pc_parse_ram_size(const char *arg, uint64_t *out, GError **errp)
     return true;
 }
 
+bool pc_machine_type_is_pc(const char *name)
+{
+    return name && (!strcmp(name, "pc") || !strcmp(name, "pc-i440fx-7.2"));
+}
+
+bool pc_machine_parse_props(KeyvalList *machine_opts, PcMachineOptions *opts, GError **errp)
+{
+    opts->acpi = true;
+    for (guint i = 0; i < machine_opts->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(machine_opts->pairs, i);
+        if (!strcmp(p->key, "type") || !strcmp(p->key, "accel")) {
+            continue;
+        }
+        if (!strcmp(p->key, "acpi")) {
+            gboolean on;
+            /* upstream's acpi is OnOffAuto: auto means on for this machine */
+            if (!strcmp(p->value, "auto")) {
+                on = TRUE;
+            } else if (!strcmp(p->value, "on") || !strcmp(p->value, "off")) {
+                on = !strcmp(p->value, "on");
+            } else {
+                error_setg(errp, "Parameter 'acpi' does not accept value '%s'", p->value);
+                return false;
+            }
+            opts->acpi = on;
+            continue;
+        }
+        error_setg(errp, "Property 'pc-i440fx-7.2-machine.%s' not found", p->key);
+        return false;
+    }
+    return true;
+}
+
 void pc_ram_split(uint64_t ram_size, uint64_t *low, uint64_t *high)
 {
     uint64_t lowmem = ram_size >= 0xe0000000ull ? 0xc0000000ull : 0xe0000000ull;
@@ -258,15 +292,17 @@ static bool virtio_net_pci_create(void *machine, const char *id, GHashTable *pro
             virtio_net_free(net);
             return false;
         }
-    } else {
-        warn_report("nic %s has no peer", name);
     }
-    VirtIOPCIProxy *proxy = virtio_pci_new(m->pci, name, devfn, virtio_net_vdev(net), 0x020000,
-                                           errp);
+    VirtIOPCIProxy *proxy = virtio_pci_new(m->pci, "virtio-net-pci", devfn,
+                                           virtio_net_vdev(net), 0x020000, errp);
     if (!proxy) {
         virtio_net_nc_detach(client);
         virtio_net_free(net);
         return false;
+    }
+    pci_device_set_id(virtio_pci_device(proxy), id);
+    if (!netdev) {
+        warn_report("nic %s has no peer", name);
     }
     PcNic *nic = g_new0(PcNic, 1);
     nic->id = g_strdup(id);
@@ -396,6 +432,33 @@ void pc_machine_free(PcMachine *m)
 bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, GError **errp)
 {
     return device_create_from_opts(m, opts, help_printed, errp);
+}
+
+bool pc_machine_add_nic_requests(PcMachine *m, GError **errp)
+{
+    for (GList *l = net_nic_list(); l; l = l->next) {
+        NICRequest *req = l->data;
+        /* upstream's pc default is e1000, which this machine does not have: virtio it is */
+        if (req->model && strcmp(req->model, "virtio-net-pci") && strcmp(req->model, "virtio")) {
+            error_setg(errp, "Unsupported NIC model: %s", req->model);
+            return false;
+        }
+        g_autoptr(GHashTable) props = g_hash_table_new(g_str_hash, g_str_equal);
+        g_hash_table_insert(props, (gpointer) "netdev", req->netdev);
+        if (req->mac) {
+            uint8_t mac[6];
+            if (!qdev_parse_mac(req->mac, mac)) {
+                error_setg(errp, "Property 'virtio-net-device.mac' doesn't take value '%s'",
+                           req->mac);
+                return false;
+            }
+            g_hash_table_insert(props, (gpointer) "mac", req->mac);
+        }
+        if (!virtio_net_pci_create(m, NULL, props, errp)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* What firmware does before handing over: tables in the BIOS area, the kernel and its data. */

@@ -49,6 +49,7 @@ void pci_bus_free(PCIBus *bus)
             unmap_bar(dev, b);
         }
         g_free(dev->name);
+        g_free(dev->id);
         g_free(dev);
     }
     g_free(bus);
@@ -66,12 +67,19 @@ PCIDevice *pci_device_new(PCIBus *bus, const char *name, int devfn, uint16_t ven
         for (devfn = PCI_DEVFN(1, 0); devfn < 256 && bus->devices[devfn]; devfn += 8) {
         }
         if (devfn >= 256) {
-            error_setg(errp, "PCI: no slot/function available for %s, all in use", name);
+            error_setg(errp, "PCI: no slot/function available for %s, all in use or reserved",
+                       name);
             return NULL;
         }
-    } else if (devfn >= 256 || bus->devices[devfn]) {
+    } else if (devfn >= 256) {
         error_setg(errp, "PCI: slot %d function %d not available for %s", devfn >> 3,
                    devfn & 7, name);
+        return NULL;
+    } else if (bus->devices[devfn]) {
+        PCIDevice *other = bus->devices[devfn];
+        /* upstream prints the occupant's id with %s, "(null)" when it has none */
+        error_setg(errp, "PCI: slot %d function %d not available for %s, in use by %s,id=%s",
+                   devfn >> 3, devfn & 7, name, other->name, other->id ? other->id : "(null)");
         return NULL;
     }
     PCIDevice *dev = g_new0(PCIDevice, 1);
@@ -92,6 +100,12 @@ PCIDevice *pci_device_new(PCIBus *bus, const char *name, int devfn, uint16_t ven
     }
     bus->devices[devfn] = dev;
     return dev;
+}
+
+void pci_device_set_id(PCIDevice *dev, const char *id)
+{
+    g_free(dev->id);
+    dev->id = g_strdup(id);
 }
 
 void pci_register_bar(PCIDevice *dev, int bar, PCIBarType type, bool prefetch, uint64_t size,
@@ -189,7 +203,8 @@ static void update_mappings(PCIDevice *dev)
             continue;
         }
         IoSpace *space = b->type == PCI_BAR_IO ? dev->bus->io : dev->bus->mmio;
-        g_autofree char *name = g_strdup_printf("%s-bar%d", dev->name, i);
+        g_autofree char *name = g_strdup_printf("%s@%02x.%x-bar%d", dev->name, dev->devfn >> 3,
+                                                dev->devfn & 7, i);
         GError *err = NULL;
         if (io_space_add(space, name, addr, b->size, b->ops, b->opaque, &err)) {
             b->mapped_addr = addr;

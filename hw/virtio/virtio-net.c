@@ -10,7 +10,9 @@ struct VirtIONet {
     bool link_up;
     VirtIONetPeer peer;
     bool has_peer;
-    VirtQueueElement *elem; /* scratch, too big for the stack */
+    /* Scratch elements, too big for the stack; one per direction because a peer may deliver
+     * a reply (an ARP answer from slirp) from inside the send of a transmitted frame. */
+    VirtQueueElement *tx_elem, *rx_elem;
     uint8_t *txbuf;
     VirtIONetStats stats;
 };
@@ -54,8 +56,8 @@ static void handle_tx(VirtIODevice *vdev, VirtQueue *vq)
 {
     VirtIONet *n = to_net(vdev);
     bool any = false;
-    while (virtqueue_pop(vq, n->elem)) {
-        VirtQueueElement *e = n->elem;
+    while (virtqueue_pop(vq, n->tx_elem)) {
+        VirtQueueElement *e = n->tx_elem;
         any = true;
         if (e->out_total < VIRTIO_NET_HDR_LEN ||
             e->out_total - VIRTIO_NET_HDR_LEN > VIRTIO_NET_MAX_FRAME) {
@@ -106,7 +108,8 @@ VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6])
     virtio_add_queue(&n->vdev, TX_QUEUE, VIRTIO_NET_QUEUE_SIZE, handle_tx);
     memcpy(n->mac, mac, 6);
     n->link_up = true;
-    n->elem = g_new0(VirtQueueElement, 1);
+    n->tx_elem = g_new0(VirtQueueElement, 1);
+    n->rx_elem = g_new0(VirtQueueElement, 1);
     n->txbuf = g_malloc(VIRTIO_NET_MAX_FRAME);
     return n;
 }
@@ -117,7 +120,8 @@ void virtio_net_free(VirtIONet *n)
         return;
     }
     virtio_cleanup(&n->vdev);
-    g_free(n->elem);
+    g_free(n->tx_elem);
+    g_free(n->rx_elem);
     g_free(n->txbuf);
     g_free(n);
 }
@@ -168,7 +172,7 @@ ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len)
         n->stats.rx_dropped++;
         return -1;
     }
-    if (!virtqueue_pop(vq, n->elem)) {
+    if (!virtqueue_pop(vq, n->rx_elem)) {
         if (n->vdev.broken) {
             n->stats.rx_dropped++;
             return -1;
@@ -176,7 +180,7 @@ ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len)
         n->stats.rx_no_buffer++;
         return 0;
     }
-    VirtQueueElement *e = n->elem;
+    VirtQueueElement *e = n->rx_elem;
     if (e->in_total < VIRTIO_NET_HDR_LEN + len) {
         /* a buffer too small for the frame: return it empty, drop the frame */
         virtqueue_push(vq, e, 0);

@@ -55,6 +55,19 @@ def flows(n, isn=1000):
     return [frames.TcpFlow(A, B, 10000 + i, 80, isn=isn + 7 * i) for i in range(n)]
 
 
+def twin_flows():
+    """The same TCP flow twice: one for the primary's copy, one for the secondary's."""
+    return flows(1)[0], flows(1)[0]
+
+
+def matched_segment(c, pf, sf, payload):
+    """The same segment from both sides: released once, as the primary sent it."""
+    p = pf.segment(payload)
+    c.send_pri(p)
+    c.send_sec(sf.segment(payload))
+    assert c.released(1) == [p]
+
+
 def test_identical_tcp_streams_released_in_order(make_comp, transport):
     c = make_comp(transport=transport)
     try:
@@ -85,7 +98,7 @@ def test_identical_tcp_streams_released_in_order(make_comp, transport):
 
 
 def test_tcp_segmented_differently_still_matches(comp):
-    pf, sf = flows(1)[0], flows(1)[0]
+    pf, sf = twin_flows()
     data = bytes(range(256)) * 4
     prim = [pf.segment(data[:600]), pf.segment(data[600:])]
     seco = [sf.segment(data[k:k + 100]) for k in range(0, len(data), 100)]
@@ -96,7 +109,7 @@ def test_tcp_segmented_differently_still_matches(comp):
 
 
 def test_one_byte_differs_requests_checkpoint_and_flush_releases(comp):
-    pf, sf = flows(1)[0], flows(1)[0]
+    pf, sf = twin_flows()
     p = pf.segment(b"the same payload, nearly")
     s = sf.segment(b"the same payload, nearlY")
     comp.send_pri(p)
@@ -226,11 +239,8 @@ def test_oversize_frame_skipped_input_survives(comp):
     legal = frames.eth(b"\0" * (frames.MAX_FRAME_LEN - 14), 0x88B5)
     comp.send_pri(legal)
     assert comp.released(1) == [legal]
-    pf, sf = flows(1)[0], flows(1)[0]
-    p = pf.segment(b"after the giant")
-    comp.send_pri(p)
-    comp.send_sec(sf.segment(b"after the giant"))
-    assert comp.released(1) == [p]
+    pf, sf = twin_flows()
+    matched_segment(comp, pf, sf, b"after the giant")
     assert comp.alive()
 
 
@@ -263,20 +273,14 @@ def test_unknown_notify_message_reported(comp):
 
 
 def test_primary_reconnect_mid_frame(comp):
-    pf, sf = flows(1)[0], flows(1)[0]
-    p = pf.segment(b"before")
-    comp.send_pri(p)
-    comp.send_sec(sf.segment(b"before"))
-    assert comp.released(1) == [p]
+    pf, sf = twin_flows()
+    matched_segment(comp, pf, sf, b"before")
     # Half a frame, then the primary peer goes away and comes back.
     comp.pri.send_raw(struct.pack("!I", 100) + b"half")
     comp.disconnect("pri")
     time.sleep(0.1)
     comp.connect("pri")
-    p2 = pf.segment(b"after reconnect")
-    comp.send_pri(p2)
-    comp.send_sec(sf.segment(b"after reconnect"))
-    assert comp.released(1) == [p2]
+    matched_segment(comp, pf, sf, b"after reconnect")
     assert comp.checkpoints(0.3) == 0
 
 
@@ -287,11 +291,8 @@ def test_outdev_and_secondary_reconnect(comp):
     comp.connect("sec")
     comp.connect("out")
     comp.wait_out_ready()
-    pf, sf = flows(1)[0], flows(1)[0]
-    p = pf.segment(b"through new peers")
-    comp.send_pri(p)
-    comp.send_sec(sf.segment(b"through new peers"))
-    assert comp.released(1) == [p]
+    pf, sf = twin_flows()
+    matched_segment(comp, pf, sf, b"through new peers")
 
 
 def test_notify_reconnect(comp):
@@ -300,7 +301,7 @@ def test_notify_reconnect(comp):
     comp.connect("notify")
     comp.notify.send(b"COLO_USERSPACE_PROXY_INIT")
     assert comp.notify.recv_data() == b"COLO_COMPARE_GET_XEN_INIT"
-    pf, sf = flows(1)[0], flows(1)[0]
+    pf, sf = twin_flows()
     comp.send_pri(pf.segment(b"AAAA"))
     comp.send_sec(sf.segment(b"AAAB"))
     assert comp.wait_checkpoint()
@@ -309,7 +310,7 @@ def test_notify_reconnect(comp):
 def test_vnet_hdr_support(make_comp):
     c = make_comp(vnet=True)
     try:
-        pf, sf = flows(1)[0], flows(1)[0]
+        pf, sf = twin_flows()
         p = pf.segment(b"with a virtio-net header")
         c.send_pri(p)
         c.send_sec(sf.segment(b"with a virtio-net header"))

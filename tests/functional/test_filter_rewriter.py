@@ -14,6 +14,8 @@ import pytest
 
 import frames
 from frames import ACK, FIN, PSH, SYN
+from nethub import SocketHub
+from procs import BASE_ARGS
 
 CLIENT, GUEST = "192.168.1.10", "192.168.1.20"
 PVM_ISN, SVM_ISN = 0x10000000, 0xF0000000 - 5  # the SVM's wraps around 2^32 mid-stream
@@ -31,16 +33,11 @@ def rig(request, qemu_bin):
             pytest.skip(request.node.get_closest_marker("deviation").args[0])
         binary = request.getfixturevalue("debian_qemu")
 
-    net_port, svm_port = frames.free_tcp_port(), frames.free_tcp_port()
-    args = ["-M", "none", "-nodefaults", "-display", "none",
-            "-netdev", f"socket,id=net0,listen=127.0.0.1:{net_port}",
-            "-netdev", f"socket,id=svm0,listen=127.0.0.1:{svm_port}",
-            "-netdev", "hubport,id=h0,hubid=0,netdev=net0",
-            "-netdev", "hubport,id=h1,hubid=0,netdev=svm0",
-            "-object", "filter-rewriter,id=rew0,netdev=net0,queue=all"]
+    hub = SocketHub(names=("net0", "svm0"))
+    args = BASE_ARGS + hub.args() + ["-object", "filter-rewriter,id=rew0,netdev=net0,queue=all"]
     with qmp.QemuProcess(binary, args) as vm:
-        net = frames.FrameSocket.connect_tcp("127.0.0.1", net_port)
-        svm = frames.FrameSocket.connect_tcp("127.0.0.1", svm_port)
+        net = frames.FrameSocket.connect_tcp("127.0.0.1", hub.ports["net0"])
+        svm = frames.FrameSocket.connect_tcp("127.0.0.1", hub.ports["svm0"])
         yield vm, net, svm
         net.close()
         svm.close()

@@ -51,6 +51,8 @@ CASES = [
     ["-device", "virtio-net-pci,netdev=nope"],
     ["-device", "virtio-net-pci,id=1bad"],
     ["-device", "virtio-net-pci,addr=0x40"],
+    ["-device", "virtio-net-pci,addr=0"],
+    ["-device", "virtio-net-pci,addr=3.1", "-device", "virtio-net-pci,addr=3.1"],
     ["-netdev", "user,id=hn0", "-device", "virtio-net-pci,netdev=hn0",
      "-device", "virtio-net-pci,netdev=hn0"],
     ["-netdev", "user,id=hn0", "-device", "virtio-net-pci,netdev=hn0,id=a",

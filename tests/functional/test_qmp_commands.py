@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib.qmp import HMPClient, QemuProcess, QMPClient  # noqa: E402
 
-from conftest import BASE_ARGS, DEBIAN_QEMU, QEMU  # noqa: E402
+from conftest import BASE_ARGS, DEBIAN_QEMU, QEMU, strip_prog  # noqa: E402
 
 BINARIES = {'ours': QEMU, 'ref': DEBIAN_QEMU}
 
@@ -424,11 +424,6 @@ MON_ERRORS = [
     ['-qmp', 'bogus:x'],
     ['-monitor', 'unix:/nonexistent/dir/s,server=on,wait=off'],
 ]
-
-
-def strip_prog(text):
-    return '\n'.join(line.split(': ', 1)[1] if line.startswith('qemu-system-x86_64: ') else line
-                     for line in text.strip().splitlines())
 
 
 @pytest.mark.parametrize('args', MON_ERRORS, ids=lambda a: ' '.join(a)[:50])

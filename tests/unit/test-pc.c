@@ -6,6 +6,7 @@
 #include "hw/core/qdev.h"
 #include "hw/i386/pc.h"
 #include "hw/pci/pci.h"
+#include "net/net.h"
 #include "util/error.h"
 
 #include <elf.h>
@@ -157,6 +158,9 @@ static void test_device_errors(Fixture *f, gconstpointer data)
     expect_device_error(f, "virtio-net-pci,addr=0x40",
                         "Property 'virtio-net-pci.addr' doesn't take value '0x40'");
     expect_device_error(f, "virtio-net-pci,id=1bad", "Parameter 'id' expects an identifier");
+    expect_device_error(f, "virtio-net-pci,addr=0",
+                        "PCI: slot 0 function 0 not available for virtio-net-pci, in use by "
+                        "i440FX,id=(null)");
     g_assert_true(add_device(f, "virtio-net-pci,id=net0,netdev=hn0", NULL));
     expect_device_error(f, "virtio-net-pci,id=net0,netdev=hn0", "Duplicate ID 'net0' for device");
     g_autofree char *help = device_help_text("virtio-net-pci", NULL);
@@ -289,6 +293,65 @@ static void test_machine_errors(Fixture *f, gconstpointer data)
     pc_machine_free(m);
 }
 
+static void test_machine_props(Fixture *f, gconstpointer data)
+{
+    g_assert_true(pc_machine_type_is_pc("pc"));
+    g_assert_true(pc_machine_type_is_pc("pc-i440fx-7.2"));
+    g_assert_false(pc_machine_type_is_pc("q35"));
+    PcMachineOptions o = {0};
+    GError *err = NULL;
+    g_autoptr(KeyvalList) a = keyval_parse("pc,acpi=off", "type", KEYVAL_OPTS, NULL);
+    g_assert_true(pc_machine_parse_props(a, &o, NULL));
+    g_assert_false(o.acpi);
+    g_autoptr(KeyvalList) b = keyval_parse("pc,accel=tcg", "type", KEYVAL_OPTS, NULL);
+    g_assert_true(pc_machine_parse_props(b, &o, NULL));
+    g_assert_true(o.acpi);
+    g_autoptr(KeyvalList) c = keyval_parse("pc,acpi=maybe", "type", KEYVAL_OPTS, NULL);
+    g_assert_false(pc_machine_parse_props(c, &o, &err));
+    g_assert_cmpstr(err->message, ==, "Parameter 'acpi' does not accept value 'maybe'");
+    g_clear_error(&err);
+    g_autoptr(KeyvalList) d = keyval_parse("pc-i440fx-7.2,foo=1", "type", KEYVAL_OPTS, NULL);
+    g_assert_false(pc_machine_parse_props(d, &o, &err));
+    g_assert_cmpstr(err->message, ==, "Property 'pc-i440fx-7.2-machine.foo' not found");
+    g_clear_error(&err);
+    g_assert_nonnull(strstr(PC_MACHINE_HELP, "(alias of pc-i440fx-7.2)"));
+}
+
+static void test_nic_requests(Fixture *f, gconstpointer data)
+{
+    /* through the real net core this time */
+    PcMachineHooks hooks = f->hooks;
+    hooks.nic_attach = NULL;
+    PcMachineOptions opts = {.ram_size = RAM_SIZE};
+    PcMachine *m = pc_machine_new(&opts, &hooks, NULL);
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse("user,model=virtio-net-pci,mac=52:54:00:00:00:09",
+                                            "type", KEYVAL_OPTS | KEYVAL_QUIET, &err);
+    g_assert_true(net_nic_init_from_opts(kv, &err));
+    g_assert_no_error(err);
+    g_assert_true(pc_machine_add_nic_requests(m, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(pc_machine_nic_count(m), ==, 1);
+    const char *name;
+    VirtIONet *nic = pc_machine_nic(m, 0, &name);
+    g_assert_nonnull(nic);
+    g_assert_cmpstr(name, ==, "virtio-net-pci.0");
+    g_assert_true(pc_machine_realize(m, NULL));
+    g_assert_cmphex(pc_machine_mmio_read(m, PC_PCI_MEM_BASE + 0x2005, 1), ==, 0x09);
+    pc_machine_free(m);
+    net_cleanup();
+    /* a model the machine does not have */
+    m = pc_machine_new(&opts, &hooks, NULL);
+    g_autoptr(KeyvalList) kv2 = keyval_parse("user,model=e1000", "type",
+                                             KEYVAL_OPTS | KEYVAL_QUIET, &err);
+    g_assert_true(net_nic_init_from_opts(kv2, &err));
+    g_assert_false(pc_machine_add_nic_requests(m, &err));
+    g_assert_cmpstr(err->message, ==, "Unsupported NIC model: e1000");
+    g_clear_error(&err);
+    pc_machine_free(m);
+    net_cleanup();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -299,5 +362,7 @@ int main(int argc, char **argv)
     ADD("/pc/interrupt-path", test_interrupt_path);
     ADD("/pc/reset-poweroff", test_reset_and_poweroff);
     ADD("/pc/machine-errors", test_machine_errors);
+    ADD("/pc/nic-requests", test_nic_requests);
+    ADD("/pc/machine-props", test_machine_props);
     return g_test_run();
 }

@@ -99,13 +99,13 @@ static void test_bar_sizing_and_mapping(Fixture *f, gconstpointer data)
     cfg_write(f, fn, 0x24, 0, 4);
     g_assert_null(io_space_lookup(f->mmio, 0xfe000000));
     cfg_write(f, fn, 0x04, 0x3, 2);
-    g_assert_cmpstr(io_space_lookup(f->io, 0xc040), ==, "dummy-bar0");
-    g_assert_cmpstr(io_space_lookup(f->mmio, 0xfe003fff), ==, "dummy-bar4");
+    g_assert_cmpstr(io_space_lookup(f->io, 0xc040), ==, "dummy@01.0-bar0");
+    g_assert_cmpstr(io_space_lookup(f->mmio, 0xfe003fff), ==, "dummy@01.0-bar4");
     g_assert_cmphex(io_space_read(f->mmio, 0xfe000010, 4), ==, 0x1244);
     /* move it */
     cfg_write(f, fn, 0x20, 0xfd000000, 4);
     g_assert_null(io_space_lookup(f->mmio, 0xfe000000));
-    g_assert_cmpstr(io_space_lookup(f->mmio, 0xfd000000), ==, "dummy-bar4");
+    g_assert_cmpstr(io_space_lookup(f->mmio, 0xfd000000), ==, "dummy@01.0-bar4");
     /* disable memory decoding: gone */
     cfg_write(f, fn, 0x04, 0x1, 2);
     g_assert_null(io_space_lookup(f->mmio, 0xfd000000));
@@ -121,8 +121,8 @@ static void test_assign_and_intx(Fixture *f, gconstpointer data)
     pci_register_bar(a, 0, PCI_BAR_MEM32, false, 0x1000, &dummy_ops, f);
     pci_register_bar(b, 0, PCI_BAR_MEM32, false, 0x1000, &dummy_ops, f);
     pci_bus_assign_resources(f->bus, 0xc000, 0xfebf0000);
-    g_assert_cmpstr(io_space_lookup(f->mmio, 0xfebf0000), ==, "a-bar0");
-    g_assert_cmpstr(io_space_lookup(f->mmio, 0xfebf1000), ==, "b-bar0");
+    g_assert_cmpstr(io_space_lookup(f->mmio, 0xfebf0000), ==, "a@03.0-bar0");
+    g_assert_cmpstr(io_space_lookup(f->mmio, 0xfebf1000), ==, "b@07.0-bar0");
     /* slot 3 INTA -> PIRQ D (irq 11); slot 7 INTA -> PIRQ D as well: shared */
     g_assert_cmpint(a->config[PCI_INTERRUPT_LINE], ==, 11);
     g_assert_cmpint(b->config[PCI_INTERRUPT_LINE], ==, 11);
@@ -153,7 +153,7 @@ static void test_bad_input_contained(Fixture *f, gconstpointer data)
     cfg_write(f, b->devfn, 0x10, 0xe0000000, 4);
     cfg_write(f, a->devfn, 0x04, 2, 2);
     cfg_write(f, b->devfn, 0x04, 2, 2);
-    g_assert_cmpstr(io_space_lookup(f->mmio, 0xe0000000), ==, "a-bar0");
+    g_assert_cmpstr(io_space_lookup(f->mmio, 0xe0000000), ==, "a@01.0-bar0");
     /* read-only identity bytes stay, garbage everywhere is survived */
     for (int reg = 0; reg < 256; reg++) {
         cfg_write(f, a->devfn, reg, 0xffffffff, 1);
@@ -161,8 +161,14 @@ static void test_bad_input_contained(Fixture *f, gconstpointer data)
     g_assert_cmphex(cfg_read(f, a->devfn, 0, 4), ==, 0x10001af4);
     GError *err = NULL;
     g_assert_null(pci_device_new(f->bus, "dup", a->devfn, 1, 1, 0, &err));
-    g_assert_nonnull(err);
-    g_error_free(err);
+    g_assert_cmpstr(err->message, ==,
+                    "PCI: slot 1 function 0 not available for dup, in use by a,id=(null)");
+    g_clear_error(&err);
+    pci_device_set_id(a, "n0");
+    g_assert_null(pci_device_new(f->bus, "dup", a->devfn, 1, 1, 0, &err));
+    g_assert_cmpstr(err->message, ==,
+                    "PCI: slot 1 function 0 not available for dup, in use by a,id=n0");
+    g_clear_error(&err);
 }
 
 int main(int argc, char **argv)

@@ -29,6 +29,7 @@ typedef struct Fixture {
     GPtrArray *sent;
     int rx_ready_calls;
     uint16_t rx_avail, tx_avail;
+    bool echo;
 } Fixture;
 
 static bool ram_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
@@ -60,6 +61,10 @@ static void peer_send(void *opaque, const uint8_t *buf, size_t len)
 {
     Fixture *f = opaque;
     g_ptr_array_add(f->sent, g_bytes_new(buf, len));
+    if (f->echo) {
+        /* a peer answering at once from inside the send, as slirp answers ARP */
+        virtio_net_receive(f->net, buf, len);
+    }
 }
 
 static void peer_rx_ready(void *opaque)
@@ -267,6 +272,23 @@ static void test_rx(Fixture *f, gconstpointer data)
     g_assert_cmpuint(st.rx_no_buffer, ==, 1);
 }
 
+static void test_reply_inside_send(Fixture *f, gconstpointer data)
+{
+    f->echo = true;
+    /* RX buffer at descriptor 5, TX chain at descriptor 2: the used ids must not mix */
+    set_desc(f, RXQ_BASE, 5, BUF_BASE + 0x1000, 1526, VRING_DESC_F_WRITE, 0);
+    publish(f, RXQ_BASE, &f->rx_avail, 5);
+    memset(f->ram + BUF_BASE, 0, VIRTIO_NET_HDR_LEN + 60);
+    set_desc(f, TXQ_BASE, 2, BUF_BASE, VIRTIO_NET_HDR_LEN + 60, 0, 0);
+    publish(f, TXQ_BASE, &f->tx_avail, 2);
+    bar_wr(f, 0x3004, 1, 2);
+    g_assert_cmpint(r16(f, TXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpuint(r32(f, TXQ_BASE + 0x200 + 4), ==, 2);
+    g_assert_cmpint(r16(f, RXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 4), ==, 5);
+    g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 8), ==, VIRTIO_NET_HDR_LEN + 60);
+}
+
 static void expect_broken(Fixture *f)
 {
     VirtIODevice *vdev = virtio_net_vdev(f->net);
@@ -467,6 +489,7 @@ int main(int argc, char **argv)
     ADD("/virtio-net/identity-config", test_identity_and_config);
     ADD("/virtio-net/tx", test_tx);
     ADD("/virtio-net/rx", test_rx);
+    ADD("/virtio-net/reply-inside-send", test_reply_inside_send);
     ADD("/virtio-net/malicious/loop", test_loop);
     ADD("/virtio-net/malicious/out-of-range", test_out_of_range_indexes);
     ADD("/virtio-net/malicious/bad-addresses", test_bad_addresses);

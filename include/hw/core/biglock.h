@@ -20,6 +20,10 @@ void bql_lock(void);
 void bql_unlock(void);
 /* True if the calling thread holds the lock. */
 bool bql_locked(void);
+/* Drops every level the calling thread holds (to wait for a vCPU that may be blocked on the
+ * lock) and returns how many; bql_relock() takes them back. */
+int bql_unlock_all(void);
+void bql_relock(int levels);
 /* The thread running ctx holds the lock except while it polls; call bql_lock() once on that
  * thread before running the loop. */
 void bql_attach_context(GMainContext *ctx);

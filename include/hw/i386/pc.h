@@ -14,6 +14,7 @@
  *   hw_register_types()                 once, before -device help
  *   pc_machine_new(opts, hooks)         devices, interrupt wiring, I/O spaces
  *   pc_machine_device_add(m, -device)   for every -device, in command-line order
+ *   pc_machine_add_nic_requests(m)      the NICs of -nic options
  *   pc_machine_realize(m)               firmware's work: PCI BARs, ACPI tables, the kernel
  *   pc_machine_attach(m, NULL)          timers on the main loop (big lock: hw/core/biglock.h)
  *   CPU: x86_cpu_new(ram, bus ops = pc_machine_pio_read/..., m), then pc_machine_boot_cpu
@@ -68,6 +69,17 @@ typedef struct PcMachineHooks {
 
 void hw_register_types(void);
 
+/* -machine help lines for the pc machine (upstream's spelling; `pc` is an alias). */
+#define PC_MACHINE_HELP                                                                         \
+    "pc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)\n"         \
+    "pc-i440fx-7.2        Standard PC (i440FX + PIIX, 1996) (default)\n"
+/* True for "pc" and "pc-i440fx-7.2". */
+bool pc_machine_type_is_pc(const char *name);
+/* The -machine properties after the type: acpi=on|off (others: upstream's "not found"
+ * naming pc-i440fx-7.2-machine). Fills opts->acpi; keys the root handles itself (accel,
+ * type) are left to it and skipped here. */
+bool pc_machine_parse_props(KeyvalList *machine_opts, PcMachineOptions *opts, GError **errp);
+
 /* -m: "512", "512M", "2G", "size=1G"; plain numbers are MiB. Upstream's errors. */
 bool pc_parse_ram_size(const char *arg, uint64_t *out, GError **errp);
 /* The pc's split: everything below 4 GiB unless -m >= 3.5 GiB, then 3 GiB low, rest high. */
@@ -77,6 +89,9 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
                           GError **errp);
 void pc_machine_free(PcMachine *m);
 bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, GError **errp);
+/* -nic requests recorded by the net core (net_nic_list): a virtio-net-pci for each (model
+ * virtio-net-pci, virtio, or none given). */
+bool pc_machine_add_nic_requests(PcMachine *m, GError **errp);
 bool pc_machine_realize(PcMachine *m, GError **errp);
 /* Device reset plus firmware work (tables, kernel reloaded): system_reset and guest reboots. */
 bool pc_machine_reset(PcMachine *m, GError **errp);

@@ -71,7 +71,8 @@ typedef struct PCIBar {
 
 struct PCIDevice {
     PCIBus *bus;
-    char *name;
+    char *name;             /* the type ("virtio-net-pci"), in messages and region names */
+    char *id;               /* -device id=, or NULL */
     int devfn;
     uint8_t config[PCI_CONFIG_SPACE_SIZE];
     uint8_t wmask[PCI_CONFIG_SPACE_SIZE];   /* bits the guest may write */
@@ -96,6 +97,7 @@ PCIDevice *pci_host_bridge_new(PCIBus *bus, GError **errp);
 PCIDevice *pci_device_new(PCIBus *bus, const char *name, int devfn, uint16_t vendor,
                           uint16_t device, uint32_t class_rev, GError **errp);
 PCIDevice *pci_bus_find(PCIBus *bus, int devfn);
+void pci_device_set_id(PCIDevice *dev, const char *id);
 void pci_register_bar(PCIDevice *dev, int bar, PCIBarType type, bool prefetch, uint64_t size,
                       const IoRegionOps *ops, void *opaque);
 /* Appends a capability of len bytes with ID cap_id; returns its config offset, 0 if full. */

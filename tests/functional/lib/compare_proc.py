@@ -8,7 +8,8 @@
         c.checkpoint_done()              # COLO_CHECKPOINT: flush
 
 With ``qmp=True`` the process also gets a QMP socket and ``.qmp`` is a connected
-tests/functional/lib/qmp.py client. The process listens on every chardev (server=on,wait=off); the test is the client of all four.
+tests/functional/lib/qmp.py client. The process listens on every chardev (server=on,wait=off);
+the test is the client of all four.
 ``start()`` returns once outdev and notify_dev are proven connected: a probe ARP frame sent on
 primary_in must come back on outdev, and COLO_USERSPACE_PROXY_INIT must be answered.
 """
@@ -18,8 +19,8 @@ import subprocess
 import time
 
 import frames
+from procs import BASE_ARGS, free_port, stop_process
 
-BASE_ARGS = ["-M", "none", "-nodefaults", "-display", "none"]
 ROLES = ("pri", "sec", "out", "notify")
 
 
@@ -53,7 +54,7 @@ class ComparePeer:
             path = os.path.join(self.workdir, f"{self.name}-{role}.sock")
             self.addr[role] = path
             return f"socket,id={role},path={path},server=on,wait=off"
-        port = frames.free_tcp_port()
+        port = free_port()
         self.addr[role] = port
         return f"socket,id={role},host=127.0.0.1,port={port},server=on,wait=off,nodelay=on"
 
@@ -119,14 +120,8 @@ class ComparePeer:
         for s in self.sockets.values():
             s.close()
         self.sockets = {}
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
         if self.proc:
+            stop_process(self.proc)
             self.stderr_file.close()
 
     def __enter__(self):

@@ -10,16 +10,22 @@ Framing (the wire format between filter-mirror, filter-redirector and colo-compa
     frame := LEN:be32 [VHDR:be32 when vnet_hdr_support=on] DATA[LEN]
 
 ``frame()`` builds one, ``FrameReader`` splits a byte stream back into ``(vhdr, data)`` pairs.
-``FrameSocket`` is a connected stream socket that sends and receives frames with timeouts.
+``FrameSocket`` is a connected stream socket that sends and receives frames with timeouts;
+``recv_frame()``, ``recv_exact()`` and ``nothing_arrives()`` do the same on a plain socket, for
+tests that also look at the raw bytes.
 """
 import socket
 import struct
 import time
 
+# Re-exported: they were born here and callers still find them here.
+from procs import connect_retry, free_port as free_tcp_port  # noqa: F401
+
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
 ETH_P_IPV6 = 0x86DD
 ETH_P_VLAN = 0x8100
+ETH_P_EXPERIMENTAL = 0x88B5  # IEEE's local experimental ethertype: nothing parses it
 
 IPPROTO_ICMP = 1
 IPPROTO_TCP = 6
@@ -145,6 +151,35 @@ def frame(data, vnet=False, vhdr_len=0):
     return out + data
 
 
+def recv_exact(sock, n, timeout=5.0):
+    """Exactly @n bytes from a blocking stream socket; EOFError if it closes first."""
+    sock.settimeout(timeout)
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError(f"stream closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return buf
+
+
+def recv_frame(sock, vnet=False, timeout=5.0):
+    """One frame read straight off a plain socket, as a (vhdr, data) pair like FrameReader's."""
+    (length,) = struct.unpack("!I", recv_exact(sock, 4, timeout))
+    vhdr = struct.unpack("!I", recv_exact(sock, 4, timeout))[0] if vnet else 0
+    return vhdr, recv_exact(sock, length, timeout)
+
+
+def nothing_arrives(sock, wait=0.5):
+    """True if not one byte arrives on a plain socket within @wait seconds."""
+    sock.settimeout(wait)
+    try:
+        data = sock.recv(1)
+    except socket.timeout:
+        return True
+    return not data
+
+
 class FrameReader:
     """Incremental parser of the framing: feed() bytes, get complete (vhdr, data) pairs."""
 
@@ -246,28 +281,6 @@ class FrameSocket:
 
     def close(self):
         self.sock.close()
-
-
-def connect_retry(family, addr, timeout=5.0):
-    """Connects a stream socket, retrying while the listener is not up yet."""
-    deadline = time.monotonic() + timeout
-    while True:
-        s = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            s.connect(addr)
-            return s
-        except (FileNotFoundError, ConnectionRefusedError):
-            s.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-def free_tcp_port():
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class TcpFlow:

@@ -21,6 +21,8 @@ import threading
 import time
 import urllib.request
 
+from procs import free_port, stop_process
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 BUILD_GUEST = os.path.join(ROOT, "tests", "guest", "build-guest")
@@ -41,13 +43,6 @@ def build_guest(outdir=None):
         "vmlinux": os.path.join(outdir, "vmlinux"),
         "initrd": os.path.join(outdir, "initrd.img"),
     }
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    """A loopback port that was free a moment ago (the kernel's choice for port 0)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def has_pc_machine(binary):
@@ -163,13 +158,8 @@ class GuestVM:
 
     def stop(self):
         """Ends the process (SIGTERM, then SIGKILL); safe to call twice."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc:
+            stop_process(self.proc)
         if self._reader:
             self._reader.join(5)
         if self.proc:
