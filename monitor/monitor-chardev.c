@@ -122,6 +122,8 @@ static void chr_write(void *opaque, const char *buf, size_t len)
         link->watch_armed = FALSE;
         /* Not from here: we may be inside this monitor's own read handler or another thread. */
         link->drop_idle = g_idle_source_new();
+        /* Not behind a busy loop's input: the client must go before more piles up. */
+        g_source_set_priority(link->drop_idle, G_PRIORITY_DEFAULT);
         g_source_set_callback(link->drop_idle, link_drop_cb, link, NULL);
         g_source_attach(link->drop_idle, NULL);
     }
