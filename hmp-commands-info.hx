@@ -30,6 +30,32 @@ SRST
 ERST
 
     {
+        .name       = "colo_compare",
+        .args_type  = "id:s?",
+        .params     = "[id]",
+        .help       = "show colo-compare counters",
+        .cmd        = hmp_info_colo_compare,
+    },
+
+SRST
+  ``info colo_compare`` [*id*]
+    Show what each colo-compare object received, released, dropped and why.
+ERST
+
+    {
+        .name       = "colo_passthrough",
+        .args_type  = "id:s?",
+        .params     = "[id]",
+        .help       = "show the colo-compare passthrough rules",
+        .cmd        = hmp_info_colo_passthrough,
+    },
+
+SRST
+  ``info colo_passthrough`` [*id*]
+    Show the passthrough rules of each colo-compare object with their counters.
+ERST
+
+    {
         .name       = "iothreads",
         .args_type  = "",
         .params     = "",

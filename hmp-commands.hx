@@ -112,6 +112,60 @@ SRST
 ERST
 
     {
+        .name       = "colo_passthrough_add",
+        .args_type  = "protocol:s,id:s?,src_ip:s?,dst_ip:s?,src_port:i?,dst_port:i?",
+        .params     = "protocol [id] [src_ip] [dst_ip] [src_port] [dst_port]",
+        .help       = "stop comparing a flow in colo-compare",
+        .cmd        = hmp_colo_passthrough_add,
+    },
+
+SRST
+``colo_passthrough_add`` *protocol* [*id*] [*src_ip*] [*dst_ip*] [*src_port*] [*dst_port*]
+  Add a passthrough rule to the colo-compare object *id* (optional when there is only one):
+  packets of the flow are released from the primary at once and never compared. Absent fields,
+  port 0 and address 0.0.0.0 match anything.
+ERST
+
+    {
+        .name       = "colo_passthrough_del",
+        .args_type  = "protocol:s,id:s?,src_ip:s?,dst_ip:s?,src_port:i?,dst_port:i?",
+        .params     = "protocol [id] [src_ip] [dst_ip] [src_port] [dst_port]",
+        .help       = "compare a flow in colo-compare again",
+        .cmd        = hmp_colo_passthrough_del,
+    },
+
+SRST
+``colo_passthrough_del`` *protocol* [*id*] [*src_ip*] [*dst_ip*] [*src_port*] [*dst_port*]
+  Remove the passthrough rule with exactly these fields.
+ERST
+
+    {
+        .name       = "passthrough_filter_add",
+        .args_type  = "protocol:s?,object-name:s,src:s?,dst:s?",
+        .params     = "[protocol] object-name [src] [dst]",
+        .help       = "stop comparing a flow in colo-compare (host:port addresses)",
+        .cmd        = hmp_passthrough_filter_add,
+    },
+
+SRST
+``passthrough_filter_add`` [*protocol*] *object-name* [*src*] [*dst*]
+  Add a passthrough rule to colo-compare *object-name*; *src* and *dst* are ``host:port``.
+ERST
+
+    {
+        .name       = "passthrough_filter_del",
+        .args_type  = "protocol:s?,object-name:s,src:s?,dst:s?",
+        .params     = "[protocol] object-name [src] [dst]",
+        .help       = "compare a flow in colo-compare again (host:port addresses)",
+        .cmd        = hmp_passthrough_filter_del,
+    },
+
+SRST
+``passthrough_filter_del`` [*protocol*] *object-name* [*src*] [*dst*]
+  Remove the passthrough rule with exactly these fields.
+ERST
+
+    {
         .name       = "info",
         .args_type  = "item:s?",
         .params     = "[subcommand]",

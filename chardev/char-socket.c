@@ -195,10 +195,16 @@ static void sock_hangup(ChardevSocket *s)
     chardev_be_event(CHARDEV(s), CHR_EVENT_CLOSED);
 }
 
+/*
+ * A front-end that asks for more than CHR_READ_BUF_LEN (packet streams such as colo-compare) gets
+ * up to this much per read: one syscall per 4 KiB would dominate their cost.
+ */
+#define SOCK_READ_BUF_LEN (64 * 1024)
+
 static gboolean sock_read_ready(Chardev *chr, GIOCondition cond)
 {
     ChardevSocket *s = CHARDEV_SOCKET(chr);
-    guint8 buf[CHR_READ_BUF_LEN];
+    guint8 buf[SOCK_READ_BUF_LEN];
 
     if (s->fd < 0) {
         return G_SOURCE_REMOVE;

@@ -205,6 +205,7 @@ typedef struct ChrFdSource {
     GSource source;
     Chardev *chr;
     gpointer tag;
+    GIOCondition events; /* what the fd is polled for now */
     ChrFdReadyFunc ready;
 } ChrFdSource;
 
@@ -221,7 +222,11 @@ static gboolean chr_fd_source_prepare(GSource *source, gint *timeout)
     gboolean paused = can == 0 && fe && fe->read;
     chardev_unlock(s->chr);
     GIOCondition events = G_IO_HUP | G_IO_ERR | (can > 0 ? G_IO_IN : 0);
-    g_source_modify_unix_fd(source, s->tag, events);
+    /* Modifying the fd wakes the context up: doing it on every prepare spins the loop. */
+    if (events != s->events) {
+        g_source_modify_unix_fd(source, s->tag, events);
+        s->events = events;
+    }
     /*
      * A front-end that paused reading (can_read 0) may become ready without anything on this
      * context happening; look again shortly rather than depend on it waking us.
@@ -262,8 +267,15 @@ GSource *chr_fd_source_new(Chardev *chr, int fd, ChrFdReadyFunc ready)
     /* Another thread may still be inside prepare/dispatch when the chardev goes away. */
     s->chr = g_object_ref(chr);
     s->ready = ready;
-    s->tag = g_source_add_unix_fd(source, fd, G_IO_HUP | G_IO_ERR);
+    s->events = G_IO_HUP | G_IO_ERR;
+    s->tag = g_source_add_unix_fd(source, fd, s->events);
     g_source_set_name(source, "chardev-read");
+    /*
+     * GLib blocks a non-recursive source while it dispatches by removing its fds from the
+     * context and adding them back afterwards, which signals the context's wakeup fd: two extra
+     * syscalls and a spurious wakeup per read. Handlers never iterate their own context.
+     */
+    g_source_set_can_recurse(source, TRUE);
     g_source_attach(source, chardev_context(chr));
     return source;
 }

@@ -17,6 +17,91 @@ static ColoPassthroughSnapshot *snapshot_new(guint n, guint generation)
     return s;
 }
 
+/* Lists up to this long are scanned; longer ones go through the index. */
+#define INDEX_MIN_RULES 8
+
+enum {
+    FIELD_PROTO = 1 << 0,
+    FIELD_SRC_IP = 1 << 1,
+    FIELD_DST_IP = 1 << 2,
+    FIELD_SRC_PORT = 1 << 3,
+    FIELD_DST_PORT = 1 << 4,
+    FIELD__COMBINATIONS = 1 << 5,
+};
+
+typedef struct IndexGroup {
+    guint fields;      /* which fields the rules of this group specify */
+    GHashTable *first; /* masked ColoConnKey -> position + 1 of the first rule with that key */
+} IndexGroup;
+
+struct ColoPassthroughIndex {
+    guint n_groups;
+    IndexGroup groups[FIELD__COMBINATIONS];
+    ColoConnKey *keys; /* storage for the tables' keys, one per rule */
+};
+
+static guint rule_fields(const ColoPassthroughRule *r)
+{
+    return (r->has_proto ? FIELD_PROTO : 0) | (r->src_ip ? FIELD_SRC_IP : 0) |
+           (r->dst_ip ? FIELD_DST_IP : 0) | (r->src_port ? FIELD_SRC_PORT : 0) |
+           (r->dst_port ? FIELD_DST_PORT : 0);
+}
+
+/* @key with the fields outside @fields zeroed: what a rule specifying @fields would store. */
+static void mask_key(ColoConnKey *out, const ColoConnKey *key, guint fields)
+{
+    memset(out, 0, sizeof(*out));
+    out->proto = fields & FIELD_PROTO ? key->proto : 0;
+    out->src = fields & FIELD_SRC_IP ? key->src : 0;
+    out->dst = fields & FIELD_DST_IP ? key->dst : 0;
+    out->src_port = fields & FIELD_SRC_PORT ? key->src_port : 0;
+    out->dst_port = fields & FIELD_DST_PORT ? key->dst_port : 0;
+}
+
+static ColoPassthroughIndex *index_build(const ColoPassthroughSnapshot *snap)
+{
+    ColoPassthroughIndex *ix = g_new0(ColoPassthroughIndex, 1);
+    gint group_of[FIELD__COMBINATIONS];
+    for (guint f = 0; f < FIELD__COMBINATIONS; f++) {
+        group_of[f] = -1;
+    }
+    ix->keys = g_new0(ColoConnKey, snap->n_rules);
+    for (guint i = 0; i < snap->n_rules; i++) {
+        const ColoPassthroughRule *r = snap->rules[i];
+        guint f = rule_fields(r);
+        if (group_of[f] < 0) {
+            group_of[f] = ix->n_groups++;
+            ix->groups[group_of[f]].fields = f;
+            ix->groups[group_of[f]].first =
+                g_hash_table_new(colo_conn_key_hash, colo_conn_key_equal);
+        }
+        ColoConnKey *k = &ix->keys[i];
+        k->proto = r->has_proto ? r->proto : 0;
+        k->src = r->src_ip;
+        k->dst = r->dst_ip;
+        k->src_port = r->src_port;
+        k->dst_port = r->dst_port;
+        GHashTable *t = ix->groups[group_of[f]].first;
+        /* Rules are distinct, but keep the earliest should two ever share a key. */
+        if (!g_hash_table_contains(t, k)) {
+            g_hash_table_insert(t, k, GUINT_TO_POINTER(i + 1));
+        }
+    }
+    return ix;
+}
+
+static void index_free(ColoPassthroughIndex *ix)
+{
+    if (!ix) {
+        return;
+    }
+    for (guint g = 0; g < ix->n_groups; g++) {
+        g_hash_table_destroy(ix->groups[g].first);
+    }
+    g_free(ix->keys);
+    g_free(ix);
+}
+
 static void rule_unref(ColoPassthroughRule *r)
 {
     if (g_atomic_int_dec_and_test(&r->ref)) {
@@ -30,6 +115,7 @@ void colo_passthrough_snapshot_unref(ColoPassthroughSnapshot *snap)
         for (guint i = 0; i < snap->n_rules; i++) {
             rule_unref(snap->rules[i]);
         }
+        index_free(snap->index);
         g_free(snap);
     }
 }
@@ -136,9 +222,29 @@ gboolean colo_passthrough_del(ColoPassthrough *pt, const ColoPassthroughRule *ru
     return TRUE;
 }
 
-ColoPassthroughRule *colo_passthrough_match(const ColoPassthroughSnapshot *snap,
-                                            const ColoConnKey *key)
+static ColoPassthroughRule *match_indexed(ColoPassthroughSnapshot *snap, const ColoConnKey *key)
 {
+    if (g_once_init_enter(&snap->index)) {
+        g_once_init_leave(&snap->index, index_build(snap));
+    }
+    const ColoPassthroughIndex *ix = snap->index;
+    guint best = 0; /* position + 1 */
+    for (guint g = 0; g < ix->n_groups; g++) {
+        ColoConnKey masked;
+        mask_key(&masked, key, ix->groups[g].fields);
+        guint pos = GPOINTER_TO_UINT(g_hash_table_lookup(ix->groups[g].first, &masked));
+        if (pos && (!best || pos < best)) {
+            best = pos;
+        }
+    }
+    return best ? snap->rules[best - 1] : NULL;
+}
+
+ColoPassthroughRule *colo_passthrough_match(ColoPassthroughSnapshot *snap, const ColoConnKey *key)
+{
+    if (snap->n_rules > INDEX_MIN_RULES) {
+        return match_indexed(snap, key);
+    }
     for (guint i = 0; i < snap->n_rules; i++) {
         ColoPassthroughRule *r = snap->rules[i];
         if ((!r->has_proto || r->proto == key->proto) && (!r->src_ip || r->src_ip == key->src) &&

@@ -429,4 +429,5 @@ void net_register_types(void)
     qom_register_type(TYPE_FILTER_REDIRECTOR, filter_redirector_get_type(), "netfilter", TRUE);
     qom_register_type(TYPE_FILTER_DUMP, filter_dump_get_type(), "netfilter", TRUE);
     qom_register_type(TYPE_FILTER_BUFFER, filter_buffer_get_type(), "netfilter", TRUE);
+    qom_register_type(TYPE_FILTER_REWRITER, filter_rewriter_get_type(), "netfilter", TRUE);
 }

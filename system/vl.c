@@ -311,9 +311,8 @@ static void handle_chardev(const char *arg)
     const char *backend = keyval_get(kv, "backend");
     if (kv->help || g_strcmp0(backend, "help") == 0) {
         printf("Available chardev backend types: \n");
-        static const char *const names[] = {"stdio", "socket", "file", "pty", "null"};
-        for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
-            printf("  %s\n", names[i]);
+        for (const char *const *name = chardev_backend_names(); *name; name++) {
+            printf("  %s\n", *name);
         }
         exit(0);
     }

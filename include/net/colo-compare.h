@@ -69,6 +69,8 @@ void colo_compare_checkpoint_all(void);
 typedef void (*ColoCompareEventFunc)(const char *id, ColoCheckpointReason reason,
                                      ColoProtoClass cls, const ColoConnKey *key);
 void colo_compare_set_event_hook(ColoCompareEventFunc fn);
+/* Sends COLO_COMPARE_MISCOMPARE to the QMP monitors (net/colo-compare-qmp.c). */
+void colo_compare_qmp_init(void);
 
 /*
  * The passthrough commands, shared by QMP and HMP (docs/colo-proxy.md). The V4 shape

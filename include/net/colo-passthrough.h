@@ -33,9 +33,16 @@ typedef struct ColoPassthroughRule {
     gint ref; /* one per snapshot holding the rule */
 } ColoPassthroughRule;
 
+typedef struct ColoPassthroughIndex ColoPassthroughIndex;
+
 typedef struct ColoPassthroughSnapshot {
     gint ref;
     guint generation;
+    /*
+     * Long lists are matched through a hash index built on first use: one table per combination
+     * of wildcard fields (at most 32), so a lookup costs at most 32 probes whatever the length.
+     */
+    ColoPassthroughIndex *index; /* g_once_init_enter() */
     guint n_rules;
     ColoPassthroughRule *rules[]; /* match order */
 } ColoPassthroughSnapshot;
@@ -65,8 +72,7 @@ ColoPassthroughSnapshot *colo_passthrough_get(ColoPassthrough *pt);
 void colo_passthrough_snapshot_unref(ColoPassthroughSnapshot *snap);
 
 /* The first rule of @snap that matches a packet with this tuple, or NULL. */
-ColoPassthroughRule *colo_passthrough_match(const ColoPassthroughSnapshot *snap,
-                                            const ColoConnKey *key);
+ColoPassthroughRule *colo_passthrough_match(ColoPassthroughSnapshot *snap, const ColoConnKey *key);
 void colo_passthrough_rule_count(ColoPassthroughRule *rule, guint32 bytes);
 
 /* ---- building rules from the command arguments ---- */

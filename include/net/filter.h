@@ -84,11 +84,17 @@ GType net_filter_insert_get_type(void);
 #define TYPE_FILTER_REDIRECTOR "filter-redirector"
 #define TYPE_FILTER_DUMP "filter-dump"
 #define TYPE_FILTER_BUFFER "filter-buffer"
+#define TYPE_FILTER_REWRITER "filter-rewriter"
 
 GType filter_mirror_get_type(void);
 GType filter_redirector_get_type(void);
 GType filter_dump_get_type(void);
 GType filter_buffer_get_type(void);
+GType filter_rewriter_get_type(void);
+
+typedef struct ColoRewriter ColoRewriter;
+/* A filter-rewriter's algorithm state (net/colo-rewriter.h), NULL while not set up. */
+ColoRewriter *filter_rewriter_get(NetFilter *nf);
 
 /* Counters every filter keeps (shown by query-netfilter style stats and tests). */
 typedef struct NetFilterStats {

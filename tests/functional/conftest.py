@@ -11,9 +11,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 
+from procs import BASE_ARGS, QemuSet  # noqa: E402
+
 QEMU = os.environ.get("QEMU_BINARY", os.path.join(ROOT, "build", "qemu-system-x86_64"))
 DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
-BASE_ARGS = ["-M", "none", "-nodefaults", "-display", "none"]
 
 
 def _is_sanitized(path):
@@ -43,6 +44,14 @@ def debian_qemu():
 
 
 @pytest.fixture
+def qemus():
+    """Starts QEMUs in the background (procs.QemuSet) and stops them all after the test."""
+    started = QemuSet()
+    yield started
+    started.stop_all()
+
+
+@pytest.fixture
 def sockdir():
     """A short private directory for unix sockets (sun_path is limited to 108 bytes)."""
     d = tempfile.mkdtemp(prefix="qc-", dir="/tmp")
@@ -55,3 +64,21 @@ def run(binary, *args, timeout=10, base=True):
     argv = [binary] + (BASE_ARGS if base else []) + list(args)
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
+
+
+def strip_prog(text):
+    """Output lines without the leading "qemu-system-x86_64: ", so two binaries compare."""
+    return "\n".join(line.split(": ", 1)[1] if line.startswith("qemu-system-x86_64: ") else line
+                     for line in text.strip().splitlines())
+
+
+def assert_same_failure(ours, theirs):
+    """Both runs (CompletedProcess) exited 1 with the same messages, program name aside."""
+    assert theirs.returncode == 1
+    assert ours.returncode == 1, ours.stderr
+    assert strip_prog(ours.stderr) == strip_prog(theirs.stderr)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "deviation(reason): a documented deviation from QEMU 7.2; "
+                                       "differential runs against Debian's QEMU skip the test")

@@ -7,21 +7,8 @@ import time
 
 import pytest
 
-from conftest import BASE_ARGS, run
-
-
-def strip_prog(text):
-    return "\n".join(line.split(": ", 1)[1] if line.startswith("qemu-system-x86_64: ") else line
-                     for line in text.strip().splitlines())
-
-
-def closed_port():
-    """A loopback port that nobody listens on (bound, then released)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from conftest import BASE_ARGS, assert_same_failure, run, strip_prog
+from procs import free_port as closed_port  # bound, then released: nobody listens there
 
 
 # Each entry: the -chardev arguments; "{d}" is a private directory, "{p}" a closed port.
@@ -52,11 +39,7 @@ SAME_AS_DEBIAN = [
 def test_error_matches_debian(qemu_bin, debian_qemu, sockdir, args):
     port = closed_port()
     args = [a.format(d=sockdir, p=port) for a in args]
-    ours = run(qemu_bin, *args)
-    theirs = run(debian_qemu, *args)
-    assert theirs.returncode == 1
-    assert ours.returncode == 1, ours.stderr
-    assert strip_prog(ours.stderr) == strip_prog(theirs.stderr)
+    assert_same_failure(run(qemu_bin, *args), run(debian_qemu, *args))
 
 
 def test_port_in_use_matches_debian(qemu_bin, debian_qemu):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import BASE_ARGS, run
+from conftest import BASE_ARGS, assert_same_failure, run
 
 # Error cases whose stderr must match Debian's QEMU 7.2 word for word (program name aside).
 SAME_AS_DEBIAN = [
@@ -31,11 +31,6 @@ SAME_AS_DEBIAN = [
 ]
 
 
-def strip_prog(text):
-    return "\n".join(line.split(": ", 1)[1] if line.startswith("qemu-system-x86_64: ") else line
-                     for line in text.strip().splitlines())
-
-
 def known_types(binary):
     out = run(binary, "-object", "help").stdout
     return {line.strip() for line in out.splitlines()[1:]}
@@ -48,10 +43,7 @@ def test_error_matches_debian(qemu_bin, debian_qemu, args):
     if missing:
         pytest.skip(f"{', '.join(sorted(missing))} not registered in this build yet")
     ours = run(qemu_bin, *args)
-    theirs = run(debian_qemu, *args)
-    assert theirs.returncode == 1
-    assert ours.returncode == 1, ours.stderr
-    assert strip_prog(ours.stderr) == strip_prog(theirs.stderr)
+    assert_same_failure(ours, run(debian_qemu, *args))
     assert ours.stdout == ""
 
 

@@ -9,69 +9,57 @@ import time
 
 import pytest
 
-from netframes import connect_retry, frame, free_tcp_port, nothing_arrives, recv_exact, recv_frame
-from procs import QemuSet
+from frames import connect_retry, frame, nothing_arrives, recv_exact, recv_frame
+from nethub import SocketHub
 
 HELLO = b"Hello! filter-mirror~\0"  # 22 bytes, upstream's payload
 HELLO_REDIR = b"Hello!!\0"  # 8 bytes
 
 
-@pytest.fixture
-def qemus():
-    started = QemuSet()
-    yield started
-    started.stop_all()
-
-
 def unix_connect(path, timeout=5.0):
-    return connect_retry(path, family=socket.AF_UNIX, timeout=timeout)
+    return connect_retry(socket.AF_UNIX, path, timeout)
 
 
-class Setup:
+class Setup(SocketHub):
     """A QEMU with netdevs a and b on one hub, plus the given chardevs and filters."""
 
     def __init__(self, qemus, binary, *extra):
-        self.pa, self.pb = free_tcp_port(), free_tcp_port()
-        self.q = qemus(binary,
-                       "-netdev", f"socket,id=a,listen=127.0.0.1:{self.pa}",
-                       "-netdev", f"socket,id=b,listen=127.0.0.1:{self.pb}",
-                       "-netdev", "hubport,id=ha,hubid=0,netdev=a",
-                       "-netdev", "hubport,id=hb,hubid=0,netdev=b", *extra)
+        super().__init__()
+        self.q = qemus(binary, *self.args(), *extra)
 
-    def connect(self):
-        self.a = connect_retry(("127.0.0.1", self.pa))
-        self.b = connect_retry(("127.0.0.1", self.pb))
-        time.sleep(0.2)  # both accepted before the first frame
+
+def setup_with_chardev(qemus, binary, sockdir, chardev, obj):
+    """A Setup whose filter @obj uses one listening unix chardev called @chardev; the test
+    connects to the chardev (returned beside the Setup), then to the netdevs."""
+    path = os.path.join(sockdir, chardev)
+    s = Setup(qemus, binary, "-chardev", f"socket,id={chardev},path={path},server=on,wait=off",
+              "-object", obj)
+    s.chardev_path = path
+    sock = unix_connect(path)
+    s.connect()
+    return s, sock
 
 
 def test_mirror_frames_as_upstream(qemus, qemu_bin, sockdir):
-    path = os.path.join(sockdir, "m0")
-    s = Setup(qemus, qemu_bin,
-              "-chardev", f"socket,id=mirror0,path={path},server=on,wait=off",
-              "-object", "filter-mirror,id=qtest-f0,netdev=a,queue=tx,outdev=mirror0")
-    m = unix_connect(path)
-    s.connect()
+    s, m = setup_with_chardev(qemus, qemu_bin, sockdir, "mirror0",
+                              "filter-mirror,id=qtest-f0,netdev=a,queue=tx,outdev=mirror0")
     s.a.sendall(frame(HELLO))
     # Exactly be32(22) and the payload on the mirror, and the packet still goes on.
     assert recv_exact(m, 26) == b"\x00\x00\x00\x16" + HELLO
-    assert recv_frame(s.b)[0] == HELLO
+    assert recv_frame(s.b)[1] == HELLO
     # rx is not mirrored with queue=tx.
     s.b.sendall(frame(b"other-way-frame"))
-    assert recv_frame(s.a)[0] == b"other-way-frame"
+    assert recv_frame(s.a)[1] == b"other-way-frame"
     assert nothing_arrives(m, 0.3)
 
 
 def test_mirror_vnet_hdr(qemus, qemu_bin, sockdir):
-    path = os.path.join(sockdir, "m0")
-    s = Setup(qemus, qemu_bin,
-              "-chardev", f"socket,id=mirror0,path={path},server=on,wait=off",
-              "-object", "filter-mirror,id=f0,netdev=a,outdev=mirror0,vnet_hdr_support=on")
-    m = unix_connect(path)
-    s.connect()
+    s, m = setup_with_chardev(qemus, qemu_bin, sockdir, "mirror0",
+                              "filter-mirror,id=f0,netdev=a,outdev=mirror0,vnet_hdr_support=on")
     s.a.sendall(frame(HELLO))
     assert recv_exact(m, 30) == b"\x00\x00\x00\x16" + b"\x00\x00\x00\x00" + HELLO
     s.b.sendall(frame(b"rx-dir"))
-    assert recv_frame(m, vnet=True) == (b"rx-dir", 0)
+    assert recv_frame(m, vnet=True) == (0, b"rx-dir")
 
 
 def redirector_chardevs(sockdir):
@@ -94,7 +82,7 @@ def test_redirector_tx(qemus, qemu_bin, sockdir, vnet):
     s.a.sendall(frame(HELLO_REDIR))
     # f0 takes it to redirector0 -> redirector2 -> f1 injects -> f2 takes it to redirector1.
     got = recv_frame(out, vnet=vnet)
-    assert got == (HELLO_REDIR, 0 if vnet else None)
+    assert got == (0, HELLO_REDIR)
     assert nothing_arrives(s.b, 0.3)
 
 
@@ -108,52 +96,40 @@ def test_redirector_rx(qemus, qemu_bin, sockdir, vnet):
               "-object", f"filter-redirector,id=f2,netdev=a,queue=rx,indev=redirector1{v}")
     inp = unix_connect(p1)
     s.connect()
-    inp.sendall(frame(HELLO_REDIR, 0 if vnet else None))
+    inp.sendall(frame(HELLO_REDIR, vnet))
     # f2 injects toward the netdev, f1 takes it out to redirector2 -> redirector0 -> f0 injects;
     # the netdev sends it on its socket.
-    assert recv_frame(s.a)[0] == HELLO_REDIR
+    assert recv_frame(s.a)[1] == HELLO_REDIR
 
 
 def test_status_off_passes_packets_untouched(qemus, qemu_bin, sockdir):
-    path = os.path.join(sockdir, "r0")
-    s = Setup(qemus, qemu_bin,
-              "-chardev", f"socket,id=out0,path={path},server=on,wait=off",
-              "-object", "filter-redirector,id=f0,netdev=a,outdev=out0,status=off")
-    out = unix_connect(path)
-    s.connect()
+    s, out = setup_with_chardev(qemus, qemu_bin, sockdir, "out0",
+                                "filter-redirector,id=f0,netdev=a,outdev=out0,status=off")
     s.a.sendall(frame(HELLO_REDIR))
-    assert recv_frame(s.b)[0] == HELLO_REDIR
+    assert recv_frame(s.b)[1] == HELLO_REDIR
     assert nothing_arrives(out, 0.3)
 
 
 def test_redirector_indev_survives_reconnect(qemus, qemu_bin, sockdir):
-    path = os.path.join(sockdir, "in0")
-    s = Setup(qemus, qemu_bin,
-              "-chardev", f"socket,id=in0,path={path},server=on,wait=off",
-              "-object", "filter-redirector,id=f0,netdev=a,queue=rx,indev=in0")
-    inp = unix_connect(path)
-    s.connect()
+    s, inp = setup_with_chardev(qemus, qemu_bin, sockdir, "in0",
+                                "filter-redirector,id=f0,netdev=a,queue=rx,indev=in0")
     inp.sendall(frame(b"Hello!!\0"))
-    assert recv_frame(s.a)[0] == b"Hello!!\0"
+    assert recv_frame(s.a)[1] == b"Hello!!\0"
     # A frame cut by the disconnect is dropped; the next connection starts clean.
     inp.sendall(frame(b"cut-short-frame")[:9])
     inp.close()
     time.sleep(0.2)
-    inp = unix_connect(path)
+    inp = unix_connect(s.chardev_path)
     inp.sendall(frame(b"Hello2!!\0"))
-    assert recv_frame(s.a)[0] == b"Hello2!!\0"
+    assert recv_frame(s.a)[1] == b"Hello2!!\0"
 
 
 def test_redirector_oversized_frame_is_skipped(qemus, qemu_bin, sockdir):
-    path = os.path.join(sockdir, "in0")
-    s = Setup(qemus, qemu_bin,
-              "-chardev", f"socket,id=in0,path={path},server=on,wait=off",
-              "-object", "filter-redirector,id=f0,netdev=a,queue=rx,indev=in0")
-    inp = unix_connect(path)
-    s.connect()
+    s, inp = setup_with_chardev(qemus, qemu_bin, sockdir, "in0",
+                                "filter-redirector,id=f0,netdev=a,queue=rx,indev=in0")
     big = 69633
     inp.sendall(big.to_bytes(4, "big") + b"\0" * big + frame(b"after-the-big-one"))
-    assert recv_frame(s.a)[0] == b"after-the-big-one"
+    assert recv_frame(s.a)[1] == b"after-the-big-one"
     assert s.q.alive()
 
 
@@ -173,8 +149,8 @@ def test_debian_mirror_feeds_our_redirector(qemus, qemu_bin, debian_qemu, sockdi
     payloads = [HELLO, bytes(range(256)) * 5, b"\xff" * 1514]
     for p in payloads:
         theirs.a.sendall(frame(p))
-        assert recv_frame(theirs.b)[0] == p
-        assert recv_frame(ours.b)[0] == p
+        assert recv_frame(theirs.b)[1] == p
+        assert recv_frame(ours.b)[1] == p
 
 
 def test_our_mirror_feeds_debian_redirector(qemus, qemu_bin, debian_qemu, sockdir):
@@ -191,8 +167,8 @@ def test_our_mirror_feeds_debian_redirector(qemus, qemu_bin, debian_qemu, sockdi
     payloads = [HELLO, bytes(range(256)) * 5, b"\x01" * 60]
     for p in payloads:
         ours.a.sendall(frame(p))
-        assert recv_frame(ours.b)[0] == p
-        assert recv_frame(theirs.b)[0] == p
+        assert recv_frame(ours.b)[1] == p
+        assert recv_frame(theirs.b)[1] == p
 
 
 @pytest.mark.parametrize("vnet", [False, True])
@@ -203,17 +179,13 @@ def test_mirror_stream_identical_to_debian(qemus, qemu_bin, debian_qemu, sockdir
     payloads = [HELLO, bytes(range(200)), b"z" * 1500]
     v = ",vnet_hdr_support=on" if vnet else ""
     for i, binary in enumerate((qemu_bin, debian_qemu)):
-        path = os.path.join(sockdir, f"m{i}")
-        s = Setup(qemus, binary,
-                  "-chardev", f"socket,id=m,path={path},server=on,wait=off",
-                  "-object", f"filter-mirror,id=f0,netdev=a,outdev=m{v}")
-        m = unix_connect(path)
-        s.connect()
+        s, m = setup_with_chardev(qemus, binary, sockdir, f"m{i}",
+                                  f"filter-mirror,id=f0,netdev=a,outdev=m{i}{v}")
         s.a.sendall(b"".join(frame(p) for p in payloads))
         for p in payloads:
-            assert recv_frame(s.b)[0] == p
+            assert recv_frame(s.b)[1] == p
         s.b.sendall(frame(b"back-the-other-way"))
-        assert recv_frame(s.a)[0] == b"back-the-other-way"
+        assert recv_frame(s.a)[1] == b"back-the-other-way"
         expected = sum(len(p) + (8 if vnet else 4) for p in payloads if p) + 18 + (8 if vnet else 4)
         streams.append(recv_exact(m, expected))
     assert streams[0] == streams[1]

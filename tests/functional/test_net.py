@@ -11,9 +11,9 @@ import time
 import pytest
 
 from conftest import run
-from netframes import (connect_retry, ethernet, frame, free_tcp_port, nothing_arrives,
-                       recv_frame)
-from procs import QemuSet
+from frames import BROADCAST, ETH_P_EXPERIMENTAL, eth, frame, nothing_arrives, recv_frame
+from nethub import SocketHub
+from procs import connect_loopback, free_port
 
 
 def strip_prefix(line):
@@ -27,13 +27,6 @@ def strip_prefix(line):
 def first_error(proc):
     lines = [l for l in proc.stderr.splitlines() if "warning" not in l]
     return strip_prefix(lines[0]) if lines else ""
-
-
-@pytest.fixture
-def qemus():
-    started = QemuSet()
-    yield started
-    started.stop_all()
 
 
 # ---- error messages, against Debian's QEMU ----
@@ -82,23 +75,23 @@ BAD_FILTERS = [
 ]
 
 
-@pytest.mark.parametrize("args", BAD_NETDEVS, ids=lambda a: " ".join(a))
-def test_netdev_errors_match_upstream(qemu_bin, debian_qemu, args):
+def assert_same_first_error(qemu_bin, debian_qemu, args):
+    """Both binaries exit 1 on @args with the same first error (prefixes and warnings aside)."""
     ours = run(qemu_bin, *args, timeout=5)
     theirs = run(debian_qemu, *args, timeout=5)
     assert ours.returncode == 1
     assert theirs.returncode == 1
     assert first_error(ours) == first_error(theirs)
+
+
+@pytest.mark.parametrize("args", BAD_NETDEVS, ids=lambda a: " ".join(a))
+def test_netdev_errors_match_upstream(qemu_bin, debian_qemu, args):
+    assert_same_first_error(qemu_bin, debian_qemu, args)
 
 
 @pytest.mark.parametrize("obj", BAD_FILTERS)
 def test_filter_errors_match_upstream(qemu_bin, debian_qemu, obj):
-    args = ["-netdev", "user,id=u0", "-object", obj]
-    ours = run(qemu_bin, *args, timeout=5)
-    theirs = run(debian_qemu, *args, timeout=5)
-    assert ours.returncode == 1
-    assert theirs.returncode == 1
-    assert first_error(ours) == first_error(theirs)
+    assert_same_first_error(qemu_bin, debian_qemu, ["-netdev", "user,id=u0", "-object", obj])
 
 
 def test_filter_position_other_netdev(qemu_bin, debian_qemu):
@@ -113,34 +106,21 @@ def test_filter_position_other_netdev(qemu_bin, debian_qemu):
 
 # ---- the packet path ----
 
+def ethernet(body):
+    """A frame only the hub and the filters look at: nobody parses its ethertype."""
+    return eth(body, ETH_P_EXPERIMENTAL, dst=BROADCAST)
+
+
 def two_socket_hub(qemus, binary, *extra):
     """Netdevs a and b (TCP listeners) on hub 0; returns (qemu, sock_a, sock_b)."""
-    pa, pb = free_tcp_port(), free_tcp_port()
-    q = qemus(binary,
-              "-netdev", f"socket,id=a,listen=127.0.0.1:{pa}",
-              "-netdev", f"socket,id=b,listen=127.0.0.1:{pb}",
-              "-netdev", "hubport,id=ha,hubid=0,netdev=a",
-              "-netdev", "hubport,id=hb,hubid=0,netdev=b", *extra)
-    sa = connect_retry(("127.0.0.1", pa))
-    sb = connect_retry(("127.0.0.1", pb))
-    # A frame through both directions proves both connections are accepted.
-    probe = ethernet(body=b"probe")
-    deadline = time.monotonic() + 5
-    while True:
-        sa.sendall(frame(probe))
-        sb.settimeout(0.2)
-        try:
-            got, _ = recv_frame(sb, timeout=0.2)
-            assert got == probe
-            break
-        except (socket.timeout, TimeoutError):
-            assert time.monotonic() < deadline, "hub never passed a frame"
-    return q, sa, sb
+    hub = SocketHub()
+    q = qemus(binary, *hub.args(), *extra)
+    return (q, *hub.connect_probed())
 
 
 def test_socket_netdevs_through_hub(qemus, qemu_bin):
     q, sa, sb = two_socket_hub(qemus, qemu_bin)
-    frames = [ethernet(body=bytes([i]) * (10 + i * 100)) for i in range(10)]
+    frames = [ethernet(bytes([i]) * (10 + i * 100)) for i in range(10)]
     # Many frames in one write, and one frame split in two writes.
     sa.sendall(b"".join(frame(f) for f in frames[:9]))
     whole = frame(frames[9])
@@ -148,10 +128,10 @@ def test_socket_netdevs_through_hub(qemus, qemu_bin):
     time.sleep(0.05)
     sa.sendall(whole[7:])
     for f in frames:
-        assert recv_frame(sb)[0] == f
+        assert recv_frame(sb)[1] == f
     # And back.
     sb.sendall(frame(b"reply-frame-1234"))
-    assert recv_frame(sa)[0] == b"reply-frame-1234"
+    assert recv_frame(sa)[1] == b"reply-frame-1234"
 
 
 def read_pcap(path):
@@ -172,10 +152,10 @@ def test_filter_dump_writes_pcap(qemus, qemu_bin, sockdir):
     path = os.path.join(sockdir, "dump.pcap")
     q, sa, sb = two_socket_hub(qemus, qemu_bin,
                                "-object", f"filter-dump,id=d0,netdev=b,file={path},maxlen=64")
-    payloads = [ethernet(body=b"x" * 10), ethernet(body=b"y" * 200)]
+    payloads = [ethernet(b"x" * 10), ethernet(b"y" * 200)]
     for p in payloads:
         sa.sendall(frame(p))
-        assert recv_frame(sb)[0] == p
+        assert recv_frame(sb)[1] == p
     q.stop()
     snaplen, linktype, recs = read_pcap(path)
     assert snaplen == 64 and linktype == 1
@@ -194,37 +174,30 @@ def test_filter_buffer_holds_then_releases(qemus, qemu_bin):
     q, sa, sb = two_socket_hub_with_buffer(qemus, qemu_bin)
     # The first frame leaves at some tick; one sent right after it waits a whole interval.
     sa.sendall(frame(b"held-frame-0001"))
-    assert recv_frame(sb, timeout=3)[0] == b"held-frame-0001"
+    assert recv_frame(sb, timeout=3)[1] == b"held-frame-0001"
     tick = time.monotonic()
     sa.sendall(frame(b"held-frame-0002"))
     assert nothing_arrives(sb, wait=0.2)
-    assert recv_frame(sb, timeout=3)[0] == b"held-frame-0002"
+    assert recv_frame(sb, timeout=3)[1] == b"held-frame-0002"
     waited = time.monotonic() - tick
     assert 0.3 <= waited <= 1.5, f"released {waited:.3f}s after the previous tick"
 
 
 def two_socket_hub_with_buffer(qemus, binary):
-    pa, pb = free_tcp_port(), free_tcp_port()
-    q = qemus(binary,
-              "-netdev", f"socket,id=a,listen=127.0.0.1:{pa}",
-              "-netdev", f"socket,id=b,listen=127.0.0.1:{pb}",
-              "-netdev", "hubport,id=ha,hubid=0,netdev=a",
-              "-netdev", "hubport,id=hb,hubid=0,netdev=b",
+    hub = SocketHub()
+    q = qemus(binary, *hub.args(),
               "-object", "filter-buffer,id=f0,netdev=a,queue=tx,interval=400000")
-    sa = connect_retry(("127.0.0.1", pa))
-    sb = connect_retry(("127.0.0.1", pb))
-    time.sleep(0.2)  # both accepted before anything is sent
-    return q, sa, sb
+    return (q, *hub.connect())
 
 
 def test_udp_netdev(qemus, qemu_bin):
-    pa, pq, pt = free_tcp_port(), free_tcp_port(), free_tcp_port()
+    pa, pq, pt = free_port(), free_port(), free_port()
     q = qemus(qemu_bin,
               "-netdev", f"socket,id=a,listen=127.0.0.1:{pa}",
               "-netdev", f"socket,id=u,udp=127.0.0.1:{pt},localaddr=127.0.0.1:{pq}",
               "-netdev", "hubport,id=ha,hubid=0,netdev=a",
               "-netdev", "hubport,id=hu,hubid=0,netdev=u")
-    sa = connect_retry(("127.0.0.1", pa))
+    sa = connect_loopback(pa)
     us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     us.bind(("127.0.0.1", pt))
     us.settimeout(5)
@@ -233,7 +206,7 @@ def test_udp_netdev(qemus, qemu_bin):
     data, _ = us.recvfrom(2048)
     assert data == b"over-udp-frame"
     us.sendto(b"from-udp-frame", ("127.0.0.1", pq))
-    assert recv_frame(sa)[0] == b"from-udp-frame"
+    assert recv_frame(sa)[1] == b"from-udp-frame"
 
 
 # ---- libslirp and tap, inside a network namespace this test creates ----
@@ -279,7 +252,7 @@ def test_slirp_hostfwd_reaches_listener_behind_tap(qemus, qemu_bin, sockdir):
         conn, _ = ctl.accept()
         _, fds, _, _ = socket.recv_fds(conn, 10, 1)
         tapfd = fds[0]
-        hp = free_tcp_port()
+        hp = free_port()
         q = qemus(qemu_bin,
                   "-netdev", f"tap,id=t0,fd={tapfd}",
                   "-netdev", f"user,id=u0,hostfwd=tcp:127.0.0.1:{hp}-10.0.2.15:7777,"
@@ -288,7 +261,7 @@ def test_slirp_hostfwd_reaches_listener_behind_tap(qemus, qemu_bin, sockdir):
                   "-netdev", "hubport,id=h1,hubid=0,netdev=u0",
                   pass_fds=[tapfd])
         os.close(tapfd)
-        c = connect_retry(("127.0.0.1", hp))
+        c = connect_loopback(hp)
         c.settimeout(10)
         c.sendall(b"ping")
         reply = b""
@@ -309,5 +282,5 @@ def test_zero_length_frame_does_not_stall(qemus, qemu_bin):
     """Upstream's socket netdev stops reading after a zero-length frame; ours goes on."""
     q, sa, sb = two_socket_hub(qemus, qemu_bin)
     sa.sendall(frame(b"") + frame(b"after-empty"))
-    assert recv_frame(sb)[0] == b""
-    assert recv_frame(sb)[0] == b"after-empty"
+    assert recv_frame(sb)[1] == b""
+    assert recv_frame(sb)[1] == b"after-empty"

@@ -7,7 +7,9 @@ import time
 import pytest
 
 from conftest import BASE_ARGS
-from netframes import connect_retry, frame, free_tcp_port, nothing_arrives, recv_frame
+from frames import connect_retry, frame, nothing_arrives, recv_frame
+from nethub import SocketHub
+from procs import connect_loopback, free_port
 from qmp import QemuProcess
 
 
@@ -28,9 +30,9 @@ def test_info_network_matches_upstream(qemu_bin, debian_qemu, sockdir):
     def args(i):
         return ["-netdev", "user,id=u0,net=10.1.0.0/16",
                 "-netdev", "hubport,id=h1,hubid=0,netdev=u0",
-                "-netdev", f"socket,id=n0,listen=127.0.0.1:{free_tcp_port()}",
+                "-netdev", f"socket,id=n0,listen=127.0.0.1:{free_port()}",
                 "-netdev", "hubport,id=h0,hubid=0,netdev=n0",
-                "-netdev", f"socket,id=n1,listen=127.0.0.1:{free_tcp_port()}",
+                "-netdev", f"socket,id=n1,listen=127.0.0.1:{free_port()}",
                 "-chardev", f"socket,id=c{i},path={sockdir}/c{i},server=on,wait=off",
                 "-object", "filter-buffer,id=b0,netdev=u0,interval=1000",
                 "-object", f"filter-mirror,id=m0,netdev=n0,outdev=c{i},queue=rx",
@@ -67,7 +69,7 @@ def test_netdev_add_del_errors_match_upstream(qemu_bin, debian_qemu):
             for vm in (ours, theirs):
                 a = dict(args)
                 if a.get("hostfwd") == "PORT":
-                    ports[vm] = free_tcp_port()
+                    ports[vm] = free_port()
                     a["hostfwd"] = [{"str": f"tcp:127.0.0.1:{ports[vm]}-:22"}]
                 replies.append(vm.qmp.cmd(name, a))
             r1, r2 = replies
@@ -82,7 +84,7 @@ def test_netdev_add_del_errors_match_upstream(qemu_bin, debian_qemu):
 
 
 def test_hmp_netdev_add_and_set_link(qemu_bin, sockdir):
-    pa, pb = free_tcp_port(), free_tcp_port()
+    pa, pb = free_port(), free_port()
     vm = start(qemu_bin)
     try:
         for line in (f"netdev_add socket,id=a,listen=127.0.0.1:{pa}",
@@ -90,11 +92,10 @@ def test_hmp_netdev_add_and_set_link(qemu_bin, sockdir):
                      "netdev_add hubport,id=ha,hubid=0,netdev=a",
                      "netdev_add hubport,id=hb,hubid=0,netdev=b"):
             assert vm.qmp.hmp(line) == ""
-        sa = connect_retry(("127.0.0.1", pa))
-        sb = connect_retry(("127.0.0.1", pb))
+        sa, sb = connect_loopback(pa), connect_loopback(pb)
         time.sleep(0.2)
         sa.sendall(frame(b"link-up-frame"))
-        assert recv_frame(sb)[0] == b"link-up-frame"
+        assert recv_frame(sb)[1] == b"link-up-frame"
 
         assert vm.qmp.hmp("set_link a off") == ""
         sa.sendall(frame(b"lost-frame"))
@@ -105,7 +106,7 @@ def test_hmp_netdev_add_and_set_link(qemu_bin, sockdir):
 
         assert vm.qmp.hmp("set_link a on") == ""
         sa.sendall(frame(b"back-up-frame"))
-        assert recv_frame(sb)[0] == b"back-up-frame"
+        assert recv_frame(sb)[1] == b"back-up-frame"
         assert "Device 'zz' not found" in vm.qmp.hmp("set_link zz on")
     finally:
         stop(vm)
@@ -113,26 +114,21 @@ def test_hmp_netdev_add_and_set_link(qemu_bin, sockdir):
 
 def test_redirector_status_at_run_time(qemu_bin, sockdir):
     """qom-set status off stops indev injection (the bytes wait); on resumes it."""
-    pa, pb = free_tcp_port(), free_tcp_port()
+    hub = SocketHub()
     path = os.path.join(sockdir, "r0")
-    vm = start(qemu_bin,
-               "-netdev", f"socket,id=a,listen=127.0.0.1:{pa}",
-               "-netdev", f"socket,id=b,listen=127.0.0.1:{pb}",
-               "-netdev", "hubport,id=ha,hubid=0,netdev=a",
-               "-netdev", "hubport,id=hb,hubid=0,netdev=b",
+    vm = start(qemu_bin, *hub.args(),
                "-chardev", f"socket,id=redirector0,path={path},server=on,wait=off",
                "-object", "filter-redirector,id=qtest-f0,netdev=a,queue=rx,indev=redirector0")
     try:
-        sa = connect_retry(("127.0.0.1", pa))
-        connect_retry(("127.0.0.1", pb))
-        inp = connect_retry(path, family=socket.AF_UNIX)
+        sa, _ = hub.connect(settle=0)
+        inp = connect_retry(socket.AF_UNIX, path)
         time.sleep(0.2)
         r = vm.qmp.cmd("qom-set", path="/objects/qtest-f0", property="status", value="off")
         assert r == {"return": {}}
         inp.sendall(frame(b"Hello!!\0"))
         assert nothing_arrives(sa, 0.5)
         vm.qmp.cmd("qom-set", path="/objects/qtest-f0", property="status", value="on")
-        assert recv_frame(sa)[0] == b"Hello!!\0"
+        assert recv_frame(sa)[1] == b"Hello!!\0"
         r = vm.qmp.cmd("qom-set", path="/objects/qtest-f0", property="status", value="maybe")
         assert r["error"]["desc"] == \
             "Invalid value for netfilter status, should be 'on' or 'off'"

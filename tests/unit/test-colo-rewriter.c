@@ -14,13 +14,13 @@
 
 static const guint32 C_ISN = 7000, P_ISN = 1000, S_ISN = 0x90000000u;
 
-/* From the client to the guest (the primary side, through the mirror). */
-static GByteArray *to_guest(guint8 flags, guint32 seq, guint32 ack, const char *data)
+static GByteArray *segment(const char *src, guint16 sport, const char *dst, guint16 dport,
+                           guint8 flags, guint32 seq, guint32 ack, const char *data)
 {
-    TestPkt t = {.src = CLIENT,
-                 .dst = GUEST,
-                 .sport = CPORT,
-                 .dport = GPORT,
+    TestPkt t = {.src = src,
+                 .dst = dst,
+                 .sport = sport,
+                 .dport = dport,
                  .seq = seq,
                  .ack = ack,
                  .flags = flags,
@@ -29,19 +29,16 @@ static GByteArray *to_guest(guint8 flags, guint32 seq, guint32 ack, const char *
     return test_pkt(&t);
 }
 
+/* From the client to the guest (the primary side, through the mirror). */
+static GByteArray *to_guest(guint8 flags, guint32 seq, guint32 ack, const char *data)
+{
+    return segment(CLIENT, CPORT, GUEST, GPORT, flags, seq, ack, data);
+}
+
 /* From the guest to the client (the VM's output). */
 static GByteArray *from_guest(guint8 flags, guint32 seq, guint32 ack, const char *data)
 {
-    TestPkt t = {.src = GUEST,
-                 .dst = CLIENT,
-                 .sport = GPORT,
-                 .dport = CPORT,
-                 .seq = seq,
-                 .ack = ack,
-                 .flags = flags,
-                 .payload = data,
-                 .plen = data ? strlen(data) : 0};
-    return test_pkt(&t);
+    return segment(GUEST, GPORT, CLIENT, CPORT, flags, seq, ack, data);
 }
 
 static guint32 seq_of(GByteArray *b)

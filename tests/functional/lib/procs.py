@@ -1,8 +1,54 @@
-"""A QEMU binary (ours or Debian's) running in the background for the length of a test."""
+"""Processes and loopback ports for black-box tests.
+
+``free_port()`` picks a port, ``connect_retry()`` / ``connect_loopback()`` connect to a listener
+that a just-started process is about to open, ``stop_process()`` ends a child politely then
+firmly, and ``Qemu`` / ``QemuSet`` run QEMU binaries (ours or Debian's) in the background for
+the length of a test.
+"""
 import signal
+import socket
 import subprocess
+import time
 
 BASE_ARGS = ["-M", "none", "-nodefaults", "-display", "none"]
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A loopback port that was free a moment ago (the kernel's choice for port 0)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def connect_retry(family, addr, timeout=5.0):
+    """Connects a stream socket, retrying while the listener is not up yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.connect(addr)
+            return s
+        except (FileNotFoundError, ConnectionRefusedError):
+            s.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def connect_loopback(port, timeout=5.0):
+    """connect_retry() to 127.0.0.1:@port over TCP."""
+    return connect_retry(socket.AF_INET, ("127.0.0.1", port), timeout)
+
+
+def stop_process(proc, timeout=5.0):
+    """Ends a subprocess.Popen (SIGTERM, then SIGKILL after @timeout s); safe to call twice."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
 
 
 class Qemu:

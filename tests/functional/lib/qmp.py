@@ -23,40 +23,32 @@ import subprocess
 import tempfile
 import time
 
+from procs import connect_retry  # tests/functional/lib is on sys.path (conftest.py)
+
 
 class QMPError(Exception):
     pass
 
 
 def _connect(address, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if isinstance(address, (tuple, list)):
-                sock = socket.create_connection(tuple(address), timeout=timeout)
-            else:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(timeout)
-                sock.connect(address)
-            return sock
-        except (FileNotFoundError, ConnectionRefusedError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    """A unix path (str) or a (host, port) pair, retried while the listener is not up yet."""
+    if isinstance(address, (tuple, list)):
+        sock = connect_retry(socket.AF_INET, tuple(address), timeout)
+    else:
+        sock = connect_retry(socket.AF_UNIX, address, timeout)
+    sock.settimeout(timeout)
+    return sock
 
 
-class QMPClient:
-    def __init__(self, address, negotiate=True, timeout=10.0):
+class _MonitorSocket:
+    """A connected monitor socket and its receive buffer: what QMPClient and HMPClient share."""
+
+    PROTOCOL = 'monitor'
+
+    def __init__(self, address, timeout):
         self.timeout = timeout
         self.sock = _connect(address, timeout)
         self._buf = b''
-        self._decoder = json.JSONDecoder()
-        self.events = collections.deque()
-        self.greeting = self._recv_raw(timeout)
-        if 'QMP' not in self.greeting:
-            raise QMPError('no QMP greeting: %r' % (self.greeting,))
-        if negotiate:
-            self.negotiate()
 
     def close(self):
         try:
@@ -70,16 +62,50 @@ class QMPClient:
     def __exit__(self, *exc):
         self.close()
 
-    # ---- raw I/O ----
     def send_raw(self, data):
         """Sends bytes (or str) as they are: for split, merged or malformed input."""
         if isinstance(data, str):
             data = data.encode()
         self.sock.sendall(data)
 
+    def _deadline(self, timeout):
+        return time.monotonic() + (self.timeout if timeout is None else timeout)
+
+    def _read_more(self, deadline, waiting_for):
+        """Appends what arrives before @deadline to the buffer; TimeoutError if nothing does,
+        EOFError if the peer closed."""
+        left = deadline - time.monotonic()
+        data = None
+        if left > 0:
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                pass
+        if data is None:
+            raise TimeoutError('no %s within the timeout; got %r' % (waiting_for, self._buf))
+        if not data:
+            raise EOFError('%s connection closed; got %r' % (self.PROTOCOL, self._buf))
+        self._buf += data
+
+
+class QMPClient(_MonitorSocket):
+    PROTOCOL = 'QMP'
+
+    def __init__(self, address, negotiate=True, timeout=10.0):
+        super().__init__(address, timeout)
+        self._decoder = json.JSONDecoder()
+        self.events = collections.deque()
+        self.greeting = self._recv_raw(timeout)
+        if 'QMP' not in self.greeting:
+            raise QMPError('no QMP greeting: %r' % (self.greeting,))
+        if negotiate:
+            self.negotiate()
+
+    # ---- raw I/O ----
     def _recv_raw(self, timeout=None):
         """The next message (event or reply) as a dict; raises TimeoutError, EOFError."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = self._deadline(timeout)
         while True:
             text = self._buf.decode('utf-8', errors='replace').lstrip()
             if text:
@@ -89,17 +115,7 @@ class QMPClient:
                     return obj
                 except json.JSONDecodeError:
                     pass
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError('no QMP message within the timeout')
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                raise TimeoutError('no QMP message within the timeout')
-            if not data:
-                raise EOFError('QMP connection closed')
-            self._buf += data
+            self._read_more(deadline, 'QMP message')
 
     def recv(self, timeout=None):
         """The next reply (not an event); events met on the way are queued."""
@@ -112,7 +128,8 @@ class QMPClient:
 
     # ---- commands ----
     def negotiate(self):
-        r = self.cmd('qmp_capabilities')
+        # QMPClient.cmd explicitly: the QMP subclass's cmd() returns only the 'return' value.
+        r = QMPClient.cmd(self, 'qmp_capabilities')
         if 'return' not in r:
             raise QMPError('negotiation failed: %r' % (r,))
         return r
@@ -176,7 +193,7 @@ class QMPClient:
             if fits(ev):
                 self.events.remove(ev)
                 return ev
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = self._deadline(timeout)
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -192,41 +209,18 @@ class QMPClient:
         self.events.clear()
 
 
-class HMPClient:
+class HMPClient(_MonitorSocket):
+    PROTOCOL = 'HMP'
     PROMPT = b'(qemu) '
 
     def __init__(self, address, timeout=10.0):
-        self.timeout = timeout
-        self.sock = _connect(address, timeout)
-        self._buf = b''
+        super().__init__(address, timeout)
         self.banner = self._read_to_prompt().decode(errors='replace')
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def _read_to_prompt(self, timeout=None):
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = self._deadline(timeout)
         while self.PROMPT not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError('no HMP prompt; got %r' % self._buf)
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                raise TimeoutError('no HMP prompt; got %r' % self._buf)
-            if not data:
-                raise EOFError('HMP connection closed; got %r' % self._buf)
-            self._buf += data
+            self._read_more(deadline, 'HMP prompt')
         idx = self._buf.index(self.PROMPT)
         out, self._buf = self._buf[:idx], self._buf[idx + len(self.PROMPT):]
         return out
@@ -241,9 +235,6 @@ class HMPClient:
         # The terminal echo of the typed line ends with the first CR LF.
         _, sep, rest = raw.partition(b'\r\n')
         return rest.decode(errors='replace').replace('\r\n', '\n')
-
-    def send_raw(self, data):
-        self.sock.sendall(data)
 
 
 class QemuProcess:

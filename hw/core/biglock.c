@@ -1,0 +1,53 @@
+/* The machine's big lock (include/hw/core/biglock.h). */
+#include "hw/core/biglock.h"
+
+static GRecMutex big_lock;
+static __thread int depth;
+
+void bql_lock(void)
+{
+    g_rec_mutex_lock(&big_lock);
+    depth++;
+}
+
+void bql_unlock(void)
+{
+    g_assert(depth > 0);
+    depth--;
+    g_rec_mutex_unlock(&big_lock);
+}
+
+bool bql_locked(void)
+{
+    return depth > 0;
+}
+
+int bql_unlock_all(void)
+{
+    int held = depth;
+    for (int i = 0; i < held; i++) {
+        bql_unlock();
+    }
+    return held;
+}
+
+void bql_relock(int levels)
+{
+    for (int i = 0; i < levels; i++) {
+        bql_lock();
+    }
+}
+
+static gint unlocked_poll(GPollFD *fds, guint nfds, gint timeout)
+{
+    /* Release every level this thread holds while it sleeps, and take them back after. */
+    int held = bql_unlock_all();
+    gint r = g_poll(fds, nfds, timeout);
+    bql_relock(held);
+    return r;
+}
+
+void bql_attach_context(GMainContext *ctx)
+{
+    g_main_context_set_poll_func(ctx, unlocked_poll);
+}

@@ -1,0 +1,267 @@
+/* A whole pc VM: RAM, machine, CPU, vCPU thread (include/hw/i386/pc-system.h). */
+#include "hw/i386/pc-system.h"
+#include "accel/tcg.h"
+#include "hw/char/serial-chardev.h"
+#include "hw/core/biglock.h"
+#include "util/error.h"
+
+/* Without -kernel there is no firmware to run: the CPU starts on `hlt; jmp $-1` here. */
+#define NO_KERNEL_HALT_ADDR 0x7000
+
+struct PcSystem {
+    PcMachineOptions opts;
+    PcSystemEvents events;
+    GuestRam *ram;
+    DmaSpace dma;
+    PcMachine *machine;
+    X86CPU *cpu;
+    AccelVCPU *vcpu;
+    SerialChardev *serial;
+    bool running;
+    guint clock_source;
+    gint reset_pending, poweroff_pending; /* guest requests waiting for the main loop */
+};
+
+static bool ram_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
+{
+    PcSystem *sys = opaque;
+    return guest_ram_read(sys->ram, gpa, buf, len);
+}
+
+static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
+{
+    PcSystem *sys = opaque;
+    return guest_ram_write(sys->ram, gpa, buf, len);
+}
+
+static void cpu_set_irq(void *opaque, bool level)
+{
+    PcSystem *sys = opaque;
+    if (sys->vcpu) {
+        accel_vcpu_set_irq(sys->vcpu, level);
+    } else if (sys->cpu) {
+        x86_cpu_set_irq(sys->cpu, level);
+    }
+}
+
+static void cpu_nmi(void *opaque)
+{
+    PcSystem *sys = opaque;
+    if (sys->vcpu) {
+        accel_vcpu_nmi(sys->vcpu);
+    }
+}
+
+static gboolean deliver_events(gpointer data)
+{
+    PcSystem *sys = data;
+    if (g_atomic_int_exchange(&sys->poweroff_pending, 0) && sys->events.guest_poweroff) {
+        sys->events.guest_poweroff(sys->events.opaque);
+    }
+    if (g_atomic_int_exchange(&sys->reset_pending, 0) && sys->events.guest_reset) {
+        sys->events.guest_reset(sys->events.opaque);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* Guest requests arrive on the vCPU thread (inside a bus callback or after a triple fault):
+ * the decision belongs to the main loop. */
+static void guest_reset_request(void *opaque)
+{
+    PcSystem *sys = opaque;
+    if (!g_atomic_int_exchange(&sys->reset_pending, 1)) {
+        g_idle_add(deliver_events, sys);
+    }
+}
+
+static void guest_poweroff_request(void *opaque)
+{
+    PcSystem *sys = opaque;
+    if (!g_atomic_int_exchange(&sys->poweroff_pending, 1)) {
+        g_idle_add(deliver_events, sys);
+    }
+}
+
+static void vcpu_triple_fault(void *opaque)
+{
+    guest_reset_request(opaque);
+}
+
+PcSystem *pc_system_new(const PcMachineOptions *opts, const PcSystemEvents *events,
+                        GError **errp)
+{
+    PcSystem *sys = g_new0(PcSystem, 1);
+    sys->opts = *opts;
+    if (events) {
+        sys->events = *events;
+    }
+    uint64_t low, high;
+    pc_ram_split(opts->ram_size, &low, &high);
+    sys->ram = guest_ram_new(opts->ram_size, low, errp);
+    if (!sys->ram) {
+        g_free(sys);
+        return NULL;
+    }
+    sys->dma = (DmaSpace){.read = ram_read, .write = ram_write, .opaque = sys};
+    PcMachineHooks hooks = {
+        .ram = &sys->dma, .cpu_set_irq = cpu_set_irq, .cpu_nmi = cpu_nmi,
+        .reset_request = guest_reset_request, .poweroff_request = guest_poweroff_request,
+        .opaque = sys,
+    };
+    sys->machine = pc_machine_new(opts, &hooks, errp);
+    if (!sys->machine) {
+        guest_ram_free(sys->ram);
+        g_free(sys);
+        return NULL;
+    }
+    return sys;
+}
+
+bool pc_system_device_add(PcSystem *sys, KeyvalList *opts, bool *help_printed, GError **errp)
+{
+    return pc_machine_device_add(sys->machine, opts, help_printed, errp);
+}
+
+bool pc_system_serial(PcSystem *sys, const char *arg, GError **errp)
+{
+    GError *err = NULL;
+    serial_chardev_disconnect(sys->serial);
+    sys->serial = serial_chardev_from_arg(pc_machine_serial(sys->machine), 0, arg, &err);
+    if (err) {
+        g_propagate_error(errp, err);
+        return false;
+    }
+    return true;
+}
+
+/* The CPU as firmware would leave it: at the PVH entry, or parked without a kernel. */
+static void cpu_boot_state(PcSystem *sys)
+{
+    LinuxBootInfo bi;
+    x86_cpu_reset(sys->cpu);
+    x86_cpu_setup_flat32(sys->cpu);
+    X86CPUState *env = x86_cpu_env(sys->cpu);
+    if (pc_machine_boot_info(sys->machine, &bi)) {
+        env->rip = bi.entry;
+        env->regs[R_EBX] = bi.start_info;
+    } else {
+        static const uint8_t park[] = {0xf4, 0xeb, 0xfd};
+        guest_ram_write(sys->ram, NO_KERNEL_HALT_ADDR, park, sizeof(park));
+        env->rip = NO_KERNEL_HALT_ADDR;
+    }
+    x86_cpu_state_changed(sys->cpu);
+}
+
+bool pc_system_realize(PcSystem *sys, GError **errp)
+{
+    if (!pc_machine_realize(sys->machine, errp)) {
+        return false;
+    }
+    static const X86BusOps bus = {
+        .pio_read = pc_machine_pio_read, .pio_write = pc_machine_pio_write,
+        .mmio_read = pc_machine_mmio_read, .mmio_write = pc_machine_mmio_write,
+        .irq_ack = pc_machine_irq_ack,
+    };
+    sys->cpu = x86_cpu_new(sys->ram, &bus, sys->machine);
+    x86_cpu_set_apic_present(sys->cpu, true);
+    cpu_boot_state(sys);
+    sys->vcpu = accel_vcpu_new(sys->cpu, vcpu_triple_fault, sys, errp);
+    if (!sys->vcpu) {
+        return false;
+    }
+    pc_machine_set_running(sys->machine, false);
+    sys->clock_source = pc_machine_attach(sys->machine, NULL);
+    return true;
+}
+
+void pc_system_start(PcSystem *sys)
+{
+    if (sys->running || !sys->vcpu) {
+        return;
+    }
+    sys->running = true;
+    pc_machine_set_running(sys->machine, true);
+    accel_vcpu_start(sys->vcpu);
+}
+
+/* Pausing waits for the vCPU to stop, and the vCPU may be waiting for the big lock. */
+static void pause_vcpu(PcSystem *sys)
+{
+    int held = bql_unlock_all();
+    accel_vcpu_pause(sys->vcpu);
+    bql_relock(held);
+}
+
+void pc_system_stop(PcSystem *sys)
+{
+    if (!sys->running) {
+        return;
+    }
+    sys->running = false;
+    pause_vcpu(sys);
+    pc_machine_set_running(sys->machine, false);
+}
+
+bool pc_system_reset(PcSystem *sys, GError **errp)
+{
+    bool was_running = sys->running;
+    if (sys->vcpu && was_running) {
+        pause_vcpu(sys);
+    }
+    bool ok = pc_machine_reset(sys->machine, errp);
+    if (sys->cpu) {
+        cpu_boot_state(sys);
+    }
+    if (sys->vcpu && was_running) {
+        accel_vcpu_resume(sys->vcpu);
+    }
+    return ok;
+}
+
+void pc_system_powerdown(PcSystem *sys)
+{
+    pc_machine_powerdown(sys->machine);
+}
+
+void pc_system_free(PcSystem *sys)
+{
+    if (!sys) {
+        return;
+    }
+    if (sys->vcpu) {
+        int held = bql_unlock_all();
+        accel_vcpu_free(sys->vcpu);
+        bql_relock(held);
+    }
+    if (sys->clock_source) {
+        g_source_remove(sys->clock_source);
+    }
+    g_idle_remove_by_data(sys);
+    serial_chardev_disconnect(sys->serial);
+    if (sys->cpu) {
+        x86_cpu_free(sys->cpu);
+    }
+    pc_machine_free(sys->machine);
+    guest_ram_free(sys->ram);
+    g_free(sys);
+}
+
+PcMachine *pc_system_machine(PcSystem *sys)
+{
+    return sys->machine;
+}
+
+X86CPU *pc_system_cpu(PcSystem *sys)
+{
+    return sys->cpu;
+}
+
+GuestRam *pc_system_ram(PcSystem *sys)
+{
+    return sys->ram;
+}
+
+uint64_t pc_system_icount(PcSystem *sys)
+{
+    return sys->vcpu ? accel_vcpu_icount(sys->vcpu) : 0;
+}

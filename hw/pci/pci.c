@@ -1,0 +1,410 @@
+/* PCI bus 0, config mechanism #1, BARs and INTx (include/hw/pci/pci.h). */
+#include "hw/pci/pci.h"
+#include "util/error.h"
+#include "util/log.h"
+
+struct PCIBus {
+    IoSpace *io, *mmio;
+    PCIDevice *devices[256];
+    uint32_t config_addr;
+    IrqLine *pirq_lines[4];
+    uint8_t pirq_isa_irq[4];
+    int pirq_count[4]; /* devices asserting each PIRQ */
+};
+
+PCIBus *pci_bus_new(IoSpace *io, IoSpace *mmio, IrqLine *pirq_lines[4],
+                    const uint8_t pirq_isa_irq[4])
+{
+    PCIBus *bus = g_new0(PCIBus, 1);
+    bus->io = io;
+    bus->mmio = mmio;
+    for (int i = 0; i < 4; i++) {
+        bus->pirq_lines[i] = pirq_lines ? pirq_lines[i] : NULL;
+        bus->pirq_isa_irq[i] = pirq_isa_irq ? pirq_isa_irq[i] : 0;
+    }
+    return bus;
+}
+
+static void unmap_bar(PCIDevice *dev, int i)
+{
+    PCIBar *b = &dev->bars[i];
+    if (b->mapped_addr == UINT64_MAX) {
+        return;
+    }
+    io_space_del(b->type == PCI_BAR_IO ? dev->bus->io : dev->bus->mmio, b->mapped_addr);
+    b->mapped_addr = UINT64_MAX;
+}
+
+void pci_bus_free(PCIBus *bus)
+{
+    if (!bus) {
+        return;
+    }
+    for (int i = 0; i < 256; i++) {
+        PCIDevice *dev = bus->devices[i];
+        if (!dev) {
+            continue;
+        }
+        for (int b = 0; b < PCI_NUM_BARS; b++) {
+            unmap_bar(dev, b);
+        }
+        g_free(dev->name);
+        g_free(dev->id);
+        g_free(dev);
+    }
+    g_free(bus);
+}
+
+PCIDevice *pci_bus_find(PCIBus *bus, int devfn)
+{
+    return devfn >= 0 && devfn < 256 ? bus->devices[devfn] : NULL;
+}
+
+PCIDevice *pci_device_new(PCIBus *bus, const char *name, int devfn, uint16_t vendor,
+                          uint16_t device, uint32_t class_rev, GError **errp)
+{
+    if (devfn < 0) {
+        for (devfn = PCI_DEVFN(1, 0); devfn < 256 && bus->devices[devfn]; devfn += 8) {
+        }
+        if (devfn >= 256) {
+            error_setg(errp, "PCI: no slot/function available for %s, all in use or reserved",
+                       name);
+            return NULL;
+        }
+    } else if (devfn >= 256) {
+        error_setg(errp, "PCI: slot %d function %d not available for %s", devfn >> 3,
+                   devfn & 7, name);
+        return NULL;
+    } else if (bus->devices[devfn]) {
+        PCIDevice *other = bus->devices[devfn];
+        /* upstream prints the occupant's id with %s, "(null)" when it has none */
+        error_setg(errp, "PCI: slot %d function %d not available for %s, in use by %s,id=%s",
+                   devfn >> 3, devfn & 7, name, other->name, other->id ? other->id : "(null)");
+        return NULL;
+    }
+    PCIDevice *dev = g_new0(PCIDevice, 1);
+    dev->bus = bus;
+    dev->name = g_strdup(name);
+    dev->devfn = devfn;
+    pci_set_word(dev->config + PCI_VENDOR_ID, vendor);
+    pci_set_word(dev->config + PCI_DEVICE_ID, device);
+    pci_set_long(dev->config + PCI_REVISION_ID, class_rev);
+    pci_set_word(dev->wmask + PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
+                 PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
+    dev->wmask[PCI_INTERRUPT_LINE] = 0xff;
+    dev->wmask[0x0c] = 0xff; /* cache line size */
+    dev->wmask[0x0d] = 0xff; /* latency timer */
+    dev->next_cap = 0x40;
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
+        dev->bars[i].mapped_addr = UINT64_MAX;
+    }
+    bus->devices[devfn] = dev;
+    return dev;
+}
+
+void pci_device_set_id(PCIDevice *dev, const char *id)
+{
+    g_free(dev->id);
+    dev->id = g_strdup(id);
+}
+
+void pci_register_bar(PCIDevice *dev, int bar, PCIBarType type, bool prefetch, uint64_t size,
+                      const IoRegionOps *ops, void *opaque)
+{
+    g_assert(bar >= 0 && bar < PCI_NUM_BARS && size && !(size & (size - 1)));
+    g_assert(type != PCI_BAR_MEM64 || bar < PCI_NUM_BARS - 1);
+    PCIBar *b = &dev->bars[bar];
+    b->type = type;
+    b->prefetch = prefetch;
+    b->size = size;
+    b->ops = ops;
+    b->opaque = opaque;
+    uint8_t *cfg = dev->config + PCI_BASE_ADDRESS_0 + 4 * bar;
+    uint8_t *wm = dev->wmask + PCI_BASE_ADDRESS_0 + 4 * bar;
+    uint32_t flags = type == PCI_BAR_IO ? 0x1 : (type == PCI_BAR_MEM64 ? 0x4 : 0) |
+                     (prefetch ? 0x8 : 0);
+    uint64_t mask = ~(size - 1);
+    pci_set_long(cfg, flags);
+    pci_set_long(wm, (uint32_t)mask & (type == PCI_BAR_IO ? ~0x3u : ~0xfu));
+    if (type == PCI_BAR_MEM64) {
+        pci_set_long(cfg + 4, 0);
+        pci_set_long(wm + 4, mask >> 32);
+    }
+}
+
+uint8_t pci_add_capability(PCIDevice *dev, uint8_t cap_id, uint8_t len)
+{
+    uint8_t off = dev->next_cap;
+    if (off + len > PCI_CONFIG_SPACE_SIZE || len < 2) {
+        return 0;
+    }
+    /* link: the new capability goes at the end of the list */
+    if (!(dev->config[PCI_STATUS] & PCI_STATUS_CAP_LIST)) {
+        dev->config[PCI_CAPABILITY_LIST] = off;
+        dev->config[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+    } else {
+        uint8_t p = dev->config[PCI_CAPABILITY_LIST];
+        while (dev->config[p + 1]) {
+            p = dev->config[p + 1];
+        }
+        dev->config[p + 1] = off;
+    }
+    dev->config[off] = cap_id;
+    dev->config[off + 1] = 0;
+    dev->next_cap = (off + len + 3) & ~3;
+    return off;
+}
+
+/* The address a BAR decodes now, or UINT64_MAX if it must not be mapped. */
+static uint64_t bar_address(PCIDevice *dev, int i)
+{
+    PCIBar *b = &dev->bars[i];
+    uint16_t cmd = pci_get_word(dev->config + PCI_COMMAND);
+    uint8_t *cfg = dev->config + PCI_BASE_ADDRESS_0 + 4 * i;
+    uint64_t addr;
+    if (b->type == PCI_BAR_IO) {
+        if (!(cmd & PCI_COMMAND_IO)) {
+            return UINT64_MAX;
+        }
+        addr = pci_get_long(cfg) & ~0x3u;
+        if (addr == 0 || addr + b->size > 0x10000) {
+            return UINT64_MAX;
+        }
+        return addr;
+    }
+    if (!(cmd & PCI_COMMAND_MEMORY)) {
+        return UINT64_MAX;
+    }
+    addr = pci_get_long(cfg) & ~0xfu;
+    if (b->type == PCI_BAR_MEM64) {
+        addr |= (uint64_t)pci_get_long(cfg + 4) << 32;
+    }
+    /* 0 and a BAR still holding its sizing pattern are "not programmed" */
+    uint64_t sizing = ~(b->size - 1) & (b->type == PCI_BAR_MEM64 ? ~0ull : 0xfffffff0ull);
+    if (addr == 0 || addr == sizing) {
+        return UINT64_MAX;
+    }
+    return addr;
+}
+
+static void update_mappings(PCIDevice *dev)
+{
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
+        PCIBar *b = &dev->bars[i];
+        if (b->type == PCI_BAR_NONE) {
+            continue;
+        }
+        uint64_t addr = bar_address(dev, i);
+        if (addr == b->mapped_addr) {
+            continue;
+        }
+        unmap_bar(dev, i);
+        if (addr == UINT64_MAX) {
+            continue;
+        }
+        IoSpace *space = b->type == PCI_BAR_IO ? dev->bus->io : dev->bus->mmio;
+        g_autofree char *name = g_strdup_printf("%s@%02x.%x-bar%d", dev->name, dev->devfn >> 3,
+                                                dev->devfn & 7, i);
+        GError *err = NULL;
+        if (io_space_add(space, name, addr, b->size, b->ops, b->opaque, &err)) {
+            b->mapped_addr = addr;
+        } else {
+            /* a guest placing BARs on top of each other: the BAR stays unmapped */
+            qemu_log_mask(LOG_GUEST_ERROR, "pci: %s\n", err->message);
+            g_error_free(err);
+        }
+    }
+}
+
+uint32_t pci_config_read(PCIDevice *dev, uint32_t addr, int len)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < len && addr + i < PCI_CONFIG_SPACE_SIZE; i++) {
+        v |= (uint32_t)dev->config[addr + i] << (8 * i);
+    }
+    return v;
+}
+
+void pci_config_write(PCIDevice *dev, uint32_t addr, uint32_t val, int len)
+{
+    bool remap = false;
+    for (int i = 0; i < len && addr + i < PCI_CONFIG_SPACE_SIZE; i++) {
+        uint32_t a = addr + i;
+        uint8_t wm = dev->wmask[a];
+        uint8_t b = val >> (8 * i);
+        dev->config[a] = (dev->config[a] & ~wm) | (b & wm);
+        if ((a >= PCI_BASE_ADDRESS_0 && a < PCI_BASE_ADDRESS_0 + 24) || a == PCI_COMMAND) {
+            remap = true;
+        }
+    }
+    if (remap) {
+        update_mappings(dev);
+    }
+    if (addr <= PCI_COMMAND + 1 && addr + len > PCI_COMMAND + 1) {
+        /* INTx disable toggled: re-evaluate the line */
+        pci_set_irq(dev, dev->intx_level);
+    }
+    if (dev->config_written) {
+        dev->config_written(dev, addr, val, len);
+    }
+}
+
+static void pirq_update(PCIBus *bus, int pirq, int delta)
+{
+    int old = bus->pirq_count[pirq];
+    bus->pirq_count[pirq] += delta;
+    if (!old != !bus->pirq_count[pirq]) {
+        irq_set_level(bus->pirq_lines[pirq], bus->pirq_count[pirq] > 0);
+    }
+}
+
+void pci_set_irq(PCIDevice *dev, int level)
+{
+    int pin = dev->config[PCI_INTERRUPT_PIN];
+    if (!pin) {
+        return;
+    }
+    dev->intx_level = level;
+    if (level) {
+        dev->config[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
+    } else {
+        dev->config[PCI_STATUS] &= ~PCI_STATUS_INTERRUPT;
+    }
+    /* the status bit shows the device's request; the line follows it unless disabled */
+    bool disabled = pci_get_word(dev->config + PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE;
+    bool drive = level && !disabled;
+    if (drive != dev->intx_applied) {
+        dev->intx_applied = drive;
+        pirq_update(dev->bus, ((dev->devfn >> 3) + pin - 1) & 3, drive ? 1 : -1);
+    }
+}
+
+void pci_bus_assign_resources(PCIBus *bus, uint32_t io_base, uint64_t mem_base)
+{
+    uint64_t io = io_base, mem = mem_base;
+    for (int devfn = 0; devfn < 256; devfn++) {
+        PCIDevice *dev = bus->devices[devfn];
+        if (!dev) {
+            continue;
+        }
+        uint16_t cmd = 0;
+        for (int i = 0; i < PCI_NUM_BARS; i++) {
+            PCIBar *b = &dev->bars[i];
+            uint8_t *cfg = dev->config + PCI_BASE_ADDRESS_0 + 4 * i;
+            if (b->type == PCI_BAR_IO) {
+                io = (io + b->size - 1) & ~(b->size - 1);
+                pci_set_long(cfg, (uint32_t)io | 1);
+                io += b->size;
+                cmd |= PCI_COMMAND_IO;
+            } else if (b->type != PCI_BAR_NONE) {
+                mem = (mem + b->size - 1) & ~(b->size - 1);
+                uint32_t flags = pci_get_long(cfg) & 0xf;
+                pci_set_long(cfg, (uint32_t)mem | flags);
+                if (b->type == PCI_BAR_MEM64) {
+                    pci_set_long(cfg + 4, mem >> 32);
+                }
+                mem += b->size;
+                cmd |= PCI_COMMAND_MEMORY;
+            }
+        }
+        int pin = dev->config[PCI_INTERRUPT_PIN];
+        if (pin) {
+            dev->config[PCI_INTERRUPT_LINE] = bus->pirq_isa_irq[((devfn >> 3) + pin - 1) & 3];
+        }
+        if (devfn) {
+            cmd |= PCI_COMMAND_MASTER;
+        }
+        pci_config_write(dev, PCI_COMMAND, cmd, 2);
+    }
+}
+
+void pci_bus_reset(PCIBus *bus)
+{
+    for (int devfn = 0; devfn < 256; devfn++) {
+        PCIDevice *dev = bus->devices[devfn];
+        if (dev) {
+            pci_set_irq(dev, 0);
+            pci_config_write(dev, PCI_COMMAND, 0, 2);
+        }
+    }
+}
+
+/* --- the host bridge's configuration mechanism #1 --------------------------------------- */
+
+static PCIDevice *addressed_device(PCIBus *bus)
+{
+    uint32_t a = bus->config_addr;
+    if (!(a & 0x80000000u) || ((a >> 16) & 0xff) != 0) {
+        return NULL;
+    }
+    return bus->devices[(a >> 8) & 0xff];
+}
+
+static uint64_t cfg_addr_read(void *opaque, uint64_t addr, unsigned size)
+{
+    PCIBus *bus = opaque;
+    return bus->config_addr >> (8 * addr);
+}
+
+static void cfg_addr_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+    PCIBus *bus = opaque;
+    if (addr != 0 || size != 4) {
+        return; /* only dword accesses at 0xcf8 hit the address latch */
+    }
+    bus->config_addr = val & 0x80fffffcu;
+}
+
+static uint64_t cfg_data_read(void *opaque, uint64_t addr, unsigned size)
+{
+    PCIBus *bus = opaque;
+    PCIDevice *dev = addressed_device(bus);
+    if (!dev) {
+        return size >= 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+    }
+    return pci_config_read(dev, (bus->config_addr & 0xfc) + addr, size);
+}
+
+static void cfg_data_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+    PCIBus *bus = opaque;
+    PCIDevice *dev = addressed_device(bus);
+    if (dev) {
+        pci_config_write(dev, (bus->config_addr & 0xfc) + addr, val, size);
+    }
+}
+
+static uint64_t cfg_addr_hi_read(void *opaque, uint64_t addr, unsigned size)
+{
+    return cfg_addr_read(opaque, addr + 2, size);
+}
+
+static void cfg_addr_hi_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+}
+
+static const IoRegionOps cfg_addr_ops = {.read = cfg_addr_read, .write = cfg_addr_write};
+static const IoRegionOps cfg_addr_hi_ops = {.read = cfg_addr_hi_read,
+                                            .write = cfg_addr_hi_write};
+static const IoRegionOps cfg_data_ops = {.read = cfg_data_read, .write = cfg_data_write};
+
+bool pci_host_register_ports(PCIBus *bus, IoSpace *io, GError **errp)
+{
+    /* 0xcf9 between them is the PIIX reset control register (hw/i386/pc-sysctl.c); a dword
+     * access at 0xcf8 still reaches the address latch whole */
+    return io_space_add(io, "pci-conf-idx", 0xcf8, 1, &cfg_addr_ops, bus, errp) &&
+           io_space_add(io, "pci-conf-idx-hi", 0xcfa, 2, &cfg_addr_hi_ops, bus, errp) &&
+           io_space_add(io, "pci-conf-data", 0xcfc, 4, &cfg_data_ops, bus, errp);
+}
+
+PCIDevice *pci_host_bridge_new(PCIBus *bus, GError **errp)
+{
+    /* i440FX: Intel 82441FX, host bridge class, revision 2 */
+    PCIDevice *d = pci_device_new(bus, "i440FX", PCI_DEVFN(0, 0), 0x8086, 0x1237,
+                                  0x06000002, errp);
+    if (d) {
+        pci_set_word(d->config + PCI_SUBSYSTEM_VENDOR_ID, 0x1af4);
+        pci_set_word(d->config + PCI_SUBSYSTEM_ID, 0x1100);
+    }
+    return d;
+}

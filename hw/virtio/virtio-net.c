@@ -1,0 +1,227 @@
+/* virtio-net (include/hw/virtio/virtio-net.h). */
+#include "hw/virtio/virtio-net.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct VirtIONet {
+    VirtIODevice vdev;
+    uint8_t mac[6];
+    bool link_up;
+    VirtIONetPeer peer;
+    bool has_peer;
+    /* Scratch elements, too big for the stack; one per direction because a peer may deliver
+     * a reply (an ARP answer from slirp) from inside the send of a transmitted frame. */
+    VirtQueueElement *tx_elem, *rx_elem;
+    uint8_t *txbuf;
+    VirtIONetStats stats;
+};
+
+#define RX_QUEUE 0
+#define TX_QUEUE 1
+
+static VirtIONet *to_net(VirtIODevice *vdev)
+{
+    return (VirtIONet *)vdev;
+}
+
+static uint64_t net_get_features(VirtIODevice *vdev)
+{
+    return vdev->host_features;
+}
+
+static uint32_t net_config_read(VirtIODevice *vdev, uint32_t off, int size)
+{
+    VirtIONet *n = to_net(vdev);
+    uint8_t cfg[8] = {0};
+    memcpy(cfg, n->mac, 6);
+    uint16_t status = n->link_up ? VIRTIO_NET_S_LINK_UP : 0;
+    cfg[6] = status;
+    cfg[7] = status >> 8;
+    uint32_t v = 0;
+    for (int i = 0; i < size; i++) {
+        if (off + i < sizeof(cfg)) {
+            v |= (uint32_t)cfg[off + i] << (8 * i);
+        }
+    }
+    return v;
+}
+
+static void net_config_write(VirtIODevice *vdev, uint32_t off, uint32_t val, int size)
+{
+    /* With VERSION_1 the MAC is read-only (changes go through the control queue). */
+}
+
+static void handle_tx(VirtIODevice *vdev, VirtQueue *vq)
+{
+    VirtIONet *n = to_net(vdev);
+    bool any = false;
+    while (virtqueue_pop(vq, n->tx_elem)) {
+        VirtQueueElement *e = n->tx_elem;
+        any = true;
+        if (e->out_total < VIRTIO_NET_HDR_LEN ||
+            e->out_total - VIRTIO_NET_HDR_LEN > VIRTIO_NET_MAX_FRAME) {
+            n->stats.tx_dropped++;
+            virtqueue_push(vq, e, 0);
+            continue;
+        }
+        size_t len = e->out_total - VIRTIO_NET_HDR_LEN;
+        if (virtqueue_read_out(vq, e, VIRTIO_NET_HDR_LEN, n->txbuf, len) < 0) {
+            return; /* device broken */
+        }
+        if (n->has_peer && n->link_up) {
+            n->peer.send(n->peer.opaque, n->txbuf, len);
+            n->stats.tx_packets++;
+            n->stats.tx_bytes += len;
+        } else {
+            n->stats.tx_dropped++;
+        }
+        virtqueue_push(vq, e, 0);
+    }
+    if (any) {
+        virtqueue_notify(vq);
+    }
+}
+
+static void handle_rx(VirtIODevice *vdev, VirtQueue *vq)
+{
+    VirtIONet *n = to_net(vdev);
+    /* The driver added receive buffers: frames the peer held back (after a refused receive,
+     * or because can_receive said no) can come now. */
+    if (n->has_peer && n->peer.rx_ready) {
+        n->peer.rx_ready(n->peer.opaque);
+    }
+}
+
+static const VirtIODeviceOps net_ops = {
+    .get_features = net_get_features,
+    .config_read = net_config_read,
+    .config_write = net_config_write,
+};
+
+VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6])
+{
+    VirtIONet *n = g_new0(VirtIONet, 1);
+    virtio_init(&n->vdev, "virtio-net", VIRTIO_ID_NET, &net_ops, dma, 2);
+    n->vdev.host_features |= (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS);
+    virtio_add_queue(&n->vdev, RX_QUEUE, VIRTIO_NET_QUEUE_SIZE, handle_rx);
+    virtio_add_queue(&n->vdev, TX_QUEUE, VIRTIO_NET_QUEUE_SIZE, handle_tx);
+    memcpy(n->mac, mac, 6);
+    n->link_up = true;
+    n->tx_elem = g_new0(VirtQueueElement, 1);
+    n->rx_elem = g_new0(VirtQueueElement, 1);
+    n->txbuf = g_malloc(VIRTIO_NET_MAX_FRAME);
+    return n;
+}
+
+void virtio_net_free(VirtIONet *n)
+{
+    if (!n) {
+        return;
+    }
+    virtio_cleanup(&n->vdev);
+    g_free(n->tx_elem);
+    g_free(n->rx_elem);
+    g_free(n->txbuf);
+    g_free(n);
+}
+
+VirtIODevice *virtio_net_vdev(VirtIONet *n)
+{
+    return &n->vdev;
+}
+
+void virtio_net_set_peer(VirtIONet *n, const VirtIONetPeer *peer)
+{
+    n->has_peer = peer != NULL;
+    if (peer) {
+        n->peer = *peer;
+    }
+}
+
+void virtio_net_set_link(VirtIONet *n, bool up)
+{
+    if (n->link_up == up) {
+        return;
+    }
+    n->link_up = up;
+    n->vdev.config_generation++;
+    if (n->vdev.status & VIRTIO_CONFIG_S_DRIVER_OK) {
+        n->vdev.isr |= 2;
+        if (n->vdev.notify) {
+            n->vdev.notify(n->vdev.notify_opaque, true);
+        }
+    }
+}
+
+bool virtio_net_can_receive(VirtIONet *n)
+{
+    VirtQueue *vq = &n->vdev.vq[RX_QUEUE];
+    return n->link_up && virtqueue_ready(vq) && !virtqueue_empty(vq);
+}
+
+ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len)
+{
+    VirtQueue *vq = &n->vdev.vq[RX_QUEUE];
+    if (!n->link_up || len > VIRTIO_NET_MAX_FRAME || n->vdev.broken) {
+        n->stats.rx_dropped++;
+        return -1;
+    }
+    if (!virtqueue_ready(vq)) {
+        /* the driver is not up (yet): nothing will ever take this frame */
+        n->stats.rx_dropped++;
+        return -1;
+    }
+    if (!virtqueue_pop(vq, n->rx_elem)) {
+        if (n->vdev.broken) {
+            n->stats.rx_dropped++;
+            return -1;
+        }
+        n->stats.rx_no_buffer++;
+        return 0;
+    }
+    VirtQueueElement *e = n->rx_elem;
+    if (e->in_total < VIRTIO_NET_HDR_LEN + len) {
+        /* a buffer too small for the frame: return it empty, drop the frame */
+        virtqueue_push(vq, e, 0);
+        virtqueue_notify(vq);
+        n->stats.rx_dropped++;
+        return -1;
+    }
+    /* flags 0, gso none, lengths 0, num_buffers 1 */
+    uint8_t hdr[VIRTIO_NET_HDR_LEN] = {0};
+    hdr[10] = 1;
+    if (virtqueue_write_in(vq, e, 0, hdr, sizeof(hdr)) < 0 ||
+        virtqueue_write_in(vq, e, sizeof(hdr), buf, len) < 0) {
+        n->stats.rx_dropped++;
+        return -1;
+    }
+    virtqueue_push(vq, e, VIRTIO_NET_HDR_LEN + len);
+    virtqueue_notify(vq);
+    n->stats.rx_packets++;
+    n->stats.rx_bytes += len;
+    return len;
+}
+
+void virtio_net_get_stats(VirtIONet *n, VirtIONetStats *out)
+{
+    *out = n->stats;
+}
+
+bool virtio_net_parse_mac(const char *str, uint8_t mac[6])
+{
+    unsigned v[6];
+    char extra;
+    if (!str || strlen(str) != 17 ||
+        sscanf(str, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+               &extra) != 6) {
+        return false;
+    }
+    for (int i = 0; i < 6; i++) {
+        if (str[i * 3] == ' ' || str[i * 3] == '+' || str[i * 3] == '-') {
+            return false;
+        }
+        mac[i] = v[i];
+    }
+    return true;
+}

@@ -1,0 +1,308 @@
+/* The virtio PCI transport, modern interface (include/hw/virtio/virtio-pci.h). */
+#include "hw/virtio/virtio-pci.h"
+#include "util/log.h"
+
+enum {
+    CAP_COMMON = 1, CAP_NOTIFY = 2, CAP_ISR = 3, CAP_DEVICE = 4,
+};
+
+struct VirtIOPCIProxy {
+    PCIDevice *pci;
+    VirtIODevice *vdev;
+    uint32_t dfselect, gfselect;
+    uint32_t guest_features[2];
+    uint16_t queue_sel;
+};
+
+static VirtQueue *selected_vq(VirtIOPCIProxy *p)
+{
+    return p->queue_sel < p->vdev->num_queues ? &p->vdev->vq[p->queue_sel] : NULL;
+}
+
+static void update_intx(VirtIOPCIProxy *p)
+{
+    pci_set_irq(p->pci, p->vdev->isr != 0);
+}
+
+static void notify_cb(void *opaque, bool config_change)
+{
+    update_intx(opaque);
+}
+
+static uint64_t common_read(void *opaque, uint64_t addr, unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+    VirtIODevice *vdev = p->vdev;
+    VirtQueue *vq = selected_vq(p);
+    switch (addr) {
+    case 0x00:
+        return p->dfselect;
+    case 0x04:
+        return p->dfselect < 2 ? (uint32_t)(vdev->host_features >> (32 * p->dfselect)) : 0;
+    case 0x08:
+        return p->gfselect;
+    case 0x0c:
+        return p->gfselect < 2 ? p->guest_features[p->gfselect] : 0;
+    case 0x10:
+        return 0xffff; /* msix_config: no vector */
+    case 0x12:
+        return vdev->num_queues;
+    case 0x14:
+        return vdev->status;
+    case 0x15:
+        return vdev->config_generation;
+    case 0x16:
+        return p->queue_sel;
+    case 0x18:
+        return vq ? vq->size : 0;
+    case 0x1a:
+        return 0xffff;
+    case 0x1c:
+        return vq ? vq->enabled : 0;
+    case 0x1e:
+        return vq ? p->queue_sel : 0; /* queue_notify_off: the queue's own index */
+    case 0x20:
+        return vq ? (uint32_t)vq->desc : 0;
+    case 0x24:
+        return vq ? vq->desc >> 32 : 0;
+    case 0x28:
+        return vq ? (uint32_t)vq->avail : 0;
+    case 0x2c:
+        return vq ? vq->avail >> 32 : 0;
+    case 0x30:
+        return vq ? (uint32_t)vq->used : 0;
+    case 0x34:
+        return vq ? vq->used >> 32 : 0;
+    default:
+        return 0;
+    }
+}
+
+static void set_lo(uint64_t *field, uint32_t v)
+{
+    *field = (*field & ~0xffffffffull) | v;
+}
+
+static void set_hi(uint64_t *field, uint32_t v)
+{
+    *field = (*field & 0xffffffffull) | ((uint64_t)v << 32);
+}
+
+static void common_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+    VirtIODevice *vdev = p->vdev;
+    VirtQueue *vq = selected_vq(p);
+    /* queue fields may change only while the queue is disabled (virtio 1.x 4.1.4.3.2) */
+    bool vq_writable = vq && !vq->enabled;
+    switch (addr) {
+    case 0x00:
+        p->dfselect = val;
+        break;
+    case 0x08:
+        p->gfselect = val;
+        break;
+    case 0x0c:
+        if (p->gfselect < 2) {
+            p->guest_features[p->gfselect] = val;
+        }
+        break;
+    case 0x14:
+        if (val == 0) {
+            virtio_reset(vdev);
+            p->guest_features[0] = p->guest_features[1] = 0;
+            update_intx(p);
+            break;
+        }
+        if ((val & VIRTIO_CONFIG_S_FEATURES_OK) && !(vdev->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+            uint64_t f = p->guest_features[0] | ((uint64_t)p->guest_features[1] << 32);
+            if (!virtio_set_guest_features(vdev, f)) {
+                val &= ~VIRTIO_CONFIG_S_FEATURES_OK; /* the driver sees it was refused */
+            }
+        }
+        virtio_set_status(vdev, val);
+        break;
+    case 0x16:
+        p->queue_sel = val;
+        break;
+    case 0x18:
+        if (vq_writable) {
+            /* a power of two up to the device's maximum; anything else is refused */
+            if (val && val <= vq->max_size && !(val & (val - 1))) {
+                vq->size = val;
+            } else {
+                qemu_log_mask(LOG_GUEST_ERROR, "%s: queue %u size %u refused\n", vdev->name,
+                              p->queue_sel, (unsigned)val);
+            }
+        }
+        break;
+    case 0x1c:
+        if (vq && val == 1) {
+            vq->enabled = true;
+        }
+        break;
+    case 0x20:
+        if (vq_writable) {
+            set_lo(&vq->desc, val);
+        }
+        break;
+    case 0x24:
+        if (vq_writable) {
+            set_hi(&vq->desc, val);
+        }
+        break;
+    case 0x28:
+        if (vq_writable) {
+            set_lo(&vq->avail, val);
+        }
+        break;
+    case 0x2c:
+        if (vq_writable) {
+            set_hi(&vq->avail, val);
+        }
+        break;
+    case 0x30:
+        if (vq_writable) {
+            set_lo(&vq->used, val);
+        }
+        break;
+    case 0x34:
+        if (vq_writable) {
+            set_hi(&vq->used, val);
+        }
+        break;
+    default:
+        break; /* read-only or MSI-X fields: ignored */
+    }
+}
+
+static uint64_t isr_read(void *opaque, uint64_t addr, unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+    if (addr != 0) {
+        return 0;
+    }
+    uint8_t v = p->vdev->isr;
+    p->vdev->isr = 0;
+    update_intx(p);
+    return v;
+}
+
+static void isr_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+}
+
+static uint64_t device_read(void *opaque, uint64_t addr, unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+    if (!p->vdev->ops->config_read) {
+        return 0;
+    }
+    return p->vdev->ops->config_read(p->vdev, addr, size);
+}
+
+static void device_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+    if (p->vdev->ops->config_write) {
+        p->vdev->ops->config_write(p->vdev, addr, val, size);
+    }
+}
+
+static uint64_t notify_read(void *opaque, uint64_t addr, unsigned size)
+{
+    return 0;
+}
+
+static void notify_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+    /* the offset names the queue (notify_off * multiplier); the value repeats it */
+    virtio_queue_notify(p->vdev, addr / VIRTIO_PCI_NOTIFY_MULT);
+}
+
+static uint64_t bar_read(void *opaque, uint64_t addr, unsigned size)
+{
+    uint64_t off = addr & 0xfff;
+    switch (addr & ~0xfffull) {
+    case VIRTIO_PCI_COMMON_OFF:
+        return common_read(opaque, off, size);
+    case VIRTIO_PCI_ISR_OFF:
+        return isr_read(opaque, off, size);
+    case VIRTIO_PCI_DEVICE_OFF:
+        return device_read(opaque, off, size);
+    default:
+        return notify_read(opaque, off, size);
+    }
+}
+
+static void bar_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+    uint64_t off = addr & 0xfff;
+    switch (addr & ~0xfffull) {
+    case VIRTIO_PCI_COMMON_OFF:
+        common_write(opaque, off, val, size);
+        break;
+    case VIRTIO_PCI_ISR_OFF:
+        isr_write(opaque, off, val, size);
+        break;
+    case VIRTIO_PCI_DEVICE_OFF:
+        device_write(opaque, off, val, size);
+        break;
+    default:
+        notify_write(opaque, off, val, size);
+        break;
+    }
+}
+
+static const IoRegionOps bar_ops = {.read = bar_read, .write = bar_write};
+
+static void add_cap(PCIDevice *d, uint8_t type, uint32_t offset, uint32_t length, bool notify)
+{
+    uint8_t len = notify ? 20 : 16;
+    uint8_t c = pci_add_capability(d, 0x09, len);
+    g_assert(c);
+    d->config[c + 2] = len;
+    d->config[c + 3] = type;
+    d->config[c + 4] = VIRTIO_PCI_BAR;
+    pci_set_long(d->config + c + 8, offset);
+    pci_set_long(d->config + c + 12, length);
+    if (notify) {
+        pci_set_long(d->config + c + 16, VIRTIO_PCI_NOTIFY_MULT);
+    }
+}
+
+VirtIOPCIProxy *virtio_pci_new(PCIBus *bus, const char *name, int devfn, VirtIODevice *vdev,
+                               uint32_t class_code, GError **errp)
+{
+    PCIDevice *d = pci_device_new(bus, name, devfn, 0x1af4, 0x1000 + vdev->device_id - 1,
+                                  class_code << 8, errp);
+    if (!d) {
+        return NULL;
+    }
+    VirtIOPCIProxy *p = g_new0(VirtIOPCIProxy, 1);
+    p->pci = d;
+    p->vdev = vdev;
+    d->opaque = p;
+    pci_set_word(d->config + PCI_SUBSYSTEM_VENDOR_ID, 0x1af4);
+    pci_set_word(d->config + PCI_SUBSYSTEM_ID, vdev->device_id);
+    d->config[PCI_INTERRUPT_PIN] = 1;
+    pci_register_bar(d, VIRTIO_PCI_BAR, PCI_BAR_MEM64, true, VIRTIO_PCI_BAR_SIZE, &bar_ops, p);
+    add_cap(d, CAP_COMMON, VIRTIO_PCI_COMMON_OFF, 0x1000, false);
+    add_cap(d, CAP_ISR, VIRTIO_PCI_ISR_OFF, 0x1000, false);
+    add_cap(d, CAP_DEVICE, VIRTIO_PCI_DEVICE_OFF, 0x1000, false);
+    add_cap(d, CAP_NOTIFY, VIRTIO_PCI_NOTIFY_OFF, 0x1000, true);
+    vdev->notify = notify_cb;
+    vdev->notify_opaque = p;
+    return p;
+}
+
+void virtio_pci_free(VirtIOPCIProxy *proxy)
+{
+    g_free(proxy);
+}
+
+PCIDevice *virtio_pci_device(VirtIOPCIProxy *proxy)
+{
+    return proxy->pci;
+}

@@ -1,0 +1,392 @@
+/* Virtio device core and split virtqueues (include/hw/virtio/virtio.h). */
+#include "hw/virtio/virtio.h"
+#include "util/log.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#define DESC_SIZE 16
+
+typedef struct VringDesc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags;
+    uint16_t next;
+} VringDesc;
+
+void virtio_init(VirtIODevice *vdev, const char *name, uint16_t device_id,
+                 const VirtIODeviceOps *ops, const DmaSpace *dma, int num_queues)
+{
+    vdev->name = name;
+    vdev->device_id = device_id;
+    vdev->ops = ops;
+    vdev->dma = dma;
+    vdev->num_queues = num_queues;
+    vdev->vq = g_new0(VirtQueue, num_queues);
+    vdev->host_features = 1ull << VIRTIO_F_VERSION_1;
+    for (int i = 0; i < num_queues; i++) {
+        vdev->vq[i].vdev = vdev;
+        vdev->vq[i].index = i;
+    }
+}
+
+void virtio_cleanup(VirtIODevice *vdev)
+{
+    g_free(vdev->vq);
+    vdev->vq = NULL;
+}
+
+VirtQueue *virtio_add_queue(VirtIODevice *vdev, int index, uint16_t max_size,
+                            VirtQueueHandler handler)
+{
+    g_assert(index < vdev->num_queues && max_size <= VIRTQUEUE_MAX_SIZE);
+    VirtQueue *vq = &vdev->vq[index];
+    vq->max_size = max_size;
+    vq->size = max_size;
+    vq->handler = handler;
+    return vq;
+}
+
+static void raise_irq(VirtIODevice *vdev, uint8_t isr_bit)
+{
+    vdev->isr |= isr_bit;
+    vdev->stats.interrupts++;
+    if (vdev->notify) {
+        vdev->notify(vdev->notify_opaque, isr_bit & 2);
+    }
+}
+
+void virtio_error(VirtIODevice *vdev, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    vdev->stats.bad_chains++;
+    qemu_log_mask(LOG_GUEST_ERROR, "%s: %s (device needs reset)\n", vdev->name, msg);
+    if (vdev->broken) {
+        return;
+    }
+    vdev->broken = true;
+    /* virtio 1.x 2.1.2: signal NEEDS_RESET with a configuration change interrupt */
+    vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+    raise_irq(vdev, 2);
+}
+
+void virtio_reset(VirtIODevice *vdev)
+{
+    vdev->status = 0;
+    vdev->isr = 0;
+    vdev->guest_features = 0;
+    vdev->broken = false;
+    for (int i = 0; i < vdev->num_queues; i++) {
+        VirtQueue *vq = &vdev->vq[i];
+        vq->size = vq->max_size;
+        vq->enabled = false;
+        vq->desc = vq->avail = vq->used = 0;
+        vq->last_avail_idx = vq->used_idx = 0;
+    }
+    if (vdev->ops->reset) {
+        vdev->ops->reset(vdev);
+    }
+    if (vdev->notify) {
+        vdev->notify(vdev->notify_opaque, false); /* lets the transport lower its line */
+    }
+}
+
+void virtio_set_status(VirtIODevice *vdev, uint8_t status)
+{
+    if (status == 0) {
+        virtio_reset(vdev);
+        return;
+    }
+    /* NEEDS_RESET is the device's to set; keep it while broken */
+    status = (status & ~VIRTIO_CONFIG_S_NEEDS_RESET) | (vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+    vdev->status = status;
+    if (vdev->ops->status_changed) {
+        vdev->ops->status_changed(vdev, status);
+    }
+}
+
+bool virtio_set_guest_features(VirtIODevice *vdev, uint64_t features)
+{
+    if (features & ~vdev->host_features) {
+        return false;
+    }
+    vdev->guest_features = features;
+    if (vdev->ops->set_features) {
+        vdev->ops->set_features(vdev, features);
+    }
+    return true;
+}
+
+bool virtio_has_feature(VirtIODevice *vdev, int bit)
+{
+    return vdev->guest_features & (1ull << bit);
+}
+
+void virtio_queue_notify(VirtIODevice *vdev, int index)
+{
+    if (index < 0 || index >= vdev->num_queues) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: notify of queue %d that does not exist\n",
+                      vdev->name, index);
+        return;
+    }
+    VirtQueue *vq = &vdev->vq[index];
+    if (vq->handler && !vdev->broken && (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+        vq->handler(vdev, vq);
+    }
+}
+
+/* --- ring access ------------------------------------------------------------------------ */
+
+static bool ring_read16(VirtQueue *vq, uint64_t gpa, uint16_t *out)
+{
+    uint8_t b[2];
+    if (!dma_read(vq->vdev->dma, gpa, b, 2)) {
+        virtio_error(vq->vdev, "queue %d: ring at 0x%" G_GINT64_MODIFIER "x outside RAM",
+                     vq->index, gpa);
+        return false;
+    }
+    *out = b[0] | (b[1] << 8);
+    return true;
+}
+
+static bool read_desc(VirtQueue *vq, uint64_t table, unsigned i, VringDesc *d)
+{
+    uint8_t b[DESC_SIZE];
+    if (!dma_read(vq->vdev->dma, table + (uint64_t)i * DESC_SIZE, b, DESC_SIZE)) {
+        virtio_error(vq->vdev, "queue %d: descriptor table outside RAM", vq->index);
+        return false;
+    }
+    uint64_t addr;
+    memcpy(&addr, b, 8);
+    d->addr = GUINT64_FROM_LE(addr);
+    d->len = b[8] | (b[9] << 8) | (b[10] << 16) | ((uint32_t)b[11] << 24);
+    d->flags = b[12] | (b[13] << 8);
+    d->next = b[14] | (b[15] << 8);
+    return true;
+}
+
+bool virtqueue_ready(VirtQueue *vq)
+{
+    VirtIODevice *vdev = vq->vdev;
+    return !vdev->broken && (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) && vq->enabled &&
+           vq->size && vq->desc;
+}
+
+bool virtqueue_empty(VirtQueue *vq)
+{
+    uint16_t idx;
+    if (!virtqueue_ready(vq) || !ring_read16(vq, vq->avail + 2, &idx)) {
+        return true;
+    }
+    return idx == vq->last_avail_idx;
+}
+
+/* Adds one buffer to the element; false (device broken) if the chain breaks a rule. */
+static bool add_buffer(VirtQueue *vq, VirtQueueElement *e, const VringDesc *d)
+{
+    if (e->out_num + e->in_num >= VIRTQUEUE_MAX_SG) {
+        virtio_error(vq->vdev, "queue %d: chain longer than %d buffers", vq->index,
+                     VIRTQUEUE_MAX_SG);
+        return false;
+    }
+    if (d->len && d->addr + d->len < d->addr) {
+        virtio_error(vq->vdev, "queue %d: buffer wraps the address space", vq->index);
+        return false;
+    }
+    if (d->flags & VRING_DESC_F_WRITE) {
+        e->in_addr[e->in_num] = d->addr;
+        e->in_len[e->in_num++] = d->len;
+        e->in_total += d->len;
+    } else {
+        if (e->in_num) {
+            virtio_error(vq->vdev, "queue %d: readable descriptor after a writable one",
+                         vq->index);
+            return false;
+        }
+        e->out_addr[e->out_num] = d->addr;
+        e->out_len[e->out_num++] = d->len;
+        e->out_total += d->len;
+    }
+    return true;
+}
+
+static bool walk_indirect(VirtQueue *vq, VirtQueueElement *e, const VringDesc *id)
+{
+    if (id->len == 0 || id->len % DESC_SIZE || id->len / DESC_SIZE > VIRTQUEUE_MAX_SG) {
+        virtio_error(vq->vdev, "queue %d: indirect table of %u bytes", vq->index, id->len);
+        return false;
+    }
+    if (id->flags & VRING_DESC_F_NEXT) {
+        virtio_error(vq->vdev, "queue %d: indirect descriptor with NEXT set", vq->index);
+        return false;
+    }
+    unsigned max = id->len / DESC_SIZE;
+    unsigned i = 0;
+    for (unsigned n = 0;; n++) {
+        VringDesc d;
+        if (n >= max) {
+            virtio_error(vq->vdev, "queue %d: loop in indirect table", vq->index);
+            return false;
+        }
+        if (!read_desc(vq, id->addr, i, &d)) {
+            return false;
+        }
+        if (d.flags & VRING_DESC_F_INDIRECT) {
+            virtio_error(vq->vdev, "queue %d: nested indirect table", vq->index);
+            return false;
+        }
+        if (!add_buffer(vq, e, &d)) {
+            return false;
+        }
+        if (!(d.flags & VRING_DESC_F_NEXT)) {
+            return true;
+        }
+        if (d.next >= max) {
+            virtio_error(vq->vdev, "queue %d: indirect next %u out of range", vq->index, d.next);
+            return false;
+        }
+        i = d.next;
+    }
+}
+
+bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *e)
+{
+    uint16_t avail_idx, head;
+    if (!virtqueue_ready(vq) || !ring_read16(vq, vq->avail + 2, &avail_idx)) {
+        return false;
+    }
+    if (avail_idx == vq->last_avail_idx) {
+        return false;
+    }
+    if ((uint16_t)(avail_idx - vq->last_avail_idx) > vq->size) {
+        virtio_error(vq->vdev, "queue %d: avail index %u is %u ahead of %u (size %u)", vq->index,
+                     avail_idx, (uint16_t)(avail_idx - vq->last_avail_idx), vq->last_avail_idx,
+                     vq->size);
+        return false;
+    }
+    /* read the ring entry only after the index that published it */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (!ring_read16(vq, vq->avail + 4 + 2 * (uint64_t)(vq->last_avail_idx % vq->size), &head)) {
+        return false;
+    }
+    if (head >= vq->size) {
+        virtio_error(vq->vdev, "queue %d: head %u out of range (size %u)", vq->index, head,
+                     vq->size);
+        return false;
+    }
+    e->head = head;
+    e->out_num = e->in_num = 0;
+    e->out_total = e->in_total = 0;
+    unsigned i = head;
+    for (unsigned n = 0;; n++) {
+        VringDesc d;
+        if (n >= vq->size) {
+            virtio_error(vq->vdev, "queue %d: loop in descriptor chain from %u", vq->index,
+                         head);
+            return false;
+        }
+        if (!read_desc(vq, vq->desc, i, &d)) {
+            return false;
+        }
+        if (d.flags & VRING_DESC_F_INDIRECT) {
+            if (n != 0 || (d.flags & VRING_DESC_F_NEXT)) {
+                virtio_error(vq->vdev, "queue %d: indirect descriptor inside a chain",
+                             vq->index);
+                return false;
+            }
+            if (!walk_indirect(vq, e, &d)) {
+                return false;
+            }
+            break;
+        }
+        if (!add_buffer(vq, e, &d)) {
+            return false;
+        }
+        if (!(d.flags & VRING_DESC_F_NEXT)) {
+            break;
+        }
+        if (d.next >= vq->size) {
+            virtio_error(vq->vdev, "queue %d: next %u out of range (size %u)", vq->index,
+                         d.next, vq->size);
+            return false;
+        }
+        i = d.next;
+    }
+    vq->last_avail_idx++;
+    vq->vdev->stats.chains++;
+    return true;
+}
+
+void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
+{
+    VirtIODevice *vdev = vq->vdev;
+    uint8_t ent[8];
+    uint32_t id = elem->head;
+    for (int i = 0; i < 4; i++) {
+        ent[i] = id >> (8 * i);
+        ent[4 + i] = len >> (8 * i);
+    }
+    uint64_t slot = vq->used + 4 + 8 * (uint64_t)(vq->used_idx % vq->size);
+    if (!dma_write(vdev->dma, slot, ent, sizeof(ent))) {
+        virtio_error(vdev, "queue %d: used ring outside RAM", vq->index);
+        return;
+    }
+    vq->used_idx++;
+    /* the entry must be visible before the index that publishes it */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    uint8_t idx[2] = {vq->used_idx & 0xff, vq->used_idx >> 8};
+    if (!dma_write(vdev->dma, vq->used + 2, idx, 2)) {
+        virtio_error(vdev, "queue %d: used ring outside RAM", vq->index);
+    }
+}
+
+void virtqueue_notify(VirtQueue *vq)
+{
+    uint16_t flags;
+    if (!ring_read16(vq, vq->avail, &flags)) {
+        return;
+    }
+    if (flags & VRING_AVAIL_F_NO_INTERRUPT) {
+        return;
+    }
+    raise_irq(vq->vdev, 1);
+}
+
+static int64_t copy_sg(VirtQueue *vq, unsigned num, const uint64_t *addr, const uint32_t *lens,
+                       uint64_t offset, void *buf, uint64_t len, bool to_guest)
+{
+    uint64_t done = 0;
+    for (unsigned i = 0; i < num && done < len; i++) {
+        if (offset >= lens[i]) {
+            offset -= lens[i];
+            continue;
+        }
+        uint64_t n = MIN(lens[i] - offset, len - done);
+        bool ok = to_guest ? dma_write(vq->vdev->dma, addr[i] + offset, (uint8_t *)buf + done, n)
+                           : dma_read(vq->vdev->dma, addr[i] + offset, (uint8_t *)buf + done, n);
+        if (!ok) {
+            virtio_error(vq->vdev, "queue %d: buffer 0x%" G_GINT64_MODIFIER "x+%u outside RAM",
+                         vq->index, addr[i], lens[i]);
+            return -1;
+        }
+        done += n;
+        offset = 0;
+    }
+    return done;
+}
+
+int64_t virtqueue_read_out(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset,
+                           void *buf, uint64_t len)
+{
+    return copy_sg(vq, elem->out_num, elem->out_addr, elem->out_len, offset, buf, len, false);
+}
+
+int64_t virtqueue_write_in(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset,
+                           const void *buf, uint64_t len)
+{
+    return copy_sg(vq, elem->in_num, elem->in_addr, elem->in_len, offset, (void *)buf, len,
+                   true);
+}

@@ -1,0 +1,125 @@
+/*
+ * The `pc` machine: what -M pc assembles around one CPU, and what it hands to the CPU.
+ *
+ *   ISA IRQs / GSIs 0-15 ──► i8259 pair ──► LAPIC LINT0 (virtual wire) ─┐
+ *                       └──► IOAPIC pins (IRQ0 on pin 2) ──► LAPIC ──────┴─► hooks.cpu_set_irq
+ *   port I/O  0x20 PIC  0x40 PIT  0x60/0x64 i8042  0x61  0x70 RTC  0x92  0x3f8 COM1
+ *             0xcf8/0xcfc PCI  0xcf9 reset  0xb000 ACPI PM  0x4d0 ELCR  + quiet legacy ports
+ *   MMIO      0xfec00000 IOAPIC  0xfee00000 LAPIC  PCI BARs from 0xfe000000
+ *   PCI 00:00.0 i440FX host bridge, then -device virtio-net-pci,... in slot order
+ *   RAM       below 4 GiB up to low_size, the rest at 4 GiB (pc_ram_split)
+ *
+ * Life cycle, driven by the composition root (system/vl.c):
+ *
+ *   hw_register_types()                 once, before -device help
+ *   pc_machine_new(opts, hooks)         devices, interrupt wiring, I/O spaces
+ *   pc_machine_device_add(m, -device)   for every -device, in command-line order
+ *   pc_machine_add_nic_requests(m)      the NICs of -nic options
+ *   pc_machine_realize(m)               firmware's work: PCI BARs, ACPI tables, the kernel
+ *   pc_machine_attach(m, NULL)          timers on the main loop (big lock: hw/core/biglock.h)
+ *   CPU: x86_cpu_new(ram, bus ops = pc_machine_pio_read/..., m), then pc_machine_boot_cpu
+ *   guest reset request (i8042 0xfe, 0xcf9, 0x92, triple fault) ─► hooks.reset_request
+ *        ─► the root calls pc_machine_reset(m) and resets the CPU to the boot state again
+ *   ACPI S5 ─► hooks.poweroff_request
+ *
+ * The machine does not own guest RAM: hooks.ram gives the accessors of memory/'s RAM block
+ * (whose writes mark pages dirty), used for the loader, the ACPI tables and device DMA.
+ */
+#ifndef HW_I386_PC_H
+#define HW_I386_PC_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hw/char/serial.h"
+#include "hw/core/dma.h"
+#include "hw/core/iospace.h"
+#include "hw/core/timer.h"
+#include "hw/i386/linux-boot.h"
+#include "hw/virtio/virtio-net.h"
+#include "util/keyval.h"
+
+#define PC_DEFAULT_RAM_SIZE (128ull << 20)
+#define PC_PCI_MEM_BASE 0xfe000000ull
+#define PC_PCI_IO_BASE 0xc000
+
+typedef struct PcMachine PcMachine;
+
+typedef struct PcMachineOptions {
+    uint64_t ram_size;        /* -m, bytes */
+    const char *kernel;       /* -kernel, or NULL */
+    const char *initrd;       /* -initrd */
+    const char *append;       /* -append */
+    bool acpi;                /* -M pc,acpi=on (the default) */
+} PcMachineOptions;
+
+typedef struct PcMachineHooks {
+    const DmaSpace *ram;                               /* memory/'s RAM accessors */
+    void (*cpu_set_irq)(void *opaque, bool level);     /* x86_cpu_set_irq */
+    void (*cpu_nmi)(void *opaque);                     /* x86_cpu_inject_nmi */
+    void (*reset_request)(void *opaque);               /* the guest asked for a reset */
+    void (*poweroff_request)(void *opaque);            /* the guest powered off (ACPI S5) */
+    /* Connects a NIC to -netdev ID; NULL: through the net core (hw/virtio/virtio-net-nc.h).
+     * Tests replace it. On failure it reports upstream's "can't find value" error. */
+    bool (*nic_attach)(void *opaque, VirtIONet *nic, const char *netdev, const char *nic_name,
+                       GError **errp);
+    void *opaque;
+} PcMachineHooks;
+
+void hw_register_types(void);
+
+/* -machine help lines for the pc machine (upstream's spelling; `pc` is an alias). */
+#define PC_MACHINE_HELP                                                                         \
+    "pc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)\n"         \
+    "pc-i440fx-7.2        Standard PC (i440FX + PIIX, 1996) (default)\n"
+/* True for "pc" and "pc-i440fx-7.2". */
+bool pc_machine_type_is_pc(const char *name);
+/* The -machine properties after the type: acpi=on|off (others: upstream's "not found"
+ * naming pc-i440fx-7.2-machine). Fills opts->acpi; keys the root handles itself (accel,
+ * type) are left to it and skipped here. */
+bool pc_machine_parse_props(KeyvalList *machine_opts, PcMachineOptions *opts, GError **errp);
+
+/* -m: "512", "512M", "2G", "size=1G"; plain numbers are MiB. Upstream's errors. */
+bool pc_parse_ram_size(const char *arg, uint64_t *out, GError **errp);
+/* The pc's split: everything below 4 GiB unless -m >= 3.5 GiB, then 3 GiB low, rest high. */
+void pc_ram_split(uint64_t ram_size, uint64_t *low, uint64_t *high);
+
+PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *hooks,
+                          GError **errp);
+void pc_machine_free(PcMachine *m);
+bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, GError **errp);
+/* -nic requests recorded by the net core (net_nic_list): a virtio-net-pci for each (model
+ * virtio-net-pci, virtio, or none given). */
+bool pc_machine_add_nic_requests(PcMachine *m, GError **errp);
+bool pc_machine_realize(PcMachine *m, GError **errp);
+/* Device reset plus firmware work (tables, kernel reloaded): system_reset and guest reboots. */
+bool pc_machine_reset(PcMachine *m, GError **errp);
+/* Where the CPU starts: the PVH entry (false if there is no -kernel). */
+bool pc_machine_boot_info(PcMachine *m, LinuxBootInfo *out);
+
+/* X86BusOps-compatible entry points; opaque is the PcMachine. They take the big lock. */
+uint32_t pc_machine_pio_read(void *opaque, uint16_t port, int size);
+void pc_machine_pio_write(void *opaque, uint16_t port, uint32_t val, int size);
+uint64_t pc_machine_mmio_read(void *opaque, uint64_t gpa, int size);
+void pc_machine_mmio_write(void *opaque, uint64_t gpa, uint64_t val, int size);
+int pc_machine_irq_ack(void *opaque);
+/* The CPU's IA32_APIC_BASE global-enable bit changed. */
+void pc_machine_apic_enable(PcMachine *m, bool on);
+
+/* Device timers run from ctx's loop (NULL: the default context), whose thread holds the big
+ * lock except while polling (hw/core/biglock.h: bql_attach_context). */
+guint pc_machine_attach(PcMachine *m, GMainContext *ctx);
+/* The virtual clock follows the run state: stopped VMs see no time pass (stop/cont). */
+void pc_machine_set_running(PcMachine *m, bool running);
+HwClock *pc_machine_clock(PcMachine *m);
+IoSpace *pc_machine_io(PcMachine *m);
+IoSpace *pc_machine_mmio(PcMachine *m);
+SerialState *pc_machine_serial(PcMachine *m);
+/* system_powerdown: the ACPI power button. */
+void pc_machine_powerdown(PcMachine *m);
+/* NICs created by -device, in order; for info/query commands and net glue. */
+guint pc_machine_nic_count(PcMachine *m);
+VirtIONet *pc_machine_nic(PcMachine *m, guint i, const char **id);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * virtio-net: queue 0 receives, queue 1 transmits; features VERSION_1, MAC, STATUS. Every
+ * frame carries the 12-byte virtio-net header (virtio 1.x: num_buffers always present).
+ *
+ *   guest TX chain ──► header skipped ──► peer->send(frame)          (per kick of queue 1)
+ *   peer frame ──► virtio_net_receive() ──► header + frame into one RX chain ──► used ring
+ *        no RX buffer: returns 0 (the peer queues and waits for peer->rx_ready)
+ *
+ * The device does not know the network core: its peer is a pair of callbacks, which the
+ * machine's glue sets up as a NetClientState peered with the -netdev (include/net/net.h).
+ * Frames dropped anywhere (too big, chain too small, link down, device broken) are counted.
+ */
+#ifndef HW_VIRTIO_VIRTIO_NET_H
+#define HW_VIRTIO_VIRTIO_NET_H
+
+#include "hw/virtio/virtio.h"
+
+#define VIRTIO_ID_NET 1
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_S_LINK_UP 1
+#define VIRTIO_NET_HDR_LEN 12
+/* The largest frame either direction (64 KiB, as upstream's NET_BUFSIZE allows). */
+#define VIRTIO_NET_MAX_FRAME 65536
+#define VIRTIO_NET_QUEUE_SIZE 256
+
+typedef struct VirtIONet VirtIONet;
+
+typedef struct VirtIONetPeer {
+    /* A frame (without virtio-net header) the guest transmitted. */
+    void (*send)(void *opaque, const uint8_t *buf, size_t len);
+    /* RX buffers became available after virtio_net_receive() returned 0. May be NULL. */
+    void (*rx_ready)(void *opaque);
+    void *opaque;
+} VirtIONetPeer;
+
+typedef struct VirtIONetStats {
+    uint64_t tx_packets, tx_bytes, tx_dropped;
+    uint64_t rx_packets, rx_bytes, rx_dropped;
+    uint64_t rx_no_buffer;    /* receive attempts that found no buffer (peer queued them) */
+} VirtIONetStats;
+
+VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6]);
+void virtio_net_free(VirtIONet *n);
+VirtIODevice *virtio_net_vdev(VirtIONet *n);
+void virtio_net_set_peer(VirtIONet *n, const VirtIONetPeer *peer);
+void virtio_net_set_link(VirtIONet *n, bool up);
+
+/* Whether a frame could be delivered now. */
+bool virtio_net_can_receive(VirtIONet *n);
+/* Delivers a frame: len on success, 0 if no RX buffer is available (retry after rx_ready),
+ * -1 if it was dropped (and counted). */
+ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len);
+void virtio_net_get_stats(VirtIONet *n, VirtIONetStats *out);
+
+/* "52:54:00:12:34:56" -> bytes; false on anything else. */
+bool virtio_net_parse_mac(const char *str, uint8_t mac[6]);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * The virtio PCI transport, modern interface (virtio 1.x 4.1): vendor capabilities in config
+ * space pointing into one 64-bit prefetchable memory BAR (BAR 4, 16 KiB, upstream's layout):
+ *
+ *   BAR4 +0x0000  common configuration (features, status, queue setup)
+ *        +0x1000  ISR status (read clears, lowers INTx)
+ *        +0x2000  device-specific configuration (virtio-net: mac, status)
+ *        +0x3000  notifications: queue n at +4n (notify_off_multiplier 4)
+ *
+ * PCI IDs as upstream: vendor 0x1af4, device 0x1000 + type - 1 (transitional numbering),
+ * subsystem id = virtio type. No MSI-X: interrupts are INTx + ISR, which Linux's driver uses
+ * when MSI-X is absent.
+ */
+#ifndef HW_VIRTIO_VIRTIO_PCI_H
+#define HW_VIRTIO_VIRTIO_PCI_H
+
+#include "hw/pci/pci.h"
+#include "hw/virtio/virtio.h"
+
+#define VIRTIO_PCI_BAR 4
+#define VIRTIO_PCI_BAR_SIZE 0x4000
+#define VIRTIO_PCI_COMMON_OFF 0x0000
+#define VIRTIO_PCI_ISR_OFF 0x1000
+#define VIRTIO_PCI_DEVICE_OFF 0x2000
+#define VIRTIO_PCI_NOTIFY_OFF 0x3000
+#define VIRTIO_PCI_NOTIFY_MULT 4
+
+typedef struct VirtIOPCIProxy VirtIOPCIProxy;
+
+/* devfn < 0: first free slot. class_code: e.g. 0x020000 for a network controller. */
+VirtIOPCIProxy *virtio_pci_new(PCIBus *bus, const char *name, int devfn, VirtIODevice *vdev,
+                               uint32_t class_code, GError **errp);
+void virtio_pci_free(VirtIOPCIProxy *proxy);
+PCIDevice *virtio_pci_device(VirtIOPCIProxy *proxy);
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * Virtio devices (spec 1.x) independent of their transport: feature negotiation, device
+ * status, split virtqueues whose every descriptor chain is validated before use.
+ *
+ * Device status as the driver walks it (DEVICE_NEEDS_RESET is ours to set):
+ *
+ *   0 ─► ACKNOWLEDGE ─► DRIVER ─► FEATURES_OK ─► DRIVER_OK ─────► (running)
+ *   │      any write of 0 resets ◄──────────────────────────────────┘
+ *   └─ a malformed ring or chain: NEEDS_RESET set, config interrupt, the device stops
+ *      touching its queues until the driver resets it (virtio 1.x 2.1.2)
+ *
+ * Split ring, one queue (all little-endian in guest RAM):
+ *   desc[size]  {addr u64, len u32, flags u16 (NEXT, WRITE, INDIRECT), next u16}
+ *   avail       {flags u16, idx u16, ring[size] u16}          driver ─► device
+ *   used        {flags u16, idx u16, ring[size] {id u32, len u32}}  device ─► driver
+ *
+ * Chain checks: head and next indexes < size, at most size descriptors (loops), readable
+ * descriptors before writable ones, indirect tables 16-byte multiples not nested and not
+ * chained, every buffer inside guest RAM, the avail index no more than size ahead.
+ */
+#ifndef HW_VIRTIO_VIRTIO_H
+#define HW_VIRTIO_VIRTIO_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "hw/core/dma.h"
+
+#define VIRTIO_CONFIG_S_ACKNOWLEDGE 1
+#define VIRTIO_CONFIG_S_DRIVER 2
+#define VIRTIO_CONFIG_S_DRIVER_OK 4
+#define VIRTIO_CONFIG_S_FEATURES_OK 8
+#define VIRTIO_CONFIG_S_NEEDS_RESET 0x40
+#define VIRTIO_CONFIG_S_FAILED 0x80
+
+#define VIRTIO_F_VERSION_1 32
+
+#define VRING_DESC_F_NEXT 1
+#define VRING_DESC_F_WRITE 2
+#define VRING_DESC_F_INDIRECT 4
+#define VRING_AVAIL_F_NO_INTERRUPT 1
+
+#define VIRTQUEUE_MAX_SIZE 1024
+/* Buffers in one chain, direct or indirect. */
+#define VIRTQUEUE_MAX_SG 1024
+
+typedef struct VirtIODevice VirtIODevice;
+typedef struct VirtQueue VirtQueue;
+
+typedef struct VirtQueueElement {
+    uint16_t head;
+    unsigned out_num, in_num;           /* readable (driver → device), then writable */
+    uint64_t out_addr[VIRTQUEUE_MAX_SG];
+    uint32_t out_len[VIRTQUEUE_MAX_SG];
+    uint64_t in_addr[VIRTQUEUE_MAX_SG];
+    uint32_t in_len[VIRTQUEUE_MAX_SG];
+    uint64_t out_total, in_total;
+} VirtQueueElement;
+
+typedef void (*VirtQueueHandler)(VirtIODevice *vdev, VirtQueue *vq);
+
+struct VirtQueue {
+    VirtIODevice *vdev;
+    int index;
+    uint16_t size;          /* set by the driver, at most max_size */
+    uint16_t max_size;
+    bool enabled;
+    uint64_t desc, avail, used;
+    uint16_t last_avail_idx;
+    uint16_t used_idx;
+    VirtQueueHandler handler;
+};
+
+typedef struct VirtIOStats {
+    uint64_t chains;          /* chains popped */
+    uint64_t bad_chains;      /* malformed rings or chains (device then needs reset) */
+    uint64_t interrupts;
+} VirtIOStats;
+
+/* What a device model provides. */
+typedef struct VirtIODeviceOps {
+    uint64_t (*get_features)(VirtIODevice *vdev);
+    void (*set_features)(VirtIODevice *vdev, uint64_t features);
+    /* device-specific configuration space */
+    uint32_t (*config_read)(VirtIODevice *vdev, uint32_t off, int size);
+    void (*config_write)(VirtIODevice *vdev, uint32_t off, uint32_t val, int size);
+    void (*reset)(VirtIODevice *vdev);
+    void (*status_changed)(VirtIODevice *vdev, uint8_t status);
+} VirtIODeviceOps;
+
+/* What the transport provides: raising its interrupt. */
+typedef void (*VirtIONotify)(void *opaque, bool config_change);
+
+struct VirtIODevice {
+    const char *name;
+    uint16_t device_id;     /* virtio device type (1: net) */
+    const VirtIODeviceOps *ops;
+    const DmaSpace *dma;
+    uint8_t status;
+    uint8_t isr;            /* bit 0: used buffers, bit 1: configuration change */
+    uint8_t config_generation;
+    uint64_t host_features, guest_features;
+    int num_queues;
+    VirtQueue *vq;
+    bool broken;
+    VirtIONotify notify;
+    void *notify_opaque;
+    VirtIOStats stats;
+};
+
+void virtio_init(VirtIODevice *vdev, const char *name, uint16_t device_id,
+                 const VirtIODeviceOps *ops, const DmaSpace *dma, int num_queues);
+void virtio_cleanup(VirtIODevice *vdev);
+VirtQueue *virtio_add_queue(VirtIODevice *vdev, int index, uint16_t max_size,
+                            VirtQueueHandler handler);
+void virtio_reset(VirtIODevice *vdev);
+void virtio_set_status(VirtIODevice *vdev, uint8_t status);
+/* Driver features acknowledged; false (FEATURES_OK refused) if it asked for unknown ones. */
+bool virtio_set_guest_features(VirtIODevice *vdev, uint64_t features);
+bool virtio_has_feature(VirtIODevice *vdev, int bit);
+void virtio_queue_notify(VirtIODevice *vdev, int index);
+
+/* Marks the device broken (guest error, logged once per cause, counted). */
+void virtio_error(VirtIODevice *vdev, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/* Chains ready: true if the driver has made buffers available (and the queue is usable). */
+bool virtqueue_ready(VirtQueue *vq);
+bool virtqueue_empty(VirtQueue *vq);
+/* Takes the next chain into *elem; false if none or the chain is bad (device now broken). */
+bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *elem);
+/* Returns a chain to the driver with len bytes written into its writable part. */
+void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len);
+/* Interrupts the driver unless it asked not to be. */
+void virtqueue_notify(VirtQueue *vq);
+
+/* Copies between a chain's buffers and host memory; return bytes copied or -1 (broken). */
+int64_t virtqueue_read_out(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset,
+                           void *buf, uint64_t len);
+int64_t virtqueue_write_in(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset,
+                           const void *buf, uint64_t len);
+
+#endif

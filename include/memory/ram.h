@@ -1,0 +1,119 @@
+/*
+ * Guest RAM: the host memory behind guest physical addresses, the dirty-page map and the
+ * accessors every writer uses (CPU, devices, loaders, migration).
+ *
+ * One store path: every write into guest RAM ends in guest_ram_note_store(), which marks the
+ * page dirty for migration/COLO and, if the CPU has decoded code from that page, bumps the
+ * page's code generation so cached decoded instructions are dropped.
+ *
+ *   guest physical space           RAM block (one host allocation)
+ *   [0 .. low_size)          ───►  [0 .. low_size)
+ *   [4 GiB .. 4 GiB + high)  ───►  [low_size .. size)
+ *   anything else            ───►  not RAM: the machine's MMIO handlers
+ *
+ * Per page one state byte: PAGE_DIRTY (written since the last sync) and PAGE_CODE (the CPU
+ * holds decoded instructions from it). Sync while the vCPU runs is safe for pages it writes
+ * after the sync; for an exact final snapshot pause the vCPU first (COLO and migration's
+ * stop-and-copy do).
+ */
+#ifndef MEMORY_RAM_H
+#define MEMORY_RAM_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define GUEST_PAGE_BITS 12
+#define GUEST_PAGE_SIZE (1u << GUEST_PAGE_BITS)
+#define GUEST_PAGE_MASK (~(uint64_t)(GUEST_PAGE_SIZE - 1))
+
+enum {
+    PAGE_DIRTY = 1,
+    PAGE_CODE = 2,
+};
+
+typedef struct GuestRam {
+    uint8_t *host;             /* size bytes, page aligned */
+    uint64_t size;             /* total RAM in bytes */
+    uint64_t low_size;         /* RAM mapped at guest physical 0 */
+    uint64_t npages;
+    uint64_t hole_start;       /* [hole_start, hole_end) below low_size is MMIO, not RAM */
+    uint64_t hole_end;
+    uint8_t *page_state;       /* PAGE_DIRTY | PAGE_CODE per page, indexed by RAM offset */
+    uint32_t *code_gen;        /* bumped when a PAGE_CODE page is written */
+    uint64_t dirty_marks;      /* pages newly marked dirty (statistics) */
+    uint64_t code_invalidations;
+} GuestRam;
+
+/*
+ * size bytes of zeroed RAM; the part above low_limit (if low_limit < size) is placed at
+ * 4 GiB, as the pc machine does. low_limit 0 means "all low".
+ */
+GuestRam *guest_ram_new(uint64_t size, uint64_t low_limit, GError **errp);
+void guest_ram_free(GuestRam *ram);
+/* Makes [start, end) (below low_limit) MMIO instead of RAM, e.g. the pc's VGA window. */
+void guest_ram_set_hole(GuestRam *ram, uint64_t start, uint64_t end);
+
+/* RAM offset of a guest physical address, or UINT64_MAX if it is not RAM. */
+static inline uint64_t guest_ram_offset(const GuestRam *ram, uint64_t gpa)
+{
+    if (gpa < ram->low_size) {
+        if (gpa >= ram->hole_start && gpa < ram->hole_end) {
+            return UINT64_MAX;
+        }
+        return gpa;
+    }
+    if (gpa >= (1ull << 32) && gpa - (1ull << 32) < ram->size - ram->low_size) {
+        return gpa - (1ull << 32) + ram->low_size;
+    }
+    return UINT64_MAX;
+}
+
+void guest_ram_note_store_slow(GuestRam *ram, uint64_t page_index);
+
+/* Called after host code stored into RAM offset `off` (one page or less). */
+static inline void guest_ram_note_store(GuestRam *ram, uint64_t off)
+{
+    uint64_t pi = off >> GUEST_PAGE_BITS;
+    if (__builtin_expect(ram->page_state[pi] != PAGE_DIRTY, 0)) {
+        guest_ram_note_store_slow(ram, pi);
+    }
+}
+
+/* Marks every page of [off, off+len) as stored into. */
+void guest_ram_note_store_range(GuestRam *ram, uint64_t off, uint64_t len);
+
+/*
+ * Copy to/from guest physical memory. Only RAM is touched; returns false (and copies
+ * nothing) if any byte of the range is not RAM. Writes go through the store path.
+ */
+bool guest_ram_write(GuestRam *ram, uint64_t gpa, const void *buf, uint64_t len);
+bool guest_ram_read(GuestRam *ram, uint64_t gpa, void *buf, uint64_t len);
+
+/* Host pointer for [gpa, gpa+len) if it is all RAM, else NULL. Writers must call
+ * guest_ram_note_store_range() after writing through it. */
+void *guest_ram_host_ptr(GuestRam *ram, uint64_t gpa, uint64_t len);
+
+/* The CPU marks a page it decoded code from. */
+static inline void guest_ram_mark_code(GuestRam *ram, uint64_t off)
+{
+    __atomic_fetch_or(&ram->page_state[off >> GUEST_PAGE_BITS], PAGE_CODE, __ATOMIC_RELAXED);
+}
+
+static inline uint32_t guest_ram_code_gen(const GuestRam *ram, uint64_t off)
+{
+    return __atomic_load_n(&ram->code_gen[off >> GUEST_PAGE_BITS], __ATOMIC_RELAXED);
+}
+
+/*
+ * Dirty bitmap, one bit per RAM page (bit i of word i/64). ORs the pages dirtied since the
+ * last sync into `bitmap` (guest_ram_bitmap_words() longs) and clears them; returns the
+ * number of pages newly reported.
+ */
+uint64_t guest_ram_dirty_sync(GuestRam *ram, uint64_t *bitmap);
+size_t guest_ram_bitmap_words(const GuestRam *ram);
+/* Marks every page dirty (start of migration: everything must be sent once). */
+void guest_ram_dirty_set_all(GuestRam *ram);
+uint64_t guest_ram_dirty_count(const GuestRam *ram);
+
+#endif

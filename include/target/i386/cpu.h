@@ -1,0 +1,253 @@
+/*
+ * The software x86-64 CPU: architectural state as a plain struct, and the interface through
+ * which the machine runs it.
+ *
+ *   machine (hw/)                      CPU (target/i386/)
+ *   ─────────────                      ──────────────────
+ *   x86_cpu_new(ram, bus, opaque) ──►  X86CPU { X86CPUState env; TLB; decoded-code cache }
+ *   x86_cpu_exec(cpu, budget)     ──►  runs decoded blocks until budget / hlt / exit request
+ *        ◄── bus->pio_read/pio_write   port I/O
+ *        ◄── bus->mmio_read/write      guest physical accesses that are not RAM
+ *        ◄── bus->irq_ack              when IF=1 and x86_cpu_set_irq(cpu, true) was called
+ *   x86_cpu_get_state/set_state        the whole state, for migration and COLO checkpoints
+ *
+ * The CPU knows no device. Every RAM store goes through the memory layer's store path
+ * (include/memory/ram.h), which marks the page dirty and invalidates decoded code.
+ */
+#ifndef TARGET_I386_CPU_H
+#define TARGET_I386_CPU_H
+
+#include <glib.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memory/ram.h"
+
+enum { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI };
+enum { R_ES, R_CS, R_SS, R_DS, R_FS, R_GS, R_LDTR, R_TR, SEG_COUNT };
+
+/* EFLAGS bits */
+#define CC_C 0x0001u
+#define CC_P 0x0004u
+#define CC_A 0x0010u
+#define CC_Z 0x0040u
+#define CC_S 0x0080u
+#define CC_O 0x0800u
+#define CC_ALL (CC_C | CC_P | CC_A | CC_Z | CC_S | CC_O)
+#define TF_MASK 0x00100u
+#define IF_MASK 0x00200u
+#define DF_MASK 0x00400u
+#define IOPL_MASK 0x03000u
+#define NT_MASK 0x04000u
+#define RF_MASK 0x10000u
+#define VM_MASK 0x20000u
+#define AC_MASK 0x40000u
+#define VIF_MASK 0x80000u
+#define VIP_MASK 0x100000u
+#define ID_MASK 0x200000u
+
+/* Segment descriptor attribute bits, at their place in the descriptor's high dword. */
+#define DESC_TYPE_SHIFT 8
+#define DESC_S (1u << 12)
+#define DESC_DPL_SHIFT 13
+#define DESC_P (1u << 15)
+#define DESC_L (1u << 21)
+#define DESC_B (1u << 22)
+#define DESC_G (1u << 23)
+#define DESC_CODE (1u << 11)
+#define DESC_RW (1u << 9)     /* readable code / writable data */
+#define DESC_A (1u << 8)
+
+#define CR0_PE (1u << 0)
+#define CR0_MP (1u << 1)
+#define CR0_EM (1u << 2)
+#define CR0_TS (1u << 3)
+#define CR0_ET (1u << 4)
+#define CR0_NE (1u << 5)
+#define CR0_WP (1u << 16)
+#define CR0_AM (1u << 18)
+#define CR0_PG (1u << 31)
+#define CR4_PSE (1u << 4)
+#define CR4_PAE (1u << 5)
+#define CR4_PGE (1u << 7)
+#define CR4_OSFXSR (1u << 9)
+#define CR4_OSXMMEXCPT (1u << 10)
+#define CR4_FSGSBASE (1u << 16)
+#define EFER_SCE (1u << 0)
+#define EFER_LME (1u << 8)
+#define EFER_LMA (1u << 10)
+#define EFER_NXE (1u << 11)
+
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_APICBASE 0x1b
+#define MSR_IA32_SYSENTER_CS 0x174
+#define MSR_IA32_SYSENTER_ESP 0x175
+#define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_PAT 0x277
+#define MSR_EFER 0xc0000080
+#define MSR_STAR 0xc0000081
+#define MSR_LSTAR 0xc0000082
+#define MSR_CSTAR 0xc0000083
+#define MSR_FMASK 0xc0000084
+#define MSR_FSBASE 0xc0000100
+#define MSR_GSBASE 0xc0000101
+#define MSR_KERNELGSBASE 0xc0000102
+#define MSR_TSC_AUX 0xc0000103
+
+enum {
+    EXCP_DE = 0, EXCP_DB, EXCP_NMI, EXCP_BP, EXCP_OF, EXCP_BR, EXCP_UD, EXCP_NM,
+    EXCP_DF, EXCP_09, EXCP_TS, EXCP_NP, EXCP_SS, EXCP_GP, EXCP_PF, EXCP_0F, EXCP_MF,
+    EXCP_AC, EXCP_MC, EXCP_XM,
+};
+
+/* Page-fault error code bits */
+#define PF_P 1u
+#define PF_W 2u
+#define PF_U 4u
+#define PF_RSVD 8u
+#define PF_I 16u
+
+typedef struct X86Segment {
+    uint16_t selector;
+    uint16_t pad0;
+    uint32_t limit;      /* byte granular, already expanded */
+    uint64_t base;
+    uint32_t flags;      /* DESC_* attribute bits */
+    uint32_t pad1;
+} X86Segment;
+
+typedef struct X86DescTable {
+    uint64_t base;
+    uint32_t limit;
+    uint32_t pad;
+} X86DescTable;
+
+typedef union X86FpReg {
+    long double d;                        /* host x87 80-bit format */
+    struct { uint64_t mant; uint16_t exp; uint16_t pad[3]; } raw;
+} X86FpReg;
+
+typedef union X86Xmm {
+    uint8_t b[16];
+    uint16_t w[8];
+    uint32_t l[4];
+    uint64_t q[2];
+    float s[4];
+    double d[2];
+} X86Xmm;
+
+/* Lazy flag operations: flags are derived from (cc_op, cc_size, cc_res, cc_src1, cc_src2). */
+enum {
+    CC_OP_EFLAGS = 0,  /* eflags holds the arithmetic flags */
+    CC_OP_ADD, CC_OP_ADC, CC_OP_SUB, CC_OP_SBB, CC_OP_LOGIC, CC_OP_INC, CC_OP_DEC,
+    CC_OP_SHIFT,       /* CF = cc_carry, OF = cc_src2, SZP from cc_res */
+};
+
+/*
+ * Everything architectural. Plain data: x86_cpu_get_state() hands out a copy with the lazy
+ * flags folded into eflags, x86_cpu_set_state() takes one back.
+ */
+typedef struct X86CPUState {
+    uint64_t regs[16];
+    uint64_t rip;
+    uint64_t eflags;
+    uint32_t cc_op, cc_size;
+    uint64_t cc_res, cc_src1, cc_src2, cc_carry;
+
+    X86Segment segs[SEG_COUNT];
+    X86DescTable gdt, idt;
+    uint64_t cr0, cr2, cr3, cr4, cr8;
+    uint64_t dr[8];
+    uint64_t efer, star, lstar, cstar, fmask, kernel_gs_base;
+    uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+    uint64_t pat, apic_base, tsc_offset, tsc_aux, misc_enable;
+
+    /* x87 / SSE */
+    X86FpReg st[8];        /* st[i] is physical register i; top is in fpstt */
+    uint32_t fpstt;
+    uint16_t fpuc, fpus;   /* control word; status word without TOP */
+    uint8_t fptags;        /* bit i set: physical register i empty */
+    uint8_t pad2;
+    uint16_t fpop;
+    uint64_t fpip, fpdp;
+    uint32_t mxcsr, pad3;
+    X86Xmm xmm[16];
+
+    /* pending events */
+    uint32_t halted;
+    uint32_t inhibit_irq;   /* interrupt shadow after sti / mov ss */
+    uint32_t nmi_pending;
+    uint32_t pad4;
+} X86CPUState;
+
+/* What the machine gives the CPU to reach devices. Any callback may be NULL. */
+typedef struct X86BusOps {
+    uint32_t (*pio_read)(void *opaque, uint16_t port, int size);
+    void (*pio_write)(void *opaque, uint16_t port, uint32_t val, int size);
+    uint64_t (*mmio_read)(void *opaque, uint64_t gpa, int size);
+    void (*mmio_write)(void *opaque, uint64_t gpa, uint64_t val, int size);
+    /* The vector of the highest-priority pending external interrupt, acknowledged; -1: none */
+    int (*irq_ack)(void *opaque);
+} X86BusOps;
+
+/* Why x86_cpu_exec returned */
+typedef enum {
+    X86_EXIT_BUDGET,      /* instruction budget used up */
+    X86_EXIT_HALTED,      /* hlt with nothing to wake it */
+    X86_EXIT_REQUEST,     /* x86_cpu_exit_request() */
+    X86_EXIT_RESET,       /* triple fault: the machine should reset */
+    X86_EXIT_SHUTDOWN,    /* reserved for the machine */
+} X86ExitReason;
+
+typedef struct X86CPU X86CPU;
+
+X86CPU *x86_cpu_new(GuestRam *ram, const X86BusOps *bus, void *opaque);
+void x86_cpu_free(X86CPU *cpu);
+/* Power-on state: real mode, CS:IP = f000:fff0 */
+void x86_cpu_reset(X86CPU *cpu);
+
+/* Direct access to the live state; after changing control registers, segments or
+ * paging structures through it call x86_cpu_state_changed(). */
+X86CPUState *x86_cpu_env(X86CPU *cpu);
+void x86_cpu_state_changed(X86CPU *cpu);
+void x86_cpu_get_state(X86CPU *cpu, X86CPUState *out);
+void x86_cpu_set_state(X86CPU *cpu, const X86CPUState *in);
+
+/* Runs up to `budget` instructions. */
+X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget);
+/* Thread-safe: make x86_cpu_exec return soon (X86_EXIT_REQUEST). */
+void x86_cpu_exit_request(X86CPU *cpu);
+/* Thread-safe: the machine's interrupt line (level). */
+void x86_cpu_set_irq(X86CPU *cpu, bool level);
+void x86_cpu_inject_nmi(X86CPU *cpu);
+/* Whether an NMI, or an external interrupt with IF=1, would wake the CPU from hlt. */
+bool x86_cpu_wakeup_pending(X86CPU *cpu);
+
+uint64_t x86_cpu_icount(const X86CPU *cpu);
+/* Statistics for queries */
+typedef struct X86CPUStats {
+    uint64_t insns, exceptions, interrupts, tb_translations, tb_flushes, tlb_flushes;
+    uint64_t unimplemented;
+} X86CPUStats;
+void x86_cpu_get_stats(const X86CPU *cpu, X86CPUStats *out);
+
+/* CPUID advertises a local APIC only when the machine has one. */
+void x86_cpu_set_apic_present(X86CPU *cpu, bool on);
+
+/* Turns the decoded-code cache off (every instruction decoded each time), for testing. */
+void x86_cpu_set_cache_enabled(X86CPU *cpu, bool on);
+
+/* Puts the CPU in 64-bit mode with paging from `cr3`, flat segments at CPL `cpl`. */
+void x86_cpu_setup_long_mode(X86CPU *cpu, uint64_t cr3, int cpl);
+/* 32-bit flat protected mode, paging off (multiboot / PVH entry state). */
+void x86_cpu_setup_flat32(X86CPU *cpu);
+
+/* Appends the state as QEMU's "info registers" prints it. */
+void x86_cpu_dump_state(X86CPU *cpu, GString *out);
+
+/* Linear address translation with the current paging mode (no side effects); false: fault */
+bool x86_cpu_translate(X86CPU *cpu, uint64_t la, bool write, uint64_t *gpa);
+
+#endif

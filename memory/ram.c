@@ -1,0 +1,169 @@
+/*
+ * Guest RAM block and dirty-page tracking (see include/memory/ram.h).
+ */
+#include "memory/ram.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "util/error.h"
+
+GuestRam *guest_ram_new(uint64_t size, uint64_t low_limit, GError **errp)
+{
+    if (size == 0 || (size & (GUEST_PAGE_SIZE - 1))) {
+        error_setg(errp, "RAM size must be a non-zero multiple of %u", GUEST_PAGE_SIZE);
+        return NULL;
+    }
+    /* mmap gives zeroed, lazily committed memory: a 4 GiB guest costs what it touches. */
+    void *host = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (host == MAP_FAILED) {
+        error_setg_errno(errp, errno, "cannot set up guest memory 'pc.ram'");
+        return NULL;
+    }
+    GuestRam *ram = g_new0(GuestRam, 1);
+    ram->host = host;
+    ram->size = size;
+    ram->low_size = (low_limit && low_limit < size) ? low_limit : size;
+    ram->npages = size >> GUEST_PAGE_BITS;
+    ram->page_state = g_new0(uint8_t, ram->npages);
+    ram->code_gen = g_new0(uint32_t, ram->npages);
+    return ram;
+}
+
+void guest_ram_free(GuestRam *ram)
+{
+    if (!ram) {
+        return;
+    }
+    munmap(ram->host, ram->size);
+    g_free(ram->page_state);
+    g_free(ram->code_gen);
+    g_free(ram);
+}
+
+void guest_ram_set_hole(GuestRam *ram, uint64_t start, uint64_t end)
+{
+    ram->hole_start = start;
+    ram->hole_end = end;
+}
+
+void guest_ram_note_store_slow(GuestRam *ram, uint64_t pi)
+{
+    uint8_t old = __atomic_fetch_or(&ram->page_state[pi], PAGE_DIRTY, __ATOMIC_SEQ_CST);
+    if (!(old & PAGE_DIRTY)) {
+        __atomic_fetch_add(&ram->dirty_marks, 1, __ATOMIC_RELAXED);
+    }
+    if (old & PAGE_CODE) {
+        /* Drop the code mark first: a decoder that re-marks it after this sees the new gen. */
+        __atomic_fetch_and(&ram->page_state[pi], (uint8_t)~PAGE_CODE, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&ram->code_gen[pi], 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&ram->code_invalidations, 1, __ATOMIC_RELAXED);
+    }
+}
+
+void guest_ram_note_store_range(GuestRam *ram, uint64_t off, uint64_t len)
+{
+    if (len == 0) {
+        return;
+    }
+    uint64_t first = off >> GUEST_PAGE_BITS, last = (off + len - 1) >> GUEST_PAGE_BITS;
+    for (uint64_t pi = first; pi <= last && pi < ram->npages; pi++) {
+        if (ram->page_state[pi] != PAGE_DIRTY) {
+            guest_ram_note_store_slow(ram, pi);
+        }
+    }
+}
+
+/* Whether every byte of [gpa, gpa+len) is RAM. */
+static bool ram_range_ok(GuestRam *ram, uint64_t gpa, uint64_t len)
+{
+    if (len == 0) {
+        return true;
+    }
+    if (gpa + len < gpa) {
+        return false;
+    }
+    /* RAM is contiguous within each of the three windows, so checking both ends and the
+     * hole suffices except for ranges spanning the low/high split, which are never RAM. */
+    uint64_t a = guest_ram_offset(ram, gpa), b = guest_ram_offset(ram, gpa + len - 1);
+    if (a == UINT64_MAX || b == UINT64_MAX || b - a != len - 1) {
+        return false;
+    }
+    if (ram->hole_end > ram->hole_start && gpa < ram->hole_end && gpa + len > ram->hole_start) {
+        return false;
+    }
+    return true;
+}
+
+void *guest_ram_host_ptr(GuestRam *ram, uint64_t gpa, uint64_t len)
+{
+    if (!ram_range_ok(ram, gpa, len ? len : 1)) {
+        return NULL;
+    }
+    return ram->host + guest_ram_offset(ram, gpa);
+}
+
+bool guest_ram_write(GuestRam *ram, uint64_t gpa, const void *buf, uint64_t len)
+{
+    if (!ram_range_ok(ram, gpa, len)) {
+        return false;
+    }
+    if (len == 0) {
+        return true;
+    }
+    uint64_t off = guest_ram_offset(ram, gpa);
+    memcpy(ram->host + off, buf, len);
+    guest_ram_note_store_range(ram, off, len);
+    return true;
+}
+
+bool guest_ram_read(GuestRam *ram, uint64_t gpa, void *buf, uint64_t len)
+{
+    if (!ram_range_ok(ram, gpa, len)) {
+        return false;
+    }
+    if (len) {
+        memcpy(buf, ram->host + guest_ram_offset(ram, gpa), len);
+    }
+    return true;
+}
+
+size_t guest_ram_bitmap_words(const GuestRam *ram)
+{
+    return (ram->npages + 63) / 64;
+}
+
+uint64_t guest_ram_dirty_sync(GuestRam *ram, uint64_t *bitmap)
+{
+    uint64_t n = 0;
+    for (uint64_t pi = 0; pi < ram->npages; pi++) {
+        if (!(__atomic_load_n(&ram->page_state[pi], __ATOMIC_RELAXED) & PAGE_DIRTY)) {
+            continue;
+        }
+        __atomic_fetch_and(&ram->page_state[pi], (uint8_t)~PAGE_DIRTY, __ATOMIC_SEQ_CST);
+        uint64_t bit = 1ull << (pi & 63);
+        if (!(bitmap[pi / 64] & bit)) {
+            n++;
+        }
+        bitmap[pi / 64] |= bit;
+    }
+    return n;
+}
+
+void guest_ram_dirty_set_all(GuestRam *ram)
+{
+    for (uint64_t pi = 0; pi < ram->npages; pi++) {
+        __atomic_fetch_or(&ram->page_state[pi], PAGE_DIRTY, __ATOMIC_SEQ_CST);
+    }
+}
+
+uint64_t guest_ram_dirty_count(const GuestRam *ram)
+{
+    uint64_t n = 0;
+    for (uint64_t pi = 0; pi < ram->npages; pi++) {
+        n += (ram->page_state[pi] & PAGE_DIRTY) != 0;
+    }
+    return n;
+}

@@ -1,0 +1,133 @@
+/*
+ * filter-rewriter (secondary side): the netfilter around net/colo-rewriter.c. TCP packets of its
+ * netdev are rewritten in place so that the SVM's sequence numbers look like the PVM's:
+ *
+ *   sent by the netdev (network -> SVM, "primary side"):   ack moved into the SVM's space
+ *   sent to the netdev (SVM -> network, "secondary side"): seq moved into the PVM's space
+ *
+ * A rewritten packet is taken off the path and handed on after this filter; anything else goes on
+ * untouched. A COLO checkpoint resets every offset; failover stops tracking new connections but,
+ * unlike the other filters, leaves the rewriter on: connections opened before failover still need
+ * their offsets.
+ */
+#include <string.h>
+
+#include "net/colo-rewriter.h"
+#include "net/filter.h"
+
+#define FILTER_REWRITER(obj)                                                                       \
+    G_TYPE_CHECK_INSTANCE_CAST((obj), filter_rewriter_get_type(), FilterRewriter)
+
+typedef struct FilterRewriter {
+    NetFilter parent;
+    gboolean vnet_hdr;
+    ColoRewriter *rw;
+    GByteArray *buf; /* the packet being rewritten */
+} FilterRewriter;
+
+typedef struct FilterRewriterClass {
+    NetFilterClass parent_class;
+} FilterRewriterClass;
+
+enum { PROP_0, PROP_VNET_HDR };
+
+G_DEFINE_TYPE(FilterRewriter, filter_rewriter, TYPE_NETFILTER)
+
+static ssize_t rewriter_receive_iov(NetFilter *nf, NetClientState *sender, unsigned flags,
+                                    const struct iovec *iov, int iovcnt, NetPacketSent *sent_cb)
+{
+    FilterRewriter *s = FILTER_REWRITER(nf);
+    NetClientState *nd = net_filter_netdev(nf);
+    size_t size = iov_size(iov, iovcnt);
+    guint32 vhdr = s->vnet_hdr && nd ? nd->vnet_hdr_len : 0;
+
+    if (!s->rw || !size || size > NET_BUFSIZE) {
+        return 0;
+    }
+    g_byte_array_set_size(s->buf, size);
+    iov_to_buf(iov, iovcnt, 0, s->buf->data, size);
+    if (!colo_rewriter_process(s->rw, s->buf->data, size, vhdr, sender == nd)) {
+        return 0;
+    }
+    struct iovec out = {.iov_base = s->buf->data, .iov_len = size};
+    ssize_t ret = net_filter_pass_to_next(nf, sender, flags, &out, 1);
+    return ret == 0 ? (ssize_t)size : ret;
+}
+
+static gboolean rewriter_setup(NetFilter *nf, GError **errp)
+{
+    FilterRewriter *s = FILTER_REWRITER(nf);
+    s->rw = colo_rewriter_new();
+    return TRUE;
+}
+
+static void rewriter_cleanup(NetFilter *nf)
+{
+    FilterRewriter *s = FILTER_REWRITER(nf);
+    g_clear_pointer(&s->rw, colo_rewriter_free);
+}
+
+static void rewriter_handle_event(NetFilter *nf, int event, GError **errp)
+{
+    FilterRewriter *s = FILTER_REWRITER(nf);
+    if (!s->rw) {
+        return;
+    }
+    if (event == COLO_EVENT_CHECKPOINT) {
+        colo_rewriter_checkpoint(s->rw);
+    } else if (event == COLO_EVENT_FAILOVER) {
+        colo_rewriter_failover(s->rw);
+    }
+}
+
+ColoRewriter *filter_rewriter_get(NetFilter *nf)
+{
+    return FILTER_REWRITER(nf)->rw;
+}
+
+static void rewriter_set_property(GObject *obj, guint id, const GValue *v, GParamSpec *pspec)
+{
+    if (id == PROP_VNET_HDR) {
+        FILTER_REWRITER(obj)->vnet_hdr = g_value_get_boolean(v);
+    }
+}
+
+static void rewriter_get_property(GObject *obj, guint id, GValue *v, GParamSpec *pspec)
+{
+    if (id == PROP_VNET_HDR) {
+        g_value_set_boolean(v, FILTER_REWRITER(obj)->vnet_hdr);
+    }
+}
+
+static void rewriter_finalize(GObject *obj)
+{
+    FilterRewriter *s = FILTER_REWRITER(obj);
+    g_clear_pointer(&s->rw, colo_rewriter_free);
+    g_byte_array_unref(s->buf);
+    G_OBJECT_CLASS(filter_rewriter_parent_class)->finalize(obj);
+}
+
+static void filter_rewriter_init(FilterRewriter *s)
+{
+    s->buf = g_byte_array_new();
+}
+
+static void filter_rewriter_class_init(FilterRewriterClass *klass)
+{
+    static const char *const info_props[] = {"vnet_hdr_support", NULL};
+    GObjectClass *oc = G_OBJECT_CLASS(klass);
+    NetFilterClass *nfc = NET_FILTER_CLASS(klass);
+
+    oc->set_property = rewriter_set_property;
+    oc->get_property = rewriter_get_property;
+    oc->finalize = rewriter_finalize;
+    nfc->setup = rewriter_setup;
+    nfc->cleanup = rewriter_cleanup;
+    nfc->handle_event = rewriter_handle_event;
+    nfc->receive_iov = rewriter_receive_iov;
+    nfc->info_props = info_props;
+    qom_class_install_property(
+        oc, PROP_VNET_HDR,
+        g_param_spec_boolean("vnet_hdr_support", "vnet_hdr_support", NULL, FALSE, QOM_PARAM_RW),
+        "bool", FALSE);
+}

@@ -1,0 +1,277 @@
+/*
+ * Private to target/i386: the runtime CPU object, the software TLB and the inline memory
+ * accessors used by the interpreter.
+ */
+#ifndef TARGET_I386_CPU_INTERNAL_H
+#define TARGET_I386_CPU_INTERNAL_H
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "target/i386/cpu.h"
+#include "target/i386/decode.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define TLB_BITS 9
+#define TLB_SIZE (1u << TLB_BITS)
+#define TLB_INVALID UINT64_MAX
+
+/*
+ * One direct-mapped entry per (privilege, page slot). A tag equals the linear page address
+ * when that kind of access may use host = addend + la without a page walk. Writes are only
+ * allowed through a tag once the PTE's D bit is set; MMIO pages never get a tag.
+ */
+typedef struct TLBEntry {
+    uint64_t read, write, code;
+    uintptr_t addend;
+} TLBEntry;
+
+/* A translated block: decoded instructions from one guest page, executed in order. */
+typedef struct TB {
+    uint64_t pc;           /* linear address of the first instruction */
+    uint64_t ram_off;      /* RAM offset of the first instruction */
+    uint32_t flags;        /* decode mode the block was made for */
+    uint32_t gen;          /* the page's code generation when decoded */
+    uint32_t first;        /* index into the instruction pool */
+    uint32_t count;
+} TB;
+
+#define TB_HASH_BITS 15
+#define TB_POOL_INSNS (1u << 18)
+#define TB_MAX_INSNS 64
+
+struct X86CPU {
+    X86CPUState env;
+    GuestRam *ram;
+    const X86BusOps *bus;
+    void *opaque;
+
+    /* derived mode (x86_update_mode) */
+    int cpl;
+    int mmu_user;          /* index into tlb: CPL 3 */
+    int code64;            /* 64-bit code segment in long mode */
+    int code32;            /* default operand/address size 32 (non-64) */
+    int stack32;           /* SS.B */
+    int lma;
+    int pe;
+    uint32_t decode_flags; /* X86_MODE_* for the decoder */
+
+    TLBEntry tlb[2][TLB_SIZE];
+
+    /* exception raised inside an instruction, delivered by the exec loop */
+    sigjmp_buf jmp;
+    int exc_vector;
+    int exc_err;           /* -1: no error code */
+    int exc_soft;          /* int n / int3 / into: return address after the instruction */
+    uint64_t exc_next_rip;
+    int nesting;           /* exceptions being delivered; 3rd fault in #DF = triple */
+    int first_vec;
+    uint64_t cur_rip;      /* start of the executing instruction */
+
+    int tb_exit;           /* stop running the current block after this instruction */
+    int exit_request;      /* atomic */
+    int irq_level;         /* atomic */
+    int reset_pending;
+
+    /* decoded-code cache */
+    bool cache_on;
+    TB *tb_hash;           /* [1 << TB_HASH_BITS] */
+    X86Insn *pool;
+    uint32_t pool_used;
+    X86Insn scratch[TB_MAX_INSNS];
+
+    bool warned_exec_mmio;
+    bool apic_present;     /* CPUID advertises a local APIC (the machine says) */
+    bool large_pages;      /* the TLB holds pieces of 2M/4M/1G pages */
+    uint64_t budget_end;
+    X86CPUStats stats;
+    uint64_t tsc_base_ns;
+    uint8_t unimpl_logged[0x800 / 8];
+};
+
+/* mode.c / misc */
+void x86_update_mode(X86CPU *cpu);
+
+/* mmu.c */
+void x86_tlb_flush(X86CPU *cpu);
+void x86_tlb_flush_page(X86CPU *cpu, uint64_t la);
+uint64_t x86_ld_slow(X86CPU *cpu, uint64_t la, int size, int user);
+void x86_st_slow(X86CPU *cpu, uint64_t la, uint64_t val, int size, int user);
+/* host pointer to a code byte, filling the code TLB; raises #PF */
+uint8_t *x86_code_ptr(X86CPU *cpu, uint64_t la, uint64_t *ram_off);
+/* host pointer for a read-modify-write of `size` bytes that stays in one RAM page, or NULL */
+void *x86_rmw_ptr(X86CPU *cpu, uint64_t la, int size);
+void x86_note_store_slow(X86CPU *cpu, uint64_t pi);
+
+/* excp.c */
+G_NORETURN void x86_raise(X86CPU *cpu, int vector, int err);
+G_NORETURN void x86_raise_soft(X86CPU *cpu, int vector, uint64_t next_rip);
+G_NORETURN void x86_raise_ud(X86CPU *cpu);
+void x86_deliver_pending(X86CPU *cpu);
+void x86_do_interrupt(X86CPU *cpu, int vector, int is_soft, int err, uint64_t next_rip,
+                      int is_hw);
+
+static inline void x86_note_store(X86CPU *cpu, void *host)
+{
+    uint64_t pi = (uint64_t)((uint8_t *)host - cpu->ram->host) >> GUEST_PAGE_BITS;
+    if (unlikely(cpu->ram->page_state[pi] != PAGE_DIRTY)) {
+        x86_note_store_slow(cpu, pi);
+    }
+}
+
+static inline TLBEntry *x86_tlbe(X86CPU *cpu, uint64_t la, int user)
+{
+    return &cpu->tlb[user][(la >> GUEST_PAGE_BITS) & (TLB_SIZE - 1)];
+}
+
+static inline uint64_t x86_ld_user(X86CPU *cpu, uint64_t la, int size, int user)
+{
+    TLBEntry *e = x86_tlbe(cpu, la, user);
+    if (likely(e->read == (la & GUEST_PAGE_MASK) && (la & (GUEST_PAGE_SIZE - 1)) <=
+               GUEST_PAGE_SIZE - size)) {
+        const void *p = (const void *)(e->addend + la);
+        switch (size) {
+        case 1: return *(const uint8_t *)p;
+        case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+        case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+        default: { uint64_t v; memcpy(&v, p, 8); return v; }
+        }
+    }
+    return x86_ld_slow(cpu, la, size, user);
+}
+
+static inline void x86_st_user(X86CPU *cpu, uint64_t la, uint64_t v, int size, int user)
+{
+    TLBEntry *e = x86_tlbe(cpu, la, user);
+    if (likely(e->write == (la & GUEST_PAGE_MASK) && (la & (GUEST_PAGE_SIZE - 1)) <=
+               GUEST_PAGE_SIZE - size)) {
+        void *p = (void *)(e->addend + la);
+        switch (size) {
+        case 1: *(uint8_t *)p = v; break;
+        case 2: { uint16_t t = v; memcpy(p, &t, 2); break; }
+        case 4: { uint32_t t = v; memcpy(p, &t, 4); break; }
+        default: memcpy(p, &v, 8); break;
+        }
+        x86_note_store(cpu, p);
+        return;
+    }
+    x86_st_slow(cpu, la, v, size, user);
+}
+
+static inline uint64_t x86_ld(X86CPU *cpu, uint64_t la, int size)
+{
+    return x86_ld_user(cpu, la, size, cpu->mmu_user);
+}
+
+static inline void x86_st(X86CPU *cpu, uint64_t la, uint64_t v, int size)
+{
+    x86_st_user(cpu, la, v, size, cpu->mmu_user);
+}
+
+/* Supervisor-privilege accesses to system structures (GDT, IDT, TSS). */
+static inline uint64_t x86_lds(X86CPU *cpu, uint64_t la, int size)
+{
+    return x86_ld_user(cpu, la, size, 0);
+}
+
+static inline void x86_sts(X86CPU *cpu, uint64_t la, uint64_t v, int size)
+{
+    x86_st_user(cpu, la, v, size, 0);
+}
+
+/* flags.c */
+uint32_t x86_compute_eflags(X86CPU *cpu);   /* arithmetic flags only */
+uint32_t x86_compute_cf(X86CPU *cpu);
+/* Full eflags with the lazy flags folded in, and the reverse. */
+uint64_t x86_get_eflags(X86CPU *cpu);
+void x86_set_eflags(X86CPU *cpu, uint64_t val, uint64_t mask);
+bool x86_cond_slow(X86CPU *cpu, int cc);
+
+static inline uint64_t size_mask(int size)
+{
+    return size == 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+
+static inline uint64_t sign_bit(int size)
+{
+    return 1ull << (size * 8 - 1);
+}
+
+static inline int64_t sext(uint64_t v, int size)
+{
+    switch (size) {
+    case 1: return (int8_t)v;
+    case 2: return (int16_t)v;
+    case 4: return (int32_t)v;
+    default: return (int64_t)v;
+    }
+}
+
+/* Condition codes 0-15 (jcc/setcc/cmovcc); the compare and logic cases inline. */
+static inline bool x86_cond(X86CPU *cpu, int cc)
+{
+    X86CPUState *env = &cpu->env;
+    if (likely(env->cc_op == CC_OP_SUB)) {
+        int sz = env->cc_size;
+        uint64_t m = size_mask(sz);
+        uint64_t a = env->cc_src1 & m, b = env->cc_src2 & m;
+        bool r;
+        switch (cc >> 1) {
+        case 1: r = a < b; break;
+        case 2: r = a == b; break;
+        case 3: r = a <= b; break;
+        case 6: r = sext(a, sz) < sext(b, sz); break;
+        case 7: r = sext(a, sz) <= sext(b, sz); break;
+        default: return x86_cond_slow(cpu, cc);
+        }
+        return (cc & 1) ? !r : r;
+    }
+    if (env->cc_op == CC_OP_LOGIC && ((cc >> 1) == 2)) {
+        bool r = (env->cc_res & size_mask(env->cc_size)) == 0;
+        return (cc & 1) ? !r : r;
+    }
+    return x86_cond_slow(cpu, cc);
+}
+
+/* seg.c: segment loads, descriptor tables, far transfers */
+void x86_load_seg(X86CPU *cpu, int seg, uint16_t sel);
+void x86_load_seg_real(X86CPU *cpu, int seg, uint16_t sel);
+void x86_set_seg_cache(X86CPU *cpu, int seg, uint16_t sel, uint64_t base, uint32_t limit,
+                       uint32_t flags);
+void x86_far_jmp(X86CPU *cpu, uint16_t sel, uint64_t off, uint64_t next_rip);
+void x86_far_call(X86CPU *cpu, uint16_t sel, uint64_t off, int opsize, uint64_t next_rip);
+void x86_far_ret(X86CPU *cpu, int opsize, uint16_t pop_extra);
+void x86_iret(X86CPU *cpu, int opsize);
+void x86_lldt(X86CPU *cpu, uint16_t sel);
+void x86_ltr(X86CPU *cpu, uint16_t sel);
+void x86_syscall(X86CPU *cpu, uint64_t next_rip);
+void x86_sysret(X86CPU *cpu, int opsize);
+void x86_sysenter(X86CPU *cpu);
+void x86_sysexit(X86CPU *cpu, int opsize);
+bool x86_read_desc(X86CPU *cpu, uint16_t sel, uint32_t *lo, uint32_t *hi);
+
+/* sys.c: control registers, MSRs, cpuid, tsc */
+void x86_write_cr(X86CPU *cpu, int cr, uint64_t val);
+uint64_t x86_read_cr(X86CPU *cpu, int cr);
+bool x86_rdmsr(X86CPU *cpu, uint32_t msr, uint64_t *val);
+bool x86_wrmsr(X86CPU *cpu, uint32_t msr, uint64_t val);
+void x86_cpuid(X86CPU *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4]);
+uint64_t x86_rdtsc(X86CPU *cpu);
+
+/* fpu.c */
+void x86_fpu_reset(X86CPU *cpu);
+void x86_exec_x87(X86CPU *cpu, const X86Insn *in);
+void x86_exec_sse(X86CPU *cpu, const X86Insn *in);
+void x86_fxsave(X86CPU *cpu, uint64_t la, bool rex_w);
+void x86_fxrstor(X86CPU *cpu, uint64_t la, bool rex_w);
+
+/* exec.c */
+void x86_exec_insn(X86CPU *cpu, const X86Insn *in);
+/* Sets in->fn: a specialised fast handler for common forms, else x86_exec_insn. */
+void x86_select_handler(X86Insn *in);
+uint64_t x86_ea(X86CPU *cpu, const X86Insn *in);
+void x86_unimplemented(X86CPU *cpu, const X86Insn *in);
+
+#endif

@@ -1,0 +1,449 @@
+/*
+ * CPU object, power-on state, state save/load, and the execution loop over cached decoded
+ * blocks.
+ *
+ *   loop:  exit request? ─► return
+ *          NMI / IRQ (IF=1, no shadow) ─► deliver through the IDT
+ *          halted? ─► return X86_EXIT_HALTED
+ *          pc = CS.base + rip ─► code TLB ─► RAM offset ─► TB hash
+ *               miss or stale (page code generation changed) ─► decode up to 64 insns
+ *          run the block; leave it early on a taken branch, a fault, or tb_exit
+ *               (self-modifying store, mode change, sti, I/O)
+ */
+#include "target/i386/cpu-internal.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#define ENV (&cpu->env)
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void tb_flush(X86CPU *cpu)
+{
+    for (uint32_t i = 0; i < (1u << TB_HASH_BITS); i++) {
+        cpu->tb_hash[i].ram_off = UINT64_MAX;
+    }
+    cpu->pool_used = 0;
+    cpu->stats.tb_flushes++;
+}
+
+X86CPU *x86_cpu_new(GuestRam *ram, const X86BusOps *bus, void *opaque)
+{
+    X86CPU *cpu = g_new0(X86CPU, 1);
+    cpu->ram = ram;
+    cpu->bus = bus;
+    cpu->opaque = opaque;
+    cpu->cache_on = true;
+    cpu->tb_hash = g_new0(TB, 1u << TB_HASH_BITS);
+    cpu->pool = g_new0(X86Insn, TB_POOL_INSNS);
+    tb_flush(cpu);
+    cpu->stats.tb_flushes = 0;
+    cpu->tsc_base_ns = mono_ns();
+    x86_cpu_reset(cpu);
+    return cpu;
+}
+
+void x86_cpu_free(X86CPU *cpu)
+{
+    if (!cpu) {
+        return;
+    }
+    g_free(cpu->tb_hash);
+    g_free(cpu->pool);
+    g_free(cpu);
+}
+
+void x86_cpu_set_apic_present(X86CPU *cpu, bool on)
+{
+    cpu->apic_present = on;
+}
+
+void x86_cpu_reset(X86CPU *cpu)
+{
+    X86CPUState *env = ENV;
+    memset(env, 0, sizeof(*env));
+    env->eflags = 2;
+    env->cc_op = CC_OP_EFLAGS;
+    env->cr0 = CR0_ET | CR0_NE | (1u << 30) | (1u << 29); /* CD NW as at power-on */
+    env->rip = 0xfff0;
+    uint32_t data = DESC_P | DESC_S | DESC_RW | DESC_A;
+    for (int s = R_ES; s <= R_GS; s++) {
+        env->segs[s].limit = 0xffff;
+        env->segs[s].flags = data;
+    }
+    env->segs[R_CS].selector = 0xf000;
+    env->segs[R_CS].base = 0xffff0000;
+    env->segs[R_CS].flags = data | DESC_CODE;
+    env->segs[R_LDTR].limit = 0xffff;
+    env->segs[R_LDTR].flags = DESC_P | (2u << 8);
+    env->segs[R_TR].limit = 0xffff;
+    env->segs[R_TR].flags = DESC_P | (11u << 8);
+    env->gdt.limit = 0xffff;
+    env->idt.limit = 0xffff;
+    env->regs[R_EDX] = 0x00060fb1;
+    env->dr[6] = 0xffff0ff0;
+    env->dr[7] = 0x400;
+    env->pat = 0x0007040600070406ull;
+    env->apic_base = 0xfee00000ull | (1u << 8) | (1u << 11);
+    env->misc_enable = 1;
+    env->mxcsr = 0x1f80;
+    x86_fpu_reset(cpu);
+    cpu->nesting = 0;
+    cpu->reset_pending = 0;
+    x86_tlb_flush(cpu);
+    x86_update_mode(cpu);
+}
+
+X86CPUState *x86_cpu_env(X86CPU *cpu)
+{
+    return ENV;
+}
+
+void x86_cpu_state_changed(X86CPU *cpu)
+{
+    x86_tlb_flush(cpu);
+    x86_update_mode(cpu);
+}
+
+void x86_cpu_get_state(X86CPU *cpu, X86CPUState *out)
+{
+    ENV->eflags = x86_get_eflags(cpu);
+    ENV->cc_op = CC_OP_EFLAGS;
+    ENV->cc_size = 0;
+    ENV->cc_res = ENV->cc_src1 = ENV->cc_src2 = ENV->cc_carry = 0;
+    *out = *ENV;
+}
+
+void x86_cpu_set_state(X86CPU *cpu, const X86CPUState *in)
+{
+    *ENV = *in;
+    ENV->cc_op = CC_OP_EFLAGS;
+    x86_cpu_state_changed(cpu);
+    tb_flush(cpu);
+}
+
+void x86_cpu_exit_request(X86CPU *cpu)
+{
+    __atomic_store_n(&cpu->exit_request, 1, __ATOMIC_SEQ_CST);
+}
+
+void x86_cpu_set_irq(X86CPU *cpu, bool level)
+{
+    __atomic_store_n(&cpu->irq_level, level ? 1 : 0, __ATOMIC_SEQ_CST);
+}
+
+void x86_cpu_inject_nmi(X86CPU *cpu)
+{
+    __atomic_store_n(&ENV->nmi_pending, 1, __ATOMIC_SEQ_CST);
+}
+
+bool x86_cpu_wakeup_pending(X86CPU *cpu)
+{
+    return __atomic_load_n(&ENV->nmi_pending, __ATOMIC_SEQ_CST) ||
+           (__atomic_load_n(&cpu->irq_level, __ATOMIC_SEQ_CST) && (ENV->eflags & IF_MASK));
+}
+
+uint64_t x86_cpu_icount(const X86CPU *cpu)
+{
+    return cpu->stats.insns;
+}
+
+void x86_cpu_get_stats(const X86CPU *cpu, X86CPUStats *out)
+{
+    *out = cpu->stats;
+}
+
+void x86_cpu_set_cache_enabled(X86CPU *cpu, bool on)
+{
+    cpu->cache_on = on;
+    tb_flush(cpu);
+}
+
+static uint32_t tb_hash_of(uint64_t off)
+{
+    return (uint32_t)((off ^ (off >> TB_HASH_BITS)) & ((1u << TB_HASH_BITS) - 1));
+}
+
+/* Whether decoding stops after this instruction: control never falls through. */
+static bool ends_block(const X86Insn *in)
+{
+    if (in->bad) {
+        return true;
+    }
+    switch (in->op) {
+    case 0xc2: case 0xc3: case 0xca: case 0xcb: case 0xcc: case 0xcd: case 0xcf:
+    case 0xe9: case 0xea: case 0xeb: case 0xe8: case 0xf4: case 0x9a:
+    case 0x105: case 0x107: case 0x10b:
+        return true;
+    case 0xff:
+        return (in->reg & 7) >= 2 && (in->reg & 7) <= 5;
+    }
+    return false;
+}
+
+/* Whether an instruction sets every arithmetic flag without reading any, and cannot fault
+ * (register operands only): the flags of the instruction before it are then dead. */
+static bool kills_flags(const X86Insn *in)
+{
+    int op = in->op, r = in->reg & 7;
+    if (in->bad) {
+        return false;
+    }
+    if (op < 0x40) {
+        int form = op & 7, aop = op >> 3;
+        if (form >= 6 || aop == 2 || aop == 3) {
+            return false;
+        }
+        return form >= 4 || in->mod == 3;   /* 4, 5: accumulator and immediate */
+    }
+    switch (op) {
+    case 0xa8: case 0xa9: return true;
+    case 0x80: case 0x81: case 0x83: return in->mod == 3 && r != 2 && r != 3;
+    case 0x84: case 0x85: return in->mod == 3;
+    case 0xf6: case 0xf7: return in->mod == 3 && (r == 0 || r == 1 || r == 3);
+    case 0xd0: case 0xd1: return in->mod == 3 && r >= 4;
+    case 0xc0: case 0xc1:
+        return in->mod == 3 && r >= 4 &&
+               (in->imm & ((op == 0xc1 && in->opsize == 8) ? 63 : 31)) != 0;
+    }
+    return false;
+}
+
+/* Decodes the instruction at pc when it straddles a page (never cached). */
+static X86Insn *decode_straddling(X86CPU *cpu, uint64_t pc, uint8_t *p)
+{
+    uint8_t buf[16];
+    int n1 = GUEST_PAGE_SIZE - (pc & (GUEST_PAGE_SIZE - 1));
+    if (n1 > 15) {
+        n1 = 15;
+    }
+    memcpy(buf, p, n1);
+    X86Insn *in = &cpu->scratch[0];
+    int len = x86_decode(buf, n1, cpu->decode_flags, in);
+    if (len == 0) {
+        uint64_t off2;
+        uint64_t pc2 = cpu->code64 ? pc + n1 : (uint32_t)(pc + n1);
+        uint8_t *p2 = x86_code_ptr(cpu, pc2, &off2);
+        if (!p2) {
+            x86_raise(cpu, EXCP_GP, 0);
+        }
+        memcpy(buf + n1, p2, 15 - n1);
+        len = x86_decode(buf, 15, cpu->decode_flags, in);
+    }
+    if (len <= 0) {
+        x86_raise(cpu, EXCP_GP, 0);
+    }
+    x86_select_handler(in);
+    return in;
+}
+
+/* Translate a block starting at pc (host pointer p, RAM offset off). */
+static TB *translate(X86CPU *cpu, TB *tb, uint64_t pc, uint8_t *p, uint64_t off)
+{
+    if (cpu->pool_used + TB_MAX_INSNS > TB_POOL_INSNS) {
+        tb_flush(cpu);
+    }
+    guest_ram_mark_code(cpu->ram, off);
+    uint32_t gen = guest_ram_code_gen(cpu->ram, off);
+    X86Insn *insns = &cpu->pool[cpu->pool_used];
+    uint32_t n = 0;
+    uint32_t pos = off & (GUEST_PAGE_SIZE - 1);
+    while (n < TB_MAX_INSNS) {
+        int avail = GUEST_PAGE_SIZE - pos;
+        int len = x86_decode(p, avail, cpu->decode_flags, &insns[n]);
+        if (len <= 0) {
+            break;   /* straddles the page end, or too long: handled uncached */
+        }
+        n++;
+        p += len;
+        pos += len;
+        if (ends_block(&insns[n - 1]) || pos >= GUEST_PAGE_SIZE) {
+            break;
+        }
+    }
+    if (n == 0) {
+        return NULL;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        insns[i].flags_dead = i + 1 < n && kills_flags(&insns[i + 1]);
+        x86_select_handler(&insns[i]);
+    }
+    tb->pc = pc;
+    tb->ram_off = off;
+    tb->flags = cpu->decode_flags;
+    tb->gen = gen;
+    tb->first = cpu->pool_used;
+    tb->count = n;
+    cpu->pool_used += n;
+    cpu->stats.tb_translations++;
+    return tb;
+}
+
+/* Runs n decoded instructions in order, leaving early on a taken branch or tb_exit. */
+static inline void run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
+{
+    X86CPUState *env = ENV;
+    const X86Insn *in = insns, *end = insns + n;
+    uint64_t rip = env->rip;
+    do {
+        uint64_t next = rip + in->len;
+        cpu->cur_rip = rip;
+        env->rip = next;
+        in->fn(cpu, in);
+        rip = env->rip;
+        in++;
+        if (unlikely((rip != next) | cpu->tb_exit)) {
+            break;
+        }
+    } while (in < end);
+    cpu->stats.insns += in - insns;
+}
+
+static bool irq_deliverable(X86CPU *cpu)
+{
+    return __atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) && (ENV->eflags & IF_MASK) &&
+           !ENV->inhibit_irq;
+}
+
+X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
+{
+    X86CPUState *env = ENV;
+    /* the end mark lives in the object: locals are not reliable after siglongjmp */
+    cpu->budget_end = cpu->stats.insns + budget;
+
+    if (sigsetjmp(cpu->jmp, 0)) {
+        x86_deliver_pending(cpu);
+        if (cpu->reset_pending) {
+            cpu->reset_pending = 0;
+            return X86_EXIT_RESET;
+        }
+    }
+    for (;;) {
+        cpu->nesting = 0;
+        if (unlikely(__atomic_load_n(&cpu->exit_request, __ATOMIC_RELAXED))) {
+            __atomic_store_n(&cpu->exit_request, 0, __ATOMIC_RELAXED);
+            return X86_EXIT_REQUEST;
+        }
+        if (cpu->stats.insns >= cpu->budget_end) {
+            return X86_EXIT_BUDGET;
+        }
+        if (unlikely(env->nmi_pending) && !env->inhibit_irq) {
+            env->nmi_pending = 0;
+            cpu->cur_rip = env->rip;
+            x86_do_interrupt(cpu, EXCP_NMI, 0, -1, env->rip, 1);
+            cpu->stats.interrupts++;
+        }
+        if (unlikely(irq_deliverable(cpu))) {
+            int vec = cpu->bus && cpu->bus->irq_ack ? cpu->bus->irq_ack(cpu->opaque) : -1;
+            if (vec >= 0) {
+                cpu->cur_rip = env->rip;
+                x86_do_interrupt(cpu, vec, 0, -1, env->rip, 1);
+                cpu->stats.interrupts++;
+            }
+        }
+        /* an interrupt shadow (sti, mov ss) covers exactly the next instruction */
+        bool shadow = env->inhibit_irq;
+        env->inhibit_irq = 0;
+        if (unlikely(env->halted)) {
+            return X86_EXIT_HALTED;
+        }
+        cpu->tb_exit = 0;
+
+        cpu->cur_rip = env->rip;
+        uint64_t pc = env->segs[R_CS].base + env->rip;
+        if (!cpu->code64) {
+            pc = (uint32_t)pc;
+        }
+        uint64_t off;
+        uint8_t *p;
+        TLBEntry *ce = x86_tlbe(cpu, pc, cpu->mmu_user);
+        if (likely(ce->code == (pc & GUEST_PAGE_MASK))) {
+            p = (uint8_t *)(ce->addend + pc);
+            off = p - cpu->ram->host;
+        } else {
+            p = x86_code_ptr(cpu, pc, &off);
+        }
+        if (!p) {
+            if (!cpu->warned_exec_mmio) {
+                cpu->warned_exec_mmio = true;
+                fprintf(stderr, "qemu-system-x86_64: guest executes outside RAM at 0x%" PRIx64
+                        " (raising #GP; reported once)\n", pc);
+            }
+            x86_raise(cpu, EXCP_GP, 0);
+        }
+        if (!cpu->cache_on) {
+            X86Insn *in = &cpu->scratch[0];
+            int len = x86_decode(p, GUEST_PAGE_SIZE - (pc & (GUEST_PAGE_SIZE - 1)),
+                                 cpu->decode_flags, in);
+            if (len <= 0) {
+                in = decode_straddling(cpu, pc, p);
+            } else {
+                x86_select_handler(in);
+            }
+            run_insns(cpu, in, 1);
+            continue;
+        }
+        TB *tb = &cpu->tb_hash[tb_hash_of(off)];
+        if (unlikely(tb->ram_off != off || tb->flags != cpu->decode_flags ||
+                     tb->gen != guest_ram_code_gen(cpu->ram, off))) {
+            if (!translate(cpu, tb, pc, p, off)) {
+                tb->ram_off = UINT64_MAX;
+                run_insns(cpu, decode_straddling(cpu, pc, p), 1);
+                continue;
+            }
+        }
+        run_insns(cpu, &cpu->pool[tb->first], shadow ? 1 : tb->count);
+    }
+}
+
+static void set_flat(X86CPU *cpu, int seg, uint16_t sel, uint32_t flags)
+{
+    X86Segment *s = &ENV->segs[seg];
+    s->selector = sel;
+    s->base = 0;
+    s->limit = 0xffffffff;
+    s->flags = flags;
+}
+
+void x86_cpu_setup_flat32(X86CPU *cpu)
+{
+    uint32_t code = DESC_P | DESC_S | DESC_CODE | DESC_RW | DESC_A | DESC_B | DESC_G;
+    uint32_t data = DESC_P | DESC_S | DESC_RW | DESC_A | DESC_B | DESC_G;
+    ENV->cr0 = CR0_PE | CR0_ET;
+    ENV->efer = 0;
+    set_flat(cpu, R_CS, 0x10, code);
+    for (int s = R_ES; s <= R_GS; s++) {
+        if (s != R_CS) {
+            set_flat(cpu, s, 0x18, data);
+        }
+    }
+    ENV->eflags = 2;
+    ENV->cc_op = CC_OP_EFLAGS;
+    x86_cpu_state_changed(cpu);
+}
+
+void x86_cpu_setup_long_mode(X86CPU *cpu, uint64_t cr3, int cpl)
+{
+    uint32_t dpl = (uint32_t)cpl << DESC_DPL_SHIFT;
+    uint32_t code = DESC_P | DESC_S | DESC_CODE | DESC_RW | DESC_A | DESC_L | DESC_G | dpl;
+    uint32_t data = DESC_P | DESC_S | DESC_RW | DESC_A | DESC_B | DESC_G | dpl;
+    ENV->cr0 = CR0_PE | CR0_ET | CR0_PG | CR0_WP | CR0_NE | CR0_MP;
+    ENV->cr4 = CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+    ENV->cr3 = cr3;
+    ENV->efer = EFER_LME | EFER_LMA | EFER_NXE | EFER_SCE;
+    set_flat(cpu, R_CS, cpl == 3 ? 0x33 : 0x10, code);
+    for (int s = R_ES; s <= R_GS; s++) {
+        if (s != R_CS) {
+            set_flat(cpu, s, cpl == 3 ? 0x2b : 0x18, data);
+        }
+    }
+    ENV->eflags = 2;
+    ENV->cc_op = CC_OP_EFLAGS;
+    x86_cpu_state_changed(cpu);
+}

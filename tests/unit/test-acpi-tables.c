@@ -1,0 +1,279 @@
+/* The pc's ACPI tables: checksums, pointers, layout of RSDP, RSDT/XSDT, FADT, MADT, DSDT. */
+#include "hw/acpi/acpi-tables.h"
+#include "hw/i386/e820.h"
+#include "hw/intc/apic.h"
+
+#include <string.h>
+
+#define BASE 0xe0000
+
+static const uint8_t *at(AcpiTables *t, uint64_t gpa)
+{
+    g_assert_cmpuint(gpa, >=, t->base);
+    g_assert_cmpuint(gpa - t->base, <, t->blob->len);
+    return t->blob->data + (gpa - t->base);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+    return le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+/* A table at gpa with signature sig: returns its length after checking the checksum. */
+static uint32_t check_table(AcpiTables *t, uint64_t gpa, const char *sig)
+{
+    const uint8_t *p = at(t, gpa);
+    g_assert_cmpmem(p, 4, sig, 4);
+    uint32_t len = le32(p + 4);
+    g_assert_cmpuint(gpa - t->base + len, <=, t->blob->len);
+    g_assert_cmpint(acpi_checksum(p, len), ==, 0);
+    return len;
+}
+
+static void test_rsdp(void)
+{
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
+    const uint8_t *r = at(t, t->rsdp);
+    g_assert_cmpuint(t->rsdp % 16, ==, 0);
+    g_assert_cmpmem(r, 8, "RSD PTR ", 8);
+    g_assert_cmpint(acpi_checksum(r, 20), ==, 0);
+    g_assert_cmpint(acpi_checksum(r, 36), ==, 0);
+    g_assert_cmpint(r[15], ==, 2);
+    g_assert_cmpuint(le32(r + 16), ==, t->rsdt);
+    g_assert_cmpuint(le32(r + 20), ==, 36);
+    g_assert_cmpuint(le64(r + 24), ==, t->xsdt);
+    acpi_tables_free(t);
+}
+
+static void test_rsdt_xsdt(void)
+{
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
+    uint32_t len = check_table(t, t->rsdt, "RSDT");
+    g_assert_cmpuint(len, ==, 36 + 2 * 4);
+    const uint8_t *p = at(t, t->rsdt);
+    g_assert_cmpuint(le32(p + 36), ==, t->fadt);
+    g_assert_cmpuint(le32(p + 40), ==, t->madt);
+    len = check_table(t, t->xsdt, "XSDT");
+    g_assert_cmpuint(len, ==, 36 + 2 * 8);
+    p = at(t, t->xsdt);
+    g_assert_cmpuint(le64(p + 36), ==, t->fadt);
+    g_assert_cmpuint(le64(p + 44), ==, t->madt);
+    acpi_tables_free(t);
+}
+
+static void test_fadt(void)
+{
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
+    uint32_t len = check_table(t, t->fadt, "FACP");
+    g_assert_cmpuint(len, ==, 244);
+    const uint8_t *f = at(t, t->fadt);
+    g_assert_cmpuint(le32(f + 36), ==, t->facs);
+    g_assert_cmpuint(le32(f + 40), ==, t->dsdt);
+    g_assert_cmpuint(f[46], ==, ACPI_SCI_IRQ);
+    g_assert_cmpuint(le32(f + 56), ==, ACPI_PM1_EVT);
+    g_assert_cmpuint(le32(f + 64), ==, ACPI_PM1_CNT);
+    g_assert_cmpuint(le32(f + 76), ==, ACPI_PM_TMR);
+    g_assert_cmpuint(f[89], ==, 2);
+    g_assert_cmpuint(f[91], ==, 4);
+    g_assert_cmpuint(le32(f + 112) & (1u << 10), !=, 0); /* RESET_REG_SUP */
+    g_assert_cmpuint(f[116], ==, 1);                     /* reset register in I/O space */
+    g_assert_cmpuint(le64(f + 120), ==, ACPI_RESET_PORT);
+    g_assert_cmpuint(f[128], ==, ACPI_RESET_VALUE);
+    g_assert_cmpuint(le64(f + 140), ==, t->dsdt);
+    g_assert_cmpuint(le64(f + 172 + 4), ==, ACPI_PM1_CNT); /* X_PM1a_CNT_BLK address */
+    /* FACS: 64-byte aligned, no checksum, length 64 */
+    g_assert_cmpuint(t->facs % 64, ==, 0);
+    g_assert_cmpmem(at(t, t->facs), 4, "FACS", 4);
+    g_assert_cmpuint(le32(at(t, t->facs) + 4), ==, 64);
+    acpi_tables_free(t);
+}
+
+static void test_madt(void)
+{
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
+    uint32_t len = check_table(t, t->madt, "APIC");
+    const uint8_t *m = at(t, t->madt);
+    g_assert_cmpuint(le32(m + 36), ==, LAPIC_BASE);
+    g_assert_cmpuint(le32(m + 40), ==, 1);
+    int lapics = 0, ioapics = 0, isos = 0, nmis = 0;
+    bool irq0_to_2 = false;
+    for (uint32_t off = 44; off < len;) {
+        uint8_t type = m[off], elen = m[off + 1];
+        g_assert_cmpuint(elen, >=, 2);
+        g_assert_cmpuint(off + elen, <=, len);
+        switch (type) {
+        case 0:
+            g_assert_cmpuint(elen, ==, 8);
+            g_assert_cmpuint(le32(m + off + 4) & 1, ==, 1);
+            lapics++;
+            break;
+        case 1:
+            g_assert_cmpuint(elen, ==, 12);
+            g_assert_cmpuint(le32(m + off + 4), ==, IOAPIC_BASE);
+            g_assert_cmpuint(le32(m + off + 8), ==, 0);
+            ioapics++;
+            break;
+        case 2:
+            g_assert_cmpuint(elen, ==, 10);
+            if (m[off + 3] == 0 && le32(m + off + 4) == 2) {
+                irq0_to_2 = true;
+            }
+            isos++;
+            break;
+        case 4:
+            g_assert_cmpuint(elen, ==, 6);
+            g_assert_cmpuint(m[off + 5], ==, 1);
+            nmis++;
+            break;
+        default:
+            g_assert_not_reached();
+        }
+        off += elen;
+    }
+    g_assert_cmpint(lapics, ==, 1);
+    g_assert_cmpint(ioapics, ==, 1);
+    g_assert_cmpint(isos, ==, 5);
+    g_assert_cmpint(nmis, ==, 1);
+    g_assert_true(irq0_to_2);
+    acpi_tables_free(t);
+}
+
+/* AML PkgLength at p: returns the encoded length and sets *nbytes to its size. */
+static uint32_t pkg_length(const uint8_t *p, int *nbytes)
+{
+    int follow = p[0] >> 6;
+    *nbytes = 1 + follow;
+    if (!follow) {
+        return p[0] & 0x3f;
+    }
+    uint32_t len = p[0] & 0x0f;
+    for (int i = 0; i < follow; i++) {
+        len |= (uint32_t)p[1 + i] << (4 + 8 * i);
+    }
+    return len;
+}
+
+static const uint8_t *find_name(const uint8_t *from, const uint8_t *to, const char *seg)
+{
+    for (const uint8_t *p = from; p + 5 <= to; p++) {
+        if (p[0] == 0x08 && !memcmp(p + 1, seg, 4)) {
+            return p + 5;
+        }
+    }
+    return NULL;
+}
+
+static void test_dsdt(void)
+{
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
+    uint32_t len = check_table(t, t->dsdt, "DSDT");
+    const uint8_t *d = at(t, t->dsdt);
+    const uint8_t *end = d + len;
+    /* Scope (\_SB) { Device (PCI0) {...} } then Name (_S5, ...) ending the table */
+    g_assert_cmpuint(d[36], ==, 0x10);
+    int nb;
+    uint32_t scope_len = pkg_length(d + 37, &nb);
+    const uint8_t *scope_end = d + 37 + scope_len;
+    g_assert_true(scope_end < end);
+    const uint8_t *p = d + 37 + nb;
+    g_assert_cmpmem(p, 5, "\\_SB_", 5);
+    p += 5;
+    g_assert_cmpuint(p[0], ==, 0x5b);
+    g_assert_cmpuint(p[1], ==, 0x82);
+    uint32_t dev_len = pkg_length(p + 2, &nb);
+    g_assert_true(p + 2 + dev_len == scope_end); /* the device fills the scope exactly */
+    const uint8_t *dev = p + 2 + nb;
+    g_assert_cmpmem(dev, 4, "PCI0", 4);
+    const uint8_t *hid = find_name(dev, scope_end, "_HID");
+    g_assert_nonnull(hid);
+    g_assert_cmpmem(hid, 5, "\x0c\x41\xd0\x0a\x03", 5);
+    /* _CRS: a buffer of resource descriptors ending with the end tag */
+    const uint8_t *crs = find_name(dev, scope_end, "_CRS");
+    g_assert_nonnull(crs);
+    g_assert_cmpuint(crs[0], ==, 0x11);
+    uint32_t buf_len = pkg_length(crs + 1, &nb);
+    const uint8_t *q = crs + 1 + nb;
+    uint32_t size = q[0] == 0x0a ? q[1] : (q[0] == 0x0c ? q[1] | q[2] << 8 : 0);
+    q += q[0] == 0x0a ? 2 : 5;
+    g_assert_true(q + size == crs + 1 + buf_len);
+    int descs = 0;
+    bool saw_hole = false;
+    const uint8_t *r = q;
+    while (r < q + size && r[0] != 0x79) {
+        if (r[0] & 0x80) {
+            uint16_t l = r[1] | r[2] << 8;
+            if (r[0] == 0x87 && le32(r + 10) == (512u << 20) && le32(r + 14) == 0xfebfffff) {
+                saw_hole = true;
+            }
+            r += 3 + l;
+        } else {
+            r += 1 + (r[0] & 7);
+        }
+        descs++;
+    }
+    g_assert_cmpuint(r[0], ==, 0x79);
+    g_assert_true(r + 2 == q + size);
+    g_assert_cmpint(descs, ==, 6);
+    g_assert_true(saw_hole);
+    /* _PRT: 31 slots x 4 pins, slot 1 INTA on GSI 10 */
+    const uint8_t *prt = find_name(dev, scope_end, "_PRT");
+    g_assert_nonnull(prt);
+    g_assert_cmpuint(prt[0], ==, 0x12);
+    pkg_length(prt + 1, &nb);
+    g_assert_cmpuint(prt[1 + nb], ==, 124);
+    const uint8_t *e = prt + 2 + nb;
+    g_assert_cmpuint(e[0], ==, 0x12);
+    g_assert_cmpuint(e[2], ==, 4);
+    g_assert_cmphex(e[3], ==, 0x0c);
+    g_assert_cmphex(le32(e + 4), ==, 0x1ffff);
+    g_assert_cmpuint(e[8], ==, 0x00);  /* pin INTA */
+    g_assert_cmpuint(e[9], ==, 0x00);  /* no link device */
+    g_assert_cmpuint(e[10], ==, 0x0a);
+    g_assert_cmpuint(e[11], ==, 10);
+    /* Name (_S5, Package (4) {...}) closes the table */
+    g_assert_cmpuint(scope_end[0], ==, 0x08);
+    g_assert_cmpmem(scope_end + 1, 4, "_S5_", 4);
+    g_assert_cmpuint(scope_end[5], ==, 0x12);
+    g_assert_true(scope_end + 12 == end);
+    /* everything fits in the reserved BIOS area */
+    g_assert_cmpuint(BASE + t->blob->len, <=, 0x100000);
+    acpi_tables_free(t);
+}
+
+static void test_e820(void)
+{
+    E820Table t;
+    e820_build_pc(&t, 512ull << 20, 0);
+    uint64_t ram = 0;
+    for (unsigned i = 0; i < t.count; i++) {
+        if (t.entries[i].type == E820_RAM) {
+            ram += t.entries[i].size;
+        }
+        /* sorted, not overlapping */
+        if (i) {
+            g_assert_cmpuint(t.entries[i - 1].addr + t.entries[i - 1].size, <=,
+                             t.entries[i].addr);
+        }
+    }
+    g_assert_cmpuint(ram, ==, (512ull << 20) - 0x60400);
+    e820_build_pc(&t, 3ull << 30, 1ull << 30);
+    g_assert_cmpuint(t.entries[t.count - 1].addr, ==, 1ull << 32);
+    g_assert_cmpuint(t.entries[t.count - 1].size, ==, 1ull << 30);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/acpi/rsdp", test_rsdp);
+    g_test_add_func("/acpi/rsdt-xsdt", test_rsdt_xsdt);
+    g_test_add_func("/acpi/fadt", test_fadt);
+    g_test_add_func("/acpi/madt", test_madt);
+    g_test_add_func("/acpi/dsdt", test_dsdt);
+    g_test_add_func("/acpi/e820", test_e820);
+    return g_test_run();
+}

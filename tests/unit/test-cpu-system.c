@@ -1,0 +1,288 @@
+/*
+ * System-level CPU tests: a freestanding guest (tests/guest/cpu/systest.c) switches to long
+ * mode and exercises exceptions, paging, interrupts and privilege changes; plus triple fault
+ * and state save/restore checks driven from here.
+ */
+#include "cpu-guest.h"
+
+static void test_systest_guest(void)
+{
+    CpuGuest g;
+    GError *err = NULL;
+    g_assert_true(cpu_guest_load(&g, CPU_SYSTEST_BIN, "systest", &err));
+    g_assert_no_error(err);
+    X86ExitReason why = cpu_guest_run(&g, 50000000);
+    if (g_test_verbose()) {
+        g_printerr("%s", g.out->str);
+    }
+    g_assert_cmpint(why, !=, X86_EXIT_RESET);
+    g_assert_null(strstr(g.out->str, "FAIL"));
+    g_assert_nonnull(strstr(g.out->str, "ok   long mode active"));
+    g_assert_nonnull(strstr(g.out->str, "ok   #DF delivered on IST1 stack"));
+    g_assert_nonnull(strstr(g.out->str, "ALL OK"));
+    g_assert_cmpint(g.exit_code, ==, 0);
+    cpu_guest_free(&g);
+}
+
+/* Same guest with the decoded-code cache off must behave identically. */
+static void test_systest_uncached(void)
+{
+    CpuGuest g;
+    g_assert_true(cpu_guest_load(&g, CPU_SYSTEST_BIN, "systest", NULL));
+    x86_cpu_set_cache_enabled(g.cpu, false);
+    cpu_guest_run(&g, 50000000);
+    g_assert_nonnull(strstr(g.out->str, "ALL OK"));
+    g_assert_cmpint(g.exit_code, ==, 0);
+    cpu_guest_free(&g);
+}
+
+static void test_triple_fault(void)
+{
+    GuestRam *ram = guest_ram_new(1 << 20, 0, NULL);
+    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
+    x86_cpu_setup_flat32(cpu);
+    X86CPUState *env = x86_cpu_env(cpu);
+    env->idt.limit = 0;          /* every exception faults again: #UD -> #GP -> #DF -> reset */
+    env->rip = 0x1000;
+    const uint8_t ud2[] = { 0x0f, 0x0b };
+    guest_ram_write(ram, 0x1000, ud2, 2);
+    g_assert_cmpint(x86_cpu_exec(cpu, 100), ==, X86_EXIT_RESET);
+    x86_cpu_free(cpu);
+    guest_ram_free(ram);
+}
+
+/* Real mode: an IVT-dispatched software interrupt and iret. */
+static void test_real_mode_int(void)
+{
+    GuestRam *ram = guest_ram_new(1 << 20, 0, NULL);
+    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
+    X86CPUState *env = x86_cpu_env(cpu);
+    env->segs[R_CS].base = 0;
+    env->segs[R_CS].selector = 0;
+    env->idt.base = 0;
+    env->idt.limit = 0x3ff;
+    env->regs[R_ESP] = 0x8000;
+    env->rip = 0x7c00;
+    /* int 0x21; hlt   handler at 0x0500: mov ax, 0x1234; iret */
+    const uint8_t main_code[] = { 0xcd, 0x21, 0xf4 };
+    const uint8_t handler[] = { 0xb8, 0x34, 0x12, 0xcf };
+    const uint16_t vec[2] = { 0x0500, 0x0000 };
+    guest_ram_write(ram, 0x7c00, main_code, sizeof(main_code));
+    guest_ram_write(ram, 0x0500, handler, sizeof(handler));
+    guest_ram_write(ram, 0x21 * 4, vec, sizeof(vec));
+    g_assert_cmpint(x86_cpu_exec(cpu, 100), ==, X86_EXIT_HALTED);
+    g_assert_cmphex(env->regs[R_EAX] & 0xffff, ==, 0x1234);
+    g_assert_cmphex(env->rip, ==, 0x7c03);
+    g_assert_cmphex(env->regs[R_ESP], ==, 0x8000);
+    x86_cpu_free(cpu);
+    guest_ram_free(ram);
+}
+
+/* Saving the state mid-run and loading it into a fresh CPU continues identically. */
+static void test_state_roundtrip(void)
+{
+    CpuGuest a, b;
+    g_assert_true(cpu_guest_load(&a, CPU_BENCH_BIN, "1", NULL));
+    g_assert_true(cpu_guest_load(&b, CPU_BENCH_BIN, "1", NULL));
+    x86_cpu_exec(a.cpu, 1500000);
+    X86CPUState *st = g_new(X86CPUState, 1);
+    x86_cpu_get_state(a.cpu, st);
+    /* RAM travels separately (migration); copy it */
+    memcpy(b.ram->host, a.ram->host, a.ram->size);
+    x86_cpu_set_state(b.cpu, st);
+    cpu_guest_run(&a, 500000000);
+    cpu_guest_run(&b, 500000000);
+    g_assert_cmpint(a.exit_code, ==, 0);
+    g_assert_cmpstr(a.out->str, ==, b.out->str);
+    g_free(st);
+    cpu_guest_free(&a);
+    cpu_guest_free(&b);
+}
+
+/* Every CPU store marks its page dirty; code pages written get their decoded code dropped. */
+static void test_dirty_tracking(void)
+{
+    CpuGuest g;
+    g_assert_true(cpu_guest_load(&g, CPU_BENCH_BIN, "1", NULL));
+    uint64_t *bm = g_new0(uint64_t, guest_ram_bitmap_words(g.ram));
+    guest_ram_dirty_sync(g.ram, bm);
+    memset(bm, 0, guest_ram_bitmap_words(g.ram) * 8);
+    x86_cpu_exec(g.cpu, 3000000);
+    uint64_t n = guest_ram_dirty_sync(g.ram, bm);
+    /* the guest wrote page tables, its stack and data: some pages, not all */
+    g_assert_cmpuint(n, >, 3);
+    g_assert_cmpuint(n, <, g.ram->npages / 2);
+    /* the stack page (stack_top is in .bss above 1 MiB) is among them */
+    X86CPUState *env = x86_cpu_env(g.cpu);
+    uint64_t sp_page = (env->regs[R_ESP] - 8) >> GUEST_PAGE_BITS;
+    g_assert_true(bm[sp_page / 64] & (1ull << (sp_page % 64)));
+    g_free(bm);
+    cpu_guest_free(&g);
+}
+
+static void test_self_modifying_code(void)
+{
+    GuestRam *ram = guest_ram_new(1 << 20, 0, NULL);
+    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
+    x86_cpu_setup_flat32(cpu);
+    X86CPUState *env = x86_cpu_env(cpu);
+    env->regs[R_ESP] = 0x8000;
+    env->rip = 0x1000;
+    /* mov byte [0x1008], 0x42 ; (0x1007) nop ; (0x1008) mov al, 0x11 ... patched imm */
+    const uint8_t code[] = { 0xc6, 0x05, 0x0a, 0x10, 0x00, 0x00, 0x42,  /* mov [0x100a], 0x42 */
+                             0x90,                                      /* nop */
+                             0x90, 0xb0, 0x11,                          /* nop; mov al, 0x11 */
+                             0xf4 };                                    /* hlt */
+    guest_ram_write(ram, 0x1000, code, sizeof(code));
+    g_assert_cmpint(x86_cpu_exec(cpu, 100), ==, X86_EXIT_HALTED);
+    g_assert_cmphex(env->regs[R_EAX] & 0xff, ==, 0x42);
+    X86CPUStats st;
+    x86_cpu_get_stats(cpu, &st);
+    g_assert_cmpuint(ram->code_invalidations, >=, 1);
+    x86_cpu_free(cpu);
+    guest_ram_free(ram);
+}
+
+/*
+ * "info registers" text: the bench guest ends in cli; hlt in long mode, deterministically,
+ * on our CPU and on Debian's QEMU; the dumps must agree line for line (except the IDT, which
+ * QEMU's firmware set before the guest ran).
+ */
+static void test_dump_vs_qemu(void)
+{
+    const char *qemu = "/usr/bin/qemu-system-x86_64";
+    if (!g_file_test(qemu, G_FILE_TEST_IS_EXECUTABLE)) {
+        g_test_skip("Debian's QEMU is not installed");
+        return;
+    }
+    CpuGuest g;
+    g_assert_true(cpu_guest_load(&g, CPU_BENCH_BIN, "int 0", NULL));
+    cpu_guest_run(&g, 10000000);
+    g_assert_cmpint(g.exit_code, ==, 0);
+    g_assert_cmpint(x86_cpu_exec(g.cpu, 1000), ==, X86_EXIT_HALTED);
+    GString *ours = g_string_new("");
+    x86_cpu_dump_state(g.cpu, ours);
+
+    char *cmd = g_strdup_printf("(sleep 1.5; echo 'info registers'; sleep 0.5; echo quit) | "
+                                "%s -M pc -m 256 -nodefaults -display none -kernel %s "
+                                "-append 'int 0' -debugcon file:/dev/null -monitor stdio",
+                                qemu, CPU_BENCH_BIN);
+    char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    char *out = NULL;
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                               NULL, NULL, NULL));
+    char *start = strstr(out, "CPU#0");
+    g_assert_nonnull(start);
+    char **theirs = g_strsplit(start + strlen("CPU#0") + 2, "\n", -1);
+    char **mine = g_strsplit(ours->str, "\n", -1);
+    int compared = 0;
+    for (int i = 0; mine[i] && mine[i][0]; i++) {
+        g_assert_nonnull(theirs[i]);
+        g_strchomp(theirs[i]);
+        g_strchomp(mine[i]);
+        if (g_str_has_prefix(mine[i], "IDT=")) {
+            continue;
+        }
+        g_assert_cmpstr(mine[i], ==, theirs[i]);
+        compared++;
+    }
+    g_assert_cmpint(compared, >=, 30);
+    g_strfreev(theirs);
+    g_strfreev(mine);
+    g_free(out);
+    g_free(cmd);
+    g_string_free(ours, TRUE);
+    cpu_guest_free(&g);
+}
+
+static void put64(GuestRam *ram, uint64_t gpa, uint64_t v)
+{
+    guest_ram_write(ram, gpa, &v, 8);
+}
+
+static void put32(GuestRam *ram, uint64_t gpa, uint32_t v)
+{
+    guest_ram_write(ram, gpa, &v, 4);
+}
+
+/* The page walker in each paging mode, through x86_cpu_translate (no side effects). */
+static void test_paging_modes(void)
+{
+    GuestRam *ram = guest_ram_new(16 << 20, 0, NULL);
+    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
+    X86CPUState *env = x86_cpu_env(cpu);
+    uint64_t gpa;
+
+    /* 32-bit paging: PD at 0x1000; 4 KiB page 0x00401000 -> 0x5000; 4 MiB page at 0x00800000 */
+    x86_cpu_setup_flat32(cpu);
+    put32(ram, 0x1000 + 1 * 4, 0x2000 | 3);            /* PDE 1 -> PT at 0x2000 */
+    put32(ram, 0x2000 + 1 * 4, 0x5000 | 3);            /* PTE 1 */
+    put32(ram, 0x1000 + 2 * 4, 0x00c00000 | 0x83);     /* PDE 2: 4 MiB page at 12 MiB */
+    env->cr3 = 0x1000;
+    env->cr4 = CR4_PSE;
+    env->cr0 |= CR0_PG;
+    x86_cpu_state_changed(cpu);
+    g_assert_true(x86_cpu_translate(cpu, 0x00401abc, false, &gpa));
+    g_assert_cmphex(gpa, ==, 0x5abc);
+    g_assert_true(x86_cpu_translate(cpu, 0x00812345, true, &gpa));
+    g_assert_cmphex(gpa, ==, 0x00c12345);
+    g_assert_false(x86_cpu_translate(cpu, 0x00001000, false, &gpa));   /* PDE 0 not present */
+
+    /* PAE: PDPT at 0x3000 (32-byte aligned), PD at 0x4000, 2 MiB page */
+    memset(ram->host, 0, 0x10000);
+    put64(ram, 0x3000 + 1 * 8, 0x4000 | 1);            /* PDPTE 1: 1-2 GiB */
+    put64(ram, 0x4000 + 3 * 8, 0x00600000 | 0x83);     /* 2 MiB page at 6 MiB */
+    env->cr3 = 0x3000;
+    env->cr4 = CR4_PAE;
+    x86_cpu_state_changed(cpu);
+    g_assert_true(x86_cpu_translate(cpu, 0x40600000 + 0x1234, false, &gpa));
+    g_assert_cmphex(gpa, ==, 0x00601234);
+    g_assert_false(x86_cpu_translate(cpu, 0x00000000, false, &gpa));
+
+    /* 4-level: 1 GiB page, 2 MiB page and 4 KiB page; NX without EFER.NXE is reserved */
+    memset(ram->host, 0, 0x10000);
+    x86_cpu_setup_long_mode(cpu, 0x1000, 0);
+    put64(ram, 0x1000 + 0 * 8, 0x2000 | 3);            /* PML4E 0 */
+    put64(ram, 0x1000 + 511 * 8, 0x6000 | 3);          /* PML4E 511: the top 512 GiB */
+    put64(ram, 0x2000 + 1 * 8, 0x40000000ull | 0x83);  /* PDPTE 1: 1 GiB page -> 1 GiB */
+    put64(ram, 0x2000 + 0 * 8, 0x3000 | 3);            /* PDPTE 0 -> PD */
+    put64(ram, 0x3000 + 4 * 8, 0x00a00000 | 0x83);     /* PDE 4: 2 MiB page -> 10 MiB */
+    put64(ram, 0x3000 + 5 * 8, 0x4000 | 3);            /* PDE 5 -> PT */
+    put64(ram, 0x4000 + 7 * 8, 0x9000 | 3 | (1ull << 63));  /* PTE 7, NX */
+    put64(ram, 0x6000 + 510 * 8, 0x7000 | 3);          /* kernel half: PDPTE 510 -> PD */
+    put64(ram, 0x7000 + 0 * 8, 0x00200000 | 0x83);
+    x86_cpu_state_changed(cpu);
+    g_assert_true(x86_cpu_translate(cpu, 0x40000000ull + 0x123456, false, &gpa));
+    g_assert_cmphex(gpa, ==, 0x40123456);
+    g_assert_true(x86_cpu_translate(cpu, 0x00800000 + 0x5678, false, &gpa));
+    g_assert_cmphex(gpa, ==, 0x00a05678);
+    g_assert_true(x86_cpu_translate(cpu, 0x00a07000 + 0x9a, false, &gpa));
+    g_assert_cmphex(gpa, ==, 0x909a);
+    g_assert_true(x86_cpu_translate(cpu, 0xffffffff80000000ull + 0x42, false, &gpa));
+    g_assert_cmphex(gpa, ==, 0x00200042);
+    env->efer &= ~(uint64_t)EFER_NXE;
+    x86_cpu_state_changed(cpu);
+    g_assert_false(x86_cpu_translate(cpu, 0x00a07000, false, &gpa));
+    /* nothing above set A or D: translate has no side effects */
+    uint64_t pte;
+    guest_ram_read(ram, 0x4000 + 7 * 8, &pte, 8);
+    g_assert_cmphex(pte & 0x60, ==, 0);
+
+    x86_cpu_free(cpu);
+    guest_ram_free(ram);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/cpu/system/guest", test_systest_guest);
+    g_test_add_func("/cpu/system/guest-uncached", test_systest_uncached);
+    g_test_add_func("/cpu/system/triple-fault", test_triple_fault);
+    g_test_add_func("/cpu/system/real-mode-int", test_real_mode_int);
+    g_test_add_func("/cpu/system/state-roundtrip", test_state_roundtrip);
+    g_test_add_func("/cpu/system/dirty-tracking", test_dirty_tracking);
+    g_test_add_func("/cpu/system/self-modifying-code", test_self_modifying_code);
+    g_test_add_func("/cpu/system/info-registers-vs-qemu", test_dump_vs_qemu);
+    g_test_add_func("/cpu/system/paging-modes", test_paging_modes);
+    return g_test_run();
+}

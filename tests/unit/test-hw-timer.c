@@ -1,0 +1,126 @@
+/* The virtual clock: timer order, re-arming, pause/resume, and timers run from a main loop
+ * woken by a timer armed from another thread under the big lock. */
+#include "hw/core/biglock.h"
+#include "hw/core/timer.h"
+
+typedef struct Hit {
+    GArray *order;
+    int id;
+    HwTimer *rearm;
+    int64_t rearm_at;
+} Hit;
+
+static void hit_cb(void *opaque)
+{
+    Hit *h = opaque;
+    g_array_append_val(h->order, h->id);
+    if (h->rearm) {
+        hw_timer_mod(h->rearm, h->rearm_at);
+        h->rearm = NULL;
+    }
+}
+
+static void test_order_and_rearm(void)
+{
+    HwClock *c = hw_clock_new_manual();
+    GArray *order = g_array_new(FALSE, FALSE, sizeof(int));
+    Hit h[3] = {{order, 1}, {order, 2}, {order, 3}};
+    HwTimer *t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = hw_timer_new(c, hit_cb, &h[i]);
+    }
+    hw_timer_mod(t[0], 300);
+    hw_timer_mod(t[1], 100);
+    hw_timer_mod(t[2], 200);
+    h[1].rearm = t[1];
+    h[1].rearm_at = 250;
+    g_assert_cmpint(hw_clock_next_deadline(c), ==, 100);
+    hw_clock_advance(c, 1000);
+    g_assert_cmpuint(order->len, ==, 4);
+    int want[] = {2, 3, 2, 1};
+    for (int i = 0; i < 4; i++) {
+        g_assert_cmpint(g_array_index(order, int, i), ==, want[i]);
+    }
+    g_assert_false(hw_timer_pending(t[0]));
+    hw_timer_mod(t[0], 2000);
+    hw_timer_del(t[0]);
+    hw_clock_advance(c, 5000);
+    g_assert_cmpuint(order->len, ==, 4);
+    for (int i = 0; i < 3; i++) {
+        hw_timer_free(t[i]);
+    }
+    g_array_free(order, TRUE);
+    hw_clock_free(c);
+}
+
+static void test_pause_resume(void)
+{
+    HwClock *c = hw_clock_new();
+    hw_clock_pause(c);
+    int64_t a = hw_clock_ns(c);
+    g_usleep(20000);
+    g_assert_cmpint(hw_clock_ns(c), ==, a);
+    g_assert_false(hw_clock_is_running(c));
+    hw_clock_resume(c);
+    g_usleep(5000);
+    int64_t b = hw_clock_ns(c);
+    /* the stopped 20 ms are not counted */
+    g_assert_cmpint(b - a, >=, 5000000);
+    g_assert_cmpint(b - a, <, 19000000);
+    hw_clock_free(c);
+}
+
+typedef struct LoopTest {
+    HwClock *clock;
+    HwTimer *timer;
+    gint fired;
+} LoopTest;
+
+static void loop_cb(void *opaque)
+{
+    LoopTest *lt = opaque;
+    g_assert_true(bql_locked());
+    g_atomic_int_inc(&lt->fired);
+}
+
+static gpointer arm_thread(gpointer data)
+{
+    LoopTest *lt = data;
+    g_usleep(10000);
+    bql_lock(); /* as a vCPU does around a device access */
+    hw_timer_mod(lt->timer, hw_clock_ns(lt->clock) + 1000000);
+    bql_unlock();
+    return NULL;
+}
+
+static void test_main_loop(void)
+{
+    GMainContext *ctx = g_main_context_new();
+    LoopTest lt = {0};
+    lt.clock = hw_clock_new();
+    lt.timer = hw_timer_new(lt.clock, loop_cb, &lt);
+    hw_clock_attach(lt.clock, ctx);
+    bql_attach_context(ctx);
+    bql_lock();
+    /* nothing armed: the loop would sleep forever, until the other thread arms a timer */
+    GThread *th = g_thread_new("arm", arm_thread, &lt);
+    gint64 deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+    while (!g_atomic_int_get(&lt.fired) && g_get_monotonic_time() < deadline) {
+        g_main_context_iteration(ctx, TRUE);
+    }
+    g_thread_join(th);
+    g_assert_cmpint(g_atomic_int_get(&lt.fired), ==, 1);
+    bql_unlock();
+    hw_timer_free(lt.timer);
+    hw_clock_free(lt.clock);
+    g_main_context_unref(ctx);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/hw-timer/order-rearm", test_order_and_rearm);
+    g_test_add_func("/hw-timer/pause-resume", test_pause_resume);
+    g_test_add_func("/hw-timer/main-loop", test_main_loop);
+    return g_test_run();
+}

@@ -1,0 +1,137 @@
+/* The i8042 as Linux's i8042/atkbd drivers probe it, and its reset paths. */
+#include "hw/input/i8042.h"
+
+typedef struct Fixture {
+    IoSpace *io;
+    I8042State *kbc;
+    IrqLine kbd, aux;
+    int kbd_level, aux_level;
+    int resets;
+} Fixture;
+
+static void irq_handler(void *opaque, int n, int level)
+{
+    Fixture *f = opaque;
+    if (n == 1) {
+        f->kbd_level = level;
+    } else {
+        f->aux_level = level;
+    }
+}
+
+static void reset_cb(void *opaque)
+{
+    ((Fixture *)opaque)->resets++;
+}
+
+static void setup(Fixture *f, gconstpointer data)
+{
+    f->io = io_space_new("io", 0x10000);
+    irq_init(&f->kbd, irq_handler, f, 1);
+    irq_init(&f->aux, irq_handler, f, 12);
+    f->kbc = i8042_new(&f->kbd, &f->aux, reset_cb, f);
+    g_assert_true(i8042_register_ports(f->kbc, f->io, NULL));
+}
+
+static void teardown(Fixture *f, gconstpointer data)
+{
+    i8042_free(f->kbc);
+    io_space_free(f->io);
+}
+
+static uint8_t status(Fixture *f)
+{
+    return io_space_read(f->io, 0x64, 1);
+}
+
+static uint8_t data(Fixture *f)
+{
+    g_assert_cmphex(status(f) & 1, ==, 1);
+    return io_space_read(f->io, 0x60, 1);
+}
+
+static void test_selftest_and_ctr(Fixture *f, gconstpointer data_)
+{
+    g_assert_cmphex(status(f) & 0x01, ==, 0);
+    g_assert_cmphex(status(f) & 0x04, ==, 0x04);
+    io_space_write(f->io, 0x64, 0xaa, 1);
+    g_assert_cmphex(data(f), ==, 0x55);
+    io_space_write(f->io, 0x64, 0x20, 1);
+    uint8_t ctr = data(f);
+    g_assert_cmphex(ctr & 0x01, ==, 0x01);
+    io_space_write(f->io, 0x64, 0x60, 1);
+    io_space_write(f->io, 0x60, 0x44, 1); /* interrupts off */
+    io_space_write(f->io, 0x64, 0x20, 1);
+    g_assert_cmphex(data(f), ==, 0x44);
+    g_assert_cmpint(f->kbd_level, ==, 0);
+}
+
+static void test_keyboard_identify(Fixture *f, gconstpointer data_)
+{
+    io_space_write(f->io, 0x60, 0xf2, 1);
+    g_assert_cmpint(f->kbd_level, ==, 1);
+    g_assert_cmphex(data(f), ==, 0xfa);
+    g_assert_cmphex(data(f), ==, 0xab);
+    g_assert_cmphex(data(f), ==, 0x83);
+    g_assert_cmpint(f->kbd_level, ==, 0);
+    io_space_write(f->io, 0x60, 0xed, 1); /* LEDs + argument */
+    g_assert_cmphex(data(f), ==, 0xfa);
+    io_space_write(f->io, 0x60, 0x07, 1);
+    g_assert_cmphex(data(f), ==, 0xfa);
+    io_space_write(f->io, 0x60, 0xff, 1);
+    g_assert_cmphex(data(f), ==, 0xfa);
+    g_assert_cmphex(data(f), ==, 0xaa);
+}
+
+static void test_aux_loop_and_no_mouse(Fixture *f, gconstpointer data_)
+{
+    io_space_write(f->io, 0x64, 0xd3, 1);
+    io_space_write(f->io, 0x60, 0x5a, 1);
+    g_assert_cmphex(status(f) & 0x21, ==, 0x21);
+    g_assert_cmpint(f->aux_level, ==, 1);
+    g_assert_cmphex(data(f), ==, 0x5a);
+    io_space_write(f->io, 0x64, 0xd4, 1);
+    io_space_write(f->io, 0x60, 0xf2, 1);
+    g_assert_cmphex(data(f), ==, 0xfe);
+}
+
+static void test_reset_paths(Fixture *f, gconstpointer data_)
+{
+    io_space_write(f->io, 0x64, 0xfe, 1);
+    g_assert_cmpint(f->resets, ==, 1);
+    io_space_write(f->io, 0x64, 0xd1, 1);
+    io_space_write(f->io, 0x60, 0x02, 1); /* output port bit 0 low */
+    g_assert_cmpint(f->resets, ==, 2);
+    io_space_write(f->io, 0x64, 0xff, 1); /* pulse nothing */
+    g_assert_cmpint(f->resets, ==, 2);
+}
+
+static void test_bad_input_contained(Fixture *f, gconstpointer data_)
+{
+    for (int i = 0; i < 512; i++) {
+        if ((i & 0xf0) == 0xf0 || i == 0xd1) {
+            continue; /* reset commands */
+        }
+        io_space_write(f->io, 0x64, i & 0xff, 1);
+        io_space_write(f->io, 0x60, (i * 13) & 0xfe, 1);
+    }
+    for (int i = 0; i < 64; i++) {
+        io_space_read(f->io, 0x60, 1); /* reads past the end repeat the last byte */
+    }
+    g_assert_cmphex(status(f) & 1, ==, 0);
+    i8042_reset(f->kbc);
+    io_space_write(f->io, 0x64, 0xaa, 1);
+    g_assert_cmphex(data(f), ==, 0x55);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, setup, fn, teardown)
+    ADD("/i8042/selftest-ctr", test_selftest_and_ctr);
+    ADD("/i8042/keyboard-identify", test_keyboard_identify);
+    ADD("/i8042/aux", test_aux_loop_and_no_mouse);
+    ADD("/i8042/reset", test_reset_paths);
+    ADD("/i8042/bad-input", test_bad_input_contained);
+    return g_test_run();
+}

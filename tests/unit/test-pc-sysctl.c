@@ -1,0 +1,116 @@
+/* Port 0x92 / 0xcf9 resets, quiet legacy ports, the ACPI PM block (power-off, PM timer). */
+#include "hw/acpi/acpi-tables.h"
+#include "hw/acpi/pm.h"
+#include "hw/i386/pc-sysctl.h"
+#include "util/log.h"
+
+typedef struct Fixture {
+    HwClock *clock;
+    IoSpace *io;
+    PcSysctl *sys;
+    AcpiPmState *pm;
+    IrqLine sci;
+    int sci_level;
+    int resets, poweroffs;
+} Fixture;
+
+static void reset_cb(void *opaque)
+{
+    ((Fixture *)opaque)->resets++;
+}
+
+static void poweroff_cb(void *opaque)
+{
+    ((Fixture *)opaque)->poweroffs++;
+}
+
+static void sci_handler(void *opaque, int n, int level)
+{
+    ((Fixture *)opaque)->sci_level = level;
+}
+
+static void setup(Fixture *f, gconstpointer data)
+{
+    f->clock = hw_clock_new_manual();
+    f->io = io_space_new("io", 0x10000);
+    f->sys = pc_sysctl_new(reset_cb, f);
+    irq_init(&f->sci, sci_handler, f, ACPI_SCI_IRQ);
+    f->pm = acpi_pm_new(f->clock, &f->sci, poweroff_cb, f);
+    g_assert_true(pc_sysctl_register_ports(f->sys, f->io, NULL));
+    g_assert_true(acpi_pm_register_ports(f->pm, f->io, ACPI_PM_BASE, NULL));
+}
+
+static void teardown(Fixture *f, gconstpointer data)
+{
+    acpi_pm_free(f->pm);
+    pc_sysctl_free(f->sys);
+    io_space_free(f->io);
+    hw_clock_free(f->clock);
+}
+
+static void test_resets(Fixture *f, gconstpointer data)
+{
+    g_assert_cmphex(io_space_read(f->io, 0x92, 1) & 2, ==, 2);
+    io_space_write(f->io, 0x92, 0x02, 1);
+    g_assert_cmpint(f->resets, ==, 0);
+    io_space_write(f->io, 0x92, 0x03, 1);
+    g_assert_cmpint(f->resets, ==, 1);
+    io_space_write(f->io, ACPI_RESET_PORT, 0x02, 1);
+    g_assert_cmpint(f->resets, ==, 1);
+    io_space_write(f->io, ACPI_RESET_PORT, ACPI_RESET_VALUE, 1);
+    g_assert_cmpint(f->resets, ==, 2);
+}
+
+static void test_quiet_ports(Fixture *f, gconstpointer data)
+{
+    IoSpaceStats st;
+    io_space_write(f->io, 0x80, 0x12, 1); /* Linux's io delay */
+    g_assert_cmphex(io_space_read(f->io, 0x2f8 + 5, 1), ==, 0xff); /* absent COM2 */
+    io_space_get_stats(f->io, &st);
+    g_assert_cmpuint(st.unassigned_reads + st.unassigned_writes, ==, 0);
+    g_assert_cmpuint(pc_sysctl_ignored_accesses(f->sys), ==, 2);
+    /* a port nobody owns is unassigned, counted */
+    g_assert_cmphex(io_space_read(f->io, 0x1234, 2), ==, 0xffff);
+    io_space_get_stats(f->io, &st);
+    g_assert_cmpuint(st.unassigned_reads, ==, 1);
+}
+
+static void test_pm_timer(Fixture *f, gconstpointer data)
+{
+    uint32_t t0 = io_space_read(f->io, ACPI_PM_TMR, 4);
+    hw_clock_advance(f->clock, NANOSECONDS_PER_SECOND / 100);
+    uint32_t t1 = io_space_read(f->io, ACPI_PM_TMR, 4);
+    g_assert_cmpuint(t1 - t0, >=, ACPI_PM_TIMER_FREQ / 100 - 1);
+    g_assert_cmpuint(t1 - t0, <=, ACPI_PM_TIMER_FREQ / 100 + 1);
+}
+
+static void test_poweroff_and_button(Fixture *f, gconstpointer data)
+{
+    g_assert_cmphex(io_space_read(f->io, ACPI_PM1_CNT, 2) & 1, ==, 1); /* SCI_EN */
+    /* SLP_TYP 0 | SLP_EN, as Linux's acpi_enter_sleep_state(5) writes with \_S5 = 0 */
+    io_space_write(f->io, ACPI_PM1_CNT, 0x2001, 2);
+    g_assert_cmpint(f->poweroffs, ==, 1);
+    g_assert_cmphex(io_space_read(f->io, ACPI_PM1_CNT, 2) & 0x2000, ==, 0);
+    /* another sleep type does nothing */
+    io_space_write(f->io, ACPI_PM1_CNT, 0x2001 | (5 << 10), 2);
+    g_assert_cmpint(f->poweroffs, ==, 1);
+    /* power button: SCI only once enabled, cleared by writing 1 */
+    acpi_pm_power_button(f->pm);
+    g_assert_cmpint(f->sci_level, ==, 0);
+    io_space_write(f->io, ACPI_PM1_EVT + 2, 0x0100, 2);
+    g_assert_cmpint(f->sci_level, ==, 1);
+    g_assert_cmphex(io_space_read(f->io, ACPI_PM1_EVT, 2), ==, 0x0100);
+    io_space_write(f->io, ACPI_PM1_EVT, 0x0100, 2);
+    g_assert_cmpint(f->sci_level, ==, 0);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, setup, fn, teardown)
+    ADD("/pc-sysctl/resets", test_resets);
+    ADD("/pc-sysctl/quiet-ports", test_quiet_ports);
+    ADD("/pc-sysctl/pm-timer", test_pm_timer);
+    ADD("/pc-sysctl/poweroff-button", test_poweroff_and_button);
+    return g_test_run();
+}

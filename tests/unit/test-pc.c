@@ -1,0 +1,368 @@
+/*
+ * The assembled pc machine without a CPU: -device handling and its errors, -m parsing and the
+ * RAM split, firmware data in RAM (ACPI, PVH kernel), port/MMIO dispatch, the interrupt path
+ * from a device to the CPU's INTA, and the reset / power-off requests.
+ */
+#include "hw/core/qdev.h"
+#include "hw/i386/pc.h"
+#include "hw/pci/pci.h"
+#include "net/net.h"
+#include "util/error.h"
+
+#include <elf.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#define RAM_SIZE (64u << 20)
+
+typedef struct Fixture {
+    uint8_t *ram;
+    DmaSpace dma;
+    PcMachineHooks hooks;
+    PcMachine *m;
+    int cpu_irq;
+    int resets, poweroffs;
+    char *dir, *kernel;
+} Fixture;
+
+static bool ram_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
+{
+    Fixture *f = opaque;
+    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
+        return false;
+    }
+    memcpy(buf, f->ram + gpa, len);
+    return true;
+}
+
+static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
+{
+    Fixture *f = opaque;
+    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
+        return false;
+    }
+    memcpy(f->ram + gpa, buf, len);
+    return true;
+}
+
+static void cpu_set_irq(void *opaque, bool level)
+{
+    ((Fixture *)opaque)->cpu_irq = level;
+}
+
+static void reset_req(void *opaque)
+{
+    ((Fixture *)opaque)->resets++;
+}
+
+static void poweroff_req(void *opaque)
+{
+    ((Fixture *)opaque)->poweroffs++;
+}
+
+/* Accepts netdev "hn0" only, as the net glue would. */
+static bool nic_attach(void *opaque, VirtIONet *nic, const char *netdev, const char *name,
+                       GError **errp)
+{
+    if (strcmp(netdev, "hn0")) {
+        error_setg(errp, "Property 'virtio-net-device.netdev' can't find value '%s'", netdev);
+        return false;
+    }
+    return true;
+}
+
+/* A minimal PVH ELF kernel file. */
+static void write_kernel(Fixture *f)
+{
+    GByteArray *b = g_byte_array_new();
+    Elf64_Ehdr eh = {0};
+    memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64;
+    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_machine = EM_X86_64;
+    eh.e_phoff = sizeof(eh);
+    eh.e_phentsize = sizeof(Elf64_Phdr);
+    eh.e_phnum = 2;
+    g_byte_array_append(b, (guint8 *)&eh, sizeof(eh));
+    uint64_t data = sizeof(eh) + 2 * sizeof(Elf64_Phdr);
+    Elf64_Phdr load = {.p_type = PT_LOAD, .p_offset = data, .p_paddr = 0x1000000,
+                       .p_filesz = 4, .p_memsz = 4096};
+    Elf64_Phdr note = {.p_type = PT_NOTE, .p_offset = data + 4, .p_filesz = 20};
+    g_byte_array_append(b, (guint8 *)&load, sizeof(load));
+    g_byte_array_append(b, (guint8 *)&note, sizeof(note));
+    g_byte_array_append(b, (const guint8 *)"\xf4\xeb\xfd\x90", 4);
+    uint32_t n[] = {4, 4, 18, 0x006e6558, 0x1000000};
+    g_byte_array_append(b, (guint8 *)n, sizeof(n));
+    f->dir = g_dir_make_tmp(NULL, NULL);
+    f->kernel = g_build_filename(f->dir, "vmlinux", NULL);
+    g_assert_true(g_file_set_contents(f->kernel, (char *)b->data, b->len, NULL));
+    g_byte_array_unref(b);
+}
+
+static void setup(Fixture *f, gconstpointer data)
+{
+    device_types_clear();
+    hw_register_types();
+    f->ram = g_malloc0(RAM_SIZE);
+    f->dma = (DmaSpace){.read = ram_read, .write = ram_write, .opaque = f};
+    f->hooks = (PcMachineHooks){.ram = &f->dma, .cpu_set_irq = cpu_set_irq,
+                                .reset_request = reset_req, .poweroff_request = poweroff_req,
+                                .nic_attach = nic_attach, .opaque = f};
+    write_kernel(f);
+    PcMachineOptions opts = {.ram_size = RAM_SIZE, .kernel = f->kernel, .append = "console=ttyS0",
+                             .acpi = true};
+    f->m = pc_machine_new(&opts, &f->hooks, NULL);
+    g_assert_nonnull(f->m);
+}
+
+static void teardown(Fixture *f, gconstpointer data)
+{
+    pc_machine_free(f->m);
+    device_types_clear();
+    g_unlink(f->kernel);
+    g_rmdir(f->dir);
+    g_free(f->kernel);
+    g_free(f->dir);
+    g_free(f->ram);
+}
+
+static bool add_device(Fixture *f, const char *arg, GError **errp)
+{
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "driver", KEYVAL_OPTS | KEYVAL_QUIET, errp);
+    bool help;
+    return kv && pc_machine_device_add(f->m, kv, &help, errp);
+}
+
+static void expect_device_error(Fixture *f, const char *arg, const char *msg)
+{
+    GError *err = NULL;
+    g_assert_false(add_device(f, arg, &err));
+    g_assert_nonnull(err);
+    g_autofree char *desc = error_get_desc(err);
+    g_assert_cmpstr(desc, ==, msg);
+    g_error_free(err);
+}
+
+static void test_device_errors(Fixture *f, gconstpointer data)
+{
+    expect_device_error(f, "foo", "'foo' is not a valid device model name");
+    expect_device_error(f, "id=x", "Parameter 'driver' is missing");
+    expect_device_error(f, "virtio-net-pci,bogus=1", "Property 'virtio-net-pci.bogus' not found");
+    expect_device_error(f, "virtio-net-pci,mac=zz",
+                        "Property 'virtio-net-device.mac' doesn't take value 'zz'");
+    expect_device_error(f, "virtio-net-pci,mac=52:54:00:12:34:5",
+                        "Property 'virtio-net-device.mac' doesn't take value "
+                        "'52:54:00:12:34:5'");
+    expect_device_error(f, "virtio-net-pci,netdev=nope",
+                        "Property 'virtio-net-device.netdev' can't find value 'nope'");
+    expect_device_error(f, "virtio-net-pci,addr=0x40",
+                        "Property 'virtio-net-pci.addr' doesn't take value '0x40'");
+    expect_device_error(f, "virtio-net-pci,id=1bad", "Parameter 'id' expects an identifier");
+    expect_device_error(f, "virtio-net-pci,addr=0",
+                        "PCI: slot 0 function 0 not available for virtio-net-pci, in use by "
+                        "i440FX,id=(null)");
+    g_assert_true(add_device(f, "virtio-net-pci,id=net0,netdev=hn0", NULL));
+    expect_device_error(f, "virtio-net-pci,id=net0,netdev=hn0", "Duplicate ID 'net0' for device");
+    g_autofree char *help = device_help_text("virtio-net-pci", NULL);
+    g_assert_nonnull(strstr(help, "mac=<str>"));
+    g_assert_nonnull(strstr(help, "netdev=<str>"));
+}
+
+static void test_ram_size(Fixture *f, gconstpointer data)
+{
+    uint64_t v, low, high;
+    GError *err = NULL;
+    g_assert_true(pc_parse_ram_size("512", &v, NULL));
+    g_assert_cmpuint(v, ==, 512ull << 20);
+    g_assert_true(pc_parse_ram_size("2G", &v, NULL));
+    g_assert_cmpuint(v, ==, 2ull << 30);
+    g_assert_true(pc_parse_ram_size("size=1536M", &v, NULL));
+    g_assert_cmpuint(v, ==, 1536ull << 20);
+    g_assert_false(pc_parse_ram_size("512x", &v, &err));
+    g_autofree char *desc = error_get_desc(err);
+    g_assert_cmpstr(desc, ==, "Parameter 'size' expects a non-negative number below 2^64");
+    g_clear_error(&err);
+    g_assert_false(pc_parse_ram_size("-5", &v, &err));
+    g_clear_error(&err);
+    g_assert_false(pc_parse_ram_size("16E", &v, &err));
+    g_assert_cmpstr(err->message, ==, "Value '16E' is out of range for parameter 'size'");
+    g_clear_error(&err);
+    pc_ram_split(512ull << 20, &low, &high);
+    g_assert_cmpuint(low, ==, 512ull << 20);
+    g_assert_cmpuint(high, ==, 0);
+    pc_ram_split(3ull << 30, &low, &high);
+    g_assert_cmpuint(high, ==, 0);
+    pc_ram_split(4ull << 30, &low, &high);
+    g_assert_cmpuint(low, ==, 3ull << 30);
+    g_assert_cmpuint(high, ==, 1ull << 30);
+}
+
+static uint32_t cfg_read(Fixture *f, int devfn, int reg)
+{
+    pc_machine_pio_write(f->m, 0xcf8, 0x80000000u | (devfn << 8) | reg, 4);
+    return pc_machine_pio_read(f->m, 0xcfc, 4);
+}
+
+static void test_realize_firmware(Fixture *f, gconstpointer data)
+{
+    g_assert_true(add_device(f, "virtio-net-pci,netdev=hn0,mac=52:54:00:aa:bb:cc", NULL));
+    GError *err = NULL;
+    g_assert_true(pc_machine_realize(f->m, &err));
+    g_assert_no_error(err);
+    LinuxBootInfo bi;
+    g_assert_true(pc_machine_boot_info(f->m, &bi));
+    g_assert_cmphex(bi.entry, ==, 0x1000000);
+    g_assert_cmphex(bi.start_info, ==, PVH_START_INFO_ADDR);
+    g_assert_cmpmem(f->ram + 0xe0000, 8, "RSD PTR ", 8);
+    g_assert_cmpmem(f->ram + 0x1000000, 4, "\xf4\xeb\xfd\x90", 4);
+    g_assert_cmpstr((char *)f->ram + LINUX_CMDLINE_ADDR, ==, "console=ttyS0");
+    /* PCI: the host bridge, then the NIC in slot 1 with its BAR assigned */
+    g_assert_cmphex(cfg_read(f, 0, 0), ==, 0x12378086);
+    g_assert_cmphex(cfg_read(f, 8, 0), ==, 0x10001af4);
+    g_assert_cmphex(cfg_read(f, 8, 0x20) & ~0xfu, ==, PC_PCI_MEM_BASE);
+    g_assert_cmphex(cfg_read(f, 8, 0x3c) & 0xff, ==, 10); /* slot 1 INTA: PIRQ B */
+    /* the device config is in the BAR: the MAC */
+    g_assert_cmphex(pc_machine_mmio_read(f->m, PC_PCI_MEM_BASE + 0x2005, 1), ==, 0xcc);
+    /* adding devices after realize is refused */
+    expect_device_error(f, "virtio-net-pci", "Bus 'pci.0' does not support hotplugging");
+}
+
+static void test_interrupt_path(Fixture *f, gconstpointer data)
+{
+    g_assert_true(pc_machine_realize(f->m, NULL));
+    /* Linux's PIC init with vectors 0x30, then the PIT on IRQ 0 with a short period */
+    static const uint8_t init[][2] = {{0x20, 0x11}, {0x21, 0x30}, {0x21, 0x04}, {0x21, 0x01},
+                                      {0xa0, 0x11}, {0xa1, 0x38}, {0xa1, 0x02}, {0xa1, 0x01},
+                                      {0x21, 0xfe}, {0xa1, 0xff}};
+    for (size_t i = 0; i < G_N_ELEMENTS(init); i++) {
+        pc_machine_pio_write(f->m, init[i][0], init[i][1], 1);
+    }
+    pc_machine_pio_write(f->m, 0x43, 0x34, 1);
+    pc_machine_pio_write(f->m, 0x40, 100, 1);
+    pc_machine_pio_write(f->m, 0x40, 0, 1);
+    g_usleep(2000);
+    hw_clock_run_timers(pc_machine_clock(f->m));
+    g_assert_cmpint(f->cpu_irq, ==, 1);
+    g_assert_cmpint(pc_machine_irq_ack(f->m), ==, 0x30);
+    g_assert_cmpint(f->cpu_irq, ==, 0);
+    pc_machine_pio_write(f->m, 0x20, 0x20, 1);
+    /* the serial port's THRE interrupt is masked at the PIC: no INTR */
+    pc_machine_pio_write(f->m, 0x3f9, 0x02, 1);
+    g_assert_cmpint(f->cpu_irq, ==, 0);
+    pc_machine_pio_write(f->m, 0x21, 0xee, 1);
+    g_assert_cmpint(f->cpu_irq, ==, 1);
+    g_assert_cmpint(pc_machine_irq_ack(f->m), ==, 0x34);
+}
+
+static void test_reset_and_poweroff(Fixture *f, gconstpointer data)
+{
+    g_assert_true(pc_machine_realize(f->m, NULL));
+    pc_machine_pio_write(f->m, 0x64, 0xfe, 1);
+    g_assert_cmpint(f->resets, ==, 1);
+    pc_machine_pio_write(f->m, 0xcf9, 0x06, 1);
+    g_assert_cmpint(f->resets, ==, 2);
+    pc_machine_pio_write(f->m, 0xb004, 0x2001, 2);
+    g_assert_cmpint(f->poweroffs, ==, 1);
+    /* a reset reloads the kernel over whatever the guest wrote */
+    memset(f->ram + 0x1000000, 0, 4);
+    g_assert_true(pc_machine_reset(f->m, NULL));
+    g_assert_cmpmem(f->ram + 0x1000000, 4, "\xf4\xeb\xfd\x90", 4);
+    /* unowned ports and MMIO read all-ones */
+    g_assert_cmphex(pc_machine_pio_read(f->m, 0x1234, 1), ==, 0xff);
+    g_assert_cmphex(pc_machine_mmio_read(f->m, 0xf0000000, 4), ==, 0xffffffff);
+    pc_machine_mmio_write(f->m, 0xf0000000, 1, 4);
+}
+
+static void test_machine_errors(Fixture *f, gconstpointer data)
+{
+    GError *err = NULL;
+    PcMachineOptions o = {.ram_size = RAM_SIZE, .initrd = "/x"};
+    g_assert_null(pc_machine_new(&o, &f->hooks, &err));
+    g_assert_cmpstr(err->message, ==, "-initrd only allowed with -kernel option");
+    g_clear_error(&err);
+    o = (PcMachineOptions){.ram_size = RAM_SIZE, .append = "x"};
+    g_assert_null(pc_machine_new(&o, &f->hooks, &err));
+    g_assert_cmpstr(err->message, ==, "-append only allowed with -kernel option");
+    g_clear_error(&err);
+    o = (PcMachineOptions){.ram_size = RAM_SIZE, .kernel = "/nonexistent"};
+    PcMachine *m = pc_machine_new(&o, &f->hooks, NULL);
+    g_assert_false(pc_machine_realize(m, &err));
+    g_assert_cmpstr(err->message, ==,
+                    "qemu: could not open kernel file '/nonexistent': No such file or directory");
+    g_clear_error(&err);
+    pc_machine_free(m);
+}
+
+static void test_machine_props(Fixture *f, gconstpointer data)
+{
+    g_assert_true(pc_machine_type_is_pc("pc"));
+    g_assert_true(pc_machine_type_is_pc("pc-i440fx-7.2"));
+    g_assert_false(pc_machine_type_is_pc("q35"));
+    PcMachineOptions o = {0};
+    GError *err = NULL;
+    g_autoptr(KeyvalList) a = keyval_parse("pc,acpi=off", "type", KEYVAL_OPTS, NULL);
+    g_assert_true(pc_machine_parse_props(a, &o, NULL));
+    g_assert_false(o.acpi);
+    g_autoptr(KeyvalList) b = keyval_parse("pc,accel=tcg", "type", KEYVAL_OPTS, NULL);
+    g_assert_true(pc_machine_parse_props(b, &o, NULL));
+    g_assert_true(o.acpi);
+    g_autoptr(KeyvalList) c = keyval_parse("pc,acpi=maybe", "type", KEYVAL_OPTS, NULL);
+    g_assert_false(pc_machine_parse_props(c, &o, &err));
+    g_assert_cmpstr(err->message, ==, "Parameter 'acpi' does not accept value 'maybe'");
+    g_clear_error(&err);
+    g_autoptr(KeyvalList) d = keyval_parse("pc-i440fx-7.2,foo=1", "type", KEYVAL_OPTS, NULL);
+    g_assert_false(pc_machine_parse_props(d, &o, &err));
+    g_assert_cmpstr(err->message, ==, "Property 'pc-i440fx-7.2-machine.foo' not found");
+    g_clear_error(&err);
+    g_assert_nonnull(strstr(PC_MACHINE_HELP, "(alias of pc-i440fx-7.2)"));
+}
+
+static void test_nic_requests(Fixture *f, gconstpointer data)
+{
+    /* through the real net core this time */
+    PcMachineHooks hooks = f->hooks;
+    hooks.nic_attach = NULL;
+    PcMachineOptions opts = {.ram_size = RAM_SIZE};
+    PcMachine *m = pc_machine_new(&opts, &hooks, NULL);
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse("user,model=virtio-net-pci,mac=52:54:00:00:00:09",
+                                            "type", KEYVAL_OPTS | KEYVAL_QUIET, &err);
+    g_assert_true(net_nic_init_from_opts(kv, &err));
+    g_assert_no_error(err);
+    g_assert_true(pc_machine_add_nic_requests(m, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(pc_machine_nic_count(m), ==, 1);
+    const char *name;
+    VirtIONet *nic = pc_machine_nic(m, 0, &name);
+    g_assert_nonnull(nic);
+    g_assert_cmpstr(name, ==, "virtio-net-pci.0");
+    g_assert_true(pc_machine_realize(m, NULL));
+    g_assert_cmphex(pc_machine_mmio_read(m, PC_PCI_MEM_BASE + 0x2005, 1), ==, 0x09);
+    pc_machine_free(m);
+    net_cleanup();
+    /* a model the machine does not have */
+    m = pc_machine_new(&opts, &hooks, NULL);
+    g_autoptr(KeyvalList) kv2 = keyval_parse("user,model=e1000", "type",
+                                             KEYVAL_OPTS | KEYVAL_QUIET, &err);
+    g_assert_true(net_nic_init_from_opts(kv2, &err));
+    g_assert_false(pc_machine_add_nic_requests(m, &err));
+    g_assert_cmpstr(err->message, ==, "Unsupported NIC model: e1000");
+    g_clear_error(&err);
+    pc_machine_free(m);
+    net_cleanup();
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, setup, fn, teardown)
+    ADD("/pc/device-errors", test_device_errors);
+    ADD("/pc/ram-size", test_ram_size);
+    ADD("/pc/realize-firmware", test_realize_firmware);
+    ADD("/pc/interrupt-path", test_interrupt_path);
+    ADD("/pc/reset-poweroff", test_reset_and_poweroff);
+    ADD("/pc/machine-errors", test_machine_errors);
+    ADD("/pc/nic-requests", test_nic_requests);
+    ADD("/pc/machine-props", test_machine_props);
+    return g_test_run();
+}

@@ -1,0 +1,500 @@
+/*
+ * virtio-net-pci driven as Linux's virtio_pci_modern driver drives it, over a fake guest RAM:
+ * capability walk, feature negotiation, queue setup, TX and RX, then malicious chains.
+ */
+#include "hw/virtio/virtio-net.h"
+#include "hw/virtio/virtio-net-nc.h"
+#include "hw/virtio/virtio-pci.h"
+#include "net/net.h"
+
+#include <string.h>
+
+#define RAM_SIZE (1 << 20)
+#define BAR_ADDR 0xfe000000ull
+#define QSZ 8
+/* guest RAM layout for the test driver */
+#define RXQ_BASE 0x10000
+#define TXQ_BASE 0x20000
+#define BUF_BASE 0x40000
+
+typedef struct Fixture {
+    uint8_t *ram;
+    DmaSpace dma;
+    IoSpace *io, *mmio;
+    PCIBus *bus;
+    IrqLine intx;
+    int irq_level;
+    VirtIONet *net;
+    VirtIOPCIProxy *proxy;
+    GPtrArray *sent;
+    int rx_ready_calls;
+    uint16_t rx_avail, tx_avail;
+    bool echo;
+} Fixture;
+
+static bool ram_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
+{
+    Fixture *f = opaque;
+    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
+        return false;
+    }
+    memcpy(buf, f->ram + gpa, len);
+    return true;
+}
+
+static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
+{
+    Fixture *f = opaque;
+    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
+        return false;
+    }
+    memcpy(f->ram + gpa, buf, len);
+    return true;
+}
+
+static void intx_handler(void *opaque, int n, int level)
+{
+    ((Fixture *)opaque)->irq_level = level;
+}
+
+static void peer_send(void *opaque, const uint8_t *buf, size_t len)
+{
+    Fixture *f = opaque;
+    g_ptr_array_add(f->sent, g_bytes_new(buf, len));
+    if (f->echo) {
+        /* a peer answering at once from inside the send, as slirp answers ARP */
+        virtio_net_receive(f->net, buf, len);
+    }
+}
+
+static void peer_rx_ready(void *opaque)
+{
+    ((Fixture *)opaque)->rx_ready_calls++;
+}
+
+static uint32_t bar_rd(Fixture *f, uint64_t off, int size)
+{
+    return io_space_read(f->mmio, BAR_ADDR + off, size);
+}
+
+static void bar_wr(Fixture *f, uint64_t off, uint32_t v, int size)
+{
+    io_space_write(f->mmio, BAR_ADDR + off, v, size);
+}
+
+static void w16(Fixture *f, uint64_t a, uint16_t v)
+{
+    f->ram[a] = v;
+    f->ram[a + 1] = v >> 8;
+}
+
+static uint16_t r16(Fixture *f, uint64_t a)
+{
+    return f->ram[a] | (f->ram[a + 1] << 8);
+}
+
+static uint32_t r32(Fixture *f, uint64_t a)
+{
+    return r16(f, a) | ((uint32_t)r16(f, a + 2) << 16);
+}
+
+static void set_desc(Fixture *f, uint64_t table, int i, uint64_t addr, uint32_t len,
+                     uint16_t flags, uint16_t next)
+{
+    uint8_t *d = f->ram + table + 16 * i;
+    for (int b = 0; b < 8; b++) {
+        d[b] = addr >> (8 * b);
+    }
+    for (int b = 0; b < 4; b++) {
+        d[8 + b] = len >> (8 * b);
+    }
+    d[12] = flags;
+    d[13] = flags >> 8;
+    d[14] = next;
+    d[15] = next >> 8;
+}
+
+/* queue layout at base: desc (16*QSZ), avail at +0x100, used at +0x200 */
+static void setup_queue(Fixture *f, int q, uint64_t base)
+{
+    bar_wr(f, 0x16, q, 2);
+    g_assert_cmpint(bar_rd(f, 0x18, 2), ==, VIRTIO_NET_QUEUE_SIZE);
+    bar_wr(f, 0x18, QSZ, 2);
+    bar_wr(f, 0x20, base, 4);
+    bar_wr(f, 0x24, 0, 4);
+    bar_wr(f, 0x28, base + 0x100, 4);
+    bar_wr(f, 0x2c, 0, 4);
+    bar_wr(f, 0x30, base + 0x200, 4);
+    bar_wr(f, 0x34, 0, 4);
+    g_assert_cmpint(bar_rd(f, 0x1e, 2), ==, q);
+    bar_wr(f, 0x1c, 1, 2);
+}
+
+static void publish(Fixture *f, uint64_t base, uint16_t *avail, uint16_t head)
+{
+    w16(f, base + 0x100 + 4 + 2 * (*avail % QSZ), head);
+    (*avail)++;
+    w16(f, base + 0x100 + 2, *avail);
+}
+
+static void driver_init(Fixture *f)
+{
+    /* the capability walk Linux does: common, isr, device, notify, all in BAR 4 */
+    PCIDevice *d = virtio_pci_device(f->proxy);
+    int found = 0;
+    for (uint8_t c = d->config[PCI_CAPABILITY_LIST]; c; c = d->config[c + 1]) {
+        g_assert_cmpint(d->config[c], ==, 0x09);
+        g_assert_cmpint(d->config[c + 4], ==, 4);
+        found |= 1 << d->config[c + 3];
+    }
+    g_assert_cmphex(found, ==, 0x1e);
+    pci_config_write(d, 0x20, BAR_ADDR, 4);
+    pci_config_write(d, 0x24, 0, 4);
+    pci_config_write(d, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+
+    bar_wr(f, 0x14, 0, 1);
+    bar_wr(f, 0x14, VIRTIO_CONFIG_S_ACKNOWLEDGE, 1);
+    bar_wr(f, 0x14, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER, 1);
+    bar_wr(f, 0x00, 0, 4);
+    uint32_t lo = bar_rd(f, 0x04, 4);
+    bar_wr(f, 0x00, 1, 4);
+    uint32_t hi = bar_rd(f, 0x04, 4);
+    g_assert_cmphex(hi & 1, ==, 1); /* VERSION_1 */
+    g_assert_cmphex(lo & (1u << VIRTIO_NET_F_MAC), !=, 0);
+    bar_wr(f, 0x08, 0, 4);
+    bar_wr(f, 0x0c, lo, 4);
+    bar_wr(f, 0x08, 1, 4);
+    bar_wr(f, 0x0c, 1, 4);
+    bar_wr(f, 0x14, 0x0b, 1);
+    g_assert_cmphex(bar_rd(f, 0x14, 1) & VIRTIO_CONFIG_S_FEATURES_OK, !=, 0);
+    g_assert_cmpint(bar_rd(f, 0x12, 2), ==, 2);
+    setup_queue(f, 0, RXQ_BASE);
+    setup_queue(f, 1, TXQ_BASE);
+    bar_wr(f, 0x14, 0x0f, 1);
+}
+
+static void setup(Fixture *f, gconstpointer data)
+{
+    f->ram = g_malloc0(RAM_SIZE);
+    f->dma = (DmaSpace){.read = ram_read, .write = ram_write, .opaque = f};
+    f->io = io_space_new("io", 0x10000);
+    f->mmio = io_space_new("mmio", 1ull << 40);
+    irq_init(&f->intx, intx_handler, f, 0);
+    IrqLine *lines[4] = {&f->intx, &f->intx, &f->intx, &f->intx};
+    static const uint8_t isa[4] = {10, 10, 11, 11};
+    f->bus = pci_bus_new(f->io, f->mmio, lines, isa);
+    const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    f->net = virtio_net_new(&f->dma, mac);
+    f->proxy = virtio_pci_new(f->bus, "virtio-net-pci", -1, virtio_net_vdev(f->net), 0x020000,
+                              NULL);
+    g_assert_nonnull(f->proxy);
+    f->sent = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    VirtIONetPeer peer = {.send = peer_send, .rx_ready = peer_rx_ready, .opaque = f};
+    virtio_net_set_peer(f->net, &peer);
+    driver_init(f);
+}
+
+static void teardown(Fixture *f, gconstpointer data)
+{
+    pci_bus_free(f->bus);
+    virtio_pci_free(f->proxy);
+    virtio_net_free(f->net);
+    io_space_free(f->io);
+    io_space_free(f->mmio);
+    g_ptr_array_unref(f->sent);
+    g_free(f->ram);
+}
+
+static void test_identity_and_config(Fixture *f, gconstpointer data)
+{
+    PCIDevice *d = virtio_pci_device(f->proxy);
+    g_assert_cmphex(pci_get_word(d->config), ==, 0x1af4);
+    g_assert_cmphex(pci_get_word(d->config + 2), ==, 0x1000);
+    g_assert_cmphex(pci_get_word(d->config + PCI_SUBSYSTEM_ID), ==, 1);
+    g_assert_cmphex(bar_rd(f, 0x2000, 4), ==, 0x12005452);
+    g_assert_cmphex(bar_rd(f, 0x2004, 2), ==, 0x5634);
+    g_assert_cmphex(bar_rd(f, 0x2006, 2), ==, VIRTIO_NET_S_LINK_UP);
+}
+
+static void test_tx(Fixture *f, gconstpointer data)
+{
+    /* header and frame in separate descriptors, as Linux does without ANY_LAYOUT tricks */
+    memset(f->ram + BUF_BASE, 0, VIRTIO_NET_HDR_LEN);
+    const char frame[] = "\xff\xff\xff\xff\xff\xff\x52\x54\x00\x12\x34\x56\x08\x06payload";
+    memcpy(f->ram + BUF_BASE + 0x100, frame, sizeof(frame) - 1);
+    set_desc(f, TXQ_BASE, 0, BUF_BASE, VIRTIO_NET_HDR_LEN, VRING_DESC_F_NEXT, 1);
+    set_desc(f, TXQ_BASE, 1, BUF_BASE + 0x100, sizeof(frame) - 1, 0, 0);
+    publish(f, TXQ_BASE, &f->tx_avail, 0);
+    bar_wr(f, 0x3000 + 4 * 1, 1, 2);
+    g_assert_cmpuint(f->sent->len, ==, 1);
+    gsize len;
+    const void *p = g_bytes_get_data(g_ptr_array_index(f->sent, 0), &len);
+    g_assert_cmpmem(p, len, frame, sizeof(frame) - 1);
+    g_assert_cmpint(r16(f, TXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpint(f->irq_level, ==, 1);
+    g_assert_cmphex(bar_rd(f, 0x1000, 1), ==, 1);
+    g_assert_cmpint(f->irq_level, ==, 0);
+    VirtIONetStats st;
+    virtio_net_get_stats(f->net, &st);
+    g_assert_cmpuint(st.tx_packets, ==, 1);
+    g_assert_cmpuint(st.tx_bytes, ==, sizeof(frame) - 1);
+}
+
+static void test_rx(Fixture *f, gconstpointer data)
+{
+    uint8_t frame[60];
+    for (unsigned i = 0; i < sizeof(frame); i++) {
+        frame[i] = i;
+    }
+    /* no buffer yet: the peer must hold the frame */
+    g_assert_false(virtio_net_can_receive(f->net));
+    g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, 0);
+    set_desc(f, RXQ_BASE, 0, BUF_BASE, 1526, VRING_DESC_F_WRITE, 0);
+    publish(f, RXQ_BASE, &f->rx_avail, 0);
+    bar_wr(f, 0x3000, 0, 2);
+    g_assert_cmpint(f->rx_ready_calls, ==, 1);
+    g_assert_true(virtio_net_can_receive(f->net));
+    g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, sizeof(frame));
+    g_assert_cmpint(r16(f, RXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 4), ==, 0);
+    g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 8), ==, VIRTIO_NET_HDR_LEN + sizeof(frame));
+    g_assert_cmpint(r16(f, BUF_BASE + 10), ==, 1); /* num_buffers */
+    g_assert_cmpmem(f->ram + BUF_BASE + VIRTIO_NET_HDR_LEN, sizeof(frame), frame, sizeof(frame));
+    g_assert_cmpint(f->irq_level, ==, 1);
+    /* a buffer too small: the frame is dropped and counted, the buffer returned */
+    set_desc(f, RXQ_BASE, 1, BUF_BASE + 0x1000, 20, VRING_DESC_F_WRITE, 0);
+    publish(f, RXQ_BASE, &f->rx_avail, 1);
+    g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, -1);
+    VirtIONetStats st;
+    virtio_net_get_stats(f->net, &st);
+    g_assert_cmpuint(st.rx_packets, ==, 1);
+    g_assert_cmpuint(st.rx_dropped, ==, 1);
+    g_assert_cmpuint(st.rx_no_buffer, ==, 1);
+}
+
+static void test_reply_inside_send(Fixture *f, gconstpointer data)
+{
+    f->echo = true;
+    /* RX buffer at descriptor 5, TX chain at descriptor 2: the used ids must not mix */
+    set_desc(f, RXQ_BASE, 5, BUF_BASE + 0x1000, 1526, VRING_DESC_F_WRITE, 0);
+    publish(f, RXQ_BASE, &f->rx_avail, 5);
+    memset(f->ram + BUF_BASE, 0, VIRTIO_NET_HDR_LEN + 60);
+    set_desc(f, TXQ_BASE, 2, BUF_BASE, VIRTIO_NET_HDR_LEN + 60, 0, 0);
+    publish(f, TXQ_BASE, &f->tx_avail, 2);
+    bar_wr(f, 0x3004, 1, 2);
+    g_assert_cmpint(r16(f, TXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpuint(r32(f, TXQ_BASE + 0x200 + 4), ==, 2);
+    g_assert_cmpint(r16(f, RXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 4), ==, 5);
+    g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 8), ==, VIRTIO_NET_HDR_LEN + 60);
+}
+
+static void expect_broken(Fixture *f)
+{
+    VirtIODevice *vdev = virtio_net_vdev(f->net);
+    g_assert_true(vdev->broken);
+    g_assert_cmphex(bar_rd(f, 0x14, 1) & VIRTIO_CONFIG_S_NEEDS_RESET, !=, 0);
+    g_assert_cmpuint(vdev->stats.bad_chains, >=, 1);
+    /* the config-change interrupt tells the driver */
+    g_assert_cmphex(bar_rd(f, 0x1000, 1) & 2, ==, 2);
+    /* a reset recovers the device */
+    bar_wr(f, 0x14, 0, 1);
+    g_assert_false(vdev->broken);
+    g_assert_cmpint(bar_rd(f, 0x14, 1), ==, 0);
+}
+
+static void kick_tx(Fixture *f, uint16_t head)
+{
+    publish(f, TXQ_BASE, &f->tx_avail, head);
+    bar_wr(f, 0x3004, 1, 2);
+}
+
+static void test_loop(Fixture *f, gconstpointer data)
+{
+    set_desc(f, TXQ_BASE, 0, BUF_BASE, 64, VRING_DESC_F_NEXT, 1);
+    set_desc(f, TXQ_BASE, 1, BUF_BASE, 64, VRING_DESC_F_NEXT, 0);
+    kick_tx(f, 0);
+    g_assert_cmpuint(f->sent->len, ==, 0);
+    expect_broken(f);
+}
+
+static void test_out_of_range_indexes(Fixture *f, gconstpointer data)
+{
+    kick_tx(f, QSZ + 3); /* head beyond the table */
+    expect_broken(f);
+    driver_init(f);
+    f->tx_avail = 0;
+    set_desc(f, TXQ_BASE, 0, BUF_BASE, 64, VRING_DESC_F_NEXT, 0x7fff); /* next beyond */
+    kick_tx(f, 0);
+    expect_broken(f);
+    driver_init(f);
+    /* avail index far ahead of what was consumed */
+    w16(f, TXQ_BASE + 0x100 + 2, 0x8000);
+    bar_wr(f, 0x3004, 1, 2);
+    expect_broken(f);
+}
+
+static void test_bad_addresses(Fixture *f, gconstpointer data)
+{
+    set_desc(f, TXQ_BASE, 0, RAM_SIZE - 4, 64, 0, 0); /* runs off the end of RAM */
+    kick_tx(f, 0);
+    expect_broken(f);
+    driver_init(f);
+    f->tx_avail = 0;
+    set_desc(f, TXQ_BASE, 0, 0xfffffffffffffff0ull, 64, 0, 0); /* wraps */
+    kick_tx(f, 0);
+    expect_broken(f);
+    driver_init(f);
+    f->tx_avail = 0;
+    /* the rings themselves outside RAM */
+    bar_wr(f, 0x14, 0, 1);
+    bar_wr(f, 0x14, 0x0b, 1);
+    setup_queue(f, 0, RXQ_BASE);
+    bar_wr(f, 0x16, 1, 2);
+    bar_wr(f, 0x18, QSZ, 2);
+    bar_wr(f, 0x20, TXQ_BASE, 4);
+    bar_wr(f, 0x28, 0xfff00000, 4);
+    bar_wr(f, 0x30, TXQ_BASE + 0x200, 4);
+    bar_wr(f, 0x1c, 1, 2);
+    bar_wr(f, 0x14, 0x0f, 1);
+    bar_wr(f, 0x3004, 1, 2);
+    expect_broken(f);
+}
+
+static void test_indirect_rules(Fixture *f, gconstpointer data)
+{
+    /* a valid indirect table works */
+    set_desc(f, 0x30000, 0, BUF_BASE, VIRTIO_NET_HDR_LEN, VRING_DESC_F_NEXT, 1);
+    set_desc(f, 0x30000, 1, BUF_BASE + 0x100, 60, 0, 0);
+    set_desc(f, TXQ_BASE, 0, 0x30000, 32, VRING_DESC_F_INDIRECT, 0);
+    kick_tx(f, 0);
+    g_assert_cmpuint(f->sent->len, ==, 1);
+    /* nested indirect */
+    set_desc(f, 0x30000, 1, 0x30000, 32, VRING_DESC_F_INDIRECT, 0);
+    kick_tx(f, 0);
+    expect_broken(f);
+    driver_init(f);
+    f->tx_avail = 0;
+    /* odd length table */
+    set_desc(f, TXQ_BASE, 0, 0x30000, 33, VRING_DESC_F_INDIRECT, 0);
+    kick_tx(f, 0);
+    expect_broken(f);
+    driver_init(f);
+    f->tx_avail = 0;
+    /* readable after writable */
+    set_desc(f, TXQ_BASE, 0, BUF_BASE, 64, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
+    set_desc(f, TXQ_BASE, 1, BUF_BASE, 64, 0, 0);
+    kick_tx(f, 0);
+    expect_broken(f);
+}
+
+static void test_bad_setup_contained(Fixture *f, gconstpointer data)
+{
+    /* queue sizes that are not powers of two or too big are refused */
+    bar_wr(f, 0x14, 0, 1);
+    bar_wr(f, 0x16, 0, 2);
+    bar_wr(f, 0x18, 7, 2);
+    g_assert_cmpint(bar_rd(f, 0x18, 2), ==, VIRTIO_NET_QUEUE_SIZE);
+    bar_wr(f, 0x18, 4096, 2);
+    g_assert_cmpint(bar_rd(f, 0x18, 2), ==, VIRTIO_NET_QUEUE_SIZE);
+    /* unknown queue selected, notify of a queue that does not exist */
+    bar_wr(f, 0x16, 99, 2);
+    g_assert_cmpint(bar_rd(f, 0x18, 2), ==, 0);
+    bar_wr(f, 0x3000 + 4 * 50, 50, 2);
+    /* features the device does not offer: FEATURES_OK refused */
+    bar_wr(f, 0x14, 3, 1);
+    bar_wr(f, 0x08, 0, 4);
+    bar_wr(f, 0x0c, 0xffffffff, 4);
+    bar_wr(f, 0x14, 0x0b, 1);
+    g_assert_cmphex(bar_rd(f, 0x14, 1) & VIRTIO_CONFIG_S_FEATURES_OK, ==, 0);
+    /* traffic before DRIVER_OK is dropped, counted */
+    uint8_t frame[14] = {0};
+    g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, -1);
+}
+
+/* --- through the net core: a fake -netdev "hn0" peered with the NIC client ------------- */
+
+typedef struct FakeNetdev {
+    NetClientState nc;
+    GPtrArray *got;
+} FakeNetdev;
+
+static ssize_t fake_receive(NetClientState *nc, const uint8_t *buf, size_t size)
+{
+    g_ptr_array_add(((FakeNetdev *)nc)->got, g_bytes_new(buf, size));
+    return size;
+}
+
+static const NetClientInfo fake_info = {
+    .type = NET_CLIENT_DRIVER_SOCKET,
+    .size = sizeof(FakeNetdev),
+    .receive = fake_receive,
+};
+
+static void test_net_core_glue(Fixture *f, gconstpointer data)
+{
+    FakeNetdev *nd = (FakeNetdev *)qemu_new_net_client(&fake_info, NULL, "socket", "hn0");
+    nd->nc.is_netdev = true;
+    nd->got = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    GError *err = NULL;
+    g_assert_null(virtio_net_nc_attach(f->net, "nope", "net0", mac, &err));
+    g_assert_cmpstr(err->message, ==,
+                    "Property 'virtio-net-device.netdev' can't find value 'nope'");
+    g_clear_error(&err);
+    VirtIONetClient *c = virtio_net_nc_attach(f->net, "hn0", "net0", mac, &err);
+    g_assert_nonnull(c);
+    g_assert_null(virtio_net_nc_attach(f->net, "hn0", "net1", mac, &err));
+    g_assert_cmpstr(err->message, ==,
+                    "Property 'virtio-net-device.netdev' can't take value 'hn0', it's in use");
+    g_clear_error(&err);
+
+    /* netdev -> guest before any RX buffer: queued in the core, delivered on the RX kick */
+    uint8_t frame[42];
+    memset(frame, 0x5a, sizeof(frame));
+    qemu_send_packet(&nd->nc, frame, sizeof(frame));
+    g_assert_cmpint(r16(f, RXQ_BASE + 0x200 + 2), ==, 0);
+    set_desc(f, RXQ_BASE, 0, BUF_BASE, 1526, VRING_DESC_F_WRITE, 0);
+    publish(f, RXQ_BASE, &f->rx_avail, 0);
+    bar_wr(f, 0x3000, 0, 2);
+    g_assert_cmpint(r16(f, RXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpmem(f->ram + BUF_BASE + VIRTIO_NET_HDR_LEN, sizeof(frame), frame, sizeof(frame));
+
+    /* guest -> netdev */
+    memcpy(f->ram + BUF_BASE + 0x2000 + VIRTIO_NET_HDR_LEN, "hello-netdev", 12);
+    memset(f->ram + BUF_BASE + 0x2000, 0, VIRTIO_NET_HDR_LEN);
+    set_desc(f, TXQ_BASE, 0, BUF_BASE + 0x2000, VIRTIO_NET_HDR_LEN + 12, 0, 0);
+    publish(f, TXQ_BASE, &f->tx_avail, 0);
+    bar_wr(f, 0x3004, 1, 2);
+    g_assert_cmpuint(nd->got->len, ==, 1);
+    gsize len;
+    const void *p = g_bytes_get_data(g_ptr_array_index(nd->got, 0), &len);
+    g_assert_cmpmem(p, len, "hello-netdev", 12);
+
+    /* set_link off on the netdev reaches the guest's status bit */
+    qemu_set_link(&nd->nc, false);
+    g_assert_cmphex(bar_rd(f, 0x2006, 2), ==, 0);
+    qemu_set_link(&nd->nc, true);
+    g_assert_cmphex(bar_rd(f, 0x2006, 2), ==, VIRTIO_NET_S_LINK_UP);
+
+    virtio_net_nc_detach(c);
+    g_ptr_array_unref(nd->got);
+    qemu_del_net_client(&nd->nc);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, setup, fn, teardown)
+    ADD("/virtio-net/identity-config", test_identity_and_config);
+    ADD("/virtio-net/tx", test_tx);
+    ADD("/virtio-net/rx", test_rx);
+    ADD("/virtio-net/reply-inside-send", test_reply_inside_send);
+    ADD("/virtio-net/malicious/loop", test_loop);
+    ADD("/virtio-net/malicious/out-of-range", test_out_of_range_indexes);
+    ADD("/virtio-net/malicious/bad-addresses", test_bad_addresses);
+    ADD("/virtio-net/malicious/indirect", test_indirect_rules);
+    ADD("/virtio-net/bad-setup", test_bad_setup_contained);
+    ADD("/virtio-net/net-core-glue", test_net_core_glue);
+    return g_test_run();
+}
