@@ -21,7 +21,13 @@ struct CharFrontend {
     GMainContext *context; /* referenced; NULL = default */
     GSource *open_idle;    /* pending OPENED for an already-open stream */
     gboolean opened_sent;  /* the front-end saw OPENED and not yet CLOSED */
+    /* char_fe_notify_writable's watch and what it calls: under the write lock */
+    GSource *write_watch;
+    ChrWritableHandler writable;
+    void *writable_opaque;
 };
+
+static void write_watch_drop_locked(CharFrontend *fe);
 
 typedef struct ChardevPrivate {
     char *label;
@@ -144,6 +150,12 @@ void chardev_be_event(Chardev *chr, ChrEvent event)
     } else if (event == CHR_EVENT_CLOSED) {
         p->be_open = FALSE;
         p->stats.disconnects++;
+        if (fe) {
+            /* The descriptor it watched is gone (and its number may be reused). */
+            chardev_write_lock(chr);
+            write_watch_drop_locked(fe);
+            chardev_write_unlock(chr);
+        }
     }
     if (fe) {
         if (event == CHR_EVENT_OPENED) {
@@ -779,6 +791,9 @@ void char_fe_free(CharFrontend *fe)
     }
     Chardev *chr = fe->chr;
     char_fe_set_handlers(fe, NULL, NULL, NULL, NULL, NULL);
+    chardev_write_lock(chr);
+    write_watch_drop_locked(fe);
+    chardev_write_unlock(chr);
     chardev_lock(chr);
     priv(chr)->fe = NULL;
     chardev_unlock(chr);
@@ -836,6 +851,14 @@ void char_fe_set_handlers(CharFrontend *fe, ChrCanReadHandler can_read, ChrReadH
         }
         p->context = context ? g_main_context_ref(context) : NULL;
         fe->context = p->context;
+        /* A pending write notification moves along to the new context. */
+        chardev_write_lock(chr);
+        ChrWritableHandler wfunc = fe->write_watch ? fe->writable : NULL;
+        void *wopaque = fe->writable_opaque;
+        chardev_write_unlock(chr);
+        if (wfunc) {
+            char_fe_notify_writable(fe, wfunc, wopaque);
+        }
     }
     if (cc->update_sources) {
         cc->update_sources(chr);
@@ -852,6 +875,69 @@ void char_fe_set_handlers(CharFrontend *fe, ChrCanReadHandler can_read, ChrReadH
     chardev_unlock(chr);
     /* A paused reader may now take bytes: let the context re-evaluate. */
     g_main_context_wakeup(chardev_context(chr));
+}
+
+/* ---- write readiness ---- */
+
+static void write_watch_drop_locked(CharFrontend *fe)
+{
+    chr_source_clear(&fe->write_watch);
+    fe->writable = NULL;
+    fe->writable_opaque = NULL;
+}
+
+static gboolean fe_writable_cb(gint fd, GIOCondition cond, gpointer data)
+{
+    Chardev *chr = data;
+    GSource *self = g_main_current_source();
+    ChrWritableHandler func = NULL;
+    void *opaque = NULL;
+
+    chardev_write_lock(chr);
+    CharFrontend *fe = priv(chr)->fe;
+    /* Replaced or dropped by another thread while we waited for the lock: not ours to run. */
+    if (fe && fe->write_watch == self && !g_source_is_destroyed(self)) {
+        func = fe->writable;
+        opaque = fe->writable_opaque;
+        g_source_unref(fe->write_watch);
+        fe->write_watch = NULL;
+        fe->writable = NULL;
+        fe->writable_opaque = NULL;
+    }
+    chardev_write_unlock(chr);
+    /* Unlocked: the handler typically writes, which takes the write lock again. */
+    if (func) {
+        func(opaque);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+gboolean char_fe_notify_writable(CharFrontend *fe, ChrWritableHandler func, void *opaque)
+{
+    Chardev *chr = fe->chr;
+    ChardevClass *cc = CHARDEV_GET_CLASS(chr);
+
+    chardev_write_lock(chr);
+    write_watch_drop_locked(fe);
+    int fd = cc->write_fd ? cc->write_fd(chr) : -1;
+    if (fd >= 0 && func) {
+        fe->writable = func;
+        fe->writable_opaque = opaque;
+        fe->write_watch = g_unix_fd_source_new(fd, G_IO_OUT | G_IO_ERR | G_IO_HUP);
+        g_source_set_name(fe->write_watch, "chardev-writable");
+        g_source_set_callback(fe->write_watch, G_SOURCE_FUNC(fe_writable_cb), g_object_ref(chr),
+                              g_object_unref);
+        g_source_attach(fe->write_watch, chardev_context(chr));
+    }
+    chardev_write_unlock(chr);
+    return fd >= 0 && func;
+}
+
+void char_fe_cancel_writable(CharFrontend *fe)
+{
+    chardev_write_lock(fe->chr);
+    write_watch_drop_locked(fe);
+    chardev_write_unlock(fe->chr);
 }
 
 void char_fe_accept_input(CharFrontend *fe)

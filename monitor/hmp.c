@@ -254,20 +254,35 @@ static HmpArgs *parse_args(Monitor *mon, const HmpCommand *cmd, const char *disp
             break;
         }
         case 'i':
-        case 'l': {
+        case 'l':
+        case 'M':
+        case 'o': {
             if (!*p && optional) {
                 break;
             }
-            g_autofree char *w = get_word(&p);
-            char *end = NULL;
-            if (w) {
-                (void)g_ascii_strtoll(w, &end, 0);
-            }
-            if (!w || !*w || *end) {
-                monitor_printf(mon, "%s: invalid char in expression\n", display_name);
+            int64_t v;
+            GError *err = NULL;
+            gboolean ok = type[0] == 'o' ? hmp_parse_size(&p, &v, &err)
+                                         : hmp_parse_expr(&p, &v, &err);
+            if (!ok) {
+                monitor_printf(mon, "%s\n", err->message);
+                g_error_free(err);
                 goto fail;
             }
-            add_arg(args, name, w);
+            if (type[0] == 'i' && ((uint64_t)v >> 32)) {
+                monitor_printf(mon, "'%s' has failed: integer is for 32-bit values\n",
+                               display_name);
+                goto fail;
+            }
+            if (type[0] == 'M') {
+                if (v < 0) {
+                    monitor_printf(mon, "enter a positive value\n");
+                    goto fail;
+                }
+                v = (int64_t)((uint64_t)v << 20);
+            }
+            g_autofree char *text = g_strdup_printf("%" G_GINT64_FORMAT, v);
+            add_arg(args, name, text);
             break;
         }
         case 'b': {

@@ -4,6 +4,9 @@
 #include "qapi/qapi-runtime.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,9 +15,14 @@ typedef enum {
     TOK_STRING, TOK_INTEGER, TOK_FLOAT, TOK_KEYWORD,
 } TokenType;
 
+/*
+ * A token as stored in the run's arena. A run may hold millions of tokens: they live in two
+ * contiguous buffers (records and their offsets), not one allocation each, so that a huge run
+ * costs ~16 bytes a token and its memory goes back to the system as a whole.
+ */
 typedef struct {
     TokenType type;
-    char *text;
+    char text[];
 } Token;
 
 typedef enum {
@@ -31,18 +39,13 @@ struct JsonStreamer {
     GString *tok;          /* text of the token being lexed */
     char quote;            /* of the string being lexed */
     gboolean escape;       /* last string char was a backslash */
-    GPtrArray *tokens;     /* the current run, of Token* */
+    gboolean discarding;   /* the string passed the size limit: skipped up to its end */
+    GByteArray *arena;     /* the current run's Token records, each aligned */
+    GArray *offsets;       /* guint32: where each token of the run starts in arena */
     size_t run_bytes;
     int braces, brackets;
     guint64 errors;
 };
-
-static void token_free(gpointer p)
-{
-    Token *t = p;
-    g_free(t->text);
-    g_free(t);
-}
 
 JsonStreamer *json_streamer_new(JsonStreamerEmit emit, void *opaque)
 {
@@ -50,23 +53,65 @@ JsonStreamer *json_streamer_new(JsonStreamerEmit emit, void *opaque)
     js->emit = emit;
     js->opaque = opaque;
     js->tok = g_string_new(NULL);
-    js->tokens = g_ptr_array_new_with_free_func(token_free);
+    js->arena = g_byte_array_new();
+    js->offsets = g_array_new(FALSE, FALSE, sizeof(guint32));
     return js;
+}
+
+/* Past this, buffers are given back rather than kept for the next input. */
+#define JSON_KEEP_BYTES (64 * 1024)
+
+/*
+ * After a huge input is freed: glibc raises its mmap threshold once a big mmapped block is
+ * freed, so the next huge buffer lands on the heap and is not returned by free() alone.
+ */
+static void give_back_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 static void run_reset(JsonStreamer *js)
 {
-    g_ptr_array_set_size(js->tokens, 0);
+    gboolean big = js->arena->len > JSON_KEEP_BYTES;
+    if (big) {
+        g_byte_array_unref(js->arena);
+        js->arena = g_byte_array_new();
+    } else {
+        g_byte_array_set_size(js->arena, 0);
+    }
+    if (js->offsets->len > JSON_KEEP_BYTES / sizeof(guint32)) {
+        g_array_unref(js->offsets);
+        js->offsets = g_array_new(FALSE, FALSE, sizeof(guint32));
+    } else {
+        g_array_set_size(js->offsets, 0);
+    }
+    if (big) {
+        give_back_memory();
+    }
     js->run_bytes = 0;
     js->braces = js->brackets = 0;
+}
+
+static void tok_reset(JsonStreamer *js)
+{
+    if (js->tok->allocated_len > JSON_KEEP_BYTES) {
+        g_string_free(js->tok, TRUE);
+        js->tok = g_string_new(NULL);
+        give_back_memory();
+    } else {
+        g_string_truncate(js->tok, 0);
+    }
 }
 
 void json_streamer_reset(JsonStreamer *js)
 {
     run_reset(js);
-    g_string_truncate(js->tok, 0);
+    tok_reset(js);
     js->state = LEX_START;
     js->escape = FALSE;
+    js->discarding = FALSE;
 }
 
 void json_streamer_free(JsonStreamer *js)
@@ -74,7 +119,8 @@ void json_streamer_free(JsonStreamer *js)
     if (!js) {
         return;
     }
-    g_ptr_array_unref(js->tokens);
+    g_byte_array_unref(js->arena);
+    g_array_unref(js->offsets);
     g_string_free(js->tok, TRUE);
     g_free(js);
 }
@@ -103,7 +149,8 @@ static void emit_error(JsonStreamer *js, const char *fmt, ...)
 /* ---- parser over a balanced run of tokens ---- */
 
 typedef struct {
-    Token **toks;
+    const guint8 *arena;
+    const guint32 *offsets;
     guint n, pos;
     GError *err;
 } Parser;
@@ -125,7 +172,7 @@ static void parse_error(Parser *p, const char *fmt, ...)
 
 static Token *peek(Parser *p)
 {
-    return p->pos < p->n ? p->toks[p->pos] : NULL;
+    return p->pos < p->n ? (Token *)(p->arena + p->offsets[p->pos]) : NULL;
 }
 
 static int hex4(const char *s)
@@ -366,13 +413,22 @@ static JsonNode *parse_value(Parser *p)
 
 static void run_complete(JsonStreamer *js)
 {
-    Parser p = { (Token **)js->tokens->pdata, js->tokens->len, 0, NULL };
+    Parser p = {
+        .arena = js->arena->data,
+        .offsets = (const guint32 *)js->offsets->data,
+        .n = js->offsets->len,
+    };
     JsonNode *value = parse_value(&p);
+    gboolean big = js->arena->len > JSON_KEEP_BYTES;
     run_reset(js);
     if (!value) {
         js->errors++;
     }
     js->emit(js->opaque, value, p.err);
+    if (big) {
+        /* The consumer has usually freed the value by now: its many small blocks too. */
+        give_back_memory();
+    }
 }
 
 /* ---- streamer: collects tokens until braces and brackets balance ---- */
@@ -386,17 +442,21 @@ static void push_token(JsonStreamer *js, TokenType type)
     case TOK_RBRACKET: js->brackets--; break;
     default: break;
     }
-    Token *t = g_new(Token, 1);
+    guint32 off = js->arena->len;
+    gsize size = sizeof(Token) + js->tok->len + 1;
+    size = (size + G_ALIGNOF(Token) - 1) & ~(gsize)(G_ALIGNOF(Token) - 1);
+    g_byte_array_set_size(js->arena, off + size);
+    Token *t = (Token *)(js->arena->data + off);
     t->type = type;
-    t->text = g_strndup(js->tok->str, js->tok->len);
+    memcpy(t->text, js->tok->str, js->tok->len + 1);
+    g_array_append_val(js->offsets, off);
     js->run_bytes += js->tok->len;
-    g_string_truncate(js->tok, 0);
-    g_ptr_array_add(js->tokens, t);
+    tok_reset(js);
 
     if ((js->braces > 0 || js->brackets > 0) && js->braces >= 0 && js->brackets >= 0) {
         if (js->run_bytes > JSON_MAX_TOKEN_BYTES) {
             emit_error(js, "JSON token size limit exceeded");
-        } else if (js->tokens->len > JSON_MAX_TOKENS) {
+        } else if (js->offsets->len > JSON_MAX_TOKENS) {
             emit_error(js, "JSON token count limit exceeded");
         } else if (js->braces + js->brackets > JSON_MAX_NESTING) {
             emit_error(js, "JSON nesting depth limit exceeded");
@@ -464,18 +524,26 @@ static gboolean lex_char(JsonStreamer *js, char c)
             return TRUE;
         }
     case LEX_STRING:
-        g_string_append_c(js->tok, c);
+        if (!js->discarding) {
+            g_string_append_c(js->tok, c);
+        }
         if (js->escape) {
             js->escape = FALSE;
         } else if (c == '\\') {
             js->escape = TRUE;
         } else if (c == js->quote) {
             js->state = LEX_START;
-            push_token(js, TOK_STRING);
-        } else if (js->tok->len + js->run_bytes > JSON_MAX_TOKEN_BYTES) {
-            g_string_truncate(js->tok, 0);
-            js->state = LEX_START;
-            emit_error(js, "JSON token size limit exceeded");
+            if (js->discarding) {
+                /* Upstream sees the size only once the token ends; so do we. */
+                js->discarding = FALSE;
+                emit_error(js, "JSON token size limit exceeded");
+            } else {
+                push_token(js, TOK_STRING);
+            }
+        } else if (!js->discarding && js->tok->len + js->run_bytes > JSON_MAX_TOKEN_BYTES) {
+            /* Not kept: memory stays bounded however long the string goes on. */
+            js->discarding = TRUE;
+            tok_reset(js);
         }
         return TRUE;
     case LEX_KEYWORD:
@@ -555,8 +623,9 @@ void json_streamer_flush(JsonStreamer *js)
     if (js->state != LEX_STRING) {
         json_streamer_feed(js, " ", 1);
     }
-    g_string_truncate(js->tok, 0);
+    tok_reset(js);
     js->state = LEX_START;
+    js->discarding = FALSE;
     run_reset(js);
 }
 

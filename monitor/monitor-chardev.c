@@ -5,20 +5,167 @@
 
 #include <string.h>
 
+/*
+ * Output never blocks the main loop: it is queued per monitor and written as the client takes it.
+ *
+ *   write --> queue --char_fe_write (what fits)--> client
+ *               |  socket full: a writable notification resumes the flush
+ *               |  queue >= MON_OUT_PAUSE: input and held requests wait (back-pressure)
+ *               |  queue >  MON_OUT_MAX:   queue dropped, client disconnected and counted
+ */
+/*
+ * The pause mark leaves room for one reply on top; the drop mark is far above any one reply
+ * (query-qmp-schema is ~22 KiB) and holds tens of thousands of events for a slow client.
+ */
+#define MON_OUT_PAUSE (64 * 1024)
+#define MON_OUT_MAX (4 * 1024 * 1024)
+#define MON_READ_CHUNK 4096
+
 typedef struct {
     Monitor *mon;
     CharFrontend *fe;
+    /* Under mon->out_lock: the queue is out->data[head..len). */
+    GByteArray *out;
+    gsize head;
+    gboolean watch_armed;     /* a writable notification is pending */
+    gboolean overflowed;      /* dropped; discarding output until the client is gone */
+    GSource *drop_idle;       /* disconnects an overflowed client on the main loop */
+    gboolean paused;          /* can_read said 0 last time */
+    MonitorOutputStats stats;
 } ChardevLink;
+
+static gsize link_queued(ChardevLink *link)
+{
+    return link->out->len - link->head;
+}
+
+static void link_discard_locked(ChardevLink *link)
+{
+    link->stats.dropped_bytes += link_queued(link);
+    /* A queue that grew large gives its memory back. */
+    if (link->out->len > MON_OUT_PAUSE) {
+        g_byte_array_unref(link->out);
+        link->out = g_byte_array_new();
+    } else {
+        g_byte_array_set_size(link->out, 0);
+    }
+    link->head = 0;
+}
+
+static void link_writable(void *opaque);
+
+static void link_flush_locked(ChardevLink *link)
+{
+    while (link_queued(link)) {
+        gsize want = MIN(link_queued(link), G_MAXINT);
+        int n = char_fe_write(link->fe, link->out->data + link->head, want);
+        if (n > 0) {
+            link->head += n;
+            continue;
+        }
+        if (n == 0 && !link->watch_armed) {
+            link->watch_armed = char_fe_notify_writable(link->fe, link_writable, link);
+        }
+        if (n < 0 || !link->watch_armed) {
+            /* No client (or it went away): the read side reports the hang-up. */
+            link_discard_locked(link);
+        }
+        break;
+    }
+    if (!link_queued(link)) {
+        link_discard_locked(link);
+    } else if (link->head > link->out->len / 2) {
+        g_byte_array_remove_range(link->out, 0, link->head);
+        link->head = 0;
+    }
+}
+
+static gboolean link_drop_cb(gpointer data)
+{
+    ChardevLink *link = data;
+    g_mutex_lock(&link->mon->out_lock);
+    gboolean mine = link->drop_idle && !g_source_is_destroyed(g_main_current_source());
+    if (mine) {
+        g_source_unref(link->drop_idle);
+        link->drop_idle = NULL;
+    }
+    g_mutex_unlock(&link->mon->out_lock);
+    if (mine) {
+        char_fe_disconnect(link->fe);
+        /* A backend that cannot drop its client (stdio, file) goes on with what comes next. */
+        g_mutex_lock(&link->mon->out_lock);
+        link->overflowed = FALSE;
+        g_mutex_unlock(&link->mon->out_lock);
+    }
+    return G_SOURCE_REMOVE;
+}
 
 static void chr_write(void *opaque, const char *buf, size_t len)
 {
     ChardevLink *link = opaque;
-    char_fe_write_all(link->fe, (const guint8 *)buf, len);
+    /* Called with mon->out_lock held, from any thread. */
+    if (link->overflowed) {
+        link->stats.dropped_bytes += len;
+        return;
+    }
+    g_byte_array_append(link->out, (const guint8 *)buf, len);
+    link->stats.peak = MAX(link->stats.peak, link_queued(link));
+    if (!link->watch_armed) {
+        link_flush_locked(link);
+    }
+    if (link_queued(link) > MON_OUT_MAX) {
+        /* The client stopped reading long ago: drop it rather than grow without bound. */
+        link_discard_locked(link);
+        link->overflowed = TRUE;
+        link->stats.clients_dropped++;
+        char_fe_cancel_writable(link->fe);
+        link->watch_armed = FALSE;
+        /* Not from here: we may be inside this monitor's own read handler or another thread. */
+        link->drop_idle = g_idle_source_new();
+        /* Not behind a busy loop's input: the client must go before more piles up. */
+        g_source_set_priority(link->drop_idle, G_PRIORITY_DEFAULT);
+        g_source_set_callback(link->drop_idle, link_drop_cb, link, NULL);
+        g_source_attach(link->drop_idle, NULL);
+    }
+}
+
+static void link_writable(void *opaque)
+{
+    ChardevLink *link = opaque;
+    g_mutex_lock(&link->mon->out_lock);
+    link->watch_armed = FALSE;
+    link_flush_locked(link);
+    gboolean congested = link_queued(link) >= MON_OUT_PAUSE;
+    g_mutex_unlock(&link->mon->out_lock);
+    if (!congested) {
+        monitor_resume(link->mon);
+        char_fe_accept_input(link->fe);
+    }
+}
+
+gboolean monitor_output_congested(Monitor *mon)
+{
+    ChardevLink *link = mon->chardev_fe;
+    if (!link) {
+        return FALSE;
+    }
+    g_mutex_lock(&mon->out_lock);
+    gboolean congested = link_queued(link) >= MON_OUT_PAUSE;
+    g_mutex_unlock(&mon->out_lock);
+    return congested;
 }
 
 static int chr_can_read(void *opaque)
 {
-    return 4096;
+    ChardevLink *link = opaque;
+    gboolean pause = monitor_output_congested(link->mon) || monitor_has_held_input(link->mon);
+    if (pause && !link->paused) {
+        g_mutex_lock(&link->mon->out_lock);
+        link->stats.input_pauses++;
+        g_mutex_unlock(&link->mon->out_lock);
+    }
+    link->paused = pause;
+    return pause ? 0 : MON_READ_CHUNK;
 }
 
 static void chr_read(void *opaque, const guint8 *buf, int size)
@@ -31,16 +178,66 @@ static void chr_read(void *opaque, const guint8 *buf, int size)
     monitor_feed(link->mon, (const char *)buf, size);
 }
 
+static void link_reset_output(ChardevLink *link)
+{
+    g_mutex_lock(&link->mon->out_lock);
+    link_discard_locked(link);
+    link->overflowed = FALSE;
+    link->watch_armed = FALSE;
+    g_mutex_unlock(&link->mon->out_lock);
+}
+
 static void chr_event(void *opaque, ChrEvent event)
 {
     ChardevLink *link = opaque;
     if (event == CHR_EVENT_OPENED) {
+        /* What was queued for an earlier client (or dropped with it) is not this one's. */
+        link_reset_output(link);
         if (!link->mon->open) {
             monitor_open(link->mon);
         }
     } else if (event == CHR_EVENT_CLOSED) {
         monitor_close(link->mon);
+        link_reset_output(link);
     }
+}
+
+void monitor_chardev_get_stats(Monitor *mon, MonitorOutputStats *stats)
+{
+    ChardevLink *link = mon->chardev_fe;
+    memset(stats, 0, sizeof(*stats));
+    if (!link) {
+        return;
+    }
+    g_mutex_lock(&mon->out_lock);
+    *stats = link->stats;
+    stats->pending = link_queued(link);
+    g_mutex_unlock(&mon->out_lock);
+}
+
+const char *monitor_chardev_id(Monitor *mon)
+{
+    ChardevLink *link = mon->chardev_fe;
+    return link ? chardev_get_id(char_fe_get_chardev(link->fe)) : NULL;
+}
+
+void monitor_chardev_detach(Monitor *mon)
+{
+    ChardevLink *link = mon->chardev_fe;
+    if (!link) {
+        return;
+    }
+    char_fe_free(link->fe);
+    g_mutex_lock(&mon->out_lock);
+    if (link->drop_idle) {
+        g_source_destroy(link->drop_idle);
+        g_source_unref(link->drop_idle);
+    }
+    g_byte_array_unref(link->out);
+    mon->chardev_fe = NULL;
+    mon->write = NULL;
+    g_mutex_unlock(&mon->out_lock);
+    g_free(link);
 }
 
 static Monitor *monitor_new_on_chardev(Chardev *chr, gboolean qmp, gboolean pretty,
@@ -52,6 +249,7 @@ static Monitor *monitor_new_on_chardev(Chardev *chr, gboolean qmp, gboolean pret
     }
     ChardevLink *link = g_new0(ChardevLink, 1);
     link->fe = fe;
+    link->out = g_byte_array_new();
     link->mon = qmp ? monitor_new_qmp_custom(chr_write, link, pretty)
                     : monitor_new_hmp_custom(chr_write, link);
     link->mon->chardev_fe = link;

@@ -17,6 +17,8 @@ struct Monitor {
 
     /* QMP */
     JsonStreamer *js;
+    GQueue *held;          /* parsed input waiting while output is congested */
+    gboolean dispatching;  /* running held input (guards against nested main loops) */
     gboolean pretty;
     gboolean negotiated;   /* command mode */
     gboolean oob;          /* the oob capability was enabled */
@@ -34,6 +36,17 @@ void monitor_unregister(Monitor *mon);
 void monitor_write_raw(Monitor *mon, const char *buf, size_t len);
 void monitor_set_cur(Monitor *mon, Monitor **saved);
 
+/*
+ * Output back-pressure (monitor-chardev.c): while a chardev monitor's queued output is over its
+ * pause mark, QMP requests already read are held and no more input is read.
+ */
+gboolean monitor_output_congested(Monitor *mon);
+/* Runs held requests while output allows (called when the queue drains). */
+void monitor_resume(Monitor *mon);
+gboolean monitor_has_held_input(Monitor *mon);
+/* Frees the chardev link of a chardev monitor (no-op for custom ones). */
+void monitor_chardev_detach(Monitor *mon);
+
 /* Runs one parsed request; returns the response (caller unrefs). */
 JsonNode *qmp_dispatch(Monitor *mon, JsonNode *request);
 void qmp_session_init(Monitor *mon);
@@ -41,6 +54,7 @@ void qmp_session_open(Monitor *mon);
 void qmp_session_close(Monitor *mon);
 void qmp_session_feed(Monitor *mon, const char *buf, size_t len);
 void qmp_session_destroy(Monitor *mon);
+void qmp_session_resume(Monitor *mon);
 /* Sends an event to @mon if it is in command mode. */
 void qmp_send_event(Monitor *mon, JsonNode *event);
 

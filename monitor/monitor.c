@@ -89,6 +89,7 @@ void monitor_free(Monitor *mon)
         return;
     }
     monitor_unregister(mon);
+    monitor_chardev_detach(mon);
     if (mon->is_qmp) {
         qmp_session_destroy(mon);
     } else {
@@ -115,6 +116,27 @@ void monitor_cleanup(void)
         monitors = NULL;
     }
     g_mutex_unlock(&monitors_lock);
+}
+
+void monitor_foreach(void (*fn)(Monitor *mon, void *opaque), void *opaque)
+{
+    g_mutex_lock(&monitors_lock);
+    for (guint i = 0; monitors && i < monitors->len; i++) {
+        fn(g_ptr_array_index(monitors, i), opaque);
+    }
+    g_mutex_unlock(&monitors_lock);
+}
+
+void monitor_resume(Monitor *mon)
+{
+    if (mon->is_qmp) {
+        qmp_session_resume(mon);
+    }
+}
+
+gboolean monitor_has_held_input(Monitor *mon)
+{
+    return mon->is_qmp && mon->held && !g_queue_is_empty(mon->held);
 }
 
 Monitor *monitor_cur(void)

@@ -119,3 +119,32 @@ char *qmp_human_monitor_command(const char *command_line, bool has_cpu_index,
     monitor_free(hmp);
     return g_string_free(out, FALSE);
 }
+
+static void add_monitor_counters(Monitor *mon, void *opaque)
+{
+    GPtrArray *list = opaque;
+    const char *chardev = monitor_chardev_id(mon);
+    if (!chardev) {
+        return; /* human-monitor-command's temporary monitors */
+    }
+    MonitorOutputStats st;
+    monitor_chardev_get_stats(mon, &st);
+    MonitorCounters *c = g_new0(MonitorCounters, 1);
+    c->chardev = g_strdup(chardev);
+    c->mode = g_strdup(mon->is_qmp ? "control" : "readline");
+    c->connected = mon->open;
+    c->out_pending = st.pending;
+    c->out_peak = st.peak;
+    c->out_dropped = st.dropped_bytes;
+    c->clients_dropped = st.clients_dropped;
+    c->input_pauses = st.input_pauses;
+    c->parse_errors = monitor_qmp_parse_errors(mon);
+    g_ptr_array_add(list, c);
+}
+
+GPtrArray *qmp_x_query_monitors(GError **errp)
+{
+    GPtrArray *list = qapi_list_new_MonitorCounters();
+    monitor_foreach(add_monitor_counters, list);
+    return list;
+}

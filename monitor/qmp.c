@@ -174,9 +174,8 @@ out:
     return rsp;
 }
 
-static void qmp_handle_input(void *opaque, JsonNode *value, GError *err)
+static void qmp_handle_one(Monitor *mon, JsonNode *value, GError *err)
 {
-    Monitor *mon = opaque;
     JsonNode *rsp;
     if (err) {
         rsp = error_response(err, NULL);
@@ -189,14 +188,70 @@ static void qmp_handle_input(void *opaque, JsonNode *value, GError *err)
     json_node_unref(rsp);
 }
 
+/* Input parsed while output was congested, run in order once it drains. */
+typedef struct {
+    JsonNode *value;
+    GError *err;
+} HeldInput;
+
+static void held_input_free(gpointer p)
+{
+    HeldInput *h = p;
+    if (h->value) {
+        json_node_unref(h->value);
+    }
+    if (h->err) {
+        g_error_free(h->err);
+    }
+    g_free(h);
+}
+
+static void qmp_handle_input(void *opaque, JsonNode *value, GError *err)
+{
+    Monitor *mon = opaque;
+    if (g_queue_is_empty(mon->held) && !monitor_output_congested(mon)) {
+        qmp_handle_one(mon, value, err);
+        return;
+    }
+    /* Bounded: no more input is read while anything is held. */
+    HeldInput *h = g_new(HeldInput, 1);
+    h->value = value;
+    h->err = err;
+    g_queue_push_tail(mon->held, h);
+}
+
+void qmp_session_resume(Monitor *mon)
+{
+    if (mon->dispatching) {
+        return;
+    }
+    mon->dispatching = TRUE;
+    while (!g_queue_is_empty(mon->held) && !monitor_output_congested(mon)) {
+        HeldInput *h = g_queue_pop_head(mon->held);
+        qmp_handle_one(mon, h->value, h->err);
+        g_free(h);
+    }
+    mon->dispatching = FALSE;
+}
+
+static void qmp_drop_held(Monitor *mon)
+{
+    HeldInput *h;
+    while ((h = g_queue_pop_head(mon->held))) {
+        held_input_free(h);
+    }
+}
+
 void qmp_session_init(Monitor *mon)
 {
     mon->js = json_streamer_new(qmp_handle_input, mon);
+    mon->held = g_queue_new();
 }
 
 void qmp_session_open(Monitor *mon)
 {
     json_streamer_reset(mon->js);
+    qmp_drop_held(mon);
     mon->negotiated = FALSE;
     mon->oob = FALSE;
     JsonNode *g = greeting();
@@ -207,6 +262,7 @@ void qmp_session_open(Monitor *mon)
 void qmp_session_close(Monitor *mon)
 {
     json_streamer_reset(mon->js);
+    qmp_drop_held(mon);
     mon->negotiated = FALSE;
     mon->oob = FALSE;
 }
@@ -220,6 +276,8 @@ void qmp_session_destroy(Monitor *mon)
 {
     json_streamer_free(mon->js);
     mon->js = NULL;
+    g_queue_free_full(mon->held, held_input_free);
+    mon->held = NULL;
 }
 
 guint64 monitor_qmp_parse_errors(const Monitor *mon)

@@ -128,6 +128,17 @@ void char_fe_set_handlers(CharFrontend *fe, ChrCanReadHandler can_read, ChrReadH
 int char_fe_write_all(CharFrontend *fe, const guint8 *buf, int len);
 /* Writes what fits now without blocking; returns bytes written (0..len) or -1. */
 int char_fe_write(CharFrontend *fe, const guint8 *buf, int len);
+/*
+ * Write readiness, for front-ends that queue their output rather than block: @func runs once,
+ * on the front-end's context and with no chardev lock held, when the backend can take bytes
+ * again or has failed (the next char_fe_write then says so). One notification per front-end:
+ * a new request replaces a pending one; it is dropped when the stream closes and when the
+ * front-end is freed, and follows the front-end to another context. Callable from any thread.
+ * Returns FALSE, arming nothing, when there is nothing to wait on (not connected).
+ */
+typedef void (*ChrWritableHandler)(void *opaque);
+gboolean char_fe_notify_writable(CharFrontend *fe, ChrWritableHandler func, void *opaque);
+void char_fe_cancel_writable(CharFrontend *fe);
 /* A front-end whose can_read went from 0 to positive calls this to have reading resume. */
 void char_fe_accept_input(CharFrontend *fe);
 /* A backend is attached (not: the socket has a peer). */

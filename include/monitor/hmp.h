@@ -4,8 +4,20 @@
  *
  * args_type is QEMU's notation: "name:T" items separated by commas, T one of
  *   s  one word (quotes allowed)      S  the rest of the line
- *   i  integer                        b  on|off
- *   -f a flag "-f" (value bool)       ?  suffix: optional
+ *   i  32-bit integer expression      l  64-bit integer expression
+ *   M  expression in MiB (>= 0)       o  size: 4k, 1.5G, 0x10 (no suffix: MiB)
+ *   b  on|off                         -f a flag "-f" (value bool)
+ *   ?  suffix: optional
+ * Integer handlers read the evaluated value (bytes for M and o) with hmp_args_get_int.
+ *
+ * Expressions, as upstream's monitor evaluates them (unsigned 64-bit, blanks allowed between
+ * tokens, C precedence is NOT followed: & | ^ bind tighter than * / %, which bind tighter than
+ * + -):
+ *   sum   = prod { ("+" | "-") prod }
+ *   prod  = logic { ("*" | "/" | "%") logic }
+ *   logic = unary { ("&" | "|" | "^") unary }
+ *   unary = ("+" | "-" | "~") unary | "(" sum ")" | "'" char "'" | number (C: 10, 0x10, 010)
+ * "$reg" (a CPU register) is refused with "unknown register".
  */
 #ifndef MONITOR_HMP_H
 #define MONITOR_HMP_H
@@ -37,6 +49,14 @@ gboolean hmp_args_get_bool(const HmpArgs *args, const char *name, gboolean def);
 
 /* Prints "Error: <message>" (QEMU's wording) and frees @err; does nothing for NULL. */
 void hmp_handle_error(Monitor *mon, GError *err);
+
+/*
+ * Evaluates the expression at *@pp and advances it past it (and past trailing blanks); what
+ * follows is the caller's ("1G" leaves "G"). Errors are upstream's ("division by zero").
+ */
+gboolean hmp_parse_expr(const char **pp, int64_t *val, GError **errp);
+/* A size at *@pp (type 'o'); "invalid size" if malformed or past INT64_MAX. */
+gboolean hmp_parse_size(const char **pp, int64_t *val, GError **errp);
 
 /* Runs one command line on @mon (the HMP line handler; also human-monitor-command). */
 void hmp_handle_command(Monitor *mon, const char *line);

@@ -66,4 +66,22 @@ void monitor_puts(Monitor *mon, const char *s);
 /* Statistics for query/tests: QMP inputs rejected as malformed JSON on this monitor. */
 guint64 monitor_qmp_parse_errors(const Monitor *mon);
 
+/*
+ * Output queueing of a monitor on a chardev (all zero for custom monitors). Output is never
+ * written blocking: it queues, is flushed as the client reads, pauses the client's input past
+ * 64 KiB, and past 4 MiB is dropped with the client.
+ */
+typedef struct MonitorOutputStats {
+    guint64 pending;         /* bytes queued now */
+    guint64 peak;            /* most bytes ever queued at once */
+    guint64 dropped_bytes;   /* output discarded: no client, client gone or dropped */
+    guint64 clients_dropped; /* clients disconnected for not reading their output */
+    guint64 input_pauses;    /* times input reading paused for back-pressure */
+} MonitorOutputStats;
+void monitor_chardev_get_stats(Monitor *mon, MonitorOutputStats *stats);
+/* The chardev id of a monitor on a chardev, else NULL. */
+const char *monitor_chardev_id(Monitor *mon);
+/* Calls @fn for every monitor (under the monitor list lock: @fn must not create or free one). */
+void monitor_foreach(void (*fn)(Monitor *mon, void *opaque), void *opaque);
+
 #endif

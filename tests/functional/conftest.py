@@ -17,6 +17,18 @@ QEMU = os.environ.get("QEMU_BINARY", os.path.join(ROOT, "build", "qemu-system-x8
 DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
 
 
+def _is_sanitized(path):
+    """An ASan build keeps freed memory in quarantine: memory bounds hold for plain builds only."""
+    try:
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+SANITIZED = _is_sanitized(QEMU)
+
+
 @pytest.fixture
 def qemu_bin():
     if not os.path.exists(QEMU):

@@ -359,7 +359,8 @@ def test_several_monitors_and_events():
             # The pretty monitor writes indented JSON.
             q2.send_raw('{"execute": "query-name"}')
             raw = b''
-            while b'}' not in raw:
+            # The whole reply: its inner '}' is indented, the closing one is not.
+            while not raw.endswith(b'\n}\r\n'):
                 raw += q2.sock.recv(4096)
             assert raw.startswith(b'{\r\n    "return": {\r\n')
             # Clients leave and come back; a new client must negotiate again.

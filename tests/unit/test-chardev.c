@@ -765,6 +765,75 @@ static void test_fd_socketpair(void)
     remove_ok("fdc");
 }
 
+static void count_writable(void *opaque)
+{
+    (*(int *)opaque)++;
+}
+
+/* Fills the socket with non-blocking writes; returns how much it took. */
+static gsize fill_socket(CharFrontend *fe)
+{
+    static guint8 chunk[65536];
+    gsize total = 0;
+    for (;;) {
+        int n = char_fe_write(fe, chunk, sizeof(chunk));
+        g_assert_cmpint(n, >=, 0);
+        if (n == 0) {
+            return total;
+        }
+        total += n;
+    }
+}
+
+static void test_notify_writable(void)
+{
+    int sv[2];
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+    Chardev *chr = new_opts_ok("socket,id=wr,fd=%d", sv[0]);
+    Recorder *r = rec_attach(chr, NULL);
+    WAIT_FOR(r->opened == 1);
+
+    /* Full: the notification waits until the peer reads, then runs exactly once. */
+    gsize queued = fill_socket(r->fe);
+    g_assert_cmpuint(queued, >, 0);
+    int fired = 0;
+    g_assert_true(char_fe_notify_writable(r->fe, count_writable, &fired));
+    for (int i = 0; i < 20; i++) {
+        g_main_context_iteration(NULL, FALSE);
+    }
+    g_assert_cmpint(fired, ==, 0);
+    guint8 *sink = g_malloc(queued);
+    read_exact(sv[1], sink, queued);
+    g_free(sink);
+    WAIT_FOR(fired == 1);
+    for (int i = 0; i < 20; i++) {
+        g_main_context_iteration(NULL, FALSE);
+    }
+    g_assert_cmpint(fired, ==, 1);
+
+    /* Cancelled, or replaced by a newer request: the old one never runs. */
+    fill_socket(r->fe);
+    int stale = 0;
+    g_assert_true(char_fe_notify_writable(r->fe, count_writable, &stale));
+    char_fe_cancel_writable(r->fe);
+    g_assert_true(char_fe_notify_writable(r->fe, count_writable, &stale));
+    fired = 0;
+    g_assert_true(char_fe_notify_writable(r->fe, count_writable, &fired));
+
+    /* The peer goes: the stream closes, and with no descriptor nothing can be armed. */
+    close(sv[1]);
+    WAIT_FOR(r->closed == 1);
+    for (int i = 0; i < 20; i++) {
+        g_main_context_iteration(NULL, FALSE);
+    }
+    g_assert_cmpint(stale, ==, 0);
+    /* Whether the hang-up or the close is seen first depends on dispatch order. */
+    g_assert_cmpint(fired, <=, 1);
+    g_assert_false(char_fe_notify_writable(r->fe, count_writable, &fired));
+    rec_free(r);
+    remove_ok("wr");
+}
+
 static gpointer late_connect(gpointer data)
 {
     g_usleep(100 * 1000);
@@ -810,6 +879,7 @@ int main(int argc, char **argv)
     g_test_add_func("/chardev/json-errors", test_json_errors);
     g_test_add_func("/chardev/fd-socketpair", test_fd_socketpair);
     g_test_add_func("/chardev/wait-on", test_wait_on);
+    g_test_add_func("/chardev/notify-writable", test_notify_writable);
     int rc = g_test_run();
 
     chardev_remove_all();
