@@ -4,6 +4,7 @@
  */
 #include "chardev-internal.h"
 #include "util/error.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -138,9 +139,16 @@ const char *chardev_label(Chardev *chr)
     return priv(chr)->label;
 }
 
+TRACE_POINT(trace_chardev_event, "chardev_event");
+
 void chardev_be_event(Chardev *chr, ChrEvent event)
 {
     ChardevPrivate *p = priv(chr);
+
+    trace_fire(trace_chardev_event, "chardev %s %s", p->label ? p->label : "?",
+               event == CHR_EVENT_OPENED   ? "opened"
+               : event == CHR_EVENT_CLOSED ? "closed"
+                                           : "break");
 
     chardev_lock(chr);
     CharFrontend *fe = p->fe;

@@ -1,5 +1,6 @@
 /* The colo-compare engine (include/net/colo-compare-engine.h). */
 #include "net/colo-compare-engine.h"
+#include "util/log.h"
 
 #include <string.h>
 
@@ -441,9 +442,13 @@ static void compare_other(ColoCompareEngine *e, ColoConn *c)
 
 /* ---- input ---- */
 
+TRACE_POINT(trace_colo_compare_drop_packet, "colo_compare_drop_packet");
+
 static void drop(ColoCompareEngine *e, ColoSide side, ColoDropReason why)
 {
     e->stats.dropped[side][why]++;
+    trace_fire(trace_colo_compare_drop_packet, "%s reason %s",
+               side == COLO_SIDE_PRIMARY ? "primary" : "secondary", colo_drop_reason_str(why));
 }
 
 void colo_compare_engine_input(ColoCompareEngine *e, ColoSide side, const guint8 *data, guint32 len,

@@ -7,6 +7,7 @@
 #include "net/frame.h"
 #include "qom/iothread.h"
 #include "util/error.h"
+#include "util/log.h"
 
 enum { IN_PRIMARY, IN_SECONDARY, IN_NOTIFY, IN__MAX };
 
@@ -170,10 +171,22 @@ static gboolean notify_send(ColoCompare *s, const char *msg)
     return ret >= 0;
 }
 
+TRACE_POINT(trace_colo_compare_main, "colo_compare_main");
+TRACE_POINT(trace_colo_compare_miscompare, "colo_compare_miscompare");
+
 static void on_checkpoint(void *opaque, ColoCheckpointReason reason, ColoProtoClass cls,
                           const ColoConnKey *key)
 {
     ColoCompare *s = opaque;
+    if (G_UNLIKELY(g_atomic_int_get(&trace_colo_compare_miscompare.enabled))) {
+        char conn[96] = "";
+        if (key) {
+            colo_conn_key_str(key, conn, sizeof(conn));
+        }
+        trace_emit(&trace_colo_compare_miscompare, "id %s reason %s protocol %s %s",
+                   colo_compare_get_id(s), colo_checkpoint_reason_str(reason),
+                   colo_proto_class_str(cls), conn);
+    }
     /* Packets released before the request leave before it. */
     out_flush(s);
     if (s->in[IN_NOTIFY].fe) {
@@ -209,6 +222,8 @@ static void on_checkpoint(void *opaque, ColoCheckpointReason reason, ColoProtoCl
 static void on_packet(void *opaque, const guint8 *data, guint32 len, guint32 vhdr)
 {
     Input *in = opaque;
+    trace_fire(trace_colo_compare_main, "%s len %u",
+               in->which == IN_PRIMARY ? "primary_in" : "secondary_in", len);
     colo_compare_engine_input(in->s->engine,
                               in->which == IN_PRIMARY ? COLO_SIDE_PRIMARY : COLO_SIDE_SECONDARY,
                               data, len, vhdr, g_get_monotonic_time() / 1000);
