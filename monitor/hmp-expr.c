@@ -156,7 +156,7 @@ static uint64_t expr_sum(ExprParser *e)
 
 gboolean hmp_parse_expr(const char **pp, int64_t *val, GError **errp)
 {
-    ExprParser e = { .p = *pp, .errp = errp };
+    ExprParser e = {.p = *pp, .errp = errp};
     skip_blanks(&e);
     uint64_t v = expr_sum(&e);
     if (e.failed) {
@@ -170,14 +170,22 @@ gboolean hmp_parse_expr(const char **pp, int64_t *val, GError **errp)
 static int size_shift(char c)
 {
     switch (g_ascii_toupper(c)) {
-    case 'B': return 0;
-    case 'K': return 10;
-    case 'M': return 20;
-    case 'G': return 30;
-    case 'T': return 40;
-    case 'P': return 50;
-    case 'E': return 60;
-    default: return -1;
+    case 'B':
+        return 0;
+    case 'K':
+        return 10;
+    case 'M':
+        return 20;
+    case 'G':
+        return 30;
+    case 'T':
+        return 40;
+    case 'P':
+        return 50;
+    case 'E':
+        return 60;
+    default:
+        return -1;
     }
 }
 

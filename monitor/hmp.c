@@ -9,7 +9,7 @@
 
 typedef struct HmpArg {
     char *name;
-    char *value;     /* string form; flags and bools as "on"/"off" */
+    char *value; /* string form; flags and bools as "on"/"off" */
 } HmpArg;
 
 struct HmpArgs {
@@ -262,8 +262,8 @@ static HmpArgs *parse_args(Monitor *mon, const HmpCommand *cmd, const char *disp
             }
             int64_t v;
             GError *err = NULL;
-            gboolean ok = type[0] == 'o' ? hmp_parse_size(&p, &v, &err)
-                                         : hmp_parse_expr(&p, &v, &err);
+            gboolean ok =
+                type[0] == 'o' ? hmp_parse_size(&p, &v, &err) : hmp_parse_expr(&p, &v, &err);
             if (!ok) {
                 monitor_printf(mon, "%s\n", err->message);
                 g_error_free(err);

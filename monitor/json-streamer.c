@@ -11,8 +11,16 @@
 #include <string.h>
 
 typedef enum {
-    TOK_LBRACE, TOK_RBRACE, TOK_LBRACKET, TOK_RBRACKET, TOK_COLON, TOK_COMMA,
-    TOK_STRING, TOK_INTEGER, TOK_FLOAT, TOK_KEYWORD,
+    TOK_LBRACE,
+    TOK_RBRACE,
+    TOK_LBRACKET,
+    TOK_RBRACKET,
+    TOK_COLON,
+    TOK_COMMA,
+    TOK_STRING,
+    TOK_INTEGER,
+    TOK_FLOAT,
+    TOK_KEYWORD,
 } TokenType;
 
 /*
@@ -26,22 +34,30 @@ typedef struct {
 } Token;
 
 typedef enum {
-    LEX_START, LEX_STRING, LEX_KEYWORD,
+    LEX_START,
+    LEX_STRING,
+    LEX_KEYWORD,
     /* number states: what was read last */
-    LEX_NUM_MINUS, LEX_NUM_ZERO, LEX_NUM_INT, LEX_NUM_DOT, LEX_NUM_FRAC,
-    LEX_NUM_E, LEX_NUM_ESIGN, LEX_NUM_EXP,
+    LEX_NUM_MINUS,
+    LEX_NUM_ZERO,
+    LEX_NUM_INT,
+    LEX_NUM_DOT,
+    LEX_NUM_FRAC,
+    LEX_NUM_E,
+    LEX_NUM_ESIGN,
+    LEX_NUM_EXP,
 } LexState;
 
 struct JsonStreamer {
     JsonStreamerEmit emit;
     void *opaque;
     LexState state;
-    GString *tok;          /* text of the token being lexed */
-    char quote;            /* of the string being lexed */
-    gboolean escape;       /* last string char was a backslash */
-    gboolean discarding;   /* the string passed the size limit: skipped up to its end */
-    GByteArray *arena;     /* the current run's Token records, each aligned */
-    GArray *offsets;       /* guint32: where each token of the run starts in arena */
+    GString *tok;        /* text of the token being lexed */
+    char quote;          /* of the string being lexed */
+    gboolean escape;     /* last string char was a backslash */
+    gboolean discarding; /* the string passed the size limit: skipped up to its end */
+    GByteArray *arena;   /* the current run's Token records, each aligned */
+    GArray *offsets;     /* guint32: where each token of the run starts in arena */
     size_t run_bytes;
     int braces, brackets;
     guint64 errors;
@@ -202,14 +218,27 @@ static char *decode_string(Parser *p, const char *text)
         const char *esc = s;
         s++;
         switch (*s) {
-        case '"': case '\'': case '\\': case '/':
+        case '"':
+        case '\'':
+        case '\\':
+        case '/':
             g_string_append_c(out, *s);
             break;
-        case 'b': g_string_append_c(out, '\b'); break;
-        case 'f': g_string_append_c(out, '\f'); break;
-        case 'n': g_string_append_c(out, '\n'); break;
-        case 'r': g_string_append_c(out, '\r'); break;
-        case 't': g_string_append_c(out, '\t'); break;
+        case 'b':
+            g_string_append_c(out, '\b');
+            break;
+        case 'f':
+            g_string_append_c(out, '\f');
+            break;
+        case 'n':
+            g_string_append_c(out, '\n');
+            break;
+        case 'r':
+            g_string_append_c(out, '\r');
+            break;
+        case 't':
+            g_string_append_c(out, '\t');
+            break;
         case 'u': {
             int cp = strlen(s) >= 5 ? hex4(s + 1) : -1;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -295,11 +324,11 @@ static JsonNode *parse_object(Parser *p)
         parse_error(p, "expected separator in dict");
         goto fail;
     }
-done: {
-        JsonNode *n = json_node_new(JSON_NODE_OBJECT);
-        json_node_take_object(n, obj);
-        return n;
-    }
+done : {
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, obj);
+    return n;
+}
 fail:
     json_object_unref(obj);
     return NULL;
@@ -332,11 +361,11 @@ static JsonNode *parse_array(Parser *p)
         parse_error(p, "expected separator in list");
         goto fail;
     }
-done: {
-        JsonNode *n = json_node_new(JSON_NODE_ARRAY);
-        json_node_take_array(n, arr);
-        return n;
-    }
+done : {
+    JsonNode *n = json_node_new(JSON_NODE_ARRAY);
+    json_node_take_array(n, arr);
+    return n;
+}
 fail:
     json_array_unref(arr);
     return NULL;
@@ -436,11 +465,20 @@ static void run_complete(JsonStreamer *js)
 static void push_token(JsonStreamer *js, TokenType type)
 {
     switch (type) {
-    case TOK_LBRACE: js->braces++; break;
-    case TOK_RBRACE: js->braces--; break;
-    case TOK_LBRACKET: js->brackets++; break;
-    case TOK_RBRACKET: js->brackets--; break;
-    default: break;
+    case TOK_LBRACE:
+        js->braces++;
+        break;
+    case TOK_RBRACE:
+        js->braces--;
+        break;
+    case TOK_LBRACKET:
+        js->brackets++;
+        break;
+    case TOK_RBRACKET:
+        js->brackets--;
+        break;
+    default:
+        break;
     }
     guint32 off = js->arena->len;
     gsize size = sizeof(Token) + js->tok->len + 1;
@@ -487,17 +525,26 @@ static gboolean lex_char(JsonStreamer *js, char c)
     switch (js->state) {
     case LEX_START:
         switch (c) {
-        case ' ': case '\t': case '\r': case '\n':
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
             return TRUE;
-        case '{': case '}': case '[': case ']': case ':': case ',': {
+        case '{':
+        case '}':
+        case '[':
+        case ']':
+        case ':':
+        case ',': {
             static const char punct[] = "{}[]:,";
-            static const TokenType types[] = { TOK_LBRACE, TOK_RBRACE, TOK_LBRACKET,
-                                               TOK_RBRACKET, TOK_COLON, TOK_COMMA };
+            static const TokenType types[] = {TOK_LBRACE,   TOK_RBRACE, TOK_LBRACKET,
+                                              TOK_RBRACKET, TOK_COLON,  TOK_COMMA};
             g_string_append_c(js->tok, c);
             push_token(js, types[strchr(punct, c) - punct]);
             return TRUE;
         }
-        case '"': case '\'':
+        case '"':
+        case '\'':
             js->quote = c;
             js->escape = FALSE;
             js->state = LEX_STRING;
@@ -653,7 +700,7 @@ static void parse_one_emit(void *opaque, JsonNode *value, GError *err)
 
 JsonNode *json_parse_string(const char *text, GError **errp)
 {
-    ParseOne po = { 0 };
+    ParseOne po = {0};
     JsonStreamer *js = json_streamer_new(parse_one_emit, &po);
     json_streamer_feed(js, text, strlen(text));
     json_streamer_flush(js);

@@ -17,8 +17,8 @@
  * The pause mark leaves room for one reply on top; the drop mark is far above any one reply
  * (query-qmp-schema is ~22 KiB) and holds tens of thousands of events for a slow client.
  */
-#define MON_OUT_PAUSE (64 * 1024)
-#define MON_OUT_MAX (4 * 1024 * 1024)
+#define MON_OUT_PAUSE  (64 * 1024)
+#define MON_OUT_MAX    (4 * 1024 * 1024)
 #define MON_READ_CHUNK 4096
 
 typedef struct {
@@ -27,10 +27,10 @@ typedef struct {
     /* Under mon->out_lock: the queue is out->data[head..len). */
     GByteArray *out;
     gsize head;
-    gboolean watch_armed;     /* a writable notification is pending */
-    gboolean overflowed;      /* dropped; discarding output until the client is gone */
-    GSource *drop_idle;       /* disconnects an overflowed client on the main loop */
-    gboolean paused;          /* can_read said 0 last time */
+    gboolean watch_armed; /* a writable notification is pending */
+    gboolean overflowed;  /* dropped; discarding output until the client is gone */
+    GSource *drop_idle;   /* disconnects an overflowed client on the main loop */
+    gboolean paused;      /* can_read said 0 last time */
     MonitorOutputStats stats;
 } ChardevLink;
 
@@ -240,8 +240,7 @@ void monitor_chardev_detach(Monitor *mon)
     g_free(link);
 }
 
-static Monitor *monitor_new_on_chardev(Chardev *chr, gboolean qmp, gboolean pretty,
-                                       GError **errp)
+static Monitor *monitor_new_on_chardev(Chardev *chr, gboolean qmp, gboolean pretty, GError **errp)
 {
     CharFrontend *fe = char_fe_new(chr, errp);
     if (!fe) {

@@ -12,21 +12,21 @@ struct Monitor {
     MonitorWriteFn write;
     void *write_opaque;
     GMutex out_lock;
-    void *chardev_fe;      /* CharFrontend*, when on a chardev */
-    gboolean open;         /* a client is connected */
+    void *chardev_fe; /* CharFrontend*, when on a chardev */
+    gboolean open;    /* a client is connected */
 
     /* QMP */
     JsonStreamer *js;
-    GQueue *held;          /* parsed input waiting while output is congested */
-    gboolean dispatching;  /* running held input (guards against nested main loops) */
+    GQueue *held;         /* parsed input waiting while output is congested */
+    gboolean dispatching; /* running held input (guards against nested main loops) */
     gboolean pretty;
-    gboolean negotiated;   /* command mode */
-    gboolean oob;          /* the oob capability was enabled */
+    gboolean negotiated; /* command mode */
+    gboolean oob;        /* the oob capability was enabled */
 
     /* HMP */
     GString *line;
-    guint echoed_len;      /* what the terminal shows of line, for the redraw */
-    int esc_state;         /* inside an escape sequence: 1 after ESC, 2 after ESC [ */
+    guint echoed_len; /* what the terminal shows of line, for the redraw */
+    int esc_state;    /* inside an escape sequence: 1 after ESC, 2 after ESC [ */
 };
 
 void monitor_common_init(Monitor *mon, gboolean is_qmp, MonitorWriteFn write, void *opaque);

@@ -7,8 +7,8 @@
 #include <string.h>
 
 static GMutex monitors_lock;
-static GPtrArray *monitors;        /* every live monitor */
-static GPrivate cur_mon_key;       /* the monitor running a command on this thread */
+static GPtrArray *monitors;  /* every live monitor */
+static GPrivate cur_mon_key; /* the monitor running a command on this thread */
 
 void monitor_common_init(Monitor *mon, gboolean is_qmp, MonitorWriteFn write, void *opaque)
 {

@@ -42,13 +42,11 @@ void qmp_chardev_remove(const char *id, GError **errp)
 void hmp_chardev_add(Monitor *mon, const HmpArgs *args)
 {
     GError *err = NULL;
-    KeyvalList *opts = keyval_parse(hmp_args_get_str(args, "args"), "backend", KEYVAL_OPTS,
-                                    &err);
+    KeyvalList *opts = keyval_parse(hmp_args_get_str(args, "args"), "backend", KEYVAL_OPTS, &err);
     const char *id = opts ? keyval_get(opts, "id") : NULL;
     if (id && chardev_find(id)) {
         /* upstream's chardev tree refuses the name; -chardev's "Duplicate ID" is not said here */
-        error_setg(&err, "attempt to add duplicate property '%s' to object (type 'container')",
-                   id);
+        error_setg(&err, "attempt to add duplicate property '%s' to object (type 'container')", id);
     } else if (opts) {
         chardev_new_from_opts(opts, &err);
     }

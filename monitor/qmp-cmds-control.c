@@ -105,8 +105,8 @@ static void capture_write(void *opaque, const char *buf, size_t len)
     g_string_append_len(opaque, buf, len);
 }
 
-char *qmp_human_monitor_command(const char *command_line, bool has_cpu_index,
-                                int64_t cpu_index, GError **errp)
+char *qmp_human_monitor_command(const char *command_line, bool has_cpu_index, int64_t cpu_index,
+                                GError **errp)
 {
     GString *out = g_string_new(NULL);
     Monitor *hmp = monitor_new_hmp_custom(capture_write, out);

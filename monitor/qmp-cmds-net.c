@@ -11,8 +11,9 @@ void qmp_marshal_netdev_add(JsonObject *args, JsonNode **ret, GError **errp)
 {
     g_autoptr(NetOpts) opts = net_opts_from_json(args, errp);
     const char *id = json_object_has_member(args, "id") &&
-                     JSON_NODE_HOLDS_VALUE(json_object_get_member(args, "id")) ?
-                     json_object_get_string_member(args, "id") : NULL;
+                             JSON_NODE_HOLDS_VALUE(json_object_get_member(args, "id"))
+                         ? json_object_get_string_member(args, "id")
+                         : NULL;
 
     /* Upstream's QMP path words a taken id without the "for netdev" of -netdev. */
     if (opts && id && qemu_find_netdev(id)) {
@@ -93,8 +94,8 @@ void hmp_info_network(Monitor *mon, const HmpArgs *args)
 void hmp_netdev_add(Monitor *mon, const HmpArgs *args)
 {
     GError *err = NULL;
-    KeyvalList *kv = keyval_parse(hmp_args_get_str(args, "netdev"), "type",
-                                  KEYVAL_OPTS | KEYVAL_REPEAT, &err);
+    KeyvalList *kv =
+        keyval_parse(hmp_args_get_str(args, "netdev"), "type", KEYVAL_OPTS | KEYVAL_REPEAT, &err);
 
     if (kv) {
         net_client_init_from_opts(kv, true, &err);

@@ -113,8 +113,7 @@ GPtrArray *qmp_qom_list_types(const char *implements, bool has_abstract, bool ab
 static gboolean object_id_free(const char *id, GError **errp)
 {
     if (id && qom_user_find(id, NULL)) {
-        error_setg(errp, "attempt to add duplicate property '%s' to object (type 'container')",
-                   id);
+        error_setg(errp, "attempt to add duplicate property '%s' to object (type 'container')", id);
         return FALSE;
     }
     return TRUE;
@@ -148,8 +147,10 @@ void qmp_marshal_object_add(JsonObject *args, JsonNode **ret, GError **errp)
     JsonNode *id = json_object_get_member(in, "id");
     if (!(errp && *errp) &&
         object_id_free(id && JSON_NODE_HOLDS_VALUE(id) &&
-                       json_node_get_value_type(id) == G_TYPE_STRING ? json_node_get_string(id)
-                                                                     : NULL, errp) &&
+                               json_node_get_value_type(id) == G_TYPE_STRING
+                           ? json_node_get_string(id)
+                           : NULL,
+                       errp) &&
         qom_user_create_json(in, errp)) {
         *ret = qapi_json_object_node(json_object_new());
     }
@@ -197,8 +198,8 @@ GPtrArray *qmp_query_iothreads(GError **errp)
 void hmp_object_add(Monitor *mon, const HmpArgs *args)
 {
     GError *err = NULL;
-    KeyvalList *opts = keyval_parse(hmp_args_get_str(args, "object"), "qom-type", KEYVAL_STRICT,
-                                    &err);
+    KeyvalList *opts =
+        keyval_parse(hmp_args_get_str(args, "object"), "qom-type", KEYVAL_STRICT, &err);
     if (opts && object_id_free(keyval_get(opts, "id"), &err)) {
         gboolean help = FALSE;
         qom_user_create_keyval(opts, &help, &err);
@@ -234,8 +235,7 @@ void hmp_info_iothreads(Monitor *mon, const HmpArgs *args)
 static void print_tree(Monitor *mon, QomObject *obj, int indent)
 {
     const char *name = qom_object_get_name(obj);
-    monitor_printf(mon, "%*s/%s (%s)\n", indent, "", name ? name : "",
-                   qom_object_type_name(obj));
+    monitor_printf(mon, "%*s/%s (%s)\n", indent, "", name ? name : "", qom_object_type_name(obj));
     GPtrArray *children = qom_object_children(obj);
     for (guint i = 0; i < children->len; i++) {
         print_tree(mon, g_ptr_array_index(children, i), indent + 2);

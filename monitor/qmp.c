@@ -137,8 +137,7 @@ JsonNode *qmp_dispatch(Monitor *mon, JsonNode *request)
         goto out;
     }
     if (!cmd) {
-        error_set(&err, ERROR_CLASS_COMMAND_NOT_FOUND, "The command %s has not been found",
-                  name);
+        error_set(&err, ERROR_CLASS_COMMAND_NOT_FOUND, "The command %s has not been found", name);
         goto out;
     }
     if (oob && !(cmd->flags & QMP_CMD_ALLOW_OOB)) {

@@ -145,7 +145,7 @@ static void filter_buffer_init(FilterBuffer *s)
 
 static void filter_buffer_class_init(FilterBufferClass *klass)
 {
-    static const char *const info_props[] = { "interval", NULL };
+    static const char *const info_props[] = {"interval", NULL};
     GObjectClass *oc = G_OBJECT_CLASS(klass);
     NetFilterClass *nfc = NET_FILTER_CLASS(klass);
 
@@ -156,8 +156,8 @@ static void filter_buffer_class_init(FilterBufferClass *klass)
     nfc->status_changed = buffer_status_changed;
     nfc->receive_iov = buffer_receive_iov;
     nfc->info_props = info_props;
-    qom_class_install_property(oc, PROP_INTERVAL,
-                               g_param_spec_uint("interval", "interval", NULL, 0, G_MAXUINT32, 0,
-                                                 QOM_PARAM_RW),
-                               "uint32", TRUE);
+    qom_class_install_property(
+        oc, PROP_INTERVAL,
+        g_param_spec_uint("interval", "interval", NULL, 0, G_MAXUINT32, 0, QOM_PARAM_RW), "uint32",
+        TRUE);
 }

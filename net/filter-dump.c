@@ -13,7 +13,7 @@
 
 #define FILTER_DUMP(obj) G_TYPE_CHECK_INSTANCE_CAST((obj), filter_dump_get_type(), FilterDump)
 
-#define PCAP_MAGIC 0xa1b2c3d4
+#define PCAP_MAGIC             0xa1b2c3d4
 #define PCAP_LINKTYPE_ETHERNET 1
 
 struct pcap_file_hdr {
@@ -178,7 +178,7 @@ static void filter_dump_init(FilterDump *s)
 
 static void filter_dump_class_init(FilterDumpClass *klass)
 {
-    static const char *const info_props[] = { "file", "maxlen", NULL };
+    static const char *const info_props[] = {"file", "maxlen", NULL};
     GObjectClass *oc = G_OBJECT_CLASS(klass);
     NetFilterClass *nfc = NET_FILTER_CLASS(klass);
 
@@ -189,10 +189,10 @@ static void filter_dump_class_init(FilterDumpClass *klass)
     nfc->cleanup = dump_cleanup;
     nfc->receive_iov = dump_receive_iov;
     nfc->info_props = info_props;
-    qom_class_install_property(oc, PROP_MAXLEN,
-                               g_param_spec_uint("maxlen", "maxlen", NULL, 0, G_MAXUINT32, 65536,
-                                                 QOM_PARAM_RW),
-                               "uint32", FALSE);
+    qom_class_install_property(
+        oc, PROP_MAXLEN,
+        g_param_spec_uint("maxlen", "maxlen", NULL, 0, G_MAXUINT32, 65536, QOM_PARAM_RW), "uint32",
+        FALSE);
     qom_class_install_property(oc, PROP_FILE,
                                g_param_spec_string("file", "file", NULL, NULL, QOM_PARAM_RW),
                                "string", TRUE);

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define FILTER_MIRROR(obj) G_TYPE_CHECK_INSTANCE_CAST((obj), filter_mirror_get_type(), MirrorState)
-#define FILTER_REDIRECTOR(obj) \
+#define FILTER_REDIRECTOR(obj)                                                                     \
     G_TYPE_CHECK_INSTANCE_CAST((obj), filter_redirector_get_type(), MirrorState)
 
 /* One state for both types: they differ in which end they use and in what they return. */
@@ -168,8 +168,7 @@ static void mirror_cleanup(NetFilter *nf)
 /* ---- filter-redirector ---- */
 
 static ssize_t redirector_receive_iov(NetFilter *nf, NetClientState *sender, unsigned flags,
-                                      const struct iovec *iov, int iovcnt,
-                                      NetPacketSent *sent_cb)
+                                      const struct iovec *iov, int iovcnt, NetPacketSent *sent_cb)
 {
     MirrorState *s = FILTER_REDIRECTOR(nf);
 
@@ -268,7 +267,7 @@ static void redirector_inject(void *opaque, const guint8 *data, guint32 len, gui
     NetClientState *nd = net_filter_netdev(nf);
     NetFilterDirection dir = net_filter_direction(nf);
     /* The VHDR word is not used here: the whole DATA is one packet, as upstream does. */
-    struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
     NetFilterStats *stats = net_filter_stats(nf);
 
     if (!nd) {
@@ -367,8 +366,7 @@ static gboolean redirector_setup(NetFilter *nf, GError **errp)
     if (s->outdev) {
         chr = chardev_find(s->outdev);
         if (!chr) {
-            error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND, "OUT Device '%s' not found",
-                      s->outdev);
+            error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND, "OUT Device '%s' not found", s->outdev);
             mirror_cleanup(nf);
             return FALSE;
         }
@@ -472,19 +470,18 @@ static void install_props(GObjectClass *oc, bool with_indev, bool outdev_require
                                g_param_spec_string("outdev", "outdev", NULL, NULL, rw), "string",
                                outdev_required);
     if (with_indev) {
-        qom_class_install_property(oc, PROP_INDEV,
-                                   g_param_spec_string("indev", "indev", NULL, NULL, rw),
-                                   "string", FALSE);
+        qom_class_install_property(
+            oc, PROP_INDEV, g_param_spec_string("indev", "indev", NULL, NULL, rw), "string", FALSE);
     }
-    qom_class_install_property(oc, PROP_VNET_HDR,
-                               g_param_spec_boolean("vnet_hdr_support", "vnet_hdr_support", NULL,
-                                                    FALSE, rw),
-                               "bool", FALSE);
+    qom_class_install_property(
+        oc, PROP_VNET_HDR,
+        g_param_spec_boolean("vnet_hdr_support", "vnet_hdr_support", NULL, FALSE, rw), "bool",
+        FALSE);
 }
 
 static void filter_mirror_class_init(MirrorStateClass *klass)
 {
-    static const char *const info_props[] = { "vnet_hdr_support", "outdev", NULL };
+    static const char *const info_props[] = {"vnet_hdr_support", "outdev", NULL};
     NetFilterClass *nfc = NET_FILTER_CLASS(klass);
 
     G_OBJECT_CLASS(klass)->finalize = filter_mirror_finalize;
@@ -497,7 +494,7 @@ static void filter_mirror_class_init(MirrorStateClass *klass)
 
 static void filter_redirector_class_init(MirrorStateClass *klass)
 {
-    static const char *const info_props[] = { "vnet_hdr_support", "indev", "outdev", NULL };
+    static const char *const info_props[] = {"vnet_hdr_support", "indev", "outdev", NULL};
     NetFilterClass *nfc = NET_FILTER_CLASS(klass);
 
     G_OBJECT_CLASS(klass)->finalize = filter_redirector_finalize;

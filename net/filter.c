@@ -17,10 +17,10 @@ GType net_filter_direction_get_type(void)
 {
     static GType type;
     static const GEnumValue values[] = {
-        { NET_FILTER_DIRECTION_ALL, "NET_FILTER_DIRECTION_ALL", "all" },
-        { NET_FILTER_DIRECTION_RX, "NET_FILTER_DIRECTION_RX", "rx" },
-        { NET_FILTER_DIRECTION_TX, "NET_FILTER_DIRECTION_TX", "tx" },
-        { 0, NULL, NULL },
+        {NET_FILTER_DIRECTION_ALL, "NET_FILTER_DIRECTION_ALL", "all"},
+        {NET_FILTER_DIRECTION_RX, "NET_FILTER_DIRECTION_RX", "rx"},
+        {NET_FILTER_DIRECTION_TX, "NET_FILTER_DIRECTION_TX", "tx"},
+        {0, NULL, NULL},
     };
 
     if (g_once_init_enter(&type)) {
@@ -33,9 +33,9 @@ GType net_filter_insert_get_type(void)
 {
     static GType type;
     static const GEnumValue values[] = {
-        { NET_FILTER_INSERT_BEFORE, "NET_FILTER_INSERT_BEFORE", "before" },
-        { NET_FILTER_INSERT_BEHIND, "NET_FILTER_INSERT_BEHIND", "behind" },
-        { 0, NULL, NULL },
+        {NET_FILTER_INSERT_BEFORE, "NET_FILTER_INSERT_BEFORE", "before"},
+        {NET_FILTER_INSERT_BEHIND, "NET_FILTER_INSERT_BEHIND", "behind"},
+        {0, NULL, NULL},
     };
 
     if (g_once_init_enter(&type)) {
@@ -86,11 +86,10 @@ ssize_t net_filter_pass_to_next(NetFilter *nf, NetClientState *sender, unsigned 
 }
 
 ssize_t net_filter_pass_to_next_async(NetFilter *nf, NetClientState *sender, unsigned flags,
-                                      const struct iovec *iov, int iovcnt,
-                                      NetPacketSent *sent_cb)
+                                      const struct iovec *iov, int iovcnt, NetPacketSent *sent_cb)
 {
-    return qemu_netfilter_pass_to_next_async(sender, flags, iov, iovcnt,
-                                             &priv(nf)->common.node, sent_cb);
+    return qemu_netfilter_pass_to_next_async(sender, flags, iov, iovcnt, &priv(nf)->common.node,
+                                             sent_cb);
 }
 
 /* ---- the packet path ---- */
@@ -124,8 +123,8 @@ static void append_prop(GString *out, GObject *obj, const char *name)
     } else if (G_VALUE_HOLDS_UINT(&v)) {
         g_string_append_printf(out, "%u", g_value_get_uint(&v));
     } else if (G_VALUE_HOLDS_ENUM(&v)) {
-        GEnumValue *ev = g_enum_get_value(g_type_class_peek(pspec->value_type),
-                                          g_value_get_enum(&v));
+        GEnumValue *ev =
+            g_enum_get_value(g_type_class_peek(pspec->value_type), g_value_get_enum(&v));
         g_string_append(out, ev ? ev->value_nick : "");
     }
     g_value_unset(&v);
@@ -134,7 +133,7 @@ static void append_prop(GString *out, GObject *obj, const char *name)
 /* info network: the subclass properties, then the common ones, as upstream lists them. */
 static void filter_node_describe(NetFilterNode *node, GString *out)
 {
-    static const char *const common[] = { "position", "status", "insert", "netdev", "queue" };
+    static const char *const common[] = {"position", "status", "insert", "netdev", "queue"};
     NetFilter *nf = node->opaque;
     const char *const *props = NET_FILTER_GET_CLASS(nf)->info_props;
 
@@ -379,15 +378,13 @@ static void net_filter_class_init(NetFilterClass *klass)
                                                  net_filter_direction_get_type(),
                                                  NET_FILTER_DIRECTION_ALL, rw),
                                "NetFilterDirection", FALSE);
-    qom_class_install_property(oc, PROP_NETDEV,
-                               g_param_spec_string("netdev", "netdev", NULL, NULL, rw),
-                               "string", TRUE);
+    qom_class_install_property(
+        oc, PROP_NETDEV, g_param_spec_string("netdev", "netdev", NULL, NULL, rw), "string", TRUE);
     qom_class_install_property(oc, PROP_INSERT,
                                g_param_spec_string("insert", "insert", NULL, "behind", rw),
                                "string", FALSE);
-    qom_class_install_property(oc, PROP_STATUS,
-                               g_param_spec_string("status", "status", NULL, "on", rw),
-                               "string", FALSE);
+    qom_class_install_property(
+        oc, PROP_STATUS, g_param_spec_string("status", "status", NULL, "on", rw), "string", FALSE);
     qom_class_install_property(oc, PROP_POSITION,
                                g_param_spec_string("position", "position", NULL, "tail", rw),
                                "string", FALSE);

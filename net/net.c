@@ -193,8 +193,8 @@ static ssize_t sendv_packet(NetClientState *sender, unsigned flags, const struct
     }
     sender->stats.tx_packets++;
     sender->stats.tx_bytes += size;
-    ret = net_filter_chain_run(sender, NET_FILTER_DIRECTION_TX, NULL, sender, flags, iov,
-                               iovcnt, sent_cb);
+    ret = net_filter_chain_run(sender, NET_FILTER_DIRECTION_TX, NULL, sender, flags, iov, iovcnt,
+                               sent_cb);
     if (ret) {
         return ret;
     }
@@ -215,7 +215,7 @@ ssize_t qemu_sendv_packet_async(NetClientState *sender, const struct iovec *iov,
 ssize_t qemu_send_packet_async(NetClientState *sender, const uint8_t *buf, int size,
                                NetPacketSent *sent_cb)
 {
-    struct iovec iov = { .iov_base = (void *)buf, .iov_len = size };
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = size};
 
     return sendv_packet(sender, QEMU_NET_PACKET_FLAG_NONE, &iov, 1, sent_cb);
 }
@@ -247,7 +247,7 @@ bool net_batch_active(void)
 
 void net_batch_defer(NetBatchFlushFunc *fn, void *opaque)
 {
-    NetBatchEntry e = { .fn = fn, .opaque = opaque };
+    NetBatchEntry e = {.fn = fn, .opaque = opaque};
 
     if (!batch_pending) {
         batch_pending = g_array_new(FALSE, FALSE, sizeof(NetBatchEntry));
@@ -329,8 +329,8 @@ void qemu_set_vnet_hdr_len(NetClientState *nc, int len)
 
 /* ---- the filter chain ---- */
 
-void net_filter_chain_insert(NetClientState *nc, NetFilterNode *node, bool head,
-                             NetFilterNode *ref, NetFilterInsert insert)
+void net_filter_chain_insert(NetClientState *nc, NetFilterNode *node, bool head, NetFilterNode *ref,
+                             NetFilterInsert insert)
 {
     g_assert(!node->netdev);
     if (ref) {
@@ -394,15 +394,15 @@ ssize_t net_filter_chain_run(NetClientState *nc, NetFilterDirection dir, NetFilt
     return 0;
 }
 
-ssize_t qemu_netfilter_pass_to_next(NetClientState *sender, unsigned flags,
-                                    const struct iovec *iov, int iovcnt, NetFilterNode *node)
+ssize_t qemu_netfilter_pass_to_next(NetClientState *sender, unsigned flags, const struct iovec *iov,
+                                    int iovcnt, NetFilterNode *node)
 {
     return qemu_netfilter_pass_to_next_async(sender, flags, iov, iovcnt, node, NULL);
 }
 
 ssize_t qemu_netfilter_pass_to_next_async(NetClientState *sender, unsigned flags,
-                                          const struct iovec *iov, int iovcnt,
-                                          NetFilterNode *node, NetPacketSent *sent_cb)
+                                          const struct iovec *iov, int iovcnt, NetFilterNode *node,
+                                          NetPacketSent *sent_cb)
 {
     NetClientState *netdev = node->netdev;
     NetFilterDirection dir = node->direction;

@@ -10,10 +10,10 @@ static const struct {
     const char *type;
     NetInitFunc *init;
 } net_backends[] = {
-    { "socket", net_init_socket },
-    { "user", net_init_slirp },
-    { "tap", net_init_tap },
-    { "hubport", net_init_hubport },
+    {"socket", net_init_socket},
+    {"user", net_init_slirp},
+    {"tap", net_init_tap},
+    {"hubport", net_init_hubport},
 };
 
 static GList *nic_requests; /* of NICRequest*, in command-line order */
@@ -228,8 +228,10 @@ void net_check_clients(void)
 
         /* Until NIC models exist, every requested NIC stays uncreated, as with -M none. */
         warn_report("requested NIC (%s, model %s) was not created (not supported by this "
-                    "machine?)", nic->netdev && strncmp(nic->netdev, "__org.qemu.nic", 14) ?
-                    nic->netdev : "anonymous", nic->model ? nic->model : "unspecified");
+                    "machine?)",
+                    nic->netdev && strncmp(nic->netdev, "__org.qemu.nic", 14) ? nic->netdev
+                                                                              : "anonymous",
+                    nic->model ? nic->model : "unspecified");
     }
 }
 

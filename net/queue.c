@@ -126,7 +126,7 @@ ssize_t qemu_net_queue_send(NetQueue *queue, NetClientState *sender, unsigned fl
                             const uint8_t *data, size_t size, bool can_deliver,
                             NetPacketSent *sent_cb)
 {
-    struct iovec iov = { .iov_base = (void *)data, .iov_len = size };
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = size};
 
     return qemu_net_queue_send_iov(queue, sender, flags, &iov, 1, can_deliver, sent_cb);
 }
@@ -138,7 +138,7 @@ bool qemu_net_queue_flush(NetQueue *queue)
     }
     while (!g_queue_is_empty(&queue->packets)) {
         NetPacket *packet = g_queue_pop_head(&queue->packets);
-        struct iovec iov = { .iov_base = packet->data, .iov_len = packet->size };
+        struct iovec iov = {.iov_base = packet->data, .iov_len = packet->size};
         ssize_t ret = queue_deliver(queue, packet->sender, packet->flags, &iov, 1);
 
         if (ret == 0 && packet->size > 0) {

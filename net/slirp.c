@@ -117,7 +117,7 @@ static const SlirpCb slirp_callbacks = {
 static int slirp_add_poll_cb(int fd, int events, void *opaque)
 {
     SlirpPollSource *src = opaque;
-    GPollFD pfd = { .fd = fd };
+    GPollFD pfd = {.fd = fd};
 
     if (events & SLIRP_POLL_IN) {
         pfd.events |= G_IO_IN;
@@ -283,7 +283,7 @@ static bool slirp_hostfwd(SlirpState *s, const char *rule, GError **errp)
     const char *p = rule;
     const char *reason;
     g_autofree char *proto = NULL, *haddr = NULL, *hport = NULL, *gaddr = NULL;
-    struct in_addr host_addr = { .s_addr = htonl(INADDR_ANY) };
+    struct in_addr host_addr = {.s_addr = htonl(INADDR_ANY)};
     struct in_addr guest_addr = s->dhcp_start;
     int host_port, guest_port;
     bool is_udp;
@@ -400,13 +400,13 @@ bool net_init_slirp(NetOpts *opts, const char *name, NetClientState *peer, GErro
     const char *bootfile = net_opts_get(opts, "bootfile");
     const char *restrict_str = net_opts_get(opts, "restrict");
     g_autoptr(GPtrArray) hostfwds = net_opts_get_all(opts, "hostfwd");
-    struct in_addr net = { .s_addr = htonl(0x0a000200) }; /* 10.0.2.0 */
-    struct in_addr mask = { .s_addr = htonl(0xffffff00) };
+    struct in_addr net = {.s_addr = htonl(0x0a000200)}; /* 10.0.2.0 */
+    struct in_addr mask = {.s_addr = htonl(0xffffff00)};
     struct in_addr host, dhcp, dns;
     struct in6_addr prefix6, host6, dns6;
     char netstr[INET_ADDRSTRLEN];
     bool restricted = false, ipv4, ipv6;
-    SlirpConfig cfg = { 0 };
+    SlirpConfig cfg = {0};
     SlirpState *s;
     SlirpPollSource *src;
 

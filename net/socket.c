@@ -26,8 +26,8 @@
 
 typedef struct NetSocketState {
     NetClientState nc;
-    int fd;           /* the connection or datagram socket, -1 if none */
-    int listen_fd;    /* listen= only */
+    int fd;        /* the connection or datagram socket, -1 if none */
+    int listen_fd; /* listen= only */
     bool is_stream;
     guint read_tag;
     guint write_tag;
@@ -52,7 +52,7 @@ bool net_parse_host_port(const char *str, struct sockaddr_storage *ss, socklen_t
 {
     const char *sep = strrchr(str, ':');
     g_autofree char *host = NULL;
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
     char *end;
     long port;
@@ -100,8 +100,7 @@ bool net_parse_host_port(const char *str, struct sockaddr_storage *ss, socklen_t
     return true;
 }
 
-static void sockaddr_str(const struct sockaddr_storage *ss, char *host, size_t hostlen,
-                         int *port)
+static void sockaddr_str(const struct sockaddr_storage *ss, char *host, size_t hostlen, int *port)
 {
     if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
@@ -213,11 +212,11 @@ static ssize_t socket_receive_iov(NetClientState *nc, const struct iovec *iov, i
         return size;
     }
     if (s->is_stream) {
-        out[outcnt++] = (struct iovec){ .iov_base = &be_len, .iov_len = 4 };
+        out[outcnt++] = (struct iovec){.iov_base = &be_len, .iov_len = 4};
     }
     if (iovcnt > 64) {
         g_autofree uint8_t *flat = g_malloc(size);
-        struct iovec one = { .iov_base = flat, .iov_len = size };
+        struct iovec one = {.iov_base = flat, .iov_len = size};
 
         iov_to_buf(iov, iovcnt, 0, flat, size);
         return socket_receive_iov(nc, &one, 1);
@@ -246,7 +245,7 @@ static ssize_t socket_receive_iov(NetClientState *nc, const struct iovec *iov, i
     }
 
     do {
-        struct msghdr msg = { .msg_iov = out, .msg_iovlen = outcnt };
+        struct msghdr msg = {.msg_iov = out, .msg_iovlen = outcnt};
 
         n = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
@@ -557,8 +556,7 @@ static bool socket_init_udp(NetClientState *peer, const char *name, const char *
     return true;
 }
 
-static bool socket_init_fd(NetClientState *peer, const char *name, const char *fdstr,
-                           GError **errp)
+static bool socket_init_fd(NetClientState *peer, const char *name, const char *fdstr, GError **errp)
 {
     char *end;
     long fd = strtol(fdstr, &end, 10);
@@ -575,8 +573,8 @@ static bool socket_init_fd(NetClientState *peer, const char *name, const char *f
         return false;
     }
     if (type != SOCK_STREAM && type != SOCK_DGRAM) {
-        error_setg(errp, "socket type=%d for fd=%ld must be either SOCK_DGRAM or SOCK_STREAM",
-                   type, fd);
+        error_setg(errp, "socket type=%d for fd=%ld must be either SOCK_DGRAM or SOCK_STREAM", type,
+                   fd);
         return false;
     }
     s = socket_new(peer, name, type == SOCK_STREAM);

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define DEFAULT_NETWORK_SCRIPT "/etc/qemu-ifup"
+#define DEFAULT_NETWORK_SCRIPT      "/etc/qemu-ifup"
 #define DEFAULT_NETWORK_DOWN_SCRIPT "/etc/qemu-ifdown"
 
 typedef struct TAPState {
@@ -110,7 +110,7 @@ static void tap_update_read(TAPState *s)
 
 static bool tap_run_script(const char *script, const char *ifname, GError **errp)
 {
-    char *argv[] = { (char *)script, (char *)ifname, NULL };
+    char *argv[] = {(char *)script, (char *)ifname, NULL};
     int status;
     g_autoptr(GError) err = NULL;
 
@@ -158,7 +158,7 @@ static const NetClientInfo net_tap_info = {
 
 static int tap_open(const char *ifname_req, char *ifname_out, GError **errp)
 {
-    struct ifreq ifr = { 0 };
+    struct ifreq ifr = {0};
     int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 
     if (fd < 0) {
@@ -255,8 +255,8 @@ bool net_init_tap(NetOpts *opts, const char *name, NetClientState *peer, GError 
     if (fdstr) {
         qemu_format_nic_info_str(&s->nc, "fd=%d", fd);
     } else {
-        qemu_format_nic_info_str(&s->nc, "ifname=%s,script=%s,downscript=%s", real_ifname,
-                                 script, downscript);
+        qemu_format_nic_info_str(&s->nc, "ifname=%s,script=%s,downscript=%s", real_ifname, script,
+                                 downscript);
         if (strcmp(downscript, "no")) {
             s->down_script = g_strdup(downscript);
         }

@@ -119,8 +119,7 @@ gboolean qapi_json_get_uint64(JsonNode *node, const char *path, uint64_t *out, G
     return TRUE;
 }
 
-int qapi_json_get_enum(JsonNode *node, const char *path, const char *const lookup[],
-                       GError **errp)
+int qapi_json_get_enum(JsonNode *node, const char *path, const char *const lookup[], GError **errp)
 {
     if (!holds(node, G_TYPE_STRING)) {
         type_error(errp, path, "string");

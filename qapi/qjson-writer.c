@@ -40,7 +40,7 @@ GPtrArray *qjson_object_member_order(JsonObject *obj)
     MemberSlot *slots = g_new(MemberSlot, n ? n : 1);
     guint i = 0;
     for (GList *l = names; l; l = l->next, i++) {
-        slots[i] = (MemberSlot){ l->data, qdict_bucket(l->data), i };
+        slots[i] = (MemberSlot){l->data, qdict_bucket(l->data), i};
     }
     qsort(slots, n, sizeof(*slots), slot_cmp);
     GPtrArray *out = g_ptr_array_sized_new(n);
@@ -172,8 +172,8 @@ static void append_node(GString *out, JsonNode *node, gboolean pretty, int level
         g_string_append(out, json_node_get_boolean(node) ? "true" : "false");
     } else if (t == G_TYPE_DOUBLE) {
         char buf[G_ASCII_DTOSTR_BUF_SIZE];
-        g_string_append(out, g_ascii_formatd(buf, sizeof(buf), "%.17g",
-                                             json_node_get_double(node)));
+        g_string_append(out,
+                        g_ascii_formatd(buf, sizeof(buf), "%.17g", json_node_get_double(node)));
     } else if (qapi_json_is_uint(node)) {
         g_string_append_printf(out, "%" G_GUINT64_FORMAT, (guint64)json_node_get_int(node));
     } else {

@@ -67,7 +67,7 @@ guint runstate_add_change_handler(VMChangeStateHandler cb, void *opaque)
     if (!change_handlers) {
         change_handlers = g_array_new(FALSE, FALSE, sizeof(ChangeHandler));
     }
-    ChangeHandler h = { next_handler_id++, cb, opaque };
+    ChangeHandler h = {next_handler_id++, cb, opaque};
     g_array_append_val(change_handlers, h);
     return h.id;
 }

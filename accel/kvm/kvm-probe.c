@@ -52,38 +52,45 @@ static void put64(uint8_t *p, uint64_t v)
  * runs lock cmpxchg16b and int3 (where broken backends give up) before its port write. */
 static void build_guest(uint8_t *mem)
 {
-    put64(mem + 0x1000, 0x2000 | 3);           /* PML4[0] -> PDPT */
-    put64(mem + 0x2000, 0x3000 | 3);           /* PDPT[0] -> PD */
-    put64(mem + 0x3000, 0x0 | 0x83);           /* PD[0]: 2 MiB page at 0 */
+    put64(mem + 0x1000, 0x2000 | 3);            /* PML4[0] -> PDPT */
+    put64(mem + 0x2000, 0x3000 | 3);            /* PDPT[0] -> PD */
+    put64(mem + 0x3000, 0x0 | 0x83);            /* PD[0]: 2 MiB page at 0 */
     put64(mem + 0x4008, 0x00af9a000000ffffull); /* GDT 0x08: 64-bit code */
     put64(mem + 0x4010, 0x00cf92000000ffffull); /* GDT 0x10: data */
     uint64_t handler = 0x6000;
-    uint8_t *gate = mem + 0x5000 + 3 * 16;      /* IDT vector 3: interrupt gate to handler */
+    uint8_t *gate = mem + 0x5000 + 3 * 16; /* IDT vector 3: interrupt gate to handler */
     gate[0] = handler & 0xff;
     gate[1] = (handler >> 8) & 0xff;
     gate[2] = 0x08;
     gate[5] = 0x8e;
-    mem[0x6000] = 0x48;                         /* iretq */
+    mem[0x6000] = 0x48; /* iretq */
     mem[0x6001] = 0xcf;
     static const uint8_t code[] = {
-        0x48, 0xbe, 0x00, 0x80, 0, 0, 0, 0, 0, 0, /* mov rsi, 0x8000 */
-        0x31, 0xc0,                               /* xor eax, eax */
-        0x31, 0xd2,                               /* xor edx, edx */
-        0x31, 0xc9,                               /* xor ecx, ecx */
-        0xbb, 0x42, 0, 0, 0,                      /* mov ebx, 0x42 */
-        0xf0, 0x48, 0x0f, 0xc7, 0x0e,             /* lock cmpxchg16b [rsi] */
-        0xcc,                                     /* int3 */
-        0x8a, 0x06,                               /* mov al, [rsi] */
-        0xe6, 0x10,                               /* out 0x10, al */
-        0xf4,                                     /* hlt */
+        0x48, 0xbe, 0x00, 0x80, 0,    0, 0, 0, 0, 0, /* mov rsi, 0x8000 */
+        0x31, 0xc0,                                  /* xor eax, eax */
+        0x31, 0xd2,                                  /* xor edx, edx */
+        0x31, 0xc9,                                  /* xor ecx, ecx */
+        0xbb, 0x42, 0,    0,    0,                   /* mov ebx, 0x42 */
+        0xf0, 0x48, 0x0f, 0xc7, 0x0e,                /* lock cmpxchg16b [rsi] */
+        0xcc,                                        /* int3 */
+        0x8a, 0x06,                                  /* mov al, [rsi] */
+        0xe6, 0x10,                                  /* out 0x10, al */
+        0xf4,                                        /* hlt */
     };
     memcpy(mem + 0x7000, code, sizeof(code));
 }
 
 static void flat_segment(struct kvm_segment *seg, uint16_t sel, uint8_t type, bool code)
 {
-    *seg = (struct kvm_segment){.base = 0, .limit = 0xffffffff, .selector = sel, .type = type,
-                                .present = 1, .dpl = 0, .db = !code, .s = 1, .l = code,
+    *seg = (struct kvm_segment){.base = 0,
+                                .limit = 0xffffffff,
+                                .selector = sel,
+                                .type = type,
+                                .present = 1,
+                                .dpl = 0,
+                                .db = !code,
+                                .s = 1,
+                                .l = code,
                                 .g = 1};
 }
 
@@ -100,14 +107,16 @@ static int run_probe(const char *dev)
     if (vm < 0) {
         return PROBE_VM;
     }
-    uint8_t *mem = mmap(NULL, PROBE_MEM_SIZE, PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    uint8_t *mem =
+        mmap(NULL, PROBE_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
         return PROBE_MEM;
     }
     build_guest(mem);
     struct kvm_userspace_memory_region region = {
-        .slot = 0, .guest_phys_addr = 0, .memory_size = PROBE_MEM_SIZE,
+        .slot = 0,
+        .guest_phys_addr = 0,
+        .memory_size = PROBE_MEM_SIZE,
         .userspace_addr = (uintptr_t)mem,
     };
     if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
@@ -137,9 +146,9 @@ static int run_probe(const char *dev)
     sregs.idt.base = 0x5000;
     sregs.idt.limit = 0xff;
     sregs.cr3 = 0x1000;
-    sregs.cr4 = 0x20;                 /* PAE */
-    sregs.cr0 = 0x80050033;           /* PG, WP, NE, ET, MP, PE */
-    sregs.efer = 0x500;               /* LME, LMA */
+    sregs.cr4 = 0x20;       /* PAE */
+    sregs.cr0 = 0x80050033; /* PG, WP, NE, ET, MP, PE */
+    sregs.efer = 0x500;     /* LME, LMA */
     if (ioctl(vcpu, KVM_SET_SREGS, &sregs) < 0) {
         return PROBE_REGS;
     }
@@ -186,8 +195,10 @@ bool kvm_probe(const char *dev_path, int timeout_ms, GError **errp)
     if (r == 0) {
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
-        error_setg(errp, "KVM cannot run guests on this host: the probe guest did not finish "
-                   "within %d ms", timeout_ms);
+        error_setg(errp,
+                   "KVM cannot run guests on this host: the probe guest did not finish "
+                   "within %d ms",
+                   timeout_ms);
         return false;
     }
     if (WIFSIGNALED(status)) {

@@ -23,9 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SLICE 50000
+#define SLICE         50000
 #define PROFILE_SLICE 5000
-#define PROFILE_TOP 25
+#define PROFILE_TOP   25
 
 typedef struct Harness {
     GuestRam *ram;
@@ -33,7 +33,7 @@ typedef struct Harness {
     PcMachine *machine;
     X86CPU *cpu;
     const char *until;
-    GString *tail;            /* the console's last bytes, to find --until across writes */
+    GString *tail; /* the console's last bytes, to find --until across writes */
     bool seen;
     bool reset_requested;
     bool poweroff_requested;
@@ -137,8 +137,8 @@ static void print_profile(Harness *h, GHashTable *prof)
         uint8_t code[16] = {0};
         bool have = x86_cpu_translate(h->cpu, la, false, &gpa) &&
                     guest_ram_read(h->ram, gpa, code, sizeof(code));
-        fprintf(stderr, "  %5.2f%% %#" PRIx64 " ", 100.0 *
-                GPOINTER_TO_UINT(g_hash_table_lookup(prof, l->data)) / total, la);
+        fprintf(stderr, "  %5.2f%% %#" PRIx64 " ",
+                100.0 * GPOINTER_TO_UINT(g_hash_table_lookup(prof, l->data)) / total, la);
         for (int i = 0; have && i < (int)sizeof(code); i++) {
             fprintf(stderr, "%02x", code[i]);
         }
@@ -160,9 +160,9 @@ int main(int argc, char **argv)
         {"mem", 0, 0, G_OPTION_ARG_INT64, &mem_mib, "guest RAM in MiB (256)", "MIB"},
         {"budget", 0, 0, G_OPTION_ARG_INT64, &budget, "stop after N instructions", "N"},
         {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout, "stop after S seconds (120)", "S"},
-        {"until", 0, 0, G_OPTION_ARG_STRING, &until, "stop when the console prints TEXT",
-         "TEXT"},
-        {"debug", 'd', 0, G_OPTION_ARG_STRING, &debug, "exc: log every exception; halt: long halts; prof: hottest guest addresses", "ITEMS"},
+        {"until", 0, 0, G_OPTION_ARG_STRING, &until, "stop when the console prints TEXT", "TEXT"},
+        {"debug", 'd', 0, G_OPTION_ARG_STRING, &debug,
+         "exc: log every exception; halt: long halts; prof: hottest guest addresses", "ITEMS"},
         {NULL},
     };
     g_autoptr(GOptionContext) oc = g_option_context_new("- boot Linux on the software CPU");
@@ -183,12 +183,18 @@ int main(int argc, char **argv)
     }
     h.dma = (DmaSpace){.read = ram_read, .write = ram_write, .opaque = &h};
     hw_register_types();
-    bql_lock();     /* this thread is the machine's only one: it holds the lock throughout */
-    PcMachineOptions opts = {.ram_size = size, .kernel = kernel, .initrd = initrd,
-                             .append = append ? append : "console=ttyS0", .acpi = true};
-    PcMachineHooks hooks = {.ram = &h.dma, .cpu_set_irq = cpu_set_irq, .cpu_nmi = cpu_nmi,
+    bql_lock(); /* this thread is the machine's only one: it holds the lock throughout */
+    PcMachineOptions opts = {.ram_size = size,
+                             .kernel = kernel,
+                             .initrd = initrd,
+                             .append = append ? append : "console=ttyS0",
+                             .acpi = true};
+    PcMachineHooks hooks = {.ram = &h.dma,
+                            .cpu_set_irq = cpu_set_irq,
+                            .cpu_nmi = cpu_nmi,
                             .reset_request = reset_request,
-                            .poweroff_request = poweroff_request, .opaque = &h};
+                            .poweroff_request = poweroff_request,
+                            .opaque = &h};
     h.machine = pc_machine_new(&opts, &hooks, &err);
     if (!h.machine || !pc_machine_realize(h.machine, &err)) {
         fprintf(stderr, "cpu-boot: %s\n", err->message);
@@ -198,8 +204,10 @@ int main(int argc, char **argv)
     serial_set_backend(pc_machine_serial(h.machine), &console);
 
     static const X86BusOps bus = {
-        .pio_read = pc_machine_pio_read, .pio_write = pc_machine_pio_write,
-        .mmio_read = pc_machine_mmio_read, .mmio_write = pc_machine_mmio_write,
+        .pio_read = pc_machine_pio_read,
+        .pio_write = pc_machine_pio_write,
+        .mmio_read = pc_machine_mmio_read,
+        .mmio_write = pc_machine_mmio_write,
         .irq_ack = pc_machine_irq_ack,
     };
     h.cpu = x86_cpu_new(h.ram, &bus, h.machine);
@@ -237,8 +245,8 @@ int main(int argc, char **argv)
         int64_t next = hw_clock_run_timers(clock);
         if (prof && r == X86_EXIT_BUDGET) {
             gpointer key = (gpointer)(uintptr_t)(env->segs[R_CS].base + env->rip);
-            g_hash_table_insert(prof, key, GUINT_TO_POINTER(
-                GPOINTER_TO_UINT(g_hash_table_lookup(prof, key)) + 1));
+            g_hash_table_insert(
+                prof, key, GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(prof, key)) + 1));
         }
         if (h.seen) {
             why = "until";
@@ -269,22 +277,24 @@ int main(int argc, char **argv)
             halts++;
             halted_s += now_s() - s0;
             if (trace_halts && wait > 50000000) {
-                fprintf(stderr, "cpu-boot: halted at rip=%#" PRIx64 " for %.3f s, next timer "
-                        "in %" PRId64 " ns\n", env->rip, now_s() - s0, wait);
+                fprintf(stderr,
+                        "cpu-boot: halted at rip=%#" PRIx64 " for %.3f s, next timer "
+                        "in %" PRId64 " ns\n",
+                        env->rip, now_s() - s0, wait);
             }
         }
     }
     double wall = now_s() - t0, cpu = cpu_s() - c0;
     X86CPUStats st;
     x86_cpu_get_stats(h.cpu, &st);
-    fprintf(stderr, "\ncpu-boot: stopped (%s) after %" PRIu64 " instructions, %.2f s wall, "
+    fprintf(stderr,
+            "\ncpu-boot: stopped (%s) after %" PRIu64 " instructions, %.2f s wall, "
             "%.2f s CPU, %.1f M instructions/s; exceptions %" PRIu64 ", interrupts %" PRIu64
             ", blocks translated %" PRIu64 ", cache flushes %" PRIu64 ", TLB flushes %" PRIu64
-            ", unimplemented %" PRIu64 "; %" PRIu64 " halts, %.2f s halted\n", why, st.insns,
-            wall, cpu,
-            st.insns / (cpu > 0 ? cpu : 1) / 1e6, st.exceptions, st.interrupts,
-            st.tb_translations, st.tb_flushes, st.tlb_flushes, st.unimplemented, halts,
-            halted_s);
+            ", unimplemented %" PRIu64 "; %" PRIu64 " halts, %.2f s halted\n",
+            why, st.insns, wall, cpu, st.insns / (cpu > 0 ? cpu : 1) / 1e6, st.exceptions,
+            st.interrupts, st.tb_translations, st.tb_flushes, st.tlb_flushes, st.unimplemented,
+            halts, halted_s);
     if (strcmp(why, "until") && strcmp(why, "poweroff")) {
         GString *dump = g_string_new(NULL);
         x86_cpu_dump_state(h.cpu, dump);

@@ -26,8 +26,8 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
     uint64_t n = x86_cpu_icount(g.cpu);
-    printf("insns=%" G_GUINT64_FORMAT " seconds=%.4f mips=%.1f exit=%d\n", n, secs,
-           n / secs / 1e6, g.exit_code);
+    printf("insns=%" G_GUINT64_FORMAT " seconds=%.4f mips=%.1f exit=%d\n", n, secs, n / secs / 1e6,
+           g.exit_code);
     printf("%s", g.out->str);
     int rc = g.exit_code == 0 ? 0 : 1;
     cpu_guest_free(&g);

@@ -63,14 +63,14 @@ static size_t start_table(GByteArray *b, const char *sig, uint8_t rev)
     align(b, 16);
     size_t off = b->len;
     put_bytes(b, sig, 4);
-    put32(b, 0);        /* length */
+    put32(b, 0); /* length */
     put8(b, rev);
-    put8(b, 0);         /* checksum */
+    put8(b, 0); /* checksum */
     put_bytes(b, "BOCHS ", 6);
     put_bytes(b, "BXPC    ", 8);
-    put32(b, 1);        /* OEM revision */
+    put32(b, 1); /* OEM revision */
     put_bytes(b, "BXPC", 4);
-    put32(b, 1);        /* creator revision */
+    put32(b, 1); /* creator revision */
     return off;
 }
 
@@ -124,37 +124,36 @@ static void aml_pkg(GByteArray *out, const uint8_t *op, size_t oplen, const GByt
 static void aml_integer(GByteArray *b, uint32_t v)
 {
     if (v == 0) {
-        put8(b, 0x00);          /* ZeroOp */
+        put8(b, 0x00); /* ZeroOp */
     } else if (v == 1) {
-        put8(b, 0x01);          /* OneOp */
+        put8(b, 0x01); /* OneOp */
     } else if (v <= 0xff) {
-        put8(b, 0x0a);          /* BytePrefix */
+        put8(b, 0x0a); /* BytePrefix */
         put8(b, v);
     } else {
-        put8(b, 0x0c);          /* DWordPrefix */
+        put8(b, 0x0c); /* DWordPrefix */
         put32(b, v);
     }
 }
 
 static void aml_name(GByteArray *b, const char *seg)
 {
-    put8(b, 0x08);              /* NameOp */
+    put8(b, 0x08); /* NameOp */
     put_bytes(b, seg, 4);
 }
 
 /* Address space descriptors for _CRS: Word (bus, I/O) and DWord (memory), fixed ranges. */
-static void put_word_range(GByteArray *b, uint8_t type, uint8_t tflags, uint16_t min,
-                           uint16_t max)
+static void put_word_range(GByteArray *b, uint8_t type, uint8_t tflags, uint16_t min, uint16_t max)
 {
     put8(b, 0x88);
     put16(b, 13);
     put8(b, type);
-    put8(b, 0x0c);              /* MinFixed, MaxFixed, producer */
+    put8(b, 0x0c); /* MinFixed, MaxFixed, producer */
     put8(b, tflags);
-    put16(b, 0);                /* granularity */
+    put16(b, 0); /* granularity */
     put16(b, min);
     put16(b, max);
-    put16(b, 0);                /* translation */
+    put16(b, 0); /* translation */
     put16(b, max - min + 1);
 }
 
@@ -162,9 +161,9 @@ static void put_dword_memory(GByteArray *b, uint32_t min, uint32_t max)
 {
     put8(b, 0x87);
     put16(b, 23);
-    put8(b, 0);                 /* memory */
+    put8(b, 0); /* memory */
     put8(b, 0x0c);
-    put8(b, 0x03);              /* read-write, cacheable */
+    put8(b, 0x03); /* read-write, cacheable */
     put32(b, 0);
     put32(b, min);
     put32(b, max);
@@ -175,10 +174,10 @@ static void put_dword_memory(GByteArray *b, uint32_t min, uint32_t max)
 static void build_crs(GByteArray *dev, uint64_t low_ram_end)
 {
     g_autoptr(GByteArray) res = g_byte_array_new();
-    put_word_range(res, 2, 0, 0x00, 0xff);               /* bus numbers */
-    put_word_range(res, 1, 0x03, 0x0000, 0x0cf7);        /* I/O below the config ports */
+    put_word_range(res, 2, 0, 0x00, 0xff);        /* bus numbers */
+    put_word_range(res, 1, 0x03, 0x0000, 0x0cf7); /* I/O below the config ports */
     static const uint8_t cf8[] = {0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08};
-    g_byte_array_append(res, cf8, sizeof(cf8));          /* IO (Decode16, 0xcf8, 8) */
+    g_byte_array_append(res, cf8, sizeof(cf8)); /* IO (Decode16, 0xcf8, 8) */
     put_word_range(res, 1, 0x03, 0x0d00, 0xffff);
     put_dword_memory(res, 0x000a0000, 0x000bffff);       /* VGA window */
     put_dword_memory(res, low_ram_end, IOAPIC_BASE - 1); /* the PCI hole below the IOAPIC */
@@ -188,7 +187,7 @@ static void build_crs(GByteArray *dev, uint64_t low_ram_end)
     aml_integer(buf, res->len);
     g_byte_array_append(buf, res->data, res->len);
     aml_name(dev, "_CRS");
-    aml_pkg(dev, (const uint8_t[]){0x11}, 1, buf);      /* BufferOp */
+    aml_pkg(dev, (const uint8_t[]){0x11}, 1, buf); /* BufferOp */
 }
 
 /* _PRT: slot s pin p goes to PIRQ (s + p) & 3, PIRQ A-D to GSI 10, 10, 11, 11 (hw/pci). */
@@ -196,14 +195,14 @@ static void build_prt(GByteArray *dev)
 {
     static const uint8_t pirq_gsi[4] = {10, 10, 11, 11};
     g_autoptr(GByteArray) list = g_byte_array_new();
-    put8(list, 31 * 4);                                  /* NumElements */
+    put8(list, 31 * 4); /* NumElements */
     for (int slot = 1; slot < 32; slot++) {
         for (int pin = 0; pin < 4; pin++) {
             g_autoptr(GByteArray) e = g_byte_array_new();
             put8(e, 4);
             aml_integer(e, ((uint32_t)slot << 16) | 0xffff);
             aml_integer(e, pin);
-            aml_integer(e, 0);                           /* source: none, GSI follows */
+            aml_integer(e, 0); /* source: none, GSI follows */
             aml_integer(e, pirq_gsi[(slot + pin) & 3]);
             aml_pkg(list, (const uint8_t[]){0x12}, 1, e);
         }
@@ -222,7 +221,7 @@ static size_t build_dsdt(GByteArray *b, uint64_t low_ram_end)
     put_bytes(dev, "PCI0", 4);
     aml_name(dev, "_HID");
     put8(dev, 0x0c);
-    put32(dev, 0x030ad041);                              /* EisaId ("PNP0A03") */
+    put32(dev, 0x030ad041); /* EisaId ("PNP0A03") */
     aml_name(dev, "_UID");
     aml_integer(dev, 0);
     build_crs(dev, low_ram_end);
@@ -256,67 +255,67 @@ static size_t build_fadt(GByteArray *b, uint64_t facs, uint64_t dsdt)
     size_t off = start_table(b, "FACP", 3);
     put32(b, facs);
     put32(b, dsdt);
-    put8(b, 0);                 /* reserved (INT_MODEL in 1.0) */
-    put8(b, 0);                 /* preferred PM profile: unspecified */
+    put8(b, 0); /* reserved (INT_MODEL in 1.0) */
+    put8(b, 0); /* preferred PM profile: unspecified */
     put16(b, ACPI_SCI_IRQ);
-    put32(b, 0);                /* SMI_CMD: none, the machine is in ACPI mode from reset */
-    put8(b, 0);                 /* ACPI_ENABLE */
-    put8(b, 0);                 /* ACPI_DISABLE */
-    put8(b, 0);                 /* S4BIOS_REQ */
-    put8(b, 0);                 /* PSTATE_CNT */
-    put32(b, ACPI_PM1_EVT);     /* PM1a_EVT_BLK */
-    put32(b, 0);                /* PM1b_EVT_BLK */
-    put32(b, ACPI_PM1_CNT);     /* PM1a_CNT_BLK */
-    put32(b, 0);                /* PM1b_CNT_BLK */
-    put32(b, 0);                /* PM2_CNT_BLK */
-    put32(b, ACPI_PM_TMR);      /* PM_TMR_BLK */
-    put32(b, 0);                /* GPE0_BLK */
-    put32(b, 0);                /* GPE1_BLK */
-    put8(b, 4);                 /* PM1_EVT_LEN */
-    put8(b, 2);                 /* PM1_CNT_LEN */
-    put8(b, 0);                 /* PM2_CNT_LEN */
-    put8(b, 4);                 /* PM_TMR_LEN */
-    put8(b, 0);                 /* GPE0_BLK_LEN */
-    put8(b, 0);                 /* GPE1_BLK_LEN */
-    put8(b, 0);                 /* GPE1_BASE */
-    put8(b, 0);                 /* CST_CNT */
-    put16(b, 0xfff);            /* P_LVL2_LAT: no C2 */
-    put16(b, 0xfff);            /* P_LVL3_LAT: no C3 */
-    put16(b, 0);                /* FLUSH_SIZE */
-    put16(b, 0);                /* FLUSH_STRIDE */
-    put8(b, 0);                 /* DUTY_OFFSET */
-    put8(b, 0);                 /* DUTY_WIDTH */
-    put8(b, 0);                 /* DAY_ALRM */
-    put8(b, 0);                 /* MON_ALRM */
-    put8(b, 0x32);              /* CENTURY: the RTC's century register */
-    put16(b, 0x0003);           /* IAPC_BOOT_ARCH: legacy devices, 8042 */
-    put8(b, 0);                 /* reserved */
+    put32(b, 0);            /* SMI_CMD: none, the machine is in ACPI mode from reset */
+    put8(b, 0);             /* ACPI_ENABLE */
+    put8(b, 0);             /* ACPI_DISABLE */
+    put8(b, 0);             /* S4BIOS_REQ */
+    put8(b, 0);             /* PSTATE_CNT */
+    put32(b, ACPI_PM1_EVT); /* PM1a_EVT_BLK */
+    put32(b, 0);            /* PM1b_EVT_BLK */
+    put32(b, ACPI_PM1_CNT); /* PM1a_CNT_BLK */
+    put32(b, 0);            /* PM1b_CNT_BLK */
+    put32(b, 0);            /* PM2_CNT_BLK */
+    put32(b, ACPI_PM_TMR);  /* PM_TMR_BLK */
+    put32(b, 0);            /* GPE0_BLK */
+    put32(b, 0);            /* GPE1_BLK */
+    put8(b, 4);             /* PM1_EVT_LEN */
+    put8(b, 2);             /* PM1_CNT_LEN */
+    put8(b, 0);             /* PM2_CNT_LEN */
+    put8(b, 4);             /* PM_TMR_LEN */
+    put8(b, 0);             /* GPE0_BLK_LEN */
+    put8(b, 0);             /* GPE1_BLK_LEN */
+    put8(b, 0);             /* GPE1_BASE */
+    put8(b, 0);             /* CST_CNT */
+    put16(b, 0xfff);        /* P_LVL2_LAT: no C2 */
+    put16(b, 0xfff);        /* P_LVL3_LAT: no C3 */
+    put16(b, 0);            /* FLUSH_SIZE */
+    put16(b, 0);            /* FLUSH_STRIDE */
+    put8(b, 0);             /* DUTY_OFFSET */
+    put8(b, 0);             /* DUTY_WIDTH */
+    put8(b, 0);             /* DAY_ALRM */
+    put8(b, 0);             /* MON_ALRM */
+    put8(b, 0x32);          /* CENTURY: the RTC's century register */
+    put16(b, 0x0003);       /* IAPC_BOOT_ARCH: legacy devices, 8042 */
+    put8(b, 0);             /* reserved */
     /* flags: WBINVD, PROC_C1, SLP_BUTTON, RTC_S4, TMR_VAL_EXT (32-bit PM timer), RESET_REG_SUP */
     put32(b, (1u << 0) | (1u << 2) | (1u << 5) | (1u << 7) | (1u << 8) | (1u << 10));
     put_gas_io(b, ACPI_RESET_PORT, 8, 1);
     put8(b, ACPI_RESET_VALUE);
-    put8(b, 0);                 /* reserved */
+    put8(b, 0); /* reserved */
     put8(b, 0);
     put8(b, 0);
-    put64(b, facs);             /* X_FIRMWARE_CTRL */
-    put64(b, dsdt);             /* X_DSDT */
-    put_gas_io(b, ACPI_PM1_EVT, 32, 0);  /* X_PM1a_EVT_BLK */
-    put_gas_none(b);                     /* X_PM1b_EVT_BLK */
-    put_gas_io(b, ACPI_PM1_CNT, 16, 0);  /* X_PM1a_CNT_BLK */
-    put_gas_none(b);                     /* X_PM1b_CNT_BLK */
-    put_gas_none(b);                     /* X_PM2_CNT_BLK */
-    put_gas_io(b, ACPI_PM_TMR, 32, 0);   /* X_PM_TMR_BLK */
-    put_gas_none(b);                     /* X_GPE0_BLK */
-    put_gas_none(b);                     /* X_GPE1_BLK */
+    put64(b, facs);                     /* X_FIRMWARE_CTRL */
+    put64(b, dsdt);                     /* X_DSDT */
+    put_gas_io(b, ACPI_PM1_EVT, 32, 0); /* X_PM1a_EVT_BLK */
+    put_gas_none(b);                    /* X_PM1b_EVT_BLK */
+    put_gas_io(b, ACPI_PM1_CNT, 16, 0); /* X_PM1a_CNT_BLK */
+    put_gas_none(b);                    /* X_PM1b_CNT_BLK */
+    put_gas_none(b);                    /* X_PM2_CNT_BLK */
+    put_gas_io(b, ACPI_PM_TMR, 32, 0);  /* X_PM_TMR_BLK */
+    put_gas_none(b);                    /* X_GPE0_BLK */
+    put_gas_none(b);                    /* X_GPE1_BLK */
     finish_table(b, off);
     return off;
 }
 
 static void put_iso(GByteArray *b, uint8_t source, uint32_t gsi, uint16_t flags)
 {
-    put8(b, 2);     /* interrupt source override */
+    put8(b, 2); /* interrupt source override */
     put8(b, 10);
-    put8(b, 0);     /* ISA */
+    put8(b, 0); /* ISA */
     put8(b, source);
     put32(b, gsi);
     put16(b, flags);
@@ -326,7 +325,7 @@ static size_t build_madt(GByteArray *b)
 {
     size_t off = start_table(b, "APIC", 1);
     put32(b, LAPIC_BASE);
-    put32(b, 1);    /* PCAT_COMPAT: there are 8259s to disable */
+    put32(b, 1); /* PCAT_COMPAT: there are 8259s to disable */
     /* processor local APIC: ACPI id 0, APIC id 0, enabled */
     put8(b, 0);
     put8(b, 8);
@@ -364,13 +363,13 @@ AcpiTables *acpi_build_pc_tables(uint64_t base, uint64_t low_ram_end)
     /* RSDP first (it must sit on a 16-byte boundary in the BIOS area); addresses later */
     size_t rsdp = b->len;
     put_bytes(b, "RSD PTR ", 8);
-    put8(b, 0);                 /* checksum of the first 20 bytes */
+    put8(b, 0); /* checksum of the first 20 bytes */
     put_bytes(b, "BOCHS ", 6);
-    put8(b, 2);                 /* revision: ACPI 2.0+ (has the XSDT) */
-    put32(b, 0);                /* RSDT address */
-    put32(b, 36);               /* length */
-    put64(b, 0);                /* XSDT address */
-    put8(b, 0);                 /* extended checksum */
+    put8(b, 2);   /* revision: ACPI 2.0+ (has the XSDT) */
+    put32(b, 0);  /* RSDT address */
+    put32(b, 36); /* length */
+    put64(b, 0);  /* XSDT address */
+    put8(b, 0);   /* extended checksum */
     put8(b, 0);
     put8(b, 0);
     put8(b, 0);

@@ -1,9 +1,9 @@
 /* ACPI PM1 registers and PM timer (include/hw/acpi/pm.h). */
 #include "hw/acpi/pm.h"
 
-#define PM1_STS_TMR 0x0001
+#define PM1_STS_TMR    0x0001
 #define PM1_STS_PWRBTN 0x0100
-#define PM1_STS_WAK 0x8000
+#define PM1_STS_WAK    0x8000
 #define PM1_CNT_SCI_EN 0x0001
 #define PM1_CNT_SLP_EN 0x2000
 

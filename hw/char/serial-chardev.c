@@ -59,8 +59,7 @@ void serial_chardev_disconnect(SerialChardev *sc)
     g_free(sc);
 }
 
-SerialChardev *serial_chardev_from_arg(SerialState *s, int index, const char *arg,
-                                       GError **errp)
+SerialChardev *serial_chardev_from_arg(SerialState *s, int index, const char *arg, GError **errp)
 {
     if (!strcmp(arg, "none")) {
         serial_set_backend(s, NULL);

@@ -103,8 +103,10 @@ bool io_space_add(IoSpace *space, const char *name, uint64_t base, uint64_t len,
                   const IoRegionOps *ops, void *opaque, GError **errp)
 {
     if (len == 0 || base >= space->limit || len > space->limit - base) {
-        error_setg(errp, "%s region '%s' at 0x%" G_GINT64_MODIFIER "x+0x%" G_GINT64_MODIFIER
-                   "x is outside the address space", space->name, name, base, len);
+        error_setg(errp,
+                   "%s region '%s' at 0x%" G_GINT64_MODIFIER "x+0x%" G_GINT64_MODIFIER
+                   "x is outside the address space",
+                   space->name, name, base, len);
         return false;
     }
     if (!range_free(space, base, len, NULL)) {
@@ -113,8 +115,7 @@ bool io_space_add(IoSpace *space, const char *name, uint64_t base, uint64_t len,
                    io_space_lookup(space, base + len - 1) ?: "another region");
         return false;
     }
-    IoRegion r = {.name = g_strdup(name), .base = base, .len = len, .ops = ops,
-                  .opaque = opaque};
+    IoRegion r = {.name = g_strdup(name), .base = base, .len = len, .ops = ops, .opaque = opaque};
     g_array_insert_val(space->regions, upper_bound(space, base), r);
     space->last_hit = -1;
     return true;
@@ -175,11 +176,13 @@ static void log_unassigned(IoSpace *s, uint64_t addr, bool write, uint64_t val, 
         g_hash_table_add(s->logged, key);
     }
     if (write) {
-        qemu_log("unassigned %s write 0x%" G_GINT64_MODIFIER "x size %u value 0x%"
-                 G_GINT64_MODIFIER "x (logged once per address)\n", s->name, addr, size, val);
+        qemu_log("unassigned %s write 0x%" G_GINT64_MODIFIER "x size %u value 0x%" G_GINT64_MODIFIER
+                 "x (logged once per address)\n",
+                 s->name, addr, size, val);
     } else {
         qemu_log("unassigned %s read 0x%" G_GINT64_MODIFIER "x size %u (logged once per "
-                 "address)\n", s->name, addr, size);
+                 "address)\n",
+                 s->name, addr, size);
     }
 }
 

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static GPtrArray *types;   /* of const DeviceTypeInfo* */
-static GHashTable *ids;    /* device ids in use */
+static GPtrArray *types; /* of const DeviceTypeInfo* */
+static GHashTable *ids;  /* device ids in use */
 
 void device_type_register(const DeviceTypeInfo *info)
 {
@@ -239,7 +239,7 @@ bool device_create_from_opts(void *machine, KeyvalList *opts, bool *help_printed
     if (id && !id_wellformed(id)) {
         error_set_param_value(errp, "id", "an identifier");
         error_append_hint(errp, "Identifiers consist of letters, digits, '-', '.', '_', "
-                          "starting with a letter.\n");
+                                "starting with a letter.\n");
         return false;
     }
     if (id && device_id_in_use(id)) {

@@ -14,7 +14,7 @@ struct HwClock {
     int64_t offset;     /* virtual = host monotonic + offset while running */
     int64_t stopped_at; /* virtual time frozen while stopped */
     int64_t manual_now;
-    GPtrArray *timers;  /* of HwTimer*, every timer of the clock, armed or not */
+    GPtrArray *timers; /* of HwTimer*, every timer of the clock, armed or not */
     void (*notify)(void *opaque);
     void *notify_opaque;
 };

@@ -81,8 +81,7 @@ static GBytes *lz4_legacy_unpack(const uint8_t *in, size_t len, GError **errp)
 }
 
 /* The bzImage's compressed payload, or NULL (no error) if data is not a bzImage. */
-static GBytes *bzimage_payload(const uint8_t *d, size_t len, uint16_t *protocol,
-                               GError **errp)
+static GBytes *bzimage_payload(const uint8_t *d, size_t len, uint16_t *protocol, GError **errp)
 {
     if (len < 0x250 || memcmp(d + 0x202, "HdrS", 4) != 0) {
         return NULL;
@@ -129,8 +128,8 @@ static bool parse_elf(PvhKernel *k, GError **errp)
 {
     gsize len;
     const uint8_t *d = g_bytes_get_data(k->elf, &len);
-    if (len < sizeof(Elf64_Ehdr) || memcmp(d, ELFMAG, SELFMAG) != 0 ||
-        d[EI_CLASS] != ELFCLASS64 || d[EI_DATA] != ELFDATA2LSB) {
+    if (len < sizeof(Elf64_Ehdr) || memcmp(d, ELFMAG, SELFMAG) != 0 || d[EI_CLASS] != ELFCLASS64 ||
+        d[EI_DATA] != ELFDATA2LSB) {
         error_setg(errp, "qemu: invalid kernel header");
         return false;
     }
@@ -159,8 +158,10 @@ static bool parse_elf(PvhKernel *k, GError **errp)
                 error_setg(errp, "qemu: invalid kernel header");
                 return false;
             }
-            ElfSegment seg = {.paddr = ph.p_paddr, .offset = ph.p_offset,
-                              .filesz = ph.p_filesz, .memsz = ph.p_memsz};
+            ElfSegment seg = {.paddr = ph.p_paddr,
+                              .offset = ph.p_offset,
+                              .filesz = ph.p_filesz,
+                              .memsz = ph.p_memsz};
             g_array_append_val(k->segments, seg);
             k->low = MIN(k->low, ph.p_paddr);
             k->high = MAX(k->high, ph.p_paddr + ph.p_memsz);
@@ -236,7 +237,8 @@ bool pvh_kernel_load(const PvhKernel *k, const DmaSpace *dma, uint64_t low_ram_e
     gsize elf_len;
     const uint8_t *elf = g_bytes_get_data(k->elf, &elf_len);
     if (k->high > low_ram_end || k->low < 0x100000) {
-        error_setg(errp, "qemu: kernel does not fit in RAM (needs 0x%" G_GINT64_MODIFIER
+        error_setg(errp,
+                   "qemu: kernel does not fit in RAM (needs 0x%" G_GINT64_MODIFIER
                    "x-0x%" G_GINT64_MODIFIER "x, RAM ends at 0x%" G_GINT64_MODIFIER "x)",
                    k->low, k->high, low_ram_end);
         return false;
@@ -306,23 +308,26 @@ bool pvh_kernel_load(const PvhKernel *k, const DmaSpace *dma, uint64_t low_ram_e
         error_setg(errp, "qemu: no RAM for the PVH start info");
         return false;
     }
-    *out = (LinuxBootInfo){.entry = k->entry, .start_info = PVH_START_INFO_ADDR,
-                           .kernel_low = k->low, .kernel_high = k->high,
-                           .initrd_addr = initrd_addr, .initrd_size = initrd_size};
+    *out = (LinuxBootInfo){.entry = k->entry,
+                           .start_info = PVH_START_INFO_ADDR,
+                           .kernel_low = k->low,
+                           .kernel_high = k->high,
+                           .initrd_addr = initrd_addr,
+                           .initrd_size = initrd_size};
     return true;
 }
 
-bool linux_boot_load_files(const char *kernel_path, const char *initrd_path,
-                           const char *cmdline, const DmaSpace *dma, uint64_t low_ram_end,
-                           const E820Table *e820, uint64_t rsdp, LinuxBootInfo *out,
-                           GError **errp)
+bool linux_boot_load_files(const char *kernel_path, const char *initrd_path, const char *cmdline,
+                           const DmaSpace *dma, uint64_t low_ram_end, const E820Table *e820,
+                           uint64_t rsdp, LinuxBootInfo *out, GError **errp)
 {
     gchar *data = NULL;
     gsize len = 0;
     GError *ferr = NULL;
     if (!g_file_get_contents(kernel_path, &data, &len, &ferr)) {
-        int e = ferr->code == G_FILE_ERROR_NOENT ? ENOENT :
-                ferr->code == G_FILE_ERROR_ACCES ? EACCES : EIO;
+        int e = ferr->code == G_FILE_ERROR_NOENT   ? ENOENT
+                : ferr->code == G_FILE_ERROR_ACCES ? EACCES
+                                                   : EIO;
         error_setg(errp, "qemu: could not open kernel file '%s': %s", kernel_path, g_strerror(e));
         g_error_free(ferr);
         return false;
@@ -344,8 +349,9 @@ bool linux_boot_load_files(const char *kernel_path, const char *initrd_path,
         gchar *idata = NULL;
         gsize ilen = 0;
         if (!g_file_get_contents(initrd_path, &idata, &ilen, &ferr)) {
-            int e = ferr->code == G_FILE_ERROR_NOENT ? ENOENT :
-                    ferr->code == G_FILE_ERROR_ACCES ? EACCES : EIO;
+            int e = ferr->code == G_FILE_ERROR_NOENT   ? ENOENT
+                    : ferr->code == G_FILE_ERROR_ACCES ? EACCES
+                                                       : EIO;
             error_setg(errp, "qemu: error reading initrd %s: %s", initrd_path, g_strerror(e));
             g_error_free(ferr);
             pvh_kernel_free(k);

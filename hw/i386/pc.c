@@ -21,12 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PC_NUM_GSI 24
+#define PC_NUM_GSI       24
 #define ACPI_TABLES_BASE 0xe0000
 
 typedef struct PcNic {
     char *id;
-    char *name;         /* "virtio-net-pci.0" when no id was given */
+    char *name; /* "virtio-net-pci.0" when no id was given */
     VirtIONet *net;
     VirtIOPCIProxy *proxy;
     VirtIONetClient *client; /* the net-core peer, when attached through the net core */
@@ -66,7 +66,7 @@ static void size_error(GError **errp)
 {
     error_setg(errp, "Parameter 'size' expects a non-negative number below 2^64");
     error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, "
-                      "tera-, peta-\nand exabytes, respectively.\n");
+                            "tera-, peta-\nand exabytes, respectively.\n");
 }
 
 bool pc_parse_ram_size(const char *arg, uint64_t *out, GError **errp)
@@ -247,17 +247,20 @@ static void poweroff_request(void *opaque)
 
 static const DevicePropInfo virtio_net_pci_props[] = {
     {"netdev", DEV_PROP_LINK, "virtio-net-device", "ID of a netdev to use as a backend", NULL},
-    {"mac", DEV_PROP_MACADDR, "virtio-net-device", "Ethernet 6-byte MAC Address, example: "
-     "52:54:00:12:34:56", NULL},
-    {"addr", DEV_PROP_PCI_DEVFN, NULL, "Slot and optional function number, example: 06.0 or "
-     "06", "-1"},
+    {"mac", DEV_PROP_MACADDR, "virtio-net-device",
+     "Ethernet 6-byte MAC Address, example: "
+     "52:54:00:12:34:56",
+     NULL},
+    {"addr", DEV_PROP_PCI_DEVFN, NULL,
+     "Slot and optional function number, example: 06.0 or "
+     "06",
+     "-1"},
     {"romfile", DEV_PROP_STR, NULL, NULL, NULL},
     {"bootindex", DEV_PROP_UINT32, NULL, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL},
 };
 
-static bool virtio_net_pci_create(void *machine, const char *id, GHashTable *props,
-                                  GError **errp)
+static bool virtio_net_pci_create(void *machine, const char *id, GHashTable *props, GError **errp)
 {
     PcMachine *m = machine;
     const char *netdev = g_hash_table_lookup(props, "netdev");
@@ -276,8 +279,7 @@ static bool virtio_net_pci_create(void *machine, const char *id, GHashTable *pro
     if (addr) {
         qdev_parse_devfn(addr, &devfn);
     }
-    g_autofree char *name = id ? g_strdup(id) : g_strdup_printf("virtio-net-pci.%u",
-                                                                m->nics->len);
+    g_autofree char *name = id ? g_strdup(id) : g_strdup_printf("virtio-net-pci.%u", m->nics->len);
     VirtIONet *net = virtio_net_new(m->hooks.ram, mac);
     VirtIONetClient *client = NULL;
     if (netdev) {
@@ -293,8 +295,8 @@ static bool virtio_net_pci_create(void *machine, const char *id, GHashTable *pro
             return false;
         }
     }
-    VirtIOPCIProxy *proxy = virtio_pci_new(m->pci, "virtio-net-pci", devfn,
-                                           virtio_net_vdev(net), 0x020000, errp);
+    VirtIOPCIProxy *proxy =
+        virtio_pci_new(m->pci, "virtio-net-pci", devfn, virtio_net_vdev(net), 0x020000, errp);
     if (!proxy) {
         virtio_net_nc_detach(client);
         virtio_net_free(net);
@@ -340,8 +342,7 @@ static void nic_free(gpointer p)
 
 /* --- assembly --------------------------------------------------------------------------- */
 
-PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *hooks,
-                          GError **errp)
+PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *hooks, GError **errp)
 {
     if (!opts->kernel && (opts->initrd || opts->append)) {
         error_setg(errp, "-%s only allowed with -kernel option",
@@ -387,8 +388,7 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
     m->pci = pci_bus_new(m->io, m->mmio, pirq, pirq_isa);
     m->nics = g_ptr_array_new_with_free_func(nic_free);
 
-    if (!i8259_register_ports(m->pic, m->io, errp) ||
-        !i8254_register_ports(m->pit, m->io, errp) ||
+    if (!i8259_register_ports(m->pic, m->io, errp) || !i8254_register_ports(m->pit, m->io, errp) ||
         !mc146818_register_ports(m->rtc, m->io, errp) ||
         !serial_register_ports(m->serial, m->io, 0x3f8, errp) ||
         !i8042_register_ports(m->kbc, m->io, errp) ||
@@ -396,8 +396,7 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
         !pc_sysctl_register_ports(m->sysctl, m->io, errp) ||
         !pci_host_register_ports(m->pci, m->io, errp) ||
         !lapic_register_mmio(m->lapic, m->mmio, errp) ||
-        !ioapic_register_mmio(m->ioapic, m->mmio, errp) ||
-        !pci_host_bridge_new(m->pci, errp)) {
+        !ioapic_register_mmio(m->ioapic, m->mmio, errp) || !pci_host_bridge_new(m->pci, errp)) {
         pc_machine_free(m);
         return NULL;
     }

@@ -2,18 +2,18 @@
 #include "hw/input/i8042.h"
 #include "util/log.h"
 
-#define STAT_OBF 0x01
-#define STAT_SYS 0x04
-#define STAT_CMD 0x08
+#define STAT_OBF      0x01
+#define STAT_SYS      0x04
+#define STAT_CMD      0x08
 #define STAT_UNLOCKED 0x10
-#define STAT_AUX 0x20
-#define CTR_KBDINT 0x01
-#define CTR_AUXINT 0x02
-#define CTR_SYS 0x04
-#define CTR_KBDDIS 0x10
-#define CTR_AUXDIS 0x20
-#define CTR_XLATE 0x40
-#define QUEUE_LEN 16
+#define STAT_AUX      0x20
+#define CTR_KBDINT    0x01
+#define CTR_AUXINT    0x02
+#define CTR_SYS       0x04
+#define CTR_KBDDIS    0x10
+#define CTR_AUXDIS    0x20
+#define CTR_XLATE     0x40
+#define QUEUE_LEN     16
 
 struct I8042State {
     IrqLine *kbd_irq, *aux_irq;
@@ -24,8 +24,8 @@ struct I8042State {
     int head, count;
     uint8_t ctr;
     uint8_t status;
-    uint8_t pending_cmd;    /* controller command waiting for its data byte, 0 if none */
-    uint8_t kbd_pending;    /* keyboard command waiting for its argument, 0 if none */
+    uint8_t pending_cmd; /* controller command waiting for its data byte, 0 if none */
+    uint8_t kbd_pending; /* keyboard command waiting for its argument, 0 if none */
     uint8_t outport;
     int kbd_level, aux_level;
 };

@@ -2,20 +2,18 @@
 #include "hw/intc/apic.h"
 #include "util/log.h"
 
-enum {
-    LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR, LVT_NB
-};
+enum { LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR, LVT_NB };
 
-#define LVT_MASKED (1u << 16)
-#define LVT_LEVEL (1u << 15)
-#define LVT_TIMER_PERIODIC (1u << 17)
+#define LVT_MASKED            (1u << 16)
+#define LVT_LEVEL             (1u << 15)
+#define LVT_TIMER_PERIODIC    (1u << 17)
 #define LVT_TIMER_TSCDEADLINE (2u << 17)
-#define SVR_ENABLE (1u << 8)
-#define DM_FIXED 0
-#define DM_NMI 4
-#define DM_INIT 5
-#define DM_STARTUP 6
-#define DM_EXTINT 7
+#define SVR_ENABLE            (1u << 8)
+#define DM_FIXED              0
+#define DM_NMI                4
+#define DM_INIT               5
+#define DM_STARTUP            6
+#define DM_EXTINT             7
 
 struct LapicState {
     HwClock *clock;
@@ -31,7 +29,7 @@ struct LapicState {
     uint32_t lvt[LVT_NB];
     uint32_t initial_count, divide_conf;
     int count_shift;
-    int64_t count_start;   /* clock time the current count period began */
+    int64_t count_start; /* clock time the current count period began */
     int lint0_level;
     int intr_level;
     uint64_t timer_fires, delivered;
@@ -400,8 +398,8 @@ static void reg_write(LapicState *s, unsigned reg, uint32_t val)
         uint32_t cur = current_count(s);
         s->count_shift = (v + 1) & 7;
         if (s->initial_count && cur) {
-            s->count_start = hw_clock_ns(s->clock) -
-                             ((int64_t)(s->initial_count - cur) << s->count_shift);
+            s->count_start =
+                hw_clock_ns(s->clock) - ((int64_t)(s->initial_count - cur) << s->count_shift);
             arm_timer(s);
         }
         break;
@@ -508,10 +506,17 @@ void lapic_set_global_enable(LapicState *s, bool on)
 void lapic_get_info(LapicState *s, LapicInfo *out)
 {
     *out = (LapicInfo){
-        .id = s->id, .tpr = s->tpr, .svr = s->svr, .lvt_timer = s->lvt[LVT_TIMER],
-        .lvt_lint0 = s->lvt[LVT_LINT0], .lvt_lint1 = s->lvt[LVT_LINT1],
-        .initial_count = s->initial_count, .current_count = current_count(s),
-        .divide = s->divide_conf, .timer_fires = s->timer_fires, .delivered = s->delivered,
+        .id = s->id,
+        .tpr = s->tpr,
+        .svr = s->svr,
+        .lvt_timer = s->lvt[LVT_TIMER],
+        .lvt_lint0 = s->lvt[LVT_LINT0],
+        .lvt_lint1 = s->lvt[LVT_LINT1],
+        .initial_count = s->initial_count,
+        .current_count = current_count(s),
+        .divide = s->divide_conf,
+        .timer_fires = s->timer_fires,
+        .delivered = s->delivered,
     };
     memcpy(out->isr, s->isr, sizeof(s->isr));
     memcpy(out->irr, s->irr, sizeof(s->irr));

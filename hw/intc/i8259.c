@@ -7,10 +7,10 @@ typedef struct PicChip {
     uint8_t irr, imr, isr;
     uint8_t priority_add; /* the input with the highest priority (rotation) */
     uint8_t irq_base;
-    uint8_t read_isr;     /* OCW3: reads of the command port return ISR, else IRR */
+    uint8_t read_isr; /* OCW3: reads of the command port return ISR, else IRR */
     uint8_t poll;
     uint8_t special_mask;
-    uint8_t init_state;   /* 0: ready, 1: want ICW2, 2: want ICW3, 3: want ICW4 */
+    uint8_t init_state; /* 0: ready, 1: want ICW2, 2: want ICW3, 3: want ICW4 */
     uint8_t init4, single_mode, auto_eoi, rotate_on_auto_eoi, sfnm;
     uint8_t elcr, elcr_mask;
     bool master;
@@ -362,6 +362,6 @@ IrqLine *i8259_input(I8259State *pic, int n)
 void i8259_get_info(I8259State *pic, int chip, I8259ChipInfo *out)
 {
     PicChip *c = &pic->chip[chip & 1];
-    *out = (I8259ChipInfo){.irr = c->irr, .imr = c->imr, .isr = c->isr, .elcr = c->elcr,
-                           .irq_base = c->irq_base};
+    *out = (I8259ChipInfo){
+        .irr = c->irr, .imr = c->imr, .isr = c->isr, .elcr = c->elcr, .irq_base = c->irq_base};
 }

@@ -2,9 +2,9 @@
 #include "hw/intc/apic.h"
 #include "util/log.h"
 
-#define RTE_MASKED (1ull << 16)
-#define RTE_LEVEL (1ull << 15)
-#define RTE_REMOTE_IRR (1ull << 14)
+#define RTE_MASKED          (1ull << 16)
+#define RTE_LEVEL           (1ull << 15)
+#define RTE_REMOTE_IRR      (1ull << 14)
 #define RTE_DELIVERY_STATUS (1ull << 12)
 
 struct IoapicState {
@@ -12,7 +12,7 @@ struct IoapicState {
     uint8_t id;
     uint32_t ioregsel;
     uint64_t rte[IOAPIC_NUM_PINS];
-    uint32_t pin_level;   /* raw input levels */
+    uint32_t pin_level; /* raw input levels */
     IrqLine inputs[IOAPIC_NUM_PINS];
 };
 

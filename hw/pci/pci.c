@@ -72,8 +72,8 @@ PCIDevice *pci_device_new(PCIBus *bus, const char *name, int devfn, uint16_t ven
             return NULL;
         }
     } else if (devfn >= 256) {
-        error_setg(errp, "PCI: slot %d function %d not available for %s", devfn >> 3,
-                   devfn & 7, name);
+        error_setg(errp, "PCI: slot %d function %d not available for %s", devfn >> 3, devfn & 7,
+                   name);
         return NULL;
     } else if (bus->devices[devfn]) {
         PCIDevice *other = bus->devices[devfn];
@@ -90,7 +90,7 @@ PCIDevice *pci_device_new(PCIBus *bus, const char *name, int devfn, uint16_t ven
     pci_set_word(dev->config + PCI_DEVICE_ID, device);
     pci_set_long(dev->config + PCI_REVISION_ID, class_rev);
     pci_set_word(dev->wmask + PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
-                 PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
+                                               PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
     dev->wmask[PCI_INTERRUPT_LINE] = 0xff;
     dev->wmask[0x0c] = 0xff; /* cache line size */
     dev->wmask[0x0d] = 0xff; /* latency timer */
@@ -121,8 +121,8 @@ void pci_register_bar(PCIDevice *dev, int bar, PCIBarType type, bool prefetch, u
     b->opaque = opaque;
     uint8_t *cfg = dev->config + PCI_BASE_ADDRESS_0 + 4 * bar;
     uint8_t *wm = dev->wmask + PCI_BASE_ADDRESS_0 + 4 * bar;
-    uint32_t flags = type == PCI_BAR_IO ? 0x1 : (type == PCI_BAR_MEM64 ? 0x4 : 0) |
-                     (prefetch ? 0x8 : 0);
+    uint32_t flags =
+        type == PCI_BAR_IO ? 0x1 : (type == PCI_BAR_MEM64 ? 0x4 : 0) | (prefetch ? 0x8 : 0);
     uint64_t mask = ~(size - 1);
     pci_set_long(cfg, flags);
     pci_set_long(wm, (uint32_t)mask & (type == PCI_BAR_IO ? ~0x3u : ~0xfu));
@@ -203,8 +203,8 @@ static void update_mappings(PCIDevice *dev)
             continue;
         }
         IoSpace *space = b->type == PCI_BAR_IO ? dev->bus->io : dev->bus->mmio;
-        g_autofree char *name = g_strdup_printf("%s@%02x.%x-bar%d", dev->name, dev->devfn >> 3,
-                                                dev->devfn & 7, i);
+        g_autofree char *name =
+            g_strdup_printf("%s@%02x.%x-bar%d", dev->name, dev->devfn >> 3, dev->devfn & 7, i);
         GError *err = NULL;
         if (io_space_add(space, name, addr, b->size, b->ops, b->opaque, &err)) {
             b->mapped_addr = addr;
@@ -384,8 +384,7 @@ static void cfg_addr_hi_write(void *opaque, uint64_t addr, uint64_t val, unsigne
 }
 
 static const IoRegionOps cfg_addr_ops = {.read = cfg_addr_read, .write = cfg_addr_write};
-static const IoRegionOps cfg_addr_hi_ops = {.read = cfg_addr_hi_read,
-                                            .write = cfg_addr_hi_write};
+static const IoRegionOps cfg_addr_hi_ops = {.read = cfg_addr_hi_read, .write = cfg_addr_hi_write};
 static const IoRegionOps cfg_data_ops = {.read = cfg_data_read, .write = cfg_data_write};
 
 bool pci_host_register_ports(PCIBus *bus, IoSpace *io, GError **errp)
@@ -400,8 +399,7 @@ bool pci_host_register_ports(PCIBus *bus, IoSpace *io, GError **errp)
 PCIDevice *pci_host_bridge_new(PCIBus *bus, GError **errp)
 {
     /* i440FX: Intel 82441FX, host bridge class, revision 2 */
-    PCIDevice *d = pci_device_new(bus, "i440FX", PCI_DEVFN(0, 0), 0x8086, 0x1237,
-                                  0x06000002, errp);
+    PCIDevice *d = pci_device_new(bus, "i440FX", PCI_DEVFN(0, 0), 0x8086, 0x1237, 0x06000002, errp);
     if (d) {
         pci_set_word(d->config + PCI_SUBSYSTEM_VENDOR_ID, 0x1af4);
         pci_set_word(d->config + PCI_SUBSYSTEM_ID, 0x1100);

@@ -5,7 +5,7 @@
 enum { RW_LSB = 1, RW_MSB = 2, RW_WORD0 = 3, RW_WORD1 = 4 };
 
 typedef struct PitChannel {
-    int count;          /* reload value; 0x10000 stands for a written 0 */
+    int count; /* reload value; 0x10000 stands for a written 0 */
     uint16_t latched_count;
     uint8_t count_latched; /* RW_* state of the pending latched read, 0 if none */
     uint8_t status_latched;
@@ -14,7 +14,7 @@ typedef struct PitChannel {
     uint8_t write_latch;
     uint8_t rw_mode, mode, bcd, gate;
     bool null_count;
-    int64_t load_time;  /* clock ns when counting (re)started */
+    int64_t load_time; /* clock ns when counting (re)started */
 } PitChannel;
 
 struct I8254State {

@@ -1,17 +1,17 @@
 /* The MC146818 CMOS RTC (include/hw/timer/mc146818rtc.h). */
 #include "hw/timer/mc146818rtc.h"
 
-#define REG_A_UIP 0x80
-#define REG_B_SET 0x80
-#define REG_B_PIE 0x40
-#define REG_B_AIE 0x20
-#define REG_B_UIE 0x10
-#define REG_B_DM 0x04
-#define REG_B_24H 0x02
+#define REG_A_UIP  0x80
+#define REG_B_SET  0x80
+#define REG_B_PIE  0x40
+#define REG_B_AIE  0x20
+#define REG_B_UIE  0x10
+#define REG_B_DM   0x04
+#define REG_B_24H  0x02
 #define REG_C_IRQF 0x80
-#define REG_C_PF 0x40
-#define REG_C_AF 0x20
-#define REG_C_UF 0x10
+#define REG_C_PF   0x40
+#define REG_C_AF   0x20
+#define REG_C_UF   0x10
 
 /* UIP is set for this long before each second's update (244 us on the real part). */
 #define UIP_HOLD_NS 244000
@@ -23,7 +23,7 @@ struct RtcState {
     HwTimer *second_timer;
     uint8_t cmos[128];
     uint8_t index;
-    time_t base_time;   /* guest time (UTC seconds) at clock time base_ns */
+    time_t base_time; /* guest time (UTC seconds) at clock time base_ns */
     int64_t base_ns;
     int irq_level;
     uint64_t irq_count;

@@ -4,7 +4,7 @@
 #include "util/error.h"
 
 struct VirtIONetClient {
-    NetClientState nc;      /* first: the core allocates info->size bytes around it */
+    NetClientState nc; /* first: the core allocates info->size bytes around it */
     VirtIONet *nic;
 };
 
@@ -61,11 +61,13 @@ VirtIONetClient *virtio_net_nc_attach(VirtIONet *nic, const char *netdev_id, con
                    netdev_id);
         return NULL;
     }
-    VirtIONetClient *c = (VirtIONetClient *)qemu_new_net_client(&nic_info, peer,
-                                                                "virtio-net-pci", name);
+    VirtIONetClient *c =
+        (VirtIONetClient *)qemu_new_net_client(&nic_info, peer, "virtio-net-pci", name);
     c->nic = nic;
-    qemu_format_nic_info_str(&c->nc, "model=virtio-net-pci,macaddr=%02x:%02x:%02x:%02x:%02x:"
-                             "%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+    qemu_format_nic_info_str(&c->nc,
+                             "model=virtio-net-pci,macaddr=%02x:%02x:%02x:%02x:%02x:"
+                             "%02x",
+                             mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
     VirtIONetPeer p = {.send = peer_send, .rx_ready = peer_rx_ready, .opaque = c};
     virtio_net_set_peer(nic, &p);
     virtio_net_set_link(nic, !peer->link_down);

@@ -3,7 +3,10 @@
 #include "util/log.h"
 
 enum {
-    CAP_COMMON = 1, CAP_NOTIFY = 2, CAP_ISR = 3, CAP_DEVICE = 4,
+    CAP_COMMON = 1,
+    CAP_NOTIFY = 2,
+    CAP_ISR = 3,
+    CAP_DEVICE = 4,
 };
 
 struct VirtIOPCIProxy {

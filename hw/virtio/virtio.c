@@ -128,8 +128,8 @@ bool virtio_has_feature(VirtIODevice *vdev, int bit)
 void virtio_queue_notify(VirtIODevice *vdev, int index)
 {
     if (index < 0 || index >= vdev->num_queues) {
-        qemu_log_mask(LOG_GUEST_ERROR, "%s: notify of queue %d that does not exist\n",
-                      vdev->name, index);
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: notify of queue %d that does not exist\n", vdev->name,
+                      index);
         return;
     }
     VirtQueue *vq = &vdev->vq[index];
@@ -144,8 +144,8 @@ static bool ring_read16(VirtQueue *vq, uint64_t gpa, uint16_t *out)
 {
     uint8_t b[2];
     if (!dma_read(vq->vdev->dma, gpa, b, 2)) {
-        virtio_error(vq->vdev, "queue %d: ring at 0x%" G_GINT64_MODIFIER "x outside RAM",
-                     vq->index, gpa);
+        virtio_error(vq->vdev, "queue %d: ring at 0x%" G_GINT64_MODIFIER "x outside RAM", vq->index,
+                     gpa);
         return false;
     }
     *out = b[0] | (b[1] << 8);
@@ -171,8 +171,8 @@ static bool read_desc(VirtQueue *vq, uint64_t table, unsigned i, VringDesc *d)
 bool virtqueue_ready(VirtQueue *vq)
 {
     VirtIODevice *vdev = vq->vdev;
-    return !vdev->broken && (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) && vq->enabled &&
-           vq->size && vq->desc;
+    return !vdev->broken && (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) && vq->enabled && vq->size &&
+           vq->desc;
 }
 
 bool virtqueue_empty(VirtQueue *vq)
@@ -202,8 +202,7 @@ static bool add_buffer(VirtQueue *vq, VirtQueueElement *e, const VringDesc *d)
         e->in_total += d->len;
     } else {
         if (e->in_num) {
-            virtio_error(vq->vdev, "queue %d: readable descriptor after a writable one",
-                         vq->index);
+            virtio_error(vq->vdev, "queue %d: readable descriptor after a writable one", vq->index);
             return false;
         }
         e->out_addr[e->out_num] = d->addr;
@@ -284,8 +283,7 @@ bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *e)
     for (unsigned n = 0;; n++) {
         VringDesc d;
         if (n >= vq->size) {
-            virtio_error(vq->vdev, "queue %d: loop in descriptor chain from %u", vq->index,
-                         head);
+            virtio_error(vq->vdev, "queue %d: loop in descriptor chain from %u", vq->index, head);
             return false;
         }
         if (!read_desc(vq, vq->desc, i, &d)) {
@@ -293,8 +291,7 @@ bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *e)
         }
         if (d.flags & VRING_DESC_F_INDIRECT) {
             if (n != 0 || (d.flags & VRING_DESC_F_NEXT)) {
-                virtio_error(vq->vdev, "queue %d: indirect descriptor inside a chain",
-                             vq->index);
+                virtio_error(vq->vdev, "queue %d: indirect descriptor inside a chain", vq->index);
                 return false;
             }
             if (!walk_indirect(vq, e, &d)) {
@@ -309,8 +306,8 @@ bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *e)
             break;
         }
         if (d.next >= vq->size) {
-            virtio_error(vq->vdev, "queue %d: next %u out of range (size %u)", vq->index,
-                         d.next, vq->size);
+            virtio_error(vq->vdev, "queue %d: next %u out of range (size %u)", vq->index, d.next,
+                         vq->size);
             return false;
         }
         i = d.next;
@@ -378,8 +375,8 @@ static int64_t copy_sg(VirtQueue *vq, unsigned num, const uint64_t *addr, const 
     return done;
 }
 
-int64_t virtqueue_read_out(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset,
-                           void *buf, uint64_t len)
+int64_t virtqueue_read_out(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset, void *buf,
+                           uint64_t len)
 {
     return copy_sg(vq, elem->out_num, elem->out_addr, elem->out_len, offset, buf, len, false);
 }
@@ -387,6 +384,5 @@ int64_t virtqueue_read_out(VirtQueue *vq, const VirtQueueElement *elem, uint64_t
 int64_t virtqueue_write_in(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset,
                            const void *buf, uint64_t len)
 {
-    return copy_sg(vq, elem->in_num, elem->in_addr, elem->in_len, offset, (void *)buf, len,
-                   true);
+    return copy_sg(vq, elem->in_num, elem->in_addr, elem->in_len, offset, (void *)buf, len, true);
 }

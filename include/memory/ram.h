@@ -33,15 +33,15 @@ enum {
 };
 
 typedef struct GuestRam {
-    uint8_t *host;             /* size bytes, page aligned */
-    uint64_t size;             /* total RAM in bytes */
-    uint64_t low_size;         /* RAM mapped at guest physical 0 */
+    uint8_t *host;     /* size bytes, page aligned */
+    uint64_t size;     /* total RAM in bytes */
+    uint64_t low_size; /* RAM mapped at guest physical 0 */
     uint64_t npages;
-    uint64_t hole_start;       /* [hole_start, hole_end) below low_size is MMIO, not RAM */
+    uint64_t hole_start; /* [hole_start, hole_end) below low_size is MMIO, not RAM */
     uint64_t hole_end;
-    uint8_t *page_state;       /* PAGE_DIRTY | PAGE_CODE per page, indexed by RAM offset */
-    uint32_t *code_gen;        /* bumped when a PAGE_CODE page is written */
-    uint64_t dirty_marks;      /* pages newly marked dirty (statistics) */
+    uint8_t *page_state;  /* PAGE_DIRTY | PAGE_CODE per page, indexed by RAM offset */
+    uint32_t *code_gen;   /* bumped when a PAGE_CODE page is written */
+    uint64_t dirty_marks; /* pages newly marked dirty (statistics) */
     uint64_t code_invalidations;
 } GuestRam;
 

@@ -30,11 +30,11 @@ typedef struct HmpArgs HmpArgs;
 typedef void (*HmpHandler)(Monitor *mon, const HmpArgs *args);
 
 typedef struct HmpCommand {
-    const char *name;      /* "stop|s": aliases separated by '|' */
+    const char *name; /* "stop|s": aliases separated by '|' */
     const char *args_type;
     const char *params;
     const char *help;
-    HmpHandler cmd;        /* NULL for "info", which has sub_table */
+    HmpHandler cmd; /* NULL for "info", which has sub_table */
     const struct HmpCommand *sub_table;
 } HmpCommand;
 

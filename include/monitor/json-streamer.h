@@ -22,8 +22,8 @@
 #include <json-glib/json-glib.h>
 
 #define JSON_MAX_TOKEN_BYTES (64u << 20)
-#define JSON_MAX_TOKENS (2u << 20)
-#define JSON_MAX_NESTING 1024
+#define JSON_MAX_TOKENS      (2u << 20)
+#define JSON_MAX_NESTING     1024
 
 /* Exactly one of @value and @err is set; the callee owns it. */
 typedef void (*JsonStreamerEmit)(void *opaque, JsonNode *value, GError *err);

@@ -52,9 +52,9 @@ struct _NetFilterClass {
 
 /* The state every filter shares; subclasses read it, only filter.c writes it. */
 typedef struct NetFilterCommon {
-    NetFilterNode node;     /* the packet path's view: direction, on, netdev */
+    NetFilterNode node; /* the packet path's view: direction, on, netdev */
     char *netdev_id;
-    char *position;         /* "head", "tail" or "id=<filter>" */
+    char *position; /* "head", "tail" or "id=<filter>" */
     NetFilterInsert insert;
 } NetFilterCommon;
 
@@ -69,8 +69,7 @@ const char *net_filter_id(NetFilter *nf);
 ssize_t net_filter_pass_to_next(NetFilter *nf, NetClientState *sender, unsigned flags,
                                 const struct iovec *iov, int iovcnt);
 ssize_t net_filter_pass_to_next_async(NetFilter *nf, NetClientState *sender, unsigned flags,
-                                      const struct iovec *iov, int iovcnt,
-                                      NetPacketSent *sent_cb);
+                                      const struct iovec *iov, int iovcnt, NetPacketSent *sent_cb);
 
 /* Sends @event to every filter of every netdev; stops at the first error. */
 void colo_notify_filters_event(int event, GError **errp);
@@ -80,11 +79,11 @@ GType net_filter_direction_get_type(void);
 GType net_filter_insert_get_type(void);
 
 /* The concrete filters. */
-#define TYPE_FILTER_MIRROR "filter-mirror"
+#define TYPE_FILTER_MIRROR     "filter-mirror"
 #define TYPE_FILTER_REDIRECTOR "filter-redirector"
-#define TYPE_FILTER_DUMP "filter-dump"
-#define TYPE_FILTER_BUFFER "filter-buffer"
-#define TYPE_FILTER_REWRITER "filter-rewriter"
+#define TYPE_FILTER_DUMP       "filter-dump"
+#define TYPE_FILTER_BUFFER     "filter-buffer"
+#define TYPE_FILTER_REWRITER   "filter-rewriter"
 
 GType filter_mirror_get_type(void);
 GType filter_redirector_get_type(void);
@@ -98,10 +97,10 @@ ColoRewriter *filter_rewriter_get(NetFilter *nf);
 
 /* Counters every filter keeps (shown by query-netfilter style stats and tests). */
 typedef struct NetFilterStats {
-    guint64 packets;       /* packets this filter handled */
+    guint64 packets; /* packets this filter handled */
     guint64 bytes;
-    guint64 dropped;       /* packets lost here (write failures, no receiver) */
-    guint64 injected;      /* packets read from an input and put on the path */
+    guint64 dropped;  /* packets lost here (write failures, no receiver) */
+    guint64 injected; /* packets read from an input and put on the path */
 } NetFilterStats;
 NetFilterStats *net_filter_stats(NetFilter *nf);
 

@@ -53,29 +53,28 @@ typedef struct NetFilterNode NetFilterNode;
  * One filter in a netdev's chain, as the packet path sees it. The QOM object (net/filter.h)
  * owns it; keeping the per-packet data plain keeps the hot path free of type checks.
  */
-typedef ssize_t NetFilterReceiveFunc(NetFilterNode *node, NetClientState *sender,
-                                     unsigned flags, const struct iovec *iov, int iovcnt,
-                                     NetPacketSent *sent_cb);
+typedef ssize_t NetFilterReceiveFunc(NetFilterNode *node, NetClientState *sender, unsigned flags,
+                                     const struct iovec *iov, int iovcnt, NetPacketSent *sent_cb);
 struct NetFilterNode {
     NetFilterReceiveFunc *receive_iov;
-    void *opaque;             /* the owning filter object */
+    void *opaque; /* the owning filter object */
     const char *id;
     NetFilterDirection direction;
-    bool on;                  /* status=on */
-    NetClientState *netdev;   /* set while linked */
-    GList *link;              /* position in netdev->filters */
+    bool on;                /* status=on */
+    NetClientState *netdev; /* set while linked */
+    GList *link;            /* position in netdev->filters */
     /* The netdev is being deleted: the filter must go (upstream deletes the object). */
     void (*netdev_gone)(NetFilterNode *node);
     /* Appends ",prop=value..." for info network. */
     void (*describe)(NetFilterNode *node, GString *out);
-    const char *type_name;    /* "filter-mirror" */
+    const char *type_name; /* "filter-mirror" */
 };
 
 typedef struct NetClientStats {
-    uint64_t tx_packets, tx_bytes;   /* sent by this client */
-    uint64_t rx_packets, rx_bytes;   /* delivered to this client */
-    uint64_t tx_dropped;             /* sent with no peer, or with the link down */
-    uint64_t rx_dropped;             /* arrived while the link was down, or refused */
+    uint64_t tx_packets, tx_bytes; /* sent by this client */
+    uint64_t rx_packets, rx_bytes; /* delivered to this client */
+    uint64_t tx_dropped;           /* sent with no peer, or with the link down */
+    uint64_t rx_dropped;           /* arrived while the link was down, or refused */
 } NetClientStats;
 
 struct NetClientState {
@@ -89,8 +88,8 @@ struct NetClientState {
     bool receive_disabled; /* the last receive returned 0: wait for a flush */
     bool is_netdev;        /* created by -netdev / netdev_add (not a NIC or hub-internal) */
     int queue_index;
-    int vnet_hdr_len;      /* bytes of virtio-net header in front of every frame */
-    GList *filters;        /* of NetFilterNode*, head first */
+    int vnet_hdr_len; /* bytes of virtio-net header in front of every frame */
+    GList *filters;   /* of NetFilterNode*, head first */
     NetClientStats stats;
 };
 
@@ -150,8 +149,8 @@ void qemu_set_vnet_hdr_len(NetClientState *nc, int len);
 typedef enum { NET_FILTER_INSERT_BEFORE, NET_FILTER_INSERT_BEHIND } NetFilterInsert;
 
 /* Links @node into @nc's chain at the head, the tail, or before/behind @ref. */
-void net_filter_chain_insert(NetClientState *nc, NetFilterNode *node, bool head,
-                             NetFilterNode *ref, NetFilterInsert insert);
+void net_filter_chain_insert(NetClientState *nc, NetFilterNode *node, bool head, NetFilterNode *ref,
+                             NetFilterInsert insert);
 void net_filter_chain_remove(NetFilterNode *node);
 /*
  * Runs @nc's chain for a packet travelling in @dir (TX: head to tail, RX: tail to head),
@@ -165,12 +164,12 @@ ssize_t net_filter_chain_run(NetClientState *nc, NetFilterDirection dir, NetFilt
  * Re-injects a packet that @node took: continues with the filters after it, then delivers to
  * @sender's peer. Returns what the rest of the path returned.
  */
-ssize_t qemu_netfilter_pass_to_next(NetClientState *sender, unsigned flags,
-                                    const struct iovec *iov, int iovcnt, NetFilterNode *node);
+ssize_t qemu_netfilter_pass_to_next(NetClientState *sender, unsigned flags, const struct iovec *iov,
+                                    int iovcnt, NetFilterNode *node);
 /* The same, with a callback for when a packet that had to wait (returned 0) leaves. */
 ssize_t qemu_netfilter_pass_to_next_async(NetClientState *sender, unsigned flags,
-                                          const struct iovec *iov, int iovcnt,
-                                          NetFilterNode *node, NetPacketSent *sent_cb);
+                                          const struct iovec *iov, int iovcnt, NetFilterNode *node,
+                                          NetPacketSent *sent_cb);
 
 /* ---- backends ---- */
 
@@ -193,8 +192,8 @@ char *net_info_network(void);
 /* NIC requests from -nic, for the machine to create (model may be NULL). */
 typedef struct NICRequest {
     char *model;
-    char *netdev;  /* id of the netdev the NIC must peer with */
-    char *mac;     /* may be NULL */
+    char *netdev; /* id of the netdev the NIC must peer with */
+    char *mac;    /* may be NULL */
 } NICRequest;
 GList *net_nic_list(void);
 

@@ -32,11 +32,11 @@ typedef void NetPacketSent(NetClientState *sender, ssize_t ret);
  * Delivers one packet to the queue's owner. Returns bytes taken, 0 if the receiver is full
  * (the packet stays queued), or < 0 if it was refused (counted, not retried).
  */
-typedef ssize_t NetQueueDeliverFunc(NetClientState *sender, unsigned flags,
-                                    const struct iovec *iov, int iovcnt, void *opaque);
+typedef ssize_t NetQueueDeliverFunc(NetClientState *sender, unsigned flags, const struct iovec *iov,
+                                    int iovcnt, void *opaque);
 
 #define QEMU_NET_PACKET_FLAG_NONE 0
-#define QEMU_NET_PACKET_FLAG_RAW (1 << 0)
+#define QEMU_NET_PACKET_FLAG_RAW  (1 << 0)
 
 /* Packets without a sent callback kept at most; upstream uses the same figure. */
 #define NET_QUEUE_DEFAULT_MAXLEN 10000

@@ -40,8 +40,7 @@ gboolean qapi_json_get_int(JsonNode *node, const char *path, int64_t min, int64_
                            const char *ctype, int64_t *out, GError **errp);
 gboolean qapi_json_get_uint64(JsonNode *node, const char *path, uint64_t *out, GError **errp);
 /* The enum value's index, or -1 and "Parameter 'x' does not accept value 'y'". */
-int qapi_json_get_enum(JsonNode *node, const char *path, const char *const lookup[],
-                       GError **errp);
+int qapi_json_get_enum(JsonNode *node, const char *path, const char *const lookup[], GError **errp);
 /* Fails with "Parameter 'x' is unexpected" for a member of @in not in @used (NULL: none). */
 gboolean qapi_check_unused(JsonObject *in, const char *path, GHashTable *used, GError **errp);
 

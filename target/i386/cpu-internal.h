@@ -11,11 +11,11 @@
 #include "target/i386/cpu.h"
 #include "target/i386/decode.h"
 
-#define likely(x) __builtin_expect(!!(x), 1)
+#define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-#define TLB_BITS 9
-#define TLB_SIZE (1u << TLB_BITS)
+#define TLB_BITS    9
+#define TLB_SIZE    (1u << TLB_BITS)
 #define TLB_INVALID UINT64_MAX
 
 /*
@@ -30,11 +30,11 @@ typedef struct TLBEntry {
 
 /* A translated block: decoded instructions from one guest page, executed in order. */
 typedef struct TB {
-    uint64_t pc;           /* linear address of the first instruction */
-    uint64_t ram_off;      /* RAM offset of the first instruction */
-    uint32_t flags;        /* decode mode the block was made for */
-    uint32_t gen;          /* the page's code generation when decoded */
-    uint32_t first;        /* index into the instruction pool */
+    uint64_t pc;      /* linear address of the first instruction */
+    uint64_t ram_off; /* RAM offset of the first instruction */
+    uint32_t flags;   /* decode mode the block was made for */
+    uint32_t gen;     /* the page's code generation when decoded */
+    uint32_t first;   /* index into the instruction pool */
     uint32_t count;
     /* the blocks that followed this one (taken and fall-through, most recent two), valid
      * while the TLB epoch is unchanged: the linear-to-physical mapping is then the same */
@@ -44,9 +44,9 @@ typedef struct TB {
     uint32_t link_next;
 } TB;
 
-#define TB_HASH_BITS 15
+#define TB_HASH_BITS  15
 #define TB_POOL_INSNS (1u << 18)
-#define TB_MAX_INSNS 64
+#define TB_MAX_INSNS  64
 
 struct X86CPU {
     X86CPUState env;
@@ -56,10 +56,10 @@ struct X86CPU {
 
     /* derived mode (x86_update_mode) */
     int cpl;
-    int mmu_user;          /* index into tlb: CPL 3 */
-    int code64;            /* 64-bit code segment in long mode */
-    int code32;            /* default operand/address size 32 (non-64) */
-    int stack32;           /* SS.B */
+    int mmu_user; /* index into tlb: CPL 3 */
+    int code64;   /* 64-bit code segment in long mode */
+    int code32;   /* default operand/address size 32 (non-64) */
+    int stack32;  /* SS.B */
     int lma;
     int pe;
     uint32_t decode_flags; /* X86_MODE_* for the decoder */
@@ -69,31 +69,31 @@ struct X86CPU {
     /* exception raised inside an instruction, delivered by the exec loop */
     sigjmp_buf jmp;
     int exc_vector;
-    int exc_err;           /* -1: no error code */
-    int exc_soft;          /* int n / int3 / into: return address after the instruction */
+    int exc_err;  /* -1: no error code */
+    int exc_soft; /* int n / int3 / into: return address after the instruction */
     uint64_t exc_next_rip;
-    int nesting;           /* exceptions being delivered; 3rd fault in #DF = triple */
+    int nesting; /* exceptions being delivered; 3rd fault in #DF = triple */
     int first_vec;
-    uint64_t cur_rip;      /* start of the executing instruction */
+    uint64_t cur_rip; /* start of the executing instruction */
 
-    int tb_exit;           /* stop running the current block after this instruction */
-    int exit_request;      /* atomic */
-    int irq_level;         /* atomic */
+    int tb_exit;      /* stop running the current block after this instruction */
+    int exit_request; /* atomic */
+    int irq_level;    /* atomic */
     int reset_pending;
 
     /* decoded-code cache */
     bool cache_on;
-    TB *tb_hash;           /* [1 << TB_HASH_BITS] */
+    TB *tb_hash; /* [1 << TB_HASH_BITS] */
     X86Insn *pool;
     uint32_t pool_used;
     X86Insn scratch[TB_MAX_INSNS];
 
-    unsigned trace;        /* X86_TRACE_* */
+    unsigned trace; /* X86_TRACE_* */
     bool warned_exec_mmio;
-    bool apic_present;     /* CPUID advertises a local APIC (the machine says) */
-    bool large_pages;      /* the TLB holds pieces of 2M/4M/1G pages */
-    uint64_t tlb_epoch;    /* bumped by every TLB or block-cache flush */
-    TB *prev_tb;           /* the block that just ran, for chaining; NULL after any event */
+    bool apic_present;  /* CPUID advertises a local APIC (the machine says) */
+    bool large_pages;   /* the TLB holds pieces of 2M/4M/1G pages */
+    uint64_t tlb_epoch; /* bumped by every TLB or block-cache flush */
+    TB *prev_tb;        /* the block that just ran, for chaining; NULL after any event */
     uint64_t budget_end;
     X86CPUStats stats;
     uint64_t tsc_base_ns;
@@ -119,8 +119,7 @@ G_NORETURN void x86_raise(X86CPU *cpu, int vector, int err);
 G_NORETURN void x86_raise_soft(X86CPU *cpu, int vector, uint64_t next_rip);
 G_NORETURN void x86_raise_ud(X86CPU *cpu);
 void x86_deliver_pending(X86CPU *cpu);
-void x86_do_interrupt(X86CPU *cpu, int vector, int is_soft, int err, uint64_t next_rip,
-                      int is_hw);
+void x86_do_interrupt(X86CPU *cpu, int vector, int is_soft, int err, uint64_t next_rip, int is_hw);
 
 static inline void x86_note_store(X86CPU *cpu, void *host)
 {
@@ -138,14 +137,27 @@ static inline TLBEntry *x86_tlbe(X86CPU *cpu, uint64_t la, int user)
 static inline uint64_t x86_ld_user(X86CPU *cpu, uint64_t la, int size, int user)
 {
     TLBEntry *e = x86_tlbe(cpu, la, user);
-    if (likely(e->read == (la & GUEST_PAGE_MASK) && (la & (GUEST_PAGE_SIZE - 1)) <=
-               GUEST_PAGE_SIZE - size)) {
+    if (likely(e->read == (la & GUEST_PAGE_MASK) &&
+               (la & (GUEST_PAGE_SIZE - 1)) <= GUEST_PAGE_SIZE - size)) {
         const void *p = (const void *)(e->addend + la);
         switch (size) {
-        case 1: return *(const uint8_t *)p;
-        case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
-        case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
-        default: { uint64_t v; memcpy(&v, p, 8); return v; }
+        case 1:
+            return *(const uint8_t *)p;
+        case 2: {
+            uint16_t v;
+            memcpy(&v, p, 2);
+            return v;
+        }
+        case 4: {
+            uint32_t v;
+            memcpy(&v, p, 4);
+            return v;
+        }
+        default: {
+            uint64_t v;
+            memcpy(&v, p, 8);
+            return v;
+        }
         }
     }
     return x86_ld_slow(cpu, la, size, user);
@@ -154,14 +166,26 @@ static inline uint64_t x86_ld_user(X86CPU *cpu, uint64_t la, int size, int user)
 static inline void x86_st_user(X86CPU *cpu, uint64_t la, uint64_t v, int size, int user)
 {
     TLBEntry *e = x86_tlbe(cpu, la, user);
-    if (likely(e->write == (la & GUEST_PAGE_MASK) && (la & (GUEST_PAGE_SIZE - 1)) <=
-               GUEST_PAGE_SIZE - size)) {
+    if (likely(e->write == (la & GUEST_PAGE_MASK) &&
+               (la & (GUEST_PAGE_SIZE - 1)) <= GUEST_PAGE_SIZE - size)) {
         void *p = (void *)(e->addend + la);
         switch (size) {
-        case 1: *(uint8_t *)p = v; break;
-        case 2: { uint16_t t = v; memcpy(p, &t, 2); break; }
-        case 4: { uint32_t t = v; memcpy(p, &t, 4); break; }
-        default: memcpy(p, &v, 8); break;
+        case 1:
+            *(uint8_t *)p = v;
+            break;
+        case 2: {
+            uint16_t t = v;
+            memcpy(p, &t, 2);
+            break;
+        }
+        case 4: {
+            uint32_t t = v;
+            memcpy(p, &t, 4);
+            break;
+        }
+        default:
+            memcpy(p, &v, 8);
+            break;
         }
         x86_note_store(cpu, p);
         return;
@@ -191,7 +215,7 @@ static inline void x86_sts(X86CPU *cpu, uint64_t la, uint64_t v, int size)
 }
 
 /* flags.c */
-uint32_t x86_compute_eflags(X86CPU *cpu);   /* arithmetic flags only */
+uint32_t x86_compute_eflags(X86CPU *cpu); /* arithmetic flags only */
 uint32_t x86_compute_cf(X86CPU *cpu);
 /* Full eflags with the lazy flags folded in, and the reverse. */
 uint64_t x86_get_eflags(X86CPU *cpu);
@@ -211,10 +235,14 @@ static inline uint64_t sign_bit(int size)
 static inline int64_t sext(uint64_t v, int size)
 {
     switch (size) {
-    case 1: return (int8_t)v;
-    case 2: return (int16_t)v;
-    case 4: return (int32_t)v;
-    default: return (int64_t)v;
+    case 1:
+        return (int8_t)v;
+    case 2:
+        return (int16_t)v;
+    case 4:
+        return (int32_t)v;
+    default:
+        return (int64_t)v;
     }
 }
 
@@ -228,12 +256,23 @@ static inline bool x86_cond(X86CPU *cpu, int cc)
         uint64_t a = env->cc_src1 & m, b = env->cc_src2 & m;
         bool r;
         switch (cc >> 1) {
-        case 1: r = a < b; break;
-        case 2: r = a == b; break;
-        case 3: r = a <= b; break;
-        case 6: r = sext(a, sz) < sext(b, sz); break;
-        case 7: r = sext(a, sz) <= sext(b, sz); break;
-        default: return x86_cond_slow(cpu, cc);
+        case 1:
+            r = a < b;
+            break;
+        case 2:
+            r = a == b;
+            break;
+        case 3:
+            r = a <= b;
+            break;
+        case 6:
+            r = sext(a, sz) < sext(b, sz);
+            break;
+        case 7:
+            r = sext(a, sz) <= sext(b, sz);
+            break;
+        default:
+            return x86_cond_slow(cpu, cc);
         }
         return (cc & 1) ? !r : r;
     }

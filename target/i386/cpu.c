@@ -188,9 +188,22 @@ static bool ends_block(const X86Insn *in)
         return true;
     }
     switch (in->op) {
-    case 0xc2: case 0xc3: case 0xca: case 0xcb: case 0xcc: case 0xcd: case 0xcf:
-    case 0xe9: case 0xea: case 0xeb: case 0xe8: case 0xf4: case 0x9a:
-    case 0x105: case 0x107: case 0x10b:
+    case 0xc2:
+    case 0xc3:
+    case 0xca:
+    case 0xcb:
+    case 0xcc:
+    case 0xcd:
+    case 0xcf:
+    case 0xe9:
+    case 0xea:
+    case 0xeb:
+    case 0xe8:
+    case 0xf4:
+    case 0x9a:
+    case 0x105:
+    case 0x107:
+    case 0x10b:
         return true;
     case 0xff:
         return (in->reg & 7) >= 2 && (in->reg & 7) <= 5;
@@ -211,15 +224,27 @@ static bool kills_flags(const X86Insn *in)
         if (form >= 6 || aop == 2 || aop == 3) {
             return false;
         }
-        return form >= 4 || in->mod == 3;   /* 4, 5: accumulator and immediate */
+        return form >= 4 || in->mod == 3; /* 4, 5: accumulator and immediate */
     }
     switch (op) {
-    case 0xa8: case 0xa9: return true;
-    case 0x80: case 0x81: case 0x83: return in->mod == 3 && r != 2 && r != 3;
-    case 0x84: case 0x85: return in->mod == 3;
-    case 0xf6: case 0xf7: return in->mod == 3 && (r == 0 || r == 1 || r == 3);
-    case 0xd0: case 0xd1: return in->mod == 3 && r >= 4;
-    case 0xc0: case 0xc1:
+    case 0xa8:
+    case 0xa9:
+        return true;
+    case 0x80:
+    case 0x81:
+    case 0x83:
+        return in->mod == 3 && r != 2 && r != 3;
+    case 0x84:
+    case 0x85:
+        return in->mod == 3;
+    case 0xf6:
+    case 0xf7:
+        return in->mod == 3 && (r == 0 || r == 1 || r == 3);
+    case 0xd0:
+    case 0xd1:
+        return in->mod == 3 && r >= 4;
+    case 0xc0:
+    case 0xc1:
         return in->mod == 3 && r >= 4 &&
                (in->imm & ((op == 0xc1 && in->opsize == 8) ? 63 : 31)) != 0;
     }
@@ -269,7 +294,7 @@ static TB *translate(X86CPU *cpu, TB *tb, uint64_t pc, uint8_t *p, uint64_t off)
         int avail = GUEST_PAGE_SIZE - pos;
         int len = x86_decode(p, avail, cpu->decode_flags, &insns[n]);
         if (len <= 0) {
-            break;   /* straddles the page end, or too long: handled uncached */
+            break; /* straddles the page end, or too long: handled uncached */
         }
         n++;
         p += len;
@@ -405,8 +430,10 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
         if (!p) {
             if (!cpu->warned_exec_mmio) {
                 cpu->warned_exec_mmio = true;
-                fprintf(stderr, "qemu-system-x86_64: guest executes outside RAM at 0x%" PRIx64
-                        " (raising #GP; reported once)\n", pc);
+                fprintf(stderr,
+                        "qemu-system-x86_64: guest executes outside RAM at 0x%" PRIx64
+                        " (raising #GP; reported once)\n",
+                        pc);
             }
             x86_raise(cpu, EXCP_GP, 0);
         }

@@ -49,21 +49,51 @@ static uint8_t imm1(int op)
         return I_V;
     }
     switch (op) {
-    case 0x6a: case 0x6b: case 0x80: case 0x82: case 0x83: case 0xa8: case 0xc0: case 0xc1:
-    case 0xc6: case 0xcd: case 0xd4: case 0xd5: case 0xe0: case 0xe1: case 0xe2: case 0xe3:
-    case 0xe4: case 0xe5: case 0xe6: case 0xe7: case 0xeb:
+    case 0x6a:
+    case 0x6b:
+    case 0x80:
+    case 0x82:
+    case 0x83:
+    case 0xa8:
+    case 0xc0:
+    case 0xc1:
+    case 0xc6:
+    case 0xcd:
+    case 0xd4:
+    case 0xd5:
+    case 0xe0:
+    case 0xe1:
+    case 0xe2:
+    case 0xe3:
+    case 0xe4:
+    case 0xe5:
+    case 0xe6:
+    case 0xe7:
+    case 0xeb:
         return I_B;
-    case 0x68: case 0x69: case 0x81: case 0xa9: case 0xc7: case 0xe8: case 0xe9:
+    case 0x68:
+    case 0x69:
+    case 0x81:
+    case 0xa9:
+    case 0xc7:
+    case 0xe8:
+    case 0xe9:
         return I_Z;
-    case 0xc2: case 0xca:
+    case 0xc2:
+    case 0xca:
         return I_W;
     case 0xc8:
         return I_ENTER;
-    case 0x9a: case 0xea:
+    case 0x9a:
+    case 0xea:
         return I_AP;
-    case 0xa0: case 0xa1: case 0xa2: case 0xa3:
+    case 0xa0:
+    case 0xa1:
+    case 0xa2:
+    case 0xa3:
         return I_MOFFS;
-    case 0xf6: case 0xf7:
+    case 0xf6:
+    case 0xf7:
         return I_GRP3;
     }
     return I_NONE;
@@ -75,8 +105,17 @@ static uint8_t imm2(int op)
         return I_Z;
     }
     switch (op) {
-    case 0x70: case 0x71: case 0x72: case 0x73: case 0xa4: case 0xac: case 0xba: case 0xc2:
-    case 0xc4: case 0xc5: case 0xc6:
+    case 0x70:
+    case 0x71:
+    case 0x72:
+    case 0x73:
+    case 0xa4:
+    case 0xac:
+    case 0xba:
+    case 0xc2:
+    case 0xc4:
+    case 0xc5:
+    case 0xc6:
         return I_B;
     }
     return I_NONE;
@@ -86,10 +125,29 @@ static uint8_t imm2(int op)
 static int invalid64(int op)
 {
     switch (op) {
-    case 0x06: case 0x07: case 0x0e: case 0x16: case 0x17: case 0x1e: case 0x1f:
-    case 0x27: case 0x2f: case 0x37: case 0x3f: case 0x60: case 0x61: case 0x62:
-    case 0x82: case 0x9a: case 0xc4: case 0xc5: case 0xce: case 0xd4: case 0xd5:
-    case 0xd6: case 0xea:
+    case 0x06:
+    case 0x07:
+    case 0x0e:
+    case 0x16:
+    case 0x17:
+    case 0x1e:
+    case 0x1f:
+    case 0x27:
+    case 0x2f:
+    case 0x37:
+    case 0x3f:
+    case 0x60:
+    case 0x61:
+    case 0x62:
+    case 0x82:
+    case 0x9a:
+    case 0xc4:
+    case 0xc5:
+    case 0xce:
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xea:
         return 1;
     }
     return 0;
@@ -106,14 +164,32 @@ static int lock_allowed(const X86Insn *in)
         return (op & 7) < 2 && (op & 0x38) != 0x38;
     }
     switch (op) {
-    case 0x80: case 0x81: case 0x82: case 0x83: return r != 7;
-    case 0x86: case 0x87: return 1;
-    case 0xf6: case 0xf7: return r == 2 || r == 3;
-    case 0xfe: case 0xff: return r < 2;
-    case 0x1ab: case 0x1b3: case 0x1bb: case 0x1b0: case 0x1b1: case 0x1c0: case 0x1c1:
+    case 0x80:
+    case 0x81:
+    case 0x82:
+    case 0x83:
+        return r != 7;
+    case 0x86:
+    case 0x87:
         return 1;
-    case 0x1ba: return r >= 5;
-    case 0x1c7: return r == 1;
+    case 0xf6:
+    case 0xf7:
+        return r == 2 || r == 3;
+    case 0xfe:
+    case 0xff:
+        return r < 2;
+    case 0x1ab:
+    case 0x1b3:
+    case 0x1bb:
+    case 0x1b0:
+    case 0x1b1:
+    case 0x1c0:
+    case 0x1c1:
+        return 1;
+    case 0x1ba:
+        return r >= 5;
+    case 0x1c7:
+        return r == 1;
     }
     return 0;
 }
@@ -128,14 +204,23 @@ static uint64_t rd(const uint8_t *p, int n)
 static int64_t rds(const uint8_t *p, int n)
 {
     switch (n) {
-    case 1: return (int8_t)p[0];
-    case 2: return (int16_t)rd(p, 2);
-    case 4: return (int32_t)rd(p, 4);
-    default: return (int64_t)rd(p, 8);
+    case 1:
+        return (int8_t)p[0];
+    case 2:
+        return (int16_t)rd(p, 2);
+    case 4:
+        return (int32_t)rd(p, 4);
+    default:
+        return (int64_t)rd(p, 8);
     }
 }
 
-#define NEED(n) do { if (pos + (n) > avail) { return pos + (n) > 15 ? -1 : 0; } } while (0)
+#define NEED(n)                                                                                    \
+    do {                                                                                           \
+        if (pos + (n) > avail) {                                                                   \
+            return pos + (n) > 15 ? -1 : 0;                                                        \
+        }                                                                                          \
+    } while (0)
 
 int x86_decode(const uint8_t *buf, int avail, int mode, X86Insn *in)
 {
@@ -151,20 +236,42 @@ int x86_decode(const uint8_t *buf, int avail, int mode, X86Insn *in)
         NEED(1);
         b = buf[pos];
         switch (b) {
-        case 0xf3: in->prefix = (in->prefix & ~PFX_REPNZ) | PFX_REPZ; break;
-        case 0xf2: in->prefix = (in->prefix & ~PFX_REPZ) | PFX_REPNZ; break;
-        case 0xf0: in->prefix |= PFX_LOCK; break;
-        case 0x66: in->prefix |= PFX_DATA; break;
-        case 0x67: in->prefix |= PFX_ADDR; break;
-        case 0x26: seg = R_ES; break;
-        case 0x2e: seg = R_CS; break;
-        case 0x36: seg = R_SS; break;
-        case 0x3e: seg = R_DS; break;
-        case 0x64: seg = R_FS; break;
-        case 0x65: seg = R_GS; break;
+        case 0xf3:
+            in->prefix = (in->prefix & ~PFX_REPNZ) | PFX_REPZ;
+            break;
+        case 0xf2:
+            in->prefix = (in->prefix & ~PFX_REPZ) | PFX_REPNZ;
+            break;
+        case 0xf0:
+            in->prefix |= PFX_LOCK;
+            break;
+        case 0x66:
+            in->prefix |= PFX_DATA;
+            break;
+        case 0x67:
+            in->prefix |= PFX_ADDR;
+            break;
+        case 0x26:
+            seg = R_ES;
+            break;
+        case 0x2e:
+            seg = R_CS;
+            break;
+        case 0x36:
+            seg = R_SS;
+            break;
+        case 0x3e:
+            seg = R_DS;
+            break;
+        case 0x64:
+            seg = R_FS;
+            break;
+        case 0x65:
+            seg = R_GS;
+            break;
         default:
             if (mode == X86_MODE64 && (b & 0xf0) == 0x40) {
-                in->rex = b;      /* only effective when it is the last prefix */
+                in->rex = b; /* only effective when it is the last prefix */
                 pos++;
                 continue;
             }
@@ -223,10 +330,10 @@ prefixes_done:
         if (in->mod != 3) {
             int dispsz = 0;
             if (in->addrsize == 2) {
-                static const uint8_t b16[8] = { R_EBX, R_EBX, R_EBP, R_EBP, R_ESI, R_EDI,
-                                                R_EBP, R_EBX };
-                static const uint8_t i16[8] = { R_ESI, R_EDI, R_ESI, R_EDI, X86_NOREG,
-                                                X86_NOREG, X86_NOREG, X86_NOREG };
+                static const uint8_t b16[8] = {R_EBX, R_EBX, R_EBP, R_EBP,
+                                               R_ESI, R_EDI, R_EBP, R_EBX};
+                static const uint8_t i16[8] = {R_ESI,     R_EDI,     R_ESI,     R_EDI,
+                                               X86_NOREG, X86_NOREG, X86_NOREG, X86_NOREG};
                 int rm = m & 7;
                 in->base = b16[rm];
                 in->index = i16[rm];
@@ -273,13 +380,24 @@ prefixes_done:
 
     int isz = 0;
     switch (immk) {
-    case I_B: isz = 1; break;
-    case I_W: isz = 2; break;
-    case I_Z: isz = in->opsize == 2 ? 2 : 4; break;
-    case I_V: isz = in->opsize; break;
-    case I_GRP3: isz = ((in->reg & 7) < 2) ? (op == 0xf6 ? 1 : in->opsize == 2 ? 2 : 4) : 0;
+    case I_B:
+        isz = 1;
         break;
-    case I_MOFFS: isz = in->addrsize; break;
+    case I_W:
+        isz = 2;
+        break;
+    case I_Z:
+        isz = in->opsize == 2 ? 2 : 4;
+        break;
+    case I_V:
+        isz = in->opsize;
+        break;
+    case I_GRP3:
+        isz = ((in->reg & 7) < 2) ? (op == 0xf6 ? 1 : in->opsize == 2 ? 2 : 4) : 0;
+        break;
+    case I_MOFFS:
+        isz = in->addrsize;
+        break;
     case I_ENTER:
         NEED(3);
         in->imm = rd(buf + pos, 2);

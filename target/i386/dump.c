@@ -7,14 +7,14 @@
 
 static const char *sys_type(int type, bool lma)
 {
-    static const char *const legacy[16] = {
-        "Reserved", "TSS16-avl", "LDT", "TSS16-busy", "CallGate16", "TaskGate16", "IntGate16",
-        "TrapGate16", "Reserved", "TSS32-avl", "Reserved", "TSS32-busy", "CallGate32",
-        "Reserved", "IntGate32", "TrapGate32" };
-    static const char *const longmode[16] = {
-        "<hiword>", "Reserved", "LDT", "Reserved", "Reserved", "Reserved", "Reserved",
-        "Reserved", "Reserved", "TSS64-avl", "Reserved", "TSS64-busy", "CallGate64",
-        "Reserved", "IntGate64", "TrapGate64" };
+    static const char *const legacy[16] = {"Reserved",   "TSS16-avl",  "LDT",       "TSS16-busy",
+                                           "CallGate16", "TaskGate16", "IntGate16", "TrapGate16",
+                                           "Reserved",   "TSS32-avl",  "Reserved",  "TSS32-busy",
+                                           "CallGate32", "Reserved",   "IntGate32", "TrapGate32"};
+    static const char *const longmode[16] = {"<hiword>",   "Reserved",  "LDT",       "Reserved",
+                                             "Reserved",   "Reserved",  "Reserved",  "Reserved",
+                                             "Reserved",   "TSS64-avl", "Reserved",  "TSS64-busy",
+                                             "CallGate64", "Reserved",  "IntGate64", "TrapGate64"};
     return (lma ? longmode : legacy)[type & 15];
 }
 
@@ -52,14 +52,13 @@ void x86_cpu_dump_state(X86CPU *cpu, GString *out)
 {
     X86CPUState *env = ENV;
     uint64_t fl = x86_get_eflags(cpu);
-    static const char *const names64[16] = { "RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RSI",
-                                             "RDI", "R8 ", "R9 ", "R10", "R11", "R12", "R13",
-                                             "R14", "R15" };
-    static const int order[16] = { 0, 3, 1, 2, 6, 7, 5, 4, 8, 9, 10, 11, 12, 13, 14, 15 };
-    char flags[8] = {
-        (fl & DF_MASK) ? 'D' : '-', (fl & CC_O) ? 'O' : '-', (fl & CC_S) ? 'S' : '-',
-        (fl & CC_Z) ? 'Z' : '-', (fl & CC_A) ? 'A' : '-', (fl & CC_P) ? 'P' : '-',
-        (fl & CC_C) ? 'C' : '-', 0 };
+    static const char *const names64[16] = {"RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RSI", "RDI",
+                                            "R8 ", "R9 ", "R10", "R11", "R12", "R13", "R14", "R15"};
+    static const int order[16] = {0, 3, 1, 2, 6, 7, 5, 4, 8, 9, 10, 11, 12, 13, 14, 15};
+    char flags[8] = {(fl & DF_MASK) ? 'D' : '-', (fl & CC_O) ? 'O' : '-',
+                     (fl & CC_S) ? 'S' : '-',    (fl & CC_Z) ? 'Z' : '-',
+                     (fl & CC_A) ? 'A' : '-',    (fl & CC_P) ? 'P' : '-',
+                     (fl & CC_C) ? 'C' : '-',    0};
 
     if (cpu->lma) {
         for (int i = 0; i < 16; i++) {
@@ -69,8 +68,8 @@ void x86_cpu_dump_state(X86CPU *cpu, GString *out)
         }
         g_string_append_printf(out, "RIP=%016" PRIx64 " RFL=%08x", env->rip, (uint32_t)fl);
     } else {
-        static const char *const names32[8] = { "EAX", "ECX", "EDX", "EBX", "ESP", "EBP",
-                                                "ESI", "EDI" };
+        static const char *const names32[8] = {"EAX", "ECX", "EDX", "EBX",
+                                               "ESP", "EBP", "ESI", "EDI"};
         for (int i = 0; i < 8; i++) {
             int r = order[i];
             g_string_append_printf(out, "%s=%08x%c", names32[r], (uint32_t)env->regs[r],
@@ -80,7 +79,7 @@ void x86_cpu_dump_state(X86CPU *cpu, GString *out)
     }
     g_string_append_printf(out, " [%s] CPL=%d II=%d A20=1 SMM=0 HLT=%d\n", flags, cpu->cpl,
                            env->inhibit_irq ? 1 : 0, env->halted ? 1 : 0);
-    static const char *const segn[6] = { "ES", "CS", "SS", "DS", "FS", "GS" };
+    static const char *const segn[6] = {"ES", "CS", "SS", "DS", "FS", "GS"};
     for (int s = 0; s < 6; s++) {
         dump_seg(cpu, out, segn[s], &env->segs[s]);
     }
@@ -98,9 +97,8 @@ void x86_cpu_dump_state(X86CPU *cpu, GString *out)
                                env->gdt.limit);
         g_string_append_printf(out, "IDT=     %08x %08x\n", (uint32_t)env->idt.base,
                                env->idt.limit);
-        g_string_append_printf(out, "CR0=%08x CR2=%08x CR3=%08x CR4=%08x\n",
-                               (uint32_t)env->cr0, (uint32_t)env->cr2, (uint32_t)env->cr3,
-                               (uint32_t)env->cr4);
+        g_string_append_printf(out, "CR0=%08x CR2=%08x CR3=%08x CR4=%08x\n", (uint32_t)env->cr0,
+                               (uint32_t)env->cr2, (uint32_t)env->cr3, (uint32_t)env->cr4);
     }
     for (int i = 0; i < 4; i++) {
         g_string_append_printf(out, "DR%d=%016" PRIx64 " ", i, env->dr[i]);
@@ -118,7 +116,7 @@ void x86_cpu_dump_state(X86CPU *cpu, GString *out)
     }
     int nx = cpu->lma ? 16 : 8;
     for (int i = 0; i < nx; i++) {
-        g_string_append_printf(out, "XMM%02d=%016" PRIx64 " %016" PRIx64 "%c", i,
-                               env->xmm[i].q[1], env->xmm[i].q[0], (i & 1) ? '\n' : ' ');
+        g_string_append_printf(out, "XMM%02d=%016" PRIx64 " %016" PRIx64 "%c", i, env->xmm[i].q[1],
+                               env->xmm[i].q[0], (i & 1) ? '\n' : ' ');
     }
 }

@@ -10,7 +10,7 @@
 
 #include <stdio.h>
 
-#define ENV (&cpu->env)
+#define ENV    (&cpu->env)
 #define REG(n) (cpu->env.regs[(n)])
 
 static inline uint64_t get_reg(X86CPU *cpu, const X86Insn *in, int r, int size)
@@ -134,8 +134,14 @@ static inline uint64_t alu(X86CPU *cpu, int op, int size, uint64_t a, uint64_t b
 {
     uint64_t r, c;
     switch (op) {
-    case 0: r = a + b; set_cc(cpu, CC_OP_ADD, size, a, b, r); break;
-    case 1: r = a | b; set_cc(cpu, CC_OP_LOGIC, size, a, b, r); break;
+    case 0:
+        r = a + b;
+        set_cc(cpu, CC_OP_ADD, size, a, b, r);
+        break;
+    case 1:
+        r = a | b;
+        set_cc(cpu, CC_OP_LOGIC, size, a, b, r);
+        break;
     case 2:
         c = x86_compute_cf(cpu);
         r = a + b + c;
@@ -148,9 +154,18 @@ static inline uint64_t alu(X86CPU *cpu, int op, int size, uint64_t a, uint64_t b
         set_cc(cpu, CC_OP_SBB, size, a, b, r);
         ENV->cc_carry = c;
         break;
-    case 4: r = a & b; set_cc(cpu, CC_OP_LOGIC, size, a, b, r); break;
-    case 6: r = a ^ b; set_cc(cpu, CC_OP_LOGIC, size, a, b, r); break;
-    default: r = a - b; set_cc(cpu, CC_OP_SUB, size, a, b, r); break;
+    case 4:
+        r = a & b;
+        set_cc(cpu, CC_OP_LOGIC, size, a, b, r);
+        break;
+    case 6:
+        r = a ^ b;
+        set_cc(cpu, CC_OP_LOGIC, size, a, b, r);
+        break;
+    default:
+        r = a - b;
+        set_cc(cpu, CC_OP_SUB, size, a, b, r);
+        break;
     }
     return r & size_mask(size);
 }
@@ -158,24 +173,40 @@ static inline uint64_t alu(X86CPU *cpu, int op, int size, uint64_t a, uint64_t b
 static inline uint64_t atomic_ld(void *p, int size)
 {
     switch (size) {
-    case 1: return __atomic_load_n((uint8_t *)p, __ATOMIC_SEQ_CST);
-    case 2: return __atomic_load_n((uint16_t *)p, __ATOMIC_SEQ_CST);
-    case 4: return __atomic_load_n((uint32_t *)p, __ATOMIC_SEQ_CST);
-    default: return __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST);
+    case 1:
+        return __atomic_load_n((uint8_t *)p, __ATOMIC_SEQ_CST);
+    case 2:
+        return __atomic_load_n((uint16_t *)p, __ATOMIC_SEQ_CST);
+    case 4:
+        return __atomic_load_n((uint32_t *)p, __ATOMIC_SEQ_CST);
+    default:
+        return __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST);
     }
 }
 
 static inline bool atomic_cas(void *p, int size, uint64_t old, uint64_t nv)
 {
     switch (size) {
-    case 1: { uint8_t o = old; return __atomic_compare_exchange_n((uint8_t *)p, &o, (uint8_t)nv,
-                                        false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); }
-    case 2: { uint16_t o = old; return __atomic_compare_exchange_n((uint16_t *)p, &o,
-                                        (uint16_t)nv, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); }
-    case 4: { uint32_t o = old; return __atomic_compare_exchange_n((uint32_t *)p, &o,
-                                        (uint32_t)nv, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); }
-    default: { uint64_t o = old; return __atomic_compare_exchange_n((uint64_t *)p, &o, nv,
-                                        false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); }
+    case 1: {
+        uint8_t o = old;
+        return __atomic_compare_exchange_n((uint8_t *)p, &o, (uint8_t)nv, false, __ATOMIC_SEQ_CST,
+                                           __ATOMIC_SEQ_CST);
+    }
+    case 2: {
+        uint16_t o = old;
+        return __atomic_compare_exchange_n((uint16_t *)p, &o, (uint16_t)nv, false, __ATOMIC_SEQ_CST,
+                                           __ATOMIC_SEQ_CST);
+    }
+    case 4: {
+        uint32_t o = old;
+        return __atomic_compare_exchange_n((uint32_t *)p, &o, (uint32_t)nv, false, __ATOMIC_SEQ_CST,
+                                           __ATOMIC_SEQ_CST);
+    }
+    default: {
+        uint64_t o = old;
+        return __atomic_compare_exchange_n((uint64_t *)p, &o, nv, false, __ATOMIC_SEQ_CST,
+                                           __ATOMIC_SEQ_CST);
+    }
     }
 }
 
@@ -202,7 +233,8 @@ static uint64_t shift_op(X86CPU *cpu, const X86Insn *in, int op, int size, uint6
     uint64_t r, cf, of;
     v &= m;
     switch (op) {
-    case 4: case 6: /* shl */
+    case 4:
+    case 6: /* shl */
         r = count < 64 ? (v << count) & m : 0;
         cf = count <= (unsigned)bits && ((v >> (bits - count)) & 1);
         of = ((r & sb) != 0) ^ cf;
@@ -280,8 +312,7 @@ shift_done:
 }
 
 /* shld/shrd */
-static uint64_t shiftd(X86CPU *cpu, bool left, int size, uint64_t dst, uint64_t src,
-                       unsigned count)
+static uint64_t shiftd(X86CPU *cpu, bool left, int size, uint64_t dst, uint64_t src, unsigned count)
 {
     int bits = size * 8;
     uint64_t m = size_mask(size), sb = sign_bit(size);
@@ -390,7 +421,7 @@ static void muldiv(X86CPU *cpu, const X86Insn *in, int size, uint64_t src)
             set_reg(cpu, in, R_EAX, (uint64_t)q, size);
             set_reg(cpu, in, R_EDX, (uint64_t)r, size);
         }
-        return;   /* flags undefined: left unchanged */
+        return; /* flags undefined: left unchanged */
     }
     default: { /* idiv */
         if (src == 0) {
@@ -408,15 +439,15 @@ static void muldiv(X86CPU *cpu, const X86Insn *in, int size, uint64_t src)
         }
         __int128 dv = sext(src, size);
         if (dv == -1 && n == (__int128)((unsigned __int128)1 << 127)) {
-            x86_raise(cpu, EXCP_DE, -1);   /* the host would trap on this division */
+            x86_raise(cpu, EXCP_DE, -1); /* the host would trap on this division */
         }
         __int128 q = n / dv, r = n % dv;
         if (q != (__int128)sext((uint64_t)q & m, size)) {
             x86_raise(cpu, EXCP_DE, -1);
         }
         if (size == 1) {
-            REG(R_EAX) = (REG(R_EAX) & ~0xffffull) | (((uint64_t)r & 0xff) << 8) |
-                         ((uint64_t)q & 0xff);
+            REG(R_EAX) =
+                (REG(R_EAX) & ~0xffffull) | (((uint64_t)r & 0xff) << 8) | ((uint64_t)q & 0xff);
         } else {
             set_reg(cpu, in, R_EAX, (uint64_t)q & m, size);
             set_reg(cpu, in, R_EDX, (uint64_t)r & m, size);
@@ -444,8 +475,7 @@ static void check_cpl0(X86CPU *cpu)
 
 static void check_io(X86CPU *cpu)
 {
-    if (cpu->pe && (cpu->cpl > (int)((ENV->eflags & IOPL_MASK) >> 12) ||
-                    (ENV->eflags & VM_MASK))) {
+    if (cpu->pe && (cpu->cpl > (int)((ENV->eflags & IOPL_MASK) >> 12) || (ENV->eflags & VM_MASK))) {
         x86_raise(cpu, EXCP_GP, 0);
     }
 }
@@ -482,8 +512,10 @@ void x86_unimplemented(X86CPU *cpu, const X86Insn *in)
             }
             n += snprintf(hex + n, sizeof(hex) - n, "%s%02x", i ? " " : "", b);
         }
-        fprintf(stderr, "qemu-system-x86_64: unimplemented instruction at rip=0x%" PRIx64
-                " (op 0x%x): %s\n", cpu->cur_rip, in->op, hex);
+        fprintf(stderr,
+                "qemu-system-x86_64: unimplemented instruction at rip=0x%" PRIx64
+                " (op 0x%x): %s\n",
+                cpu->cur_rip, in->op, hex);
     }
     x86_raise_ud(cpu);
 }
@@ -513,7 +545,7 @@ static inline int src_seg(const X86Insn *in)
     return in->seg == X86_SEG_NONE ? R_DS : in->seg;
 }
 
-#define REP_CHUNK 4096      /* elements per slow-path chunk */
+#define REP_CHUNK      4096 /* elements per slow-path chunk */
 #define REP_FAST_PAGES 64   /* pages per fast-path chunk */
 
 /* rep movs/stos fast path: whole-page host copies while both sides stay in RAM pages. */
@@ -527,7 +559,7 @@ static bool fast_rep(X86CPU *cpu, const X86Insn *in, int size, bool movs)
     unsigned rounds = 0;
     while (count) {
         if (++rounds > REP_FAST_PAGES) {
-            ENV->rip = cpu->cur_rip;   /* continue in the next execution */
+            ENV->rip = cpu->cur_rip; /* continue in the next execution */
             cpu->tb_exit = 1;
             return true;
         }
@@ -535,12 +567,13 @@ static bool fast_rep(X86CPU *cpu, const X86Insn *in, int size, bool movs)
         uint64_t dpage_left = (GUEST_PAGE_SIZE - (dla & (GUEST_PAGE_SIZE - 1))) / size;
         uint64_t n = count < dpage_left ? count : dpage_left;
         if (n == 0) {
-            return true;   /* element crosses a page: let the slow loop do it */
+            return true; /* element crosses a page: let the slow loop do it */
         }
         TLBEntry *de = x86_tlbe(cpu, dla, cpu->mmu_user);
         if (de->write != (dla & GUEST_PAGE_MASK)) {
-            x86_st(cpu, dla, movs ? x86_ld(cpu, seg_la(cpu, sseg, areg(cpu, in, R_ESI)), size)
-                                  : REG(R_EAX), size);
+            x86_st(cpu, dla,
+                   movs ? x86_ld(cpu, seg_la(cpu, sseg, areg(cpu, in, R_ESI)), size) : REG(R_EAX),
+                   size);
             /* one element done the slow way; it filled the TLB for the rest */
             n = 1;
             if (movs) {
@@ -559,7 +592,7 @@ static bool fast_rep(X86CPU *cpu, const X86Insn *in, int size, bool movs)
                 }
                 TLBEntry *se = x86_tlbe(cpu, sla, cpu->mmu_user);
                 if (se->read != (sla & GUEST_PAGE_MASK)) {
-                    (void)x86_ld(cpu, sla, size);   /* fill the TLB or fault */
+                    (void)x86_ld(cpu, sla, size); /* fill the TLB or fault */
                     continue;
                 }
                 memmove(dp, (uint8_t *)(se->addend + sla), n * size);
@@ -624,14 +657,16 @@ static void string_op(X86CPU *cpu, const X86Insn *in, int op, int size)
             return;
         }
         switch (op) {
-        case 0xa4: case 0xa5: {
+        case 0xa4:
+        case 0xa5: {
             uint64_t v = x86_ld(cpu, seg_la(cpu, sseg, areg(cpu, in, R_ESI)), size);
             x86_st(cpu, seg_la(cpu, R_ES, areg(cpu, in, R_EDI)), v, size);
             areg_add(cpu, in, R_ESI, d);
             areg_add(cpu, in, R_EDI, d);
             break;
         }
-        case 0xa6: case 0xa7: {
+        case 0xa6:
+        case 0xa7: {
             uint64_t a = x86_ld(cpu, seg_la(cpu, sseg, areg(cpu, in, R_ESI)), size);
             uint64_t b = x86_ld(cpu, seg_la(cpu, R_ES, areg(cpu, in, R_EDI)), size);
             alu(cpu, 7, size, a, b);
@@ -639,26 +674,30 @@ static void string_op(X86CPU *cpu, const X86Insn *in, int op, int size)
             areg_add(cpu, in, R_EDI, d);
             break;
         }
-        case 0xaa: case 0xab:
+        case 0xaa:
+        case 0xab:
             x86_st(cpu, seg_la(cpu, R_ES, areg(cpu, in, R_EDI)), REG(R_EAX), size);
             areg_add(cpu, in, R_EDI, d);
             break;
-        case 0xac: case 0xad: {
+        case 0xac:
+        case 0xad: {
             uint64_t v = x86_ld(cpu, seg_la(cpu, sseg, areg(cpu, in, R_ESI)), size);
             set_reg(cpu, in, R_EAX, v, size);
             areg_add(cpu, in, R_ESI, d);
             break;
         }
-        case 0xae: case 0xaf: {
+        case 0xae:
+        case 0xaf: {
             uint64_t b = x86_ld(cpu, seg_la(cpu, R_ES, areg(cpu, in, R_EDI)), size);
             alu(cpu, 7, size, REG(R_EAX) & size_mask(size), b);
             areg_add(cpu, in, R_EDI, d);
             break;
         }
-        case 0x6c: case 0x6d: {
+        case 0x6c:
+        case 0x6d: {
             check_io(cpu);
             uint64_t la = seg_la(cpu, R_ES, areg(cpu, in, R_EDI));
-            (void)x86_ld(cpu, la, size);   /* fault before the port is read */
+            (void)x86_ld(cpu, la, size); /* fault before the port is read */
             x86_st(cpu, la, io_in(cpu, REG(R_EDX) & 0xffff, size), size);
             areg_add(cpu, in, R_EDI, d);
             break;
@@ -711,8 +750,9 @@ static void bitop(X86CPU *cpu, const X86Insn *in, int op, uint64_t off, bool imm
             uint64_t old, nv;
             do {
                 old = atomic_ld(lp, size);
-                nv = op == 1 ? old | (1ull << off) : op == 2 ? old & ~(1ull << off) :
-                     old ^ (1ull << off);
+                nv = op == 1   ? old | (1ull << off)
+                     : op == 2 ? old & ~(1ull << off)
+                               : old ^ (1ull << off);
             } while (!atomic_cas(lp, size, old, nv));
             x86_note_store(cpu, lp);
             uint32_t f = x86_compute_eflags(cpu) & ~CC_C;
@@ -723,9 +763,15 @@ static void bitop(X86CPU *cpu, const X86Insn *in, int op, uint64_t off, bool imm
     }
     uint64_t bit = 1ull << off, nv = v;
     switch (op) {
-    case 1: nv = v | bit; break;
-    case 2: nv = v & ~bit; break;
-    case 3: nv = v ^ bit; break;
+    case 1:
+        nv = v | bit;
+        break;
+    case 2:
+        nv = v & ~bit;
+        break;
+    case 3:
+        nv = v ^ bit;
+        break;
     }
     if (op) {
         rm_write(cpu, in, size, la, nv);
@@ -745,14 +791,34 @@ static void cmpxchg(X86CPU *cpu, const X86Insn *in, int size)
             uint64_t old = acc;
             bool ok;
             switch (size) {
-            case 1: { uint8_t o = acc; ok = __atomic_compare_exchange_n((uint8_t *)lp, &o,
-                       (uint8_t)src, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); old = o; break; }
-            case 2: { uint16_t o = acc; ok = __atomic_compare_exchange_n((uint16_t *)lp, &o,
-                       (uint16_t)src, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); old = o; break; }
-            case 4: { uint32_t o = acc; ok = __atomic_compare_exchange_n((uint32_t *)lp, &o,
-                       (uint32_t)src, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); old = o; break; }
-            default: { uint64_t o = acc; ok = __atomic_compare_exchange_n((uint64_t *)lp, &o,
-                       src, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); old = o; break; }
+            case 1: {
+                uint8_t o = acc;
+                ok = __atomic_compare_exchange_n((uint8_t *)lp, &o, (uint8_t)src, false,
+                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+                old = o;
+                break;
+            }
+            case 2: {
+                uint16_t o = acc;
+                ok = __atomic_compare_exchange_n((uint16_t *)lp, &o, (uint16_t)src, false,
+                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+                old = o;
+                break;
+            }
+            case 4: {
+                uint32_t o = acc;
+                ok = __atomic_compare_exchange_n((uint32_t *)lp, &o, (uint32_t)src, false,
+                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+                old = o;
+                break;
+            }
+            default: {
+                uint64_t o = acc;
+                ok = __atomic_compare_exchange_n((uint64_t *)lp, &o, src, false, __ATOMIC_SEQ_CST,
+                                                 __ATOMIC_SEQ_CST);
+                old = o;
+                break;
+            }
             }
             if (ok) {
                 x86_note_store(cpu, lp);
@@ -867,7 +933,8 @@ static void grp6(X86CPU *cpu, const X86Insn *in)
         x86_raise_ud(cpu);
     }
     switch (in->reg & 7) {
-    case 0: case 1: {
+    case 0:
+    case 1: {
         uint16_t v = ENV->segs[(in->reg & 7) == 0 ? R_LDTR : R_TR].selector;
         if (in->mod == 3) {
             set_reg(cpu, in, in->rm, v, in->opsize);
@@ -876,7 +943,8 @@ static void grp6(X86CPU *cpu, const X86Insn *in)
         }
         return;
     }
-    case 2: case 3: {
+    case 2:
+    case 3: {
         check_cpl0(cpu);
         uint16_t sel = rm_read(cpu, in, 2, &la);
         if ((in->reg & 7) == 2) {
@@ -886,7 +954,8 @@ static void grp6(X86CPU *cpu, const X86Insn *in)
         }
         return;
     }
-    case 4: case 5: {
+    case 4:
+    case 5: {
         uint16_t sel = rm_read(cpu, in, 2, &la);
         uint32_t lo, hi;
         bool ok = false;
@@ -911,14 +980,14 @@ static void grp7(X86CPU *cpu, const X86Insn *in)
     int r = in->reg & 7;
     if (in->mod == 3) {
         int rm = in->rm & 7;
-        if (r == 7 && rm == 0 && cpu->code64) {          /* swapgs */
+        if (r == 7 && rm == 0 && cpu->code64) { /* swapgs */
             check_cpl0(cpu);
             uint64_t t = ENV->segs[R_GS].base;
             ENV->segs[R_GS].base = ENV->kernel_gs_base;
             ENV->kernel_gs_base = t;
             return;
         }
-        if (r == 7 && rm == 1) {                          /* rdtscp */
+        if (r == 7 && rm == 1) { /* rdtscp */
             if ((ENV->cr4 & (1u << 2)) && cpu->cpl) {
                 x86_raise(cpu, EXCP_GP, 0);
             }
@@ -928,11 +997,11 @@ static void grp7(X86CPU *cpu, const X86Insn *in)
             REG(R_ECX) = (uint32_t)ENV->tsc_aux;
             return;
         }
-        if (r == 4) {                                     /* smsw reg */
+        if (r == 4) { /* smsw reg */
             set_reg(cpu, in, in->rm, ENV->cr0, in->opsize);
             return;
         }
-        if (r == 6) {                                     /* lmsw reg */
+        if (r == 6) { /* lmsw reg */
             check_cpl0(cpu);
             uint64_t v = REG(in->rm) & 0xf;
             x86_write_cr(cpu, 0, (ENV->cr0 & ~0xeull) | v | (ENV->cr0 & 1));
@@ -942,13 +1011,15 @@ static void grp7(X86CPU *cpu, const X86Insn *in)
     }
     uint64_t la = x86_ea(cpu, in);
     switch (r) {
-    case 0: case 1: {
+    case 0:
+    case 1: {
         X86DescTable *t = r == 0 ? &ENV->gdt : &ENV->idt;
         x86_st(cpu, la, t->limit, 2);
         x86_st(cpu, la + 2, cpu->code64 ? t->base : (uint32_t)t->base, cpu->code64 ? 8 : 4);
         return;
     }
-    case 2: case 3: {
+    case 2:
+    case 3: {
         check_cpl0(cpu);
         X86DescTable *t = r == 2 ? &ENV->gdt : &ENV->idt;
         uint16_t lim = x86_ld(cpu, la, 2);
@@ -1037,7 +1108,8 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
     if (op < 0x40 && (op & 7) < 6) {
         int aop = op >> 3;
         switch (op & 7) {
-        case 0: case 1: {
+        case 0:
+        case 1: {
             int sz = (op & 1) ? size : 1;
             b = get_reg(cpu, in, in->reg, sz);
             if (in->mod == 3) {
@@ -1065,7 +1137,8 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
             }
             return;
         }
-        case 2: case 3: {
+        case 2:
+        case 3: {
             int sz = (op & 1) ? size : 1;
             b = rm_read(cpu, in, sz, &la);
             a = get_reg(cpu, in, in->reg, sz);
@@ -1091,10 +1164,15 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
     }
 
     switch (op) {
-    case 0x06: case 0x0e: case 0x16: case 0x1e: /* push es/cs/ss/ds */
+    case 0x06:
+    case 0x0e:
+    case 0x16:
+    case 0x1e: /* push es/cs/ss/ds */
         push(cpu, ENV->segs[op >> 3].selector, stack_opsize(cpu, in));
         return;
-    case 0x07: case 0x17: case 0x1f: { /* pop es/ss/ds */
+    case 0x07:
+    case 0x17:
+    case 0x1f: { /* pop es/ss/ds */
         int sz = stack_opsize(cpu, in);
         uint64_t sp = REG(R_ESP);
         uint16_t sel = pop(cpu, sz);
@@ -1110,7 +1188,10 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
     }
     case 0x0f:
         x86_raise_ud(cpu);
-    case 0x27: case 0x2f: case 0x37: case 0x3f: {
+    case 0x27:
+    case 0x2f:
+    case 0x37:
+    case 0x3f: {
         /* daa das aaa aas */
         uint32_t f = x86_compute_eflags(cpu);
         uint8_t al = REG(R_EAX) & 0xff, old_al = al;
@@ -1188,21 +1269,33 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
             set_reg(cpu, in, in->reg, size == 8 ? (uint64_t)(int32_t)r : r, size);
             return;
         }
-        x86_unimplemented(cpu, in);   /* arpl */
+        x86_unimplemented(cpu, in); /* arpl */
         return;
-    case 0x68: case 0x6a:
+    case 0x68:
+    case 0x6a:
         push(cpu, in->imm, stack_opsize(cpu, in));
         return;
-    case 0x6c: string_op(cpu, in, op, 1); return;
-    case 0x6d: string_op(cpu, in, op, size == 8 ? 4 : size); return;
-    case 0x6e: string_op(cpu, in, op, 1); return;
-    case 0x6f: string_op(cpu, in, op, size == 8 ? 4 : size); return;
+    case 0x6c:
+        string_op(cpu, in, op, 1);
+        return;
+    case 0x6d:
+        string_op(cpu, in, op, size == 8 ? 4 : size);
+        return;
+    case 0x6e:
+        string_op(cpu, in, op, 1);
+        return;
+    case 0x6f:
+        string_op(cpu, in, op, size == 8 ? 4 : size);
+        return;
     case 0x70 ... 0x7f:
         if (x86_cond(cpu, op & 15)) {
             ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
         }
         return;
-    case 0x80: case 0x81: case 0x82: case 0x83: {
+    case 0x80:
+    case 0x81:
+    case 0x82:
+    case 0x83: {
         int sz = (op & 1) ? size : 1;
         int aop = in->reg & 7;
         b = in->imm & size_mask(sz);
@@ -1231,13 +1324,15 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         }
         return;
     }
-    case 0x84: case 0x85: {
+    case 0x84:
+    case 0x85: {
         int sz = (op & 1) ? size : 1;
         a = rm_read(cpu, in, sz, &la);
         alu(cpu, 4, sz, a, get_reg(cpu, in, in->reg, sz));
         return;
     }
-    case 0x86: case 0x87: {
+    case 0x86:
+    case 0x87: {
         int sz = (op & 1) ? size : 1;
         b = get_reg(cpu, in, in->reg, sz);
         if (in->mod == 3) {
@@ -1248,13 +1343,18 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
             void *lp = (la & (sz - 1)) ? NULL : x86_rmw_ptr(cpu, la, sz);
             if (lp) {
                 switch (sz) {
-                case 1: a = __atomic_exchange_n((uint8_t *)lp, (uint8_t)b, __ATOMIC_SEQ_CST);
+                case 1:
+                    a = __atomic_exchange_n((uint8_t *)lp, (uint8_t)b, __ATOMIC_SEQ_CST);
                     break;
-                case 2: a = __atomic_exchange_n((uint16_t *)lp, (uint16_t)b, __ATOMIC_SEQ_CST);
+                case 2:
+                    a = __atomic_exchange_n((uint16_t *)lp, (uint16_t)b, __ATOMIC_SEQ_CST);
                     break;
-                case 4: a = __atomic_exchange_n((uint32_t *)lp, (uint32_t)b, __ATOMIC_SEQ_CST);
+                case 4:
+                    a = __atomic_exchange_n((uint32_t *)lp, (uint32_t)b, __ATOMIC_SEQ_CST);
                     break;
-                default: a = __atomic_exchange_n((uint64_t *)lp, b, __ATOMIC_SEQ_CST); break;
+                default:
+                    a = __atomic_exchange_n((uint64_t *)lp, b, __ATOMIC_SEQ_CST);
+                    break;
                 }
                 x86_note_store(cpu, lp);
             } else {
@@ -1265,7 +1365,8 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         set_reg(cpu, in, in->reg, a, sz);
         return;
     }
-    case 0x88: case 0x89: {
+    case 0x88:
+    case 0x89: {
         int sz = (op & 1) ? size : 1;
         r = get_reg(cpu, in, in->reg, sz);
         if (in->mod == 3) {
@@ -1275,7 +1376,8 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         }
         return;
     }
-    case 0x8a: case 0x8b: {
+    case 0x8a:
+    case 0x8b: {
         int sz = (op & 1) ? size : 1;
         r = rm_read(cpu, in, sz, &la);
         set_reg(cpu, in, in->reg, r, sz);
@@ -1345,7 +1447,7 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         }
         return;
     case 0x91 ... 0x97:
-    xchg: {
+    xchg : {
         int rn = (op & 7) | ((in->rex & REX_B) ? 8 : 0);
         a = REG(rn);
         set_reg(cpu, in, rn, REG(R_EAX), size);
@@ -1353,8 +1455,9 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         return;
     }
     case 0x98: /* cbw/cwde/cdqe */
-        r = size == 2 ? (uint64_t)(int8_t)REG(R_EAX) : size == 4 ? (uint64_t)(int16_t)REG(R_EAX)
-                      : (uint64_t)(int32_t)REG(R_EAX);
+        r = size == 2   ? (uint64_t)(int8_t)REG(R_EAX)
+            : size == 4 ? (uint64_t)(int16_t)REG(R_EAX)
+                        : (uint64_t)(int32_t)REG(R_EAX);
         set_reg(cpu, in, R_EAX, r, size);
         return;
     case 0x99: /* cwd/cdq/cqo */
@@ -1407,7 +1510,10 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
     case 0x9f: /* lahf */
         REG(R_EAX) = (REG(R_EAX) & ~0xff00ull) | ((x86_get_eflags(cpu) & 0xff) << 8);
         return;
-    case 0xa0: case 0xa1: case 0xa2: case 0xa3: {
+    case 0xa0:
+    case 0xa1:
+    case 0xa2:
+    case 0xa3: {
         int sz = (op & 1) ? size : 1;
         uint64_t off = in->imm;
         uint64_t sla = in->seg == X86_SEG_NONE ? off : seg_la(cpu, in->seg, off);
@@ -1418,10 +1524,18 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         }
         return;
     }
-    case 0xa4: case 0xa6: case 0xaa: case 0xac: case 0xae:
+    case 0xa4:
+    case 0xa6:
+    case 0xaa:
+    case 0xac:
+    case 0xae:
         string_op(cpu, in, op, 1);
         return;
-    case 0xa5: case 0xa7: case 0xab: case 0xad: case 0xaf:
+    case 0xa5:
+    case 0xa7:
+    case 0xab:
+    case 0xad:
+    case 0xaf:
         string_op(cpu, in, op, size);
         return;
     case 0xa8:
@@ -1436,7 +1550,12 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
     case 0xb8 ... 0xbf:
         set_reg(cpu, in, (op & 7) | ((in->rex & REX_B) ? 8 : 0), in->imm, size);
         return;
-    case 0xc0: case 0xc1: case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+    case 0xc0:
+    case 0xc1:
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3: {
         int sz = (op & 1) ? size : 1;
         unsigned cnt = op <= 0xc1 ? (unsigned)in->imm : op <= 0xd1 ? 1 : (REG(R_ECX) & 0xff);
         a = rm_read(cpu, in, sz, &la);
@@ -1444,7 +1563,8 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         rm_write(cpu, in, sz, la, r);
         return;
     }
-    case 0xc2: case 0xc3: {
+    case 0xc2:
+    case 0xc3: {
         int sz = stack_opsize(cpu, in);
         uint64_t t = pop(cpu, sz);
         if (op == 0xc2) {
@@ -1453,7 +1573,8 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         ENV->rip = sz == 2 ? (t & 0xffff) : sz == 4 ? (uint32_t)t : t;
         return;
     }
-    case 0xc4: case 0xc5: {
+    case 0xc4:
+    case 0xc5: {
         if (in->mod == 3) {
             x86_raise_ud(cpu);
         }
@@ -1464,7 +1585,8 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         set_reg(cpu, in, in->reg, off, size);
         return;
     }
-    case 0xc6: case 0xc7: {
+    case 0xc6:
+    case 0xc7: {
         int sz = (op & 1) ? size : 1;
         if ((in->reg & 7) != 0) {
             x86_raise_ud(cpu);
@@ -1487,7 +1609,8 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         set_reg(cpu, in, R_EBP, r, sz);
         return;
     }
-    case 0xca: case 0xcb:
+    case 0xca:
+    case 0xcb:
         x86_far_ret(cpu, size, op == 0xca ? in->imm & 0xffff : 0);
         cpu->tb_exit = 1;
         return;
@@ -1507,7 +1630,8 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         x86_iret(cpu, size);
         cpu->tb_exit = 1;
         return;
-    case 0xd4: case 0xd5: { /* aam / aad */
+    case 0xd4:
+    case 0xd5: { /* aam / aad */
         uint8_t al = REG(R_EAX), ah = REG(R_EAX) >> 8, base = in->imm;
         if (op == 0xd4) {
             if (base == 0) {
@@ -1535,7 +1659,9 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
     case 0xd8 ... 0xdf:
         x86_exec_x87(cpu, in);
         return;
-    case 0xe0: case 0xe1: case 0xe2: { /* loopnz loopz loop */
+    case 0xe0:
+    case 0xe1:
+    case 0xe2: { /* loopnz loopz loop */
         uint64_t c = (REG(R_ECX) - 1) & size_mask(in->addrsize);
         areg_add(cpu, in, R_ECX, -1);
         bool take = c != 0;
@@ -1554,7 +1680,10 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
             ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
         }
         return;
-    case 0xe4: case 0xe5: case 0xec: case 0xed: {
+    case 0xe4:
+    case 0xe5:
+    case 0xec:
+    case 0xed: {
         int sz = (op & 1) ? (size == 2 ? 2 : 4) : 1;
         check_io(cpu);
         uint16_t port = op < 0xec ? (in->imm & 0xff) : (REG(R_EDX) & 0xffff);
@@ -1562,7 +1691,10 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         cpu->tb_exit = 1;
         return;
     }
-    case 0xe6: case 0xe7: case 0xee: case 0xef: {
+    case 0xe6:
+    case 0xe7:
+    case 0xee:
+    case 0xef: {
         int sz = (op & 1) ? (size == 2 ? 2 : 4) : 1;
         check_io(cpu);
         uint16_t port = op < 0xee ? (in->imm & 0xff) : (REG(R_EDX) & 0xffff);
@@ -1577,7 +1709,8 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         ENV->rip = t;
         return;
     }
-    case 0xe9: case 0xeb:
+    case 0xe9:
+    case 0xeb:
         ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
         return;
     case 0xea:
@@ -1594,15 +1727,18 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
     case 0xf5:
         set_flags_eager(cpu, x86_compute_eflags(cpu) ^ CC_C);
         return;
-    case 0xf6: case 0xf7: {
+    case 0xf6:
+    case 0xf7: {
         int sz = (op & 1) ? size : 1;
         int g = in->reg & 7;
         a = rm_read(cpu, in, sz, &la);
         switch (g) {
-        case 0: case 1:
+        case 0:
+        case 1:
             alu(cpu, 4, sz, a, in->imm & size_mask(sz));
             return;
-        case 2: case 3: {
+        case 2:
+        case 3: {
             void *lp = lock_ptr(cpu, in, la, sz);
             if (lp) {
                 do {
@@ -1621,10 +1757,12 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
             return;
         }
     }
-    case 0xf8: case 0xf9:
+    case 0xf8:
+    case 0xf9:
         set_flags_eager(cpu, (x86_compute_eflags(cpu) & ~CC_C) | (op & 1));
         return;
-    case 0xfa: case 0xfb: {
+    case 0xfa:
+    case 0xfb: {
         int iopl = (ENV->eflags & IOPL_MASK) >> 12;
         if (cpu->pe && cpu->cpl > iopl) {
             x86_raise(cpu, EXCP_GP, 0);
@@ -1640,9 +1778,14 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         }
         return;
     }
-    case 0xfc: ENV->eflags &= ~(uint64_t)DF_MASK; return;
-    case 0xfd: ENV->eflags |= DF_MASK; return;
-    case 0xfe: case 0xff: {
+    case 0xfc:
+        ENV->eflags &= ~(uint64_t)DF_MASK;
+        return;
+    case 0xfd:
+        ENV->eflags |= DF_MASK;
+        return;
+    case 0xfe:
+    case 0xff: {
         int g = in->reg & 7;
         int sz = (op & 1) ? size : 1;
         if (g < 2) {
@@ -1680,7 +1823,8 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
             ENV->rip = branch_target(cpu, in, t);
             return;
         }
-        case 3: case 5: { /* far call / far jmp through memory */
+        case 3:
+        case 5: { /* far call / far jmp through memory */
             if (in->mod == 3) {
                 x86_raise_ud(cpu);
             }
@@ -1735,10 +1879,19 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
         return;
     }
     switch (op) {
-    case 0x00: grp6(cpu, in); return;
-    case 0x01: grp7(cpu, in); cpu->tb_exit = 1; return;
-    case 0x02: lar_lsl(cpu, in, false); return;
-    case 0x03: lar_lsl(cpu, in, true); return;
+    case 0x00:
+        grp6(cpu, in);
+        return;
+    case 0x01:
+        grp7(cpu, in);
+        cpu->tb_exit = 1;
+        return;
+    case 0x02:
+        lar_lsl(cpu, in, false);
+        return;
+    case 0x03:
+        lar_lsl(cpu, in, true);
+        return;
     case 0x05:
         x86_syscall(cpu, ENV->rip);
         cpu->tb_exit = 1;
@@ -1751,17 +1904,22 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
         x86_sysret(cpu, size);
         cpu->tb_exit = 1;
         return;
-    case 0x08: case 0x09:
+    case 0x08:
+    case 0x09:
         check_cpl0(cpu);
         return;
-    case 0x0b: case 0xb9: case 0xff:
+    case 0x0b:
+    case 0xb9:
+    case 0xff:
         x86_raise_ud(cpu);
-    case 0x0d: case 0x18 ... 0x1f: /* prefetch and hint nops */
+    case 0x0d:
+    case 0x18 ... 0x1f: /* prefetch and hint nops */
         if (op == 0x0d && in->mod == 3) {
             x86_raise_ud(cpu);
         }
         return;
-    case 0x20: case 0x22: { /* mov r, crN / mov crN, r */
+    case 0x20:
+    case 0x22: { /* mov r, crN / mov crN, r */
         check_cpl0(cpu);
         int cr = in->reg;
         if (cr != 0 && cr != 2 && cr != 3 && cr != 4 && cr != 8) {
@@ -1776,7 +1934,8 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
         }
         return;
     }
-    case 0x21: case 0x23: { /* debug registers: stored, breakpoints not armed */
+    case 0x21:
+    case 0x23: { /* debug registers: stored, breakpoints not armed */
         check_cpl0(cpu);
         int dr = in->reg & 7;
         if (dr == 4 || dr == 5) {
@@ -1856,10 +2015,12 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
             x86_st(cpu, x86_ea(cpu, in), r, 1);
         }
         return;
-    case 0xa0: case 0xa8:
+    case 0xa0:
+    case 0xa8:
         push(cpu, ENV->segs[op == 0xa0 ? R_FS : R_GS].selector, stack_opsize(cpu, in));
         return;
-    case 0xa1: case 0xa9: {
+    case 0xa1:
+    case 0xa9: {
         int sz = stack_opsize(cpu, in);
         uint64_t sp = REG(R_ESP);
         uint16_t sel = pop(cpu, sz);
@@ -1878,17 +2039,28 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
         REG(R_EDX) = o[3];
         return;
     }
-    case 0xa3: bitop(cpu, in, 0, get_reg(cpu, in, in->reg, size), false); return;
-    case 0xab: bitop(cpu, in, 1, get_reg(cpu, in, in->reg, size), false); return;
-    case 0xb3: bitop(cpu, in, 2, get_reg(cpu, in, in->reg, size), false); return;
-    case 0xbb: bitop(cpu, in, 3, get_reg(cpu, in, in->reg, size), false); return;
+    case 0xa3:
+        bitop(cpu, in, 0, get_reg(cpu, in, in->reg, size), false);
+        return;
+    case 0xab:
+        bitop(cpu, in, 1, get_reg(cpu, in, in->reg, size), false);
+        return;
+    case 0xb3:
+        bitop(cpu, in, 2, get_reg(cpu, in, in->reg, size), false);
+        return;
+    case 0xbb:
+        bitop(cpu, in, 3, get_reg(cpu, in, in->reg, size), false);
+        return;
     case 0xba:
         if ((in->reg & 7) < 4) {
             x86_raise_ud(cpu);
         }
         bitop(cpu, in, (in->reg & 7) - 4, in->imm & 0xff, true);
         return;
-    case 0xa4: case 0xa5: case 0xac: case 0xad: {
+    case 0xa4:
+    case 0xa5:
+    case 0xac:
+    case 0xad: {
         unsigned cnt = (op & 1) ? (REG(R_ECX) & 0xff) : (unsigned)(in->imm & 0xff);
         a = rm_read(cpu, in, size, &la);
         r = shiftd(cpu, op < 0xac, size, a, get_reg(cpu, in, in->reg, size), cnt);
@@ -1899,7 +2071,7 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
         int g = in->reg & 7;
         if (in->mod == 3) {
             if (g >= 5 && !(in->prefix & (PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
-                __atomic_thread_fence(__ATOMIC_SEQ_CST);   /* lfence mfence sfence */
+                __atomic_thread_fence(__ATOMIC_SEQ_CST); /* lfence mfence sfence */
                 return;
             }
             x86_raise_ud(cpu);
@@ -1939,7 +2111,7 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
             (void)x86_ld(cpu, la, 1);
             return;
         }
-        x86_raise_ud(cpu);   /* xsave family: not advertised */
+        x86_raise_ud(cpu); /* xsave family: not advertised */
     }
     case 0xaf: {
         a = rm_read(cpu, in, size, &la);
@@ -1951,9 +2123,15 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
         set_reg(cpu, in, in->reg, r, size);
         return;
     }
-    case 0xb0: cmpxchg(cpu, in, 1); return;
-    case 0xb1: cmpxchg(cpu, in, size); return;
-    case 0xb2: case 0xb4: case 0xb5: {
+    case 0xb0:
+        cmpxchg(cpu, in, 1);
+        return;
+    case 0xb1:
+        cmpxchg(cpu, in, size);
+        return;
+    case 0xb2:
+    case 0xb4:
+    case 0xb5: {
         if (in->mod == 3) {
             x86_raise_ud(cpu);
         }
@@ -1964,7 +2142,10 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
         set_reg(cpu, in, in->reg, off, size);
         return;
     }
-    case 0xb6: case 0xb7: case 0xbe: case 0xbf: {
+    case 0xb6:
+    case 0xb7:
+    case 0xbe:
+    case 0xbf: {
         int ssz = (op & 1) ? 2 : 1;
         a = rm_read(cpu, in, ssz, &la);
         if (op >= 0xbe) {
@@ -1983,9 +2164,14 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
         set_flags_eager(cpu, a ? 0 : CC_Z);
         return;
     }
-    case 0xbc: bsf_bsr(cpu, in, false); return;   /* also F3 (tzcnt): no BMI1 here */
-    case 0xbd: bsf_bsr(cpu, in, true); return;    /* also F3 (lzcnt): no ABM here */
-    case 0xc0: case 0xc1: {
+    case 0xbc:
+        bsf_bsr(cpu, in, false);
+        return; /* also F3 (tzcnt): no BMI1 here */
+    case 0xbd:
+        bsf_bsr(cpu, in, true);
+        return; /* also F3 (lzcnt): no ABM here */
+    case 0xc0:
+    case 0xc1: {
         int sz = op == 0xc0 ? 1 : size;
         uint64_t b = get_reg(cpu, in, in->reg, sz);
         if (in->mod == 3) {
@@ -2016,7 +2202,7 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
             cmpxchg8b16b(cpu, in);
             return;
         }
-        x86_raise_ud(cpu);   /* rdrand/rdseed/vmx: not advertised */
+        x86_raise_ud(cpu); /* rdrand/rdseed/vmx: not advertised */
     case 0xc8 ... 0xcf: {
         int rn = (op & 7) | ((in->rex & REX_B) ? 8 : 0);
         if (size == 8) {
@@ -2024,7 +2210,7 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
         } else if (size == 4) {
             REG(rn) = __builtin_bswap32((uint32_t)REG(rn));
         } else {
-            REG(rn) &= ~0xffffull;   /* undefined; real CPUs clear the low word */
+            REG(rn) &= ~0xffffull; /* undefined; real CPUs clear the low word */
         }
         return;
     }
@@ -2034,25 +2220,25 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
 
 /* ---- fast handlers for the most frequent forms (64-bit and 32-bit operands) ---- */
 
-static void h_mov_rm_to_reg(X86CPU *cpu, const X86Insn *in)   /* 8b, register source */
+static void h_mov_rm_to_reg(X86CPU *cpu, const X86Insn *in) /* 8b, register source */
 {
     uint64_t v = REG(in->rm);
     REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
 }
 
-static void h_mov_reg_to_rm(X86CPU *cpu, const X86Insn *in)   /* 89, register dest */
+static void h_mov_reg_to_rm(X86CPU *cpu, const X86Insn *in) /* 89, register dest */
 {
     uint64_t v = REG(in->reg);
     REG(in->rm) = in->opsize == 8 ? v : (uint32_t)v;
 }
 
-static void h_load(X86CPU *cpu, const X86Insn *in)            /* 8b, memory source */
+static void h_load(X86CPU *cpu, const X86Insn *in) /* 8b, memory source */
 {
     uint64_t v = x86_ld(cpu, x86_ea(cpu, in), in->opsize);
     REG(in->reg) = v;
 }
 
-static void h_store(X86CPU *cpu, const X86Insn *in)           /* 89, memory dest */
+static void h_store(X86CPU *cpu, const X86Insn *in) /* 89, memory dest */
 {
     x86_st(cpu, x86_ea(cpu, in), REG(in->reg), in->opsize);
 }
@@ -2153,86 +2339,85 @@ static void h_nop(X86CPU *cpu, const X86Insn *in)
 {
 }
 
-
 /*
  * Specialised reg-reg / reg-imm ALU handlers: operation and size fixed at decode time, the
  * destination register in `base` and the source in `index` (unused for register forms).
  */
-#define ALU_HANDLER(NAME, SZ, CCOP, EXPR, WRITE)                                        \
-static void h_##NAME##_rr##SZ(X86CPU *cpu, const X86Insn *in)                           \
-{                                                                                        \
-    uint64_t m = size_mask(SZ / 8), a = REG(in->base) & m, b = REG(in->index) & m;       \
-    uint64_t r = (EXPR);                                                                 \
-    set_cc(cpu, CCOP, SZ / 8, a, b, r);                                                  \
-    if (WRITE) {                                                                         \
-        REG(in->base) = r & m;                                                           \
-    }                                                                                    \
-}                                                                                        \
-static void h_##NAME##_ri##SZ(X86CPU *cpu, const X86Insn *in)                           \
-{                                                                                        \
-    uint64_t m = size_mask(SZ / 8), a = REG(in->rm) & m, b = in->imm & m, r = (EXPR);    \
-    set_cc(cpu, CCOP, SZ / 8, a, b, r);                                                  \
-    if (WRITE) {                                                                         \
-        REG(in->rm) = r & m;                                                             \
-    }                                                                                    \
-}
-#define ALU_HANDLERS(NAME, CCOP, EXPR, WRITE)                                           \
-    ALU_HANDLER(NAME, 64, CCOP, EXPR, WRITE)                                             \
+#define ALU_HANDLER(NAME, SZ, CCOP, EXPR, WRITE)                                                   \
+    static void h_##NAME##_rr##SZ(X86CPU *cpu, const X86Insn *in)                                  \
+    {                                                                                              \
+        uint64_t m = size_mask(SZ / 8), a = REG(in->base) & m, b = REG(in->index) & m;             \
+        uint64_t r = (EXPR);                                                                       \
+        set_cc(cpu, CCOP, SZ / 8, a, b, r);                                                        \
+        if (WRITE) {                                                                               \
+            REG(in->base) = r & m;                                                                 \
+        }                                                                                          \
+    }                                                                                              \
+    static void h_##NAME##_ri##SZ(X86CPU *cpu, const X86Insn *in)                                  \
+    {                                                                                              \
+        uint64_t m = size_mask(SZ / 8), a = REG(in->rm) & m, b = in->imm & m, r = (EXPR);          \
+        set_cc(cpu, CCOP, SZ / 8, a, b, r);                                                        \
+        if (WRITE) {                                                                               \
+            REG(in->rm) = r & m;                                                                   \
+        }                                                                                          \
+    }
+#define ALU_HANDLERS(NAME, CCOP, EXPR, WRITE)                                                      \
+    ALU_HANDLER(NAME, 64, CCOP, EXPR, WRITE)                                                       \
     ALU_HANDLER(NAME, 32, CCOP, EXPR, WRITE)
 
 ALU_HANDLERS(add, CC_OP_ADD, a + b, true)
 ALU_HANDLERS(or, CC_OP_LOGIC, a | b, true)
-ALU_HANDLERS(and, CC_OP_LOGIC, a & b, true)
+ALU_HANDLERS(and, CC_OP_LOGIC, a &b, true)
 ALU_HANDLERS(sub, CC_OP_SUB, a - b, true)
 ALU_HANDLERS(xor, CC_OP_LOGIC, a ^ b, true)
 ALU_HANDLERS(cmp, CC_OP_SUB, a - b, false)
-ALU_HANDLERS(test, CC_OP_LOGIC, a & b, false)
+ALU_HANDLERS(test, CC_OP_LOGIC, a &b, false)
 
 static X86InsnFn *const alu_rr_fn[2][8] = {
-    { h_add_rr32, h_or_rr32, NULL, NULL, h_and_rr32, h_sub_rr32, h_xor_rr32, h_cmp_rr32 },
-    { h_add_rr64, h_or_rr64, NULL, NULL, h_and_rr64, h_sub_rr64, h_xor_rr64, h_cmp_rr64 },
+    {h_add_rr32, h_or_rr32, NULL, NULL, h_and_rr32, h_sub_rr32, h_xor_rr32, h_cmp_rr32},
+    {h_add_rr64, h_or_rr64, NULL, NULL, h_and_rr64, h_sub_rr64, h_xor_rr64, h_cmp_rr64},
 };
 static X86InsnFn *const alu_ri_fn[2][8] = {
-    { h_add_ri32, h_or_ri32, NULL, NULL, h_and_ri32, h_sub_ri32, h_xor_ri32, h_cmp_ri32 },
-    { h_add_ri64, h_or_ri64, NULL, NULL, h_and_ri64, h_sub_ri64, h_xor_ri64, h_cmp_ri64 },
+    {h_add_ri32, h_or_ri32, NULL, NULL, h_and_ri32, h_sub_ri32, h_xor_ri32, h_cmp_ri32},
+    {h_add_ri64, h_or_ri64, NULL, NULL, h_and_ri64, h_sub_ri64, h_xor_ri64, h_cmp_ri64},
 };
 
 /* shl/shr by an immediate (1..bits-1) on a 32/64-bit register: flags kept lazily */
-#define SHIFT_HANDLERS(SZ)                                                              \
-static void h_shl_ri##SZ(X86CPU *cpu, const X86Insn *in)                                \
-{                                                                                        \
-    unsigned cnt = in->imm & (SZ - 1);                                                   \
-    uint64_t m = size_mask(SZ / 8), v = REG(in->rm) & m;                                 \
-    uint64_t r = (v << cnt) & m, cf = (v >> (SZ - cnt)) & 1;                             \
-    ENV->cc_op = CC_OP_SHIFT;                                                            \
-    ENV->cc_size = SZ / 8;                                                               \
-    ENV->cc_res = r;                                                                     \
-    ENV->cc_carry = cf;                                                                  \
-    ENV->cc_src2 = ((r >> (SZ - 1)) & 1) ^ cf;                                           \
-    REG(in->rm) = r;                                                                     \
-}                                                                                        \
-static void h_shr_ri##SZ(X86CPU *cpu, const X86Insn *in)                                \
-{                                                                                        \
-    unsigned cnt = in->imm & (SZ - 1);                                                   \
-    uint64_t m = size_mask(SZ / 8), v = REG(in->rm) & m;                                 \
-    uint64_t r = v >> cnt;                                                               \
-    ENV->cc_op = CC_OP_SHIFT;                                                            \
-    ENV->cc_size = SZ / 8;                                                               \
-    ENV->cc_res = r;                                                                     \
-    ENV->cc_carry = (v >> (cnt - 1)) & 1;                                                \
-    ENV->cc_src2 = (v >> (SZ - 1)) & 1;                                                  \
-    REG(in->rm) = r;                                                                     \
-}                                                                                        \
-/* rol/ror by a constant whose flags the next instruction overwrites */                  \
-static void h_rot_dead##SZ(X86CPU *cpu, const X86Insn *in)                              \
-{                                                                                        \
-    unsigned cnt = in->imm & (SZ - 1);                                                   \
-    uint64_t m = size_mask(SZ / 8), v = REG(in->rm) & m;                                 \
-    if ((in->reg & 7) == 1) {                                                            \
-        cnt = (SZ - cnt) & (SZ - 1);                                                     \
-    }                                                                                    \
-    REG(in->rm) = cnt ? ((v << cnt) | (v >> (SZ - cnt))) & m : v;                        \
-}
+#define SHIFT_HANDLERS(SZ)                                                                         \
+    static void h_shl_ri##SZ(X86CPU *cpu, const X86Insn *in)                                       \
+    {                                                                                              \
+        unsigned cnt = in->imm & (SZ - 1);                                                         \
+        uint64_t m = size_mask(SZ / 8), v = REG(in->rm) & m;                                       \
+        uint64_t r = (v << cnt) & m, cf = (v >> (SZ - cnt)) & 1;                                   \
+        ENV->cc_op = CC_OP_SHIFT;                                                                  \
+        ENV->cc_size = SZ / 8;                                                                     \
+        ENV->cc_res = r;                                                                           \
+        ENV->cc_carry = cf;                                                                        \
+        ENV->cc_src2 = ((r >> (SZ - 1)) & 1) ^ cf;                                                 \
+        REG(in->rm) = r;                                                                           \
+    }                                                                                              \
+    static void h_shr_ri##SZ(X86CPU *cpu, const X86Insn *in)                                       \
+    {                                                                                              \
+        unsigned cnt = in->imm & (SZ - 1);                                                         \
+        uint64_t m = size_mask(SZ / 8), v = REG(in->rm) & m;                                       \
+        uint64_t r = v >> cnt;                                                                     \
+        ENV->cc_op = CC_OP_SHIFT;                                                                  \
+        ENV->cc_size = SZ / 8;                                                                     \
+        ENV->cc_res = r;                                                                           \
+        ENV->cc_carry = (v >> (cnt - 1)) & 1;                                                      \
+        ENV->cc_src2 = (v >> (SZ - 1)) & 1;                                                        \
+        REG(in->rm) = r;                                                                           \
+    }                                                                                              \
+    /* rol/ror by a constant whose flags the next instruction overwrites */                        \
+    static void h_rot_dead##SZ(X86CPU *cpu, const X86Insn *in)                                     \
+    {                                                                                              \
+        unsigned cnt = in->imm & (SZ - 1);                                                         \
+        uint64_t m = size_mask(SZ / 8), v = REG(in->rm) & m;                                       \
+        if ((in->reg & 7) == 1) {                                                                  \
+            cnt = (SZ - cnt) & (SZ - 1);                                                           \
+        }                                                                                          \
+        REG(in->rm) = cnt ? ((v << cnt) | (v >> (SZ - cnt))) & m : v;                              \
+    }
 
 SHIFT_HANDLERS(64)
 SHIFT_HANDLERS(32)
@@ -2246,30 +2431,30 @@ static void h_test_ri8(X86CPU *cpu, const X86Insn *in)
 
 /* ALU with a memory operand, 32/64-bit: "reg op= [mem]" (03 0b 23 2b 33 3b), and the
  * compares that only read memory: cmp/test [mem], reg (39 85) and cmp [mem], imm (81 83 /7) */
-#define ALU_MEM_HANDLER(NAME, SZ, CCOP, EXPR, WRITE)                                    \
-static void h_##NAME##_rm##SZ(X86CPU *cpu, const X86Insn *in)                           \
-{                                                                                        \
-    uint64_t m = size_mask(SZ / 8), a = REG(in->reg) & m;                                \
-    uint64_t b = x86_ld(cpu, x86_ea(cpu, in), SZ / 8), r = (EXPR);                       \
-    set_cc(cpu, CCOP, SZ / 8, a, b, r);                                                  \
-    if (WRITE) {                                                                         \
-        REG(in->reg) = r & m;                                                            \
-    }                                                                                    \
-}
-#define ALU_MEM_HANDLERS(NAME, CCOP, EXPR, WRITE)                                       \
-    ALU_MEM_HANDLER(NAME, 64, CCOP, EXPR, WRITE)                                         \
+#define ALU_MEM_HANDLER(NAME, SZ, CCOP, EXPR, WRITE)                                               \
+    static void h_##NAME##_rm##SZ(X86CPU *cpu, const X86Insn *in)                                  \
+    {                                                                                              \
+        uint64_t m = size_mask(SZ / 8), a = REG(in->reg) & m;                                      \
+        uint64_t b = x86_ld(cpu, x86_ea(cpu, in), SZ / 8), r = (EXPR);                             \
+        set_cc(cpu, CCOP, SZ / 8, a, b, r);                                                        \
+        if (WRITE) {                                                                               \
+            REG(in->reg) = r & m;                                                                  \
+        }                                                                                          \
+    }
+#define ALU_MEM_HANDLERS(NAME, CCOP, EXPR, WRITE)                                                  \
+    ALU_MEM_HANDLER(NAME, 64, CCOP, EXPR, WRITE)                                                   \
     ALU_MEM_HANDLER(NAME, 32, CCOP, EXPR, WRITE)
 
 ALU_MEM_HANDLERS(add, CC_OP_ADD, a + b, true)
 ALU_MEM_HANDLERS(or, CC_OP_LOGIC, a | b, true)
-ALU_MEM_HANDLERS(and, CC_OP_LOGIC, a & b, true)
+ALU_MEM_HANDLERS(and, CC_OP_LOGIC, a &b, true)
 ALU_MEM_HANDLERS(sub, CC_OP_SUB, a - b, true)
 ALU_MEM_HANDLERS(xor, CC_OP_LOGIC, a ^ b, true)
 ALU_MEM_HANDLERS(cmp, CC_OP_SUB, a - b, false)
 
 static X86InsnFn *const alu_rm_fn[2][8] = {
-    { h_add_rm32, h_or_rm32, NULL, NULL, h_and_rm32, h_sub_rm32, h_xor_rm32, h_cmp_rm32 },
-    { h_add_rm64, h_or_rm64, NULL, NULL, h_and_rm64, h_sub_rm64, h_xor_rm64, h_cmp_rm64 },
+    {h_add_rm32, h_or_rm32, NULL, NULL, h_and_rm32, h_sub_rm32, h_xor_rm32, h_cmp_rm32},
+    {h_add_rm64, h_or_rm64, NULL, NULL, h_and_rm64, h_sub_rm64, h_xor_rm64, h_cmp_rm64},
 };
 
 /* cmp [mem], reg / test [mem], reg / cmp [mem], imm: any size, memory read only */
@@ -2280,7 +2465,7 @@ static void h_cmp_mr(X86CPU *cpu, const X86Insn *in)
     set_cc(cpu, CC_OP_SUB, sz, a, b, a - b);
 }
 
-static void h_cmp_rm8(X86CPU *cpu, const X86Insn *in)     /* 3a: cmp r8, [mem] */
+static void h_cmp_rm8(X86CPU *cpu, const X86Insn *in) /* 3a: cmp r8, [mem] */
 {
     uint64_t a = get_reg(cpu, in, in->reg, 1), b = x86_ld(cpu, x86_ea(cpu, in), 1);
     set_cc(cpu, CC_OP_SUB, 1, a, b, a - b);
@@ -2293,13 +2478,13 @@ static void h_test_mr(X86CPU *cpu, const X86Insn *in)
     set_cc(cpu, CC_OP_LOGIC, sz, a, b, a & b);
 }
 
-static void h_test_rr8(X86CPU *cpu, const X86Insn *in)     /* 84, register operand */
+static void h_test_rr8(X86CPU *cpu, const X86Insn *in) /* 84, register operand */
 {
     uint64_t a = get_reg(cpu, in, in->rm, 1), b = get_reg(cpu, in, in->reg, 1);
     set_cc(cpu, CC_OP_LOGIC, 1, a, b, a & b);
 }
 
-static void h_cmp_mi(X86CPU *cpu, const X86Insn *in)      /* 80 81 83 /7 with memory */
+static void h_cmp_mi(X86CPU *cpu, const X86Insn *in) /* 80 81 83 /7 with memory */
 {
     int sz = in->op == 0x80 ? 1 : in->opsize;
     uint64_t m = size_mask(sz);
@@ -2307,14 +2492,14 @@ static void h_cmp_mi(X86CPU *cpu, const X86Insn *in)      /* 80 81 83 /7 with me
     set_cc(cpu, CC_OP_SUB, sz, a, b, a - b);
 }
 
-static void h_cmp_ri8(X86CPU *cpu, const X86Insn *in)     /* 80 /7 register, 3c */
+static void h_cmp_ri8(X86CPU *cpu, const X86Insn *in) /* 80 /7 register, 3c */
 {
     int r = in->op == 0x3c ? R_EAX : in->rm;
     uint64_t a = get_reg(cpu, in, r, 1), b = in->imm & 0xff;
     set_cc(cpu, CC_OP_SUB, 1, a, b, a - b);
 }
 
-static void h_test_mi(X86CPU *cpu, const X86Insn *in)     /* f6 f7 /0 with memory */
+static void h_test_mi(X86CPU *cpu, const X86Insn *in) /* f6 f7 /0 with memory */
 {
     int sz = in->op == 0xf6 ? 1 : in->opsize;
     uint64_t m = size_mask(sz);
@@ -2367,7 +2552,7 @@ static void h_setcc_r(X86CPU *cpu, const X86Insn *in)
     set_reg(cpu, in, in->rm, x86_cond(cpu, in->op & 15), 1);
 }
 
-static void h_movsxd(X86CPU *cpu, const X86Insn *in)       /* 63 in 64-bit mode */
+static void h_movsxd(X86CPU *cpu, const X86Insn *in) /* 63 in 64-bit mode */
 {
     uint64_t v = in->mod == 3 ? REG(in->rm) : x86_ld(cpu, x86_ea(cpu, in), 4);
     REG(in->reg) = in->opsize == 8 ? (uint64_t)(int64_t)(int32_t)v : (uint32_t)v;
@@ -2377,30 +2562,29 @@ static void h_movsxd(X86CPU *cpu, const X86Insn *in)       /* 63 in 64-bit mode 
 static void h_movx(X86CPU *cpu, const X86Insn *in)
 {
     int ssz = (in->op & 1) ? 2 : 1;
-    uint64_t v = in->mod == 3 ? get_reg(cpu, in, in->rm, ssz)
-                              : x86_ld(cpu, x86_ea(cpu, in), ssz);
+    uint64_t v = in->mod == 3 ? get_reg(cpu, in, in->rm, ssz) : x86_ld(cpu, x86_ea(cpu, in), ssz);
     if (in->op >= 0x1be) {
         v = (uint64_t)sext(v, ssz);
     }
     REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
 }
 
-static void h_load32(X86CPU *cpu, const X86Insn *in)       /* 8b, memory source, 32-bit */
+static void h_load32(X86CPU *cpu, const X86Insn *in) /* 8b, memory source, 32-bit */
 {
     REG(in->reg) = (uint32_t)x86_ld(cpu, x86_ea(cpu, in), 4);
 }
 
-static void h_store8(X86CPU *cpu, const X86Insn *in)       /* 88, memory destination */
+static void h_store8(X86CPU *cpu, const X86Insn *in) /* 88, memory destination */
 {
     x86_st(cpu, x86_ea(cpu, in), get_reg(cpu, in, in->reg, 1), 1);
 }
 
-static void h_store_imm(X86CPU *cpu, const X86Insn *in)    /* c6 c7 /0, memory destination */
+static void h_store_imm(X86CPU *cpu, const X86Insn *in) /* c6 c7 /0, memory destination */
 {
     x86_st(cpu, x86_ea(cpu, in), in->imm, in->op == 0xc6 ? 1 : in->opsize);
 }
 
-static void h_mov_ri(X86CPU *cpu, const X86Insn *in)       /* c7 /0 register, b8+r */
+static void h_mov_ri(X86CPU *cpu, const X86Insn *in) /* c7 /0 register, b8+r */
 {
     REG(in->rm) = in->opsize == 8 ? in->imm : (uint32_t)in->imm;
 }
@@ -2417,8 +2601,8 @@ void x86_select_handler(X86Insn *in)
     if (!plain) {
         return;
     }
-    if (op < 0x40 && big && reg && ((op & 7) == 1 || (op & 7) == 3) &&
-        (op >> 3) != 2 && (op >> 3) != 3) {
+    if (op < 0x40 && big && reg && ((op & 7) == 1 || (op & 7) == 3) && (op >> 3) != 2 &&
+        (op >> 3) != 3) {
         bool to_reg = op & 2;
         in->base = to_reg ? in->reg : in->rm;
         in->index = to_reg ? in->rm : in->reg;
@@ -2426,17 +2610,26 @@ void x86_select_handler(X86Insn *in)
         return;
     }
     switch (op) {
-    case 0x03: case 0x0b: case 0x23: case 0x2b: case 0x33: case 0x3b:
+    case 0x03:
+    case 0x0b:
+    case 0x23:
+    case 0x2b:
+    case 0x33:
+    case 0x3b:
         if (big && !reg) {
             in->fn = alu_rm_fn[in->opsize == 8][op >> 3];
         }
         return;
-    case 0x11: case 0x13: case 0x19: case 0x1b:
+    case 0x11:
+    case 0x13:
+    case 0x19:
+    case 0x1b:
         if (big && reg) {
             in->fn = h_adc_sbb_rr;
         }
         return;
-    case 0x38: case 0x39:
+    case 0x38:
+    case 0x39:
         if (!reg) {
             in->fn = h_cmp_mr;
         }
@@ -2472,7 +2665,8 @@ void x86_select_handler(X86Insn *in)
             in->fn = h_setcc_r;
         }
         return;
-    case 0x1be: case 0x1bf:
+    case 0x1be:
+    case 0x1bf:
         if (big) {
             in->fn = h_movx;
         }
@@ -2507,7 +2701,8 @@ void x86_select_handler(X86Insn *in)
             in->fn = h_test_mr;
         }
         return;
-    case 0x81: case 0x83:
+    case 0x81:
+    case 0x83:
         if (big && reg && (in->reg & 7) != 2 && (in->reg & 7) != 3) {
             in->fn = alu_ri_fn[in->opsize == 8][in->reg & 7];
         } else if (!reg && (in->reg & 7) == 7) {
@@ -2531,17 +2726,21 @@ void x86_select_handler(X86Insn *in)
             in->fn = h_lea;
         }
         return;
-    case 0x70 ... 0x7f: case 0x180 ... 0x18f:
+    case 0x70 ... 0x7f:
+    case 0x180 ... 0x18f:
         if (mode64) {
             in->fn = h_jcc;
         }
         return;
-    case 0xe9: case 0xeb:
+    case 0xe9:
+    case 0xeb:
         if (mode64) {
             in->fn = h_jmp;
         }
         return;
-    case 0xc1: case 0xd1: case 0xd3:
+    case 0xc1:
+    case 0xd1:
+    case 0xd3:
         if (big && reg) {
             bool q = in->opsize == 8;
             unsigned cnt = op == 0xd1 ? 1 : in->imm & (q ? 63 : 31);
@@ -2592,7 +2791,8 @@ void x86_select_handler(X86Insn *in)
             in->fn = h_inc_dec_r;
         }
         return;
-    case 0x1b6: case 0x1b7:
+    case 0x1b6:
+    case 0x1b7:
         if (big) {
             in->fn = reg ? h_movzx_rr : h_movx;
         }

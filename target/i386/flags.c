@@ -106,33 +106,71 @@ bool x86_cond_slow(X86CPU *cpu, int cc)
         uint64_t m = size_mask(sz);
         uint64_t a = env->cc_src1 & m, b = env->cc_src2 & m;
         switch (cc >> 1) {
-        case 1: r = a < b; goto done;                          /* b */
-        case 2: r = a == b; goto done;                         /* z */
-        case 3: r = a <= b; goto done;                         /* be */
-        case 6: r = sext(a, sz) < sext(b, sz); goto done;      /* l */
-        case 7: r = sext(a, sz) <= sext(b, sz); goto done;     /* le */
+        case 1:
+            r = a < b;
+            goto done; /* b */
+        case 2:
+            r = a == b;
+            goto done; /* z */
+        case 3:
+            r = a <= b;
+            goto done; /* be */
+        case 6:
+            r = sext(a, sz) < sext(b, sz);
+            goto done; /* l */
+        case 7:
+            r = sext(a, sz) <= sext(b, sz);
+            goto done; /* le */
         }
     } else if (env->cc_op == CC_OP_LOGIC) {
         int sz = env->cc_size;
         uint64_t v = env->cc_res & size_mask(sz);
         switch (cc >> 1) {
-        case 0: case 1: r = false; goto done;                  /* o, b */
-        case 2: case 3: r = v == 0; goto done;                 /* z, be */
-        case 4: r = (v & sign_bit(sz)) != 0; goto done;        /* s */
-        case 6: r = (v & sign_bit(sz)) != 0; goto done;        /* l: SF != OF(0) */
-        case 7: r = v == 0 || (v & sign_bit(sz)); goto done;   /* le */
+        case 0:
+        case 1:
+            r = false;
+            goto done; /* o, b */
+        case 2:
+        case 3:
+            r = v == 0;
+            goto done; /* z, be */
+        case 4:
+            r = (v & sign_bit(sz)) != 0;
+            goto done; /* s */
+        case 6:
+            r = (v & sign_bit(sz)) != 0;
+            goto done; /* l: SF != OF(0) */
+        case 7:
+            r = v == 0 || (v & sign_bit(sz));
+            goto done; /* le */
         }
     }
     uint32_t f = x86_compute_eflags(cpu);
     switch (cc >> 1) {
-    case 0: r = f & CC_O; break;
-    case 1: r = f & CC_C; break;
-    case 2: r = f & CC_Z; break;
-    case 3: r = f & (CC_C | CC_Z); break;
-    case 4: r = f & CC_S; break;
-    case 5: r = f & CC_P; break;
-    case 6: r = !(f & CC_S) != !(f & CC_O); break;
-    default: r = (f & CC_Z) || (!(f & CC_S) != !(f & CC_O)); break;
+    case 0:
+        r = f & CC_O;
+        break;
+    case 1:
+        r = f & CC_C;
+        break;
+    case 2:
+        r = f & CC_Z;
+        break;
+    case 3:
+        r = f & (CC_C | CC_Z);
+        break;
+    case 4:
+        r = f & CC_S;
+        break;
+    case 5:
+        r = f & CC_P;
+        break;
+    case 6:
+        r = !(f & CC_S) != !(f & CC_O);
+        break;
+    default:
+        r = (f & CC_Z) || (!(f & CC_S) != !(f & CC_O));
+        break;
     }
 done:
     return (cc & 1) ? !r : r;

@@ -14,15 +14,14 @@
 
 enum { ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2 };
 
-#define PG_P (1ull << 0)
-#define PG_RW (1ull << 1)
-#define PG_US (1ull << 2)
-#define PG_A (1ull << 5)
-#define PG_D (1ull << 6)
-#define PG_PS (1ull << 7)
-#define PG_NX (1ull << 63)
+#define PG_P    (1ull << 0)
+#define PG_RW   (1ull << 1)
+#define PG_US   (1ull << 2)
+#define PG_A    (1ull << 5)
+#define PG_D    (1ull << 6)
+#define PG_PS   (1ull << 7)
+#define PG_NX   (1ull << 63)
 #define PG_ADDR 0x000ffffffffff000ull
-
 
 void x86_tlb_flush(X86CPU *cpu)
 {
@@ -81,7 +80,7 @@ static void pte_set(X86CPU *cpu, void *p, int size, uint64_t bits)
 
 typedef struct Walk {
     uint64_t gpa;
-    bool writable;    /* a write may go through the TLB (permission and D bit) */
+    bool writable; /* a write may go through the TLB (permission and D bit) */
     bool exec;
     bool large;
 } Walk;
@@ -90,8 +89,7 @@ typedef struct Walk {
  * Translates; on a fault returns false with *err the #PF error code. With `commit` the
  * accessed/dirty bits are set; without, nothing in the guest changes.
  */
-static bool walk(X86CPU *cpu, uint64_t la, int acc, int user, bool commit, Walk *w,
-                 uint32_t *err)
+static bool walk(X86CPU *cpu, uint64_t la, int acc, int user, bool commit, Walk *w, uint32_t *err)
 {
     X86CPUState *env = &cpu->env;
     uint32_t ecode = (acc == ACC_WRITE ? PF_W : 0) | (user ? PF_U : 0);
@@ -161,8 +159,7 @@ static bool walk(X86CPU *cpu, uint64_t la, int acc, int user, bool commit, Walk 
         nx = nx || (esz == 8 && (pte & PG_NX) && nxe);
         bool leaf = lvl == 1;
         if (!leaf && (pte & PG_PS)) {
-            bool ok = esz == 8 ? (lvl == 2 || (lvl == 3 && cpu->lma))
-                               : (env->cr4 & CR4_PSE);
+            bool ok = esz == 8 ? (lvl == 2 || (lvl == 3 && cpu->lma)) : (env->cr4 & CR4_PSE);
             if (ok) {
                 uint64_t psize = 1ull << shift;
                 uint64_t base;

@@ -11,7 +11,7 @@
 
 #include <stdio.h>
 
-#define ENV (&cpu->env)
+#define ENV    (&cpu->env)
 #define REG(n) (cpu->env.regs[(n)])
 
 G_NORETURN void x86_raise(X86CPU *cpu, int vector, int err)
@@ -91,8 +91,8 @@ void x86_load_seg_real(X86CPU *cpu, int seg, uint16_t sel)
         flags = DESC_P | DESC_S | DESC_RW | DESC_A | (3u << DESC_DPL_SHIFT) |
                 (seg == R_CS ? DESC_CODE : 0);
     }
-    x86_set_seg_cache(cpu, seg, sel, (uint64_t)sel << 4, (ENV->eflags & VM_MASK) ? 0xffff :
-                      s->limit, flags);
+    x86_set_seg_cache(cpu, seg, sel, (uint64_t)sel << 4,
+                      (ENV->eflags & VM_MASK) ? 0xffff : s->limit, flags);
 }
 
 /* mov/pop to a data or stack segment register in protected mode */
@@ -244,7 +244,7 @@ void x86_far_call(X86CPU *cpu, uint16_t sel, uint64_t off, int opsize, uint64_t 
 /* Data segments the new (outer) privilege level may not use become null. */
 static void clear_inaccessible_segs(X86CPU *cpu)
 {
-    static const int segs[] = { R_ES, R_DS, R_FS, R_GS };
+    static const int segs[] = {R_ES, R_DS, R_FS, R_GS};
     for (unsigned i = 0; i < G_N_ELEMENTS(segs); i++) {
         X86Segment *s = &ENV->segs[segs[i]];
         int dpl = (s->flags >> DESC_DPL_SHIFT) & 3;
@@ -362,8 +362,9 @@ void x86_iret(X86CPU *cpu, int opsize)
         } else if (cpu->lma) {
             x86_set_seg_cache(cpu, R_SS, nss, 0, 0, rpl << DESC_DPL_SHIFT);
         }
-        REG(R_ESP) = opsize == 8 ? nsp : opsize == 4 ? (uint32_t)nsp
-                                     : ((REG(R_ESP) & ~0xffffull) | (nsp & 0xffff));
+        REG(R_ESP) = opsize == 8   ? nsp
+                     : opsize == 4 ? (uint32_t)nsp
+                                   : ((REG(R_ESP) & ~0xffffull) | (nsp & 0xffff));
     } else {
         set_sp_sized(cpu, sp + 3 * opsize);
     }
@@ -424,7 +425,7 @@ void x86_ltr(X86CPU *cpu, uint16_t sel)
 
 #define FLAT_CODE64 (DESC_P | DESC_S | DESC_CODE | DESC_RW | DESC_A | DESC_L | DESC_G)
 #define FLAT_CODE32 (DESC_P | DESC_S | DESC_CODE | DESC_RW | DESC_A | DESC_B | DESC_G)
-#define FLAT_DATA (DESC_P | DESC_S | DESC_RW | DESC_A | DESC_B | DESC_G)
+#define FLAT_DATA   (DESC_P | DESC_S | DESC_RW | DESC_A | DESC_B | DESC_G)
 
 void x86_syscall(X86CPU *cpu, uint64_t next_rip)
 {
@@ -536,8 +537,14 @@ static void do_interrupt_prot(X86CPU *cpu, int vec, int is_soft, int err, uint64
     int type = (hi >> 8) & 0x1f, dpl = (hi >> DESC_DPL_SHIFT) & 3;
     bool gate32;
     switch (type) {
-    case 6: case 7: gate32 = false; break;
-    case 14: case 15: gate32 = true; break;
+    case 6:
+    case 7:
+        gate32 = false;
+        break;
+    case 14:
+    case 15:
+        gate32 = true;
+        break;
     default:
         x86_raise(cpu, EXCP_GP, off + 2 + ext);
     }
@@ -586,8 +593,11 @@ static void do_interrupt_prot(X86CPU *cpu, int vec, int is_soft, int err, uint64
         uint64_t sbase = desc_base(slo, shi);
         bool s32 = shi & DESC_B;
         uint64_t sp = nsp;
-        #define PUSHX(v) do { sp = s32 ? (uint32_t)(sp - psz) : ((sp - psz) & 0xffff); \
-                              x86_sts(cpu, (uint32_t)(sbase + sp), (v), psz); } while (0)
+#define PUSHX(v)                                                                                   \
+    do {                                                                                           \
+        sp = s32 ? (uint32_t)(sp - psz) : ((sp - psz) & 0xffff);                                   \
+        x86_sts(cpu, (uint32_t)(sbase + sp), (v), psz);                                            \
+    } while (0)
         if (vm86) {
             PUSHX(ENV->segs[R_GS].selector);
             PUSHX(ENV->segs[R_FS].selector);
@@ -602,7 +612,7 @@ static void do_interrupt_prot(X86CPU *cpu, int vec, int is_soft, int err, uint64
         if (err >= 0) {
             PUSHX(err);
         }
-        #undef PUSHX
+#undef PUSHX
         load_cs(cpu, sel, clo, chi, new_cpl);
         x86_set_seg_cache(cpu, R_SS, (nss & ~3) | new_cpl, sbase, desc_limit(slo, shi),
                           shi & 0x00ffff00);
@@ -616,15 +626,18 @@ static void do_interrupt_prot(X86CPU *cpu, int vec, int is_soft, int err, uint64
         }
     } else {
         uint64_t sp = old_sp;
-        #define PUSHS(v) do { sp = sp_wrap(cpu, sp - psz); \
-                              x86_st_user(cpu, stack_la(cpu, sp), (v), psz, 0); } while (0)
+#define PUSHS(v)                                                                                   \
+    do {                                                                                           \
+        sp = sp_wrap(cpu, sp - psz);                                                               \
+        x86_st_user(cpu, stack_la(cpu, sp), (v), psz, 0);                                          \
+    } while (0)
         PUSHS(flags);
         PUSHS(old_cs);
         PUSHS(ret_ip);
         if (err >= 0) {
             PUSHS(err);
         }
-        #undef PUSHS
+#undef PUSHS
         set_sp_sized(cpu, sp);
         load_cs(cpu, sel, clo, chi, new_cpl);
     }
@@ -689,8 +702,8 @@ static void do_interrupt_long(X86CPU *cpu, int vec, int is_soft, int err, uint64
         sp = old_sp;
     }
     sp &= ~0xfull;
-    uint64_t frame[6] = { err >= 0 ? (uint64_t)(uint32_t)err : 0, ret_ip, old_cs, flags,
-                          old_sp, old_ss };
+    uint64_t frame[6] = {
+        err >= 0 ? (uint64_t)(uint32_t)err : 0, ret_ip, old_cs, flags, old_sp, old_ss};
     int first = err >= 0 ? 0 : 1;
     for (int i = 5; i >= first; i--) {
         sp -= 8;
@@ -710,8 +723,7 @@ static void do_interrupt_long(X86CPU *cpu, int vec, int is_soft, int err, uint64
     x86_update_mode(cpu);
 }
 
-void x86_do_interrupt(X86CPU *cpu, int vector, int is_soft, int err, uint64_t next_rip,
-                      int is_hw)
+void x86_do_interrupt(X86CPU *cpu, int vector, int is_soft, int err, uint64_t next_rip, int is_hw)
 {
     uint64_t ret_ip = (is_soft || is_hw) ? next_rip : cpu->cur_rip;
     if (!cpu->pe) {
@@ -737,9 +749,10 @@ static void trace_exception(X86CPU *cpu, int vec, int err)
         pc = (uint32_t)pc;
     }
     bool have = x86_cpu_translate(cpu, pc, false, &gpa) &&
-           guest_ram_read(cpu->ram, gpa, bytes, sizeof(bytes));
-    fprintf(stderr, "exception %d err %d at rip=%#" PRIx64 " cpl %d cr2=%#" PRIx64
-            " nesting %d bytes", vec, err, cpu->cur_rip, cpu->cpl, ENV->cr2, cpu->nesting);
+                guest_ram_read(cpu->ram, gpa, bytes, sizeof(bytes));
+    fprintf(stderr,
+            "exception %d err %d at rip=%#" PRIx64 " cpl %d cr2=%#" PRIx64 " nesting %d bytes", vec,
+            err, cpu->cur_rip, cpu->cpl, ENV->cr2, cpu->nesting);
     for (int i = 0; have && i < (int)sizeof(bytes); i++) {
         fprintf(stderr, " %02x", bytes[i]);
     }

@@ -7,7 +7,7 @@
 
 #include <math.h>
 
-#define ENV (&cpu->env)
+#define ENV    (&cpu->env)
 #define REG(n) (cpu->env.regs[(n)])
 
 static void sse_check(X86CPU *cpu)
@@ -66,10 +66,22 @@ static void store_xmm(X86CPU *cpu, const X86Insn *in, const X86Xmm *v, int bytes
     }
 }
 
-static inline uint8_t sat_u8(int v) { return v < 0 ? 0 : v > 255 ? 255 : v; }
-static inline int8_t sat_s8(int v) { return v < -128 ? -128 : v > 127 ? 127 : v; }
-static inline uint16_t sat_u16(int v) { return v < 0 ? 0 : v > 65535 ? 65535 : v; }
-static inline int16_t sat_s16(int v) { return v < -32768 ? -32768 : v > 32767 ? 32767 : v; }
+static inline uint8_t sat_u8(int v)
+{
+    return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+static inline int8_t sat_s8(int v)
+{
+    return v < -128 ? -128 : v > 127 ? 127 : v;
+}
+static inline uint16_t sat_u16(int v)
+{
+    return v < 0 ? 0 : v > 65535 ? 65535 : v;
+}
+static inline int16_t sat_s16(int v)
+{
+    return v < -32768 ? -32768 : v > 32767 ? 32767 : v;
+}
 
 /* Integer SIMD ops 66 0F 60-6F, D0-FF (register or memory source). */
 static bool int_simd(X86CPU *cpu, const X86Insn *in, int op)
@@ -79,14 +91,38 @@ static bool int_simd(X86CPU *cpu, const X86Insn *in, int op)
     X86Xmm r = *d;
     int i;
     switch (op) {
-    case 0x60: for (i = 0; i < 16; i++) r.b[i] = i & 1 ? s.b[i / 2] : d->b[i / 2]; break;
-    case 0x61: for (i = 0; i < 8; i++) r.w[i] = i & 1 ? s.w[i / 2] : d->w[i / 2]; break;
-    case 0x62: for (i = 0; i < 4; i++) r.l[i] = i & 1 ? s.l[i / 2] : d->l[i / 2]; break;
-    case 0x68: for (i = 0; i < 16; i++) r.b[i] = i & 1 ? s.b[8 + i / 2] : d->b[8 + i / 2]; break;
-    case 0x69: for (i = 0; i < 8; i++) r.w[i] = i & 1 ? s.w[4 + i / 2] : d->w[4 + i / 2]; break;
-    case 0x6a: for (i = 0; i < 4; i++) r.l[i] = i & 1 ? s.l[2 + i / 2] : d->l[2 + i / 2]; break;
-    case 0x6c: r.q[0] = d->q[0]; r.q[1] = s.q[0]; break;
-    case 0x6d: r.q[0] = d->q[1]; r.q[1] = s.q[1]; break;
+    case 0x60:
+        for (i = 0; i < 16; i++)
+            r.b[i] = i & 1 ? s.b[i / 2] : d->b[i / 2];
+        break;
+    case 0x61:
+        for (i = 0; i < 8; i++)
+            r.w[i] = i & 1 ? s.w[i / 2] : d->w[i / 2];
+        break;
+    case 0x62:
+        for (i = 0; i < 4; i++)
+            r.l[i] = i & 1 ? s.l[i / 2] : d->l[i / 2];
+        break;
+    case 0x68:
+        for (i = 0; i < 16; i++)
+            r.b[i] = i & 1 ? s.b[8 + i / 2] : d->b[8 + i / 2];
+        break;
+    case 0x69:
+        for (i = 0; i < 8; i++)
+            r.w[i] = i & 1 ? s.w[4 + i / 2] : d->w[4 + i / 2];
+        break;
+    case 0x6a:
+        for (i = 0; i < 4; i++)
+            r.l[i] = i & 1 ? s.l[2 + i / 2] : d->l[2 + i / 2];
+        break;
+    case 0x6c:
+        r.q[0] = d->q[0];
+        r.q[1] = s.q[0];
+        break;
+    case 0x6d:
+        r.q[0] = d->q[1];
+        r.q[1] = s.q[1];
+        break;
     case 0x63:
         for (i = 0; i < 8; i++) {
             r.b[i] = sat_s8((int16_t)d->w[i]);
@@ -105,44 +141,122 @@ static bool int_simd(X86CPU *cpu, const X86Insn *in, int op)
             r.w[4 + i] = sat_s16((int32_t)s.l[i]);
         }
         break;
-    case 0x64: for (i = 0; i < 16; i++) r.b[i] = (int8_t)d->b[i] > (int8_t)s.b[i] ? 0xff : 0; break;
-    case 0x65: for (i = 0; i < 8; i++) r.w[i] = (int16_t)d->w[i] > (int16_t)s.w[i] ? 0xffff : 0;
+    case 0x64:
+        for (i = 0; i < 16; i++)
+            r.b[i] = (int8_t)d->b[i] > (int8_t)s.b[i] ? 0xff : 0;
         break;
-    case 0x66: for (i = 0; i < 4; i++) r.l[i] = (int32_t)d->l[i] > (int32_t)s.l[i] ? ~0u : 0; break;
-    case 0x74: for (i = 0; i < 16; i++) r.b[i] = d->b[i] == s.b[i] ? 0xff : 0; break;
-    case 0x75: for (i = 0; i < 8; i++) r.w[i] = d->w[i] == s.w[i] ? 0xffff : 0; break;
-    case 0x76: for (i = 0; i < 4; i++) r.l[i] = d->l[i] == s.l[i] ? ~0u : 0; break;
-    case 0xd4: r.q[0] = d->q[0] + s.q[0]; r.q[1] = d->q[1] + s.q[1]; break;
-    case 0xd5: for (i = 0; i < 8; i++) r.w[i] = (uint16_t)((int16_t)d->w[i] * (int16_t)s.w[i]);
+    case 0x65:
+        for (i = 0; i < 8; i++)
+            r.w[i] = (int16_t)d->w[i] > (int16_t)s.w[i] ? 0xffff : 0;
         break;
-    case 0xd8: for (i = 0; i < 16; i++) r.b[i] = sat_u8(d->b[i] - s.b[i]); break;
-    case 0xd9: for (i = 0; i < 8; i++) r.w[i] = sat_u16(d->w[i] - s.w[i]); break;
-    case 0xda: for (i = 0; i < 16; i++) r.b[i] = d->b[i] < s.b[i] ? d->b[i] : s.b[i]; break;
-    case 0xdb: r.q[0] = d->q[0] & s.q[0]; r.q[1] = d->q[1] & s.q[1]; break;
-    case 0xdc: for (i = 0; i < 16; i++) r.b[i] = sat_u8(d->b[i] + s.b[i]); break;
-    case 0xdd: for (i = 0; i < 8; i++) r.w[i] = sat_u16(d->w[i] + s.w[i]); break;
-    case 0xde: for (i = 0; i < 16; i++) r.b[i] = d->b[i] > s.b[i] ? d->b[i] : s.b[i]; break;
-    case 0xdf: r.q[0] = ~d->q[0] & s.q[0]; r.q[1] = ~d->q[1] & s.q[1]; break;
-    case 0xe0: for (i = 0; i < 16; i++) r.b[i] = (d->b[i] + s.b[i] + 1) >> 1; break;
-    case 0xe3: for (i = 0; i < 8; i++) r.w[i] = (d->w[i] + s.w[i] + 1) >> 1; break;
-    case 0xe4: for (i = 0; i < 8; i++) r.w[i] = ((uint32_t)d->w[i] * s.w[i]) >> 16; break;
-    case 0xe5: for (i = 0; i < 8; i++) r.w[i] = ((int32_t)(int16_t)d->w[i] * (int16_t)s.w[i]) >> 16;
+    case 0x66:
+        for (i = 0; i < 4; i++)
+            r.l[i] = (int32_t)d->l[i] > (int32_t)s.l[i] ? ~0u : 0;
         break;
-    case 0xe8: for (i = 0; i < 16; i++) r.b[i] = sat_s8((int8_t)d->b[i] - (int8_t)s.b[i]); break;
-    case 0xe9: for (i = 0; i < 8; i++) r.w[i] = sat_s16((int16_t)d->w[i] - (int16_t)s.w[i]);
+    case 0x74:
+        for (i = 0; i < 16; i++)
+            r.b[i] = d->b[i] == s.b[i] ? 0xff : 0;
+        break;
+    case 0x75:
+        for (i = 0; i < 8; i++)
+            r.w[i] = d->w[i] == s.w[i] ? 0xffff : 0;
+        break;
+    case 0x76:
+        for (i = 0; i < 4; i++)
+            r.l[i] = d->l[i] == s.l[i] ? ~0u : 0;
+        break;
+    case 0xd4:
+        r.q[0] = d->q[0] + s.q[0];
+        r.q[1] = d->q[1] + s.q[1];
+        break;
+    case 0xd5:
+        for (i = 0; i < 8; i++)
+            r.w[i] = (uint16_t)((int16_t)d->w[i] * (int16_t)s.w[i]);
+        break;
+    case 0xd8:
+        for (i = 0; i < 16; i++)
+            r.b[i] = sat_u8(d->b[i] - s.b[i]);
+        break;
+    case 0xd9:
+        for (i = 0; i < 8; i++)
+            r.w[i] = sat_u16(d->w[i] - s.w[i]);
+        break;
+    case 0xda:
+        for (i = 0; i < 16; i++)
+            r.b[i] = d->b[i] < s.b[i] ? d->b[i] : s.b[i];
+        break;
+    case 0xdb:
+        r.q[0] = d->q[0] & s.q[0];
+        r.q[1] = d->q[1] & s.q[1];
+        break;
+    case 0xdc:
+        for (i = 0; i < 16; i++)
+            r.b[i] = sat_u8(d->b[i] + s.b[i]);
+        break;
+    case 0xdd:
+        for (i = 0; i < 8; i++)
+            r.w[i] = sat_u16(d->w[i] + s.w[i]);
+        break;
+    case 0xde:
+        for (i = 0; i < 16; i++)
+            r.b[i] = d->b[i] > s.b[i] ? d->b[i] : s.b[i];
+        break;
+    case 0xdf:
+        r.q[0] = ~d->q[0] & s.q[0];
+        r.q[1] = ~d->q[1] & s.q[1];
+        break;
+    case 0xe0:
+        for (i = 0; i < 16; i++)
+            r.b[i] = (d->b[i] + s.b[i] + 1) >> 1;
+        break;
+    case 0xe3:
+        for (i = 0; i < 8; i++)
+            r.w[i] = (d->w[i] + s.w[i] + 1) >> 1;
+        break;
+    case 0xe4:
+        for (i = 0; i < 8; i++)
+            r.w[i] = ((uint32_t)d->w[i] * s.w[i]) >> 16;
+        break;
+    case 0xe5:
+        for (i = 0; i < 8; i++)
+            r.w[i] = ((int32_t)(int16_t)d->w[i] * (int16_t)s.w[i]) >> 16;
+        break;
+    case 0xe8:
+        for (i = 0; i < 16; i++)
+            r.b[i] = sat_s8((int8_t)d->b[i] - (int8_t)s.b[i]);
+        break;
+    case 0xe9:
+        for (i = 0; i < 8; i++)
+            r.w[i] = sat_s16((int16_t)d->w[i] - (int16_t)s.w[i]);
         break;
     case 0xea:
-        for (i = 0; i < 8; i++) r.w[i] = (int16_t)d->w[i] < (int16_t)s.w[i] ? d->w[i] : s.w[i];
+        for (i = 0; i < 8; i++)
+            r.w[i] = (int16_t)d->w[i] < (int16_t)s.w[i] ? d->w[i] : s.w[i];
         break;
-    case 0xeb: r.q[0] = d->q[0] | s.q[0]; r.q[1] = d->q[1] | s.q[1]; break;
-    case 0xec: for (i = 0; i < 16; i++) r.b[i] = sat_s8((int8_t)d->b[i] + (int8_t)s.b[i]); break;
-    case 0xed: for (i = 0; i < 8; i++) r.w[i] = sat_s16((int16_t)d->w[i] + (int16_t)s.w[i]);
+    case 0xeb:
+        r.q[0] = d->q[0] | s.q[0];
+        r.q[1] = d->q[1] | s.q[1];
+        break;
+    case 0xec:
+        for (i = 0; i < 16; i++)
+            r.b[i] = sat_s8((int8_t)d->b[i] + (int8_t)s.b[i]);
+        break;
+    case 0xed:
+        for (i = 0; i < 8; i++)
+            r.w[i] = sat_s16((int16_t)d->w[i] + (int16_t)s.w[i]);
         break;
     case 0xee:
-        for (i = 0; i < 8; i++) r.w[i] = (int16_t)d->w[i] > (int16_t)s.w[i] ? d->w[i] : s.w[i];
+        for (i = 0; i < 8; i++)
+            r.w[i] = (int16_t)d->w[i] > (int16_t)s.w[i] ? d->w[i] : s.w[i];
         break;
-    case 0xef: r.q[0] = d->q[0] ^ s.q[0]; r.q[1] = d->q[1] ^ s.q[1]; break;
-    case 0xf4: r.q[0] = (uint64_t)d->l[0] * s.l[0]; r.q[1] = (uint64_t)d->l[2] * s.l[2]; break;
+    case 0xef:
+        r.q[0] = d->q[0] ^ s.q[0];
+        r.q[1] = d->q[1] ^ s.q[1];
+        break;
+    case 0xf4:
+        r.q[0] = (uint64_t)d->l[0] * s.l[0];
+        r.q[1] = (uint64_t)d->l[2] * s.l[2];
+        break;
     case 0xf5:
         for (i = 0; i < 4; i++) {
             r.l[i] = (int32_t)(int16_t)d->w[2 * i] * (int16_t)s.w[2 * i] +
@@ -159,14 +273,42 @@ static bool int_simd(X86CPU *cpu, const X86Insn *in, int op)
             r.q[i] = sum;
         }
         break;
-    case 0xf8: for (i = 0; i < 16; i++) r.b[i] = d->b[i] - s.b[i]; break;
-    case 0xf9: for (i = 0; i < 8; i++) r.w[i] = d->w[i] - s.w[i]; break;
-    case 0xfa: for (i = 0; i < 4; i++) r.l[i] = d->l[i] - s.l[i]; break;
-    case 0xfb: r.q[0] = d->q[0] - s.q[0]; r.q[1] = d->q[1] - s.q[1]; break;
-    case 0xfc: for (i = 0; i < 16; i++) r.b[i] = d->b[i] + s.b[i]; break;
-    case 0xfd: for (i = 0; i < 8; i++) r.w[i] = d->w[i] + s.w[i]; break;
-    case 0xfe: for (i = 0; i < 4; i++) r.l[i] = d->l[i] + s.l[i]; break;
-    case 0xd1: case 0xd2: case 0xd3: case 0xe1: case 0xe2: case 0xf1: case 0xf2: case 0xf3: {
+    case 0xf8:
+        for (i = 0; i < 16; i++)
+            r.b[i] = d->b[i] - s.b[i];
+        break;
+    case 0xf9:
+        for (i = 0; i < 8; i++)
+            r.w[i] = d->w[i] - s.w[i];
+        break;
+    case 0xfa:
+        for (i = 0; i < 4; i++)
+            r.l[i] = d->l[i] - s.l[i];
+        break;
+    case 0xfb:
+        r.q[0] = d->q[0] - s.q[0];
+        r.q[1] = d->q[1] - s.q[1];
+        break;
+    case 0xfc:
+        for (i = 0; i < 16; i++)
+            r.b[i] = d->b[i] + s.b[i];
+        break;
+    case 0xfd:
+        for (i = 0; i < 8; i++)
+            r.w[i] = d->w[i] + s.w[i];
+        break;
+    case 0xfe:
+        for (i = 0; i < 4; i++)
+            r.l[i] = d->l[i] + s.l[i];
+        break;
+    case 0xd1:
+    case 0xd2:
+    case 0xd3:
+    case 0xe1:
+    case 0xe2:
+    case 0xf1:
+    case 0xf2:
+    case 0xf3: {
         uint64_t c = s.q[0];
         bool right = op < 0xe0, arith = op >= 0xe1 && op <= 0xe2;
         int w = (op & 0xf) == 1 ? 16 : (op & 0xf) == 2 ? 32 : 64;
@@ -180,7 +322,12 @@ static bool int_simd(X86CPU *cpu, const X86Insn *in, int op)
             } else {
                 v = right ? v >> c : v << c;
             }
-            if (w == 16) r.w[i] = v; else if (w == 32) r.l[i] = v; else r.q[i] = v;
+            if (w == 16)
+                r.w[i] = v;
+            else if (w == 32)
+                r.l[i] = v;
+            else
+                r.q[i] = v;
         }
         break;
     }
@@ -228,7 +375,12 @@ static void shift_imm(X86CPU *cpu, const X86Insn *in, int op)
         } else {
             v = g == 2 ? v >> c : v << c;
         }
-        if (w == 16) d->w[i] = v; else if (w == 32) d->l[i] = v; else d->q[i] = v;
+        if (w == 16)
+            d->w[i] = v;
+        else if (w == 32)
+            d->l[i] = v;
+        else
+            d->q[i] = v;
     }
 }
 
@@ -251,27 +403,42 @@ static void set_flags_cmp(X86CPU *cpu, double a, double b)
 static bool cmp_pred(double a, double b, int p)
 {
     switch (p & 7) {
-    case 0: return a == b;
-    case 1: return a < b;
-    case 2: return a <= b;
-    case 3: return isnan(a) || isnan(b);
-    case 4: return !(a == b);
-    case 5: return !(a < b);
-    case 6: return !(a <= b);
-    default: return !isnan(a) && !isnan(b);
+    case 0:
+        return a == b;
+    case 1:
+        return a < b;
+    case 2:
+        return a <= b;
+    case 3:
+        return isnan(a) || isnan(b);
+    case 4:
+        return !(a == b);
+    case 5:
+        return !(a < b);
+    case 6:
+        return !(a <= b);
+    default:
+        return !isnan(a) && !isnan(b);
     }
 }
 
 static double fp_op(int op, double a, double b)
 {
     switch (op) {
-    case 0x58: return a + b;
-    case 0x59: return a * b;
-    case 0x5c: return a - b;
-    case 0x5d: return a < b ? a : b;
-    case 0x5e: return a / b;
-    case 0x5f: return a > b ? a : b;
-    default: return sqrt(b);
+    case 0x58:
+        return a + b;
+    case 0x59:
+        return a * b;
+    case 0x5c:
+        return a - b;
+    case 0x5d:
+        return a < b ? a : b;
+    case 0x5e:
+        return a / b;
+    case 0x5f:
+        return a > b ? a : b;
+    default:
+        return sqrt(b);
     }
 }
 
@@ -280,7 +447,7 @@ static int64_t cvt_to_int(X86CPU *cpu, double v, bool chop, bool q)
     double r = chop ? trunc(v) : nearbyint(v);
     if (isnan(r) || r >= (q ? 9223372036854775808.0 : 2147483648.0) ||
         r < (q ? -9223372036854775808.0 : -2147483648.0)) {
-        return q ? INT64_MIN : INT32_MIN;   /* the "integer indefinite" value */
+        return q ? INT64_MIN : INT32_MIN; /* the "integer indefinite" value */
     }
     return (int64_t)r;
 }
@@ -291,14 +458,14 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
     bool p66 = in->prefix & PFX_DATA, pf3 = in->prefix & PFX_REPZ, pf2 = in->prefix & PFX_REPNZ;
     int b = op & 0xff;
 
-    if (op == 0x177) {   /* emms: MMX state is the x87 tag word */
+    if (op == 0x177) { /* emms: MMX state is the x87 tag word */
         if (ENV->cr0 & (CR0_EM | CR0_TS)) {
             x86_raise(cpu, (ENV->cr0 & CR0_EM) ? EXCP_UD : EXCP_NM, -1);
         }
         ENV->fptags = 0xff;
         return;
     }
-    if (op == 0x1c3) {   /* movnti: an integer store */
+    if (op == 0x1c3) { /* movnti: an integer store */
         if (in->mod == 3) {
             x86_raise_ud(cpu);
         }
@@ -313,7 +480,8 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
     X86Xmm *d = &ENV->xmm[in->reg];
 
     switch (b) {
-    case 0x10: case 0x11: { /* movups/movupd/movss/movsd */
+    case 0x10:
+    case 0x11: { /* movups/movupd/movss/movsd */
         int bytes = pf3 ? 4 : pf2 ? 8 : 16;
         if (b == 0x10) {
             X86Xmm s = src_xmm(cpu, in, bytes, false);
@@ -333,7 +501,10 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
         }
         return;
     }
-    case 0x12: case 0x13: case 0x16: case 0x17: { /* movlps/movlpd/movhps/movhpd/movhlps */
+    case 0x12:
+    case 0x13:
+    case 0x16:
+    case 0x17: { /* movlps/movlpd/movhps/movhpd/movhlps */
         int half = (b == 0x16 || b == 0x17) ? 1 : 0;
         if (pf3 || pf2) {
             break;
@@ -357,19 +528,24 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
         }
         return;
     }
-    case 0x14: case 0x15: { /* unpcklps/pd unpckhps/pd */
+    case 0x14:
+    case 0x15: { /* unpcklps/pd unpckhps/pd */
         X86Xmm s = src_xmm(cpu, in, 16, true), r;
         if (p66) {
             r.q[0] = b == 0x14 ? d->q[0] : d->q[1];
             r.q[1] = b == 0x14 ? s.q[0] : s.q[1];
         } else {
             int o = b == 0x14 ? 0 : 2;
-            r.l[0] = d->l[o]; r.l[1] = s.l[o]; r.l[2] = d->l[o + 1]; r.l[3] = s.l[o + 1];
+            r.l[0] = d->l[o];
+            r.l[1] = s.l[o];
+            r.l[2] = d->l[o + 1];
+            r.l[3] = s.l[o + 1];
         }
         *d = r;
         return;
     }
-    case 0x28: case 0x29: /* movaps/movapd */
+    case 0x28:
+    case 0x29: /* movaps/movapd */
         if (b == 0x28) {
             *d = src_xmm(cpu, in, 16, true);
         } else {
@@ -398,7 +574,8 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
             return;
         }
         break;
-    case 0x2c: case 0x2d: /* cvt(t)ss2si / cvt(t)sd2si */
+    case 0x2c:
+    case 0x2d: /* cvt(t)ss2si / cvt(t)sd2si */
         if (pf3 || pf2) {
             X86Xmm s = src_xmm(cpu, in, pf2 ? 8 : 4, false);
             double v = pf2 ? s.d[0] : s.s[0];
@@ -411,7 +588,8 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
             return;
         }
         break;
-    case 0x2e: case 0x2f: { /* (u)comiss / (u)comisd */
+    case 0x2e:
+    case 0x2f: { /* (u)comiss / (u)comisd */
         X86Xmm s = src_xmm(cpu, in, p66 ? 8 : 4, false);
         if (p66) {
             set_flags_cmp(cpu, d->d[0], s.d[0]);
@@ -435,7 +613,13 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
             return;
         }
         break;
-    case 0x51: case 0x58: case 0x59: case 0x5c: case 0x5d: case 0x5e: case 0x5f: {
+    case 0x51:
+    case 0x58:
+    case 0x59:
+    case 0x5c:
+    case 0x5d:
+    case 0x5e:
+    case 0x5f: {
         if (pf3 || pf2) {
             X86Xmm s = src_xmm(cpu, in, pf2 ? 8 : 4, false);
             if (pf2) {
@@ -457,7 +641,10 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
         }
         return;
     }
-    case 0x54: case 0x55: case 0x56: case 0x57: { /* and/andn/or/xor ps/pd */
+    case 0x54:
+    case 0x55:
+    case 0x56:
+    case 0x57: { /* and/andn/or/xor ps/pd */
         if (pf3 || pf2) {
             break;
         }
@@ -558,8 +745,8 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
         if (p66) {
             uint64_t la = 0, v;
             int sz = in->opsize == 8 ? 8 : 4;
-            v = in->mod == 3 ? REG(in->rm) & size_mask(sz) : (la = x86_ea(cpu, in),
-                                                               x86_ld(cpu, la, sz));
+            v = in->mod == 3 ? REG(in->rm) & size_mask(sz)
+                             : (la = x86_ea(cpu, in), x86_ld(cpu, la, sz));
             memset(d, 0, sizeof(*d));
             d->q[0] = v;
             return;
@@ -594,7 +781,8 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
             return;
         }
         break;
-    case 0x6f: case 0x7f: /* movdqa (66) / movdqu (F3) */
+    case 0x6f:
+    case 0x7f: /* movdqa (66) / movdqu (F3) */
         if (p66 || pf3) {
             if (b == 0x6f) {
                 *d = src_xmm(cpu, in, 16, p66);
@@ -631,7 +819,9 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
         *d = r;
         return;
     }
-    case 0x71: case 0x72: case 0x73:
+    case 0x71:
+    case 0x72:
+    case 0x73:
         if (p66 && in->mod == 3) {
             shift_imm(cpu, in, b);
             return;

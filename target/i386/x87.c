@@ -10,7 +10,7 @@
 
 #include <math.h>
 
-#define ENV (&cpu->env)
+#define ENV    (&cpu->env)
 #define REG(n) (cpu->env.regs[(n)])
 
 #define C0 0x0100
@@ -35,8 +35,13 @@ static inline void fpu_leave(uint16_t old)
     __asm__ volatile("fldcw %0" : : "m"(old) : "memory");
 }
 
-#define GUEST_FPU(expr) ({ uint16_t _o = fpu_enter(cpu); __typeof__(expr) _v = (expr); \
-                           fpu_leave(_o); _v; })
+#define GUEST_FPU(expr)                                                                            \
+    ({                                                                                             \
+        uint16_t _o = fpu_enter(cpu);                                                              \
+        __typeof__(expr) _v = (expr);                                                              \
+        fpu_leave(_o);                                                                             \
+        _v;                                                                                        \
+    })
 
 /*
  * The computations GUEST_FPU wraps are out-of-line calls: the compiler keeps calls in order
@@ -101,10 +106,14 @@ static uint16_t cmp_cc(long double a, long double b)
 static long double round_rc(X86CPU *cpu, long double v)
 {
     switch ((ENV->fpuc >> 10) & 3) {
-    case 0: return nearbyintl(v);
-    case 1: return floorl(v);
-    case 2: return ceill(v);
-    default: return truncl(v);
+    case 0:
+        return nearbyintl(v);
+    case 1:
+        return floorl(v);
+    case 2:
+        return ceill(v);
+    default:
+        return truncl(v);
     }
 }
 
@@ -150,7 +159,7 @@ static long double ld_bcd(X86CPU *cpu, uint64_t la)
 static void st_bcd(X86CPU *cpu, uint64_t la, long double v)
 {
     long double a = fabsl(round_rc(cpu, v));
-    uint8_t out[10] = { 0 };
+    uint8_t out[10] = {0};
     if (isnan(v) || a >= 1e18L) {
         /* packed BCD indefinite */
         memset(out, 0, sizeof(out));
@@ -222,12 +231,18 @@ static void load_env(X86CPU *cpu, uint64_t la)
 static __attribute__((noinline)) long double arith(int op, long double a, long double b)
 {
     switch (op) {
-    case 0: return a + b;
-    case 1: return a * b;
-    case 4: return a - b;
-    case 5: return b - a;
-    case 6: return a / b;
-    default: return b / a;
+    case 0:
+        return a + b;
+    case 1:
+        return a * b;
+    case 4:
+        return a - b;
+    case 5:
+        return b - a;
+    case 6:
+        return a / b;
+    default:
+        return b / a;
     }
 }
 
@@ -269,21 +284,46 @@ static void d9_reg(X86CPU *cpu, const X86Insn *in)
     int r = in->reg & 7, i = in->rm & 7;
     long double *t = st(cpu, 0);
     switch (r) {
-    case 0: { long double v = *st(cpu, i); fpush(cpu, v); return; }
-    case 1: { long double v = *st(cpu, i); set_st(cpu, i, *t); set_st(cpu, 0, v); return; }
-    case 2: if (i == 0) { return; } break;   /* fnop */
+    case 0: {
+        long double v = *st(cpu, i);
+        fpush(cpu, v);
+        return;
+    }
+    case 1: {
+        long double v = *st(cpu, i);
+        set_st(cpu, i, *t);
+        set_st(cpu, 0, v);
+        return;
+    }
+    case 2:
+        if (i == 0) {
+            return;
+        }
+        break; /* fnop */
     case 4:
         switch (i) {
-        case 0: set_st(cpu, 0, -*t); return;
-        case 1: set_st(cpu, 0, fabsl(*t)); return;
-        case 4: set_cc(cpu, cmp_cc(*t, 0)); return;
-        case 5: fxam(cpu); return;
+        case 0:
+            set_st(cpu, 0, -*t);
+            return;
+        case 1:
+            set_st(cpu, 0, fabsl(*t));
+            return;
+        case 4:
+            set_cc(cpu, cmp_cc(*t, 0));
+            return;
+        case 5:
+            fxam(cpu);
+            return;
         }
         break;
     case 5: {
-        static const long double k[7] = {
-            1.0L, 3.321928094887362347870L, 1.442695040888963407360L,
-            3.141592653589793238463L, 0.301029995663981195214L, 0.693147180559945309417L, 0.0L };
+        static const long double k[7] = {1.0L,
+                                         3.321928094887362347870L,
+                                         1.442695040888963407360L,
+                                         3.141592653589793238463L,
+                                         0.301029995663981195214L,
+                                         0.693147180559945309417L,
+                                         0.0L};
         if (i < 7) {
             fpush(cpu, k[i]);
             return;
@@ -292,10 +332,22 @@ static void d9_reg(X86CPU *cpu, const X86Insn *in)
     }
     case 6:
         switch (i) {
-        case 0: set_st(cpu, 0, exp2l(*t) - 1); return;                       /* f2xm1 */
-        case 1: set_st(cpu, 1, *st(cpu, 1) * log2l(*t)); fpop(cpu); return; /* fyl2x */
-        case 2: set_st(cpu, 0, tanl(*t)); fpush(cpu, 1.0L); set_cc(cpu, 0); return;
-        case 3: set_st(cpu, 1, atan2l(*st(cpu, 1), *t)); fpop(cpu); return;
+        case 0:
+            set_st(cpu, 0, exp2l(*t) - 1);
+            return; /* f2xm1 */
+        case 1:
+            set_st(cpu, 1, *st(cpu, 1) * log2l(*t));
+            fpop(cpu);
+            return; /* fyl2x */
+        case 2:
+            set_st(cpu, 0, tanl(*t));
+            fpush(cpu, 1.0L);
+            set_cc(cpu, 0);
+            return;
+        case 3:
+            set_st(cpu, 1, atan2l(*st(cpu, 1), *t));
+            fpop(cpu);
+            return;
         case 4: { /* fxtract */
             long double v = *t;
             int e;
@@ -304,9 +356,15 @@ static void d9_reg(X86CPU *cpu, const X86Insn *in)
             fpush(cpu, m * 2);
             return;
         }
-        case 5: case 0x8: break;
-        case 6: ENV->fpstt = (ENV->fpstt - 1) & 7; return;                   /* fdecstp */
-        case 7: ENV->fpstt = (ENV->fpstt + 1) & 7; return;                   /* fincstp */
+        case 5:
+        case 0x8:
+            break;
+        case 6:
+            ENV->fpstt = (ENV->fpstt - 1) & 7;
+            return; /* fdecstp */
+        case 7:
+            ENV->fpstt = (ENV->fpstt + 1) & 7;
+            return; /* fincstp */
         }
         if (i == 5) { /* fprem1 */
             set_st(cpu, 0, remainderl(*t, *st(cpu, 1)));
@@ -323,14 +381,34 @@ static void d9_reg(X86CPU *cpu, const X86Insn *in)
             set_cc(cpu, ((qi & 1) ? C1 : 0) | ((qi & 2) ? C3 : 0) | ((qi & 4) ? C0 : 0));
             return;
         }
-        case 1: set_st(cpu, 1, *st(cpu, 1) * log2l(*t + 1)); fpop(cpu); return;
-        case 2: set_st(cpu, 0, GUEST_FPU(hw_fsqrt(*t))); return;
-        case 3: { long double v = *t; set_st(cpu, 0, sinl(v)); fpush(cpu, cosl(v)); set_cc(cpu, 0);
-                  return; }
-        case 4: set_st(cpu, 0, round_rc(cpu, *t)); return;
-        case 5: set_st(cpu, 0, scalbnl(*t, (int)truncl(*st(cpu, 1)))); return;
-        case 6: set_st(cpu, 0, sinl(*t)); set_cc(cpu, 0); return;
-        case 7: set_st(cpu, 0, cosl(*t)); set_cc(cpu, 0); return;
+        case 1:
+            set_st(cpu, 1, *st(cpu, 1) * log2l(*t + 1));
+            fpop(cpu);
+            return;
+        case 2:
+            set_st(cpu, 0, GUEST_FPU(hw_fsqrt(*t)));
+            return;
+        case 3: {
+            long double v = *t;
+            set_st(cpu, 0, sinl(v));
+            fpush(cpu, cosl(v));
+            set_cc(cpu, 0);
+            return;
+        }
+        case 4:
+            set_st(cpu, 0, round_rc(cpu, *t));
+            return;
+        case 5:
+            set_st(cpu, 0, scalbnl(*t, (int)truncl(*st(cpu, 1))));
+            return;
+        case 6:
+            set_st(cpu, 0, sinl(*t));
+            set_cc(cpu, 0);
+            return;
+        case 7:
+            set_st(cpu, 0, cosl(*t));
+            set_cc(cpu, 0);
+            return;
         }
         break;
     }
@@ -348,7 +426,10 @@ void x86_exec_x87(X86CPU *cpu, const X86Insn *in)
         ENV->fpdp = la;
         ENV->fpip = cpu->cur_rip;
         switch (esc) {
-        case 0: case 2: case 4: case 6: {
+        case 0:
+        case 2:
+        case 4:
+        case 6: {
             /* arithmetic with m32fp, m32int, m64fp, m16int */
             long double v;
             if (esc == 0) {
@@ -378,9 +459,15 @@ void x86_exec_x87(X86CPU *cpu, const X86Insn *in)
         }
         case 1:
             switch (r) {
-            case 0: { uint32_t b = x86_ld(cpu, la, 4); float f; memcpy(&f, &b, 4); fpush(cpu, f);
-                      return; }
-            case 2: case 3: {
+            case 0: {
+                uint32_t b = x86_ld(cpu, la, 4);
+                float f;
+                memcpy(&f, &b, 4);
+                fpush(cpu, f);
+                return;
+            }
+            case 2:
+            case 3: {
                 float f = GUEST_FPU(to_f32(*st(cpu, 0)));
                 uint32_t b;
                 memcpy(&b, &f, 4);
@@ -390,32 +477,60 @@ void x86_exec_x87(X86CPU *cpu, const X86Insn *in)
                 }
                 return;
             }
-            case 4: load_env(cpu, la); return;
-            case 5: ENV->fpuc = x86_ld(cpu, la, 2); return;
-            case 6: store_env(cpu, la); return;
-            case 7: x86_st(cpu, la, ENV->fpuc, 2); return;
+            case 4:
+                load_env(cpu, la);
+                return;
+            case 5:
+                ENV->fpuc = x86_ld(cpu, la, 2);
+                return;
+            case 6:
+                store_env(cpu, la);
+                return;
+            case 7:
+                x86_st(cpu, la, ENV->fpuc, 2);
+                return;
             }
             break;
         case 3:
             switch (r) {
-            case 0: fpush(cpu, (int32_t)x86_ld(cpu, la, 4)); return;
-            case 1: x86_st(cpu, la, (uint32_t)to_int(truncl(*st(cpu, 0)), 4), 4); fpop(cpu); return;
-            case 2: case 3:
+            case 0:
+                fpush(cpu, (int32_t)x86_ld(cpu, la, 4));
+                return;
+            case 1:
+                x86_st(cpu, la, (uint32_t)to_int(truncl(*st(cpu, 0)), 4), 4);
+                fpop(cpu);
+                return;
+            case 2:
+            case 3:
                 x86_st(cpu, la, (uint32_t)to_int(round_rc(cpu, *st(cpu, 0)), 4), 4);
                 if (r == 3) {
                     fpop(cpu);
                 }
                 return;
-            case 5: fpush(cpu, ld_m80(cpu, la)); return;
-            case 7: st_m80(cpu, la, *st(cpu, 0)); fpop(cpu); return;
+            case 5:
+                fpush(cpu, ld_m80(cpu, la));
+                return;
+            case 7:
+                st_m80(cpu, la, *st(cpu, 0));
+                fpop(cpu);
+                return;
             }
             break;
         case 5:
             switch (r) {
-            case 0: { uint64_t b = x86_ld(cpu, la, 8); double d; memcpy(&d, &b, 8); fpush(cpu, d);
-                      return; }
-            case 1: x86_st(cpu, la, (uint64_t)to_int(truncl(*st(cpu, 0)), 8), 8); fpop(cpu); return;
-            case 2: case 3: {
+            case 0: {
+                uint64_t b = x86_ld(cpu, la, 8);
+                double d;
+                memcpy(&d, &b, 8);
+                fpush(cpu, d);
+                return;
+            }
+            case 1:
+                x86_st(cpu, la, (uint64_t)to_int(truncl(*st(cpu, 0)), 8), 8);
+                fpop(cpu);
+                return;
+            case 2:
+            case 3: {
                 double d = GUEST_FPU(to_f64(*st(cpu, 0)));
                 uint64_t b;
                 memcpy(&b, &d, 8);
@@ -438,23 +553,40 @@ void x86_exec_x87(X86CPU *cpu, const X86Insn *in)
                 }
                 x86_fpu_reset(cpu);
                 return;
-            case 7: x86_st(cpu, la, fsw(cpu), 2); return;
+            case 7:
+                x86_st(cpu, la, fsw(cpu), 2);
+                return;
             }
             break;
         case 7:
             switch (r) {
-            case 0: fpush(cpu, (int16_t)x86_ld(cpu, la, 2)); return;
-            case 1: x86_st(cpu, la, (uint16_t)to_int(truncl(*st(cpu, 0)), 2), 2); fpop(cpu); return;
-            case 2: case 3:
+            case 0:
+                fpush(cpu, (int16_t)x86_ld(cpu, la, 2));
+                return;
+            case 1:
+                x86_st(cpu, la, (uint16_t)to_int(truncl(*st(cpu, 0)), 2), 2);
+                fpop(cpu);
+                return;
+            case 2:
+            case 3:
                 x86_st(cpu, la, (uint16_t)to_int(round_rc(cpu, *st(cpu, 0)), 2), 2);
                 if (r == 3) {
                     fpop(cpu);
                 }
                 return;
-            case 4: fpush(cpu, ld_bcd(cpu, la)); return;
-            case 5: fpush(cpu, (int64_t)x86_ld(cpu, la, 8)); return;
-            case 6: st_bcd(cpu, la, *st(cpu, 0)); fpop(cpu); return;
-            case 7: x86_st(cpu, la, (uint64_t)to_int(round_rc(cpu, *st(cpu, 0)), 8), 8); fpop(cpu);
+            case 4:
+                fpush(cpu, ld_bcd(cpu, la));
+                return;
+            case 5:
+                fpush(cpu, (int64_t)x86_ld(cpu, la, 8));
+                return;
+            case 6:
+                st_bcd(cpu, la, *st(cpu, 0));
+                fpop(cpu);
+                return;
+            case 7:
+                x86_st(cpu, la, (uint64_t)to_int(round_rc(cpu, *st(cpu, 0)), 8), 8);
+                fpop(cpu);
                 return;
             }
             break;
@@ -480,7 +612,7 @@ void x86_exec_x87(X86CPU *cpu, const X86Insn *in)
         return;
     case 2:
         if (r < 4) { /* fcmovb/e/be/u */
-            static const int cc[4] = { 2, 4, 6, 10 };
+            static const int cc[4] = {2, 4, 6, 10};
             if (x86_cond(cpu, cc[r])) {
                 set_st(cpu, 0, *st(cpu, i));
             }
@@ -495,7 +627,7 @@ void x86_exec_x87(X86CPU *cpu, const X86Insn *in)
         break;
     case 3:
         if (r < 4) { /* fcmovnb/ne/nbe/nu */
-            static const int cc[4] = { 3, 5, 7, 11 };
+            static const int cc[4] = {3, 5, 7, 11};
             if (x86_cond(cpu, cc[r])) {
                 set_st(cpu, 0, *st(cpu, i));
             }
@@ -503,9 +635,16 @@ void x86_exec_x87(X86CPU *cpu, const X86Insn *in)
         }
         if (r == 4) {
             switch (i) {
-            case 0: case 1: case 4: return;                        /* feni fdisi fsetpm */
-            case 2: ENV->fpus &= ~0x80ff; return;                   /* fnclex */
-            case 3: x86_fpu_reset(cpu); return;                     /* fninit */
+            case 0:
+            case 1:
+            case 4:
+                return; /* feni fdisi fsetpm */
+            case 2:
+                ENV->fpus &= ~0x80ff;
+                return; /* fnclex */
+            case 3:
+                x86_fpu_reset(cpu);
+                return; /* fninit */
             }
         }
         if (r == 5 || r == 6) {
@@ -526,10 +665,18 @@ void x86_exec_x87(X86CPU *cpu, const X86Insn *in)
         return;
     case 5:
         switch (r) {
-        case 0: ENV->fptags |= 1u << ((ENV->fpstt + i) & 7); return;       /* ffree */
-        case 2: set_st(cpu, i, *st(cpu, 0)); return;                        /* fst */
-        case 3: set_st(cpu, i, *st(cpu, 0)); fpop(cpu); return;             /* fstp */
-        case 4: case 5:
+        case 0:
+            ENV->fptags |= 1u << ((ENV->fpstt + i) & 7);
+            return; /* ffree */
+        case 2:
+            set_st(cpu, i, *st(cpu, 0));
+            return; /* fst */
+        case 3:
+            set_st(cpu, i, *st(cpu, 0));
+            fpop(cpu);
+            return; /* fstp */
+        case 4:
+        case 5:
             set_cc(cpu, cmp_cc(*st(cpu, 0), *st(cpu, i)));
             if (r == 5) {
                 fpop(cpu);

@@ -13,7 +13,7 @@
 #include "target/i386/cpu.h"
 
 #define RAM_SIZE (2u << 20)
-#define ENTRY 0x10000
+#define ENTRY    0x10000
 
 static uint32_t pio_read(void *opaque, uint16_t port, int size)
 {
@@ -38,7 +38,7 @@ static int irq_ack(void *opaque)
     return 0x20;
 }
 
-static const X86BusOps bus = { pio_read, pio_write, mmio_read, mmio_write, irq_ack };
+static const X86BusOps bus = {pio_read, pio_write, mmio_read, mmio_write, irq_ack};
 
 static GuestRam *ram;
 static X86CPU *cpu;
@@ -55,8 +55,8 @@ static void build_tables(void)
         guest_ram_write(ram, 0x3000 + i * 8, &e, 8);
     }
     for (int v = 0; v < 256; v++) {
-        uint64_t lo = (ENTRY & 0xffff) | (0x10ull << 16) | (0x8eull << 40) |
-                      ((uint64_t)(ENTRY >> 16) << 48);
+        uint64_t lo =
+            (ENTRY & 0xffff) | (0x10ull << 16) | (0x8eull << 40) | ((uint64_t)(ENTRY >> 16) << 48);
         uint64_t hi = 0;
         guest_ram_write(ram, 0x4000 + v * 16, &lo, 8);
         guest_ram_write(ram, 0x4000 + v * 16 + 8, &hi, 8);
@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     X86CPUState *env = x86_cpu_env(cpu);
     switch (data[0] & 3) {
-    case 0:   /* real mode at 0000:ENTRY-ish */
+    case 0: /* real mode at 0000:ENTRY-ish */
         env->segs[R_CS].base = 0x10000;
         env->segs[R_CS].selector = 0x1000;
         env->rip = 0;

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #define RAM_SIZE 0x4000
-#define DESC 0x0000
-#define AVAIL 0x1000
-#define USED 0x2000
+#define DESC     0x0000
+#define AVAIL    0x1000
+#define USED     0x2000
 
 static uint8_t ram[RAM_SIZE];
 
@@ -66,12 +66,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     VirtIONetPeer peer = {.send = peer_send};
     virtio_net_set_peer(n, &peer);
     VirtIODevice *vdev = virtio_net_vdev(n);
-    uint16_t qsize = 1u << (data[0] % 9);          /* 1..256 */
-    setup_queue(&vdev->vq[0], qsize, 0x800);        /* RX rings share the pages, offset */
+    uint16_t qsize = 1u << (data[0] % 9);    /* 1..256 */
+    setup_queue(&vdev->vq[0], qsize, 0x800); /* RX rings share the pages, offset */
     setup_queue(&vdev->vq[1], qsize, 0);
     virtio_set_guest_features(vdev, 1ull << VIRTIO_F_VERSION_1);
     virtio_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-                      VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+                                VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
     int kicks = 1 + data[1] % 4;
     int receives = data[2] % 4;
     uint8_t frame[1514];

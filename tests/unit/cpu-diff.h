@@ -22,12 +22,12 @@
 #include "memory/ram.h"
 #include "target/i386/cpu.h"
 
-#define DIFF_DATA 0x30000000ull      /* data area, same address in both worlds */
+#define DIFF_DATA      0x30000000ull /* data area, same address in both worlds */
 #define DIFF_DATA_SIZE 0x2000u
-#define DIFF_STATE (DIFF_DATA + 0x10000)  /* native stub's in/out blocks (not compared) */
-#define DIFF_CODE 0x100000ull
-#define DIFF_PT 0x1000ull
-#define DIFF_RAM (1ull << 30)
+#define DIFF_STATE     (DIFF_DATA + 0x10000) /* native stub's in/out blocks (not compared) */
+#define DIFF_CODE      0x100000ull
+#define DIFF_PT        0x1000ull
+#define DIFF_RAM       (1ull << 30)
 
 typedef struct DiffState {
     uint64_t regs[16];
@@ -39,7 +39,7 @@ typedef struct DiffState {
 typedef struct DiffCase {
     uint8_t code[48];
     int len;
-    int ninsns;     /* instructions in code (0 means 1) */
+    int ninsns; /* instructions in code (0 means 1) */
     DiffState in;
 } DiffCase;
 
@@ -123,23 +123,23 @@ static inline void *diff_build_stub(uint8_t *buf, const uint8_t *insn, int len)
 {
     uint64_t in = DIFF_STATE, out = DIFF_STATE + 0x100, save = DIFF_STATE + 0x200;
     uint8_t *p = buf;
-    p = emit(p, "\x53\x55\x41\x54\x41\x55\x41\x56\x41\x57", 10);     /* push callee-saved */
-    p = emit64(p, "\x48\xb8", 2, save);                                 /* movabs rax, save */
-    p = emit(p, "\x48\x89\x20", 3);                                     /* mov [rax], rsp */
-    p = emit64(p, "\x48\xbc", 2, in);                                   /* movabs rsp, in */
+    p = emit(p, "\x53\x55\x41\x54\x41\x55\x41\x56\x41\x57", 10); /* push callee-saved */
+    p = emit64(p, "\x48\xb8", 2, save);                          /* movabs rax, save */
+    p = emit(p, "\x48\x89\x20", 3);                              /* mov [rax], rsp */
+    p = emit64(p, "\x48\xbc", 2, in);                            /* movabs rsp, in */
     p = emit(p, "\x58\x59\x5a\x5b\x48\x8d\x64\x24\x08\x5d\x5e\x5f", 12);
     p = emit(p, "\x41\x58\x41\x59\x41\x5a\x41\x5b\x41\x5c\x41\x5d\x41\x5e\x41\x5f", 16);
-    p = emit(p, "\x9d", 1);                                             /* popfq */
-    p = emit(p, "\x48\x8b\x64\x24\x98", 5);                             /* mov rsp, [rsp-0x68] */
+    p = emit(p, "\x9d", 1);                 /* popfq */
+    p = emit(p, "\x48\x8b\x64\x24\x98", 5); /* mov rsp, [rsp-0x68] */
     p = emit(p, insn, len);
-    p = emit64(p, "\x48\xa3", 2, out);                                  /* mov [out], rax */
-    p = emit(p, "\x48\x89\xe0", 3);                                     /* mov rax, rsp */
-    p = emit64(p, "\x48\xbc", 2, out + 17 * 8);                         /* movabs rsp, end */
-    p = emit(p, "\x9c\xfc", 2);                                        /* pushfq; cld */
+    p = emit64(p, "\x48\xa3", 2, out);          /* mov [out], rax */
+    p = emit(p, "\x48\x89\xe0", 3);             /* mov rax, rsp */
+    p = emit64(p, "\x48\xbc", 2, out + 17 * 8); /* movabs rsp, end */
+    p = emit(p, "\x9c\xfc", 2);                 /* pushfq; cld */
     p = emit(p, "\x41\x57\x41\x56\x41\x55\x41\x54\x41\x53\x41\x52\x41\x51\x41\x50", 16);
     p = emit(p, "\x57\x56\x55\x50\x53\x52\x51", 7);
-    p = emit64(p, "\x48\xa1", 2, save);                                 /* mov rax, [save] */
-    p = emit(p, "\x48\x89\xc4", 3);                                     /* mov rsp, rax */
+    p = emit64(p, "\x48\xa1", 2, save); /* mov rax, [save] */
+    p = emit(p, "\x48\x89\xc4", 3);     /* mov rsp, rax */
     p = emit(p, "\x41\x5f\x41\x5e\x41\x5d\x41\x5c\x5d\x5b\xc3", 11);
     return buf;
 }
@@ -164,10 +164,10 @@ static inline bool diff_run_native(const DiffCase *cases, DiffState *out, int n)
             _exit(77);
         }
         static uint8_t altstack[65536];
-        stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
+        stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
         sigaltstack(&ss, NULL);
-        struct sigaction sa = { .sa_handler = diff_native_signal,
-                                .sa_flags = SA_ONSTACK | SA_NODEFER };
+        struct sigaction sa = {.sa_handler = diff_native_signal,
+                               .sa_flags = SA_ONSTACK | SA_NODEFER};
         sigaction(SIGFPE, &sa, NULL);
         sigaction(SIGSEGV, &sa, NULL);
         sigaction(SIGBUS, &sa, NULL);
@@ -235,24 +235,25 @@ static inline void diff_compare(const DiffCase *c, const DiffState *ours, const 
     if (!host->faulted) {
         for (int r = 0; r < 16; r++) {
             if (ours->regs[r] != host->regs[r]) {
-                g_error("insn %s: reg %d ours=%016" G_GINT64_MODIFIER "x host=%016"
-                        G_GINT64_MODIFIER "x (in %016" G_GINT64_MODIFIER "x, flags in %03"
-                        G_GINT64_MODIFIER "x)", code->str, r, ours->regs[r], host->regs[r],
-                        c->in.regs[r], c->in.flags);
+                g_error("insn %s: reg %d ours=%016" G_GINT64_MODIFIER
+                        "x host=%016" G_GINT64_MODIFIER "x (in %016" G_GINT64_MODIFIER
+                        "x, flags in %03" G_GINT64_MODIFIER "x)",
+                        code->str, r, ours->regs[r], host->regs[r], c->in.regs[r], c->in.flags);
             }
         }
         uint64_t fm = flag_mask & 0xcd5;
         if ((ours->flags & fm) != (host->flags & fm)) {
             g_error("insn %s: flags ours=%03" G_GINT64_MODIFIER "x host=%03" G_GINT64_MODIFIER
-                    "x mask %03" G_GINT64_MODIFIER "x (rax %" G_GINT64_MODIFIER "x rcx %"
-                    G_GINT64_MODIFIER "x rdx %" G_GINT64_MODIFIER "x flags in %03"
-                    G_GINT64_MODIFIER "x)", code->str, ours->flags & fm, host->flags & fm, fm,
-                    c->in.regs[0], c->in.regs[1], c->in.regs[2], c->in.flags);
+                    "x mask %03" G_GINT64_MODIFIER "x (rax %" G_GINT64_MODIFIER
+                    "x rcx %" G_GINT64_MODIFIER "x rdx %" G_GINT64_MODIFIER
+                    "x flags in %03" G_GINT64_MODIFIER "x)",
+                    code->str, ours->flags & fm, host->flags & fm, fm, c->in.regs[0], c->in.regs[1],
+                    c->in.regs[2], c->in.flags);
         }
         for (unsigned i = 0; i < DIFF_DATA_SIZE; i++) {
             if (ours->data[i] != host->data[i]) {
-                g_error("insn %s: data byte %u ours=%02x host=%02x", code->str, i,
-                        ours->data[i], host->data[i]);
+                g_error("insn %s: data byte %u ours=%02x host=%02x", code->str, i, ours->data[i],
+                        host->data[i]);
             }
         }
     }

@@ -17,8 +17,8 @@ typedef struct CpuGuest {
     GuestRam *ram;
     X86CPU *cpu;
     GString *out;
-    int exit_code;          /* -1 until the guest writes the exit port */
-    int irq_vector;         /* -1: none pending */
+    int exit_code;  /* -1 until the guest writes the exit port */
+    int irq_vector; /* -1: none pending */
 } CpuGuest;
 
 static uint32_t cpu_guest_pio_read(void *opaque, uint16_t port, int size)
@@ -55,8 +55,7 @@ static const X86BusOps cpu_guest_bus = {
     .irq_ack = cpu_guest_irq_ack,
 };
 
-static inline bool cpu_guest_load(CpuGuest *g, const char *path, const char *cmdline,
-                                  GError **errp)
+static inline bool cpu_guest_load(CpuGuest *g, const char *path, const char *cmdline, GError **errp)
 {
     gchar *img;
     gsize len;
@@ -85,7 +84,7 @@ static inline bool cpu_guest_load(CpuGuest *g, const char *path, const char *cmd
     g_free(img);
 
     /* multiboot info at 0x9000, command line at 0x9100 */
-    uint32_t mbi[5] = { 4, 640, (256u << 10) - 1024, 0, 0x9100 };
+    uint32_t mbi[5] = {4, 640, (256u << 10) - 1024, 0, 0x9100};
     guest_ram_write(g->ram, 0x9000, mbi, sizeof(mbi));
     guest_ram_write(g->ram, 0x9100, cmdline, strlen(cmdline) + 1);
 

@@ -10,17 +10,17 @@ typedef struct Board {
     GuestRam *ram;
     X86CPU *cpu;
     AccelVCPU *vcpu;
-    int resets;     /* atomic */
+    int resets; /* atomic */
 } Board;
 
 static int irq_ack(void *opaque)
 {
     Board *b = opaque;
-    x86_cpu_set_irq(b->cpu, false);     /* edge: acknowledged once */
+    x86_cpu_set_irq(b->cpu, false); /* edge: acknowledged once */
     return 0x08;
 }
 
-static const X86BusOps bus = { .irq_ack = irq_ack };
+static const X86BusOps bus = {.irq_ack = irq_ack};
 
 static void on_reset(void *opaque)
 {
@@ -64,10 +64,10 @@ static void board_init(Board *b)
     env->rip = 0x7c00;
     x86_cpu_state_changed(b->cpu);
     /* 7c00: sti; hlt; jmp $-3    handler 0500: inc word [0x600]; iret */
-    const uint8_t main_code[] = { 0xfb, 0xf4, 0xeb, 0xfd };
-    const uint8_t handler[] = { 0xff, 0x06, 0x00, 0x06, 0xcf };
-    const uint8_t park[] = { 0xfa, 0xf4, 0xeb, 0xfd };
-    const uint16_t vec[2] = { 0x0500, 0 };
+    const uint8_t main_code[] = {0xfb, 0xf4, 0xeb, 0xfd};
+    const uint8_t handler[] = {0xff, 0x06, 0x00, 0x06, 0xcf};
+    const uint8_t park[] = {0xfa, 0xf4, 0xeb, 0xfd};
+    const uint16_t vec[2] = {0x0500, 0};
     guest_ram_write(b->ram, 0x7c00, main_code, sizeof(main_code));
     guest_ram_write(b->ram, 0x7d00, park, sizeof(park));
     guest_ram_write(b->ram, 0x0500, handler, sizeof(handler));
@@ -107,7 +107,7 @@ static void test_pause_resume(void)
     Board b;
     board_init(&b);
     /* a busy loop instead of hlt: 7c00: inc word [0x600]; jmp $-6 */
-    const uint8_t loop[] = { 0xff, 0x06, 0x00, 0x06, 0xeb, 0xfa };
+    const uint8_t loop[] = {0xff, 0x06, 0x00, 0x06, 0xeb, 0xfa};
     guest_ram_write(b.ram, 0x7c00, loop, sizeof(loop));
     accel_vcpu_start(b.vcpu);
     for (int i = 0; i < 5000 && counter(&b) == 0; i++) {
@@ -118,7 +118,7 @@ static void test_pause_resume(void)
     uint16_t c1 = counter(&b);
     g_assert_cmpuint(c1, >, 0);
     g_usleep(20000);
-    g_assert_cmpuint(counter(&b), ==, c1);     /* nothing runs while paused */
+    g_assert_cmpuint(counter(&b), ==, c1); /* nothing runs while paused */
     accel_vcpu_resume(b.vcpu);
     for (int i = 0; i < 5000 && counter(&b) == c1; i++) {
         g_usleep(1000);
@@ -137,7 +137,7 @@ static void test_triple_fault_reset(void)
     X86CPUState *env = x86_cpu_env(b.cpu);
     env->idt.limit = 0;
     env->rip = 0x7e00;
-    const uint8_t ud2[] = { 0x0f, 0x0b };
+    const uint8_t ud2[] = {0x0f, 0x0b};
     guest_ram_write(b.ram, 0x7e00, ud2, 2);
     accel_vcpu_start(b.vcpu);
     wait_for(&b, ACCEL_VCPU_HALTED);

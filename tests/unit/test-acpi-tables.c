@@ -231,8 +231,8 @@ static void test_dsdt(void)
     g_assert_cmpuint(e[2], ==, 4);
     g_assert_cmphex(e[3], ==, 0x0c);
     g_assert_cmphex(le32(e + 4), ==, 0x1ffff);
-    g_assert_cmpuint(e[8], ==, 0x00);  /* pin INTA */
-    g_assert_cmpuint(e[9], ==, 0x00);  /* no link device */
+    g_assert_cmpuint(e[8], ==, 0x00); /* pin INTA */
+    g_assert_cmpuint(e[9], ==, 0x00); /* no link device */
     g_assert_cmpuint(e[10], ==, 0x0a);
     g_assert_cmpuint(e[11], ==, 10);
     /* Name (_S5, Package (4) {...}) closes the table */
@@ -256,8 +256,7 @@ static void test_e820(void)
         }
         /* sorted, not overlapping */
         if (i) {
-            g_assert_cmpuint(t.entries[i - 1].addr + t.entries[i - 1].size, <=,
-                             t.entries[i].addr);
+            g_assert_cmpuint(t.entries[i - 1].addr + t.entries[i - 1].size, <=, t.entries[i].addr);
         }
     }
     g_assert_cmpuint(ram, ==, (512ull << 20) - 0x60400);

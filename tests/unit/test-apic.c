@@ -77,7 +77,7 @@ static void test_self_ipi_priority_eoi(Fixture *f, gconstpointer data)
     /* 0x41 is in a lower class than the in-service 0x61 */
     g_assert_cmpint(f->intr_level, ==, 0);
     g_assert_cmphex(rd(f, 0x100 + 0x30), ==, 1u << 1); /* ISR bit 0x61 */
-    g_assert_cmphex(rd(f, 0xa0), ==, 0x60);           /* PPR */
+    g_assert_cmphex(rd(f, 0xa0), ==, 0x60);            /* PPR */
     wr(f, 0xb0, 0);
     g_assert_cmpint(f->intr_level, ==, 1);
     g_assert_cmpint(lapic_ack(f->lapic), ==, 0x41);
@@ -95,9 +95,9 @@ static void test_self_ipi_priority_eoi(Fixture *f, gconstpointer data)
 static void test_timer_oneshot(Fixture *f, gconstpointer data)
 {
     enable(f);
-    wr(f, 0x3e0, 0x3);      /* divide by 16 */
-    wr(f, 0x320, 0xec);     /* one-shot, vector 0xec */
-    wr(f, 0x380, 1000);     /* 16 us */
+    wr(f, 0x3e0, 0x3);  /* divide by 16 */
+    wr(f, 0x320, 0xec); /* one-shot, vector 0xec */
+    wr(f, 0x380, 1000); /* 16 us */
     hw_clock_advance(f->clock, 8000);
     uint32_t cur = rd(f, 0x390);
     g_assert_cmpuint(cur, ==, 500);
@@ -114,9 +114,9 @@ static void test_timer_oneshot(Fixture *f, gconstpointer data)
 static void test_timer_periodic(Fixture *f, gconstpointer data)
 {
     enable(f);
-    wr(f, 0x3e0, 0xb);               /* divide by 1 */
+    wr(f, 0x3e0, 0xb); /* divide by 1 */
     wr(f, 0x320, 0x20000 | 0xef);
-    wr(f, 0x380, 4000000);           /* 4 ms: HZ=250 */
+    wr(f, 0x380, 4000000); /* 4 ms: HZ=250 */
     int ticks = 0;
     for (int i = 0; i < 100; i++) {
         hw_clock_advance(f->clock, 1000000);

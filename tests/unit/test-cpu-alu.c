@@ -3,40 +3,46 @@
  */
 #include "cpu-diff.h"
 
-#define N_CASES 200
+#define N_CASES   200
 #define ALL_FLAGS 0xcd5ull
-#define F_CF 0x001ull
-#define F_PF 0x004ull
-#define F_AF 0x010ull
-#define F_ZF 0x040ull
-#define F_SF 0x080ull
-#define F_OF 0x800ull
+#define F_CF      0x001ull
+#define F_PF      0x004ull
+#define F_AF      0x010ull
+#define F_ZF      0x040ull
+#define F_SF      0x080ull
+#define F_OF      0x800ull
 
 static DiffCPU dcpu;
 
 typedef struct Form {
     const char *name;
-    const uint8_t *op;     /* opcode bytes */
+    const uint8_t *op; /* opcode bytes */
     int oplen;
-    int modrm_reg;         /* fixed ModRM.reg (group opcodes), or -1 */
-    int imm;               /* immediate bytes */
-    int sizes;             /* bit 0: byte op (no 66/REX.W), bit 1: 16, bit 2: 32, bit 3: 64 */
-    bool mem;              /* memory operand form allowed */
-    bool reg_only;         /* register form only */
-    uint64_t flags;        /* defined flags */
-    int prefix;            /* mandatory prefix byte (F3 for popcnt), or 0 */
+    int modrm_reg;  /* fixed ModRM.reg (group opcodes), or -1 */
+    int imm;        /* immediate bytes */
+    int sizes;      /* bit 0: byte op (no 66/REX.W), bit 1: 16, bit 2: 32, bit 3: 64 */
+    bool mem;       /* memory operand form allowed */
+    bool reg_only;  /* register form only */
+    uint64_t flags; /* defined flags */
+    int prefix;     /* mandatory prefix byte (F3 for popcnt), or 0 */
 } Form;
 
 static uint64_t rnd64(GRand *r)
 {
     uint64_t v = ((uint64_t)g_rand_int(r) << 32) | g_rand_int(r);
     switch (g_rand_int_range(r, 0, 8)) {
-    case 0: return 0;
-    case 1: return v & 0xff;
-    case 2: return (uint64_t)-(int64_t)(v & 0xf);
-    case 3: return 0x8000000000000000ull >> g_rand_int_range(r, 0, 64);
-    case 4: return v & 0xffffffff;
-    default: return v;
+    case 0:
+        return 0;
+    case 1:
+        return v & 0xff;
+    case 2:
+        return (uint64_t) - (int64_t)(v & 0xf);
+    case 3:
+        return 0x8000000000000000ull >> g_rand_int_range(r, 0, 64);
+    case 4:
+        return v & 0xffffffff;
+    default:
+        return v;
     }
 }
 
@@ -46,9 +52,9 @@ static void random_state(GRand *r, DiffState *s)
     for (int i = 0; i < 16; i++) {
         s->regs[i] = rnd64(r);
     }
-    s->regs[4] = DIFF_DATA + 0x1800;            /* rsp */
-    s->regs[3] = DIFF_DATA + 0x100;             /* rbx: memory operand base */
-    s->flags = g_rand_int(r) & 0x8d5;           /* no DF by default */
+    s->regs[4] = DIFF_DATA + 0x1800;  /* rsp */
+    s->regs[3] = DIFF_DATA + 0x100;   /* rbx: memory operand base */
+    s->flags = g_rand_int(r) & 0x8d5; /* no DF by default */
     for (unsigned i = 0; i < DIFF_DATA_SIZE; i++) {
         s->data[i] = g_rand_int(r);
     }
@@ -132,37 +138,37 @@ static void run_forms(const Form *forms, int nforms, uint32_t seed)
     g_rand_free(r);
 }
 
-#define OP(...) (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ })
+#define OP(...) (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
 
 static void test_alu(void)
 {
     const Form forms[] = {
-        { "add", OP(0x00), -1, 0, 1, true, false, ALL_FLAGS },
-        { "add", OP(0x01), -1, 0, 14, true, false, ALL_FLAGS },
-        { "or", OP(0x0b), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF },
-        { "adc", OP(0x11), -1, 0, 14, true, false, ALL_FLAGS },
-        { "adc", OP(0x12), -1, 0, 1, true, false, ALL_FLAGS },
-        { "sbb", OP(0x19), -1, 0, 14, true, false, ALL_FLAGS },
-        { "sbb", OP(0x1a), -1, 0, 1, true, false, ALL_FLAGS },
-        { "and", OP(0x21), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF },
-        { "sub", OP(0x29), -1, 0, 14, true, false, ALL_FLAGS },
-        { "sub", OP(0x2a), -1, 0, 1, true, false, ALL_FLAGS },
-        { "xor", OP(0x31), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF },
-        { "cmp", OP(0x39), -1, 0, 14, true, false, ALL_FLAGS },
-        { "cmp", OP(0x3a), -1, 0, 1, true, false, ALL_FLAGS },
-        { "test", OP(0x85), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF },
-        { "add imm8", OP(0x83), 0, 1, 14, true, false, ALL_FLAGS },
-        { "adc imm8", OP(0x83), 2, 1, 14, true, false, ALL_FLAGS },
-        { "sub imm", OP(0x81), 5, 4, 12, true, false, ALL_FLAGS },
-        { "cmp imm", OP(0x81), 7, 4, 12, true, false, ALL_FLAGS },
-        { "and imm8", OP(0x80), 4, 1, 1, true, false, ALL_FLAGS & ~F_AF },
-        { "sbb imm8", OP(0x80), 3, 1, 1, true, false, ALL_FLAGS },
-        { "inc", OP(0xff), 0, 0, 14, true, false, ALL_FLAGS },
-        { "dec", OP(0xfe), 1, 0, 1, true, false, ALL_FLAGS },
-        { "not", OP(0xf7), 2, 0, 14, true, false, ALL_FLAGS },
-        { "neg", OP(0xf7), 3, 0, 14, true, false, ALL_FLAGS },
-        { "neg8", OP(0xf6), 3, 0, 1, true, false, ALL_FLAGS },
-        { "test imm", OP(0xf7), 0, 4, 12, true, false, ALL_FLAGS & ~F_AF },
+        {"add", OP(0x00), -1, 0, 1, true, false, ALL_FLAGS},
+        {"add", OP(0x01), -1, 0, 14, true, false, ALL_FLAGS},
+        {"or", OP(0x0b), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF},
+        {"adc", OP(0x11), -1, 0, 14, true, false, ALL_FLAGS},
+        {"adc", OP(0x12), -1, 0, 1, true, false, ALL_FLAGS},
+        {"sbb", OP(0x19), -1, 0, 14, true, false, ALL_FLAGS},
+        {"sbb", OP(0x1a), -1, 0, 1, true, false, ALL_FLAGS},
+        {"and", OP(0x21), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF},
+        {"sub", OP(0x29), -1, 0, 14, true, false, ALL_FLAGS},
+        {"sub", OP(0x2a), -1, 0, 1, true, false, ALL_FLAGS},
+        {"xor", OP(0x31), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF},
+        {"cmp", OP(0x39), -1, 0, 14, true, false, ALL_FLAGS},
+        {"cmp", OP(0x3a), -1, 0, 1, true, false, ALL_FLAGS},
+        {"test", OP(0x85), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF},
+        {"add imm8", OP(0x83), 0, 1, 14, true, false, ALL_FLAGS},
+        {"adc imm8", OP(0x83), 2, 1, 14, true, false, ALL_FLAGS},
+        {"sub imm", OP(0x81), 5, 4, 12, true, false, ALL_FLAGS},
+        {"cmp imm", OP(0x81), 7, 4, 12, true, false, ALL_FLAGS},
+        {"and imm8", OP(0x80), 4, 1, 1, true, false, ALL_FLAGS & ~F_AF},
+        {"sbb imm8", OP(0x80), 3, 1, 1, true, false, ALL_FLAGS},
+        {"inc", OP(0xff), 0, 0, 14, true, false, ALL_FLAGS},
+        {"dec", OP(0xfe), 1, 0, 1, true, false, ALL_FLAGS},
+        {"not", OP(0xf7), 2, 0, 14, true, false, ALL_FLAGS},
+        {"neg", OP(0xf7), 3, 0, 14, true, false, ALL_FLAGS},
+        {"neg8", OP(0xf6), 3, 0, 1, true, false, ALL_FLAGS},
+        {"test imm", OP(0xf7), 0, 4, 12, true, false, ALL_FLAGS & ~F_AF},
     };
     run_forms(forms, G_N_ELEMENTS(forms), 1);
 }
@@ -171,31 +177,31 @@ static void test_alu(void)
 static void test_kernel_forms(void)
 {
     const Form forms[] = {
-        { "add r,m", OP(0x03), -1, 0, 14, true, false, ALL_FLAGS },
-        { "or r,m", OP(0x0b), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF },
-        { "adc r,m", OP(0x13), -1, 0, 14, true, false, ALL_FLAGS },
-        { "sbb r,m", OP(0x1b), -1, 0, 14, true, false, ALL_FLAGS },
-        { "and r,m", OP(0x23), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF },
-        { "sub r,m", OP(0x2b), -1, 0, 14, true, false, ALL_FLAGS },
-        { "xor r,m", OP(0x33), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF },
-        { "cmp r,m", OP(0x3b), -1, 0, 14, true, false, ALL_FLAGS },
-        { "cmp m8,r8", OP(0x38), -1, 0, 1, true, false, ALL_FLAGS },
-        { "cmp al", OP(0x3c), -2, 1, 1, false, true, ALL_FLAGS },
-        { "test r8", OP(0x84), -1, 0, 1, true, false, ALL_FLAGS & ~F_AF },
-        { "cmp imm8 b", OP(0x80), 7, 1, 1, true, false, ALL_FLAGS },
-        { "cmp imm8", OP(0x83), 7, 1, 14, true, false, ALL_FLAGS },
-        { "test imm8", OP(0xf6), 0, 1, 1, true, false, ALL_FLAGS & ~F_AF },
-        { "test imm m", OP(0xf7), 0, 4, 12, true, false, ALL_FLAGS & ~F_AF },
-        { "mov r8 to m", OP(0x88), -1, 0, 1, true, false, ALL_FLAGS },
-        { "mov m to r", OP(0x8b), -1, 0, 14, true, false, ALL_FLAGS },
-        { "mov imm8", OP(0xc6), 0, 1, 1, true, false, ALL_FLAGS },
-        { "mov imm", OP(0xc7), 0, 4, 12, true, false, ALL_FLAGS },
-        { "mov eax imm", OP(0xb8), -2, 4, 4, false, true, ALL_FLAGS },
-        { "mov r11 imm", OP(0x41, 0xbb), -2, 4, 4, false, true, ALL_FLAGS },
-        { "imul r,m", OP(0x0f, 0xaf), -1, 0, 12, true, false, F_CF | F_OF },
-        { "movsx8 r,m", OP(0x0f, 0xbe), -1, 0, 12, true, false, ALL_FLAGS },
-        { "movzx16 r,m", OP(0x0f, 0xb7), -1, 0, 12, true, false, ALL_FLAGS },
-        { "setne", OP(0x0f, 0x95), -1, 0, 1, true, false, ALL_FLAGS },
+        {"add r,m", OP(0x03), -1, 0, 14, true, false, ALL_FLAGS},
+        {"or r,m", OP(0x0b), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF},
+        {"adc r,m", OP(0x13), -1, 0, 14, true, false, ALL_FLAGS},
+        {"sbb r,m", OP(0x1b), -1, 0, 14, true, false, ALL_FLAGS},
+        {"and r,m", OP(0x23), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF},
+        {"sub r,m", OP(0x2b), -1, 0, 14, true, false, ALL_FLAGS},
+        {"xor r,m", OP(0x33), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF},
+        {"cmp r,m", OP(0x3b), -1, 0, 14, true, false, ALL_FLAGS},
+        {"cmp m8,r8", OP(0x38), -1, 0, 1, true, false, ALL_FLAGS},
+        {"cmp al", OP(0x3c), -2, 1, 1, false, true, ALL_FLAGS},
+        {"test r8", OP(0x84), -1, 0, 1, true, false, ALL_FLAGS & ~F_AF},
+        {"cmp imm8 b", OP(0x80), 7, 1, 1, true, false, ALL_FLAGS},
+        {"cmp imm8", OP(0x83), 7, 1, 14, true, false, ALL_FLAGS},
+        {"test imm8", OP(0xf6), 0, 1, 1, true, false, ALL_FLAGS & ~F_AF},
+        {"test imm m", OP(0xf7), 0, 4, 12, true, false, ALL_FLAGS & ~F_AF},
+        {"mov r8 to m", OP(0x88), -1, 0, 1, true, false, ALL_FLAGS},
+        {"mov m to r", OP(0x8b), -1, 0, 14, true, false, ALL_FLAGS},
+        {"mov imm8", OP(0xc6), 0, 1, 1, true, false, ALL_FLAGS},
+        {"mov imm", OP(0xc7), 0, 4, 12, true, false, ALL_FLAGS},
+        {"mov eax imm", OP(0xb8), -2, 4, 4, false, true, ALL_FLAGS},
+        {"mov r11 imm", OP(0x41, 0xbb), -2, 4, 4, false, true, ALL_FLAGS},
+        {"imul r,m", OP(0x0f, 0xaf), -1, 0, 12, true, false, F_CF | F_OF},
+        {"movsx8 r,m", OP(0x0f, 0xbe), -1, 0, 12, true, false, ALL_FLAGS},
+        {"movzx16 r,m", OP(0x0f, 0xb7), -1, 0, 12, true, false, ALL_FLAGS},
+        {"setne", OP(0x0f, 0x95), -1, 0, 1, true, false, ALL_FLAGS},
     };
     run_forms(forms, G_N_ELEMENTS(forms), 6);
 }
@@ -204,24 +210,24 @@ static void test_shift(void)
 {
     /* OF is only defined for 1-bit shifts, AF never; CF beyond the width is undefined */
     const Form forms[] = {
-        { "shl1", OP(0xd1), 4, 0, 14, true, false, ALL_FLAGS & ~F_AF },
-        { "shr1", OP(0xd1), 5, 0, 14, true, false, ALL_FLAGS & ~F_AF },
-        { "sar1", OP(0xd0), 7, 0, 1, true, false, ALL_FLAGS & ~F_AF },
-        { "rol1", OP(0xd1), 0, 0, 14, true, false, F_CF | F_OF },
-        { "ror1", OP(0xd1), 1, 0, 14, true, false, F_CF | F_OF },
-        { "rcl1", OP(0xd1), 2, 0, 14, true, false, F_CF | F_OF },
-        { "rcr1", OP(0xd0), 3, 0, 1, true, false, F_CF | F_OF },
-        { "shl imm", OP(0xc1), 4, 1, 12, true, false, F_ZF | F_SF | F_PF },
-        { "shr imm", OP(0xc1), 5, 1, 12, true, false, F_ZF | F_SF | F_PF },
-        { "sar imm", OP(0xc1), 7, 1, 12, true, false, F_ZF | F_SF | F_PF | F_CF },
-        { "rol imm", OP(0xc1), 0, 1, 12, true, false, F_CF },
-        { "ror imm", OP(0xc1), 1, 1, 12, true, false, F_CF },
-        { "rcl imm", OP(0xc1), 2, 1, 12, true, false, F_CF },
-        { "rcr imm", OP(0xc1), 3, 1, 12, true, false, F_CF },
-        { "rcr8 imm", OP(0xc0), 3, 1, 1, true, false, F_CF },
-        { "rcl16 imm", OP(0xc1), 2, 1, 2, true, false, F_CF },
-        { "shld imm", OP(0x0f, 0xa4), -1, 1, 12, true, false, F_ZF | F_SF | F_PF },
-        { "shrd imm", OP(0x0f, 0xac), -1, 1, 12, true, false, F_ZF | F_SF | F_PF },
+        {"shl1", OP(0xd1), 4, 0, 14, true, false, ALL_FLAGS & ~F_AF},
+        {"shr1", OP(0xd1), 5, 0, 14, true, false, ALL_FLAGS & ~F_AF},
+        {"sar1", OP(0xd0), 7, 0, 1, true, false, ALL_FLAGS & ~F_AF},
+        {"rol1", OP(0xd1), 0, 0, 14, true, false, F_CF | F_OF},
+        {"ror1", OP(0xd1), 1, 0, 14, true, false, F_CF | F_OF},
+        {"rcl1", OP(0xd1), 2, 0, 14, true, false, F_CF | F_OF},
+        {"rcr1", OP(0xd0), 3, 0, 1, true, false, F_CF | F_OF},
+        {"shl imm", OP(0xc1), 4, 1, 12, true, false, F_ZF | F_SF | F_PF},
+        {"shr imm", OP(0xc1), 5, 1, 12, true, false, F_ZF | F_SF | F_PF},
+        {"sar imm", OP(0xc1), 7, 1, 12, true, false, F_ZF | F_SF | F_PF | F_CF},
+        {"rol imm", OP(0xc1), 0, 1, 12, true, false, F_CF},
+        {"ror imm", OP(0xc1), 1, 1, 12, true, false, F_CF},
+        {"rcl imm", OP(0xc1), 2, 1, 12, true, false, F_CF},
+        {"rcr imm", OP(0xc1), 3, 1, 12, true, false, F_CF},
+        {"rcr8 imm", OP(0xc0), 3, 1, 1, true, false, F_CF},
+        {"rcl16 imm", OP(0xc1), 2, 1, 2, true, false, F_CF},
+        {"shld imm", OP(0x0f, 0xa4), -1, 1, 12, true, false, F_ZF | F_SF | F_PF},
+        {"shrd imm", OP(0x0f, 0xac), -1, 1, 12, true, false, F_ZF | F_SF | F_PF},
     };
     run_forms(forms, G_N_ELEMENTS(forms), 2);
 }
@@ -229,16 +235,16 @@ static void test_shift(void)
 static void test_muldiv(void)
 {
     const Form forms[] = {
-        { "mul", OP(0xf7), 4, 0, 14, true, false, F_CF | F_OF },
-        { "mul8", OP(0xf6), 4, 0, 1, true, false, F_CF | F_OF },
-        { "imul1", OP(0xf7), 5, 0, 14, true, false, F_CF | F_OF },
-        { "imul2", OP(0x0f, 0xaf), -1, 0, 14, true, false, F_CF | F_OF },
-        { "imul3", OP(0x69), -1, 4, 12, true, false, F_CF | F_OF },
-        { "imul3b", OP(0x6b), -1, 1, 14, true, false, F_CF | F_OF },
-        { "div", OP(0xf7), 6, 0, 14, true, false, 0 },
-        { "div8", OP(0xf6), 6, 0, 1, true, false, 0 },
-        { "idiv", OP(0xf7), 7, 0, 14, true, false, 0 },
-        { "idiv8", OP(0xf6), 7, 0, 1, true, false, 0 },
+        {"mul", OP(0xf7), 4, 0, 14, true, false, F_CF | F_OF},
+        {"mul8", OP(0xf6), 4, 0, 1, true, false, F_CF | F_OF},
+        {"imul1", OP(0xf7), 5, 0, 14, true, false, F_CF | F_OF},
+        {"imul2", OP(0x0f, 0xaf), -1, 0, 14, true, false, F_CF | F_OF},
+        {"imul3", OP(0x69), -1, 4, 12, true, false, F_CF | F_OF},
+        {"imul3b", OP(0x6b), -1, 1, 14, true, false, F_CF | F_OF},
+        {"div", OP(0xf7), 6, 0, 14, true, false, 0},
+        {"div8", OP(0xf6), 6, 0, 1, true, false, 0},
+        {"idiv", OP(0xf7), 7, 0, 14, true, false, 0},
+        {"idiv8", OP(0xf6), 7, 0, 1, true, false, 0},
     };
     run_forms(forms, G_N_ELEMENTS(forms), 3);
 }
@@ -246,33 +252,33 @@ static void test_muldiv(void)
 static void test_bits(void)
 {
     const Form forms[] = {
-        { "bt", OP(0x0f, 0xa3), -1, 0, 14, true, false, F_CF },
-        { "bts", OP(0x0f, 0xab), -1, 0, 14, true, false, F_CF },
-        { "btr", OP(0x0f, 0xb3), -1, 0, 14, false, false, F_CF },
-        { "btc", OP(0x0f, 0xbb), -1, 0, 14, false, false, F_CF },
-        { "bt imm", OP(0x0f, 0xba), 4, 1, 14, true, false, F_CF },
-        { "btc imm", OP(0x0f, 0xba), 7, 1, 14, true, false, F_CF },
-        { "bsf", OP(0x0f, 0xbc), -1, 0, 14, true, false, F_ZF },
-        { "bsr", OP(0x0f, 0xbd), -1, 0, 14, true, false, F_ZF },
-        { "popcnt", OP(0x0f, 0xb8), -1, 0, 14, true, false, ALL_FLAGS, 0xf3 },
-        { "movzx8", OP(0x0f, 0xb6), -1, 0, 14, true, false, ALL_FLAGS },
-        { "movzx16", OP(0x0f, 0xb7), -1, 0, 12, true, false, ALL_FLAGS },
-        { "movsx8", OP(0x0f, 0xbe), -1, 0, 14, true, false, ALL_FLAGS },
-        { "movsx16", OP(0x0f, 0xbf), -1, 0, 12, true, false, ALL_FLAGS },
-        { "movsxd", OP(0x63), -1, 0, 8, true, false, ALL_FLAGS },
-        { "cmovb", OP(0x0f, 0x42), -1, 0, 14, true, false, ALL_FLAGS },
-        { "cmovle", OP(0x0f, 0x4e), -1, 0, 14, true, false, ALL_FLAGS },
-        { "cmovp", OP(0x0f, 0x4a), -1, 0, 14, true, false, ALL_FLAGS },
-        { "seto", OP(0x0f, 0x90), -1, 0, 1, true, false, ALL_FLAGS },
-        { "setg", OP(0x0f, 0x9f), -1, 0, 1, true, false, ALL_FLAGS },
-        { "setbe", OP(0x0f, 0x96), -1, 0, 1, true, false, ALL_FLAGS },
-        { "xchg", OP(0x87), -1, 0, 14, true, false, ALL_FLAGS },
-        { "xadd", OP(0x0f, 0xc1), -1, 0, 14, true, false, ALL_FLAGS },
-        { "cmpxchg", OP(0x0f, 0xb1), -1, 0, 14, true, false, ALL_FLAGS },
-        { "cmpxchg8", OP(0x0f, 0xb0), -1, 0, 1, true, false, ALL_FLAGS },
-        { "lea", OP(0x8d), -1, 0, 14, true, false, ALL_FLAGS },
-        { "mov", OP(0x89), -1, 0, 14, true, false, ALL_FLAGS },
-        { "mov8", OP(0x8a), -1, 0, 1, true, false, ALL_FLAGS },
+        {"bt", OP(0x0f, 0xa3), -1, 0, 14, true, false, F_CF},
+        {"bts", OP(0x0f, 0xab), -1, 0, 14, true, false, F_CF},
+        {"btr", OP(0x0f, 0xb3), -1, 0, 14, false, false, F_CF},
+        {"btc", OP(0x0f, 0xbb), -1, 0, 14, false, false, F_CF},
+        {"bt imm", OP(0x0f, 0xba), 4, 1, 14, true, false, F_CF},
+        {"btc imm", OP(0x0f, 0xba), 7, 1, 14, true, false, F_CF},
+        {"bsf", OP(0x0f, 0xbc), -1, 0, 14, true, false, F_ZF},
+        {"bsr", OP(0x0f, 0xbd), -1, 0, 14, true, false, F_ZF},
+        {"popcnt", OP(0x0f, 0xb8), -1, 0, 14, true, false, ALL_FLAGS, 0xf3},
+        {"movzx8", OP(0x0f, 0xb6), -1, 0, 14, true, false, ALL_FLAGS},
+        {"movzx16", OP(0x0f, 0xb7), -1, 0, 12, true, false, ALL_FLAGS},
+        {"movsx8", OP(0x0f, 0xbe), -1, 0, 14, true, false, ALL_FLAGS},
+        {"movsx16", OP(0x0f, 0xbf), -1, 0, 12, true, false, ALL_FLAGS},
+        {"movsxd", OP(0x63), -1, 0, 8, true, false, ALL_FLAGS},
+        {"cmovb", OP(0x0f, 0x42), -1, 0, 14, true, false, ALL_FLAGS},
+        {"cmovle", OP(0x0f, 0x4e), -1, 0, 14, true, false, ALL_FLAGS},
+        {"cmovp", OP(0x0f, 0x4a), -1, 0, 14, true, false, ALL_FLAGS},
+        {"seto", OP(0x0f, 0x90), -1, 0, 1, true, false, ALL_FLAGS},
+        {"setg", OP(0x0f, 0x9f), -1, 0, 1, true, false, ALL_FLAGS},
+        {"setbe", OP(0x0f, 0x96), -1, 0, 1, true, false, ALL_FLAGS},
+        {"xchg", OP(0x87), -1, 0, 14, true, false, ALL_FLAGS},
+        {"xadd", OP(0x0f, 0xc1), -1, 0, 14, true, false, ALL_FLAGS},
+        {"cmpxchg", OP(0x0f, 0xb1), -1, 0, 14, true, false, ALL_FLAGS},
+        {"cmpxchg8", OP(0x0f, 0xb0), -1, 0, 1, true, false, ALL_FLAGS},
+        {"lea", OP(0x8d), -1, 0, 14, true, false, ALL_FLAGS},
+        {"mov", OP(0x89), -1, 0, 14, true, false, ALL_FLAGS},
+        {"mov8", OP(0x8a), -1, 0, 1, true, false, ALL_FLAGS},
     };
     Form fixed[G_N_ELEMENTS(forms)];
     memcpy(fixed, forms, sizeof(forms));
@@ -289,23 +295,23 @@ static void test_misc(void)
 {
     /* one-byte forms without ModRM (modrm_reg -2) */
     const Form forms[] = {
-        { "cbw/cwde/cdqe", OP(0x98), -2, 0, 14, false, true, ALL_FLAGS },
-        { "cwd/cdq/cqo", OP(0x99), -2, 0, 14, false, true, ALL_FLAGS },
-        { "lahf", OP(0x9f), -2, 0, 4, false, true, ALL_FLAGS },
-        { "sahf", OP(0x9e), -2, 0, 4, false, true, ALL_FLAGS },
-        { "cmc", OP(0xf5), -2, 0, 4, false, true, ALL_FLAGS },
-        { "bswap", OP(0x0f, 0xc9), -2, 0, 12, false, true, ALL_FLAGS },
-        { "push/pop", OP(0x52, 0x41, 0x5b), -2, 0, 4, false, true, ALL_FLAGS },
-        { "pushf", OP(0x9c), -2, 0, 4, false, true, ALL_FLAGS },
-        { "popf", OP(0x9d), -2, 0, 4, false, true, F_CF | F_ZF | F_SF | F_OF | F_PF | F_AF },
-        { "add al", OP(0x04), -2, 1, 4, false, true, ALL_FLAGS },
-        { "sub eax imm", OP(0x2d), -2, 4, 12, false, true, ALL_FLAGS },
-        { "rep stosb", OP(0xf3, 0xaa), -2, 0, 4, false, true, ALL_FLAGS },
-        { "rep movsq", OP(0xf3, 0x48, 0xa5), -2, 0, 4, false, true, ALL_FLAGS },
-        { "repe cmpsb", OP(0xf3, 0xa6), -2, 0, 4, false, true, ALL_FLAGS },
-        { "repne scasb", OP(0xf2, 0xae), -2, 0, 4, false, true, ALL_FLAGS },
-        { "lodsw", OP(0x66, 0xad), -2, 0, 4, false, true, ALL_FLAGS },
-        { "std; movsd", OP(0xfd, 0xa5), -2, 0, 4, false, true, ALL_FLAGS },
+        {"cbw/cwde/cdqe", OP(0x98), -2, 0, 14, false, true, ALL_FLAGS},
+        {"cwd/cdq/cqo", OP(0x99), -2, 0, 14, false, true, ALL_FLAGS},
+        {"lahf", OP(0x9f), -2, 0, 4, false, true, ALL_FLAGS},
+        {"sahf", OP(0x9e), -2, 0, 4, false, true, ALL_FLAGS},
+        {"cmc", OP(0xf5), -2, 0, 4, false, true, ALL_FLAGS},
+        {"bswap", OP(0x0f, 0xc9), -2, 0, 12, false, true, ALL_FLAGS},
+        {"push/pop", OP(0x52, 0x41, 0x5b), -2, 0, 4, false, true, ALL_FLAGS},
+        {"pushf", OP(0x9c), -2, 0, 4, false, true, ALL_FLAGS},
+        {"popf", OP(0x9d), -2, 0, 4, false, true, F_CF | F_ZF | F_SF | F_OF | F_PF | F_AF},
+        {"add al", OP(0x04), -2, 1, 4, false, true, ALL_FLAGS},
+        {"sub eax imm", OP(0x2d), -2, 4, 12, false, true, ALL_FLAGS},
+        {"rep stosb", OP(0xf3, 0xaa), -2, 0, 4, false, true, ALL_FLAGS},
+        {"rep movsq", OP(0xf3, 0x48, 0xa5), -2, 0, 4, false, true, ALL_FLAGS},
+        {"repe cmpsb", OP(0xf3, 0xa6), -2, 0, 4, false, true, ALL_FLAGS},
+        {"repne scasb", OP(0xf2, 0xae), -2, 0, 4, false, true, ALL_FLAGS},
+        {"lodsw", OP(0x66, 0xad), -2, 0, 4, false, true, ALL_FLAGS},
+        {"std; movsd", OP(0xfd, 0xa5), -2, 0, 4, false, true, ALL_FLAGS},
     };
     GRand *r = g_rand_new_with_seed(5);
     int nf = G_N_ELEMENTS(forms), n = nf * 50;
@@ -336,7 +342,7 @@ static void test_misc(void)
         c->in.regs[1] = g_rand_int_range(r, 0, 40);
         if (g_rand_int_range(r, 0, 4) == 0) {
             memcpy(c->in.data + 0x800 + (c->in.regs[7] - DIFF_DATA - 0x800),
-                   c->in.data + (c->in.regs[6] - DIFF_DATA), 20);   /* equal runs for cmps */
+                   c->in.data + (c->in.regs[6] - DIFF_DATA), 20); /* equal runs for cmps */
         }
     }
     if (!diff_run_native(cases, host, n)) {

@@ -42,9 +42,9 @@ static void test_triple_fault(void)
     X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
     x86_cpu_setup_flat32(cpu);
     X86CPUState *env = x86_cpu_env(cpu);
-    env->idt.limit = 0;          /* every exception faults again: #UD -> #GP -> #DF -> reset */
+    env->idt.limit = 0; /* every exception faults again: #UD -> #GP -> #DF -> reset */
     env->rip = 0x1000;
-    const uint8_t ud2[] = { 0x0f, 0x0b };
+    const uint8_t ud2[] = {0x0f, 0x0b};
     guest_ram_write(ram, 0x1000, ud2, 2);
     g_assert_cmpint(x86_cpu_exec(cpu, 100), ==, X86_EXIT_RESET);
     x86_cpu_free(cpu);
@@ -64,9 +64,9 @@ static void test_real_mode_int(void)
     env->regs[R_ESP] = 0x8000;
     env->rip = 0x7c00;
     /* int 0x21; hlt   handler at 0x0500: mov ax, 0x1234; iret */
-    const uint8_t main_code[] = { 0xcd, 0x21, 0xf4 };
-    const uint8_t handler[] = { 0xb8, 0x34, 0x12, 0xcf };
-    const uint16_t vec[2] = { 0x0500, 0x0000 };
+    const uint8_t main_code[] = {0xcd, 0x21, 0xf4};
+    const uint8_t handler[] = {0xb8, 0x34, 0x12, 0xcf};
+    const uint16_t vec[2] = {0x0500, 0x0000};
     guest_ram_write(ram, 0x7c00, main_code, sizeof(main_code));
     guest_ram_write(ram, 0x0500, handler, sizeof(handler));
     guest_ram_write(ram, 0x21 * 4, vec, sizeof(vec));
@@ -135,10 +135,10 @@ static void test_self_modifying_code(void)
     env->regs[R_ESP] = 0x8000;
     env->rip = 0x1000;
     /* mov byte [0x1008], 0x42 ; (0x1007) nop ; (0x1008) mov al, 0x11 ... patched imm */
-    const uint8_t code[] = { 0xc6, 0x05, 0x0a, 0x10, 0x00, 0x00, 0x42,  /* mov [0x100a], 0x42 */
-                             0x90,                                      /* nop */
-                             0x90, 0xb0, 0x11,                          /* nop; mov al, 0x11 */
-                             0xf4 };                                    /* hlt */
+    const uint8_t code[] = {0xc6, 0x05, 0x0a, 0x10, 0x00, 0x00, 0x42, /* mov [0x100a], 0x42 */
+                            0x90,                                     /* nop */
+                            0x90, 0xb0, 0x11,                         /* nop; mov al, 0x11 */
+                            0xf4};                                    /* hlt */
     guest_ram_write(ram, 0x1000, code, sizeof(code));
     g_assert_cmpint(x86_cpu_exec(cpu, 100), ==, X86_EXIT_HALTED);
     g_assert_cmphex(env->regs[R_EAX] & 0xff, ==, 0x42);
@@ -173,10 +173,10 @@ static void test_dump_vs_qemu(void)
                                 "%s -M pc -m 256 -nodefaults -display none -kernel %s "
                                 "-append 'int 0' -debugcon file:/dev/null -monitor stdio",
                                 qemu, CPU_BENCH_BIN);
-    char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     char *out = NULL;
-    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
-                               NULL, NULL, NULL));
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                               NULL, NULL));
     char *start = strstr(out, "CPU#0");
     g_assert_nonnull(start);
     char **theirs = g_strsplit(start + strlen("CPU#0") + 2, "\n", -1);
@@ -221,9 +221,9 @@ static void test_paging_modes(void)
 
     /* 32-bit paging: PD at 0x1000; 4 KiB page 0x00401000 -> 0x5000; 4 MiB page at 0x00800000 */
     x86_cpu_setup_flat32(cpu);
-    put32(ram, 0x1000 + 1 * 4, 0x2000 | 3);            /* PDE 1 -> PT at 0x2000 */
-    put32(ram, 0x2000 + 1 * 4, 0x5000 | 3);            /* PTE 1 */
-    put32(ram, 0x1000 + 2 * 4, 0x00c00000 | 0x83);     /* PDE 2: 4 MiB page at 12 MiB */
+    put32(ram, 0x1000 + 1 * 4, 0x2000 | 3);        /* PDE 1 -> PT at 0x2000 */
+    put32(ram, 0x2000 + 1 * 4, 0x5000 | 3);        /* PTE 1 */
+    put32(ram, 0x1000 + 2 * 4, 0x00c00000 | 0x83); /* PDE 2: 4 MiB page at 12 MiB */
     env->cr3 = 0x1000;
     env->cr4 = CR4_PSE;
     env->cr0 |= CR0_PG;
@@ -232,12 +232,12 @@ static void test_paging_modes(void)
     g_assert_cmphex(gpa, ==, 0x5abc);
     g_assert_true(x86_cpu_translate(cpu, 0x00812345, true, &gpa));
     g_assert_cmphex(gpa, ==, 0x00c12345);
-    g_assert_false(x86_cpu_translate(cpu, 0x00001000, false, &gpa));   /* PDE 0 not present */
+    g_assert_false(x86_cpu_translate(cpu, 0x00001000, false, &gpa)); /* PDE 0 not present */
 
     /* PAE: PDPT at 0x3000 (32-byte aligned), PD at 0x4000, 2 MiB page */
     memset(ram->host, 0, 0x10000);
-    put64(ram, 0x3000 + 1 * 8, 0x4000 | 1);            /* PDPTE 1: 1-2 GiB */
-    put64(ram, 0x4000 + 3 * 8, 0x00600000 | 0x83);     /* 2 MiB page at 6 MiB */
+    put64(ram, 0x3000 + 1 * 8, 0x4000 | 1);        /* PDPTE 1: 1-2 GiB */
+    put64(ram, 0x4000 + 3 * 8, 0x00600000 | 0x83); /* 2 MiB page at 6 MiB */
     env->cr3 = 0x3000;
     env->cr4 = CR4_PAE;
     x86_cpu_state_changed(cpu);
@@ -248,14 +248,14 @@ static void test_paging_modes(void)
     /* 4-level: 1 GiB page, 2 MiB page and 4 KiB page; NX without EFER.NXE is reserved */
     memset(ram->host, 0, 0x10000);
     x86_cpu_setup_long_mode(cpu, 0x1000, 0);
-    put64(ram, 0x1000 + 0 * 8, 0x2000 | 3);            /* PML4E 0 */
-    put64(ram, 0x1000 + 511 * 8, 0x6000 | 3);          /* PML4E 511: the top 512 GiB */
-    put64(ram, 0x2000 + 1 * 8, 0x40000000ull | 0x83);  /* PDPTE 1: 1 GiB page -> 1 GiB */
-    put64(ram, 0x2000 + 0 * 8, 0x3000 | 3);            /* PDPTE 0 -> PD */
-    put64(ram, 0x3000 + 4 * 8, 0x00a00000 | 0x83);     /* PDE 4: 2 MiB page -> 10 MiB */
-    put64(ram, 0x3000 + 5 * 8, 0x4000 | 3);            /* PDE 5 -> PT */
-    put64(ram, 0x4000 + 7 * 8, 0x9000 | 3 | (1ull << 63));  /* PTE 7, NX */
-    put64(ram, 0x6000 + 510 * 8, 0x7000 | 3);          /* kernel half: PDPTE 510 -> PD */
+    put64(ram, 0x1000 + 0 * 8, 0x2000 | 3);                /* PML4E 0 */
+    put64(ram, 0x1000 + 511 * 8, 0x6000 | 3);              /* PML4E 511: the top 512 GiB */
+    put64(ram, 0x2000 + 1 * 8, 0x40000000ull | 0x83);      /* PDPTE 1: 1 GiB page -> 1 GiB */
+    put64(ram, 0x2000 + 0 * 8, 0x3000 | 3);                /* PDPTE 0 -> PD */
+    put64(ram, 0x3000 + 4 * 8, 0x00a00000 | 0x83);         /* PDE 4: 2 MiB page -> 10 MiB */
+    put64(ram, 0x3000 + 5 * 8, 0x4000 | 3);                /* PDE 5 -> PT */
+    put64(ram, 0x4000 + 7 * 8, 0x9000 | 3 | (1ull << 63)); /* PTE 7, NX */
+    put64(ram, 0x6000 + 510 * 8, 0x7000 | 3);              /* kernel half: PDPTE 510 -> PD */
     put64(ram, 0x7000 + 0 * 8, 0x00200000 | 0x83);
     x86_cpu_state_changed(cpu);
     g_assert_true(x86_cpu_translate(cpu, 0x40000000ull + 0x123456, false, &gpa));

@@ -30,8 +30,7 @@ static void test_host_kvm(void)
     bool ok = kvm_probe("/dev/kvm", 3000, &err);
     gint64 ms = (g_get_monotonic_time() - t0) / 1000;
     g_assert_cmpint(ms, <, 3500);
-    g_test_message("host KVM: %s (%" G_GINT64_FORMAT " ms)", ok ? "runs guests" : err->message,
-                   ms);
+    g_test_message("host KVM: %s (%" G_GINT64_FORMAT " ms)", ok ? "runs guests" : err->message, ms);
     g_assert_true(ok || g_str_has_prefix(err->message, "KVM cannot run guests on this host: ") ||
                   g_str_has_prefix(err->message, "Could not access KVM kernel module: "));
     g_clear_error(&err);

@@ -62,8 +62,12 @@ static GByteArray *make_elf(bool with_note)
     eh.e_phnum = 2;
     g_byte_array_append(b, (guint8 *)&eh, sizeof(eh));
     uint64_t data_off = sizeof(eh) + 2 * sizeof(Elf64_Phdr);
-    Elf64_Phdr load = {.p_type = PT_LOAD, .p_offset = data_off, .p_paddr = 0x1000000,
-                       .p_vaddr = 0xffffffff81000000ull, .p_filesz = 64, .p_memsz = 4096};
+    Elf64_Phdr load = {.p_type = PT_LOAD,
+                       .p_offset = data_off,
+                       .p_paddr = 0x1000000,
+                       .p_vaddr = 0xffffffff81000000ull,
+                       .p_filesz = 64,
+                       .p_memsz = 4096};
     Elf64_Phdr note = {.p_type = PT_NOTE, .p_offset = data_off + 64, .p_filesz = 44};
     g_byte_array_append(b, (guint8 *)&load, sizeof(load));
     g_byte_array_append(b, (guint8 *)&note, sizeof(note));
@@ -131,8 +135,8 @@ static void test_elf_load(void)
     e820_build_pc(&e820, RAM_SIZE, 0);
     GBytes *initrd = g_bytes_new_static("INITRD-CONTENT", 14);
     LinuxBootInfo info;
-    g_assert_true(pvh_kernel_load(k, &dma, RAM_SIZE, &e820, 0xe0000, initrd, "console=ttyS0",
-                                  &info, NULL));
+    g_assert_true(
+        pvh_kernel_load(k, &dma, RAM_SIZE, &e820, 0xe0000, initrd, "console=ttyS0", &info, NULL));
     g_bytes_unref(initrd);
     /* segment bytes, then bss zeroed */
     g_assert_cmphex(ram[0x1000000], ==, 0xc0);
@@ -217,8 +221,8 @@ static void test_files_and_limits(void)
     E820Table e820;
     e820_build_pc(&e820, RAM_SIZE, 0);
     LinuxBootInfo info;
-    g_assert_false(linux_boot_load_files("/nonexistent/vmlinuz", NULL, NULL, &dma, RAM_SIZE,
-                                         &e820, 0, &info, &err));
+    g_assert_false(linux_boot_load_files("/nonexistent/vmlinuz", NULL, NULL, &dma, RAM_SIZE, &e820,
+                                         0, &info, &err));
     g_assert_cmpstr(err->message, ==,
                     "qemu: could not open kernel file '/nonexistent/vmlinuz': "
                     "No such file or directory");
@@ -227,23 +231,22 @@ static void test_files_and_limits(void)
     g_autofree char *kpath = g_build_filename(dir, "vmlinux", NULL);
     g_autoptr(GByteArray) elf = make_elf(true);
     g_assert_true(g_file_set_contents(kpath, (char *)elf->data, elf->len, NULL));
-    g_assert_false(linux_boot_load_files(kpath, "/nonexistent/initrd", NULL, &dma, RAM_SIZE,
-                                         &e820, 0, &info, &err));
+    g_assert_false(linux_boot_load_files(kpath, "/nonexistent/initrd", NULL, &dma, RAM_SIZE, &e820,
+                                         0, &info, &err));
     g_assert_cmpstr(err->message, ==,
                     "qemu: error reading initrd /nonexistent/initrd: No such file or directory");
     g_clear_error(&err);
     /* the kernel does not fit below a RAM end of 16 MiB */
-    g_assert_false(linux_boot_load_files(kpath, NULL, NULL, &dma, 16u << 20, &e820, 0, &info,
-                                         &err));
+    g_assert_false(
+        linux_boot_load_files(kpath, NULL, NULL, &dma, 16u << 20, &e820, 0, &info, &err));
     g_assert_nonnull(err);
     g_clear_error(&err);
     g_autofree char *longline = g_strnfill(LINUX_CMDLINE_MAX, 'x');
-    g_assert_false(linux_boot_load_files(kpath, NULL, longline, &dma, RAM_SIZE, &e820, 0, &info,
-                                         &err));
+    g_assert_false(
+        linux_boot_load_files(kpath, NULL, longline, &dma, RAM_SIZE, &e820, 0, &info, &err));
     g_assert_true(g_str_has_prefix(err->message, "qemu: kernel command line too long"));
     g_clear_error(&err);
-    g_assert_true(linux_boot_load_files(kpath, NULL, NULL, &dma, RAM_SIZE, &e820, 0, &info,
-                                        &err));
+    g_assert_true(linux_boot_load_files(kpath, NULL, NULL, &dma, RAM_SIZE, &e820, 0, &info, &err));
     g_assert_no_error(err);
     g_unlink(kpath);
     g_rmdir(dir);
@@ -258,9 +261,9 @@ static char *find_real_kernel(void)
     const char *builddir = g_getenv("MESON_BUILD_ROOT");
     const char *candidates[] = {"guest/vmlinuz", "../../guest/vmlinuz"};
     for (size_t i = 0; i < G_N_ELEMENTS(candidates); i++) {
-        g_autofree char *p = builddir ? g_build_filename(builddir, candidates[i], NULL)
-                                      : g_build_filename(g_getenv("G_TEST_BUILDDIR") ?: ".",
-                                                         candidates[i], NULL);
+        g_autofree char *p =
+            builddir ? g_build_filename(builddir, candidates[i], NULL)
+                     : g_build_filename(g_getenv("G_TEST_BUILDDIR") ?: ".", candidates[i], NULL);
         if (g_file_test(p, G_FILE_TEST_EXISTS)) {
             return g_steal_pointer(&p);
         }

@@ -139,8 +139,8 @@ static void test_memory_bytes(Fixture *f, gconstpointer data)
     mc146818_set_memory_size(f->rtc, 512ull << 20, 1ull << 30);
     g_assert_cmpint(cmos_read(f, 0x34) | cmos_read(f, 0x35) << 8, ==, (512 - 16) * 16);
     g_assert_cmpint(cmos_read(f, 0x30) | cmos_read(f, 0x31) << 8, ==, 0xfc00);
-    g_assert_cmpint(cmos_read(f, 0x5b) | cmos_read(f, 0x5c) << 8 | cmos_read(f, 0x5d) << 16,
-                    ==, 16384);
+    g_assert_cmpint(cmos_read(f, 0x5b) | cmos_read(f, 0x5c) << 8 | cmos_read(f, 0x5d) << 16, ==,
+                    16384);
 }
 
 static void test_bad_input_contained(Fixture *f, gconstpointer data)

@@ -78,8 +78,7 @@ static void test_backpressure(void)
     g_assert_cmpint(qemu_send_packet_async(&a->nc, (const uint8_t *)"two", 3, count_sent), ==, 0);
     g_assert_false(qemu_can_send_packet(&a->nc));
     /* Later packets queue behind, in order. */
-    g_assert_cmpint(qemu_send_packet_async(&a->nc, (const uint8_t *)"three", 5, count_sent), ==,
-                    0);
+    g_assert_cmpint(qemu_send_packet_async(&a->nc, (const uint8_t *)"three", 5, count_sent), ==, 0);
     g_assert_cmpuint(b->got->len, ==, 1);
     g_assert_cmpuint(qemu_net_queue_len(b->nc.incoming_queue), ==, 2);
 
@@ -186,12 +185,12 @@ static void test_filter_order(void)
     tag_init(&f2, "2", NET_FILTER_DIRECTION_ALL, trace);
     tag_init(&f3, "3", NET_FILTER_DIRECTION_TX, trace);
     tag_init(&f4, "4", NET_FILTER_DIRECTION_ALL, trace);
-    net_filter_chain_insert(&nd->nc, &f1.node, false, NULL, 0);     /* 1 */
-    net_filter_chain_insert(&nd->nc, &f2.node, true, NULL, 0);      /* 2 1 */
+    net_filter_chain_insert(&nd->nc, &f1.node, false, NULL, 0); /* 1 */
+    net_filter_chain_insert(&nd->nc, &f2.node, true, NULL, 0);  /* 2 1 */
     net_filter_chain_insert(&nd->nc, &f3.node, false, &f2.node,
-                            NET_FILTER_INSERT_BEHIND);              /* 2 3 1 */
+                            NET_FILTER_INSERT_BEHIND); /* 2 3 1 */
     net_filter_chain_insert(&nd->nc, &f4.node, false, &f2.node,
-                            NET_FILTER_INSERT_BEFORE);              /* 4 2 3 1 */
+                            NET_FILTER_INSERT_BEFORE); /* 4 2 3 1 */
 
     /* Sent by the netdev: tx, head to tail. */
     qemu_send_packet(&nd->nc, (const uint8_t *)"tx", 2);
@@ -214,7 +213,7 @@ static void test_filter_order(void)
 
     /* Re-injection continues after the filter, in its direction, then reaches the peer. */
     g_string_truncate(trace, 0);
-    struct iovec iov = { .iov_base = "again", .iov_len = 5 };
+    struct iovec iov = {.iov_base = "again", .iov_len = 5};
     qemu_netfilter_pass_to_next(&nd->nc, 0, &iov, 1, &f3.node);
     g_assert_cmpstr(trace->str, ==, "1");
     assert_got(nic, 1, "again");
@@ -276,13 +275,12 @@ static void test_socket_fd_stream(void)
     Sink *nic;
     NetClientState *nd;
     /* Two frames in one write, the second split at an odd place. */
-    static const uint8_t wire[] = { 0, 0, 0, 3, 'a', 'b', 'c', 0, 0, 0, 2, 'd', 'e' };
+    static const uint8_t wire[] = {0, 0, 0, 3, 'a', 'b', 'c', 0, 0, 0, 2, 'd', 'e'};
     uint8_t hdr[4], body[5];
 
     g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
     fdstr = g_strdup_printf("%d", sv[1]);
-    g_assert_true(create((const char *[]){ "type", "socket", "id", "s0", "fd", fdstr, NULL },
-                         &err));
+    g_assert_true(create((const char *[]){"type", "socket", "id", "s0", "fd", fdstr, NULL}, &err));
     g_assert_no_error(err);
     nd = qemu_find_netdev("s0");
     g_assert_nonnull(nd);
@@ -314,37 +312,37 @@ static void test_socket_errors(void)
 {
     GError *err = NULL;
 
-    g_assert_false(create((const char *[]){ "type", "socket", "id", "s0", NULL }, &err));
+    g_assert_false(create((const char *[]){"type", "socket", "id", "s0", NULL}, &err));
     g_assert_cmpstr(err->message, ==,
                     "exactly one of listen=, connect=, mcast= or udp= is required");
     g_clear_error(&err);
-    g_assert_false(create((const char *[]){ "type", "socket", "id", "s0", "foo", "1", NULL },
-                          &err));
+    g_assert_false(create((const char *[]){"type", "socket", "id", "s0", "foo", "1", NULL}, &err));
     g_assert_cmpstr(err->message, ==, "Invalid parameter 'foo'");
     g_clear_error(&err);
-    g_assert_false(create((const char *[]){ "type", "socket", "id", "s0", "listen", "1234",
-                                            NULL }, &err));
+    g_assert_false(
+        create((const char *[]){"type", "socket", "id", "s0", "listen", "1234", NULL}, &err));
     g_assert_cmpstr(err->message, ==,
                     "host address '1234' doesn't contain ':' separating host from port");
     g_clear_error(&err);
-    g_assert_false(create((const char *[]){ "type", "socket", "id", "s0", "udp",
-                                            "127.0.0.1:5000", NULL }, &err));
+    g_assert_false(create(
+        (const char *[]){"type", "socket", "id", "s0", "udp", "127.0.0.1:5000", NULL}, &err));
     g_assert_cmpstr(err->message, ==, "localaddr= is mandatory with udp=");
     g_clear_error(&err);
-    g_assert_false(create((const char *[]){ "type", "bogus", "id", "x", NULL }, &err));
+    g_assert_false(create((const char *[]){"type", "bogus", "id", "x", NULL}, &err));
     g_assert_cmpstr(err->message, ==, "Parameter 'type' does not accept value 'bogus'");
     g_clear_error(&err);
-    g_assert_false(create((const char *[]){ "type", "hubport", "id", "h", NULL }, &err));
+    g_assert_false(create((const char *[]){"type", "hubport", "id", "h", NULL}, &err));
     g_assert_cmpstr(err->message, ==, "Parameter 'hubid' is missing");
     g_clear_error(&err);
-    g_assert_false(create((const char *[]){ "type", "hubport", "id", "h", "hubid", "0",
-                                            "netdev", "zz", NULL }, &err));
+    g_assert_false(create(
+        (const char *[]){"type", "hubport", "id", "h", "hubid", "0", "netdev", "zz", NULL}, &err));
     g_assert_cmpstr(err->message, ==, "netdev 'zz' not found");
     g_clear_error(&err);
-    g_assert_false(create((const char *[]){ "type", "user", "id", "u", "hostfwd", "tcp::bad",
-                                            NULL }, &err));
-    g_assert_cmpstr(err->message, ==, "Invalid host forwarding rule 'tcp::bad' "
-                                      "(Bad host port separator)");
+    g_assert_false(
+        create((const char *[]){"type", "user", "id", "u", "hostfwd", "tcp::bad", NULL}, &err));
+    g_assert_cmpstr(err->message, ==,
+                    "Invalid host forwarding rule 'tcp::bad' "
+                    "(Bad host port separator)");
     g_clear_error(&err);
     g_assert_null(qemu_net_clients());
 }
@@ -354,7 +352,7 @@ static void test_socket_listen_connect_hub(void)
 {
     GError *err = NULL;
     int lfd, cfd, port;
-    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(sin);
     g_autofree char *listen_addr = NULL, *connect_addr = NULL;
     uint8_t buf[9];
@@ -367,8 +365,8 @@ static void test_socket_listen_connect_hub(void)
     g_assert_cmpint(listen(lfd, 1), ==, 0);
     getsockname(lfd, (struct sockaddr *)&sin, &len);
     connect_addr = g_strdup_printf("127.0.0.1:%d", ntohs(sin.sin_port));
-    g_assert_true(create((const char *[]){ "type", "socket", "id", "out", "connect",
-                                           connect_addr, NULL }, &err));
+    g_assert_true(create(
+        (const char *[]){"type", "socket", "id", "out", "connect", connect_addr, NULL}, &err));
     g_assert_no_error(err);
     int far = accept(lfd, NULL, NULL);
     g_assert_cmpint(far, >=, 0);
@@ -381,13 +379,14 @@ static void test_socket_listen_connect_hub(void)
     port = ntohs(sin.sin_port);
     close(probe);
     listen_addr = g_strdup_printf("127.0.0.1:%d", port);
-    g_assert_true(create((const char *[]){ "type", "socket", "id", "in", "listen", listen_addr,
-                                           NULL }, &err));
+    g_assert_true(
+        create((const char *[]){"type", "socket", "id", "in", "listen", listen_addr, NULL}, &err));
     g_assert_no_error(err);
-    g_assert_true(create((const char *[]){ "type", "hubport", "id", "h0", "hubid", "1",
-                                           "netdev", "in", NULL }, &err));
-    g_assert_true(create((const char *[]){ "type", "hubport", "id", "h1", "hubid", "1",
-                                           "netdev", "out", NULL }, &err));
+    g_assert_true(create(
+        (const char *[]){"type", "hubport", "id", "h0", "hubid", "1", "netdev", "in", NULL}, &err));
+    g_assert_true(
+        create((const char *[]){"type", "hubport", "id", "h1", "hubid", "1", "netdev", "out", NULL},
+               &err));
     g_assert_no_error(err);
 
     cfd = socket(AF_INET, SOCK_STREAM, 0);

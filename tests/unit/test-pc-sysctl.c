@@ -64,7 +64,7 @@ static void test_resets(Fixture *f, gconstpointer data)
 static void test_quiet_ports(Fixture *f, gconstpointer data)
 {
     IoSpaceStats st;
-    io_space_write(f->io, 0x80, 0x12, 1); /* Linux's io delay */
+    io_space_write(f->io, 0x80, 0x12, 1);                          /* Linux's io delay */
     g_assert_cmphex(io_space_read(f->io, 0x2f8 + 5, 1), ==, 0xff); /* absent COM2 */
     io_space_get_stats(f->io, &st);
     g_assert_cmpuint(st.unassigned_reads + st.unassigned_writes, ==, 0);

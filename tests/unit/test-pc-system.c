@@ -37,21 +37,21 @@ static void on_poweroff(void *opaque)
 static void write_kernel(Fixture *f, uint16_t final_port, uint16_t final_val, bool word)
 {
     GByteArray *code = g_byte_array_new();
-    const uint8_t print[] = {0x66, 0xba, 0xf8, 0x03,   /* mov dx, 0x3f8 */
-                             0xb0, 'O', 0xee,          /* mov al, 'O'; out dx, al */
-                             0xb0, 'K', 0xee};         /* mov al, 'K'; out dx, al */
+    const uint8_t print[] = {0x66, 0xba, 0xf8, 0x03, /* mov dx, 0x3f8 */
+                             0xb0, 'O',  0xee,       /* mov al, 'O'; out dx, al */
+                             0xb0, 'K',  0xee};      /* mov al, 'K'; out dx, al */
     g_byte_array_append(code, print, sizeof(print));
     uint8_t fin[] = {0x66, 0xba, final_port & 0xff, final_port >> 8, /* mov dx, port */
-                     0x66, 0xb8, final_val & 0xff, final_val >> 8,   /* mov ax, val */
-                     0xee};                                         /* out dx, al */
+                     0x66, 0xb8, final_val & 0xff,  final_val >> 8,  /* mov ax, val */
+                     0xee};                                          /* out dx, al */
     if (word) {
-        fin[8] = 0x66;                                              /* out dx, ax */
+        fin[8] = 0x66; /* out dx, ax */
     }
     g_byte_array_append(code, fin, sizeof(fin));
     if (word) {
         g_byte_array_append(code, (const guint8 *)"\xef", 1);
     }
-    g_byte_array_append(code, (const guint8 *)"\xf4\xeb\xfd", 3);     /* hlt; jmp $-1 */
+    g_byte_array_append(code, (const guint8 *)"\xf4\xeb\xfd", 3); /* hlt; jmp $-1 */
 
     GByteArray *b = g_byte_array_new();
     Elf64_Ehdr eh = {0};
@@ -64,8 +64,11 @@ static void write_kernel(Fixture *f, uint16_t final_port, uint16_t final_val, bo
     eh.e_phnum = 2;
     g_byte_array_append(b, (guint8 *)&eh, sizeof(eh));
     uint64_t data = sizeof(eh) + 2 * sizeof(Elf64_Phdr);
-    Elf64_Phdr load = {.p_type = PT_LOAD, .p_offset = data, .p_paddr = 0x1000000,
-                       .p_filesz = code->len, .p_memsz = 4096};
+    Elf64_Phdr load = {.p_type = PT_LOAD,
+                       .p_offset = data,
+                       .p_paddr = 0x1000000,
+                       .p_filesz = code->len,
+                       .p_memsz = 4096};
     Elf64_Phdr note = {.p_type = PT_NOTE, .p_offset = data + code->len, .p_filesz = 20};
     g_byte_array_append(b, (guint8 *)&load, sizeof(load));
     g_byte_array_append(b, (guint8 *)&note, sizeof(note));

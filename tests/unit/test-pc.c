@@ -85,8 +85,8 @@ static void write_kernel(Fixture *f)
     eh.e_phnum = 2;
     g_byte_array_append(b, (guint8 *)&eh, sizeof(eh));
     uint64_t data = sizeof(eh) + 2 * sizeof(Elf64_Phdr);
-    Elf64_Phdr load = {.p_type = PT_LOAD, .p_offset = data, .p_paddr = 0x1000000,
-                       .p_filesz = 4, .p_memsz = 4096};
+    Elf64_Phdr load = {
+        .p_type = PT_LOAD, .p_offset = data, .p_paddr = 0x1000000, .p_filesz = 4, .p_memsz = 4096};
     Elf64_Phdr note = {.p_type = PT_NOTE, .p_offset = data + 4, .p_filesz = 20};
     g_byte_array_append(b, (guint8 *)&load, sizeof(load));
     g_byte_array_append(b, (guint8 *)&note, sizeof(note));
@@ -105,12 +105,15 @@ static void setup(Fixture *f, gconstpointer data)
     hw_register_types();
     f->ram = g_malloc0(RAM_SIZE);
     f->dma = (DmaSpace){.read = ram_read, .write = ram_write, .opaque = f};
-    f->hooks = (PcMachineHooks){.ram = &f->dma, .cpu_set_irq = cpu_set_irq,
-                                .reset_request = reset_req, .poweroff_request = poweroff_req,
-                                .nic_attach = nic_attach, .opaque = f};
+    f->hooks = (PcMachineHooks){.ram = &f->dma,
+                                .cpu_set_irq = cpu_set_irq,
+                                .reset_request = reset_req,
+                                .poweroff_request = poweroff_req,
+                                .nic_attach = nic_attach,
+                                .opaque = f};
     write_kernel(f);
-    PcMachineOptions opts = {.ram_size = RAM_SIZE, .kernel = f->kernel, .append = "console=ttyS0",
-                             .acpi = true};
+    PcMachineOptions opts = {
+        .ram_size = RAM_SIZE, .kernel = f->kernel, .append = "console=ttyS0", .acpi = true};
     f->m = pc_machine_new(&opts, &f->hooks, NULL);
     g_assert_nonnull(f->m);
 }
@@ -342,8 +345,8 @@ static void test_nic_requests(Fixture *f, gconstpointer data)
     net_cleanup();
     /* a model the machine does not have */
     m = pc_machine_new(&opts, &hooks, NULL);
-    g_autoptr(KeyvalList) kv2 = keyval_parse("user,model=e1000", "type",
-                                             KEYVAL_OPTS | KEYVAL_QUIET, &err);
+    g_autoptr(KeyvalList) kv2 =
+        keyval_parse("user,model=e1000", "type", KEYVAL_OPTS | KEYVAL_QUIET, &err);
     g_assert_true(net_nic_init_from_opts(kv2, &err));
     g_assert_false(pc_machine_add_nic_requests(m, &err));
     g_assert_cmpstr(err->message, ==, "Unsupported NIC model: e1000");

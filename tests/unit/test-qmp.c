@@ -102,14 +102,18 @@ static void test_negotiation(void)
 static void test_request_errors(void)
 {
     Session *s = negotiated();
-    check_send(s, "[1]", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be "
-                         "a JSON object\"}}\r\n");
-    check_send(s, "{\"x\": 1}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input "
-                                "member 'x' is unexpected\"}}\r\n");
-    check_send(s, "{\"id\": 1}", "{\"id\": 1, \"error\": {\"class\": \"GenericError\", \"desc\": "
-                                 "\"QMP input lacks member 'execute'\"}}\r\n");
-    check_send(s, "{\"execute\": 1}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP "
-                                      "input member 'execute' must be a string\"}}\r\n");
+    check_send(s, "[1]",
+               "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be "
+               "a JSON object\"}}\r\n");
+    check_send(s, "{\"x\": 1}",
+               "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input "
+               "member 'x' is unexpected\"}}\r\n");
+    check_send(s, "{\"id\": 1}",
+               "{\"id\": 1, \"error\": {\"class\": \"GenericError\", \"desc\": "
+               "\"QMP input lacks member 'execute'\"}}\r\n");
+    check_send(s, "{\"execute\": 1}",
+               "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP "
+               "input member 'execute' must be a string\"}}\r\n");
     check_send(s, "{\"execute\": \"query-status\", \"arguments\": []}",
                "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input member "
                "'arguments' must be an object\"}}\r\n");
@@ -119,8 +123,9 @@ static void test_request_errors(void)
     check_send(s, "{\"execute\": \"human-monitor-command\"}",
                "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'command-line' "
                "is missing\"}}\r\n");
-    check_send(s, "{\"execute\": \"human-monitor-command\", \"arguments\": "
-                  "{\"command-line\": 5}}",
+    check_send(s,
+               "{\"execute\": \"human-monitor-command\", \"arguments\": "
+               "{\"command-line\": 5}}",
                "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid parameter type for "
                "'command-line', expected: string\"}}\r\n");
     check_send(s, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"x\"]}}",
@@ -132,16 +137,21 @@ static void test_request_errors(void)
 static void test_json_errors(void)
 {
     Session *s = negotiated();
-    check_send(s, "{bad json}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse "
-                                "error, invalid keyword 'bad'\"}}\r\n");
-    check_send(s, "}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, "
-                       "expecting value\"}}\r\n");
-    check_send(s, "{\"a\" 1}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse "
-                               "error, missing : in object pair\"}}\r\n");
-    check_send(s, "[1 2]", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse "
-                           "error, expected separator in list\"}}\r\n");
-    check_send(s, "@", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, "
-                       "stray '@'\"}}\r\n");
+    check_send(s, "{bad json}",
+               "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse "
+               "error, invalid keyword 'bad'\"}}\r\n");
+    check_send(s, "}",
+               "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, "
+               "expecting value\"}}\r\n");
+    check_send(s, "{\"a\" 1}",
+               "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse "
+               "error, missing : in object pair\"}}\r\n");
+    check_send(s, "[1 2]",
+               "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse "
+               "error, expected separator in list\"}}\r\n");
+    check_send(s, "@",
+               "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, "
+               "stray '@'\"}}\r\n");
     /* The session survives, and single quotes are accepted as upstream accepts them. */
     check_send(s, "{'execute': 'query-name'}", "{\"return\": {}}\r\n");
     g_assert_cmpuint(monitor_qmp_parse_errors(s->mon), ==, 5);
@@ -154,8 +164,9 @@ static void test_split_and_merged(void)
     check_send(s, "{\"exec", "");
     check_send(s, "ute\": \"query-na", "");
     check_send(s, "me\"}", "{\"return\": {}}\r\n");
-    check_send(s, "{\"execute\": \"query-name\", \"id\": 1}{\"execute\": \"query-name\", "
-                  "\"id\": 2}\n",
+    check_send(s,
+               "{\"execute\": \"query-name\", \"id\": 1}{\"execute\": \"query-name\", "
+               "\"id\": 2}\n",
                "{\"return\": {}, \"id\": 1}\r\n{\"return\": {}, \"id\": 2}\r\n");
     session_free(s);
 }
@@ -205,11 +216,13 @@ static void test_hmp_passthrough(void)
 {
     Session *s = negotiated();
     runstate_set(RUN_STATE_RUNNING);
-    check_send(s, "{\"execute\": \"human-monitor-command\", \"arguments\": "
-                  "{\"command-line\": \"info status\"}}",
+    check_send(s,
+               "{\"execute\": \"human-monitor-command\", \"arguments\": "
+               "{\"command-line\": \"info status\"}}",
                "{\"return\": \"VM status: running\\r\\n\"}\r\n");
-    check_send(s, "{\"execute\": \"human-monitor-command\", \"arguments\": "
-                  "{\"command-line\": \"foo\"}}",
+    check_send(s,
+               "{\"execute\": \"human-monitor-command\", \"arguments\": "
+               "{\"command-line\": \"foo\"}}",
                "{\"return\": \"unknown command: 'foo'\\r\\n\"}\r\n");
     session_free(s);
 }

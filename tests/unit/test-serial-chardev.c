@@ -74,9 +74,8 @@ static void test_socket_input(void)
     g_assert_no_error(err);
     g_autoptr(GSocketClient) client = g_socket_client_new();
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-    g_autoptr(GSocketConnection) conn = g_socket_client_connect(client,
-                                                                G_SOCKET_CONNECTABLE(addr),
-                                                                NULL, &err);
+    g_autoptr(GSocketConnection) conn =
+        g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, &err);
     g_assert_no_error(err);
     GOutputStream *os = g_io_stream_get_output_stream(G_IO_STREAM(conn));
     g_assert_true(g_output_stream_write_all(os, "ls\n", 3, NULL, NULL, &err));

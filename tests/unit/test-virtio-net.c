@@ -11,7 +11,7 @@
 
 #define RAM_SIZE (1 << 20)
 #define BAR_ADDR 0xfe000000ull
-#define QSZ 8
+#define QSZ      8
 /* guest RAM layout for the test driver */
 #define RXQ_BASE 0x10000
 #define TXQ_BASE 0x20000
@@ -98,8 +98,8 @@ static uint32_t r32(Fixture *f, uint64_t a)
     return r16(f, a) | ((uint32_t)r16(f, a + 2) << 16);
 }
 
-static void set_desc(Fixture *f, uint64_t table, int i, uint64_t addr, uint32_t len,
-                     uint16_t flags, uint16_t next)
+static void set_desc(Fixture *f, uint64_t table, int i, uint64_t addr, uint32_t len, uint16_t flags,
+                     uint16_t next)
 {
     uint8_t *d = f->ram + table + 16 * i;
     for (int b = 0; b < 8; b++) {
@@ -185,8 +185,8 @@ static void setup(Fixture *f, gconstpointer data)
     f->bus = pci_bus_new(f->io, f->mmio, lines, isa);
     const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
     f->net = virtio_net_new(&f->dma, mac);
-    f->proxy = virtio_pci_new(f->bus, "virtio-net-pci", -1, virtio_net_vdev(f->net), 0x020000,
-                              NULL);
+    f->proxy =
+        virtio_pci_new(f->bus, "virtio-net-pci", -1, virtio_net_vdev(f->net), 0x020000, NULL);
     g_assert_nonnull(f->proxy);
     f->sent = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
     VirtIONetPeer peer = {.send = peer_send, .rx_ready = peer_rx_ready, .opaque = f};

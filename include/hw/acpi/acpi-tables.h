@@ -15,18 +15,18 @@
 #include <glib.h>
 #include <stdint.h>
 
-#define ACPI_PM_BASE 0xb000
-#define ACPI_PM1_EVT (ACPI_PM_BASE + 0)
-#define ACPI_PM1_CNT (ACPI_PM_BASE + 4)
-#define ACPI_PM_TMR (ACPI_PM_BASE + 8)
-#define ACPI_SCI_IRQ 9
-#define ACPI_RESET_PORT 0xcf9
+#define ACPI_PM_BASE     0xb000
+#define ACPI_PM1_EVT     (ACPI_PM_BASE + 0)
+#define ACPI_PM1_CNT     (ACPI_PM_BASE + 4)
+#define ACPI_PM_TMR      (ACPI_PM_BASE + 8)
+#define ACPI_SCI_IRQ     9
+#define ACPI_RESET_PORT  0xcf9
 #define ACPI_RESET_VALUE 0x06
 
 typedef struct AcpiTables {
-    GByteArray *blob;   /* the bytes to place at base */
+    GByteArray *blob; /* the bytes to place at base */
     uint64_t base;
-    uint64_t rsdp;      /* guest physical addresses of the tables */
+    uint64_t rsdp; /* guest physical addresses of the tables */
     uint64_t rsdt, xsdt, fadt, facs, dsdt, madt;
 } AcpiTables;
 

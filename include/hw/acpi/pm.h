@@ -21,8 +21,7 @@
 typedef struct AcpiPmState AcpiPmState;
 typedef void (*AcpiPmPowerOffFn)(void *opaque);
 
-AcpiPmState *acpi_pm_new(HwClock *clock, IrqLine *sci, AcpiPmPowerOffFn poweroff,
-                         void *opaque);
+AcpiPmState *acpi_pm_new(HwClock *clock, IrqLine *sci, AcpiPmPowerOffFn poweroff, void *opaque);
 void acpi_pm_free(AcpiPmState *s);
 void acpi_pm_reset(AcpiPmState *s);
 bool acpi_pm_register_ports(AcpiPmState *s, IoSpace *io, uint16_t base, GError **errp);

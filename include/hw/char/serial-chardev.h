@@ -19,7 +19,6 @@ SerialChardev *serial_chardev_connect(SerialState *s, Chardev *chr, GError **err
 void serial_chardev_disconnect(SerialChardev *sc);
 
 /* -serial ARG for COM<index+1>: NULL result without error for "none". */
-SerialChardev *serial_chardev_from_arg(SerialState *s, int index, const char *arg,
-                                       GError **errp);
+SerialChardev *serial_chardev_from_arg(SerialState *s, int index, const char *arg, GError **errp);
 
 #endif

@@ -34,8 +34,8 @@ typedef struct SerialBackend {
 
 typedef struct SerialStats {
     uint64_t tx_bytes, rx_bytes;
-    uint64_t rx_overruns;   /* bytes dropped because the FIFO was full */
-    uint64_t tx_dropped;    /* bytes transmitted with no backend (-serial none) */
+    uint64_t rx_overruns; /* bytes dropped because the FIFO was full */
+    uint64_t tx_dropped;  /* bytes transmitted with no backend (-serial none) */
 } SerialStats;
 
 SerialState *serial_new(IrqLine *irq);

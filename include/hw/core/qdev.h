@@ -28,23 +28,23 @@ typedef enum {
     DEV_PROP_BOOL,
     DEV_PROP_UINT32,
     DEV_PROP_MACADDR,
-    DEV_PROP_PCI_DEVFN,   /* "06.0" or "06" or a number */
-    DEV_PROP_LINK,        /* the id of another object (netdev, chardev): resolved by create */
+    DEV_PROP_PCI_DEVFN, /* "06.0" or "06" or a number */
+    DEV_PROP_LINK,      /* the id of another object (netdev, chardev): resolved by create */
 } DevicePropKind;
 
 typedef struct DevicePropInfo {
     const char *name;
     DevicePropKind kind;
-    const char *owner;        /* type named in errors; NULL: the device type itself */
-    const char *help;         /* the text after the type in -device T,help */
-    const char *default_str;  /* shown as (default: ...) or NULL */
+    const char *owner;       /* type named in errors; NULL: the device type itself */
+    const char *help;        /* the text after the type in -device T,help */
+    const char *default_str; /* shown as (default: ...) or NULL */
 } DevicePropInfo;
 
 typedef struct DeviceTypeInfo {
     const char *name;
-    const char *bus;          /* "PCI", "ISA", or NULL */
+    const char *bus; /* "PCI", "ISA", or NULL */
     const char *desc;
-    const char *category;     /* -device help section: "Network devices", ... */
+    const char *category;        /* -device help section: "Network devices", ... */
     const DevicePropInfo *props; /* terminated by a NULL name */
     /* props: property name -> value string (already validated by kind). */
     bool (*create)(void *machine, const char *id, GHashTable *props, GError **errp);

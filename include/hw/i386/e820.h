@@ -13,9 +13,9 @@
 
 #include <stdint.h>
 
-#define E820_RAM 1
-#define E820_RESERVED 2
-#define E820_ACPI 3
+#define E820_RAM         1
+#define E820_RESERVED    2
+#define E820_ACPI        3
 #define E820_MAX_ENTRIES 16
 
 typedef struct E820Entry {

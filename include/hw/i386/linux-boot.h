@@ -25,12 +25,12 @@
 #include "hw/core/dma.h"
 #include "hw/i386/e820.h"
 
-#define PVH_START_INFO_ADDR 0x6000
-#define PVH_MODLIST_ADDR 0x6040
-#define PVH_MEMMAP_ADDR 0x6100
-#define LINUX_CMDLINE_ADDR 0x20000
-#define LINUX_CMDLINE_MAX 0x10000
-#define XEN_HVM_START_MAGIC 0x336ec578
+#define PVH_START_INFO_ADDR      0x6000
+#define PVH_MODLIST_ADDR         0x6040
+#define PVH_MEMMAP_ADDR          0x6100
+#define LINUX_CMDLINE_ADDR       0x20000
+#define LINUX_CMDLINE_MAX        0x10000
+#define XEN_HVM_START_MAGIC      0x336ec578
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 
 typedef struct ElfSegment {
@@ -38,17 +38,17 @@ typedef struct ElfSegment {
 } ElfSegment;
 
 typedef struct PvhKernel {
-    GBytes *elf;          /* the ELF image (decompressed if it came from a bzImage) */
-    uint32_t entry;       /* PVH entry, physical */
-    GArray *segments;     /* of ElfSegment */
-    uint64_t low, high;   /* physical range the segments occupy */
+    GBytes *elf;        /* the ELF image (decompressed if it came from a bzImage) */
+    uint32_t entry;     /* PVH entry, physical */
+    GArray *segments;   /* of ElfSegment */
+    uint64_t low, high; /* physical range the segments occupy */
     bool from_bzimage;
     uint16_t boot_protocol; /* the bzImage's, 0 for a bare ELF */
 } PvhKernel;
 
 typedef struct LinuxBootInfo {
     uint32_t entry;
-    uint32_t start_info;  /* EBX at entry */
+    uint32_t start_info; /* EBX at entry */
     uint64_t kernel_low, kernel_high;
     uint64_t initrd_addr, initrd_size;
 } LinuxBootInfo;
@@ -64,9 +64,8 @@ bool pvh_kernel_load(const PvhKernel *k, const DmaSpace *dma, uint64_t low_ram_e
                      LinuxBootInfo *out, GError **errp);
 
 /* The whole of -kernel/-initrd/-append: reads the files, parses, loads. */
-bool linux_boot_load_files(const char *kernel_path, const char *initrd_path,
-                           const char *cmdline, const DmaSpace *dma, uint64_t low_ram_end,
-                           const E820Table *e820, uint64_t rsdp, LinuxBootInfo *out,
-                           GError **errp);
+bool linux_boot_load_files(const char *kernel_path, const char *initrd_path, const char *cmdline,
+                           const DmaSpace *dma, uint64_t low_ram_end, const E820Table *e820,
+                           uint64_t rsdp, LinuxBootInfo *out, GError **errp);
 
 #endif

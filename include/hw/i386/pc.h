@@ -41,25 +41,25 @@
 #include "util/keyval.h"
 
 #define PC_DEFAULT_RAM_SIZE (128ull << 20)
-#define PC_PCI_MEM_BASE 0xfe000000ull
-#define PC_PCI_IO_BASE 0xc000
+#define PC_PCI_MEM_BASE     0xfe000000ull
+#define PC_PCI_IO_BASE      0xc000
 
 typedef struct PcMachine PcMachine;
 
 typedef struct PcMachineOptions {
-    uint64_t ram_size;        /* -m, bytes */
-    const char *kernel;       /* -kernel, or NULL */
-    const char *initrd;       /* -initrd */
-    const char *append;       /* -append */
-    bool acpi;                /* -M pc,acpi=on (the default) */
+    uint64_t ram_size;  /* -m, bytes */
+    const char *kernel; /* -kernel, or NULL */
+    const char *initrd; /* -initrd */
+    const char *append; /* -append */
+    bool acpi;          /* -M pc,acpi=on (the default) */
 } PcMachineOptions;
 
 typedef struct PcMachineHooks {
-    const DmaSpace *ram;                               /* memory/'s RAM accessors */
-    void (*cpu_set_irq)(void *opaque, bool level);     /* x86_cpu_set_irq */
-    void (*cpu_nmi)(void *opaque);                     /* x86_cpu_inject_nmi */
-    void (*reset_request)(void *opaque);               /* the guest asked for a reset */
-    void (*poweroff_request)(void *opaque);            /* the guest powered off (ACPI S5) */
+    const DmaSpace *ram;                           /* memory/'s RAM accessors */
+    void (*cpu_set_irq)(void *opaque, bool level); /* x86_cpu_set_irq */
+    void (*cpu_nmi)(void *opaque);                 /* x86_cpu_inject_nmi */
+    void (*reset_request)(void *opaque);           /* the guest asked for a reset */
+    void (*poweroff_request)(void *opaque);        /* the guest powered off (ACPI S5) */
     /* Connects a NIC to -netdev ID; NULL: through the net core (hw/virtio/virtio-net-nc.h).
      * Tests replace it. On failure it reports upstream's "can't find value" error. */
     bool (*nic_attach)(void *opaque, VirtIONet *nic, const char *netdev, const char *nic_name,
@@ -70,8 +70,8 @@ typedef struct PcMachineHooks {
 void hw_register_types(void);
 
 /* -machine help lines for the pc machine (upstream's spelling; `pc` is an alias). */
-#define PC_MACHINE_HELP                                                                         \
-    "pc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)\n"         \
+#define PC_MACHINE_HELP                                                                            \
+    "pc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)\n"            \
     "pc-i440fx-7.2        Standard PC (i440FX + PIIX, 1996) (default)\n"
 /* True for "pc" and "pc-i440fx-7.2". */
 bool pc_machine_type_is_pc(const char *name);
@@ -85,8 +85,7 @@ bool pc_parse_ram_size(const char *arg, uint64_t *out, GError **errp);
 /* The pc's split: everything below 4 GiB unless -m >= 3.5 GiB, then 3 GiB low, rest high. */
 void pc_ram_split(uint64_t ram_size, uint64_t *low, uint64_t *high);
 
-PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *hooks,
-                          GError **errp);
+PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *hooks, GError **errp);
 void pc_machine_free(PcMachine *m);
 bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, GError **errp);
 /* -nic requests recorded by the net core (net_nic_list): a virtio-net-pci for each (model

@@ -23,10 +23,10 @@
 #include "hw/core/irq.h"
 #include "hw/core/timer.h"
 
-#define LAPIC_BASE 0xfee00000ull
-#define IOAPIC_BASE 0xfec00000ull
-#define IOAPIC_NUM_PINS 24
-#define LAPIC_BUS_FREQ 1000000000ull
+#define LAPIC_BASE       0xfee00000ull
+#define IOAPIC_BASE      0xfec00000ull
+#define IOAPIC_NUM_PINS  24
+#define LAPIC_BUS_FREQ   1000000000ull
 #define LAPIC_ACK_EXTINT (-2)
 
 typedef struct LapicState LapicState;

@@ -25,30 +25,30 @@
 #include "hw/core/irq.h"
 
 #define PCI_CONFIG_SPACE_SIZE 256
-#define PCI_NUM_BARS 6
-#define PCI_DEVFN(slot, fn) (((slot) << 3) | (fn))
+#define PCI_NUM_BARS          6
+#define PCI_DEVFN(slot, fn)   (((slot) << 3) | (fn))
 
-#define PCI_VENDOR_ID 0x00
-#define PCI_DEVICE_ID 0x02
-#define PCI_COMMAND 0x04
-#define PCI_STATUS 0x06
-#define PCI_REVISION_ID 0x08
-#define PCI_CLASS_PROG 0x09
-#define PCI_CLASS_DEVICE 0x0a
-#define PCI_HEADER_TYPE 0x0e
-#define PCI_BASE_ADDRESS_0 0x10
+#define PCI_VENDOR_ID           0x00
+#define PCI_DEVICE_ID           0x02
+#define PCI_COMMAND             0x04
+#define PCI_STATUS              0x06
+#define PCI_REVISION_ID         0x08
+#define PCI_CLASS_PROG          0x09
+#define PCI_CLASS_DEVICE        0x0a
+#define PCI_HEADER_TYPE         0x0e
+#define PCI_BASE_ADDRESS_0      0x10
 #define PCI_SUBSYSTEM_VENDOR_ID 0x2c
-#define PCI_SUBSYSTEM_ID 0x2e
-#define PCI_CAPABILITY_LIST 0x34
-#define PCI_INTERRUPT_LINE 0x3c
-#define PCI_INTERRUPT_PIN 0x3d
+#define PCI_SUBSYSTEM_ID        0x2e
+#define PCI_CAPABILITY_LIST     0x34
+#define PCI_INTERRUPT_LINE      0x3c
+#define PCI_INTERRUPT_PIN       0x3d
 
-#define PCI_COMMAND_IO 0x1
-#define PCI_COMMAND_MEMORY 0x2
-#define PCI_COMMAND_MASTER 0x4
+#define PCI_COMMAND_IO           0x1
+#define PCI_COMMAND_MEMORY       0x2
+#define PCI_COMMAND_MASTER       0x4
 #define PCI_COMMAND_INTX_DISABLE 0x400
-#define PCI_STATUS_INTERRUPT 0x08
-#define PCI_STATUS_CAP_LIST 0x10
+#define PCI_STATUS_INTERRUPT     0x08
+#define PCI_STATUS_CAP_LIST      0x10
 
 typedef enum {
     PCI_BAR_NONE = 0,
@@ -63,23 +63,23 @@ typedef struct PCIDevice PCIDevice;
 typedef struct PCIBar {
     PCIBarType type;
     bool prefetch;
-    uint64_t size;          /* power of two */
+    uint64_t size; /* power of two */
     const IoRegionOps *ops;
     void *opaque;
-    uint64_t mapped_addr;   /* where it is mapped, or UINT64_MAX */
+    uint64_t mapped_addr; /* where it is mapped, or UINT64_MAX */
 } PCIBar;
 
 struct PCIDevice {
     PCIBus *bus;
-    char *name;             /* the type ("virtio-net-pci"), in messages and region names */
-    char *id;               /* -device id=, or NULL */
+    char *name; /* the type ("virtio-net-pci"), in messages and region names */
+    char *id;   /* -device id=, or NULL */
     int devfn;
     uint8_t config[PCI_CONFIG_SPACE_SIZE];
-    uint8_t wmask[PCI_CONFIG_SPACE_SIZE];   /* bits the guest may write */
+    uint8_t wmask[PCI_CONFIG_SPACE_SIZE]; /* bits the guest may write */
     PCIBar bars[PCI_NUM_BARS];
-    uint8_t next_cap;                       /* where the next capability goes */
+    uint8_t next_cap; /* where the next capability goes */
     int intx_level;
-    bool intx_applied;                      /* counted on its PIRQ line */
+    bool intx_applied; /* counted on its PIRQ line */
     /* Optional hooks run after the generic config-space handling. */
     void (*config_written)(PCIDevice *dev, uint32_t addr, uint32_t val, int len);
     void *opaque;

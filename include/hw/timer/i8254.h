@@ -31,10 +31,10 @@ bool i8254_register_ports(I8254State *pit, IoSpace *io, GError **errp);
 
 typedef struct I8254ChannelInfo {
     int mode;
-    int count;    /* reload value, 0x10000 for 0 */
+    int count; /* reload value, 0x10000 for 0 */
     int gate;
     int out;
-    int current;  /* counter value now */
+    int current; /* counter value now */
 } I8254ChannelInfo;
 void i8254_get_channel(I8254State *pit, int ch, I8254ChannelInfo *out);
 /* IRQ 0 edges raised so far (statistics). */

@@ -22,10 +22,10 @@
 #include "hw/core/irq.h"
 #include "hw/core/timer.h"
 
-#define RTC_REG_A 10
-#define RTC_REG_B 11
-#define RTC_REG_C 12
-#define RTC_REG_D 13
+#define RTC_REG_A   10
+#define RTC_REG_B   11
+#define RTC_REG_C   12
+#define RTC_REG_D   13
 #define RTC_CENTURY 0x32
 
 typedef struct RtcState RtcState;

@@ -15,13 +15,13 @@
 
 #include "hw/virtio/virtio.h"
 
-#define VIRTIO_ID_NET 1
-#define VIRTIO_NET_F_MAC 5
-#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_ID_NET        1
+#define VIRTIO_NET_F_MAC     5
+#define VIRTIO_NET_F_STATUS  16
 #define VIRTIO_NET_S_LINK_UP 1
-#define VIRTIO_NET_HDR_LEN 12
+#define VIRTIO_NET_HDR_LEN   12
 /* The largest frame either direction (64 KiB, as upstream's NET_BUFSIZE allows). */
-#define VIRTIO_NET_MAX_FRAME 65536
+#define VIRTIO_NET_MAX_FRAME  65536
 #define VIRTIO_NET_QUEUE_SIZE 256
 
 typedef struct VirtIONet VirtIONet;
@@ -37,7 +37,7 @@ typedef struct VirtIONetPeer {
 typedef struct VirtIONetStats {
     uint64_t tx_packets, tx_bytes, tx_dropped;
     uint64_t rx_packets, rx_bytes, rx_dropped;
-    uint64_t rx_no_buffer;    /* receive attempts that found no buffer (peer queued them) */
+    uint64_t rx_no_buffer; /* receive attempts that found no buffer (peer queued them) */
 } VirtIONetStats;
 
 VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6]);

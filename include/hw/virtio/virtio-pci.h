@@ -17,12 +17,12 @@
 #include "hw/pci/pci.h"
 #include "hw/virtio/virtio.h"
 
-#define VIRTIO_PCI_BAR 4
-#define VIRTIO_PCI_BAR_SIZE 0x4000
-#define VIRTIO_PCI_COMMON_OFF 0x0000
-#define VIRTIO_PCI_ISR_OFF 0x1000
-#define VIRTIO_PCI_DEVICE_OFF 0x2000
-#define VIRTIO_PCI_NOTIFY_OFF 0x3000
+#define VIRTIO_PCI_BAR         4
+#define VIRTIO_PCI_BAR_SIZE    0x4000
+#define VIRTIO_PCI_COMMON_OFF  0x0000
+#define VIRTIO_PCI_ISR_OFF     0x1000
+#define VIRTIO_PCI_DEVICE_OFF  0x2000
+#define VIRTIO_PCI_NOTIFY_OFF  0x3000
 #define VIRTIO_PCI_NOTIFY_MULT 4
 
 typedef struct VirtIOPCIProxy VirtIOPCIProxy;

@@ -29,17 +29,17 @@
 #include "hw/core/dma.h"
 
 #define VIRTIO_CONFIG_S_ACKNOWLEDGE 1
-#define VIRTIO_CONFIG_S_DRIVER 2
-#define VIRTIO_CONFIG_S_DRIVER_OK 4
+#define VIRTIO_CONFIG_S_DRIVER      2
+#define VIRTIO_CONFIG_S_DRIVER_OK   4
 #define VIRTIO_CONFIG_S_FEATURES_OK 8
 #define VIRTIO_CONFIG_S_NEEDS_RESET 0x40
-#define VIRTIO_CONFIG_S_FAILED 0x80
+#define VIRTIO_CONFIG_S_FAILED      0x80
 
 #define VIRTIO_F_VERSION_1 32
 
-#define VRING_DESC_F_NEXT 1
-#define VRING_DESC_F_WRITE 2
-#define VRING_DESC_F_INDIRECT 4
+#define VRING_DESC_F_NEXT          1
+#define VRING_DESC_F_WRITE         2
+#define VRING_DESC_F_INDIRECT      4
 #define VRING_AVAIL_F_NO_INTERRUPT 1
 
 #define VIRTQUEUE_MAX_SIZE 1024
@@ -51,7 +51,7 @@ typedef struct VirtQueue VirtQueue;
 
 typedef struct VirtQueueElement {
     uint16_t head;
-    unsigned out_num, in_num;           /* readable (driver → device), then writable */
+    unsigned out_num, in_num; /* readable (driver → device), then writable */
     uint64_t out_addr[VIRTQUEUE_MAX_SG];
     uint32_t out_len[VIRTQUEUE_MAX_SG];
     uint64_t in_addr[VIRTQUEUE_MAX_SG];
@@ -64,7 +64,7 @@ typedef void (*VirtQueueHandler)(VirtIODevice *vdev, VirtQueue *vq);
 struct VirtQueue {
     VirtIODevice *vdev;
     int index;
-    uint16_t size;          /* set by the driver, at most max_size */
+    uint16_t size; /* set by the driver, at most max_size */
     uint16_t max_size;
     bool enabled;
     uint64_t desc, avail, used;
@@ -74,8 +74,8 @@ struct VirtQueue {
 };
 
 typedef struct VirtIOStats {
-    uint64_t chains;          /* chains popped */
-    uint64_t bad_chains;      /* malformed rings or chains (device then needs reset) */
+    uint64_t chains;     /* chains popped */
+    uint64_t bad_chains; /* malformed rings or chains (device then needs reset) */
     uint64_t interrupts;
 } VirtIOStats;
 
@@ -95,11 +95,11 @@ typedef void (*VirtIONotify)(void *opaque, bool config_change);
 
 struct VirtIODevice {
     const char *name;
-    uint16_t device_id;     /* virtio device type (1: net) */
+    uint16_t device_id; /* virtio device type (1: net) */
     const VirtIODeviceOps *ops;
     const DmaSpace *dma;
     uint8_t status;
-    uint8_t isr;            /* bit 0: used buffers, bit 1: configuration change */
+    uint8_t isr; /* bit 0: used buffers, bit 1: configuration change */
     uint8_t config_generation;
     uint64_t host_features, guest_features;
     int num_queues;
@@ -136,8 +136,8 @@ void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len);
 void virtqueue_notify(VirtQueue *vq);
 
 /* Copies between a chain's buffers and host memory; return bytes copied or -1 (broken). */
-int64_t virtqueue_read_out(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset,
-                           void *buf, uint64_t len);
+int64_t virtqueue_read_out(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset, void *buf,
+                           uint64_t len);
 int64_t virtqueue_write_in(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset,
                            const void *buf, uint64_t len);
 

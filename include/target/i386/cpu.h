@@ -28,93 +28,110 @@ enum { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI };
 enum { R_ES, R_CS, R_SS, R_DS, R_FS, R_GS, R_LDTR, R_TR, SEG_COUNT };
 
 /* EFLAGS bits */
-#define CC_C 0x0001u
-#define CC_P 0x0004u
-#define CC_A 0x0010u
-#define CC_Z 0x0040u
-#define CC_S 0x0080u
-#define CC_O 0x0800u
-#define CC_ALL (CC_C | CC_P | CC_A | CC_Z | CC_S | CC_O)
-#define TF_MASK 0x00100u
-#define IF_MASK 0x00200u
-#define DF_MASK 0x00400u
+#define CC_C      0x0001u
+#define CC_P      0x0004u
+#define CC_A      0x0010u
+#define CC_Z      0x0040u
+#define CC_S      0x0080u
+#define CC_O      0x0800u
+#define CC_ALL    (CC_C | CC_P | CC_A | CC_Z | CC_S | CC_O)
+#define TF_MASK   0x00100u
+#define IF_MASK   0x00200u
+#define DF_MASK   0x00400u
 #define IOPL_MASK 0x03000u
-#define NT_MASK 0x04000u
-#define RF_MASK 0x10000u
-#define VM_MASK 0x20000u
-#define AC_MASK 0x40000u
-#define VIF_MASK 0x80000u
-#define VIP_MASK 0x100000u
-#define ID_MASK 0x200000u
+#define NT_MASK   0x04000u
+#define RF_MASK   0x10000u
+#define VM_MASK   0x20000u
+#define AC_MASK   0x40000u
+#define VIF_MASK  0x80000u
+#define VIP_MASK  0x100000u
+#define ID_MASK   0x200000u
 
 /* Segment descriptor attribute bits, at their place in the descriptor's high dword. */
 #define DESC_TYPE_SHIFT 8
-#define DESC_S (1u << 12)
-#define DESC_DPL_SHIFT 13
-#define DESC_P (1u << 15)
-#define DESC_L (1u << 21)
-#define DESC_B (1u << 22)
-#define DESC_G (1u << 23)
-#define DESC_CODE (1u << 11)
-#define DESC_RW (1u << 9)     /* readable code / writable data */
-#define DESC_A (1u << 8)
+#define DESC_S          (1u << 12)
+#define DESC_DPL_SHIFT  13
+#define DESC_P          (1u << 15)
+#define DESC_L          (1u << 21)
+#define DESC_B          (1u << 22)
+#define DESC_G          (1u << 23)
+#define DESC_CODE       (1u << 11)
+#define DESC_RW         (1u << 9) /* readable code / writable data */
+#define DESC_A          (1u << 8)
 
-#define CR0_PE (1u << 0)
-#define CR0_MP (1u << 1)
-#define CR0_EM (1u << 2)
-#define CR0_TS (1u << 3)
-#define CR0_ET (1u << 4)
-#define CR0_NE (1u << 5)
-#define CR0_WP (1u << 16)
-#define CR0_AM (1u << 18)
-#define CR0_PG (1u << 31)
-#define CR4_PSE (1u << 4)
-#define CR4_PAE (1u << 5)
-#define CR4_PGE (1u << 7)
-#define CR4_OSFXSR (1u << 9)
+#define CR0_PE         (1u << 0)
+#define CR0_MP         (1u << 1)
+#define CR0_EM         (1u << 2)
+#define CR0_TS         (1u << 3)
+#define CR0_ET         (1u << 4)
+#define CR0_NE         (1u << 5)
+#define CR0_WP         (1u << 16)
+#define CR0_AM         (1u << 18)
+#define CR0_PG         (1u << 31)
+#define CR4_PSE        (1u << 4)
+#define CR4_PAE        (1u << 5)
+#define CR4_PGE        (1u << 7)
+#define CR4_OSFXSR     (1u << 9)
 #define CR4_OSXMMEXCPT (1u << 10)
-#define CR4_FSGSBASE (1u << 16)
-#define EFER_SCE (1u << 0)
-#define EFER_LME (1u << 8)
-#define EFER_LMA (1u << 10)
-#define EFER_NXE (1u << 11)
+#define CR4_FSGSBASE   (1u << 16)
+#define EFER_SCE       (1u << 0)
+#define EFER_LME       (1u << 8)
+#define EFER_LMA       (1u << 10)
+#define EFER_NXE       (1u << 11)
 
-#define MSR_IA32_TSC 0x10
-#define MSR_IA32_APICBASE 0x1b
-#define MSR_IA32_SYSENTER_CS 0x174
+#define MSR_IA32_TSC          0x10
+#define MSR_IA32_APICBASE     0x1b
+#define MSR_IA32_SYSENTER_CS  0x174
 #define MSR_IA32_SYSENTER_ESP 0x175
 #define MSR_IA32_SYSENTER_EIP 0x176
-#define MSR_IA32_MISC_ENABLE 0x1a0
-#define MSR_PAT 0x277
-#define MSR_EFER 0xc0000080
-#define MSR_STAR 0xc0000081
-#define MSR_LSTAR 0xc0000082
-#define MSR_CSTAR 0xc0000083
-#define MSR_FMASK 0xc0000084
-#define MSR_FSBASE 0xc0000100
-#define MSR_GSBASE 0xc0000101
-#define MSR_KERNELGSBASE 0xc0000102
-#define MSR_TSC_AUX 0xc0000103
+#define MSR_IA32_MISC_ENABLE  0x1a0
+#define MSR_PAT               0x277
+#define MSR_EFER              0xc0000080
+#define MSR_STAR              0xc0000081
+#define MSR_LSTAR             0xc0000082
+#define MSR_CSTAR             0xc0000083
+#define MSR_FMASK             0xc0000084
+#define MSR_FSBASE            0xc0000100
+#define MSR_GSBASE            0xc0000101
+#define MSR_KERNELGSBASE      0xc0000102
+#define MSR_TSC_AUX           0xc0000103
 
 enum {
-    EXCP_DE = 0, EXCP_DB, EXCP_NMI, EXCP_BP, EXCP_OF, EXCP_BR, EXCP_UD, EXCP_NM,
-    EXCP_DF, EXCP_09, EXCP_TS, EXCP_NP, EXCP_SS, EXCP_GP, EXCP_PF, EXCP_0F, EXCP_MF,
-    EXCP_AC, EXCP_MC, EXCP_XM,
+    EXCP_DE = 0,
+    EXCP_DB,
+    EXCP_NMI,
+    EXCP_BP,
+    EXCP_OF,
+    EXCP_BR,
+    EXCP_UD,
+    EXCP_NM,
+    EXCP_DF,
+    EXCP_09,
+    EXCP_TS,
+    EXCP_NP,
+    EXCP_SS,
+    EXCP_GP,
+    EXCP_PF,
+    EXCP_0F,
+    EXCP_MF,
+    EXCP_AC,
+    EXCP_MC,
+    EXCP_XM,
 };
 
 /* Page-fault error code bits */
-#define PF_P 1u
-#define PF_W 2u
-#define PF_U 4u
+#define PF_P    1u
+#define PF_W    2u
+#define PF_U    4u
 #define PF_RSVD 8u
-#define PF_I 16u
+#define PF_I    16u
 
 typedef struct X86Segment {
     uint16_t selector;
     uint16_t pad0;
-    uint32_t limit;      /* byte granular, already expanded */
+    uint32_t limit; /* byte granular, already expanded */
     uint64_t base;
-    uint32_t flags;      /* DESC_* attribute bits */
+    uint32_t flags; /* DESC_* attribute bits */
     uint32_t pad1;
 } X86Segment;
 
@@ -125,8 +142,12 @@ typedef struct X86DescTable {
 } X86DescTable;
 
 typedef union X86FpReg {
-    long double d;                        /* host x87 80-bit format */
-    struct { uint64_t mant; uint16_t exp; uint16_t pad[3]; } raw;
+    long double d; /* host x87 80-bit format */
+    struct {
+        uint64_t mant;
+        uint16_t exp;
+        uint16_t pad[3];
+    } raw;
 } X86FpReg;
 
 typedef union X86Xmm {
@@ -140,9 +161,15 @@ typedef union X86Xmm {
 
 /* Lazy flag operations: flags are derived from (cc_op, cc_size, cc_res, cc_src1, cc_src2). */
 enum {
-    CC_OP_EFLAGS = 0,  /* eflags holds the arithmetic flags */
-    CC_OP_ADD, CC_OP_ADC, CC_OP_SUB, CC_OP_SBB, CC_OP_LOGIC, CC_OP_INC, CC_OP_DEC,
-    CC_OP_SHIFT,       /* CF = cc_carry, OF = cc_src2, SZP from cc_res */
+    CC_OP_EFLAGS = 0, /* eflags holds the arithmetic flags */
+    CC_OP_ADD,
+    CC_OP_ADC,
+    CC_OP_SUB,
+    CC_OP_SBB,
+    CC_OP_LOGIC,
+    CC_OP_INC,
+    CC_OP_DEC,
+    CC_OP_SHIFT, /* CF = cc_carry, OF = cc_src2, SZP from cc_res */
 };
 
 /*
@@ -165,10 +192,10 @@ typedef struct X86CPUState {
     uint64_t pat, apic_base, tsc_offset, tsc_aux, misc_enable;
 
     /* x87 / SSE */
-    X86FpReg st[8];        /* st[i] is physical register i; top is in fpstt */
+    X86FpReg st[8]; /* st[i] is physical register i; top is in fpstt */
     uint32_t fpstt;
-    uint16_t fpuc, fpus;   /* control word; status word without TOP */
-    uint8_t fptags;        /* bit i set: physical register i empty */
+    uint16_t fpuc, fpus; /* control word; status word without TOP */
+    uint8_t fptags;      /* bit i set: physical register i empty */
     uint8_t pad2;
     uint16_t fpop;
     uint64_t fpip, fpdp;
@@ -177,7 +204,7 @@ typedef struct X86CPUState {
 
     /* pending events */
     uint32_t halted;
-    uint32_t inhibit_irq;   /* interrupt shadow after sti / mov ss */
+    uint32_t inhibit_irq; /* interrupt shadow after sti / mov ss */
     uint32_t nmi_pending;
     uint32_t pad4;
 } X86CPUState;
@@ -194,11 +221,11 @@ typedef struct X86BusOps {
 
 /* Why x86_cpu_exec returned */
 typedef enum {
-    X86_EXIT_BUDGET,      /* instruction budget used up */
-    X86_EXIT_HALTED,      /* hlt with nothing to wake it */
-    X86_EXIT_REQUEST,     /* x86_cpu_exit_request() */
-    X86_EXIT_RESET,       /* triple fault: the machine should reset */
-    X86_EXIT_SHUTDOWN,    /* reserved for the machine */
+    X86_EXIT_BUDGET,   /* instruction budget used up */
+    X86_EXIT_HALTED,   /* hlt with nothing to wake it */
+    X86_EXIT_REQUEST,  /* x86_cpu_exit_request() */
+    X86_EXIT_RESET,    /* triple fault: the machine should reset */
+    X86_EXIT_SHUTDOWN, /* reserved for the machine */
 } X86ExitReason;
 
 typedef struct X86CPU X86CPU;
@@ -239,7 +266,7 @@ void x86_cpu_get_stats(const X86CPU *cpu, X86CPUStats *out);
 void x86_cpu_set_apic_present(X86CPU *cpu, bool on);
 
 /* Diagnostics on stderr for bringing guests up (`-d` style). */
-#define X86_TRACE_EXCEPTIONS 1u   /* every exception: vector, error code, rip, cr2, bytes */
+#define X86_TRACE_EXCEPTIONS 1u /* every exception: vector, error code, rip, cr2, bytes */
 void x86_cpu_set_trace(X86CPU *cpu, unsigned mask);
 
 /* Turns the decoded-code cache off (every instruction decoded each time), for testing. */

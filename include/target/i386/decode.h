@@ -12,22 +12,22 @@
 enum { X86_MODE16 = 0, X86_MODE32 = 1, X86_MODE64 = 2 };
 
 /* prefix bits */
-#define PFX_REPZ 0x01   /* F3 */
-#define PFX_REPNZ 0x02  /* F2 */
-#define PFX_LOCK 0x04
-#define PFX_DATA 0x08   /* 66 */
-#define PFX_ADDR 0x10   /* 67 */
-#define PFX_REX 0x20
-#define PFX_SEG 0x40    /* explicit segment override */
+#define PFX_REPZ  0x01 /* F3 */
+#define PFX_REPNZ 0x02 /* F2 */
+#define PFX_LOCK  0x04
+#define PFX_DATA  0x08 /* 66 */
+#define PFX_ADDR  0x10 /* 67 */
+#define PFX_REX   0x20
+#define PFX_SEG   0x40 /* explicit segment override */
 
 #define REX_W 8
 #define REX_R 4
 #define REX_X 2
 #define REX_B 1
 
-#define X86_NOREG 16
-#define X86_RIP 17
-#define X86_SEG_NONE 8  /* 64-bit mode: no segment base */
+#define X86_NOREG    16
+#define X86_RIP      17
+#define X86_SEG_NONE 8 /* 64-bit mode: no segment base */
 
 /* op: 0x000-0x0ff one-byte opcodes, 0x100-0x1ff 0F xx, 0x200 0F 38 xx, 0x300 0F 3A xx */
 struct X86CPU;
@@ -39,10 +39,10 @@ typedef struct X86Insn {
     X86InsnFn *fn;
     uint16_t op;
     uint8_t len;
-    uint8_t opsize;     /* 2, 4 or 8 (the "v" size) */
-    uint8_t addrsize;   /* 2, 4 or 8 */
-    uint8_t prefix;     /* PFX_* */
-    uint8_t seg;        /* effective segment of the memory operand (R_* or X86_SEG_NONE) */
+    uint8_t opsize;   /* 2, 4 or 8 (the "v" size) */
+    uint8_t addrsize; /* 2, 4 or 8 */
+    uint8_t prefix;   /* PFX_* */
+    uint8_t seg;      /* effective segment of the memory operand (R_* or X86_SEG_NONE) */
     uint8_t rex;
     uint8_t mod;        /* 3: register operand */
     uint8_t reg;        /* ModRM.reg with REX.R */
@@ -54,7 +54,7 @@ typedef struct X86Insn {
     uint8_t bad;        /* decodes as invalid: #UD when executed */
     uint8_t flags_dead; /* the next instruction overwrites every arithmetic flag unread */
     int32_t disp;
-    uint16_t imm2;      /* enter's level; far pointer selector */
+    uint16_t imm2; /* enter's level; far pointer selector */
     uint16_t pad;
     uint64_t imm;
 } X86Insn;

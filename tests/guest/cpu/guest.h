@@ -7,9 +7,9 @@ typedef unsigned int uint32_t;
 typedef unsigned short uint16_t;
 typedef unsigned char uint8_t;
 
-#define DEBUG_PORT 0xe9     /* QEMU isa-debugcon */
-#define EXIT_PORT 0xf4      /* QEMU isa-debug-exit: exit status (v << 1) | 1 */
-#define IRQ_PORT 0xe8       /* test harness: raise the interrupt line with this vector */
+#define DEBUG_PORT 0xe9 /* QEMU isa-debugcon */
+#define EXIT_PORT  0xf4 /* QEMU isa-debug-exit: exit status (v << 1) | 1 */
+#define IRQ_PORT   0xe8 /* test harness: raise the interrupt line with this vector */
 
 static inline void outb(uint16_t port, uint8_t v)
 {

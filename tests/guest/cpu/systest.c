@@ -139,16 +139,18 @@ void kmain(void)
     }
     set_gate(3, 0, 3);
     set_gate(8, 1, 0);
-    struct { uint16_t lim; uint64_t base; } __attribute__((packed)) idtr = {
-        sizeof(idt) - 1, (uint64_t)idt };
+    struct {
+        uint16_t lim;
+        uint64_t base;
+    } __attribute__((packed)) idtr = {sizeof(idt) - 1, (uint64_t)idt};
     __asm__ volatile("lidt %0" : : "m"(idtr));
 
     tss.rsp[0] = (uint64_t)(ring0_stack + sizeof(ring0_stack));
     tss.ist[0] = (uint64_t)(ist1_stack + sizeof(ist1_stack));
     tss.iomap = sizeof(tss);
     uint64_t base = (uint64_t)&tss, lim = sizeof(tss) - 1;
-    gdt_tss[0] = (lim & 0xffff) | ((base & 0xffffff) << 16) | (0x89ul << 40) |
-                 (((base >> 24) & 0xff) << 56);
+    gdt_tss[0] =
+        (lim & 0xffff) | ((base & 0xffffff) << 16) | (0x89ul << 40) | (((base >> 24) & 0xff) << 56);
     gdt_tss[1] = base >> 32;
     __asm__ volatile("ltr %w0" : : "r"(0x30));
 
@@ -163,7 +165,9 @@ void kmain(void)
 
     skip_bytes = 3;
     __asm__ volatile("xor %%edx, %%edx; mov $1, %%eax; xor %%ecx, %%ecx; .byte 0x48, 0xf7, 0xf1"
-                     : : : "rax", "rcx", "rdx");
+                     :
+                     :
+                     : "rax", "rcx", "rdx");
     check("div by zero -> #DE", last_vec == 0);
 
     /* not-present page: #PF err 0 (read, supervisor), CR2, restart succeeds */
@@ -222,10 +226,10 @@ void kmain(void)
     /* double fault: #GP whose gate is not present -> #NP -> #DF on IST1 */
     idt[13].type &= 0x7f;
     if (!__builtin_setjmp(resume_point)) {
-        __asm__ volatile("mov %0, %%ds" : : "r"(0x1234));            /* #GP: bad selector */
+        __asm__ volatile("mov %0, %%ds" : : "r"(0x1234)); /* #GP: bad selector */
     }
-    check("#DF delivered on IST1 stack", last_vec == 8 &&
-          last_rsp >= (uint64_t)ist1_stack && last_rsp < (uint64_t)ist1_stack + 4096);
+    check("#DF delivered on IST1 stack", last_vec == 8 && last_rsp >= (uint64_t)ist1_stack &&
+                                             last_rsp < (uint64_t)ist1_stack + 4096);
 
     puts_(failures ? "FAILED\n" : "ALL OK\n");
     guest_exit(failures ? 1 : 0);
