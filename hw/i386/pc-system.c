@@ -265,3 +265,8 @@ uint64_t pc_system_icount(PcSystem *sys)
 {
     return sys->vcpu ? accel_vcpu_icount(sys->vcpu) : 0;
 }
+
+int64_t pc_system_cpu_thread_id(PcSystem *sys)
+{
+    return sys->vcpu ? accel_vcpu_thread_id(sys->vcpu) : 0;
+}
