@@ -824,9 +824,6 @@ int qemu_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     register_types();
     monitor_init_globals();
-    /* The main loop holds the big lock except while it polls (hw/core/biglock.h). */
-    bql_attach_context(NULL);
-    bql_lock();
 
     g_autoptr(GPtrArray) opts = parse_argv(argc, argv);
     gboolean daemonize = FALSE;
@@ -935,6 +932,10 @@ int qemu_main(int argc, char **argv)
     if (pidfile) {
         write_pidfile(pidfile);
     }
+    /* The main loop holds the big lock except while it polls (hw/core/biglock.h); taken after
+     * -daemonize's fork, since a child cannot release a mutex its parent's thread holds. */
+    bql_attach_context(NULL);
+    bql_lock();
 
     /* Then, each in command-line order: early objects, chardevs, netdevs, late objects. */
     for_each_option(opts, OPT_OBJECT, FALSE, handle_object);
