@@ -7,7 +7,7 @@
  * as upstream behaves with -M none.
  *
  *   system_reset / guest reboot ──► qemu_system_reset_request(cause)
- *        -no-reboot ──► qemu_system_guest_shutdown(cause)   (upstream: reset becomes shutdown)
+ *        -no-reboot ──► qemu_system_guest_shutdown(cause)  (as upstream: reset becomes exit)
  *        otherwise  ──► ops.reset, RESET event, a VM that was not running goes to prelaunch
  *   guest power-off ──► qemu_system_guest_shutdown(guest-shutdown)
  *        -no-shutdown ──► SHUTDOWN event, vm_stop(shutdown)   (cont needs a reset first)
