@@ -30,6 +30,32 @@ SRST
 ERST
 
     {
+        .name       = "registers",
+        .args_type  = "cpustate_all:-a,vcpu:i?",
+        .params     = "[-a|vcpu]",
+        .help       = "show the cpu registers (-a: show register info for all cpus; vcpu: specific vCPU to query; show the current CPU's registers if no argument is specified)",
+        .cmd        = hmp_info_registers,
+    },
+
+SRST
+  ``info registers``
+    Show the cpu registers.
+ERST
+
+    {
+        .name       = "cpus",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show infos for each CPU",
+        .cmd        = hmp_info_cpus,
+    },
+
+SRST
+  ``info cpus``
+    Show infos for each CPU.
+ERST
+
+    {
         .name       = "colo_compare",
         .args_type  = "id:s?",
         .params     = "[id]",

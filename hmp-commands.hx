@@ -56,6 +56,32 @@ SRST
 ERST
 
     {
+        .name       = "system_reset",
+        .args_type  = "",
+        .params     = "",
+        .help       = "reset the system",
+        .cmd        = hmp_system_reset,
+    },
+
+SRST
+``system_reset``
+  Reset the system.
+ERST
+
+    {
+        .name       = "system_powerdown",
+        .args_type  = "",
+        .params     = "",
+        .help       = "send system power down event",
+        .cmd        = hmp_system_powerdown,
+    },
+
+SRST
+``system_powerdown``
+  Power down the system (if supported).
+ERST
+
+    {
         .name       = "object_add",
         .args_type  = "object:S",
         .params     = "[qom-type=]type,id=str[,prop=value][,...]",

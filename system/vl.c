@@ -1,8 +1,12 @@
 /* The command line, the order in which it builds things, and the main loop. */
 #include "config-host.h"
 #include "system/vl.h"
+#include "accel/kvm-probe.h"
 #include "chardev/char.h"
+#include "hw/core/biglock.h"
+#include "hw/i386/pc-system.h"
 #include "monitor/monitor.h"
+#include "system/machine-control.h"
 #include "system/runstate.h"
 #include "net/colo-compare.h"
 #include "qom/iothread.h"
@@ -45,6 +49,17 @@ typedef enum {
     OPT_QMP_PRETTY,
     OPT_MONITOR,
     OPT_MON,
+    OPT_MEMORY,
+    OPT_SMP,
+    OPT_ACCEL,
+    OPT_ENABLE_KVM,
+    OPT_KERNEL,
+    OPT_INITRD,
+    OPT_APPEND,
+    OPT_DEVICE,
+    OPT_SERIAL,
+    OPT_NO_REBOOT,
+    OPT_NO_SHUTDOWN,
 } OptionId;
 
 typedef struct {
@@ -62,6 +77,20 @@ static const OptionDef options[] = {
     {"machine", TRUE, OPT_MACHINE, "[type=]name[,prop=value...]",
      "selects emulated machine ('-machine help' for list)"},
     {"M", TRUE, OPT_MACHINE, "name", "same as -machine"},
+    {"accel", TRUE, OPT_ACCEL, "[accel=]accelerator[,prop[=value][,...]]",
+     "select accelerator (kvm, tcg); kvm only where the host's KVM runs a test guest"},
+    {"enable-kvm", FALSE, OPT_ENABLE_KVM, NULL, "enable KVM full virtualization support"},
+    {"smp", TRUE, OPT_SMP, "[[cpus=]n][,maxcpus=n][,sockets=n][,dies=n][,cores=n][,threads=n]",
+     "set the number of CPUs (1 for now)"},
+    {"m", TRUE, OPT_MEMORY, "[size=]megs", "configure guest RAM (suffixes k, M, G, T)"},
+    {"kernel", TRUE, OPT_KERNEL, "bzImage", "use 'bzImage' as kernel image"},
+    {"append", TRUE, OPT_APPEND, "cmdline", "use 'cmdline' as kernel command line"},
+    {"initrd", TRUE, OPT_INITRD, "file", "use 'file' as initial ram disk"},
+    {"device", TRUE, OPT_DEVICE, "driver[,prop[=value][,...]]",
+     "add device (based on driver); '-device help' lists them"},
+    {"serial", TRUE, OPT_SERIAL, "dev", "redirect the serial port to char device 'dev'"},
+    {"no-reboot", FALSE, OPT_NO_REBOOT, NULL, "exit instead of rebooting"},
+    {"no-shutdown", FALSE, OPT_NO_SHUTDOWN, NULL, "stop before shutdown"},
     {"object", TRUE, OPT_OBJECT, "TYPENAME[,PROP1=VALUE1,...]",
      "create a new object of type TYPENAME setting properties; '-object help' lists types"},
     {"nodefaults", FALSE, OPT_NODEFAULTS, NULL, "don't create default devices"},
@@ -185,30 +214,152 @@ static void die_with(GError *err)
     exit(1);
 }
 
+/* What the command line says about the machine, gathered in pass 1. */
+typedef struct {
+    KeyvalList *machine;        /* the last -machine, or NULL: none */
+    const char *machine_spelling;
+    PcMachineOptions pc;
+    gboolean is_pc;
+    gboolean nographic, nodefaults, no_reboot, no_shutdown;
+    const char *accel;          /* "tcg", "kvm" or NULL */
+} MachineConfig;
+
+static MachineConfig mc = { .pc = { .ram_size = PC_DEFAULT_RAM_SIZE, .acpi = true } };
+
+static void print_machine_help(void)
+{
+    printf("Supported machines are:\n%s%-20s empty machine\n", PC_MACHINE_HELP, "none");
+}
+
+/* -machine: the type is checked at once (and help printed); properties once all is parsed. */
 static void handle_machine(const char *arg)
 {
-    g_autoptr(KeyvalList) kv = NULL;
     GError *err = NULL;
-    kv = keyval_parse(arg, "type", KEYVAL_OPTS, &err);
+    KeyvalList *kv = keyval_parse(arg, "type", KEYVAL_OPTS, &err);
     if (!kv) {
         die_with(err);
     }
     const char *type = keyval_get(kv, "type");
     if (kv->help || (type && strcmp(type, "help") == 0)) {
-        printf("Supported machines are:\n%-20s empty machine\n", "none");
+        print_machine_help();
         exit(0);
     }
-    if (!type || strcmp(type, "none") != 0) {
+    if (!type || (strcmp(type, "none") != 0 && !pc_machine_type_is_pc(type))) {
         error_location_clear();
         error_report("unsupported machine type\x1eUse -machine help to list supported machines");
         exit(1);
     }
-    for (guint i = 0; i < kv->pairs->len; i++) {
-        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
-        if (strcmp(p->key, "type") != 0) {
-            error_setg(&err, "Property 'none-machine.%s' not found", p->key);
+    if (mc.machine) {
+        keyval_list_free(mc.machine);
+    }
+    mc.machine = kv;
+    mc.is_pc = pc_machine_type_is_pc(type);
+}
+
+/* -machine properties, reported without a location as upstream does (it applies them late). */
+static void apply_machine_props(void)
+{
+    GError *err = NULL;
+    if (!mc.machine) {
+        return;
+    }
+    if (mc.is_pc) {
+        if (!pc_machine_parse_props(mc.machine, &mc.pc, &err)) {
             die_with(err);
         }
+    } else {
+        for (guint i = 0; i < mc.machine->pairs->len; i++) {
+            KeyvalPair *p = g_ptr_array_index(mc.machine->pairs, i);
+            if (strcmp(p->key, "type") != 0 && strcmp(p->key, "accel") != 0) {
+                error_setg(&err, "Property 'none-machine.%s' not found", p->key);
+                die_with(err);
+            }
+        }
+    }
+    const char *accel = keyval_get(mc.machine, "accel");
+    if (accel) {
+        if (mc.accel) {
+            error_report("The -accel and \"-machine accel=\" options are incompatible");
+            exit(1);
+        }
+        mc.accel = accel;
+    }
+}
+
+static void handle_accel(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "accel", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    const char *name = keyval_get(kv, "accel");
+    if (kv->help || g_strcmp0(name, "help") == 0) {
+        printf("Accelerators supported in QEMU binary:\ntcg\nkvm\n");
+        exit(0);
+    }
+    if (!name) {
+        error_setg(&err, "Parameter 'accel' is missing");
+        die_with(err);
+    }
+    if (strcmp(name, "tcg") != 0 && strcmp(name, "kvm") != 0) {
+        error_report("invalid accelerator %s", name);
+        exit(1);
+    }
+    for (guint i = 0; i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        if (strcmp(p->key, "accel") != 0) {
+            error_setg(&err, "Property '%s-accel.%s' not found", name, p->key);
+            die_with(err);
+        }
+    }
+    mc.accel = strcmp(name, "kvm") == 0 ? "kvm" : "tcg";
+}
+
+/* -smp: the topology must come to one CPU for now. */
+static void handle_smp(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "cpus", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    static const char *const keys[] = {"cpus", "maxcpus", "sockets", "dies", "clusters",
+                                       "cores", "threads"};
+    guint64 product = 1, cpus = 0;
+    for (guint i = 0; i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        gboolean known = FALSE;
+        for (guint k = 0; k < G_N_ELEMENTS(keys); k++) {
+            known |= strcmp(p->key, keys[k]) == 0;
+        }
+        if (!known) {
+            error_location_clear();
+            error_setg(&err, "Invalid parameter '%s'", p->key);
+            die_with(err);
+        }
+        char *end = NULL;
+        guint64 v = g_ascii_strtoull(p->value, &end, 10);
+        if (!*p->value || *end || p->value[0] == '-') {
+            error_location_clear();
+            error_setg(&err, "Parameter 'smp.%s' expects integer", p->key);
+            die_with(err);
+        }
+        if (strcmp(p->key, "cpus") == 0) {
+            cpus = v;
+        } else if (strcmp(p->key, "maxcpus") != 0) {
+            product *= v;
+        }
+        if (v > 1) {
+            cpus = MAX(cpus, v);
+        }
+    }
+    cpus = MAX(cpus, product);
+    if (cpus > 1) {
+        error_location_clear();
+        error_report("Invalid SMP CPUs %" G_GUINT64_FORMAT ". The max CPUs supported by "
+                     "machine 'pc-i440fx-7.2' is 1 in qemu-colo", cpus);
+        exit(1);
     }
 }
 
@@ -392,6 +543,174 @@ static void handle_monitor_option(CmdOption *o)
     }
 }
 
+/* ---- the pc machine --------------------------------------------------------------------- */
+
+static PcSystem *pc_sys;
+
+static void pc_guest_reset(void *opaque)
+{
+    qemu_system_reset_request(SHUTDOWN_CAUSE_GUEST_RESET);
+}
+
+static void pc_guest_poweroff(void *opaque)
+{
+    qemu_system_guest_shutdown(SHUTDOWN_CAUSE_GUEST_SHUTDOWN);
+}
+
+static void pc_runstate_changed(void *opaque, gboolean running, RunState state)
+{
+    if (running) {
+        pc_system_start(pc_sys);
+    } else {
+        pc_system_stop(pc_sys);
+    }
+}
+
+static bool pc_ops_reset(void *opaque, GError **errp)
+{
+    return pc_system_reset(pc_sys, errp);
+}
+
+static void pc_ops_powerdown(void *opaque)
+{
+    pc_system_powerdown(pc_sys);
+}
+
+static guint pc_ops_cpu_count(void *opaque)
+{
+    return 1;
+}
+
+static int64_t pc_ops_cpu_thread_id(void *opaque, guint index)
+{
+    return pc_system_cpu_thread_id(pc_sys);
+}
+
+static void pc_ops_cpu_dump(void *opaque, guint index, GString *out)
+{
+    x86_cpu_dump_state(pc_system_cpu(pc_sys), out);
+}
+
+/* Messages that upstream prints without its program name (the loader's "qemu: ...") are
+ * printed as they are. */
+static void die_machine(GError *err)
+{
+    if (g_str_has_prefix(err->message, "qemu: ")) {
+        fprintf(stderr, "%s\n", err->message);
+        g_error_free(err);
+        exit(1);
+    }
+    die_with(err);
+}
+
+/* The VM of -M pc, after chardevs and netdevs exist: devices in command-line order, the NICs
+ * of -nic, COM1, then realize. */
+static void build_pc(GPtrArray *opts)
+{
+    static const PcSystemEvents events = {
+        .guest_reset = pc_guest_reset, .guest_poweroff = pc_guest_poweroff,
+    };
+    GError *err = NULL;
+    pc_sys = pc_system_new(&mc.pc, &events, &err);
+    if (!pc_sys) {
+        die_machine(err);
+    }
+    const char *serial = NULL;
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id == OPT_DEVICE) {
+            error_location_set(o->spelling);
+            KeyvalList *kv = keyval_parse(o->arg, "driver", KEYVAL_OPTS, &err);
+            bool help = false;
+            if (!kv || !pc_system_device_add(pc_sys, kv, &help, &err)) {
+                keyval_list_free(kv);
+                die_with(err);
+            }
+            keyval_list_free(kv);
+            if (help) {
+                exit(0);
+            }
+            error_location_clear();
+        } else if (o->def->id == OPT_SERIAL) {
+            if (serial) {
+                error_location_set(o->spelling);
+                error_report("only one serial port (COM1) is supported by qemu-colo's pc");
+                exit(1);
+            }
+            serial = o->arg;
+        }
+    }
+    if (!pc_machine_add_nic_requests(pc_system_machine(pc_sys), &err)) {
+        die_with(err);
+    }
+    if (!serial && mc.nographic && !mc.nodefaults) {
+        /* Upstream muxes the monitor there too (mon:stdio); here stdio is the console only. */
+        serial = "stdio";
+    }
+    if (serial) {
+        for (guint i = 0; i < opts->len; i++) {
+            CmdOption *o = opts->pdata[i];
+            if (o->def->id == OPT_SERIAL) {
+                error_location_set(o->spelling);
+            }
+        }
+        if (!pc_system_serial(pc_sys, serial, &err)) {
+            die_with(err);
+        }
+        error_location_clear();
+    }
+    if (!pc_system_realize(pc_sys, &err)) {
+        die_machine(err);
+    }
+    static const MachineOps ops = {
+        .reset = pc_ops_reset, .powerdown = pc_ops_powerdown, .cpu_count = pc_ops_cpu_count,
+        .cpu_thread_id = pc_ops_cpu_thread_id, .cpu_dump = pc_ops_cpu_dump,
+    };
+    machine_control_set_ops(&ops);
+    runstate_add_change_handler(pc_runstate_changed, NULL);
+}
+
+/* Options that only make sense with a machine that has a CPU and RAM, checked in pass 1. */
+static void check_machine_options(GPtrArray *opts)
+{
+    GError *err = NULL;
+    apply_machine_props();
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id == OPT_MEMORY) {
+            error_location_set(o->spelling);
+            if (!pc_parse_ram_size(o->arg, &mc.pc.ram_size, &err)) {
+                die_with(err);
+            }
+            error_location_clear();
+        }
+    }
+    if (mc.pc.initrd && !mc.pc.kernel) {
+        error_report("-initrd only allowed with -kernel option");
+        exit(1);
+    }
+    if (mc.pc.append && !mc.pc.kernel) {
+        error_report("-append only allowed with -kernel option");
+        exit(1);
+    }
+    if (!mc.is_pc) {
+        for (guint i = 0; i < opts->len; i++) {
+            CmdOption *o = opts->pdata[i];
+            if (o->def->id == OPT_DEVICE) {
+                g_autofree char *driver = g_strndup(o->arg, strcspn(o->arg, ","));
+                error_location_set(o->spelling);
+                error_report("No 'PCI' bus found for device '%s'", driver);
+                exit(1);
+            }
+        }
+    }
+    if (g_strcmp0(mc.accel, "kvm") == 0 && !kvm_probe("/dev/kvm", 3000, &err)) {
+        error_report("failed to initialize kvm: %s", err->message);
+        g_error_free(err);
+        exit(1);
+    }
+}
+
 static void on_shutdown_request(void *opaque)
 {
     qemu_main_loop_quit();
@@ -496,6 +815,7 @@ static void register_types(void)
     chardev_register_types();
     colo_compare_register_types();
     net_register_types();
+    hw_register_types();
 }
 
 int qemu_main(int argc, char **argv)
@@ -536,6 +856,36 @@ int qemu_main(int argc, char **argv)
         case OPT_S:
             start_paused = TRUE;
             break;
+        case OPT_ACCEL:
+            handle_accel(o->arg);
+            break;
+        case OPT_ENABLE_KVM:
+            mc.accel = "kvm";
+            break;
+        case OPT_SMP:
+            handle_smp(o->arg);
+            break;
+        case OPT_KERNEL:
+            mc.pc.kernel = o->arg;
+            break;
+        case OPT_INITRD:
+            mc.pc.initrd = o->arg;
+            break;
+        case OPT_APPEND:
+            mc.pc.append = o->arg;
+            break;
+        case OPT_NOGRAPHIC:
+            mc.nographic = TRUE;
+            break;
+        case OPT_NODEFAULTS:
+            mc.nodefaults = TRUE;
+            break;
+        case OPT_NO_REBOOT:
+            mc.no_reboot = TRUE;
+            break;
+        case OPT_NO_SHUTDOWN:
+            mc.no_shutdown = TRUE;
+            break;
         case OPT_DAEMONIZE:
             daemonize = TRUE;
             break;
@@ -573,12 +923,19 @@ int qemu_main(int argc, char **argv)
         error_location_clear();
     }
 
+    check_machine_options(opts);
+    machine_control_set_actions(mc.no_reboot, mc.no_shutdown);
+
     if (daemonize) {
         daemonize_start();
     }
     if (pidfile) {
         write_pidfile(pidfile);
     }
+    /* The main loop holds the big lock except while it polls (hw/core/biglock.h); taken after
+     * -daemonize's fork, since a child cannot release a mutex its parent's thread holds. */
+    bql_attach_context(NULL);
+    bql_lock();
 
     /* Then, each in command-line order: early objects, chardevs, netdevs, late objects. */
     for_each_option(opts, OPT_OBJECT, FALSE, handle_object);
@@ -595,6 +952,9 @@ int qemu_main(int argc, char **argv)
     for_each_option(opts, OPT_NETDEV, -1, handle_netdev);
     for_each_option(opts, OPT_NIC, -1, handle_nic);
     for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
+    if (mc.is_pc) {
+        build_pc(opts);
+    }
 
     net_check_clients();
     main_loop = g_main_loop_new(NULL, FALSE);
@@ -612,6 +972,10 @@ int qemu_main(int argc, char **argv)
     }
 
     qemu_system_shutdown_finish();
+    machine_control_set_ops(NULL);
+    /* The vCPU thread and the NICs go before the netdevs and chardevs they use. */
+    pc_system_free(pc_sys);
+    pc_sys = NULL;
     monitor_cleanup();
     qom_user_delete_all();
     net_cleanup();
@@ -620,5 +984,8 @@ int qemu_main(int argc, char **argv)
     qemu_log_close();
     g_main_loop_unref(main_loop);
     main_loop = NULL;
+    keyval_list_free(mc.machine);
+    mc.machine = NULL;
+    bql_unlock();
     return 0;
 }

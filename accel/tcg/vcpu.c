@@ -3,6 +3,9 @@
  */
 #include "accel/tcg.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "util/error.h"
 
 /* Instructions per x86_cpu_exec call: bounds pause latency to well under a millisecond. */
@@ -20,6 +23,7 @@ struct AccelVCPU {
     bool quit;               /* under lock */
     int nmi;                 /* atomic */
     uint64_t icount;         /* atomic snapshot */
+    int64_t tid;             /* under lock; 0 until the thread runs */
 };
 
 static bool can_wake(AccelVCPU *v)
@@ -33,6 +37,8 @@ static gpointer vcpu_thread(gpointer opaque)
     bool halted = false;
 
     g_mutex_lock(&v->lock);
+    v->tid = syscall(SYS_gettid);
+    g_cond_broadcast(&v->cond);
     for (;;) {
         /* wait until asked to run, and (if halted) until something can wake the CPU; a CPU
          * reset while paused (system_reset) clears env->halted and needs no wake-up */
@@ -87,7 +93,21 @@ AccelVCPU *accel_vcpu_new(X86CPU *cpu, AccelResetFn reset, void *opaque, GError 
         g_free(v);
         return NULL;
     }
+    /* The id is reported by the monitor as soon as the vCPU exists. */
+    g_mutex_lock(&v->lock);
+    while (!v->tid) {
+        g_cond_wait(&v->cond, &v->lock);
+    }
+    g_mutex_unlock(&v->lock);
     return v;
+}
+
+int64_t accel_vcpu_thread_id(AccelVCPU *v)
+{
+    g_mutex_lock(&v->lock);
+    int64_t tid = v->tid;
+    g_mutex_unlock(&v->lock);
+    return tid;
 }
 
 void accel_vcpu_free(AccelVCPU *v)

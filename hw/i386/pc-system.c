@@ -65,12 +65,18 @@ static gboolean deliver_events(gpointer data)
 }
 
 /* Guest requests arrive on the vCPU thread (inside a bus callback or after a triple fault):
- * the decision belongs to the main loop. */
+ * the decision belongs to the main loop. High priority: device timers that are always due
+ * (a guest spinning after its power-off write) would starve a default idle source. */
+static void queue_events(PcSystem *sys)
+{
+    g_idle_add_full(G_PRIORITY_HIGH, deliver_events, sys, NULL);
+}
+
 static void guest_reset_request(void *opaque)
 {
     PcSystem *sys = opaque;
     if (!g_atomic_int_exchange(&sys->reset_pending, 1)) {
-        g_idle_add(deliver_events, sys);
+        queue_events(sys);
     }
 }
 
@@ -78,7 +84,7 @@ static void guest_poweroff_request(void *opaque)
 {
     PcSystem *sys = opaque;
     if (!g_atomic_int_exchange(&sys->poweroff_pending, 1)) {
-        g_idle_add(deliver_events, sys);
+        queue_events(sys);
     }
 }
 
@@ -264,4 +270,9 @@ GuestRam *pc_system_ram(PcSystem *sys)
 uint64_t pc_system_icount(PcSystem *sys)
 {
     return sys->vcpu ? accel_vcpu_icount(sys->vcpu) : 0;
+}
+
+int64_t pc_system_cpu_thread_id(PcSystem *sys)
+{
+    return sys->vcpu ? accel_vcpu_thread_id(sys->vcpu) : 0;
 }

@@ -50,5 +50,7 @@ void accel_vcpu_nmi(AccelVCPU *v);
 
 /* Instructions executed so far (approximate while running). */
 uint64_t accel_vcpu_icount(AccelVCPU *v);
+/* The host thread id (gettid) of the vCPU thread, for query-cpus-fast and info cpus. */
+int64_t accel_vcpu_thread_id(AccelVCPU *v);
 
 #endif

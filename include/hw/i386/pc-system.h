@@ -54,5 +54,7 @@ X86CPU *pc_system_cpu(PcSystem *sys);
 GuestRam *pc_system_ram(PcSystem *sys);
 /* Instructions the vCPU executed so far. */
 uint64_t pc_system_icount(PcSystem *sys);
+/* The vCPU thread's host id (0 before pc_system_realize). */
+int64_t pc_system_cpu_thread_id(PcSystem *sys);
 
 #endif

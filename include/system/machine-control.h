@@ -1,0 +1,51 @@
+/*
+ * The machine as the monitor and the run-state code see it: reset, power button, vCPUs, and
+ * what guest-initiated resets and power-offs turn into (-no-reboot, -no-shutdown).
+ *
+ * The composition root (system/vl.c) installs MachineOps for the machine it built; without a
+ * machine (-M none) resets and the power button only emit their events and there is no CPU,
+ * as upstream behaves with -M none.
+ *
+ *   system_reset / guest reboot ──► qemu_system_reset_request(cause)
+ *        -no-reboot ──► qemu_system_guest_shutdown(cause)  (as upstream: reset becomes exit)
+ *        otherwise  ──► ops.reset, RESET event, a VM that was not running goes to prelaunch
+ *   guest power-off ──► qemu_system_guest_shutdown(guest-shutdown)
+ *        -no-shutdown ──► SHUTDOWN event, vm_stop(shutdown)   (cont needs a reset first)
+ *        otherwise    ──► qemu_system_shutdown_request(): the main loop ends
+ *   system_powerdown ──► POWERDOWN event, ops.powerdown (the ACPI power button)
+ */
+#ifndef SYSTEM_MACHINE_CONTROL_H
+#define SYSTEM_MACHINE_CONTROL_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "qapi-types.h"
+
+typedef struct MachineOps {
+    /* Devices and CPUs back to their power-on state (firmware work redone). */
+    bool (*reset)(void *opaque, GError **errp);
+    void (*powerdown)(void *opaque);
+    guint (*cpu_count)(void *opaque);
+    int64_t (*cpu_thread_id)(void *opaque, guint index);
+    /* Appends the CPU's registers in `info registers` layout. */
+    void (*cpu_dump)(void *opaque, guint index, GString *out);
+    void *opaque;
+} MachineOps;
+
+/* NULL: no machine (no CPU; resets only emit events). The struct is copied. */
+void machine_control_set_ops(const MachineOps *ops);
+/* -no-reboot, -no-shutdown. */
+void machine_control_set_actions(bool no_reboot, bool no_shutdown);
+
+void qemu_system_reset_request(ShutdownCause cause);
+void qemu_system_guest_shutdown(ShutdownCause cause);
+void qemu_system_powerdown_request(void);
+
+guint machine_cpu_count(void);
+int64_t machine_cpu_thread_id(guint index);
+/* False if there is no such CPU. */
+bool machine_cpu_dump(guint index, GString *out);
+
+#endif
