@@ -53,7 +53,7 @@ check: build build-asan
 	/usr/bin/python3 scripts/test-summary.py $(BUILD) $(ASAN_BUILD) || rc=1; \
 	exit $$rc
 
-demo: build
+demo: build guest
 	/usr/bin/python3 scripts/demo.py
 
 bench: build guest

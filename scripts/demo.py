@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""make demo: the COLO proxy at work, step by step, for a newcomer.
+"""make demo: the VM and the COLO proxy at work, step by step, for a newcomer.
 
-A stand-alone colo-compare (build/qemu-system-x86_64 -M none, an iothread, four unix-socket
+Part 1 boots the test guest (Debian's kernel and busybox, built by `make guest`) on our own CPU
+with `-M pc`, asks its web server for a page from the host through -netdev user's hostfwd, and
+shows filter-dump and filter-mirror seeing that traffic.
+
+Part 2: a stand-alone colo-compare (build/qemu-system-x86_64 -M none, an iothread, four unix-socket
 chardevs and a QMP socket) stands where a primary host's compare would. This script plays both
 VMs: it writes the primary's and the secondary's output frames into primary_in and secondary_in,
 reads what the compare releases on outdev and the checkpoint requests on notify_dev, and prints
@@ -18,6 +22,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "functional", "lib"))
 
 import frames  # noqa: E402
 from compare_proc import ComparePeer  # noqa: E402
+from guest import GuestVM, build_guest, http_get  # noqa: E402
 
 QEMU = os.path.join(ROOT, "build", "qemu-system-x86_64")
 GUEST, CLIENT = "10.0.0.2", "10.0.0.1"
@@ -105,32 +110,82 @@ def step_passthrough(peer):
     counters(peer)
 
 
+def pcap_records(path):
+    """How many packets a pcap file holds (the record headers' captured lengths)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    count, off = 0, 24
+    while off + 16 <= len(data):
+        caplen = int.from_bytes(data[off + 8:off + 12], "little")
+        off += 16 + caplen
+        count += 1
+    return count
+
+
+def part_vm(work):
+    say("Part 1: the VM. Debian's kernel boots on our own x86-64 CPU (-accel tcg -M pc).")
+    guest = build_guest()
+    dump = os.path.join(work, "hn0.pcap")
+    mirror = os.path.join(work, "mirror.sock")
+    vm = GuestVM(QEMU, guest, kernel="vmlinux", append="qc.name=demo-vm",
+                 extra_args=["-chardev", f"socket,id=mirror0,path={mirror},server=on,wait=off",
+                             "-object", f"filter-dump,id=d0,netdev=n0,file={dump}",
+                             "-object", "filter-mirror,id=m0,netdev=n0,queue=tx,outdev=mirror0"])
+    argv = " ".join(a if len(a) < 60 else a[:57] + "..." for a in vm.argv[1:])
+    say(f"    qemu-system-x86_64 {argv}")
+    vm.start()
+    reader = None
+    try:
+        reader = frames.FrameSocket.connect_unix(mirror)
+        ready = vm.wait_ready()
+        say(f"    guest ready after {ready['seconds']:.1f} s: {ready.get('name', '')} "
+            f"ip {ready.get('ip', '')}")
+        status, body = http_get("127.0.0.1", vm.ports["http"])
+        first = body.strip().splitlines()[0] if body.strip() else ""
+        say(f"    GET http://127.0.0.1:{vm.ports['http']}/ -> {status}: {first[:70]}")
+        time.sleep(0.3)
+        say(f"    filter-dump on the netdev wrote {pcap_records(dump)} packets to {dump}")
+        mirrored = reader.drain(0.3)
+        say(f"    filter-mirror copied {len(mirrored)} frames sent to the VM to its chardev, as "
+            "a primary host does for its secondary")
+    finally:
+        if reader:
+            reader.close()
+        vm.stop()
+
+
 def main():
     if not os.path.exists(QEMU):
         sys.exit(f"{QEMU} is missing: run 'make build' first")
     work = tempfile.mkdtemp(prefix="qc-demo-", dir="/tmp")
-    say("qemu-colo demo: a stand-alone colo-compare between two VMs' network output")
+    peer = ComparePeer(QEMU, work, qmp=True)
+    try:
+        if "--no-vm" not in sys.argv:
+            part_vm(work)
+            say()
+        run_proxy(peer)
+    finally:
+        peer.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_proxy(peer):
+    say("Part 2: a stand-alone colo-compare between two VMs' network output")
     say(f"    {QEMU} -M none -nodefaults -display none -object iothread,id=io0 \\")
     say("      -chardev socket,id=pri,... -chardev socket,id=sec,... -chardev socket,id=out,... \\")
     say("      -chardev socket,id=notify,... -qmp unix:...,server=on,wait=off \\")
     say("      -object colo-compare,id=comp0,primary_in=pri,secondary_in=sec,outdev=out,"
         "iothread=io0,notify_dev=notify")
     say()
-    peer = ComparePeer(QEMU, work, qmp=True)
-    try:
-        peer.start()
-        step_agree(peer)
-        say()
-        step_differ(peer)
-        say()
-        step_passthrough(peer)
-        say()
-        say("Done: identical output flows on, a difference asks for a checkpoint, and a "
-            "passthrough rule lets a flow that always differs through uncompared.")
-    finally:
-        peer.stop()
-        shutil.rmtree(work, ignore_errors=True)
-        time.sleep(0)
+    peer.start()
+    step_agree(peer)
+    say()
+    step_differ(peer)
+    say()
+    step_passthrough(peer)
+    say()
+    say("Done: identical output flows on, a difference asks for a checkpoint, and a "
+        "passthrough rule lets a flow that always differs through uncompared.")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ static bool no_reboot, no_shutdown;
 void machine_control_set_ops(const MachineOps *o)
 {
     have_ops = o != NULL;
-    ops = o ? *o : (MachineOps){ 0 };
+    ops = o ? *o : (MachineOps){0};
 }
 
 void machine_control_set_actions(bool reboot_is_shutdown, bool shutdown_is_pause)
@@ -72,8 +72,8 @@ guint machine_cpu_count(void)
 
 int64_t machine_cpu_thread_id(guint index)
 {
-    return index < machine_cpu_count() && ops.cpu_thread_id
-               ? ops.cpu_thread_id(ops.opaque, index) : 0;
+    return index < machine_cpu_count() && ops.cpu_thread_id ? ops.cpu_thread_id(ops.opaque, index)
+                                                            : 0;
 }
 
 bool machine_cpu_dump(guint index, GString *out)

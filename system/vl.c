@@ -216,15 +216,15 @@ static void die_with(GError *err)
 
 /* What the command line says about the machine, gathered in pass 1. */
 typedef struct {
-    KeyvalList *machine;        /* the last -machine, or NULL: none */
+    KeyvalList *machine; /* the last -machine, or NULL: none */
     const char *machine_spelling;
     PcMachineOptions pc;
     gboolean is_pc;
     gboolean nographic, nodefaults, no_reboot, no_shutdown;
-    const char *accel;          /* "tcg", "kvm" or NULL */
+    const char *accel; /* "tcg", "kvm" or NULL */
 } MachineConfig;
 
-static MachineConfig mc = { .pc = { .ram_size = PC_DEFAULT_RAM_SIZE, .acpi = true } };
+static MachineConfig mc = {.pc = {.ram_size = PC_DEFAULT_RAM_SIZE, .acpi = true}};
 
 static void print_machine_help(void)
 {
@@ -324,8 +324,8 @@ static void handle_smp(const char *arg)
     if (!kv) {
         die_with(err);
     }
-    static const char *const keys[] = {"cpus", "maxcpus", "sockets", "dies", "clusters",
-                                       "cores", "threads"};
+    static const char *const keys[] = {"cpus",     "maxcpus", "sockets", "dies",
+                                       "clusters", "cores",   "threads"};
     guint64 product = 1, cpus = 0;
     for (guint i = 0; i < kv->pairs->len; i++) {
         KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
@@ -358,7 +358,8 @@ static void handle_smp(const char *arg)
     if (cpus > 1) {
         error_location_clear();
         error_report("Invalid SMP CPUs %" G_GUINT64_FORMAT ". The max CPUs supported by "
-                     "machine 'pc-i440fx-7.2' is 1 in qemu-colo", cpus);
+                     "machine 'pc-i440fx-7.2' is 1 in qemu-colo",
+                     cpus);
         exit(1);
     }
 }
@@ -608,7 +609,8 @@ static void die_machine(GError *err)
 static void build_pc(GPtrArray *opts)
 {
     static const PcSystemEvents events = {
-        .guest_reset = pc_guest_reset, .guest_poweroff = pc_guest_poweroff,
+        .guest_reset = pc_guest_reset,
+        .guest_poweroff = pc_guest_poweroff,
     };
     GError *err = NULL;
     pc_sys = pc_system_new(&mc.pc, &events, &err);
@@ -663,8 +665,11 @@ static void build_pc(GPtrArray *opts)
         die_machine(err);
     }
     static const MachineOps ops = {
-        .reset = pc_ops_reset, .powerdown = pc_ops_powerdown, .cpu_count = pc_ops_cpu_count,
-        .cpu_thread_id = pc_ops_cpu_thread_id, .cpu_dump = pc_ops_cpu_dump,
+        .reset = pc_ops_reset,
+        .powerdown = pc_ops_powerdown,
+        .cpu_count = pc_ops_cpu_count,
+        .cpu_thread_id = pc_ops_cpu_thread_id,
+        .cpu_dump = pc_ops_cpu_dump,
     };
     machine_control_set_ops(&ops);
     runstate_add_change_handler(pc_runstate_changed, NULL);

@@ -18,12 +18,12 @@ struct AccelVCPU {
     GThread *thread;
     GMutex lock;
     GCond cond;
-    AccelVCPUState state;    /* under lock */
-    bool want_run;           /* under lock */
-    bool quit;               /* under lock */
-    int nmi;                 /* atomic */
-    uint64_t icount;         /* atomic snapshot */
-    int64_t tid;             /* under lock; 0 until the thread runs */
+    AccelVCPUState state; /* under lock */
+    bool want_run;        /* under lock */
+    bool quit;            /* under lock */
+    int nmi;              /* atomic */
+    uint64_t icount;      /* atomic snapshot */
+    int64_t tid;          /* under lock; 0 until the thread runs */
 };
 
 static bool can_wake(AccelVCPU *v)

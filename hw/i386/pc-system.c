@@ -93,8 +93,7 @@ static void vcpu_triple_fault(void *opaque)
     guest_reset_request(opaque);
 }
 
-PcSystem *pc_system_new(const PcMachineOptions *opts, const PcSystemEvents *events,
-                        GError **errp)
+PcSystem *pc_system_new(const PcMachineOptions *opts, const PcSystemEvents *events, GError **errp)
 {
     PcSystem *sys = g_new0(PcSystem, 1);
     sys->opts = *opts;
@@ -110,8 +109,11 @@ PcSystem *pc_system_new(const PcMachineOptions *opts, const PcSystemEvents *even
     }
     sys->dma = (DmaSpace){.read = ram_read, .write = ram_write, .opaque = sys};
     PcMachineHooks hooks = {
-        .ram = &sys->dma, .cpu_set_irq = cpu_set_irq, .cpu_nmi = cpu_nmi,
-        .reset_request = guest_reset_request, .poweroff_request = guest_poweroff_request,
+        .ram = &sys->dma,
+        .cpu_set_irq = cpu_set_irq,
+        .cpu_nmi = cpu_nmi,
+        .reset_request = guest_reset_request,
+        .poweroff_request = guest_poweroff_request,
         .opaque = sys,
     };
     sys->machine = pc_machine_new(opts, &hooks, errp);
@@ -164,8 +166,10 @@ bool pc_system_realize(PcSystem *sys, GError **errp)
         return false;
     }
     static const X86BusOps bus = {
-        .pio_read = pc_machine_pio_read, .pio_write = pc_machine_pio_write,
-        .mmio_read = pc_machine_mmio_read, .mmio_write = pc_machine_mmio_write,
+        .pio_read = pc_machine_pio_read,
+        .pio_write = pc_machine_pio_write,
+        .mmio_read = pc_machine_mmio_read,
+        .mmio_write = pc_machine_mmio_write,
         .irq_ack = pc_machine_irq_ack,
     };
     sys->cpu = x86_cpu_new(sys->ram, &bus, sys->machine);

@@ -37,8 +37,7 @@ typedef struct PcSystemEvents {
     void *opaque;
 } PcSystemEvents;
 
-PcSystem *pc_system_new(const PcMachineOptions *opts, const PcSystemEvents *events,
-                        GError **errp);
+PcSystem *pc_system_new(const PcMachineOptions *opts, const PcSystemEvents *events, GError **errp);
 void pc_system_free(PcSystem *sys);
 bool pc_system_device_add(PcSystem *sys, KeyvalList *opts, bool *help_printed, GError **errp);
 /* -serial ARG for COM1 ("none", "chardev:ID", "stdio", ...). */
