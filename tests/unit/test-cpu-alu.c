@@ -80,7 +80,9 @@ static void make_case(GRand *r, const Form *f, DiffCase *c)
         }
     }
     int sz = sizes[g_rand_int_range(r, 0, ns)];
-    bool mem = f->mem && !f->reg_only && g_rand_boolean(r);
+    /* a lock prefix is only legal with a memory destination */
+    bool locked = f->prefix == 0xf0;
+    bool mem = locked || (f->mem && !f->reg_only && g_rand_boolean(r));
     int reg = f->modrm_reg >= 0 ? f->modrm_reg : pick_reg(r, mem);
     int rm = pick_reg(r, mem);
     uint8_t *p = c->code;
@@ -100,7 +102,7 @@ static void make_case(GRand *r, const Form *f, DiffCase *c)
         if (mem) {
             *p++ = 0x40 | ((reg & 7) << 3) | 3;
             /* xchg with memory is locked: keep it aligned (a split lock stalls the host) */
-            *p++ = g_rand_int_range(r, 0, 0x70) & (f->op[0] == 0x87 ? 0x78 : 0xff);
+            *p++ = g_rand_int_range(r, 0, 0x70) & (f->op[0] == 0x87 || locked ? 0x78 : 0xff);
         } else {
             *p++ = 0xc0 | ((reg & 7) << 3) | (rm & 7);
         }
@@ -171,6 +173,31 @@ static void test_alu(void)
         {"test imm", OP(0xf7), 0, 4, 12, true, false, ALL_FLAGS & ~F_AF},
     };
     run_forms(forms, G_N_ELEMENTS(forms), 1);
+}
+
+/* Lock-prefixed read-modify-writes on aligned RAM: ours take the compare-and-swap path */
+static void test_locked(void)
+{
+    const Form forms[] = {
+        {"lock add", OP(0x01), -1, 0, 14, true, false, ALL_FLAGS, 0xf0},
+        {"lock or8", OP(0x08), -1, 0, 1, true, false, ALL_FLAGS & ~F_AF, 0xf0},
+        {"lock adc", OP(0x11), -1, 0, 14, true, false, ALL_FLAGS, 0xf0},
+        {"lock sbb", OP(0x19), -1, 0, 14, true, false, ALL_FLAGS, 0xf0},
+        {"lock and", OP(0x21), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF, 0xf0},
+        {"lock sub", OP(0x29), -1, 0, 14, true, false, ALL_FLAGS, 0xf0},
+        {"lock xor", OP(0x31), -1, 0, 14, true, false, ALL_FLAGS & ~F_AF, 0xf0},
+        {"lock add imm8", OP(0x83), 0, 1, 14, true, false, ALL_FLAGS, 0xf0},
+        {"lock sub imm", OP(0x81), 5, 4, 12, true, false, ALL_FLAGS, 0xf0},
+        {"lock and imm8 b", OP(0x80), 4, 1, 1, true, false, ALL_FLAGS & ~F_AF, 0xf0},
+        {"lock inc", OP(0xff), 0, 0, 14, true, false, ALL_FLAGS, 0xf0},
+        {"lock dec8", OP(0xfe), 1, 0, 1, true, false, ALL_FLAGS, 0xf0},
+        {"lock not", OP(0xf7), 2, 0, 14, true, false, ALL_FLAGS, 0xf0},
+        {"lock neg", OP(0xf7), 3, 0, 14, true, false, ALL_FLAGS, 0xf0},
+        {"lock neg8", OP(0xf6), 3, 0, 1, true, false, ALL_FLAGS, 0xf0},
+        {"lock xadd", OP(0x0f, 0xc1), -1, 0, 14, true, false, ALL_FLAGS, 0xf0},
+        {"lock xadd8", OP(0x0f, 0xc0), -1, 0, 1, true, false, ALL_FLAGS, 0xf0},
+    };
+    run_forms(forms, G_N_ELEMENTS(forms), 7);
 }
 
 /* The forms the Linux boot runs most, which have specialised handlers (exec.c) */
@@ -377,6 +404,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     diff_cpu_init(&dcpu);
     g_test_add_func("/cpu/diff/alu", test_alu);
+    g_test_add_func("/cpu/diff/locked", test_locked);
     g_test_add_func("/cpu/diff/kernel-forms", test_kernel_forms);
     g_test_add_func("/cpu/diff/shift", test_shift);
     g_test_add_func("/cpu/diff/muldiv", test_muldiv);
