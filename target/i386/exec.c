@@ -219,6 +219,64 @@ static inline void *lock_ptr(X86CPU *cpu, const X86Insn *in, uint64_t la, int si
     return x86_rmw_ptr(cpu, la, size);
 }
 
+/* What a read-modify-write does to its destination: an alu() operation (0-7, cmp being 7,
+ * which stores nothing) or one of the unary group 3/4/5 operations below. */
+enum { RMW_CMP = 7, RMW_NOT = 8, RMW_NEG, RMW_INC, RMW_DEC };
+
+static inline __attribute__((always_inline)) uint64_t rmw_apply(X86CPU *cpu, int kind, int size,
+                                                                uint64_t a, uint64_t b)
+{
+    switch (kind) {
+    case RMW_NOT:
+        return ~a & size_mask(size);
+    case RMW_NEG:
+        return alu(cpu, 5, size, 0, a);
+    case RMW_INC: /* flags are the caller's: inc/dec keep CF */
+        return (a + 1) & size_mask(size);
+    case RMW_DEC:
+        return (a - 1) & size_mask(size);
+    default:
+        return alu(cpu, kind, size, a, b);
+    }
+}
+
+/*
+ * Applies `kind` with source b to the r/m operand: a register, a lock-prefixed RAM operand
+ * (compare-and-swap until no other vCPU raced us), or a plain load and store. Returns the old
+ * value and puts the new one in *res. Always inlined so the interpreter's hot path pays no
+ * call, and where `kind` is a constant (not, neg, inc, dec, xadd) the switch folds away.
+ */
+static inline __attribute__((always_inline)) uint64_t
+rmw_rm(X86CPU *cpu, const X86Insn *in, int kind, int size, uint64_t b, uint64_t *res)
+{
+    uint64_t a, r;
+    if (in->mod == 3) {
+        a = get_reg(cpu, in, in->rm, size);
+        r = rmw_apply(cpu, kind, size, a, b);
+        if (kind != RMW_CMP) {
+            set_reg(cpu, in, in->rm, r, size);
+        }
+    } else {
+        uint64_t la = x86_ea(cpu, in);
+        void *lp = lock_ptr(cpu, in, la, size);
+        if (lp) {
+            do {
+                a = atomic_ld(lp, size);
+                r = rmw_apply(cpu, kind, size, a, b);
+            } while (!atomic_cas(lp, size, a, r));
+            x86_note_store(cpu, lp);
+        } else {
+            a = x86_ld(cpu, la, size);
+            r = rmw_apply(cpu, kind, size, a, b);
+            if (kind != RMW_CMP) {
+                x86_st(cpu, la, r, size);
+            }
+        }
+    }
+    *res = r;
+    return a;
+}
+
 /* Rotates and shifts (group 2). Shifts keep their flags lazily; rotates, which leave SZAP
  * alone, fold them eagerly unless the next instruction overwrites them anyway. */
 static uint64_t shift_op(X86CPU *cpu, const X86Insn *in, int op, int size, uint64_t v,
@@ -1111,30 +1169,7 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         case 0:
         case 1: {
             int sz = (op & 1) ? size : 1;
-            b = get_reg(cpu, in, in->reg, sz);
-            if (in->mod == 3) {
-                a = get_reg(cpu, in, in->rm, sz);
-                r = alu(cpu, aop, sz, a, b);
-                if (aop != 7) {
-                    set_reg(cpu, in, in->rm, r, sz);
-                }
-                return;
-            }
-            la = x86_ea(cpu, in);
-            void *lp = lock_ptr(cpu, in, la, sz);
-            if (lp) {
-                do {
-                    a = atomic_ld(lp, sz);
-                    r = alu(cpu, aop, sz, a, b);
-                } while (!atomic_cas(lp, sz, a, r));
-                x86_note_store(cpu, lp);
-                return;
-            }
-            a = x86_ld(cpu, la, sz);
-            r = alu(cpu, aop, sz, a, b);
-            if (aop != 7) {
-                x86_st(cpu, la, r, sz);
-            }
+            rmw_rm(cpu, in, aop, sz, get_reg(cpu, in, in->reg, sz), &r);
             return;
         }
         case 2:
@@ -1297,31 +1332,7 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
     case 0x82:
     case 0x83: {
         int sz = (op & 1) ? size : 1;
-        int aop = in->reg & 7;
-        b = in->imm & size_mask(sz);
-        if (in->mod == 3) {
-            a = get_reg(cpu, in, in->rm, sz);
-            r = alu(cpu, aop, sz, a, b);
-            if (aop != 7) {
-                set_reg(cpu, in, in->rm, r, sz);
-            }
-            return;
-        }
-        la = x86_ea(cpu, in);
-        void *lp = lock_ptr(cpu, in, la, sz);
-        if (lp) {
-            do {
-                a = atomic_ld(lp, sz);
-                r = alu(cpu, aop, sz, a, b);
-            } while (!atomic_cas(lp, sz, a, r));
-            x86_note_store(cpu, lp);
-            return;
-        }
-        a = x86_ld(cpu, la, sz);
-        r = alu(cpu, aop, sz, a, b);
-        if (aop != 7) {
-            x86_st(cpu, la, r, sz);
-        }
+        rmw_rm(cpu, in, in->reg & 7, sz, in->imm & size_mask(sz), &r);
         return;
     }
     case 0x84:
@@ -1731,29 +1742,20 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
     case 0xf7: {
         int sz = (op & 1) ? size : 1;
         int g = in->reg & 7;
-        a = rm_read(cpu, in, sz, &la);
         switch (g) {
         case 0:
         case 1:
+            a = rm_read(cpu, in, sz, &la);
             alu(cpu, 4, sz, a, in->imm & size_mask(sz));
             return;
         case 2:
-        case 3: {
-            void *lp = lock_ptr(cpu, in, la, sz);
-            if (lp) {
-                do {
-                    a = atomic_ld(lp, sz);
-                    r = g == 2 ? ~a & size_mask(sz) : alu(cpu, 5, sz, 0, a);
-                } while (!atomic_cas(lp, sz, a, r));
-                x86_note_store(cpu, lp);
-                return;
-            }
-            r = g == 2 ? ~a & size_mask(sz) : alu(cpu, 5, sz, 0, a);
-            rm_write(cpu, in, sz, la, r);
+            rmw_rm(cpu, in, RMW_NOT, sz, 0, &r);
             return;
-        }
+        case 3:
+            rmw_rm(cpu, in, RMW_NEG, sz, 0, &r);
+            return;
         default:
-            muldiv(cpu, in, sz, a);
+            muldiv(cpu, in, sz, rm_read(cpu, in, sz, &la));
             return;
         }
     }
@@ -1790,24 +1792,7 @@ void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
         int sz = (op & 1) ? size : 1;
         if (g < 2) {
             uint64_t c = x86_compute_cf(cpu);
-            void *lp = NULL;
-            if (in->mod == 3) {
-                a = get_reg(cpu, in, in->rm, sz);
-            } else {
-                la = x86_ea(cpu, in);
-                lp = lock_ptr(cpu, in, la, sz);
-                a = lp ? 0 : x86_ld(cpu, la, sz);
-            }
-            if (lp) {
-                do {
-                    a = atomic_ld(lp, sz);
-                    r = (g == 0 ? a + 1 : a - 1) & size_mask(sz);
-                } while (!atomic_cas(lp, sz, a, r));
-                x86_note_store(cpu, lp);
-            } else {
-                r = (g == 0 ? a + 1 : a - 1) & size_mask(sz);
-                rm_write(cpu, in, sz, la, r);
-            }
+            a = g == 0 ? rmw_rm(cpu, in, RMW_INC, sz, 0, &r) : rmw_rm(cpu, in, RMW_DEC, sz, 0, &r);
             set_cc(cpu, g == 0 ? CC_OP_INC : CC_OP_DEC, sz, a, 1, r);
             ENV->cc_carry = c;
             return;
@@ -2181,19 +2166,8 @@ static void exec_0f(X86CPU *cpu, const X86Insn *in)
             set_reg(cpu, in, in->rm, r, sz);
             return;
         }
-        la = x86_ea(cpu, in);
-        void *lp = lock_ptr(cpu, in, la, sz);
-        if (lp) {
-            do {
-                a = atomic_ld(lp, sz);
-                r = alu(cpu, 0, sz, a, b);
-            } while (!atomic_cas(lp, sz, a, r));
-            x86_note_store(cpu, lp);
-        } else {
-            a = x86_ld(cpu, la, sz);
-            r = alu(cpu, 0, sz, a, b);
-            x86_st(cpu, la, r, sz);
-        }
+        /* memory form: the register takes the old value once the sum is stored */
+        a = rmw_rm(cpu, in, 0, sz, b, &r);
         set_reg(cpu, in, in->reg, a, sz);
         return;
     }
