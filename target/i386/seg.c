@@ -524,6 +524,38 @@ static void do_interrupt_real(X86CPU *cpu, int vec, uint64_t ret_ip)
     ENV->rip = ip;
 }
 
+/*
+ * What protected- and long-mode interrupt delivery check alike once the gate type is known:
+ * a software interrupt may not go through a gate more privileged than the caller, the gate
+ * must be present, and its selector must name a present code segment (in long mode a 64-bit
+ * one) no less privileged than the current level. idt_err is the vector's IDT error code
+ * without its flag bits (vector * 8). Returns the level the handler runs at.
+ */
+static int check_gate(X86CPU *cpu, uint32_t gate_hi, uint16_t sel, uint32_t idt_err, int is_soft,
+                      bool long_mode, uint32_t *clo, uint32_t *chi)
+{
+    int ext = is_soft ? 0 : 1;
+    if (is_soft && ((gate_hi >> DESC_DPL_SHIFT) & 3) < cpu->cpl) {
+        x86_raise(cpu, EXCP_GP, idt_err + 2);
+    }
+    if (!(gate_hi & DESC_P)) {
+        x86_raise(cpu, EXCP_NP, idt_err + 2 + ext);
+    }
+    if ((sel & ~3) == 0 || !x86_read_desc(cpu, sel, clo, chi) || !(*chi & DESC_S) ||
+        !(*chi & DESC_CODE) || (long_mode && (!(*chi & DESC_L) || (*chi & DESC_B)))) {
+        x86_raise(cpu, EXCP_GP, (sel & ~3) + ext);
+    }
+    if (!(*chi & DESC_P)) {
+        x86_raise(cpu, EXCP_NP, (sel & ~3) + ext);
+    }
+    int cdpl = (*chi >> DESC_DPL_SHIFT) & 3;
+    if (cdpl > cpu->cpl) {
+        x86_raise(cpu, EXCP_GP, (sel & ~3) + ext);
+    }
+    bool conforming = *chi & (1u << 10);
+    return conforming ? cpu->cpl : cdpl;
+}
+
 static void do_interrupt_prot(X86CPU *cpu, int vec, int is_soft, int err, uint64_t ret_ip,
                               int is_hw)
 {
@@ -534,7 +566,7 @@ static void do_interrupt_prot(X86CPU *cpu, int vec, int is_soft, int err, uint64
     }
     uint32_t lo = x86_lds(cpu, ENV->idt.base + off, 4);
     uint32_t hi = x86_lds(cpu, ENV->idt.base + off + 4, 4);
-    int type = (hi >> 8) & 0x1f, dpl = (hi >> DESC_DPL_SHIFT) & 3;
+    int type = (hi >> 8) & 0x1f;
     bool gate32;
     switch (type) {
     case 6:
@@ -548,28 +580,10 @@ static void do_interrupt_prot(X86CPU *cpu, int vec, int is_soft, int err, uint64
     default:
         x86_raise(cpu, EXCP_GP, off + 2 + ext);
     }
-    if (is_soft && dpl < cpu->cpl) {
-        x86_raise(cpu, EXCP_GP, off + 2);
-    }
-    if (!(hi & DESC_P)) {
-        x86_raise(cpu, EXCP_NP, off + 2 + ext);
-    }
     uint16_t sel = lo >> 16;
     uint32_t target = (lo & 0xffff) | (hi & 0xffff0000);
     uint32_t clo, chi;
-    if ((sel & ~3) == 0 || !x86_read_desc(cpu, sel, &clo, &chi) || !(chi & DESC_S) ||
-        !(chi & DESC_CODE)) {
-        x86_raise(cpu, EXCP_GP, (sel & ~3) + ext);
-    }
-    if (!(chi & DESC_P)) {
-        x86_raise(cpu, EXCP_NP, (sel & ~3) + ext);
-    }
-    int cdpl = (chi >> DESC_DPL_SHIFT) & 3;
-    bool conforming = chi & (1u << 10);
-    int new_cpl = conforming ? cpu->cpl : cdpl;
-    if (cdpl > cpu->cpl) {
-        x86_raise(cpu, EXCP_GP, (sel & ~3) + ext);
-    }
+    int new_cpl = check_gate(cpu, hi, sel, off, is_soft, false, &clo, &chi);
     int psz = gate32 ? 4 : 2;
     uint64_t flags = x86_get_eflags(cpu);
     uint16_t old_ss = ENV->segs[R_SS].selector, old_cs = ENV->segs[R_CS].selector;
@@ -661,32 +675,14 @@ static void do_interrupt_long(X86CPU *cpu, int vec, int is_soft, int err, uint64
     uint32_t w0 = x86_lds(cpu, ENV->idt.base + off, 4);
     uint32_t w1 = x86_lds(cpu, ENV->idt.base + off + 4, 4);
     uint32_t w2 = x86_lds(cpu, ENV->idt.base + off + 8, 4);
-    int type = (w1 >> 8) & 0x1f, dpl = (w1 >> DESC_DPL_SHIFT) & 3, ist = w1 & 7;
+    int type = (w1 >> 8) & 0x1f, ist = w1 & 7;
     if (type != 14 && type != 15) {
         x86_raise(cpu, EXCP_GP, vec * 8 + 2 + ext);
-    }
-    if (is_soft && dpl < cpu->cpl) {
-        x86_raise(cpu, EXCP_GP, vec * 8 + 2);
-    }
-    if (!(w1 & DESC_P)) {
-        x86_raise(cpu, EXCP_NP, vec * 8 + 2 + ext);
     }
     uint16_t sel = w0 >> 16;
     uint64_t target = (w0 & 0xffff) | (w1 & 0xffff0000) | ((uint64_t)w2 << 32);
     uint32_t clo, chi;
-    if ((sel & ~3) == 0 || !x86_read_desc(cpu, sel, &clo, &chi) || !(chi & DESC_S) ||
-        !(chi & DESC_CODE) || !(chi & DESC_L) || (chi & DESC_B)) {
-        x86_raise(cpu, EXCP_GP, (sel & ~3) + ext);
-    }
-    if (!(chi & DESC_P)) {
-        x86_raise(cpu, EXCP_NP, (sel & ~3) + ext);
-    }
-    int cdpl = (chi >> DESC_DPL_SHIFT) & 3;
-    bool conforming = chi & (1u << 10);
-    int new_cpl = conforming ? cpu->cpl : cdpl;
-    if (cdpl > cpu->cpl) {
-        x86_raise(cpu, EXCP_GP, (sel & ~3) + ext);
-    }
+    int new_cpl = check_gate(cpu, w1, sel, vec * 8, is_soft, true, &clo, &chi);
     uint64_t flags = x86_get_eflags(cpu);
     uint16_t old_ss = ENV->segs[R_SS].selector, old_cs = ENV->segs[R_CS].selector;
     uint64_t old_sp = REG(R_ESP);
