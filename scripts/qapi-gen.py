@@ -681,6 +681,20 @@ def gen_members_from_json(schema, members, obj, c):
         c.append('    }')
 
 
+def gen_variant_switch(schema, s, body, c):
+    """Appends a switch on union s's tag; each variant's case runs body, lines whose first
+    '%s' is the variant's type and second the C name of its member of obj->u."""
+    c.append('    switch ((int)obj->%s) {' % s['tag'].c)
+    for v, t in s['variants'].items():
+        c.append('    case %s:' % schema.enum_const(s['tag'].type, v))
+        for line in body:
+            c.append('        ' + (line % (t, c_name(v)) if '%s' in line else line))
+        c.append('        break;')
+    c.append('    default:')
+    c.append('        break;')
+    c.append('    }')
+
+
 def gen_struct_funcs(schema, name, s, c):
     # free
     c.append('void qapi_free_members_%s(%s *obj)' % (name, name))
@@ -690,14 +704,7 @@ def gen_struct_funcs(schema, name, s, c):
         if f:
             c.append('    ' + f)
     if s['union']:
-        c.append('    switch ((int)obj->%s) {' % s['tag'].c)
-        for v, t in s['variants'].items():
-            c.append('    case %s:' % schema.enum_const(s['tag'].type, v))
-            c.append('        qapi_free_members_%s(&obj->u.%s);' % (t, c_name(v)))
-            c.append('        break;')
-        c.append('    default:')
-        c.append('        break;')
-        c.append('    }')
+        gen_variant_switch(schema, s, ['qapi_free_members_%s(&obj->u.%s);'], c)
     c.append('}')
     c.append('')
     c.append('void qapi_free_%s(%s *obj)' % (name, name))
@@ -723,14 +730,7 @@ def gen_struct_funcs(schema, name, s, c):
         else:
             c.append('    ' + stmt)
     if s['union']:
-        c.append('    switch ((int)obj->%s) {' % s['tag'].c)
-        for v, t in s['variants'].items():
-            c.append('    case %s:' % schema.enum_const(s['tag'].type, v))
-            c.append('        qapi_members_to_json_%s(&obj->u.%s, out);' % (t, c_name(v)))
-            c.append('        break;')
-        c.append('    default:')
-        c.append('        break;')
-        c.append('    }')
+        gen_variant_switch(schema, s, ['qapi_members_to_json_%s(&obj->u.%s, out);'], c)
     c.append('}')
     c.append('')
     c.append('JsonNode *qapi_%s_to_json(const %s *obj)' % (name, name))
@@ -746,17 +746,9 @@ def gen_struct_funcs(schema, name, s, c):
     c.append('{')
     gen_members_from_json(schema, s['members'], 'obj', c)
     if s['union']:
-        c.append('    switch ((int)obj->%s) {' % s['tag'].c)
-        for v, t in s['variants'].items():
-            c.append('    case %s:' % schema.enum_const(s['tag'].type, v))
-            c.append('        if (!qapi_members_from_json_%s(in, path, used, &obj->u.%s, errp)) {'
-                     % (t, c_name(v)))
-            c.append('            goto fail;')
-            c.append('        }')
-            c.append('        break;')
-        c.append('    default:')
-        c.append('        break;')
-        c.append('    }')
+        gen_variant_switch(schema, s,
+                           ['if (!qapi_members_from_json_%s(in, path, used, &obj->u.%s, errp)) {',
+                            '    goto fail;', '}'], c)
     c.append('    return TRUE;')
     c.append('fail:')
     c.append('    return FALSE;')
