@@ -5,6 +5,7 @@
  * touch memory outside guest RAM, loop, or crash: bad chains end with the device broken.
  */
 #include "hw/virtio/virtio-net.h"
+#include "tests/include/flat-ram.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -16,25 +17,8 @@
 
 static uint8_t ram[RAM_SIZE];
 
-static bool ram_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
-{
-    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
-        return false;
-    }
-    memcpy(buf, ram + gpa, len);
-    return true;
-}
-
-static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
-{
-    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
-        return false;
-    }
-    memcpy(ram + gpa, buf, len);
-    return true;
-}
-
-static const DmaSpace dma = {.read = ram_read, .write = ram_write};
+static FlatRam flat = {.base = ram, .size = RAM_SIZE};
+static const DmaSpace dma = {.read = flat_ram_read, .write = flat_ram_write, .opaque = &flat};
 static size_t sent_bytes;
 
 static void peer_send(void *opaque, const uint8_t *buf, size_t len)

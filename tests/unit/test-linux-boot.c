@@ -4,6 +4,7 @@
  * real Debian kernel when the guest build (or QEMU_TEST_KERNEL) provides one.
  */
 #include "hw/i386/linux-boot.h"
+#include "tests/include/flat-ram.h"
 
 #include <elf.h>
 #include <glib/gstdio.h>
@@ -14,25 +15,8 @@
 
 static uint8_t *ram;
 
-static bool ram_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
-{
-    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
-        return false;
-    }
-    memcpy(buf, ram + gpa, len);
-    return true;
-}
-
-static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
-{
-    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
-        return false;
-    }
-    memcpy(ram + gpa, buf, len);
-    return true;
-}
-
-static const DmaSpace dma = {.read = ram_read, .write = ram_write};
+static FlatRam flat;
+static DmaSpace dma; /* ram as guest RAM, set up with it in main() */
 
 static uint32_t rd32(uint64_t a)
 {
@@ -300,6 +284,8 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     ram = g_malloc0(RAM_SIZE);
+    flat = (FlatRam){.base = ram, .size = RAM_SIZE};
+    dma = flat_ram_dma(&flat);
     g_test_add_func("/linux-boot/elf-load", test_elf_load);
     g_test_add_func("/linux-boot/bzimage-lz4", test_bzimage_lz4);
     g_test_add_func("/linux-boot/bad-images", test_bad_images);

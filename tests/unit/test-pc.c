@@ -8,6 +8,7 @@
 #include "hw/pci/pci.h"
 #include "net/net.h"
 #include "util/error.h"
+#include "tests/include/flat-ram.h"
 
 #include <elf.h>
 #include <glib/gstdio.h>
@@ -17,6 +18,7 @@
 
 typedef struct Fixture {
     uint8_t *ram;
+    FlatRam flat; /* f->ram seen as guest RAM through dma */
     DmaSpace dma;
     PcMachineHooks hooks;
     PcMachine *m;
@@ -24,26 +26,6 @@ typedef struct Fixture {
     int resets, poweroffs;
     char *dir, *kernel;
 } Fixture;
-
-static bool ram_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
-{
-    Fixture *f = opaque;
-    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
-        return false;
-    }
-    memcpy(buf, f->ram + gpa, len);
-    return true;
-}
-
-static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
-{
-    Fixture *f = opaque;
-    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
-        return false;
-    }
-    memcpy(f->ram + gpa, buf, len);
-    return true;
-}
 
 static void cpu_set_irq(void *opaque, bool level)
 {
@@ -104,7 +86,8 @@ static void setup(Fixture *f, gconstpointer data)
     device_types_clear();
     hw_register_types();
     f->ram = g_malloc0(RAM_SIZE);
-    f->dma = (DmaSpace){.read = ram_read, .write = ram_write, .opaque = f};
+    f->flat = (FlatRam){.base = f->ram, .size = RAM_SIZE};
+    f->dma = flat_ram_dma(&f->flat);
     f->hooks = (PcMachineHooks){.ram = &f->dma,
                                 .cpu_set_irq = cpu_set_irq,
                                 .reset_request = reset_req,

@@ -6,6 +6,7 @@
 #include "hw/virtio/virtio-net-nc.h"
 #include "hw/virtio/virtio-pci.h"
 #include "net/net.h"
+#include "tests/include/flat-ram.h"
 
 #include <string.h>
 
@@ -19,6 +20,7 @@
 
 typedef struct Fixture {
     uint8_t *ram;
+    FlatRam flat; /* f->ram seen as guest RAM through dma */
     DmaSpace dma;
     IoSpace *io, *mmio;
     PCIBus *bus;
@@ -31,26 +33,6 @@ typedef struct Fixture {
     uint16_t rx_avail, tx_avail;
     bool echo;
 } Fixture;
-
-static bool ram_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
-{
-    Fixture *f = opaque;
-    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
-        return false;
-    }
-    memcpy(buf, f->ram + gpa, len);
-    return true;
-}
-
-static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
-{
-    Fixture *f = opaque;
-    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
-        return false;
-    }
-    memcpy(f->ram + gpa, buf, len);
-    return true;
-}
 
 static void intx_handler(void *opaque, int n, int level)
 {
@@ -176,7 +158,8 @@ static void driver_init(Fixture *f)
 static void setup(Fixture *f, gconstpointer data)
 {
     f->ram = g_malloc0(RAM_SIZE);
-    f->dma = (DmaSpace){.read = ram_read, .write = ram_write, .opaque = f};
+    f->flat = (FlatRam){.base = f->ram, .size = RAM_SIZE};
+    f->dma = flat_ram_dma(&f->flat);
     f->io = io_space_new("io", 0x10000);
     f->mmio = io_space_new("mmio", 1ull << 40);
     irq_init(&f->intx, intx_handler, f, 0);
