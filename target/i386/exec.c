@@ -2339,12 +2339,16 @@ static void h_nop(X86CPU *cpu, const X86Insn *in)
     ALU_HANDLER(NAME, 64, CCOP, EXPR, WRITE)                                                       \
     ALU_HANDLER(NAME, 32, CCOP, EXPR, WRITE)
 
-ALU_HANDLERS(add, CC_OP_ADD, a + b, true)
-ALU_HANDLERS(or, CC_OP_LOGIC, a | b, true)
-ALU_HANDLERS(and, CC_OP_LOGIC, a &b, true)
-ALU_HANDLERS(sub, CC_OP_SUB, a - b, true)
-ALU_HANDLERS(xor, CC_OP_LOGIC, a ^ b, true)
-ALU_HANDLERS(cmp, CC_OP_SUB, a - b, false)
+/* The operations with specialised handlers: name, lazy-flags op, result, whether it is kept */
+#define FOR_EACH_FAST_ALU_OP(X)                                                                    \
+    X(add, CC_OP_ADD, a + b, true)                                                                 \
+    X(or, CC_OP_LOGIC, a | b, true)                                                                \
+    X(and, CC_OP_LOGIC, a &b, true)                                                                \
+    X(sub, CC_OP_SUB, a - b, true)                                                                 \
+    X(xor, CC_OP_LOGIC, a ^ b, true)                                                               \
+    X(cmp, CC_OP_SUB, a - b, false)
+
+FOR_EACH_FAST_ALU_OP(ALU_HANDLERS)
 ALU_HANDLERS(test, CC_OP_LOGIC, a &b, false)
 
 static X86InsnFn *const alu_rr_fn[2][8] = {
@@ -2419,12 +2423,7 @@ static void h_test_ri8(X86CPU *cpu, const X86Insn *in)
     ALU_MEM_HANDLER(NAME, 64, CCOP, EXPR, WRITE)                                                   \
     ALU_MEM_HANDLER(NAME, 32, CCOP, EXPR, WRITE)
 
-ALU_MEM_HANDLERS(add, CC_OP_ADD, a + b, true)
-ALU_MEM_HANDLERS(or, CC_OP_LOGIC, a | b, true)
-ALU_MEM_HANDLERS(and, CC_OP_LOGIC, a &b, true)
-ALU_MEM_HANDLERS(sub, CC_OP_SUB, a - b, true)
-ALU_MEM_HANDLERS(xor, CC_OP_LOGIC, a ^ b, true)
-ALU_MEM_HANDLERS(cmp, CC_OP_SUB, a - b, false)
+FOR_EACH_FAST_ALU_OP(ALU_MEM_HANDLERS)
 
 static X86InsnFn *const alu_rm_fn[2][8] = {
     {h_add_rm32, h_or_rm32, NULL, NULL, h_and_rm32, h_sub_rm32, h_xor_rm32, h_cmp_rm32},
