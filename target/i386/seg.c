@@ -193,6 +193,18 @@ static void set_sp_sized(X86CPU *cpu, uint64_t sp)
     }
 }
 
+/* A direct far jmp/call stays at the current level: the target must be a code segment that
+ * is conforming and no more privileged, or non-conforming at exactly this level (RPL too). */
+static void check_far_target(X86CPU *cpu, uint16_t sel, uint32_t *lo, uint32_t *hi)
+{
+    check_code_desc(cpu, sel, lo, hi);
+    int dpl = (*hi >> DESC_DPL_SHIFT) & 3;
+    bool conforming = *hi & (1u << 10);
+    if (conforming ? dpl > cpu->cpl : (dpl != cpu->cpl || (sel & 3) > cpu->cpl)) {
+        x86_raise(cpu, EXCP_GP, sel & ~3);
+    }
+}
+
 void x86_far_jmp(X86CPU *cpu, uint16_t sel, uint64_t off, uint64_t next_rip)
 {
     if (real_mode(cpu)) {
@@ -201,12 +213,7 @@ void x86_far_jmp(X86CPU *cpu, uint16_t sel, uint64_t off, uint64_t next_rip)
         return;
     }
     uint32_t lo, hi;
-    check_code_desc(cpu, sel, &lo, &hi);
-    int dpl = (hi >> DESC_DPL_SHIFT) & 3;
-    bool conforming = hi & (1u << 10);
-    if (conforming ? dpl > cpu->cpl : (dpl != cpu->cpl || (sel & 3) > cpu->cpl)) {
-        x86_raise(cpu, EXCP_GP, sel & ~3);
-    }
+    check_far_target(cpu, sel, &lo, &hi);
     load_cs(cpu, sel, lo, hi, cpu->cpl);
     ENV->rip = cpu->code64 ? off : (uint32_t)off;
 }
@@ -226,12 +233,7 @@ void x86_far_call(X86CPU *cpu, uint16_t sel, uint64_t off, int opsize, uint64_t 
         return;
     }
     uint32_t lo, hi;
-    check_code_desc(cpu, sel, &lo, &hi);
-    int dpl = (hi >> DESC_DPL_SHIFT) & 3;
-    bool conforming = hi & (1u << 10);
-    if (conforming ? dpl > cpu->cpl : (dpl != cpu->cpl || (sel & 3) > cpu->cpl)) {
-        x86_raise(cpu, EXCP_GP, sel & ~3);
-    }
+    check_far_target(cpu, sel, &lo, &hi);
     sp = sp_wrap(cpu, sp - opsize);
     x86_st(cpu, stack_la(cpu, sp), old_cs, opsize);
     sp = sp_wrap(cpu, sp - opsize);
