@@ -348,7 +348,9 @@ def test_first_requests_answered_then_power_knob_ends_the_vm(qemu, built, knob, 
         assert guest.udp_echo(LOCAL, v.ports["udp"], b"first", timeout=5, tries=1) == b"first"
         assert guest.tcp_echo(LOCAL, v.ports["echo"], b"first") == b"first"
         assert guest.http_get(LOCAL, v.ports["http"], "/")[0] == 200
-        assert v.wait_exit(30) == 0
+        # Our interpreter on a loaded 2-core machine needs more than the 30 s that suits
+        # Debian's QEMU for the guest's shutdown path.
+        assert v.wait_exit(90) == 0
         v.wait_for(marker, 1, start=ready["end"])
 
 
