@@ -96,7 +96,12 @@ class QMPClient(_MonitorSocket):
         super().__init__(address, timeout)
         self._decoder = json.JSONDecoder()
         self.events = collections.deque()
+        # Debian's QEMU 7.2 sometimes sends an event (RESUME at start-up) to a client that has
+        # just connected, ahead of the greeting: keep such events and read on.
         self.greeting = self._recv_raw(timeout)
+        while 'event' in self.greeting and 'QMP' not in self.greeting:
+            self.events.append(self.greeting)
+            self.greeting = self._recv_raw(timeout)
         if 'QMP' not in self.greeting:
             raise QMPError('no QMP greeting: %r' % (self.greeting,))
         if negotiate:
