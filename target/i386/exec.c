@@ -184,30 +184,49 @@ static inline uint64_t atomic_ld(void *p, int size)
     }
 }
 
-static inline bool atomic_cas(void *p, int size, uint64_t old, uint64_t nv)
+/*
+ * Compare-and-swap of @size bytes at @p: stores @nv if the memory holds *@expected. Either way
+ * *@expected receives the value the memory held.
+ */
+static inline bool atomic_cmpxchg(void *p, int size, uint64_t *expected, uint64_t nv)
 {
+    bool ok;
     switch (size) {
     case 1: {
-        uint8_t o = old;
-        return __atomic_compare_exchange_n((uint8_t *)p, &o, (uint8_t)nv, false, __ATOMIC_SEQ_CST,
-                                           __ATOMIC_SEQ_CST);
+        uint8_t o = *expected;
+        ok = __atomic_compare_exchange_n((uint8_t *)p, &o, (uint8_t)nv, false, __ATOMIC_SEQ_CST,
+                                         __ATOMIC_SEQ_CST);
+        *expected = o;
+        break;
     }
     case 2: {
-        uint16_t o = old;
-        return __atomic_compare_exchange_n((uint16_t *)p, &o, (uint16_t)nv, false, __ATOMIC_SEQ_CST,
-                                           __ATOMIC_SEQ_CST);
+        uint16_t o = *expected;
+        ok = __atomic_compare_exchange_n((uint16_t *)p, &o, (uint16_t)nv, false, __ATOMIC_SEQ_CST,
+                                         __ATOMIC_SEQ_CST);
+        *expected = o;
+        break;
     }
     case 4: {
-        uint32_t o = old;
-        return __atomic_compare_exchange_n((uint32_t *)p, &o, (uint32_t)nv, false, __ATOMIC_SEQ_CST,
-                                           __ATOMIC_SEQ_CST);
+        uint32_t o = *expected;
+        ok = __atomic_compare_exchange_n((uint32_t *)p, &o, (uint32_t)nv, false, __ATOMIC_SEQ_CST,
+                                         __ATOMIC_SEQ_CST);
+        *expected = o;
+        break;
     }
     default: {
-        uint64_t o = old;
-        return __atomic_compare_exchange_n((uint64_t *)p, &o, nv, false, __ATOMIC_SEQ_CST,
-                                           __ATOMIC_SEQ_CST);
+        uint64_t o = *expected;
+        ok = __atomic_compare_exchange_n((uint64_t *)p, &o, nv, false, __ATOMIC_SEQ_CST,
+                                         __ATOMIC_SEQ_CST);
+        *expected = o;
+        break;
     }
     }
+    return ok;
+}
+
+static inline bool atomic_cas(void *p, int size, uint64_t old, uint64_t nv)
+{
+    return atomic_cmpxchg(p, size, &old, nv);
 }
 
 /* Host pointer for a lock-prefixed RMW on a naturally aligned RAM operand, else NULL. */
@@ -847,37 +866,7 @@ static void cmpxchg(X86CPU *cpu, const X86Insn *in, int size)
         void *lp = lock_ptr(cpu, in, la, size);
         if (lp) {
             uint64_t old = acc;
-            bool ok;
-            switch (size) {
-            case 1: {
-                uint8_t o = acc;
-                ok = __atomic_compare_exchange_n((uint8_t *)lp, &o, (uint8_t)src, false,
-                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-                old = o;
-                break;
-            }
-            case 2: {
-                uint16_t o = acc;
-                ok = __atomic_compare_exchange_n((uint16_t *)lp, &o, (uint16_t)src, false,
-                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-                old = o;
-                break;
-            }
-            case 4: {
-                uint32_t o = acc;
-                ok = __atomic_compare_exchange_n((uint32_t *)lp, &o, (uint32_t)src, false,
-                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-                old = o;
-                break;
-            }
-            default: {
-                uint64_t o = acc;
-                ok = __atomic_compare_exchange_n((uint64_t *)lp, &o, src, false, __ATOMIC_SEQ_CST,
-                                                 __ATOMIC_SEQ_CST);
-                old = o;
-                break;
-            }
-            }
+            bool ok = atomic_cmpxchg(lp, size, &old, src);
             if (ok) {
                 x86_note_store(cpu, lp);
             }
