@@ -20,7 +20,9 @@ typedef struct SlirpState {
 typedef struct SlirpPollSource {
     GSource source;
     SlirpState *s;
-    GArray *fds; /* of GPollFD, re-filled before every poll */
+    GArray *fds;  /* of GPollFD, registered with the source; addresses stable while they are */
+    GArray *next; /* of GPollFD, what slirp asks for this iteration */
+    gint64 due;   /* monotonic µs when slirp's TCP timers want a pass without any fd ready */
 } SlirpPollSource;
 
 typedef struct SlirpTimer {
@@ -134,8 +136,8 @@ static int slirp_add_poll_cb(int fd, int events, void *opaque)
     if (events & SLIRP_POLL_HUP) {
         pfd.events |= G_IO_HUP;
     }
-    g_array_append_val(src->fds, pfd);
-    return src->fds->len - 1;
+    g_array_append_val(src->next, pfd);
+    return src->next->len - 1;
 }
 
 static int slirp_get_revents_cb(int idx, void *opaque)
@@ -165,12 +167,18 @@ static int slirp_get_revents_cb(int idx, void *opaque)
     return ret;
 }
 
-static void slirp_source_clear_fds(SlirpPollSource *src)
+static bool same_fds(GArray *a, GArray *b)
 {
-    for (guint i = 0; i < src->fds->len; i++) {
-        g_source_remove_poll(&src->source, &g_array_index(src->fds, GPollFD, i));
+    if (a->len != b->len) {
+        return false;
     }
-    g_array_set_size(src->fds, 0);
+    for (guint i = 0; i < a->len; i++) {
+        GPollFD *x = &g_array_index(a, GPollFD, i), *y = &g_array_index(b, GPollFD, i);
+        if (x->fd != y->fd || x->events != y->events) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static gboolean slirp_source_prepare(GSource *source, gint *timeout)
@@ -178,23 +186,45 @@ static gboolean slirp_source_prepare(GSource *source, gint *timeout)
     SlirpPollSource *src = (SlirpPollSource *)source;
     uint32_t slirp_timeout = UINT32_MAX;
 
-    slirp_source_clear_fds(src);
+    g_array_set_size(src->next, 0);
     slirp_pollfds_fill(src->s->slirp, &slirp_timeout, slirp_add_poll_cb, src);
-    /* The array is final now: register the GPollFDs (their addresses are stable). */
-    for (guint i = 0; i < src->fds->len; i++) {
-        g_source_add_poll(source, &g_array_index(src->fds, GPollFD, i));
+    /*
+     * GLib wakes its own poll whenever a poll fd is added or removed, so re-registering the
+     * set every iteration would turn the main loop into a busy spin (and starve the vCPU of
+     * the big lock): the registration changes only when slirp's set does.
+     */
+    if (!same_fds(src->fds, src->next)) {
+        for (guint i = 0; i < src->fds->len; i++) {
+            g_source_remove_poll(source, &g_array_index(src->fds, GPollFD, i));
+        }
+        GArray *old = src->fds;
+        src->fds = src->next;
+        src->next = old;
+        for (guint i = 0; i < src->fds->len; i++) {
+            g_source_add_poll(source, &g_array_index(src->fds, GPollFD, i));
+        }
     }
     *timeout = slirp_timeout == UINT32_MAX ? -1 : (gint)MIN(slirp_timeout, G_MAXINT);
+    src->due = slirp_timeout == UINT32_MAX ? G_MAXINT64
+                                           : g_get_monotonic_time() + (gint64)slirp_timeout * 1000;
     return FALSE;
 }
 
 static gboolean slirp_source_check(GSource *source)
 {
+    SlirpPollSource *src = (SlirpPollSource *)source;
+
     /*
-     * Always: slirp runs its TCP timers (retransmits, delayed ACKs) from slirp_pollfds_poll,
-     * so it must also run when the poll merely timed out, as QEMU's main loop does.
+     * Only when there is work: GLib wakes its own poll around every dispatch of a source that
+     * has poll fds, so a source that always asked to run would keep the loop spinning. The
+     * timeout slirp gave in prepare covers its TCP timers (retransmits, delayed ACKs).
      */
-    return TRUE;
+    for (guint i = 0; i < src->fds->len; i++) {
+        if (g_array_index(src->fds, GPollFD, i).revents) {
+            return TRUE;
+        }
+    }
+    return g_get_monotonic_time() >= src->due;
 }
 
 static gboolean slirp_source_dispatch(GSource *source, GSourceFunc cb, gpointer data)
@@ -212,6 +242,7 @@ static void slirp_source_finalize(GSource *source)
     SlirpPollSource *src = (SlirpPollSource *)source;
 
     g_array_free(src->fds, TRUE);
+    g_array_free(src->next, TRUE);
 }
 
 static GSourceFuncs slirp_source_funcs = {
@@ -487,6 +518,7 @@ bool net_init_slirp(NetOpts *opts, const char *name, NetClientState *peer, GErro
     src = (SlirpPollSource *)g_source_new(&slirp_source_funcs, sizeof(SlirpPollSource));
     src->s = s;
     src->fds = g_array_new(FALSE, TRUE, sizeof(GPollFD));
+    src->next = g_array_new(FALSE, TRUE, sizeof(GPollFD));
     s->source = &src->source;
     g_source_attach(s->source, NULL);
 

@@ -284,3 +284,20 @@ def test_zero_length_frame_does_not_stall(qemus, qemu_bin):
     sa.sendall(frame(b"") + frame(b"after-empty"))
     assert recv_frame(sb)[1] == b""
     assert recv_frame(sb)[1] == b"after-empty"
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_idle_user_netdev_leaves_the_process_asleep(qemus, qemu_bin):
+    """A -netdev user with a host forward and nothing to do must not keep the main loop
+    running: a busy loop there takes a core from the vCPU and starves it of the big lock."""
+    q = qemus(qemu_bin, "-netdev", f"user,id=u0,hostfwd=tcp:127.0.0.1:{free_port()}-:7")
+    time.sleep(0.5)
+    assert q.alive()
+    before = cpu_seconds(q.proc.pid)
+    time.sleep(2)
+    used = cpu_seconds(q.proc.pid) - before
+    assert used < 0.2, f"{used:.2f} CPU-seconds in 2 s of idling"
