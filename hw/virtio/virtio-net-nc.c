@@ -42,6 +42,12 @@ static void peer_send(void *opaque, const uint8_t *buf, size_t len)
     qemu_send_packet(&c->nc, buf, len);
 }
 
+static bool peer_send_offload(void *opaque, const uint8_t *hdr, const uint8_t *buf, size_t len)
+{
+    VirtIONetClient *c = opaque;
+    return qemu_send_packet_offload(&c->nc, hdr, buf, len) > 0;
+}
+
 static void peer_rx_ready(void *opaque)
 {
     VirtIONetClient *c = opaque;
@@ -68,7 +74,12 @@ VirtIONetClient *virtio_net_nc_attach(VirtIONet *nic, const char *netdev_id, con
                              "model=virtio-net-pci,macaddr=%02x:%02x:%02x:%02x:%02x:"
                              "%02x",
                              mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
-    VirtIONetPeer p = {.send = peer_send, .rx_ready = peer_rx_ready, .opaque = c};
+    VirtIONetPeer p = {
+        .send = peer_send,
+        .rx_ready = peer_rx_ready,
+        .send_offload = peer_send_offload,
+        .opaque = c,
+    };
     virtio_net_set_peer(nic, &p);
     virtio_net_set_link(nic, !peer->link_down);
     return c;
