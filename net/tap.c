@@ -7,11 +7,17 @@
  * With vnet_hdr (the default where the kernel has IFF_VNET_HDR, as upstream) every frame on the
  * fd carries a 12-byte virtio-net header. Plain frames go out behind a zero header; a guest
  * NIC's frame with its offloads still to do (TSO, partial checksum) goes out with the guest's
- * header through receive_offload, so the host kernel segments it, or takes it whole. The kernel
- * is not asked for offloaded frames in the other direction (no TUNSETOFFLOAD): what we read is
- * always a plain frame, as the filters and every other peer need.
+ * header through receive_offload, so the host kernel segments it, or takes it whole. The other
+ * way, the kernel may hand us offloaded frames too (TUNSETOFFLOAD: partial checksums, TSO): such
+ * a frame goes to the guest NIC as it is when nothing on the path needs plain frames, else it is
+ * completed here (include/net/vnet-hdr.h) and sent on as plain frames.
+ *
+ *   read ──► [hdr][frame] ──► no offload in hdr ─────────────────────► qemu_send_packet_async
+ *                         └─► offloads ──► qemu_send_packet_offload ──► taken: done
+ *                                                     └─ refused ──► completed, segments sent
  */
 #include "net/backends.h"
+#include "net/vnet-hdr.h"
 #include "util/error.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +45,8 @@ typedef struct TAPState {
     bool read_paused;
     bool vnet_hdr; /* every frame on the fd carries TAP_VNET_HDR_LEN bytes of header */
     uint8_t *buf;
+    uint8_t *segbuf; /* one segment of an offloaded frame completed here */
+    bool seg_queued; /* a segment of the current frame had to wait in the peer's queue */
 } TAPState;
 
 static void tap_update_read(TAPState *s);
@@ -118,6 +126,37 @@ static void tap_sent(NetClientState *nc, ssize_t ret)
     tap_update_read(s);
 }
 
+static void tap_emit_segment(void *opaque, const uint8_t *frame, size_t len)
+{
+    TAPState *s = opaque;
+
+    if (qemu_send_packet_async(&s->nc, frame, len, tap_sent) == 0) {
+        s->seg_queued = true;
+    }
+}
+
+/* Hands one frame read from the fd to the path; false if it had to wait (stop reading). */
+static bool tap_send_frame(TAPState *s, const uint8_t *hdr, size_t len)
+{
+    NetVnetHdr h;
+
+    if (hdr) {
+        net_vnet_hdr_parse(&h, hdr);
+    }
+    if (!hdr ||
+        (!(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && h.gso_type == VIRTIO_NET_HDR_GSO_NONE)) {
+        return qemu_send_packet_async(&s->nc, s->buf, len, tap_sent) != 0;
+    }
+    if (qemu_send_packet_offload(&s->nc, hdr, s->buf, len) > 0) {
+        return true;
+    }
+    s->seg_queued = false;
+    if (net_vnet_hdr_complete(&h, s->buf, len, s->segbuf, NET_BUFSIZE, tap_emit_segment, s) < 0) {
+        s->nc.stats.tx_dropped++; /* a header the kernel should never write */
+    }
+    return !s->seg_queued;
+}
+
 static gboolean tap_readable(int fd, GIOCondition cond, gpointer opaque)
 {
     TAPState *s = opaque;
@@ -141,14 +180,13 @@ static gboolean tap_readable(int fd, GIOCondition cond, gpointer opaque)
             break;
         }
         if (s->vnet_hdr) {
-            /* The header says nothing we need: no offloads were enabled for this side. */
             if (n < TAP_VNET_HDR_LEN) {
                 s->nc.stats.tx_dropped++;
                 continue;
             }
             n -= TAP_VNET_HDR_LEN;
         }
-        if (qemu_send_packet_async(&s->nc, s->buf, n, tap_sent) == 0) {
+        if (!tap_send_frame(s, s->vnet_hdr ? hdr : NULL, n)) {
             s->read_paused = true;
             s->read_tag = 0;
             ret = G_SOURCE_REMOVE;
@@ -204,6 +242,7 @@ static void tap_cleanup(NetClientState *nc)
     }
     close(s->fd);
     g_free(s->buf);
+    g_free(s->segbuf);
 }
 
 static const NetClientInfo net_tap_info = {
@@ -223,12 +262,19 @@ static bool tap_kernel_has_vnet_hdr(int fd)
     return ioctl(fd, TUNGETFEATURES, &features) == 0 && (features & IFF_VNET_HDR);
 }
 
-/* IFF_VNET_HDR with the virtio 1.x header size; false if the kernel refuses. */
+/*
+ * IFF_VNET_HDR with the virtio 1.x header size, and the kernel allowed to hand us offloaded
+ * frames (a kernel that refuses the offloads just sends plain ones); false if it refuses the size.
+ */
 static bool tap_set_vnet_hdr_len(int fd)
 {
     int len = TAP_VNET_HDR_LEN;
 
-    return ioctl(fd, TUNSETVNETHDRSZ, &len) == 0;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &len) < 0) {
+        return false;
+    }
+    ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6);
+    return true;
 }
 
 /* @vnet_hdr: "on" (required), "off", or unset (used where the kernel has it); out: in use. */
@@ -352,6 +398,7 @@ bool net_init_tap(NetOpts *opts, const char *name, NetClientState *peer, GError 
     s->fd = fd;
     s->vnet_hdr = use_vnet_hdr;
     s->buf = g_malloc(NET_BUFSIZE);
+    s->segbuf = use_vnet_hdr ? g_malloc(NET_BUFSIZE) : NULL;
     g_strlcpy(s->ifname, real_ifname, sizeof(s->ifname));
     if (fdstr) {
         qemu_format_nic_info_str(&s->nc, "fd=%d", fd);

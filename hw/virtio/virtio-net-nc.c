@@ -16,6 +16,13 @@ static ssize_t nc_receive(NetClientState *nc, const uint8_t *buf, size_t size)
     return r < 0 ? (ssize_t)size : r;
 }
 
+static ssize_t nc_receive_offload(NetClientState *nc, const uint8_t *hdr, const uint8_t *buf,
+                                  size_t size)
+{
+    VirtIONetClient *c = (VirtIONetClient *)nc;
+    return virtio_net_receive_offload(c->nic, hdr, buf, size);
+}
+
 static bool nc_can_receive(NetClientState *nc)
 {
     VirtIONetClient *c = (VirtIONetClient *)nc;
@@ -33,6 +40,7 @@ static const NetClientInfo nic_info = {
     .size = sizeof(VirtIONetClient),
     .receive = nc_receive,
     .can_receive = nc_can_receive,
+    .receive_offload = nc_receive_offload,
     .link_status_changed = nc_link_changed,
 };
 

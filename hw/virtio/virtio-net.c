@@ -1,6 +1,6 @@
 /* virtio-net (include/hw/virtio/virtio-net.h). */
 #include "hw/virtio/virtio-net.h"
-#include "hw/virtio/virtio-net-offload.h"
+#include "net/vnet-hdr.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -68,7 +68,7 @@ static void tx_one(VirtIONet *n, VirtQueue *vq, const VirtQueueElement *e)
 {
     VirtIODevice *vdev = &n->vdev;
     uint8_t raw[VIRTIO_NET_HDR_LEN];
-    VirtIONetHdr h;
+    NetVnetHdr h;
     size_t len = e->out_total - VIRTIO_NET_HDR_LEN;
 
     if (virtqueue_read_out(vq, e, 0, raw, sizeof(raw)) < 0 ||
@@ -79,7 +79,7 @@ static void tx_one(VirtIONet *n, VirtQueue *vq, const VirtQueueElement *e)
         n->stats.tx_dropped++;
         return;
     }
-    virtio_net_hdr_parse(&h, raw);
+    net_vnet_hdr_parse(&h, raw);
     if (!virtio_has_feature(vdev, VIRTIO_NET_F_CSUM)) {
         h.flags = 0;
         h.gso_type = VIRTIO_NET_HDR_GSO_NONE;
@@ -98,7 +98,7 @@ static void tx_one(VirtIONet *n, VirtQueue *vq, const VirtQueueElement *e)
         n->stats.tx_offloaded++;
         return;
     }
-    int frames = virtio_net_tx_offload(&h, n->txbuf, len, n->segbuf, VIRTIO_NET_MAX_TX, tx_emit, n);
+    int frames = net_vnet_hdr_complete(&h, n->txbuf, len, n->segbuf, VIRTIO_NET_MAX_TX, tx_emit, n);
     if (frames < 0) {
         n->stats.tx_dropped++;
     } else if (frames > 1) {
@@ -151,7 +151,8 @@ VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6])
     virtio_init(&n->vdev, "virtio-net", VIRTIO_ID_NET, &net_ops, dma, 2);
     n->vdev.host_features |= (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) |
                              (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |
-                             (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6);
+                             (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |
+                             (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6);
     virtio_add_queue(&n->vdev, RX_QUEUE, VIRTIO_NET_QUEUE_SIZE, handle_rx);
     virtio_add_queue(&n->vdev, TX_QUEUE, VIRTIO_NET_QUEUE_SIZE, handle_tx);
     memcpy(n->mac, mac, 6);
@@ -241,7 +242,7 @@ ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len)
     /* gso none, lengths 0, num_buffers 1; a checksum verified here is not verified again */
     uint8_t hdr[VIRTIO_NET_HDR_LEN] = {0};
     hdr[10] = 1;
-    if (virtio_has_feature(&n->vdev, VIRTIO_NET_F_GUEST_CSUM) && virtio_net_rx_csum_ok(buf, len)) {
+    if (virtio_has_feature(&n->vdev, VIRTIO_NET_F_GUEST_CSUM) && net_frame_csum_ok(buf, len)) {
         hdr[0] = VIRTIO_NET_HDR_F_DATA_VALID;
         n->stats.rx_csum_verified++;
     }
@@ -254,6 +255,55 @@ ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len)
     virtqueue_notify(vq);
     n->stats.rx_packets++;
     n->stats.rx_bytes += len;
+    return len;
+}
+
+ssize_t virtio_net_receive_offload(VirtIONet *n, const uint8_t *hdr, const uint8_t *buf, size_t len)
+{
+    VirtIODevice *vdev = &n->vdev;
+    VirtQueue *vq = &vdev->vq[RX_QUEUE];
+    NetVnetHdr h;
+    int feature;
+
+    net_vnet_hdr_parse(&h, hdr);
+    switch (h.gso_type) {
+    case VIRTIO_NET_HDR_GSO_NONE:
+        feature = VIRTIO_NET_F_GUEST_CSUM;
+        break;
+    case VIRTIO_NET_HDR_GSO_TCPV4:
+        feature = VIRTIO_NET_F_GUEST_TSO4;
+        break;
+    case VIRTIO_NET_HDR_GSO_TCPV6:
+        feature = VIRTIO_NET_F_GUEST_TSO6;
+        break;
+    default:
+        return 0; /* ECN and UDP offloads are not offered */
+    }
+    if (!n->link_up || len > VIRTIO_NET_MAX_TX || !virtio_has_feature(vdev, feature) ||
+        ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+         !virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_CSUM)) ||
+        !virtqueue_pop(vq, n->rx_elem)) {
+        return 0;
+    }
+    VirtQueueElement *e = n->rx_elem;
+    if (e->in_total < VIRTIO_NET_HDR_LEN + len) {
+        virtqueue_unpop(vq);
+        return 0;
+    }
+    uint8_t out[VIRTIO_NET_HDR_LEN];
+    memcpy(out, hdr, 10);
+    out[10] = 1; /* num_buffers */
+    out[11] = 0;
+    if (virtqueue_write_in(vq, e, 0, out, sizeof(out)) < 0 ||
+        virtqueue_write_in(vq, e, sizeof(out), buf, len) < 0) {
+        n->stats.rx_dropped++;
+        return len; /* the device is broken now: the frame is gone, counted */
+    }
+    virtqueue_push(vq, e, VIRTIO_NET_HDR_LEN + len);
+    virtqueue_notify(vq);
+    n->stats.rx_packets++;
+    n->stats.rx_bytes += len;
+    n->stats.rx_offloaded++;
     return len;
 }
 

@@ -23,7 +23,9 @@ void virtio_init(VirtIODevice *vdev, const char *name, uint16_t device_id,
     vdev->dma = dma;
     vdev->num_queues = num_queues;
     vdev->vq = g_new0(VirtQueue, num_queues);
-    vdev->host_features = 1ull << VIRTIO_F_VERSION_1;
+    /* Indirect tables let a driver post big buffers without eating the ring (virtio-net's
+     * big-packet mode uses 18 descriptors per buffer otherwise). */
+    vdev->host_features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_INDIRECT_DESC);
     for (int i = 0; i < num_queues; i++) {
         vdev->vq[i].vdev = vdev;
         vdev->vq[i].index = i;
@@ -315,6 +317,12 @@ bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *e)
     vq->last_avail_idx++;
     vq->vdev->stats.chains++;
     return true;
+}
+
+void virtqueue_unpop(VirtQueue *vq)
+{
+    vq->last_avail_idx--;
+    vq->vdev->stats.chains--;
 }
 
 void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)

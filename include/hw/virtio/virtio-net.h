@@ -1,7 +1,9 @@
 /*
  * virtio-net: queue 0 receives, queue 1 transmits; features VERSION_1, MAC, STATUS and the
- * offloads CSUM, GUEST_CSUM, HOST_TSO4, HOST_TSO6, done in software by the device
- * (include/hw/virtio/virtio-net-offload.h) so that the peer always gets plain, whole frames.
+ * offloads CSUM, GUEST_CSUM, GUEST_TSO4/6, HOST_TSO4/6. A guest's offloaded frame goes to a
+ * peer that takes it as it is (send_offload), else the device completes it in software
+ * (include/net/vnet-hdr.h) and sends plain frames; an offloaded host frame is handed to the
+ * guest as it is when the guest negotiated that offload (virtio_net_receive_offload).
  * Every frame carries the 12-byte virtio-net header (virtio 1.x: num_buffers always present).
  *
  *   guest TX chain ──► header's offloads ──► peer->send(frame) x N    (per kick of queue 1)
@@ -20,6 +22,8 @@
 #define VIRTIO_ID_NET           1
 #define VIRTIO_NET_F_CSUM       0
 #define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
 #define VIRTIO_NET_F_HOST_TSO4  11
 #define VIRTIO_NET_F_HOST_TSO6  12
 #define VIRTIO_NET_F_MAC        5
@@ -55,6 +59,7 @@ typedef struct VirtIONetStats {
     uint64_t tx_segmented;     /* guest TSO frames cut into segments here */
     uint64_t tx_offloaded;     /* frames whose offloads the peer took over */
     uint64_t rx_csum_verified; /* frames handed over with DATA_VALID */
+    uint64_t rx_offloaded;     /* frames handed over with offloads left to the guest */
 } VirtIONetStats;
 
 VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6]);
@@ -68,6 +73,13 @@ bool virtio_net_can_receive(VirtIONet *n);
 /* Delivers a frame: len on success, 0 if no RX buffer is available (retry after rx_ready),
  * -1 if it was dropped (and counted). */
 ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len);
+/*
+ * Delivers a frame with the offloads its 12-byte virtio-net header @hdr describes left for the
+ * guest (partial checksum, a TSO frame): len, or 0 if the guest did not negotiate them or has
+ * no buffer big enough now (nothing is consumed: the caller completes the frame itself).
+ */
+ssize_t virtio_net_receive_offload(VirtIONet *n, const uint8_t *hdr, const uint8_t *buf,
+                                   size_t len);
 void virtio_net_get_stats(VirtIONet *n, VirtIONetStats *out);
 
 /* "52:54:00:12:34:56" -> bytes; false on anything else. */

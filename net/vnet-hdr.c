@@ -1,5 +1,5 @@
-/* virtio-net offloads in software (include/hw/virtio/virtio-net-offload.h). */
-#include "hw/virtio/virtio-net-offload.h"
+/* virtio-net offloads in software (include/net/vnet-hdr.h). */
+#include "net/vnet-hdr.h"
 #include "net/checksum.h"
 
 #include <string.h>
@@ -35,7 +35,7 @@ static void st32(uint8_t *p, uint32_t v)
     st16(p + 2, v);
 }
 
-void virtio_net_hdr_parse(VirtIONetHdr *h, const uint8_t raw[10])
+void net_vnet_hdr_parse(NetVnetHdr *h, const uint8_t raw[10])
 {
     h->flags = raw[0];
     h->gso_type = raw[1];
@@ -75,7 +75,7 @@ static uint32_t add_len(uint32_t sum, uint32_t l4_len)
     return sum + (l4_len >> 16) + (l4_len & 0xffff);
 }
 
-static int tx_csum(const VirtIONetHdr *h, uint8_t *f, size_t len, VirtIONetEmit emit, void *opaque)
+static int tx_csum(const NetVnetHdr *h, uint8_t *f, size_t len, NetFrameEmit emit, void *opaque)
 {
     /* The field already holds the pseudo-header sum (the partial-checksum convention). */
     size_t at = (size_t)h->csum_start + h->csum_offset;
@@ -88,8 +88,8 @@ static int tx_csum(const VirtIONetHdr *h, uint8_t *f, size_t len, VirtIONetEmit 
     return 1;
 }
 
-static int tx_tso(const VirtIONetHdr *h, const uint8_t *f, size_t len, uint8_t *s,
-                  size_t scratch_size, VirtIONetEmit emit, void *opaque)
+static int tx_tso(const NetVnetHdr *h, const uint8_t *f, size_t len, uint8_t *s,
+                  size_t scratch_size, NetFrameEmit emit, void *opaque)
 {
     size_t l3, l4 = h->csum_start;
     uint16_t ethertype;
@@ -153,8 +153,8 @@ static int tx_tso(const VirtIONetHdr *h, const uint8_t *f, size_t len, uint8_t *
     return n;
 }
 
-int virtio_net_tx_offload(const VirtIONetHdr *h, uint8_t *frame, size_t len, uint8_t *scratch,
-                          size_t scratch_size, VirtIONetEmit emit, void *opaque)
+int net_vnet_hdr_complete(const NetVnetHdr *h, uint8_t *frame, size_t len, uint8_t *scratch,
+                          size_t scratch_size, NetFrameEmit emit, void *opaque)
 {
     switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
     case VIRTIO_NET_HDR_GSO_NONE:
@@ -171,7 +171,7 @@ int virtio_net_tx_offload(const VirtIONetHdr *h, uint8_t *frame, size_t len, uin
     }
 }
 
-bool virtio_net_rx_csum_ok(const uint8_t *f, size_t len)
+bool net_frame_csum_ok(const uint8_t *f, size_t len)
 {
     size_t l3, l4;
     uint16_t ethertype;

@@ -2,7 +2,7 @@
  * virtio-net's software offloads and the Internet checksum they use: TSO cut into segments a
  * receiver accepts, partial checksums completed, headers that do not fit the frame refused.
  */
-#include "hw/virtio/virtio-net-offload.h"
+#include "net/vnet-hdr.h"
 #include "net/checksum.h"
 
 #include <glib.h>
@@ -90,21 +90,21 @@ static void check_tso(bool v6)
     size_t payload = 3500, mss = 1448, l4 = 14 + (v6 ? 40 : 20);
     size_t len = make_tcp(f, v6, payload, 0x18 | 0x80 | 0x01); /* PSH ACK CWR FIN */
     g_autofree uint8_t *orig = g_memdup2(f, len);
-    VirtIONetHdr h = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
-                      .gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4,
-                      .gso_size = mss,
-                      .csum_start = l4,
-                      .csum_offset = 16};
+    NetVnetHdr h = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                    .gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4,
+                    .gso_size = mss,
+                    .csum_start = l4,
+                    .csum_offset = 16};
     Sink sink = {g_ptr_array_new_with_free_func((GDestroyNotify)g_byte_array_unref)};
 
-    g_assert_cmpint(virtio_net_tx_offload(&h, f, len, scratch, SCRATCH, sink_emit, &sink), ==, 3);
+    g_assert_cmpint(net_vnet_hdr_complete(&h, f, len, scratch, SCRATCH, sink_emit, &sink), ==, 3);
     g_assert_cmpuint(sink.frames->len, ==, 3);
     size_t off = 0;
     for (guint i = 0; i < 3; i++) {
         GByteArray *seg = g_ptr_array_index(sink.frames, i);
         size_t seg_payload = i < 2 ? mss : payload - 2 * mss;
         g_assert_cmpuint(seg->len, ==, l4 + 20 + seg_payload);
-        g_assert_true(virtio_net_rx_csum_ok(seg->data, seg->len));
+        g_assert_true(net_frame_csum_ok(seg->data, seg->len));
         if (v6) {
             g_assert_cmpuint(ld16(seg->data + 14 + 4), ==, 20 + seg_payload);
         } else {
@@ -141,21 +141,21 @@ static void test_partial_csum(void)
     /* as Linux leaves it: the field holds the pseudo-header sum, not complemented */
     uint32_t pseudo = net_checksum_add(0, f + 14 + 12, 8) + 6 + (len - 34);
     st16(f + 34 + 16, (uint16_t)~net_checksum_finish(pseudo));
-    g_assert_false(virtio_net_rx_csum_ok(f, len));
-    VirtIONetHdr h = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 34, .csum_offset = 16};
+    g_assert_false(net_frame_csum_ok(f, len));
+    NetVnetHdr h = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 34, .csum_offset = 16};
 
-    g_assert_cmpint(virtio_net_tx_offload(&h, f, len, scratch, sizeof(scratch), sink_emit, &sink),
+    g_assert_cmpint(net_vnet_hdr_complete(&h, f, len, scratch, sizeof(scratch), sink_emit, &sink),
                     ==, 1);
     GByteArray *out = g_ptr_array_index(sink.frames, 0);
     g_assert_cmpuint(out->len, ==, len);
-    g_assert_true(virtio_net_rx_csum_ok(out->data, out->len));
+    g_assert_true(net_frame_csum_ok(out->data, out->len));
     /* a flipped payload bit is caught */
     out->data[len - 1] ^= 1;
-    g_assert_false(virtio_net_rx_csum_ok(out->data, out->len));
+    g_assert_false(net_frame_csum_ok(out->data, out->len));
     /* no flags: the frame goes as it is */
-    VirtIONetHdr none = {0};
+    NetVnetHdr none = {0};
     g_assert_cmpint(
-        virtio_net_tx_offload(&none, f, len, scratch, sizeof(scratch), sink_emit, &sink), ==, 1);
+        net_vnet_hdr_complete(&none, f, len, scratch, sizeof(scratch), sink_emit, &sink), ==, 1);
     g_assert_cmpmem(((GByteArray *)g_ptr_array_index(sink.frames, 1))->data, len, f, len);
     g_ptr_array_unref(sink.frames);
 }
@@ -165,7 +165,7 @@ static void test_bad_headers(void)
     uint8_t f[2000], scratch[2100];
     size_t len = make_tcp(f, false, 1500, 0x10);
     Sink sink = {g_ptr_array_new_with_free_func((GDestroyNotify)g_byte_array_unref)};
-    const VirtIONetHdr bad[] = {
+    const NetVnetHdr bad[] = {
         /* checksum start or field past the end */
         {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 2000, .csum_offset = 0},
         {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 34, .csum_offset = 65000},
@@ -180,25 +180,25 @@ static void test_bad_headers(void)
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_assert_cmpint(
-            virtio_net_tx_offload(&bad[i], f, len, scratch, sizeof(scratch), sink_emit, &sink), ==,
+            net_vnet_hdr_complete(&bad[i], f, len, scratch, sizeof(scratch), sink_emit, &sink), ==,
             -1);
     }
     g_assert_cmpuint(sink.frames->len, ==, 0);
     /* truncated or non-IP frames are never claimed valid */
     for (size_t cut = 0; cut < 60; cut++) {
-        g_assert_false(virtio_net_rx_csum_ok(f, cut));
+        g_assert_false(net_frame_csum_ok(f, cut));
     }
     uint8_t arp[60] = {0};
     st16(arp + 12, 0x0806);
-    g_assert_false(virtio_net_rx_csum_ok(arp, sizeof(arp)));
+    g_assert_false(net_frame_csum_ok(arp, sizeof(arp)));
     g_ptr_array_unref(sink.frames);
 }
 
 static void test_hdr_parse(void)
 {
     static const uint8_t raw[10] = {1, 4, 0x36, 0, 0xa8, 0x05, 0x36, 0, 0x10, 0};
-    VirtIONetHdr h;
-    virtio_net_hdr_parse(&h, raw);
+    NetVnetHdr h;
+    net_vnet_hdr_parse(&h, raw);
     g_assert_cmpuint(h.flags, ==, 1);
     g_assert_cmpuint(h.gso_type, ==, VIRTIO_NET_HDR_GSO_TCPV6);
     g_assert_cmpuint(h.hdr_len, ==, 0x36);

@@ -4,7 +4,7 @@
  * must fit the segment buffer, segments must carry checksums a receiver accepts, and the
  * receive-side checksum check must never read past the frame.
  */
-#include "hw/virtio/virtio-net-offload.h"
+#include "net/vnet-hdr.h"
 
 #include <glib.h>
 #include <stdlib.h>
@@ -28,7 +28,7 @@ static void on_frame(void *opaque, const uint8_t *frame, size_t len)
     bool v6_plain =
         len > l3 + 6 && frame[l3 - 2] == 0x86 && frame[l3 + 6] == 6 && c->csum_start == l3 + 40;
     bool v4 = len > l3 && frame[l3 - 2] == 0x08;
-    if (c->tso && (v4 || v6_plain) && !virtio_net_rx_csum_ok(frame, len)) {
+    if (c->tso && (v4 || v6_plain) && !net_frame_csum_ok(frame, len)) {
         abort();
     }
 }
@@ -38,8 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 12) {
         return 0;
     }
-    VirtIONetHdr h;
-    virtio_net_hdr_parse(&h, data);
+    NetVnetHdr h;
+    net_vnet_hdr_parse(&h, data);
     size_t scratch_size = 64 + ((data[10] | (data[11] << 8)) % 4096);
     size_t len = size - 12;
     /* copies, so that reads past the end are caught by ASan */
@@ -48,8 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     Check c = {
         .max = MAX(len, scratch_size), .tso = (h.gso_type & 0x7f) != 0, .csum_start = h.csum_start};
 
-    virtio_net_tx_offload(&h, frame, len, scratch, scratch_size, on_frame, &c);
-    virtio_net_rx_csum_ok(frame, len);
+    net_vnet_hdr_complete(&h, frame, len, scratch, scratch_size, on_frame, &c);
+    net_frame_csum_ok(frame, len);
     g_free(frame);
     g_free(scratch);
     return 0;
