@@ -333,52 +333,65 @@ static bool tap_fd_has_vnet_hdr(int fd)
            tap_set_vnet_hdr_len(fd);
 }
 
+/* -netdev tap's options. */
+typedef struct TapOpts {
+    const char *ifname, *script, *downscript, *fd;
+    bool vhost, vnet_hdr;
+    int64_t queues;
+} TapOpts;
+
+static const NetOptDesc tap_opts[] = {
+    NET_OPT_STR(TapOpts, ifname, "ifname"),
+    NET_OPT_STR(TapOpts, script, "script"),
+    NET_OPT_STR(TapOpts, downscript, "downscript"),
+    NET_OPT_STR(TapOpts, fd, "fd"),
+    NET_OPT_BOOL(TapOpts, vhost, "vhost", false),
+    NET_OPT_BOOL(TapOpts, vnet_hdr, "vnet_hdr", false),
+    NET_OPT_INT(TapOpts, queues, "queues", 1),
+};
+
 bool net_init_tap(NetOpts *opts, const char *name, NetClientState *peer, GError **errp)
 {
-    const char *ifname = net_opts_get(opts, "ifname");
-    const char *script = net_opts_get(opts, "script");
-    const char *downscript = net_opts_get(opts, "downscript");
-    const char *fdstr = net_opts_get(opts, "fd");
-    bool vhost, vnet_hdr, use_vnet_hdr;
-    int64_t queues;
+    TapOpts o;
+    const char *script, *downscript;
+    bool use_vnet_hdr;
     char real_ifname[IFNAMSIZ] = "";
     TAPState *s;
     int fd;
 
-    if (!net_opts_get_bool(opts, "vhost", false, &vhost, errp) ||
-        !net_opts_get_bool(opts, "vnet_hdr", false, &vnet_hdr, errp) ||
-        !net_opts_get_int(opts, "queues", 1, &queues, errp) ||
-        !net_opts_check_all_read(opts, errp)) {
+    if (!net_opts_read(opts, tap_opts, G_N_ELEMENTS(tap_opts), &o, errp)) {
         return false;
     }
-    if (fdstr && (ifname || script || downscript || net_opts_has(opts, "vnet_hdr") ||
-                  net_opts_has(opts, "queues"))) {
+    script = o.script;
+    downscript = o.downscript;
+    if (o.fd && (o.ifname || script || downscript || net_opts_has(opts, "vnet_hdr") ||
+                 net_opts_has(opts, "queues"))) {
         error_setg(errp, "ifname=, script=, downscript=, vnet_hdr=, helper=, queues=, fds=, "
                          "and vhostfds= are invalid with fd=");
         return false;
     }
-    if (vhost) {
+    if (o.vhost) {
         error_setg(errp, "vhost-net requested but could not be initialized");
         return false;
     }
-    if (queues != 1) {
+    if (o.queues != 1) {
         error_setg(errp, "Multiqueue tap is not supported by this build");
         return false;
     }
-    if (fdstr) {
+    if (o.fd) {
         char *end;
-        long v = strtol(fdstr, &end, 10);
+        long v = strtol(o.fd, &end, 10);
 
-        if (end == fdstr || *end || v < 0 || fcntl(v, F_GETFD) < 0) {
-            error_setg(errp, "Invalid file descriptor '%s'", fdstr);
+        if (end == o.fd || *end || v < 0 || fcntl(v, F_GETFD) < 0) {
+            error_setg(errp, "Invalid file descriptor '%s'", o.fd);
             return false;
         }
         fd = v;
         use_vnet_hdr = tap_fd_has_vnet_hdr(fd);
     } else {
-        int req = net_opts_has(opts, "vnet_hdr") ? vnet_hdr : -1;
+        int req = net_opts_has(opts, "vnet_hdr") ? o.vnet_hdr : -1;
 
-        fd = tap_open(ifname, real_ifname, req, &use_vnet_hdr, errp);
+        fd = tap_open(o.ifname, real_ifname, req, &use_vnet_hdr, errp);
         if (fd < 0) {
             return false;
         }
@@ -400,7 +413,7 @@ bool net_init_tap(NetOpts *opts, const char *name, NetClientState *peer, GError 
     s->buf = g_malloc(NET_BUFSIZE);
     s->segbuf = use_vnet_hdr ? g_malloc(NET_BUFSIZE) : NULL;
     g_strlcpy(s->ifname, real_ifname, sizeof(s->ifname));
-    if (fdstr) {
+    if (o.fd) {
         qemu_format_nic_info_str(&s->nc, "fd=%d", fd);
     } else {
         qemu_format_nic_info_str(&s->nc, "ifname=%s,script=%s,downscript=%s", real_ifname, script,
