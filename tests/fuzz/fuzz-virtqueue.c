@@ -23,7 +23,7 @@ static size_t sent_bytes;
 
 static void peer_send(void *opaque, const uint8_t *buf, size_t len)
 {
-    if (len > VIRTIO_NET_MAX_FRAME) {
+    if (len > VIRTIO_NET_MAX_TX) {
         __builtin_trap();
     }
     sent_bytes += len;
@@ -53,7 +53,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint16_t qsize = 1u << (data[0] % 9);    /* 1..256 */
     setup_queue(&vdev->vq[0], qsize, 0x800); /* RX rings share the pages, offset */
     setup_queue(&vdev->vq[1], qsize, 0);
-    virtio_set_guest_features(vdev, 1ull << VIRTIO_F_VERSION_1);
+    /* bit 7 of the second byte: the offloads too, so that TX frames go through vnet-hdr.c */
+    uint64_t offloads = (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |
+                        (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6);
+    virtio_set_guest_features(vdev, (1ull << VIRTIO_F_VERSION_1) | (data[1] & 0x80 ? offloads : 0));
     virtio_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
                                 VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
     int kicks = 1 + data[1] % 4;

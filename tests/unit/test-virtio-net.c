@@ -6,6 +6,7 @@
 #include "hw/virtio/virtio-net-nc.h"
 #include "hw/virtio/virtio-pci.h"
 #include "net/net.h"
+#include "net/vnet-hdr.h"
 #include "tests/include/flat-ram.h"
 
 #include <string.h>
@@ -255,6 +256,114 @@ static void test_rx(Fixture *f, gconstpointer data)
     g_assert_cmpuint(st.rx_no_buffer, ==, 1);
 }
 
+/* Ethernet + IPv4 + TCP with @payload bytes, the TCP checksum field holding the pseudo-header
+ * sum as a TSO-ing driver leaves it; returns the length. */
+static size_t tcp_frame(uint8_t *p, size_t payload)
+{
+    static const uint8_t head[54] = {
+        0x52, 0x54, 0x00, 0x12, 0x34, 0x57, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x00,
+        0x45, 0,    0,    0,    0x12, 0x34, 0x40, 0,    64,   6,    0,    0,    10,   0,
+        2,    15,   10,   0,    2,    2,    0,    80,   0x9c, 0x40, 0,    0,    0,    1,
+        0,    0,    0,    0,    0x50, 0x18, 0xff, 0xff, 0,    0,    0,    0};
+    memcpy(p, head, sizeof(head));
+    for (size_t i = 0; i < payload; i++) {
+        p[54 + i] = (uint8_t)i;
+    }
+    return 54 + payload;
+}
+
+static bool refuse_offload(void *opaque, const uint8_t *hdr, const uint8_t *buf, size_t len)
+{
+    return false;
+}
+
+static bool take_offload(void *opaque, const uint8_t *hdr, const uint8_t *buf, size_t len)
+{
+    Fixture *f = opaque;
+    g_ptr_array_add(f->sent, g_bytes_new(buf, len));
+    return hdr[1] == VIRTIO_NET_HDR_GSO_TCPV4 && (hdr[4] | (hdr[5] << 8)) == 500;
+}
+
+static void send_tso(Fixture *f, uint16_t slot, size_t payload)
+{
+    uint8_t *hdr = f->ram + BUF_BASE + 0x4000 * slot;
+    memset(hdr, 0, VIRTIO_NET_HDR_LEN);
+    hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    hdr[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+    hdr[4] = 500 & 0xff; /* gso_size */
+    hdr[5] = 500 >> 8;
+    hdr[6] = 34; /* csum_start */
+    hdr[8] = 16; /* csum_offset */
+    size_t len = tcp_frame(hdr + 0x100, payload);
+    set_desc(f, TXQ_BASE, 2 * slot, BUF_BASE + 0x4000 * slot, VIRTIO_NET_HDR_LEN, VRING_DESC_F_NEXT,
+             2 * slot + 1);
+    set_desc(f, TXQ_BASE, 2 * slot + 1, BUF_BASE + 0x4000 * slot + 0x100, len, 0, 0);
+    publish(f, TXQ_BASE, &f->tx_avail, 2 * slot);
+    bar_wr(f, 0x3000 + 4 * 1, 1, 2);
+}
+
+static void test_tx_tso(Fixture *f, gconstpointer data)
+{
+    VirtIONetStats st;
+    gsize len;
+
+    /* A peer that cannot take it: cut here into 500-byte segments of plain frames. */
+    VirtIONetPeer refusing = {
+        .send = peer_send, .rx_ready = peer_rx_ready, .send_offload = refuse_offload, .opaque = f};
+    virtio_net_set_peer(f->net, &refusing);
+    send_tso(f, 0, 1200);
+    g_assert_cmpuint(f->sent->len, ==, 3);
+    for (guint i = 0; i < 3; i++) {
+        const uint8_t *p = g_bytes_get_data(g_ptr_array_index(f->sent, i), &len);
+        g_assert_cmpuint(len, ==, 54 + (i < 2 ? 500 : 200));
+        g_assert_true(net_frame_csum_ok(p, len));
+    }
+    /* A peer that can: the frame goes once, whole, with its header. */
+    VirtIONetPeer taking = {
+        .send = peer_send, .rx_ready = peer_rx_ready, .send_offload = take_offload, .opaque = f};
+    virtio_net_set_peer(f->net, &taking);
+    send_tso(f, 1, 1200);
+    g_assert_cmpuint(f->sent->len, ==, 4);
+    g_bytes_get_data(g_ptr_array_index(f->sent, 3), &len);
+    g_assert_cmpuint(len, ==, 54 + 1200);
+    virtio_net_get_stats(f->net, &st);
+    g_assert_cmpuint(st.tx_segmented, ==, 1);
+    g_assert_cmpuint(st.tx_offloaded, ==, 1);
+    g_assert_cmpuint(st.tx_packets, ==, 4);
+    g_assert_cmpuint(st.tx_dropped, ==, 0);
+}
+
+static void test_rx_offload(Fixture *f, gconstpointer data)
+{
+    uint8_t frame[54 + 3000];
+    uint8_t hdr[VIRTIO_NET_HDR_LEN] = {
+        VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 54, 0, 0xa8, 0x05, 34, 0, 16, 0};
+    size_t len = tcp_frame(frame, 3000);
+    VirtIONetStats st;
+
+    /* a buffer too small for the whole frame: refused, the buffer stays for later */
+    set_desc(f, RXQ_BASE, 0, BUF_BASE, 1526, VRING_DESC_F_WRITE, 0);
+    publish(f, RXQ_BASE, &f->rx_avail, 0);
+    g_assert_cmpint(virtio_net_receive_offload(f->net, hdr, frame, len), ==, 0);
+    g_assert_cmpint(r16(f, RXQ_BASE + 0x200 + 2), ==, 0);
+    g_assert_cmpint(virtio_net_receive(f->net, frame, 100), ==, 100);
+    /* a big one (the driver's big-packet mode): header and frame as they are */
+    set_desc(f, RXQ_BASE, 1, BUF_BASE + 0x1000, 0x8000, VRING_DESC_F_WRITE, 0);
+    publish(f, RXQ_BASE, &f->rx_avail, 1);
+    g_assert_cmpint(virtio_net_receive_offload(f->net, hdr, frame, len), ==, len);
+    g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 4 + 8), ==, 1);
+    g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 8 + 8), ==, VIRTIO_NET_HDR_LEN + len);
+    g_assert_cmpmem(f->ram + BUF_BASE + 0x1000, 10, hdr, 10);
+    g_assert_cmpint(r16(f, BUF_BASE + 0x1000 + 10), ==, 1);
+    g_assert_cmpmem(f->ram + BUF_BASE + 0x1000 + VIRTIO_NET_HDR_LEN, len, frame, len);
+    /* UDP fragmentation is not offered */
+    hdr[1] = 3;
+    g_assert_cmpint(virtio_net_receive_offload(f->net, hdr, frame, len), ==, 0);
+    virtio_net_get_stats(f->net, &st);
+    g_assert_cmpuint(st.rx_offloaded, ==, 1);
+    g_assert_cmpuint(st.rx_packets, ==, 2);
+}
+
 static void test_reply_inside_send(Fixture *f, gconstpointer data)
 {
     f->echo = true;
@@ -472,6 +581,8 @@ int main(int argc, char **argv)
     ADD("/virtio-net/identity-config", test_identity_and_config);
     ADD("/virtio-net/tx", test_tx);
     ADD("/virtio-net/rx", test_rx);
+    ADD("/virtio-net/tx-tso", test_tx_tso);
+    ADD("/virtio-net/rx-offload", test_rx_offload);
     ADD("/virtio-net/reply-inside-send", test_reply_inside_send);
     ADD("/virtio-net/malicious/loop", test_loop);
     ADD("/virtio-net/malicious/out-of-range", test_out_of_range_indexes);

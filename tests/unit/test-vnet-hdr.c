@@ -211,10 +211,10 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/net-checksum/vectors", test_checksum_vectors);
-    g_test_add_func("/virtio-net-offload/hdr-parse", test_hdr_parse);
-    g_test_add_func("/virtio-net-offload/tso-v4", test_tso_v4);
-    g_test_add_func("/virtio-net-offload/tso-v6", test_tso_v6);
-    g_test_add_func("/virtio-net-offload/partial-csum", test_partial_csum);
-    g_test_add_func("/virtio-net-offload/bad-headers", test_bad_headers);
+    g_test_add_func("/vnet-hdr/hdr-parse", test_hdr_parse);
+    g_test_add_func("/vnet-hdr/tso-v4", test_tso_v4);
+    g_test_add_func("/vnet-hdr/tso-v6", test_tso_v6);
+    g_test_add_func("/vnet-hdr/partial-csum", test_partial_csum);
+    g_test_add_func("/vnet-hdr/bad-headers", test_bad_headers);
     return g_test_run();
 }
