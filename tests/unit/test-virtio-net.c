@@ -6,6 +6,7 @@
 #include "hw/virtio/virtio-net-nc.h"
 #include "hw/virtio/virtio-pci.h"
 #include "net/net.h"
+#include "io-helpers.h"
 #include "tests/include/flat-ram.h"
 
 #include <string.h>
@@ -24,8 +25,7 @@ typedef struct Fixture {
     DmaSpace dma;
     IoSpace *io, *mmio;
     PCIBus *bus;
-    IrqLine intx;
-    int irq_level;
+    IrqProbe intx;
     VirtIONet *net;
     VirtIOPCIProxy *proxy;
     GPtrArray *sent;
@@ -33,11 +33,6 @@ typedef struct Fixture {
     uint16_t rx_avail, tx_avail;
     bool echo;
 } Fixture;
-
-static void intx_handler(void *opaque, int n, int level)
-{
-    ((Fixture *)opaque)->irq_level = level;
-}
 
 static void peer_send(void *opaque, const uint8_t *buf, size_t len)
 {
@@ -162,8 +157,8 @@ static void setup(Fixture *f, gconstpointer data)
     f->dma = flat_ram_dma(&f->flat);
     f->io = io_space_new("io", 0x10000);
     f->mmio = io_space_new("mmio", 1ull << 40);
-    irq_init(&f->intx, intx_handler, f, 0);
-    IrqLine *lines[4] = {&f->intx, &f->intx, &f->intx, &f->intx};
+    irq_probe_init(&f->intx, 0);
+    IrqLine *lines[4] = {&f->intx.line, &f->intx.line, &f->intx.line, &f->intx.line};
     static const uint8_t isa[4] = {10, 10, 11, 11};
     f->bus = pci_bus_new(f->io, f->mmio, lines, isa);
     const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
@@ -214,9 +209,9 @@ static void test_tx(Fixture *f, gconstpointer data)
     const void *p = g_bytes_get_data(g_ptr_array_index(f->sent, 0), &len);
     g_assert_cmpmem(p, len, frame, sizeof(frame) - 1);
     g_assert_cmpint(r16(f, TXQ_BASE + 0x200 + 2), ==, 1);
-    g_assert_cmpint(f->irq_level, ==, 1);
+    g_assert_cmpint(f->intx.level, ==, 1);
     g_assert_cmphex(bar_rd(f, 0x1000, 1), ==, 1);
-    g_assert_cmpint(f->irq_level, ==, 0);
+    g_assert_cmpint(f->intx.level, ==, 0);
     VirtIONetStats st;
     virtio_net_get_stats(f->net, &st);
     g_assert_cmpuint(st.tx_packets, ==, 1);
@@ -243,7 +238,7 @@ static void test_rx(Fixture *f, gconstpointer data)
     g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 8), ==, VIRTIO_NET_HDR_LEN + sizeof(frame));
     g_assert_cmpint(r16(f, BUF_BASE + 10), ==, 1); /* num_buffers */
     g_assert_cmpmem(f->ram + BUF_BASE + VIRTIO_NET_HDR_LEN, sizeof(frame), frame, sizeof(frame));
-    g_assert_cmpint(f->irq_level, ==, 1);
+    g_assert_cmpint(f->intx.level, ==, 1);
     /* a buffer too small: the frame is dropped and counted, the buffer returned */
     set_desc(f, RXQ_BASE, 1, BUF_BASE + 0x1000, 20, VRING_DESC_F_WRITE, 0);
     publish(f, RXQ_BASE, &f->rx_avail, 1);
