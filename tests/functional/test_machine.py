@@ -1,15 +1,21 @@
 """`-M pc` command-line errors, differential against Debian's QEMU 7.2: bad -device, -m,
 -kernel/-initrd/-append and -serial values must fail the same way with the same message, fast.
+Good -m values must give the guest the same RAM (query-memory-size-summary and its HMP form),
+and a size the host could never back must be refused the same way.
 
 Skipped until system/vl.c routes -M pc to hw/i386/pc.c (the binary lists `pc` in -machine help).
 `-accel kvm` is checked on ours only: Debian's starts on this host's paravirtual KVM and then
 fails inside the guest, ours must refuse at once with a clear message."""
 import os
 import subprocess
+import sys
 
 import pytest
 
 from conftest import QEMU, DEBIAN_QEMU
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from qmp import QemuProcess  # noqa: E402
 
 PC_ARGS = ["-M", "pc", "-nodefaults", "-display", "none", "-S"]
 
@@ -61,6 +67,19 @@ CASES = [
     ["-m", "512x"],
     ["-m", "-5"],
     ["-m", "16E"],
+    ["-m", "1.5"],
+    ["-m", "1e3"],
+    ["-m", "0x1.8k"],
+    ["-m", "5 "],
+    ["-m", "size="],
+    ["-m", "17592186044416"],
+    ["-m", "1G,foo=1"],
+    ["-m", "size=1G,slots=2"],
+    ["-m", "1G,slots=x,maxmem=2G"],
+    ["-m", "1G,slots=257,maxmem=2G"],
+    ["-m", "1G,slots=2,maxmem=1G"],
+    ["-m", "1G,slots=2,maxmem=foo"],
+    ["-m", "1G,maxmem=512M"],
     ["-kernel", "/nonexistent/vmlinuz"],
     ["-initrd", "/nonexistent/initrd"],
     ["-append", "console=ttyS0"],
@@ -84,3 +103,42 @@ def test_accel_kvm_refused_clearly():
     assert ours.returncode != 0
     assert "KVM" in ours.stderr
     assert "Traceback" not in ours.stderr and "Assertion" not in ours.stderr
+
+
+# Sizes either side of the 3.5 GiB mark where pc starts splitting RAM around the PCI hole, the
+# odd spellings upstream accepts (rounded up to 8 KiB; 0 and "" are the default), and slots/maxmem.
+RAM_SIZES = ["512M", "1G", "3G", "3.5G", "4G", "0", "", "4097k", "100k", "1b", "5.", "010", "1.0",
+             "0.1k", "+5", "size=2G", "1G,size=2G", "1G,slots=2,maxmem=4G", "maxmem=2G"]
+
+
+def memory_summary(binary, m):
+    vm = QemuProcess(binary, PC_ARGS + ["-m", m], timeout=15)
+    try:
+        return (vm.qmp.command("query-memory-size-summary"),
+                vm.qmp.hmp("info memory_size_summary"))
+    finally:
+        vm.kill()
+
+
+@pytest.mark.parametrize("m", RAM_SIZES, ids=["-m '%s'" % m for m in RAM_SIZES])
+def test_ram_size_matches_debian(m):
+    theirs = memory_summary(DEBIAN_QEMU, m)
+    ours = memory_summary(QEMU, m)
+    assert ours == theirs
+    assert ours[0]["base-memory"] > 0
+
+
+def test_ram_beyond_host_refused_like_debian():
+    """Twice the host's RAM and swap: both map RAM the same way, so the host refuses both."""
+    kib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.split(":")[0] in ("MemTotal", "SwapTotal"):
+                kib += int(line.split()[1])
+    size = "%dG" % (2 * kib // (1 << 20) + 1)
+    theirs = run_pc(DEBIAN_QEMU, ["-m", size])
+    ours = run_pc(QEMU, ["-m", size])
+    assert theirs.returncode != 0, theirs.stderr
+    assert ours.returncode != 0, ours.stderr
+    assert first_error(ours.stderr) == first_error(theirs.stderr)
+    assert "cannot set up guest memory 'pc.ram'" in ours.stderr
