@@ -9,6 +9,7 @@ fails inside the guest, ours must refuse at once with a clear message."""
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -142,3 +143,84 @@ def test_ram_beyond_host_refused_like_debian():
     assert ours.returncode != 0, ours.stderr
     assert first_error(ours.stderr) == first_error(theirs.stderr)
     assert "cannot set up guest memory 'pc.ram'" in ours.stderr
+
+
+def pvh_kernel(code):
+    """A 64-bit ELF whose PVH note enters `code` (32-bit, flat segments) at 16 MiB."""
+    import struct
+    entry, ehdr, phdr = 0x1000000, 64, 56
+    data = ehdr + 2 * phdr
+    head = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9) + struct.pack(
+        "<HHIQQQIHHHHHH", 2, 62, 1, entry, ehdr, 0, 0, ehdr, phdr, 2, 64, 0, 0)
+    load = struct.pack("<IIQQQQQQ", 1, 7, data, entry, entry, len(code), 4096, 0x1000)
+    note = struct.pack("<IIQQQQQQ", 4, 4, data + len(code), 0, 0, 20, 20, 4)
+    xen_entry = struct.pack("<III4sI", 4, 4, 18, b"Xen\0", entry)  # XEN_ELFNOTE_PHYS32_ENTRY
+    return head + load + note + code + xen_entry
+
+
+def hostile_guest_code():
+    """Reads ports and MMIO nobody owns (aligned, unaligned, past RAM's end, after a write)
+    and prints every value read on COM1, then "OK"."""
+    import struct
+    com1 = b"\x66\xba\xf8\x03"                      # mov dx, 0x3f8
+    out_eax = b"\xee" + b"\xc1\xe8\x08\xee" * 3      # the 4 bytes of eax, low first
+
+    def port(p):
+        return b"\x66\xba" + struct.pack("<H", p)   # mov dx, p
+
+    def seed():
+        return b"\xb8\x11\x22\x33\x44"              # mov eax, 0x44332211
+
+    def load(addr):
+        return b"\xa1" + struct.pack("<I", addr)    # mov eax, [addr]
+
+    return b"".join([
+        seed(), port(0x5555), b"\xec", com1, out_eax,        # in al, dx (odd port, byte)
+        seed(), port(0x5555), b"\x66\xed", com1, out_eax,    # in ax, dx (unaligned word)
+        seed(), port(0x5554), b"\x66\xed", com1, out_eax,    # in ax, dx (aligned word)
+        seed(), port(0x5554), b"\xed", com1, out_eax,        # in eax, dx
+        seed(), port(0x5552), b"\xed", com1, out_eax,        # in eax, dx (unaligned dword)
+        port(0x5555), b"\xee",                               # out dx, al
+        seed(), load(0xd0000000), com1, out_eax,             # PCI hole, nothing there
+        b"\xa3\x00\x00\x00\xd0",                             # mov [0xd0000000], eax
+        seed(), load(0xd0000001), com1, out_eax,             # unaligned
+        seed(), load(0x08000000), com1, out_eax,             # past the end of 64 MiB of RAM
+        com1, b"\xb0O\xee\xb0K\xee\xb0\n\xee",               # "OK\n"
+        b"\xf4\xeb\xfd",                                     # hlt; jmp $-1
+    ])
+
+
+def run_hostile_guest(binary, tmp, label):
+    kernel = tmp / "hostile.elf"
+    kernel.write_bytes(pvh_kernel(hostile_guest_code()))
+    console, log = tmp / ("%s.con" % label), tmp / ("%s.log" % label)
+    vm = QemuProcess(binary, ["-M", "pc", "-m", "64", "-nodefaults", "-display", "none",
+                              "-kernel", str(kernel), "-serial", "file:%s" % console,
+                              "-d", "guest_errors,unimp", "-D", str(log)], timeout=15)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if console.exists() and console.read_bytes().endswith(b"OK\n"):
+                break
+            time.sleep(0.05)
+        out = console.read_bytes() if console.exists() else b""
+        # the monitor still answers, the guest still runs
+        status = vm.qmp.command("query-status")["status"]
+        return out, status, log.read_text() if log.exists() else ""
+    finally:
+        vm.kill()
+
+
+def test_hostile_guest_contained(tmp_path):
+    """A guest poking ports and MMIO nobody owns keeps running and reads what it reads on
+    Debian's QEMU; ours logs each address once under -d guest_errors."""
+    theirs, their_status, _ = run_hostile_guest(DEBIAN_QEMU, tmp_path, "debian")
+    ours, status, log = run_hostile_guest(QEMU, tmp_path, "ours")
+    assert theirs.endswith(b"OK\n"), theirs
+    assert ours == theirs
+    assert status == their_status == "running"
+    # once per address: the write to a port or address already read is not logged again
+    assert [line for line in log.splitlines() if line.startswith("unassigned")] == [
+        "unassigned %s read 0x%x size %d (logged once per address)" % access
+        for access in (("io", 0x5555, 1), ("io", 0x5554, 2), ("io", 0x5552, 4),
+                       ("mmio", 0xd0000000, 4), ("mmio", 0xd0000001, 4), ("mmio", 0x8000000, 4))]

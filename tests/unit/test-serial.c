@@ -145,8 +145,8 @@ static void test_no_backend_counts_drops(Fixture *f, gconstpointer data)
 static void test_bad_input_contained(Fixture *f, gconstpointer data)
 {
     for (int i = 0; i < 4096; i++) {
-        outb(f->io, BASE + i & 7, (i * 31) & 0xff);
-        inb(f->io, BASE + (i >> 3) & 7);
+        outb(f->io, BASE + (i & 7), (i * 31) & 0xff);
+        inb(f->io, BASE + ((i >> 3) & 7));
     }
     /* Wide accesses at odd offsets are still byte registers. */
     outw(f->io, BASE + 7, 0x1234);
