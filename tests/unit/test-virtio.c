@@ -6,6 +6,7 @@
  */
 #include "hw/virtio/virtio.h"
 #include "tests/include/flat-ram.h"
+#include "tests/include/vring.h"
 #include "util/log.h"
 
 #include <glib/gstdio.h>
@@ -59,33 +60,6 @@ static void drain_handler(VirtIODevice *vdev, VirtQueue *vq)
     g_free(e);
 }
 
-static void w16(Fixture *f, uint64_t a, uint16_t v)
-{
-    f->ram[a] = v;
-    f->ram[a + 1] = v >> 8;
-}
-
-static uint16_t r16(Fixture *f, uint64_t a)
-{
-    return f->ram[a] | (f->ram[a + 1] << 8);
-}
-
-static void set_desc(Fixture *f, uint64_t table, int i, uint64_t addr, uint32_t len, uint16_t flags,
-                     uint16_t next)
-{
-    uint8_t *d = f->ram + table + 16 * i;
-    for (int b = 0; b < 8; b++) {
-        d[b] = addr >> (8 * b);
-    }
-    for (int b = 0; b < 4; b++) {
-        d[8 + b] = len >> (8 * b);
-    }
-    d[12] = flags;
-    d[13] = flags >> 8;
-    d[14] = next;
-    d[15] = next >> 8;
-}
-
 static void setup_queue(Fixture *f, int q, uint16_t size, uint64_t desc, uint64_t avail,
                         uint64_t used)
 {
@@ -137,9 +111,9 @@ static void teardown(Fixture *f, gconstpointer data)
 /* Makes head available on queue 0 and kicks it. */
 static void kick(Fixture *f, uint16_t head)
 {
-    w16(f, AVAIL + 4 + 2 * (f->avail_idx % QSZ), head);
+    put_le16(f->ram, AVAIL + 4 + 2 * (f->avail_idx % QSZ), head);
     f->avail_idx++;
-    w16(f, AVAIL + 2, f->avail_idx);
+    put_le16(f->ram, AVAIL + 2, f->avail_idx);
     virtio_queue_notify(&f->vdev, 0);
 }
 
@@ -166,7 +140,7 @@ static void expect_broken(Fixture *f)
 static void expect_healthy(Fixture *f)
 {
     int popped = f->popped;
-    set_desc(f, DESC, 0, BUF, 64, 0, 0);
+    vring_set_desc(f->ram, DESC, 0, BUF, 64, 0, 0);
     kick(f, 0);
     g_assert_cmpint(f->popped, ==, popped + 1);
     g_assert_false(f->vdev.broken);
@@ -177,11 +151,11 @@ static void test_valid_chains(Fixture *f, gconstpointer data)
     /* two readable buffers then one writable, through NEXT links in any order */
     memcpy(f->ram + BUF, "hello, ", 7);
     memcpy(f->ram + BUF + 0x100, "world", 5);
-    set_desc(f, DESC, 3, BUF, 7, VRING_DESC_F_NEXT, 6);
-    set_desc(f, DESC, 6, BUF + 0x100, 5, VRING_DESC_F_NEXT, 1);
-    set_desc(f, DESC, 1, BUF + 0x200, 32, VRING_DESC_F_WRITE, 0);
-    w16(f, AVAIL + 4, 3);
-    w16(f, AVAIL + 2, 1);
+    vring_set_desc(f->ram, DESC, 3, BUF, 7, VRING_DESC_F_NEXT, 6);
+    vring_set_desc(f->ram, DESC, 6, BUF + 0x100, 5, VRING_DESC_F_NEXT, 1);
+    vring_set_desc(f->ram, DESC, 1, BUF + 0x200, 32, VRING_DESC_F_WRITE, 0);
+    put_le16(f->ram, AVAIL + 4, 3);
+    put_le16(f->ram, AVAIL + 2, 1);
     VirtQueue *vq = &f->vdev.vq[0];
     g_assert_false(virtqueue_empty(vq));
     VirtQueueElement *e = g_new(VirtQueueElement, 1);
@@ -199,24 +173,24 @@ static void test_valid_chains(Fixture *f, gconstpointer data)
     g_assert_cmpint(virtqueue_write_in(vq, e, 0, "reply", 5), ==, 5);
     g_assert_cmpmem(f->ram + BUF + 0x200, 5, "reply", 5);
     virtqueue_push(vq, e, 5);
-    g_assert_cmpint(r16(f, USED + 2), ==, 1);
-    g_assert_cmpint(r16(f, USED + 4), ==, 3);
-    g_assert_cmpint(r16(f, USED + 8), ==, 5);
+    g_assert_cmpint(get_le16(f->ram, USED + 2), ==, 1);
+    g_assert_cmpint(get_le16(f->ram, USED + 4), ==, 3);
+    g_assert_cmpint(get_le16(f->ram, USED + 8), ==, 5);
     virtqueue_notify(vq);
     g_assert_cmpint(f->queue_irqs, ==, 1);
     /* the driver asked for no interrupts: none */
-    w16(f, AVAIL, VRING_AVAIL_F_NO_INTERRUPT);
+    put_le16(f->ram, AVAIL, VRING_AVAIL_F_NO_INTERRUPT);
     virtqueue_notify(vq);
     g_assert_cmpint(f->queue_irqs, ==, 1);
     g_assert_true(virtqueue_empty(vq));
     g_assert_false(virtqueue_pop(vq, e));
 
     /* a valid indirect table: one readable, one writable */
-    set_desc(f, INDIRECT, 0, BUF, 7, VRING_DESC_F_NEXT, 1);
-    set_desc(f, INDIRECT, 1, BUF + 0x200, 16, VRING_DESC_F_WRITE, 0);
-    set_desc(f, DESC, 2, INDIRECT, 32, VRING_DESC_F_INDIRECT, 0);
-    w16(f, AVAIL + 4 + 2, 2);
-    w16(f, AVAIL + 2, 2);
+    vring_set_desc(f->ram, INDIRECT, 0, BUF, 7, VRING_DESC_F_NEXT, 1);
+    vring_set_desc(f->ram, INDIRECT, 1, BUF + 0x200, 16, VRING_DESC_F_WRITE, 0);
+    vring_set_desc(f->ram, DESC, 2, INDIRECT, 32, VRING_DESC_F_INDIRECT, 0);
+    put_le16(f->ram, AVAIL + 4 + 2, 2);
+    put_le16(f->ram, AVAIL + 2, 2);
     g_assert_true(virtqueue_pop(vq, e));
     g_assert_cmpint(e->head, ==, 2);
     g_assert_cmpuint(e->out_num, ==, 1);
@@ -229,28 +203,28 @@ static void test_valid_chains(Fixture *f, gconstpointer data)
 static void test_loops(Fixture *f, gconstpointer data)
 {
     /* a direct chain that comes back to its head */
-    set_desc(f, DESC, 0, BUF, 16, VRING_DESC_F_NEXT, 1);
-    set_desc(f, DESC, 1, BUF, 16, VRING_DESC_F_NEXT, 2);
-    set_desc(f, DESC, 2, BUF, 16, VRING_DESC_F_NEXT, 0);
+    vring_set_desc(f->ram, DESC, 0, BUF, 16, VRING_DESC_F_NEXT, 1);
+    vring_set_desc(f->ram, DESC, 1, BUF, 16, VRING_DESC_F_NEXT, 2);
+    vring_set_desc(f->ram, DESC, 2, BUF, 16, VRING_DESC_F_NEXT, 0);
     kick(f, 0);
     g_assert_cmpint(f->popped, ==, 0);
-    g_assert_cmpint(r16(f, USED + 2), ==, 0); /* nothing given back */
+    g_assert_cmpint(get_le16(f->ram, USED + 2), ==, 0); /* nothing given back */
     expect_broken(f);
     /* a descriptor that names itself */
-    set_desc(f, DESC, 5, BUF, 16, VRING_DESC_F_NEXT, 5);
+    vring_set_desc(f->ram, DESC, 5, BUF, 16, VRING_DESC_F_NEXT, 5);
     kick(f, 5);
     expect_broken(f);
     /* a loop inside an indirect table */
-    set_desc(f, INDIRECT, 0, BUF, 16, VRING_DESC_F_NEXT, 1);
-    set_desc(f, INDIRECT, 1, BUF, 16, VRING_DESC_F_NEXT, 0);
-    set_desc(f, DESC, 0, INDIRECT, 32, VRING_DESC_F_INDIRECT, 0);
+    vring_set_desc(f->ram, INDIRECT, 0, BUF, 16, VRING_DESC_F_NEXT, 1);
+    vring_set_desc(f->ram, INDIRECT, 1, BUF, 16, VRING_DESC_F_NEXT, 0);
+    vring_set_desc(f->ram, DESC, 0, INDIRECT, 32, VRING_DESC_F_INDIRECT, 0);
     kick(f, 0);
     expect_broken(f);
     /* the longest legal chain (every descriptor once) is not a loop */
     for (int i = 0; i < QSZ - 1; i++) {
-        set_desc(f, DESC, i, BUF, 16, VRING_DESC_F_NEXT, i + 1);
+        vring_set_desc(f->ram, DESC, i, BUF, 16, VRING_DESC_F_NEXT, i + 1);
     }
-    set_desc(f, DESC, QSZ - 1, BUF, 16, 0, 0);
+    vring_set_desc(f->ram, DESC, QSZ - 1, BUF, 16, 0, 0);
     kick(f, 0);
     g_assert_cmpint(f->popped, ==, 1);
     g_assert_false(f->vdev.broken);
@@ -259,25 +233,26 @@ static void test_loops(Fixture *f, gconstpointer data)
 static void test_indirect_out_of_ram(Fixture *f, gconstpointer data)
 {
     /* the table itself beyond RAM */
-    set_desc(f, DESC, 0, RAM_SIZE + 0x1000, 32, VRING_DESC_F_INDIRECT, 0);
+    vring_set_desc(f->ram, DESC, 0, RAM_SIZE + 0x1000, 32, VRING_DESC_F_INDIRECT, 0);
     kick(f, 0);
     expect_broken(f);
     /* the table straddling RAM's end: its second entry is outside */
-    set_desc(f, RAM_SIZE - 16, 0, BUF, 16, VRING_DESC_F_NEXT, 1);
-    set_desc(f, DESC, 0, RAM_SIZE - 16, 32, VRING_DESC_F_INDIRECT, 0);
+    vring_set_desc(f->ram, RAM_SIZE - 16, 0, BUF, 16, VRING_DESC_F_NEXT, 1);
+    vring_set_desc(f->ram, DESC, 0, RAM_SIZE - 16, 32, VRING_DESC_F_INDIRECT, 0);
     kick(f, 0);
     expect_broken(f);
     /* a table whose address wraps the 64-bit space */
-    set_desc(f, DESC, 0, 0xfffffffffffffff0ull, 32, VRING_DESC_F_INDIRECT, 0);
+    vring_set_desc(f->ram, DESC, 0, 0xfffffffffffffff0ull, 32, VRING_DESC_F_INDIRECT, 0);
     kick(f, 0);
     expect_broken(f);
     /* an indirect table larger than any chain may be */
-    set_desc(f, DESC, 0, INDIRECT, 16 * (VIRTQUEUE_MAX_SG + 1), VRING_DESC_F_INDIRECT, 0);
+    vring_set_desc(f->ram, DESC, 0, INDIRECT, 16 * (VIRTQUEUE_MAX_SG + 1), VRING_DESC_F_INDIRECT,
+                   0);
     kick(f, 0);
     expect_broken(f);
     /* an indirect descriptor in the middle of a direct chain */
-    set_desc(f, DESC, 0, BUF, 16, VRING_DESC_F_NEXT, 1);
-    set_desc(f, DESC, 1, INDIRECT, 16, VRING_DESC_F_INDIRECT, 0);
+    vring_set_desc(f->ram, DESC, 0, BUF, 16, VRING_DESC_F_NEXT, 1);
+    vring_set_desc(f->ram, DESC, 1, INDIRECT, 16, VRING_DESC_F_INDIRECT, 0);
     kick(f, 0);
     expect_broken(f);
     expect_healthy(f);
@@ -288,9 +263,9 @@ static void test_lengths_past_ram_end(Fixture *f, gconstpointer data)
     VirtQueue *vq = &f->vdev.vq[0];
     VirtQueueElement *e = g_new(VirtQueueElement, 1);
     /* the chain is well formed; its buffer runs 56 bytes past RAM's end */
-    set_desc(f, DESC, 0, RAM_SIZE - 8, 64, 0, 0);
-    w16(f, AVAIL + 4, 0);
-    w16(f, AVAIL + 2, 1);
+    vring_set_desc(f->ram, DESC, 0, RAM_SIZE - 8, 64, 0, 0);
+    put_le16(f->ram, AVAIL + 4, 0);
+    put_le16(f->ram, AVAIL + 2, 1);
     g_assert_true(virtqueue_pop(vq, e));
     uint8_t buf[64];
     /* the part inside RAM is readable, the copy that crosses the end is refused */
@@ -300,9 +275,9 @@ static void test_lengths_past_ram_end(Fixture *f, gconstpointer data)
     expect_broken(f);
 
     /* a writable buffer of 4 GiB - 1 at the top of RAM */
-    set_desc(f, DESC, 0, RAM_SIZE - 0x100, 0xffffffff, VRING_DESC_F_WRITE, 0);
-    w16(f, AVAIL + 4, 0);
-    w16(f, AVAIL + 2, 1);
+    vring_set_desc(f->ram, DESC, 0, RAM_SIZE - 0x100, 0xffffffff, VRING_DESC_F_WRITE, 0);
+    put_le16(f->ram, AVAIL + 4, 0);
+    put_le16(f->ram, AVAIL + 2, 1);
     g_assert_true(virtqueue_pop(vq, e));
     memset(buf, 0xa5, sizeof(buf));
     g_assert_cmpint(virtqueue_write_in(vq, e, 0x100 - 8, buf, 64), ==, -1);
@@ -312,9 +287,9 @@ static void test_lengths_past_ram_end(Fixture *f, gconstpointer data)
     expect_broken(f);
 
     /* a buffer whose end wraps the address space is refused when popped */
-    set_desc(f, DESC, 0, 0xffffffffffffff00ull, 0x200, 0, 0);
-    w16(f, AVAIL + 4, 0);
-    w16(f, AVAIL + 2, 1);
+    vring_set_desc(f->ram, DESC, 0, 0xffffffffffffff00ull, 0x200, 0, 0);
+    put_le16(f->ram, AVAIL + 4, 0);
+    put_le16(f->ram, AVAIL + 2, 1);
     g_assert_false(virtqueue_pop(vq, e));
     expect_broken(f);
     g_free(e);
@@ -324,17 +299,17 @@ static void test_lengths_past_ram_end(Fixture *f, gconstpointer data)
 static void test_avail_idx_jump(Fixture *f, gconstpointer data)
 {
     for (int i = 0; i < QSZ; i++) {
-        set_desc(f, DESC, i, BUF, 16, 0, 0);
-        w16(f, AVAIL + 4 + 2 * i, i);
+        vring_set_desc(f->ram, DESC, i, BUF, 16, 0, 0);
+        put_le16(f->ram, AVAIL + 4 + 2 * i, i);
     }
     /* exactly a full ring ahead is legal */
-    w16(f, AVAIL + 2, QSZ);
+    put_le16(f->ram, AVAIL + 2, QSZ);
     virtio_queue_notify(&f->vdev, 0);
     g_assert_cmpint(f->popped, ==, QSZ);
-    g_assert_cmpint(r16(f, USED + 2), ==, QSZ);
+    g_assert_cmpint(get_le16(f->ram, USED + 2), ==, QSZ);
     g_assert_false(f->vdev.broken);
     /* one more than the queue holds */
-    w16(f, AVAIL + 2, 2 * QSZ + 1);
+    put_le16(f->ram, AVAIL + 2, 2 * QSZ + 1);
     virtio_queue_notify(&f->vdev, 0);
     g_assert_cmpint(f->popped, ==, QSZ);
     g_assert_true(f->vdev.broken);
@@ -342,7 +317,7 @@ static void test_avail_idx_jump(Fixture *f, gconstpointer data)
     driver_ok(f);
     f->config_irqs = 0;
     /* the index running backwards looks like 65535 - n new chains */
-    w16(f, AVAIL + 2, 0xfff0);
+    put_le16(f->ram, AVAIL + 2, 0xfff0);
     virtio_queue_notify(&f->vdev, 0);
     expect_broken(f);
     /* a head index beyond the table */
@@ -351,7 +326,7 @@ static void test_avail_idx_jump(Fixture *f, gconstpointer data)
     kick(f, 0xffff);
     expect_broken(f);
     /* a next index beyond the table */
-    set_desc(f, DESC, 0, BUF, 16, VRING_DESC_F_NEXT, QSZ);
+    vring_set_desc(f->ram, DESC, 0, BUF, 16, VRING_DESC_F_NEXT, QSZ);
     kick(f, 0);
     expect_broken(f);
     expect_healthy(f);
@@ -368,35 +343,35 @@ static void test_queue_size_not_power_of_two(Fixture *f, gconstpointer data)
     const uint64_t avail = RAM_SIZE - (4 + 2 * size);
     setup_queue(f, 0, size, DESC, avail, USED);
     for (int i = 0; i < size; i++) {
-        set_desc(f, DESC, i, BUF, 16, 0, 0);
+        vring_set_desc(f->ram, DESC, i, BUF, 16, 0, 0);
     }
     uint16_t idx = 0;
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < size; i++) {
-            w16(f, avail + 4 + 2 * (idx % size), (idx + round) % size);
+            put_le16(f->ram, avail + 4 + 2 * (idx % size), (idx + round) % size);
             idx++;
         }
-        w16(f, avail + 2, idx);
+        put_le16(f->ram, avail + 2, idx);
         virtio_queue_notify(&f->vdev, 0);
         g_assert_false(f->vdev.broken);
         g_assert_cmpint(f->popped, ==, idx);
-        g_assert_cmpint(r16(f, USED + 2), ==, idx);
+        g_assert_cmpint(get_le16(f->ram, USED + 2), ==, idx);
     }
     /* the last round's heads came back in ring order */
     for (int i = 0; i < size; i++) {
-        g_assert_cmpint(r16(f, USED + 4 + 8 * i), ==, (i + 2) % size);
+        g_assert_cmpint(get_le16(f->ram, USED + 4 + 8 * i), ==, (i + 2) % size);
     }
     /* a chain as long as the odd-sized table is fine, one longer is a loop */
     for (int i = 0; i < size; i++) {
-        set_desc(f, DESC, i, BUF, 16, i + 1 < size ? VRING_DESC_F_NEXT : 0, i + 1);
+        vring_set_desc(f->ram, DESC, i, BUF, 16, i + 1 < size ? VRING_DESC_F_NEXT : 0, i + 1);
     }
-    w16(f, avail + 4 + 2 * (idx % size), 0);
-    w16(f, avail + 2, ++idx);
+    put_le16(f->ram, avail + 4 + 2 * (idx % size), 0);
+    put_le16(f->ram, avail + 2, ++idx);
     virtio_queue_notify(&f->vdev, 0);
     g_assert_cmpint(f->popped, ==, idx);
-    set_desc(f, DESC, size - 1, BUF, 16, VRING_DESC_F_NEXT, 0);
-    w16(f, avail + 4 + 2 * (idx % size), 0);
-    w16(f, avail + 2, ++idx);
+    vring_set_desc(f->ram, DESC, size - 1, BUF, 16, VRING_DESC_F_NEXT, 0);
+    put_le16(f->ram, avail + 4 + 2 * (idx % size), 0);
+    put_le16(f->ram, avail + 2, ++idx);
     virtio_queue_notify(&f->vdev, 0);
     expect_broken(f);
 }
@@ -439,12 +414,12 @@ static void test_rings_out_of_ram(Fixture *f, gconstpointer data)
     expect_broken(f);
     /* the descriptor table straddling RAM's end: entry 1 is outside */
     setup_queue(f, 0, QSZ, RAM_SIZE - 16, AVAIL, USED);
-    set_desc(f, RAM_SIZE - 16, 0, BUF, 16, VRING_DESC_F_NEXT, 1);
+    vring_set_desc(f->ram, RAM_SIZE - 16, 0, BUF, 16, VRING_DESC_F_NEXT, 1);
     kick(f, 0);
     expect_broken(f);
     /* the used ring outside RAM: the chain is taken, giving it back breaks the device */
     setup_queue(f, 0, QSZ, DESC, AVAIL, 0xfffffffffff00000ull);
-    set_desc(f, DESC, 0, BUF, 16, 0, 0);
+    vring_set_desc(f->ram, DESC, 0, BUF, 16, 0, 0);
     kick(f, 0);
     g_assert_cmpint(f->popped, ==, 1);
     g_assert_true(f->vdev.broken);
@@ -452,9 +427,9 @@ static void test_rings_out_of_ram(Fixture *f, gconstpointer data)
     driver_ok(f);
     f->config_irqs = 0;
     /* rings whose end wraps the 64-bit space (the wrapped part would land in low RAM) */
-    set_desc(f, DESC, 0, BUF, 16, 0, 0);
-    w16(f, 2, 1); /* what a wrapped avail ring would see as its index and first entry */
-    w16(f, 4, 0);
+    vring_set_desc(f->ram, DESC, 0, BUF, 16, 0, 0);
+    put_le16(f->ram, 2, 1); /* what a wrapped avail ring would see as its index and first entry */
+    put_le16(f->ram, 4, 0);
     int popped = f->popped;
     setup_queue(f, 0, QSZ, DESC, 0xfffffffffffffffeull, USED);
     virtio_queue_notify(&f->vdev, 0);
@@ -464,7 +439,7 @@ static void test_rings_out_of_ram(Fixture *f, gconstpointer data)
     kick(f, 1);
     expect_broken(f);
     setup_queue(f, 0, QSZ, DESC, AVAIL, 0xfffffffffffffffcull);
-    set_desc(f, DESC, 3, BUF, 16, 0, 0);
+    vring_set_desc(f->ram, DESC, 3, BUF, 16, 0, 0);
     kick(f, 3);
     g_assert_cmpint(f->popped, ==, popped);
     g_assert_cmphex(f->ram[0], ==, 0); /* no used entry {id 3} landed in low RAM */
@@ -480,7 +455,7 @@ static void test_errors_logged_once_broken(Fixture *f, gconstpointer data)
     int saved = qemu_loglevel;
     g_assert_true(qemu_log_set_file(path, NULL));
     qemu_loglevel = LOG_GUEST_ERROR;
-    set_desc(f, DESC, 0, BUF, 16, VRING_DESC_F_NEXT, 0);
+    vring_set_desc(f->ram, DESC, 0, BUF, 16, VRING_DESC_F_NEXT, 0);
     kick(f, 0);
     kick(f, 0); /* broken already: the queue is not looked at again */
     qemu_loglevel = saved;
