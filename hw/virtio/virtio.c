@@ -177,10 +177,28 @@ bool virtqueue_ready(VirtQueue *vq)
            vq->desc;
 }
 
+/*
+ * Ready, and each ring wholly below 2^64: a ring whose end wraps would alias low guest RAM
+ * (upstream's mapping of such a ring fails), so it is a guest error like a ring outside RAM.
+ */
+static bool queue_usable(VirtQueue *vq)
+{
+    if (!virtqueue_ready(vq)) {
+        return false;
+    }
+    uint64_t n = vq->size;
+    if (vq->desc + DESC_SIZE * n < vq->desc || vq->avail + 6 + 2 * n < vq->avail ||
+        vq->used + 6 + 8 * n < vq->used) {
+        virtio_error(vq->vdev, "queue %d: ring wraps the address space", vq->index);
+        return false;
+    }
+    return true;
+}
+
 bool virtqueue_empty(VirtQueue *vq)
 {
     uint16_t idx;
-    if (!virtqueue_ready(vq) || !ring_read16(vq, vq->avail + 2, &idx)) {
+    if (!queue_usable(vq) || !ring_read16(vq, vq->avail + 2, &idx)) {
         return true;
     }
     return idx == vq->last_avail_idx;
@@ -256,7 +274,7 @@ static bool walk_indirect(VirtQueue *vq, VirtQueueElement *e, const VringDesc *i
 bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *e)
 {
     uint16_t avail_idx, head;
-    if (!virtqueue_ready(vq) || !ring_read16(vq, vq->avail + 2, &avail_idx)) {
+    if (!queue_usable(vq) || !ring_read16(vq, vq->avail + 2, &avail_idx)) {
         return false;
     }
     if (avail_idx == vq->last_avail_idx) {

@@ -16,7 +16,8 @@
  *
  * Chain checks: head and next indexes < size, at most size descriptors (loops), readable
  * descriptors before writable ones, indirect tables 16-byte multiples not nested and not
- * chained, every buffer inside guest RAM, the avail index no more than size ahead.
+ * chained, every buffer inside guest RAM, the avail index no more than size ahead, each ring
+ * wholly below 2^64 (a wrapping ring would alias low RAM).
  */
 #ifndef HW_VIRTIO_VIRTIO_H
 #define HW_VIRTIO_VIRTIO_H
