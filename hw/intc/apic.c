@@ -223,10 +223,10 @@ static void arm_timer(LapicState *s)
     if (timer_mode(s) == LVT_TIMER_PERIODIC && next <= now) {
         uint64_t periods = (now - s->count_start) / period;
         next = s->count_start + (periods + 1) * period;
-    } else if (timer_mode(s) != LVT_TIMER_PERIODIC && next <= now) {
-        hw_timer_del(s->timer); /* one-shot already expired */
-        return;
     }
+    /* A one-shot count that ran out before this point (a tiny count, a vCPU preempted since
+     * the write) is armed in the past and fires at once: dropping it would lose the guest's
+     * tick for good. */
     hw_timer_mod(s->timer, next);
 }
 

@@ -14,7 +14,8 @@ typedef struct PitChannel {
     uint8_t write_latch;
     uint8_t rw_mode, mode, bcd, gate;
     bool null_count;
-    int64_t load_time; /* clock ns when counting (re)started */
+    bool terminal_done; /* modes 0 and 4: this count's terminal-count edge was delivered */
+    int64_t load_time;  /* clock ns when counting (re)started */
 } PitChannel;
 
 struct I8254State {
@@ -96,7 +97,9 @@ static void schedule_irq(I8254State *s)
     switch (c->mode) {
     case 0:
     case 4:
-        if (d >= (uint64_t)c->count) {
+        /* A count that ran out before it was armed (a few ticks, a vCPU preempted since the
+         * load) still gets its edge, armed in the past; once delivered there is no other. */
+        if (c->terminal_done) {
             hw_timer_del(s->timer);
             return;
         }
@@ -119,7 +122,13 @@ static void pit_timer_cb(void *opaque)
     PitChannel *c = &s->ch[0];
     switch (c->mode) {
     case 0:
+        c->terminal_done = true;
         set_irq0(s, 1); /* stays high until the channel is reprogrammed */
+        break;
+    case 4:
+        c->terminal_done = true;
+        set_irq0(s, 1);
+        set_irq0(s, 0);
         break;
     default:
         set_irq0(s, 1);
@@ -135,6 +144,7 @@ static void load_count(I8254State *s, int ch, int val)
     c->count = val == 0 ? 0x10000 : val;
     c->load_time = hw_clock_ns(s->clock);
     c->null_count = false;
+    c->terminal_done = false;
     if (ch == 0) {
         if (c->mode == 0) {
             set_irq0(s, 0);

@@ -98,6 +98,41 @@ static void test_timer_oneshot(Fixture *f, gconstpointer data)
     g_assert_cmpint(f->intr.level, ==, 0);
 }
 
+/*
+ * On a clock that runs, a one-shot count can end before the write that started it has armed
+ * the timer (a count of 1, or a vCPU preempted in between): it must still fire, once. A lost
+ * one-shot is a lost tick: a tickless guest then waits for it forever.
+ */
+static void test_timer_oneshot_never_lost_on_a_running_clock(void)
+{
+    HwClock *clock = hw_clock_new();
+    IoSpace *mmio = io_space_new("mmio", 1ull << 40);
+    IrqProbe intr, nmi;
+    irq_probe_init(&intr, 0);
+    irq_probe_init(&nmi, 0);
+    LapicState *lapic = lapic_new(clock, 0, &intr.line, &nmi.line);
+    g_assert_true(lapic_register_mmio(lapic, mmio, NULL));
+    mmio_writel(mmio, LAPIC_BASE + 0xf0, 0x1ff);
+    mmio_writel(mmio, LAPIC_BASE + 0x3e0, 0xb); /* divide by 1: a count of 1 is 1 ns */
+    mmio_writel(mmio, LAPIC_BASE + 0x320, 0xec);
+    const int rounds = 3000;
+    for (int i = 0; i < rounds; i++) {
+        mmio_writel(mmio, LAPIC_BASE + 0x380, 1 + i % 3);
+        int64_t until = hw_clock_ns(clock) + 2000;
+        while (hw_clock_ns(clock) < until) {
+        }
+        hw_clock_run_timers(clock);
+        g_assert_cmpint(lapic_ack(lapic), ==, 0xec);
+        mmio_writel(mmio, LAPIC_BASE + 0xb0, 0); /* EOI */
+    }
+    LapicInfo info;
+    lapic_get_info(lapic, &info);
+    g_assert_cmpuint(info.timer_fires, ==, rounds);
+    lapic_free(lapic);
+    io_space_free(mmio);
+    hw_clock_free(clock);
+}
+
 static void test_timer_periodic(Fixture *f, gconstpointer data)
 {
     enable(f);
@@ -219,6 +254,8 @@ int main(int argc, char **argv)
     ADD("/apic/self-ipi-priority-eoi", test_self_ipi_priority_eoi);
     ADD("/apic/timer-oneshot", test_timer_oneshot);
     ADD("/apic/timer-periodic", test_timer_periodic);
+    g_test_add_func("/apic/timer-oneshot-running-clock",
+                    test_timer_oneshot_never_lost_on_a_running_clock);
     ADD("/apic/tsc-deadline-off", test_tsc_deadline_not_offered);
     ADD("/apic/virtual-wire", test_virtual_wire_extint);
     ADD("/apic/ioapic-routing", test_ioapic_edge_and_level);
