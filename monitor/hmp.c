@@ -395,7 +395,26 @@ void hmp_session_open(Monitor *mon)
     mon->echoed_len = 0;
     mon->esc_state = 0;
     monitor_printf(mon, "QEMU %s monitor - type 'help' for more information\n", QEMU_VERSION);
-    monitor_puts(mon, prompt);
+    /* Out of focus on a mux: the prompt comes when the focus does (hmp_session_focus). */
+    if (!mon->mux_out) {
+        monitor_puts(mon, prompt);
+    }
+}
+
+void hmp_session_focus(Monitor *mon, gboolean in)
+{
+    if (!mon->open) {
+        return;
+    }
+    if (in) {
+        /* A fresh line, as upstream's readline restarts. */
+        g_string_truncate(mon->line, 0);
+        mon->echoed_len = 0;
+        mon->esc_state = 0;
+        monitor_puts(mon, prompt);
+    } else {
+        monitor_puts(mon, "\n");
+    }
 }
 
 /* Redraws the line as QEMU's readline does: cursor back over the old text, the new text,
