@@ -297,8 +297,7 @@ static void mux_update_sources(Chardev *chr)
     Chardev *base = m->base ? char_fe_get_chardev(m->base) : NULL;
     /* The backend serves our context: set only on a change (it takes the backend's lock). */
     if (base && chardev_context(base) != chardev_context(chr)) {
-        char_fe_set_handlers(m->base, mux_can_read, mux_read, mux_event, m,
-                             chardev_context(chr));
+        char_fe_set_handlers(m->base, mux_can_read, mux_read, mux_event, m, chardev_context(chr));
     }
 }
 

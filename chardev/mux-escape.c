@@ -95,8 +95,7 @@ void mux_stamper_toggle(MuxStamper *st)
     st->line_start = FALSE;
 }
 
-void mux_stamper_apply(MuxStamper *st, const guint8 *buf, gsize len, gint64 now_ms,
-                       GByteArray *out)
+void mux_stamper_apply(MuxStamper *st, const guint8 *buf, gsize len, gint64 now_ms, GByteArray *out)
 {
     if (!st->enabled) {
         g_byte_array_append(out, buf, len);

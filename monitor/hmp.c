@@ -434,7 +434,7 @@ static void redraw(Monitor *mon)
 
 void hmp_session_feed(Monitor *mon, const char *buf, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len && !mon->suspended; i++) {
         unsigned char c = buf[i];
         if (mon->esc_state == 1) {
             mon->esc_state = (c == '[' || c == 'O') ? 2 : 0;
@@ -455,6 +455,9 @@ void hmp_session_feed(Monitor *mon, const char *buf, size_t len)
             mon->echoed_len = 0;
             hmp_handle_command(mon, line);
             g_free(line);
+            if (mon->suspended) {
+                return;
+            }
             monitor_puts(mon, prompt);
         } else if (c == 127 || c == 8) {
             if (mon->line->len) {

@@ -26,8 +26,9 @@ struct Monitor {
 
     /* HMP */
     GString *line;
-    guint echoed_len; /* what the terminal shows of line, for the redraw */
-    int esc_state;    /* inside an escape sequence: 1 after ESC, 2 after ESC [ */
+    guint echoed_len;   /* what the terminal shows of line, for the redraw */
+    int esc_state;      /* inside an escape sequence: 1 after ESC, 2 after ESC [ */
+    gboolean suspended; /* quit was given: no prompt, no more input */
 };
 
 void monitor_common_init(Monitor *mon, gboolean is_qmp, MonitorWriteFn write, void *opaque);

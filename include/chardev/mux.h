@@ -30,7 +30,7 @@
 
 G_BEGIN_DECLS
 
-#define MUX_MAX_FRONTENDS 4
+#define MUX_MAX_FRONTENDS  4
 #define MUX_DEFAULT_ESCAPE 0x01 /* Ctrl-a */
 
 typedef enum {
