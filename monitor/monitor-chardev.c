@@ -135,7 +135,10 @@ static void link_writable(void *opaque)
     ChardevLink *link = opaque;
     g_mutex_lock(&link->mon->out_lock);
     link->watch_armed = FALSE;
-    link_flush_locked(link);
+    /* Out of a mux's focus: the output waits for the focus, not for the terminal. */
+    if (!link->held) {
+        link_flush_locked(link);
+    }
     gboolean congested = link_queued(link) >= MON_OUT_PAUSE;
     g_mutex_unlock(&link->mon->out_lock);
     if (!congested) {

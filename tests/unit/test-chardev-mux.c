@@ -26,9 +26,9 @@ static void test_escape_machine(void)
         guint8 cmd;
         MuxAction action;
     } cmds[] = {
-        {'h', MUX_ACTION_HELP},   {'?', MUX_ACTION_HELP},  {'x', MUX_ACTION_QUIT},
-        {'s', MUX_ACTION_COMMIT}, {'b', MUX_ACTION_BREAK}, {'t', MUX_ACTION_TIMESTAMPS},
-        {0x01, MUX_ACTION_DELIVER}, {'z', MUX_ACTION_NONE}, {'\r', MUX_ACTION_NONE},
+        {'h', MUX_ACTION_HELP},     {'?', MUX_ACTION_HELP},  {'x', MUX_ACTION_QUIT},
+        {'s', MUX_ACTION_COMMIT},   {'b', MUX_ACTION_BREAK}, {'t', MUX_ACTION_TIMESTAMPS},
+        {0x01, MUX_ACTION_DELIVER}, {'z', MUX_ACTION_NONE},  {'\r', MUX_ACTION_NONE},
     };
     for (guint i = 0; i < G_N_ELEMENTS(cmds); i++) {
         g_assert_cmpint(mux_escape_byte(&e, 0x01), ==, MUX_ACTION_NONE);
