@@ -735,6 +735,30 @@ static void build_pc(GPtrArray *opts)
     runstate_add_change_handler(pc_runstate_changed, NULL);
 }
 
+/*
+ * The none machine has no serial port, but upstream still creates the chardevs -serial names
+ * (serial0, serial1...): "-M none -serial mon:stdio" is a monitor on a terminal mux.
+ */
+static void create_serial_chardevs(GPtrArray *opts)
+{
+    int index = 0;
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id != OPT_SERIAL || strcmp(o->arg, "none") == 0) {
+            continue;
+        }
+        error_location_set(o->spelling);
+        g_autofree char *label = g_strdup_printf("serial%d", index++);
+        GError *err = NULL;
+        if (!chardev_new_from_legacy(label, o->arg, &err)) {
+            error_report_err(err);
+            error_report("could not connect serial device to character backend '%s'", o->arg);
+            exit(1);
+        }
+        error_location_clear();
+    }
+}
+
 /* Options that only make sense with a machine that has a CPU and RAM, checked in pass 1. */
 static void check_machine_options(GPtrArray *opts)
 {
@@ -1031,6 +1055,8 @@ int qemu_main(int argc, char **argv)
     for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
     if (mc.is_pc) {
         build_pc(opts);
+    } else {
+        create_serial_chardevs(opts);
     }
 
     net_check_clients();

@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+from conftest import assert_same_failure, run
 from ptyproc import PtyProcess
 
 # Debian's QEMU without a machine type would open a graphical display; neither side needs one.
@@ -40,7 +41,24 @@ SCENARIOS = {
     "unknown-escape-ignored": (NONE + MUX2, [b"\x01z", b"\x01s", b"\x01b", b"\x01x"]),
     # The none machine has no serial port: -nographic puts the monitor alone on stdio.
     "none-nographic-monitor": (["-M", "none", "-nographic"], [b"info status\r", b"quit\r"]),
+    # ... but -serial still makes its chardev: mon: puts a monitor on a mux there.
+    "none-serial-mon-stdio": (NONE + ["-serial", "mon:stdio"], [b"\x01h", b"\x01x"]),
 }
+
+MUX_ERRORS = [
+    ["-serial", "stdio", "-qmp", "stdio"],
+    ["-chardev", "mux,id=m0"],
+    ["-chardev", "mux,id=m0,chardev=nope"],
+    ["-chardev", "null,id=c0,mux=maybe"],
+    ["-serial", "mon:bogus"],
+]
+
+
+@pytest.mark.parametrize("args", MUX_ERRORS, ids=lambda a: " ".join(a))
+def test_mux_errors_match_debian(qemu_bin, debian_qemu, args):
+    ours = run(qemu_bin, *args)
+    theirs = run(debian_qemu, *args)
+    assert_same_failure(ours, theirs)
 
 
 @pytest.mark.parametrize("use_pty", [True, False], ids=["pty", "pipe"])
