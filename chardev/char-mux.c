@@ -20,6 +20,7 @@
 struct _ChardevMux {
     Chardev parent_instance;
     CharFrontend *base; /* ours, on the backend */
+    gboolean reading;   /* our handlers are on it: since the first front-end came */
     MuxEscape escape;   /* input side: under the state lock */
     MuxStamper stamper; /* output side: under the write lock */
     CharFrontend *focus;
@@ -259,9 +260,12 @@ static gboolean mux_open(Chardev *chr, JsonObject *data, gboolean *be_opened, GE
         return FALSE;
     }
     mux_escape_init(&m->escape, mux_get_escape_char());
-    /* Open when the backend says so: its OPENED reaches every front-end through us. */
+    /*
+     * Open when the backend says so: its OPENED reaches every front-end through us. We read
+     * from it once a front-end is there (until then upstream reports the backend's front-end
+     * as not open).
+     */
     *be_opened = FALSE;
-    char_fe_set_handlers(m->base, mux_can_read, mux_read, mux_event, m, NULL);
     return TRUE;
 }
 
@@ -296,14 +300,19 @@ static void mux_update_sources(Chardev *chr)
     ChardevMux *m = CHARDEV_MUX(chr);
     Chardev *base = m->base ? char_fe_get_chardev(m->base) : NULL;
     /* The backend serves our context: set only on a change (it takes the backend's lock). */
-    if (base && chardev_context(base) != chardev_context(chr)) {
+    if (base && m->reading && chardev_context(base) != chardev_context(chr)) {
         char_fe_set_handlers(m->base, mux_can_read, mux_read, mux_event, m, chardev_context(chr));
     }
 }
 
 static void mux_frontend_ready(Chardev *chr, CharFrontend *fe)
 {
-    mux_set_focus(CHARDEV_MUX(chr), fe);
+    ChardevMux *m = CHARDEV_MUX(chr);
+    if (!m->reading && m->base) {
+        m->reading = TRUE;
+        char_fe_set_handlers(m->base, mux_can_read, mux_read, mux_event, m, chardev_context(chr));
+    }
+    mux_set_focus(m, fe);
 }
 
 static void mux_frontend_gone(Chardev *chr, CharFrontend *fe)

@@ -835,7 +835,8 @@ gboolean chardev_has_feature(Chardev *chr, ChardevFeature feature)
 
 gboolean chardev_is_busy(Chardev *chr)
 {
-    return priv(chr)->fes->len > 0;
+    /* QEMU 7.2 counts a mux as busy whether or not anything uses it: it cannot be removed. */
+    return priv(chr)->fes->len > 0 || CHARDEV_GET_CLASS(chr)->max_frontends > 1;
 }
 
 gboolean chardev_is_connected(Chardev *chr)

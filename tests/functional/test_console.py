@@ -1,11 +1,13 @@
 """-nographic, the chardev mux and its Ctrl-a escapes, on a terminal (pty) or pipes, beside
 Debian's QEMU 7.2: the same keys must give the same bytes (the version string aside)."""
+import json
+import os
 import re
 import subprocess
 
 import pytest
 
-from conftest import assert_same_failure, run
+from conftest import BASE_ARGS, assert_same_failure, run
 from ptyproc import PtyProcess
 
 # Debian's QEMU without a machine type would open a graphical display; neither side needs one.
@@ -146,7 +148,6 @@ def test_guest_console_monitor_and_exit(qemu_bin, debian_qemu, built, which):
 def test_nographic_with_qmp_leaves_console_alone(qemu_bin, debian_qemu, sockdir):
     """-qmp counts as a monitor: -nographic then puts the serial port alone on stdio, and
     Ctrl-a is an ordinary key (no help text, no exit)."""
-    import os
     for i, binary in enumerate((qemu_bin, debian_qemu)):
         qmp = os.path.join(sockdir, f"q{i}.sock")
         with PtyProcess([binary, "-nographic", "-qmp", f"unix:{qmp},server=on,wait=off"]) as p:
@@ -155,3 +156,39 @@ def test_nographic_with_qmp_leaves_console_alone(qemu_bin, debian_qemu, sockdir)
             out = p.settle(0.5)
             assert b"print this help" not in out and b"Terminated" not in out
             assert p.proc.poll() is None
+
+
+def mux_qmp_transcript(binary, sockdir):
+    """chardev-add with a mux backend, a mux=on chardev with monitors on it, query-chardev."""
+    from qmp import QemuProcess
+    path = os.path.join(sockdir, "m.sock")
+    args = ["-chardev", "null,id=n1", "-chardev", f"socket,id=c0,path={path},server=on,"
+            "wait=off,mux=on", "-mon", "chardev=c0", "-mon", "chardev=c0"]
+    steps = [
+        ("chardev-add", {"id": "m2", "backend": {"type": "mux", "data": {"chardev": "n1"}}}),
+        ("chardev-add", {"id": "m3", "backend": {"type": "mux", "data": {"chardev": "zz"}}}),
+        ("chardev-add", {"id": "m4", "backend": {"type": "mux", "data": {}}}),
+        ("chardev-add", {"id": "m5", "backend": {"type": "mux", "data": {"chardev": "n1"}}}),
+        ("query-chardev", None),
+        ("chardev-remove", {"id": "c0-base"}),
+        ("chardev-remove", {"id": "m2"}),
+        ("query-chardev", None),
+    ]
+    out = []
+    with QemuProcess(binary, BASE_ARGS + args) as vm:
+        for cmd, a in steps:
+            reply = vm.qmp.cmd(cmd, a) if a is not None else vm.qmp.cmd(cmd)
+            if cmd == "query-chardev":
+                reply = sorted((c for c in reply["return"] if c["label"] != "compat_monitor0"),
+                               key=lambda c: c["label"])
+                reply = json.loads(json.dumps(reply).replace(sockdir, "D"))
+            out.append((cmd, reply))
+    return out
+
+
+def test_qmp_mux_matches_debian(qemu_bin, debian_qemu, sockdir):
+    ours = mux_qmp_transcript(qemu_bin, sockdir)
+    theirs = mux_qmp_transcript(debian_qemu, sockdir)
+    for (cmd, a), (_, b) in zip(ours, theirs):
+        assert a == b, cmd
+    assert {"label": "m2", "filename": "mux", "frontend-open": False} in ours[4][1]
