@@ -204,9 +204,23 @@ static gboolean slirp_source_prepare(GSource *source, gint *timeout)
             g_source_add_poll(source, &g_array_index(src->fds, GPollFD, i));
         }
     }
-    *timeout = slirp_timeout == UINT32_MAX ? -1 : (gint)MIN(slirp_timeout, G_MAXINT);
-    src->due = slirp_timeout == UINT32_MAX ? G_MAXINT64
-                                           : g_get_monotonic_time() + (gint64)slirp_timeout * 1000;
+    /*
+     * The earliest deadline stands until a dispatch: other sources waking the loop more often
+     * than slirp's timeout must not keep pushing its TCP timers into the future.
+     */
+    gint64 now = g_get_monotonic_time();
+    if (slirp_timeout != UINT32_MAX) {
+        src->due = MIN(src->due, now + (gint64)slirp_timeout * 1000);
+    }
+    if (src->due == G_MAXINT64) {
+        *timeout = -1;
+        return FALSE;
+    }
+    if (src->due <= now) {
+        *timeout = 0;
+        return TRUE;
+    }
+    *timeout = (gint)MIN((src->due - now + 999) / 1000, G_MAXINT);
     return FALSE;
 }
 
@@ -231,6 +245,7 @@ static gboolean slirp_source_dispatch(GSource *source, GSourceFunc cb, gpointer 
 {
     SlirpPollSource *src = (SlirpPollSource *)source;
 
+    src->due = G_MAXINT64;
     net_batch_begin();
     slirp_pollfds_poll(src->s->slirp, 0, slirp_get_revents_cb, src);
     net_batch_end();
@@ -259,6 +274,12 @@ static ssize_t slirp_receive(NetClientState *nc, const uint8_t *buf, size_t size
     SlirpState *s = (SlirpState *)nc;
 
     slirp_input(s->slirp, buf, size);
+    /*
+     * The frame often comes from the vCPU thread while the main loop sleeps in poll with the
+     * fd set slirp asked for before: what slirp now wants to write to its host sockets waits
+     * for a new prepare, so wake the loop rather than leave it to slirp's next timeout.
+     */
+    g_main_context_wakeup(NULL);
     return size;
 }
 
@@ -519,6 +540,7 @@ bool net_init_slirp(NetOpts *opts, const char *name, NetClientState *peer, GErro
     src->s = s;
     src->fds = g_array_new(FALSE, TRUE, sizeof(GPollFD));
     src->next = g_array_new(FALSE, TRUE, sizeof(GPollFD));
+    src->due = G_MAXINT64;
     s->source = &src->source;
     g_source_attach(s->source, NULL);
 
