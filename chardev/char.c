@@ -148,10 +148,11 @@ void chardev_be_event(Chardev *chr, ChrEvent event)
 {
     ChardevPrivate *p = priv(chr);
 
-    trace_fire(trace_chardev_event, "chardev %s %s", p->label ? p->label : "?",
-               event == CHR_EVENT_OPENED   ? "opened"
-               : event == CHR_EVENT_CLOSED ? "closed"
-                                           : "break");
+    static const char *const names[] = {
+        [CHR_EVENT_OPENED] = "opened", [CHR_EVENT_CLOSED] = "closed",   [CHR_EVENT_BREAK] = "break",
+        [CHR_EVENT_MUX_IN] = "mux-in", [CHR_EVENT_MUX_OUT] = "mux-out",
+    };
+    trace_fire(trace_chardev_event, "chardev %s %s", p->label ? p->label : "?", names[event]);
 
     chardev_lock(chr);
     if (event == CHR_EVENT_OPENED) {
