@@ -45,6 +45,8 @@ SCENARIOS = {
     "none-nographic-monitor": (["-M", "none", "-nographic"], [b"info status\r", b"quit\r"]),
     # ... but -serial still makes its chardev: mon: puts a monitor on a mux there.
     "none-serial-mon-stdio": (NONE + ["-serial", "mon:stdio"], [b"\x01h", b"\x01x"]),
+    # The default machine (pc) with its serial port elsewhere: the monitor alone on stdio.
+    "pc-serial-none": (["-nographic", "-serial", "none"], [b"info status\r", b"quit\r"]),
 }
 
 MUX_ERRORS = [
@@ -111,11 +113,19 @@ def built():
     return guest.build_guest()
 
 
+CONSOLES = {
+    "nographic": ["-nographic"],
+    "chardev-mux": ["-display", "none", "-chardev", "stdio,id=c0,mux=on,signal=off",
+                    "-serial", "chardev:c0", "-mon", "chardev=c0"],
+}
+
+
+@pytest.mark.parametrize("console", sorted(CONSOLES))
 @pytest.mark.parametrize("which", ["debian", "qemu-colo"])
-def test_guest_console_monitor_and_exit(qemu_bin, debian_qemu, built, which):
+def test_guest_console_monitor_and_exit(qemu_bin, debian_qemu, built, which, console):
     binary = debian_qemu if which == "debian" else qemu_bin
     import guest
-    argv = [binary, "-accel", "tcg", "-m", "256M", "-nographic", "-no-reboot",
+    argv = [binary, "-accel", "tcg", "-m", "256M", *CONSOLES[console], "-no-reboot",
             "-kernel", built["vmlinuz"], "-initrd", built["initrd"], "-append", "console=ttyS0"]
     with PtyProcess(argv) as p:
         ready = p.wait_for(rb"QC-GUEST-READY[^\r\n]*\r*\n", guest.READY_TIMEOUT).end()
