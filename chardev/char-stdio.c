@@ -3,6 +3,8 @@
 #include "util/error.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
+#include <termios.h>
 #include <unistd.h>
 
 struct _ChardevStdio {
@@ -14,6 +16,50 @@ G_DEFINE_TYPE(ChardevStdio, chardev_stdio, TYPE_CHARDEV_FD)
 static gint stdio_in_use;
 /* stdin's file status flags before we made it non-blocking; restored when the chardev goes. */
 static int saved_stdin_flags = -1;
+/* The terminal's settings before we made it raw; restored when the chardev goes or at exit. */
+static struct termios saved_tty;
+static gboolean tty_saved;
+
+static void stdio_restore_tty(void)
+{
+    if (tty_saved) {
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+        tty_saved = FALSE;
+    }
+}
+
+/*
+ * A terminal on stdin is made raw as upstream does: every key reaches the guest or the mux
+ * (Ctrl-a) at once and unechoed; output keeps its newline translation. With signal=off, Ctrl-C
+ * is a key like the others rather than SIGINT.
+ */
+static void stdio_make_raw(gboolean allow_signal)
+{
+    struct termios tty;
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &tty) < 0) {
+        return;
+    }
+    if (!tty_saved) {
+        static gboolean atexit_done;
+        saved_tty = tty;
+        tty_saved = TRUE;
+        if (!atexit_done) {
+            atexit(stdio_restore_tty);
+            atexit_done = TRUE;
+        }
+    }
+    tty.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
+    tty.c_oflag |= OPOST;
+    tty.c_lflag &= ~(ECHO | ECHONL | ICANON | IEXTEN);
+    if (!allow_signal) {
+        tty.c_lflag &= ~ISIG;
+    }
+    tty.c_cflag &= ~(CSIZE | PARENB);
+    tty.c_cflag |= CS8;
+    tty.c_cc[VMIN] = 1;
+    tty.c_cc[VTIME] = 0;
+    tcsetattr(STDIN_FILENO, TCSANOW, &tty);
+}
 
 static gboolean stdio_parse_opts(KeyvalList *opts, JsonObject *data, GError **errp)
 {
@@ -33,8 +79,8 @@ static gboolean stdio_open(Chardev *chr, JsonObject *data, gboolean *be_opened, 
         error_setg(errp, "cannot use stdio by multiple character devices");
         return FALSE;
     }
-    /* signal=on/off only matters for a raw terminal, which this backend does not set up. */
     chardev_fd_keep_open(CHARDEV_FD(chr), TRUE);
+    stdio_make_raw(chr_json_bool(data, "signal", TRUE));
     /*
      * stdout stays blocking: its file description is usually shared with stderr and with the
      * parent (a terminal, a pipe), which must not see O_NONBLOCK appear. Writes wait instead.
@@ -60,6 +106,7 @@ static void chardev_stdio_finalize(GObject *obj)
         fcntl(STDIN_FILENO, F_SETFL, saved_stdin_flags);
         saved_stdin_flags = -1;
     }
+    stdio_restore_tty();
     g_atomic_int_set(&stdio_in_use, 0);
     G_OBJECT_CLASS(chardev_stdio_parent_class)->finalize(obj);
 }

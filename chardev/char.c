@@ -34,8 +34,9 @@ typedef struct ChardevPrivate {
     char *label;
     GRecMutex state_lock;
     GMutex write_lock;
-    CharFrontend *fe;
-    GMainContext *context; /* the front-end's, referenced; NULL = default */
+    CharFrontend *fe;      /* the one input goes to (a mux's focus) */
+    GPtrArray *fes;        /* every attached front-end, in attach order */
+    GMainContext *context; /* the front-ends', referenced; NULL = default */
     gboolean be_open;
     ChardevStats stats; /* counters: under write_lock (out) / state lock (in, events) */
 } ChardevPrivate;
@@ -76,6 +77,7 @@ static void chardev_finalize(GObject *obj)
         g_main_context_unref(p->context);
     }
     g_free(p->label);
+    g_ptr_array_free(p->fes, TRUE);
     g_rec_mutex_clear(&p->state_lock);
     g_mutex_clear(&p->write_lock);
     G_OBJECT_CLASS(chardev_parent_class)->finalize(obj);
@@ -104,6 +106,7 @@ static void chardev_init(Chardev *chr)
     ChardevPrivate *p = priv(chr);
     g_rec_mutex_init(&p->state_lock);
     g_mutex_init(&p->write_lock);
+    p->fes = g_ptr_array_new();
 }
 
 /* ---- backend side ---- */
@@ -145,44 +148,97 @@ void chardev_be_event(Chardev *chr, ChrEvent event)
 {
     ChardevPrivate *p = priv(chr);
 
-    trace_fire(trace_chardev_event, "chardev %s %s", p->label ? p->label : "?",
-               event == CHR_EVENT_OPENED   ? "opened"
-               : event == CHR_EVENT_CLOSED ? "closed"
-                                           : "break");
+    static const char *const names[] = {
+        [CHR_EVENT_OPENED] = "opened", [CHR_EVENT_CLOSED] = "closed",   [CHR_EVENT_BREAK] = "break",
+        [CHR_EVENT_MUX_IN] = "mux-in", [CHR_EVENT_MUX_OUT] = "mux-out",
+    };
+    trace_fire(trace_chardev_event, "chardev %s %s", p->label ? p->label : "?", names[event]);
 
     chardev_lock(chr);
-    CharFrontend *fe = p->fe;
     if (event == CHR_EVENT_OPENED) {
         p->be_open = TRUE;
         p->stats.connects++;
     } else if (event == CHR_EVENT_CLOSED) {
         p->be_open = FALSE;
         p->stats.disconnects++;
-        if (fe) {
-            /* The descriptor it watched is gone (and its number may be reused). */
-            chardev_write_lock(chr);
-            write_watch_drop_locked(fe);
-            chardev_write_unlock(chr);
+        /* The descriptor they watched is gone (and its number may be reused). */
+        chardev_write_lock(chr);
+        for (guint i = 0; i < p->fes->len; i++) {
+            write_watch_drop_locked(g_ptr_array_index(p->fes, i));
         }
+        chardev_write_unlock(chr);
     }
-    if (fe) {
-        if (event == CHR_EVENT_OPENED) {
-            chr_source_clear(&fe->open_idle);
-            if (fe->event) {
-                fe->opened_sent = TRUE;
-                fe->event(fe->opaque, event);
+    if (event == CHR_EVENT_OPENED || event == CHR_EVENT_CLOSED) {
+        /* Every front-end of a mux sees the stream open and close; a copy, as handlers may
+         * detach. */
+        g_autoptr(GPtrArray) fes = g_ptr_array_copy(p->fes, NULL, NULL);
+        for (guint i = 0; i < fes->len; i++) {
+            if (g_ptr_array_find(p->fes, fes->pdata[i], NULL)) {
+                chardev_fe_event(fes->pdata[i], event);
             }
-        } else if (event == CHR_EVENT_CLOSED) {
-            chr_source_clear(&fe->open_idle);
-            if (fe->opened_sent && fe->event) {
-                fe->opened_sent = FALSE;
-                fe->event(fe->opaque, event);
-            }
-        } else if (fe->event) {
-            fe->event(fe->opaque, event);
         }
+    } else if (p->fe) {
+        chardev_fe_event(p->fe, event);
     }
     chardev_unlock(chr);
+}
+
+void chardev_fe_event(CharFrontend *fe, ChrEvent event)
+{
+    if (event == CHR_EVENT_OPENED) {
+        chr_source_clear(&fe->open_idle);
+        if (fe->event) {
+            fe->opened_sent = TRUE;
+            fe->event(fe->opaque, event);
+        }
+    } else if (event == CHR_EVENT_CLOSED) {
+        chr_source_clear(&fe->open_idle);
+        if (fe->opened_sent && fe->event) {
+            fe->opened_sent = FALSE;
+            fe->event(fe->opaque, event);
+        }
+    } else if (fe->event) {
+        fe->event(fe->opaque, event);
+    }
+}
+
+CharFrontend *chardev_focus(Chardev *chr)
+{
+    return priv(chr)->fe;
+}
+
+void chardev_set_focus(Chardev *chr, CharFrontend *fe)
+{
+    priv(chr)->fe = fe;
+}
+
+guint chardev_frontend_count(Chardev *chr)
+{
+    return priv(chr)->fes->len;
+}
+
+CharFrontend *chardev_frontend_at(Chardev *chr, guint index)
+{
+    return g_ptr_array_index(priv(chr)->fes, index);
+}
+
+gboolean chardev_be_is_open(Chardev *chr)
+{
+    return priv(chr)->be_open;
+}
+
+void chardev_count_input_dropped(Chardev *chr, guint64 bytes)
+{
+    priv(chr)->stats.input_dropped += bytes;
+}
+
+int chardev_write_fd(Chardev *chr)
+{
+    ChardevClass *cc = CHARDEV_GET_CLASS(chr);
+    chardev_write_lock(chr);
+    int fd = cc->write_fd ? cc->write_fd(chr) : -1;
+    chardev_write_unlock(chr);
+    return fd;
 }
 
 int chardev_be_can_read(Chardev *chr)
@@ -386,9 +442,9 @@ typedef struct BackendType {
 } BackendType;
 
 static const BackendType backend_types[] = {
-    {"file", chardev_file_get_type},   {"null", chardev_null_get_type},
-    {"pty", chardev_pty_get_type},     {"socket", chardev_socket_get_type},
-    {"stdio", chardev_stdio_get_type},
+    {"file", chardev_file_get_type},     {"mux", chardev_mux_get_type},
+    {"null", chardev_null_get_type},     {"pty", chardev_pty_get_type},
+    {"socket", chardev_socket_get_type}, {"stdio", chardev_stdio_get_type},
 };
 
 static const BackendType *backend_lookup(const char *name)
@@ -503,10 +559,7 @@ JsonObject *chardev_opts_to_backend(KeyvalList *opts, GError **errp)
             if (!keyval_parse_bool("mux", kv->value, &mux, &err)) {
                 break;
             }
-            if (mux) {
-                error_setg(&err, "chardev: mux is not supported");
-                break;
-            }
+            /* The caller puts a mux in front (chardev_new_from_opts). */
             continue;
         }
         g_ptr_array_add(rest.pairs, kv);
@@ -548,14 +601,30 @@ static Chardev *chardev_new_from_opts_id(KeyvalList *opts, const char *id, GErro
     if (!keyval_get(opts, "id")) {
         keyval_set(opts, "id", id);
     }
+    gboolean mux = FALSE;
+    if (keyval_get(opts, "mux") && !keyval_parse_bool("mux", keyval_get(opts, "mux"), &mux, errp)) {
+        return NULL;
+    }
     JsonObject *backend = chardev_opts_to_backend(opts, errp);
     if (!backend) {
         return NULL;
     }
     const BackendType *bt = backend_lookup(chr_json_str(backend, "type"));
     JsonObject *data = json_object_get_object_member(backend, "data");
-    Chardev *chr = chardev_create(id, bt, data, errp);
+    /* mux=on: the backend is ID-base, and ID the mux in front of it, as upstream names them. */
+    g_autofree char *base_id = mux ? g_strdup_printf("%s-base", id) : g_strdup(id);
+    Chardev *chr = chardev_create(base_id, bt, data, errp);
     json_object_unref(backend);
+    if (chr && mux) {
+        Chardev *base = chr;
+        JsonObject *mux_data = json_object_new();
+        json_object_set_string_member(mux_data, "chardev", base_id);
+        chr = chardev_create(id, backend_lookup("mux"), mux_data, errp);
+        json_object_unref(mux_data);
+        if (!chr) {
+            qom_object_unparent(QOM_OBJECT(base));
+        }
+    }
     return chr;
 }
 
@@ -669,8 +738,39 @@ KeyvalList *chardev_legacy_to_opts(const char *spec, KeyvalFlags flags, GError *
     return opts;
 }
 
+static ChardevMonitorHook mux_monitor_hook;
+
+void chardev_set_mux_monitor_hook(ChardevMonitorHook hook)
+{
+    mux_monitor_hook = hook;
+}
+
+gboolean chardev_run_mux_monitor_hook(Chardev *chr, GError **errp)
+{
+    return mux_monitor_hook ? mux_monitor_hook(chr, errp) : TRUE;
+}
+
 Chardev *chardev_new_from_legacy(const char *label, const char *spec, GError **errp)
 {
+    const char *mon_spec = g_str_has_prefix(spec, "mon:") ? spec + strlen("mon:") : NULL;
+    if (mon_spec) {
+        KeyvalList *opts = chardev_legacy_to_opts(mon_spec, 0, errp);
+        if (!opts) {
+            return NULL;
+        }
+        keyval_set(opts, "mux", "on");
+        /* The monitor shares the terminal: Ctrl-C goes to the guest, not to us. */
+        if (!strcmp(mon_spec, "stdio")) {
+            keyval_set(opts, "signal", "off");
+        }
+        Chardev *chr = chardev_new_from_opts_id(opts, label, errp);
+        keyval_list_free(opts);
+        if (chr && !chardev_run_mux_monitor_hook(chr, errp)) {
+            chardev_remove(label, NULL);
+            return NULL;
+        }
+        return chr;
+    }
     if (g_str_has_prefix(spec, "chardev:")) {
         Chardev *chr = chardev_find(spec + strlen("chardev:"));
         if (!chr) {
@@ -736,7 +836,8 @@ gboolean chardev_has_feature(Chardev *chr, ChardevFeature feature)
 
 gboolean chardev_is_busy(Chardev *chr)
 {
-    return priv(chr)->fe != NULL;
+    /* QEMU 7.2 counts a mux as busy whether or not anything uses it: it cannot be removed. */
+    return priv(chr)->fes->len > 0 || CHARDEV_GET_CLASS(chr)->max_frontends > 1;
 }
 
 gboolean chardev_is_connected(Chardev *chr)
@@ -779,15 +880,21 @@ GPtrArray *chardev_list(void)
 CharFrontend *char_fe_new(Chardev *chr, GError **errp)
 {
     ChardevPrivate *p = priv(chr);
+    guint max = MAX(CHARDEV_GET_CLASS(chr)->max_frontends, 1);
     chardev_lock(chr);
-    if (p->fe) {
+    if (p->fes->len >= max) {
         chardev_unlock(chr);
         error_setg(errp, "Device '%s' is in use", p->label);
         return NULL;
     }
     CharFrontend *fe = g_new0(CharFrontend, 1);
     fe->chr = g_object_ref(chr);
-    p->fe = fe;
+    chardev_write_lock(chr);
+    g_ptr_array_add(p->fes, fe);
+    chardev_write_unlock(chr);
+    if (!p->fe) {
+        p->fe = fe;
+    }
     chardev_unlock(chr);
     return fe;
 }
@@ -803,7 +910,16 @@ void char_fe_free(CharFrontend *fe)
     write_watch_drop_locked(fe);
     chardev_write_unlock(chr);
     chardev_lock(chr);
-    priv(chr)->fe = NULL;
+    ChardevPrivate *p = priv(chr);
+    chardev_write_lock(chr);
+    g_ptr_array_remove(p->fes, fe);
+    chardev_write_unlock(chr);
+    if (p->fe == fe) {
+        p->fe = p->fes->len ? g_ptr_array_index(p->fes, 0) : NULL;
+    }
+    if (CHARDEV_GET_CLASS(chr)->frontend_gone) {
+        CHARDEV_GET_CLASS(chr)->frontend_gone(chr, fe);
+    }
     chardev_unlock(chr);
     g_object_unref(chr);
     g_free(fe);
@@ -814,13 +930,28 @@ Chardev *char_fe_get_chardev(CharFrontend *fe)
     return fe->chr;
 }
 
+/* The front-end whose open_idle (state lock held) or write_watch (write lock held) is @src; the
+ * list changes under both locks. */
+static CharFrontend *chardev_fe_by_source(Chardev *chr, GSource *src, gboolean write_watch)
+{
+    GPtrArray *fes = priv(chr)->fes;
+    for (guint i = 0; i < fes->len; i++) {
+        CharFrontend *fe = g_ptr_array_index(fes, i);
+        if ((write_watch ? fe->write_watch : fe->open_idle) == src) {
+            return fe;
+        }
+    }
+    return NULL;
+}
+
 static gboolean fe_open_idle_cb(gpointer data)
 {
     Chardev *chr = data;
+    GSource *self = g_main_current_source();
     chardev_lock(chr);
-    CharFrontend *fe = priv(chr)->fe;
+    CharFrontend *fe = chardev_fe_by_source(chr, self, FALSE);
     /* Cancelled (handlers changed, front-end freed) while we waited for the lock. */
-    if (!g_source_is_destroyed(g_main_current_source()) && fe && fe->open_idle) {
+    if (!g_source_is_destroyed(self) && fe && fe->open_idle) {
         /* Dropping our own pointer first: the handler may reinstall handlers. */
         g_source_unref(fe->open_idle);
         fe->open_idle = NULL;
@@ -871,6 +1002,9 @@ void char_fe_set_handlers(CharFrontend *fe, ChrCanReadHandler can_read, ChrReadH
     if (cc->update_sources) {
         cc->update_sources(chr);
     }
+    if ((event || read) && cc->frontend_ready) {
+        cc->frontend_ready(chr, fe);
+    }
     if (!event && !read) {
         fe->opened_sent = FALSE;
     } else if (p->be_open && event && !fe->opened_sent) {
@@ -902,9 +1036,9 @@ static gboolean fe_writable_cb(gint fd, GIOCondition cond, gpointer data)
     void *opaque = NULL;
 
     chardev_write_lock(chr);
-    CharFrontend *fe = priv(chr)->fe;
+    CharFrontend *fe = chardev_fe_by_source(chr, self, TRUE);
     /* Replaced or dropped by another thread while we waited for the lock: not ours to run. */
-    if (fe && fe->write_watch == self && !g_source_is_destroyed(self)) {
+    if (fe && !g_source_is_destroyed(self)) {
         func = fe->writable;
         opaque = fe->writable_opaque;
         g_source_unref(fe->write_watch);
@@ -950,6 +1084,10 @@ void char_fe_cancel_writable(CharFrontend *fe)
 
 void char_fe_accept_input(CharFrontend *fe)
 {
+    ChardevClass *cc = CHARDEV_GET_CLASS(fe->chr);
+    if (cc->accept_input) {
+        cc->accept_input(fe->chr);
+    }
     g_main_context_wakeup(chardev_context(fe->chr));
 }
 

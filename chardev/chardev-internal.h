@@ -37,6 +37,13 @@ struct _ChardevClass {
     char *(*filename)(Chardev *chr);
     /* Stops every source and closes descriptors (unparent / finalize; idempotent). */
     void (*close)(Chardev *chr);
+    /* How many front-ends may attach at once (0 means 1; a mux takes more). */
+    guint max_frontends;
+    /* A front-end installed handlers / went away (state lock held): a mux moves its focus. */
+    void (*frontend_ready)(Chardev *chr, CharFrontend *fe);
+    void (*frontend_gone)(Chardev *chr, CharFrontend *fe);
+    /* A front-end can take input again (any thread, no lock held). */
+    void (*accept_input)(Chardev *chr);
 };
 
 /* ---- for backends ---- */
@@ -52,6 +59,20 @@ void chardev_be_event(Chardev *chr, ChrEvent event);
 /* Bytes the front-end accepts now (0 without a front-end or handlers). */
 int chardev_be_can_read(Chardev *chr);
 void chardev_be_read(Chardev *chr, const guint8 *buf, int len);
+/* Delivers one event to one front-end (state lock held): a mux's focus changes. */
+void chardev_fe_event(CharFrontend *fe, ChrEvent event);
+/* The front-end input goes to, and changing it (state lock held). */
+CharFrontend *chardev_focus(Chardev *chr);
+void chardev_set_focus(Chardev *chr, CharFrontend *fe);
+/* Attached front-ends in attach order (state lock held). */
+guint chardev_frontend_count(Chardev *chr);
+CharFrontend *chardev_frontend_at(Chardev *chr, guint index);
+gboolean chardev_be_is_open(Chardev *chr);
+void chardev_count_input_dropped(Chardev *chr, guint64 bytes);
+/* The descriptor writers wait on, under the chardev's write lock (-1: none). */
+int chardev_write_fd(Chardev *chr);
+/* -chardev ...,mux=on and mon: (char-mux.c): the hooks chardev_set_mux_*_hook installed. */
+gboolean chardev_run_mux_monitor_hook(Chardev *chr, GError **errp);
 const char *chardev_label(Chardev *chr);
 
 /*
@@ -100,5 +121,6 @@ GType chardev_file_get_type(void);
 GType chardev_stdio_get_type(void);
 GType chardev_null_get_type(void);
 GType chardev_pty_get_type(void);
+GType chardev_mux_get_type(void);
 
 #endif

@@ -395,7 +395,26 @@ void hmp_session_open(Monitor *mon)
     mon->echoed_len = 0;
     mon->esc_state = 0;
     monitor_printf(mon, "QEMU %s monitor - type 'help' for more information\n", QEMU_VERSION);
-    monitor_puts(mon, prompt);
+    /* Out of focus on a mux: the prompt comes when the focus does (hmp_session_focus). */
+    if (!mon->mux_out) {
+        monitor_puts(mon, prompt);
+    }
+}
+
+void hmp_session_focus(Monitor *mon, gboolean in)
+{
+    if (!mon->open) {
+        return;
+    }
+    if (in) {
+        /* A fresh line, as upstream's readline restarts. */
+        g_string_truncate(mon->line, 0);
+        mon->echoed_len = 0;
+        mon->esc_state = 0;
+        monitor_puts(mon, prompt);
+    } else {
+        monitor_puts(mon, "\n");
+    }
 }
 
 /* Redraws the line as QEMU's readline does: cursor back over the old text, the new text,
@@ -415,7 +434,7 @@ static void redraw(Monitor *mon)
 
 void hmp_session_feed(Monitor *mon, const char *buf, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len && !mon->suspended; i++) {
         unsigned char c = buf[i];
         if (mon->esc_state == 1) {
             mon->esc_state = (c == '[' || c == 'O') ? 2 : 0;
@@ -436,6 +455,9 @@ void hmp_session_feed(Monitor *mon, const char *buf, size_t len)
             mon->echoed_len = 0;
             hmp_handle_command(mon, line);
             g_free(line);
+            if (mon->suspended) {
+                return;
+            }
             monitor_puts(mon, prompt);
         } else if (c == 127 || c == 8) {
             if (mon->line->len) {

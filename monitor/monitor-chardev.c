@@ -31,6 +31,7 @@ typedef struct {
     gboolean overflowed;  /* dropped; discarding output until the client is gone */
     GSource *drop_idle;   /* disconnects an overflowed client on the main loop */
     gboolean paused;      /* can_read said 0 last time */
+    gboolean held;        /* out of a mux's focus: output queued, not written */
     MonitorOutputStats stats;
 } ChardevLink;
 
@@ -110,7 +111,7 @@ static void chr_write(void *opaque, const char *buf, size_t len)
     }
     g_byte_array_append(link->out, (const guint8 *)buf, len);
     link->stats.peak = MAX(link->stats.peak, link_queued(link));
-    if (!link->watch_armed) {
+    if (!link->watch_armed && !link->held) {
         link_flush_locked(link);
     }
     if (link_queued(link) > MON_OUT_MAX) {
@@ -134,7 +135,10 @@ static void link_writable(void *opaque)
     ChardevLink *link = opaque;
     g_mutex_lock(&link->mon->out_lock);
     link->watch_armed = FALSE;
-    link_flush_locked(link);
+    /* Out of a mux's focus: the output waits for the focus, not for the terminal. */
+    if (!link->held) {
+        link_flush_locked(link);
+    }
     gboolean congested = link_queued(link) >= MON_OUT_PAUSE;
     g_mutex_unlock(&link->mon->out_lock);
     if (!congested) {
@@ -199,6 +203,28 @@ static void chr_event(void *opaque, ChrEvent event)
     } else if (event == CHR_EVENT_CLOSED) {
         monitor_close(link->mon);
         link_reset_output(link);
+    } else if (event == CHR_EVENT_MUX_OUT) {
+        /* As upstream: the line ends on screen, then output waits for the focus to return. */
+        if (!link->mon->is_qmp) {
+            hmp_session_focus(link->mon, FALSE);
+        }
+        g_mutex_lock(&link->mon->out_lock);
+        link->held = TRUE;
+        link->mon->mux_out = TRUE;
+        g_mutex_unlock(&link->mon->out_lock);
+    } else if (event == CHR_EVENT_MUX_IN) {
+        g_mutex_lock(&link->mon->out_lock);
+        link->held = FALSE;
+        link->mon->mux_out = FALSE;
+        g_mutex_unlock(&link->mon->out_lock);
+        if (!link->mon->is_qmp) {
+            hmp_session_focus(link->mon, TRUE);
+        }
+        g_mutex_lock(&link->mon->out_lock);
+        if (!link->watch_armed) {
+            link_flush_locked(link);
+        }
+        g_mutex_unlock(&link->mon->out_lock);
     }
 }
 

@@ -14,6 +14,7 @@ struct Monitor {
     GMutex out_lock;
     void *chardev_fe; /* CharFrontend*, when on a chardev */
     gboolean open;    /* a client is connected */
+    gboolean mux_out; /* on a mux that gave the focus to another front-end: output is held */
 
     /* QMP */
     JsonStreamer *js;
@@ -25,8 +26,9 @@ struct Monitor {
 
     /* HMP */
     GString *line;
-    guint echoed_len; /* what the terminal shows of line, for the redraw */
-    int esc_state;    /* inside an escape sequence: 1 after ESC, 2 after ESC [ */
+    guint echoed_len;   /* what the terminal shows of line, for the redraw */
+    int esc_state;      /* inside an escape sequence: 1 after ESC, 2 after ESC [ */
+    gboolean suspended; /* quit was given: no prompt, no more input */
 };
 
 void monitor_common_init(Monitor *mon, gboolean is_qmp, MonitorWriteFn write, void *opaque);
@@ -62,5 +64,7 @@ void hmp_session_init(Monitor *mon);
 void hmp_session_open(Monitor *mon);
 void hmp_session_feed(Monitor *mon, const char *buf, size_t len);
 void hmp_session_destroy(Monitor *mon);
+/* A mux gave (TRUE) or took the focus: the prompt again, or the line ended. */
+void hmp_session_focus(Monitor *mon, gboolean in);
 
 #endif

@@ -225,7 +225,14 @@ static void monitor_emit_event(const char *name, JsonObject *data)
     json_node_unref(node);
 }
 
+/* "-serial mon:..." : the HMP monitor that shares the new mux. */
+static gboolean mux_monitor_hook(Chardev *chr, GError **errp)
+{
+    return monitor_new_hmp(chr, errp) != NULL;
+}
+
 void monitor_init_globals(void)
 {
     qapi_event_set_emitter(monitor_emit_event);
+    chardev_set_mux_monitor_hook(mux_monitor_hook);
 }

@@ -3,6 +3,7 @@
 #include "system/vl.h"
 #include "accel/kvm-probe.h"
 #include "chardev/char.h"
+#include "chardev/mux.h"
 #include "hw/core/biglock.h"
 #include "hw/i386/pc-system.h"
 #include "monitor/monitor.h"
@@ -60,6 +61,7 @@ typedef enum {
     OPT_SERIAL,
     OPT_NO_REBOOT,
     OPT_NO_SHUTDOWN,
+    OPT_ECHR,
 } OptionId;
 
 typedef struct {
@@ -95,7 +97,9 @@ static const OptionDef options[] = {
      "create a new object of type TYPENAME setting properties; '-object help' lists types"},
     {"nodefaults", FALSE, OPT_NODEFAULTS, NULL, "don't create default devices"},
     {"display", TRUE, OPT_DISPLAY, "none", "select display backend type (only 'none')"},
-    {"nographic", FALSE, OPT_NOGRAPHIC, NULL, "disable graphical output"},
+    {"nographic", FALSE, OPT_NOGRAPHIC, NULL,
+     "no display; serial console and monitor on stdio (escape Ctrl-a; Ctrl-a h for help)"},
+    {"echr", TRUE, OPT_ECHR, "chr", "set terminal escape character instead of ctrl-a"},
     {"name", TRUE, OPT_NAME, "string1[,debug-threads=on|off]", "set the name of the guest"},
     {"pidfile", TRUE, OPT_PIDFILE, "file", "write PID to 'file'"},
     {"S", FALSE, OPT_S, NULL, "freeze CPU at startup (use 'c' to start execution)"},
@@ -224,7 +228,8 @@ typedef struct {
     const char *accel; /* "tcg", "kvm" or NULL */
 } MachineConfig;
 
-static MachineConfig mc = {.pc = {.ram_size = PC_DEFAULT_RAM_SIZE, .acpi = true}};
+/* Without -M, upstream's qemu-system-x86_64 runs its default machine, pc. */
+static MachineConfig mc = {.pc = {.ram_size = PC_DEFAULT_RAM_SIZE, .acpi = true}, .is_pc = TRUE};
 
 static void print_machine_help(void)
 {
@@ -244,7 +249,12 @@ static void handle_machine(const char *arg)
         print_machine_help();
         exit(0);
     }
-    if (!type || (strcmp(type, "none") != 0 && !pc_machine_type_is_pc(type))) {
+    if (!type) {
+        /* "-machine accel=tcg" and the like: the default machine. */
+        keyval_set(kv, "type", "pc");
+        type = keyval_get(kv, "type");
+    }
+    if (strcmp(type, "none") != 0 && !pc_machine_type_is_pc(type)) {
         error_location_clear();
         error_report("unsupported machine type\x1eUse -machine help to list supported machines");
         exit(1);
@@ -519,6 +529,57 @@ static void for_each_option(GPtrArray *opts, OptionId id, int late, void (*fn)(c
     }
 }
 
+/*
+ * Upstream's defaults for -nographic: the serial port and the HMP monitor share stdio through
+ * a mux (mon:stdio), unless -nodefaults, or the command line already has a serial port
+ * (-serial) or a monitor (-monitor, -qmp, -mon); then whichever default is left gets stdio
+ * alone. The none machine has no serial port. Without -nographic upstream's defaults go to a
+ * graphical console, which this program does not have: then there are none.
+ */
+static const char *default_serial;
+static const char *default_monitor;
+
+static void choose_console_defaults(GPtrArray *opts)
+{
+    gboolean want_serial = !mc.nodefaults && mc.is_pc;
+    gboolean want_monitor = !mc.nodefaults;
+    for (guint i = 0; i < opts->len; i++) {
+        OptionId id = ((CmdOption *)opts->pdata[i])->def->id;
+        if (id == OPT_SERIAL) {
+            want_serial = FALSE;
+        } else if (id == OPT_MONITOR || id == OPT_QMP || id == OPT_QMP_PRETTY || id == OPT_MON) {
+            want_monitor = FALSE;
+        }
+    }
+    if (!mc.nographic) {
+        return;
+    }
+    if (want_serial && want_monitor) {
+        default_serial = "mon:stdio";
+    } else if (want_serial) {
+        default_serial = "stdio";
+    } else if (want_monitor) {
+        default_monitor = "stdio";
+    }
+}
+
+static void mux_quit(void)
+{
+    qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_QMP_QUIT);
+}
+
+static void handle_echr(const char *arg)
+{
+    char *end;
+    long c = strtol(arg, &end, 0);
+    if (end == arg) {
+        /* Upstream says so on stdout and goes on. */
+        printf("Bad argument to echr\n");
+        return;
+    }
+    mux_set_escape_char((int)c);
+}
+
 static void handle_monitor_option(CmdOption *o)
 {
     GError *err = NULL;
@@ -650,9 +711,8 @@ static void build_pc(GPtrArray *opts)
     if (!pc_machine_add_nic_requests(pc_system_machine(pc_sys), &err)) {
         die_with(err);
     }
-    if (!serial && mc.nographic && !mc.nodefaults) {
-        /* Upstream muxes the monitor there too (mon:stdio); here stdio is the console only. */
-        serial = "stdio";
+    if (!serial) {
+        serial = default_serial;
     }
     if (serial) {
         for (guint i = 0; i < opts->len; i++) {
@@ -679,6 +739,30 @@ static void build_pc(GPtrArray *opts)
     };
     machine_control_set_ops(&ops);
     runstate_add_change_handler(pc_runstate_changed, NULL);
+}
+
+/*
+ * The none machine has no serial port, but upstream still creates the chardevs -serial names
+ * (serial0, serial1...): "-M none -serial mon:stdio" is a monitor on a terminal mux.
+ */
+static void create_serial_chardevs(GPtrArray *opts)
+{
+    int index = 0;
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id != OPT_SERIAL || strcmp(o->arg, "none") == 0) {
+            continue;
+        }
+        error_location_set(o->spelling);
+        g_autofree char *label = g_strdup_printf("serial%d", index++);
+        GError *err = NULL;
+        if (!chardev_new_from_legacy(label, o->arg, &err)) {
+            error_report_err(err);
+            error_report("could not connect serial device to character backend '%s'", o->arg);
+            exit(1);
+        }
+        error_location_clear();
+    }
 }
 
 /* Options that only make sense with a machine that has a CPU and RAM, checked in pass 1. */
@@ -888,6 +972,9 @@ int qemu_main(int argc, char **argv)
         case OPT_NOGRAPHIC:
             mc.nographic = TRUE;
             break;
+        case OPT_ECHR:
+            handle_echr(o->arg);
+            break;
         case OPT_NODEFAULTS:
             mc.nodefaults = TRUE;
             break;
@@ -936,7 +1023,13 @@ int qemu_main(int argc, char **argv)
 
     check_machine_options(opts);
     machine_control_set_actions(mc.no_reboot, mc.no_shutdown);
+    choose_console_defaults(opts);
+    chardev_set_mux_quit_hook(mux_quit);
 
+    if (daemonize && mc.nographic) {
+        error_report("-nographic cannot be used with -daemonize");
+        return 1;
+    }
     if (daemonize) {
         daemonize_start();
     }
@@ -960,11 +1053,16 @@ int qemu_main(int argc, char **argv)
             error_location_clear();
         }
     }
+    if (default_monitor && !monitor_init_legacy(default_monitor, FALSE, FALSE, &err)) {
+        die_with(err);
+    }
     for_each_option(opts, OPT_NETDEV, -1, handle_netdev);
     for_each_option(opts, OPT_NIC, -1, handle_nic);
     for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
     if (mc.is_pc) {
         build_pc(opts);
+    } else {
+        create_serial_chardevs(opts);
     }
 
     net_check_clients();

@@ -36,6 +36,8 @@ typedef enum {
     CHR_EVENT_OPENED,
     CHR_EVENT_CLOSED,
     CHR_EVENT_BREAK,
+    CHR_EVENT_MUX_IN,  /* a mux gave this front-end the focus (chardev/mux.h) */
+    CHR_EVENT_MUX_OUT, /* ... and took it away */
 } ChrEvent;
 
 typedef enum {
@@ -58,7 +60,9 @@ Chardev *chardev_new_from_opts(KeyvalList *opts, GError **errp);
 Chardev *chardev_new_from_json(const char *id, JsonObject *backend, GError **errp);
 /*
  * The legacy one-string form of -serial/-qmp/-monitor: "stdio", "null", "unix:PATH[,opts]",
- * "tcp:HOST:PORT[,opts]", "file:PATH", "pty", "chardev:ID" (returns the existing one).
+ * "tcp:HOST:PORT[,opts]", "file:PATH", "pty", "chardev:ID" (returns the existing one), and
+ * "mon:SPEC": SPEC behind a mux with an HMP monitor on it (the caller attaches next and takes
+ * the focus).
  */
 Chardev *chardev_new_from_legacy(const char *label, const char *spec, GError **errp);
 /*
@@ -98,6 +102,7 @@ typedef struct ChardevStats {
     guint64 write_timeouts; /* of those, the ones whose peer stopped reading too long */
     guint64 connects;       /* OPENED transitions */
     guint64 disconnects;    /* CLOSED transitions */
+    guint64 input_dropped;  /* mux: input for a front-end whose buffer was full */
 } ChardevStats;
 void chardev_get_stats(Chardev *chr, ChardevStats *stats);
 /* Backend names, NULL-terminated and sorted (query-chardev-backends). */
@@ -107,7 +112,10 @@ GPtrArray *chardev_list(void);
 
 /* ---- the front-end API (monitors, filters, colo-compare) ---- */
 
-/* Attaches to @chr; refused if another front-end has it ("Device '%s' is in use"). */
+/*
+ * Attaches to @chr; refused if another front-end has it ("Device '%s' is in use"). A mux takes
+ * up to MUX_MAX_FRONTENDS; each takes the focus when it installs handlers.
+ */
 CharFrontend *char_fe_new(Chardev *chr, GError **errp);
 /* Detaches (handlers removed) and frees; the chardev stays. */
 void char_fe_free(CharFrontend *fe);
@@ -145,6 +153,14 @@ void char_fe_accept_input(CharFrontend *fe);
 gboolean char_fe_backend_connected(CharFrontend *fe);
 /* Drops the current connection (server: waits for the next client; client: reconnects). */
 void char_fe_disconnect(CharFrontend *fe);
+
+/*
+ * What a mux needs from the layers above it (set once by the composition root / monitor):
+ * "-serial mon:..." puts an HMP monitor on the new mux, and escape x quits.
+ */
+typedef gboolean (*ChardevMonitorHook)(Chardev *chr, GError **errp);
+void chardev_set_mux_monitor_hook(ChardevMonitorHook hook);
+void chardev_set_mux_quit_hook(void (*quit)(void));
 
 void chardev_register_types(void);
 
