@@ -1,4 +1,5 @@
 /* The chardev mux: the escape state machine, help text, timestamps, and a mux on a socket. */
+#include "chardev-recorder.h"
 #include "chardev/char.h"
 #include "chardev/mux.h"
 #include "util/error.h"
@@ -88,82 +89,6 @@ static void test_timestamps(void)
 
 /* ---- a mux on a socketpair ---- */
 
-typedef struct Rec {
-    CharFrontend *fe;
-    GByteArray *data;
-    int can_read;
-    int opened, closed, breaks, mux_in, mux_out;
-} Rec;
-
-static int rec_can_read(void *opaque)
-{
-    return ((Rec *)opaque)->can_read;
-}
-
-static void rec_read(void *opaque, const guint8 *buf, int size)
-{
-    Rec *r = opaque;
-    g_assert_cmpint(size, <=, r->can_read);
-    g_byte_array_append(r->data, buf, size);
-}
-
-static void rec_event(void *opaque, ChrEvent ev)
-{
-    Rec *r = opaque;
-    switch (ev) {
-    case CHR_EVENT_OPENED:
-        r->opened++;
-        break;
-    case CHR_EVENT_CLOSED:
-        r->closed++;
-        break;
-    case CHR_EVENT_BREAK:
-        r->breaks++;
-        break;
-    case CHR_EVENT_MUX_IN:
-        r->mux_in++;
-        break;
-    case CHR_EVENT_MUX_OUT:
-        r->mux_out++;
-        break;
-    }
-}
-
-static Rec *rec_attach(Chardev *chr)
-{
-    Rec *r = g_new0(Rec, 1);
-    GError *err = NULL;
-    r->data = g_byte_array_new();
-    r->can_read = 4096;
-    r->fe = char_fe_new(chr, &err);
-    g_assert_no_error(err);
-    char_fe_set_handlers(r->fe, rec_can_read, rec_read, rec_event, r, NULL);
-    return r;
-}
-
-static void rec_free(Rec *r)
-{
-    char_fe_free(r->fe);
-    g_byte_array_free(r->data, TRUE);
-    g_free(r);
-}
-
-#define WAIT_FOR(cond)                                                                             \
-    do {                                                                                           \
-        gint64 _deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;                            \
-        while (!(cond)) {                                                                          \
-            g_assert_cmpint(g_get_monotonic_time(), <, _deadline);                                 \
-            if (!g_main_context_iteration(NULL, FALSE)) {                                          \
-                g_usleep(1000);                                                                    \
-            }                                                                                      \
-        }                                                                                          \
-    } while (0)
-
-static gboolean rec_has(Rec *r, const char *s)
-{
-    return r->data->len == strlen(s) && !memcmp(r->data->data, s, r->data->len);
-}
-
 /* What the peer has received so far (non-blocking), appended to @acc. */
 static const char *peer_read(int fd, GString *acc)
 {
@@ -216,8 +141,8 @@ static void test_mux_socket(void)
     g_assert_true(chardev_is_busy(base));
     chardev_set_mux_quit_hook(count_quit);
 
-    Rec *mon = rec_attach(mux);  /* like the monitor of mon:, attached first */
-    Rec *cons = rec_attach(mux); /* the serial port: attached last, it has the focus */
+    Recorder *mon = rec_attach(mux, NULL);  /* like the monitor of mon:, attached first */
+    Recorder *cons = rec_attach(mux, NULL); /* the serial port: attached last, it has the focus */
     g_assert_cmpint(mon->mux_in, ==, 1);
     g_assert_cmpint(mon->mux_out, ==, 1);
     g_assert_cmpint(cons->mux_in, ==, 1);
@@ -284,8 +209,8 @@ static void test_mux_socket(void)
     g_assert_cmpstr(seen->str, ==, "QEMU: Terminated\n\r");
 
     /* Four front-ends at most, as upstream's; the base is not free for another. */
-    Rec *third = rec_attach(mux);
-    Rec *fourth = rec_attach(mux);
+    Recorder *third = rec_attach(mux, NULL);
+    Recorder *fourth = rec_attach(mux, NULL);
     g_assert_null(char_fe_new(mux, &err));
     g_assert_nonnull(err);
     g_assert_cmpstr(err->message, ==, "Device 'm0' is in use");

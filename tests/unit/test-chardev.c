@@ -1,4 +1,5 @@
 /* Chardevs: socket server/client over TCP and unix, reconnect, large writes, events, file. */
+#include "chardev-recorder.h"
 #include "chardev/char.h"
 #include "qom/iothread.h"
 #include "util/error.h"
@@ -15,91 +16,6 @@
 #include <netinet/in.h>
 
 static char *tmpdir;
-
-/* ---- a recording front-end ---- */
-
-typedef struct Recorder {
-    CharFrontend *fe;
-    GMutex lock;
-    GByteArray *data;
-    int opened, closed;
-    guint len_at_open;  /* bytes received when OPENED arrived */
-    int can_read;       /* what can_read answers */
-    int read_thread_id; /* kernel tid of the last read handler call */
-    gboolean echo;      /* write back what arrives */
-} Recorder;
-
-static int rec_can_read(void *opaque)
-{
-    Recorder *r = opaque;
-    return g_atomic_int_get(&r->can_read);
-}
-
-static void rec_read(void *opaque, const guint8 *buf, int size)
-{
-    Recorder *r = opaque;
-    g_mutex_lock(&r->lock);
-    g_byte_array_append(r->data, buf, size);
-    r->read_thread_id = syscall(SYS_gettid);
-    g_mutex_unlock(&r->lock);
-    if (r->echo) {
-        g_assert_cmpint(char_fe_write_all(r->fe, buf, size), ==, size);
-    }
-}
-
-static void rec_event(void *opaque, ChrEvent ev)
-{
-    Recorder *r = opaque;
-    if (ev == CHR_EVENT_OPENED) {
-        g_mutex_lock(&r->lock);
-        r->len_at_open = r->data->len;
-        g_mutex_unlock(&r->lock);
-        g_atomic_int_inc(&r->opened);
-    } else if (ev == CHR_EVENT_CLOSED) {
-        g_atomic_int_inc(&r->closed);
-    }
-}
-
-static Recorder *rec_attach(Chardev *chr, GMainContext *ctx)
-{
-    Recorder *r = g_new0(Recorder, 1);
-    GError *err = NULL;
-    g_mutex_init(&r->lock);
-    r->data = g_byte_array_new();
-    r->can_read = 4096;
-    r->fe = char_fe_new(chr, &err);
-    g_assert_no_error(err);
-    char_fe_set_handlers(r->fe, rec_can_read, rec_read, rec_event, r, ctx);
-    return r;
-}
-
-static void rec_free(Recorder *r)
-{
-    char_fe_free(r->fe);
-    g_byte_array_free(r->data, TRUE);
-    g_mutex_clear(&r->lock);
-    g_free(r);
-}
-
-static guint rec_len(Recorder *r)
-{
-    g_mutex_lock(&r->lock);
-    guint n = r->data->len;
-    g_mutex_unlock(&r->lock);
-    return n;
-}
-
-/* Runs the default context until @cond holds (or fails the test after 5 s). */
-#define WAIT_FOR(cond)                                                                             \
-    do {                                                                                           \
-        gint64 _deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;                            \
-        while (!(cond)) {                                                                          \
-            g_assert_cmpint(g_get_monotonic_time(), <, _deadline);                                 \
-            if (!g_main_context_iteration(NULL, FALSE)) {                                          \
-                g_usleep(1000);                                                                    \
-            }                                                                                      \
-        }                                                                                          \
-    } while (0)
 
 static Chardev *json_add(const char *id, const char *json, GError **errp);
 
