@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from chardev_qmp import chardev_qmp_transcript
 from conftest import BASE_ARGS, assert_same_failure, run, strip_prog
 from procs import free_port as closed_port  # bound, then released: nobody listens there
 
@@ -112,8 +113,6 @@ def test_client_connects_and_reconnects(qemu_bin, sockdir):
 
 def qmp_transcript(binary, sockdir):
     """chardev-add / query-chardev / chardev-remove replies, with per-run details normalised."""
-    from lib.qmp import QemuProcess
-
     tag = os.path.basename(binary)
     d = os.path.join(sockdir, "ours" if "build" in binary else "ref")
     os.mkdir(d)
@@ -154,16 +153,7 @@ def qmp_transcript(binary, sockdir):
         ("chardev-remove", {"id": "r0"}),
         ("chardev-remove", {"id": "f0"}),
     ]
-    out = []
-    with QemuProcess(binary, BASE_ARGS) as vm:
-        for cmd, args in steps:
-            reply = vm.qmp.cmd(cmd, args) if args is not None else vm.qmp.cmd(cmd)
-            if cmd == "query-chardev":
-                # Only our own chardevs, in a stable order; the QMP monitor's is left out.
-                reply = sorted((c for c in reply["return"] if c["label"] != "compat_monitor0"),
-                               key=lambda c: c["label"])
-            out.append((cmd, norm(reply)))
-    return out
+    return chardev_qmp_transcript(binary, BASE_ARGS, steps, norm)
 
 
 def test_qmp_chardev_matches_debian(qemu_bin, debian_qemu, sockdir):

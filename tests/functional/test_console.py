@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from chardev_qmp import chardev_qmp_transcript
 from conftest import BASE_ARGS, assert_same_failure, run
 from ptyproc import PtyProcess
 
@@ -170,7 +171,6 @@ def test_nographic_with_qmp_leaves_console_alone(qemu_bin, debian_qemu, sockdir)
 
 def mux_qmp_transcript(binary, sockdir):
     """chardev-add with a mux backend, a mux=on chardev with monitors on it, query-chardev."""
-    from qmp import QemuProcess
     path = os.path.join(sockdir, "m.sock")
     args = ["-chardev", "null,id=n1", "-chardev", f"socket,id=c0,path={path},server=on,"
             "wait=off,mux=on", "-mon", "chardev=c0", "-mon", "chardev=c0"]
@@ -184,16 +184,11 @@ def mux_qmp_transcript(binary, sockdir):
         ("chardev-remove", {"id": "m2"}),
         ("query-chardev", None),
     ]
-    out = []
-    with QemuProcess(binary, BASE_ARGS + args) as vm:
-        for cmd, a in steps:
-            reply = vm.qmp.cmd(cmd, a) if a is not None else vm.qmp.cmd(cmd)
-            if cmd == "query-chardev":
-                reply = sorted((c for c in reply["return"] if c["label"] != "compat_monitor0"),
-                               key=lambda c: c["label"])
-                reply = json.loads(json.dumps(reply).replace(sockdir, "D"))
-            out.append((cmd, reply))
-    return out
+
+    def norm(reply):
+        return json.loads(json.dumps(reply).replace(sockdir, "D"))
+
+    return chardev_qmp_transcript(binary, BASE_ARGS + args, steps, norm)
 
 
 def test_qmp_mux_matches_debian(qemu_bin, debian_qemu, sockdir):

@@ -52,27 +52,19 @@ static inline void rec_read(void *opaque, const guint8 *buf, int size)
 static inline void rec_event(void *opaque, ChrEvent ev)
 {
     Recorder *r = opaque;
-    switch (ev) {
-    case CHR_EVENT_OPENED:
+    int *const count[] = {
+        [CHR_EVENT_OPENED] = &r->opened,   [CHR_EVENT_CLOSED] = &r->closed,
+        [CHR_EVENT_BREAK] = &r->breaks,    [CHR_EVENT_MUX_IN] = &r->mux_in,
+        [CHR_EVENT_MUX_OUT] = &r->mux_out,
+    };
+    g_assert_cmpuint(ev, <, G_N_ELEMENTS(count));
+    if (ev == CHR_EVENT_OPENED) {
         /* len_at_open is set before opened counts, so a waiter on opened sees it. */
         g_mutex_lock(&r->lock);
         r->len_at_open = r->data->len;
         g_mutex_unlock(&r->lock);
-        g_atomic_int_inc(&r->opened);
-        break;
-    case CHR_EVENT_CLOSED:
-        g_atomic_int_inc(&r->closed);
-        break;
-    case CHR_EVENT_BREAK:
-        g_atomic_int_inc(&r->breaks);
-        break;
-    case CHR_EVENT_MUX_IN:
-        g_atomic_int_inc(&r->mux_in);
-        break;
-    case CHR_EVENT_MUX_OUT:
-        g_atomic_int_inc(&r->mux_out);
-        break;
     }
+    g_atomic_int_inc(count[ev]);
 }
 
 /* A new front-end on @chr; its handlers run in @ctx (NULL: the default context). */
