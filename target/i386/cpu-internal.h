@@ -283,6 +283,49 @@ static inline bool x86_cond(X86CPU *cpu, int cc)
     return x86_cond_slow(cpu, cc);
 }
 
+/* x86_cond for a condition known when the handler is compiled (one handler per condition):
+ * the switch folds away, leaving no jump table, and Z/S read the result of any operation. */
+static inline __attribute__((always_inline)) bool x86_cond_k(X86CPU *cpu, const int cc)
+{
+    X86CPUState *env = &cpu->env;
+    const int k = cc >> 1;
+    int op = env->cc_op;
+    int sz = env->cc_size;
+    bool r;
+    if (k == 2 || k == 4) {
+        if (unlikely(op == CC_OP_EFLAGS)) {
+            return x86_cond_slow(cpu, cc);
+        }
+        r = k == 2 ? (env->cc_res & size_mask(sz)) == 0 : (env->cc_res & sign_bit(sz)) != 0;
+    } else if (op == CC_OP_SUB && k != 0 && k != 5) {
+        uint64_t m = size_mask(sz);
+        uint64_t a = env->cc_src1 & m, b = env->cc_src2 & m;
+        if (k == 1) {
+            r = a < b;
+        } else if (k == 3) {
+            r = a <= b;
+        } else if (k == 6) {
+            r = sext(a, sz) < sext(b, sz);
+        } else {
+            r = sext(a, sz) <= sext(b, sz);
+        }
+    } else if (op == CC_OP_LOGIC && k != 5) {
+        uint64_t v = env->cc_res & size_mask(sz);
+        if (k <= 1) {
+            r = false; /* o, b */
+        } else if (k == 3) {
+            r = v == 0; /* be */
+        } else if (k == 6) {
+            r = (v & sign_bit(sz)) != 0; /* l: SF != OF(0) */
+        } else {
+            r = v == 0 || (v & sign_bit(sz)); /* le */
+        }
+    } else {
+        return x86_cond_slow(cpu, cc);
+    }
+    return (cc & 1) ? !r : r;
+}
+
 /* The linear address of an instruction's memory operand (inline: every memory access of the
  * fast handlers starts here). */
 static inline uint64_t x86_ea(X86CPU *cpu, const X86Insn *in)

@@ -2220,13 +2220,6 @@ static void h_lea(X86CPU *cpu, const X86Insn *in)
     REG(in->reg) = in->opsize == 8 ? ea : (uint32_t)ea;
 }
 
-static void h_jcc(X86CPU *cpu, const X86Insn *in)
-{
-    if (x86_cond(cpu, in->op & 15)) {
-        ENV->rip += in->imm;
-    }
-}
-
 static void h_jmp(X86CPU *cpu, const X86Insn *in)
 {
     ENV->rip += in->imm;
@@ -2240,15 +2233,54 @@ static void h_shift_r(X86CPU *cpu, const X86Insn *in)
     REG(in->rm) = r;
 }
 
-static void h_cmov_rr(X86CPU *cpu, const X86Insn *in)
-{
-    uint64_t v = REG(in->rm);
-    if (x86_cond(cpu, in->op & 15)) {
-        REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
-    } else if (in->opsize == 4) {
-        REG(in->reg) = (uint32_t)REG(in->reg);
+/* jcc, setcc and cmovcc with the condition fixed per handler (x86_cond_k) */
+#define COND_HANDLERS(cc)                                                                          \
+    static void h_jcc_##cc(X86CPU *cpu, const X86Insn *in)                                         \
+    {                                                                                              \
+        if (x86_cond_k(cpu, cc)) {                                                                 \
+            ENV->rip += in->imm;                                                                   \
+        }                                                                                          \
+    }                                                                                              \
+    static void h_setcc_r_##cc(X86CPU *cpu, const X86Insn *in)                                     \
+    {                                                                                              \
+        set_reg(cpu, in, in->rm, x86_cond_k(cpu, cc), 1);                                          \
+    }                                                                                              \
+    static void h_cmov_rr_##cc(X86CPU *cpu, const X86Insn *in)                                     \
+    {                                                                                              \
+        uint64_t v = REG(in->rm);                                                                  \
+        if (x86_cond_k(cpu, cc)) {                                                                 \
+            REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;                                      \
+        } else if (in->opsize == 4) {                                                              \
+            REG(in->reg) = (uint32_t)REG(in->reg);                                                 \
+        }                                                                                          \
     }
-}
+COND_HANDLERS(0)
+COND_HANDLERS(1)
+COND_HANDLERS(2)
+COND_HANDLERS(3)
+COND_HANDLERS(4)
+COND_HANDLERS(5)
+COND_HANDLERS(6)
+COND_HANDLERS(7)
+COND_HANDLERS(8)
+COND_HANDLERS(9)
+COND_HANDLERS(10)
+COND_HANDLERS(11)
+COND_HANDLERS(12)
+COND_HANDLERS(13)
+COND_HANDLERS(14)
+COND_HANDLERS(15)
+#undef COND_HANDLERS
+
+#define COND_TABLE(name)                                                                           \
+    static X86InsnFn *const name##_fns[16] = {                                                     \
+        name##_0, name##_1, name##_2,  name##_3,  name##_4,  name##_5,  name##_6,  name##_7,       \
+        name##_8, name##_9, name##_10, name##_11, name##_12, name##_13, name##_14, name##_15,      \
+    }
+COND_TABLE(h_jcc);
+COND_TABLE(h_setcc_r);
+COND_TABLE(h_cmov_rr);
+#undef COND_TABLE
 
 static void h_push_r64(X86CPU *cpu, const X86Insn *in)
 {
@@ -2509,11 +2541,6 @@ static void h_imul_r(X86CPU *cpu, const X86Insn *in)
     REG(in->reg) = r;
 }
 
-static void h_setcc_r(X86CPU *cpu, const X86Insn *in)
-{
-    set_reg(cpu, in, in->rm, x86_cond(cpu, in->op & 15), 1);
-}
-
 static void h_movsxd(X86CPU *cpu, const X86Insn *in) /* 63 in 64-bit mode */
 {
     uint64_t v = in->mod == 3 ? REG(in->rm) : x86_ld(cpu, x86_ea(cpu, in), 4);
@@ -2624,7 +2651,7 @@ void x86_select_handler(X86Insn *in)
         return;
     case 0x190 ... 0x19f:
         if (reg) {
-            in->fn = h_setcc_r;
+            in->fn = h_setcc_r_fns[op & 15];
         }
         return;
     case 0x1be:
@@ -2691,7 +2718,7 @@ void x86_select_handler(X86Insn *in)
     case 0x70 ... 0x7f:
     case 0x180 ... 0x18f:
         if (mode64) {
-            in->fn = h_jcc;
+            in->fn = h_jcc_fns[op & 15];
         }
         return;
     case 0xe9:
@@ -2723,7 +2750,7 @@ void x86_select_handler(X86Insn *in)
         return;
     case 0x140 ... 0x14f:
         if (big && reg) {
-            in->fn = h_cmov_rr;
+            in->fn = h_cmov_rr_fns[op & 15];
         }
         return;
     case 0x50 ... 0x57:
