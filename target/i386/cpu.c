@@ -414,6 +414,10 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             }
         }
         if (likely(tb)) {
+            /* the next block is most likely one of this one's successors: have their
+             * descriptors in the cache by the time this block ends */
+            __builtin_prefetch(tb->link[0]);
+            __builtin_prefetch(tb->link[1]);
             run_insns(cpu, &cpu->pool[tb->first], shadow ? 1 : tb->count);
             cpu->prev_tb = cpu->tb_exit ? NULL : tb;
             continue;
@@ -466,6 +470,8 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             prev->link_epoch[k] = cpu->tlb_epoch;
             prev->link_next = k ^ 1;
         }
+        __builtin_prefetch(tb->link[0]);
+        __builtin_prefetch(tb->link[1]);
         run_insns(cpu, &cpu->pool[tb->first], shadow ? 1 : tb->count);
         cpu->prev_tb = cpu->tb_exit ? NULL : tb;
     }
