@@ -2206,6 +2206,46 @@ static void h_store(X86CPU *cpu, const X86Insn *in) /* 89, memory dest */
     x86_st(cpu, x86_ea(cpu, in), REG(in->reg), in->opsize);
 }
 
+/*
+ * The most frequent memory forms with the address form fixed per handler (64-bit mode, no
+ * segment base, 64-bit addressing): _b base + disp, _bi base + index * scale + disp, _rip
+ * rip-relative; so is the size. Chosen by mem_form(); anything else takes h_load / h_store.
+ */
+#define MEM_FORMS(name, body)                                                                      \
+    static void name##_b(X86CPU *cpu, const X86Insn *in)                                           \
+    {                                                                                              \
+        uint64_t la = REG(in->base) + (int64_t)in->disp;                                           \
+        body                                                                                       \
+    }                                                                                              \
+    static void name##_bi(X86CPU *cpu, const X86Insn *in)                                          \
+    {                                                                                              \
+        uint64_t la = REG(in->base) + (REG(in->index) << in->scale) + (int64_t)in->disp;           \
+        body                                                                                       \
+    }                                                                                              \
+    static void name##_rip(X86CPU *cpu, const X86Insn *in)                                         \
+    {                                                                                              \
+        uint64_t la = ENV->rip + (int64_t)in->disp;                                                \
+        body                                                                                       \
+    }
+MEM_FORMS(h_load64, REG(in->reg) = x86_ld(cpu, la, 8);)
+MEM_FORMS(h_load32m, REG(in->reg) = (uint32_t)x86_ld(cpu, la, 4);)
+MEM_FORMS(h_store64, x86_st(cpu, la, REG(in->reg), 8);)
+MEM_FORMS(h_store32, x86_st(cpu, la, REG(in->reg), 4);)
+#undef MEM_FORMS
+
+/* One of the three fixed address forms above, or the generic handler. */
+static X86InsnFn *mem_form(const X86Insn *in, X86InsnFn *b, X86InsnFn *bi, X86InsnFn *rip,
+                           X86InsnFn *generic)
+{
+    if (in->mode != X86_MODE64 || in->addrsize != 8 || in->seg != X86_SEG_NONE) {
+        return generic;
+    }
+    if (in->base < 16) {
+        return in->index < 16 ? bi : b;
+    }
+    return in->base == X86_RIP && in->index >= 16 ? rip : generic;
+}
+
 static void h_lea(X86CPU *cpu, const X86Insn *in)
 {
     uint64_t ea = (int64_t)in->disp;
@@ -2699,15 +2739,21 @@ void x86_select_handler(X86Insn *in)
         }
         return;
     case 0x89:
-        if (big) {
-            in->fn = reg ? h_mov_reg_to_rm : h_store;
+        if (big && reg) {
+            in->fn = h_mov_reg_to_rm;
+        } else if (in->opsize == 8) {
+            in->fn = mem_form(in, h_store64_b, h_store64_bi, h_store64_rip, h_store);
+        } else if (big) {
+            in->fn = mem_form(in, h_store32_b, h_store32_bi, h_store32_rip, h_store);
         }
         return;
     case 0x8b:
-        if (in->opsize == 8 || (reg && big)) {
-            in->fn = reg ? h_mov_rm_to_reg : h_load;
+        if (reg && big) {
+            in->fn = h_mov_rm_to_reg;
+        } else if (in->opsize == 8) {
+            in->fn = mem_form(in, h_load64_b, h_load64_bi, h_load64_rip, h_load);
         } else if (big) {
-            in->fn = h_load32;
+            in->fn = mem_form(in, h_load32m_b, h_load32m_bi, h_load32m_rip, h_load32);
         }
         return;
     case 0x8d:
