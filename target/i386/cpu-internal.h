@@ -76,7 +76,10 @@ struct X86CPU {
     int first_vec;
     uint64_t cur_rip; /* start of the executing instruction */
 
-    int tb_exit;      /* stop running the current block after this instruction */
+    int tb_exit; /* stop running the current block after this instruction */
+    /* the block being run: its end, and the instruction running now (x86_next) */
+    const X86Insn *tb_end;
+    const X86Insn *cur_in;
     int exit_request; /* atomic */
     int irq_level;    /* atomic */
     int reset_pending;
@@ -281,6 +284,25 @@ static inline bool x86_cond(X86CPU *cpu, int cc)
         return (cc & 1) ? !r : r;
     }
     return x86_cond_slow(cpu, cc);
+}
+
+/*
+ * Threaded dispatch: a handler that never branches ends by starting the next instruction of
+ * the block itself (a tail call, so each handler's indirect jump learns its own successors)
+ * instead of returning to the loop. It stops at the block's end or a tb_exit; cur_in then
+ * tells run_insns how far the chain got. A handler that returns early simply ends the chain.
+ */
+static inline __attribute__((always_inline)) void x86_next(X86CPU *cpu, const X86Insn *in)
+{
+    const X86Insn *n = in + 1;
+    if (unlikely(n == cpu->tb_end || cpu->tb_exit)) {
+        return;
+    }
+    uint64_t rip = cpu->env.rip;
+    cpu->cur_rip = rip;
+    cpu->env.rip = rip + n->len;
+    cpu->cur_in = n;
+    n->fn(cpu, n);
 }
 
 /* x86_cond for a condition known when the handler is compiled (one handler per condition):

@@ -328,11 +328,14 @@ static inline void run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
     X86CPUState *env = ENV;
     const X86Insn *in = insns, *end = insns + n;
     uint64_t rip = env->rip;
+    cpu->tb_end = end;
     do {
-        uint64_t next = rip + in->len;
         cpu->cur_rip = rip;
-        env->rip = next;
-        in->fn(cpu, in);
+        env->rip = rip + in->len;
+        cpu->cur_in = in;
+        in->fn(cpu, in); /* may run on through the block (x86_next) */
+        in = cpu->cur_in;
+        uint64_t next = cpu->cur_rip + in->len;
         rip = env->rip;
         in++;
         if (unlikely((rip != next) | cpu->tb_exit)) {

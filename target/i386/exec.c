@@ -2187,23 +2187,27 @@ static void h_mov_rm_to_reg(X86CPU *cpu, const X86Insn *in) /* 8b, register sour
 {
     uint64_t v = REG(in->rm);
     REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
+    x86_next(cpu, in);
 }
 
 static void h_mov_reg_to_rm(X86CPU *cpu, const X86Insn *in) /* 89, register dest */
 {
     uint64_t v = REG(in->reg);
     REG(in->rm) = in->opsize == 8 ? v : (uint32_t)v;
+    x86_next(cpu, in);
 }
 
 static void h_load(X86CPU *cpu, const X86Insn *in) /* 8b, memory source */
 {
     uint64_t v = x86_ld(cpu, x86_ea(cpu, in), in->opsize);
     REG(in->reg) = v;
+    x86_next(cpu, in);
 }
 
 static void h_store(X86CPU *cpu, const X86Insn *in) /* 89, memory dest */
 {
     x86_st(cpu, x86_ea(cpu, in), REG(in->reg), in->opsize);
+    x86_next(cpu, in);
 }
 
 /*
@@ -2215,17 +2219,17 @@ static void h_store(X86CPU *cpu, const X86Insn *in) /* 89, memory dest */
     static void name##_b(X86CPU *cpu, const X86Insn *in)                                           \
     {                                                                                              \
         uint64_t la = REG(in->base) + (int64_t)in->disp;                                           \
-        body                                                                                       \
+        body x86_next(cpu, in);                                                                    \
     }                                                                                              \
     static void name##_bi(X86CPU *cpu, const X86Insn *in)                                          \
     {                                                                                              \
         uint64_t la = REG(in->base) + (REG(in->index) << in->scale) + (int64_t)in->disp;           \
-        body                                                                                       \
+        body x86_next(cpu, in);                                                                    \
     }                                                                                              \
     static void name##_rip(X86CPU *cpu, const X86Insn *in)                                         \
     {                                                                                              \
         uint64_t la = ENV->rip + (int64_t)in->disp;                                                \
-        body                                                                                       \
+        body x86_next(cpu, in);                                                                    \
     }
 MEM_FORMS(h_load64, REG(in->reg) = x86_ld(cpu, la, 8);)
 MEM_FORMS(h_load32m, REG(in->reg) = (uint32_t)x86_ld(cpu, la, 4);)
@@ -2258,6 +2262,7 @@ static void h_lea(X86CPU *cpu, const X86Insn *in)
         ea += REG(in->index) << in->scale;
     }
     REG(in->reg) = in->opsize == 8 ? ea : (uint32_t)ea;
+    x86_next(cpu, in);
 }
 
 static void h_jmp(X86CPU *cpu, const X86Insn *in)
@@ -2271,6 +2276,7 @@ static void h_shift_r(X86CPU *cpu, const X86Insn *in)
     unsigned cnt = in->op == 0xc1 ? (unsigned)in->imm : in->op == 0xd1 ? 1 : (REG(R_ECX) & 0xff);
     uint64_t r = shift_op(cpu, in, in->reg & 7, in->opsize, REG(in->rm), cnt);
     REG(in->rm) = r;
+    x86_next(cpu, in);
 }
 
 /* jcc, setcc and cmovcc with the condition fixed per handler (x86_cond_k) */
@@ -2279,11 +2285,14 @@ static void h_shift_r(X86CPU *cpu, const X86Insn *in)
     {                                                                                              \
         if (x86_cond_k(cpu, cc)) {                                                                 \
             ENV->rip += in->imm;                                                                   \
+        } else {                                                                                   \
+            x86_next(cpu, in);                                                                     \
         }                                                                                          \
     }                                                                                              \
     static void h_setcc_r_##cc(X86CPU *cpu, const X86Insn *in)                                     \
     {                                                                                              \
         set_reg(cpu, in, in->rm, x86_cond_k(cpu, cc), 1);                                          \
+        x86_next(cpu, in);                                                                         \
     }                                                                                              \
     static void h_cmov_rr_##cc(X86CPU *cpu, const X86Insn *in)                                     \
     {                                                                                              \
@@ -2293,6 +2302,7 @@ static void h_shift_r(X86CPU *cpu, const X86Insn *in)
         } else if (in->opsize == 4) {                                                              \
             REG(in->reg) = (uint32_t)REG(in->reg);                                                 \
         }                                                                                          \
+        x86_next(cpu, in);                                                                         \
     }
 COND_HANDLERS(0)
 COND_HANDLERS(1)
@@ -2327,6 +2337,7 @@ static void h_push_r64(X86CPU *cpu, const X86Insn *in)
     uint64_t sp = REG(R_ESP) - 8;
     x86_st(cpu, sp, REG(in->rm), 8);
     REG(R_ESP) = sp;
+    x86_next(cpu, in);
 }
 
 static void h_pop_r64(X86CPU *cpu, const X86Insn *in)
@@ -2335,6 +2346,7 @@ static void h_pop_r64(X86CPU *cpu, const X86Insn *in)
     uint64_t v = x86_ld(cpu, sp, 8);
     REG(R_ESP) = sp + 8;
     REG(in->rm) = v;
+    x86_next(cpu, in);
 }
 
 static void h_call64(X86CPU *cpu, const X86Insn *in)
@@ -2362,16 +2374,19 @@ static void h_inc_dec_r(X86CPU *cpu, const X86Insn *in)
     set_cc(cpu, dec ? CC_OP_DEC : CC_OP_INC, sz, a, 1, r);
     ENV->cc_carry = c;
     REG(in->rm) = r;
+    x86_next(cpu, in);
 }
 
 static void h_movzx_rr(X86CPU *cpu, const X86Insn *in)
 {
     uint64_t v = get_reg(cpu, in, in->rm, in->op == 0x1b6 ? 1 : 2);
     REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
+    x86_next(cpu, in);
 }
 
 static void h_nop(X86CPU *cpu, const X86Insn *in)
 {
+    x86_next(cpu, in);
 }
 
 /*
@@ -2387,6 +2402,7 @@ static void h_nop(X86CPU *cpu, const X86Insn *in)
         if (WRITE) {                                                                               \
             REG(in->base) = r & m;                                                                 \
         }                                                                                          \
+        x86_next(cpu, in);                                                                         \
     }                                                                                              \
     static void h_##NAME##_ri##SZ(X86CPU *cpu, const X86Insn *in)                                  \
     {                                                                                              \
@@ -2395,6 +2411,7 @@ static void h_nop(X86CPU *cpu, const X86Insn *in)
         if (WRITE) {                                                                               \
             REG(in->rm) = r & m;                                                                   \
         }                                                                                          \
+        x86_next(cpu, in);                                                                         \
     }
 #define ALU_HANDLERS(NAME, CCOP, EXPR, WRITE)                                                      \
     ALU_HANDLER(NAME, 64, CCOP, EXPR, WRITE)                                                       \
@@ -2434,6 +2451,7 @@ static X86InsnFn *const alu_ri_fn[2][8] = {
         ENV->cc_carry = cf;                                                                        \
         ENV->cc_src2 = ((r >> (SZ - 1)) & 1) ^ cf;                                                 \
         REG(in->rm) = r;                                                                           \
+        x86_next(cpu, in);                                                                         \
     }                                                                                              \
     static void h_shr_ri##SZ(X86CPU *cpu, const X86Insn *in)                                       \
     {                                                                                              \
@@ -2446,6 +2464,7 @@ static X86InsnFn *const alu_ri_fn[2][8] = {
         ENV->cc_carry = (v >> (cnt - 1)) & 1;                                                      \
         ENV->cc_src2 = (v >> (SZ - 1)) & 1;                                                        \
         REG(in->rm) = r;                                                                           \
+        x86_next(cpu, in);                                                                         \
     }                                                                                              \
     /* rol/ror by a constant whose flags the next instruction overwrites */                        \
     static void h_rot_dead##SZ(X86CPU *cpu, const X86Insn *in)                                     \
@@ -2456,6 +2475,7 @@ static X86InsnFn *const alu_ri_fn[2][8] = {
             cnt = (SZ - cnt) & (SZ - 1);                                                           \
         }                                                                                          \
         REG(in->rm) = cnt ? ((v << cnt) | (v >> (SZ - cnt))) & m : v;                              \
+        x86_next(cpu, in);                                                                         \
     }
 
 SHIFT_HANDLERS(64)
@@ -2466,6 +2486,7 @@ static void h_test_ri8(X86CPU *cpu, const X86Insn *in)
 {
     uint64_t a = get_reg(cpu, in, in->rm, 1), b = in->imm & 0xff;
     set_cc(cpu, CC_OP_LOGIC, 1, a, b, a & b);
+    x86_next(cpu, in);
 }
 
 /* ALU with a memory operand, 32/64-bit: "reg op= [mem]" (03 0b 23 2b 33 3b), and the
@@ -2479,6 +2500,7 @@ static void h_test_ri8(X86CPU *cpu, const X86Insn *in)
         if (WRITE) {                                                                               \
             REG(in->reg) = r & m;                                                                  \
         }                                                                                          \
+        x86_next(cpu, in);                                                                         \
     }
 #define ALU_MEM_HANDLERS(NAME, CCOP, EXPR, WRITE)                                                  \
     ALU_MEM_HANDLER(NAME, 64, CCOP, EXPR, WRITE)                                                   \
@@ -2497,12 +2519,14 @@ static void h_cmp_mr(X86CPU *cpu, const X86Insn *in)
     int sz = in->op == 0x38 ? 1 : in->opsize;
     uint64_t a = x86_ld(cpu, x86_ea(cpu, in), sz), b = get_reg(cpu, in, in->reg, sz);
     set_cc(cpu, CC_OP_SUB, sz, a, b, a - b);
+    x86_next(cpu, in);
 }
 
 static void h_cmp_rm8(X86CPU *cpu, const X86Insn *in) /* 3a: cmp r8, [mem] */
 {
     uint64_t a = get_reg(cpu, in, in->reg, 1), b = x86_ld(cpu, x86_ea(cpu, in), 1);
     set_cc(cpu, CC_OP_SUB, 1, a, b, a - b);
+    x86_next(cpu, in);
 }
 
 static void h_test_mr(X86CPU *cpu, const X86Insn *in)
@@ -2510,12 +2534,14 @@ static void h_test_mr(X86CPU *cpu, const X86Insn *in)
     int sz = in->op == 0x84 ? 1 : in->opsize;
     uint64_t a = x86_ld(cpu, x86_ea(cpu, in), sz), b = get_reg(cpu, in, in->reg, sz);
     set_cc(cpu, CC_OP_LOGIC, sz, a, b, a & b);
+    x86_next(cpu, in);
 }
 
 static void h_test_rr8(X86CPU *cpu, const X86Insn *in) /* 84, register operand */
 {
     uint64_t a = get_reg(cpu, in, in->rm, 1), b = get_reg(cpu, in, in->reg, 1);
     set_cc(cpu, CC_OP_LOGIC, 1, a, b, a & b);
+    x86_next(cpu, in);
 }
 
 static void h_cmp_mi(X86CPU *cpu, const X86Insn *in) /* 80 81 83 /7 with memory */
@@ -2524,6 +2550,7 @@ static void h_cmp_mi(X86CPU *cpu, const X86Insn *in) /* 80 81 83 /7 with memory 
     uint64_t m = size_mask(sz);
     uint64_t a = x86_ld(cpu, x86_ea(cpu, in), sz), b = in->imm & m;
     set_cc(cpu, CC_OP_SUB, sz, a, b, a - b);
+    x86_next(cpu, in);
 }
 
 static void h_cmp_ri8(X86CPU *cpu, const X86Insn *in) /* 80 /7 register, 3c */
@@ -2531,6 +2558,7 @@ static void h_cmp_ri8(X86CPU *cpu, const X86Insn *in) /* 80 /7 register, 3c */
     int r = in->op == 0x3c ? R_EAX : in->rm;
     uint64_t a = get_reg(cpu, in, r, 1), b = in->imm & 0xff;
     set_cc(cpu, CC_OP_SUB, 1, a, b, a - b);
+    x86_next(cpu, in);
 }
 
 static void h_test_mi(X86CPU *cpu, const X86Insn *in) /* f6 f7 /0 with memory */
@@ -2539,6 +2567,7 @@ static void h_test_mi(X86CPU *cpu, const X86Insn *in) /* f6 f7 /0 with memory */
     uint64_t m = size_mask(sz);
     uint64_t a = x86_ld(cpu, x86_ea(cpu, in), sz), b = in->imm & m;
     set_cc(cpu, CC_OP_LOGIC, sz, a, b, a & b);
+    x86_next(cpu, in);
 }
 
 /* adc / sbb between 32/64-bit registers: the carry in is the only flag read */
@@ -2554,6 +2583,7 @@ static void h_adc_sbb_rr(X86CPU *cpu, const X86Insn *in)
     set_cc(cpu, sbb ? CC_OP_SBB : CC_OP_ADC, sz, a, b, r);
     ENV->cc_carry = c;
     REG(d) = r & m;
+    x86_next(cpu, in);
 }
 
 /* imul r, r/m (0f af), 32/64-bit: CF = OF = the product did not fit; S Z P from the
@@ -2579,12 +2609,14 @@ static void h_imul_r(X86CPU *cpu, const X86Insn *in)
     ENV->cc_carry = ovf;
     ENV->cc_src2 = ovf;
     REG(in->reg) = r;
+    x86_next(cpu, in);
 }
 
 static void h_movsxd(X86CPU *cpu, const X86Insn *in) /* 63 in 64-bit mode */
 {
     uint64_t v = in->mod == 3 ? REG(in->rm) : x86_ld(cpu, x86_ea(cpu, in), 4);
     REG(in->reg) = in->opsize == 8 ? (uint64_t)(int64_t)(int32_t)v : (uint32_t)v;
+    x86_next(cpu, in);
 }
 
 /* movzx / movsx from memory (0f b6 b7 be bf), movsx from a register */
@@ -2596,26 +2628,31 @@ static void h_movx(X86CPU *cpu, const X86Insn *in)
         v = (uint64_t)sext(v, ssz);
     }
     REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
+    x86_next(cpu, in);
 }
 
 static void h_load32(X86CPU *cpu, const X86Insn *in) /* 8b, memory source, 32-bit */
 {
     REG(in->reg) = (uint32_t)x86_ld(cpu, x86_ea(cpu, in), 4);
+    x86_next(cpu, in);
 }
 
 static void h_store8(X86CPU *cpu, const X86Insn *in) /* 88, memory destination */
 {
     x86_st(cpu, x86_ea(cpu, in), get_reg(cpu, in, in->reg, 1), 1);
+    x86_next(cpu, in);
 }
 
 static void h_store_imm(X86CPU *cpu, const X86Insn *in) /* c6 c7 /0, memory destination */
 {
     x86_st(cpu, x86_ea(cpu, in), in->imm, in->op == 0xc6 ? 1 : in->opsize);
+    x86_next(cpu, in);
 }
 
 static void h_mov_ri(X86CPU *cpu, const X86Insn *in) /* c7 /0 register, b8+r */
 {
     REG(in->rm) = in->opsize == 8 ? in->imm : (uint32_t)in->imm;
+    x86_next(cpu, in);
 }
 
 void x86_select_handler(X86Insn *in)
