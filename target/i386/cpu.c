@@ -345,6 +345,37 @@ static inline void run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
     cpu->stats.insns += in - insns;
 }
 
+/*
+ * Runs a block, and again as long as it jumps back to its own start (a loop within one block)
+ * with nothing for the main loop to look at: no exit request, interrupt line, NMI, interrupt
+ * shadow, halt, budget end, TLB flush or code change. Any of those goes round the main loop.
+ */
+static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
+{
+    X86CPUState *env = ENV;
+    const X86Insn *insns = &cpu->pool[tb->first];
+    if (shadow) {
+        run_insns(cpu, insns, 1);
+        return;
+    }
+    uint64_t epoch = cpu->tlb_epoch;
+    for (;;) {
+        run_insns(cpu, insns, tb->count);
+        uint64_t pc = env->segs[R_CS].base + env->rip;
+        if (!cpu->code64) {
+            pc = (uint32_t)pc;
+        }
+        if (pc != tb->pc || cpu->tb_exit || cpu->tlb_epoch != epoch ||
+            __atomic_load_n(&cpu->exit_request, __ATOMIC_RELAXED) ||
+            __atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) ||
+            __atomic_load_n(&env->nmi_pending, __ATOMIC_RELAXED) || env->inhibit_irq ||
+            env->halted || cpu->stats.insns >= cpu->budget_end ||
+            tb->gen != guest_ram_code_gen(cpu->ram, tb->ram_off)) {
+            return;
+        }
+    }
+}
+
 static bool irq_deliverable(X86CPU *cpu)
 {
     return __atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) && (ENV->eflags & IF_MASK) &&
@@ -421,7 +452,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
              * descriptors in the cache by the time this block ends */
             __builtin_prefetch(tb->link[0]);
             __builtin_prefetch(tb->link[1]);
-            run_insns(cpu, &cpu->pool[tb->first], shadow ? 1 : tb->count);
+            run_tb(cpu, tb, shadow);
             cpu->prev_tb = cpu->tb_exit ? NULL : tb;
             continue;
         }
@@ -475,7 +506,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
         }
         __builtin_prefetch(tb->link[0]);
         __builtin_prefetch(tb->link[1]);
-        run_insns(cpu, &cpu->pool[tb->first], shadow ? 1 : tb->count);
+        run_tb(cpu, tb, shadow);
         cpu->prev_tb = cpu->tb_exit ? NULL : tb;
     }
 }
