@@ -2612,6 +2612,20 @@ static void h_imul_r(X86CPU *cpu, const X86Insn *in)
     x86_next(cpu, in);
 }
 
+/* imul r64, r64 (0f af, register source): the crypto self-tests' multiply loops */
+static void h_imul_rr64(X86CPU *cpu, const X86Insn *in)
+{
+    int64_t r;
+    bool ovf = __builtin_mul_overflow((int64_t)REG(in->reg), (int64_t)REG(in->rm), &r);
+    ENV->cc_op = CC_OP_SHIFT;
+    ENV->cc_size = 8;
+    ENV->cc_res = r;
+    ENV->cc_carry = ovf;
+    ENV->cc_src2 = ovf;
+    REG(in->reg) = r;
+    x86_next(cpu, in);
+}
+
 static void h_movsxd(X86CPU *cpu, const X86Insn *in) /* 63 in 64-bit mode */
 {
     uint64_t v = in->mod == 3 ? REG(in->rm) : x86_ld(cpu, x86_ea(cpu, in), 4);
@@ -2723,7 +2737,7 @@ void x86_select_handler(X86Insn *in)
         return;
     case 0x1af:
         if (big) {
-            in->fn = h_imul_r;
+            in->fn = reg && in->opsize == 8 ? h_imul_rr64 : h_imul_r;
         }
         return;
     case 0x190 ... 0x19f:
