@@ -56,6 +56,20 @@ SRST
 ERST
 
     {
+        .name       = "memory_size_summary",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show the amount of initially allocated and present hotpluggable (if enabled) memory in bytes.",
+        .cmd        = hmp_info_memory_size_summary,
+    },
+
+SRST
+  ``info memory_size_summary``
+    Display the amount of initially allocated and present hotpluggable (if
+    enabled) memory in bytes.
+ERST
+
+    {
         .name       = "colo_compare",
         .args_type  = "id:s?",
         .params     = "[id]",

@@ -15,9 +15,12 @@ GuestRam *guest_ram_new(uint64_t size, uint64_t low_limit, GError **errp)
         error_setg(errp, "RAM size must be a non-zero multiple of %u", GUEST_PAGE_SIZE);
         return NULL;
     }
-    /* mmap gives zeroed, lazily committed memory: a 4 GiB guest costs what it touches. */
-    void *host = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    /*
+     * mmap gives zeroed, lazily committed memory: a 4 GiB guest costs what it touches. No
+     * MAP_NORESERVE: as for upstream's RAM, the host's overcommit policy refuses a size it could
+     * never back (-m 1T on a small host) at start rather than the guest dying on a touch later.
+     */
+    void *host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (host == MAP_FAILED) {
         error_setg_errno(errp, errno, "cannot set up guest memory 'pc.ram'");
         return NULL;

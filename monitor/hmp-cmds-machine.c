@@ -54,3 +54,12 @@ void hmp_info_registers(Monitor *mon, const HmpArgs *args)
     }
     dump_one(mon, vcpu >= 0 ? (guint)vcpu : 0);
 }
+
+void hmp_info_memory_size_summary(Monitor *mon, const HmpArgs *args)
+{
+    g_autoptr(MemoryInfo) info = qmp_query_memory_size_summary(NULL);
+    monitor_printf(mon, "base memory: %" G_GUINT64_FORMAT "\n", info->base_memory);
+    if (info->has_plugged_memory) {
+        monitor_printf(mon, "plugged memory: %" G_GUINT64_FORMAT "\n", info->plugged_memory);
+    }
+}

@@ -1,5 +1,6 @@
 /* Packet parsing, connection keys and checksums for the COLO proxy (include/net/colo.h). */
 #include "net/colo.h"
+#include "net/checksum.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -177,28 +178,6 @@ const char *colo_conn_key_str(const ColoConnKey *key, char *buf, gsize size)
     return buf;
 }
 
-/* Ones' complement sum of @len bytes, folded later. */
-static guint32 csum_add(guint32 sum, const guint8 *p, gsize len)
-{
-    while (len > 1) {
-        sum += (guint32)((p[0] << 8) | p[1]);
-        p += 2;
-        len -= 2;
-    }
-    if (len) {
-        sum += (guint32)(p[0] << 8);
-    }
-    return sum;
-}
-
-static guint16 csum_fold(guint32 sum)
-{
-    while (sum >> 16) {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    return (guint16)~sum;
-}
-
 void colo_packet_update_checksums(guint8 *data, const ColoPacketInfo *info)
 {
     guint8 *ip = data + info->l3_off;
@@ -208,7 +187,7 @@ void colo_packet_update_checksums(guint8 *data, const ColoPacketInfo *info)
         return;
     }
     colo_st_be16(ip + 10, 0);
-    colo_st_be16(ip + 10, csum_fold(csum_add(0, ip, ihl)));
+    colo_st_be16(ip + 10, net_checksum_finish(net_checksum_add(0, ip, ihl)));
 
     /* A fragment's L4 checksum covers the whole datagram: not ours to fix. */
     if (colo_ld_be16(ip + 6) & 0x3fff) {
@@ -228,11 +207,11 @@ void colo_packet_update_checksums(guint8 *data, const ColoPacketInfo *info)
         return;
     }
     colo_st_be16(l4 + csum_at, 0);
-    guint32 sum = csum_add(0, ip + 12, 8);
+    guint32 sum = net_checksum_add(0, ip + 12, 8);
     sum += info->ip_proto;
     sum += l4_len;
-    sum = csum_add(sum, l4, l4_len);
-    guint16 c = csum_fold(sum);
+    sum = net_checksum_add(sum, l4, l4_len);
+    guint16 c = net_checksum_finish(sum);
     if (info->ip_proto == COLO_IPPROTO_UDP && c == 0) {
         c = 0xffff;
     }

@@ -220,3 +220,28 @@ bool net_opts_check_all_read(NetOpts *opts, GError **errp)
     }
     return true;
 }
+
+bool net_opts_read(NetOpts *opts, const NetOptDesc *table, size_t rows, void *out, GError **errp)
+{
+    for (size_t i = 0; i < rows; i++) {
+        const NetOptDesc *d = &table[i];
+        void *field = (char *)out + d->offset;
+
+        switch (d->kind) {
+        case NET_OPT_STR:
+            *(const char **)field = net_opts_get(opts, d->key);
+            break;
+        case NET_OPT_BOOL:
+            if (!net_opts_get_bool(opts, d->key, d->def, field, errp)) {
+                return false;
+            }
+            break;
+        case NET_OPT_INT:
+            if (!net_opts_get_int(opts, d->key, d->def, field, errp)) {
+                return false;
+            }
+            break;
+        }
+    }
+    return net_opts_check_all_read(opts, errp);
+}

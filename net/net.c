@@ -225,6 +225,28 @@ void qemu_send_packet(NetClientState *nc, const uint8_t *buf, int size)
     qemu_send_packet_async(nc, buf, size, NULL);
 }
 
+ssize_t qemu_send_packet_offload(NetClientState *sender, const uint8_t *vnet_hdr,
+                                 const uint8_t *buf, size_t size)
+{
+    NetClientState *peer = sender->peer;
+    ssize_t ret;
+
+    if (!peer || sender->link_down || peer->link_down || sender->filters || peer->filters ||
+        !peer->info->receive_offload || qemu_net_queue_len(peer->incoming_queue) ||
+        !qemu_can_receive_packet(peer)) {
+        return 0;
+    }
+    ret = peer->info->receive_offload(peer, vnet_hdr, buf, size);
+    if (ret <= 0) {
+        return 0;
+    }
+    sender->stats.tx_packets++;
+    sender->stats.tx_bytes += size;
+    peer->stats.rx_packets++;
+    peer->stats.rx_bytes += size;
+    return ret;
+}
+
 /* ---- write batching ---- */
 
 typedef struct NetBatchEntry {

@@ -204,9 +204,23 @@ static gboolean slirp_source_prepare(GSource *source, gint *timeout)
             g_source_add_poll(source, &g_array_index(src->fds, GPollFD, i));
         }
     }
-    *timeout = slirp_timeout == UINT32_MAX ? -1 : (gint)MIN(slirp_timeout, G_MAXINT);
-    src->due = slirp_timeout == UINT32_MAX ? G_MAXINT64
-                                           : g_get_monotonic_time() + (gint64)slirp_timeout * 1000;
+    /*
+     * The earliest deadline stands until a dispatch: other sources waking the loop more often
+     * than slirp's timeout must not keep pushing its TCP timers into the future.
+     */
+    gint64 now = g_get_monotonic_time();
+    if (slirp_timeout != UINT32_MAX) {
+        src->due = MIN(src->due, now + (gint64)slirp_timeout * 1000);
+    }
+    if (src->due == G_MAXINT64) {
+        *timeout = -1;
+        return FALSE;
+    }
+    if (src->due <= now) {
+        *timeout = 0;
+        return TRUE;
+    }
+    *timeout = (gint)MIN((src->due - now + 999) / 1000, G_MAXINT);
     return FALSE;
 }
 
@@ -231,6 +245,7 @@ static gboolean slirp_source_dispatch(GSource *source, GSourceFunc cb, gpointer 
 {
     SlirpPollSource *src = (SlirpPollSource *)source;
 
+    src->due = G_MAXINT64;
     net_batch_begin();
     slirp_pollfds_poll(src->s->slirp, 0, slirp_get_revents_cb, src);
     net_batch_end();
@@ -259,6 +274,12 @@ static ssize_t slirp_receive(NetClientState *nc, const uint8_t *buf, size_t size
     SlirpState *s = (SlirpState *)nc;
 
     slirp_input(s->slirp, buf, size);
+    /*
+     * The frame often comes from the vCPU thread while the main loop sleeps in poll with the
+     * fd set slirp asked for before: what slirp now wants to write to its host sockets waits
+     * for a new prepare, so wake the loop rather than leave it to slirp's next timeout.
+     */
+    g_main_context_wakeup(NULL);
     return size;
 }
 
@@ -419,48 +440,59 @@ static bool slirp_parse_net(const char *str, struct in_addr *net, struct in_addr
     return true;
 }
 
+/* -netdev user's options (hostfwd, which may repeat, is read on its own). */
+typedef struct SlirpOpts {
+    const char *net, *host, *dhcpstart, *dns, *hostname, *domainname, *tftp, *bootfile;
+    const char *restrict_str;
+    bool ipv4, ipv6;
+} SlirpOpts;
+
+static const NetOptDesc slirp_opts[] = {
+    NET_OPT_STR(SlirpOpts, net, "net"),
+    NET_OPT_STR(SlirpOpts, host, "host"),
+    NET_OPT_STR(SlirpOpts, dhcpstart, "dhcpstart"),
+    NET_OPT_STR(SlirpOpts, dns, "dns"),
+    NET_OPT_STR(SlirpOpts, hostname, "hostname"),
+    NET_OPT_STR(SlirpOpts, domainname, "domainname"),
+    NET_OPT_STR(SlirpOpts, tftp, "tftp"),
+    NET_OPT_STR(SlirpOpts, bootfile, "bootfile"),
+    NET_OPT_STR(SlirpOpts, restrict_str, "restrict"),
+    NET_OPT_BOOL(SlirpOpts, ipv4, "ipv4", true),
+    NET_OPT_BOOL(SlirpOpts, ipv6, "ipv6", true),
+};
+
 bool net_init_slirp(NetOpts *opts, const char *name, NetClientState *peer, GError **errp)
 {
-    const char *vnet = net_opts_get(opts, "net");
-    const char *vhost = net_opts_get(opts, "host");
-    const char *vdhcp = net_opts_get(opts, "dhcpstart");
-    const char *vdns = net_opts_get(opts, "dns");
-    const char *hostname = net_opts_get(opts, "hostname");
-    const char *domainname = net_opts_get(opts, "domainname");
-    const char *tftp = net_opts_get(opts, "tftp");
-    const char *bootfile = net_opts_get(opts, "bootfile");
-    const char *restrict_str = net_opts_get(opts, "restrict");
     g_autoptr(GPtrArray) hostfwds = net_opts_get_all(opts, "hostfwd");
+    SlirpOpts o;
     struct in_addr net = {.s_addr = htonl(0x0a000200)}; /* 10.0.2.0 */
     struct in_addr mask = {.s_addr = htonl(0xffffff00)};
     struct in_addr host, dhcp, dns;
     struct in6_addr prefix6, host6, dns6;
     char netstr[INET_ADDRSTRLEN];
-    bool restricted = false, ipv4, ipv6;
+    bool restricted = false;
     SlirpConfig cfg = {0};
     SlirpState *s;
     SlirpPollSource *src;
 
-    if (!net_opts_get_bool(opts, "ipv4", true, &ipv4, errp) ||
-        !net_opts_get_bool(opts, "ipv6", true, &ipv6, errp) ||
-        !net_opts_check_all_read(opts, errp)) {
+    if (!net_opts_read(opts, slirp_opts, G_N_ELEMENTS(slirp_opts), &o, errp)) {
         return false;
     }
-    if (restrict_str) {
-        if (!strcmp(restrict_str, "on") || !strcmp(restrict_str, "yes")) {
+    if (o.restrict_str) {
+        if (!strcmp(o.restrict_str, "on") || !strcmp(o.restrict_str, "yes")) {
             restricted = true;
-        } else if (strcmp(restrict_str, "off") && strcmp(restrict_str, "no")) {
+        } else if (strcmp(o.restrict_str, "off") && strcmp(o.restrict_str, "no")) {
             error_setg(errp, "Parameter 'restrict' expects 'on' or 'off'");
             return false;
         }
     }
-    if (vnet && !slirp_parse_net(vnet, &net, &mask, errp)) {
+    if (o.net && !slirp_parse_net(o.net, &net, &mask, errp)) {
         return false;
     }
     host.s_addr = net.s_addr | (htonl(0x0202) & ~mask.s_addr);
     dhcp.s_addr = net.s_addr | (htonl(0x020f) & ~mask.s_addr);
     dns.s_addr = net.s_addr | (htonl(0x0203) & ~mask.s_addr);
-    if (vhost && !inet_aton(vhost, &host)) {
+    if (o.host && !inet_aton(o.host, &host)) {
         error_setg(errp, "Failed to parse host");
         return false;
     }
@@ -468,7 +500,7 @@ bool net_init_slirp(NetOpts *opts, const char *name, NetClientState *peer, GErro
         error_setg(errp, "Host doesn't belong to network");
         return false;
     }
-    if (vdns && !inet_aton(vdns, &dns)) {
+    if (o.dns && !inet_aton(o.dns, &dns)) {
         error_setg(errp, "Failed to parse DNS");
         return false;
     }
@@ -476,7 +508,7 @@ bool net_init_slirp(NetOpts *opts, const char *name, NetClientState *peer, GErro
         error_setg(errp, "DNS doesn't belong to network");
         return false;
     }
-    if (vdhcp && !inet_aton(vdhcp, &dhcp)) {
+    if (o.dhcpstart && !inet_aton(o.dhcpstart, &dhcp)) {
         error_setg(errp, "Failed to parse DHCP start address");
         return false;
     }
@@ -494,21 +526,21 @@ bool net_init_slirp(NetOpts *opts, const char *name, NetClientState *peer, GErro
 
     cfg.version = 1;
     cfg.restricted = restricted;
-    cfg.in_enabled = ipv4;
+    cfg.in_enabled = o.ipv4;
     cfg.vnetwork = net;
     cfg.vnetmask = mask;
     cfg.vhost = host;
-    cfg.in6_enabled = ipv6;
+    cfg.in6_enabled = o.ipv6;
     cfg.vprefix_addr6 = prefix6;
     cfg.vprefix_len = 64;
     cfg.vhost6 = host6;
-    cfg.vhostname = hostname;
-    cfg.tftp_path = tftp;
-    cfg.bootfile = bootfile;
+    cfg.vhostname = o.hostname;
+    cfg.tftp_path = o.tftp;
+    cfg.bootfile = o.bootfile;
     cfg.vdhcp_start = dhcp;
     cfg.vnameserver = dns;
     cfg.vnameserver6 = dns6;
-    cfg.vdomainname = domainname;
+    cfg.vdomainname = o.domainname;
 
     s = (SlirpState *)qemu_new_net_client(&net_slirp_info, peer, "user", name);
     s->dhcp_start = dhcp;
@@ -519,6 +551,7 @@ bool net_init_slirp(NetOpts *opts, const char *name, NetClientState *peer, GErro
     src->s = s;
     src->fds = g_array_new(FALSE, TRUE, sizeof(GPollFD));
     src->next = g_array_new(FALSE, TRUE, sizeof(GPollFD));
+    src->due = G_MAXINT64;
     s->source = &src->source;
     g_source_attach(s->source, NULL);
 

@@ -583,42 +583,48 @@ static bool socket_init_fd(NetClientState *peer, const char *name, const char *f
     return true;
 }
 
+/* -netdev socket's options. */
+typedef struct SocketOpts {
+    const char *fd, *listen, *connect, *mcast, *udp, *localaddr;
+} SocketOpts;
+
+static const NetOptDesc socket_opts[] = {
+    NET_OPT_STR(SocketOpts, fd, "fd"),           NET_OPT_STR(SocketOpts, listen, "listen"),
+    NET_OPT_STR(SocketOpts, connect, "connect"), NET_OPT_STR(SocketOpts, mcast, "mcast"),
+    NET_OPT_STR(SocketOpts, udp, "udp"),         NET_OPT_STR(SocketOpts, localaddr, "localaddr"),
+};
+
 bool net_init_socket(NetOpts *opts, const char *name, NetClientState *peer, GError **errp)
 {
-    const char *fd = net_opts_get(opts, "fd");
-    const char *listen_addr = net_opts_get(opts, "listen");
-    const char *connect_addr = net_opts_get(opts, "connect");
-    const char *mcast = net_opts_get(opts, "mcast");
-    const char *udp = net_opts_get(opts, "udp");
-    const char *localaddr = net_opts_get(opts, "localaddr");
+    SocketOpts o;
 
-    if (!net_opts_check_all_read(opts, errp)) {
+    if (!net_opts_read(opts, socket_opts, G_N_ELEMENTS(socket_opts), &o, errp)) {
         return false;
     }
-    if (!!fd + !!listen_addr + !!connect_addr + !!mcast + !!udp != 1) {
+    if (!!o.fd + !!o.listen + !!o.connect + !!o.mcast + !!o.udp != 1) {
         error_setg(errp, "exactly one of listen=, connect=, mcast= or udp= is required");
         return false;
     }
-    if (localaddr && !mcast && !udp) {
+    if (o.localaddr && !o.mcast && !o.udp) {
         error_setg(errp, "localaddr= is only valid with mcast= or udp=");
         return false;
     }
-    if (fd) {
-        return socket_init_fd(peer, name, fd, errp);
+    if (o.fd) {
+        return socket_init_fd(peer, name, o.fd, errp);
     }
-    if (listen_addr) {
-        return socket_init_listen(peer, name, listen_addr, errp);
+    if (o.listen) {
+        return socket_init_listen(peer, name, o.listen, errp);
     }
-    if (connect_addr) {
-        return socket_init_connect(peer, name, connect_addr, errp);
+    if (o.connect) {
+        return socket_init_connect(peer, name, o.connect, errp);
     }
-    if (mcast) {
+    if (o.mcast) {
         error_setg(errp, "mcast= is not supported by this build");
         return false;
     }
-    if (!localaddr) {
+    if (!o.localaddr) {
         error_setg(errp, "localaddr= is mandatory with udp=");
         return false;
     }
-    return socket_init_udp(peer, name, udp, localaddr, errp);
+    return socket_init_udp(peer, name, o.udp, o.localaddr, errp);
 }

@@ -84,3 +84,8 @@ bool machine_cpu_dump(guint index, GString *out)
     ops.cpu_dump(ops.opaque, index, out);
     return true;
 }
+
+uint64_t machine_ram_size(void)
+{
+    return have_ops && ops.ram_size ? ops.ram_size(ops.opaque) : 0;
+}

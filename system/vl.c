@@ -582,6 +582,11 @@ static guint pc_ops_cpu_count(void *opaque)
     return 1;
 }
 
+static uint64_t pc_ops_ram_size(void *opaque)
+{
+    return mc.pc.ram_size;
+}
+
 static int64_t pc_ops_cpu_thread_id(void *opaque, guint index)
 {
     return pc_system_cpu_thread_id(pc_sys);
@@ -670,6 +675,7 @@ static void build_pc(GPtrArray *opts)
         .cpu_count = pc_ops_cpu_count,
         .cpu_thread_id = pc_ops_cpu_thread_id,
         .cpu_dump = pc_ops_cpu_dump,
+        .ram_size = pc_ops_ram_size,
     };
     machine_control_set_ops(&ops);
     runstate_add_change_handler(pc_runstate_changed, NULL);

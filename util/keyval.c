@@ -260,80 +260,80 @@ gboolean keyval_parse_bool(const char *name, const char *value, gboolean *out, G
     return FALSE;
 }
 
-gboolean keyval_parse_size(const char *name, const char *value, guint64 *out, GError **errp)
+/* A suffix letter's power of two: b 0, k 10, M 20 ... E 60 (any case); -1 if none. */
+static int size_suffix_shift(char c)
 {
-    const char *p = value;
+    static const char letters[] = "bkmgtpe";
+    const char *hit = c ? strchr(letters, g_ascii_tolower(c)) : NULL;
+    return hit ? (int)(hit - letters) * 10 : -1;
+}
+
+int keyval_strtosz(const char *s, int default_shift, guint64 *out)
+{
+    const char *p = s;
     while (g_ascii_isspace(*p)) {
         p++;
     }
+    if (*p == '+') {
+        p++;
+    }
     if (!g_ascii_isdigit(*p)) {
-        goto bad;
+        return -EINVAL; /* also '-': sizes are never negative */
     }
     char *end;
+    gboolean hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
     errno = 0;
-    double number = g_ascii_strtod(p, &end);
-    if (errno || end == p || number < 0) {
-        goto bad;
+    guint64 whole = g_ascii_strtoull(p, &end, hex ? 16 : 10);
+    if (errno || (hex && end == p + 1)) {
+        return -EINVAL;
     }
-    guint64 mult = 1;
-    switch (*end) {
-    case 'b':
-    case 'B':
-        mult = 1;
-        end++;
-        break;
-    case 'k':
-    case 'K':
-        mult = 1ULL << 10;
-        end++;
-        break;
-    case 'm':
-    case 'M':
-        mult = 1ULL << 20;
-        end++;
-        break;
-    case 'g':
-    case 'G':
-        mult = 1ULL << 30;
-        end++;
-        break;
-    case 't':
-    case 'T':
-        mult = 1ULL << 40;
-        end++;
-        break;
-    case 'p':
-    case 'P':
-        mult = 1ULL << 50;
-        end++;
-        break;
-    case 'e':
-    case 'E':
-        mult = 1ULL << 60;
-        end++;
-        break;
-    default:
-        break;
+    double fraction = 0;
+    if (*end == '.') {
+        if (hex) {
+            return -EINVAL;
+        }
+        /* digits only: an exponent ("1.5e3") is no size */
+        double scale = 0.1;
+        for (end++; g_ascii_isdigit(*end); end++) {
+            fraction += (*end - '0') * scale;
+            scale /= 10;
+        }
     }
-    if (*end) {
-        goto bad;
+    int shift = size_suffix_shift(*end);
+    if (shift >= 0) {
+        if (hex) {
+            warn_report("Using a multiplier suffix on hex numbers is deprecated: %s", s);
+        }
+        end++;
+    } else {
+        shift = default_shift;
     }
-    /* A fraction is only meaningful with a suffix ("1.5G"). */
-    if (mult == 1 && number != (double)(guint64)number) {
-        goto bad;
+    if (*end || (shift == 0 && fraction != 0)) {
+        return -EINVAL;
     }
-    double bytes = number * (double)mult;
-    if (bytes >= 18446744073709551616.0) {
+    guint64 mult = 1ull << shift;
+    guint64 part = (guint64)(fraction * (double)mult);
+    if (whole > (G_MAXUINT64 - part) / mult) {
+        return -ERANGE;
+    }
+    *out = whole * mult + part;
+    return 0;
+}
+
+gboolean keyval_parse_size(const char *name, const char *value, guint64 *out, GError **errp)
+{
+    int ret = keyval_strtosz(value, 0, out);
+    if (ret == -ERANGE) {
         error_setg(errp, "Value '%s' is too large for parameter '%s'", value, name);
         return FALSE;
     }
-    *out = (guint64)bytes;
+    if (ret) {
+        error_setg(errp,
+                   "Parameter '%s' expects a non-negative number below 2^64\x1e"
+                   "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
+                   "and exabytes, respectively.",
+                   name);
+        return FALSE;
+    }
     return TRUE;
-bad:
-    error_setg(errp,
-               "Parameter '%s' expects a non-negative number below 2^64\x1e"
-               "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
-               "and exabytes, respectively.",
-               name);
-    return FALSE;
 }

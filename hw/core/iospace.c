@@ -19,6 +19,7 @@ struct IoSpace {
     GArray *regions; /* of IoRegion, sorted by base, non-overlapping */
     gint last_hit;   /* index of the last region found, -1 if none */
     GHashTable *logged;
+    bool ports; /* the port space: unassigned reads answer all-ones (see unassigned_value) */
     IoSpaceStats stats;
 };
 
@@ -26,6 +27,7 @@ IoSpace *io_space_new(const char *name, uint64_t limit)
 {
     IoSpace *s = g_new0(IoSpace, 1);
     s->name = g_strdup(name);
+    s->ports = !strcmp(name, "io");
     s->limit = limit;
     s->regions = g_array_new(FALSE, FALSE, sizeof(IoRegion));
     s->last_hit = -1;
@@ -186,6 +188,19 @@ static void log_unassigned(IoSpace *s, uint64_t addr, bool write, uint64_t val, 
     }
 }
 
+/*
+ * What a read nobody answers gives the CPU, as upstream's: its unassigned port handler answers
+ * all-ones but refuses unaligned accesses, unassigned memory refuses every access, and a
+ * refused read gives 0.
+ */
+static uint64_t unassigned_value(IoSpace *s, uint64_t addr, unsigned size)
+{
+    if (!s->ports || (addr & (size - 1))) {
+        return 0;
+    }
+    return size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+}
+
 uint64_t io_space_read(IoSpace *space, uint64_t addr, unsigned size)
 {
     IoRegion *r = find(space, addr);
@@ -193,7 +208,7 @@ uint64_t io_space_read(IoSpace *space, uint64_t addr, unsigned size)
     if (!r || !r->ops->read) {
         space->stats.unassigned_reads++;
         log_unassigned(space, addr, false, 0, size);
-        return size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+        return unassigned_value(space, addr, size);
     }
     return r->ops->read(r->opaque, addr - r->base, size);
 }

@@ -62,11 +62,74 @@ struct PcMachine {
 
 /* --- RAM size --------------------------------------------------------------------------- */
 
-static void size_error(GError **errp)
+#define PC_MAX_RAM_SLOTS 256 /* upstream's ACPI memory hotplug limit */
+
+/* -m's size-typed option NAME as upstream's option parser checks it: a plain number is bytes. */
+static bool opt_size(const char *name, const char *s, guint64 *out, GError **errp)
 {
-    error_setg(errp, "Parameter 'size' expects a non-negative number below 2^64");
-    error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, "
-                            "tera-, peta-\nand exabytes, respectively.\n");
+    int ret = keyval_strtosz(s, 0, out);
+    if (ret == -ERANGE) {
+        error_setg(errp, "Value '%s' is out of range for parameter '%s'", s, name);
+        return false;
+    }
+    if (ret) {
+        error_setg(errp, "Parameter '%s' expects a non-negative number below 2^64", name);
+        error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, "
+                                "tera-, peta-\nand exabytes, respectively.\n");
+        return false;
+    }
+    return true;
+}
+
+/* slots is number-typed upstream: any base strtoull reads, "-1" wrapping to 2^64 - 1. */
+static bool opt_number(const char *name, const char *s, guint64 *out, GError **errp)
+{
+    char *end;
+    errno = 0;
+    *out = g_ascii_strtoull(s, &end, 0);
+    if (errno || end == s || *end) {
+        error_setg(errp, "Parameter '%s' expects a number", name);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The checks upstream makes once options are parsed (the machine's memory property, then the
+ * board): their messages name no option. slots and maxmem are only checked: this machine has
+ * no memory hotplug, so nothing can use them.
+ */
+static bool check_hotplug_limits(uint64_t size, const char *slots_s, guint64 slots,
+                                 const char *maxmem_s, guint64 maxmem, GError **errp)
+{
+    error_location_clear();
+    if (!maxmem_s) {
+        if (slots_s) {
+            error_setg(errp, "slots specified but no max-size");
+            return false;
+        }
+        return true;
+    }
+    if (maxmem < size) {
+        error_setg(errp,
+                   "invalid value of maxmem: maximum memory size (0x%" G_GINT64_MODIFIER
+                   "x) must be at least the initial memory size (0x%" G_GINT64_MODIFIER "x)",
+                   maxmem, size);
+        return false;
+    }
+    if (slots_s && slots && maxmem == size) {
+        error_setg(errp,
+                   "invalid value of maxmem: memory slots were specified but maximum memory "
+                   "size (0x%" G_GINT64_MODIFIER
+                   "x) is equal to the initial memory size (0x%" G_GINT64_MODIFIER "x)",
+                   maxmem, size);
+        return false;
+    }
+    if (slots > PC_MAX_RAM_SLOTS) {
+        error_setg(errp, "unsupported amount of memory slots: %" G_GUINT64_FORMAT, slots);
+        return false;
+    }
+    return true;
 }
 
 bool pc_parse_ram_size(const char *arg, uint64_t *out, GError **errp)
@@ -77,75 +140,43 @@ bool pc_parse_ram_size(const char *arg, uint64_t *out, GError **errp)
     }
     for (guint i = 0; i < kv->pairs->len; i++) {
         KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
-        if (strcmp(p->key, "size")) {
+        if (strcmp(p->key, "size") && strcmp(p->key, "slots") && strcmp(p->key, "maxmem")) {
             error_set_invalid_param(errp, p->key);
             return false;
         }
     }
     const char *s = keyval_get(kv, "size");
-    if (!s) {
-        *out = PC_DEFAULT_RAM_SIZE;
-        return true;
-    }
-    if (!g_ascii_isdigit(s[0])) {
-        size_error(errp);
+    const char *slots_s = keyval_get(kv, "slots");
+    const char *maxmem_s = keyval_get(kv, "maxmem");
+    guint64 v = 0, slots = 0, maxmem = 0;
+    if ((s && !opt_size("size", s, &v, errp)) ||
+        (slots_s && !opt_number("slots", slots_s, &slots, errp)) ||
+        (maxmem_s && !opt_size("maxmem", maxmem_s, &maxmem, errp))) {
         return false;
     }
-    char *end;
-    errno = 0;
-    double whole = g_ascii_strtod(s, &end);
-    if (errno == ERANGE || end == s) {
-        error_setg(errp, "Value '%s' is out of range for parameter 'size'", s);
+    /*
+     * Then upstream reads the size again as the machine's memory size, where text ending in a
+     * digit is taken as MiB. That happens after option parsing: what it says names no option.
+     */
+    size_t len = s ? strlen(s) : 0;
+    error_location_clear();
+    if (len && g_ascii_isdigit(s[len - 1])) {
+        g_autofree char *mib = g_strdup_printf("%sM", s);
+        if (keyval_strtosz(mib, 0, &v)) {
+            error_setg(errp, "Parameter 'memory.size' expects size");
+            return false;
+        }
+    }
+    if (v == 0) {
+        v = PC_DEFAULT_RAM_SIZE; /* no size or -m 0: the default, as upstream */
+    } else {
+        /* upstream rounds RAM up to 8 KiB */
+        v = v <= G_MAXUINT64 - 8191 ? (v + 8191) & ~(guint64)8191 : 0;
+    }
+    if (!check_hotplug_limits(v, slots_s, slots, maxmem_s, maxmem, errp)) {
         return false;
     }
-    int shift;
-    switch (*end) {
-    case '\0':
-        shift = 20; /* -m takes MiB without a suffix */
-        break;
-    case 'b':
-    case 'B':
-        shift = 0;
-        break;
-    case 'k':
-    case 'K':
-        shift = 10;
-        break;
-    case 'm':
-    case 'M':
-        shift = 20;
-        break;
-    case 'g':
-    case 'G':
-        shift = 30;
-        break;
-    case 't':
-    case 'T':
-        shift = 40;
-        break;
-    case 'p':
-    case 'P':
-        shift = 50;
-        break;
-    case 'e':
-    case 'E':
-        shift = 60;
-        break;
-    default:
-        size_error(errp);
-        return false;
-    }
-    if (*end && end[1]) {
-        size_error(errp);
-        return false;
-    }
-    double bytes = whole * (double)(1ull << shift);
-    if (bytes >= 18446744073709551616.0) {
-        error_setg(errp, "Value '%s' is out of range for parameter 'size'", s);
-        return false;
-    }
-    uint64_t v = (uint64_t)bytes;
-    *out = v ? v : PC_DEFAULT_RAM_SIZE; /* -m 0 means the default, as upstream */
+    *out = v;
     return true;
 }
 
@@ -464,7 +495,11 @@ bool pc_machine_add_nic_requests(PcMachine *m, GError **errp)
 static bool load_firmware_data(PcMachine *m, GError **errp)
 {
     uint64_t rsdp = 0;
-    if (m->opts.acpi) {
+    /*
+     * The tables go where upstream's firmware ROM sits, below 1 MiB, here in RAM. A machine
+     * with less RAM than that starts without them, as upstream's starts (nothing boots in it).
+     */
+    if (m->opts.acpi && m->low_ram >= 0x100000) {
         AcpiTables *t = acpi_build_pc_tables(ACPI_TABLES_BASE, m->low_ram);
         bool ok = dma_write(m->hooks.ram, t->base, t->blob->data, t->blob->len);
         rsdp = t->rsdp;

@@ -16,6 +16,13 @@ static ssize_t nc_receive(NetClientState *nc, const uint8_t *buf, size_t size)
     return r < 0 ? (ssize_t)size : r;
 }
 
+static ssize_t nc_receive_offload(NetClientState *nc, const uint8_t *hdr, const uint8_t *buf,
+                                  size_t size)
+{
+    VirtIONetClient *c = (VirtIONetClient *)nc;
+    return virtio_net_receive_offload(c->nic, hdr, buf, size);
+}
+
 static bool nc_can_receive(NetClientState *nc)
 {
     VirtIONetClient *c = (VirtIONetClient *)nc;
@@ -33,6 +40,7 @@ static const NetClientInfo nic_info = {
     .size = sizeof(VirtIONetClient),
     .receive = nc_receive,
     .can_receive = nc_can_receive,
+    .receive_offload = nc_receive_offload,
     .link_status_changed = nc_link_changed,
 };
 
@@ -40,6 +48,12 @@ static void peer_send(void *opaque, const uint8_t *buf, size_t len)
 {
     VirtIONetClient *c = opaque;
     qemu_send_packet(&c->nc, buf, len);
+}
+
+static bool peer_send_offload(void *opaque, const uint8_t *hdr, const uint8_t *buf, size_t len)
+{
+    VirtIONetClient *c = opaque;
+    return qemu_send_packet_offload(&c->nc, hdr, buf, len) > 0;
 }
 
 static void peer_rx_ready(void *opaque)
@@ -68,7 +82,12 @@ VirtIONetClient *virtio_net_nc_attach(VirtIONet *nic, const char *netdev_id, con
                              "model=virtio-net-pci,macaddr=%02x:%02x:%02x:%02x:%02x:"
                              "%02x",
                              mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
-    VirtIONetPeer p = {.send = peer_send, .rx_ready = peer_rx_ready, .opaque = c};
+    VirtIONetPeer p = {
+        .send = peer_send,
+        .rx_ready = peer_rx_ready,
+        .send_offload = peer_send_offload,
+        .opaque = c,
+    };
     virtio_net_set_peer(nic, &p);
     virtio_net_set_link(nic, !peer->link_down);
     return c;

@@ -1,5 +1,6 @@
 /* virtio-net (include/hw/virtio/virtio-net.h). */
 #include "hw/virtio/virtio-net.h"
+#include "net/vnet-hdr.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@ struct VirtIONet {
      * a reply (an ARP answer from slirp) from inside the send of a transmitted frame. */
     VirtQueueElement *tx_elem, *rx_elem;
     uint8_t *txbuf;
+    uint8_t *segbuf; /* one TSO segment at a time */
     VirtIONetStats stats;
 };
 
@@ -52,6 +54,58 @@ static void net_config_write(VirtIODevice *vdev, uint32_t off, uint32_t val, int
     /* With VERSION_1 the MAC is read-only (changes go through the control queue). */
 }
 
+static void tx_emit(void *opaque, const uint8_t *frame, size_t len)
+{
+    VirtIONet *n = opaque;
+
+    n->peer.send(n->peer.opaque, frame, len);
+    n->stats.tx_packets++;
+    n->stats.tx_bytes += len;
+}
+
+/* One guest frame: its header's offloads done here, then to the peer. */
+static void tx_one(VirtIONet *n, VirtQueue *vq, const VirtQueueElement *e)
+{
+    VirtIODevice *vdev = &n->vdev;
+    uint8_t raw[VIRTIO_NET_HDR_LEN];
+    NetVnetHdr h;
+    size_t len = e->out_total - VIRTIO_NET_HDR_LEN;
+
+    if (virtqueue_read_out(vq, e, 0, raw, sizeof(raw)) < 0 ||
+        virtqueue_read_out(vq, e, VIRTIO_NET_HDR_LEN, n->txbuf, len) < 0) {
+        return; /* device broken */
+    }
+    if (!n->has_peer || !n->link_up) {
+        n->stats.tx_dropped++;
+        return;
+    }
+    net_vnet_hdr_parse(&h, raw);
+    if (!virtio_has_feature(vdev, VIRTIO_NET_F_CSUM)) {
+        h.flags = 0;
+        h.gso_type = VIRTIO_NET_HDR_GSO_NONE;
+    } else if (h.gso_type != VIRTIO_NET_HDR_GSO_NONE &&
+               !virtio_has_feature(vdev, VIRTIO_NET_F_HOST_TSO4) &&
+               !virtio_has_feature(vdev, VIRTIO_NET_F_HOST_TSO6)) {
+        n->stats.tx_dropped++;
+        return;
+    }
+    bool needs_work =
+        (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || h.gso_type != VIRTIO_NET_HDR_GSO_NONE;
+    if (needs_work && n->peer.send_offload &&
+        n->peer.send_offload(n->peer.opaque, raw, n->txbuf, len)) {
+        n->stats.tx_packets++;
+        n->stats.tx_bytes += len;
+        n->stats.tx_offloaded++;
+        return;
+    }
+    int frames = net_vnet_hdr_complete(&h, n->txbuf, len, n->segbuf, VIRTIO_NET_MAX_TX, tx_emit, n);
+    if (frames < 0) {
+        n->stats.tx_dropped++;
+    } else if (frames > 1) {
+        n->stats.tx_segmented++;
+    }
+}
+
 static void handle_tx(VirtIODevice *vdev, VirtQueue *vq)
 {
     VirtIONet *n = to_net(vdev);
@@ -60,21 +114,13 @@ static void handle_tx(VirtIODevice *vdev, VirtQueue *vq)
         VirtQueueElement *e = n->tx_elem;
         any = true;
         if (e->out_total < VIRTIO_NET_HDR_LEN ||
-            e->out_total - VIRTIO_NET_HDR_LEN > VIRTIO_NET_MAX_FRAME) {
+            e->out_total - VIRTIO_NET_HDR_LEN > VIRTIO_NET_MAX_TX) {
             n->stats.tx_dropped++;
-            virtqueue_push(vq, e, 0);
-            continue;
-        }
-        size_t len = e->out_total - VIRTIO_NET_HDR_LEN;
-        if (virtqueue_read_out(vq, e, VIRTIO_NET_HDR_LEN, n->txbuf, len) < 0) {
-            return; /* device broken */
-        }
-        if (n->has_peer && n->link_up) {
-            n->peer.send(n->peer.opaque, n->txbuf, len);
-            n->stats.tx_packets++;
-            n->stats.tx_bytes += len;
         } else {
-            n->stats.tx_dropped++;
+            tx_one(n, vq, e);
+            if (vdev->broken) {
+                return;
+            }
         }
         virtqueue_push(vq, e, 0);
     }
@@ -103,14 +149,18 @@ VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6])
 {
     VirtIONet *n = g_new0(VirtIONet, 1);
     virtio_init(&n->vdev, "virtio-net", VIRTIO_ID_NET, &net_ops, dma, 2);
-    n->vdev.host_features |= (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS);
+    n->vdev.host_features |= (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) |
+                             (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |
+                             (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |
+                             (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6);
     virtio_add_queue(&n->vdev, RX_QUEUE, VIRTIO_NET_QUEUE_SIZE, handle_rx);
     virtio_add_queue(&n->vdev, TX_QUEUE, VIRTIO_NET_QUEUE_SIZE, handle_tx);
     memcpy(n->mac, mac, 6);
     n->link_up = true;
     n->tx_elem = g_new0(VirtQueueElement, 1);
     n->rx_elem = g_new0(VirtQueueElement, 1);
-    n->txbuf = g_malloc(VIRTIO_NET_MAX_FRAME);
+    n->txbuf = g_malloc(VIRTIO_NET_MAX_TX);
+    n->segbuf = g_malloc(VIRTIO_NET_MAX_TX);
     return n;
 }
 
@@ -123,6 +173,7 @@ void virtio_net_free(VirtIONet *n)
     g_free(n->tx_elem);
     g_free(n->rx_elem);
     g_free(n->txbuf);
+    g_free(n->segbuf);
     g_free(n);
 }
 
@@ -188,9 +239,13 @@ ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len)
         n->stats.rx_dropped++;
         return -1;
     }
-    /* flags 0, gso none, lengths 0, num_buffers 1 */
+    /* gso none, lengths 0, num_buffers 1; a checksum verified here is not verified again */
     uint8_t hdr[VIRTIO_NET_HDR_LEN] = {0};
     hdr[10] = 1;
+    if (virtio_has_feature(&n->vdev, VIRTIO_NET_F_GUEST_CSUM) && net_frame_csum_ok(buf, len)) {
+        hdr[0] = VIRTIO_NET_HDR_F_DATA_VALID;
+        n->stats.rx_csum_verified++;
+    }
     if (virtqueue_write_in(vq, e, 0, hdr, sizeof(hdr)) < 0 ||
         virtqueue_write_in(vq, e, sizeof(hdr), buf, len) < 0) {
         n->stats.rx_dropped++;
@@ -200,6 +255,55 @@ ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len)
     virtqueue_notify(vq);
     n->stats.rx_packets++;
     n->stats.rx_bytes += len;
+    return len;
+}
+
+ssize_t virtio_net_receive_offload(VirtIONet *n, const uint8_t *hdr, const uint8_t *buf, size_t len)
+{
+    VirtIODevice *vdev = &n->vdev;
+    VirtQueue *vq = &vdev->vq[RX_QUEUE];
+    NetVnetHdr h;
+    int feature;
+
+    net_vnet_hdr_parse(&h, hdr);
+    switch (h.gso_type) {
+    case VIRTIO_NET_HDR_GSO_NONE:
+        feature = VIRTIO_NET_F_GUEST_CSUM;
+        break;
+    case VIRTIO_NET_HDR_GSO_TCPV4:
+        feature = VIRTIO_NET_F_GUEST_TSO4;
+        break;
+    case VIRTIO_NET_HDR_GSO_TCPV6:
+        feature = VIRTIO_NET_F_GUEST_TSO6;
+        break;
+    default:
+        return 0; /* ECN and UDP offloads are not offered */
+    }
+    if (!n->link_up || len > VIRTIO_NET_MAX_TX || !virtio_has_feature(vdev, feature) ||
+        ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+         !virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_CSUM)) ||
+        !virtqueue_pop(vq, n->rx_elem)) {
+        return 0;
+    }
+    VirtQueueElement *e = n->rx_elem;
+    if (e->in_total < VIRTIO_NET_HDR_LEN + len) {
+        virtqueue_unpop(vq);
+        return 0;
+    }
+    uint8_t out[VIRTIO_NET_HDR_LEN];
+    memcpy(out, hdr, 10);
+    out[10] = 1; /* num_buffers */
+    out[11] = 0;
+    if (virtqueue_write_in(vq, e, 0, out, sizeof(out)) < 0 ||
+        virtqueue_write_in(vq, e, sizeof(out), buf, len) < 0) {
+        n->stats.rx_dropped++;
+        return len; /* the device is broken now: the frame is gone, counted */
+    }
+    virtqueue_push(vq, e, VIRTIO_NET_HDR_LEN + len);
+    virtqueue_notify(vq);
+    n->stats.rx_packets++;
+    n->stats.rx_bytes += len;
+    n->stats.rx_offloaded++;
     return len;
 }
 

@@ -23,7 +23,9 @@ void virtio_init(VirtIODevice *vdev, const char *name, uint16_t device_id,
     vdev->dma = dma;
     vdev->num_queues = num_queues;
     vdev->vq = g_new0(VirtQueue, num_queues);
-    vdev->host_features = 1ull << VIRTIO_F_VERSION_1;
+    /* Indirect tables let a driver post big buffers without eating the ring (virtio-net's
+     * big-packet mode uses 18 descriptors per buffer otherwise). */
+    vdev->host_features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_INDIRECT_DESC);
     for (int i = 0; i < num_queues; i++) {
         vdev->vq[i].vdev = vdev;
         vdev->vq[i].index = i;
@@ -175,10 +177,28 @@ bool virtqueue_ready(VirtQueue *vq)
            vq->desc;
 }
 
+/*
+ * Ready, and each ring wholly below 2^64: a ring whose end wraps would alias low guest RAM
+ * (upstream's mapping of such a ring fails), so it is a guest error like a ring outside RAM.
+ */
+static bool queue_usable(VirtQueue *vq)
+{
+    if (!virtqueue_ready(vq)) {
+        return false;
+    }
+    uint64_t n = vq->size;
+    if (vq->desc + DESC_SIZE * n < vq->desc || vq->avail + 6 + 2 * n < vq->avail ||
+        vq->used + 6 + 8 * n < vq->used) {
+        virtio_error(vq->vdev, "queue %d: ring wraps the address space", vq->index);
+        return false;
+    }
+    return true;
+}
+
 bool virtqueue_empty(VirtQueue *vq)
 {
     uint16_t idx;
-    if (!virtqueue_ready(vq) || !ring_read16(vq, vq->avail + 2, &idx)) {
+    if (!queue_usable(vq) || !ring_read16(vq, vq->avail + 2, &idx)) {
         return true;
     }
     return idx == vq->last_avail_idx;
@@ -254,7 +274,7 @@ static bool walk_indirect(VirtQueue *vq, VirtQueueElement *e, const VringDesc *i
 bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *e)
 {
     uint16_t avail_idx, head;
-    if (!virtqueue_ready(vq) || !ring_read16(vq, vq->avail + 2, &avail_idx)) {
+    if (!queue_usable(vq) || !ring_read16(vq, vq->avail + 2, &avail_idx)) {
         return false;
     }
     if (avail_idx == vq->last_avail_idx) {
@@ -315,6 +335,12 @@ bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *e)
     vq->last_avail_idx++;
     vq->vdev->stats.chains++;
     return true;
+}
+
+void virtqueue_unpop(VirtQueue *vq)
+{
+    vq->last_avail_idx--;
+    vq->vdev->stats.chains--;
 }
 
 void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)

@@ -43,6 +43,13 @@ typedef struct NetClientInfo {
     bool (*can_receive)(NetClientState *nc);
     void (*cleanup)(NetClientState *nc);
     void (*link_status_changed)(NetClientState *nc);
+    /*
+     * Takes a frame still carrying its guest's offloads, described by a 12-byte virtio-net
+     * header (partial checksum, TSO): bytes taken, 0 if it cannot now (the sender then does the
+     * offloads itself and sends plain frames). See qemu_send_packet_offload().
+     */
+    ssize_t (*receive_offload)(NetClientState *nc, const uint8_t *vnet_hdr, const uint8_t *buf,
+                               size_t size);
     /* Vhost acceleration is on (filters refuse such netdevs). */
     bool (*has_vhost)(NetClientState *nc);
 } NetClientInfo;
@@ -117,6 +124,15 @@ ssize_t qemu_sendv_packet_async(NetClientState *sender, const struct iovec *iov,
 ssize_t qemu_send_packet_async(NetClientState *sender, const uint8_t *buf, int size,
                                NetPacketSent *sent_cb);
 void qemu_send_packet(NetClientState *nc, const uint8_t *buf, int size);
+/*
+ * Hands a frame with its virtio-net header (@vnet_hdr, 12 bytes) straight to the peer, when
+ * nothing on the path needs plain frames: no filter on either end, both links up, nothing
+ * waiting in the peer's queue (order is kept) and a peer with receive_offload that takes it.
+ * Returns the bytes taken, or 0: then nothing was sent and the caller must complete the frame
+ * itself (checksum, segmentation) and use qemu_send_packet().
+ */
+ssize_t qemu_send_packet_offload(NetClientState *sender, const uint8_t *vnet_hdr,
+                                 const uint8_t *buf, size_t size);
 /* @nc can take packets again: deliver what waits in its queue. */
 void qemu_flush_queued_packets(NetClientState *nc);
 bool qemu_can_receive_packet(NetClientState *nc);

@@ -31,6 +31,8 @@ typedef struct MachineOps {
     int64_t (*cpu_thread_id)(void *opaque, guint index);
     /* Appends the CPU's registers in `info registers` layout. */
     void (*cpu_dump)(void *opaque, guint index, GString *out);
+    /* RAM in bytes as -m gave it (after upstream's rounding). */
+    uint64_t (*ram_size)(void *opaque);
     void *opaque;
 } MachineOps;
 
@@ -47,5 +49,7 @@ guint machine_cpu_count(void);
 int64_t machine_cpu_thread_id(guint index);
 /* False if there is no such CPU. */
 bool machine_cpu_dump(guint index, GString *out);
+/* 0 without a machine. */
+uint64_t machine_ram_size(void);
 
 #endif

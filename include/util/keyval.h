@@ -58,7 +58,15 @@ gboolean id_wellformed(const char *id);
 
 /* Booleans as QEMU accepts them: on/off, yes/no, true/false, y/n. */
 gboolean keyval_parse_bool(const char *name, const char *value, gboolean *out, GError **errp);
-/* Sizes with optional k/M/G/T suffix (powers of 1024); plain numbers are bytes. */
+/*
+ * Upstream's size grammar (qemu_strtosz): blanks and '+' allowed in front, then decimal digits
+ * with an optional fraction, or 0x and hex digits without one, then at most one suffix b, k, M,
+ * G, T, P or E (powers of 1024, any case; 2^default_shift when there is none). A fraction needs
+ * a scale other than bytes; a hex number with a suffix is warned about (deprecated upstream).
+ * Returns 0, -EINVAL (not a size) or -ERANGE (2^64 or more).
+ */
+int keyval_strtosz(const char *s, int default_shift, guint64 *out);
+/* Sizes with optional k/M/G/T/P/E suffix (powers of 1024); plain numbers are bytes. */
 gboolean keyval_parse_size(const char *name, const char *value, guint64 *out, GError **errp);
 
 #endif

@@ -2,7 +2,7 @@
 import os
 import subprocess
 
-from conftest import ROOT
+from conftest import QEMU, ROOT
 
 
 def run(*argv):
@@ -32,3 +32,11 @@ def test_install_deps_is_quiet_when_everything_is_installed():
     r = run("scripts/install-deps")
     assert r.returncode == 0
     assert r.stdout == "" and r.stderr == ""
+
+
+def test_checked_in_qmp_reference_is_the_generated_one():
+    """docs/qmp-reference.md is what scripts/qapi-gen.py makes of the schema in this tree (copy
+    build/qapi/qmp-reference.md over it after a schema change)."""
+    generated = os.path.join(os.path.dirname(QEMU), "qapi", "qmp-reference.md")
+    with open(generated) as f, open(os.path.join(ROOT, "docs", "qmp-reference.md")) as g:
+        assert f.read() == g.read(), "docs/qmp-reference.md is stale"

@@ -1,35 +1,22 @@
 /* Local APIC and IOAPIC through MMIO: priorities, EOI, timer modes, self-IPI, IOAPIC routing. */
 #include "hw/intc/apic.h"
+#include "io-helpers.h"
 
 typedef struct Fixture {
     HwClock *clock;
     IoSpace *mmio;
     LapicState *lapic;
     IoapicState *ioapic;
-    IrqLine intr, nmi, pic_out;
-    int intr_level;
-    int nmis;
+    IrqProbe intr, nmi;
 } Fixture;
-
-static void intr_handler(void *opaque, int n, int level)
-{
-    ((Fixture *)opaque)->intr_level = level;
-}
-
-static void nmi_handler(void *opaque, int n, int level)
-{
-    if (level) {
-        ((Fixture *)opaque)->nmis++;
-    }
-}
 
 static void setup(Fixture *f, gconstpointer data)
 {
     f->clock = hw_clock_new_manual();
     f->mmio = io_space_new("mmio", 1ull << 40);
-    irq_init(&f->intr, intr_handler, f, 0);
-    irq_init(&f->nmi, nmi_handler, f, 0);
-    f->lapic = lapic_new(f->clock, 0, &f->intr, &f->nmi);
+    irq_probe_init(&f->intr, 0);
+    irq_probe_init(&f->nmi, 0);
+    f->lapic = lapic_new(f->clock, 0, &f->intr.line, &f->nmi.line);
     f->ioapic = ioapic_new(f->lapic);
     g_assert_true(lapic_register_mmio(f->lapic, f->mmio, NULL));
     g_assert_true(ioapic_register_mmio(f->ioapic, f->mmio, NULL));
@@ -45,12 +32,12 @@ static void teardown(Fixture *f, gconstpointer data)
 
 static uint32_t rd(Fixture *f, uint32_t reg)
 {
-    return io_space_read(f->mmio, LAPIC_BASE + reg, 4);
+    return mmio_readl(f->mmio, LAPIC_BASE + reg);
 }
 
 static void wr(Fixture *f, uint32_t reg, uint32_t v)
 {
-    io_space_write(f->mmio, LAPIC_BASE + reg, v, 4);
+    mmio_writel(f->mmio, LAPIC_BASE + reg, v);
 }
 
 static void enable(Fixture *f)
@@ -72,23 +59,23 @@ static void test_self_ipi_priority_eoi(Fixture *f, gconstpointer data)
     enable(f);
     wr(f, 0x300, 0x40000 | 0x41); /* self, vector 0x41 */
     wr(f, 0x300, 0x40000 | 0x61);
-    g_assert_cmpint(f->intr_level, ==, 1);
+    g_assert_cmpint(f->intr.level, ==, 1);
     g_assert_cmpint(lapic_ack(f->lapic), ==, 0x61);
     /* 0x41 is in a lower class than the in-service 0x61 */
-    g_assert_cmpint(f->intr_level, ==, 0);
+    g_assert_cmpint(f->intr.level, ==, 0);
     g_assert_cmphex(rd(f, 0x100 + 0x30), ==, 1u << 1); /* ISR bit 0x61 */
     g_assert_cmphex(rd(f, 0xa0), ==, 0x60);            /* PPR */
     wr(f, 0xb0, 0);
-    g_assert_cmpint(f->intr_level, ==, 1);
+    g_assert_cmpint(f->intr.level, ==, 1);
     g_assert_cmpint(lapic_ack(f->lapic), ==, 0x41);
     wr(f, 0xb0, 0);
     g_assert_cmpint(lapic_ack(f->lapic), ==, -1);
     /* TPR blocks classes at or below it */
     wr(f, 0x80, 0x50);
     wr(f, 0x300, 0x40000 | 0x45);
-    g_assert_cmpint(f->intr_level, ==, 0);
+    g_assert_cmpint(f->intr.level, ==, 0);
     wr(f, 0x80, 0x00);
-    g_assert_cmpint(f->intr_level, ==, 1);
+    g_assert_cmpint(f->intr.level, ==, 1);
     g_assert_cmphex(rd(f, 0x300) & (1u << 12), ==, 0);
 }
 
@@ -101,14 +88,14 @@ static void test_timer_oneshot(Fixture *f, gconstpointer data)
     hw_clock_advance(f->clock, 8000);
     uint32_t cur = rd(f, 0x390);
     g_assert_cmpuint(cur, ==, 500);
-    g_assert_cmpint(f->intr_level, ==, 0);
+    g_assert_cmpint(f->intr.level, ==, 0);
     hw_clock_advance(f->clock, 8000);
-    g_assert_cmpint(f->intr_level, ==, 1);
+    g_assert_cmpint(f->intr.level, ==, 1);
     g_assert_cmpuint(rd(f, 0x390), ==, 0);
     g_assert_cmpint(lapic_ack(f->lapic), ==, 0xec);
     wr(f, 0xb0, 0);
     hw_clock_advance(f->clock, 100000);
-    g_assert_cmpint(f->intr_level, ==, 0);
+    g_assert_cmpint(f->intr.level, ==, 0);
 }
 
 static void test_timer_periodic(Fixture *f, gconstpointer data)
@@ -120,7 +107,7 @@ static void test_timer_periodic(Fixture *f, gconstpointer data)
     int ticks = 0;
     for (int i = 0; i < 100; i++) {
         hw_clock_advance(f->clock, 1000000);
-        if (f->intr_level) {
+        if (f->intr.level) {
             g_assert_cmpint(lapic_ack(f->lapic), ==, 0xef);
             wr(f, 0xb0, 0);
             ticks++;
@@ -133,7 +120,7 @@ static void test_timer_periodic(Fixture *f, gconstpointer data)
     /* masking stops delivery but not counting */
     wr(f, 0x320, 0x30000 | 0xef);
     hw_clock_advance(f->clock, 10000000);
-    g_assert_cmpint(f->intr_level, ==, 0);
+    g_assert_cmpint(f->intr.level, ==, 0);
     g_assert_cmpuint(rd(f, 0x390), >, 0);
 }
 
@@ -143,7 +130,7 @@ static void test_tsc_deadline_not_offered(Fixture *f, gconstpointer data)
     wr(f, 0x320, 0x40000 | 0xef);
     wr(f, 0x380, 10);
     hw_clock_advance(f->clock, 1000000);
-    g_assert_cmpint(f->intr_level, ==, 0);
+    g_assert_cmpint(f->intr.level, ==, 0);
     g_assert_cmpuint(rd(f, 0x390), ==, 0);
 }
 
@@ -151,29 +138,27 @@ static void test_virtual_wire_extint(Fixture *f, gconstpointer data)
 {
     IrqLine *lint0 = lapic_lint0(f->lapic);
     irq_raise(lint0);
-    g_assert_cmpint(f->intr_level, ==, 0); /* LINT0 masked at reset */
+    g_assert_cmpint(f->intr.level, ==, 0); /* LINT0 masked at reset */
     lapic_set_virtual_wire(f->lapic);
-    g_assert_cmpint(f->intr_level, ==, 1);
+    g_assert_cmpint(f->intr.level, ==, 1);
     g_assert_cmpint(lapic_ack(f->lapic), ==, LAPIC_ACK_EXTINT);
     irq_lower(lint0);
-    g_assert_cmpint(f->intr_level, ==, 0);
+    g_assert_cmpint(f->intr.level, ==, 0);
     /* with the APIC globally off, the PIC reaches the CPU directly */
     wr(f, 0x350, 0x10000);
     lapic_set_global_enable(f->lapic, false);
     irq_raise(lint0);
-    g_assert_cmpint(f->intr_level, ==, 1);
+    g_assert_cmpint(f->intr.level, ==, 1);
 }
 
 static void ioapic_wr(Fixture *f, uint32_t reg, uint32_t v)
 {
-    io_space_write(f->mmio, IOAPIC_BASE, reg, 4);
-    io_space_write(f->mmio, IOAPIC_BASE + 0x10, v, 4);
+    indexed_write(f->mmio, IOAPIC_BASE, IOAPIC_BASE + 0x10, reg, v, 4);
 }
 
 static uint32_t ioapic_rd(Fixture *f, uint32_t reg)
 {
-    io_space_write(f->mmio, IOAPIC_BASE, reg, 4);
-    return io_space_read(f->mmio, IOAPIC_BASE + 0x10, 4);
+    return indexed_read(f->mmio, IOAPIC_BASE, IOAPIC_BASE + 0x10, reg, 4);
 }
 
 static void test_ioapic_edge_and_level(Fixture *f, gconstpointer data)
@@ -189,17 +174,17 @@ static void test_ioapic_edge_and_level(Fixture *f, gconstpointer data)
     wr(f, 0xb0, 0);
     /* pin 11: level, active low, vector 0x41 */
     ioapic_wr(f, 0x10 + 22, 0x41 | (1 << 15) | (1 << 13));
-    g_assert_cmpint(f->intr_level, ==, 0); /* logical levels: 0 is idle whatever the polarity */
+    g_assert_cmpint(f->intr.level, ==, 0); /* logical levels: 0 is idle whatever the polarity */
     irq_set_level(ioapic_input(f->ioapic, 11), 1);
     g_assert_cmpint(lapic_ack(f->lapic), ==, 0x41);
     g_assert_cmphex(ioapic_rd(f, 0x10 + 22) & (1 << 14), ==, 1 << 14); /* remote IRR */
     wr(f, 0xb0, 0); /* EOI broadcast: still asserted, so delivered again */
-    g_assert_cmpint(f->intr_level, ==, 1);
+    g_assert_cmpint(f->intr.level, ==, 1);
     g_assert_cmpint(lapic_ack(f->lapic), ==, 0x41);
     irq_set_level(ioapic_input(f->ioapic, 11), 0);
     wr(f, 0xb0, 0);
     g_assert_cmphex(ioapic_rd(f, 0x10 + 22) & (1 << 14), ==, 0);
-    g_assert_cmpint(f->intr_level, ==, 0);
+    g_assert_cmpint(f->intr.level, ==, 0);
 }
 
 static void test_bad_input_contained(Fixture *f, gconstpointer data)
@@ -207,15 +192,15 @@ static void test_bad_input_contained(Fixture *f, gconstpointer data)
     enable(f);
     /* vectors below 16 are illegal: error status, no delivery */
     wr(f, 0x300, 0x40000 | 0x05);
-    g_assert_cmpint(f->intr_level, ==, 0);
+    g_assert_cmpint(f->intr.level, ==, 0);
     wr(f, 0x280, 0);
     /* reserved registers, odd offsets, garbage IOAPIC selects */
     for (uint32_t off = 0; off < 0x1000; off += 4) {
         if (off == 0x300 || off == 0x380 || off == 0x320 || off == 0xb0) {
             continue;
         }
-        io_space_write(f->mmio, LAPIC_BASE + off, 0xffffffff, 4);
-        io_space_read(f->mmio, LAPIC_BASE + off, 4);
+        mmio_writel(f->mmio, LAPIC_BASE + off, 0xffffffff);
+        mmio_readl(f->mmio, LAPIC_BASE + off);
     }
     for (uint32_t sel = 0; sel < 256; sel++) {
         ioapic_rd(f, sel);

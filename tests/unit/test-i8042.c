@@ -1,23 +1,13 @@
 /* The i8042 as Linux's i8042/atkbd drivers probe it, and its reset paths. */
 #include "hw/input/i8042.h"
+#include "io-helpers.h"
 
 typedef struct Fixture {
     IoSpace *io;
     I8042State *kbc;
-    IrqLine kbd, aux;
-    int kbd_level, aux_level;
+    IrqProbe kbd, aux;
     int resets;
 } Fixture;
-
-static void irq_handler(void *opaque, int n, int level)
-{
-    Fixture *f = opaque;
-    if (n == 1) {
-        f->kbd_level = level;
-    } else {
-        f->aux_level = level;
-    }
-}
 
 static void reset_cb(void *opaque)
 {
@@ -27,9 +17,9 @@ static void reset_cb(void *opaque)
 static void setup(Fixture *f, gconstpointer data)
 {
     f->io = io_space_new("io", 0x10000);
-    irq_init(&f->kbd, irq_handler, f, 1);
-    irq_init(&f->aux, irq_handler, f, 12);
-    f->kbc = i8042_new(&f->kbd, &f->aux, reset_cb, f);
+    irq_probe_init(&f->kbd, 1);
+    irq_probe_init(&f->aux, 12);
+    f->kbc = i8042_new(&f->kbd.line, &f->aux.line, reset_cb, f);
     g_assert_true(i8042_register_ports(f->kbc, f->io, NULL));
 }
 
@@ -41,68 +31,68 @@ static void teardown(Fixture *f, gconstpointer data)
 
 static uint8_t status(Fixture *f)
 {
-    return io_space_read(f->io, 0x64, 1);
+    return inb(f->io, 0x64);
 }
 
 static uint8_t data(Fixture *f)
 {
     g_assert_cmphex(status(f) & 1, ==, 1);
-    return io_space_read(f->io, 0x60, 1);
+    return inb(f->io, 0x60);
 }
 
 static void test_selftest_and_ctr(Fixture *f, gconstpointer data_)
 {
     g_assert_cmphex(status(f) & 0x01, ==, 0);
     g_assert_cmphex(status(f) & 0x04, ==, 0x04);
-    io_space_write(f->io, 0x64, 0xaa, 1);
+    outb(f->io, 0x64, 0xaa);
     g_assert_cmphex(data(f), ==, 0x55);
-    io_space_write(f->io, 0x64, 0x20, 1);
+    outb(f->io, 0x64, 0x20);
     uint8_t ctr = data(f);
     g_assert_cmphex(ctr & 0x01, ==, 0x01);
-    io_space_write(f->io, 0x64, 0x60, 1);
-    io_space_write(f->io, 0x60, 0x44, 1); /* interrupts off */
-    io_space_write(f->io, 0x64, 0x20, 1);
+    outb(f->io, 0x64, 0x60);
+    outb(f->io, 0x60, 0x44); /* interrupts off */
+    outb(f->io, 0x64, 0x20);
     g_assert_cmphex(data(f), ==, 0x44);
-    g_assert_cmpint(f->kbd_level, ==, 0);
+    g_assert_cmpint(f->kbd.level, ==, 0);
 }
 
 static void test_keyboard_identify(Fixture *f, gconstpointer data_)
 {
-    io_space_write(f->io, 0x60, 0xf2, 1);
-    g_assert_cmpint(f->kbd_level, ==, 1);
+    outb(f->io, 0x60, 0xf2);
+    g_assert_cmpint(f->kbd.level, ==, 1);
     g_assert_cmphex(data(f), ==, 0xfa);
     g_assert_cmphex(data(f), ==, 0xab);
     g_assert_cmphex(data(f), ==, 0x83);
-    g_assert_cmpint(f->kbd_level, ==, 0);
-    io_space_write(f->io, 0x60, 0xed, 1); /* LEDs + argument */
+    g_assert_cmpint(f->kbd.level, ==, 0);
+    outb(f->io, 0x60, 0xed); /* LEDs + argument */
     g_assert_cmphex(data(f), ==, 0xfa);
-    io_space_write(f->io, 0x60, 0x07, 1);
+    outb(f->io, 0x60, 0x07);
     g_assert_cmphex(data(f), ==, 0xfa);
-    io_space_write(f->io, 0x60, 0xff, 1);
+    outb(f->io, 0x60, 0xff);
     g_assert_cmphex(data(f), ==, 0xfa);
     g_assert_cmphex(data(f), ==, 0xaa);
 }
 
 static void test_aux_loop_and_no_mouse(Fixture *f, gconstpointer data_)
 {
-    io_space_write(f->io, 0x64, 0xd3, 1);
-    io_space_write(f->io, 0x60, 0x5a, 1);
+    outb(f->io, 0x64, 0xd3);
+    outb(f->io, 0x60, 0x5a);
     g_assert_cmphex(status(f) & 0x21, ==, 0x21);
-    g_assert_cmpint(f->aux_level, ==, 1);
+    g_assert_cmpint(f->aux.level, ==, 1);
     g_assert_cmphex(data(f), ==, 0x5a);
-    io_space_write(f->io, 0x64, 0xd4, 1);
-    io_space_write(f->io, 0x60, 0xf2, 1);
+    outb(f->io, 0x64, 0xd4);
+    outb(f->io, 0x60, 0xf2);
     g_assert_cmphex(data(f), ==, 0xfe);
 }
 
 static void test_reset_paths(Fixture *f, gconstpointer data_)
 {
-    io_space_write(f->io, 0x64, 0xfe, 1);
+    outb(f->io, 0x64, 0xfe);
     g_assert_cmpint(f->resets, ==, 1);
-    io_space_write(f->io, 0x64, 0xd1, 1);
-    io_space_write(f->io, 0x60, 0x02, 1); /* output port bit 0 low */
+    outb(f->io, 0x64, 0xd1);
+    outb(f->io, 0x60, 0x02); /* output port bit 0 low */
     g_assert_cmpint(f->resets, ==, 2);
-    io_space_write(f->io, 0x64, 0xff, 1); /* pulse nothing */
+    outb(f->io, 0x64, 0xff); /* pulse nothing */
     g_assert_cmpint(f->resets, ==, 2);
 }
 
@@ -112,15 +102,15 @@ static void test_bad_input_contained(Fixture *f, gconstpointer data_)
         if ((i & 0xf0) == 0xf0 || i == 0xd1) {
             continue; /* reset commands */
         }
-        io_space_write(f->io, 0x64, i & 0xff, 1);
-        io_space_write(f->io, 0x60, (i * 13) & 0xfe, 1);
+        outb(f->io, 0x64, i & 0xff);
+        outb(f->io, 0x60, (i * 13) & 0xfe);
     }
     for (int i = 0; i < 64; i++) {
-        io_space_read(f->io, 0x60, 1); /* reads past the end repeat the last byte */
+        inb(f->io, 0x60); /* reads past the end repeat the last byte */
     }
     g_assert_cmphex(status(f) & 1, ==, 0);
     i8042_reset(f->kbc);
-    io_space_write(f->io, 0x64, 0xaa, 1);
+    outb(f->io, 0x64, 0xaa);
     g_assert_cmphex(data(f), ==, 0x55);
 }
 

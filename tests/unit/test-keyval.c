@@ -2,6 +2,8 @@
 #include "util/error.h"
 #include "util/keyval.h"
 
+#include <errno.h>
+
 static KeyvalList *parse_ok(const char *str, const char *implied, KeyvalFlags flags)
 {
     GError *err = NULL;
@@ -174,6 +176,58 @@ static void test_size(void)
     g_clear_error(&err);
 }
 
+/* Upstream's qemu_strtosz grammar, case by case as Debian's QEMU 7.2 reads -m. */
+static void test_strtosz(void)
+{
+    static const struct {
+        const char *s;
+        int ret;
+        guint64 v;
+    } cases[] = {
+        {"0", 0, 0},
+        {" +5", 0, 5},
+        {"010", 0, 10}, /* decimal, not octal */
+        {"5.", 0, 5},
+        {"1.0", 0, 1},
+        {"1.5k", 0, 1536},
+        {"0.1k", 0, 102},
+        {"5.G", 0, 5ull << 30},
+        {"15.5E", 0, 31ull << 59},
+        {"16383P", 0, 16383ull << 50},
+        {"18446744073709551615b", 0, G_MAXUINT64},
+        {"0x10", 0, 16},
+        {"1.5", -EINVAL, 0}, /* a fraction needs a scale */
+        {"1.5b", -EINVAL, 0},
+        {"1e3", -EINVAL, 0}, /* no exponents */
+        {"1.5e3", -EINVAL, 0},
+        {".5G", -EINVAL, 0},
+        {"0x1.8k", -EINVAL, 0}, /* no hex fractions */
+        {"0x", -EINVAL, 0},
+        {"0xg", -EINVAL, 0},
+        {"0b1", -EINVAL, 0},
+        {"1kb", -EINVAL, 0},
+        {"5 ", -EINVAL, 0},
+        {"1_0", -EINVAL, 0},
+        {"-5", -EINVAL, 0},
+        {"", -EINVAL, 0},
+        {"18446744073709551616b", -EINVAL, 0}, /* too many digits is no number at all */
+        {"16E", -ERANGE, 0},
+        {"17179869184G", -ERANGE, 0},
+    };
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        guint64 v = 0;
+        int ret = keyval_strtosz(cases[i].s, 0, &v);
+        g_test_message("'%s'", cases[i].s);
+        g_assert_cmpint(ret, ==, cases[i].ret);
+        if (!ret) {
+            g_assert_cmpuint(v, ==, cases[i].v);
+        }
+    }
+    guint64 v;
+    g_assert_cmpint(keyval_strtosz("512", 20, &v), ==, 0); /* -m's default unit */
+    g_assert_cmpuint(v, ==, 512ull << 20);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -190,5 +244,6 @@ int main(int argc, char **argv)
     g_test_add_func("/keyval/id-wellformed", test_id_wellformed);
     g_test_add_func("/keyval/bool", test_bool);
     g_test_add_func("/keyval/size", test_size);
+    g_test_add_func("/keyval/strtosz", test_strtosz);
     return g_test_run();
 }

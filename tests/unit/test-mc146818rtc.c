@@ -1,33 +1,23 @@
 /* The CMOS RTC on a manual clock: time in BCD/binary, UIP, periodic interrupt, memory bytes. */
 #include "hw/timer/mc146818rtc.h"
+#include "io-helpers.h"
 
 typedef struct Fixture {
     HwClock *clock;
     IoSpace *io;
     RtcState *rtc;
-    IrqLine irq;
-    int level;
-    int edges;
+    IrqProbe irq;
 } Fixture;
 
 /* 2023-06-15 13:45:30 UTC, a Thursday */
 #define START 1686836730
 
-static void irq_handler(void *opaque, int n, int level)
-{
-    Fixture *f = opaque;
-    if (level && !f->level) {
-        f->edges++;
-    }
-    f->level = level;
-}
-
 static void setup(Fixture *f, gconstpointer data)
 {
     f->clock = hw_clock_new_manual();
     f->io = io_space_new("io", 0x10000);
-    irq_init(&f->irq, irq_handler, f, 8);
-    f->rtc = mc146818_new(f->clock, &f->irq, START);
+    irq_probe_init(&f->irq, 8);
+    f->rtc = mc146818_new(f->clock, &f->irq.line, START);
     g_assert_true(mc146818_register_ports(f->rtc, f->io, NULL));
 }
 
@@ -40,14 +30,12 @@ static void teardown(Fixture *f, gconstpointer data)
 
 static uint8_t cmos_read(Fixture *f, int idx)
 {
-    io_space_write(f->io, 0x70, idx, 1);
-    return io_space_read(f->io, 0x71, 1);
+    return indexed_read(f->io, 0x70, 0x71, idx, 1);
 }
 
 static void cmos_write(Fixture *f, int idx, uint8_t v)
 {
-    io_space_write(f->io, 0x70, idx, 1);
-    io_space_write(f->io, 0x71, v, 1);
+    indexed_write(f->io, 0x70, 0x71, idx, v, 1);
 }
 
 static void test_time_bcd(Fixture *f, gconstpointer data)
@@ -105,10 +93,10 @@ static void test_periodic_irq(Fixture *f, gconstpointer data)
     int acked = 0;
     for (int i = 0; i < 100; i++) {
         hw_clock_advance(f->clock, NANOSECONDS_PER_SECOND / 1024);
-        if (f->level) {
+        if (f->irq.level) {
             uint8_t c = cmos_read(f, RTC_REG_C);
             g_assert_cmphex(c & 0xc0, ==, 0xc0);
-            g_assert_cmpint(f->level, ==, 0);
+            g_assert_cmpint(f->irq.level, ==, 0);
             acked++;
         }
     }
@@ -116,9 +104,9 @@ static void test_periodic_irq(Fixture *f, gconstpointer data)
     g_assert_cmpint(mc146818_irq_count(f->rtc), ==, acked);
     cmos_write(f, RTC_REG_B, 0x02);
     cmos_read(f, RTC_REG_C);
-    int before = f->edges;
+    int before = f->irq.edges;
     hw_clock_advance(f->clock, NANOSECONDS_PER_SECOND / 10);
-    g_assert_cmpint(f->edges, ==, before);
+    g_assert_cmpint(f->irq.edges, ==, before);
 }
 
 static void test_update_and_alarm(Fixture *f, gconstpointer data)
@@ -128,9 +116,9 @@ static void test_update_and_alarm(Fixture *f, gconstpointer data)
     cmos_write(f, 5, 0xc0);
     cmos_write(f, RTC_REG_B, 0x22); /* AIE */
     hw_clock_advance(f->clock, 4 * NANOSECONDS_PER_SECOND + NANOSECONDS_PER_SECOND / 2);
-    g_assert_cmpint(f->level, ==, 0);
+    g_assert_cmpint(f->irq.level, ==, 0);
     hw_clock_advance(f->clock, NANOSECONDS_PER_SECOND);
-    g_assert_cmpint(f->level, ==, 1);
+    g_assert_cmpint(f->irq.level, ==, 1);
     g_assert_cmphex(cmos_read(f, RTC_REG_C) & 0xa0, ==, 0xa0);
 }
 
@@ -153,10 +141,10 @@ static void test_bad_input_contained(Fixture *f, gconstpointer data)
     cmos_write(f, RTC_REG_A, 0x70);
     cmos_write(f, RTC_REG_B, 0x42);
     hw_clock_advance(f->clock, NANOSECONDS_PER_SECOND);
-    g_assert_cmpint(f->edges, ==, 0);
+    g_assert_cmpint(f->irq.edges, ==, 0);
     cmos_write(f, 0x80 | 0x40, 0x5a);
     g_assert_cmphex(cmos_read(f, 0x40), ==, 0x5a);
-    g_assert_cmphex(io_space_read(f->io, 0x70, 1), ==, 0xff);
+    g_assert_cmphex(inb(f->io, 0x70), ==, 0xff);
 }
 
 int main(int argc, char **argv)

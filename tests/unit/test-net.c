@@ -226,6 +226,71 @@ static void test_filter_order(void)
     g_string_free(trace, TRUE);
 }
 
+/* ---- frames with offloads still to do ---- */
+
+typedef struct OffloadSink {
+    Sink sink;
+    bool refuse;
+    unsigned offloaded;
+} OffloadSink;
+
+static ssize_t offload_receive(NetClientState *nc, const uint8_t *hdr, const uint8_t *buf,
+                               size_t size)
+{
+    OffloadSink *o = (OffloadSink *)nc;
+
+    if (o->refuse) {
+        return 0;
+    }
+    o->offloaded++;
+    return size;
+}
+
+static const NetClientInfo offload_sink_info = {
+    .type = NET_CLIENT_DRIVER_TAP,
+    .size = sizeof(OffloadSink),
+    .receive = sink_receive,
+    .receive_offload = offload_receive,
+    .cleanup = sink_cleanup,
+};
+
+static void test_offload_only_on_a_bare_path(void)
+{
+    static const uint8_t hdr[12] = {1};
+    OffloadSink *tap = (OffloadSink *)qemu_new_net_client(&offload_sink_info, NULL, "tap", "t");
+    Sink *nic = sink_new("nic", &tap->sink.nc);
+    GString *trace = g_string_new(NULL);
+    TagFilter f;
+
+    tap->sink.got = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    /* Nothing between: the peer takes it with its header, counted like any packet. */
+    g_assert_cmpint(qemu_send_packet_offload(&nic->nc, hdr, (const uint8_t *)"big", 3), ==, 3);
+    g_assert_cmpuint(tap->offloaded, ==, 1);
+    g_assert_cmpuint(nic->nc.stats.tx_packets, ==, 1);
+    g_assert_cmpuint(tap->sink.nc.stats.rx_bytes, ==, 3);
+    /* A peer that refuses, a filter on either end, a packet waiting in the queue: 0, nothing
+     * sent, so that the sender completes the frame and sends it the ordinary way. */
+    tap->refuse = true;
+    g_assert_cmpint(qemu_send_packet_offload(&nic->nc, hdr, (const uint8_t *)"big", 3), ==, 0);
+    tap->refuse = false;
+    tag_init(&f, "f", NET_FILTER_DIRECTION_ALL, trace);
+    net_filter_chain_insert(&tap->sink.nc, &f.node, false, NULL, 0);
+    g_assert_cmpint(qemu_send_packet_offload(&nic->nc, hdr, (const uint8_t *)"big", 3), ==, 0);
+    net_filter_chain_remove(&f.node);
+    tap->sink.full = true;
+    qemu_send_packet(&nic->nc, (const uint8_t *)"plain", 5);
+    tap->sink.full = false;
+    g_assert_cmpuint(qemu_net_queue_len(tap->sink.nc.incoming_queue), ==, 1);
+    g_assert_cmpint(qemu_send_packet_offload(&nic->nc, hdr, (const uint8_t *)"big", 3), ==, 0);
+    g_assert_cmpuint(tap->offloaded, ==, 1);
+    g_assert_cmpstr(trace->str, ==, "");
+    qemu_flush_queued_packets(&tap->sink.nc);
+    assert_got(&tap->sink, 0, "plain");
+    g_assert_cmpint(qemu_send_packet_offload(&nic->nc, hdr, (const uint8_t *)"big", 3), ==, 3);
+    net_cleanup();
+    g_string_free(trace, TRUE);
+}
+
 /* ---- the socket netdev ---- */
 
 static void iterate_until(bool (*cond)(void *), void *opaque)
@@ -439,6 +504,7 @@ int main(int argc, char **argv)
     g_test_add_func("/net/link-down", test_link_down);
     g_test_add_func("/net/hub/broadcast", test_hub);
     g_test_add_func("/net/filter/order", test_filter_order);
+    g_test_add_func("/net/offload/bare-path-only", test_offload_only_on_a_bare_path);
     g_test_add_func("/net/socket/fd-stream", test_socket_fd_stream);
     g_test_add_func("/net/socket/errors", test_socket_errors);
     g_test_add_func("/net/socket/listen-connect-hub", test_socket_listen_connect_hub);

@@ -2,6 +2,7 @@
 #include "hw/acpi/acpi-tables.h"
 #include "hw/acpi/pm.h"
 #include "hw/i386/pc-sysctl.h"
+#include "io-helpers.h"
 #include "util/log.h"
 
 typedef struct Fixture {
@@ -9,8 +10,7 @@ typedef struct Fixture {
     IoSpace *io;
     PcSysctl *sys;
     AcpiPmState *pm;
-    IrqLine sci;
-    int sci_level;
+    IrqProbe sci;
     int resets, poweroffs;
 } Fixture;
 
@@ -24,18 +24,13 @@ static void poweroff_cb(void *opaque)
     ((Fixture *)opaque)->poweroffs++;
 }
 
-static void sci_handler(void *opaque, int n, int level)
-{
-    ((Fixture *)opaque)->sci_level = level;
-}
-
 static void setup(Fixture *f, gconstpointer data)
 {
     f->clock = hw_clock_new_manual();
     f->io = io_space_new("io", 0x10000);
     f->sys = pc_sysctl_new(reset_cb, f);
-    irq_init(&f->sci, sci_handler, f, ACPI_SCI_IRQ);
-    f->pm = acpi_pm_new(f->clock, &f->sci, poweroff_cb, f);
+    irq_probe_init(&f->sci, ACPI_SCI_IRQ);
+    f->pm = acpi_pm_new(f->clock, &f->sci.line, poweroff_cb, f);
     g_assert_true(pc_sysctl_register_ports(f->sys, f->io, NULL));
     g_assert_true(acpi_pm_register_ports(f->pm, f->io, ACPI_PM_BASE, NULL));
 }
@@ -50,58 +45,58 @@ static void teardown(Fixture *f, gconstpointer data)
 
 static void test_resets(Fixture *f, gconstpointer data)
 {
-    g_assert_cmphex(io_space_read(f->io, 0x92, 1) & 2, ==, 2);
-    io_space_write(f->io, 0x92, 0x02, 1);
+    g_assert_cmphex(inb(f->io, 0x92) & 2, ==, 2);
+    outb(f->io, 0x92, 0x02);
     g_assert_cmpint(f->resets, ==, 0);
-    io_space_write(f->io, 0x92, 0x03, 1);
+    outb(f->io, 0x92, 0x03);
     g_assert_cmpint(f->resets, ==, 1);
-    io_space_write(f->io, ACPI_RESET_PORT, 0x02, 1);
+    outb(f->io, ACPI_RESET_PORT, 0x02);
     g_assert_cmpint(f->resets, ==, 1);
-    io_space_write(f->io, ACPI_RESET_PORT, ACPI_RESET_VALUE, 1);
+    outb(f->io, ACPI_RESET_PORT, ACPI_RESET_VALUE);
     g_assert_cmpint(f->resets, ==, 2);
 }
 
 static void test_quiet_ports(Fixture *f, gconstpointer data)
 {
     IoSpaceStats st;
-    io_space_write(f->io, 0x80, 0x12, 1);                          /* Linux's io delay */
-    g_assert_cmphex(io_space_read(f->io, 0x2f8 + 5, 1), ==, 0xff); /* absent COM2 */
+    outb(f->io, 0x80, 0x12);                          /* Linux's io delay */
+    g_assert_cmphex(inb(f->io, 0x2f8 + 5), ==, 0xff); /* absent COM2 */
     io_space_get_stats(f->io, &st);
     g_assert_cmpuint(st.unassigned_reads + st.unassigned_writes, ==, 0);
     g_assert_cmpuint(pc_sysctl_ignored_accesses(f->sys), ==, 2);
     /* a port nobody owns is unassigned, counted */
-    g_assert_cmphex(io_space_read(f->io, 0x1234, 2), ==, 0xffff);
+    g_assert_cmphex(inw(f->io, 0x1234), ==, 0xffff);
     io_space_get_stats(f->io, &st);
     g_assert_cmpuint(st.unassigned_reads, ==, 1);
 }
 
 static void test_pm_timer(Fixture *f, gconstpointer data)
 {
-    uint32_t t0 = io_space_read(f->io, ACPI_PM_TMR, 4);
+    uint32_t t0 = inl(f->io, ACPI_PM_TMR);
     hw_clock_advance(f->clock, NANOSECONDS_PER_SECOND / 100);
-    uint32_t t1 = io_space_read(f->io, ACPI_PM_TMR, 4);
+    uint32_t t1 = inl(f->io, ACPI_PM_TMR);
     g_assert_cmpuint(t1 - t0, >=, ACPI_PM_TIMER_FREQ / 100 - 1);
     g_assert_cmpuint(t1 - t0, <=, ACPI_PM_TIMER_FREQ / 100 + 1);
 }
 
 static void test_poweroff_and_button(Fixture *f, gconstpointer data)
 {
-    g_assert_cmphex(io_space_read(f->io, ACPI_PM1_CNT, 2) & 1, ==, 1); /* SCI_EN */
+    g_assert_cmphex(inw(f->io, ACPI_PM1_CNT) & 1, ==, 1); /* SCI_EN */
     /* SLP_TYP 0 | SLP_EN, as Linux's acpi_enter_sleep_state(5) writes with \_S5 = 0 */
-    io_space_write(f->io, ACPI_PM1_CNT, 0x2001, 2);
+    outw(f->io, ACPI_PM1_CNT, 0x2001);
     g_assert_cmpint(f->poweroffs, ==, 1);
-    g_assert_cmphex(io_space_read(f->io, ACPI_PM1_CNT, 2) & 0x2000, ==, 0);
+    g_assert_cmphex(inw(f->io, ACPI_PM1_CNT) & 0x2000, ==, 0);
     /* another sleep type does nothing */
-    io_space_write(f->io, ACPI_PM1_CNT, 0x2001 | (5 << 10), 2);
+    outw(f->io, ACPI_PM1_CNT, 0x2001 | (5 << 10));
     g_assert_cmpint(f->poweroffs, ==, 1);
     /* power button: SCI only once enabled, cleared by writing 1 */
     acpi_pm_power_button(f->pm);
-    g_assert_cmpint(f->sci_level, ==, 0);
-    io_space_write(f->io, ACPI_PM1_EVT + 2, 0x0100, 2);
-    g_assert_cmpint(f->sci_level, ==, 1);
-    g_assert_cmphex(io_space_read(f->io, ACPI_PM1_EVT, 2), ==, 0x0100);
-    io_space_write(f->io, ACPI_PM1_EVT, 0x0100, 2);
-    g_assert_cmpint(f->sci_level, ==, 0);
+    g_assert_cmpint(f->sci.level, ==, 0);
+    outw(f->io, ACPI_PM1_EVT + 2, 0x0100);
+    g_assert_cmpint(f->sci.level, ==, 1);
+    g_assert_cmphex(inw(f->io, ACPI_PM1_EVT), ==, 0x0100);
+    outw(f->io, ACPI_PM1_EVT, 0x0100);
+    g_assert_cmpint(f->sci.level, ==, 0);
 }
 
 int main(int argc, char **argv)

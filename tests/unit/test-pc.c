@@ -173,6 +173,24 @@ static void test_ram_size(Fixture *f, gconstpointer data)
     g_assert_false(pc_parse_ram_size("16E", &v, &err));
     g_assert_cmpstr(err->message, ==, "Value '16E' is out of range for parameter 'size'");
     g_clear_error(&err);
+    /* checked first with bytes as the unit: a fraction without a suffix is no size */
+    g_assert_false(pc_parse_ram_size("1.5", &v, &err));
+    g_clear_error(&err);
+    g_assert_false(pc_parse_ram_size("1e3", &v, &err));
+    g_clear_error(&err);
+    /* a plain number is MiB only afterwards, where 2^44 MiB no longer fits */
+    g_assert_false(pc_parse_ram_size("17592186044416", &v, &err));
+    g_assert_cmpstr(err->message, ==, "Parameter 'memory.size' expects size");
+    g_clear_error(&err);
+    /* rounded up to 8 KiB; 0 is the default */
+    g_assert_true(pc_parse_ram_size("4097k", &v, NULL));
+    g_assert_cmpuint(v, ==, 4202496);
+    g_assert_true(pc_parse_ram_size("1b", &v, NULL));
+    g_assert_cmpuint(v, ==, 8192);
+    g_assert_true(pc_parse_ram_size("0", &v, NULL));
+    g_assert_cmpuint(v, ==, PC_DEFAULT_RAM_SIZE);
+    g_assert_true(pc_parse_ram_size("1.5G", &v, NULL));
+    g_assert_cmpuint(v, ==, 3ull << 29);
     pc_ram_split(512ull << 20, &low, &high);
     g_assert_cmpuint(low, ==, 512ull << 20);
     g_assert_cmpuint(high, ==, 0);
@@ -181,6 +199,13 @@ static void test_ram_size(Fixture *f, gconstpointer data)
     pc_ram_split(4ull << 30, &low, &high);
     g_assert_cmpuint(low, ==, 3ull << 30);
     g_assert_cmpuint(high, ==, 1ull << 30);
+    /* up to the 3.5 GiB mark RAM stays below the hole; from there on it splits at 3 GiB */
+    pc_ram_split(0xe0000000ull - 8192, &low, &high);
+    g_assert_cmpuint(low, ==, 0xe0000000ull - 8192);
+    g_assert_cmpuint(high, ==, 0);
+    pc_ram_split(0xe0000000ull, &low, &high);
+    g_assert_cmpuint(low, ==, 3ull << 30);
+    g_assert_cmpuint(high, ==, 1ull << 29);
 }
 
 static uint32_t cfg_read(Fixture *f, int devfn, int reg)
@@ -278,9 +303,11 @@ static void test_reset_and_poweroff(Fixture *f, gconstpointer data)
     memset(f->ram + 0x1000000, 0, 4);
     g_assert_true(pc_machine_reset(f->m, NULL));
     g_assert_cmpmem(f->ram + 0x1000000, 4, "\xf4\xeb\xfd\x90", 4);
-    /* unowned ports and MMIO read all-ones */
+    /* as upstream's: unowned ports read all-ones (aligned) or 0 (unaligned), unowned MMIO 0 */
     g_assert_cmphex(pc_machine_pio_read(f->m, 0x1234, 1), ==, 0xff);
-    g_assert_cmphex(pc_machine_mmio_read(f->m, 0xf0000000, 4), ==, 0xffffffff);
+    g_assert_cmphex(pc_machine_pio_read(f->m, 0x1234, 4), ==, 0xffffffff);
+    g_assert_cmphex(pc_machine_pio_read(f->m, 0x1235, 2), ==, 0);
+    g_assert_cmphex(pc_machine_mmio_read(f->m, 0xf0000000, 4), ==, 0);
     pc_machine_mmio_write(f->m, 0xf0000000, 1, 4);
 }
 

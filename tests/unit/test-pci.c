@@ -1,18 +1,13 @@
 /* PCI host bridge config mechanism #1, BAR sizing/programming/mapping, INTx sharing. */
 #include "hw/pci/pci.h"
+#include "io-helpers.h"
 
 typedef struct Fixture {
     IoSpace *io, *mmio;
     PCIBus *bus;
-    IrqLine pirq[4];
-    int level[4];
+    IrqProbe pirq[4];
     int bar_reads;
 } Fixture;
-
-static void pirq_handler(void *opaque, int n, int level)
-{
-    ((Fixture *)opaque)->level[n] = level;
-}
 
 static uint64_t dummy_read(void *opaque, uint64_t addr, unsigned size)
 {
@@ -32,8 +27,8 @@ static void setup(Fixture *f, gconstpointer data)
     f->mmio = io_space_new("mmio", 1ull << 40);
     IrqLine *lines[4];
     for (int i = 0; i < 4; i++) {
-        irq_init(&f->pirq[i], pirq_handler, f, i);
-        lines[i] = &f->pirq[i];
+        irq_probe_init(&f->pirq[i], i);
+        lines[i] = &f->pirq[i].line;
     }
     static const uint8_t isa[4] = {10, 10, 11, 11};
     f->bus = pci_bus_new(f->io, f->mmio, lines, isa);
@@ -48,35 +43,23 @@ static void teardown(Fixture *f, gconstpointer data)
     io_space_free(f->mmio);
 }
 
-static uint32_t cfg_read(Fixture *f, int devfn, int reg, int size)
-{
-    io_space_write(f->io, 0xcf8, 0x80000000u | (devfn << 8) | (reg & 0xfc), 4);
-    return io_space_read(f->io, 0xcfc + (reg & 3), size);
-}
-
-static void cfg_write(Fixture *f, int devfn, int reg, uint32_t v, int size)
-{
-    io_space_write(f->io, 0xcf8, 0x80000000u | (devfn << 8) | (reg & 0xfc), 4);
-    io_space_write(f->io, 0xcfc + (reg & 3), v, size);
-}
-
 static void test_conf1_probe(Fixture *f, gconstpointer data)
 {
     /* Linux's pci_check_type1 */
-    io_space_write(f->io, 0xcfb, 0x01, 1);
-    uint32_t tmp = io_space_read(f->io, 0xcf8, 4);
-    io_space_write(f->io, 0xcf8, 0x80000000u, 4);
-    g_assert_cmphex(io_space_read(f->io, 0xcf8, 4), ==, 0x80000000u);
-    io_space_write(f->io, 0xcf8, tmp, 4);
-    g_assert_cmphex(cfg_read(f, 0, 0, 4), ==, 0x12378086);
-    g_assert_cmphex(cfg_read(f, 0, 0x0a, 2), ==, 0x0600);
+    outb(f->io, 0xcfb, 0x01);
+    uint32_t tmp = inl(f->io, 0xcf8);
+    outl(f->io, 0xcf8, 0x80000000u);
+    g_assert_cmphex(inl(f->io, 0xcf8), ==, 0x80000000u);
+    outl(f->io, 0xcf8, tmp);
+    g_assert_cmphex(pci_cfg_read(f->io, 0, 0, 4), ==, 0x12378086);
+    g_assert_cmphex(pci_cfg_read(f->io, 0, 0x0a, 2), ==, 0x0600);
     /* absent functions and other buses read all-ones */
-    g_assert_cmphex(cfg_read(f, PCI_DEVFN(5, 0), 0, 4), ==, 0xffffffff);
-    io_space_write(f->io, 0xcf8, 0x80010000u, 4);
-    g_assert_cmphex(io_space_read(f->io, 0xcfc, 4), ==, 0xffffffff);
+    g_assert_cmphex(pci_cfg_read(f->io, PCI_DEVFN(5, 0), 0, 4), ==, 0xffffffff);
+    outl(f->io, 0xcf8, 0x80010000u);
+    g_assert_cmphex(inl(f->io, 0xcfc), ==, 0xffffffff);
     /* without the enable bit nothing is addressed */
-    io_space_write(f->io, 0xcf8, 0x00000000u, 4);
-    g_assert_cmphex(io_space_read(f->io, 0xcfc, 2), ==, 0xffff);
+    outl(f->io, 0xcf8, 0x00000000u);
+    g_assert_cmphex(inw(f->io, 0xcfc), ==, 0xffff);
 }
 
 static void test_bar_sizing_and_mapping(Fixture *f, gconstpointer data)
@@ -87,29 +70,29 @@ static void test_bar_sizing_and_mapping(Fixture *f, gconstpointer data)
     pci_register_bar(d, 0, PCI_BAR_IO, false, 0x20, &dummy_ops, f);
     pci_register_bar(d, 4, PCI_BAR_MEM64, true, 0x4000, &dummy_ops, f);
     int fn = d->devfn;
-    cfg_write(f, fn, 0x10, 0xffffffff, 4);
-    g_assert_cmphex(cfg_read(f, fn, 0x10, 4), ==, 0xffffffe1);
-    cfg_write(f, fn, 0x20, 0xffffffff, 4);
-    cfg_write(f, fn, 0x24, 0xffffffff, 4);
-    g_assert_cmphex(cfg_read(f, fn, 0x20, 4), ==, 0xffffc00c);
-    g_assert_cmphex(cfg_read(f, fn, 0x24, 4), ==, 0xffffffff);
+    pci_cfg_write(f->io, fn, 0x10, 0xffffffff, 4);
+    g_assert_cmphex(pci_cfg_read(f->io, fn, 0x10, 4), ==, 0xffffffe1);
+    pci_cfg_write(f->io, fn, 0x20, 0xffffffff, 4);
+    pci_cfg_write(f->io, fn, 0x24, 0xffffffff, 4);
+    g_assert_cmphex(pci_cfg_read(f->io, fn, 0x20, 4), ==, 0xffffc00c);
+    g_assert_cmphex(pci_cfg_read(f->io, fn, 0x24, 4), ==, 0xffffffff);
     /* program, then enable decoding */
-    cfg_write(f, fn, 0x10, 0xc040, 4);
-    cfg_write(f, fn, 0x20, 0xfe000000, 4);
-    cfg_write(f, fn, 0x24, 0, 4);
+    pci_cfg_write(f->io, fn, 0x10, 0xc040, 4);
+    pci_cfg_write(f->io, fn, 0x20, 0xfe000000, 4);
+    pci_cfg_write(f->io, fn, 0x24, 0, 4);
     g_assert_null(io_space_lookup(f->mmio, 0xfe000000));
-    cfg_write(f, fn, 0x04, 0x3, 2);
+    pci_cfg_write(f->io, fn, 0x04, 0x3, 2);
     g_assert_cmpstr(io_space_lookup(f->io, 0xc040), ==, "dummy@01.0-bar0");
     g_assert_cmpstr(io_space_lookup(f->mmio, 0xfe003fff), ==, "dummy@01.0-bar4");
-    g_assert_cmphex(io_space_read(f->mmio, 0xfe000010, 4), ==, 0x1244);
+    g_assert_cmphex(mmio_readl(f->mmio, 0xfe000010), ==, 0x1244);
     /* move it */
-    cfg_write(f, fn, 0x20, 0xfd000000, 4);
+    pci_cfg_write(f->io, fn, 0x20, 0xfd000000, 4);
     g_assert_null(io_space_lookup(f->mmio, 0xfe000000));
     g_assert_cmpstr(io_space_lookup(f->mmio, 0xfd000000), ==, "dummy@01.0-bar4");
     /* disable memory decoding: gone */
-    cfg_write(f, fn, 0x04, 0x1, 2);
+    pci_cfg_write(f->io, fn, 0x04, 0x1, 2);
     g_assert_null(io_space_lookup(f->mmio, 0xfd000000));
-    g_assert_cmphex(io_space_read(f->mmio, 0xfd000000, 4), ==, 0xffffffff);
+    g_assert_cmphex(mmio_readl(f->mmio, 0xfd000000), ==, 0); /* unassigned memory, as upstream */
 }
 
 static void test_assign_and_intx(Fixture *f, gconstpointer data)
@@ -128,18 +111,18 @@ static void test_assign_and_intx(Fixture *f, gconstpointer data)
     g_assert_cmpint(b->config[PCI_INTERRUPT_LINE], ==, 11);
     pci_set_irq(a, 1);
     pci_set_irq(b, 1);
-    g_assert_cmpint(f->level[3], ==, 1);
+    g_assert_cmpint(f->pirq[3].level, ==, 1);
     pci_set_irq(a, 0);
-    g_assert_cmpint(f->level[3], ==, 1);
+    g_assert_cmpint(f->pirq[3].level, ==, 1);
     pci_set_irq(b, 0);
-    g_assert_cmpint(f->level[3], ==, 0);
+    g_assert_cmpint(f->pirq[3].level, ==, 0);
     /* INTx disable in the command register holds the line down */
     pci_set_irq(a, 1);
-    cfg_write(f, a->devfn, 0x04, 0x402, 2);
-    g_assert_cmpint(f->level[3], ==, 0);
-    g_assert_cmphex(cfg_read(f, a->devfn, 0x06, 2) & 0x08, ==, 0x08);
-    cfg_write(f, a->devfn, 0x04, 0x002, 2);
-    g_assert_cmpint(f->level[3], ==, 1);
+    pci_cfg_write(f->io, a->devfn, 0x04, 0x402, 2);
+    g_assert_cmpint(f->pirq[3].level, ==, 0);
+    g_assert_cmphex(pci_cfg_read(f->io, a->devfn, 0x06, 2) & 0x08, ==, 0x08);
+    pci_cfg_write(f->io, a->devfn, 0x04, 0x002, 2);
+    g_assert_cmpint(f->pirq[3].level, ==, 1);
 }
 
 static void test_bad_input_contained(Fixture *f, gconstpointer data)
@@ -149,16 +132,16 @@ static void test_bad_input_contained(Fixture *f, gconstpointer data)
     pci_register_bar(a, 0, PCI_BAR_MEM32, false, 0x1000, &dummy_ops, f);
     pci_register_bar(b, 0, PCI_BAR_MEM32, false, 0x1000, &dummy_ops, f);
     /* both BARs at the same address: the second stays unmapped, nothing crashes */
-    cfg_write(f, a->devfn, 0x10, 0xe0000000, 4);
-    cfg_write(f, b->devfn, 0x10, 0xe0000000, 4);
-    cfg_write(f, a->devfn, 0x04, 2, 2);
-    cfg_write(f, b->devfn, 0x04, 2, 2);
+    pci_cfg_write(f->io, a->devfn, 0x10, 0xe0000000, 4);
+    pci_cfg_write(f->io, b->devfn, 0x10, 0xe0000000, 4);
+    pci_cfg_write(f->io, a->devfn, 0x04, 2, 2);
+    pci_cfg_write(f->io, b->devfn, 0x04, 2, 2);
     g_assert_cmpstr(io_space_lookup(f->mmio, 0xe0000000), ==, "a@01.0-bar0");
     /* read-only identity bytes stay, garbage everywhere is survived */
     for (int reg = 0; reg < 256; reg++) {
-        cfg_write(f, a->devfn, reg, 0xffffffff, 1);
+        pci_cfg_write(f->io, a->devfn, reg, 0xffffffff, 1);
     }
-    g_assert_cmphex(cfg_read(f, a->devfn, 0, 4), ==, 0x10001af4);
+    g_assert_cmphex(pci_cfg_read(f->io, a->devfn, 0, 4), ==, 0x10001af4);
     GError *err = NULL;
     g_assert_null(pci_device_new(f->bus, "dup", a->devfn, 1, 1, 0, &err));
     g_assert_cmpstr(err->message, ==,

@@ -2,6 +2,7 @@
  * real chardev (a file for output, a socket pair for input), upstream's error messages. */
 #include "chardev/char.h"
 #include "hw/char/serial-chardev.h"
+#include "io-helpers.h"
 #include "util/error.h"
 
 #include <glib/gstdio.h>
@@ -15,7 +16,7 @@ static void test_none_and_missing(void)
     GError *err = NULL;
     g_assert_null(serial_chardev_from_arg(s, 0, "none", &err));
     g_assert_no_error(err);
-    io_space_write(io, 0x3f8, 'x', 1);
+    outb(io, 0x3f8, 'x');
     SerialStats st;
     serial_get_stats(s, &st);
     g_assert_cmpuint(st.tx_dropped, ==, 1);
@@ -44,7 +45,7 @@ static void test_file_output(void)
     g_assert_true(chardev_is_busy(chr));
     const char *msg = "Linux version 6.1.0\r\n";
     for (const char *p = msg; *p; p++) {
-        io_space_write(io, 0x3f8, *p, 1);
+        outb(io, 0x3f8, *p);
     }
     serial_chardev_disconnect(sc);
     g_assert_false(chardev_is_busy(chr));
@@ -68,7 +69,7 @@ static void test_socket_input(void)
     IoSpace *io = io_space_new("io", 0x10000);
     SerialState *s = serial_new(NULL);
     serial_register_ports(s, io, 0x3f8, NULL);
-    io_space_write(io, 0x3fa, 0x01, 1); /* FIFO on */
+    outb(io, 0x3fa, 0x01); /* FIFO on */
     GError *err = NULL;
     SerialChardev *sc = serial_chardev_from_arg(s, 1, spec, &err);
     g_assert_no_error(err);
@@ -85,10 +86,10 @@ static void test_socket_input(void)
         g_main_context_iteration(NULL, FALSE);
         g_usleep(1000);
     }
-    g_assert_cmphex(io_space_read(io, 0x3fd, 1) & 1, ==, 1);
-    g_assert_cmpint(io_space_read(io, 0x3f8, 1), ==, 'l');
-    g_assert_cmpint(io_space_read(io, 0x3f8, 1), ==, 's');
-    g_assert_cmpint(io_space_read(io, 0x3f8, 1), ==, '\n');
+    g_assert_cmphex(inb(io, 0x3fd) & 1, ==, 1);
+    g_assert_cmpint(inb(io, 0x3f8), ==, 'l');
+    g_assert_cmpint(inb(io, 0x3f8), ==, 's');
+    g_assert_cmpint(inb(io, 0x3f8), ==, '\n');
     serial_chardev_disconnect(sc);
     g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
     g_assert_true(chardev_remove("serial1", NULL));

@@ -1,21 +1,16 @@
 /* The 16550A through its ports: Linux's probe, transmit, receive FIFO, interrupts, overrun. */
 #include "hw/char/serial.h"
+#include "io-helpers.h"
 
 typedef struct Fixture {
     IoSpace *io;
     SerialState *s;
-    IrqLine irq;
-    int level;
+    IrqProbe irq;
     GByteArray *out;
     int accept_calls;
 } Fixture;
 
 #define BASE 0x3f8
-
-static void irq_handler(void *opaque, int n, int level)
-{
-    ((Fixture *)opaque)->level = level;
-}
 
 static void be_write(void *opaque, const uint8_t *buf, int len)
 {
@@ -30,8 +25,8 @@ static void be_accept(void *opaque)
 static void setup(Fixture *f, gconstpointer data)
 {
     f->io = io_space_new("io", 0x10000);
-    irq_init(&f->irq, irq_handler, f, 4);
-    f->s = serial_new(&f->irq);
+    irq_probe_init(&f->irq, 4);
+    f->s = serial_new(&f->irq.line);
     f->out = g_byte_array_new();
     g_assert_true(serial_register_ports(f->s, f->io, BASE, NULL));
     SerialBackend be = {.write = be_write, .accept_input = be_accept, .opaque = f};
@@ -45,45 +40,35 @@ static void teardown(Fixture *f, gconstpointer data)
     g_byte_array_unref(f->out);
 }
 
-static void outb(Fixture *f, int reg, uint8_t v)
-{
-    io_space_write(f->io, BASE + reg, v, 1);
-}
-
-static uint8_t inb(Fixture *f, int reg)
-{
-    return io_space_read(f->io, BASE + reg, 1);
-}
-
 static void test_probe(Fixture *f, gconstpointer data)
 {
     /* scratch register */
-    outb(f, 7, 0xa5);
-    g_assert_cmphex(inb(f, 7), ==, 0xa5);
+    outb(f->io, BASE + 7, 0xa5);
+    g_assert_cmphex(inb(f->io, BASE + 7), ==, 0xa5);
     /* loopback: RTS|OUT2 come back as CTS|DCD */
-    outb(f, 4, 0x1a);
-    g_assert_cmphex(inb(f, 6) & 0xf0, ==, 0x90);
-    outb(f, 4, 0x00);
+    outb(f->io, BASE + 4, 0x1a);
+    g_assert_cmphex(inb(f->io, BASE + 6) & 0xf0, ==, 0x90);
+    outb(f->io, BASE + 4, 0x00);
     /* FIFO detection: 16550A reports both FIFO bits */
-    outb(f, 2, 0x01);
-    g_assert_cmphex(inb(f, 2) & 0xc0, ==, 0xc0);
-    outb(f, 2, 0x00);
-    g_assert_cmphex(inb(f, 2) & 0xc0, ==, 0x00);
+    outb(f->io, BASE + 2, 0x01);
+    g_assert_cmphex(inb(f->io, BASE + 2) & 0xc0, ==, 0xc0);
+    outb(f->io, BASE + 2, 0x00);
+    g_assert_cmphex(inb(f->io, BASE + 2) & 0xc0, ==, 0x00);
     /* divisor latch */
-    outb(f, 3, 0x80);
-    outb(f, 0, 0x01);
-    outb(f, 1, 0x00);
-    g_assert_cmphex(inb(f, 0), ==, 0x01);
-    outb(f, 3, 0x03);
-    g_assert_cmphex(inb(f, 3), ==, 0x03);
+    outb(f->io, BASE + 3, 0x80);
+    outb(f->io, BASE + 0, 0x01);
+    outb(f->io, BASE + 1, 0x00);
+    g_assert_cmphex(inb(f->io, BASE + 0), ==, 0x01);
+    outb(f->io, BASE + 3, 0x03);
+    g_assert_cmphex(inb(f->io, BASE + 3), ==, 0x03);
 }
 
 static void test_transmit(Fixture *f, gconstpointer data)
 {
     const char *msg = "Linux version 6.1\n";
     for (const char *p = msg; *p; p++) {
-        g_assert_cmphex(inb(f, 5) & 0x60, ==, 0x60);
-        outb(f, 0, *p);
+        g_assert_cmphex(inb(f->io, BASE + 5) & 0x60, ==, 0x60);
+        outb(f->io, BASE + 0, *p);
     }
     g_assert_cmpmem(f->out->data, f->out->len, msg, strlen(msg));
     SerialStats st;
@@ -93,39 +78,39 @@ static void test_transmit(Fixture *f, gconstpointer data)
 
 static void test_thre_interrupt(Fixture *f, gconstpointer data)
 {
-    outb(f, 1, 0x02); /* enabling THRI with THR empty raises it */
-    g_assert_cmpint(f->level, ==, 1);
-    g_assert_cmphex(inb(f, 2) & 0x0f, ==, 0x02);
-    g_assert_cmpint(f->level, ==, 0); /* the IIR read acknowledged it */
-    outb(f, 0, 'x');
-    g_assert_cmpint(f->level, ==, 1);
-    outb(f, 1, 0x00);
-    g_assert_cmpint(f->level, ==, 0);
+    outb(f->io, BASE + 1, 0x02); /* enabling THRI with THR empty raises it */
+    g_assert_cmpint(f->irq.level, ==, 1);
+    g_assert_cmphex(inb(f->io, BASE + 2) & 0x0f, ==, 0x02);
+    g_assert_cmpint(f->irq.level, ==, 0); /* the IIR read acknowledged it */
+    outb(f->io, BASE + 0, 'x');
+    g_assert_cmpint(f->irq.level, ==, 1);
+    outb(f->io, BASE + 1, 0x00);
+    g_assert_cmpint(f->irq.level, ==, 0);
 }
 
 static void test_receive_fifo(Fixture *f, gconstpointer data)
 {
-    outb(f, 2, 0xc1); /* FIFO on, trigger 14 */
-    outb(f, 1, 0x01);
+    outb(f->io, BASE + 2, 0xc1); /* FIFO on, trigger 14 */
+    outb(f->io, BASE + 1, 0x01);
     g_assert_cmpint(serial_can_receive(f->s), ==, 16);
     serial_receive(f->s, (const uint8_t *)"abc", 3);
-    g_assert_cmpint(f->level, ==, 1);
-    g_assert_cmphex(inb(f, 2), ==, 0xcc); /* below the trigger: character timeout */
+    g_assert_cmpint(f->irq.level, ==, 1);
+    g_assert_cmphex(inb(f->io, BASE + 2), ==, 0xcc); /* below the trigger: character timeout */
     g_assert_cmpint(serial_can_receive(f->s), ==, 13);
-    g_assert_cmphex(inb(f, 5) & 0x01, ==, 0x01);
-    g_assert_cmpint(inb(f, 0), ==, 'a');
-    g_assert_cmpint(inb(f, 0), ==, 'b');
+    g_assert_cmphex(inb(f->io, BASE + 5) & 0x01, ==, 0x01);
+    g_assert_cmpint(inb(f->io, BASE + 0), ==, 'a');
+    g_assert_cmpint(inb(f->io, BASE + 0), ==, 'b');
     g_assert_cmpint(f->accept_calls, ==, 0);
-    g_assert_cmpint(inb(f, 0), ==, 'c');
+    g_assert_cmpint(inb(f->io, BASE + 0), ==, 'c');
     g_assert_cmpint(f->accept_calls, ==, 1);
-    g_assert_cmphex(inb(f, 5) & 0x01, ==, 0x00);
-    g_assert_cmpint(f->level, ==, 0);
+    g_assert_cmphex(inb(f->io, BASE + 5) & 0x01, ==, 0x00);
+    g_assert_cmpint(f->irq.level, ==, 0);
 }
 
 static void test_overrun_counted(Fixture *f, gconstpointer data)
 {
-    outb(f, 2, 0x01);
-    outb(f, 1, 0x05); /* RDI + RLSI */
+    outb(f->io, BASE + 2, 0x01);
+    outb(f->io, BASE + 1, 0x05); /* RDI + RLSI */
     uint8_t buf[20];
     memset(buf, 'z', sizeof(buf));
     serial_receive(f->s, buf, sizeof(buf));
@@ -133,24 +118,24 @@ static void test_overrun_counted(Fixture *f, gconstpointer data)
     serial_get_stats(f->s, &st);
     g_assert_cmpuint(st.rx_overruns, ==, 4);
     g_assert_cmpuint(st.rx_bytes, ==, 16);
-    g_assert_cmphex(inb(f, 2) & 0x0f, ==, 0x06); /* line status first */
-    g_assert_cmphex(inb(f, 5) & 0x02, ==, 0x02);
-    g_assert_cmphex(inb(f, 5) & 0x02, ==, 0x00); /* OE clears on read */
+    g_assert_cmphex(inb(f->io, BASE + 2) & 0x0f, ==, 0x06); /* line status first */
+    g_assert_cmphex(inb(f->io, BASE + 5) & 0x02, ==, 0x02);
+    g_assert_cmphex(inb(f->io, BASE + 5) & 0x02, ==, 0x00); /* OE clears on read */
 }
 
 static void test_loopback(Fixture *f, gconstpointer data)
 {
-    outb(f, 4, 0x10);
-    outb(f, 0, 'L');
+    outb(f->io, BASE + 4, 0x10);
+    outb(f->io, BASE + 0, 'L');
     g_assert_cmpint(f->out->len, ==, 0);
     g_assert_cmpint(serial_can_receive(f->s), ==, 0);
-    g_assert_cmpint(inb(f, 0), ==, 'L');
+    g_assert_cmpint(inb(f->io, BASE + 0), ==, 'L');
 }
 
 static void test_no_backend_counts_drops(Fixture *f, gconstpointer data)
 {
     serial_set_backend(f->s, NULL);
-    outb(f, 0, 'q');
+    outb(f->io, BASE + 0, 'q');
     SerialStats st;
     serial_get_stats(f->s, &st);
     g_assert_cmpuint(st.tx_dropped, ==, 1);
@@ -160,14 +145,14 @@ static void test_no_backend_counts_drops(Fixture *f, gconstpointer data)
 static void test_bad_input_contained(Fixture *f, gconstpointer data)
 {
     for (int i = 0; i < 4096; i++) {
-        outb(f, i & 7, (i * 31) & 0xff);
-        inb(f, (i >> 3) & 7);
+        outb(f->io, BASE + (i & 7), (i * 31) & 0xff);
+        inb(f->io, BASE + ((i >> 3) & 7));
     }
     /* Wide accesses at odd offsets are still byte registers. */
-    io_space_write(f->io, BASE + 7, 0x1234, 2);
-    g_assert_cmphex(inb(f, 7), ==, 0x34);
+    outw(f->io, BASE + 7, 0x1234);
+    g_assert_cmphex(inb(f->io, BASE + 7), ==, 0x34);
     serial_reset(f->s);
-    outb(f, 0, 'k');
+    outb(f->io, BASE + 0, 'k');
     g_assert_cmpint(f->out->data[f->out->len - 1], ==, 'k');
 }
 

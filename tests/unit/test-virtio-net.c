@@ -6,7 +6,10 @@
 #include "hw/virtio/virtio-net-nc.h"
 #include "hw/virtio/virtio-pci.h"
 #include "net/net.h"
+#include "io-helpers.h"
+#include "net/vnet-hdr.h"
 #include "tests/include/flat-ram.h"
+#include "tests/include/vring.h"
 
 #include <string.h>
 
@@ -24,8 +27,7 @@ typedef struct Fixture {
     DmaSpace dma;
     IoSpace *io, *mmio;
     PCIBus *bus;
-    IrqLine intx;
-    int irq_level;
+    IrqProbe intx;
     VirtIONet *net;
     VirtIOPCIProxy *proxy;
     GPtrArray *sent;
@@ -33,11 +35,6 @@ typedef struct Fixture {
     uint16_t rx_avail, tx_avail;
     bool echo;
 } Fixture;
-
-static void intx_handler(void *opaque, int n, int level)
-{
-    ((Fixture *)opaque)->irq_level = level;
-}
 
 static void peer_send(void *opaque, const uint8_t *buf, size_t len)
 {
@@ -64,38 +61,6 @@ static void bar_wr(Fixture *f, uint64_t off, uint32_t v, int size)
     io_space_write(f->mmio, BAR_ADDR + off, v, size);
 }
 
-static void w16(Fixture *f, uint64_t a, uint16_t v)
-{
-    f->ram[a] = v;
-    f->ram[a + 1] = v >> 8;
-}
-
-static uint16_t r16(Fixture *f, uint64_t a)
-{
-    return f->ram[a] | (f->ram[a + 1] << 8);
-}
-
-static uint32_t r32(Fixture *f, uint64_t a)
-{
-    return r16(f, a) | ((uint32_t)r16(f, a + 2) << 16);
-}
-
-static void set_desc(Fixture *f, uint64_t table, int i, uint64_t addr, uint32_t len, uint16_t flags,
-                     uint16_t next)
-{
-    uint8_t *d = f->ram + table + 16 * i;
-    for (int b = 0; b < 8; b++) {
-        d[b] = addr >> (8 * b);
-    }
-    for (int b = 0; b < 4; b++) {
-        d[8 + b] = len >> (8 * b);
-    }
-    d[12] = flags;
-    d[13] = flags >> 8;
-    d[14] = next;
-    d[15] = next >> 8;
-}
-
 /* queue layout at base: desc (16*QSZ), avail at +0x100, used at +0x200 */
 static void setup_queue(Fixture *f, int q, uint64_t base)
 {
@@ -114,9 +79,9 @@ static void setup_queue(Fixture *f, int q, uint64_t base)
 
 static void publish(Fixture *f, uint64_t base, uint16_t *avail, uint16_t head)
 {
-    w16(f, base + 0x100 + 4 + 2 * (*avail % QSZ), head);
+    put_le16(f->ram, base + 0x100 + 4 + 2 * (*avail % QSZ), head);
     (*avail)++;
-    w16(f, base + 0x100 + 2, *avail);
+    put_le16(f->ram, base + 0x100 + 2, *avail);
 }
 
 static void driver_init(Fixture *f)
@@ -162,8 +127,8 @@ static void setup(Fixture *f, gconstpointer data)
     f->dma = flat_ram_dma(&f->flat);
     f->io = io_space_new("io", 0x10000);
     f->mmio = io_space_new("mmio", 1ull << 40);
-    irq_init(&f->intx, intx_handler, f, 0);
-    IrqLine *lines[4] = {&f->intx, &f->intx, &f->intx, &f->intx};
+    irq_probe_init(&f->intx, 0);
+    IrqLine *lines[4] = {&f->intx.line, &f->intx.line, &f->intx.line, &f->intx.line};
     static const uint8_t isa[4] = {10, 10, 11, 11};
     f->bus = pci_bus_new(f->io, f->mmio, lines, isa);
     const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
@@ -205,18 +170,18 @@ static void test_tx(Fixture *f, gconstpointer data)
     memset(f->ram + BUF_BASE, 0, VIRTIO_NET_HDR_LEN);
     const char frame[] = "\xff\xff\xff\xff\xff\xff\x52\x54\x00\x12\x34\x56\x08\x06payload";
     memcpy(f->ram + BUF_BASE + 0x100, frame, sizeof(frame) - 1);
-    set_desc(f, TXQ_BASE, 0, BUF_BASE, VIRTIO_NET_HDR_LEN, VRING_DESC_F_NEXT, 1);
-    set_desc(f, TXQ_BASE, 1, BUF_BASE + 0x100, sizeof(frame) - 1, 0, 0);
+    vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, VIRTIO_NET_HDR_LEN, VRING_DESC_F_NEXT, 1);
+    vring_set_desc(f->ram, TXQ_BASE, 1, BUF_BASE + 0x100, sizeof(frame) - 1, 0, 0);
     publish(f, TXQ_BASE, &f->tx_avail, 0);
     bar_wr(f, 0x3000 + 4 * 1, 1, 2);
     g_assert_cmpuint(f->sent->len, ==, 1);
     gsize len;
     const void *p = g_bytes_get_data(g_ptr_array_index(f->sent, 0), &len);
     g_assert_cmpmem(p, len, frame, sizeof(frame) - 1);
-    g_assert_cmpint(r16(f, TXQ_BASE + 0x200 + 2), ==, 1);
-    g_assert_cmpint(f->irq_level, ==, 1);
+    g_assert_cmpint(get_le16(f->ram, TXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpint(f->intx.level, ==, 1);
     g_assert_cmphex(bar_rd(f, 0x1000, 1), ==, 1);
-    g_assert_cmpint(f->irq_level, ==, 0);
+    g_assert_cmpint(f->intx.level, ==, 0);
     VirtIONetStats st;
     virtio_net_get_stats(f->net, &st);
     g_assert_cmpuint(st.tx_packets, ==, 1);
@@ -232,20 +197,21 @@ static void test_rx(Fixture *f, gconstpointer data)
     /* no buffer yet: the peer must hold the frame */
     g_assert_false(virtio_net_can_receive(f->net));
     g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, 0);
-    set_desc(f, RXQ_BASE, 0, BUF_BASE, 1526, VRING_DESC_F_WRITE, 0);
+    vring_set_desc(f->ram, RXQ_BASE, 0, BUF_BASE, 1526, VRING_DESC_F_WRITE, 0);
     publish(f, RXQ_BASE, &f->rx_avail, 0);
     bar_wr(f, 0x3000, 0, 2);
     g_assert_cmpint(f->rx_ready_calls, ==, 1);
     g_assert_true(virtio_net_can_receive(f->net));
     g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, sizeof(frame));
-    g_assert_cmpint(r16(f, RXQ_BASE + 0x200 + 2), ==, 1);
-    g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 4), ==, 0);
-    g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 8), ==, VIRTIO_NET_HDR_LEN + sizeof(frame));
-    g_assert_cmpint(r16(f, BUF_BASE + 10), ==, 1); /* num_buffers */
+    g_assert_cmpint(get_le16(f->ram, RXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpuint(get_le32(f->ram, RXQ_BASE + 0x200 + 4), ==, 0);
+    g_assert_cmpuint(get_le32(f->ram, RXQ_BASE + 0x200 + 8), ==,
+                     VIRTIO_NET_HDR_LEN + sizeof(frame));
+    g_assert_cmpint(get_le16(f->ram, BUF_BASE + 10), ==, 1); /* num_buffers */
     g_assert_cmpmem(f->ram + BUF_BASE + VIRTIO_NET_HDR_LEN, sizeof(frame), frame, sizeof(frame));
-    g_assert_cmpint(f->irq_level, ==, 1);
+    g_assert_cmpint(f->intx.level, ==, 1);
     /* a buffer too small: the frame is dropped and counted, the buffer returned */
-    set_desc(f, RXQ_BASE, 1, BUF_BASE + 0x1000, 20, VRING_DESC_F_WRITE, 0);
+    vring_set_desc(f->ram, RXQ_BASE, 1, BUF_BASE + 0x1000, 20, VRING_DESC_F_WRITE, 0);
     publish(f, RXQ_BASE, &f->rx_avail, 1);
     g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, -1);
     VirtIONetStats st;
@@ -255,21 +221,129 @@ static void test_rx(Fixture *f, gconstpointer data)
     g_assert_cmpuint(st.rx_no_buffer, ==, 1);
 }
 
+/* Ethernet + IPv4 + TCP with @payload bytes, the TCP checksum field holding the pseudo-header
+ * sum as a TSO-ing driver leaves it; returns the length. */
+static size_t tcp_frame(uint8_t *p, size_t payload)
+{
+    static const uint8_t head[54] = {
+        0x52, 0x54, 0x00, 0x12, 0x34, 0x57, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x00,
+        0x45, 0,    0,    0,    0x12, 0x34, 0x40, 0,    64,   6,    0,    0,    10,   0,
+        2,    15,   10,   0,    2,    2,    0,    80,   0x9c, 0x40, 0,    0,    0,    1,
+        0,    0,    0,    0,    0x50, 0x18, 0xff, 0xff, 0,    0,    0,    0};
+    memcpy(p, head, sizeof(head));
+    for (size_t i = 0; i < payload; i++) {
+        p[54 + i] = (uint8_t)i;
+    }
+    return 54 + payload;
+}
+
+static bool refuse_offload(void *opaque, const uint8_t *hdr, const uint8_t *buf, size_t len)
+{
+    return false;
+}
+
+static bool take_offload(void *opaque, const uint8_t *hdr, const uint8_t *buf, size_t len)
+{
+    Fixture *f = opaque;
+    g_ptr_array_add(f->sent, g_bytes_new(buf, len));
+    return hdr[1] == VIRTIO_NET_HDR_GSO_TCPV4 && (hdr[4] | (hdr[5] << 8)) == 500;
+}
+
+static void send_tso(Fixture *f, uint16_t slot, size_t payload)
+{
+    uint8_t *hdr = f->ram + BUF_BASE + 0x4000 * slot;
+    memset(hdr, 0, VIRTIO_NET_HDR_LEN);
+    hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    hdr[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+    hdr[4] = 500 & 0xff; /* gso_size */
+    hdr[5] = 500 >> 8;
+    hdr[6] = 34; /* csum_start */
+    hdr[8] = 16; /* csum_offset */
+    size_t len = tcp_frame(hdr + 0x100, payload);
+    vring_set_desc(f->ram, TXQ_BASE, 2 * slot, BUF_BASE + 0x4000 * slot, VIRTIO_NET_HDR_LEN,
+                   VRING_DESC_F_NEXT, 2 * slot + 1);
+    vring_set_desc(f->ram, TXQ_BASE, 2 * slot + 1, BUF_BASE + 0x4000 * slot + 0x100, len, 0, 0);
+    publish(f, TXQ_BASE, &f->tx_avail, 2 * slot);
+    bar_wr(f, 0x3000 + 4 * 1, 1, 2);
+}
+
+static void test_tx_tso(Fixture *f, gconstpointer data)
+{
+    VirtIONetStats st;
+    gsize len;
+
+    /* A peer that cannot take it: cut here into 500-byte segments of plain frames. */
+    VirtIONetPeer refusing = {
+        .send = peer_send, .rx_ready = peer_rx_ready, .send_offload = refuse_offload, .opaque = f};
+    virtio_net_set_peer(f->net, &refusing);
+    send_tso(f, 0, 1200);
+    g_assert_cmpuint(f->sent->len, ==, 3);
+    for (guint i = 0; i < 3; i++) {
+        const uint8_t *p = g_bytes_get_data(g_ptr_array_index(f->sent, i), &len);
+        g_assert_cmpuint(len, ==, 54 + (i < 2 ? 500 : 200));
+        g_assert_true(net_frame_csum_ok(p, len));
+    }
+    /* A peer that can: the frame goes once, whole, with its header. */
+    VirtIONetPeer taking = {
+        .send = peer_send, .rx_ready = peer_rx_ready, .send_offload = take_offload, .opaque = f};
+    virtio_net_set_peer(f->net, &taking);
+    send_tso(f, 1, 1200);
+    g_assert_cmpuint(f->sent->len, ==, 4);
+    g_bytes_get_data(g_ptr_array_index(f->sent, 3), &len);
+    g_assert_cmpuint(len, ==, 54 + 1200);
+    virtio_net_get_stats(f->net, &st);
+    g_assert_cmpuint(st.tx_segmented, ==, 1);
+    g_assert_cmpuint(st.tx_offloaded, ==, 1);
+    g_assert_cmpuint(st.tx_packets, ==, 4);
+    g_assert_cmpuint(st.tx_dropped, ==, 0);
+}
+
+static void test_rx_offload(Fixture *f, gconstpointer data)
+{
+    uint8_t frame[54 + 3000];
+    uint8_t hdr[VIRTIO_NET_HDR_LEN] = {
+        VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 54, 0, 0xa8, 0x05, 34, 0, 16, 0};
+    size_t len = tcp_frame(frame, 3000);
+    VirtIONetStats st;
+
+    /* a buffer too small for the whole frame: refused, the buffer stays for later */
+    vring_set_desc(f->ram, RXQ_BASE, 0, BUF_BASE, 1526, VRING_DESC_F_WRITE, 0);
+    publish(f, RXQ_BASE, &f->rx_avail, 0);
+    g_assert_cmpint(virtio_net_receive_offload(f->net, hdr, frame, len), ==, 0);
+    g_assert_cmpint(get_le16(f->ram, RXQ_BASE + 0x200 + 2), ==, 0);
+    g_assert_cmpint(virtio_net_receive(f->net, frame, 100), ==, 100);
+    /* a big one (the driver's big-packet mode): header and frame as they are */
+    vring_set_desc(f->ram, RXQ_BASE, 1, BUF_BASE + 0x1000, 0x8000, VRING_DESC_F_WRITE, 0);
+    publish(f, RXQ_BASE, &f->rx_avail, 1);
+    g_assert_cmpint(virtio_net_receive_offload(f->net, hdr, frame, len), ==, len);
+    g_assert_cmpuint(get_le32(f->ram, RXQ_BASE + 0x200 + 4 + 8), ==, 1);
+    g_assert_cmpuint(get_le32(f->ram, RXQ_BASE + 0x200 + 8 + 8), ==, VIRTIO_NET_HDR_LEN + len);
+    g_assert_cmpmem(f->ram + BUF_BASE + 0x1000, 10, hdr, 10);
+    g_assert_cmpint(get_le16(f->ram, BUF_BASE + 0x1000 + 10), ==, 1);
+    g_assert_cmpmem(f->ram + BUF_BASE + 0x1000 + VIRTIO_NET_HDR_LEN, len, frame, len);
+    /* UDP fragmentation is not offered */
+    hdr[1] = 3;
+    g_assert_cmpint(virtio_net_receive_offload(f->net, hdr, frame, len), ==, 0);
+    virtio_net_get_stats(f->net, &st);
+    g_assert_cmpuint(st.rx_offloaded, ==, 1);
+    g_assert_cmpuint(st.rx_packets, ==, 2);
+}
+
 static void test_reply_inside_send(Fixture *f, gconstpointer data)
 {
     f->echo = true;
     /* RX buffer at descriptor 5, TX chain at descriptor 2: the used ids must not mix */
-    set_desc(f, RXQ_BASE, 5, BUF_BASE + 0x1000, 1526, VRING_DESC_F_WRITE, 0);
+    vring_set_desc(f->ram, RXQ_BASE, 5, BUF_BASE + 0x1000, 1526, VRING_DESC_F_WRITE, 0);
     publish(f, RXQ_BASE, &f->rx_avail, 5);
     memset(f->ram + BUF_BASE, 0, VIRTIO_NET_HDR_LEN + 60);
-    set_desc(f, TXQ_BASE, 2, BUF_BASE, VIRTIO_NET_HDR_LEN + 60, 0, 0);
+    vring_set_desc(f->ram, TXQ_BASE, 2, BUF_BASE, VIRTIO_NET_HDR_LEN + 60, 0, 0);
     publish(f, TXQ_BASE, &f->tx_avail, 2);
     bar_wr(f, 0x3004, 1, 2);
-    g_assert_cmpint(r16(f, TXQ_BASE + 0x200 + 2), ==, 1);
-    g_assert_cmpuint(r32(f, TXQ_BASE + 0x200 + 4), ==, 2);
-    g_assert_cmpint(r16(f, RXQ_BASE + 0x200 + 2), ==, 1);
-    g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 4), ==, 5);
-    g_assert_cmpuint(r32(f, RXQ_BASE + 0x200 + 8), ==, VIRTIO_NET_HDR_LEN + 60);
+    g_assert_cmpint(get_le16(f->ram, TXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpuint(get_le32(f->ram, TXQ_BASE + 0x200 + 4), ==, 2);
+    g_assert_cmpint(get_le16(f->ram, RXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpuint(get_le32(f->ram, RXQ_BASE + 0x200 + 4), ==, 5);
+    g_assert_cmpuint(get_le32(f->ram, RXQ_BASE + 0x200 + 8), ==, VIRTIO_NET_HDR_LEN + 60);
 }
 
 static void expect_broken(Fixture *f)
@@ -294,8 +368,8 @@ static void kick_tx(Fixture *f, uint16_t head)
 
 static void test_loop(Fixture *f, gconstpointer data)
 {
-    set_desc(f, TXQ_BASE, 0, BUF_BASE, 64, VRING_DESC_F_NEXT, 1);
-    set_desc(f, TXQ_BASE, 1, BUF_BASE, 64, VRING_DESC_F_NEXT, 0);
+    vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, 64, VRING_DESC_F_NEXT, 1);
+    vring_set_desc(f->ram, TXQ_BASE, 1, BUF_BASE, 64, VRING_DESC_F_NEXT, 0);
     kick_tx(f, 0);
     g_assert_cmpuint(f->sent->len, ==, 0);
     expect_broken(f);
@@ -307,24 +381,24 @@ static void test_out_of_range_indexes(Fixture *f, gconstpointer data)
     expect_broken(f);
     driver_init(f);
     f->tx_avail = 0;
-    set_desc(f, TXQ_BASE, 0, BUF_BASE, 64, VRING_DESC_F_NEXT, 0x7fff); /* next beyond */
+    vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, 64, VRING_DESC_F_NEXT, 0x7fff); /* next beyond */
     kick_tx(f, 0);
     expect_broken(f);
     driver_init(f);
     /* avail index far ahead of what was consumed */
-    w16(f, TXQ_BASE + 0x100 + 2, 0x8000);
+    put_le16(f->ram, TXQ_BASE + 0x100 + 2, 0x8000);
     bar_wr(f, 0x3004, 1, 2);
     expect_broken(f);
 }
 
 static void test_bad_addresses(Fixture *f, gconstpointer data)
 {
-    set_desc(f, TXQ_BASE, 0, RAM_SIZE - 4, 64, 0, 0); /* runs off the end of RAM */
+    vring_set_desc(f->ram, TXQ_BASE, 0, RAM_SIZE - 4, 64, 0, 0); /* runs off the end of RAM */
     kick_tx(f, 0);
     expect_broken(f);
     driver_init(f);
     f->tx_avail = 0;
-    set_desc(f, TXQ_BASE, 0, 0xfffffffffffffff0ull, 64, 0, 0); /* wraps */
+    vring_set_desc(f->ram, TXQ_BASE, 0, 0xfffffffffffffff0ull, 64, 0, 0); /* wraps */
     kick_tx(f, 0);
     expect_broken(f);
     driver_init(f);
@@ -347,26 +421,26 @@ static void test_bad_addresses(Fixture *f, gconstpointer data)
 static void test_indirect_rules(Fixture *f, gconstpointer data)
 {
     /* a valid indirect table works */
-    set_desc(f, 0x30000, 0, BUF_BASE, VIRTIO_NET_HDR_LEN, VRING_DESC_F_NEXT, 1);
-    set_desc(f, 0x30000, 1, BUF_BASE + 0x100, 60, 0, 0);
-    set_desc(f, TXQ_BASE, 0, 0x30000, 32, VRING_DESC_F_INDIRECT, 0);
+    vring_set_desc(f->ram, 0x30000, 0, BUF_BASE, VIRTIO_NET_HDR_LEN, VRING_DESC_F_NEXT, 1);
+    vring_set_desc(f->ram, 0x30000, 1, BUF_BASE + 0x100, 60, 0, 0);
+    vring_set_desc(f->ram, TXQ_BASE, 0, 0x30000, 32, VRING_DESC_F_INDIRECT, 0);
     kick_tx(f, 0);
     g_assert_cmpuint(f->sent->len, ==, 1);
     /* nested indirect */
-    set_desc(f, 0x30000, 1, 0x30000, 32, VRING_DESC_F_INDIRECT, 0);
+    vring_set_desc(f->ram, 0x30000, 1, 0x30000, 32, VRING_DESC_F_INDIRECT, 0);
     kick_tx(f, 0);
     expect_broken(f);
     driver_init(f);
     f->tx_avail = 0;
     /* odd length table */
-    set_desc(f, TXQ_BASE, 0, 0x30000, 33, VRING_DESC_F_INDIRECT, 0);
+    vring_set_desc(f->ram, TXQ_BASE, 0, 0x30000, 33, VRING_DESC_F_INDIRECT, 0);
     kick_tx(f, 0);
     expect_broken(f);
     driver_init(f);
     f->tx_avail = 0;
     /* readable after writable */
-    set_desc(f, TXQ_BASE, 0, BUF_BASE, 64, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
-    set_desc(f, TXQ_BASE, 1, BUF_BASE, 64, 0, 0);
+    vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, 64, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
+    vring_set_desc(f->ram, TXQ_BASE, 1, BUF_BASE, 64, 0, 0);
     kick_tx(f, 0);
     expect_broken(f);
 }
@@ -393,6 +467,41 @@ static void test_bad_setup_contained(Fixture *f, gconstpointer data)
     /* traffic before DRIVER_OK is dropped, counted */
     uint8_t frame[14] = {0};
     g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, -1);
+}
+
+/*
+ * A driver writing garbage over the whole BAR (common config with any queue selected, ISR,
+ * device config, notify), with any access size and alignment: nothing crashes, and a reset
+ * followed by a proper bring-up gives a working device again.
+ */
+static void test_register_garbage(Fixture *f, gconstpointer data)
+{
+    static const uint16_t hot[] = {0x14, 0x16, 0x18, 0x1c, 0x20, 0x28, 0x30, 0x3000, 0x3004};
+    GRand *r = g_rand_new_with_seed(7);
+    for (int i = 0; i < 20000; i++) {
+        unsigned size = 1u << g_rand_int_range(r, 0, 3);
+        uint64_t off = g_rand_boolean(r) ? hot[g_rand_int_range(r, 0, G_N_ELEMENTS(hot))]
+                                         : (uint64_t)g_rand_int_range(r, 0, 0x4000);
+        /* queue indexes out of range as often as in range */
+        uint32_t v = g_rand_boolean(r) ? g_rand_int(r) : (uint32_t)g_rand_int_range(r, 0, 4);
+        if (g_rand_int_range(r, 0, 3)) {
+            bar_wr(f, off, v, size);
+        } else {
+            bar_rd(f, off, size);
+        }
+    }
+    g_rand_free(r);
+    bar_wr(f, 0x14, 0, 1);
+    g_assert_cmpint(bar_rd(f, 0x14, 1), ==, 0);
+    driver_init(f);
+    f->tx_avail = 0;
+    g_ptr_array_set_size(f->sent, 0);
+    memset(f->ram + TXQ_BASE + 0x100, 0, 0x200);
+    memset(f->ram + BUF_BASE, 0, VIRTIO_NET_HDR_LEN + 60);
+    vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, VIRTIO_NET_HDR_LEN + 60, 0, 0);
+    kick_tx(f, 0);
+    g_assert_cmpuint(f->sent->len, ==, 1);
+    g_assert_false(virtio_net_vdev(f->net)->broken);
 }
 
 /* --- through the net core: a fake -netdev "hn0" peered with the NIC client ------------- */
@@ -436,17 +545,17 @@ static void test_net_core_glue(Fixture *f, gconstpointer data)
     uint8_t frame[42];
     memset(frame, 0x5a, sizeof(frame));
     qemu_send_packet(&nd->nc, frame, sizeof(frame));
-    g_assert_cmpint(r16(f, RXQ_BASE + 0x200 + 2), ==, 0);
-    set_desc(f, RXQ_BASE, 0, BUF_BASE, 1526, VRING_DESC_F_WRITE, 0);
+    g_assert_cmpint(get_le16(f->ram, RXQ_BASE + 0x200 + 2), ==, 0);
+    vring_set_desc(f->ram, RXQ_BASE, 0, BUF_BASE, 1526, VRING_DESC_F_WRITE, 0);
     publish(f, RXQ_BASE, &f->rx_avail, 0);
     bar_wr(f, 0x3000, 0, 2);
-    g_assert_cmpint(r16(f, RXQ_BASE + 0x200 + 2), ==, 1);
+    g_assert_cmpint(get_le16(f->ram, RXQ_BASE + 0x200 + 2), ==, 1);
     g_assert_cmpmem(f->ram + BUF_BASE + VIRTIO_NET_HDR_LEN, sizeof(frame), frame, sizeof(frame));
 
     /* guest -> netdev */
     memcpy(f->ram + BUF_BASE + 0x2000 + VIRTIO_NET_HDR_LEN, "hello-netdev", 12);
     memset(f->ram + BUF_BASE + 0x2000, 0, VIRTIO_NET_HDR_LEN);
-    set_desc(f, TXQ_BASE, 0, BUF_BASE + 0x2000, VIRTIO_NET_HDR_LEN + 12, 0, 0);
+    vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE + 0x2000, VIRTIO_NET_HDR_LEN + 12, 0, 0);
     publish(f, TXQ_BASE, &f->tx_avail, 0);
     bar_wr(f, 0x3004, 1, 2);
     g_assert_cmpuint(nd->got->len, ==, 1);
@@ -472,12 +581,15 @@ int main(int argc, char **argv)
     ADD("/virtio-net/identity-config", test_identity_and_config);
     ADD("/virtio-net/tx", test_tx);
     ADD("/virtio-net/rx", test_rx);
+    ADD("/virtio-net/tx-tso", test_tx_tso);
+    ADD("/virtio-net/rx-offload", test_rx_offload);
     ADD("/virtio-net/reply-inside-send", test_reply_inside_send);
     ADD("/virtio-net/malicious/loop", test_loop);
     ADD("/virtio-net/malicious/out-of-range", test_out_of_range_indexes);
     ADD("/virtio-net/malicious/bad-addresses", test_bad_addresses);
     ADD("/virtio-net/malicious/indirect", test_indirect_rules);
     ADD("/virtio-net/bad-setup", test_bad_setup_contained);
+    ADD("/virtio-net/malicious/register-garbage", test_register_garbage);
     ADD("/virtio-net/net-core-glue", test_net_core_glue);
     return g_test_run();
 }

@@ -5,8 +5,9 @@
  *   CPU in/out ──► io_space_read/write(pio, port) ──► region->ops (offset from region base)
  *   CPU mmio   ──► io_space_read/write(mmio, gpa)  ──┘
  *                     │ no region
- *                     └─► reads all-ones, writes dropped; counted, logged once per address
- *                         under -d guest_errors / unimp
+ *                     └─► writes dropped; reads give what upstream's give: all-ones from an
+ *                         aligned port access, 0 otherwise (unaligned port, any MMIO);
+ *                         counted, logged once per address under -d guest_errors / unimp
  *
  * Regions never overlap; a lookup is a binary search over the sorted regions with a one-entry
  * cache in front, cheap enough for the port I/O a serial console does per character.
@@ -32,7 +33,7 @@ typedef struct IoSpaceStats {
     uint64_t unassigned_reads, unassigned_writes;
 } IoSpaceStats;
 
-/* name is "io" or "mmio" (for logs); limit is one past the highest address. */
+/* name is "io" (the port space) or "mmio" (logs); limit is one past the highest address. */
 IoSpace *io_space_new(const char *name, uint64_t limit);
 void io_space_free(IoSpace *space);
 

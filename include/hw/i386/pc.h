@@ -80,7 +80,11 @@ bool pc_machine_type_is_pc(const char *name);
  * type) are left to it and skipped here. */
 bool pc_machine_parse_props(KeyvalList *machine_opts, PcMachineOptions *opts, GError **errp);
 
-/* -m: "512", "512M", "2G", "size=1G"; plain numbers are MiB. Upstream's errors. */
+/*
+ * -m: "512", "512M", "2G", "size=1G[,slots=N,maxmem=SIZE]"; plain numbers are MiB, sizes are
+ * rounded up to 8 KiB, 0 is the default. slots and maxmem are checked as upstream checks them
+ * (no memory hotplug here). Upstream's errors.
+ */
 bool pc_parse_ram_size(const char *arg, uint64_t *out, GError **errp);
 /* The pc's split: everything below 4 GiB unless -m >= 3.5 GiB, then 3 GiB low, rest high. */
 void pc_ram_split(uint64_t ram_size, uint64_t *low, uint64_t *high);

@@ -1,8 +1,12 @@
 /*
- * virtio-net: queue 0 receives, queue 1 transmits; features VERSION_1, MAC, STATUS. Every
- * frame carries the 12-byte virtio-net header (virtio 1.x: num_buffers always present).
+ * virtio-net: queue 0 receives, queue 1 transmits; features VERSION_1, MAC, STATUS and the
+ * offloads CSUM, GUEST_CSUM, GUEST_TSO4/6, HOST_TSO4/6. A guest's offloaded frame goes to a
+ * peer that takes it as it is (send_offload), else the device completes it in software
+ * (include/net/vnet-hdr.h) and sends plain frames; an offloaded host frame is handed to the
+ * guest as it is when the guest negotiated that offload (virtio_net_receive_offload).
+ * Every frame carries the 12-byte virtio-net header (virtio 1.x: num_buffers always present).
  *
- *   guest TX chain ──► header skipped ──► peer->send(frame)          (per kick of queue 1)
+ *   guest TX chain ──► header's offloads ──► peer->send(frame) x N    (per kick of queue 1)
  *   peer frame ──► virtio_net_receive() ──► header + frame into one RX chain ──► used ring
  *        no RX buffer: returns 0 (the peer queues and waits for peer->rx_ready)
  *
@@ -15,13 +19,21 @@
 
 #include "hw/virtio/virtio.h"
 
-#define VIRTIO_ID_NET        1
-#define VIRTIO_NET_F_MAC     5
-#define VIRTIO_NET_F_STATUS  16
-#define VIRTIO_NET_S_LINK_UP 1
-#define VIRTIO_NET_HDR_LEN   12
+#define VIRTIO_ID_NET           1
+#define VIRTIO_NET_F_CSUM       0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_HOST_TSO4  11
+#define VIRTIO_NET_F_HOST_TSO6  12
+#define VIRTIO_NET_F_MAC        5
+#define VIRTIO_NET_F_STATUS     16
+#define VIRTIO_NET_S_LINK_UP    1
+#define VIRTIO_NET_HDR_LEN      12
 /* The largest frame either direction (64 KiB, as upstream's NET_BUFSIZE allows). */
-#define VIRTIO_NET_MAX_FRAME  65536
+#define VIRTIO_NET_MAX_FRAME 65536
+/* A guest TSO frame: 64 KiB of IP packet plus link headers (upstream's NET_BUFSIZE). */
+#define VIRTIO_NET_MAX_TX     (4096 + 65536)
 #define VIRTIO_NET_QUEUE_SIZE 256
 
 typedef struct VirtIONet VirtIONet;
@@ -31,13 +43,23 @@ typedef struct VirtIONetPeer {
     void (*send)(void *opaque, const uint8_t *buf, size_t len);
     /* RX buffers became available after virtio_net_receive() returned 0. May be NULL. */
     void (*rx_ready)(void *opaque);
+    /*
+     * A frame whose offloads (the 12-byte virtio-net header @hdr asks for them) the peer can
+     * do itself: true if it took it, false to have the device do them and send() the result.
+     * May be NULL.
+     */
+    bool (*send_offload)(void *opaque, const uint8_t *hdr, const uint8_t *buf, size_t len);
     void *opaque;
 } VirtIONetPeer;
 
 typedef struct VirtIONetStats {
     uint64_t tx_packets, tx_bytes, tx_dropped;
     uint64_t rx_packets, rx_bytes, rx_dropped;
-    uint64_t rx_no_buffer; /* receive attempts that found no buffer (peer queued them) */
+    uint64_t rx_no_buffer;     /* receive attempts that found no buffer (peer queued them) */
+    uint64_t tx_segmented;     /* guest TSO frames cut into segments here */
+    uint64_t tx_offloaded;     /* frames whose offloads the peer took over */
+    uint64_t rx_csum_verified; /* frames handed over with DATA_VALID */
+    uint64_t rx_offloaded;     /* frames handed over with offloads left to the guest */
 } VirtIONetStats;
 
 VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6]);
@@ -51,6 +73,13 @@ bool virtio_net_can_receive(VirtIONet *n);
 /* Delivers a frame: len on success, 0 if no RX buffer is available (retry after rx_ready),
  * -1 if it was dropped (and counted). */
 ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len);
+/*
+ * Delivers a frame with the offloads its 12-byte virtio-net header @hdr describes left for the
+ * guest (partial checksum, a TSO frame): len, or 0 if the guest did not negotiate them or has
+ * no buffer big enough now (nothing is consumed: the caller completes the frame itself).
+ */
+ssize_t virtio_net_receive_offload(VirtIONet *n, const uint8_t *hdr, const uint8_t *buf,
+                                   size_t len);
 void virtio_net_get_stats(VirtIONet *n, VirtIONetStats *out);
 
 /* "52:54:00:12:34:56" -> bytes; false on anything else. */

@@ -16,7 +16,8 @@
  *
  * Chain checks: head and next indexes < size, at most size descriptors (loops), readable
  * descriptors before writable ones, indirect tables 16-byte multiples not nested and not
- * chained, every buffer inside guest RAM, the avail index no more than size ahead.
+ * chained, every buffer inside guest RAM, the avail index no more than size ahead, each ring
+ * wholly below 2^64 (a wrapping ring would alias low RAM).
  */
 #ifndef HW_VIRTIO_VIRTIO_H
 #define HW_VIRTIO_VIRTIO_H
@@ -35,7 +36,8 @@
 #define VIRTIO_CONFIG_S_NEEDS_RESET 0x40
 #define VIRTIO_CONFIG_S_FAILED      0x80
 
-#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_RING_F_INDIRECT_DESC 28
+#define VIRTIO_F_VERSION_1          32
 
 #define VRING_DESC_F_NEXT          1
 #define VRING_DESC_F_WRITE         2
@@ -130,6 +132,8 @@ bool virtqueue_ready(VirtQueue *vq);
 bool virtqueue_empty(VirtQueue *vq);
 /* Takes the next chain into *elem; false if none or the chain is bad (device now broken). */
 bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *elem);
+/* Gives the last chain popped back to the queue, unused (it will be popped again). */
+void virtqueue_unpop(VirtQueue *vq);
 /* Returns a chain to the driver with len bytes written into its writable part. */
 void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len);
 /* Interrupts the driver unless it asked not to be. */
