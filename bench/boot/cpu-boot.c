@@ -209,6 +209,7 @@ int main(int argc, char **argv)
         .mmio_read = pc_machine_mmio_read,
         .mmio_write = pc_machine_mmio_write,
         .irq_ack = pc_machine_irq_ack,
+        .apic_base_write = pc_machine_apic_base_write,
     };
     h.cpu = x86_cpu_new(h.ram, &bus, h.machine);
     x86_cpu_set_apic_present(h.cpu, true);

@@ -171,6 +171,7 @@ bool pc_system_realize(PcSystem *sys, GError **errp)
         .mmio_read = pc_machine_mmio_read,
         .mmio_write = pc_machine_mmio_write,
         .irq_ack = pc_machine_irq_ack,
+        .apic_base_write = pc_machine_apic_base_write,
     };
     sys->cpu = x86_cpu_new(sys->ram, &bus, sys->machine);
     x86_cpu_set_apic_present(sys->cpu, true);

@@ -623,6 +623,14 @@ void pc_machine_apic_enable(PcMachine *m, bool on)
     lapic_set_global_enable(m->lapic, on);
 }
 
+void pc_machine_apic_base_write(void *opaque, uint64_t val)
+{
+    PcMachine *m = opaque;
+    bql_lock();
+    pc_machine_apic_enable(m, (val >> 11) & 1);
+    bql_unlock();
+}
+
 guint pc_machine_attach(PcMachine *m, GMainContext *ctx)
 {
     return hw_clock_attach(m->clock, ctx);

@@ -199,26 +199,38 @@ static uint32_t timer_mode(LapicState *s)
     return s->lvt[LVT_TIMER] & (3u << 17);
 }
 
-static uint32_t current_count(LapicState *s)
+static uint32_t current_count_at(LapicState *s, int64_t now)
 {
     if (!s->initial_count || timer_mode(s) == LVT_TIMER_TSCDEADLINE) {
         return 0;
     }
-    uint64_t elapsed = (uint64_t)(hw_clock_ns(s->clock) - s->count_start) >> s->count_shift;
+    uint64_t elapsed = (uint64_t)(now - s->count_start) >> s->count_shift;
     if (timer_mode(s) == LVT_TIMER_PERIODIC) {
         return s->initial_count - (elapsed % s->initial_count);
     }
     return elapsed >= s->initial_count ? 0 : s->initial_count - elapsed;
 }
 
-static void arm_timer(LapicState *s)
+static uint32_t current_count(LapicState *s)
+{
+    return current_count_at(s, hw_clock_ns(s->clock));
+}
+
+/*
+ * Arms the timer for the running countdown that began at count_start; now is the clock
+ * reading the caller based count_start on. A one-shot countdown is always still due when this
+ * runs (its interrupt has not fired), so an end already in the past fires at once: reading
+ * the clock again here and dropping an "expired" one-shot lost the interrupt whenever the host
+ * descheduled the vCPU between the two readings, for Linux's shortest deltas (15 ticks), and
+ * with it the guest's tick for good.
+ */
+static void arm_timer(LapicState *s, int64_t now)
 {
     if (!s->initial_count || timer_mode(s) == LVT_TIMER_TSCDEADLINE) {
         hw_timer_del(s->timer);
         return;
     }
     uint64_t period = (uint64_t)s->initial_count << s->count_shift;
-    int64_t now = hw_clock_ns(s->clock);
     int64_t next = s->count_start + period;
     if (timer_mode(s) == LVT_TIMER_PERIODIC && next <= now) {
         uint64_t periods = (now - s->count_start) / period;
@@ -240,7 +252,7 @@ static void timer_cb(void *opaque)
         int64_t now = hw_clock_ns(s->clock);
         /* Keep the phase; skip periods missed while the vCPU was busy. */
         s->count_start += ((now - s->count_start) / period) * period;
-        arm_timer(s);
+        arm_timer(s, now);
     }
 }
 
@@ -381,7 +393,7 @@ static void reg_write(LapicState *s, unsigned reg, uint32_t val)
                 qemu_log_mask(LOG_UNIMP, "lapic: TSC-deadline timer mode not offered\n");
             }
             s->count_start = hw_clock_ns(s->clock);
-            arm_timer(s);
+            arm_timer(s, s->count_start);
         }
         update_intr(s);
         break;
@@ -389,18 +401,18 @@ static void reg_write(LapicState *s, unsigned reg, uint32_t val)
     case 0x38:
         s->initial_count = val;
         s->count_start = hw_clock_ns(s->clock);
-        arm_timer(s);
+        arm_timer(s, s->count_start);
         break;
     case 0x3e: {
         s->divide_conf = val & 0xb;
         int v = (val & 3) | ((val >> 1) & 4);
         /* keep the current count continuous across a divider change */
-        uint32_t cur = current_count(s);
+        int64_t now = hw_clock_ns(s->clock);
+        uint32_t cur = current_count_at(s, now);
         s->count_shift = (v + 1) & 7;
         if (s->initial_count && cur) {
-            s->count_start =
-                hw_clock_ns(s->clock) - ((int64_t)(s->initial_count - cur) << s->count_shift);
-            arm_timer(s);
+            s->count_start = now - ((int64_t)(s->initial_count - cur) << s->count_shift);
+            arm_timer(s, now);
         }
         break;
     }

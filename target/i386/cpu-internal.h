@@ -76,7 +76,10 @@ struct X86CPU {
     int first_vec;
     uint64_t cur_rip; /* start of the executing instruction */
 
-    int tb_exit;      /* stop running the current block after this instruction */
+    int tb_exit; /* stop running the current block after this instruction */
+    /* the block being run: its end, and the instruction running now (x86_next) */
+    const X86Insn *tb_end;
+    const X86Insn *cur_in;
     int exit_request; /* atomic */
     int irq_level;    /* atomic */
     int reset_pending;
@@ -281,6 +284,68 @@ static inline bool x86_cond(X86CPU *cpu, int cc)
         return (cc & 1) ? !r : r;
     }
     return x86_cond_slow(cpu, cc);
+}
+
+/*
+ * Threaded dispatch: a handler that never branches ends by starting the next instruction of
+ * the block itself (a tail call, so each handler's indirect jump learns its own successors)
+ * instead of returning to the loop. It stops at the block's end or a tb_exit; cur_in then
+ * tells run_insns how far the chain got. A handler that returns early simply ends the chain.
+ */
+static inline __attribute__((always_inline)) void x86_next(X86CPU *cpu, const X86Insn *in)
+{
+    const X86Insn *n = in + 1;
+    if (unlikely(n == cpu->tb_end || cpu->tb_exit)) {
+        return;
+    }
+    uint64_t rip = cpu->env.rip;
+    cpu->cur_rip = rip;
+    cpu->env.rip = rip + n->len;
+    cpu->cur_in = n;
+    n->fn(cpu, n);
+}
+
+/* x86_cond for a condition known when the handler is compiled (one handler per condition):
+ * the switch folds away, leaving no jump table, and Z/S read the result of any operation. */
+static inline __attribute__((always_inline)) bool x86_cond_k(X86CPU *cpu, const int cc)
+{
+    X86CPUState *env = &cpu->env;
+    const int k = cc >> 1;
+    int op = env->cc_op;
+    int sz = env->cc_size;
+    bool r;
+    if (k == 2 || k == 4) {
+        if (unlikely(op == CC_OP_EFLAGS)) {
+            return x86_cond_slow(cpu, cc);
+        }
+        r = k == 2 ? (env->cc_res & size_mask(sz)) == 0 : (env->cc_res & sign_bit(sz)) != 0;
+    } else if (op == CC_OP_SUB && k != 0 && k != 5) {
+        uint64_t m = size_mask(sz);
+        uint64_t a = env->cc_src1 & m, b = env->cc_src2 & m;
+        if (k == 1) {
+            r = a < b;
+        } else if (k == 3) {
+            r = a <= b;
+        } else if (k == 6) {
+            r = sext(a, sz) < sext(b, sz);
+        } else {
+            r = sext(a, sz) <= sext(b, sz);
+        }
+    } else if (op == CC_OP_LOGIC && k != 5) {
+        uint64_t v = env->cc_res & size_mask(sz);
+        if (k <= 1) {
+            r = false; /* o, b */
+        } else if (k == 3) {
+            r = v == 0; /* be */
+        } else if (k == 6) {
+            r = (v & sign_bit(sz)) != 0; /* l: SF != OF(0) */
+        } else {
+            r = v == 0 || (v & sign_bit(sz)); /* le */
+        }
+    } else {
+        return x86_cond_slow(cpu, cc);
+    }
+    return (cc & 1) ? !r : r;
 }
 
 /* The linear address of an instruction's memory operand (inline: every memory access of the

@@ -328,11 +328,14 @@ static inline void run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
     X86CPUState *env = ENV;
     const X86Insn *in = insns, *end = insns + n;
     uint64_t rip = env->rip;
+    cpu->tb_end = end;
     do {
-        uint64_t next = rip + in->len;
         cpu->cur_rip = rip;
-        env->rip = next;
-        in->fn(cpu, in);
+        env->rip = rip + in->len;
+        cpu->cur_in = in;
+        in->fn(cpu, in); /* may run on through the block (x86_next) */
+        in = cpu->cur_in;
+        uint64_t next = cpu->cur_rip + in->len;
         rip = env->rip;
         in++;
         if (unlikely((rip != next) | cpu->tb_exit)) {
@@ -340,6 +343,37 @@ static inline void run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
         }
     } while (in < end);
     cpu->stats.insns += in - insns;
+}
+
+/*
+ * Runs a block, and again as long as it jumps back to its own start (a loop within one block)
+ * with nothing for the main loop to look at: no exit request, interrupt line, NMI, interrupt
+ * shadow, halt, budget end, TLB flush or code change. Any of those goes round the main loop.
+ */
+static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
+{
+    X86CPUState *env = ENV;
+    const X86Insn *insns = &cpu->pool[tb->first];
+    if (shadow) {
+        run_insns(cpu, insns, 1);
+        return;
+    }
+    uint64_t epoch = cpu->tlb_epoch;
+    for (;;) {
+        run_insns(cpu, insns, tb->count);
+        uint64_t pc = env->segs[R_CS].base + env->rip;
+        if (!cpu->code64) {
+            pc = (uint32_t)pc;
+        }
+        if (pc != tb->pc || cpu->tb_exit || cpu->tlb_epoch != epoch ||
+            __atomic_load_n(&cpu->exit_request, __ATOMIC_RELAXED) ||
+            __atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) ||
+            __atomic_load_n(&env->nmi_pending, __ATOMIC_RELAXED) || env->inhibit_irq ||
+            env->halted || cpu->stats.insns >= cpu->budget_end ||
+            tb->gen != guest_ram_code_gen(cpu->ram, tb->ram_off)) {
+            return;
+        }
+    }
 }
 
 static bool irq_deliverable(X86CPU *cpu)
@@ -414,7 +448,11 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             }
         }
         if (likely(tb)) {
-            run_insns(cpu, &cpu->pool[tb->first], shadow ? 1 : tb->count);
+            /* the next block is most likely one of this one's successors: have their
+             * descriptors in the cache by the time this block ends */
+            __builtin_prefetch(tb->link[0]);
+            __builtin_prefetch(tb->link[1]);
+            run_tb(cpu, tb, shadow);
             cpu->prev_tb = cpu->tb_exit ? NULL : tb;
             continue;
         }
@@ -466,7 +504,9 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             prev->link_epoch[k] = cpu->tlb_epoch;
             prev->link_next = k ^ 1;
         }
-        run_insns(cpu, &cpu->pool[tb->first], shadow ? 1 : tb->count);
+        __builtin_prefetch(tb->link[0]);
+        __builtin_prefetch(tb->link[1]);
+        run_tb(cpu, tb, shadow);
         cpu->prev_tb = cpu->tb_exit ? NULL : tb;
     }
 }

@@ -2187,23 +2187,67 @@ static void h_mov_rm_to_reg(X86CPU *cpu, const X86Insn *in) /* 8b, register sour
 {
     uint64_t v = REG(in->rm);
     REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
+    x86_next(cpu, in);
 }
 
 static void h_mov_reg_to_rm(X86CPU *cpu, const X86Insn *in) /* 89, register dest */
 {
     uint64_t v = REG(in->reg);
     REG(in->rm) = in->opsize == 8 ? v : (uint32_t)v;
+    x86_next(cpu, in);
 }
 
 static void h_load(X86CPU *cpu, const X86Insn *in) /* 8b, memory source */
 {
     uint64_t v = x86_ld(cpu, x86_ea(cpu, in), in->opsize);
     REG(in->reg) = v;
+    x86_next(cpu, in);
 }
 
 static void h_store(X86CPU *cpu, const X86Insn *in) /* 89, memory dest */
 {
     x86_st(cpu, x86_ea(cpu, in), REG(in->reg), in->opsize);
+    x86_next(cpu, in);
+}
+
+/*
+ * The most frequent memory forms with the address form fixed per handler (64-bit mode, no
+ * segment base, 64-bit addressing): _b base + disp, _bi base + index * scale + disp, _rip
+ * rip-relative; so is the size. Chosen by mem_form(); anything else takes h_load / h_store.
+ */
+#define MEM_FORMS(name, body)                                                                      \
+    static void name##_b(X86CPU *cpu, const X86Insn *in)                                           \
+    {                                                                                              \
+        uint64_t la = REG(in->base) + (int64_t)in->disp;                                           \
+        body x86_next(cpu, in);                                                                    \
+    }                                                                                              \
+    static void name##_bi(X86CPU *cpu, const X86Insn *in)                                          \
+    {                                                                                              \
+        uint64_t la = REG(in->base) + (REG(in->index) << in->scale) + (int64_t)in->disp;           \
+        body x86_next(cpu, in);                                                                    \
+    }                                                                                              \
+    static void name##_rip(X86CPU *cpu, const X86Insn *in)                                         \
+    {                                                                                              \
+        uint64_t la = ENV->rip + (int64_t)in->disp;                                                \
+        body x86_next(cpu, in);                                                                    \
+    }
+MEM_FORMS(h_load64, REG(in->reg) = x86_ld(cpu, la, 8);)
+MEM_FORMS(h_load32m, REG(in->reg) = (uint32_t)x86_ld(cpu, la, 4);)
+MEM_FORMS(h_store64, x86_st(cpu, la, REG(in->reg), 8);)
+MEM_FORMS(h_store32, x86_st(cpu, la, REG(in->reg), 4);)
+#undef MEM_FORMS
+
+/* One of the three fixed address forms above, or the generic handler. */
+static X86InsnFn *mem_form(const X86Insn *in, X86InsnFn *b, X86InsnFn *bi, X86InsnFn *rip,
+                           X86InsnFn *generic)
+{
+    if (in->mode != X86_MODE64 || in->addrsize != 8 || in->seg != X86_SEG_NONE) {
+        return generic;
+    }
+    if (in->base < 16) {
+        return in->index < 16 ? bi : b;
+    }
+    return in->base == X86_RIP && in->index >= 16 ? rip : generic;
 }
 
 static void h_lea(X86CPU *cpu, const X86Insn *in)
@@ -2218,13 +2262,7 @@ static void h_lea(X86CPU *cpu, const X86Insn *in)
         ea += REG(in->index) << in->scale;
     }
     REG(in->reg) = in->opsize == 8 ? ea : (uint32_t)ea;
-}
-
-static void h_jcc(X86CPU *cpu, const X86Insn *in)
-{
-    if (x86_cond(cpu, in->op & 15)) {
-        ENV->rip += in->imm;
-    }
+    x86_next(cpu, in);
 }
 
 static void h_jmp(X86CPU *cpu, const X86Insn *in)
@@ -2238,23 +2276,68 @@ static void h_shift_r(X86CPU *cpu, const X86Insn *in)
     unsigned cnt = in->op == 0xc1 ? (unsigned)in->imm : in->op == 0xd1 ? 1 : (REG(R_ECX) & 0xff);
     uint64_t r = shift_op(cpu, in, in->reg & 7, in->opsize, REG(in->rm), cnt);
     REG(in->rm) = r;
+    x86_next(cpu, in);
 }
 
-static void h_cmov_rr(X86CPU *cpu, const X86Insn *in)
-{
-    uint64_t v = REG(in->rm);
-    if (x86_cond(cpu, in->op & 15)) {
-        REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
-    } else if (in->opsize == 4) {
-        REG(in->reg) = (uint32_t)REG(in->reg);
+/* jcc, setcc and cmovcc with the condition fixed per handler (x86_cond_k) */
+#define COND_HANDLERS(cc)                                                                          \
+    static void h_jcc_##cc(X86CPU *cpu, const X86Insn *in)                                         \
+    {                                                                                              \
+        if (x86_cond_k(cpu, cc)) {                                                                 \
+            ENV->rip += in->imm;                                                                   \
+        } else {                                                                                   \
+            x86_next(cpu, in);                                                                     \
+        }                                                                                          \
+    }                                                                                              \
+    static void h_setcc_r_##cc(X86CPU *cpu, const X86Insn *in)                                     \
+    {                                                                                              \
+        set_reg(cpu, in, in->rm, x86_cond_k(cpu, cc), 1);                                          \
+        x86_next(cpu, in);                                                                         \
+    }                                                                                              \
+    static void h_cmov_rr_##cc(X86CPU *cpu, const X86Insn *in)                                     \
+    {                                                                                              \
+        uint64_t v = REG(in->rm);                                                                  \
+        if (x86_cond_k(cpu, cc)) {                                                                 \
+            REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;                                      \
+        } else if (in->opsize == 4) {                                                              \
+            REG(in->reg) = (uint32_t)REG(in->reg);                                                 \
+        }                                                                                          \
+        x86_next(cpu, in);                                                                         \
     }
-}
+COND_HANDLERS(0)
+COND_HANDLERS(1)
+COND_HANDLERS(2)
+COND_HANDLERS(3)
+COND_HANDLERS(4)
+COND_HANDLERS(5)
+COND_HANDLERS(6)
+COND_HANDLERS(7)
+COND_HANDLERS(8)
+COND_HANDLERS(9)
+COND_HANDLERS(10)
+COND_HANDLERS(11)
+COND_HANDLERS(12)
+COND_HANDLERS(13)
+COND_HANDLERS(14)
+COND_HANDLERS(15)
+#undef COND_HANDLERS
+
+#define COND_TABLE(name)                                                                           \
+    static X86InsnFn *const name##_fns[16] = {                                                     \
+        name##_0, name##_1, name##_2,  name##_3,  name##_4,  name##_5,  name##_6,  name##_7,       \
+        name##_8, name##_9, name##_10, name##_11, name##_12, name##_13, name##_14, name##_15,      \
+    }
+COND_TABLE(h_jcc);
+COND_TABLE(h_setcc_r);
+COND_TABLE(h_cmov_rr);
+#undef COND_TABLE
 
 static void h_push_r64(X86CPU *cpu, const X86Insn *in)
 {
     uint64_t sp = REG(R_ESP) - 8;
     x86_st(cpu, sp, REG(in->rm), 8);
     REG(R_ESP) = sp;
+    x86_next(cpu, in);
 }
 
 static void h_pop_r64(X86CPU *cpu, const X86Insn *in)
@@ -2263,6 +2346,7 @@ static void h_pop_r64(X86CPU *cpu, const X86Insn *in)
     uint64_t v = x86_ld(cpu, sp, 8);
     REG(R_ESP) = sp + 8;
     REG(in->rm) = v;
+    x86_next(cpu, in);
 }
 
 static void h_call64(X86CPU *cpu, const X86Insn *in)
@@ -2290,16 +2374,19 @@ static void h_inc_dec_r(X86CPU *cpu, const X86Insn *in)
     set_cc(cpu, dec ? CC_OP_DEC : CC_OP_INC, sz, a, 1, r);
     ENV->cc_carry = c;
     REG(in->rm) = r;
+    x86_next(cpu, in);
 }
 
 static void h_movzx_rr(X86CPU *cpu, const X86Insn *in)
 {
     uint64_t v = get_reg(cpu, in, in->rm, in->op == 0x1b6 ? 1 : 2);
     REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
+    x86_next(cpu, in);
 }
 
 static void h_nop(X86CPU *cpu, const X86Insn *in)
 {
+    x86_next(cpu, in);
 }
 
 /*
@@ -2315,6 +2402,7 @@ static void h_nop(X86CPU *cpu, const X86Insn *in)
         if (WRITE) {                                                                               \
             REG(in->base) = r & m;                                                                 \
         }                                                                                          \
+        x86_next(cpu, in);                                                                         \
     }                                                                                              \
     static void h_##NAME##_ri##SZ(X86CPU *cpu, const X86Insn *in)                                  \
     {                                                                                              \
@@ -2323,6 +2411,7 @@ static void h_nop(X86CPU *cpu, const X86Insn *in)
         if (WRITE) {                                                                               \
             REG(in->rm) = r & m;                                                                   \
         }                                                                                          \
+        x86_next(cpu, in);                                                                         \
     }
 #define ALU_HANDLERS(NAME, CCOP, EXPR, WRITE)                                                      \
     ALU_HANDLER(NAME, 64, CCOP, EXPR, WRITE)                                                       \
@@ -2362,6 +2451,7 @@ static X86InsnFn *const alu_ri_fn[2][8] = {
         ENV->cc_carry = cf;                                                                        \
         ENV->cc_src2 = ((r >> (SZ - 1)) & 1) ^ cf;                                                 \
         REG(in->rm) = r;                                                                           \
+        x86_next(cpu, in);                                                                         \
     }                                                                                              \
     static void h_shr_ri##SZ(X86CPU *cpu, const X86Insn *in)                                       \
     {                                                                                              \
@@ -2374,6 +2464,7 @@ static X86InsnFn *const alu_ri_fn[2][8] = {
         ENV->cc_carry = (v >> (cnt - 1)) & 1;                                                      \
         ENV->cc_src2 = (v >> (SZ - 1)) & 1;                                                        \
         REG(in->rm) = r;                                                                           \
+        x86_next(cpu, in);                                                                         \
     }                                                                                              \
     /* rol/ror by a constant whose flags the next instruction overwrites */                        \
     static void h_rot_dead##SZ(X86CPU *cpu, const X86Insn *in)                                     \
@@ -2384,6 +2475,7 @@ static X86InsnFn *const alu_ri_fn[2][8] = {
             cnt = (SZ - cnt) & (SZ - 1);                                                           \
         }                                                                                          \
         REG(in->rm) = cnt ? ((v << cnt) | (v >> (SZ - cnt))) & m : v;                              \
+        x86_next(cpu, in);                                                                         \
     }
 
 SHIFT_HANDLERS(64)
@@ -2394,6 +2486,7 @@ static void h_test_ri8(X86CPU *cpu, const X86Insn *in)
 {
     uint64_t a = get_reg(cpu, in, in->rm, 1), b = in->imm & 0xff;
     set_cc(cpu, CC_OP_LOGIC, 1, a, b, a & b);
+    x86_next(cpu, in);
 }
 
 /* ALU with a memory operand, 32/64-bit: "reg op= [mem]" (03 0b 23 2b 33 3b), and the
@@ -2407,6 +2500,7 @@ static void h_test_ri8(X86CPU *cpu, const X86Insn *in)
         if (WRITE) {                                                                               \
             REG(in->reg) = r & m;                                                                  \
         }                                                                                          \
+        x86_next(cpu, in);                                                                         \
     }
 #define ALU_MEM_HANDLERS(NAME, CCOP, EXPR, WRITE)                                                  \
     ALU_MEM_HANDLER(NAME, 64, CCOP, EXPR, WRITE)                                                   \
@@ -2425,12 +2519,14 @@ static void h_cmp_mr(X86CPU *cpu, const X86Insn *in)
     int sz = in->op == 0x38 ? 1 : in->opsize;
     uint64_t a = x86_ld(cpu, x86_ea(cpu, in), sz), b = get_reg(cpu, in, in->reg, sz);
     set_cc(cpu, CC_OP_SUB, sz, a, b, a - b);
+    x86_next(cpu, in);
 }
 
 static void h_cmp_rm8(X86CPU *cpu, const X86Insn *in) /* 3a: cmp r8, [mem] */
 {
     uint64_t a = get_reg(cpu, in, in->reg, 1), b = x86_ld(cpu, x86_ea(cpu, in), 1);
     set_cc(cpu, CC_OP_SUB, 1, a, b, a - b);
+    x86_next(cpu, in);
 }
 
 static void h_test_mr(X86CPU *cpu, const X86Insn *in)
@@ -2438,12 +2534,14 @@ static void h_test_mr(X86CPU *cpu, const X86Insn *in)
     int sz = in->op == 0x84 ? 1 : in->opsize;
     uint64_t a = x86_ld(cpu, x86_ea(cpu, in), sz), b = get_reg(cpu, in, in->reg, sz);
     set_cc(cpu, CC_OP_LOGIC, sz, a, b, a & b);
+    x86_next(cpu, in);
 }
 
 static void h_test_rr8(X86CPU *cpu, const X86Insn *in) /* 84, register operand */
 {
     uint64_t a = get_reg(cpu, in, in->rm, 1), b = get_reg(cpu, in, in->reg, 1);
     set_cc(cpu, CC_OP_LOGIC, 1, a, b, a & b);
+    x86_next(cpu, in);
 }
 
 static void h_cmp_mi(X86CPU *cpu, const X86Insn *in) /* 80 81 83 /7 with memory */
@@ -2452,6 +2550,7 @@ static void h_cmp_mi(X86CPU *cpu, const X86Insn *in) /* 80 81 83 /7 with memory 
     uint64_t m = size_mask(sz);
     uint64_t a = x86_ld(cpu, x86_ea(cpu, in), sz), b = in->imm & m;
     set_cc(cpu, CC_OP_SUB, sz, a, b, a - b);
+    x86_next(cpu, in);
 }
 
 static void h_cmp_ri8(X86CPU *cpu, const X86Insn *in) /* 80 /7 register, 3c */
@@ -2459,6 +2558,7 @@ static void h_cmp_ri8(X86CPU *cpu, const X86Insn *in) /* 80 /7 register, 3c */
     int r = in->op == 0x3c ? R_EAX : in->rm;
     uint64_t a = get_reg(cpu, in, r, 1), b = in->imm & 0xff;
     set_cc(cpu, CC_OP_SUB, 1, a, b, a - b);
+    x86_next(cpu, in);
 }
 
 static void h_test_mi(X86CPU *cpu, const X86Insn *in) /* f6 f7 /0 with memory */
@@ -2467,6 +2567,7 @@ static void h_test_mi(X86CPU *cpu, const X86Insn *in) /* f6 f7 /0 with memory */
     uint64_t m = size_mask(sz);
     uint64_t a = x86_ld(cpu, x86_ea(cpu, in), sz), b = in->imm & m;
     set_cc(cpu, CC_OP_LOGIC, sz, a, b, a & b);
+    x86_next(cpu, in);
 }
 
 /* adc / sbb between 32/64-bit registers: the carry in is the only flag read */
@@ -2482,6 +2583,7 @@ static void h_adc_sbb_rr(X86CPU *cpu, const X86Insn *in)
     set_cc(cpu, sbb ? CC_OP_SBB : CC_OP_ADC, sz, a, b, r);
     ENV->cc_carry = c;
     REG(d) = r & m;
+    x86_next(cpu, in);
 }
 
 /* imul r, r/m (0f af), 32/64-bit: CF = OF = the product did not fit; S Z P from the
@@ -2507,17 +2609,28 @@ static void h_imul_r(X86CPU *cpu, const X86Insn *in)
     ENV->cc_carry = ovf;
     ENV->cc_src2 = ovf;
     REG(in->reg) = r;
+    x86_next(cpu, in);
 }
 
-static void h_setcc_r(X86CPU *cpu, const X86Insn *in)
+/* imul r64, r64 (0f af, register source): the crypto self-tests' multiply loops */
+static void h_imul_rr64(X86CPU *cpu, const X86Insn *in)
 {
-    set_reg(cpu, in, in->rm, x86_cond(cpu, in->op & 15), 1);
+    int64_t r;
+    bool ovf = __builtin_mul_overflow((int64_t)REG(in->reg), (int64_t)REG(in->rm), &r);
+    ENV->cc_op = CC_OP_SHIFT;
+    ENV->cc_size = 8;
+    ENV->cc_res = r;
+    ENV->cc_carry = ovf;
+    ENV->cc_src2 = ovf;
+    REG(in->reg) = r;
+    x86_next(cpu, in);
 }
 
 static void h_movsxd(X86CPU *cpu, const X86Insn *in) /* 63 in 64-bit mode */
 {
     uint64_t v = in->mod == 3 ? REG(in->rm) : x86_ld(cpu, x86_ea(cpu, in), 4);
     REG(in->reg) = in->opsize == 8 ? (uint64_t)(int64_t)(int32_t)v : (uint32_t)v;
+    x86_next(cpu, in);
 }
 
 /* movzx / movsx from memory (0f b6 b7 be bf), movsx from a register */
@@ -2529,26 +2642,31 @@ static void h_movx(X86CPU *cpu, const X86Insn *in)
         v = (uint64_t)sext(v, ssz);
     }
     REG(in->reg) = in->opsize == 8 ? v : (uint32_t)v;
+    x86_next(cpu, in);
 }
 
 static void h_load32(X86CPU *cpu, const X86Insn *in) /* 8b, memory source, 32-bit */
 {
     REG(in->reg) = (uint32_t)x86_ld(cpu, x86_ea(cpu, in), 4);
+    x86_next(cpu, in);
 }
 
 static void h_store8(X86CPU *cpu, const X86Insn *in) /* 88, memory destination */
 {
     x86_st(cpu, x86_ea(cpu, in), get_reg(cpu, in, in->reg, 1), 1);
+    x86_next(cpu, in);
 }
 
 static void h_store_imm(X86CPU *cpu, const X86Insn *in) /* c6 c7 /0, memory destination */
 {
     x86_st(cpu, x86_ea(cpu, in), in->imm, in->op == 0xc6 ? 1 : in->opsize);
+    x86_next(cpu, in);
 }
 
 static void h_mov_ri(X86CPU *cpu, const X86Insn *in) /* c7 /0 register, b8+r */
 {
     REG(in->rm) = in->opsize == 8 ? in->imm : (uint32_t)in->imm;
+    x86_next(cpu, in);
 }
 
 void x86_select_handler(X86Insn *in)
@@ -2619,12 +2737,12 @@ void x86_select_handler(X86Insn *in)
         return;
     case 0x1af:
         if (big) {
-            in->fn = h_imul_r;
+            in->fn = reg && in->opsize == 8 ? h_imul_rr64 : h_imul_r;
         }
         return;
     case 0x190 ... 0x19f:
         if (reg) {
-            in->fn = h_setcc_r;
+            in->fn = h_setcc_r_fns[op & 15];
         }
         return;
     case 0x1be:
@@ -2672,15 +2790,21 @@ void x86_select_handler(X86Insn *in)
         }
         return;
     case 0x89:
-        if (big) {
-            in->fn = reg ? h_mov_reg_to_rm : h_store;
+        if (big && reg) {
+            in->fn = h_mov_reg_to_rm;
+        } else if (in->opsize == 8) {
+            in->fn = mem_form(in, h_store64_b, h_store64_bi, h_store64_rip, h_store);
+        } else if (big) {
+            in->fn = mem_form(in, h_store32_b, h_store32_bi, h_store32_rip, h_store);
         }
         return;
     case 0x8b:
-        if (in->opsize == 8 || (reg && big)) {
-            in->fn = reg ? h_mov_rm_to_reg : h_load;
+        if (reg && big) {
+            in->fn = h_mov_rm_to_reg;
+        } else if (in->opsize == 8) {
+            in->fn = mem_form(in, h_load64_b, h_load64_bi, h_load64_rip, h_load);
         } else if (big) {
-            in->fn = h_load32;
+            in->fn = mem_form(in, h_load32m_b, h_load32m_bi, h_load32m_rip, h_load32);
         }
         return;
     case 0x8d:
@@ -2691,7 +2815,7 @@ void x86_select_handler(X86Insn *in)
     case 0x70 ... 0x7f:
     case 0x180 ... 0x18f:
         if (mode64) {
-            in->fn = h_jcc;
+            in->fn = h_jcc_fns[op & 15];
         }
         return;
     case 0xe9:
@@ -2723,7 +2847,7 @@ void x86_select_handler(X86Insn *in)
         return;
     case 0x140 ... 0x14f:
         if (big && reg) {
-            in->fn = h_cmov_rr;
+            in->fn = h_cmov_rr_fns[op & 15];
         }
         return;
     case 0x50 ... 0x57:

@@ -194,6 +194,9 @@ bool x86_wrmsr(X86CPU *cpu, uint32_t msr, uint64_t val)
         return true;
     case MSR_IA32_APICBASE:
         env->apic_base = val;
+        if (cpu->bus && cpu->bus->apic_base_write) {
+            cpu->bus->apic_base_write(cpu->opaque, val);
+        }
         return true;
     case MSR_IA32_SYSENTER_CS:
         env->sysenter_cs = val & 0xffff;

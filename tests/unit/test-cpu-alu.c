@@ -233,6 +233,106 @@ static void test_kernel_forms(void)
     run_forms(forms, G_N_ELEMENTS(forms), 6);
 }
 
+/*
+ * Every condition after every kind of flag-setting operation, reading the lazy flags the
+ * operation left: setcc cl; cmovcc rdx, rbx; jcc over one of two equally long tails
+ * (inc esi; jmp end / dec edi; nop), so both paths run six instructions.
+ */
+static void test_conditions(void)
+{
+    /* opcode, ModRM.reg for group opcodes (-1: a register operand), byte form */
+    static const struct {
+        uint8_t op;
+        int reg;
+        bool byte;
+    } ops[] = {
+        {0x01, -1, false}, {0x09, -1, false}, {0x11, -1, false}, {0x19, -1, false},
+        {0x21, -1, false}, {0x29, -1, false}, {0x31, -1, false}, {0x39, -1, false},
+        {0x85, -1, false}, {0xff, 0, false},  {0xff, 1, false},  {0xf7, 3, false},
+        {0xd1, 4, false},  {0xd1, 7, false},  {0x00, -1, true},  {0x28, -1, true},
+        {0x38, -1, true},  {0x20, -1, true},  {0x84, -1, true},  {0xfe, 0, true},
+        {0xfe, 1, true},
+    };
+    GRand *r = g_rand_new_with_seed(8);
+    int n = G_N_ELEMENTS(ops) * 16 * 4;
+    DiffCase *cases = g_new0(DiffCase, n);
+    DiffState *host = g_new0(DiffState, n);
+    for (int i = 0; i < n; i++) {
+        int o = i / 64, cc = (i / 4) % 16;
+        DiffCase *c = &cases[i];
+        random_state(r, &c->in);
+        if (g_rand_boolean(r)) {
+            c->in.regs[0] = c->in.regs[1]; /* equal operands: ZF and the equal cases */
+        }
+        uint8_t *p = c->code;
+        int sz = ops[o].byte ? 1 : (int[]){2, 4, 8}[g_rand_int_range(r, 0, 3)];
+        if (sz == 2) {
+            *p++ = 0x66;
+        } else if (sz == 8) {
+            *p++ = 0x48;
+        }
+        int reg = ops[o].reg >= 0 ? ops[o].reg : 1; /* rcx, rax: */
+        *p++ = ops[o].op;
+        *p++ = 0xc0 | (reg << 3);
+        const uint8_t tail[] = {0x0f,      0x90 | cc, 0xc1,            /* setcc cl */
+                                0x48,      0x0f,      0x40 | cc, 0xd3, /* cmovcc rdx, rbx */
+                                0x70 | cc, 0x04,                       /* jcc +4 */
+                                0xff,      0xc6,      0xeb,      0x03, /* inc esi; jmp end */
+                                0xff,      0xcf,      0x90};           /* dec edi; nop */
+        memcpy(p, tail, sizeof(tail));
+        c->len = p - c->code + sizeof(tail);
+        c->ninsns = 6;
+    }
+    if (!diff_run_native(cases, host, n)) {
+        g_test_skip("fixed host mapping unavailable");
+    } else {
+        DiffState ours;
+        for (int i = 0; i < n; i++) {
+            diff_run_ours(&dcpu, &cases[i], &ours);
+            diff_compare(&cases[i], &ours, &host[i], ALL_FLAGS, false);
+        }
+    }
+    g_free(cases);
+    g_free(host);
+    g_rand_free(r);
+}
+
+/* Loads and stores through base + index * scale + disp (the SIB forms of mov 8b / 89) */
+static void test_sib_moves(void)
+{
+    static const uint8_t ops[][2] = {{0x48, 0x8b}, {0x40, 0x8b}, {0x48, 0x89}, {0x40, 0x89}};
+    GRand *r = g_rand_new_with_seed(9);
+    int n = 4 * N_CASES;
+    DiffCase *cases = g_new0(DiffCase, n);
+    DiffState *host = g_new0(DiffState, n);
+    for (int i = 0; i < n; i++) {
+        DiffCase *c = &cases[i];
+        random_state(r, &c->in);
+        int scale = g_rand_int_range(r, 0, 4);
+        int reg = g_rand_int_range(r, 0, 3) == 0 ? 8 : 0; /* rax or r8 */
+        c->in.regs[R_ECX] = g_rand_int_range(r, 0, 0x100);
+        uint8_t *p = c->code;
+        *p++ = ops[i % 4][0] | (reg ? 4 : 0);
+        *p++ = ops[i % 4][1];
+        *p++ = 0x44;                        /* mod 01, rm 100: SIB + disp8 */
+        *p++ = (scale << 6) | (1 << 3) | 3; /* rbx + rcx << scale */
+        *p++ = g_rand_int_range(r, -0x80, 0x80);
+        c->len = p - c->code;
+    }
+    if (!diff_run_native(cases, host, n)) {
+        g_test_skip("fixed host mapping unavailable");
+    } else {
+        DiffState ours;
+        for (int i = 0; i < n; i++) {
+            diff_run_ours(&dcpu, &cases[i], &ours);
+            diff_compare(&cases[i], &ours, &host[i], ALL_FLAGS, false);
+        }
+    }
+    g_free(cases);
+    g_free(host);
+    g_rand_free(r);
+}
+
 static void test_shift(void)
 {
     /* OF is only defined for 1-bit shifts, AF never; CF beyond the width is undefined */
@@ -407,6 +507,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/diff/locked", test_locked);
     g_test_add_func("/cpu/diff/kernel-forms", test_kernel_forms);
     g_test_add_func("/cpu/diff/shift", test_shift);
+    g_test_add_func("/cpu/diff/conditions", test_conditions);
+    g_test_add_func("/cpu/diff/sib-moves", test_sib_moves);
     g_test_add_func("/cpu/diff/muldiv", test_muldiv);
     g_test_add_func("/cpu/diff/bits-moves", test_bits);
     g_test_add_func("/cpu/diff/misc-strings-stack", test_misc);

@@ -265,6 +265,31 @@ static void test_interrupt_path(Fixture *f, gconstpointer data)
     g_assert_cmpint(pc_machine_irq_ack(f->m), ==, 0x34);
 }
 
+/* IA32_APIC_BASE bit 11 off: the local APIC is out of the way and the PIC drives INTR directly,
+ * whatever LINT0 says; back on, the masked LINT0 blocks it again. */
+static void test_apic_base_enable(Fixture *f, gconstpointer data)
+{
+    g_assert_true(pc_machine_realize(f->m, NULL));
+    static const uint8_t init[][2] = {{0x20, 0x11}, {0x21, 0x30}, {0x21, 0x04}, {0x21, 0x01},
+                                      {0xa0, 0x11}, {0xa1, 0x38}, {0xa1, 0x02}, {0xa1, 0x01},
+                                      {0x21, 0xef}, {0xa1, 0xff}};
+    for (size_t i = 0; i < G_N_ELEMENTS(init); i++) {
+        pc_machine_pio_write(f->m, init[i][0], init[i][1], 1);
+    }
+    pc_machine_mmio_write(f->m, 0xfee00350, 0x10700, 4); /* LINT0: ExtINT, masked */
+    pc_machine_pio_write(f->m, 0x3f9, 0x02, 1);          /* COM1 THRE: IRQ 4 rises */
+    g_assert_cmpint(f->cpu_irq, ==, 0);
+    pc_machine_apic_base_write(f->m, 0xfee00000ull | (1u << 8));
+    g_assert_cmpint(f->cpu_irq, ==, 1);
+    g_assert_cmpint(pc_machine_irq_ack(f->m), ==, 0x34);
+    pc_machine_pio_write(f->m, 0x20, 0x20, 1);
+    pc_machine_pio_write(f->m, 0x3f9, 0x00, 1);
+    pc_machine_pio_write(f->m, 0x3f9, 0x02, 1);
+    g_assert_cmpint(f->cpu_irq, ==, 1);
+    pc_machine_apic_base_write(f->m, 0xfee00000ull | (1u << 8) | (1u << 11));
+    g_assert_cmpint(f->cpu_irq, ==, 0);
+}
+
 static void test_reset_and_poweroff(Fixture *f, gconstpointer data)
 {
     g_assert_true(pc_machine_realize(f->m, NULL));
@@ -373,6 +398,7 @@ int main(int argc, char **argv)
     ADD("/pc/ram-size", test_ram_size);
     ADD("/pc/realize-firmware", test_realize_firmware);
     ADD("/pc/interrupt-path", test_interrupt_path);
+    ADD("/pc/apic-base-enable", test_apic_base_enable);
     ADD("/pc/reset-poweroff", test_reset_and_poweroff);
     ADD("/pc/machine-errors", test_machine_errors);
     ADD("/pc/nic-requests", test_nic_requests);

@@ -107,6 +107,8 @@ void pc_machine_pio_write(void *opaque, uint16_t port, uint32_t val, int size);
 uint64_t pc_machine_mmio_read(void *opaque, uint64_t gpa, int size);
 void pc_machine_mmio_write(void *opaque, uint64_t gpa, uint64_t val, int size);
 int pc_machine_irq_ack(void *opaque);
+/* A write to the CPU's IA32_APIC_BASE: its bit 11 enables or disables the local APIC. */
+void pc_machine_apic_base_write(void *opaque, uint64_t val);
 /* The CPU's IA32_APIC_BASE global-enable bit changed. */
 void pc_machine_apic_enable(PcMachine *m, bool on);
 

@@ -217,6 +217,8 @@ typedef struct X86BusOps {
     void (*mmio_write)(void *opaque, uint64_t gpa, uint64_t val, int size);
     /* The vector of the highest-priority pending external interrupt, acknowledged; -1: none */
     int (*irq_ack)(void *opaque);
+    /* A write to IA32_APIC_BASE (its global enable bit gates the local APIC); may be NULL */
+    void (*apic_base_write)(void *opaque, uint64_t val);
 } X86BusOps;
 
 /* Why x86_cpu_exec returned */
