@@ -236,9 +236,6 @@ static void arm_timer(LapicState *s, int64_t now)
         uint64_t periods = (now - s->count_start) / period;
         next = s->count_start + (periods + 1) * period;
     }
-    /* A one-shot count that ran out before this point (a tiny count, a vCPU preempted since
-     * the write) is armed in the past and fires at once: dropping it would lose the guest's
-     * tick for good. */
     hw_timer_mod(s->timer, next);
 }
 
