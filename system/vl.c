@@ -337,6 +337,7 @@ static void handle_smp(const char *arg)
     static const char *const keys[] = {"cpus",     "maxcpus", "sockets", "dies",
                                        "clusters", "cores",   "threads"};
     guint64 product = 1, cpus = 0;
+    bool zero = false;
     for (guint i = 0; i < kv->pairs->len; i++) {
         KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
         gboolean known = FALSE;
@@ -345,7 +346,7 @@ static void handle_smp(const char *arg)
         }
         if (!known) {
             error_location_clear();
-            error_setg(&err, "Invalid parameter '%s'", p->key);
+            error_setg(&err, "Parameter 'smp.%s' is unexpected", p->key);
             die_with(err);
         }
         char *end = NULL;
@@ -363,6 +364,12 @@ static void handle_smp(const char *arg)
         if (v > 1) {
             cpus = MAX(cpus, v);
         }
+        zero |= v == 0;
+    }
+    if (zero) {
+        error_location_clear(); /* upstream checks the topology late, without a location */
+        warn_report("Deprecated CPU topology (considered invalid): CPU topology parameters must "
+                    "be greater than zero");
     }
     cpus = MAX(cpus, product);
     if (cpus > 1) {

@@ -86,6 +86,8 @@ CASES = [
     ["-append", "console=ttyS0"],
     ["-kernel", "@garbage"],
     ["-serial", "chardev:nope"],
+    ["-smp", "foo"],
+    ["-smp", "1,bogus=2"],
 ]
 
 
@@ -104,6 +106,39 @@ def test_accel_kvm_refused_clearly():
     assert ours.returncode != 0
     assert "KVM" in ours.stderr
     assert "Traceback" not in ours.stderr and "Assertion" not in ours.stderr
+
+
+@pytest.mark.parametrize("smp", ["1", "cpus=1", "1,sockets=1,cores=1,threads=1"])
+def test_one_cpu_topology_runs_one_vcpu(smp):
+    """What -smp accepts today: topologies that come to one CPU (cf. the errors above)."""
+    vm = QemuProcess(QEMU, PC_ARGS + ["-smp", smp], timeout=15)
+    try:
+        cpus = vm.qmp.command("query-cpus-fast")
+    finally:
+        vm.kill()
+    assert [c["cpu-index"] for c in cpus] == [0]
+
+
+@pytest.mark.parametrize("smp", ["2", "1,maxcpus=2"])
+def test_more_cpus_refused_in_upstreams_words(smp):
+    """One vCPU for now: more is refused with the message upstream gives a machine's limit."""
+    ours = run_pc(QEMU, ["-smp", smp])
+    assert ours.returncode == 1
+    assert first_error(ours.stderr) == ("qemu-system-x86_64: Invalid SMP CPUs 2. The max CPUs "
+                                        "supported by machine 'pc-i440fx-7.2' is 1 in qemu-colo")
+
+
+def stderr_after(binary, args, seconds=1.0):
+    p = subprocess.Popen([binary] + PC_ARGS + args, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(seconds)
+    p.terminate()
+    return [l for l in p.communicate(timeout=10)[1].splitlines() if "terminating" not in l]
+
+
+@pytest.mark.parametrize("smp", ["0", "1,cores=0"])
+def test_zero_topology_warns_as_debian(smp):
+    assert stderr_after(QEMU, ["-smp", smp]) == stderr_after(DEBIAN_QEMU, ["-smp", smp])
 
 
 # Sizes either side of the 3.5 GiB mark where pc starts splitting RAM around the PCI hole, the
