@@ -261,4 +261,20 @@ static inline void diff_compare(const DiffCase *c, const DiffState *ours, const 
     g_string_free(code, TRUE);
 }
 
+/* Runs every case on the host and on our CPU and compares them under one flag mask; the test is
+ * skipped where the host cannot map the fixed code address. */
+static inline void diff_run_and_compare(DiffCPU *d, const DiffCase *cases, DiffState *host, int n,
+                                        uint64_t flag_mask)
+{
+    if (!diff_run_native(cases, host, n)) {
+        g_test_skip("fixed host mapping unavailable");
+        return;
+    }
+    DiffState ours;
+    for (int i = 0; i < n; i++) {
+        diff_run_ours(d, &cases[i], &ours);
+        diff_compare(&cases[i], &ours, &host[i], flag_mask, false);
+    }
+}
+
 #endif

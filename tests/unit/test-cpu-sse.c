@@ -180,15 +180,7 @@ static void test_sse(void)
         c->len = p - c->code;
         c->ninsns = mem ? 3 : 4;
     }
-    if (!diff_run_native(cases, host, n)) {
-        g_test_skip("fixed host mapping unavailable");
-    } else {
-        DiffState ours;
-        for (int i = 0; i < n; i++) {
-            diff_run_ours(&dcpu, &cases[i], &ours);
-            diff_compare(&cases[i], &ours, &host[i], 0xcd5, false);
-        }
-    }
+    diff_run_and_compare(&dcpu, cases, host, n, 0xcd5);
     g_free(cases);
     g_free(host);
     g_rand_free(r);
@@ -234,15 +226,7 @@ static void test_sse_to_int(void)
         c->len = p - c->code;
         c->ninsns = 3;
     }
-    if (!diff_run_native(cases, host, n)) {
-        g_test_skip("fixed host mapping unavailable");
-    } else {
-        DiffState ours;
-        for (int i = 0; i < n; i++) {
-            diff_run_ours(&dcpu, &cases[i], &ours);
-            diff_compare(&cases[i], &ours, &host[i], 0xcd5, false);
-        }
-    }
+    diff_run_and_compare(&dcpu, cases, host, n, 0xcd5);
     g_free(cases);
     g_free(host);
     g_rand_free(r);
