@@ -13,7 +13,7 @@ import pytest
 from conftest import run
 from frames import BROADCAST, ETH_P_EXPERIMENTAL, eth, frame, nothing_arrives, recv_frame
 from nethub import SocketHub
-from procs import connect_loopback, free_port
+from procs import connect_loopback, free_port, free_ports
 
 
 def strip_prefix(line):
@@ -191,7 +191,7 @@ def two_socket_hub_with_buffer(qemus, binary):
 
 
 def test_udp_netdev(qemus, qemu_bin):
-    pa, pq, pt = free_port(), free_port(), free_port()
+    pa, pq, pt = free_ports(3)
     q = qemus(qemu_bin,
               "-netdev", f"socket,id=a,listen=127.0.0.1:{pa}",
               "-netdev", f"socket,id=u,udp=127.0.0.1:{pt},localaddr=127.0.0.1:{pq}",

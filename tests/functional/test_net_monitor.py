@@ -9,7 +9,7 @@ import pytest
 from conftest import BASE_ARGS
 from frames import connect_retry, frame, nothing_arrives, recv_frame
 from nethub import SocketHub
-from procs import connect_loopback, free_port
+from procs import connect_loopback, free_port, free_ports
 from qmp import QemuProcess
 
 
@@ -28,11 +28,12 @@ def stop(*vms):
 
 def test_info_network_matches_upstream(qemu_bin, debian_qemu, sockdir):
     def args(i):
+        p0, p1 = free_ports(2)
         return ["-netdev", "user,id=u0,net=10.1.0.0/16",
                 "-netdev", "hubport,id=h1,hubid=0,netdev=u0",
-                "-netdev", f"socket,id=n0,listen=127.0.0.1:{free_port()}",
+                "-netdev", f"socket,id=n0,listen=127.0.0.1:{p0}",
                 "-netdev", "hubport,id=h0,hubid=0,netdev=n0",
-                "-netdev", f"socket,id=n1,listen=127.0.0.1:{free_port()}",
+                "-netdev", f"socket,id=n1,listen=127.0.0.1:{p1}",
                 "-chardev", f"socket,id=c{i},path={sockdir}/c{i},server=on,wait=off",
                 "-object", "filter-buffer,id=b0,netdev=u0,interval=1000",
                 "-object", f"filter-mirror,id=m0,netdev=n0,outdev=c{i},queue=rx",
@@ -84,7 +85,7 @@ def test_netdev_add_del_errors_match_upstream(qemu_bin, debian_qemu):
 
 
 def test_hmp_netdev_add_and_set_link(qemu_bin, sockdir):
-    pa, pb = free_port(), free_port()
+    pa, pb = free_ports(2)
     vm = start(qemu_bin)
     try:
         for line in (f"netdev_add socket,id=a,listen=127.0.0.1:{pa}",

@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.request
 
-from procs import free_port, stop_process
+from procs import free_port, free_ports, stop_process
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -82,8 +82,8 @@ class GuestVM:
                 "-kernel", guest[kernel], "-initrd", guest["initrd"],
                 "-append", f"console=ttyS0 {append}".strip()]
         if net == "user":
-            self.ports = {"http": free_port(), "echo": free_port(),
-                          "udp": free_port(socket.SOCK_DGRAM)}
+            http, echo = free_ports(2)
+            self.ports = {"http": http, "echo": echo, "udp": free_port(socket.SOCK_DGRAM)}
             fwd = (f"hostfwd=tcp:127.0.0.1:{self.ports['http']}-:80,"
                    f"hostfwd=tcp:127.0.0.1:{self.ports['echo']}-:7,"
                    f"hostfwd=udp:127.0.0.1:{self.ports['udp']}-:7")

@@ -15,9 +15,22 @@ BASE_ARGS = ["-M", "none", "-nodefaults", "-display", "none"]
 
 def free_port(kind=socket.SOCK_STREAM):
     """A loopback port that was free a moment ago (the kernel's choice for port 0)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1, kind)[0]
+
+
+def free_ports(n, kind=socket.SOCK_STREAM):
+    """n distinct loopback ports that were free a moment ago: each stays bound until all are
+    chosen, since the kernel may hand a just-closed port 0 choice out again."""
+    held = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, kind)
+            held.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 def connect_retry(family, addr, timeout=5.0):
