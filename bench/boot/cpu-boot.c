@@ -203,15 +203,7 @@ int main(int argc, char **argv)
     SerialBackend console = {.write = console_write, .opaque = &h};
     serial_set_backend(pc_machine_serial(h.machine), &console);
 
-    static const X86BusOps bus = {
-        .pio_read = pc_machine_pio_read,
-        .pio_write = pc_machine_pio_write,
-        .mmio_read = pc_machine_mmio_read,
-        .mmio_write = pc_machine_mmio_write,
-        .irq_ack = pc_machine_irq_ack,
-        .apic_base_write = pc_machine_apic_base_write,
-    };
-    h.cpu = x86_cpu_new(h.ram, &bus, h.machine);
+    h.cpu = x86_cpu_new(h.ram, &pc_machine_cpu_bus, h.machine);
     x86_cpu_set_apic_present(h.cpu, true);
     if (debug && strstr(debug, "exc")) {
         x86_cpu_set_trace(h.cpu, X86_TRACE_EXCEPTIONS);

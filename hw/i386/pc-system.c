@@ -165,15 +165,7 @@ bool pc_system_realize(PcSystem *sys, GError **errp)
     if (!pc_machine_realize(sys->machine, errp)) {
         return false;
     }
-    static const X86BusOps bus = {
-        .pio_read = pc_machine_pio_read,
-        .pio_write = pc_machine_pio_write,
-        .mmio_read = pc_machine_mmio_read,
-        .mmio_write = pc_machine_mmio_write,
-        .irq_ack = pc_machine_irq_ack,
-        .apic_base_write = pc_machine_apic_base_write,
-    };
-    sys->cpu = x86_cpu_new(sys->ram, &bus, sys->machine);
+    sys->cpu = x86_cpu_new(sys->ram, &pc_machine_cpu_bus, sys->machine);
     x86_cpu_set_apic_present(sys->cpu, true);
     cpu_boot_state(sys);
     sys->vcpu = accel_vcpu_new(sys->cpu, vcpu_triple_fault, sys, errp);

@@ -15,6 +15,7 @@
 #include "hw/virtio/virtio-net-nc.h"
 #include "hw/virtio/virtio-pci.h"
 #include "net/net.h"
+#include "target/i386/cpu.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -630,6 +631,15 @@ void pc_machine_apic_base_write(void *opaque, uint64_t val)
     pc_machine_apic_enable(m, (val >> 11) & 1);
     bql_unlock();
 }
+
+const X86BusOps pc_machine_cpu_bus = {
+    .pio_read = pc_machine_pio_read,
+    .pio_write = pc_machine_pio_write,
+    .mmio_read = pc_machine_mmio_read,
+    .mmio_write = pc_machine_mmio_write,
+    .irq_ack = pc_machine_irq_ack,
+    .apic_base_write = pc_machine_apic_base_write,
+};
 
 guint pc_machine_attach(PcMachine *m, GMainContext *ctx)
 {

@@ -17,7 +17,7 @@
  *   pc_machine_add_nic_requests(m)      the NICs of -nic options
  *   pc_machine_realize(m)               firmware's work: PCI BARs, ACPI tables, the kernel
  *   pc_machine_attach(m, NULL)          timers on the main loop (big lock: hw/core/biglock.h)
- *   CPU: x86_cpu_new(ram, bus ops = pc_machine_pio_read/..., m), then pc_machine_boot_cpu
+ *   CPU: x86_cpu_new(ram, &pc_machine_cpu_bus, m), then pc_machine_boot_cpu
  *   guest reset request (i8042 0xfe, 0xcf9, 0x92, triple fault) ─► hooks.reset_request
  *        ─► the root calls pc_machine_reset(m) and resets the CPU to the boot state again
  *   ACPI S5 ─► hooks.poweroff_request
@@ -100,6 +100,9 @@ bool pc_machine_realize(PcMachine *m, GError **errp);
 bool pc_machine_reset(PcMachine *m, GError **errp);
 /* Where the CPU starts: the PVH entry (false if there is no -kernel). */
 bool pc_machine_boot_info(PcMachine *m, LinuxBootInfo *out);
+
+/* How a CPU reaches this machine: x86_cpu_new(ram, &pc_machine_cpu_bus, m). */
+extern const struct X86BusOps pc_machine_cpu_bus;
 
 /* X86BusOps-compatible entry points; opaque is the PcMachine. They take the big lock. */
 uint32_t pc_machine_pio_read(void *opaque, uint16_t port, int size);
