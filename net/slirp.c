@@ -97,9 +97,21 @@ static void slirp_register_poll_fd_cb(int fd, void *opaque)
     /* Polled through slirp_pollfds_fill on every iteration; nothing to keep. */
 }
 
+/*
+ * Slirp's wanted fd set is read in the main loop's prepare: a change made from another thread
+ * (the vCPU delivering a frame) needs the sleeping loop woken; on the loop's own thread the
+ * next prepare comes anyway.
+ */
+static void kick_main_loop(void)
+{
+    if (!g_main_context_is_owner(g_main_context_default())) {
+        g_main_context_wakeup(NULL);
+    }
+}
+
 static void slirp_notify_cb(void *opaque)
 {
-    g_main_context_wakeup(NULL);
+    kick_main_loop();
 }
 
 static const SlirpCb slirp_callbacks = {
@@ -274,12 +286,7 @@ static ssize_t slirp_receive(NetClientState *nc, const uint8_t *buf, size_t size
     SlirpState *s = (SlirpState *)nc;
 
     slirp_input(s->slirp, buf, size);
-    /*
-     * The frame often comes from the vCPU thread while the main loop sleeps in poll with the
-     * fd set slirp asked for before: what slirp now wants to write to its host sockets waits
-     * for a new prepare, so wake the loop rather than leave it to slirp's next timeout.
-     */
-    g_main_context_wakeup(NULL);
+    kick_main_loop(); /* what slirp now writes to its host sockets waits for a prepare */
     return size;
 }
 
