@@ -423,7 +423,7 @@ bool vmstate_set_load(VMStateSet *set, const guint8 *buf, gsize len, GError **er
         if (!vmstate_load_fields(vmsd, scratch, s->version, s->payload, s->len, errp)) {
             return false;
         }
-        if (vmsd->check && !vmsd->check(scratch, s->version, errp)) {
+        if (vmsd->check && !vmsd->check(scratch, s->entry->opaque, s->version, errp)) {
             g_prefix_error(errp, "%s: ", s->entry->id);
             return false;
         }

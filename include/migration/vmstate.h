@@ -69,9 +69,10 @@ struct VMStateDescription {
     size_t size;         /* sizeof the struct opaque points at (the scratch copy) */
     /* Fills fields from live state that lives elsewhere (e.g. a computed counter). */
     void (*pre_save)(void *opaque);
-    /* Sees the decoded fields in a zeroed copy of the struct (pointers NULL): refuses values
-     * the device cannot take. Runs before any device is touched. */
-    bool (*check)(const void *scratch, int version, GError **errp);
+    /* Sees the decoded fields in a zeroed copy of the struct (pointers NULL) beside the live
+     * object (read only: sizes and features fixed at creation), and refuses values the device
+     * cannot take. Runs before any device is touched. */
+    bool (*check)(const void *scratch, const void *live, int version, GError **errp);
     /* Applies the loaded fields: re-arms timers, re-drives output lines. */
     void (*post_load)(void *opaque, int version);
     const VMStateField *fields; /* ends with VMSTATE_END */

@@ -32,7 +32,7 @@ typedef struct Dev {
     int post_loads;
 } Dev;
 
-static bool dev_check(const void *scratch, int version, GError **errp)
+static bool dev_check(const void *scratch, const void *live, int version, GError **errp)
 {
     const Dev *d = scratch;
     g_assert_null(d->not_state); /* the scratch copy is zeroed */

@@ -38,6 +38,7 @@
 #include "hw/core/timer.h"
 #include "hw/i386/linux-boot.h"
 #include "hw/virtio/virtio-net.h"
+#include "migration/vmstate.h"
 #include "util/keyval.h"
 
 #define PC_DEFAULT_RAM_SIZE (128ull << 20)
@@ -129,5 +130,9 @@ void pc_machine_powerdown(PcMachine *m);
 /* NICs created by -device, in order; for info/query commands and net glue. */
 guint pc_machine_nic_count(PcMachine *m);
 VirtIONet *pc_machine_nic(PcMachine *m, guint i, const char **id);
+
+/* Adds a section for every device of the machine, in its list's order (the root then adds
+ * the CPU; the virtual clock, vmstate_hw_clock on pc_machine_clock(), goes first). */
+void pc_machine_add_vmstate(PcMachine *m, VMStateSet *set);
 
 #endif
