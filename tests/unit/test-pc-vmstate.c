@@ -10,6 +10,9 @@
 #include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
 #include "hw/i386/pc.h"
+#include "hw/intc/apic.h"
+#include "hw/timer/i8254.h"
+#include "hw/timer/mc146818rtc.h"
 #include "hw/virtio/virtio-pci.h"
 #include "util/error.h"
 #include "tests/include/flat-ram.h"
@@ -289,6 +292,115 @@ static void test_bad_stream_leaves_machine(void)
     vm_destroy(&b);
 }
 
+/* --- timers after a load ----------------------------------------------------------------- */
+
+/* One timer device on a manual clock, with its output probed and its registers on `io`. */
+typedef struct TimerRig {
+    HwClock *clock;
+    IoSpace *io, *mmio;
+    IrqProbe irq, nmi;
+    I8254State *pit;
+    RtcState *rtc;
+    LapicState *lapic;
+    VMStateSet *set;
+} TimerRig;
+
+static void rig_init(TimerRig *r, int64_t start_ns)
+{
+    r->clock = hw_clock_new_manual();
+    hw_clock_advance(r->clock, start_ns);
+    r->io = io_space_new("io", 0x10000);
+    r->mmio = io_space_new("mmio", 1ull << 52);
+    irq_probe_init(&r->irq, 0);
+    irq_probe_init(&r->nmi, 0);
+    r->pit = i8254_new(r->clock, &r->irq.line);
+    r->rtc = mc146818_new(r->clock, &r->irq.line, 1700000000);
+    r->lapic = lapic_new(r->clock, 0, &r->irq.line, &r->nmi.line);
+    g_assert_true(i8254_register_ports(r->pit, r->io, NULL));
+    g_assert_true(mc146818_register_ports(r->rtc, r->io, NULL));
+    g_assert_true(lapic_register_mmio(r->lapic, r->mmio, NULL));
+    r->set = vmstate_set_new();
+    vmstate_set_add(r->set, "clock", 0, &vmstate_hw_clock, r->clock);
+    vmstate_set_add(r->set, "i8254", 0, i8254_device.vmsd, r->pit);
+    vmstate_set_add(r->set, "rtc", 0, mc146818_device.vmsd, r->rtc);
+    vmstate_set_add(r->set, "apic", 0, lapic_device.vmsd, r->lapic);
+}
+
+static void rig_destroy(TimerRig *r)
+{
+    vmstate_set_free(r->set);
+    lapic_free(r->lapic);
+    mc146818_free(r->rtc);
+    i8254_free(r->pit);
+    io_space_free(r->io);
+    io_space_free(r->mmio);
+    hw_clock_free(r->clock);
+}
+
+/* Each device on its own: its interrupts over the next 50 ms, counted in 1 ms steps. */
+static void run_and_count(TimerRig *r, int which, int *edges, uint32_t *lapic_count)
+{
+    for (int ms = 0; ms < 50; ms++) {
+        hw_clock_advance(r->clock, 1000000);
+        if (which == 2) {
+            lapic_ack(r->lapic); /* take the vector so the next one can come */
+            mmio_writel(r->mmio, LAPIC_BASE + 0xb0, 0);
+        }
+        if (which == 1 && indexed_read(r->io, 0x70, 0x71, 0x0c, 1)) {
+            continue; /* reading C acknowledges the RTC's interrupt */
+        }
+    }
+    *edges = r->irq.edges;
+    *lapic_count = mmio_readl(r->mmio, LAPIC_BASE + 0x390);
+}
+
+static void test_timers_after_load(void)
+{
+    for (int which = 0; which < 3; which++) {
+        TimerRig a, b;
+        rig_init(&a, 5 * NANOSECONDS_PER_SECOND);
+        switch (which) {
+        case 0: /* PIT channel 0, rate generator, ~1 kHz */
+            outb(a.io, 0x43, 0x34);
+            outb(a.io, 0x40, 0xa9);
+            outb(a.io, 0x40, 0x04);
+            break;
+        case 1: /* RTC periodic interrupt at 1024 Hz */
+            indexed_write(a.io, 0x70, 0x71, 0x0a, 0x26, 1);
+            indexed_write(a.io, 0x70, 0x71, 0x0b, 0x42, 1);
+            break;
+        default: /* LAPIC periodic timer, ~1.3 ms */
+            mmio_writel(a.mmio, LAPIC_BASE + 0xf0, 0x1ff);
+            mmio_writel(a.mmio, LAPIC_BASE + 0x3e0, 0xb); /* divide by 1 */
+            mmio_writel(a.mmio, LAPIC_BASE + 0x320, 0x20030);
+            mmio_writel(a.mmio, LAPIC_BASE + 0x380, 1300000);
+            break;
+        }
+        hw_clock_advance(a.clock, 3300000); /* mid-period */
+        g_autoptr(GByteArray) s = g_byte_array_new();
+        g_assert_true(vmstate_set_save(a.set, s, NULL));
+
+        rig_init(&b, 1 * NANOSECONDS_PER_SECOND); /* another host, another time */
+        GError *err = NULL;
+        g_assert_true(vmstate_set_load(b.set, s->data, s->len, &err));
+        g_assert_no_error(err);
+        g_assert_cmpint(hw_clock_ns(b.clock), ==, hw_clock_ns(a.clock));
+        g_assert_cmpint(hw_clock_next_deadline(b.clock), ==, hw_clock_next_deadline(a.clock));
+
+        a.irq.edges = b.irq.edges = 0;
+        int edges_a, edges_b;
+        uint32_t count_a, count_b;
+        run_and_count(&a, which, &edges_a, &count_a);
+        run_and_count(&b, which, &edges_b, &count_b);
+        g_test_message("device %d: %d interrupts in 50 ms on both", which, edges_a);
+        g_assert_cmpint(edges_a, >=, 30); /* the timer was running, and still is */
+        g_assert_cmpint(edges_b, ==, edges_a);
+        g_assert_cmpuint(count_b, ==, count_a);
+        rig_destroy(&a);
+        rig_destroy(&b);
+    }
+}
+
 /* --- a Linux guest moved between two VMs ------------------------------------------------ */
 
 typedef struct LinuxVm {
@@ -422,6 +534,7 @@ int main(int argc, char **argv)
     hw_register_types();
     g_test_add_func("/pc-vmstate/machine-round-trip", test_machine_round_trip);
     g_test_add_func("/pc-vmstate/bad-stream-leaves-machine", test_bad_stream_leaves_machine);
+    g_test_add_func("/pc-vmstate/timers-after-load", test_timers_after_load);
     g_test_add_func("/pc-vmstate/linux-moves", test_linux_moves);
     return g_test_run();
 }

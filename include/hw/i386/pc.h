@@ -21,6 +21,11 @@
  *   guest reset request (i8042 0xfe, 0xcf9, 0x92, triple fault) ─► hooks.reset_request
  *        ─► the root calls pc_machine_reset(m) and resets the CPU to the boot state again
  *   ACPI S5 ─► hooks.poweroff_request
+ *   pc_machine_add_vmstate(m, set)      a section per device, in the device list's order
+ *
+ * Every device is one entry of the machine's device list (hw/core/device.h): mapped when
+ * created, reset, saved and freed by loops over it. -device types reach the machine through
+ * its DeviceHost (hw/virtio/virtio-net-pci.c).
  *
  * The machine does not own guest RAM: hooks.ram gives the accessors of memory/'s RAM block
  * (whose writes mark pages dirty), used for the loader, the ACPI tables and device DMA.
