@@ -3,7 +3,7 @@
  * keeps one list of devices and maps, resets, frees and saves them in one loop each.
  *
  *   machine: dev = xxx_new(wiring...)           construction stays typed (its lines, clock)
- *            machine_add_device(&xxx_device, dev, base)
+ *            lists (&xxx_device, dev)           pc.c's add_device(); -device: DeviceHost.plug
  *                 ├─ map(dev, io, mmio, base)   ports / MMIO, at creation
  *                 ├─ reset(dev)                 machine reset, in list order
  *                 ├─ vmsd                       its state table: a section "name" in the set
