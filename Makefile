@@ -27,7 +27,10 @@ $(ASAN_BUILD)/build.ninja:
 build-asan: deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
+# test-pc-vmstate-linux boots the test guest: build it first (a guest that cannot be built fails
+# that test only).
 check-unit: build
+	-@$(MAKE) --no-print-directory guest
 	meson test -C $(BUILD) $(MESON_TEST_ARGS)
 
 # The test guest (tests/guest/build-guest): Debian's kernel and busybox, cached in $(BUILD)/guest.
