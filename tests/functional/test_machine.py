@@ -16,6 +16,7 @@ import pytest
 from conftest import QEMU, DEBIAN_QEMU, require_pc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from procs import stop_process, watch  # noqa: E402
 from qmp import QemuProcess  # noqa: E402
 
 PC_ARGS = ["-M", "pc", "-nodefaults", "-display", "none", "-S"]
@@ -127,9 +128,10 @@ def test_more_cpus_refused_in_upstreams_words(smp):
 def stderr_after(binary, args, seconds=1.0):
     p = subprocess.Popen([binary] + PC_ARGS + args, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    watch(p)
     time.sleep(seconds)
-    p.terminate()
-    return [l for l in p.communicate(timeout=10)[1].splitlines() if "terminating" not in l]
+    stop_process(p)
+    return [l for l in p.stderr.read().splitlines() if "terminating" not in l]
 
 
 @pytest.mark.parametrize("smp", ["0", "1,cores=0"])

@@ -11,7 +11,7 @@ child that exited on its own with a status nobody expected (``expect_exit()``) a
 for, and one that crashed, failed or hung when ``stop_process()`` ended it.
 
     started --watch()--> alive --SIGTERM by stop_process()--> exit 0 (or -SIGTERM): fine
-                           |                              \-> other status / no exit in 5 s: bad
+                           |                              `-> other status / no exit in 5 s: bad
                            +--exits on its own--> status in expect, or awaited: fine; else bad
 """
 import signal
@@ -21,6 +21,12 @@ import threading
 import time
 
 BASE_ARGS = ["-M", "none", "-nodefaults", "-display", "none"]
+
+# Debian's QEMU 7.2, the reference, sometimes aborts when SIGTERM ends it after monitor traffic
+# ("aio_ctx_finalize: BH 'monitor_accept_input' leaked, aborting..."): an upstream bug at exit,
+# not a failure of ours, so that one status is accepted from that binary on SIGTERM.
+REFERENCE = "/usr/bin/qemu-system-x86_64"
+REFERENCE_STOP_FAULT = -signal.SIGABRT
 
 
 def free_port(kind=socket.SOCK_STREAM):
@@ -69,6 +75,9 @@ class _Child:
         self.name = name
         self.expect = tuple(expect)
         self.awaited = False
+        self.stop_ok = (0, -signal.SIGTERM)
+        if proc.args and proc.args[0] == REFERENCE:
+            self.stop_ok += (REFERENCE_STOP_FAULT,)
 
 
 _children = []
@@ -146,7 +155,7 @@ def stop_process(proc, timeout=5.0):
         if child:
             _problems.append(f"{child.name} did not exit within {timeout} s of SIGTERM")
         return
-    if child and rc not in (0, -signal.SIGTERM):
+    if child and rc not in child.stop_ok:
         _problems.append(f"{child.name} {describe_status(rc)} when stopped by SIGTERM")
 
 
