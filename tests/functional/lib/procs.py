@@ -7,7 +7,7 @@ the length of a test.
 
 Every long-lived child a helper starts is ``watch()``ed: a crash after a test's last assertion
 must still fail the test. After each test, conftest.py calls ``ended_badly()``, which reports a
-child that exited on its own with a status nobody expected (``expect_exit()``) and did not wait
+child that exited on its own with a status nobody expected (``watch(expect=...)``) or waited
 for, and one that crashed, failed or hung when ``stop_process()`` ended it.
 
     started --watch()--> alive --SIGTERM by stop_process()--> exit 0 (or -SIGTERM): fine
@@ -104,11 +104,6 @@ def watch(proc, name=None, expect=()):
     name = name or " ".join(str(a) for a in proc.args[:1])
     _children.append(_Child(proc, name, expect))
     return proc
-
-
-def expect_exit(proc, *statuses):
-    """The test means @proc to exit by itself, with one of @statuses."""
-    _find(proc).expect = statuses
 
 
 def awaited(proc):
