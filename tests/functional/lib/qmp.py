@@ -269,6 +269,7 @@ class QemuProcess:
             deadline = time.monotonic() + timeout
             while not os.path.exists(self.qmp_path):
                 if self.proc.poll() is not None:
+                    procs.awaited(self.proc)  # the error below reports its status already
                     raise QMPError('%s exited with %s: %s' % (binary, self.proc.returncode,
                                                               self.read_stderr()))
                 if time.monotonic() > deadline:
