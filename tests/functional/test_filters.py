@@ -5,12 +5,15 @@ Without a guest, netdev "a" (the one under test) is peered with a hub that leads
 both are TCP socket netdevs the test talks to."""
 import os
 import socket
+import struct
 import time
 
 import pytest
 
-from frames import connect_retry, frame, nothing_arrives, recv_exact, recv_frame
+from frames import (BROADCAST, ETH_P_EXPERIMENTAL, FrameSocket, connect_retry, eth, frame,
+                    nothing_arrives, recv_exact, recv_frame)
 from nethub import SocketHub
+from qmp import QMPClient
 
 HELLO = b"Hello! filter-mirror~\0"  # 22 bytes, upstream's payload
 HELLO_REDIR = b"Hello!!\0"  # 8 bytes
@@ -189,3 +192,61 @@ def test_mirror_stream_identical_to_debian(qemus, qemu_bin, debian_qemu, sockdir
         expected = sum(len(p) + (8 if vnet else 4) for p in payloads if p) + 18 + (8 if vnet else 4)
         streams.append(recv_exact(m, expected))
     assert streams[0] == streams[1]
+
+
+# ---- a burst into a netdev that is alone on its hub ----
+
+BURST = 20
+BURST_RUNS = 6
+
+
+def net_counters(qmp):
+    return {c["name"]: c for c in qmp.cmd("x-query-net-counters")["return"]}
+
+
+@pytest.mark.parametrize("receiver", ["ours", "debian"])
+def test_mirror_burst_on_lone_hubport(qemus, qemu_bin, debian_qemu, sockdir, receiver):
+    """filter-mirror on a `-netdev socket,fd=` that is alone on its hub, feeding a redirector
+    through a client chardev: every frame of a burst that reaches the netdev in several reads
+    comes out of the redirector, and the hub counts each as dropped (nowhere to go).
+
+    The hub used to refuse the first frame (no port to take it), so the netdev stopped reading
+    for good: the rest of the burst stayed unread, unmirrored and uncounted. Frames written one
+    by one with a pause arrive in separate reads; before the fix every run lost all but the
+    frames of the first read (the issue saw it in 1-3 of 20-30 runs, when the first read came
+    before the burst was complete)."""
+    rbin = qemu_bin if receiver == "ours" else debian_qemu
+    for run in range(BURST_RUNS):
+        link = os.path.join(sockdir, f"link{run}")
+        # Upstream's redirector stops reading its indev after a hang-up: one receiver per run.
+        recv = Setup(qemus, rbin, "-chardev", f"socket,id=in0,path={link},server=on,wait=off",
+                     "-object", "filter-redirector,id=f0,netdev=a,queue=tx,indev=in0")
+        recv.connect_probed()
+        out = FrameSocket(recv.b)
+        ours, inject = socket.socketpair()
+        qmp_path = os.path.join(sockdir, f"qmp{run}")
+        sender = qemus(qemu_bin, "-netdev", f"socket,id=n0,fd={inject.fileno()}",
+                       "-netdev", "hubport,id=h0,hubid=0,netdev=n0",
+                       "-chardev", f"socket,id=out0,path={link}",
+                       "-object", "filter-mirror,id=m0,netdev=n0,queue=tx,outdev=out0",
+                       "-qmp", f"unix:{qmp_path},server=on,wait=off",
+                       pass_fds=(inject.fileno(),))
+        inject.close()
+        qmp = QMPClient(qmp_path)
+        burst = [eth(struct.pack("!HH", run, i) + b"burst" * 10, ETH_P_EXPERIMENTAL,
+                     dst=BROADCAST) for i in range(BURST)]
+        for f in burst:
+            ours.sendall(frame(f))
+            time.sleep(0.002)
+        assert out.recv_n(BURST, timeout=5.0) == burst, f"run {run}"
+        c = net_counters(qmp)
+        m0 = c["n0"]["filters"][0]
+        assert (m0["id"], m0["packets"], m0["dropped"]) == ("m0", BURST, 0)
+        assert (c["h0"]["rx-dropped"], c["h0"]["queued"]) == (BURST, 0)
+        assert c["n0"]["tx-packets"] == BURST
+        assert nothing_arrives(recv.b, 0.1)
+        qmp.close()
+        ours.close()
+        assert sender.alive() and recv.q.alive()
+        sender.stop()
+        recv.q.stop()

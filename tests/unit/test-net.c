@@ -146,6 +146,26 @@ static void test_hub(void)
     net_cleanup();
 }
 
+/* Alone on its hub, a port takes every packet and counts it dropped: nothing waits for good. */
+static void test_hub_lone_port(void)
+{
+    Sink *a = sink_new("a", NULL);
+    NetClientState *port = net_hub_add_port(4, "p0", &a->nc);
+
+    sent_calls = 0;
+    for (int i = 0; i < 3; i++) {
+        g_assert_cmpint(qemu_send_packet_async(&a->nc, (const uint8_t *)"nowhere", 7, count_sent),
+                        ==, 7);
+    }
+    g_assert_true(qemu_can_send_packet(&a->nc));
+    g_assert_cmpuint(qemu_net_queue_len(port->incoming_queue), ==, 0);
+    g_assert_cmpuint(port->stats.rx_dropped, ==, 3);
+    g_assert_cmpuint(a->nc.stats.tx_packets, ==, 3);
+    /* Delivered (and dropped) at once: no sent callback is pending. */
+    g_assert_cmpint(sent_calls, ==, 0);
+    net_cleanup();
+}
+
 /* ---- the filter chain ---- */
 
 typedef struct TagFilter {
@@ -503,6 +523,7 @@ int main(int argc, char **argv)
     g_test_add_func("/net/queue/limit-counts-drops", test_queue_limit_counts_drops);
     g_test_add_func("/net/link-down", test_link_down);
     g_test_add_func("/net/hub/broadcast", test_hub);
+    g_test_add_func("/net/hub/lone-port", test_hub_lone_port);
     g_test_add_func("/net/filter/order", test_filter_order);
     g_test_add_func("/net/offload/bare-path-only", test_offload_only_on_a_bare_path);
     g_test_add_func("/net/socket/fd-stream", test_socket_fd_stream);
