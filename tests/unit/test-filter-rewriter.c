@@ -186,34 +186,31 @@ static void fx_end(Fx *f)
     net_cleanup();
 }
 
+/* Sends @b (taken) from @from; returns (a copy of) what reached @to, checked. */
+static GByteArray *pass(End *from, End *to, GByteArray *b)
+{
+    guint before = to->got->len;
+
+    qemu_send_packet(&from->nc, b->data, b->len);
+    g_byte_array_unref(b);
+    g_assert_cmpuint(to->got->len, ==, before + 1);
+    b = last_got(to);
+    assert_frame_ok(b);
+    return b;
+}
+
 /* From the client (network side: the netdev sends it toward the SVM); what the SVM got. */
 static GByteArray *to_guest(Fx *f, guint16 cport, guint8 flags, guint32 seq, guint32 ack,
                             const char *data)
 {
-    GByteArray *b = segment(CLIENT, cport, GUEST, GPORT, flags, seq, ack, data);
-    guint before = f->nic->got->len;
-
-    qemu_send_packet(&f->nd->nc, b->data, b->len);
-    g_byte_array_unref(b);
-    g_assert_cmpuint(f->nic->got->len, ==, before + 1);
-    b = last_got(f->nic);
-    assert_frame_ok(b);
-    return b;
+    return pass(f->nd, f->nic, segment(CLIENT, cport, GUEST, GPORT, flags, seq, ack, data));
 }
 
 /* From the SVM toward the client; what left through the netdev. */
 static GByteArray *from_guest(Fx *f, guint16 cport, guint8 flags, guint32 seq, guint32 ack,
                               const char *data)
 {
-    GByteArray *b = segment(GUEST, GPORT, CLIENT, cport, flags, seq, ack, data);
-    guint before = f->nd->got->len;
-
-    qemu_send_packet(&f->nic->nc, b->data, b->len);
-    g_byte_array_unref(b);
-    g_assert_cmpuint(f->nd->got->len, ==, before + 1);
-    b = last_got(f->nd);
-    assert_frame_ok(b);
-    return b;
+    return pass(f->nic, f->nd, segment(GUEST, GPORT, CLIENT, cport, flags, seq, ack, data));
 }
 
 /* Per connection: client port and ISN, the PVM's and the SVM's ISN (one wraps around). */
