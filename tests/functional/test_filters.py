@@ -297,3 +297,33 @@ def test_real_vnet_header_across_redirector_and_mirror(qemus, qemu_bin, debian_q
     want = b"".join(struct.pack("!II", len(p), 0) + p for p in payloads)
     assert ours == (want, want)
     assert theirs == ours
+
+
+def test_mirror_counts_frames_it_cannot_send(qemus, qemu_bin, sockdir):
+    """A mirror whose client chardev has no peer yet (reconnect=) counts every frame it could not
+    send as dropped in x-query-net-counters; none is silently lost."""
+    ours, inject = socket.socketpair()
+    qmp_path = os.path.join(sockdir, "qmp")
+    sender = qemus(qemu_bin, "-netdev", f"socket,id=n0,fd={inject.fileno()}",
+                   "-netdev", "hubport,id=h0,hubid=0,netdev=n0",
+                   "-chardev", f"socket,id=out0,path={sockdir}/nobody,reconnect=60",
+                   "-object", "filter-mirror,id=m0,netdev=n0,queue=tx,outdev=out0",
+                   "-qmp", f"unix:{qmp_path},server=on,wait=off", pass_fds=(inject.fileno(),))
+    inject.close()
+    qmp = QMPClient(qmp_path)
+    for i in range(BURST):
+        ours.sendall(frame(eth(b"unsent %d" % i, ETH_P_EXPERIMENTAL, dst=BROADCAST)))
+    deadline = time.monotonic() + 5
+    while True:
+        c = net_counters(qmp)
+        if c["n0"]["filters"][0]["packets"] == BURST or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    m0 = c["n0"]["filters"][0]
+    assert (m0["packets"], m0["dropped"]) == (BURST, BURST)
+    assert c["h0"]["rx-dropped"] == BURST
+    qmp.close()
+    ours.close()
+    assert sender.alive()
+    err = sender.stop()
+    assert "filter mirror send failed" in err
