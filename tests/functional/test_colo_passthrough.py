@@ -372,20 +372,26 @@ class CheckpointAnswerer(threading.Thread):
         super().__init__(daemon=True)
         self.comp = comp
         self.requests = 0
+        self.unexpected = []  # messages other than DO_CHECKPOINT, or the thread's exception
         self.halt = threading.Event()
 
     def run(self):
-        while not self.halt.is_set():
-            msg = self.comp.notify.recv_data(0.05)
-            if msg is not None:
-                assert msg == b"DO_CHECKPOINT", msg
-                self.requests += 1
-                self.comp.checkpoint_done()
+        try:
+            while not self.halt.is_set():
+                msg = self.comp.notify.recv_data(0.05)
+                if msg == b"DO_CHECKPOINT":
+                    self.requests += 1
+                    self.comp.checkpoint_done()
+                elif msg is not None:
+                    self.unexpected.append(msg)
+        except Exception as e:  # noqa: BLE001 - reported by stop()
+            self.unexpected.append(e)
 
     def stop(self):
         self.halt.set()
         self.join(5)
         assert not self.is_alive()
+        assert self.unexpected == []
 
 
 class OutdevReader(threading.Thread):
@@ -395,13 +401,17 @@ class OutdevReader(threading.Thread):
         super().__init__(daemon=True)
         self.comp = comp
         self.got = []
+        self.error = None
         self.halt = threading.Event()
 
     def run(self):
-        while not self.halt.is_set():
-            item = self.comp.out.recv(0.05)
-            if item is not None:
-                self.got.append(self.comp.unwrap(item[1]))
+        try:
+            while not self.halt.is_set():
+                item = self.comp.out.recv(0.05)
+                if item is not None:
+                    self.got.append(self.comp.unwrap(item[1]))
+        except Exception as e:  # noqa: BLE001 - reported by wait_for()
+            self.error = e
 
     def wait_for(self, n, timeout):
         deadline = time.monotonic() + timeout
@@ -411,6 +421,7 @@ class OutdevReader(threading.Thread):
         self.halt.set()
         self.join(5)
         assert not self.is_alive()
+        assert self.error is None
         return self.got
 
 
