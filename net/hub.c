@@ -87,6 +87,10 @@ static void hub_port_cleanup(NetClientState *nc)
     NetHub *hub = port->hub;
 
     hub->ports = g_list_remove(hub->ports, port);
+    if (hub->ports) {
+        /* What waited for the port that left may go elsewhere now, or be dropped if alone. */
+        net_hub_flush(nc);
+    }
     if (!hub->ports) {
         hubs = g_list_remove(hubs, hub);
         g_free(hub);
