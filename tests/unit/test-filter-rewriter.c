@@ -111,25 +111,6 @@ static guint32 ack_of(GByteArray *b)
     return colo_ld_be32(b->data + VHDR + 14 + 20 + 8);
 }
 
-static guint32 sum16(const guint8 *p, gsize len, guint32 sum)
-{
-    for (gsize i = 0; i + 1 < len; i += 2) {
-        sum += (p[i] << 8) | p[i + 1];
-    }
-    if (len & 1) {
-        sum += p[len - 1] << 8;
-    }
-    return sum;
-}
-
-static guint16 fold(guint32 sum)
-{
-    while (sum >> 16) {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    return sum;
-}
-
 /* The header is the one sent, and the IPv4 and TCP checksums verify. */
 static void assert_frame_ok(GByteArray *b)
 {
@@ -140,8 +121,9 @@ static void assert_frame_ok(GByteArray *b)
 
     g_assert_cmpmem(b->data, VHDR, vnet_hdr, VHDR);
     g_assert_cmpuint(b->len, ==, VHDR + 14 + tot);
-    g_assert_cmphex(fold(sum16(ip, 20, 0)), ==, 0xffff);
-    g_assert_cmphex(fold(sum16(ip + 20, tot - 20, sum16(pseudo, 12, 0))), ==, 0xffff);
+    g_assert_cmphex(test_fold(test_sum16(0, ip, 20)), ==, 0xffff);
+    g_assert_cmphex(test_fold(test_sum16(test_sum16(0, pseudo, 12), ip + 20, tot - 20)), ==,
+                    0xffff);
 }
 
 /* ---- the set-up: netdev, NIC, filters ---- */
