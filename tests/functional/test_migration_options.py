@@ -204,8 +204,8 @@ def test_capabilities_we_lack_are_refused():
 MAC = '52:54:00:12:34:56'
 
 
-def nic_args(binary, port):
-    dev = 'virtio-net-pci,netdev=n0,id=vnet0,mac=' + MAC
+def nic_args(binary, port, dev_id='vnet0'):
+    dev = 'virtio-net-pci,netdev=n0,mac=' + MAC + (',id=' + dev_id if dev_id else '')
     if binary == DEBIAN_QEMU:
         dev += ',romfile='  # no iPXE: its DHCP frames would mix with the capture
     # not -S: 7.2 holds a NIC's frames while the VM is stopped (sent at cont)
@@ -233,7 +233,7 @@ def read_frames(conn, until):
     return frames
 
 
-def capture(binary, commands, listen_for):
+def capture(binary, commands, listen_for, dev_id='vnet0'):
     """Starts @binary with a NIC whose netdev connects to us, runs @commands, returns
     (gaps between frames in ms, frames, replies)."""
     port = free_port()
@@ -242,7 +242,7 @@ def capture(binary, commands, listen_for):
     srv.bind(('127.0.0.1', port))
     srv.listen(1)
     try:
-        with QemuProcess(binary, nic_args(binary, port), timeout=30) as q:
+        with QemuProcess(binary, nic_args(binary, port, dev_id), timeout=30) as q:
             srv.settimeout(30)
             conn, _ = srv.accept()
             with conn:
@@ -296,6 +296,11 @@ def test_announce_interfaces_id_and_hmp():
     for binary in (QEMU, DEBIAN_QEMU):
         gaps, frames, _ = capture(binary, commands, 0.8)
         assert [f for _, f in frames] == [expected_rarp()] * 2, binary
+    # a NIC without an id is named after its model, as upstream names it
+    commands = [('announce-self', dict(SCHEDULE, rounds=1, interfaces=['virtio-net-pci.0']))]
+    for binary in (QEMU, DEBIAN_QEMU):
+        gaps, frames, _ = capture(binary, commands, 0.5, dev_id=None)
+        assert [f for _, f in frames] == [expected_rarp()], binary
     # HMP takes its schedule from the announce-* migration parameters
     commands = [hmp('migrate_set_parameter announce-rounds 3'),
                 hmp('migrate_set_parameter announce-initial 60'),
