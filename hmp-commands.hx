@@ -304,7 +304,7 @@ ERST
 
     {
         .name       = "nbd_server_add",
-        .args_type  = "writable:-w,device:s,name:s?",
+        .args_type  = "writable:-w,device:B,name:s?",
         .params     = "nbd_server_add [-w] device [name]",
         .help       = "export a block device via NBD",
         .cmd        = hmp_nbd_server_add,
