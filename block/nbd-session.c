@@ -378,13 +378,14 @@ static size_t handshake_step(NbdSession *s, const uint8_t *p, size_t avail)
     if (avail < NBD_OPT_HEADER_SIZE) {
         return 0;
     }
-    if (nbd_get_u64(p) != NBD_OPTS_MAGIC || ++s->options_seen > NBD_MAX_OPTIONS) {
+    if (nbd_get_u64(p) != NBD_OPTS_MAGIC || s->options_seen >= NBD_MAX_OPTIONS) {
         session_close(s);
         return avail;
     }
     uint32_t opt = nbd_get_u32(p + 8);
     uint32_t len = nbd_get_u32(p + 12);
     if (len > NBD_MAX_OPTION_SIZE) {
+        s->options_seen++;
         if (opt == NBD_OPT_EXPORT_NAME || !s->fixed_newstyle) {
             session_close(s);
             return avail;
@@ -395,8 +396,9 @@ static size_t handshake_step(NbdSession *s, const uint8_t *p, size_t avail)
         return NBD_OPT_HEADER_SIZE;
     }
     if (avail < NBD_OPT_HEADER_SIZE + (size_t)len) {
-        return 0;
+        return 0; /* counted once it is whole: the header is read again with more data */
     }
+    s->options_seen++;
     handle_option(s, opt, p + NBD_OPT_HEADER_SIZE, len);
     return NBD_OPT_HEADER_SIZE + len;
 }

@@ -494,6 +494,25 @@ static void test_byte_at_a_time(Fixture *f, gconstpointer data)
     g_assert_cmpmem(whole->data + whole->len - 9, 9, expect, 9);
 }
 
+/* An option that arrives in pieces counts once towards the limit on options (fuzzer find). */
+static void test_long_option_in_pieces(Fixture *f, gconstpointer data)
+{
+    take(f, 18);
+    send_flags(f, NBD_FLAG_C_FIXED_NEWSTYLE);
+    g_autoptr(GByteArray) b = g_byte_array_new();
+    nbd_put_u64(b, NBD_OPTS_MAGIC);
+    nbd_put_u32(b, NBD_OPT_INFO);
+    nbd_put_u32(b, 2 * NBD_MAX_OPTIONS);
+    g_byte_array_set_size(b, b->len + 2 * NBD_MAX_OPTIONS);
+    for (guint i = 0; i < b->len; i++) {
+        nbd_session_feed(f->s, b->data + i, 1);
+    }
+    drain(f);
+    g_assert_false(nbd_session_closing(f->s));
+    take(f, expect_reply(f, NBD_OPT_INFO, NBD_REP_ERR_INVALID));
+    assert_no_more(f);
+}
+
 static void test_errno_mapping(void)
 {
     g_assert_cmpuint(nbd_errno_to_wire(0), ==, NBD_SUCCESS);
@@ -535,6 +554,7 @@ int main(int argc, char **argv)
     ADD("/nbd-session/bad-request-magic", test_bad_request_magic, NULL);
     ADD("/nbd-session/structured-read", test_structured_read, NULL);
     ADD("/nbd-session/byte-at-a-time", test_byte_at_a_time, NULL);
+    ADD("/nbd-session/long-option-in-pieces", test_long_option_in_pieces, NULL);
     g_test_add_func("/nbd-session/errno-mapping", test_errno_mapping);
     return g_test_run();
 }
