@@ -259,10 +259,11 @@ void nbd_export_unref(NbdExport *exp)
 
 uint16_t nbd_export_tx_flags(const NbdExport *exp, bool structured)
 {
-    uint16_t flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
-                     NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_CACHE |
-                     NBD_FLAG_SEND_FAST_ZERO;
-    if (!exp->writable) {
+    uint16_t flags =
+        NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_CACHE;
+    if (exp->writable) {
+        flags |= NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO;
+    } else {
         /* Nothing changes under a reader, so several connections see the same data. */
         flags |= NBD_FLAG_READ_ONLY | NBD_FLAG_CAN_MULTI_CONN;
     }
