@@ -1,6 +1,6 @@
 /*
  * HMP for the COLO proxy: thin wrappers that parse HMP arguments and call the QMP functions of
- * qapi/colo-proxy.json (net/colo-compare-qmp.c), so both monitors share one implementation.
+ * qapi/colo-proxy.json (monitor/qmp-cmds-colo.c), so both monitors share one implementation.
  */
 #include <string.h>
 
