@@ -76,7 +76,7 @@ void qmp_colo_passthrough_del(L4_Connection *arg, GError **errp)
 
 static void passthrough_flow(gboolean add, IPFlowSpec *arg, GError **errp)
 {
-    InetSocketAddressBase *src = arg->source, *dst = arg->destination;
+    IPFlowEndpoint *src = arg->source, *dst = arg->destination;
     ColoPassthroughRule rule;
     if (!colo_passthrough_rule_from_flow(&rule, arg->protocol, src ? src->host : NULL,
                                          src ? src->port : NULL, dst ? dst->host : NULL,
