@@ -87,8 +87,17 @@ static void exercise(NbdClient *c)
 /*
  * Our server in a child process: the client's handshake blocks, so the server cannot share
  * this process's main loop. SIGUSR1 makes it remove the export, first safely (which must be
- * refused while the client is on), then hard; it exits non-zero if either went otherwise.
+ * refused while the client is on), then hard; it exits non-zero if either went otherwise or
+ * the removal was not reported (the hook behind BLOCK_EXPORT_DELETED).
  */
+static char *deleted_name;
+
+static void child_deleted(const char *name)
+{
+    g_free(deleted_name);
+    deleted_name = g_strdup(name);
+}
+
 static gboolean child_remove(gpointer data)
 {
     GError *err = NULL;
@@ -99,6 +108,9 @@ static gboolean child_remove(gpointer data)
     g_clear_error(&err);
     if (!nbd_server_remove("mem", true, &err)) {
         _exit(4);
+    }
+    if (g_strcmp0(deleted_name, "mem")) {
+        _exit(5); /* BLOCK_EXPORT_DELETED would not have been sent */
     }
     return G_SOURCE_CONTINUE;
 }
@@ -125,6 +137,7 @@ static pid_t fork_our_server(const SocketAddr *addr)
                                    &err)) {
             _exit(2);
         }
+        nbd_server_set_deleted_notify(child_deleted);
         g_unix_signal_add(SIGUSR1, child_remove, NULL);
         g_unix_signal_add(SIGTERM, child_quit, loop);
         (void)!write(ready[1], "r", 1);

@@ -1,8 +1,10 @@
 /*
  * QMP's nbd-server-start, nbd-server-add, nbd-server-remove and nbd-server-stop over the server
- * in block/nbd-server.c, with QEMU 7.2's wording, and the BLOCK_EXPORT_DELETED event.
+ * in block/nbd-server.c, with QEMU 7.2's wording, and the BLOCK_EXPORT_DELETED event that the
+ * server reports through the hook system/vl.c points here.
  */
 #include "block/nbd-server.h"
+#include "monitor/nbd.h"
 
 #include "qapi-commands.h"
 #include "qapi-events.h"
@@ -43,7 +45,7 @@ static SocketAddr *addr_from_legacy(const SocketAddressLegacy *a, GError **errp)
     }
 }
 
-static void export_deleted(const char *name)
+void monitor_nbd_export_deleted(const char *name)
 {
     qapi_event_send_block_export_deleted(name);
 }
@@ -55,7 +57,6 @@ void qmp_nbd_server_start(SocketAddressLegacy *addr, const char *tls_creds, cons
     if (!sa) {
         return;
     }
-    nbd_server_set_deleted_notify(export_deleted);
     nbd_server_start(sa, tls_creds, tls_authz, has_max_connections ? max_connections : 0, errp);
 }
 
