@@ -485,20 +485,10 @@ static gboolean client_writable(int fd, GIOCondition cond, gpointer opaque)
 
 static void client_update(NbdClient *c)
 {
-    bool want_in = !c->dead && g_hash_table_size(c->in_flight) > 0;
-    bool want_out = !c->dead && c->out->len > c->out_pos;
-    if (want_in && !c->in_tag) {
-        c->in_tag = g_unix_fd_add(c->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, client_readable, c);
-    } else if (!want_in && c->in_tag) {
-        g_source_remove(c->in_tag);
-        c->in_tag = 0;
-    }
-    if (want_out && !c->out_tag) {
-        c->out_tag = g_unix_fd_add(c->fd, G_IO_OUT, client_writable, c);
-    } else if (!want_out && c->out_tag) {
-        g_source_remove(c->out_tag);
-        c->out_tag = 0;
-    }
+    nbd_fd_watch(&c->in_tag, c->fd, !c->dead && g_hash_table_size(c->in_flight) > 0,
+                 G_IO_IN | G_IO_HUP | G_IO_ERR, client_readable, c);
+    nbd_fd_watch(&c->out_tag, c->fd, !c->dead && c->out->len > c->out_pos, G_IO_OUT,
+                 client_writable, c);
 }
 
 static void submit(NbdClient *c, uint16_t type, uint16_t flags, uint64_t offset, uint32_t length,

@@ -224,6 +224,17 @@ const char *nbd_rep_name(uint32_t rep)
     }
 }
 
+void nbd_fd_watch(guint *tag, int fd, bool want, GIOCondition cond, GUnixFDSourceFunc fn,
+                  void *opaque)
+{
+    if (want && !*tag) {
+        *tag = g_unix_fd_add(fd, cond, fn, opaque);
+    } else if (!want && *tag) {
+        g_source_remove(*tag);
+        *tag = 0;
+    }
+}
+
 NbdExport *nbd_export_new(const char *name, const char *description, uint64_t size, bool writable,
                           const NbdExportOps *ops, void *opaque)
 {

@@ -104,9 +104,7 @@ static GPtrArray *hook_list(void *opaque)
 static void hook_output_ready(void *opaque)
 {
     NbdConn *c = opaque;
-    if (!c->out_tag) {
-        c->out_tag = g_unix_fd_add(c->fd, G_IO_OUT, conn_writable, c);
-    }
+    nbd_fd_watch(&c->out_tag, c->fd, true, G_IO_OUT, conn_writable, c);
 }
 
 static const NbdSessionHooks session_hooks = {
@@ -175,19 +173,9 @@ static void conn_update(NbdConn *c)
         conn_drop(c);
         return;
     }
-    bool want_in = nbd_session_wants_input(c->session);
-    if (want_in && !c->in_tag) {
-        c->in_tag = g_unix_fd_add(c->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, conn_readable, c);
-    } else if (!want_in && c->in_tag) {
-        g_source_remove(c->in_tag);
-        c->in_tag = 0;
-    }
-    if (pending && !c->out_tag) {
-        c->out_tag = g_unix_fd_add(c->fd, G_IO_OUT, conn_writable, c);
-    } else if (!pending && c->out_tag) {
-        g_source_remove(c->out_tag);
-        c->out_tag = 0;
-    }
+    nbd_fd_watch(&c->in_tag, c->fd, nbd_session_wants_input(c->session),
+                 G_IO_IN | G_IO_HUP | G_IO_ERR, conn_readable, c);
+    nbd_fd_watch(&c->out_tag, c->fd, pending, G_IO_OUT, conn_writable, c);
 }
 
 static gboolean server_accept(int fd, GIOCondition cond, gpointer opaque)

@@ -21,6 +21,7 @@
 #define BLOCK_NBD_H
 
 #include <glib.h>
+#include <glib-unix.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -191,6 +192,13 @@ int nbd_wire_to_errno(uint32_t err);
 const char *nbd_cmd_name(uint16_t type);
 const char *nbd_opt_name(uint32_t opt);
 const char *nbd_rep_name(uint32_t rep);
+
+/*
+ * Keeps *@tag watching @fd for @cond while @want holds: adds the watch (on the default main
+ * context) or removes it. The server's connections and the client share it.
+ */
+void nbd_fd_watch(guint *tag, int fd, bool want, GIOCondition cond, GUnixFDSourceFunc fn,
+                  void *opaque);
 
 /* ---- what a server exports ---- */
 

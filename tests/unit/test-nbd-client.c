@@ -280,29 +280,43 @@ static void test_against_qemu_nbd(void)
     rmdir(dir);
 }
 
+/*
+ * A peer on a socket pair that has already sent @script (its half of the handshake and more):
+ * the client's blocking handshake reads it. Returns the client's address; *@peer is the
+ * peer's end.
+ */
+static SocketAddr *scripted_peer(const GByteArray *script, int *peer)
+{
+    int sv[2];
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
+    g_assert_cmpint(write(sv[1], script->data, script->len), ==, script->len);
+    *peer = sv[1];
+    g_autofree char *fdname = g_strdup_printf("%d", sv[0]);
+    return socket_addr_new_fd(fdname);
+}
+
+static GByteArray *greeting(uint16_t flags)
+{
+    GByteArray *s = g_byte_array_new();
+    nbd_put_u64(s, NBD_INIT_MAGIC);
+    nbd_put_u64(s, NBD_OPTS_MAGIC);
+    nbd_put_u16(s, flags);
+    return s;
+}
+
 /* A peer that answers the handshake, then drops the connection halfway through a reply. */
 static void test_peer_dies_mid_reply(void)
 {
-    int sv[2];
     GError *err = NULL;
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
-    g_autoptr(GByteArray) s = g_byte_array_new();
-    nbd_put_u64(s, NBD_INIT_MAGIC);
-    nbd_put_u64(s, NBD_OPTS_MAGIC);
-    nbd_put_u16(s, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-    uint8_t info[12];
-    uint16_t t = GUINT16_TO_BE(NBD_INFO_EXPORT);
-    uint64_t size = GUINT64_TO_BE(SIZE);
-    uint16_t fl = GUINT16_TO_BE(NBD_FLAG_HAS_FLAGS);
-    memcpy(info, &t, 2);
-    memcpy(info + 2, &size, 8);
-    memcpy(info + 10, &fl, 2);
-    nbd_encode_opt_reply(s, NBD_OPT_GO, NBD_REP_INFO, info, sizeof(info));
+    int peer;
+    g_autoptr(GByteArray) s = greeting(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+    g_autoptr(GByteArray) info = g_byte_array_new();
+    nbd_put_u16(info, NBD_INFO_EXPORT);
+    nbd_put_u64(info, SIZE);
+    nbd_put_u16(info, NBD_FLAG_HAS_FLAGS);
+    nbd_encode_opt_reply(s, NBD_OPT_GO, NBD_REP_INFO, info->data, info->len);
     nbd_encode_opt_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
-    g_assert_cmpint(write(sv[1], s->data, s->len), ==, s->len);
-
-    g_autofree char *fdname = g_strdup_printf("%d", sv[0]);
-    g_autoptr(SocketAddr) addr = socket_addr_new_fd(fdname);
+    g_autoptr(SocketAddr) addr = scripted_peer(s, &peer);
     NbdClient *c = nbd_client_connect(addr, "x", &err);
     g_assert_no_error(err);
     g_assert_cmpuint(nbd_client_size(c), ==, SIZE);
@@ -316,8 +330,8 @@ static void test_peer_dies_mid_reply(void)
     g_autoptr(GByteArray) r = g_byte_array_new();
     nbd_encode_simple_reply(r, 0, 1);
     g_byte_array_set_size(r, r->len + 100);
-    g_assert_cmpint(write(sv[1], r->data, r->len), ==, r->len);
-    close(sv[1]);
+    g_assert_cmpint(write(peer, r->data, r->len), ==, r->len);
+    close(peer);
     g_assert_cmpint(wait_for(&w), ==, -EIO);
     nbd_client_close(c);
 }
@@ -325,20 +339,14 @@ static void test_peer_dies_mid_reply(void)
 /* A reply with a cookie that was never sent breaks the stream: everything fails. */
 static void test_unknown_cookie(void)
 {
-    int sv[2];
     GError *err = NULL;
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
-    g_autoptr(GByteArray) s = g_byte_array_new();
-    nbd_put_u64(s, NBD_INIT_MAGIC);
-    nbd_put_u64(s, NBD_OPTS_MAGIC);
-    nbd_put_u16(s, 0); /* not even fixed newstyle: EXPORT_NAME and 124 zeroes */
+    int peer;
+    g_autoptr(GByteArray) s = greeting(0); /* not even fixed newstyle: EXPORT_NAME, 124 zeroes */
     nbd_put_u64(s, 4096);
     nbd_put_u16(s, NBD_FLAG_HAS_FLAGS);
     g_byte_array_set_size(s, s->len + 124);
     nbd_encode_simple_reply(s, 0, 0xdead);
-    g_assert_cmpint(write(sv[1], s->data, s->len), ==, s->len);
-    g_autofree char *fdname = g_strdup_printf("%d", sv[0]);
-    g_autoptr(SocketAddr) addr = socket_addr_new_fd(fdname);
+    g_autoptr(SocketAddr) addr = scripted_peer(s, &peer);
     NbdClient *c = nbd_client_connect(addr, "", &err);
     g_assert_no_error(err);
     g_assert_cmpuint(nbd_client_size(c), ==, 4096);
@@ -346,27 +354,24 @@ static void test_unknown_cookie(void)
     nbd_client_flush(c, on_done, &w);
     g_assert_cmpint(wait_for(&w), ==, -EIO);
     nbd_client_close(c);
-    close(sv[1]);
+    close(peer);
 }
 
 static void test_bad_greeting(void)
 {
-    int sv[2];
     GError *err = NULL;
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
-    g_assert_cmpint(write(sv[1], "NBDMAGICXXXXXXXXXX", 18), ==, 18);
-    g_autofree char *fdname = g_strdup_printf("%d", sv[0]);
-    g_autoptr(SocketAddr) addr = socket_addr_new_fd(fdname);
+    int peer;
+    g_autoptr(GByteArray) s = g_byte_array_new();
+    g_byte_array_append(s, (const guint8 *)"NBDMAGICXXXXXXXXXX", 18);
+    g_autoptr(SocketAddr) addr = scripted_peer(s, &peer);
     g_assert_null(nbd_client_connect(addr, "x", &err));
     g_assert_cmpstr(err->message, ==, "Bad server magic received: 0x5858585858585858");
     g_clear_error(&err);
-    close(sv[1]);
+    close(peer);
 
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
-    close(sv[1]);
-    g_free(fdname);
-    fdname = g_strdup_printf("%d", sv[0]);
-    g_autoptr(SocketAddr) addr2 = socket_addr_new_fd(fdname);
+    g_byte_array_set_size(s, 0);
+    g_autoptr(SocketAddr) addr2 = scripted_peer(s, &peer);
+    close(peer);
     g_assert_null(nbd_client_connect(addr2, "x", &err));
     g_assert_cmpstr(err->message, ==,
                     "Failed to read initial magic: Unexpected end-of-file before all data were "

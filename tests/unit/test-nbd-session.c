@@ -99,14 +99,21 @@ static void send_flags(Fixture *f, uint32_t flags)
     feed(f, b);
 }
 
-static void send_option(Fixture *f, uint32_t opt, const void *data, uint32_t len)
+/* An option header announcing @len bytes, followed by the first @sent of @data. */
+static void send_option_part(Fixture *f, uint32_t opt, uint32_t len, const void *data,
+                             uint32_t sent)
 {
     g_autoptr(GByteArray) b = g_byte_array_new();
     nbd_put_u64(b, NBD_OPTS_MAGIC);
     nbd_put_u32(b, opt);
     nbd_put_u32(b, len);
-    g_byte_array_append(b, data, len);
+    g_byte_array_append(b, data, sent);
     feed(f, b);
+}
+
+static void send_option(Fixture *f, uint32_t opt, const void *data, uint32_t len)
+{
+    send_option_part(f, opt, len, data, len);
 }
 
 static void go_data(GByteArray *b, const char *name, int n_info, const uint16_t *info)
@@ -270,14 +277,8 @@ static void test_option_too_big(Fixture *f, gconstpointer data)
     take(f, 18);
     send_flags(f, NBD_FLAG_C_FIXED_NEWSTYLE);
     /* Data past the limit is read and dropped in pieces, then refused; the session goes on. */
-    g_autoptr(GByteArray) hdr = g_byte_array_new();
-    nbd_put_u64(hdr, NBD_OPTS_MAGIC);
-    nbd_put_u32(hdr, NBD_OPT_INFO);
-    nbd_put_u32(hdr, NBD_MAX_OPTION_SIZE + 1000);
-    feed(f, hdr);
     g_autofree uint8_t *junk = g_malloc0(NBD_MAX_OPTION_SIZE + 1000);
-    nbd_session_feed(f->s, junk, 5000);
-    drain(f);
+    send_option_part(f, NBD_OPT_INFO, NBD_MAX_OPTION_SIZE + 1000, junk, 5000);
     assert_no_more(f);
     nbd_session_feed(f->s, junk, NBD_MAX_OPTION_SIZE + 1000 - 5000);
     drain(f);
@@ -289,11 +290,7 @@ static void test_option_too_big(Fixture *f, gconstpointer data)
     setup(f);
     take(f, 18);
     send_flags(f, NBD_FLAG_C_FIXED_NEWSTYLE);
-    g_byte_array_set_size(hdr, 0);
-    nbd_put_u64(hdr, NBD_OPTS_MAGIC);
-    nbd_put_u32(hdr, NBD_OPT_EXPORT_NAME);
-    nbd_put_u32(hdr, 0xffffffff);
-    feed(f, hdr);
+    send_option_part(f, NBD_OPT_EXPORT_NAME, 0xffffffff, NULL, 0);
     g_assert_true(nbd_session_closing(f->s));
     assert_no_more(f);
 }
@@ -501,13 +498,10 @@ static void test_long_option_in_pieces(Fixture *f, gconstpointer data)
 {
     take(f, 18);
     send_flags(f, NBD_FLAG_C_FIXED_NEWSTYLE);
-    g_autoptr(GByteArray) b = g_byte_array_new();
-    nbd_put_u64(b, NBD_OPTS_MAGIC);
-    nbd_put_u32(b, NBD_OPT_INFO);
-    nbd_put_u32(b, 2 * NBD_MAX_OPTIONS);
-    g_byte_array_set_size(b, b->len + 2 * NBD_MAX_OPTIONS);
-    for (guint i = 0; i < b->len; i++) {
-        nbd_session_feed(f->s, b->data + i, 1);
+    g_autofree uint8_t *zero = g_malloc0(2 * NBD_MAX_OPTIONS);
+    send_option_part(f, NBD_OPT_INFO, 2 * NBD_MAX_OPTIONS, NULL, 0);
+    for (guint i = 0; i < 2 * NBD_MAX_OPTIONS; i++) {
+        nbd_session_feed(f->s, zero + i, 1);
     }
     drain(f);
     g_assert_false(nbd_session_closing(f->s));
