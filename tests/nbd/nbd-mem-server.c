@@ -21,6 +21,13 @@ typedef struct Backing {
     gsize size;
 } Backing;
 
+static void backing_free(gpointer p)
+{
+    Backing *b = p;
+    g_free(b->path);
+    g_free(b);
+}
+
 static gboolean on_term(gpointer loop)
 {
     g_main_loop_quit(loop);
@@ -39,7 +46,7 @@ int main(int argc, char **argv)
         error_report_err(err);
         return 1;
     }
-    g_autoptr(GPtrArray) backings = g_ptr_array_new();
+    g_autoptr(GPtrArray) backings = g_ptr_array_new_with_free_func(backing_free);
     for (int i = 2; i < argc; i++) {
         g_auto(GStrv) kv = g_strsplit(argv[i], "=", 2);
         if (!kv[1]) {
