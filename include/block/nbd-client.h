@@ -21,6 +21,13 @@ typedef struct NbdClient NbdClient;
 /* Seconds that connecting and the handshake may take before the open fails. */
 #define NBD_CLIENT_OPEN_TIMEOUT 30
 
+/*
+ * The address and export name of the nbd driver's flat options ("server.type=inet,
+ * server.host=H,server.port=P,export=E", or the legacy "host=H,port=P" / "path=P"), checked and
+ * worded as upstream 7.2. NULL with errp set when they are wrong or incomplete.
+ */
+SocketAddr *nbd_client_parse_options(GHashTable *opts, char **export, GError **errp);
+
 /* Connects to @export ("" is the default export) at @addr; errors in QEMU 7.2's wording. */
 NbdClient *nbd_client_connect(const SocketAddr *addr, const char *export, GError **errp);
 /* Fails every request still in flight with -EIO (their callbacks run before it returns). */
