@@ -149,14 +149,20 @@ static gboolean conn_writable(int fd, GIOCondition cond, gpointer opaque)
 {
     NbdConn *c = opaque;
     size_t len;
-    const uint8_t *out = nbd_session_output(c->session, &len);
+    const uint8_t *out;
 
-    if (len) {
+    /* Piece after piece until the socket is full. */
+    while ((out = nbd_session_output(c->session, &len)) && len) {
         ssize_t n = send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) {
-            nbd_session_consume_output(c->session, n);
-        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            c->peer_gone = true;
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) {
+                c->peer_gone = true;
+            }
+            break;
+        }
+        nbd_session_consume_output(c->session, n);
+        if ((size_t)n < len) {
+            break;
         }
     }
     conn_update(c);

@@ -40,8 +40,15 @@ struct NbdSession {
     uint32_t skip_option;
 
     GByteArray *in;
+    /*
+     * Output: small pieces (replies, headers) gather in @out; a read's data joins the queue as
+     * the buffer it was read into, so it is never copied. @out_pos is what was sent of the
+     * queue's head; @out_pending counts every byte not yet sent.
+     */
     GByteArray *out;
+    GQueue outq; /* GBytes */
     size_t out_pos;
+    size_t out_pending;
     bool processing;
     bool eof;
 
@@ -65,12 +72,13 @@ static void session_unref(NbdSession *s)
     nbd_export_unref(s->exp);
     g_byte_array_unref(s->in);
     g_byte_array_unref(s->out);
+    g_queue_clear_full(&s->outq, (GDestroyNotify)g_bytes_unref);
     g_free(s);
 }
 
 static void session_notify(NbdSession *s)
 {
-    if (!s->owner_gone && s->hooks->output_ready && s->out->len > s->out_pos) {
+    if (!s->owner_gone && s->hooks->output_ready && s->out_pending + s->out->len) {
         s->hooks->output_ready(s->opaque);
     }
 }
@@ -89,6 +97,7 @@ NbdSession *nbd_session_new(const NbdSessionHooks *hooks, void *opaque)
     s->opaque = opaque;
     s->in = g_byte_array_new();
     s->out = g_byte_array_new();
+    g_queue_init(&s->outq);
     s->state = ST_CLIENT_FLAGS;
     nbd_put_u64(s->out, NBD_INIT_MAGIC);
     nbd_put_u64(s->out, NBD_OPTS_MAGIC);
@@ -106,21 +115,63 @@ void nbd_session_free(NbdSession *s)
     session_unref(s);
 }
 
+/* Moves the small pieces gathered so far into the queue, behind what is already there. */
+static void out_flush(NbdSession *s)
+{
+    if (s->out->len) {
+        s->out_pending += s->out->len;
+        g_queue_push_tail(&s->outq, g_byte_array_free_to_bytes(s->out));
+        s->out = g_byte_array_new();
+    }
+}
+
+/* Queues @len bytes at @buf (taking it) after what is gathered. */
+static void out_take(NbdSession *s, void *buf, size_t len)
+{
+    out_flush(s);
+    s->out_pending += len;
+    g_queue_push_tail(&s->outq, g_bytes_new_take(buf, len));
+}
+
+static size_t out_len(NbdSession *s)
+{
+    return s->out_pending + s->out->len;
+}
+
+static void out_clear(NbdSession *s)
+{
+    g_queue_clear_full(&s->outq, (GDestroyNotify)g_bytes_unref);
+    g_queue_init(&s->outq);
+    g_byte_array_set_size(s->out, 0);
+    s->out_pos = 0;
+    s->out_pending = 0;
+}
+
 const uint8_t *nbd_session_output(NbdSession *s, size_t *len)
 {
-    *len = s->out->len - s->out_pos;
-    return s->out->data + s->out_pos;
+    out_flush(s);
+    GBytes *head = g_queue_peek_head(&s->outq);
+    if (!head) {
+        *len = 0;
+        return NULL;
+    }
+    gsize size;
+    const uint8_t *data = g_bytes_get_data(head, &size);
+    *len = size - s->out_pos;
+    return data + s->out_pos;
 }
 
 void nbd_session_consume_output(NbdSession *s, size_t len)
 {
-    g_assert(len <= s->out->len - s->out_pos);
+    GBytes *head = g_queue_peek_head(&s->outq);
+    if (!len) {
+        return;
+    }
+    g_assert(head && len <= g_bytes_get_size(head) - s->out_pos);
     s->out_pos += len;
-    if (s->out_pos == s->out->len) {
-        g_byte_array_set_size(s->out, 0);
-        s->out_pos = 0;
-    } else if (s->out_pos > s->out->len / 2) {
-        g_byte_array_remove_range(s->out, 0, s->out_pos);
+    s->out_pending -= len;
+    if (s->out_pos == g_bytes_get_size(head)) {
+        g_bytes_unref(g_queue_pop_head(&s->outq));
         s->out_pos = 0;
     }
     /* Output drained below the limit may let buffered requests go. */
@@ -132,7 +183,7 @@ gboolean nbd_session_wants_input(NbdSession *s)
     if (s->state == ST_CLOSED || s->eof) {
         return FALSE;
     }
-    if (s->in_flight >= SESSION_MAX_IN_FLIGHT || s->out->len - s->out_pos > SESSION_MAX_OUTPUT) {
+    if (s->in_flight >= SESSION_MAX_IN_FLIGHT || out_len(s) > SESSION_MAX_OUTPUT) {
         return FALSE;
     }
     return TRUE;
@@ -145,7 +196,7 @@ gboolean nbd_session_closing(NbdSession *s)
 
 gboolean nbd_session_idle(NbdSession *s)
 {
-    return s->in_flight == 0 && s->out->len == s->out_pos;
+    return s->in_flight == 0 && out_len(s) == 0;
 }
 
 NbdExport *nbd_session_export(NbdSession *s)
@@ -157,8 +208,7 @@ void nbd_session_abort(NbdSession *s)
 {
     s->aborted = true;
     session_close(s);
-    g_byte_array_set_size(s->out, 0);
-    s->out_pos = 0;
+    out_clear(s);
 }
 
 void nbd_session_feed(NbdSession *s, const void *buf, size_t len)
@@ -428,12 +478,12 @@ static void request_done(void *opaque, int ret)
                                              NBD_REPLY_TYPE_OFFSET_DATA, r->req.cookie,
                                              8 + r->req.length);
                 nbd_put_u64(s->out, r->req.offset);
-                g_byte_array_append(s->out, r->buf, r->req.length);
+                out_take(s, g_steal_pointer(&r->buf), r->req.length);
             }
         } else {
             nbd_encode_simple_reply(s->out, err, r->req.cookie);
-            if (r->req.type == NBD_CMD_READ && !err) {
-                g_byte_array_append(s->out, r->buf, r->req.length);
+            if (r->req.type == NBD_CMD_READ && !err && r->req.length) {
+                out_take(s, g_steal_pointer(&r->buf), r->req.length);
             }
         }
     }
@@ -545,7 +595,7 @@ static void request_start(NbdSession *s, const NbdRequest *req, const uint8_t *p
 
 static size_t transmission_step(NbdSession *s, const uint8_t *p, size_t avail)
 {
-    if (s->in_flight >= SESSION_MAX_IN_FLIGHT || s->out->len - s->out_pos > SESSION_MAX_OUTPUT ||
+    if (s->in_flight >= SESSION_MAX_IN_FLIGHT || out_len(s) > SESSION_MAX_OUTPUT ||
         avail < NBD_REQUEST_SIZE) {
         return 0;
     }

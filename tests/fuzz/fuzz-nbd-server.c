@@ -119,9 +119,11 @@ static const NbdSessionHooks hooks = {.lookup = lookup, .list = list};
 static void drain(NbdSession *s, GByteArray *out)
 {
     size_t len;
-    const uint8_t *p = nbd_session_output(s, &len);
-    g_byte_array_append(out, p, len);
-    nbd_session_consume_output(s, len);
+    const uint8_t *p;
+    while ((p = nbd_session_output(s, &len)) && len) {
+        g_byte_array_append(out, p, len);
+        nbd_session_consume_output(s, len);
+    }
 }
 
 /* Feeds @data in reads of @chunk bytes; returns everything the session sent. */

@@ -44,9 +44,11 @@ static const NbdSessionHooks fx_hooks = {.lookup = fx_lookup, .list = fx_list};
 static void drain(Fixture *f)
 {
     size_t len;
-    const uint8_t *p = nbd_session_output(f->s, &len);
-    g_byte_array_append(f->out, p, len);
-    nbd_session_consume_output(f->s, len);
+    const uint8_t *p;
+    while ((p = nbd_session_output(f->s, &len)) && len) {
+        g_byte_array_append(f->out, p, len);
+        nbd_session_consume_output(f->s, len);
+    }
 }
 
 static void setup(Fixture *f)
