@@ -35,6 +35,7 @@ struct NbdSession {
     bool fixed_newstyle;
     bool no_zeroes;
     bool structured;
+    char *meta_export; /* base:allocation selected for this export (SET_META_CONTEXT) */
     unsigned options_seen;
     uint64_t skip; /* option data still to discard after a too-big option */
     uint32_t skip_option;
@@ -70,6 +71,7 @@ static void session_unref(NbdSession *s)
         return;
     }
     nbd_export_unref(s->exp);
+    g_free(s->meta_export);
     g_byte_array_unref(s->in);
     g_byte_array_unref(s->out);
     g_queue_clear_full(&s->outq, (GDestroyNotify)g_bytes_unref);
@@ -238,6 +240,16 @@ static void opt_error(NbdSession *s, uint32_t opt, uint32_t type, const char *ms
     opt_reply(s, opt, type, msg, strlen(msg));
 }
 
+/* Contexts selected for another export do not follow the client into this one. */
+static void enter_transmission(NbdSession *s, NbdExport *exp)
+{
+    if (s->meta_export && strcmp(s->meta_export, exp->name)) {
+        g_clear_pointer(&s->meta_export, g_free);
+    }
+    s->exp = exp;
+    s->state = ST_TRANSMISSION;
+}
+
 static void opt_list(NbdSession *s, uint32_t opt, uint32_t len)
 {
     if (len) {
@@ -322,8 +334,7 @@ static void opt_info_go(NbdSession *s, uint32_t opt, const uint8_t *data, uint32
     info_reply(s, opt, NBD_INFO_EXPORT, ex, sizeof(ex));
     opt_reply(s, opt, NBD_REP_ACK, NULL, 0);
     if (opt == NBD_OPT_GO) {
-        s->exp = exp;
-        s->state = ST_TRANSMISSION;
+        enter_transmission(s, exp);
     } else {
         nbd_export_unref(exp);
     }
@@ -344,8 +355,69 @@ static void opt_export_name(NbdSession *s, const uint8_t *data, uint32_t len)
         static const uint8_t zeroes[124];
         g_byte_array_append(s->out, zeroes, sizeof(zeroes));
     }
-    s->exp = exp;
-    s->state = ST_TRANSMISSION;
+    enter_transmission(s, exp);
+}
+
+/*
+ * NBD_OPT_LIST_META_CONTEXT and NBD_OPT_SET_META_CONTEXT: export name length, name, number of
+ * queries, then each query's length and text. "base:allocation" is the one context; LIST with
+ * no query or the query "base:" lists it.
+ */
+static void opt_meta_context(NbdSession *s, uint32_t opt, const uint8_t *data, uint32_t len)
+{
+    bool set = opt == NBD_OPT_SET_META_CONTEXT;
+    if (!s->structured) {
+        opt_error(s, opt, NBD_REP_ERR_INVALID, "structured replies not negotiated");
+        return;
+    }
+    if (len < 8 || nbd_get_u32(data) > MIN(len - 8, NBD_MAX_STRING_SIZE)) {
+        opt_error(s, opt, NBD_REP_ERR_INVALID, "request too short");
+        return;
+    }
+    uint32_t name_len = nbd_get_u32(data);
+    g_autofree char *name = g_strndup((const char *)data + 4, name_len);
+    uint32_t n_queries = nbd_get_u32(data + 4 + name_len);
+    size_t pos = 8 + name_len;
+    bool match = !set && n_queries == 0;
+    for (uint32_t i = 0; i < n_queries; i++) {
+        if (len - pos < 4 || nbd_get_u32(data + pos) > len - pos - 4) {
+            opt_error(s, opt, NBD_REP_ERR_INVALID, "query length exceeds request");
+            return;
+        }
+        uint32_t q_len = nbd_get_u32(data + pos);
+        const char *q = (const char *)data + pos + 4;
+        pos += 4 + q_len;
+        size_t full = strlen(NBD_META_BASE_ALLOCATION);
+        if ((q_len == full && !memcmp(q, NBD_META_BASE_ALLOCATION, full)) ||
+            (!set && q_len == 5 && !memcmp(q, "base:", 5))) {
+            match = true;
+        }
+    }
+    if (pos != len) {
+        opt_error(s, opt, NBD_REP_ERR_INVALID, "request length is wrong");
+        return;
+    }
+    NbdExport *exp = strlen(name) == name_len ? s->hooks->lookup(s->opaque, name) : NULL;
+    if (!exp) {
+        g_autofree char *msg = g_strdup_printf("export '%s' not present", name);
+        opt_error(s, opt, NBD_REP_ERR_UNKNOWN, msg);
+        return;
+    }
+    nbd_export_unref(exp);
+    if (set) {
+        g_clear_pointer(&s->meta_export, g_free);
+        if (match) {
+            s->meta_export = g_strdup(name);
+        }
+    }
+    if (match) {
+        g_autoptr(GByteArray) ctx = g_byte_array_new();
+        nbd_put_u32(ctx, NBD_META_ID_BASE_ALLOCATION);
+        g_byte_array_append(ctx, (const guint8 *)NBD_META_BASE_ALLOCATION,
+                            strlen(NBD_META_BASE_ALLOCATION));
+        opt_reply(s, opt, NBD_REP_META_CONTEXT, ctx->data, ctx->len);
+    }
+    opt_reply(s, opt, NBD_REP_ACK, NULL, 0);
 }
 
 static void handle_option(NbdSession *s, uint32_t opt, const uint8_t *data, uint32_t len)
@@ -386,11 +458,7 @@ static void handle_option(NbdSession *s, uint32_t opt, const uint8_t *data, uint
         break;
     case NBD_OPT_LIST_META_CONTEXT:
     case NBD_OPT_SET_META_CONTEXT:
-        if (!s->structured) {
-            opt_error(s, opt, NBD_REP_ERR_INVALID, "structured replies not negotiated");
-        } else {
-            opt_error(s, opt, NBD_REP_ERR_UNSUP, "no metadata contexts");
-        }
+        opt_meta_context(s, opt, data, len);
         break;
     default: {
         g_autofree char *msg = g_strdup_printf("option %" PRIu32 " not supported", opt);
@@ -462,7 +530,14 @@ static void request_done(void *opaque, int ret)
     uint32_t err = nbd_errno_to_wire(-ret);
 
     if (!s->owner_gone && !s->aborted) {
-        if (r->req.type == NBD_CMD_READ && s->structured) {
+        if (r->req.type == NBD_CMD_BLOCK_STATUS && !err) {
+            /* One extent over the whole range: all of it allocated data. */
+            nbd_encode_structured_header(s->out, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS,
+                                         r->req.cookie, 12);
+            nbd_put_u32(s->out, NBD_META_ID_BASE_ALLOCATION);
+            nbd_put_u32(s->out, r->req.length);
+            nbd_put_u32(s->out, 0);
+        } else if (r->req.type == NBD_CMD_READ && s->structured) {
             if (err) {
                 static const char msg[] = "read failed";
                 nbd_encode_structured_header(s->out, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR,
@@ -516,6 +591,12 @@ static int request_check(NbdSession *s, const NbdRequest *req)
         break;
     case NBD_CMD_FLUSH:
     case NBD_CMD_CACHE:
+        break;
+    case NBD_CMD_BLOCK_STATUS:
+        if (!s->meta_export || !req->length) {
+            return -EINVAL;
+        }
+        allowed = NBD_CMD_FLAG_REQ_ONE;
         break;
     default:
         return -EINVAL;
@@ -587,7 +668,7 @@ static void request_start(NbdSession *s, const NbdRequest *req, const uint8_t *p
         exp->ops->write_zeroes(exp->opaque, req->offset, req->length,
                                !(req->flags & NBD_CMD_FLAG_NO_HOLE), request_done, r);
         break;
-    default: /* NBD_CMD_CACHE: nothing to prefetch into */
+    default: /* NBD_CMD_CACHE: nothing to prefetch into; BLOCK_STATUS: always data */
         request_done(r, 0);
         break;
     }

@@ -113,9 +113,14 @@ enum {
     NBD_REPLY_TYPE_NONE = 0,
     NBD_REPLY_TYPE_OFFSET_DATA = 1,
     NBD_REPLY_TYPE_OFFSET_HOLE = 2,
+    NBD_REPLY_TYPE_BLOCK_STATUS = 5,
     NBD_REPLY_TYPE_ERROR = (1 << 15) + 1,
     NBD_REPLY_TYPE_ERROR_OFFSET = (1 << 15) + 2,
 };
+
+/* The one metadata context served: every extent is reported allocated data (status 0). */
+#define NBD_META_BASE_ALLOCATION    "base:allocation"
+#define NBD_META_ID_BASE_ALLOCATION 0
 
 /* Error values on the wire (the protocol's own numbering, not the host's errno). */
 enum {

@@ -112,6 +112,19 @@ def test_qemu_io_writes_what_qemu_img_then_reads(tmp_path, server_factory):
     assert open(disk, 'rb').read() == ref.read_bytes()
 
 
+def test_block_status_base_allocation(tmp_path, server_factory):
+    """base:allocation is offered and every extent is data, as nbdinfo and qemu-img read it."""
+    img = make_image(tmp_path / 'm.img', size=1 << 20)
+    s = server_factory(f'd={img}')
+    listing = run('nbdinfo', '--list', s.uri('d')).stdout
+    assert 'base:allocation' in listing
+    assert run('nbdinfo', '--map', s.uri('d')).stdout.split() == ['0', str(1 << 20), '0', 'data']
+    import json
+    extents = json.loads(run('qemu-img', 'map', '--output=json', '-f', 'raw', s.uri('d')).stdout)
+    assert [(e['start'], e['length'], e['data'], e['zero']) for e in extents] == \
+        [(0, 1 << 20, True, False)]
+
+
 def test_qemu_img_convert_and_compare(tmp_path, server_factory):
     src = make_image(tmp_path / 'src.img', 13)
     s = server_factory(f'src={src},ro')

@@ -459,6 +459,99 @@ static void test_structured_read(Fixture *f, gconstpointer data)
     assert_no_more(f);
 }
 
+static void meta_data(GByteArray *b, const char *name, int n, const char *const *queries)
+{
+    nbd_put_u32(b, strlen(name));
+    g_byte_array_append(b, (const guint8 *)name, strlen(name));
+    nbd_put_u32(b, n);
+    for (int i = 0; i < n; i++) {
+        nbd_put_u32(b, strlen(queries[i]));
+        g_byte_array_append(b, (const guint8 *)queries[i], strlen(queries[i]));
+    }
+}
+
+static void expect_context(Fixture *f, uint32_t opt)
+{
+    uint32_t len = expect_reply(f, opt, NBD_REP_META_CONTEXT);
+    g_assert_cmpuint(len, ==, 4 + 15);
+    const uint8_t *p = take(f, len);
+    g_assert_cmpuint(nbd_get_u32(p), ==, NBD_META_ID_BASE_ALLOCATION);
+    g_assert_cmpmem(p + 4, 15, "base:allocation", 15);
+}
+
+static void test_meta_context(Fixture *f, gconstpointer data)
+{
+    take(f, 18);
+    send_flags(f, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+    send_option(f, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+    take(f, expect_reply(f, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ACK));
+    g_autoptr(GByteArray) b = g_byte_array_new();
+    /* LIST: everything, "base:", and an unknown namespace (nothing, then ACK). */
+    meta_data(b, "rw", 0, NULL);
+    send_option(f, NBD_OPT_LIST_META_CONTEXT, b->data, b->len);
+    expect_context(f, NBD_OPT_LIST_META_CONTEXT);
+    take(f, expect_reply(f, NBD_OPT_LIST_META_CONTEXT, NBD_REP_ACK));
+    static const char *const base[] = {"base:"}, *const other[] = {"qemu:dirty-bitmap:x"};
+    g_byte_array_set_size(b, 0);
+    meta_data(b, "rw", 1, base);
+    send_option(f, NBD_OPT_LIST_META_CONTEXT, b->data, b->len);
+    expect_context(f, NBD_OPT_LIST_META_CONTEXT);
+    take(f, expect_reply(f, NBD_OPT_LIST_META_CONTEXT, NBD_REP_ACK));
+    g_byte_array_set_size(b, 0);
+    meta_data(b, "rw", 1, other);
+    send_option(f, NBD_OPT_SET_META_CONTEXT, b->data, b->len);
+    take(f, expect_reply(f, NBD_OPT_SET_META_CONTEXT, NBD_REP_ACK));
+    /* Malformed: a query longer than the option, an unknown export. */
+    g_byte_array_set_size(b, 0);
+    meta_data(b, "rw", 1, base);
+    b->data[b->len - 6] = 0x7f;
+    send_option(f, NBD_OPT_SET_META_CONTEXT, b->data, b->len);
+    take(f, expect_reply(f, NBD_OPT_SET_META_CONTEXT, NBD_REP_ERR_INVALID));
+    g_byte_array_set_size(b, 0);
+    meta_data(b, "nope", 0, NULL);
+    send_option(f, NBD_OPT_SET_META_CONTEXT, b->data, b->len);
+    take(f, expect_reply(f, NBD_OPT_SET_META_CONTEXT, NBD_REP_ERR_UNKNOWN));
+    assert_no_more(f);
+
+    /* Without base:allocation selected, BLOCK_STATUS is refused. */
+    go_options(f, "rw", false);
+    send_request(f, 0, NBD_CMD_BLOCK_STATUS, 1, 0, 4096, NULL);
+    expect_simple(f, 1, NBD_EINVAL);
+    assert_no_more(f);
+}
+
+static void test_block_status(Fixture *f, gconstpointer data)
+{
+    take(f, 18);
+    send_flags(f, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+    send_option(f, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+    take(f, expect_reply(f, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ACK));
+    static const char *const q[] = {"base:allocation"};
+    g_autoptr(GByteArray) b = g_byte_array_new();
+    meta_data(b, "rw", 1, q);
+    send_option(f, NBD_OPT_SET_META_CONTEXT, b->data, b->len);
+    expect_context(f, NBD_OPT_SET_META_CONTEXT);
+    take(f, expect_reply(f, NBD_OPT_SET_META_CONTEXT, NBD_REP_ACK));
+    go_options(f, "rw", false);
+    send_request(f, NBD_CMD_FLAG_REQ_ONE, NBD_CMD_BLOCK_STATUS, 9, 4096, 8192, NULL);
+    const uint8_t *p = take(f, NBD_STRUCTURED_REPLY_SIZE);
+    g_assert_cmphex(nbd_get_u32(p), ==, NBD_STRUCTURED_REPLY_MAGIC);
+    g_assert_cmpuint(nbd_get_u16(p + 4), ==, NBD_REPLY_FLAG_DONE);
+    g_assert_cmpuint(nbd_get_u16(p + 6), ==, NBD_REPLY_TYPE_BLOCK_STATUS);
+    g_assert_cmpuint(nbd_get_u64(p + 8), ==, 9);
+    g_assert_cmpuint(nbd_get_u32(p + 16), ==, 12);
+    p = take(f, 12);
+    g_assert_cmpuint(nbd_get_u32(p), ==, NBD_META_ID_BASE_ALLOCATION);
+    g_assert_cmpuint(nbd_get_u32(p + 4), ==, 8192);
+    g_assert_cmpuint(nbd_get_u32(p + 8), ==, 0);
+    /* Past the end, or empty. */
+    send_request(f, 0, NBD_CMD_BLOCK_STATUS, 10, EXPORT_SIZE - 1, 2, NULL);
+    expect_simple(f, 10, NBD_EINVAL);
+    send_request(f, 0, NBD_CMD_BLOCK_STATUS, 11, 0, 0, NULL);
+    expect_simple(f, 11, NBD_EINVAL);
+    assert_no_more(f);
+}
+
 /* The same conversation fed one byte at a time gives the same bytes back. */
 static void test_byte_at_a_time(Fixture *f, gconstpointer data)
 {
@@ -552,6 +645,8 @@ int main(int argc, char **argv)
     ADD("/nbd-session/bad-request-magic", test_bad_request_magic, NULL);
     ADD("/nbd-session/structured-read", test_structured_read, NULL);
     ADD("/nbd-session/byte-at-a-time", test_byte_at_a_time, NULL);
+    ADD("/nbd-session/meta-context", test_meta_context, NULL);
+    ADD("/nbd-session/block-status", test_block_status, NULL);
     ADD("/nbd-session/long-option-in-pieces", test_long_option_in_pieces, NULL);
     g_test_add_func("/nbd-session/errno-mapping", test_errno_mapping);
     return g_test_run();
