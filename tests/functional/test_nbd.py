@@ -251,6 +251,33 @@ def test_hostile_clients_are_dropped_and_others_served(tmp_path, server_factory)
     assert open(img, 'rb').read(4) == bytes((i * 11) & 0xff for i in range(4))
 
 
+def test_client_that_never_reads_blocks_nobody(tmp_path, server_factory):
+    """A client that asks for far more than it reads: the server stops reading its requests
+    once its replies back up, and keeps serving everyone else."""
+    img = make_image(tmp_path / 'disk.img', 3)
+    s = server_factory(f'disk={img}')
+    c, _, _ = handshake(s.port)
+    c.setblocking(False)
+    sent = 0
+    reqs = b''.join(struct.pack('>IHHQQI', NBD_REQUEST_MAGIC, 0, 0, i, 0, 1 << 20)
+                    for i in range(64))
+    deadline = time.monotonic() + 10
+    blocked = False
+    while not blocked and time.monotonic() < deadline:
+        try:
+            sent += c.send(reqs)
+        except BlockingIOError:
+            blocked = True
+    assert blocked, 'the server kept reading requests whose replies nobody reads'
+    assert sent >= len(reqs)
+    for _ in range(3):
+        t0 = time.monotonic()
+        assert run('nbdinfo', '--size', s.uri('disk')).stdout.strip() == str(SIZE)
+        assert time.monotonic() - t0 < 10
+    c.close()
+    assert run('qemu-io', '-r', '-f', 'raw', '-c', 'read 0 4096', s.uri('disk')).returncode == 0
+
+
 # ---- the QMP and HMP commands, beside Debian's QEMU ----
 
 def qmp_script(vm, sock_path):
