@@ -162,3 +162,16 @@ SRST
   ``info network``
     Show the network state.
 ERST
+
+    {
+        .name       = "migrate",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show migration status",
+        .cmd        = hmp_info_migrate,
+    },
+
+SRST
+  ``info migrate``
+    Show migration status.
+ERST

@@ -204,12 +204,13 @@ void mig_channel_put(MigChannel *c, const void *buf, gsize len)
     if (c->error) {
         return;
     }
-    c->crc = crc32(c->crc, buf, len);
     c->bytes += len;
     const guint8 *p = buf;
     while (len > 0) {
         gsize n = MIN(len, CHANNEL_BUF_SIZE - c->len);
         memcpy(c->buf + c->len, p, n);
+        /* The checksum covers the copy: guest RAM may change under the source meanwhile. */
+        c->crc = crc32(c->crc, c->buf + c->len, n);
         c->len += n;
         p += n;
         len -= n;

@@ -6,6 +6,7 @@
 #include "chardev/mux.h"
 #include "hw/core/biglock.h"
 #include "hw/i386/pc-system.h"
+#include "migration/migration.h"
 #include "monitor/monitor.h"
 #include "system/machine-control.h"
 #include "system/runstate.h"
@@ -62,6 +63,7 @@ typedef enum {
     OPT_NO_REBOOT,
     OPT_NO_SHUTDOWN,
     OPT_ECHR,
+    OPT_INCOMING,
 } OptionId;
 
 typedef struct {
@@ -117,6 +119,8 @@ static const OptionDef options[] = {
      "create a monitor on chardev 'name'"},
     {"netdev", TRUE, OPT_NETDEV, "type,id=str[,prop=value][,...]",
      "configure a network backend ('-netdev help' lists types)"},
+    {"incoming", TRUE, OPT_INCOMING, "uri",
+     "wait for an incoming migration on tcp:HOST:PORT, unix:PATH, exec:CMD or defer"},
     {"nic", TRUE, OPT_NIC, "[type],[id=str][,prop=value][,...]",
      "initialize an on-board / default host NIC and its network backend"},
 };
@@ -128,6 +132,7 @@ typedef struct {
 } CmdOption;
 
 static gboolean start_paused;
+static const char *incoming; /* -incoming, the last one wins as upstream */
 static GMainLoop *main_loop;
 static volatile gint quit_requested;
 
@@ -746,6 +751,11 @@ static void build_pc(GPtrArray *opts)
     };
     machine_control_set_ops(&ops);
     runstate_add_change_handler(pc_runstate_changed, NULL);
+    const MigrationHost host = {
+        .ram = pc_system_ram(pc_sys),
+        .machine_type = "pc-i440fx-7.2",
+    };
+    migration_set_host(&host);
 }
 
 /*
@@ -991,6 +1001,9 @@ int qemu_main(int argc, char **argv)
         case OPT_NO_SHUTDOWN:
             mc.no_shutdown = TRUE;
             break;
+        case OPT_INCOMING:
+            incoming = o->arg;
+            break;
         case OPT_DAEMONIZE:
             daemonize = TRUE;
             break;
@@ -1075,7 +1088,12 @@ int qemu_main(int argc, char **argv)
     net_check_clients();
     main_loop = g_main_loop_new(NULL, FALSE);
     qemu_system_set_shutdown_handler(on_shutdown_request, NULL);
-    if (!start_paused) {
+    if (incoming) {
+        /* inmigrate until the load completes; the VM then runs unless -S */
+        if (!migration_incoming_init(incoming, !start_paused, &err)) {
+            die_with(err);
+        }
+    } else if (!start_paused) {
         vm_start();
     }
     g_unix_signal_add(SIGINT, on_signal, GINT_TO_POINTER(SIGINT));
@@ -1088,6 +1106,11 @@ int qemu_main(int argc, char **argv)
     }
 
     qemu_system_shutdown_finish();
+    /* The migration threads read RAM and the channel: they end before the machine goes. */
+    bql_unlock();
+    migration_shutdown();
+    bql_lock();
+    migration_set_host(NULL);
     machine_control_set_ops(NULL);
     /* The vCPU thread and the NICs go before the netdevs and chardevs they use. */
     pc_system_free(pc_sys);

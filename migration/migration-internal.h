@@ -1,0 +1,49 @@
+/* Shared by the migration engine's files (migration.c, incoming.c, transport.c). */
+#ifndef MIGRATION_INTERNAL_H
+#define MIGRATION_INTERNAL_H
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "migration/channel.h"
+#include "migration/migration.h"
+
+/* The machine given by migration_set_host(); NULL without one. */
+const MigrationHost *migration_host(void);
+
+/*
+ * Runs fn(opaque) on the main loop (which holds the big lock) and waits for it. From the main
+ * thread it runs at once. False if the process is shutting down: fn did not run.
+ */
+bool migration_run_on_main(void (*fn)(void *opaque), void *opaque);
+bool migration_shutting_down(void);
+
+/* The options that migopts' migration/options.c will own; upstream's defaults meanwhile. */
+uint64_t migration_max_bandwidth(void);
+uint64_t migration_downtime_limit_ms(void);
+bool migration_events_enabled(void);
+bool migration_pause_before_switchover(void);
+
+/* A URI's byte stream: a socket, or the pipe of an exec: command. */
+typedef struct MigTransport {
+    int fd;
+    GPid pid;         /* exec: the command, reaped by mig_transport_close; 0 otherwise */
+    int listen_fd;    /* incoming tcp:/unix: until a connection is accepted; -1 otherwise */
+    const char *what; /* "socket", "command": for channel errors */
+} MigTransport;
+
+/* Outgoing: connected, or the command running. Unknown protocols: upstream's message. */
+bool mig_transport_connect(const char *uri, MigTransport *t, GError **errp);
+/* Incoming: listening (tcp:, unix:) or the command running (exec:). */
+bool mig_transport_listen(const char *uri, MigTransport *t, GError **errp);
+/* Incoming: waits for the one connection (no-op for exec:). */
+bool mig_transport_accept(MigTransport *t, GError **errp);
+/* Closes what is still open (the fd unless a channel took it) and reaps the command. */
+void mig_transport_close(MigTransport *t);
+
+/* Incoming side, for query-migrate: true if this process is or was a destination. */
+bool migration_incoming_info(MigrationInfo *info);
+/* At exit, after migration_shutting_down() is true: stops the load and waits for its thread. */
+void migration_incoming_shutdown(void);
+
+#endif
