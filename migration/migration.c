@@ -15,6 +15,11 @@
  * sample does not make every later pass look hopeless. */
 #define MIN_BANDWIDTH 64
 
+typedef struct StopCall {
+    bool was_running;
+    RunState old_state;
+} StopCall;
+
 typedef struct MigState {
     GMutex lock; /* everything below; the thread's locals need none */
     MigrationStatus status;
@@ -24,7 +29,7 @@ typedef struct MigState {
     char *uri;
     char *error;
     bool vm_stopped_by_us;
-    bool vm_was_running;
+    StopCall stop; /* how the VM was before vm_stop(finish-migrate) */
     GCond cont_cond;
     bool cont;
     /* statistics */
@@ -329,14 +334,11 @@ static void close_channel(Precopy *p)
     }
 }
 
-typedef struct StopCall {
-    bool was_running;
-} StopCall;
-
 static void stop_vm_on_main(void *opaque)
 {
     StopCall *s = opaque;
     s->was_running = runstate_is_running();
+    s->old_state = runstate_get();
     /* STOP only if it ran; a paused VM goes to finish-migrate quietly, as upstream. */
     vm_stop(RUN_STATE_FINISH_MIGRATE);
 }
@@ -353,12 +355,14 @@ static void save_devices_on_main(void *opaque)
     d->ok = !host.save_devices || host.save_devices(host.opaque, d->out, &d->err);
 }
 
+/* After a failure or cancel: a VM that ran runs again, another gets its old state back. */
 static void resume_vm_on_main(void *opaque)
 {
-    if (GPOINTER_TO_INT(opaque)) {
+    StopCall *s = opaque;
+    if (s->was_running) {
         vm_start();
-    } else {
-        runstate_set(RUN_STATE_PAUSED);
+    } else if (runstate_check(RUN_STATE_FINISH_MIGRATE)) {
+        runstate_set(s->old_state);
     }
 }
 
@@ -394,7 +398,7 @@ static bool complete(Precopy *p)
     g_mutex_lock(&mig.lock);
     mig.stop_ms = now_ms();
     mig.vm_stopped_by_us = true;
-    mig.vm_was_running = stop.was_running;
+    mig.stop = stop;
     g_mutex_unlock(&mig.lock);
     if (migration_pause_before_switchover() && !wait_for_continue()) {
         return false;
@@ -505,7 +509,7 @@ static gpointer precopy_thread(gpointer opaque)
         g_mutex_lock(&mig.lock);
         bool was_cancel = mig.status == MIGRATION_STATUS_CANCELLING;
         bool restart = mig.vm_stopped_by_us;
-        bool was_running = mig.vm_was_running;
+        StopCall stop = mig.stop;
         mig.vm_stopped_by_us = false;
         mig.total_ms = end - mig.start_ms;
         if (!was_cancel && p.err) {
@@ -514,7 +518,7 @@ static gpointer precopy_thread(gpointer opaque)
         }
         g_mutex_unlock(&mig.lock);
         if (restart) {
-            migration_run_on_main(resume_vm_on_main, GINT_TO_POINTER(was_running));
+            migration_run_on_main(resume_vm_on_main, &stop);
         }
         set_status(was_cancel ? MIGRATION_STATUS_CANCELLED : MIGRATION_STATUS_FAILED);
     }

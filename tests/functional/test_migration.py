@@ -1,0 +1,252 @@
+"""Live migration through the binary: the QMP/HMP surface beside Debian's QEMU, save to a file
+and restore with exec:, and faults on both ends (docs/migration.md)."""
+import os
+import struct
+import subprocess
+import time
+
+import pytest
+
+import guest
+from conftest import run, strip_prog
+from qmp import QemuProcess
+
+PC_ARGS = ["-M", "pc", "-m", "128", "-nodefaults", "-display", "none", "-accel", "tcg"]
+GLOBALS = ("globals:\nstore-global-state: on\nonly-migratable: off\nsend-configuration: on\n"
+           "send-section-footer: on\ndecompress-error-check: on\nclear-bitmap-shift: 18\n")
+
+
+def wait_status(vm, want, timeout=30):
+    """Polls query-migrate until its status is one of @want; returns the reply's 'return'."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = vm.qmp.cmd("query-migrate")["return"]
+        if info.get("status") in want:
+            return info
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"migration status {info.get('status')}, wanted {want}")
+        time.sleep(0.05)
+
+
+def run_state(vm):
+    return vm.qmp.cmd("query-status")["return"]["status"]
+
+
+def error_of(reply):
+    assert "error" in reply, reply
+    return reply["error"]["class"], reply["error"]["desc"]
+
+
+def surface_transcript(binary):
+    """The replies of a source VM to every migration command that needs no peer."""
+    out = []
+    with QemuProcess(binary, PC_ARGS, hmp=True) as vm:
+        out.append(("query-migrate", vm.qmp.cmd("query-migrate")))
+        out.append(("info migrate", vm.hmp.cmd("info migrate")))
+        out.append(("migrate_cancel idle", vm.qmp.cmd("migrate_cancel")))
+        out.append(("migrate no uri", vm.qmp.cmd("migrate", {})))
+        out.append(("migrate uri type", vm.qmp.cmd("migrate", {"uri": 1})))
+        out.append(("migrate extra", vm.qmp.cmd("migrate", {"uri": "exec:true", "x": 1})))
+        out.append(("migrate resume", vm.qmp.cmd("migrate", {"uri": "exec:true",
+                                                              "resume": True})))
+        out.append(("incoming", vm.qmp.cmd("migrate-incoming", {"uri": "tcp:127.0.0.1:1"})))
+        out.append(("continue bad", vm.qmp.cmd("migrate-continue", {"state": "bogus"})))
+        out.append(("continue idle", vm.qmp.cmd("migrate-continue",
+                                                {"state": "pre-switchover"})))
+        out.append(("hmp migrate", vm.hmp.cmd("migrate")))
+        out.append(("hmp incoming", vm.hmp.cmd("migrate_incoming tcp:127.0.0.1:1")))
+        out.append(("hmp continue", vm.hmp.cmd("migrate_continue bogus")))
+        out.append(("bad protocol", vm.qmp.cmd("migrate", {"uri": "foo:bar"})))
+        out.append(("after bad protocol", vm.qmp.cmd("query-migrate")))
+        out.append(("status", vm.qmp.cmd("query-status")))
+    return out
+
+
+def test_surface_beside_debian(qemu_bin, debian_qemu):
+    ours = surface_transcript(qemu_bin)
+    ref = surface_transcript(debian_qemu)
+    for (name, a), (_, b) in zip(ours, ref):
+        assert a == b, name
+    assert ours[0][1] == {"return": {}}
+    assert ours[1][1] == GLOBALS
+    assert ours[-2][1] == {"return": {"status": "failed"}}
+
+
+def test_block_migration_refused(qemu_bin):
+    # Debian's QEMU has the old block migration built in; ours refuses it as an upstream build
+    # without CONFIG_LIVE_BLOCK_MIGRATION does (docs/migration.md).
+    with QemuProcess(qemu_bin, PC_ARGS, hmp=True) as vm:
+        for arg in ("blk", "inc"):
+            r = vm.qmp.cmd("migrate", {"uri": "exec:cat > /dev/null", arg: True})
+            assert error_of(r) == ("GenericError", "QEMU compiled without old-style (blk/-b, "
+                                   "inc/-i) block migration")
+        assert vm.hmp.cmd("migrate -b exec:true").startswith("Error: QEMU compiled without")
+        assert vm.qmp.cmd("query-migrate") == {"return": {}}
+        assert run_state(vm) == "running"
+
+
+def completed_migration(binary, path):
+    """Saves a VM with exec:; returns (query-migrate, run state, second migrate, info migrate,
+    run state after cont)."""
+    with QemuProcess(binary, PC_ARGS, hmp=True) as vm:
+        assert vm.qmp.cmd("migrate", {"uri": f"exec:cat > {path}"}) == {"return": {}}
+        info = wait_status(vm, ("completed", "failed"))
+        state = run_state(vm)
+        again = vm.qmp.cmd("migrate", {"uri": "exec:cat > /dev/null"})
+        text = vm.hmp.cmd("info migrate")
+        vm.qmp.cmd("cont")
+        return info, state, again, text, run_state(vm)
+
+
+def test_completed_shape_beside_debian(qemu_bin, debian_qemu, tmp_path):
+    ours = completed_migration(qemu_bin, tmp_path / "ours.state")
+    ref = completed_migration(debian_qemu, tmp_path / "ref.state")
+    info, ref_info = ours[0], ref[0]
+    assert info["status"] == ref_info["status"] == "completed"
+    assert set(info) == set(ref_info)
+    assert set(info["ram"]) == set(ref_info["ram"])
+    assert info["ram"]["total"] == 128 << 20
+    assert info["ram"]["page-size"] == 4096
+    assert info["ram"]["remaining"] == 0
+    # Every page went once, whole or as a zero page.
+    assert info["ram"]["duplicate"] + info["ram"]["normal"] >= (128 << 20) // 4096
+    assert info["ram"]["transferred"] == os.path.getsize(tmp_path / "ours.state")
+    assert info["ram"]["dirty-sync-count"] >= 2
+    assert 0 <= info["downtime"] <= info["total-time"]
+    assert ours[1] == ref[1] == "postmigrate"
+    assert ours[2] == ref[2]
+    assert ours[3].startswith(GLOBALS + "Migration status: completed\ntotal time: ")
+    assert [ln.split(":")[0] for ln in ours[3].splitlines()] == \
+        [ln.split(":")[0] for ln in ref[3].splitlines()]
+    assert ours[4] == ref[4] == "running"
+
+
+def save_state(binary, path, args=PC_ARGS):
+    with QemuProcess(binary, args) as vm:
+        assert vm.qmp.cmd("migrate", {"uri": f"exec:cat > {path}"}) == {"return": {}}
+        assert wait_status(vm, ("completed", "failed"))["status"] == "completed"
+
+
+def test_restore_runs_or_stays_paused(qemu_bin, tmp_path):
+    state = tmp_path / "vm.state"
+    save_state(qemu_bin, state)
+    for extra, want in (([], "running"), (["-S"], "paused")):
+        with QemuProcess(qemu_bin, PC_ARGS + extra + ["-incoming", f"exec:cat {state}"]) as vm:
+            deadline = time.monotonic() + 20
+            while vm.qmp.cmd("query-migrate")["return"].get("status") != "completed":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert run_state(vm) == want
+
+
+def test_incoming_defer(qemu_bin, debian_qemu):
+    """-incoming defer: inmigrate until migrate-incoming; a second one is refused; migrate on
+    a destination is refused; stop/cont pick whether it runs afterwards."""
+    transcripts = []
+    for binary in (qemu_bin, debian_qemu):
+        with QemuProcess(binary, PC_ARGS + ["-incoming", "defer"]) as vm:
+            t = [vm.qmp.cmd("query-status"), vm.qmp.cmd("query-migrate"),
+                 vm.qmp.cmd("migrate", {"uri": "exec:cat > /dev/null"}),
+                 vm.qmp.cmd("stop"), vm.qmp.cmd("cont"), vm.qmp.cmd("query-status"),
+                 vm.qmp.cmd("migrate-incoming", {"uri": "exec:sleep 20"}),
+                 vm.qmp.cmd("migrate-incoming", {"uri": "exec:sleep 20"})]
+            transcripts.append(t)
+    assert transcripts[0] == transcripts[1]
+    assert transcripts[0][0]["return"]["status"] == "inmigrate"
+    assert error_of(transcripts[0][-1])[1] == "The incoming migration has already been started"
+
+
+# ---- the destination trusts nothing ------------------------------------------------------------
+
+
+def load_fails(binary, path, args=PC_ARGS):
+    r = run(binary, *args, "-incoming", f"exec:cat {path}", base=False, timeout=30)
+    assert r.returncode == 1, r.stderr
+    lines = strip_prog(r.stderr).splitlines()
+    assert lines and lines[-1].startswith("load of migration failed: "), r.stderr
+    return lines[-1][len("load of migration failed: "):]
+
+
+@pytest.fixture(scope="module")
+def good_state(tmp_path_factory):
+    from conftest import QEMU
+    path = tmp_path_factory.mktemp("mig") / "good.state"
+    save_state(QEMU, path)
+    return path.read_bytes()
+
+
+def test_refused_streams(qemu_bin, good_state, tmp_path):
+    cases = {
+        "garbage": (os.urandom(100000), "Not a migration stream"),
+        "empty": (b"", "Migration stream truncated"),
+        "truncated header": (good_state[:20], "Migration stream truncated"),
+        "truncated": (good_state[:len(good_state) // 2], "Migration stream truncated"),
+        "no end": (good_state[:-5], "Migration stream truncated"),
+        "wrong version": (good_state[:8] + struct.pack(">I", 99) + good_state[12:],
+                          "Unsupported migration stream version 99"),
+        "wrong machine": (good_state[:13] + b"pc-q35-7.2xxx" + good_state[26:],
+                          "Migration stream is for machine 'pc-q35-7.2xxx'"),
+        "corrupt byte": (good_state[:-60] + bytes([good_state[-60] ^ 1]) + good_state[-59:],
+                         None),
+    }
+    for name, (data, want) in cases.items():
+        path = tmp_path / name.replace(" ", "-")
+        path.write_bytes(data)
+        msg = load_fails(qemu_bin, path)
+        if want:
+            assert msg.startswith(want), (name, msg)
+        else:
+            assert msg, name
+
+
+def test_wrong_ram_size_refused(qemu_bin, good_state, tmp_path):
+    path = tmp_path / "good.state"
+    path.write_bytes(good_state)
+    args = [a if a != "128" else "256" for a in PC_ARGS]
+    assert load_fails(qemu_bin, path, args) == \
+        "Length mismatch: pc.ram: 0x8000000 in != 0x10000000"
+
+
+# ---- the source survives its destination --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built():
+    return guest.build_guest()
+
+
+def loaded_args(built, *extra):
+    """A pc whose RAM holds the test guest's kernel and initrd: a stream of many MiB."""
+    return PC_ARGS + ["-kernel", built["vmlinux"], "-initrd", built["initrd"],
+                      "-append", "console=ttyS0 qc.quiet", *extra]
+
+
+@pytest.mark.parametrize("paused", [False, True])
+def test_destination_gone_source_carries_on(qemu_bin, built, paused):
+    with QemuProcess(qemu_bin, loaded_args(built, *(["-S"] if paused else [])), hmp=True) as vm:
+        # The command reads a little and exits: the rest of the stream meets a closed pipe.
+        vm.qmp.cmd("migrate", {"uri": "exec:head -c 100000 > /dev/null"})
+        info = wait_status(vm, ("failed", "completed"))
+        assert info == {"status": "failed",
+                        "error-desc": "Unable to write to command: Broken pipe"}
+        assert run_state(vm) == ("prelaunch" if paused else "running")
+        assert "Migration status: failed (Unable to write to command: Broken pipe)" in \
+            vm.hmp.cmd("info migrate")
+        # A new migration is allowed after a failure.
+        vm.qmp.cmd("migrate", {"uri": "exec:cat > /dev/null"})
+        assert wait_status(vm, ("failed", "completed"))["status"] == "completed"
+        assert run_state(vm) == "postmigrate"
+
+
+def test_cancel_leaves_source_running(qemu_bin, built):
+    with QemuProcess(qemu_bin, loaded_args(built)) as vm:
+        # Nobody reads: the stream stalls on a full pipe until the cancel.
+        vm.qmp.cmd("migrate", {"uri": "exec:sleep 30"})
+        info = wait_status(vm, ("active",))
+        assert info["ram"]["transferred"] < info["ram"]["total"]
+        assert vm.qmp.cmd("migrate_cancel") == {"return": {}}
+        info = wait_status(vm, ("cancelled",))
+        assert info == {"status": "cancelled"}
+        assert run_state(vm) == "running"
+        assert vm.qmp.cmd("migrate_cancel") == {"return": {}}
+        assert vm.qmp.cmd("query-migrate")["return"] == {"status": "cancelled"}
