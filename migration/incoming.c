@@ -151,10 +151,6 @@ static gpointer incoming_thread(gpointer opaque)
 
 static bool incoming_start(const char *uri, GError **errp)
 {
-    if (!migration_host()) {
-        error_setg(errp, "State blocked by non-migratable device 'none-machine'");
-        return false;
-    }
     if (!mig_transport_listen(uri, &in.tr, errp)) {
         return false;
     }

@@ -8,7 +8,7 @@
 #include "migration/channel.h"
 #include "migration/migration.h"
 
-/* The machine given by migration_set_host(); NULL without one. */
+/* The machine given by migration_set_host(); without one, machine "none" with no RAM. */
 const MigrationHost *migration_host(void);
 
 /*

@@ -41,8 +41,8 @@ typedef struct MigState {
 } MigState;
 
 static MigState mig = {.status = MIGRATION_STATUS_NONE};
-static MigrationHost host;
-static bool have_host;
+/* Without a machine (-M none) a stream of no RAM and no devices, as upstream migrates one. */
+static MigrationHost host = {.machine_type = "none"};
 static gint shutting_down;
 
 static int64_t now_ms(void)
@@ -52,13 +52,12 @@ static int64_t now_ms(void)
 
 void migration_set_host(const MigrationHost *h)
 {
-    have_host = h != NULL;
-    host = h ? *h : (MigrationHost){0};
+    host = h ? *h : (MigrationHost){.machine_type = "none"};
 }
 
 const MigrationHost *migration_host(void)
 {
-    return have_host ? &host : NULL;
+    return &host;
 }
 
 /* ---- options (migopts will own these; upstream 7.2's defaults until then) ---- */
@@ -219,7 +218,9 @@ static void sync_dirty(Precopy *p)
 {
     p->pass++;
     migration_run_on_main(emit_pass, GINT_TO_POINTER(p->pass));
-    guest_ram_dirty_sync(p->ram, p->bitmap);
+    if (p->ram) {
+        guest_ram_dirty_sync(p->ram, p->bitmap);
+    }
     g_mutex_lock(&mig.lock);
     mig.sync_count = p->pass;
     g_mutex_unlock(&mig.lock);
@@ -448,12 +449,14 @@ static bool setup(Precopy *p, const char *uri)
         return false;
     }
     p->ram = host.ram;
-    p->words = guest_ram_bitmap_words(p->ram);
+    p->words = p->ram ? guest_ram_bitmap_words(p->ram) : 0;
     p->bitmap = g_new0(uint64_t, p->words);
     p->bandwidth = MIN_BANDWIDTH;
-    mig_stream_put_header(p->chan, host.machine_type, p->ram->size);
+    mig_stream_put_header(p->chan, host.machine_type, p->ram ? p->ram->size : 0);
     /* Every page goes once: the first sync reports them all. */
-    guest_ram_dirty_set_all(p->ram);
+    if (p->ram) {
+        guest_ram_dirty_set_all(p->ram);
+    }
     sync_dirty(p);
     g_mutex_lock(&mig.lock);
     mig.setup_ms = now_ms() - mig.start_ms;
@@ -567,10 +570,6 @@ void qmp_migrate(const char *uri, bool has_blk, bool blk, bool has_inc, bool inc
         /* upstream built without CONFIG_LIVE_BLOCK_MIGRATION; this machine has no disks */
         error_setg(errp, "QEMU compiled without old-style (blk/-b, inc/-i) block migration");
         error_append_hint(errp, "Use drive_mirror+NBD instead.\n");
-        return;
-    }
-    if (!have_host) {
-        error_setg(errp, "State blocked by non-migratable device 'none-machine'");
         return;
     }
     if (mig.thread) {

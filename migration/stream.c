@@ -103,12 +103,13 @@ static bool load_header(MigChannel *c, const MigLoadTarget *t, GError **errp)
     if (!mig_channel_get_be64(c, &ram_size, errp) || !mig_channel_get_be32(c, &page_size, errp)) {
         return false;
     }
-    if (ram_size != t->ram->size) {
+    uint64_t have = t->ram ? t->ram->size : 0;
+    if (ram_size != have) {
         /* upstream's wording for a RAM block of another size */
         error_setg(errp,
                    "Length mismatch: pc.ram: 0x%" G_GINT64_MODIFIER "x in != 0x%" G_GINT64_MODIFIER
                    "x",
-                   ram_size, t->ram->size);
+                   ram_size, have);
         return false;
     }
     if (page_size != GUEST_PAGE_SIZE) {
@@ -121,11 +122,12 @@ static bool load_header(MigChannel *c, const MigLoadTarget *t, GError **errp)
 
 static bool check_pages(const MigLoadTarget *t, uint64_t first, uint64_t count, GError **errp)
 {
-    if (first >= t->ram->npages || count > t->ram->npages - first) {
+    uint64_t npages = t->ram ? t->ram->npages : 0;
+    if (first >= npages || count > npages - first) {
         error_setg(errp,
                    "Migration stream page %" G_GUINT64_FORMAT " is beyond RAM (%" G_GUINT64_FORMAT
                    " pages)",
-                   first + (count ? count - 1 : 0), t->ram->npages);
+                   first + (count ? count - 1 : 0), npages);
         return false;
     }
     return true;

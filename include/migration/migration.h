@@ -45,7 +45,7 @@ typedef struct MigrationHost {
     void *opaque;
 } MigrationHost;
 
-/* NULL: no machine (-M none): migrate is refused. The struct is copied. */
+/* NULL: no machine (-M none): streams of no RAM and no devices. The struct is copied. */
 void migration_set_host(const MigrationHost *host);
 
 /* -incoming ARG: "defer" waits for migrate-incoming; a URI starts listening now. autostart

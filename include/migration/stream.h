@@ -70,7 +70,7 @@ bool mig_page_is_zero(const void *page);
 /* ---- receiving ---- */
 
 typedef struct MigLoadTarget {
-    GuestRam *ram;
+    GuestRam *ram; /* NULL: a machine without RAM (-M none), whose stream has no pages */
     const char *machine_type;
     /* Called once, after the checksum matched; NULL: the device state is only checked. */
     bool (*load_devices)(void *opaque, const guint8 *buf, gsize len, GError **errp);

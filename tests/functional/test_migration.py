@@ -250,3 +250,18 @@ def test_cancel_leaves_source_running(qemu_bin, built):
         assert run_state(vm) == "running"
         assert vm.qmp.cmd("migrate_cancel") == {"return": {}}
         assert vm.qmp.cmd("query-migrate")["return"] == {"status": "cancelled"}
+
+
+def test_none_machine_migrates(qemu_bin, tmp_path):
+    """-M none has no RAM and no devices: its stream is a header and an end, as upstream's."""
+    path = tmp_path / "none.state"
+    args = ["-M", "none", "-nodefaults", "-display", "none"]
+    with QemuProcess(qemu_bin, args) as vm:
+        vm.qmp.cmd("migrate", {"uri": f"exec:cat > {path}"})
+        info = wait_status(vm, ("completed", "failed"))
+        assert info["status"] == "completed" and info["ram"]["total"] == 0
+    with QemuProcess(qemu_bin, args + ["-incoming", f"exec:cat {path}"]) as vm:
+        assert wait_status(vm, ("completed",))["status"] == "completed"
+        assert run_state(vm) == "running"
+    # A pc's stream is not a none machine's.
+    assert load_fails(qemu_bin, path, PC_ARGS).startswith("Migration stream is for machine 'none'")
