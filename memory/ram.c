@@ -4,8 +4,11 @@
 #include "memory/ram.h"
 
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "util/error.h"
 
@@ -32,6 +35,8 @@ GuestRam *guest_ram_new(uint64_t size, uint64_t low_limit, GError **errp)
     ram->npages = size >> GUEST_PAGE_BITS;
     ram->page_state = g_new0(uint8_t, ram->npages);
     ram->code_gen = g_new0(uint32_t, ram->npages);
+    g_mutex_init(&ram->dirty_lock);
+    ram->readers = g_ptr_array_new();
     return ram;
 }
 
@@ -40,6 +45,9 @@ void guest_ram_free(GuestRam *ram)
     if (!ram) {
         return;
     }
+    g_assert(ram->readers->len == 0);
+    g_ptr_array_free(ram->readers, TRUE);
+    g_mutex_clear(&ram->dirty_lock);
     munmap(ram->host, ram->size);
     g_free(ram->page_state);
     g_free(ram->code_gen);
@@ -73,7 +81,7 @@ void guest_ram_note_store_range(GuestRam *ram, uint64_t off, uint64_t len)
     }
     uint64_t first = off >> GUEST_PAGE_BITS, last = (off + len - 1) >> GUEST_PAGE_BITS;
     for (uint64_t pi = first; pi <= last && pi < ram->npages; pi++) {
-        if (ram->page_state[pi] != PAGE_DIRTY) {
+        if (guest_ram_store_needs_mark(ram, pi)) {
             guest_ram_note_store_slow(ram, pi);
         }
     }
@@ -138,35 +146,114 @@ size_t guest_ram_bitmap_words(const GuestRam *ram)
     return (ram->npages + 63) / 64;
 }
 
-uint64_t guest_ram_dirty_sync(GuestRam *ram, uint64_t *bitmap)
+struct DirtyReader {
+    GuestRam *ram;
+    char *name;
+    uint64_t *pending; /* harvested for this reader, not yet returned by its sync */
+};
+
+/*
+ * Moves the global written marks into every reader's pending map. The caller holds
+ * dirty_lock. Pages are cleared one by one with an atomic AND so that a concurrent store
+ * either sees its mark before the clear (reported now) or re-marks after it (reported next).
+ */
+static void dirty_harvest(GuestRam *ram)
 {
-    uint64_t n = 0;
-    for (uint64_t pi = 0; pi < ram->npages; pi++) {
-        if (!(__atomic_load_n(&ram->page_state[pi], __ATOMIC_RELAXED) & PAGE_DIRTY)) {
-            continue;
+    GPtrArray *rd = ram->readers;
+    for (uint64_t w = 0; w * 64 < ram->npages; w++) {
+        uint64_t bits = 0;
+        uint64_t end = MIN(ram->npages, (w + 1) * 64);
+        for (uint64_t pi = w * 64; pi < end; pi++) {
+            if (!(__atomic_load_n(&ram->page_state[pi], __ATOMIC_RELAXED) & PAGE_DIRTY)) {
+                continue;
+            }
+            __atomic_fetch_and(&ram->page_state[pi], (uint8_t)~PAGE_DIRTY, __ATOMIC_SEQ_CST);
+            bits |= 1ull << (pi & 63);
         }
-        __atomic_fetch_and(&ram->page_state[pi], (uint8_t)~PAGE_DIRTY, __ATOMIC_SEQ_CST);
-        uint64_t bit = 1ull << (pi & 63);
-        if (!(bitmap[pi / 64] & bit)) {
-            n++;
+        if (bits) {
+            for (guint i = 0; i < rd->len; i++) {
+                ((DirtyReader *)rd->pdata[i])->pending[w] |= bits;
+            }
         }
-        bitmap[pi / 64] |= bit;
     }
-    return n;
 }
 
-void guest_ram_dirty_set_all(GuestRam *ram)
+/*
+ * A full barrier on every running thread of the process, so that a store whose state read saw
+ * a mark the harvest cleared is visible before the reader copies its page (see ram.h).
+ */
+static void dirty_membarrier(void)
 {
-    for (uint64_t pi = 0; pi < ram->npages; pi++) {
-        __atomic_fetch_or(&ram->page_state[pi], PAGE_DIRTY, __ATOMIC_SEQ_CST);
+    static gsize registered;
+    static bool expedited;
+    if (g_once_init_enter(&registered)) {
+        expedited = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+        g_once_init_leave(&registered, 1);
+    }
+    if (expedited && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
+        return;
+    }
+    /* Older kernels: the slower global form gives the same guarantee. */
+    if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0) {
+        /* Without it a store racing a sync may be missed while the vCPU runs; a sync with the
+         * vCPU paused (stop-and-copy, checkpoints) stays exact. Say so once, do not stop. */
+        static gsize warned;
+        if (g_once_init_enter(&warned)) {
+            g_warning("membarrier: %s: pages written during a live dirty sync may be missed",
+                      g_strerror(errno));
+            g_once_init_leave(&warned, 1);
+        }
     }
 }
 
-uint64_t guest_ram_dirty_count(const GuestRam *ram)
+DirtyReader *guest_ram_dirty_reader_new(GuestRam *ram, const char *name)
 {
-    uint64_t n = 0;
-    for (uint64_t pi = 0; pi < ram->npages; pi++) {
-        n += (ram->page_state[pi] & PAGE_DIRTY) != 0;
+    DirtyReader *r = g_new0(DirtyReader, 1);
+    r->ram = ram;
+    r->name = g_strdup(name);
+    r->pending = g_new0(uint64_t, guest_ram_bitmap_words(ram));
+    g_mutex_lock(&ram->dirty_lock);
+    /* What was written before now belongs to the readers that already exist. */
+    dirty_harvest(ram);
+    g_ptr_array_add(ram->readers, r);
+    g_mutex_unlock(&ram->dirty_lock);
+    return r;
+}
+
+void guest_ram_dirty_reader_free(DirtyReader *r)
+{
+    if (!r) {
+        return;
     }
+    g_mutex_lock(&r->ram->dirty_lock);
+    g_ptr_array_remove_fast(r->ram->readers, r);
+    g_mutex_unlock(&r->ram->dirty_lock);
+    g_free(r->pending);
+    g_free(r->name);
+    g_free(r);
+}
+
+const char *guest_ram_dirty_reader_name(const DirtyReader *r)
+{
+    return r->name;
+}
+
+uint64_t guest_ram_dirty_reader_sync(DirtyReader *r, uint64_t *bitmap)
+{
+    GuestRam *ram = r->ram;
+    size_t words = guest_ram_bitmap_words(ram);
+    uint64_t n = 0;
+    g_mutex_lock(&ram->dirty_lock);
+    dirty_harvest(ram);
+    for (size_t w = 0; w < words; w++) {
+        uint64_t bits = r->pending[w];
+        if (bits) {
+            n += __builtin_popcountll(bits & ~bitmap[w]);
+            bitmap[w] |= bits;
+            r->pending[w] = 0;
+        }
+    }
+    g_mutex_unlock(&ram->dirty_lock);
+    dirty_membarrier();
     return n;
 }

@@ -201,6 +201,7 @@ typedef struct Precopy {
     MigTransport tr;
     MigChannel *chan;
     GuestRam *ram;
+    DirtyReader *reader;
     uint64_t *bitmap;
     gsize words;
     uint32_t pass;
@@ -218,8 +219,8 @@ static void sync_dirty(Precopy *p)
 {
     p->pass++;
     migration_run_on_main(emit_pass, GINT_TO_POINTER(p->pass));
-    if (p->ram) {
-        guest_ram_dirty_sync(p->ram, p->bitmap);
+    if (p->reader) {
+        guest_ram_dirty_reader_sync(p->reader, p->bitmap);
     }
     g_mutex_lock(&mig.lock);
     mig.sync_count = p->pass;
@@ -453,9 +454,14 @@ static bool setup(Precopy *p, const char *uri)
     p->bitmap = g_new0(uint64_t, p->words);
     p->bandwidth = MIN_BANDWIDTH;
     mig_stream_put_header(p->chan, host.machine_type, p->ram ? p->ram->size : 0);
-    /* Every page goes once: the first sync reports them all. */
     if (p->ram) {
-        guest_ram_dirty_set_all(p->ram);
+        /* Our own view of the dirty pages (COLO and others keep theirs); it sees the writes
+         * from now on, and pass 1 sends every page anyway. */
+        p->reader = guest_ram_dirty_reader_new(p->ram, "migration");
+        memset(p->bitmap, 0xff, p->words * sizeof(uint64_t));
+        if (p->ram->npages % 64) {
+            p->bitmap[p->words - 1] = (1ull << (p->ram->npages % 64)) - 1;
+        }
     }
     sync_dirty(p);
     g_mutex_lock(&mig.lock);
@@ -526,6 +532,9 @@ static gpointer precopy_thread(gpointer opaque)
         set_status(was_cancel ? MIGRATION_STATUS_CANCELLED : MIGRATION_STATUS_FAILED);
     }
     g_clear_error(&p.err);
+    if (p.reader) {
+        guest_ram_dirty_reader_free(p.reader);
+    }
     g_free(p.bitmap);
     g_free(uri);
     return NULL;

@@ -1,20 +1,39 @@
 /*
- * Guest RAM: the host memory behind guest physical addresses, the dirty-page map and the
+ * Guest RAM: the host memory behind guest physical addresses, the dirty-page readers and the
  * accessors every writer uses (CPU, devices, loaders, migration).
  *
  * One store path: every write into guest RAM ends in guest_ram_note_store(), which marks the
- * page dirty for migration/COLO and, if the CPU has decoded code from that page, bumps the
- * page's code generation so cached decoded instructions are dropped.
+ * page written and, if the CPU has decoded code from that page, bumps the page's code
+ * generation so cached decoded instructions are dropped.
  *
  *   guest physical space           RAM block (one host allocation)
  *   [0 .. low_size)          ───►  [0 .. low_size)
  *   [4 GiB .. 4 GiB + high)  ───►  [low_size .. size)
  *   anything else            ───►  not RAM: the machine's MMIO handlers
  *
- * Per page one state byte: PAGE_DIRTY (written since the last sync) and PAGE_CODE (the CPU
- * holds decoded instructions from it). Sync while the vCPU runs is safe for pages it writes
- * after the sync; for an exact final snapshot pause the vCPU first (COLO and migration's
- * stop-and-copy do).
+ * Per page one state byte: PAGE_DIRTY (written since the last harvest) and PAGE_CODE (the CPU
+ * holds decoded instructions from it). The store fast path only reads that byte: a page that
+ * is already PAGE_DIRTY costs a store nothing more.
+ *
+ * Dirty readers (migration, COLO, calc-dirty-rate) each see every page written since their own
+ * previous sync; no reader takes pages from another:
+ *
+ *   vCPU / device store ──► page_state PAGE_DIRTY (the one global "written" map)
+ *                                │ harvest, at any reader's sync (under ram->dirty_lock):
+ *                                │ clear PAGE_DIRTY, OR the page into every reader's pending map
+ *                 ┌──────────────┼──────────────┐
+ *           reader A pending  reader B pending  ...
+ *                 │ sync(A): A's pending ORed into A's bitmap and cleared; B keeps its own
+ *
+ * Ordering (a store during a sync is reported by this sync or the next, never lost): a writer
+ * stores the data first, then reads the page's state byte and marks it if it is not
+ * PAGE_DIRTY. A sync clears the marks, then runs membarrier(2), which makes every running
+ * thread of the process pass a full barrier. For each concurrent store, either its state read
+ * came after the clear (it marks the page again: the next sync reports it), or it came before
+ * the barrier, and then so did its data store, which the reader's later copy of the page sees.
+ * The writer's side therefore needs no fence, only the program order "data, then state" that
+ * guest_ram_note_store()'s callers keep. For an exact final snapshot pause the vCPU first
+ * (COLO and migration's stop-and-copy do); then one more sync reports the rest.
  */
 #ifndef MEMORY_RAM_H
 #define MEMORY_RAM_H
@@ -43,6 +62,8 @@ typedef struct GuestRam {
     uint32_t *code_gen;   /* bumped when a PAGE_CODE page is written */
     uint64_t dirty_marks; /* pages newly marked dirty (statistics) */
     uint64_t code_invalidations;
+    GMutex dirty_lock;  /* harvests and the reader list */
+    GPtrArray *readers; /* DirtyReader * */
 } GuestRam;
 
 /*
@@ -50,6 +71,7 @@ typedef struct GuestRam {
  * 4 GiB, as the pc machine does. low_limit 0 means "all low".
  */
 GuestRam *guest_ram_new(uint64_t size, uint64_t low_limit, GError **errp);
+/* Its dirty readers must have been freed first. */
 void guest_ram_free(GuestRam *ram);
 /* Makes [start, end) (below low_limit) MMIO instead of RAM, e.g. the pc's VGA window. */
 void guest_ram_set_hole(GuestRam *ram, uint64_t start, uint64_t end);
@@ -71,11 +93,22 @@ static inline uint64_t guest_ram_offset(const GuestRam *ram, uint64_t gpa)
 
 void guest_ram_note_store_slow(GuestRam *ram, uint64_t page_index);
 
+/*
+ * Whether page pi needs the slow path. Call it after the data store: the compiler fence keeps
+ * the state read after the store, as the ordering contract above needs.
+ */
+static inline bool guest_ram_store_needs_mark(const GuestRam *ram, uint64_t pi)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return __builtin_expect(__atomic_load_n(&ram->page_state[pi], __ATOMIC_RELAXED) != PAGE_DIRTY,
+                            0);
+}
+
 /* Called after host code stored into RAM offset `off` (one page or less). */
 static inline void guest_ram_note_store(GuestRam *ram, uint64_t off)
 {
     uint64_t pi = off >> GUEST_PAGE_BITS;
-    if (__builtin_expect(ram->page_state[pi] != PAGE_DIRTY, 0)) {
+    if (guest_ram_store_needs_mark(ram, pi)) {
         guest_ram_note_store_slow(ram, pi);
     }
 }
@@ -105,15 +138,23 @@ static inline uint32_t guest_ram_code_gen(const GuestRam *ram, uint64_t off)
     return __atomic_load_n(&ram->code_gen[off >> GUEST_PAGE_BITS], __ATOMIC_RELAXED);
 }
 
-/*
- * Dirty bitmap, one bit per RAM page (bit i of word i/64). ORs the pages dirtied since the
- * last sync into `bitmap` (guest_ram_bitmap_words() longs) and clears them; returns the
- * number of pages newly reported.
- */
-uint64_t guest_ram_dirty_sync(GuestRam *ram, uint64_t *bitmap);
+/* Longs in a dirty bitmap: one bit per RAM page, bit i of word i/64. */
 size_t guest_ram_bitmap_words(const GuestRam *ram);
-/* Marks every page dirty (start of migration: everything must be sent once). */
-void guest_ram_dirty_set_all(GuestRam *ram);
-uint64_t guest_ram_dirty_count(const GuestRam *ram);
+
+typedef struct DirtyReader DirtyReader;
+
+/*
+ * A reader that sees the pages written from now on; `name` is for diagnostics. Readers may be
+ * created, synced and freed from any thread.
+ */
+DirtyReader *guest_ram_dirty_reader_new(GuestRam *ram, const char *name);
+void guest_ram_dirty_reader_free(DirtyReader *r);
+const char *guest_ram_dirty_reader_name(const DirtyReader *r);
+/*
+ * ORs into bitmap (guest_ram_bitmap_words() longs) the pages written since r's previous sync
+ * (or its creation); returns how many bits it newly set. Safe against concurrent stores by
+ * the vCPU thread and devices, and against other readers' syncs.
+ */
+uint64_t guest_ram_dirty_reader_sync(DirtyReader *r, uint64_t *bitmap);
 
 #endif

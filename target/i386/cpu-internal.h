@@ -127,7 +127,7 @@ void x86_do_interrupt(X86CPU *cpu, int vector, int is_soft, int err, uint64_t ne
 static inline void x86_note_store(X86CPU *cpu, void *host)
 {
     uint64_t pi = (uint64_t)((uint8_t *)host - cpu->ram->host) >> GUEST_PAGE_BITS;
-    if (unlikely(cpu->ram->page_state[pi] != PAGE_DIRTY)) {
+    if (guest_ram_store_needs_mark(cpu->ram, pi)) {
         x86_note_store_slow(cpu, pi);
     }
 }

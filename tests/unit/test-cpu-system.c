@@ -111,10 +111,9 @@ static void test_dirty_tracking(void)
     CpuGuest g;
     g_assert_true(cpu_guest_load(&g, CPU_BENCH_BIN, "1", NULL));
     uint64_t *bm = g_new0(uint64_t, guest_ram_bitmap_words(g.ram));
-    guest_ram_dirty_sync(g.ram, bm);
-    memset(bm, 0, guest_ram_bitmap_words(g.ram) * 8);
+    DirtyReader *r = guest_ram_dirty_reader_new(g.ram, "test");
     x86_cpu_exec(g.cpu, 3000000);
-    uint64_t n = guest_ram_dirty_sync(g.ram, bm);
+    uint64_t n = guest_ram_dirty_reader_sync(r, bm);
     /* the guest wrote page tables, its stack and data: some pages, not all */
     g_assert_cmpuint(n, >, 3);
     g_assert_cmpuint(n, <, g.ram->npages / 2);
@@ -122,6 +121,7 @@ static void test_dirty_tracking(void)
     X86CPUState *env = x86_cpu_env(g.cpu);
     uint64_t sp_page = (env->regs[R_ESP] - 8) >> GUEST_PAGE_BITS;
     g_assert_true(bm[sp_page / 64] & (1ull << (sp_page % 64)));
+    guest_ram_dirty_reader_free(r);
     g_free(bm);
     cpu_guest_free(&g);
 }
