@@ -45,11 +45,6 @@ void migration_incoming_set_autostart(bool on)
     in.autostart = on;
 }
 
-bool migration_incoming_pending(void)
-{
-    return in.configured && in.status != MIGRATION_STATUS_COMPLETED;
-}
-
 bool migration_incoming_info(MigrationInfo *info)
 {
     if (!in.started) {

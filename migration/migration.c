@@ -149,6 +149,14 @@ static void emit_status(void *opaque)
     }
 }
 
+static gboolean emit_status_idle(gpointer opaque)
+{
+    emit_status(opaque);
+    return G_SOURCE_REMOVE;
+}
+
+static bool status_is_running(MigrationStatus s);
+
 /* Sets the status and sends MIGRATION from the main loop. Once cancelling, only the end of
  * the migration changes it (the thread may not have seen the cancel yet). */
 static void set_status(MigrationStatus s)
@@ -160,8 +168,16 @@ static void set_status(MigrationStatus s)
         mig.status = s;
     }
     g_mutex_unlock(&mig.lock);
-    if (!keep) {
+    if (keep) {
+        return;
+    }
+    if (status_is_running(s) || g_main_context_is_owner(g_main_context_default())) {
         migration_run_on_main(emit_status, GINT_TO_POINTER(s));
+    } else {
+        /* The thread's last word: queued, not waited for, so that a new migrate (on the main
+         * loop) can join the thread without waiting for the loop itself. Idle callbacks run in
+         * order, after the events sent before. */
+        g_idle_add_full(G_PRIORITY_HIGH, emit_status_idle, GINT_TO_POINTER(s), NULL);
     }
 }
 

@@ -53,8 +53,6 @@ void migration_set_host(const MigrationHost *host);
 bool migration_incoming_init(const char *arg, bool autostart, GError **errp);
 /* stop / cont while inmigrate: whether the VM runs once loaded. */
 void migration_incoming_set_autostart(bool on);
-/* True between -incoming and the end of the load (the VM must not be started meanwhile). */
-bool migration_incoming_pending(void);
 
 /* Ends a running migration and waits for its thread (process exit). */
 void migration_shutdown(void);
