@@ -12,25 +12,14 @@
  */
 #include "chardev-internal.h"
 #include "util/error.h"
+#include "util/sockets.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-
-typedef enum {
-    ADDR_INET,
-    ADDR_UNIX,
-    ADDR_FD,
-} AddrKind;
 
 typedef enum {
     SOCK_DISCONNECTED,
@@ -41,18 +30,15 @@ typedef enum {
 struct _ChardevSocket {
     Chardev parent_instance;
 
-    /* configuration */
-    AddrKind kind;
-    char *host, *port, *path, *fd_str;
-    int port_to;
-    int family; /* AF_UNSPEC, AF_INET or AF_INET6 */
+    /* configuration; a listener's inet address becomes the one bound */
+    SocketAddr *addr;
     gboolean is_listen;
     gboolean nodelay;
     gint64 reconnect_ms; /* clients only; 0 = never */
 
     /* runtime, under the state lock */
     SockState state;
-    GArray *listen_fds;     /* of int */
+    GArray *listen_fds;     /* of int, from socket_listen(); NULL unless a server */
     GPtrArray *listen_srcs; /* of GSource*, while accepting */
     int fd;                 /* the connected stream; also under the write lock */
     GSource *io_src;
@@ -73,21 +59,14 @@ static void sock_start_connect(ChardevSocket *s);
 
 /* ---- names ---- */
 
-static char *host_bracketed(const char *host)
-{
-    return strchr(host, ':') ? g_strdup_printf("[%s]", host) : g_strdup(host);
-}
-
 static gboolean sockaddr_host_port(const struct sockaddr_storage *ss, socklen_t len, char **host,
                                    char **port)
 {
-    char h[NI_MAXHOST], p[NI_MAXSERV];
-    if (getnameinfo((const struct sockaddr *)ss, len, h, sizeof(h), p, sizeof(p),
-                    NI_NUMERICHOST | NI_NUMERICSERV)) {
+    g_autofree char *h = NULL;
+    if (!socket_sockaddr_host_port((const struct sockaddr *)ss, len, &h, port)) {
         return FALSE;
     }
-    *host = host_bracketed(h);
-    *port = g_strdup(p);
+    *host = socket_host_bracketed(h);
     return TRUE;
 }
 
@@ -130,25 +109,10 @@ static char *connected_filename(ChardevSocket *s)
 
 static void update_disconnected_name(ChardevSocket *s)
 {
-    char *addr;
+    g_autofree char *addr = socket_addr_to_string(s->addr);
     g_free(s->disconnected_name);
-    switch (s->kind) {
-    case ADDR_INET: {
-        char *h = host_bracketed(s->host);
-        addr = g_strdup_printf("tcp:%s:%s", h, s->port);
-        g_free(h);
-        break;
-    }
-    case ADDR_UNIX:
-        addr = g_strdup_printf("unix:%s", s->path);
-        break;
-    default:
-        addr = g_strdup_printf("fd:%s", s->fd_str);
-        break;
-    }
     s->disconnected_name =
         g_strdup_printf("disconnected:%s%s", addr, s->is_listen ? ",server=on" : "");
-    g_free(addr);
 }
 
 /* ---- connection life ---- */
@@ -157,8 +121,7 @@ static void sock_set_connected(ChardevSocket *s, int fd)
 {
     Chardev *chr = CHARDEV(s);
     if (s->nodelay) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        socket_set_nodelay(fd, NULL);
     }
     chardev_write_lock(chr);
     s->fd = fd;
@@ -236,7 +199,7 @@ static gboolean sock_accept_cb(gint lfd, GIOCondition cond, gpointer data)
     Chardev *chr = CHARDEV(s);
     chardev_lock(chr);
     if (s->state != SOCK_CONNECTED && !g_source_is_destroyed(g_main_current_source())) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = socket_accept(lfd, TRUE, NULL, NULL);
         if (fd >= 0) {
             sock_set_connected(s, fd);
         }
@@ -278,225 +241,6 @@ static void sock_connect_failed(ChardevSocket *s, GError *err)
     sock_update_sources(CHARDEV(s));
 }
 
-/* ---- address resolution, listen, connect ---- */
-
-static struct addrinfo *resolve(ChardevSocket *s, const char *port, gboolean passive, GError **errp)
-{
-    struct addrinfo hints = {
-        .ai_family = s->family,
-        .ai_socktype = SOCK_STREAM,
-        .ai_flags = passive ? AI_PASSIVE : 0,
-    };
-    struct addrinfo *res = NULL;
-    const char *host = s->host && *s->host ? s->host : NULL;
-    int rc = getaddrinfo(host, port, &hints, &res);
-    if (rc) {
-        error_setg(errp, "address resolution failed for %s:%s: %s", s->host ? s->host : "", port,
-                   gai_strerror(rc));
-        return NULL;
-    }
-    return res;
-}
-
-static int unix_addr(const char *path, struct sockaddr_un *un, GError **errp)
-{
-    memset(un, 0, sizeof(*un));
-    un->sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(un->sun_path)) {
-        error_setg(errp, "UNIX socket path '%s' is too long", path);
-        return -1;
-    }
-    strcpy(un->sun_path, path);
-    return 0;
-}
-
-static gboolean listen_inet(ChardevSocket *s, GError **errp)
-{
-    int port_min = atoi(s->port);
-    int port_max = s->port_to > port_min ? s->port_to : port_min;
-    int last_errno = 0;
-
-    for (int p = port_min; p <= port_max; p++) {
-        char pstr[16];
-        g_snprintf(pstr, sizeof(pstr), "%d", p);
-        struct addrinfo *res = resolve(s, pstr, TRUE, errp);
-        if (!res) {
-            return FALSE;
-        }
-        for (struct addrinfo *e = res; e; e = e->ai_next) {
-            int fd =
-                socket(e->ai_family, e->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, e->ai_protocol);
-            if (fd < 0) {
-                last_errno = errno;
-                continue;
-            }
-            int one = 1;
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-            if (e->ai_family == AF_INET6) {
-                /* ipv6=on alone means only IPv6; otherwise accept mapped IPv4 too. */
-                int v6only = s->family == AF_INET6;
-                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
-            }
-            if (bind(fd, e->ai_addr, e->ai_addrlen) < 0 || listen(fd, 1) < 0) {
-                last_errno = errno;
-                close(fd);
-                continue;
-            }
-            g_array_append_val(s->listen_fds, fd);
-        }
-        freeaddrinfo(res);
-        if (s->listen_fds->len) {
-            /* Report the address actually bound (port 0 picks one). */
-            int fd0 = g_array_index(s->listen_fds, int, 0);
-            struct sockaddr_storage ss;
-            socklen_t len = sizeof(ss);
-            char *h = NULL, *pt = NULL;
-            if (getsockname(fd0, (struct sockaddr *)&ss, &len) == 0 &&
-                sockaddr_host_port(&ss, len, &h, &pt)) {
-                g_free(s->host);
-                g_free(s->port);
-                /* Stored unbracketed; names add brackets. */
-                if (h[0] == '[') {
-                    s->host = g_strndup(h + 1, strlen(h) - 2);
-                    g_free(h);
-                } else {
-                    s->host = h;
-                }
-                s->port = pt;
-            }
-            return TRUE;
-        }
-    }
-    error_setg_errno(errp, last_errno ? last_errno : EADDRINUSE,
-                     "Failed to find an available port");
-    return FALSE;
-}
-
-static gboolean listen_unix(ChardevSocket *s, GError **errp)
-{
-    struct sockaddr_un un;
-    if (unix_addr(s->path, &un, errp) < 0) {
-        return FALSE;
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "Failed to create Unix socket");
-        return FALSE;
-    }
-    unlink(s->path);
-    if (bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
-        error_setg_errno(errp, errno, "Failed to bind socket to %s", s->path);
-        close(fd);
-        return FALSE;
-    }
-    if (listen(fd, 1) < 0) {
-        error_setg_errno(errp, errno, "Failed to listen on socket");
-        close(fd);
-        return FALSE;
-    }
-    g_array_append_val(s->listen_fds, fd);
-    return TRUE;
-}
-
-static gboolean take_fd(ChardevSocket *s, int *out, GError **errp)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s->fd_str, &end, 10);
-    struct stat st;
-    if (!*s->fd_str || *end || errno || v < 0 || v > G_MAXINT) {
-        error_setg(errp, "Unable to parse FD number %s", s->fd_str);
-        return FALSE;
-    }
-    if (fstat(v, &st) < 0 || !S_ISSOCK(st.st_mode)) {
-        error_setg(errp, "File descriptor '%s' is not a socket", s->fd_str);
-        return FALSE;
-    }
-    if (!g_unix_set_fd_nonblocking(v, TRUE, NULL)) {
-        error_setg(errp, "File descriptor '%s' is not a socket", s->fd_str);
-        return FALSE;
-    }
-    *out = v;
-    return TRUE;
-}
-
-/*
- * Starts a non-blocking connect. Returns the socket with *done set when it finished at once,
- * the socket with *done clear while in progress, or -1 with errp set.
- */
-static int connect_start(ChardevSocket *s, gboolean *done, GError **errp)
-{
-    *done = FALSE;
-    if (s->kind == ADDR_UNIX) {
-        struct sockaddr_un un;
-        if (unix_addr(s->path, &un, errp) < 0) {
-            return -1;
-        }
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
-            int e = errno;
-            if (fd >= 0 && e == EINPROGRESS) {
-                return fd;
-            }
-            if (fd >= 0) {
-                close(fd);
-            }
-            error_setg_errno(errp, e, "Failed to connect to '%s'", s->path);
-            return -1;
-        }
-        *done = TRUE;
-        return fd;
-    }
-
-    struct addrinfo *res = resolve(s, s->port, FALSE, errp);
-    if (!res) {
-        return -1;
-    }
-    int last_errno = ECONNREFUSED;
-    int fd = -1;
-    for (struct addrinfo *e = res; e; e = e->ai_next) {
-        fd = socket(e->ai_family, e->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, e->ai_protocol);
-        if (fd < 0) {
-            last_errno = errno;
-            continue;
-        }
-        if (connect(fd, e->ai_addr, e->ai_addrlen) == 0) {
-            *done = TRUE;
-            break;
-        }
-        if (errno == EINPROGRESS) {
-            break;
-        }
-        last_errno = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        error_setg_errno(errp, last_errno, "Failed to connect to '%s:%s'", s->host, s->port);
-    }
-    return fd;
-}
-
-/* The outcome of a connect that was in progress; -1 with errp set if it failed. */
-static gboolean connect_finish(ChardevSocket *s, int fd, GError **errp)
-{
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
-        err = errno;
-    }
-    if (err) {
-        if (s->kind == ADDR_UNIX) {
-            error_setg_errno(errp, err, "Failed to connect to '%s'", s->path);
-        } else {
-            error_setg_errno(errp, err, "Failed to connect to '%s:%s'", s->host, s->port);
-        }
-        return FALSE;
-    }
-    return TRUE;
-}
-
 static gboolean sock_connect_ready_cb(gint fd, GIOCondition cond, gpointer data)
 {
     ChardevSocket *s = data;
@@ -511,7 +255,7 @@ static gboolean sock_connect_ready_cb(gint fd, GIOCondition cond, gpointer data)
     g_clear_pointer(&s->connect_src, g_source_unref);
     int cfd = s->connecting_fd;
     s->connecting_fd = -1;
-    if (connect_finish(s, cfd, &err)) {
+    if (socket_connect_finish(cfd, s->addr, &err)) {
         sock_set_connected(s, cfd);
     } else {
         close(cfd);
@@ -524,13 +268,13 @@ static gboolean sock_connect_ready_cb(gint fd, GIOCondition cond, gpointer data)
 static void sock_start_connect(ChardevSocket *s)
 {
     GError *err = NULL;
-    gboolean done;
-    int fd = connect_start(s, &done, &err);
+    gboolean in_progress;
+    int fd = socket_connect_start(s->addr, &in_progress, &err);
     if (fd < 0) {
         sock_connect_failed(s, err);
         return;
     }
-    if (done) {
+    if (!in_progress) {
         sock_set_connected(s, fd);
         return;
     }
@@ -569,13 +313,13 @@ static void sock_update_sources(Chardev *chr)
         s->io_src = chr_fd_source_new(chr, s->fd, sock_read_ready);
         break;
     case SOCK_CONNECTING:
-        s->connect_src = g_unix_fd_source_new(s->connecting_fd, G_IO_OUT | G_IO_ERR | G_IO_HUP);
+        s->connect_src = socket_connect_source_new(s->connecting_fd);
         g_source_set_callback(s->connect_src, G_SOURCE_FUNC(sock_connect_ready_cb), g_object_ref(s),
                               g_object_unref);
         g_source_attach(s->connect_src, ctx);
         break;
     case SOCK_DISCONNECTED:
-        for (guint i = 0; i < s->listen_fds->len; i++) {
+        for (guint i = 0; s->listen_fds && i < s->listen_fds->len; i++) {
             GSource *src = g_unix_fd_source_new(g_array_index(s->listen_fds, int, i), G_IO_IN);
             g_source_set_callback(src, G_SOURCE_FUNC(sock_accept_cb), g_object_ref(s),
                                   g_object_unref);
@@ -614,14 +358,14 @@ static gboolean opt_uint(KeyvalList *opts, const char *key, gint64 *out, GError 
 static gboolean sock_parse_opts(KeyvalList *opts, JsonObject *data, GError **errp)
 {
     static const char *const known[] = {
-        "path",   "host", "port",    "to",    "ipv4",      "ipv6",         "fd",
-        "server", "wait", "nodelay", "delay", "reconnect", "reconnect-ms", NULL,
+        "path", "host",    "port",  "to",        "ipv4",         "ipv6",     "fd",    "server",
+        "wait", "nodelay", "delay", "reconnect", "reconnect-ms", "abstract", "tight", NULL,
     };
     const char *path = keyval_get(opts, "path");
     const char *host = keyval_get(opts, "host");
     const char *port = keyval_get(opts, "port");
     const char *fd = keyval_get(opts, "fd");
-    gboolean server, wait, nodelay = FALSE, delay = TRUE, b;
+    gboolean server, wait, nodelay = FALSE, delay = TRUE, abstract, tight, b;
     gint64 to = 0, reconnect = -1, reconnect_ms = -1;
 
     if (!chr_opts_check_known(opts, known, errp)) {
@@ -642,7 +386,9 @@ static gboolean sock_parse_opts(KeyvalList *opts, JsonObject *data, GError **err
     if (!chr_opt_bool(opts, "server", FALSE, &server, errp) ||
         !chr_opt_bool(opts, "wait", TRUE, &wait, errp) ||
         !chr_opt_bool(opts, "nodelay", FALSE, &nodelay, errp) ||
-        !chr_opt_bool(opts, "delay", TRUE, &delay, errp) || !opt_uint(opts, "to", &to, errp) ||
+        !chr_opt_bool(opts, "delay", TRUE, &delay, errp) ||
+        !chr_opt_bool(opts, "abstract", FALSE, &abstract, errp) ||
+        !chr_opt_bool(opts, "tight", TRUE, &tight, errp) || !opt_uint(opts, "to", &to, errp) ||
         !opt_uint(opts, "reconnect", &reconnect, errp) ||
         !opt_uint(opts, "reconnect-ms", &reconnect_ms, errp)) {
         return FALSE;
@@ -653,6 +399,13 @@ static gboolean sock_parse_opts(KeyvalList *opts, JsonObject *data, GError **err
     if (path) {
         json_object_set_string_member(addr, "type", "unix");
         json_object_set_string_member(ad, "path", path);
+        /* As upstream: given only when they differ from the defaults. */
+        if (abstract) {
+            json_object_set_boolean_member(ad, "abstract", TRUE);
+        }
+        if (!tight) {
+            json_object_set_boolean_member(ad, "tight", FALSE);
+        }
     } else if (host) {
         json_object_set_string_member(addr, "type", "inet");
         json_object_set_string_member(ad, "host", host);
@@ -717,7 +470,6 @@ static gboolean sock_open(Chardev *chr, JsonObject *data, gboolean *be_opened, G
     JsonObject *ad = json_node_get_object(adn);
 
     if (!strcmp(type, "inet")) {
-        s->kind = ADDR_INET;
         if (!json_member_is(ad, "host", G_TYPE_STRING)) {
             error_set_missing_param(errp, "backend.data.addr.data.host");
             return FALSE;
@@ -726,25 +478,28 @@ static gboolean sock_open(Chardev *chr, JsonObject *data, gboolean *be_opened, G
             error_set_missing_param(errp, "backend.data.addr.data.port");
             return FALSE;
         }
-        s->host = g_strdup(chr_json_str(ad, "host"));
-        s->port = g_strdup(chr_json_str(ad, "port"));
-        s->port_to = chr_json_int(ad, "to", 0);
-        gboolean v4 = chr_json_bool(ad, "ipv4", FALSE), v6 = chr_json_bool(ad, "ipv6", FALSE);
-        s->family = v4 && !v6 ? AF_INET : v6 && !v4 ? AF_INET6 : AF_UNSPEC;
+        s->addr = socket_addr_new_inet(chr_json_str(ad, "host"), chr_json_str(ad, "port"));
+        s->addr->to = chr_json_int(ad, "to", 0);
+        if (json_object_has_member(ad, "ipv4")) {
+            s->addr->ipv4 = chr_json_bool(ad, "ipv4", FALSE) ? SOCKET_FLAG_ON : SOCKET_FLAG_OFF;
+        }
+        if (json_object_has_member(ad, "ipv6")) {
+            s->addr->ipv6 = chr_json_bool(ad, "ipv6", FALSE) ? SOCKET_FLAG_ON : SOCKET_FLAG_OFF;
+        }
     } else if (!strcmp(type, "unix")) {
-        s->kind = ADDR_UNIX;
         if (!json_member_is(ad, "path", G_TYPE_STRING)) {
             error_set_missing_param(errp, "backend.data.addr.data.path");
             return FALSE;
         }
-        s->path = g_strdup(chr_json_str(ad, "path"));
+        s->addr = socket_addr_new_unix(chr_json_str(ad, "path"));
+        s->addr->abstract = chr_json_bool(ad, "abstract", FALSE);
+        s->addr->tight = chr_json_bool(ad, "tight", TRUE);
     } else if (!strcmp(type, "fd")) {
-        s->kind = ADDR_FD;
         if (!json_member_is(ad, "str", G_TYPE_STRING)) {
             error_set_missing_param(errp, "backend.data.addr.data.str");
             return FALSE;
         }
-        s->fd_str = g_strdup(chr_json_str(ad, "str"));
+        s->addr = socket_addr_new_fd(chr_json_str(ad, "str"));
     } else {
         error_setg(errp, "Parameter 'backend.data.addr.type' does not accept value '%s'", type);
         return FALSE;
@@ -769,42 +524,19 @@ static gboolean sock_open(Chardev *chr, JsonObject *data, gboolean *be_opened, G
     update_disconnected_name(s);
 
     if (s->is_listen) {
-        int fd;
-        gboolean ok;
-        if (s->kind == ADDR_FD) {
-            ok = take_fd(s, &fd, errp);
-            if (ok) {
-                g_array_append_val(s->listen_fds, fd);
-            }
-        } else {
-            ok = s->kind == ADDR_INET ? listen_inet(s, errp) : listen_unix(s, errp);
-        }
-        if (!ok) {
+        s->listen_fds = socket_listen(s->addr, 1, errp);
+        if (!s->listen_fds) {
             return FALSE;
         }
         update_disconnected_name(s);
         if (wait) {
             info_report("QEMU waiting for connection on: %s", s->disconnected_name);
             /* Block, as QEMU does, until the first client arrives. */
-            while (s->state != SOCK_CONNECTED) {
-                guint n = s->listen_fds->len;
-                struct pollfd *pfd = g_new0(struct pollfd, n);
-                for (guint i = 0; i < n; i++) {
-                    pfd[i].fd = g_array_index(s->listen_fds, int, i);
-                    pfd[i].events = POLLIN;
-                }
-                if (poll(pfd, n, -1) > 0) {
-                    for (guint i = 0; i < n && s->state != SOCK_CONNECTED; i++) {
-                        if (pfd[i].revents & POLLIN) {
-                            int cfd = accept4(pfd[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                            if (cfd >= 0) {
-                                sock_set_connected(s, cfd);
-                            }
-                        }
-                    }
-                }
-                g_free(pfd);
+            int fd = socket_accept_wait(s->listen_fds, TRUE, errp);
+            if (fd < 0) {
+                return FALSE;
             }
+            sock_set_connected(s, fd);
         } else {
             sock_update_sources(chr);
         }
@@ -812,30 +544,17 @@ static gboolean sock_open(Chardev *chr, JsonObject *data, gboolean *be_opened, G
         return TRUE;
     }
 
-    if (s->kind == ADDR_FD) {
-        int fd;
-        if (!take_fd(s, &fd, errp)) {
-            return FALSE;
-        }
-        sock_set_connected(s, fd);
-    } else if (s->reconnect_ms > 0) {
+    if (s->reconnect_ms > 0 && s->addr->kind != SOCKET_ADDR_FD) {
         /* Reconnecting clients connect in the background, failures are only reported. */
         sock_start_connect(s);
     } else {
-        gboolean done;
-        int fd = connect_start(s, &done, errp);
+        int fd = socket_connect(s->addr, errp);
         if (fd < 0) {
             return FALSE;
         }
-        if (!done) {
-            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            while (poll(&pfd, 1, -1) < 0 && errno == EINTR) {
-                continue;
-            }
-            if (!connect_finish(s, fd, errp)) {
-                close(fd);
-                return FALSE;
-            }
+        if (!g_unix_set_fd_nonblocking(fd, TRUE, NULL)) {
+            error_setg(errp, "File descriptor '%s' is not a socket", s->addr->fd);
+            return FALSE;
         }
         sock_set_connected(s, fd);
     }
@@ -889,13 +608,8 @@ static void sock_close(Chardev *chr)
         close(s->connecting_fd);
         s->connecting_fd = -1;
     }
-    for (guint i = 0; i < s->listen_fds->len; i++) {
-        close(g_array_index(s->listen_fds, int, i));
-    }
-    if (s->listen_fds->len && s->kind == ADDR_UNIX) {
-        unlink(s->path);
-    }
-    g_array_set_size(s->listen_fds, 0);
+    socket_listen_close(s->listen_fds, s->addr);
+    s->listen_fds = NULL;
     s->state = SOCK_DISCONNECTED;
 }
 
@@ -903,12 +617,8 @@ static void chardev_socket_finalize(GObject *obj)
 {
     ChardevSocket *s = CHARDEV_SOCKET(obj);
     sock_close(CHARDEV(s));
-    g_array_free(s->listen_fds, TRUE);
     g_ptr_array_free(s->listen_srcs, TRUE);
-    g_free(s->host);
-    g_free(s->port);
-    g_free(s->path);
-    g_free(s->fd_str);
+    socket_addr_free(s->addr);
     g_free(s->connected_name);
     g_free(s->disconnected_name);
     G_OBJECT_CLASS(chardev_socket_parent_class)->finalize(obj);
@@ -953,6 +663,5 @@ static void chardev_socket_init(ChardevSocket *s)
 {
     s->fd = -1;
     s->connecting_fd = -1;
-    s->listen_fds = g_array_new(FALSE, FALSE, sizeof(int));
     s->listen_srcs = g_ptr_array_new();
 }

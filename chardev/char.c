@@ -5,6 +5,7 @@
 #include "chardev-internal.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/sockets.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -668,28 +669,6 @@ Chardev *chardev_new_from_json(const char *id, JsonObject *backend, GError **err
     return chr;
 }
 
-/* "host:port" of the legacy tcp: form; IPv6 hosts come in brackets. */
-static gboolean split_host_port(const char *s, char **host, char **port)
-{
-    const char *colon;
-    if (s[0] == '[') {
-        const char *end = strchr(s, ']');
-        if (!end || end[1] != ':') {
-            return FALSE;
-        }
-        *host = g_strndup(s + 1, end - s - 1);
-        colon = end + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon) {
-            return FALSE;
-        }
-        *host = g_strndup(s, colon - s);
-    }
-    *port = g_strdup(colon + 1);
-    return TRUE;
-}
-
 KeyvalList *chardev_legacy_to_opts(const char *spec, KeyvalFlags flags, GError **errp)
 {
     KeyvalList *opts = NULL;
@@ -713,18 +692,16 @@ KeyvalList *chardev_legacy_to_opts(const char *spec, KeyvalFlags flags, GError *
             keyval_set(opts, "backend", "socket");
         }
     } else if ((rest = g_str_has_prefix(spec, "tcp:") ? spec + 4 : NULL)) {
-        const char *comma = strchr(rest, ',');
-        char *hp = comma ? g_strndup(rest, comma - rest) : g_strdup(rest);
         char *host = NULL, *port = NULL;
-        if (split_host_port(hp, &host, &port)) {
-            opts = keyval_parse(comma ? comma + 1 : "", NULL, KEYVAL_OPTS | flags, &err);
+        const char *after;
+        if (socket_split_host_port(rest, &host, &port, &after, NULL)) {
+            opts = keyval_parse(*after == ',' ? after + 1 : "", NULL, KEYVAL_OPTS | flags, &err);
             if (opts) {
                 keyval_set(opts, "backend", "socket");
                 keyval_set(opts, "host", host);
                 keyval_set(opts, "port", port);
             }
         }
-        g_free(hp);
         g_free(host);
         g_free(port);
     }

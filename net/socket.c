@@ -14,11 +14,10 @@
 #include "net/backends.h"
 #include "net/frame.h"
 #include "util/error.h"
+#include "util/sockets.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <glib-unix.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -45,73 +44,14 @@ typedef struct NetSocketState {
 
 static void socket_update_read(NetSocketState *s);
 
-/* ---- addresses ---- */
-
-bool net_parse_host_port(const char *str, struct sockaddr_storage *ss, socklen_t *len,
-                         GError **errp)
+/* "socket: connection from HOST:PORT" and its kin, from a socket address. */
+static void format_info(NetSocketState *s, const char *what, const struct sockaddr_storage *ss,
+                        socklen_t len)
 {
-    const char *sep = strrchr(str, ':');
-    g_autofree char *host = NULL;
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *res = NULL;
-    char *end;
-    long port;
+    g_autofree char *host = NULL, *port = NULL;
 
-    if (!sep) {
-        error_setg(errp, "host address '%s' doesn't contain ':' separating host from port", str);
-        return false;
-    }
-    host = g_strndup(str, sep - str);
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-        char *inner = g_strndup(host + 1, strlen(host) - 2);
-
-        g_free(host);
-        host = inner;
-    }
-    errno = 0;
-    port = strtol(sep + 1, &end, 10);
-    if (errno || end == sep + 1 || *end || port < 0 || port > 65535) {
-        error_setg(errp, "port number '%s' is invalid", sep + 1);
-        return false;
-    }
-    if (!host[0]) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-        memset(ss, 0, sizeof(*ss));
-        sin->sin_family = AF_INET;
-        sin->sin_addr.s_addr = htonl(INADDR_ANY);
-        sin->sin_port = htons(port);
-        *len = sizeof(*sin);
-        return true;
-    }
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
-        error_setg(errp, "can't resolve host address '%s'", host);
-        return false;
-    }
-    memset(ss, 0, sizeof(*ss));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    if (ss->ss_family == AF_INET) {
-        ((struct sockaddr_in *)ss)->sin_port = htons(port);
-    } else if (ss->ss_family == AF_INET6) {
-        ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-    }
-    return true;
-}
-
-static void sockaddr_str(const struct sockaddr_storage *ss, char *host, size_t hostlen, int *port)
-{
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-
-        inet_ntop(AF_INET6, &sin6->sin6_addr, host, hostlen);
-        *port = ntohs(sin6->sin6_port);
-    } else {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-
-        inet_ntop(AF_INET, &sin->sin_addr, host, hostlen);
-        *port = ntohs(sin->sin_port);
+    if (socket_sockaddr_host_port((const struct sockaddr *)ss, len, &host, &port)) {
+        qemu_format_nic_info_str(&s->nc, "socket: %s%s:%s", what, host, port);
     }
 }
 
@@ -368,14 +308,14 @@ static void socket_close_conn(NetSocketState *s)
     s->read_paused = false;
 }
 
-static gboolean socket_accept(int fd, GIOCondition cond, gpointer opaque);
+static gboolean socket_accept_cb(int fd, GIOCondition cond, gpointer opaque);
 
 static void socket_disconnected(NetSocketState *s)
 {
     socket_close_conn(s);
     s->nc.info_str[0] = '\0';
     if (s->listen_fd >= 0 && !s->listen_tag) {
-        s->listen_tag = g_unix_fd_add(s->listen_fd, G_IO_IN, socket_accept, s);
+        s->listen_tag = g_unix_fd_add(s->listen_fd, G_IO_IN, socket_accept_cb, s);
     }
     /* Packets waiting for the old connection can now be counted and dropped. */
     qemu_flush_queued_packets(&s->nc);
@@ -389,20 +329,17 @@ static void socket_attach(NetSocketState *s, int fd)
     qemu_flush_queued_packets(&s->nc);
 }
 
-static gboolean socket_accept(int fd, GIOCondition cond, gpointer opaque)
+static gboolean socket_accept_cb(int fd, GIOCondition cond, gpointer opaque)
 {
     NetSocketState *s = opaque;
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN];
-    int port, conn;
+    int conn = socket_accept(fd, TRUE, &ss, &len);
 
-    conn = accept(fd, (struct sockaddr *)&ss, &len);
     if (conn < 0) {
         return G_SOURCE_CONTINUE;
     }
-    sockaddr_str(&ss, host, sizeof(host), &port);
-    qemu_format_nic_info_str(&s->nc, "socket: connection from %s:%d", host, port);
+    format_info(s, "connection from ", &ss, len);
     /* One connection at a time: stop listening until it goes. */
     s->listen_tag = 0;
     socket_attach(s, conn);
@@ -455,19 +392,18 @@ static NetSocketState *socket_new(NetClientState *peer, const char *name, bool i
 static int socket_open_bound(const struct sockaddr_storage *ss, socklen_t len, int type,
                              const char *what, GError **errp)
 {
-    int fd = socket(ss->ss_family, type | SOCK_CLOEXEC, 0);
-    int one = 1;
-    char host[INET6_ADDRSTRLEN];
-    int port;
+    int fd = socket_open(ss->ss_family, type, FALSE);
 
     if (fd < 0) {
         error_setg_errno(errp, errno, "can't create %s socket", what);
         return -1;
     }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (const struct sockaddr *)ss, len) < 0) {
-        sockaddr_str(ss, host, sizeof(host), &port);
-        error_setg_errno(errp, errno, "can't bind ip=%s to socket", host);
+    if (socket_bind_reuse(fd, (const struct sockaddr *)ss, len) < 0) {
+        int err = errno;
+        g_autofree char *host = NULL, *port = NULL;
+
+        socket_sockaddr_host_port((const struct sockaddr *)ss, len, &host, &port);
+        error_setg_errno(errp, err, "can't bind ip=%s to socket", host ? host : "");
         close(fd);
         return -1;
     }
@@ -482,7 +418,7 @@ static bool socket_init_listen(NetClientState *peer, const char *name, const cha
     NetSocketState *s;
     int fd;
 
-    if (!net_parse_host_port(addr, &ss, &len, errp)) {
+    if (!socket_parse_host_port(addr, &ss, &len, errp)) {
         return false;
     }
     fd = socket_open_bound(&ss, len, SOCK_STREAM, "stream", errp);
@@ -497,7 +433,7 @@ static bool socket_init_listen(NetClientState *peer, const char *name, const cha
     g_unix_set_fd_nonblocking(fd, TRUE, NULL);
     s = socket_new(peer, name, true);
     s->listen_fd = fd;
-    s->listen_tag = g_unix_fd_add(fd, G_IO_IN, socket_accept, s);
+    s->listen_tag = g_unix_fd_add(fd, G_IO_IN, socket_accept_cb, s);
     return true;
 }
 
@@ -507,13 +443,12 @@ static bool socket_init_connect(NetClientState *peer, const char *name, const ch
     struct sockaddr_storage ss;
     socklen_t len;
     NetSocketState *s;
-    char host[INET6_ADDRSTRLEN];
-    int port, fd;
+    int fd;
 
-    if (!net_parse_host_port(addr, &ss, &len, errp)) {
+    if (!socket_parse_host_port(addr, &ss, &len, errp)) {
         return false;
     }
-    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = socket_open(ss.ss_family, SOCK_STREAM, FALSE);
     if (fd < 0) {
         error_setg_errno(errp, errno, "can't create stream socket");
         return false;
@@ -524,8 +459,7 @@ static bool socket_init_connect(NetClientState *peer, const char *name, const ch
         return false;
     }
     s = socket_new(peer, name, true);
-    sockaddr_str(&ss, host, sizeof(host), &port);
-    qemu_format_nic_info_str(&s->nc, "socket: connect to %s:%d", host, port);
+    format_info(s, "connect to ", &ss, len);
     socket_attach(s, fd);
     return true;
 }
@@ -535,12 +469,11 @@ static bool socket_init_udp(NetClientState *peer, const char *name, const char *
 {
     struct sockaddr_storage dst, src;
     socklen_t dst_len, src_len;
-    char host[INET6_ADDRSTRLEN];
     NetSocketState *s;
-    int port, fd;
+    int fd;
 
-    if (!net_parse_host_port(remote, &dst, &dst_len, errp) ||
-        !net_parse_host_port(local, &src, &src_len, errp)) {
+    if (!socket_parse_host_port(remote, &dst, &dst_len, errp) ||
+        !socket_parse_host_port(local, &src, &src_len, errp)) {
         return false;
     }
     fd = socket_open_bound(&src, src_len, SOCK_DGRAM, "UDP", errp);
@@ -550,8 +483,7 @@ static bool socket_init_udp(NetClientState *peer, const char *name, const char *
     s = socket_new(peer, name, false);
     s->dgram_dst = dst;
     s->dgram_dst_len = dst_len;
-    sockaddr_str(&dst, host, sizeof(host), &port);
-    qemu_format_nic_info_str(&s->nc, "socket: udp=%s:%d", host, port);
+    format_info(s, "udp=", &dst, dst_len);
     socket_attach(s, fd);
     return true;
 }

@@ -18,11 +18,4 @@ bool net_init_hubport(NetOpts *opts, const char *name, NetClientState *peer, GEr
 /* Creates one netdev from parsed options (shared by -netdev and netdev_add). */
 bool net_client_init(NetOpts *opts, bool is_netdev, GError **errp);
 
-/*
- * "host:port" -> socket address; an empty host is INADDR_ANY. Errors name @what as upstream
- * does ("host address", "port").
- */
-bool net_parse_host_port(const char *str, struct sockaddr_storage *ss, socklen_t *len,
-                         GError **errp);
-
 #endif

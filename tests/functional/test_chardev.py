@@ -30,6 +30,11 @@ SAME_AS_DEBIAN = [
     ["-chardev", "socket,id=a,path={d}/none"],
     ["-chardev", "socket,id=a,host=127.0.0.1,port={p}"],
     ["-chardev", "socket,id=a,fd=99"],
+    ["-chardev", "socket,id=a,fd=abc,server=on,wait=off"],
+    ["-chardev", "socket,id=a,host=127.0.0.1,port=0,ipv4=off,ipv6=off,server=on,wait=off"],
+    ["-chardev", "socket,id=a,host=127.0.0.1,port={p},ipv4=off"],
+    ["-chardev", "socket,id=a,host=no.such.host.invalid,port=1"],
+    ["-chardev", "socket,id=a,path={d}/s,abstract=maybe"],
     ["-chardev", "file,id=a"],
     ["-chardev", "file,id=a,path={d}/none/x"],
     ["-chardev", "stdio,id=a", "-chardev", "stdio,id=b"],
@@ -85,6 +90,29 @@ def test_server_waits_for_client(request, qemu_bin, debian_qemu, sockdir, binary
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_abstract_unix_server_like_debian(qemu_bin, debian_qemu):
+    """abstract=on listens in Linux's abstract namespace: no file, and a client gets in."""
+    lines = []
+    for exe in (qemu_bin, debian_qemu):
+        name = f"qemu-colo-test-{os.getpid()}-{len(lines)}"
+        arg = f"socket,id=c0,path={name},abstract=on,server=on"
+        proc = subprocess.Popen([exe] + BASE_ARGS + ["-chardev", arg], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            lines.append(strip_prog(wait_for_line(proc)).replace(name, "NAME"))
+            assert not os.path.exists(name)
+            with socket.socket(socket.AF_UNIX) as c:
+                c.connect("\0" + name)
+                time.sleep(0.3)
+                assert proc.poll() is None
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    assert ("QEMU waiting for connection on: disconnected:unix:NAME,abstract=on,tight=on,"
+            "server=on") in lines[0]
+    assert lines[0] == lines[1]
 
 
 def test_client_connects_and_reconnects(qemu_bin, sockdir):
