@@ -23,7 +23,7 @@ typedef struct Incoming {
     MigTransport tr;
 } Incoming;
 
-static Incoming in = {.tr = {.fd = -1, .listen_fd = -1}};
+static Incoming in = {.tr = MIG_TRANSPORT_INIT};
 
 static void in_set_status(MigrationStatus s)
 {
@@ -45,14 +45,19 @@ void migration_incoming_set_autostart(bool on)
     in.autostart = on;
 }
 
+/* As upstream: while listening only where, then the status. */
 bool migration_incoming_info(MigrationInfo *info)
 {
     if (!in.started) {
         return false;
     }
     g_mutex_lock(&in.lock);
-    info->has_status = true;
-    info->status = in.status;
+    if (in.status == MIGRATION_STATUS_NONE) {
+        info->socket_address = mig_transport_listen_addresses(&in.tr);
+    } else {
+        info->has_status = true;
+        info->status = in.status;
+    }
     g_mutex_unlock(&in.lock);
     return true;
 }
@@ -114,8 +119,14 @@ static void failed_on_main(void *opaque)
 static gpointer incoming_thread(gpointer opaque)
 {
     GError *err = NULL;
-    if (!mig_transport_accept(&in.tr, &err)) {
-        migration_run_on_main(failed_on_main, err);
+    bool accepted = mig_transport_accept(&in.tr, &err);
+    g_mutex_lock(&in.lock);
+    mig_transport_stop_listening(&in.tr);
+    g_mutex_unlock(&in.lock);
+    if (!accepted) {
+        if (!migration_run_on_main(failed_on_main, err)) {
+            g_error_free(err);
+        }
         return NULL;
     }
     migration_run_on_main(in_set_status_main, GINT_TO_POINTER(MIGRATION_STATUS_ACTIVE));
@@ -135,22 +146,26 @@ static gpointer incoming_thread(gpointer opaque)
     in.chan = NULL;
     g_mutex_unlock(&in.lock);
     mig_channel_free(c);
+    g_mutex_lock(&in.lock);
     mig_transport_close(&in.tr);
+    g_mutex_unlock(&in.lock);
     if (ok) {
         migration_run_on_main(loaded_on_main, NULL);
-    } else {
-        migration_run_on_main(failed_on_main, err);
+    } else if (!migration_run_on_main(failed_on_main, err)) {
+        g_error_free(err);
     }
     return NULL;
 }
 
 static bool incoming_start(const char *uri, GError **errp)
 {
+    /* upstream sends this one whether capability events is on or not, before the URI is
+     * even parsed */
+    qapi_event_send_migration(MIGRATION_STATUS_SETUP);
     if (!mig_transport_listen(uri, &in.tr, errp)) {
         return false;
     }
     in.started = true;
-    in_set_status(MIGRATION_STATUS_SETUP);
     in.thread = g_thread_new("mig/dst/main", incoming_thread, NULL);
     return true;
 }
@@ -186,6 +201,7 @@ void migration_incoming_shutdown(void)
     if (in.chan) {
         mig_channel_cancel(in.chan);
     }
+    mig_transport_cancel_accept(&in.tr);
     g_mutex_unlock(&in.lock);
     if (in.thread) {
         g_thread_join(in.thread);

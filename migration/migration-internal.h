@@ -27,10 +27,17 @@ bool migration_pause_before_switchover(void);
 /* A URI's byte stream: a socket, or the pipe of an exec: command. */
 typedef struct MigTransport {
     int fd;
-    GPid pid;         /* exec: the command, reaped by mig_transport_close; 0 otherwise */
-    int listen_fd;    /* incoming tcp:/unix: until a connection is accepted; -1 otherwise */
+    GPid pid;           /* exec: the command, reaped by mig_transport_close; 0 otherwise */
+    GArray *listen_fds; /* incoming tcp:/unix: until a connection is accepted */
+    struct SocketAddr *addr;
+    int cancel_fd;    /* wakes a waiting accept */
     const char *what; /* "socket", "command": for channel errors */
 } MigTransport;
+
+#define MIG_TRANSPORT_INIT                                                                         \
+    {                                                                                              \
+        .fd = -1, .cancel_fd = -1                                                                  \
+    }
 
 /* Outgoing: connected, or the command running. Unknown protocols: upstream's message. */
 bool mig_transport_connect(const char *uri, MigTransport *t, GError **errp);
@@ -38,6 +45,18 @@ bool mig_transport_connect(const char *uri, MigTransport *t, GError **errp);
 bool mig_transport_listen(const char *uri, MigTransport *t, GError **errp);
 /* Incoming: waits for the one connection (no-op for exec:). */
 bool mig_transport_accept(MigTransport *t, GError **errp);
+/* Closes the listening sockets (a unix socket's file goes too). */
+void mig_transport_stop_listening(MigTransport *t);
+/* Any thread: makes a waiting mig_transport_accept fail. */
+void mig_transport_cancel_accept(MigTransport *t);
+/* Where an incoming tcp:/unix: listens (query-migrate's socket-address); NULL otherwise. */
+GPtrArray *mig_transport_listen_addresses(const MigTransport *t);
+/* Closes the listening sockets (a unix socket's file goes too). */
+void mig_transport_stop_listening(MigTransport *t);
+/* Any thread: makes a waiting mig_transport_accept fail. */
+void mig_transport_cancel_accept(MigTransport *t);
+/* Where an incoming tcp:/unix: listens (query-migrate's socket-address); NULL otherwise. */
+GPtrArray *mig_transport_listen_addresses(const MigTransport *t);
 /* Closes what is still open (the fd unless a channel took it) and reaps the command. */
 void mig_transport_close(MigTransport *t);
 

@@ -513,7 +513,7 @@ static bool iterate(Precopy *p)
 static gpointer precopy_thread(gpointer opaque)
 {
     char *uri = opaque;
-    Precopy p = {.tr = {.fd = -1, .listen_fd = -1}};
+    Precopy p = {.tr = MIG_TRANSPORT_INIT};
     bool ok = setup(&p, uri) && iterate(&p) && complete(&p);
     int64_t end = now_ms();
     if (ok) {

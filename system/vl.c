@@ -133,6 +133,7 @@ typedef struct {
 
 static gboolean start_paused;
 static const char *incoming; /* -incoming, the last one wins as upstream */
+static const char *incoming_spelling;
 static GMainLoop *main_loop;
 static volatile gint quit_requested;
 
@@ -1003,6 +1004,7 @@ int qemu_main(int argc, char **argv)
             break;
         case OPT_INCOMING:
             incoming = o->arg;
+            incoming_spelling = o->spelling;
             break;
         case OPT_DAEMONIZE:
             daemonize = TRUE;
@@ -1090,9 +1092,11 @@ int qemu_main(int argc, char **argv)
     qemu_system_set_shutdown_handler(on_shutdown_request, NULL);
     if (incoming) {
         /* inmigrate until the load completes; the VM then runs unless -S */
+        error_location_set(incoming_spelling);
         if (!migration_incoming_init(incoming, !start_paused, &err)) {
             die_with(err);
         }
+        error_location_clear();
     } else if (!start_paused) {
         vm_start();
     }

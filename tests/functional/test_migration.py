@@ -156,6 +156,48 @@ def test_incoming_defer(qemu_bin, debian_qemu):
     assert error_of(transcripts[0][-1])[1] == "The incoming migration has already been started"
 
 
+def pair_transcript(binary, sockdir, transport):
+    """A source and a destination of @binary over @transport: what both report."""
+    uri = f"unix:{sockdir}/mig.sock" if transport == "unix" else "tcp:127.0.0.1:0"
+    out = []
+    with QemuProcess(binary, PC_ARGS + ["-incoming", uri]) as dst:
+        listening = dst.qmp.cmd("query-migrate")["return"]
+        addr = listening["socket-address"][0]
+        if addr["type"] == "inet":
+            out.append(sorted(addr))
+            uri = f"tcp:127.0.0.1:{addr['port']}"
+        else:
+            out.append(listening)
+        with QemuProcess(binary, PC_ARGS) as src:
+            out.append(src.qmp.cmd("migrate", {"uri": uri}))
+            out.append(wait_status(src, ("completed", "failed"))["status"])
+            out.append(run_state(src))
+            out.append(wait_status(dst, ("completed", "failed")))
+            out.append(run_state(dst))
+    with QemuProcess(binary, PC_ARGS) as src:
+        bad = "tcp:127.0.0.1:1" if transport == "tcp" else f"unix:{sockdir}/nobody.sock"
+        src.qmp.cmd("migrate", {"uri": bad})
+        out.append(wait_status(src, ("failed", "completed")))
+        out.append(run_state(src))
+    return out
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_sockets_beside_debian(qemu_bin, debian_qemu, sockdir, transport):
+    ours = pair_transcript(qemu_bin, sockdir, transport)
+    ref = pair_transcript(debian_qemu, sockdir, transport)
+    assert ours == ref
+    assert ours[2:6] == ["completed", "postmigrate", {"status": "completed"}, "running"]
+
+
+def test_incoming_command_line_errors(qemu_bin, debian_qemu, sockdir):
+    for uri in ("bogus:x", f"unix:{sockdir}/no/such/dir.sock", "tcp:nohostport"):
+        ours = run(qemu_bin, *PC_ARGS, "-incoming", uri, base=False)
+        ref = run(debian_qemu, *PC_ARGS, "-incoming", uri, base=False)
+        assert ours.returncode == ref.returncode == 1
+        assert strip_prog(ours.stderr) == strip_prog(ref.stderr)
+
+
 # ---- the destination trusts nothing ------------------------------------------------------------
 
 
@@ -265,3 +307,4 @@ def test_none_machine_migrates(qemu_bin, tmp_path):
         assert run_state(vm) == "running"
     # A pc's stream is not a none machine's.
     assert load_fails(qemu_bin, path, PC_ARGS).startswith("Migration stream is for machine 'none'")
+
