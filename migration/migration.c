@@ -647,12 +647,12 @@ void qmp_migrate_continue(MigrationStatus state, GError **errp)
 MigrationInfo *qmp_query_migrate(GError **errp)
 {
     MigrationInfo *info = g_new0(MigrationInfo, 1);
-    if (migration_incoming_info(info)) {
-        return info;
-    }
     g_mutex_lock(&mig.lock);
     if (!mig.ever) {
+        /* A destination that never migrated out shows its incoming side (as upstream: once
+         * it migrates out, that migration is what it shows). */
         g_mutex_unlock(&mig.lock);
+        migration_incoming_info(info);
         return info;
     }
     info->has_status = true;

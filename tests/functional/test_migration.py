@@ -308,3 +308,16 @@ def test_none_machine_migrates(qemu_bin, tmp_path):
     # A pc's stream is not a none machine's.
     assert load_fails(qemu_bin, path, PC_ARGS).startswith("Migration stream is for machine 'none'")
 
+
+
+def test_destination_then_source_shows_its_own_migration(qemu_bin, good_state, tmp_path):
+    """A VM restored from a stream and then migrated out reports the outgoing migration, as
+    Debian's QEMU does, not the incoming one that completed before."""
+    path = tmp_path / "good.state"
+    path.write_bytes(good_state)
+    with QemuProcess(qemu_bin, PC_ARGS + ["-incoming", f"exec:cat {path}"]) as vm:
+        assert wait_status(vm, ("completed",)) == {"status": "completed"}
+        vm.qmp.cmd("migrate", {"uri": "exec:cat > /dev/null"})
+        info = wait_status(vm, ("completed", "failed"))
+        assert info["status"] == "completed" and "ram" in info
+        assert run_state(vm) == "postmigrate"
