@@ -1,6 +1,7 @@
 """Live migration through the binary: the QMP/HMP surface beside Debian's QEMU, save to a file
 and restore with exec:, and faults on both ends (docs/migration.md)."""
 import os
+import signal
 import struct
 import subprocess
 import time
@@ -321,3 +322,23 @@ def test_destination_then_source_shows_its_own_migration(qemu_bin, good_state, t
         info = wait_status(vm, ("completed", "failed"))
         assert info["status"] == "completed" and "ram" in info
         assert run_state(vm) == "postmigrate"
+
+
+def test_destination_killed_midway(qemu_bin, built, sockdir):
+    """The destination process dies while the stream flows: the source fails the migration
+    with the socket's error and its VM runs on."""
+    uri = f"unix:{sockdir}/kill.sock"
+    with QemuProcess(qemu_bin, loaded_args(built, "-incoming", uri)) as dst, \
+            QemuProcess(qemu_bin, loaded_args(built)) as src:
+        # Stop the destination's reading so the kill lands mid-stream, whatever the speed.
+        os.kill(dst.proc.pid, signal.SIGSTOP)
+        src.qmp.cmd("migrate", {"uri": uri})
+        info = wait_status(src, ("active",))
+        assert info["ram"]["remaining"] > 0
+        dst.proc.kill()
+        dst.proc.wait(10)
+        info = wait_status(src, ("failed", "completed"))
+        assert info["status"] == "failed"
+        assert info["error-desc"] in ("Unable to write to socket: Broken pipe",
+                                      "Unable to write to socket: Connection reset by peer")
+        assert run_state(src) == "running"
