@@ -252,6 +252,20 @@ static uint64_t count_dirty(const Precopy *p)
     return n;
 }
 
+/* Pages and bytes sent since the last call; bytes is the channel's total. */
+static void account_locked(uint64_t normal, uint64_t zero, uint64_t bytes, uint64_t delta,
+                           bool vm_stopped)
+{
+    mig.normal += normal;
+    mig.duplicate += zero;
+    if (vm_stopped) {
+        mig.downtime_bytes += delta;
+    } else {
+        mig.precopy_bytes += delta;
+    }
+    mig.transferred = bytes;
+}
+
 /* Sends and clears every page of the bitmap; zero pages as runs. False on error or cancel. */
 static bool send_dirty(Precopy *p, bool vm_stopped)
 {
@@ -293,15 +307,8 @@ static bool send_dirty(Precopy *p, bool vm_stopped)
                 int64_t now = now_ms();
                 uint64_t bytes = mig_channel_bytes(p->chan);
                 g_mutex_lock(&mig.lock);
-                mig.normal += normal;
-                mig.duplicate += zero;
+                account_locked(normal, zero, bytes, bytes - last_bytes, vm_stopped);
                 mig.remaining = left << GUEST_PAGE_BITS;
-                if (vm_stopped) {
-                    mig.downtime_bytes += bytes - last_bytes;
-                } else {
-                    mig.precopy_bytes += bytes - last_bytes;
-                }
-                mig.transferred = bytes;
                 if (now - last_stats >= 100) {
                     double secs = (now - last_stats) / 1000.0;
                     mig.mbps = (bytes - before) * 8.0 / 1e6 / ((now - t0) / 1000.0);
@@ -322,15 +329,8 @@ static bool send_dirty(Precopy *p, bool vm_stopped)
     uint64_t bytes = mig_channel_bytes(p->chan);
     int64_t took = MAX(now_ms() - t0, 1);
     g_mutex_lock(&mig.lock);
-    mig.normal += normal;
-    mig.duplicate += zero;
+    account_locked(normal, zero, bytes, bytes - last_bytes, vm_stopped);
     mig.remaining = 0;
-    if (vm_stopped) {
-        mig.downtime_bytes += bytes - last_bytes;
-    } else {
-        mig.precopy_bytes += bytes - last_bytes;
-    }
-    mig.transferred = bytes;
     if (took >= 10 && bytes - before > 0) {
         p->bandwidth = MAX((bytes - before) / took, MIN_BANDWIDTH);
         mig.mbps = (bytes - before) * 8.0 / 1e6 / (took / 1000.0);
