@@ -342,3 +342,18 @@ def test_destination_killed_midway(qemu_bin, built, sockdir):
         assert info["error-desc"] in ("Unable to write to socket: Broken pipe",
                                       "Unable to write to socket: Connection reset by peer")
         assert run_state(src) == "running"
+
+
+def test_mismatched_destination_refuses_and_source_carries_on(qemu_bin, built, sockdir):
+    """A destination with another RAM size reads the header, refuses, exits 1 with upstream's
+    message; the source's migration fails and its VM runs on."""
+    uri = f"unix:{sockdir}/size.sock"
+    dst_args = [a if a != "128" else "256" for a in loaded_args(built)] + ["-incoming", uri]
+    with QemuProcess(qemu_bin, dst_args) as dst, QemuProcess(qemu_bin, loaded_args(built)) as src:
+        src.qmp.cmd("migrate", {"uri": uri})
+        assert dst.proc.wait(30) == 1
+        assert "load of migration failed: Length mismatch: pc.ram: 0x8000000 in != 0x10000000" \
+            in dst.read_stderr()
+        info = wait_status(src, ("failed", "completed"))
+        assert info["status"] == "failed", info
+        assert run_state(src) == "running"
