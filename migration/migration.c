@@ -304,6 +304,8 @@ static bool send_dirty(Precopy *p, bool vm_stopped)
                 if (mig_channel_error(p->chan) || cancelled()) {
                     return false;
                 }
+                /* migrate-set-parameters max-bandwidth applies at once, as upstream */
+                mig_channel_set_rate_limit(p->chan, migration_max_bandwidth());
                 int64_t now = now_ms();
                 uint64_t bytes = mig_channel_bytes(p->chan);
                 g_mutex_lock(&mig.lock);
