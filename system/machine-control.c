@@ -89,3 +89,8 @@ uint64_t machine_ram_size(void)
 {
     return have_ops && ops.ram_size ? ops.ram_size(ops.opaque) : 0;
 }
+
+VMStateSet *machine_vmstate_set(void)
+{
+    return have_ops && ops.vmstate_set ? ops.vmstate_set(ops.opaque) : NULL;
+}

@@ -656,6 +656,11 @@ static guint pc_ops_cpu_count(void *opaque)
     return 1;
 }
 
+static VMStateSet *pc_ops_vmstate_set(void *opaque)
+{
+    return pc_system_vmstate_set(pc_sys);
+}
+
 static uint64_t pc_ops_ram_size(void *opaque)
 {
     return mc.pc.ram_size;
@@ -749,6 +754,7 @@ static void build_pc(GPtrArray *opts)
         .cpu_thread_id = pc_ops_cpu_thread_id,
         .cpu_dump = pc_ops_cpu_dump,
         .ram_size = pc_ops_ram_size,
+        .vmstate_set = pc_ops_vmstate_set,
     };
     machine_control_set_ops(&ops);
     runstate_add_change_handler(pc_runstate_changed, NULL);

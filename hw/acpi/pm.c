@@ -123,3 +123,38 @@ void acpi_pm_power_button(AcpiPmState *s)
     s->sts |= PM1_STS_PWRBTN;
     update_sci(s);
 }
+
+/* --- device contract -------------------------------------------------------------------- */
+
+/* The PM timer is the virtual clock read at 3.58 MHz: the clock's own section carries it. */
+static const VMStateDescription vmstate_acpi_pm = {
+    .name = "acpi-pm",
+    .version = 1,
+    .size = sizeof(AcpiPmState),
+    .fields = (const VMStateField[]){VMSTATE_U16(AcpiPmState, sts), VMSTATE_U16(AcpiPmState, en),
+                                     VMSTATE_U16(AcpiPmState, cnt),
+                                     VMSTATE_I32(AcpiPmState, sci_level), VMSTATE_END},
+};
+
+static bool pm_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
+{
+    return acpi_pm_register_ports(dev, io, base, errp);
+}
+
+static void pm_reset_dev(void *dev)
+{
+    acpi_pm_reset(dev);
+}
+
+static void pm_free_dev(void *dev)
+{
+    acpi_pm_free(dev);
+}
+
+const DeviceContract acpi_pm_device = {
+    .name = "acpi-pm",
+    .map = pm_map,
+    .reset = pm_reset_dev,
+    .free = pm_free_dev,
+    .vmsd = &vmstate_acpi_pm,
+};

@@ -327,3 +327,57 @@ void serial_get_stats(SerialState *s, SerialStats *out)
 {
     *out = s->stats;
 }
+
+/* --- device contract -------------------------------------------------------------------- */
+
+static bool serial_check(const void *scratch, const void *live, int version, GError **errp)
+{
+    const SerialState *s = scratch;
+    if (s->rx_head < 0 || s->rx_head >= SERIAL_FIFO_LEN || s->rx_count < 0 ||
+        s->rx_count > SERIAL_FIFO_LEN) {
+        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "receive FIFO %d+%d out of range",
+                    s->rx_head, s->rx_count);
+        return false;
+    }
+    return true;
+}
+
+/* The byte counters (stats) describe this host's traffic, not the guest's UART: not saved. */
+static const VMStateDescription vmstate_serial = {
+    .name = "serial",
+    .version = 1,
+    .size = sizeof(SerialState),
+    .check = serial_check,
+    .fields =
+        (const VMStateField[]){
+            VMSTATE_U16(SerialState, divider), VMSTATE_U8(SerialState, ier),
+            VMSTATE_U8(SerialState, iir), VMSTATE_U8(SerialState, lcr),
+            VMSTATE_U8(SerialState, mcr), VMSTATE_U8(SerialState, lsr),
+            VMSTATE_U8(SerialState, msr), VMSTATE_U8(SerialState, scr),
+            VMSTATE_U8(SerialState, fcr), VMSTATE_BOOL(SerialState, thr_ipending),
+            VMSTATE_BUFFER(SerialState, rx_fifo), VMSTATE_I32(SerialState, rx_head),
+            VMSTATE_I32(SerialState, rx_count), VMSTATE_I32(SerialState, irq_level), VMSTATE_END},
+};
+
+static bool serial_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
+{
+    return serial_register_ports(dev, io, base, errp);
+}
+
+static void serial_reset_dev(void *dev)
+{
+    serial_reset(dev);
+}
+
+static void serial_free_dev(void *dev)
+{
+    serial_free(dev);
+}
+
+const DeviceContract serial_device = {
+    .name = "serial",
+    .map = serial_map,
+    .reset = serial_reset_dev,
+    .free = serial_free_dev,
+    .vmsd = &vmstate_serial,
+};

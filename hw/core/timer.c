@@ -1,5 +1,6 @@
 /* The virtual clock and device timers (include/hw/core/timer.h). */
 #include "hw/core/timer.h"
+#include "migration/vmstate.h"
 
 struct HwTimer {
     HwClock *clock;
@@ -17,6 +18,7 @@ struct HwClock {
     GPtrArray *timers; /* of HwTimer*, every timer of the clock, armed or not */
     void (*notify)(void *opaque);
     void *notify_opaque;
+    int64_t saved_ns; /* the state table's copy of hw_clock_ns() */
 };
 
 static int64_t host_ns(void)
@@ -260,3 +262,47 @@ guint hw_clock_attach(HwClock *clock, GMainContext *ctx)
     hw_clock_set_notify(clock, wake_context, ctx ? ctx : g_main_context_default());
     return id;
 }
+
+/* --- state ------------------------------------------------------------------------------ */
+
+static void clock_pre_save(void *opaque)
+{
+    HwClock *clock = opaque;
+    clock->saved_ns = hw_clock_ns(clock);
+}
+
+/* The loaded time becomes now, running or not; device timers armed on the old time are
+ * re-armed by their devices' post_load, which come after this section. */
+static void clock_post_load(void *opaque, int version)
+{
+    HwClock *clock = opaque;
+    if (clock->manual) {
+        clock->manual_now = clock->saved_ns;
+    } else if (!clock->running) {
+        clock->stopped_at = clock->saved_ns;
+    } else {
+        clock->offset = clock->saved_ns - host_ns();
+    }
+    if (clock->notify) {
+        clock->notify(clock->notify_opaque);
+    }
+}
+
+static bool clock_state_check(const void *scratch, const void *live, int version, GError **errp)
+{
+    if (((const HwClock *)scratch)->saved_ns < 0) {
+        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "negative virtual time");
+        return false;
+    }
+    return true;
+}
+
+const VMStateDescription vmstate_hw_clock = {
+    .name = "clock",
+    .version = 1,
+    .size = sizeof(HwClock),
+    .pre_save = clock_pre_save,
+    .check = clock_state_check,
+    .post_load = clock_post_load,
+    .fields = (const VMStateField[]){VMSTATE_I64(HwClock, saved_ns), VMSTATE_END},
+};

@@ -108,3 +108,31 @@ uint64_t pc_sysctl_ignored_accesses(PcSysctl *s)
 {
     return s->ignored;
 }
+
+/* --- device contract -------------------------------------------------------------------- */
+
+/* The ignored-access counter is a host-side statistic: not saved. */
+static const VMStateDescription vmstate_pc_sysctl = {
+    .name = "pc-sysctl",
+    .version = 1,
+    .size = sizeof(PcSysctl),
+    .fields = (const VMStateField[]){VMSTATE_U8(PcSysctl, port92), VMSTATE_U8(PcSysctl, rcr),
+                                     VMSTATE_END},
+};
+
+static bool sysctl_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
+{
+    return pc_sysctl_register_ports(dev, io, errp);
+}
+
+static void sysctl_free_dev(void *dev)
+{
+    pc_sysctl_free(dev);
+}
+
+const DeviceContract pc_sysctl_device = {
+    .name = "pc-sysctl",
+    .map = sysctl_map,
+    .free = sysctl_free_dev,
+    .vmsd = &vmstate_pc_sysctl,
+};

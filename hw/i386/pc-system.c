@@ -20,6 +20,7 @@ struct PcSystem {
     bool running;
     guint clock_source;
     gint reset_pending, poweroff_pending; /* guest requests waiting for the main loop */
+    VMStateSet *state;                    /* the whole VM's device state, built at realize */
 };
 
 static bool ram_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
@@ -174,7 +175,17 @@ bool pc_system_realize(PcSystem *sys, GError **errp)
     }
     pc_machine_set_running(sys->machine, false);
     sys->clock_source = pc_machine_attach(sys->machine, NULL);
+    /* The clock first: devices' timers and timestamps are loaded against its time. */
+    sys->state = vmstate_set_new();
+    vmstate_set_add(sys->state, "clock", 0, &vmstate_hw_clock, pc_machine_clock(sys->machine));
+    pc_machine_add_vmstate(sys->machine, sys->state);
+    vmstate_set_add(sys->state, "cpu", 0, &vmstate_x86_cpu, sys->cpu);
     return true;
+}
+
+VMStateSet *pc_system_vmstate_set(PcSystem *sys)
+{
+    return sys->state;
 }
 
 void pc_system_start(PcSystem *sys)
@@ -240,6 +251,7 @@ void pc_system_free(PcSystem *sys)
         g_source_remove(sys->clock_source);
     }
     g_idle_remove_by_data(sys);
+    vmstate_set_free(sys->state);
     serial_chardev_disconnect(sys->serial);
     if (sys->cpu) {
         x86_cpu_free(sys->cpu);

@@ -12,8 +12,7 @@
 #include "hw/pci/pci.h"
 #include "hw/timer/i8254.h"
 #include "hw/timer/mc146818rtc.h"
-#include "hw/virtio/virtio-net-nc.h"
-#include "hw/virtio/virtio-pci.h"
+#include "hw/virtio/virtio-net-pci.h"
 #include "net/net.h"
 #include "target/i386/cpu.h"
 #include "util/error.h"
@@ -25,15 +24,9 @@
 #define PC_NUM_GSI       24
 #define ACPI_TABLES_BASE 0xe0000
 
-typedef struct PcNic {
-    char *id;
-    char *name; /* "virtio-net-pci.0" when no id was given */
-    VirtIONet *net;
-    VirtIOPCIProxy *proxy;
-    VirtIONetClient *client; /* the net-core peer, when attached through the net core */
-} PcNic;
-
 struct PcMachine {
+    DeviceHost host; /* what -device's create functions get */
+    GArray *devices; /* PcDevice: every device, in creation (reset, save) order */
     PcMachineOptions opts;
     char *kernel, *initrd, *append;
     PcMachineHooks hooks;
@@ -53,12 +46,10 @@ struct PcMachine {
     AcpiPmState *pm;
     PcSysctl *sysctl;
     PCIBus *pci;
-    GPtrArray *nics;
     uint64_t low_ram, high_ram;
     E820Table e820;
     LinuxBootInfo boot;
     bool have_boot;
-    bool realized;
 };
 
 /* --- RAM size --------------------------------------------------------------------------- */
@@ -275,101 +266,43 @@ static void poweroff_request(void *opaque)
     }
 }
 
-/* --- -device virtio-net-pci ------------------------------------------------------------- */
-
-static const DevicePropInfo virtio_net_pci_props[] = {
-    {"netdev", DEV_PROP_LINK, "virtio-net-device", "ID of a netdev to use as a backend", NULL},
-    {"mac", DEV_PROP_MACADDR, "virtio-net-device",
-     "Ethernet 6-byte MAC Address, example: "
-     "52:54:00:12:34:56",
-     NULL},
-    {"addr", DEV_PROP_PCI_DEVFN, NULL,
-     "Slot and optional function number, example: 06.0 or "
-     "06",
-     "-1"},
-    {"romfile", DEV_PROP_STR, NULL, NULL, NULL},
-    {"bootindex", DEV_PROP_UINT32, NULL, NULL, NULL},
-    {NULL, 0, NULL, NULL, NULL},
-};
-
-static bool virtio_net_pci_create(void *machine, const char *id, GHashTable *props, GError **errp)
-{
-    PcMachine *m = machine;
-    const char *netdev = g_hash_table_lookup(props, "netdev");
-    const char *mac_str = g_hash_table_lookup(props, "mac");
-    const char *addr = g_hash_table_lookup(props, "addr");
-    if (m->realized) {
-        error_setg(errp, "Bus 'pci.0' does not support hotplugging");
-        return false;
-    }
-    uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
-    mac[5] += m->nics->len; /* upstream's default: one past the previous NIC's */
-    if (mac_str) {
-        qdev_parse_mac(mac_str, mac);
-    }
-    int devfn = -1;
-    if (addr) {
-        qdev_parse_devfn(addr, &devfn);
-    }
-    g_autofree char *name = id ? g_strdup(id) : g_strdup_printf("virtio-net-pci.%u", m->nics->len);
-    VirtIONet *net = virtio_net_new(m->hooks.ram, mac);
-    VirtIONetClient *client = NULL;
-    if (netdev) {
-        bool ok;
-        if (m->hooks.nic_attach) {
-            ok = m->hooks.nic_attach(m->hooks.opaque, net, netdev, name, errp);
-        } else {
-            client = virtio_net_nc_attach(net, netdev, name, mac, errp);
-            ok = client != NULL;
-        }
-        if (!ok) {
-            virtio_net_free(net);
-            return false;
-        }
-    }
-    VirtIOPCIProxy *proxy =
-        virtio_pci_new(m->pci, "virtio-net-pci", devfn, virtio_net_vdev(net), 0x020000, errp);
-    if (!proxy) {
-        virtio_net_nc_detach(client);
-        virtio_net_free(net);
-        return false;
-    }
-    pci_device_set_id(virtio_pci_device(proxy), id);
-    if (!netdev) {
-        warn_report("nic %s has no peer", name);
-    }
-    PcNic *nic = g_new0(PcNic, 1);
-    nic->id = g_strdup(id);
-    nic->name = g_steal_pointer(&name);
-    nic->net = net;
-    nic->proxy = proxy;
-    nic->client = client;
-    g_ptr_array_add(m->nics, nic);
-    return true;
-}
-
-static const DeviceTypeInfo virtio_net_pci_type = {
-    .name = "virtio-net-pci",
-    .bus = "PCI",
-    .category = "Network devices",
-    .props = virtio_net_pci_props,
-    .create = virtio_net_pci_create,
-};
-
 void hw_register_types(void)
 {
-    device_type_register(&virtio_net_pci_type);
+    virtio_net_pci_register_type();
 }
 
-static void nic_free(gpointer p)
+/* --- the device list -------------------------------------------------------------------- */
+
+typedef struct PcDevice {
+    const DeviceContract *contract;
+    void *dev;
+    guint32 instance; /* among the devices of the same contract */
+} PcDevice;
+
+static guint count_devices(DeviceHost *host, const DeviceContract *contract)
 {
-    PcNic *nic = p;
-    virtio_net_nc_detach(nic->client);
-    virtio_pci_free(nic->proxy);
-    virtio_net_free(nic->net);
-    g_free(nic->id);
-    g_free(nic->name);
-    g_free(nic);
+    PcMachine *m = (PcMachine *)host /* its first member */;
+    guint n = 0;
+    for (guint i = 0; i < m->devices->len; i++) {
+        n += g_array_index(m->devices, PcDevice, i).contract == contract;
+    }
+    return n;
+}
+
+static void plug_device(DeviceHost *host, const DeviceContract *contract, void *dev)
+{
+    PcMachine *m = (PcMachine *)host /* its first member */;
+    PcDevice d = {contract, dev, count_devices(host, contract)};
+    g_array_append_val(m->devices, d);
+}
+
+/* A device the machine builds itself: listed, then its ports mapped (at base, if it takes
+ * one). On failure the device is in the list already, so pc_machine_free frees it. */
+static bool add_device(PcMachine *m, const DeviceContract *contract, void *dev, uint64_t base,
+                       GError **errp)
+{
+    plug_device(&m->host, contract, dev);
+    return !contract->map || contract->map(dev, m->io, m->mmio, base, errp);
 }
 
 /* --- assembly --------------------------------------------------------------------------- */
@@ -396,11 +329,20 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
     m->clock = hw_clock_new();
     m->io = io_space_new("io", 0x10000);
     m->mmio = io_space_new("mmio", 1ull << 52);
+    m->devices = g_array_new(FALSE, FALSE, sizeof(PcDevice));
     irq_init(&m->cpu_intr, cpu_intr_handler, m, 0);
     irq_init(&m->cpu_nmi, cpu_nmi_handler, m, 0);
     for (int i = 0; i < PC_NUM_GSI; i++) {
         irq_init(&m->gsi[i], gsi_handler, m, i);
     }
+    IrqLine *pirq[4];
+    for (int i = 0; i < 4; i++) {
+        irq_init(&m->pirq[i], pirq_handler, m, i);
+        pirq[i] = &m->pirq[i];
+    }
+    static const uint8_t pirq_isa[4] = {10, 10, 11, 11};
+
+    /* Construction is typed (each device its own lines); the list takes over from there. */
     m->lapic = lapic_new(m->clock, 0, &m->cpu_intr, &m->cpu_nmi);
     m->ioapic = ioapic_new(m->lapic);
     m->pic = i8259_new(lapic_lint0(m->lapic));
@@ -411,24 +353,26 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
     m->kbc = i8042_new(&m->gsi[1], &m->gsi[12], reset_request, m);
     m->pm = acpi_pm_new(m->clock, &m->gsi[ACPI_SCI_IRQ], poweroff_request, m);
     m->sysctl = pc_sysctl_new(reset_request, m);
-    IrqLine *pirq[4];
-    for (int i = 0; i < 4; i++) {
-        irq_init(&m->pirq[i], pirq_handler, m, i);
-        pirq[i] = &m->pirq[i];
-    }
-    static const uint8_t pirq_isa[4] = {10, 10, 11, 11};
     m->pci = pci_bus_new(m->io, m->mmio, pirq, pirq_isa);
-    m->nics = g_ptr_array_new_with_free_func(nic_free);
+    m->host = (DeviceHost){
+        .pci = m->pci,
+        .dma = m->hooks.ram,
+        .nic_attach = m->hooks.nic_attach,
+        .nic_opaque = m->hooks.opaque,
+        .plug = plug_device,
+        .count = count_devices,
+    };
 
-    if (!i8259_register_ports(m->pic, m->io, errp) || !i8254_register_ports(m->pit, m->io, errp) ||
-        !mc146818_register_ports(m->rtc, m->io, errp) ||
-        !serial_register_ports(m->serial, m->io, 0x3f8, errp) ||
-        !i8042_register_ports(m->kbc, m->io, errp) ||
-        !acpi_pm_register_ports(m->pm, m->io, ACPI_PM_BASE, errp) ||
-        !pc_sysctl_register_ports(m->sysctl, m->io, errp) ||
-        !pci_host_register_ports(m->pci, m->io, errp) ||
-        !lapic_register_mmio(m->lapic, m->mmio, errp) ||
-        !ioapic_register_mmio(m->ioapic, m->mmio, errp) || !pci_host_bridge_new(m->pci, errp)) {
+    if (!add_device(m, &lapic_device, m->lapic, 0, errp) ||
+        !add_device(m, &ioapic_device, m->ioapic, 0, errp) ||
+        !add_device(m, &i8259_device, m->pic, 0, errp) ||
+        !add_device(m, &i8254_device, m->pit, 0, errp) ||
+        !add_device(m, &mc146818_device, m->rtc, 0, errp) ||
+        !add_device(m, &serial_device, m->serial, 0x3f8, errp) ||
+        !add_device(m, &i8042_device, m->kbc, 0, errp) ||
+        !add_device(m, &acpi_pm_device, m->pm, ACPI_PM_BASE, errp) ||
+        !add_device(m, &pc_sysctl_device, m->sysctl, 0, errp) ||
+        !add_device(m, &pci_host_device, m->pci, 0, errp) || !pci_host_bridge_new(m->pci, errp)) {
         pc_machine_free(m);
         return NULL;
     }
@@ -440,17 +384,12 @@ void pc_machine_free(PcMachine *m)
     if (!m) {
         return;
     }
-    pci_bus_free(m->pci);
-    g_ptr_array_free(m->nics, TRUE);
-    pc_sysctl_free(m->sysctl);
-    acpi_pm_free(m->pm);
-    i8042_free(m->kbc);
-    serial_free(m->serial);
-    mc146818_free(m->rtc);
-    i8254_free(m->pit);
-    i8259_free(m->pic);
-    ioapic_free(m->ioapic);
-    lapic_free(m->lapic);
+    /* Last created first: NICs before the bus that holds their functions. */
+    for (guint i = m->devices->len; i-- > 0;) {
+        PcDevice *d = &g_array_index(m->devices, PcDevice, i);
+        d->contract->free(d->dev);
+    }
+    g_array_free(m->devices, TRUE);
     io_space_free(m->io);
     io_space_free(m->mmio);
     hw_clock_free(m->clock);
@@ -462,7 +401,7 @@ void pc_machine_free(PcMachine *m)
 
 bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, GError **errp)
 {
-    return device_create_from_opts(m, opts, help_printed, errp);
+    return device_create_from_opts(&m->host, opts, help_printed, errp);
 }
 
 bool pc_machine_add_nic_requests(PcMachine *m, GError **errp)
@@ -485,7 +424,7 @@ bool pc_machine_add_nic_requests(PcMachine *m, GError **errp)
             }
             g_hash_table_insert(props, (gpointer) "mac", req->mac);
         }
-        if (!virtio_net_pci_create(m, NULL, props, errp)) {
+        if (!virtio_net_pci_create(&m->host, NULL, props, errp)) {
             return false;
         }
     }
@@ -524,20 +463,14 @@ static bool load_firmware_data(PcMachine *m, GError **errp)
 
 static void reset_devices(PcMachine *m)
 {
-    lapic_reset(m->lapic);
-    lapic_set_virtual_wire(m->lapic);
-    ioapic_reset(m->ioapic);
-    i8259_reset(m->pic);
-    i8254_reset(m->pit);
-    mc146818_reset(m->rtc);
-    serial_reset(m->serial);
-    i8042_reset(m->kbc);
-    acpi_pm_reset(m->pm);
-    for (guint i = 0; i < m->nics->len; i++) {
-        PcNic *nic = g_ptr_array_index(m->nics, i);
-        virtio_reset(virtio_net_vdev(nic->net));
+    for (guint i = 0; i < m->devices->len; i++) {
+        PcDevice *d = &g_array_index(m->devices, PcDevice, i);
+        if (d->contract->reset) {
+            d->contract->reset(d->dev);
+        }
     }
-    pci_bus_reset(m->pci);
+    /* then what firmware sets up: LINT0/LINT1 wiring and the PCI resources */
+    lapic_set_virtual_wire(m->lapic);
     pci_bus_assign_resources(m->pci, PC_PCI_IO_BASE, PC_PCI_MEM_BASE);
 }
 
@@ -552,7 +485,7 @@ bool pc_machine_realize(PcMachine *m, GError **errp)
     if (!load_firmware_data(m, errp)) {
         return false;
     }
-    m->realized = true;
+    m->host.realized = true;
     return true;
 }
 
@@ -682,17 +615,31 @@ void pc_machine_powerdown(PcMachine *m)
 
 guint pc_machine_nic_count(PcMachine *m)
 {
-    return m->nics->len;
+    return count_devices(&m->host, &virtio_net_pci_device);
 }
 
 VirtIONet *pc_machine_nic(PcMachine *m, guint i, const char **id)
 {
-    if (i >= m->nics->len) {
-        return NULL;
+    for (guint k = 0; k < m->devices->len; k++) {
+        PcDevice *d = &g_array_index(m->devices, PcDevice, k);
+        if (d->contract == &virtio_net_pci_device && d->instance == i) {
+            if (id) {
+                *id = virtio_net_pci_name(d->dev);
+            }
+            return virtio_net_pci_net(d->dev);
+        }
     }
-    PcNic *nic = g_ptr_array_index(m->nics, i);
-    if (id) {
-        *id = nic->name;
+    return NULL;
+}
+
+void pc_machine_add_vmstate(PcMachine *m, VMStateSet *set)
+{
+    for (guint i = 0; i < m->devices->len; i++) {
+        PcDevice *d = &g_array_index(m->devices, PcDevice, i);
+        if (d->contract->add_state) {
+            d->contract->add_state(d->dev, d->instance, set);
+        } else if (d->contract->vmsd) {
+            vmstate_set_add(set, d->contract->name, d->instance, d->contract->vmsd, d->dev);
+        }
     }
-    return nic->net;
 }

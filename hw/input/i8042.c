@@ -285,3 +285,54 @@ bool i8042_register_ports(I8042State *s, IoSpace *io, GError **errp)
     return io_space_add(io, "i8042-data", 0x60, 1, &data_ops, s, errp) &&
            io_space_add(io, "i8042-cmd", 0x64, 1, &cmd_ops, s, errp);
 }
+
+/* --- device contract -------------------------------------------------------------------- */
+
+static bool kbc_check(const void *scratch, const void *live, int version, GError **errp)
+{
+    const I8042State *s = scratch;
+    if (s->head < 0 || s->head >= QUEUE_LEN || s->count < 0 || s->count > QUEUE_LEN) {
+        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "output queue %d+%d out of range",
+                    s->head, s->count);
+        return false;
+    }
+    return true;
+}
+
+static const VMStateDescription vmstate_i8042 = {
+    .name = "i8042",
+    .version = 1,
+    .size = sizeof(I8042State),
+    .check = kbc_check,
+    .fields =
+        (const VMStateField[]){
+            VMSTATE_BUFFER(I8042State, queue), VMSTATE_BOOL_ARRAY(I8042State, queue_aux),
+            VMSTATE_I32(I8042State, head), VMSTATE_I32(I8042State, count),
+            VMSTATE_U8(I8042State, ctr), VMSTATE_U8(I8042State, status),
+            VMSTATE_U8(I8042State, pending_cmd), VMSTATE_U8(I8042State, kbd_pending),
+            VMSTATE_U8(I8042State, outport), VMSTATE_I32(I8042State, kbd_level),
+            VMSTATE_I32(I8042State, aux_level), VMSTATE_END},
+};
+
+static bool kbc_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
+{
+    return i8042_register_ports(dev, io, errp);
+}
+
+static void kbc_reset_dev(void *dev)
+{
+    i8042_reset(dev);
+}
+
+static void kbc_free_dev(void *dev)
+{
+    i8042_free(dev);
+}
+
+const DeviceContract i8042_device = {
+    .name = "i8042",
+    .map = kbc_map,
+    .reset = kbc_reset_dev,
+    .free = kbc_free_dev,
+    .vmsd = &vmstate_i8042,
+};

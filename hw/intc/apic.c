@@ -33,6 +33,7 @@ struct LapicState {
     int lint0_level;
     int intr_level;
     uint64_t timer_fires, delivered;
+    int64_t timer_expiry; /* the state table's copy of the timer's deadline, -1: not armed */
 };
 
 static void set_bit256(uint32_t *tab, int v)
@@ -531,3 +532,92 @@ void lapic_get_info(LapicState *s, LapicInfo *out)
     memcpy(out->irr, s->irr, sizeof(s->irr));
     memcpy(out->tmr, s->tmr, sizeof(s->tmr));
 }
+
+/* --- device contract -------------------------------------------------------------------- */
+
+static void lapic_pre_save(void *opaque)
+{
+    LapicState *s = opaque;
+    s->timer_expiry = hw_timer_pending(s->timer) ? hw_timer_expire_time(s->timer) : -1;
+}
+
+static bool lapic_check(const void *scratch, const void *live, int version, GError **errp)
+{
+    const LapicState *s = scratch;
+    if (s->count_shift < 0 || s->count_shift > 8) {
+        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "timer divider shift %d",
+                    s->count_shift);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The timer is re-armed at its saved expiry, not recomputed: a one-shot that already fired
+ * must not fire again. The CPU's interrupt line is not in any table: drive it from here.
+ */
+static void lapic_post_load(void *opaque, int version)
+{
+    LapicState *s = opaque;
+    if (s->timer_expiry >= 0) {
+        hw_timer_mod(s->timer, s->timer_expiry);
+    } else {
+        hw_timer_del(s->timer);
+    }
+    irq_set_level(s->cpu_intr, s->intr_level);
+}
+
+static const VMStateDescription vmstate_lapic = {
+    .name = "apic",
+    .version = 1,
+    .size = sizeof(LapicState),
+    .pre_save = lapic_pre_save,
+    .check = lapic_check,
+    .post_load = lapic_post_load,
+    .fields = (const VMStateField[]){VMSTATE_U8(LapicState, id),
+                                     VMSTATE_BOOL(LapicState, global_enable),
+                                     VMSTATE_U32(LapicState, tpr),
+                                     VMSTATE_U32(LapicState, ldr),
+                                     VMSTATE_U32(LapicState, dfr),
+                                     VMSTATE_U32(LapicState, svr),
+                                     VMSTATE_U32(LapicState, esr),
+                                     VMSTATE_U32(LapicState, icr_lo),
+                                     VMSTATE_U32(LapicState, icr_hi),
+                                     VMSTATE_U32_ARRAY(LapicState, isr),
+                                     VMSTATE_U32_ARRAY(LapicState, irr),
+                                     VMSTATE_U32_ARRAY(LapicState, tmr),
+                                     VMSTATE_U32_ARRAY(LapicState, lvt),
+                                     VMSTATE_U32(LapicState, initial_count),
+                                     VMSTATE_U32(LapicState, divide_conf),
+                                     VMSTATE_I32(LapicState, count_shift),
+                                     VMSTATE_I64(LapicState, count_start),
+                                     VMSTATE_I32(LapicState, lint0_level),
+                                     VMSTATE_I32(LapicState, intr_level),
+                                     VMSTATE_U64(LapicState, timer_fires),
+                                     VMSTATE_U64(LapicState, delivered),
+                                     VMSTATE_I64(LapicState, timer_expiry),
+                                     VMSTATE_END},
+};
+
+static bool lapic_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
+{
+    return lapic_register_mmio(dev, mmio, errp);
+}
+
+static void lapic_reset_dev(void *dev)
+{
+    lapic_reset(dev);
+}
+
+static void lapic_free_dev(void *dev)
+{
+    lapic_free(dev);
+}
+
+const DeviceContract lapic_device = {
+    .name = "apic",
+    .map = lapic_map,
+    .reset = lapic_reset_dev,
+    .free = lapic_free_dev,
+    .vmsd = &vmstate_lapic,
+};

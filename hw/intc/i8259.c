@@ -365,3 +365,68 @@ void i8259_get_info(I8259State *pic, int chip, I8259ChipInfo *out)
     *out = (I8259ChipInfo){
         .irr = c->irr, .imr = c->imr, .isr = c->isr, .elcr = c->elcr, .irq_base = c->irq_base};
 }
+
+/* --- device contract -------------------------------------------------------------------- */
+
+static const VMStateDescription vmstate_pic_chip = {
+    .name = "i8259-chip",
+    .version = 1,
+    .size = sizeof(PicChip),
+    .fields =
+        (const VMStateField[]){
+            VMSTATE_U8(PicChip, last_irr), VMSTATE_U8(PicChip, irr), VMSTATE_U8(PicChip, imr),
+            VMSTATE_U8(PicChip, isr), VMSTATE_U8(PicChip, priority_add),
+            VMSTATE_U8(PicChip, irq_base), VMSTATE_U8(PicChip, read_isr), VMSTATE_U8(PicChip, poll),
+            VMSTATE_U8(PicChip, special_mask), VMSTATE_U8(PicChip, init_state),
+            VMSTATE_U8(PicChip, init4), VMSTATE_U8(PicChip, single_mode),
+            VMSTATE_U8(PicChip, auto_eoi), VMSTATE_U8(PicChip, rotate_on_auto_eoi),
+            VMSTATE_U8(PicChip, sfnm), VMSTATE_U8(PicChip, elcr), VMSTATE_U8(PicChip, elcr_mask),
+            VMSTATE_BOOL(PicChip, master), VMSTATE_END},
+};
+
+static bool pic_check(const void *scratch, const void *live, int version, GError **errp)
+{
+    const I8259State *s = scratch;
+    for (int i = 0; i < 2; i++) {
+        if (s->chip[i].init_state > 3 || s->chip[i].priority_add > 7) {
+            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "chip %d state out of range", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The INT output's level is part of the state of what it drives (LAPIC LINT0), which has its
+ * own section: nothing to re-drive here. */
+static const VMStateDescription vmstate_i8259 = {
+    .name = "i8259",
+    .version = 1,
+    .size = sizeof(I8259State),
+    .check = pic_check,
+    .fields =
+        (const VMStateField[]){VMSTATE_STRUCT_ARRAY(I8259State, chip, PicChip, vmstate_pic_chip),
+                               VMSTATE_BOOL(I8259State, out_level), VMSTATE_END},
+};
+
+static bool pic_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
+{
+    return i8259_register_ports(dev, io, errp);
+}
+
+static void pic_reset(void *dev)
+{
+    i8259_reset(dev);
+}
+
+static void pic_free(void *dev)
+{
+    i8259_free(dev);
+}
+
+const DeviceContract i8259_device = {
+    .name = "i8259",
+    .map = pic_map,
+    .reset = pic_reset,
+    .free = pic_free,
+    .vmsd = &vmstate_i8259,
+};

@@ -196,3 +196,38 @@ uint64_t ioapic_redirection(IoapicState *s, int pin)
 {
     return s->rte[pin % IOAPIC_NUM_PINS];
 }
+
+/* --- device contract -------------------------------------------------------------------- */
+
+static const VMStateDescription vmstate_ioapic = {
+    .name = "ioapic",
+    .version = 1,
+    .size = sizeof(IoapicState),
+    .fields =
+        (const VMStateField[]){VMSTATE_U8(IoapicState, id), VMSTATE_U32(IoapicState, ioregsel),
+                               VMSTATE_U64_ARRAY(IoapicState, rte),
+                               VMSTATE_U32(IoapicState, pin_level), VMSTATE_END},
+};
+
+static bool ioapic_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
+{
+    return ioapic_register_mmio(dev, mmio, errp);
+}
+
+static void ioapic_reset_dev(void *dev)
+{
+    ioapic_reset(dev);
+}
+
+static void ioapic_free_dev(void *dev)
+{
+    ioapic_free(dev);
+}
+
+const DeviceContract ioapic_device = {
+    .name = "ioapic",
+    .map = ioapic_map,
+    .reset = ioapic_reset_dev,
+    .free = ioapic_free_dev,
+    .vmsd = &vmstate_ioapic,
+};

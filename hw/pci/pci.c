@@ -3,6 +3,8 @@
 #include "util/error.h"
 #include "util/log.h"
 
+#include <string.h>
+
 struct PCIBus {
     IoSpace *io, *mmio;
     PCIDevice *devices[256];
@@ -406,3 +408,84 @@ PCIDevice *pci_host_bridge_new(PCIBus *bus, GError **errp)
     }
     return d;
 }
+
+/* --- state ------------------------------------------------------------------------------ */
+
+/* Identity bytes (vendor, device, class) must match: a section for another device is refused. */
+static bool pci_device_state_check(const void *scratch, const void *live, int version,
+                                   GError **errp)
+{
+    const PCIDevice *d = scratch, *l = live;
+    if (memcmp(d->config, l->config, 4) || memcmp(d->config + 9, l->config + 9, 3)) {
+        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    "config space of %04x:%04x where %s (%04x:%04x) is", pci_get_word(d->config),
+                    pci_get_word(d->config + 2), l->name, pci_get_word(l->config),
+                    pci_get_word(l->config + 2));
+        return false;
+    }
+    return true;
+}
+
+/* BARs are mapped where the loaded config space puts them. */
+static void pci_device_post_load(void *opaque, int version)
+{
+    update_mappings(opaque);
+}
+
+const VMStateDescription vmstate_pci_device = {
+    .name = "pci-device",
+    .version = 1,
+    .size = sizeof(PCIDevice),
+    .check = pci_device_state_check,
+    .post_load = pci_device_post_load,
+    .fields = (const VMStateField[]){VMSTATE_BUFFER(PCIDevice, config),
+                                     VMSTATE_I32(PCIDevice, intx_level),
+                                     VMSTATE_BOOL(PCIDevice, intx_applied), VMSTATE_END},
+};
+
+static const VMStateDescription vmstate_pci_bus = {
+    .name = "pci-host",
+    .version = 1,
+    .size = sizeof(PCIBus),
+    .fields = (const VMStateField[]){VMSTATE_U32(PCIBus, config_addr),
+                                     VMSTATE_I32_ARRAY(PCIBus, pirq_count), VMSTATE_END},
+};
+
+void pci_bus_add_vmstate(PCIBus *bus, VMStateSet *set)
+{
+    for (int devfn = 0; devfn < 256; devfn++) {
+        if (bus->devices[devfn]) {
+            vmstate_set_add(set, "pci-device", devfn, &vmstate_pci_device, bus->devices[devfn]);
+        }
+    }
+}
+
+static bool bus_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
+{
+    return pci_host_register_ports(dev, io, errp);
+}
+
+static void bus_reset(void *dev)
+{
+    pci_bus_reset(dev);
+}
+
+static void bus_free(void *dev)
+{
+    pci_bus_free(dev);
+}
+
+/* The bus and its host bridge's ports; each device's config space is a section of its own. */
+static void bus_add_state(void *dev, guint32 instance, VMStateSet *set)
+{
+    vmstate_set_add(set, "pci-host", instance, &vmstate_pci_bus, dev);
+    pci_bus_add_vmstate(dev, set);
+}
+
+const DeviceContract pci_host_device = {
+    .name = "pci-host",
+    .map = bus_map,
+    .reset = bus_reset,
+    .free = bus_free,
+    .add_state = bus_add_state,
+};

@@ -372,3 +372,78 @@ uint64_t i8254_irq_count(I8254State *pit)
 {
     return pit->irq_count;
 }
+
+/* --- device contract -------------------------------------------------------------------- */
+
+static const VMStateDescription vmstate_pit_channel = {
+    .name = "i8254-channel",
+    .version = 1,
+    .size = sizeof(PitChannel),
+    .fields =
+        (const VMStateField[]){
+            VMSTATE_I32(PitChannel, count), VMSTATE_U16(PitChannel, latched_count),
+            VMSTATE_U8(PitChannel, count_latched), VMSTATE_U8(PitChannel, status_latched),
+            VMSTATE_U8(PitChannel, status), VMSTATE_U8(PitChannel, read_state),
+            VMSTATE_U8(PitChannel, write_state), VMSTATE_U8(PitChannel, write_latch),
+            VMSTATE_U8(PitChannel, rw_mode), VMSTATE_U8(PitChannel, mode),
+            VMSTATE_U8(PitChannel, bcd), VMSTATE_U8(PitChannel, gate),
+            VMSTATE_BOOL(PitChannel, null_count), VMSTATE_BOOL(PitChannel, terminal_done),
+            VMSTATE_I64(PitChannel, load_time), VMSTATE_END},
+};
+
+/* Counts divide the elapsed ticks: a count outside 1..0x10000 would divide by zero. */
+static bool pit_check(const void *scratch, const void *live, int version, GError **errp)
+{
+    const I8254State *s = scratch;
+    for (int i = 0; i < 3; i++) {
+        const PitChannel *c = &s->ch[i];
+        if (c->count < 1 || c->count > 0x10000 || c->mode > 5 || c->rw_mode > 3) {
+            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                        "channel %d: count %d or mode %u out of range", i, c->count, c->mode);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The channel 0 timer follows from the loaded channel (on the loaded virtual clock). */
+static void pit_post_load(void *opaque, int version)
+{
+    schedule_irq(opaque);
+}
+
+static const VMStateDescription vmstate_i8254 = {
+    .name = "i8254",
+    .version = 1,
+    .size = sizeof(I8254State),
+    .check = pit_check,
+    .post_load = pit_post_load,
+    .fields =
+        (const VMStateField[]){
+            VMSTATE_STRUCT_ARRAY(I8254State, ch, PitChannel, vmstate_pit_channel),
+            VMSTATE_U8(I8254State, speaker_enable), VMSTATE_I32(I8254State, irq_level),
+            VMSTATE_U64(I8254State, irq_count), VMSTATE_END},
+};
+
+static bool pit_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
+{
+    return i8254_register_ports(dev, io, errp);
+}
+
+static void pit_reset(void *dev)
+{
+    i8254_reset(dev);
+}
+
+static void pit_free(void *dev)
+{
+    i8254_free(dev);
+}
+
+const DeviceContract i8254_device = {
+    .name = "i8254",
+    .map = pit_map,
+    .reset = pit_reset,
+    .free = pit_free,
+    .vmsd = &vmstate_i8254,
+};

@@ -364,3 +364,59 @@ uint64_t mc146818_irq_count(RtcState *rtc)
 {
     return rtc->irq_count;
 }
+
+/* --- device contract -------------------------------------------------------------------- */
+
+static bool rtc_check(const void *scratch, const void *live, int version, GError **errp)
+{
+    const RtcState *s = scratch;
+    if (s->index >= sizeof(s->cmos)) {
+        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "CMOS index %u out of range",
+                    s->index);
+        return false;
+    }
+    return true;
+}
+
+/* Both timers follow from the registers and the time base on the loaded virtual clock. */
+static void rtc_post_load(void *opaque, int version)
+{
+    arm_periodic(opaque);
+    arm_second(opaque);
+}
+
+static const VMStateDescription vmstate_mc146818 = {
+    .name = "mc146818rtc",
+    .version = 1,
+    .size = sizeof(RtcState),
+    .check = rtc_check,
+    .post_load = rtc_post_load,
+    .fields =
+        (const VMStateField[]){VMSTATE_BUFFER(RtcState, cmos), VMSTATE_U8(RtcState, index),
+                               VMSTATE_I64(RtcState, base_time), VMSTATE_I64(RtcState, base_ns),
+                               VMSTATE_I32(RtcState, irq_level), VMSTATE_U64(RtcState, irq_count),
+                               VMSTATE_END},
+};
+
+static bool rtc_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
+{
+    return mc146818_register_ports(dev, io, errp);
+}
+
+static void rtc_reset(void *dev)
+{
+    mc146818_reset(dev);
+}
+
+static void rtc_free(void *dev)
+{
+    mc146818_free(dev);
+}
+
+const DeviceContract mc146818_device = {
+    .name = "mc146818rtc",
+    .map = rtc_map,
+    .reset = rtc_reset,
+    .free = rtc_free,
+    .vmsd = &vmstate_mc146818,
+};

@@ -329,3 +329,23 @@ bool virtio_net_parse_mac(const char *str, uint8_t mac[6])
     }
     return true;
 }
+
+/* --- state ------------------------------------------------------------------------------ */
+
+static bool net_state_check(const void *scratch, const void *live, int version, GError **errp)
+{
+    return virtio_device_check(&((const VirtIONet *)scratch)->vdev,
+                               &((const VirtIONet *)live)->vdev, errp);
+}
+
+/* The MAC is config space the driver may have written; link state follows the peer. */
+const VMStateDescription vmstate_virtio_net = {
+    .name = "virtio-net",
+    .version = 1,
+    .size = sizeof(VirtIONet),
+    .check = net_state_check,
+    .fields =
+        (const VMStateField[]){VMSTATE_STRUCT(VirtIONet, vdev, VirtIODevice, vmstate_virtio_device),
+                               VMSTATE_BUFFER(VirtIONet, mac), VMSTATE_BOOL(VirtIONet, link_up),
+                               VMSTATE_END},
+};

@@ -309,3 +309,17 @@ PCIDevice *virtio_pci_device(VirtIOPCIProxy *proxy)
 {
     return proxy->pci;
 }
+
+/* --- state ------------------------------------------------------------------------------ */
+
+/* The config space (BARs, command, INTx) is the PCI device's own section (hw/pci). No MSI-X:
+ * the device interrupts through INTx only. */
+const VMStateDescription vmstate_virtio_pci = {
+    .name = "virtio-pci",
+    .version = 1,
+    .size = sizeof(VirtIOPCIProxy),
+    .fields = (const VMStateField[]){VMSTATE_U32(VirtIOPCIProxy, dfselect),
+                                     VMSTATE_U32(VirtIOPCIProxy, gfselect),
+                                     VMSTATE_U32_ARRAY(VirtIOPCIProxy, guest_features),
+                                     VMSTATE_U16(VirtIOPCIProxy, queue_sel), VMSTATE_END},
+};

@@ -21,8 +21,8 @@ void virtio_init(VirtIODevice *vdev, const char *name, uint16_t device_id,
     vdev->device_id = device_id;
     vdev->ops = ops;
     vdev->dma = dma;
+    g_assert(num_queues <= VIRTIO_QUEUE_MAX);
     vdev->num_queues = num_queues;
-    vdev->vq = g_new0(VirtQueue, num_queues);
     /* Indirect tables let a driver post big buffers without eating the ring (virtio-net's
      * big-packet mode uses 18 descriptors per buffer otherwise). */
     vdev->host_features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_INDIRECT_DESC);
@@ -34,8 +34,6 @@ void virtio_init(VirtIODevice *vdev, const char *name, uint16_t device_id,
 
 void virtio_cleanup(VirtIODevice *vdev)
 {
-    g_free(vdev->vq);
-    vdev->vq = NULL;
 }
 
 VirtQueue *virtio_add_queue(VirtIODevice *vdev, int index, uint16_t max_size,
@@ -411,4 +409,52 @@ int64_t virtqueue_write_in(VirtQueue *vq, const VirtQueueElement *elem, uint64_t
                            const void *buf, uint64_t len)
 {
     return copy_sg(vq, elem->in_num, elem->in_addr, elem->in_len, offset, (void *)buf, len, true);
+}
+
+/* --- state ------------------------------------------------------------------------------ */
+
+static const VMStateDescription vmstate_virtqueue = {
+    .name = "virtqueue",
+    .version = 1,
+    .size = sizeof(VirtQueue),
+    .fields =
+        (const VMStateField[]){VMSTATE_U16(VirtQueue, size), VMSTATE_BOOL(VirtQueue, enabled),
+                               VMSTATE_U64(VirtQueue, desc), VMSTATE_U64(VirtQueue, avail),
+                               VMSTATE_U64(VirtQueue, used), VMSTATE_U16(VirtQueue, last_avail_idx),
+                               VMSTATE_U16(VirtQueue, used_idx), VMSTATE_END},
+};
+
+/* Chains are taken and returned within one notification, so nothing is in flight between
+ * them: the rings in guest RAM plus these indexes are the whole queue. */
+const VMStateDescription vmstate_virtio_device = {
+    .name = "virtio-device",
+    .version = 1,
+    .size = sizeof(VirtIODevice),
+    .fields =
+        (const VMStateField[]){
+            VMSTATE_U8(VirtIODevice, status), VMSTATE_U8(VirtIODevice, isr),
+            VMSTATE_U8(VirtIODevice, config_generation), VMSTATE_U64(VirtIODevice, guest_features),
+            VMSTATE_BOOL(VirtIODevice, broken),
+            VMSTATE_STRUCT_ARRAY(VirtIODevice, vq, VirtQueue, vmstate_virtqueue), VMSTATE_END},
+};
+
+bool virtio_device_check(const VirtIODevice *loaded, const VirtIODevice *live, GError **errp)
+{
+    if (loaded->guest_features & ~live->host_features) {
+        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    "features 0x%" G_GINT64_MODIFIER "x not offered by this device",
+                    loaded->guest_features & ~live->host_features);
+        return false;
+    }
+    for (int i = 0; i < VIRTIO_QUEUE_MAX; i++) {
+        const VirtQueue *vq = &loaded->vq[i];
+        uint16_t max = i < live->num_queues ? live->vq[i].max_size : 0;
+        if (vq->size > max || (vq->size & (vq->size - 1))) {
+            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                        "queue %d: size %u (this device takes a power of two up to %u)", i,
+                        vq->size, max);
+            return false;
+        }
+    }
+    return true;
 }

@@ -23,6 +23,8 @@
 
 #include "qapi-types.h"
 
+typedef struct VMStateSet VMStateSet; /* include/migration/vmstate.h */
+
 typedef struct MachineOps {
     /* Devices and CPUs back to their power-on state (firmware work redone). */
     bool (*reset)(void *opaque, GError **errp);
@@ -33,6 +35,8 @@ typedef struct MachineOps {
     void (*cpu_dump)(void *opaque, guint index, GString *out);
     /* RAM in bytes as -m gave it (after upstream's rounding). */
     uint64_t (*ram_size)(void *opaque);
+    /* The VM's device state (clock, devices, CPU): what migration saves and loads. */
+    VMStateSet *(*vmstate_set)(void *opaque);
     void *opaque;
 } MachineOps;
 
@@ -51,5 +55,7 @@ int64_t machine_cpu_thread_id(guint index);
 bool machine_cpu_dump(guint index, GString *out);
 /* 0 without a machine. */
 uint64_t machine_ram_size(void);
+/* The running VM's one VMStateSet; NULL without a machine. Use it with the VM stopped. */
+VMStateSet *machine_vmstate_set(void);
 
 #endif

@@ -101,6 +101,7 @@ struct X86CPU {
     X86CPUStats stats;
     uint64_t tsc_base_ns;
     uint8_t unimpl_logged[0x800 / 8];
+    X86CPUState saved; /* vmstate_x86_cpu's copy: x86_cpu_get_state() at save, set at load */
 };
 
 /* mode.c / misc */

@@ -12,6 +12,7 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "hw/core/device.h"
 #include "hw/core/iospace.h"
 #include "hw/core/irq.h"
 #include "hw/core/timer.h"
@@ -25,6 +26,8 @@ AcpiPmState *acpi_pm_new(HwClock *clock, IrqLine *sci, AcpiPmPowerOffFn poweroff
 void acpi_pm_free(AcpiPmState *s);
 void acpi_pm_reset(AcpiPmState *s);
 bool acpi_pm_register_ports(AcpiPmState *s, IoSpace *io, uint16_t base, GError **errp);
+/* The PM block as a machine device; its map base is the block's port. */
+extern const DeviceContract acpi_pm_device;
 /* system_powerdown: press the power button. */
 void acpi_pm_power_button(AcpiPmState *s);
 

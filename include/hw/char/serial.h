@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hw/core/device.h"
 #include "hw/core/iospace.h"
 #include "hw/core/irq.h"
 
@@ -42,6 +43,8 @@ SerialState *serial_new(IrqLine *irq);
 void serial_free(SerialState *s);
 void serial_reset(SerialState *s);
 bool serial_register_ports(SerialState *s, IoSpace *io, uint16_t base, GError **errp);
+/* A UART as a machine device; its map base is the port (COM1: 0x3f8). */
+extern const DeviceContract serial_device;
 /* backend NULL: transmitted bytes are dropped (and counted) */
 void serial_set_backend(SerialState *s, const SerialBackend *backend);
 

@@ -57,6 +57,11 @@ int64_t hw_timer_expire_time(HwTimer *timer);
  * from another thread. Returns the source id. */
 guint hw_clock_attach(HwClock *clock, GMainContext *ctx);
 
+/* The virtual clock's state: its time in ns. Loading it sets the clock's time (running or
+ * not), so it is loaded before the devices whose timers and timestamps count on it. */
+struct VMStateDescription;
+extern const struct VMStateDescription vmstate_hw_clock;
+
 /* a * b / c without overflow for the clock conversions devices do (ticks <-> ns). */
 static inline uint64_t muldiv64(uint64_t a, uint32_t b, uint32_t c)
 {

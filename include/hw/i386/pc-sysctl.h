@@ -11,6 +11,7 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "hw/core/device.h"
 #include "hw/core/iospace.h"
 
 typedef struct PcSysctl PcSysctl;
@@ -19,6 +20,7 @@ typedef void (*PcResetFn)(void *opaque);
 PcSysctl *pc_sysctl_new(PcResetFn reset, void *opaque);
 void pc_sysctl_free(PcSysctl *s);
 bool pc_sysctl_register_ports(PcSysctl *s, IoSpace *io, GError **errp);
+extern const DeviceContract pc_sysctl_device;
 /* How many accesses went to the quietly ignored ports. */
 uint64_t pc_sysctl_ignored_accesses(PcSysctl *s);
 

@@ -15,6 +15,7 @@
  *   events.guest_poweroff ─► root: shutdown request (or pause with -no-shutdown)
  *   pc_system_reset()                system_reset: devices, firmware data and CPU
  *   pc_system_powerdown()            system_powerdown: the ACPI power button
+ *   pc_system_vmstate_set()          the VM's device state: clock, devices, CPU (after realize)
  *
  * Everything here runs on the main loop's thread holding the big lock (hw/core/biglock.h);
  * events are delivered there too, from an idle callback, whichever thread the guest used.
@@ -47,6 +48,13 @@ void pc_system_start(PcSystem *sys);
 void pc_system_stop(PcSystem *sys);
 bool pc_system_reset(PcSystem *sys, GError **errp);
 void pc_system_powerdown(PcSystem *sys);
+
+/*
+ * Every section of the VM (include/migration/vmstate.h), in load order: the virtual clock,
+ * the machine's devices in list order, then the CPU. NULL before pc_system_realize; owned by
+ * sys. Save and load it with the VM stopped (pc_system_stop) and the big lock held.
+ */
+VMStateSet *pc_system_vmstate_set(PcSystem *sys);
 
 PcMachine *pc_system_machine(PcSystem *sys);
 X86CPU *pc_system_cpu(PcSystem *sys);

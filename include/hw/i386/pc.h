@@ -21,6 +21,11 @@
  *   guest reset request (i8042 0xfe, 0xcf9, 0x92, triple fault) ─► hooks.reset_request
  *        ─► the root calls pc_machine_reset(m) and resets the CPU to the boot state again
  *   ACPI S5 ─► hooks.poweroff_request
+ *   pc_machine_add_vmstate(m, set)      a section per device, in the device list's order
+ *
+ * Every device is one entry of the machine's device list (hw/core/device.h): mapped when
+ * created, reset, saved and freed by loops over it. -device types reach the machine through
+ * its DeviceHost (hw/virtio/virtio-net-pci.c).
  *
  * The machine does not own guest RAM: hooks.ram gives the accessors of memory/'s RAM block
  * (whose writes mark pages dirty), used for the loader, the ACPI tables and device DMA.
@@ -38,6 +43,7 @@
 #include "hw/core/timer.h"
 #include "hw/i386/linux-boot.h"
 #include "hw/virtio/virtio-net.h"
+#include "migration/vmstate.h"
 #include "util/keyval.h"
 
 #define PC_DEFAULT_RAM_SIZE (128ull << 20)
@@ -129,5 +135,9 @@ void pc_machine_powerdown(PcMachine *m);
 /* NICs created by -device, in order; for info/query commands and net glue. */
 guint pc_machine_nic_count(PcMachine *m);
 VirtIONet *pc_machine_nic(PcMachine *m, guint i, const char **id);
+
+/* Adds a section for every device of the machine, in its list's order (the root then adds
+ * the CPU; the virtual clock, vmstate_hw_clock on pc_machine_clock(), goes first). */
+void pc_machine_add_vmstate(PcMachine *m, VMStateSet *set);
 
 #endif

@@ -16,6 +16,7 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "hw/core/device.h"
 #include "hw/core/iospace.h"
 #include "hw/core/irq.h"
 
@@ -26,5 +27,6 @@ I8042State *i8042_new(IrqLine *kbd_irq, IrqLine *aux_irq, I8042ResetFn reset, vo
 void i8042_free(I8042State *s);
 void i8042_reset(I8042State *s);
 bool i8042_register_ports(I8042State *s, IoSpace *io, GError **errp);
+extern const DeviceContract i8042_device;
 
 #endif

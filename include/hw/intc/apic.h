@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hw/core/device.h"
 #include "hw/core/iospace.h"
 #include "hw/core/irq.h"
 #include "hw/core/timer.h"
@@ -41,6 +42,8 @@ void lapic_reset(LapicState *s);
 /* The state firmware leaves: LINT0 ExtINT, LINT1 NMI (virtual-wire mode for the PIC). */
 void lapic_set_virtual_wire(LapicState *s);
 bool lapic_register_mmio(LapicState *s, IoSpace *mmio, GError **errp);
+/* The local APIC as a machine device (hw/core/device.h); its timer is re-armed on load. */
+extern const DeviceContract lapic_device;
 void lapic_set_eoi_notify(LapicState *s, LapicEoiNotify cb, void *opaque);
 
 /* LINT0 input (the PIC's INT output), as an IrqLine for i8259_new(). */
@@ -65,6 +68,7 @@ IoapicState *ioapic_new(LapicState *lapic);
 void ioapic_free(IoapicState *s);
 void ioapic_reset(IoapicState *s);
 bool ioapic_register_mmio(IoapicState *s, IoSpace *mmio, GError **errp);
+extern const DeviceContract ioapic_device;
 IrqLine *ioapic_input(IoapicState *s, int pin);
 void ioapic_set_irq(IoapicState *s, int pin, int level);
 /* The LAPIC's EOI broadcast for a level-triggered vector. */

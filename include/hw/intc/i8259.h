@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hw/core/device.h"
 #include "hw/core/iospace.h"
 #include "hw/core/irq.h"
 
@@ -30,6 +31,8 @@ I8259State *i8259_new(IrqLine *out);
 void i8259_free(I8259State *pic);
 void i8259_reset(I8259State *pic);
 bool i8259_register_ports(I8259State *pic, IoSpace *io, GError **errp);
+/* The pair and its ELCR as one machine device (hw/core/device.h). */
+extern const DeviceContract i8259_device;
 
 /* The input lines 0..15, for devices to hold. */
 IrqLine *i8259_input(I8259State *pic, int n);

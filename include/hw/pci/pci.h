@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hw/core/device.h"
 #include "hw/core/iospace.h"
 #include "hw/core/irq.h"
 
@@ -90,6 +91,12 @@ PCIBus *pci_bus_new(IoSpace *io, IoSpace *mmio, IrqLine *pirq_lines[4],
                     const uint8_t pirq_isa_irq[4]);
 void pci_bus_free(PCIBus *bus);
 bool pci_host_register_ports(PCIBus *bus, IoSpace *io, GError **errp);
+/* The bus (config address, PIRQ counts) with its host ports, as a machine device. Its state
+ * is a "pci-host" section and one "pci-device" section (instance devfn) per device. */
+extern const DeviceContract pci_host_device;
+/* A device's config space and INTx state; loading it maps BARs where the config puts them. */
+extern const VMStateDescription vmstate_pci_device;
+void pci_bus_add_vmstate(PCIBus *bus, VMStateSet *set);
 /* The i440FX host bridge function at 00:00.0. */
 PCIDevice *pci_host_bridge_new(PCIBus *bus, GError **errp);
 

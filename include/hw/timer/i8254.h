@@ -16,6 +16,7 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "hw/core/device.h"
 #include "hw/core/iospace.h"
 #include "hw/core/irq.h"
 #include "hw/core/timer.h"
@@ -28,6 +29,8 @@ I8254State *i8254_new(HwClock *clock, IrqLine *irq0);
 void i8254_free(I8254State *pit);
 void i8254_reset(I8254State *pit);
 bool i8254_register_ports(I8254State *pit, IoSpace *io, GError **errp);
+/* The PIT and port 0x61 as one machine device (hw/core/device.h). */
+extern const DeviceContract i8254_device;
 
 typedef struct I8254ChannelInfo {
     int mode;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "hw/core/device.h"
 #include "hw/core/iospace.h"
 #include "hw/core/irq.h"
 #include "hw/core/timer.h"
@@ -34,6 +35,8 @@ typedef struct RtcState RtcState;
 RtcState *mc146818_new(HwClock *clock, IrqLine *irq, time_t start);
 void mc146818_free(RtcState *rtc);
 bool mc146818_register_ports(RtcState *rtc, IoSpace *io, GError **errp);
+/* The RTC as a machine device (hw/core/device.h); its timers are re-armed on load. */
+extern const DeviceContract mc146818_device;
 void mc146818_reset(RtcState *rtc);
 
 /* CMOS bytes outside the clock (memory sizes, equipment) as the firmware would set them. */

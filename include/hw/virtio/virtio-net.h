@@ -64,6 +64,8 @@ typedef struct VirtIONetStats {
 
 VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6]);
 void virtio_net_free(VirtIONet *n);
+/* The device and its queues (the transport has its own section). */
+extern const VMStateDescription vmstate_virtio_net;
 VirtIODevice *virtio_net_vdev(VirtIONet *n);
 void virtio_net_set_peer(VirtIONet *n, const VirtIONetPeer *peer);
 void virtio_net_set_link(VirtIONet *n, bool up);

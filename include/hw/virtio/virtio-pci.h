@@ -31,6 +31,8 @@ typedef struct VirtIOPCIProxy VirtIOPCIProxy;
 VirtIOPCIProxy *virtio_pci_new(PCIBus *bus, const char *name, int devfn, VirtIODevice *vdev,
                                uint32_t class_code, GError **errp);
 void virtio_pci_free(VirtIOPCIProxy *proxy);
+/* The modern transport's registers (feature selectors, queue select). */
+extern const VMStateDescription vmstate_virtio_pci;
 PCIDevice *virtio_pci_device(VirtIOPCIProxy *proxy);
 
 #endif

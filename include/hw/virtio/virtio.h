@@ -28,6 +28,9 @@
 #include <sys/uio.h>
 
 #include "hw/core/dma.h"
+#include "migration/vmstate.h"
+
+#define VIRTIO_QUEUE_MAX 8 /* queues a device may have */
 
 #define VIRTIO_CONFIG_S_ACKNOWLEDGE 1
 #define VIRTIO_CONFIG_S_DRIVER      2
@@ -105,12 +108,18 @@ struct VirtIODevice {
     uint8_t config_generation;
     uint64_t host_features, guest_features;
     int num_queues;
-    VirtQueue *vq;
+    VirtQueue vq[VIRTIO_QUEUE_MAX]; /* the first num_queues are the device's */
     bool broken;
     VirtIONotify notify;
     void *notify_opaque;
     VirtIOStats stats;
 };
+
+/* The transport-independent state (status, ISR, features, every queue's addresses and
+ * indexes), for a device's table to nest; its check refuses queue sizes and features the live
+ * device does not offer. */
+extern const VMStateDescription vmstate_virtio_device;
+bool virtio_device_check(const VirtIODevice *loaded, const VirtIODevice *live, GError **errp);
 
 void virtio_init(VirtIODevice *vdev, const char *name, uint16_t device_id,
                  const VirtIODeviceOps *ops, const DmaSpace *dma, int num_queues);

@@ -245,6 +245,10 @@ void x86_cpu_state_changed(X86CPU *cpu);
  * makes the TSC continue from there. */
 void x86_cpu_get_state(X86CPU *cpu, X86CPUState *out);
 void x86_cpu_set_state(X86CPU *cpu, const X86CPUState *in);
+/* The same state field by field for a VMStateSet (opaque: the X86CPU); never the raw struct,
+ * which has padding and host-format floats. */
+struct VMStateDescription;
+extern const struct VMStateDescription vmstate_x86_cpu;
 
 /* Runs up to `budget` instructions. */
 X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget);
