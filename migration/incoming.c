@@ -147,7 +147,7 @@ static gpointer incoming_thread(gpointer opaque)
     g_mutex_unlock(&in.lock);
     mig_channel_free(c);
     g_mutex_lock(&in.lock);
-    mig_transport_close(&in.tr);
+    mig_transport_close(&in.tr, false);
     g_mutex_unlock(&in.lock);
     if (ok) {
         migration_run_on_main(loaded_on_main, NULL);

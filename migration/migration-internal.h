@@ -57,8 +57,9 @@ void mig_transport_stop_listening(MigTransport *t);
 void mig_transport_cancel_accept(MigTransport *t);
 /* Where an incoming tcp:/unix: listens (query-migrate's socket-address); NULL otherwise. */
 GPtrArray *mig_transport_listen_addresses(const MigTransport *t);
-/* Closes what is still open (the fd unless a channel took it) and reaps the command. */
-void mig_transport_close(MigTransport *t);
+/* Closes what is still open (the fd unless a channel took it) and reaps the command; finished:
+ * the command was given a whole stream and may take its time to finish with it. */
+void mig_transport_close(MigTransport *t, bool finished);
 
 /* Incoming side, for query-migrate: true if this process is or was a destination. */
 bool migration_incoming_info(MigrationInfo *info);

@@ -448,7 +448,7 @@ static bool complete(Precopy *p)
     g_mutex_unlock(&mig.lock);
     /* An exec: command finishes writing (save to a file) before the migration is complete. */
     close_channel(p);
-    mig_transport_close(&p->tr);
+    mig_transport_close(&p->tr, true);
     return true;
 }
 
@@ -532,7 +532,7 @@ static gpointer precopy_thread(gpointer opaque)
             p.err = g_error_copy(mig_channel_error(p.chan));
         }
         close_channel(&p);
-        mig_transport_close(&p.tr);
+        mig_transport_close(&p.tr, false);
         g_mutex_lock(&mig.lock);
         bool was_cancel = mig.status == MIGRATION_STATUS_CANCELLING;
         bool restart = mig.vm_stopped_by_us;

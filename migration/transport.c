@@ -168,7 +168,25 @@ GPtrArray *mig_transport_listen_addresses(const MigTransport *t)
     return list;
 }
 
-void mig_transport_close(MigTransport *t)
+/* Reaps the command: gives it up to @grace_ms to exit, then SIGTERM, then SIGKILL. */
+static void reap_command(GPid pid, int grace_ms)
+{
+    int status;
+    for (int waited = 0, step = 0;; waited += 10) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) {
+            return;
+        }
+        if (waited >= grace_ms && step < 2) {
+            kill(pid, step == 0 ? SIGTERM : SIGKILL);
+            step++;
+            grace_ms = waited + 1000;
+        }
+        g_usleep(10 * 1000);
+    }
+}
+
+void mig_transport_close(MigTransport *t, bool finished)
 {
     if (t->fd >= 0) {
         close(t->fd);
@@ -180,19 +198,9 @@ void mig_transport_close(MigTransport *t)
         t->cancel_fd = -1;
     }
     if (t->pid > 0) {
-        /* The command gets 5 s to finish writing what it received (save to a file), then it is
-         * killed: a stuck command must not hold the migration. */
-        int status;
-        for (int i = 0; i < 500; i++) {
-            pid_t r = waitpid(t->pid, &status, WNOHANG);
-            if (r == t->pid || (r < 0 && errno != EINTR)) {
-                t->pid = 0;
-                return;
-            }
-            g_usleep(10 * 1000);
-        }
-        kill(t->pid, SIGKILL);
-        waitpid(t->pid, &status, 0);
+        /* A command that took a whole stream (save to a file) gets 5 s to finish writing it;
+         * one that will never be used again is ended at once. */
+        reap_command(t->pid, finished ? 5000 : 0);
         t->pid = 0;
     }
 }

@@ -7,6 +7,7 @@
 #include "hw/core/biglock.h"
 #include "hw/i386/pc-system.h"
 #include "migration/migration.h"
+#include "migration/vmstate.h"
 #include "monitor/monitor.h"
 #include "system/machine-control.h"
 #include "system/runstate.h"
@@ -656,6 +657,17 @@ static guint pc_ops_cpu_count(void *opaque)
     return 1;
 }
 
+/* The device state in the migration stream: the machine's one VMStateSet, all or nothing. */
+static bool pc_save_devices(void *opaque, GByteArray *out, GError **errp)
+{
+    return vmstate_set_save(pc_system_vmstate_set(pc_sys), out, errp);
+}
+
+static bool pc_load_devices(void *opaque, const guint8 *buf, gsize len, GError **errp)
+{
+    return vmstate_set_load(pc_system_vmstate_set(pc_sys), buf, len, errp);
+}
+
 static VMStateSet *pc_ops_vmstate_set(void *opaque)
 {
     return pc_system_vmstate_set(pc_sys);
@@ -761,6 +773,8 @@ static void build_pc(GPtrArray *opts)
     const MigrationHost host = {
         .ram = pc_system_ram(pc_sys),
         .machine_type = "pc-i440fx-7.2",
+        .save_devices = pc_save_devices,
+        .load_devices = pc_load_devices,
     };
     migration_set_host(&host);
 }

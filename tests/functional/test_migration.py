@@ -9,6 +9,7 @@ import time
 import pytest
 
 import guest
+import procs
 from conftest import run, strip_prog
 from qmp import QemuProcess
 
@@ -336,7 +337,8 @@ def test_destination_killed_midway(qemu_bin, built, sockdir):
         info = wait_status(src, ("active",))
         assert info["ram"]["remaining"] > 0
         dst.proc.kill()
-        dst.proc.wait(10)
+        assert dst.proc.wait(10) == -signal.SIGKILL
+        procs.awaited(dst.proc)
         info = wait_status(src, ("failed", "completed"))
         assert info["status"] == "failed"
         assert info["error-desc"] in ("Unable to write to socket: Broken pipe",
@@ -352,8 +354,164 @@ def test_mismatched_destination_refuses_and_source_carries_on(qemu_bin, built, s
     with QemuProcess(qemu_bin, dst_args) as dst, QemuProcess(qemu_bin, loaded_args(built)) as src:
         src.qmp.cmd("migrate", {"uri": uri})
         assert dst.proc.wait(30) == 1
+        procs.awaited(dst.proc)
         assert "load of migration failed: Length mismatch: pc.ram: 0x8000000 in != 0x10000000" \
             in dst.read_stderr()
         info = wait_status(src, ("failed", "completed"))
         assert info["status"] == "failed", info
         assert run_state(src) == "running"
+
+
+# ---- a guest moves A -> B -> A and keeps its state and its client's connection --------------
+
+BR_HOST = "10.0.3.1"
+GUEST_IP = "10.0.3.15"
+GUEST_MAC = "52:54:00:4d:16:01"
+
+
+def guest_on_tap(binary, built, ns, tap, qmp_path, *extra):
+    """The test guest on tap @tap in @ns (every incarnation gets the same MAC and address)."""
+    return guest.GuestVM(
+        binary, built, kernel="vmlinux", net=None, prefix=ns.exec_prefix, qmp_path=qmp_path,
+        append=f"qc.name=mover qc.ip={GUEST_IP}/24 qc.gw={BR_HOST} qc.mac={GUEST_MAC} qc.quiet "
+               "qc.sysctl=net.ipv4.tcp_timestamps=0",
+        extra_args=["-netdev", f"tap,id=hn0,ifname={tap},script=no,downscript=no,vhost=off",
+                    "-device", f"virtio-net-pci,netdev=hn0,mac={GUEST_MAC}", *extra])
+
+
+def migrate_between(src, dst, uri, timeout=120):
+    """migrate-incoming on dst, migrate on src; returns src's final query-migrate."""
+    from qmp import QMPClient
+    with QMPClient(dst.qmp_path) as dq, QMPClient(src.qmp_path) as sq:
+        assert dq.cmd("migrate-incoming", {"uri": uri}) == {"return": {}}
+        assert sq.cmd("migrate", {"uri": uri}) == {"return": {}}
+        deadline = time.monotonic() + timeout
+        while True:
+            info = sq.cmd("query-migrate")["return"]
+            if info["status"] in ("completed", "failed", "cancelled"):
+                break
+            assert time.monotonic() < deadline, info
+            time.sleep(0.1)
+        assert info["status"] == "completed", info
+        assert sq.cmd("query-status")["return"]["status"] == "postmigrate"
+        while dq.cmd("query-migrate")["return"].get("status") != "completed":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert dq.cmd("query-status")["return"]["status"] == "running"
+        return info
+
+
+def echo_on(sock, data):
+    sock.sendall(data)
+    got = b""
+    while len(got) < len(data):
+        chunk = sock.recv(65536)
+        assert chunk, "the guest closed the connection"
+        got += chunk
+    return got
+
+
+def guest_clock(ns):
+    with ns.entered():
+        status, body = guest.http_get(GUEST_IP, 80, "/", timeout=30)
+        _, clock = guest.http_get(GUEST_IP, 80, "/cgi-bin/clock", timeout=30)
+    assert status == 200
+    boot_id = [ln.split()[1] for ln in body.splitlines() if ln.startswith("boot_id ")][0]
+    return boot_id, guest.parse_stats(clock)["uptime"]
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_guest_moves_there_and_back(qemu_bin, built, sockdir, transport):
+    import socket
+
+    from netns import NetNS, ip
+    with NetNS(prefix="qcmig") as ns:
+        ip("-n", ns.name, "link", "add", "qcbr0", "type", "bridge")
+        ip("-n", ns.name, "addr", "add", f"{BR_HOST}/24", "dev", "qcbr0")
+        ip("-n", ns.name, "link", "set", "qcbr0", "up")
+        for tap in ("qcmiga", "qcmigb"):
+            ns.add_tap(tap)
+            ip("-n", ns.name, "link", "set", tap, "master", "qcbr0")
+
+        def uri(leg):
+            if transport == "unix":
+                return f"unix:{sockdir}/mig{leg}.sock"
+            return f"tcp:127.0.0.1:{free_port_in(ns)}"
+
+        a = guest_on_tap(qemu_bin, built, ns, "qcmiga", f"{sockdir}/a.sock")
+        b = guest_on_tap(qemu_bin, built, ns, "qcmigb", f"{sockdir}/b.sock",
+                         "-incoming", "defer")
+        a2 = None
+        try:
+            a.start()
+            a.wait_ready()
+            b.start()
+            boot_id, up0 = guest_clock(ns)
+            with ns.entered():
+                client = socket.create_connection((GUEST_IP, 7), timeout=30)
+            with client:
+                assert echo_on(client, b"before" * 1000) == b"before" * 1000
+                migrate_between(a, b, uri(1))
+                # The source ends; its tap's carrier goes, so the bridge forgets the guest's
+                # MAC there (until self-announce lands, the bridge learns no other way).
+                a.stop()
+                assert echo_on(client, b"on B" * 1000) == b"on B" * 1000
+                boot_b, up1 = guest_clock(ns)
+                assert boot_b == boot_id and up1 > up0
+                # Back to A's tap: a new process there.
+                a2 = guest_on_tap(qemu_bin, built, ns, "qcmiga", f"{sockdir}/a2.sock",
+                                  "-incoming", "defer")
+                a2.start()
+                migrate_between(b, a2, uri(2))
+                b.stop()
+                assert echo_on(client, b"back" * 1000) == b"back" * 1000
+                boot_a, up2 = guest_clock(ns)
+                assert boot_a == boot_id and up2 > up1
+        finally:
+            for vm in (a, b, a2):
+                if vm:
+                    vm.stop()
+
+
+def free_port_in(ns):
+    """A port free in @ns's loopback."""
+    import socket
+    with ns.entered():
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+    return port
+
+
+def test_save_and_restore_guest_carries_on(qemu_bin, built, tmp_path):
+    """exec: on both ends: the guest saved to a file runs on from where it was in a new
+    process (same boot, later uptime, its services answer)."""
+    state = tmp_path / "guest.state"
+    a = guest.GuestVM(qemu_bin, built, qmp_path=str(tmp_path / "a.sock"), append="qc.quiet")
+    with a:
+        a.wait_ready()
+        _, body = guest.http_get("127.0.0.1", a.ports["http"], "/")
+        boot_id = [ln.split()[1] for ln in body.splitlines() if ln.startswith("boot_id ")][0]
+        _, clock = guest.http_get("127.0.0.1", a.ports["http"], "/cgi-bin/clock")
+        up0 = guest.parse_stats(clock)["uptime"]
+        from qmp import QMPClient
+        with QMPClient(a.qmp_path) as q:
+            assert q.cmd("migrate", {"uri": f"exec:cat > {state}"}) == {"return": {}}
+            deadline = time.monotonic() + 120
+            while (info := q.cmd("query-migrate")["return"])["status"] != "completed":
+                assert info["status"] not in ("failed", "cancelled"), info
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    b = guest.GuestVM(qemu_bin, built, qmp_path=str(tmp_path / "b.sock"), append="qc.quiet",
+                      extra_args=["-incoming", f"exec:cat {state}"])
+    with b:
+        procs.connect_loopback(b.ports["http"], 30).close()  # the process is up
+        _, body = guest.http_get("127.0.0.1", b.ports["http"], "/", timeout=60)
+        assert f"boot_id {boot_id}" in body
+        _, clock = guest.http_get("127.0.0.1", b.ports["http"], "/cgi-bin/clock")
+        assert guest.parse_stats(clock)["uptime"] > up0
+        data = os.urandom(100000)
+        assert guest.tcp_echo("127.0.0.1", b.ports["echo"], data, timeout=30) == data
+        # The console carries on: no second boot.
+        assert "QC-GUEST-READY" not in b.console
