@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "migration-internal.h"
+#include "migration/options.h"
 #include "migration/stream.h"
+#include "net/announce.h"
 #include "qapi-commands.h"
 #include "qapi-events.h"
 #include "system/runstate.h"
@@ -96,6 +98,9 @@ static void loaded_on_main(void *opaque)
     if (h->loaded) {
         h->loaded(h->opaque);
     }
+    /* the guest's NICs tell bridges and switches where they are now, as upstream */
+    g_autoptr(AnnounceParameters) params = migrate_announce_params();
+    announce_self_after_migration(params);
     /* As upstream: RESUME (the VM runs) before MIGRATION completed; -S leaves it paused. */
     if (in.autostart) {
         vm_start();

@@ -18,7 +18,7 @@ const MigrationHost *migration_host(void);
 bool migration_run_on_main(void (*fn)(void *opaque), void *opaque);
 bool migration_shutting_down(void);
 
-/* The options that migopts' migration/options.c will own; upstream's defaults meanwhile. */
+/* The options the engine reads (migration/options.c's getters). */
 uint64_t migration_max_bandwidth(void);
 uint64_t migration_downtime_limit_ms(void);
 bool migration_events_enabled(void);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "migration-internal.h"
+#include "migration/options.h"
 #include "migration/stream.h"
 #include "qapi-commands.h"
 #include "qapi-events.h"
@@ -50,6 +51,9 @@ static int64_t now_ms(void)
     return g_get_monotonic_time() / 1000;
 }
 
+/* migrate-set-capabilities is refused while a migration runs (upstream's rule). */
+static bool migration_busy(void *opaque);
+
 void migration_set_host(const MigrationHost *h)
 {
     host = h ? *h : (MigrationHost){.machine_type = "none"};
@@ -60,26 +64,26 @@ const MigrationHost *migration_host(void)
     return &host;
 }
 
-/* ---- options (migopts will own these; upstream 7.2's defaults until then) ---- */
+/* ---- options (migration/options.c) ---- */
 
 uint64_t migration_max_bandwidth(void)
 {
-    return 128ull << 20;
+    return migrate_max_bandwidth();
 }
 
 uint64_t migration_downtime_limit_ms(void)
 {
-    return 300;
+    return migrate_downtime_limit_ms();
 }
 
 bool migration_events_enabled(void)
 {
-    return false;
+    return migrate_cap_enabled(MIGRATION_CAPABILITY_EVENTS);
 }
 
 bool migration_pause_before_switchover(void)
 {
-    return false;
+    return migrate_cap_enabled(MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER);
 }
 
 /* ---- calls onto the main loop ---- */
@@ -604,6 +608,8 @@ void qmp_migrate(const char *uri, bool has_blk, bool blk, bool has_inc, bool inc
         g_thread_join(mig.thread);
         mig.thread = NULL;
     }
+    /* from the first migration on, migrate-set-capabilities asks whether one runs */
+    migrate_options_set_busy_hook(migration_busy, NULL);
     g_mutex_lock(&mig.lock);
     reset_stats();
     g_mutex_unlock(&mig.lock);
@@ -615,6 +621,11 @@ void qmp_migrate(const char *uri, bool has_blk, bool blk, bool has_inc, bool inc
         return;
     }
     mig.thread = g_thread_new("live_migration", precopy_thread, g_strdup(uri));
+}
+
+static bool migration_busy(void *opaque)
+{
+    return status_is_running(get_status());
 }
 
 void qmp_migrate_cancel(GError **errp)

@@ -452,18 +452,17 @@ def test_guest_moves_there_and_back(qemu_bin, built, sockdir, transport):
             with client:
                 assert echo_on(client, b"before" * 1000) == b"before" * 1000
                 migrate_between(a, b, uri(1))
-                # The source ends; its tap's carrier goes, so the bridge forgets the guest's
-                # MAC there (until self-announce lands, the bridge learns no other way).
-                a.stop()
+                # A stays (postmigrate, its tap up): only B's self-announce moves the guest's
+                # MAC to B's port on the bridge.
                 assert echo_on(client, b"on B" * 1000) == b"on B" * 1000
                 boot_b, up1 = guest_clock(ns)
                 assert boot_b == boot_id and up1 > up0
-                # Back to A's tap: a new process there.
+                # Back to A's tap: a new process there (the old one holds the tap).
+                a.stop()
                 a2 = guest_on_tap(qemu_bin, built, ns, "qcmiga", f"{sockdir}/a2.sock",
                                   "-incoming", "defer")
                 a2.start()
                 migrate_between(b, a2, uri(2))
-                b.stop()
                 assert echo_on(client, b"back" * 1000) == b"back" * 1000
                 boot_a, up2 = guest_clock(ns)
                 assert boot_a == boot_id and up2 > up1
