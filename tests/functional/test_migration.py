@@ -514,3 +514,115 @@ def test_save_and_restore_guest_carries_on(qemu_bin, built, tmp_path):
         assert guest.tcp_echo("127.0.0.1", b.ports["echo"], data, timeout=30) == data
         # The console carries on: no second boot.
         assert "QC-GUEST-READY" not in b.console
+
+
+# ---- events, pause-before-switchover --------------------------------------------------------
+
+
+def event_names(events):
+    """['MIGRATION setup', 'MIGRATION_PASS', 'STOP', ...]: passes without their numbers, since
+    how many dirty-sync rounds a migration takes depends on timing (Debian's QEMU included)."""
+    out = []
+    for ev in events:
+        name = ev["event"]
+        if name == "MIGRATION":
+            name += " " + ev["data"]["status"]
+        if name == "MIGRATION_PASS" and out and out[-1] == name:
+            continue
+        out.append(name)
+    return out
+
+
+def events_transcript(binary, sockdir, pause):
+    """Source and destination events of one migration with capability events on both sides
+    (and pause-before-switchover on the source if @pause), and the replies around the pause."""
+    uri = f"unix:{sockdir}/ev.sock"
+    caps = [{"capability": "events", "state": True}]
+    replies = []
+    with QemuProcess(binary, PC_ARGS + ["-incoming", "defer"]) as dst, \
+            QemuProcess(binary, PC_ARGS) as src:
+        assert dst.qmp.cmd("migrate-set-capabilities", {"capabilities": caps}) == {"return": {}}
+        src_caps = caps + ([{"capability": "pause-before-switchover", "state": True}]
+                           if pause else [])
+        assert src.qmp.cmd("migrate-set-capabilities",
+                           {"capabilities": src_caps}) == {"return": {}}
+        dst.qmp.cmd("migrate-incoming", {"uri": uri})
+        src.qmp.cmd("migrate", {"uri": uri})
+        if pause:
+            src.qmp.wait_event("MIGRATION", timeout=30, match={"status": "pre-switchover"})
+            info = src.qmp.cmd("query-migrate")["return"]
+            replies.append((info["status"], sorted(info)))
+            replies.append(run_state(src))
+            replies.append(src.qmp.cmd("migrate-set-capabilities", {"capabilities": caps}))
+            replies.append(src.qmp.cmd("migrate-continue", {"state": "active"}))
+            replies.append(src.qmp.cmd("migrate-continue", {"state": "pre-switchover"}))
+        wait_status(src, ("completed", "failed"))
+        wait_status(dst, ("completed", "failed"))
+        src_events = event_names(src.qmp.get_events(wait=0.5))
+        dst_events = event_names(dst.qmp.get_events(wait=0.5))
+    return src_events, dst_events, replies
+
+
+@pytest.mark.parametrize("pause", [False, True])
+def test_events_beside_debian(qemu_bin, debian_qemu, sockdir, pause):
+    ours = events_transcript(qemu_bin, sockdir, pause)
+    ref = events_transcript(debian_qemu, sockdir, pause)
+    # How many passes come before the stop is timing; the statuses and their order are not.
+    strip = lambda names: [n for n in names if n != "MIGRATION_PASS"]  # noqa: E731
+    assert strip(ours[0]) == strip(ref[0])
+    assert ours[1] == ref[1]
+    assert ours[2] == ref[2]
+    assert ours[0][:3] == ["MIGRATION setup", "MIGRATION_PASS", "MIGRATION active"]
+    assert ours[0][-2:] == ["MIGRATION_PASS", "MIGRATION completed"]
+    if pause:
+        # (MIGRATION pre-switchover was taken by the wait for it, between STOP and device.)
+        assert strip(ours[0])[2:] == ["STOP", "MIGRATION device", "MIGRATION completed"]
+        assert ours[2][0][0] == "pre-switchover" and ours[2][1] == "finish-migrate"
+
+
+def test_fast_dirtier_converges_or_says_why(qemu_bin, built, tmp_path):
+    """A guest dirtying 40 MiB/s cannot move at 8 MiB/s: the migration stays active and
+    query-migrate says why (passes keep coming, RAM remains, the expected downtime is over the
+    limit); migrate_cancel leaves the guest running, intact. With the bandwidth raised, the same
+    guest's migration converges."""
+    from qmp import QMPClient
+    vm = guest.GuestVM(qemu_bin, built, qmp_path=str(tmp_path / "q.sock"),
+                       append="qc.quiet qc.dirty=40 qc.dirty_set=64")
+    with vm:
+        vm.wait_ready()
+        _, body = guest.http_get("127.0.0.1", vm.ports["http"], "/")
+        with QMPClient(vm.qmp_path) as q:
+            assert q.cmd("migrate-set-parameters",
+                         {"max-bandwidth": 8 << 20, "downtime-limit": 20}) == {"return": {}}
+            q.cmd("migrate", {"uri": "exec:cat > /dev/null"})
+            deadline = time.monotonic() + 60
+            while True:
+                info = q.cmd("query-migrate")["return"]
+                assert info["status"] in ("setup", "active"), info
+                if info["status"] == "active" and info["ram"]["dirty-sync-count"] >= 3:
+                    break
+                assert time.monotonic() < deadline, info
+                time.sleep(0.2)
+            assert info["ram"]["remaining"] > 0
+            assert info["expected-downtime"] > 20
+            assert info["ram"]["dirty-pages-rate"] > 0
+            assert q.cmd("query-status")["return"]["status"] == "running"
+            assert q.cmd("migrate_cancel") == {"return": {}}
+            deadline = time.monotonic() + 30
+            while q.cmd("query-migrate")["return"]["status"] != "cancelled":
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            assert q.cmd("query-status")["return"]["status"] == "running"
+            _, again = guest.http_get("127.0.0.1", vm.ports["http"], "/")
+            assert again == body  # same boot, same host: the guest carried on
+            _, stats = guest.http_get("127.0.0.1", vm.ports["http"], "/cgi-bin/stats")
+            assert guest.parse_stats(stats)["dirty_rate_mib_s"] > 0
+            assert q.cmd("migrate-set-parameters",
+                         {"max-bandwidth": 1 << 30, "downtime-limit": 300}) == {"return": {}}
+            q.cmd("migrate", {"uri": "exec:cat > /dev/null"})
+            deadline = time.monotonic() + 120
+            while (info := q.cmd("query-migrate")["return"])["status"] != "completed":
+                assert info["status"] == "active" or info["status"] == "setup", info
+                assert time.monotonic() < deadline, info
+                time.sleep(0.2)
+            assert info["downtime"] < 3000
