@@ -175,12 +175,12 @@ static void set_status(MigrationStatus s)
     if (keep) {
         return;
     }
-    if (status_is_running(s) || g_main_context_is_owner(g_main_context_default())) {
-        migration_run_on_main(emit_status, GINT_TO_POINTER(s));
+    if (g_main_context_is_owner(g_main_context_default())) {
+        emit_status(GINT_TO_POINTER(s));
     } else {
-        /* The thread's last word: queued, not waited for, so that a new migrate (on the main
-         * loop) can join the thread without waiting for the loop itself. Idle callbacks run in
-         * order, after the events sent before. */
+        /* Queued, not waited for: the thread does not stall on a busy main loop, and a new
+         * migrate (on the main loop) can join a thread that has ended. Main-loop calls run in
+         * the order they were queued, so events keep their order with STOP and RESUME. */
         g_idle_add_full(G_PRIORITY_HIGH, emit_status_idle, GINT_TO_POINTER(s), NULL);
     }
 }
@@ -208,11 +208,12 @@ static bool status_is_running(MigrationStatus s)
     }
 }
 
-static void emit_pass(void *opaque)
+static gboolean emit_pass_idle(gpointer opaque)
 {
     if (migration_events_enabled()) {
         qapi_event_send_migration_pass(GPOINTER_TO_INT(opaque));
     }
+    return G_SOURCE_REMOVE;
 }
 
 /* ---- the precopy thread ---- */
@@ -238,7 +239,7 @@ static bool cancelled(void)
 static void sync_dirty(Precopy *p)
 {
     p->pass++;
-    migration_run_on_main(emit_pass, GINT_TO_POINTER(p->pass));
+    g_idle_add_full(G_PRIORITY_HIGH, emit_pass_idle, GINT_TO_POINTER(p->pass), NULL);
     if (p->reader) {
         guest_ram_dirty_reader_sync(p->reader, p->bitmap);
     }
@@ -461,6 +462,8 @@ static bool setup(Precopy *p, const char *uri)
     if (!mig_transport_connect(uri, &p->tr, &p->err)) {
         return false;
     }
+    /* upstream's setup-time starts once connected */
+    int64_t setup_start = now_ms();
     p->chan = mig_channel_new_fd(p->tr.fd, true, p->tr.what);
     mig_channel_set_rate_limit(p->chan, migration_max_bandwidth());
     g_mutex_lock(&mig.lock);
@@ -487,7 +490,7 @@ static bool setup(Precopy *p, const char *uri)
     }
     sync_dirty(p);
     g_mutex_lock(&mig.lock);
-    mig.setup_ms = now_ms() - mig.start_ms;
+    mig.setup_ms = now_ms() - setup_start;
     g_mutex_unlock(&mig.lock);
     return !cancelled();
 }
