@@ -11,7 +11,8 @@
 #include <errno.h>
 #include <string.h>
 
-#define MAX_REFBLOCK_DEPTH 8
+#define MAX_REFBLOCK_DEPTH  8
+#define MAX_LEAKED_PAST_END 65536
 
 static uint64_t refcount_max(const Qcow2Image *s)
 {
@@ -132,12 +133,18 @@ static bool overlaps_metadata(Qcow2Image *s, uint64_t idx, uint64_t n)
 static int64_t find_free(Qcow2Image *s, uint64_t n)
 {
     uint64_t max_index = (QCOW2_OFFSET_MASK >> s->cluster_bits) - n;
+    uint64_t end_index = s->host_end >> s->cluster_bits;
     uint64_t idx = s->free_hint, run = 0;
     int64_t first_free = -1;
 
     while (run < n) {
         if (idx + run > max_index) {
             return -EFBIG;
+        }
+        /* Counts past the end of the image are leaks at best; a hostile table is all of them. */
+        if (idx + run > end_index + MAX_LEAKED_PAST_END) {
+            return qcow2_signal_corruption(s, "Refcounts claim clusters far past the end of "
+                                              "the image");
         }
         uint64_t rc;
         int ret = qcow2_get_refcount(s, idx + run, &rc);
@@ -224,11 +231,8 @@ static uint64_t div_round_up(uint64_t a, uint64_t b)
 static int grow_reftable(Qcow2Image *s, uint64_t need_rt)
 {
     uint64_t cs = s->cluster_size, per_block = UINT64_C(1) << s->refblock_bits;
-    int64_t used = qcow2_used_end(s);
-    if (used < 0) {
-        return (int)used;
-    }
-    uint64_t area = MAX(s->host_end, (uint64_t)used) / cs; /* first cluster of the new area */
+    /* Nothing we allocated lies past host_end (allocations raise it before they are counted). */
+    uint64_t area = s->host_end / cs;
     uint64_t entries = 0, table_clusters = 0, blocks = 0;
 
     /* The table and the blocks count each other: size them until neither changes. */
@@ -435,7 +439,9 @@ int qcow2_free_l2_entry(Qcow2Image *s, uint64_t entry)
 
 int64_t qcow2_used_end(Qcow2Image *s)
 {
-    for (uint64_t rt = s->reftable_size; rt-- > 0;) {
+    /* Only up to host_end: counts past it are leaks, and the scan must stay bounded. */
+    uint64_t last_rt = (s->host_end >> s->cluster_bits) >> s->refblock_bits;
+    for (uint64_t rt = MIN(s->reftable_size, last_rt + 1); rt-- > 0;) {
         uint8_t *block;
         uint64_t block_off;
         int ret = get_refblock(s, rt, &block, &block_off);
