@@ -91,6 +91,20 @@ int qcow2_write_zeroes(Qcow2Image *img, uint64_t off, uint64_t len);
 /* Drops every allocation of the active layer: the image then reads as its backing file. */
 int qcow2_make_empty(Qcow2Image *img);
 
+typedef struct Qcow2CreateOpts {
+    uint64_t size;              /* virtual size in bytes */
+    uint32_t cluster_size;      /* 0: 65536 */
+    int version;                /* 0: 3 (compat=1.1); 2 is compat=0.10 */
+    const char *backing_file;   /* NULL: none */
+    const char *backing_format; /* NULL: not recorded */
+} Qcow2CreateOpts;
+
+/*
+ * Writes a new empty image into `file` (truncated first), as `qemu-img create -f qcow2` would:
+ * 16-bit refcounts, the backing file recorded as given. For -drive snapshot=on's overlays too.
+ */
+bool qcow2_create(const Qcow2File *file, const Qcow2CreateOpts *opts, GError **errp);
+
 /* Fills `info` (free it with qcow2_info_clear). */
 void qcow2_get_info(Qcow2Image *img, Qcow2Info *info);
 void qcow2_info_clear(Qcow2Info *info);

@@ -291,7 +291,26 @@ typedef struct Scenario {
     uint64_t size;
     int ops;
     bool reftable_moves; /* the writes outgrow the refcount table that qemu-img made */
+    bool ours;           /* the image comes from qcow2_create(), not from qemu-img */
 } Scenario;
+
+static void create_ours(const char *name, uint64_t size, uint32_t cluster_size, int version,
+                        const char *backing, const char *backing_fmt)
+{
+    g_autofree char *p = path_of(name);
+    int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    g_assert_cmpint(fd, >=, 0);
+    Qcow2File f = fd_file(fd);
+    Qcow2CreateOpts o = {.size = size,
+                         .cluster_size = cluster_size,
+                         .version = version,
+                         .backing_file = backing,
+                         .backing_format = backing_fmt};
+    GError *err = NULL;
+    g_assert_true(qcow2_create(&f, &o, &err));
+    g_assert_no_error(err);
+    close(fd);
+}
 
 static uint64_t header_u64(const char *name, uint64_t off)
 {
@@ -338,7 +357,12 @@ static void run_scenario(const Scenario *sc, GRand *r)
         cmd = g_strdup_printf("qemu-img create -q -f qcow2 %s %s %" PRIu64, sc->create, img_name,
                               sc->size);
     }
-    run_ok(cmd);
+    if (sc->ours) {
+        create_ours(img_name, sc->size, 4096, 3, sc->base ? base_name : NULL,
+                    sc->base ? "qcow2" : NULL);
+    } else {
+        run_ok(cmd);
+    }
 
     g_autofree char *p = path_of(img_name);
     uint64_t reftable_offset = header_u64(img_name, 48);
@@ -430,6 +454,7 @@ static const Scenario scenarios[] = {
     {"refcount-bits-1", "-o cluster_size=4096,refcount_bits=1", "-o compat=1.1", 4 << 20, 300},
     {"refcount-bits-64", "-o cluster_size=4096,refcount_bits=64", NULL, 4 << 20, 300},
     {"refcount-bits-8", "-o cluster_size=1024,refcount_bits=8", NULL, 4 << 20, 600},
+    {"created-by-us", "", "-o compat=0.10", 4 << 20, 300, false, true},
 };
 
 /* Rewriting every cluster of a compressed image frees the compressed runs it replaces. */
@@ -603,6 +628,48 @@ static void test_bad_headers(void)
     }
 }
 
+/* Images we create are what qemu-img would make: it checks them clean and reads their fields. */
+static void test_create(void)
+{
+    static const struct {
+        uint64_t size;
+        uint32_t cluster_size;
+        int version;
+        const char *backing, *fmt, *want;
+    } cases[] = {
+        {1 << 20, 0, 0, NULL, NULL, "\"cluster-size\": 65536"},
+        {(uint64_t)100 << 30, 65536, 2, NULL, NULL, "\"compat\": \"0.10\""},
+        {3 << 20, 512, 3, "create-base.qcow2", "qcow2", "\"backing-filename-format\": \"qcow2\""},
+        {12345 * 512, 2 << 20, 3, "create-base.qcow2", NULL,
+         "\"backing-filename\": "
+         "\"create-base.qcow2\""},
+    };
+    run_ok("qemu-img create -q -f qcow2 create-base.qcow2 1M");
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        create_ours("created.qcow2", cases[i].size, cases[i].cluster_size, cases[i].version,
+                    cases[i].backing, cases[i].fmt);
+        assert_check_clean("created.qcow2");
+        g_autofree char *out = NULL;
+        g_assert_cmpint(run(&out, NULL, "qemu-img info --output=json created.qcow2"), ==, 0);
+        g_autofree char *vsize = g_strdup_printf("\"virtual-size\": %" PRIu64 ",", cases[i].size);
+        g_assert_nonnull(strstr(out, vsize));
+        g_assert_nonnull(strstr(out, cases[i].want));
+    }
+    g_autofree char *p = path_of("created.qcow2");
+    int fd = open(p, O_RDWR);
+    Qcow2File f = fd_file(fd);
+    GError *err = NULL;
+    Qcow2CreateOpts bad = {.size = 1 << 20, .cluster_size = 1000};
+    g_assert_false(qcow2_create(&f, &bad, &err));
+    g_assert_cmpstr(err->message, ==, "Cluster size must be a power of two between 512 and 2048k");
+    g_clear_error(&err);
+    Qcow2CreateOpts nofile = {.size = 1 << 20, .backing_format = "raw"};
+    g_assert_false(qcow2_create(&f, &nofile, &err));
+    g_assert_cmpstr(err->message, ==, "Backing format cannot be used without backing file");
+    g_clear_error(&err);
+    close(fd);
+}
+
 /* Features upstream has and we have not are refused by name, never misread. */
 static void test_unsupported_features(void)
 {
@@ -650,6 +717,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/read-converted", test_read_converted);
     g_test_add_func("/qcow2/info", test_info);
     g_test_add_func("/qcow2/bad-headers", test_bad_headers);
+    g_test_add_func("/qcow2/create", test_create);
     g_test_add_func("/qcow2/unsupported-features", test_unsupported_features);
     g_test_add_func("/qcow2/zero-clusters", test_zero_clusters);
     g_test_add_func("/qcow2/overwrite-compressed", test_overwrite_compressed);
