@@ -684,6 +684,10 @@ static void test_unsupported_features(void)
     g_assert_null(try_open(p, 0, &fd, &err));
     g_assert_cmpstr(err->message, ==, "Unsupported qcow2 feature(s): external data file");
     g_clear_error(&err);
+    run_ok("qemu-img create -q -f qcow2 -o compression_type=zstd ext.qcow2 1M");
+    g_assert_null(try_open(p, 0, &fd, &err));
+    g_assert_cmpstr(err->message, ==, "qcow2: zstd compression is not supported");
+    g_clear_error(&err);
 }
 
 /* v3 write-zeroes leaves zero clusters, without data clusters behind them. */
