@@ -64,7 +64,12 @@ void hmp_handle_error(Monitor *mon, GError *err)
         return;
     }
     char *desc = error_get_desc(err);
+    const char *hint = strchr(err->message, ERROR_HINT_SEP);
+    /* upstream reports the hint too ("Optional suffix k, M, G, ...") */
     monitor_printf(mon, "Error: %s\n", desc);
+    if (hint) {
+        monitor_printf(mon, "%s\n", hint + 1);
+    }
     g_free(desc);
     g_error_free(err);
 }
