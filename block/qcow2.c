@@ -128,7 +128,7 @@ static bool read_extensions(Qcow2Image *s, const uint8_t *cluster0, uint64_t sta
 
     while (off < end) {
         if (end - off < 8) {
-            error_setg(errp, "qcow2_read_extension: ERROR: pread fail from offset %" PRIu64, off);
+            error_setg(errp, "Header extension too large");
             return false;
         }
         uint32_t type = be32(cluster0 + off);
