@@ -457,14 +457,24 @@ static const Scenario scenarios[] = {
     {"created-by-us", "", "-o compat=0.10", 4 << 20, 300, false, true},
 };
 
+/* NAME.qcow2 converted by qemu-img (with `opts`) from random data, which is returned. */
+static guint8 *converted_image(const char *name, GRand *r, size_t len, const char *opts)
+{
+    guint8 *data = random_bytes(r, len);
+    g_autofree char *raw = g_strdup_printf("%s.raw", name);
+    write_file(raw, data, len);
+    g_autofree char *cmd =
+        g_strdup_printf("qemu-img convert -f raw -O qcow2 %s %s.raw %s.qcow2", opts, name, name);
+    run_ok(cmd);
+    return data;
+}
+
 /* Rewriting every cluster of a compressed image frees the compressed runs it replaces. */
 static void test_overwrite_compressed(void)
 {
     const size_t len = 2 << 20;
     g_autoptr(GRand) r = g_rand_new_with_seed(7);
-    g_autofree guint8 *data = random_bytes(r, len);
-    write_file("zover.raw", data, len);
-    run_ok("qemu-img convert -c -f raw -O qcow2 -o cluster_size=4096 zover.raw zover.qcow2");
+    g_autofree guint8 *data = converted_image("zover", r, len, "-c -o cluster_size=4096");
     g_autofree char *p = path_of("zover.qcow2");
     Img *img = img_open(p, QCOW2_OPEN_RDWR);
     for (size_t off = 100; off < len; off += 4096) {
@@ -483,9 +493,7 @@ static void test_snapshot_shared(void)
 {
     const size_t len = 2 << 20;
     g_autoptr(GRand) r = g_rand_new_with_seed(9);
-    g_autofree guint8 *orig = random_bytes(r, len);
-    write_file("snap.raw", orig, len);
-    run_ok("qemu-img convert -f raw -O qcow2 -o cluster_size=4096 snap.raw snap.qcow2");
+    g_autofree guint8 *orig = converted_image("snap", r, len, "-o cluster_size=4096");
     run_ok("qemu-img snapshot -c s1 snap.qcow2");
     g_autofree char *p = path_of("snap.qcow2");
     Img *img = img_open(p, QCOW2_OPEN_RDWR);
