@@ -455,6 +455,9 @@ static const Scenario scenarios[] = {
     {"refcount-bits-64", "-o cluster_size=4096,refcount_bits=64", NULL, 4 << 20, 300},
     {"refcount-bits-8", "-o cluster_size=1024,refcount_bits=8", NULL, 4 << 20, 600},
     {"created-by-us", "", "-o compat=0.10", 4 << 20, 300, false, true},
+    {"prealloc-metadata", "-o preallocation=metadata,cluster_size=4096", NULL, 4 << 20, 300},
+    {"prealloc-full", "-o preallocation=full,compat=0.10", NULL, 4 << 20, 300},
+    {"lazy-refcounts", "-o lazy_refcounts=on,cluster_size=2048", NULL, 4 << 20, 300},
 };
 
 /* NAME.qcow2 converted by qemu-img (with `opts`) from random data, which is returned. */
@@ -678,6 +681,57 @@ static void test_create(void)
     close(fd);
 }
 
+static int raw_backing_pread(void *opaque, uint64_t off, void *buf, size_t len)
+{
+    return fd_pread(opaque, off, buf, len);
+}
+
+/*
+ * qemu-io writes into an overlay on a raw backing file (our backing reader is a plain file
+ * here); we read what qemu-img convert reads through the chain.
+ */
+static void test_read_qemu_overlay(void)
+{
+    const size_t len = 3 << 20;
+    g_autoptr(GRand) r = g_rand_new_with_seed(11);
+    g_autofree guint8 *base = random_bytes(r, len - 12345);
+    write_file("ovl-base.raw", base, len - 12345);
+    run_ok("qemu-img create -q -f qcow2 -o cluster_size=8192 -b ovl-base.raw -F raw ovl.qcow2 3M");
+    g_autoptr(GString) cmd = g_string_new("qemu-io -f qcow2");
+    for (int i = 0; i < 60; i++) {
+        uint64_t off = g_rand_int_range(r, 0, len - 20000), n = g_rand_int_range(r, 1, 20000);
+        const char *op = i % 7 == 3 ? "write -z" : i % 11 == 5 ? "discard" : "write -P 0x77";
+        if (i % 11 == 5) {
+            off &= ~UINT64_C(8191);
+            n = 16384;
+        }
+        g_string_append_printf(cmd, " -c '%s %" PRIu64 " %" PRIu64 "'", op, off, n);
+    }
+    g_string_append(cmd, " ovl.qcow2 >/dev/null");
+    run_ok(cmd->str);
+    run_ok("qemu-img convert -O raw ovl.qcow2 ovl-ref.raw");
+    g_autofree char *ref_path = path_of("ovl-ref.raw");
+    g_autofree char *ref = NULL;
+    gsize ref_len;
+    GError *err = NULL;
+    g_assert_true(g_file_get_contents(ref_path, &ref, &ref_len, &err));
+    g_assert_cmpuint(ref_len, ==, len);
+
+    g_autofree char *p = path_of("ovl.qcow2");
+    g_autofree char *bp = path_of("ovl-base.raw");
+    int fd, bfd = open(bp, O_RDONLY);
+    Qcow2Image *q = try_open(p, 0, &fd, &err);
+    g_assert_no_error(err);
+    Qcow2Backing b = {
+        .opaque = GINT_TO_POINTER(bfd), .pread = raw_backing_pread, .length = fd_length};
+    qcow2_set_backing(q, &b);
+    Img img = {.fd = fd, .q = q};
+    assert_reads(&img, (const guint8 *)ref, len);
+    qcow2_close(q);
+    close(fd);
+    close(bfd);
+}
+
 /* Features upstream has and we have not are refused by name, never misread. */
 static void test_unsupported_features(void)
 {
@@ -728,6 +782,7 @@ int main(int argc, char **argv)
 
     g_test_add_func("/qcow2/read-converted", test_read_converted);
     g_test_add_func("/qcow2/info", test_info);
+    g_test_add_func("/qcow2/read-qemu-overlay", test_read_qemu_overlay);
     g_test_add_func("/qcow2/bad-headers", test_bad_headers);
     g_test_add_func("/qcow2/create", test_create);
     g_test_add_func("/qcow2/unsupported-features", test_unsupported_features);
