@@ -237,6 +237,41 @@ int qcow2_read_clusters(Qcow2Image *s, uint64_t off, uint8_t *buf, size_t len)
     return run_len ? s->file.pread(s->file.opaque, run_host, run_buf, run_len) : 0;
 }
 
+static Qcow2Status entry_status(const Qcow2Image *s, uint64_t entry)
+{
+    switch (qcow2_entry_type(s, entry)) {
+    case QCOW2_CLUSTER_UNALLOCATED:
+        return QCOW2_STATUS_UNALLOCATED;
+    case QCOW2_CLUSTER_ZERO:
+        return QCOW2_STATUS_ZERO;
+    default:
+        return QCOW2_STATUS_DATA;
+    }
+}
+
+int qcow2_status_clusters(Qcow2Image *s, uint64_t off, uint64_t len, uint64_t *pnum)
+{
+    int status = -1;
+    uint64_t pos = off;
+
+    while (pos < off + len) {
+        uint64_t n = MIN(s->cluster_size - qcow2_offset_in_cluster(s, pos), off + len - pos);
+        uint64_t entry;
+        int ret = get_entry(s, pos, &entry);
+        if (ret < 0) {
+            return ret;
+        }
+        int st = entry_status(s, entry);
+        if (status >= 0 && st != status) {
+            break;
+        }
+        status = st;
+        pos += n;
+    }
+    *pnum = pos - off;
+    return status < 0 ? QCOW2_STATUS_UNALLOCATED : status;
+}
+
 static int write_l1_entry(Qcow2Image *s, uint64_t l1i)
 {
     uint8_t be[8];

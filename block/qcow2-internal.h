@@ -155,6 +155,7 @@ int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const uint8_t *buf, size_t
 /* Whole clusters only: full drops the mapping (reads the backing), else it reads as zero. */
 int qcow2_discard_clusters(Qcow2Image *s, uint64_t off, uint64_t len, bool zero);
 int qcow2_drop_all(Qcow2Image *s);
+int qcow2_status_clusters(Qcow2Image *s, uint64_t off, uint64_t len, uint64_t *pnum);
 /* Writes the header fields that change at run time (features, refcount table). */
 int qcow2_write_header_features(Qcow2Image *s);
 

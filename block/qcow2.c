@@ -444,6 +444,18 @@ int qcow2_read(Qcow2Image *s, uint64_t off, void *buf, size_t len)
     return ret;
 }
 
+int qcow2_block_status(Qcow2Image *s, uint64_t off, uint64_t len, uint64_t *pnum)
+{
+    *pnum = 0;
+    if (!range_ok(s, off, len)) {
+        return -EINVAL;
+    }
+    g_mutex_lock(&s->lock);
+    int ret = qcow2_status_clusters(s, off, len, pnum);
+    g_mutex_unlock(&s->lock);
+    return ret;
+}
+
 /* Writes need a writable image that has not been found corrupt. */
 static int may_write(Qcow2Image *s, uint64_t off, uint64_t len)
 {

@@ -105,6 +105,19 @@ typedef struct Qcow2CreateOpts {
  */
 bool qcow2_create(const Qcow2File *file, const Qcow2CreateOpts *opts, GError **errp);
 
+/* What the active layer holds for a range (for block status: mirror, NBD, map). */
+typedef enum {
+    QCOW2_STATUS_UNALLOCATED, /* reads from the backing file, or zeros without one */
+    QCOW2_STATUS_ZERO,        /* reads as zeros */
+    QCOW2_STATUS_DATA,        /* data in this image (plain or compressed) */
+} Qcow2Status;
+
+/*
+ * The status of the byte at `off`; *pnum gets how many bytes from there (at most len) share it.
+ * Returns the Qcow2Status, or -errno.
+ */
+int qcow2_block_status(Qcow2Image *img, uint64_t off, uint64_t len, uint64_t *pnum);
+
 /* Fills `info` (free it with qcow2_info_clear). */
 void qcow2_get_info(Qcow2Image *img, Qcow2Info *info);
 void qcow2_info_clear(Qcow2Info *info);

@@ -102,6 +102,15 @@ static void exercise(Qcow2Image *q, bool writable)
     if (size >= sizeof(buf)) {
         qcow2_read(q, size - sizeof(buf), buf, sizeof(buf));
     }
+    uint64_t pnum = 0;
+    for (uint64_t off = 0; off < MIN(size, 1 << 20); off += pnum) {
+        if (qcow2_block_status(q, off, MIN(size, 1 << 20) - off, &pnum) < 0) {
+            break;
+        }
+        if (pnum == 0) {
+            __builtin_trap(); /* a status always covers at least the byte asked about */
+        }
+    }
     if (!writable) {
         return;
     }

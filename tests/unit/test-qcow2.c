@@ -7,6 +7,8 @@
  */
 #include "block/qcow2.h"
 
+#include <json-glib/json-glib.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -732,6 +734,65 @@ static void test_read_qemu_overlay(void)
     close(bfd);
 }
 
+/* Appends (start, length, status) to runs, merged with the previous run of the same status. */
+static void add_run(GArray *runs, uint64_t start, uint64_t len, int status)
+{
+    if (runs->len) {
+        uint64_t *last = &g_array_index(runs, uint64_t, runs->len - 3);
+        if (last[2] == (uint64_t)status && last[0] + last[1] == start) {
+            last[1] += len;
+            return;
+        }
+    }
+    uint64_t run[3] = {start, len, (uint64_t)status};
+    g_array_append_vals(runs, run, 3);
+}
+
+/* Our block status walks the image as `qemu-img map` maps it: data, zero, unallocated. */
+static void test_block_status(void)
+{
+    const size_t len = 3 << 20;
+    g_autoptr(GRand) r = g_rand_new_with_seed(13);
+    g_autofree guint8 *data = converted_image("map", r, len, "-c -o cluster_size=4096");
+    g_autofree char *p = path_of("map.qcow2");
+    Img *img = img_open(p, QCOW2_OPEN_RDWR);
+    for (int i = 0; i < 40; i++) {
+        uint64_t off = g_rand_int_range(r, 0, len - 40000), n = g_rand_int_range(r, 1, 40000);
+        if (i % 2) {
+            g_assert_cmpint(qcow2_write_zeroes(img->q, off, n), ==, 0);
+        } else {
+            g_assert_cmpint(qcow2_write(img->q, off, data, n), ==, 0);
+        }
+    }
+    g_autoptr(GArray) ours = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    for (uint64_t off = 0, pnum; off < len; off += pnum) {
+        int st = qcow2_block_status(img->q, off, len - off, &pnum);
+        g_assert_cmpint(st, >=, 0);
+        g_assert_cmpuint(pnum, >, 0);
+        add_run(ours, off, pnum, st);
+    }
+    img_close(img);
+
+    g_autofree char *out = NULL;
+    g_assert_cmpint(run(&out, NULL, "qemu-img map --output=json map.qcow2"), ==, 0);
+    g_autoptr(JsonParser) parser = json_parser_new();
+    GError *err = NULL;
+    g_assert_true(json_parser_load_from_data(parser, out, -1, &err));
+    JsonArray *map = json_node_get_array(json_parser_get_root(parser));
+    g_autoptr(GArray) theirs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    for (guint i = 0; i < json_array_get_length(map); i++) {
+        JsonObject *o = json_array_get_object_element(map, i);
+        int st = !json_object_get_boolean_member(o, "present") ? QCOW2_STATUS_UNALLOCATED
+                 : json_object_get_boolean_member(o, "data")   ? QCOW2_STATUS_DATA
+                                                               : QCOW2_STATUS_ZERO;
+        add_run(theirs, json_object_get_int_member(o, "start"),
+                json_object_get_int_member(o, "length"), st);
+    }
+    g_assert_cmpuint(ours->len, >, 9); /* holes, data and zeros all took part */
+    g_assert_cmpmem(ours->data, ours->len * sizeof(uint64_t), theirs->data,
+                    theirs->len * sizeof(uint64_t));
+}
+
 /* Features upstream has and we have not are refused by name, never misread. */
 static void test_unsupported_features(void)
 {
@@ -785,6 +846,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/read-qemu-overlay", test_read_qemu_overlay);
     g_test_add_func("/qcow2/bad-headers", test_bad_headers);
     g_test_add_func("/qcow2/create", test_create);
+    g_test_add_func("/qcow2/block-status", test_block_status);
     g_test_add_func("/qcow2/unsupported-features", test_unsupported_features);
     g_test_add_func("/qcow2/zero-clusters", test_zero_clusters);
     g_test_add_func("/qcow2/overwrite-compressed", test_overwrite_compressed);
