@@ -345,6 +345,9 @@ static int cow_write(Qcow2Image *s, uint64_t entry, uint64_t guest, const uint8_
 {
     uint64_t start = guest - qcow2_offset_in_cluster(s, guest);
     uint8_t *cluster = s->cluster_buf;
+    Qcow2ClusterType type = qcow2_entry_type(s, entry);
+    bool zeros_around =
+        type == QCOW2_CLUSTER_ZERO || (type == QCOW2_CLUSTER_UNALLOCATED && !s->has_backing);
     int ret;
 
     if (n < s->cluster_size) {
@@ -366,7 +369,16 @@ static int cow_write(Qcow2Image *s, uint64_t entry, uint64_t guest, const uint8_
     if (host < 0) {
         return (int)host;
     }
-    ret = s->file.pwrite(s->file.opaque, (uint64_t)host, cluster, s->cluster_size);
+    /*
+     * A cluster past the file's end reads as zeros already: when zeros surround the new bytes,
+     * only those are written (upstream zeroes such a cluster with fallocate instead).
+     */
+    int64_t flen = zeros_around ? s->file.length(s->file.opaque) : -1;
+    if (flen >= 0 && (uint64_t)host >= (uint64_t)flen) {
+        ret = s->file.pwrite(s->file.opaque, (uint64_t)host + (guest - start), data, n);
+    } else {
+        ret = s->file.pwrite(s->file.opaque, (uint64_t)host, cluster, s->cluster_size);
+    }
     if (ret < 0) {
         return ret;
     }
