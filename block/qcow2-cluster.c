@@ -196,35 +196,27 @@ static int read_entry(Qcow2Image *s, uint64_t entry, uint64_t guest, uint8_t *bu
     return -EIO;
 }
 
-int qcow2_read_clusters(Qcow2Image *s, uint64_t off, uint8_t *buf, size_t len)
+int qcow2_map_read(Qcow2Image *s, uint64_t off, uint8_t *buf, size_t len, GArray *reads)
 {
-    /* Neighbouring normal clusters that are neighbours on the host too go in one read. */
-    uint64_t run_host = 0, run_len = 0;
-    uint8_t *run_buf = NULL;
-    int ret = 0;
+    /* Neighbouring normal clusters that are neighbours on the host too make one read. */
+    Qcow2Read *run = NULL;
 
     for (uint64_t pos = off; pos < off + len;) {
         uint64_t n = MIN(s->cluster_size - qcow2_offset_in_cluster(s, pos), off + len - pos);
         uint8_t *dst = buf + (pos - off);
         uint64_t entry;
-        ret = get_entry(s, pos, &entry);
+        int ret = get_entry(s, pos, &entry);
         if (ret < 0) {
             return ret;
         }
         if (qcow2_entry_type(s, entry) == QCOW2_CLUSTER_NORMAL) {
             uint64_t host = (entry & QCOW2_OFFSET_MASK) + qcow2_offset_in_cluster(s, pos);
-            if (run_len && run_host + run_len == host && run_buf + run_len == dst) {
-                run_len += n;
+            if (run && run->host + run->len == host && run->buf + run->len == dst) {
+                run->len += n;
             } else {
-                if (run_len) {
-                    ret = s->file.pread(s->file.opaque, run_host, run_buf, run_len);
-                    if (ret < 0) {
-                        return ret;
-                    }
-                }
-                run_host = host;
-                run_len = n;
-                run_buf = dst;
+                Qcow2Read r = {.host = host, .buf = dst, .len = n};
+                g_array_append_val(reads, r);
+                run = &g_array_index(reads, Qcow2Read, reads->len - 1);
             }
         } else {
             ret = read_entry(s, entry, pos, dst, n);
@@ -234,7 +226,7 @@ int qcow2_read_clusters(Qcow2Image *s, uint64_t off, uint8_t *buf, size_t len)
         }
         pos += n;
     }
-    return run_len ? s->file.pread(s->file.opaque, run_host, run_buf, run_len) : 0;
+    return 0;
 }
 
 static Qcow2Status entry_status(const Qcow2Image *s, uint64_t entry)

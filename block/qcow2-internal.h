@@ -59,7 +59,14 @@ typedef struct Qcow2Cache {
 } Qcow2Cache;
 
 struct Qcow2Image {
+    /*
+     * Reads map under the lock and read data clusters without it; anything that may move or
+     * free a cluster first waits until no such read is in flight (and new reads wait for it).
+     */
     GMutex lock;
+    GCond io_cond;
+    unsigned reads_in_flight;
+    unsigned writers_waiting;
     Qcow2File file;
     Qcow2Backing backing;
     bool has_backing;
@@ -150,7 +157,14 @@ int64_t qcow2_used_end(Qcow2Image *s);
 
 /* Mapping and I/O (qcow2-cluster.c). */
 Qcow2ClusterType qcow2_entry_type(const Qcow2Image *s, uint64_t entry);
-int qcow2_read_clusters(Qcow2Image *s, uint64_t off, uint8_t *buf, size_t len);
+/* A read of data clusters, done after the lock is dropped (see qcow2_read). */
+typedef struct Qcow2Read {
+    uint64_t host;
+    uint8_t *buf;
+    uint64_t len;
+} Qcow2Read;
+/* Fills what is not in data clusters (zeros, backing, compressed) and lists the reads left. */
+int qcow2_map_read(Qcow2Image *s, uint64_t off, uint8_t *buf, size_t len, GArray *reads);
 int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const uint8_t *buf, size_t len);
 /* Whole clusters only: full drops the mapping (reads the backing), else it reads as zero. */
 int qcow2_discard_clusters(Qcow2Image *s, uint64_t off, uint64_t len, bool zero);

@@ -359,6 +359,7 @@ Qcow2Image *qcow2_open(const Qcow2File *file, int flags, GError **errp)
 {
     Qcow2Image *s = g_new0(Qcow2Image, 1);
     g_mutex_init(&s->lock);
+    g_cond_init(&s->io_cond);
     s->file = *file;
     s->writable = (flags & QCOW2_OPEN_RDWR) != 0;
 
@@ -399,6 +400,7 @@ void qcow2_close(Qcow2Image *s)
     g_free(s->zcache);
     g_free(s->cluster_buf);
     g_mutex_clear(&s->lock);
+    g_cond_clear(&s->io_cond);
     g_free(s);
 }
 
@@ -438,10 +440,41 @@ int qcow2_read(Qcow2Image *s, uint64_t off, void *buf, size_t len)
     if (!range_ok(s, off, len)) {
         return -EINVAL;
     }
+    g_autoptr(GArray) reads = g_array_new(FALSE, FALSE, sizeof(Qcow2Read));
     g_mutex_lock(&s->lock);
-    int ret = qcow2_read_clusters(s, off, buf, len);
+    while (s->writers_waiting) {
+        g_cond_wait(&s->io_cond, &s->lock);
+    }
+    int ret = qcow2_map_read(s, off, buf, len, reads);
+    if (ret < 0 || reads->len == 0) {
+        g_mutex_unlock(&s->lock);
+        return ret;
+    }
+    /* Data clusters are read in parallel with other reads; their clusters cannot move now. */
+    s->reads_in_flight++;
+    g_mutex_unlock(&s->lock);
+    for (guint i = 0; ret == 0 && i < reads->len; i++) {
+        Qcow2Read *r = &g_array_index(reads, Qcow2Read, i);
+        ret = s->file.pread(s->file.opaque, r->host, r->buf, r->len);
+    }
+    g_mutex_lock(&s->lock);
+    if (--s->reads_in_flight == 0) {
+        g_cond_broadcast(&s->io_cond);
+    }
     g_mutex_unlock(&s->lock);
     return ret;
+}
+
+/* Takes the lock for a change to the image, once no read of data clusters is in flight. */
+static void lock_for_change(Qcow2Image *s)
+{
+    g_mutex_lock(&s->lock);
+    s->writers_waiting++;
+    while (s->reads_in_flight) {
+        g_cond_wait(&s->io_cond, &s->lock);
+    }
+    s->writers_waiting--;
+    g_cond_broadcast(&s->io_cond);
 }
 
 int qcow2_block_status(Qcow2Image *s, uint64_t off, uint64_t len, uint64_t *pnum)
@@ -470,7 +503,7 @@ static int may_write(Qcow2Image *s, uint64_t off, uint64_t len)
 
 int qcow2_write(Qcow2Image *s, uint64_t off, const void *buf, size_t len)
 {
-    g_mutex_lock(&s->lock);
+    lock_for_change(s);
     int ret = may_write(s, off, len);
     if (ret == 0) {
         ret = qcow2_write_clusters(s, off, buf, len);
@@ -489,7 +522,7 @@ int qcow2_flush(Qcow2Image *s)
 
 int qcow2_discard(Qcow2Image *s, uint64_t off, uint64_t len)
 {
-    g_mutex_lock(&s->lock);
+    lock_for_change(s);
     int ret = may_write(s, off, len);
     if (ret == 0) {
         /* Upstream keeps a discarded cluster reading as zeros on v3 images. */
@@ -501,7 +534,7 @@ int qcow2_discard(Qcow2Image *s, uint64_t off, uint64_t len)
 
 int qcow2_write_zeroes(Qcow2Image *s, uint64_t off, uint64_t len)
 {
-    g_mutex_lock(&s->lock);
+    lock_for_change(s);
     int ret = may_write(s, off, len);
     uint64_t cs = s->cluster_size;
     uint64_t end = off + len;
@@ -524,7 +557,7 @@ int qcow2_write_zeroes(Qcow2Image *s, uint64_t off, uint64_t len)
 
 int qcow2_make_empty(Qcow2Image *s)
 {
-    g_mutex_lock(&s->lock);
+    lock_for_change(s);
     int ret = s->writable ? (s->corrupt ? -EIO : qcow2_drop_all(s)) : -EACCES;
     g_mutex_unlock(&s->lock);
     return ret;

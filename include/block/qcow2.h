@@ -6,8 +6,9 @@
  * unallocated clusters from an optional backing reader (another image, or any callback).
  *
  * Every operation is synchronous and takes the image's own lock, so worker threads may call in
- * at once. Metadata is written through (no write-back cache): after each call returns, the
- * image file holds a consistent image; qcow2_flush() only adds the file's own flush.
+ * at once; reads of data clusters run outside it, in parallel with each other. Metadata is
+ * written through (no write-back cache): after each call returns, the image file holds a
+ * consistent image; qcow2_flush() only adds the file's own flush.
  *
  * Image layout (all integers big-endian, offsets in bytes, "cluster" = 2^cluster_bits):
  *

@@ -523,12 +523,16 @@ static void test_snapshot_shared(void)
 /* A file that dies at its Nth write (every write from then on fails), like a killed process. */
 typedef struct DyingFile {
     int fd;
+    bool slow_reads; /* widens the window of races between reads and writes */
     long writes, die_at;
     GArray *header_writes; /* indexes of writes into the header (refcount table moves) */
 } DyingFile;
 
 static int dying_pread(void *opaque, uint64_t off, void *buf, size_t len)
 {
+    if (((DyingFile *)opaque)->slow_reads) {
+        g_usleep(100);
+    }
     return fd_pread(GINT_TO_POINTER(((DyingFile *)opaque)->fd), off, buf, len);
 }
 
@@ -679,6 +683,96 @@ static void test_threads(void)
     img_close(img);
     assert_check_clean("threads.qcow2");
     assert_compare("threads.raw", model, size, "threads.qcow2");
+}
+
+typedef struct RaceJob {
+    Qcow2Image *q;
+    uint64_t clusters;
+    volatile gint *stop;
+    gint bad;
+} RaceJob;
+
+#define RACE_CS 4096
+
+/* Writes cluster c of the race area with words that name c (and a generation). */
+static gpointer race_writer(gpointer opaque)
+{
+    RaceJob *job = opaque;
+    g_autoptr(GRand) r = g_rand_new_with_seed(23);
+    static uint64_t words[RACE_CS / 8];
+    for (uint32_t gen = 1; gen < 1500; gen++) {
+        uint64_t c = g_rand_int_range(r, 0, (gint32)job->clusters);
+        if (gen % 3 == 0) {
+            uint64_t n = g_rand_int_range(r, 1, 8);
+            n = MIN(job->clusters - c, n);
+            g_assert_cmpint(qcow2_discard(job->q, c * RACE_CS, n * RACE_CS), ==, 0);
+            continue;
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(words); i++) {
+            words[i] = c << 32 | gen;
+        }
+        uint64_t at = gen % 2 ? 0 : g_rand_int_range(r, 0, RACE_CS / 8) * 8;
+        g_assert_cmpint(qcow2_write(job->q, c * RACE_CS + at, words, RACE_CS - at), ==, 0);
+    }
+    g_atomic_int_set(job->stop, 1);
+    return NULL;
+}
+
+/* Every word read from cluster c is zero or names c: never another cluster's data. */
+static gpointer race_reader(gpointer opaque)
+{
+    RaceJob *job = opaque;
+    g_autoptr(GRand) r = g_rand_new();
+    g_autofree uint64_t *words = g_malloc(8 * RACE_CS);
+    while (!g_atomic_int_get(job->stop)) {
+        uint64_t c = g_rand_int_range(r, 0, (gint32)job->clusters - 8);
+        if (qcow2_read(job->q, c * RACE_CS, words, 8 * RACE_CS) != 0) {
+            job->bad = 1;
+            break;
+        }
+        for (size_t i = 0; i < 8 * RACE_CS / 8; i++) {
+            uint64_t owner = c + i / (RACE_CS / 8);
+            if (words[i] && words[i] >> 32 != owner) {
+                job->bad = 1;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Reads of data clusters run outside the lock: discards and rewrites must not hand them a
+ * cluster that has meanwhile gone to another place of the disk. */
+static void test_read_write_race(void)
+{
+    run_ok("qemu-img create -q -f qcow2 -o cluster_size=4096 race.qcow2 2M");
+    g_autofree char *p = path_of("race.qcow2");
+    DyingFile d = {.fd = open(p, O_RDWR), .slow_reads = true, .die_at = -1};
+    Qcow2File f = {.opaque = &d,
+                   .pread = dying_pread,
+                   .pwrite = dying_pwrite,
+                   .flush = dying_flush,
+                   .truncate = dying_truncate,
+                   .length = dying_length};
+    GError *err = NULL;
+    Qcow2Image *q = qcow2_open(&f, QCOW2_OPEN_RDWR, &err);
+    g_assert_no_error(err);
+    volatile gint stop = 0;
+    RaceJob wjob = {q, (2 << 20) / RACE_CS, &stop, 0};
+    RaceJob rjobs[3];
+    GThread *readers[3];
+    for (int i = 0; i < 3; i++) {
+        rjobs[i] = wjob;
+        readers[i] = g_thread_new("reader", race_reader, &rjobs[i]);
+    }
+    GThread *writer = g_thread_new("writer", race_writer, &wjob);
+    g_thread_join(writer);
+    for (int i = 0; i < 3; i++) {
+        g_thread_join(readers[i]);
+        g_assert_cmpint(rjobs[i].bad, ==, 0);
+    }
+    qcow2_close(q);
+    close(d.fd);
+    assert_check_clean("race.qcow2");
 }
 
 /* Patches a big-endian field of a fresh image's header. */
@@ -967,6 +1061,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/snapshot-shared", test_snapshot_shared);
     g_test_add_func("/qcow2/threads", test_threads);
     g_test_add_func("/qcow2/crash-consistency", test_crash_consistency);
+    g_test_add_func("/qcow2/read-write-race", test_read_write_race);
     for (size_t i = 0; i < G_N_ELEMENTS(scenarios); i++) {
         g_autofree char *name = g_strdup_printf("/qcow2/random-writes/%s", scenarios[i].name);
         g_test_add_data_func(name, &scenarios[i], test_random_writes);
