@@ -27,7 +27,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What qcow2 needs from the node under it. Every call returns 0 (length: the size) or -errno. */
+/*
+ * What qcow2 needs from the node under it. Every call returns 0 (length: the size) or -errno.
+ * pread fills zeros past the end of the file and may be called from several threads at once.
+ */
 typedef struct Qcow2File {
     void *opaque;
     int (*pread)(void *opaque, uint64_t off, void *buf, size_t len);
