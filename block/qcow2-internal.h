@@ -72,6 +72,8 @@ struct Qcow2Image {
     bool has_backing;
     bool writable;
     bool corrupt; /* found corrupt since open (or flagged): no more writes */
+    Qcow2CorruptionFn *on_corruption;
+    void *on_corruption_opaque;
 
     int version;
     unsigned cluster_bits;

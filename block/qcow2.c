@@ -47,8 +47,19 @@ int qcow2_signal_corruption(Qcow2Image *s, const char *fmt, ...)
             s->incompatible |= QCOW2_INCOMPAT_CORRUPT;
             qcow2_write_header_features(s);
         }
+        if (s->on_corruption) {
+            s->on_corruption(s->on_corruption_opaque, msg, s->writable);
+        }
     }
     return -EIO;
+}
+
+void qcow2_set_corruption_handler(Qcow2Image *s, Qcow2CorruptionFn *fn, void *opaque)
+{
+    g_mutex_lock(&s->lock);
+    s->on_corruption = fn;
+    s->on_corruption_opaque = opaque;
+    g_mutex_unlock(&s->lock);
 }
 
 int qcow2_write_header_features(Qcow2Image *s)

@@ -84,6 +84,14 @@ void qcow2_set_backing(Qcow2Image *img, const Qcow2Backing *backing);
 /* A backing reader that reads through another opened image (a chain of qcow2 images). */
 Qcow2Backing qcow2_backing_from_image(Qcow2Image *img);
 
+/*
+ * Called (under the image lock, once per image) when its metadata turns out inconsistent, with
+ * upstream's message and whether the image was marked corrupt (fatal: it was writable); for
+ * the BLOCK_IMAGE_CORRUPTED event. Requests that met it fail with -EIO.
+ */
+typedef void Qcow2CorruptionFn(void *opaque, const char *msg, bool fatal);
+void qcow2_set_corruption_handler(Qcow2Image *img, Qcow2CorruptionFn *fn, void *opaque);
+
 /* Guest-visible I/O; ranges past the virtual size are refused with -EINVAL. */
 int qcow2_read(Qcow2Image *img, uint64_t off, void *buf, size_t len);
 int qcow2_write(Qcow2Image *img, uint64_t off, const void *buf, size_t len);

@@ -1001,6 +1001,48 @@ static void test_block_status(void)
                     theirs->len * sizeof(uint64_t));
 }
 
+static void record_corruption(void *opaque, const char *msg, bool fatal)
+{
+    g_assert_true(fatal);
+    *(char **)opaque = g_strdup(msg);
+}
+
+/*
+ * Metadata found inconsistent (an L2 table at an unaligned offset) fails the request, reports
+ * once, and marks a v3 image corrupt on disk, as qemu-img then sees it.
+ */
+static void test_corruption_found(void)
+{
+    run_ok("qemu-img create -q -f qcow2 -o cluster_size=4096 found.qcow2 1M");
+    run_ok("qemu-io -f qcow2 -c 'write -P 0x42 0 4096' found.qcow2 >/dev/null");
+    uint64_t l1_offset = header_u64("found.qcow2", 40);
+    uint64_t l1_entry = header_u64("found.qcow2", l1_offset);
+    patch("found.qcow2", l1_offset, l1_entry + 512, 8);
+    g_autofree char *p = path_of("found.qcow2");
+    Img *img = img_open(p, QCOW2_OPEN_RDWR);
+    g_autofree char *msg = NULL;
+    qcow2_set_corruption_handler(img->q, record_corruption, &msg);
+    guint8 buf[512];
+    g_assert_cmpint(qcow2_read(img->q, 0, buf, sizeof(buf)), ==, -EIO);
+    g_autofree char *want = g_strdup_printf("L2 table offset %#" PRIx64 " unaligned (L1 index: 0)",
+                                            (l1_entry + 512) & ~(UINT64_C(1) << 63));
+    g_assert_cmpstr(msg, ==, want);
+    g_assert_cmpint(qcow2_write(img->q, 65536, buf, sizeof(buf)), ==, -EIO);
+    Qcow2Info info;
+    qcow2_get_info(img->q, &info);
+    g_assert_true(info.corrupt);
+    qcow2_info_clear(&info);
+    img_close(img);
+    g_autofree char *out = NULL;
+    g_assert_cmpint(run(&out, NULL, "qemu-img info --output=json found.qcow2"), ==, 0);
+    g_assert_nonnull(strstr(out, "\"corrupt\": true"));
+    GError *err = NULL;
+    int fd;
+    g_assert_null(try_open(p, QCOW2_OPEN_RDWR, &fd, &err));
+    g_assert_cmpstr(err->message, ==, "qcow2: Image is corrupt; cannot be opened read/write");
+    g_clear_error(&err);
+}
+
 /* Features upstream has and we have not are refused by name, never misread. */
 static void test_unsupported_features(void)
 {
@@ -1053,6 +1095,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/info", test_info);
     g_test_add_func("/qcow2/read-qemu-overlay", test_read_qemu_overlay);
     g_test_add_func("/qcow2/bad-headers", test_bad_headers);
+    g_test_add_func("/qcow2/corruption-found", test_corruption_found);
     g_test_add_func("/qcow2/create", test_create);
     g_test_add_func("/qcow2/block-status", test_block_status);
     g_test_add_func("/qcow2/unsupported-features", test_unsupported_features);
