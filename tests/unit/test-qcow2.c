@@ -518,6 +518,19 @@ static void test_snapshot_shared(void)
     run_ok("qemu-img snapshot -a s1 snap.qcow2");
     assert_check_clean("snap.qcow2");
     assert_compare("snap.raw", orig, len, "snap.qcow2");
+
+    /* Emptied, the active layer reads zeros; the snapshot's clusters stay its own. */
+    img = img_open(p, QCOW2_OPEN_RDWR);
+    g_assert_cmpint(qcow2_write(img->q, 4096, now, 70000), ==, 0);
+    g_assert_cmpint(qcow2_make_empty(img->q), ==, 0);
+    memset(now, 0, len);
+    assert_reads(img, now, len);
+    img_close(img);
+    assert_check_clean("snap.qcow2");
+    assert_compare("snap.raw", now, len, "snap.qcow2");
+    run_ok("qemu-img snapshot -a s1 snap.qcow2");
+    assert_check_clean("snap.qcow2");
+    assert_compare("snap.raw", orig, len, "snap.qcow2");
 }
 
 /* A file that dies at its Nth write (every write from then on fails), like a killed process. */
