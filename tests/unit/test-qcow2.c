@@ -493,6 +493,22 @@ static void test_overwrite_compressed(void)
     assert_compare("zover.raw", data, len, "zover.qcow2");
 }
 
+/*
+ * snap.qcow2 reads `now` (through us, and for qemu-img compare, check clean); then its snapshot
+ * s1, applied by qemu-img, still reads `orig`.
+ */
+static void assert_then_restore_snapshot(Img *img, const guint8 *now, const guint8 *orig,
+                                         size_t len)
+{
+    assert_reads(img, now, len);
+    img_close(img);
+    assert_check_clean("snap.qcow2");
+    assert_compare("snap.raw", now, len, "snap.qcow2");
+    run_ok("qemu-img snapshot -a s1 snap.qcow2");
+    assert_check_clean("snap.qcow2");
+    assert_compare("snap.raw", orig, len, "snap.qcow2");
+}
+
 /* Clusters shared with an internal snapshot are copied, never written in place. */
 static void test_snapshot_shared(void)
 {
@@ -510,27 +526,14 @@ static void test_snapshot_shared(void)
     }
     g_assert_cmpint(qcow2_write_zeroes(img->q, 65536, 65536), ==, 0);
     memset(now + 65536, 0, 65536);
-    assert_reads(img, now, len);
-    img_close(img);
-    assert_check_clean("snap.qcow2");
-    assert_compare("snap.raw", now, len, "snap.qcow2");
-    /* The snapshot still holds the original data. */
-    run_ok("qemu-img snapshot -a s1 snap.qcow2");
-    assert_check_clean("snap.qcow2");
-    assert_compare("snap.raw", orig, len, "snap.qcow2");
+    assert_then_restore_snapshot(img, now, orig, len);
 
     /* Emptied, the active layer reads zeros; the snapshot's clusters stay its own. */
     img = img_open(p, QCOW2_OPEN_RDWR);
     g_assert_cmpint(qcow2_write(img->q, 4096, now, 70000), ==, 0);
     g_assert_cmpint(qcow2_make_empty(img->q), ==, 0);
     memset(now, 0, len);
-    assert_reads(img, now, len);
-    img_close(img);
-    assert_check_clean("snap.qcow2");
-    assert_compare("snap.raw", now, len, "snap.qcow2");
-    run_ok("qemu-img snapshot -a s1 snap.qcow2");
-    assert_check_clean("snap.qcow2");
-    assert_compare("snap.raw", orig, len, "snap.qcow2");
+    assert_then_restore_snapshot(img, now, orig, len);
 }
 
 /* A file that dies at its Nth write (every write from then on fails), like a killed process. */
@@ -579,6 +582,21 @@ static int64_t dying_length(void *opaque)
     return fd_length(GINT_TO_POINTER(((DyingFile *)opaque)->fd));
 }
 
+/* Opens the image in d's file read-write; d must outlive the image. */
+static Qcow2Image *dying_open(DyingFile *d)
+{
+    Qcow2File f = {.opaque = d,
+                   .pread = dying_pread,
+                   .pwrite = dying_pwrite,
+                   .flush = dying_flush,
+                   .truncate = dying_truncate,
+                   .length = dying_length};
+    GError *err = NULL;
+    Qcow2Image *q = qcow2_open(&f, QCOW2_OPEN_RDWR, &err);
+    g_assert_no_error(err);
+    return q;
+}
+
 /*
  * Writes that outgrow the refcount table, zeroes, discards and an emptying, on a file that dies
  * at write `die_at` (-1: never). Returns how many writes the file saw.
@@ -588,15 +606,7 @@ static long dying_workload(long die_at, GArray *header_writes)
     run_ok("cp crash-template.qcow2 crash.qcow2");
     g_autofree char *p = path_of("crash.qcow2");
     DyingFile d = {.fd = open(p, O_RDWR), .die_at = die_at, .header_writes = header_writes};
-    Qcow2File f = {.opaque = &d,
-                   .pread = dying_pread,
-                   .pwrite = dying_pwrite,
-                   .flush = dying_flush,
-                   .truncate = dying_truncate,
-                   .length = dying_length};
-    GError *err = NULL;
-    Qcow2Image *q = qcow2_open(&f, QCOW2_OPEN_RDWR, &err);
-    g_assert_no_error(err);
+    Qcow2Image *q = dying_open(&d);
     static guint8 buf[3000];
     memset(buf, 0x3c, sizeof(buf));
     int failed = 0;
@@ -760,15 +770,7 @@ static void test_read_write_race(void)
     run_ok("qemu-img create -q -f qcow2 -o cluster_size=4096 race.qcow2 2M");
     g_autofree char *p = path_of("race.qcow2");
     DyingFile d = {.fd = open(p, O_RDWR), .slow_reads = true, .die_at = -1};
-    Qcow2File f = {.opaque = &d,
-                   .pread = dying_pread,
-                   .pwrite = dying_pwrite,
-                   .flush = dying_flush,
-                   .truncate = dying_truncate,
-                   .length = dying_length};
-    GError *err = NULL;
-    Qcow2Image *q = qcow2_open(&f, QCOW2_OPEN_RDWR, &err);
-    g_assert_no_error(err);
+    Qcow2Image *q = dying_open(&d);
     volatile gint stop = 0;
     RaceJob wjob = {q, (2 << 20) / RACE_CS, &stop, 0};
     RaceJob rjobs[3];
