@@ -280,6 +280,13 @@ static void test_info(void)
     g_assert_cmpint(info.version, ==, 2);
     g_assert_null(info.backing_file);
     qcow2_info_clear(&info);
+    /* Probing tells the image from a raw file. */
+    guint8 head[16];
+    g_assert_cmpint(pread(img->fd, head, sizeof(head), 0), ==, sizeof(head));
+    g_assert_true(qcow2_probe(head, sizeof(head)));
+    g_assert_false(qcow2_probe(head, 4));
+    head[0] ^= 1;
+    g_assert_false(qcow2_probe(head, sizeof(head)));
     /* A read-only image refuses writes. */
     guint8 b = 1;
     g_assert_cmpint(qcow2_write(img->q, 0, &b, 1), ==, -EACCES);
