@@ -68,16 +68,12 @@ static void rb_set(const Qcow2Image *s, uint8_t *b, uint64_t i, uint64_t v, uint
 
 int qcow2_refcount_init(Qcow2Image *s)
 {
-    size_t bytes = (size_t)s->reftable_clusters * s->cluster_size;
-    g_autofree uint8_t *raw = g_malloc(bytes);
-    int ret = s->file.pread(s->file.opaque, s->reftable_offset, raw, bytes);
+    s->reftable = g_new(uint64_t, s->reftable_size);
+    int ret = s->file.pread(s->file.opaque, s->reftable_offset, s->reftable, s->reftable_size * 8);
     if (ret < 0) {
         return ret;
     }
-    s->reftable = g_new(uint64_t, s->reftable_size);
-    for (uint64_t i = 0; i < s->reftable_size; i++) {
-        s->reftable[i] = qcow2_be64(raw + i * 8);
-    }
+    qcow2_be64_to_host(s->reftable, s->reftable_size);
     int64_t flen = s->file.length(s->file.opaque);
     if (flen < 0) {
         return (int)flen;

@@ -181,16 +181,12 @@ static int read_l1(Qcow2Image *s)
     if (s->l1_size == 0) {
         return 0;
     }
-    size_t bytes = (size_t)s->l1_size * 8;
-    g_autofree uint8_t *raw = g_malloc(bytes);
-    int ret = s->file.pread(s->file.opaque, s->l1_offset, raw, bytes);
+    s->l1 = g_new(uint64_t, s->l1_size);
+    int ret = s->file.pread(s->file.opaque, s->l1_offset, s->l1, (size_t)s->l1_size * 8);
     if (ret < 0) {
         return ret;
     }
-    s->l1 = g_new(uint64_t, s->l1_size);
-    for (uint32_t i = 0; i < s->l1_size; i++) {
-        s->l1[i] = qcow2_be64(raw + (size_t)i * 8);
-    }
+    qcow2_be64_to_host(s->l1, s->l1_size);
     return 0;
 }
 

@@ -651,7 +651,7 @@ static void test_crash_consistency(void)
         }
     }
     g_autoptr(GRand) r = g_rand_new_with_seed(17);
-    for (int i = 0; i < 40; i++) {
+    for (int i = 0; i < 16; i++) {
         long k = g_rand_int_range(r, 0, (gint32)total);
         g_array_append_val(points, k);
     }
