@@ -5,6 +5,7 @@
 #include "chardev/char.h"
 #include "chardev/mux.h"
 #include "hw/core/biglock.h"
+#include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
 #include "monitor/monitor.h"
 #include "system/machine-control.h"
@@ -58,6 +59,7 @@ typedef enum {
     OPT_INITRD,
     OPT_APPEND,
     OPT_DEVICE,
+    OPT_GLOBAL,
     OPT_SERIAL,
     OPT_NO_REBOOT,
     OPT_NO_SHUTDOWN,
@@ -90,6 +92,8 @@ static const OptionDef options[] = {
     {"initrd", TRUE, OPT_INITRD, "file", "use 'file' as initial ram disk"},
     {"device", TRUE, OPT_DEVICE, "driver[,prop[=value][,...]]",
      "add device (based on driver); '-device help' lists them"},
+    {"global", TRUE, OPT_GLOBAL, "driver.property=value",
+     "set a global default for a item property ('driver=,property=,value=' form too)"},
     {"serial", TRUE, OPT_SERIAL, "dev", "redirect the serial port to char device 'dev'"},
     {"no-reboot", FALSE, OPT_NO_REBOOT, NULL, "exit instead of rebooting"},
     {"no-shutdown", FALSE, OPT_NO_SHUTDOWN, NULL, "stop before shutdown"},
@@ -626,6 +630,16 @@ static void pc_guest_poweroff(void *opaque)
     qemu_system_guest_shutdown(SHUTDOWN_CAUSE_GUEST_SHUTDOWN);
 }
 
+static void remove_pidfile(void);
+
+/* isa-debug-exit: at once, from the vCPU thread, as upstream's exit() does; exit handlers
+ * restore the terminal. */
+static void pc_guest_exit(void *opaque, int status)
+{
+    remove_pidfile();
+    exit(status);
+}
+
 static void pc_runstate_changed(void *opaque, gboolean running, RunState state)
 {
     if (running) {
@@ -689,6 +703,7 @@ static void build_pc(GPtrArray *opts)
     static const PcSystemEvents events = {
         .guest_reset = pc_guest_reset,
         .guest_poweroff = pc_guest_poweroff,
+        .guest_exit = pc_guest_exit,
     };
     GError *err = NULL;
     pc_sys = pc_system_new(&mc.pc, &events, &err);
@@ -973,6 +988,11 @@ int qemu_main(int argc, char **argv)
         case OPT_SMP:
             handle_smp(o->arg);
             break;
+        case OPT_GLOBAL:
+            if (!qdev_global_add(o->arg, &err)) {
+                die_with(err);
+            }
+            break;
         case OPT_KERNEL:
             mc.pc.kernel = o->arg;
             break;
@@ -1077,6 +1097,7 @@ int qemu_main(int argc, char **argv)
     } else {
         create_serial_chardevs(opts);
     }
+    qdev_globals_check();
 
     net_check_clients();
     main_loop = g_main_loop_new(NULL, FALSE);
