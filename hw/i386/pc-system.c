@@ -6,6 +6,8 @@
 #include "hw/i386/multiboot.h"
 #include "util/error.h"
 
+#include <stdlib.h>
+
 /* Without -kernel there is no firmware to run: the CPU starts on `hlt; jmp $-1` here. */
 #define NO_KERNEL_HALT_ADDR 0x7000
 
@@ -95,6 +97,8 @@ static void guest_exit_request(void *opaque, int status)
     PcSystem *sys = opaque;
     if (sys->events.guest_exit) {
         sys->events.guest_exit(sys->events.opaque, status);
+    } else {
+        exit(status);
     }
 }
 

@@ -286,6 +286,8 @@ static void guest_exit(DeviceHost *host, int status)
     PcMachine *m = (PcMachine *)host /* its first member */;
     if (m->hooks.guest_exit) {
         m->hooks.guest_exit(m->hooks.opaque, status);
+    } else {
+        exit(status);
     }
 }
 

@@ -28,8 +28,9 @@ static void debug_exit_write(void *opaque, uint64_t addr, uint64_t val, unsigned
     int status = (int)(((uint32_t)val << 1) | 1);
     if (d->host->guest_exit) {
         d->host->guest_exit(d->host, status);
+    } else {
+        exit(status);
     }
-    exit(status);
 }
 
 static const IoRegionOps debug_exit_ops = {.read = debug_exit_read, .write = debug_exit_write};

@@ -47,7 +47,8 @@ typedef struct DeviceHost {
     struct IrqLine *isa_irq;    /* ISA IRQs 0-15 */
     /* An ISA device is about to take these ports: the machine frees any placeholder there. */
     void (*isa_claim)(struct DeviceHost *host, uint64_t base, uint64_t len);
-    /* The guest asked the process to exit with status (isa-debug-exit): does not return. */
+    /* The guest asked the process to exit with status (isa-debug-exit); the machine ends it
+     * (tests record it instead). NULL: exit(). */
     void (*guest_exit)(struct DeviceHost *host, int status);
     bool realized; /* past this, no hotplug */
     /* Connects a NIC to -netdev ID; NULL: through the net core (hw/virtio/virtio-net-nc.h). */

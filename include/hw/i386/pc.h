@@ -68,7 +68,7 @@ typedef struct PcMachineHooks {
     void (*cpu_nmi)(void *opaque);                 /* x86_cpu_inject_nmi */
     void (*reset_request)(void *opaque);           /* the guest asked for a reset */
     void (*poweroff_request)(void *opaque);        /* the guest powered off (ACPI S5) */
-    /* isa-debug-exit: end the process now with status (must not return; NULL: exit()). */
+    /* isa-debug-exit: end the process now with status (tests record it; NULL: exit()). */
     void (*guest_exit)(void *opaque, int status);
     /* Connects a NIC to -netdev ID; NULL: through the net core (hw/virtio/virtio-net-nc.h).
      * Tests replace it. On failure it reports upstream's "can't find value" error. */
