@@ -822,7 +822,9 @@ static void check_machine_options(GPtrArray *opts)
             if (o->def->id == OPT_DEVICE) {
                 g_autofree char *driver = g_strndup(o->arg, strcspn(o->arg, ","));
                 error_location_set(o->spelling);
-                error_report("No 'PCI' bus found for device '%s'", driver);
+                const DeviceTypeInfo *t = device_type_find(driver);
+                error_report("No '%s' bus found for device '%s'", t && t->bus ? t->bus : "PCI",
+                             driver);
                 exit(1);
             }
         }

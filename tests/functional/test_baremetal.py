@@ -187,6 +187,12 @@ def test_global_and_device_errors_match_debian(qemu_bin, debian_qemu, args):
 
 
 @pytest.mark.parametrize("dev", ["isa-debug-exit", "pc-testdev"])
+def test_no_isa_bus_without_pc_as_debian(qemu_bin, debian_qemu, dev):
+    ours = run(qemu_bin, "-device", dev)
+    assert_same_failure(ours, run(debian_qemu, "-device", dev))
+
+
+@pytest.mark.parametrize("dev", ["isa-debug-exit", "pc-testdev"])
 def test_device_help_matches_debian(qemu_bin, debian_qemu, dev):
     ours = run(qemu_bin, "-device", f"{dev},help", base=False)
     theirs = run(debian_qemu, "-device", f"{dev},help", base=False)
