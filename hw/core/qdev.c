@@ -373,8 +373,7 @@ void qdev_globals_clear(void)
     }
 }
 
-/* The globals for t, in command-line order (a later one wins), into props. */
-static bool apply_globals(const DeviceTypeInfo *t, GHashTable *props, GError **errp)
+bool device_apply_globals(const DeviceTypeInfo *t, GHashTable *props, GError **errp)
 {
     for (guint i = 0; globals && i < globals->len; i++) {
         GlobalProp *g = g_ptr_array_index(globals, i);
@@ -441,7 +440,7 @@ bool device_create_from_opts(void *machine, KeyvalList *opts, bool *help_printed
         return false;
     }
     g_autoptr(GHashTable) props = g_hash_table_new(g_str_hash, g_str_equal);
-    if (!apply_globals(t, props, errp)) {
+    if (!device_apply_globals(t, props, errp)) {
         return false;
     }
     for (guint i = 0; i < opts->pairs->len; i++) {

@@ -439,6 +439,10 @@ bool pc_machine_add_nic_requests(PcMachine *m, GError **errp)
             return false;
         }
         g_autoptr(GHashTable) props = g_hash_table_new(g_str_hash, g_str_equal);
+        const DeviceTypeInfo *t = device_type_find("virtio-net-pci");
+        if (t && !device_apply_globals(t, props, errp)) {
+            return false;
+        }
         g_hash_table_insert(props, (gpointer) "netdev", req->netdev);
         if (req->mac) {
             uint8_t mac[6];

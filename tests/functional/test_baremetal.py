@@ -167,6 +167,7 @@ GLOBAL_ERRORS = [
     ["-global", "pc-testdev.x=1", "-device", "pc-testdev"],
     ["-global", "virtio-net-pci.mac=zz", "-device", "virtio-net-pci"],
     ["-global", "virtio-net-pci.bogus=1", "-device", "virtio-net-pci"],
+    ["-global", "virtio-net-pci.bogus=1", "-nic", "user,model=virtio-net-pci"],
     ["-global", "driver=isa-debug-exit,property=iobase"],
     ["-global", "driver=isa-debug-exit,value=1"],
     ["-global", "foo=1,bar=2"],

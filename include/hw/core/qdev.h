@@ -75,6 +75,9 @@ bool qdev_global_add(const char *arg, GError **errp);
 /* After the machine is built: upstream's warning for globals naming no device type. */
 void qdev_globals_check(void);
 void qdev_globals_clear(void);
+/* The globals for t, checked, into props (in command-line order: a later one wins); for
+ * devices made without -device (-nic), which upstream creates as devices too. */
+bool device_apply_globals(const DeviceTypeInfo *t, GHashTable *props, GError **errp);
 
 /* A DEV_PROP_INT_U32 value, already checked. */
 uint32_t qdev_parse_u32(const char *str);
