@@ -7,6 +7,8 @@
 #include "hw/core/biglock.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
+#include "migration/migration.h"
+#include "migration/vmstate.h"
 #include "monitor/colo.h"
 #include "monitor/monitor.h"
 #include "system/machine-control.h"
@@ -65,6 +67,7 @@ typedef enum {
     OPT_NO_REBOOT,
     OPT_NO_SHUTDOWN,
     OPT_ECHR,
+    OPT_INCOMING,
 } OptionId;
 
 typedef struct {
@@ -122,6 +125,8 @@ static const OptionDef options[] = {
      "create a monitor on chardev 'name'"},
     {"netdev", TRUE, OPT_NETDEV, "type,id=str[,prop=value][,...]",
      "configure a network backend ('-netdev help' lists types)"},
+    {"incoming", TRUE, OPT_INCOMING, "uri",
+     "wait for an incoming migration on tcp:HOST:PORT, unix:PATH, exec:CMD or defer"},
     {"nic", TRUE, OPT_NIC, "[type],[id=str][,prop=value][,...]",
      "initialize an on-board / default host NIC and its network backend"},
 };
@@ -133,6 +138,8 @@ typedef struct {
 } CmdOption;
 
 static gboolean start_paused;
+static const char *incoming; /* -incoming, the last one wins as upstream */
+static const char *incoming_spelling;
 static GMainLoop *main_loop;
 static volatile gint quit_requested;
 
@@ -665,6 +672,17 @@ static guint pc_ops_cpu_count(void *opaque)
     return 1;
 }
 
+/* The device state in the migration stream: the machine's one VMStateSet, all or nothing. */
+static bool pc_save_devices(void *opaque, GByteArray *out, GError **errp)
+{
+    return vmstate_set_save(pc_system_vmstate_set(pc_sys), out, errp);
+}
+
+static bool pc_load_devices(void *opaque, const guint8 *buf, gsize len, GError **errp)
+{
+    return vmstate_set_load(pc_system_vmstate_set(pc_sys), buf, len, errp);
+}
+
 static VMStateSet *pc_ops_vmstate_set(void *opaque)
 {
     return pc_system_vmstate_set(pc_sys);
@@ -768,6 +786,13 @@ static void build_pc(GPtrArray *opts)
     };
     machine_control_set_ops(&ops);
     runstate_add_change_handler(pc_runstate_changed, NULL);
+    const MigrationHost host = {
+        .ram = pc_system_ram(pc_sys),
+        .machine_type = "pc-i440fx-7.2",
+        .save_devices = pc_save_devices,
+        .load_devices = pc_load_devices,
+    };
+    migration_set_host(&host);
 }
 
 /*
@@ -1022,6 +1047,10 @@ int qemu_main(int argc, char **argv)
         case OPT_NO_SHUTDOWN:
             mc.no_shutdown = TRUE;
             break;
+        case OPT_INCOMING:
+            incoming = o->arg;
+            incoming_spelling = o->spelling;
+            break;
         case OPT_DAEMONIZE:
             daemonize = TRUE;
             break;
@@ -1107,7 +1136,14 @@ int qemu_main(int argc, char **argv)
     net_check_clients();
     main_loop = g_main_loop_new(NULL, FALSE);
     qemu_system_set_shutdown_handler(on_shutdown_request, NULL);
-    if (!start_paused) {
+    if (incoming) {
+        /* inmigrate until the load completes; the VM then runs unless -S */
+        error_location_set(incoming_spelling);
+        if (!migration_incoming_init(incoming, !start_paused, &err)) {
+            die_with(err);
+        }
+        error_location_clear();
+    } else if (!start_paused) {
         vm_start();
     }
     g_unix_signal_add(SIGINT, on_signal, GINT_TO_POINTER(SIGINT));
@@ -1120,6 +1156,11 @@ int qemu_main(int argc, char **argv)
     }
 
     qemu_system_shutdown_finish();
+    /* The migration threads read RAM and the channel: they end before the machine goes. */
+    bql_unlock();
+    migration_shutdown();
+    bql_lock();
+    migration_set_host(NULL);
     machine_control_set_ops(NULL);
     /* The vCPU thread and the NICs go before the netdevs and chardevs they use. */
     pc_system_free(pc_sys);
