@@ -401,6 +401,34 @@ static char *shown_key(const char *prefix, const char *key)
     return g_strdup_printf("%s%s", prefix, key);
 }
 
+/* -drive's options meant for the protocol under a format (aio=, locking=) go to the inline
+ * "file" child, as upstream hands a format's unused options down. */
+static void pass_down_protocol_options(const BlockDriver *drv, GHashTable *opts)
+{
+    if (!key_in("file", drv->children) || g_hash_table_contains(opts, "file")) {
+        return;
+    }
+    const char *child_name = g_hash_table_lookup(opts, "file.driver");
+    const BlockDriver *child = bdrv_find_driver(child_name ? child_name : "file");
+    if (!child) {
+        return;
+    }
+    g_autoptr(GPtrArray) keys = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, opts);
+    while (g_hash_table_iter_next(&it, &k, NULL)) {
+        if (!key_in(k, drv->options) && key_in(k, child->options)) {
+            g_ptr_array_add(keys, k);
+        }
+    }
+    for (guint i = 0; i < keys->len; i++) {
+        g_autofree char *key = g_strdup(keys->pdata[i]);
+        char *v = opts_take(opts, key);
+        g_hash_table_insert(opts, g_strdup_printf("file.%s", key), v);
+    }
+}
+
 static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags, const char *prefix,
                                    GError **errp)
 {
@@ -455,6 +483,9 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
         bs->auto_named = true;
     }
 
+    if (flags->drive_style) {
+        pass_down_protocol_options(drv, opts);
+    }
     /* Children first: a format's open reads its child. */
     for (const char *const *role = drv->children; role && *role; role++) {
         GError *err = NULL;

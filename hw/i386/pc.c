@@ -12,6 +12,8 @@
 #include "hw/pci/pci.h"
 #include "hw/timer/i8254.h"
 #include "hw/timer/mc146818rtc.h"
+#include "block/blockdev.h"
+#include "hw/virtio/virtio-blk-pci.h"
 #include "hw/virtio/virtio-net-pci.h"
 #include "net/net.h"
 #include "target/i386/cpu.h"
@@ -269,6 +271,7 @@ static void poweroff_request(void *opaque)
 void hw_register_types(void)
 {
     virtio_net_pci_register_type();
+    virtio_blk_pci_register_type();
 }
 
 /* --- the device list -------------------------------------------------------------------- */
@@ -402,6 +405,22 @@ void pc_machine_free(PcMachine *m)
 bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, GError **errp)
 {
     return device_create_from_opts(&m->host, opts, help_printed, errp);
+}
+
+bool pc_machine_add_drives(PcMachine *m, GError **errp)
+{
+    if (!virtio_blk_pci_create_for_drives(&m->host, errp)) {
+        return false;
+    }
+    /* No IDE controller yet: a drive meant for one has nowhere to go. */
+    g_autoptr(GPtrArray) ide = drive_list_unclaimed(BLK_IF_IDE);
+    if (ide->len) {
+        int bus, unit;
+        blk_legacy_type(ide->pdata[0], &bus, &unit, NULL);
+        error_setg(errp, "machine type does not support if=ide,bus=%d,unit=%d", bus, unit);
+        return false;
+    }
+    return true;
 }
 
 bool pc_machine_add_nic_requests(PcMachine *m, GError **errp)
