@@ -342,18 +342,6 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
     return blk;
 }
 
-GPtrArray *drive_list_unclaimed(BlockInterfaceType type)
-{
-    GPtrArray *out = g_ptr_array_new();
-    for (guint i = 0; drives && i < drives->len; i++) {
-        DriveInfo *d = drives->pdata[i];
-        if (d->type == type && d->auto_device && !d->claimed) {
-            g_ptr_array_add(out, d->blk);
-        }
-    }
-    return out;
-}
-
 bool blockdev_flatten_json(JsonObject *obj, const char *prefix, GHashTable *out, GError **errp)
 {
     GList *members = json_object_get_members(obj);

@@ -133,7 +133,8 @@ static const OptionDef options[] = {
 typedef struct {
     const OptionDef *def;
     char *arg;
-    char *spelling; /* "-object colo-compare,id=c0" for error locations */
+    char *spelling;    /* "-object colo-compare,id=c0" for error locations */
+    BlockBackend *blk; /* -drive: what it made */
 } CmdOption;
 
 static gboolean start_paused;
@@ -452,7 +453,8 @@ static void handle_nic(const char *arg)
     handle_netdev_or_nic(arg, TRUE);
 }
 
-static void handle_drive(const char *arg)
+/* -drive: the backend it made (its device comes with the machine's). */
+static BlockBackend *handle_drive(const char *arg)
 {
     GError *err = NULL;
     bool help = false;
@@ -478,6 +480,7 @@ static void handle_drive(const char *arg)
         error_report("machine type does not support if=ide,bus=%d,unit=%d", bus, unit);
         exit(1);
     }
+    return blk;
 }
 
 static void handle_blockdev(const char *arg)
@@ -783,8 +786,16 @@ static void build_pc(GPtrArray *opts)
     if (!pc_machine_add_nic_requests(pc_system_machine(pc_sys), &err)) {
         die_with(err);
     }
-    if (!pc_machine_add_drives(pc_system_machine(pc_sys), &err)) {
-        die_with(err);
+    /* The devices of -drive if=virtio|ide, after the -device ones, as upstream adds them. */
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id == OPT_DRIVE) {
+            error_location_set(o->spelling);
+            if (!pc_machine_add_drive(pc_system_machine(pc_sys), o->blk, &err)) {
+                die_with(err);
+            }
+            error_location_clear();
+        }
     }
     if (!serial) {
         serial = default_serial;
@@ -1138,7 +1149,14 @@ int qemu_main(int argc, char **argv)
     for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
     /* Upstream opens -blockdev nodes before -drive ones, each in command-line order. */
     for_each_option(opts, OPT_BLOCKDEV, -1, handle_blockdev);
-    for_each_option(opts, OPT_DRIVE, -1, handle_drive);
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id == OPT_DRIVE) {
+            error_location_set(o->spelling);
+            o->blk = handle_drive(o->arg);
+            error_location_clear();
+        }
+    }
     if (mc.is_pc) {
         build_pc(opts);
     } else {

@@ -407,20 +407,19 @@ bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, G
     return device_create_from_opts(&m->host, opts, help_printed, errp);
 }
 
-bool pc_machine_add_drives(PcMachine *m, GError **errp)
+bool pc_machine_add_drive(PcMachine *m, BlockBackend *blk, GError **errp)
 {
-    if (!virtio_blk_pci_create_for_drives(&m->host, errp)) {
-        return false;
-    }
-    /* No IDE controller yet: a drive meant for one has nowhere to go. */
-    g_autoptr(GPtrArray) ide = drive_list_unclaimed(BLK_IF_IDE);
-    if (ide->len) {
-        int bus, unit;
-        blk_legacy_type(ide->pdata[0], &bus, &unit, NULL);
+    int bus, unit;
+    switch (blk_legacy_type(blk, &bus, &unit, NULL)) {
+    case BLK_IF_VIRTIO:
+        return virtio_blk_pci_create_for_drive(&m->host, blk, errp);
+    case BLK_IF_IDE:
+        /* No IDE controller yet: a drive meant for one has nowhere to go. */
         error_setg(errp, "machine type does not support if=ide,bus=%d,unit=%d", bus, unit);
         return false;
+    default:
+        return true;
     }
-    return true;
 }
 
 bool pc_machine_add_nic_requests(PcMachine *m, GError **errp)

@@ -86,16 +86,9 @@ static bool create_from_device_opts(void *machine, const char *id, GHashTable *p
                   errp);
 }
 
-bool virtio_blk_pci_create_for_drives(DeviceHost *host, GError **errp)
+bool virtio_blk_pci_create_for_drive(DeviceHost *host, BlockBackend *blk, GError **errp)
 {
-    g_autoptr(GPtrArray) list = drive_list_unclaimed(BLK_IF_VIRTIO);
-    for (guint i = 0; i < list->len; i++) {
-        BlockBackend *blk = list->pdata[i];
-        if (!create(host, NULL, blk_name(blk), NULL, NULL, true, errp)) {
-            return false;
-        }
-    }
-    return true;
+    return create(host, NULL, blk_name(blk), NULL, NULL, true, errp);
 }
 
 static const DeviceTypeInfo virtio_blk_pci_type = {

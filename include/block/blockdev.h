@@ -44,9 +44,6 @@ bool blockdev_is_monitor_owned(BlockDriverState *bs);
 BlockBackend *blockdev_backend_for_device(const char *drive, const char *owner_type, bool automatic,
                                           GError **errp);
 
-/* The -drive if=type drives whose automatic device is not made yet, in command-line order. */
-GPtrArray *drive_list_unclaimed(BlockInterfaceType type);
-
 /* A JSON object as flat keys ("file": {"filename": ...} -> "file.filename"). */
 bool blockdev_flatten_json(JsonObject *obj, const char *prefix, GHashTable *out, GError **errp);
 

@@ -21,7 +21,7 @@ typedef struct VirtIOBlkPCI VirtIOBlkPCI;
 extern const DeviceContract virtio_blk_pci_device;
 
 void virtio_blk_pci_register_type(void);
-/* The devices of -drive if=virtio, in command-line order. */
-bool virtio_blk_pci_create_for_drives(DeviceHost *host, GError **errp);
+/* The device of a -drive if=virtio. */
+bool virtio_blk_pci_create_for_drive(DeviceHost *host, BlockBackend *blk, GError **errp);
 
 #endif
