@@ -101,7 +101,8 @@ GPtrArray *blk_all(void)
     GPtrArray *out = g_ptr_array_new();
     for (guint i = 0; backends && i < backends->len; i++) {
         BlockBackend *blk = backends->pdata[i];
-        if (*blk->name) {
+        /* Upstream's monitor list: named backends, and anonymous ones a device uses. */
+        if (*blk->name || blk->dev) {
             g_ptr_array_add(out, blk);
         }
     }

@@ -443,8 +443,13 @@ bool blockdev_del(const char *node_name, GError **errp)
         error_setg(errp, "Node %s is not owned by the monitor", node_name);
         return false;
     }
-    if (bdrv_has_parents(bs)) {
+    /* Upstream's two words: a backend (device) on it, or another node using it. */
+    if (bs->backends) {
         error_setg(errp, "Node %s is in use", node_name);
+        return false;
+    }
+    if (bdrv_has_parents(bs)) {
+        error_setg(errp, "Block device %s is in use", node_name);
         return false;
     }
     g_ptr_array_remove(monitor_nodes, bs);

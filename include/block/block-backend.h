@@ -31,7 +31,7 @@ typedef void BlockCompletionFunc(void *opaque, int ret);
 BlockBackend *blk_new(const char *name, GMainContext *ctx);
 void blk_unref(BlockBackend *blk);
 BlockBackend *blk_by_name(const char *name);
-/* Every named backend, in creation order (query-block). */
+/* Named backends and anonymous ones a device uses, in creation order (query-block). */
 GPtrArray *blk_all(void);
 const char *blk_name(BlockBackend *blk);
 

@@ -267,3 +267,81 @@ def test_guest_ext4_virtio_reboot_poweroff(built, tmp_path):
     got = subprocess.run(["debugfs", "-R", "cat /f1", disk], capture_output=True)
     assert got.returncode == 0
     assert hashlib.sha256(got.stdout).hexdigest() == want
+
+
+# ---- QMP ------------------------------------------------------------------------------------
+
+def qmp_session(binary, args, commands):
+    """Runs binary with -qmp stdio, sends the commands after qmp_capabilities; returns the
+    replies (events dropped) with auto node names ("#block123") made comparable."""
+    import json
+    import re
+    lines = ['{"execute":"qmp_capabilities"}'] + [json.dumps(c) for c in commands] + \
+        ['{"execute":"quit"}']
+    p = subprocess.run([binary] + args + ["-qmp", "stdio"], input="\n".join(lines) + "\n",
+                       capture_output=True, text=True, timeout=30)
+    replies = [json.loads(line) for line in p.stdout.splitlines()
+               if line.startswith("{") and '"event"' not in line and '"QMP"' not in line]
+    text = json.dumps(replies[1:-1], sort_keys=True)
+    return json.loads(re.sub(r"#block\d+", "#block", text))
+
+
+def test_block_qmp_as_debian(qemu_bin, debian_qemu, img, tmp_path):
+    """query-block, query-named-block-nodes, blockdev-add and blockdev-del answer as Debian's
+    QEMU does, errors included, for a virtio disk, an if=none drive and an empty one."""
+    other = str(tmp_path / "b.raw")
+    with open(other, "wb") as f:
+        f.truncate(1 << 20)
+    args = ["-M", "pc", "-nodefaults", "-display", "none", "-S",
+            "-drive", f"file={img},format=raw,if=virtio",
+            "-drive", f"file={other},format=raw,if=none,id=d0,cache=writethrough",
+            "-drive", "if=none,id=e0"]
+    commands = [
+        {"execute": "query-block"},
+        {"execute": "blockdev-add", "arguments": {
+            "driver": "raw", "node-name": "n1", "read-only": True,
+            "file": {"driver": "file", "filename": other}}},
+        {"execute": "query-named-block-nodes"},
+        {"execute": "query-named-block-nodes", "arguments": {"flat": True}},
+        {"execute": "blockdev-del", "arguments": {"node-name": "nope"}},
+        {"execute": "blockdev-del", "arguments": {"node-name": "n1"}},
+        {"execute": "blockdev-add", "arguments": {
+            "driver": "raw", "file": {"driver": "file", "filename": other}}},
+        {"execute": "blockdev-add", "arguments": {"driver": "raw", "node-name": "n2",
+                                                  "file": "nope"}},
+        {"execute": "blockdev-add", "arguments": {
+            "driver": "raw", "node-name": "n2", "bogus": 1,
+            "file": {"driver": "file", "filename": other}}},
+        {"execute": "blockdev-add", "arguments": {
+            "driver": "file", "node-name": "n3", "filename": other + ".nope"}},
+        {"execute": "blockdev-del", "arguments": {"node-name": "d0"}},
+        {"execute": "query-named-block-nodes"},
+    ]
+    ours = qmp_session(qemu_bin, args, commands)
+    theirs = qmp_session(debian_qemu, args, commands)
+    assert len(ours) == len(commands)
+    assert ours == theirs
+    # A node a device uses cannot go.
+    commands = [
+        {"execute": "blockdev-add", "arguments": {
+            "driver": "file", "node-name": "f0", "filename": other}},
+        {"execute": "blockdev-add", "arguments": {
+            "driver": "raw", "node-name": "r0", "file": "f0"}},
+        {"execute": "blockdev-del", "arguments": {"node-name": "f0"}},
+        {"execute": "blockdev-del", "arguments": {"node-name": "r0"}},
+        {"execute": "blockdev-del", "arguments": {"node-name": "f0"}},
+    ]
+    base = ["-M", "none", "-nodefaults", "-display", "none"]
+    ours = qmp_session(qemu_bin, base, commands)
+    assert ours == qmp_session(debian_qemu, base, commands)
+    assert ours[2] == {"error": {"class": "GenericError", "desc": "Block device f0 is in use"}}
+    assert ours[3:] == [{"return": {}}, {"return": {}}]
+    # One a device sits on neither; query-block lists the device's anonymous backend.
+    pc = ["-M", "pc", "-nodefaults", "-display", "none", "-S",
+          "-blockdev", f"driver=raw,node-name=r0,file.driver=file,file.filename={other}",
+          "-device", "virtio-blk-pci,drive=r0"]
+    commands = [{"execute": "blockdev-del", "arguments": {"node-name": "r0"}},
+                {"execute": "query-block"}]
+    ours = qmp_session(qemu_bin, pc, commands)
+    assert ours == qmp_session(debian_qemu, pc, commands)
+    assert ours[0] == {"error": {"class": "GenericError", "desc": "Node r0 is in use"}}
