@@ -223,6 +223,26 @@ static void bdrv_detach_child(BdrvChild *c)
     bdrv_unref(child);
 }
 
+/* Children released, out of the node list (if it was in), memory gone. */
+static void node_free(BlockDriverState *bs)
+{
+    while (bs->children->len) {
+        BdrvChild *c = g_ptr_array_steal_index(bs->children, bs->children->len - 1);
+        bdrv_detach_child(c);
+        g_free(c->name);
+        g_free(c);
+    }
+    if (all_nodes) {
+        g_ptr_array_remove(all_nodes, bs);
+    }
+    g_ptr_array_free(bs->children, TRUE);
+    g_ptr_array_free(bs->parents, TRUE);
+    g_mutex_clear(&bs->serial_lock);
+    g_free(bs->opaque);
+    g_free(bs->node_name);
+    g_free(bs);
+}
+
 void bdrv_unref(BlockDriverState *bs)
 {
     if (!bs || --bs->refcnt > 0) {
@@ -231,19 +251,7 @@ void bdrv_unref(BlockDriverState *bs)
     if (bs->drv->close) {
         bs->drv->close(bs);
     }
-    while (bs->children->len) {
-        BdrvChild *c = g_ptr_array_steal_index(bs->children, bs->children->len - 1);
-        bdrv_detach_child(c);
-        g_free(c->name);
-        g_free(c);
-    }
-    g_ptr_array_remove(all_nodes, bs);
-    g_ptr_array_free(bs->children, TRUE);
-    g_ptr_array_free(bs->parents, TRUE);
-    g_mutex_clear(&bs->serial_lock);
-    g_free(bs->opaque);
-    g_free(bs->node_name);
-    g_free(bs);
+    node_free(bs);
 }
 
 bool bdrv_has_parents(BlockDriverState *bs)
@@ -548,18 +556,7 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
     return bs;
 
 fail:
-    while (bs->children->len) {
-        BdrvChild *c = g_ptr_array_steal_index(bs->children, bs->children->len - 1);
-        bdrv_detach_child(c);
-        g_free(c->name);
-        g_free(c);
-    }
-    g_ptr_array_free(bs->children, TRUE);
-    g_ptr_array_free(bs->parents, TRUE);
-    g_mutex_clear(&bs->serial_lock);
-    g_free(bs->opaque);
-    g_free(bs->node_name);
-    g_free(bs);
+    node_free(bs);
     return NULL;
 }
 

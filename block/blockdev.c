@@ -342,43 +342,49 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
     return blk;
 }
 
+/* One JSON value under key `full`: objects and arrays recurse, scalars become strings as
+ * the keyval grammar would spell them. */
+static bool flatten_node(JsonNode *node, const char *full, GHashTable *out, GError **errp)
+{
+    if (JSON_NODE_HOLDS_OBJECT(node)) {
+        g_autofree char *sub = g_strdup_printf("%s.", full);
+        return blockdev_flatten_json(json_node_get_object(node), sub, out, errp);
+    }
+    if (JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *arr = json_node_get_array(node);
+        for (guint i = 0; i < json_array_get_length(arr); i++) {
+            g_autofree char *sub = g_strdup_printf("%s.%u", full, i);
+            if (!flatten_node(json_array_get_element(arr, i), sub, out, errp)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    if (!JSON_NODE_HOLDS_VALUE(node)) {
+        return true; /* null: absent */
+    }
+    GType t = json_node_get_value_type(node);
+    char *v;
+    if (t == G_TYPE_BOOLEAN) {
+        v = g_strdup(json_node_get_boolean(node) ? "on" : "off");
+    } else if (t == G_TYPE_INT64) {
+        v = g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(node));
+    } else if (t == G_TYPE_DOUBLE) {
+        v = g_strdup_printf("%g", json_node_get_double(node));
+    } else {
+        v = g_strdup(json_node_get_string(node));
+    }
+    g_hash_table_insert(out, g_strdup(full), v);
+    return true;
+}
+
 bool blockdev_flatten_json(JsonObject *obj, const char *prefix, GHashTable *out, GError **errp)
 {
     GList *members = json_object_get_members(obj);
     bool ok = true;
     for (GList *l = members; l && ok; l = l->next) {
-        const char *key = l->data;
-        JsonNode *node = json_object_get_member(obj, key);
-        g_autofree char *full = g_strdup_printf("%s%s", prefix, key);
-        if (JSON_NODE_HOLDS_OBJECT(node)) {
-            g_autofree char *sub = g_strdup_printf("%s.", full);
-            ok = blockdev_flatten_json(json_node_get_object(node), sub, out, errp);
-        } else if (JSON_NODE_HOLDS_ARRAY(node)) {
-            JsonArray *arr = json_node_get_array(node);
-            for (guint i = 0; ok && i < json_array_get_length(arr); i++) {
-                JsonNode *el = json_array_get_element(arr, i);
-                g_autofree char *sub = g_strdup_printf("%s.%u", full, i);
-                if (JSON_NODE_HOLDS_OBJECT(el)) {
-                    g_autofree char *subp = g_strdup_printf("%s.", sub);
-                    ok = blockdev_flatten_json(json_node_get_object(el), subp, out, errp);
-                } else if (JSON_NODE_HOLDS_VALUE(el)) {
-                    g_hash_table_insert(out, g_strdup(sub), g_strdup(json_node_get_string(el)));
-                }
-            }
-        } else if (JSON_NODE_HOLDS_VALUE(node)) {
-            GType t = json_node_get_value_type(node);
-            char *v;
-            if (t == G_TYPE_BOOLEAN) {
-                v = g_strdup(json_node_get_boolean(node) ? "on" : "off");
-            } else if (t == G_TYPE_INT64) {
-                v = g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(node));
-            } else if (t == G_TYPE_DOUBLE) {
-                v = g_strdup_printf("%g", json_node_get_double(node));
-            } else {
-                v = g_strdup(json_node_get_string(node));
-            }
-            g_hash_table_insert(out, g_strdup(full), v);
-        }
+        g_autofree char *full = g_strdup_printf("%s%s", prefix, (const char *)l->data);
+        ok = flatten_node(json_object_get_member(obj, l->data), full, out, errp);
     }
     g_list_free(members);
     return ok;
