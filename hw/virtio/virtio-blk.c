@@ -11,6 +11,7 @@ struct VirtIOBlock {
     char *serial;
     bool read_only;
     uint64_t capacity; /* bytes, fixed at creation (no resize yet) */
+    bool wce;          /* the write cache mode, for the state table (pre_save, post_load) */
     VirtIOBlkStats stats;
 };
 
@@ -376,7 +377,16 @@ void virtio_blk_drain(VirtIOBlock *s)
  * the whole story (as for virtio-net). */
 static void blk_pre_save(void *opaque)
 {
-    virtio_blk_drain(opaque);
+    VirtIOBlock *s = opaque;
+    virtio_blk_drain(s);
+    s->wce = blk_enable_write_cache(s->blk);
+}
+
+/* The driver may have turned the write cache off through the config space. */
+static void blk_post_load(void *opaque, int version)
+{
+    VirtIOBlock *s = opaque;
+    blk_set_enable_write_cache(s->blk, s->wce);
 }
 
 static bool blk_state_check(const void *scratch, const void *live, int version, GError **errp)
@@ -391,6 +401,7 @@ const VMStateDescription vmstate_virtio_blk = {
     .size = sizeof(VirtIOBlock),
     .pre_save = blk_pre_save,
     .check = blk_state_check,
+    .post_load = blk_post_load,
     .fields =
         (const VMStateField[]){
             VMSTATE_STRUCT(VirtIOBlock, vdev, VirtIODevice, vmstate_virtio_device), VMSTATE_END},

@@ -346,6 +346,43 @@ static void test_drain_and_reset(Fixture *f, gconstpointer data)
     g_assert_cmpuint(f->ram[STAT_ADDR], ==, 0xee);
 }
 
+static void test_state_round_trip(Fixture *f, gconstpointer data)
+{
+    /* A request in flight when the state is saved: pre_save drains it into the ring first. */
+    VirtIODevice *vdev = virtio_blk_vdev(f->dev);
+    vdev->ops->config_write(vdev, 32, 0, 1); /* the driver turns the write cache off */
+    post(f, VIRTIO_BLK_T_IN, 0, 0, 65536);
+    g_autoptr(VMStateSet) set = vmstate_set_new();
+    vmstate_set_add(set, "virtio-blk", 0, &vmstate_virtio_blk, f->dev);
+    g_autoptr(GByteArray) stream = g_byte_array_new();
+    GError *err = NULL;
+    g_assert_true(vmstate_set_save(set, stream, &err));
+    g_assert_cmpuint(blk_in_flight(f->blk), ==, 0);
+    g_assert_cmpuint(used_idx(f), ==, 1);
+
+    /* Loaded into a fresh device on the same drive: same queue, same cache mode. */
+    VirtIOBlock *other = virtio_blk_new(&f->dma, f->blk, NULL, &err);
+    g_assert_no_error(err);
+    virtio_blk_free(f->dev); /* hands the drive's permissions over */
+    f->dev = other;
+    blk_set_enable_write_cache(f->blk, true);
+    g_autoptr(VMStateSet) set2 = vmstate_set_new();
+    vmstate_set_add(set2, "virtio-blk", 0, &vmstate_virtio_blk, other);
+    g_assert_true(vmstate_set_load(set2, stream->data, stream->len, &err));
+    g_assert_no_error(err);
+    g_assert_false(blk_enable_write_cache(f->blk));
+    VirtQueue *vq = &virtio_blk_vdev(other)->vq[0];
+    g_assert_cmpuint(vq->last_avail_idx, ==, 1);
+    g_assert_cmpuint(vq->used_idx, ==, 1);
+    g_assert_cmpuint(vq->desc, ==, Q_BASE);
+    virtio_blk_vdev(other)->notify = notify_cb;
+    virtio_blk_vdev(other)->notify_opaque = f;
+    /* And it carries on where the first left off. */
+    post(f, VIRTIO_BLK_T_IN, 1, 0, 512);
+    g_assert_cmpuint(wait_request(f, NULL), ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpuint(used_idx(f), ==, 2);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -356,5 +393,6 @@ int main(int argc, char **argv)
     ADD("/virtio-blk/read-only", "ro", test_read_only);
     ADD("/virtio-blk/missing-header", NULL, test_missing_header_breaks);
     ADD("/virtio-blk/drain-and-reset", NULL, test_drain_and_reset);
+    ADD("/virtio-blk/state-round-trip", NULL, test_state_round_trip);
     return g_test_run();
 }
