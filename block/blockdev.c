@@ -504,6 +504,11 @@ BlockBackend *blockdev_backend_for_device(const char *drive, const char *owner_t
     return blk;
 }
 
+bool blockdev_claim_for_device(BlockBackend *blk, const char *owner_type, GError **errp)
+{
+    return blockdev_backend_for_device(blk_name(blk), owner_type, true, errp) != NULL;
+}
+
 void blockdev_cleanup(void)
 {
     for (guint i = 0; drives && i < drives->len; i++) {

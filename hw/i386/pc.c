@@ -13,6 +13,7 @@
 #include "hw/timer/i8254.h"
 #include "hw/timer/mc146818rtc.h"
 #include "block/blockdev.h"
+#include "hw/ide/piix.h"
 #include "hw/virtio/virtio-blk-pci.h"
 #include "hw/virtio/virtio-net-pci.h"
 #include "net/net.h"
@@ -47,6 +48,7 @@ struct PcMachine {
     I8042State *kbc;
     AcpiPmState *pm;
     PcSysctl *sysctl;
+    PiixIde *ide; /* with the first IDE drive */
     PCIBus *pci;
     uint64_t low_ram, high_ram;
     E820Table e820;
@@ -407,6 +409,37 @@ bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, G
     return device_create_from_opts(&m->host, opts, help_printed, errp);
 }
 
+/* The PIIX3 IDE controller, made with the first IDE drive (without one, bus 0 keeps the
+ * layout it always had). Only the primary channel exists. */
+static bool pc_machine_add_ide_drive(PcMachine *m, BlockBackend *blk, int bus, int unit,
+                                     const char *serial, GError **errp)
+{
+    if (bus != 0 || unit < 0 || unit > 1) {
+        error_setg(errp, "machine type does not support if=ide,bus=%d,unit=%d", bus, unit);
+        return false;
+    }
+    if (!m->ide) {
+        m->ide = piix3_ide_new(m->pci, &m->gsi[14], errp);
+        if (!m->ide || !add_device(m, &piix3_ide_device, m->ide, 0, errp)) {
+            return false;
+        }
+    }
+    IdeChannel *ch = piix3_ide_primary(m->ide);
+    if (ide_channel_has_drive(ch, unit)) {
+        error_setg(errp, "IDE unit %d is in use", unit);
+        return false;
+    }
+    if (!blockdev_claim_for_device(blk, "ide-hd", errp)) {
+        return false;
+    }
+    if (!ide_channel_attach(ch, unit, blk, serial, errp)) {
+        return false;
+    }
+    g_autofree char *qdev = g_strdup_printf("/machine/unattached/device[%d]", 20 + unit);
+    blk_attach_dev(blk, qdev);
+    return true;
+}
+
 bool pc_machine_add_drive(PcMachine *m, BlockBackend *blk, GError **errp)
 {
     int bus, unit;
@@ -414,9 +447,7 @@ bool pc_machine_add_drive(PcMachine *m, BlockBackend *blk, GError **errp)
     case BLK_IF_VIRTIO:
         return virtio_blk_pci_create_for_drive(&m->host, blk, errp);
     case BLK_IF_IDE:
-        /* No IDE controller yet: a drive meant for one has nowhere to go. */
-        error_setg(errp, "machine type does not support if=ide,bus=%d,unit=%d", bus, unit);
-        return false;
+        return pc_machine_add_ide_drive(m, blk, bus, unit, NULL, errp);
     default:
         return true;
     }

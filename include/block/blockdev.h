@@ -44,6 +44,9 @@ bool blockdev_is_monitor_owned(BlockDriverState *bs);
 BlockBackend *blockdev_backend_for_device(const char *drive, const char *owner_type, bool automatic,
                                           GError **errp);
 
+/* The machine making the automatic device of a -drive (if=ide): marks it used. */
+bool blockdev_claim_for_device(BlockBackend *blk, const char *owner_type, GError **errp);
+
 /* A JSON object as flat keys ("file": {"filename": ...} -> "file.filename"). */
 bool blockdev_flatten_json(JsonObject *obj, const char *prefix, GHashTable *out, GError **errp);
 
