@@ -6,6 +6,7 @@
 #include "chardev/char.h"
 #include "chardev/mux.h"
 #include "hw/core/biglock.h"
+#include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
 #include "monitor/monitor.h"
 #include "system/machine-control.h"
@@ -790,7 +791,11 @@ static void build_pc(GPtrArray *opts)
     for (guint i = 0; i < opts->len; i++) {
         CmdOption *o = opts->pdata[i];
         if (o->def->id == OPT_DRIVE) {
-            error_location_set(o->spelling);
+            /* Upstream makes virtio's as -device options (located), IDE disks in the
+             * machine's own set-up (not located). */
+            if (blk_legacy_type(o->blk, NULL, NULL, NULL) == BLK_IF_VIRTIO) {
+                error_location_set(o->spelling);
+            }
             if (!pc_machine_add_drive(pc_system_machine(pc_sys), o->blk, &err)) {
                 die_with(err);
             }
@@ -881,7 +886,9 @@ static void check_machine_options(GPtrArray *opts)
             if (o->def->id == OPT_DEVICE) {
                 g_autofree char *driver = g_strndup(o->arg, strcspn(o->arg, ","));
                 error_location_set(o->spelling);
-                error_report("No 'PCI' bus found for device '%s'", driver);
+                const DeviceTypeInfo *type = device_type_find(driver);
+                error_report("No '%s' bus found for device '%s'",
+                             type && type->bus ? type->bus : "PCI", driver);
                 exit(1);
             }
         }

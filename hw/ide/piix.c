@@ -1,5 +1,6 @@
 /* The PIIX3 IDE function (include/hw/ide/piix.h). */
 #include "hw/ide/piix.h"
+#include "hw/core/qdev.h"
 #include "util/error.h"
 
 struct PiixIde {
@@ -62,3 +63,50 @@ const DeviceContract piix3_ide_device = {
     .free = piix_free,
     .vmsd = &vmstate_ide_channel,
 };
+
+/* --- -device ide-hd ------------------------------------------------------------------------ */
+
+static const DevicePropInfo ide_hd_props[] = {
+    {"drive", DEV_PROP_LINK, NULL, "Node name or ID of a block device to use as a backend", NULL},
+    {"bus", DEV_PROP_STR, NULL, NULL, NULL},
+    {"unit", DEV_PROP_UINT32, NULL, NULL, "4294967295"},
+    {"serial", DEV_PROP_STR, NULL, NULL, NULL},
+    {"bootindex", DEV_PROP_UINT32, NULL, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL},
+};
+
+static bool ide_hd_create(void *machine, const char *id, GHashTable *props, GError **errp)
+{
+    DeviceHost *host = machine;
+    const char *drive = g_hash_table_lookup(props, "drive");
+    const char *unit = g_hash_table_lookup(props, "unit");
+    if (host->realized) {
+        error_setg(errp, "Bus 'ide.0' does not support hotplugging");
+        return false;
+    }
+    if (!drive) {
+        error_setg(errp, "No drive specified");
+        return false;
+    }
+    if (!host->ide_attach) {
+        error_setg(errp, "No 'IDE' bus found for device 'ide-hd'");
+        return false;
+    }
+    return host->ide_attach(host, g_hash_table_lookup(props, "bus"),
+                            unit ? (int)g_ascii_strtoll(unit, NULL, 0) : -1, drive,
+                            g_hash_table_lookup(props, "serial"), id, errp);
+}
+
+static const DeviceTypeInfo ide_hd_type = {
+    .name = "ide-hd",
+    .bus = "IDE",
+    .desc = "virtual IDE disk",
+    .category = "Storage devices",
+    .props = ide_hd_props,
+    .create = ide_hd_create,
+};
+
+void ide_hd_register_type(void)
+{
+    device_type_register(&ide_hd_type);
+}

@@ -188,10 +188,20 @@ def test_device_errors_as_debian(qemu_bin, debian_qemu, img):
         ["-drive", f"file={img},format=raw,if=none,id=d", "-device", "virtio-blk-pci,drive=d",
          "-device", "virtio-blk-pci,drive=d"],
         ["-drive", "if=none,id=e", "-device", "virtio-blk-pci,drive=e"],
+        ["-device", "ide-hd"],
+        ["-device", "ide-hd,drive=nope"],
+        ["-drive", f"file={img},format=raw,if=none,id=d", "-device", "ide-hd,drive=d,unit=2"],
+        ["-drive", f"file={img},format=raw,if=none,id=d", "-device", "ide-hd,drive=d,bus=ide.7"],
+        ["-drive", f"file={img},format=raw,if=none,id=d", "-drive", "if=none,id=e",
+         "-device", "ide-hd,drive=d,unit=0", "-device", "ide-hd,drive=e,unit=0"],
+        ["-drive", f"file={img},format=raw,if=ide", "-drive", f"file={img},format=raw,if=ide"],
     ]
     for args in cases:
         assert_same_failure(run(qemu_bin, *base, *args, base=False),
                             run(debian_qemu, *base, *args, base=False))
+    # Without a machine there is no bus for either.
+    for dev in ("virtio-blk-pci,drive=x", "ide-hd,drive=x"):
+        assert_same_failure(run(qemu_bin, "-device", dev), run(debian_qemu, "-device", dev))
 
 
 # ---- the guest ------------------------------------------------------------------------------

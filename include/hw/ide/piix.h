@@ -19,5 +19,7 @@ extern const DeviceContract piix3_ide_device;
 /* The functions on bus; map with the contract (ports), then attach drives. */
 PiixIde *piix3_ide_new(PCIBus *bus, IrqLine *primary_irq, GError **errp);
 IdeChannel *piix3_ide_primary(PiixIde *p);
+/* -device ide-hd,drive=ID[,bus=ide.0][,unit=0|1][,serial=]: through DeviceHost.ide_attach. */
+void ide_hd_register_type(void);
 
 #endif
