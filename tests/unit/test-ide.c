@@ -4,8 +4,8 @@
 #include "block/block-backend.h"
 #include "hw/ide/ide.h"
 #include "io-helpers.h"
+#include "tests/include/test-image.h"
 
-#include <glib/gstdio.h>
 #include <string.h>
 
 #define DISK_SECTORS 2048
@@ -13,7 +13,7 @@
 #define CTL          0x3f6
 
 typedef struct Fixture {
-    char *dir, *path;
+    TestImage img;
     BlockBackend *blk;
     IoSpace *io;
     IrqProbe irq;
@@ -22,24 +22,13 @@ typedef struct Fixture {
 
 static void fixture_setup(Fixture *f, gconstpointer data)
 {
-    f->dir = g_dir_make_tmp("test-ide-XXXXXX", NULL);
-    f->path = g_build_filename(f->dir, "d.raw", NULL);
     g_autofree uint8_t *img = g_malloc(DISK_SECTORS * 512);
     for (int i = 0; i < DISK_SECTORS * 512; i++) {
         img[i] = (i / 512 + i) & 0xff;
     }
-    g_assert_true(g_file_set_contents(f->path, (char *)img, DISK_SECTORS * 512, NULL));
+    test_image_open(&f->img, "ide0-hd0", img, DISK_SECTORS * 512, false);
+    f->blk = f->img.blk;
     GError *err = NULL;
-    GHashTable *o = bdrv_opts_new();
-    g_hash_table_insert(o, g_strdup("driver"), g_strdup("raw"));
-    g_hash_table_insert(o, g_strdup("file.driver"), g_strdup("file"));
-    g_hash_table_insert(o, g_strdup("file.filename"), g_strdup(f->path));
-    BlockDriverState *bs = bdrv_open_opts(o, NULL, &err);
-    g_hash_table_unref(o);
-    g_assert_no_error(err);
-    f->blk = blk_new("ide0-hd0", NULL);
-    g_assert_true(blk_insert_bs(f->blk, bs, 0, BLK_PERM_ALL, &err));
-    bdrv_unref(bs);
     f->io = io_space_new("io", 0x10000);
     irq_probe_init(&f->irq, 14);
     f->ch = ide_channel_new(&f->irq.line);
@@ -51,12 +40,7 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
 {
     ide_channel_free(f->ch);
     io_space_free(f->io);
-    blk_unref(f->blk);
-    block_cleanup();
-    g_unlink(f->path);
-    g_rmdir(f->dir);
-    g_free(f->path);
-    g_free(f->dir);
+    test_image_close(&f->img);
 }
 
 static uint8_t status(Fixture *f)
@@ -157,7 +141,7 @@ static void test_read_write(Fixture *f, gconstpointer data)
     g_assert_cmphex(wait_not_busy(f), ==, 0x50);
     g_autofree char *img = NULL;
     gsize size;
-    g_assert_true(g_file_get_contents(f->path, &img, &size, NULL));
+    g_assert_true(g_file_get_contents(f->img.path, &img, &size, NULL));
     for (int s = 0; s < 2; s++) {
         for (int i = 0; i < 256; i++) {
             uint16_t w = (uint8_t)img[(1000 + s) * 512 + 2 * i] |

@@ -5,12 +5,10 @@
 #include "block/block-backend.h"
 #include "hw/virtio/virtio-blk.h"
 #include "tests/include/flat-ram.h"
+#include "tests/include/test-image.h"
 #include "tests/include/vring.h"
 
-#include <fcntl.h>
-#include <glib/gstdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #define RAM_SIZE  (1 << 20)
 #define QSZ       16
@@ -106,7 +104,7 @@ typedef struct Fixture {
     FlatRam flat;
     DmaSpace dma;
     uint64_t dma_written; /* bytes the device wrote into guest RAM */
-    char *dir, *path;
+    TestImage img;
     BlockBackend *blk;
     VirtIOBlock *dev;
     uint16_t avail;
@@ -131,22 +129,9 @@ static void notify_cb(void *opaque, bool config)
     ((Fixture *)opaque)->interrupts++;
 }
 
-static void make_device(Fixture *f, bool read_only)
+static void make_device(Fixture *f)
 {
     GError *err = NULL;
-    GHashTable *o = bdrv_opts_new();
-    g_hash_table_insert(o, g_strdup("driver"), g_strdup("raw"));
-    g_hash_table_insert(o, g_strdup("file.driver"), g_strdup("file"));
-    g_hash_table_insert(o, g_strdup("file.filename"), g_strdup(f->path));
-    if (read_only) {
-        g_hash_table_insert(o, g_strdup("read-only"), g_strdup("on"));
-    }
-    BlockDriverState *bs = bdrv_open_opts(o, NULL, &err);
-    g_hash_table_unref(o);
-    g_assert_no_error(err);
-    f->blk = blk_new("drive0", NULL);
-    g_assert_true(blk_insert_bs(f->blk, bs, 0, BLK_PERM_ALL, &err));
-    bdrv_unref(bs);
     f->dev = virtio_blk_new(&f->dma, f->blk, "qc-serial-123", &err);
     g_assert_no_error(err);
     VirtIODevice *vdev = virtio_blk_vdev(f->dev);
@@ -169,25 +154,19 @@ static void fixture_setup(Fixture *f, gconstpointer data)
     f->ram = g_malloc0(RAM_SIZE);
     f->flat = (FlatRam){.base = f->ram, .size = RAM_SIZE};
     f->dma = (DmaSpace){.read = counting_read, .write = counting_write, .opaque = f};
-    f->dir = g_dir_make_tmp("test-vblk-XXXXXX", NULL);
-    f->path = g_build_filename(f->dir, "d.raw", NULL);
     g_autofree uint8_t *img = g_malloc(DISK_SIZE);
     for (int i = 0; i < DISK_SIZE; i++) {
         img[i] = (i * 7) % 253;
     }
-    g_assert_true(g_file_set_contents(f->path, (char *)img, DISK_SIZE, NULL));
-    make_device(f, data != NULL);
+    test_image_open(&f->img, "drive0", img, DISK_SIZE, data != NULL);
+    f->blk = f->img.blk;
+    make_device(f);
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data)
 {
     virtio_blk_free(f->dev);
-    blk_unref(f->blk);
-    block_cleanup();
-    g_unlink(f->path);
-    g_rmdir(f->dir);
-    g_free(f->path);
-    g_free(f->dir);
+    test_image_close(&f->img);
     g_free(f->ram);
 }
 
@@ -260,7 +239,7 @@ static void test_read_write(Fixture *f, gconstpointer data)
     g_assert_cmpuint(wait_request(f, NULL), ==, VIRTIO_BLK_S_OK);
     g_autofree char *img = NULL;
     gsize size;
-    g_assert_true(g_file_get_contents(f->path, &img, &size, NULL));
+    g_assert_true(g_file_get_contents(f->img.path, &img, &size, NULL));
     for (int i = 0; i < 4096; i++) {
         g_assert_cmpuint((uint8_t)img[100 * 512 + i], ==, 0x5a);
     }
