@@ -2,6 +2,7 @@
 #include "config-host.h"
 #include "system/vl.h"
 #include "accel/kvm-probe.h"
+#include "block/blockdev.h"
 #include "chardev/char.h"
 #include "chardev/mux.h"
 #include "hw/core/biglock.h"
@@ -68,6 +69,8 @@ typedef enum {
     OPT_NO_SHUTDOWN,
     OPT_ECHR,
     OPT_INCOMING,
+    OPT_DRIVE,
+    OPT_BLOCKDEV,
 } OptionId;
 
 typedef struct {
@@ -98,6 +101,12 @@ static const OptionDef options[] = {
      "add device (based on driver); '-device help' lists them"},
     {"global", TRUE, OPT_GLOBAL, "driver.property=value",
      "set a global default for a item property ('driver=,property=,value=' form too)"},
+    {"drive", TRUE, OPT_DRIVE,
+     "[file=file][,if=type][,index=i][,media=d][,snapshot=on|off][,cache=writethrough|writeback|"
+     "none|directsync|unsafe][,format=f][,readonly=on|off][,id=name]",
+     "use 'file' as a drive image"},
+    {"blockdev", TRUE, OPT_BLOCKDEV, "[driver=]driver[,node-name=N][,read-only=on|off]...",
+     "configure a block backend"},
     {"serial", TRUE, OPT_SERIAL, "dev", "redirect the serial port to char device 'dev'"},
     {"no-reboot", FALSE, OPT_NO_REBOOT, NULL, "exit instead of rebooting"},
     {"no-shutdown", FALSE, OPT_NO_SHUTDOWN, NULL, "stop before shutdown"},
@@ -134,7 +143,8 @@ static const OptionDef options[] = {
 typedef struct {
     const OptionDef *def;
     char *arg;
-    char *spelling; /* "-object colo-compare,id=c0" for error locations */
+    char *spelling;    /* "-object colo-compare,id=c0" for error locations */
+    BlockBackend *blk; /* -drive: what it made */
 } CmdOption;
 
 static gboolean start_paused;
@@ -455,6 +465,59 @@ static void handle_nic(const char *arg)
     handle_netdev_or_nic(arg, TRUE);
 }
 
+/* -drive: the backend it made (its device comes with the machine's). */
+static BlockBackend *handle_drive(const char *arg)
+{
+    GError *err = NULL;
+    bool help = false;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "file", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    /* Without a machine with buses, a drive is if=none unless it says otherwise. */
+    BlockBackend *blk = drive_new(kv, mc.is_pc ? BLK_IF_IDE : BLK_IF_NONE, &help, &err);
+    if (!blk) {
+        if (help) {
+            exit(0);
+        }
+        die_with(err);
+    }
+    int bus, unit;
+    BlockInterfaceType type = blk_legacy_type(blk, &bus, &unit, NULL);
+    if (!mc.is_pc && type == BLK_IF_VIRTIO) {
+        error_report("No 'PCI' bus found for device 'virtio-blk-pci'");
+        exit(1);
+    }
+    if (!mc.is_pc && type == BLK_IF_IDE) {
+        error_report("machine type does not support if=ide,bus=%d,unit=%d", bus, unit);
+        exit(1);
+    }
+    return blk;
+}
+
+static void handle_blockdev(const char *arg)
+{
+    GError *err = NULL;
+    BlockDriverState *bs;
+    if (arg[0] == '{') {
+        JsonObject *json = keyval_parse_json(arg, &err);
+        if (!json) {
+            die_with(err);
+        }
+        bs = blockdev_add_json(json, &err);
+        json_object_unref(json);
+    } else {
+        g_autoptr(KeyvalList) kv = keyval_parse(arg, "driver", KEYVAL_STRICT, &err);
+        if (!kv) {
+            die_with(err);
+        }
+        bs = blockdev_add_keyval(kv, &err);
+    }
+    if (!bs) {
+        die_with(err);
+    }
+}
+
 static void handle_object(const char *arg)
 {
     GError *err = NULL;
@@ -757,6 +820,21 @@ static void build_pc(GPtrArray *opts)
     if (!pc_machine_add_nic_requests(pc_system_machine(pc_sys), &err)) {
         die_with(err);
     }
+    /* The devices of -drive if=virtio|ide, after the -device ones, as upstream adds them. */
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id == OPT_DRIVE) {
+            /* Upstream makes virtio's as -device options (located), IDE disks in the
+             * machine's own set-up (not located). */
+            if (blk_legacy_type(o->blk, NULL, NULL, NULL) == BLK_IF_VIRTIO) {
+                error_location_set(o->spelling);
+            }
+            if (!pc_machine_add_drive(pc_system_machine(pc_sys), o->blk, &err)) {
+                die_with(err);
+            }
+            error_location_clear();
+        }
+    }
     if (!serial) {
         serial = default_serial;
     }
@@ -967,6 +1045,7 @@ static void register_types(void)
     colo_compare_register_types();
     net_register_types();
     hw_register_types();
+    block_register_types();
 }
 
 int qemu_main(int argc, char **argv)
@@ -1126,6 +1205,16 @@ int qemu_main(int argc, char **argv)
     for_each_option(opts, OPT_NETDEV, -1, handle_netdev);
     for_each_option(opts, OPT_NIC, -1, handle_nic);
     for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
+    /* Upstream opens -blockdev nodes before -drive ones, each in command-line order. */
+    for_each_option(opts, OPT_BLOCKDEV, -1, handle_blockdev);
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id == OPT_DRIVE) {
+            error_location_set(o->spelling);
+            o->blk = handle_drive(o->arg);
+            error_location_clear();
+        }
+    }
     if (mc.is_pc) {
         build_pc(opts);
     } else {
@@ -1165,6 +1254,7 @@ int qemu_main(int argc, char **argv)
     /* The vCPU thread and the NICs go before the netdevs and chardevs they use. */
     pc_system_free(pc_sys);
     pc_sys = NULL;
+    blockdev_cleanup(); /* after the devices that sat on the drives */
     monitor_cleanup();
     qom_user_delete_all();
     net_cleanup();
