@@ -164,6 +164,19 @@ SRST
 ERST
 
     {
+        .name       = "migrate",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show migration status",
+        .cmd        = hmp_info_migrate,
+    },
+
+SRST
+  ``info migrate``
+    Show migration status.
+ERST
+
+    {
         .name       = "migrate_capabilities",
         .args_type  = "",
         .params     = "",

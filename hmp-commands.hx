@@ -249,6 +249,61 @@ SRST
 ERST
 
     {
+        .name       = "migrate",
+        .args_type  = "detach:-d,blk:-b,inc:-i,resume:-r,uri:s",
+        .params     = "[-d] [-b] [-i] [-r] uri",
+        .help       = "migrate to URI (using -d to not wait for completion)\n\t\t\t -b for migration without shared storage with full copy of disk\n\t\t\t -i for migration without shared storage with incremental copy of disk (base image shared between src and destination)\n\t\t\t -r to resume a paused migration",
+        .cmd        = hmp_migrate,
+    },
+
+SRST
+``migrate [-d] [-b] [-i] [-r]`` *uri*
+  Migrate to *uri* (tcp:HOST:PORT, unix:PATH, exec:COMMAND). The command returns at once
+  (with or without ``-d``); ``info migrate`` follows it. ``-b`` and ``-i`` are refused (no
+  block migration); ``-r`` is refused (no postcopy).
+ERST
+
+    {
+        .name       = "migrate_cancel",
+        .args_type  = "",
+        .params     = "",
+        .help       = "cancel the current VM migration",
+        .cmd        = hmp_migrate_cancel,
+    },
+
+SRST
+``migrate_cancel``
+  Cancel the current VM migration.
+ERST
+
+    {
+        .name       = "migrate_continue",
+        .args_type  = "state:s",
+        .params     = "state",
+        .help       = "Continue migration from the given paused state",
+        .cmd        = hmp_migrate_continue,
+    },
+
+SRST
+``migrate_continue`` *state*
+  Continue migration from the paused state *state* (pre-switchover).
+ERST
+
+    {
+        .name       = "migrate_incoming",
+        .args_type  = "uri:s",
+        .params     = "uri",
+        .help       = "Continue an incoming migration from an -incoming defer",
+        .cmd        = hmp_migrate_incoming,
+    },
+
+SRST
+``migrate_incoming`` *uri*
+  Continue an incoming migration using the *uri* (that has the same syntax
+  as the ``-incoming`` option).
+ERST
+
+    {
         .name       = "announce_self",
         .args_type  = "interfaces:s?,id:s?",
         .params     = "[interfaces] [id]",

@@ -28,6 +28,10 @@ GuestRam *guest_ram_new(uint64_t size, uint64_t low_limit, GError **errp)
         error_setg_errno(errp, errno, "cannot set up guest memory 'pc.ram'");
         return NULL;
     }
+    /* Transparent huge pages where the host allows them, as upstream asks for its RAM: fewer
+     * faults and TLB misses, and a read of never-written RAM (migration's zero-page scan)
+     * maps the huge zero page once per 2 MiB instead of faulting on every 4 KiB page. */
+    madvise(host, size, MADV_HUGEPAGE);
     GuestRam *ram = g_new0(GuestRam, 1);
     ram->host = host;
     ram->size = size;

@@ -1,6 +1,7 @@
 /* Core QMP commands: version, command list, schema, quit, run state, name, HMP passthrough. */
 #include "config-host.h"
 #include "monitor-internal.h"
+#include "migration/migration.h"
 #include "monitor/hmp.h"
 #include "qapi-commands.h"
 #include "system/runstate.h"
@@ -73,6 +74,8 @@ StatusInfo *qmp_query_status(GError **errp)
 void qmp_stop(GError **errp)
 {
     if (runstate_check(RUN_STATE_INMIGRATE)) {
+        /* as upstream: the VM stays paused once the incoming migration completes */
+        migration_incoming_set_autostart(false);
         return;
     }
     if (runstate_is_running()) {
@@ -88,6 +91,7 @@ void qmp_cont(GError **errp)
         return;
     }
     if (runstate_check(RUN_STATE_INMIGRATE)) {
+        migration_incoming_set_autostart(true);
         return;
     }
     vm_start();

@@ -2,11 +2,15 @@
 #include "config-host.h"
 #include "system/vl.h"
 #include "accel/kvm-probe.h"
+#include "block/blockdev.h"
 #include "chardev/char.h"
 #include "chardev/mux.h"
 #include "hw/core/biglock.h"
+#include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
 #include "block/nbd-server.h"
+#include "migration/migration.h"
+#include "migration/vmstate.h"
 #include "monitor/colo.h"
 #include "monitor/nbd.h"
 #include "monitor/monitor.h"
@@ -61,10 +65,14 @@ typedef enum {
     OPT_INITRD,
     OPT_APPEND,
     OPT_DEVICE,
+    OPT_GLOBAL,
     OPT_SERIAL,
     OPT_NO_REBOOT,
     OPT_NO_SHUTDOWN,
     OPT_ECHR,
+    OPT_INCOMING,
+    OPT_DRIVE,
+    OPT_BLOCKDEV,
 } OptionId;
 
 typedef struct {
@@ -93,6 +101,14 @@ static const OptionDef options[] = {
     {"initrd", TRUE, OPT_INITRD, "file", "use 'file' as initial ram disk"},
     {"device", TRUE, OPT_DEVICE, "driver[,prop[=value][,...]]",
      "add device (based on driver); '-device help' lists them"},
+    {"global", TRUE, OPT_GLOBAL, "driver.property=value",
+     "set a global default for a item property ('driver=,property=,value=' form too)"},
+    {"drive", TRUE, OPT_DRIVE,
+     "[file=file][,if=type][,index=i][,media=d][,snapshot=on|off][,cache=writethrough|writeback|"
+     "none|directsync|unsafe][,format=f][,readonly=on|off][,id=name]",
+     "use 'file' as a drive image"},
+    {"blockdev", TRUE, OPT_BLOCKDEV, "[driver=]driver[,node-name=N][,read-only=on|off]...",
+     "configure a block backend"},
     {"serial", TRUE, OPT_SERIAL, "dev", "redirect the serial port to char device 'dev'"},
     {"no-reboot", FALSE, OPT_NO_REBOOT, NULL, "exit instead of rebooting"},
     {"no-shutdown", FALSE, OPT_NO_SHUTDOWN, NULL, "stop before shutdown"},
@@ -120,6 +136,8 @@ static const OptionDef options[] = {
      "create a monitor on chardev 'name'"},
     {"netdev", TRUE, OPT_NETDEV, "type,id=str[,prop=value][,...]",
      "configure a network backend ('-netdev help' lists types)"},
+    {"incoming", TRUE, OPT_INCOMING, "uri",
+     "wait for an incoming migration on tcp:HOST:PORT, unix:PATH, exec:CMD or defer"},
     {"nic", TRUE, OPT_NIC, "[type],[id=str][,prop=value][,...]",
      "initialize an on-board / default host NIC and its network backend"},
 };
@@ -127,10 +145,13 @@ static const OptionDef options[] = {
 typedef struct {
     const OptionDef *def;
     char *arg;
-    char *spelling; /* "-object colo-compare,id=c0" for error locations */
+    char *spelling;    /* "-object colo-compare,id=c0" for error locations */
+    BlockBackend *blk; /* -drive: what it made */
 } CmdOption;
 
 static gboolean start_paused;
+static const char *incoming; /* -incoming, the last one wins as upstream */
+static const char *incoming_spelling;
 static GMainLoop *main_loop;
 static volatile gint quit_requested;
 
@@ -446,6 +467,59 @@ static void handle_nic(const char *arg)
     handle_netdev_or_nic(arg, TRUE);
 }
 
+/* -drive: the backend it made (its device comes with the machine's). */
+static BlockBackend *handle_drive(const char *arg)
+{
+    GError *err = NULL;
+    bool help = false;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "file", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    /* Without a machine with buses, a drive is if=none unless it says otherwise. */
+    BlockBackend *blk = drive_new(kv, mc.is_pc ? BLK_IF_IDE : BLK_IF_NONE, &help, &err);
+    if (!blk) {
+        if (help) {
+            exit(0);
+        }
+        die_with(err);
+    }
+    int bus, unit;
+    BlockInterfaceType type = blk_legacy_type(blk, &bus, &unit, NULL);
+    if (!mc.is_pc && type == BLK_IF_VIRTIO) {
+        error_report("No 'PCI' bus found for device 'virtio-blk-pci'");
+        exit(1);
+    }
+    if (!mc.is_pc && type == BLK_IF_IDE) {
+        error_report("machine type does not support if=ide,bus=%d,unit=%d", bus, unit);
+        exit(1);
+    }
+    return blk;
+}
+
+static void handle_blockdev(const char *arg)
+{
+    GError *err = NULL;
+    BlockDriverState *bs;
+    if (arg[0] == '{') {
+        JsonObject *json = keyval_parse_json(arg, &err);
+        if (!json) {
+            die_with(err);
+        }
+        bs = blockdev_add_json(json, &err);
+        json_object_unref(json);
+    } else {
+        g_autoptr(KeyvalList) kv = keyval_parse(arg, "driver", KEYVAL_STRICT, &err);
+        if (!kv) {
+            die_with(err);
+        }
+        bs = blockdev_add_keyval(kv, &err);
+    }
+    if (!bs) {
+        die_with(err);
+    }
+}
+
 static void handle_object(const char *arg)
 {
     GError *err = NULL;
@@ -629,6 +703,16 @@ static void pc_guest_poweroff(void *opaque)
     qemu_system_guest_shutdown(SHUTDOWN_CAUSE_GUEST_SHUTDOWN);
 }
 
+static void remove_pidfile(void);
+
+/* isa-debug-exit: at once, from the vCPU thread, as upstream's exit() does; exit handlers
+ * restore the terminal. */
+static void pc_guest_exit(void *opaque, int status)
+{
+    remove_pidfile();
+    exit(status);
+}
+
 static void pc_runstate_changed(void *opaque, gboolean running, RunState state)
 {
     if (running) {
@@ -651,6 +735,17 @@ static void pc_ops_powerdown(void *opaque)
 static guint pc_ops_cpu_count(void *opaque)
 {
     return 1;
+}
+
+/* The device state in the migration stream: the machine's one VMStateSet, all or nothing. */
+static bool pc_save_devices(void *opaque, GByteArray *out, GError **errp)
+{
+    return vmstate_set_save(pc_system_vmstate_set(pc_sys), out, errp);
+}
+
+static bool pc_load_devices(void *opaque, const guint8 *buf, gsize len, GError **errp)
+{
+    return vmstate_set_load(pc_system_vmstate_set(pc_sys), buf, len, errp);
 }
 
 static VMStateSet *pc_ops_vmstate_set(void *opaque)
@@ -692,6 +787,7 @@ static void build_pc(GPtrArray *opts)
     static const PcSystemEvents events = {
         .guest_reset = pc_guest_reset,
         .guest_poweroff = pc_guest_poweroff,
+        .guest_exit = pc_guest_exit,
     };
     GError *err = NULL;
     pc_sys = pc_system_new(&mc.pc, &events, &err);
@@ -726,6 +822,21 @@ static void build_pc(GPtrArray *opts)
     if (!pc_machine_add_nic_requests(pc_system_machine(pc_sys), &err)) {
         die_with(err);
     }
+    /* The devices of -drive if=virtio|ide, after the -device ones, as upstream adds them. */
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id == OPT_DRIVE) {
+            /* Upstream makes virtio's as -device options (located), IDE disks in the
+             * machine's own set-up (not located). */
+            if (blk_legacy_type(o->blk, NULL, NULL, NULL) == BLK_IF_VIRTIO) {
+                error_location_set(o->spelling);
+            }
+            if (!pc_machine_add_drive(pc_system_machine(pc_sys), o->blk, &err)) {
+                die_with(err);
+            }
+            error_location_clear();
+        }
+    }
     if (!serial) {
         serial = default_serial;
     }
@@ -755,6 +866,13 @@ static void build_pc(GPtrArray *opts)
     };
     machine_control_set_ops(&ops);
     runstate_add_change_handler(pc_runstate_changed, NULL);
+    const MigrationHost host = {
+        .ram = pc_system_ram(pc_sys),
+        .machine_type = "pc-i440fx-7.2",
+        .save_devices = pc_save_devices,
+        .load_devices = pc_load_devices,
+    };
+    migration_set_host(&host);
 }
 
 /*
@@ -810,7 +928,9 @@ static void check_machine_options(GPtrArray *opts)
             if (o->def->id == OPT_DEVICE) {
                 g_autofree char *driver = g_strndup(o->arg, strcspn(o->arg, ","));
                 error_location_set(o->spelling);
-                error_report("No 'PCI' bus found for device '%s'", driver);
+                const DeviceTypeInfo *t = device_type_find(driver);
+                error_report("No '%s' bus found for device '%s'", t && t->bus ? t->bus : "PCI",
+                             driver);
                 exit(1);
             }
         }
@@ -927,6 +1047,7 @@ static void register_types(void)
     colo_compare_register_types();
     net_register_types();
     hw_register_types();
+    block_register_types();
 }
 
 int qemu_main(int argc, char **argv)
@@ -979,6 +1100,11 @@ int qemu_main(int argc, char **argv)
         case OPT_SMP:
             handle_smp(o->arg);
             break;
+        case OPT_GLOBAL:
+            if (!qdev_global_add(o->arg, &err)) {
+                die_with(err);
+            }
+            break;
         case OPT_KERNEL:
             mc.pc.kernel = o->arg;
             break;
@@ -1002,6 +1128,10 @@ int qemu_main(int argc, char **argv)
             break;
         case OPT_NO_SHUTDOWN:
             mc.no_shutdown = TRUE;
+            break;
+        case OPT_INCOMING:
+            incoming = o->arg;
+            incoming_spelling = o->spelling;
             break;
         case OPT_DAEMONIZE:
             daemonize = TRUE;
@@ -1078,16 +1208,34 @@ int qemu_main(int argc, char **argv)
     for_each_option(opts, OPT_NETDEV, -1, handle_netdev);
     for_each_option(opts, OPT_NIC, -1, handle_nic);
     for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
+    /* Upstream opens -blockdev nodes before -drive ones, each in command-line order. */
+    for_each_option(opts, OPT_BLOCKDEV, -1, handle_blockdev);
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id == OPT_DRIVE) {
+            error_location_set(o->spelling);
+            o->blk = handle_drive(o->arg);
+            error_location_clear();
+        }
+    }
     if (mc.is_pc) {
         build_pc(opts);
     } else {
         create_serial_chardevs(opts);
     }
+    qdev_globals_check();
 
     net_check_clients();
     main_loop = g_main_loop_new(NULL, FALSE);
     qemu_system_set_shutdown_handler(on_shutdown_request, NULL);
-    if (!start_paused) {
+    if (incoming) {
+        /* inmigrate until the load completes; the VM then runs unless -S */
+        error_location_set(incoming_spelling);
+        if (!migration_incoming_init(incoming, !start_paused, &err)) {
+            die_with(err);
+        }
+        error_location_clear();
+    } else if (!start_paused) {
         vm_start();
     }
     g_unix_signal_add(SIGINT, on_signal, GINT_TO_POINTER(SIGINT));
@@ -1100,10 +1248,16 @@ int qemu_main(int argc, char **argv)
     }
 
     qemu_system_shutdown_finish();
+    /* The migration threads read RAM and the channel: they end before the machine goes. */
+    bql_unlock();
+    migration_shutdown();
+    bql_lock();
+    migration_set_host(NULL);
     machine_control_set_ops(NULL);
     /* The vCPU thread and the NICs go before the netdevs and chardevs they use. */
     pc_system_free(pc_sys);
     pc_sys = NULL;
+    blockdev_cleanup(); /* after the devices that sat on the drives */
     monitor_cleanup();
     qom_user_delete_all();
     net_cleanup();

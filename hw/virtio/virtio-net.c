@@ -338,12 +338,20 @@ static bool net_state_check(const void *scratch, const void *live, int version, 
                                &((const VirtIONet *)live)->vdev, errp);
 }
 
+/* A loaded device may have receive buffers the peer never heard of (on a migration's
+ * destination it stopped offering frames while the driver was not up): wake it. */
+static void net_post_load(void *opaque, int version)
+{
+    handle_rx(&((VirtIONet *)opaque)->vdev, NULL);
+}
+
 /* The MAC is config space the driver may have written; link state follows the peer. */
 const VMStateDescription vmstate_virtio_net = {
     .name = "virtio-net",
     .version = 1,
     .size = sizeof(VirtIONet),
     .check = net_state_check,
+    .post_load = net_post_load,
     .fields =
         (const VMStateField[]){VMSTATE_STRUCT(VirtIONet, vdev, VirtIODevice, vmstate_virtio_device),
                                VMSTATE_BUFFER(VirtIONet, mac), VMSTATE_BOOL(VirtIONet, link_up),

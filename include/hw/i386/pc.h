@@ -7,6 +7,7 @@
  *             0xcf8/0xcfc PCI  0xcf9 reset  0xb000 ACPI PM  0x4d0 ELCR  + quiet legacy ports
  *   MMIO      0xfec00000 IOAPIC  0xfee00000 LAPIC  PCI BARs from 0xfe000000
  *   PCI 00:00.0 i440FX host bridge, then -device virtio-net-pci,... in slot order
+ *   -device isa-debug-exit (0x501), pc-testdev (0xe0-0xeb, 0x2000, MMIO 0xff000000)
  *   RAM       below 4 GiB up to low_size, the rest at 4 GiB (pc_ram_split)
  *
  * Life cycle, driven by the composition root (system/vl.c):
@@ -15,12 +16,15 @@
  *   pc_machine_new(opts, hooks)         devices, interrupt wiring, I/O spaces
  *   pc_machine_device_add(m, -device)   for every -device, in command-line order
  *   pc_machine_add_nic_requests(m)      the NICs of -nic options
+ *   pc_machine_add_drive(m, blk)        the device of a -drive if=virtio|ide (after -device's;
+ *                                       the first IDE drive brings the PIIX3 IDE function)
  *   pc_machine_realize(m)               firmware's work: PCI BARs, ACPI tables, the kernel
  *   pc_machine_attach(m, NULL)          timers on the main loop (big lock: hw/core/biglock.h)
  *   CPU: x86_cpu_new(ram, &pc_machine_cpu_bus, m), then pc_machine_boot_cpu
  *   guest reset request (i8042 0xfe, 0xcf9, 0x92, triple fault) ─► hooks.reset_request
  *        ─► the root calls pc_machine_reset(m) and resets the CPU to the boot state again
  *   ACPI S5 ─► hooks.poweroff_request
+ *   isa-debug-exit write ─► hooks.guest_exit(status), on the vCPU thread: the process ends
  *   pc_machine_add_vmstate(m, set)      a section per device, in the device list's order
  *
  * Every device is one entry of the machine's device list (hw/core/device.h): mapped when
@@ -33,6 +37,7 @@
 #ifndef HW_I386_PC_H
 #define HW_I386_PC_H
 
+#include "block/block-backend.h"
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -66,6 +71,8 @@ typedef struct PcMachineHooks {
     void (*cpu_nmi)(void *opaque);                 /* x86_cpu_inject_nmi */
     void (*reset_request)(void *opaque);           /* the guest asked for a reset */
     void (*poweroff_request)(void *opaque);        /* the guest powered off (ACPI S5) */
+    /* isa-debug-exit: end the process now with status (tests record it; NULL: exit()). */
+    void (*guest_exit)(void *opaque, int status);
     /* Connects a NIC to -netdev ID; NULL: through the net core (hw/virtio/virtio-net-nc.h).
      * Tests replace it. On failure it reports upstream's "can't find value" error. */
     bool (*nic_attach)(void *opaque, VirtIONet *nic, const char *netdev, const char *nic_name,
@@ -101,6 +108,9 @@ bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, G
 /* -nic requests recorded by the net core (net_nic_list): a virtio-net-pci for each (model
  * virtio-net-pci, virtio, or none given). */
 bool pc_machine_add_nic_requests(PcMachine *m, GError **errp);
+/* The device a -drive's if= asks for: a virtio-blk-pci for if=virtio, a disk on the PIIX3
+ * IDE's primary channel for if=ide (bus 0 only); nothing for if=none. */
+bool pc_machine_add_drive(PcMachine *m, BlockBackend *blk, GError **errp);
 bool pc_machine_realize(PcMachine *m, GError **errp);
 /* Device reset plus firmware work (tables, kernel reloaded): system_reset and guest reboots. */
 bool pc_machine_reset(PcMachine *m, GError **errp);

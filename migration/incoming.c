@@ -1,0 +1,215 @@
+/*
+ * The destination side of live migration: -incoming, migrate-incoming, and the thread that
+ * loads the stream (include/migration/migration.h has the states).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "migration-internal.h"
+#include "migration/options.h"
+#include "migration/stream.h"
+#include "net/announce.h"
+#include "qapi-commands.h"
+#include "qapi-events.h"
+#include "system/runstate.h"
+#include "util/error.h"
+
+typedef struct Incoming {
+    bool configured; /* -incoming was given */
+    bool started;    /* a URI is being listened on or read */
+    bool autostart;
+    MigrationStatus status;
+    GMutex lock; /* status */
+    GThread *thread;
+    MigChannel *chan; /* under lock: a shutdown cancels it */
+    MigTransport tr;
+} Incoming;
+
+static Incoming in = {.tr = MIG_TRANSPORT_INIT};
+
+static void in_set_status(MigrationStatus s)
+{
+    g_mutex_lock(&in.lock);
+    in.status = s;
+    g_mutex_unlock(&in.lock);
+    if (migration_events_enabled()) {
+        qapi_event_send_migration(s);
+    }
+}
+
+static void in_set_status_main(void *opaque)
+{
+    in_set_status(GPOINTER_TO_INT(opaque));
+}
+
+void migration_incoming_set_autostart(bool on)
+{
+    in.autostart = on;
+}
+
+/* As upstream: while listening only where, then the status. */
+bool migration_incoming_info(MigrationInfo *info)
+{
+    if (!in.started) {
+        return false;
+    }
+    g_mutex_lock(&in.lock);
+    if (in.status == MIGRATION_STATUS_NONE) {
+        info->socket_address = mig_transport_listen_addresses(&in.tr);
+    } else {
+        info->has_status = true;
+        info->status = in.status;
+    }
+    g_mutex_unlock(&in.lock);
+    return true;
+}
+
+typedef struct DeviceLoad {
+    const guint8 *buf;
+    gsize len;
+    GError *err;
+    bool ok;
+} DeviceLoad;
+
+static void load_devices_on_main(void *opaque)
+{
+    DeviceLoad *d = opaque;
+    const MigrationHost *h = migration_host();
+    d->ok = !h->load_devices || h->load_devices(h->opaque, d->buf, d->len, &d->err);
+}
+
+/* The stream's device state, applied on the main loop under the big lock. */
+static bool load_devices(void *opaque, const guint8 *buf, gsize len, GError **errp)
+{
+    DeviceLoad d = {.buf = buf, .len = len};
+    if (!migration_run_on_main(load_devices_on_main, &d)) {
+        error_setg(errp, "shutting down");
+        return false;
+    }
+    if (!d.ok) {
+        g_propagate_error(errp, d.err);
+    }
+    return d.ok;
+}
+
+static void loaded_on_main(void *opaque)
+{
+    const MigrationHost *h = migration_host();
+    if (h->loaded) {
+        h->loaded(h->opaque);
+    }
+    /* the guest's NICs tell bridges and switches where they are now, as upstream */
+    g_autoptr(AnnounceParameters) params = migrate_announce_params();
+    announce_self_after_migration(params);
+    /* As upstream: RESUME (the VM runs) before MIGRATION completed; -S leaves it paused. */
+    if (in.autostart) {
+        vm_start();
+    } else {
+        runstate_set(RUN_STATE_PAUSED);
+    }
+    in_set_status(MIGRATION_STATUS_COMPLETED);
+}
+
+static void failed_on_main(void *opaque)
+{
+    GError *err = opaque;
+    in_set_status(MIGRATION_STATUS_FAILED);
+    g_autofree char *desc = error_get_desc(err);
+    error_report("load of migration failed: %s", desc);
+    g_error_free(err);
+    /* Upstream exits here: a VM whose RAM is half-written must never run. */
+    exit(EXIT_FAILURE);
+}
+
+static gpointer incoming_thread(gpointer opaque)
+{
+    GError *err = NULL;
+    bool accepted = mig_transport_accept(&in.tr, &err);
+    g_mutex_lock(&in.lock);
+    mig_transport_stop_listening(&in.tr);
+    g_mutex_unlock(&in.lock);
+    if (!accepted) {
+        if (!migration_run_on_main(failed_on_main, err)) {
+            g_error_free(err);
+        }
+        return NULL;
+    }
+    migration_run_on_main(in_set_status_main, GINT_TO_POINTER(MIGRATION_STATUS_ACTIVE));
+    const MigrationHost *h = migration_host();
+    MigChannel *c = mig_channel_new_fd(in.tr.fd, false, in.tr.what);
+    in.tr.fd = -1;
+    g_mutex_lock(&in.lock);
+    in.chan = c;
+    if (migration_shutting_down()) {
+        mig_channel_cancel(c);
+    }
+    g_mutex_unlock(&in.lock);
+    MigLoadTarget target = {
+        .ram = h->ram, .machine_type = h->machine_type, .load_devices = load_devices};
+    bool ok = mig_stream_load(c, &target, NULL, &err);
+    g_mutex_lock(&in.lock);
+    in.chan = NULL;
+    g_mutex_unlock(&in.lock);
+    mig_channel_free(c);
+    g_mutex_lock(&in.lock);
+    mig_transport_close(&in.tr, false);
+    g_mutex_unlock(&in.lock);
+    if (ok) {
+        migration_run_on_main(loaded_on_main, NULL);
+    } else if (!migration_run_on_main(failed_on_main, err)) {
+        g_error_free(err);
+    }
+    return NULL;
+}
+
+static bool incoming_start(const char *uri, GError **errp)
+{
+    /* upstream sends this one whether capability events is on or not, before the URI is
+     * even parsed */
+    qapi_event_send_migration(MIGRATION_STATUS_SETUP);
+    if (!mig_transport_listen(uri, &in.tr, errp)) {
+        return false;
+    }
+    in.started = true;
+    in.thread = g_thread_new("mig/dst/main", incoming_thread, NULL);
+    return true;
+}
+
+bool migration_incoming_init(const char *arg, bool autostart, GError **errp)
+{
+    in.configured = true;
+    in.autostart = autostart;
+    in.status = MIGRATION_STATUS_NONE;
+    runstate_set(RUN_STATE_INMIGRATE);
+    if (strcmp(arg, "defer") == 0) {
+        return true;
+    }
+    return incoming_start(arg, errp);
+}
+
+void qmp_migrate_incoming(const char *uri, GError **errp)
+{
+    if (!in.configured) {
+        error_setg(errp, "'-incoming' was not specified on the command line");
+        return;
+    }
+    if (in.started) {
+        error_setg(errp, "The incoming migration has already been started");
+        return;
+    }
+    incoming_start(uri, errp);
+}
+
+void migration_incoming_shutdown(void)
+{
+    g_mutex_lock(&in.lock);
+    if (in.chan) {
+        mig_channel_cancel(in.chan);
+    }
+    mig_transport_cancel_accept(&in.tr);
+    g_mutex_unlock(&in.lock);
+    if (in.thread) {
+        g_thread_join(in.thread);
+        in.thread = NULL;
+    }
+}

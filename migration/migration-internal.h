@@ -1,0 +1,69 @@
+/* Shared by the migration engine's files (migration.c, incoming.c, transport.c). */
+#ifndef MIGRATION_INTERNAL_H
+#define MIGRATION_INTERNAL_H
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "migration/channel.h"
+#include "migration/migration.h"
+
+/* The machine given by migration_set_host(); without one, machine "none" with no RAM. */
+const MigrationHost *migration_host(void);
+
+/*
+ * Runs fn(opaque) on the main loop (which holds the big lock) and waits for it. From the main
+ * thread it runs at once. False if the process is shutting down: fn did not run.
+ */
+bool migration_run_on_main(void (*fn)(void *opaque), void *opaque);
+bool migration_shutting_down(void);
+
+/* The options the engine reads (migration/options.c's getters). */
+uint64_t migration_max_bandwidth(void);
+uint64_t migration_downtime_limit_ms(void);
+bool migration_events_enabled(void);
+bool migration_pause_before_switchover(void);
+
+/* A URI's byte stream: a socket, or the pipe of an exec: command. */
+typedef struct MigTransport {
+    int fd;
+    GPid pid;           /* exec: the command, reaped by mig_transport_close; 0 otherwise */
+    GArray *listen_fds; /* incoming tcp:/unix: until a connection is accepted */
+    struct SocketAddr *addr;
+    int cancel_fd;    /* wakes a waiting accept */
+    const char *what; /* "socket", "command": for channel errors */
+} MigTransport;
+
+#define MIG_TRANSPORT_INIT                                                                         \
+    {                                                                                              \
+        .fd = -1, .cancel_fd = -1                                                                  \
+    }
+
+/* Outgoing: connected, or the command running. Unknown protocols: upstream's message. */
+bool mig_transport_connect(const char *uri, MigTransport *t, GError **errp);
+/* Incoming: listening (tcp:, unix:) or the command running (exec:). */
+bool mig_transport_listen(const char *uri, MigTransport *t, GError **errp);
+/* Incoming: waits for the one connection (no-op for exec:). */
+bool mig_transport_accept(MigTransport *t, GError **errp);
+/* Closes the listening sockets (a unix socket's file goes too). */
+void mig_transport_stop_listening(MigTransport *t);
+/* Any thread: makes a waiting mig_transport_accept fail. */
+void mig_transport_cancel_accept(MigTransport *t);
+/* Where an incoming tcp:/unix: listens (query-migrate's socket-address); NULL otherwise. */
+GPtrArray *mig_transport_listen_addresses(const MigTransport *t);
+/* Closes the listening sockets (a unix socket's file goes too). */
+void mig_transport_stop_listening(MigTransport *t);
+/* Any thread: makes a waiting mig_transport_accept fail. */
+void mig_transport_cancel_accept(MigTransport *t);
+/* Where an incoming tcp:/unix: listens (query-migrate's socket-address); NULL otherwise. */
+GPtrArray *mig_transport_listen_addresses(const MigTransport *t);
+/* Closes what is still open (the fd unless a channel took it) and reaps the command; finished:
+ * the command was given a whole stream and may take its time to finish with it. */
+void mig_transport_close(MigTransport *t, bool finished);
+
+/* Incoming side, for query-migrate: true if this process is or was a destination. */
+bool migration_incoming_info(MigrationInfo *info);
+/* At exit, after migration_shutting_down() is true: stops the load and waits for its thread. */
+void migration_incoming_shutdown(void);
+
+#endif
