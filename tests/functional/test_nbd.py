@@ -2,8 +2,9 @@
 nbdinfo and nbdcopy; hostile and vanishing clients; and the nbd-server-* commands beside
 Debian's QEMU 7.2.
 
-Until the block layer is on main, exports are served by tests/nbd/nbd-mem-server: the same server
-code the QMP commands drive, over files read into memory and written back when it stops."""
+Until exports are bound to block nodes, they are served by tests/nbd/nbd-mem-server: the same
+server code the QMP commands drive, over files read into memory and written back when it
+stops."""
 import os
 import re
 import signal
