@@ -409,7 +409,7 @@ void x86_fxrstor(X86CPU *cpu, uint64_t la, bool rex_w);
 
 /* exec.c */
 void x86_exec_insn(X86CPU *cpu, const X86Insn *in);
-/* Sets in->fn: a specialised fast handler for common forms, else x86_exec_insn. */
+/* Sets in->fn: a specialised fast handler for common forms, else the x86_optab row's handler. */
 void x86_select_handler(X86Insn *in);
 void x86_unimplemented(X86CPU *cpu, const X86Insn *in);
 
