@@ -42,7 +42,25 @@ typedef struct TB {
     uint64_t link_pc[2];
     uint64_t link_epoch[2];
     uint32_t link_next;
+    /* translated code (jit.c): valid while code_epoch is the cache's epoch and the CPU runs
+     * with the TLB privilege code_user; code NULL: not translatable, the interpreter runs it */
+    void *code;
+    uint32_t code_epoch;
+    uint16_t code_user;
+    uint16_t runs; /* interpreted runs before translation */
 } TB;
+
+/* jit.c: the translator and its code cache */
+typedef struct X86Jit X86Jit;
+/* A translated block: runs it and returns the number of instructions retired. */
+typedef uint32_t X86JitBlockFn(X86CPU *cpu);
+X86Jit *x86_jit_new(GError **errp);
+void x86_jit_free(X86Jit *j);
+uint32_t x86_jit_epoch(const X86Jit *j);
+void x86_jit_get_stats(const X86Jit *j, X86JitStats *out);
+/* Host code for tb (which cpu just decoded), or NULL when its first instruction is not one
+ * the translator handles. */
+void *x86_jit_translate(X86CPU *cpu, X86Jit *j, const TB *tb);
 
 #define TB_HASH_BITS  15
 #define TB_POOL_INSNS (1u << 18)
@@ -86,6 +104,7 @@ struct X86CPU {
 
     /* decoded-code cache */
     bool cache_on;
+    X86Jit *jit; /* the translator, when on (x86_cpu_set_jit) */
     TB *tb_hash; /* [1 << TB_HASH_BITS] */
     X86Insn *pool;
     uint32_t pool_used;
