@@ -104,6 +104,29 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out)
     out->cache_used = j->used;
 }
 
+void x86_cpu_jit_info(X86CPU *cpu, GString *out)
+{
+    X86JitStats js;
+    X86CPUStats cs;
+    bool on = x86_cpu_get_jit_stats(cpu, &js);
+    x86_cpu_get_stats(cpu, &cs);
+    g_string_append_printf(out, "Translation buffer state:\n");
+    g_string_append_printf(out, "gen code size       %" PRIu64 "/%" PRIu64 "\n", js.cache_used,
+                           js.cache_size);
+    g_string_append_printf(out, "TB count            %" PRIu64 "\n", js.blocks);
+    g_string_append_printf(out, "TB avg target size  %.1f instructions\n",
+                           js.blocks ? (double)js.insns / js.blocks : 0.0);
+    g_string_append_printf(
+        out, "TB interpreted      %" PRIu64 " (first instruction not translated)\n", js.refused);
+    g_string_append_printf(out, "\nStatistics:\n");
+    g_string_append_printf(out, "TB flush count      %" PRIu64 "\n", js.flushes);
+    g_string_append_printf(out, "decoded blocks      %" PRIu64 "\n", cs.tb_translations);
+    g_string_append_printf(out, "decode cache flushes %" PRIu64 "\n", cs.tb_flushes);
+    g_string_append_printf(out, "TLB full flushes    %" PRIu64 "\n", cs.tlb_flushes);
+    g_string_append_printf(out, "translator          %s\n",
+                           on ? "on (-accel tcg,jit=on)" : "off (-accel tcg,jit=off)");
+}
+
 /* x86_cond for generated code that cannot read the condition from the host's flags */
 static uint64_t jit_cond(X86CPU *cpu, uint64_t cc)
 {

@@ -291,6 +291,8 @@ typedef struct X86JitStats {
 } X86JitStats;
 /* False (and zeros) when the translator is off. */
 bool x86_cpu_get_jit_stats(const X86CPU *cpu, X86JitStats *out);
+/* `info jit`: upstream's first lines with our counters. */
+void x86_cpu_jit_info(X86CPU *cpu, GString *out);
 
 /* Turns the decoded-code cache off (every instruction decoded each time), for testing. */
 void x86_cpu_set_cache_enabled(X86CPU *cpu, bool on);
