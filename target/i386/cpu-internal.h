@@ -47,7 +47,9 @@ typedef struct TB {
     void *code;
     uint32_t code_epoch;
     uint16_t code_user;
-    uint16_t runs; /* interpreted runs before translation */
+    uint16_t runs;     /* interpreted runs before translation */
+    uint32_t code_len; /* instructions translated (a prefix of the block) */
+    uint64_t code_end; /* rip after them, where the interpreter takes over */
 } TB;
 
 /* jit.c: the translator and its code cache */
@@ -59,8 +61,8 @@ void x86_jit_free(X86Jit *j);
 uint32_t x86_jit_epoch(const X86Jit *j);
 void x86_jit_get_stats(const X86Jit *j, X86JitStats *out);
 /* Host code for tb (which cpu just decoded), or NULL when its first instruction is not one
- * the translator handles. */
-void *x86_jit_translate(X86CPU *cpu, X86Jit *j, const TB *tb);
+ * the translator handles; sets tb->code_len and tb->code_end. */
+void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb);
 
 #define TB_HASH_BITS  15
 #define TB_POOL_INSNS (1u << 18)

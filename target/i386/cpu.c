@@ -381,7 +381,7 @@ static inline void run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
 
 /* A block runs interpreted this many times before it is translated: code that runs once
  * (most of a boot) is not worth compiling. */
-#define JIT_HOT_RUNS 2
+#define JIT_HOT_RUNS 16
 
 /* The block's host code, translating it once it is hot; NULL: interpret it. */
 static X86JitBlockFn *jit_code(X86CPU *cpu, TB *tb)
@@ -415,7 +415,12 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
     for (;;) {
         X86JitBlockFn *code = cpu->jit ? jit_code(cpu, tb) : NULL;
         if (code) {
-            cpu->stats.insns += code(cpu);
+            uint32_t n = code(cpu);
+            cpu->stats.insns += n;
+            /* the translated prefix ran to its end: the interpreter goes on in this block */
+            if (n == tb->code_len && n < tb->count && env->rip == tb->code_end && !cpu->tb_exit) {
+                run_insns(cpu, insns + n, tb->count - n);
+            }
         } else {
             run_insns(cpu, insns, tb->count);
         }

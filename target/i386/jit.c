@@ -516,7 +516,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     g_assert_not_reached();
 }
 
-void *x86_jit_translate(X86CPU *cpu, X86Jit *j, const TB *tb)
+void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
 {
     const X86Insn *insns = &cpu->pool[tb->first];
     if (tb->flags != X86_MODE64 || !cpu->code64 || classify(&insns[0]) == K_NONE) {
@@ -559,5 +559,7 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, const TB *tb)
     j->used = (j->used + 15) & ~(size_t)15;
     j->stats.blocks++;
     j->stats.insns += i;
+    tb->code_len = i;
+    tb->code_end = rip;
     return j->rx + (start - j->rw);
 }

@@ -32,7 +32,7 @@
 #define JD_DATA_SZ  0x4000u
 #define JD_STACK    0x300000ull /* top of the stack area */
 #define JD_STACK_SZ 0x2000u
-#define JD_LOOPS    6
+#define JD_LOOPS    24 /* well past JIT_HOT_RUNS: the loop gets translated */
 #define JD_CODE_MAX 2048
 
 typedef struct JitDiffCPU {
