@@ -154,11 +154,21 @@ enum {
     K_CALL,      /* e8 */
     K_RET,       /* c3 */
     K_NOP,       /* 90, 0f 1f */
+    K_SHIFT_RI,  /* c1 d1 /4 /5 /7 (shl shr sar) on a register, count not 0 */
+    K_TEST_RI,   /* f7 /0 on a register */
+    K_MOVX,      /* 0f b6 b7 be bf (movzx movsx), register or memory source */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
 static const int alu_ccop[8] = {CC_OP_ADD,   CC_OP_LOGIC, -1,          -1,
                                 CC_OP_LOGIC, CC_OP_SUB,   CC_OP_LOGIC, CC_OP_SUB};
+
+/* c1: the immediate, d1: 1; masked as the CPU masks it */
+static unsigned shift_count(const X86Insn *in)
+{
+    unsigned cnt = in->op == 0xd1 ? 1 : (unsigned)in->imm;
+    return cnt & (in->opsize == 8 ? 63 : 31);
+}
 
 static bool mem_ok(const X86Insn *in)
 {
@@ -222,6 +232,24 @@ static int classify(const X86Insn *in)
         return (in->rex & REX_B) ? K_NONE : K_NOP;
     case 0x11f:
         return K_NOP;
+    case 0xc1:
+    case 0xd1: {
+        int g = in->reg & 7;
+        unsigned cnt = shift_count(in);
+        return reg && (g == 4 || g == 5 || g == 7) && cnt ? K_SHIFT_RI : K_NONE;
+    }
+    case 0xf7:
+        return reg && (in->reg & 7) == 0 ? K_TEST_RI : K_NONE;
+    case 0x1b6:
+    case 0x1b7:
+    case 0x1be:
+    case 0x1bf:
+        if (reg) {
+            /* a byte register without REX in 4-7 is ah-bh */
+            bool high = in->op & 1 ? false : !(in->prefix & PFX_REX) && in->rm >= 4 && in->rm < 8;
+            return high ? K_NONE : K_MOVX;
+        }
+        return mem_ok(in) ? K_MOVX : K_NONE;
     }
     return K_NONE;
 }
@@ -304,7 +332,12 @@ static void emit_load(JitCtx *c, int size)
     JitEmit *e = &c->e;
     uint8_t *miss = emit_tlb_check(c, size, false);
     je_alu_rm(e, 8, 0, H_RSI, H_RDX, (int32_t)offsetof(TLBEntry, addend));
-    je_load(e, size, H_RAX, H_RSI, 0);
+    if (size < 4) {
+        uint8_t movzx[2] = {0x0f, size == 1 ? 0xb6 : 0xb7};
+        je_op_mem(e, 4, movzx, 2, H_RAX, H_RSI, H_NOINDEX, 0, 0);
+    } else {
+        je_load(e, size, H_RAX, H_RSI, 0);
+    }
     uint8_t *done = je_jmp_fwd(e);
     je_patch_here(e, miss);
     emit_sync_rip(c);
@@ -512,6 +545,58 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_NOP:
         c->flags_live = flags_live;
         return true;
+    case K_SHIFT_RI: {
+        int g = in->reg & 7, bits = size * 8;
+        unsigned cnt = shift_count(in);
+        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->rm));
+        if (g == 5) { /* shr: OF is the operand's sign */
+            je_mov_rr(e, 8, H_RDX, H_RAX);
+            je_shift_ri(e, 8, 5, H_RDX, bits - 1);
+        }
+        je_shift_ri(e, size, g, H_RAX, cnt); /* the host's CF is the guest's */
+        static const uint8_t setc_movzx[] = {0x0f, 0x92, 0xc1, 0x0f, 0xb6, 0xc9};
+        for (size_t k = 0; k < sizeof(setc_movzx); k++) {
+            je_byte(e, setc_movzx[k]);
+        }
+        if (g == 4) { /* shl: OF = the result's sign xor CF */
+            je_mov_rr(e, 8, H_RDX, H_RAX);
+            je_shift_ri(e, 8, 5, H_RDX, bits - 1);
+            je_alu_rr(e, 8, 6, H_RDX, H_RCX);
+        } else if (g == 7) {
+            je_mov_imm(e, H_RDX, 0);
+        }
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RDX);
+        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), CC_OP_SHIFT);
+        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
+        je_store(e, 8, H_RBX, REG_OFF(in->rm), H_RAX);
+        return true;
+    }
+    case K_TEST_RI:
+        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->rm));
+        je_mov_imm(e, H_RCX, size == 8 ? in->imm : (uint32_t)in->imm);
+        emit_alu(c, 8, size, in->rm);
+        return true;
+    case K_MOVX: {
+        int ssz = (in->op & 1) ? 2 : 1;
+        if (in->mod == 3) {
+            uint8_t movzx[2] = {0x0f, ssz == 1 ? 0xb6 : 0xb7};
+            je_op_mem(e, 4, movzx, 2, H_RAX, H_RBX, H_NOINDEX, 0, REG_OFF(in->rm));
+        } else {
+            emit_ea(c, in, true);
+            emit_load(c, ssz);
+        }
+        if (in->op >= 0x1be) { /* movsx rax, al / ax */
+            uint8_t movsx[2] = {0x0f, ssz == 1 ? 0xbe : 0xbf};
+            je_op_rr(e, 8, movsx, 2, H_RAX, H_RAX);
+        }
+        if (size == 4) {
+            je_mov_rr(e, 4, H_RAX, H_RAX);
+        }
+        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+        return true;
+    }
     }
     g_assert_not_reached();
 }

@@ -163,10 +163,10 @@ static inline int jd_mem(JdGen *g, uint8_t *b, int reg, int *index_out)
 
 static inline void jd_one(JdGen *g)
 {
-    uint8_t b[24];
+    uint8_t b[64]; /* a jcc and the instruction it skips (at most 40 bytes) */
     int n = 0, idx;
     bool w = jd_take(g, 3) != 0;
-    unsigned kind = jd_take(g, 21);
+    unsigned kind = jd_take(g, 22);
     static const uint8_t alu[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b,
                                   0x31, 0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87};
     switch (kind) {
@@ -272,7 +272,7 @@ static inline void jd_one(JdGen *g)
     case 14:
     case 15: { /* jcc over the next instruction (rel8), or a not-taken/taken jcc rel32 of 0 */
         JdGen sub = *g;
-        uint8_t next[24];
+        uint8_t next[40];
         sub.out = next;
         sub.len = 0;
         sub.max = sizeof(next);
@@ -299,20 +299,44 @@ static inline void jd_one(JdGen *g)
         b[n++] = 0xc0 | ((a & 7) << 3) | (c & 7);
         break;
     }
-    case 17: { /* interpreter-only: inc, shl, movzx, neg, imul */
+    case 17: { /* shifts by an immediate or 1, test with an immediate, and forms left to the
+                * interpreter (inc, neg, rol) */
         static const uint8_t forms[][3] = {
-            {0xff, 0xc0, 0},
-            {0xd1, 0xe0, 0},
-            {0xf7, 0xd8, 0},
-            {0xc1, 0xe8, 1},
+            {0xc1, 0xe0, 1}, {0xc1, 0xe8, 1}, {0xc1, 0xf8, 1}, {0xd1, 0xe0, 0}, {0xd1, 0xe8, 0},
+            {0xd1, 0xf8, 0}, {0xf7, 0xc0, 4}, {0xff, 0xc0, 0}, {0xf7, 0xd8, 0}, {0xc1, 0xc0, 1},
         };
         int d = jd_dst(g);
         unsigned f = jd_take(g, G_N_ELEMENTS(forms));
         b[n++] = jd_rex(w, 0, 0, d);
         b[n++] = forms[f][0];
         b[n++] = forms[f][1] | (d & 7);
-        if (forms[f][2]) {
-            b[n++] = (uint8_t)jd_take(g, 64);
+        for (int k = 0; k < forms[f][2]; k++) {
+            /* counts 0 to 70: 0 and past the width are masked cases too */
+            b[n++] = (uint8_t)(k ? jd_take(g, 0) : jd_take(g, 71));
+        }
+        break;
+    }
+    case 20: { /* movzx/movsx from a byte or word register (REX or not) or memory */
+        static const uint8_t ops[] = {0xb6, 0xb7, 0xbe, 0xbf};
+        int d = jd_dst(g);
+        uint8_t op = ops[jd_take(g, 4)];
+        if (jd_take(g, 2)) {
+            int s = jd_src(g);
+            bool rex = w || d >= 8 || s >= 8 || jd_take(g, 2);
+            if (rex) {
+                b[n++] = jd_rex(w, d, 0, s);
+            }
+            b[n++] = 0x0f;
+            b[n++] = op;
+            b[n++] = 0xc0 | ((d & 7) << 3) | (s & 7);
+        } else {
+            uint8_t m[8];
+            int mn = jd_mem(g, m, d, &idx);
+            b[n++] = jd_rex(w, d, idx, 14);
+            b[n++] = 0x0f;
+            b[n++] = op;
+            memcpy(b + n, m, mn);
+            n += mn;
         }
         break;
     }
@@ -328,6 +352,7 @@ static inline void jd_one(JdGen *g)
         b[n++] = 0x58 + (d & 7);
         break;
     }
+    case 21:
     default: { /* fs/gs-relative load */
         int d = jd_dst(g);
         b[n++] = jd_take(g, 2) ? 0x64 : 0x65;
@@ -356,8 +381,14 @@ static inline void jd_generate(JitDiff *d, const uint8_t *in, size_t n, int nins
     d->regs[13] &= 0xff;
     d->regs[14] = JD_DATA + JD_DATA_SZ / 2;
     d->regs[15] = JD_LOOPS;
+    /* the data from a generator seeded by the input, so that the rest of the input is the
+     * instructions */
+    uint64_t x = 0x9e3779b97f4a7c15ull ^ d->regs[0];
     for (unsigned i = 0; i < JD_DATA_SZ; i++) {
-        d->data[i] = (uint8_t)(i * 7 + jd_take(&g, 0));
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        d->data[i] = (uint8_t)x;
     }
     for (int i = 0; i < ninsns; i++) {
         jd_one(&g);
