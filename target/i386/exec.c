@@ -2196,28 +2196,10 @@ void x86_op_cpuid(X86CPU *cpu, const X86Insn *in)
     REG(R_EDX) = o[3];
 }
 
+/* bt bts btr btc with a register bit offset (0F a3 ab b3 bb: the operation is op >> 3 & 3) */
 void x86_op_bt(X86CPU *cpu, const X86Insn *in)
 {
-    int size = in->opsize;
-    bitop(cpu, in, 0, get_reg(cpu, in, in->reg, size), false);
-}
-
-void x86_op_bts(X86CPU *cpu, const X86Insn *in)
-{
-    int size = in->opsize;
-    bitop(cpu, in, 1, get_reg(cpu, in, in->reg, size), false);
-}
-
-void x86_op_btr(X86CPU *cpu, const X86Insn *in)
-{
-    int size = in->opsize;
-    bitop(cpu, in, 2, get_reg(cpu, in, in->reg, size), false);
-}
-
-void x86_op_btc(X86CPU *cpu, const X86Insn *in)
-{
-    int size = in->opsize;
-    bitop(cpu, in, 3, get_reg(cpu, in, in->reg, size), false);
+    bitop(cpu, in, (in->op >> 3) & 3, get_reg(cpu, in, in->reg, in->opsize), false);
 }
 
 void x86_op_grp8(X86CPU *cpu, const X86Insn *in)

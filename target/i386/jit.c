@@ -410,6 +410,29 @@ static void emit_alu(JitCtx *c, int aop, int size, int dst_reg)
     c->flags_live = true;
 }
 
+/* push rdi (64-bit): the store first, rsp only once it succeeded */
+static void emit_push_rdi(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    je_load(e, 8, H_RSI, H_RBX, REG_OFF(R_ESP));
+    je_lea(e, H_RSI, H_RSI, H_NOINDEX, 0, -8);
+    emit_store(c, 8);
+    je_load(e, 8, H_RAX, H_RBX, REG_OFF(R_ESP));
+    je_lea(e, H_RAX, H_RAX, H_NOINDEX, 0, -8);
+    je_store(e, 8, H_RBX, REG_OFF(R_ESP), H_RAX);
+}
+
+/* pop into rax (64-bit): the load first, rsp only once it succeeded */
+static void emit_pop_rax(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    je_load(e, 8, H_RSI, H_RBX, REG_OFF(R_ESP));
+    emit_load(c, 8);
+    je_load(e, 8, H_RCX, H_RBX, REG_OFF(R_ESP));
+    je_lea(e, H_RCX, H_RCX, H_NOINDEX, 0, 8);
+    je_store(e, 8, H_RBX, REG_OFF(R_ESP), H_RCX);
+}
+
 static int opcode_reg(const X86Insn *in)
 {
     return (in->op & 7) | ((in->rex & REX_B) ? 8 : 0);
@@ -486,20 +509,11 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     case K_PUSH:
         je_load(e, 8, H_RDI, H_RBX, REG_OFF(opcode_reg(in)));
-        je_load(e, 8, H_RSI, H_RBX, REG_OFF(R_ESP));
-        je_lea(e, H_RSI, H_RSI, H_NOINDEX, 0, -8);
-        emit_store(c, 8);
-        je_load(e, 8, H_RAX, H_RBX, REG_OFF(R_ESP));
-        je_lea(e, H_RAX, H_RAX, H_NOINDEX, 0, -8);
-        je_store(e, 8, H_RBX, REG_OFF(R_ESP), H_RAX);
+        emit_push_rdi(c);
         emit_tb_exit_check(c);
         return true;
     case K_POP:
-        je_load(e, 8, H_RSI, H_RBX, REG_OFF(R_ESP));
-        emit_load(c, 8);
-        je_load(e, 8, H_RCX, H_RBX, REG_OFF(R_ESP));
-        je_lea(e, H_RCX, H_RCX, H_NOINDEX, 0, 8);
-        je_store(e, 8, H_RBX, REG_OFF(R_ESP), H_RCX);
+        emit_pop_rax(c);
         je_store(e, 8, H_RBX, REG_OFF(opcode_reg(in)), H_RAX);
         return true;
     case K_JCC: {
@@ -523,20 +537,11 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return false;
     case K_CALL:
         je_mov_imm(e, H_RDI, c->next);
-        je_load(e, 8, H_RSI, H_RBX, REG_OFF(R_ESP));
-        je_lea(e, H_RSI, H_RSI, H_NOINDEX, 0, -8);
-        emit_store(c, 8);
-        je_load(e, 8, H_RAX, H_RBX, REG_OFF(R_ESP));
-        je_lea(e, H_RAX, H_RAX, H_NOINDEX, 0, -8);
-        je_store(e, 8, H_RBX, REG_OFF(R_ESP), H_RAX);
+        emit_push_rdi(c);
         emit_exit_imm(c, c->next + in->imm, c->done + 1);
         return false;
     case K_RET:
-        je_load(e, 8, H_RSI, H_RBX, REG_OFF(R_ESP));
-        emit_load(c, 8);
-        je_load(e, 8, H_RCX, H_RBX, REG_OFF(R_ESP));
-        je_lea(e, H_RCX, H_RCX, H_NOINDEX, 0, 8);
-        je_store(e, 8, H_RBX, REG_OFF(R_ESP), H_RCX);
+        emit_pop_rax(c);
         je_store(e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
         je_mov_imm(e, H_RAX, c->done + 1);
         je_pop(e, H_RBX);
