@@ -152,12 +152,11 @@ static void compare_lengths(GArray *cands, int mode)
         if (nl) {
             *nl = 0;
         }
-        char **l = &line;
         /* "      20:\t0f 01 00             \tsgdt   (%rax)" */
         char *end;
-        unsigned long addr = strtoul(*l, &end, 16);
-        char *tab = strchr(*l, '\t');
-        if (!tab || end == *l || *end != ':' || addr % SLOT) {
+        unsigned long addr = strtoul(line, &end, 16);
+        char *tab = strchr(line, '\t');
+        if (!tab || end == line || *end != ':' || addr % SLOT) {
             continue;
         }
         char *mn = strchr(tab + 1, '\t');
