@@ -6,7 +6,7 @@ PYTEST ?= /usr/bin/python3 -m pytest
 FUZZ_SECONDS ?= 20
 
 .PHONY: format all deps build build-asan check check-unit check-functional check-asan \
-        demo bench guest clean
+        demo bench guest guest-asan clean
 
 all: build
 
@@ -27,15 +27,19 @@ $(ASAN_BUILD)/build.ninja:
 build-asan: deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
-# test-pc-vmstate-linux boots the test guest: build it first (a guest that cannot be built fails
-# that test only).
+# The test guest (tests/guest/build-guest): Debian's kernel and busybox, cached in each build
+# tree's guest/ (test-linux-boot reads the one of its own tree).
+guest: deps
+	tests/guest/build-guest $(BUILD)/guest
+
+guest-asan: deps
+	tests/guest/build-guest $(ASAN_BUILD)/guest
+
+# The guest first, so that test-linux-boot finds its kernel; one that cannot be built (no
+# network, nothing cached) fails that test, not the others.
 check-unit: build
 	-@$(MAKE) --no-print-directory guest
 	meson test -C $(BUILD) $(MESON_TEST_ARGS)
-
-# The test guest (tests/guest/build-guest): Debian's kernel and busybox, cached in $(BUILD)/guest.
-guest: deps
-	tests/guest/build-guest $(BUILD)/guest
 
 # A guest that cannot be built (no network, nothing cached) fails its own tests, not the others.
 check-functional: build
@@ -44,6 +48,7 @@ check-functional: build
 
 # Unit tests under ASan/UBSan, and every fuzz target for a bounded time (FUZZ_SECONDS each).
 check-asan: build-asan
+	-@$(MAKE) --no-print-directory guest-asan
 	FUZZ_SECONDS=$(FUZZ_SECONDS) meson test -C $(ASAN_BUILD) $(MESON_TEST_ARGS) \
 	    --suite unit --suite fuzz
 

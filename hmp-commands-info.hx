@@ -176,3 +176,29 @@ SRST
   ``info network``
     Show the network state.
 ERST
+
+    {
+        .name       = "migrate_capabilities",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show current migration capabilities",
+        .cmd        = hmp_info_migrate_capabilities,
+    },
+
+SRST
+  ``info migrate_capabilities``
+    Show current migration capabilities.
+ERST
+
+    {
+        .name       = "migrate_parameters",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show current migration parameters",
+        .cmd        = hmp_info_migrate_parameters,
+    },
+
+SRST
+  ``info migrate_parameters``
+    Show current migration parameters.
+ERST

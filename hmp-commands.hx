@@ -175,7 +175,9 @@ ERST
 
 SRST
 ``passthrough_filter_add`` [*protocol*] *object-name* [*src*] [*dst*]
-  Add a passthrough rule to colo-compare *object-name*; *src* and *dst* are ``host:port``.
+  Add a passthrough rule to colo-compare *object-name*; *src* and *dst* are ``host:port``, and
+  either part may be empty: ``10.0.0.2:`` is every port of that host, ``:3389`` that port on
+  every host.
 ERST
 
     {
@@ -244,4 +246,46 @@ ERST
 SRST
 ``set_link`` *name* ``[on|off]``
   Switch link *name* on (i.e. up) or off (i.e. down).
+ERST
+
+    {
+        .name       = "announce_self",
+        .args_type  = "interfaces:s?,id:s?",
+        .params     = "[interfaces] [id]",
+        .help       = "Trigger GARP/RARP announcements",
+        .cmd        = hmp_announce_self,
+    },
+
+SRST
+``announce_self`` [*interfaces*] [*id*]
+  Every NIC (or those in the comma-separated *interfaces*) sends RARP frames from its MAC
+  address on the schedule of the announce-* migration parameters. *id* names the schedule: a
+  later announce_self with the same id replaces it.
+ERST
+
+    {
+        .name       = "migrate_set_capability",
+        .args_type  = "capability:s,state:b",
+        .params     = "capability state",
+        .help       = "Enable/Disable the usage of a capability for migration",
+        .cmd        = hmp_migrate_set_capability,
+    },
+
+SRST
+``migrate_set_capability`` *capability* *state*
+  Enable or disable a migration capability (docs/migration.md says which ones qemu-colo has).
+ERST
+
+    {
+        .name       = "migrate_set_parameter",
+        .args_type  = "parameter:s,value:s",
+        .params     = "parameter value",
+        .help       = "Set the parameter for migration",
+        .cmd        = hmp_migrate_set_parameter,
+    },
+
+SRST
+``migrate_set_parameter`` *parameter* *value*
+  Set a migration parameter. Sizes take k, M, G... suffixes; a plain ``max-bandwidth`` is in
+  MiB/s.
 ERST

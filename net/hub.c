@@ -30,10 +30,24 @@ static NetHub *hub_find(int id)
     return NULL;
 }
 
+/* No other port on the hub: nothing will ever take what this port receives. */
+static bool hub_port_alone(NetHubPort *port)
+{
+    return !port->hub->ports->next;
+}
+
 static bool hub_port_can_receive(NetClientState *nc)
 {
     NetHubPort *src = (NetHubPort *)nc;
 
+    /*
+     * Alone, the port takes the packet to drop it: queued, it would wait for a port that may
+     * never come, and its sender (a socket netdev) would stop reading until then, leaving the
+     * rest of a burst unread, unmirrored and uncounted.
+     */
+    if (hub_port_alone(src)) {
+        return true;
+    }
     /* Take the packet if at least one other port can pass it on now. */
     for (GList *l = src->hub->ports; l; l = l->next) {
         NetHubPort *port = l->data;
@@ -49,6 +63,10 @@ static ssize_t hub_port_receive_iov(NetClientState *nc, const struct iovec *iov,
 {
     NetHubPort *src = (NetHubPort *)nc;
 
+    if (hub_port_alone(src)) {
+        nc->stats.rx_dropped++;
+        return iov_size(iov, iovcnt);
+    }
     /* Flushes come here without asking can_receive: keep the packet until a port can take it. */
     if (!hub_port_can_receive(nc)) {
         return 0;
@@ -69,6 +87,10 @@ static void hub_port_cleanup(NetClientState *nc)
     NetHub *hub = port->hub;
 
     hub->ports = g_list_remove(hub->ports, port);
+    if (hub->ports) {
+        /* What waited for the port that left may go elsewhere now, or be dropped if alone. */
+        net_hub_flush(nc);
+    }
     if (!hub->ports) {
         hubs = g_list_remove(hubs, hub);
         g_free(hub);

@@ -54,6 +54,10 @@ void qemu_del_net_client(NetClientState *nc)
         nc->peer = NULL;
     }
     g_queue_remove(&net_clients, nc);
+    if (peer && peer->info->type == NET_CLIENT_DRIVER_HUBPORT) {
+        /* Packets that waited in the hub for @nc now go to the other ports, or are dropped. */
+        net_hub_flush(peer);
+    }
     if (nc->info->cleanup) {
         nc->info->cleanup(nc);
     }

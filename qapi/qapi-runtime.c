@@ -95,12 +95,21 @@ gboolean qapi_json_get_double(JsonNode *node, const char *path, double *out, GEr
 gboolean qapi_json_get_int(JsonNode *node, const char *path, int64_t min, int64_t max,
                            const char *ctype, int64_t *out, GError **errp)
 {
-    if (!holds(node, G_TYPE_INT64) || qapi_json_is_uint(node)) {
-        type_error(errp, path, "integer");
+    if (!holds(node, G_TYPE_INT64)) {
+        /* QEMU reads every unsigned type as a uint64 first */
+        if (min == 0) {
+            error_set_param_value(errp, path ? path : "null", "uint64");
+        } else {
+            type_error(errp, path, "integer");
+        }
         return FALSE;
     }
     int64_t v = json_node_get_int(node);
-    if (v < min || v > max) {
+    if (qapi_json_is_uint(node) && min < 0) {
+        type_error(errp, path, "integer");
+        return FALSE;
+    }
+    if (qapi_json_is_uint(node) || v < min || v > max) {
         error_set_param_value(errp, bare_name(path), ctype);
         return FALSE;
     }

@@ -1,9 +1,36 @@
 #!/usr/bin/env python3
-"""Print 'N passed, N failed' over meson's test logs and pytest's JUnit XML."""
+"""Print 'N passed, N failed' (and ', N skipped' when any was) over meson's test logs and
+pytest's JUnit XML.
+
+meson's testlog.json holds one result per test program; a unit test speaks TAP (one line per
+g_test case), so its cases are counted from its output: a skipped case is a skip even when the
+program as a whole passed. A program that failed without a failing case line (a crash, a
+timeout) still counts one failure.
+"""
 import json
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
+
+# "ok 3 /path # SKIP why", "not ok 4 /path"; indented lines are nested subtests, not counted.
+TAP_LINE = re.compile(r"^(not )?ok\b[^#]*(#\s*(SKIP|TODO)\b)?", re.IGNORECASE)
+
+
+def tap_counts(stdout):
+    passed = failed = skipped = 0
+    for line in stdout.splitlines():
+        m = TAP_LINE.match(line)
+        if not m:
+            continue
+        directive = (m.group(3) or "").upper()
+        if directive == "SKIP":
+            skipped += 1
+        elif m.group(1) and directive != "TODO":
+            failed += 1
+        else:
+            passed += 1
+    return passed, failed, skipped
 
 
 def meson_counts(builddir):
@@ -16,13 +43,17 @@ def meson_counts(builddir):
             line = line.strip()
             if not line:
                 continue
-            result = json.loads(line).get("result")
-            if result in ("OK", "EXPECTEDFAIL"):
-                passed += 1
-            elif result == "SKIP":
-                skipped += 1
-            else:
-                failed += 1
+            test = json.loads(line)
+            result = test.get("result")
+            p, f_, s = tap_counts(test.get("stdout") or "")
+            if p + f_ + s == 0:  # not TAP (fuzz targets), or no case ran: the program's result
+                p, f_, s = ((1, 0, 0) if result in ("OK", "EXPECTEDFAIL") else
+                            (0, 0, 1) if result == "SKIP" else (0, 1, 0))
+            elif result not in ("OK", "EXPECTEDFAIL", "SKIP") and f_ == 0:
+                f_ = 1
+            passed += p
+            failed += f_
+            skipped += s
     return passed, failed, skipped
 
 

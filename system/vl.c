@@ -5,7 +5,9 @@
 #include "chardev/char.h"
 #include "chardev/mux.h"
 #include "hw/core/biglock.h"
+#include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
+#include "monitor/colo.h"
 #include "monitor/monitor.h"
 #include "system/machine-control.h"
 #include "system/runstate.h"
@@ -58,6 +60,7 @@ typedef enum {
     OPT_INITRD,
     OPT_APPEND,
     OPT_DEVICE,
+    OPT_GLOBAL,
     OPT_SERIAL,
     OPT_NO_REBOOT,
     OPT_NO_SHUTDOWN,
@@ -90,6 +93,8 @@ static const OptionDef options[] = {
     {"initrd", TRUE, OPT_INITRD, "file", "use 'file' as initial ram disk"},
     {"device", TRUE, OPT_DEVICE, "driver[,prop[=value][,...]]",
      "add device (based on driver); '-device help' lists them"},
+    {"global", TRUE, OPT_GLOBAL, "driver.property=value",
+     "set a global default for a item property ('driver=,property=,value=' form too)"},
     {"serial", TRUE, OPT_SERIAL, "dev", "redirect the serial port to char device 'dev'"},
     {"no-reboot", FALSE, OPT_NO_REBOOT, NULL, "exit instead of rebooting"},
     {"no-shutdown", FALSE, OPT_NO_SHUTDOWN, NULL, "stop before shutdown"},
@@ -636,6 +641,16 @@ static void pc_guest_poweroff(void *opaque)
     qemu_system_guest_shutdown(SHUTDOWN_CAUSE_GUEST_SHUTDOWN);
 }
 
+static void remove_pidfile(void);
+
+/* isa-debug-exit: at once, from the vCPU thread, as upstream's exit() does; exit handlers
+ * restore the terminal. */
+static void pc_guest_exit(void *opaque, int status)
+{
+    remove_pidfile();
+    exit(status);
+}
+
 static void pc_runstate_changed(void *opaque, gboolean running, RunState state)
 {
     if (running) {
@@ -704,6 +719,7 @@ static void build_pc(GPtrArray *opts)
     static const PcSystemEvents events = {
         .guest_reset = pc_guest_reset,
         .guest_poweroff = pc_guest_poweroff,
+        .guest_exit = pc_guest_exit,
     };
     GError *err = NULL;
     pc_sys = pc_system_new(&mc.pc, &events, &err);
@@ -823,7 +839,9 @@ static void check_machine_options(GPtrArray *opts)
             if (o->def->id == OPT_DEVICE) {
                 g_autofree char *driver = g_strndup(o->arg, strcspn(o->arg, ","));
                 error_location_set(o->spelling);
-                error_report("No 'PCI' bus found for device '%s'", driver);
+                const DeviceTypeInfo *t = device_type_find(driver);
+                error_report("No '%s' bus found for device '%s'", t && t->bus ? t->bus : "PCI",
+                             driver);
                 exit(1);
             }
         }
@@ -948,6 +966,8 @@ int qemu_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     register_types();
     monitor_init_globals();
+    /* Lower floors report upwards only through hooks, and they are set here. */
+    colo_compare_set_event_hook(monitor_colo_compare_event);
 
     g_autoptr(GPtrArray) opts = parse_argv(argc, argv);
     gboolean daemonize = FALSE;
@@ -988,6 +1008,11 @@ int qemu_main(int argc, char **argv)
             break;
         case OPT_SMP:
             handle_smp(o->arg);
+            break;
+        case OPT_GLOBAL:
+            if (!qdev_global_add(o->arg, &err)) {
+                die_with(err);
+            }
             break;
         case OPT_KERNEL:
             mc.pc.kernel = o->arg;
@@ -1093,6 +1118,7 @@ int qemu_main(int argc, char **argv)
     } else {
         create_serial_chardevs(opts);
     }
+    qdev_globals_check();
 
     net_check_clients();
     main_loop = g_main_loop_new(NULL, FALSE);

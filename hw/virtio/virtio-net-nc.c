@@ -1,4 +1,6 @@
 /* virtio-net as a net client (include/hw/virtio/virtio-net-nc.h). */
+#include <string.h>
+
 #include "hw/virtio/virtio-net-nc.h"
 #include "net/net.h"
 #include "util/error.h"
@@ -78,6 +80,8 @@ VirtIONetClient *virtio_net_nc_attach(VirtIONet *nic, const char *netdev_id, con
     VirtIONetClient *c =
         (VirtIONetClient *)qemu_new_net_client(&nic_info, peer, "virtio-net-pci", name);
     c->nic = nic;
+    c->nc.has_macaddr = true;
+    memcpy(c->nc.macaddr, mac, 6);
     qemu_format_nic_info_str(&c->nc,
                              "model=virtio-net-pci,macaddr=%02x:%02x:%02x:%02x:%02x:"
                              "%02x",

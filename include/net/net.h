@@ -97,6 +97,9 @@ struct NetClientState {
     int queue_index;
     int vnet_hdr_len; /* bytes of virtio-net header in front of every frame */
     GList *filters;   /* of NetFilterNode*, head first */
+    /* NICs: the MAC address the guest was given (self-announce sends from it). */
+    bool has_macaddr;
+    uint8_t macaddr[6];
     NetClientStats stats;
 };
 

@@ -11,6 +11,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 
+import guest  # noqa: E402
+import procs  # noqa: E402
 from procs import BASE_ARGS, QemuSet  # noqa: E402
 
 QEMU = os.environ.get("QEMU_BINARY", os.path.join(ROOT, "build", "qemu-system-x86_64"))
@@ -27,6 +29,15 @@ def _is_sanitized(path):
 
 
 SANITIZED = _is_sanitized(QEMU)
+
+
+def require_pc(binary):
+    """Fails the test unless @binary runs and lists `pc` in -machine help: a binary that lost the
+    machine is broken, which no test may turn into a skip. Returns @binary."""
+    problem = guest.pc_machine_problem(binary)
+    if problem:
+        pytest.fail(problem)
+    return binary
 
 
 @pytest.fixture
@@ -82,3 +93,13 @@ def assert_same_failure(ours, theirs):
 def pytest_configure(config):
     config.addinivalue_line("markers", "deviation(reason): a documented deviation from QEMU 7.2; "
                                        "differential runs against Debian's QEMU skip the test")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After the test and its fixtures (a module's too, on its last test) are torn down: every
+    child it started is still running, or ended with the status the test expected (procs)."""
+    yield
+    problems = procs.ended_badly()
+    if problems:
+        raise AssertionError("a process of the test ended badly:\n  " + "\n  ".join(problems))

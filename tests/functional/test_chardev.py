@@ -10,6 +10,7 @@ import pytest
 from chardev_qmp import chardev_qmp_transcript
 from conftest import BASE_ARGS, assert_same_failure, run, strip_prog
 from procs import free_port as closed_port  # bound, then released: nobody listens there
+from procs import stop_process, watch
 
 
 # Each entry: the -chardev arguments; "{d}" is a private directory, "{p}" a closed port.
@@ -77,6 +78,7 @@ def test_server_waits_for_client(request, qemu_bin, debian_qemu, sockdir, binary
     arg = f"socket,id=c0,path={path},server=on"
     proc = subprocess.Popen([exe] + BASE_ARGS + ["-chardev", arg], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    watch(proc)
     try:
         line = wait_for_line(proc)
         assert line.rstrip("\n") == (f"qemu-system-x86_64: -chardev {arg}: info: QEMU waiting "
@@ -88,8 +90,7 @@ def test_server_waits_for_client(request, qemu_bin, debian_qemu, sockdir, binary
             time.sleep(0.3)
             assert proc.poll() is None
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def test_abstract_unix_server_like_debian(qemu_bin, debian_qemu):
@@ -122,6 +123,7 @@ def test_client_connects_and_reconnects(qemu_bin, sockdir):
                             ["-chardev", f"socket,id=c0,path={path},reconnect-ms=100"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
+    watch(proc)
     try:
         line = wait_for_line(proc)
         assert "Unable to connect character device c0: Failed to connect to" in line
@@ -135,8 +137,7 @@ def test_client_connects_and_reconnects(qemu_bin, sockdir):
             os.unlink(path)
         assert proc.poll() is None
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def qmp_transcript(binary, sockdir):

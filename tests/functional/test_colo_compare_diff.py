@@ -378,3 +378,37 @@ def test_same_as_debian(qemu_bin, debian_qemu, sockdir, name):
             assert ours[1] == theirs[1], f"step {i}: notify_dev messages"
     # The scenario must exercise something: at least one frame or one checkpoint request.
     assert any(r or n for r, n in t["ours"]) or name == "notify-init"
+
+
+def checkpoint_times(binary, sockdir, name, window):
+    """Seconds from one unanswered primary packet to each DO_CHECKPOINT within @window s."""
+    peer = ComparePeer(binary, sockdir, name=name).start()
+    try:
+        t0 = time.monotonic()
+        peer.send_pri(frames.udp_frame(A, B, 7, 7, b"nobody answers"))
+        times = []
+        while time.monotonic() < t0 + window:
+            msg = peer.notify.recv_data(0.05)
+            if msg is not None:
+                assert msg == b"DO_CHECKPOINT", msg
+                times.append(time.monotonic() - t0)
+        assert peer.alive()
+        return times
+    finally:
+        peer.stop()
+
+
+def test_default_timeout_and_scan_cycle_beside_debian(qemu_bin, debian_qemu, sockdir):
+    """Defaults: compare_timeout 3000 ms, expired_scan_cycle 1000 ms. The scan that first finds
+    the packet older than 3 s asks for a checkpoint (3-4 s after it), and every later scan asks
+    again while it waits. Both binaries run at once, on the same clock."""
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        ours_f = ex.submit(checkpoint_times, qemu_bin, sockdir, "ours", 6.6)
+        theirs_f = ex.submit(checkpoint_times, debian_qemu, sockdir, "theirs", 6.6)
+        ours, theirs = ours_f.result(), theirs_f.result()
+    for times in (ours, theirs):
+        assert len(times) >= 3, times
+        assert 2.95 <= times[0] <= 4.6, times
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert all(0.7 <= g <= 1.4 for g in gaps), times
+    assert abs(ours[0] - theirs[0]) < 0.6, (ours, theirs)

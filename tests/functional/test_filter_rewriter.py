@@ -146,3 +146,40 @@ def test_rewriter_object(rig):
     # Gone from the path: the SVM's packets now pass untouched, even mid-connection.
     t = seg(GUEST, CLIENT, 80, 40000, SVM_ISN + 1, CLIENT_ISN + 1, ACK | PSH, b"raw")
     assert exchange(net, svm, frame_from_svm=t)["net"] == t
+
+
+def test_several_connections_at_once(rig):
+    """Four clients talk to the guest at once, their steps interleaved; each SVM connection has
+    its own ISN (one wraps mid-stream), and every response leaves equal to the PVM's."""
+    vm, net, svm = rig
+    conns = [{"port": 40100 + i, "cisn": CLIENT_ISN + 1000 * i, "pisn": PVM_ISN + 77 * i,
+              "sisn": SVM_ISN + 3 * i if i % 2 else 0x00010000 * (i + 1)} for i in range(4)]
+
+    def from_client(c, seq, ack, flags, payload=b""):
+        return seg(CLIENT, GUEST, c["port"], 80, seq, ack, flags, payload)
+
+    def from_guest(c, isn, rel_seq, rel_ack, flags, payload=b""):
+        return seg(GUEST, CLIENT, 80, c["port"], isn + rel_seq, c["cisn"] + rel_ack, flags,
+                   payload)
+
+    for c in conns:
+        syn = from_client(c, c["cisn"], 0, SYN)
+        assert exchange(net, svm, syn)["svm"] == syn
+    for c in reversed(conns):
+        synack = from_guest(c, c["sisn"], 0, 1, SYN | ACK)
+        assert exchange(net, svm, frame_from_svm=synack)["net"] == synack
+    for c in conns:
+        got = exchange(net, svm, from_client(c, c["cisn"] + 1, c["pisn"] + 1, ACK))["svm"]
+        assert got == from_client(c, c["cisn"] + 1, c["sisn"] + 1, ACK)
+    order = [0, 2, 1, 3, 3, 0, 1, 2]
+    sent = {i: 1 for i in range(4)}
+    for n, i in enumerate(order):
+        c = conns[i]
+        data = b"response %d to client %d" % (n, i)
+        got = exchange(net, svm, frame_from_svm=from_guest(c, c["sisn"], sent[i], 1, ACK | PSH,
+                                                           data))["net"]
+        assert got == from_guest(c, c["pisn"], sent[i], 1, ACK | PSH, data), (n, i)
+        sent[i] += len(data)
+        # The client's ack of it reaches the SVM in the SVM's space.
+        got = exchange(net, svm, from_client(c, c["cisn"] + 1, c["pisn"] + sent[i], ACK))["svm"]
+        assert got == from_client(c, c["cisn"] + 1, c["sisn"] + sent[i], ACK), (n, i)

@@ -14,6 +14,7 @@ import time
 import pytest
 
 import guest
+from conftest import require_pc
 from netns import NetNS
 from qmp import HMPClient, QMPClient
 
@@ -34,14 +35,12 @@ def built():
 
 @pytest.fixture(scope="module", params=["debian", "qemu-colo"])
 def qemu(request):
-    """The binary that boots the guest: Debian's QEMU, then ours once -M help lists pc."""
+    """The binary that boots the guest: Debian's QEMU, then ours."""
     if request.param == "debian":
         if not os.path.exists(DEBIAN_QEMU):
             pytest.fail("Debian's qemu-system-x86 is not installed (scripts/install-deps)")
         return DEBIAN_QEMU
-    if not guest.has_pc_machine(OURS):
-        pytest.skip(f"{OURS} has no pc machine yet")
-    return OURS
+    return require_pc(OURS)
 
 
 @pytest.fixture(scope="module")
@@ -261,8 +260,9 @@ def test_dirtier_runs_at_the_requested_rate(vm):
     qmp = QMPClient(vm.qmp_path)
     try:
         r = qmp.cmd("calc-dirty-rate", {"calc-time": 2, "sample-pages": 4096})
-        if r.get("error", {}).get("class") == "CommandNotFound":
-            pytest.skip(f"{vm.binary} has no calc-dirty-rate (the guest's own count passed)")
+        if vm.binary == OURS and r.get("error", {}).get("class") == "CommandNotFound":
+            # Shown as xfail, not hidden: the guest's own count passed, the QMP side is missing.
+            pytest.xfail("qemu-colo has no calc-dirty-rate yet (the guest's own count passed)")
         assert "return" in r, r
         deadline = time.monotonic() + 15
         while True:

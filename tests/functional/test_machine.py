@@ -3,7 +3,7 @@
 Good -m values must give the guest the same RAM (query-memory-size-summary and its HMP form),
 and a size the host could never back must be refused the same way.
 
-Skipped until system/vl.c routes -M pc to hw/i386/pc.c (the binary lists `pc` in -machine help).
+Every test first requires our binary to list `pc` in -machine help (conftest.require_pc).
 `-accel kvm` is checked on ours only: Debian's starts on this host's paravirtual KVM and then
 fails inside the guest, ours must refuse at once with a clear message."""
 import os
@@ -13,21 +13,18 @@ import time
 
 import pytest
 
-from conftest import QEMU, DEBIAN_QEMU
+from conftest import QEMU, DEBIAN_QEMU, require_pc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from procs import stop_process, watch  # noqa: E402
 from qmp import QemuProcess  # noqa: E402
 
 PC_ARGS = ["-M", "pc", "-nodefaults", "-display", "none", "-S"]
 
 
-def has_pc(binary):
-    r = subprocess.run([binary, "-machine", "help"], capture_output=True, text=True, timeout=10)
-    return any(line.split()[:1] == ["pc"] for line in r.stdout.splitlines())
-
-
-pytestmark = pytest.mark.skipif(not os.path.exists(QEMU) or not has_pc(QEMU),
-                                reason="the binary under test has no -M pc yet")
+@pytest.fixture(autouse=True)
+def ours_has_pc():
+    require_pc(QEMU)
 
 
 def run_pc(binary, args, timeout=15):
@@ -131,9 +128,10 @@ def test_more_cpus_refused_in_upstreams_words(smp):
 def stderr_after(binary, args, seconds=1.0):
     p = subprocess.Popen([binary] + PC_ARGS + args, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    watch(p)
     time.sleep(seconds)
-    p.terminate()
-    return [l for l in p.communicate(timeout=10)[1].splitlines() if "terminating" not in l]
+    stop_process(p)
+    return [l for l in p.stderr.read().splitlines() if "terminating" not in l]
 
 
 @pytest.mark.parametrize("smp", ["0", "1,cores=0"])

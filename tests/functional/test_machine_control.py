@@ -7,12 +7,14 @@ import re
 
 import pytest
 
-from conftest import DEBIAN_QEMU, QEMU
+from conftest import DEBIAN_QEMU, QEMU, require_pc
 from lib.qmp import QemuProcess
-from test_machine import has_pc
 
-pytestmark = pytest.mark.skipif(not os.path.exists(QEMU) or not has_pc(QEMU),
-                                reason="the binary under test has no -M pc yet")
+
+@pytest.fixture(autouse=True)
+def ours_has_pc():
+    require_pc(QEMU)
+
 
 PC = ["-M", "pc", "-m", "64", "-nodefaults", "-display", "none"]
 BINARIES = {"ours": QEMU, "debian": DEBIAN_QEMU}

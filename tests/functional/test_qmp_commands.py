@@ -14,6 +14,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import procs  # noqa: E402  (tests/functional/lib, on sys.path by conftest.py)
 from lib.qmp import HMPClient, QemuProcess, QMPClient  # noqa: E402
 
 from conftest import BASE_ARGS, DEBIAN_QEMU, QEMU, strip_prog  # noqa: E402
@@ -342,6 +343,7 @@ def test_several_monitors_and_events():
     for binary in BINARIES.values():
         proc = subprocess.Popen([binary] + args, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.watch(proc)
         try:
             q1 = QMPClient('%s/q1' % d, timeout=5)
             q2 = QMPClient('%s/q2' % d, timeout=5)
@@ -385,8 +387,7 @@ def test_several_monitors_and_events():
             q2.close()
             h2.close()
         finally:
-            proc.kill()
-            proc.wait()
+            procs.stop_process(proc)
     shutil.rmtree(d, ignore_errors=True)
 
 

@@ -56,16 +56,10 @@ static gboolean process(ColoRewriter *rw, GByteArray *b, gboolean primary_side)
     return colo_rewriter_process(rw, b->data, b->len, 0, primary_side);
 }
 
-/* Checks that the IPv4 and TCP checksums of @b verify. */
+/* Checks that the IPv4 and TCP checksums of @b verify (colo-test-packets.h's own sum). */
 static void assert_checksums_ok(GByteArray *b)
 {
-    GByteArray *copy = g_byte_array_new();
-    g_byte_array_append(copy, b->data, b->len);
-    ColoPacketInfo info;
-    g_assert_cmpint(colo_packet_parse(&info, copy->data, copy->len, 0), ==, COLO_PARSE_OK);
-    colo_packet_update_checksums(copy->data, &info);
-    g_assert_cmpmem(copy->data, copy->len, b->data, b->len);
-    g_byte_array_unref(copy);
+    g_assert_true(test_checksums_ok(b->data + 14));
 }
 
 #define U(b) g_byte_array_unref(b)
@@ -216,6 +210,44 @@ static void test_non_tcp_untouched(void)
     colo_rewriter_free(rw);
 }
 
+/*
+ * The tests' own checksum against a known answer (the IPv4 header of RFC 1071's usual worked
+ * example, sum 0xb861), and the product's colo_packet_update_checksums against the tests' own.
+ */
+static void test_checksum_references(void)
+{
+    static const guint8 known[20] = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+                                     0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
+    g_assert_cmphex(test_fold(test_sum16(0, known, sizeof(known))), ==, 0xffff);
+
+    static const guint8 proto[] = {COLO_IPPROTO_TCP, COLO_IPPROTO_UDP};
+    for (gsize i = 0; i < G_N_ELEMENTS(proto); i++) {
+        TestPkt t = {.proto = proto[i],
+                     .sport = 4000,
+                     .dport = 80,
+                     .seq = 12345,
+                     .ip_id = 77,
+                     .payload = "odd-length payload",
+                     .plen = 18};
+        GByteArray *want = test_pkt(&t);
+        GByteArray *got = g_byte_array_new();
+        g_byte_array_append(got, want->data, want->len);
+        guint8 *ip = got->data + 14;
+        guint off = 20 + test_l4_csum_offset(ip);
+        colo_st_be16(ip + 10, 0x1234);
+        colo_st_be16(ip + off, 0x5678);
+        ColoPacketInfo info;
+        g_assert_cmpint(colo_packet_parse(&info, got->data, got->len, 0), ==, COLO_PARSE_OK);
+        colo_packet_update_checksums(got->data, &info);
+        g_assert_cmpmem(got->data, got->len, want->data, want->len);
+        g_assert_true(test_checksums_ok(ip));
+        colo_st_be16(ip + off, colo_ld_be16(ip + off) ^ 0x0100);
+        g_assert_false(test_checksums_ok(ip));
+        U(got);
+        U(want);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -223,5 +255,6 @@ int main(int argc, char **argv)
     g_test_add_func("/colo-rewriter/checkpoint-and-failover", test_checkpoint_and_failover);
     g_test_add_func("/colo-rewriter/guest-initiated", test_guest_initiated);
     g_test_add_func("/colo-rewriter/non-tcp-untouched", test_non_tcp_untouched);
+    g_test_add_func("/colo-rewriter/checksum-references", test_checksum_references);
     return g_test_run();
 }

@@ -146,6 +146,67 @@ static void test_hub(void)
     net_cleanup();
 }
 
+/* Alone on its hub, a port takes every packet and counts it dropped: nothing waits for good. */
+static void test_hub_lone_port(void)
+{
+    Sink *a = sink_new("a", NULL);
+    NetClientState *port = net_hub_add_port(4, "p0", &a->nc);
+
+    sent_calls = 0;
+    for (int i = 0; i < 3; i++) {
+        g_assert_cmpint(qemu_send_packet_async(&a->nc, (const uint8_t *)"nowhere", 7, count_sent),
+                        ==, 7);
+    }
+    g_assert_true(qemu_can_send_packet(&a->nc));
+    g_assert_cmpuint(qemu_net_queue_len(port->incoming_queue), ==, 0);
+    g_assert_cmpuint(port->stats.rx_dropped, ==, 3);
+    g_assert_cmpuint(a->nc.stats.tx_packets, ==, 3);
+    /* Delivered (and dropped) at once: no sent callback is pending. */
+    g_assert_cmpint(sent_calls, ==, 0);
+    net_cleanup();
+}
+
+/*
+ * The port a packet waited for leaves, or the netdev behind it does: the packet is dropped
+ * (counted) and its sender resumes.
+ */
+static void hub_stuck_then(bool port_goes)
+{
+    Sink *a = sink_new("a", NULL);
+    Sink *b = sink_new("b", NULL);
+    NetClientState *pa = net_hub_add_port(5, "pa", &a->nc);
+    NetClientState *pb = net_hub_add_port(5, "pb", &b->nc);
+
+    sent_calls = 0;
+    b->full = true;
+    /* The first waits in b's queue, which then refuses more: the second waits in the hub. */
+    qemu_send_packet_async(&a->nc, (const uint8_t *)"first", 5, count_sent);
+    g_assert_cmpint(qemu_send_packet_async(&a->nc, (const uint8_t *)"stuck", 5, count_sent), ==, 0);
+    g_assert_cmpuint(qemu_net_queue_len(pa->incoming_queue), ==, 1);
+    g_assert_false(qemu_can_send_packet(&a->nc));
+    if (port_goes) {
+        qemu_del_net_client(pb);
+        g_assert_cmpuint(pa->stats.rx_dropped, ==, 1);
+    } else {
+        qemu_del_net_client(&b->nc);
+        g_assert_cmpuint(pb->stats.tx_dropped, ==, 1);
+    }
+    g_assert_cmpuint(qemu_net_queue_len(pa->incoming_queue), ==, 0);
+    g_assert_cmpint(sent_calls, ==, 1);
+    g_assert_true(qemu_can_send_packet(&a->nc));
+    net_cleanup();
+}
+
+static void test_hub_port_leaves(void)
+{
+    hub_stuck_then(true);
+}
+
+static void test_hub_netdev_leaves(void)
+{
+    hub_stuck_then(false);
+}
+
 /* ---- the filter chain ---- */
 
 typedef struct TagFilter {
@@ -503,6 +564,9 @@ int main(int argc, char **argv)
     g_test_add_func("/net/queue/limit-counts-drops", test_queue_limit_counts_drops);
     g_test_add_func("/net/link-down", test_link_down);
     g_test_add_func("/net/hub/broadcast", test_hub);
+    g_test_add_func("/net/hub/lone-port", test_hub_lone_port);
+    g_test_add_func("/net/hub/port-leaves", test_hub_port_leaves);
+    g_test_add_func("/net/hub/netdev-leaves", test_hub_netdev_leaves);
     g_test_add_func("/net/filter/order", test_filter_order);
     g_test_add_func("/net/offload/bare-path-only", test_offload_only_on_a_bare_path);
     g_test_add_func("/net/socket/fd-stream", test_socket_fd_stream);

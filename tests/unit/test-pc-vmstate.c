@@ -532,9 +532,14 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     hw_register_types();
-    g_test_add_func("/pc-vmstate/machine-round-trip", test_machine_round_trip);
-    g_test_add_func("/pc-vmstate/bad-stream-leaves-machine", test_bad_stream_leaves_machine);
-    g_test_add_func("/pc-vmstate/timers-after-load", test_timers_after_load);
-    g_test_add_func("/pc-vmstate/linux-moves", test_linux_moves);
+    /* The Linux case is a test of its own in meson (longer timeout, not in the ASan tree): it is
+     * registered only there, so that neither run reports the other's cases as skipped. */
+    if (g_getenv("PC_VMSTATE_LINUX")) {
+        g_test_add_func("/pc-vmstate/linux-moves", test_linux_moves);
+    } else {
+        g_test_add_func("/pc-vmstate/machine-round-trip", test_machine_round_trip);
+        g_test_add_func("/pc-vmstate/bad-stream-leaves-machine", test_bad_stream_leaves_machine);
+        g_test_add_func("/pc-vmstate/timers-after-load", test_timers_after_load);
+    }
     return g_test_run();
 }

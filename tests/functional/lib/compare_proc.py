@@ -19,7 +19,7 @@ import subprocess
 import time
 
 import frames
-from procs import BASE_ARGS, free_port, stop_process
+from procs import BASE_ARGS, free_port, stop_process, watch
 
 ROLES = ("pri", "sec", "out", "notify")
 
@@ -78,6 +78,7 @@ class ComparePeer:
         self.stderr_file = open(self.stderr_path, "w+")
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self.stderr_file)
+        watch(self.proc, "colo-compare peer " + self.binary)
         if self.qmp_on:
             import qmp  # tests/functional/lib/qmp.py
             self.qmp = qmp.QMPClient(self.qmp_path)

@@ -171,13 +171,16 @@ def recv_frame(sock, vnet=False, timeout=5.0):
 
 
 def nothing_arrives(sock, wait=0.5):
-    """True if not one byte arrives on a plain socket within @wait seconds."""
+    """True if not one byte arrives on a plain socket within @wait seconds. A closed stream is
+    no silence (the peer may have crashed): EOFError."""
     sock.settimeout(wait)
     try:
         data = sock.recv(1)
     except socket.timeout:
         return True
-    return not data
+    if not data:
+        raise EOFError("the peer closed the stream while it was to stay silent")
+    return False
 
 
 class FrameReader:

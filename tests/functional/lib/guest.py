@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.request
 
-from procs import free_port, free_ports, stop_process
+from procs import awaited, describe_status, free_port, free_ports, stop_process, watch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -45,17 +45,22 @@ def build_guest(outdir=None):
     }
 
 
-def has_pc_machine(binary):
-    """True when the binary lists a 'pc' machine in -M help (upstream's output format): the
-    sign that it can boot this guest."""
+def pc_machine_problem(binary):
+    """None when the binary lists a 'pc' machine in -M help (upstream's output format), the
+    sign that it can boot this guest; else why not, in a sentence."""
     if not os.access(binary, os.X_OK):
-        return False
+        return f"{binary} is not built (not an executable file)"
     try:
         p = subprocess.run([binary, "-M", "help"], capture_output=True, text=True, timeout=10,
                            stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return p.returncode == 0 and any(line.split()[:1] == ["pc"] for line in p.stdout.splitlines())
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"{binary} -M help did not run: {e}"
+    if p.returncode != 0:
+        return (f"{binary} -M help {describe_status(p.returncode)}: "
+                f"{(p.stderr or p.stdout).strip()[-2000:]}")
+    if not any(line.split()[:1] == ["pc"] for line in p.stdout.splitlines()):
+        return f"{binary} -M help lists no pc machine:\n{p.stdout.strip()[-2000:]}"
+    return None
 
 
 def parse_marker(line):
@@ -104,6 +109,7 @@ class GuestVM:
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        watch(self.proc, "guest VM " + self.binary)
         self._reader = threading.Thread(target=self._read_console, daemon=True)
         self._reader.start()
         return self
@@ -152,7 +158,9 @@ class GuestVM:
         return fields
 
     def wait_exit(self, timeout=10):
+        """Waits for its exit and returns the status, which the caller checks."""
         rc = self.proc.wait(timeout)
+        awaited(self.proc)
         self._reader.join(5)
         return rc
 

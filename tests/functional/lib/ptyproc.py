@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from procs import stop_process
+from procs import awaited, stop_process, watch
 
 
 class PtyProcess:
@@ -33,6 +33,7 @@ class PtyProcess:
             os.close(in_r)
             os.close(out_w)
             self._rfd, self._wfd = out_r, in_w
+        watch(self.proc, self.argv[0])
         threading.Thread(target=self._reader, daemon=True).start()
         return self
 
@@ -86,7 +87,9 @@ class PtyProcess:
             return self._buf
 
     def wait_exit(self, timeout=10):
+        """Waits for its exit and returns the status, which the caller checks."""
         rc = self.proc.wait(timeout)
+        awaited(self.proc)
         with self._cond:
             deadline = time.monotonic() + 2
             while not self._eof and time.monotonic() < deadline:

@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 
+import procs  # noqa: E402
 from procs import connect_retry  # tests/functional/lib is on sys.path (conftest.py)
 
 
@@ -261,12 +262,14 @@ class QemuProcess:
         self._stderr = open(self.stderr_path, 'wb') if stderr is None else stderr
         self.proc = subprocess.Popen(cmdline, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self._stderr)
+        procs.watch(self.proc, binary)
         self.qmp = None
         self.hmp = None
         try:
             deadline = time.monotonic() + timeout
             while not os.path.exists(self.qmp_path):
                 if self.proc.poll() is not None:
+                    procs.awaited(self.proc)  # the error below reports its status already
                     raise QMPError('%s exited with %s: %s' % (binary, self.proc.returncode,
                                                               self.read_stderr()))
                 if time.monotonic() > deadline:
@@ -287,15 +290,17 @@ class QemuProcess:
             return ''
 
     def wait(self, timeout=10.0):
-        return self.proc.wait(timeout)
+        """Waits for its exit and returns the status, which the caller checks."""
+        rc = self.proc.wait(timeout)
+        procs.awaited(self.proc)
+        return rc
 
     def kill(self):
+        """Ends it (SIGTERM, then SIGKILL) and cleans up; a bad exit fails the test (procs)."""
         for c in (self.qmp, self.hmp):
             if c:
                 c.close()
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        procs.stop_process(self.proc)
         if hasattr(self._stderr, 'close'):
             self._stderr.close()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
@@ -307,7 +312,7 @@ class QemuProcess:
         except (EOFError, OSError, TimeoutError):
             pass
         try:
-            return self.proc.wait(timeout)
+            return self.wait(timeout)
         finally:
             self.kill()
 

@@ -1,0 +1,52 @@
+/*
+ * Migration capabilities and parameters (qapi/migration.json, "Capabilities and parameters"):
+ * their values, QEMU 7.2's defaults and range checks, and the getters the migration code reads.
+ *
+ * One process-wide set, as upstream keeps it. Changes come from QMP/HMP on the main loop; the
+ * migration thread reads through the getters, which take a lock so that a value is never seen
+ * half-written.
+ *
+ *   migrate-set-capabilities --> busy hook? --> every capability checked --> all applied
+ *   migrate-set-parameters   --> merged with the current values --> all checked --> applied
+ */
+#ifndef MIGRATION_OPTIONS_H
+#define MIGRATION_OPTIONS_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "qapi-types.h"
+
+/* 7.2's defaults that the migration code and its tests refer to. */
+#define MIGRATE_DEFAULT_MAX_BANDWIDTH       (128ULL << 20) /* bytes/s */
+#define MIGRATE_DEFAULT_DOWNTIME_LIMIT_MS   300
+#define MIGRATE_DEFAULT_CHECKPOINT_DELAY_MS 20000
+#define MIGRATE_MAX_DOWNTIME_LIMIT_MS       2000000
+
+bool migrate_cap_enabled(MigrationCapability cap);
+uint64_t migrate_max_bandwidth(void); /* bytes/s */
+uint64_t migrate_downtime_limit_ms(void);
+uint64_t migrate_checkpoint_delay_ms(void);    /* x-checkpoint-delay */
+uint64_t migrate_max_postcopy_bandwidth(void); /* bytes/s, 0: no limit */
+/* announce-initial/max/rounds/step as announce-self takes them; free with
+ * qapi_free_AnnounceParameters(). */
+AnnounceParameters *migrate_announce_params(void);
+
+/*
+ * The migration state machine tells whether a migration runs: while @busy returns true,
+ * migrate-set-capabilities fails with "There's a migration process in progress". NULL removes
+ * the hook.
+ */
+typedef bool (*MigrationBusyFn)(void *opaque);
+void migrate_options_set_busy_hook(MigrationBusyFn busy, void *opaque);
+
+/*
+ * Whether enabling @cap is allowed. At start: events and pause-before-switchover. The COLO
+ * frame turns x-colo on here when it exists; everything else stays refused (docs/migration.md).
+ */
+void migrate_cap_set_supported(MigrationCapability cap, bool supported);
+
+/* Back to 7.2's defaults, every capability off (unit tests; a fresh process starts there). */
+void migrate_options_reset(void);
+
+#endif
