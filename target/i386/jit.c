@@ -450,6 +450,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         int dst = in->op == 0x8b ? in->reg : in->rm, src = in->op == 0x8b ? in->rm : in->reg;
         je_load(e, size, H_RAX, H_RBX, REG_OFF(src));
         je_store(e, 8, H_RBX, REG_OFF(dst), H_RAX);
+        c->flags_live = flags_live; /* moves only: the host's flags survive */
         return true;
     }
     case K_LOAD:
@@ -467,6 +468,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         int r = in->op == 0xc7 ? in->rm : opcode_reg(in);
         je_mov_imm(e, H_RAX, size == 8 ? in->imm : (uint32_t)in->imm);
         je_store(e, 8, H_RBX, REG_OFF(r), H_RAX);
+        c->flags_live = flags_live;
         return true;
     }
     case K_STORE_IMM:
@@ -481,6 +483,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_mov_rr(e, 4, H_RSI, H_RSI);
         }
         je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RSI);
+        c->flags_live = flags_live; /* emit_ea without a segment base: lea and mov only */
         return true;
     case K_ALU_RR: {
         bool to_reg = in->op & 2;
