@@ -340,13 +340,23 @@ static void handle_accel(const char *arg)
         error_report("invalid accelerator %s", name);
         exit(1);
     }
+    gboolean jit = mc.pc.jit;
     for (guint i = 0; i < kv->pairs->len; i++) {
         KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
-        if (strcmp(p->key, "accel") != 0) {
-            error_setg(&err, "Property '%s-accel.%s' not found", name, p->key);
-            die_with(err);
+        if (strcmp(p->key, "accel") == 0) {
+            continue;
         }
+        /* jit=on|off: ours, tcg only (kvm names it not found, as upstream names unknown ones) */
+        if (strcmp(p->key, "jit") == 0 && strcmp(name, "tcg") == 0) {
+            if (!keyval_parse_bool("jit", p->value, &jit, &err)) {
+                die_with(err);
+            }
+            continue;
+        }
+        error_setg(&err, "Property '%s-accel.%s' not found", name, p->key);
+        die_with(err);
     }
+    mc.pc.jit = jit;
     mc.accel = strcmp(name, "kvm") == 0 ? "kvm" : "tcg";
 }
 
@@ -768,6 +778,11 @@ static void pc_ops_cpu_dump(void *opaque, guint index, GString *out)
     x86_cpu_dump_state(pc_system_cpu(pc_sys), out);
 }
 
+static void pc_ops_jit_info(void *opaque, GString *out)
+{
+    x86_cpu_jit_info(pc_system_cpu(pc_sys), out);
+}
+
 /* Messages that upstream prints without its program name (the loader's "qemu: ...") are
  * printed as they are. */
 static void die_machine(GError *err)
@@ -861,6 +876,7 @@ static void build_pc(GPtrArray *opts)
         .cpu_count = pc_ops_cpu_count,
         .cpu_thread_id = pc_ops_cpu_thread_id,
         .cpu_dump = pc_ops_cpu_dump,
+        .jit_info = pc_ops_jit_info,
         .ram_size = pc_ops_ram_size,
         .vmstate_set = pc_ops_vmstate_set,
     };

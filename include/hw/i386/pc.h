@@ -63,6 +63,7 @@ typedef struct PcMachineOptions {
     const char *initrd; /* -initrd */
     const char *append; /* -append */
     bool acpi;          /* -M pc,acpi=on (the default) */
+    bool jit;           /* -accel tcg,jit=on (ours; off by default): the translator */
 } PcMachineOptions;
 
 typedef struct PcMachineHooks {
