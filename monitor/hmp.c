@@ -246,13 +246,15 @@ static HmpArgs *parse_args(Monitor *mon, const HmpCommand *cmd, const char *disp
             add_arg(args, name, p);
             p += strlen(p);
             break;
-        case 's': {
+        case 's':
+        case 'B': {
             if (!*p && optional) {
                 break;
             }
             g_autofree char *w = get_word(&p);
             if (!w) {
-                monitor_printf(mon, "%s: string expected\n", display_name);
+                monitor_printf(mon, "%s: %s expected\n", display_name,
+                               type[0] == 'B' ? "block device name" : "string");
                 goto fail;
             }
             add_arg(args, name, w);

@@ -8,9 +8,11 @@
 #include "hw/core/biglock.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
+#include "block/nbd-export-block.h"
 #include "migration/migration.h"
 #include "migration/vmstate.h"
 #include "monitor/colo.h"
+#include "monitor/nbd.h"
 #include "monitor/monitor.h"
 #include "system/machine-control.h"
 #include "system/runstate.h"
@@ -1072,6 +1074,8 @@ int qemu_main(int argc, char **argv)
     monitor_init_globals();
     /* Lower floors report upwards only through hooks, and they are set here. */
     colo_compare_set_event_hook(monitor_colo_compare_event);
+    nbd_server_set_deleted_notify(monitor_nbd_export_deleted);
+    nbd_server_set_device_hooks(&nbd_block_device_hooks);
 
     g_autoptr(GPtrArray) opts = parse_argv(argc, argv);
     gboolean daemonize = FALSE;

@@ -4,6 +4,7 @@
  *
  * args_type is QEMU's notation: "name:T" items separated by commas, T one of
  *   s  one word (quotes allowed)      S  the rest of the line
+ *   B  a block device name (as s)
  *   i  32-bit integer expression      l  64-bit integer expression
  *   M  expression in MiB (>= 0)       o  size: 4k, 1.5G, 0x10 (no suffix: MiB)
  *   b  on|off                         -f a flag "-f" (value bool)
