@@ -258,8 +258,8 @@ ERST
 
 SRST
 ``migrate [-d] [-b] [-i] [-r]`` *uri*
-  Migrate to *uri* (tcp:HOST:PORT, unix:PATH, exec:COMMAND). The command returns at once
-  (with or without ``-d``); ``info migrate`` follows it. ``-b`` and ``-i`` are refused (no
+  Migrate to *uri* (tcp:HOST:PORT, unix:PATH, exec:COMMAND). Without ``-d`` the monitor gives
+  its prompt back when the migration ends; with ``-d`` at once; ``info migrate`` follows it. ``-b`` and ``-i`` are refused (no
   block migration); ``-r`` is refused (no postcopy).
 ERST
 

@@ -64,4 +64,15 @@ void hmp_handle_command(Monitor *mon, const char *line);
 /* quit: no prompt after this command and no more input on the HMP monitor @mon. */
 void hmp_suspend(Monitor *mon);
 
+/*
+ * A command that goes on after its handler returns (migrate without -d): @mon shows no prompt
+ * and reads no input, while the main loop and other monitors go on. @poll runs on the main loop
+ * every @interval_ms while it returns TRUE; then the prompt comes back and the input typed
+ * meanwhile is read. @free_opaque (may be NULL) frees @opaque at the end or with the monitor.
+ * FALSE, and nothing held, on a monitor with no client (human-monitor-command).
+ */
+typedef gboolean (*HmpWaitFn)(Monitor *mon, void *opaque);
+gboolean hmp_wait(Monitor *mon, guint interval_ms, HmpWaitFn poll, void *opaque,
+                  GDestroyNotify free_opaque);
+
 #endif
