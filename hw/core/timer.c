@@ -2,6 +2,8 @@
 #include "hw/core/timer.h"
 #include "migration/vmstate.h"
 
+#include <time.h>
+
 struct HwTimer {
     HwClock *clock;
     HwTimerCb cb;
@@ -21,9 +23,12 @@ struct HwClock {
     int64_t saved_ns; /* the state table's copy of hw_clock_ns() */
 };
 
+/* In ns, not GLib's us: the guest's TSC counts this clock at 1 GHz. */
 static int64_t host_ns(void)
 {
-    return g_get_monotonic_time() * 1000;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
 }
 
 HwClock *hw_clock_new(void)

@@ -699,6 +699,16 @@ void pc_machine_apic_base_write(void *opaque, uint64_t val)
     bql_unlock();
 }
 
+/* The TSC counts the virtual clock, as the PM timer, PIT, RTC and LAPIC timer do: it stands
+ * still while the VM is stopped and across a migration's downtime, so the guest's clocksource
+ * watchdog sees every time source agree. Without it the TSC followed host time and ran ahead
+ * of the PM timer by every pause, which Linux takes for an unstable TSC. */
+static uint64_t pc_machine_clock_ns(void *opaque)
+{
+    PcMachine *m = opaque;
+    return hw_clock_ns(m->clock);
+}
+
 const X86BusOps pc_machine_cpu_bus = {
     .pio_read = pc_machine_pio_read,
     .pio_write = pc_machine_pio_write,
@@ -706,6 +716,7 @@ const X86BusOps pc_machine_cpu_bus = {
     .mmio_write = pc_machine_mmio_write,
     .irq_ack = pc_machine_irq_ack,
     .apic_base_write = pc_machine_apic_base_write,
+    .clock_ns = pc_machine_clock_ns,
 };
 
 guint pc_machine_attach(PcMachine *m, GMainContext *ctx)

@@ -6,6 +6,7 @@
  * saved and loaded into a second VM+CPU in this process goes on running its shell there.
  */
 #include "hw/acpi/acpi-tables.h"
+#include "hw/acpi/pm.h"
 #include "hw/core/biglock.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
@@ -14,10 +15,13 @@
 #include "hw/timer/i8254.h"
 #include "hw/timer/mc146818rtc.h"
 #include "hw/virtio/virtio-pci.h"
+#include "target/i386/cpu.h"
 #include "util/error.h"
 #include "tests/include/flat-ram.h"
 
 #include "io-helpers.h"
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RAM_SIZE   (64u << 20)
@@ -401,6 +405,97 @@ static void test_timers_after_load(void)
     }
 }
 
+/* --- guest time across a save and load ------------------------------------------------- */
+
+typedef struct GuestTime {
+    uint64_t tsc;
+    uint32_t pm;
+} GuestTime;
+
+/* What a guest reads from its two clocksources: the TSC and the ACPI PM timer. */
+static GuestTime guest_time(PcSystem *sys)
+{
+    X86CPUState st;
+    x86_cpu_get_state(pc_system_cpu(sys), &st);
+    uint32_t pm = inl(pc_machine_io(pc_system_machine(sys)), ACPI_PM_TMR);
+    return (GuestTime){.tsc = st.tsc_offset, .pm = pm};
+}
+
+static PcSystem *parked_vm_new(void)
+{
+    PcMachineOptions opts = {.ram_size = 16u << 20, .acpi = true};
+    PcSystemEvents ev = {0};
+    GError *err = NULL;
+    PcSystem *sys = pc_system_new(&opts, &ev, &err);
+    g_assert_no_error(err);
+    g_assert_true(pc_system_realize(sys, &err));
+    g_assert_no_error(err);
+    return sys;
+}
+
+/* The PM timer's ticks (3.579545 MHz) as ns. */
+static int64_t pm_ns(uint32_t ticks)
+{
+    return (int64_t)ticks * NANOSECONDS_PER_SECOND / ACPI_PM_TIMER_FREQ;
+}
+
+/*
+ * A guest sees time go on as if it had only been paused: while the VM is stopped (before the
+ * save, between save and load, loaded but not yet started) neither the TSC nor the PM timer
+ * moves, and once running again both advance by the same amount. Linux's clocksource watchdog
+ * marks the TSC unstable when the two disagree by more than a few tens of ms.
+ */
+static void test_time_continues_after_load(void)
+{
+    device_types_clear();
+    hw_register_types();
+    bql_attach_context(NULL);
+    bql_lock();
+    const gulong pause_us = 300 * 1000;
+
+    PcSystem *a = parked_vm_new();
+    pc_system_start(a);
+    g_usleep(50 * 1000);
+    pc_system_stop(a);
+    GuestTime before = guest_time(a);
+    g_usleep(pause_us); /* stopped: a guest would not see this */
+    GuestTime stopped = guest_time(a);
+    g_assert_cmpuint(stopped.tsc, ==, before.tsc);
+    g_assert_cmpuint(stopped.pm, ==, before.pm);
+
+    g_autoptr(GByteArray) s = g_byte_array_new();
+    GError *err = NULL;
+    g_assert_true(vmstate_set_save(pc_system_vmstate_set(a), s, &err));
+    g_usleep(pause_us); /* the stream travels */
+    PcSystem *b = parked_vm_new();
+    g_assert_true(vmstate_set_load(pc_system_vmstate_set(b), s->data, s->len, &err));
+    g_assert_no_error(err);
+    g_usleep(pause_us); /* loaded, not yet started */
+    GuestTime loaded = guest_time(b);
+    int64_t tsc_gap = (int64_t)(loaded.tsc - before.tsc);
+    int64_t pm_gap = pm_ns((uint32_t)(loaded.pm - before.pm));
+    g_test_message("across the load: TSC %" PRId64 " ns, PM timer %" PRId64 " ns", tsc_gap, pm_gap);
+    g_assert_cmpint(tsc_gap, >=, 0);
+    g_assert_cmpint(tsc_gap, <, 1000 * 1000);
+    g_assert_cmpint(pm_gap, <, 1000 * 1000);
+
+    /* running in B: both sources advance alike */
+    pc_system_start(b);
+    g_usleep(200 * 1000);
+    pc_system_stop(b);
+    GuestTime ran = guest_time(b);
+    int64_t tsc_run = (int64_t)(ran.tsc - loaded.tsc);
+    int64_t pm_run = pm_ns((uint32_t)(ran.pm - loaded.pm));
+    g_test_message("running in B: TSC %" PRId64 " ns, PM timer %" PRId64 " ns", tsc_run, pm_run);
+    g_assert_cmpint(tsc_run, >=, 200 * 1000 * 1000);
+    g_assert_cmpint(llabs(tsc_run - pm_run), <, 1000 * 1000);
+
+    pc_system_free(b);
+    pc_system_free(a);
+    bql_unlock();
+    device_types_clear();
+}
+
 /* --- a Linux guest moved between two VMs ------------------------------------------------ */
 
 typedef struct LinuxVm {
@@ -540,6 +635,7 @@ int main(int argc, char **argv)
         g_test_add_func("/pc-vmstate/machine-round-trip", test_machine_round_trip);
         g_test_add_func("/pc-vmstate/bad-stream-leaves-machine", test_bad_stream_leaves_machine);
         g_test_add_func("/pc-vmstate/timers-after-load", test_timers_after_load);
+        g_test_add_func("/pc-vmstate/time-continues-after-load", test_time_continues_after_load);
     }
     return g_test_run();
 }
