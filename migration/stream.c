@@ -30,6 +30,11 @@ void mig_stream_put_zero_run(MigChannel *c, uint64_t first, uint32_t count)
     mig_channel_put_be32(c, count);
 }
 
+void mig_stream_put_colo(MigChannel *c)
+{
+    mig_channel_put_u8(c, MIG_REC_COLO);
+}
+
 void mig_stream_put_pass(MigChannel *c, uint32_t pass)
 {
     mig_channel_put_u8(c, MIG_REC_PASS);
@@ -178,6 +183,7 @@ bool mig_stream_load(MigChannel *c, const MigLoadTarget *t, MigLoadStats *stats,
     g_autofree guint8 *devices = NULL;
     uint32_t device_len = 0;
     bool have_devices = false;
+    bool first = true;
     for (;;) {
         uint8_t tag;
         if (!mig_channel_get_u8(c, &tag, errp)) {
@@ -187,7 +193,22 @@ bool mig_stream_load(MigChannel *c, const MigLoadTarget *t, MigLoadStats *stats,
             error_setg(errp, "Migration stream record 0x%02x after the device state", tag);
             return false;
         }
+        if (tag == MIG_REC_COLO && !first) {
+            error_setg(errp, "Migration stream COLO record after the start of RAM");
+            return false;
+        }
+        first = false;
         switch (tag) {
+        case MIG_REC_COLO:
+            if (!t->enable_colo) {
+                error_setg(errp, "COLO is not supported by this destination");
+                return false;
+            }
+            if (!t->enable_colo(t->opaque, errp)) {
+                return false;
+            }
+            stats->colo = true;
+            break;
         case MIG_REC_PAGE:
             if (!load_page(c, t, errp)) {
                 return false;

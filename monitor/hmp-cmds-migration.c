@@ -21,6 +21,14 @@ void hmp_migrate_set_parameter(Monitor *mon, const HmpArgs *args);
 void hmp_info_migrate_capabilities(Monitor *mon, const HmpArgs *args);
 void hmp_info_migrate_parameters(Monitor *mon, const HmpArgs *args);
 void hmp_announce_self(Monitor *mon, const HmpArgs *args);
+void hmp_x_colo_lost_heartbeat(Monitor *mon, const HmpArgs *args);
+
+void hmp_x_colo_lost_heartbeat(Monitor *mon, const HmpArgs *args)
+{
+    GError *err = NULL;
+    qmp_x_colo_lost_heartbeat(&err);
+    hmp_handle_error(mon, err);
+}
 
 void hmp_migrate_set_capability(Monitor *mon, const HmpArgs *args)
 {

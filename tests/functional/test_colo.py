@@ -1,0 +1,199 @@
+"""The COLO frame through the binary (docs/colo.md): a primary and a secondary of ours with the
+test guest, checkpoints on the x-checkpoint-delay timer, the secondary's RAM equal to the
+primary's after every checkpoint, and failover of either side, idle or during a checkpoint."""
+import os
+import signal
+import time
+
+import pytest
+
+import guest
+from procs import free_port
+from qmp import QMPClient, QemuProcess
+
+BASE = ["-M", "pc", "-m", "128", "-nodefaults", "-display", "none", "-accel", "tcg"]
+
+
+def colo_surface(binary):
+    out = []
+    with QemuProcess(binary, BASE, hmp=True) as vm:
+        out.append(vm.qmp.cmd("x-colo-lost-heartbeat"))
+        out.append(vm.qmp.cmd("query-colo-status"))
+        out.append(vm.qmp.cmd("x-colo-lost-heartbeat", {"a": 1}))
+        out.append(vm.qmp.cmd("migrate-set-capabilities",
+                              {"capabilities": [{"capability": "x-colo", "state": True}]}))
+        out.append(vm.qmp.cmd("query-migrate-capabilities"))
+        out.append(vm.qmp.cmd("x-colo-lost-heartbeat"))
+        out.append(vm.hmp.cmd("x_colo_lost_heartbeat"))
+        out.append(vm.qmp.cmd("query-colo-status"))
+    return out
+
+
+def test_surface_beside_debian(qemu_bin, debian_qemu):
+    ours = colo_surface(qemu_bin)
+    assert ours == colo_surface(debian_qemu)
+    assert ours[0]["error"]["desc"] == "The feature 'colo' is not enabled"
+    assert ours[1] == {"return": {"mode": "none", "last-mode": "none", "reason": "none"}}
+
+
+@pytest.fixture(scope="module")
+def built():
+    return guest.build_guest()
+
+
+class Pair:
+    """A primary and a secondary of ours in COLO, each with a QMP client."""
+
+    def __init__(self, binary, built, tmp_path, append="qc.quiet"):
+        port = free_port()
+        self.vms = {}
+        self.qmp = {}
+        for side, extra in (("secondary", ["-incoming", f"tcp:127.0.0.1:{port}"]),
+                            ("primary", [])):
+            vm = guest.GuestVM(binary, built, memory="128M", qmp_path=str(tmp_path / side),
+                               append=f"{append} qc.name={side}", extra_args=extra)
+            self.vms[side] = vm
+        self.uri = f"tcp:127.0.0.1:{port}"
+
+    def start(self, delay=300):
+        sec, pri = self.vms["secondary"], self.vms["primary"]
+        sec.start()
+        pri.start()
+        pri.wait_ready()
+        for side, vm in self.vms.items():
+            deadline = time.monotonic() + 10
+            while not os.path.exists(vm.qmp_path):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            q = QMPClient(vm.qmp_path, timeout=60)
+            self.qmp[side] = q
+            assert q.cmd("migrate-set-capabilities", {"capabilities": [
+                {"capability": "x-colo", "state": True}]}) == {"return": {}}
+        p = self.qmp["primary"]
+        assert p.cmd("migrate-set-parameters", {"x-checkpoint-delay": delay}) == {"return": {}}
+        assert p.cmd("migrate", {"uri": self.uri}) == {"return": {}}
+        self.wait_colo()
+        return self
+
+    def wait_colo(self, timeout=120):
+        deadline = time.monotonic() + timeout
+        for side in ("primary", "secondary"):
+            while True:
+                st = self.qmp[side].cmd("query-colo-status")["return"]
+                if st["mode"] == side:
+                    break
+                info = self.qmp[side].cmd("query-migrate")["return"]
+                assert info.get("status") not in ("failed", "cancelled"), info
+                assert time.monotonic() < deadline, (side, st, info)
+                time.sleep(0.1)
+
+    def hashes(self, side):
+        return self.qmp[side].cmd("x-colo-ram-hashes")["return"]
+
+    def stop(self):
+        for q in self.qmp.values():
+            q.close()
+        for vm in self.vms.values():
+            vm.stop()
+
+
+@pytest.fixture
+def pair(qemu_bin, built, tmp_path):
+    p = Pair(qemu_bin, built, tmp_path, append="qc.quiet qc.dirty=8 qc.dirty_set=16")
+    yield p
+    p.stop()
+
+
+def wait_equal_checkpoint(pair, after, timeout=60):
+    """Waits until both sides recorded the same checkpoint > after; returns both records."""
+    deadline = time.monotonic() + timeout
+    while True:
+        a = pair.hashes("primary")
+        b = pair.hashes("secondary")
+        if a["checkpoint"] == b["checkpoint"] and a["checkpoint"] > after:
+            return a, b
+        assert time.monotonic() < deadline, (a["checkpoint"], b["checkpoint"])
+        time.sleep(0.05)
+
+
+def test_checkpoints_keep_memory_equal(pair):
+    pair.start(delay=400)
+    for side in ("primary", "secondary"):
+        q = pair.qmp[side]
+        assert q.cmd("query-status")["return"]["status"] in ("running", "colo")
+        assert q.cmd("x-colo-ram-hashes", {"record": True})["return"]["chunk-size"] == 1 << 20
+    assert pair.qmp["primary"].cmd("query-migrate")["return"] == {"status": "colo"}
+    assert pair.qmp["secondary"].cmd("query-migrate")["return"] == {"status": "colo"}
+    seen = 0
+    for _ in range(5):
+        a, b = wait_equal_checkpoint(pair, seen)
+        assert len(a["hashes"]) == 128
+        diff = [i for i, (x, y) in enumerate(zip(a["hashes"], b["hashes"])) if x != y]
+        assert not diff, f"checkpoint {a['checkpoint']}: MiB {diff[:10]} differ"
+        seen = a["checkpoint"]
+    # STOP and RESUME around each checkpoint on both sides
+    for side in ("primary", "secondary"):
+        q = pair.qmp[side]
+        q.wait_event("STOP", timeout=30)
+        q.wait_event("RESUME", timeout=30)
+    # capabilities are frozen while in COLO, as upstream
+    r = pair.qmp["primary"].cmd("migrate-set-capabilities", {"capabilities": [
+        {"capability": "x-colo", "state": False}]})
+    assert r["error"]["desc"] == "There's a migration process in progress"
+
+
+def guest_alive(vm):
+    """The guest answers and its clock moves: it runs."""
+    _, a = guest.http_get("127.0.0.1", vm.ports["http"], "/cgi-bin/clock", timeout=30)
+    time.sleep(1.5)
+    _, b = guest.http_get("127.0.0.1", vm.ports["http"], "/cgi-bin/clock", timeout=30)
+    up = [guest.parse_stats(x).get("uptime") for x in (a, b)]
+    assert up[0] is not None and up[1] is not None, (a, b)
+    return up[1] > up[0]
+
+
+def kill(vm):
+    vm.proc.send_signal(signal.SIGKILL)
+    assert vm.wait_exit() == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("survivor", ["primary", "secondary"])
+@pytest.mark.parametrize("when", ["idle", "checkpoint"])
+def test_failover(pair, survivor, when):
+    other = "secondary" if survivor == "primary" else "primary"
+    pair.start(delay=1000 if when == "idle" else 200)
+    q = pair.qmp[survivor]
+    q.clear_events()
+    # a checkpoint or two went through
+    q.wait_event("RESUME", timeout=60)
+    if when == "checkpoint":
+        q.wait_event("STOP", timeout=60)
+    kill(pair.vms[other])
+    assert q.cmd("x-colo-lost-heartbeat") == {"return": {}}
+    ev = q.wait_event("COLO_EXIT", timeout=30, match={"reason": "request"})
+    assert ev["data"] == {"mode": survivor, "reason": "request"}
+    assert q.cmd("query-colo-status")["return"] == {
+        "mode": "none", "last-mode": survivor, "reason": "request"}
+    r = q.cmd("x-colo-lost-heartbeat")
+    assert r["error"]["desc"] == "The feature 'colo' is not enabled"
+    assert q.cmd("query-migrate")["return"]["status"] == "completed"
+    assert q.cmd("query-status")["return"]["status"] == "running"
+    assert guest_alive(pair.vms[survivor])
+
+
+def test_stream_cut_mid_checkpoint_then_failover(pair):
+    """The primary dies while the secondary receives a checkpoint: the secondary reports the
+    error with COLO_EXIT, stays in COLO until told, then runs from its own whole state."""
+    pair.start(delay=200)
+    q = pair.qmp["secondary"]
+    q.clear_events()
+    q.wait_event("STOP", timeout=60)
+    kill(pair.vms["primary"])
+    ev = q.wait_event("COLO_EXIT", timeout=30)
+    assert ev["data"] == {"mode": "secondary", "reason": "error"}
+    assert q.cmd("query-colo-status")["return"]["mode"] == "secondary"
+    assert q.cmd("x-colo-lost-heartbeat") == {"return": {}}
+    ev = q.wait_event("COLO_EXIT", timeout=30)
+    assert ev["data"] == {"mode": "secondary", "reason": "request"}
+    assert q.cmd("x-colo-lost-heartbeat")["error"]["desc"] == "The feature 'colo' is not enabled"
+    assert guest_alive(pair.vms["secondary"])
