@@ -97,6 +97,10 @@ void mux_stamper_toggle(MuxStamper *st)
 
 void mux_stamper_apply(MuxStamper *st, const guint8 *buf, gsize len, gint64 now_ms, GByteArray *out)
 {
+    /* An empty write may come as (NULL, 0), e.g. an empty GByteArray: no offset on NULL. */
+    if (len == 0) {
+        return;
+    }
     if (!st->enabled) {
         g_byte_array_append(out, buf, len);
         return;

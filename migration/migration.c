@@ -242,7 +242,9 @@ static void sync_dirty(Precopy *p)
 {
     p->pass++;
     g_idle_add_full(G_PRIORITY_HIGH, emit_pass_idle, GINT_TO_POINTER(p->pass), NULL);
-    if (p->reader) {
+    /* Pass 1's map is every page: the reader, just created, has nothing to add yet (its first
+     * sync, at the end of pass 1, reports what was written since). */
+    if (p->reader && p->pass > 1) {
         guest_ram_dirty_reader_sync(p->reader, p->bitmap);
     }
     g_mutex_lock(&mig.lock);

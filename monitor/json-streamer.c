@@ -1,6 +1,7 @@
 /* Incremental bounded JSON reader for QMP (see include/monitor/json-streamer.h). */
 #include "monitor/json-streamer.h"
 #include "util/error.h"
+#include "util/mod-utf8.h"
 #include "qapi/qapi-runtime.h"
 
 #include <errno.h>
@@ -204,15 +205,29 @@ static int hex4(const char *s)
     return v;
 }
 
-/* Decodes a quoted string token (either quote style) with JSON escapes. */
+/*
+ * Decodes a quoted string token (either quote style) with JSON escapes into modified UTF-8
+ * (include/util/mod-utf8.h), refusing what upstream refuses.
+ */
 static char *decode_string(Parser *p, const char *text)
 {
-    char quote = text[0];
     GString *out = g_string_new(NULL);
     const char *s = text + 1;
-    while (*s && !(*s == quote && s[1] == '\0')) {
-        if (*s != '\\') {
+    const char *stop = text + strlen(text) - 1; /* the closing quote */
+    while (s < stop) {
+        if ((unsigned char)*s < 0x80 && *s != '\\') {
             g_string_append_c(out, *s++);
+            continue;
+        }
+        if (*s != '\\') {
+            const char *end;
+            if (mod_utf8_decode(s, stop - s, &end) < 0) {
+                parse_error(p, "invalid UTF-8 sequence in string");
+                g_string_free(out, TRUE);
+                return NULL;
+            }
+            g_string_append_len(out, s, end - s);
+            s = end;
             continue;
         }
         const char *esc = s;
@@ -240,25 +255,24 @@ static char *decode_string(Parser *p, const char *text)
             g_string_append_c(out, '\t');
             break;
         case 'u': {
-            int cp = strlen(s) >= 5 ? hex4(s + 1) : -1;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                int lo = (s[5] == '\\' && s[6] == 'u' && strlen(s) >= 11) ? hex4(s + 7) : -1;
+            /* One escape, or two for a surrogate pair; the message quotes what was read. */
+            int used = 6;
+            int cp = stop - s >= 5 ? hex4(s + 1) : -1;
+            if (cp >= 0xD800 && cp <= 0xDBFF && stop - s >= 11 && s[5] == '\\' && s[6] == 'u') {
+                int lo = hex4(s + 7);
                 if (lo >= 0xDC00 && lo <= 0xDFFF) {
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    s += 6;
-                } else {
-                    cp = -1;
+                    used = 12;
                 }
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                cp = -1;
             }
-            if (cp <= 0) {
-                parse_error(p, "%s is not a valid Unicode character", esc);
+            if (!mod_utf8_valid_codepoint(cp)) {
+                parse_error(p, "%.*s is not a valid Unicode character",
+                            (int)MIN(used, stop - esc + 1), esc);
                 g_string_free(out, TRUE);
                 return NULL;
             }
-            g_string_append_unichar(out, cp);
-            s += 4;
+            mod_utf8_append(out, cp);
+            s = esc + used - 1;
             break;
         }
         default:
@@ -267,11 +281,6 @@ static char *decode_string(Parser *p, const char *text)
             return NULL;
         }
         s++;
-    }
-    if (!g_utf8_validate(out->str, out->len, NULL)) {
-        parse_error(p, "invalid UTF-8 sequence in string");
-        g_string_free(out, TRUE);
-        return NULL;
     }
     return g_string_free(out, FALSE);
 }

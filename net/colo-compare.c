@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "chardev/char.h"
+#include "net/colo-notify.h"
 #include "net/frame.h"
 #include "qom/iothread.h"
 #include "util/error.h"
@@ -161,11 +162,10 @@ static void on_release(void *opaque, const guint8 *data, guint32 len, guint32 vh
     }
 }
 
-/* Control messages never carry a VHDR word, whatever vnet_hdr_support says (as upstream). */
 static gboolean notify_send(ColoCompare *s, const char *msg)
 {
     GByteArray *b = g_byte_array_new();
-    net_frame_append(b, (const guint8 *)msg, strlen(msg), FALSE, 0);
+    colo_notify_append(b, msg);
     int ret = char_fe_write_all(s->in[IN_NOTIFY].fe, b->data, b->len);
     g_byte_array_unref(b);
     return ret >= 0;
@@ -190,7 +190,7 @@ static void on_checkpoint(void *opaque, ColoCheckpointReason reason, ColoProtoCl
     /* Packets released before the request leave before it. */
     out_flush(s);
     if (s->in[IN_NOTIFY].fe) {
-        if (!notify_send(s, "DO_CHECKPOINT")) {
+        if (!notify_send(s, COLO_NOTIFY_DO_CHECKPOINT)) {
             s->notify_failures++;
             error_report("Notify Xen COLO-frame failed");
         }
@@ -229,25 +229,24 @@ static void on_packet(void *opaque, const guint8 *data, guint32 len, guint32 vhd
                               data, len, vhdr, g_get_monotonic_time() / 1000);
 }
 
-static gboolean frame_is(const guint8 *data, guint32 len, const char *str)
-{
-    return len == strlen(str) && !memcmp(data, str, len);
-}
-
 static void on_notify(void *opaque, const guint8 *data, guint32 len, guint32 vhdr)
 {
     Input *in = opaque;
     ColoCompare *s = in->s;
-    if (frame_is(data, len, "COLO_USERSPACE_PROXY_INIT")) {
-        if (!notify_send(s, "COLO_COMPARE_GET_XEN_INIT")) {
+    switch (colo_notify_parse(data, len)) {
+    case COLO_NOTIFY_MSG_PROXY_INIT:
+        if (!notify_send(s, COLO_NOTIFY_PROXY_INIT_REPLY)) {
             s->notify_failures++;
             error_report("Notify Xen COLO-frame INIT failed");
         }
-    } else if (frame_is(data, len, "COLO_CHECKPOINT")) {
+        break;
+    case COLO_NOTIFY_MSG_CHECKPOINT_DONE:
         colo_compare_engine_flush(s->engine);
-    } else {
+        break;
+    default:
         s->notify_unsupported++;
         error_report("COLO compare got unsupported instruction");
+        break;
     }
 }
 

@@ -1,6 +1,7 @@
 /* JSON text in QEMU's spelling (see include/qapi/qjson.h for why the member order matters). */
 #include "qapi/qjson.h"
 #include "qapi/qapi-runtime.h"
+#include "util/mod-utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,18 +53,17 @@ GPtrArray *qjson_object_member_order(JsonObject *obj)
     return out;
 }
 
+/* Strings hold modified UTF-8: C0 80 is written as \u0000, anything invalid as U+FFFD. */
 static void append_string(GString *out, const char *s)
 {
     g_string_append_c(out, '"');
     const char *p = s;
-    while (*p) {
-        gunichar cp = g_utf8_get_char_validated(p, -1);
+    const char *stop = s + strlen(s);
+    while (p < stop) {
         const char *next;
-        if (cp == (gunichar)-1 || cp == (gunichar)-2) {
+        int32_t cp = mod_utf8_decode(p, stop - p, &next);
+        if (cp < 0) {
             cp = 0xFFFD;
-            next = p + 1;
-        } else {
-            next = g_utf8_next_char(p);
         }
         switch (cp) {
         case '"':

@@ -399,6 +399,8 @@ bool x86_rdmsr(X86CPU *cpu, uint32_t msr, uint64_t *val);
 bool x86_wrmsr(X86CPU *cpu, uint32_t msr, uint64_t val);
 void x86_cpuid(X86CPU *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4]);
 uint64_t x86_rdtsc(X86CPU *cpu);
+/* The TSC's time base (X86BusOps.clock_ns), in ns. */
+uint64_t x86_clock_ns(X86CPU *cpu);
 
 /* fpu.c */
 void x86_fpu_reset(X86CPU *cpu);

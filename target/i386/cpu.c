@@ -13,16 +13,8 @@
 #include "target/i386/cpu-internal.h"
 
 #include <stdio.h>
-#include <time.h>
 
 #define ENV (&cpu->env)
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void tb_flush(X86CPU *cpu)
 {
@@ -47,7 +39,7 @@ X86CPU *x86_cpu_new(GuestRam *ram, const X86BusOps *bus, void *opaque)
     cpu->pool = g_new0(X86Insn, TB_POOL_INSNS);
     tb_flush(cpu);
     cpu->stats.tb_flushes = 0;
-    cpu->tsc_base_ns = mono_ns();
+    cpu->tsc_base_ns = x86_clock_ns(cpu);
     x86_cpu_reset(cpu);
     return cpu;
 }
@@ -133,7 +125,7 @@ void x86_cpu_get_state(X86CPU *cpu, X86CPUState *out)
 void x86_cpu_set_state(X86CPU *cpu, const X86CPUState *in)
 {
     *ENV = *in;
-    cpu->tsc_base_ns = mono_ns();
+    cpu->tsc_base_ns = x86_clock_ns(cpu);
     ENV->cc_op = CC_OP_EFLAGS;
     x86_cpu_state_changed(cpu);
     tb_flush(cpu);

@@ -109,17 +109,20 @@ void x86_write_cr(X86CPU *cpu, int cr, uint64_t val)
     x86_update_mode(cpu);
 }
 
-static uint64_t now_ns(void)
+uint64_t x86_clock_ns(X86CPU *cpu)
 {
+    if (cpu->bus && cpu->bus->clock_ns) {
+        return cpu->bus->clock_ns(cpu->opaque);
+    }
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-/* The TSC ticks at 1 GHz of host monotonic time. */
+/* The TSC ticks at 1 GHz of the time base. */
 uint64_t x86_rdtsc(X86CPU *cpu)
 {
-    return now_ns() - cpu->tsc_base_ns + ENV->tsc_offset;
+    return x86_clock_ns(cpu) - cpu->tsc_base_ns + ENV->tsc_offset;
 }
 
 bool x86_rdmsr(X86CPU *cpu, uint32_t msr, uint64_t *val)

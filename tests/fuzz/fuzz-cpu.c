@@ -1,12 +1,16 @@
 /*
  * Feeds random bytes to the CPU as guest code in real, 32-bit protected and 64-bit long
  * mode. The monitor must not crash, hang or touch host memory outside guest RAM (ASan).
+ * Each input runs twice from the same start, the second time with the decoded-code cache
+ * warm from the first: the final registers, RAM and exit reasons must be the same. The TSC
+ * runs on a clock of the target's own that advances per read, so that time is no input.
  *
  * Input: byte 0 selects the mode and whether the decoded-code cache is on; the rest is
  * copied into guest RAM at the entry point (and, repeated, over the first 64 KiB so that
  * wild jumps land on fuzzer bytes too).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "memory/ram.h"
@@ -38,10 +42,31 @@ static int irq_ack(void *opaque)
     return 0x20;
 }
 
-static const X86BusOps bus = {pio_read, pio_write, mmio_read, mmio_write, irq_ack};
+/* A deterministic time base: every read moves it on by 1 us, from 0 at each run's start. */
+static uint64_t fake_ns;
+
+static uint64_t clock_ns(void *opaque)
+{
+    return fake_ns += 1000;
+}
+
+static const X86BusOps bus = {.pio_read = pio_read,
+                              .pio_write = pio_write,
+                              .mmio_read = mmio_read,
+                              .mmio_write = mmio_write,
+                              .irq_ack = irq_ack,
+                              .clock_ns = clock_ns};
 
 static GuestRam *ram;
 static X86CPU *cpu;
+
+typedef struct {
+    X86CPUState state;
+    X86ExitReason why[5];
+    int runs;
+    uint64_t insns;
+    uint8_t *ram;
+} RunResult;
 
 /* 1 GiB identity map (2 MiB pages) at 0x1000..0x3fff, IDT of 256 gates to ENTRY */
 static void build_tables(void)
@@ -63,16 +88,12 @@ static void build_tables(void)
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void run(const uint8_t *data, size_t size, RunResult *res)
 {
-    if (!ram) {
-        ram = guest_ram_new(RAM_SIZE, 0, NULL);
-        cpu = x86_cpu_new(ram, &bus, NULL);
-    }
-    if (size < 2) {
-        return 0;
-    }
     memset(ram->host, 0, RAM_SIZE);
+    /* behind the CPU's back: it must drop what it decoded there */
+    guest_ram_note_store_range(ram, 0, RAM_SIZE);
+    fake_ns = 0;
     build_tables();
     for (size_t off = 0x10000; off < 0x20000; off += size - 1) {
         size_t n = size - 1 < 0x20000 - off ? size - 1 : 0x20000 - off;
@@ -107,11 +128,57 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     x86_cpu_set_irq(cpu, data[0] & 8);
-    for (int i = 0; i < 5; i++) {
+    uint64_t icount = x86_cpu_icount(cpu);
+    res->runs = 0;
+    while (res->runs < 5) {
         X86ExitReason why = x86_cpu_exec(cpu, 1000);
+        res->why[res->runs++] = why;
         if (why == X86_EXIT_RESET || why == X86_EXIT_HALTED) {
             break;
         }
+    }
+    res->insns = x86_cpu_icount(cpu) - icount;
+    memset(&res->state, 0, sizeof(res->state));
+    x86_cpu_get_state(cpu, &res->state);
+    memcpy(res->ram, ram->host, RAM_SIZE);
+}
+
+/*
+ * An x87 register is its 80 bits (mantissa, sign and exponent); the other 6 bytes of the
+ * slot hold whatever the host left there.
+ */
+static bool same_state(const X86CPUState *a, const X86CPUState *b)
+{
+    for (int i = 0; i < 8; i++) {
+        if (a->st[i].raw.mant != b->st[i].raw.mant || a->st[i].raw.exp != b->st[i].raw.exp) {
+            return false;
+        }
+    }
+    X86CPUState x = *a, y = *b;
+    memset(x.st, 0, sizeof(x.st));
+    memset(y.st, 0, sizeof(y.st));
+    return memcmp(&x, &y, sizeof(x)) == 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static RunResult first, second;
+    if (!ram) {
+        ram = guest_ram_new(RAM_SIZE, 0, NULL);
+        cpu = x86_cpu_new(ram, &bus, NULL);
+        first.ram = g_malloc(RAM_SIZE);
+        second.ram = g_malloc(RAM_SIZE);
+    }
+    if (size < 2) {
+        return 0;
+    }
+    run(data, size, &first);
+    run(data, size, &second);
+    if (first.runs != second.runs ||
+        memcmp(first.why, second.why, sizeof(first.why[0]) * first.runs) ||
+        first.insns != second.insns || !same_state(&first.state, &second.state) ||
+        memcmp(first.ram, second.ram, RAM_SIZE) != 0) {
+        abort();
     }
     return 0;
 }

@@ -15,6 +15,16 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+/* The sanitizer tree runs the interpreter several times slower: fewer rounds there keep the
+ * test within its time limit, and every path is still written many times over. */
+#ifdef DIRTY_MAP_LIGHT
+#define DIRTY_MAP_ROUNDS     80
+#define DIRTY_MAP_LIVE_INSNS 4000000
+#else
+#define DIRTY_MAP_ROUNDS     300
+#define DIRTY_MAP_LIVE_INSNS 20000000
+#endif
+
 /* dirty.c's windows, one per write path, and the pages its MMU path maps */
 #define WIN_BASE    0x1000000ull
 #define WIN_SIZE    (64ull * GUEST_PAGE_SIZE)
@@ -104,7 +114,7 @@ static void test_cpu_paths(void)
     X86CPUState *env = x86_cpu_env(g.cpu);
     GRand *rnd = g_rand_new_with_seed(12);
     uint8_t *pd = NULL;
-    for (int round = 0; round < 300; round++) {
+    for (int round = 0; round < DIRTY_MAP_ROUNDS; round++) {
         uint64_t budget = 1 + g_rand_int_range(rnd, 0, 1 << g_rand_int_range(rnd, 0, 17));
         g_assert_cmpint(x86_cpu_exec(g.cpu, budget), ==, X86_EXIT_BUDGET);
         if (!pd) {
@@ -182,7 +192,7 @@ static void test_cpu_live(void)
     watch_init(&w[0], g.ram, "a");
     watch_init(&w[1], g.ram, "b");
     uint64_t *bm = g_new0(uint64_t, guest_ram_bitmap_words(g.ram));
-    LiveRun lr = {.g = &g, .insns = 20000000};
+    LiveRun lr = {.g = &g, .insns = DIRTY_MAP_LIVE_INSNS};
     GThread *t = g_thread_new("vcpu", live_vcpu, &lr);
     /* after the vCPU has stopped, one last round for each reader */
     for (int n = 0, after_stop = 0; after_stop < 2; n++) {

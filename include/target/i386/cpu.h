@@ -219,6 +219,8 @@ typedef struct X86BusOps {
     int (*irq_ack)(void *opaque);
     /* A write to IA32_APIC_BASE (its global enable bit gates the local APIC); may be NULL */
     void (*apic_base_write)(void *opaque, uint64_t val);
+    /* The TSC's time base in ns, e.g. a clock a test controls; NULL: host monotonic time */
+    uint64_t (*clock_ns)(void *opaque);
 } X86BusOps;
 
 /* Why x86_cpu_exec returned */
