@@ -20,6 +20,8 @@
 
 /* RAM per hash of x-colo-ram-hashes */
 #define HASH_CHUNK (1u << 20)
+/* pauses kept for the percentiles */
+#define PAUSE_WINDOW 4096
 
 typedef enum {
     FAILOVER_NONE,
@@ -33,7 +35,14 @@ typedef enum {
     TRIGGER_TIMER,
     TRIGGER_COMPARE,
     TRIGGER_DELAY, /* x-checkpoint-delay set while in COLO */
+    TRIGGER__MAX,
 } Trigger;
+
+/* One checkpoint as one side saw it (monotonic µs). */
+typedef struct CheckpointTimes {
+    int64_t start_us, stopped_us, saved_us, sent_us, loaded_us, resumed_us;
+    uint64_t pages, bytes;
+} CheckpointTimes;
 
 typedef struct Colo {
     GMutex lock; /* everything here */
@@ -45,6 +54,11 @@ typedef struct Colo {
     bool shutdown;
     MigChannel *chans[2]; /* cancelled by a failover: wakes blocked I/O */
     uint64_t checkpoints;
+    uint64_t by_trigger[TRIGGER__MAX];
+    uint64_t pages, bytes;
+    CheckpointTimes last;
+    double pauses[PAUSE_WINDOW]; /* ms, a ring */
+    guint n_pauses;
     /* x-colo-ram-hashes */
     bool record;
     int64_t hash_checkpoint;
@@ -74,7 +88,10 @@ static void enter_mode(COLOMode mode, MigChannel *a, MigChannel *b)
     colo.mode = mode;
     colo.failover = FAILOVER_NONE;
     colo.request = TRIGGER_NONE;
-    colo.checkpoints = 0;
+    colo.checkpoints = colo.pages = colo.bytes = 0;
+    memset(colo.by_trigger, 0, sizeof(colo.by_trigger));
+    memset(&colo.last, 0, sizeof(colo.last));
+    colo.n_pauses = 0;
     colo.chans[0] = a;
     colo.chans[1] = b;
     g_mutex_unlock(&colo.lock);
@@ -107,6 +124,18 @@ static void failover_end(COLOMode mode)
     colo.failover = FAILOVER_COMPLETED;
     colo.last_mode = mode;
     colo.mode = COLO_MODE_NONE;
+    g_mutex_unlock(&colo.lock);
+}
+
+static void account(Trigger why, const CheckpointTimes *t)
+{
+    g_mutex_lock(&colo.lock);
+    colo.checkpoints++;
+    colo.by_trigger[why]++;
+    colo.pages += t->pages;
+    colo.bytes += t->bytes;
+    colo.last = *t;
+    colo.pauses[colo.n_pauses++ % PAUSE_WINDOW] = (t->resumed_us - t->stopped_us) / 1000.0;
     g_mutex_unlock(&colo.lock);
 }
 
@@ -374,8 +403,10 @@ static void send_snapshot(MigChannel *out, Snapshot *s)
 }
 
 /* One checkpoint (the exchange in colo.h); false on error or failover. */
-static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, GError **errp)
+static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Trigger why,
+                               GError **errp)
 {
+    CheckpointTimes t = {.start_us = g_get_monotonic_time()};
     if (!send_msg(out, COLO_MSG_CHECKPOINT_REQUEST, errp) ||
         !expect_msg(in, COLO_MSG_CHECKPOINT_REPLY, errp) || failover_wanted()) {
         return false;
@@ -383,10 +414,13 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, GEr
     if (!migration_run_on_main(stop_vm_main, NULL) || failover_wanted()) {
         return false;
     }
+    t.stopped_us = g_get_monotonic_time();
     s->checkpoint++;
     if (!migration_run_on_main(snapshot_main, s)) {
         return false;
     }
+    t.saved_us = g_get_monotonic_time();
+    uint64_t before = mig_channel_bytes(out);
     if (!s->ok) {
         g_propagate_error(errp, s->err);
         s->err = NULL;
@@ -405,9 +439,12 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, GEr
         g_prefix_error(errp, "Can't send COLO message: ");
         return false;
     }
+    t.bytes = mig_channel_bytes(out) - before;
+    t.pages = s->index->len;
     if (!expect_msg(in, COLO_MSG_VMSTATE_RECEIVED, errp)) {
         return false;
     }
+    t.sent_us = g_get_monotonic_time();
     /* S has all of it: what P's guest sent until now may go out. */
     if (!migration_run_on_main(compare_flush_main, NULL)) {
         return false;
@@ -415,10 +452,13 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, GEr
     if (!expect_msg(in, COLO_MSG_VMSTATE_LOADED, errp)) {
         return false;
     }
-    g_mutex_lock(&colo.lock);
-    colo.checkpoints++;
-    g_mutex_unlock(&colo.lock);
-    return migration_run_on_main(start_vm_main, NULL);
+    t.loaded_us = g_get_monotonic_time();
+    if (!migration_run_on_main(start_vm_main, NULL)) {
+        return false;
+    }
+    t.resumed_us = g_get_monotonic_time();
+    account(why, &t);
+    return true;
 }
 
 /* Until the delay passes since the last checkpoint, a request, a failover or shutdown. */
@@ -480,10 +520,11 @@ void colo_primary_run(MigChannel *out, DirtyReader *reader)
               migration_run_on_main(start_vm_main, NULL);
     int64_t last = now_ms();
     while (ok) {
-        if (wait_trigger(last) == TRIGGER_NONE) {
+        Trigger why = wait_trigger(last);
+        if (why == TRIGGER_NONE) {
             break;
         }
-        ok = primary_checkpoint(out, in, &s, &err);
+        ok = primary_checkpoint(out, in, &s, why, &err);
         last = now_ms();
     }
     bool failover;
@@ -732,24 +773,34 @@ static bool secondary_checkpoint(MigChannel *in, MigChannel *out, Cache *c, GErr
         error_setg(errp, "Got unknown COLO message: %d", m);
         return false;
     }
-    if (!migration_run_on_main(stop_vm_main, NULL) ||
-        !send_msg(out, COLO_MSG_CHECKPOINT_REPLY, errp) ||
+    CheckpointTimes t = {.start_us = g_get_monotonic_time()};
+    if (!migration_run_on_main(stop_vm_main, NULL)) {
+        return false;
+    }
+    t.stopped_us = t.saved_us = g_get_monotonic_time();
+    uint64_t before = mig_channel_bytes(in);
+    if (!send_msg(out, COLO_MSG_CHECKPOINT_REPLY, errp) ||
         !expect_msg(in, COLO_MSG_VMSTATE_SEND, errp) || !receive_pages(in, c, errp) ||
         !receive_devices(in, c, errp) || !send_msg(out, COLO_MSG_VMSTATE_RECEIVED, errp)) {
         return false;
+    }
+    t.sent_us = g_get_monotonic_time();
+    t.bytes = mig_channel_bytes(in) - before;
+    for (gsize w = 0; w < c->words; w++) {
+        t.pages += __builtin_popcountll(c->received[w]);
     }
     c->checkpoint++;
     if (!migration_run_on_main(apply_main, c)) {
         return false;
     }
+    t.loaded_us = t.resumed_us = g_get_monotonic_time();
     if (!c->ok) {
         g_propagate_prefixed_error(errp, c->err, "COLO checkpoint not loaded: ");
         c->err = NULL;
         return false;
     }
-    g_mutex_lock(&colo.lock);
-    colo.checkpoints++;
-    g_mutex_unlock(&colo.lock);
+    /* the primary asked; why is its business */
+    account(TRIGGER_NONE, &t);
     return send_msg(out, COLO_MSG_VMSTATE_LOADED, errp);
 }
 
@@ -857,4 +908,48 @@ COLOStatus *qmp_query_colo_status(GError **errp)
     }
     g_mutex_unlock(&colo.lock);
     return s;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of n sorted values. */
+static double percentile(const double *sorted, guint n, guint pct)
+{
+    if (!n) {
+        return 0;
+    }
+    guint rank = (n * pct + 99) / 100;
+    return sorted[MAX(rank, 1) - 1];
+}
+
+ColoStats *qmp_x_query_colo_stats(GError **errp)
+{
+    ColoStats *r = g_new0(ColoStats, 1);
+    g_mutex_lock(&colo.lock);
+    guint n = MIN(colo.n_pauses, PAUSE_WINDOW);
+    g_autofree double *sorted = g_memdup2(colo.pauses, sizeof(double) * MAX(n, 1));
+    const CheckpointTimes *t = &colo.last;
+    r->mode = colo.mode;
+    r->checkpoints = colo.checkpoints;
+    r->by_timer = colo.by_trigger[TRIGGER_TIMER];
+    r->by_compare = colo.by_trigger[TRIGGER_COMPARE];
+    r->by_delay = colo.by_trigger[TRIGGER_DELAY];
+    r->last_pause_ms = (t->resumed_us - t->stopped_us) / 1000.0;
+    r->last_pages = t->pages;
+    r->last_bytes = t->bytes;
+    r->pages = colo.pages;
+    r->bytes = colo.bytes;
+    r->last_request_ms = (t->stopped_us - t->start_us) / 1000.0;
+    r->last_save_ms = (t->saved_us - t->stopped_us) / 1000.0;
+    r->last_transfer_ms = (t->sent_us - t->saved_us) / 1000.0;
+    r->last_load_ms = (t->loaded_us - t->sent_us) / 1000.0;
+    g_mutex_unlock(&colo.lock);
+    qsort(sorted, n, sizeof(double), cmp_double);
+    r->pause_p50_ms = percentile(sorted, n, 50);
+    r->pause_p99_ms = percentile(sorted, n, 99);
+    return r;
 }

@@ -197,3 +197,35 @@ def test_stream_cut_mid_checkpoint_then_failover(pair):
     assert ev["data"] == {"mode": "secondary", "reason": "request"}
     assert q.cmd("x-colo-lost-heartbeat")["error"]["desc"] == "The feature 'colo' is not enabled"
     assert guest_alive(pair.vms["secondary"])
+
+
+def test_new_delay_checkpoints_at_once_and_stats(pair):
+    """Setting x-checkpoint-delay in COLO checkpoints at once (upstream); x-query-colo-stats
+    and HMP info colo count it, with its pause, pages and bytes."""
+    pair.start(delay=600000)
+    p, s = pair.qmp["primary"], pair.qmp["secondary"]
+    for q in (p, s):
+        q.cmd("x-colo-ram-hashes", {"record": True})
+    time.sleep(2)
+    assert p.cmd("x-query-colo-stats")["return"]["checkpoints"] == 0
+    s.clear_events()
+    assert p.cmd("migrate-set-parameters", {"x-checkpoint-delay": 600000}) == {"return": {}}
+    s.wait_event("STOP", timeout=30)
+    s.wait_event("RESUME", timeout=30)
+    a, b = wait_equal_checkpoint(pair, 0)
+    assert a["hashes"] == b["hashes"]
+    deadline = time.monotonic() + 10
+    while (st := p.cmd("x-query-colo-stats")["return"])["checkpoints"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert st["mode"] == "primary"
+    assert (st["checkpoints"], st["by-delay"], st["by-timer"], st["by-compare"]) == (1, 1, 0, 0)
+    assert st["last-pages"] > 0 and st["last-bytes"] > st["last-pages"]
+    assert 0 < st["last-pause-ms"] == st["pause-p50-ms"] == st["pause-p99-ms"]
+    assert st["last-pause-ms"] >= st["last-transfer-ms"] > 0
+    sec = s.cmd("x-query-colo-stats")["return"]
+    assert sec["mode"] == "secondary" and sec["checkpoints"] == 1
+    assert sec["last-pages"] == st["last-pages"]
+    text = p.hmp("info colo")
+    assert text.startswith("mode: primary\r\nlast mode: none\r\nreason: none\r\n"
+                           "checkpoints: 1 (timer 0, colo-compare 0, x-checkpoint-delay 1)\r\n")
