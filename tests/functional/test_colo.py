@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+import frames
 import guest
-from procs import free_port
+from procs import free_port, free_ports
 from qmp import QMPClient, QemuProcess
 
 BASE = ["-M", "pc", "-m", "128", "-nodefaults", "-display", "none", "-accel", "tcg"]
@@ -44,12 +45,12 @@ def built():
 class Pair:
     """A primary and a secondary of ours in COLO, each with a QMP client."""
 
-    def __init__(self, binary, built, tmp_path, append="qc.quiet"):
+    def __init__(self, binary, built, tmp_path, append="qc.quiet", primary_args=()):
         port = free_port()
         self.vms = {}
         self.qmp = {}
         for side, extra in (("secondary", ["-incoming", f"tcp:127.0.0.1:{port}"]),
-                            ("primary", [])):
+                            ("primary", list(primary_args))):
             vm = guest.GuestVM(binary, built, memory="128M", qmp_path=str(tmp_path / side),
                                append=f"{append} qc.name={side}", extra_args=extra)
             self.vms[side] = vm
@@ -229,3 +230,45 @@ def test_new_delay_checkpoints_at_once_and_stats(pair):
     text = p.hmp("info colo")
     assert text.startswith("mode: primary\r\nlast mode: none\r\nreason: none\r\n"
                            "checkpoints: 1 (timer 0, colo-compare 0, x-checkpoint-delay 1)\r\n")
+
+
+def test_compare_requests_checkpoint_and_failover_stops_filters(qemu_bin, built, tmp_path):
+    """colo-compare's mismatch reaches the COLO thread in-process: one checkpoint, counted
+    by-compare, after which the held primary packet is released. On failover the primary's
+    filters switch off by themselves."""
+    ports = dict(zip(("pri", "sec", "out", "mirror"), free_ports(4)))
+    chardevs = []
+    for name, port in ports.items():
+        chardevs += ["-chardev", f"socket,id={name},host=127.0.0.1,port={port},server=on,wait=off"]
+    args = chardevs + [
+        "-object", "iothread,id=io0",
+        "-object", "colo-compare,id=comp0,primary_in=pri,secondary_in=sec,outdev=out,iothread=io0",
+        "-object", "filter-mirror,id=m0,netdev=n0,queue=tx,outdev=mirror",
+    ]
+    pair = Pair(qemu_bin, built, tmp_path, primary_args=args)
+    try:
+        pair.start(delay=600000)
+        p = pair.qmp["primary"]
+        socks = {n: frames.FrameSocket.connect_tcp("127.0.0.1", ports[n])
+                 for n in ("pri", "sec", "out")}
+        a = frames.udp_frame("10.0.2.15", "10.0.2.2", 1000, 2000, b"primary says 1")
+        b = frames.udp_frame("10.0.2.15", "10.0.2.2", 1000, 2000, b"secondary says 2")
+        socks["pri"].send(a)
+        socks["sec"].send(b)
+        # released only by the checkpoint the mismatch asked for
+        assert socks["out"].recv_data(timeout=30) == a
+        deadline = time.monotonic() + 10
+        while (st := p.cmd("x-query-colo-stats")["return"])["checkpoints"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert st["by-compare"] >= 1 and st["by-timer"] == 0, st
+        assert p.cmd("qom-get", {"path": "/objects/m0", "property": "status"}) == {"return": "on"}
+        kill(pair.vms["secondary"])
+        assert p.cmd("x-colo-lost-heartbeat") == {"return": {}}
+        p.wait_event("COLO_EXIT", timeout=30, match={"reason": "request"})
+        assert p.cmd("qom-get", {"path": "/objects/m0", "property": "status"}) == {
+            "return": "off"}
+        for sock in socks.values():
+            sock.close()
+    finally:
+        pair.stop()
