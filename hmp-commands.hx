@@ -175,7 +175,9 @@ ERST
 
 SRST
 ``passthrough_filter_add`` [*protocol*] *object-name* [*src*] [*dst*]
-  Add a passthrough rule to colo-compare *object-name*; *src* and *dst* are ``host:port``.
+  Add a passthrough rule to colo-compare *object-name*; *src* and *dst* are ``host:port``, and
+  either part may be empty: ``10.0.0.2:`` is every port of that host, ``:3389`` that port on
+  every host.
 ERST
 
     {

@@ -1,6 +1,6 @@
 /*
  * HMP for the COLO proxy: thin wrappers that parse HMP arguments and call the QMP functions of
- * qapi/colo-proxy.json (net/colo-compare-qmp.c), so both monitors share one implementation.
+ * qapi/colo-proxy.json (monitor/qmp-cmds-colo.c), so both monitors share one implementation.
  */
 #include <string.h>
 
@@ -57,7 +57,7 @@ void hmp_colo_passthrough_del(Monitor *mon, const HmpArgs *args)
 }
 
 /* "host:port" (either part may be empty) into @addr; FALSE if there is no colon. */
-static gboolean split_host_port(const char *str, InetSocketAddressBase *addr, char **buf)
+static gboolean split_host_port(const char *str, IPFlowEndpoint *addr, char **buf)
 {
     const char *colon = strrchr(str, ':');
     if (!colon) {
@@ -73,7 +73,7 @@ static gboolean split_host_port(const char *str, InetSocketAddressBase *addr, ch
 static void passthrough_flow(Monitor *mon, const HmpArgs *args, gboolean add)
 {
     GError *err = NULL;
-    InetSocketAddressBase src = {0}, dst = {0};
+    IPFlowEndpoint src = {0}, dst = {0};
     char *sbuf = NULL, *dbuf = NULL;
     const char *s = hmp_args_get_str(args, "src"), *d = hmp_args_get_str(args, "dst");
     IPFlowSpec spec = {

@@ -1,13 +1,12 @@
 /* HMP handlers for the core commands; each calls the QMP command's C function. */
 #include "config-host.h"
-#include "monitor-internal.h"
 #include "monitor/hmp.h"
 #include "qapi-commands.h"
 
 void hmp_quit(Monitor *mon, const HmpArgs *args)
 {
     /* As upstream, no prompt after quit: the monitor takes no more input. */
-    mon->suspended = TRUE;
+    hmp_suspend(mon);
     qmp_quit(NULL);
 }
 

@@ -387,35 +387,54 @@ void hmp_handle_command(Monitor *mon, const char *line)
 
 /* ---- the readline-style session ---- */
 
-static const char prompt[] = "(qemu) ";
+#define HMP_LINE_MAX 4095
 
-void hmp_session_init(Monitor *mon)
+typedef struct HmpSession {
+    Monitor mon;
+    GString *line;
+    guint echoed_len;   /* what the terminal shows of line, for the redraw */
+    int esc_state;      /* inside an escape sequence: 1 after ESC, 2 after ESC [ */
+    gboolean suspended; /* quit was given: no prompt, no more input */
+    gboolean mux_out;   /* on a mux that gave the focus to another front-end */
+} HmpSession;
+
+static const MonitorOps hmp_ops;
+
+static HmpSession *hmp_session(Monitor *mon)
 {
-    mon->line = g_string_new(NULL);
+    return mon && mon->ops == &hmp_ops ? (HmpSession *)mon : NULL;
 }
 
-void hmp_session_open(Monitor *mon)
+static const char prompt[] = "(qemu) ";
+
+static void hmp_session_new_line(HmpSession *hs)
 {
-    g_string_truncate(mon->line, 0);
-    mon->echoed_len = 0;
-    mon->esc_state = 0;
+    g_string_truncate(hs->line, 0);
+    hs->echoed_len = 0;
+    hs->esc_state = 0;
+}
+
+static void hmp_session_open(Monitor *mon)
+{
+    HmpSession *hs = hmp_session(mon);
+    hmp_session_new_line(hs);
     monitor_printf(mon, "QEMU %s monitor - type 'help' for more information\n", QEMU_VERSION);
     /* Out of focus on a mux: the prompt comes when the focus does (hmp_session_focus). */
-    if (!mon->mux_out) {
+    if (!hs->mux_out) {
         monitor_puts(mon, prompt);
     }
 }
 
-void hmp_session_focus(Monitor *mon, gboolean in)
+static void hmp_session_focus(Monitor *mon, gboolean in)
 {
+    HmpSession *hs = hmp_session(mon);
+    hs->mux_out = !in;
     if (!mon->open) {
         return;
     }
     if (in) {
         /* A fresh line, as upstream's readline restarts. */
-        g_string_truncate(mon->line, 0);
-        mon->echoed_len = 0;
-        mon->esc_state = 0;
+        hmp_session_new_line(hs);
         monitor_puts(mon, prompt);
     } else {
         monitor_puts(mon, "\n");
@@ -424,60 +443,86 @@ void hmp_session_focus(Monitor *mon, gboolean in)
 
 /* Redraws the line as QEMU's readline does: cursor back over the old text, the new text,
  * erase to the end of the line. */
-static void redraw(Monitor *mon)
+static void redraw(HmpSession *hs)
 {
     GString *out = g_string_new(NULL);
-    for (guint i = 0; i < mon->echoed_len; i++) {
+    for (guint i = 0; i < hs->echoed_len; i++) {
         g_string_append(out, "\033[D");
     }
-    g_string_append_len(out, mon->line->str, mon->line->len);
+    g_string_append_len(out, hs->line->str, hs->line->len);
     g_string_append(out, "\033[K");
-    monitor_write_raw(mon, out->str, out->len);
+    monitor_write_raw(&hs->mon, out->str, out->len);
     g_string_free(out, TRUE);
-    mon->echoed_len = mon->line->len;
+    hs->echoed_len = hs->line->len;
 }
 
-void hmp_session_feed(Monitor *mon, const char *buf, size_t len)
+static void hmp_session_feed(Monitor *mon, const char *buf, size_t len)
 {
-    for (size_t i = 0; i < len && !mon->suspended; i++) {
+    HmpSession *hs = hmp_session(mon);
+    for (size_t i = 0; i < len && !hs->suspended; i++) {
         unsigned char c = buf[i];
-        if (mon->esc_state == 1) {
-            mon->esc_state = (c == '[' || c == 'O') ? 2 : 0;
+        if (hs->esc_state == 1) {
+            hs->esc_state = (c == '[' || c == 'O') ? 2 : 0;
             continue;
         }
-        if (mon->esc_state == 2) {
+        if (hs->esc_state == 2) {
             if (c >= 0x40 && c <= 0x7e) {
-                mon->esc_state = 0;
+                hs->esc_state = 0;
             }
             continue;
         }
         if (c == 27) {
-            mon->esc_state = 1;
+            hs->esc_state = 1;
         } else if (c == '\r' || c == '\n') {
             monitor_puts(mon, "\n");
-            char *line = g_strndup(mon->line->str, mon->line->len);
-            g_string_truncate(mon->line, 0);
-            mon->echoed_len = 0;
+            char *line = g_strndup(hs->line->str, hs->line->len);
+            g_string_truncate(hs->line, 0);
+            hs->echoed_len = 0;
             hmp_handle_command(mon, line);
             g_free(line);
-            if (mon->suspended) {
+            if (hs->suspended) {
                 return;
             }
             monitor_puts(mon, prompt);
         } else if (c == 127 || c == 8) {
-            if (mon->line->len) {
-                g_string_truncate(mon->line, mon->line->len - 1);
-                redraw(mon);
+            if (hs->line->len) {
+                g_string_truncate(hs->line, hs->line->len - 1);
+                redraw(hs);
             }
-        } else if (c >= 32 && mon->line->len < HMP_LINE_MAX) {
-            g_string_append_c(mon->line, c);
-            redraw(mon);
+        } else if (c >= 32 && hs->line->len < HMP_LINE_MAX) {
+            g_string_append_c(hs->line, c);
+            redraw(hs);
         }
     }
 }
 
-void hmp_session_destroy(Monitor *mon)
+static void hmp_session_destroy(Monitor *mon)
 {
-    g_string_free(mon->line, TRUE);
-    mon->line = NULL;
+    HmpSession *hs = hmp_session(mon);
+    g_string_free(hs->line, TRUE);
+    hs->line = NULL;
+}
+
+static const MonitorOps hmp_ops = {
+    .open = hmp_session_open,
+    .feed = hmp_session_feed,
+    .focus = hmp_session_focus,
+    .destroy = hmp_session_destroy,
+};
+
+Monitor *monitor_new_hmp_custom(MonitorWriteFn write, void *opaque)
+{
+    HmpSession *hs = g_new0(HmpSession, 1);
+    monitor_init(&hs->mon, &hmp_ops, write, opaque);
+    hs->line = g_string_new(NULL);
+    monitor_register(&hs->mon);
+    return &hs->mon;
+}
+
+void hmp_suspend(Monitor *mon)
+{
+    HmpSession *hs = hmp_session(mon);
+    if (hs) {
+        hs->suspended = TRUE;
+    }
 }

@@ -1,6 +1,11 @@
-/* Monitors on chardevs, and the -qmp / -monitor / -mon command-line forms. */
+/*
+ * Monitors on chardevs, and the -qmp / -monitor / -mon command-line forms: the top of the
+ * monitor library (monitor-internal.h). It creates sessions and drives them through the
+ * monitor API; the sessions reach back only through the MonitorLinkOps it installs.
+ */
 #include "monitor-internal.h"
 #include "chardev/char.h"
+#include "qapi/qapi-runtime.h"
 #include "util/error.h"
 
 #include <string.h>
@@ -147,22 +152,19 @@ static void link_writable(void *opaque)
     }
 }
 
-gboolean monitor_output_congested(Monitor *mon)
+static gboolean link_congested(void *opaque)
 {
-    ChardevLink *link = mon->chardev_fe;
-    if (!link) {
-        return FALSE;
-    }
-    g_mutex_lock(&mon->out_lock);
+    ChardevLink *link = opaque;
+    g_mutex_lock(&link->mon->out_lock);
     gboolean congested = link_queued(link) >= MON_OUT_PAUSE;
-    g_mutex_unlock(&mon->out_lock);
+    g_mutex_unlock(&link->mon->out_lock);
     return congested;
 }
 
 static int chr_can_read(void *opaque)
 {
     ChardevLink *link = opaque;
-    gboolean pause = monitor_output_congested(link->mon) || monitor_has_held_input(link->mon);
+    gboolean pause = link_congested(link) || monitor_has_held_input(link->mon);
     if (pause && !link->paused) {
         g_mutex_lock(&link->mon->out_lock);
         link->stats.input_pauses++;
@@ -205,21 +207,15 @@ static void chr_event(void *opaque, ChrEvent event)
         link_reset_output(link);
     } else if (event == CHR_EVENT_MUX_OUT) {
         /* As upstream: the line ends on screen, then output waits for the focus to return. */
-        if (!link->mon->is_qmp) {
-            hmp_session_focus(link->mon, FALSE);
-        }
+        monitor_focus(link->mon, FALSE);
         g_mutex_lock(&link->mon->out_lock);
         link->held = TRUE;
-        link->mon->mux_out = TRUE;
         g_mutex_unlock(&link->mon->out_lock);
     } else if (event == CHR_EVENT_MUX_IN) {
         g_mutex_lock(&link->mon->out_lock);
         link->held = FALSE;
-        link->mon->mux_out = FALSE;
         g_mutex_unlock(&link->mon->out_lock);
-        if (!link->mon->is_qmp) {
-            hmp_session_focus(link->mon, TRUE);
-        }
+        monitor_focus(link->mon, TRUE);
         g_mutex_lock(&link->mon->out_lock);
         if (!link->watch_armed) {
             link_flush_locked(link);
@@ -228,9 +224,22 @@ static void chr_event(void *opaque, ChrEvent event)
     }
 }
 
+static void link_detach(void *opaque);
+
+static const MonitorLinkOps chardev_link_ops = {
+    .congested = link_congested,
+    .detach = link_detach,
+};
+
+/* The link of a monitor on a chardev, else NULL. */
+static ChardevLink *link_of(Monitor *mon)
+{
+    return mon->link == &chardev_link_ops ? mon->write_opaque : NULL;
+}
+
 void monitor_chardev_get_stats(Monitor *mon, MonitorOutputStats *stats)
 {
-    ChardevLink *link = mon->chardev_fe;
+    ChardevLink *link = link_of(mon);
     memset(stats, 0, sizeof(*stats));
     if (!link) {
         return;
@@ -243,16 +252,15 @@ void monitor_chardev_get_stats(Monitor *mon, MonitorOutputStats *stats)
 
 const char *monitor_chardev_id(Monitor *mon)
 {
-    ChardevLink *link = mon->chardev_fe;
+    ChardevLink *link = link_of(mon);
     return link ? chardev_get_id(char_fe_get_chardev(link->fe)) : NULL;
 }
 
-void monitor_chardev_detach(Monitor *mon)
+/* monitor_free(): the monitor writes nothing more here. */
+static void link_detach(void *opaque)
 {
-    ChardevLink *link = mon->chardev_fe;
-    if (!link) {
-        return;
-    }
+    ChardevLink *link = opaque;
+    Monitor *mon = link->mon;
     char_fe_free(link->fe);
     g_mutex_lock(&mon->out_lock);
     if (link->drop_idle) {
@@ -260,8 +268,6 @@ void monitor_chardev_detach(Monitor *mon)
         g_source_unref(link->drop_idle);
     }
     g_byte_array_unref(link->out);
-    mon->chardev_fe = NULL;
-    mon->write = NULL;
     g_mutex_unlock(&mon->out_lock);
     g_free(link);
 }
@@ -277,7 +283,7 @@ static Monitor *monitor_new_on_chardev(Chardev *chr, gboolean qmp, gboolean pret
     link->out = g_byte_array_new();
     link->mon = qmp ? monitor_new_qmp_custom(chr_write, link, pretty)
                     : monitor_new_hmp_custom(chr_write, link);
-    link->mon->chardev_fe = link;
+    monitor_set_link(link->mon, &chardev_link_ops);
     char_fe_set_handlers(fe, chr_can_read, chr_read, chr_event, link, NULL);
     return link->mon;
 }
@@ -367,4 +373,16 @@ gboolean monitor_init_from_opts(KeyvalList *opts, GError **errp)
         return FALSE;
     }
     return (qmp ? monitor_new_qmp(chr, pretty, errp) : monitor_new_hmp(chr, errp)) != NULL;
+}
+
+/* "-serial mon:..." : the HMP monitor that shares the new mux. */
+static gboolean mux_monitor_hook(Chardev *chr, GError **errp)
+{
+    return monitor_new_hmp(chr, errp) != NULL;
+}
+
+void monitor_init_globals(void)
+{
+    qapi_event_set_emitter(monitor_emit_event);
+    chardev_set_mux_monitor_hook(mux_monitor_hook);
 }

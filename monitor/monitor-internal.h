@@ -1,70 +1,89 @@
-/* State shared by the monitor's files; not part of the API. */
+/*
+ * Inside the monitor library; not part of the API.
+ *
+ * Calls go one way, downwards; upward news travels only through the two tables a monitor
+ * holds (its session's MonitorOps, its transport's MonitorLinkOps):
+ *
+ *   monitor-chardev.c   monitors on chardevs (-qmp, -monitor, -mon, mon:), the output queue
+ *        |                 creates sessions, then drives them: monitor_open/feed/close,
+ *        |                 monitor_focus, monitor_resume
+ *        v
+ *   qmp.c    hmp.c      the two sessions; each fills a MonitorOps table
+ *        |                 monitor_init, monitor_puts, monitor_set_cur,
+ *        |                 monitor_output_congested
+ *        v
+ *   monitor.c           what every monitor has: the list, output, the current monitor, events.
+ *                          It knows neither QMP nor HMP nor chardevs: it calls mon->ops and
+ *                          mon->link.
+ *
+ * The command files (qmp-cmds-*.c, hmp-cmds*.c) sit beside monitor-chardev.c and use only
+ * monitor/monitor.h, monitor/hmp.h and, for human-monitor-command, monitor_set_cur.
+ */
 #ifndef MONITOR_MONITOR_INTERNAL_H
 #define MONITOR_MONITOR_INTERNAL_H
 
+#include <json-glib/json-glib.h>
 #include "monitor/monitor.h"
-#include "monitor/json-streamer.h"
 
-#define HMP_LINE_MAX 4095
+/*
+ * A session: what the client's bytes mean and what it is told. A NULL entry means the session
+ * has nothing to do there.
+ */
+typedef struct MonitorOps {
+    /* A client arrived: greeting or banner. */
+    void (*open)(Monitor *mon);
+    /* It left: back to the state a new client finds. */
+    void (*close)(Monitor *mon);
+    /* Input bytes from the client. */
+    void (*feed)(Monitor *mon, const char *buf, size_t len);
+    /* Output drained below the pause mark: run the input held meanwhile. */
+    void (*resume)(Monitor *mon);
+    /* TRUE while parsed input waits: the transport reads no more. */
+    gboolean (*holding)(Monitor *mon);
+    /* A mux gave the focus (@in) or took it away. */
+    void (*focus)(Monitor *mon, gboolean in);
+    /* An event for this client (QMP). */
+    void (*event)(Monitor *mon, JsonNode *event);
+    /* Frees the session's own state; monitor.c frees the Monitor itself after. */
+    void (*destroy)(Monitor *mon);
+} MonitorOps;
 
+/* A transport's answers beyond where output goes; @opaque is the monitor's write opaque. */
+typedef struct MonitorLinkOps {
+    /* Queued output is past its pause mark. */
+    gboolean (*congested)(void *opaque);
+    /* monitor_free(): the transport lets go of the monitor and frees its link. */
+    void (*detach)(void *opaque);
+} MonitorLinkOps;
+
+/* The part every session embeds first. */
 struct Monitor {
-    gboolean is_qmp;
-    MonitorWriteFn write;
+    const MonitorOps *ops;
+    MonitorWriteFn write; /* under out_lock */
     void *write_opaque;
+    const MonitorLinkOps *link; /* NULL for custom monitors */
     GMutex out_lock;
-    void *chardev_fe; /* CharFrontend*, when on a chardev */
-    gboolean open;    /* a client is connected */
-    gboolean mux_out; /* on a mux that gave the focus to another front-end: output is held */
-
-    /* QMP */
-    JsonStreamer *js;
-    GQueue *held;         /* parsed input waiting while output is congested */
-    gboolean dispatching; /* running held input (guards against nested main loops) */
-    gboolean pretty;
-    gboolean negotiated; /* command mode */
-    gboolean oob;        /* the oob capability was enabled */
-
-    /* HMP */
-    GString *line;
-    guint echoed_len;   /* what the terminal shows of line, for the redraw */
-    int esc_state;      /* inside an escape sequence: 1 after ESC, 2 after ESC [ */
-    gboolean suspended; /* quit was given: no prompt, no more input */
+    gboolean open; /* a client is connected */
 };
 
-void monitor_common_init(Monitor *mon, gboolean is_qmp, MonitorWriteFn write, void *opaque);
+void monitor_init(Monitor *mon, const MonitorOps *ops, MonitorWriteFn write, void *opaque);
+void monitor_set_link(Monitor *mon, const MonitorLinkOps *link);
 void monitor_register(Monitor *mon);
 void monitor_unregister(Monitor *mon);
 /* Raw bytes, no newline conversion. */
 void monitor_write_raw(Monitor *mon, const char *buf, size_t len);
 void monitor_set_cur(Monitor *mon, Monitor **saved);
+/* Sends a QMP event to every monitor whose session takes events (qapi's emitter). */
+void monitor_emit_event(const char *name, JsonObject *data);
 
-/*
- * Output back-pressure (monitor-chardev.c): while a chardev monitor's queued output is over its
- * pause mark, QMP requests already read are held and no more input is read.
- */
-gboolean monitor_output_congested(Monitor *mon);
-/* Runs held requests while output allows (called when the queue drains). */
+/* The session table, for the transport. */
+void monitor_focus(Monitor *mon, gboolean in);
 void monitor_resume(Monitor *mon);
 gboolean monitor_has_held_input(Monitor *mon);
-/* Frees the chardev link of a chardev monitor (no-op for custom ones). */
-void monitor_chardev_detach(Monitor *mon);
-
-/* Runs one parsed request; returns the response (caller unrefs). */
-JsonNode *qmp_dispatch(Monitor *mon, JsonNode *request);
-void qmp_session_init(Monitor *mon);
-void qmp_session_open(Monitor *mon);
-void qmp_session_close(Monitor *mon);
-void qmp_session_feed(Monitor *mon, const char *buf, size_t len);
-void qmp_session_destroy(Monitor *mon);
-void qmp_session_resume(Monitor *mon);
-/* Sends an event to @mon if it is in command mode. */
-void qmp_send_event(Monitor *mon, JsonNode *event);
-
-void hmp_session_init(Monitor *mon);
-void hmp_session_open(Monitor *mon);
-void hmp_session_feed(Monitor *mon, const char *buf, size_t len);
-void hmp_session_destroy(Monitor *mon);
-/* A mux gave (TRUE) or took the focus: the prompt again, or the line ended. */
-void hmp_session_focus(Monitor *mon, gboolean in);
+/*
+ * Output back-pressure: while a chardev monitor's queued output is over its pause mark, QMP
+ * requests already read are held and no more input is read.
+ */
+gboolean monitor_output_congested(Monitor *mon);
 
 #endif

@@ -1,6 +1,8 @@
-/* What QMP and HMP monitors share: the monitor list, output, the current monitor, events. */
+/*
+ * What every monitor has, whatever its session and transport: the monitor list, output, the
+ * current monitor, events. Sessions and transports are reached through their tables only.
+ */
 #include "monitor-internal.h"
-#include "monitor/hmp.h"
 #include "qapi/qapi-runtime.h"
 #include "qapi/qjson.h"
 
@@ -10,12 +12,17 @@ static GMutex monitors_lock;
 static GPtrArray *monitors;  /* every live monitor */
 static GPrivate cur_mon_key; /* the monitor running a command on this thread */
 
-void monitor_common_init(Monitor *mon, gboolean is_qmp, MonitorWriteFn write, void *opaque)
+void monitor_init(Monitor *mon, const MonitorOps *ops, MonitorWriteFn write, void *opaque)
 {
-    mon->is_qmp = is_qmp;
+    mon->ops = ops;
     mon->write = write;
     mon->write_opaque = opaque;
     g_mutex_init(&mon->out_lock);
+}
+
+void monitor_set_link(Monitor *mon, const MonitorLinkOps *link)
+{
+    mon->link = link;
 }
 
 void monitor_register(Monitor *mon)
@@ -37,50 +44,47 @@ void monitor_unregister(Monitor *mon)
     g_mutex_unlock(&monitors_lock);
 }
 
-Monitor *monitor_new_qmp_custom(MonitorWriteFn write, void *opaque, gboolean pretty)
-{
-    Monitor *mon = g_new0(Monitor, 1);
-    monitor_common_init(mon, TRUE, write, opaque);
-    mon->pretty = pretty;
-    qmp_session_init(mon);
-    monitor_register(mon);
-    return mon;
-}
-
-Monitor *monitor_new_hmp_custom(MonitorWriteFn write, void *opaque)
-{
-    Monitor *mon = g_new0(Monitor, 1);
-    monitor_common_init(mon, FALSE, write, opaque);
-    hmp_session_init(mon);
-    monitor_register(mon);
-    return mon;
-}
-
 void monitor_open(Monitor *mon)
 {
     mon->open = TRUE;
-    if (mon->is_qmp) {
-        qmp_session_open(mon);
-    } else {
-        hmp_session_open(mon);
-    }
+    mon->ops->open(mon);
 }
 
 void monitor_close(Monitor *mon)
 {
     mon->open = FALSE;
-    if (mon->is_qmp) {
-        qmp_session_close(mon);
+    if (mon->ops->close) {
+        mon->ops->close(mon);
     }
 }
 
 void monitor_feed(Monitor *mon, const char *buf, size_t len)
 {
-    if (mon->is_qmp) {
-        qmp_session_feed(mon, buf, len);
-    } else {
-        hmp_session_feed(mon, buf, len);
+    mon->ops->feed(mon, buf, len);
+}
+
+void monitor_focus(Monitor *mon, gboolean in)
+{
+    if (mon->ops->focus) {
+        mon->ops->focus(mon, in);
     }
+}
+
+void monitor_resume(Monitor *mon)
+{
+    if (mon->ops->resume) {
+        mon->ops->resume(mon);
+    }
+}
+
+gboolean monitor_has_held_input(Monitor *mon)
+{
+    return mon->ops->holding && mon->ops->holding(mon);
+}
+
+gboolean monitor_output_congested(Monitor *mon)
+{
+    return mon->link && mon->link->congested(mon->write_opaque);
 }
 
 void monitor_free(Monitor *mon)
@@ -89,12 +93,15 @@ void monitor_free(Monitor *mon)
         return;
     }
     monitor_unregister(mon);
-    monitor_chardev_detach(mon);
-    if (mon->is_qmp) {
-        qmp_session_destroy(mon);
-    } else {
-        hmp_session_destroy(mon);
+    if (mon->link) {
+        /* No more output to the link from here on, then the link goes. */
+        g_mutex_lock(&mon->out_lock);
+        mon->write = NULL;
+        g_mutex_unlock(&mon->out_lock);
+        mon->link->detach(mon->write_opaque);
+        mon->link = NULL;
     }
+    mon->ops->destroy(mon);
     g_mutex_clear(&mon->out_lock);
     g_free(mon);
 }
@@ -127,18 +134,6 @@ void monitor_foreach(void (*fn)(Monitor *mon, void *opaque), void *opaque)
     g_mutex_unlock(&monitors_lock);
 }
 
-void monitor_resume(Monitor *mon)
-{
-    if (mon->is_qmp) {
-        qmp_session_resume(mon);
-    }
-}
-
-gboolean monitor_has_held_input(Monitor *mon)
-{
-    return mon->is_qmp && mon->held && !g_queue_is_empty(mon->held);
-}
-
 Monitor *monitor_cur(void)
 {
     return g_private_get(&cur_mon_key);
@@ -150,11 +145,6 @@ void monitor_set_cur(Monitor *mon, Monitor **saved)
         *saved = g_private_get(&cur_mon_key);
     }
     g_private_set(&cur_mon_key, mon);
-}
-
-gboolean monitor_is_qmp(const Monitor *mon)
-{
-    return mon->is_qmp;
 }
 
 void monitor_write_raw(Monitor *mon, const char *buf, size_t len)
@@ -199,8 +189,8 @@ int monitor_printf(Monitor *mon, const char *fmt, ...)
     return n;
 }
 
-/* Events go to every QMP monitor in command mode, stamped with the wall-clock time. */
-static void monitor_emit_event(const char *name, JsonObject *data)
+/* Events go to every monitor whose session takes them, stamped with the wall-clock time. */
+void monitor_emit_event(const char *name, JsonObject *data)
 {
     gint64 now = g_get_real_time();
     JsonObject *ts = json_object_new();
@@ -217,22 +207,10 @@ static void monitor_emit_event(const char *name, JsonObject *data)
     g_mutex_lock(&monitors_lock);
     for (guint i = 0; monitors && i < monitors->len; i++) {
         Monitor *mon = g_ptr_array_index(monitors, i);
-        if (mon->is_qmp) {
-            qmp_send_event(mon, node);
+        if (mon->ops->event) {
+            mon->ops->event(mon, node);
         }
     }
     g_mutex_unlock(&monitors_lock);
     json_node_unref(node);
-}
-
-/* "-serial mon:..." : the HMP monitor that shares the new mux. */
-static gboolean mux_monitor_hook(Chardev *chr, GError **errp)
-{
-    return monitor_new_hmp(chr, errp) != NULL;
-}
-
-void monitor_init_globals(void)
-{
-    qapi_event_set_emitter(monitor_emit_event);
-    chardev_set_mux_monitor_hook(mux_monitor_hook);
 }

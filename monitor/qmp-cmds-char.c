@@ -1,5 +1,5 @@
 /* QMP and HMP commands over chardevs (built once chardev/ provides its library). */
-#include "monitor-internal.h"
+#include "monitor/monitor.h"
 #include "monitor/hmp.h"
 #include "qapi-commands.h"
 #include "chardev/char.h"

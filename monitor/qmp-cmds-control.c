@@ -135,7 +135,7 @@ static void add_monitor_counters(Monitor *mon, void *opaque)
     monitor_chardev_get_stats(mon, &st);
     MonitorCounters *c = g_new0(MonitorCounters, 1);
     c->chardev = g_strdup(chardev);
-    c->mode = g_strdup(mon->is_qmp ? "control" : "readline");
+    c->mode = g_strdup(monitor_is_qmp(mon) ? "control" : "readline");
     c->connected = mon->open;
     c->out_pending = st.pending;
     c->out_peak = st.peak;

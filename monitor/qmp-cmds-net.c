@@ -1,6 +1,7 @@
 /* QMP and HMP commands for network backends and filters (qapi/net.json). */
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
+#include "net/announce.h"
 #include "net/backends.h"
 #include "net/filter.h"
 #include "qapi-commands.h"
@@ -28,6 +29,11 @@ void qmp_marshal_netdev_add(JsonObject *args, JsonNode **ret, GError **errp)
 void qmp_netdev_del(const char *id, GError **errp)
 {
     net_client_del(id, errp);
+}
+
+void qmp_announce_self(AnnounceParameters *params, GError **errp)
+{
+    announce_self_named(params);
 }
 
 void qmp_set_link(const char *name, bool up, GError **errp)

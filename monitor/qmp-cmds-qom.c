@@ -1,5 +1,5 @@
 /* QMP and HMP commands over the object model (built once qom/ provides its library). */
-#include "monitor-internal.h"
+#include "monitor/monitor.h"
 #include "monitor/hmp.h"
 #include "qapi-commands.h"
 #include "qom/iothread.h"

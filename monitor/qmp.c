@@ -1,26 +1,52 @@
 /* QMP sessions: greeting, capabilities negotiation, request checking and dispatch. */
 #include "config-host.h"
 #include "monitor-internal.h"
+#include "monitor/json-streamer.h"
 #include "qapi-commands.h"
 #include "qapi/qjson.h"
 #include "util/error.h"
 
 #include <string.h>
 
-static void qmp_send(Monitor *mon, JsonNode *msg)
+typedef struct QmpSession {
+    Monitor mon;
+    JsonStreamer *js;
+    GQueue *held;         /* parsed input waiting while output is congested */
+    gboolean dispatching; /* running held input (guards against nested main loops) */
+    gboolean pretty;
+    gboolean negotiated; /* command mode */
+    gboolean oob;        /* the oob capability was enabled */
+} QmpSession;
+
+static const MonitorOps qmp_ops;
+
+/* @mon's QMP session, or NULL for another kind of monitor. */
+static QmpSession *qmp_session(Monitor *mon)
 {
-    char *text = qjson_to_string(msg, mon->pretty);
+    return mon && mon->ops == &qmp_ops ? (QmpSession *)mon : NULL;
+}
+
+gboolean monitor_is_qmp(const Monitor *mon)
+{
+    return mon->ops == &qmp_ops;
+}
+
+static void qmp_send(QmpSession *qs, JsonNode *msg)
+{
+    char *text = qjson_to_string(msg, qs->pretty);
     GString *line = g_string_new(text);
     g_string_append_c(line, '\n');
-    monitor_puts(mon, line->str);
+    monitor_puts(&qs->mon, line->str);
     g_string_free(line, TRUE);
     g_free(text);
 }
 
-void qmp_send_event(Monitor *mon, JsonNode *event)
+/* Only in command mode. */
+static void qmp_session_event(Monitor *mon, JsonNode *event)
 {
-    if (mon->open && mon->negotiated) {
-        qmp_send(mon, event);
+    QmpSession *qs = qmp_session(mon);
+    if (mon->open && qs->negotiated) {
+        qmp_send(qs, event);
     }
 }
 
@@ -73,7 +99,7 @@ static const QmpCommandDef *find_command(const char *name)
 }
 
 /* The member checks QEMU makes, in the order its QDict iterates them. */
-static gboolean check_request(Monitor *mon, JsonObject *req, GError **errp)
+static gboolean check_request(QmpSession *qs, JsonObject *req, GError **errp)
 {
     GPtrArray *order = qjson_object_member_order(req);
     gboolean ok = TRUE;
@@ -81,7 +107,7 @@ static gboolean check_request(Monitor *mon, JsonObject *req, GError **errp)
         const char *key = g_ptr_array_index(order, i);
         JsonNode *v = json_object_get_member(req, key);
         gboolean is_str = JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_STRING;
-        if (strcmp(key, "execute") == 0 || (strcmp(key, "exec-oob") == 0 && mon->oob)) {
+        if (strcmp(key, "execute") == 0 || (strcmp(key, "exec-oob") == 0 && qs->oob)) {
             if (!is_str) {
                 error_setg(errp, "QMP input member '%s' must be a string", key);
                 ok = FALSE;
@@ -113,7 +139,8 @@ static gboolean check_request(Monitor *mon, JsonObject *req, GError **errp)
     return TRUE;
 }
 
-JsonNode *qmp_dispatch(Monitor *mon, JsonNode *request)
+/* Runs one parsed request; returns the response (caller unrefs). */
+static JsonNode *qmp_dispatch(QmpSession *qs, JsonNode *request)
 {
     GError *err = NULL;
     JsonNode *id = NULL;
@@ -125,13 +152,13 @@ JsonNode *qmp_dispatch(Monitor *mon, JsonNode *request)
     }
     JsonObject *req = json_node_get_object(request);
     id = json_object_get_member(req, "id");
-    if (!check_request(mon, req, &err)) {
+    if (!check_request(qs, req, &err)) {
         goto out;
     }
     gboolean oob = json_object_has_member(req, "exec-oob");
     const char *name = json_object_get_string_member(req, oob ? "exec-oob" : "execute");
     const QmpCommandDef *cmd = find_command(name);
-    if (!mon->negotiated && (!cmd || strcmp(name, "qmp_capabilities") != 0)) {
+    if (!qs->negotiated && (!cmd || strcmp(name, "qmp_capabilities") != 0)) {
         error_set(&err, ERROR_CLASS_COMMAND_NOT_FOUND,
                   "Expecting capabilities negotiation with 'qmp_capabilities'");
         goto out;
@@ -146,7 +173,7 @@ JsonNode *qmp_dispatch(Monitor *mon, JsonNode *request)
     }
     JsonNode *args = json_object_get_member(req, "arguments");
     Monitor *saved;
-    monitor_set_cur(mon, &saved);
+    monitor_set_cur(&qs->mon, &saved);
     cmd->fn(args ? json_node_get_object(args) : NULL, &ret, &err);
     monitor_set_cur(saved, NULL);
     if (!err && !ret) {
@@ -173,17 +200,17 @@ out:
     return rsp;
 }
 
-static void qmp_handle_one(Monitor *mon, JsonNode *value, GError *err)
+static void qmp_handle_one(QmpSession *qs, JsonNode *value, GError *err)
 {
     JsonNode *rsp;
     if (err) {
         rsp = error_response(err, NULL);
         g_error_free(err);
     } else {
-        rsp = qmp_dispatch(mon, value);
+        rsp = qmp_dispatch(qs, value);
         json_node_unref(value);
     }
-    qmp_send(mon, rsp);
+    qmp_send(qs, rsp);
     json_node_unref(rsp);
 }
 
@@ -207,92 +234,114 @@ static void held_input_free(gpointer p)
 
 static void qmp_handle_input(void *opaque, JsonNode *value, GError *err)
 {
-    Monitor *mon = opaque;
-    if (g_queue_is_empty(mon->held) && !monitor_output_congested(mon)) {
-        qmp_handle_one(mon, value, err);
+    QmpSession *qs = opaque;
+    if (g_queue_is_empty(qs->held) && !monitor_output_congested(&qs->mon)) {
+        qmp_handle_one(qs, value, err);
         return;
     }
     /* Bounded: no more input is read while anything is held. */
     HeldInput *h = g_new(HeldInput, 1);
     h->value = value;
     h->err = err;
-    g_queue_push_tail(mon->held, h);
+    g_queue_push_tail(qs->held, h);
 }
 
-void qmp_session_resume(Monitor *mon)
+static void qmp_session_resume(Monitor *mon)
 {
-    if (mon->dispatching) {
+    QmpSession *qs = qmp_session(mon);
+    if (qs->dispatching) {
         return;
     }
-    mon->dispatching = TRUE;
-    while (!g_queue_is_empty(mon->held) && !monitor_output_congested(mon)) {
-        HeldInput *h = g_queue_pop_head(mon->held);
-        qmp_handle_one(mon, h->value, h->err);
+    qs->dispatching = TRUE;
+    while (!g_queue_is_empty(qs->held) && !monitor_output_congested(mon)) {
+        HeldInput *h = g_queue_pop_head(qs->held);
+        qmp_handle_one(qs, h->value, h->err);
         g_free(h);
     }
-    mon->dispatching = FALSE;
+    qs->dispatching = FALSE;
 }
 
-static void qmp_drop_held(Monitor *mon)
+static gboolean qmp_session_holding(Monitor *mon)
+{
+    return !g_queue_is_empty(qmp_session(mon)->held);
+}
+
+/* A new client starts from negotiation mode, with nothing of the last one's input. */
+static void qmp_session_reset(QmpSession *qs)
 {
     HeldInput *h;
-    while ((h = g_queue_pop_head(mon->held))) {
+    json_streamer_reset(qs->js);
+    while ((h = g_queue_pop_head(qs->held))) {
         held_input_free(h);
     }
+    qs->negotiated = FALSE;
+    qs->oob = FALSE;
 }
 
-void qmp_session_init(Monitor *mon)
+static void qmp_session_open(Monitor *mon)
 {
-    mon->js = json_streamer_new(qmp_handle_input, mon);
-    mon->held = g_queue_new();
-}
-
-void qmp_session_open(Monitor *mon)
-{
-    json_streamer_reset(mon->js);
-    qmp_drop_held(mon);
-    mon->negotiated = FALSE;
-    mon->oob = FALSE;
+    QmpSession *qs = qmp_session(mon);
+    qmp_session_reset(qs);
     JsonNode *g = greeting();
-    qmp_send(mon, g);
+    qmp_send(qs, g);
     json_node_unref(g);
 }
 
-void qmp_session_close(Monitor *mon)
+static void qmp_session_close(Monitor *mon)
 {
-    json_streamer_reset(mon->js);
-    qmp_drop_held(mon);
-    mon->negotiated = FALSE;
-    mon->oob = FALSE;
+    qmp_session_reset(qmp_session(mon));
 }
 
-void qmp_session_feed(Monitor *mon, const char *buf, size_t len)
+static void qmp_session_feed(Monitor *mon, const char *buf, size_t len)
 {
-    json_streamer_feed(mon->js, buf, len);
+    json_streamer_feed(qmp_session(mon)->js, buf, len);
 }
 
-void qmp_session_destroy(Monitor *mon)
+static void qmp_session_destroy(Monitor *mon)
 {
-    json_streamer_free(mon->js);
-    mon->js = NULL;
-    g_queue_free_full(mon->held, held_input_free);
-    mon->held = NULL;
+    QmpSession *qs = qmp_session(mon);
+    json_streamer_free(qs->js);
+    qs->js = NULL;
+    g_queue_free_full(qs->held, held_input_free);
+    qs->held = NULL;
+}
+
+static const MonitorOps qmp_ops = {
+    .open = qmp_session_open,
+    .close = qmp_session_close,
+    .feed = qmp_session_feed,
+    .resume = qmp_session_resume,
+    .holding = qmp_session_holding,
+    .event = qmp_session_event,
+    .destroy = qmp_session_destroy,
+};
+
+Monitor *monitor_new_qmp_custom(MonitorWriteFn write, void *opaque, gboolean pretty)
+{
+    QmpSession *qs = g_new0(QmpSession, 1);
+    monitor_init(&qs->mon, &qmp_ops, write, opaque);
+    qs->pretty = pretty;
+    qs->js = json_streamer_new(qmp_handle_input, qs);
+    qs->held = g_queue_new();
+    monitor_register(&qs->mon);
+    return &qs->mon;
 }
 
 guint64 monitor_qmp_parse_errors(const Monitor *mon)
 {
-    return mon->is_qmp && mon->js ? json_streamer_error_count(mon->js) : 0;
+    QmpSession *qs = qmp_session((Monitor *)mon);
+    return qs && qs->js ? json_streamer_error_count(qs->js) : 0;
 }
 
 /* qmp_capabilities: leaves negotiation mode. */
 void qmp_qmp_capabilities(GPtrArray *enable, GError **errp)
 {
-    Monitor *mon = monitor_cur();
-    if (!mon || !mon->is_qmp) {
+    QmpSession *qs = qmp_session(monitor_cur());
+    if (!qs) {
         error_setg(errp, "qmp_capabilities is only valid on a QMP monitor");
         return;
     }
-    if (mon->negotiated) {
+    if (qs->negotiated) {
         error_set(errp, ERROR_CLASS_COMMAND_NOT_FOUND,
                   "Capabilities negotiation is already complete, command ignored");
         return;
@@ -303,6 +352,6 @@ void qmp_qmp_capabilities(GPtrArray *enable, GError **errp)
             oob = TRUE;
         }
     }
-    mon->oob = oob;
-    mon->negotiated = TRUE;
+    qs->oob = oob;
+    qs->negotiated = TRUE;
 }

@@ -1,9 +1,8 @@
-/* Self-announcement (include/net/announce.h) and QMP announce-self. */
+/* Self-announcement (include/net/announce.h). */
 #include <string.h>
 
 #include "net/announce.h"
 #include "net/net.h"
-#include "qapi-commands.h"
 
 typedef struct AnnounceTimer {
     AnnounceParameters params; /* copy: interfaces and id owned here */
@@ -136,7 +135,7 @@ static void named_timer_free(gpointer data)
     g_free(t);
 }
 
-void qmp_announce_self(AnnounceParameters *params, GError **errp)
+void announce_self_named(const AnnounceParameters *params)
 {
     if (!named_timers) {
         named_timers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, named_timer_free);

@@ -641,6 +641,5 @@ static void colo_compare_class_init(ColoCompareClass *klass)
 
 void colo_compare_register_types(void)
 {
-    colo_compare_qmp_init();
     qom_register_type("colo-compare", TYPE_COLO_COMPARE, NULL, TRUE);
 }

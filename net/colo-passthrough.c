@@ -356,3 +356,38 @@ char *colo_passthrough_rule_str(const ColoPassthroughRule *rule)
                                            : "any",
                            sbuf, rule->src_port, dbuf, rule->dst_port);
 }
+
+gboolean colo_passthrough_rule_from_v4(ColoPassthroughRule *rule, const char *protocol,
+                                       const char *src_ip, const char *dst_ip,
+                                       const gint64 *src_port, const gint64 *dst_port,
+                                       GError **errp)
+{
+    *rule = (ColoPassthroughRule){.has_proto = TRUE};
+    if ((src_port && !colo_passthrough_check_port("src_port", *src_port, errp)) ||
+        (dst_port && !colo_passthrough_check_port("dst_port", *dst_port, errp)) ||
+        !colo_passthrough_parse_proto(protocol, &rule->proto, errp) ||
+        !colo_passthrough_parse_ip("src_ip", src_ip, &rule->src_ip, errp) ||
+        !colo_passthrough_parse_ip("dst_ip", dst_ip, &rule->dst_ip, errp)) {
+        return FALSE;
+    }
+    rule->src_port = src_port ? *src_port : 0;
+    rule->dst_port = dst_port ? *dst_port : 0;
+    return TRUE;
+}
+
+gboolean colo_passthrough_rule_from_flow(ColoPassthroughRule *rule, const char *protocol,
+                                         const char *src_host, const char *src_port,
+                                         const char *dst_host, const char *dst_port, GError **errp)
+{
+    *rule = (ColoPassthroughRule){0};
+    if (protocol) {
+        rule->has_proto = TRUE;
+        if (!colo_passthrough_parse_proto(protocol, &rule->proto, errp)) {
+            return FALSE;
+        }
+    }
+    return colo_passthrough_parse_ip("source.host", src_host, &rule->src_ip, errp) &&
+           colo_passthrough_parse_port("source.port", src_port, &rule->src_port, errp) &&
+           colo_passthrough_parse_ip("destination.host", dst_host, &rule->dst_ip, errp) &&
+           colo_passthrough_parse_port("destination.port", dst_port, &rule->dst_port, errp);
+}

@@ -9,6 +9,7 @@
 #include "migration/colo.h"
 #include "migration/migration.h"
 #include "migration/vmstate.h"
+#include "monitor/colo.h"
 #include "monitor/monitor.h"
 #include "system/machine-control.h"
 #include "system/runstate.h"
@@ -964,6 +965,8 @@ int qemu_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     register_types();
     monitor_init_globals();
+    /* Lower floors report upwards only through hooks, and they are set here. */
+    colo_compare_set_event_hook(monitor_colo_compare_event);
 
     g_autoptr(GPtrArray) opts = parse_argv(argc, argv);
     gboolean daemonize = FALSE;

@@ -60,5 +60,7 @@ gboolean hmp_parse_size(const char **pp, int64_t *val, GError **errp);
 
 /* Runs one command line on @mon (the HMP line handler; also human-monitor-command). */
 void hmp_handle_command(Monitor *mon, const char *line);
+/* quit: no prompt after this command and no more input on the HMP monitor @mon. */
+void hmp_suspend(Monitor *mon);
 
 #endif

@@ -50,7 +50,10 @@ Monitor *monitor_new_hmp(Chardev *chr, GError **errp);
 gboolean monitor_init_legacy(const char *spec, gboolean qmp, gboolean pretty, GError **errp);
 gboolean monitor_init_from_opts(KeyvalList *opts, GError **errp);
 
-/* Installs the QMP event emitter; vl.c calls it before creating monitors. */
+/*
+ * Installs the QMP event emitter and the mux's monitor for "mon:" chardevs; vl.c calls it before
+ * creating monitors.
+ */
 void monitor_init_globals(void);
 /* Frees every monitor (at exit). */
 void monitor_cleanup(void);

@@ -21,6 +21,9 @@
 #define ANNOUNCE_FRAME_LEN 60
 void announce_build_rarp(const uint8_t mac[6], uint8_t frame[ANNOUNCE_FRAME_LEN]);
 
+/* announce-self (monitor/qmp-cmds-net.c): starts or restarts the schedule named params->id. */
+void announce_self_named(const AnnounceParameters *params);
+
 /* Called by the migration code after a successful incoming load, with the announce-*
  * migration parameters. Restarts the schedule if one is running. */
 void announce_self_after_migration(const AnnounceParameters *params);

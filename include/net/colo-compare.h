@@ -63,28 +63,13 @@ void colo_compare_unregister_notifier(ColoCompareNotifyFunc fn, void *opaque);
 void colo_compare_checkpoint_all(void);
 
 /*
- * A miscompare, for the QMP event COLO_COMPARE_MISCOMPARE: set by the monitor once the event
- * emitter exists. Called on the compare's iothread, at most a few times per second per object.
+ * A miscompare, for the QMP event COLO_COMPARE_MISCOMPARE: the composition root sets the
+ * monitor's hook (net/ never calls up into its command layer). Called on the compare's iothread,
+ * at most a few times per second per object.
  */
 typedef void (*ColoCompareEventFunc)(const char *id, ColoCheckpointReason reason,
                                      ColoProtoClass cls, const ColoConnKey *key);
 void colo_compare_set_event_hook(ColoCompareEventFunc fn);
-/* Sends COLO_COMPARE_MISCOMPARE to the QMP monitors (net/colo-compare-qmp.c). */
-void colo_compare_qmp_init(void);
-
-/*
- * The passthrough commands, shared by QMP and HMP (docs/colo-proxy.md). The V4 shape
- * (colo-passthrough-add/del): @id may be NULL when exactly one colo-compare exists; ports < 0 mean
- * absent. The later shape (passthrough-filter-add/del): ports are decimal strings.
- */
-gboolean colo_passthrough_cmd_v4(gboolean add, const char *protocol, const char *id,
-                                 const char *src_ip, const char *dst_ip, gint64 src_port,
-                                 gint64 dst_port, GError **errp);
-gboolean colo_passthrough_cmd_flow(gboolean add, const char *protocol, const char *object_name,
-                                   const char *src_host, const char *src_port, const char *dst_host,
-                                   const char *dst_port, GError **errp);
-/* The object a passthrough command names (NULL @id: the only one). */
-ColoCompare *colo_compare_lookup(const char *id, const char *param, GError **errp);
 
 G_END_DECLS
 

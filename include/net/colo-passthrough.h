@@ -91,6 +91,20 @@ gboolean colo_passthrough_parse_port(const char *param, const char *str, guint16
                                      GError **errp);
 /* Refuses ports on a protocol that has none ("Protocol 'icmp' has no ports"). */
 gboolean colo_passthrough_rule_check(const ColoPassthroughRule *rule, GError **errp);
+/*
+ * A whole rule from the arguments of a passthrough command (docs/colo-proxy.md); the caller
+ * still applies colo_passthrough_rule_check(). The V4 shape (colo-passthrough-add/del): @protocol
+ * is required, a NULL port is absent. The later shape (passthrough-filter-add/del): every part may
+ * be NULL (any), so a rule may name only a host or only a port of either end; ports are decimal
+ * strings.
+ */
+gboolean colo_passthrough_rule_from_v4(ColoPassthroughRule *rule, const char *protocol,
+                                       const char *src_ip, const char *dst_ip,
+                                       const gint64 *src_port, const gint64 *dst_port,
+                                       GError **errp);
+gboolean colo_passthrough_rule_from_flow(ColoPassthroughRule *rule, const char *protocol,
+                                         const char *src_host, const char *src_port,
+                                         const char *dst_host, const char *dst_port, GError **errp);
 /* "tcp 0.0.0.0:0 -> 10.0.0.2:3389" style, for HMP and logs; caller frees. */
 char *colo_passthrough_rule_str(const ColoPassthroughRule *rule);
 

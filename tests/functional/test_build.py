@@ -40,3 +40,40 @@ def test_checked_in_qmp_reference_is_the_generated_one():
     generated = os.path.join(os.path.dirname(QEMU), "qapi", "qmp-reference.md")
     with open(generated) as f, open(os.path.join(ROOT, "docs", "qmp-reference.md")) as g:
         assert f.read() == g.read(), "docs/qmp-reference.md is stale"
+
+
+def archive_symbols(lib, defined):
+    """{source name: names it defines (or, with defined=False, leaves to others)} for the
+    members of build/<lib>/lib<lib>.a (what is linked, not stale objects beside it)."""
+    path = os.path.join(os.path.dirname(QEMU), lib, f"lib{lib}.a")
+    flag = "--defined-only" if defined else "--undefined-only"
+    r = subprocess.run(["nm", "-A", flag, "--format=posix", path], capture_output=True,
+                       text=True, check=True)
+    out = {}
+    for line in r.stdout.splitlines():
+        where, _, rest = line.partition(": ")
+        member = os.path.basename(where[where.index("[") + 1:-1])
+        out.setdefault(member.removesuffix(".c.o"), set()).add(rest.split()[0])
+    return out
+
+
+def test_monitor_calls_go_one_way():
+    """monitor-internal.h's drawing: monitor-chardev.c -> qmp.c, hmp.c -> monitor.c, never
+    back up (the sessions and the transport reach back only through their tables)."""
+    rank = {"monitor": 0, "qmp": 1, "hmp": 1, "monitor-chardev": 2}
+    defs = archive_symbols("monitor", True)
+    uses = archive_symbols("monitor", False)
+    for user in rank:
+        for sym in uses[user]:
+            for owner in rank:
+                if owner != user and sym in defs[owner]:
+                    assert rank[owner] < rank[user], f"{user}.c calls {sym} of {owner}.c"
+
+
+def test_net_has_no_command_layer():
+    """net/ implements no QMP command and sends no QMP event: that is monitor/'s, hooked by
+    system/vl.c (architecture.md, Floors)."""
+    defs, uses = archive_symbols("net", True), archive_symbols("net", False)
+    for name in defs:
+        for sym in defs[name] | uses.get(name, set()):
+            assert not sym.startswith(("qmp_", "hmp_", "qapi_event_send_")), f"{name}.c: {sym}"

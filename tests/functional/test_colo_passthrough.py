@@ -27,9 +27,9 @@ def comp(qemu_bin, sockdir):
 class ClockFlow:
     """TCP from the guest's port 3389: every segment carries the sender's own clock."""
 
-    def __init__(self, sport=3389, dport=50000):
-        self.p = frames.TcpFlow(A, B, sport, dport, isn=100)
-        self.s = frames.TcpFlow(A, B, sport, dport, isn=100)
+    def __init__(self, sport=3389, dport=50000, src=A, dst=B):
+        self.p = frames.TcpFlow(src, dst, sport, dport, isn=100)
+        self.s = frames.TcpFlow(src, dst, sport, dport, isn=100)
         self.n = 0
 
     def step(self, comp):
@@ -272,13 +272,107 @@ FLOW_ERRORS = [
      "Parameter 'source.host' expects an IPv4 address"),
     ({"object-name": "comp0", "destination": {"host": B, "port": "http"}},
      "Parameter 'destination.port' expects a port number (0-65535)"),
-    ({"object-name": "comp0", "source": {"host": B}}, "Parameter 'source.port' is missing"),
+    ({"object-name": "comp0", "source": {"host": "10.0.0"}},
+     "Parameter 'source.host' expects an IPv4 address"),
+    ({"object-name": "comp0", "destination": {"port": "65536"}},
+     "Parameter 'destination.port' expects a port number (0-65535)"),
+    ({"protocol": "icmp", "object-name": "comp0", "source": {"port": "7"}},
+     "Protocol 'icmp' has no ports"),
 ]
 
 
 @pytest.mark.parametrize("args,message", FLOW_ERRORS, ids=[m for _, m in FLOW_ERRORS])
 def test_flow_errors(comp, args, message):
     assert err(comp.qmp.cmd("passthrough-filter-add", args)) == message
+
+
+def checkpoints_forced(comp, flow):
+    """A differing segment on a flow no rule covers asks for a checkpoint again."""
+    flow.step(comp)
+    assert comp.wait_checkpoint()
+    comp.checkpoint_done()
+    assert len(comp.released(1)) == 1
+    comp.checkpoints(0.1)
+
+
+def test_flow_host_or_port_alone_qmp(comp):
+    """spec/passthrough.md: source and destination each take a host, a port, both or neither."""
+    q = comp.qmp
+    # Only a host: every port of that host, as source.
+    host_only = {"object-name": "comp0", "source": {"host": A}}
+    ok(q.cmd("passthrough-filter-add", host_only))
+    flows = [ClockFlow(sport, 50000 + i) for i, sport in enumerate((22, 3389, 8080, 65535))]
+    sent = [f.step(comp) for f in flows]
+    assert comp.released(4) == sent
+    assert comp.checkpoints(0.3) == 0
+    (pt,) = ok(q.cmd("query-colo-passthrough", {"id": "comp0"}))
+    (rule,) = pt["rules"]
+    assert "protocol" not in rule
+    assert (rule["src_ip"], rule["src_port"], rule["dst_ip"], rule["dst_port"]) == \
+        (A, 0, "0.0.0.0", 0)
+    assert rule["packets"] == 8
+    # A second add of the same partial rule is a duplicate; delete takes the same spelling.
+    assert err(q.cmd("passthrough-filter-add", host_only)) == \
+        "The pass through connection already exists"
+    ok(q.cmd("passthrough-filter-del", host_only))
+    checkpoints_forced(comp, flows[0])
+
+    # Only a port: tcp to that destination port, on every host.
+    port_only = {"protocol": "tcp", "object-name": "comp0", "destination": {"port": "50000"}}
+    ok(q.cmd("passthrough-filter-add", port_only))
+    flows = [ClockFlow(1000 + i, 50000, src, dst)
+             for i, (src, dst) in enumerate([(A, B), ("10.9.8.7", "172.16.0.1"), (B, A)])]
+    sent = [f.step(comp) for f in flows]
+    assert comp.released(3) == sent
+    assert comp.checkpoints(0.3) == 0
+    (rule,) = ok(q.cmd("query-colo-passthrough"))[0]["rules"]
+    assert (rule["protocol"], rule["src_ip"], rule["dst_ip"], rule["src_port"],
+            rule["dst_port"]) == ("tcp", "0.0.0.0", "0.0.0.0", 0, 50000)
+    # Another destination port is still compared.
+    checkpoints_forced(comp, ClockFlow(1000, 50001))
+    ok(q.cmd("passthrough-filter-del", port_only))
+    assert ok(q.cmd("query-colo-passthrough"))[0]["rules"] == []
+    checkpoints_forced(comp, flows[1])
+
+    # An empty endpoint, or empty strings in it, match anything as before.
+    ok(q.cmd("passthrough-filter-add", {"object-name": "comp0", "source": {},
+                                        "destination": {"host": "", "port": "50000"}}))
+    (rule,) = ok(q.cmd("query-colo-passthrough"))[0]["rules"]
+    assert (rule["src_ip"], rule["dst_ip"], rule["src_port"], rule["dst_port"]) == \
+        ("0.0.0.0", "0.0.0.0", 0, 50000)
+
+
+def test_flow_host_or_port_alone_hmp(comp):
+    """HMP writes each end host:port; either side of the colon may be empty."""
+    q = comp.qmp
+    assert q.hmp("passthrough_filter_add tcp comp0 10.0.0.1:").strip() == ""
+    flows = [ClockFlow(sport, 40000) for sport in (22, 3389)]
+    sent = [f.step(comp) for f in flows]
+    assert comp.released(2) == sent
+    assert comp.checkpoints(0.3) == 0
+    out = q.hmp("info colo_passthrough comp0")
+    assert "tcp 10.0.0.1:0 -> 0.0.0.0:0 packets=4" in out
+    assert q.hmp("passthrough_filter_del tcp comp0 10.0.0.1:").strip() == ""
+    checkpoints_forced(comp, flows[0])
+
+    assert q.hmp("passthrough_filter_add tcp comp0 : :40000").strip() == ""
+    flow = ClockFlow(5555, 40000, "192.168.7.7", "192.168.7.8")
+    sent = flow.step(comp)
+    assert comp.released(1) == [sent]
+    assert comp.checkpoints(0.3) == 0
+    assert "tcp 0.0.0.0:0 -> 0.0.0.0:40000 packets=2" in q.hmp("info colo_passthrough")
+    assert q.hmp("passthrough_filter_add tcp comp0 :3389").strip() == ""
+    out = q.hmp("info colo_passthrough")
+    assert "comp0: 2 rules" in out and "tcp 0.0.0.0:3389 -> 0.0.0.0:0 packets=0" in out
+    assert q.hmp("passthrough_filter_del tcp comp0 :3389").strip() == ""
+    assert q.hmp("passthrough_filter_del tcp comp0 : :40000").strip() == ""
+    assert "comp0: 0 rules" in q.hmp("info colo_passthrough")
+    # The V4 shape: a host alone, ports absent.
+    assert q.hmp("colo_passthrough_add tcp comp0 10.0.0.1").strip() == ""
+    sent = flows[1].step(comp)
+    assert comp.released(1) == [sent]
+    assert comp.checkpoints(0.3) == 0
+    assert q.hmp("colo_passthrough_del tcp comp0 10.0.0.1").strip() == ""
 
 
 def test_hmp_errors(comp):

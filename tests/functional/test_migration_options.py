@@ -283,9 +283,13 @@ SCHEDULE = {'initial': 100, 'max': 250, 'rounds': 4, 'step': 100}
 
 
 def check_schedule(gaps, expected, slack_ms):
+    """Each frame's time since the first is compared with the schedule's, not each gap alone: a
+    frame that a loaded host delivers late shortens the next gap without any early timer."""
     assert len(gaps) == len(expected), gaps
-    for got, want in zip(gaps, expected):
-        assert want - 5 <= got <= want + slack_ms, (gaps, expected)
+    got = want = 0
+    for n, (gap, step) in enumerate(zip(gaps, expected), 1):
+        got, want = got + gap, want + step
+        assert want - 5 <= got <= want + n * slack_ms, (gaps, expected)
 
 
 def test_announce_self_frames_and_timing_match_debian():

@@ -3,7 +3,6 @@
 
 #include "net/announce.h"
 #include "net/net.h"
-#include "qapi-commands.h"
 
 typedef struct Sink {
     NetClientState nc;
@@ -95,7 +94,7 @@ static void test_schedule_and_interfaces(void)
     /* first round at once, then gaps 30, 60, then 90 capped at 70 */
     g_autoptr(AnnounceParameters) p = params(30, 70, 4, 30);
     gint64 start = g_get_monotonic_time();
-    qmp_announce_self(p, NULL);
+    announce_self_named(p);
     g_assert_cmpuint(a->times->len, ==, 1); /* sent before the command returns */
     run_for_ms(400);
     g_assert_cmpuint(a->times->len, ==, 4);
@@ -119,14 +118,14 @@ static void test_schedule_and_interfaces(void)
     g_autoptr(AnnounceParameters) q = params(10, 10, 2, 0);
     q->interfaces = g_ptr_array_new_with_free_func(g_free);
     g_ptr_array_add(q->interfaces, g_strdup("nicb"));
-    qmp_announce_self(q, NULL);
+    announce_self_named(q);
     run_for_ms(100);
     g_assert_cmpuint(a->times->len, ==, 4);
     g_assert_cmpuint(b->times->len, ==, 6);
 
     /* rounds 0: nothing; a negative gap is taken as max */
     g_autoptr(AnnounceParameters) none = params(10, 10, 0, 0);
-    qmp_announce_self(none, NULL);
+    announce_self_named(none);
     g_autoptr(AnnounceParameters) neg = params(-5, 20, 2, 0);
     announce_self_after_migration(neg);
     run_for_ms(100);
@@ -137,15 +136,15 @@ static void test_schedule_and_interfaces(void)
     /* the same id replaces a running schedule */
     g_autoptr(AnnounceParameters) slow = params(200, 200, 100, 0);
     slow->id = g_strdup("t");
-    qmp_announce_self(slow, NULL);
+    announce_self_named(slow);
     g_autoptr(AnnounceParameters) once = params(200, 200, 1, 0);
     once->id = g_strdup("t");
-    qmp_announce_self(once, NULL);
+    announce_self_named(once);
     run_for_ms(300);
     g_assert_cmpuint(a->times->len, ==, 8);
 
     /* stopping drops what is pending */
-    qmp_announce_self(slow, NULL);
+    announce_self_named(slow);
     announce_stop_all();
     run_for_ms(250);
     g_assert_cmpuint(a->times->len, ==, 9);

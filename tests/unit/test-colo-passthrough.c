@@ -169,6 +169,110 @@ static gpointer writer(gpointer data)
     return NULL;
 }
 
+/* passthrough-filter-add's shape: a host or a port alone is a rule (spec/passthrough.md). */
+static void test_flow_host_or_port_alone(void)
+{
+    ColoPassthrough pt;
+    colo_passthrough_init(&pt);
+    GError *err = NULL;
+    ColoPassthroughRule host_only, port_only, empty;
+
+    /* Only a source host, no protocol: every port of that host, any protocol. */
+    g_assert_true(
+        colo_passthrough_rule_from_flow(&host_only, NULL, "10.0.0.7", NULL, NULL, NULL, &err));
+    g_assert_no_error(err);
+    g_assert_false(host_only.has_proto);
+    g_assert_cmpuint(host_only.src_ip, ==, test_ip("10.0.0.7"));
+    g_assert_cmpuint(host_only.src_port, ==, 0);
+    g_assert_cmpuint(host_only.dst_ip, ==, 0);
+    g_assert_cmpuint(host_only.dst_port, ==, 0);
+    /* Only a destination port, for tcp: that port on every host. */
+    g_assert_true(
+        colo_passthrough_rule_from_flow(&port_only, "tcp", NULL, NULL, NULL, "3389", &err));
+    g_assert_true(port_only.has_proto);
+    g_assert_cmpuint(port_only.proto, ==, COLO_IPPROTO_TCP);
+    g_assert_cmpuint(port_only.dst_port, ==, 3389);
+    g_assert_cmpuint(port_only.src_ip | port_only.dst_ip | port_only.src_port, ==, 0);
+    /* Empty strings are wildcards too (HMP's "host:" and ":port"). */
+    g_assert_true(colo_passthrough_rule_from_flow(&empty, NULL, "", "", "10.0.0.7", "", &err));
+    g_assert_cmpuint(empty.dst_ip, ==, test_ip("10.0.0.7"));
+    g_assert_cmpuint(empty.src_ip | empty.src_port | empty.dst_port, ==, 0);
+    g_assert_true(colo_passthrough_rule_check(&host_only, NULL));
+    g_assert_true(colo_passthrough_rule_check(&port_only, NULL));
+
+    g_assert_true(colo_passthrough_add(&pt, &host_only, &err));
+    g_assert_true(colo_passthrough_add(&pt, &port_only, &err));
+    g_assert_no_error(err);
+    ColoPassthroughSnapshot *s = colo_passthrough_get(&pt);
+    guint16 ports[] = {1, 22, 3389, 65535};
+    for (guint i = 0; i < G_N_ELEMENTS(ports); i++) {
+        ColoConnKey k = key(COLO_IPPROTO_TCP, "10.0.0.7", ports[i], "10.0.0.1", ports[i]);
+        g_assert_true(colo_passthrough_match(s, &k) == s->rules[0]);
+        k = key(COLO_IPPROTO_UDP, "10.0.0.7", ports[i], "192.168.0.9", 53);
+        g_assert_true(colo_passthrough_match(s, &k) == s->rules[0]);
+        /* The host is the source: the same host as destination is another flow. */
+        k = key(COLO_IPPROTO_UDP, "10.0.0.8", ports[i], "10.0.0.7", ports[i] == 3389 ? 1 : 2);
+        g_assert_null(colo_passthrough_match(s, &k));
+    }
+    const char *hosts[] = {"10.0.0.1", "172.16.5.5", "192.168.1.200"};
+    for (guint i = 0; i < G_N_ELEMENTS(hosts); i++) {
+        ColoConnKey k = key(COLO_IPPROTO_TCP, hosts[i], 50000 + i, hosts[(i + 1) % 3], 3389);
+        g_assert_true(colo_passthrough_match(s, &k) == s->rules[1]);
+        /* The port rule is tcp's and the destination's. */
+        k = key(COLO_IPPROTO_UDP, hosts[i], 50000 + i, hosts[(i + 1) % 3], 3389);
+        g_assert_null(colo_passthrough_match(s, &k));
+        k = key(COLO_IPPROTO_TCP, hosts[i], 3389, hosts[(i + 1) % 3], 50000 + i);
+        g_assert_null(colo_passthrough_match(s, &k));
+    }
+    colo_passthrough_snapshot_unref(s);
+
+    /* Delete takes the same partial spelling. */
+    ColoPassthroughRule again;
+    g_assert_true(colo_passthrough_rule_from_flow(&again, NULL, "10.0.0.7", "", "", NULL, &err));
+    g_assert_true(colo_passthrough_del(&pt, &again, &err));
+    g_assert_no_error(err);
+    s = colo_passthrough_get(&pt);
+    g_assert_cmpuint(s->n_rules, ==, 1);
+    ColoConnKey k = key(COLO_IPPROTO_TCP, "10.0.0.7", 22, "10.0.0.1", 22);
+    g_assert_null(colo_passthrough_match(s, &k));
+    colo_passthrough_snapshot_unref(s);
+
+    /* What is given is still checked. */
+    g_assert_false(colo_passthrough_rule_from_flow(&again, NULL, "10.0.0", NULL, NULL, NULL, &err));
+    g_assert_cmpstr(err->message, ==, "Parameter 'source.host' expects an IPv4 address");
+    g_clear_error(&err);
+    g_assert_false(colo_passthrough_rule_from_flow(&again, NULL, NULL, NULL, NULL, "65536", &err));
+    g_assert_cmpstr(err->message, ==,
+                    "Parameter 'destination.port' expects a port number (0-65535)");
+    g_clear_error(&err);
+    g_assert_true(colo_passthrough_rule_from_flow(&again, "icmp", NULL, "7", NULL, NULL, NULL));
+    g_assert_false(colo_passthrough_rule_check(&again, &err));
+    g_assert_cmpstr(err->message, ==, "Protocol 'icmp' has no ports");
+    g_clear_error(&err);
+    colo_passthrough_destroy(&pt);
+}
+
+/* colo-passthrough-add's shape: absent ports are wildcards, given ones are range-checked. */
+static void test_v4_ports(void)
+{
+    GError *err = NULL;
+    ColoPassthroughRule r;
+    gint64 port = 3389, bad = -1;
+    g_assert_true(colo_passthrough_rule_from_v4(&r, "udp", "10.0.0.2", NULL, NULL, &port, &err));
+    g_assert_no_error(err);
+    g_assert_true(r.has_proto);
+    g_assert_cmpuint(r.proto, ==, COLO_IPPROTO_UDP);
+    g_assert_cmpuint(r.src_ip, ==, test_ip("10.0.0.2"));
+    g_assert_cmpuint(r.src_port, ==, 0);
+    g_assert_cmpuint(r.dst_port, ==, 3389);
+    g_assert_false(colo_passthrough_rule_from_v4(&r, "udp", NULL, NULL, &bad, NULL, &err));
+    g_assert_cmpstr(err->message, ==, "Parameter 'src_port' expects a port number (0-65535)");
+    g_clear_error(&err);
+    g_assert_false(colo_passthrough_rule_from_v4(&r, "nosuch", NULL, NULL, NULL, NULL, &err));
+    g_assert_cmpstr(err->message, ==, "Invalid protocol 'nosuch'");
+    g_clear_error(&err);
+}
+
 static void test_concurrent(void)
 {
     ColoPassthrough pt;
@@ -272,6 +376,8 @@ int main(int argc, char **argv)
     g_test_add_func("/colo-passthrough/add-del-errors", test_add_del_errors);
     g_test_add_func("/colo-passthrough/match", test_match);
     g_test_add_func("/colo-passthrough/parse", test_parse);
+    g_test_add_func("/colo-passthrough/flow-host-or-port-alone", test_flow_host_or_port_alone);
+    g_test_add_func("/colo-passthrough/v4-ports", test_v4_ports);
     g_test_add_func("/colo-passthrough/concurrent", test_concurrent);
     g_test_add_func("/colo-passthrough/index-matches-linear", test_index_matches_linear);
     return g_test_run();

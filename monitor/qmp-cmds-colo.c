@@ -1,39 +1,67 @@
 /*
  * QMP for the COLO proxy (qapi/colo-proxy.json): the passthrough commands, the queries and the
- * COLO_COMPARE_MISCOMPARE event. HMP (monitor/hmp-cmds-colo.c) calls these same functions.
+ * COLO_COMPARE_MISCOMPARE event. HMP (monitor/hmp-cmds-colo.c) calls these same functions; the
+ * objects and their passthrough lists are net/'s, which knows nothing of this file.
  */
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "monitor/colo.h"
 #include "net/colo-compare.h"
 #include "qapi-commands.h"
 #include "qapi-events.h"
+#include "qom/object.h"
 #include "util/error.h"
 
 /* ---- passthrough ---- */
 
-static gboolean port_arg(const char *name, bool has, int64_t v, gint64 *out, GError **errp)
+/* The colo-compare a passthrough command names: @id, or the only one when @id is NULL. */
+static ColoCompare *compare_lookup(const char *id, const char *param, GError **errp)
 {
-    *out = -1;
-    if (!has) {
-        return TRUE;
+    if (!id) {
+        GPtrArray *all = colo_compare_list();
+        ColoCompare *only = all->len == 1 ? all->pdata[0] : NULL;
+        g_ptr_array_unref(all);
+        if (!only) {
+            error_set_missing_param(errp, param);
+        }
+        return only;
     }
-    if (!colo_passthrough_check_port(name, v, errp)) {
-        return FALSE;
+    ColoCompare *s = colo_compare_find(id);
+    if (s) {
+        return s;
     }
-    *out = v;
-    return TRUE;
+    if (qom_user_find(id, NULL)) {
+        error_setg(errp, "object '%s' is not a colo-compare", id);
+    } else {
+        error_setg(errp, "colo-compare '%s' not found", id);
+    }
+    return NULL;
+}
+
+static void apply(gboolean add, const char *id, const char *param, const ColoPassthroughRule *rule,
+                  GError **errp)
+{
+    ColoCompare *s = compare_lookup(id, param, errp);
+    if (!s || !colo_passthrough_rule_check(rule, errp)) {
+        return;
+    }
+    ColoPassthrough *pt = colo_compare_get_passthrough(s);
+    if (add) {
+        colo_passthrough_add(pt, rule, errp);
+    } else {
+        colo_passthrough_del(pt, rule, errp);
+    }
 }
 
 static void passthrough_v4(gboolean add, L4_Connection *arg, GError **errp)
 {
-    gint64 sp, dp;
-    if (!port_arg("src_port", arg->has_src_port, arg->src_port, &sp, errp) ||
-        !port_arg("dst_port", arg->has_dst_port, arg->dst_port, &dp, errp)) {
-        return;
+    ColoPassthroughRule rule;
+    if (colo_passthrough_rule_from_v4(&rule, IP_PROTOCOL_str(arg->protocol), arg->src_ip,
+                                      arg->dst_ip, arg->has_src_port ? &arg->src_port : NULL,
+                                      arg->has_dst_port ? &arg->dst_port : NULL, errp)) {
+        apply(add, arg->id, "id", &rule, errp);
     }
-    colo_passthrough_cmd_v4(add, IP_PROTOCOL_str(arg->protocol), arg->id, arg->src_ip, arg->dst_ip,
-                            sp, dp, errp);
 }
 
 void qmp_colo_passthrough_add(L4_Connection *arg, GError **errp)
@@ -48,10 +76,18 @@ void qmp_colo_passthrough_del(L4_Connection *arg, GError **errp)
 
 static void passthrough_flow(gboolean add, IPFlowSpec *arg, GError **errp)
 {
-    InetSocketAddressBase *src = arg->source, *dst = arg->destination;
-    colo_passthrough_cmd_flow(add, arg->protocol, arg->object_name, src ? src->host : NULL,
-                              src ? src->port : NULL, dst ? dst->host : NULL,
-                              dst ? dst->port : NULL, errp);
+    IPFlowEndpoint *src = arg->source, *dst = arg->destination;
+    ColoPassthroughRule rule;
+    if (!colo_passthrough_rule_from_flow(&rule, arg->protocol, src ? src->host : NULL,
+                                         src ? src->port : NULL, dst ? dst->host : NULL,
+                                         dst ? dst->port : NULL, errp)) {
+        return;
+    }
+    if (!arg->object_name) {
+        error_set_missing_param(errp, "object-name");
+        return;
+    }
+    apply(add, arg->object_name, "object-name", &rule, errp);
 }
 
 void qmp_passthrough_filter_add(IPFlowSpec *arg, GError **errp)
@@ -70,7 +106,7 @@ static GPtrArray *query_targets(const char *id, GError **errp)
     if (!id) {
         return colo_compare_list();
     }
-    ColoCompare *s = colo_compare_lookup(id, "id", errp);
+    ColoCompare *s = compare_lookup(id, "id", errp);
     if (!s) {
         return NULL;
     }
@@ -234,8 +270,8 @@ static gboolean emit_on_main(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-static void on_miscompare(const char *id, ColoCheckpointReason reason, ColoProtoClass cls,
-                          const ColoConnKey *key)
+void monitor_colo_compare_event(const char *id, ColoCheckpointReason reason, ColoProtoClass cls,
+                                const ColoConnKey *key)
 {
     MiscompareEvent *ev = g_new0(MiscompareEvent, 1);
     ev->id = g_strdup(id);
@@ -250,9 +286,4 @@ static void on_miscompare(const char *id, ColoCheckpointReason reason, ColoProto
     g_source_set_callback(idle, emit_on_main, ev, NULL);
     g_source_attach(idle, NULL);
     g_source_unref(idle);
-}
-
-void colo_compare_qmp_init(void)
-{
-    colo_compare_set_event_hook(on_miscompare);
 }
