@@ -164,6 +164,18 @@ static bool wait_for_failover(void)
     return failover_begin();
 }
 
+/* A side's loop ended (err: why, if not a failover): whether it now fails over. */
+static bool loop_ended(COLOMode mode, const GError *err)
+{
+    if (failover_wanted()) {
+        return failover_begin();
+    }
+    g_autofree char *desc = err ? error_get_desc(err) : g_strdup("COLO ended");
+    error_report("%s", desc);
+    emit_exit(mode, COLO_EXIT_REASON_ERROR);
+    return wait_for_failover();
+}
+
 void colo_shutdown(void)
 {
     g_mutex_lock(&colo.lock);
@@ -527,16 +539,7 @@ void colo_primary_run(MigChannel *out, DirtyReader *reader)
         ok = primary_checkpoint(out, in, &s, why, &err);
         last = now_ms();
     }
-    bool failover;
-    if (failover_wanted()) {
-        g_clear_error(&err);
-        failover = failover_begin();
-    } else {
-        g_autofree char *desc = err ? error_get_desc(err) : g_strdup("COLO ended");
-        error_report("%s", desc);
-        emit_exit(COLO_MODE_PRIMARY, COLO_EXIT_REASON_ERROR);
-        failover = wait_for_failover();
-    }
+    bool failover = loop_ended(COLO_MODE_PRIMARY, err);
     g_clear_error(&err);
     if (failover) {
         primary_failover();
@@ -652,20 +655,8 @@ static bool receive_pages(MigChannel *in, Cache *c, GError **errp)
                 mark_received(c, pi);
             }
             break;
-        case MIG_REC_END: {
-            uint32_t expect = mig_channel_crc(in), got;
-            if (!mig_channel_get_be32(in, &got, errp)) {
-                return false;
-            }
-            if (got != expect) {
-                error_setg(errp,
-                           "COLO checkpoint checksum mismatch (stream 0x%08x, computed "
-                           "0x%08x)",
-                           got, expect);
-                return false;
-            }
-            return true;
-        }
+        case MIG_REC_END:
+            return mig_stream_check_crc(in, "COLO checkpoint", errp);
         default:
             error_setg(errp, "Unknown record 0x%02x in a COLO checkpoint", tag);
             return false;
@@ -703,16 +694,7 @@ static bool receive_devices(MigChannel *in, Cache *c, GError **errp)
         g_error_free(short_read);
         return false;
     }
-    uint32_t expect = mig_channel_crc(in), got;
-    if (!mig_channel_get_be32(in, &got, errp)) {
-        return false;
-    }
-    if (got != expect) {
-        error_setg(errp, "COLO device state checksum mismatch (stream 0x%08x, computed 0x%08x)",
-                   got, expect);
-        return false;
-    }
-    return true;
+    return mig_stream_check_crc(in, "COLO device state", errp);
 }
 
 /* Everything or nothing, while nothing else touches RAM or devices: the device state is
@@ -841,16 +823,7 @@ void colo_secondary_run(MigChannel *in)
     while (ok && !failover_wanted()) {
         ok = secondary_checkpoint(in, out, &c, &err);
     }
-    bool failover;
-    if (failover_wanted()) {
-        g_clear_error(&err);
-        failover = failover_begin();
-    } else {
-        g_autofree char *desc = err ? error_get_desc(err) : g_strdup("COLO ended");
-        error_report("%s", desc);
-        emit_exit(COLO_MODE_SECONDARY, COLO_EXIT_REASON_ERROR);
-        failover = wait_for_failover();
-    }
+    bool failover = loop_ended(COLO_MODE_SECONDARY, err);
     g_clear_error(&err);
     cache_free(&c);
     if (failover) {

@@ -56,6 +56,20 @@ bool mig_stream_put_end(MigChannel *c, GError **errp)
     return mig_channel_flush(c, errp);
 }
 
+bool mig_stream_check_crc(MigChannel *c, const char *what, GError **errp)
+{
+    uint32_t expect = mig_channel_crc(c), got;
+    if (!mig_channel_get_be32(c, &got, errp)) {
+        return false;
+    }
+    if (got != expect) {
+        error_setg(errp, "%s checksum mismatch (stream 0x%08x, computed 0x%08x)", what, got,
+                   expect);
+        return false;
+    }
+    return true;
+}
+
 bool mig_page_is_zero(const void *page)
 {
     const uint64_t *w = page;
@@ -259,19 +273,11 @@ bool mig_stream_load(MigChannel *c, const MigLoadTarget *t, MigLoadStats *stats,
             have_devices = true;
             break;
         case MIG_REC_END: {
-            uint32_t expect = mig_channel_crc(c), got;
             if (!have_devices) {
                 error_setg(errp, "Migration stream ended without device state");
                 return false;
             }
-            if (!mig_channel_get_be32(c, &got, errp)) {
-                return false;
-            }
-            if (got != expect) {
-                error_setg(errp,
-                           "Migration stream checksum mismatch (stream 0x%08x, computed "
-                           "0x%08x)",
-                           got, expect);
+            if (!mig_stream_check_crc(c, "Migration stream", errp)) {
                 return false;
             }
             return !t->load_devices || t->load_devices(t->opaque, devices, device_len, errp);

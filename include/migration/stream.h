@@ -73,6 +73,10 @@ bool mig_stream_put_end(MigChannel *c, GError **errp);
 
 bool mig_page_is_zero(const void *page);
 
+/* Reads a be32 CRC-32 and compares it with the one of every byte got before it; a mismatch is
+ * "WHAT checksum mismatch (stream 0x..., computed 0x...)". */
+bool mig_stream_check_crc(MigChannel *c, const char *what, GError **errp);
+
 /* ---- receiving ---- */
 
 typedef struct MigLoadTarget {

@@ -272,3 +272,31 @@ def test_compare_requests_checkpoint_and_failover_stops_filters(qemu_bin, built,
             sock.close()
     finally:
         pair.stop()
+
+
+def test_stalled_secondary_failover_wakes_primary_at_once(pair):
+    """A secondary that stops answering (SIGSTOP) leaves the primary's checkpoint request
+    waiting for its reply (the guest still runs: it stops only once the secondary did);
+    x-colo-lost-heartbeat wakes it at once and the primary's guest runs on."""
+    pair.start(delay=300)
+    p = pair.qmp["primary"]
+    sec = pair.vms["secondary"]
+    sec.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(2)
+        n = p.cmd("x-query-colo-stats")["return"]["checkpoints"]
+        time.sleep(1.5)  # five delays: the request is pending, no checkpoint completes
+        assert p.cmd("x-query-colo-stats")["return"]["checkpoints"] == n
+        assert p.cmd("query-status")["return"]["status"] == "running"
+        p.clear_events()
+        t0 = time.monotonic()
+        assert p.cmd("x-colo-lost-heartbeat") == {"return": {}}
+        ev = p.wait_event("COLO_EXIT", timeout=10)
+        took = time.monotonic() - t0
+        assert ev["data"] == {"mode": "primary", "reason": "request"}
+        assert took < 5, took  # no waiting for a timeout (generous for a loaded host)
+        assert p.cmd("query-colo-status")["return"]["last-mode"] == "primary"
+        assert guest_alive(pair.vms["primary"])
+    finally:
+        sec.proc.send_signal(signal.SIGCONT)
+    kill(sec)
