@@ -300,3 +300,83 @@ def test_stalled_secondary_failover_wakes_primary_at_once(pair):
     finally:
         sec.proc.send_signal(signal.SIGCONT)
     kill(sec)
+
+
+class Relay:
+    """A TCP relay between the primary and the secondary that can inject bytes toward the
+    secondary, as a broken link or a confused peer would."""
+
+    def __init__(self, target_port):
+        import socket
+        import threading
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(1)
+        self.port = self.lsock.getsockname()[1]
+        self.target = target_port
+        self.lock = threading.Lock()
+        self.to_sec = None
+        self.threads = []
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _pump(self, src, dst):
+        try:
+            while chunk := src.recv(1 << 16):
+                with self.lock:
+                    dst.sendall(chunk)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(2)
+            except OSError:
+                pass
+
+    def _accept(self):
+        import socket
+        import threading
+        pri, _ = self.lsock.accept()
+        sec = socket.create_connection(("127.0.0.1", self.target))
+        self.to_sec = sec
+        for a, b in ((pri, sec), (sec, pri)):
+            t = threading.Thread(target=self._pump, args=(a, b), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def inject(self, data):
+        with self.lock:
+            self.to_sec.sendall(data)
+
+    def close(self):
+        self.lsock.close()
+        if self.to_sec:
+            try:
+                self.to_sec.shutdown(2)
+            except OSError:
+                pass
+
+
+def test_garbage_on_the_stream(qemu_bin, built, tmp_path):
+    """Garbage between two checkpoints reaches the secondary as a COLO message: it says so,
+    sends COLO_EXIT error, stays in COLO with its guest running, and fails over when told."""
+    pair = Pair(qemu_bin, built, tmp_path)
+    relay = Relay(int(pair.uri.rsplit(":", 1)[1]))
+    pair.uri = f"tcp:127.0.0.1:{relay.port}"
+    try:
+        pair.start(delay=600000)
+        s = pair.qmp["secondary"]
+        relay.inject(b"\x00\x00\x00\x2a")  # message 42: no such COLOMessage
+        ev = s.wait_event("COLO_EXIT", timeout=30)
+        assert ev["data"] == {"mode": "secondary", "reason": "error"}
+        assert s.cmd("query-colo-status")["return"]["mode"] == "secondary"
+        assert s.cmd("query-status")["return"]["status"] == "running"
+        assert s.cmd("x-colo-lost-heartbeat") == {"return": {}}
+        ev = s.wait_event("COLO_EXIT", timeout=30)
+        assert ev["data"] == {"mode": "secondary", "reason": "request"}
+        assert guest_alive(pair.vms["secondary"])
+        assert "Can't receive COLO message: Invalid message" in pair.vms["secondary"].console
+    finally:
+        relay.close()
+        pair.stop()
