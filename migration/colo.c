@@ -389,6 +389,11 @@ static void snapshot_main(void *opaque)
     record_hashes(ram, s->checkpoint);
 }
 
+static void record_entry_main(void *opaque)
+{
+    record_hashes(migration_host()->ram, 0);
+}
+
 static void send_snapshot(MigChannel *out, Snapshot *s)
 {
     uint64_t run_start = 0, run = 0;
@@ -457,10 +462,16 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Tri
         return false;
     }
     t.sent_us = g_get_monotonic_time();
-    /* S has all of it: what P's guest sent until now may go out. */
+    /* S has all of it: what P's guest sent until now may go out. The requests colo-compare
+     * made until now are answered by this checkpoint. */
     if (!migration_run_on_main(compare_flush_main, NULL)) {
         return false;
     }
+    g_mutex_lock(&colo.lock);
+    if (colo.request == TRIGGER_COMPARE) {
+        colo.request = TRIGGER_NONE;
+    }
+    g_mutex_unlock(&colo.lock);
     if (!expect_msg(in, COLO_MSG_VMSTATE_LOADED, errp)) {
         return false;
     }
@@ -525,9 +536,9 @@ void colo_primary_run(MigChannel *out, DirtyReader *reader)
         mig_channel_cancel(in);
     }
     g_mutex_unlock(&colo.lock);
-    /* checkpoint 0: the end of the initial stream, the VM still stopped */
-    migration_run_on_main(snapshot_main, &s);
-    g_array_set_size(s.index, 0);
+    /* checkpoint 0: the end of the initial stream, the VM still stopped; the reader keeps
+     * what it has for the first checkpoint */
+    migration_run_on_main(record_entry_main, NULL);
     bool ok = in && expect_msg(in, COLO_MSG_CHECKPOINT_READY, &err) &&
               migration_run_on_main(start_vm_main, NULL);
     int64_t last = now_ms();
