@@ -506,9 +506,18 @@ static bool setup(Precopy *p, const char *uri)
     return !cancelled();
 }
 
-/* Passes until what is dirty fits in downtime-limit at the measured bandwidth. */
+/* Passes beyond the first fit that still shrink the rest are worth it up to this many. */
+#define MAX_EXTRA_PASSES 8
+
+/*
+ * Passes until what is dirty fits in downtime-limit at the measured bandwidth. Once it fits,
+ * another pass is still made while passes keep halving the rest and it is over an eighth of
+ * the limit's worth: the stop is then shorter than the limit allows, not just within it.
+ */
 static bool iterate(Precopy *p)
 {
+    uint64_t last_pending = UINT64_MAX;
+    int extra = 0;
     set_status(MIGRATION_STATUS_ACTIVE);
     for (;;) {
         int64_t t0 = now_ms();
@@ -525,8 +534,12 @@ static bool iterate(Precopy *p)
         mig.dirty_rate = (pending >> GUEST_PAGE_BITS) * 1000 / took;
         g_mutex_unlock(&mig.lock);
         if (pending <= threshold) {
-            return true;
+            bool shrinking = pending * 2 <= last_pending;
+            if (pending <= threshold / 8 || !shrinking || ++extra > MAX_EXTRA_PASSES) {
+                return true;
+            }
         }
+        last_pending = pending;
     }
 }
 

@@ -5,6 +5,7 @@
 #include "chardev/char.h"
 #include "chardev/mux.h"
 #include "hw/core/biglock.h"
+#include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
 #include "migration/colo.h"
 #include "migration/migration.h"
@@ -62,6 +63,7 @@ typedef enum {
     OPT_INITRD,
     OPT_APPEND,
     OPT_DEVICE,
+    OPT_GLOBAL,
     OPT_SERIAL,
     OPT_NO_REBOOT,
     OPT_NO_SHUTDOWN,
@@ -95,6 +97,8 @@ static const OptionDef options[] = {
     {"initrd", TRUE, OPT_INITRD, "file", "use 'file' as initial ram disk"},
     {"device", TRUE, OPT_DEVICE, "driver[,prop[=value][,...]]",
      "add device (based on driver); '-device help' lists them"},
+    {"global", TRUE, OPT_GLOBAL, "driver.property=value",
+     "set a global default for a item property ('driver=,property=,value=' form too)"},
     {"serial", TRUE, OPT_SERIAL, "dev", "redirect the serial port to char device 'dev'"},
     {"no-reboot", FALSE, OPT_NO_REBOOT, NULL, "exit instead of rebooting"},
     {"no-shutdown", FALSE, OPT_NO_SHUTDOWN, NULL, "stop before shutdown"},
@@ -635,6 +639,16 @@ static void pc_guest_poweroff(void *opaque)
     qemu_system_guest_shutdown(SHUTDOWN_CAUSE_GUEST_SHUTDOWN);
 }
 
+static void remove_pidfile(void);
+
+/* isa-debug-exit: at once, from the vCPU thread, as upstream's exit() does; exit handlers
+ * restore the terminal. */
+static void pc_guest_exit(void *opaque, int status)
+{
+    remove_pidfile();
+    exit(status);
+}
+
 static void pc_runstate_changed(void *opaque, gboolean running, RunState state)
 {
     if (running) {
@@ -714,6 +728,7 @@ static void build_pc(GPtrArray *opts)
     static const PcSystemEvents events = {
         .guest_reset = pc_guest_reset,
         .guest_poweroff = pc_guest_poweroff,
+        .guest_exit = pc_guest_exit,
     };
     GError *err = NULL;
     pc_sys = pc_system_new(&mc.pc, &events, &err);
@@ -840,7 +855,9 @@ static void check_machine_options(GPtrArray *opts)
             if (o->def->id == OPT_DEVICE) {
                 g_autofree char *driver = g_strndup(o->arg, strcspn(o->arg, ","));
                 error_location_set(o->spelling);
-                error_report("No 'PCI' bus found for device '%s'", driver);
+                const DeviceTypeInfo *t = device_type_find(driver);
+                error_report("No '%s' bus found for device '%s'", t && t->bus ? t->bus : "PCI",
+                             driver);
                 exit(1);
             }
         }
@@ -1008,6 +1025,11 @@ int qemu_main(int argc, char **argv)
         case OPT_SMP:
             handle_smp(o->arg);
             break;
+        case OPT_GLOBAL:
+            if (!qdev_global_add(o->arg, &err)) {
+                die_with(err);
+            }
+            break;
         case OPT_KERNEL:
             mc.pc.kernel = o->arg;
             break;
@@ -1116,6 +1138,7 @@ int qemu_main(int argc, char **argv)
     } else {
         create_serial_chardevs(opts);
     }
+    qdev_globals_check();
 
     net_check_clients();
     main_loop = g_main_loop_new(NULL, FALSE);

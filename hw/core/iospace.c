@@ -164,6 +164,20 @@ const char *io_space_lookup(IoSpace *space, uint64_t addr)
     return r ? r->name : NULL;
 }
 
+bool io_space_region(IoSpace *space, uint64_t addr, uint64_t *base, uint64_t *len,
+                     const IoRegionOps **ops, void **opaque)
+{
+    IoRegion *r = find(space, addr);
+    if (!r) {
+        return false;
+    }
+    *base = r->base;
+    *len = r->len;
+    *ops = r->ops;
+    *opaque = r->opaque;
+    return true;
+}
+
 static void log_unassigned(IoSpace *s, uint64_t addr, bool write, uint64_t val, unsigned size)
 {
     if (!qemu_loglevel_mask(LOG_GUEST_ERROR | LOG_UNIMP)) {

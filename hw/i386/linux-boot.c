@@ -1,6 +1,8 @@
 /* PVH boot of a Linux kernel (include/hw/i386/linux-boot.h). */
 #include "hw/i386/linux-boot.h"
+#include "hw/i386/multiboot.h"
 #include "util/error.h"
+#include "util/le.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -12,38 +14,15 @@
 /* Bigger than any kernel we expect; a corrupt size field must not make us allocate more. */
 #define KERNEL_MAX_SIZE (512u << 20)
 
-static uint32_t rd32(const uint8_t *p)
-{
-    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return p[0] | p[1] << 8;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = v >> (8 * i);
-    }
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-    wr32(p, v);
-    wr32(p + 4, v >> 32);
-}
-
 /* LZ4 legacy frames ("lz4 -l"): magic, then blocks of {u32 size, data} of up to 8 MiB each
  * decompressed; the kernel build appends the total decompressed size as a final u32. */
 static GBytes *lz4_legacy_unpack(const uint8_t *in, size_t len, GError **errp)
 {
-    if (len < 8 || rd32(in) != LZ4_LEGACY_MAGIC) {
+    if (len < 8 || ld32_le(in) != LZ4_LEGACY_MAGIC) {
         error_setg(errp, "qemu: invalid kernel header");
         return NULL;
     }
-    uint32_t total = rd32(in + len - 4);
+    uint32_t total = ld32_le(in + len - 4);
     if (total == 0 || total > KERNEL_MAX_SIZE) {
         error_setg(errp, "qemu: invalid kernel header");
         return NULL;
@@ -51,7 +30,7 @@ static GBytes *lz4_legacy_unpack(const uint8_t *in, size_t len, GError **errp)
     uint8_t *out = g_malloc(total);
     size_t pos = 4, out_len = 0;
     while (pos + 4 <= len - 4) {
-        uint32_t bsize = rd32(in + pos);
+        uint32_t bsize = ld32_le(in + pos);
         pos += 4;
         if (bsize == LZ4_LEGACY_MAGIC) {
             continue; /* concatenated frames */
@@ -86,7 +65,7 @@ static GBytes *bzimage_payload(const uint8_t *d, size_t len, uint16_t *protocol,
     if (len < 0x250 || memcmp(d + 0x202, "HdrS", 4) != 0) {
         return NULL;
     }
-    *protocol = rd16(d + 0x206);
+    *protocol = ld16_le(d + 0x206);
     if (*protocol < 0x208) {
         /* payload_offset/length arrived with protocol 2.08 */
         error_setg(errp, "qemu: invalid kernel header");
@@ -94,8 +73,8 @@ static GBytes *bzimage_payload(const uint8_t *d, size_t len, uint16_t *protocol,
     }
     unsigned setup_sects = d[0x1f1] ? d[0x1f1] : 4;
     uint64_t pm_start = (uint64_t)(setup_sects + 1) * 512;
-    uint64_t off = pm_start + rd32(d + 0x248);
-    uint64_t plen = rd32(d + 0x24c);
+    uint64_t off = pm_start + ld32_le(d + 0x248);
+    uint64_t plen = ld32_le(d + 0x24c);
     if (off > len || plen > len - off) {
         error_setg(errp, "qemu: invalid kernel header");
         return NULL;
@@ -107,7 +86,8 @@ static bool find_pvh_note(const uint8_t *n, uint64_t len, uint32_t *entry)
 {
     uint64_t pos = 0;
     while (pos + 12 <= len) {
-        uint32_t namesz = rd32(n + pos), descsz = rd32(n + pos + 4), type = rd32(n + pos + 8);
+        uint32_t namesz = ld32_le(n + pos), descsz = ld32_le(n + pos + 4),
+                 type = ld32_le(n + pos + 8);
         uint64_t name_off = pos + 12;
         uint64_t desc_off = name_off + ((namesz + 3ull) & ~3ull);
         uint64_t next = desc_off + ((descsz + 3ull) & ~3ull);
@@ -116,7 +96,7 @@ static bool find_pvh_note(const uint8_t *n, uint64_t len, uint32_t *entry)
         }
         if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 && !memcmp(n + name_off, "Xen", 4) &&
             (descsz == 4 || descsz == 8)) {
-            *entry = rd32(n + desc_off); /* a .quad on 64-bit kernels; the entry is < 4 GiB */
+            *entry = ld32_le(n + desc_off); /* a .quad on 64-bit kernels; the entry is < 4 GiB */
             return true;
         }
         pos = next;
@@ -285,22 +265,22 @@ bool pvh_kernel_load(const PvhKernel *k, const DmaSpace *dma, uint64_t low_ram_e
 
     /* hvm_start_info, version 1 */
     uint8_t si[56] = {0};
-    wr32(si + 0, XEN_HVM_START_MAGIC);
-    wr32(si + 4, 1);
-    wr32(si + 12, initrd ? 1 : 0);
-    wr64(si + 16, initrd ? PVH_MODLIST_ADDR : 0);
-    wr64(si + 24, LINUX_CMDLINE_ADDR);
-    wr64(si + 32, rsdp);
-    wr64(si + 40, PVH_MEMMAP_ADDR);
-    wr32(si + 48, e820->count);
+    st32_le(si + 0, XEN_HVM_START_MAGIC);
+    st32_le(si + 4, 1);
+    st32_le(si + 12, initrd ? 1 : 0);
+    st64_le(si + 16, initrd ? PVH_MODLIST_ADDR : 0);
+    st64_le(si + 24, LINUX_CMDLINE_ADDR);
+    st64_le(si + 32, rsdp);
+    st64_le(si + 40, PVH_MEMMAP_ADDR);
+    st32_le(si + 48, e820->count);
     uint8_t mod[32] = {0};
-    wr64(mod + 0, initrd_addr);
-    wr64(mod + 8, initrd_size);
+    st64_le(mod + 0, initrd_addr);
+    st64_le(mod + 8, initrd_size);
     uint8_t map[E820_MAX_ENTRIES * 24] = {0};
     for (unsigned i = 0; i < e820->count; i++) {
-        wr64(map + 24 * i, e820->entries[i].addr);
-        wr64(map + 24 * i + 8, e820->entries[i].size);
-        wr32(map + 24 * i + 16, e820->entries[i].type);
+        st64_le(map + 24 * i, e820->entries[i].addr);
+        st64_le(map + 24 * i + 8, e820->entries[i].size);
+        st32_le(map + 24 * i + 16, e820->entries[i].type);
     }
     if (!dma_write(dma, PVH_START_INFO_ADDR, si, sizeof(si)) ||
         !dma_write(dma, PVH_MODLIST_ADDR, mod, sizeof(mod)) ||
@@ -339,6 +319,17 @@ bool linux_boot_load_files(const char *kernel_path, const char *initrd_path, con
         return false;
     }
     GBytes *image = g_bytes_new_take(data, len);
+    MultibootHeader mbh;
+    /* upstream tries multiboot on anything that is not a bzImage, before PVH */
+    if ((len < 0x206 || memcmp(data + 0x202, "HdrS", 4) != 0) &&
+        multiboot_find_header((const uint8_t *)data, len, &mbh)) {
+        MultibootKernel *mk = multiboot_kernel_parse(image, &mbh, low_ram_end, errp);
+        g_bytes_unref(image);
+        bool ok = mk && multiboot_load(mk, kernel_path, cmdline, initrd_path, dma, low_ram_end,
+                                       e820, out, errp);
+        multiboot_kernel_free(mk);
+        return ok;
+    }
     PvhKernel *k = pvh_kernel_parse(image, errp);
     g_bytes_unref(image);
     if (!k) {

@@ -104,6 +104,29 @@ bool pc_sysctl_register_ports(PcSysctl *s, IoSpace *io, GError **errp)
     return true;
 }
 
+void pc_sysctl_yield_ports(PcSysctl *s, IoSpace *io, uint64_t base, uint64_t len)
+{
+    for (uint64_t addr = base; addr < base + len; addr++) {
+        uint64_t rbase, rlen;
+        const IoRegionOps *ops;
+        void *opaque;
+        if (!io_space_region(io, addr, &rbase, &rlen, &ops, &opaque) || ops != &ignored_ops ||
+            opaque != s) {
+            continue;
+        }
+        g_autofree char *name = g_strdup(io_space_lookup(io, addr));
+        uint64_t rend = rbase + rlen;
+        io_space_del(io, rbase);
+        /* what is left on either side stays quiet; re-adding into freed room cannot fail */
+        if (rbase < base) {
+            io_space_add(io, name, rbase, base - rbase, &ignored_ops, s, NULL);
+        }
+        if (rend > base + len) {
+            io_space_add(io, name, base + len, rend - base - len, &ignored_ops, s, NULL);
+        }
+    }
+}
+
 uint64_t pc_sysctl_ignored_accesses(PcSysctl *s)
 {
     return s->ignored;

@@ -3,7 +3,10 @@
 #include "accel/tcg.h"
 #include "hw/char/serial-chardev.h"
 #include "hw/core/biglock.h"
+#include "hw/i386/multiboot.h"
 #include "util/error.h"
+
+#include <stdlib.h>
 
 /* Without -kernel there is no firmware to run: the CPU starts on `hlt; jmp $-1` here. */
 #define NO_KERNEL_HALT_ADDR 0x7000
@@ -89,6 +92,16 @@ static void guest_poweroff_request(void *opaque)
     }
 }
 
+static void guest_exit_request(void *opaque, int status)
+{
+    PcSystem *sys = opaque;
+    if (sys->events.guest_exit) {
+        sys->events.guest_exit(sys->events.opaque, status);
+    } else {
+        exit(status);
+    }
+}
+
 static void vcpu_triple_fault(void *opaque)
 {
     guest_reset_request(opaque);
@@ -115,6 +128,7 @@ PcSystem *pc_system_new(const PcMachineOptions *opts, const PcSystemEvents *even
         .cpu_nmi = cpu_nmi,
         .reset_request = guest_reset_request,
         .poweroff_request = guest_poweroff_request,
+        .guest_exit = guest_exit_request,
         .opaque = sys,
     };
     sys->machine = pc_machine_new(opts, &hooks, errp);
@@ -143,6 +157,16 @@ bool pc_system_serial(PcSystem *sys, const char *arg, GError **errp)
     return true;
 }
 
+/* Multiboot's loader leaves its own GDT loaded (written by the loader) and its selectors. */
+static void multiboot_cpu_segments(X86CPUState *env)
+{
+    for (int s = R_ES; s <= R_GS; s++) {
+        env->segs[s].selector = s == R_CS ? MULTIBOOT_CODE_SEL : MULTIBOOT_DATA_SEL;
+    }
+    env->gdt.base = MULTIBOOT_GDT_ADDR;
+    env->gdt.limit = 5 * 8 - 1;
+}
+
 /* The CPU as firmware would leave it: at the PVH entry, or parked without a kernel. */
 static void cpu_boot_state(PcSystem *sys)
 {
@@ -153,6 +177,11 @@ static void cpu_boot_state(PcSystem *sys)
     if (pc_machine_boot_info(sys->machine, &bi)) {
         env->rip = bi.entry;
         env->regs[R_EBX] = bi.start_info;
+        env->regs[R_EAX] = bi.eax;
+        env->regs[R_ECX] = bi.ecx;
+        if (bi.multiboot) {
+            multiboot_cpu_segments(env);
+        }
     } else {
         static const uint8_t park[] = {0xf4, 0xeb, 0xfd};
         guest_ram_write(sys->ram, NO_KERNEL_HALT_ADDR, park, sizeof(park));

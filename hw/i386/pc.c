@@ -9,6 +9,8 @@
 #include "hw/input/i8042.h"
 #include "hw/intc/apic.h"
 #include "hw/intc/i8259.h"
+#include "hw/misc/isa-debug-exit.h"
+#include "hw/misc/pc-testdev.h"
 #include "hw/pci/pci.h"
 #include "hw/timer/i8254.h"
 #include "hw/timer/mc146818rtc.h"
@@ -269,6 +271,24 @@ static void poweroff_request(void *opaque)
 void hw_register_types(void)
 {
     virtio_net_pci_register_type();
+    isa_debug_exit_register_type();
+    pc_testdev_register_type();
+}
+
+static void isa_claim(DeviceHost *host, uint64_t base, uint64_t len)
+{
+    PcMachine *m = (PcMachine *)host /* its first member */;
+    pc_sysctl_yield_ports(m->sysctl, m->io, base, len);
+}
+
+static void guest_exit(DeviceHost *host, int status)
+{
+    PcMachine *m = (PcMachine *)host /* its first member */;
+    if (m->hooks.guest_exit) {
+        m->hooks.guest_exit(m->hooks.opaque, status);
+    } else {
+        exit(status);
+    }
 }
 
 /* --- the device list -------------------------------------------------------------------- */
@@ -357,6 +377,11 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
     m->host = (DeviceHost){
         .pci = m->pci,
         .dma = m->hooks.ram,
+        .io = m->io,
+        .mmio = m->mmio,
+        .isa_irq = m->gsi,
+        .isa_claim = isa_claim,
+        .guest_exit = guest_exit,
         .nic_attach = m->hooks.nic_attach,
         .nic_opaque = m->hooks.opaque,
         .plug = plug_device,
@@ -414,6 +439,10 @@ bool pc_machine_add_nic_requests(PcMachine *m, GError **errp)
             return false;
         }
         g_autoptr(GHashTable) props = g_hash_table_new(g_str_hash, g_str_equal);
+        const DeviceTypeInfo *t = device_type_find("virtio-net-pci");
+        if (t && !device_apply_globals(t, props, errp)) {
+            return false;
+        }
         g_hash_table_insert(props, (gpointer) "netdev", req->netdev);
         if (req->mac) {
             uint8_t mac[6];

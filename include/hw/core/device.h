@@ -43,7 +43,14 @@ struct VirtIONet;
 typedef struct DeviceHost {
     struct PCIBus *pci;
     const struct DmaSpace *dma; /* guest RAM, for DMA */
-    bool realized;              /* past this, no hotplug */
+    IoSpace *io, *mmio;         /* for ISA devices' ports and fixed MMIO */
+    struct IrqLine *isa_irq;    /* ISA IRQs 0-15 */
+    /* An ISA device is about to take these ports: the machine frees any placeholder there. */
+    void (*isa_claim)(struct DeviceHost *host, uint64_t base, uint64_t len);
+    /* The guest asked the process to exit with status (isa-debug-exit); the machine ends it
+     * (tests record it instead). NULL: exit(). */
+    void (*guest_exit)(struct DeviceHost *host, int status);
+    bool realized; /* past this, no hotplug */
     /* Connects a NIC to -netdev ID; NULL: through the net core (hw/virtio/virtio-net-nc.h). */
     bool (*nic_attach)(void *opaque, struct VirtIONet *nic, const char *netdev,
                        const char *nic_name, GError **errp);

@@ -47,6 +47,9 @@ bool io_space_move(IoSpace *space, uint64_t old_base, uint64_t new_base);
 /* The region name covering addr, or NULL. */
 const char *io_space_lookup(IoSpace *space, uint64_t addr);
 
+/* The region covering addr: its range, ops and opaque; false if none. */
+bool io_space_region(IoSpace *space, uint64_t addr, uint64_t *base, uint64_t *len,
+                     const IoRegionOps **ops, void **opaque);
 uint64_t io_space_read(IoSpace *space, uint64_t addr, unsigned size);
 void io_space_write(IoSpace *space, uint64_t addr, uint64_t val, unsigned size);
 

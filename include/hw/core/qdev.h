@@ -8,6 +8,9 @@
  *   duplicate id          Duplicate ID 'net0' for device
  *   unknown property      Property 'virtio-net-pci.bogus' not found
  *   bad value             Property 'virtio-net-device.mac' doesn't take value 'zz'
+ *                         Parameter 'iobase' expects integer / expects uint32_t
+ *   bad -global           can't apply global isa-debug-exit.iobase=zz: Parameter 'iobase'
+ *                         expects uint64 (the global's value goes through another parser)
  *
  * A property names the type that owns it in messages (virtio-net-pci's mac and netdev belong
  * to its inner virtio-net-device upstream). Values are checked here by kind before the type's
@@ -30,6 +33,7 @@ typedef enum {
     DEV_PROP_MACADDR,
     DEV_PROP_PCI_DEVFN, /* "06.0" or "06" or a number */
     DEV_PROP_LINK,      /* the id of another object (netdev, chardev): resolved by create */
+    DEV_PROP_INT_U32,   /* a QOM uint32 ("Parameter 'x' expects integer" / "uint32_t") */
 } DevicePropKind;
 
 typedef struct DevicePropInfo {
@@ -62,6 +66,21 @@ bool device_create_from_opts(void *machine, KeyvalList *opts, bool *help_printed
 /* The ids of devices created so far (for duplicates); cleared with device_types_clear(). */
 bool device_id_in_use(const char *id);
 
+/*
+ * -global DRIVER.PROP=VALUE and -global driver=D,property=P,value=V: defaults for devices of
+ * type DRIVER created later (before their -device properties, which win). A global that does
+ * not fit the device fails that -device: "can't apply global D.P=V: <why>".
+ */
+bool qdev_global_add(const char *arg, GError **errp);
+/* After the machine is built: upstream's warning for globals naming no device type. */
+void qdev_globals_check(void);
+void qdev_globals_clear(void);
+/* The globals for t, checked, into props (in command-line order: a later one wins); for
+ * devices made without -device (-nic), which upstream creates as devices too. */
+bool device_apply_globals(const DeviceTypeInfo *t, GHashTable *props, GError **errp);
+
+/* A DEV_PROP_INT_U32 value, already checked. */
+uint32_t qdev_parse_u32(const char *str);
 /* Parses "52:54:00:12:34:56". */
 bool qdev_parse_mac(const char *str, uint8_t mac[6]);
 /* Parses a PCI address "SS[.F]" (hex) into a devfn. */

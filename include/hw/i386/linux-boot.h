@@ -46,9 +46,12 @@ typedef struct PvhKernel {
     uint16_t boot_protocol; /* the bzImage's, 0 for a bare ELF */
 } PvhKernel;
 
+/* What a loader leaves for the CPU: registers at entry, and what it put where. */
 typedef struct LinuxBootInfo {
     uint32_t entry;
     uint32_t start_info; /* EBX at entry */
+    uint32_t eax, ecx;   /* multiboot's magic and entry; 0 for PVH */
+    bool multiboot;      /* segments and GDT as multiboot's loader sets them */
     uint64_t kernel_low, kernel_high;
     uint64_t initrd_addr, initrd_size;
 } LinuxBootInfo;
@@ -63,7 +66,8 @@ bool pvh_kernel_load(const PvhKernel *k, const DmaSpace *dma, uint64_t low_ram_e
                      const E820Table *e820, uint64_t rsdp, GBytes *initrd, const char *cmdline,
                      LinuxBootInfo *out, GError **errp);
 
-/* The whole of -kernel/-initrd/-append: reads the files, parses, loads. */
+/* The whole of -kernel/-initrd/-append: reads the files, parses, loads; a multiboot kernel
+ * (hw/i386/multiboot.h) goes to the multiboot loader, as upstream decides. */
 bool linux_boot_load_files(const char *kernel_path, const char *initrd_path, const char *cmdline,
                            const DmaSpace *dma, uint64_t low_ram_end, const E820Table *e820,
                            uint64_t rsdp, LinuxBootInfo *out, GError **errp);

@@ -21,6 +21,9 @@ PcSysctl *pc_sysctl_new(PcResetFn reset, void *opaque);
 void pc_sysctl_free(PcSysctl *s);
 bool pc_sysctl_register_ports(PcSysctl *s, IoSpace *io, GError **errp);
 extern const DeviceContract pc_sysctl_device;
+/* A device created later (-device isa-debug-exit,iobase=0xf4) takes these ports from the
+ * quietly ignored ones, as upstream's devices cover its unassigned ones. */
+void pc_sysctl_yield_ports(PcSysctl *s, IoSpace *io, uint64_t base, uint64_t len);
 /* How many accesses went to the quietly ignored ports. */
 uint64_t pc_sysctl_ignored_accesses(PcSysctl *s);
 

@@ -35,6 +35,8 @@ typedef struct PcSystem PcSystem;
 typedef struct PcSystemEvents {
     void (*guest_reset)(void *opaque);
     void (*guest_poweroff)(void *opaque);
+    /* isa-debug-exit, called on the vCPU thread: ends the process (NULL: exit()). */
+    void (*guest_exit)(void *opaque, int status);
     void *opaque;
 } PcSystemEvents;
 

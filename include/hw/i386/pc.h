@@ -7,6 +7,7 @@
  *             0xcf8/0xcfc PCI  0xcf9 reset  0xb000 ACPI PM  0x4d0 ELCR  + quiet legacy ports
  *   MMIO      0xfec00000 IOAPIC  0xfee00000 LAPIC  PCI BARs from 0xfe000000
  *   PCI 00:00.0 i440FX host bridge, then -device virtio-net-pci,... in slot order
+ *   -device isa-debug-exit (0x501), pc-testdev (0xe0-0xeb, 0x2000, MMIO 0xff000000)
  *   RAM       below 4 GiB up to low_size, the rest at 4 GiB (pc_ram_split)
  *
  * Life cycle, driven by the composition root (system/vl.c):
@@ -21,6 +22,7 @@
  *   guest reset request (i8042 0xfe, 0xcf9, 0x92, triple fault) ─► hooks.reset_request
  *        ─► the root calls pc_machine_reset(m) and resets the CPU to the boot state again
  *   ACPI S5 ─► hooks.poweroff_request
+ *   isa-debug-exit write ─► hooks.guest_exit(status), on the vCPU thread: the process ends
  *   pc_machine_add_vmstate(m, set)      a section per device, in the device list's order
  *
  * Every device is one entry of the machine's device list (hw/core/device.h): mapped when
@@ -66,6 +68,8 @@ typedef struct PcMachineHooks {
     void (*cpu_nmi)(void *opaque);                 /* x86_cpu_inject_nmi */
     void (*reset_request)(void *opaque);           /* the guest asked for a reset */
     void (*poweroff_request)(void *opaque);        /* the guest powered off (ACPI S5) */
+    /* isa-debug-exit: end the process now with status (tests record it; NULL: exit()). */
+    void (*guest_exit)(void *opaque, int status);
     /* Connects a NIC to -netdev ID; NULL: through the net core (hw/virtio/virtio-net-nc.h).
      * Tests replace it. On failure it reports upstream's "can't find value" error. */
     bool (*nic_attach)(void *opaque, VirtIONet *nic, const char *netdev, const char *nic_name,
