@@ -176,16 +176,22 @@ static bool loop_ended(COLOMode mode, const GError *err)
     return wait_for_failover();
 }
 
-void colo_shutdown(void)
+/* With colo.lock held: the COLO thread stops waiting, whether on a condition or on I/O. */
+static void wake_thread_locked(void)
 {
-    g_mutex_lock(&colo.lock);
-    colo.shutdown = true;
     for (int i = 0; i < 2; i++) {
         if (colo.chans[i]) {
             mig_channel_cancel(colo.chans[i]);
         }
     }
     g_cond_broadcast(&colo.cond);
+}
+
+void colo_shutdown(void)
+{
+    g_mutex_lock(&colo.lock);
+    colo.shutdown = true;
+    wake_thread_locked();
     g_mutex_unlock(&colo.lock);
 }
 
@@ -863,12 +869,7 @@ void qmp_x_colo_lost_heartbeat(GError **errp)
         return;
     }
     colo.failover = FAILOVER_REQUIRE;
-    for (int i = 0; i < 2; i++) {
-        if (colo.chans[i]) {
-            mig_channel_cancel(colo.chans[i]);
-        }
-    }
-    g_cond_broadcast(&colo.cond);
+    wake_thread_locked();
     g_mutex_unlock(&colo.lock);
 }
 
