@@ -43,6 +43,20 @@ SRST
 ERST
 
     {
+        .name       = "jit",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show dynamic compiler info",
+        .cmd        = hmp_info_jit,
+    },
+
+SRST
+  ``info jit``
+    Show the translator's code cache and counters (ours: the layout of upstream's first
+    lines, with what our translator counts).
+ERST
+
+    {
         .name       = "cpus",
         .args_type  = "",
         .params     = "",

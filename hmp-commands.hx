@@ -258,8 +258,8 @@ ERST
 
 SRST
 ``migrate [-d] [-b] [-i] [-r]`` *uri*
-  Migrate to *uri* (tcp:HOST:PORT, unix:PATH, exec:COMMAND). The command returns at once
-  (with or without ``-d``); ``info migrate`` follows it. ``-b`` and ``-i`` are refused (no
+  Migrate to *uri* (tcp:HOST:PORT, unix:PATH, exec:COMMAND). Without ``-d`` the monitor gives
+  its prompt back when the migration ends; with ``-d`` at once; ``info migrate`` follows it. ``-b`` and ``-i`` are refused (no
   block migration); ``-r`` is refused (no postcopy).
 ERST
 
@@ -356,4 +356,57 @@ SRST
 ``migrate_set_parameter`` *parameter* *value*
   Set a migration parameter. Sizes take k, M, G... suffixes; a plain ``max-bandwidth`` is in
   MiB/s.
+ERST
+
+    {
+        .name       = "nbd_server_start",
+        .args_type  = "all:-a,writable:-w,uri:s",
+        .params     = "nbd_server_start [-a] [-w] host:port",
+        .help       = "serve block devices on the given host and port",
+        .cmd        = hmp_nbd_server_start,
+    },
+
+SRST
+``nbd_server_start`` [-a] [-w] *host*:*port*
+  Start an NBD server on the given address (``unix:PATH`` also works). With ``-a`` every block
+  device is exported at once, writable with ``-w``. docs/nbd.md.
+ERST
+
+    {
+        .name       = "nbd_server_add",
+        .args_type  = "writable:-w,device:B,name:s?",
+        .params     = "nbd_server_add [-w] device [name]",
+        .help       = "export a block device via NBD",
+        .cmd        = hmp_nbd_server_add,
+    },
+
+SRST
+``nbd_server_add`` [-w] *device* [*name*]
+  Export a block device over the running NBD server, under *name* (default: the device's).
+ERST
+
+    {
+        .name       = "nbd_server_remove",
+        .args_type  = "force:-f,name:s",
+        .params     = "nbd_server_remove [-f] name",
+        .help       = "remove an export previously exposed via NBD",
+        .cmd        = hmp_nbd_server_remove,
+    },
+
+SRST
+``nbd_server_remove`` [-f] *name*
+  Remove an export; ``-f`` disconnects its clients, otherwise it is refused while they are on.
+ERST
+
+    {
+        .name       = "nbd_server_stop",
+        .args_type  = "",
+        .params     = "nbd_server_stop",
+        .help       = "stop serving block devices using the NBD protocol",
+        .cmd        = hmp_nbd_server_stop,
+    },
+
+SRST
+``nbd_server_stop``
+  Stop the NBD server: every export is removed and every client disconnected.
 ERST

@@ -55,6 +55,15 @@ void hmp_info_registers(Monitor *mon, const HmpArgs *args)
     dump_one(mon, vcpu >= 0 ? (guint)vcpu : 0);
 }
 
+void hmp_info_jit(Monitor *mon, const HmpArgs *args)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+    if (!machine_jit_info(out)) {
+        g_string_append(out, "JIT information is only available with a CPU (-M pc)\n");
+    }
+    monitor_printf(mon, "%s", out->str);
+}
+
 void hmp_info_memory_size_summary(Monitor *mon, const HmpArgs *args)
 {
     g_autoptr(MemoryInfo) info = qmp_query_memory_size_summary(NULL);

@@ -338,14 +338,40 @@ void hmp_announce_self(Monitor *mon, const HmpArgs *args)
     hmp_handle_error(mon, err);
 }
 
+/*
+ * migrate without -d: 7.2 looks at the migration every second and gives the prompt back once it
+ * is neither setup nor active; a failure's reason goes where error_report goes outside a command
+ * (stderr), not to the monitor.
+ */
+static gboolean migrate_still_running(Monitor *mon, void *opaque)
+{
+    g_autoptr(MigrationInfo) info = qmp_query_migrate(NULL);
+    if (!info->has_status || info->status == MIGRATION_STATUS_ACTIVE ||
+        info->status == MIGRATION_STATUS_SETUP) {
+        return TRUE;
+    }
+    if (info->error_desc) {
+        error_report("%s", info->error_desc);
+    }
+    return FALSE;
+}
+
 void hmp_migrate(Monitor *mon, const HmpArgs *args)
 {
     GError *err = NULL;
-    /* Without -d upstream suspends the monitor until the end; this one returns at once. */
     qmp_migrate(hmp_args_get_str(args, "uri"), true, hmp_args_get_bool(args, "blk", FALSE), true,
                 hmp_args_get_bool(args, "inc", FALSE), false, false, true,
                 hmp_args_get_bool(args, "resume", FALSE), &err);
-    hmp_handle_error(mon, err);
+    if (err) {
+        hmp_handle_error(mon, err);
+        return;
+    }
+    if (hmp_args_get_bool(args, "detach", FALSE)) {
+        return;
+    }
+    if (!hmp_wait(mon, 1000, migrate_still_running, NULL, NULL)) {
+        monitor_printf(mon, "terminal does not allow synchronous migration, continuing detached\n");
+    }
 }
 
 void hmp_migrate_cancel(Monitor *mon, const HmpArgs *args)

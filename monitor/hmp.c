@@ -246,13 +246,15 @@ static HmpArgs *parse_args(Monitor *mon, const HmpCommand *cmd, const char *disp
             add_arg(args, name, p);
             p += strlen(p);
             break;
-        case 's': {
+        case 's':
+        case 'B': {
             if (!*p && optional) {
                 break;
             }
             g_autofree char *w = get_word(&p);
             if (!w) {
-                monitor_printf(mon, "%s: string expected\n", display_name);
+                monitor_printf(mon, "%s: %s expected\n", display_name,
+                               type[0] == 'B' ? "block device name" : "string");
                 goto fail;
             }
             add_arg(args, name, w);
@@ -396,6 +398,12 @@ typedef struct HmpSession {
     int esc_state;      /* inside an escape sequence: 1 after ESC, 2 after ESC [ */
     gboolean suspended; /* quit was given: no prompt, no more input */
     gboolean mux_out;   /* on a mux that gave the focus to another front-end */
+    /* hmp_wait: a command goes on after its handler returned; input read meanwhile waits */
+    GSource *wait;
+    HmpWaitFn wait_poll;
+    void *wait_opaque;
+    GDestroyNotify wait_free;
+    GString *pending;
 } HmpSession;
 
 static const MonitorOps hmp_ops;
@@ -425,6 +433,13 @@ static void hmp_session_open(Monitor *mon)
     }
 }
 
+static void hmp_session_close(Monitor *mon)
+{
+    /* What the client sent while a command held it left with the client, as a socket's
+     * unread bytes do upstream. */
+    g_string_truncate(hmp_session(mon)->pending, 0);
+}
+
 static void hmp_session_focus(Monitor *mon, gboolean in)
 {
     HmpSession *hs = hmp_session(mon);
@@ -433,9 +448,11 @@ static void hmp_session_focus(Monitor *mon, gboolean in)
         return;
     }
     if (in) {
-        /* A fresh line, as upstream's readline restarts. */
+        /* A fresh line, as upstream's readline restarts; no prompt while a command waits. */
         hmp_session_new_line(hs);
-        monitor_puts(mon, prompt);
+        if (!hs->wait) {
+            monitor_puts(mon, prompt);
+        }
     } else {
         monitor_puts(mon, "\n");
     }
@@ -459,6 +476,10 @@ static void redraw(HmpSession *hs)
 static void hmp_session_feed(Monitor *mon, const char *buf, size_t len)
 {
     HmpSession *hs = hmp_session(mon);
+    if (hs->wait) {
+        g_string_append_len(hs->pending, buf, len);
+        return;
+    }
     for (size_t i = 0; i < len && !hs->suspended; i++) {
         unsigned char c = buf[i];
         if (hs->esc_state == 1) {
@@ -483,6 +504,11 @@ static void hmp_session_feed(Monitor *mon, const char *buf, size_t len)
             if (hs->suspended) {
                 return;
             }
+            if (hs->wait) {
+                /* The rest is read when the command ends, after its prompt (hmp_wait). */
+                g_string_append_len(hs->pending, buf + i + 1, len - i - 1);
+                return;
+            }
             monitor_puts(mon, prompt);
         } else if (c == 127 || c == 8) {
             if (hs->line->len) {
@@ -496,16 +522,77 @@ static void hmp_session_feed(Monitor *mon, const char *buf, size_t len)
     }
 }
 
+static void wait_clear(HmpSession *hs)
+{
+    if (hs->wait) {
+        g_source_destroy(hs->wait);
+        g_source_unref(hs->wait);
+        hs->wait = NULL;
+    }
+    if (hs->wait_free) {
+        hs->wait_free(hs->wait_opaque);
+    }
+    hs->wait_poll = NULL;
+    hs->wait_opaque = NULL;
+    hs->wait_free = NULL;
+}
+
+static gboolean hmp_session_holding(Monitor *mon)
+{
+    return hmp_session(mon)->wait != NULL;
+}
+
+static gboolean wait_cb(gpointer data)
+{
+    HmpSession *hs = data;
+    if (hs->wait_poll(&hs->mon, hs->wait_opaque)) {
+        return G_SOURCE_CONTINUE;
+    }
+    wait_clear(hs);
+    if (hs->suspended) {
+        return G_SOURCE_REMOVE;
+    }
+    monitor_puts(&hs->mon, prompt);
+    /* What the client typed meanwhile, as if it came now; it may start another wait. */
+    GString *held = hs->pending;
+    hs->pending = g_string_new(NULL);
+    hmp_session_feed(&hs->mon, held->str, held->len);
+    g_string_free(held, TRUE);
+    return G_SOURCE_REMOVE;
+}
+
+gboolean hmp_wait(Monitor *mon, guint interval_ms, HmpWaitFn poll, void *opaque,
+                  GDestroyNotify free_opaque)
+{
+    HmpSession *hs = hmp_session(mon);
+    /* human-monitor-command has no client to hold: its reply is the command's output. */
+    if (!hs || !mon->open || hs->wait) {
+        return FALSE;
+    }
+    hs->wait_poll = poll;
+    hs->wait_opaque = opaque;
+    hs->wait_free = free_opaque;
+    hs->wait = g_timeout_source_new(interval_ms);
+    g_source_set_callback(hs->wait, wait_cb, hs, NULL);
+    g_source_attach(hs->wait, NULL);
+    return TRUE;
+}
+
 static void hmp_session_destroy(Monitor *mon)
 {
     HmpSession *hs = hmp_session(mon);
+    wait_clear(hs);
+    g_string_free(hs->pending, TRUE);
+    hs->pending = NULL;
     g_string_free(hs->line, TRUE);
     hs->line = NULL;
 }
 
 static const MonitorOps hmp_ops = {
     .open = hmp_session_open,
+    .close = hmp_session_close,
     .feed = hmp_session_feed,
+    .holding = hmp_session_holding,
     .focus = hmp_session_focus,
     .destroy = hmp_session_destroy,
 };
@@ -515,6 +602,7 @@ Monitor *monitor_new_hmp_custom(MonitorWriteFn write, void *opaque)
     HmpSession *hs = g_new0(HmpSession, 1);
     monitor_init(&hs->mon, &hmp_ops, write, opaque);
     hs->line = g_string_new(NULL);
+    hs->pending = g_string_new(NULL);
     monitor_register(&hs->mon);
     return &hs->mon;
 }

@@ -750,8 +750,9 @@ def gen_struct_funcs(schema, name, s, c):
                            ['if (!qapi_members_from_json_%s(in, path, used, &obj->u.%s, errp)) {',
                             '    goto fail;', '}'], c)
     c.append('    return TRUE;')
-    c.append('fail:')
-    c.append('    return FALSE;')
+    if s['members'] or s['union']:  # an empty struct has nothing that fails
+        c.append('fail:')
+        c.append('    return FALSE;')
     c.append('}')
     c.append('')
     c.append('%s *qapi_%s_from_json(JsonNode *node, const char *path, GError **errp)'

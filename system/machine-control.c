@@ -85,6 +85,15 @@ bool machine_cpu_dump(guint index, GString *out)
     return true;
 }
 
+bool machine_jit_info(GString *out)
+{
+    if (!have_ops || !ops.jit_info) {
+        return false;
+    }
+    ops.jit_info(ops.opaque, out);
+    return true;
+}
+
 uint64_t machine_ram_size(void)
 {
     return have_ops && ops.ram_size ? ops.ram_size(ops.opaque) : 0;

@@ -2,15 +2,18 @@
 #include "config-host.h"
 #include "system/vl.h"
 #include "accel/kvm-probe.h"
+#include "block/blockdev.h"
 #include "chardev/char.h"
 #include "chardev/mux.h"
 #include "hw/core/biglock.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
+#include "block/nbd-export-block.h"
 #include "migration/colo.h"
 #include "migration/migration.h"
 #include "migration/vmstate.h"
 #include "monitor/colo.h"
+#include "monitor/nbd.h"
 #include "monitor/monitor.h"
 #include "system/machine-control.h"
 #include "system/runstate.h"
@@ -69,6 +72,8 @@ typedef enum {
     OPT_NO_SHUTDOWN,
     OPT_ECHR,
     OPT_INCOMING,
+    OPT_DRIVE,
+    OPT_BLOCKDEV,
 } OptionId;
 
 typedef struct {
@@ -99,6 +104,12 @@ static const OptionDef options[] = {
      "add device (based on driver); '-device help' lists them"},
     {"global", TRUE, OPT_GLOBAL, "driver.property=value",
      "set a global default for a item property ('driver=,property=,value=' form too)"},
+    {"drive", TRUE, OPT_DRIVE,
+     "[file=file][,if=type][,index=i][,media=d][,snapshot=on|off][,cache=writethrough|writeback|"
+     "none|directsync|unsafe][,format=f][,readonly=on|off][,id=name]",
+     "use 'file' as a drive image"},
+    {"blockdev", TRUE, OPT_BLOCKDEV, "[driver=]driver[,node-name=N][,read-only=on|off]...",
+     "configure a block backend"},
     {"serial", TRUE, OPT_SERIAL, "dev", "redirect the serial port to char device 'dev'"},
     {"no-reboot", FALSE, OPT_NO_REBOOT, NULL, "exit instead of rebooting"},
     {"no-shutdown", FALSE, OPT_NO_SHUTDOWN, NULL, "stop before shutdown"},
@@ -135,7 +146,8 @@ static const OptionDef options[] = {
 typedef struct {
     const OptionDef *def;
     char *arg;
-    char *spelling; /* "-object colo-compare,id=c0" for error locations */
+    char *spelling;    /* "-object colo-compare,id=c0" for error locations */
+    BlockBackend *blk; /* -drive: what it made */
 } CmdOption;
 
 static gboolean start_paused;
@@ -329,13 +341,23 @@ static void handle_accel(const char *arg)
         error_report("invalid accelerator %s", name);
         exit(1);
     }
+    gboolean jit = mc.pc.jit;
     for (guint i = 0; i < kv->pairs->len; i++) {
         KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
-        if (strcmp(p->key, "accel") != 0) {
-            error_setg(&err, "Property '%s-accel.%s' not found", name, p->key);
-            die_with(err);
+        if (strcmp(p->key, "accel") == 0) {
+            continue;
         }
+        /* jit=on|off: ours, tcg only (kvm names it not found, as upstream names unknown ones) */
+        if (strcmp(p->key, "jit") == 0 && strcmp(name, "tcg") == 0) {
+            if (!keyval_parse_bool("jit", p->value, &jit, &err)) {
+                die_with(err);
+            }
+            continue;
+        }
+        error_setg(&err, "Property '%s-accel.%s' not found", name, p->key);
+        die_with(err);
     }
+    mc.pc.jit = jit;
     mc.accel = strcmp(name, "kvm") == 0 ? "kvm" : "tcg";
 }
 
@@ -454,6 +476,59 @@ static void handle_netdev(const char *arg)
 static void handle_nic(const char *arg)
 {
     handle_netdev_or_nic(arg, TRUE);
+}
+
+/* -drive: the backend it made (its device comes with the machine's). */
+static BlockBackend *handle_drive(const char *arg)
+{
+    GError *err = NULL;
+    bool help = false;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "file", KEYVAL_OPTS, &err);
+    if (!kv) {
+        die_with(err);
+    }
+    /* Without a machine with buses, a drive is if=none unless it says otherwise. */
+    BlockBackend *blk = drive_new(kv, mc.is_pc ? BLK_IF_IDE : BLK_IF_NONE, &help, &err);
+    if (!blk) {
+        if (help) {
+            exit(0);
+        }
+        die_with(err);
+    }
+    int bus, unit;
+    BlockInterfaceType type = blk_legacy_type(blk, &bus, &unit, NULL);
+    if (!mc.is_pc && type == BLK_IF_VIRTIO) {
+        error_report("No 'PCI' bus found for device 'virtio-blk-pci'");
+        exit(1);
+    }
+    if (!mc.is_pc && type == BLK_IF_IDE) {
+        error_report("machine type does not support if=ide,bus=%d,unit=%d", bus, unit);
+        exit(1);
+    }
+    return blk;
+}
+
+static void handle_blockdev(const char *arg)
+{
+    GError *err = NULL;
+    BlockDriverState *bs;
+    if (arg[0] == '{') {
+        JsonObject *json = keyval_parse_json(arg, &err);
+        if (!json) {
+            die_with(err);
+        }
+        bs = blockdev_add_json(json, &err);
+        json_object_unref(json);
+    } else {
+        g_autoptr(KeyvalList) kv = keyval_parse(arg, "driver", KEYVAL_STRICT, &err);
+        if (!kv) {
+            die_with(err);
+        }
+        bs = blockdev_add_keyval(kv, &err);
+    }
+    if (!bs) {
+        die_with(err);
+    }
 }
 
 static void handle_object(const char *arg)
@@ -709,6 +784,11 @@ static void pc_ops_cpu_dump(void *opaque, guint index, GString *out)
     x86_cpu_dump_state(pc_system_cpu(pc_sys), out);
 }
 
+static void pc_ops_jit_info(void *opaque, GString *out)
+{
+    x86_cpu_jit_info(pc_system_cpu(pc_sys), out);
+}
+
 /* Messages that upstream prints without its program name (the loader's "qemu: ...") are
  * printed as they are. */
 static void die_machine(GError *err)
@@ -763,6 +843,21 @@ static void build_pc(GPtrArray *opts)
     if (!pc_machine_add_nic_requests(pc_system_machine(pc_sys), &err)) {
         die_with(err);
     }
+    /* The devices of -drive if=virtio|ide, after the -device ones, as upstream adds them. */
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id == OPT_DRIVE) {
+            /* Upstream makes virtio's as -device options (located), IDE disks in the
+             * machine's own set-up (not located). */
+            if (blk_legacy_type(o->blk, NULL, NULL, NULL) == BLK_IF_VIRTIO) {
+                error_location_set(o->spelling);
+            }
+            if (!pc_machine_add_drive(pc_system_machine(pc_sys), o->blk, &err)) {
+                die_with(err);
+            }
+            error_location_clear();
+        }
+    }
     if (!serial) {
         serial = default_serial;
     }
@@ -787,6 +882,7 @@ static void build_pc(GPtrArray *opts)
         .cpu_count = pc_ops_cpu_count,
         .cpu_thread_id = pc_ops_cpu_thread_id,
         .cpu_dump = pc_ops_cpu_dump,
+        .jit_info = pc_ops_jit_info,
         .ram_size = pc_ops_ram_size,
         .vmstate_set = pc_ops_vmstate_set,
     };
@@ -974,6 +1070,7 @@ static void register_types(void)
     colo_compare_register_types();
     net_register_types();
     hw_register_types();
+    block_register_types();
 }
 
 int qemu_main(int argc, char **argv)
@@ -984,6 +1081,8 @@ int qemu_main(int argc, char **argv)
     monitor_init_globals();
     /* Lower floors report upwards only through hooks, and they are set here. */
     colo_compare_set_event_hook(monitor_colo_compare_event);
+    nbd_server_set_deleted_notify(monitor_nbd_export_deleted);
+    nbd_server_set_device_hooks(&nbd_block_device_hooks);
 
     g_autoptr(GPtrArray) opts = parse_argv(argc, argv);
     gboolean daemonize = FALSE;
@@ -1133,6 +1232,16 @@ int qemu_main(int argc, char **argv)
     for_each_option(opts, OPT_NETDEV, -1, handle_netdev);
     for_each_option(opts, OPT_NIC, -1, handle_nic);
     for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
+    /* Upstream opens -blockdev nodes before -drive ones, each in command-line order. */
+    for_each_option(opts, OPT_BLOCKDEV, -1, handle_blockdev);
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        if (o->def->id == OPT_DRIVE) {
+            error_location_set(o->spelling);
+            o->blk = handle_drive(o->arg);
+            error_location_clear();
+        }
+    }
     if (mc.is_pc) {
         build_pc(opts);
     } else {
@@ -1173,6 +1282,7 @@ int qemu_main(int argc, char **argv)
     /* The vCPU thread and the NICs go before the netdevs and chardevs they use. */
     pc_system_free(pc_sys);
     pc_sys = NULL;
+    blockdev_cleanup(); /* after the devices that sat on the drives */
     monitor_cleanup();
     qom_user_delete_all();
     net_cleanup();

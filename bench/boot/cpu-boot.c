@@ -153,6 +153,7 @@ int main(int argc, char **argv)
     g_autofree char *debug = NULL;
     gint64 mem_mib = 256, budget = 0;
     double timeout = 120;
+    gboolean jit = FALSE;
     GOptionEntry entries[] = {
         {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &kernel, "vmlinux or bzImage", "FILE"},
         {"initrd", 0, 0, G_OPTION_ARG_FILENAME, &initrd, "initial ramdisk", "FILE"},
@@ -161,6 +162,7 @@ int main(int argc, char **argv)
         {"budget", 0, 0, G_OPTION_ARG_INT64, &budget, "stop after N instructions", "N"},
         {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout, "stop after S seconds (120)", "S"},
         {"until", 0, 0, G_OPTION_ARG_STRING, &until, "stop when the console prints TEXT", "TEXT"},
+        {"jit", 0, 0, G_OPTION_ARG_NONE, &jit, "translate hot blocks (-accel tcg,jit=on)", NULL},
         {"debug", 'd', 0, G_OPTION_ARG_STRING, &debug,
          "exc: log every exception; halt: long halts; prof: hottest guest addresses", "ITEMS"},
         {NULL},
@@ -205,6 +207,10 @@ int main(int argc, char **argv)
 
     h.cpu = x86_cpu_new(h.ram, &pc_machine_cpu_bus, h.machine);
     x86_cpu_set_apic_present(h.cpu, true);
+    if (jit && !x86_cpu_set_jit(h.cpu, true, &err)) {
+        fprintf(stderr, "cpu-boot: %s\n", err->message);
+        return 1;
+    }
     if (debug && strstr(debug, "exc")) {
         x86_cpu_set_trace(h.cpu, X86_TRACE_EXCEPTIONS);
     }
@@ -288,6 +294,14 @@ int main(int argc, char **argv)
             why, st.insns, wall, cpu, st.insns / (cpu > 0 ? cpu : 1) / 1e6, st.exceptions,
             st.interrupts, st.tb_translations, st.tb_flushes, st.tlb_flushes, st.unimplemented,
             halts, halted_s);
+    X86JitStats js;
+    if (x86_cpu_get_jit_stats(h.cpu, &js)) {
+        fprintf(stderr,
+                "cpu-boot: jit: %" PRIu64 " blocks, %" PRIu64 " instructions translated, %" PRIu64
+                " blocks refused, %" PRIu64 " cache flushes, %" PRIu64 " of %" PRIu64
+                " cache bytes used\n",
+                js.blocks, js.insns, js.refused, js.flushes, js.cache_used, js.cache_size);
+    }
     if (strcmp(why, "until") && strcmp(why, "poweroff")) {
         GString *dump = g_string_new(NULL);
         x86_cpu_dump_state(h.cpu, dump);

@@ -1,22 +1,28 @@
 /*
  * Runs the CPU benchmark guest (tests/guest/cpu/bench.c) on our CPU and prints
  * "insns=<n> seconds=<s> mips=<m>" plus the guest's output line.
- * Usage: cpu-bench-runner IMAGE "CMDLINE"
+ * Usage: cpu-bench-runner [--jit] IMAGE "CMDLINE"   (--jit: the translator on)
  */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "../../tests/unit/cpu-guest.h"
 
 int main(int argc, char **argv)
 {
+    bool jit = argc > 1 && strcmp(argv[1], "--jit") == 0;
+    if (jit) {
+        argv++;
+        argc--;
+    }
     if (argc < 3) {
-        fprintf(stderr, "usage: %s IMAGE CMDLINE\n", argv[0]);
+        fprintf(stderr, "usage: %s [--jit] IMAGE CMDLINE\n", argv[0]);
         return 2;
     }
     CpuGuest g;
     GError *err = NULL;
-    if (!cpu_guest_load(&g, argv[1], argv[2], &err)) {
+    if (!cpu_guest_load(&g, argv[1], argv[2], &err) || !x86_cpu_set_jit(g.cpu, jit, &err)) {
         fprintf(stderr, "%s\n", err->message);
         return 1;
     }

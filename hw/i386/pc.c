@@ -14,6 +14,9 @@
 #include "hw/pci/pci.h"
 #include "hw/timer/i8254.h"
 #include "hw/timer/mc146818rtc.h"
+#include "block/blockdev.h"
+#include "hw/ide/piix.h"
+#include "hw/virtio/virtio-blk-pci.h"
 #include "hw/virtio/virtio-net-pci.h"
 #include "net/net.h"
 #include "target/i386/cpu.h"
@@ -47,6 +50,7 @@ struct PcMachine {
     I8042State *kbc;
     AcpiPmState *pm;
     PcSysctl *sysctl;
+    PiixIde *ide; /* with the first IDE drive */
     PCIBus *pci;
     uint64_t low_ram, high_ram;
     E820Table e820;
@@ -273,6 +277,8 @@ void hw_register_types(void)
     virtio_net_pci_register_type();
     isa_debug_exit_register_type();
     pc_testdev_register_type();
+    virtio_blk_pci_register_type();
+    ide_hd_register_type();
 }
 
 static void isa_claim(DeviceHost *host, uint64_t base, uint64_t len)
@@ -326,6 +332,9 @@ static bool add_device(PcMachine *m, const DeviceContract *contract, void *dev, 
 }
 
 /* --- assembly --------------------------------------------------------------------------- */
+
+static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const char *drive,
+                          const char *serial, const char *id, GError **errp);
 
 PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *hooks, GError **errp)
 {
@@ -386,6 +395,7 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
         .nic_opaque = m->hooks.opaque,
         .plug = plug_device,
         .count = count_devices,
+        .ide_attach = pc_ide_attach,
     };
 
     if (!add_device(m, &lapic_device, m->lapic, 0, errp) ||
@@ -427,6 +437,101 @@ void pc_machine_free(PcMachine *m)
 bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, GError **errp)
 {
     return device_create_from_opts(&m->host, opts, help_printed, errp);
+}
+
+/* The PIIX3 IDE controller, made with the first IDE drive (without one, bus 0 keeps the
+ * layout it always had). Only the primary channel exists. */
+static IdeChannel *pc_ide_channel(PcMachine *m, GError **errp)
+{
+    if (!m->ide) {
+        m->ide = piix3_ide_new(m->pci, &m->gsi[14], errp);
+        if (!m->ide || !add_device(m, &piix3_ide_device, m->ide, 0, errp)) {
+            return NULL;
+        }
+    }
+    return piix3_ide_primary(m->ide);
+}
+
+/* A disk on the primary channel: blk must be claimed for the device by the caller. */
+static bool pc_ide_attach_blk(PcMachine *m, BlockBackend *blk, int unit, const char *serial,
+                              const char *id, GError **errp)
+{
+    IdeChannel *ch = pc_ide_channel(m, errp);
+    if (!ch) {
+        return false;
+    }
+    if (ide_channel_has_drive(ch, unit)) {
+        error_setg(errp, "IDE unit %d is in use", unit);
+        return false;
+    }
+    if (!ide_channel_attach(ch, unit, blk, serial, errp)) {
+        return false;
+    }
+    g_autofree char *qdev =
+        id ? g_strdup(id) : g_strdup_printf("/machine/unattached/device[%d]", 20 + unit);
+    blk_attach_dev(blk, qdev);
+    return true;
+}
+
+static bool pc_machine_add_ide_drive(PcMachine *m, BlockBackend *blk, int bus, int unit,
+                                     GError **errp)
+{
+    if (bus != 0 || unit < 0 || unit > 1) {
+        error_setg(errp, "machine type does not support if=ide,bus=%d,unit=%d", bus, unit);
+        return false;
+    }
+    return blockdev_claim_for_device(blk, "ide-hd", errp) &&
+           pc_ide_attach_blk(m, blk, unit, NULL, NULL, errp);
+}
+
+/* -device ide-hd (DeviceHost.ide_attach). */
+static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const char *drive,
+                          const char *serial, const char *id, GError **errp)
+{
+    PcMachine *m = (PcMachine *)host /* its first member */;
+    if (bus && strcmp(bus, "ide.0") != 0) {
+        error_setg(errp, "Bus '%s' not found", bus); /* no secondary channel yet */
+        return false;
+    }
+    if (unit > 1) {
+        error_setg(errp, "Can't create IDE unit %d, bus supports only 2 units", unit);
+        return false;
+    }
+    IdeChannel *ch = pc_ide_channel(m, errp);
+    if (!ch) {
+        return false;
+    }
+    if (unit < 0) {
+        unit = ide_channel_has_drive(ch, 0) ? 1 : 0;
+    }
+    if (ide_channel_has_drive(ch, unit)) {
+        error_setg(errp, "IDE unit %d is in use", unit);
+        return false;
+    }
+    BlockBackend *blk = blockdev_backend_for_device(drive, "ide-hd", false, errp);
+    if (!blk) {
+        return false;
+    }
+    if (!pc_ide_attach_blk(m, blk, unit, serial, id, errp)) {
+        if (!*blk_name(blk)) {
+            blk_unref(blk);
+        }
+        return false;
+    }
+    return true;
+}
+
+bool pc_machine_add_drive(PcMachine *m, BlockBackend *blk, GError **errp)
+{
+    int bus, unit;
+    switch (blk_legacy_type(blk, &bus, &unit, NULL)) {
+    case BLK_IF_VIRTIO:
+        return virtio_blk_pci_create_for_drive(&m->host, blk, errp);
+    case BLK_IF_IDE:
+        return pc_machine_add_ide_drive(m, blk, bus, unit, errp);
+    default:
+        return true;
+    }
 }
 
 bool pc_machine_add_nic_requests(PcMachine *m, GError **errp)

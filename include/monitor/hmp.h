@@ -4,6 +4,7 @@
  *
  * args_type is QEMU's notation: "name:T" items separated by commas, T one of
  *   s  one word (quotes allowed)      S  the rest of the line
+ *   B  a block device name (as s)
  *   i  32-bit integer expression      l  64-bit integer expression
  *   M  expression in MiB (>= 0)       o  size: 4k, 1.5G, 0x10 (no suffix: MiB)
  *   b  on|off                         -f a flag "-f" (value bool)
@@ -62,5 +63,16 @@ gboolean hmp_parse_size(const char **pp, int64_t *val, GError **errp);
 void hmp_handle_command(Monitor *mon, const char *line);
 /* quit: no prompt after this command and no more input on the HMP monitor @mon. */
 void hmp_suspend(Monitor *mon);
+
+/*
+ * A command that goes on after its handler returns (migrate without -d): @mon shows no prompt
+ * and reads no input, while the main loop and other monitors go on. @poll runs on the main loop
+ * every @interval_ms while it returns TRUE; then the prompt comes back and the input typed
+ * meanwhile is read. @free_opaque (may be NULL) frees @opaque at the end or with the monitor.
+ * FALSE, and nothing held, on a monitor with no client (human-monitor-command).
+ */
+typedef gboolean (*HmpWaitFn)(Monitor *mon, void *opaque);
+gboolean hmp_wait(Monitor *mon, guint interval_ms, HmpWaitFn poll, void *opaque,
+                  GDestroyNotify free_opaque);
 
 #endif

@@ -33,6 +33,8 @@ typedef struct MachineOps {
     int64_t (*cpu_thread_id)(void *opaque, guint index);
     /* Appends the CPU's registers in `info registers` layout. */
     void (*cpu_dump)(void *opaque, guint index, GString *out);
+    /* Appends `info jit`: the translator's code cache and counters. */
+    void (*jit_info)(void *opaque, GString *out);
     /* RAM in bytes as -m gave it (after upstream's rounding). */
     uint64_t (*ram_size)(void *opaque);
     /* The VM's device state (clock, devices, CPU): what migration saves and loads. */
@@ -53,6 +55,8 @@ guint machine_cpu_count(void);
 int64_t machine_cpu_thread_id(guint index);
 /* False if there is no such CPU. */
 bool machine_cpu_dump(guint index, GString *out);
+/* `info jit` of the machine's CPU; false without a machine. */
+bool machine_jit_info(GString *out);
 /* 0 without a machine. */
 uint64_t machine_ram_size(void);
 /* The running VM's one VMStateSet; NULL without a machine. Use it with the VM stopped. */

@@ -42,7 +42,27 @@ typedef struct TB {
     uint64_t link_pc[2];
     uint64_t link_epoch[2];
     uint32_t link_next;
+    /* translated code (jit.c): valid while code_epoch is the cache's epoch and the CPU runs
+     * with the TLB privilege code_user; code NULL: not translatable, the interpreter runs it */
+    void *code;
+    uint32_t code_epoch;
+    uint16_t code_user;
+    uint16_t runs;     /* interpreted runs before translation */
+    uint32_t code_len; /* instructions translated (a prefix of the block) */
+    uint64_t code_end; /* rip after them, where the interpreter takes over */
 } TB;
+
+/* jit.c: the translator and its code cache */
+typedef struct X86Jit X86Jit;
+/* A translated block: runs it and returns the number of instructions retired. */
+typedef uint32_t X86JitBlockFn(X86CPU *cpu);
+X86Jit *x86_jit_new(GError **errp);
+void x86_jit_free(X86Jit *j);
+uint32_t x86_jit_epoch(const X86Jit *j);
+void x86_jit_get_stats(const X86Jit *j, X86JitStats *out);
+/* Host code for tb (which cpu just decoded), or NULL when its first instruction is not one
+ * the translator handles; sets tb->code_len and tb->code_end. */
+void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb);
 
 #define TB_HASH_BITS  15
 #define TB_POOL_INSNS (1u << 18)
@@ -86,6 +106,7 @@ struct X86CPU {
 
     /* decoded-code cache */
     bool cache_on;
+    X86Jit *jit; /* the translator, when on (x86_cpu_set_jit) */
     TB *tb_hash; /* [1 << TB_HASH_BITS] */
     X86Insn *pool;
     uint32_t pool_used;
@@ -411,7 +432,7 @@ void x86_fxrstor(X86CPU *cpu, uint64_t la, bool rex_w);
 
 /* exec.c */
 void x86_exec_insn(X86CPU *cpu, const X86Insn *in);
-/* Sets in->fn: a specialised fast handler for common forms, else x86_exec_insn. */
+/* Sets in->fn: a specialised fast handler for common forms, else the x86_optab row's handler. */
 void x86_select_handler(X86Insn *in);
 void x86_unimplemented(X86CPU *cpu, const X86Insn *in);
 

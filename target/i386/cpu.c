@@ -51,7 +51,38 @@ void x86_cpu_free(X86CPU *cpu)
     }
     g_free(cpu->tb_hash);
     g_free(cpu->pool);
+    x86_jit_free(cpu->jit);
     g_free(cpu);
+}
+
+bool x86_cpu_set_jit(X86CPU *cpu, bool on, GError **errp)
+{
+    if (on && !cpu->jit) {
+        cpu->jit = x86_jit_new(errp);
+        if (!cpu->jit) {
+            return false;
+        }
+    } else if (!on && cpu->jit) {
+        x86_jit_free(cpu->jit);
+        cpu->jit = NULL;
+    }
+    tb_flush(cpu);
+    return true;
+}
+
+bool x86_cpu_jit_enabled(const X86CPU *cpu)
+{
+    return cpu->jit != NULL;
+}
+
+bool x86_cpu_get_jit_stats(const X86CPU *cpu, X86JitStats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!cpu->jit) {
+        return false;
+    }
+    x86_jit_get_stats(cpu->jit, out);
+    return true;
 }
 
 void x86_cpu_set_apic_present(X86CPU *cpu, bool on)
@@ -309,6 +340,9 @@ static TB *translate(X86CPU *cpu, TB *tb, uint64_t pc, uint8_t *p, uint64_t off)
     tb->gen = gen;
     tb->first = cpu->pool_used;
     tb->count = n;
+    tb->code = NULL;
+    tb->code_epoch = 0;
+    tb->runs = 0;
     cpu->pool_used += n;
     cpu->stats.tb_translations++;
     return tb;
@@ -337,6 +371,25 @@ static inline void run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
     cpu->stats.insns += in - insns;
 }
 
+/* A block runs interpreted this many times before it is translated: code that runs once
+ * (most of a boot) is not worth compiling. */
+#define JIT_HOT_RUNS 16
+
+/* The block's host code, translating it once it is hot; NULL: interpret it. */
+static X86JitBlockFn *jit_code(X86CPU *cpu, TB *tb)
+{
+    if (tb->code_epoch != x86_jit_epoch(cpu->jit)) {
+        if (tb->runs < JIT_HOT_RUNS) {
+            tb->runs++;
+            return NULL;
+        }
+        tb->code = x86_jit_translate(cpu, cpu->jit, tb);
+        tb->code_epoch = x86_jit_epoch(cpu->jit); /* after a flush the translation made */
+        tb->code_user = cpu->mmu_user;
+    }
+    return tb->code_user == cpu->mmu_user ? tb->code : NULL;
+}
+
 /*
  * Runs a block, and again as long as it jumps back to its own start (a loop within one block)
  * with nothing for the main loop to look at: no exit request, interrupt line, NMI, interrupt
@@ -352,7 +405,17 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
     }
     uint64_t epoch = cpu->tlb_epoch;
     for (;;) {
-        run_insns(cpu, insns, tb->count);
+        X86JitBlockFn *code = cpu->jit ? jit_code(cpu, tb) : NULL;
+        if (code) {
+            uint32_t n = code(cpu);
+            cpu->stats.insns += n;
+            /* the translated prefix ran to its end: the interpreter goes on in this block */
+            if (n == tb->code_len && n < tb->count && env->rip == tb->code_end && !cpu->tb_exit) {
+                run_insns(cpu, insns + n, tb->count - n);
+            }
+        } else {
+            run_insns(cpu, insns, tb->count);
+        }
         uint64_t pc = env->segs[R_CS].base + env->rip;
         if (!cpu->code64) {
             pc = (uint32_t)pc;

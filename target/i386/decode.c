@@ -6,193 +6,7 @@
 #include <string.h>
 
 #include "target/i386/cpu.h"
-
-/* Operand kinds for immediates */
-enum { I_NONE, I_B, I_W, I_Z, I_V, I_AP, I_MOFFS, I_ENTER, I_GRP3 };
-
-/* One-byte opcodes with a ModRM byte (one bit per opcode). */
-static const uint32_t modrm1[8] = {
-    /* 00-1f */ 0x0f0f0f0f,
-    /* 20-3f */ 0x0f0f0f0f,
-    /* 40-5f */ 0,
-    /* 60-7f: 62 63 69 6b */ 0x00000a0c,
-    /* 80-9f: 80-8f */ 0x0000ffff,
-    /* a0-bf */ 0,
-    /* c0-df: c0 c1 c4 c5 c6 c7 d0-d3 d8-df */ 0xff0f00f3,
-    /* e0-ff: f6 f7 fe ff */ 0xc0c00000,
-};
-
-/* Two-byte (0F xx) opcodes WITHOUT a ModRM byte. */
-static const uint32_t nomodrm2[8] = {
-    /* 00-1f: 05 06 07 08 09 0b 0e */ 0x00004be0,
-    /* 20-3f: 30-37 */ 0x00ff0000,
-    /* 40-5f */ 0,
-    /* 60-7f: 77 */ 0x00800000,
-    /* 80-9f: 80-8f */ 0x0000ffff,
-    /* a0-bf: a0 a1 a2 a8 a9 aa */ 0x00000707,
-    /* c0-df: c8-cf */ 0x0000ff00,
-    /* e0-ff */ 0,
-};
-
-static uint8_t imm1(int op)
-{
-    if (op < 0x40) {
-        return (op & 7) == 4 ? I_B : (op & 7) == 5 ? I_Z : I_NONE;
-    }
-    if (op >= 0x70 && op <= 0x7f) {
-        return I_B;
-    }
-    if (op >= 0xb0 && op <= 0xb7) {
-        return I_B;
-    }
-    if (op >= 0xb8 && op <= 0xbf) {
-        return I_V;
-    }
-    switch (op) {
-    case 0x6a:
-    case 0x6b:
-    case 0x80:
-    case 0x82:
-    case 0x83:
-    case 0xa8:
-    case 0xc0:
-    case 0xc1:
-    case 0xc6:
-    case 0xcd:
-    case 0xd4:
-    case 0xd5:
-    case 0xe0:
-    case 0xe1:
-    case 0xe2:
-    case 0xe3:
-    case 0xe4:
-    case 0xe5:
-    case 0xe6:
-    case 0xe7:
-    case 0xeb:
-        return I_B;
-    case 0x68:
-    case 0x69:
-    case 0x81:
-    case 0xa9:
-    case 0xc7:
-    case 0xe8:
-    case 0xe9:
-        return I_Z;
-    case 0xc2:
-    case 0xca:
-        return I_W;
-    case 0xc8:
-        return I_ENTER;
-    case 0x9a:
-    case 0xea:
-        return I_AP;
-    case 0xa0:
-    case 0xa1:
-    case 0xa2:
-    case 0xa3:
-        return I_MOFFS;
-    case 0xf6:
-    case 0xf7:
-        return I_GRP3;
-    }
-    return I_NONE;
-}
-
-static uint8_t imm2(int op)
-{
-    if (op >= 0x80 && op <= 0x8f) {
-        return I_Z;
-    }
-    switch (op) {
-    case 0x70:
-    case 0x71:
-    case 0x72:
-    case 0x73:
-    case 0xa4:
-    case 0xac:
-    case 0xba:
-    case 0xc2:
-    case 0xc4:
-    case 0xc5:
-    case 0xc6:
-        return I_B;
-    }
-    return I_NONE;
-}
-
-/* Opcodes that do not exist in 64-bit mode. */
-static int invalid64(int op)
-{
-    switch (op) {
-    case 0x06:
-    case 0x07:
-    case 0x0e:
-    case 0x16:
-    case 0x17:
-    case 0x1e:
-    case 0x1f:
-    case 0x27:
-    case 0x2f:
-    case 0x37:
-    case 0x3f:
-    case 0x60:
-    case 0x61:
-    case 0x62:
-    case 0x82:
-    case 0x9a:
-    case 0xc4:
-    case 0xc5:
-    case 0xce:
-    case 0xd4:
-    case 0xd5:
-    case 0xd6:
-    case 0xea:
-        return 1;
-    }
-    return 0;
-}
-
-/* lock is only valid on read-modify-write instructions with a memory destination */
-static int lock_allowed(const X86Insn *in)
-{
-    int op = in->op, r = in->reg & 7;
-    if (in->mod == 3) {
-        return 0;
-    }
-    if (op < 0x40) {
-        return (op & 7) < 2 && (op & 0x38) != 0x38;
-    }
-    switch (op) {
-    case 0x80:
-    case 0x81:
-    case 0x82:
-    case 0x83:
-        return r != 7;
-    case 0x86:
-    case 0x87:
-        return 1;
-    case 0xf6:
-    case 0xf7:
-        return r == 2 || r == 3;
-    case 0xfe:
-    case 0xff:
-        return r < 2;
-    case 0x1ab:
-    case 0x1b3:
-    case 0x1bb:
-    case 0x1b0:
-    case 0x1b1:
-    case 0x1c0:
-    case 0x1c1:
-        return 1;
-    case 0x1ba:
-        return r >= 5;
-    case 0x1c7:
-        return r == 1;
-    }
-    return 0;
-}
+#include "target/i386/optab.h"
 
 static uint64_t rd(const uint8_t *p, int n)
 {
@@ -295,7 +109,7 @@ prefixes_done:
         in->addrsize = (in->prefix & PFX_ADDR) ? 4 : 2;
     }
 
-    int op = b, has_modrm, immk;
+    int op = b;
     pos++;
     if (b == 0x0f) {
         NEED(1);
@@ -303,19 +117,14 @@ prefixes_done:
         if (b == 0x38 || b == 0x3a) {
             NEED(1);
             op = (b == 0x38 ? 0x200 : 0x300) | buf[pos++];
-            has_modrm = 1;
-            immk = b == 0x3a ? I_B : I_NONE;
         } else {
             op = 0x100 | b;
-            has_modrm = !(nomodrm2[b >> 5] & (1u << (b & 31)));
-            immk = imm2(b);
         }
-    } else {
-        has_modrm = (modrm1[b >> 5] >> (b & 31)) & 1;
-        immk = imm1(b);
-        if (mode == X86_MODE64 && invalid64(b)) {
-            in->bad = 1;
-        }
+    }
+    const X86OpInfo *row = &x86_optab[op];
+    int has_modrm = row->flags & X86_OPF_MODRM, immk = row->imm;
+    if (mode == X86_MODE64 && (row->flags & X86_OPF_INV64)) {
+        in->bad = 1;
     }
     in->op = op;
 
@@ -324,7 +133,7 @@ prefixes_done:
     if (has_modrm) {
         NEED(1);
         uint8_t m = buf[pos++];
-        in->mod = m >> 6;
+        in->mod = (row->flags & X86_OPF_REGRM) ? 3 : m >> 6;
         in->reg = ((m >> 3) & 7) | ((in->rex & REX_R) ? 8 : 0);
         in->rm = (m & 7) | ((in->rex & REX_B) ? 8 : 0);
         if (in->mod != 3) {
@@ -380,31 +189,31 @@ prefixes_done:
 
     int isz = 0;
     switch (immk) {
-    case I_B:
+    case X86_IMM_B:
         isz = 1;
         break;
-    case I_W:
+    case X86_IMM_W:
         isz = 2;
         break;
-    case I_Z:
+    case X86_IMM_Z:
         isz = in->opsize == 2 ? 2 : 4;
         break;
-    case I_V:
+    case X86_IMM_V:
         isz = in->opsize;
         break;
-    case I_GRP3:
+    case X86_IMM_GRP3:
         isz = ((in->reg & 7) < 2) ? (op == 0xf6 ? 1 : in->opsize == 2 ? 2 : 4) : 0;
         break;
-    case I_MOFFS:
+    case X86_IMM_MOFFS:
         isz = in->addrsize;
         break;
-    case I_ENTER:
+    case X86_IMM_ENTER:
         NEED(3);
         in->imm = rd(buf + pos, 2);
         in->imm2 = buf[pos + 2];
         pos += 3;
         break;
-    case I_AP: {
+    case X86_IMM_AP: {
         int osz = in->opsize == 2 ? 2 : 4;
         NEED(osz + 2);
         in->imm = rd(buf + pos, osz);
@@ -416,7 +225,7 @@ prefixes_done:
     if (isz) {
         NEED(isz);
         /* Immediates sign-extend to the operand size; rel8/rel32 are used signed. */
-        if (immk == I_MOFFS || immk == I_V || immk == I_W) {
+        if (immk == X86_IMM_MOFFS || immk == X86_IMM_V || immk == X86_IMM_W) {
             in->imm = rd(buf + pos, isz);
         } else {
             in->imm = (uint64_t)rds(buf + pos, isz);
@@ -435,7 +244,8 @@ prefixes_done:
         s = X86_SEG_NONE;
     }
     in->seg = s;
-    if ((in->prefix & PFX_LOCK) && !lock_allowed(in)) {
+    /* lock is only valid on a read-modify-write of memory, as the row says per ModRM.reg */
+    if ((in->prefix & PFX_LOCK) && (in->mod == 3 || !((row->lock >> (in->reg & 7)) & 1))) {
         in->bad = 1;
     }
     if (pos > 15) {

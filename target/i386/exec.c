@@ -7,6 +7,8 @@
  * may fault before it changes any register, so a faulting instruction restarts cleanly.
  */
 #include "target/i386/cpu-internal.h"
+#include "target/i386/ops.h"
+#include "target/i386/optab.h"
 
 #include <stdio.h>
 
@@ -1137,1048 +1139,1264 @@ static void lar_lsl(X86CPU *cpu, const X86Insn *in, bool lsl)
     set_flags_eager(cpu, f | (ok ? CC_Z : 0));
 }
 
-static void exec_0f(X86CPU *cpu, const X86Insn *in);
+/* ---- the general handlers, one per row (or run of rows) of x86_optab ---- */
 
-void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
+/* The ALU block 00-3f: add or adc sbb and sub xor cmp, op >> 3, in six operand forms. */
+void x86_op_alu(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op, aop = op >> 3, size = in->opsize;
+    uint64_t la = 0, a, b, r;
+    switch (op & 7) {
+    case 0:
+    case 1: {
+        int sz = (op & 1) ? size : 1;
+        rmw_rm(cpu, in, aop, sz, get_reg(cpu, in, in->reg, sz), &r);
+        return;
+    }
+    case 2:
+    case 3: {
+        int sz = (op & 1) ? size : 1;
+        b = rm_read(cpu, in, sz, &la);
+        a = get_reg(cpu, in, in->reg, sz);
+        r = alu(cpu, aop, sz, a, b);
+        if (aop != 7) {
+            set_reg(cpu, in, in->reg, r, sz);
+        }
+        return;
+    }
+    case 4:
+        r = alu(cpu, aop, 1, REG(R_EAX) & 0xff, in->imm & 0xff);
+        if (aop != 7) {
+            set_reg(cpu, in, R_EAX, r, 1);
+        }
+        return;
+    default:
+        r = alu(cpu, aop, size, REG(R_EAX) & size_mask(size), in->imm & size_mask(size));
+        if (aop != 7) {
+            set_reg(cpu, in, R_EAX, r, size);
+        }
+        return;
+    }
+}
+
+/* imul r, r/m, imm */
+void x86_op_imul_imm(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    uint64_t la = 0;
+    uint64_t a = rm_read(cpu, in, size, &la);
+    __int128 p = (__int128)sext(a, size) * sext(in->imm, size);
+    uint64_t r = (uint64_t)p & size_mask(size);
+    uint32_t f = x86_compute_eflags(cpu) & ~CC_ALL;
+    f |= (p != (__int128)sext(r, size)) ? (CC_C | CC_O) : 0;
+    set_flags_eager(cpu, f | szp(r, size));
+    set_reg(cpu, in, in->reg, r, size);
+}
+
+/* push es/cs/ss/ds */
+void x86_op_push_sreg(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    push(cpu, ENV->segs[op >> 3].selector, stack_opsize(cpu, in));
+}
+
+/* pop es/ss/ds */
+void x86_op_pop_sreg(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int sz = stack_opsize(cpu, in);
+    uint64_t sp = REG(R_ESP);
+    uint16_t sel = pop(cpu, sz);
+    uint64_t newsp = REG(R_ESP);
+    REG(R_ESP) = sp;
+    load_seg_checked(cpu, op >> 3, sel);
+    REG(R_ESP) = newsp;
+    if (op == 0x17) {
+        ENV->inhibit_irq = 1;
+        cpu->tb_exit = 1;
+    }
+}
+
+void x86_op_bcd(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    /* daa das aaa aas */
+    uint32_t f = x86_compute_eflags(cpu);
+    uint8_t al = REG(R_EAX) & 0xff, old_al = al;
+    bool cf = f & CC_C, af = f & CC_A;
+    if (op == 0x27 || op == 0x2f) {
+        bool sub = op == 0x2f;
+        uint32_t nf = 0;
+        if ((al & 0xf) > 9 || af) {
+            al = sub ? al - 6 : al + 6;
+            nf |= CC_A;
+            if (sub ? old_al < 6 : old_al > 0xf9) {
+                nf |= cf ? CC_C : 0;
+            }
+        }
+        if (old_al > 0x99 || cf) {
+            al = sub ? al - 0x60 : al + 0x60;
+            nf |= CC_C;
+        }
+        set_reg(cpu, in, R_EAX, al, 1);
+        set_flags_eager(cpu, nf | szp(al, 1) | (f & CC_O));
+    } else {
+        bool sub = op == 0x3f;
+        uint64_t ax = REG(R_EAX) & 0xffff;
+        uint32_t nf = f & ~(CC_A | CC_C);
+        if ((al & 0xf) > 9 || af) {
+            ax = sub ? ax - 6 : ax + 0x106;
+            if (sub) {
+                ax = (ax & 0xff) | (((ax >> 8) - 1) & 0xff) << 8;
+            }
+            nf |= CC_A | CC_C;
+        }
+        ax = (ax & 0xff0f);
+        REG(R_EAX) = (REG(R_EAX) & ~0xffffull) | ax;
+        set_flags_eager(cpu, nf);
+    }
+}
+
+/* inc/dec r (not 64-bit mode: those are REX) */
+void x86_op_incdec_r(X86CPU *cpu, const X86Insn *in)
 {
     int op = in->op;
     int size = in->opsize;
-    uint64_t la = 0, a, b, r;
+    uint64_t a, r;
+    int rn = op & 7;
+    uint64_t c = x86_compute_cf(cpu);
+    a = REG(rn) & size_mask(size);
+    r = (op < 0x48) ? a + 1 : a - 1;
+    set_cc(cpu, op < 0x48 ? CC_OP_INC : CC_OP_DEC, size, a, 1, r);
+    ENV->cc_carry = c;
+    set_reg(cpu, in, rn, r, size);
+}
 
-    if (unlikely(in->bad)) {
+void x86_op_push_r(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    push(cpu, REG((op & 7) | ((in->rex & REX_B) ? 8 : 0)), stack_opsize(cpu, in));
+}
+
+void x86_op_pop_r(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    uint64_t r;
+    int sz = stack_opsize(cpu, in);
+    r = pop(cpu, sz);
+    set_reg(cpu, in, (op & 7) | ((in->rex & REX_B) ? 8 : 0), r, sz);
+}
+
+/* pusha */
+void x86_op_pusha(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    uint64_t sp = REG(R_ESP);
+    for (int i = 0; i < 8; i++) {
+        push(cpu, i == R_ESP ? sp : REG(i), size);
+    }
+}
+
+/* popa */
+void x86_op_popa(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    uint64_t r;
+    for (int i = 7; i >= 0; i--) {
+        r = pop(cpu, size);
+        if (i != R_ESP) {
+            set_reg(cpu, in, i, r, size);
+        }
+    }
+}
+
+void x86_op_movsxd(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    uint64_t la = 0, r;
+    if (cpu->code64) { /* movsxd */
+        r = rm_read(cpu, in, 4, &la);
+        set_reg(cpu, in, in->reg, size == 8 ? (uint64_t)(int32_t)r : r, size);
+        return;
+    }
+    x86_unimplemented(cpu, in); /* arpl */
+}
+
+void x86_op_push_imm(X86CPU *cpu, const X86Insn *in)
+{
+    push(cpu, in->imm, stack_opsize(cpu, in));
+}
+
+void x86_op_ins_outs_b(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    string_op(cpu, in, op, 1);
+}
+
+void x86_op_ins_outs_v(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    string_op(cpu, in, op, size == 8 ? 4 : size);
+}
+
+void x86_op_jcc(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    if (x86_cond(cpu, op & 15)) {
+        ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
+    }
+}
+
+void x86_op_grp1(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    uint64_t r;
+    int sz = (op & 1) ? size : 1;
+    rmw_rm(cpu, in, in->reg & 7, sz, in->imm & size_mask(sz), &r);
+}
+
+void x86_op_test_rm(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    uint64_t la = 0, a;
+    int sz = (op & 1) ? size : 1;
+    a = rm_read(cpu, in, sz, &la);
+    alu(cpu, 4, sz, a, get_reg(cpu, in, in->reg, sz));
+}
+
+void x86_op_xchg_rm(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    uint64_t la = 0, a, b;
+    int sz = (op & 1) ? size : 1;
+    b = get_reg(cpu, in, in->reg, sz);
+    if (in->mod == 3) {
+        a = get_reg(cpu, in, in->rm, sz);
+        set_reg(cpu, in, in->rm, b, sz);
+    } else {
+        la = x86_ea(cpu, in);
+        void *lp = (la & (sz - 1)) ? NULL : x86_rmw_ptr(cpu, la, sz);
+        if (lp) {
+            switch (sz) {
+            case 1:
+                a = __atomic_exchange_n((uint8_t *)lp, (uint8_t)b, __ATOMIC_SEQ_CST);
+                break;
+            case 2:
+                a = __atomic_exchange_n((uint16_t *)lp, (uint16_t)b, __ATOMIC_SEQ_CST);
+                break;
+            case 4:
+                a = __atomic_exchange_n((uint32_t *)lp, (uint32_t)b, __ATOMIC_SEQ_CST);
+                break;
+            default:
+                a = __atomic_exchange_n((uint64_t *)lp, b, __ATOMIC_SEQ_CST);
+                break;
+            }
+            x86_note_store(cpu, lp);
+        } else {
+            a = x86_ld(cpu, la, sz);
+            x86_st(cpu, la, b, sz);
+        }
+    }
+    set_reg(cpu, in, in->reg, a, sz);
+}
+
+void x86_op_mov_to_rm(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    uint64_t r;
+    int sz = (op & 1) ? size : 1;
+    r = get_reg(cpu, in, in->reg, sz);
+    if (in->mod == 3) {
+        set_reg(cpu, in, in->rm, r, sz);
+    } else {
+        x86_st(cpu, x86_ea(cpu, in), r, sz);
+    }
+}
+
+void x86_op_mov_from_rm(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    uint64_t la = 0, r;
+    int sz = (op & 1) ? size : 1;
+    r = rm_read(cpu, in, sz, &la);
+    set_reg(cpu, in, in->reg, r, sz);
+}
+
+void x86_op_mov_from_sreg(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    if ((in->reg & 7) > 5) {
         x86_raise_ud(cpu);
     }
-    if (op >= 0x100) {
-        exec_0f(cpu, in);
-        return;
+    uint16_t sel = ENV->segs[in->reg & 7].selector;
+    if (in->mod == 3) {
+        set_reg(cpu, in, in->rm, sel, size == 2 ? 2 : size);
+    } else {
+        x86_st(cpu, x86_ea(cpu, in), sel, 2);
     }
-    if (op < 0x40 && (op & 7) < 6) {
-        int aop = op >> 3;
-        switch (op & 7) {
-        case 0:
-        case 1: {
-            int sz = (op & 1) ? size : 1;
-            rmw_rm(cpu, in, aop, sz, get_reg(cpu, in, in->reg, sz), &r);
-            return;
-        }
-        case 2:
-        case 3: {
-            int sz = (op & 1) ? size : 1;
-            b = rm_read(cpu, in, sz, &la);
-            a = get_reg(cpu, in, in->reg, sz);
-            r = alu(cpu, aop, sz, a, b);
-            if (aop != 7) {
-                set_reg(cpu, in, in->reg, r, sz);
-            }
-            return;
-        }
-        case 4:
-            r = alu(cpu, aop, 1, REG(R_EAX) & 0xff, in->imm & 0xff);
-            if (aop != 7) {
-                set_reg(cpu, in, R_EAX, r, 1);
-            }
-            return;
-        default:
-            r = alu(cpu, aop, size, REG(R_EAX) & size_mask(size), in->imm & size_mask(size));
-            if (aop != 7) {
-                set_reg(cpu, in, R_EAX, r, size);
-            }
-            return;
-        }
-    }
+}
 
-    switch (op) {
-    case 0x06:
-    case 0x0e:
-    case 0x16:
-    case 0x1e: /* push es/cs/ss/ds */
-        push(cpu, ENV->segs[op >> 3].selector, stack_opsize(cpu, in));
-        return;
-    case 0x07:
-    case 0x17:
-    case 0x1f: { /* pop es/ss/ds */
-        int sz = stack_opsize(cpu, in);
+void x86_op_lea(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    if (in->mod == 3) {
+        x86_raise_ud(cpu);
+    } else {
+        X86Insn t = *in;
+        t.seg = X86_SEG_NONE;
+        uint64_t ea = x86_ea(cpu, &t);
+        if (!cpu->code64 && in->addrsize == 2) {
+            ea &= 0xffff;
+        }
+        set_reg(cpu, in, in->reg, ea, size);
+    }
+}
+
+void x86_op_mov_to_sreg(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t la = 0;
+    int s = in->reg & 7;
+    if (s == R_CS || s > 5) {
+        x86_raise_ud(cpu);
+    }
+    uint16_t sel = rm_read(cpu, in, 2, &la);
+    load_seg_checked(cpu, s, sel);
+    if (s == R_SS) {
+        ENV->inhibit_irq = 1;
+        cpu->tb_exit = 1;
+    }
+}
+
+void x86_op_pop_rm(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t la = 0, r;
+    int sz = stack_opsize(cpu, in);
+    if (in->mod == 3) {
+        r = pop(cpu, sz);
+        set_reg(cpu, in, in->rm, r, sz);
+    } else {
+        /* the address is computed with rsp already incremented */
         uint64_t sp = REG(R_ESP);
-        uint16_t sel = pop(cpu, sz);
+        r = pop(cpu, sz);
         uint64_t newsp = REG(R_ESP);
+        la = x86_ea(cpu, in);
         REG(R_ESP) = sp;
-        load_seg_checked(cpu, op >> 3, sel);
+        x86_st(cpu, la, r, sz);
         REG(R_ESP) = newsp;
-        if (op == 0x17) {
-            ENV->inhibit_irq = 1;
-            cpu->tb_exit = 1;
-        }
-        return;
     }
-    case 0x0f:
+}
+
+/* xchg rax with the register in the opcode (90 is xchg r8, rax with REX.B) */
+void x86_op_xchg_ax(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    int rn = (in->op & 7) | ((in->rex & REX_B) ? 8 : 0);
+    uint64_t a = REG(rn);
+    set_reg(cpu, in, rn, REG(R_EAX), size);
+    set_reg(cpu, in, R_EAX, a, size);
+}
+
+/* nop, and pause with F3 */
+void x86_op_nop(X86CPU *cpu, const X86Insn *in)
+{
+    if (in->rex & REX_B) {
+        x86_op_xchg_ax(cpu, in);
+    }
+}
+
+/* cbw/cwde/cdqe */
+void x86_op_cbw(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    uint64_t r;
+    r = size == 2   ? (uint64_t)(int8_t)REG(R_EAX)
+        : size == 4 ? (uint64_t)(int16_t)REG(R_EAX)
+                    : (uint64_t)(int32_t)REG(R_EAX);
+    set_reg(cpu, in, R_EAX, r, size);
+}
+
+/* cwd/cdq/cqo */
+void x86_op_cwd(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    uint64_t r;
+    r = (REG(R_EAX) & sign_bit(size)) ? ~0ull : 0;
+    set_reg(cpu, in, R_EDX, r, size);
+}
+
+void x86_op_call_far(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    x86_far_call(cpu, in->imm2, in->imm, size, ENV->rip);
+    cpu->tb_exit = 1;
+}
+
+/* fwait */
+void x86_op_fwait(X86CPU *cpu, const X86Insn *in)
+{
+    if ((ENV->cr0 & (CR0_MP | CR0_TS)) == (CR0_MP | CR0_TS)) {
+        x86_raise(cpu, EXCP_NM, -1);
+    }
+}
+
+/* pushf */
+void x86_op_pushf(X86CPU *cpu, const X86Insn *in)
+{
+    int sz = stack_opsize(cpu, in);
+    if ((ENV->eflags & VM_MASK) && ((ENV->eflags & IOPL_MASK) >> 12) != 3) {
+        x86_raise(cpu, EXCP_GP, 0);
+    }
+    push(cpu, x86_get_eflags(cpu) & ~(uint64_t)(VM_MASK | RF_MASK), sz);
+}
+
+/* popf */
+void x86_op_popf(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t r;
+    int sz = stack_opsize(cpu, in);
+    if ((ENV->eflags & VM_MASK) && ((ENV->eflags & IOPL_MASK) >> 12) != 3) {
+        x86_raise(cpu, EXCP_GP, 0);
+    }
+    r = pop(cpu, sz);
+    uint64_t mask = CC_ALL | TF_MASK | DF_MASK | NT_MASK | AC_MASK | ID_MASK | 0x800;
+    int iopl = (ENV->eflags & IOPL_MASK) >> 12;
+    if (cpu->cpl == 0 || !cpu->pe) {
+        mask |= IOPL_MASK | IF_MASK;
+    } else if (cpu->cpl <= iopl) {
+        mask |= IF_MASK;
+    }
+    if (sz == 2) {
+        mask &= 0xffff;
+    }
+    x86_set_eflags(cpu, r, mask);
+    cpu->tb_exit = 1;
+}
+
+/* sahf */
+void x86_op_sahf(X86CPU *cpu, const X86Insn *in)
+{
+    uint32_t f = x86_compute_eflags(cpu);
+    uint32_t ah = (REG(R_EAX) >> 8) & (CC_S | CC_Z | CC_A | CC_P | CC_C);
+    set_flags_eager(cpu, (f & CC_O) | ah);
+}
+
+/* lahf */
+void x86_op_lahf(X86CPU *cpu, const X86Insn *in)
+{
+    REG(R_EAX) = (REG(R_EAX) & ~0xff00ull) | ((x86_get_eflags(cpu) & 0xff) << 8);
+}
+
+void x86_op_mov_moffs(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    int sz = (op & 1) ? size : 1;
+    uint64_t off = in->imm;
+    uint64_t sla = in->seg == X86_SEG_NONE ? off : seg_la(cpu, in->seg, off);
+    if (op < 0xa2) {
+        set_reg(cpu, in, R_EAX, x86_ld(cpu, sla, sz), sz);
+    } else {
+        x86_st(cpu, sla, REG(R_EAX), sz);
+    }
+}
+
+void x86_op_string_b(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    string_op(cpu, in, op, 1);
+}
+
+void x86_op_string_v(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    string_op(cpu, in, op, size);
+}
+
+void x86_op_test_al(X86CPU *cpu, const X86Insn *in)
+{
+    alu(cpu, 4, 1, REG(R_EAX) & 0xff, in->imm & 0xff);
+}
+
+void x86_op_test_ax(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    alu(cpu, 4, size, REG(R_EAX) & size_mask(size), in->imm & size_mask(size));
+}
+
+void x86_op_mov_r8_imm(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    set_reg(cpu, in, (op & 7) | ((in->rex & REX_B) ? 8 : 0), in->imm, 1);
+}
+
+void x86_op_mov_r_imm(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    set_reg(cpu, in, (op & 7) | ((in->rex & REX_B) ? 8 : 0), in->imm, size);
+}
+
+void x86_op_shift(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    uint64_t la = 0, a, r;
+    int sz = (op & 1) ? size : 1;
+    unsigned cnt = op <= 0xc1 ? (unsigned)in->imm : op <= 0xd1 ? 1 : (REG(R_ECX) & 0xff);
+    a = rm_read(cpu, in, sz, &la);
+    r = shift_op(cpu, in, in->reg & 7, sz, a, cnt);
+    rm_write(cpu, in, sz, la, r);
+}
+
+void x86_op_ret(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int sz = stack_opsize(cpu, in);
+    uint64_t t = pop(cpu, sz);
+    if (op == 0xc2) {
+        set_sp(cpu, sp_mask(cpu, REG(R_ESP)) + (in->imm & 0xffff));
+    }
+    ENV->rip = sz == 2 ? (t & 0xffff) : sz == 4 ? (uint32_t)t : t;
+}
+
+void x86_op_les_lds(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    uint64_t la = 0;
+    if (in->mod == 3) {
         x86_raise_ud(cpu);
-    case 0x27:
-    case 0x2f:
-    case 0x37:
-    case 0x3f: {
-        /* daa das aaa aas */
-        uint32_t f = x86_compute_eflags(cpu);
-        uint8_t al = REG(R_EAX) & 0xff, old_al = al;
-        bool cf = f & CC_C, af = f & CC_A;
-        if (op == 0x27 || op == 0x2f) {
-            bool sub = op == 0x2f;
-            uint32_t nf = 0;
-            if ((al & 0xf) > 9 || af) {
-                al = sub ? al - 6 : al + 6;
-                nf |= CC_A;
-                if (sub ? old_al < 6 : old_al > 0xf9) {
-                    nf |= cf ? CC_C : 0;
-                }
-            }
-            if (old_al > 0x99 || cf) {
-                al = sub ? al - 0x60 : al + 0x60;
-                nf |= CC_C;
-            }
-            set_reg(cpu, in, R_EAX, al, 1);
-            set_flags_eager(cpu, nf | szp(al, 1) | (f & CC_O));
-        } else {
-            bool sub = op == 0x3f;
-            uint64_t ax = REG(R_EAX) & 0xffff;
-            uint32_t nf = f & ~(CC_A | CC_C);
-            if ((al & 0xf) > 9 || af) {
-                ax = sub ? ax - 6 : ax + 0x106;
-                if (sub) {
-                    ax = (ax & 0xff) | (((ax >> 8) - 1) & 0xff) << 8;
-                }
-                nf |= CC_A | CC_C;
-            }
-            ax = (ax & 0xff0f);
-            REG(R_EAX) = (REG(R_EAX) & ~0xffffull) | ax;
-            set_flags_eager(cpu, nf);
-        }
-        return;
     }
-    case 0x40 ... 0x4f: { /* inc/dec r (not 64-bit mode: those are REX) */
-        int rn = op & 7;
-        uint64_t c = x86_compute_cf(cpu);
-        a = REG(rn) & size_mask(size);
-        r = (op < 0x48) ? a + 1 : a - 1;
-        set_cc(cpu, op < 0x48 ? CC_OP_INC : CC_OP_DEC, size, a, 1, r);
-        ENV->cc_carry = c;
-        set_reg(cpu, in, rn, r, size);
-        return;
+    la = x86_ea(cpu, in);
+    uint64_t off = x86_ld(cpu, la, size == 2 ? 2 : 4);
+    uint16_t sel = x86_ld(cpu, la + (size == 2 ? 2 : 4), 2);
+    load_seg_checked(cpu, op == 0xc4 ? R_ES : R_DS, sel);
+    set_reg(cpu, in, in->reg, off, size);
+}
+
+void x86_op_mov_rm_imm(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    int sz = (op & 1) ? size : 1;
+    if ((in->reg & 7) != 0) {
+        x86_raise_ud(cpu);
     }
-    case 0x50 ... 0x57:
-        push(cpu, REG((op & 7) | ((in->rex & REX_B) ? 8 : 0)), stack_opsize(cpu, in));
-        return;
-    case 0x58 ... 0x5f: {
-        int sz = stack_opsize(cpu, in);
-        r = pop(cpu, sz);
-        set_reg(cpu, in, (op & 7) | ((in->rex & REX_B) ? 8 : 0), r, sz);
-        return;
+    if (in->mod == 3) {
+        set_reg(cpu, in, in->rm, in->imm, sz);
+    } else {
+        x86_st(cpu, x86_ea(cpu, in), in->imm, sz);
     }
-    case 0x60: { /* pusha */
-        uint64_t sp = REG(R_ESP);
-        for (int i = 0; i < 8; i++) {
-            push(cpu, i == R_ESP ? sp : REG(i), size);
-        }
-        return;
+}
+
+void x86_op_enter(X86CPU *cpu, const X86Insn *in)
+{
+    enter_op(cpu, in);
+}
+
+/* leave */
+void x86_op_leave(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t r;
+    int sz = stack_opsize(cpu, in);
+    uint64_t bp = sp_mask(cpu, REG(R_EBP));
+    r = x86_ld(cpu, seg_la(cpu, R_SS, bp), sz);
+    set_sp(cpu, bp + sz);
+    set_reg(cpu, in, R_EBP, r, sz);
+}
+
+void x86_op_ret_far(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    x86_far_ret(cpu, size, op == 0xca ? in->imm & 0xffff : 0);
+    cpu->tb_exit = 1;
+}
+
+void x86_op_int3(X86CPU *cpu, const X86Insn *in)
+{
+    x86_raise_soft(cpu, EXCP_BP, ENV->rip);
+}
+
+void x86_op_int_imm(X86CPU *cpu, const X86Insn *in)
+{
+    if ((ENV->eflags & VM_MASK) && ((ENV->eflags & IOPL_MASK) >> 12) != 3) {
+        x86_raise(cpu, EXCP_GP, 0);
     }
-    case 0x61: /* popa */
-        for (int i = 7; i >= 0; i--) {
-            r = pop(cpu, size);
-            if (i != R_ESP) {
-                set_reg(cpu, in, i, r, size);
-            }
-        }
-        return;
-    case 0x63:
-        if (cpu->code64) { /* movsxd */
-            r = rm_read(cpu, in, 4, &la);
-            set_reg(cpu, in, in->reg, size == 8 ? (uint64_t)(int32_t)r : r, size);
-            return;
-        }
-        x86_unimplemented(cpu, in); /* arpl */
-        return;
-    case 0x68:
-    case 0x6a:
-        push(cpu, in->imm, stack_opsize(cpu, in));
-        return;
-    case 0x6c:
-        string_op(cpu, in, op, 1);
-        return;
-    case 0x6d:
-        string_op(cpu, in, op, size == 8 ? 4 : size);
-        return;
-    case 0x6e:
-        string_op(cpu, in, op, 1);
-        return;
-    case 0x6f:
-        string_op(cpu, in, op, size == 8 ? 4 : size);
-        return;
-    case 0x70 ... 0x7f:
-        if (x86_cond(cpu, op & 15)) {
-            ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
-        }
-        return;
-    case 0x80:
-    case 0x81:
-    case 0x82:
-    case 0x83: {
-        int sz = (op & 1) ? size : 1;
-        rmw_rm(cpu, in, in->reg & 7, sz, in->imm & size_mask(sz), &r);
-        return;
+    x86_raise_soft(cpu, in->imm & 0xff, ENV->rip);
+}
+
+void x86_op_into(X86CPU *cpu, const X86Insn *in)
+{
+    if (x86_cond(cpu, 0)) {
+        x86_raise_soft(cpu, EXCP_OF, ENV->rip);
     }
-    case 0x84:
-    case 0x85: {
-        int sz = (op & 1) ? size : 1;
+}
+
+void x86_op_iret(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    x86_iret(cpu, size);
+    cpu->tb_exit = 1;
+}
+
+/* aam / aad */
+void x86_op_aam_aad(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    uint8_t al = REG(R_EAX), ah = REG(R_EAX) >> 8, base = in->imm;
+    if (op == 0xd4) {
+        if (base == 0) {
+            x86_raise(cpu, EXCP_DE, -1);
+        }
+        ah = al / base;
+        al = al % base;
+    } else {
+        al = (uint8_t)(al + ah * base);
+        ah = 0;
+    }
+    REG(R_EAX) = (REG(R_EAX) & ~0xffffull) | ((uint64_t)ah << 8) | al;
+    set_flags_eager(cpu, szp(al, 1));
+}
+
+/* salc */
+void x86_op_salc(X86CPU *cpu, const X86Insn *in)
+{
+    set_reg(cpu, in, R_EAX, x86_compute_cf(cpu) ? 0xff : 0, 1);
+}
+
+/* xlat */
+void x86_op_xlat(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t off = (REG(R_EBX) + (REG(R_EAX) & 0xff)) & size_mask(in->addrsize);
+    int s = in->seg == X86_SEG_NONE ? R_DS : in->seg;
+    set_reg(cpu, in, R_EAX, x86_ld(cpu, seg_la(cpu, s, off), 1), 1);
+}
+
+void x86_op_x87(X86CPU *cpu, const X86Insn *in)
+{
+    x86_exec_x87(cpu, in);
+}
+
+/* loopnz loopz loop */
+void x86_op_loop(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    uint64_t c = (REG(R_ECX) - 1) & size_mask(in->addrsize);
+    areg_add(cpu, in, R_ECX, -1);
+    bool take = c != 0;
+    if (op == 0xe0) {
+        take = take && !x86_cond(cpu, 4);
+    } else if (op == 0xe1) {
+        take = take && x86_cond(cpu, 4);
+    }
+    if (take) {
+        ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
+    }
+}
+
+void x86_op_jcxz(X86CPU *cpu, const X86Insn *in)
+{
+    if (areg(cpu, in, R_ECX) == 0) {
+        ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
+    }
+}
+
+void x86_op_in(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    int sz = (op & 1) ? (size == 2 ? 2 : 4) : 1;
+    check_io(cpu);
+    uint16_t port = op < 0xec ? (in->imm & 0xff) : (REG(R_EDX) & 0xffff);
+    set_reg(cpu, in, R_EAX, io_in(cpu, port, sz), sz);
+    cpu->tb_exit = 1;
+}
+
+void x86_op_out(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    int sz = (op & 1) ? (size == 2 ? 2 : 4) : 1;
+    check_io(cpu);
+    uint16_t port = op < 0xee ? (in->imm & 0xff) : (REG(R_EDX) & 0xffff);
+    io_out(cpu, port, REG(R_EAX) & size_mask(sz), sz);
+    cpu->tb_exit = 1;
+}
+
+/* call rel */
+void x86_op_call(X86CPU *cpu, const X86Insn *in)
+{
+    int sz = stack_opsize(cpu, in);
+    uint64_t t = branch_target(cpu, in, ENV->rip + in->imm);
+    push(cpu, ENV->rip, sz);
+    ENV->rip = t;
+}
+
+void x86_op_jmp(X86CPU *cpu, const X86Insn *in)
+{
+    ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
+}
+
+void x86_op_jmp_far(X86CPU *cpu, const X86Insn *in)
+{
+    x86_far_jmp(cpu, in->imm2, in->imm, ENV->rip);
+    cpu->tb_exit = 1;
+}
+
+/* icebp */
+void x86_op_icebp(X86CPU *cpu, const X86Insn *in)
+{
+    x86_raise_soft(cpu, EXCP_DB, ENV->rip);
+}
+
+/* hlt */
+void x86_op_hlt(X86CPU *cpu, const X86Insn *in)
+{
+    check_cpl0(cpu);
+    ENV->halted = 1;
+    cpu->tb_exit = 1;
+}
+
+void x86_op_cmc(X86CPU *cpu, const X86Insn *in)
+{
+    set_flags_eager(cpu, x86_compute_eflags(cpu) ^ CC_C);
+}
+
+void x86_op_grp3(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    uint64_t la = 0, a, r;
+    int sz = (op & 1) ? size : 1;
+    int g = in->reg & 7;
+    switch (g) {
+    case 0:
+    case 1:
         a = rm_read(cpu, in, sz, &la);
-        alu(cpu, 4, sz, a, get_reg(cpu, in, in->reg, sz));
+        alu(cpu, 4, sz, a, in->imm & size_mask(sz));
+        return;
+    case 2:
+        rmw_rm(cpu, in, RMW_NOT, sz, 0, &r);
+        return;
+    case 3:
+        rmw_rm(cpu, in, RMW_NEG, sz, 0, &r);
+        return;
+    default:
+        muldiv(cpu, in, sz, rm_read(cpu, in, sz, &la));
         return;
     }
-    case 0x86:
-    case 0x87: {
-        int sz = (op & 1) ? size : 1;
-        b = get_reg(cpu, in, in->reg, sz);
-        if (in->mod == 3) {
-            a = get_reg(cpu, in, in->rm, sz);
-            set_reg(cpu, in, in->rm, b, sz);
-        } else {
-            la = x86_ea(cpu, in);
-            void *lp = (la & (sz - 1)) ? NULL : x86_rmw_ptr(cpu, la, sz);
-            if (lp) {
-                switch (sz) {
-                case 1:
-                    a = __atomic_exchange_n((uint8_t *)lp, (uint8_t)b, __ATOMIC_SEQ_CST);
-                    break;
-                case 2:
-                    a = __atomic_exchange_n((uint16_t *)lp, (uint16_t)b, __ATOMIC_SEQ_CST);
-                    break;
-                case 4:
-                    a = __atomic_exchange_n((uint32_t *)lp, (uint32_t)b, __ATOMIC_SEQ_CST);
-                    break;
-                default:
-                    a = __atomic_exchange_n((uint64_t *)lp, b, __ATOMIC_SEQ_CST);
-                    break;
-                }
-                x86_note_store(cpu, lp);
-            } else {
-                a = x86_ld(cpu, la, sz);
-                x86_st(cpu, la, b, sz);
-            }
-        }
-        set_reg(cpu, in, in->reg, a, sz);
-        return;
+}
+
+void x86_op_clc_stc(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    set_flags_eager(cpu, (x86_compute_eflags(cpu) & ~CC_C) | (op & 1));
+}
+
+void x86_op_cli_sti(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int iopl = (ENV->eflags & IOPL_MASK) >> 12;
+    if (cpu->pe && cpu->cpl > iopl) {
+        x86_raise(cpu, EXCP_GP, 0);
     }
-    case 0x88:
-    case 0x89: {
-        int sz = (op & 1) ? size : 1;
-        r = get_reg(cpu, in, in->reg, sz);
-        if (in->mod == 3) {
-            set_reg(cpu, in, in->rm, r, sz);
-        } else {
-            x86_st(cpu, x86_ea(cpu, in), r, sz);
-        }
-        return;
-    }
-    case 0x8a:
-    case 0x8b: {
-        int sz = (op & 1) ? size : 1;
-        r = rm_read(cpu, in, sz, &la);
-        set_reg(cpu, in, in->reg, r, sz);
-        return;
-    }
-    case 0x8c: {
-        if ((in->reg & 7) > 5) {
-            x86_raise_ud(cpu);
-        }
-        uint16_t sel = ENV->segs[in->reg & 7].selector;
-        if (in->mod == 3) {
-            set_reg(cpu, in, in->rm, sel, size == 2 ? 2 : size);
-        } else {
-            x86_st(cpu, x86_ea(cpu, in), sel, 2);
-        }
-        return;
-    }
-    case 0x8d:
-        if (in->mod == 3) {
-            x86_raise_ud(cpu);
-        } else {
-            X86Insn t = *in;
-            t.seg = X86_SEG_NONE;
-            uint64_t ea = x86_ea(cpu, &t);
-            if (!cpu->code64 && in->addrsize == 2) {
-                ea &= 0xffff;
-            }
-            set_reg(cpu, in, in->reg, ea, size);
-        }
-        return;
-    case 0x8e: {
-        int s = in->reg & 7;
-        if (s == R_CS || s > 5) {
-            x86_raise_ud(cpu);
-        }
-        uint16_t sel = rm_read(cpu, in, 2, &la);
-        load_seg_checked(cpu, s, sel);
-        if (s == R_SS) {
+    if (op == 0xfa) {
+        ENV->eflags &= ~(uint64_t)IF_MASK;
+    } else {
+        if (!(ENV->eflags & IF_MASK)) {
             ENV->inhibit_irq = 1;
-            cpu->tb_exit = 1;
         }
-        return;
-    }
-    case 0x8f: {
-        int sz = stack_opsize(cpu, in);
-        if (in->mod == 3) {
-            r = pop(cpu, sz);
-            set_reg(cpu, in, in->rm, r, sz);
-        } else {
-            /* the address is computed with rsp already incremented */
-            uint64_t sp = REG(R_ESP);
-            r = pop(cpu, sz);
-            uint64_t newsp = REG(R_ESP);
-            la = x86_ea(cpu, in);
-            REG(R_ESP) = sp;
-            x86_st(cpu, la, r, sz);
-            REG(R_ESP) = newsp;
-        }
-        return;
-    }
-    case 0x90:
-        if (in->rex & REX_B) {
-            goto xchg;
-        }
-        if (in->prefix & PFX_REPZ) {
-            /* pause */
-        }
-        return;
-    case 0x91 ... 0x97:
-    xchg : {
-        int rn = (op & 7) | ((in->rex & REX_B) ? 8 : 0);
-        a = REG(rn);
-        set_reg(cpu, in, rn, REG(R_EAX), size);
-        set_reg(cpu, in, R_EAX, a, size);
-        return;
-    }
-    case 0x98: /* cbw/cwde/cdqe */
-        r = size == 2   ? (uint64_t)(int8_t)REG(R_EAX)
-            : size == 4 ? (uint64_t)(int16_t)REG(R_EAX)
-                        : (uint64_t)(int32_t)REG(R_EAX);
-        set_reg(cpu, in, R_EAX, r, size);
-        return;
-    case 0x99: /* cwd/cdq/cqo */
-        r = (REG(R_EAX) & sign_bit(size)) ? ~0ull : 0;
-        set_reg(cpu, in, R_EDX, r, size);
-        return;
-    case 0x9a:
-        x86_far_call(cpu, in->imm2, in->imm, size, ENV->rip);
+        ENV->eflags |= IF_MASK;
         cpu->tb_exit = 1;
-        return;
-    case 0x9b: /* fwait */
-        if ((ENV->cr0 & (CR0_MP | CR0_TS)) == (CR0_MP | CR0_TS)) {
-            x86_raise(cpu, EXCP_NM, -1);
-        }
-        return;
-    case 0x9c: { /* pushf */
-        int sz = stack_opsize(cpu, in);
-        if ((ENV->eflags & VM_MASK) && ((ENV->eflags & IOPL_MASK) >> 12) != 3) {
-            x86_raise(cpu, EXCP_GP, 0);
-        }
-        push(cpu, x86_get_eflags(cpu) & ~(uint64_t)(VM_MASK | RF_MASK), sz);
+    }
+}
+
+void x86_op_cld(X86CPU *cpu, const X86Insn *in)
+{
+    ENV->eflags &= ~(uint64_t)DF_MASK;
+}
+
+void x86_op_std(X86CPU *cpu, const X86Insn *in)
+{
+    ENV->eflags |= DF_MASK;
+}
+
+void x86_op_grp45(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op;
+    int size = in->opsize;
+    uint64_t la = 0, a, r;
+    int g = in->reg & 7;
+    int sz = (op & 1) ? size : 1;
+    if (g < 2) {
+        uint64_t c = x86_compute_cf(cpu);
+        a = g == 0 ? rmw_rm(cpu, in, RMW_INC, sz, 0, &r) : rmw_rm(cpu, in, RMW_DEC, sz, 0, &r);
+        set_cc(cpu, g == 0 ? CC_OP_INC : CC_OP_DEC, sz, a, 1, r);
+        ENV->cc_carry = c;
         return;
     }
-    case 0x9d: { /* popf */
-        int sz = stack_opsize(cpu, in);
-        if ((ENV->eflags & VM_MASK) && ((ENV->eflags & IOPL_MASK) >> 12) != 3) {
-            x86_raise(cpu, EXCP_GP, 0);
-        }
-        r = pop(cpu, sz);
-        uint64_t mask = CC_ALL | TF_MASK | DF_MASK | NT_MASK | AC_MASK | ID_MASK | 0x800;
-        int iopl = (ENV->eflags & IOPL_MASK) >> 12;
-        if (cpu->cpl == 0 || !cpu->pe) {
-            mask |= IOPL_MASK | IF_MASK;
-        } else if (cpu->cpl <= iopl) {
-            mask |= IF_MASK;
-        }
-        if (sz == 2) {
-            mask &= 0xffff;
-        }
-        x86_set_eflags(cpu, r, mask);
-        cpu->tb_exit = 1;
+    if (op == 0xfe) {
+        x86_raise_ud(cpu);
+    }
+    switch (g) {
+    case 2: { /* call near indirect */
+        int ssz = stack_opsize(cpu, in);
+        uint64_t t = rm_read(cpu, in, cpu->code64 ? 8 : size, &la);
+        push(cpu, ENV->rip, ssz);
+        ENV->rip = branch_target(cpu, in, t);
         return;
     }
-    case 0x9e: { /* sahf */
-        uint32_t f = x86_compute_eflags(cpu);
-        uint32_t ah = (REG(R_EAX) >> 8) & (CC_S | CC_Z | CC_A | CC_P | CC_C);
-        set_flags_eager(cpu, (f & CC_O) | ah);
-        return;
-    }
-    case 0x9f: /* lahf */
-        REG(R_EAX) = (REG(R_EAX) & ~0xff00ull) | ((x86_get_eflags(cpu) & 0xff) << 8);
-        return;
-    case 0xa0:
-    case 0xa1:
-    case 0xa2:
-    case 0xa3: {
-        int sz = (op & 1) ? size : 1;
-        uint64_t off = in->imm;
-        uint64_t sla = in->seg == X86_SEG_NONE ? off : seg_la(cpu, in->seg, off);
-        if (op < 0xa2) {
-            set_reg(cpu, in, R_EAX, x86_ld(cpu, sla, sz), sz);
-        } else {
-            x86_st(cpu, sla, REG(R_EAX), sz);
-        }
-        return;
-    }
-    case 0xa4:
-    case 0xa6:
-    case 0xaa:
-    case 0xac:
-    case 0xae:
-        string_op(cpu, in, op, 1);
-        return;
-    case 0xa5:
-    case 0xa7:
-    case 0xab:
-    case 0xad:
-    case 0xaf:
-        string_op(cpu, in, op, size);
-        return;
-    case 0xa8:
-        alu(cpu, 4, 1, REG(R_EAX) & 0xff, in->imm & 0xff);
-        return;
-    case 0xa9:
-        alu(cpu, 4, size, REG(R_EAX) & size_mask(size), in->imm & size_mask(size));
-        return;
-    case 0xb0 ... 0xb7:
-        set_reg(cpu, in, (op & 7) | ((in->rex & REX_B) ? 8 : 0), in->imm, 1);
-        return;
-    case 0xb8 ... 0xbf:
-        set_reg(cpu, in, (op & 7) | ((in->rex & REX_B) ? 8 : 0), in->imm, size);
-        return;
-    case 0xc0:
-    case 0xc1:
-    case 0xd0:
-    case 0xd1:
-    case 0xd2:
-    case 0xd3: {
-        int sz = (op & 1) ? size : 1;
-        unsigned cnt = op <= 0xc1 ? (unsigned)in->imm : op <= 0xd1 ? 1 : (REG(R_ECX) & 0xff);
-        a = rm_read(cpu, in, sz, &la);
-        r = shift_op(cpu, in, in->reg & 7, sz, a, cnt);
-        rm_write(cpu, in, sz, la, r);
-        return;
-    }
-    case 0xc2:
-    case 0xc3: {
-        int sz = stack_opsize(cpu, in);
-        uint64_t t = pop(cpu, sz);
-        if (op == 0xc2) {
-            set_sp(cpu, sp_mask(cpu, REG(R_ESP)) + (in->imm & 0xffff));
-        }
-        ENV->rip = sz == 2 ? (t & 0xffff) : sz == 4 ? (uint32_t)t : t;
-        return;
-    }
-    case 0xc4:
-    case 0xc5: {
+    case 3:
+    case 5: { /* far call / far jmp through memory */
         if (in->mod == 3) {
             x86_raise_ud(cpu);
         }
         la = x86_ea(cpu, in);
-        uint64_t off = x86_ld(cpu, la, size == 2 ? 2 : 4);
-        uint16_t sel = x86_ld(cpu, la + (size == 2 ? 2 : 4), 2);
-        load_seg_checked(cpu, op == 0xc4 ? R_ES : R_DS, sel);
-        set_reg(cpu, in, in->reg, off, size);
-        return;
-    }
-    case 0xc6:
-    case 0xc7: {
-        int sz = (op & 1) ? size : 1;
-        if ((in->reg & 7) != 0) {
-            x86_raise_ud(cpu);
-        }
-        if (in->mod == 3) {
-            set_reg(cpu, in, in->rm, in->imm, sz);
+        int osz = size;
+        uint64_t off = x86_ld(cpu, la, osz);
+        uint16_t sel = x86_ld(cpu, la + osz, 2);
+        if (g == 3) {
+            x86_far_call(cpu, sel, off, osz, ENV->rip);
         } else {
-            x86_st(cpu, x86_ea(cpu, in), in->imm, sz);
+            x86_far_jmp(cpu, sel, off, ENV->rip);
         }
-        return;
-    }
-    case 0xc8:
-        enter_op(cpu, in);
-        return;
-    case 0xc9: { /* leave */
-        int sz = stack_opsize(cpu, in);
-        uint64_t bp = sp_mask(cpu, REG(R_EBP));
-        r = x86_ld(cpu, seg_la(cpu, R_SS, bp), sz);
-        set_sp(cpu, bp + sz);
-        set_reg(cpu, in, R_EBP, r, sz);
-        return;
-    }
-    case 0xca:
-    case 0xcb:
-        x86_far_ret(cpu, size, op == 0xca ? in->imm & 0xffff : 0);
-        cpu->tb_exit = 1;
-        return;
-    case 0xcc:
-        x86_raise_soft(cpu, EXCP_BP, ENV->rip);
-    case 0xcd:
-        if ((ENV->eflags & VM_MASK) && ((ENV->eflags & IOPL_MASK) >> 12) != 3) {
-            x86_raise(cpu, EXCP_GP, 0);
-        }
-        x86_raise_soft(cpu, in->imm & 0xff, ENV->rip);
-    case 0xce:
-        if (x86_cond(cpu, 0)) {
-            x86_raise_soft(cpu, EXCP_OF, ENV->rip);
-        }
-        return;
-    case 0xcf:
-        x86_iret(cpu, size);
-        cpu->tb_exit = 1;
-        return;
-    case 0xd4:
-    case 0xd5: { /* aam / aad */
-        uint8_t al = REG(R_EAX), ah = REG(R_EAX) >> 8, base = in->imm;
-        if (op == 0xd4) {
-            if (base == 0) {
-                x86_raise(cpu, EXCP_DE, -1);
-            }
-            ah = al / base;
-            al = al % base;
-        } else {
-            al = (uint8_t)(al + ah * base);
-            ah = 0;
-        }
-        REG(R_EAX) = (REG(R_EAX) & ~0xffffull) | ((uint64_t)ah << 8) | al;
-        set_flags_eager(cpu, szp(al, 1));
-        return;
-    }
-    case 0xd6: /* salc */
-        set_reg(cpu, in, R_EAX, x86_compute_cf(cpu) ? 0xff : 0, 1);
-        return;
-    case 0xd7: { /* xlat */
-        uint64_t off = (REG(R_EBX) + (REG(R_EAX) & 0xff)) & size_mask(in->addrsize);
-        int s = in->seg == X86_SEG_NONE ? R_DS : in->seg;
-        set_reg(cpu, in, R_EAX, x86_ld(cpu, seg_la(cpu, s, off), 1), 1);
-        return;
-    }
-    case 0xd8 ... 0xdf:
-        x86_exec_x87(cpu, in);
-        return;
-    case 0xe0:
-    case 0xe1:
-    case 0xe2: { /* loopnz loopz loop */
-        uint64_t c = (REG(R_ECX) - 1) & size_mask(in->addrsize);
-        areg_add(cpu, in, R_ECX, -1);
-        bool take = c != 0;
-        if (op == 0xe0) {
-            take = take && !x86_cond(cpu, 4);
-        } else if (op == 0xe1) {
-            take = take && x86_cond(cpu, 4);
-        }
-        if (take) {
-            ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
-        }
-        return;
-    }
-    case 0xe3:
-        if (areg(cpu, in, R_ECX) == 0) {
-            ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
-        }
-        return;
-    case 0xe4:
-    case 0xe5:
-    case 0xec:
-    case 0xed: {
-        int sz = (op & 1) ? (size == 2 ? 2 : 4) : 1;
-        check_io(cpu);
-        uint16_t port = op < 0xec ? (in->imm & 0xff) : (REG(R_EDX) & 0xffff);
-        set_reg(cpu, in, R_EAX, io_in(cpu, port, sz), sz);
         cpu->tb_exit = 1;
         return;
     }
-    case 0xe6:
-    case 0xe7:
-    case 0xee:
-    case 0xef: {
-        int sz = (op & 1) ? (size == 2 ? 2 : 4) : 1;
-        check_io(cpu);
-        uint16_t port = op < 0xee ? (in->imm & 0xff) : (REG(R_EDX) & 0xffff);
-        io_out(cpu, port, REG(R_EAX) & size_mask(sz), sz);
-        cpu->tb_exit = 1;
+    case 4: { /* jmp near indirect */
+        uint64_t t = rm_read(cpu, in, cpu->code64 ? 8 : size, &la);
+        ENV->rip = branch_target(cpu, in, t);
         return;
     }
-    case 0xe8: { /* call rel */
-        int sz = stack_opsize(cpu, in);
-        uint64_t t = branch_target(cpu, in, ENV->rip + in->imm);
-        push(cpu, ENV->rip, sz);
-        ENV->rip = t;
+    case 6:
+        a = rm_read(cpu, in, stack_opsize(cpu, in), &la);
+        push(cpu, a, stack_opsize(cpu, in));
         return;
     }
-    case 0xe9:
-    case 0xeb:
-        ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
-        return;
-    case 0xea:
-        x86_far_jmp(cpu, in->imm2, in->imm, ENV->rip);
-        cpu->tb_exit = 1;
-        return;
-    case 0xf1: /* icebp */
-        x86_raise_soft(cpu, EXCP_DB, ENV->rip);
-    case 0xf4: /* hlt */
-        check_cpl0(cpu);
-        ENV->halted = 1;
-        cpu->tb_exit = 1;
-        return;
-    case 0xf5:
-        set_flags_eager(cpu, x86_compute_eflags(cpu) ^ CC_C);
-        return;
-    case 0xf6:
-    case 0xf7: {
-        int sz = (op & 1) ? size : 1;
-        int g = in->reg & 7;
-        switch (g) {
-        case 0:
-        case 1:
-            a = rm_read(cpu, in, sz, &la);
-            alu(cpu, 4, sz, a, in->imm & size_mask(sz));
-            return;
-        case 2:
-            rmw_rm(cpu, in, RMW_NOT, sz, 0, &r);
-            return;
-        case 3:
-            rmw_rm(cpu, in, RMW_NEG, sz, 0, &r);
-            return;
-        default:
-            muldiv(cpu, in, sz, rm_read(cpu, in, sz, &la));
-            return;
-        }
-    }
-    case 0xf8:
-    case 0xf9:
-        set_flags_eager(cpu, (x86_compute_eflags(cpu) & ~CC_C) | (op & 1));
-        return;
-    case 0xfa:
-    case 0xfb: {
-        int iopl = (ENV->eflags & IOPL_MASK) >> 12;
-        if (cpu->pe && cpu->cpl > iopl) {
-            x86_raise(cpu, EXCP_GP, 0);
-        }
-        if (op == 0xfa) {
-            ENV->eflags &= ~(uint64_t)IF_MASK;
-        } else {
-            if (!(ENV->eflags & IF_MASK)) {
-                ENV->inhibit_irq = 1;
-            }
-            ENV->eflags |= IF_MASK;
-            cpu->tb_exit = 1;
-        }
-        return;
-    }
-    case 0xfc:
-        ENV->eflags &= ~(uint64_t)DF_MASK;
-        return;
-    case 0xfd:
-        ENV->eflags |= DF_MASK;
-        return;
-    case 0xfe:
-    case 0xff: {
-        int g = in->reg & 7;
-        int sz = (op & 1) ? size : 1;
-        if (g < 2) {
-            uint64_t c = x86_compute_cf(cpu);
-            a = g == 0 ? rmw_rm(cpu, in, RMW_INC, sz, 0, &r) : rmw_rm(cpu, in, RMW_DEC, sz, 0, &r);
-            set_cc(cpu, g == 0 ? CC_OP_INC : CC_OP_DEC, sz, a, 1, r);
-            ENV->cc_carry = c;
-            return;
-        }
-        if (op == 0xfe) {
-            x86_raise_ud(cpu);
-        }
-        switch (g) {
-        case 2: { /* call near indirect */
-            int ssz = stack_opsize(cpu, in);
-            uint64_t t = rm_read(cpu, in, cpu->code64 ? 8 : size, &la);
-            push(cpu, ENV->rip, ssz);
-            ENV->rip = branch_target(cpu, in, t);
-            return;
-        }
-        case 3:
-        case 5: { /* far call / far jmp through memory */
-            if (in->mod == 3) {
-                x86_raise_ud(cpu);
-            }
-            la = x86_ea(cpu, in);
-            int osz = size;
-            uint64_t off = x86_ld(cpu, la, osz);
-            uint16_t sel = x86_ld(cpu, la + osz, 2);
-            if (g == 3) {
-                x86_far_call(cpu, sel, off, osz, ENV->rip);
-            } else {
-                x86_far_jmp(cpu, sel, off, ENV->rip);
-            }
-            cpu->tb_exit = 1;
-            return;
-        }
-        case 4: { /* jmp near indirect */
-            uint64_t t = rm_read(cpu, in, cpu->code64 ? 8 : size, &la);
-            ENV->rip = branch_target(cpu, in, t);
-            return;
-        }
-        case 6:
-            a = rm_read(cpu, in, stack_opsize(cpu, in), &la);
-            push(cpu, a, stack_opsize(cpu, in));
-            return;
-        }
-        x86_raise_ud(cpu);
-    }
-    }
-
-    /* imul r, r/m, imm */
-    if (op == 0x69 || op == 0x6b) {
-        a = rm_read(cpu, in, size, &la);
-        __int128 p = (__int128)sext(a, size) * sext(in->imm, size);
-        r = (uint64_t)p & size_mask(size);
-        uint32_t f = x86_compute_eflags(cpu) & ~CC_ALL;
-        f |= (p != (__int128)sext(r, size)) ? (CC_C | CC_O) : 0;
-        set_flags_eager(cpu, f | szp(r, size));
-        set_reg(cpu, in, in->reg, r, size);
-        return;
-    }
-    x86_unimplemented(cpu, in);
+    x86_raise_ud(cpu);
 }
 
-static void exec_0f(X86CPU *cpu, const X86Insn *in)
+void x86_op_grp6(X86CPU *cpu, const X86Insn *in)
+{
+    grp6(cpu, in);
+}
+
+void x86_op_grp7(X86CPU *cpu, const X86Insn *in)
+{
+    grp7(cpu, in);
+    cpu->tb_exit = 1;
+}
+
+void x86_op_lar(X86CPU *cpu, const X86Insn *in)
+{
+    lar_lsl(cpu, in, false);
+}
+
+void x86_op_lsl(X86CPU *cpu, const X86Insn *in)
+{
+    lar_lsl(cpu, in, true);
+}
+
+void x86_op_syscall(X86CPU *cpu, const X86Insn *in)
+{
+    x86_syscall(cpu, ENV->rip);
+    cpu->tb_exit = 1;
+}
+
+void x86_op_clts(X86CPU *cpu, const X86Insn *in)
+{
+    check_cpl0(cpu);
+    ENV->cr0 &= ~(uint64_t)CR0_TS;
+}
+
+void x86_op_sysret(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    x86_sysret(cpu, size);
+    cpu->tb_exit = 1;
+}
+
+void x86_op_invd(X86CPU *cpu, const X86Insn *in)
+{
+    check_cpl0(cpu);
+}
+
+void x86_op_ud(X86CPU *cpu, const X86Insn *in)
+{
+    x86_raise_ud(cpu);
+}
+
+/* prefetch and hint nops */
+void x86_op_hint_nop(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op & 0xff;
+    if (op == 0x0d && in->mod == 3) {
+        x86_raise_ud(cpu);
+    }
+}
+
+/* mov r, crN / mov crN, r */
+void x86_op_mov_cr(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op & 0xff;
+    check_cpl0(cpu);
+    int cr = in->reg;
+    if (cr != 0 && cr != 2 && cr != 3 && cr != 4 && cr != 8) {
+        x86_raise_ud(cpu);
+    }
+    int rsz = cpu->code64 ? 8 : 4;
+    if (op == 0x20) {
+        set_reg(cpu, in, in->rm, x86_read_cr(cpu, cr), rsz);
+    } else {
+        x86_write_cr(cpu, cr, REG(in->rm) & size_mask(rsz));
+        cpu->tb_exit = 1;
+    }
+}
+
+/* debug registers: stored, breakpoints not armed */
+void x86_op_mov_dr(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op & 0xff;
+    check_cpl0(cpu);
+    int dr = in->reg & 7;
+    if (dr == 4 || dr == 5) {
+        if (ENV->cr4 & (1u << 3)) {
+            x86_raise_ud(cpu);
+        }
+        dr += 2;
+    }
+    int rsz = cpu->code64 ? 8 : 4;
+    if (op == 0x21) {
+        uint64_t v = ENV->dr[dr];
+        if (dr == 6) {
+            v |= 0xffff0ff0;
+        } else if (dr == 7) {
+            v |= 0x400;
+        }
+        set_reg(cpu, in, in->rm, v, rsz);
+    } else {
+        ENV->dr[dr] = REG(in->rm) & size_mask(rsz);
+    }
+}
+
+/* wrmsr */
+void x86_op_wrmsr(X86CPU *cpu, const X86Insn *in)
+{
+    check_cpl0(cpu);
+    uint64_t v = ((REG(R_EDX) & 0xffffffff) << 32) | (REG(R_EAX) & 0xffffffff);
+    if (!x86_wrmsr(cpu, (uint32_t)REG(R_ECX), v)) {
+        x86_raise(cpu, EXCP_GP, 0);
+    }
+    cpu->tb_exit = 1;
+}
+
+/* rdtsc */
+void x86_op_rdtsc(X86CPU *cpu, const X86Insn *in)
+{
+    if ((ENV->cr4 & (1u << 2)) && cpu->cpl) {
+        x86_raise(cpu, EXCP_GP, 0);
+    }
+    uint64_t t = x86_rdtsc(cpu);
+    REG(R_EAX) = (uint32_t)t;
+    REG(R_EDX) = t >> 32;
+}
+
+/* rdmsr */
+void x86_op_rdmsr(X86CPU *cpu, const X86Insn *in)
+{
+    check_cpl0(cpu);
+    uint64_t v;
+    if (!x86_rdmsr(cpu, (uint32_t)REG(R_ECX), &v)) {
+        x86_raise(cpu, EXCP_GP, 0);
+    }
+    REG(R_EAX) = (uint32_t)v;
+    REG(R_EDX) = v >> 32;
+}
+
+void x86_op_sysenter(X86CPU *cpu, const X86Insn *in)
+{
+    x86_sysenter(cpu);
+    cpu->tb_exit = 1;
+}
+
+void x86_op_sysexit(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    x86_sysexit(cpu, size);
+    cpu->tb_exit = 1;
+}
+
+/* cmovcc: the 32-bit form zero-extends even when not moving */
+void x86_op_cmovcc(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op & 0xff;
+    int size = in->opsize;
+    uint64_t la = 0, a;
+    a = rm_read(cpu, in, size, &la);
+    if (x86_cond(cpu, op & 15)) {
+        set_reg(cpu, in, in->reg, a, size);
+    } else if (size == 4) {
+        REG(in->reg) = (uint32_t)REG(in->reg);
+    }
+}
+
+void x86_op_jcc_rel32(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op & 0xff;
+    if (x86_cond(cpu, op & 15)) {
+        ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
+    }
+}
+
+void x86_op_setcc(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op & 0xff;
+    uint64_t r;
+    r = x86_cond(cpu, op & 15);
+    if (in->mod == 3) {
+        set_reg(cpu, in, in->rm, r, 1);
+    } else {
+        x86_st(cpu, x86_ea(cpu, in), r, 1);
+    }
+}
+
+void x86_op_push_fs_gs(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op & 0xff;
+    push(cpu, ENV->segs[op == 0xa0 ? R_FS : R_GS].selector, stack_opsize(cpu, in));
+}
+
+void x86_op_pop_fs_gs(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op & 0xff;
+    int sz = stack_opsize(cpu, in);
+    uint64_t sp = REG(R_ESP);
+    uint16_t sel = pop(cpu, sz);
+    uint64_t newsp = REG(R_ESP);
+    REG(R_ESP) = sp;
+    load_seg_checked(cpu, op == 0xa1 ? R_FS : R_GS, sel);
+    REG(R_ESP) = newsp;
+}
+
+void x86_op_cpuid(X86CPU *cpu, const X86Insn *in)
+{
+    uint32_t o[4];
+    x86_cpuid(cpu, (uint32_t)REG(R_EAX), (uint32_t)REG(R_ECX), o);
+    REG(R_EAX) = o[0];
+    REG(R_EBX) = o[1];
+    REG(R_ECX) = o[2];
+    REG(R_EDX) = o[3];
+}
+
+/* bt bts btr btc with a register bit offset (0F a3 ab b3 bb: the operation is op >> 3 & 3) */
+void x86_op_bt(X86CPU *cpu, const X86Insn *in)
+{
+    bitop(cpu, in, (in->op >> 3) & 3, get_reg(cpu, in, in->reg, in->opsize), false);
+}
+
+void x86_op_grp8(X86CPU *cpu, const X86Insn *in)
+{
+    if ((in->reg & 7) < 4) {
+        x86_raise_ud(cpu);
+    }
+    bitop(cpu, in, (in->reg & 7) - 4, in->imm & 0xff, true);
+}
+
+void x86_op_shld_shrd(X86CPU *cpu, const X86Insn *in)
 {
     int op = in->op & 0xff;
     int size = in->opsize;
     uint64_t la = 0, a, r;
+    unsigned cnt = (op & 1) ? (REG(R_ECX) & 0xff) : (unsigned)(in->imm & 0xff);
+    a = rm_read(cpu, in, size, &la);
+    r = shiftd(cpu, op < 0xac, size, a, get_reg(cpu, in, in->reg, size), cnt);
+    rm_write(cpu, in, size, la, r);
+}
 
-    if (in->op >= 0x200) {
-        x86_exec_sse(cpu, in);
-        return;
-    }
-    switch (op) {
-    case 0x00:
-        grp6(cpu, in);
-        return;
-    case 0x01:
-        grp7(cpu, in);
-        cpu->tb_exit = 1;
-        return;
-    case 0x02:
-        lar_lsl(cpu, in, false);
-        return;
-    case 0x03:
-        lar_lsl(cpu, in, true);
-        return;
-    case 0x05:
-        x86_syscall(cpu, ENV->rip);
-        cpu->tb_exit = 1;
-        return;
-    case 0x06:
-        check_cpl0(cpu);
-        ENV->cr0 &= ~(uint64_t)CR0_TS;
-        return;
-    case 0x07:
-        x86_sysret(cpu, size);
-        cpu->tb_exit = 1;
-        return;
-    case 0x08:
-    case 0x09:
-        check_cpl0(cpu);
-        return;
-    case 0x0b:
-    case 0xb9:
-    case 0xff:
+void x86_op_grp15(X86CPU *cpu, const X86Insn *in)
+{
+    uint64_t la;
+    int g = in->reg & 7;
+    if (in->mod == 3) {
+        if (g >= 5 && !(in->prefix & (PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
+            __atomic_thread_fence(__ATOMIC_SEQ_CST); /* lfence mfence sfence */
+            return;
+        }
         x86_raise_ud(cpu);
-    case 0x0d:
-    case 0x18 ... 0x1f: /* prefetch and hint nops */
-        if (op == 0x0d && in->mod == 3) {
+    }
+    la = x86_ea(cpu, in);
+    switch (g) {
+    case 0:
+        x86_fxsave(cpu, la, in->rex & REX_W);
+        return;
+    case 1:
+        x86_fxrstor(cpu, la, in->rex & REX_W);
+        return;
+    case 2: { /* ldmxcsr */
+        if (!(ENV->cr4 & CR4_OSFXSR) || (ENV->cr0 & CR0_EM)) {
             x86_raise_ud(cpu);
         }
-        return;
-    case 0x20:
-    case 0x22: { /* mov r, crN / mov crN, r */
-        check_cpl0(cpu);
-        int cr = in->reg;
-        if (cr != 0 && cr != 2 && cr != 3 && cr != 4 && cr != 8) {
-            x86_raise_ud(cpu);
+        if (ENV->cr0 & CR0_TS) {
+            x86_raise(cpu, EXCP_NM, -1);
         }
-        int rsz = cpu->code64 ? 8 : 4;
-        if (op == 0x20) {
-            set_reg(cpu, in, in->rm, x86_read_cr(cpu, cr), rsz);
-        } else {
-            x86_write_cr(cpu, cr, REG(in->rm) & size_mask(rsz));
-            cpu->tb_exit = 1;
-        }
-        return;
-    }
-    case 0x21:
-    case 0x23: { /* debug registers: stored, breakpoints not armed */
-        check_cpl0(cpu);
-        int dr = in->reg & 7;
-        if (dr == 4 || dr == 5) {
-            if (ENV->cr4 & (1u << 3)) {
-                x86_raise_ud(cpu);
-            }
-            dr += 2;
-        }
-        int rsz = cpu->code64 ? 8 : 4;
-        if (op == 0x21) {
-            uint64_t v = ENV->dr[dr];
-            if (dr == 6) {
-                v |= 0xffff0ff0;
-            } else if (dr == 7) {
-                v |= 0x400;
-            }
-            set_reg(cpu, in, in->rm, v, rsz);
-        } else {
-            ENV->dr[dr] = REG(in->rm) & size_mask(rsz);
-        }
-        return;
-    }
-    case 0x30: { /* wrmsr */
-        check_cpl0(cpu);
-        uint64_t v = ((REG(R_EDX) & 0xffffffff) << 32) | (REG(R_EAX) & 0xffffffff);
-        if (!x86_wrmsr(cpu, (uint32_t)REG(R_ECX), v)) {
+        uint32_t v = x86_ld(cpu, la, 4);
+        if (v & 0xffff0000) {
             x86_raise(cpu, EXCP_GP, 0);
         }
-        cpu->tb_exit = 1;
+        ENV->mxcsr = v;
         return;
     }
-    case 0x31: { /* rdtsc */
-        if ((ENV->cr4 & (1u << 2)) && cpu->cpl) {
-            x86_raise(cpu, EXCP_GP, 0);
-        }
-        uint64_t t = x86_rdtsc(cpu);
-        REG(R_EAX) = (uint32_t)t;
-        REG(R_EDX) = t >> 32;
-        return;
-    }
-    case 0x32: { /* rdmsr */
-        check_cpl0(cpu);
-        uint64_t v;
-        if (!x86_rdmsr(cpu, (uint32_t)REG(R_ECX), &v)) {
-            x86_raise(cpu, EXCP_GP, 0);
-        }
-        REG(R_EAX) = (uint32_t)v;
-        REG(R_EDX) = v >> 32;
-        return;
-    }
-    case 0x34:
-        x86_sysenter(cpu);
-        cpu->tb_exit = 1;
-        return;
-    case 0x35:
-        x86_sysexit(cpu, size);
-        cpu->tb_exit = 1;
-        return;
-    case 0x40 ... 0x4f: /* cmovcc: the 32-bit form zero-extends even when not moving */
-        a = rm_read(cpu, in, size, &la);
-        if (x86_cond(cpu, op & 15)) {
-            set_reg(cpu, in, in->reg, a, size);
-        } else if (size == 4) {
-            REG(in->reg) = (uint32_t)REG(in->reg);
-        }
-        return;
-    case 0x80 ... 0x8f:
-        if (x86_cond(cpu, op & 15)) {
-            ENV->rip = branch_target(cpu, in, ENV->rip + in->imm);
-        }
-        return;
-    case 0x90 ... 0x9f:
-        r = x86_cond(cpu, op & 15);
-        if (in->mod == 3) {
-            set_reg(cpu, in, in->rm, r, 1);
-        } else {
-            x86_st(cpu, x86_ea(cpu, in), r, 1);
-        }
-        return;
-    case 0xa0:
-    case 0xa8:
-        push(cpu, ENV->segs[op == 0xa0 ? R_FS : R_GS].selector, stack_opsize(cpu, in));
-        return;
-    case 0xa1:
-    case 0xa9: {
-        int sz = stack_opsize(cpu, in);
-        uint64_t sp = REG(R_ESP);
-        uint16_t sel = pop(cpu, sz);
-        uint64_t newsp = REG(R_ESP);
-        REG(R_ESP) = sp;
-        load_seg_checked(cpu, op == 0xa1 ? R_FS : R_GS, sel);
-        REG(R_ESP) = newsp;
-        return;
-    }
-    case 0xa2: {
-        uint32_t o[4];
-        x86_cpuid(cpu, (uint32_t)REG(R_EAX), (uint32_t)REG(R_ECX), o);
-        REG(R_EAX) = o[0];
-        REG(R_EBX) = o[1];
-        REG(R_ECX) = o[2];
-        REG(R_EDX) = o[3];
-        return;
-    }
-    case 0xa3:
-        bitop(cpu, in, 0, get_reg(cpu, in, in->reg, size), false);
-        return;
-    case 0xab:
-        bitop(cpu, in, 1, get_reg(cpu, in, in->reg, size), false);
-        return;
-    case 0xb3:
-        bitop(cpu, in, 2, get_reg(cpu, in, in->reg, size), false);
-        return;
-    case 0xbb:
-        bitop(cpu, in, 3, get_reg(cpu, in, in->reg, size), false);
-        return;
-    case 0xba:
-        if ((in->reg & 7) < 4) {
+    case 3:
+        if (!(ENV->cr4 & CR4_OSFXSR) || (ENV->cr0 & CR0_EM)) {
             x86_raise_ud(cpu);
         }
-        bitop(cpu, in, (in->reg & 7) - 4, in->imm & 0xff, true);
+        if (ENV->cr0 & CR0_TS) {
+            x86_raise(cpu, EXCP_NM, -1);
+        }
+        x86_st(cpu, la, ENV->mxcsr, 4);
         return;
-    case 0xa4:
-    case 0xa5:
-    case 0xac:
-    case 0xad: {
-        unsigned cnt = (op & 1) ? (REG(R_ECX) & 0xff) : (unsigned)(in->imm & 0xff);
-        a = rm_read(cpu, in, size, &la);
-        r = shiftd(cpu, op < 0xac, size, a, get_reg(cpu, in, in->reg, size), cnt);
-        rm_write(cpu, in, size, la, r);
+    case 7: /* clflush: memory is coherent here; still faults on a bad address */
+        (void)x86_ld(cpu, la, 1);
         return;
     }
-    case 0xae: {
-        int g = in->reg & 7;
-        if (in->mod == 3) {
-            if (g >= 5 && !(in->prefix & (PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
-                __atomic_thread_fence(__ATOMIC_SEQ_CST); /* lfence mfence sfence */
-                return;
-            }
-            x86_raise_ud(cpu);
-        }
-        la = x86_ea(cpu, in);
-        switch (g) {
-        case 0:
-            x86_fxsave(cpu, la, in->rex & REX_W);
-            return;
-        case 1:
-            x86_fxrstor(cpu, la, in->rex & REX_W);
-            return;
-        case 2: { /* ldmxcsr */
-            if (!(ENV->cr4 & CR4_OSFXSR) || (ENV->cr0 & CR0_EM)) {
-                x86_raise_ud(cpu);
-            }
-            if (ENV->cr0 & CR0_TS) {
-                x86_raise(cpu, EXCP_NM, -1);
-            }
-            uint32_t v = x86_ld(cpu, la, 4);
-            if (v & 0xffff0000) {
-                x86_raise(cpu, EXCP_GP, 0);
-            }
-            ENV->mxcsr = v;
-            return;
-        }
-        case 3:
-            if (!(ENV->cr4 & CR4_OSFXSR) || (ENV->cr0 & CR0_EM)) {
-                x86_raise_ud(cpu);
-            }
-            if (ENV->cr0 & CR0_TS) {
-                x86_raise(cpu, EXCP_NM, -1);
-            }
-            x86_st(cpu, la, ENV->mxcsr, 4);
-            return;
-        case 7: /* clflush: memory is coherent here; still faults on a bad address */
-            (void)x86_ld(cpu, la, 1);
-            return;
-        }
-        x86_raise_ud(cpu); /* xsave family: not advertised */
+    x86_raise_ud(cpu); /* xsave family: not advertised */
+}
+
+void x86_op_imul_rm(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    uint64_t la = 0, a, r;
+    a = rm_read(cpu, in, size, &la);
+    __int128 p = (__int128)sext(a, size) * sext(REG(in->reg), size);
+    r = (uint64_t)p & size_mask(size);
+    uint32_t f = x86_compute_eflags(cpu) & ~CC_ALL;
+    f |= (p != (__int128)sext(r, size)) ? (CC_C | CC_O) : 0;
+    set_flags_eager(cpu, f | szp(r, size));
+    set_reg(cpu, in, in->reg, r, size);
+}
+
+void x86_op_cmpxchg_b(X86CPU *cpu, const X86Insn *in)
+{
+    cmpxchg(cpu, in, 1);
+}
+
+void x86_op_cmpxchg_v(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    cmpxchg(cpu, in, size);
+}
+
+void x86_op_lss_lfs_lgs(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op & 0xff;
+    int size = in->opsize;
+    uint64_t la = 0;
+    if (in->mod == 3) {
+        x86_raise_ud(cpu);
     }
-    case 0xaf: {
-        a = rm_read(cpu, in, size, &la);
-        __int128 p = (__int128)sext(a, size) * sext(REG(in->reg), size);
-        r = (uint64_t)p & size_mask(size);
-        uint32_t f = x86_compute_eflags(cpu) & ~CC_ALL;
-        f |= (p != (__int128)sext(r, size)) ? (CC_C | CC_O) : 0;
-        set_flags_eager(cpu, f | szp(r, size));
-        set_reg(cpu, in, in->reg, r, size);
-        return;
+    la = x86_ea(cpu, in);
+    uint64_t off = x86_ld(cpu, la, size);
+    uint16_t sel = x86_ld(cpu, la + size, 2);
+    load_seg_checked(cpu, op == 0xb2 ? R_SS : op == 0xb4 ? R_FS : R_GS, sel);
+    set_reg(cpu, in, in->reg, off, size);
+}
+
+void x86_op_movx(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op & 0xff;
+    int size = in->opsize;
+    uint64_t la = 0, a;
+    int ssz = (op & 1) ? 2 : 1;
+    a = rm_read(cpu, in, ssz, &la);
+    if (op >= 0xbe) {
+        a = (uint64_t)sext(a, ssz);
     }
-    case 0xb0:
-        cmpxchg(cpu, in, 1);
-        return;
-    case 0xb1:
-        cmpxchg(cpu, in, size);
-        return;
-    case 0xb2:
-    case 0xb4:
-    case 0xb5: {
-        if (in->mod == 3) {
-            x86_raise_ud(cpu);
-        }
-        la = x86_ea(cpu, in);
-        uint64_t off = x86_ld(cpu, la, size);
-        uint16_t sel = x86_ld(cpu, la + size, 2);
-        load_seg_checked(cpu, op == 0xb2 ? R_SS : op == 0xb4 ? R_FS : R_GS, sel);
-        set_reg(cpu, in, in->reg, off, size);
-        return;
+    set_reg(cpu, in, in->reg, a, size);
+}
+
+/* popcnt (F3) */
+void x86_op_popcnt(X86CPU *cpu, const X86Insn *in)
+{
+    int size = in->opsize;
+    uint64_t la = 0, a, r;
+    if (!(in->prefix & PFX_REPZ)) {
+        x86_raise_ud(cpu);
     }
-    case 0xb6:
-    case 0xb7:
-    case 0xbe:
-    case 0xbf: {
-        int ssz = (op & 1) ? 2 : 1;
-        a = rm_read(cpu, in, ssz, &la);
-        if (op >= 0xbe) {
-            a = (uint64_t)sext(a, ssz);
-        }
-        set_reg(cpu, in, in->reg, a, size);
-        return;
-    }
-    case 0xb8: { /* popcnt (F3) */
-        if (!(in->prefix & PFX_REPZ)) {
-            x86_raise_ud(cpu);
-        }
-        a = rm_read(cpu, in, size, &la);
-        r = __builtin_popcountll(a);
-        set_reg(cpu, in, in->reg, r, size);
-        set_flags_eager(cpu, a ? 0 : CC_Z);
-        return;
-    }
-    case 0xbc:
-        bsf_bsr(cpu, in, false);
-        return; /* also F3 (tzcnt): no BMI1 here */
-    case 0xbd:
-        bsf_bsr(cpu, in, true);
-        return; /* also F3 (lzcnt): no ABM here */
-    case 0xc0:
-    case 0xc1: {
-        int sz = op == 0xc0 ? 1 : size;
-        uint64_t b = get_reg(cpu, in, in->reg, sz);
-        if (in->mod == 3) {
-            a = get_reg(cpu, in, in->rm, sz);
-            r = alu(cpu, 0, sz, a, b);
-            set_reg(cpu, in, in->reg, a, sz);
-            set_reg(cpu, in, in->rm, r, sz);
-            return;
-        }
-        /* memory form: the register takes the old value once the sum is stored */
-        a = rmw_rm(cpu, in, 0, sz, b, &r);
+    a = rm_read(cpu, in, size, &la);
+    r = __builtin_popcountll(a);
+    set_reg(cpu, in, in->reg, r, size);
+    set_flags_eager(cpu, a ? 0 : CC_Z);
+}
+
+void x86_op_bsf(X86CPU *cpu, const X86Insn *in)
+{
+    bsf_bsr(cpu, in, false);
+    return; /* also F3 (tzcnt): no BMI1 here */
+}
+
+void x86_op_bsr(X86CPU *cpu, const X86Insn *in)
+{
+    bsf_bsr(cpu, in, true);
+    return; /* also F3 (lzcnt): no ABM here */
+}
+
+void x86_op_xadd(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op & 0xff;
+    int size = in->opsize;
+    uint64_t a, r;
+    int sz = op == 0xc0 ? 1 : size;
+    uint64_t b = get_reg(cpu, in, in->reg, sz);
+    if (in->mod == 3) {
+        a = get_reg(cpu, in, in->rm, sz);
+        r = alu(cpu, 0, sz, a, b);
         set_reg(cpu, in, in->reg, a, sz);
+        set_reg(cpu, in, in->rm, r, sz);
         return;
     }
-    case 0xc7:
-        if ((in->reg & 7) == 1) {
-            cmpxchg8b16b(cpu, in);
-            return;
-        }
-        x86_raise_ud(cpu); /* rdrand/rdseed/vmx: not advertised */
-    case 0xc8 ... 0xcf: {
-        int rn = (op & 7) | ((in->rex & REX_B) ? 8 : 0);
-        if (size == 8) {
-            REG(rn) = __builtin_bswap64(REG(rn));
-        } else if (size == 4) {
-            REG(rn) = __builtin_bswap32((uint32_t)REG(rn));
-        } else {
-            REG(rn) &= ~0xffffull; /* undefined; real CPUs clear the low word */
-        }
+    /* memory form: the register takes the old value once the sum is stored */
+    a = rmw_rm(cpu, in, 0, sz, b, &r);
+    set_reg(cpu, in, in->reg, a, sz);
+}
+
+void x86_op_grp9(X86CPU *cpu, const X86Insn *in)
+{
+    if ((in->reg & 7) == 1) {
+        cmpxchg8b16b(cpu, in);
         return;
     }
+    x86_raise_ud(cpu); /* rdrand/rdseed/vmx: not advertised */
+}
+
+void x86_op_bswap(X86CPU *cpu, const X86Insn *in)
+{
+    int op = in->op & 0xff;
+    int size = in->opsize;
+    int rn = (op & 7) | ((in->rex & REX_B) ? 8 : 0);
+    if (size == 8) {
+        REG(rn) = __builtin_bswap64(REG(rn));
+    } else if (size == 4) {
+        REG(rn) = __builtin_bswap32((uint32_t)REG(rn));
+    } else {
+        REG(rn) &= ~0xffffull; /* undefined; real CPUs clear the low word */
     }
-    x86_exec_sse(cpu, in);
+}
+
+/* The general path: the opcode's row in x86_optab names its handler. */
+void x86_exec_insn(X86CPU *cpu, const X86Insn *in)
+{
+    if (unlikely(in->bad)) {
+        x86_raise_ud(cpu);
+    }
+    x86_optab[in->op].exec(cpu, in);
 }
 
 /* ---- fast handlers for the most frequent forms (64-bit and 32-bit operands) ---- */
@@ -2677,7 +2895,8 @@ void x86_select_handler(X86Insn *in)
     bool plain = !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ)) && !in->bad;
     bool mode64 = in->mode == X86_MODE64;
 
-    in->fn = x86_exec_insn;
+    /* the row's general handler unless a fast form below applies */
+    in->fn = in->bad ? x86_exec_insn : x86_optab[op].exec;
     if (!plain) {
         return;
     }

@@ -411,4 +411,6 @@ def test_default_timeout_and_scan_cycle_beside_debian(qemu_bin, debian_qemu, soc
         assert 2.95 <= times[0] <= 4.6, times
         gaps = [b - a for a, b in zip(times, times[1:])]
         assert all(0.7 <= g <= 1.4 for g in gaps), times
-    assert abs(ours[0] - theirs[0]) < 0.6, (ours, theirs)
+    # each scan timer starts at its own phase, so the two first requests may lie up to one
+    # expired_scan_cycle apart (plus scheduling on a loaded host)
+    assert abs(ours[0] - theirs[0]) < 1.2, (ours, theirs)

@@ -24,7 +24,8 @@ LOCAL = "127.0.0.1"
 TAP_HOST = "192.168.77.1"
 TAP_GUEST = "192.168.77.2"
 MODULES = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
-           "virtio_pci", "failover", "net_failover", "virtio_net", "virtio_blk"]
+           "virtio_pci", "failover", "net_failover", "virtio_net", "virtio_blk", "scsi_common",
+           "scsi_mod", "libata", "ata_piix", "sd_mod"]
 DIRTY_MIBPS = 16
 
 

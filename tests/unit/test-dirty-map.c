@@ -97,10 +97,11 @@ static void watch_check(Watch *w, const char *when, const uint64_t (*ranges)[2],
  * ~100000 instructions, so syncs fall between any two instructions of any path. Reader "a"
  * syncs every time, "b" every third time (its view accumulates across a's syncs).
  */
-static void test_cpu_paths(void)
+static void test_cpu_paths(gconstpointer jit)
 {
     CpuGuest g;
     g_assert_true(cpu_guest_load(&g, CPU_DIRTY_BIN, "", NULL));
+    g_assert_true(x86_cpu_set_jit(g.cpu, jit != NULL, NULL));
     Watch a, b;
     watch_init(&a, g.ram, "a");
     watch_init(&b, g.ram, "b");
@@ -161,6 +162,13 @@ static void test_cpu_paths(void)
     }
     g_assert_cmpuint(ad_changes, >, 10);
     g_assert_cmpstr(g.out->str, ==, "");
+    X86JitStats js;
+    if (x86_cpu_get_jit_stats(g.cpu, &js)) {
+        /* the translator ran the guest's 64-bit store loops */
+        g_test_message("translated: %" G_GUINT64_FORMAT " blocks, %" G_GUINT64_FORMAT " refused",
+                       js.blocks, js.refused);
+        g_assert_cmpuint(js.blocks, >, 0);
+    }
     g_rand_free(rnd);
     watch_free(&a);
     watch_free(&b);
@@ -184,10 +192,11 @@ static gpointer live_vcpu(gpointer opaque)
 
 /* Precopy's shape: copy the reported pages while the vCPU runs, and once it has stopped one
  * more sync and copy leaves each reader's copy equal to RAM. */
-static void test_cpu_live(void)
+static void test_cpu_live(gconstpointer jit)
 {
     CpuGuest g;
     g_assert_true(cpu_guest_load(&g, CPU_DIRTY_BIN, "", NULL));
+    g_assert_true(x86_cpu_set_jit(g.cpu, jit != NULL, NULL));
     Watch w[2];
     watch_init(&w[0], g.ram, "a");
     watch_init(&w[1], g.ram, "b");
@@ -368,8 +377,10 @@ static void test_loaders(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/dirty-map/cpu-paths", test_cpu_paths);
-    g_test_add_func("/dirty-map/cpu-live", test_cpu_live);
+    g_test_add_data_func("/dirty-map/cpu-paths", NULL, test_cpu_paths);
+    g_test_add_data_func("/dirty-map/cpu-live", NULL, test_cpu_live);
+    g_test_add_data_func("/dirty-map/cpu-paths-jit", "jit", test_cpu_paths);
+    g_test_add_data_func("/dirty-map/cpu-live-jit", "jit", test_cpu_live);
     g_test_add_func("/dirty-map/virtio-rx", test_virtio_rx);
     g_test_add_func("/dirty-map/loaders", test_loaders);
     return g_test_run();

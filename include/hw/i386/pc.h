@@ -16,6 +16,8 @@
  *   pc_machine_new(opts, hooks)         devices, interrupt wiring, I/O spaces
  *   pc_machine_device_add(m, -device)   for every -device, in command-line order
  *   pc_machine_add_nic_requests(m)      the NICs of -nic options
+ *   pc_machine_add_drive(m, blk)        the device of a -drive if=virtio|ide (after -device's;
+ *                                       the first IDE drive brings the PIIX3 IDE function)
  *   pc_machine_realize(m)               firmware's work: PCI BARs, ACPI tables, the kernel
  *   pc_machine_attach(m, NULL)          timers on the main loop (big lock: hw/core/biglock.h)
  *   CPU: x86_cpu_new(ram, &pc_machine_cpu_bus, m), then pc_machine_boot_cpu
@@ -35,6 +37,7 @@
 #ifndef HW_I386_PC_H
 #define HW_I386_PC_H
 
+#include "block/block-backend.h"
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -60,6 +63,7 @@ typedef struct PcMachineOptions {
     const char *initrd; /* -initrd */
     const char *append; /* -append */
     bool acpi;          /* -M pc,acpi=on (the default) */
+    bool jit;           /* -accel tcg,jit=on (ours; off by default): the translator */
 } PcMachineOptions;
 
 typedef struct PcMachineHooks {
@@ -105,6 +109,9 @@ bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, G
 /* -nic requests recorded by the net core (net_nic_list): a virtio-net-pci for each (model
  * virtio-net-pci, virtio, or none given). */
 bool pc_machine_add_nic_requests(PcMachine *m, GError **errp);
+/* The device a -drive's if= asks for: a virtio-blk-pci for if=virtio, a disk on the PIIX3
+ * IDE's primary channel for if=ide (bus 0 only); nothing for if=none. */
+bool pc_machine_add_drive(PcMachine *m, BlockBackend *blk, GError **errp);
 bool pc_machine_realize(PcMachine *m, GError **errp);
 /* Device reset plus firmware work (tables, kernel reloaded): system_reset and guest reboots. */
 bool pc_machine_reset(PcMachine *m, GError **errp);

@@ -277,6 +277,25 @@ void x86_cpu_set_apic_present(X86CPU *cpu, bool on);
 #define X86_TRACE_EXCEPTIONS 1u /* every exception: vector, error code, rip, cr2, bytes */
 void x86_cpu_set_trace(X86CPU *cpu, unsigned mask);
 
+/*
+ * The translator (`-accel tcg,jit=on`): decoded blocks of 64-bit code compiled to host code.
+ * Off: every block is interpreted. Fails only when the code cache cannot be mapped.
+ */
+bool x86_cpu_set_jit(X86CPU *cpu, bool on, GError **errp);
+bool x86_cpu_jit_enabled(const X86CPU *cpu);
+typedef struct X86JitStats {
+    uint64_t blocks;     /* blocks translated */
+    uint64_t insns;      /* guest instructions in them */
+    uint64_t refused;    /* blocks left to the interpreter (first instruction not handled) */
+    uint64_t flushes;    /* code cache flushes (full) */
+    uint64_t cache_used; /* bytes of code in the cache now */
+    uint64_t cache_size;
+} X86JitStats;
+/* False (and zeros) when the translator is off. */
+bool x86_cpu_get_jit_stats(const X86CPU *cpu, X86JitStats *out);
+/* `info jit`: upstream's first lines with our counters. */
+void x86_cpu_jit_info(X86CPU *cpu, GString *out);
+
 /* Turns the decoded-code cache off (every instruction decoded each time), for testing. */
 void x86_cpu_set_cache_enabled(X86CPU *cpu, bool on);
 

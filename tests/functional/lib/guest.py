@@ -78,8 +78,12 @@ class GuestVM:
 
     def __init__(self, binary, guest, *, append="", memory="256M", machine="pc", accel="tcg",
                  kernel="vmlinuz", net="user", nic="virtio-net-pci", qmp_path=None,
-                 extra_args=(), console_args=("-nographic",), prefix=(), no_reboot=True):
+                 extra_args=(), console_args=("-nographic",), prefix=(), no_reboot=True,
+                 interactive=False):
         self.binary = binary
+        # interactive: the console's input is a pipe, for shell() (the guest's shell after
+        # the ready marker); otherwise /dev/null.
+        self.interactive = interactive
         self.ports = {}
         self.qmp_path = qmp_path
         argv = [binary, "-accel", accel, "-M", machine, "-m", memory, *console_args,
@@ -107,7 +111,9 @@ class GuestVM:
     # ---- process ----------------------------------------------------------------------------
     def start(self):
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.argv,
+                                     stdin=subprocess.PIPE if self.interactive
+                                     else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         watch(self.proc, "guest VM " + self.binary)
         self._reader = threading.Thread(target=self._read_console, daemon=True)
@@ -156,6 +162,25 @@ class GuestVM:
         fields["seconds"] = time.monotonic() - self.started_at
         fields["end"] = m.end()
         return fields
+
+    def send(self, line):
+        """Types a line into the console (interactive=True), without waiting for anything."""
+        self.proc.stdin.write(f"{line}\n".encode())
+        self.proc.stdin.flush()
+
+    def shell(self, command, timeout=60):
+        """Types a command line into the guest's console shell (interactive=True, after the
+        ready marker) and returns what it printed, between markers echoed around it."""
+        self._shell_seq = getattr(self, "_shell_seq", 0) + 1
+        n = self._shell_seq
+        start = len(self.console)
+        # The typed line spells the markers as $((0+n)): only the shell's output matches them
+        # (the echoed line may also be wrapped anywhere by the terminal).
+        self.proc.stdin.write(f"echo QC-SHELL-BEGIN-$((0+{n})); {command}; "
+                              f"echo QC-SHELL-END-$((0+{n}))\n".encode())
+        self.proc.stdin.flush()
+        m = self.wait_for(rf"(?s)QC-SHELL-BEGIN-{n}\r?\n(.*?)QC-SHELL-END-{n}\r?\n", timeout, start)
+        return m.group(1).replace("\r", "")
 
     def wait_exit(self, timeout=10):
         """Waits for its exit and returns the status, which the caller checks."""

@@ -1,0 +1,459 @@
+/* BlockBackend: named handles for devices, asynchronous requests on a worker pool, drain
+ * (include/block/block-backend.h). */
+#include "block/block-backend.h"
+#include "util/error.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define WORKERS_MAX 16
+
+typedef enum {
+    REQ_READ,
+    REQ_WRITE,
+    REQ_FLUSH,
+    REQ_DISCARD,
+    REQ_WRITE_ZEROES,
+} ReqOp;
+
+typedef struct BlkRequest {
+    BlockBackend *blk;
+    BlockDriverState *bs; /* the root when submitted; ref held until completion */
+    ReqOp op;
+    uint64_t offset, bytes;
+    void *buf;
+    int flags;
+    bool writethrough;
+    BlockCompletionFunc *cb;
+    void *opaque;
+    int ret;
+} BlkRequest;
+
+struct BlockBackend {
+    char *name; /* "" when anonymous */
+    BlockDriverState *root;
+    GMainContext *ctx;
+    uint64_t perm, shared;
+    char *dev;
+    bool wce;
+    BlockInterfaceType if_type;
+    int bus, unit;
+    bool cdrom;
+    gint in_flight;  /* atomic: submitted, callback not yet run */
+    GQueue done;     /* completed requests, under done_lock */
+    GSource *wakeup; /* pending idle source on ctx, under done_lock */
+    BlockAcctStats stats;
+};
+
+static GPtrArray *backends; /* every backend, named or not */
+static GThreadPool *pool;
+static GMutex done_lock;
+static GCond done_cond;
+
+BlockBackend *blk_new(const char *name, GMainContext *ctx)
+{
+    BlockBackend *blk = g_new0(BlockBackend, 1);
+    blk->name = g_strdup(name ? name : "");
+    blk->ctx = ctx ? g_main_context_ref(ctx) : g_main_context_ref(g_main_context_default());
+    blk->shared = BLK_PERM_ALL;
+    blk->wce = true;
+    g_queue_init(&blk->done);
+    if (!backends) {
+        backends = g_ptr_array_new();
+    }
+    g_ptr_array_add(backends, blk);
+    return blk;
+}
+
+void blk_unref(BlockBackend *blk)
+{
+    if (!blk) {
+        return;
+    }
+    blk_remove_bs(blk);
+    g_mutex_lock(&done_lock);
+    if (blk->wakeup) {
+        g_source_destroy(blk->wakeup);
+        g_source_unref(blk->wakeup);
+        blk->wakeup = NULL;
+    }
+    g_mutex_unlock(&done_lock);
+    g_ptr_array_remove(backends, blk);
+    g_main_context_unref(blk->ctx);
+    g_free(blk->dev);
+    g_free(blk->name);
+    g_free(blk);
+}
+
+BlockBackend *blk_by_name(const char *name)
+{
+    for (guint i = 0; backends && name && *name && i < backends->len; i++) {
+        BlockBackend *blk = backends->pdata[i];
+        if (strcmp(blk->name, name) == 0) {
+            return blk;
+        }
+    }
+    return NULL;
+}
+
+GPtrArray *blk_all(void)
+{
+    GPtrArray *out = g_ptr_array_new();
+    for (guint i = 0; backends && i < backends->len; i++) {
+        BlockBackend *blk = backends->pdata[i];
+        /* Upstream's monitor list: named backends, and anonymous ones a device uses. */
+        if (*blk->name || blk->dev) {
+            g_ptr_array_add(out, blk);
+        }
+    }
+    return out;
+}
+
+const char *blk_name(BlockBackend *blk)
+{
+    return blk->name;
+}
+
+/* The root's backend permissions, recomputed from every backend on it. */
+static bool recompute_root(BlockDriverState *root, GError **errp)
+{
+    root->backend_perm = 0;
+    root->backend_shared = BLK_PERM_ALL;
+    for (guint i = 0; i < backends->len; i++) {
+        BlockBackend *b = backends->pdata[i];
+        if (b->root == root) {
+            root->backend_perm |= b->perm;
+            root->backend_shared &= b->shared;
+        }
+    }
+    return bdrv_refresh_perms(root, errp);
+}
+
+bool blk_insert_bs(BlockBackend *blk, BlockDriverState *root, uint64_t perm, uint64_t shared,
+                   GError **errp)
+{
+    g_assert(!blk->root);
+    blk->root = root;
+    blk->perm = perm;
+    blk->shared = shared;
+    root->backends++;
+    if (!recompute_root(root, errp)) {
+        blk->root = NULL;
+        root->backends--;
+        recompute_root(root, NULL);
+        return false;
+    }
+    bdrv_ref(root);
+    return true;
+}
+
+bool blk_set_perm(BlockBackend *blk, uint64_t perm, uint64_t shared, GError **errp)
+{
+    if (!blk->root) {
+        blk->perm = perm;
+        blk->shared = shared;
+        return true;
+    }
+    uint64_t old_perm = blk->perm, old_shared = blk->shared;
+    blk->perm = perm;
+    blk->shared = shared;
+    if (!recompute_root(blk->root, errp)) {
+        blk->perm = old_perm;
+        blk->shared = old_shared;
+        recompute_root(blk->root, NULL);
+        return false;
+    }
+    return true;
+}
+
+void blk_remove_bs(BlockBackend *blk)
+{
+    if (!blk->root) {
+        return;
+    }
+    blk_drain(blk);
+    BlockDriverState *root = blk->root;
+    blk->root = NULL;
+    root->backends--;
+    recompute_root(root, NULL);
+    bdrv_unref(root);
+}
+
+BlockDriverState *blk_bs(BlockBackend *blk)
+{
+    return blk->root;
+}
+
+bool blk_attach_dev(BlockBackend *blk, const char *dev_name)
+{
+    if (blk->dev) {
+        return false;
+    }
+    blk->dev = g_strdup(dev_name);
+    return true;
+}
+
+void blk_detach_dev(BlockBackend *blk)
+{
+    g_clear_pointer(&blk->dev, g_free);
+}
+
+const char *blk_dev_name(BlockBackend *blk)
+{
+    return blk->dev;
+}
+
+void blk_set_legacy(BlockBackend *blk, BlockInterfaceType type, int bus, int unit, bool cdrom)
+{
+    blk->if_type = type;
+    blk->bus = bus;
+    blk->unit = unit;
+    blk->cdrom = cdrom;
+}
+
+BlockInterfaceType blk_legacy_type(BlockBackend *blk, int *bus, int *unit, bool *cdrom)
+{
+    if (bus) {
+        *bus = blk->bus;
+    }
+    if (unit) {
+        *unit = blk->unit;
+    }
+    if (cdrom) {
+        *cdrom = blk->cdrom;
+    }
+    return blk->if_type;
+}
+
+void blk_set_enable_write_cache(BlockBackend *blk, bool wce)
+{
+    blk->wce = wce;
+}
+
+bool blk_enable_write_cache(BlockBackend *blk)
+{
+    return blk->wce;
+}
+
+bool blk_is_read_only(BlockBackend *blk)
+{
+    return !blk->root || blk->root->read_only;
+}
+
+bool blk_is_inserted(BlockBackend *blk)
+{
+    return blk->root != NULL;
+}
+
+int64_t blk_getlength(BlockBackend *blk)
+{
+    return blk->root ? bdrv_getlength(blk->root) : -ENOMEDIUM;
+}
+
+/* ---- requests ---- */
+
+static gboolean run_completions_cb(gpointer data);
+
+/* Runs the callbacks of blk's completed requests, on its context's thread. */
+static void run_completions(BlockBackend *blk)
+{
+    for (;;) {
+        g_mutex_lock(&done_lock);
+        BlkRequest *req = g_queue_pop_head(&blk->done);
+        g_mutex_unlock(&done_lock);
+        if (!req) {
+            return;
+        }
+        BlockAcctStats *st = &blk->stats;
+        if (req->ret < 0) {
+            st->failed_ops++;
+        } else if (req->op == REQ_READ) {
+            st->rd_ops++;
+            st->rd_bytes += req->bytes;
+        } else if (req->op == REQ_WRITE || req->op == REQ_WRITE_ZEROES) {
+            st->wr_ops++;
+            st->wr_bytes += req->op == REQ_WRITE ? req->bytes : 0;
+        } else if (req->op == REQ_FLUSH) {
+            st->flush_ops++;
+        } else {
+            st->discard_ops++;
+        }
+        bdrv_unref(req->bs);
+        req->cb(req->opaque, req->ret);
+        g_atomic_int_dec_and_test(&blk->in_flight);
+        g_free(req);
+    }
+}
+
+static gboolean run_completions_cb(gpointer data)
+{
+    BlockBackend *blk = data;
+    g_mutex_lock(&done_lock);
+    g_source_unref(blk->wakeup);
+    blk->wakeup = NULL;
+    g_mutex_unlock(&done_lock);
+    run_completions(blk);
+    return G_SOURCE_REMOVE;
+}
+
+static int run_request(BlkRequest *req)
+{
+    BlockDriverState *bs = req->bs;
+    int ret;
+    switch (req->op) {
+    case REQ_READ:
+        return bdrv_pread(bs, req->offset, req->bytes, req->buf);
+    case REQ_WRITE:
+        ret = bdrv_pwrite(bs, req->offset, req->bytes, req->buf, req->flags);
+        break;
+    case REQ_FLUSH:
+        return bdrv_flush(bs);
+    case REQ_DISCARD:
+        return bdrv_discard(bs, req->offset, req->bytes);
+    case REQ_WRITE_ZEROES:
+        ret = bdrv_write_zeroes(bs, req->offset, req->bytes, req->flags);
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (ret == 0 && req->writethrough && !(req->flags & BDRV_REQ_FUA)) {
+        ret = bdrv_flush(bs);
+    }
+    return ret;
+}
+
+/* Hands a finished request to its backend's context (from any thread). */
+static void queue_completion(BlkRequest *req)
+{
+    BlockBackend *blk = req->blk;
+    g_mutex_lock(&done_lock);
+    g_queue_push_tail(&blk->done, req);
+    if (!blk->wakeup) {
+        blk->wakeup = g_idle_source_new();
+        g_source_set_priority(blk->wakeup, G_PRIORITY_DEFAULT);
+        g_source_set_callback(blk->wakeup, run_completions_cb, blk, NULL);
+        g_source_attach(blk->wakeup, blk->ctx);
+    }
+    g_cond_broadcast(&done_cond);
+    g_mutex_unlock(&done_lock);
+}
+
+static void worker(gpointer data, gpointer user_data)
+{
+    BlkRequest *req = data;
+    req->ret = run_request(req);
+    queue_completion(req);
+}
+
+static void submit(BlockBackend *blk, ReqOp op, uint64_t offset, uint64_t bytes, void *buf,
+                   int flags, BlockCompletionFunc *cb, void *opaque)
+{
+    BlkRequest *req = g_new0(BlkRequest, 1);
+    req->blk = blk;
+    req->op = op;
+    req->offset = offset;
+    req->bytes = bytes;
+    req->buf = buf;
+    req->flags = flags;
+    req->writethrough = !blk->wce;
+    req->cb = cb;
+    req->opaque = opaque;
+    g_atomic_int_inc(&blk->in_flight);
+    if (!blk->root) {
+        req->ret = -ENOMEDIUM;
+        req->bs = NULL;
+    } else {
+        req->bs = blk->root;
+        bdrv_ref(req->bs);
+        int64_t len = bdrv_getlength(req->bs);
+        if ((op == REQ_WRITE || op == REQ_WRITE_ZEROES || op == REQ_DISCARD) &&
+            !(blk->perm & BLK_PERM_WRITE)) {
+            req->ret = -EPERM; /* the device did not take write permission */
+        } else if (op != REQ_FLUSH &&
+                   (len < 0 || offset > (uint64_t)len || bytes > (uint64_t)len - offset)) {
+            req->ret = -EIO;
+        } else {
+            if (!pool) {
+                pool = g_thread_pool_new(worker, NULL, WORKERS_MAX, FALSE, NULL);
+            }
+            g_thread_pool_push(pool, req, NULL);
+            return;
+        }
+    }
+    /* Refused at once: still completed on the context, never inside this call. */
+    queue_completion(req);
+}
+
+void blk_aio_pread(BlockBackend *blk, uint64_t offset, uint64_t bytes, void *buf,
+                   BlockCompletionFunc *cb, void *opaque)
+{
+    submit(blk, REQ_READ, offset, bytes, buf, 0, cb, opaque);
+}
+
+void blk_aio_pwrite(BlockBackend *blk, uint64_t offset, uint64_t bytes, const void *buf, int flags,
+                    BlockCompletionFunc *cb, void *opaque)
+{
+    submit(blk, REQ_WRITE, offset, bytes, (void *)buf, flags, cb, opaque);
+}
+
+void blk_aio_flush(BlockBackend *blk, BlockCompletionFunc *cb, void *opaque)
+{
+    submit(blk, REQ_FLUSH, 0, 0, NULL, 0, cb, opaque);
+}
+
+void blk_aio_discard(BlockBackend *blk, uint64_t offset, uint64_t bytes, BlockCompletionFunc *cb,
+                     void *opaque)
+{
+    submit(blk, REQ_DISCARD, offset, bytes, NULL, 0, cb, opaque);
+}
+
+void blk_aio_write_zeroes(BlockBackend *blk, uint64_t offset, uint64_t bytes, int flags,
+                          BlockCompletionFunc *cb, void *opaque)
+{
+    submit(blk, REQ_WRITE_ZEROES, offset, bytes, NULL, flags, cb, opaque);
+}
+
+guint blk_in_flight(BlockBackend *blk)
+{
+    return g_atomic_int_get(&blk->in_flight);
+}
+
+void blk_drain(BlockBackend *blk)
+{
+    while (g_atomic_int_get(&blk->in_flight) > 0) {
+        g_mutex_lock(&done_lock);
+        while (g_queue_is_empty(&blk->done)) {
+            g_cond_wait(&done_cond, &done_lock);
+        }
+        g_mutex_unlock(&done_lock);
+        run_completions(blk);
+    }
+}
+
+void blk_drain_all(void)
+{
+    for (guint i = 0; backends && i < backends->len; i++) {
+        blk_drain(backends->pdata[i]);
+    }
+}
+
+BlockAcctStats blk_stats(BlockBackend *blk)
+{
+    return blk->stats;
+}
+
+void block_cleanup(void)
+{
+    while (backends && backends->len) {
+        blk_unref(backends->pdata[backends->len - 1]);
+    }
+    /* Nodes made by -blockdev / blockdev-add hold their own reference until here. */
+    GPtrArray *nodes = bdrv_all_nodes();
+    while (nodes->len) {
+        BlockDriverState *bs = nodes->pdata[nodes->len - 1];
+        while (bs->refcnt > 1) {
+            bdrv_unref(bs);
+        }
+        bdrv_unref(bs);
+    }
+}

@@ -1,0 +1,523 @@
+/* -drive and -blockdev (include/block/blockdev.h). */
+#include "block/blockdev.h"
+#include "util/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* What -drive remembers besides the backend. */
+typedef struct DriveInfo {
+    BlockBackend *blk;
+    BlockInterfaceType type;
+    bool auto_device; /* if=virtio/ide: the machine makes its device */
+    bool claimed;
+    char *snapshot_path; /* snapshot=on: the private copy, removed at exit */
+} DriveInfo;
+
+static GPtrArray *drives;        /* DriveInfo*, command-line order */
+static GPtrArray *monitor_nodes; /* BlockDriverState* made by -blockdev / blockdev-add */
+static int if_count[3];
+
+static const char *const if_names[] = {"none", "ide", "virtio"};
+
+/* Keys -drive keeps for itself (upstream's qemu_common_drive_opts and legacy ones). */
+static const char *const drive_own_keys[] = {"if",
+                                             "bus",
+                                             "unit",
+                                             "index",
+                                             "media",
+                                             "snapshot",
+                                             "cache",
+                                             "format",
+                                             "id",
+                                             "readonly",
+                                             "serial",
+                                             "addr",
+                                             "rerror",
+                                             "werror",
+                                             "copy-on-read",
+                                             "boot",
+                                             "trans",
+                                             "cyls",
+                                             "heads",
+                                             "secs",
+                                             "throttling.iops-total",
+                                             "stats-account-invalid",
+                                             "stats-account-failed",
+                                             NULL};
+
+static DriveInfo *drive_of(BlockBackend *blk)
+{
+    for (guint i = 0; drives && i < drives->len; i++) {
+        DriveInfo *d = drives->pdata[i];
+        if (d->blk == blk) {
+            return d;
+        }
+    }
+    return NULL;
+}
+
+static bool parse_onoff(const char *name, const char *v, bool *out, GError **errp)
+{
+    gboolean b;
+    if (!v) {
+        return true;
+    }
+    if (!keyval_parse_bool(name, v, &b, NULL)) {
+        error_setg(errp, "Parameter '%s' expects 'on' or 'off'", name);
+        return false;
+    }
+    *out = b;
+    return true;
+}
+
+/* Upstream's cache= modes onto (write cache, O_DIRECT, no flush). */
+static bool parse_cache(const char *mode, bool *wce, bool *direct, bool *no_flush)
+{
+    *wce = true;
+    *direct = false;
+    *no_flush = false;
+    if (strcmp(mode, "writeback") == 0) {
+        return true;
+    } else if (strcmp(mode, "none") == 0 || strcmp(mode, "off") == 0) {
+        *direct = true;
+    } else if (strcmp(mode, "writethrough") == 0) {
+        *wce = false;
+    } else if (strcmp(mode, "directsync") == 0) {
+        *wce = false;
+        *direct = true;
+    } else if (strcmp(mode, "unsafe") == 0) {
+        *no_flush = true;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* Upstream's probe order, reduced to what is worth telling apart here. */
+static const char *probe_format(const char *filename)
+{
+    uint8_t magic[4] = {0};
+    int fd = open(filename, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return "raw"; /* the open of the file node reports the error */
+    }
+    ssize_t n = pread(fd, magic, sizeof(magic), 0);
+    close(fd);
+    if (n == sizeof(magic) && memcmp(magic, "QFI\xfb", 4) == 0) {
+        return "qcow2";
+    }
+    return "raw";
+}
+
+static void print_formats(void)
+{
+    /* Only what this build can open; upstream lists its compiled-in drivers the same way. */
+    printf("Supported formats: file raw\n");
+}
+
+/* snapshot=on: writes go to a private, throw-away copy of the image (upstream puts a
+ * temporary qcow2 overlay on it; without qcow2 the copy gives the guest the same view). */
+static char *make_snapshot_copy(const char *filename, GError **errp)
+{
+    int in = open(filename, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        error_setg_errno(errp, errno, "Could not open '%s'", filename);
+        return NULL;
+    }
+    const char *tmpdir = g_getenv("TMPDIR") ? g_getenv("TMPDIR") : "/var/tmp";
+    char *path = g_build_filename(tmpdir, "vl.XXXXXX", NULL);
+    int out = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
+    if (out < 0) {
+        error_setg_errno(errp, errno, "Could not create temporary overlay '%s'", path);
+        close(in);
+        g_free(path);
+        return NULL;
+    }
+    off_t len = lseek(in, 0, SEEK_END);
+    loff_t off_in = 0, off_out = 0;
+    bool ok = len >= 0 && ftruncate(out, len) == 0;
+    while (ok && off_in < len) {
+        ssize_t n = copy_file_range(in, &off_in, out, &off_out, len - off_in, 0);
+        if (n <= 0) {
+            /* Fall back to plain copies where the kernel cannot (e.g. across devices). */
+            char buf[65536];
+            ssize_t r = pread(in, buf, sizeof(buf), off_in);
+            ok = r > 0 && pwrite(out, buf, r, off_out) == r;
+            off_in += r;
+            off_out += r;
+        }
+    }
+    close(in);
+    close(out);
+    if (!ok) {
+        error_setg(errp, "Could not create temporary overlay '%s'", path);
+        unlink(path);
+        g_free(path);
+        return NULL;
+    }
+    return path;
+}
+
+static bool name_is_node(const char *id)
+{
+    return bdrv_find_node(id) != NULL;
+}
+
+BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *help_printed,
+                        GError **errp)
+{
+    g_autoptr(GHashTable) opts = bdrv_opts_new();
+    GHashTable *own = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GHashTable) own_ref = own;
+    for (guint i = 0; i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        bool mine = false;
+        for (const char *const *k = drive_own_keys; *k; k++) {
+            mine |= strcmp(p->key, *k) == 0;
+        }
+        g_hash_table_insert(mine ? own : opts, g_strdup(p->key), g_strdup(p->value));
+    }
+    *help_printed = false;
+    const char *id = g_hash_table_lookup(own, "id");
+    const char *iface = g_hash_table_lookup(own, "if");
+    const char *format = g_hash_table_lookup(own, "format");
+    const char *cache = g_hash_table_lookup(own, "cache");
+    const char *media = g_hash_table_lookup(own, "media");
+    const char *file = g_hash_table_lookup(opts, "file");
+    bool read_only = false, snapshot = false;
+
+    if (id && !id_wellformed(id)) {
+        error_set_param_value(errp, "id", "an identifier");
+        error_append_hint(errp, "Identifiers consist of letters, digits, '-', '.', '_', "
+                                "starting with a letter.\n");
+        return NULL;
+    }
+    BlockInterfaceType type = default_if;
+    if (iface) {
+        if (strcmp(iface, "none") == 0) {
+            type = BLK_IF_NONE;
+        } else if (strcmp(iface, "ide") == 0) {
+            type = BLK_IF_IDE;
+        } else if (strcmp(iface, "virtio") == 0) {
+            type = BLK_IF_VIRTIO;
+        } else if (strcmp(iface, "scsi") == 0 || strcmp(iface, "floppy") == 0 ||
+                   strcmp(iface, "pflash") == 0 || strcmp(iface, "mtd") == 0 ||
+                   strcmp(iface, "sd") == 0 || strcmp(iface, "xen") == 0) {
+            error_setg(errp, "machine type does not support if=%s,bus=0,unit=0", iface);
+            return NULL;
+        } else {
+            error_setg(errp, "unsupported bus type '%s'", iface);
+            return NULL;
+        }
+    }
+    if (format && strcmp(format, "help") == 0) {
+        print_formats();
+        *help_printed = true;
+        return NULL;
+    }
+    if (format && g_hash_table_contains(opts, "driver")) {
+        error_setg(errp, "Cannot specify both 'driver' and 'format'");
+        return NULL;
+    }
+    if (!parse_onoff("read-only", g_hash_table_lookup(own, "readonly"), &read_only, errp) ||
+        !parse_onoff("snapshot", g_hash_table_lookup(own, "snapshot"), &snapshot, errp)) {
+        return NULL;
+    }
+    bool wce = true, direct = false, no_flush = false;
+    if (cache && !parse_cache(cache, &wce, &direct, &no_flush)) {
+        error_setg(errp, "invalid cache option");
+        return NULL;
+    }
+    bool cdrom = false;
+    if (media) {
+        if (strcmp(media, "cdrom") == 0) {
+            cdrom = true;
+            read_only = true;
+        } else if (strcmp(media, "disk") != 0) {
+            error_setg(errp, "'%s' invalid media", media);
+            return NULL;
+        }
+    }
+    if (id && blk_by_name(id)) {
+        error_setg(errp, "Duplicate ID '%s' for drive", id);
+        return NULL;
+    }
+    if (id && name_is_node(id)) {
+        error_setg(errp, "Device name '%s' conflicts with an existing node name", id);
+        return NULL;
+    }
+
+    int index = if_count[type];
+    g_autofree char *name = NULL;
+    if (id) {
+        name = g_strdup(id);
+    } else if (type == BLK_IF_IDE) {
+        name = g_strdup_printf("ide%d-%s%d", index / 2, cdrom ? "cd" : "hd", index % 2);
+    } else {
+        name = g_strdup_printf("%s%d", if_names[type], index);
+    }
+
+    BlockDriverState *bs = NULL;
+    g_autofree char *snapshot_path = NULL;
+    bool has_medium = file || format || g_hash_table_contains(opts, "driver") ||
+                      bdrv_opts_has_prefix(opts, "file");
+    if (has_medium) {
+        if (file) {
+            /* file=NAME is the protocol node's file name (upstream: a filename string). */
+            g_autofree char *fname = g_strdup(file);
+            g_hash_table_remove(opts, "file");
+            if (snapshot && !(snapshot_path = make_snapshot_copy(fname, errp))) {
+                return NULL;
+            }
+            if (!format && !g_hash_table_contains(opts, "driver")) {
+                format = probe_format(fname);
+                if (strcmp(format, "raw") == 0) {
+                    warn_report("Image format was not specified for '%s' and probing guessed "
+                                "raw.\n"
+                                "         Automatically detecting the format is dangerous for "
+                                "raw images, write operations on block 0 will be restricted.\n"
+                                "         Specify the 'raw' format explicitly to remove the "
+                                "restrictions.",
+                                fname);
+                }
+            }
+            g_hash_table_insert(opts, g_strdup("file.filename"),
+                                g_strdup(snapshot_path ? snapshot_path : fname));
+        }
+        if (format) {
+            g_hash_table_insert(opts, g_strdup("driver"), g_strdup(format));
+        }
+        if (!g_hash_table_contains(opts, "driver")) {
+            g_hash_table_insert(opts, g_strdup("driver"), g_strdup("raw"));
+        }
+        BdrvOpenFlags flags = {
+            .drive_style = true,
+            .read_only = read_only,
+            .cache_direct = direct,
+            .cache_no_flush = no_flush,
+        };
+        bs = bdrv_open_opts(opts, &flags, errp);
+        if (!bs) {
+            if (snapshot_path) {
+                unlink(snapshot_path);
+            }
+            return NULL;
+        }
+    } else if (g_hash_table_size(opts)) {
+        /* Options for a node that is never opened. */
+        error_setg(errp, "Must specify either driver or file");
+        return NULL;
+    }
+
+    BlockBackend *blk = blk_new(name, NULL);
+    if (bs) {
+        /* The backend holds nothing until a device takes its permissions. */
+        bool ok = blk_insert_bs(blk, bs, 0, BLK_PERM_ALL, errp);
+        bdrv_unref(bs);
+        if (!ok) {
+            blk_unref(blk);
+            return NULL;
+        }
+    }
+    blk_set_enable_write_cache(blk, wce);
+    blk_set_legacy(blk, type, index / 2, index % 2, cdrom);
+    if_count[type]++;
+    DriveInfo *d = g_new0(DriveInfo, 1);
+    d->blk = blk;
+    d->type = type;
+    d->auto_device = type != BLK_IF_NONE;
+    d->snapshot_path = g_steal_pointer(&snapshot_path);
+    if (!drives) {
+        drives = g_ptr_array_new();
+    }
+    g_ptr_array_add(drives, d);
+    if (d->snapshot_path) {
+        /* The open descriptor keeps the copy alive; nobody else needs its name. */
+        unlink(d->snapshot_path);
+    }
+    return blk;
+}
+
+/* One JSON value under key `full`: objects and arrays recurse, scalars become strings as
+ * the keyval grammar would spell them. */
+static bool flatten_node(JsonNode *node, const char *full, GHashTable *out, GError **errp)
+{
+    if (JSON_NODE_HOLDS_OBJECT(node)) {
+        g_autofree char *sub = g_strdup_printf("%s.", full);
+        return blockdev_flatten_json(json_node_get_object(node), sub, out, errp);
+    }
+    if (JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *arr = json_node_get_array(node);
+        for (guint i = 0; i < json_array_get_length(arr); i++) {
+            g_autofree char *sub = g_strdup_printf("%s.%u", full, i);
+            if (!flatten_node(json_array_get_element(arr, i), sub, out, errp)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    if (!JSON_NODE_HOLDS_VALUE(node)) {
+        return true; /* null: absent */
+    }
+    GType t = json_node_get_value_type(node);
+    char *v;
+    if (t == G_TYPE_BOOLEAN) {
+        v = g_strdup(json_node_get_boolean(node) ? "on" : "off");
+    } else if (t == G_TYPE_INT64) {
+        v = g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(node));
+    } else if (t == G_TYPE_DOUBLE) {
+        v = g_strdup_printf("%g", json_node_get_double(node));
+    } else {
+        v = g_strdup(json_node_get_string(node));
+    }
+    g_hash_table_insert(out, g_strdup(full), v);
+    return true;
+}
+
+bool blockdev_flatten_json(JsonObject *obj, const char *prefix, GHashTable *out, GError **errp)
+{
+    GList *members = json_object_get_members(obj);
+    bool ok = true;
+    for (GList *l = members; l && ok; l = l->next) {
+        g_autofree char *full = g_strdup_printf("%s%s", prefix, (const char *)l->data);
+        ok = flatten_node(json_object_get_member(obj, l->data), full, out, errp);
+    }
+    g_list_free(members);
+    return ok;
+}
+
+static BlockDriverState *blockdev_add_opts(GHashTable *opts, GError **errp)
+{
+    if (!g_hash_table_contains(opts, "driver")) {
+        error_set_missing_param(errp, "driver");
+        return NULL;
+    }
+    if (!g_hash_table_contains(opts, "node-name")) {
+        const char *drv = g_hash_table_lookup(opts, "driver");
+        if (bdrv_find_driver(drv)) {
+            error_setg(errp, "'node-name' must be specified for the root node");
+            return NULL;
+        }
+        /* An unknown driver is reported first, as upstream's schema check does. */
+    }
+    BlockDriverState *bs = bdrv_open_opts(opts, NULL, errp);
+    if (bs) {
+        if (!monitor_nodes) {
+            monitor_nodes = g_ptr_array_new();
+        }
+        g_ptr_array_add(monitor_nodes, bs);
+    }
+    return bs;
+}
+
+BlockDriverState *blockdev_add_keyval(KeyvalList *kv, GError **errp)
+{
+    g_autoptr(GHashTable) opts = bdrv_opts_new();
+    for (guint i = 0; i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        g_hash_table_insert(opts, g_strdup(p->key), g_strdup(p->value));
+    }
+    return blockdev_add_opts(opts, errp);
+}
+
+BlockDriverState *blockdev_add_json(JsonObject *obj, GError **errp)
+{
+    g_autoptr(GHashTable) opts = bdrv_opts_new();
+    if (!blockdev_flatten_json(obj, "", opts, errp)) {
+        return NULL;
+    }
+    return blockdev_add_opts(opts, errp);
+}
+
+bool blockdev_is_monitor_owned(BlockDriverState *bs)
+{
+    return monitor_nodes && g_ptr_array_find(monitor_nodes, bs, NULL);
+}
+
+bool blockdev_del(const char *node_name, GError **errp)
+{
+    BlockDriverState *bs = bdrv_find_node(node_name);
+    if (!bs) {
+        error_setg(errp, "Failed to find node with node-name='%s'", node_name);
+        return false;
+    }
+    if (!blockdev_is_monitor_owned(bs)) {
+        error_setg(errp, "Node %s is not owned by the monitor", node_name);
+        return false;
+    }
+    /* Upstream's two words: a backend (device) on it, or another node using it. */
+    if (bs->backends) {
+        error_setg(errp, "Node %s is in use", node_name);
+        return false;
+    }
+    if (bdrv_has_parents(bs)) {
+        error_setg(errp, "Block device %s is in use", node_name);
+        return false;
+    }
+    g_ptr_array_remove(monitor_nodes, bs);
+    bdrv_unref(bs);
+    return true;
+}
+
+BlockBackend *blockdev_backend_for_device(const char *drive, const char *owner_type, bool automatic,
+                                          GError **errp)
+{
+    BlockBackend *blk = blk_by_name(drive);
+    if (blk) {
+        DriveInfo *d = drive_of(blk);
+        if (d && d->auto_device && !automatic) {
+            error_setg(errp,
+                       "Drive '%s' is already in use because it has been automatically "
+                       "connected to another device (did you need 'if=none' in the drive "
+                       "options?)",
+                       drive);
+            return NULL;
+        }
+        if (blk_dev_name(blk) || (d && d->claimed)) {
+            error_setg(errp, "Drive '%s' is already in use by another device", drive);
+            return NULL;
+        }
+        if (!blk_is_inserted(blk)) {
+            error_setg(errp, "Device needs media, but drive is empty");
+            return NULL;
+        }
+        if (d) {
+            d->claimed = true;
+        }
+        return blk;
+    }
+    BlockDriverState *bs = bdrv_find_node(drive);
+    if (!bs) {
+        error_setg(errp, "Property '%s.drive' can't find value '%s'", owner_type, drive);
+        return NULL;
+    }
+    /* A node used directly: an anonymous backend of its own, as upstream makes. */
+    blk = blk_new(NULL, NULL);
+    if (!blk_insert_bs(blk, bs, 0, BLK_PERM_ALL, errp)) {
+        blk_unref(blk);
+        return NULL;
+    }
+    return blk;
+}
+
+bool blockdev_claim_for_device(BlockBackend *blk, const char *owner_type, GError **errp)
+{
+    return blockdev_backend_for_device(blk_name(blk), owner_type, true, errp) != NULL;
+}
+
+void blockdev_cleanup(void)
+{
+    for (guint i = 0; drives && i < drives->len; i++) {
+        DriveInfo *d = drives->pdata[i];
+        g_free(d->snapshot_path);
+        g_free(d);
+    }
+    g_clear_pointer(&drives, g_ptr_array_unref);
+    g_clear_pointer(&monitor_nodes, g_ptr_array_unref);
+    memset(if_count, 0, sizeof(if_count));
+    block_cleanup();
+}

@@ -1,0 +1,340 @@
+/*
+ * The "file" protocol driver: a host file or block device, read and written with
+ * pread/pwrite on the block layer's worker threads.
+ *
+ * cache.direct=on opens with O_DIRECT (cache=none, directsync); a request that is not aligned
+ * for it (its offset or length) goes through a second, buffered descriptor instead, and an
+ * unaligned memory buffer through an aligned bounce buffer.
+ *
+ * Image locking as upstream's file-posix (locking=auto|on): one OFD read lock per byte,
+ *   byte 100+i  held while this process takes permission bit i (1: write)
+ *   byte 200+i  held while this process does NOT share permission bit i
+ * A permission can be taken only if nobody holds its 200+i byte, and not shared only if
+ * nobody holds 100+i, so our locks and Debian's QEMU's see each other.
+ */
+#include "block/block.h"
+#include "util/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOCK_PERM_BASE   100
+#define LOCK_SHARED_BASE 200
+#define PERM_BITS        4
+
+typedef struct FileState {
+    char *filename;
+    int fd;          /* O_DIRECT when cache.direct */
+    int fd_buffered; /* -1 unless cache.direct: unaligned requests */
+    uint32_t align;  /* O_DIRECT alignment of offsets, lengths and buffers */
+    bool locking;
+    bool is_blockdev;
+    uint64_t locked_perm, locked_unshared; /* bits whose bytes we hold */
+} FileState;
+
+static const char *const file_options[] = {"filename",      "aio",        "locking",
+                                           "aio-max-batch", "drop-cache", "x-check-cache-dropped",
+                                           "pr-manager",    NULL};
+
+static const char *const perm_names[PERM_BITS] = {"consistent read", "write", "write unchanged",
+                                                  "resize"};
+
+static int lock_byte(int fd, off_t byte, short type)
+{
+    struct flock fl = {.l_whence = SEEK_SET, .l_start = byte, .l_len = 1, .l_type = type};
+    return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+/* 1: another open file description holds the byte; 0: free; -errno. */
+static int byte_taken(int fd, off_t byte)
+{
+    struct flock fl = {.l_whence = SEEK_SET, .l_start = byte, .l_len = 1, .l_type = F_WRLCK};
+    if (fcntl(fd, F_OFD_GETLK, &fl) < 0) {
+        return -errno;
+    }
+    return fl.l_type != F_UNLCK;
+}
+
+static bool file_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared, GError **errp)
+{
+    FileState *s = bs->opaque;
+    if (!s->locking) {
+        return true;
+    }
+    uint64_t unshared = ~shared & BLK_PERM_ALL;
+    for (int i = 0; i < PERM_BITS; i++) {
+        uint64_t bit = 1ull << i;
+        if ((perm & bit) && !(s->locked_perm & bit) &&
+            byte_taken(s->fd, LOCK_SHARED_BASE + i) > 0) {
+            error_setg(errp, "Failed to get \"%s\" lock", perm_names[i]);
+            error_append_hint(errp, "Is another process using the image [%s]?", s->filename);
+            return false;
+        }
+        if ((unshared & bit) && !(s->locked_unshared & bit) &&
+            byte_taken(s->fd, LOCK_PERM_BASE + i) > 0) {
+            error_setg(errp, "Failed to get shared \"%s\" lock", perm_names[i]);
+            error_append_hint(errp, "Is another process using the image [%s]?", s->filename);
+            return false;
+        }
+    }
+    for (int i = 0; i < PERM_BITS; i++) {
+        uint64_t bit = 1ull << i;
+        int r1 = lock_byte(s->fd, LOCK_PERM_BASE + i, (perm & bit) ? F_RDLCK : F_UNLCK);
+        int r2 = lock_byte(s->fd, LOCK_SHARED_BASE + i, (unshared & bit) ? F_RDLCK : F_UNLCK);
+        if (r1 < 0 || r2 < 0) {
+            error_setg_errno(errp, -(r1 < 0 ? r1 : r2), "Failed to lock byte %d",
+                             (r1 < 0 ? LOCK_PERM_BASE : LOCK_SHARED_BASE) + i);
+            return false;
+        }
+    }
+    s->locked_perm = perm & BLK_PERM_ALL;
+    s->locked_unshared = unshared;
+    return true;
+}
+
+static uint32_t probe_direct_alignment(int fd)
+{
+    /* The smallest read O_DIRECT accepts: 512 on most devices, 4096 on 4Kn ones. */
+    static const uint32_t sizes[] = {512, 1024, 2048, 4096};
+    void *buf = NULL;
+    if (posix_memalign(&buf, 4096, 4096)) {
+        return 4096;
+    }
+    uint32_t align = 4096;
+    for (guint i = 0; i < G_N_ELEMENTS(sizes); i++) {
+        if (pread(fd, buf, sizes[i], 0) >= 0) {
+            align = sizes[i];
+            break;
+        }
+    }
+    free(buf);
+    return align;
+}
+
+static bool file_open(BlockDriverState *bs, GHashTable *opts, GError **errp)
+{
+    FileState *s = bs->opaque;
+    const char *filename = g_hash_table_lookup(opts, "filename");
+    const char *aio = g_hash_table_lookup(opts, "aio");
+    const char *locking = g_hash_table_lookup(opts, "locking");
+    s->fd = s->fd_buffered = -1;
+    if (!filename) {
+        error_set_missing_param(errp, "filename");
+        return false;
+    }
+    if (aio && strcmp(aio, "threads") && strcmp(aio, "native") && strcmp(aio, "io_uring")) {
+        error_setg(errp, "Parameter 'aio' does not accept value '%s'", aio);
+        return false;
+    }
+    if (aio && strcmp(aio, "native") == 0 && !bs->cache_direct) {
+        error_setg(errp, "aio=native was specified, but it requires cache.direct=on, which was "
+                         "not specified.");
+        return false;
+    }
+    if (locking && strcmp(locking, "auto") && strcmp(locking, "on") && strcmp(locking, "off")) {
+        error_setg(errp, "Parameter 'locking' does not accept value '%s'", locking);
+        return false;
+    }
+    s->locking = !locking || strcmp(locking, "off") != 0;
+    s->filename = g_strdup(filename);
+    int flags = (bs->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+    s->fd = open(filename, flags | (bs->cache_direct ? O_DIRECT : 0));
+    if (s->fd < 0) {
+        error_setg_errno(errp, errno, "Could not open '%s'", filename);
+        return false;
+    }
+    struct stat st;
+    if (fstat(s->fd, &st) == 0 && S_ISBLK(st.st_mode)) {
+        s->is_blockdev = true;
+    } else if (fstat(s->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        error_setg_errno(errp, EISDIR, "Could not open '%s'", filename);
+        return false;
+    }
+    if (bs->cache_direct) {
+        s->align = probe_direct_alignment(s->fd);
+        s->fd_buffered = open(filename, flags);
+        if (s->fd_buffered < 0) {
+            error_setg_errno(errp, errno, "Could not open '%s'", filename);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void file_close(BlockDriverState *bs)
+{
+    FileState *s = bs->opaque;
+    if (s->fd >= 0) {
+        close(s->fd); /* drops our OFD locks */
+    }
+    if (s->fd_buffered >= 0) {
+        close(s->fd_buffered);
+    }
+    g_free(s->filename);
+}
+
+/* The descriptor for a request, and whether its buffer needs an aligned bounce. */
+static int pick_fd(FileState *s, uint64_t offset, uint64_t bytes, const void *buf, bool *bounce)
+{
+    *bounce = false;
+    if (s->fd_buffered < 0) {
+        return s->fd;
+    }
+    if ((offset | bytes) & (s->align - 1)) {
+        return s->fd_buffered;
+    }
+    *bounce = ((uintptr_t)buf & (s->align - 1)) != 0;
+    return s->fd;
+}
+
+static int file_pread(BlockDriverState *bs, uint64_t offset, uint64_t bytes, void *buf)
+{
+    FileState *s = bs->opaque;
+    bool bounce;
+    int fd = pick_fd(s, offset, bytes, buf, &bounce);
+    void *io = buf;
+    if (bounce && posix_memalign(&io, s->align, bytes)) {
+        return -ENOMEM;
+    }
+    uint64_t done = 0;
+    int ret = 0;
+    while (done < bytes) {
+        ssize_t n = pread(fd, (char *)io + done, bytes - done, offset + done);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            ret = -errno;
+            break;
+        }
+        if (n == 0) {
+            /* Past the end of the file reads as zeroes, as upstream's raw files do. */
+            memset((char *)io + done, 0, bytes - done);
+            break;
+        }
+        done += n;
+    }
+    if (bounce) {
+        if (ret == 0) {
+            memcpy(buf, io, bytes);
+        }
+        free(io);
+    }
+    return ret;
+}
+
+static int file_pwrite(BlockDriverState *bs, uint64_t offset, uint64_t bytes, const void *buf,
+                       int flags)
+{
+    FileState *s = bs->opaque;
+    bool bounce;
+    int fd = pick_fd(s, offset, bytes, buf, &bounce);
+    const void *io = buf;
+    void *tmp = NULL;
+    if (bounce) {
+        if (posix_memalign(&tmp, s->align, bytes)) {
+            return -ENOMEM;
+        }
+        memcpy(tmp, buf, bytes);
+        io = tmp;
+    }
+    uint64_t done = 0;
+    int ret = 0;
+    while (done < bytes) {
+        ssize_t n = pwrite(fd, (const char *)io + done, bytes - done, offset + done);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            ret = -errno;
+            break;
+        }
+        done += n;
+    }
+    free(tmp);
+    if (ret == 0 && (flags & BDRV_REQ_FUA) && fdatasync(s->fd) < 0) {
+        ret = -errno;
+    }
+    return ret;
+}
+
+static int file_flush(BlockDriverState *bs)
+{
+    FileState *s = bs->opaque;
+    return fdatasync(s->fd) < 0 ? -errno : 0;
+}
+
+static int file_discard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
+{
+    FileState *s = bs->opaque;
+    if (s->is_blockdev) {
+        uint64_t range[2] = {offset, bytes};
+        ioctl(s->fd, BLKDISCARD, range); /* discard is advisory: a refusal is no error */
+        return 0;
+    }
+    if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, bytes) < 0 &&
+        errno != EOPNOTSUPP) {
+        return -errno;
+    }
+    return 0;
+}
+
+static int file_write_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int flags)
+{
+    FileState *s = bs->opaque;
+    if (s->is_blockdev) {
+        return -ENOTSUP;
+    }
+    if (fallocate(s->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, bytes) == 0) {
+        return 0;
+    }
+    if ((flags & BDRV_REQ_MAY_UNMAP) &&
+        fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, bytes) == 0) {
+        return 0;
+    }
+    return -ENOTSUP;
+}
+
+static int64_t file_getlength(BlockDriverState *bs)
+{
+    FileState *s = bs->opaque;
+    if (s->is_blockdev) {
+        off_t end = lseek(s->fd, 0, SEEK_END);
+        return end < 0 ? -errno : end;
+    }
+    struct stat st;
+    if (fstat(s->fd, &st) < 0) {
+        return -errno;
+    }
+    return st.st_size;
+}
+
+static const char *file_filename(BlockDriverState *bs)
+{
+    FileState *s = bs->opaque;
+    return s->filename;
+}
+
+const BlockDriver bdrv_file = {
+    .format_name = "file",
+    .kind = BLOCK_DRIVER_PROTOCOL,
+    .options = file_options,
+    .state_size = sizeof(FileState),
+    .open = file_open,
+    .close = file_close,
+    .pread = file_pread,
+    .pwrite = file_pwrite,
+    .flush = file_flush,
+    .discard = file_discard,
+    .write_zeroes = file_write_zeroes,
+    .getlength = file_getlength,
+    .set_perm = file_set_perm,
+    .filename = file_filename,
+};

@@ -1,0 +1,627 @@
+/* An ATA channel, PIO (include/hw/ide/ide.h). */
+#include "hw/ide/ide.h"
+#include "util/error.h"
+
+#include <string.h>
+
+#define ST_ERR  0x01
+#define ST_DRQ  0x08
+#define ST_DSC  0x10
+#define ST_DRDY 0x40
+#define ST_BSY  0x80
+
+#define ERR_ABRT 0x04
+#define ERR_IDNF 0x10
+#define ERR_UNC  0x40
+
+#define CTL_NIEN 0x02
+#define CTL_SRST 0x04
+#define CTL_HOB  0x80
+
+#define SEL_LBA  0x40
+#define SEL_UNIT 0x10
+
+typedef enum {
+    XFER_NONE,
+    XFER_READ,     /* disk -> buffer -> guest */
+    XFER_WRITE,    /* guest -> buffer -> disk */
+    XFER_IDENTIFY, /* one block to the guest, then done */
+} XferKind;
+
+typedef struct AtaDrive {
+    BlockBackend *blk;
+    uint64_t sectors;
+    char serial[21];
+} AtaDrive;
+
+struct IdeChannel {
+    IrqLine *irq;
+    AtaDrive drive[2];
+    /* Task file; hob_* hold the previous values (LBA48's high-order bytes). */
+    uint8_t feature, error, nsector, sector, lcyl, hcyl, select, status, ctrl;
+    uint8_t hob_feature, hob_nsector, hob_sector, hob_lcyl, hob_hcyl;
+    /* The transfer in progress. */
+    uint32_t xfer;
+    uint64_t io_lba;       /* next sector to fetch (read) or store (write) */
+    uint32_t io_remaining; /* sectors not yet fetched / stored */
+    uint32_t chunk;        /* sectors in the buffer now */
+    uint32_t buf_pos, buf_end;
+    bool busy; /* a disk request in flight */
+    bool irq_pending;
+    uint8_t buf[ATA_BUF_SECTORS * ATA_SECTOR];
+};
+
+static AtaDrive *cur(IdeChannel *ch)
+{
+    return &ch->drive[(ch->select & SEL_UNIT) ? 1 : 0];
+}
+
+static void set_irq(IdeChannel *ch)
+{
+    ch->irq_pending = true;
+    if (!(ch->ctrl & CTL_NIEN)) {
+        irq_raise(ch->irq);
+    }
+}
+
+static void clear_irq(IdeChannel *ch)
+{
+    ch->irq_pending = false;
+    irq_lower(ch->irq);
+}
+
+static void abort_command(IdeChannel *ch, uint8_t err)
+{
+    ch->xfer = XFER_NONE;
+    ch->error = err;
+    ch->status = ST_DRDY | ST_ERR;
+    set_irq(ch);
+}
+
+static void command_done(IdeChannel *ch)
+{
+    ch->xfer = XFER_NONE;
+    ch->error = 0;
+    ch->status = ST_DRDY | ST_DSC;
+    set_irq(ch);
+}
+
+/* The ATA signature of a disk after a reset or a diagnostic. */
+static void set_signature(IdeChannel *ch)
+{
+    ch->nsector = 1;
+    ch->sector = 1;
+    ch->lcyl = 0;
+    ch->hcyl = 0;
+    ch->error = 0x01; /* no error detected */
+    ch->status = ST_DRDY | ST_DSC;
+    ch->xfer = XFER_NONE;
+}
+
+/* An ATA string: two characters a word, the first in the high byte, space padded. */
+static void put_string(uint16_t *words, int first, int count, const char *s)
+{
+    size_t len = strlen(s);
+    for (int i = 0; i < count * 2; i++) {
+        uint8_t c = i < (int)len ? s[i] : ' ';
+        if (i & 1) {
+            words[first + i / 2] |= c;
+        } else {
+            words[first + i / 2] = c << 8;
+        }
+    }
+}
+
+static void identify(IdeChannel *ch, AtaDrive *d)
+{
+    uint16_t w[256] = {0};
+    uint64_t lba28 = MIN(d->sectors, 0x0fffffffull);
+    uint32_t cyls = MIN(d->sectors / (16 * 63), 16383);
+    w[0] = 0x0040; /* fixed disk */
+    w[1] = cyls;
+    w[3] = 16;
+    w[6] = 63;
+    put_string(w, 10, 10, d->serial);
+    put_string(w, 23, 4, "2.5+");
+    put_string(w, 27, 20, "QEMU HARDDISK");
+    w[47] = 0x8000; /* no READ/WRITE MULTIPLE */
+    w[49] = 1 << 9; /* LBA; no DMA: PIO only */
+    w[50] = 0x4000;
+    w[53] = 0x0006; /* words 64-70 and 88 valid */
+    w[54] = cyls;
+    w[55] = 16;
+    w[56] = 63;
+    w[57] = (cyls * 16 * 63) & 0xffff;
+    w[58] = (cyls * 16 * 63) >> 16;
+    w[60] = lba28 & 0xffff;
+    w[61] = lba28 >> 16;
+    w[64] = 0x0003; /* PIO modes 3 and 4 */
+    w[65] = w[66] = w[67] = w[68] = 120;
+    w[80] = 0x00f0;                                     /* ATA/ATAPI-4 to 7 */
+    w[82] = 1 << 5;                                     /* write cache */
+    w[83] = 0x4000 | (1 << 10) | (1 << 12) | (1 << 13); /* LBA48, FLUSH CACHE (EXT) */
+    w[84] = 0x4000;
+    w[85] = 1 << 5;
+    w[86] = (1 << 10) | (1 << 12) | (1 << 13);
+    w[87] = 0x4000;
+    for (int i = 0; i < 4; i++) {
+        w[100 + i] = d->sectors >> (16 * i);
+    }
+    for (int i = 0; i < 256; i++) {
+        ch->buf[2 * i] = w[i];
+        ch->buf[2 * i + 1] = w[i] >> 8;
+    }
+    ch->xfer = XFER_IDENTIFY;
+    ch->buf_pos = 0;
+    ch->buf_end = ATA_SECTOR;
+    ch->status = ST_DRDY | ST_DSC | ST_DRQ;
+    set_irq(ch);
+}
+
+/* --- disk requests ------------------------------------------------------------------------ */
+
+static void start_chunk_read(IdeChannel *ch);
+
+static void read_done(void *opaque, int ret)
+{
+    IdeChannel *ch = opaque;
+    ch->busy = false;
+    if (ch->xfer != XFER_READ) {
+        return; /* reset meanwhile */
+    }
+    if (ret < 0) {
+        abort_command(ch, ERR_UNC | ERR_ABRT);
+        return;
+    }
+    ch->io_lba += ch->chunk;
+    ch->io_remaining -= ch->chunk;
+    ch->buf_pos = 0;
+    ch->buf_end = ch->chunk * ATA_SECTOR;
+    ch->status = ST_DRDY | ST_DSC | ST_DRQ;
+    set_irq(ch);
+}
+
+static void start_chunk_read(IdeChannel *ch)
+{
+    ch->chunk = MIN(ch->io_remaining, ATA_BUF_SECTORS);
+    ch->status = ST_BSY;
+    ch->busy = true;
+    blk_aio_pread(cur(ch)->blk, ch->io_lba * ATA_SECTOR, (uint64_t)ch->chunk * ATA_SECTOR, ch->buf,
+                  read_done, ch);
+}
+
+static void write_done(void *opaque, int ret)
+{
+    IdeChannel *ch = opaque;
+    ch->busy = false;
+    if (ch->xfer != XFER_WRITE) {
+        return;
+    }
+    if (ret < 0) {
+        abort_command(ch, ERR_ABRT);
+        return;
+    }
+    ch->io_lba += ch->chunk;
+    ch->io_remaining -= ch->chunk;
+    if (!ch->io_remaining) {
+        command_done(ch);
+        return;
+    }
+    ch->chunk = MIN(ch->io_remaining, ATA_BUF_SECTORS);
+    ch->buf_pos = 0;
+    ch->buf_end = ch->chunk * ATA_SECTOR;
+    ch->status = ST_DRDY | ST_DSC | ST_DRQ;
+    set_irq(ch);
+}
+
+static void flush_done(void *opaque, int ret)
+{
+    IdeChannel *ch = opaque;
+    ch->busy = false;
+    if (ret < 0) {
+        abort_command(ch, ERR_ABRT);
+    } else {
+        command_done(ch);
+    }
+}
+
+/* The sector range of a READ/WRITE; false (command aborted) if it is outside the disk. */
+static bool decode_range(IdeChannel *ch, bool lba48)
+{
+    uint64_t lba;
+    uint32_t count;
+    if (lba48) {
+        lba = (uint64_t)ch->hob_hcyl << 40 | (uint64_t)ch->hob_lcyl << 32 |
+              (uint64_t)ch->hob_sector << 24 | ch->hcyl << 16 | ch->lcyl << 8 | ch->sector;
+        count = ch->hob_nsector << 8 | ch->nsector;
+        count = count ? count : 65536;
+    } else {
+        count = ch->nsector ? ch->nsector : 256;
+        if (ch->select & SEL_LBA) {
+            lba = (uint64_t)(ch->select & 0x0f) << 24 | ch->hcyl << 16 | ch->lcyl << 8 | ch->sector;
+        } else {
+            uint32_t cyl = ch->hcyl << 8 | ch->lcyl;
+            if (!ch->sector) {
+                abort_command(ch, ERR_IDNF | ERR_ABRT);
+                return false;
+            }
+            lba = ((uint64_t)cyl * 16 + (ch->select & 0x0f)) * 63 + ch->sector - 1;
+        }
+    }
+    if (lba > cur(ch)->sectors || count > cur(ch)->sectors - lba) {
+        abort_command(ch, ERR_IDNF | ERR_ABRT);
+        return false;
+    }
+    ch->io_lba = lba;
+    ch->io_remaining = count;
+    return true;
+}
+
+static void exec_command(IdeChannel *ch, uint8_t cmd)
+{
+    AtaDrive *d = cur(ch);
+    if (!d->blk) {
+        return; /* commands to an absent device are ignored */
+    }
+    if (ch->busy) {
+        return; /* BSY: the register is not the guest's to write */
+    }
+    clear_irq(ch);
+    ch->error = 0;
+    switch (cmd) {
+    case 0xec: /* IDENTIFY DEVICE */
+        identify(ch, d);
+        return;
+    case 0x20: /* READ SECTORS */
+    case 0x21:
+    case 0x24: /* READ SECTORS EXT */
+        if (decode_range(ch, cmd == 0x24)) {
+            ch->xfer = XFER_READ;
+            start_chunk_read(ch);
+        }
+        return;
+    case 0x30: /* WRITE SECTORS */
+    case 0x31:
+    case 0x34: /* WRITE SECTORS EXT */
+        if (blk_is_read_only(d->blk)) {
+            abort_command(ch, ERR_ABRT);
+            return;
+        }
+        if (decode_range(ch, cmd == 0x34)) {
+            ch->xfer = XFER_WRITE;
+            ch->chunk = MIN(ch->io_remaining, ATA_BUF_SECTORS);
+            ch->buf_pos = 0;
+            ch->buf_end = ch->chunk * ATA_SECTOR;
+            ch->status = ST_DRDY | ST_DSC | ST_DRQ; /* no interrupt for the first block */
+        }
+        return;
+    case 0xe7: /* FLUSH CACHE */
+    case 0xea: /* FLUSH CACHE EXT */
+        ch->status = ST_BSY;
+        ch->busy = true;
+        blk_aio_flush(d->blk, flush_done, ch);
+        return;
+    case 0x90: /* EXECUTE DEVICE DIAGNOSTIC */
+        set_signature(ch);
+        set_irq(ch);
+        return;
+    case 0xe5: /* CHECK POWER MODE: active */
+        ch->nsector = 0xff;
+        command_done(ch);
+        return;
+    case 0xef: /* SET FEATURES (transfer mode, write cache, ...) */
+    case 0x91: /* INITIALIZE DEVICE PARAMETERS */
+    case 0x40: /* READ VERIFY SECTORS */
+    case 0x41:
+    case 0x42:
+    case 0x70: /* SEEK */
+    case 0xe0: /* STANDBY IMMEDIATE */
+    case 0xe1: /* IDLE IMMEDIATE */
+    case 0xe2:
+    case 0xe3:
+    case 0xe6: /* SLEEP */
+        command_done(ch);
+        return;
+    default:
+        if (cmd >= 0x10 && cmd <= 0x1f) { /* RECALIBRATE */
+            command_done(ch);
+            return;
+        }
+        abort_command(ch, ERR_ABRT);
+        return;
+    }
+}
+
+/* The guest finished a 512-byte block of the buffer. */
+static void block_done(IdeChannel *ch)
+{
+    switch (ch->xfer) {
+    case XFER_IDENTIFY:
+        ch->xfer = XFER_NONE;
+        ch->status = ST_DRDY | ST_DSC;
+        return;
+    case XFER_READ:
+        if (ch->buf_pos < ch->buf_end) {
+            ch->status = ST_DRDY | ST_DSC | ST_DRQ; /* the next sector is ready */
+            set_irq(ch);
+        } else if (ch->io_remaining) {
+            start_chunk_read(ch);
+        } else {
+            ch->xfer = XFER_NONE;
+            ch->status = ST_DRDY | ST_DSC;
+        }
+        return;
+    case XFER_WRITE:
+        if (ch->buf_pos < ch->buf_end) {
+            ch->status = ST_DRDY | ST_DSC | ST_DRQ; /* ready for the next sector */
+            set_irq(ch);
+            return;
+        }
+        ch->status = ST_BSY;
+        ch->busy = true;
+        /* With the write cache off each write reaches the disk (block-backend flushes). */
+        blk_aio_pwrite(cur(ch)->blk, ch->io_lba * ATA_SECTOR, (uint64_t)ch->chunk * ATA_SECTOR,
+                       ch->buf, 0, write_done, ch);
+        return;
+    default:
+        return;
+    }
+}
+
+static uint32_t data_read(IdeChannel *ch, unsigned size)
+{
+    if (!(ch->status & ST_DRQ) || ch->xfer == XFER_WRITE) {
+        return 0xffffffff >> (32 - 8 * size);
+    }
+    uint32_t v = 0;
+    for (unsigned i = 0; i < size && ch->buf_pos < ch->buf_end; i++) {
+        v |= (uint32_t)ch->buf[ch->buf_pos++] << (8 * i);
+    }
+    if (ch->buf_pos % ATA_SECTOR == 0) {
+        ch->status &= ~ST_DRQ;
+        block_done(ch);
+    }
+    return v;
+}
+
+static void data_write(IdeChannel *ch, uint32_t v, unsigned size)
+{
+    if (!(ch->status & ST_DRQ) || ch->xfer != XFER_WRITE) {
+        return;
+    }
+    for (unsigned i = 0; i < size && ch->buf_pos < ch->buf_end; i++) {
+        ch->buf[ch->buf_pos++] = v >> (8 * i);
+    }
+    if (ch->buf_pos % ATA_SECTOR == 0) {
+        ch->status &= ~ST_DRQ;
+        block_done(ch);
+    }
+}
+
+/* --- registers ------------------------------------------------------------------------------ */
+
+static bool no_device(IdeChannel *ch)
+{
+    /* Nothing answers for an absent unit: its registers read 0 (upstream's convention). */
+    return !cur(ch)->blk;
+}
+
+static uint64_t taskfile_read(void *opaque, uint64_t addr, unsigned size)
+{
+    IdeChannel *ch = opaque;
+    bool hob = ch->ctrl & CTL_HOB;
+    if (addr == 0) {
+        return no_device(ch) ? 0 : data_read(ch, size);
+    }
+    if (no_device(ch) && addr != 6) {
+        return 0;
+    }
+    switch (addr) {
+    case 1:
+        return hob ? ch->hob_feature : ch->error;
+    case 2:
+        return hob ? ch->hob_nsector : ch->nsector;
+    case 3:
+        return hob ? ch->hob_sector : ch->sector;
+    case 4:
+        return hob ? ch->hob_lcyl : ch->lcyl;
+    case 5:
+        return hob ? ch->hob_hcyl : ch->hcyl;
+    case 6:
+        return ch->select;
+    default: /* 7: status; reading it acknowledges the interrupt */
+        clear_irq(ch);
+        return ch->status;
+    }
+}
+
+static void taskfile_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+    IdeChannel *ch = opaque;
+    uint8_t v = val;
+    if (addr == 0) {
+        data_write(ch, val, size);
+        return;
+    }
+    if (ch->busy && addr != 7) {
+        return;
+    }
+    /* Writes to the task file clear HOB (ATA-6 device control). */
+    ch->ctrl &= ~CTL_HOB;
+    switch (addr) {
+    case 1:
+        ch->hob_feature = ch->feature;
+        ch->feature = v;
+        break;
+    case 2:
+        ch->hob_nsector = ch->nsector;
+        ch->nsector = v;
+        break;
+    case 3:
+        ch->hob_sector = ch->sector;
+        ch->sector = v;
+        break;
+    case 4:
+        ch->hob_lcyl = ch->lcyl;
+        ch->lcyl = v;
+        break;
+    case 5:
+        ch->hob_hcyl = ch->hcyl;
+        ch->hcyl = v;
+        break;
+    case 6:
+        ch->select = v | 0xa0;
+        break;
+    default:
+        exec_command(ch, v);
+        break;
+    }
+}
+
+static uint64_t ctl_read(void *opaque, uint64_t addr, unsigned size)
+{
+    IdeChannel *ch = opaque;
+    return no_device(ch) ? 0 : ch->status; /* alternate status: no acknowledge */
+}
+
+static void ctl_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+    IdeChannel *ch = opaque;
+    bool was_reset = ch->ctrl & CTL_SRST;
+    ch->ctrl = val;
+    if ((val & CTL_SRST) && !was_reset) {
+        ide_channel_drain(ch);
+        set_signature(ch);
+        ch->status = ST_BSY;
+    } else if (!(val & CTL_SRST) && was_reset) {
+        set_signature(ch);
+        ch->select = 0xa0;
+    }
+    if (val & CTL_NIEN) {
+        irq_lower(ch->irq);
+    } else if (ch->irq_pending) {
+        irq_raise(ch->irq);
+    }
+}
+
+static const IoRegionOps taskfile_ops = {.read = taskfile_read, .write = taskfile_write};
+static const IoRegionOps ctl_ops = {.read = ctl_read, .write = ctl_write};
+
+bool ide_channel_map(IdeChannel *ch, IoSpace *io, uint16_t base, uint16_t ctl, GError **errp)
+{
+    return io_space_add(io, "ide", base, 8, &taskfile_ops, ch, errp) &&
+           io_space_add(io, "ide-ctl", ctl, 1, &ctl_ops, ch, errp);
+}
+
+IdeChannel *ide_channel_new(IrqLine *irq)
+{
+    IdeChannel *ch = g_new0(IdeChannel, 1);
+    ch->irq = irq;
+    ide_channel_reset(ch);
+    return ch;
+}
+
+bool ide_channel_attach(IdeChannel *ch, int unit, BlockBackend *blk, const char *serial,
+                        GError **errp)
+{
+    bool ro = blk_is_read_only(blk);
+    uint64_t perm = BLK_PERM_CONSISTENT_READ | (ro ? 0 : BLK_PERM_WRITE);
+    if (!blk_set_perm(blk, perm, BLK_PERM_ALL & ~BLK_PERM_WRITE, errp)) {
+        return false;
+    }
+    AtaDrive *d = &ch->drive[unit];
+    d->blk = blk;
+    d->sectors = MAX(blk_getlength(blk), 0) / ATA_SECTOR;
+    g_strlcpy(d->serial, serial ? serial : "QM00001", sizeof(d->serial));
+    if (!serial) {
+        d->serial[6] = '1' + unit; /* upstream's QM0000N, N counting drives */
+    }
+    return true;
+}
+
+bool ide_channel_has_drive(IdeChannel *ch, int unit)
+{
+    return ch->drive[unit].blk != NULL;
+}
+
+void ide_channel_drain(IdeChannel *ch)
+{
+    for (int i = 0; i < 2; i++) {
+        if (ch->drive[i].blk) {
+            blk_drain(ch->drive[i].blk);
+        }
+    }
+}
+
+void ide_channel_reset(IdeChannel *ch)
+{
+    ide_channel_drain(ch);
+    ch->ctrl = 0;
+    ch->select = 0xa0;
+    ch->feature = ch->hob_feature = ch->hob_nsector = ch->hob_sector = 0;
+    ch->hob_lcyl = ch->hob_hcyl = 0;
+    set_signature(ch);
+    ch->irq_pending = false;
+    irq_lower(ch->irq);
+}
+
+void ide_channel_free(IdeChannel *ch)
+{
+    if (!ch) {
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (ch->drive[i].blk) {
+            blk_drain(ch->drive[i].blk);
+            blk_set_perm(ch->drive[i].blk, 0, BLK_PERM_ALL, NULL);
+        }
+    }
+    g_free(ch);
+}
+
+/* --- state ----------------------------------------------------------------------------------- */
+
+static void ide_pre_save(void *opaque)
+{
+    ide_channel_drain(opaque);
+}
+
+static void ide_post_load(void *opaque, int version)
+{
+    IdeChannel *ch = opaque;
+    irq_set_level(ch->irq, ch->irq_pending && !(ch->ctrl & CTL_NIEN));
+}
+
+static bool ide_check(const void *scratch, const void *live, int version, GError **errp)
+{
+    const IdeChannel *l = scratch;
+    if (l->buf_end > sizeof(l->buf) || l->buf_pos > l->buf_end || l->xfer > XFER_IDENTIFY ||
+        l->chunk > ATA_BUF_SECTORS || l->busy) {
+        error_setg(errp, "ide: transfer state out of range");
+        return false;
+    }
+    return true;
+}
+
+const VMStateDescription vmstate_ide_channel = {
+    .name = "ide",
+    .version = 1,
+    .size = sizeof(IdeChannel),
+    .pre_save = ide_pre_save,
+    .check = ide_check,
+    .post_load = ide_post_load,
+    .fields =
+        (const VMStateField[]){
+            VMSTATE_U8(IdeChannel, feature),       VMSTATE_U8(IdeChannel, error),
+            VMSTATE_U8(IdeChannel, nsector),       VMSTATE_U8(IdeChannel, sector),
+            VMSTATE_U8(IdeChannel, lcyl),          VMSTATE_U8(IdeChannel, hcyl),
+            VMSTATE_U8(IdeChannel, select),        VMSTATE_U8(IdeChannel, status),
+            VMSTATE_U8(IdeChannel, ctrl),          VMSTATE_U8(IdeChannel, hob_feature),
+            VMSTATE_U8(IdeChannel, hob_nsector),   VMSTATE_U8(IdeChannel, hob_sector),
+            VMSTATE_U8(IdeChannel, hob_lcyl),      VMSTATE_U8(IdeChannel, hob_hcyl),
+            VMSTATE_U32(IdeChannel, xfer),         VMSTATE_U64(IdeChannel, io_lba),
+            VMSTATE_U32(IdeChannel, io_remaining), VMSTATE_U32(IdeChannel, chunk),
+            VMSTATE_U32(IdeChannel, buf_pos),      VMSTATE_U32(IdeChannel, buf_end),
+            VMSTATE_BOOL(IdeChannel, busy),        VMSTATE_BOOL(IdeChannel, irq_pending),
+            VMSTATE_BUFFER(IdeChannel, buf),       VMSTATE_END},
+};

@@ -1,0 +1,112 @@
+/* The PIIX3 IDE function (include/hw/ide/piix.h). */
+#include "hw/ide/piix.h"
+#include "hw/core/qdev.h"
+#include "util/error.h"
+
+struct PiixIde {
+    PCIDevice *isa, *ide;
+    IdeChannel *primary;
+};
+
+PiixIde *piix3_ide_new(PCIBus *bus, IrqLine *primary_irq, GError **errp)
+{
+    PCIDevice *isa = pci_device_new(bus, "PIIX3", -1, 0x8086, 0x7000, 0x060100 << 8, errp);
+    if (!isa) {
+        return NULL;
+    }
+    isa->config[PCI_HEADER_TYPE] = 0x80; /* multi-function: Linux looks for function 1 */
+    PCIDevice *ide =
+        pci_device_new(bus, "piix3-ide", isa->devfn + 1, 0x8086, 0x7010, 0x010180 << 8, errp);
+    if (!ide) {
+        return NULL;
+    }
+    /* IDETIM: primary channel decode enabled (ata_piix checks bit 15); secondary off. */
+    ide->config[0x41] = 0x80;
+    PiixIde *p = g_new0(PiixIde, 1);
+    p->isa = isa;
+    p->ide = ide;
+    p->primary = ide_channel_new(primary_irq);
+    return p;
+}
+
+IdeChannel *piix3_ide_primary(PiixIde *p)
+{
+    return p->primary;
+}
+
+static bool piix_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
+{
+    PiixIde *p = dev;
+    /* The machine keeps these ports quiet while nothing owns them. */
+    io_space_del(io, 0x1f0);
+    io_space_del(io, 0x3f6);
+    return ide_channel_map(p->primary, io, 0x1f0, 0x3f6, errp);
+}
+
+static void piix_reset(void *dev)
+{
+    PiixIde *p = dev;
+    ide_channel_reset(p->primary);
+}
+
+static void piix_free(void *dev)
+{
+    PiixIde *p = dev;
+    ide_channel_free(p->primary);
+    g_free(p); /* the PCI functions belong to the bus */
+}
+
+const DeviceContract piix3_ide_device = {
+    .name = "ide",
+    .map = piix_map,
+    .reset = piix_reset,
+    .free = piix_free,
+    .vmsd = &vmstate_ide_channel,
+};
+
+/* --- -device ide-hd ------------------------------------------------------------------------ */
+
+static const DevicePropInfo ide_hd_props[] = {
+    {"drive", DEV_PROP_LINK, NULL, "Node name or ID of a block device to use as a backend", NULL},
+    {"bus", DEV_PROP_STR, NULL, NULL, NULL},
+    {"unit", DEV_PROP_UINT32, NULL, NULL, "4294967295"},
+    {"serial", DEV_PROP_STR, NULL, NULL, NULL},
+    {"bootindex", DEV_PROP_UINT32, NULL, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL},
+};
+
+static bool ide_hd_create(void *machine, const char *id, GHashTable *props, GError **errp)
+{
+    DeviceHost *host = machine;
+    const char *drive = g_hash_table_lookup(props, "drive");
+    const char *unit = g_hash_table_lookup(props, "unit");
+    if (host->realized) {
+        error_setg(errp, "Bus 'ide.0' does not support hotplugging");
+        return false;
+    }
+    if (!drive) {
+        error_setg(errp, "No drive specified");
+        return false;
+    }
+    if (!host->ide_attach) {
+        error_setg(errp, "No 'IDE' bus found for device 'ide-hd'");
+        return false;
+    }
+    return host->ide_attach(host, g_hash_table_lookup(props, "bus"),
+                            unit ? (int)g_ascii_strtoll(unit, NULL, 0) : -1, drive,
+                            g_hash_table_lookup(props, "serial"), id, errp);
+}
+
+static const DeviceTypeInfo ide_hd_type = {
+    .name = "ide-hd",
+    .bus = "IDE",
+    .desc = "virtual IDE disk",
+    .category = "Storage devices",
+    .props = ide_hd_props,
+    .create = ide_hd_create,
+};
+
+void ide_hd_register_type(void)
+{
+    device_type_register(&ide_hd_type);
+}

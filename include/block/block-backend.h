@@ -1,0 +1,95 @@
+/*
+ * BlockBackend: what a device sits on -- a named handle ("drive0" of -drive id=drive0) on a
+ * root node, with the device's permissions and asynchronous requests.
+ *
+ *   device thread (vCPU, holding the big lock)        worker threads (GThreadPool)
+ *     blk_aio_pread(blk, off, len, buf, cb) ──────────► bdrv_pread(root...)  pread(2)
+ *                                                                  │ done
+ *     cb(opaque, ret) on the backend's GMainContext ◄── completion queue + wake-up
+ *
+ * The vCPU thread never waits for the disk: it hands the request over and returns. A
+ * completion runs on the backend's context (the main loop unless set otherwise), which is
+ * where the device touches guest memory again. blk_drain() waits until every request of the
+ * backend has completed and its callback has run (before a migration or checkpoint stops the
+ * VM, or before the device resets).
+ */
+#ifndef BLOCK_BLOCK_BACKEND_H
+#define BLOCK_BLOCK_BACKEND_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "block/block.h"
+
+typedef struct BlockBackend BlockBackend;
+
+/* ret: 0 or -errno. */
+typedef void BlockCompletionFunc(void *opaque, int ret);
+
+/* A backend named name ("" or NULL: anonymous, as a -device drive=NODE creates). */
+BlockBackend *blk_new(const char *name, GMainContext *ctx);
+void blk_unref(BlockBackend *blk);
+BlockBackend *blk_by_name(const char *name);
+/* Named backends and anonymous ones a device uses, in creation order (query-block). */
+GPtrArray *blk_all(void);
+const char *blk_name(BlockBackend *blk);
+
+/* Inserts root with the given permissions (a device's); false on a lock conflict. */
+bool blk_insert_bs(BlockBackend *blk, BlockDriverState *root, uint64_t perm, uint64_t shared,
+                   GError **errp);
+void blk_remove_bs(BlockBackend *blk);
+BlockDriverState *blk_bs(BlockBackend *blk);
+/* Changes the device's permissions (a device attaching, or detaching with 0/ALL). */
+bool blk_set_perm(BlockBackend *blk, uint64_t perm, uint64_t shared, GError **errp);
+
+/* Which device uses it (query-block's "qdev"); NULL: none. A backend has at most one. */
+bool blk_attach_dev(BlockBackend *blk, const char *dev_name);
+void blk_detach_dev(BlockBackend *blk);
+const char *blk_dev_name(BlockBackend *blk);
+
+/* -drive's extra: the bus it was meant for (if=) and its index, for the machine to claim. */
+typedef enum {
+    BLK_IF_NONE,
+    BLK_IF_IDE,
+    BLK_IF_VIRTIO,
+} BlockInterfaceType;
+void blk_set_legacy(BlockBackend *blk, BlockInterfaceType type, int bus, int unit, bool cdrom);
+BlockInterfaceType blk_legacy_type(BlockBackend *blk, int *bus, int *unit, bool *cdrom);
+
+/* Write cache on (writeback): flushes are the guest's job. Off: every write is followed by a
+ * flush (cache=writethrough / directsync). */
+void blk_set_enable_write_cache(BlockBackend *blk, bool wce);
+bool blk_enable_write_cache(BlockBackend *blk);
+bool blk_is_read_only(BlockBackend *blk);
+bool blk_is_inserted(BlockBackend *blk);
+int64_t blk_getlength(BlockBackend *blk);
+
+/* Asynchronous requests: buf stays the caller's until cb runs. cb runs on the backend's
+ * context, never inside the call. */
+void blk_aio_pread(BlockBackend *blk, uint64_t offset, uint64_t bytes, void *buf,
+                   BlockCompletionFunc *cb, void *opaque);
+void blk_aio_pwrite(BlockBackend *blk, uint64_t offset, uint64_t bytes, const void *buf, int flags,
+                    BlockCompletionFunc *cb, void *opaque);
+void blk_aio_flush(BlockBackend *blk, BlockCompletionFunc *cb, void *opaque);
+void blk_aio_discard(BlockBackend *blk, uint64_t offset, uint64_t bytes, BlockCompletionFunc *cb,
+                     void *opaque);
+void blk_aio_write_zeroes(BlockBackend *blk, uint64_t offset, uint64_t bytes, int flags,
+                          BlockCompletionFunc *cb, void *opaque);
+/* Requests submitted and not yet completed (callback not yet run). */
+guint blk_in_flight(BlockBackend *blk);
+/* Waits until blk_in_flight() is 0, running the backend's completions on this thread. Call it
+ * on the thread that owns the backend's context (the main loop, under the big lock). */
+void blk_drain(BlockBackend *blk);
+void blk_drain_all(void);
+
+/* Statistics for query-blockstats-like reports and tests. */
+typedef struct BlockAcctStats {
+    uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops, flush_ops, discard_ops, failed_ops;
+} BlockAcctStats;
+BlockAcctStats blk_stats(BlockBackend *blk);
+
+/* Removes every backend and node (end of the program, tests). */
+void block_cleanup(void);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * The block layer's node graph: every disk image is a tree of nodes, each run by a driver.
+ *
+ *   device (virtio-blk, IDE) ──► BlockBackend "drive0"          (block/block-backend.h)
+ *                                   │ root
+ *                                   ▼
+ *                         node "#block123"  driver raw   (format: interprets the bytes below)
+ *                                   │ child "file"
+ *                                   ▼
+ *                         node "#block045"  driver file  (protocol: the host file, its lock)
+ *
+ * Driver kinds: a protocol driver (file, later nbd) reaches storage and has no children; a
+ * format driver (raw, later qcow2) sits on a protocol node through its "file" child (qcow2
+ * also "backing"); a filter (later quorum, replication) passes requests on to its children.
+ *
+ * Nodes are opened from upstream's flat option dictionaries ("driver=raw,file.driver=file,
+ * file.filename=a.raw"): keys "<child>.<key>" describe a child opened inline, "<child>=NAME"
+ * refers to an existing node. Each node has a node-name (given, or "#blockNNN").
+ *
+ * Permissions as upstream: each parent (a backend, or a parent node through its child edge)
+ * takes some permissions on a node and shares others; a file node turns the union into byte
+ * locks in the image (OFD locks at 100+bit for what it takes and 200+bit for what it does not
+ * share), so another process (ours or upstream's QEMU) that conflicts is refused with
+ * "Failed to get "write" lock".
+ *
+ * I/O through the graph is synchronous (bdrv_pread & co.): it runs on the block layer's worker
+ * threads (block-backend.h submits there), never on a vCPU or the main loop. Drivers must be
+ * safe for concurrent requests, or set BlockDriver.serialize to get one request at a time.
+ */
+#ifndef BLOCK_BLOCK_H
+#define BLOCK_BLOCK_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BDRV_SECTOR_SIZE 512
+
+/* Permission bits, upstream's numbering (the lock byte of bit i is 100+i / 200+i). */
+enum {
+    BLK_PERM_CONSISTENT_READ = 1 << 0,
+    BLK_PERM_WRITE = 1 << 1,
+    BLK_PERM_WRITE_UNCHANGED = 1 << 2,
+    BLK_PERM_RESIZE = 1 << 3,
+    BLK_PERM_ALL = 0x0f,
+};
+
+/* Request flags. */
+enum {
+    BDRV_REQ_FUA = 1 << 0,       /* write through to stable storage */
+    BDRV_REQ_MAY_UNMAP = 1 << 1, /* write-zeroes may deallocate */
+};
+
+typedef enum {
+    BLOCK_DRIVER_PROTOCOL,
+    BLOCK_DRIVER_FORMAT,
+    BLOCK_DRIVER_FILTER,
+} BlockDriverKind;
+
+typedef struct BlockDriverState BlockDriverState;
+typedef struct BdrvChild BdrvChild;
+
+typedef struct BlockDriver {
+    const char *format_name;
+    BlockDriverKind kind;
+    /* Option keys the driver reads (besides the generic node options and its children). */
+    const char *const *options;
+    /* Child roles it opens, NULL-terminated ("file", "backing"); NULL for none. */
+    const char *const *children;
+    /* Whether a child role must be given (formats: "file"). */
+    const char *required_child;
+    bool serialize; /* one request at a time on this node (metadata-keeping formats) */
+    size_t state_size;
+
+    /* opts: the node's own keys (children removed, already opened as bs->children).
+     * Called on the main thread. */
+    bool (*open)(BlockDriverState *bs, GHashTable *opts, GError **errp);
+    void (*close)(BlockDriverState *bs);
+    /* Blocking I/O, on a worker thread; return 0 or -errno. */
+    int (*pread)(BlockDriverState *bs, uint64_t offset, uint64_t bytes, void *buf);
+    int (*pwrite)(BlockDriverState *bs, uint64_t offset, uint64_t bytes, const void *buf,
+                  int flags);
+    int (*flush)(BlockDriverState *bs);
+    int (*discard)(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
+    int (*write_zeroes)(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int flags);
+    int64_t (*getlength)(BlockDriverState *bs);
+    /* Protocol nodes holding host resources: apply the cumulative permissions (perm taken,
+     * shared) -- the file driver's image locks. */
+    bool (*set_perm)(BlockDriverState *bs, uint64_t perm, uint64_t shared, GError **errp);
+    /* For query-named-block-nodes' "file" (the image's name as the user knows it). */
+    const char *(*filename)(BlockDriverState *bs);
+} BlockDriver;
+
+struct BdrvChild {
+    char *name; /* role: "file", "backing", "children.0" */
+    BlockDriverState *bs;
+    BlockDriverState *parent;
+    uint64_t perm, shared;
+};
+
+struct BlockDriverState {
+    const BlockDriver *drv;
+    void *opaque; /* driver state, state_size bytes */
+    char *node_name;
+    bool auto_named; /* "#blockNNN": not in the user's namespace */
+    bool read_only;
+    bool detect_zeroes;
+    bool cache_direct, cache_no_flush;
+    int refcnt;
+    GPtrArray *children; /* BdrvChild*, owned */
+    GPtrArray *parents;  /* BdrvChild* pointing at this node (not owned) */
+    /* Permissions that backends (block-backend.c) hold on this node. */
+    uint64_t backend_perm, backend_shared;
+    int backends;
+    uint64_t cur_perm, cur_shared; /* what set_perm last applied */
+    GMutex serial_lock;            /* held around a request when drv->serialize */
+};
+
+extern const BlockDriver bdrv_file, bdrv_raw;
+
+const BlockDriver *bdrv_find_driver(const char *name);
+void bdrv_register_driver(const BlockDriver *drv);
+/* Registers file and raw (once; from block_register_types). */
+void block_register_types(void);
+/* Upstream's BlockdevDriver names, so that one we do not have gets "Unknown driver". */
+bool bdrv_driver_name_known_upstream(const char *name);
+
+/* Flat option dictionaries: string keys and values, as upstream's QDict after flattening. */
+GHashTable *bdrv_opts_new(void);
+/* Moves "prefix.key" entries of src into a new dictionary as "key". */
+GHashTable *bdrv_opts_extract(GHashTable *src, const char *prefix);
+bool bdrv_opts_has_prefix(GHashTable *opts, const char *prefix);
+
+/*
+ * Opens a node from flat options (driver, node-name, read-only, cache.*, children). Consumes
+ * the keys it understands; unknown keys are refused with "Parameter 'K' is unexpected"
+ * (-blockdev) or through `unknown_fmt` (-drive: "Block format 'raw' does not support the option
+ * 'K'"). Returns a node with one reference.
+ */
+typedef struct BdrvOpenFlags {
+    bool drive_style; /* -drive's wording and defaults */
+    bool read_only;   /* inherited by children opened inline */
+    bool cache_direct, cache_no_flush;
+} BdrvOpenFlags;
+BlockDriverState *bdrv_open_opts(GHashTable *opts, const BdrvOpenFlags *flags, GError **errp);
+
+void bdrv_ref(BlockDriverState *bs);
+void bdrv_unref(BlockDriverState *bs);
+
+/* Nodes by node-name, including auto-named ones. */
+BlockDriverState *bdrv_find_node(const char *node_name);
+/* Every node, in creation order (query-named-block-nodes). */
+GPtrArray *bdrv_all_nodes(void);
+/* Node names in user's namespace must be identifiers and unique; also checked against
+ * BlockBackend names by the caller. */
+bool bdrv_node_name_ok(const char *name, GError **errp);
+
+/* A child edge from parent to child, taking perm/shared on child. */
+BdrvChild *bdrv_attach_child(BlockDriverState *parent, BlockDriverState *child, const char *name,
+                             GError **errp);
+BdrvChild *bdrv_child(BlockDriverState *bs, const char *name);
+/* The node's primary child (formats' "file"), or NULL. */
+BlockDriverState *bdrv_file_child(BlockDriverState *bs);
+/* Recomputes the permissions of bs and below from their parents; false + errp on a lock
+ * conflict (nothing changed then). */
+bool bdrv_refresh_perms(BlockDriverState *bs, GError **errp);
+/* True if some parent (backend or node) holds a reference that blockdev-del must respect. */
+bool bdrv_has_parents(BlockDriverState *bs);
+
+/* Synchronous I/O through the graph; worker threads only (or tests). 0 or -errno. */
+int bdrv_pread(BlockDriverState *bs, uint64_t offset, uint64_t bytes, void *buf);
+int bdrv_pwrite(BlockDriverState *bs, uint64_t offset, uint64_t bytes, const void *buf, int flags);
+int bdrv_flush(BlockDriverState *bs);
+int bdrv_discard(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
+int bdrv_write_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int flags);
+int64_t bdrv_getlength(BlockDriverState *bs);
+/* The image's file name as query-block shows it (the protocol node's). */
+const char *bdrv_filename(BlockDriverState *bs);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * An ATA channel with up to two hard disks, PIO only (what Linux's ata_piix drives when the
+ * controller offers no bus-master DMA): task-file registers at base (8 ports) and the device
+ * control / alternate status port at ctl, one ISA interrupt line.
+ *
+ *   command ──► READ: BSY, disk read of up to 256 sectors on the block workers
+ *                     ─► DRQ + IRQ; the guest reads 256 words per sector, IRQ per sector
+ *               WRITE: DRQ at once; the guest writes sectors, IRQ per sector; when the
+ *                     buffer is full: BSY, disk write ─► next sectors, or DRDY + IRQ
+ *               IDENTIFY: 512 bytes of data in; FLUSH: disk flush ─► IRQ; others: done at once
+ *   status read lowers the interrupt; device control: nIEN masks it, SRST resets the channel
+ *
+ * A request in flight is drained before a reset and before the state is saved.
+ */
+#ifndef HW_IDE_IDE_H
+#define HW_IDE_IDE_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "block/block-backend.h"
+#include "hw/core/iospace.h"
+#include "hw/core/irq.h"
+#include "migration/vmstate.h"
+
+#define ATA_SECTOR      512
+#define ATA_BUF_SECTORS 256
+
+typedef struct IdeChannel IdeChannel;
+
+IdeChannel *ide_channel_new(IrqLine *irq);
+void ide_channel_free(IdeChannel *ch);
+/* Unit 0 (master) or 1 (slave); takes the device's permissions on blk. */
+bool ide_channel_attach(IdeChannel *ch, int unit, BlockBackend *blk, const char *serial,
+                        GError **errp);
+bool ide_channel_has_drive(IdeChannel *ch, int unit);
+bool ide_channel_map(IdeChannel *ch, IoSpace *io, uint16_t base, uint16_t ctl, GError **errp);
+void ide_channel_reset(IdeChannel *ch);
+void ide_channel_drain(IdeChannel *ch);
+
+extern const VMStateDescription vmstate_ide_channel;
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * Interpreter against translator (tests/unit/jit-diff.h): the input drives the generator of a
+ * looped block (the registers, the data and the instructions), which runs on an interpreting
+ * CPU and on a translating one; any difference in registers, rip, flags, CR2, exceptions or
+ * memory aborts with the code and the difference.
+ *
+ * Input: byte 0 picks the number of instructions (1-64); the rest feeds the generator.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tests/unit/jit-diff.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static JitDiff *jd;
+    if (!jd) {
+        jd = g_new0(JitDiff, 1);
+        jd_init(jd);
+    }
+    if (size < 1) {
+        return 0;
+    }
+    jd_generate(jd, data + 1, size - 1, 1 + data[0] % 64);
+    bool ran;
+    char *diff = jd_compare(jd, &ran);
+    if (diff) {
+        fprintf(stderr, "interpreter and translator differ: %s\ncode:", diff);
+        for (int i = 0; i < jd->len; i++) {
+            fprintf(stderr, " %02x", jd->code[i]);
+        }
+        fprintf(stderr, "\n");
+        abort();
+    }
+    return 0;
+}

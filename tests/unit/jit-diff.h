@@ -1,0 +1,496 @@
+/*
+ * Interpreter against translator: the same guest code runs on two CPUs, one with
+ * `jit=on`, from the same state and memory, and the whole result is compared -- registers,
+ * rip, flags, CR2, and every byte of the data and stack area. Used by test-cpu-jit and
+ * fuzz-jit-diff.
+ *
+ *   generated body (random instructions, most in the translated subset, some not)
+ *   LOOP: <body> ; sub r15, 1 ; jnz LOOP ; hlt          (r15 = JD_LOOPS: blocks get hot)
+ *   IDT: every vector -> hlt                              (a fault ends the run comparably)
+ *
+ * Registers r13 (a small index), r14 (data base) and r15 (loop count) and rsp are never
+ * destinations of the
+ * generated code, except through push/pop and call/ret, which keep rsp inside the stack area.
+ */
+#ifndef TESTS_JIT_DIFF_H
+#define TESTS_JIT_DIFF_H
+
+#include <glib.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "memory/ram.h"
+#include "target/i386/cpu.h"
+
+#define JD_RAM      (16u << 20)
+#define JD_PT       0x1000ull /* PML4, PDPT, PD: 8 x 2 MiB user pages = 16 MiB */
+#define JD_IDT      0x4000ull
+#define JD_GDT      0x5000ull /* null, null, 64-bit code at 0x10, data at 0x18 */
+#define JD_HALT     0x6000ull /* every vector lands on a hlt */
+#define JD_CODE     0x100000ull
+#define JD_DATA     0x200000ull /* r14 points in the middle of it */
+#define JD_DATA_SZ  0x4000u
+#define JD_STACK    0x300000ull /* top of the stack area */
+#define JD_STACK_SZ 0x2000u
+#define JD_LOOPS    24 /* well past JIT_HOT_RUNS: the loop gets translated */
+#define JD_CODE_MAX 2048
+
+typedef struct JitDiffCPU {
+    GuestRam *ram;
+    X86CPU *cpu;
+} JitDiffCPU;
+
+typedef struct JitDiff {
+    JitDiffCPU side[2]; /* 0: interpreter, 1: translator */
+    uint8_t code[JD_CODE_MAX];
+    int len;
+    uint64_t regs[16];
+    uint8_t data[JD_DATA_SZ];
+} JitDiff;
+
+static inline void jd_tables(GuestRam *ram)
+{
+    uint64_t e = 0x2000 | 7;
+    guest_ram_write(ram, 0x1000, &e, 8);
+    e = 0x3000 | 7;
+    guest_ram_write(ram, 0x2000, &e, 8);
+    for (uint64_t i = 0; i < JD_RAM >> 21; i++) {
+        e = (i << 21) | 0x87;
+        guest_ram_write(ram, 0x3000 + i * 8, &e, 8);
+    }
+    for (int v = 0; v < 256; v++) {
+        uint64_t lo = (JD_HALT & 0xffff) | (0x10ull << 16) | (0x8eull << 40) |
+                      ((uint64_t)(JD_HALT >> 16) << 48);
+        uint64_t hi = 0;
+        guest_ram_write(ram, JD_IDT + v * 16, &lo, 8);
+        guest_ram_write(ram, JD_IDT + v * 16 + 8, &hi, 8);
+    }
+    uint64_t gdt[4] = {0, 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull};
+    guest_ram_write(ram, JD_GDT, gdt, sizeof(gdt));
+    uint8_t loop[3] = {0xf4, 0xeb, 0xfd}; /* hlt; jmp hlt */
+    guest_ram_write(ram, JD_HALT, loop, sizeof(loop));
+}
+
+static inline void jd_init(JitDiff *d)
+{
+    memset(d, 0, sizeof(*d));
+    for (int s = 0; s < 2; s++) {
+        d->side[s].ram = guest_ram_new(JD_RAM, 0, NULL);
+        g_assert_nonnull(d->side[s].ram);
+        d->side[s].cpu = x86_cpu_new(d->side[s].ram, NULL, NULL);
+        g_assert_true(x86_cpu_set_jit(d->side[s].cpu, s == 1, NULL));
+    }
+}
+
+static inline void jd_fini(JitDiff *d)
+{
+    for (int s = 0; s < 2; s++) {
+        x86_cpu_free(d->side[s].cpu);
+        guest_ram_free(d->side[s].ram);
+    }
+}
+
+/* ---- the generator: a byte source turned into instructions ---- */
+
+typedef struct JdGen {
+    const uint8_t *in;
+    size_t n, pos;
+    uint8_t *out;
+    int len, max;
+} JdGen;
+
+static inline unsigned jd_take(JdGen *g, unsigned range)
+{
+    unsigned v = g->pos < g->n ? g->in[g->pos] : (unsigned)(g->pos * 37u);
+    g->pos++;
+    return range ? v % range : v;
+}
+
+static inline void jd_put(JdGen *g, const uint8_t *b, int n)
+{
+    if (g->len + n <= g->max) {
+        memcpy(g->out + g->len, b, n);
+        g->len += n;
+    }
+}
+
+/* destinations: anything but rsp, r14, r15 */
+static inline int jd_dst(JdGen *g)
+{
+    static const uint8_t r[] = {0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12};
+    return r[jd_take(g, sizeof(r))];
+}
+
+static inline int jd_src(JdGen *g)
+{
+    return jd_take(g, 16);
+}
+
+static inline uint8_t jd_rex(bool w, int reg, int index, int rm)
+{
+    return 0x40 | (w ? 8 : 0) | ((reg & 8) ? 4 : 0) | ((index & 8) ? 2 : 0) | ((rm & 8) ? 1 : 0);
+}
+
+/* ModRM memory operand: [r14 + disp8], [r14 + idx * s + disp8], or [rip + disp32] into the
+ * code (a read; a write there is self-modifying code, which both CPUs must agree on) */
+static inline int jd_mem(JdGen *g, uint8_t *b, int reg, int *index_out)
+{
+    unsigned form = jd_take(g, 8);
+    int n = 0;
+    *index_out = 0;
+    if (form < 4) {
+        b[n++] = 0x40 | ((reg & 7) << 3) | 6; /* [r14 + disp8] (rm 6 with REX.B) */
+        b[n++] = (uint8_t)(jd_take(g, 0) & 0xf8);
+    } else if (form < 7) {
+        /* mostly r13 (small, never written) or r15 (the loop count); now and then any
+         * register, which usually faults */
+        int idx = jd_take(g, 16) == 0 ? jd_src(g) : jd_take(g, 2) ? 13 : 15;
+        if (idx == 4 || idx == 14) {
+            idx = 0;
+        }
+        *index_out = idx;
+        b[n++] = 0x44 | ((reg & 7) << 3);
+        b[n++] = (uint8_t)((jd_take(g, 4) << 6) | ((idx & 7) << 3) | 6);
+        b[n++] = (uint8_t)jd_take(g, 0);
+    } else {
+        b[n++] = 0x05 | ((reg & 7) << 3);
+        int32_t disp = -(int32_t)jd_take(g, 64);
+        memcpy(b + n, &disp, 4);
+        n += 4;
+    }
+    return n;
+}
+
+static inline void jd_one(JdGen *g)
+{
+    uint8_t b[64]; /* a jcc and the instruction it skips (at most 40 bytes) */
+    int n = 0, idx;
+    bool w = jd_take(g, 3) != 0;
+    unsigned kind = jd_take(g, 22);
+    static const uint8_t alu[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b,
+                                  0x31, 0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87};
+    switch (kind) {
+    case 0:
+    case 1:
+    case 2: { /* ALU between registers (adc/sbb/xchg: the interpreter's, mixed in) */
+        uint8_t op = alu[jd_take(g, sizeof(alu))];
+        bool to_reg = (op & 2) || op == 0x85;
+        int d = jd_dst(g), s = jd_src(g);
+        int reg = to_reg ? d : s, rm = to_reg ? s : d;
+        if (op == 0x87) {
+            reg = jd_dst(g);
+        }
+        b[n++] = jd_rex(w, reg, 0, rm);
+        b[n++] = op;
+        b[n++] = 0xc0 | ((reg & 7) << 3) | (rm & 7);
+        break;
+    }
+    case 3:
+    case 4: { /* ALU or mov with a memory source */
+        static const uint8_t ops[] = {0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b, 0x8b, 0x8b, 0x13};
+        int d = jd_dst(g);
+        uint8_t m[8];
+        int mn = jd_mem(g, m, d, &idx);
+        b[n++] = jd_rex(w, d, idx, 14);
+        b[n++] = ops[jd_take(g, sizeof(ops))];
+        memcpy(b + n, m, mn);
+        n += mn;
+        break;
+    }
+    case 5:
+    case 6: { /* store a register, or an immediate */
+        int s = jd_src(g);
+        uint8_t m[8];
+        bool imm = jd_take(g, 3) == 0;
+        int mn = jd_mem(g, m, imm ? 0 : s, &idx);
+        b[n++] = jd_rex(w, imm ? 0 : s, idx, 14);
+        b[n++] = imm ? 0xc7 : 0x89;
+        memcpy(b + n, m, mn);
+        n += mn;
+        if (imm) {
+            uint32_t v = jd_take(g, 0) * 0x01010101u;
+            memcpy(b + n, &v, 4);
+            n += 4;
+        }
+        break;
+    }
+    case 7: { /* mov r, imm */
+        int d = jd_dst(g);
+        b[n++] = jd_rex(w, 0, 0, d);
+        b[n++] = 0xb8 + (d & 7);
+        uint64_t v = (uint64_t)jd_take(g, 0) << (jd_take(g, 8) * 8);
+        if (jd_take(g, 2)) {
+            v = ~v;
+        }
+        memcpy(b + n, &v, w ? 8 : 4);
+        n += w ? 8 : 4;
+        break;
+    }
+    case 8:
+    case 9: { /* ALU r, imm8 / imm32 */
+        int d = jd_dst(g);
+        static const uint8_t ext[] = {0, 1, 4, 5, 6, 7, 2, 3};
+        bool i8 = jd_take(g, 2);
+        b[n++] = jd_rex(w, 0, 0, d);
+        b[n++] = i8 ? 0x83 : 0x81;
+        b[n++] = 0xc0 | (ext[jd_take(g, 8)] << 3) | (d & 7);
+        uint32_t v = jd_take(g, 0) * (i8 ? 1 : 0x01000001u);
+        memcpy(b + n, &v, i8 ? 1 : 4);
+        n += i8 ? 1 : 4;
+        break;
+    }
+    case 10: { /* lea */
+        int d = jd_dst(g);
+        uint8_t m[8];
+        int mn = jd_mem(g, m, d, &idx);
+        b[n++] = jd_rex(w, d, idx, 14);
+        b[n++] = 0x8d;
+        memcpy(b + n, m, mn);
+        n += mn;
+        break;
+    }
+    case 11: { /* push r / pop r, in pairs so that rsp stays in the stack area */
+        int s = jd_src(g), d = jd_dst(g);
+        if (s >= 8) {
+            b[n++] = 0x41;
+        }
+        b[n++] = 0x50 + (s & 7);
+        if (d >= 8) {
+            b[n++] = 0x41;
+        }
+        b[n++] = 0x58 + (d & 7);
+        break;
+    }
+    case 12: /* call the next instruction, then drop the return address */
+        memcpy(b, "\xe8\x00\x00\x00\x00\x48\x83\xc4\x08", 9);
+        n = 9;
+        break;
+    case 13: /* call a ret two bytes on, which returns to a jmp over it */
+        memcpy(b, "\xe8\x02\x00\x00\x00\xeb\x01\xc3", 8);
+        n = 8;
+        break;
+    case 14:
+    case 15: { /* jcc over the next instruction (rel8), or a not-taken/taken jcc rel32 of 0 */
+        JdGen sub = *g;
+        uint8_t next[40];
+        sub.out = next;
+        sub.len = 0;
+        sub.max = sizeof(next);
+        sub.pos++;
+        jd_one(&sub);
+        g->pos = sub.pos;
+        int cc = jd_take(g, 16);
+        if (sub.len > 0 && sub.len < 120 && kind == 14) {
+            b[n++] = 0x70 | cc;
+            b[n++] = (uint8_t)sub.len;
+        } else {
+            memcpy(b, "\x0f\x80\x00\x00\x00\x00", 6);
+            b[1] |= cc;
+            n = 6;
+        }
+        memcpy(b + n, next, sub.len);
+        n += sub.len;
+        break;
+    }
+    case 16: { /* test/cmp r, r */
+        int a = jd_src(g), c = jd_src(g);
+        b[n++] = jd_rex(w, a, 0, c);
+        b[n++] = jd_take(g, 2) ? 0x85 : 0x39;
+        b[n++] = 0xc0 | ((a & 7) << 3) | (c & 7);
+        break;
+    }
+    case 17: { /* shifts by an immediate or 1, test with an immediate, and forms left to the
+                * interpreter (inc, neg, rol) */
+        static const uint8_t forms[][3] = {
+            {0xc1, 0xe0, 1}, {0xc1, 0xe8, 1}, {0xc1, 0xf8, 1}, {0xd1, 0xe0, 0}, {0xd1, 0xe8, 0},
+            {0xd1, 0xf8, 0}, {0xf7, 0xc0, 4}, {0xff, 0xc0, 0}, {0xf7, 0xd8, 0}, {0xc1, 0xc0, 1},
+        };
+        int d = jd_dst(g);
+        unsigned f = jd_take(g, G_N_ELEMENTS(forms));
+        b[n++] = jd_rex(w, 0, 0, d);
+        b[n++] = forms[f][0];
+        b[n++] = forms[f][1] | (d & 7);
+        for (int k = 0; k < forms[f][2]; k++) {
+            /* counts 0 to 70: 0 and past the width are masked cases too */
+            b[n++] = (uint8_t)(k ? jd_take(g, 0) : jd_take(g, 71));
+        }
+        break;
+    }
+    case 20: { /* movzx/movsx from a byte or word register (REX or not) or memory */
+        static const uint8_t ops[] = {0xb6, 0xb7, 0xbe, 0xbf};
+        int d = jd_dst(g);
+        uint8_t op = ops[jd_take(g, 4)];
+        if (jd_take(g, 2)) {
+            int s = jd_src(g);
+            bool rex = w || d >= 8 || s >= 8 || jd_take(g, 2);
+            if (rex) {
+                b[n++] = jd_rex(w, d, 0, s);
+            }
+            b[n++] = 0x0f;
+            b[n++] = op;
+            b[n++] = 0xc0 | ((d & 7) << 3) | (s & 7);
+        } else {
+            uint8_t m[8];
+            int mn = jd_mem(g, m, d, &idx);
+            b[n++] = jd_rex(w, d, idx, 14);
+            b[n++] = 0x0f;
+            b[n++] = op;
+            memcpy(b + n, m, mn);
+            n += mn;
+        }
+        break;
+    }
+    case 18: /* nop */
+        b[n++] = 0x90;
+        break;
+    case 19: { /* the flags so far into a register: every lazily kept flag is compared */
+        int d = jd_dst(g);
+        b[n++] = 0x9c; /* pushfq */
+        if (d >= 8) {
+            b[n++] = 0x41;
+        }
+        b[n++] = 0x58 + (d & 7);
+        break;
+    }
+    case 21:
+    default: { /* fs/gs-relative load */
+        int d = jd_dst(g);
+        b[n++] = jd_take(g, 2) ? 0x64 : 0x65;
+        b[n++] = jd_rex(w, d, 0, 14);
+        b[n++] = 0x8b;
+        b[n++] = 0x40 | ((d & 7) << 3) | 6;
+        b[n++] = (uint8_t)(jd_take(g, 0) & 0xf8);
+        break;
+    }
+    }
+    jd_put(g, b, n);
+}
+
+/* Builds the looped body from `in` (and the registers and data from it too). */
+static inline void jd_generate(JitDiff *d, const uint8_t *in, size_t n, int ninsns)
+{
+    JdGen g = {.in = in, .n = n, .out = d->code, .max = JD_CODE_MAX - 16};
+    for (int r = 0; r < 16; r++) {
+        uint64_t v = 0;
+        for (int k = 0; k < 8; k++) {
+            v = (v << 8) | jd_take(&g, 0);
+        }
+        d->regs[r] = (jd_take(&g, 8) == 0) ? v : (v & 0xff);
+    }
+    d->regs[R_ESP] = JD_STACK - 0x800;
+    d->regs[13] &= 0xff;
+    d->regs[14] = JD_DATA + JD_DATA_SZ / 2;
+    d->regs[15] = JD_LOOPS;
+    /* the data from a generator seeded by the input, so that the rest of the input is the
+     * instructions */
+    uint64_t x = 0x9e3779b97f4a7c15ull ^ d->regs[0];
+    for (unsigned i = 0; i < JD_DATA_SZ; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        d->data[i] = (uint8_t)x;
+    }
+    for (int i = 0; i < ninsns; i++) {
+        jd_one(&g);
+    }
+    /* sub r15, 1 ; jnz LOOP ; hlt */
+    static const uint8_t tail[] = {0x49, 0x83, 0xef, 0x01, 0x0f, 0x85};
+    jd_put(&g, tail, sizeof(tail));
+    int32_t back = -(g.len + 4);
+    jd_put(&g, (const uint8_t *)&back, 4);
+    static const uint8_t hlt = 0xf4;
+    jd_put(&g, &hlt, 1);
+    d->len = g.len;
+}
+
+typedef struct JdResult {
+    uint64_t regs[16], rip, eflags, cr2;
+    uint64_t exceptions;
+    X86ExitReason why;
+    uint8_t data[JD_DATA_SZ], stack[JD_STACK_SZ], code[JD_CODE_MAX];
+} JdResult;
+
+static inline void jd_run_side(JitDiff *d, int s, JdResult *r)
+{
+    JitDiffCPU *c = &d->side[s];
+    X86CPU *cpu = c->cpu;
+    static const uint8_t zero[JD_STACK_SZ > JD_CODE_MAX ? JD_STACK_SZ : JD_CODE_MAX];
+    guest_ram_write(c->ram, JD_STACK - JD_STACK_SZ, zero, JD_STACK_SZ);
+    guest_ram_write(c->ram, JD_CODE, zero, JD_CODE_MAX);
+    jd_tables(c->ram);
+    guest_ram_write(c->ram, JD_CODE, d->code, d->len);
+    guest_ram_write(c->ram, JD_DATA, d->data, JD_DATA_SZ);
+    x86_cpu_reset(cpu);
+    x86_cpu_setup_long_mode(cpu, JD_PT, 0);
+    X86CPUState *env = x86_cpu_env(cpu);
+    env->idt.base = JD_IDT;
+    env->idt.limit = 0xfff;
+    env->gdt.base = JD_GDT;
+    env->gdt.limit = 0x1f;
+    /* fs/gs-relative accesses land in the data area too, shifted */
+    env->segs[R_FS].base = 0x100;
+    env->segs[R_GS].base = (uint64_t)-0x200;
+    memcpy(env->regs, d->regs, sizeof(env->regs));
+    env->rip = JD_CODE;
+    x86_cpu_state_changed(cpu);
+    X86CPUStats before, after;
+    x86_cpu_get_stats(cpu, &before);
+    r->why = x86_cpu_exec(cpu, 200000);
+    x86_cpu_get_stats(cpu, &after);
+    X86CPUState st;
+    x86_cpu_get_state(cpu, &st);
+    memcpy(r->regs, st.regs, sizeof(r->regs));
+    r->rip = st.rip;
+    r->eflags = st.eflags;
+    r->cr2 = st.cr2;
+    r->exceptions = after.exceptions - before.exceptions;
+    guest_ram_read(c->ram, JD_DATA, r->data, JD_DATA_SZ);
+    guest_ram_read(c->ram, JD_STACK - JD_STACK_SZ, r->stack, JD_STACK_SZ);
+    guest_ram_read(c->ram, JD_CODE, r->code, JD_CODE_MAX);
+}
+
+/* Runs both sides; returns NULL when they agree, else a description of the first difference
+ * (g_free it). A run that ends on the instruction budget (code that wrote itself into an
+ * endless loop) is not compared: the two stop at different block boundaries. *ran tells. */
+static JdResult jd_last[2]; /* the last comparison's results: interpreter, translator */
+
+static inline char *jd_compare(JitDiff *d, bool *ran)
+{
+    JdResult *r = jd_last;
+    jd_run_side(d, 0, &r[0]);
+    jd_run_side(d, 1, &r[1]);
+    *ran = r[0].why != X86_EXIT_BUDGET && r[1].why != X86_EXIT_BUDGET;
+    if (!*ran) {
+        return NULL;
+    }
+    if (r[0].why != r[1].why) {
+        return g_strdup_printf("exit reason %d vs %d", r[0].why, r[1].why);
+    }
+    for (int i = 0; i < 16; i++) {
+        if (r[0].regs[i] != r[1].regs[i]) {
+            return g_strdup_printf("reg %d: %#" G_GINT64_MODIFIER "x vs %#" G_GINT64_MODIFIER "x",
+                                   i, r[0].regs[i], r[1].regs[i]);
+        }
+    }
+    if (r[0].rip != r[1].rip || r[0].eflags != r[1].eflags || r[0].cr2 != r[1].cr2 ||
+        r[0].exceptions != r[1].exceptions) {
+        return g_strdup_printf("rip %#" G_GINT64_MODIFIER "x/%#" G_GINT64_MODIFIER
+                               "x eflags %#" G_GINT64_MODIFIER "x/%#" G_GINT64_MODIFIER
+                               "x cr2 %#" G_GINT64_MODIFIER "x/%#" G_GINT64_MODIFIER
+                               "x exceptions %" G_GINT64_MODIFIER "u/%" G_GINT64_MODIFIER "u",
+                               r[0].rip, r[1].rip, r[0].eflags, r[1].eflags, r[0].cr2, r[1].cr2,
+                               r[0].exceptions, r[1].exceptions);
+    }
+    if (memcmp(r[0].data, r[1].data, JD_DATA_SZ)) {
+        return g_strdup("data area differs");
+    }
+    if (memcmp(r[0].stack, r[1].stack, JD_STACK_SZ)) {
+        return g_strdup("stack area differs");
+    }
+    if (memcmp(r[0].code, r[1].code, JD_CODE_MAX)) {
+        return g_strdup("code area differs");
+    }
+    return NULL;
+}
+
+#endif

@@ -1,0 +1,212 @@
+/* An ATA channel driven through its ports as libata's PIO path drives it, over a real raw
+ * image: signature, IDENTIFY, multi-sector reads and writes with an interrupt per sector,
+ * LBA48, out-of-range and unknown commands, an absent slave, state with a transfer half done. */
+#include "block/block-backend.h"
+#include "hw/ide/ide.h"
+#include "io-helpers.h"
+#include "tests/include/test-image.h"
+
+#include <string.h>
+
+#define DISK_SECTORS 2048
+#define BASE         0x1f0
+#define CTL          0x3f6
+
+typedef struct Fixture {
+    TestImage img;
+    BlockBackend *blk;
+    IoSpace *io;
+    IrqProbe irq;
+    IdeChannel *ch;
+} Fixture;
+
+static void fixture_setup(Fixture *f, gconstpointer data)
+{
+    g_autofree uint8_t *img = g_malloc(DISK_SECTORS * 512);
+    for (int i = 0; i < DISK_SECTORS * 512; i++) {
+        img[i] = (i / 512 + i) & 0xff;
+    }
+    test_image_open(&f->img, "ide0-hd0", img, DISK_SECTORS * 512, false);
+    f->blk = f->img.blk;
+    GError *err = NULL;
+    f->io = io_space_new("io", 0x10000);
+    irq_probe_init(&f->irq, 14);
+    f->ch = ide_channel_new(&f->irq.line);
+    g_assert_true(ide_channel_attach(f->ch, 0, f->blk, "SERIAL-1", &err));
+    g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
+}
+
+static void fixture_teardown(Fixture *f, gconstpointer data)
+{
+    ide_channel_free(f->ch);
+    io_space_free(f->io);
+    test_image_close(&f->img);
+}
+
+static uint8_t status(Fixture *f)
+{
+    return io_space_read(f->io, BASE + 7, 1);
+}
+
+/* Waits (main loop) until the device is no longer busy; returns the status. */
+static uint8_t wait_not_busy(Fixture *f)
+{
+    while (io_space_read(f->io, CTL, 1) & 0x80) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    return io_space_read(f->io, CTL, 1);
+}
+
+static void issue(Fixture *f, uint8_t cmd, uint32_t lba, uint8_t count)
+{
+    io_space_write(f->io, BASE + 6, 0xe0 | ((lba >> 24) & 0x0f), 1);
+    io_space_write(f->io, BASE + 2, count, 1);
+    io_space_write(f->io, BASE + 3, lba & 0xff, 1);
+    io_space_write(f->io, BASE + 4, (lba >> 8) & 0xff, 1);
+    io_space_write(f->io, BASE + 5, (lba >> 16) & 0xff, 1);
+    io_space_write(f->io, BASE + 7, cmd, 1);
+}
+
+static void read_sector(Fixture *f, uint8_t *buf)
+{
+    for (int i = 0; i < 256; i++) {
+        uint16_t w = io_space_read(f->io, BASE, 2);
+        buf[2 * i] = w;
+        buf[2 * i + 1] = w >> 8;
+    }
+}
+
+static void test_signature_identify(Fixture *f, gconstpointer data)
+{
+    g_assert_cmpuint(io_space_read(f->io, BASE + 2, 1), ==, 1);
+    g_assert_cmpuint(io_space_read(f->io, BASE + 3, 1), ==, 1);
+    g_assert_cmpuint(io_space_read(f->io, BASE + 4, 1), ==, 0);
+    g_assert_cmpuint(io_space_read(f->io, BASE + 5, 1), ==, 0);
+    g_assert_cmphex(status(f), ==, 0x50);
+
+    /* The absent slave reads as nothing (libata's presence check writes then reads back). */
+    io_space_write(f->io, BASE + 6, 0xb0, 1);
+    io_space_write(f->io, BASE + 2, 0x55, 1);
+    g_assert_cmpuint(io_space_read(f->io, BASE + 2, 1), ==, 0);
+    g_assert_cmpuint(status(f), ==, 0);
+    io_space_write(f->io, BASE + 6, 0xa0, 1);
+
+    io_space_write(f->io, BASE + 7, 0xec, 1);
+    g_assert_cmpint(f->irq.level, ==, 1);
+    g_assert_cmphex(status(f) & 0x08, ==, 0x08);
+    g_assert_cmpint(f->irq.level, ==, 0); /* the status read acknowledged it */
+    uint8_t id[512];
+    read_sector(f, id);
+    g_assert_cmphex(status(f), ==, 0x50);
+    /* Words 60-61: sectors; 100-103: LBA48 sectors; 27-46 the model, byte-swapped. */
+    g_assert_cmpuint(id[120] | id[121] << 8 | id[122] << 16 | id[123] << 24, ==, DISK_SECTORS);
+    g_assert_cmpuint(id[200] | id[201] << 8, ==, DISK_SECTORS);
+    g_assert_cmpmem(id + 54, 4, "EQUM", 4);
+    g_assert_cmpmem(id + 20, 8, "ESIRLA1-", 8);
+    g_assert_cmphex(id[99] & 0x03, ==, 0x02); /* LBA, no DMA */
+}
+
+static void test_read_write(Fixture *f, gconstpointer data)
+{
+    uint8_t buf[512];
+    issue(f, 0x20, 100, 3);
+    g_assert_cmphex(io_space_read(f->io, CTL, 1) & 0x80, ==, 0x80); /* busy: on the disk */
+    for (int s = 0; s < 3; s++) {
+        uint8_t st = wait_not_busy(f);
+        g_assert_cmphex(st & 0x09, ==, 0x08);
+        g_assert_cmpint(f->irq.level, ==, 1); /* one interrupt per sector */
+        status(f);
+        read_sector(f, buf);
+        for (int i = 0; i < 512; i++) {
+            g_assert_cmpuint(buf[i], ==, ((100 + s) * 512 + i + 100 + s) & 0xff);
+        }
+    }
+    g_assert_cmphex(status(f), ==, 0x50);
+
+    /* Two sectors written (LBA48 EXT), then read back through the image file. */
+    io_space_write(f->io, BASE + 2, 0, 1); /* high count byte */
+    io_space_write(f->io, BASE + 3, 0, 1);
+    io_space_write(f->io, BASE + 4, 0, 1);
+    io_space_write(f->io, BASE + 5, 0, 1);
+    issue(f, 0x34, 1000, 2);
+    for (int s = 0; s < 2; s++) {
+        g_assert_cmphex(wait_not_busy(f) & 0x08, ==, 0x08);
+        for (int i = 0; i < 256; i++) {
+            io_space_write(f->io, BASE, 0x4100 + s + i, 2);
+        }
+    }
+    g_assert_cmphex(wait_not_busy(f), ==, 0x50);
+    g_assert_cmpint(f->irq.level, ==, 1);
+    issue(f, 0xe7, 0, 0); /* FLUSH CACHE */
+    g_assert_cmphex(wait_not_busy(f), ==, 0x50);
+    g_autofree char *img = NULL;
+    gsize size;
+    g_assert_true(g_file_get_contents(f->img.path, &img, &size, NULL));
+    for (int s = 0; s < 2; s++) {
+        for (int i = 0; i < 256; i++) {
+            uint16_t w = (uint8_t)img[(1000 + s) * 512 + 2 * i] |
+                         (uint8_t)img[(1000 + s) * 512 + 2 * i + 1] << 8;
+            g_assert_cmphex(w, ==, 0x4100 + s + i);
+        }
+    }
+}
+
+static void test_errors(Fixture *f, gconstpointer data)
+{
+    issue(f, 0x20, DISK_SECTORS - 1, 2); /* past the end */
+    g_assert_cmphex(status(f), ==, 0x41);
+    g_assert_cmphex(io_space_read(f->io, BASE + 1, 1), ==, 0x14); /* IDNF | ABRT */
+    issue(f, 0xa0, 0, 0);                                         /* PACKET: not a disk command */
+    g_assert_cmphex(status(f), ==, 0x41);
+    g_assert_cmphex(io_space_read(f->io, BASE + 1, 1), ==, 0x04);
+    /* nIEN masks the interrupt; SRST brings the signature back. */
+    io_space_write(f->io, CTL, 0x02, 1);
+    issue(f, 0xe5, 0, 0);
+    g_assert_cmpint(f->irq.level, ==, 0);
+    io_space_write(f->io, CTL, 0x06, 1);
+    io_space_write(f->io, CTL, 0x02, 1);
+    g_assert_cmpuint(io_space_read(f->io, BASE + 2, 1), ==, 1);
+    g_assert_cmphex(status(f), ==, 0x50);
+}
+
+static void test_state_mid_transfer(Fixture *f, gconstpointer data)
+{
+    uint8_t first[512], second[512];
+    issue(f, 0x20, 10, 2);
+    wait_not_busy(f);
+    read_sector(f, first);
+    /* Saved between the two sectors, loaded into a second channel on the same disk. */
+    g_autoptr(VMStateSet) set = vmstate_set_new();
+    vmstate_set_add(set, "ide", 0, &vmstate_ide_channel, f->ch);
+    g_autoptr(GByteArray) stream = g_byte_array_new();
+    GError *err = NULL;
+    g_assert_true(vmstate_set_save(set, stream, &err));
+    ide_channel_free(f->ch);
+    io_space_free(f->io);
+    f->io = io_space_new("io", 0x10000);
+    f->ch = ide_channel_new(&f->irq.line);
+    g_assert_true(ide_channel_attach(f->ch, 0, f->blk, NULL, &err));
+    g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
+    g_autoptr(VMStateSet) set2 = vmstate_set_new();
+    vmstate_set_add(set2, "ide", 0, &vmstate_ide_channel, f->ch);
+    g_assert_true(vmstate_set_load(set2, stream->data, stream->len, &err));
+    g_assert_no_error(err);
+    g_assert_cmphex(status(f) & 0x08, ==, 0x08);
+    read_sector(f, second);
+    for (int i = 0; i < 512; i++) {
+        g_assert_cmpuint(second[i], ==, (11 * 512 + i + 11) & 0xff);
+    }
+    g_assert_cmphex(status(f), ==, 0x50);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    block_register_types();
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+    ADD("/ide/signature-identify", test_signature_identify);
+    ADD("/ide/read-write", test_read_write);
+    ADD("/ide/errors", test_errors);
+    ADD("/ide/state-mid-transfer", test_state_mid_transfer);
+    return g_test_run();
+}
