@@ -84,6 +84,20 @@ SRST
 ERST
 
     {
+        .name       = "colo",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show the COLO mode, checkpoints and pauses",
+        .cmd        = hmp_info_colo,
+    },
+
+SRST
+  ``info colo``
+    Show the COLO mode (query-colo-status) and what COLO did on this side
+    (x-query-colo-stats; docs/colo.md).
+ERST
+
+    {
         .name       = "colo_compare",
         .args_type  = "id:s?",
         .params     = "[id]",

@@ -290,6 +290,19 @@ SRST
 ERST
 
     {
+        .name       = "x_colo_lost_heartbeat",
+        .args_type  = "",
+        .params     = "",
+        .help       = "Tell COLO that heartbeat is lost,\n\t\t\ta failover or takeover is needed.",
+        .cmd        = hmp_x_colo_lost_heartbeat,
+    },
+
+SRST
+``x_colo_lost_heartbeat``
+  Tell COLO that the heartbeat is lost: fail over to this side (docs/colo.md).
+ERST
+
+    {
         .name       = "migrate_incoming",
         .args_type  = "uri:s",
         .params     = "uri",

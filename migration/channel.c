@@ -54,6 +54,11 @@ MigChannel *mig_channel_new_fd(int fd, bool writer, const char *what)
     return c;
 }
 
+int mig_channel_fd(const MigChannel *c)
+{
+    return c->fd;
+}
+
 MigChannel *mig_channel_new_buffer(const guint8 *buf, gsize len)
 {
     MigChannel *c = g_new0(MigChannel, 1);

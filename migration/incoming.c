@@ -42,6 +42,11 @@ static void in_set_status_main(void *opaque)
     in_set_status(GPOINTER_TO_INT(opaque));
 }
 
+void migration_incoming_set_status(MigrationStatus s)
+{
+    in_set_status(s);
+}
+
 void migration_incoming_set_autostart(bool on)
 {
     in.autostart = on;
@@ -94,6 +99,7 @@ static bool load_devices(void *opaque, const guint8 *buf, gsize len, GError **er
 
 static void loaded_on_main(void *opaque)
 {
+    bool force_start = GPOINTER_TO_INT(opaque);
     const MigrationHost *h = migration_host();
     if (h->loaded) {
         h->loaded(h->opaque);
@@ -102,12 +108,22 @@ static void loaded_on_main(void *opaque)
     g_autoptr(AnnounceParameters) params = migrate_announce_params();
     announce_self_after_migration(params);
     /* As upstream: RESUME (the VM runs) before MIGRATION completed; -S leaves it paused. */
-    if (in.autostart) {
-        vm_start();
+    if (force_start || in.autostart) {
+        if (!runstate_is_running()) {
+            vm_start();
+        }
     } else {
         runstate_set(RUN_STATE_PAUSED);
     }
     in_set_status(MIGRATION_STATUS_COMPLETED);
+}
+
+void migration_incoming_colo_done(void)
+{
+    if (!in.autostart) {
+        error_report("\"-S\" qemu option will be ignored in secondary side");
+    }
+    loaded_on_main(GINT_TO_POINTER(true));
 }
 
 static void failed_on_main(void *opaque)
@@ -144,9 +160,18 @@ static gpointer incoming_thread(gpointer opaque)
         mig_channel_cancel(c);
     }
     g_mutex_unlock(&in.lock);
-    MigLoadTarget target = {
-        .ram = h->ram, .machine_type = h->machine_type, .load_devices = load_devices};
-    bool ok = mig_stream_load(c, &target, NULL, &err);
+    MigLoadTarget target = {.ram = h->ram,
+                            .machine_type = h->machine_type,
+                            .enable_colo = colo_incoming_enable,
+                            .load_devices = load_devices};
+    MigLoadStats stats;
+    bool ok = mig_stream_load(c, &target, &stats, &err);
+    if (ok && stats.colo) {
+        /* the same stream goes on with checkpoints; in.chan stays for a shutdown's cancel */
+        colo_secondary_run(c);
+        ok = false;
+        err = NULL;
+    }
     g_mutex_lock(&in.lock);
     in.chan = NULL;
     g_mutex_unlock(&in.lock);
@@ -155,8 +180,8 @@ static gpointer incoming_thread(gpointer opaque)
     mig_transport_close(&in.tr, false);
     g_mutex_unlock(&in.lock);
     if (ok) {
-        migration_run_on_main(loaded_on_main, NULL);
-    } else if (!migration_run_on_main(failed_on_main, err)) {
+        migration_run_on_main(loaded_on_main, GINT_TO_POINTER(false));
+    } else if (err && !migration_run_on_main(failed_on_main, err)) {
         g_error_free(err);
     }
     return NULL;

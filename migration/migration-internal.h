@@ -5,6 +5,7 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "memory/ram.h"
 #include "migration/channel.h"
 #include "migration/migration.h"
 
@@ -65,5 +66,23 @@ void mig_transport_close(MigTransport *t, bool finished);
 bool migration_incoming_info(MigrationInfo *info);
 /* At exit, after migration_shutting_down() is true: stops the load and waits for its thread. */
 void migration_incoming_shutdown(void);
+/* On the main loop: the incoming status (active -> colo -> completed). */
+void migration_incoming_set_status(MigrationStatus s);
+/* On the main loop, a secondary's failover: what a completed load does (the host's loaded
+ * hook, self-announce, status completed), and the VM runs whatever -S said, as upstream. */
+void migration_incoming_colo_done(void);
+
+/* ---- COLO (migration/colo.c, include/migration/colo.h) ---- */
+
+/* Primary, on the migration thread once the initial stream went out whole, the VM stopped:
+ * runs checkpoints until a failover (or shutdown) and returns with the VM running again. */
+void colo_primary_run(MigChannel *out, DirtyReader *reader);
+/* The stream's COLO record (MigLoadTarget.enable_colo): refused without capability x-colo. */
+bool colo_incoming_enable(void *opaque, GError **errp);
+/* Secondary, on the incoming thread once the initial stream is loaded (VM not running):
+ * receives checkpoints until a failover (or shutdown). The caller frees in. */
+void colo_secondary_run(MigChannel *in);
+/* At exit: wakes a COLO thread wherever it waits; it then returns. */
+void colo_shutdown(void);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "migration-internal.h"
+#include "migration/colo.h"
 #include "migration/options.h"
 #include "migration/stream.h"
 #include "qapi-commands.h"
@@ -227,6 +228,7 @@ typedef struct Precopy {
     gsize words;
     uint32_t pass;
     uint64_t bandwidth; /* bytes per ms, measured */
+    bool colo;          /* capability x-colo: COLO follows the stream */
     GError *err;
 } Precopy;
 
@@ -453,6 +455,9 @@ static bool complete(Precopy *p)
     mig.downtime_bytes += end - before;
     mig.transferred = end;
     g_mutex_unlock(&mig.lock);
+    if (p->colo) {
+        return true; /* the stream goes on with checkpoints */
+    }
     /* An exec: command finishes writing (save to a file) before the migration is complete. */
     close_channel(p);
     mig_transport_close(&p->tr, true);
@@ -481,6 +486,10 @@ static bool setup(Precopy *p, const char *uri)
     p->bitmap = g_new0(uint64_t, p->words);
     p->bandwidth = MIN_BANDWIDTH;
     mig_stream_put_header(p->chan, host.machine_type, p->ram ? p->ram->size : 0);
+    p->colo = migrate_cap_enabled(MIGRATION_CAPABILITY_X_COLO);
+    if (p->colo) {
+        mig_stream_put_colo(p->chan);
+    }
     if (p->ram) {
         /* Our own view of the dirty pages (COLO and others keep theirs); it sees the writes
          * from now on, and pass 1 sends every page anyway. */
@@ -547,7 +556,15 @@ static gpointer precopy_thread(gpointer opaque)
         mig.remaining = 0;
         mig.vm_stopped_by_us = false;
         g_mutex_unlock(&mig.lock);
-        migration_run_on_main(postmigrate_on_main, NULL);
+        if (p.colo) {
+            /* device -> colo; COLO runs the VM and returns after a failover */
+            set_status(MIGRATION_STATUS_COLO);
+            colo_primary_run(p.chan, p.reader);
+            close_channel(&p);
+            mig_transport_close(&p.tr, false);
+        } else {
+            migration_run_on_main(postmigrate_on_main, NULL);
+        }
         set_status(MIGRATION_STATUS_COMPLETED);
     } else {
         if (!p.err && p.chan && mig_channel_error(p.chan)) {
@@ -621,6 +638,12 @@ void qmp_migrate(const char *uri, bool has_blk, bool blk, bool has_inc, bool inc
         error_append_hint(errp, "Use drive_mirror+NBD instead.\n");
         return;
     }
+    if (migrate_cap_enabled(MIGRATION_CAPABILITY_X_COLO) && !g_str_has_prefix(uri, "tcp:") &&
+        !g_str_has_prefix(uri, "unix:")) {
+        /* ours: COLO's return path is the same socket */
+        error_setg(errp, "COLO needs a tcp: or unix: migration URI");
+        return;
+    }
     if (mig.thread) {
         /* The last migration's thread has reported its end; collect it. */
         g_thread_join(mig.thread);
@@ -649,7 +672,9 @@ static bool migration_busy(void *opaque)
 void qmp_migrate_cancel(GError **errp)
 {
     g_mutex_lock(&mig.lock);
-    bool cancel = status_is_running(mig.status) && mig.status != MIGRATION_STATUS_CANCELLING;
+    /* In COLO the stream is the checkpoints': a failover, not a cancel, ends it. */
+    bool cancel = status_is_running(mig.status) && mig.status != MIGRATION_STATUS_CANCELLING &&
+                  mig.status != MIGRATION_STATUS_COLO;
     if (cancel) {
         mig.status = MIGRATION_STATUS_CANCELLING;
         if (mig.chan) {
@@ -730,6 +755,7 @@ MigrationInfo *qmp_query_migrate(GError **errp)
 
 void migration_shutdown(void)
 {
+    colo_shutdown();
     qmp_migrate_cancel(NULL);
     g_mutex_lock(&main_call_lock);
     g_atomic_int_set(&shutting_down, 1);

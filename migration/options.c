@@ -175,6 +175,16 @@ void migrate_options_set_busy_hook(MigrationBusyFn busy, void *opaque)
     g_mutex_unlock(&lock);
 }
 
+static void (*delay_hook)(void);
+
+void migrate_options_set_checkpoint_delay_hook(void (*fn)(void))
+{
+    ensure_init();
+    g_mutex_lock(&lock);
+    delay_hook = fn;
+    g_mutex_unlock(&lock);
+}
+
 void migrate_cap_set_supported(MigrationCapability cap, bool supported)
 {
     ensure_init();
@@ -429,7 +439,11 @@ void qmp_migrate_set_parameters(MigrateSetParameters *in, GError **errp)
         }
         bitmap_mapping = mapping_to_json(in->block_bitmap_mapping);
     }
+    void (*hook)(void) = in->has_x_checkpoint_delay ? delay_hook : NULL;
     g_mutex_unlock(&lock);
+    if (hook) {
+        hook();
+    }
 }
 
 MigrationParameters *qmp_query_migrate_parameters(GError **errp)

@@ -31,6 +31,11 @@ void mig_stream_put_zero_run(MigChannel *c, uint64_t first, uint32_t count)
     mig_channel_put_be32(c, count);
 }
 
+void mig_stream_put_colo(MigChannel *c)
+{
+    mig_channel_put_u8(c, MIG_REC_COLO);
+}
+
 void mig_stream_put_pass(MigChannel *c, uint32_t pass)
 {
     mig_channel_put_u8(c, MIG_REC_PASS);
@@ -49,6 +54,20 @@ bool mig_stream_put_end(MigChannel *c, GError **errp)
     mig_channel_put_u8(c, MIG_REC_END);
     mig_channel_put_be32(c, mig_channel_crc(c));
     return mig_channel_flush(c, errp);
+}
+
+bool mig_stream_check_crc(MigChannel *c, const char *what, GError **errp)
+{
+    uint32_t expect = mig_channel_crc(c), got;
+    if (!mig_channel_get_be32(c, &got, errp)) {
+        return false;
+    }
+    if (got != expect) {
+        error_setg(errp, "%s checksum mismatch (stream 0x%08x, computed 0x%08x)", what, got,
+                   expect);
+        return false;
+    }
+    return true;
 }
 
 bool mig_page_is_zero(const void *page)
@@ -190,6 +209,7 @@ bool mig_stream_load(MigChannel *c, const MigLoadTarget *t, MigLoadStats *stats,
     g_autofree guint8 *devices = NULL;
     uint32_t device_len = 0;
     bool have_devices = false;
+    bool first = true;
     for (;;) {
         uint8_t tag;
         if (!mig_channel_get_u8(c, &tag, errp)) {
@@ -199,7 +219,22 @@ bool mig_stream_load(MigChannel *c, const MigLoadTarget *t, MigLoadStats *stats,
             error_setg(errp, "Migration stream record 0x%02x after the device state", tag);
             return false;
         }
+        if (tag == MIG_REC_COLO && !first) {
+            error_setg(errp, "Migration stream COLO record after the start of RAM");
+            return false;
+        }
+        first = false;
         switch (tag) {
+        case MIG_REC_COLO:
+            if (!t->enable_colo) {
+                error_setg(errp, "COLO is not supported by this destination");
+                return false;
+            }
+            if (!t->enable_colo(t->opaque, errp)) {
+                return false;
+            }
+            stats->colo = true;
+            break;
         case MIG_REC_PAGE:
             if (!load_page(c, t, errp)) {
                 return false;
@@ -238,19 +273,11 @@ bool mig_stream_load(MigChannel *c, const MigLoadTarget *t, MigLoadStats *stats,
             have_devices = true;
             break;
         case MIG_REC_END: {
-            uint32_t expect = mig_channel_crc(c), got;
             if (!have_devices) {
                 error_setg(errp, "Migration stream ended without device state");
                 return false;
             }
-            if (!mig_channel_get_be32(c, &got, errp)) {
-                return false;
-            }
-            if (got != expect) {
-                error_setg(errp,
-                           "Migration stream checksum mismatch (stream 0x%08x, computed "
-                           "0x%08x)",
-                           got, expect);
+            if (!mig_stream_check_crc(c, "Migration stream", errp)) {
                 return false;
             }
             return !t->load_devices || t->load_devices(t->opaque, devices, device_len, errp);

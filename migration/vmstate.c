@@ -378,7 +378,7 @@ static bool parse_section(VMStateSet *set, Reader *r, ParsedSection *parsed, GEr
     return take(r, len, &parsed[index].payload, name, errp);
 }
 
-bool vmstate_set_load(VMStateSet *set, const guint8 *buf, gsize len, GError **errp)
+static bool set_load(VMStateSet *set, const guint8 *buf, gsize len, bool apply, GError **errp)
 {
     Reader r = {buf, buf + len};
     uint64_t magic, format, n;
@@ -428,6 +428,9 @@ bool vmstate_set_load(VMStateSet *set, const guint8 *buf, gsize len, GError **er
             return false;
         }
     }
+    if (!apply) {
+        return true;
+    }
     /* Everything fits: only now are devices touched, in the set's order. */
     for (guint i = 0; i < count; i++) {
         ParsedSection *s = &parsed[i];
@@ -439,4 +442,14 @@ bool vmstate_set_load(VMStateSet *set, const guint8 *buf, gsize len, GError **er
         }
     }
     return true;
+}
+
+bool vmstate_set_load(VMStateSet *set, const guint8 *buf, gsize len, GError **errp)
+{
+    return set_load(set, buf, len, true, errp);
+}
+
+bool vmstate_set_check(VMStateSet *set, const guint8 *buf, gsize len, GError **errp)
+{
+    return set_load(set, buf, len, false, errp);
 }

@@ -21,6 +21,37 @@ void hmp_migrate_set_parameter(Monitor *mon, const HmpArgs *args);
 void hmp_info_migrate_capabilities(Monitor *mon, const HmpArgs *args);
 void hmp_info_migrate_parameters(Monitor *mon, const HmpArgs *args);
 void hmp_announce_self(Monitor *mon, const HmpArgs *args);
+void hmp_x_colo_lost_heartbeat(Monitor *mon, const HmpArgs *args);
+void hmp_info_colo(Monitor *mon, const HmpArgs *args);
+
+void hmp_info_colo(Monitor *mon, const HmpArgs *args)
+{
+    g_autoptr(COLOStatus) st = qmp_query_colo_status(NULL);
+    g_autoptr(ColoStats) s = qmp_x_query_colo_stats(NULL);
+    monitor_printf(mon, "mode: %s\nlast mode: %s\nreason: %s\n", COLOMode_str(st->mode),
+                   COLOMode_str(st->last_mode), COLOExitReason_str(st->reason));
+    monitor_printf(mon,
+                   "checkpoints: %" G_GINT64_FORMAT " (timer %" G_GINT64_FORMAT
+                   ", colo-compare %" G_GINT64_FORMAT ", x-checkpoint-delay %" G_GINT64_FORMAT
+                   ")\n",
+                   s->checkpoints, s->by_timer, s->by_compare, s->by_delay);
+    monitor_printf(mon, "pause: last %.3f ms, p50 %.3f ms, p99 %.3f ms\n", s->last_pause_ms,
+                   s->pause_p50_ms, s->pause_p99_ms);
+    monitor_printf(mon,
+                   "last checkpoint: %" G_GINT64_FORMAT " pages, %" G_GINT64_FORMAT
+                   " bytes; request %.3f ms, save %.3f ms, transfer %.3f ms, load %.3f ms\n",
+                   s->last_pages, s->last_bytes, s->last_request_ms, s->last_save_ms,
+                   s->last_transfer_ms, s->last_load_ms);
+    monitor_printf(mon, "all checkpoints: %" G_GINT64_FORMAT " pages, %" G_GINT64_FORMAT " bytes\n",
+                   s->pages, s->bytes);
+}
+
+void hmp_x_colo_lost_heartbeat(Monitor *mon, const HmpArgs *args)
+{
+    GError *err = NULL;
+    qmp_x_colo_lost_heartbeat(&err);
+    hmp_handle_error(mon, err);
+}
 
 void hmp_migrate_set_capability(Monitor *mon, const HmpArgs *args)
 {

@@ -31,7 +31,8 @@ gboolean runstate_check(RunState state)
 
 gboolean runstate_is_running(void)
 {
-    return current_state == RUN_STATE_RUNNING || current_state == RUN_STATE_COLO;
+    /* colo is a COLO checkpoint's pause, as upstream: not running */
+    return current_state == RUN_STATE_RUNNING;
 }
 
 const char *runstate_name(RunState state)

@@ -9,6 +9,7 @@
 #include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
 #include "block/nbd-export-block.h"
+#include "migration/colo.h"
 #include "migration/migration.h"
 #include "migration/vmstate.h"
 #include "monitor/colo.h"
@@ -753,6 +754,11 @@ static bool pc_save_devices(void *opaque, GByteArray *out, GError **errp)
     return vmstate_set_save(pc_system_vmstate_set(pc_sys), out, errp);
 }
 
+static bool pc_check_devices(void *opaque, const guint8 *buf, gsize len, GError **errp)
+{
+    return vmstate_set_check(pc_system_vmstate_set(pc_sys), buf, len, errp);
+}
+
 static bool pc_load_devices(void *opaque, const guint8 *buf, gsize len, GError **errp)
 {
     return vmstate_set_load(pc_system_vmstate_set(pc_sys), buf, len, errp);
@@ -886,6 +892,7 @@ static void build_pc(GPtrArray *opts)
         .ram = pc_system_ram(pc_sys),
         .machine_type = "pc-i440fx-7.2",
         .save_devices = pc_save_devices,
+        .check_devices = pc_check_devices,
         .load_devices = pc_load_devices,
     };
     migration_set_host(&host);
@@ -1245,6 +1252,7 @@ int qemu_main(int argc, char **argv)
     net_check_clients();
     main_loop = g_main_loop_new(NULL, FALSE);
     qemu_system_set_shutdown_handler(on_shutdown_request, NULL);
+    colo_init();
     if (incoming) {
         /* inmigrate until the load completes; the VM then runs unless -S */
         error_location_set(incoming_spelling);

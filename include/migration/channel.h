@@ -50,6 +50,9 @@ bool mig_channel_get_be16(MigChannel *c, uint16_t *v, GError **errp);
 bool mig_channel_get_be32(MigChannel *c, uint32_t *v, GError **errp);
 bool mig_channel_get_be64(MigChannel *c, uint64_t *v, GError **errp);
 
+/* The fd under the channel (-1 for a memory reader): COLO opens its return path on a dup. */
+int mig_channel_fd(const MigChannel *c);
+
 /* Bytes put (writer, including buffered ones) or got (reader) so far. */
 uint64_t mig_channel_bytes(const MigChannel *c);
 /* CRC-32 (zlib's) of every byte put or got so far. */

@@ -38,6 +38,9 @@ typedef struct MigrationHost {
     const char *machine_type;
     /* On the main loop with the VM stopped: the whole device state, appended to out. */
     bool (*save_devices)(void *opaque, GByteArray *out, GError **errp);
+    /* On the main loop: whether load_devices would take this state, touching nothing (a COLO
+     * secondary checks before it changes RAM). NULL: no check. */
+    bool (*check_devices)(void *opaque, const guint8 *buf, gsize len, GError **errp);
     /* On the main loop: all of it applied, or nothing. */
     bool (*load_devices)(void *opaque, const guint8 *buf, gsize len, GError **errp);
     /* On the main loop after a successful load, before the VM runs (self-announce). */

@@ -40,6 +40,10 @@ AnnounceParameters *migrate_announce_params(void);
 typedef bool (*MigrationBusyFn)(void *opaque);
 void migrate_options_set_busy_hook(MigrationBusyFn busy, void *opaque);
 
+/* Called (outside the options' lock) after migrate-set-parameters set x-checkpoint-delay:
+ * COLO checkpoints at once, as upstream. NULL removes it. */
+void migrate_options_set_checkpoint_delay_hook(void (*fn)(void));
+
 /*
  * Whether enabling @cap is allowed. At start: events and pause-before-switchover. The COLO
  * frame turns x-colo on here when it exists; everything else stays refused (docs/migration.md).

@@ -7,6 +7,9 @@
  *   HEADER  "QCOLOMIG" be32 version                ─► magic, version, machine type and
  *           u8 n + n bytes machine type                RAM size must match this VM's
  *           be64 RAM bytes, be32 page size
+ *   [COLO   0x05]  capability x-colo: after END    ─► the destination must have x-colo too;
+ *                  the COLO messages follow            it enters COLO instead of completing
+ *                  (include/migration/colo.h)
  *   pass 1: every page                             ─► pages written into guest RAM
  *           PAGE  0x01 be64 index + 4096 bytes         (the VM is not running: inmigrate)
  *           ZERO  0x02 be64 first + be32 count         a run of all-zero pages
@@ -21,9 +24,9 @@
  *
  * Receiver states (mig_stream_load):
  *
- *   HEADER ──ok──► RAM ◄──PAGE/ZERO/PASS──┐
- *      │            │ └──────────────────┘
- *      │            DEVICES ──► END ──crc ok──► COMMIT (load_devices) ──► DONE
+ *   HEADER ──ok──► [COLO] ──► RAM ◄──PAGE/ZERO/PASS──┐
+ *      │                       │ └──────────────────┘
+ *      │                       DEVICES ──► END ──crc ok──► COMMIT (load_devices) ──► DONE
  *      └──any bad magic/version/machine/size, unknown or misplaced record,
  *         page beyond RAM, oversized length, truncation, crc ──► FAILED
  *
@@ -52,6 +55,7 @@ enum {
     MIG_REC_ZERO = 0x02,
     MIG_REC_PASS = 0x03,
     MIG_REC_DEVICES = 0x04,
+    MIG_REC_COLO = 0x05,
     MIG_REC_END = 0xff,
 };
 
@@ -60,6 +64,8 @@ enum {
 void mig_stream_put_header(MigChannel *c, const char *machine_type, uint64_t ram_size);
 void mig_stream_put_page(MigChannel *c, uint64_t index, const void *data);
 void mig_stream_put_zero_run(MigChannel *c, uint64_t first, uint32_t count);
+/* Right after the header: COLO follows this stream (capability x-colo). */
+void mig_stream_put_colo(MigChannel *c);
 void mig_stream_put_pass(MigChannel *c, uint32_t pass);
 void mig_stream_put_devices(MigChannel *c, const guint8 *buf, gsize len);
 /* The end marker and the checksum of everything before it; then flush. */
@@ -67,11 +73,17 @@ bool mig_stream_put_end(MigChannel *c, GError **errp);
 
 bool mig_page_is_zero(const void *page);
 
+/* Reads a be32 CRC-32 and compares it with the one of every byte got before it; a mismatch is
+ * "WHAT checksum mismatch (stream 0x..., computed 0x...)". */
+bool mig_stream_check_crc(MigChannel *c, const char *what, GError **errp);
+
 /* ---- receiving ---- */
 
 typedef struct MigLoadTarget {
     GuestRam *ram; /* NULL: a machine without RAM (-M none), whose stream has no pages */
     const char *machine_type;
+    /* A COLO record (right after the header): false refuses the stream; NULL refuses it. */
+    bool (*enable_colo)(void *opaque, GError **errp);
     /* Called once, after the checksum matched; NULL: the device state is only checked. */
     bool (*load_devices)(void *opaque, const guint8 *buf, gsize len, GError **errp);
     void *opaque;
@@ -82,6 +94,7 @@ typedef struct MigLoadStats {
     uint64_t zero_pages; /* pages of ZERO runs */
     uint32_t passes;
     uint64_t device_bytes;
+    bool colo; /* the stream asked for COLO, and enable_colo agreed */
 } MigLoadStats;
 
 /* Reads a whole stream from c into t; false with a message fit for "load of migration failed:

@@ -166,5 +166,7 @@ bool vmstate_set_save(VMStateSet *set, GByteArray *out, GError **errp);
 /* All or nothing: every section is checked (id, instance, version, length, the table's .check)
  * before any device is touched; a failed load leaves the VM as it was. */
 bool vmstate_set_load(VMStateSet *set, const guint8 *buf, gsize len, GError **errp);
+/* The checks of vmstate_set_load alone: true if it would load buf; nothing is touched. */
+bool vmstate_set_check(VMStateSet *set, const guint8 *buf, gsize len, GError **errp);
 
 #endif

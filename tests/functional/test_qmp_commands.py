@@ -291,7 +291,8 @@ def test_hmp_commands():
 # HMP commands upstream 7.2 lacks on purpose: the COLO passthrough list and the colo-compare
 # counters (docs/colo-proxy.md, deviations 10 and 13).
 HMP_EXTENSIONS = ('colo_passthrough_add', 'colo_passthrough_del', 'passthrough_filter_add',
-                  'passthrough_filter_del', 'info colo_compare', 'info colo_passthrough')
+                  'passthrough_filter_del', 'info colo_compare', 'info colo_passthrough',
+                  'info colo ')
 
 
 def test_hmp_help_lists_our_commands_as_upstream():

@@ -336,6 +336,66 @@ static void test_device_load_failure_propagates(void)
     guest_ram_free(dst);
 }
 
+static void colo_stream(MigChannel *c, gpointer opaque)
+{
+    mig_stream_put_header(c, MACHINE, RAM_PAGES * GUEST_PAGE_SIZE);
+    mig_stream_put_colo(c);
+    mig_stream_put_pass(c, 1);
+    mig_stream_put_devices(c, device_blob, 4);
+}
+
+static void colo_late(MigChannel *c, gpointer opaque)
+{
+    mig_stream_put_header(c, MACHINE, RAM_PAGES * GUEST_PAGE_SIZE);
+    mig_stream_put_pass(c, 1);
+    mig_stream_put_colo(c);
+}
+
+static bool colo_allowed(void *opaque, GError **errp)
+{
+    (*(int *)opaque)++;
+    return true;
+}
+
+static bool colo_refused(void *opaque, GError **errp)
+{
+    (*(int *)opaque)++;
+    g_set_error_literal(errp, g_quark_from_static_string("test"), 1, "no x-colo here");
+    return false;
+}
+
+/* The COLO record: right after the header only; the target says yes or no; a target without
+ * the hook refuses. */
+static void test_colo_record(void)
+{
+    g_autoptr(GByteArray) bytes = encode(colo_stream, NULL);
+    bool (*hooks[])(void *, GError **) = {colo_allowed, colo_refused, NULL};
+    for (guint i = 0; i < G_N_ELEMENTS(hooks); i++) {
+        GuestRam *dst = new_ram();
+        int calls = 0;
+        MigLoadTarget t = {
+            .ram = dst, .machine_type = MACHINE, .enable_colo = hooks[i], .opaque = &calls};
+        MigChannel *r = mig_channel_new_buffer(bytes->data, bytes->len);
+        MigLoadStats st;
+        GError *err = NULL;
+        bool ok = mig_stream_load(r, &t, &st, &err);
+        mig_channel_free(r);
+        g_assert_cmpint(ok, ==, i == 0);
+        g_assert_cmpint(calls, ==, hooks[i] ? 1 : 0);
+        if (ok) {
+            g_assert_true(st.colo);
+        } else {
+            g_assert_cmpstr(err->message, ==,
+                            i == 1 ? "no x-colo here"
+                                   : "COLO is not supported by this destination");
+            g_error_free(err);
+        }
+        guest_ram_free(dst);
+    }
+    g_autoptr(GByteArray) late = encode(colo_late, NULL);
+    expect_refused(late, "COLO record after the start of RAM");
+}
+
 /* The reader on a pipe whose writer goes away mid-stream: truncated, not a hang. */
 static void test_fd_reader_eof(void)
 {
@@ -433,6 +493,7 @@ int main(int argc, char **argv)
     g_test_add_func("/migration-stream/wrong-machine-size", test_wrong_machine_and_size);
     g_test_add_func("/migration-stream/bounds", test_bounds);
     g_test_add_func("/migration-stream/device-load-failure", test_device_load_failure_propagates);
+    g_test_add_func("/migration-stream/colo-record", test_colo_record);
     g_test_add_func("/migration-stream/fd-reader-eof", test_fd_reader_eof);
     g_test_add_func("/migration-stream/cancel", test_cancel_wakes_blocked_writer);
     g_test_add_func("/migration-stream/write-error", test_write_error_is_sticky);

@@ -273,6 +273,27 @@ static void test_all_or_nothing(void)
     g_assert_cmpuint(b1.u32, ==, 0);
 }
 
+/* vmstate_set_check: the same verdict as a load, and nothing touched either way. */
+static void test_check_touches_nothing(void)
+{
+    Dev a, b = {0};
+    dev_fill(&a);
+    g_autoptr(GByteArray) s = save_one(&vmstate_dev_v2, &a);
+    g_autoptr(VMStateSet) set = vmstate_set_new();
+    vmstate_set_add(set, "dev", 0, &vmstate_dev_v2, &b);
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmstate_set_check(set, s->data, s->len, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(b.u32, ==, 0);
+    g_assert_cmpint(b.post_loads, ==, 0);
+    a.u8 = 0xee; /* refused by check */
+    g_autoptr(GByteArray) bad = save_one(&vmstate_dev_v2, &a);
+    g_assert_false(vmstate_set_check(set, bad->data, bad->len, &err));
+    g_assert_cmpstr(err->message, ==, "dev: u8 0xee is not allowed");
+    g_assert_cmpuint(b.u32, ==, 0);
+    g_assert_cmpint(b.post_loads, ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -282,5 +303,6 @@ int main(int argc, char **argv)
     g_test_add_func("/vmstate/newer-stream-refused", test_newer_stream_refused);
     g_test_add_func("/vmstate/bad-sections", test_bad_sections_refused);
     g_test_add_func("/vmstate/all-or-nothing", test_all_or_nothing);
+    g_test_add_func("/vmstate/check-touches-nothing", test_check_touches_nothing);
     return g_test_run();
 }

@@ -1,0 +1,75 @@
+/*
+ * The COLO frame: a migration that never ends. After the initial precopy (whose stream carries
+ * a COLO record, include/migration/stream.h) the primary (P) and the secondary (S) both run the
+ * guest, and at each checkpoint S takes P's whole state. P's COLO thread is the migration
+ * thread, S's is the incoming thread; messages S -> P go on a return path (a dup of the same
+ * socket, so exec: cannot carry COLO).
+ *
+ * Messages are be32 values of upstream's COLOMessage (spec 1.3). One checkpoint:
+ *
+ *   P (primary COLO thread)                         S (secondary COLO thread)
+ *   ── initial stream loaded, S: cache = RAM, dirty log on, VM runs ──
+ *                                          ◄── checkpoint-ready
+ *   VM runs (status and run state colo / running)
+ *   trigger: x-checkpoint-delay timer, a colo-compare request, a new delay
+ *   checkpoint-request                     ──►  stop VM (STOP, run state colo)
+ *                                          ◄── checkpoint-reply
+ *   stop VM (STOP); on the main loop: the
+ *   dirty pages copied aside, the device
+ *   state saved (nothing moves meanwhile)
+ *   vmstate-send, PAGE/ZERO records, END crc ──►  pages into the RAM cache only, each
+ *                                                  one's bit set in the received bitmap
+ *   vmstate-size, be64 N, N bytes, be32 crc  ──►  device state into a buffer
+ *                                          ◄── vmstate-received
+ *   colo-compare flush (release P's held
+ *   packets, drop S's)                              on the main loop, all at once:
+ *                                                  device state checked, then every page
+ *                                                  dirty in (received | S's own dirty log)
+ *                                                  copied cache -> RAM, devices loaded,
+ *                                                  filters hear CHECKPOINT, VM runs (RESUME)
+ *                                          ◄── vmstate-loaded
+ *   VM runs (RESUME)
+ *
+ * S touches guest RAM and devices only after the whole checkpoint arrived and checked out, and
+ * then in one main-loop call: a stream cut half-way leaves S's own state whole (the cache may
+ * be torn; it is dropped at failover).
+ *
+ * Failover (x-colo-lost-heartbeat on either side) wakes the COLO thread wherever it waits:
+ *
+ *   failover none ──request──► require ──thread──► active ──side done──► completed
+ *   P: colo-compare releases what it holds, every filter hears FAILOVER (mirror and
+ *      redirectors switch off), the VM runs, migration status completed, COLO_EXIT
+ *   S: the cache is dropped, filters hear FAILOVER, the VM runs as a migrated VM
+ *      (self-announce), incoming status completed, COLO_EXIT
+ *
+ * An error (the stream broken, an unexpected message) sends COLO_EXIT {reason: error} and
+ * leaves the VM as it was; the side stays in COLO mode until a failover is asked for, as
+ * upstream does: an outside manager decides which side survives.
+ */
+#ifndef MIGRATION_COLO_H
+#define MIGRATION_COLO_H
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "qapi-types.h"
+
+typedef enum {
+    COLO_MSG_CHECKPOINT_READY = 0,
+    COLO_MSG_CHECKPOINT_REQUEST = 1,
+    COLO_MSG_CHECKPOINT_REPLY = 2,
+    COLO_MSG_VMSTATE_SEND = 3,
+    COLO_MSG_VMSTATE_SIZE = 4,
+    COLO_MSG_VMSTATE_RECEIVED = 5,
+    COLO_MSG_VMSTATE_LOADED = 6,
+    COLO_MSG__MAX = 7,
+} ColoMessage;
+
+/* Makes capability x-colo accepted and listens to colo-compare's checkpoint requests. Called
+ * once by the composition root. */
+void colo_init(void);
+
+/* primary while a migration is in status colo, secondary while an incoming one is. */
+COLOMode colo_mode(void);
+
+#endif

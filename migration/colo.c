@@ -1,0 +1,950 @@
+/*
+ * The COLO frame: entering COLO, the checkpoint loop on both sides, failover, and their QMP
+ * commands (include/migration/colo.h has the exchange and the failover states).
+ */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "migration-internal.h"
+#include "migration/colo.h"
+#include "migration/options.h"
+#include "migration/stream.h"
+#include "net/colo-compare.h"
+#include "net/filter.h"
+#include "qapi-commands.h"
+#include "qapi-events.h"
+#include "system/runstate.h"
+#include "util/error.h"
+
+/* RAM per hash of x-colo-ram-hashes */
+#define HASH_CHUNK (1u << 20)
+/* pauses kept for the percentiles */
+#define PAUSE_WINDOW 4096
+
+typedef enum {
+    FAILOVER_NONE,
+    FAILOVER_REQUIRE,
+    FAILOVER_ACTIVE,
+    FAILOVER_COMPLETED,
+} FailoverState;
+
+typedef enum {
+    TRIGGER_NONE,
+    TRIGGER_TIMER,
+    TRIGGER_COMPARE,
+    TRIGGER_DELAY, /* x-checkpoint-delay set while in COLO */
+    TRIGGER__MAX,
+} Trigger;
+
+/* One checkpoint as one side saw it (monotonic µs). */
+typedef struct CheckpointTimes {
+    int64_t start_us, stopped_us, saved_us, sent_us, loaded_us, resumed_us;
+    uint64_t pages, bytes;
+} CheckpointTimes;
+
+typedef struct Colo {
+    GMutex lock; /* everything here */
+    GCond cond;  /* a trigger, a failover, shutdown */
+    COLOMode mode;
+    COLOMode last_mode;
+    FailoverState failover;
+    Trigger request; /* a pending request other than the timer */
+    bool shutdown;
+    MigChannel *chans[2]; /* cancelled by a failover: wakes blocked I/O */
+    uint64_t checkpoints;
+    uint64_t by_trigger[TRIGGER__MAX];
+    uint64_t pages, bytes;
+    CheckpointTimes last;
+    double pauses[PAUSE_WINDOW]; /* ms, a ring */
+    guint n_pauses;
+    /* x-colo-ram-hashes */
+    bool record;
+    int64_t hash_checkpoint;
+    GArray *hashes; /* guint32 */
+} Colo;
+
+static Colo colo = {.hash_checkpoint = -1};
+
+static int64_t now_ms(void)
+{
+    return g_get_monotonic_time() / 1000;
+}
+
+/* ---- state ---- */
+
+COLOMode colo_mode(void)
+{
+    g_mutex_lock(&colo.lock);
+    COLOMode m = colo.mode;
+    g_mutex_unlock(&colo.lock);
+    return m;
+}
+
+static void enter_mode(COLOMode mode, MigChannel *a, MigChannel *b)
+{
+    g_mutex_lock(&colo.lock);
+    colo.mode = mode;
+    colo.failover = FAILOVER_NONE;
+    colo.request = TRIGGER_NONE;
+    colo.checkpoints = colo.pages = colo.bytes = 0;
+    memset(colo.by_trigger, 0, sizeof(colo.by_trigger));
+    memset(&colo.last, 0, sizeof(colo.last));
+    colo.n_pauses = 0;
+    colo.chans[0] = a;
+    colo.chans[1] = b;
+    g_mutex_unlock(&colo.lock);
+}
+
+static bool failover_wanted(void)
+{
+    g_mutex_lock(&colo.lock);
+    bool f = colo.failover != FAILOVER_NONE || colo.shutdown;
+    g_mutex_unlock(&colo.lock);
+    return f;
+}
+
+/* The thread takes a pending failover (require -> active); false on shutdown. */
+static bool failover_begin(void)
+{
+    g_mutex_lock(&colo.lock);
+    bool go = colo.failover == FAILOVER_REQUIRE && !colo.shutdown;
+    if (go) {
+        colo.failover = FAILOVER_ACTIVE;
+    }
+    colo.chans[0] = colo.chans[1] = NULL;
+    g_mutex_unlock(&colo.lock);
+    return go;
+}
+
+static void failover_end(COLOMode mode)
+{
+    g_mutex_lock(&colo.lock);
+    colo.failover = FAILOVER_COMPLETED;
+    colo.last_mode = mode;
+    colo.mode = COLO_MODE_NONE;
+    g_mutex_unlock(&colo.lock);
+}
+
+static void account(Trigger why, const CheckpointTimes *t)
+{
+    g_mutex_lock(&colo.lock);
+    colo.checkpoints++;
+    colo.by_trigger[why]++;
+    colo.pages += t->pages;
+    colo.bytes += t->bytes;
+    colo.last = *t;
+    colo.pauses[colo.n_pauses++ % PAUSE_WINDOW] = (t->resumed_us - t->stopped_us) / 1000.0;
+    g_mutex_unlock(&colo.lock);
+}
+
+static gboolean emit_exit_idle(gpointer opaque)
+{
+    int v = GPOINTER_TO_INT(opaque);
+    qapi_event_send_colo_exit(v >> 8, v & 0xff);
+    return G_SOURCE_REMOVE;
+}
+
+/* Queued on the main loop, in order with the STOP/RESUME events queued before it. */
+static void emit_exit(COLOMode mode, COLOExitReason reason)
+{
+    g_idle_add_full(G_PRIORITY_HIGH, emit_exit_idle, GINT_TO_POINTER(mode << 8 | reason), NULL);
+}
+
+/* After an error: the side stays in COLO until a failover is asked for (or the process
+ * ends); true if it was a failover. */
+static bool wait_for_failover(void)
+{
+    g_mutex_lock(&colo.lock);
+    while (colo.failover == FAILOVER_NONE && !colo.shutdown) {
+        g_cond_wait(&colo.cond, &colo.lock);
+    }
+    g_mutex_unlock(&colo.lock);
+    return failover_begin();
+}
+
+/* A side's loop ended (err: why, if not a failover): whether it now fails over. */
+static bool loop_ended(COLOMode mode, const GError *err)
+{
+    if (failover_wanted()) {
+        return failover_begin();
+    }
+    g_autofree char *desc = err ? error_get_desc(err) : g_strdup("COLO ended");
+    error_report("%s", desc);
+    emit_exit(mode, COLO_EXIT_REASON_ERROR);
+    return wait_for_failover();
+}
+
+/* With colo.lock held: the COLO thread stops waiting, whether on a condition or on I/O. */
+static void wake_thread_locked(void)
+{
+    for (int i = 0; i < 2; i++) {
+        if (colo.chans[i]) {
+            mig_channel_cancel(colo.chans[i]);
+        }
+    }
+    g_cond_broadcast(&colo.cond);
+}
+
+void colo_shutdown(void)
+{
+    g_mutex_lock(&colo.lock);
+    colo.shutdown = true;
+    wake_thread_locked();
+    g_mutex_unlock(&colo.lock);
+}
+
+static void request_checkpoint(Trigger why)
+{
+    g_mutex_lock(&colo.lock);
+    if (colo.mode == COLO_MODE_PRIMARY && colo.request == TRIGGER_NONE) {
+        colo.request = why;
+        g_cond_broadcast(&colo.cond);
+    }
+    g_mutex_unlock(&colo.lock);
+}
+
+/* colo-compare's iothread: requests repeat until the checkpoint; they merge into one. */
+static void compare_wants_checkpoint(void *opaque, ColoCompare *s, ColoCheckpointReason reason)
+{
+    request_checkpoint(TRIGGER_COMPARE);
+}
+
+static void delay_changed(void)
+{
+    request_checkpoint(TRIGGER_DELAY);
+}
+
+void colo_init(void)
+{
+    migrate_cap_set_supported(MIGRATION_CAPABILITY_X_COLO, true);
+    colo_compare_register_notifier(compare_wants_checkpoint, NULL);
+    migrate_options_set_checkpoint_delay_hook(delay_changed);
+}
+
+/* ---- messages ---- */
+
+static bool send_msg(MigChannel *c, ColoMessage m, GError **errp)
+{
+    mig_channel_put_be32(c, m);
+    if (!mig_channel_flush(c, errp)) {
+        g_prefix_error(errp, "Can't send COLO message: ");
+        return false;
+    }
+    return true;
+}
+
+static bool get_msg(MigChannel *c, ColoMessage *m, GError **errp)
+{
+    uint32_t v;
+    if (!mig_channel_get_be32(c, &v, errp)) {
+        g_prefix_error(errp, "Can't receive COLO message: ");
+        return false;
+    }
+    if (v >= COLO_MSG__MAX) {
+        error_setg(errp, "%s: Invalid message", "Can't receive COLO message");
+        return false;
+    }
+    *m = v;
+    return true;
+}
+
+static bool expect_msg(MigChannel *c, ColoMessage want, GError **errp)
+{
+    ColoMessage m;
+    if (!get_msg(c, &m, errp)) {
+        return false;
+    }
+    if (m != want) {
+        error_setg(errp, "Unexpected COLO message %d, expected %d", m, want);
+        return false;
+    }
+    return true;
+}
+
+/* The other direction on the same socket. */
+static MigChannel *open_return_path(MigChannel *c, bool writer, GError **errp)
+{
+    int fd = mig_channel_fd(c);
+    int one = 1;
+    /* Messages are a few bytes each way: without this, Nagle holds vmstate-loaded behind the
+     * unacknowledged vmstate-received until the peer's delayed ACK (~40 ms a checkpoint).
+     * A unix socket refuses the option, harmlessly. */
+    if (fd >= 0) {
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    int dup_fd = fd >= 0 ? dup(fd) : -1;
+    if (dup_fd < 0) {
+        error_setg(errp, "COLO needs a tcp: or unix: migration channel");
+        return NULL;
+    }
+    return mig_channel_new_fd(dup_fd, writer, "socket");
+}
+
+/* ---- RAM hashes (x-colo-ram-hashes) ---- */
+
+/* With the VM stopped, on the main loop. */
+static void record_hashes(GuestRam *ram, int64_t checkpoint)
+{
+    g_mutex_lock(&colo.lock);
+    bool on = colo.record;
+    g_mutex_unlock(&colo.lock);
+    if (!on || !ram) {
+        return;
+    }
+    GArray *h = g_array_new(FALSE, FALSE, sizeof(guint32));
+    for (uint64_t off = 0; off < ram->size; off += HASH_CHUNK) {
+        uInt len = MIN(HASH_CHUNK, ram->size - off);
+        guint32 v = crc32(0, ram->host + off, len);
+        g_array_append_val(h, v);
+    }
+    g_mutex_lock(&colo.lock);
+    if (colo.hashes) {
+        g_array_unref(colo.hashes);
+    }
+    colo.hashes = h;
+    colo.hash_checkpoint = checkpoint;
+    g_mutex_unlock(&colo.lock);
+}
+
+ColoRamHashes *qmp_x_colo_ram_hashes(bool has_record, bool record, GError **errp)
+{
+    ColoRamHashes *r = g_new0(ColoRamHashes, 1);
+    g_mutex_lock(&colo.lock);
+    if (has_record) {
+        colo.record = record;
+    }
+    r->checkpoint = colo.hash_checkpoint;
+    r->chunk_size = HASH_CHUNK;
+    r->hashes = qapi_list_new_uint32();
+    for (guint i = 0; colo.hashes && i < colo.hashes->len; i++) {
+        g_ptr_array_add(r->hashes,
+                        g_memdup2(&g_array_index(colo.hashes, guint32, i), sizeof(guint32)));
+    }
+    g_mutex_unlock(&colo.lock);
+    return r;
+}
+
+/* ---- calls on the main loop ---- */
+
+static void stop_vm_main(void *opaque)
+{
+    if (runstate_is_running()) {
+        vm_stop(RUN_STATE_COLO);
+    }
+}
+
+static void start_vm_main(void *opaque)
+{
+    if (!runstate_is_running()) {
+        vm_start();
+    }
+}
+
+static void filters_event_main(void *opaque)
+{
+    GError *err = NULL;
+    colo_notify_filters_event(GPOINTER_TO_INT(opaque), &err);
+    if (err) {
+        error_report_err(err);
+    }
+}
+
+static void compare_flush_main(void *opaque)
+{
+    colo_compare_checkpoint_all();
+}
+
+/* ---- primary ---- */
+
+typedef struct Snapshot {
+    DirtyReader *reader;
+    uint64_t *bitmap;
+    gsize words;
+    GArray *index; /* uint64_t page numbers, ascending */
+    guint8 *pages; /* their contents, in that order */
+    GByteArray *devices;
+    GError *err;
+    bool ok;
+    uint64_t checkpoint;
+} Snapshot;
+
+/* Devices may write guest RAM while the VM is stopped (a NIC receiving): the dirty pages and
+ * the device state are taken together on the main loop, and sent from the copy. */
+static void snapshot_main(void *opaque)
+{
+    Snapshot *s = opaque;
+    const MigrationHost *h = migration_host();
+    GuestRam *ram = h->ram;
+    g_array_set_size(s->index, 0);
+    if (ram) {
+        memset(s->bitmap, 0, s->words * sizeof(uint64_t));
+        guest_ram_dirty_reader_sync(s->reader, s->bitmap);
+        for (gsize w = 0; w < s->words; w++) {
+            for (uint64_t bits = s->bitmap[w]; bits; bits &= bits - 1) {
+                uint64_t pi = (uint64_t)w * 64 + __builtin_ctzll(bits);
+                if (pi < ram->npages) {
+                    g_array_append_val(s->index, pi);
+                }
+            }
+        }
+        g_free(s->pages);
+        s->pages = g_malloc((gsize)MAX(s->index->len, 1) << GUEST_PAGE_BITS);
+        for (guint i = 0; i < s->index->len; i++) {
+            uint64_t pi = g_array_index(s->index, uint64_t, i);
+            memcpy(s->pages + ((gsize)i << GUEST_PAGE_BITS), ram->host + (pi << GUEST_PAGE_BITS),
+                   GUEST_PAGE_SIZE);
+        }
+    }
+    g_byte_array_set_size(s->devices, 0);
+    s->ok = !h->save_devices || h->save_devices(h->opaque, s->devices, &s->err);
+    record_hashes(ram, s->checkpoint);
+}
+
+static void record_entry_main(void *opaque)
+{
+    record_hashes(migration_host()->ram, 0);
+}
+
+static void send_snapshot(MigChannel *out, Snapshot *s)
+{
+    uint64_t run_start = 0, run = 0;
+    for (guint i = 0; i < s->index->len; i++) {
+        uint64_t pi = g_array_index(s->index, uint64_t, i);
+        const guint8 *page = s->pages + ((gsize)i << GUEST_PAGE_BITS);
+        if (mig_page_is_zero(page)) {
+            if (run && run_start + run == pi && run < UINT32_MAX) {
+                run++;
+                continue;
+            }
+            if (run) {
+                mig_stream_put_zero_run(out, run_start, run);
+            }
+            run_start = pi;
+            run = 1;
+        } else {
+            mig_stream_put_page(out, pi, page);
+        }
+    }
+    if (run) {
+        mig_stream_put_zero_run(out, run_start, run);
+    }
+}
+
+/* One checkpoint (the exchange in colo.h); false on error or failover. */
+static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Trigger why,
+                               GError **errp)
+{
+    CheckpointTimes t = {.start_us = g_get_monotonic_time()};
+    if (!send_msg(out, COLO_MSG_CHECKPOINT_REQUEST, errp) ||
+        !expect_msg(in, COLO_MSG_CHECKPOINT_REPLY, errp) || failover_wanted()) {
+        return false;
+    }
+    if (!migration_run_on_main(stop_vm_main, NULL) || failover_wanted()) {
+        return false;
+    }
+    t.stopped_us = g_get_monotonic_time();
+    s->checkpoint++;
+    if (!migration_run_on_main(snapshot_main, s)) {
+        return false;
+    }
+    t.saved_us = g_get_monotonic_time();
+    uint64_t before = mig_channel_bytes(out);
+    if (!s->ok) {
+        g_propagate_error(errp, s->err);
+        s->err = NULL;
+        return false;
+    }
+    mig_channel_put_be32(out, COLO_MSG_VMSTATE_SEND);
+    send_snapshot(out, s);
+    if (!mig_stream_put_end(out, errp)) {
+        return false;
+    }
+    mig_channel_put_be32(out, COLO_MSG_VMSTATE_SIZE);
+    mig_channel_put_be64(out, s->devices->len);
+    mig_channel_put(out, s->devices->data, s->devices->len);
+    mig_channel_put_be32(out, mig_channel_crc(out));
+    if (!mig_channel_flush(out, errp)) {
+        g_prefix_error(errp, "Can't send COLO message: ");
+        return false;
+    }
+    t.bytes = mig_channel_bytes(out) - before;
+    t.pages = s->index->len;
+    if (!expect_msg(in, COLO_MSG_VMSTATE_RECEIVED, errp)) {
+        return false;
+    }
+    t.sent_us = g_get_monotonic_time();
+    /* S has all of it: what P's guest sent until now may go out. The requests colo-compare
+     * made until now are answered by this checkpoint. */
+    if (!migration_run_on_main(compare_flush_main, NULL)) {
+        return false;
+    }
+    g_mutex_lock(&colo.lock);
+    if (colo.request == TRIGGER_COMPARE) {
+        colo.request = TRIGGER_NONE;
+    }
+    g_mutex_unlock(&colo.lock);
+    if (!expect_msg(in, COLO_MSG_VMSTATE_LOADED, errp)) {
+        return false;
+    }
+    t.loaded_us = g_get_monotonic_time();
+    if (!migration_run_on_main(start_vm_main, NULL)) {
+        return false;
+    }
+    t.resumed_us = g_get_monotonic_time();
+    account(why, &t);
+    return true;
+}
+
+/* Until the delay passes since the last checkpoint, a request, a failover or shutdown. */
+static Trigger wait_trigger(int64_t last)
+{
+    g_mutex_lock(&colo.lock);
+    Trigger t = TRIGGER_NONE;
+    for (;;) {
+        if (colo.failover != FAILOVER_NONE || colo.shutdown) {
+            break;
+        }
+        if (colo.request != TRIGGER_NONE) {
+            t = colo.request;
+            break;
+        }
+        int64_t deadline = last + (int64_t)migrate_checkpoint_delay_ms();
+        if (now_ms() >= deadline) {
+            t = TRIGGER_TIMER;
+            break;
+        }
+        g_cond_wait_until(&colo.cond, &colo.lock,
+                          g_get_monotonic_time() + (deadline - now_ms()) * G_TIME_SPAN_MILLISECOND);
+    }
+    colo.request = TRIGGER_NONE;
+    g_mutex_unlock(&colo.lock);
+    return t;
+}
+
+static void primary_failover(void)
+{
+    /* Held packets go out first (through the redirectors, still on), then every filter
+     * stops, then anything that reached colo-compare meanwhile goes too. */
+    migration_run_on_main(compare_flush_main, NULL);
+    migration_run_on_main(filters_event_main, GINT_TO_POINTER(COLO_EVENT_FAILOVER));
+    migration_run_on_main(compare_flush_main, NULL);
+    migration_run_on_main(start_vm_main, NULL);
+}
+
+void colo_primary_run(MigChannel *out, DirtyReader *reader)
+{
+    GError *err = NULL;
+    GuestRam *ram = migration_host()->ram;
+    Snapshot s = {.reader = reader,
+                  .index = g_array_new(FALSE, FALSE, sizeof(uint64_t)),
+                  .devices = g_byte_array_new()};
+    s.words = ram ? guest_ram_bitmap_words(ram) : 0;
+    s.bitmap = g_new0(uint64_t, MAX(s.words, 1));
+    MigChannel *in = open_return_path(out, false, &err);
+    enter_mode(COLO_MODE_PRIMARY, out, in);
+    g_mutex_lock(&colo.lock);
+    if (colo.shutdown && in) {
+        mig_channel_cancel(in);
+    }
+    g_mutex_unlock(&colo.lock);
+    /* checkpoint 0: the end of the initial stream, the VM still stopped; the reader keeps
+     * what it has for the first checkpoint */
+    migration_run_on_main(record_entry_main, NULL);
+    bool ok = in && expect_msg(in, COLO_MSG_CHECKPOINT_READY, &err) &&
+              migration_run_on_main(start_vm_main, NULL);
+    int64_t last = now_ms();
+    while (ok) {
+        Trigger why = wait_trigger(last);
+        if (why == TRIGGER_NONE) {
+            break;
+        }
+        ok = primary_checkpoint(out, in, &s, why, &err);
+        last = now_ms();
+    }
+    bool failover = loop_ended(COLO_MODE_PRIMARY, err);
+    g_clear_error(&err);
+    if (failover) {
+        primary_failover();
+        failover_end(COLO_MODE_PRIMARY);
+        emit_exit(COLO_MODE_PRIMARY, COLO_EXIT_REASON_REQUEST);
+    }
+    if (in) {
+        mig_channel_free(in);
+    }
+    g_free(s.bitmap);
+    g_free(s.pages);
+    g_array_unref(s.index);
+    g_byte_array_unref(s.devices);
+}
+
+/* ---- secondary ---- */
+
+typedef struct Cache {
+    GuestRam *ram;
+    guint8 *mem; /* ram->size bytes: P's RAM as of the last checkpoint */
+    uint64_t *received;
+    gsize words;
+    DirtyReader *reader; /* S's own writes since the last checkpoint */
+    guint8 *devices;
+    gsize devices_len;
+    bool ok;
+    GError *err;
+    uint64_t checkpoint;
+} Cache;
+
+static bool cache_new(Cache *c, GuestRam *ram, GError **errp)
+{
+    c->ram = ram;
+    if (!ram) {
+        return true;
+    }
+    c->mem = mmap(NULL, ram->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (c->mem == MAP_FAILED) {
+        c->mem = NULL;
+        error_setg(errp,
+                   "failed to init colo RAM cache: -12: Can't alloc memory for COLO cache of "
+                   "block pc.ram, size 0x%" G_GINT64_MODIFIER "x",
+                   ram->size);
+        return false;
+    }
+    /* Pages never written stay unbacked in both. */
+    for (uint64_t pi = 0; pi < ram->npages; pi++) {
+        const guint8 *page = ram->host + (pi << GUEST_PAGE_BITS);
+        if (!mig_page_is_zero(page)) {
+            memcpy(c->mem + (pi << GUEST_PAGE_BITS), page, GUEST_PAGE_SIZE);
+        }
+    }
+    c->words = guest_ram_bitmap_words(ram);
+    c->received = g_new0(uint64_t, c->words);
+    c->reader = guest_ram_dirty_reader_new(ram, "colo");
+    return true;
+}
+
+static void cache_free(Cache *c)
+{
+    if (c->mem) {
+        munmap(c->mem, c->ram->size);
+        c->mem = NULL;
+    }
+    if (c->reader) {
+        guest_ram_dirty_reader_free(c->reader);
+        c->reader = NULL;
+    }
+    g_clear_pointer(&c->received, g_free);
+    g_clear_pointer(&c->devices, g_free);
+}
+
+static bool page_in_ram(const Cache *c, uint64_t first, uint64_t count, GError **errp)
+{
+    uint64_t npages = c->ram ? c->ram->npages : 0;
+    if (first >= npages || count > npages - first) {
+        error_setg(errp, "COLO checkpoint page %" G_GUINT64_FORMAT " is beyond RAM", first);
+        return false;
+    }
+    return true;
+}
+
+static void mark_received(Cache *c, uint64_t pi)
+{
+    c->received[pi / 64] |= 1ull << (pi % 64);
+}
+
+/* The pages of one checkpoint, into the cache only, up to the END record and its checksum. */
+static bool receive_pages(MigChannel *in, Cache *c, GError **errp)
+{
+    for (;;) {
+        uint8_t tag;
+        uint64_t first;
+        uint32_t count;
+        if (!mig_channel_get_u8(in, &tag, errp)) {
+            return false;
+        }
+        switch (tag) {
+        case MIG_REC_PAGE:
+            if (!mig_channel_get_be64(in, &first, errp) || !page_in_ram(c, first, 1, errp) ||
+                !mig_channel_get(in, c->mem + (first << GUEST_PAGE_BITS), GUEST_PAGE_SIZE, errp)) {
+                return false;
+            }
+            mark_received(c, first);
+            break;
+        case MIG_REC_ZERO:
+            if (!mig_channel_get_be64(in, &first, errp) ||
+                !mig_channel_get_be32(in, &count, errp) || !page_in_ram(c, first, count, errp)) {
+                return false;
+            }
+            for (uint64_t pi = first; pi < first + count; pi++) {
+                memset(c->mem + (pi << GUEST_PAGE_BITS), 0, GUEST_PAGE_SIZE);
+                mark_received(c, pi);
+            }
+            break;
+        case MIG_REC_END:
+            return mig_stream_check_crc(in, "COLO checkpoint", errp);
+        default:
+            error_setg(errp, "Unknown record 0x%02x in a COLO checkpoint", tag);
+            return false;
+        }
+    }
+}
+
+static bool receive_devices(MigChannel *in, Cache *c, GError **errp)
+{
+    uint64_t len;
+    if (!expect_msg(in, COLO_MSG_VMSTATE_SIZE, errp)) {
+        return false;
+    }
+    if (!mig_channel_get_be64(in, &len, errp)) {
+        g_prefix_error(errp, "Failed to get value for COLO message: ");
+        return false;
+    }
+    if (len > MIG_STREAM_DEVICES_MAX) {
+        error_setg(errp,
+                   "COLO device state of %" G_GUINT64_FORMAT " bytes exceeds the limit "
+                   "of %u",
+                   len, MIG_STREAM_DEVICES_MAX);
+        return false;
+    }
+    g_free(c->devices);
+    c->devices = g_malloc(MAX(len, 1));
+    c->devices_len = len;
+    GError *short_read = NULL;
+    uint64_t before = mig_channel_bytes(in);
+    if (!mig_channel_get(in, c->devices, len, &short_read)) {
+        /* upstream's words, then why */
+        error_setg(errp, "Got %lu VMState data, less than expected %lu: %s",
+                   (unsigned long)(mig_channel_bytes(in) - before), (unsigned long)len,
+                   short_read->message);
+        g_error_free(short_read);
+        return false;
+    }
+    return mig_stream_check_crc(in, "COLO device state", errp);
+}
+
+/* Everything or nothing, while nothing else touches RAM or devices: the device state is
+ * checked before a byte of RAM changes. */
+static void apply_main(void *opaque)
+{
+    Cache *c = opaque;
+    const MigrationHost *h = migration_host();
+    c->ok = !h->check_devices || h->check_devices(h->opaque, c->devices, c->devices_len, &c->err);
+    if (!c->ok) {
+        return;
+    }
+    GuestRam *ram = c->ram;
+    if (ram) {
+        guest_ram_dirty_reader_sync(c->reader, c->received);
+        for (gsize w = 0; w < c->words; w++) {
+            for (uint64_t bits = c->received[w]; bits; bits &= bits - 1) {
+                uint64_t off = ((uint64_t)w * 64 + __builtin_ctzll(bits)) << GUEST_PAGE_BITS;
+                if (off < ram->size) {
+                    memcpy(ram->host + off, c->mem + off, GUEST_PAGE_SIZE);
+                    guest_ram_note_store_range(ram, off, GUEST_PAGE_SIZE);
+                }
+            }
+        }
+        memset(c->received, 0, c->words * sizeof(uint64_t));
+        /* our own copies are not S's writes */
+        g_autofree uint64_t *scratch = g_new0(uint64_t, c->words);
+        guest_ram_dirty_reader_sync(c->reader, scratch);
+    }
+    c->ok = !h->load_devices || h->load_devices(h->opaque, c->devices, c->devices_len, &c->err);
+    if (!c->ok) {
+        return;
+    }
+    record_hashes(ram, c->checkpoint);
+    GError *err = NULL;
+    colo_notify_filters_event(COLO_EVENT_CHECKPOINT, &err);
+    if (err) {
+        error_report_err(err);
+    }
+    start_vm_main(NULL);
+}
+
+static void cache_start_main(void *opaque)
+{
+    Cache *c = opaque;
+    record_hashes(c->ram, 0);
+    migration_incoming_set_status(MIGRATION_STATUS_COLO);
+    vm_start();
+}
+
+static bool secondary_checkpoint(MigChannel *in, MigChannel *out, Cache *c, GError **errp)
+{
+    ColoMessage m;
+    if (!get_msg(in, &m, errp)) {
+        return false;
+    }
+    if (m != COLO_MSG_CHECKPOINT_REQUEST) {
+        error_setg(errp, "Got unknown COLO message: %d", m);
+        return false;
+    }
+    CheckpointTimes t = {.start_us = g_get_monotonic_time()};
+    if (!migration_run_on_main(stop_vm_main, NULL)) {
+        return false;
+    }
+    t.stopped_us = t.saved_us = g_get_monotonic_time();
+    uint64_t before = mig_channel_bytes(in);
+    if (!send_msg(out, COLO_MSG_CHECKPOINT_REPLY, errp) ||
+        !expect_msg(in, COLO_MSG_VMSTATE_SEND, errp) || !receive_pages(in, c, errp) ||
+        !receive_devices(in, c, errp) || !send_msg(out, COLO_MSG_VMSTATE_RECEIVED, errp)) {
+        return false;
+    }
+    t.sent_us = g_get_monotonic_time();
+    t.bytes = mig_channel_bytes(in) - before;
+    for (gsize w = 0; w < c->words; w++) {
+        t.pages += __builtin_popcountll(c->received[w]);
+    }
+    c->checkpoint++;
+    if (!migration_run_on_main(apply_main, c)) {
+        return false;
+    }
+    t.loaded_us = t.resumed_us = g_get_monotonic_time();
+    if (!c->ok) {
+        g_propagate_prefixed_error(errp, c->err, "COLO checkpoint not loaded: ");
+        c->err = NULL;
+        return false;
+    }
+    /* the primary asked; why is its business */
+    account(TRIGGER_NONE, &t);
+    return send_msg(out, COLO_MSG_VMSTATE_LOADED, errp);
+}
+
+static void secondary_failover_main(void *opaque)
+{
+    GError *err = NULL;
+    colo_notify_filters_event(COLO_EVENT_FAILOVER, &err);
+    if (err) {
+        error_report_err(err);
+    }
+    migration_incoming_colo_done();
+}
+
+bool colo_incoming_enable(void *opaque, GError **errp)
+{
+    if (!migrate_cap_enabled(MIGRATION_CAPABILITY_X_COLO)) {
+        error_setg(errp, "ENABLE_COLO command come in migration stream, but x-colo capability "
+                         "is not set");
+        return false;
+    }
+    return true;
+}
+
+void colo_secondary_run(MigChannel *in)
+{
+    GError *err = NULL;
+    Cache c = {0};
+    MigChannel *out = open_return_path(in, true, &err);
+    bool ok = out && cache_new(&c, migration_host()->ram, &err);
+    enter_mode(COLO_MODE_SECONDARY, in, out);
+    g_mutex_lock(&colo.lock);
+    if (colo.shutdown) {
+        mig_channel_cancel(in);
+    }
+    g_mutex_unlock(&colo.lock);
+    ok = ok && migration_run_on_main(cache_start_main, &c) &&
+         send_msg(out, COLO_MSG_CHECKPOINT_READY, &err);
+    while (ok && !failover_wanted()) {
+        ok = secondary_checkpoint(in, out, &c, &err);
+    }
+    bool failover = loop_ended(COLO_MODE_SECONDARY, err);
+    g_clear_error(&err);
+    cache_free(&c);
+    if (failover) {
+        migration_run_on_main(secondary_failover_main, NULL);
+        failover_end(COLO_MODE_SECONDARY);
+        emit_exit(COLO_MODE_SECONDARY, COLO_EXIT_REASON_REQUEST);
+    }
+    if (out) {
+        mig_channel_free(out);
+    }
+}
+
+/* ---- QMP ---- */
+
+void qmp_x_colo_lost_heartbeat(GError **errp)
+{
+    g_mutex_lock(&colo.lock);
+    if (colo.mode == COLO_MODE_NONE) {
+        g_mutex_unlock(&colo.lock);
+        error_setg(errp, "The feature 'colo' is not enabled");
+        return;
+    }
+    if (colo.failover != FAILOVER_NONE) {
+        g_mutex_unlock(&colo.lock);
+        error_setg(errp, "COLO failover is already activated");
+        return;
+    }
+    colo.failover = FAILOVER_REQUIRE;
+    wake_thread_locked();
+    g_mutex_unlock(&colo.lock);
+}
+
+COLOStatus *qmp_query_colo_status(GError **errp)
+{
+    COLOStatus *s = g_new0(COLOStatus, 1);
+    g_mutex_lock(&colo.lock);
+    s->mode = colo.mode;
+    s->last_mode = colo.last_mode;
+    switch (colo.failover) {
+    case FAILOVER_NONE:
+        s->reason = COLO_EXIT_REASON_NONE;
+        break;
+    case FAILOVER_COMPLETED:
+        s->reason = COLO_EXIT_REASON_REQUEST;
+        break;
+    default:
+        s->reason =
+            colo.mode == COLO_MODE_PRIMARY ? COLO_EXIT_REASON_PROCESSING : COLO_EXIT_REASON_ERROR;
+        break;
+    }
+    g_mutex_unlock(&colo.lock);
+    return s;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of n sorted values. */
+static double percentile(const double *sorted, guint n, guint pct)
+{
+    if (!n) {
+        return 0;
+    }
+    guint rank = (n * pct + 99) / 100;
+    return sorted[MAX(rank, 1) - 1];
+}
+
+ColoStats *qmp_x_query_colo_stats(GError **errp)
+{
+    ColoStats *r = g_new0(ColoStats, 1);
+    g_mutex_lock(&colo.lock);
+    guint n = MIN(colo.n_pauses, PAUSE_WINDOW);
+    g_autofree double *sorted = g_memdup2(colo.pauses, sizeof(double) * MAX(n, 1));
+    const CheckpointTimes *t = &colo.last;
+    r->mode = colo.mode;
+    r->checkpoints = colo.checkpoints;
+    r->by_timer = colo.by_trigger[TRIGGER_TIMER];
+    r->by_compare = colo.by_trigger[TRIGGER_COMPARE];
+    r->by_delay = colo.by_trigger[TRIGGER_DELAY];
+    r->last_pause_ms = (t->resumed_us - t->stopped_us) / 1000.0;
+    r->last_pages = t->pages;
+    r->last_bytes = t->bytes;
+    r->pages = colo.pages;
+    r->bytes = colo.bytes;
+    r->last_request_ms = (t->stopped_us - t->start_us) / 1000.0;
+    r->last_save_ms = (t->saved_us - t->stopped_us) / 1000.0;
+    r->last_transfer_ms = (t->sent_us - t->saved_us) / 1000.0;
+    r->last_load_ms = (t->loaded_us - t->sent_us) / 1000.0;
+    g_mutex_unlock(&colo.lock);
+    qsort(sorted, n, sizeof(double), cmp_double);
+    r->pause_p50_ms = percentile(sorted, n, 50);
+    r->pause_p99_ms = percentile(sorted, n, 99);
+    return r;
+}
