@@ -151,4 +151,22 @@ static inline GByteArray *test_pkt(const TestPkt *t)
     return b;
 }
 
+/* A TCP segment with DATA (or none), behind VHDR bytes of zeroed virtio-net header. */
+static inline GByteArray *test_tcp_segment(const char *src, guint16 sport, const char *dst,
+                                           guint16 dport, guint8 flags, guint32 seq, guint32 ack,
+                                           const char *data, guint32 vhdr)
+{
+    TestPkt t = {.src = src,
+                 .dst = dst,
+                 .sport = sport,
+                 .dport = dport,
+                 .seq = seq,
+                 .ack = ack,
+                 .flags = flags,
+                 .payload = data,
+                 .plen = data ? strlen(data) : 0,
+                 .vhdr = vhdr};
+    return test_pkt(&t);
+}
+
 #endif

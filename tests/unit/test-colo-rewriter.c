@@ -17,16 +17,7 @@ static const guint32 C_ISN = 7000, P_ISN = 1000, S_ISN = 0x90000000u;
 static GByteArray *segment(const char *src, guint16 sport, const char *dst, guint16 dport,
                            guint8 flags, guint32 seq, guint32 ack, const char *data)
 {
-    TestPkt t = {.src = src,
-                 .dst = dst,
-                 .sport = sport,
-                 .dport = dport,
-                 .seq = seq,
-                 .ack = ack,
-                 .flags = flags,
-                 .payload = data,
-                 .plen = data ? strlen(data) : 0};
-    return test_pkt(&t);
+    return test_tcp_segment(src, sport, dst, dport, flags, seq, ack, data, 0);
 }
 
 /* From the client to the guest (the primary side, through the mirror). */

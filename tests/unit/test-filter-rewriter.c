@@ -85,17 +85,7 @@ static const guint8 vnet_hdr[VHDR] = {0x01, 0x01, 54, 0, 0xa8, 0x05, 34, 0, 16, 
 static GByteArray *segment(const char *src, guint16 sport, const char *dst, guint16 dport,
                            guint8 flags, guint32 seq, guint32 ack, const char *data)
 {
-    TestPkt t = {.src = src,
-                 .dst = dst,
-                 .sport = sport,
-                 .dport = dport,
-                 .seq = seq,
-                 .ack = ack,
-                 .flags = flags,
-                 .payload = data,
-                 .plen = data ? strlen(data) : 0,
-                 .vhdr = VHDR};
-    GByteArray *b = test_pkt(&t);
+    GByteArray *b = test_tcp_segment(src, sport, dst, dport, flags, seq, ack, data, VHDR);
 
     memcpy(b->data, vnet_hdr, VHDR);
     return b;
