@@ -1,5 +1,6 @@
 /* -drive and -blockdev (include/block/blockdev.h). */
 #include "block/blockdev.h"
+#include "block/qcow2-format.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -14,7 +15,6 @@ typedef struct DriveInfo {
     BlockInterfaceType type;
     bool auto_device; /* if=virtio/ide: the machine makes its device */
     bool claimed;
-    char *snapshot_path; /* snapshot=on: the private copy, removed at exit */
 } DriveInfo;
 
 static GPtrArray *drives;        /* DriveInfo*, command-line order */
@@ -97,69 +97,97 @@ static bool parse_cache(const char *mode, bool *wce, bool *direct, bool *no_flus
     return true;
 }
 
-/* Upstream's probe order, reduced to what is worth telling apart here. */
-static const char *probe_format(const char *filename)
-{
-    uint8_t magic[4] = {0};
-    int fd = open(filename, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return "raw"; /* the open of the file node reports the error */
-    }
-    ssize_t n = pread(fd, magic, sizeof(magic), 0);
-    close(fd);
-    if (n == sizeof(magic) && memcmp(magic, "QFI\xfb", 4) == 0) {
-        return "qcow2";
-    }
-    return "raw";
-}
-
 static void print_formats(void)
 {
     /* Only what this build can open; upstream lists its compiled-in drivers the same way. */
-    printf("Supported formats: file raw\n");
+    printf("Supported formats: file qcow2 raw\n");
 }
 
-/* snapshot=on: writes go to a private, throw-away copy of the image (upstream puts a
- * temporary qcow2 overlay on it; without qcow2 the copy gives the guest the same view). */
-static char *make_snapshot_copy(const char *filename, GError **errp)
+/* Upstream's pseudo file name for a node whose backing is not the one its image records. */
+static char *overlay_display_name(BlockDriverState *image, const char *overlay_file)
 {
-    int in = open(filename, O_RDONLY | O_CLOEXEC);
-    if (in < 0) {
-        error_setg_errno(errp, errno, "Could not open '%s'", filename);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "backing");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "driver");
+    json_builder_add_string_value(b, image->drv->format_name);
+    json_builder_set_member_name(b, "file");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "driver");
+    json_builder_add_string_value(b, "file");
+    json_builder_set_member_name(b, "filename");
+    json_builder_add_string_value(b, bdrv_filename(image));
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "driver");
+    json_builder_add_string_value(b, "qcow2");
+    json_builder_set_member_name(b, "file");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "driver");
+    json_builder_add_string_value(b, "file");
+    json_builder_set_member_name(b, "filename");
+    json_builder_add_string_value(b, overlay_file);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    json_generator_set_root(gen, root);
+    g_autofree char *text = json_generator_to_data(gen, NULL);
+    /* Upstream's JSON writer puts a space after ':' and ','. */
+    GString *out = g_string_new("json:");
+    bool in_str = false;
+    for (const char *p = text; *p; p++) {
+        g_string_append_c(out, *p);
+        if (*p == '"' && (p == text || p[-1] != '\\')) {
+            in_str = !in_str;
+        } else if (!in_str && (*p == ':' || *p == ',')) {
+            g_string_append_c(out, ' ');
+        }
+    }
+    return g_string_free(out, FALSE);
+}
+
+/*
+ * snapshot=on: a temporary qcow2 overlay over the (read-only) image, as upstream makes one: in
+ * $TMPDIR or /var/tmp, as large as the image, unlinked once open, flushes skipped. The guest's
+ * writes land in it and are gone at exit.
+ */
+static BlockDriverState *snapshot_overlay(BlockDriverState *image, GError **errp)
+{
+    int64_t size = bdrv_getlength(image);
+    if (size < 0) {
+        error_setg_errno(errp, (int)-size, "Could not get image size");
         return NULL;
     }
     const char *tmpdir = g_getenv("TMPDIR") ? g_getenv("TMPDIR") : "/var/tmp";
-    char *path = g_build_filename(tmpdir, "vl.XXXXXX", NULL);
-    int out = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
-    if (out < 0) {
-        error_setg_errno(errp, errno, "Could not create temporary overlay '%s'", path);
-        close(in);
-        g_free(path);
+    g_autofree char *path = g_build_filename(tmpdir, "vl.XXXXXX", NULL);
+    int fd = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not get temporary filename");
         return NULL;
     }
-    off_t len = lseek(in, 0, SEEK_END);
-    loff_t off_in = 0, off_out = 0;
-    bool ok = len >= 0 && ftruncate(out, len) == 0;
-    while (ok && off_in < len) {
-        ssize_t n = copy_file_range(in, &off_in, out, &off_out, len - off_in, 0);
-        if (n <= 0) {
-            /* Fall back to plain copies where the kernel cannot (e.g. across devices). */
-            char buf[65536];
-            ssize_t r = pread(in, buf, sizeof(buf), off_in);
-            ok = r > 0 && pwrite(out, buf, r, off_out) == r;
-            off_in += r;
-            off_out += r;
-        }
+    close(fd);
+    BdrvOpenFlags flags = {.cache_no_flush = true};
+    g_autoptr(GHashTable) fopts = bdrv_opts_new();
+    g_hash_table_insert(fopts, g_strdup("driver"), g_strdup("file"));
+    g_hash_table_insert(fopts, g_strdup("filename"), g_strdup(path));
+    BlockDriverState *file = bdrv_open_opts(fopts, &flags, errp);
+    BlockDriverState *overlay = NULL;
+    Qcow2CreateOpts create = {.size = (uint64_t)size};
+    if (file && bdrv_qcow2_create(file, &create, errp)) {
+        g_autoptr(GHashTable) opts = bdrv_opts_new();
+        g_hash_table_insert(opts, g_strdup("driver"), g_strdup("qcow2"));
+        g_hash_table_insert(opts, g_strdup("file"), g_strdup(file->node_name));
+        g_hash_table_insert(opts, g_strdup("backing"), g_strdup(image->node_name));
+        overlay = bdrv_open_opts(opts, &flags, errp);
     }
-    close(in);
-    close(out);
-    if (!ok) {
-        error_setg(errp, "Could not create temporary overlay '%s'", path);
-        unlink(path);
-        g_free(path);
-        return NULL;
+    bdrv_unref(file);
+    unlink(path); /* the open descriptor keeps it while the overlay lives */
+    if (overlay) {
+        overlay->display_name = overlay_display_name(image, path);
     }
-    return path;
+    return overlay;
 }
 
 static bool name_is_node(const char *id)
@@ -262,7 +290,6 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
     }
 
     BlockDriverState *bs = NULL;
-    g_autofree char *snapshot_path = NULL;
     bool has_medium = file || format || g_hash_table_contains(opts, "driver") ||
                       bdrv_opts_has_prefix(opts, "file");
     if (has_medium) {
@@ -270,11 +297,8 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
             /* file=NAME is the protocol node's file name (upstream: a filename string). */
             g_autofree char *fname = g_strdup(file);
             g_hash_table_remove(opts, "file");
-            if (snapshot && !(snapshot_path = make_snapshot_copy(fname, errp))) {
-                return NULL;
-            }
             if (!format && !g_hash_table_contains(opts, "driver")) {
-                format = probe_format(fname);
+                format = bdrv_probe_format(fname);
                 if (strcmp(format, "raw") == 0) {
                     warn_report("Image format was not specified for '%s' and probing guessed "
                                 "raw.\n"
@@ -285,8 +309,7 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
                                 fname);
                 }
             }
-            g_hash_table_insert(opts, g_strdup("file.filename"),
-                                g_strdup(snapshot_path ? snapshot_path : fname));
+            g_hash_table_insert(opts, g_strdup("file.filename"), g_strdup(fname));
         }
         if (format) {
             g_hash_table_insert(opts, g_strdup("driver"), g_strdup(format));
@@ -296,16 +319,21 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
         }
         BdrvOpenFlags flags = {
             .drive_style = true,
-            .read_only = read_only,
+            .read_only = read_only || snapshot,
             .cache_direct = direct,
             .cache_no_flush = no_flush,
         };
         bs = bdrv_open_opts(opts, &flags, errp);
         if (!bs) {
-            if (snapshot_path) {
-                unlink(snapshot_path);
-            }
             return NULL;
+        }
+        if (snapshot && !read_only) {
+            BlockDriverState *image = bs;
+            bs = snapshot_overlay(image, errp);
+            bdrv_unref(image); /* the overlay's backing edge holds it */
+            if (!bs) {
+                return NULL;
+            }
         }
     } else if (g_hash_table_size(opts)) {
         /* Options for a node that is never opened. */
@@ -330,15 +358,10 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
     d->blk = blk;
     d->type = type;
     d->auto_device = type != BLK_IF_NONE;
-    d->snapshot_path = g_steal_pointer(&snapshot_path);
     if (!drives) {
         drives = g_ptr_array_new();
     }
     g_ptr_array_add(drives, d);
-    if (d->snapshot_path) {
-        /* The open descriptor keeps the copy alive; nobody else needs its name. */
-        unlink(d->snapshot_path);
-    }
     return blk;
 }
 
@@ -361,7 +384,13 @@ static bool flatten_node(JsonNode *node, const char *full, GHashTable *out, GErr
         return true;
     }
     if (!JSON_NODE_HOLDS_VALUE(node)) {
-        return true; /* null: absent */
+        /* null: absent, but for "backing": null, which says "no backing file" (a NULL value,
+         * as block.h reads it). */
+        const char *last = strrchr(full, '.');
+        if (strcmp(last ? last + 1 : full, "backing") == 0) {
+            g_hash_table_insert(out, g_strdup(full), NULL);
+        }
+        return true;
     }
     GType t = json_node_get_value_type(node);
     char *v;
@@ -512,9 +541,7 @@ bool blockdev_claim_for_device(BlockBackend *blk, const char *owner_type, GError
 void blockdev_cleanup(void)
 {
     for (guint i = 0; drives && i < drives->len; i++) {
-        DriveInfo *d = drives->pdata[i];
-        g_free(d->snapshot_path);
-        g_free(d);
+        g_free(drives->pdata[i]);
     }
     g_clear_pointer(&drives, g_ptr_array_unref);
     g_clear_pointer(&monitor_nodes, g_ptr_array_unref);
