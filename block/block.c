@@ -498,10 +498,57 @@ static bool attach_backing(BlockDriverState *bs, BlockDriverState *backing, GErr
     return c != NULL;
 }
 
+static void json_string(GString *out, const char *s)
+{
+    g_string_append_c(out, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            g_string_append_c(out, '\\');
+        }
+        g_string_append_c(out, *s);
+    }
+    g_string_append_c(out, '"');
+}
+
+/* The options that reopen bs, upstream's JSON spelling ("{"a": 1, "b": 2}", keys sorted). */
+static void node_json(GString *out, BlockDriverState *bs)
+{
+    BlockDriverState *file = bdrv_file_child(bs);
+    if (!file && bs->drv->filename) {
+        g_string_append(out, "{\"driver\": ");
+        json_string(out, bs->drv->format_name);
+        g_string_append(out, ", \"filename\": ");
+        json_string(out, bs->drv->filename(bs));
+        g_string_append_c(out, '}');
+        return;
+    }
+    g_string_append_c(out, '{');
+    if (bs->backing_overridden) {
+        BlockDriverState *backing = bdrv_backing_child(bs);
+        g_string_append(out, "\"backing\": ");
+        if (backing) {
+            node_json(out, backing);
+        } else {
+            g_string_append(out, "null");
+        }
+        g_string_append(out, ", ");
+    }
+    g_string_append(out, "\"driver\": ");
+    json_string(out, bs->drv->format_name);
+    if (file) {
+        g_string_append(out, ", \"file\": ");
+        node_json(out, file);
+    }
+    g_string_append_c(out, '}');
+}
+
 /* Opens bs's backing child as the options and the image's recorded name say (block.h). */
 static bool open_backing(BlockDriverState *bs, BackingOpts *b, const BdrvOpenFlags *flags,
                          const char *prefix, GError **errp)
 {
+    /* A backing chosen by the options is not what the file name alone would open again:
+     * the node is known by its options as a "json:{...}" pseudo file name, as upstream. */
+    bs->backing_overridden = b->given;
     if (b->given && (!b->ref || !*b->ref)) {
         if (b->ref) {
             warn_report("Use of \"backing\": \"\" is deprecated; use \"backing\": null "
@@ -695,6 +742,11 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
         backing_opts_clear(&backing);
         bdrv_unref(bs);
         return NULL;
+    }
+    if (bs->backing_overridden) {
+        GString *name = g_string_new("json:");
+        node_json(name, bs);
+        bs->display_name = g_string_free(name, FALSE);
     }
     backing_opts_clear(&backing);
     if (!bdrv_refresh_perms(bs, errp)) {

@@ -103,51 +103,6 @@ static void print_formats(void)
     printf("Supported formats: file qcow2 raw\n");
 }
 
-/* Upstream's pseudo file name for a node whose backing is not the one its image records. */
-static char *overlay_display_name(BlockDriverState *image, const char *overlay_file)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "backing");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "driver");
-    json_builder_add_string_value(b, image->drv->format_name);
-    json_builder_set_member_name(b, "file");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "driver");
-    json_builder_add_string_value(b, "file");
-    json_builder_set_member_name(b, "filename");
-    json_builder_add_string_value(b, bdrv_filename(image));
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    json_builder_set_member_name(b, "driver");
-    json_builder_add_string_value(b, "qcow2");
-    json_builder_set_member_name(b, "file");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "driver");
-    json_builder_add_string_value(b, "file");
-    json_builder_set_member_name(b, "filename");
-    json_builder_add_string_value(b, overlay_file);
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    json_generator_set_root(gen, root);
-    g_autofree char *text = json_generator_to_data(gen, NULL);
-    /* Upstream's JSON writer puts a space after ':' and ','. */
-    GString *out = g_string_new("json:");
-    bool in_str = false;
-    for (const char *p = text; *p; p++) {
-        g_string_append_c(out, *p);
-        if (*p == '"' && (p == text || p[-1] != '\\')) {
-            in_str = !in_str;
-        } else if (!in_str && (*p == ':' || *p == ',')) {
-            g_string_append_c(out, ' ');
-        }
-    }
-    return g_string_free(out, FALSE);
-}
-
 /*
  * snapshot=on: a temporary qcow2 overlay over the (read-only) image, as upstream makes one: in
  * $TMPDIR or /var/tmp, as large as the image, unlinked once open, flushes skipped. The guest's
@@ -184,9 +139,6 @@ static BlockDriverState *snapshot_overlay(BlockDriverState *image, GError **errp
     }
     bdrv_unref(file);
     unlink(path); /* the open descriptor keeps it while the overlay lives */
-    if (overlay) {
-        overlay->display_name = overlay_display_name(image, path);
-    }
     return overlay;
 }
 
@@ -482,6 +434,14 @@ bool blockdev_del(const char *node_name, GError **errp)
     if (bs->backends) {
         error_setg(errp, "Node %s is in use", node_name);
         return false;
+    }
+    for (guint i = 0; i < bs->parents->len; i++) {
+        BdrvChild *c = bs->parents->pdata[i];
+        if (strcmp(c->name, "backing") == 0) {
+            error_setg(errp, "Node '%s' is busy: node is used as backing hd of '%s'", node_name,
+                       c->parent->node_name);
+            return false;
+        }
     }
     if (bdrv_has_parents(bs)) {
         error_setg(errp, "Block device %s is in use", node_name);

@@ -36,7 +36,9 @@ static ImageInfo *image_info(BlockDriverState *bs, bool flat)
     int64_t allocated = bdrv_allocated_size(bs);
     info->filename = g_strdup(bdrv_filename(bs));
     info->format = g_strdup(bs->drv->format_name);
-    info->virtual_size = len < 0 ? 0 : len;
+    /* Upstream counts lengths in whole sectors. */
+    info->virtual_size =
+        len < 0 ? 0 : (len + BDRV_SECTOR_SIZE - 1) / BDRV_SECTOR_SIZE * BDRV_SECTOR_SIZE;
     info->has_dirty_flag = true;
     info->has_actual_size = allocated >= 0;
     info->actual_size = allocated;
@@ -73,7 +75,8 @@ static BlockDeviceInfo *node_info(BlockDriverState *bs, bool writeback, bool fla
     if (backing) {
         info->backing_file = g_strdup(bdrv_filename(backing));
     }
-    for (; backing; backing = bdrv_backing_child(backing)) {
+    /* Upstream counts the depth along the backing-image it reports, so flat gives 0. */
+    for (; backing && !flat; backing = bdrv_backing_child(backing)) {
         info->backing_file_depth++;
     }
     info->detect_zeroes = BLOCKDEV_DETECT_ZEROES_OPTIONS_OFF;

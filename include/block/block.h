@@ -140,8 +140,10 @@ struct BlockDriverState {
     GMutex serial_lock;            /* held around a request when drv->serialize */
     /* Backing file name and format as the image records them (drivers with backing). */
     char *backing_file, *backing_format;
-    /* What query-block shows as the node's file name when it is not its file child's (a
-     * snapshot=on overlay's "json:{...}"); NULL otherwise. */
+    /* The backing child is the options' choice (a node, or none), not the image's. */
+    bool backing_overridden;
+    /* What query-block shows as the node's file name when it is not its file child's (then
+     * upstream's "json:{...}" of its options); NULL otherwise. */
     char *display_name;
 };
 
