@@ -253,7 +253,7 @@ def check_clean(path):
 
 def test_guest_qcow2_chain_virtio(built, chain):
     """virtio-blk: the guest's ext4 on an overlay over a qemu-img base takes a file written and
-    fsynced over HTTP; a second disk with snapshot=on takes raw writes the guest reads back.
+    fsynced over HTTP, and fstrim's discards (zero clusters in the overlay); a second disk with snapshot=on takes raw writes the guest reads back.
     After power-off: both images check clean, the file system is fsck-clean with the file,
     the base and the snapshot=on image are byte-identical to before."""
     make_ext4_chain(chain)
@@ -269,6 +269,10 @@ def test_guest_qcow2_chain_virtio(built, chain):
         assert vm.wait_ready()["disk"] == "/dev/vda"
         assert disk_http(vm, f"op=write&name=f1&kib={kib}&seed=qcow2-seed") == answer
         assert disk_http(vm, "op=read&name=f1") == answer
+        # The guest discards the file system's free space (virtio-blk offers discard): the
+        # overlay gets zero clusters there, so the base's bytes no longer show through.
+        out = vm.shell("fstrim -v /mnt/disk", timeout=120)
+        assert re.search(r"[1-9][0-9]* bytes trimmed", out), out
         # The snapshot disk: the base's bytes, then the guest's own.
         out = vm.shell("dd if=/dev/vdb bs=65536 count=4 iflag=direct 2>/dev/null | md5sum")
         assert out.split()[0] == hashlib.md5(bytes(range(256)) * 1024).hexdigest()
@@ -281,6 +285,8 @@ def test_guest_qcow2_chain_virtio(built, chain):
     for p, h in before.items():
         assert sha(p) == h, p
     check_clean(fsov)
+    extents = json.loads(qemu_img("map", "--output=json", str(fsov)).stdout)
+    assert any(e["depth"] == 0 and e["zero"] and not e["data"] for e in extents)
     flat = chain / "flat.raw"
     qemu_img("convert", "-O", "raw", str(fsov), str(flat))
     fsck = subprocess.run(["e2fsck", "-fn", str(flat)], capture_output=True, text=True)
