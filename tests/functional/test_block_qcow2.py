@@ -31,7 +31,8 @@ def sha(path):
 def chain(tmp_path):
     """base.qcow2 (16 MiB, byte i = i % 256, made by qemu-img convert), ov.qcow2 over it
     (compat 1.1), sub/b2.qcow2 with sub/o2.qcow2 naming it relatively, old.qcow2 (compat 0.10)
-    over base, bad.qcow2 naming a missing backing file, and not.qcow2 (raw bytes)."""
+    over base, bad.qcow2 naming a missing backing file, not.qcow2 (raw bytes), big.qcow2 and
+    short.qcow2 (sizes that do not add up)."""
     d = tmp_path
     raw = d / "base.raw"
     raw.write_bytes(bytes(range(256)) * (16 * 4096))
@@ -46,6 +47,12 @@ def chain(tmp_path):
     qemu_img("create", "-f", "qcow2", "-u", "-b", "nothere.qcow2", "-F", "qcow2",
              str(d / "bad.qcow2"), "16M")
     (d / "not.qcow2").write_bytes(b"\0" * MIB)
+    # Sizes that do not match: a header claiming 1 TiB over a 16 MiB L1 table, and a file cut
+    # short inside its header.
+    img = bytearray((d / "base.qcow2").read_bytes())
+    img[24:32] = (1 << 40).to_bytes(8, "big")
+    (d / "big.qcow2").write_bytes(bytes(img))
+    (d / "short.qcow2").write_bytes(bytes(img[:100]))
     return d
 
 
@@ -55,6 +62,9 @@ ERROR_CASES = [
     "-drive file=not.qcow2,format=qcow2,if=none",
     "-blockdev driver=qcow2,node-name=q,file.driver=file,file.filename=not.qcow2",
     "-drive file=ov.qcow2,if=none,backing.file.filename=base.raw",
+    # a size mismatch
+    "-drive file=big.qcow2,format=qcow2,if=none",
+    "-drive file=short.qcow2,if=none",
     # a missing file or backing file
     "-drive file=nope.qcow2,format=qcow2,if=none",
     "-drive file=bad.qcow2,format=qcow2,if=none",
