@@ -7,6 +7,8 @@
  * The module takes its own lock and lets reads run in parallel, so the node does not serialize
  * requests. The backing child is opened by the graph after this driver's open (block.c reads
  * the name the image records, bs->backing_file); backing_changed() hands it to the image.
+ * Corruption is reported by the module itself, in upstream's words (no BLOCK_IMAGE_CORRUPTED
+ * event yet).
  */
 #include "block/qcow2-format.h"
 #include "block/qcow2.h"
@@ -81,20 +83,6 @@ static int64_t backing_length(void *opaque)
     return bdrv_getlength(bdrv_backing_child(opaque));
 }
 
-static void report_corruption(void *opaque, const char *msg, bool fatal)
-{
-    /* Upstream's wording: once per image, fatal when the image was writable. */
-    if (fatal) {
-        error_report("qcow2: Marking image as corrupt: %s; further corruption events will be "
-                     "suppressed",
-                     msg);
-    } else {
-        error_report("qcow2: Image is corrupt: %s; further non-fatal corruption events will be "
-                     "suppressed",
-                     msg);
-    }
-}
-
 static bool qcow2_node_open(BlockDriverState *bs, GHashTable *opts, GError **errp)
 {
     Qcow2NodeState *s = bs->opaque;
@@ -103,7 +91,6 @@ static bool qcow2_node_open(BlockDriverState *bs, GHashTable *opts, GError **err
     if (!s->img) {
         return false;
     }
-    qcow2_set_corruption_handler(s->img, report_corruption, NULL);
     Qcow2Info info;
     qcow2_get_info(s->img, &info);
     bs->backing_file = g_steal_pointer(&info.backing_file);
