@@ -122,15 +122,17 @@ static int qcow2_node_pread(BlockDriverState *bs, uint64_t offset, uint64_t byte
     return qcow2_read(s->img, offset, buf, bytes);
 }
 
+/* A write that asked for FUA is on stable storage when it completes. */
+static int done_writing(Qcow2NodeState *s, int ret, int flags)
+{
+    return ret == 0 && (flags & BDRV_REQ_FUA) ? qcow2_flush(s->img) : ret;
+}
+
 static int qcow2_node_pwrite(BlockDriverState *bs, uint64_t offset, uint64_t bytes, const void *buf,
                              int flags)
 {
     Qcow2NodeState *s = bs->opaque;
-    int ret = qcow2_write(s->img, offset, buf, bytes);
-    if (ret == 0 && (flags & BDRV_REQ_FUA)) {
-        ret = qcow2_flush(s->img);
-    }
-    return ret;
+    return done_writing(s, qcow2_write(s->img, offset, buf, bytes), flags);
 }
 
 static int qcow2_node_flush(BlockDriverState *bs)
@@ -148,11 +150,7 @@ static int qcow2_node_discard(BlockDriverState *bs, uint64_t offset, uint64_t by
 static int qcow2_node_write_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int flags)
 {
     Qcow2NodeState *s = bs->opaque;
-    int ret = qcow2_write_zeroes(s->img, offset, bytes);
-    if (ret == 0 && (flags & BDRV_REQ_FUA)) {
-        ret = qcow2_flush(s->img);
-    }
-    return ret;
+    return done_writing(s, qcow2_write_zeroes(s->img, offset, bytes), flags);
 }
 
 static int qcow2_node_make_empty(BlockDriverState *bs)

@@ -2,6 +2,7 @@
  * on the main context, drain, image locks, read-only nodes. */
 #include "block/block-backend.h"
 #include "block/block.h"
+#include "block-opts.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -41,19 +42,6 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
     g_rmdir(f->dir);
     g_free(f->path);
     g_free(f->dir);
-}
-
-static GHashTable *opts_of(const char *first, ...)
-{
-    GHashTable *o = bdrv_opts_new();
-    va_list ap;
-    va_start(ap, first);
-    for (const char *k = first; k; k = va_arg(ap, const char *)) {
-        const char *v = va_arg(ap, const char *);
-        g_hash_table_insert(o, g_strdup(k), g_strdup(v));
-    }
-    va_end(ap);
-    return o;
 }
 
 static BlockDriverState *open_raw(const char *path, const char *extra_key, const char *extra,

@@ -8,6 +8,7 @@
  */
 #include "block/block-backend.h"
 #include "block/block.h"
+#include "block-opts.h"
 #include "block/qcow2-format.h"
 #include "util/error.h"
 
@@ -77,19 +78,6 @@ static void fixture_teardown(Fixture *f, gconstpointer unused)
     block_cleanup();
     g_assert_cmpint(sh(f, NULL, "rm -rf -- '%s'", f->dir), ==, 0);
     g_free(f->dir);
-}
-
-static GHashTable *opts_of(const char *first, ...)
-{
-    GHashTable *o = bdrv_opts_new();
-    va_list ap;
-    va_start(ap, first);
-    for (const char *k = first; k; k = va_arg(ap, const char *)) {
-        const char *v = va_arg(ap, const char *);
-        g_hash_table_insert(o, g_strdup(k), g_strdup(v));
-    }
-    va_end(ap);
-    return o;
 }
 
 static BlockDriverState *open_qcow2(Fixture *f, const char *name, GError **errp)
