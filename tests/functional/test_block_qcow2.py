@@ -73,6 +73,8 @@ ERROR_CASES = [
     "-blockdev driver=qcow2,node-name=q,file.driver=file,file.filename=bad.qcow2,backing=null",
     "-blockdev driver=qcow2,node-name=q,file.driver=file,file.filename=ov.qcow2,backing=zz",
     # nested backing options
+    "-drive if=none,id=parent0,driver=raw,file.driver=qcow2,file.file.filename=ov.qcow2,"
+    "file.backing.driver=qcow2,file.backing.file.filename=old.qcow2,file.backing.backing=nope",
     "-blockdev driver=qcow2,node-name=q,file.driver=file,file.filename=ov.qcow2,"
     "backing.file.driver=file,backing.file.filename=base.raw",
     "-blockdev driver=qcow2,node-name=q,file.driver=file,file.filename=ov.qcow2,"
@@ -125,6 +127,12 @@ GOOD_CASES = [
     "-blockdev driver=qcow2,node-name=b,file=f,read-only=on "
     "-blockdev driver=qcow2,node-name=q,file.driver=file,file.filename=ov.qcow2,backing=b",
     "-drive file=ov.qcow2,if=none,snapshot=on",
+    # The runbook's secondary disk, shaped as spec 9.2 nests it (raw standing in for
+    # replication): an active qcow2 over a hidden qcow2 over the drive colo-disk0.
+    "-drive if=none,id=colo-disk0,file.filename=base.raw,driver=raw "
+    "-drive if=none,id=parent0,driver=raw,file.driver=qcow2,file.file.filename=ov.qcow2,"
+    "file.backing.driver=qcow2,file.backing.file.filename=old.qcow2,"
+    "file.backing.backing=colo-disk0",
 ]
 
 
