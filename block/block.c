@@ -380,8 +380,8 @@ BdrvChild *bdrv_attach_child(BlockDriverState *parent, BlockDriverState *child, 
 }
 
 /* Keys every node understands (upstream's BlockdevOptionsBase) besides driver and node-name. */
-static const char *const generic_ignored[] = {"discard", "detect-zeroes", "auto-read-only",
-                                              "force-share", NULL};
+static const char *const generic_ignored[] = {"detect-zeroes", "auto-read-only", "force-share",
+                                              NULL};
 
 static bool key_in(const char *key, const char *const *list)
 {
@@ -653,6 +653,23 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
         !opts_take_bool(opts, "cache.no-flush", noflush_key, &f.cache_no_flush, errp)) {
         return NULL;
     }
+    /* discard=unmap lets discards through to the image; the default ignores them (upstream's
+     * BDRV_O_UNMAP, inherited by children opened inline). -drive also takes on/off. */
+    g_autofree char *discard = opts_take(opts, "discard");
+    if (discard) {
+        bool drive_words =
+            flags->drive_style && (strcmp(discard, "on") == 0 || strcmp(discard, "off") == 0);
+        if (strcmp(discard, "unmap") && strcmp(discard, "ignore") && !drive_words) {
+            if (flags->drive_style) {
+                error_setg(errp, "Invalid discard option");
+            } else {
+                /* Upstream names the key without its path here, nested or not. */
+                error_setg(errp, "Parameter 'discard' does not accept value '%s'", discard);
+            }
+            return NULL;
+        }
+        f.discard_unmap = strcmp(discard, "unmap") == 0 || strcmp(discard, "on") == 0;
+    }
     for (const char *const *k = generic_ignored; *k; k++) {
         g_free(opts_take(opts, *k));
     }
@@ -664,6 +681,7 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
     bs->read_only = f.read_only;
     bs->cache_direct = f.cache_direct;
     bs->cache_no_flush = f.cache_no_flush;
+    bs->discard_unmap = f.discard_unmap;
     bs->children = g_ptr_array_new();
     bs->parents = g_ptr_array_new();
     g_mutex_init(&bs->serial_lock);
@@ -813,7 +831,7 @@ int bdrv_discard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
     if (bs->read_only) {
         return -EPERM;
     }
-    if (!bs->drv->discard) {
+    if (!bs->discard_unmap || !bs->drv->discard) {
         return 0; /* a hint: nothing to do is a valid answer */
     }
     return WITH_SERIAL(bs, bs->drv->discard(bs, offset, bytes));

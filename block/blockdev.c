@@ -108,7 +108,8 @@ static void print_formats(void)
  * $TMPDIR or /var/tmp, as large as the image, unlinked once open, flushes skipped. The guest's
  * writes land in it and are gone at exit.
  */
-static BlockDriverState *snapshot_overlay(BlockDriverState *image, GError **errp)
+static BlockDriverState *snapshot_overlay(BlockDriverState *image, bool discard_unmap,
+                                          GError **errp)
 {
     int64_t size = bdrv_getlength(image);
     if (size < 0) {
@@ -123,7 +124,7 @@ static BlockDriverState *snapshot_overlay(BlockDriverState *image, GError **errp
         return NULL;
     }
     close(fd);
-    BdrvOpenFlags flags = {.cache_no_flush = true};
+    BdrvOpenFlags flags = {.cache_no_flush = true, .discard_unmap = discard_unmap};
     g_autoptr(GHashTable) fopts = bdrv_opts_new();
     g_hash_table_insert(fopts, g_strdup("driver"), g_strdup("file"));
     g_hash_table_insert(fopts, g_strdup("filename"), g_strdup(path));
@@ -281,7 +282,7 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
         }
         if (snapshot && !read_only) {
             BlockDriverState *image = bs;
-            bs = snapshot_overlay(image, errp);
+            bs = snapshot_overlay(image, image->discard_unmap, errp);
             bdrv_unref(image); /* the overlay's backing edge holds it */
             if (!bs) {
                 return NULL;

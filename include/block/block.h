@@ -130,6 +130,7 @@ struct BlockDriverState {
     bool read_only;
     bool detect_zeroes;
     bool cache_direct, cache_no_flush;
+    bool discard_unmap; /* discard=unmap: discards reach the driver (else they do nothing) */
     int refcnt;
     GPtrArray *children; /* BdrvChild*, owned */
     GPtrArray *parents;  /* BdrvChild* pointing at this node (not owned) */
@@ -172,6 +173,7 @@ typedef struct BdrvOpenFlags {
     bool drive_style; /* -drive's wording and defaults */
     bool read_only;   /* inherited by children opened inline */
     bool cache_direct, cache_no_flush;
+    bool discard_unmap;
 } BdrvOpenFlags;
 BlockDriverState *bdrv_open_opts(GHashTable *opts, const BdrvOpenFlags *flags, GError **errp);
 

@@ -83,6 +83,8 @@ ERROR_CASES = [
     "backing.driver=qcow2,backing.bogus=1",
     "-drive file=ov.qcow2,if=none,format=qcow2,backing.bogus=1",
     "-drive file=ov.qcow2,if=none,format=qcow2,bogus=1",
+    "-drive file=ov.qcow2,if=none,format=qcow2,discard=bogus",
+    "-blockdev driver=qcow2,node-name=q,discard=on,file.driver=file,file.filename=ov.qcow2",
     "-blockdev driver=qcow2,node-name=q,file.driver=file,file.filename=ov.qcow2,bogus=1",
     # an image in use: the base is shared read-only under an overlay, not written
     "-drive file=base.qcow2,if=none,format=qcow2 -drive file=ov.qcow2,if=none,format=qcow2",
@@ -281,14 +283,15 @@ def test_guest_qcow2_chain_virtio(built, chain):
     kib = 2000
     want, _ = pattern_hash("qcow2-seed", kib)
     answer = f"name f1 size {kib * 1024} sha256 {want}"
-    extra = ["-drive", f"file={fsov},format=qcow2,if=virtio",
+    extra = ["-drive", f"file={fsov},format=qcow2,if=virtio,discard=unmap",
              "-drive", f"file={snap},format=qcow2,if=virtio,snapshot=on"]
     with guest.GuestVM(OURS, built, interactive=True, extra_args=extra) as vm:
         assert vm.wait_ready()["disk"] == "/dev/vda"
         assert disk_http(vm, f"op=write&name=f1&kib={kib}&seed=qcow2-seed") == answer
         assert disk_http(vm, "op=read&name=f1") == answer
-        # The guest discards the file system's free space (virtio-blk offers discard): the
-        # overlay gets zero clusters there, so the base's bytes no longer show through.
+        # The guest discards the file system's free space (virtio-blk offers discard, the
+        # drive lets discards through with discard=unmap): the overlay gets zero clusters
+        # there, so the base's bytes no longer show through.
         out = vm.shell("fstrim -v /mnt/disk", timeout=120)
         assert re.search(r"[1-9][0-9]* bytes trimmed", out), out
         # The snapshot disk: the base's bytes, then the guest's own.

@@ -281,11 +281,25 @@ static void test_locks_under_device(Fixture *f, gconstpointer unused)
 static void test_discard_zeroes_empty(Fixture *f, gconstpointer unused)
 {
     GError *err = NULL;
-    BlockDriverState *ov = open_qcow2(f, "ov.qcow2", &err);
-    g_assert_no_error(err);
     g_autofree uint8_t *buf = g_malloc(4 * 65536);
     memset(buf, 0x5c, 4 * 65536);
+    /* By default a discard does nothing (upstream's discard=ignore). */
+    BlockDriverState *ov = open_qcow2(f, "ov.qcow2", &err);
+    g_assert_no_error(err);
     g_assert_cmpint(bdrv_pwrite(ov, 0, 4 * 65536, buf, 0), ==, 0);
+    g_assert_cmpint(bdrv_discard(ov, 0, 4 * 65536), ==, 0);
+    g_assert_cmpint(bdrv_pread(ov, 0, 4 * 65536, buf), ==, 0);
+    for (guint i = 0; i < 4 * 65536; i++) {
+        g_assert_cmpuint(buf[i], ==, 0x5c);
+    }
+    bdrv_unref(ov);
+
+    g_autofree char *p = path_of(f, "ov.qcow2");
+    g_autoptr(GHashTable) o = opts_of("driver", "qcow2", "discard", "unmap", "file.driver", "file",
+                                      "file.filename", p, NULL);
+    ov = bdrv_open_opts(o, NULL, &err);
+    g_assert_no_error(err);
+    g_assert_true(bdrv_file_child(ov)->discard_unmap); /* inherited */
     /* Discard of whole clusters: reads as zeros on a v3 image, not as the base. */
     g_assert_cmpint(bdrv_discard(ov, 65536, 65536), ==, 0);
     /* Write-zeroes of part of a cluster and a whole one. */
