@@ -436,8 +436,9 @@ static char *shown_key(const char *prefix, const char *key)
     return g_strdup_printf("%s%s", prefix, key);
 }
 
-/* -drive's options meant for the protocol under a format (aio=, locking=) go to the inline
- * "file" child, as upstream hands a format's unused options down. */
+/* -drive's aio= is a drive option upstream (a flag its protocol node reads): it goes to the
+ * inline "file" child. The protocol's other keys (locking=, drop-cache=, ...) must be spelled
+ * file.KEY, as upstream refuses them on the format ("does not support the option"). */
 static void pass_down_protocol_options(const BlockDriver *drv, GHashTable *opts)
 {
     if (!key_in("file", drv->children) || g_hash_table_contains(opts, "file")) {
@@ -453,7 +454,7 @@ static void pass_down_protocol_options(const BlockDriver *drv, GHashTable *opts)
     gpointer k;
     g_hash_table_iter_init(&it, opts);
     while (g_hash_table_iter_next(&it, &k, NULL)) {
-        if (!key_in(k, drv->options) && key_in(k, child->options)) {
+        if (strcmp(k, "aio") == 0 && !key_in(k, drv->options) && key_in(k, child->options)) {
             g_ptr_array_add(keys, k);
         }
     }

@@ -252,14 +252,21 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
             g_hash_table_remove(opts, "file");
             if (!format && !g_hash_table_contains(opts, "driver")) {
                 format = bdrv_probe_format(fname);
-                if (strcmp(format, "raw") == 0) {
-                    warn_report("Image format was not specified for '%s' and probing guessed "
-                                "raw.\n"
-                                "         Automatically detecting the format is dangerous for "
-                                "raw images, write operations on block 0 will be restricted.\n"
-                                "         Specify the 'raw' format explicitly to remove the "
-                                "restrictions.",
-                                fname);
+                /* Upstream probes once the file is open (a missing one is only an error), and
+                 * prints this without its usual prefix. */
+                int fd = open(fname, O_RDONLY | O_CLOEXEC);
+                if (fd >= 0 && strcmp(format, "raw") == 0) {
+                    fprintf(stderr,
+                            "WARNING: Image format was not specified for '%s' and probing "
+                            "guessed raw.\n"
+                            "         Automatically detecting the format is dangerous for raw "
+                            "images, write operations on block 0 will be restricted.\n"
+                            "         Specify the 'raw' format explicitly to remove the "
+                            "restrictions.\n",
+                            fname);
+                }
+                if (fd >= 0) {
+                    close(fd);
                 }
             }
             g_hash_table_insert(opts, g_strdup("file.filename"), g_strdup(fname));

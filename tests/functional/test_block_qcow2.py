@@ -84,6 +84,7 @@ ERROR_CASES = [
     "-drive file=ov.qcow2,if=none,format=qcow2,backing.bogus=1",
     "-drive file=ov.qcow2,if=none,format=qcow2,bogus=1",
     "-drive file=ov.qcow2,if=none,format=qcow2,discard=bogus",
+    "-drive file=ov.qcow2,if=none,locking=off",
     "-blockdev driver=qcow2,node-name=q,discard=on,file.driver=file,file.filename=ov.qcow2",
     "-blockdev driver=qcow2,node-name=q,file.driver=file,file.filename=ov.qcow2,bogus=1",
     # an image in use: the base is shared read-only under an overlay, not written
