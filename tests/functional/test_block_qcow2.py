@@ -318,25 +318,43 @@ def test_guest_qcow2_chain_virtio(built, chain):
 
 
 def test_guest_qcow2_chain_ide(built, chain):
-    """IDE (PIO): the guest writes the raw device of an overlay; qemu-img check is clean and
-    qemu-img compare finds the base's bytes with the guest's write laid over them."""
+    """IDE (PIO): the guest's ext4 on an overlay (the primary master) takes a file written and
+    fsynced over HTTP, and the raw device of a second overlay (the slave) takes a write the
+    guest reads back. After power-off both check clean, the file is there in a clean file
+    system, qemu-img compare finds the base's bytes with the guest's write laid over them, and
+    the bases are unchanged."""
+    make_ext4_chain(chain)
+    fsbase, fsov = chain / "fsbase.qcow2", chain / "fsov.qcow2"
     ov, base = chain / "ov.qcow2", chain / "base.qcow2"
-    base_hash = sha(base)
+    before = {p: sha(p) for p in (fsbase, base)}
+    kib = 200
+    want_file, _ = pattern_hash("ide-seed", kib)
+    answer = f"name f2 size {kib * 1024} sha256 {want_file}"
     size, seek = 2 * 65536, 24  # 128 KiB at 1.5 MiB: across a cluster of the base, unaligned
-    extra = ["-drive", f"file={ov},format=qcow2,if=ide"]
-    with guest.GuestVM(OURS, built, append="qc.nodisk", net=None, interactive=True,
-                       extra_args=extra) as vm:
-        vm.wait_ready()
-        vm.shell(f"yes qcow2-ide | head -c {size} | dd of=/dev/sda bs=65536 seek={seek} "
+    extra = ["-drive", f"file={fsov},format=qcow2,if=ide,index=0",
+             "-drive", f"file={ov},format=qcow2,if=ide,index=1"]
+    with guest.GuestVM(OURS, built, interactive=True, extra_args=extra) as vm:
+        assert vm.wait_ready()["disk"] == "/dev/sda"
+        assert disk_http(vm, f"op=write&name=f2&kib={kib}&seed=ide-seed") == answer
+        assert disk_http(vm, "op=read&name=f2") == answer
+        vm.shell(f"yes qcow2-ide | head -c {size} | dd of=/dev/sdb bs=65536 seek={seek} "
                  "oflag=direct conv=fsync 2>/dev/null", timeout=180)
-        out = vm.shell(f"dd if=/dev/sda bs=65536 skip={seek} count=2 iflag=direct 2>/dev/null"
+        out = vm.shell(f"dd if=/dev/sdb bs=65536 skip={seek} count=2 iflag=direct 2>/dev/null"
                        " | md5sum", timeout=180)
         want = (b"qcow2-ide\n" * (size // 10 + 1))[:size]
         assert out.split()[0] == hashlib.md5(want).hexdigest()
-        vm.send("poweroff -f")
+        vm.send("umount /mnt/disk; poweroff -f")
         assert vm.wait_exit(60) == 0
-    assert sha(base) == base_hash
+    for p, h in before.items():
+        assert sha(p) == h, p
     check_clean(ov)
+    check_clean(fsov)
+    flat = chain / "flat.raw"
+    qemu_img("convert", "-O", "raw", str(fsov), str(flat))
+    fsck = subprocess.run(["e2fsck", "-fn", str(flat)], capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    got = subprocess.run(["debugfs", "-R", "cat /f2", str(flat)], capture_output=True)
+    assert hashlib.sha256(got.stdout).hexdigest() == want_file
     expected = bytearray(bytes(range(256)) * (16 * 4096))
     expected[seek * 65536:seek * 65536 + size] = want
     exp = chain / "expected.raw"
