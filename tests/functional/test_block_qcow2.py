@@ -334,7 +334,13 @@ def test_guest_qcow2_chain_ide(built, chain):
     extra = ["-drive", f"file={fsov},format=qcow2,if=ide,index=0",
              "-drive", f"file={ov},format=qcow2,if=ide,index=1"]
     with guest.GuestVM(OURS, built, interactive=True, extra_args=extra) as vm:
-        assert vm.wait_ready()["disk"] == "/dev/sda"
+        if vm.wait_ready()["disk"] != "/dev/sda":
+            # The guest's /init looks for its disk once, without waiting: on a loaded host
+            # ata_piix may still be probing the second drive then. Mount it once it is there.
+            out = vm.shell("n=0; while [ ! -b /dev/sda ] && [ $n -lt 300 ]; do usleep 100000;"
+                           " n=$((n + 1)); done; mkdir -p /mnt/disk;"
+                           " mount -t ext4 /dev/sda /mnt/disk && echo mounted-sda", timeout=60)
+            assert "mounted-sda" in out, vm.console
         assert disk_http(vm, f"op=write&name=f2&kib={kib}&seed=ide-seed") == answer
         assert disk_http(vm, "op=read&name=f2") == answer
         vm.shell(f"yes qcow2-ide | head -c {size} | dd of=/dev/sdb bs=65536 seek={seek} "
