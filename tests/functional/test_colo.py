@@ -37,6 +37,50 @@ def test_surface_beside_debian(qemu_bin, debian_qemu):
     assert ours[1] == {"return": {"mode": "none", "last-mode": "none", "reason": "none"}}
 
 
+XEN_CALLS = [
+    ("xen-colo-do-checkpoint", None),
+    ("xen-colo-do-checkpoint", {"x": 1}),
+    ("query-xen-replication-status", None),
+    ("query-xen-replication-status", {"a": 1}),
+    ("xen-set-replication", {"enable": True, "primary": True}),
+    ("query-xen-replication-status", None),
+    ("xen-set-replication", {"enable": True, "primary": False}),
+    ("xen-set-replication", {"enable": False, "primary": True}),
+    ("xen-set-replication", {"enable": False, "primary": False, "failover": True}),
+    ("xen-set-replication", {"enable": False, "primary": True, "failover": False}),
+    ("xen-set-replication", {"enable": True, "primary": True, "failover": True}),
+    ("xen-set-replication", {"enable": True, "primary": False, "failover": False}),
+    ("xen-set-replication", {"enable": True}),
+    ("xen-set-replication", {"primary": True}),
+    ("xen-set-replication", {}),
+    ("xen-set-replication", {"enable": 1, "primary": True}),
+    ("xen-set-replication", {"enable": True, "primary": True, "bogus": 1}),
+    ("query-xen-replication-status", None),
+]
+
+
+def xen_surface(binary):
+    """The xen-* replication commands on a machine with a filter-rewriter and no replication
+    node: every reply, and where query-commands lists them."""
+    args = BASE + ["-netdev", "user,id=n0", "-object", "filter-rewriter,id=rew0,netdev=n0"]
+    with QemuProcess(binary, args) as vm:
+        names = [c["name"] for c in vm.qmp.command("query-commands")]
+        xen = [n for n in names if "replication" in n or n == "xen-colo-do-checkpoint"]
+        return xen, [vm.qmp.cmd(name, arguments) for name, arguments in XEN_CALLS]
+
+
+def test_xen_commands_beside_debian(qemu_bin, debian_qemu):
+    ours = xen_surface(qemu_bin)
+    assert ours == xen_surface(debian_qemu)
+    names, replies = ours
+    assert names == ["xen-colo-do-checkpoint", "query-xen-replication-status",
+                     "xen-set-replication"]
+    assert replies[0] == {"return": {}}
+    assert replies[2] == {"return": {"error": False}}
+    assert replies[10]["error"] == {
+        "class": "GenericError", "desc": "Parameter 'failover' is only for stopping replication"}
+
+
 @pytest.fixture(scope="module")
 def built():
     return guest.build_guest()
