@@ -89,14 +89,16 @@ def built():
 class Pair:
     """A primary and a secondary of ours in COLO, each with a QMP client."""
 
-    def __init__(self, binary, built, tmp_path, append="qc.quiet", primary_args=()):
+    def __init__(self, binary, built, tmp_path, append="qc.quiet", primary_args=(),
+                 both_args=(), no_reboot=True):
         port = free_port()
         self.vms = {}
         self.qmp = {}
         for side, extra in (("secondary", ["-incoming", f"tcp:127.0.0.1:{port}"]),
                             ("primary", list(primary_args))):
             vm = guest.GuestVM(binary, built, memory="128M", qmp_path=str(tmp_path / side),
-                               append=f"{append} qc.name={side}", extra_args=extra)
+                               append=f"{append} qc.name={side}", no_reboot=no_reboot,
+                               extra_args=list(both_args) + extra)
             self.vms[side] = vm
         self.uri = f"tcp:127.0.0.1:{port}"
 
@@ -125,7 +127,9 @@ class Pair:
         for side in ("primary", "secondary"):
             while True:
                 st = self.qmp[side].cmd("query-colo-status")["return"]
-                if st["mode"] == side:
+                # in COLO, and its VM started (the primary's waits for checkpoint-ready)
+                run = self.qmp[side].cmd("query-status")["return"]["status"]
+                if st["mode"] == side and run in ("running", "colo"):
                     break
                 info = self.qmp[side].cmd("query-migrate")["return"]
                 assert info.get("status") not in ("failed", "cancelled"), info
@@ -268,7 +272,8 @@ def test_new_delay_checkpoints_at_once_and_stats(pair):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert st["mode"] == "primary"
-    assert (st["checkpoints"], st["by-delay"], st["by-timer"], st["by-compare"]) == (1, 1, 0, 0)
+    assert (st["checkpoints"], st["by-delay"], st["by-timer"], st["by-compare"],
+            st["by-vm-state"]) == (1, 1, 0, 0, 0)
     assert st["last-pages"] > 0 and st["last-bytes"] > st["last-pages"]
     assert 0 < st["last-pause-ms"] == st["pause-p50-ms"] == st["pause-p99-ms"]
     assert st["last-pause-ms"] >= st["last-transfer-ms"] > 0
@@ -277,7 +282,7 @@ def test_new_delay_checkpoints_at_once_and_stats(pair):
     assert sec["last-pages"] == st["last-pages"]
     text = p.hmp("info colo")
     assert text.startswith("mode: primary\r\nlast mode: none\r\nreason: none\r\n"
-                           "checkpoints: 1 (timer 0, colo-compare 0, x-checkpoint-delay 1)\r\n")
+                           "checkpoints: 1 (timer 0, colo-compare 0, x-checkpoint-delay 1, vm state 0)\r\n")
 
 
 def test_compare_requests_checkpoint_and_failover_stops_filters(qemu_bin, built, tmp_path):
