@@ -68,7 +68,30 @@ def failover_to_secondary(pair):
     assert ev["data"] == {"mode": "secondary", "reason": "request"}
 
 
+def secondary_follows_reset(pair, first):
+    """After a reset of the primary: it checkpointed at once, both boot the reset machine, and
+    after one more checkpoint the secondary runs the primary's new boot, with RAM equal and no
+    reset of its own. Returns the new boot id."""
+    p, s = pair.qmp["primary"], pair.qmp["secondary"]
+    pri, sec = pair.vms["primary"], pair.vms["secondary"]
+    st = wait_stats(p, "by-vm-state", 1)
+    assert st["by-timer"] == 0, st
+    wait_ready_count(pri, 2)
+    # the secondary came in by migration: its console shows only the boot after the reset
+    wait_ready_count(sec, 1)
+    # what each guest drew at random while booting (its boot id) is made the primary's by the
+    # next checkpoint, as every divergence is
+    checkpoint_now_and_compare(pair)
+    second = boot_id(pri)
+    assert second != first
+    assert boot_id(sec) == second
+    assert not [e for e in s.get_events() if e["event"] == "RESET"]
+    return second
+
+
 def test_system_reset_on_primary_reaches_secondary(qemu_bin, built, tmp_path):
+    """system_reset on the secondary is held (its VM waits for the next checkpoint, which
+    brings the primary's unchanged guest); on the primary it reaches the secondary."""
     pair = Pair(qemu_bin, built, tmp_path, append="qc.quiet qc.dirty=4 qc.dirty_set=16",
                 no_reboot=False)
     try:
@@ -77,23 +100,16 @@ def test_system_reset_on_primary_reaches_secondary(qemu_bin, built, tmp_path):
         pri, sec = pair.vms["primary"], pair.vms["secondary"]
         first = boot_id(pri)
         assert boot_id(sec) == first
+        assert s.cmd("system_reset") == {"return": {}}
+        assert status(s) == "colo"  # held, stopped
+        checkpoint_now_and_compare(pair)
+        wait_status(s, "running")
+        assert not [e for e in s.get_events() if e["event"] == "RESET"]
+        assert boot_id(sec) == first
         assert p.cmd("system_reset") == {"return": {}}
         ev = p.wait_event("RESET", timeout=30)
         assert ev["data"] == {"guest": False, "reason": "host-qmp-system-reset"}
-        # the reset asked for a checkpoint at once: the secondary boots the reset guest too
-        st = wait_stats(p, "by-vm-state", 1)
-        assert st["by-timer"] == 0, st
-        wait_ready_count(pri, 2)
-        # the secondary came in by migration: its console shows only the boot after the reset
-        wait_ready_count(sec, 1)
-        # both booted the reset machine; what each guest drew at random (its boot id) is
-        # made the primary's by the next checkpoint, as every divergence is
-        checkpoint_now_and_compare(pair)
-        second = boot_id(pri)
-        assert second != first
-        assert boot_id(sec) == second
-        # the secondary's own VM never reset: it took the primary's state
-        assert not [e for e in s.get_events() if e["event"] == "RESET"]
+        second = secondary_follows_reset(pair, first)
         failover_to_secondary(pair)
         assert guest_alive(sec)
         assert boot_id(sec) == second
@@ -102,32 +118,21 @@ def test_system_reset_on_primary_reaches_secondary(qemu_bin, built, tmp_path):
 
 
 def test_guest_reboot_inside_colo(qemu_bin, built, tmp_path):
-    """Both guests ask for a reboot (qc.reboot): the primary resets and checkpoints, the
-    secondary holds its own request until that checkpoint replaces its state."""
+    """Both guests ask for a reboot (qc.reboot): the primary resets and checkpoints; the
+    secondary's own request, if it comes first, is held until that checkpoint."""
     pair = Pair(qemu_bin, built, tmp_path, append="qc.quiet qc.reboot=12", no_reboot=False)
     try:
         start_recording(pair, delay=600000)
         p, s = pair.qmp["primary"], pair.qmp["secondary"]
-        pri, sec = pair.vms["primary"], pair.vms["secondary"]
-        first = boot_id(pri)
+        first = boot_id(pair.vms["primary"])
         ev = p.wait_event("RESET", timeout=60)
         assert ev["data"] == {"guest": True, "reason": "guest-reset"}
-        wait_stats(p, "by-vm-state", 1)
-        wait_ready_count(pri, 2)
-        # the secondary came in by migration: its console shows only the boot after the reset
-        wait_ready_count(sec, 1)
-        # both booted the reset machine; what each guest drew at random (its boot id) is
-        # made the primary's by the next checkpoint, as every divergence is
-        checkpoint_now_and_compare(pair)
-        second = boot_id(pri)
-        assert second != first
-        assert boot_id(sec) == second
-        assert not [e for e in s.get_events() if e["event"] == "RESET"]
-        assert "QC-GUEST-REBOOT" in sec.console  # its guest asked, and was held
+        second = secondary_follows_reset(pair, first)
         failover_to_secondary(pair)
         assert s.cmd("query-status")["return"]["status"] == "running"
         # the failed-over guest carries on from the rebooted state (it reboots again later)
-        _, page = guest.http_get("127.0.0.1", sec.ports["http"], "/", timeout=30)
+        _, page = guest.http_get("127.0.0.1", pair.vms["secondary"].ports["http"], "/",
+                                 timeout=30)
         assert second in page
     finally:
         pair.stop()
