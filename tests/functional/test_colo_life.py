@@ -91,7 +91,8 @@ def secondary_follows_reset(pair, first):
 
 def test_system_reset_on_primary_reaches_secondary(qemu_bin, built, tmp_path):
     """system_reset on the secondary is held (its VM waits for the next checkpoint, which
-    brings the primary's unchanged guest); on the primary it reaches the secondary."""
+    brings the primary's unchanged guest); stop and cont on the primary reach the secondary;
+    system_reset on the primary reaches it too."""
     pair = Pair(qemu_bin, built, tmp_path, append="qc.quiet qc.dirty=4 qc.dirty_set=16",
                 no_reboot=False)
     try:
@@ -106,6 +107,13 @@ def test_system_reset_on_primary_reaches_secondary(qemu_bin, built, tmp_path):
         wait_status(s, "running")
         assert not [e for e in s.get_events() if e["event"] == "RESET"]
         assert boot_id(sec) == first
+        # stop on the primary: the secondary follows, and a checkpoint resumes neither
+        assert p.cmd("stop") == {"return": {}}
+        wait_status(s, "paused")
+        checkpoint_now_and_compare(pair)
+        assert status(p) == status(s) == "paused"
+        assert p.cmd("cont") == {"return": {}}
+        wait_status(s, "running")
         assert p.cmd("system_reset") == {"return": {}}
         ev = p.wait_event("RESET", timeout=30)
         assert ev["data"] == {"guest": False, "reason": "host-qmp-system-reset"}
