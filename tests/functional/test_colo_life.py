@@ -128,7 +128,7 @@ def test_system_reset_on_primary_reaches_secondary(qemu_bin, built, tmp_path):
 def test_guest_reboot_inside_colo(qemu_bin, built, tmp_path):
     """Both guests ask for a reboot (qc.reboot): the primary resets and checkpoints; the
     secondary's own request, if it comes first, is held until that checkpoint."""
-    pair = Pair(qemu_bin, built, tmp_path, append="qc.quiet qc.reboot=12", no_reboot=False)
+    pair = Pair(qemu_bin, built, tmp_path, append="qc.quiet qc.reboot=20", no_reboot=False)
     try:
         start_recording(pair, delay=600000)
         p, s = pair.qmp["primary"], pair.qmp["secondary"]
@@ -160,7 +160,7 @@ def wait_status(q, want, timeout=60):
 def test_guest_poweroff_with_no_shutdown(qemu_bin, built, tmp_path):
     """-no-shutdown on both: the power-off stops both in state shutdown, equal; a reset and
     cont on the primary run both again; a failover keeps the primary running."""
-    pair = Pair(qemu_bin, built, tmp_path, append="qc.quiet qc.poweroff=8",
+    pair = Pair(qemu_bin, built, tmp_path, append="qc.quiet qc.poweroff=15",
                 both_args=["-no-shutdown"], no_reboot=False)
     try:
         start_recording(pair, delay=600000)
@@ -185,7 +185,7 @@ def test_guest_poweroff_with_no_shutdown(qemu_bin, built, tmp_path):
         assert p.cmd("x-colo-lost-heartbeat") == {"return": {}}
         p.wait_event("COLO_EXIT", timeout=30, match={"reason": "request"})
         wait_ready_count(pair.vms["primary"], 2)
-        assert status(p) in ("running", "shutdown")  # its guest powers off again, 8 s on
+        assert status(p) in ("running", "shutdown")  # its guest powers off again, 15 s on
     finally:
         pair.stop()
 
@@ -193,7 +193,7 @@ def test_guest_poweroff_with_no_shutdown(qemu_bin, built, tmp_path):
 def test_guest_poweroff_ends_both(qemu_bin, built, tmp_path):
     """Without -no-shutdown the guest's power-off ends the primary after one last checkpoint
     that tells the secondary, which ends too: the service was shut down, not lost."""
-    pair = Pair(qemu_bin, built, tmp_path, append="qc.quiet qc.poweroff=6")
+    pair = Pair(qemu_bin, built, tmp_path, append="qc.quiet qc.poweroff=15")
     try:
         start_recording(pair, delay=600000)
         p, s = pair.qmp["primary"], pair.qmp["secondary"]
