@@ -221,3 +221,26 @@ gboolean colo_rewriter_lookup(ColoRewriter *rw, const ColoConnKey *key, guint32 
     }
     return TRUE;
 }
+
+void colo_rewriter_foreach(ColoRewriter *rw, ColoRewriterConnFn fn, gpointer opaque)
+{
+    GHashTableIter it;
+    gpointer value;
+
+    g_hash_table_iter_init(&it, rw->conns);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        const RwConn *c = value;
+        fn(&c->key, c->state, c->offset, opaque);
+    }
+}
+
+const char *colo_tcp_state_str(ColoTcpState state)
+{
+    static const char *const names[] = {
+        [COLO_TCPS_CLOSED] = "closed",           [COLO_TCPS_SYN_SENT] = "syn-sent",
+        [COLO_TCPS_SYN_RECEIVED] = "syn-received", [COLO_TCPS_ESTABLISHED] = "established",
+        [COLO_TCPS_CLOSE_WAIT] = "close-wait",   [COLO_TCPS_LAST_ACK] = "last-ack",
+        [COLO_TCPS_FIN_WAIT_1] = "fin-wait-1",
+    };
+    return (guint)state < G_N_ELEMENTS(names) ? names[state] : "unknown";
+}

@@ -66,6 +66,12 @@ guint colo_rewriter_connections(ColoRewriter *rw);
 /* The offset of the connection @key (guest's point of view); FALSE if not tracked. */
 gboolean colo_rewriter_lookup(ColoRewriter *rw, const ColoConnKey *key, guint32 *offset,
                               ColoTcpState *state);
+/* Calls @fn for every tracked connection, in no particular order. */
+typedef void (*ColoRewriterConnFn)(const ColoConnKey *key, ColoTcpState state, guint32 offset,
+                                   gpointer opaque);
+void colo_rewriter_foreach(ColoRewriter *rw, ColoRewriterConnFn fn, gpointer opaque);
+/* "established", "syn-sent", ...: the state's name in x-query-colo-rewriter. */
+const char *colo_tcp_state_str(ColoTcpState state);
 
 G_END_DECLS
 
