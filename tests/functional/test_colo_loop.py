@@ -227,3 +227,62 @@ def test_client_survives_failover(qemu_bin, built, sockdir, killed):
             # Each closed connection was forgotten, also one opened after the failover.
             wait_tracked(pair, set())
         assert pair.stats(survivor)["mode"] == "none"
+
+
+class ClockPoller:
+    """A thread asking the guest's /cgi-bin/clock over and over, each on a new connection: every
+    reply differs between the VMs, so each forces a checkpoint. Every reply must be one whole
+    reply of one VM."""
+
+    def __init__(self, pair):
+        self.pair = pair
+        self.replies = 0
+        self.error = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            while not self._stop.is_set():
+                clock(self.pair)
+                self.replies += 1
+        except Exception as e:  # the assertion or the socket error, reported by finish()
+            self.error = f"reply {self.replies}: {e!r}"
+
+    def finish(self):
+        self._stop.set()
+        self._thread.join(60)
+        assert not self._thread.is_alive(), "an HTTP request hung"
+        assert self.error is None, self.error
+        return self.replies
+
+
+def test_primary_killed_amid_checkpoints(qemu_bin, built, sockdir):
+    """The primary dies while checkpoints follow each other (a short timer and a mismatch per
+    HTTP reply), most likely in the middle of one: the secondary takes over and no stream or
+    reply is torn."""
+    with ColoPair(qemu_bin, built, sockdir, delay=300) as pair:
+        streams = [EchoStream(pair, seed) for seed in (11, 12)]
+        poller = ClockPoller(pair)
+        wait_stats(pair, "primary", lambda st: st["by-compare"] >= 3 and st["by-timer"] >= 1)
+        for e in streams:
+            e.wait_rounds(5)
+        s = pair.qmp["secondary"]
+        s.clear_events()
+        s.wait_event("STOP", timeout=30)
+        pair.kill("primary")
+        assert s.cmd("x-colo-lost-heartbeat") == {"return": {}}
+        s.wait_event("COLO_EXIT", timeout=30, match={"reason": "request"})
+        before = poller.replies
+        deadline = time.monotonic() + 30
+        while poller.replies < before + 3:
+            assert poller.error is None, poller.error
+            assert time.monotonic() < deadline, "no HTTP reply from the secondary"
+            time.sleep(0.05)
+        for e in streams:
+            e.wait_rounds(10)
+        poller.finish()
+        for e in streams:
+            e.finish()
+        wait_tracked(pair, set())
