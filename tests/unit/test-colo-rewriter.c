@@ -55,6 +55,16 @@ static void assert_checksums_ok(GByteArray *b)
 
 #define U(b) g_byte_array_unref(b)
 
+/* The connection of handshake(), as the rewriter keys it (from the guest's point of view). */
+static ColoConnKey conn_key(void)
+{
+    return (ColoConnKey){.proto = COLO_IPPROTO_TCP,
+                         .src = test_ip(GUEST),
+                         .dst = test_ip(CLIENT),
+                         .src_port = GPORT,
+                         .dst_port = CPORT};
+}
+
 /* Brings a guest-as-server connection to ESTABLISHED with offset S_ISN - P_ISN. */
 static void handshake(ColoRewriter *rw)
 {
@@ -77,11 +87,7 @@ static void test_server_stream_equal(void)
 {
     ColoRewriter *rw = colo_rewriter_new();
     handshake(rw);
-    ColoConnKey k = {.proto = COLO_IPPROTO_TCP,
-                     .src = test_ip(GUEST),
-                     .dst = test_ip(CLIENT),
-                     .src_port = GPORT,
-                     .dst_port = CPORT};
+    ColoConnKey k = conn_key();
     guint32 off;
     ColoTcpState st;
     g_assert_true(colo_rewriter_lookup(rw, &k, &off, &st));
@@ -142,11 +148,7 @@ static void test_guest_closes_first(void)
 {
     ColoRewriter *rw = colo_rewriter_new();
     handshake(rw);
-    ColoConnKey k = {.proto = COLO_IPPROTO_TCP,
-                     .src = test_ip(GUEST),
-                     .dst = test_ip(CLIENT),
-                     .src_port = GPORT,
-                     .dst_port = CPORT};
+    ColoConnKey k = conn_key();
     ColoTcpState st;
     GByteArray *sfin = from_guest(COLO_TCP_FIN | COLO_TCP_ACK, S_ISN + 1, C_ISN + 1, NULL);
     g_assert_true(process(rw, sfin, FALSE));
