@@ -91,8 +91,12 @@ static gboolean primary_side(ColoRewriter *rw, RwConn *c, guint8 *tcp)
         if (c->state == COLO_TCPS_ESTABLISHED) {
             c->state = COLO_TCPS_CLOSE_WAIT;
         } else if (c->state == COLO_TCPS_FIN_WAIT_1) {
-            forget(rw, c);
+            /* Upstream forgets it here, before the SVM's ack of this FIN needs its offset. */
+            c->state = COLO_TCPS_TIME_WAIT;
         }
+    }
+    if (flags_of(tcp) & COLO_TCP_RST) {
+        forget(rw, c);
     }
     return changed;
 }
@@ -122,9 +126,19 @@ static gboolean secondary_side(ColoRewriter *rw, RwConn *c, guint8 *tcp)
         c->fin_ack_seq = seq;
         c->state = COLO_TCPS_LAST_ACK;
     }
-    if (c->state == COLO_TCPS_ESTABLISHED &&
-        (flags & (COLO_TCP_ACK | COLO_TCP_FIN)) == COLO_TCP_FIN) {
+    /*
+     * The guest closes first. Upstream waits for a FIN without ACK, which a TCP stack never
+     * sends once established, so such connections were never forgotten.
+     */
+    if (c->state == COLO_TCPS_ESTABLISHED && (flags & COLO_TCP_FIN)) {
         c->state = COLO_TCPS_FIN_WAIT_1;
+    } else if (c->state == COLO_TCPS_TIME_WAIT && syn_ack == COLO_TCP_ACK &&
+               !(flags & COLO_TCP_FIN)) {
+        forget(rw, c); /* the SVM acked the peer's FIN: nothing more to rewrite */
+        return changed;
+    }
+    if (flags & COLO_TCP_RST) {
+        forget(rw, c);
     }
     return changed;
 }
@@ -148,7 +162,12 @@ gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len, guin
     }
     RwConn *c = g_hash_table_lookup(rw->conns, &key);
     if (!c) {
-        if (rw->failover_mode) {
+        /*
+         * Only a SYN opens a connection. Upstream tracks any packet; an entry made from the
+         * middle or the end of a connection stays CLOSED at offset 0 and is never forgotten.
+         */
+        guint8 flags = flags_of(data + info.l4_off);
+        if (rw->failover_mode || (flags & (COLO_TCP_SYN | COLO_TCP_ACK)) != COLO_TCP_SYN) {
             rw->stats.passed++;
             return FALSE;
         }
@@ -169,14 +188,17 @@ gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len, guin
     return changed;
 }
 
-static void reset_offset(gpointer key, gpointer value, gpointer data)
-{
-    ((RwConn *)value)->offset = 0;
-}
-
+/*
+ * The SVM's TCP state is now the PVM's: every offset is 0 and stays 0 (only a handshake sets
+ * one). Upstream keeps the entries with their offsets zeroed, but their states may no longer
+ * be the SVM's: a FIN the PVM sent before the checkpoint is never sent by the SVM, so such a
+ * connection was never forgotten, and a handshake cut by the checkpoint got a wrong offset
+ * from the client's ACK. A connection forgotten here needs nothing: its packets pass as they
+ * are, and a retransmitted SYN starts it again at offset 0.
+ */
 void colo_rewriter_checkpoint(ColoRewriter *rw)
 {
-    g_hash_table_foreach(rw->conns, reset_offset, NULL);
+    g_hash_table_remove_all(rw->conns);
 }
 
 static gboolean has_offset(gpointer key, gpointer value, gpointer data)
@@ -220,4 +242,31 @@ gboolean colo_rewriter_lookup(ColoRewriter *rw, const ColoConnKey *key, guint32 
         *state = c->state;
     }
     return TRUE;
+}
+
+void colo_rewriter_foreach(ColoRewriter *rw, ColoRewriterConnFn fn, gpointer opaque)
+{
+    GHashTableIter it;
+    gpointer value;
+
+    g_hash_table_iter_init(&it, rw->conns);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        const RwConn *c = value;
+        fn(&c->key, c->state, c->offset, opaque);
+    }
+}
+
+const char *colo_tcp_state_str(ColoTcpState state)
+{
+    static const char *const names[] = {
+        [COLO_TCPS_CLOSED] = "closed",
+        [COLO_TCPS_SYN_SENT] = "syn-sent",
+        [COLO_TCPS_SYN_RECEIVED] = "syn-received",
+        [COLO_TCPS_ESTABLISHED] = "established",
+        [COLO_TCPS_CLOSE_WAIT] = "close-wait",
+        [COLO_TCPS_LAST_ACK] = "last-ack",
+        [COLO_TCPS_FIN_WAIT_1] = "fin-wait-1",
+        [COLO_TCPS_TIME_WAIT] = "time-wait",
+    };
+    return (guint)state < G_N_ELEMENTS(names) ? names[state] : "unknown";
 }
