@@ -202,6 +202,91 @@ static void test_reset_and_untracked(void)
     }
 }
 
+/* A segment of the test's connection carrying only NOP, NOP, Timestamps(TSval, TSecr). */
+static GByteArray *ts_segment(gboolean guest, guint8 flags, guint32 seq, guint32 ack, guint32 tsval,
+                              guint32 tsecr)
+{
+    GByteArray *b = guest ? from_guest(flags, seq, ack, "optionsoptio")
+                          : to_guest(flags, seq, ack, "optionsoptio");
+    guint8 *tcp = b->data + 14 + 20;
+    tcp[12] = 8 << 4;
+    tcp[20] = tcp[21] = 1;
+    tcp[22] = 8;
+    tcp[23] = 10;
+    colo_st_be32(tcp + 24, tsval);
+    colo_st_be32(tcp + 28, tsecr);
+    test_fill_checksums(b->data + 14);
+    return b;
+}
+
+static guint32 tsval_of(GByteArray *b)
+{
+    return colo_ld_be32(b->data + 14 + 20 + 24);
+}
+
+static guint32 tsecr_of(GByteArray *b)
+{
+    return colo_ld_be32(b->data + 14 + 20 + 28);
+}
+
+/*
+ * TCP timestamps: each VM has its own clock and random per-connection offset. After a failover
+ * the client would drop the SVM's segments whose TSval is behind the PVM's (PAWS), so TSvals
+ * move into the PVM's space and the client's echoes into the SVM's, like sequence numbers.
+ */
+static void test_timestamps(void)
+{
+    static const guint32 C_TS = 500, P_TS = 0x70000000u, S_TS = 0x10000000u;
+    for (int guest_connects = 0; guest_connects < 2; guest_connects++) {
+        ColoRewriter *rw = colo_rewriter_new();
+        GByteArray *a, *b, *c;
+        if (guest_connects) {
+            a = ts_segment(TRUE, COLO_TCP_SYN, S_ISN, 0, S_TS, 0);
+            process(rw, a, FALSE);
+            /* The peer's SYN|ACK echoes the PVM's SYN: the SVM gets its own TSval back. */
+            b = ts_segment(FALSE, COLO_TCP_SYN | COLO_TCP_ACK, C_ISN, P_ISN + 1, C_TS, P_TS);
+            g_assert_true(process(rw, b, TRUE));
+            g_assert_cmpuint(tsecr_of(b), ==, S_TS);
+            g_assert_cmpuint(ack_of(b), ==, S_ISN + 1);
+            c = NULL;
+        } else {
+            a = ts_segment(FALSE, COLO_TCP_SYN, C_ISN, 0, C_TS, 0);
+            process(rw, a, TRUE);
+            b = ts_segment(TRUE, COLO_TCP_SYN | COLO_TCP_ACK, S_ISN, C_ISN + 1, S_TS, C_TS);
+            process(rw, b, FALSE);
+            g_assert_cmpuint(tsval_of(b), ==, S_TS); /* the SYN|ACK goes nowhere: untouched */
+            c = ts_segment(FALSE, COLO_TCP_ACK, C_ISN + 1, P_ISN + 1, C_TS + 1, P_TS);
+            g_assert_true(process(rw, c, TRUE));
+            g_assert_cmpuint(tsecr_of(c), ==, S_TS);
+            assert_checksums_ok(c);
+        }
+        GByteArray *data =
+            ts_segment(TRUE, COLO_TCP_ACK | COLO_TCP_PSH, S_ISN + 1, C_ISN + 1, S_TS + 7, C_TS + 1);
+        g_assert_true(process(rw, data, FALSE));
+        g_assert_cmpuint(tsval_of(data), ==, P_TS + 7);
+        g_assert_cmpuint(tsecr_of(data), ==, C_TS + 1);
+        g_assert_cmpuint(seq_of(data), ==, P_ISN + 1);
+        assert_checksums_ok(data);
+        GByteArray *echo =
+            ts_segment(FALSE, COLO_TCP_ACK, C_ISN + 1, P_ISN + 1, C_TS + 2, P_TS + 7);
+        g_assert_true(process(rw, echo, TRUE));
+        g_assert_cmpuint(tsecr_of(echo), ==, S_TS + 7);
+        g_assert_cmpuint(tsval_of(echo), ==, C_TS + 2);
+        assert_checksums_ok(echo);
+        /* An offset of timestamps alone keeps the rewriter tracking at failover. */
+        colo_rewriter_failover(rw);
+        g_assert_false(colo_rewriter_in_failover_mode(rw));
+        U(a);
+        U(b);
+        if (c) {
+            U(c);
+        }
+        U(data);
+        U(echo);
+        colo_rewriter_free(rw);
+    }
+}
+
 /* After a checkpoint the SVM's TCP state is the PVM's: nothing to rewrite any more. */
 static void test_checkpoint_and_failover(void)
 {
@@ -314,6 +399,7 @@ int main(int argc, char **argv)
     g_test_add_func("/colo-rewriter/server-stream-equal", test_server_stream_equal);
     g_test_add_func("/colo-rewriter/guest-closes-first", test_guest_closes_first);
     g_test_add_func("/colo-rewriter/reset-and-untracked", test_reset_and_untracked);
+    g_test_add_func("/colo-rewriter/timestamps", test_timestamps);
     g_test_add_func("/colo-rewriter/checkpoint-and-failover", test_checkpoint_and_failover);
     g_test_add_func("/colo-rewriter/guest-initiated", test_guest_initiated);
     g_test_add_func("/colo-rewriter/non-tcp-untouched", test_non_tcp_untouched);
