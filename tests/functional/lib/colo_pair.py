@@ -44,8 +44,9 @@ MIGRATE_PORT = 9998
 SIDES = ("primary", "secondary")
 
 
-def primary_args():
-    """The primary's proxy, word for word from the runbook (tap name and nodelay aside)."""
+def primary_args(compare_timeout=None):
+    """The primary's proxy, word for word from the runbook (tap name and nodelay aside;
+    @compare_timeout in ms if given)."""
     chardevs = [
         "socket,id=mirror0,host=0.0.0.0,port=9003,server=on,wait=off,nodelay=on",
         "socket,id=compare1,host=0.0.0.0,port=9004,server=on,wait=on,nodelay=on",
@@ -60,7 +61,8 @@ def primary_args():
         "filter-redirector,netdev=hn0,id=redire1,queue=rx,outdev=compare0",
         "iothread,id=iothread1",
         "colo-compare,id=comp0,primary_in=compare0-0,secondary_in=compare1,"
-        "outdev=compare_out0,iothread=iothread1",
+        "outdev=compare_out0,iothread=iothread1"
+        + (f",compare_timeout={compare_timeout}" if compare_timeout else ""),
     ]
     return _nic("qcp0") + _flags("-chardev", chardevs) + _flags("-object", objects)
 
@@ -86,12 +88,15 @@ def _flags(flag, values):
 
 class ColoPair:
     """The pair; see the module's docstring. @append adds guest kernel knobs (tests/guest/init),
-    @delay is x-checkpoint-delay in ms, @memory each VM's RAM."""
+    @delay is x-checkpoint-delay in ms, @memory each VM's RAM, @compare_timeout colo-compare's
+    (ms; its default 3000 makes a secondary starved by a loaded host force checkpoints)."""
 
     guest_ip = GUEST_IP
     client_ip = CLIENT_IP
 
-    def __init__(self, binary, built, sockdir, *, delay=2000, append="", memory="128M"):
+    def __init__(self, binary, built, sockdir, *, delay=2000, append="", memory="128M",
+                 compare_timeout=None):
+        self.compare_timeout = compare_timeout
         self.binary = binary
         self.built = built
         self.sockdir = sockdir
@@ -126,7 +131,8 @@ class ColoPair:
             ip("-n", n, "link", "set", tap, "master", "br0")
 
     def _boot(self):
-        for side, extra in (("primary", primary_args()), ("secondary", secondary_args())):
+        for side, extra in (("primary", primary_args(self.compare_timeout)),
+                            ("secondary", secondary_args())):
             self.vms[side] = guest.GuestVM(
                 self.binary, self.built, net=None, memory=self.memory, prefix=self.ns.exec_prefix,
                 qmp_path=os.path.join(self.sockdir, f"{side}.qmp"),
