@@ -536,7 +536,7 @@ static void primary_failover(void)
     migration_run_on_main(start_vm_main, NULL);
 }
 
-void colo_primary_run(MigChannel *out, DirtyReader *reader)
+bool colo_primary_run(MigChannel *out, DirtyReader *reader)
 {
     GError *err = NULL;
     GuestRam *ram = migration_host()->ram;
@@ -571,7 +571,6 @@ void colo_primary_run(MigChannel *out, DirtyReader *reader)
     if (failover) {
         primary_failover();
         failover_end(COLO_MODE_PRIMARY);
-        emit_exit(COLO_MODE_PRIMARY, COLO_EXIT_REASON_REQUEST);
     }
     if (in) {
         mig_channel_free(in);
@@ -580,6 +579,12 @@ void colo_primary_run(MigChannel *out, DirtyReader *reader)
     g_free(s.pages);
     g_array_unref(s.index);
     g_byte_array_unref(s.devices);
+    return failover;
+}
+
+void colo_primary_exit_event(void)
+{
+    emit_exit(COLO_MODE_PRIMARY, COLO_EXIT_REASON_REQUEST);
 }
 
 /* ---- secondary ---- */

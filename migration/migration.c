@@ -560,14 +560,20 @@ static gpointer precopy_thread(gpointer opaque)
         if (p.colo) {
             /* device -> colo; COLO runs the VM and returns after a failover */
             set_status(MIGRATION_STATUS_COLO);
-            colo_primary_run(p.chan, p.reader);
+            bool failed_over = colo_primary_run(p.chan, p.reader);
             close_channel(&p);
             mig_transport_close(&p.tr, false);
+            yank_unregister_instance(YANK_KIND_MIGRATION, NULL);
+            /* upstream's order: the status is completed when COLO_EXIT comes */
+            set_status(MIGRATION_STATUS_COMPLETED);
+            if (failed_over) {
+                colo_primary_exit_event();
+            }
         } else {
+            yank_unregister_instance(YANK_KIND_MIGRATION, NULL);
             migration_run_on_main(postmigrate_on_main, NULL);
+            set_status(MIGRATION_STATUS_COMPLETED);
         }
-        yank_unregister_instance(YANK_KIND_MIGRATION, NULL);
-        set_status(MIGRATION_STATUS_COMPLETED);
     } else {
         if (!p.err && p.chan && mig_channel_error(p.chan)) {
             p.err = g_error_copy(mig_channel_error(p.chan));
