@@ -329,7 +329,7 @@ static void schedule_dispatch_locked(QmpSession *qs)
         return;
     }
     qs->dispatch_src = g_idle_source_new();
-    /* As a main-loop call of the migration thread would be: not behind the guest's I/O. */
+    /* Among the main loop's other sources, where the chardev's read handler used to run. */
     g_source_set_priority(qs->dispatch_src, G_PRIORITY_DEFAULT);
     g_source_set_callback(qs->dispatch_src, dispatch_cb, qs, NULL);
     g_source_attach(qs->dispatch_src, NULL);
