@@ -13,6 +13,7 @@
 #include "chardev-internal.h"
 #include "util/error.h"
 #include "util/sockets.h"
+#include "util/yank.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -49,6 +50,10 @@ struct _ChardevSocket {
     char *disconnected_name;
     gboolean connect_err_reported;
     gboolean closed;
+    /* A yank shuts fd down from any thread; it holds this, not the write lock, which a
+     * writer stalled on the very peer being yanked may keep for seconds. */
+    GMutex yank_lock;
+    gboolean yank_registered;
 };
 
 G_DECLARE_FINAL_TYPE(ChardevSocket, chardev_socket, CHARDEV, SOCKET, Chardev)
@@ -124,7 +129,9 @@ static void sock_set_connected(ChardevSocket *s, int fd)
         socket_set_nodelay(fd, NULL);
     }
     chardev_write_lock(chr);
+    g_mutex_lock(&s->yank_lock);
     s->fd = fd;
+    g_mutex_unlock(&s->yank_lock);
     chardev_write_unlock(chr);
     s->state = SOCK_CONNECTED;
     s->connect_err_reported = FALSE;
@@ -139,10 +146,12 @@ static void sock_close_stream(ChardevSocket *s)
     Chardev *chr = CHARDEV(s);
     chr_source_clear(&s->io_src);
     chardev_write_lock(chr);
+    g_mutex_lock(&s->yank_lock);
     if (s->fd >= 0) {
         close(s->fd);
         s->fd = -1;
     }
+    g_mutex_unlock(&s->yank_lock);
     chardev_write_unlock(chr);
     g_clear_pointer(&s->connected_name, g_free);
 }
@@ -452,6 +461,17 @@ static gboolean json_member_is(JsonObject *obj, const char *member, GType type)
     return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == type;
 }
 
+/* yank: the read side then sees the hang-up as if the peer had gone (reconnect included). */
+static void sock_yank(void *opaque)
+{
+    ChardevSocket *s = opaque;
+    g_mutex_lock(&s->yank_lock);
+    if (s->fd >= 0) {
+        shutdown(s->fd, SHUT_RDWR);
+    }
+    g_mutex_unlock(&s->yank_lock);
+}
+
 static gboolean sock_open(Chardev *chr, JsonObject *data, gboolean *be_opened, GError **errp)
 {
     ChardevSocket *s = CHARDEV_SOCKET(chr);
@@ -526,6 +546,12 @@ static gboolean sock_open(Chardev *chr, JsonObject *data, gboolean *be_opened, G
         return FALSE;
     }
     update_disconnected_name(s);
+
+    if (!yank_register_instance(YANK_KIND_CHARDEV, chardev_label(chr), errp)) {
+        return FALSE;
+    }
+    s->yank_registered = TRUE;
+    yank_register_function(YANK_KIND_CHARDEV, chardev_label(chr), sock_yank, s);
 
     if (s->is_listen) {
         s->listen_fds = socket_listen(s->addr, 1, errp);
@@ -615,6 +641,10 @@ static void sock_close(Chardev *chr)
     socket_listen_close(s->listen_fds, s->addr);
     s->listen_fds = NULL;
     s->state = SOCK_DISCONNECTED;
+    if (s->yank_registered) {
+        yank_unregister_instance(YANK_KIND_CHARDEV, chardev_label(chr));
+        s->yank_registered = FALSE;
+    }
 }
 
 static void chardev_socket_finalize(GObject *obj)
@@ -625,6 +655,7 @@ static void chardev_socket_finalize(GObject *obj)
     socket_addr_free(s->addr);
     g_free(s->connected_name);
     g_free(s->disconnected_name);
+    g_mutex_clear(&s->yank_lock);
     G_OBJECT_CLASS(chardev_socket_parent_class)->finalize(obj);
 }
 
@@ -668,4 +699,5 @@ static void chardev_socket_init(ChardevSocket *s)
     s->fd = -1;
     s->connecting_fd = -1;
     s->listen_srcs = g_ptr_array_new();
+    g_mutex_init(&s->yank_lock);
 }

@@ -6,10 +6,12 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "util/error.h"
+#include "util/yank.h"
 
 #define CHANNEL_BUF_SIZE (256 * 1024)
 #define RATE_WINDOW_NS   (1000 * 1000 * 1000ll)
@@ -31,11 +33,20 @@ struct MigChannel {
     uint64_t rate;        /* bytes per second, 0: none */
     int64_t window_start; /* monotonic ns */
     uint64_t window_bytes;
+    bool yankable; /* on the migration's yank instance */
 };
 
 static int64_t now_ns(void)
 {
     return g_get_monotonic_time() * 1000;
+}
+
+/* From the yank's thread: a blocked poll then sees the hang-up at once (upstream does the
+ * same shutdown(2)); the descriptor stays open until mig_channel_free. */
+static void channel_yank(void *opaque)
+{
+    MigChannel *c = opaque;
+    shutdown(c->fd, SHUT_RDWR);
 }
 
 MigChannel *mig_channel_new_fd(int fd, bool writer, const char *what)
@@ -51,6 +62,8 @@ MigChannel *mig_channel_new_fd(int fd, bool writer, const char *what)
     if (flags >= 0) {
         fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     }
+    /* While a migration (or COLO) runs, yank cuts every channel it has open. */
+    c->yankable = yank_register_function(YANK_KIND_MIGRATION, NULL, channel_yank, c);
     return c;
 }
 
@@ -75,6 +88,9 @@ void mig_channel_free(MigChannel *c)
 {
     if (!c) {
         return;
+    }
+    if (c->yankable) {
+        yank_unregister_function(YANK_KIND_MIGRATION, NULL, channel_yank, c);
     }
     if (c->fd >= 0) {
         close(c->fd);

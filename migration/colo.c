@@ -23,7 +23,6 @@
 #include "util/error.h"
 
 /* vmstate-size's payload starts with P's run state (be32), then the device state */
-#define COLO_STATE_HEADER 4
 /* RAM per hash of x-colo-ram-hashes */
 #define HASH_CHUNK (1u << 20)
 /* pauses kept for the percentiles */
@@ -346,34 +345,6 @@ static bool send_msg(MigChannel *c, ColoMessage m, GError **errp)
     return true;
 }
 
-static bool get_msg(MigChannel *c, ColoMessage *m, GError **errp)
-{
-    uint32_t v;
-    if (!mig_channel_get_be32(c, &v, errp)) {
-        g_prefix_error(errp, "Can't receive COLO message: ");
-        return false;
-    }
-    if (v >= COLO_MSG__MAX) {
-        error_setg(errp, "%s: Invalid message", "Can't receive COLO message");
-        return false;
-    }
-    *m = v;
-    return true;
-}
-
-static bool expect_msg(MigChannel *c, ColoMessage want, GError **errp)
-{
-    ColoMessage m;
-    if (!get_msg(c, &m, errp)) {
-        return false;
-    }
-    if (m != want) {
-        error_setg(errp, "Unexpected COLO message %d, expected %d", m, want);
-        return false;
-    }
-    return true;
-}
-
 /* The other direction on the same socket. */
 static MigChannel *open_return_path(MigChannel *c, bool writer, GError **errp)
 {
@@ -581,7 +552,7 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Tri
 {
     CheckpointTimes t = {.start_us = g_get_monotonic_time()};
     if (!send_msg(out, COLO_MSG_CHECKPOINT_REQUEST, errp) ||
-        !expect_msg(in, COLO_MSG_CHECKPOINT_REPLY, errp) || failover_wanted()) {
+        !colo_expect_msg(in, COLO_MSG_CHECKPOINT_REPLY, errp) || failover_wanted()) {
         return false;
     }
     if (!migration_run_on_main(stop_vm_main, NULL) || failover_wanted()) {
@@ -615,7 +586,7 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Tri
     }
     t.bytes = mig_channel_bytes(out) - before;
     t.pages = s->index->len;
-    if (!expect_msg(in, COLO_MSG_VMSTATE_RECEIVED, errp)) {
+    if (!colo_expect_msg(in, COLO_MSG_VMSTATE_RECEIVED, errp)) {
         return false;
     }
     t.sent_us = g_get_monotonic_time();
@@ -629,7 +600,7 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Tri
         colo.request = TRIGGER_NONE;
     }
     g_mutex_unlock(&colo.lock);
-    if (!expect_msg(in, COLO_MSG_VMSTATE_LOADED, errp)) {
+    if (!colo_expect_msg(in, COLO_MSG_VMSTATE_LOADED, errp)) {
         return false;
     }
     t.loaded_us = g_get_monotonic_time();
@@ -679,7 +650,7 @@ static void primary_failover(void)
     migration_run_on_main(start_vm_main, NULL);
 }
 
-void colo_primary_run(MigChannel *out, DirtyReader *reader)
+bool colo_primary_run(MigChannel *out, DirtyReader *reader)
 {
     GError *err = NULL;
     GuestRam *ram = migration_host()->ram;
@@ -698,7 +669,7 @@ void colo_primary_run(MigChannel *out, DirtyReader *reader)
     /* checkpoint 0: the end of the initial stream, the VM still stopped; the reader keeps
      * what it has for the first checkpoint */
     migration_run_on_main(record_entry_main, NULL);
-    bool ok = in && expect_msg(in, COLO_MSG_CHECKPOINT_READY, &err) &&
+    bool ok = in && colo_expect_msg(in, COLO_MSG_CHECKPOINT_READY, &err) &&
               migration_run_on_main(start_vm_main, NULL);
     int64_t last = now_ms();
     while (ok) {
@@ -719,7 +690,6 @@ void colo_primary_run(MigChannel *out, DirtyReader *reader)
     if (failover) {
         primary_failover();
         failover_end(COLO_MODE_PRIMARY);
-        emit_exit(COLO_MODE_PRIMARY, COLO_EXIT_REASON_REQUEST);
     }
     if (in) {
         mig_channel_free(in);
@@ -728,20 +698,24 @@ void colo_primary_run(MigChannel *out, DirtyReader *reader)
     g_free(s.pages);
     g_array_unref(s.index);
     g_byte_array_unref(s.devices);
+    return failover;
+}
+
+void colo_primary_exit_event(void)
+{
+    emit_exit(COLO_MODE_PRIMARY, COLO_EXIT_REASON_REQUEST);
 }
 
 /* ---- secondary ---- */
 
 typedef struct Cache {
     GuestRam *ram;
-    guint8 *mem; /* ram->size bytes: P's RAM as of the last checkpoint */
-    uint64_t *received;
+    /* rx.mem: ram->size bytes, P's RAM as of the last checkpoint */
+    ColoReceiver rx;
     gsize words;
     DirtyReader *reader; /* S's own writes since the last checkpoint */
-    guint8 *devices;
-    gsize devices_len;
-    RunState state; /* P's, to take after the load */
-    bool exit;      /* P's guest powered off and S's shutdown action ends the process */
+    RunState state;      /* P's, to take after the load */
+    bool exit;           /* P's guest powered off and S's shutdown action ends the process */
     bool ok;
     GError *err;
     uint64_t checkpoint;
@@ -753,9 +727,10 @@ static bool cache_new(Cache *c, GuestRam *ram, GError **errp)
     if (!ram) {
         return true;
     }
-    c->mem = mmap(NULL, ram->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (c->mem == MAP_FAILED) {
-        c->mem = NULL;
+    c->rx.mem = mmap(NULL, ram->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    c->rx.npages = ram->npages;
+    if (c->rx.mem == MAP_FAILED) {
+        c->rx.mem = NULL;
         error_setg(errp,
                    "failed to init colo RAM cache: -12: Can't alloc memory for COLO cache of "
                    "block pc.ram, size 0x%" G_GINT64_MODIFIER "x",
@@ -766,128 +741,27 @@ static bool cache_new(Cache *c, GuestRam *ram, GError **errp)
     for (uint64_t pi = 0; pi < ram->npages; pi++) {
         const guint8 *page = ram->host + (pi << GUEST_PAGE_BITS);
         if (!mig_page_is_zero(page)) {
-            memcpy(c->mem + (pi << GUEST_PAGE_BITS), page, GUEST_PAGE_SIZE);
+            memcpy(c->rx.mem + (pi << GUEST_PAGE_BITS), page, GUEST_PAGE_SIZE);
         }
     }
     c->words = guest_ram_bitmap_words(ram);
-    c->received = g_new0(uint64_t, c->words);
+    c->rx.received = g_new0(uint64_t, c->words);
     c->reader = guest_ram_dirty_reader_new(ram, "colo");
     return true;
 }
 
 static void cache_free(Cache *c)
 {
-    if (c->mem) {
-        munmap(c->mem, c->ram->size);
-        c->mem = NULL;
+    if (c->rx.mem) {
+        munmap(c->rx.mem, c->ram->size);
+        c->rx.mem = NULL;
     }
     if (c->reader) {
         guest_ram_dirty_reader_free(c->reader);
         c->reader = NULL;
     }
-    g_clear_pointer(&c->received, g_free);
-    g_clear_pointer(&c->devices, g_free);
-}
-
-static bool page_in_ram(const Cache *c, uint64_t first, uint64_t count, GError **errp)
-{
-    uint64_t npages = c->ram ? c->ram->npages : 0;
-    if (first >= npages || count > npages - first) {
-        error_setg(errp, "COLO checkpoint page %" G_GUINT64_FORMAT " is beyond RAM", first);
-        return false;
-    }
-    return true;
-}
-
-static void mark_received(Cache *c, uint64_t pi)
-{
-    c->received[pi / 64] |= 1ull << (pi % 64);
-}
-
-/* The pages of one checkpoint, into the cache only, up to the END record and its checksum. */
-static bool receive_pages(MigChannel *in, Cache *c, GError **errp)
-{
-    for (;;) {
-        uint8_t tag;
-        uint64_t first;
-        uint32_t count;
-        if (!mig_channel_get_u8(in, &tag, errp)) {
-            return false;
-        }
-        switch (tag) {
-        case MIG_REC_PAGE:
-            if (!mig_channel_get_be64(in, &first, errp) || !page_in_ram(c, first, 1, errp) ||
-                !mig_channel_get(in, c->mem + (first << GUEST_PAGE_BITS), GUEST_PAGE_SIZE, errp)) {
-                return false;
-            }
-            mark_received(c, first);
-            break;
-        case MIG_REC_ZERO:
-            if (!mig_channel_get_be64(in, &first, errp) ||
-                !mig_channel_get_be32(in, &count, errp) || !page_in_ram(c, first, count, errp)) {
-                return false;
-            }
-            for (uint64_t pi = first; pi < first + count; pi++) {
-                memset(c->mem + (pi << GUEST_PAGE_BITS), 0, GUEST_PAGE_SIZE);
-                mark_received(c, pi);
-            }
-            break;
-        case MIG_REC_END:
-            return mig_stream_check_crc(in, "COLO checkpoint", errp);
-        default:
-            error_setg(errp, "Unknown record 0x%02x in a COLO checkpoint", tag);
-            return false;
-        }
-    }
-}
-
-static bool receive_devices(MigChannel *in, Cache *c, GError **errp)
-{
-    uint64_t len;
-    if (!expect_msg(in, COLO_MSG_VMSTATE_SIZE, errp)) {
-        return false;
-    }
-    if (!mig_channel_get_be64(in, &len, errp)) {
-        g_prefix_error(errp, "Failed to get value for COLO message: ");
-        return false;
-    }
-    if (len > MIG_STREAM_DEVICES_MAX) {
-        error_setg(errp,
-                   "COLO device state of %" G_GUINT64_FORMAT " bytes exceeds the limit "
-                   "of %u",
-                   len, MIG_STREAM_DEVICES_MAX);
-        return false;
-    }
-    uint32_t state;
-    if (len < COLO_STATE_HEADER) {
-        error_setg(errp, "COLO device state of %" G_GUINT64_FORMAT " bytes has no run state", len);
-        return false;
-    }
-    if (!mig_channel_get_be32(in, &state, errp)) {
-        g_prefix_error(errp, "Failed to get value for COLO message: ");
-        return false;
-    }
-    if (state != RUN_STATE_RUNNING && state != RUN_STATE_PAUSED && state != RUN_STATE_SHUTDOWN &&
-        state != RUN_STATE_PRELAUNCH) {
-        error_setg(errp, "COLO checkpoint carries run state %u", state);
-        return false;
-    }
-    c->state = state;
-    len -= COLO_STATE_HEADER;
-    g_free(c->devices);
-    c->devices = g_malloc(MAX(len, 1));
-    c->devices_len = len;
-    GError *short_read = NULL;
-    uint64_t before = mig_channel_bytes(in);
-    if (!mig_channel_get(in, c->devices, len, &short_read)) {
-        /* upstream's words, then why */
-        error_setg(errp, "Got %lu VMState data, less than expected %lu: %s",
-                   (unsigned long)(mig_channel_bytes(in) - before), (unsigned long)len,
-                   short_read->message);
-        g_error_free(short_read);
-        return false;
-    }
-    return mig_stream_check_crc(in, "COLO device state", errp);
+    g_clear_pointer(&c->rx.received, g_free);
+    g_clear_pointer(&c->rx.devices, g_free);
 }
 
 /* After a load, S's VM does what P's does: what S held is superseded by P's state. A
@@ -924,28 +798,30 @@ static void apply_main(void *opaque)
 {
     Cache *c = opaque;
     const MigrationHost *h = migration_host();
-    c->ok = !h->check_devices || h->check_devices(h->opaque, c->devices, c->devices_len, &c->err);
+    c->ok =
+        !h->check_devices || h->check_devices(h->opaque, c->rx.devices, c->rx.devices_len, &c->err);
     if (!c->ok) {
         return;
     }
     GuestRam *ram = c->ram;
     if (ram) {
-        guest_ram_dirty_reader_sync(c->reader, c->received);
+        guest_ram_dirty_reader_sync(c->reader, c->rx.received);
         for (gsize w = 0; w < c->words; w++) {
-            for (uint64_t bits = c->received[w]; bits; bits &= bits - 1) {
+            for (uint64_t bits = c->rx.received[w]; bits; bits &= bits - 1) {
                 uint64_t off = ((uint64_t)w * 64 + __builtin_ctzll(bits)) << GUEST_PAGE_BITS;
                 if (off < ram->size) {
-                    memcpy(ram->host + off, c->mem + off, GUEST_PAGE_SIZE);
+                    memcpy(ram->host + off, c->rx.mem + off, GUEST_PAGE_SIZE);
                     guest_ram_note_store_range(ram, off, GUEST_PAGE_SIZE);
                 }
             }
         }
-        memset(c->received, 0, c->words * sizeof(uint64_t));
+        memset(c->rx.received, 0, c->words * sizeof(uint64_t));
         /* our own copies are not S's writes */
         g_autofree uint64_t *scratch = g_new0(uint64_t, c->words);
         guest_ram_dirty_reader_sync(c->reader, scratch);
     }
-    c->ok = !h->load_devices || h->load_devices(h->opaque, c->devices, c->devices_len, &c->err);
+    c->ok =
+        !h->load_devices || h->load_devices(h->opaque, c->rx.devices, c->rx.devices_len, &c->err);
     if (!c->ok) {
         return;
     }
@@ -969,7 +845,7 @@ static void cache_start_main(void *opaque)
 static bool secondary_checkpoint(MigChannel *in, MigChannel *out, Cache *c, GError **errp)
 {
     ColoMessage m;
-    if (!get_msg(in, &m, errp)) {
+    if (!colo_get_msg(in, &m, errp)) {
         return false;
     }
     if (m != COLO_MSG_CHECKPOINT_REQUEST) {
@@ -983,14 +859,15 @@ static bool secondary_checkpoint(MigChannel *in, MigChannel *out, Cache *c, GErr
     t.stopped_us = t.saved_us = g_get_monotonic_time();
     uint64_t before = mig_channel_bytes(in);
     if (!send_msg(out, COLO_MSG_CHECKPOINT_REPLY, errp) ||
-        !expect_msg(in, COLO_MSG_VMSTATE_SEND, errp) || !receive_pages(in, c, errp) ||
-        !receive_devices(in, c, errp) || !send_msg(out, COLO_MSG_VMSTATE_RECEIVED, errp)) {
+        !colo_receive_checkpoint(in, &c->rx, errp) ||
+        !send_msg(out, COLO_MSG_VMSTATE_RECEIVED, errp)) {
         return false;
     }
+    c->state = c->rx.state;
     t.sent_us = g_get_monotonic_time();
     t.bytes = mig_channel_bytes(in) - before;
     for (gsize w = 0; w < c->words; w++) {
-        t.pages += __builtin_popcountll(c->received[w]);
+        t.pages += __builtin_popcountll(c->rx.received[w]);
     }
     c->checkpoint++;
     if (!migration_run_on_main(apply_main, c)) {

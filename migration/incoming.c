@@ -13,6 +13,7 @@
 #include "qapi-events.h"
 #include "system/runstate.h"
 #include "util/error.h"
+#include "util/yank.h"
 
 typedef struct Incoming {
     bool configured; /* -incoming was given */
@@ -148,6 +149,7 @@ static gpointer incoming_thread(gpointer opaque)
     mig_transport_stop_listening(&in.tr);
     g_mutex_unlock(&in.lock);
     if (!accepted) {
+        yank_unregister_instance(YANK_KIND_MIGRATION, NULL);
         if (!migration_run_on_main(failed_on_main, err)) {
             g_error_free(err);
         }
@@ -182,6 +184,7 @@ static gpointer incoming_thread(gpointer opaque)
     g_mutex_lock(&in.lock);
     mig_transport_close(&in.tr, false);
     g_mutex_unlock(&in.lock);
+    yank_unregister_instance(YANK_KIND_MIGRATION, NULL);
     if (ok) {
         migration_run_on_main(loaded_on_main, GINT_TO_POINTER(AFTER_LOAD_AUTOSTART));
     } else if (err && !migration_run_on_main(failed_on_main, err)) {
@@ -195,7 +198,12 @@ static bool incoming_start(const char *uri, GError **errp)
     /* upstream sends this one whether capability events is on or not, before the URI is
      * even parsed */
     qapi_event_send_migration(MIGRATION_STATUS_SETUP);
+    /* Upstream's yank instance, from the listen on: the channel joins it once accepted. */
+    if (!yank_register_instance(YANK_KIND_MIGRATION, NULL, errp)) {
+        return false;
+    }
     if (!mig_transport_listen(uri, &in.tr, errp)) {
+        yank_unregister_instance(YANK_KIND_MIGRATION, NULL);
         return false;
     }
     in.started = true;

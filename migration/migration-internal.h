@@ -76,8 +76,12 @@ void migration_incoming_colo_done(bool run);
 /* ---- COLO (migration/colo.c, include/migration/colo.h) ---- */
 
 /* Primary, on the migration thread once the initial stream went out whole, the VM stopped:
- * runs checkpoints until a failover (or shutdown) and returns with the VM running again. */
-void colo_primary_run(MigChannel *out, DirtyReader *reader);
+ * runs checkpoints until a failover (or shutdown) and returns with the VM running again;
+ * true if a failover ended it. */
+bool colo_primary_run(MigChannel *out, DirtyReader *reader);
+/* After a failover (colo_primary_run returned true) and the migration status completed, as
+ * upstream orders them: COLO_EXIT {primary, request}. */
+void colo_primary_exit_event(void);
 /* The stream's COLO record (MigLoadTarget.enable_colo): refused without capability x-colo. */
 bool colo_incoming_enable(void *opaque, GError **errp);
 /* Secondary, on the incoming thread once the initial stream is loaded (VM not running):

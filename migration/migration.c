@@ -12,6 +12,7 @@
 #include "qapi-events.h"
 #include "system/runstate.h"
 #include "util/error.h"
+#include "util/yank.h"
 
 /* The smallest bandwidth the convergence test assumes (bytes per ms), so that a first slow
  * sample does not make every later pass look hopeless. */
@@ -559,19 +560,27 @@ static gpointer precopy_thread(gpointer opaque)
         if (p.colo) {
             /* device -> colo; COLO runs the VM and returns after a failover */
             set_status(MIGRATION_STATUS_COLO);
-            colo_primary_run(p.chan, p.reader);
+            bool failed_over = colo_primary_run(p.chan, p.reader);
             close_channel(&p);
             mig_transport_close(&p.tr, false);
+            yank_unregister_instance(YANK_KIND_MIGRATION, NULL);
+            /* upstream's order: the status is completed when COLO_EXIT comes */
+            set_status(MIGRATION_STATUS_COMPLETED);
+            if (failed_over) {
+                colo_primary_exit_event();
+            }
         } else {
+            yank_unregister_instance(YANK_KIND_MIGRATION, NULL);
             migration_run_on_main(postmigrate_on_main, NULL);
+            set_status(MIGRATION_STATUS_COMPLETED);
         }
-        set_status(MIGRATION_STATUS_COMPLETED);
     } else {
         if (!p.err && p.chan && mig_channel_error(p.chan)) {
             p.err = g_error_copy(mig_channel_error(p.chan));
         }
         close_channel(&p);
         mig_transport_close(&p.tr, false);
+        yank_unregister_instance(YANK_KIND_MIGRATION, NULL);
         g_mutex_lock(&mig.lock);
         bool was_cancel = mig.status == MIGRATION_STATUS_CANCELLING;
         bool restart = mig.vm_stopped_by_us;
@@ -658,6 +667,13 @@ void qmp_migrate(const char *uri, bool has_blk, bool blk, bool has_inc, bool inc
     if (!g_str_has_prefix(uri, "exec:") && !g_str_has_prefix(uri, "tcp:") &&
         !g_str_has_prefix(uri, "unix:")) {
         error_set_param_value(errp, "uri", "a valid migration protocol");
+        set_status(MIGRATION_STATUS_FAILED);
+        return;
+    }
+    /* Upstream's yank instance; the thread's channels join it and it goes when they end. */
+    GError *err = NULL;
+    if (!yank_register_instance(YANK_KIND_MIGRATION, NULL, &err)) {
+        g_propagate_error(errp, err);
         set_status(MIGRATION_STATUS_FAILED);
         return;
     }

@@ -226,9 +226,16 @@ static void chr_event(void *opaque, ChrEvent event)
 
 static void link_detach(void *opaque);
 
+static void link_wake(void *opaque)
+{
+    ChardevLink *link = opaque;
+    char_fe_accept_input(link->fe);
+}
+
 static const MonitorLinkOps chardev_link_ops = {
     .congested = link_congested,
     .detach = link_detach,
+    .wake = link_wake,
 };
 
 /* The link of a monitor on a chardev, else NULL. */
@@ -284,7 +291,14 @@ static Monitor *monitor_new_on_chardev(Chardev *chr, gboolean qmp, gboolean pret
     link->mon = qmp ? monitor_new_qmp_custom(chr_write, link, pretty)
                     : monitor_new_hmp_custom(chr_write, link);
     monitor_set_link(link->mon, &chardev_link_ops);
-    char_fe_set_handlers(fe, chr_can_read, chr_read, chr_event, link, NULL);
+    /* As upstream: QMP is read on the monitor I/O thread where the chardev can run there. */
+    GMainContext *ctx = NULL;
+    if (qmp) {
+        gboolean threaded = chardev_has_feature(chr, CHARDEV_FEATURE_GCONTEXT);
+        monitor_qmp_set_io_mode(link->mon, threaded ? QMP_IO_THREAD : QMP_IO_MAIN);
+        ctx = threaded ? monitor_io_context() : NULL;
+    }
+    char_fe_set_handlers(fe, chr_can_read, chr_read, chr_event, link, ctx);
     return link->mon;
 }
 

@@ -54,6 +54,8 @@ typedef struct MonitorLinkOps {
     gboolean (*congested)(void *opaque);
     /* monitor_free(): the transport lets go of the monitor and frees its link. */
     void (*detach)(void *opaque);
+    /* The session can take input again (any thread). */
+    void (*wake)(void *opaque);
 } MonitorLinkOps;
 
 /* The part every session embeds first. */
@@ -85,5 +87,22 @@ gboolean monitor_has_held_input(Monitor *mon);
  * requests already read are held and no more input is read.
  */
 gboolean monitor_output_congested(Monitor *mon);
+/* A session that held input runs it now: the transport may read again. */
+void monitor_wake_input(Monitor *mon);
+
+/*
+ * Where a QMP session reads and runs requests:
+ *   SYNC   everything at once, on the caller's thread (custom monitors: tests, fuzzing)
+ *   MAIN   on the main loop, its chardev cannot run elsewhere (stdio, mux): oob is offered as
+ *          upstream offers it there, but exec-oob runs in order with the rest
+ *   THREAD the chardev is read on the monitor I/O thread: out-of-band requests run there at
+ *          once, in-band ones are queued to the main loop (qmp.c draws the queue)
+ */
+typedef enum { QMP_IO_SYNC, QMP_IO_MAIN, QMP_IO_THREAD } QmpIoMode;
+/* Before the session gets any input. */
+void monitor_qmp_set_io_mode(Monitor *mon, QmpIoMode io);
+/* The monitor I/O thread's context, the thread started on first use; stopped by
+ * monitor_cleanup() before any monitor is freed. */
+GMainContext *monitor_io_context(void);
 
 #endif

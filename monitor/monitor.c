@@ -6,6 +6,7 @@
 #include "qapi/qapi-runtime.h"
 #include "qapi/qjson.h"
 
+#include <malloc.h>
 #include <string.h>
 
 static GMutex monitors_lock;
@@ -87,6 +88,59 @@ gboolean monitor_output_congested(Monitor *mon)
     return mon->link && mon->link->congested(mon->write_opaque);
 }
 
+void monitor_wake_input(Monitor *mon)
+{
+    if (mon->link && mon->link->wake) {
+        mon->link->wake(mon->write_opaque);
+    }
+}
+
+/* The monitor I/O thread: QMP input and out-of-band commands, whatever the main loop does. */
+static GMutex io_lock;
+static GMainContext *io_ctx;
+static GMainLoop *io_loop;
+static GThread *io_thread;
+
+static gpointer io_thread_fn(gpointer opaque)
+{
+    g_main_context_push_thread_default(io_ctx);
+    g_main_loop_run(io_loop);
+    g_main_context_pop_thread_default(io_ctx);
+    return NULL;
+}
+
+GMainContext *monitor_io_context(void)
+{
+    g_mutex_lock(&io_lock);
+    if (!io_ctx) {
+        /*
+         * QMP input is parsed on this thread, in its own malloc arena, and glibc gives back
+         * neither the top of a thread's arena (malloc_trim does not reach it) nor, once it
+         * raised its thresholds after a first big free, any big block: fixed thresholds keep
+         * a huge request's buffers mmapped, so that its memory goes when it is refused.
+         */
+        mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+        mallopt(M_TRIM_THRESHOLD, 2 * 1024 * 1024);
+        io_ctx = g_main_context_new();
+        io_loop = g_main_loop_new(io_ctx, FALSE);
+        io_thread = g_thread_new("mon_iothread", io_thread_fn, NULL);
+    }
+    g_mutex_unlock(&io_lock);
+    return io_ctx;
+}
+
+static void io_thread_stop(void)
+{
+    g_mutex_lock(&io_lock);
+    GThread *t = io_thread;
+    io_thread = NULL;
+    g_mutex_unlock(&io_lock);
+    if (t) {
+        g_main_loop_quit(io_loop);
+        g_thread_join(t);
+    }
+}
+
 void monitor_free(Monitor *mon)
 {
     if (!mon) {
@@ -108,6 +162,8 @@ void monitor_free(Monitor *mon)
 
 void monitor_cleanup(void)
 {
+    /* No handler runs on the I/O thread while its monitors go. */
+    io_thread_stop();
     for (;;) {
         g_mutex_lock(&monitors_lock);
         Monitor *mon = monitors && monitors->len ? g_ptr_array_index(monitors, 0) : NULL;

@@ -8,14 +8,25 @@
 
 #include <string.h>
 
+/*
+ * In-band requests wait in a short queue, as upstream's: the client's input is read no further
+ * while it is full (with oob: QMP_REQ_QUEUE_LEN_MAX requests; without: one, counting the one
+ * running, so that every reply keeps its request's order).
+ */
+#define QMP_REQ_QUEUE_LEN_MAX 8
+
 typedef struct QmpSession {
     Monitor mon;
-    JsonStreamer *js;
-    GQueue *held;         /* parsed input waiting while output is congested */
-    gboolean dispatching; /* running held input (guards against nested main loops) */
+    QmpIoMode io;
+    JsonStreamer *js;      /* fed on the thread that reads the client */
+    GMutex queue_lock;     /* held, inflight, dispatch_src */
+    GQueue *held;          /* in-band input waiting for the main loop or for output to drain */
+    guint inflight;        /* in-band requests taken from held and running */
+    GSource *dispatch_src; /* QMP_IO_THREAD: the main loop's run of held is scheduled */
+    gboolean dispatching;  /* running held input (guards against nested main loops) */
     gboolean pretty;
-    gboolean negotiated; /* command mode */
-    gboolean oob;        /* the oob capability was enabled */
+    gint negotiated; /* command mode (atomic: read on the I/O thread) */
+    gint oob;        /* the oob capability was enabled (atomic) */
 } QmpSession;
 
 static const MonitorOps qmp_ops;
@@ -45,7 +56,7 @@ static void qmp_send(QmpSession *qs, JsonNode *msg)
 static void qmp_session_event(Monitor *mon, JsonNode *event)
 {
     QmpSession *qs = qmp_session(mon);
-    if (mon->open && qs->negotiated) {
+    if (mon->open && g_atomic_int_get(&qs->negotiated)) {
         qmp_send(qs, event);
     }
 }
@@ -107,7 +118,8 @@ static gboolean check_request(QmpSession *qs, JsonObject *req, GError **errp)
         const char *key = g_ptr_array_index(order, i);
         JsonNode *v = json_object_get_member(req, key);
         gboolean is_str = JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_STRING;
-        if (strcmp(key, "execute") == 0 || (strcmp(key, "exec-oob") == 0 && qs->oob)) {
+        if (strcmp(key, "execute") == 0 ||
+            (strcmp(key, "exec-oob") == 0 && g_atomic_int_get(&qs->oob))) {
             if (!is_str) {
                 error_setg(errp, "QMP input member '%s' must be a string", key);
                 ok = FALSE;
@@ -133,7 +145,7 @@ static gboolean check_request(QmpSession *qs, JsonObject *req, GError **errp)
         return FALSE;
     }
     if (has_exec && has_oob) {
-        error_setg(errp, "QMP input must have either 'execute' or 'exec-oob', not both");
+        error_setg(errp, "QMP input member 'execute' clashes with 'exec-oob'");
         return FALSE;
     }
     return TRUE;
@@ -158,7 +170,7 @@ static JsonNode *qmp_dispatch(QmpSession *qs, JsonNode *request)
     gboolean oob = json_object_has_member(req, "exec-oob");
     const char *name = json_object_get_string_member(req, oob ? "exec-oob" : "execute");
     const QmpCommandDef *cmd = find_command(name);
-    if (!qs->negotiated && (!cmd || strcmp(name, "qmp_capabilities") != 0)) {
+    if (!g_atomic_int_get(&qs->negotiated) && (!cmd || strcmp(name, "qmp_capabilities") != 0)) {
         error_set(&err, ERROR_CLASS_COMMAND_NOT_FOUND,
                   "Expecting capabilities negotiation with 'qmp_capabilities'");
         goto out;
@@ -232,38 +244,123 @@ static void held_input_free(gpointer p)
     g_free(h);
 }
 
+/* Upstream's test: such a request runs at once, whatever the capability (it then fails). */
+static gboolean is_oob_request(JsonNode *value)
+{
+    if (!value || !JSON_NODE_HOLDS_OBJECT(value)) {
+        return FALSE;
+    }
+    JsonObject *o = json_node_get_object(value);
+    return json_object_has_member(o, "exec-oob") && !json_object_has_member(o, "execute");
+}
+
+static void schedule_dispatch_locked(QmpSession *qs);
+
 static void qmp_handle_input(void *opaque, JsonNode *value, GError *err)
 {
     QmpSession *qs = opaque;
-    if (g_queue_is_empty(qs->held) && !monitor_output_congested(&qs->mon)) {
+    if (qs->io == QMP_IO_THREAD) {
+        /* On the monitor I/O thread: out of band now, in band on the main loop. */
+        if (!err && is_oob_request(value)) {
+            qmp_handle_one(qs, value, NULL);
+            return;
+        }
+    } else if (g_queue_is_empty(qs->held) && !monitor_output_congested(&qs->mon)) {
         qmp_handle_one(qs, value, err);
         return;
     }
-    /* Bounded: no more input is read while anything is held. */
+    /* Bounded: holding() stops the reading while the queue is full. */
     HeldInput *h = g_new(HeldInput, 1);
     h->value = value;
     h->err = err;
+    g_mutex_lock(&qs->queue_lock);
     g_queue_push_tail(qs->held, h);
+    if (qs->io == QMP_IO_THREAD) {
+        schedule_dispatch_locked(qs);
+    }
+    g_mutex_unlock(&qs->queue_lock);
+}
+
+/* Runs held input in order while output flows; on the main loop. */
+static void run_held(QmpSession *qs)
+{
+    if (qs->dispatching) {
+        return;
+    }
+    qs->dispatching = TRUE;
+    for (;;) {
+        if (monitor_output_congested(&qs->mon)) {
+            break;
+        }
+        g_mutex_lock(&qs->queue_lock);
+        HeldInput *h = g_queue_pop_head(qs->held);
+        if (h) {
+            qs->inflight++;
+        }
+        g_mutex_unlock(&qs->queue_lock);
+        if (!h) {
+            break;
+        }
+        qmp_handle_one(qs, h->value, h->err);
+        g_free(h);
+        g_mutex_lock(&qs->queue_lock);
+        qs->inflight--;
+        g_mutex_unlock(&qs->queue_lock);
+        /* The queue has room again: the reader may go on. */
+        monitor_wake_input(&qs->mon);
+    }
+    qs->dispatching = FALSE;
+}
+
+static gboolean dispatch_cb(gpointer opaque)
+{
+    QmpSession *qs = opaque;
+    g_mutex_lock(&qs->queue_lock);
+    g_source_unref(qs->dispatch_src);
+    qs->dispatch_src = NULL;
+    g_mutex_unlock(&qs->queue_lock);
+    run_held(qs);
+    return G_SOURCE_REMOVE;
+}
+
+static void schedule_dispatch_locked(QmpSession *qs)
+{
+    if (qs->dispatch_src) {
+        return;
+    }
+    qs->dispatch_src = g_idle_source_new();
+    /* Among the main loop's other sources, where the chardev's read handler used to run. */
+    g_source_set_priority(qs->dispatch_src, G_PRIORITY_DEFAULT);
+    g_source_set_callback(qs->dispatch_src, dispatch_cb, qs, NULL);
+    g_source_attach(qs->dispatch_src, NULL);
 }
 
 static void qmp_session_resume(Monitor *mon)
 {
     QmpSession *qs = qmp_session(mon);
-    if (qs->dispatching) {
+    if (qs->io == QMP_IO_THREAD) {
+        /* from the I/O thread (output drained): the main loop runs what waits */
+        g_mutex_lock(&qs->queue_lock);
+        if (!g_queue_is_empty(qs->held)) {
+            schedule_dispatch_locked(qs);
+        }
+        g_mutex_unlock(&qs->queue_lock);
         return;
     }
-    qs->dispatching = TRUE;
-    while (!g_queue_is_empty(qs->held) && !monitor_output_congested(mon)) {
-        HeldInput *h = g_queue_pop_head(qs->held);
-        qmp_handle_one(qs, h->value, h->err);
-        g_free(h);
-    }
-    qs->dispatching = FALSE;
+    run_held(qs);
 }
 
 static gboolean qmp_session_holding(Monitor *mon)
 {
-    return !g_queue_is_empty(qmp_session(mon)->held);
+    QmpSession *qs = qmp_session(mon);
+    g_mutex_lock(&qs->queue_lock);
+    guint n = g_queue_get_length(qs->held);
+    guint limit = qs->io == QMP_IO_THREAD && g_atomic_int_get(&qs->oob) ? QMP_REQ_QUEUE_LEN_MAX : 1;
+    if (qs->io == QMP_IO_THREAD && !g_atomic_int_get(&qs->oob)) {
+        n += qs->inflight;
+    }
+    g_mutex_unlock(&qs->queue_lock);
+    return n >= limit;
 }
 
 /* A new client starts from negotiation mode, with nothing of the last one's input. */
@@ -271,11 +368,13 @@ static void qmp_session_reset(QmpSession *qs)
 {
     HeldInput *h;
     json_streamer_reset(qs->js);
+    g_mutex_lock(&qs->queue_lock);
     while ((h = g_queue_pop_head(qs->held))) {
         held_input_free(h);
     }
-    qs->negotiated = FALSE;
-    qs->oob = FALSE;
+    g_mutex_unlock(&qs->queue_lock);
+    g_atomic_int_set(&qs->negotiated, FALSE);
+    g_atomic_int_set(&qs->oob, FALSE);
 }
 
 static void qmp_session_open(Monitor *mon)
@@ -302,8 +401,14 @@ static void qmp_session_destroy(Monitor *mon)
     QmpSession *qs = qmp_session(mon);
     json_streamer_free(qs->js);
     qs->js = NULL;
+    if (qs->dispatch_src) {
+        g_source_destroy(qs->dispatch_src);
+        g_source_unref(qs->dispatch_src);
+        qs->dispatch_src = NULL;
+    }
     g_queue_free_full(qs->held, held_input_free);
     qs->held = NULL;
+    g_mutex_clear(&qs->queue_lock);
 }
 
 static const MonitorOps qmp_ops = {
@@ -321,10 +426,17 @@ Monitor *monitor_new_qmp_custom(MonitorWriteFn write, void *opaque, gboolean pre
     QmpSession *qs = g_new0(QmpSession, 1);
     monitor_init(&qs->mon, &qmp_ops, write, opaque);
     qs->pretty = pretty;
+    qs->io = QMP_IO_SYNC;
+    g_mutex_init(&qs->queue_lock);
     qs->js = json_streamer_new(qmp_handle_input, qs);
     qs->held = g_queue_new();
     monitor_register(&qs->mon);
     return &qs->mon;
+}
+
+void monitor_qmp_set_io_mode(Monitor *mon, QmpIoMode io)
+{
+    qmp_session(mon)->io = io;
 }
 
 guint64 monitor_qmp_parse_errors(const Monitor *mon)
@@ -341,17 +453,16 @@ void qmp_qmp_capabilities(GPtrArray *enable, GError **errp)
         error_setg(errp, "qmp_capabilities is only valid on a QMP monitor");
         return;
     }
-    if (qs->negotiated) {
+    if (g_atomic_int_get(&qs->negotiated)) {
         error_set(errp, ERROR_CLASS_COMMAND_NOT_FOUND,
                   "Capabilities negotiation is already complete, command ignored");
         return;
     }
     gboolean oob = FALSE;
     for (guint i = 0; enable && i < enable->len; i++) {
-        if (*(QMPCapability *)g_ptr_array_index(enable, i) == QMP_CAPABILITY_OOB) {
-            oob = TRUE;
-        }
+        QMPCapability cap = *(QMPCapability *)g_ptr_array_index(enable, i);
+        oob = oob || cap == QMP_CAPABILITY_OOB;
     }
-    qs->oob = oob;
-    qs->negotiated = TRUE;
+    g_atomic_int_set(&qs->oob, oob);
+    g_atomic_int_set(&qs->negotiated, TRUE);
 }

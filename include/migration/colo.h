@@ -58,6 +58,7 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "migration/channel.h"
 #include "qapi-types.h"
 
 typedef enum {
@@ -70,6 +71,30 @@ typedef enum {
     COLO_MSG_VMSTATE_LOADED = 6,
     COLO_MSG__MAX = 7,
 } ColoMessage;
+
+/*
+ * The secondary's checkpoint receiver: the part of the exchange above from vmstate-send to
+ * the device state's CRC, parsed from the stream into the RAM cache and a buffer, nothing of
+ * the guest touched (migration/colo-receive.c; fuzzed by tests/fuzz/fuzz-colo-receive.c).
+ */
+typedef struct ColoReceiver {
+    guint8 *mem; /* the RAM cache, npages pages */
+    uint64_t npages;
+    uint64_t *received; /* one bit a page: received in this checkpoint */
+    guint8 *devices;    /* the device state of the last checkpoint read (g_malloc'd) */
+    gsize devices_len;
+    uint32_t state; /* P's run state (a RunState) that the device state's header carries */
+} ColoReceiver;
+
+/* vmstate-size counts this be32 header (the primary's run state) before the device state. */
+#define COLO_STATE_HEADER 4
+
+/* One be32 message; refused past the last one upstream defines. */
+bool colo_get_msg(MigChannel *c, ColoMessage *m, GError **errp);
+bool colo_expect_msg(MigChannel *c, ColoMessage want, GError **errp);
+/* vmstate-send, the pages (into the cache, each marked received), END and its CRC,
+ * vmstate-size, the device state and its CRC. */
+bool colo_receive_checkpoint(MigChannel *in, ColoReceiver *rx, GError **errp);
 
 /* Makes capability x-colo accepted and listens to colo-compare's checkpoint requests. Called
  * once by the composition root. */

@@ -14,8 +14,14 @@
  * HMP session: banner and "(qemu) " prompt on connect; each line is echoed as QEMU's readline
  * echoes it, then parsed per the command's args_type (hmp-commands.hx) and run.
  *
- * Everything here runs on the main loop's thread, except event emission, which any thread may
- * do (the monitor list and each monitor's output are locked).
+ * Threads, as upstream: a QMP monitor on a chardev that can run on another GMainContext (a
+ * socket) is read on the monitor I/O thread. There, out-of-band requests ("exec-oob", once the
+ * oob capability is on; only commands that allow it: yank, query-yank) run at once, even while
+ * the main loop is blocked, and their replies may overtake in-band ones; in-band requests queue
+ * for the main loop (at most 8 with oob, else one at a time), and the client's input is read no
+ * further while the queue is full. Other monitors (HMP, QMP on stdio or a mux) run on the main
+ * loop; there exec-oob is accepted but runs in order with the rest. Events may be emitted from any
+ * thread (the monitor list and each monitor's output are locked).
  */
 #ifndef MONITOR_MONITOR_H
 #define MONITOR_MONITOR_H

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "migration/stream.h"
+#include "tests/include/stream-bytes.h"
 
 #define PAGES   16
 #define MACHINE "pc-i440fx-7.2"
@@ -24,18 +25,6 @@ static bool count_devices(void *opaque, const guint8 *buf, gsize len, GError **e
     }
     device_calls++;
     return true;
-}
-
-static void put_be32(GByteArray *b, uint32_t v)
-{
-    v = GUINT32_TO_BE(v);
-    g_byte_array_append(b, (guint8 *)&v, 4);
-}
-
-static void put_be64(GByteArray *b, uint64_t v)
-{
-    v = GUINT64_TO_BE(v);
-    g_byte_array_append(b, (guint8 *)&v, 8);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
