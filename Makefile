@@ -4,6 +4,10 @@ ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?= --print-errorlogs
 PYTEST ?= /usr/bin/python3 -m pytest
 FUZZ_SECONDS ?= 20
+# Functional test files run this many at a time (pytest-xdist workers, one file per worker so
+# that a module's guest boots once): one per core, at most 4; 0 runs them one by one in pytest's
+# own process.
+FUNCTIONAL_JOBS ?= $(shell n=$$(nproc); [ $$n -gt 4 ] && n=4; echo $$n)
 
 .PHONY: format all deps build build-asan check check-unit check-functional check-asan \
         demo bench guest guest-asan clean
@@ -32,7 +36,20 @@ build-asan: deps $(ASAN_BUILD)/build.ninja
 guest: deps
 	tests/guest/build-guest $(BUILD)/guest
 
+# The sanitizer tree's guest starts as a copy of build/'s when that one exists: build-guest's
+# stamp then finds it up to date, or rebuilds it from the copied .debs, without downloading the
+# kernel a second time. The large files are hard links (build-guest only ever replaces them,
+# never rewrites them); the stamp and the memo are rewritten in place, so they are copies.
 guest-asan: deps
+	@src=$(BUILD)/guest; dst=$(ASAN_BUILD)/guest; \
+	if [ -f $$src/stamp ] && [ ! -e $$dst/stamp ]; then \
+	    mkdir -p $$dst/debs && \
+	    for f in vmlinux vmlinuz initrd.img guest.json $$(cd $$src && ls debs/*.deb 2>/dev/null); do \
+	        ln -f $$src/$$f $$dst/$$f 2>/dev/null || cp -p $$src/$$f $$dst/$$f; \
+	    done; \
+	    cp -p $$src/apt-resolution.json $$dst/ 2>/dev/null; \
+	    cp -p $$src/stamp $$dst/stamp; \
+	fi
 	tests/guest/build-guest $(ASAN_BUILD)/guest
 
 # The guest first, so that test-linux-boot finds its kernel; one that cannot be built (no
@@ -42,9 +59,12 @@ check-unit: build
 	meson test -C $(BUILD) $(MESON_TEST_ARGS)
 
 # A guest that cannot be built (no network, nothing cached) fails its own tests, not the others.
+# Files are spread over FUNCTIONAL_JOBS workers whole (--dist loadfile); the slowest tests are
+# listed at the end, to show where the time goes.
 check-functional: build
 	-@$(MAKE) --no-print-directory guest
-	$(PYTEST) -q -p no:cacheprovider --junitxml=$(BUILD)/functional.xml tests/functional
+	$(PYTEST) -q -p no:cacheprovider -n $(FUNCTIONAL_JOBS) --dist loadfile --durations=15 \
+	    --junitxml=$(BUILD)/functional.xml tests/functional
 
 # Unit tests under ASan/UBSan, and every fuzz target for a bounded time (FUZZ_SECONDS each).
 check-asan: build-asan
