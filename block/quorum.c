@@ -73,7 +73,12 @@ static void send_event(QuorumEventKind kind, QuorumOp op, int ret, const char *n
     ev->node_name = g_strdup(node);
     ev->sector_num = offset / BDRV_SECTOR_SIZE;
     ev->sectors_count = (offset + bytes + BDRV_SECTOR_SIZE - 1) / BDRV_SECTOR_SIZE - ev->sector_num;
-    g_main_context_invoke(NULL, deliver_event, ev);
+    /* Always through an idle source: g_main_context_invoke() would run it right here on a
+     * worker whenever the main thread does not hold the context at that moment. */
+    GSource *idle = g_idle_source_new();
+    g_source_set_callback(idle, deliver_event, ev, NULL);
+    g_source_attach(idle, NULL);
+    g_source_unref(idle);
 }
 
 static void report_bad(QuorumOp op, BdrvChild *c, int ret, uint64_t offset, uint64_t bytes)
