@@ -9,7 +9,7 @@
 #include "qapi-events.h"
 #include "util/error.h"
 
-void monitor_quorum_event(const QuorumEvent *ev)
+static void send_now(const QuorumEvent *ev)
 {
     if (ev->kind == QUORUM_EVENT_FAILURE) {
         qapi_event_send_quorum_failure(ev->node_name, ev->sector_num, ev->sectors_count);
@@ -22,6 +22,76 @@ void monitor_quorum_event(const QuorumEvent *ev)
     };
     qapi_event_send_quorum_report_bad(types[ev->op], ev->error, ev->node_name, ev->sector_num,
                                       ev->sectors_count);
+}
+
+/*
+ * Upstream rate-limits both events to one a second (QUORUM_REPORT_BAD per node-name): the first
+ * goes out at once; within the second that follows, each new one replaces the one waiting, which
+ * goes out when the second is over, and starts another.
+ *
+ *   idle --event--> sent, window open --event--> pending (latest kept)
+ *                       ^                            |
+ *                       +------ window ends: sent ---+     window ends, nothing pending: idle
+ */
+#define QUORUM_EVENT_RATE_MS 1000
+
+typedef struct Throttle {
+    char *key;
+    QuorumEvent *pending;
+} Throttle;
+
+static GHashTable *throttles; /* key -> Throttle* */
+
+static QuorumEvent *event_copy(const QuorumEvent *ev)
+{
+    QuorumEvent *c = g_memdup2(ev, sizeof(*ev));
+    c->error = g_strdup(ev->error);
+    c->node_name = g_strdup(ev->node_name);
+    return c;
+}
+
+static void event_free(QuorumEvent *ev)
+{
+    if (ev) {
+        g_free(ev->error);
+        g_free(ev->node_name);
+        g_free(ev);
+    }
+}
+
+static gboolean window_ends(gpointer opaque)
+{
+    Throttle *t = opaque;
+    if (t->pending) {
+        send_now(t->pending);
+        g_clear_pointer(&t->pending, event_free);
+        return G_SOURCE_CONTINUE;
+    }
+    g_hash_table_remove(throttles, t->key);
+    g_free(t->key);
+    g_free(t);
+    return G_SOURCE_REMOVE;
+}
+
+void monitor_quorum_event(const QuorumEvent *ev)
+{
+    g_autofree char *key = ev->kind == QUORUM_EVENT_FAILURE
+                               ? g_strdup("QUORUM_FAILURE")
+                               : g_strdup_printf("QUORUM_REPORT_BAD/%s", ev->node_name);
+    if (!throttles) {
+        throttles = g_hash_table_new(g_str_hash, g_str_equal);
+    }
+    Throttle *t = g_hash_table_lookup(throttles, key);
+    if (t) {
+        event_free(t->pending);
+        t->pending = event_copy(ev);
+        return;
+    }
+    send_now(ev);
+    t = g_new0(Throttle, 1);
+    t->key = g_steal_pointer(&key);
+    g_hash_table_insert(throttles, t->key, t);
+    g_timeout_add(QUORUM_EVENT_RATE_MS, window_ends, t);
 }
 
 /* upstream's bdrv_lookup_bs(name, name): a device first, then a node */
