@@ -9,9 +9,9 @@
  *                                   ▼
  *                         node "#block045"  driver file  (protocol: the host file, its lock)
  *
- * Driver kinds: a protocol driver (file, later nbd) reaches storage and has no children; a
+ * Driver kinds: a protocol driver (file, nbd) reaches storage and has no children; a
  * format driver (raw, later qcow2) sits on a protocol node through its "file" child (qcow2
- * also "backing"); a filter (later quorum, replication) passes requests on to its children.
+ * also "backing"); a filter (quorum, later replication) passes requests on to its children.
  *
  * Nodes are opened from upstream's flat option dictionaries ("driver=raw,file.driver=file,
  * file.filename=a.raw"): keys "<child>.<key>" describe a child opened inline, "<child>=NAME"
