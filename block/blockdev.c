@@ -390,6 +390,16 @@ bool blockdev_flatten_json(JsonObject *obj, const char *prefix, GHashTable *out,
     return ok;
 }
 
+static GHashTable *opts_from_keyval(const KeyvalList *kv)
+{
+    GHashTable *opts = bdrv_opts_new();
+    for (guint i = 0; i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        g_hash_table_insert(opts, g_strdup(p->key), g_strdup(p->value));
+    }
+    return opts;
+}
+
 static void adopt_node(BlockDriverState *bs)
 {
     if (!monitor_nodes) {
@@ -421,11 +431,7 @@ static BlockDriverState *blockdev_add_opts(GHashTable *opts, GError **errp)
 
 BlockDriverState *blockdev_add_legacy(KeyvalList *kv, GError **errp)
 {
-    g_autoptr(GHashTable) opts = bdrv_opts_new();
-    for (guint i = 0; i < kv->pairs->len; i++) {
-        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
-        g_hash_table_insert(opts, g_strdup(p->key), g_strdup(p->value));
-    }
+    g_autoptr(GHashTable) opts = opts_from_keyval(kv);
     if (!g_hash_table_contains(opts, "node-name")) {
         error_setg(errp, "'node-name' needs to be specified");
         return NULL;
@@ -490,11 +496,7 @@ bool drive_del(const char *id, GError **errp)
 
 BlockDriverState *blockdev_add_keyval(KeyvalList *kv, GError **errp)
 {
-    g_autoptr(GHashTable) opts = bdrv_opts_new();
-    for (guint i = 0; i < kv->pairs->len; i++) {
-        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
-        g_hash_table_insert(opts, g_strdup(p->key), g_strdup(p->value));
-    }
+    g_autoptr(GHashTable) opts = opts_from_keyval(kv);
     return blockdev_add_opts(opts, errp);
 }
 

@@ -6,6 +6,7 @@
  */
 #include "block/block-backend.h"
 #include "block/nbd-driver.h"
+#include "qemu-nbd-peer.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -18,32 +19,6 @@
 #define SIZE (4 * 1024 * 1024)
 
 static char *dir;
-
-static GPid spawn_qemu_nbd(const char *img, const char *sock, bool readonly)
-{
-    const char *argv[] = {
-        "qemu-nbd", "-t", "-f", "raw", "-x", "disk", "-k", sock, img, readonly ? "-r" : NULL, NULL};
-    GPid pid;
-    GError *err = NULL;
-    unlink(sock);
-    g_assert_true(
-        g_spawn_async(NULL, (char **)argv, NULL,
-                      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDERR_TO_DEV_NULL,
-                      NULL, NULL, &pid, &err));
-    g_assert_no_error(err);
-    for (int i = 0; i < 200 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++) {
-        g_usleep(50 * 1000);
-    }
-    g_assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
-    return pid;
-}
-
-static void stop_pid(GPid pid, int sig)
-{
-    kill(pid, sig);
-    waitpid(pid, NULL, 0);
-    g_spawn_close_pid(pid);
-}
 
 /* -drive's legacy spelling: raw over file.driver=nbd,file.path=..,file.export=.. */
 static BlockDriverState *open_nbd(const char *sock, bool drive_style, bool read_only, GError **errp)
@@ -111,7 +86,7 @@ static void test_qemu_nbd(void)
     g_autofree char *sock = g_build_filename(dir, "s", NULL);
     g_autofree uint8_t *m = g_malloc0(SIZE);
     g_assert_true(g_file_set_contents(img, (char *)m, SIZE, NULL));
-    GPid pid = spawn_qemu_nbd(img, sock, false);
+    GPid pid = qemu_nbd_start(img, sock, false);
 
     BlockDriverState *bs = open_nbd(sock, true, false, &err);
     g_assert_no_error(err);
@@ -163,7 +138,7 @@ static void test_qemu_nbd(void)
         g_assert_cmpint(ds[i].ret, ==, 0);
     }
     blk_unref(blk);
-    stop_pid(pid, SIGTERM);
+    qemu_nbd_stop(pid, SIGTERM);
 
     g_assert_true(g_file_set_contents(model, (char *)m, SIZE, NULL));
     g_autofree char *cmp = g_strdup_printf("qemu-img compare -f raw -F raw %s %s", img, model);
@@ -192,7 +167,7 @@ static void test_peer_lost(void)
     g_autofree char *sock = g_build_filename(dir, "s", NULL);
     g_autofree uint8_t *zero = g_malloc0(SIZE);
     g_assert_true(g_file_set_contents(img, (char *)zero, SIZE, NULL));
-    GPid pid = spawn_qemu_nbd(img, sock, false);
+    GPid pid = qemu_nbd_start(img, sock, false);
     BlockDriverState *bs = open_nbd(sock, false, false, &err);
     g_assert_no_error(err);
     Reader r = {.bs = bs, .ret = 1};
@@ -202,7 +177,7 @@ static void test_peer_lost(void)
     GThread *t = g_thread_new("reader", reader, &r);
     g_usleep(200 * 1000);
     g_assert_cmpint(r.ret, ==, 1);
-    stop_pid(pid, SIGKILL);
+    qemu_nbd_stop(pid, SIGKILL);
     g_thread_join(t);
     g_assert_cmpint(r.ret, ==, -EIO);
     gint64 t0 = g_get_monotonic_time();
@@ -218,7 +193,7 @@ static void test_read_only_export(void)
     GError *err = NULL;
     g_autofree char *img = g_build_filename(dir, "disk.img", NULL);
     g_autofree char *sock = g_build_filename(dir, "s", NULL);
-    GPid pid = spawn_qemu_nbd(img, sock, true);
+    GPid pid = qemu_nbd_start(img, sock, true);
     /* -blockdev: refused as upstream refuses it; -drive: read-only (auto-read-only). */
     g_assert_null(open_nbd(sock, false, false, &err));
     g_assert_cmpstr(err->message, ==, "Could not open image: Permission denied");
@@ -230,7 +205,7 @@ static void test_read_only_export(void)
     bs = open_nbd(sock, false, true, &err);
     g_assert_no_error(err);
     bdrv_unref(bs);
-    stop_pid(pid, SIGTERM);
+    qemu_nbd_stop(pid, SIGTERM);
 
     /* Nobody listening: QEMU's wording. */
     g_assert_null(open_nbd(sock, false, false, &err));
