@@ -188,6 +188,33 @@ static void test_peer_lost(void)
     bdrv_unref(bs);
 }
 
+/* A request larger than one NBD request may carry (32 MiB) is split, in order. */
+static void test_large_request(void)
+{
+    GError *err = NULL;
+    const uint64_t len = 33 * 1024 * 1024 + 4096, size = 40 * 1024 * 1024;
+    g_autofree char *img = g_build_filename(dir, "big.img", NULL);
+    g_autofree char *sock = g_build_filename(dir, "s", NULL);
+    g_assert_true(g_file_set_contents(img, "", 0, NULL));
+    g_assert_cmpint(truncate(img, size), ==, 0);
+    GPid pid = qemu_nbd_start(img, sock, false);
+    BlockDriverState *bs = open_nbd(sock, false, false, &err);
+    g_assert_no_error(err);
+    g_autofree uint8_t *buf = g_malloc(len);
+    g_autofree uint8_t *back = g_malloc0(len);
+    fill(buf, len, 3);
+    g_assert_cmpint(bdrv_pwrite(bs, 1024 * 1024, len, buf, 0), ==, 0);
+    g_assert_cmpint(bdrv_pread(bs, 1024 * 1024, len, back), ==, 0);
+    g_assert_true(memcmp(back, buf, len) == 0);
+    g_assert_cmpint(bdrv_write_zeroes(bs, 1024 * 1024, len, 0), ==, 0);
+    g_assert_cmpint(bdrv_pread(bs, 1024 * 1024, len, back), ==, 0);
+    memset(buf, 0, len);
+    g_assert_true(memcmp(back, buf, len) == 0);
+    bdrv_unref(bs);
+    qemu_nbd_stop(pid, SIGTERM);
+    unlink(img);
+}
+
 static void test_read_only_export(void)
 {
     GError *err = NULL;
@@ -222,6 +249,7 @@ int main(int argc, char **argv)
     dir = g_dir_make_tmp("nbd-driver-XXXXXX", NULL);
     g_test_add_func("/nbd-driver/qemu-nbd", test_qemu_nbd);
     g_test_add_func("/nbd-driver/peer-lost", test_peer_lost);
+    g_test_add_func("/nbd-driver/large-request", test_large_request);
     g_test_add_func("/nbd-driver/read-only-export", test_read_only_export);
     int ret = g_test_run();
     g_autofree char *cmd = g_strdup_printf("rm -rf %s", dir);
