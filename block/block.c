@@ -421,6 +421,22 @@ static bool key_in(const char *key, const char *const *list)
 static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags, const char *prefix,
                                    GError **errp);
 
+/* The registered protocol whose scheme starts @filename ("nbd:", "nbd+unix:"), or NULL. */
+static const BlockDriver *protocol_of(const char *filename)
+{
+    const char *colon = filename ? strchr(filename, ':') : NULL;
+    for (guint i = 0; colon && drivers && i < drivers->len; i++) {
+        const BlockDriver *drv = drivers->pdata[i];
+        for (const char *const *p = drv->protocols; p && *p; p++) {
+            if (strlen(*p) == (size_t)(colon - filename) &&
+                !strncmp(filename, *p, colon - filename)) {
+                return drv;
+            }
+        }
+    }
+    return NULL;
+}
+
 /* Opens or finds the node for child role `role` (NULL + no error: not given). */
 static BlockDriverState *open_child(GHashTable *opts, const BdrvOpenFlags *flags,
                                     const char *prefix, const char *role, GError **errp)
@@ -449,9 +465,10 @@ static BlockDriverState *open_child(GHashTable *opts, const BdrvOpenFlags *flags
             error_setg(errp, "Parameter '%sdriver' is missing", sub_prefix);
             return NULL;
         }
-        /* -drive: a file child without a driver is a host file (upstream probes the protocol
-         * from the file name; file is the only protocol here). */
-        g_hash_table_insert(sub, g_strdup("driver"), g_strdup("file"));
+        /* -drive: a file child without a driver is a host file, unless its name starts with a
+         * protocol's scheme ("nbd://..."), as upstream probes the protocol. */
+        const BlockDriver *proto = protocol_of(g_hash_table_lookup(sub, "filename"));
+        g_hash_table_insert(sub, g_strdup("driver"), g_strdup(proto ? proto->format_name : "file"));
     }
     return open_node(sub, flags, sub_prefix, errp);
 }

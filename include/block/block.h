@@ -87,6 +87,9 @@ typedef struct BlockDriver {
     /* Protocol nodes holding host resources: apply the cumulative permissions (perm taken,
      * shared) -- the file driver's image locks. */
     bool (*set_perm)(BlockDriverState *bs, uint64_t perm, uint64_t shared, GError **errp);
+    /* URI schemes a -drive file name may start with ("nbd" for "nbd://..."), NULL-terminated;
+     * such a file name opens this protocol instead of "file". */
+    const char *const *protocols;
     /* For query-named-block-nodes' "file" (the image's name as the user knows it). */
     const char *(*filename)(BlockDriverState *bs);
     /* Children named "<indexed_children>.0", ".1", ... as many as the options give (quorum's

@@ -102,6 +102,18 @@ def test_option_errors_as_debian(tmp_path, nbd_peer):
                       f'export=disk'],
         ['-drive', f'if=none,id=d0,driver=raw,file.driver=nbd,file.path={nbd_peer},'
                    f'file.export=disk'],
+        ['-blockdev', 'driver=nbd,node-name=n'],
+        ['-blockdev', f'driver=nbd,node-name=n,filename=nbd://127.0.0.1:{port}/disk'],
+        ['-blockdev', 'driver=nbd,node-name=n,server.host=x'],
+        ['-blockdev', 'driver=nbd,node-name=n,server.type=unix,server.path=/x,host=y'],
+        ['-drive', 'if=none,file=nbd+unix:///disk,format=raw'],
+        ['-drive', f'if=none,file=nbd://127.0.0.1:{port}/disk,format=raw'],
+        ['-drive', f'if=none,file=nbd:127.0.0.1:{port}:exportname=disk,format=raw'],
+        ['-drive', f'if=none,file=nbd://127.0.0.1:{port}/disk,file.host=x,format=raw'],
+        ['-drive', f'if=none,file=nbd+tcp://127.0.0.1:{port}/disk?a=b,format=raw'],
+        ['-drive', f'if=none,file=nbd+unix:///disk?socket={nbd_peer},format=raw'],
+        ['-drive', f'if=none,file=nbd:unix:{nbd_peer}:exportname=disk,format=raw'],
+        ['-drive', f'if=none,file=nbd:unix:{nbd_peer}:exportname=nope,format=raw'],
     ]
     quit = '{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n'
     for args in cases:

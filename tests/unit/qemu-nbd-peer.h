@@ -8,8 +8,15 @@
 #include <glib.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* A failed test must not leave qemu-nbd behind holding the test's output pipe open. */
+static inline void qemu_nbd_die_with_parent(gpointer unused)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
 
 /* Serves @img (read-only with @readonly) at @sock; returns once the socket is there. */
 static inline GPid qemu_nbd_start(const char *img, const char *sock, bool readonly)
@@ -22,7 +29,7 @@ static inline GPid qemu_nbd_start(const char *img, const char *sock, bool readon
     g_assert_true(
         g_spawn_async(NULL, (char **)argv, NULL,
                       G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDERR_TO_DEV_NULL,
-                      NULL, NULL, &pid, &err));
+                      qemu_nbd_die_with_parent, NULL, &pid, &err));
     g_assert_no_error(err);
     for (int i = 0; i < 200 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++) {
         g_usleep(50 * 1000);

@@ -20,13 +20,19 @@
 
 static char *dir;
 
-/* -drive's legacy spelling: raw over file.driver=nbd,file.path=..,file.export=.. */
+/* raw over nbd: -drive's legacy file.path=S or -blockdev's file.server.type=unix,
+ * file.server.path=S; export "disk". */
 static BlockDriverState *open_nbd(const char *sock, bool drive_style, bool read_only, GError **errp)
 {
     g_autoptr(GHashTable) opts = bdrv_opts_new();
     g_hash_table_insert(opts, g_strdup("driver"), g_strdup("raw"));
     g_hash_table_insert(opts, g_strdup("file.driver"), g_strdup("nbd"));
-    g_hash_table_insert(opts, g_strdup("file.path"), g_strdup(sock));
+    if (drive_style) {
+        g_hash_table_insert(opts, g_strdup("file.path"), g_strdup(sock));
+    } else {
+        g_hash_table_insert(opts, g_strdup("file.server.type"), g_strdup("unix"));
+        g_hash_table_insert(opts, g_strdup("file.server.path"), g_strdup(sock));
+    }
     g_hash_table_insert(opts, g_strdup("file.export"), g_strdup("disk"));
     if (read_only) {
         g_hash_table_insert(opts, g_strdup("read-only"), g_strdup("on"));
