@@ -182,10 +182,14 @@ static gboolean sock_read_ready(Chardev *chr, GIOCondition cond)
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             return G_SOURCE_CONTINUE;
         }
-    } else if (!(cond & (G_IO_HUP | G_IO_ERR))) {
+    } else if (!(cond & (G_IO_HUP | G_IO_ERR | CHR_IO_RDHUP))) {
         return G_SOURCE_CONTINUE;
     }
-    /* EOF, error, or hang-up with nothing the front-end can take. */
+    /*
+     * EOF, error, or hang-up with nothing the front-end can take; or the peer's end of stream
+     * with no front-end reading (polled only then): a COLO secondary's redirector to a primary
+     * that died must pass its frames on from now, not write the next one into a dead socket.
+     */
     g_source_ref(s->io_src);
     GSource *self = s->io_src;
     sock_hangup(s);

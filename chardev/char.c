@@ -285,8 +285,10 @@ static gboolean chr_fd_source_prepare(GSource *source, gint *timeout)
     int can = chardev_be_can_read(s->chr);
     CharFrontend *fe = priv(s->chr)->fe;
     gboolean paused = can == 0 && fe && fe->read;
+    gboolean unread = !fe || !fe->read;
     chardev_unlock(s->chr);
-    GIOCondition events = G_IO_HUP | G_IO_ERR | (can > 0 ? G_IO_IN : 0);
+    GIOCondition events =
+        G_IO_HUP | G_IO_ERR | (can > 0 ? G_IO_IN : 0) | (unread ? CHR_IO_RDHUP : 0);
     /* Modifying the fd wakes the context up: doing it on every prepare spins the loop. */
     if (events != s->events) {
         g_source_modify_unix_fd(source, s->tag, events);

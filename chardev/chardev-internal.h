@@ -14,6 +14,7 @@
 #include "chardev/char.h"
 
 #include <glib-unix.h>
+#include <poll.h>
 
 /* The most a single read dispatch hands to a front-end: large enough that a packet stream
  * (filters, colo-compare) is parsed in batches of many frames per read. */
@@ -77,9 +78,12 @@ const char *chardev_label(Chardev *chr);
 
 /*
  * A source that watches @fd for input on behalf of the front-end: it polls for G_IO_IN only
- * while the front-end can take bytes, and always for hang-up. @ready runs with the state lock
- * held and returns FALSE to remove the source.
+ * while the front-end can take bytes, and always for hang-up; while no front-end reads at all
+ * (a write-only user such as a filter's outdev) also for CHR_IO_RDHUP, the peer's end of
+ * stream, which such a user would otherwise learn only by losing a write to a dead peer.
+ * @ready runs with the state lock held and returns FALSE to remove the source.
  */
+#define CHR_IO_RDHUP ((GIOCondition)POLLRDHUP)
 typedef gboolean (*ChrFdReadyFunc)(Chardev *chr, GIOCondition cond);
 GSource *chr_fd_source_new(Chardev *chr, int fd, ChrFdReadyFunc ready);
 /* g_source_destroy + unref, tolerating NULL; clears the pointer. */

@@ -18,9 +18,12 @@
 #include "net/filter.h"
 #include "qapi-commands.h"
 #include "qapi-events.h"
+#include "system/machine-control.h"
 #include "system/runstate.h"
 #include "util/error.h"
 
+/* vmstate-size's payload starts with P's run state (be32), then the device state */
+#define COLO_STATE_HEADER 4
 /* RAM per hash of x-colo-ram-hashes */
 #define HASH_CHUNK (1u << 20)
 /* pauses kept for the percentiles */
@@ -37,7 +40,8 @@ typedef enum {
     TRIGGER_NONE,
     TRIGGER_TIMER,
     TRIGGER_COMPARE,
-    TRIGGER_DELAY, /* x-checkpoint-delay set while in COLO */
+    TRIGGER_DELAY,    /* x-checkpoint-delay set while in COLO */
+    TRIGGER_VM_STATE, /* the primary's VM was reset, or its run state changed */
     TRIGGER__MAX,
 } Trigger;
 
@@ -62,6 +66,8 @@ typedef struct Colo {
     CheckpointTimes last;
     double pauses[PAUSE_WINDOW]; /* ms, a ring */
     guint n_pauses;
+    bool broken;              /* the loop ended on an error: waiting for a failover */
+    ShutdownCause exit_cause; /* P: a guest power-off to carry out after a checkpoint */
     /* x-colo-ram-hashes */
     bool record;
     int64_t hash_checkpoint;
@@ -69,6 +75,15 @@ typedef struct Colo {
 } Colo;
 
 static Colo colo = {.hash_checkpoint = -1};
+
+/* Main loop only: the guest's life cycle inside COLO (docs/colo.md, "Guest life cycle"). */
+static struct {
+    bool self_change; /* COLO itself stops or resumes the VM: not a change to checkpoint */
+    bool applying;    /* S carries out the primary's shutdown: not one to hold */
+    bool held;        /* S holds a reset or power-off of its own until the next checkpoint */
+    MachineLifecycle held_what;
+    ShutdownCause held_cause;
+} life;
 
 static int64_t now_ms(void)
 {
@@ -91,6 +106,8 @@ static void enter_mode(COLOMode mode, MigChannel *a, MigChannel *b)
     colo.mode = mode;
     colo.failover = FAILOVER_NONE;
     colo.request = TRIGGER_NONE;
+    colo.broken = false;
+    colo.exit_cause = SHUTDOWN_CAUSE_NONE;
     colo.checkpoints = colo.pages = colo.bytes = 0;
     memset(colo.by_trigger, 0, sizeof(colo.by_trigger));
     memset(&colo.last, 0, sizeof(colo.last));
@@ -175,6 +192,9 @@ static bool loop_ended(COLOMode mode, const GError *err)
     }
     g_autofree char *desc = err ? error_get_desc(err) : g_strdup("COLO ended");
     error_report("%s", desc);
+    g_mutex_lock(&colo.lock);
+    colo.broken = true;
+    g_mutex_unlock(&colo.lock);
     emit_exit(mode, COLO_EXIT_REASON_ERROR);
     return wait_for_failover();
 }
@@ -219,11 +239,99 @@ static void delay_changed(void)
     request_checkpoint(TRIGGER_DELAY);
 }
 
+/* ---- the guest's life cycle (main loop) ---- */
+
+/* The primary's run state changed by a user (stop, cont) or its guest (-no-shutdown): the
+ * secondary follows at a checkpoint. */
+static void runstate_changed(void *opaque, gboolean running, RunState state)
+{
+    if (!life.self_change && state != RUN_STATE_COLO) {
+        g_mutex_lock(&colo.lock);
+        bool primary = colo.mode == COLO_MODE_PRIMARY && colo.failover == FAILOVER_NONE;
+        g_mutex_unlock(&colo.lock);
+        if (primary) {
+            request_checkpoint(TRIGGER_VM_STATE);
+        }
+    }
+}
+
+/* Stops the VM for COLO's own reasons (a checkpoint, a held request). */
+static void colo_vm_stop(void)
+{
+    if (runstate_is_running()) {
+        life.self_change = true;
+        vm_stop(RUN_STATE_COLO);
+        life.self_change = false;
+    }
+}
+
+/* Resumes a VM that COLO stopped; one that a user or its guest stopped meanwhile stays. */
+static void colo_vm_resume(void)
+{
+    if (runstate_check(RUN_STATE_COLO)) {
+        life.self_change = true;
+        vm_start();
+        life.self_change = false;
+    }
+}
+
+/*
+ * S never resets or powers off on its own: its VM waits, stopped, for the next checkpoint,
+ * which brings P's state (P's guest did the same, or will); a failover carries out what was
+ * held. P checkpoints after a reset; a guest power-off that would end P's process is taken
+ * over: the VM stops in state shutdown, a checkpoint tells S, then the process ends.
+ */
+static bool lifecycle(void *opaque, MachineLifecycle what, ShutdownCause cause)
+{
+    g_mutex_lock(&colo.lock);
+    COLOMode mode = colo.failover == FAILOVER_NONE ? colo.mode : COLO_MODE_NONE;
+    bool broken = colo.broken;
+    g_mutex_unlock(&colo.lock);
+    if (mode == COLO_MODE_SECONDARY && !life.applying && what != MACHINE_RESET_DONE) {
+        if (!life.held) {
+            life.held = true;
+            life.held_what = what;
+            life.held_cause = cause;
+        }
+        colo_vm_stop();
+        return true;
+    }
+    if (mode != COLO_MODE_PRIMARY || broken) {
+        return false;
+    }
+    if (what == MACHINE_RESET_DONE) {
+        request_checkpoint(TRIGGER_VM_STATE);
+    } else if (what == MACHINE_SHUTDOWN_REQUESTED && !machine_control_shutdown_pauses()) {
+        g_mutex_lock(&colo.lock);
+        colo.exit_cause = cause;
+        g_mutex_unlock(&colo.lock);
+        runstate_set(RUN_STATE_SHUTDOWN); /* the change asks for the checkpoint */
+        return true;
+    }
+    return false;
+}
+
+/* S after a failover: what its guest asked for while held happens now. */
+static void replay_held(void)
+{
+    if (!life.held) {
+        return;
+    }
+    life.held = false;
+    if (life.held_what == MACHINE_RESET_REQUESTED) {
+        qemu_system_reset_request(life.held_cause);
+    } else {
+        qemu_system_guest_shutdown(life.held_cause);
+    }
+}
+
 void colo_init(void)
 {
     migrate_cap_set_supported(MIGRATION_CAPABILITY_X_COLO, true);
     colo_compare_register_notifier(compare_wants_checkpoint, NULL);
     migrate_options_set_checkpoint_delay_hook(delay_changed);
+    runstate_add_change_handler(runstate_changed, NULL);
+    machine_control_set_lifecycle_hook(lifecycle, NULL);
 }
 
 /* ---- messages ---- */
@@ -333,16 +441,30 @@ ColoRamHashes *qmp_x_colo_ram_hashes(bool has_record, bool record, GError **errp
 
 static void stop_vm_main(void *opaque)
 {
-    if (runstate_is_running()) {
-        vm_stop(RUN_STATE_COLO);
+    colo_vm_stop();
+}
+
+/* The primary's VM, once COLO runs, and at a failover: resumed unless its guest or a user
+ * stopped it meanwhile (shut down, paused, reset while stopped). */
+static void start_vm_main(void *opaque)
+{
+    RunState st = runstate_get();
+    if (st != RUN_STATE_SHUTDOWN && st != RUN_STATE_PAUSED && st != RUN_STATE_PRELAUNCH &&
+        !runstate_is_running()) {
+        life.self_change = true;
+        vm_start();
+        life.self_change = false;
     }
 }
 
-static void start_vm_main(void *opaque)
+static void resume_vm_main(void *opaque)
 {
-    if (!runstate_is_running()) {
-        vm_start();
-    }
+    colo_vm_resume();
+}
+
+static void shutdown_main(void *opaque)
+{
+    qemu_system_shutdown_request(GPOINTER_TO_INT(opaque));
 }
 
 static void filters_event_main(void *opaque)
@@ -371,7 +493,24 @@ typedef struct Snapshot {
     GError *err;
     bool ok;
     uint64_t checkpoint;
+    RunState state; /* what S's VM does after the load */
 } Snapshot;
+
+/* The run state a checkpoint hands to S: P's, with COLO's own pause read as running. */
+static RunState wire_state(RunState st)
+{
+    switch (st) {
+    case RUN_STATE_COLO:
+    case RUN_STATE_RUNNING:
+        return RUN_STATE_RUNNING;
+    case RUN_STATE_SHUTDOWN:
+    case RUN_STATE_PRELAUNCH:
+    case RUN_STATE_PAUSED:
+        return st;
+    default:
+        return RUN_STATE_PAUSED;
+    }
+}
 
 /* Devices may write guest RAM while the VM is stopped (a NIC receiving): the dirty pages and
  * the device state are taken together on the main loop, and sent from the copy. */
@@ -402,6 +541,7 @@ static void snapshot_main(void *opaque)
     }
     g_byte_array_set_size(s->devices, 0);
     s->ok = !h->save_devices || h->save_devices(h->opaque, s->devices, &s->err);
+    s->state = wire_state(runstate_get());
     record_hashes(ram, s->checkpoint);
 }
 
@@ -465,7 +605,8 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Tri
         return false;
     }
     mig_channel_put_be32(out, COLO_MSG_VMSTATE_SIZE);
-    mig_channel_put_be64(out, s->devices->len);
+    mig_channel_put_be64(out, COLO_STATE_HEADER + s->devices->len);
+    mig_channel_put_be32(out, s->state);
     mig_channel_put(out, s->devices->data, s->devices->len);
     mig_channel_put_be32(out, mig_channel_crc(out));
     if (!mig_channel_flush(out, errp)) {
@@ -492,7 +633,7 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Tri
         return false;
     }
     t.loaded_us = g_get_monotonic_time();
-    if (!migration_run_on_main(start_vm_main, NULL)) {
+    if (!migration_run_on_main(resume_vm_main, NULL)) {
         return false;
     }
     t.resumed_us = g_get_monotonic_time();
@@ -501,7 +642,7 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Tri
 }
 
 /* Until the delay passes since the last checkpoint, a request, a failover or shutdown. */
-static Trigger wait_trigger(int64_t last)
+static Trigger wait_trigger(int64_t last, ShutdownCause *exit)
 {
     g_mutex_lock(&colo.lock);
     Trigger t = TRIGGER_NONE;
@@ -522,6 +663,8 @@ static Trigger wait_trigger(int64_t last)
                           g_get_monotonic_time() + (deadline - now_ms()) * G_TIME_SPAN_MILLISECOND);
     }
     colo.request = TRIGGER_NONE;
+    /* this checkpoint carries the shut-down state: the process may end after it */
+    *exit = t == TRIGGER_NONE ? SHUTDOWN_CAUSE_NONE : colo.exit_cause;
     g_mutex_unlock(&colo.lock);
     return t;
 }
@@ -559,12 +702,17 @@ void colo_primary_run(MigChannel *out, DirtyReader *reader)
               migration_run_on_main(start_vm_main, NULL);
     int64_t last = now_ms();
     while (ok) {
-        Trigger why = wait_trigger(last);
+        ShutdownCause exit = SHUTDOWN_CAUSE_NONE;
+        Trigger why = wait_trigger(last, &exit);
         if (why == TRIGGER_NONE) {
             break;
         }
         ok = primary_checkpoint(out, in, &s, why, &err);
         last = now_ms();
+        if (exit != SHUTDOWN_CAUSE_NONE) {
+            /* S has P's shut-down state, or is gone: the guest's power-off ends P now */
+            migration_run_on_main(shutdown_main, GINT_TO_POINTER(exit));
+        }
     }
     bool failover = loop_ended(COLO_MODE_PRIMARY, err);
     g_clear_error(&err);
@@ -592,6 +740,8 @@ typedef struct Cache {
     DirtyReader *reader; /* S's own writes since the last checkpoint */
     guint8 *devices;
     gsize devices_len;
+    RunState state; /* P's, to take after the load */
+    bool exit;      /* P's guest powered off and S's shutdown action ends the process */
     bool ok;
     GError *err;
     uint64_t checkpoint;
@@ -708,6 +858,22 @@ static bool receive_devices(MigChannel *in, Cache *c, GError **errp)
                    len, MIG_STREAM_DEVICES_MAX);
         return false;
     }
+    uint32_t state;
+    if (len < COLO_STATE_HEADER) {
+        error_setg(errp, "COLO device state of %" G_GUINT64_FORMAT " bytes has no run state", len);
+        return false;
+    }
+    if (!mig_channel_get_be32(in, &state, errp)) {
+        g_prefix_error(errp, "Failed to get value for COLO message: ");
+        return false;
+    }
+    if (state != RUN_STATE_RUNNING && state != RUN_STATE_PAUSED && state != RUN_STATE_SHUTDOWN &&
+        state != RUN_STATE_PRELAUNCH) {
+        error_setg(errp, "COLO checkpoint carries run state %u", state);
+        return false;
+    }
+    c->state = state;
+    len -= COLO_STATE_HEADER;
     g_free(c->devices);
     c->devices = g_malloc(MAX(len, 1));
     c->devices_len = len;
@@ -722,6 +888,34 @@ static bool receive_devices(MigChannel *in, Cache *c, GError **errp)
         return false;
     }
     return mig_stream_check_crc(in, "COLO device state", errp);
+}
+
+/* After a load, S's VM does what P's does: what S held is superseded by P's state. A
+ * power-off gets S's own shutdown action (-no-shutdown or not), once. */
+static void take_state(Cache *c)
+{
+    life.held = false;
+    if (c->state == RUN_STATE_RUNNING) {
+        if (!runstate_is_running()) {
+            vm_start(); /* from colo, or from what P's VM was in before (shutdown, paused) */
+        }
+        return;
+    }
+    if (c->state != RUN_STATE_SHUTDOWN) {
+        runstate_set(c->state);
+        return;
+    }
+    if (runstate_check(RUN_STATE_SHUTDOWN)) {
+        return;
+    }
+    if (machine_control_shutdown_pauses()) {
+        life.applying = true;
+        qemu_system_guest_shutdown(SHUTDOWN_CAUSE_GUEST_SHUTDOWN);
+        life.applying = false;
+    } else {
+        runstate_set(RUN_STATE_SHUTDOWN);
+        c->exit = true; /* once P heard vmstate-loaded */
+    }
 }
 
 /* Everything or nothing, while nothing else touches RAM or devices: the device state is
@@ -761,7 +955,7 @@ static void apply_main(void *opaque)
     if (err) {
         error_report_err(err);
     }
-    start_vm_main(NULL);
+    take_state(c);
 }
 
 static void cache_start_main(void *opaque)
@@ -810,7 +1004,13 @@ static bool secondary_checkpoint(MigChannel *in, MigChannel *out, Cache *c, GErr
     }
     /* the primary asked; why is its business */
     account(TRIGGER_NONE, &t);
-    return send_msg(out, COLO_MSG_VMSTATE_LOADED, errp);
+    if (!send_msg(out, COLO_MSG_VMSTATE_LOADED, errp)) {
+        return false;
+    }
+    if (c->exit) {
+        migration_run_on_main(shutdown_main, GINT_TO_POINTER(SHUTDOWN_CAUSE_GUEST_SHUTDOWN));
+    }
+    return true;
 }
 
 static void secondary_failover_main(void *opaque)
@@ -820,7 +1020,9 @@ static void secondary_failover_main(void *opaque)
     if (err) {
         error_report_err(err);
     }
-    migration_incoming_colo_done();
+    /* a VM stopped by COLO runs on; one that follows P's shut-down or paused guest stays */
+    migration_incoming_colo_done(runstate_check(RUN_STATE_COLO) || runstate_is_running());
+    replay_held();
 }
 
 bool colo_incoming_enable(void *opaque, GError **errp)
@@ -933,6 +1135,7 @@ ColoStats *qmp_x_query_colo_stats(GError **errp)
     r->by_timer = colo.by_trigger[TRIGGER_TIMER];
     r->by_compare = colo.by_trigger[TRIGGER_COMPARE];
     r->by_delay = colo.by_trigger[TRIGGER_DELAY];
+    r->by_vm_state = colo.by_trigger[TRIGGER_VM_STATE];
     r->last_pause_ms = (t->resumed_us - t->stopped_us) / 1000.0;
     r->last_pages = t->pages;
     r->last_bytes = t->bytes;

@@ -97,9 +97,12 @@ static bool load_devices(void *opaque, const guint8 *buf, gsize len, GError **er
     return d.ok;
 }
 
+/* How the VM goes on after a load: as -S says, or as the COLO secondary's failover says. */
+typedef enum { AFTER_LOAD_AUTOSTART, AFTER_LOAD_RUN, AFTER_LOAD_KEEP } AfterLoad;
+
 static void loaded_on_main(void *opaque)
 {
-    bool force_start = GPOINTER_TO_INT(opaque);
+    AfterLoad after = GPOINTER_TO_INT(opaque);
     const MigrationHost *h = migration_host();
     if (h->loaded) {
         h->loaded(h->opaque);
@@ -108,22 +111,22 @@ static void loaded_on_main(void *opaque)
     g_autoptr(AnnounceParameters) params = migrate_announce_params();
     announce_self_after_migration(params);
     /* As upstream: RESUME (the VM runs) before MIGRATION completed; -S leaves it paused. */
-    if (force_start || in.autostart) {
+    if (after == AFTER_LOAD_RUN || (after == AFTER_LOAD_AUTOSTART && in.autostart)) {
         if (!runstate_is_running()) {
             vm_start();
         }
-    } else {
+    } else if (after == AFTER_LOAD_AUTOSTART) {
         runstate_set(RUN_STATE_PAUSED);
     }
     in_set_status(MIGRATION_STATUS_COMPLETED);
 }
 
-void migration_incoming_colo_done(void)
+void migration_incoming_colo_done(bool run)
 {
     if (!in.autostart) {
         error_report("\"-S\" qemu option will be ignored in secondary side");
     }
-    loaded_on_main(GINT_TO_POINTER(true));
+    loaded_on_main(GINT_TO_POINTER(run ? AFTER_LOAD_RUN : AFTER_LOAD_KEEP));
 }
 
 static void failed_on_main(void *opaque)
@@ -180,7 +183,7 @@ static gpointer incoming_thread(gpointer opaque)
     mig_transport_close(&in.tr, false);
     g_mutex_unlock(&in.lock);
     if (ok) {
-        migration_run_on_main(loaded_on_main, GINT_TO_POINTER(false));
+        migration_run_on_main(loaded_on_main, GINT_TO_POINTER(AFTER_LOAD_AUTOSTART));
     } else if (err && !migration_run_on_main(failed_on_main, err)) {
         g_error_free(err);
     }

@@ -69,8 +69,9 @@ void migration_incoming_shutdown(void);
 /* On the main loop: the incoming status (active -> colo -> completed). */
 void migration_incoming_set_status(MigrationStatus s);
 /* On the main loop, a secondary's failover: what a completed load does (the host's loaded
- * hook, self-announce, status completed), and the VM runs whatever -S said, as upstream. */
-void migration_incoming_colo_done(void);
+ * hook, self-announce, status completed); with @run the VM runs whatever -S said, as upstream,
+ * without it keeps its run state (the primary's guest was shut down or paused). */
+void migration_incoming_colo_done(bool run);
 
 /* ---- COLO (migration/colo.c, include/migration/colo.h) ---- */
 

@@ -1,11 +1,11 @@
 /*
- * Migration capabilities and parameters (include/migration/options.h): the stored values, the
- * QMP commands that change and report them, and the getters.
+ * Migration capabilities and parameters (include/migration/options.h): the stored values, their
+ * checks, the setters and the getters. The QMP commands over them are monitor/'s
+ * (qmp-cmds-migration.c).
  */
 #include <string.h>
 
 #include "migration/options.h"
-#include "qapi-commands.h"
 #include "qapi/qapi-runtime.h"
 #include "util/error.h"
 #include "util/keyval.h"
@@ -211,7 +211,7 @@ static bool cap_check(MigrationCapability cap, GError **errp)
     return false;
 }
 
-void qmp_migrate_set_capabilities(GPtrArray *capabilities, GError **errp)
+bool migrate_caps_set(GPtrArray *capabilities, GError **errp)
 {
     ensure_init();
     /* The busy hook belongs to the migration state machine: call it outside our lock. */
@@ -221,7 +221,7 @@ void qmp_migrate_set_capabilities(GPtrArray *capabilities, GError **errp)
     g_mutex_unlock(&lock);
     if (busy && busy(opaque)) {
         error_setg(errp, "There's a migration process in progress");
-        return;
+        return false;
     }
 
     g_mutex_lock(&lock);
@@ -234,27 +234,12 @@ void qmp_migrate_set_capabilities(GPtrArray *capabilities, GError **errp)
     for (int c = 0; c < MIGRATION_CAPABILITY__MAX; c++) {
         if (next[c] && !caps[c] && !cap_check(c, errp)) {
             g_mutex_unlock(&lock);
-            return;
+            return false;
         }
     }
     memcpy(caps, next, sizeof(caps));
     g_mutex_unlock(&lock);
-}
-
-GPtrArray *qmp_query_migrate_capabilities(GError **errp)
-{
-    ensure_init();
-    GPtrArray *list =
-        g_ptr_array_new_with_free_func((GDestroyNotify)qapi_free_MigrationCapabilityStatus);
-    g_mutex_lock(&lock);
-    for (int c = 0; c < MIGRATION_CAPABILITY__MAX; c++) {
-        MigrationCapabilityStatus *st = g_new0(MigrationCapabilityStatus, 1);
-        st->capability = c;
-        st->state = caps[c];
-        g_ptr_array_add(list, st);
-    }
-    g_mutex_unlock(&lock);
-    return list;
+    return true;
 }
 
 /* ---- parameters ---- */
@@ -416,7 +401,7 @@ static JsonNode *mapping_to_json(GPtrArray *map)
     return node;
 }
 
-void qmp_migrate_set_parameters(MigrateSetParameters *in, GError **errp)
+bool migrate_params_set(const MigrateSetParameters *in, GError **errp)
 {
     ensure_init();
     g_mutex_lock(&lock);
@@ -424,7 +409,7 @@ void qmp_migrate_set_parameters(MigrateSetParameters *in, GError **errp)
     params_merge(in, &next);
     if (!params_check(&next, in->block_bitmap_mapping, errp)) {
         g_mutex_unlock(&lock);
-        return;
+        return false;
     }
     next.tls_creds = params.tls_creds;
     next.tls_hostname = params.tls_hostname;
@@ -444,9 +429,10 @@ void qmp_migrate_set_parameters(MigrateSetParameters *in, GError **errp)
     if (hook) {
         hook();
     }
+    return true;
 }
 
-MigrationParameters *qmp_query_migrate_parameters(GError **errp)
+MigrationParameters *migrate_params_get(void)
 {
     ensure_init();
     MigrationParameters *p = g_new(MigrationParameters, 1);

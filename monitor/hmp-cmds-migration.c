@@ -33,8 +33,8 @@ void hmp_info_colo(Monitor *mon, const HmpArgs *args)
     monitor_printf(mon,
                    "checkpoints: %" G_GINT64_FORMAT " (timer %" G_GINT64_FORMAT
                    ", colo-compare %" G_GINT64_FORMAT ", x-checkpoint-delay %" G_GINT64_FORMAT
-                   ")\n",
-                   s->checkpoints, s->by_timer, s->by_compare, s->by_delay);
+                   ", vm state %" G_GINT64_FORMAT ")\n",
+                   s->checkpoints, s->by_timer, s->by_compare, s->by_delay, s->by_vm_state);
     monitor_printf(mon, "pause: last %.3f ms, p50 %.3f ms, p99 %.3f ms\n", s->last_pause_ms,
                    s->pause_p50_ms, s->pause_p99_ms);
     monitor_printf(mon,

@@ -8,6 +8,8 @@
 
 #include "monitor/colo.h"
 #include "net/colo-compare.h"
+#include "net/colo-rewriter.h"
+#include "net/filter.h"
 #include "qapi-commands.h"
 #include "qapi-events.h"
 #include "qom/object.h"
@@ -247,6 +249,65 @@ GPtrArray *qmp_query_colo_compare(const char *id, GError **errp)
         g_ptr_array_add(list, info);
     }
     g_ptr_array_unref(targets);
+    return list;
+}
+
+/* ---- filter-rewriter ---- */
+
+static void add_connection(const ColoConnKey *key, ColoTcpState state, guint32 offset,
+                           gpointer opaque)
+{
+    char buf[80];
+    ColoRewriterConnection *c = g_new0(ColoRewriterConnection, 1);
+
+    c->connection = g_strdup(colo_conn_key_str(key, buf, sizeof(buf)));
+    c->state = g_strdup(colo_tcp_state_str(state));
+    c->offset = offset;
+    g_ptr_array_add(opaque, c);
+}
+
+static ColoRewriterInfo *rewriter_info(QomObject *obj)
+{
+    ColoRewriterInfo *info = g_new0(ColoRewriterInfo, 1);
+    ColoRewriter *rw = filter_rewriter_get(NET_FILTER(obj));
+
+    info->id = g_strdup(qom_object_get_name(obj));
+    info->connections = qapi_list_new_ColoRewriterConnection();
+    if (rw) { /* NULL while the filter is not set up */
+        const ColoRewriterStats *st = colo_rewriter_stats(rw);
+        info->failover_mode = colo_rewriter_in_failover_mode(rw);
+        info->packets = (int64_t)st->packets;
+        info->rewritten = (int64_t)st->rewritten;
+        info->passed = (int64_t)st->passed;
+        info->connections_created = (int64_t)st->connections_created;
+        info->connections_closed = (int64_t)st->connections_closed;
+        colo_rewriter_foreach(rw, add_connection, info->connections);
+    }
+    return info;
+}
+
+GPtrArray *qmp_x_query_colo_rewriter(const char *id, GError **errp)
+{
+    GType type = qom_type_lookup(TYPE_FILTER_REWRITER);
+    GPtrArray *list = qapi_list_new_ColoRewriterInfo();
+
+    if (id) {
+        QomObject *obj = qom_user_find(id, NULL);
+        if (!obj || !G_TYPE_CHECK_INSTANCE_TYPE(obj, type)) {
+            error_setg(errp, "filter-rewriter '%s' not found", id);
+            g_ptr_array_unref(list);
+            return NULL;
+        }
+        g_ptr_array_add(list, rewriter_info(obj));
+        return list;
+    }
+    GPtrArray *objects = qom_object_children(qom_container_get("/objects"));
+    for (guint i = 0; i < objects->len; i++) {
+        if (G_TYPE_CHECK_INSTANCE_TYPE(objects->pdata[i], type)) {
+            g_ptr_array_add(list, rewriter_info(objects->pdata[i]));
+        }
+    }
+    g_ptr_array_unref(objects);
     return list;
 }
 

@@ -10,6 +10,14 @@
  *
  * The redirector's input survives its peer going away and coming back: a frame cut by the
  * disconnect is counted as dropped and the reader starts clean on the next connection.
+ *
+ * While its outdev has no peer the redirector holds what it would send (upstream drops it) and
+ * lets it through when it is switched off: on a COLO secondary whose primary died, the guest's
+ * frames between the death and the failover then reach the client at the failover instead of
+ * costing each TCP connection a retransmission timeout. A checkpoint, or the peer coming back,
+ * drops them: they belong to a state that is gone.
+ *
+ *   outdev connected --write--> peer      outdev without peer --hold--> [held] --status off--> on
  */
 #include "chardev/char.h"
 #include "net/filter.h"
@@ -36,7 +44,18 @@ typedef struct MirrorState {
     guint64 reader_lost_seen; /* reader drops already added to the filter's count */
     bool congested;           /* an injected packet is waiting in a queue: stop reading */
     guint congestion_timer;
+    GQueue held; /* of HeldFrame: what outdev could not take, for want of a peer */
 } MirrorState;
+
+/* A frame the redirector holds; from_netdev: it came from the netdev, not from its peer. */
+typedef struct HeldFrame {
+    bool from_netdev;
+    unsigned flags;
+    GBytes *data;
+} HeldFrame;
+
+/* The most frames held; older ones are dropped past it. */
+#define REDIRECTOR_HELD_MAX 256
 
 typedef struct MirrorStateClass {
     NetFilterClass parent_class;
@@ -167,6 +186,61 @@ static void mirror_cleanup(NetFilter *nf)
 
 /* ---- filter-redirector ---- */
 
+static void held_frame_free(gpointer p)
+{
+    HeldFrame *h = p;
+
+    g_bytes_unref(h->data);
+    g_free(h);
+}
+
+static void redirector_drop_held(MirrorState *s)
+{
+    net_filter_stats(NET_FILTER(s))->dropped += g_queue_get_length(&s->held);
+    g_queue_clear_full(&s->held, held_frame_free);
+}
+
+static void redirector_hold(MirrorState *s, NetClientState *sender, unsigned flags,
+                            const struct iovec *iov, int iovcnt)
+{
+    NetClientState *nd = net_filter_netdev(NET_FILTER(s));
+    size_t size = iov_size(iov, iovcnt);
+    guint8 *buf = g_malloc(MAX(size, 1));
+    HeldFrame *h = g_new0(HeldFrame, 1);
+
+    iov_to_buf(iov, iovcnt, 0, buf, size);
+    h->from_netdev = sender == nd;
+    h->flags = flags;
+    h->data = g_bytes_new_take(buf, size);
+    if (g_queue_get_length(&s->held) >= REDIRECTOR_HELD_MAX) {
+        held_frame_free(g_queue_pop_head(&s->held));
+        net_filter_stats(NET_FILTER(s))->dropped++;
+    }
+    g_queue_push_tail(&s->held, h);
+}
+
+/* Switched off: what was held goes on along the path, in order. */
+static void redirector_release_held(MirrorState *s)
+{
+    NetFilter *nf = NET_FILTER(s);
+    NetClientState *nd = net_filter_netdev(nf);
+    HeldFrame *h;
+
+    while ((h = g_queue_pop_head(&s->held))) {
+        NetClientState *sender = h->from_netdev ? nd : nd ? nd->peer : NULL;
+        gsize len;
+        struct iovec iov = {.iov_base = (void *)g_bytes_get_data(h->data, &len)};
+
+        iov.iov_len = len;
+        if (sender) {
+            net_filter_pass_to_next(nf, sender, h->flags, &iov, 1);
+        } else {
+            net_filter_stats(nf)->dropped++;
+        }
+        held_frame_free(h);
+    }
+}
+
 static ssize_t redirector_receive_iov(NetFilter *nf, NetClientState *sender, unsigned flags,
                                       const struct iovec *iov, int iovcnt, NetPacketSent *sent_cb)
 {
@@ -174,6 +248,13 @@ static ssize_t redirector_receive_iov(NetFilter *nf, NetClientState *sender, uns
 
     if (!s->chr_out || !char_fe_backend_connected(s->chr_out)) {
         return 0;
+    }
+    if (!chardev_is_connected(char_fe_get_chardev(s->chr_out))) {
+        redirector_hold(s, sender, flags, iov, iovcnt);
+        return iov_size(iov, iovcnt) ? (ssize_t)iov_size(iov, iovcnt) : 1;
+    }
+    if (!g_queue_is_empty(&s->held)) {
+        redirector_drop_held(s);
     }
     if (!send_frame(s, iov, iovcnt)) {
         error_report("filter redirector send failed(%s)", g_strerror(1));
@@ -379,9 +460,21 @@ static gboolean redirector_setup(NetFilter *nf, GError **errp)
     return TRUE;
 }
 
+static void redirector_handle_event(NetFilter *nf, int event, GError **errp)
+{
+    if (event == COLO_EVENT_CHECKPOINT) {
+        redirector_drop_held(FILTER_REDIRECTOR(nf));
+    }
+    NET_FILTER_CLASS(filter_redirector_parent_class)->handle_event(nf, event, errp);
+}
+
 static void redirector_status_changed(NetFilter *nf, GError **errp)
 {
     MirrorState *s = FILTER_REDIRECTOR(nf);
+
+    if (!net_filter_is_on(nf)) {
+        redirector_release_held(s);
+    }
 
     if (s->chr_in && net_filter_is_on(nf)) {
         /* Re-installing makes the chardev ask can_read again and resume reading. */
@@ -446,6 +539,7 @@ static void filter_mirror_finalize(GObject *obj)
 
 static void filter_redirector_finalize(GObject *obj)
 {
+    g_queue_clear_full(&((MirrorState *)obj)->held, held_frame_free);
     mirror_finalize(obj);
     G_OBJECT_CLASS(filter_redirector_parent_class)->finalize(obj);
 }
@@ -458,6 +552,7 @@ static void filter_mirror_init(MirrorState *s)
 static void filter_redirector_init(MirrorState *s)
 {
     s->out = g_byte_array_new();
+    g_queue_init(&s->held);
 }
 
 static void install_props(GObjectClass *oc, bool with_indev, bool outdev_required)
@@ -502,6 +597,7 @@ static void filter_redirector_class_init(MirrorStateClass *klass)
     nfc->setup = redirector_setup;
     nfc->cleanup = mirror_cleanup;
     nfc->status_changed = redirector_status_changed;
+    nfc->handle_event = redirector_handle_event;
     nfc->receive_iov = redirector_receive_iov;
     nfc->info_props = info_props;
 }

@@ -95,9 +95,38 @@ void qemu_format_nic_info_str(NetClientState *nc, const char *fmt, ...)
 
 /* ---- receiving ---- */
 
+/*
+ * A stopped VM's RAM must not change (upstream's virtio-net refuses packets while the VM is
+ * stopped, and its net core flushes the queues on resume): a frame a NIC wrote into RAM after a
+ * migration or a COLO checkpoint took its snapshot is in neither side's copy. In COLO the
+ * primary then acknowledged data the secondary never saw, and the connection stood still until
+ * colo-compare's timeout forced another checkpoint.
+ */
+static bool vm_running = true;
+
+static bool nic_stopped(NetClientState *nc)
+{
+    return !vm_running && nc->info->type == NET_CLIENT_DRIVER_NIC;
+}
+
+void qemu_net_set_vm_running(bool running)
+{
+    vm_running = running;
+    if (!running) {
+        return;
+    }
+    for (GList *l = net_clients.head; l; l = l->next) {
+        NetClientState *nc = l->data;
+
+        if (nc->info->type == NET_CLIENT_DRIVER_NIC) {
+            qemu_flush_queued_packets(nc);
+        }
+    }
+}
+
 bool qemu_can_receive_packet(NetClientState *nc)
 {
-    if (nc->receive_disabled) {
+    if (nc->receive_disabled || nic_stopped(nc)) {
         return false;
     }
     if (nc->info->can_receive && !nc->info->can_receive(nc)) {
@@ -125,7 +154,7 @@ ssize_t qemu_deliver_packet_iov(NetClientState *sender, unsigned flags, const st
         nc->stats.rx_dropped++;
         return size;
     }
-    if (nc->receive_disabled) {
+    if (nc->receive_disabled || nic_stopped(nc)) {
         return 0;
     }
     if (nc->info->receive_iov) {

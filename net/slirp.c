@@ -285,7 +285,16 @@ static ssize_t slirp_receive(NetClientState *nc, const uint8_t *buf, size_t size
 {
     SlirpState *s = (SlirpState *)nc;
 
+    SlirpPollSource *src = (SlirpPollSource *)s->source;
+
     slirp_input(s->slirp, buf, size);
+    /*
+     * Slirp holds a packet for the guest until the guest's MAC is known, and sends it only in
+     * a later slirp_pollfds_poll (upstream's main loop makes one on every iteration). Without
+     * a pass as soon as the guest's ARP or NDP reply is in, the packet waited for slirp's
+     * 500 ms slow timer: the first connection through a hostfwd took half a second.
+     */
+    src->due = MIN(src->due, g_get_monotonic_time());
     kick_main_loop(); /* what slirp now writes to its host sockets waits for a prepare */
     return size;
 }

@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""make demo: the VM and the COLO proxy at work, step by step, for a newcomer.
+"""make demo: COLO at work on this machine, step by step, for a newcomer.
 
-Part 1 boots the test guest (Debian's kernel and busybox, built by `make guest`) on our own CPU
-with `-M pc`, asks its web server for a page from the host through -netdev user's hostfwd, and
-shows filter-dump and filter-mirror seeing that traffic.
+Part 1 runs a COLO pair of the test guest (Debian's kernel and busybox, built by `make guest`)
+on our own CPU, wired as upstream's runbook wires one (tests/functional/lib/colo_pair.py): both
+VMs' taps on a bridge in a network namespace, filter-mirror, the filter-redirectors and
+colo-compare on the primary, the redirectors and filter-rewriter on the secondary. A client in
+the namespace talks to the guest's echo and web services; one request whose answer differs on
+the two sides (/cgi-bin/clock) makes colo-compare ask for a checkpoint; then the primary is
+killed (SIGKILL), the secondary takes over (x-colo-lost-heartbeat) and the client's connection
+carries on. The COLO stats (x-query-colo-stats, query-colo-compare) are printed at each step.
+It needs root (the namespace).
 
 Part 2: a stand-alone colo-compare (build/qemu-system-x86_64 -M none, an iothread, four unix-socket
 chardevs and a QMP socket) stands where a primary host's compare would. This script plays both
 VMs: it writes the primary's and the secondary's output frames into primary_in and secondary_in,
-reads what the compare releases on outdev and the checkpoint requests on notify_dev, and prints
-the compare's own counters from query-colo-compare after each step.
+reads what the compare releases on outdev and the checkpoint requests on notify_dev, and shows
+a passthrough rule letting a flow that always differs through uncompared.
 """
 import os
 import shutil
@@ -20,9 +26,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "functional", "lib"))
 
+import colo_client as cc  # noqa: E402
 import frames  # noqa: E402
+from colo_pair import ColoPair  # noqa: E402
 from compare_proc import ComparePeer  # noqa: E402
-from guest import GuestVM, build_guest, http_get  # noqa: E402
+from guest import build_guest, http_get  # noqa: E402
 
 QEMU = os.path.join(ROOT, "build", "qemu-system-x86_64")
 GUEST, CLIENT = "10.0.0.2", "10.0.0.1"
@@ -110,48 +118,113 @@ def step_passthrough(peer):
     counters(peer)
 
 
-def pcap_records(path):
-    """How many packets a pcap file holds (the record headers' captured lengths)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    count, off = 0, 24
-    while off + 16 <= len(data):
-        caplen = int.from_bytes(data[off + 8:off + 12], "little")
-        off += 16 + caplen
-        count += 1
-    return count
+def colo_stats(pair, side):
+    st = pair.stats(side)
+    say(f"    {side} x-query-colo-stats: checkpoints {st['checkpoints']} (timer "
+        f"{st['by-timer']}, compare {st['by-compare']}), pause p50 {st['pause-p50-ms']:.1f} ms "
+        f"p99 {st['pause-p99-ms']:.1f} ms, {st['pages']} pages")
+    return st
 
 
-def part_vm(work):
-    say("Part 1: the VM. Debian's kernel boots on our own x86-64 CPU (-accel tcg -M pc).")
-    guest = build_guest()
-    dump = os.path.join(work, "hn0.pcap")
-    mirror = os.path.join(work, "mirror.sock")
-    vm = GuestVM(QEMU, guest, kernel="vmlinux", append="qc.name=demo-vm",
-                 extra_args=["-chardev", f"socket,id=mirror0,path={mirror},server=on,wait=off",
-                             "-object", f"filter-dump,id=d0,netdev=n0,file={dump}",
-                             "-object", "filter-mirror,id=m0,netdev=n0,queue=tx,outdev=mirror0"])
-    argv = " ".join(a if len(a) < 60 else a[:57] + "..." for a in vm.argv[1:])
-    say(f"    qemu-system-x86_64 {argv}")
-    vm.start()
-    reader = None
+def compare_stats(pair):
+    info = pair.qmp["primary"].cmd("query-colo-compare", {"id": "comp0"})["return"][0]
+    mism = sum(info["mismatches"].values())
+    say(f"    primary query-colo-compare: compared {info['compared']}, mismatches {mism}, "
+        f"checkpoint-requests {sum(info['checkpoint-requests'].values())}, "
+        f"out {info['out']}, connections {info['connections']}")
+    return info
+
+
+def wait_checkpoint(pair, after, timeout=30):
+    deadline = time.monotonic() + timeout
+    while pair.stats("primary")["checkpoints"] <= after:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def part_colo(work):
+    say("Part 1: a COLO pair of the test guest on our own CPU, upstream's runbook wiring.")
+    say("    primary:   -netdev tap,id=hn0,... -object filter-mirror,id=m0,netdev=hn0,queue=tx,"
+        "outdev=mirror0 \\")
+    say("               -object filter-redirector,...redire0/redire1 -object iothread,id=iothread1 "
+        "\\")
+    say("               -object colo-compare,id=comp0,primary_in=compare0-0,secondary_in=compare1,"
+        "outdev=compare_out0,iothread=iothread1")
+    say("    secondary: -netdev tap,id=hn0,... -object filter-redirector,id=f1/f2,... "
+        "-object filter-rewriter,id=rew0,netdev=hn0,queue=all -incoming tcp:0.0.0.0:9998")
+    say("    both: migrate-set-capabilities x-colo on; primary: x-checkpoint-delay 2000, "
+        "migrate tcp:127.0.0.1:9998")
+    t0 = time.monotonic()
+    pair = ColoPair(QEMU, build_guest(), work, delay=2000)
+    pair.start()
     try:
-        reader = frames.FrameSocket.connect_unix(mirror)
-        ready = vm.wait_ready()
-        say(f"    guest ready after {ready['seconds']:.1f} s: {ready.get('name', '')} "
-            f"ip {ready.get('ip', '')}")
-        status, body = http_get("127.0.0.1", vm.ports["http"])
-        first = body.strip().splitlines()[0] if body.strip() else ""
-        say(f"    GET http://127.0.0.1:{vm.ports['http']}/ -> {status}: {first[:70]}")
-        time.sleep(0.3)
-        say(f"    filter-dump on the netdev wrote {pcap_records(dump)} packets to {dump}")
-        mirrored = reader.drain(0.3)
-        say(f"    filter-mirror copied {len(mirrored)} frames sent to the VM to its chardev, as "
-            "a primary host does for its secondary")
+        modes = [pair.qmp[s].cmd("query-colo-status")["return"]["mode"]
+                 for s in ("primary", "secondary")]
+        say(f"    booted and in COLO after {time.monotonic() - t0:.1f} s: query-colo-status mode "
+            f"{modes[0]} / {modes[1]}")
+        say()
+        with pair.ns.entered():
+            conn = step_client(pair)
+            say()
+            step_mismatch(pair)
+            say()
+            step_failover(pair, conn)
+            conn.close()
     finally:
-        if reader:
-            reader.close()
-        vm.stop()
+        pair.stop()
+
+
+def step_client(pair):
+    say(f"1. A client ({pair.client_ip}) talks to the guest ({pair.guest_ip}) through the proxy.")
+    conn = cc.EchoConn(pair.guest_ip)
+    n = 20
+    lat = [conn.roundtrip(conn.message()) for _ in range(n)]
+    say(f"    echo: {n} of {n} messages came back identical, p50 "
+        f"{cc.percentile(lat, 50) * 1000:.1f} ms")
+    status, body = http_get(pair.guest_ip, 80)
+    say(f"    GET / -> {status}: {body.strip().splitlines()[0][:60]}")
+    colo_stats(pair, "primary")
+    compare_stats(pair)
+    return conn
+
+
+def step_mismatch(pair):
+    say("2. A forced mismatch: /cgi-bin/clock answers each VM's own clock.")
+    n = pair.stats("primary")["checkpoints"]
+    before = pair.stats("primary")["by-compare"]
+    _, body = http_get(pair.guest_ip, 80, "/cgi-bin/clock")
+    say(f"    GET /cgi-bin/clock -> {body.strip().splitlines()[0]} (the primary's, released by "
+        "the checkpoint)")
+    got = wait_checkpoint(pair, n)
+    st = colo_stats(pair, "primary")
+    asked = got and st["by-compare"] > before
+    say(f"    colo-compare asked for a checkpoint: {'yes' if asked else 'NO'}")
+    compare_stats(pair)
+
+
+def step_failover(pair, conn):
+    say("3. The primary dies (SIGKILL); the secondary takes over.")
+    pair.kill("primary")
+    qs = pair.qmp["secondary"]
+    t1 = time.monotonic()
+    qs.cmd("x-colo-lost-heartbeat")
+    say("    secondary: x-colo-lost-heartbeat")
+    conn.roundtrip(conn.message(), timeout=30)
+    first = (time.monotonic() - t1) * 1000
+    ev = qs.wait_event("COLO_EXIT", match={"reason": "request"}, timeout=30)
+    status = qs.cmd("query-colo-status")["return"]
+    say(f"    COLO_EXIT {ev['data']['mode']} {ev['data']['reason']}; query-colo-status: mode "
+        f"{status['mode']}, last-mode {status['last-mode']}, reason {status['reason']}")
+    n = 10
+    for _ in range(n):
+        conn.roundtrip(conn.message(), timeout=30)
+    say(f"    the client's echo connection carried on: the next message came back {first:.0f} ms "
+        f"after the failover request, {n} more after it, {conn.sent} bytes in all, each identical")
+    status, _ = http_get(pair.guest_ip, 80)
+    say(f"    GET / on a new connection -> {status}, from the secondary")
+    colo_stats(pair, "secondary")
 
 
 def main():
@@ -161,7 +234,7 @@ def main():
     peer = ComparePeer(QEMU, work, qmp=True)
     try:
         if "--no-vm" not in sys.argv:
-            part_vm(work)
+            part_colo(work)
             say()
         run_proxy(peer)
     finally:
@@ -184,8 +257,9 @@ def run_proxy(peer):
     say()
     step_passthrough(peer)
     say()
-    say("Done: identical output flows on, a difference asks for a checkpoint, and a "
-        "passthrough rule lets a flow that always differs through uncompared.")
+    say("Done: the pair served the client, a difference asked for a checkpoint, the secondary "
+        "carried the client's connection on after the primary died, and a passthrough rule "
+        "lets a flow that always differs through uncompared.")
 
 
 if __name__ == "__main__":

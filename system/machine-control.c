@@ -7,6 +7,8 @@
 static MachineOps ops;
 static bool have_ops;
 static bool no_reboot, no_shutdown;
+static MachineLifecycleHook lifecycle_hook;
+static void *lifecycle_opaque;
 
 void machine_control_set_ops(const MachineOps *o)
 {
@@ -20,6 +22,22 @@ void machine_control_set_actions(bool reboot_is_shutdown, bool shutdown_is_pause
     no_shutdown = shutdown_is_pause;
 }
 
+void machine_control_set_lifecycle_hook(MachineLifecycleHook hook, void *opaque)
+{
+    lifecycle_hook = hook;
+    lifecycle_opaque = opaque;
+}
+
+bool machine_control_shutdown_pauses(void)
+{
+    return no_shutdown;
+}
+
+static bool lifecycle(MachineLifecycle what, ShutdownCause cause)
+{
+    return lifecycle_hook && lifecycle_hook(lifecycle_opaque, what, cause);
+}
+
 static bool caused_by_guest(ShutdownCause cause)
 {
     return cause == SHUTDOWN_CAUSE_GUEST_SHUTDOWN || cause == SHUTDOWN_CAUSE_GUEST_RESET ||
@@ -28,6 +46,9 @@ static bool caused_by_guest(ShutdownCause cause)
 
 void qemu_system_guest_shutdown(ShutdownCause cause)
 {
+    if (lifecycle(MACHINE_SHUTDOWN_REQUESTED, cause)) {
+        return;
+    }
     if (no_shutdown) {
         /* Upstream's "pause" shutdown action: the event, then the VM waits for a reset. */
         qapi_event_send_shutdown(caused_by_guest(cause), cause);
@@ -43,6 +64,9 @@ void qemu_system_reset_request(ShutdownCause cause)
         qemu_system_guest_shutdown(cause);
         return;
     }
+    if (lifecycle(MACHINE_RESET_REQUESTED, cause)) {
+        return;
+    }
     if (have_ops && ops.reset) {
         GError *err = NULL;
         if (!ops.reset(ops.opaque, &err)) {
@@ -50,11 +74,14 @@ void qemu_system_reset_request(ShutdownCause cause)
         }
     }
     qapi_event_send_reset(caused_by_guest(cause), cause);
-    /* A reset VM that was not running (paused, shut down) starts over from prelaunch. */
+    /* A reset VM that was not running (paused, shut down) starts over from prelaunch; one
+     * stopped for a COLO checkpoint stays in it (the checkpoint resumes it; upstream moves it to
+     * prelaunch, an invalid transition that aborts). */
     if (!runstate_is_running() && !runstate_check(RUN_STATE_INMIGRATE) &&
-        !runstate_check(RUN_STATE_FINISH_MIGRATE)) {
+        !runstate_check(RUN_STATE_FINISH_MIGRATE) && !runstate_check(RUN_STATE_COLO)) {
         runstate_set(RUN_STATE_PRELAUNCH);
     }
+    lifecycle(MACHINE_RESET_DONE, cause);
 }
 
 void qemu_system_powerdown_request(void)

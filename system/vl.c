@@ -734,6 +734,7 @@ static void pc_runstate_changed(void *opaque, gboolean running, RunState state)
     } else {
         pc_system_stop(pc_sys);
     }
+    qemu_net_set_vm_running(running);
 }
 
 static bool pc_ops_reset(void *opaque, GError **errp)
@@ -891,6 +892,7 @@ static void build_pc(GPtrArray *opts)
     };
     machine_control_set_ops(&ops);
     runstate_add_change_handler(pc_runstate_changed, NULL);
+    qemu_net_set_vm_running(runstate_is_running());
     const MigrationHost host = {
         .ram = pc_system_ram(pc_sys),
         .machine_type = "pc-i440fx-7.2",

@@ -19,14 +19,16 @@
  *   state saved (nothing moves meanwhile)
  *   vmstate-send, PAGE/ZERO records, END crc ──►  pages into the RAM cache only, each
  *                                                  one's bit set in the received bitmap
- *   vmstate-size, be64 N, N bytes, be32 crc  ──►  device state into a buffer
+ *   vmstate-size, be64 N, N bytes, be32 crc  ──►  P's run state (be32) and the device
+ *                                                  state into a buffer
  *                                          ◄── vmstate-received
  *   colo-compare flush (release P's held
  *   packets, drop S's)                              on the main loop, all at once:
  *                                                  device state checked, then every page
  *                                                  dirty in (received | S's own dirty log)
  *                                                  copied cache -> RAM, devices loaded,
- *                                                  filters hear CHECKPOINT, VM runs (RESUME)
+ *                                                  filters hear CHECKPOINT, VM takes P's
+ *                                                  run state (runs: RESUME)
  *                                          ◄── vmstate-loaded
  *   VM runs (RESUME)
  *
@@ -41,6 +43,10 @@
  *      redirectors switch off), the VM runs, migration status completed, COLO_EXIT
  *   S: the cache is dropped, filters hear FAILOVER, the VM runs as a migrated VM
  *      (self-announce), incoming status completed, COLO_EXIT
+ *
+ * Guest life cycle: P checkpoints at once after a reset or a change of its run state; S
+ * holds its own resets and power-offs until the next checkpoint (or a failover); a power-off
+ * that ends P's process waits for one last checkpoint, after which S ends too.
  *
  * An error (the stream broken, an unexpected message) sends COLO_EXIT {reason: error} and
  * leaves the VM as it was; the side stays in COLO mode until a failover is asked for, as

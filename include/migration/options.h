@@ -1,6 +1,7 @@
 /*
  * Migration capabilities and parameters (qapi/migration.json, "Capabilities and parameters"):
- * their values, QEMU 7.2's defaults and range checks, and the getters the migration code reads.
+ * their values, QEMU 7.2's defaults and range checks, the setters and the getters the
+ * migration code reads. The QMP commands over them live in monitor/qmp-cmds-migration.c.
  *
  * One process-wide set, as upstream keeps it. Changes come from QMP/HMP on the main loop; the
  * migration thread reads through the getters, which take a lock so that a value is never seen
@@ -16,6 +17,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "qapi-types.h"
+
+/*
+ * Applies every capability in @capabilities (MigrationCapabilityStatus), all or nothing: fails
+ * while the busy hook says a migration runs, or if one turned on is not supported.
+ */
+bool migrate_caps_set(GPtrArray *capabilities, GError **errp);
+/*
+ * Overlays @in on the current parameters, all or nothing after 7.2's checks; a set
+ * x-checkpoint-delay calls the checkpoint-delay hook.
+ */
+bool migrate_params_set(const MigrateSetParameters *in, GError **errp);
+/* A copy of every parameter (all has_* set, as query-migrate-parameters reports them); free
+ * with qapi_free_MigrationParameters(). */
+MigrationParameters *migrate_params_get(void);
 
 /* 7.2's defaults that the migration code and its tests refer to. */
 #define MIGRATE_DEFAULT_MAX_BANDWIDTH       (128ULL << 20) /* bytes/s */

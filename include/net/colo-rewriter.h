@@ -12,10 +12,19 @@
  *
  * "Primary side" packets travel from the network into the SVM; "secondary side" packets are the
  * SVM's output. Both directions share one entry, keyed from the guest's point of view. A
- * checkpoint makes the SVM's TCP state the PVM's, so every offset returns to 0.
+ * checkpoint makes the SVM's TCP state the PVM's, so every offset returns to 0 and stays there:
+ * the rewriter forgets every connection.
  *
  * Connection states follow upstream (CLOSED, SYN_SENT, SYN_RECEIVED, ESTABLISHED, CLOSE_WAIT,
- * LAST_ACK, FIN_WAIT_1), without TIME_WAIT; closed connections are forgotten.
+ * LAST_ACK, FIN_WAIT_1), and every closed connection is forgotten:
+ *
+ *   the peer closes first:  ESTABLISHED --peer FIN--> CLOSE_WAIT --SVM FIN--> LAST_ACK
+ *                           --peer's ack of that FIN--> forgotten
+ *   the guest closes first: ESTABLISHED --SVM FIN--> FIN_WAIT_1 --peer FIN--> TIME_WAIT
+ *                           --SVM's ack of that FIN--> forgotten
+ *   either side's RST:      forgotten
+ *
+ * Only a SYN starts tracking a connection.
  */
 #ifndef NET_COLO_REWRITER_H
 #define NET_COLO_REWRITER_H
@@ -33,6 +42,7 @@ typedef enum {
     COLO_TCPS_CLOSE_WAIT,
     COLO_TCPS_LAST_ACK,
     COLO_TCPS_FIN_WAIT_1,
+    COLO_TCPS_TIME_WAIT, /* ours: both FINs seen, the SVM's last ACK still to come */
 } ColoTcpState;
 
 typedef struct ColoRewriterStats {
@@ -55,7 +65,7 @@ void colo_rewriter_free(ColoRewriter *rw);
  */
 gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len, guint32 vnet_hdr_len,
                                gboolean primary_side);
-/* COLO checkpoint: every offset back to 0. */
+/* COLO checkpoint: every offset is 0 from now on, so every connection is forgotten. */
 void colo_rewriter_checkpoint(ColoRewriter *rw);
 /* COLO failover: stop tracking new connections, unless some connection still needs an offset. */
 void colo_rewriter_failover(ColoRewriter *rw);
@@ -66,6 +76,12 @@ guint colo_rewriter_connections(ColoRewriter *rw);
 /* The offset of the connection @key (guest's point of view); FALSE if not tracked. */
 gboolean colo_rewriter_lookup(ColoRewriter *rw, const ColoConnKey *key, guint32 *offset,
                               ColoTcpState *state);
+/* Calls @fn for every tracked connection, in no particular order. */
+typedef void (*ColoRewriterConnFn)(const ColoConnKey *key, ColoTcpState state, guint32 offset,
+                                   gpointer opaque);
+void colo_rewriter_foreach(ColoRewriter *rw, ColoRewriterConnFn fn, gpointer opaque);
+/* "established", "syn-sent", ...: the state's name in x-query-colo-rewriter. */
+const char *colo_tcp_state_str(ColoTcpState state);
 
 G_END_DECLS
 

@@ -116,6 +116,11 @@ NetClientState *qemu_find_netdev(const char *id);
 void qemu_format_nic_info_str(NetClientState *nc, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* Links two unpeered clients. */
 void qemu_net_client_set_peer(NetClientState *a, NetClientState *b);
+/*
+ * Whether the VM runs (the composition root follows the run state; true until told). While it
+ * does not, NICs take no packet: they wait in the queues and come in once it runs again.
+ */
+void qemu_net_set_vm_running(bool running);
 
 /* ---- sending ---- */
 

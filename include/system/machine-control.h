@@ -13,6 +13,10 @@
  *        -no-shutdown ──► SHUTDOWN event, vm_stop(shutdown)   (cont needs a reset first)
  *        otherwise    ──► qemu_system_shutdown_request(): the main loop ends
  *   system_powerdown ──► POWERDOWN event, ops.powerdown (the ACPI power button)
+ *
+ * A lifecycle hook (COLO's, migration/colo.c) sees a reset before it (and may hold it), after
+ * it, and a guest power-off before its action (and may take it over): a COLO secondary never
+ * resets or powers off on its own, a COLO primary checkpoints after either.
  */
 #ifndef SYSTEM_MACHINE_CONTROL_H
 #define SYSTEM_MACHINE_CONTROL_H
@@ -46,6 +50,18 @@ typedef struct MachineOps {
 void machine_control_set_ops(const MachineOps *ops);
 /* -no-reboot, -no-shutdown. */
 void machine_control_set_actions(bool no_reboot, bool no_shutdown);
+
+typedef enum MachineLifecycle {
+    MACHINE_RESET_REQUESTED,    /* before a reset: true holds it (nothing happens, no event) */
+    MACHINE_RESET_DONE,         /* after a reset and its RESET event */
+    MACHINE_SHUTDOWN_REQUESTED, /* a guest power-off, before its action: true takes it over */
+} MachineLifecycle;
+/* Called on the main loop; the return value counts only where said above. */
+typedef bool (*MachineLifecycleHook)(void *opaque, MachineLifecycle what, ShutdownCause cause);
+/* One hook; NULL removes it. */
+void machine_control_set_lifecycle_hook(MachineLifecycleHook hook, void *opaque);
+/* Whether a guest power-off pauses the VM (-no-shutdown) rather than ending the process. */
+bool machine_control_shutdown_pauses(void);
 
 void qemu_system_reset_request(ShutdownCause cause);
 void qemu_system_guest_shutdown(ShutdownCause cause);

@@ -70,10 +70,23 @@ def test_monitor_calls_go_one_way():
                     assert rank[owner] < rank[user], f"{user}.c calls {sym} of {owner}.c"
 
 
-def test_net_has_no_command_layer():
-    """net/ implements no QMP command and sends no QMP event: that is monitor/'s, hooked by
-    system/vl.c (architecture.md, Floors)."""
-    defs, uses = archive_symbols("net", True), archive_symbols("net", False)
+def assert_no_command_layer(lib):
+    defs, uses = archive_symbols(lib, True), archive_symbols(lib, False)
+    assert defs, f"lib{lib}.a has no members"
     for name in defs:
         for sym in defs[name] | uses.get(name, set()):
             assert not sym.startswith(("qmp_", "hmp_", "qapi_event_send_")), f"{name}.c: {sym}"
+
+
+def test_net_has_no_command_layer():
+    """net/ implements no QMP command and sends no QMP event: that is monitor/'s, hooked by
+    system/vl.c (architecture.md, Floors)."""
+    assert_no_command_layer("net")
+
+
+def test_migration_lib_has_no_command_layer():
+    """migration_lib (vmstate, options, channel, stream) keeps the stores and their getters;
+    the commands over them (migrate-set-capabilities, query-migrate-parameters, ...) are
+    monitor/qmp-cmds-migration.c's."""
+    assert_no_command_layer("migration")
+    assert "options" in archive_symbols("migration", True)

@@ -37,6 +37,50 @@ def test_surface_beside_debian(qemu_bin, debian_qemu):
     assert ours[1] == {"return": {"mode": "none", "last-mode": "none", "reason": "none"}}
 
 
+XEN_CALLS = [
+    ("xen-colo-do-checkpoint", None),
+    ("xen-colo-do-checkpoint", {"x": 1}),
+    ("query-xen-replication-status", None),
+    ("query-xen-replication-status", {"a": 1}),
+    ("xen-set-replication", {"enable": True, "primary": True}),
+    ("query-xen-replication-status", None),
+    ("xen-set-replication", {"enable": True, "primary": False}),
+    ("xen-set-replication", {"enable": False, "primary": True}),
+    ("xen-set-replication", {"enable": False, "primary": False, "failover": True}),
+    ("xen-set-replication", {"enable": False, "primary": True, "failover": False}),
+    ("xen-set-replication", {"enable": True, "primary": True, "failover": True}),
+    ("xen-set-replication", {"enable": True, "primary": False, "failover": False}),
+    ("xen-set-replication", {"enable": True}),
+    ("xen-set-replication", {"primary": True}),
+    ("xen-set-replication", {}),
+    ("xen-set-replication", {"enable": 1, "primary": True}),
+    ("xen-set-replication", {"enable": True, "primary": True, "bogus": 1}),
+    ("query-xen-replication-status", None),
+]
+
+
+def xen_surface(binary):
+    """The xen-* replication commands on a machine with a filter-rewriter and no replication
+    node: every reply, and where query-commands lists them."""
+    args = BASE + ["-netdev", "user,id=n0", "-object", "filter-rewriter,id=rew0,netdev=n0"]
+    with QemuProcess(binary, args) as vm:
+        names = [c["name"] for c in vm.qmp.command("query-commands")]
+        xen = [n for n in names if "replication" in n or n == "xen-colo-do-checkpoint"]
+        return xen, [vm.qmp.cmd(name, arguments) for name, arguments in XEN_CALLS]
+
+
+def test_xen_commands_beside_debian(qemu_bin, debian_qemu):
+    ours = xen_surface(qemu_bin)
+    assert ours == xen_surface(debian_qemu)
+    names, replies = ours
+    assert names == ["xen-colo-do-checkpoint", "query-xen-replication-status",
+                     "xen-set-replication"]
+    assert replies[0] == {"return": {}}
+    assert replies[2] == {"return": {"error": False}}
+    assert replies[10]["error"] == {
+        "class": "GenericError", "desc": "Parameter 'failover' is only for stopping replication"}
+
+
 @pytest.fixture(scope="module")
 def built():
     return guest.build_guest()
@@ -45,14 +89,16 @@ def built():
 class Pair:
     """A primary and a secondary of ours in COLO, each with a QMP client."""
 
-    def __init__(self, binary, built, tmp_path, append="qc.quiet", primary_args=()):
+    def __init__(self, binary, built, tmp_path, append="qc.quiet", primary_args=(),
+                 both_args=(), no_reboot=True):
         port = free_port()
         self.vms = {}
         self.qmp = {}
         for side, extra in (("secondary", ["-incoming", f"tcp:127.0.0.1:{port}"]),
                             ("primary", list(primary_args))):
             vm = guest.GuestVM(binary, built, memory="128M", qmp_path=str(tmp_path / side),
-                               append=f"{append} qc.name={side}", extra_args=extra)
+                               append=f"{append} qc.name={side}", no_reboot=no_reboot,
+                               extra_args=list(both_args) + extra)
             self.vms[side] = vm
         self.uri = f"tcp:127.0.0.1:{port}"
 
@@ -81,7 +127,9 @@ class Pair:
         for side in ("primary", "secondary"):
             while True:
                 st = self.qmp[side].cmd("query-colo-status")["return"]
-                if st["mode"] == side:
+                # in COLO, and its VM started (the primary's waits for checkpoint-ready)
+                run = self.qmp[side].cmd("query-status")["return"]["status"]
+                if st["mode"] == side and run in ("running", "colo"):
                     break
                 info = self.qmp[side].cmd("query-migrate")["return"]
                 assert info.get("status") not in ("failed", "cancelled"), info
@@ -224,7 +272,8 @@ def test_new_delay_checkpoints_at_once_and_stats(pair):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert st["mode"] == "primary"
-    assert (st["checkpoints"], st["by-delay"], st["by-timer"], st["by-compare"]) == (1, 1, 0, 0)
+    assert (st["checkpoints"], st["by-delay"], st["by-timer"], st["by-compare"],
+            st["by-vm-state"]) == (1, 1, 0, 0, 0)
     assert st["last-pages"] > 0 and st["last-bytes"] > st["last-pages"]
     assert 0 < st["last-pause-ms"] == st["pause-p50-ms"] == st["pause-p99-ms"]
     assert st["last-pause-ms"] >= st["last-transfer-ms"] > 0
@@ -233,7 +282,7 @@ def test_new_delay_checkpoints_at_once_and_stats(pair):
     assert sec["last-pages"] == st["last-pages"]
     text = p.hmp("info colo")
     assert text.startswith("mode: primary\r\nlast mode: none\r\nreason: none\r\n"
-                           "checkpoints: 1 (timer 0, colo-compare 0, x-checkpoint-delay 1)\r\n")
+                           "checkpoints: 1 (timer 0, colo-compare 0, x-checkpoint-delay 1, vm state 0)\r\n")
 
 
 def test_compare_requests_checkpoint_and_failover_stops_filters(qemu_bin, built, tmp_path):

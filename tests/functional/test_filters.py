@@ -32,12 +32,12 @@ class Setup(SocketHub):
         self.q = qemus(binary, *self.args(), *extra)
 
 
-def setup_with_chardev(qemus, binary, sockdir, chardev, obj):
+def setup_with_chardev(qemus, binary, sockdir, chardev, obj, *extra):
     """A Setup whose filter @obj uses one listening unix chardev called @chardev; the test
     connects to the chardev (returned beside the Setup), then to the netdevs."""
     path = os.path.join(sockdir, chardev)
     s = Setup(qemus, binary, "-chardev", f"socket,id={chardev},path={path},server=on,wait=off",
-              "-object", obj)
+              "-object", obj, *extra)
     s.chardev_path = path
     sock = unix_connect(path)
     s.connect()
@@ -335,3 +335,38 @@ def test_mirror_counts_frames_it_cannot_send(qemus, qemu_bin, sockdir):
     assert sender.alive()
     err = sender.stop()
     assert "filter mirror send failed" in err
+
+
+def chardev_connected(qmp, label):
+    (c,) = [c for c in qmp.cmd("query-chardev")["return"] if c["label"] == label]
+    return not c["filename"].startswith("disconnected:")
+
+
+def test_redirector_holds_frames_while_outdev_has_no_peer(qemus, qemu_bin, sockdir):
+    """A COLO secondary's redirector to a primary that died: what the guest sends before the
+    failover is held (upstream drops it, so every open TCP connection waited a retransmission
+    timeout) and goes on, in order, when the failover switches the redirector off."""
+    qmp_path = os.path.join(sockdir, "qmp.sock")
+    s, out = setup_with_chardev(qemus, qemu_bin, sockdir, "out0",
+                                "filter-redirector,id=f0,netdev=a,queue=tx,outdev=out0",
+                                "-qmp", f"unix:{qmp_path},server=on,wait=off")
+    s.a.sendall(frame(b"while-connected"))
+    assert recv_frame(out)[1] == b"while-connected"
+    assert nothing_arrives(s.b, 0.2)
+    out.close()
+    # the redirector sees its peer go at once, not by losing a frame into the dead socket
+    qmp = QMPClient(qmp_path)
+    deadline = time.monotonic() + 5
+    while chardev_connected(qmp, "out0"):
+        assert time.monotonic() < deadline, "out0 never noticed its peer leaving"
+        time.sleep(0.02)
+    held = [b"held-%d" % i for i in range(5)]
+    for h in held:
+        s.a.sendall(frame(h))
+    assert nothing_arrives(s.b, 0.3), "the redirector let a frame through while on"
+    assert qmp.cmd("qom-set", {"path": "f0", "property": "status", "value": "off"}) == {
+        "return": {}}
+    assert [recv_frame(s.b)[1] for _ in held] == held
+    s.a.sendall(frame(b"after-off"))
+    assert recv_frame(s.b)[1] == b"after-off"
+    qmp.close()

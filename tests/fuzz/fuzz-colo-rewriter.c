@@ -1,8 +1,9 @@
 /*
  * filter-rewriter's sequence-offset algorithm (colo_rewriter_process) on packet sequences of
  * both sides, with checkpoints and failovers in between. Checks, for every packet processed:
- *  - the frame keeps its length and every byte except the TCP seq, ack and checksum and the IPv4
- *    header checksum; a packet reported unmodified is byte-identical;
+ *  - the frame keeps its length and every byte except the TCP seq, ack, options (timestamps)
+ *    and checksum and the IPv4 header checksum; a packet reported unmodified is
+ *    byte-identical;
  *  - a rewritten packet has a valid TCP checksum wherever it is defined (the datagram fits in
  *    the frame, not a fragment), and an IPv4 header checksum that changed is valid;
  *  - a checksum that was valid before (IPv4, TCP or UDP) is still valid afterwards.
@@ -251,13 +252,23 @@ static void mutable_ranges(const uint8_t *frame, size_t len, size_t vhdr, long *
     *tcp = vhdr + ETH_HLEN + ihl;
 }
 
-static gboolean may_change(long off, long ip_csum, long tcp)
+/* The TCP header's length as its data offset gives it, within the frame. */
+static long tcp_header_len(const uint8_t *frame, size_t len, long tcp)
+{
+    if (tcp < 0 || (size_t)tcp + 13 > len) {
+        return 0;
+    }
+    return MIN((long)(frame[tcp + 12] >> 4) * 4, (long)len - tcp);
+}
+
+static gboolean may_change(const uint8_t *frame, size_t len, long off, long ip_csum, long tcp)
 {
     if (ip_csum >= 0 && (off == ip_csum || off == ip_csum + 1)) {
         return TRUE;
     }
-    /* seq 4..7, ack 8..11, checksum 16..17 */
-    return tcp >= 0 && ((off >= tcp + 4 && off < tcp + 12) || off == tcp + 16 || off == tcp + 17);
+    /* seq 4..7, ack 8..11, checksum 16..17, the options (timestamps) */
+    return tcp >= 0 && ((off >= tcp + 4 && off < tcp + 12) || off == tcp + 16 || off == tcp + 17 ||
+                        (off >= tcp + 20 && off < tcp + tcp_header_len(frame, len, tcp)));
 }
 
 /* @packet is copied to a buffer of its exact size, so that ASan sees any access past its end. */
@@ -275,12 +286,14 @@ static void check_packet(ColoRewriter *rw, const uint8_t *packet, size_t len, si
     long ip_csum, tcp;
     mutable_ranges(before, len, vhdr, &ip_csum, &tcp);
     for (size_t i = 0; i < len; i++) {
-        if (frame[i] != before[i] && (!changed || !may_change(i, ip_csum, tcp))) {
+        if (frame[i] != before[i] && (!changed || !may_change(before, len, i, ip_csum, tcp))) {
             abort();
         }
     }
-    if (changed && (tcp < 0 || memcmp(before + tcp + 4, frame + tcp + 4, 8) == 0)) {
-        abort(); /* reported a rewrite of seq/ack that did not happen */
+    if (changed && (tcp < 0 || (memcmp(before + tcp + 4, frame + tcp + 4, 8) == 0 &&
+                                memcmp(before + tcp + 20, frame + tcp + 20,
+                                       MAX(tcp_header_len(before, len, tcp) - 20, 0)) == 0))) {
+        abort(); /* reported a rewrite of seq/ack or timestamps that did not happen */
     }
     Verdict v1 = verify(frame, len, vhdr);
     /*

@@ -55,6 +55,16 @@ static void assert_checksums_ok(GByteArray *b)
 
 #define U(b) g_byte_array_unref(b)
 
+/* The connection of handshake(), as the rewriter keys it (from the guest's point of view). */
+static ColoConnKey conn_key(void)
+{
+    return (ColoConnKey){.proto = COLO_IPPROTO_TCP,
+                         .src = test_ip(GUEST),
+                         .dst = test_ip(CLIENT),
+                         .src_port = GPORT,
+                         .dst_port = CPORT};
+}
+
 /* Brings a guest-as-server connection to ESTABLISHED with offset S_ISN - P_ISN. */
 static void handshake(ColoRewriter *rw)
 {
@@ -77,11 +87,7 @@ static void test_server_stream_equal(void)
 {
     ColoRewriter *rw = colo_rewriter_new();
     handshake(rw);
-    ColoConnKey k = {.proto = COLO_IPPROTO_TCP,
-                     .src = test_ip(GUEST),
-                     .dst = test_ip(CLIENT),
-                     .src_port = GPORT,
-                     .dst_port = CPORT};
+    ColoConnKey k = conn_key();
     guint32 off;
     ColoTcpState st;
     g_assert_true(colo_rewriter_lookup(rw, &k, &off, &st));
@@ -131,6 +137,154 @@ static void test_server_stream_equal(void)
     U(sfin);
     U(last);
     colo_rewriter_free(rw);
+}
+
+/*
+ * The guest closes first (an HTTP server does): its FIN carries an ACK, as every FIN of an
+ * established connection does, and the SVM's ack of the client's FIN still needs the offset.
+ * Upstream waits for a FIN without ACK and keeps such connections for good.
+ */
+static void test_guest_closes_first(void)
+{
+    ColoRewriter *rw = colo_rewriter_new();
+    handshake(rw);
+    ColoConnKey k = conn_key();
+    ColoTcpState st;
+    GByteArray *sfin = from_guest(COLO_TCP_FIN | COLO_TCP_ACK, S_ISN + 1, C_ISN + 1, NULL);
+    g_assert_true(process(rw, sfin, FALSE));
+    g_assert_cmpuint(seq_of(sfin), ==, P_ISN + 1);
+    g_assert_true(colo_rewriter_lookup(rw, &k, NULL, &st));
+    g_assert_cmpint(st, ==, COLO_TCPS_FIN_WAIT_1);
+    GByteArray *cfin = to_guest(COLO_TCP_FIN | COLO_TCP_ACK, C_ISN + 1, P_ISN + 2, NULL);
+    g_assert_true(process(rw, cfin, TRUE));
+    g_assert_cmpuint(ack_of(cfin), ==, S_ISN + 2);
+    g_assert_true(colo_rewriter_lookup(rw, &k, NULL, &st));
+    g_assert_cmpint(st, ==, COLO_TCPS_TIME_WAIT);
+    GByteArray *last = from_guest(COLO_TCP_ACK, S_ISN + 2, C_ISN + 2, NULL);
+    g_assert_true(process(rw, last, FALSE));
+    g_assert_cmpuint(seq_of(last), ==, P_ISN + 2);
+    assert_checksums_ok(last);
+    g_assert_false(colo_rewriter_lookup(rw, &k, NULL, NULL));
+    g_assert_cmpuint(colo_rewriter_stats(rw)->connections_closed, ==, 1);
+    /* A late retransmission does not bring the connection back. */
+    GByteArray *again = to_guest(COLO_TCP_FIN | COLO_TCP_ACK, C_ISN + 1, P_ISN + 2, NULL);
+    g_assert_false(process(rw, again, TRUE));
+    g_assert_cmpuint(colo_rewriter_connections(rw), ==, 0);
+    U(sfin);
+    U(cfin);
+    U(last);
+    U(again);
+    colo_rewriter_free(rw);
+}
+
+/* A reset ends the connection from either side; only a SYN starts tracking one. */
+static void test_reset_and_untracked(void)
+{
+    for (int from_guest_side = 0; from_guest_side < 2; from_guest_side++) {
+        ColoRewriter *rw = colo_rewriter_new();
+        handshake(rw);
+        g_assert_cmpuint(colo_rewriter_connections(rw), ==, 1);
+        GByteArray *rst = from_guest_side
+                              ? from_guest(COLO_TCP_RST | COLO_TCP_ACK, S_ISN + 1, C_ISN + 1, NULL)
+                              : to_guest(COLO_TCP_RST | COLO_TCP_ACK, C_ISN + 1, P_ISN + 1, NULL);
+        g_assert_true(process(rw, rst, !from_guest_side));
+        g_assert_cmpuint(from_guest_side ? seq_of(rst) : ack_of(rst), ==,
+                         from_guest_side ? P_ISN + 1 : S_ISN + 1);
+        g_assert_cmpuint(colo_rewriter_connections(rw), ==, 0);
+        /* Data of a connection it never saw open passes untouched and untracked. */
+        GByteArray *mid = to_guest(COLO_TCP_ACK | COLO_TCP_PSH, C_ISN + 9, P_ISN + 9, "late");
+        g_assert_false(process(rw, mid, TRUE));
+        g_assert_cmpuint(colo_rewriter_connections(rw), ==, 0);
+        g_assert_cmpuint(colo_rewriter_stats(rw)->connections_created, ==, 1);
+        U(rst);
+        U(mid);
+        colo_rewriter_free(rw);
+    }
+}
+
+/* A segment of the test's connection carrying only NOP, NOP, Timestamps(TSval, TSecr). */
+static GByteArray *ts_segment(gboolean guest, guint8 flags, guint32 seq, guint32 ack, guint32 tsval,
+                              guint32 tsecr)
+{
+    GByteArray *b = guest ? from_guest(flags, seq, ack, "optionsoptio")
+                          : to_guest(flags, seq, ack, "optionsoptio");
+    guint8 *tcp = b->data + 14 + 20;
+    tcp[12] = 8 << 4;
+    tcp[20] = tcp[21] = 1;
+    tcp[22] = 8;
+    tcp[23] = 10;
+    colo_st_be32(tcp + 24, tsval);
+    colo_st_be32(tcp + 28, tsecr);
+    test_fill_checksums(b->data + 14);
+    return b;
+}
+
+static guint32 tsval_of(GByteArray *b)
+{
+    return colo_ld_be32(b->data + 14 + 20 + 24);
+}
+
+static guint32 tsecr_of(GByteArray *b)
+{
+    return colo_ld_be32(b->data + 14 + 20 + 28);
+}
+
+/*
+ * TCP timestamps: each VM has its own clock and random per-connection offset. After a failover
+ * the client would drop the SVM's segments whose TSval is behind the PVM's (PAWS), so TSvals
+ * move into the PVM's space and the client's echoes into the SVM's, like sequence numbers.
+ */
+static void test_timestamps(void)
+{
+    static const guint32 C_TS = 500, P_TS = 0x70000000u, S_TS = 0x10000000u;
+    for (int guest_connects = 0; guest_connects < 2; guest_connects++) {
+        ColoRewriter *rw = colo_rewriter_new();
+        GByteArray *a, *b, *c;
+        if (guest_connects) {
+            a = ts_segment(TRUE, COLO_TCP_SYN, S_ISN, 0, S_TS, 0);
+            process(rw, a, FALSE);
+            /* The peer's SYN|ACK echoes the PVM's SYN: the SVM gets its own TSval back. */
+            b = ts_segment(FALSE, COLO_TCP_SYN | COLO_TCP_ACK, C_ISN, P_ISN + 1, C_TS, P_TS);
+            g_assert_true(process(rw, b, TRUE));
+            g_assert_cmpuint(tsecr_of(b), ==, S_TS);
+            g_assert_cmpuint(ack_of(b), ==, S_ISN + 1);
+            c = NULL;
+        } else {
+            a = ts_segment(FALSE, COLO_TCP_SYN, C_ISN, 0, C_TS, 0);
+            process(rw, a, TRUE);
+            b = ts_segment(TRUE, COLO_TCP_SYN | COLO_TCP_ACK, S_ISN, C_ISN + 1, S_TS, C_TS);
+            process(rw, b, FALSE);
+            g_assert_cmpuint(tsval_of(b), ==, S_TS); /* the SYN|ACK goes nowhere: untouched */
+            c = ts_segment(FALSE, COLO_TCP_ACK, C_ISN + 1, P_ISN + 1, C_TS + 1, P_TS);
+            g_assert_true(process(rw, c, TRUE));
+            g_assert_cmpuint(tsecr_of(c), ==, S_TS);
+            assert_checksums_ok(c);
+        }
+        GByteArray *data =
+            ts_segment(TRUE, COLO_TCP_ACK | COLO_TCP_PSH, S_ISN + 1, C_ISN + 1, S_TS + 7, C_TS + 1);
+        g_assert_true(process(rw, data, FALSE));
+        g_assert_cmpuint(tsval_of(data), ==, P_TS + 7);
+        g_assert_cmpuint(tsecr_of(data), ==, C_TS + 1);
+        g_assert_cmpuint(seq_of(data), ==, P_ISN + 1);
+        assert_checksums_ok(data);
+        GByteArray *echo =
+            ts_segment(FALSE, COLO_TCP_ACK, C_ISN + 1, P_ISN + 1, C_TS + 2, P_TS + 7);
+        g_assert_true(process(rw, echo, TRUE));
+        g_assert_cmpuint(tsecr_of(echo), ==, S_TS + 7);
+        g_assert_cmpuint(tsval_of(echo), ==, C_TS + 2);
+        assert_checksums_ok(echo);
+        /* An offset of timestamps alone keeps the rewriter tracking at failover. */
+        colo_rewriter_failover(rw);
+        g_assert_false(colo_rewriter_in_failover_mode(rw));
+        U(a);
+        U(b);
+        if (c) {
+            U(c);
+        }
+        U(data);
+        U(echo);
+        colo_rewriter_free(rw);
+    }
 }
 
 /* After a checkpoint the SVM's TCP state is the PVM's: nothing to rewrite any more. */
@@ -243,6 +397,9 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/colo-rewriter/server-stream-equal", test_server_stream_equal);
+    g_test_add_func("/colo-rewriter/guest-closes-first", test_guest_closes_first);
+    g_test_add_func("/colo-rewriter/reset-and-untracked", test_reset_and_untracked);
+    g_test_add_func("/colo-rewriter/timestamps", test_timestamps);
     g_test_add_func("/colo-rewriter/checkpoint-and-failover", test_checkpoint_and_failover);
     g_test_add_func("/colo-rewriter/guest-initiated", test_guest_initiated);
     g_test_add_func("/colo-rewriter/non-tcp-untouched", test_non_tcp_untouched);

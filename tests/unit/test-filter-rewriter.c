@@ -278,9 +278,13 @@ static void test_checkpoint_and_failover_events(void)
     g_assert_false(colo_rewriter_in_failover_mode(rw));
     exchange(&f, 1, conns[1].s_isn + 1, conns[1].p_isn + 1, "still", conns[1].s_isn + 1);
 
-    /* A checkpoint makes the SVM's TCP state the PVM's: nothing is rewritten any more. */
+    /*
+     * A checkpoint makes the SVM's TCP state the PVM's: nothing is rewritten any more, and
+     * the rewriter forgets the connections.
+     */
     colo_notify_filters_event(COLO_EVENT_CHECKPOINT, &err);
     g_assert_no_error(err);
+    g_assert_cmpuint(colo_rewriter_connections(rw), ==, 0);
     for (int i = 0; i < NCONN; i++) {
         guint32 seq = conns[i].p_isn + 1 + (i == 1 ? 5 : 0);
 
@@ -292,7 +296,7 @@ static void test_checkpoint_and_failover_events(void)
     g_assert_no_error(err);
     g_assert_true(colo_rewriter_in_failover_mode(rw));
     g_byte_array_unref(to_guest(&f, 50009, COLO_TCP_SYN, 1, 0, NULL));
-    g_assert_cmpuint(colo_rewriter_connections(rw), ==, NCONN);
+    g_assert_cmpuint(colo_rewriter_connections(rw), ==, 0);
     fx_end(&f);
 }
 

@@ -1,8 +1,8 @@
-/* Migration capabilities and parameters (migration/options.c) through the QMP functions. */
+/* Migration capabilities and parameters (migration/options.c) through the store's setters and
+ * getters (the QMP commands over them are monitor/qmp-cmds-migration.c). */
 #include <string.h>
 
 #include "migration/options.h"
-#include "qapi-commands.h"
 #include "qapi/qapi-runtime.h"
 
 static void set_cap(MigrationCapability cap, bool on, GError **errp)
@@ -10,7 +10,7 @@ static void set_cap(MigrationCapability cap, bool on, GError **errp)
     MigrationCapabilityStatus st = {.capability = cap, .state = on};
     GPtrArray *list = g_ptr_array_new();
     g_ptr_array_add(list, &st);
-    qmp_migrate_set_capabilities(list, errp);
+    migrate_caps_set(list, errp);
     g_ptr_array_unref(list);
 }
 
@@ -30,7 +30,7 @@ static void test_defaults(void)
     for (int c = 0; c < MIGRATION_CAPABILITY__MAX; c++) {
         g_assert_false(migrate_cap_enabled(c));
     }
-    g_autoptr(MigrationParameters) p = qmp_query_migrate_parameters(NULL);
+    g_autoptr(MigrationParameters) p = migrate_params_get();
     g_assert_cmpstr(p->tls_creds, ==, "");
     g_assert_null(p->block_bitmap_mapping);
     g_assert_true(p->has_xbzrle_cache_size);
@@ -53,7 +53,7 @@ static void test_set_parameters_reach_getters(void)
         .announce_step = 10000,
     };
     GError *err = NULL;
-    qmp_migrate_set_parameters(&in, &err);
+    migrate_params_set(&in, &err);
     g_assert_no_error(err);
     g_assert_cmpuint(migrate_max_bandwidth(), ==, 10ULL << 30);
     g_assert_cmpuint(migrate_downtime_limit_ms(), ==, 2000000);
@@ -75,7 +75,7 @@ static void test_range_error_is_atomic(void)
         .announce_step = 0,
     };
     GError *err = NULL;
-    qmp_migrate_set_parameters(&in, &err);
+    migrate_params_set(&in, &err);
     g_assert_nonnull(err);
     g_assert_cmpstr(err->message, ==,
                     "Parameter 'announce_step' expects a value between 0 and 10000");
@@ -91,11 +91,11 @@ static void test_range_error_is_atomic(void)
         {.has_announce_rounds = true, .announce_rounds = 1001},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
-        qmp_migrate_set_parameters(&bad[i], &err);
+        migrate_params_set(&bad[i], &err);
         g_assert_nonnull(err);
         g_clear_error(&err);
     }
-    g_autoptr(MigrationParameters) p = qmp_query_migrate_parameters(NULL);
+    g_autoptr(MigrationParameters) p = migrate_params_get();
     g_assert_cmpuint(p->downtime_limit, ==, 300);
     g_assert_cmpuint(p->compress_level, ==, 1);
     g_assert_cmpuint(p->max_cpu_throttle, ==, 99);
@@ -107,13 +107,13 @@ static void test_tls_strings(void)
     migrate_options_reset();
     StrOrNull s = {.type = QAPI_ALT_STRING, .u.s = (char *)"creds0"};
     MigrateSetParameters in = {.tls_creds = &s};
-    qmp_migrate_set_parameters(&in, NULL);
-    g_autoptr(MigrationParameters) p = qmp_query_migrate_parameters(NULL);
+    migrate_params_set(&in, NULL);
+    g_autoptr(MigrationParameters) p = migrate_params_get();
     g_assert_cmpstr(p->tls_creds, ==, "creds0");
     StrOrNull n = {.type = QAPI_ALT_NULL};
     MigrateSetParameters reset = {.tls_creds = &n};
-    qmp_migrate_set_parameters(&reset, NULL);
-    g_autoptr(MigrationParameters) q = qmp_query_migrate_parameters(NULL);
+    migrate_params_set(&reset, NULL);
+    g_autoptr(MigrationParameters) q = migrate_params_get();
     g_assert_cmpstr(q->tls_creds, ==, "");
 }
 
@@ -142,10 +142,8 @@ static void test_capabilities(void)
     g_assert_no_error(err);
     g_assert_true(migrate_cap_enabled(MIGRATION_CAPABILITY_X_COLO));
 
-    g_autoptr(GPtrArray) list = qmp_query_migrate_capabilities(NULL);
-    g_assert_cmpuint(list->len, ==, MIGRATION_CAPABILITY__MAX);
-    MigrationCapabilityStatus *first = g_ptr_array_index(list, 0);
-    g_assert_cmpint(first->capability, ==, MIGRATION_CAPABILITY_XBZRLE);
+    g_assert_cmpint(MIGRATION_CAPABILITY_XBZRLE, ==, 0);
+    g_assert_false(migrate_cap_enabled(MIGRATION_CAPABILITY_XBZRLE));
 }
 
 static bool busy_answer;
@@ -170,7 +168,7 @@ static void test_busy_hook(void)
     g_assert_false(migrate_cap_enabled(MIGRATION_CAPABILITY_EVENTS));
     /* parameters may change during a migration (bandwidth, downtime) */
     MigrateSetParameters in = {.has_max_bandwidth = true, .max_bandwidth = 1};
-    qmp_migrate_set_parameters(&in, &err);
+    migrate_params_set(&in, &err);
     g_assert_no_error(err);
     g_assert_cmpuint(migrate_max_bandwidth(), ==, 1);
 
@@ -190,9 +188,9 @@ static void test_bitmap_mapping_kept(void)
     g_ptr_array_add(map, &node);
     MigrateSetParameters in = {.block_bitmap_mapping = map};
     GError *err = NULL;
-    qmp_migrate_set_parameters(&in, &err);
+    migrate_params_set(&in, &err);
     g_assert_no_error(err);
-    g_autoptr(MigrationParameters) p = qmp_query_migrate_parameters(NULL);
+    g_autoptr(MigrationParameters) p = migrate_params_get();
     g_assert_nonnull(p->block_bitmap_mapping);
     g_assert_cmpuint(p->block_bitmap_mapping->len, ==, 1);
     BitmapMigrationNodeAlias *got = g_ptr_array_index(p->block_bitmap_mapping, 0);
@@ -200,7 +198,7 @@ static void test_bitmap_mapping_kept(void)
     g_assert_cmpstr(got->alias, ==, "a0");
 
     node.alias = (char *)"0bad"; /* not an identifier */
-    qmp_migrate_set_parameters(&in, &err);
+    migrate_params_set(&in, &err);
     g_assert_cmpstr(err->message, ==,
                     "Invalid mapping given for block-bitmap-mapping: The node alias '0bad' "
                     "is not well-formed");

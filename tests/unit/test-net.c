@@ -109,6 +109,40 @@ static void test_queue_limit_counts_drops(void)
     net_cleanup();
 }
 
+/* A stopped VM's NIC takes nothing: packets wait in its queue until the VM runs again. */
+static void test_nic_waits_while_vm_stopped(void)
+{
+    static const NetClientInfo wire_info = {
+        .type = NET_CLIENT_DRIVER_SOCKET,
+        .size = sizeof(Sink),
+        .receive = sink_receive,
+        .cleanup = sink_cleanup,
+    };
+    Sink *wire = (Sink *)qemu_new_net_client(&wire_info, NULL, "wire", "wire");
+    Sink *nic = sink_new("nic", &wire->nc);
+
+    wire->got = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    sent_calls = 0;
+    qemu_net_set_vm_running(false);
+    g_assert_false(qemu_can_send_packet(&wire->nc));
+    g_assert_cmpint(qemu_send_packet_async(&wire->nc, (const uint8_t *)"held", 4, count_sent), ==,
+                    0);
+    g_assert_cmpuint(nic->got->len, ==, 0);
+    /* A flush while stopped (the NIC added buffers) still delivers nothing. */
+    qemu_flush_queued_packets(&nic->nc);
+    g_assert_cmpuint(nic->got->len, ==, 0);
+    /* What the NIC sends still goes out. */
+    qemu_send_packet(&nic->nc, (const uint8_t *)"out", 3);
+    assert_got(wire, 0, "out");
+
+    qemu_net_set_vm_running(true);
+    g_assert_cmpuint(nic->got->len, ==, 1);
+    assert_got(nic, 0, "held");
+    g_assert_cmpint(sent_calls, ==, 1);
+    g_assert_true(qemu_can_send_packet(&wire->nc));
+    net_cleanup();
+}
+
 static void test_link_down(void)
 {
     Sink *a = sink_new("a", NULL);
@@ -563,6 +597,7 @@ int main(int argc, char **argv)
     g_test_add_func("/net/queue/backpressure", test_backpressure);
     g_test_add_func("/net/queue/limit-counts-drops", test_queue_limit_counts_drops);
     g_test_add_func("/net/link-down", test_link_down);
+    g_test_add_func("/net/nic-waits-while-vm-stopped", test_nic_waits_while_vm_stopped);
     g_test_add_func("/net/hub/broadcast", test_hub);
     g_test_add_func("/net/hub/lone-port", test_hub_lone_port);
     g_test_add_func("/net/hub/port-leaves", test_hub_port_leaves);
