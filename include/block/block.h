@@ -9,9 +9,9 @@
  *                                   ▼
  *                         node "#block045"  driver file  (protocol: the host file, its lock)
  *
- * Driver kinds: a protocol driver (file, later nbd) reaches storage and has no children; a
- * format driver (raw, qcow2) sits on a protocol node through its "file" child; a filter (later
- * quorum, replication) passes requests on to its children.
+ * Driver kinds: a protocol driver (file, nbd) reaches storage and has no children; a
+ * format driver (raw, qcow2) sits on a protocol node through its "file" child; a filter
+ * (quorum, later replication) passes requests on to its children.
  *
  * Backing chains (drivers with supports_backing, i.e. qcow2): the driver's open reads the
  * image's backing file name into bs->backing_file; the graph then opens the "backing" child
@@ -109,10 +109,20 @@ typedef struct BlockDriver {
     /* Protocol nodes holding host resources: apply the cumulative permissions (perm taken,
      * shared) -- the file driver's image locks. */
     bool (*set_perm)(BlockDriverState *bs, uint64_t perm, uint64_t shared, GError **errp);
+    /* URI schemes a -drive file name may start with ("nbd" for "nbd://..."), NULL-terminated;
+     * such a file name opens this protocol instead of "file". */
+    const char *const *protocols;
     /* What the node takes on the host's disk (query-block's actual-size), or -errno. */
     int64_t (*allocated_size)(BlockDriverState *bs);
     /* For query-named-block-nodes' "file" (the image's name as the user knows it). */
     const char *(*filename)(BlockDriverState *bs);
+    /* Children named "<indexed_children>.0", ".1", ... as many as the options give (quorum's
+     * "children"); at least one. */
+    const char *indexed_children;
+    /* x-blockdev-change: a child added or removed at run time (main thread); NULL when the
+     * driver cannot. del_child releases the edge with bdrv_unref_child(). */
+    bool (*add_child)(BlockDriverState *bs, BlockDriverState *child, GError **errp);
+    bool (*del_child)(BlockDriverState *bs, BdrvChild *child, GError **errp);
 } BlockDriver;
 
 struct BdrvChild {
@@ -130,6 +140,7 @@ struct BlockDriverState {
     bool read_only;
     bool detect_zeroes;
     bool cache_direct, cache_no_flush;
+    bool drive_style;   /* opened by -drive: drivers word some errors as QemuOpts does */
     bool discard_unmap; /* discard=unmap: discards reach the driver (else they do nothing) */
     int refcnt;
     GPtrArray *children; /* BdrvChild*, owned */
@@ -199,6 +210,13 @@ BlockDriverState *bdrv_file_child(BlockDriverState *bs);
 bool bdrv_refresh_perms(BlockDriverState *bs, GError **errp);
 /* True if some parent (backend or node) holds a reference that blockdev-del must respect. */
 bool bdrv_has_parents(BlockDriverState *bs);
+/* Drops the edge (and the reference it held); the child's permissions relax. */
+void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
+/* x-blockdev-change's two halves, upstream's checks and wording (main thread). */
+bool bdrv_add_child(BlockDriverState *parent, BlockDriverState *child, GError **errp);
+bool bdrv_del_child(BlockDriverState *parent, BdrvChild *child, GError **errp);
+/* The name of the backend on bs if a named one sits there, else its node-name. */
+const char *bdrv_get_device_or_node_name(BlockDriverState *bs);
 
 /* Synchronous I/O through the graph; worker threads only (or tests). 0 or -errno. */
 int bdrv_pread(BlockDriverState *bs, uint64_t offset, uint64_t bytes, void *buf);
