@@ -251,7 +251,12 @@ static void post(Job *job, bool finished)
     m->job = job;
     m->finished = finished;
     g_atomic_int_inc(&job->refcnt);
-    g_main_context_invoke_full(g_main_context_default(), G_PRIORITY_DEFAULT, deliver, m, NULL);
+    /* Always later, also when called on the main thread (g_main_context_invoke would not). */
+    GSource *src = g_idle_source_new();
+    g_source_set_priority(src, G_PRIORITY_DEFAULT);
+    g_source_set_callback(src, deliver, m, NULL);
+    g_source_attach(src, g_main_context_default());
+    g_source_unref(src);
 }
 
 void job_ready(Job *job)
