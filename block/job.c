@@ -82,6 +82,18 @@ GPtrArray *job_all(void)
     return out;
 }
 
+static void job_unref(Job *job)
+{
+    if (--job->refcnt) {
+        return;
+    }
+    g_mutex_clear(&job->end_lock);
+    g_free(job->end_err);
+    g_free(job->error);
+    g_free(job->id);
+    g_free(job);
+}
+
 Job *job_create(const char *id, const JobDriver *drv, void *opaque, int64_t speed,
                 bool auto_finalize, bool auto_dismiss, GError **errp)
 {
@@ -92,10 +104,6 @@ Job *job_create(const char *id, const JobDriver *drv, void *opaque, int64_t spee
     }
     if (job_find(id)) {
         error_setg(errp, "Job ID '%s' already in use", id);
-        return NULL;
-    }
-    if (speed < 0) {
-        error_setg(errp, "Parameter 'speed' expects a non-negative value");
         return NULL;
     }
     Job *job = g_new0(Job, 1);
@@ -112,6 +120,14 @@ Job *job_create(const char *id, const JobDriver *drv, void *opaque, int64_t spee
     }
     g_ptr_array_add(jobs, job);
     transition(job, JOB_ST_CREATED);
+    if (speed < 0) {
+        /* Upstream sets the speed once the job exists: it is created, then gone. */
+        error_setg(errp, "Parameter 'speed' expects a non-negative value");
+        transition(job, JOB_ST_NULL);
+        g_ptr_array_remove(jobs, job);
+        job_unref(job);
+        return NULL;
+    }
     return job;
 }
 
@@ -120,18 +136,6 @@ void job_start(Job *job)
     transition(job, JOB_ST_RUNNING);
     g_atomic_int_set(&job->busy, 1);
     job->drv->start(job);
-}
-
-static void job_unref(Job *job)
-{
-    if (--job->refcnt) {
-        return;
-    }
-    g_mutex_clear(&job->end_lock);
-    g_free(job->end_err);
-    g_free(job->error);
-    g_free(job->id);
-    g_free(job);
 }
 
 static void job_free(Job *job)

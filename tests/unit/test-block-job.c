@@ -195,9 +195,12 @@ static void test_job_bad_ids(void)
     g_assert_null(job_create("", &fake_driver, &st, 0, true, true, &err));
     g_assert_cmpstr(err->message, ==, "Invalid job ID ''");
     g_clear_error(&err);
+    events_reset();
     g_assert_null(job_create("ok", &fake_driver, &st, -1, true, true, &err));
     g_assert_cmpstr(err->message, ==, "Parameter 'speed' expects a non-negative value");
     g_clear_error(&err);
+    g_assert_cmpstr(events->str, ==, "created null ");
+    g_assert_null(job_find("ok"));
 }
 
 /* ---- the mirror over real images ---- */
