@@ -473,3 +473,32 @@ SRST
 ``nbd_server_stop``
   Stop the NBD server: every export is removed and every client disconnected.
 ERST
+
+    {
+        .name       = "drive_add",
+        .args_type  = "node:-n,pci_addr:s,opts:s",
+        .params     = "[-n] [[<domain>:]<bus>:]<slot>\n[file=file][,if=type][,bus=n]\n[,unit=m][,media=d][,index=i]\n[,snapshot=on|off][,cache=on|off]\n[,readonly=on|off][,copy-on-read=on|off]",
+        .help       = "add drive to PCI storage controller",
+        .cmd        = hmp_drive_add,
+    },
+
+SRST
+``drive_add`` [-n] *pci_addr* *opts*
+  Add a drive with the ``-drive`` options *opts* (only ``if=none`` can be hot-added); the PCI
+  address is ignored, as upstream. With ``-n``, add a block node without a device (it needs a
+  ``node-name``), as COLO's runbook adds its replication child.
+ERST
+
+    {
+        .name       = "drive_del",
+        .args_type  = "id:B",
+        .params     = "device",
+        .help       = "remove host block device",
+        .cmd        = hmp_drive_del,
+    },
+
+SRST
+``drive_del`` *device*
+  Remove a drive (a ``-drive`` backend, whose device then sees no medium) or a node added with
+  ``drive_add -n`` or ``blockdev-add``.
+ERST

@@ -2,6 +2,7 @@
  * (include/block/block.h). */
 #include "block/block.h"
 #include "block/block-backend.h"
+#include "block/quorum.h"
 #include "util/error.h"
 #include "util/keyval.h"
 
@@ -29,6 +30,7 @@ void block_register_types(void)
 {
     bdrv_register_driver(&bdrv_file);
     bdrv_register_driver(&bdrv_raw);
+    bdrv_register_driver(&bdrv_quorum);
 }
 
 const BlockDriver *bdrv_find_driver(const char *name)
@@ -263,6 +265,56 @@ bool bdrv_has_parents(BlockDriverState *bs)
     return bs->parents->len > 0 || bs->backends > 0;
 }
 
+void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
+{
+    if (g_ptr_array_remove(parent->children, child)) {
+        bdrv_detach_child(child);
+        g_free(child->name);
+        g_free(child);
+    }
+}
+
+const char *bdrv_get_device_or_node_name(BlockDriverState *bs)
+{
+    g_autoptr(GPtrArray) all = blk_all();
+    for (guint i = 0; i < all->len; i++) {
+        BlockBackend *blk = all->pdata[i];
+        if (blk_bs(blk) == bs && *blk_name(blk)) {
+            return blk_name(blk);
+        }
+    }
+    return bs->node_name;
+}
+
+bool bdrv_add_child(BlockDriverState *parent, BlockDriverState *child, GError **errp)
+{
+    if (!parent->drv->add_child) {
+        error_setg(errp, "The node %s does not support adding a child",
+                   bdrv_get_device_or_node_name(parent));
+        return false;
+    }
+    if (bdrv_has_parents(child)) {
+        error_setg(errp, "The node %s already has a parent", child->node_name);
+        return false;
+    }
+    return parent->drv->add_child(parent, child, errp);
+}
+
+bool bdrv_del_child(BlockDriverState *parent, BdrvChild *child, GError **errp)
+{
+    if (!parent->drv->del_child) {
+        error_setg(errp, "The node %s does not support removing a child",
+                   bdrv_get_device_or_node_name(parent));
+        return false;
+    }
+    if (!g_ptr_array_find(parent->children, child, NULL)) {
+        error_setg(errp, "The node %s does not have a child named %s",
+                   bdrv_get_device_or_node_name(parent), bdrv_get_device_or_node_name(child->bs));
+        return false;
+    }
+    return parent->drv->del_child(parent, child, errp);
+}
+
 BdrvChild *bdrv_child(BlockDriverState *bs, const char *name)
 {
     for (guint i = 0; i < bs->children->len; i++) {
@@ -408,6 +460,36 @@ static BlockDriverState *open_child(GHashTable *opts, const BdrvOpenFlags *flags
     return open_node(sub, flags, sub_prefix, errp);
 }
 
+/* "children.0", "children.1", ... until one is missing; a gap or nothing is refused as
+ * upstream's array check does. */
+static bool open_indexed_children(BlockDriverState *bs, GHashTable *opts,
+                                  const BdrvOpenFlags *flags, const char *prefix, GError **errp)
+{
+    const char *base = bs->drv->indexed_children;
+    for (guint i = 0;; i++) {
+        g_autofree char *role = g_strdup_printf("%s.%u", base, i);
+        GError *err = NULL;
+        BlockDriverState *child = open_child(opts, flags, prefix, role, &err);
+        if (!child) {
+            if (err) {
+                g_propagate_error(errp, err);
+                return false;
+            }
+            break;
+        }
+        BdrvChild *c = bdrv_attach_child(bs, child, role, errp);
+        bdrv_unref(child);
+        if (!c) {
+            return false;
+        }
+    }
+    if (bdrv_opts_has_prefix(opts, base) || g_hash_table_contains(opts, base)) {
+        error_setg(errp, "Option %s is not a valid array", base);
+        return false;
+    }
+    return true;
+}
+
 static char *shown_key(const char *prefix, const char *key)
 {
     return g_strdup_printf("%s%s", prefix, key);
@@ -484,6 +566,7 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
     bs->read_only = f.read_only;
     bs->cache_direct = f.cache_direct;
     bs->cache_no_flush = f.cache_no_flush;
+    bs->drive_style = flags->drive_style;
     bs->children = g_ptr_array_new();
     bs->parents = g_ptr_array_new();
     g_mutex_init(&bs->serial_lock);
@@ -524,6 +607,9 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
         if (!c) {
             goto fail;
         }
+    }
+    if (drv->indexed_children && !open_indexed_children(bs, opts, &f, prefix, errp)) {
+        goto fail;
     }
     /* Whatever is left must be the driver's own. */
     GHashTableIter it;

@@ -390,6 +390,14 @@ bool blockdev_flatten_json(JsonObject *obj, const char *prefix, GHashTable *out,
     return ok;
 }
 
+static void adopt_node(BlockDriverState *bs)
+{
+    if (!monitor_nodes) {
+        monitor_nodes = g_ptr_array_new();
+    }
+    g_ptr_array_add(monitor_nodes, bs);
+}
+
 static BlockDriverState *blockdev_add_opts(GHashTable *opts, GError **errp)
 {
     if (!g_hash_table_contains(opts, "driver")) {
@@ -406,12 +414,78 @@ static BlockDriverState *blockdev_add_opts(GHashTable *opts, GError **errp)
     }
     BlockDriverState *bs = bdrv_open_opts(opts, NULL, errp);
     if (bs) {
-        if (!monitor_nodes) {
-            monitor_nodes = g_ptr_array_new();
-        }
-        g_ptr_array_add(monitor_nodes, bs);
+        adopt_node(bs);
     }
     return bs;
+}
+
+BlockDriverState *blockdev_add_legacy(KeyvalList *kv, GError **errp)
+{
+    g_autoptr(GHashTable) opts = bdrv_opts_new();
+    for (guint i = 0; i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        g_hash_table_insert(opts, g_strdup(p->key), g_strdup(p->value));
+    }
+    if (!g_hash_table_contains(opts, "node-name")) {
+        error_setg(errp, "'node-name' needs to be specified");
+        return NULL;
+    }
+    if (!g_hash_table_contains(opts, "driver")) {
+        if (!bdrv_opts_has_prefix(opts, "file")) {
+            /* upstream's bdrv_open without a driver and without a file */
+            error_setg(errp, "Must specify either driver or file");
+            return NULL;
+        }
+        /* Upstream probes the format (warning that it guessed raw); raw is what it finds
+         * on anything but a qcow2 image. */
+        g_hash_table_insert(opts, g_strdup("driver"), g_strdup("raw"));
+    }
+    static const BdrvOpenFlags legacy = {.drive_style = true};
+    BlockDriverState *bs = bdrv_open_opts(opts, &legacy, errp);
+    if (bs) {
+        adopt_node(bs);
+    }
+    return bs;
+}
+
+static BlockInterfaceType machine_default_if = BLK_IF_IDE; /* the default machine, pc */
+
+void drive_set_machine_default_if(BlockInterfaceType type)
+{
+    machine_default_if = type;
+}
+
+BlockInterfaceType drive_machine_default_if(void)
+{
+    return machine_default_if;
+}
+
+bool drive_del(const char *id, GError **errp)
+{
+    if (bdrv_find_node(id)) {
+        return blockdev_del(id, errp);
+    }
+    BlockBackend *blk = blk_by_name(id);
+    if (!blk) {
+        error_setg(errp, "Device '%s' not found", id);
+        return false;
+    }
+    DriveInfo *d = drive_of(blk);
+    if (!d) {
+        error_setg(errp, "Deleting device added with blockdev-add is not supported");
+        return false;
+    }
+    blk_drain(blk);
+    blk_remove_bs(blk);
+    if (!blk_dev_name(blk) && !d->claimed) {
+        /* Nothing else holds the backend: it goes with its drive. A device keeps its (now
+         * empty) backend, whose requests then fail with ENOMEDIUM. */
+        g_ptr_array_remove(drives, d);
+        g_free(d->snapshot_path);
+        g_free(d);
+        blk_unref(blk);
+    }
+    return true;
 }
 
 BlockDriverState *blockdev_add_keyval(KeyvalList *kv, GError **errp)

@@ -32,10 +32,11 @@ struct NbdClient {
     uint64_t next_cookie;
     GHashTable *in_flight; /* cookie -> ClientRequest */
     GQueue failed;         /* completed with an error, reported from an idle callback */
-    guint fail_tag;
+    GSource *fail_src;
     GByteArray *out;
     size_t out_pos;
-    guint in_tag, out_tag;
+    GMainContext *ctx; /* where requests run and complete; NULL: the default context */
+    GSource *in_src, *out_src;
     /* The reply being read: its header, then for READ its data straight into the buffer. */
     uint8_t hdr[NBD_SIMPLE_REPLY_SIZE];
     size_t hdr_got;
@@ -357,6 +358,20 @@ gboolean nbd_client_connected(NbdClient *c)
     return !c->dead;
 }
 
+void nbd_client_set_context(NbdClient *c, GMainContext *ctx)
+{
+    c->ctx = ctx;
+}
+
+static void source_drop(GSource **src)
+{
+    if (*src) {
+        g_source_destroy(*src);
+        g_source_unref(*src);
+        *src = NULL;
+    }
+}
+
 /* ---- transmission on the main loop ---- */
 
 static void client_update(NbdClient *c);
@@ -365,7 +380,7 @@ static gboolean run_failed(gpointer opaque)
 {
     NbdClient *c = opaque;
     ClientRequest *r;
-    c->fail_tag = 0;
+    source_drop(&c->fail_src);
     while ((r = g_queue_pop_head(&c->failed))) {
         r->done(r->opaque, -EIO);
         g_free(r);
@@ -376,8 +391,10 @@ static gboolean run_failed(gpointer opaque)
 static void fail_later(NbdClient *c, ClientRequest *r)
 {
     g_queue_push_tail(&c->failed, r);
-    if (!c->fail_tag) {
-        c->fail_tag = g_idle_add(run_failed, c);
+    if (!c->fail_src) {
+        c->fail_src = g_idle_source_new();
+        g_source_set_callback(c->fail_src, run_failed, c, NULL);
+        g_source_attach(c->fail_src, c->ctx);
     }
 }
 
@@ -483,12 +500,23 @@ static gboolean client_writable(int fd, GIOCondition cond, gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
+static void fd_watch(NbdClient *c, GSource **src, bool want, GIOCondition cond,
+                     GUnixFDSourceFunc fn)
+{
+    if (want && !*src) {
+        *src = g_unix_fd_source_new(c->fd, cond);
+        g_source_set_callback(*src, (GSourceFunc)(void (*)(void))fn, c, NULL);
+        g_source_attach(*src, c->ctx);
+    } else if (!want) {
+        source_drop(src);
+    }
+}
+
 static void client_update(NbdClient *c)
 {
-    nbd_fd_watch(&c->in_tag, c->fd, !c->dead && g_hash_table_size(c->in_flight) > 0,
-                 G_IO_IN | G_IO_HUP | G_IO_ERR, client_readable, c);
-    nbd_fd_watch(&c->out_tag, c->fd, !c->dead && c->out->len > c->out_pos, G_IO_OUT,
-                 client_writable, c);
+    fd_watch(c, &c->in_src, !c->dead && g_hash_table_size(c->in_flight) > 0,
+             G_IO_IN | G_IO_HUP | G_IO_ERR, client_readable);
+    fd_watch(c, &c->out_src, !c->dead && c->out->len > c->out_pos, G_IO_OUT, client_writable);
 }
 
 static void submit(NbdClient *c, uint16_t type, uint16_t flags, uint64_t offset, uint32_t length,
@@ -558,9 +586,6 @@ void nbd_client_close(NbdClient *c)
         }
     }
     client_kill(c);
-    if (c->fail_tag) {
-        g_source_remove(c->fail_tag);
-    }
     run_failed(c);
     close(c->fd);
     g_hash_table_unref(c->in_flight);

@@ -8,6 +8,7 @@
 #include "hw/core/biglock.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
+#include "block/nbd-driver.h"
 #include "block/nbd-export-block.h"
 #include "migration/colo.h"
 #include "migration/migration.h"
@@ -15,6 +16,7 @@
 #include "monitor/colo.h"
 #include "monitor/job.h"
 #include "monitor/nbd.h"
+#include "monitor/quorum.h"
 #include "monitor/monitor.h"
 #include "system/machine-control.h"
 #include "system/runstate.h"
@@ -290,6 +292,7 @@ static void handle_machine(const char *arg)
     }
     mc.machine = kv;
     mc.is_pc = pc_machine_type_is_pc(type);
+    drive_set_machine_default_if(mc.is_pc ? BLK_IF_IDE : BLK_IF_NONE);
 }
 
 /* -machine properties, reported without a location as upstream does (it applies them late). */
@@ -1072,6 +1075,7 @@ static void register_types(void)
     net_register_types();
     hw_register_types();
     block_register_types();
+    bdrv_register_driver(&bdrv_nbd);
 }
 
 int qemu_main(int argc, char **argv)
@@ -1085,6 +1089,7 @@ int qemu_main(int argc, char **argv)
     nbd_server_set_deleted_notify(monitor_nbd_export_deleted);
     job_set_notify(monitor_job_event);
     nbd_server_set_device_hooks(&nbd_block_device_hooks);
+    quorum_set_event_handler(monitor_quorum_event);
 
     g_autoptr(GPtrArray) opts = parse_argv(argc, argv);
     gboolean daemonize = FALSE;

@@ -93,6 +93,13 @@ typedef struct BlockDriver {
     bool (*set_perm)(BlockDriverState *bs, uint64_t perm, uint64_t shared, GError **errp);
     /* For query-named-block-nodes' "file" (the image's name as the user knows it). */
     const char *(*filename)(BlockDriverState *bs);
+    /* Children named "<indexed_children>.0", ".1", ... as many as the options give (quorum's
+     * "children"); at least one. */
+    const char *indexed_children;
+    /* x-blockdev-change: a child added or removed at run time (main thread); NULL when the
+     * driver cannot. del_child releases the edge with bdrv_unref_child(). */
+    bool (*add_child)(BlockDriverState *bs, BlockDriverState *child, GError **errp);
+    bool (*del_child)(BlockDriverState *bs, BdrvChild *child, GError **errp);
 } BlockDriver;
 
 struct BdrvChild {
@@ -110,6 +117,7 @@ struct BlockDriverState {
     bool read_only;
     bool detect_zeroes;
     bool cache_direct, cache_no_flush;
+    bool drive_style; /* opened by -drive: drivers word some errors as QemuOpts does */
     int refcnt;
     GPtrArray *children; /* BdrvChild*, owned */
     GPtrArray *parents;  /* BdrvChild* pointing at this node (not owned) */
@@ -176,6 +184,13 @@ BlockDriverState *bdrv_file_child(BlockDriverState *bs);
 bool bdrv_refresh_perms(BlockDriverState *bs, GError **errp);
 /* True if some parent (backend or node) holds a reference that blockdev-del must respect. */
 bool bdrv_has_parents(BlockDriverState *bs);
+/* Drops the edge (and the reference it held); the child's permissions relax. */
+void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
+/* x-blockdev-change's two halves, upstream's checks and wording (main thread). */
+bool bdrv_add_child(BlockDriverState *parent, BlockDriverState *child, GError **errp);
+bool bdrv_del_child(BlockDriverState *parent, BdrvChild *child, GError **errp);
+/* The name of the backend on bs if a named one sits there, else its node-name. */
+const char *bdrv_get_device_or_node_name(BlockDriverState *bs);
 
 /* A block job watching the guest's writes on a node (mirror). Removal waits for notifications
  * in progress; the caller drains the node's backends first so that none is left behind. */

@@ -31,6 +31,15 @@ BlockDriverState *blockdev_add_keyval(KeyvalList *opts, GError **errp);
 BlockDriverState *blockdev_add_json(JsonObject *obj, GError **errp);
 /* blockdev-del: only nodes made by blockdev-add/-blockdev, and only when nothing uses them. */
 bool blockdev_del(const char *node_name, GError **errp);
+/* HMP drive_add -n: a node tree from -drive-style options (node-name required), owned by the
+ * monitor as a -blockdev node is, so that drive_del / blockdev-del remove it. */
+BlockDriverState *blockdev_add_legacy(KeyvalList *opts, GError **errp);
+/* HMP drive_del: a monitor-owned node (as blockdev-del), or a -drive's backend; errors as
+ * upstream ("Device 'x' not found"). */
+bool drive_del(const char *id, GError **errp);
+/* The machine's interface for a drive without if= (pc: ide), for drive_add. */
+void drive_set_machine_default_if(BlockInterfaceType type);
+BlockInterfaceType drive_machine_default_if(void);
 /* Whether the monitor holds this node (made by -blockdev / blockdev-add). */
 bool blockdev_is_monitor_owned(BlockDriverState *bs);
 

@@ -38,6 +38,9 @@ uint64_t nbd_client_size(NbdClient *c);
 uint16_t nbd_client_flags(NbdClient *c);
 /* FALSE once the peer is gone: requests fail at once. */
 gboolean nbd_client_connected(NbdClient *c);
+/* Before the first request: the context whose thread runs the requests and their completions
+ * (the nbd driver's own thread); the default main context otherwise. */
+void nbd_client_set_context(NbdClient *c, GMainContext *ctx);
 
 /* Each completes with 0 or a negative errno on the main context, never before it returns. */
 void nbd_client_read(NbdClient *c, uint64_t offset, uint32_t length, void *buf, NbdIoDone done,
