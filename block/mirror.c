@@ -528,18 +528,84 @@ Job *mirror_start(const MirrorParams *p, GError **errp)
     return job;
 }
 
-static int create_raw(const char *filename, int64_t size, GError **errp)
+static void put(GHashTable *opts, const char *key, const char *value)
 {
-    /* Upstream prints this before it creates the file, also when that fails. */
-    printf("Formatting '%s', fmt=raw size=%" PRId64 "\n", filename, size);
-    fflush(stdout);
-    return file_create(filename, size, errp);
+    g_hash_table_insert(opts, g_strdup(key), g_strdup(value));
+}
+
+/*
+ * Upstream opens a drive-mirror target by its file name and picks the protocol from it: NBD's
+ * URIs ("nbd://H[:P]/EXPORT", "nbd+tcp://...", "nbd+unix:///EXPORT?socket=PATH") and its
+ * legacy "nbd:H:P[:exportname=E]" / "nbd:unix:PATH[:exportname=E]" go to the nbd driver
+ * (the re-protect runbook's target). Anything else is left to be a host file.
+ */
+static bool nbd_target_opts(const char *target, GHashTable *opts, GError **errp)
+{
+    /* The URI's own checks come when the node opens: put the driver in first. */
+    if (g_str_has_prefix(target, "nbd:") && !g_str_has_prefix(target, "nbd://")) {
+        g_auto(GStrv) parts = g_strsplit(target + 4, ":", -1);
+        guint n = g_strv_length(parts);
+        const char *export = NULL;
+        if (n && g_str_has_prefix(parts[n - 1], "exportname=")) {
+            export = parts[n - 1] + strlen("exportname=");
+            n--;
+        }
+        put(opts, "file.driver", "nbd");
+        if (n == 2 && strcmp(parts[0], "unix") == 0) {
+            put(opts, "file.path", parts[1]);
+        } else if (n == 2 || n == 1) {
+            put(opts, "file.host", parts[0]);
+            if (n == 2) {
+                put(opts, "file.port", parts[1]);
+            }
+        } else {
+            error_setg(errp, "No valid URL specified");
+            return false;
+        }
+        if (export) {
+            put(opts, "file.export", export);
+        }
+        return true;
+    }
+    if (!g_str_has_prefix(target, "nbd://") && !g_str_has_prefix(target, "nbd+tcp://") &&
+        !g_str_has_prefix(target, "nbd+unix://")) {
+        return true;
+    }
+    g_autoptr(GUri) uri = g_uri_parse(target, G_URI_FLAGS_NONE, NULL);
+    bool is_unix = g_str_has_prefix(target, "nbd+unix://");
+    const char *query = uri ? g_uri_get_query(uri) : NULL;
+    const char *host = uri ? g_uri_get_host(uri) : NULL;
+    if (!uri || (is_unix ? !query || !g_str_has_prefix(query, "socket=") || (host && *host)
+                         : query != NULL || !host || !*host)) {
+        error_setg(errp, "No valid URL specified");
+        return false;
+    }
+    put(opts, "file.driver", "nbd");
+    if (is_unix) {
+        put(opts, "file.path", query + strlen("socket="));
+    } else {
+        put(opts, "file.host", g_uri_get_host(uri));
+        if (g_uri_get_port(uri) > 0) {
+            g_autofree char *port = g_strdup_printf("%d", g_uri_get_port(uri));
+            put(opts, "file.port", port);
+        }
+    }
+    const char *path = g_uri_get_path(uri);
+    if (path && path[0] == '/' && path[1]) {
+        put(opts, "file.export", path + 1);
+    }
+    return true;
 }
 
 BlockDriverState *mirror_open_target(BlockDriverState *source, const char *target,
                                      const char *format, bool existing, MirrorSync sync,
-                                     const char *node_name, GError **errp)
+                                     const char *node_name, bool *zeroed, GError **errp)
 {
+    *zeroed = false;
+    g_autoptr(GHashTable) opts = bdrv_opts_new();
+    GError *uri_err = NULL;
+    bool uri_ok = nbd_target_opts(target, opts, &uri_err);
+    bool is_nbd = g_hash_table_contains(opts, "file.driver") || !uri_ok;
     const char *fmt = format;
     if (!existing) {
         if (!fmt) {
@@ -547,31 +613,53 @@ BlockDriverState *mirror_open_target(BlockDriverState *source, const char *targe
         }
         if (!bdrv_find_driver(fmt)) {
             error_setg(errp, "Unknown file format '%s'", fmt);
+            g_clear_error(&uri_err);
             return NULL;
         }
+        const char *why = NULL;
         if (sync == MIRROR_SYNC_NONE) {
             /* The new image would have the source as its backing file. */
-            if (strcmp(fmt, "raw") == 0) {
-                error_setg(errp, "Backing file not supported for file format '%s'", fmt);
-            } else {
-                error_setg(errp, "Creating a '%s' image with a backing file is not supported", fmt);
+            why = strcmp(fmt, "raw") == 0 ? "Backing file not supported for file format '%s'"
+                                          : "Creating a '%s' image with a backing file is "
+                                            "not supported";
+        } else if (strcmp(fmt, "raw") != 0) {
+            why = "Creating a '%s' image is not supported";
+        }
+        if (why) {
+            error_setg(errp, why, fmt);
+            g_clear_error(&uri_err);
+            return NULL;
+        }
+        int64_t size = bdrv_getlength(source);
+        /* Upstream prints this before it creates the image, also when that fails. */
+        printf("Formatting '%s', fmt=raw size=%" PRId64 "\n", target, size);
+        fflush(stdout);
+        if (!is_nbd) {
+            if (file_create(target, size, errp) < 0) {
+                return NULL;
             }
-            return NULL;
-        }
-        if (strcmp(fmt, "raw") != 0) {
-            error_setg(errp, "Creating a '%s' image is not supported", fmt);
-            return NULL;
-        }
-        if (create_raw(target, bdrv_getlength(source), errp) < 0) {
-            return NULL;
+            *zeroed = true;
         }
     }
-    g_autoptr(GHashTable) opts = bdrv_opts_new();
-    g_hash_table_insert(opts, g_strdup("driver"), g_strdup(fmt ? fmt : "raw"));
-    g_hash_table_insert(opts, g_strdup("file.filename"), g_strdup(target));
-    if (node_name) {
-        g_hash_table_insert(opts, g_strdup("node-name"), g_strdup(node_name));
+    BlockDriverState *bs = NULL;
+    if (uri_ok) {
+        put(opts, "driver", fmt ? fmt : "raw");
+        if (!is_nbd) {
+            put(opts, "file.filename", target);
+        }
+        if (node_name) {
+            put(opts, "node-name", node_name);
+        }
+        BdrvOpenFlags flags = {.drive_style = true};
+        bs = bdrv_open_opts(opts, &flags, &uri_err);
     }
-    BdrvOpenFlags flags = {.drive_style = true};
-    return bdrv_open_opts(opts, &flags, errp);
+    if (!bs) {
+        if (is_nbd && !existing) {
+            /* Upstream's fallback for a protocol that cannot create: open what is there. */
+            error_prepend(&uri_err, "Protocol driver 'nbd' does not support image creation, "
+                                    "and opening the image failed: ");
+        }
+        g_propagate_error(errp, uri_err);
+    }
+    return bs;
 }

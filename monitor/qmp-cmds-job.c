@@ -126,8 +126,9 @@ void qmp_drive_mirror(DriveMirror *arg, GError **errp)
         return;
     }
     bool existing = arg->has_mode && arg->mode == NEW_IMAGE_MODE_EXISTING;
-    BlockDriverState *target = mirror_open_target(bs, arg->target, arg->format, existing,
-                                                  sync_of(arg->sync), arg->node_name, errp);
+    bool zeroed;
+    BlockDriverState *target = mirror_open_target(
+        bs, arg->target, arg->format, existing, sync_of(arg->sync), arg->node_name, &zeroed, errp);
     if (!target) {
         return;
     }
@@ -135,7 +136,7 @@ void qmp_drive_mirror(DriveMirror *arg, GError **errp)
                   arg->has_granularity, arg->granularity, arg->has_buf_size, arg->buf_size,
                   arg->has_on_source_error, arg->on_source_error, arg->has_on_target_error,
                   arg->on_target_error, arg->has_auto_finalize, arg->auto_finalize,
-                  arg->has_auto_dismiss, arg->auto_dismiss, !existing, errp);
+                  arg->has_auto_dismiss, arg->auto_dismiss, zeroed, errp);
     bdrv_unref(target); /* the job holds it now, or it failed */
 }
 

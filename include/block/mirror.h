@@ -60,14 +60,16 @@ Job *mirror_start(const MirrorParams *p, GError **errp);
 bool mirror_check_granularity(int64_t granularity, GError **errp);
 
 /*
- * drive-mirror's target: with mode=existing the file is opened as it is; otherwise it is
- * created first (raw: a file of the source's size, "Formatting 'T', fmt=raw size=N" on stdout
- * as upstream prints it). format NULL: the source's format (existing: probed). Returns a node
- * with one reference.
+ * drive-mirror's target: with mode=existing the image is opened as it is; otherwise it is
+ * created first (raw: a host file of the source's size; "Formatting 'T', fmt=raw size=N" on
+ * stdout as upstream prints it). An NBD URI ("nbd://H:P/E", "nbd+unix:///E?socket=S", or
+ * legacy "nbd:H:P") opens the nbd driver, which cannot create: the export must be there.
+ * format NULL: the source's format (existing: raw). *zeroed: a new image reading as zeroes.
+ * Returns a node with one reference.
  */
 BlockDriverState *mirror_open_target(BlockDriverState *source, const char *target,
                                      const char *format, bool existing, MirrorSync sync,
-                                     const char *node_name, GError **errp);
+                                     const char *node_name, bool *zeroed, GError **errp);
 
 /* Whether bs may become a mirror's source: not while a mirror of it runs ("Need a root block
  * node", as upstream says once its mirror filter sits above bs). */

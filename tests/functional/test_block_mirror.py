@@ -13,6 +13,7 @@ import time
 import pytest
 
 import guest
+from procs import free_port
 from qmp import QemuProcess, QMPClient
 
 DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
@@ -137,6 +138,15 @@ def error_script(tmp):
         ("hmp", "block_job_cancel x"),
         ("hmp", "block_job_complete x"),
         ("hmp", "drive_mirror nope " + t),
+        # NBD targets (the re-protect runbook's): refused, and malformed URIs.
+        ("cmd", "drive-mirror", mirror_args(tmp, target="nbd://127.0.0.1:1/x", mode="existing",
+                                            format="raw")),
+        ("cmd", "drive-mirror", mirror_args(tmp, target="nbd://127.0.0.1:1/x", format="raw")),
+        ("cmd", "drive-mirror", mirror_args(tmp, target="nbd:127.0.0.1:1", mode="existing")),
+        ("cmd", "drive-mirror", mirror_args(tmp, target="nbd+unix:///x?socket=" + t,
+                                            mode="existing")),
+        ("cmd", "drive-mirror", mirror_args(tmp, target="nbd+unix:///x", mode="existing")),
+        ("cmd", "drive-mirror", mirror_args(tmp, target="nbd://h/x?socket=a", mode="existing")),
         # A target of the wrong size: the job starts, then fails, as upstream's.
         ("cmd", "blockdev-mirror", {"device": "src0", "target": "small", "sync": "full"}),
         ("wait", "BLOCK_JOB_COMPLETED"),
@@ -281,11 +291,12 @@ def read_back(vm, name):
 
 
 def compare(a, b):
-    return subprocess.run(["qemu-img", "compare", "-f", "raw", "-F", "raw", a, b],
+    # -U: the NBD secondary still has its image open.
+    return subprocess.run(["qemu-img", "compare", "-U", "-f", "raw", "-F", "raw", a, b],
                           capture_output=True, text=True)
 
 
-def mirror_until_ready(qmp, writer, args):
+def mirror_until_ready(qmp, writer, args, job):
     """Starts a mirror while the guest writes, and keeps writing into the ready state."""
     before = len(writer.done)
     assert qmp.cmd("drive-mirror", args) == {"return": {}}
@@ -296,57 +307,80 @@ def mirror_until_ready(qmp, writer, args):
     while len(writer.done) < at_ready + 3:  # and writes in the ready state: write-through
         time.sleep(0.2)
     jobs = qmp.cmd("query-block-jobs")["return"]
-    assert [(j["device"], j["status"], j["ready"]) for j in jobs] == [("drive0", "ready", True)]
+    assert [(j["device"], j["status"], j["ready"]) for j in jobs] == [(job, "ready", True)]
+
+
+def start_nbd_secondary(tmp_path):
+    """A second instance of ours exporting a blank disk writable over NBD, as a fresh COLO
+    secondary does before re-protection (nbd-server-start, nbd-server-add parent0)."""
+    sec_img = str(tmp_path / "secondary.raw")
+    subprocess.run(["truncate", "-s", "64M", sec_img], check=True)
+    sec = QemuProcess(OURS, BASE + ["-drive", f"if=none,id=parent0,file={sec_img},format=raw"],
+                      timeout=30)
+    port = free_port()
+    r = sec.qmp.cmd("nbd-server-start", {"addr": {"type": "inet", "data": {
+        "host": "127.0.0.1", "port": str(port)}}})
+    assert r == {"return": {}}
+    assert sec.qmp.cmd("nbd-server-add", {"device": "parent0", "writable": True}) == \
+        {"return": {}}
+    return sec, sec_img, f"nbd://127.0.0.1:{port}/parent0"
 
 
 def test_mirror_guest_disk_while_writing(built, tmp_path):
-    """The guest appends fsync'd files to its ext4 disk the whole time. A drive-mirror sync=full
-    (rate-limited, so that the copy takes a while) reaches READY; the VM stops and the job is
-    cancelled (upstream's re-protect step): no pivot, and the images are equal (qemu-img
-    compare). The guest carries on; a second mirror onto the same image (mode=existing) is
-    completed: the device moves to the target, equal to the source at that moment, and the
-    guest carries on there. It reads every file back, and the image it ends on passes e2fsck
-    with every file in it."""
+    """The guest appends fsync'd files to its ext4 disk the whole time; each mirror (sync=full,
+    rate-limited so that the copy takes a while) reaches READY under those writes, then the VM
+    stops and the job ends; the images are then equal (qemu-img compare) and the guest carries
+    on. In turn: a new file target, cancelled (no pivot); the runbook's re-protect mirror to
+    an NBD export of a second instance of ours (mode=existing, cancelled); the first target
+    again (mode=existing), completed: the device moves to it. The guest reads every file back
+    throughout, and the image it ends on passes e2fsck with every file in it."""
     disk = str(tmp_path / "disk.raw")
     target = str(tmp_path / "target.raw")
     subprocess.run(["truncate", "-s", "64M", disk], check=True)
     subprocess.run(["mkfs.ext4", "-q", "-F", disk], check=True)
+    sec, sec_img, nbd_uri = start_nbd_secondary(tmp_path)
     qmp_path = str(tmp_path / "qmp.sock")
     vm = guest.GuestVM(OURS, built, interactive=True, qmp_path=qmp_path,
                        extra_args=["-drive", f"file={disk},format=raw,if=virtio,id=drive0"])
     written = []
+    phases = [("cancel", target, {}), ("nbd", nbd_uri, {"mode": "existing", "format": "raw",
+                                                        "job-id": "resync"}),
+              ("complete", target, {"mode": "existing", "format": "raw"})]
     with vm:
         vm.wait_ready()
         qmp = QMPClient(qmp_path, timeout=60)
-        for end in ("cancel", "complete"):
-            writer = DiskWriter(vm, end[:2])
+        for end, dest, extra in phases:
+            writer = DiskWriter(vm, end)
             writer.start()
             while len(writer.done) < 1:
                 time.sleep(0.2)
-            args = {"device": "drive0", "target": target, "sync": "full", "speed": 32 * MIB}
-            if end == "complete":
-                args.update(mode="existing", format="raw")
-            mirror_until_ready(qmp, writer, args)
-            written += writer.stop()
+            args = {"device": "drive0", "target": dest, "sync": "full", "speed": 32 * MIB}
+            args.update(extra)
+            job = extra.get("job-id", "drive0")
+            mirror_until_ready(qmp, writer, args, job)
+            these = writer.stop()
+            written += these
             assert qmp.cmd("stop") == {"return": {}}
             verb = "block-job-complete" if end == "complete" else "block-job-cancel"
-            assert qmp.cmd(verb, {"device": "drive0"}) == {"return": {}}
+            assert qmp.cmd(verb, {"device": job}) == {"return": {}}
             done = qmp.wait_event("BLOCK_JOB_COMPLETED", timeout=60)
             assert "error" not in done["data"]
             assert qmp.cmd("query-block-jobs") == {"return": []}
-            r = compare(disk, target)
+            r = compare(disk, sec_img if end == "nbd" else target)
             assert r.returncode == 0, r.stdout + r.stderr
             on = qmp.cmd("query-block")["return"][0]["inserted"]["file"]
             assert on == (target if end == "complete" else disk)
             assert qmp.cmd("cont") == {"return": {}}
-            # The guest carries on, on whichever image it now sits, and reads everything.
-            for name, answer in written:
+            # The guest carries on, on whichever image it now sits, and reads back what it
+            # wrote (the first files, and this phase's).
+            for name, answer in written[:1] + these:
                 assert read_back(vm, name) == answer
         after = DiskWriter(vm, "after")
         written += [after.write(0), after.write(1)]
         vm.send("umount /mnt/disk; poweroff -f")
         assert vm.wait_exit(90) == 0
         qmp.close()
+    sec.kill()
     fsck = subprocess.run(["e2fsck", "-fn", target], capture_output=True, text=True)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     for name, answer in written:
