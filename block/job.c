@@ -84,10 +84,12 @@ GPtrArray *job_all(void)
 
 static void job_unref(Job *job)
 {
-    if (--job->refcnt) {
+    /* Workers take references (post) while the main loop drops them. */
+    if (!g_atomic_int_dec_and_test(&job->refcnt)) {
         return;
     }
     g_mutex_clear(&job->end_lock);
+    g_queue_clear(&job->errors);
     g_free(job->end_err);
     g_free(job->error);
     g_free(job->id);
@@ -109,6 +111,7 @@ Job *job_create(const char *id, const JobDriver *drv, void *opaque, int64_t spee
     Job *job = g_new0(Job, 1);
     job->refcnt = 1;
     g_mutex_init(&job->end_lock);
+    g_queue_init(&job->errors);
     job->id = g_strdup(id);
     job->drv = drv;
     job->opaque = opaque;
@@ -203,8 +206,25 @@ static void work_ended(Job *job)
 
 /* The worker's end, taken on the main loop once (from the posted message, or earlier by
  * job_flush_finished). */
+/* The worker's I/O errors not yet reported (main loop), each as BLOCK_JOB_ERROR. */
+static void report_errors(Job *job)
+{
+    for (;;) {
+        g_mutex_lock(&job->end_lock);
+        gpointer e = g_queue_pop_head(&job->errors);
+        g_mutex_unlock(&job->end_lock);
+        if (!e) {
+            return;
+        }
+        job->error_is_read = GPOINTER_TO_INT(e) & 2;
+        job->error_ignored = GPOINTER_TO_INT(e) & 4;
+        report(job, JOB_EV_ERROR);
+    }
+}
+
 static void take_end(Job *job)
 {
+    report_errors(job);
     g_mutex_lock(&job->end_lock);
     bool take = job->work_done && !job->work_taken;
     job->work_taken |= take;
@@ -222,9 +242,15 @@ static void take_end(Job *job)
     work_ended(job);
 }
 
+typedef enum {
+    MSG_READY,
+    MSG_FINISHED,
+    MSG_ERROR,
+} JobMsgKind;
+
 typedef struct JobMsg {
     Job *job;
-    bool finished;
+    JobMsgKind kind;
 } JobMsg;
 
 static gboolean deliver(gpointer data)
@@ -233,7 +259,9 @@ static gboolean deliver(gpointer data)
     Job *job = m->job;
     if (job->status == JOB_ST_NULL) {
         /* dismissed meanwhile */
-    } else if (!m->finished) {
+    } else if (m->kind == MSG_ERROR) {
+        report_errors(job);
+    } else if (m->kind == MSG_READY) {
         /* A cancel may have come first: only a running job becomes ready. */
         if (job->status == JOB_ST_RUNNING) {
             transition(job, JOB_ST_READY);
@@ -249,11 +277,11 @@ static gboolean deliver(gpointer data)
 
 /* Any thread: the main loop learns it later. The message holds a reference on the job, which
  * only the main loop changes. */
-static void post(Job *job, bool finished)
+static void post(Job *job, JobMsgKind kind)
 {
     JobMsg *m = g_new0(JobMsg, 1);
     m->job = job;
-    m->finished = finished;
+    m->kind = kind;
     g_atomic_int_inc(&job->refcnt);
     /* Always later, also when called on the main thread (g_main_context_invoke would not). */
     GSource *src = g_idle_source_new();
@@ -265,7 +293,16 @@ static void post(Job *job, bool finished)
 
 void job_ready(Job *job)
 {
-    post(job, false);
+    post(job, MSG_READY);
+}
+
+void job_io_error(Job *job, bool is_read, bool ignored)
+{
+    g_mutex_lock(&job->end_lock);
+    /* 1 keeps the pointer non-NULL. */
+    g_queue_push_tail(&job->errors, GINT_TO_POINTER(1 | (is_read ? 2 : 0) | (ignored ? 4 : 0)));
+    g_mutex_unlock(&job->end_lock);
+    post(job, MSG_ERROR);
 }
 
 void job_finished(Job *job, int ret, char *err)
@@ -275,7 +312,7 @@ void job_finished(Job *job, int ret, char *err)
     job->end_err = err;
     job->work_done = true;
     g_mutex_unlock(&job->end_lock);
-    post(job, true);
+    post(job, MSG_FINISHED);
 }
 
 void job_flush_finished(void)

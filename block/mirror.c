@@ -281,6 +281,7 @@ static gpointer mirror_worker(gpointer opaque)
         if (ret < 0) {
             mark_dirty(m, off, bytes);
             MirrorOnError act = which == 's' ? m->on_source_error : m->on_target_error;
+            job_io_error(job, which == 's', act == MIRROR_ERR_IGNORE);
             if (act == MIRROR_ERR_IGNORE) {
                 ret = 0;
                 wait_change(m, g_get_monotonic_time() + G_TIME_SPAN_SECOND / 10);

@@ -47,6 +47,12 @@ void monitor_job_event(Job *job, JobEventKind kind)
         qapi_event_send_block_job_cancelled(job_type(job), job->id, job->len, job->offset,
                                             job->speed);
         break;
+    case JOB_EV_ERROR:
+        /* stop and enospc are not done here: such a job reports the error and ends. */
+        qapi_event_send_block_job_error(
+            job->id, job->error_is_read ? IO_OPERATION_TYPE_READ : IO_OPERATION_TYPE_WRITE,
+            job->error_ignored ? BLOCK_ERROR_ACTION_IGNORE : BLOCK_ERROR_ACTION_REPORT);
+        break;
     }
 }
 

@@ -59,6 +59,7 @@ typedef enum {
     JOB_EV_PENDING,   /* BLOCK_JOB_PENDING (only without auto-finalize) */
     JOB_EV_COMPLETED, /* BLOCK_JOB_COMPLETED, with job->error on failure */
     JOB_EV_CANCELLED, /* BLOCK_JOB_CANCELLED */
+    JOB_EV_ERROR,     /* BLOCK_JOB_ERROR: job->error_is_read, job->error_ignored */
 } JobEventKind;
 
 typedef struct Job Job;
@@ -106,6 +107,8 @@ struct Job {
     bool work_done, work_taken;
     int end_ret;
     char *end_err;
+    GQueue errors; /* I/O errors the worker met, not yet reported (under end_lock) */
+    bool error_is_read, error_ignored; /* the one being reported */
     int refcnt; /* the job list's, and one per message posted to the main loop */
 };
 
@@ -130,6 +133,9 @@ const char *job_status_name(JobStatusCode st);
  * has ended with ret (0 or -errno; err: the failure's message, owned by the job then). */
 void job_ready(Job *job);
 void job_finished(Job *job, int ret, char *err);
+/* From the worker: an I/O error (a read of the source, or a write of the target), ignored
+ * (the chunk is tried again) or reported (the job ends with it); BLOCK_JOB_ERROR. */
+void job_io_error(Job *job, bool is_read, bool ignored);
 
 /* Takes the end of every job whose worker has finished but whose message has not been handled
  * yet (main loop): a new job, or a check for a busy source, sees the state a client expects. */

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import guest
+import procs
 from procs import free_port
 from qmp import QemuProcess, QMPClient
 
@@ -324,6 +325,37 @@ def start_nbd_secondary(tmp_path):
     assert sec.qmp.cmd("nbd-server-add", {"device": "parent0", "writable": True}) == \
         {"return": {}}
     return sec, sec_img, f"nbd://127.0.0.1:{port}/parent0"
+
+
+def test_mirror_nbd_peer_lost(tmp_path):
+    """The NBD secondary is killed (SIGKILL) while the mirror copies to it: the job reports
+    BLOCK_JOB_ERROR (write, report) and ends with BLOCK_JOB_COMPLETED carrying the error; the
+    monitor keeps answering and the device stays on its own image."""
+    src = str(tmp_path / "src.raw")
+    make_image(src, 64)
+    sec, sec_img, nbd_uri = start_nbd_secondary(tmp_path)
+    vm = QemuProcess(OURS, BASE + ["-drive", f"if=none,id=d0,file={src},format=raw"],
+                     timeout=30)
+    try:
+        r = vm.qmp.cmd("drive-mirror", {"device": "d0", "target": nbd_uri, "sync": "full",
+                                        "mode": "existing", "format": "raw",
+                                        "speed": 8 * MIB})
+        assert r == {"return": {}}
+        while vm.qmp.cmd("query-block-jobs")["return"][0]["offset"] == 0:
+            time.sleep(0.05)
+        sec.proc.kill()
+        sec.proc.wait(10)
+        procs.awaited(sec.proc)
+        err = vm.qmp.wait_event("BLOCK_JOB_ERROR", timeout=30)
+        assert err["data"] == {"device": "d0", "operation": "write", "action": "report"}
+        done = vm.qmp.wait_event("BLOCK_JOB_COMPLETED", timeout=30)
+        assert done["data"]["error"]
+        assert done["data"]["offset"] < done["data"]["len"] == 64 * MIB
+        assert vm.qmp.cmd("query-block-jobs") == {"return": []}
+        assert vm.qmp.cmd("query-block")["return"][0]["inserted"]["file"] == src
+    finally:
+        vm.kill()
+        sec.kill()
 
 
 def test_mirror_guest_disk_while_writing(built, tmp_path):
