@@ -301,10 +301,17 @@ def mirror_until_ready(qmp, writer, args, job):
     """Starts a mirror while the guest writes, and keeps writing into the ready state."""
     before = len(writer.done)
     assert qmp.cmd("drive-mirror", args) == {"return": {}}
+    # Slow (2 MiB/s: 32 s for the disk) until the guest has written during the copy, then
+    # at full speed (block-job-set-speed) to READY.
+    while len(writer.done) == before:
+        time.sleep(0.1)
+    jobs = qmp.cmd("query-block-jobs")["return"]
+    assert [(j["status"], j["speed"]) for j in jobs] == [("running", 2 * MIB)]
+    assert qmp.cmd("block-job-set-speed", {"device": job, "speed": 0}) == {"return": {}}
     ready = qmp.wait_event("BLOCK_JOB_READY", timeout=120)
     assert ready["data"]["len"] == ready["data"]["offset"]
+    assert ready["data"]["speed"] == 0
     at_ready = len(writer.done)
-    assert at_ready > before  # the guest wrote while the copy ran
     while len(writer.done) < at_ready + 3:  # and writes in the ready state: write-through
         time.sleep(0.2)
     jobs = qmp.cmd("query-block-jobs")["return"]
@@ -360,7 +367,7 @@ def test_mirror_nbd_peer_lost(tmp_path):
 
 def test_mirror_guest_disk_while_writing(built, tmp_path):
     """The guest appends fsync'd files to its ext4 disk the whole time; each mirror (sync=full,
-    rate-limited so that the copy takes a while) reaches READY under those writes, then the VM
+    rate-limited until the guest has written during the copy) reaches READY under those writes, then the VM
     stops and the job ends; the images are then equal (qemu-img compare) and the guest carries
     on. In turn: a new file target, cancelled (no pivot); the runbook's re-protect mirror to
     an NBD export of a second instance of ours (mode=existing, cancelled); the first target
@@ -386,7 +393,7 @@ def test_mirror_guest_disk_while_writing(built, tmp_path):
             writer.start()
             while len(writer.done) < 1:
                 time.sleep(0.2)
-            args = {"device": "drive0", "target": dest, "sync": "full", "speed": 32 * MIB}
+            args = {"device": "drive0", "target": dest, "sync": "full", "speed": 2 * MIB}
             args.update(extra)
             job = extra.get("job-id", "drive0")
             mirror_until_ready(qmp, writer, args, job)
