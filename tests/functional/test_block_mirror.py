@@ -365,7 +365,14 @@ def test_mirror_nbd_peer_lost(tmp_path):
         sec.kill()
 
 
-def test_mirror_guest_disk_while_writing(built, tmp_path):
+@pytest.fixture
+def nbd_secondary(tmp_path):
+    sec, sec_img, nbd_uri = start_nbd_secondary(tmp_path)
+    yield sec_img, nbd_uri
+    sec.kill()
+
+
+def test_mirror_guest_disk_while_writing(built, tmp_path, nbd_secondary):
     """The guest appends fsync'd files to its ext4 disk the whole time; each mirror (sync=full,
     rate-limited until the guest has written during the copy) reaches READY under those writes, then the VM
     stops and the job ends; the images are then equal (qemu-img compare) and the guest carries
@@ -377,7 +384,7 @@ def test_mirror_guest_disk_while_writing(built, tmp_path):
     target = str(tmp_path / "target.raw")
     subprocess.run(["truncate", "-s", "64M", disk], check=True)
     subprocess.run(["mkfs.ext4", "-q", "-F", disk], check=True)
-    sec, sec_img, nbd_uri = start_nbd_secondary(tmp_path)
+    sec_img, nbd_uri = nbd_secondary
     qmp_path = str(tmp_path / "qmp.sock")
     vm = guest.GuestVM(OURS, built, interactive=True, qmp_path=qmp_path,
                        extra_args=["-drive", f"file={disk},format=raw,if=virtio,id=drive0"])
@@ -419,7 +426,6 @@ def test_mirror_guest_disk_while_writing(built, tmp_path):
         vm.send("umount /mnt/disk; poweroff -f")
         assert vm.wait_exit(90) == 0
         qmp.close()
-    sec.kill()
     fsck = subprocess.run(["e2fsck", "-fn", target], capture_output=True, text=True)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     for name, answer in written:
