@@ -493,10 +493,15 @@ void block_cleanup(void)
     while (backends && backends->len) {
         blk_unref(backends->pdata[backends->len - 1]);
     }
-    /* Nodes made by -blockdev / blockdev-add hold their own reference until here. */
+    /* Nodes made by -blockdev / blockdev-add hold their own reference until here. Roots go
+     * first (a backing chain is listed after the node above it), their children with them. */
     GPtrArray *nodes = bdrv_all_nodes();
     while (nodes->len) {
-        BlockDriverState *bs = nodes->pdata[nodes->len - 1];
+        guint i = nodes->len - 1;
+        while (i > 0 && ((BlockDriverState *)nodes->pdata[i])->parents->len) {
+            i--;
+        }
+        BlockDriverState *bs = nodes->pdata[i];
         while (bs->refcnt > 1) {
             bdrv_unref(bs);
         }

@@ -3,11 +3,14 @@
 #include "block/block.h"
 #include "block/block-backend.h"
 #include "block/quorum.h"
+#include "block/qcow2.h"
 #include "util/error.h"
 #include "util/keyval.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 static GPtrArray *drivers;   /* const BlockDriver* */
 static GPtrArray *all_nodes; /* BlockDriverState*, not owned: a node leaves on its last unref */
@@ -30,6 +33,7 @@ void block_register_types(void)
 {
     bdrv_register_driver(&bdrv_file);
     bdrv_register_driver(&bdrv_raw);
+    bdrv_register_driver(&bdrv_qcow2);
     bdrv_register_driver(&bdrv_quorum);
 }
 
@@ -246,6 +250,9 @@ static void node_free(BlockDriverState *bs)
     }
     g_free(bs->opaque);
     g_free(bs->node_name);
+    g_free(bs->backing_file);
+    g_free(bs->backing_format);
+    g_free(bs->display_name);
     g_free(bs);
 }
 
@@ -335,8 +342,30 @@ BlockDriverState *bdrv_file_child(BlockDriverState *bs)
 /*
  * Permissions flow down: a node's cumulative perm is what its parents take, its shared what
  * they all share; a node passes to each child what it takes itself plus a consistent read
- * (formats read their metadata), sharing what its parents share.
+ * (formats read their metadata), sharing what its parents share. Two roles differ, as
+ * upstream's default permissions for them: a file child holding metadata (qcow2) is written
+ * and resized by a writable node whether or not its parents write, and nobody else may; a
+ * backing child is only ever read, and may change under us only if our parents allow it.
  */
+static void child_perms(BlockDriverState *parent, const char *role, uint64_t perm, uint64_t shared,
+                        uint64_t *nperm, uint64_t *nshared)
+{
+    if (strcmp(role, "backing") == 0) {
+        *nperm = perm & BLK_PERM_CONSISTENT_READ;
+        *nshared = (shared & BLK_PERM_WRITE) ? BLK_PERM_WRITE | BLK_PERM_RESIZE : 0;
+        *nshared |= BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
+        return;
+    }
+    *nperm = perm | BLK_PERM_CONSISTENT_READ;
+    *nshared = shared;
+    if (strcmp(role, "file") == 0 && parent->drv->file_has_metadata) {
+        if (!parent->read_only) {
+            *nperm |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
+        }
+        *nshared &= ~(uint64_t)(BLK_PERM_WRITE | BLK_PERM_RESIZE);
+    }
+}
+
 static void cumulative_perms(BlockDriverState *bs, uint64_t *perm, uint64_t *shared)
 {
     uint64_t p = bs->backend_perm, s = bs->backends ? bs->backend_shared : BLK_PERM_ALL;
@@ -367,8 +396,7 @@ static bool refresh_node(BlockDriverState *bs, GError **errp)
     for (guint i = 0; i < bs->children->len; i++) {
         BdrvChild *c = bs->children->pdata[i];
         uint64_t old_perm = c->perm, old_shared = c->shared;
-        c->perm = perm | BLK_PERM_CONSISTENT_READ;
-        c->shared = shared;
+        child_perms(bs, c->name, perm, shared, &c->perm, &c->shared);
         if (!refresh_node(c->bs, errp)) {
             c->perm = old_perm;
             c->shared = old_shared;
@@ -392,8 +420,7 @@ BdrvChild *bdrv_attach_child(BlockDriverState *parent, BlockDriverState *child, 
     c->name = g_strdup(name);
     c->bs = child;
     c->parent = parent;
-    c->perm = parent->cur_perm | BLK_PERM_CONSISTENT_READ;
-    c->shared = parent->cur_shared;
+    child_perms(parent, name, parent->cur_perm, parent->cur_shared, &c->perm, &c->shared);
     bdrv_ref(child);
     g_ptr_array_add(child->parents, c);
     if (!bdrv_refresh_perms(child, errp)) {
@@ -409,8 +436,8 @@ BdrvChild *bdrv_attach_child(BlockDriverState *parent, BlockDriverState *child, 
 }
 
 /* Keys every node understands (upstream's BlockdevOptionsBase) besides driver and node-name. */
-static const char *const generic_ignored[] = {"discard", "detect-zeroes", "auto-read-only",
-                                              "force-share", NULL};
+static const char *const generic_ignored[] = {"detect-zeroes", "auto-read-only", "force-share",
+                                              NULL};
 
 static bool key_in(const char *key, const char *const *list)
 {
@@ -424,6 +451,22 @@ static bool key_in(const char *key, const char *const *list)
 
 static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags, const char *prefix,
                                    GError **errp);
+
+/* The registered protocol whose scheme starts @filename ("nbd:", "nbd+unix:"), or NULL. */
+static const BlockDriver *protocol_of(const char *filename)
+{
+    const char *colon = filename ? strchr(filename, ':') : NULL;
+    for (guint i = 0; colon && drivers && i < drivers->len; i++) {
+        const BlockDriver *drv = drivers->pdata[i];
+        for (const char *const *p = drv->protocols; p && *p; p++) {
+            if (strlen(*p) == (size_t)(colon - filename) &&
+                !strncmp(filename, *p, colon - filename)) {
+                return drv;
+            }
+        }
+    }
+    return NULL;
+}
 
 /* Opens or finds the node for child role `role` (NULL + no error: not given). */
 static BlockDriverState *open_child(GHashTable *opts, const BdrvOpenFlags *flags,
@@ -453,9 +496,10 @@ static BlockDriverState *open_child(GHashTable *opts, const BdrvOpenFlags *flags
             error_setg(errp, "Parameter '%sdriver' is missing", sub_prefix);
             return NULL;
         }
-        /* -drive: a file child without a driver is a host file (upstream probes the protocol
-         * from the file name; file is the only protocol here). */
-        g_hash_table_insert(sub, g_strdup("driver"), g_strdup("file"));
+        /* -drive: a file child without a driver is a host file, unless its name starts with a
+         * protocol's scheme ("nbd://..."), as upstream probes the protocol. */
+        const BlockDriver *proto = protocol_of(g_hash_table_lookup(sub, "filename"));
+        g_hash_table_insert(sub, g_strdup("driver"), g_strdup(proto ? proto->format_name : "file"));
     }
     return open_node(sub, flags, sub_prefix, errp);
 }
@@ -495,8 +539,9 @@ static char *shown_key(const char *prefix, const char *key)
     return g_strdup_printf("%s%s", prefix, key);
 }
 
-/* -drive's options meant for the protocol under a format (aio=, locking=) go to the inline
- * "file" child, as upstream hands a format's unused options down. */
+/* -drive's aio= is a drive option upstream (a flag its protocol node reads): it goes to the
+ * inline "file" child. The protocol's other keys (locking=, drop-cache=, ...) must be spelled
+ * file.KEY, as upstream refuses them on the format ("does not support the option"). */
 static void pass_down_protocol_options(const BlockDriver *drv, GHashTable *opts)
 {
     if (!key_in("file", drv->children) || g_hash_table_contains(opts, "file")) {
@@ -512,7 +557,7 @@ static void pass_down_protocol_options(const BlockDriver *drv, GHashTable *opts)
     gpointer k;
     g_hash_table_iter_init(&it, opts);
     while (g_hash_table_iter_next(&it, &k, NULL)) {
-        if (!key_in(k, drv->options) && key_in(k, child->options)) {
+        if (strcmp(k, "aio") == 0 && !key_in(k, drv->options) && key_in(k, child->options)) {
             g_ptr_array_add(keys, k);
         }
     }
@@ -521,6 +566,163 @@ static void pass_down_protocol_options(const BlockDriver *drv, GHashTable *opts)
         char *v = opts_take(opts, key);
         g_hash_table_insert(opts, g_strdup_printf("file.%s", key), v);
     }
+}
+
+/* What the options say about a node's backing child, taken out before its driver opens. */
+typedef struct BackingOpts {
+    bool given;      /* "backing" itself was given */
+    char *ref;       /* its value: a node name; NULL (JSON null) or "": no backing at all */
+    GHashTable *sub; /* "backing.<key>": opened inline */
+} BackingOpts;
+
+static void backing_opts_take(GHashTable *opts, BackingOpts *b)
+{
+    gpointer orig, val;
+    b->given = g_hash_table_steal_extended(opts, "backing", &orig, &val);
+    if (b->given) {
+        g_free(orig);
+        b->ref = val;
+    }
+    b->sub = bdrv_opts_extract(opts, "backing");
+}
+
+static void backing_opts_clear(BackingOpts *b)
+{
+    g_free(b->ref);
+    g_clear_pointer(&b->sub, g_hash_table_unref);
+}
+
+static bool attach_backing(BlockDriverState *bs, BlockDriverState *backing, GError **errp)
+{
+    BdrvChild *c = bdrv_attach_child(bs, backing, "backing", errp);
+    bdrv_unref(backing);
+    if (c && bs->drv->backing_changed) {
+        bs->drv->backing_changed(bs);
+    }
+    return c != NULL;
+}
+
+static void json_string(GString *out, const char *s)
+{
+    g_string_append_c(out, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            g_string_append_c(out, '\\');
+        }
+        g_string_append_c(out, *s);
+    }
+    g_string_append_c(out, '"');
+}
+
+/* The options that reopen bs, upstream's JSON spelling ("{"a": 1, "b": 2}", keys sorted). */
+static void node_json(GString *out, BlockDriverState *bs)
+{
+    BlockDriverState *file = bdrv_file_child(bs);
+    if (!file && bs->drv->filename) {
+        g_string_append(out, "{\"driver\": ");
+        json_string(out, bs->drv->format_name);
+        g_string_append(out, ", \"filename\": ");
+        json_string(out, bs->drv->filename(bs));
+        g_string_append_c(out, '}');
+        return;
+    }
+    g_string_append_c(out, '{');
+    if (bs->backing_overridden) {
+        BlockDriverState *backing = bdrv_backing_child(bs);
+        g_string_append(out, "\"backing\": ");
+        if (backing) {
+            node_json(out, backing);
+        } else {
+            g_string_append(out, "null");
+        }
+        g_string_append(out, ", ");
+    }
+    g_string_append(out, "\"driver\": ");
+    json_string(out, bs->drv->format_name);
+    if (file) {
+        g_string_append(out, ", \"file\": ");
+        node_json(out, file);
+    }
+    g_string_append_c(out, '}');
+}
+
+/* Opens bs's backing child as the options and the image's recorded name say (block.h). */
+static bool open_backing(BlockDriverState *bs, BackingOpts *b, const BdrvOpenFlags *flags,
+                         const char *prefix, GError **errp)
+{
+    /* A backing chosen by the options is not what the file name alone would open again:
+     * the node is known by its options as a "json:{...}" pseudo file name, as upstream. */
+    bs->backing_overridden = b->given;
+    if (b->given && (!b->ref || !*b->ref)) {
+        if (b->ref) {
+            warn_report("Use of \"backing\": \"\" is deprecated; use \"backing\": null "
+                        "instead");
+        }
+        return true;
+    }
+    if (b->given) {
+        BlockDriverState *backing = bdrv_find_node(b->ref);
+        BlockBackend *blk = backing ? NULL : blk_by_name(b->ref);
+        backing = blk ? blk_bs(blk) : backing;
+        if (!backing) {
+            error_setg(errp,
+                       "Could not open backing file: Cannot find device='%s' nor "
+                       "node-name='%s'",
+                       b->ref, b->ref);
+            return false;
+        }
+        bdrv_ref(backing);
+        return attach_backing(bs, backing, errp);
+    }
+    if (!g_hash_table_size(b->sub) && !bs->backing_file) {
+        return true;
+    }
+    g_autofree char *sub_prefix = g_strdup_printf("%sbacking.", prefix);
+    GHashTable *sub = b->sub;
+    /* -blockdev: a definition given is the whole definition (its schema wants a driver and a
+     * file); -drive fills in what the image records. */
+    bool defaults = flags->drive_style || !g_hash_table_size(sub);
+    if (!defaults && !g_hash_table_contains(sub, "driver")) {
+        g_autofree char *k = g_strdup_printf("%sdriver", sub_prefix);
+        error_set_missing_param(errp, k);
+        return false;
+    }
+    bool has_file = g_hash_table_contains(sub, "file") || bdrv_opts_has_prefix(sub, "file");
+    g_autofree char *path = NULL;
+    if (defaults && bs->backing_file && !g_hash_table_contains(sub, "file")) {
+        path = bdrv_backing_path(bdrv_filename(bs), bs->backing_file);
+        if (!g_hash_table_contains(sub, "file.filename")) {
+            g_hash_table_insert(sub, g_strdup("file.filename"), g_strdup(path));
+        }
+    }
+    if (!g_hash_table_contains(sub, "driver")) {
+        const char *fmt = bs->backing_format;
+        const char *file = g_hash_table_lookup(sub, "file.filename");
+        if (!fmt) {
+            fmt = file ? bdrv_probe_format(file) : "raw";
+        }
+        g_hash_table_insert(sub, g_strdup("driver"), g_strdup(fmt));
+    }
+    if (defaults && !has_file && !g_hash_table_contains(sub, "file.driver")) {
+        g_hash_table_insert(sub, g_strdup("file.driver"), g_strdup("file"));
+    }
+    /* Backing files are opened read-only unless their options say otherwise. */
+    BdrvOpenFlags bf = *flags;
+    bf.read_only = true;
+    GError *err = NULL;
+    BlockDriverState *backing = open_node(sub, &bf, sub_prefix, &err);
+    if (!backing) {
+        /* Upstream checks a -blockdev's options against its schema before opening anything:
+         * those errors come without the prefix of a failed open. */
+        if (!flags->drive_style && g_str_has_prefix(err->message, "Parameter '")) {
+            g_propagate_error(errp, err);
+        } else {
+            error_setg(errp, "Could not open backing file: %s", err->message);
+            g_error_free(err);
+        }
+        return false;
+    }
+    return attach_backing(bs, backing, errp);
 }
 
 static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags, const char *prefix,
@@ -555,6 +757,23 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
         !opts_take_bool(opts, "cache.no-flush", noflush_key, &f.cache_no_flush, errp)) {
         return NULL;
     }
+    /* discard=unmap lets discards through to the image; the default ignores them (upstream's
+     * BDRV_O_UNMAP, inherited by children opened inline). -drive also takes on/off. */
+    g_autofree char *discard = opts_take(opts, "discard");
+    if (discard) {
+        bool drive_words =
+            flags->drive_style && (strcmp(discard, "on") == 0 || strcmp(discard, "off") == 0);
+        if (strcmp(discard, "unmap") && strcmp(discard, "ignore") && !drive_words) {
+            if (flags->drive_style) {
+                error_setg(errp, "Invalid discard option");
+            } else {
+                /* Upstream names the key without its path here, nested or not. */
+                error_setg(errp, "Parameter 'discard' does not accept value '%s'", discard);
+            }
+            return NULL;
+        }
+        f.discard_unmap = strcmp(discard, "unmap") == 0 || strcmp(discard, "on") == 0;
+    }
     for (const char *const *k = generic_ignored; *k; k++) {
         g_free(opts_take(opts, *k));
     }
@@ -567,6 +786,7 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
     bs->cache_direct = f.cache_direct;
     bs->cache_no_flush = f.cache_no_flush;
     bs->drive_style = flags->drive_style;
+    bs->discard_unmap = f.discard_unmap;
     bs->children = g_ptr_array_new();
     bs->parents = g_ptr_array_new();
     g_mutex_init(&bs->serial_lock);
@@ -579,6 +799,10 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
         bs->auto_named = true;
     }
 
+    BackingOpts backing = {0};
+    if (drv->supports_backing) {
+        backing_opts_take(opts, &backing);
+    }
     if (flags->drive_style) {
         pass_down_protocol_options(drv, opts);
     }
@@ -638,8 +862,20 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
         }
         goto fail;
     }
+    /* Listed before its backing chain, as upstream lists it (query-named-block-nodes). */
     bdrv_all_nodes();
     g_ptr_array_add(all_nodes, bs);
+    if (drv->supports_backing && !open_backing(bs, &backing, &f, prefix, errp)) {
+        backing_opts_clear(&backing);
+        bdrv_unref(bs);
+        return NULL;
+    }
+    if (bs->backing_overridden) {
+        GString *name = g_string_new("json:");
+        node_json(name, bs);
+        bs->display_name = g_string_free(name, FALSE);
+    }
+    backing_opts_clear(&backing);
     if (!bdrv_refresh_perms(bs, errp)) {
         bdrv_unref(bs);
         return NULL;
@@ -647,6 +883,7 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
     return bs;
 
 fail:
+    backing_opts_clear(&backing);
     node_free(bs);
     return NULL;
 }
@@ -748,7 +985,7 @@ int bdrv_discard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
     if (bs->read_only) {
         return -EPERM;
     }
-    if (!bs->drv->discard) {
+    if (!bs->discard_unmap || !bs->drv->discard) {
         return 0; /* a hint: nothing to do is a valid answer */
     }
     int ret = WITH_SERIAL(bs, bs->drv->discard(bs, offset, bytes));
@@ -781,6 +1018,65 @@ int bdrv_write_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int
     return 0;
 }
 
+int bdrv_truncate(BlockDriverState *bs, uint64_t size)
+{
+    if (bs->read_only) {
+        return -EPERM;
+    }
+    if (!bs->drv->truncate) {
+        return -ENOTSUP;
+    }
+    return WITH_SERIAL(bs, bs->drv->truncate(bs, size));
+}
+
+int bdrv_make_empty(BlockDriverState *bs)
+{
+    if (bs->read_only) {
+        return -EPERM;
+    }
+    if (!bs->drv->make_empty) {
+        return -ENOTSUP;
+    }
+    return WITH_SERIAL(bs, bs->drv->make_empty(bs));
+}
+
+int64_t bdrv_allocated_size(BlockDriverState *bs)
+{
+    for (; bs; bs = bdrv_file_child(bs)) {
+        if (bs->drv->allocated_size) {
+            return bs->drv->allocated_size(bs);
+        }
+    }
+    return -ENOTSUP;
+}
+
+BlockDriverState *bdrv_backing_child(BlockDriverState *bs)
+{
+    BdrvChild *c = bdrv_child(bs, "backing");
+    return c ? c->bs : NULL;
+}
+
+const char *bdrv_probe_format(const char *filename)
+{
+    uint8_t head[512];
+    int fd = open(filename, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return "raw";
+    }
+    ssize_t n = pread(fd, head, sizeof(head), 0);
+    close(fd);
+    return n > 0 && qcow2_probe(head, (size_t)n) ? "qcow2" : "raw";
+}
+
+char *bdrv_backing_path(const char *image_filename, const char *backing_file)
+{
+    if (g_path_is_absolute(backing_file) || !strchr(image_filename, '/')) {
+        return g_strdup(backing_file);
+    }
+    g_autofree char *dir = g_path_get_dirname(image_filename);
+    return g_build_filename(dir, backing_file, NULL);
+}
+
 int64_t bdrv_getlength(BlockDriverState *bs)
 {
     if (!bs->drv->getlength) {
@@ -791,6 +1087,9 @@ int64_t bdrv_getlength(BlockDriverState *bs)
 
 const char *bdrv_filename(BlockDriverState *bs)
 {
+    if (bs && bs->display_name) {
+        return bs->display_name;
+    }
     while (bs) {
         if (bs->drv->filename) {
             return bs->drv->filename(bs);

@@ -1,5 +1,6 @@
 /* -drive and -blockdev (include/block/blockdev.h). */
 #include "block/blockdev.h"
+#include "block/qcow2-format.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -14,7 +15,6 @@ typedef struct DriveInfo {
     BlockInterfaceType type;
     bool auto_device; /* if=virtio/ide: the machine makes its device */
     bool claimed;
-    char *snapshot_path; /* snapshot=on: the private copy, removed at exit */
 } DriveInfo;
 
 static GPtrArray *drives;        /* DriveInfo*, command-line order */
@@ -97,69 +97,50 @@ static bool parse_cache(const char *mode, bool *wce, bool *direct, bool *no_flus
     return true;
 }
 
-/* Upstream's probe order, reduced to what is worth telling apart here. */
-static const char *probe_format(const char *filename)
-{
-    uint8_t magic[4] = {0};
-    int fd = open(filename, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return "raw"; /* the open of the file node reports the error */
-    }
-    ssize_t n = pread(fd, magic, sizeof(magic), 0);
-    close(fd);
-    if (n == sizeof(magic) && memcmp(magic, "QFI\xfb", 4) == 0) {
-        return "qcow2";
-    }
-    return "raw";
-}
-
 static void print_formats(void)
 {
     /* Only what this build can open; upstream lists its compiled-in drivers the same way. */
-    printf("Supported formats: file raw\n");
+    printf("Supported formats: file qcow2 raw\n");
 }
 
-/* snapshot=on: writes go to a private, throw-away copy of the image (upstream puts a
- * temporary qcow2 overlay on it; without qcow2 the copy gives the guest the same view). */
-static char *make_snapshot_copy(const char *filename, GError **errp)
+/*
+ * snapshot=on: a temporary qcow2 overlay over the (read-only) image, as upstream makes one: in
+ * $TMPDIR or /var/tmp, as large as the image, unlinked once open, flushes skipped. The guest's
+ * writes land in it and are gone at exit.
+ */
+static BlockDriverState *snapshot_overlay(BlockDriverState *image, bool discard_unmap,
+                                          GError **errp)
 {
-    int in = open(filename, O_RDONLY | O_CLOEXEC);
-    if (in < 0) {
-        error_setg_errno(errp, errno, "Could not open '%s'", filename);
+    int64_t size = bdrv_getlength(image);
+    if (size < 0) {
+        error_setg_errno(errp, (int)-size, "Could not get image size");
         return NULL;
     }
     const char *tmpdir = g_getenv("TMPDIR") ? g_getenv("TMPDIR") : "/var/tmp";
-    char *path = g_build_filename(tmpdir, "vl.XXXXXX", NULL);
-    int out = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
-    if (out < 0) {
-        error_setg_errno(errp, errno, "Could not create temporary overlay '%s'", path);
-        close(in);
-        g_free(path);
+    g_autofree char *path = g_build_filename(tmpdir, "vl.XXXXXX", NULL);
+    int fd = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not get temporary filename");
         return NULL;
     }
-    off_t len = lseek(in, 0, SEEK_END);
-    loff_t off_in = 0, off_out = 0;
-    bool ok = len >= 0 && ftruncate(out, len) == 0;
-    while (ok && off_in < len) {
-        ssize_t n = copy_file_range(in, &off_in, out, &off_out, len - off_in, 0);
-        if (n <= 0) {
-            /* Fall back to plain copies where the kernel cannot (e.g. across devices). */
-            char buf[65536];
-            ssize_t r = pread(in, buf, sizeof(buf), off_in);
-            ok = r > 0 && pwrite(out, buf, r, off_out) == r;
-            off_in += r;
-            off_out += r;
-        }
+    close(fd);
+    BdrvOpenFlags flags = {.cache_no_flush = true, .discard_unmap = discard_unmap};
+    g_autoptr(GHashTable) fopts = bdrv_opts_new();
+    g_hash_table_insert(fopts, g_strdup("driver"), g_strdup("file"));
+    g_hash_table_insert(fopts, g_strdup("filename"), g_strdup(path));
+    BlockDriverState *file = bdrv_open_opts(fopts, &flags, errp);
+    BlockDriverState *overlay = NULL;
+    Qcow2CreateOpts create = {.size = (uint64_t)size};
+    if (file && bdrv_qcow2_create(file, &create, errp)) {
+        g_autoptr(GHashTable) opts = bdrv_opts_new();
+        g_hash_table_insert(opts, g_strdup("driver"), g_strdup("qcow2"));
+        g_hash_table_insert(opts, g_strdup("file"), g_strdup(file->node_name));
+        g_hash_table_insert(opts, g_strdup("backing"), g_strdup(image->node_name));
+        overlay = bdrv_open_opts(opts, &flags, errp);
     }
-    close(in);
-    close(out);
-    if (!ok) {
-        error_setg(errp, "Could not create temporary overlay '%s'", path);
-        unlink(path);
-        g_free(path);
-        return NULL;
-    }
-    return path;
+    bdrv_unref(file);
+    unlink(path); /* the open descriptor keeps it while the overlay lives */
+    return overlay;
 }
 
 static bool name_is_node(const char *id)
@@ -262,7 +243,6 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
     }
 
     BlockDriverState *bs = NULL;
-    g_autofree char *snapshot_path = NULL;
     bool has_medium = file || format || g_hash_table_contains(opts, "driver") ||
                       bdrv_opts_has_prefix(opts, "file");
     if (has_medium) {
@@ -270,23 +250,26 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
             /* file=NAME is the protocol node's file name (upstream: a filename string). */
             g_autofree char *fname = g_strdup(file);
             g_hash_table_remove(opts, "file");
-            if (snapshot && !(snapshot_path = make_snapshot_copy(fname, errp))) {
-                return NULL;
-            }
             if (!format && !g_hash_table_contains(opts, "driver")) {
-                format = probe_format(fname);
-                if (strcmp(format, "raw") == 0) {
-                    warn_report("Image format was not specified for '%s' and probing guessed "
-                                "raw.\n"
-                                "         Automatically detecting the format is dangerous for "
-                                "raw images, write operations on block 0 will be restricted.\n"
-                                "         Specify the 'raw' format explicitly to remove the "
-                                "restrictions.",
-                                fname);
+                format = bdrv_probe_format(fname);
+                /* Upstream probes once the file is open (a missing one is only an error), and
+                 * prints this without its usual prefix. */
+                int fd = open(fname, O_RDONLY | O_CLOEXEC);
+                if (fd >= 0 && strcmp(format, "raw") == 0) {
+                    fprintf(stderr,
+                            "WARNING: Image format was not specified for '%s' and probing "
+                            "guessed raw.\n"
+                            "         Automatically detecting the format is dangerous for raw "
+                            "images, write operations on block 0 will be restricted.\n"
+                            "         Specify the 'raw' format explicitly to remove the "
+                            "restrictions.\n",
+                            fname);
+                }
+                if (fd >= 0) {
+                    close(fd);
                 }
             }
-            g_hash_table_insert(opts, g_strdup("file.filename"),
-                                g_strdup(snapshot_path ? snapshot_path : fname));
+            g_hash_table_insert(opts, g_strdup("file.filename"), g_strdup(fname));
         }
         if (format) {
             g_hash_table_insert(opts, g_strdup("driver"), g_strdup(format));
@@ -296,16 +279,21 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
         }
         BdrvOpenFlags flags = {
             .drive_style = true,
-            .read_only = read_only,
+            .read_only = read_only || snapshot,
             .cache_direct = direct,
             .cache_no_flush = no_flush,
         };
         bs = bdrv_open_opts(opts, &flags, errp);
         if (!bs) {
-            if (snapshot_path) {
-                unlink(snapshot_path);
-            }
             return NULL;
+        }
+        if (snapshot && !read_only) {
+            BlockDriverState *image = bs;
+            bs = snapshot_overlay(image, image->discard_unmap, errp);
+            bdrv_unref(image); /* the overlay's backing edge holds it */
+            if (!bs) {
+                return NULL;
+            }
         }
     } else if (g_hash_table_size(opts)) {
         /* Options for a node that is never opened. */
@@ -330,15 +318,10 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
     d->blk = blk;
     d->type = type;
     d->auto_device = type != BLK_IF_NONE;
-    d->snapshot_path = g_steal_pointer(&snapshot_path);
     if (!drives) {
         drives = g_ptr_array_new();
     }
     g_ptr_array_add(drives, d);
-    if (d->snapshot_path) {
-        /* The open descriptor keeps the copy alive; nobody else needs its name. */
-        unlink(d->snapshot_path);
-    }
     return blk;
 }
 
@@ -361,7 +344,13 @@ static bool flatten_node(JsonNode *node, const char *full, GHashTable *out, GErr
         return true;
     }
     if (!JSON_NODE_HOLDS_VALUE(node)) {
-        return true; /* null: absent */
+        /* null: absent, but for "backing": null, which says "no backing file" (a NULL value,
+         * as block.h reads it). */
+        const char *last = strrchr(full, '.');
+        if (strcmp(last ? last + 1 : full, "backing") == 0) {
+            g_hash_table_insert(out, g_strdup(full), NULL);
+        }
+        return true;
     }
     GType t = json_node_get_value_type(node);
     char *v;
@@ -388,6 +377,16 @@ bool blockdev_flatten_json(JsonObject *obj, const char *prefix, GHashTable *out,
     }
     g_list_free(members);
     return ok;
+}
+
+static GHashTable *opts_from_keyval(const KeyvalList *kv)
+{
+    GHashTable *opts = bdrv_opts_new();
+    for (guint i = 0; i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        g_hash_table_insert(opts, g_strdup(p->key), g_strdup(p->value));
+    }
+    return opts;
 }
 
 static void adopt_node(BlockDriverState *bs)
@@ -421,11 +420,7 @@ static BlockDriverState *blockdev_add_opts(GHashTable *opts, GError **errp)
 
 BlockDriverState *blockdev_add_legacy(KeyvalList *kv, GError **errp)
 {
-    g_autoptr(GHashTable) opts = bdrv_opts_new();
-    for (guint i = 0; i < kv->pairs->len; i++) {
-        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
-        g_hash_table_insert(opts, g_strdup(p->key), g_strdup(p->value));
-    }
+    g_autoptr(GHashTable) opts = opts_from_keyval(kv);
     if (!g_hash_table_contains(opts, "node-name")) {
         error_setg(errp, "'node-name' needs to be specified");
         return NULL;
@@ -481,7 +476,6 @@ bool drive_del(const char *id, GError **errp)
         /* Nothing else holds the backend: it goes with its drive. A device keeps its (now
          * empty) backend, whose requests then fail with ENOMEDIUM. */
         g_ptr_array_remove(drives, d);
-        g_free(d->snapshot_path);
         g_free(d);
         blk_unref(blk);
     }
@@ -490,11 +484,7 @@ bool drive_del(const char *id, GError **errp)
 
 BlockDriverState *blockdev_add_keyval(KeyvalList *kv, GError **errp)
 {
-    g_autoptr(GHashTable) opts = bdrv_opts_new();
-    for (guint i = 0; i < kv->pairs->len; i++) {
-        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
-        g_hash_table_insert(opts, g_strdup(p->key), g_strdup(p->value));
-    }
+    g_autoptr(GHashTable) opts = opts_from_keyval(kv);
     return blockdev_add_opts(opts, errp);
 }
 
@@ -527,6 +517,14 @@ bool blockdev_del(const char *node_name, GError **errp)
     if (bs->backends) {
         error_setg(errp, "Node %s is in use", node_name);
         return false;
+    }
+    for (guint i = 0; i < bs->parents->len; i++) {
+        BdrvChild *c = bs->parents->pdata[i];
+        if (strcmp(c->name, "backing") == 0) {
+            error_setg(errp, "Node '%s' is busy: node is used as backing hd of '%s'", node_name,
+                       c->parent->node_name);
+            return false;
+        }
     }
     if (bdrv_has_parents(bs)) {
         error_setg(errp, "Block device %s is in use", node_name);
@@ -586,9 +584,7 @@ bool blockdev_claim_for_device(BlockBackend *blk, const char *owner_type, GError
 void blockdev_cleanup(void)
 {
     for (guint i = 0; drives && i < drives->len; i++) {
-        DriveInfo *d = drives->pdata[i];
-        g_free(d->snapshot_path);
-        g_free(d);
+        g_free(drives->pdata[i]);
     }
     g_clear_pointer(&drives, g_ptr_array_unref);
     g_clear_pointer(&monitor_nodes, g_ptr_array_unref);

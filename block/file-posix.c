@@ -348,6 +348,25 @@ static int64_t file_getlength(BlockDriverState *bs)
     return st.st_size;
 }
 
+static int file_truncate(BlockDriverState *bs, uint64_t size)
+{
+    FileState *s = bs->opaque;
+    if (s->is_blockdev) {
+        return -ENOTSUP;
+    }
+    return ftruncate(s->fd, (off_t)size) < 0 ? -errno : 0;
+}
+
+static int64_t file_allocated_size(BlockDriverState *bs)
+{
+    FileState *s = bs->opaque;
+    struct stat st;
+    if (fstat(s->fd, &st) < 0) {
+        return -errno;
+    }
+    return (int64_t)st.st_blocks * 512;
+}
+
 static const char *file_filename(BlockDriverState *bs)
 {
     FileState *s = bs->opaque;
@@ -367,6 +386,8 @@ const BlockDriver bdrv_file = {
     .discard = file_discard,
     .write_zeroes = file_write_zeroes,
     .getlength = file_getlength,
+    .truncate = file_truncate,
+    .allocated_size = file_allocated_size,
     .set_perm = file_set_perm,
     .filename = file_filename,
 };

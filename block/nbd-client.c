@@ -537,7 +537,8 @@ static void submit(NbdClient *c, uint16_t type, uint16_t flags, uint64_t offset,
         g_byte_array_append(c->out, payload, length);
     }
     g_hash_table_insert(c->in_flight, &r->req.cookie, r);
-    client_update(c);
+    /* Straight out when the socket takes it: a write watch only for what it does not. */
+    client_writable(c->fd, G_IO_OUT, c);
 }
 
 void nbd_client_read(NbdClient *c, uint64_t offset, uint32_t length, void *buf, NbdIoDone done,

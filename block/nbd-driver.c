@@ -62,6 +62,7 @@ static const char *const nbd_options[] = {
     "path",
     "export",
     "tls-creds",
+    "filename",
     NULL,
 };
 
@@ -209,10 +210,34 @@ static char *make_filename(const SocketAddr *addr, GHashTable *opts)
     return g_strdup("");
 }
 
+/* -blockdev goes by upstream's schema, which has "server" and none of -drive's legacy keys. */
+static bool schema_check(GHashTable *opts, GError **errp)
+{
+    if (!g_hash_table_contains(opts, "server.type")) {
+        error_setg(errp, "Parameter 'server%s' is missing",
+                   bdrv_opts_has_prefix(opts, "server") ? ".type" : "");
+        return false;
+    }
+    static const char *const legacy[] = {"host", "port", "path", "filename", NULL};
+    for (const char *const *k = legacy; *k; k++) {
+        if (g_hash_table_contains(opts, *k)) {
+            error_setg(errp, "Parameter '%s' is unexpected", *k);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool nbd_open(BlockDriverState *bs, GHashTable *opts, GError **errp)
 {
     NbdDriverState *s = bs->opaque;
     g_autofree char *export = NULL;
+    if (!bs->drive_style && !schema_check(opts, errp)) {
+        return false;
+    }
+    if (!nbd_client_parse_filename(opts, errp)) {
+        return false;
+    }
     g_autoptr(SocketAddr) addr = nbd_client_parse_options(opts, &export, errp);
     if (!addr) {
         return false;
@@ -268,8 +293,11 @@ static void nbd_close(BlockDriverState *bs)
     s->filename = NULL;
 }
 
+static const char *const nbd_protocols[] = {"nbd", "nbd+tcp", "nbd+unix", NULL};
+
 const BlockDriver bdrv_nbd = {
     .format_name = "nbd",
+    .protocols = nbd_protocols,
     .kind = BLOCK_DRIVER_PROTOCOL,
     .options = nbd_options,
     .state_size = sizeof(NbdDriverState),

@@ -108,6 +108,93 @@ static SocketAddr *parse_server(GHashTable *server, GError **errp)
     return NULL;
 }
 
+/* nbd://H[:P][/E], nbd+tcp://..., nbd+unix:///E?socket=S into host/port/path/export. */
+static bool parse_uri(GHashTable *opts, const char *filename)
+{
+    g_autoptr(GUri) uri = g_uri_parse(filename, G_URI_FLAGS_ENCODED_QUERY, NULL);
+    if (!uri) {
+        return false;
+    }
+    const char *scheme = g_uri_get_scheme(uri);
+    bool is_unix = !strcmp(scheme, "nbd+unix");
+    if (!is_unix && strcmp(scheme, "nbd") && strcmp(scheme, "nbd+tcp")) {
+        return false;
+    }
+    const char *query = g_uri_get_query(uri);
+    const char *host = g_uri_get_host(uri);
+    if (is_unix) {
+        if (!query || !g_str_has_prefix(query, "socket=") || strchr(query, '&') ||
+            (host && *host)) {
+            return false;
+        }
+        g_autofree char *sock = g_uri_unescape_string(query + 7, NULL);
+        g_hash_table_insert(opts, g_strdup("path"), g_steal_pointer(&sock));
+    } else {
+        if (query || !host || !*host) {
+            return false;
+        }
+        g_hash_table_insert(opts, g_strdup("host"), g_strdup(host));
+        if (g_uri_get_port(uri) > 0) {
+            g_hash_table_insert(opts, g_strdup("port"), g_strdup_printf("%d", g_uri_get_port(uri)));
+        }
+    }
+    const char *export = g_uri_get_path(uri);
+    export += *export == '/';
+    if (*export) {
+        g_hash_table_insert(opts, g_strdup("export"), g_uri_unescape_string(export, NULL));
+    }
+    return true;
+}
+
+/* The legacy nbd:H:P[:exportname=E] and nbd:unix:S[:exportname=E]. */
+static bool parse_legacy(GHashTable *opts, const char *filename)
+{
+    g_autofree char *rest = g_strdup(filename + 4);
+    char *name = strstr(rest, ":exportname=");
+    if (name) {
+        g_hash_table_insert(opts, g_strdup("export"), g_strdup(name + 12));
+        *name = '\0';
+    }
+    if (g_str_has_prefix(rest, "unix:")) {
+        g_hash_table_insert(opts, g_strdup("path"), g_strdup(rest + 5));
+        return true;
+    }
+    char *colon = strrchr(rest, ':');
+    if (colon) {
+        g_hash_table_insert(opts, g_strdup("port"), g_strdup(colon + 1));
+        *colon = '\0';
+    }
+    g_hash_table_insert(opts, g_strdup("host"), g_strdup(rest));
+    return true;
+}
+
+bool nbd_client_parse_filename(GHashTable *opts, GError **errp)
+{
+    g_autofree char *filename = NULL;
+    if (!g_hash_table_steal_extended(opts, "filename", NULL, (gpointer *)&filename)) {
+        return true;
+    }
+    static const char *const conflicts[] = {"host", "port", "path", "export", NULL};
+    for (const char *const *k = conflicts; *k; k++) {
+        if (g_hash_table_contains(opts, *k)) {
+            error_setg(errp, "Option '%s' cannot be used with a file name", *k);
+            return false;
+        }
+    }
+    if (strstr(filename, "://")) {
+        if (!parse_uri(opts, filename)) {
+            error_setg(errp, "No valid URL specified");
+            return false;
+        }
+        return true;
+    }
+    if (!g_str_has_prefix(filename, "nbd:")) {
+        error_setg(errp, "File name string must start with 'nbd:'");
+        return false;
+    }
+    return parse_legacy(opts, filename);
+}
+
 SocketAddr *nbd_client_parse_options(GHashTable *opts, char **export, GError **errp)
 {
     const char *host = g_hash_table_lookup(opts, "host");

@@ -113,7 +113,9 @@ bool qcow2_create(const Qcow2File *file, const Qcow2CreateOpts *opts, GError **e
     }
     int ret = file->truncate ? file->truncate(file->opaque, 0) : 0;
     if (ret == 0) {
-        ret = file->pwrite(file->opaque, 0, meta, n_meta * cs);
+        /* The file ends with the L1 table's last entry, as qemu-img leaves it (the rest of
+         * its cluster reads as zeros all the same). */
+        ret = file->pwrite(file->opaque, 0, meta, 3 * cs + l1_size * 8);
     }
     if (ret == 0) {
         ret = file->flush(file->opaque);

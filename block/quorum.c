@@ -6,6 +6,7 @@
 #include "block/quorum.h"
 #include "block/block-backend.h"
 #include "util/error.h"
+#include "util/keyval.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -457,16 +458,12 @@ static int64_t quorum_getlength(BlockDriverState *bs)
 static bool parse_bool(GHashTable *opts, const char *key, bool *out, GError **errp)
 {
     const char *v = g_hash_table_lookup(opts, key);
-    if (!v) {
-        return true;
-    }
-    if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "y")) {
-        *out = true;
-    } else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "n")) {
-        *out = false;
-    } else {
-        error_setg(errp, "Parameter '%s' expects 'on' or 'off'", key);
+    gboolean b;
+    if (v && !keyval_parse_bool(key, v, &b, errp)) {
         return false;
+    }
+    if (v) {
+        *out = b;
     }
     return true;
 }

@@ -524,8 +524,9 @@ IdeChannel *ide_channel_new(IrqLine *irq)
 bool ide_channel_attach(IdeChannel *ch, int unit, BlockBackend *blk, const char *serial,
                         GError **errp)
 {
-    bool ro = blk_is_read_only(blk);
-    uint64_t perm = BLK_PERM_CONSISTENT_READ | (ro ? 0 : BLK_PERM_WRITE);
+    /* A hard disk always asks to write, as upstream's ide-hd: a read-only drive or node is
+     * refused ("Block node is read-only") rather than shown to the guest as writable. */
+    uint64_t perm = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE;
     if (!blk_set_perm(blk, perm, BLK_PERM_ALL & ~BLK_PERM_WRITE, errp)) {
         return false;
     }

@@ -9,9 +9,21 @@
  *                                   ▼
  *                         node "#block045"  driver file  (protocol: the host file, its lock)
  *
- * Driver kinds: a protocol driver (file, later nbd) reaches storage and has no children; a
- * format driver (raw, later qcow2) sits on a protocol node through its "file" child (qcow2
- * also "backing"); a filter (later quorum, replication) passes requests on to its children.
+ * Driver kinds: a protocol driver (file, nbd) reaches storage and has no children; a
+ * format driver (raw, qcow2) sits on a protocol node through its "file" child; a filter
+ * (quorum, later replication) passes requests on to its children.
+ *
+ * Backing chains (drivers with supports_backing, i.e. qcow2): the driver's open reads the
+ * image's backing file name into bs->backing_file; the graph then opens the "backing" child
+ * from it (relative to the image's directory, read-only, the format recorded in the image or
+ * probed), unless the options say otherwise: "backing=NODE", "backing=null" (JSON) / "" (none),
+ * "backing.<key>=..." (opened inline over the recorded name's defaults).
+ *
+ *   node qcow2 "ov" ──file──► node file (ov.qcow2)     takes write+resize, shares neither
+ *        │ backing
+ *        ▼
+ *   node qcow2 (read-only) ──file──► node file (base.qcow2)
+ *        backing edge: takes consistent read at most; shares write only if the parents do
  *
  * Nodes are opened from upstream's flat option dictionaries ("driver=raw,file.driver=file,
  * file.filename=a.raw"): keys "<child>.<key>" describe a child opened inline, "<child>=NAME"
@@ -74,6 +86,11 @@ typedef struct BlockDriver {
     /* Whether a child role must be given (formats: "file"). */
     const char *required_child;
     bool serialize; /* one request at a time on this node (metadata-keeping formats) */
+    /* The "file" child holds metadata: a writable node takes write and resize on it and lets
+     * nobody else write or resize it (upstream's BDRV_CHILD_METADATA). */
+    bool file_has_metadata;
+    /* Has a "backing" child opened as described at the top (bs->backing_file). */
+    bool supports_backing;
     size_t state_size;
 
     /* opts: the node's own keys (children removed, already opened as bs->children).
@@ -88,9 +105,19 @@ typedef struct BlockDriver {
     int (*discard)(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
     int (*write_zeroes)(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int flags);
     int64_t (*getlength)(BlockDriverState *bs);
+    int (*truncate)(BlockDriverState *bs, uint64_t size);
+    /* Drops everything the node holds so that it reads as its backing child (replication). */
+    int (*make_empty)(BlockDriverState *bs);
+    /* The "backing" child was attached or removed (main thread). */
+    void (*backing_changed)(BlockDriverState *bs);
     /* Protocol nodes holding host resources: apply the cumulative permissions (perm taken,
      * shared) -- the file driver's image locks. */
     bool (*set_perm)(BlockDriverState *bs, uint64_t perm, uint64_t shared, GError **errp);
+    /* URI schemes a -drive file name may start with ("nbd" for "nbd://..."), NULL-terminated;
+     * such a file name opens this protocol instead of "file". */
+    const char *const *protocols;
+    /* What the node takes on the host's disk (query-block's actual-size), or -errno. */
+    int64_t (*allocated_size)(BlockDriverState *bs);
     /* For query-named-block-nodes' "file" (the image's name as the user knows it). */
     const char *(*filename)(BlockDriverState *bs);
     /* Children named "<indexed_children>.0", ".1", ... as many as the options give (quorum's
@@ -117,7 +144,8 @@ struct BlockDriverState {
     bool read_only;
     bool detect_zeroes;
     bool cache_direct, cache_no_flush;
-    bool drive_style; /* opened by -drive: drivers word some errors as QemuOpts does */
+    bool drive_style;   /* opened by -drive: drivers word some errors as QemuOpts does */
+    bool discard_unmap; /* discard=unmap: discards reach the driver (else they do nothing) */
     int refcnt;
     GPtrArray *children; /* BdrvChild*, owned */
     GPtrArray *parents;  /* BdrvChild* pointing at this node (not owned) */
@@ -128,9 +156,16 @@ struct BlockDriverState {
     GMutex serial_lock;            /* held around a request when drv->serialize */
     GRWLock notify_lock;           /* readers: requests calling notifiers; writer: (un)register */
     GArray *write_notifiers;       /* BdrvWriteNotifier */
+    /* Backing file name and format as the image records them (drivers with backing). */
+    char *backing_file, *backing_format;
+    /* The backing child is the options' choice (a node, or none), not the image's. */
+    bool backing_overridden;
+    /* What query-block shows as the node's file name when it is not its file child's (then
+     * upstream's "json:{...}" of its options); NULL otherwise. */
+    char *display_name;
 };
 
-extern const BlockDriver bdrv_file, bdrv_raw;
+extern const BlockDriver bdrv_file, bdrv_raw, bdrv_qcow2;
 
 /* Creates a host file of size bytes (emptied if it exists), as upstream's file-posix create:
  * refused while another open image holds it ("Failed to get shared "consistent read" lock"). */
@@ -138,7 +173,7 @@ int file_create(const char *filename, int64_t size, GError **errp);
 
 const BlockDriver *bdrv_find_driver(const char *name);
 void bdrv_register_driver(const BlockDriver *drv);
-/* Registers file and raw (once; from block_register_types). */
+/* Registers file, raw and qcow2 (once; from block_register_types). */
 void block_register_types(void);
 /* Upstream's BlockdevDriver names, so that one we do not have gets "Unknown driver". */
 bool bdrv_driver_name_known_upstream(const char *name);
@@ -159,6 +194,7 @@ typedef struct BdrvOpenFlags {
     bool drive_style; /* -drive's wording and defaults */
     bool read_only;   /* inherited by children opened inline */
     bool cache_direct, cache_no_flush;
+    bool discard_unmap;
 } BdrvOpenFlags;
 BlockDriverState *bdrv_open_opts(GHashTable *opts, const BdrvOpenFlags *flags, GError **errp);
 
@@ -204,7 +240,19 @@ int bdrv_flush(BlockDriverState *bs);
 int bdrv_discard(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
 int bdrv_write_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int flags);
 int64_t bdrv_getlength(BlockDriverState *bs);
+int bdrv_truncate(BlockDriverState *bs, uint64_t size);
+/* -ENOTSUP unless the driver can (qcow2). */
+int bdrv_make_empty(BlockDriverState *bs);
 /* The image's file name as query-block shows it (the protocol node's). */
 const char *bdrv_filename(BlockDriverState *bs);
+/* What the node's storage takes on the host (its file child's, down to the protocol). */
+int64_t bdrv_allocated_size(BlockDriverState *bs);
+/* The node's backing child, or NULL. */
+BlockDriverState *bdrv_backing_child(BlockDriverState *bs);
+/* Upstream's probe of a host file's format: "qcow2" for its magic, else "raw" (also when the
+ * file cannot be read: opening it reports that). */
+const char *bdrv_probe_format(const char *filename);
+/* A relative backing file name is relative to the directory of the image naming it. */
+char *bdrv_backing_path(const char *image_filename, const char *backing_file);
 
 #endif

@@ -27,6 +27,12 @@ typedef struct NbdClient NbdClient;
  * worded as upstream 7.2. NULL with errp set when they are wrong or incomplete.
  */
 SocketAddr *nbd_client_parse_options(GHashTable *opts, char **export, GError **errp);
+/*
+ * -drive's file=nbd://H[:P][/E] (also nbd+tcp://, nbd+unix:///E?socket=S and the legacy
+ * nbd:H:P[:exportname=E], nbd:unix:S[:exportname=E]): takes "filename" out of @opts and puts the
+ * keys it stands for in (host, port, path, export), for nbd_client_parse_options().
+ */
+bool nbd_client_parse_filename(GHashTable *opts, GError **errp);
 
 /* Connects to @export ("" is the default export) at @addr; errors in QEMU 7.2's wording. */
 NbdClient *nbd_client_connect(const SocketAddr *addr, const char *export, GError **errp);

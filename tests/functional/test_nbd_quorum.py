@@ -102,6 +102,18 @@ def test_option_errors_as_debian(tmp_path, nbd_peer):
                       f'export=disk'],
         ['-drive', f'if=none,id=d0,driver=raw,file.driver=nbd,file.path={nbd_peer},'
                    f'file.export=disk'],
+        ['-blockdev', 'driver=nbd,node-name=n'],
+        ['-blockdev', f'driver=nbd,node-name=n,filename=nbd://127.0.0.1:{port}/disk'],
+        ['-blockdev', 'driver=nbd,node-name=n,server.host=x'],
+        ['-blockdev', 'driver=nbd,node-name=n,server.type=unix,server.path=/x,host=y'],
+        ['-drive', 'if=none,file=nbd+unix:///disk,format=raw'],
+        ['-drive', f'if=none,file=nbd://127.0.0.1:{port}/disk,format=raw'],
+        ['-drive', f'if=none,file=nbd:127.0.0.1:{port}:exportname=disk,format=raw'],
+        ['-drive', f'if=none,file=nbd://127.0.0.1:{port}/disk,file.host=x,format=raw'],
+        ['-drive', f'if=none,file=nbd+tcp://127.0.0.1:{port}/disk?a=b,format=raw'],
+        ['-drive', f'if=none,file=nbd+unix:///disk?socket={nbd_peer},format=raw'],
+        ['-drive', f'if=none,file=nbd:unix:{nbd_peer}:exportname=disk,format=raw'],
+        ['-drive', f'if=none,file=nbd:unix:{nbd_peer}:exportname=nope,format=raw'],
     ]
     quit = '{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n'
     for args in cases:
@@ -240,3 +252,34 @@ def test_three_children_as_debian(tmp_path):
     ours = results['ours']
     assert ours[2] and ours[2][0][0] == 'QUORUM_REPORT_BAD' and ours[3] is True
     assert any(e[0] == 'QUORUM_FAILURE' for e in ours[5])
+
+
+def test_drive_add_del_as_debian(tmp_path):
+    """HMP drive_add (a -drive if=none; other interfaces refused; -n without node-name) and
+    drive_del (drives, monitor-owned nodes, unknown ids) on the pc machine, as Debian's."""
+    results = {}
+    for label, binary in (('ours', QEMU), ('ref', DEBIAN_QEMU)):
+        img = image(tmp_path / f'{label}.img')
+        vm = QemuProcess(binary, ['-M', 'pc', '-nodefaults', '-display', 'none', '-S',
+                                  '-drive', f'if=none,id=plain,file={img},format=raw,'
+                                            'file.locking=off'], timeout=20)
+        out = []
+        try:
+            for line in (f'drive_add 0 if=none,id=d9,file={img},format=raw,file.locking=off',
+                         f'drive_add 0 id=d8,file={img},format=raw,file.locking=off',
+                         f'drive_add 0 if=virtio,id=d7,file={img},format=raw,file.locking=off',
+                         f'drive_add -n buddy driver=raw,file.driver=file,file.filename={img},'
+                         'file.locking=off',
+                         f'drive_add -n buddy driver=raw,file.driver=file,file.filename={img},'
+                         'file.locking=off,node-name=n0',
+                         f'drive_add -n buddy driver=raw,file.driver=file,file.filename={img},'
+                         'file.locking=off,node-name=n0',
+                         'drive_del n0', 'drive_del n0', 'drive_del d9', 'drive_del d9',
+                         'drive_del d8', 'drive_del plain', 'drive_del plain'):
+                out.append(hmp(vm, line))
+            out.append(sorted(b['device'] for b in vm.qmp.cmd('query-block')['return']))
+        finally:
+            vm.kill()
+        results[label] = out
+    assert results['ours'] == results['ref']
+    assert results['ours'][0] == {'return': 'OK\r\n'}

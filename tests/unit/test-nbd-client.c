@@ -5,6 +5,7 @@
 #include "block/nbd-client.h"
 #include "block/nbd-server.h"
 #include "util/error.h"
+#include "qemu-nbd-peer.h"
 
 #include <errno.h>
 #include <glib-unix.h>
@@ -200,30 +201,6 @@ static void test_against_our_server(void)
     rmdir(dir);
 }
 
-static GPid spawn_qemu_nbd(const char *img, const char *sock)
-{
-    const char *argv[] = {"qemu-nbd", "-t", "-f", "raw", "-x", "disk", "-k", sock, img, NULL};
-    GPid pid;
-    GError *err = NULL;
-    g_assert_true(
-        g_spawn_async(NULL, (char **)argv, NULL,
-                      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDERR_TO_DEV_NULL,
-                      NULL, NULL, &pid, &err));
-    g_assert_no_error(err);
-    for (int i = 0; i < 200 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++) {
-        g_usleep(50 * 1000);
-    }
-    g_assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
-    return pid;
-}
-
-static void stop_pid(GPid pid, int sig)
-{
-    kill(pid, sig);
-    waitpid(pid, NULL, 0);
-    g_spawn_close_pid(pid);
-}
-
 static void test_against_qemu_nbd(void)
 {
     GError *err = NULL;
@@ -232,7 +209,7 @@ static void test_against_qemu_nbd(void)
     g_autofree char *sock = g_build_filename(dir, "s", NULL);
     g_autofree uint8_t *zeroes = g_malloc0(SIZE);
     g_assert_true(g_file_set_contents(img, (char *)zeroes, SIZE, NULL));
-    GPid pid = spawn_qemu_nbd(img, sock);
+    GPid pid = qemu_nbd_start(img, sock, false);
     g_autoptr(SocketAddr) addr = socket_addr_new_unix(sock);
 
     NbdClient *c = nbd_client_connect(addr, "nope", &err);
@@ -244,7 +221,7 @@ static void test_against_qemu_nbd(void)
     g_assert_no_error(err);
     exercise(c);
     nbd_client_close(c);
-    stop_pid(pid, SIGTERM);
+    qemu_nbd_stop(pid, SIGTERM);
 
     /* What the client wrote is in the image file. */
     g_autofree char *data = NULL;
@@ -258,11 +235,11 @@ static void test_against_qemu_nbd(void)
 
     /* The peer killed with requests in flight: they fail with EIO, and so do later ones. */
     unlink(sock);
-    pid = spawn_qemu_nbd(img, sock);
+    pid = qemu_nbd_start(img, sock, false);
     c = nbd_client_connect(addr, "disk", &err);
     g_assert_no_error(err);
     Wait w = {0};
-    stop_pid(pid, SIGKILL);
+    qemu_nbd_stop(pid, SIGKILL);
     uint8_t b[512];
     nbd_client_read(c, 0, sizeof(b), b, on_done, &w);
     g_assert_cmpint(wait_for(&w), ==, -EIO);

@@ -6,6 +6,7 @@
  */
 #include "block/block-backend.h"
 #include "block/nbd-driver.h"
+#include "qemu-nbd-peer.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -19,39 +20,19 @@
 
 static char *dir;
 
-static GPid spawn_qemu_nbd(const char *img, const char *sock, bool readonly)
-{
-    const char *argv[] = {
-        "qemu-nbd", "-t", "-f", "raw", "-x", "disk", "-k", sock, img, readonly ? "-r" : NULL, NULL};
-    GPid pid;
-    GError *err = NULL;
-    unlink(sock);
-    g_assert_true(
-        g_spawn_async(NULL, (char **)argv, NULL,
-                      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDERR_TO_DEV_NULL,
-                      NULL, NULL, &pid, &err));
-    g_assert_no_error(err);
-    for (int i = 0; i < 200 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++) {
-        g_usleep(50 * 1000);
-    }
-    g_assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
-    return pid;
-}
-
-static void stop_pid(GPid pid, int sig)
-{
-    kill(pid, sig);
-    waitpid(pid, NULL, 0);
-    g_spawn_close_pid(pid);
-}
-
-/* -drive's legacy spelling: raw over file.driver=nbd,file.path=..,file.export=.. */
+/* raw over nbd: -drive's legacy file.path=S or -blockdev's file.server.type=unix,
+ * file.server.path=S; export "disk". */
 static BlockDriverState *open_nbd(const char *sock, bool drive_style, bool read_only, GError **errp)
 {
     g_autoptr(GHashTable) opts = bdrv_opts_new();
     g_hash_table_insert(opts, g_strdup("driver"), g_strdup("raw"));
     g_hash_table_insert(opts, g_strdup("file.driver"), g_strdup("nbd"));
-    g_hash_table_insert(opts, g_strdup("file.path"), g_strdup(sock));
+    if (drive_style) {
+        g_hash_table_insert(opts, g_strdup("file.path"), g_strdup(sock));
+    } else {
+        g_hash_table_insert(opts, g_strdup("file.server.type"), g_strdup("unix"));
+        g_hash_table_insert(opts, g_strdup("file.server.path"), g_strdup(sock));
+    }
     g_hash_table_insert(opts, g_strdup("file.export"), g_strdup("disk"));
     if (read_only) {
         g_hash_table_insert(opts, g_strdup("read-only"), g_strdup("on"));
@@ -111,7 +92,7 @@ static void test_qemu_nbd(void)
     g_autofree char *sock = g_build_filename(dir, "s", NULL);
     g_autofree uint8_t *m = g_malloc0(SIZE);
     g_assert_true(g_file_set_contents(img, (char *)m, SIZE, NULL));
-    GPid pid = spawn_qemu_nbd(img, sock, false);
+    GPid pid = qemu_nbd_start(img, sock, false);
 
     BlockDriverState *bs = open_nbd(sock, true, false, &err);
     g_assert_no_error(err);
@@ -163,7 +144,7 @@ static void test_qemu_nbd(void)
         g_assert_cmpint(ds[i].ret, ==, 0);
     }
     blk_unref(blk);
-    stop_pid(pid, SIGTERM);
+    qemu_nbd_stop(pid, SIGTERM);
 
     g_assert_true(g_file_set_contents(model, (char *)m, SIZE, NULL));
     g_autofree char *cmp = g_strdup_printf("qemu-img compare -f raw -F raw %s %s", img, model);
@@ -192,7 +173,7 @@ static void test_peer_lost(void)
     g_autofree char *sock = g_build_filename(dir, "s", NULL);
     g_autofree uint8_t *zero = g_malloc0(SIZE);
     g_assert_true(g_file_set_contents(img, (char *)zero, SIZE, NULL));
-    GPid pid = spawn_qemu_nbd(img, sock, false);
+    GPid pid = qemu_nbd_start(img, sock, false);
     BlockDriverState *bs = open_nbd(sock, false, false, &err);
     g_assert_no_error(err);
     Reader r = {.bs = bs, .ret = 1};
@@ -202,7 +183,7 @@ static void test_peer_lost(void)
     GThread *t = g_thread_new("reader", reader, &r);
     g_usleep(200 * 1000);
     g_assert_cmpint(r.ret, ==, 1);
-    stop_pid(pid, SIGKILL);
+    qemu_nbd_stop(pid, SIGKILL);
     g_thread_join(t);
     g_assert_cmpint(r.ret, ==, -EIO);
     gint64 t0 = g_get_monotonic_time();
@@ -213,12 +194,39 @@ static void test_peer_lost(void)
     bdrv_unref(bs);
 }
 
+/* A request larger than one NBD request may carry (32 MiB) is split, in order. */
+static void test_large_request(void)
+{
+    GError *err = NULL;
+    const uint64_t len = 33 * 1024 * 1024 + 4096, size = 40 * 1024 * 1024;
+    g_autofree char *img = g_build_filename(dir, "big.img", NULL);
+    g_autofree char *sock = g_build_filename(dir, "s", NULL);
+    g_assert_true(g_file_set_contents(img, "", 0, NULL));
+    g_assert_cmpint(truncate(img, size), ==, 0);
+    GPid pid = qemu_nbd_start(img, sock, false);
+    BlockDriverState *bs = open_nbd(sock, false, false, &err);
+    g_assert_no_error(err);
+    g_autofree uint8_t *buf = g_malloc(len);
+    g_autofree uint8_t *back = g_malloc0(len);
+    fill(buf, len, 3);
+    g_assert_cmpint(bdrv_pwrite(bs, 1024 * 1024, len, buf, 0), ==, 0);
+    g_assert_cmpint(bdrv_pread(bs, 1024 * 1024, len, back), ==, 0);
+    g_assert_true(memcmp(back, buf, len) == 0);
+    g_assert_cmpint(bdrv_write_zeroes(bs, 1024 * 1024, len, 0), ==, 0);
+    g_assert_cmpint(bdrv_pread(bs, 1024 * 1024, len, back), ==, 0);
+    memset(buf, 0, len);
+    g_assert_true(memcmp(back, buf, len) == 0);
+    bdrv_unref(bs);
+    qemu_nbd_stop(pid, SIGTERM);
+    unlink(img);
+}
+
 static void test_read_only_export(void)
 {
     GError *err = NULL;
     g_autofree char *img = g_build_filename(dir, "disk.img", NULL);
     g_autofree char *sock = g_build_filename(dir, "s", NULL);
-    GPid pid = spawn_qemu_nbd(img, sock, true);
+    GPid pid = qemu_nbd_start(img, sock, true);
     /* -blockdev: refused as upstream refuses it; -drive: read-only (auto-read-only). */
     g_assert_null(open_nbd(sock, false, false, &err));
     g_assert_cmpstr(err->message, ==, "Could not open image: Permission denied");
@@ -230,7 +238,7 @@ static void test_read_only_export(void)
     bs = open_nbd(sock, false, true, &err);
     g_assert_no_error(err);
     bdrv_unref(bs);
-    stop_pid(pid, SIGTERM);
+    qemu_nbd_stop(pid, SIGTERM);
 
     /* Nobody listening: QEMU's wording. */
     g_assert_null(open_nbd(sock, false, false, &err));
@@ -247,6 +255,7 @@ int main(int argc, char **argv)
     dir = g_dir_make_tmp("nbd-driver-XXXXXX", NULL);
     g_test_add_func("/nbd-driver/qemu-nbd", test_qemu_nbd);
     g_test_add_func("/nbd-driver/peer-lost", test_peer_lost);
+    g_test_add_func("/nbd-driver/large-request", test_large_request);
     g_test_add_func("/nbd-driver/read-only-export", test_read_only_export);
     int ret = g_test_run();
     g_autofree char *cmd = g_strdup_printf("rm -rf %s", dir);

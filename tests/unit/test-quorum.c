@@ -7,6 +7,7 @@
 #include "block/nbd-driver.h"
 #include "block/quorum.h"
 #include "util/error.h"
+#include "qemu-nbd-peer.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -335,16 +336,7 @@ static void test_nbd_child_lost(void)
     fresh_images();
     g_autofree char *sock = g_build_filename(dir, "nbd.sock", NULL);
     g_autofree char *img = image(1);
-    const char *argv[] = {"qemu-nbd", "-t", "-f", "raw", "-x", "disk", "-k", sock, img, NULL};
-    GPid pid;
-    g_assert_true(
-        g_spawn_async(NULL, (char **)argv, NULL,
-                      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDERR_TO_DEV_NULL,
-                      NULL, NULL, &pid, &err));
-    g_assert_no_error(err);
-    for (int i = 0; i < 200 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++) {
-        g_usleep(50 * 1000);
-    }
+    GPid pid = qemu_nbd_start(img, sock, false);
     GHashTable *opts = bdrv_opts_new();
     const char *kv[][2] = {{"driver", "quorum"},
                            {"node-name", "q"},
@@ -373,9 +365,7 @@ static void test_nbd_child_lost(void)
     g_assert_cmpint(bdrv_pread(q, 0, sizeof(back), back), ==, 0);
     g_assert_cmpuint(take_events(), ==, 0);
 
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    g_spawn_close_pid(pid);
+    qemu_nbd_stop(pid, SIGKILL);
     fill(buf, sizeof(buf), 7);
     g_assert_cmpint(bdrv_pwrite(q, 0, sizeof(buf), buf, 0), ==, 0);
     g_assert_cmpuint(take_events(), ==, 1);
