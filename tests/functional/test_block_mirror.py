@@ -242,6 +242,35 @@ def test_mirror_lifecycle_as_debian(qemu_bin, debian_qemu, tmp_path):
     assert files == ["T/t.raw", "T/t.raw", "T/same.raw"]
 
 
+def test_mirror_qcow2_source(qemu_bin, tmp_path):
+    """A qcow2 disk (data written by qemu-io, holes elsewhere) mirrored to a new raw image and
+    to an existing qcow2 image: qemu-img compare finds them equal, qemu-img check clean."""
+    src, raw, qcow = (str(tmp_path / n) for n in ("src.qcow2", "t.raw", "t.qcow2"))
+    for path in (src, qcow):
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", path, "32M"], check=True)
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 1M 3M", "-c",
+                    "write -P 0x11 20M 64k", src], check=True, capture_output=True)
+    vm = QemuProcess(qemu_bin, BASE + ["-drive", f"if=none,id=d0,file={src},format=qcow2"],
+                     timeout=30)
+    try:
+        for target, extra in ((raw, {"format": "raw"}),
+                              (qcow, {"format": "qcow2", "mode": "existing"})):
+            args = {"device": "d0", "target": target, "sync": "full"}
+            args.update(extra)
+            assert vm.qmp.cmd("drive-mirror", args) == {"return": {}}
+            vm.qmp.wait_event("BLOCK_JOB_READY", timeout=30)
+            assert vm.qmp.cmd("block-job-cancel", {"device": "d0"}) == {"return": {}}
+            assert "error" not in vm.qmp.wait_event("BLOCK_JOB_COMPLETED", timeout=30)["data"]
+    finally:
+        vm.kill()
+    for target, fmt in ((raw, "raw"), (qcow, "qcow2")):
+        r = subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", fmt, src, target],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["qemu-img", "check", qcow], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 # ---- the test guest writes while its disk is mirrored -----------------------------------------
 
 @pytest.fixture(scope="module")
