@@ -124,6 +124,19 @@ SRST
 ERST
 
     {
+        .name       = "block-jobs",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show progress of ongoing block device operations",
+        .cmd        = hmp_info_block_jobs,
+    },
+
+SRST
+  ``info block-jobs``
+    Show the progress of the block jobs.
+ERST
+
+    {
         .name       = "iothreads",
         .args_type  = "",
         .params     = "",

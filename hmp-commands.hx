@@ -359,6 +359,69 @@ SRST
 ERST
 
     {
+        .name       = "drive_mirror",
+        .args_type  = "reuse:-n,full:-f,device:B,target:s,format:s?",
+        .params     = "[-n] [-f] device target [format]",
+        .help       = "initiates live storage\n\t\t\t"
+                      "migration for a device. The device's contents are\n\t\t\t"
+                      "copied to the new image file, including data that\n\t\t\t"
+                      "is written after the command is started.\n\t\t\t"
+                      "The -n flag requests QEMU to reuse the image found\n\t\t\t"
+                      "in new-image-file, instead of recreating it from scratch.\n\t\t\t"
+                      "The -f flag requests QEMU to copy the whole disk,\n\t\t\t"
+                      "so that the result does not need a backing file.\n\t\t\t",
+        .cmd        = hmp_drive_mirror,
+    },
+
+SRST
+``drive_mirror`` [-n] [-f] *device* *target* [*format*]
+  Start mirroring *device* to the image *target* (created as a raw file of the same size unless
+  ``-n``); without ``-f`` the sync mode is ``top``. docs/block.md, "Block jobs".
+ERST
+
+    {
+        .name       = "block_job_set_speed",
+        .args_type  = "device:B,speed:o",
+        .params     = "device speed",
+        .help       = "set maximum speed for a background block operation",
+        .cmd        = hmp_block_job_set_speed,
+    },
+
+SRST
+``block_job_set_speed`` *device* *speed*
+  Set the maximum speed of a block job (bytes per second; a size such as ``10M``).
+ERST
+
+    {
+        .name       = "block_job_cancel",
+        .args_type  = "force:-f,device:B",
+        .params     = "[-f] device",
+        .help       = "stop an active background block operation (use -f"
+                      "\n\t\t\t if you want to abort the operation immediately"
+                      "\n\t\t\t instead of keep running until data is in sync)",
+        .cmd        = hmp_block_job_cancel,
+    },
+
+SRST
+``block_job_cancel`` [-f] *device*
+  Stop a block job. A mirror in sync ends in sync without switching to its target; ``-f``
+  aborts at once.
+ERST
+
+    {
+        .name       = "block_job_complete",
+        .args_type  = "device:B",
+        .params     = "device",
+        .help       = "stop an active background block operation",
+        .cmd        = hmp_block_job_complete,
+    },
+
+SRST
+``block_job_complete`` *device*
+  Complete a block job in the ready state: a mirror switches its device to the target.
+ERST
+
+    {
         .name       = "nbd_server_start",
         .args_type  = "all:-a,writable:-w,uri:s",
         .params     = "nbd_server_start [-a] [-w] host:port",

@@ -184,6 +184,52 @@ BlockDriverState *blk_bs(BlockBackend *blk)
     return blk->root;
 }
 
+bool blk_replace_root(BlockDriverState *from, BlockDriverState *to, GError **errp)
+{
+    g_autoptr(GPtrArray) moved = g_ptr_array_new();
+    for (guint i = 0; i < backends->len; i++) {
+        BlockBackend *blk = backends->pdata[i];
+        if (blk->root == from) {
+            blk_drain(blk);
+            g_ptr_array_add(moved, blk);
+        }
+    }
+    for (guint i = 0; i < moved->len; i++) {
+        BlockBackend *blk = moved->pdata[i];
+        blk->root = to;
+        from->backends--;
+        to->backends++;
+    }
+    recompute_root(from, NULL);
+    if (!recompute_root(to, errp)) {
+        for (guint i = 0; i < moved->len; i++) {
+            BlockBackend *blk = moved->pdata[i];
+            blk->root = from;
+            from->backends++;
+            to->backends--;
+        }
+        recompute_root(to, NULL);
+        recompute_root(from, NULL);
+        return false;
+    }
+    for (guint i = 0; i < moved->len; i++) {
+        bdrv_ref(to);
+        bdrv_unref(from);
+    }
+    return true;
+}
+
+const char *blk_name_of_root(BlockDriverState *bs)
+{
+    for (guint i = 0; backends && i < backends->len; i++) {
+        BlockBackend *blk = backends->pdata[i];
+        if (blk->root == bs && *blk->name) {
+            return blk->name;
+        }
+    }
+    return "";
+}
+
 bool blk_attach_dev(BlockBackend *blk, const char *dev_name)
 {
     if (blk->dev) {

@@ -244,6 +244,10 @@ static void node_free(BlockDriverState *bs)
     g_ptr_array_free(bs->children, TRUE);
     g_ptr_array_free(bs->parents, TRUE);
     g_mutex_clear(&bs->serial_lock);
+    g_rw_lock_clear(&bs->notify_lock);
+    if (bs->write_notifiers) {
+        g_array_free(bs->write_notifiers, TRUE);
+    }
     g_free(bs->opaque);
     g_free(bs->node_name);
     g_free(bs->backing_file);
@@ -786,6 +790,7 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
     bs->children = g_ptr_array_new();
     bs->parents = g_ptr_array_new();
     g_mutex_init(&bs->serial_lock);
+    g_rw_lock_init(&bs->notify_lock);
     bs->opaque = drv->state_size ? g_malloc0(drv->state_size) : NULL;
     if (node_name) {
         bs->node_name = g_steal_pointer(&node_name);
@@ -903,6 +908,50 @@ BlockDriverState *bdrv_open_opts(GHashTable *opts, const BdrvOpenFlags *flags, G
         ret_;                                                                                      \
     })
 
+typedef struct BdrvWriteNotifier {
+    BdrvWriteNotify *fn;
+    void *opaque;
+} BdrvWriteNotifier;
+
+void bdrv_add_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void *opaque)
+{
+    BdrvWriteNotifier n = {fn, opaque};
+    g_rw_lock_writer_lock(&bs->notify_lock);
+    if (!bs->write_notifiers) {
+        bs->write_notifiers = g_array_new(FALSE, FALSE, sizeof(BdrvWriteNotifier));
+    }
+    g_array_append_val(bs->write_notifiers, n);
+    g_rw_lock_writer_unlock(&bs->notify_lock);
+}
+
+void bdrv_remove_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void *opaque)
+{
+    g_rw_lock_writer_lock(&bs->notify_lock);
+    for (guint i = 0; bs->write_notifiers && i < bs->write_notifiers->len; i++) {
+        BdrvWriteNotifier *n = &g_array_index(bs->write_notifiers, BdrvWriteNotifier, i);
+        if (n->fn == fn && n->opaque == opaque) {
+            g_array_remove_index(bs->write_notifiers, i);
+            break;
+        }
+    }
+    g_rw_lock_writer_unlock(&bs->notify_lock);
+}
+
+/* After a successful change to bs's bytes; returns 0 for the request. */
+static int notify_write(BlockDriverState *bs, uint64_t offset, uint64_t bytes, const void *buf)
+{
+    if (!g_atomic_pointer_get(&bs->write_notifiers)) {
+        return 0;
+    }
+    g_rw_lock_reader_lock(&bs->notify_lock);
+    for (guint i = 0; i < bs->write_notifiers->len; i++) {
+        BdrvWriteNotifier *n = &g_array_index(bs->write_notifiers, BdrvWriteNotifier, i);
+        n->fn(n->opaque, offset, bytes, buf);
+    }
+    g_rw_lock_reader_unlock(&bs->notify_lock);
+    return 0;
+}
+
 int bdrv_pread(BlockDriverState *bs, uint64_t offset, uint64_t bytes, void *buf)
 {
     if (!bs->drv->pread) {
@@ -919,7 +968,8 @@ int bdrv_pwrite(BlockDriverState *bs, uint64_t offset, uint64_t bytes, const voi
     if (!bs->drv->pwrite) {
         return -ENOTSUP;
     }
-    return WITH_SERIAL(bs, bs->drv->pwrite(bs, offset, bytes, buf, flags));
+    int ret = WITH_SERIAL(bs, bs->drv->pwrite(bs, offset, bytes, buf, flags));
+    return ret < 0 ? ret : notify_write(bs, offset, bytes, buf);
 }
 
 int bdrv_flush(BlockDriverState *bs)
@@ -938,7 +988,8 @@ int bdrv_discard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
     if (!bs->discard_unmap || !bs->drv->discard) {
         return 0; /* a hint: nothing to do is a valid answer */
     }
-    return WITH_SERIAL(bs, bs->drv->discard(bs, offset, bytes));
+    int ret = WITH_SERIAL(bs, bs->drv->discard(bs, offset, bytes));
+    return ret < 0 ? ret : notify_write(bs, offset, bytes, NULL);
 }
 
 int bdrv_write_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int flags)
@@ -949,7 +1000,7 @@ int bdrv_write_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int
     if (bs->drv->write_zeroes) {
         int ret = WITH_SERIAL(bs, bs->drv->write_zeroes(bs, offset, bytes, flags));
         if (ret != -ENOTSUP) {
-            return ret;
+            return ret < 0 ? ret : notify_write(bs, offset, bytes, NULL);
         }
     }
     /* Without a cheaper way (driver or host file system), zeroes are written in chunks. */

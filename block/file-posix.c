@@ -62,6 +62,27 @@ static int byte_taken(int fd, off_t byte)
     return fl.l_type != F_UNLCK;
 }
 
+/* Whether another open file description's locks forbid taking perm and not sharing unshared
+ * (bits already held, have_*, were checked when they were taken). */
+static bool check_lock_bytes(int fd, const char *filename, uint64_t perm, uint64_t unshared,
+                             uint64_t have_perm, uint64_t have_unshared, GError **errp)
+{
+    for (int i = 0; i < PERM_BITS; i++) {
+        uint64_t bit = 1ull << i;
+        if ((perm & bit) && !(have_perm & bit) && byte_taken(fd, LOCK_SHARED_BASE + i) > 0) {
+            error_setg(errp, "Failed to get \"%s\" lock", perm_names[i]);
+            error_append_hint(errp, "Is another process using the image [%s]?", filename);
+            return false;
+        }
+        if ((unshared & bit) && !(have_unshared & bit) && byte_taken(fd, LOCK_PERM_BASE + i) > 0) {
+            error_setg(errp, "Failed to get shared \"%s\" lock", perm_names[i]);
+            error_append_hint(errp, "Is another process using the image [%s]?", filename);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool file_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared, GError **errp)
 {
     FileState *s = bs->opaque;
@@ -69,20 +90,9 @@ static bool file_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared, 
         return true;
     }
     uint64_t unshared = ~shared & BLK_PERM_ALL;
-    for (int i = 0; i < PERM_BITS; i++) {
-        uint64_t bit = 1ull << i;
-        if ((perm & bit) && !(s->locked_perm & bit) &&
-            byte_taken(s->fd, LOCK_SHARED_BASE + i) > 0) {
-            error_setg(errp, "Failed to get \"%s\" lock", perm_names[i]);
-            error_append_hint(errp, "Is another process using the image [%s]?", s->filename);
-            return false;
-        }
-        if ((unshared & bit) && !(s->locked_unshared & bit) &&
-            byte_taken(s->fd, LOCK_PERM_BASE + i) > 0) {
-            error_setg(errp, "Failed to get shared \"%s\" lock", perm_names[i]);
-            error_append_hint(errp, "Is another process using the image [%s]?", s->filename);
-            return false;
-        }
+    if (!check_lock_bytes(s->fd, s->filename, perm, unshared, s->locked_perm, s->locked_unshared,
+                          errp)) {
+        return false;
     }
     for (int i = 0; i < PERM_BITS; i++) {
         uint64_t bit = 1ull << i;
@@ -97,6 +107,28 @@ static bool file_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared, 
     s->locked_perm = perm & BLK_PERM_ALL;
     s->locked_unshared = unshared;
     return true;
+}
+
+int file_create(const char *filename, int64_t size, GError **errp)
+{
+    int fd = open(filename, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        error_setg(errp, "Could not create '%s': %s", filename, g_strerror(errno));
+        return -1;
+    }
+    /* Upstream's creation takes write and resize and shares nothing while it empties the
+     * file: an image some process (this one included) has open is left alone. */
+    int ret = -1;
+    if (check_lock_bytes(fd, filename, BLK_PERM_WRITE | BLK_PERM_RESIZE, BLK_PERM_ALL, 0, 0,
+                         errp)) {
+        if (ftruncate(fd, 0) < 0 || ftruncate(fd, size) < 0) {
+            error_setg(errp, "Could not resize file: %s", g_strerror(errno));
+        } else {
+            ret = 0;
+        }
+    }
+    close(fd);
+    return ret;
 }
 
 static uint32_t probe_direct_alignment(int fd)

@@ -15,7 +15,7 @@ FIELD = re.compile(r'^\s*\.(\w+)\s*=\s*(.*?),?\s*$')
 
 
 def parse(path):
-    rows, cur, in_doc = [], None, False
+    rows, cur, in_doc, last = [], None, False, None
     with open(path, encoding='utf-8') as f:
         for lineno, line in enumerate(f, 1):
             s = line.strip()
@@ -38,10 +38,16 @@ def parse(path):
                 rows.append(cur)
                 cur = None
                 continue
+            if s.startswith('"') and cur is not None and last:
+                # A string literal continued on the next line, as upstream's .hx files write
+                # long help texts: C joins adjacent literals.
+                cur[last] += ' ' + s.rstrip(',')
+                continue
             m = FIELD.match(line)
             if not m or cur is None:
                 sys.exit('%s:%d: cannot parse: %s' % (path, lineno, s))
             cur[m.group(1)] = m.group(2)
+            last = m.group(1)
     return rows
 
 

@@ -14,6 +14,7 @@
 #include "migration/migration.h"
 #include "migration/vmstate.h"
 #include "monitor/colo.h"
+#include "monitor/job.h"
 #include "monitor/nbd.h"
 #include "monitor/quorum.h"
 #include "monitor/monitor.h"
@@ -1088,6 +1089,7 @@ int qemu_main(int argc, char **argv)
     /* Lower floors report upwards only through hooks, and they are set here. */
     colo_compare_set_event_hook(monitor_colo_compare_event);
     nbd_server_set_deleted_notify(monitor_nbd_export_deleted);
+    job_set_notify(monitor_job_event);
     nbd_server_set_device_hooks(&nbd_block_device_hooks);
     quorum_set_event_handler(monitor_quorum_event);
 
@@ -1289,7 +1291,8 @@ int qemu_main(int argc, char **argv)
     /* The vCPU thread and the NICs go before the netdevs and chardevs they use. */
     pc_system_free(pc_sys);
     pc_sys = NULL;
-    blockdev_cleanup(); /* after the devices that sat on the drives */
+    job_cancel_all_sync(); /* their workers use the nodes */
+    blockdev_cleanup();    /* after the devices that sat on the drives */
     monitor_cleanup();
     qom_user_delete_all();
     net_cleanup();

@@ -40,6 +40,11 @@ bool blk_insert_bs(BlockBackend *blk, BlockDriverState *root, uint64_t perm, uin
                    GError **errp);
 void blk_remove_bs(BlockBackend *blk);
 BlockDriverState *blk_bs(BlockBackend *blk);
+/* Moves every backend on `from` onto `to`, keeping their permissions (a mirror's pivot); each
+ * backend is drained first. False + errp on a lock conflict (nothing moved then). */
+bool blk_replace_root(BlockDriverState *from, BlockDriverState *to, GError **errp);
+/* The name of a backend on bs ("" if none), as upstream's bdrv_get_device_name. */
+const char *blk_name_of_root(BlockDriverState *bs);
 /* Changes the device's permissions (a device attaching, or detaching with 0/ALL). */
 bool blk_set_perm(BlockBackend *blk, uint64_t perm, uint64_t shared, GError **errp);
 

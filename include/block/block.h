@@ -72,6 +72,10 @@ typedef enum {
 typedef struct BlockDriverState BlockDriverState;
 typedef struct BdrvChild BdrvChild;
 
+/* Told of every successful write, zeroing or discard on a node, on the worker thread that made
+ * it, before the request completes: buf holds the bytes written, NULL for zeroes or a discard. */
+typedef void BdrvWriteNotify(void *opaque, uint64_t offset, uint64_t bytes, const void *buf);
+
 typedef struct BlockDriver {
     const char *format_name;
     BlockDriverKind kind;
@@ -150,6 +154,8 @@ struct BlockDriverState {
     int backends;
     uint64_t cur_perm, cur_shared; /* what set_perm last applied */
     GMutex serial_lock;            /* held around a request when drv->serialize */
+    GRWLock notify_lock;           /* readers: requests calling notifiers; writer: (un)register */
+    GArray *write_notifiers;       /* BdrvWriteNotifier */
     /* Backing file name and format as the image records them (drivers with backing). */
     char *backing_file, *backing_format;
     /* The backing child is the options' choice (a node, or none), not the image's. */
@@ -160,6 +166,10 @@ struct BlockDriverState {
 };
 
 extern const BlockDriver bdrv_file, bdrv_raw, bdrv_qcow2;
+
+/* Creates a host file of size bytes (emptied if it exists), as upstream's file-posix create:
+ * refused while another open image holds it ("Failed to get shared "consistent read" lock"). */
+int file_create(const char *filename, int64_t size, GError **errp);
 
 const BlockDriver *bdrv_find_driver(const char *name);
 void bdrv_register_driver(const BlockDriver *drv);
@@ -217,6 +227,11 @@ bool bdrv_add_child(BlockDriverState *parent, BlockDriverState *child, GError **
 bool bdrv_del_child(BlockDriverState *parent, BdrvChild *child, GError **errp);
 /* The name of the backend on bs if a named one sits there, else its node-name. */
 const char *bdrv_get_device_or_node_name(BlockDriverState *bs);
+
+/* A block job watching the guest's writes on a node (mirror). Removal waits for notifications
+ * in progress; the caller drains the node's backends first so that none is left behind. */
+void bdrv_add_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void *opaque);
+void bdrv_remove_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void *opaque);
 
 /* Synchronous I/O through the graph; worker threads only (or tests). 0 or -errno. */
 int bdrv_pread(BlockDriverState *bs, uint64_t offset, uint64_t bytes, void *buf);

@@ -310,7 +310,10 @@ def test_hmp_help_lists_our_commands_as_upstream():
         ours = [line for line in ours if line not in extensions]
         assert len(ours) >= 6
         assert set(ours) <= set(ref)
-        assert ours == sorted(ours, key=ref.index)
+        # Order by each command's first line: continuation lines of long help texts (a lone
+        # "\t\t\t") occur under several upstream commands.
+        heads = [line for line in ours if not line[:1].isspace()]
+        assert heads == sorted(heads, key=ref.index)
 
 
 def test_quit_from_qmp_and_hmp():
