@@ -160,14 +160,24 @@ static void test_graph_and_names(Fixture *f, gconstpointer data)
     g_assert_cmpuint(bdrv_all_nodes()->len, ==, 0);
 }
 
-static void test_async_rw(Fixture *f, gconstpointer data)
+/* A raw node on path and a backend "name" on it taking what a writable disk device takes. */
+static BlockBackend *open_writer(const char *path, const char *name, BlockDriverState **bsp)
 {
     GError *err = NULL;
-    BlockDriverState *bs = open_raw(f->path, NULL, NULL, &err);
+    BlockDriverState *bs = open_raw(path, NULL, NULL, &err);
     g_assert_no_error(err);
-    BlockBackend *blk = blk_new("drive0", NULL);
+    BlockBackend *blk = blk_new(name, NULL);
     g_assert_true(blk_insert_bs(blk, bs, BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE,
                                 BLK_PERM_ALL & ~BLK_PERM_WRITE, &err));
+    g_assert_no_error(err);
+    *bsp = bs;
+    return blk;
+}
+
+static void test_async_rw(Fixture *f, gconstpointer data)
+{
+    BlockDriverState *bs;
+    BlockBackend *blk = open_writer(f->path, "drive0", &bs);
     bdrv_unref(bs);
     g_assert_true(blk_by_name("drive0") == blk);
 
@@ -312,11 +322,8 @@ static void test_locking(Fixture *f, gconstpointer data)
 static void test_inactivate_activate(Fixture *f, gconstpointer data)
 {
     GError *err = NULL;
-    BlockDriverState *a = open_raw(f->path, NULL, NULL, &err);
-    g_assert_no_error(err);
-    BlockBackend *ba = blk_new("a", NULL);
-    g_assert_true(blk_insert_bs(ba, a, BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE,
-                                BLK_PERM_ALL & ~BLK_PERM_WRITE, &err));
+    BlockDriverState *a;
+    BlockBackend *ba = open_writer(f->path, "a", &a);
     g_assert_true(bdrv_activate_all(&err)); /* nothing to do when active */
     g_assert_true(bdrv_inactivate_all(&err));
     g_assert_true(bdrv_is_inactive());
