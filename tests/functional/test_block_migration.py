@@ -1,10 +1,9 @@
 """Migration of a guest that writes to its disk (docs/migration.md, "Disks"): the test guest
 writes files in a loop on ext4 while it is migrated over tcp on loopback, through virtio-blk and
-through IDE, on raw and on qcow2; on the destination it reads back every file with the right
+through IDE, on raw (and qcow2 through virtio-blk); on the destination it reads back every file with the right
 checksum and the image is e2fsck-clean. The image locks change hands at switchover: the
 destination starts beside a source that holds the image, and the source cannot take it back."""
 import hashlib
-import json
 import subprocess
 import time
 
@@ -59,8 +58,8 @@ WRITER = ("(i=0; while [ ! -e /tmp/stop ]; do i=$((i+1)); yes w$i | head -c "
           "echo WRITER-DONE $i) &")
 
 
-@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
-@pytest.mark.parametrize("iface", ["virtio", "ide"])
+# qcow2's re-read at activation does not depend on the device: IDE runs on raw only (time).
+@pytest.mark.parametrize("iface,fmt", [("virtio", "raw"), ("virtio", "qcow2"), ("ide", "raw")])
 def test_writing_guest_migrates(built, tmp_path, sockdir, iface, fmt):
     img = make_disk(tmp_path, fmt)
     drive = ["-drive", f"file={img},format={fmt},if={iface},id=d0"]
