@@ -378,6 +378,10 @@ static void cumulative_perms(BlockDriverState *bs, uint64_t *perm, uint64_t *sha
     *shared = s;
 }
 
+/* Images handed over to another process by migration (upstream's BDRV_O_INACTIVE): the
+ * permissions are still computed, but no file node holds their locks. */
+static bool nodes_inactive;
+
 static bool refresh_node(BlockDriverState *bs, GError **errp)
 {
     uint64_t perm, shared;
@@ -386,7 +390,8 @@ static bool refresh_node(BlockDriverState *bs, GError **errp)
         error_setg(errp, "Block node is read-only");
         return false;
     }
-    if (bs->drv->set_perm && (perm != bs->cur_perm || shared != bs->cur_shared)) {
+    if (bs->drv->set_perm && !nodes_inactive &&
+        (perm != bs->cur_perm || shared != bs->cur_shared)) {
         if (!bs->drv->set_perm(bs, perm, shared, errp)) {
             return false;
         }
@@ -411,6 +416,76 @@ bool bdrv_refresh_perms(BlockDriverState *bs, GError **errp)
     /* Locks live only in leaves (file nodes), and a failing leaf keeps the locks it had, so a
      * refused change leaves each chain as it was. */
     return refresh_node(bs, errp);
+}
+
+void bdrv_start_inactive(void)
+{
+    nodes_inactive = true;
+}
+
+bool bdrv_is_inactive(void)
+{
+    return nodes_inactive;
+}
+
+bool bdrv_inactivate_all(GError **errp)
+{
+    if (nodes_inactive) {
+        return true;
+    }
+    GPtrArray *nodes = bdrv_all_nodes();
+    for (guint i = 0; i < nodes->len; i++) {
+        BlockDriverState *bs = nodes->pdata[i];
+        int ret = bs->read_only ? 0 : bdrv_flush(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to flush '%s'", bs->node_name);
+            return false;
+        }
+    }
+    for (guint i = 0; i < nodes->len; i++) {
+        BlockDriverState *bs = nodes->pdata[i];
+        if (bs->drv->set_perm) {
+            bs->drv->set_perm(bs, 0, BLK_PERM_ALL, NULL);
+        }
+    }
+    nodes_inactive = true;
+    return true;
+}
+
+bool bdrv_activate_all(GError **errp)
+{
+    if (!nodes_inactive) {
+        return true;
+    }
+    GPtrArray *nodes = bdrv_all_nodes();
+    for (guint i = 0; i < nodes->len; i++) {
+        BlockDriverState *bs = nodes->pdata[i];
+        /* Reading first, then writing, as upstream activates a node before its users take
+         * their write permission: a refusal names the same lock as Debian's QEMU ("shared
+         * "write"" while the other process writes). */
+        uint64_t reads = bs->cur_perm & BLK_PERM_CONSISTENT_READ;
+        if (bs->drv->set_perm && (!bs->drv->set_perm(bs, reads, bs->cur_shared, errp) ||
+                                  !bs->drv->set_perm(bs, bs->cur_perm, bs->cur_shared, errp))) {
+            /* all or nothing: the other process still has the images */
+            for (guint j = 0; j <= i; j++) {
+                BlockDriverState *done = nodes->pdata[j];
+                if (done->drv->set_perm) {
+                    done->drv->set_perm(done, 0, BLK_PERM_ALL, NULL);
+                }
+            }
+            return false;
+        }
+    }
+    nodes_inactive = false;
+    /* Formats drop what they read before the other process's last writes. Newest nodes first,
+     * so a chain's base is read again before its overlays. */
+    for (guint i = nodes->len; i-- > 0;) {
+        BlockDriverState *bs = nodes->pdata[i];
+        if (bs->drv->activate && !bs->drv->activate(bs, errp)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 BdrvChild *bdrv_attach_child(BlockDriverState *parent, BlockDriverState *child, const char *name,

@@ -116,6 +116,22 @@ static void qcow2_node_backing_changed(BlockDriverState *bs)
     qcow2_set_backing(s->img, &backing);
 }
 
+/* The image as the previous owner left it (upstream's invalidate_cache): L2 and refcount
+ * tables cached before it was written are dropped with the old handle. */
+static bool qcow2_node_activate(BlockDriverState *bs, GError **errp)
+{
+    Qcow2NodeState *s = bs->opaque;
+    Qcow2File file = node_file(bdrv_file_child(bs));
+    Qcow2Image *img = qcow2_open(&file, bs->read_only ? 0 : QCOW2_OPEN_RDWR, errp);
+    if (!img) {
+        return false;
+    }
+    qcow2_close(s->img);
+    s->img = img;
+    qcow2_node_backing_changed(bs);
+    return true;
+}
+
 static int qcow2_node_pread(BlockDriverState *bs, uint64_t offset, uint64_t bytes, void *buf)
 {
     Qcow2NodeState *s = bs->opaque;
@@ -177,6 +193,7 @@ const BlockDriver bdrv_qcow2 = {
     .open = qcow2_node_open,
     .close = qcow2_node_close,
     .backing_changed = qcow2_node_backing_changed,
+    .activate = qcow2_node_activate,
     .pread = qcow2_node_pread,
     .pwrite = qcow2_node_pwrite,
     .flush = qcow2_node_flush,

@@ -7,6 +7,8 @@
 
 #include "migration-internal.h"
 #include "migration/options.h"
+#include "block/block-backend.h"
+#include "block/block.h"
 #include "migration/stream.h"
 #include "net/announce.h"
 #include "qapi-commands.h"
@@ -111,8 +113,15 @@ static void loaded_on_main(void *opaque)
     /* the guest's NICs tell bridges and switches where they are now, as upstream */
     g_autoptr(AnnounceParameters) params = migrate_announce_params();
     announce_self_after_migration(params);
+    /* The images are ours now that the source has let them go; if it has not (its locks),
+     * the VM stays paused, as upstream. */
+    g_autoptr(GError) err = NULL;
+    bool disks = bdrv_activate_all(&err);
+    if (!disks) {
+        error_report_err(g_steal_pointer(&err));
+    }
     /* As upstream: RESUME (the VM runs) before MIGRATION completed; -S leaves it paused. */
-    if (after == AFTER_LOAD_RUN || (after == AFTER_LOAD_AUTOSTART && in.autostart)) {
+    if (disks && (after == AFTER_LOAD_RUN || (after == AFTER_LOAD_AUTOSTART && in.autostart))) {
         if (!runstate_is_running()) {
             vm_start();
         }
@@ -139,6 +148,15 @@ static void failed_on_main(void *opaque)
     g_error_free(err);
     /* Upstream exits here: a VM whose RAM is half-written must never run. */
     exit(EXIT_FAILURE);
+}
+
+/* A COLO secondary runs its VM from the first checkpoint on: its images are taken now. */
+static void activate_disks_on_main(void *opaque)
+{
+    GError *err = NULL;
+    if (!bdrv_activate_all(&err)) {
+        error_report_err(err);
+    }
 }
 
 static gpointer incoming_thread(gpointer opaque)
@@ -173,6 +191,7 @@ static gpointer incoming_thread(gpointer opaque)
     bool ok = mig_stream_load(c, &target, &stats, &err);
     if (ok && stats.colo) {
         /* the same stream goes on with checkpoints; in.chan stays for a shutdown's cancel */
+        migration_run_on_main(activate_disks_on_main, NULL);
         colo_secondary_run(c);
         ok = false;
         err = NULL;

@@ -4,6 +4,8 @@
  */
 #include <string.h>
 
+#include "block/block-backend.h"
+#include "block/block.h"
 #include "migration-internal.h"
 #include "migration/colo.h"
 #include "migration/options.h"
@@ -228,8 +230,9 @@ typedef struct Precopy {
     uint64_t *bitmap;
     gsize words;
     uint32_t pass;
-    uint64_t bandwidth; /* bytes per ms, measured */
-    bool colo;          /* capability x-colo: COLO follows the stream */
+    uint64_t bandwidth;  /* bytes per ms, measured */
+    bool colo;           /* capability x-colo: COLO follows the stream */
+    bool disks_inactive; /* the images were let go for the destination */
     GError *err;
 } Precopy;
 
@@ -375,14 +378,31 @@ static void stop_vm_on_main(void *opaque)
 
 typedef struct DeviceCall {
     GByteArray *out;
+    bool inactivate_disks;
     GError *err;
     bool ok;
 } DeviceCall;
 
+/* Devices are saved drained (their pre_save); then, as upstream, the images are flushed and
+ * their locks dropped so that the destination may take them (not under COLO: the primary
+ * keeps its disk). */
 static void save_devices_on_main(void *opaque)
 {
     DeviceCall *d = opaque;
     d->ok = !host.save_devices || host.save_devices(host.opaque, d->out, &d->err);
+    if (d->ok && d->inactivate_disks) {
+        blk_drain_all();
+        d->ok = bdrv_inactivate_all(&d->err);
+    }
+}
+
+/* A failed migration gives the images back to this side. */
+static void activate_disks_on_main(void *opaque)
+{
+    GError *err = NULL;
+    if (!bdrv_activate_all(&err)) {
+        error_report_err(err);
+    }
 }
 
 /* After a failure or cancel: a VM that ran runs again, another gets its old state back. */
@@ -437,8 +457,10 @@ static bool complete(Precopy *p)
     if (!send_dirty(p, true)) {
         return false;
     }
-    DeviceCall d = {.out = g_byte_array_new()};
-    if (!migration_run_on_main(save_devices_on_main, &d) || !d.ok) {
+    DeviceCall d = {.out = g_byte_array_new(), .inactivate_disks = !p->colo};
+    bool on_main = migration_run_on_main(save_devices_on_main, &d);
+    p->disks_inactive = on_main && d.ok && d.inactivate_disks;
+    if (!on_main || !d.ok) {
         if (d.err) {
             g_propagate_error(&p->err, d.err);
         }
@@ -592,6 +614,9 @@ static gpointer precopy_thread(gpointer opaque)
             mig.error = error_get_desc(p.err);
         }
         g_mutex_unlock(&mig.lock);
+        if (p.disks_inactive) {
+            migration_run_on_main(activate_disks_on_main, NULL);
+        }
         if (restart) {
             migration_run_on_main(resume_vm_on_main, &stop);
         }

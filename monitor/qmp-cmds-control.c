@@ -1,6 +1,7 @@
 /* Core QMP commands: version, command list, schema, quit, run state, name, HMP passthrough. */
 #include "config-host.h"
 #include "monitor-internal.h"
+#include "block/block.h"
 #include "migration/migration.h"
 #include "monitor/hmp.h"
 #include "qapi-commands.h"
@@ -92,6 +93,11 @@ void qmp_cont(GError **errp)
     }
     if (runstate_check(RUN_STATE_INMIGRATE)) {
         migration_incoming_set_autostart(true);
+        return;
+    }
+    /* After a completed migration the images belong to the destination: taking them back
+     * fails while it holds them, as upstream (nothing to do if none was let go). */
+    if (!bdrv_activate_all(errp)) {
         return;
     }
     vm_start();

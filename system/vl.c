@@ -2,6 +2,7 @@
 #include "config-host.h"
 #include "system/vl.h"
 #include "accel/kvm-probe.h"
+#include "block/block.h"
 #include "block/blockdev.h"
 #include "chardev/char.h"
 #include "chardev/mux.h"
@@ -1241,6 +1242,10 @@ int qemu_main(int argc, char **argv)
     for_each_option(opts, OPT_NETDEV, -1, handle_netdev);
     for_each_option(opts, OPT_NIC, -1, handle_nic);
     for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
+    if (incoming) {
+        /* the source still runs on these images: opened without their locks until loaded */
+        bdrv_start_inactive();
+    }
     /* Upstream opens -blockdev nodes before -drive ones, each in command-line order. */
     for_each_option(opts, OPT_BLOCKDEV, -1, handle_blockdev);
     for (guint i = 0; i < opts->len; i++) {

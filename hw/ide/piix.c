@@ -56,12 +56,19 @@ static void piix_free(void *dev)
     g_free(p); /* the PCI functions belong to the bus */
 }
 
+/* The state is the channel's (the device is its holder, not a table of its own). */
+static void piix_add_state(void *dev, guint32 instance, VMStateSet *set)
+{
+    PiixIde *p = dev;
+    vmstate_set_add(set, "ide", instance, &vmstate_ide_channel, p->primary);
+}
+
 const DeviceContract piix3_ide_device = {
     .name = "ide",
     .map = piix_map,
     .reset = piix_reset,
     .free = piix_free,
-    .vmsd = &vmstate_ide_channel,
+    .add_state = piix_add_state,
 };
 
 /* --- -device ide-hd ------------------------------------------------------------------------ */

@@ -116,6 +116,9 @@ typedef struct BlockDriver {
     /* URI schemes a -drive file name may start with ("nbd" for "nbd://..."), NULL-terminated;
      * such a file name opens this protocol instead of "file". */
     const char *const *protocols;
+    /* Migration handed the image back (bdrv_activate_all): forget what was read of it
+     * before, another process may have written it since. Main thread, no request in flight. */
+    bool (*activate)(BlockDriverState *bs, GError **errp);
     /* What the node takes on the host's disk (query-block's actual-size), or -errno. */
     int64_t (*allocated_size)(BlockDriverState *bs);
     /* For query-named-block-nodes' "file" (the image's name as the user knows it). */
@@ -208,6 +211,26 @@ GPtrArray *bdrv_all_nodes(void);
 /* Node names in user's namespace must be identifiers and unique; also checked against
  * BlockBackend names by the caller. */
 bool bdrv_node_name_ok(const char *name, GError **errp);
+
+/*
+ * Migration hands the images over as upstream (shared storage, no block migration): the
+ * destination opens them inactive (-incoming), holding no image locks; the source, stopped and
+ * drained, flushes and drops its locks after the device state (inactivate), and the destination
+ * takes them once the state is loaded (activate), before its VM runs. So the two never write
+ * at once, and a source that takes its images back (failed migration, cont) is refused while
+ * the destination has them:
+ *
+ *   source:  active --stop, drain, save--> inactive --(failed / cont)--> active
+ *   dest:    inactive (opened at -incoming) --loaded--> active (locks, formats re-read)
+ */
+void bdrv_start_inactive(void);
+bool bdrv_is_inactive(void);
+/* Flushes every node and drops every image lock; false + errp if a flush fails (nothing
+ * dropped then). */
+bool bdrv_inactivate_all(GError **errp);
+/* Takes the locks back (all or none: false + errp, e.g. "Failed to get "write" lock") and lets
+ * formats re-read their metadata. */
+bool bdrv_activate_all(GError **errp);
 
 /* A child edge from parent to child, taking perm/shared on child. */
 BdrvChild *bdrv_attach_child(BlockDriverState *parent, BlockDriverState *child, const char *name,

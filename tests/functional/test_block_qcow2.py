@@ -333,14 +333,10 @@ def test_guest_qcow2_chain_ide(built, chain):
     size, seek = 2 * 65536, 24  # 128 KiB at 1.5 MiB: across a cluster of the base, unaligned
     extra = ["-drive", f"file={fsov},format=qcow2,if=ide,index=0",
              "-drive", f"file={ov},format=qcow2,if=ide,index=1"]
-    with guest.GuestVM(OURS, built, interactive=True, extra_args=extra) as vm:
-        if vm.wait_ready()["disk"] != "/dev/sda":
-            # The guest's /init looks for its disk once, without waiting: on a loaded host
-            # ata_piix may still be probing the second drive then. Mount it once it is there.
-            out = vm.shell("n=0; while [ ! -b /dev/sda ] && [ $n -lt 300 ]; do usleep 100000;"
-                           " n=$((n + 1)); done; mkdir -p /mnt/disk;"
-                           " mount -t ext4 /dev/sda /mnt/disk && echo mounted-sda", timeout=60)
-            assert "mounted-sda" in out, vm.console
+    # qc.disk: /init waits for it (ata_piix may still be probing the second drive).
+    with guest.GuestVM(OURS, built, interactive=True, append="qc.disk=/dev/sda",
+                       extra_args=extra) as vm:
+        assert vm.wait_ready()["disk"] == "/dev/sda", vm.console[-3000:]
         assert disk_http(vm, f"op=write&name=f2&kib={kib}&seed=ide-seed") == answer
         assert disk_http(vm, "op=read&name=f2") == answer
         vm.shell(f"yes qcow2-ide | head -c {size} | dd of=/dev/sdb bs=65536 seek={seek} "

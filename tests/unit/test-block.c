@@ -160,14 +160,24 @@ static void test_graph_and_names(Fixture *f, gconstpointer data)
     g_assert_cmpuint(bdrv_all_nodes()->len, ==, 0);
 }
 
-static void test_async_rw(Fixture *f, gconstpointer data)
+/* A raw node on path and a backend "name" on it taking what a writable disk device takes. */
+static BlockBackend *open_writer(const char *path, const char *name, BlockDriverState **bsp)
 {
     GError *err = NULL;
-    BlockDriverState *bs = open_raw(f->path, NULL, NULL, &err);
+    BlockDriverState *bs = open_raw(path, NULL, NULL, &err);
     g_assert_no_error(err);
-    BlockBackend *blk = blk_new("drive0", NULL);
+    BlockBackend *blk = blk_new(name, NULL);
     g_assert_true(blk_insert_bs(blk, bs, BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE,
                                 BLK_PERM_ALL & ~BLK_PERM_WRITE, &err));
+    g_assert_no_error(err);
+    *bsp = bs;
+    return blk;
+}
+
+static void test_async_rw(Fixture *f, gconstpointer data)
+{
+    BlockDriverState *bs;
+    BlockBackend *blk = open_writer(f->path, "drive0", &bs);
     bdrv_unref(bs);
     g_assert_true(blk_by_name("drive0") == blk);
 
@@ -308,6 +318,47 @@ static void test_locking(Fixture *f, gconstpointer data)
     g_assert_false(lock_holder_count(f->path, 100));
 }
 
+/* Migration's hand-over: the locks go and come back; a node opened meanwhile takes none. */
+static void test_inactivate_activate(Fixture *f, gconstpointer data)
+{
+    GError *err = NULL;
+    BlockDriverState *a;
+    BlockBackend *ba = open_writer(f->path, "a", &a);
+    g_assert_true(bdrv_activate_all(&err)); /* nothing to do when active */
+    g_assert_true(bdrv_inactivate_all(&err));
+    g_assert_true(bdrv_is_inactive());
+    g_assert_false(lock_holder_count(f->path, 100));
+    g_assert_false(lock_holder_count(f->path, 101));
+    g_assert_false(lock_holder_count(f->path, 201));
+
+    /* Another process writing (its write byte, as Debian's QEMU takes it) keeps them away. */
+    int other = open(f->path, O_RDWR);
+    struct flock fl = {.l_whence = SEEK_SET, .l_start = 101, .l_len = 1, .l_type = F_RDLCK};
+    g_assert_cmpint(fcntl(other, F_OFD_SETLK, &fl), ==, 0);
+    g_assert_false(bdrv_activate_all(&err));
+    g_autofree char *desc = error_get_desc(err);
+    g_assert_cmpstr(desc, ==, "Failed to get shared \"write\" lock");
+    g_clear_error(&err);
+    g_assert_true(bdrv_is_inactive());
+    g_assert_false(lock_holder_count(f->path, 100));
+    g_assert_false(lock_holder_count(f->path, 201));
+
+    /* A node opened now takes no lock until activated. */
+    BlockDriverState *b = open_raw(f->path, "read-only", "on", &err);
+    g_assert_no_error(err);
+    close(other);
+    g_assert_false(lock_holder_count(f->path, 100));
+    g_assert_true(bdrv_activate_all(&err));
+    g_assert_false(bdrv_is_inactive());
+    g_assert_true(lock_holder_count(f->path, 100));
+    g_assert_true(lock_holder_count(f->path, 101));
+    g_assert_true(lock_holder_count(f->path, 201));
+    bdrv_unref(b);
+    blk_unref(ba);
+    bdrv_unref(a);
+    g_assert_false(lock_holder_count(f->path, 100));
+}
+
 static void test_read_only(Fixture *f, gconstpointer data)
 {
     GError *err = NULL;
@@ -382,6 +433,7 @@ int main(int argc, char **argv)
     ADD("/block/async-rw", test_async_rw);
     ADD("/block/drain", test_drain);
     ADD("/block/locking", test_locking);
+    ADD("/block/inactivate-activate", test_inactivate_activate);
     ADD("/block/read-only", test_read_only);
     ADD("/block/raw-window", test_raw_window);
     ADD("/block/direct", test_direct);
