@@ -33,6 +33,9 @@ typedef struct MigTransport {
     struct SocketAddr *addr;
     int cancel_fd;    /* wakes a waiting accept */
     const char *what; /* "socket", "command": for channel errors */
+    /* While a finished exec: command gets its grace to exit: TRUE once nobody wants it to
+     * (migrate_cancel, or the process exiting), so that it is ended at once. May be NULL. */
+    bool (*abandoned)(void);
 } MigTransport;
 
 #define MIG_TRANSPORT_INIT                                                                         \

@@ -492,6 +492,7 @@ static bool setup(Precopy *p, const char *uri)
     if (!mig_transport_connect(uri, &p->tr, &p->err)) {
         return false;
     }
+    p->tr.abandoned = cancelled;
     /* upstream's setup-time starts once connected */
     int64_t setup_start = now_ms();
     p->chan = mig_channel_new_fd(p->tr.fd, true, p->tr.what);

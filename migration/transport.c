@@ -171,14 +171,18 @@ GPtrArray *mig_transport_listen_addresses(const MigTransport *t)
     return list;
 }
 
-/* Reaps the command: gives it up to @grace_ms to exit, then SIGTERM, then SIGKILL. */
-static void reap_command(GPid pid, int grace_ms)
+/* Reaps the command: gives it up to @grace_ms to exit (cut short when @abandoned says so),
+ * then SIGTERM, then SIGKILL. */
+static void reap_command(GPid pid, int grace_ms, bool (*abandoned)(void))
 {
     int status;
     for (int waited = 0, step = 0;; waited += 10) {
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid || (r < 0 && errno != EINTR)) {
             return;
+        }
+        if (step == 0 && abandoned && abandoned()) {
+            grace_ms = 0;
         }
         if (waited >= grace_ms && step < 2) {
             kill(pid, step == 0 ? SIGTERM : SIGKILL);
@@ -203,7 +207,7 @@ void mig_transport_close(MigTransport *t, bool finished)
     if (t->pid > 0) {
         /* A command that took a whole stream (save to a file) gets 5 s to finish writing it;
          * one that will never be used again is ended at once. */
-        reap_command(t->pid, finished ? 5000 : 0);
+        reap_command(t->pid, finished ? 5000 : 0, t->abandoned);
         t->pid = 0;
     }
 }
