@@ -111,7 +111,8 @@ def test_initrd_holds_init_busybox_helpers_and_modules_in_load_order(built):
     assert entries["init"][0] & 0o111, "/init must be executable"
     assert entries["bin/busybox"][1][:4] == b"\x7fELF"
     assert entries["bin/sh"][1] == b"/bin/busybox"
-    for helper in ("bin/qc-echo", "bin/qc-dirty", "www/cgi-bin/clock", "www/cgi-bin/stats"):
+    for helper in ("bin/qc-echo", "bin/qc-dirty", "bin/qc-blkbench", "www/cgi-bin/clock",
+                   "www/cgi-bin/stats", "www/cgi-bin/blkbench"):
         assert entries[helper][0] & 0o111, helper
     assert entries["dev/console"][0] & 0o170000 == 0o020000
     assert entries["etc/qc-modules"][1].decode().split() == MODULES
