@@ -444,7 +444,7 @@ bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, G
 static IdeChannel *pc_ide_channel(PcMachine *m, GError **errp)
 {
     if (!m->ide) {
-        m->ide = piix3_ide_new(m->pci, &m->gsi[14], errp);
+        m->ide = piix3_ide_new(m->pci, &m->gsi[14], m->host.dma, errp);
         if (!m->ide || !add_device(m, &piix3_ide_device, m->ide, 0, errp)) {
             return NULL;
         }

@@ -8,7 +8,24 @@ struct PiixIde {
     IdeChannel *primary;
 };
 
-PiixIde *piix3_ide_new(PCIBus *bus, IrqLine *primary_irq, GError **errp)
+/* BAR4: the primary channel's bus master at 0-7, the secondary's at 8-15 (none yet: zeroes). */
+static uint64_t bmdma_read(void *opaque, uint64_t addr, unsigned size)
+{
+    PiixIde *p = opaque;
+    return addr < 8 ? ide_bmdma_read(p->primary, addr, size) : 0;
+}
+
+static void bmdma_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+    PiixIde *p = opaque;
+    if (addr < 8) {
+        ide_bmdma_write(p->primary, addr, val, size);
+    }
+}
+
+static const IoRegionOps bmdma_ops = {.read = bmdma_read, .write = bmdma_write};
+
+PiixIde *piix3_ide_new(PCIBus *bus, IrqLine *primary_irq, const DmaSpace *dma, GError **errp)
 {
     PCIDevice *isa = pci_device_new(bus, "PIIX3", -1, 0x8086, 0x7000, 0x060100 << 8, errp);
     if (!isa) {
@@ -26,6 +43,8 @@ PiixIde *piix3_ide_new(PCIBus *bus, IrqLine *primary_irq, GError **errp)
     p->isa = isa;
     p->ide = ide;
     p->primary = ide_channel_new(primary_irq);
+    ide_channel_set_dma(p->primary, dma);
+    pci_register_bar(ide, 4, PCI_BAR_IO, false, 16, &bmdma_ops, p);
     return p;
 }
 
