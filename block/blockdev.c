@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -71,6 +72,74 @@ static bool parse_onoff(const char *name, const char *v, bool *out, GError **err
         return false;
     }
     *out = b;
+    return true;
+}
+
+static bool parse_number(GHashTable *own, const char *name, int *out, GError **errp)
+{
+    const char *v = g_hash_table_lookup(own, name);
+    char *end;
+    if (!v) {
+        return true;
+    }
+    gint64 n = g_ascii_strtoll(v, &end, 0);
+    if (!*v || *end || n < INT_MIN || n > INT_MAX) {
+        error_setg(errp, "Parameter '%s' expects a number", name);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+static bool drive_slot_taken(BlockInterfaceType type, int bus, int unit)
+{
+    for (guint i = 0; drives && i < drives->len; i++) {
+        DriveInfo *d = drives->pdata[i];
+        int b, u;
+        if (d->type == type && blk_legacy_type(d->blk, &b, &u, NULL) == type && b == bus &&
+            u == unit) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Upstream's placement of an IDE drive (two units a bus): index= or bus=/unit=, else the
+ * first free unit from bus= on. */
+static bool ide_drive_slot(GHashTable *own, int *bus, int *unit, GError **errp)
+{
+    int index = -1;
+    *bus = 0;
+    *unit = -1;
+    if (!parse_number(own, "bus", bus, errp) || !parse_number(own, "unit", unit, errp) ||
+        !parse_number(own, "index", &index, errp)) {
+        return false;
+    }
+    if (index != -1) {
+        if (*bus != 0 || *unit != -1) {
+            error_setg(errp, "index cannot be used with bus and unit");
+            return false;
+        }
+        *bus = index / 2;
+        *unit = index % 2;
+    }
+    if (*unit == -1) {
+        *unit = 0;
+        while (drive_slot_taken(BLK_IF_IDE, *bus, *unit)) {
+            if (++*unit == 2) {
+                *unit = 0;
+                ++*bus;
+            }
+        }
+    }
+    if (*unit >= 2) {
+        error_setg(errp, "unit %d too big (max is 1)", *unit);
+        return false;
+    }
+    if (drive_slot_taken(BLK_IF_IDE, *bus, *unit)) {
+        error_setg(errp, "drive with bus=%d, unit=%d (index=%d) exists", *bus, *unit, index);
+        return false;
+    }
     return true;
 }
 
@@ -233,11 +302,15 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
     }
 
     int index = if_count[type];
+    int bus = index / 2, unit = index % 2;
+    if (type == BLK_IF_IDE && !ide_drive_slot(own, &bus, &unit, errp)) {
+        return NULL;
+    }
     g_autofree char *name = NULL;
     if (id) {
         name = g_strdup(id);
     } else if (type == BLK_IF_IDE) {
-        name = g_strdup_printf("ide%d-%s%d", index / 2, cdrom ? "cd" : "hd", index % 2);
+        name = g_strdup_printf("ide%d-%s%d", bus, cdrom ? "cd" : "hd", unit);
     } else {
         name = g_strdup_printf("%s%d", if_names[type], index);
     }
@@ -312,7 +385,7 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
         }
     }
     blk_set_enable_write_cache(blk, wce);
-    blk_set_legacy(blk, type, index / 2, index % 2, cdrom);
+    blk_set_legacy(blk, type, bus, unit, cdrom);
     if_count[type]++;
     DriveInfo *d = g_new0(DriveInfo, 1);
     d->blk = blk;

@@ -854,8 +854,11 @@ static void build_pc(GPtrArray *opts)
         CmdOption *o = opts->pdata[i];
         if (o->def->id == OPT_DRIVE) {
             /* Upstream makes virtio's as -device options (located), IDE disks in the
-             * machine's own set-up (not located). */
-            if (blk_legacy_type(o->blk, NULL, NULL, NULL) == BLK_IF_VIRTIO) {
+             * machine's own set-up (not located); an IDE drive past the second channel is
+             * left over, and its check of orphaned drives names the option. */
+            int bus;
+            BlockInterfaceType type = blk_legacy_type(o->blk, &bus, NULL, NULL);
+            if (type == BLK_IF_VIRTIO || (type == BLK_IF_IDE && bus > 1)) {
                 error_location_set(o->spelling);
             }
             if (!pc_machine_add_drive(pc_system_machine(pc_sys), o->blk, &err)) {

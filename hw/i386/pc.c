@@ -440,23 +440,24 @@ bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, G
 }
 
 /* The PIIX3 IDE controller, made with the first IDE drive (without one, bus 0 keeps the
- * layout it always had). Only the primary channel exists. */
-static IdeChannel *pc_ide_channel(PcMachine *m, GError **errp)
+ * layout it always had); n: its channel (bus ide.n). */
+static IdeChannel *pc_ide_channel(PcMachine *m, int n, GError **errp)
 {
     if (!m->ide) {
-        m->ide = piix3_ide_new(m->pci, &m->gsi[14], errp);
+        IrqLine *irq[2] = {&m->gsi[14], &m->gsi[15]};
+        m->ide = piix3_ide_new(m->pci, irq, m->host.dma, errp);
         if (!m->ide || !add_device(m, &piix3_ide_device, m->ide, 0, errp)) {
             return NULL;
         }
     }
-    return piix3_ide_primary(m->ide);
+    return piix3_ide_channel(m->ide, n);
 }
 
-/* A disk on the primary channel: blk must be claimed for the device by the caller. */
-static bool pc_ide_attach_blk(PcMachine *m, BlockBackend *blk, int unit, const char *serial,
+/* A disk on channel n: blk must be claimed for the device by the caller. */
+static bool pc_ide_attach_blk(PcMachine *m, BlockBackend *blk, int n, int unit, const char *serial,
                               const char *id, GError **errp)
 {
-    IdeChannel *ch = pc_ide_channel(m, errp);
+    IdeChannel *ch = pc_ide_channel(m, n, errp);
     if (!ch) {
         return false;
     }
@@ -468,7 +469,7 @@ static bool pc_ide_attach_blk(PcMachine *m, BlockBackend *blk, int unit, const c
         return false;
     }
     g_autofree char *qdev =
-        id ? g_strdup(id) : g_strdup_printf("/machine/unattached/device[%d]", 20 + unit);
+        id ? g_strdup(id) : g_strdup_printf("/machine/unattached/device[%d]", 20 + 2 * n + unit);
     blk_attach_dev(blk, qdev);
     return true;
 }
@@ -476,12 +477,12 @@ static bool pc_ide_attach_blk(PcMachine *m, BlockBackend *blk, int unit, const c
 static bool pc_machine_add_ide_drive(PcMachine *m, BlockBackend *blk, int bus, int unit,
                                      GError **errp)
 {
-    if (bus != 0 || unit < 0 || unit > 1) {
+    if (bus < 0 || bus > 1 || unit < 0 || unit > 1) {
         error_setg(errp, "machine type does not support if=ide,bus=%d,unit=%d", bus, unit);
         return false;
     }
     return blockdev_claim_for_device(blk, "ide-hd", errp) &&
-           pc_ide_attach_blk(m, blk, unit, NULL, NULL, errp);
+           pc_ide_attach_blk(m, blk, bus, unit, NULL, NULL, errp);
 }
 
 /* -device ide-hd (DeviceHost.ide_attach). */
@@ -489,18 +490,31 @@ static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const cha
                           const char *serial, const char *id, GError **errp)
 {
     PcMachine *m = (PcMachine *)host /* its first member */;
-    if (bus && strcmp(bus, "ide.0") != 0) {
-        error_setg(errp, "Bus '%s' not found", bus); /* no secondary channel yet */
+    int n = -1;
+    if (bus && strcmp(bus, "ide.0") != 0 && strcmp(bus, "ide.1") != 0) {
+        error_setg(errp, "Bus '%s' not found", bus);
         return false;
     }
     if (unit > 1) {
         error_setg(errp, "Can't create IDE unit %d, bus supports only 2 units", unit);
         return false;
     }
-    IdeChannel *ch = pc_ide_channel(m, errp);
-    if (!ch) {
+    if (!pc_ide_channel(m, 0, errp)) {
         return false;
     }
+    if (bus) {
+        n = bus[4] - '0';
+    } else {
+        /* Upstream puts a device without bus= on the first IDE bus with a free unit. */
+        for (int i = 0; i < 2 && n < 0; i++) {
+            IdeChannel *c = piix3_ide_channel(m->ide, i);
+            if (!ide_channel_has_drive(c, 0) || !ide_channel_has_drive(c, 1)) {
+                n = i;
+            }
+        }
+        n = n < 0 ? 0 : n;
+    }
+    IdeChannel *ch = piix3_ide_channel(m->ide, n);
     if (unit < 0) {
         unit = ide_channel_has_drive(ch, 0) ? 1 : 0;
     }
@@ -512,7 +526,7 @@ static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const cha
     if (!blk) {
         return false;
     }
-    if (!pc_ide_attach_blk(m, blk, unit, serial, id, errp)) {
+    if (!pc_ide_attach_blk(m, blk, n, unit, serial, id, errp)) {
         if (!*blk_name(blk)) {
             blk_unref(blk);
         }

@@ -1,4 +1,4 @@
-/* An ATA channel, PIO (include/hw/ide/ide.h). */
+/* An ATA channel, PIO and bus-master DMA (include/hw/ide/ide.h). */
 #include "hw/ide/ide.h"
 #include "util/error.h"
 
@@ -21,11 +21,22 @@
 #define SEL_LBA  0x40
 #define SEL_UNIT 0x10
 
+#define BM_CMD_START  0x01
+#define BM_CMD_TO_RAM 0x08 /* the controller writes memory: a disk read */
+#define BM_ST_ACTIVE  0x01
+#define BM_ST_ERROR   0x02
+#define BM_ST_INT     0x04
+#define BM_ST_W1C     (BM_ST_ERROR | BM_ST_INT)
+#define BM_ST_CAPABLE 0x60 /* drive 0/1 DMA capable: the firmware's bits, kept as written */
+#define PRD_EOT       0x8000
+
 typedef enum {
     XFER_NONE,
-    XFER_READ,     /* disk -> buffer -> guest */
-    XFER_WRITE,    /* guest -> buffer -> disk */
-    XFER_IDENTIFY, /* one block to the guest, then done */
+    XFER_READ,      /* disk -> buffer -> guest */
+    XFER_WRITE,     /* guest -> buffer -> disk */
+    XFER_IDENTIFY,  /* one block to the guest, then done */
+    XFER_DMA_READ,  /* disk -> buffer -> PRD regions in RAM */
+    XFER_DMA_WRITE, /* PRD regions -> buffer -> disk */
 } XferKind;
 
 typedef struct AtaDrive {
@@ -36,6 +47,7 @@ typedef struct AtaDrive {
 
 struct IdeChannel {
     IrqLine *irq;
+    const DmaSpace *dma; /* NULL: no bus master, DMA commands abort */
     AtaDrive drive[2];
     /* Task file; hob_* hold the previous values (LBA48's high-order bytes). */
     uint8_t feature, error, nsector, sector, lcyl, hcyl, select, status, ctrl;
@@ -49,6 +61,15 @@ struct IdeChannel {
     bool busy; /* a disk request in flight */
     bool irq_pending;
     uint8_t buf[ATA_BUF_SECTORS * ATA_SECTOR];
+    /* SET FEATURES' transfer mode per unit (0: the default), shown in IDENTIFY. */
+    uint8_t xfer_mode[2];
+    /* Bus master: its registers, and where the walk of the PRD table is. */
+    uint8_t bm_cmd, bm_status;
+    uint32_t bm_prd;
+    uint32_t prd_next; /* the next entry to fetch */
+    uint32_t prd_addr; /* the current entry's remaining region */
+    uint32_t prd_len;
+    bool prd_last; /* the current entry has EOT */
 };
 
 static AtaDrive *cur(IdeChannel *ch)
@@ -58,6 +79,8 @@ static AtaDrive *cur(IdeChannel *ch)
 
 static void set_irq(IdeChannel *ch)
 {
+    /* The bus master latches every interrupt of its channel (ata_bmdma_interrupt checks). */
+    ch->bm_status |= BM_ST_INT;
     ch->irq_pending = true;
     if (!(ch->ctrl & CTL_NIEN)) {
         irq_raise(ch->irq);
@@ -124,8 +147,8 @@ static void identify(IdeChannel *ch, AtaDrive *d)
     put_string(w, 10, 10, d->serial);
     put_string(w, 23, 4, "2.5+");
     put_string(w, 27, 20, "QEMU HARDDISK");
-    w[47] = 0x8000; /* no READ/WRITE MULTIPLE */
-    w[49] = 1 << 9; /* LBA; no DMA: PIO only */
+    w[47] = 0x8000;                            /* no READ/WRITE MULTIPLE */
+    w[49] = (1 << 9) | (ch->dma ? 1 << 8 : 0); /* LBA; DMA with a bus master */
     w[50] = 0x4000;
     w[53] = 0x0006; /* words 64-70 and 88 valid */
     w[54] = cyls;
@@ -135,6 +158,11 @@ static void identify(IdeChannel *ch, AtaDrive *d)
     w[58] = (cyls * 16 * 63) >> 16;
     w[60] = lba28 & 0xffff;
     w[61] = lba28 >> 16;
+    /* Single-word, multiword DMA 0-2 and UDMA 0-5 supported; the selected one marked. */
+    uint8_t mode = ch->xfer_mode[d == &ch->drive[1]];
+    w[62] = 0x07 | ((mode >> 3) == 0x02 ? 1 << (8 + (mode & 7)) : 0);
+    w[63] = 0x07 | ((mode >> 3) == 0x04 ? 1 << (8 + (mode & 7)) : 0);
+    w[88] = 0x3f | ((mode >> 3) == 0x08 ? 1 << (8 + (mode & 7)) : 0);
     w[64] = 0x0003; /* PIO modes 3 and 4 */
     w[65] = w[66] = w[67] = w[68] = 120;
     w[80] = 0x00f0;                                     /* ATA/ATAPI-4 to 7 */
@@ -257,6 +285,218 @@ static bool decode_range(IdeChannel *ch, bool lba48)
     return true;
 }
 
+/* --- bus-master DMA -------------------------------------------------------------------------- */
+
+/*
+ * A DMA command moves its sectors a buffer (up to 256 sectors) at a time: a read fetches them
+ * on the block workers, then scatters them over the PRD regions through the DMA store path (so
+ * every byte lands in RAM as a device write, dirty-tracked); a write gathers them first. It
+ * waits for the start bit when the guest issues the command before starting the engine.
+ */
+
+static void dma_stop(IdeChannel *ch)
+{
+    ch->xfer = XFER_NONE;
+    ch->bm_status &= ~BM_ST_ACTIVE;
+}
+
+static void prd_rewind(IdeChannel *ch)
+{
+    ch->prd_next = ch->bm_prd;
+    ch->prd_len = 0;
+    ch->prd_last = false;
+}
+
+/* Moves len bytes between buf and the PRD regions; the bytes moved (fewer when the table
+ * ends first), or -1 if an entry or a region is not RAM. */
+static int64_t prd_transfer(IdeChannel *ch, uint8_t *buf, uint32_t len, bool to_ram)
+{
+    uint32_t done = 0;
+    while (done < len) {
+        if (!ch->prd_len) {
+            if (ch->prd_last) {
+                break;
+            }
+            uint8_t e[8];
+            if (!dma_read(ch->dma, ch->prd_next, e, sizeof(e))) {
+                return -1;
+            }
+            ch->prd_next += 8;
+            ch->prd_addr = e[0] | e[1] << 8 | e[2] << 16 | (uint32_t)e[3] << 24;
+            uint32_t count = (e[4] | e[5] << 8) & 0xfffe;
+            ch->prd_len = count ? count : 0x10000;
+            ch->prd_last = (e[6] | e[7] << 8) & PRD_EOT;
+        }
+        uint32_t n = MIN(ch->prd_len, len - done);
+        bool ok = to_ram ? dma_write(ch->dma, ch->prd_addr, buf + done, n)
+                         : dma_read(ch->dma, ch->prd_addr, buf + done, n);
+        if (!ok) {
+            return -1;
+        }
+        ch->prd_addr += n;
+        ch->prd_len -= n;
+        done += n;
+    }
+    return done;
+}
+
+/* Moves one buffer through the PRD table; false when the transfer has ended instead. */
+static bool dma_move(IdeChannel *ch, bool to_ram)
+{
+    uint32_t bytes = ch->chunk * ATA_SECTOR;
+    int64_t moved = prd_transfer(ch, ch->buf, bytes, to_ram);
+    if (moved < 0) {
+        ch->bm_status |= BM_ST_ERROR;
+        dma_stop(ch);
+        abort_command(ch, ERR_ABRT);
+        return false;
+    }
+    if (moved < bytes) {
+        /* A table too short for the command: the engine stops without an interrupt, as
+         * upstream's does; the driver's timeout sees it. */
+        dma_stop(ch);
+        ch->status = ST_DRDY | ST_DSC;
+        return false;
+    }
+    return true;
+}
+
+static void dma_rw_done(void *opaque, int ret);
+
+static void dma_next(IdeChannel *ch)
+{
+    if (!ch->io_remaining) {
+        dma_stop(ch);
+        ch->error = 0;
+        ch->status = ST_DRDY | ST_DSC;
+        set_irq(ch);
+        return;
+    }
+    if (!(ch->bm_cmd & BM_CMD_START)) {
+        dma_stop(ch); /* stopped by the guest: nothing more moves */
+        ch->status = ST_DRDY | ST_DSC;
+        return;
+    }
+    ch->chunk = MIN(ch->io_remaining, ATA_BUF_SECTORS);
+    uint64_t off = ch->io_lba * ATA_SECTOR, len = (uint64_t)ch->chunk * ATA_SECTOR;
+    if (ch->xfer == XFER_DMA_WRITE) {
+        if (!dma_move(ch, false)) {
+            return;
+        }
+        ch->status = ST_BSY;
+        ch->busy = true;
+        blk_aio_pwrite(cur(ch)->blk, off, len, ch->buf, 0, dma_rw_done, ch);
+    } else {
+        ch->status = ST_BSY;
+        ch->busy = true;
+        blk_aio_pread(cur(ch)->blk, off, len, ch->buf, dma_rw_done, ch);
+    }
+}
+
+static void dma_rw_done(void *opaque, int ret)
+{
+    IdeChannel *ch = opaque;
+    ch->busy = false;
+    if (ch->xfer != XFER_DMA_READ && ch->xfer != XFER_DMA_WRITE) {
+        return; /* reset meanwhile */
+    }
+    if (ret < 0) {
+        dma_stop(ch);
+        abort_command(ch, ERR_UNC | ERR_ABRT);
+        return;
+    }
+    if (ch->xfer == XFER_DMA_READ && !dma_move(ch, true)) {
+        return;
+    }
+    ch->io_lba += ch->chunk;
+    ch->io_remaining -= ch->chunk;
+    dma_next(ch);
+}
+
+static void dma_command(IdeChannel *ch, bool write)
+{
+    ch->xfer = write ? XFER_DMA_WRITE : XFER_DMA_READ;
+    ch->status = ST_DRDY | ST_DSC | ST_DRQ;
+    prd_rewind(ch);
+    if (ch->bm_cmd & BM_CMD_START) {
+        dma_next(ch);
+    }
+}
+
+static void bm_cmd_write(IdeChannel *ch, uint8_t v)
+{
+    bool was = ch->bm_cmd & BM_CMD_START;
+    ch->bm_cmd = v & (BM_CMD_START | BM_CMD_TO_RAM);
+    if ((v & BM_CMD_START) && !was) {
+        ch->bm_status |= BM_ST_ACTIVE;
+        prd_rewind(ch);
+        if ((ch->xfer == XFER_DMA_READ || ch->xfer == XFER_DMA_WRITE) && !ch->busy) {
+            dma_next(ch);
+        }
+    } else if (!(v & BM_CMD_START) && was) {
+        /* Stopping mid-transfer (a driver's error path): what is in flight ends first, as
+         * upstream's cancel does; nothing more moves after it. */
+        if (ch->busy) {
+            ide_channel_drain(ch);
+        }
+        ch->bm_status &= ~BM_ST_ACTIVE;
+    }
+}
+
+static uint8_t bm_read_byte(IdeChannel *ch, unsigned reg)
+{
+    switch (reg) {
+    case 0:
+        return ch->bm_cmd;
+    case 2:
+        return ch->bm_status;
+    case 4 ... 7:
+        return ch->bm_prd >> (8 * (reg - 4));
+    default:
+        return 0;
+    }
+}
+
+static void bm_write_byte(IdeChannel *ch, unsigned reg, uint8_t v)
+{
+    switch (reg) {
+    case 0:
+        bm_cmd_write(ch, v);
+        return;
+    case 2:
+        ch->bm_status = (ch->bm_status & ~(v & BM_ST_W1C) & ~BM_ST_CAPABLE) | (v & BM_ST_CAPABLE);
+        return;
+    case 4 ... 7: {
+        unsigned shift = 8 * (reg - 4);
+        ch->bm_prd = ((ch->bm_prd & ~(0xffu << shift)) | (uint32_t)v << shift) & ~3u;
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+uint32_t ide_bmdma_read(IdeChannel *ch, unsigned reg, unsigned size)
+{
+    uint32_t v = 0;
+    for (unsigned i = 0; i < size && reg + i < 8; i++) {
+        v |= (uint32_t)bm_read_byte(ch, reg + i) << (8 * i);
+    }
+    return v;
+}
+
+void ide_bmdma_write(IdeChannel *ch, unsigned reg, uint32_t val, unsigned size)
+{
+    for (unsigned i = 0; i < size && reg + i < 8; i++) {
+        bm_write_byte(ch, reg + i, val >> (8 * i));
+    }
+}
+
+void ide_channel_set_dma(IdeChannel *ch, const DmaSpace *dma)
+{
+    ch->dma = dma;
+}
+
 static void exec_command(IdeChannel *ch, uint8_t cmd)
 {
     AtaDrive *d = cur(ch);
@@ -295,6 +535,22 @@ static void exec_command(IdeChannel *ch, uint8_t cmd)
             ch->status = ST_DRDY | ST_DSC | ST_DRQ; /* no interrupt for the first block */
         }
         return;
+    case 0xc8: /* READ DMA */
+    case 0xc9:
+    case 0x25: /* READ DMA EXT */
+    case 0xca: /* WRITE DMA */
+    case 0xcb:
+    case 0x35: /* WRITE DMA EXT */ {
+        bool write = cmd == 0xca || cmd == 0xcb || cmd == 0x35;
+        if (!ch->dma || (write && blk_is_read_only(d->blk))) {
+            abort_command(ch, ERR_ABRT);
+            return;
+        }
+        if (decode_range(ch, cmd == 0x25 || cmd == 0x35)) {
+            dma_command(ch, write);
+        }
+        return;
+    }
     case 0xe7: /* FLUSH CACHE */
     case 0xea: /* FLUSH CACHE EXT */
         ch->status = ST_BSY;
@@ -309,7 +565,17 @@ static void exec_command(IdeChannel *ch, uint8_t cmd)
         ch->nsector = 0xff;
         command_done(ch);
         return;
-    case 0xef: /* SET FEATURES (transfer mode, write cache, ...) */
+    case 0xef:                     /* SET FEATURES */
+        if (ch->feature == 0x03) { /* transfer mode: PIO, single-word, multiword or UDMA */
+            uint8_t kind = ch->nsector >> 3;
+            if (kind != 0 && kind != 1 && kind != 2 && kind != 4 && kind != 8) {
+                abort_command(ch, ERR_ABRT);
+                return;
+            }
+            ch->xfer_mode[d == &ch->drive[1]] = kind > 1 ? ch->nsector : 0;
+        }
+        command_done(ch);
+        return;
     case 0x91: /* INITIALIZE DEVICE PARAMETERS */
     case 0x40: /* READ VERIFY SECTORS */
     case 0x41:
@@ -557,6 +823,10 @@ void ide_channel_drain(IdeChannel *ch)
 void ide_channel_reset(IdeChannel *ch)
 {
     ide_channel_drain(ch);
+    ch->bm_cmd = ch->bm_status = 0;
+    ch->bm_prd = 0;
+    prd_rewind(ch);
+    ch->xfer_mode[0] = ch->xfer_mode[1] = 0;
     ch->ctrl = 0;
     ch->select = 0xa0;
     ch->feature = ch->hob_feature = ch->hob_nsector = ch->hob_sector = 0;
@@ -596,7 +866,7 @@ static void ide_post_load(void *opaque, int version)
 static bool ide_check(const void *scratch, const void *live, int version, GError **errp)
 {
     const IdeChannel *l = scratch;
-    if (l->buf_end > sizeof(l->buf) || l->buf_pos > l->buf_end || l->xfer > XFER_IDENTIFY ||
+    if (l->buf_end > sizeof(l->buf) || l->buf_pos > l->buf_end || l->xfer > XFER_DMA_WRITE ||
         l->chunk > ATA_BUF_SECTORS || l->busy) {
         error_setg(errp, "ide: transfer state out of range");
         return false;
@@ -606,23 +876,42 @@ static bool ide_check(const void *scratch, const void *live, int version, GError
 
 const VMStateDescription vmstate_ide_channel = {
     .name = "ide",
-    .version = 1,
+    .version = 2,
     .size = sizeof(IdeChannel),
     .pre_save = ide_pre_save,
     .check = ide_check,
     .post_load = ide_post_load,
-    .fields =
-        (const VMStateField[]){
-            VMSTATE_U8(IdeChannel, feature),       VMSTATE_U8(IdeChannel, error),
-            VMSTATE_U8(IdeChannel, nsector),       VMSTATE_U8(IdeChannel, sector),
-            VMSTATE_U8(IdeChannel, lcyl),          VMSTATE_U8(IdeChannel, hcyl),
-            VMSTATE_U8(IdeChannel, select),        VMSTATE_U8(IdeChannel, status),
-            VMSTATE_U8(IdeChannel, ctrl),          VMSTATE_U8(IdeChannel, hob_feature),
-            VMSTATE_U8(IdeChannel, hob_nsector),   VMSTATE_U8(IdeChannel, hob_sector),
-            VMSTATE_U8(IdeChannel, hob_lcyl),      VMSTATE_U8(IdeChannel, hob_hcyl),
-            VMSTATE_U32(IdeChannel, xfer),         VMSTATE_U64(IdeChannel, io_lba),
-            VMSTATE_U32(IdeChannel, io_remaining), VMSTATE_U32(IdeChannel, chunk),
-            VMSTATE_U32(IdeChannel, buf_pos),      VMSTATE_U32(IdeChannel, buf_end),
-            VMSTATE_BOOL(IdeChannel, busy),        VMSTATE_BOOL(IdeChannel, irq_pending),
-            VMSTATE_BUFFER(IdeChannel, buf),       VMSTATE_END},
+    .fields = (const VMStateField[]){VMSTATE_U8(IdeChannel, feature),
+                                     VMSTATE_U8(IdeChannel, error),
+                                     VMSTATE_U8(IdeChannel, nsector),
+                                     VMSTATE_U8(IdeChannel, sector),
+                                     VMSTATE_U8(IdeChannel, lcyl),
+                                     VMSTATE_U8(IdeChannel, hcyl),
+                                     VMSTATE_U8(IdeChannel, select),
+                                     VMSTATE_U8(IdeChannel, status),
+                                     VMSTATE_U8(IdeChannel, ctrl),
+                                     VMSTATE_U8(IdeChannel, hob_feature),
+                                     VMSTATE_U8(IdeChannel, hob_nsector),
+                                     VMSTATE_U8(IdeChannel, hob_sector),
+                                     VMSTATE_U8(IdeChannel, hob_lcyl),
+                                     VMSTATE_U8(IdeChannel, hob_hcyl),
+                                     VMSTATE_U32(IdeChannel, xfer),
+                                     VMSTATE_U64(IdeChannel, io_lba),
+                                     VMSTATE_U32(IdeChannel, io_remaining),
+                                     VMSTATE_U32(IdeChannel, chunk),
+                                     VMSTATE_U32(IdeChannel, buf_pos),
+                                     VMSTATE_U32(IdeChannel, buf_end),
+                                     VMSTATE_BOOL(IdeChannel, busy),
+                                     VMSTATE_BOOL(IdeChannel, irq_pending),
+                                     VMSTATE_BUFFER(IdeChannel, buf),
+                                     VMSTATE_U8_V(IdeChannel, xfer_mode[0], 2),
+                                     VMSTATE_U8_V(IdeChannel, xfer_mode[1], 2),
+                                     VMSTATE_U8_V(IdeChannel, bm_cmd, 2),
+                                     VMSTATE_U8_V(IdeChannel, bm_status, 2),
+                                     VMSTATE_U32_V(IdeChannel, bm_prd, 2),
+                                     VMSTATE_U32_V(IdeChannel, prd_next, 2),
+                                     VMSTATE_U32_V(IdeChannel, prd_addr, 2),
+                                     VMSTATE_U32_V(IdeChannel, prd_len, 2),
+                                     VMSTATE_BOOL_V(IdeChannel, prd_last, 2),
+                                     VMSTATE_END},
 };

@@ -3,12 +3,33 @@
 #include "hw/core/qdev.h"
 #include "util/error.h"
 
+#include <string.h>
+
 struct PiixIde {
     PCIDevice *isa, *ide;
-    IdeChannel *primary;
+    IdeChannel *ch[2];
 };
 
-PiixIde *piix3_ide_new(PCIBus *bus, IrqLine *primary_irq, GError **errp)
+/* Each channel's legacy ports. */
+static const uint16_t channel_base[2] = {0x1f0, 0x170};
+static const uint16_t channel_ctl[2] = {0x3f6, 0x376};
+
+/* BAR4: the primary channel's bus master at 0-7, the secondary's at 8-15. */
+static uint64_t bmdma_read(void *opaque, uint64_t addr, unsigned size)
+{
+    PiixIde *p = opaque;
+    return ide_bmdma_read(p->ch[addr >= 8], addr & 7, size);
+}
+
+static void bmdma_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+    PiixIde *p = opaque;
+    ide_bmdma_write(p->ch[addr >= 8], addr & 7, val, size);
+}
+
+static const IoRegionOps bmdma_ops = {.read = bmdma_read, .write = bmdma_write};
+
+PiixIde *piix3_ide_new(PCIBus *bus, IrqLine *irq[2], const DmaSpace *dma, GError **errp)
 {
     PCIDevice *isa = pci_device_new(bus, "PIIX3", -1, 0x8086, 0x7000, 0x060100 << 8, errp);
     if (!isa) {
@@ -20,47 +41,64 @@ PiixIde *piix3_ide_new(PCIBus *bus, IrqLine *primary_irq, GError **errp)
     if (!ide) {
         return NULL;
     }
-    /* IDETIM: primary channel decode enabled (ata_piix checks bit 15); secondary off. */
+    /* IDETIM of each channel: decode enabled, as firmware leaves it (ata_piix checks bit 15). */
     ide->config[0x41] = 0x80;
+    ide->config[0x43] = 0x80;
     PiixIde *p = g_new0(PiixIde, 1);
     p->isa = isa;
     p->ide = ide;
-    p->primary = ide_channel_new(primary_irq);
+    for (int i = 0; i < 2; i++) {
+        p->ch[i] = ide_channel_new(irq[i]);
+        ide_channel_set_dma(p->ch[i], dma);
+    }
+    pci_register_bar(ide, 4, PCI_BAR_IO, false, 16, &bmdma_ops, p);
     return p;
 }
 
-IdeChannel *piix3_ide_primary(PiixIde *p)
+IdeChannel *piix3_ide_channel(PiixIde *p, int n)
 {
-    return p->primary;
+    return p->ch[n];
 }
 
 static bool piix_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
 {
     PiixIde *p = dev;
-    /* The machine keeps these ports quiet while nothing owns them. */
-    io_space_del(io, 0x1f0);
-    io_space_del(io, 0x3f6);
-    return ide_channel_map(p->primary, io, 0x1f0, 0x3f6, errp);
+    for (int i = 0; i < 2; i++) {
+        /* The machine keeps these ports quiet while nothing owns them. */
+        io_space_del(io, channel_base[i]);
+        io_space_del(io, channel_ctl[i]);
+        if (!ide_channel_map(p->ch[i], io, channel_base[i], channel_ctl[i], errp)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static void piix_reset(void *dev)
 {
     PiixIde *p = dev;
-    ide_channel_reset(p->primary);
+    for (int i = 0; i < 2; i++) {
+        ide_channel_reset(p->ch[i]);
+    }
 }
 
 static void piix_free(void *dev)
 {
     PiixIde *p = dev;
-    ide_channel_free(p->primary);
+    for (int i = 0; i < 2; i++) {
+        ide_channel_free(p->ch[i]);
+    }
     g_free(p); /* the PCI functions belong to the bus */
 }
 
-/* The state is the channel's (the device is its holder, not a table of its own). */
+/* The state is the channels' (the device is their holder, not a table of its own): instance
+ * 2n is the primary channel of controller n, 2n + 1 its secondary. */
 static void piix_add_state(void *dev, guint32 instance, VMStateSet *set)
 {
     PiixIde *p = dev;
-    vmstate_set_add(set, "ide", instance, &vmstate_ide_channel, p->primary);
+    for (int i = 0; i < 2; i++) {
+        vmstate_set_add(set, "ide", instance * 2 + i, &vmstate_ide_channel, p->ch[i]);
+    }
 }
 
 const DeviceContract piix3_ide_device = {
@@ -87,8 +125,10 @@ static bool ide_hd_create(void *machine, const char *id, GHashTable *props, GErr
     DeviceHost *host = machine;
     const char *drive = g_hash_table_lookup(props, "drive");
     const char *unit = g_hash_table_lookup(props, "unit");
+    const char *bus = g_hash_table_lookup(props, "bus");
     if (host->realized) {
-        error_setg(errp, "Bus 'ide.0' does not support hotplugging");
+        error_setg(errp, "Bus '%s' does not support hotplugging",
+                   bus && strcmp(bus, "ide.1") == 0 ? "ide.1" : "ide.0");
         return false;
     }
     if (!drive) {
@@ -99,8 +139,7 @@ static bool ide_hd_create(void *machine, const char *id, GHashTable *props, GErr
         error_setg(errp, "No 'IDE' bus found for device 'ide-hd'");
         return false;
     }
-    return host->ide_attach(host, g_hash_table_lookup(props, "bus"),
-                            unit ? (int)g_ascii_strtoll(unit, NULL, 0) : -1, drive,
+    return host->ide_attach(host, bus, unit ? (int)g_ascii_strtoll(unit, NULL, 0) : -1, drive,
                             g_hash_table_lookup(props, "serial"), id, errp);
 }
 

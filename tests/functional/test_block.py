@@ -205,6 +205,13 @@ def test_device_errors_as_debian(qemu_bin, debian_qemu, img):
         ["-drive", f"file={img},format=raw,if=none,id=d", "-drive", "if=none,id=e",
          "-device", "ide-hd,drive=d,unit=0", "-device", "ide-hd,drive=e,unit=0"],
         ["-drive", f"file={img},format=raw,if=ide", "-drive", f"file={img},format=raw,if=ide"],
+        # Placement on the two channels: index=, bus=/unit= and their conflicts.
+        ["-drive", f"file={img},format=raw,if=ide,index=2,bus=1"],
+        ["-drive", f"file={img},format=raw,if=ide,index=4"],
+        ["-drive", f"file={img},format=raw,if=ide,bus=1,unit=2"],
+        ["-drive", f"file={img},format=raw,if=ide,index=x"],
+        ["-drive", f"file={img},format=raw,if=ide,index=3,file.locking=off",
+         "-drive", f"file={img},format=raw,if=ide,bus=1,unit=1,file.locking=off"],
     ]
     for args in cases:
         assert_same_failure(run(qemu_bin, *base, *args, base=False),
@@ -235,9 +242,8 @@ def disk_http(vm, query):
     return body.strip()
 
 
-# The guest's disk per interface: its device, and how much to move (IDE is PIO here: every
-# 16-bit word is a port access on our CPU, so it moves less).
-IFACES = {"virtio": ("/dev/vda", 16), "ide": ("/dev/sda", 2)}
+# The guest's disk per interface: its device, and how many 64 KiB blocks to move.
+IFACES = {"virtio": ("/dev/vda", 16), "ide": ("/dev/sda", 16)}
 
 
 @pytest.mark.parametrize("iface", ["virtio", "ide"])
@@ -257,6 +263,11 @@ def test_guest_raw_device(built, img, binary, iface):
         sectors, md5 = out.split()[:2]
         assert int(sectors) == IMG_MIB * 2048
         assert md5 == hashlib.md5((bytes(range(256)) * (size // 256))).hexdigest()
+        if iface == "ide":
+            # ata_piix on the PIIX3 moves data by bus-master DMA (MWDMA2, as on Debian's).
+            out = vm.shell("cat /sys/class/ata_device/dev1.0/xfer_mode; "
+                           "dmesg | grep -c 'falling back to PIO'", timeout=30)
+            assert out.split() == ["XFER_MW_DMA_2", "0"], out
         # Write at 2 MiB with O_DIRECT from the guest (no page cache on its side).
         vm.shell(f"yes qemu-colo-block | head -c {size} | "
                  f"dd of={dev} bs=65536 seek=32 oflag=direct conv=fsync 2>/dev/null",
@@ -272,6 +283,40 @@ def test_guest_raw_device(built, img, binary, iface):
     assert data[:2 << 20] == (bytes(range(256)) * 8192)
     rest = (2 << 20) + size
     assert data[rest:] == (bytes(range(256)) * (IMG_MIB * 4096))[rest:]
+
+
+@pytest.mark.parametrize("binary", ["debian", "ours"])
+def test_guest_ide_secondary_channel(built, tmp_path, binary):
+    """Two disks on the secondary channel (ports 0x170/0x376, IRQ 15), one by -drive index=2,
+    one by -device ide-hd,bus=ide.1,unit=1: the guest finds both behind ata2 in DMA mode, reads
+    each one's bytes and its write to the second lands in that image, as under Debian's."""
+    qemu = DEBIAN_QEMU if binary == "debian" else OURS
+    a, b = str(tmp_path / "a.raw"), str(tmp_path / "b.raw")
+    for path, byte in ((a, b"A"), (b, b"B")):
+        with open(path, "wb") as f:
+            f.write(byte * (4 << 20))
+    args = ["-drive", f"file={a},format=raw,if=ide,index=2",
+            "-drive", f"file={b},format=raw,if=none,id=b",
+            "-device", "ide-hd,drive=b,bus=ide.1,unit=1"]
+    with guest.GuestVM(qemu, built, append="qc.nodisk", net=None, interactive=True,
+                       extra_args=args) as vm:
+        vm.wait_ready()
+        out = vm.shell("for d in sda sdb; do readlink /sys/block/$d | grep -o 'ata[0-9]*/host"
+                       "[0-9]*/target[0-9:]*'; dd if=/dev/$d bs=65536 count=1 2>/dev/null"
+                       " | md5sum; done; cat /sys/class/ata_device/dev2.0/xfer_mode"
+                       " /sys/class/ata_device/dev2.1/xfer_mode", timeout=60)
+        words = out.split()
+        assert words[0].startswith("ata2/") and words[0].endswith(":0")
+        assert words[1] == hashlib.md5(b"A" * 65536).hexdigest()
+        assert words[3].startswith("ata2/") and words[3].endswith(":1")
+        assert words[4] == hashlib.md5(b"B" * 65536).hexdigest()
+        assert words[6:8] == ["XFER_MW_DMA_2", "XFER_MW_DMA_2"], out
+        vm.shell("yes secondary | head -c 131072 | dd of=/dev/sdb bs=65536 seek=8"
+                 " oflag=direct conv=fsync 2>/dev/null", timeout=60)
+    with open(b, "rb") as f:
+        data = f.read()
+    assert data[512 << 10:640 << 10] == (b"secondary\n" * 13108)[:131072]
+    assert data[:512 << 10] == b"B" * (512 << 10) and data[640 << 10:] == b"B" * ((4 << 20) - (640 << 10))
 
 
 @pytest.mark.parametrize("iface", ["virtio", "ide"])

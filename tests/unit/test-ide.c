@@ -199,6 +199,123 @@ static void test_state_mid_transfer(Fixture *f, gconstpointer data)
     g_assert_cmphex(status(f), ==, 0x50);
 }
 
+/* --- bus-master DMA over a plain buffer as guest RAM ----------------------------------------- */
+
+#define RAM_SIZE (1 << 20)
+static uint8_t *ram;
+
+static bool ram_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
+{
+    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
+        return false;
+    }
+    memcpy(buf, ram + gpa, len);
+    return true;
+}
+
+static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
+{
+    if (gpa > RAM_SIZE || len > RAM_SIZE - gpa) {
+        return false;
+    }
+    memcpy(ram + gpa, buf, len);
+    return true;
+}
+
+static const DmaSpace ram_dma = {.read = ram_read, .write = ram_write};
+
+static void put_prd(uint32_t at, uint32_t addr, uint16_t len, bool eot)
+{
+    uint8_t *e = ram + at;
+    e[0] = addr, e[1] = addr >> 8, e[2] = addr >> 16, e[3] = addr >> 24;
+    e[4] = len, e[5] = len >> 8, e[6] = 0, e[7] = eot ? 0x80 : 0;
+}
+
+/* As ata_bmdma_setup/start: table address, direction, command, start bit. */
+static void dma_issue(Fixture *f, uint8_t cmd, uint32_t lba, uint8_t count, bool to_ram)
+{
+    ide_bmdma_write(f->ch, 4, 0x1000, 4);
+    ide_bmdma_write(f->ch, 0, to_ram ? 0x08 : 0, 1);
+    issue(f, cmd, lba, count);
+    ide_bmdma_write(f->ch, 0, to_ram ? 0x09 : 0x01, 1);
+}
+
+static void test_dma(Fixture *f, gconstpointer data)
+{
+    ram = g_malloc0(RAM_SIZE);
+    ide_channel_set_dma(f->ch, &ram_dma);
+    uint8_t id[512];
+    issue(f, 0xec, 0, 0);
+    wait_not_busy(f);
+    read_sector(f, id);
+    g_assert_cmphex(id[99] & 0x03, ==, 0x03); /* LBA and DMA */
+    io_space_write(f->io, BASE + 1, 0x03, 1);
+    issue(f, 0xef, 0, 0x22); /* SET FEATURES: MWDMA2, shown in word 63 */
+    g_assert_cmphex(status(f), ==, 0x50);
+    issue(f, 0xec, 0, 0);
+    wait_not_busy(f);
+    read_sector(f, id);
+    g_assert_cmphex(id[126] | id[127] << 8, ==, 0x0407);
+
+    /* READ DMA of 3 sectors over two regions, 1000 + 536 bytes. */
+    put_prd(0x1000, 0x20000, 1000, false);
+    put_prd(0x1008, 0x30000, 536, true);
+    dma_issue(f, 0xc8, 40, 3, true);
+    g_assert_cmphex(wait_not_busy(f), ==, 0x50);
+    g_assert_cmpint(f->irq.level, ==, 1);
+    g_assert_cmphex(ide_bmdma_read(f->ch, 2, 1), ==, 0x04); /* INT, no longer ACTIVE */
+    for (int i = 0; i < 1536; i++) {
+        uint8_t got = i < 1000 ? ram[0x20000 + i] : ram[0x30000 + i - 1000];
+        g_assert_cmpuint(got, ==, (40 * 512 + i + 40 + i / 512) & 0xff);
+    }
+    g_assert_cmpuint(ram[0x30000 + 536], ==, 0);
+    ide_bmdma_write(f->ch, 0, 0, 1);    /* stop, as the driver's interrupt handler */
+    ide_bmdma_write(f->ch, 2, 0x06, 1); /* INT and ERR are write-one-to-clear */
+    status(f);
+    g_assert_cmphex(ide_bmdma_read(f->ch, 2, 1), ==, 0);
+
+    /* WRITE DMA EXT of 2 sectors from one region, then read back by PIO. */
+    for (int i = 0; i < 1024; i++) {
+        ram[0x40000 + i] = 0x5a ^ i;
+    }
+    put_prd(0x1000, 0x40000, 1024, true);
+    for (int r = 2; r <= 5; r++) {
+        io_space_write(f->io, BASE + r, 0, 1); /* the high-order bytes */
+    }
+    dma_issue(f, 0x35, 300, 2, false);
+    g_assert_cmphex(wait_not_busy(f), ==, 0x50);
+    g_assert_cmphex(ide_bmdma_read(f->ch, 2, 1), ==, 0x04);
+    ide_bmdma_write(f->ch, 0, 0, 1);
+    ide_bmdma_write(f->ch, 2, 0x06, 1);
+    uint8_t buf[512];
+    issue(f, 0x20, 300, 2);
+    for (int s = 0; s < 2; s++) {
+        wait_not_busy(f);
+        status(f);
+        read_sector(f, buf);
+        for (int i = 0; i < 512; i++) {
+            g_assert_cmpuint(buf[i], ==, (0x5a ^ (s * 512 + i)) & 0xff);
+        }
+    }
+
+    /* A table shorter than the command: the engine stops, no interrupt. */
+    put_prd(0x1000, 0x20000, 512, true);
+    status(f);
+    dma_issue(f, 0xc8, 0, 2, true);
+    wait_not_busy(f);
+    g_assert_cmpint(f->irq.level, ==, 0);
+    g_assert_cmphex(ide_bmdma_read(f->ch, 2, 1) & 0x01, ==, 0);
+    ide_bmdma_write(f->ch, 0, 0, 1);
+
+    /* A region outside RAM: ERR, INT and the command aborted. */
+    put_prd(0x1000, RAM_SIZE - 256, 512, true);
+    dma_issue(f, 0xc8, 0, 1, true);
+    g_assert_cmphex(wait_not_busy(f), ==, 0x41);
+    g_assert_cmphex(ide_bmdma_read(f->ch, 2, 1), ==, 0x06);
+    ide_bmdma_write(f->ch, 0, 0, 1);
+    g_free(ram);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -208,5 +325,6 @@ int main(int argc, char **argv)
     ADD("/ide/read-write", test_read_write);
     ADD("/ide/errors", test_errors);
     ADD("/ide/state-mid-transfer", test_state_mid_transfer);
+    ADD("/ide/dma", test_dma);
     return g_test_run();
 }
