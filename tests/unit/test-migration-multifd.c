@@ -354,6 +354,30 @@ static void test_cancel_wakes_sync(void)
     rx_close(&r);
 }
 
+/* The sender's channels follow its main one: a cancel there (migrate_cancel, failover) stops
+ * every one, and one freed first leaves the others linked. */
+static void test_followers_cancelled(void)
+{
+    Rx r;
+    rx_open(&r);
+    for (int i = 0; i < NCHANS; i++) {
+        g_assert_false(mig_channel_cancelled(r.tx[i]));
+    }
+    g_assert_false(mig_channel_cancelled(r.main_r));
+    mig_channel_cancel(r.main_w);
+    for (int i = 0; i < NCHANS; i++) {
+        g_assert_true(mig_channel_cancelled(r.tx[i]));
+    }
+    /* the receiver's main channel is another leader: untouched */
+    g_assert_false(mig_channel_cancelled(r.main_r));
+    GError *err = NULL;
+    mig_stream_put_sync(r.tx[0], 1);
+    g_assert_false(mig_channel_flush(r.tx[0], &err));
+    g_assert_cmpstr(err->message, ==, "Migration cancelled");
+    g_error_free(err);
+    rx_close(&r);
+}
+
 static void test_bad_headers(void)
 {
     static const struct {
@@ -442,6 +466,7 @@ int main(int argc, char **argv)
     g_test_add_func("/migration-multifd/torn-channel", test_torn_channel_fails_sync);
     g_test_add_func("/migration-multifd/channel-checksum", test_checksum_on_channel);
     g_test_add_func("/migration-multifd/cancel-wakes-sync", test_cancel_wakes_sync);
+    g_test_add_func("/migration-multifd/followers-cancelled", test_followers_cancelled);
     g_test_add_func("/migration-multifd/bad-headers", test_bad_headers);
     g_test_add_func("/migration-multifd/stream-refusals", test_stream_refusals);
     return g_test_run();
