@@ -34,7 +34,12 @@ struct MigChannel {
     int64_t window_start; /* monotonic ns */
     uint64_t window_bytes;
     bool yankable; /* on the migration's yank instance */
+    /* Under link_lock: a cancel of this channel cancels its followers too. */
+    GPtrArray *followers;
+    MigChannel *leader;
 };
+
+static GMutex link_lock;
 
 static int64_t now_ns(void)
 {
@@ -84,11 +89,40 @@ MigChannel *mig_channel_new_buffer(const guint8 *buf, gsize len)
     return c;
 }
 
+void mig_channel_follow(MigChannel *leader, MigChannel *follower)
+{
+    g_mutex_lock(&link_lock);
+    if (!leader->followers) {
+        leader->followers = g_ptr_array_new();
+    }
+    g_ptr_array_add(leader->followers, follower);
+    follower->leader = leader;
+    bool cancel = g_atomic_int_get(&leader->cancelled);
+    g_mutex_unlock(&link_lock);
+    if (cancel) {
+        mig_channel_cancel(follower);
+    }
+}
+
+static void unlink_channel(MigChannel *c)
+{
+    g_mutex_lock(&link_lock);
+    if (c->leader) {
+        g_ptr_array_remove(c->leader->followers, c);
+    }
+    for (guint i = 0; c->followers && i < c->followers->len; i++) {
+        ((MigChannel *)g_ptr_array_index(c->followers, i))->leader = NULL;
+    }
+    g_clear_pointer(&c->followers, g_ptr_array_unref);
+    g_mutex_unlock(&link_lock);
+}
+
 void mig_channel_free(MigChannel *c)
 {
     if (!c) {
         return;
     }
+    unlink_channel(c);
     if (c->yankable) {
         yank_unregister_function(YANK_KIND_MIGRATION, NULL, channel_yank, c);
     }
@@ -109,7 +143,7 @@ void mig_channel_set_rate_limit(MigChannel *c, uint64_t bytes_per_second)
     c->rate = bytes_per_second;
 }
 
-void mig_channel_cancel(MigChannel *c)
+static void cancel_one(MigChannel *c)
 {
     g_atomic_int_set(&c->cancelled, 1);
     if (c->cancel_fd >= 0) {
@@ -118,6 +152,16 @@ void mig_channel_cancel(MigChannel *c)
             /* The counter cannot overflow from one write; nothing else can fail here. */
         }
     }
+}
+
+void mig_channel_cancel(MigChannel *c)
+{
+    cancel_one(c);
+    g_mutex_lock(&link_lock);
+    for (guint i = 0; c->followers && i < c->followers->len; i++) {
+        cancel_one(g_ptr_array_index(c->followers, i));
+    }
+    g_mutex_unlock(&link_lock);
 }
 
 bool mig_channel_cancelled(MigChannel *c)

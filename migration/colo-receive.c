@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "migration/colo.h"
+#include "migration/multifd.h"
 #include "migration/stream.h"
 #include "qapi-types.h"
 #include "util/error.h"
@@ -79,6 +80,20 @@ static bool receive_pages(MigChannel *in, ColoReceiver *rx, GError **errp)
                 mark_received(rx, pi);
             }
             break;
+        case MIG_REC_SYNC: {
+            uint32_t seq;
+            if (!mig_channel_get_be32(in, &seq, errp)) {
+                return false;
+            }
+            if (!rx->multifd) {
+                error_setg(errp, "COLO checkpoint SYNC record without multifd channels");
+                return false;
+            }
+            if (!multifd_recv_sync(rx->multifd, seq, errp)) {
+                return false;
+            }
+            break;
+        }
         case MIG_REC_END:
             return mig_stream_check_crc(in, "COLO checkpoint", errp);
         default:

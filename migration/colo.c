@@ -464,7 +464,8 @@ typedef struct Snapshot {
     GError *err;
     bool ok;
     uint64_t checkpoint;
-    RunState state; /* what S's VM does after the load */
+    RunState state;       /* what S's VM does after the load */
+    MultifdSend *multifd; /* NULL: the pages go on the main channel */
 } Snapshot;
 
 /* The run state a checkpoint hands to S: P's, with COLO's own pause read as running. */
@@ -523,6 +524,7 @@ static void record_entry_main(void *opaque)
 
 static void send_snapshot(MigChannel *out, Snapshot *s)
 {
+    MultifdSend *mf = s->multifd;
     uint64_t run_start = 0, run = 0;
     for (guint i = 0; i < s->index->len; i++) {
         uint64_t pi = g_array_index(s->index, uint64_t, i);
@@ -533,17 +535,19 @@ static void send_snapshot(MigChannel *out, Snapshot *s)
                 continue;
             }
             if (run) {
-                mig_stream_put_zero_run(out, run_start, run);
+                multifd_put_zero_run(mf, out, run_start, run);
             }
             run_start = pi;
             run = 1;
         } else {
-            mig_stream_put_page(out, pi, page);
+            multifd_put_page(mf, out, pi, page);
         }
     }
     if (run) {
-        mig_stream_put_zero_run(out, run_start, run);
+        multifd_put_zero_run(mf, out, run_start, run);
     }
+    /* every page is on its way before END: S waits for them all there */
+    multifd_send_sync(mf, out);
 }
 
 /* One checkpoint (the exchange in colo.h); false on error or failover. */
@@ -564,7 +568,7 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Tri
         return false;
     }
     t.saved_us = g_get_monotonic_time();
-    uint64_t before = mig_channel_bytes(out);
+    uint64_t before = mig_channel_bytes(out) + multifd_send_bytes(s->multifd);
     if (!s->ok) {
         g_propagate_error(errp, s->err);
         s->err = NULL;
@@ -584,7 +588,12 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Tri
         g_prefix_error(errp, "Can't send COLO message: ");
         return false;
     }
-    t.bytes = mig_channel_bytes(out) - before;
+    if (multifd_send_error(s->multifd)) {
+        g_propagate_error(errp, g_error_copy(multifd_send_error(s->multifd)));
+        g_prefix_error(errp, "Can't send COLO checkpoint: ");
+        return false;
+    }
+    t.bytes = mig_channel_bytes(out) + multifd_send_bytes(s->multifd) - before;
     t.pages = s->index->len;
     if (!colo_expect_msg(in, COLO_MSG_VMSTATE_RECEIVED, errp)) {
         return false;
@@ -650,11 +659,12 @@ static void primary_failover(void)
     migration_run_on_main(start_vm_main, NULL);
 }
 
-bool colo_primary_run(MigChannel *out, DirtyReader *reader)
+bool colo_primary_run(MigChannel *out, DirtyReader *reader, MultifdSend *multifd)
 {
     GError *err = NULL;
     GuestRam *ram = migration_host()->ram;
     Snapshot s = {.reader = reader,
+                  .multifd = multifd,
                   .index = g_array_new(FALSE, FALSE, sizeof(uint64_t)),
                   .devices = g_byte_array_new()};
     s.words = ram ? guest_ram_bitmap_words(ram) : 0;
@@ -912,12 +922,20 @@ bool colo_incoming_enable(void *opaque, GError **errp)
     return true;
 }
 
-void colo_secondary_run(MigChannel *in)
+void colo_secondary_run(MigChannel *in, MultifdRecv *multifd)
 {
     GError *err = NULL;
     Cache c = {0};
     MigChannel *out = open_return_path(in, true, &err);
     bool ok = out && cache_new(&c, migration_host()->ram, &err);
+    if (ok && multifd) {
+        /* Checkpoints' pages go to the cache too. Safe now: P sends none before
+         * checkpoint-ready, and the initial stream's all arrived at its SYNC. */
+        c.rx.multifd = multifd;
+        multifd_recv_set_target(
+            multifd,
+            &(MultifdTarget){.mem = c.rx.mem, .npages = c.rx.npages, .received = c.rx.received});
+    }
     enter_mode(COLO_MODE_SECONDARY, in, out);
     g_mutex_lock(&colo.lock);
     if (colo.shutdown) {

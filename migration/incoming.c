@@ -26,6 +26,7 @@ typedef struct Incoming {
     GThread *thread;
     MigChannel *chan; /* under lock: a shutdown cancels it */
     MigTransport tr;
+    MultifdRecv *multifd; /* the load's extra channels (capability multifd) */
 } Incoming;
 
 static Incoming in = {.tr = MIG_TRANSPORT_INIT};
@@ -159,13 +160,53 @@ static void activate_disks_on_main(void *opaque)
     }
 }
 
+/* The stream's MULTIFD record: n more connections on the listening sockets. */
+static bool open_multifd(void *opaque, uint32_t n, GError **errp)
+{
+    if (!migrate_cap_enabled(MIGRATION_CAPABILITY_MULTIFD)) {
+        error_setg(errp, "multifd channels came in the migration stream, but the multifd "
+                         "capability is not set");
+        return false;
+    }
+    if (n < 1 || n > MULTIFD_CHANNELS_MAX) {
+        error_setg(errp, "Migration stream asks for %u multifd channels", n);
+        return false;
+    }
+    g_autofree MigChannel **chans = g_new0(MigChannel *, n);
+    for (uint32_t i = 0; i < n; i++) {
+        int fd = mig_transport_accept_extra(&in.tr, errp);
+        if (fd < 0) {
+            for (uint32_t k = 0; k < i; k++) {
+                mig_channel_free(chans[k]);
+            }
+            return false;
+        }
+        chans[i] = mig_channel_new_fd(fd, false, "socket");
+    }
+    g_mutex_lock(&in.lock);
+    mig_transport_stop_listening(&in.tr);
+    g_mutex_unlock(&in.lock);
+    GuestRam *ram = migration_host()->ram;
+    MultifdTarget t = {.mem = ram ? ram->host : NULL, .npages = ram ? ram->npages : 0, .ram = ram};
+    in.multifd = multifd_recv_new(in.chan, chans, n, &t, errp);
+    return in.multifd != NULL;
+}
+
+static bool sync_multifd(void *opaque, uint32_t seq, GError **errp)
+{
+    return multifd_recv_sync(in.multifd, seq, errp);
+}
+
 static gpointer incoming_thread(gpointer opaque)
 {
     GError *err = NULL;
     bool accepted = mig_transport_accept(&in.tr, &err);
-    g_mutex_lock(&in.lock);
-    mig_transport_stop_listening(&in.tr);
-    g_mutex_unlock(&in.lock);
+    /* multifd's connections come on the same sockets (open_multifd) */
+    if (!accepted || !migrate_cap_enabled(MIGRATION_CAPABILITY_MULTIFD)) {
+        g_mutex_lock(&in.lock);
+        mig_transport_stop_listening(&in.tr);
+        g_mutex_unlock(&in.lock);
+    }
     if (!accepted) {
         yank_unregister_instance(YANK_KIND_MIGRATION, NULL);
         if (!migration_run_on_main(failed_on_main, err)) {
@@ -186,16 +227,22 @@ static gpointer incoming_thread(gpointer opaque)
     MigLoadTarget target = {.ram = h->ram,
                             .machine_type = h->machine_type,
                             .enable_colo = colo_incoming_enable,
+                            .open_multifd = open_multifd,
+                            .sync_multifd = sync_multifd,
                             .load_devices = load_devices};
     MigLoadStats stats;
     bool ok = mig_stream_load(c, &target, &stats, &err);
+    g_mutex_lock(&in.lock);
+    mig_transport_stop_listening(&in.tr);
+    g_mutex_unlock(&in.lock);
     if (ok && stats.colo) {
         /* the same stream goes on with checkpoints; in.chan stays for a shutdown's cancel */
         migration_run_on_main(activate_disks_on_main, NULL);
-        colo_secondary_run(c);
+        colo_secondary_run(c, in.multifd);
         ok = false;
         err = NULL;
     }
+    g_clear_pointer(&in.multifd, multifd_recv_free);
     g_mutex_lock(&in.lock);
     in.chan = NULL;
     g_mutex_unlock(&in.lock);

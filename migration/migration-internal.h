@@ -8,6 +8,7 @@
 #include "memory/ram.h"
 #include "migration/channel.h"
 #include "migration/migration.h"
+#include "migration/multifd.h"
 
 /* The machine given by migration_set_host(); without one, machine "none" with no RAM. */
 const MigrationHost *migration_host(void);
@@ -47,14 +48,11 @@ typedef struct MigTransport {
 bool mig_transport_connect(const char *uri, MigTransport *t, GError **errp);
 /* Incoming: listening (tcp:, unix:) or the command running (exec:). */
 bool mig_transport_listen(const char *uri, MigTransport *t, GError **errp);
-/* Incoming: waits for the one connection (no-op for exec:). */
+/* Incoming: waits for the main connection (no-op for exec:). */
 bool mig_transport_accept(MigTransport *t, GError **errp);
-/* Closes the listening sockets (a unix socket's file goes too). */
-void mig_transport_stop_listening(MigTransport *t);
-/* Any thread: makes a waiting mig_transport_accept fail. */
-void mig_transport_cancel_accept(MigTransport *t);
-/* Where an incoming tcp:/unix: listens (query-migrate's socket-address); NULL otherwise. */
-GPtrArray *mig_transport_listen_addresses(const MigTransport *t);
+/* Incoming tcp:/unix:, still listening: waits for one more connection (multifd's); its fd. */
+int mig_transport_accept_extra(MigTransport *t, GError **errp);
+#define MIG_TRANSPORT_BACKLOG 16
 /* Closes the listening sockets (a unix socket's file goes too). */
 void mig_transport_stop_listening(MigTransport *t);
 /* Any thread: makes a waiting mig_transport_accept fail. */
@@ -80,16 +78,17 @@ void migration_incoming_colo_done(bool run);
 
 /* Primary, on the migration thread once the initial stream went out whole, the VM stopped:
  * runs checkpoints until a failover (or shutdown) and returns with the VM running again;
- * true if a failover ended it. */
-bool colo_primary_run(MigChannel *out, DirtyReader *reader);
+ * true if a failover ended it. multifd (may be NULL): the checkpoints' pages go there. */
+bool colo_primary_run(MigChannel *out, DirtyReader *reader, MultifdSend *multifd);
 /* After a failover (colo_primary_run returned true) and the migration status completed, as
  * upstream orders them: COLO_EXIT {primary, request}. */
 void colo_primary_exit_event(void);
 /* The stream's COLO record (MigLoadTarget.enable_colo): refused without capability x-colo. */
 bool colo_incoming_enable(void *opaque, GError **errp);
 /* Secondary, on the incoming thread once the initial stream is loaded (VM not running):
- * receives checkpoints until a failover (or shutdown). The caller frees in. */
-void colo_secondary_run(MigChannel *in);
+ * receives checkpoints until a failover (or shutdown). The caller frees in and multifd
+ * (may be NULL), whose pages this points at the RAM cache. */
+void colo_secondary_run(MigChannel *in, MultifdRecv *multifd);
 /* At exit: wakes a COLO thread wherever it waits; it then returns. */
 void colo_shutdown(void);
 

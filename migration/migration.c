@@ -40,7 +40,7 @@ typedef struct MigState {
     /* statistics */
     int64_t start_ms, setup_ms, total_ms, downtime_ms, expected_downtime_ms, stop_ms;
     uint64_t duplicate, normal, sync_count, dirty_rate, remaining, precopy_bytes, downtime_bytes;
-    uint64_t transferred;
+    uint64_t transferred, multifd_bytes;
     uint64_t pages_per_second;
     double mbps;
 } MigState;
@@ -232,6 +232,7 @@ typedef struct Precopy {
     uint32_t pass;
     uint64_t bandwidth;  /* bytes per ms, measured */
     bool colo;           /* capability x-colo: COLO follows the stream */
+    MultifdSend *mf;     /* capability multifd: the pages' channels; NULL without */
     bool disks_inactive; /* the images were let go for the destination */
     GError *err;
 } Precopy;
@@ -280,10 +281,26 @@ static void account_locked(uint64_t normal, uint64_t zero, uint64_t bytes, uint6
 }
 
 /* Sends and clears every page of the bitmap; zero pages as runs. False on error or cancel. */
+/* Every byte put, on the main channel and multifd's. */
+static uint64_t sent_bytes(const Precopy *p)
+{
+    return mig_channel_bytes(p->chan) + multifd_send_bytes(p->mf);
+}
+
+/* max-bandwidth counts every channel together */
+static void set_rate_limit(Precopy *p)
+{
+    uint64_t rate = migration_max_bandwidth();
+    /* the main channel carries few pages with multifd: it gets a share, the rest the others */
+    uint64_t share = p->mf && rate ? rate / 2 + 1 : rate;
+    mig_channel_set_rate_limit(p->chan, share);
+    multifd_send_set_rate_limit(p->mf, share);
+}
+
 static bool send_dirty(Precopy *p, bool vm_stopped)
 {
     uint64_t run_start = 0, run = 0, normal = 0, zero = 0;
-    uint64_t before = mig_channel_bytes(p->chan);
+    uint64_t before = sent_bytes(p);
     int64_t t0 = now_ms(), last_stats = t0;
     uint64_t last_bytes = before, last_pages = 0, pages = 0;
     uint64_t left = count_dirty(p);
@@ -301,28 +318,29 @@ static bool send_dirty(Precopy *p, bool vm_stopped)
                     run++;
                 } else {
                     if (run) {
-                        mig_stream_put_zero_run(p->chan, run_start, run);
+                        multifd_put_zero_run(p->mf, p->chan, run_start, run);
                     }
                     run_start = pi;
                     run = 1;
                 }
                 zero++;
             } else {
-                mig_stream_put_page(p->chan, pi, page);
+                multifd_put_page(p->mf, p->chan, pi, page);
                 normal++;
             }
             pages++;
             left--;
             if ((pages & 1023) == 0) {
-                if (mig_channel_error(p->chan) || cancelled()) {
+                if (mig_channel_error(p->chan) || multifd_send_error(p->mf) || cancelled()) {
                     return false;
                 }
                 /* migrate-set-parameters max-bandwidth applies at once, as upstream */
-                mig_channel_set_rate_limit(p->chan, migration_max_bandwidth());
+                set_rate_limit(p);
                 int64_t now = now_ms();
-                uint64_t bytes = mig_channel_bytes(p->chan);
+                uint64_t bytes = sent_bytes(p);
                 g_mutex_lock(&mig.lock);
                 account_locked(normal, zero, bytes, bytes - last_bytes, vm_stopped);
+                mig.multifd_bytes = multifd_send_bytes(p->mf);
                 mig.remaining = left << GUEST_PAGE_BITS;
                 if (now - last_stats >= 100) {
                     double secs = (now - last_stats) / 1000.0;
@@ -338,20 +356,21 @@ static bool send_dirty(Precopy *p, bool vm_stopped)
         }
     }
     if (run) {
-        mig_stream_put_zero_run(p->chan, run_start, run);
+        multifd_put_zero_run(p->mf, p->chan, run_start, run);
     }
     mig_stream_put_pass(p->chan, p->pass);
-    uint64_t bytes = mig_channel_bytes(p->chan);
+    uint64_t bytes = sent_bytes(p);
     int64_t took = MAX(now_ms() - t0, 1);
     g_mutex_lock(&mig.lock);
     account_locked(normal, zero, bytes, bytes - last_bytes, vm_stopped);
+    mig.multifd_bytes = multifd_send_bytes(p->mf);
     mig.remaining = 0;
     if (took >= 10 && bytes - before > 0) {
         p->bandwidth = MAX((bytes - before) / took, MIN_BANDWIDTH);
         mig.mbps = (bytes - before) * 8.0 / 1e6 / (took / 1000.0);
     }
     g_mutex_unlock(&mig.lock);
-    return !mig_channel_error(p->chan) && !cancelled();
+    return !mig_channel_error(p->chan) && !multifd_send_error(p->mf) && !cancelled();
 }
 
 /* The channel goes under the lock: migrate_cancel wakes it from the main thread. */
@@ -360,6 +379,7 @@ static void close_channel(Precopy *p)
     g_mutex_lock(&mig.lock);
     mig.chan = NULL;
     g_mutex_unlock(&mig.lock);
+    g_clear_pointer(&p->mf, multifd_send_free);
     if (p->chan) {
         mig_channel_free(p->chan);
         p->chan = NULL;
@@ -457,6 +477,8 @@ static bool complete(Precopy *p)
     if (!send_dirty(p, true)) {
         return false;
     }
+    /* the destination has every page before it reads the device state */
+    multifd_send_sync(p->mf, p->chan);
     DeviceCall d = {.out = g_byte_array_new(), .inactivate_disks = !p->colo};
     bool on_main = migration_run_on_main(save_devices_on_main, &d);
     p->disks_inactive = on_main && d.ok && d.inactivate_disks;
@@ -467,16 +489,21 @@ static bool complete(Precopy *p)
         g_byte_array_unref(d.out);
         return false;
     }
-    uint64_t before = mig_channel_bytes(p->chan);
+    uint64_t before = sent_bytes(p);
     mig_stream_put_devices(p->chan, d.out->data, d.out->len);
     g_byte_array_unref(d.out);
     if (!mig_stream_put_end(p->chan, &p->err)) {
         return false;
     }
-    uint64_t end = mig_channel_bytes(p->chan);
+    if (multifd_send_error(p->mf)) {
+        p->err = g_error_copy(multifd_send_error(p->mf));
+        return false;
+    }
+    uint64_t end = sent_bytes(p);
     g_mutex_lock(&mig.lock);
     mig.downtime_bytes += end - before;
     mig.transferred = end;
+    mig.multifd_bytes = multifd_send_bytes(p->mf);
     g_mutex_unlock(&mig.lock);
     if (p->colo) {
         return true; /* the stream goes on with checkpoints */
@@ -484,6 +511,30 @@ static bool complete(Precopy *p)
     /* An exec: command finishes writing (save to a file) before the migration is complete. */
     close_channel(p);
     mig_transport_close(&p->tr, true);
+    return true;
+}
+
+/* multifd-channels more connections to the URI, announced on the main channel first. */
+static bool open_multifd(Precopy *p, const char *uri)
+{
+    guint n = migrate_multifd_channels();
+    mig_stream_put_multifd(p->chan, n);
+    if (!mig_channel_flush(p->chan, &p->err)) {
+        return false;
+    }
+    g_autofree MigChannel **chans = g_new0(MigChannel *, n);
+    for (guint i = 0; i < n; i++) {
+        MigTransport t;
+        if (!mig_transport_connect(uri, &t, &p->err)) {
+            g_prefix_error(&p->err, "multifd channel %u: ", i);
+            for (guint k = 0; k < i; k++) {
+                mig_channel_free(chans[k]);
+            }
+            return false;
+        }
+        chans[i] = mig_channel_new_fd(t.fd, true, t.what);
+    }
+    p->mf = multifd_send_new(p->chan, chans, n);
     return true;
 }
 
@@ -496,7 +547,6 @@ static bool setup(Precopy *p, const char *uri)
     /* upstream's setup-time starts once connected */
     int64_t setup_start = now_ms();
     p->chan = mig_channel_new_fd(p->tr.fd, true, p->tr.what);
-    mig_channel_set_rate_limit(p->chan, migration_max_bandwidth());
     g_mutex_lock(&mig.lock);
     mig.chan = p->chan;
     bool cancel = mig.status == MIGRATION_STATUS_CANCELLING;
@@ -514,6 +564,10 @@ static bool setup(Precopy *p, const char *uri)
     if (p->colo) {
         mig_stream_put_colo(p->chan);
     }
+    if (migrate_cap_enabled(MIGRATION_CAPABILITY_MULTIFD) && !open_multifd(p, uri)) {
+        return false;
+    }
+    set_rate_limit(p);
     if (p->ram) {
         /* Our own view of the dirty pages (COLO and others keep theirs); it sees the writes
          * from now on, and pass 1 sends every page anyway. */
@@ -583,7 +637,7 @@ static gpointer precopy_thread(gpointer opaque)
         if (p.colo) {
             /* device -> colo; COLO runs the VM and returns after a failover */
             set_status(MIGRATION_STATUS_COLO);
-            bool failed_over = colo_primary_run(p.chan, p.reader);
+            bool failed_over = colo_primary_run(p.chan, p.reader, p.mf);
             close_channel(&p);
             mig_transport_close(&p.tr, false);
             yank_unregister_instance(YANK_KIND_MIGRATION, NULL);
@@ -600,6 +654,9 @@ static gpointer precopy_thread(gpointer opaque)
     } else {
         if (!p.err && p.chan && mig_channel_error(p.chan)) {
             p.err = g_error_copy(mig_channel_error(p.chan));
+        }
+        if (!p.err && multifd_send_error(p.mf)) {
+            p.err = g_error_copy(multifd_send_error(p.mf));
         }
         close_channel(&p);
         mig_transport_close(&p.tr, false);
@@ -645,6 +702,7 @@ static void reset_stats(void)
     mig.expected_downtime_ms = migration_downtime_limit_ms();
     mig.duplicate = mig.normal = mig.sync_count = mig.dirty_rate = mig.remaining = 0;
     mig.precopy_bytes = mig.downtime_bytes = mig.transferred = mig.pages_per_second = 0;
+    mig.multifd_bytes = 0;
     mig.mbps = 0;
 }
 
@@ -671,6 +729,19 @@ void qmp_migrate(const char *uri, bool has_blk, bool blk, bool has_inc, bool inc
         /* upstream built without CONFIG_LIVE_BLOCK_MIGRATION; this machine has no disks */
         error_setg(errp, "QEMU compiled without old-style (blk/-b, inc/-i) block migration");
         error_append_hint(errp, "Use drive_mirror+NBD instead.\n");
+        return;
+    }
+    if (migrate_cap_enabled(MIGRATION_CAPABILITY_MULTIFD) &&
+        migrate_multifd_compression() != MULTI_FD_COMPRESSION_NONE) {
+        /* ours: 7.2 compresses with zlib or zstd; we send pages as they are */
+        error_setg(errp, "multifd-compression '%s' is not supported by qemu-colo",
+                   MultiFDCompression_str(migrate_multifd_compression()));
+        return;
+    }
+    if (migrate_cap_enabled(MIGRATION_CAPABILITY_MULTIFD) && !g_str_has_prefix(uri, "tcp:") &&
+        !g_str_has_prefix(uri, "unix:")) {
+        /* ours: the extra channels are more connections to the same address */
+        error_setg(errp, "multifd needs a tcp: or unix: migration URI");
         return;
     }
     if (migrate_cap_enabled(MIGRATION_CAPABILITY_X_COLO) && !g_str_has_prefix(uri, "tcp:") &&
@@ -774,6 +845,7 @@ MigrationInfo *qmp_query_migrate(GError **errp)
         r->pages_per_second = mig.pages_per_second;
         r->precopy_bytes = mig.precopy_bytes;
         r->downtime_bytes = mig.downtime_bytes;
+        r->multifd_bytes = mig.multifd_bytes;
         info->ram = r;
         info->has_setup_time = true;
         info->setup_time = mig.setup_ms;

@@ -87,6 +87,10 @@ static void set_defaults(void)
     memset(cap_supported, 0, sizeof(cap_supported));
     cap_supported[MIGRATION_CAPABILITY_EVENTS] = true;
     cap_supported[MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER] = true;
+    /* the migration engine has both: pages over extra channels (migration/multifd.c), and a
+     * return path (COLO's messages come back on the main socket; precopy needs none) */
+    cap_supported[MIGRATION_CAPABILITY_MULTIFD] = true;
+    cap_supported[MIGRATION_CAPABILITY_RETURN_PATH] = true;
 }
 
 /* Every entry point comes here first: the values need no registration step in vl.c. */
@@ -137,6 +141,24 @@ uint64_t migrate_max_bandwidth(void)
 uint64_t migrate_downtime_limit_ms(void)
 {
     return read_u64(&params.downtime_limit);
+}
+
+unsigned migrate_multifd_channels(void)
+{
+    ensure_init();
+    g_mutex_lock(&lock);
+    unsigned v = params.multifd_channels;
+    g_mutex_unlock(&lock);
+    return v;
+}
+
+MultiFDCompression migrate_multifd_compression(void)
+{
+    ensure_init();
+    g_mutex_lock(&lock);
+    MultiFDCompression v = params.multifd_compression;
+    g_mutex_unlock(&lock);
+    return v;
 }
 
 uint64_t migrate_max_postcopy_bandwidth(void)

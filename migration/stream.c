@@ -36,6 +36,18 @@ void mig_stream_put_colo(MigChannel *c)
     mig_channel_put_u8(c, MIG_REC_COLO);
 }
 
+void mig_stream_put_multifd(MigChannel *c, uint32_t n)
+{
+    mig_channel_put_u8(c, MIG_REC_MULTIFD);
+    mig_channel_put_be32(c, n);
+}
+
+void mig_stream_put_sync(MigChannel *c, uint32_t seq)
+{
+    mig_channel_put_u8(c, MIG_REC_SYNC);
+    mig_channel_put_be32(c, seq);
+}
+
 void mig_stream_put_pass(MigChannel *c, uint32_t pass)
 {
     mig_channel_put_u8(c, MIG_REC_PASS);
@@ -209,7 +221,7 @@ bool mig_stream_load(MigChannel *c, const MigLoadTarget *t, MigLoadStats *stats,
     g_autofree guint8 *devices = NULL;
     uint32_t device_len = 0;
     bool have_devices = false;
-    bool first = true;
+    bool first = true, multifd = false, colo_allowed = true;
     for (;;) {
         uint8_t tag;
         if (!mig_channel_get_u8(c, &tag, errp)) {
@@ -219,12 +231,47 @@ bool mig_stream_load(MigChannel *c, const MigLoadTarget *t, MigLoadStats *stats,
             error_setg(errp, "Migration stream record 0x%02x after the device state", tag);
             return false;
         }
-        if (tag == MIG_REC_COLO && !first) {
+        if (tag == MIG_REC_COLO && !colo_allowed) {
             error_setg(errp, "Migration stream COLO record after the start of RAM");
             return false;
         }
-        first = false;
+        if (tag == MIG_REC_MULTIFD && (!first || multifd)) {
+            error_setg(errp, "Migration stream MULTIFD record after the start of RAM");
+            return false;
+        }
+        /* MULTIFD may follow COLO; nothing else comes before either */
+        first = first && (tag == MIG_REC_COLO);
+        colo_allowed = false;
         switch (tag) {
+        case MIG_REC_MULTIFD: {
+            uint32_t n;
+            if (!mig_channel_get_be32(c, &n, errp)) {
+                return false;
+            }
+            if (!t->open_multifd) {
+                error_setg(errp, "multifd is not supported by this destination");
+                return false;
+            }
+            if (!t->open_multifd(t->opaque, n, errp)) {
+                return false;
+            }
+            multifd = true;
+            break;
+        }
+        case MIG_REC_SYNC: {
+            uint32_t seq;
+            if (!mig_channel_get_be32(c, &seq, errp)) {
+                return false;
+            }
+            if (!multifd) {
+                error_setg(errp, "Migration stream SYNC record without multifd channels");
+                return false;
+            }
+            if (!t->sync_multifd(t->opaque, seq, errp)) {
+                return false;
+            }
+            break;
+        }
         case MIG_REC_COLO:
             if (!t->enable_colo) {
                 error_setg(errp, "COLO is not supported by this destination");

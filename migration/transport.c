@@ -73,7 +73,8 @@ bool mig_transport_listen(const char *uri, MigTransport *t, GError **errp)
         if (!t->addr) {
             return false;
         }
-        t->listen_fds = socket_listen(t->addr, 1, errp);
+        /* room for the main connection and multifd's, which come one after the other */
+        t->listen_fds = socket_listen(t->addr, MIG_TRANSPORT_BACKLOG, errp);
         if (!t->listen_fds) {
             socket_addr_free(t->addr);
             t->addr = NULL;
@@ -96,19 +97,17 @@ void mig_transport_stop_listening(MigTransport *t)
     g_clear_pointer(&t->addr, socket_addr_free);
 }
 
-bool mig_transport_accept(MigTransport *t, GError **errp)
+/* Waits for a connection, or for mig_transport_cancel_accept() at exit; -1 then. */
+static int accept_one(MigTransport *t, GError **errp)
 {
-    if (!t->listen_fds) {
-        return t->fd >= 0;
-    }
-    /* Waits for the one connection, or for mig_transport_cancel_accept() at exit. */
     guint n = t->listen_fds->len;
     g_autofree struct pollfd *p = g_new0(struct pollfd, n + 1);
     for (guint i = 0; i < n; i++) {
         p[i] = (struct pollfd){.fd = g_array_index(t->listen_fds, int, i), .events = POLLIN};
     }
     p[n] = (struct pollfd){.fd = t->cancel_fd, .events = POLLIN};
-    while (t->fd < 0) {
+    int fd = -1;
+    while (fd < 0) {
         if (poll(p, n + 1, -1) < 0 && errno != EINTR) {
             error_setg_errno(errp, errno, "poll");
             break;
@@ -117,13 +116,31 @@ bool mig_transport_accept(MigTransport *t, GError **errp)
             error_setg(errp, "Migration cancelled");
             break;
         }
-        for (guint i = 0; i < n && t->fd < 0; i++) {
+        for (guint i = 0; i < n && fd < 0; i++) {
             if (p[i].revents) {
-                t->fd = socket_accept(p[i].fd, FALSE, NULL, NULL);
+                fd = socket_accept(p[i].fd, FALSE, NULL, NULL);
             }
         }
     }
+    return fd;
+}
+
+bool mig_transport_accept(MigTransport *t, GError **errp)
+{
+    if (!t->listen_fds) {
+        return t->fd >= 0;
+    }
+    t->fd = accept_one(t, errp);
     return t->fd >= 0;
+}
+
+int mig_transport_accept_extra(MigTransport *t, GError **errp)
+{
+    if (!t->listen_fds) {
+        error_setg(errp, "multifd needs a tcp: or unix: migration URI");
+        return -1;
+    }
+    return accept_one(t, errp);
 }
 
 void mig_transport_cancel_accept(MigTransport *t)

@@ -31,8 +31,11 @@ MigChannel *mig_channel_new_buffer(const guint8 *buf, gsize len);
 void mig_channel_free(MigChannel *c);
 
 void mig_channel_set_rate_limit(MigChannel *c, uint64_t bytes_per_second);
-/* Thread-safe: wakes and fails any pending or later I/O. */
+/* Thread-safe: wakes and fails any pending or later I/O, on c and on its followers. */
 void mig_channel_cancel(MigChannel *c);
+/* From now on a cancel of leader cancels follower too (multifd's channels follow the main
+ * one, so that whoever cancels the main channel stops them all); freeing either unlinks. */
+void mig_channel_follow(MigChannel *leader, MigChannel *follower);
 bool mig_channel_cancelled(MigChannel *c);
 
 void mig_channel_put(MigChannel *c, const void *buf, gsize len);

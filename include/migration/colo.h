@@ -84,6 +84,7 @@ typedef struct ColoReceiver {
     guint8 *devices;    /* the device state of the last checkpoint read (g_malloc'd) */
     gsize devices_len;
     uint32_t state; /* P's run state (a RunState) that the device state's header carries */
+    struct MultifdRecv *multifd; /* pages may come on multifd's channels too (a SYNC waits) */
 } ColoReceiver;
 
 /* vmstate-size counts this be32 header (the primary's run state) before the device state. */

@@ -43,6 +43,8 @@ uint64_t migrate_max_bandwidth(void); /* bytes/s */
 uint64_t migrate_downtime_limit_ms(void);
 uint64_t migrate_checkpoint_delay_ms(void);    /* x-checkpoint-delay */
 uint64_t migrate_max_postcopy_bandwidth(void); /* bytes/s, 0: no limit */
+unsigned migrate_multifd_channels(void);
+MultiFDCompression migrate_multifd_compression(void);
 /* announce-initial/max/rounds/step as announce-self takes them; free with
  * qapi_free_AnnounceParameters(). */
 AnnounceParameters *migrate_announce_params(void);

@@ -10,6 +10,10 @@
  *   [COLO   0x05]  capability x-colo: after END    ─► the destination must have x-colo too;
  *                  the COLO messages follow            it enters COLO instead of completing
  *                  (include/migration/colo.h)
+ *   [MULTIFD 0x06 be32 n]  capability multifd      ─► the destination must have multifd too;
+ *                  pages travel on n more channels     it accepts them
+ *                  (include/migration/multifd.h)
+ *   [SYNC 0x07 be32 seq]   before DEVICES          ─► waits for every multifd channel's pages
  *   pass 1: every page                             ─► pages written into guest RAM
  *           PAGE  0x01 be64 index + 4096 bytes         (the VM is not running: inmigrate)
  *           ZERO  0x02 be64 first + be32 count         a run of all-zero pages
@@ -56,6 +60,8 @@ enum {
     MIG_REC_PASS = 0x03,
     MIG_REC_DEVICES = 0x04,
     MIG_REC_COLO = 0x05,
+    MIG_REC_MULTIFD = 0x06, /* include/migration/multifd.h */
+    MIG_REC_SYNC = 0x07,
     MIG_REC_END = 0xff,
 };
 
@@ -67,6 +73,9 @@ void mig_stream_put_zero_run(MigChannel *c, uint64_t first, uint32_t count);
 /* Right after the header: COLO follows this stream (capability x-colo). */
 void mig_stream_put_colo(MigChannel *c);
 void mig_stream_put_pass(MigChannel *c, uint32_t pass);
+/* Right after the header (and COLO): pages follow on n multifd channels. */
+void mig_stream_put_multifd(MigChannel *c, uint32_t n);
+void mig_stream_put_sync(MigChannel *c, uint32_t seq);
 void mig_stream_put_devices(MigChannel *c, const guint8 *buf, gsize len);
 /* The end marker and the checksum of everything before it; then flush. */
 bool mig_stream_put_end(MigChannel *c, GError **errp);
@@ -84,6 +93,10 @@ typedef struct MigLoadTarget {
     const char *machine_type;
     /* A COLO record (right after the header): false refuses the stream; NULL refuses it. */
     bool (*enable_colo)(void *opaque, GError **errp);
+    /* A MULTIFD record: accept n channels; NULL refuses the stream. */
+    bool (*open_multifd)(void *opaque, uint32_t n, GError **errp);
+    /* A SYNC record: wait for every multifd channel to reach it. */
+    bool (*sync_multifd)(void *opaque, uint32_t seq, GError **errp);
     /* Called once, after the checksum matched; NULL: the device state is only checked. */
     bool (*load_devices)(void *opaque, const guint8 *buf, gsize len, GError **errp);
     void *opaque;

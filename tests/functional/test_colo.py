@@ -1,8 +1,10 @@
 """The COLO frame through the binary (docs/colo.md): a primary and a secondary of ours with the
 test guest, checkpoints on the x-checkpoint-delay timer, the secondary's RAM equal to the
-primary's after every checkpoint, and failover of either side, idle or during a checkpoint."""
+primary's after every checkpoint, and upstream's 8-case failover matrix (plain and multifd,
+either side, idle or during a checkpoint)."""
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -102,7 +104,9 @@ class Pair:
             self.vms[side] = vm
         self.uri = f"tcp:127.0.0.1:{port}"
 
-    def start(self, delay=300):
+    def start(self, delay=300, caps=("x-colo",), params=None, oob=False):
+        """caps and params (migrate-set-parameters) on both sides; oob: the QMP clients
+        enable out-of-band execution."""
         sec, pri = self.vms["secondary"], self.vms["primary"]
         sec.start()
         pri.start()
@@ -112,10 +116,14 @@ class Pair:
             while not os.path.exists(vm.qmp_path):
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-            q = QMPClient(vm.qmp_path, timeout=60)
+            q = QMPClient(vm.qmp_path, negotiate=not oob, timeout=60)
+            if oob:
+                assert q.cmd("qmp_capabilities", {"enable": ["oob"]}) == {"return": {}}
             self.qmp[side] = q
             assert q.cmd("migrate-set-capabilities", {"capabilities": [
-                {"capability": "x-colo", "state": True}]}) == {"return": {}}
+                {"capability": c, "state": True} for c in caps]}) == {"return": {}}
+            if params:
+                assert q.cmd("migrate-set-parameters", params) == {"return": {}}
         p = self.qmp["primary"]
         assert p.cmd("migrate-set-parameters", {"x-checkpoint-delay": delay}) == {"return": {}}
         assert p.cmd("migrate", {"uri": self.uri}) == {"return": {}}
@@ -215,18 +223,33 @@ def kill(vm):
     assert vm.wait_exit() == -signal.SIGKILL
 
 
-@pytest.mark.parametrize("survivor", ["primary", "secondary"])
 @pytest.mark.parametrize("when", ["idle", "checkpoint"])
-def test_failover(pair, survivor, when):
-    other = "secondary" if survivor == "primary" else "primary"
-    pair.start(delay=1000 if when == "idle" else 200)
+@pytest.mark.parametrize("survivor", ["primary", "secondary"])
+@pytest.mark.parametrize("mode", ["plain", "multifd"])
+def test_failover(pair, mode, survivor, when):
+    """Upstream's /migration/colo/{plain,multifd}/{primary,secondary}_failover[_checkpoint]
+    (spec §11.3): x-colo and return-path (and multifd, compression none) on both sides, delay
+    300 ms, COLO entered and three checkpoints (a secondary RESUME each), then for _checkpoint a
+    secondary STOP; the survivor yanks the migration out of band and takes over with
+    x-colo-lost-heartbeat; its guest runs on. The other side is left as it is."""
+    caps = ["x-colo", "return-path"] + (["multifd"] if mode == "multifd" else [])
+    params = {"multifd-compression": "none"} if mode == "multifd" else None
+    pair.start(delay=300, caps=caps, params=params, oob=True)
+    sec = pair.qmp["secondary"]
+    assert pair.qmp["primary"].cmd("query-migrate")["return"]["status"] == "colo"
+    # the main channel, and multifd-channels (default 2) more
+    assert connections_to(int(pair.uri.rsplit(":", 1)[1])) == (3 if mode == "multifd" else 1)
+    # COLO's start, then three checkpoints
+    for _ in range(4):
+        sec.wait_event("RESUME", timeout=60)
+    if when == "checkpoint":
+        sec.clear_events()
+        sec.wait_event("STOP", timeout=60)
     q = pair.qmp[survivor]
     q.clear_events()
-    # a checkpoint or two went through
-    q.wait_event("RESUME", timeout=60)
-    if when == "checkpoint":
-        q.wait_event("STOP", timeout=60)
-    kill(pair.vms[other])
+    r = q.cmd_obj({"exec-oob": "yank", "arguments": {"instances": [{"type": "migration"}]},
+                   "id": "yank"}, timeout=10)
+    assert r == {"return": {}, "id": "yank"}, r
     assert q.cmd("x-colo-lost-heartbeat") == {"return": {}}
     ev = q.wait_event("COLO_EXIT", timeout=30, match={"reason": "request"})
     assert ev["data"] == {"mode": survivor, "reason": "request"}
@@ -238,6 +261,16 @@ def test_failover(pair, survivor, when):
     assert r["error"]["desc"] == "The feature 'colo' is not enabled"
     assert q.cmd("query-status")["return"]["status"] == "running"
     assert guest_alive(pair.vms[survivor])
+    if survivor == "primary":
+        ram = q.cmd("query-migrate")["return"]["ram"]
+        assert (ram["multifd-bytes"] > ram["total"] // 64) == (mode == "multifd"), ram
+
+
+def connections_to(port):
+    """Established TCP connections to 127.0.0.1:port, seen from the connecting side."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( dport = :{port} )"],
+                         check=True, capture_output=True, text=True).stdout
+    return len(out.splitlines())
 
 
 def test_stream_cut_mid_checkpoint_then_failover(pair):

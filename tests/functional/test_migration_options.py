@@ -183,7 +183,7 @@ def test_capabilities_we_lack_are_refused():
     steps = [
         ('migrate-set-capabilities', {'capabilities': [{'capability': 'xbzrle', 'state': True}]}),
         ('migrate-set-capabilities', {'capabilities': [{'capability': 'events', 'state': True},
-                                                       {'capability': 'multifd', 'state': True}]}),
+                                                       {'capability': 'compress', 'state': True}]}),
         ('migrate-set-capabilities', {'capabilities': [{'capability': 'xbzrle', 'state': False}]}),
         hmp('migrate_set_capability postcopy-ram on'),
         ('query-migrate-capabilities', None),
@@ -191,12 +191,34 @@ def test_capabilities_we_lack_are_refused():
     out = run(QEMU, steps)
     assert out[0]['error'] == {'class': 'GenericError',
                                'desc': "Capability 'xbzrle' is not supported by qemu-colo"}
-    assert out[1]['error']['desc'] == "Capability 'multifd' is not supported by qemu-colo"
+    assert out[1]['error']['desc'] == "Capability 'compress' is not supported by qemu-colo"
     assert out[2] == {'return': {}}
     assert out[3]['return'] == ("Error: Capability 'postcopy-ram' is not supported by "
                                 "qemu-colo\r\n")
     # the refused request changed nothing, not even the capability it could have set
     assert not any(c['state'] for c in out[4]['return'])
+
+
+def test_multifd_and_return_path_accepted_as_debian():
+    # pages over extra channels (docs/migration.md, "Multifd"); the return path COLO uses
+    steps = [
+        ('migrate-set-capabilities', {'capabilities': [{'capability': 'multifd', 'state': True},
+                                                       {'capability': 'return-path',
+                                                        'state': True}]}),
+        ('migrate-set-parameters', {'multifd-channels': 4, 'multifd-compression': 'zlib'}),
+        ('migrate-set-parameters', {'multifd-channels': 0}),
+        hmp('migrate_set_parameter multifd-compression none'),
+        hmp('info migrate_capabilities'),
+        ('query-migrate-capabilities', None),
+        ('query-migrate-parameters', None),
+    ]
+    ours, ref = both(steps)
+    assert ours == ref
+    assert ours[0] == {'return': {}}
+    caps = {c['capability']: c['state'] for c in ours[5]['return']}
+    assert caps['multifd'] and caps['return-path']
+    assert ours[6]['return']['multifd-channels'] == 4
+    assert ours[6]['return']['multifd-compression'] == 'none'
 
 
 def test_x_colo_accepted_as_debian():
