@@ -264,13 +264,15 @@ class ClockPoller(Client):
 
 
 def test_primary_killed_amid_checkpoints(qemu_bin, built, sockdir):
-    """The primary dies while checkpoints follow each other (a short timer and a mismatch per
-    HTTP reply), most likely in the middle of one: the secondary takes over and no stream or
-    reply is torn."""
+    """The primary dies while checkpoints follow each other (a mismatch per HTTP reply, and a
+    short timer), most likely in the middle of one: the secondary takes over and no stream or
+    reply is torn. Each mismatch restarts the timer, so the timer's own checkpoints come only
+    in a 300 ms gap between replies, which a loaded host may never leave: they are not awaited
+    (test_client_survives_failover checks both kinds)."""
     with ColoPair(qemu_bin, built, sockdir, delay=300) as pair:
         streams = [EchoStream(pair, seed) for seed in (11, 12)]
         poller = ClockPoller(pair)
-        wait_stats(pair, "primary", lambda st: st["by-compare"] >= 3 and st["by-timer"] >= 1)
+        wait_stats(pair, "primary", lambda st: st["by-compare"] >= 3)
         for e in streams:
             e.wait_rounds(5)
         s = pair.qmp["secondary"]
