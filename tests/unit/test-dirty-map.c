@@ -100,6 +100,18 @@ static void watch_check(Watch *w, const char *when, const uint64_t (*ranges)[2],
  * ~100000 instructions, so syncs fall between any two instructions of any path. Reader "a"
  * syncs every time, "b" every third time (its view accumulates across a's syncs).
  */
+/* After device step i: reader a checks (counting changes in ranges), and b too when asked. */
+static void watch_step(Watch *a, Watch *b, bool check_b, const char *what, int i,
+                       const uint64_t (*ranges)[2], int nranges, uint64_t *changed_in)
+{
+    char *when = g_strdup_printf("%s %d", what, i);
+    watch_check(a, when, ranges, nranges, changed_in);
+    if (check_b) {
+        watch_check(b, when, NULL, 0, NULL);
+    }
+    g_free(when);
+}
+
 static void test_cpu_paths(gconstpointer jit)
 {
     CpuGuest g;
@@ -310,12 +322,7 @@ static void test_virtio_rx(void)
             frame[j] = i * 7 + j;
         }
         g_assert_cmpint(virtio_net_receive(n, frame, sizeof(frame)), ==, sizeof(frame));
-        char *when = g_strdup_printf("frame %d received", i);
-        watch_check(&a, when, ranges, 2, changed);
-        if (i % 3 == 0) {
-            watch_check(&b, when, NULL, 0, NULL);
-        }
-        g_free(when);
+        watch_step(&a, &b, i % 3 == 0, "frame received", i, ranges, 2, changed);
     }
     watch_check(&b, "end", NULL, 0, NULL);
     /* the device's writes were seen: each frame changed the used ring and its buffer pages */
@@ -421,12 +428,7 @@ static void test_virtio_blk_read(void)
             g_main_context_iteration(NULL, TRUE);
         }
         g_assert_cmpuint(h[BLK_STAT], ==, VIRTIO_BLK_S_OK);
-        char *when = g_strdup_printf("read %d completed", r);
-        watch_check(&a, when, ranges, 1, changed);
-        if (r % 5 == 0) {
-            watch_check(&b, when, NULL, 0, NULL);
-        }
-        g_free(when);
+        watch_step(&a, &b, r % 5 == 0, "read completed", r, ranges, 1, changed);
     }
     watch_check(&b, "end", NULL, 0, NULL);
     /* Each read changed the pages of its three segments (5 or 6 pages), none copied. */
