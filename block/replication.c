@@ -384,13 +384,6 @@ static BlockDriverState *find_top(const char *id)
     return top && top->parents->len == 0 ? top : NULL;
 }
 
-static BdrvChild *attach(BlockDriverState *parent, BlockDriverState *child, const char *name,
-                         GError **errp)
-{
-    bdrv_ref(child);
-    return bdrv_attach_child(parent, child, name, errp);
-}
-
 /* Undoes a start: the edges to hidden and disk go, and both return to the modes the user
  * opened them in (best effort, as upstream). */
 static void secondary_release(ReplicationNode *s, BlockDriverState *hidden, BlockDriverState *disk)
@@ -450,12 +443,12 @@ static void secondary_start(ReplicationNode *s, GError **errp)
         secondary_release(s, hidden, disk);
         return;
     }
-    s->hidden_disk = attach(bs, hidden, "hidden disk", errp);
+    s->hidden_disk = bdrv_attach_child(bs, hidden, "hidden disk", errp);
     if (!s->hidden_disk) {
         secondary_release(s, hidden, disk);
         return;
     }
-    s->secondary_disk = attach(bs, disk, "secondary disk", errp);
+    s->secondary_disk = bdrv_attach_child(bs, disk, "secondary disk", errp);
     if (!s->secondary_disk) {
         secondary_release(s, hidden, disk);
         return;
