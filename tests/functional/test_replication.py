@@ -266,3 +266,54 @@ def test_replicated_pair(tmp_path):
     for img in (active, hidden):
         r = subprocess.run(['qemu-img', 'check', img], capture_output=True, text=True)
         assert r.returncode == 0, (img, r.stdout, r.stderr)
+
+
+def test_monitor_adds_as_debian(tmp_path):
+    """HMP drive_add -n buddy (the runbook's way to add the primary's child) and QMP
+    blockdev-add with replication options, good and bad: Debian's answers word for word."""
+    sec = raw_image(tmp_path / 'sec.img', 0)
+    port = free_port()
+    nbd = f'file.driver=nbd,file.host=127.0.0.1,file.port={port},file.export=parent0'
+    lines = [
+        f'drive_add -n buddy driver=replication,{nbd},node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=primary,top-id=x,{nbd},node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=secondary,{nbd},node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=other,{nbd},node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=primary,{nbd}',
+        'drive_add -n buddy driver=replication,mode=primary,node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=primary,bogus=1,{nbd},node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=primary,file.driver=file,'
+        f'file.filename={sec},node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=primary,file.driver=file,'
+        f'file.filename={sec},node-name=r1',
+        'drive_del r1',
+    ]
+    f = {'driver': 'file', 'filename': sec}
+    adds = [
+        {'driver': 'replication', 'node-name': 'r2', 'file': f},
+        {'driver': 'replication', 'node-name': 'r2', 'mode': 'x', 'file': f},
+        {'driver': 'replication', 'node-name': 'r2', 'mode': 'primary', 'top-id': 't',
+         'file': f},
+        {'driver': 'replication', 'node-name': 'r2', 'mode': 'secondary', 'file': f},
+        {'driver': 'replication', 'node-name': 'r2', 'mode': 'primary'},
+        {'driver': 'replication', 'node-name': 'r2', 'mode': 'primary', 'file': f},
+        {'driver': 'replication', 'node-name': 'r2', 'mode': 'primary', 'file': f},
+    ]
+    results = {}
+    for label, binary in (('ours', QEMU), ('ref', DEBIAN_QEMU)):
+        vm = QemuProcess(binary, BASE_ARGS, timeout=20)
+        out = []
+        try:
+            for line in lines:
+                out.append(vm.qmp.command('human-monitor-command', {'command-line': line}))
+            for args in adds:
+                r = vm.qmp.cmd('blockdev-add', args)
+                out.append(r.get('return', r.get('error')))
+            out.append(vm.qmp.command('query-xen-replication-status'))
+        finally:
+            vm.kill()
+        results[label] = out
+    for i, (o, r) in enumerate(zip(results['ours'], results['ref'])):
+        assert o == r, (i, o, r)
+    assert results['ours'][7] == '' and results['ours'][-3] == {}
+    assert results['ours'][-2]['desc'] == "Duplicate nodes with node-name='r2'"
