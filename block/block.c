@@ -992,62 +992,55 @@ BlockDriverState *bdrv_open_opts(GHashTable *opts, const BdrvOpenFlags *flags, G
         ret_;                                                                                      \
     })
 
-typedef struct BdrvWriteNotifier {
-    BdrvWriteNotify *fn;
+/* A write notifier or a before-write hook: a function and its argument. */
+typedef struct BdrvHook {
+    void *fn;
     void *opaque;
-} BdrvWriteNotifier;
+} BdrvHook;
+
+static void hook_add(BlockDriverState *bs, GArray **hooks, void *fn, void *opaque)
+{
+    BdrvHook h = {fn, opaque};
+    g_rw_lock_writer_lock(&bs->notify_lock);
+    if (!*hooks) {
+        *hooks = g_array_new(FALSE, FALSE, sizeof(BdrvHook));
+    }
+    g_array_append_val(*hooks, h);
+    g_rw_lock_writer_unlock(&bs->notify_lock);
+}
+
+/* Returns once no call of the hook is in progress (they hold notify_lock as readers). */
+static void hook_remove(BlockDriverState *bs, GArray *hooks, void *fn, void *opaque)
+{
+    g_rw_lock_writer_lock(&bs->notify_lock);
+    for (guint i = 0; hooks && i < hooks->len; i++) {
+        BdrvHook *h = &g_array_index(hooks, BdrvHook, i);
+        if (h->fn == fn && h->opaque == opaque) {
+            g_array_remove_index(hooks, i);
+            break;
+        }
+    }
+    g_rw_lock_writer_unlock(&bs->notify_lock);
+}
 
 void bdrv_add_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void *opaque)
 {
-    BdrvWriteNotifier n = {fn, opaque};
-    g_rw_lock_writer_lock(&bs->notify_lock);
-    if (!bs->write_notifiers) {
-        bs->write_notifiers = g_array_new(FALSE, FALSE, sizeof(BdrvWriteNotifier));
-    }
-    g_array_append_val(bs->write_notifiers, n);
-    g_rw_lock_writer_unlock(&bs->notify_lock);
+    hook_add(bs, &bs->write_notifiers, fn, opaque);
 }
 
 void bdrv_remove_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void *opaque)
 {
-    g_rw_lock_writer_lock(&bs->notify_lock);
-    for (guint i = 0; bs->write_notifiers && i < bs->write_notifiers->len; i++) {
-        BdrvWriteNotifier *n = &g_array_index(bs->write_notifiers, BdrvWriteNotifier, i);
-        if (n->fn == fn && n->opaque == opaque) {
-            g_array_remove_index(bs->write_notifiers, i);
-            break;
-        }
-    }
-    g_rw_lock_writer_unlock(&bs->notify_lock);
+    hook_remove(bs, bs->write_notifiers, fn, opaque);
 }
-
-typedef struct BdrvBeforeWriteHook {
-    BdrvBeforeWrite *fn;
-    void *opaque;
-} BdrvBeforeWriteHook;
 
 void bdrv_add_before_write(BlockDriverState *bs, BdrvBeforeWrite *fn, void *opaque)
 {
-    BdrvBeforeWriteHook h = {fn, opaque};
-    g_rw_lock_writer_lock(&bs->notify_lock);
-    if (!bs->before_write) {
-        bs->before_write = g_array_new(FALSE, FALSE, sizeof(BdrvBeforeWriteHook));
-    }
-    g_array_append_val(bs->before_write, h);
-    g_rw_lock_writer_unlock(&bs->notify_lock);
+    hook_add(bs, &bs->before_write, fn, opaque);
 }
 
 void bdrv_remove_before_write(BlockDriverState *bs, BdrvBeforeWrite *fn, void *opaque)
 {
-    g_rw_lock_writer_lock(&bs->notify_lock);
-    for (guint i = 0; bs->before_write && i < bs->before_write->len; i++) {
-        BdrvBeforeWriteHook *h = &g_array_index(bs->before_write, BdrvBeforeWriteHook, i);
-        if (h->fn == fn && h->opaque == opaque) {
-            g_array_remove_index(bs->before_write, i);
-            break;
-        }
-    }
-    g_rw_lock_writer_unlock(&bs->notify_lock);
+    hook_remove(bs, bs->before_write, fn, opaque);
 }
 
 /* Before a change to bs's bytes: 0, or the hook's -errno that fails the request. */
@@ -1059,8 +1052,8 @@ static int before_write(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
     int ret = 0;
     g_rw_lock_reader_lock(&bs->notify_lock);
     for (guint i = 0; ret == 0 && i < bs->before_write->len; i++) {
-        BdrvBeforeWriteHook *h = &g_array_index(bs->before_write, BdrvBeforeWriteHook, i);
-        ret = h->fn(h->opaque, offset, bytes);
+        BdrvHook *h = &g_array_index(bs->before_write, BdrvHook, i);
+        ret = ((BdrvBeforeWrite *)h->fn)(h->opaque, offset, bytes);
     }
     g_rw_lock_reader_unlock(&bs->notify_lock);
     return ret;
@@ -1074,8 +1067,8 @@ static int notify_write(BlockDriverState *bs, uint64_t offset, uint64_t bytes, c
     }
     g_rw_lock_reader_lock(&bs->notify_lock);
     for (guint i = 0; i < bs->write_notifiers->len; i++) {
-        BdrvWriteNotifier *n = &g_array_index(bs->write_notifiers, BdrvWriteNotifier, i);
-        n->fn(n->opaque, offset, bytes, buf);
+        BdrvHook *h = &g_array_index(bs->write_notifiers, BdrvHook, i);
+        ((BdrvWriteNotify *)h->fn)(h->opaque, offset, bytes, buf);
     }
     g_rw_lock_reader_unlock(&bs->notify_lock);
     return 0;

@@ -630,64 +630,65 @@ static void replication_stop(ReplicationNode *s, bool failover, GError **errp)
 
 /* ---- every node at once ---- */
 
-/* The nodes as a snapshot: a stop may drop nodes from the graph. */
-static GPtrArray *nodes_snapshot(void)
+/* What each API call does to one node. */
+typedef struct NodeCall {
+    enum { CALL_START, CALL_CHECKPOINT, CALL_GET_ERROR, CALL_STOP } what;
+    ReplicationMode mode;
+    ReplicationCheckpointStats *st;
+    bool failover;
+} NodeCall;
+
+/* Calls every node in turn until one fails, as upstream's replication_*_all(). The nodes are
+ * held for the walk: a stop may drop nodes from the graph. */
+static void for_each_node(const NodeCall *call, GError **errp)
 {
-    GPtrArray *all = g_ptr_array_new_with_free_func((GDestroyNotify)bdrv_unref);
+    g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func((GDestroyNotify)bdrv_unref);
     for (guint i = 0; replication_nodes && i < replication_nodes->len; i++) {
         ReplicationNode *s = replication_nodes->pdata[i];
         bdrv_ref(s->bs);
         g_ptr_array_add(all, s->bs);
     }
-    return all;
+    GError *err = NULL;
+    for (guint i = 0; i < all->len && !err; i++) {
+        ReplicationNode *s = ((BlockDriverState *)all->pdata[i])->opaque;
+        switch (call->what) {
+        case CALL_START:
+            replication_start(s, call->mode, &err);
+            break;
+        case CALL_CHECKPOINT:
+            replication_do_checkpoint(s, call->st, &err);
+            break;
+        case CALL_GET_ERROR:
+            replication_get_error(s, &err);
+            break;
+        case CALL_STOP:
+            replication_stop(s, call->failover, &err);
+            break;
+        }
+    }
+    if (err) {
+        g_propagate_error(errp, err);
+    }
 }
 
 void replication_start_all(ReplicationMode mode, GError **errp)
 {
-    g_autoptr(GPtrArray) all = nodes_snapshot();
-    GError *err = NULL;
-    for (guint i = 0; i < all->len && !err; i++) {
-        replication_start(((BlockDriverState *)all->pdata[i])->opaque, mode, &err);
-    }
-    if (err) {
-        g_propagate_error(errp, err);
-    }
+    for_each_node(&(NodeCall){.what = CALL_START, .mode = mode}, errp);
 }
 
 void replication_do_checkpoint_all(ReplicationCheckpointStats *st, GError **errp)
 {
-    g_autoptr(GPtrArray) all = nodes_snapshot();
-    GError *err = NULL;
-    for (guint i = 0; i < all->len && !err; i++) {
-        replication_do_checkpoint(((BlockDriverState *)all->pdata[i])->opaque, st, &err);
-    }
-    if (err) {
-        g_propagate_error(errp, err);
-    }
+    for_each_node(&(NodeCall){.what = CALL_CHECKPOINT, .st = st}, errp);
 }
 
 void replication_get_error_all(GError **errp)
 {
-    g_autoptr(GPtrArray) all = nodes_snapshot();
-    GError *err = NULL;
-    for (guint i = 0; i < all->len && !err; i++) {
-        replication_get_error(((BlockDriverState *)all->pdata[i])->opaque, &err);
-    }
-    if (err) {
-        g_propagate_error(errp, err);
-    }
+    for_each_node(&(NodeCall){.what = CALL_GET_ERROR}, errp);
 }
 
 void replication_stop_all(bool failover, GError **errp)
 {
-    g_autoptr(GPtrArray) all = nodes_snapshot();
-    GError *err = NULL;
-    for (guint i = 0; i < all->len && !err; i++) {
-        replication_stop(((BlockDriverState *)all->pdata[i])->opaque, failover, &err);
-    }
-    if (err) {
-        g_propagate_error(errp, err);
-    }
+    for_each_node(&(NodeCall){.what = CALL_STOP, .failover = failover}, errp);
 }
 
 bool replication_any(void)

@@ -171,8 +171,8 @@ struct BlockDriverState {
     uint64_t cur_perm, cur_shared; /* what set_perm last applied */
     GMutex serial_lock;            /* held around a request when drv->serialize */
     GRWLock notify_lock;           /* readers: requests calling notifiers; writer: (un)register */
-    GArray *write_notifiers;       /* BdrvWriteNotifier */
-    GArray *before_write;          /* BdrvBeforeWriteHook, under notify_lock as well */
+    GArray *write_notifiers;       /* write notifiers (block.c's BdrvHook) */
+    GArray *before_write;          /* before-write hooks, under notify_lock as well */
     /* Backing file name and format as the image records them (drivers with backing). */
     char *backing_file, *backing_format;
     /* The backing child is the options' choice (a node, or none), not the image's. */

@@ -10,7 +10,7 @@ import re
 import socket
 import subprocess
 
-from conftest import BASE_ARGS, DEBIAN_QEMU, QEMU, strip_prog
+from conftest import BASE_ARGS, DEBIAN_QEMU, QEMU, startup_outcome
 from lib.qmp import QemuProcess
 
 SIZE = 1024 * 1024
@@ -94,13 +94,8 @@ def test_option_errors_as_debian(tmp_path):
         ['-blockdev', f'driver=replication,node-name=r,mode=secondary,top-id=t,{f}'],
         secondary_drives(sec, active, hidden),
     ]
-    quit = '{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n'
     for args in cases:
-        got = []
-        for binary in (QEMU, DEBIAN_QEMU):
-            r = subprocess.run([binary] + BASE_ARGS + args + ['-qmp', 'stdio'], input=quit,
-                               capture_output=True, text=True, timeout=40)
-            got.append((r.returncode, strip_prog(r.stderr)))
+        got = [startup_outcome(binary, args) for binary in (QEMU, DEBIAN_QEMU)]
         assert got[0] == got[1], args
     assert got[0][0] == 0
 

@@ -156,6 +156,16 @@ static void assert_no_open_image(void)
     }
 }
 
+/* Fresh images, the runbook's secondary, replication started. */
+static void start_secondary(Secondary *s)
+{
+    GError *err = NULL;
+    fresh_images(SIZE);
+    open_secondary(s);
+    replication_start_all(REPLICATION_MODE_SECONDARY, &err);
+    g_assert_no_error(err);
+}
+
 static void close_secondary(Secondary *s)
 {
     if (s->top_blk) {
@@ -237,10 +247,7 @@ static void test_backup_before_nbd_write(void)
 {
     GError *err = NULL;
     Secondary s = {0};
-    fresh_images(SIZE);
-    open_secondary(&s);
-    replication_start_all(REPLICATION_MODE_SECONDARY, &err);
-    g_assert_no_error(err);
+    start_secondary(&s);
 
     /* The primary's write arrives on parent0 (as the NBD server makes it): 3 clusters. */
     const uint64_t off = CLUSTER + 1000;
@@ -278,10 +285,7 @@ static void test_failover_commit(void)
 {
     GError *err = NULL;
     Secondary s = {0};
-    fresh_images(SIZE);
-    open_secondary(&s);
-    replication_start_all(REPLICATION_MODE_SECONDARY, &err);
-    g_assert_no_error(err);
+    start_secondary(&s);
 
     uint8_t mine[4096], theirs[4096], after[4096];
     fill(mine, sizeof(mine), 50);
