@@ -188,6 +188,45 @@ static int replication_pread(BlockDriverState *bs, uint64_t offset, uint64_t byt
     return ret;
 }
 
+/* Whether [offset, offset + *pnum) is held by the qcow2 overlay bs (1) or read from below
+ * (0); any other driver holds everything. */
+static int overlay_status(BlockDriverState *bs, uint64_t offset, uint64_t len, uint64_t *pnum)
+{
+    Qcow2Image *img = bdrv_qcow2_image(bs);
+    if (!img) {
+        *pnum = len;
+        return 1;
+    }
+    int ret = qcow2_block_status(img, offset, len, pnum);
+    return ret < 0 ? ret : ret != QCOW2_STATUS_UNALLOCATED;
+}
+
+/* After a failed failover, upstream's rule: a range the overlays hold is written to active,
+ * any other straight to the secondary disk (part of the commit may have reached it). */
+static int write_after_failed_failover(ReplicationNode *s, uint64_t offset, uint64_t bytes,
+                                       const void *buf, int flags)
+{
+    BlockDriverState *active = bdrv_file_child(s->bs), *hidden = s->hidden_disk->bs;
+    g_autofree uint8_t *zeroes = buf ? NULL : g_malloc0(bytes);
+    const uint8_t *data = buf ? buf : zeroes;
+    for (uint64_t done = 0; done < bytes;) {
+        uint64_t n_active, n_hidden;
+        int a = overlay_status(active, offset + done, bytes - done, &n_active);
+        int h = a < 0 ? a : overlay_status(hidden, offset + done, bytes - done, &n_hidden);
+        if (a < 0 || h < 0) {
+            return a < 0 ? a : h;
+        }
+        uint64_t n = MIN(n_active, n_hidden);
+        BlockDriverState *target = a || h ? active : s->secondary_disk->bs;
+        int ret = bdrv_pwrite(target, offset + done, n, data + done, flags & BDRV_REQ_FUA);
+        if (ret < 0) {
+            return ret;
+        }
+        done += n;
+    }
+    return 0;
+}
+
 typedef enum { OP_WRITE, OP_ZEROES, OP_DISCARD, OP_FLUSH } ReplicationOp;
 
 static int forward(BlockDriverState *bs, ReplicationOp op, uint64_t offset, uint64_t bytes,
@@ -196,7 +235,12 @@ static int forward(BlockDriverState *bs, ReplicationOp op, uint64_t offset, uint
     ReplicationNode *s = bs->opaque;
     g_rw_lock_reader_lock(&s->io_lock);
     int ret = io_status(s);
-    if (ret == 0) {
+    bool failed_over =
+        s->mode == REPLICATION_MODE_SECONDARY && stage_get(s) == STAGE_FAILOVER_FAILED;
+    if (ret == 0 && failed_over && op != OP_FLUSH) {
+        /* Zeroes are written as such, discards dropped (upstream's node has neither). */
+        ret = op == OP_DISCARD ? 0 : write_after_failed_failover(s, offset, bytes, buf, flags);
+    } else if (ret == 0) {
         BlockDriverState *file = bdrv_file_child(bs);
         switch (op) {
         case OP_WRITE:
@@ -522,19 +566,6 @@ static void replication_get_error(ReplicationNode *s, GError **errp)
     if (g_atomic_int_get(&s->error)) {
         error_setg(errp, "I/O error occurred");
     }
-}
-
-/* Whether [offset, offset + *pnum) is held by the qcow2 overlay bs (1) or read from below
- * (0); any other driver holds everything. */
-static int overlay_status(BlockDriverState *bs, uint64_t offset, uint64_t len, uint64_t *pnum)
-{
-    Qcow2Image *img = bdrv_qcow2_image(bs);
-    if (!img) {
-        *pnum = len;
-        return 1;
-    }
-    int ret = qcow2_block_status(img, offset, len, pnum);
-    return ret < 0 ? ret : ret != QCOW2_STATUS_UNALLOCATED;
 }
 
 /* Upstream's active commit: whatever active or hidden holds is written into the secondary

@@ -407,6 +407,47 @@ static void expect_error(GError **err, const char *msg)
     g_clear_error(err);
 }
 
+static int refuse_write(void *opaque, uint64_t offset, uint64_t bytes)
+{
+    return -ENOSPC;
+}
+
+/* The secondary disk refuses writes during the commit (full): failover-failed, an I/O error;
+ * then, as upstream, a write lands on active where the overlays hold its range and on the
+ * secondary disk elsewhere. */
+static void test_failover_failed(void)
+{
+    GError *err = NULL;
+    Secondary s = {0};
+    start_secondary(&s);
+    uint8_t mine[4096], more[4096], plain[4096];
+    fill(mine, sizeof(mine), 90);
+    fill(more, sizeof(more), 91);
+    fill(plain, sizeof(plain), 92);
+    g_assert_cmpint(bdrv_pwrite(s.rep, 0, sizeof(mine), mine, 0), ==, 0);
+    bdrv_add_before_write(s.parent0, refuse_write, NULL);
+    replication_stop_all(true, &err);
+    g_assert_nonnull(err);
+    g_assert_true(strstr(err->message, "No space left on device"));
+    g_clear_error(&err);
+    replication_get_error_all(&err);
+    expect_error(&err, "I/O error occurred");
+    bdrv_remove_before_write(s.parent0, refuse_write, NULL);
+    g_autofree uint8_t *old = original(0, sizeof(more));
+
+    g_assert_cmpint(bdrv_pwrite(s.rep, 0, sizeof(more), more, 0), ==, 0);
+    assert_reads(s.rep, 0, sizeof(more), more);
+    assert_reads(s.parent0, 0, sizeof(more), old); /* held by active: written there */
+    g_assert_cmpint(bdrv_pwrite(s.rep, 300000, sizeof(plain), plain, 0), ==, 0);
+    assert_reads(s.parent0, 300000, sizeof(plain), plain); /* nobody's: the disk itself */
+    g_assert_cmpint(holds("active", 300000), ==, 0);
+    assert_reads(s.rep, 300000, sizeof(plain), plain);
+    g_assert_cmpint(bdrv_write_zeroes(s.rep, 300000, 512, 0), ==, 0);
+    uint8_t zeroes[512] = {0};
+    assert_reads(s.parent0, 300000, sizeof(zeroes), zeroes);
+    close_secondary(&s);
+}
+
 static void test_stage_errors(void)
 {
     GError *err = NULL;
@@ -599,6 +640,7 @@ int main(int argc, char **argv)
     g_test_add_func("/replication/backup-before-nbd-write", test_backup_before_nbd_write);
     g_test_add_func("/replication/failover-commit", test_failover_commit);
     g_test_add_func("/replication/concurrent-writers", test_concurrent_writers);
+    g_test_add_func("/replication/failover-failed", test_failover_failed);
     g_test_add_func("/replication/stage-errors", test_stage_errors);
     g_test_add_func("/replication/start-checks", test_start_checks);
     g_test_add_func("/replication/open-errors", test_open_errors);
