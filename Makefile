@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 20
 FUNCTIONAL_JOBS ?= $(shell n=$$(nproc); [ $$n -gt 4 ] && n=4; echo $$n)
 
 .PHONY: format all deps build build-asan check check-unit check-functional check-asan \
-        demo bench guest guest-asan clean
+        demo bench guest guest-asan debian-image clean
 
 all: build
 
@@ -36,6 +36,11 @@ build-asan: deps $(ASAN_BUILD)/build.ninja
 guest: deps
 	tests/guest/build-guest $(BUILD)/guest
 
+# The Debian 12 disk image (tests/guest/build-debian-image: mmdebstrap, GRUB, ext4, qcow2),
+# cached in build/debian-image; test_debian_image.py builds it too when it is missing.
+debian-image: deps
+	tests/guest/build-debian-image $(BUILD)/debian-image
+
 # The sanitizer tree's guest starts as a copy of build/'s when that one exists: build-guest's
 # stamp then finds it up to date, or rebuilds it from the copied .debs, without downloading the
 # kernel a second time. The large files are hard links (build-guest only ever replaces them,
@@ -58,11 +63,12 @@ check-unit: build
 	-@$(MAKE) --no-print-directory guest
 	meson test -C $(BUILD) $(MESON_TEST_ARGS)
 
-# A guest that cannot be built (no network, nothing cached) fails its own tests, not the others.
+# A guest or disk image that cannot be built (no network, nothing cached) fails its own tests,
+# not the others.
 # Files are spread over FUNCTIONAL_JOBS workers whole (--dist loadfile); the slowest tests are
 # listed at the end, to show where the time goes.
 check-functional: build
-	-@$(MAKE) --no-print-directory guest
+	-@$(MAKE) -k --no-print-directory guest debian-image
 	$(PYTEST) -q -p no:cacheprovider -n $(FUNCTIONAL_JOBS) --dist loadfile --durations=15 \
 	    --junitxml=$(BUILD)/functional.xml tests/functional
 

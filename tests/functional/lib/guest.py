@@ -72,6 +72,9 @@ class GuestVM:
     """One guest process. The serial console is the process's stdout (-nographic by default),
     read by a thread into .console.
 
+    kernel=None boots no kernel of ours: the firmware boots whatever disk extra_args gives
+    (guest and append are then unused; the Debian disk image, lib/debian_image.py).
+
     net="user" adds a slirp netdev with host forwards to ports 80, 7/tcp and 7/udp, found in
     .ports["http"], .ports["echo"], .ports["udp"]; net=None adds none (pass your own -netdev and
     -device in extra_args)."""
@@ -87,9 +90,10 @@ class GuestVM:
         self.ports = {}
         self.qmp_path = qmp_path
         argv = [binary, "-accel", accel, "-M", machine, "-m", memory, *console_args,
-                *(["-no-reboot"] if no_reboot else []),
-                "-kernel", guest[kernel], "-initrd", guest["initrd"],
-                "-append", f"console=ttyS0 {append}".strip()]
+                *(["-no-reboot"] if no_reboot else [])]
+        if kernel:
+            argv += ["-kernel", guest[kernel], "-initrd", guest["initrd"],
+                     "-append", f"console=ttyS0 {append}".strip()]
         if net == "user":
             http, echo = free_ports(2)
             self.ports = {"http": http, "echo": echo, "udp": free_port(socket.SOCK_DGRAM)}

@@ -1,0 +1,61 @@
+"""The Debian 12 disk image (tests/guest/build-debian-image): builds or finds it, gives each VM
+a throw-away overlay of it, and logs in on its serial console.
+
+    img = debian_image.build()
+    vm = guest.GuestVM(binary, None, kernel=None, memory="1G", interactive=True,
+                       no_reboot=False, extra_args=debian_image.drive_args(img, tmpdir, "virtio"))
+    vm.start()
+    debian_image.login(vm)
+    print(vm.shell("uname -r"))
+
+Environment: QC_DEBIAN_TIMEOUT (seconds from start or reboot to `login:`, default 300: a boot
+takes about 60 s under Debian's TCG on a quiet 2-core host and several times that under load).
+"""
+import json
+import os
+import subprocess
+
+from guest import ROOT
+
+BUILD_SCRIPT = os.path.join(ROOT, "tests", "guest", "build-debian-image")
+BOOT_TIMEOUT = float(os.environ.get("QC_DEBIAN_TIMEOUT", "300"))
+# Set by build-debian-image (HOSTNAME, ROOT_PASSWORD); image.json repeats them.
+PROMPT = r"root@qc-debian:~# "
+
+
+def build(outdir=None):
+    """Builds (or finds cached) the image; returns image.json's fields plus 'path'."""
+    outdir = outdir or os.path.join(ROOT, "build", "debian-image")
+    # A first build downloads about 50 MB of packages and takes 3-4 minutes on a loaded host.
+    p = subprocess.run([BUILD_SCRIPT, outdir], capture_output=True, text=True, timeout=1800)
+    if p.returncode != 0:
+        raise RuntimeError(f"build-debian-image failed:\n{p.stderr}")
+    with open(os.path.join(outdir, "image.json")) as f:
+        info = json.load(f)
+    info["path"] = os.path.join(outdir, "debian.qcow2")
+    return info
+
+
+def overlay(image, directory):
+    """A qcow2 overlay backed by the cached image, so a VM's writes never reach the cache."""
+    path = os.path.join(directory, "debian-overlay.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+                    image["path"], path], check=True, capture_output=True, timeout=60)
+    return path
+
+
+def drive_args(image, directory, interface):
+    """-drive arguments for a fresh overlay on interface (virtio, ide)."""
+    return ["-drive", f"file={overlay(image, directory)},if={interface},format=qcow2"]
+
+
+def login(vm, image, start=0, timeout=None):
+    """Waits for the console's `login:` after offset start, logs in as root and waits for the
+    shell prompt; returns the console offset after it."""
+    timeout = BOOT_TIMEOUT if timeout is None else timeout
+    m = vm.wait_for(rf"{image['hostname']} login: ", timeout, start)
+    vm.send("root")
+    m = vm.wait_for(r"Password: ", 60, m.end())
+    vm.send(image["root_password"])
+    m = vm.wait_for(PROMPT, 120, m.end())
+    return m.end()
