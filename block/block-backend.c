@@ -35,6 +35,8 @@ struct BlockBackend {
     GMainContext *ctx;
     uint64_t perm, shared;
     char *dev;
+    const BlockDevOps *dev_ops;
+    void *dev_opaque;
     bool wce;
     BlockInterfaceType if_type;
     int bus, unit;
@@ -242,6 +244,69 @@ bool blk_attach_dev(BlockBackend *blk, const char *dev_name)
 void blk_detach_dev(BlockBackend *blk)
 {
     g_clear_pointer(&blk->dev, g_free);
+    blk->dev_ops = NULL;
+    blk->dev_opaque = NULL;
+}
+
+void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops, void *opaque)
+{
+    blk->dev_ops = ops;
+    blk->dev_opaque = opaque;
+}
+
+bool blk_dev_has_removable_media(BlockBackend *blk)
+{
+    return !blk->dev || (blk->dev_ops && blk->dev_ops->change_media_cb);
+}
+
+bool blk_dev_has_tray(BlockBackend *blk)
+{
+    return blk->dev_ops && blk->dev_ops->is_tray_open;
+}
+
+bool blk_dev_is_tray_open(BlockBackend *blk)
+{
+    return blk_dev_has_tray(blk) && blk->dev_ops->is_tray_open(blk->dev_opaque);
+}
+
+bool blk_dev_is_medium_locked(BlockBackend *blk)
+{
+    return blk->dev_ops && blk->dev_ops->is_medium_locked &&
+           blk->dev_ops->is_medium_locked(blk->dev_opaque);
+}
+
+static BlockTrayMovedFunc *tray_moved_handler;
+
+void blk_set_tray_moved_handler(BlockTrayMovedFunc *fn)
+{
+    tray_moved_handler = fn;
+}
+
+void blk_tray_moved(BlockBackend *blk, bool open)
+{
+    if (tray_moved_handler) {
+        tray_moved_handler(blk, open);
+    }
+}
+
+void blk_dev_change_media(BlockBackend *blk, bool load)
+{
+    if (!blk->dev_ops || !blk->dev_ops->change_media_cb) {
+        return;
+    }
+    bool was_open = blk_dev_is_tray_open(blk);
+    blk->dev_ops->change_media_cb(blk->dev_opaque, load);
+    bool is_open = blk_dev_is_tray_open(blk);
+    if (was_open != is_open) {
+        blk_tray_moved(blk, is_open);
+    }
+}
+
+void blk_dev_eject_request(BlockBackend *blk, bool force)
+{
+    if (blk->dev_ops && blk->dev_ops->eject_request_cb) {
+        blk->dev_ops->eject_request_cb(blk->dev_opaque, force);
+    }
 }
 
 const char *blk_dev_name(BlockBackend *blk)

@@ -626,7 +626,8 @@ BlockBackend *blockdev_backend_for_device(const char *drive, const char *owner_t
             error_setg(errp, "Drive '%s' is already in use by another device", drive);
             return NULL;
         }
-        if (!blk_is_inserted(blk)) {
+        /* A CD drive is the one device here with removable media. */
+        if (!blk_is_inserted(blk) && strcmp(owner_type, "ide-cd") != 0) {
             error_setg(errp, "Device needs media, but drive is empty");
             return NULL;
         }

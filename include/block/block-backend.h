@@ -53,6 +53,32 @@ bool blk_attach_dev(BlockBackend *blk, const char *dev_name);
 void blk_detach_dev(BlockBackend *blk);
 const char *blk_dev_name(BlockBackend *blk);
 
+/*
+ * A device with a removable medium (ide-cd) and its tray, as upstream's BlockDevOps: the
+ * monitor's eject / change / tray commands go through these; the device answers where its
+ * tray is and whether the guest locked it.
+ */
+typedef struct BlockDevOps {
+    void (*change_media_cb)(void *opaque, bool load); /* medium inserted/removed, tray moved */
+    void (*eject_request_cb)(void *opaque, bool force);
+    bool (*is_tray_open)(void *opaque);
+    bool (*is_medium_locked)(void *opaque);
+} BlockDevOps;
+void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops, void *opaque);
+/* True without a device, as upstream: only a device without removable media says no. */
+bool blk_dev_has_removable_media(BlockBackend *blk);
+bool blk_dev_has_tray(BlockBackend *blk);
+bool blk_dev_is_tray_open(BlockBackend *blk);
+bool blk_dev_is_medium_locked(BlockBackend *blk);
+/* Tells the device; a tray that moved is reported (blk_tray_moved). */
+void blk_dev_change_media(BlockBackend *blk, bool load);
+void blk_dev_eject_request(BlockBackend *blk, bool force);
+/* The tray moved (the guest's START STOP UNIT, or the monitor): the handler the monitor sets
+ * emits DEVICE_TRAY_MOVED. */
+typedef void BlockTrayMovedFunc(BlockBackend *blk, bool open);
+void blk_set_tray_moved_handler(BlockTrayMovedFunc *fn);
+void blk_tray_moved(BlockBackend *blk, bool open);
+
 /* -drive's extra: the bus it was meant for (if=) and its index, for the machine to claim. */
 typedef enum {
     BLK_IF_NONE,

@@ -32,7 +32,7 @@ static void fixture_setup(Fixture *f, gconstpointer data)
     f->io = io_space_new("io", 0x10000);
     irq_probe_init(&f->irq, 14);
     f->ch = ide_channel_new(&f->irq.line);
-    g_assert_true(ide_channel_attach(f->ch, 0, f->blk, "SERIAL-1", &err));
+    g_assert_true(ide_channel_attach(f->ch, 0, f->blk, "SERIAL-1", false, &err));
     g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
 }
 
@@ -185,7 +185,7 @@ static void test_state_mid_transfer(Fixture *f, gconstpointer data)
     io_space_free(f->io);
     f->io = io_space_new("io", 0x10000);
     f->ch = ide_channel_new(&f->irq.line);
-    g_assert_true(ide_channel_attach(f->ch, 0, f->blk, NULL, &err));
+    g_assert_true(ide_channel_attach(f->ch, 0, f->blk, NULL, false, &err));
     g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
     g_autoptr(VMStateSet) set2 = vmstate_set_new();
     vmstate_set_add(set2, "ide", 0, &vmstate_ide_channel, f->ch);
