@@ -38,6 +38,7 @@ struct BlockBackend {
     const BlockDevOps *dev_ops;
     void *dev_opaque;
     bool wce;
+    bool root_read_only; /* the last medium's, for blockdev-change-medium's "retain" */
     BlockInterfaceType if_type;
     int bus, unit;
     bool cdrom;
@@ -138,6 +139,7 @@ bool blk_insert_bs(BlockBackend *blk, BlockDriverState *root, uint64_t perm, uin
     blk->root = root;
     blk->perm = perm;
     blk->shared = shared;
+    blk->root_read_only = root->read_only;
     root->backends++;
     if (!recompute_root(root, errp)) {
         blk->root = NULL;
@@ -166,6 +168,21 @@ bool blk_set_perm(BlockBackend *blk, uint64_t perm, uint64_t shared, GError **er
         return false;
     }
     return true;
+}
+
+bool blk_insert_medium(BlockBackend *blk, BlockDriverState *root, GError **errp)
+{
+    return blk_insert_bs(blk, root, blk->perm, blk->shared, errp);
+}
+
+void blk_set_root_read_only(BlockBackend *blk, bool read_only)
+{
+    blk->root_read_only = read_only;
+}
+
+bool blk_root_read_only(BlockBackend *blk)
+{
+    return blk->root_read_only;
 }
 
 void blk_remove_bs(BlockBackend *blk)

@@ -385,6 +385,7 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
         }
     }
     blk_set_enable_write_cache(blk, wce);
+    blk_set_root_read_only(blk, read_only || snapshot);
     blk_set_legacy(blk, type, bus, unit, cdrom);
     if_count[type]++;
     DriveInfo *d = g_new0(DriveInfo, 1);
@@ -664,4 +665,15 @@ void blockdev_cleanup(void)
     g_clear_pointer(&monitor_nodes, g_ptr_array_unref);
     memset(if_count, 0, sizeof(if_count));
     block_cleanup();
+}
+
+BlockDriverState *blockdev_open_medium(const char *filename, const char *format, bool read_only,
+                                       GError **errp)
+{
+    g_autoptr(GHashTable) opts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_hash_table_insert(opts, g_strdup("driver"),
+                        g_strdup(format ? format : bdrv_probe_format(filename)));
+    g_hash_table_insert(opts, g_strdup("file.filename"), g_strdup(filename));
+    BdrvOpenFlags flags = {.drive_style = true, .read_only = read_only};
+    return bdrv_open_opts(opts, &flags, errp);
 }

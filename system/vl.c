@@ -16,6 +16,7 @@
 #include "migration/vmstate.h"
 #include "monitor/colo.h"
 #include "monitor/job.h"
+#include "monitor/media.h"
 #include "monitor/nbd.h"
 #include "monitor/quorum.h"
 #include "monitor/monitor.h"
@@ -1109,6 +1110,7 @@ int qemu_main(int argc, char **argv)
     colo_compare_set_event_hook(monitor_colo_compare_event);
     nbd_server_set_deleted_notify(monitor_nbd_export_deleted);
     job_set_notify(monitor_job_event);
+    blk_set_tray_moved_handler(monitor_tray_moved);
     nbd_server_set_device_hooks(&nbd_block_device_hooks);
     quorum_set_event_handler(monitor_quorum_event);
 

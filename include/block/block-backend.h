@@ -39,6 +39,12 @@ const char *blk_name(BlockBackend *blk);
 bool blk_insert_bs(BlockBackend *blk, BlockDriverState *root, uint64_t perm, uint64_t shared,
                    GError **errp);
 void blk_remove_bs(BlockBackend *blk);
+/* A new medium into an empty backend, under the permissions its device already has. */
+bool blk_insert_medium(BlockBackend *blk, BlockDriverState *root, GError **errp);
+/* Whether the backend's medium is (or the last one was) read-only; -drive sets it for an empty
+ * drive (media=cdrom: read-only). */
+void blk_set_root_read_only(BlockBackend *blk, bool read_only);
+bool blk_root_read_only(BlockBackend *blk);
 BlockDriverState *blk_bs(BlockBackend *blk);
 /* Moves every backend on `from` onto `to`, keeping their permissions (a mirror's pivot); each
  * backend is drained first. False + errp on a lock conflict (nothing moved then). */
