@@ -143,6 +143,27 @@ static bool ide_drive_slot(GHashTable *own, int *bus, int *unit, GError **errp)
     return true;
 }
 
+/* The format of an image opened without one. Upstream probes once the file is open (a missing
+ * one is only an error), and warns of a raw guess, without its usual prefix, only when the
+ * image is writable (block 0 is what a guest could change into another format's header). */
+static const char *probe_format(const char *fname, bool read_only)
+{
+    const char *format = bdrv_probe_format(fname);
+    int fd = open(fname, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && strcmp(format, "raw") == 0 && !read_only) {
+        fprintf(stderr,
+                "WARNING: Image format was not specified for '%s' and probing guessed raw.\n"
+                "         Automatically detecting the format is dangerous for raw images, "
+                "write operations on block 0 will be restricted.\n"
+                "         Specify the 'raw' format explicitly to remove the restrictions.\n",
+                fname);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return format;
+}
+
 /* Upstream's cache= modes onto (write cache, O_DIRECT, no flush). */
 static bool parse_cache(const char *mode, bool *wce, bool *direct, bool *no_flush)
 {
@@ -324,23 +345,7 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
             g_autofree char *fname = g_strdup(file);
             g_hash_table_remove(opts, "file");
             if (!format && !g_hash_table_contains(opts, "driver")) {
-                format = bdrv_probe_format(fname);
-                /* Upstream probes once the file is open (a missing one is only an error), and
-                 * prints this without its usual prefix. */
-                int fd = open(fname, O_RDONLY | O_CLOEXEC);
-                if (fd >= 0 && strcmp(format, "raw") == 0) {
-                    fprintf(stderr,
-                            "WARNING: Image format was not specified for '%s' and probing "
-                            "guessed raw.\n"
-                            "         Automatically detecting the format is dangerous for raw "
-                            "images, write operations on block 0 will be restricted.\n"
-                            "         Specify the 'raw' format explicitly to remove the "
-                            "restrictions.\n",
-                            fname);
-                }
-                if (fd >= 0) {
-                    close(fd);
-                }
+                format = probe_format(fname, read_only);
             }
             g_hash_table_insert(opts, g_strdup("file.filename"), g_strdup(fname));
         }
@@ -672,7 +677,7 @@ BlockDriverState *blockdev_open_medium(const char *filename, const char *format,
 {
     g_autoptr(GHashTable) opts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_hash_table_insert(opts, g_strdup("driver"),
-                        g_strdup(format ? format : bdrv_probe_format(filename)));
+                        g_strdup(format ? format : probe_format(filename, read_only)));
     g_hash_table_insert(opts, g_strdup("file.filename"), g_strdup(filename));
     BdrvOpenFlags flags = {.drive_style = true, .read_only = read_only};
     return bdrv_open_opts(opts, &flags, errp);

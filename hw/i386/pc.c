@@ -32,6 +32,7 @@
 struct PcMachine {
     DeviceHost host; /* what -device's create functions get */
     GArray *devices; /* PcDevice: every device, in creation (reset, save) order */
+    guint anon_ide;  /* -device ide-hd/ide-cd without id= so far (their qdev paths) */
     PcMachineOptions opts;
     char *kernel, *initrd, *append;
     PcMachineHooks hooks;
@@ -534,12 +535,16 @@ static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const cha
     if (!blk) {
         return false;
     }
-    if (!pc_ide_attach_blk(m, blk, n, unit, cd, serial, id, errp)) {
+    /* Upstream names a -device without id= in /machine/peripheral-anon. */
+    g_autofree char *qdev =
+        id ? g_strdup(id) : g_strdup_printf("/machine/peripheral-anon/device[%u]", m->anon_ide);
+    if (!pc_ide_attach_blk(m, blk, n, unit, cd, serial, qdev, errp)) {
         if (!*blk_name(blk)) {
             blk_unref(blk);
         }
         return false;
     }
+    m->anon_ide += !id;
     return true;
 }
 

@@ -1197,8 +1197,8 @@ static bool ide_check(const void *scratch, const void *live, int version, GError
 {
     const IdeChannel *l = scratch;
     if (l->buf_end > sizeof(l->buf) || l->buf_pos > l->buf_end || l->xfer > XFER_DMA_REPLY ||
-        l->chunk > ATA_BUF_SECTORS || l->busy || l->elem_end > l->buf_end ||
-        (l->atapi_xfer && l->buf_pos > l->elem_end)) {
+        l->chunk > ATA_BUF_SECTORS || l->busy ||
+        (l->atapi_xfer && (l->elem_end > l->buf_end || l->buf_pos > l->elem_end))) {
         error_setg(errp, "ide: transfer state out of range");
         return false;
     }
