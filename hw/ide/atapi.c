@@ -1,5 +1,6 @@
 /* The MMC command set of an ATAPI CD/DVD-ROM drive (include/hw/ide/atapi.h). */
 #include "hw/ide/atapi.h"
+#include "util/be.h"
 
 #include <errno.h>
 #include <string.h>
@@ -14,28 +15,6 @@
  * 4.1.6.1, 4.1.8). */
 #define ALLOW_UA    0x01
 #define CHECK_READY 0x02
-
-static void put_be16(uint8_t *p, uint32_t v)
-{
-    p[0] = v >> 8;
-    p[1] = v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    put_be16(p, v >> 16);
-    put_be16(p + 2, v);
-}
-
-static uint32_t get_be16(const uint8_t *p)
-{
-    return p[0] << 8 | p[1];
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)get_be16(p) << 16 | get_be16(p + 2);
-}
 
 /* A space-padded ASCII field, no terminator. */
 static void put_padded(uint8_t *p, size_t n, const char *s)
@@ -118,7 +97,7 @@ static AtapiResult cmd_inquiry(AtapiState *s, BlockBackend *blk, const uint8_t *
         buf[0] = 0x05;
         buf[3] = 1;    /* page length */
         buf[4] = 0x00; /* supported pages: this one */
-        return reply(5, get_be16(cdb + 3));
+        return reply(5, ld16_be(cdb + 3));
     }
     buf[0] = 0x05; /* CD/DVD device */
     buf[1] = 0x80; /* removable medium */
@@ -160,8 +139,8 @@ static AtapiResult cmd_prevent_allow(AtapiState *s, BlockBackend *blk, const uin
 static AtapiResult cmd_read_capacity(AtapiState *s, BlockBackend *blk, const uint8_t *cdb,
                                      uint8_t *buf)
 {
-    put_be32(buf, medium_blocks(blk) - 1); /* the last block's address */
-    put_be32(buf + 4, ATAPI_BLOCK);
+    st32_be(buf, medium_blocks(blk) - 1); /* the last block's address */
+    st32_be(buf + 4, ATAPI_BLOCK);
     return reply(8, 8);
 }
 
@@ -179,8 +158,8 @@ static AtapiResult read_blocks(AtapiState *s, BlockBackend *blk, uint32_t lba, u
 
 static AtapiResult cmd_read(AtapiState *s, BlockBackend *blk, const uint8_t *cdb, uint8_t *buf)
 {
-    uint32_t count = cdb[0] == 0x28 ? get_be16(cdb + 7) : get_be32(cdb + 6);
-    return read_blocks(s, blk, get_be32(cdb + 2), count);
+    uint32_t count = cdb[0] == 0x28 ? ld16_be(cdb + 7) : ld32_be(cdb + 6);
+    return read_blocks(s, blk, ld32_be(cdb + 2), count);
 }
 
 static AtapiResult cmd_read_cd(AtapiState *s, BlockBackend *blk, const uint8_t *cdb, uint8_t *buf)
@@ -193,7 +172,7 @@ static AtapiResult cmd_read_cd(AtapiState *s, BlockBackend *blk, const uint8_t *
     case 0x00: /* no fields asked for */
         return done();
     case 0x10: /* user data only: a plain read */
-        return read_blocks(s, blk, get_be32(cdb + 2), count);
+        return read_blocks(s, blk, ld32_be(cdb + 2), count);
     default: /* raw sectors (headers, EDC/ECC): not built here */
         return fail(s, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
     }
@@ -201,7 +180,7 @@ static AtapiResult cmd_read_cd(AtapiState *s, BlockBackend *blk, const uint8_t *
 
 static AtapiResult cmd_seek(AtapiState *s, BlockBackend *blk, const uint8_t *cdb, uint8_t *buf)
 {
-    if (get_be32(cdb + 2) >= medium_blocks(blk)) {
+    if (ld32_be(cdb + 2) >= medium_blocks(blk)) {
         return fail(s, SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
     }
     return done();
@@ -219,7 +198,7 @@ static uint32_t toc_format0(uint32_t blocks, uint8_t *buf, bool msf, uint8_t sta
         if (msf) {
             put_msf(q + 5, 0);
         } else {
-            put_be32(q + 4, 0);
+            st32_be(q + 4, 0);
         }
         q += 8;
     }
@@ -228,17 +207,17 @@ static uint32_t toc_format0(uint32_t blocks, uint8_t *buf, bool msf, uint8_t sta
     if (msf) {
         put_msf(q + 5, blocks);
     } else {
-        put_be32(q + 4, blocks);
+        st32_be(q + 4, blocks);
     }
     q += 8;
     uint32_t len = q - buf;
-    put_be16(buf, len - 2);
+    st16_be(buf, len - 2);
     return len;
 }
 
 static AtapiResult cmd_read_toc(AtapiState *s, BlockBackend *blk, const uint8_t *cdb, uint8_t *buf)
 {
-    uint32_t alloc = get_be16(cdb + 7);
+    uint32_t alloc = ld16_be(cdb + 7);
     bool msf = cdb[1] & 2;
     uint8_t start_track = cdb[6];
     switch (cdb[9] >> 6) {
@@ -264,20 +243,20 @@ static AtapiResult cmd_get_configuration(AtapiState *s, BlockBackend *blk, const
     if (cdb[2] != 0 || cdb[3] != 0) { /* only the profile list (feature 0) */
         return fail(s, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
     }
-    uint32_t alloc = MIN(get_be16(cdb + 7), ATAPI_REPLY_MAX);
+    uint32_t alloc = MIN(ld16_be(cdb + 7), ATAPI_REPLY_MAX);
     uint32_t blocks = medium_present(s, blk) ? medium_blocks(blk) : 0;
     uint16_t current = !blocks ? 0 : blocks > CD_MAX_BLOCKS ? PROFILE_DVD_ROM : PROFILE_CD_ROM;
-    put_be16(buf + 6, current);
+    st16_be(buf + 6, current);
     buf[10] = 0x03; /* persistent, current */
     static const uint16_t profiles[] = {PROFILE_DVD_ROM, PROFILE_CD_ROM};
     uint32_t len = 12;
     for (size_t i = 0; i < G_N_ELEMENTS(profiles); i++) {
-        put_be16(buf + len, profiles[i]);
+        st16_be(buf + len, profiles[i]);
         buf[len + 2] = profiles[i] == current;
         buf[11] += 4;
         len += 4;
     }
-    put_be32(buf, len - 4);
+    st32_be(buf, len - 4);
     return reply(len, alloc);
 }
 
@@ -308,8 +287,8 @@ static AtapiResult cmd_get_event_status(AtapiState *s, BlockBackend *blk, const 
     } else {
         buf[2] = 0x80; /* no event available */
     }
-    put_be16(buf, len - 4);
-    return reply(len, get_be16(cdb + 7));
+    st16_be(buf, len - 4);
+    return reply(len, ld16_be(cdb + 7));
 }
 
 static AtapiResult cmd_read_disc_information(AtapiState *s, BlockBackend *blk, const uint8_t *cdb,
@@ -325,12 +304,12 @@ static AtapiResult cmd_read_disc_information(AtapiState *s, BlockBackend *blk, c
     buf[5] = 1;    /* first track of the last session */
     buf[6] = 1;    /* last track of the last session */
     buf[7] = 0x20; /* unrestricted use */
-    return reply(34, get_be16(cdb + 7));
+    return reply(34, ld16_be(cdb + 7));
 }
 
 static uint32_t mode_header(uint8_t *buf, uint32_t len, uint8_t page)
 {
-    put_be16(buf, len - 2);
+    st16_be(buf, len - 2);
     buf[2] = 0x70; /* medium type: no disc / door closed, as upstream */
     buf[8] = page;
     buf[9] = len - 10;
@@ -340,7 +319,7 @@ static uint32_t mode_header(uint8_t *buf, uint32_t len, uint8_t page)
 static AtapiResult cmd_mode_sense(AtapiState *s, BlockBackend *blk, const uint8_t *cdb,
                                   uint8_t *buf)
 {
-    uint32_t alloc = get_be16(cdb + 7);
+    uint32_t alloc = ld16_be(cdb + 7);
     uint8_t control = cdb[2] >> 6, page = cdb[2] & 0x3f;
     if (control == 3) {
         return fail(s, SENSE_ILLEGAL_REQUEST, ASC_SAVING_PARAMETERS_UNSUPPORTED);
@@ -360,10 +339,10 @@ static AtapiResult cmd_mode_sense(AtapiState *s, BlockBackend *blk, const uint8_
         buf[12] = 0x71; /* audio play (Linux looks for it to automount), ... */
         buf[13] = 3 << 5;
         buf[14] = 0x01 | 0x08 | 0x20 | (s->tray_locked ? 0x02 : 0); /* lock, eject, tray */
-        put_be16(buf + 16, 704);                                    /* 4x */
+        st16_be(buf + 16, 704);                                     /* 4x */
         buf[19] = 2;                                                /* volume levels */
-        put_be16(buf + 20, 512);                                    /* buffer KiB */
-        put_be16(buf + 22, 704);
+        st16_be(buf + 20, 512);                                     /* buffer KiB */
+        st16_be(buf + 22, 704);
         return reply(30, alloc);
     default:
         return fail(s, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
@@ -374,7 +353,7 @@ static AtapiResult cmd_mechanism_status(AtapiState *s, BlockBackend *blk, const 
                                         uint8_t *buf)
 {
     buf[5] = 1; /* one slot */
-    return reply(8, get_be16(cdb + 8));
+    return reply(8, ld16_be(cdb + 8));
 }
 
 static const struct {

@@ -667,6 +667,18 @@ static void packet_command(IdeChannel *ch)
     ch->status = ST_DRDY | ST_DSC | ST_DRQ;
 }
 
+/* The data goes over the bus master (as dma_kind) or by PIO, as the PACKET asked. */
+static void atapi_data_phase(IdeChannel *ch, XferKind dma_kind)
+{
+    ch->atapi_xfer = true;
+    if (ch->atapi_dma) {
+        dma_command(ch, dma_kind);
+    } else {
+        ch->xfer = XFER_READ;
+        atapi_pio_next(ch);
+    }
+}
+
 /* The command block is in: run it. */
 static void packet_received(IdeChannel *ch)
 {
@@ -689,30 +701,18 @@ static void packet_received(IdeChannel *ch)
         set_irq(ch);
         return;
     case ATAPI_REPLY:
-        ch->atapi_xfer = true;
         ch->io_remaining = 0;
         ch->pkt_remaining = r.len;
         ch->buf_pos = 0;
         ch->buf_end = r.len;
-        if (ch->atapi_dma) {
-            dma_command(ch, XFER_DMA_REPLY);
-        } else {
-            ch->xfer = XFER_READ;
-            atapi_pio_next(ch);
-        }
+        atapi_data_phase(ch, XFER_DMA_REPLY);
         return;
     case ATAPI_READ:
-        ch->atapi_xfer = true;
         ch->io_lba = (uint64_t)r.lba * (ATAPI_BLOCK / ATA_SECTOR);
         ch->io_remaining = r.count * (ATAPI_BLOCK / ATA_SECTOR);
         ch->pkt_remaining = r.count * ATAPI_BLOCK;
         ch->buf_pos = ch->buf_end = 0;
-        if (ch->atapi_dma) {
-            dma_command(ch, XFER_DMA_READ);
-        } else {
-            ch->xfer = XFER_READ;
-            atapi_pio_next(ch);
-        }
+        atapi_data_phase(ch, XFER_DMA_READ);
         return;
     }
 }

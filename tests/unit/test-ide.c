@@ -171,6 +171,26 @@ static void test_errors(Fixture *f, gconstpointer data)
     g_assert_cmphex(status(f), ==, 0x50);
 }
 
+/* The channel's state as a migration stream. */
+static GByteArray *save_channel(IdeChannel *ch)
+{
+    g_autoptr(VMStateSet) set = vmstate_set_new();
+    vmstate_set_add(set, "ide", 0, &vmstate_ide_channel, ch);
+    GByteArray *stream = g_byte_array_new();
+    GError *err = NULL;
+    g_assert_true(vmstate_set_save(set, stream, &err));
+    return stream;
+}
+
+static void load_channel(IdeChannel *ch, GByteArray *stream)
+{
+    g_autoptr(VMStateSet) set = vmstate_set_new();
+    vmstate_set_add(set, "ide", 0, &vmstate_ide_channel, ch);
+    GError *err = NULL;
+    g_assert_true(vmstate_set_load(set, stream->data, stream->len, &err));
+    g_assert_no_error(err);
+}
+
 static void test_state_mid_transfer(Fixture *f, gconstpointer data)
 {
     uint8_t first[512], second[512];
@@ -178,21 +198,15 @@ static void test_state_mid_transfer(Fixture *f, gconstpointer data)
     wait_not_busy(f);
     read_sector(f, first);
     /* Saved between the two sectors, loaded into a second channel on the same disk. */
-    g_autoptr(VMStateSet) set = vmstate_set_new();
-    vmstate_set_add(set, "ide", 0, &vmstate_ide_channel, f->ch);
-    g_autoptr(GByteArray) stream = g_byte_array_new();
+    g_autoptr(GByteArray) stream = save_channel(f->ch);
     GError *err = NULL;
-    g_assert_true(vmstate_set_save(set, stream, &err));
     ide_channel_free(f->ch);
     io_space_free(f->io);
     f->io = io_space_new("io", 0x10000);
     f->ch = ide_channel_new(&f->irq.line);
     g_assert_true(ide_channel_attach(f->ch, 0, f->blk, NULL, false, &err));
     g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
-    g_autoptr(VMStateSet) set2 = vmstate_set_new();
-    vmstate_set_add(set2, "ide", 0, &vmstate_ide_channel, f->ch);
-    g_assert_true(vmstate_set_load(set2, stream->data, stream->len, &err));
-    g_assert_no_error(err);
+    load_channel(f->ch, stream);
     g_assert_cmphex(status(f) & 0x08, ==, 0x08);
     read_sector(f, second);
     for (int i = 0; i < 512; i++) {
@@ -696,11 +710,8 @@ static void test_atapi_state(CdFixture *f, gconstpointer data)
     for (int i = 0; i < 2048; i += 2) {
         io_space_read(f->io, BASE, 2);
     }
-    g_autoptr(VMStateSet) set = vmstate_set_new();
-    vmstate_set_add(set, "ide", 0, &vmstate_ide_channel, f->ch);
-    g_autoptr(GByteArray) stream = g_byte_array_new();
+    g_autoptr(GByteArray) stream = save_channel(f->ch);
     GError *err = NULL;
-    g_assert_true(vmstate_set_save(set, stream, &err));
     ide_channel_free(f->ch);
     io_space_free(f->io);
     f->io = io_space_new("io", 0x10000);
@@ -709,10 +720,7 @@ static void test_atapi_state(CdFixture *f, gconstpointer data)
     g_assert_true(ide_channel_attach(f->ch, 1, f->disk.blk, NULL, false, &err));
     g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
     g_assert_false(blk_dev_is_medium_locked(f->cd.blk));
-    g_autoptr(VMStateSet) set2 = vmstate_set_new();
-    vmstate_set_add(set2, "ide", 0, &vmstate_ide_channel, f->ch);
-    g_assert_true(vmstate_set_load(set2, stream->data, stream->len, &err));
-    g_assert_no_error(err);
+    load_channel(f->ch, stream);
     g_assert_true(blk_dev_is_medium_locked(f->cd.blk));
     g_assert_cmpuint(pio_in(f, out, sizeof(out), 2048, &st), ==, 2048);
     g_assert_cmphex(st, ==, 0x50);
