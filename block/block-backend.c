@@ -39,6 +39,7 @@ struct BlockBackend {
     void *dev_opaque;
     bool wce;
     bool root_read_only; /* the last medium's, for blockdev-change-medium's "retain" */
+    bool iostatus_off;   /* its -drive was deleted under the device */
     BlockInterfaceType if_type;
     int bus, unit;
     bool cdrom;
@@ -112,14 +113,69 @@ GPtrArray *blk_all(void)
     return out;
 }
 
+void blk_drive_deleted(BlockBackend *blk)
+{
+    g_free(blk->name);
+    blk->name = g_strdup("");
+    blk->iostatus_off = true;
+}
+
+bool blk_iostatus_enabled(BlockBackend *blk)
+{
+    return blk->dev && !blk->iostatus_off;
+}
+
 const char *blk_name(BlockBackend *blk)
 {
     return blk->name;
 }
 
+/* Upstream's words for a backend as a parent of its root. */
+static char *backend_desc(BlockBackend *blk)
+{
+    return *blk->name ? g_strdup_printf("block device '%s'", blk->name)
+                      : g_strdup("an unnamed block device");
+}
+
+/* A backend on a root respects what a device's backend there does not share (a writable NBD
+ * export of a disk a device uses, say), in upstream's words; the newest is the one refused.
+ * Only devices' backends are checked: the block layer's own (a mirror's, which hands its
+ * target over after a cancel) keep their old, looser arrangement. */
+static bool backends_compatible(BlockDriverState *root, GError **errp)
+{
+    static const char *const names[] = {"consistent read", "write", "write unchanged", "resize"};
+    for (guint i = backends->len; i-- > 0;) {
+        BlockBackend *a = backends->pdata[i];
+        for (guint j = 0; a->root == root && j < backends->len; j++) {
+            BlockBackend *b = backends->pdata[j];
+            uint64_t clash = a->perm & ~b->shared;
+            if (b == a || b->root != root || !b->dev || !clash) {
+                continue;
+            }
+            g_autoptr(GString) perms = g_string_new(NULL);
+            for (guint k = 0; k < G_N_ELEMENTS(names); k++) {
+                if (clash & (1u << k)) {
+                    g_string_append_printf(perms, "%s%s", perms->len ? ", " : "", names[k]);
+                }
+            }
+            g_autofree char *da = backend_desc(a), *db = backend_desc(b);
+            error_setg(errp,
+                       "Permission conflict on node '%s': permissions '%s' are both required "
+                       "by %s (uses node '%s' as 'root' child) and unshared by %s (uses node "
+                       "'%s' as 'root' child).",
+                       root->node_name, perms->str, da, root->node_name, db, root->node_name);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* The root's backend permissions, recomputed from every backend on it. */
 static bool recompute_root(BlockDriverState *root, GError **errp)
 {
+    if (errp && !backends_compatible(root, errp)) {
+        return false;
+    }
     root->backend_perm = 0;
     root->backend_shared = BLK_PERM_ALL;
     for (guint i = 0; i < backends->len; i++) {

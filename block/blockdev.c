@@ -552,11 +552,14 @@ bool drive_del(const char *id, GError **errp)
     blk_drain(blk);
     blk_remove_bs(blk);
     if (!blk_dev_name(blk) && !d->claimed) {
-        /* Nothing else holds the backend: it goes with its drive. A device keeps its (now
-         * empty) backend, whose requests then fail with ENOMEDIUM. */
+        /* Nothing else holds the backend: it goes with its drive. */
         g_ptr_array_remove(drives, d);
         g_free(d);
         blk_unref(blk);
+    } else {
+        /* A device keeps its (now empty, anonymous) backend, whose requests then fail with
+         * ENOMEDIUM; the ID is free again. */
+        blk_drive_deleted(blk);
     }
     return true;
 }

@@ -106,7 +106,7 @@ GPtrArray *qmp_query_block(GError **errp)
             info->has_tray_open = true;
             info->tray_open = blk_dev_is_tray_open(blk);
         }
-        if (dev) {
+        if (blk_iostatus_enabled(blk)) {
             info->has_io_status = true;
             info->io_status = BLOCK_DEVICE_IO_STATUS_OK;
         }

@@ -34,6 +34,11 @@ BlockBackend *blk_by_name(const char *name);
 /* Named backends and anonymous ones a device uses, in creation order (query-block). */
 GPtrArray *blk_all(void);
 const char *blk_name(BlockBackend *blk);
+/* drive_del of a drive a device uses, as upstream: the backend stays the device's but loses
+ * its name (query-block shows it as "") and, its error policy now "report", its I/O status. */
+void blk_drive_deleted(BlockBackend *blk);
+/* Whether query-block shows an I/O status: a device's backend with the default policy. */
+bool blk_iostatus_enabled(BlockBackend *blk);
 
 /* Inserts root with the given permissions (a device's); false on a lock conflict. */
 bool blk_insert_bs(BlockBackend *blk, BlockDriverState *root, uint64_t perm, uint64_t shared,

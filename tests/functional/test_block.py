@@ -371,6 +371,43 @@ def qmp_session(binary, args, commands):
     return json.loads(re.sub(r"#block\d+", "#block", text))
 
 
+def test_attached_drive_export_and_drive_del_as_debian(qemu_bin, debian_qemu, img, tmp_path):
+    """A drive a device uses (IDE, virtio) is not shared for writing: a writable NBD export of
+    it is refused in Debian's words (a read-only one, or a writable one of a free drive, is
+    fine); drive_del of it leaves the device an anonymous, empty backend, as Debian's."""
+    import json
+    import re
+    other, free = str(tmp_path / "b.raw"), str(tmp_path / "c.raw")
+    for path in (other, free):
+        with open(path, "wb") as f:
+            f.truncate(1 << 20)
+    args = ["-M", "pc", "-nodefaults", "-display", "none", "-S",
+            "-drive", f"file={img},format=raw,if=ide",
+            "-drive", f"file={other},format=raw,if=virtio",
+            "-drive", f"file={free},format=raw,if=none,id=free"]
+    got = []
+    for binary in (qemu_bin, debian_qemu):
+        sock = str(tmp_path / f"nbd-{len(got)}.sock")
+        commands = [
+            {"execute": "nbd-server-start",
+             "arguments": {"addr": {"type": "unix", "data": {"path": sock}}}},
+            {"execute": "nbd-server-add", "arguments": {"device": "ide0-hd0", "writable": True}},
+            {"execute": "nbd-server-add", "arguments": {"device": "virtio0", "writable": True}},
+            {"execute": "nbd-server-add", "arguments": {"device": "ide0-hd0", "name": "ro"}},
+            {"execute": "nbd-server-add", "arguments": {"device": "free", "writable": True}},
+            {"execute": "human-monitor-command", "arguments": {"command-line": "drive_del ide0-hd0"}},
+            {"execute": "human-monitor-command", "arguments": {"command-line": "drive_del virtio0"}},
+            {"execute": "query-block"},
+        ]
+        text = json.dumps(qmp_session(binary, args, commands), sort_keys=True)
+        got.append(re.sub(r"/machine/unattached/device\[\d+\]", "/machine/unattached/device[N]",
+                          text))
+    ours, theirs = (json.loads(t) for t in got)
+    assert len(ours) == 8
+    assert "Permission conflict" in ours[1]["error"]["desc"]
+    assert ours == theirs
+
+
 def test_block_qmp_as_debian(qemu_bin, debian_qemu, img, tmp_path):
     """query-block, query-named-block-nodes, blockdev-add and blockdev-del answer as Debian's
     QEMU does, errors included, for a virtio disk, an if=none drive and an empty one."""
