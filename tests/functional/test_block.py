@@ -59,6 +59,10 @@ ERROR_CASES = [
     "-blockdev driver=file,node-name=1f,filename=IMG",
     "-blockdev driver=file,node-name=f,filename=IMG,read-only=maybe",
     "-blockdev driver=file,node-name=f,filename=DIR",
+    # 'file' takes regular files; -drive probes a device node's driver (host_device upstream).
+    "-blockdev driver=file,node-name=f,filename=/dev/null",
+    "-blockdev driver=raw,node-name=r,file.driver=file,file.filename=/dev/null",
+    "-drive file=/dev/null,format=raw,if=none,file.driver=file",
     "-blockdev driver=raw,node-name=r,file.driver=file,file.filename=IMG,offset=4096,size=100",
     "-blockdev driver=raw,node-name=r,file.driver=file,file.filename=IMG,offset=99999999",
     "-blockdev driver=raw,node-name=r,file.driver=file,file.filename=IMG,offset=4096,"
