@@ -73,7 +73,7 @@ def test_guest_reads_cdrom(built, isos, binary, setup):
             else ["-drive", f"if=none,id=cd,media=cdrom,file={iso},format=raw"] + extra)
     with guest.GuestVM(BINARIES[binary], built, append=f"qc.nodisk {append}".strip(), net=None,
                        interactive=True, extra_args=args) as vm:
-        vm.wait_ready()
+        vm.wait_ready(timeout=300)
         assert read_on_guest(vm, "one") == digest
         out = vm.shell(f"cat /sys/class/ata_device/{atadev}/xfer_mode /sys/block/sr0/size; "
                        "dmesg | grep -c 'falling back to PIO'; cat /sys/block/sr0/device/model",
@@ -101,7 +101,7 @@ def test_guest_sees_medium_change(built, isos, sockdir, binary):
     qmp_path = f"{sockdir}/{binary}.sock"
     with guest.GuestVM(BINARIES[binary], built, append="qc.nodisk", net=None, interactive=True,
                        qmp_path=qmp_path, extra_args=["-cdrom", one]) as vm:
-        vm.wait_ready()
+        vm.wait_ready(timeout=300)
         with QMPClient(qmp_path) as q:
             assert read_on_guest(vm, "one") == d1
             vm.shell("mkdir -p /mnt/cd; mount -t iso9660 -o ro /dev/sr0 /mnt/cd", timeout=60)
@@ -263,7 +263,7 @@ def test_cdrom_guest_migrates(built, isos, sockdir):
                         qmp_path=f"{sockdir}/dst.sock", extra_args=args + ["-incoming", "defer"])
     try:
         src.start()
-        src.wait_ready()
+        src.wait_ready(timeout=300)
         dst.start()
         # Linux probes both channels at once: find which sr the secondary master (-cdrom) is.
         dev = src.shell("for d in sr0 sr1; do readlink /sys/block/$d | grep -q '/ata2/' && "
