@@ -629,7 +629,8 @@ static void atapi_check_condition(IdeChannel *ch)
 
 static void atapi_pio_next(IdeChannel *ch)
 {
-    if (!ch->pkt_remaining) {
+    /* Nothing left to give, or (a hostile stream's state) nothing left to fetch. */
+    if (!ch->pkt_remaining || (ch->buf_pos == ch->buf_end && !ch->io_remaining)) {
         atapi_good_status(ch);
         return;
     }
