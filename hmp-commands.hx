@@ -490,6 +490,35 @@ SRST
 ERST
 
     {
+        .name       = "eject",
+        .args_type  = "force:-f,device:B",
+        .params     = "[-f] device",
+        .help       = "eject a removable medium (use -f to force it)",
+        .cmd        = hmp_eject,
+    },
+
+SRST
+``eject [-f]`` *device*
+  Open the tray of a removable device (a CD drive) and take its medium out; ``-f`` opens a
+  tray the guest locked.
+ERST
+
+    {
+        .name       = "change",
+        .args_type  = "device:B,force:-f,target:s,arg:s?,read-only-mode:s?",
+        .params     = "device [-f] filename [format [read-only-mode]]",
+        .help       = "change a removable medium",
+        .cmd        = hmp_change,
+    },
+
+SRST
+``change`` *device* [-f] *filename* [*format* [*read-only-mode*]]
+  Put the image *filename* into a removable device (blockdev-change-medium): open the tray,
+  change the medium, close the tray. *read-only-mode* is ``retain``, ``read-only`` or
+  ``read-write``.
+ERST
+
+    {
         .name       = "drive_del",
         .args_type  = "id:B",
         .params     = "device",

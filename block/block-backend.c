@@ -38,7 +38,11 @@ struct BlockBackend {
     GMainContext *ctx;
     uint64_t perm, shared;
     char *dev;
+    const BlockDevOps *dev_ops;
+    void *dev_opaque;
     bool wce;
+    bool root_read_only; /* the last medium's, for blockdev-change-medium's "retain" */
+    bool iostatus_off;   /* its -drive was deleted under the device */
     BlockInterfaceType if_type;
     int bus, unit;
     bool cdrom;
@@ -112,14 +116,69 @@ GPtrArray *blk_all(void)
     return out;
 }
 
+void blk_drive_deleted(BlockBackend *blk)
+{
+    g_free(blk->name);
+    blk->name = g_strdup("");
+    blk->iostatus_off = true;
+}
+
+bool blk_iostatus_enabled(BlockBackend *blk)
+{
+    return blk->dev && !blk->iostatus_off;
+}
+
 const char *blk_name(BlockBackend *blk)
 {
     return blk->name;
 }
 
+/* Upstream's words for a backend as a parent of its root. */
+static char *backend_desc(BlockBackend *blk)
+{
+    return *blk->name ? g_strdup_printf("block device '%s'", blk->name)
+                      : g_strdup("an unnamed block device");
+}
+
+/* A backend on a root respects what a device's backend there does not share (a writable NBD
+ * export of a disk a device uses, say), in upstream's words; the newest is the one refused.
+ * Only devices' backends are checked: the block layer's own (a mirror's, which hands its
+ * target over after a cancel) keep their old, looser arrangement. */
+static bool backends_compatible(BlockDriverState *root, GError **errp)
+{
+    static const char *const names[] = {"consistent read", "write", "write unchanged", "resize"};
+    for (guint i = backends->len; i-- > 0;) {
+        BlockBackend *a = backends->pdata[i];
+        for (guint j = 0; a->root == root && j < backends->len; j++) {
+            BlockBackend *b = backends->pdata[j];
+            uint64_t clash = a->perm & ~b->shared;
+            if (b == a || b->root != root || !b->dev || !clash) {
+                continue;
+            }
+            g_autoptr(GString) perms = g_string_new(NULL);
+            for (guint k = 0; k < G_N_ELEMENTS(names); k++) {
+                if (clash & (1u << k)) {
+                    g_string_append_printf(perms, "%s%s", perms->len ? ", " : "", names[k]);
+                }
+            }
+            g_autofree char *da = backend_desc(a), *db = backend_desc(b);
+            error_setg(errp,
+                       "Permission conflict on node '%s': permissions '%s' are both required "
+                       "by %s (uses node '%s' as 'root' child) and unshared by %s (uses node "
+                       "'%s' as 'root' child).",
+                       root->node_name, perms->str, da, root->node_name, db, root->node_name);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* The root's backend permissions, recomputed from every backend on it. */
 static bool recompute_root(BlockDriverState *root, GError **errp)
 {
+    if (errp && !backends_compatible(root, errp)) {
+        return false;
+    }
     root->backend_perm = 0;
     root->backend_shared = BLK_PERM_ALL;
     for (guint i = 0; i < backends->len; i++) {
@@ -139,6 +198,7 @@ bool blk_insert_bs(BlockBackend *blk, BlockDriverState *root, uint64_t perm, uin
     blk->root = root;
     blk->perm = perm;
     blk->shared = shared;
+    blk->root_read_only = root->read_only;
     root->backends++;
     if (!recompute_root(root, errp)) {
         blk->root = NULL;
@@ -167,6 +227,21 @@ bool blk_set_perm(BlockBackend *blk, uint64_t perm, uint64_t shared, GError **er
         return false;
     }
     return true;
+}
+
+bool blk_insert_medium(BlockBackend *blk, BlockDriverState *root, GError **errp)
+{
+    return blk_insert_bs(blk, root, blk->perm, blk->shared, errp);
+}
+
+void blk_set_root_read_only(BlockBackend *blk, bool read_only)
+{
+    blk->root_read_only = read_only;
+}
+
+bool blk_root_read_only(BlockBackend *blk)
+{
+    return blk->root_read_only;
 }
 
 void blk_remove_bs(BlockBackend *blk)
@@ -245,6 +320,69 @@ bool blk_attach_dev(BlockBackend *blk, const char *dev_name)
 void blk_detach_dev(BlockBackend *blk)
 {
     g_clear_pointer(&blk->dev, g_free);
+    blk->dev_ops = NULL;
+    blk->dev_opaque = NULL;
+}
+
+void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops, void *opaque)
+{
+    blk->dev_ops = ops;
+    blk->dev_opaque = opaque;
+}
+
+bool blk_dev_has_removable_media(BlockBackend *blk)
+{
+    return !blk->dev || (blk->dev_ops && blk->dev_ops->change_media_cb);
+}
+
+bool blk_dev_has_tray(BlockBackend *blk)
+{
+    return blk->dev_ops && blk->dev_ops->is_tray_open;
+}
+
+bool blk_dev_is_tray_open(BlockBackend *blk)
+{
+    return blk_dev_has_tray(blk) && blk->dev_ops->is_tray_open(blk->dev_opaque);
+}
+
+bool blk_dev_is_medium_locked(BlockBackend *blk)
+{
+    return blk->dev_ops && blk->dev_ops->is_medium_locked &&
+           blk->dev_ops->is_medium_locked(blk->dev_opaque);
+}
+
+static BlockTrayMovedFunc *tray_moved_handler;
+
+void blk_set_tray_moved_handler(BlockTrayMovedFunc *fn)
+{
+    tray_moved_handler = fn;
+}
+
+void blk_tray_moved(BlockBackend *blk, bool open)
+{
+    if (tray_moved_handler) {
+        tray_moved_handler(blk, open);
+    }
+}
+
+void blk_dev_change_media(BlockBackend *blk, bool load)
+{
+    if (!blk->dev_ops || !blk->dev_ops->change_media_cb) {
+        return;
+    }
+    bool was_open = blk_dev_is_tray_open(blk);
+    blk->dev_ops->change_media_cb(blk->dev_opaque, load);
+    bool is_open = blk_dev_is_tray_open(blk);
+    if (was_open != is_open) {
+        blk_tray_moved(blk, is_open);
+    }
+}
+
+void blk_dev_eject_request(BlockBackend *blk, bool force)
+{
+    if (blk->dev_ops && blk->dev_ops->eject_request_cb) {
+        blk->dev_ops->eject_request_cb(blk->dev_opaque, force);
+    }
 }
 
 const char *blk_dev_name(BlockBackend *blk)

@@ -585,6 +585,9 @@ static BlockDriverState *open_child(GHashTable *opts, const BdrvOpenFlags *flags
          * protocol's scheme ("nbd://..."), as upstream probes the protocol. */
         const BlockDriver *proto = protocol_of(g_hash_table_lookup(sub, "filename"));
         g_hash_table_insert(sub, g_strdup("driver"), g_strdup(proto ? proto->format_name : "file"));
+        BdrvOpenFlags probed = *flags;
+        probed.probed_protocol = true;
+        return open_node(sub, &probed, sub_prefix, errp);
     }
     return open_node(sub, flags, sub_prefix, errp);
 }
@@ -872,6 +875,7 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
     bs->cache_no_flush = f.cache_no_flush;
     bs->drive_style = flags->drive_style;
     bs->discard_unmap = f.discard_unmap;
+    bs->probed_protocol = f.probed_protocol;
     bs->children = g_ptr_array_new();
     bs->parents = g_ptr_array_new();
     g_mutex_init(&bs->serial_lock);

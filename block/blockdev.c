@@ -143,6 +143,27 @@ static bool ide_drive_slot(GHashTable *own, int *bus, int *unit, GError **errp)
     return true;
 }
 
+/* The format of an image opened without one. Upstream probes once the file is open (a missing
+ * one is only an error), and warns of a raw guess, without its usual prefix, only when the
+ * image is writable (block 0 is what a guest could change into another format's header). */
+static const char *probe_format(const char *fname, bool read_only)
+{
+    const char *format = bdrv_probe_format(fname);
+    int fd = open(fname, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && strcmp(format, "raw") == 0 && !read_only) {
+        fprintf(stderr,
+                "WARNING: Image format was not specified for '%s' and probing guessed raw.\n"
+                "         Automatically detecting the format is dangerous for raw images, "
+                "write operations on block 0 will be restricted.\n"
+                "         Specify the 'raw' format explicitly to remove the restrictions.\n",
+                fname);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return format;
+}
+
 /* Upstream's cache= modes onto (write cache, O_DIRECT, no flush). */
 static bool parse_cache(const char *mode, bool *wce, bool *direct, bool *no_flush)
 {
@@ -324,23 +345,7 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
             g_autofree char *fname = g_strdup(file);
             g_hash_table_remove(opts, "file");
             if (!format && !g_hash_table_contains(opts, "driver")) {
-                format = bdrv_probe_format(fname);
-                /* Upstream probes once the file is open (a missing one is only an error), and
-                 * prints this without its usual prefix. */
-                int fd = open(fname, O_RDONLY | O_CLOEXEC);
-                if (fd >= 0 && strcmp(format, "raw") == 0) {
-                    fprintf(stderr,
-                            "WARNING: Image format was not specified for '%s' and probing "
-                            "guessed raw.\n"
-                            "         Automatically detecting the format is dangerous for raw "
-                            "images, write operations on block 0 will be restricted.\n"
-                            "         Specify the 'raw' format explicitly to remove the "
-                            "restrictions.\n",
-                            fname);
-                }
-                if (fd >= 0) {
-                    close(fd);
-                }
+                format = probe_format(fname, read_only);
             }
             g_hash_table_insert(opts, g_strdup("file.filename"), g_strdup(fname));
         }
@@ -385,6 +390,7 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
         }
     }
     blk_set_enable_write_cache(blk, wce);
+    blk_set_root_read_only(blk, read_only || snapshot);
     blk_set_legacy(blk, type, bus, unit, cdrom);
     if_count[type]++;
     DriveInfo *d = g_new0(DriveInfo, 1);
@@ -549,11 +555,14 @@ bool drive_del(const char *id, GError **errp)
     blk_drain(blk);
     blk_remove_bs(blk);
     if (!blk_dev_name(blk) && !d->claimed) {
-        /* Nothing else holds the backend: it goes with its drive. A device keeps its (now
-         * empty) backend, whose requests then fail with ENOMEDIUM. */
+        /* Nothing else holds the backend: it goes with its drive. */
         g_ptr_array_remove(drives, d);
         g_free(d);
         blk_unref(blk);
+    } else {
+        /* A device keeps its (now empty, anonymous) backend, whose requests then fail with
+         * ENOMEDIUM; the ID is free again. */
+        blk_drive_deleted(blk);
     }
     return true;
 }
@@ -629,7 +638,8 @@ BlockBackend *blockdev_backend_for_device(const char *drive, const char *owner_t
             error_setg(errp, "Drive '%s' is already in use by another device", drive);
             return NULL;
         }
-        if (!blk_is_inserted(blk)) {
+        /* A CD drive is the one device here with removable media. */
+        if (!blk_is_inserted(blk) && strcmp(owner_type, "ide-cd") != 0) {
             error_setg(errp, "Device needs media, but drive is empty");
             return NULL;
         }
@@ -666,4 +676,15 @@ void blockdev_cleanup(void)
     g_clear_pointer(&monitor_nodes, g_ptr_array_unref);
     memset(if_count, 0, sizeof(if_count));
     block_cleanup();
+}
+
+BlockDriverState *blockdev_open_medium(const char *filename, const char *format, bool read_only,
+                                       GError **errp)
+{
+    g_autoptr(GHashTable) opts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_hash_table_insert(opts, g_strdup("driver"),
+                        g_strdup(format ? format : probe_format(filename, read_only)));
+    g_hash_table_insert(opts, g_strdup("file.filename"), g_strdup(filename));
+    BdrvOpenFlags flags = {.drive_style = true, .read_only = read_only};
+    return bdrv_open_opts(opts, &flags, errp);
 }

@@ -186,12 +186,22 @@ static bool file_open(BlockDriverState *bs, GHashTable *opts, GError **errp)
         return false;
     }
     struct stat st;
-    if (fstat(s->fd, &st) == 0 && S_ISBLK(st.st_mode)) {
-        s->is_blockdev = true;
-    } else if (fstat(s->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (fstat(s->fd, &st) < 0) {
+        error_setg_errno(errp, errno, "Could not open '%s'", filename);
+        return false;
+    }
+    if (S_ISDIR(st.st_mode)) {
         error_setg_errno(errp, EISDIR, "Could not open '%s'", filename);
         return false;
     }
+    /* Upstream's 'file' takes regular files only; a -drive naming a device node gets its
+     * host_device driver, which this build folds in here. */
+    bool device_node = S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode);
+    if (!S_ISREG(st.st_mode) && !(device_node && bs->probed_protocol)) {
+        error_setg(errp, "'file' driver requires '%s' to be a regular file", filename);
+        return false;
+    }
+    s->is_blockdev = S_ISBLK(st.st_mode);
     if (bs->cache_direct) {
         s->align = probe_direct_alignment(s->fd);
         s->fd_buffered = open(filename, flags);

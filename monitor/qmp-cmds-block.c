@@ -100,9 +100,13 @@ GPtrArray *qmp_query_block(GError **errp)
         info->qdev = g_strdup(dev);
         info->type = g_strdup("unknown");
         /* Upstream: media is removable unless a device without removable media sits on it. */
-        info->removable = dev == NULL;
-        info->locked = false;
-        if (dev) {
+        info->removable = blk_dev_has_removable_media(blk);
+        info->locked = blk_dev_is_medium_locked(blk);
+        if (blk_dev_has_tray(blk)) {
+            info->has_tray_open = true;
+            info->tray_open = blk_dev_is_tray_open(blk);
+        }
+        if (blk_iostatus_enabled(blk)) {
             info->has_io_status = true;
             info->io_status = BLOCK_DEVICE_IO_STATUS_OK;
         }

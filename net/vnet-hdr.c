@@ -1,6 +1,7 @@
 /* virtio-net offloads in software (include/net/vnet-hdr.h). */
 #include "net/vnet-hdr.h"
 #include "net/checksum.h"
+#include "util/be.h"
 
 #include <string.h>
 
@@ -12,28 +13,6 @@
 #define TCP_FIN        0x01
 #define TCP_PSH        0x08
 #define TCP_CWR        0x80
-
-static uint16_t ld16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t ld32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void st16(uint8_t *p, uint16_t v)
-{
-    p[0] = v >> 8;
-    p[1] = v;
-}
-
-static void st32(uint8_t *p, uint32_t v)
-{
-    st16(p, v >> 16);
-    st16(p + 2, v);
-}
 
 void net_vnet_hdr_parse(NetVnetHdr *h, const uint8_t raw[10])
 {
@@ -51,13 +30,13 @@ static bool find_l3(const uint8_t *f, size_t len, size_t *l3, uint16_t *ethertyp
     if (len < 14) {
         return false;
     }
-    *ethertype = ld16(f + 12);
+    *ethertype = ld16_be(f + 12);
     *l3 = 14;
     if (*ethertype == ETHERTYPE_VLAN) {
         if (len < 18) {
             return false;
         }
-        *ethertype = ld16(f + 16);
+        *ethertype = ld16_be(f + 16);
         *l3 = 18;
     }
     return true;
@@ -83,7 +62,7 @@ static int tx_csum(const NetVnetHdr *h, uint8_t *f, size_t len, NetFrameEmit emi
         return -1;
     }
     uint16_t c = net_checksum_finish(net_checksum_add(0, f + h->csum_start, len - h->csum_start));
-    st16(f + at, c ? c : 0xffff);
+    st16_be(f + at, c ? c : 0xffff);
     emit(opaque, f, len);
     return 1;
 }
@@ -106,7 +85,7 @@ static int tx_tso(const NetVnetHdr *h, const uint8_t *f, size_t len, uint8_t *s,
         }
     } else if (ethertype != ETHERTYPE_IPV4 || l4 < l3 + 20 || ip[0] >> 4 != 4 ||
                (size_t)(ip[0] & 0xf) * 4 != l4 - l3 || ip[9] != PROTO_TCP ||
-               (ld16(ip + 6) & 0x3fff)) {
+               (ld16_be(ip + 6) & 0x3fff)) {
         return -1;
     }
     size_t doff = (size_t)(f[l4 + 12] >> 4) * 4;
@@ -116,8 +95,8 @@ static int tx_tso(const NetVnetHdr *h, const uint8_t *f, size_t len, uint8_t *s,
         return -1;
     }
     size_t payload = len - hl;
-    uint32_t seq = ld32(f + l4 + 4);
-    uint16_t ip_id = v6 ? 0 : ld16(ip + 4);
+    uint32_t seq = ld32_be(f + l4 + 4);
+    uint16_t ip_id = v6 ? 0 : ld16_be(ip + 4);
     uint8_t tcp_flags = f[l4 + 13];
     uint32_t pseudo = pseudo_sum(ip, v6, PROTO_TCP);
     int n = 0;
@@ -131,14 +110,14 @@ static int tx_tso(const NetVnetHdr *h, const uint8_t *f, size_t len, uint8_t *s,
         memcpy(s, f, hl);
         memcpy(s + hl, f + hl + off, seg);
         if (v6) {
-            st16(sip + 4, (uint16_t)(l4 - l3 - 40 + l4_len));
+            st16_be(sip + 4, (uint16_t)(l4 - l3 - 40 + l4_len));
         } else {
-            st16(sip + 2, (uint16_t)(l4 - l3 + l4_len));
-            st16(sip + 4, (uint16_t)(ip_id + n));
-            st16(sip + 10, 0);
-            st16(sip + 10, net_checksum_finish(net_checksum_add(0, sip, l4 - l3)));
+            st16_be(sip + 2, (uint16_t)(l4 - l3 + l4_len));
+            st16_be(sip + 4, (uint16_t)(ip_id + n));
+            st16_be(sip + 10, 0);
+            st16_be(sip + 10, net_checksum_finish(net_checksum_add(0, sip, l4 - l3)));
         }
-        st32(tcp + 4, seq + (uint32_t)off);
+        st32_be(tcp + 4, seq + (uint32_t)off);
         if (off + seg < payload) {
             fl &= ~(TCP_FIN | TCP_PSH);
         }
@@ -146,8 +125,9 @@ static int tx_tso(const NetVnetHdr *h, const uint8_t *f, size_t len, uint8_t *s,
             fl &= ~TCP_CWR;
         }
         tcp[13] = fl;
-        st16(tcp + 16, 0);
-        st16(tcp + 16, net_checksum_finish(net_checksum_add(add_len(pseudo, l4_len), tcp, l4_len)));
+        st16_be(tcp + 16, 0);
+        st16_be(tcp + 16,
+                net_checksum_finish(net_checksum_add(add_len(pseudo, l4_len), tcp, l4_len)));
         emit(opaque, s, hl + seg);
     }
     return n;
@@ -188,8 +168,8 @@ bool net_frame_csum_ok(const uint8_t *f, size_t len)
             return false;
         }
         size_t ihl = (size_t)(ip[0] & 0xf) * 4;
-        size_t total = ld16(ip + 2);
-        if (ihl < 20 || total < ihl || l3 + total > len || (ld16(ip + 6) & 0x3fff)) {
+        size_t total = ld16_be(ip + 2);
+        if (ihl < 20 || total < ihl || l3 + total > len || (ld16_be(ip + 6) & 0x3fff)) {
             return false;
         }
         l4 = l3 + ihl;
@@ -198,11 +178,11 @@ bool net_frame_csum_ok(const uint8_t *f, size_t len)
         v6 = false;
     } else if (ethertype == ETHERTYPE_IPV6) {
         /* Extension headers are left to the guest. */
-        if (len < l3 + 40 || ip[0] >> 4 != 6 || l3 + 40 + ld16(ip + 4) > len) {
+        if (len < l3 + 40 || ip[0] >> 4 != 6 || l3 + 40 + ld16_be(ip + 4) > len) {
             return false;
         }
         l4 = l3 + 40;
-        l4_len = ld16(ip + 4);
+        l4_len = ld16_be(ip + 4);
         proto = ip[6];
         v6 = true;
     } else {
@@ -216,7 +196,7 @@ bool net_frame_csum_ok(const uint8_t *f, size_t len)
         if (l4_len < 8) {
             return false;
         }
-        if (!v6 && ld16(f + l4 + 6) == 0) {
+        if (!v6 && ld16_be(f + l4 + 6) == 0) {
             return true; /* IPv4 UDP without a checksum: nothing to verify */
         }
     } else {

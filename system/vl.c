@@ -16,6 +16,7 @@
 #include "migration/vmstate.h"
 #include "monitor/colo.h"
 #include "monitor/job.h"
+#include "monitor/media.h"
 #include "monitor/nbd.h"
 #include "monitor/quorum.h"
 #include "monitor/monitor.h"
@@ -77,6 +78,7 @@ typedef enum {
     OPT_ECHR,
     OPT_INCOMING,
     OPT_DRIVE,
+    OPT_CDROM,
     OPT_BLOCKDEV,
 } OptionId;
 
@@ -112,6 +114,7 @@ static const OptionDef options[] = {
      "[file=file][,if=type][,index=i][,media=d][,snapshot=on|off][,cache=writethrough|writeback|"
      "none|directsync|unsafe][,format=f][,readonly=on|off][,id=name]",
      "use 'file' as a drive image"},
+    {"cdrom", TRUE, OPT_CDROM, "file", "use 'file' as IDE cdrom image (cdrom is ide1 master)"},
     {"blockdev", TRUE, OPT_BLOCKDEV, "[driver=]driver[,node-name=N][,read-only=on|off]...",
      "configure a block backend"},
     {"serial", TRUE, OPT_SERIAL, "dev", "redirect the serial port to char device 'dev'"},
@@ -483,6 +486,19 @@ static void handle_nic(const char *arg)
     handle_netdev_or_nic(arg, TRUE);
 }
 
+/* -cdrom FILE: upstream's -drive index=2,media=cdrom with FILE (commas doubled). */
+static const char *cdrom_drive_arg(const char *file)
+{
+    GString *s = g_string_new("index=2,media=cdrom,file=");
+    for (const char *p = file; *p; p++) {
+        g_string_append_c(s, *p);
+        if (*p == ',') {
+            g_string_append_c(s, ',');
+        }
+    }
+    return g_string_free(s, FALSE); /* lives as long as the program */
+}
+
 /* -drive: the backend it made (its device comes with the machine's). */
 static BlockBackend *handle_drive(const char *arg)
 {
@@ -852,7 +868,7 @@ static void build_pc(GPtrArray *opts)
     /* The devices of -drive if=virtio|ide, after the -device ones, as upstream adds them. */
     for (guint i = 0; i < opts->len; i++) {
         CmdOption *o = opts->pdata[i];
-        if (o->def->id == OPT_DRIVE) {
+        if (o->def->id == OPT_DRIVE || o->def->id == OPT_CDROM) {
             /* Upstream makes virtio's as -device options (located), IDE disks in the
              * machine's own set-up (not located); an IDE drive past the second channel is
              * left over, and its check of orphaned drives names the option. */
@@ -1094,6 +1110,7 @@ int qemu_main(int argc, char **argv)
     colo_compare_set_event_hook(monitor_colo_compare_event);
     nbd_server_set_deleted_notify(monitor_nbd_export_deleted);
     job_set_notify(monitor_job_event);
+    blk_set_tray_moved_handler(monitor_tray_moved);
     nbd_server_set_device_hooks(&nbd_block_device_hooks);
     quorum_set_event_handler(monitor_quorum_event);
 
@@ -1253,9 +1270,9 @@ int qemu_main(int argc, char **argv)
     for_each_option(opts, OPT_BLOCKDEV, -1, handle_blockdev);
     for (guint i = 0; i < opts->len; i++) {
         CmdOption *o = opts->pdata[i];
-        if (o->def->id == OPT_DRIVE) {
+        if (o->def->id == OPT_DRIVE || o->def->id == OPT_CDROM) {
             error_location_set(o->spelling);
-            o->blk = handle_drive(o->arg);
+            o->blk = handle_drive(o->def->id == OPT_CDROM ? cdrom_drive_arg(o->arg) : o->arg);
             error_location_clear();
         }
     }

@@ -32,6 +32,7 @@
 struct PcMachine {
     DeviceHost host; /* what -device's create functions get */
     GArray *devices; /* PcDevice: every device, in creation (reset, save) order */
+    guint anon_ide;  /* -device ide-hd/ide-cd without id= so far (their qdev paths) */
     PcMachineOptions opts;
     char *kernel, *initrd, *append;
     PcMachineHooks hooks;
@@ -279,6 +280,7 @@ void hw_register_types(void)
     pc_testdev_register_type();
     virtio_blk_pci_register_type();
     ide_hd_register_type();
+    ide_cd_register_type();
 }
 
 static void isa_claim(DeviceHost *host, uint64_t base, uint64_t len)
@@ -333,7 +335,7 @@ static bool add_device(PcMachine *m, const DeviceContract *contract, void *dev, 
 
 /* --- assembly --------------------------------------------------------------------------- */
 
-static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const char *drive,
+static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const char *drive, bool cd,
                           const char *serial, const char *id, GError **errp);
 
 PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *hooks, GError **errp)
@@ -453,9 +455,9 @@ static IdeChannel *pc_ide_channel(PcMachine *m, int n, GError **errp)
     return piix3_ide_channel(m->ide, n);
 }
 
-/* A disk on channel n: blk must be claimed for the device by the caller. */
-static bool pc_ide_attach_blk(PcMachine *m, BlockBackend *blk, int n, int unit, const char *serial,
-                              const char *id, GError **errp)
+/* A disk or CD-ROM on channel n: blk must be claimed for the device by the caller. */
+static bool pc_ide_attach_blk(PcMachine *m, BlockBackend *blk, int n, int unit, bool cd,
+                              const char *serial, const char *id, GError **errp)
 {
     IdeChannel *ch = pc_ide_channel(m, n, errp);
     if (!ch) {
@@ -465,7 +467,7 @@ static bool pc_ide_attach_blk(PcMachine *m, BlockBackend *blk, int n, int unit, 
         error_setg(errp, "IDE unit %d is in use", unit);
         return false;
     }
-    if (!ide_channel_attach(ch, unit, blk, serial, errp)) {
+    if (!ide_channel_attach(ch, unit, blk, serial, cd, errp)) {
         return false;
     }
     g_autofree char *qdev =
@@ -481,12 +483,14 @@ static bool pc_machine_add_ide_drive(PcMachine *m, BlockBackend *blk, int bus, i
         error_setg(errp, "machine type does not support if=ide,bus=%d,unit=%d", bus, unit);
         return false;
     }
-    return blockdev_claim_for_device(blk, "ide-hd", errp) &&
-           pc_ide_attach_blk(m, blk, bus, unit, NULL, NULL, errp);
+    bool cd = false;
+    blk_legacy_type(blk, NULL, NULL, &cd);
+    return blockdev_claim_for_device(blk, cd ? "ide-cd" : "ide-hd", errp) &&
+           pc_ide_attach_blk(m, blk, bus, unit, cd, NULL, NULL, errp);
 }
 
-/* -device ide-hd (DeviceHost.ide_attach). */
-static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const char *drive,
+/* -device ide-hd / ide-cd (DeviceHost.ide_attach). */
+static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const char *drive, bool cd,
                           const char *serial, const char *id, GError **errp)
 {
     PcMachine *m = (PcMachine *)host /* its first member */;
@@ -522,16 +526,25 @@ static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const cha
         error_setg(errp, "IDE unit %d is in use", unit);
         return false;
     }
-    BlockBackend *blk = blockdev_backend_for_device(drive, "ide-hd", false, errp);
+    BlockBackend *blk;
+    if (drive) {
+        blk = blockdev_backend_for_device(drive, cd ? "ide-cd" : "ide-hd", false, errp);
+    } else {
+        blk = blk_new(NULL, NULL); /* an empty CD drive: an anonymous backend, as upstream */
+    }
     if (!blk) {
         return false;
     }
-    if (!pc_ide_attach_blk(m, blk, n, unit, serial, id, errp)) {
+    /* Upstream names a -device without id= in /machine/peripheral-anon. */
+    g_autofree char *qdev =
+        id ? g_strdup(id) : g_strdup_printf("/machine/peripheral-anon/device[%u]", m->anon_ide);
+    if (!pc_ide_attach_blk(m, blk, n, unit, cd, serial, qdev, errp)) {
         if (!*blk_name(blk)) {
             blk_unref(blk);
         }
         return false;
     }
+    m->anon_ide += !id;
     return true;
 }
 

@@ -1,5 +1,6 @@
 /* An ATA channel, PIO and bus-master DMA (include/hw/ide/ide.h). */
 #include "hw/ide/ide.h"
+#include "hw/ide/atapi.h"
 #include "util/error.h"
 
 #include <string.h>
@@ -37,12 +38,21 @@ typedef enum {
     XFER_IDENTIFY,  /* one block to the guest, then done */
     XFER_DMA_READ,  /* disk -> buffer -> PRD regions in RAM */
     XFER_DMA_WRITE, /* PRD regions -> buffer -> disk */
+    XFER_PACKET,    /* guest -> 12-byte ATAPI command block */
+    XFER_DMA_REPLY, /* an ATAPI reply in the buffer -> PRD regions */
 } XferKind;
 
+/* ATAPI interrupt reason (the sector count register during a packet command). */
+#define IREASON_COD 0x01
+#define IREASON_IO  0x02
+
 typedef struct AtaDrive {
+    IdeChannel *ch;
     BlockBackend *blk;
     uint64_t sectors;
     char serial[21];
+    bool cd; /* an ATAPI CD/DVD-ROM (ide-cd) */
+    AtapiState atapi;
 } AtaDrive;
 
 struct IdeChannel {
@@ -70,6 +80,15 @@ struct IdeChannel {
     uint32_t prd_addr; /* the current entry's remaining region */
     uint32_t prd_len;
     bool prd_last; /* the current entry has EOT */
+    /* A packet command's data phase: the reply or blocks still to hand over (bytes), the end
+     * of the current DRQ block in buf, and DMA asked for in the PACKET's features. */
+    bool atapi_xfer;
+    bool atapi_dma;
+    uint32_t pkt_remaining;
+    uint32_t pkt_limit; /* the byte count limit the guest gave with the PACKET */
+    uint32_t elem_end;
+    /* The signature is on show (reset, diagnostic): selecting the other unit shows its own. */
+    bool sig_shown;
 };
 
 static AtaDrive *cur(IdeChannel *ch)
@@ -109,16 +128,20 @@ static void command_done(IdeChannel *ch)
     set_irq(ch);
 }
 
-/* The ATA signature of a disk after a reset or a diagnostic. */
+/* The signature of the selected unit after a reset or a diagnostic: a disk's, or the ATAPI
+ * one (0xeb14 in the cylinder registers; status without DRDY, as upstream's CD shows it). */
 static void set_signature(IdeChannel *ch)
 {
+    bool cd = cur(ch)->cd;
     ch->nsector = 1;
     ch->sector = 1;
-    ch->lcyl = 0;
-    ch->hcyl = 0;
+    ch->lcyl = cd ? 0x14 : 0;
+    ch->hcyl = cd ? 0xeb : 0;
     ch->error = 0x01; /* no error detected */
-    ch->status = ST_DRDY | ST_DSC;
+    ch->status = cd ? 0 : ST_DRDY | ST_DSC;
     ch->xfer = XFER_NONE;
+    ch->atapi_xfer = false;
+    ch->sig_shown = true;
 }
 
 /* An ATA string: two characters a word, the first in the high byte, space padded. */
@@ -133,6 +156,30 @@ static void put_string(uint16_t *words, int first, int count, const char *s)
             words[first + i / 2] = c << 8;
         }
     }
+}
+
+/* Single-word, multiword DMA 0-2 and the UDMA modes in udma supported; the selected one
+ * marked. */
+static void transfer_mode_words(IdeChannel *ch, AtaDrive *d, uint16_t *w, uint16_t udma)
+{
+    uint8_t mode = ch->xfer_mode[d == &ch->drive[1]];
+    w[62] = 0x07 | ((mode >> 3) == 0x02 ? 1 << (8 + (mode & 7)) : 0);
+    w[63] = 0x07 | ((mode >> 3) == 0x04 ? 1 << (8 + (mode & 7)) : 0);
+    w[88] = udma | ((mode >> 3) == 0x08 ? 1 << (8 + (mode & 7)) : 0);
+}
+
+/* The 256 words of an IDENTIFY to the guest: one PIO block and an interrupt. */
+static void send_identify(IdeChannel *ch, const uint16_t *w)
+{
+    for (int i = 0; i < 256; i++) {
+        ch->buf[2 * i] = w[i];
+        ch->buf[2 * i + 1] = w[i] >> 8;
+    }
+    ch->xfer = XFER_IDENTIFY;
+    ch->buf_pos = 0;
+    ch->buf_end = ATA_SECTOR;
+    ch->status = ST_DRDY | ST_DSC | ST_DRQ;
+    set_irq(ch);
 }
 
 static void identify(IdeChannel *ch, AtaDrive *d)
@@ -158,11 +205,7 @@ static void identify(IdeChannel *ch, AtaDrive *d)
     w[58] = (cyls * 16 * 63) >> 16;
     w[60] = lba28 & 0xffff;
     w[61] = lba28 >> 16;
-    /* Single-word, multiword DMA 0-2 and UDMA 0-5 supported; the selected one marked. */
-    uint8_t mode = ch->xfer_mode[d == &ch->drive[1]];
-    w[62] = 0x07 | ((mode >> 3) == 0x02 ? 1 << (8 + (mode & 7)) : 0);
-    w[63] = 0x07 | ((mode >> 3) == 0x04 ? 1 << (8 + (mode & 7)) : 0);
-    w[88] = 0x3f | ((mode >> 3) == 0x08 ? 1 << (8 + (mode & 7)) : 0);
+    transfer_mode_words(ch, d, w, 0x3f);
     w[64] = 0x0003; /* PIO modes 3 and 4 */
     w[65] = w[66] = w[67] = w[68] = 120;
     w[80] = 0x00f0;                                     /* ATA/ATAPI-4 to 7 */
@@ -175,20 +218,38 @@ static void identify(IdeChannel *ch, AtaDrive *d)
     for (int i = 0; i < 4; i++) {
         w[100 + i] = d->sectors >> (16 * i);
     }
-    for (int i = 0; i < 256; i++) {
-        ch->buf[2 * i] = w[i];
-        ch->buf[2 * i + 1] = w[i] >> 8;
-    }
-    ch->xfer = XFER_IDENTIFY;
-    ch->buf_pos = 0;
-    ch->buf_end = ATA_SECTOR;
-    ch->status = ST_DRDY | ST_DSC | ST_DRQ;
-    set_irq(ch);
+    send_identify(ch, w);
+}
+
+/* IDENTIFY PACKET DEVICE: upstream's DVD-ROM words. */
+static void identify_packet(IdeChannel *ch, AtaDrive *d)
+{
+    uint16_t w[256] = {0};
+    w[0] = (2 << 14) | (5 << 8) | (1 << 7) | (2 << 5); /* ATAPI, CD-ROM, removable, 12-byte */
+    put_string(w, 10, 10, d->serial);
+    w[20] = 3;   /* buffer type */
+    w[21] = 512; /* cache size */
+    w[22] = 4;   /* ECC bytes */
+    put_string(w, 23, 4, "2.5+");
+    put_string(w, 27, 20, "QEMU DVD-ROM");
+    w[48] = 1;                                 /* dword I/O */
+    w[49] = (1 << 9) | (ch->dma ? 1 << 8 : 0); /* LBA; DMA with a bus master */
+    w[53] = 7;
+    w[64] = 3;
+    w[65] = w[66] = w[68] = 0xb4;
+    w[67] = 0x12c;
+    w[71] = w[72] = 30;
+    w[80] = 0x1e; /* ATA/ATAPI-1 to 4 */
+    transfer_mode_words(ch, d, w, 0x3f);
+    send_identify(ch, w);
 }
 
 /* --- disk requests ------------------------------------------------------------------------ */
 
 static void start_chunk_read(IdeChannel *ch);
+static void atapi_pio_next(IdeChannel *ch);
+static void atapi_good_status(IdeChannel *ch);
+static void atapi_check_condition(IdeChannel *ch);
 
 static void read_done(void *opaque, int ret)
 {
@@ -198,13 +259,22 @@ static void read_done(void *opaque, int ret)
         return; /* reset meanwhile */
     }
     if (ret < 0) {
-        abort_command(ch, ERR_UNC | ERR_ABRT);
+        if (ch->atapi_xfer) {
+            atapi_read_failed(&cur(ch)->atapi, ret);
+            atapi_check_condition(ch);
+        } else {
+            abort_command(ch, ERR_UNC | ERR_ABRT);
+        }
         return;
     }
     ch->io_lba += ch->chunk;
     ch->io_remaining -= ch->chunk;
     ch->buf_pos = 0;
     ch->buf_end = ch->chunk * ATA_SECTOR;
+    if (ch->atapi_xfer) {
+        atapi_pio_next(ch);
+        return;
+    }
     ch->status = ST_DRDY | ST_DSC | ST_DRQ;
     set_irq(ch);
 }
@@ -367,6 +437,10 @@ static void dma_next(IdeChannel *ch)
 {
     if (!ch->io_remaining) {
         dma_stop(ch);
+        if (ch->atapi_xfer) {
+            atapi_good_status(ch);
+            return;
+        }
         ch->error = 0;
         ch->status = ST_DRDY | ST_DSC;
         set_irq(ch);
@@ -402,7 +476,12 @@ static void dma_rw_done(void *opaque, int ret)
     }
     if (ret < 0) {
         dma_stop(ch);
-        abort_command(ch, ERR_UNC | ERR_ABRT);
+        if (ch->atapi_xfer) {
+            atapi_read_failed(&cur(ch)->atapi, ret);
+            atapi_check_condition(ch);
+        } else {
+            abort_command(ch, ERR_UNC | ERR_ABRT);
+        }
         return;
     }
     if (ch->xfer == XFER_DMA_READ && !dma_move(ch, true)) {
@@ -413,12 +492,30 @@ static void dma_rw_done(void *opaque, int ret)
     dma_next(ch);
 }
 
-static void dma_command(IdeChannel *ch, bool write)
+/* An ATAPI reply (not blocks of the medium) over the PRD regions in one go. */
+static void dma_reply(IdeChannel *ch)
 {
-    ch->xfer = write ? XFER_DMA_WRITE : XFER_DMA_READ;
+    int64_t moved = prd_transfer(ch, ch->buf, ch->buf_end, true);
+    dma_stop(ch);
+    if (moved < 0) {
+        ch->bm_status |= BM_ST_ERROR;
+        abort_command(ch, ERR_ABRT);
+        return;
+    }
+    atapi_good_status(ch);
+}
+
+static void dma_command(IdeChannel *ch, XferKind kind)
+{
+    ch->xfer = kind;
     ch->status = ST_DRDY | ST_DSC | ST_DRQ;
     prd_rewind(ch);
-    if (ch->bm_cmd & BM_CMD_START) {
+    if (!(ch->bm_cmd & BM_CMD_START)) {
+        return;
+    }
+    if (kind == XFER_DMA_REPLY) {
+        dma_reply(ch);
+    } else {
         dma_next(ch);
     }
 }
@@ -432,6 +529,8 @@ static void bm_cmd_write(IdeChannel *ch, uint8_t v)
         prd_rewind(ch);
         if ((ch->xfer == XFER_DMA_READ || ch->xfer == XFER_DMA_WRITE) && !ch->busy) {
             dma_next(ch);
+        } else if (ch->xfer == XFER_DMA_REPLY) {
+            dma_reply(ch);
         }
     } else if (!(v & BM_CMD_START) && was) {
         /* Stopping mid-transfer (a driver's error path): what is in flight ends first, as
@@ -497,6 +596,159 @@ void ide_channel_set_dma(IdeChannel *ch, const DmaSpace *dma)
     ch->dma = dma;
 }
 
+/* --- ATAPI packet commands -------------------------------------------------------------- */
+
+/*
+ * PACKET: DRQ (no interrupt) for the 12-byte command block; then, by what atapi_execute()
+ * answers: good status, or a check condition (sense key in the error register), each with an
+ * interrupt and the interrupt reason "status"; or a data phase. In PIO the data goes in DRQ
+ * blocks of at most the byte count limit the guest put in the cylinder registers, each with
+ * its size there and an interrupt; blocks of the medium are fetched a buffer at a time. With
+ * DMA (feature bit 0) it goes over the bus master as a disk's READ DMA does.
+ */
+
+static void atapi_good_status(IdeChannel *ch)
+{
+    ch->xfer = XFER_NONE;
+    ch->atapi_xfer = false;
+    ch->error = 0;
+    ch->status = ST_DRDY | ST_DSC;
+    ch->nsector = (ch->nsector & ~7) | IREASON_IO | IREASON_COD;
+    set_irq(ch);
+}
+
+static void atapi_check_condition(IdeChannel *ch)
+{
+    ch->xfer = XFER_NONE;
+    ch->atapi_xfer = false;
+    ch->error = cur(ch)->atapi.sense_key << 4;
+    ch->status = ST_DRDY | ST_ERR;
+    ch->nsector = (ch->nsector & ~7) | IREASON_IO | IREASON_COD;
+    set_irq(ch);
+}
+
+static void atapi_pio_next(IdeChannel *ch)
+{
+    /* Nothing left to give, or (a hostile stream's state) nothing left to fetch. */
+    if (!ch->pkt_remaining || (ch->buf_pos == ch->buf_end && !ch->io_remaining)) {
+        atapi_good_status(ch);
+        return;
+    }
+    if (ch->buf_pos == ch->buf_end) {
+        start_chunk_read(ch); /* the buffer is used up: its next blocks, then back here */
+        return;
+    }
+    uint32_t limit = ch->pkt_limit;
+    limit = limit == 0 || limit == 0xffff ? 0xfffe : MAX(limit, 2);
+    uint32_t size = MIN(ch->pkt_remaining, ch->buf_end - ch->buf_pos);
+    if (size > limit) {
+        size = limit & ~1u; /* a limited block is an even number of bytes */
+    }
+    ch->pkt_remaining -= size;
+    ch->elem_end = ch->buf_pos + size;
+    ch->lcyl = size;
+    ch->hcyl = size >> 8;
+    ch->nsector = (ch->nsector & ~7) | IREASON_IO;
+    ch->status = ST_DRDY | ST_DSC | ST_DRQ;
+    set_irq(ch);
+}
+
+static void packet_command(IdeChannel *ch)
+{
+    if ((ch->feature & 0x02) || ((ch->feature & 0x01) && !ch->dma)) {
+        abort_command(ch, ERR_ABRT); /* overlapped, or DMA without a bus master */
+        return;
+    }
+    ch->atapi_dma = ch->feature & 0x01;
+    ch->pkt_limit = ch->lcyl | ch->hcyl << 8;
+    ch->xfer = XFER_PACKET;
+    ch->buf_pos = 0;
+    ch->buf_end = ATAPI_PACKET_SIZE;
+    ch->nsector = IREASON_COD;
+    ch->status = ST_DRDY | ST_DSC | ST_DRQ;
+}
+
+/* The data goes over the bus master (as dma_kind) or by PIO, as the PACKET asked. */
+static void atapi_data_phase(IdeChannel *ch, XferKind dma_kind)
+{
+    ch->atapi_xfer = true;
+    if (ch->atapi_dma) {
+        dma_command(ch, dma_kind);
+    } else {
+        ch->xfer = XFER_READ;
+        atapi_pio_next(ch);
+    }
+}
+
+/* The command block is in: run it. */
+static void packet_received(IdeChannel *ch)
+{
+    AtaDrive *d = cur(ch);
+    uint8_t cdb[ATAPI_PACKET_SIZE];
+    memcpy(cdb, ch->buf, sizeof(cdb));
+    AtapiResult r = atapi_execute(&d->atapi, d->blk, cdb, ch->buf);
+    switch (r.action) {
+    case ATAPI_DONE:
+        atapi_good_status(ch);
+        return;
+    case ATAPI_FAILED:
+        atapi_check_condition(ch);
+        return;
+    case ATAPI_UNIT_ATTENTION: /* upstream's "check status": no DRDY, the MC bit */
+        ch->xfer = XFER_NONE;
+        ch->error = 0x20 | SENSE_UNIT_ATTENTION << 4;
+        ch->status = ST_ERR;
+        ch->nsector = 0;
+        set_irq(ch);
+        return;
+    case ATAPI_REPLY:
+        ch->io_remaining = 0;
+        ch->pkt_remaining = r.len;
+        ch->buf_pos = 0;
+        ch->buf_end = r.len;
+        atapi_data_phase(ch, XFER_DMA_REPLY);
+        return;
+    case ATAPI_READ:
+        ch->io_lba = (uint64_t)r.lba * (ATAPI_BLOCK / ATA_SECTOR);
+        ch->io_remaining = r.count * (ATAPI_BLOCK / ATA_SECTOR);
+        ch->pkt_remaining = r.count * ATAPI_BLOCK;
+        ch->buf_pos = ch->buf_end = 0;
+        atapi_data_phase(ch, XFER_DMA_READ);
+        return;
+    }
+}
+
+/* The ATA commands of an ATAPI device; false: one it shares with a disk, run as the disk's. */
+static bool exec_atapi_ata(IdeChannel *ch, AtaDrive *d, uint8_t cmd)
+{
+    switch (cmd) {
+    case 0xa0: /* PACKET */
+        packet_command(ch);
+        return true;
+    case 0xa1: /* IDENTIFY PACKET DEVICE */
+        identify_packet(ch, d);
+        return true;
+    case 0x08: /* DEVICE RESET: the signature, no interrupt */
+        set_signature(ch);
+        return true;
+    case 0x20: /* READ SECTORS, IDENTIFY DEVICE: the signature says what this is */
+    case 0x21:
+    case 0xec:
+        set_signature(ch);
+        abort_command(ch, ERR_ABRT);
+        return true;
+    case 0x90: /* EXECUTE DEVICE DIAGNOSTIC */
+    case 0xe5: /* CHECK POWER MODE */
+    case 0xef: /* SET FEATURES */
+    case 0xe0 ... 0xe3:
+    case 0xe6:
+        return false;
+    default:
+        abort_command(ch, ERR_ABRT);
+        return true;
+    }
+}
+
 static void exec_command(IdeChannel *ch, uint8_t cmd)
 {
     AtaDrive *d = cur(ch);
@@ -508,6 +760,10 @@ static void exec_command(IdeChannel *ch, uint8_t cmd)
     }
     clear_irq(ch);
     ch->error = 0;
+    ch->sig_shown = false;
+    if (d->cd && exec_atapi_ata(ch, d, cmd)) {
+        return;
+    }
     switch (cmd) {
     case 0xec: /* IDENTIFY DEVICE */
         identify(ch, d);
@@ -547,7 +803,7 @@ static void exec_command(IdeChannel *ch, uint8_t cmd)
             return;
         }
         if (decode_range(ch, cmd == 0x25 || cmd == 0x35)) {
-            dma_command(ch, write);
+            dma_command(ch, write ? XFER_DMA_WRITE : XFER_DMA_READ);
         }
         return;
     }
@@ -636,12 +892,20 @@ static void block_done(IdeChannel *ch)
 
 static uint32_t data_read(IdeChannel *ch, unsigned size)
 {
-    if (!(ch->status & ST_DRQ) || ch->xfer == XFER_WRITE) {
+    if (!(ch->status & ST_DRQ) || ch->xfer == XFER_WRITE || ch->xfer == XFER_PACKET) {
         return 0xffffffff >> (32 - 8 * size);
     }
     uint32_t v = 0;
-    for (unsigned i = 0; i < size && ch->buf_pos < ch->buf_end; i++) {
+    uint32_t end = ch->atapi_xfer ? ch->elem_end : ch->buf_end;
+    for (unsigned i = 0; i < size && ch->buf_pos < end; i++) {
         v |= (uint32_t)ch->buf[ch->buf_pos++] << (8 * i);
+    }
+    if (ch->atapi_xfer) {
+        if (ch->buf_pos == end) {
+            ch->status &= ~ST_DRQ;
+            atapi_pio_next(ch);
+        }
+        return v;
     }
     if (ch->buf_pos % ATA_SECTOR == 0) {
         ch->status &= ~ST_DRQ;
@@ -652,6 +916,16 @@ static uint32_t data_read(IdeChannel *ch, unsigned size)
 
 static void data_write(IdeChannel *ch, uint32_t v, unsigned size)
 {
+    if (ch->xfer == XFER_PACKET && (ch->status & ST_DRQ)) {
+        for (unsigned i = 0; i < size && ch->buf_pos < ch->buf_end; i++) {
+            ch->buf[ch->buf_pos++] = v >> (8 * i);
+        }
+        if (ch->buf_pos == ch->buf_end) {
+            ch->status &= ~ST_DRQ;
+            packet_received(ch);
+        }
+        return;
+    }
     if (!(ch->status & ST_DRQ) || ch->xfer != XFER_WRITE) {
         return;
     }
@@ -714,6 +988,9 @@ static void taskfile_write(void *opaque, uint64_t addr, uint64_t val, unsigned s
     }
     /* Writes to the task file clear HOB (ATA-6 device control). */
     ch->ctrl &= ~CTL_HOB;
+    if (addr != 6) {
+        ch->sig_shown = false;
+    }
     switch (addr) {
     case 1:
         ch->hob_feature = ch->feature;
@@ -735,9 +1012,14 @@ static void taskfile_write(void *opaque, uint64_t addr, uint64_t val, unsigned s
         ch->hob_hcyl = ch->hcyl;
         ch->hcyl = v;
         break;
-    case 6:
+    case 6: {
+        bool other_unit = (ch->select ^ v) & SEL_UNIT;
         ch->select = v | 0xa0;
+        if (other_unit && ch->sig_shown && !ch->busy) {
+            set_signature(ch); /* each unit has its own signature after a reset */
+        }
         break;
+    }
     default:
         exec_command(ch, v);
         break;
@@ -787,16 +1069,58 @@ IdeChannel *ide_channel_new(IrqLine *irq)
     return ch;
 }
 
-bool ide_channel_attach(IdeChannel *ch, int unit, BlockBackend *blk, const char *serial,
+/* --- a CD's medium and tray, as the monitor moves them ------------------------------------ */
+
+static void cd_change_media(void *opaque, bool load)
+{
+    AtaDrive *d = opaque;
+    ide_channel_drain(d->ch);
+    atapi_medium_changed(&d->atapi, load);
+}
+
+static void cd_eject_request(void *opaque, bool force)
+{
+    AtaDrive *d = opaque;
+    d->atapi.eject_request_event = true;
+    if (force) {
+        d->atapi.tray_locked = false;
+    }
+}
+
+static bool cd_is_tray_open(void *opaque)
+{
+    return ((AtaDrive *)opaque)->atapi.tray_open;
+}
+
+static bool cd_is_medium_locked(void *opaque)
+{
+    return ((AtaDrive *)opaque)->atapi.tray_locked;
+}
+
+static const BlockDevOps cd_dev_ops = {
+    .change_media_cb = cd_change_media,
+    .eject_request_cb = cd_eject_request,
+    .is_tray_open = cd_is_tray_open,
+    .is_medium_locked = cd_is_medium_locked,
+};
+
+bool ide_channel_attach(IdeChannel *ch, int unit, BlockBackend *blk, const char *serial, bool cd,
                         GError **errp)
 {
     /* A hard disk always asks to write, as upstream's ide-hd: a read-only drive or node is
-     * refused ("Block node is read-only") rather than shown to the guest as writable. */
-    uint64_t perm = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE;
+     * refused ("Block node is read-only") rather than shown to the guest as writable. A CD
+     * only reads, whatever its drive allows. */
+    uint64_t perm = BLK_PERM_CONSISTENT_READ | (cd ? 0 : BLK_PERM_WRITE);
     if (!blk_set_perm(blk, perm, BLK_PERM_ALL & ~BLK_PERM_WRITE, errp)) {
         return false;
     }
     AtaDrive *d = &ch->drive[unit];
+    d->ch = ch;
+    d->cd = cd;
+    memset(&d->atapi, 0, sizeof(d->atapi));
+    if (cd) {
+        blk_set_dev_ops(blk, &cd_dev_ops, d);
+    }
     d->blk = blk;
     d->sectors = MAX(blk_getlength(blk), 0) / ATA_SECTOR;
     g_strlcpy(d->serial, serial ? serial : "QM00001", sizeof(d->serial));
@@ -827,6 +1151,10 @@ void ide_channel_reset(IdeChannel *ch)
     ch->bm_prd = 0;
     prd_rewind(ch);
     ch->xfer_mode[0] = ch->xfer_mode[1] = 0;
+    for (int i = 0; i < 2; i++) {
+        atapi_reset(&ch->drive[i].atapi);
+    }
+    ch->atapi_xfer = false;
     ch->ctrl = 0;
     ch->select = 0xa0;
     ch->feature = ch->hob_feature = ch->hob_nsector = ch->hob_sector = 0;
@@ -845,6 +1173,9 @@ void ide_channel_free(IdeChannel *ch)
         if (ch->drive[i].blk) {
             blk_drain(ch->drive[i].blk);
             blk_set_perm(ch->drive[i].blk, 0, BLK_PERM_ALL, NULL);
+            if (ch->drive[i].cd) {
+                blk_set_dev_ops(ch->drive[i].blk, NULL, NULL);
+            }
         }
     }
     g_free(ch);
@@ -866,8 +1197,9 @@ static void ide_post_load(void *opaque, int version)
 static bool ide_check(const void *scratch, const void *live, int version, GError **errp)
 {
     const IdeChannel *l = scratch;
-    if (l->buf_end > sizeof(l->buf) || l->buf_pos > l->buf_end || l->xfer > XFER_DMA_WRITE ||
-        l->chunk > ATA_BUF_SECTORS || l->busy) {
+    if (l->buf_end > sizeof(l->buf) || l->buf_pos > l->buf_end || l->xfer > XFER_DMA_REPLY ||
+        l->chunk > ATA_BUF_SECTORS || l->busy ||
+        (l->atapi_xfer && (l->elem_end > l->buf_end || l->buf_pos > l->elem_end))) {
         error_setg(errp, "ide: transfer state out of range");
         return false;
     }
@@ -876,42 +1208,63 @@ static bool ide_check(const void *scratch, const void *live, int version, GError
 
 const VMStateDescription vmstate_ide_channel = {
     .name = "ide",
-    .version = 2,
+    .version = 3,
     .size = sizeof(IdeChannel),
     .pre_save = ide_pre_save,
     .check = ide_check,
     .post_load = ide_post_load,
-    .fields = (const VMStateField[]){VMSTATE_U8(IdeChannel, feature),
-                                     VMSTATE_U8(IdeChannel, error),
-                                     VMSTATE_U8(IdeChannel, nsector),
-                                     VMSTATE_U8(IdeChannel, sector),
-                                     VMSTATE_U8(IdeChannel, lcyl),
-                                     VMSTATE_U8(IdeChannel, hcyl),
-                                     VMSTATE_U8(IdeChannel, select),
-                                     VMSTATE_U8(IdeChannel, status),
-                                     VMSTATE_U8(IdeChannel, ctrl),
-                                     VMSTATE_U8(IdeChannel, hob_feature),
-                                     VMSTATE_U8(IdeChannel, hob_nsector),
-                                     VMSTATE_U8(IdeChannel, hob_sector),
-                                     VMSTATE_U8(IdeChannel, hob_lcyl),
-                                     VMSTATE_U8(IdeChannel, hob_hcyl),
-                                     VMSTATE_U32(IdeChannel, xfer),
-                                     VMSTATE_U64(IdeChannel, io_lba),
-                                     VMSTATE_U32(IdeChannel, io_remaining),
-                                     VMSTATE_U32(IdeChannel, chunk),
-                                     VMSTATE_U32(IdeChannel, buf_pos),
-                                     VMSTATE_U32(IdeChannel, buf_end),
-                                     VMSTATE_BOOL(IdeChannel, busy),
-                                     VMSTATE_BOOL(IdeChannel, irq_pending),
-                                     VMSTATE_BUFFER(IdeChannel, buf),
-                                     VMSTATE_U8_V(IdeChannel, xfer_mode[0], 2),
-                                     VMSTATE_U8_V(IdeChannel, xfer_mode[1], 2),
-                                     VMSTATE_U8_V(IdeChannel, bm_cmd, 2),
-                                     VMSTATE_U8_V(IdeChannel, bm_status, 2),
-                                     VMSTATE_U32_V(IdeChannel, bm_prd, 2),
-                                     VMSTATE_U32_V(IdeChannel, prd_next, 2),
-                                     VMSTATE_U32_V(IdeChannel, prd_addr, 2),
-                                     VMSTATE_U32_V(IdeChannel, prd_len, 2),
-                                     VMSTATE_BOOL_V(IdeChannel, prd_last, 2),
-                                     VMSTATE_END},
+    .fields =
+        (const VMStateField[]){VMSTATE_U8(IdeChannel, feature),
+                               VMSTATE_U8(IdeChannel, error),
+                               VMSTATE_U8(IdeChannel, nsector),
+                               VMSTATE_U8(IdeChannel, sector),
+                               VMSTATE_U8(IdeChannel, lcyl),
+                               VMSTATE_U8(IdeChannel, hcyl),
+                               VMSTATE_U8(IdeChannel, select),
+                               VMSTATE_U8(IdeChannel, status),
+                               VMSTATE_U8(IdeChannel, ctrl),
+                               VMSTATE_U8(IdeChannel, hob_feature),
+                               VMSTATE_U8(IdeChannel, hob_nsector),
+                               VMSTATE_U8(IdeChannel, hob_sector),
+                               VMSTATE_U8(IdeChannel, hob_lcyl),
+                               VMSTATE_U8(IdeChannel, hob_hcyl),
+                               VMSTATE_U32(IdeChannel, xfer),
+                               VMSTATE_U64(IdeChannel, io_lba),
+                               VMSTATE_U32(IdeChannel, io_remaining),
+                               VMSTATE_U32(IdeChannel, chunk),
+                               VMSTATE_U32(IdeChannel, buf_pos),
+                               VMSTATE_U32(IdeChannel, buf_end),
+                               VMSTATE_BOOL(IdeChannel, busy),
+                               VMSTATE_BOOL(IdeChannel, irq_pending),
+                               VMSTATE_BUFFER(IdeChannel, buf),
+                               VMSTATE_U8_V(IdeChannel, xfer_mode[0], 2),
+                               VMSTATE_U8_V(IdeChannel, xfer_mode[1], 2),
+                               VMSTATE_U8_V(IdeChannel, bm_cmd, 2),
+                               VMSTATE_U8_V(IdeChannel, bm_status, 2),
+                               VMSTATE_U32_V(IdeChannel, bm_prd, 2),
+                               VMSTATE_U32_V(IdeChannel, prd_next, 2),
+                               VMSTATE_U32_V(IdeChannel, prd_addr, 2),
+                               VMSTATE_U32_V(IdeChannel, prd_len, 2),
+                               VMSTATE_BOOL_V(IdeChannel, prd_last, 2),
+                               VMSTATE_U8_V(IdeChannel, drive[0].atapi.sense_key, 3),
+                               VMSTATE_U8_V(IdeChannel, drive[0].atapi.asc, 3),
+                               VMSTATE_BOOL_V(IdeChannel, drive[0].atapi.tray_open, 3),
+                               VMSTATE_BOOL_V(IdeChannel, drive[0].atapi.tray_locked, 3),
+                               VMSTATE_U8_V(IdeChannel, drive[0].atapi.media_changed, 3),
+                               VMSTATE_BOOL_V(IdeChannel, drive[0].atapi.new_media_event, 3),
+                               VMSTATE_BOOL_V(IdeChannel, drive[0].atapi.eject_request_event, 3),
+                               VMSTATE_U8_V(IdeChannel, drive[1].atapi.sense_key, 3),
+                               VMSTATE_U8_V(IdeChannel, drive[1].atapi.asc, 3),
+                               VMSTATE_BOOL_V(IdeChannel, drive[1].atapi.tray_open, 3),
+                               VMSTATE_BOOL_V(IdeChannel, drive[1].atapi.tray_locked, 3),
+                               VMSTATE_U8_V(IdeChannel, drive[1].atapi.media_changed, 3),
+                               VMSTATE_BOOL_V(IdeChannel, drive[1].atapi.new_media_event, 3),
+                               VMSTATE_BOOL_V(IdeChannel, drive[1].atapi.eject_request_event, 3),
+                               VMSTATE_BOOL_V(IdeChannel, atapi_xfer, 3),
+                               VMSTATE_BOOL_V(IdeChannel, atapi_dma, 3),
+                               VMSTATE_U32_V(IdeChannel, pkt_remaining, 3),
+                               VMSTATE_U32_V(IdeChannel, pkt_limit, 3),
+                               VMSTATE_U32_V(IdeChannel, elem_end, 3),
+                               VMSTATE_BOOL_V(IdeChannel, sig_shown, 3),
+                               VMSTATE_END},
 };

@@ -120,7 +120,7 @@ static const DevicePropInfo ide_hd_props[] = {
     {NULL, 0, NULL, NULL, NULL},
 };
 
-static bool ide_hd_create(void *machine, const char *id, GHashTable *props, GError **errp)
+static bool ide_create(void *machine, const char *id, GHashTable *props, bool cd, GError **errp)
 {
     DeviceHost *host = machine;
     const char *drive = g_hash_table_lookup(props, "drive");
@@ -131,16 +131,26 @@ static bool ide_hd_create(void *machine, const char *id, GHashTable *props, GErr
                    bus && strcmp(bus, "ide.1") == 0 ? "ide.1" : "ide.0");
         return false;
     }
-    if (!drive) {
+    if (!drive && !cd) {
         error_setg(errp, "No drive specified");
         return false;
     }
     if (!host->ide_attach) {
-        error_setg(errp, "No 'IDE' bus found for device 'ide-hd'");
+        error_setg(errp, "No 'IDE' bus found for device '%s'", cd ? "ide-cd" : "ide-hd");
         return false;
     }
-    return host->ide_attach(host, bus, unit ? (int)g_ascii_strtoll(unit, NULL, 0) : -1, drive,
+    return host->ide_attach(host, bus, unit ? (int)g_ascii_strtoll(unit, NULL, 0) : -1, drive, cd,
                             g_hash_table_lookup(props, "serial"), id, errp);
+}
+
+static bool ide_hd_create(void *machine, const char *id, GHashTable *props, GError **errp)
+{
+    return ide_create(machine, id, props, false, errp);
+}
+
+static bool ide_cd_create(void *machine, const char *id, GHashTable *props, GError **errp)
+{
+    return ide_create(machine, id, props, true, errp);
 }
 
 static const DeviceTypeInfo ide_hd_type = {
@@ -155,4 +165,18 @@ static const DeviceTypeInfo ide_hd_type = {
 void ide_hd_register_type(void)
 {
     device_type_register(&ide_hd_type);
+}
+
+static const DeviceTypeInfo ide_cd_type = {
+    .name = "ide-cd",
+    .bus = "IDE",
+    .desc = "virtual IDE CD-ROM",
+    .category = "Storage devices",
+    .props = ide_hd_props,
+    .create = ide_cd_create,
+};
+
+void ide_cd_register_type(void)
+{
+    device_type_register(&ide_cd_type);
 }

@@ -34,11 +34,22 @@ BlockBackend *blk_by_name(const char *name);
 /* Named backends and anonymous ones a device uses, in creation order (query-block). */
 GPtrArray *blk_all(void);
 const char *blk_name(BlockBackend *blk);
+/* drive_del of a drive a device uses, as upstream: the backend stays the device's but loses
+ * its name (query-block shows it as "") and, its error policy now "report", its I/O status. */
+void blk_drive_deleted(BlockBackend *blk);
+/* Whether query-block shows an I/O status: a device's backend with the default policy. */
+bool blk_iostatus_enabled(BlockBackend *blk);
 
 /* Inserts root with the given permissions (a device's); false on a lock conflict. */
 bool blk_insert_bs(BlockBackend *blk, BlockDriverState *root, uint64_t perm, uint64_t shared,
                    GError **errp);
 void blk_remove_bs(BlockBackend *blk);
+/* A new medium into an empty backend, under the permissions its device already has. */
+bool blk_insert_medium(BlockBackend *blk, BlockDriverState *root, GError **errp);
+/* Whether the backend's medium is (or the last one was) read-only; -drive sets it for an empty
+ * drive (media=cdrom: read-only). */
+void blk_set_root_read_only(BlockBackend *blk, bool read_only);
+bool blk_root_read_only(BlockBackend *blk);
 BlockDriverState *blk_bs(BlockBackend *blk);
 /* Moves every backend on `from` onto `to`, keeping their permissions (a mirror's pivot); each
  * backend is drained first. False + errp on a lock conflict (nothing moved then). */
@@ -52,6 +63,32 @@ bool blk_set_perm(BlockBackend *blk, uint64_t perm, uint64_t shared, GError **er
 bool blk_attach_dev(BlockBackend *blk, const char *dev_name);
 void blk_detach_dev(BlockBackend *blk);
 const char *blk_dev_name(BlockBackend *blk);
+
+/*
+ * A device with a removable medium (ide-cd) and its tray, as upstream's BlockDevOps: the
+ * monitor's eject / change / tray commands go through these; the device answers where its
+ * tray is and whether the guest locked it.
+ */
+typedef struct BlockDevOps {
+    void (*change_media_cb)(void *opaque, bool load); /* medium inserted/removed, tray moved */
+    void (*eject_request_cb)(void *opaque, bool force);
+    bool (*is_tray_open)(void *opaque);
+    bool (*is_medium_locked)(void *opaque);
+} BlockDevOps;
+void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops, void *opaque);
+/* True without a device, as upstream: only a device without removable media says no. */
+bool blk_dev_has_removable_media(BlockBackend *blk);
+bool blk_dev_has_tray(BlockBackend *blk);
+bool blk_dev_is_tray_open(BlockBackend *blk);
+bool blk_dev_is_medium_locked(BlockBackend *blk);
+/* Tells the device; a tray that moved is reported (blk_tray_moved). */
+void blk_dev_change_media(BlockBackend *blk, bool load);
+void blk_dev_eject_request(BlockBackend *blk, bool force);
+/* The tray moved (the guest's START STOP UNIT, or the monitor): the handler the monitor sets
+ * emits DEVICE_TRAY_MOVED. */
+typedef void BlockTrayMovedFunc(BlockBackend *blk, bool open);
+void blk_set_tray_moved_handler(BlockTrayMovedFunc *fn);
+void blk_tray_moved(BlockBackend *blk, bool open);
 
 /* -drive's extra: the bus it was meant for (if=) and its index, for the machine to claim. */
 typedef enum {

@@ -166,8 +166,9 @@ struct BlockDriverState {
     bool read_only;
     bool detect_zeroes;
     bool cache_direct, cache_no_flush;
-    bool drive_style;   /* opened by -drive: drivers word some errors as QemuOpts does */
-    bool discard_unmap; /* discard=unmap: discards reach the driver (else they do nothing) */
+    bool drive_style;     /* opened by -drive: drivers word some errors as QemuOpts does */
+    bool discard_unmap;   /* discard=unmap: discards reach the driver (else they do nothing) */
+    bool probed_protocol; /* BdrvOpenFlags.probed_protocol */
     int refcnt;
     GPtrArray *children; /* BdrvChild*, owned */
     GPtrArray *parents;  /* BdrvChild* pointing at this node (not owned) */
@@ -218,6 +219,8 @@ typedef struct BdrvOpenFlags {
     bool read_only;   /* inherited by children opened inline */
     bool cache_direct, cache_no_flush;
     bool discard_unmap;
+    bool probed_protocol; /* a -drive file child whose driver nobody named (upstream probes it:
+                           * host_device for a device node) */
 } BdrvOpenFlags;
 BlockDriverState *bdrv_open_opts(GHashTable *opts, const BdrvOpenFlags *flags, GError **errp);
 

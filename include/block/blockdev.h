@@ -56,6 +56,11 @@ BlockBackend *blockdev_backend_for_device(const char *drive, const char *owner_t
 /* The machine making the automatic device of a -drive (if=ide): marks it used. */
 bool blockdev_claim_for_device(BlockBackend *blk, const char *owner_type, GError **errp);
 
+/* A new medium for a removable device (blockdev-change-medium): filename in format (NULL:
+ * probed, silently), over a file node, as a -drive file= would open it. */
+BlockDriverState *blockdev_open_medium(const char *filename, const char *format, bool read_only,
+                                       GError **errp);
+
 /* A JSON object as flat keys ("file": {"filename": ...} -> "file.filename"). */
 bool blockdev_flatten_json(JsonObject *obj, const char *prefix, GHashTable *out, GError **errp);
 

@@ -59,6 +59,10 @@ ERROR_CASES = [
     "-blockdev driver=file,node-name=1f,filename=IMG",
     "-blockdev driver=file,node-name=f,filename=IMG,read-only=maybe",
     "-blockdev driver=file,node-name=f,filename=DIR",
+    # 'file' takes regular files; -drive probes a device node's driver (host_device upstream).
+    "-blockdev driver=file,node-name=f,filename=/dev/null",
+    "-blockdev driver=raw,node-name=r,file.driver=file,file.filename=/dev/null",
+    "-drive file=/dev/null,format=raw,if=none,file.driver=file",
     "-blockdev driver=raw,node-name=r,file.driver=file,file.filename=IMG,offset=4096,size=100",
     "-blockdev driver=raw,node-name=r,file.driver=file,file.filename=IMG,offset=99999999",
     "-blockdev driver=raw,node-name=r,file.driver=file,file.filename=IMG,offset=4096,"
@@ -364,6 +368,43 @@ def qmp_session(binary, args, commands):
                if line.startswith("{") and '"event"' not in line and '"QMP"' not in line]
     text = json.dumps(replies[1:-1], sort_keys=True)
     return json.loads(re.sub(r"#block\d+", "#block", text))
+
+
+def test_attached_drive_export_and_drive_del_as_debian(qemu_bin, debian_qemu, img, tmp_path):
+    """A drive a device uses (IDE, virtio) is not shared for writing: a writable NBD export of
+    it is refused in Debian's words (a read-only one, or a writable one of a free drive, is
+    fine); drive_del of it leaves the device an anonymous, empty backend, as Debian's."""
+    import json
+    import re
+    other, free = str(tmp_path / "b.raw"), str(tmp_path / "c.raw")
+    for path in (other, free):
+        with open(path, "wb") as f:
+            f.truncate(1 << 20)
+    args = ["-M", "pc", "-nodefaults", "-display", "none", "-S",
+            "-drive", f"file={img},format=raw,if=ide",
+            "-drive", f"file={other},format=raw,if=virtio",
+            "-drive", f"file={free},format=raw,if=none,id=free"]
+    got = []
+    for binary in (qemu_bin, debian_qemu):
+        sock = str(tmp_path / f"nbd-{len(got)}.sock")
+        commands = [
+            {"execute": "nbd-server-start",
+             "arguments": {"addr": {"type": "unix", "data": {"path": sock}}}},
+            {"execute": "nbd-server-add", "arguments": {"device": "ide0-hd0", "writable": True}},
+            {"execute": "nbd-server-add", "arguments": {"device": "virtio0", "writable": True}},
+            {"execute": "nbd-server-add", "arguments": {"device": "ide0-hd0", "name": "ro"}},
+            {"execute": "nbd-server-add", "arguments": {"device": "free", "writable": True}},
+            {"execute": "human-monitor-command", "arguments": {"command-line": "drive_del ide0-hd0"}},
+            {"execute": "human-monitor-command", "arguments": {"command-line": "drive_del virtio0"}},
+            {"execute": "query-block"},
+        ]
+        text = json.dumps(qmp_session(binary, args, commands), sort_keys=True)
+        got.append(re.sub(r"/machine/unattached/device\[\d+\]", "/machine/unattached/device[N]",
+                          text))
+    ours, theirs = (json.loads(t) for t in got)
+    assert len(ours) == 8
+    assert "Permission conflict" in ours[1]["error"]["desc"]
+    assert ours == theirs
 
 
 def test_block_qmp_as_debian(qemu_bin, debian_qemu, img, tmp_path):

@@ -25,7 +25,7 @@ TAP_HOST = "192.168.77.1"
 TAP_GUEST = "192.168.77.2"
 MODULES = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
            "virtio_pci", "failover", "net_failover", "virtio_net", "virtio_blk", "scsi_common",
-           "scsi_mod", "libata", "ata_piix", "sd_mod"]
+           "scsi_mod", "libata", "ata_piix", "sd_mod", "cdrom", "sr_mod", "isofs"]
 DIRTY_MIBPS = 16
 
 

@@ -1,6 +1,8 @@
 /* An ATA channel driven through its ports as libata's PIO path drives it, over a real raw
  * image: signature, IDENTIFY, multi-sector reads and writes with an interrupt per sector,
- * LBA48, out-of-range and unknown commands, an absent slave, state with a transfer half done. */
+ * LBA48, out-of-range and unknown commands, an absent slave, state with a transfer half done;
+ * bus-master DMA; and an ATAPI CD beside a disk: PACKET by PIO (byte count limits) and DMA,
+ * the MMC commands and their sense codes, tray, lock and medium changes, an empty drive. */
 #include "block/block-backend.h"
 #include "hw/ide/ide.h"
 #include "io-helpers.h"
@@ -32,7 +34,7 @@ static void fixture_setup(Fixture *f, gconstpointer data)
     f->io = io_space_new("io", 0x10000);
     irq_probe_init(&f->irq, 14);
     f->ch = ide_channel_new(&f->irq.line);
-    g_assert_true(ide_channel_attach(f->ch, 0, f->blk, "SERIAL-1", &err));
+    g_assert_true(ide_channel_attach(f->ch, 0, f->blk, "SERIAL-1", false, &err));
     g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
 }
 
@@ -169,6 +171,26 @@ static void test_errors(Fixture *f, gconstpointer data)
     g_assert_cmphex(status(f), ==, 0x50);
 }
 
+/* The channel's state as a migration stream. */
+static GByteArray *save_channel(IdeChannel *ch)
+{
+    g_autoptr(VMStateSet) set = vmstate_set_new();
+    vmstate_set_add(set, "ide", 0, &vmstate_ide_channel, ch);
+    GByteArray *stream = g_byte_array_new();
+    GError *err = NULL;
+    g_assert_true(vmstate_set_save(set, stream, &err));
+    return stream;
+}
+
+static void load_channel(IdeChannel *ch, GByteArray *stream)
+{
+    g_autoptr(VMStateSet) set = vmstate_set_new();
+    vmstate_set_add(set, "ide", 0, &vmstate_ide_channel, ch);
+    GError *err = NULL;
+    g_assert_true(vmstate_set_load(set, stream->data, stream->len, &err));
+    g_assert_no_error(err);
+}
+
 static void test_state_mid_transfer(Fixture *f, gconstpointer data)
 {
     uint8_t first[512], second[512];
@@ -176,21 +198,15 @@ static void test_state_mid_transfer(Fixture *f, gconstpointer data)
     wait_not_busy(f);
     read_sector(f, first);
     /* Saved between the two sectors, loaded into a second channel on the same disk. */
-    g_autoptr(VMStateSet) set = vmstate_set_new();
-    vmstate_set_add(set, "ide", 0, &vmstate_ide_channel, f->ch);
-    g_autoptr(GByteArray) stream = g_byte_array_new();
+    g_autoptr(GByteArray) stream = save_channel(f->ch);
     GError *err = NULL;
-    g_assert_true(vmstate_set_save(set, stream, &err));
     ide_channel_free(f->ch);
     io_space_free(f->io);
     f->io = io_space_new("io", 0x10000);
     f->ch = ide_channel_new(&f->irq.line);
-    g_assert_true(ide_channel_attach(f->ch, 0, f->blk, NULL, &err));
+    g_assert_true(ide_channel_attach(f->ch, 0, f->blk, NULL, false, &err));
     g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
-    g_autoptr(VMStateSet) set2 = vmstate_set_new();
-    vmstate_set_add(set2, "ide", 0, &vmstate_ide_channel, f->ch);
-    g_assert_true(vmstate_set_load(set2, stream->data, stream->len, &err));
-    g_assert_no_error(err);
+    load_channel(f->ch, stream);
     g_assert_cmphex(status(f) & 0x08, ==, 0x08);
     read_sector(f, second);
     for (int i = 0; i < 512; i++) {
@@ -316,6 +332,403 @@ static void test_dma(Fixture *f, gconstpointer data)
     g_free(ram);
 }
 
+/* --- ATAPI: a CD on unit 0 (its own image), a disk on unit 1 --------------------------------- */
+
+#define CD_BLOCKS 40
+
+typedef struct CdFixture {
+    TestImage cd, disk;
+    IoSpace *io;
+    IrqProbe irq;
+    IdeChannel *ch;
+    int tray_events, last_tray_open;
+} CdFixture;
+
+static CdFixture *tray_watch;
+
+static void record_tray(BlockBackend *blk, bool open)
+{
+    tray_watch->tray_events++;
+    tray_watch->last_tray_open = open;
+}
+
+static uint8_t cd_byte(uint32_t off)
+{
+    return (off / 2048 * 7 + off) & 0xff;
+}
+
+static void cd_setup(CdFixture *f, gconstpointer data)
+{
+    g_autofree uint8_t *img = g_malloc(CD_BLOCKS * 2048);
+    ram = NULL; /* the disk's DMA test freed its own */
+    for (uint32_t i = 0; i < CD_BLOCKS * 2048; i++) {
+        img[i] = cd_byte(i);
+    }
+    test_image_open(&f->cd, "ide1-cd0", img, CD_BLOCKS * 2048, true);
+    test_image_open(&f->disk, "ide0-hd1", img, 64 * 512, false);
+    GError *err = NULL;
+    f->io = io_space_new("io", 0x10000);
+    irq_probe_init(&f->irq, 15);
+    f->ch = ide_channel_new(&f->irq.line);
+    g_assert_true(ide_channel_attach(f->ch, 0, f->cd.blk, NULL, true, &err));
+    g_assert_true(ide_channel_attach(f->ch, 1, f->disk.blk, NULL, false, &err));
+    g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
+    ide_channel_reset(f->ch); /* the machine resets once its devices are on */
+    tray_watch = f;
+    blk_set_tray_moved_handler(record_tray);
+}
+
+static void cd_teardown(CdFixture *f, gconstpointer data)
+{
+    blk_set_tray_moved_handler(NULL);
+    ide_channel_free(f->ch);
+    io_space_free(f->io);
+    blk_unref(f->disk.blk);
+    f->disk.blk = NULL;
+    g_unlink(f->disk.path);
+    g_rmdir(f->disk.dir);
+    g_free(f->disk.path);
+    g_free(f->disk.dir);
+    test_image_close(&f->cd);
+    g_free(ram);
+    ram = NULL;
+}
+
+static uint8_t reg(CdFixture *f, int r)
+{
+    return io_space_read(f->io, BASE + r, 1);
+}
+
+static uint8_t cd_wait(CdFixture *f)
+{
+    while (io_space_read(f->io, CTL, 1) & 0x80) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    return reg(f, 7); /* acknowledges */
+}
+
+/* PACKET with a byte count limit (PIO) or the DMA feature, then the 12-byte command. */
+static void packet(CdFixture *f, const uint8_t *cdb, uint16_t limit, bool dma)
+{
+    io_space_write(f->io, BASE + 6, 0xa0, 1);
+    io_space_write(f->io, BASE + 1, dma ? 1 : 0, 1);
+    io_space_write(f->io, BASE + 4, limit & 0xff, 1);
+    io_space_write(f->io, BASE + 5, limit >> 8, 1);
+    io_space_write(f->io, BASE + 7, 0xa0, 1);
+    g_assert_cmphex(reg(f, 7), ==, 0x58);
+    g_assert_cmpuint(reg(f, 2), ==, 1); /* interrupt reason: command */
+    g_assert_cmpint(f->irq.level, ==, 0);
+    for (int i = 0; i < 12; i += 2) {
+        io_space_write(f->io, BASE, cdb[i] | cdb[i + 1] << 8, 2);
+    }
+}
+
+/* The PIO data phase: every DRQ block (at most max_block bytes, even unless last) into out;
+ * returns the bytes and leaves the final status in *st. */
+static size_t pio_in(CdFixture *f, uint8_t *out, size_t cap, uint16_t max_block, uint8_t *st)
+{
+    size_t n = 0;
+    for (;;) {
+        *st = cd_wait(f);
+        if (!(*st & 0x08)) {
+            return n;
+        }
+        g_assert_cmpuint(reg(f, 2), ==, 2); /* data to the host */
+        uint32_t size = reg(f, 4) | reg(f, 5) << 8;
+        g_assert_cmpuint(size, >, 0);
+        g_assert_cmpuint(size, <=, max_block);
+        for (uint32_t i = 0; i < size; i += 2) {
+            uint16_t w = io_space_read(f->io, BASE, 2);
+            g_assert_cmpuint(n + 2, <=, cap);
+            out[n++] = w;
+            if (i + 1 < size) {
+                out[n++] = w >> 8;
+            }
+        }
+    }
+}
+
+/* A command with no or little data, by PIO; returns the bytes; checks the status. */
+static size_t cd_cmd(CdFixture *f, const uint8_t *cdb, uint8_t *out, size_t cap, uint8_t want_st)
+{
+    uint8_t st;
+    packet(f, cdb, 0xfffe, false);
+    size_t n = pio_in(f, out, cap, 0xfffe, &st);
+    g_assert_cmphex(st, ==, want_st);
+    /* Status phase; upstream's unit-attention refusal (no DRDY) clears the register. */
+    g_assert_cmpuint(reg(f, 2), ==, (want_st & 0x40) ? 3 : 0);
+    return n;
+}
+
+/* REQUEST SENSE: key << 8 | asc. */
+static unsigned sense(CdFixture *f)
+{
+    uint8_t cdb[12] = {0x03, 0, 0, 0, 18}, out[32];
+    g_assert_cmpuint(cd_cmd(f, cdb, out, sizeof(out), 0x50), ==, 18);
+    g_assert_cmphex(out[0], ==, 0xf0);
+    return (out[2] & 0x0f) << 8 | out[12];
+}
+
+/* A command that must fail with key/asc: status, error register and REQUEST SENSE agree. */
+static void cd_fails(CdFixture *f, const uint8_t *cdb, unsigned key_asc)
+{
+    uint8_t out[64];
+    g_assert_cmpuint(cd_cmd(f, cdb, out, sizeof(out), 0x41), ==, 0);
+    g_assert_cmphex(reg(f, 1), ==, (key_asc >> 8) << 4);
+    g_assert_cmphex(sense(f), ==, key_asc);
+}
+
+static void test_atapi_identify(CdFixture *f, gconstpointer data)
+{
+    /* Each unit shows its own signature after a reset: the CD's without DRDY. */
+    g_assert_cmphex(reg(f, 4), ==, 0x14);
+    g_assert_cmphex(reg(f, 5), ==, 0xeb);
+    g_assert_cmphex(reg(f, 7), ==, 0x00);
+    io_space_write(f->io, BASE + 6, 0xb0, 1);
+    g_assert_cmphex(reg(f, 4), ==, 0x00);
+    g_assert_cmphex(reg(f, 5), ==, 0x00);
+    g_assert_cmphex(reg(f, 7), ==, 0x50);
+    io_space_write(f->io, BASE + 6, 0xa0, 1);
+    g_assert_cmphex(reg(f, 4), ==, 0x14);
+    /* IDENTIFY DEVICE: aborted, the signature says ATAPI. */
+    io_space_write(f->io, BASE + 7, 0xec, 1);
+    g_assert_cmphex(reg(f, 7), ==, 0x41);
+    g_assert_cmphex(reg(f, 1), ==, 0x04);
+    g_assert_cmphex(reg(f, 5), ==, 0xeb);
+    io_space_write(f->io, BASE + 7, 0xa1, 1);
+    g_assert_cmpint(f->irq.level, ==, 1);
+    g_assert_cmphex(reg(f, 7), ==, 0x58);
+    uint8_t id[512];
+    for (int i = 0; i < 256; i++) {
+        uint16_t w = io_space_read(f->io, BASE, 2);
+        id[2 * i] = w, id[2 * i + 1] = w >> 8;
+    }
+    g_assert_cmphex(reg(f, 7), ==, 0x50);
+    g_assert_cmphex(id[0] | id[1] << 8, ==, 0x85c0); /* ATAPI CD-ROM, removable, 12 bytes */
+    g_assert_cmpmem(id + 54, 12, "EQUMD DVR-MO", 12);
+    /* Commands a CD does not take are aborted. */
+    io_space_write(f->io, BASE + 7, 0xc8, 1);
+    g_assert_cmphex(reg(f, 7), ==, 0x41);
+}
+
+static void test_atapi_pio(CdFixture *f, gconstpointer data)
+{
+    uint8_t out[16384];
+    uint8_t inquiry[12] = {0x12, 0, 0, 0, 36};
+    g_assert_cmpuint(cd_cmd(f, inquiry, out, sizeof(out), 0x50), ==, 36);
+    g_assert_cmphex(out[0], ==, 0x05);
+    g_assert_cmphex(out[1], ==, 0x80);
+    g_assert_cmpmem(out + 8, 24, "QEMU    QEMU DVD-ROM    ", 24);
+    /* The allocation length cuts the reply. */
+    inquiry[4] = 5;
+    g_assert_cmpuint(cd_cmd(f, inquiry, out, sizeof(out), 0x50), ==, 5);
+
+    uint8_t capacity[12] = {0x25};
+    g_assert_cmpuint(cd_cmd(f, capacity, out, sizeof(out), 0x50), ==, 8);
+    g_assert_cmpuint(out[3], ==, CD_BLOCKS - 1);
+    g_assert_cmpuint(out[6] << 8 | out[7], ==, 2048);
+
+    uint8_t tur[12] = {0x00};
+    g_assert_cmpuint(cd_cmd(f, tur, out, sizeof(out), 0x50), ==, 0);
+    g_assert_cmpint(f->irq.level, ==, 0); /* acknowledged by the status read */
+
+    /* READ(10) of 5 blocks from 3 with a byte count limit of 3001: blocks of at most 3000. */
+    uint8_t read10[12] = {0x28, 0, 0, 0, 0, 3, 0, 0, 5};
+    uint8_t st;
+    packet(f, read10, 3001, false);
+    g_assert_cmpuint(pio_in(f, out, sizeof(out), 3000, &st), ==, 5 * 2048);
+    g_assert_cmphex(st, ==, 0x50);
+    for (int i = 0; i < 5 * 2048; i++) {
+        g_assert_cmpuint(out[i], ==, cd_byte(3 * 2048 + i));
+    }
+    /* READ(12) of the last block. */
+    uint8_t read12[12] = {0xa8, 0, 0, 0, 0, CD_BLOCKS - 1, 0, 0, 0, 1};
+    g_assert_cmpuint(cd_cmd(f, read12, out, sizeof(out), 0x50), ==, 2048);
+    g_assert_cmpuint(out[100], ==, cd_byte((CD_BLOCKS - 1) * 2048 + 100));
+
+    /* TOC: one data track and the lead-out at the capacity. */
+    uint8_t toc[12] = {0x43, 0, 0, 0, 0, 0, 0, 0, 0xff};
+    g_assert_cmpuint(cd_cmd(f, toc, out, sizeof(out), 0x50), ==, 20);
+    g_assert_cmphex(out[5], ==, 0x14);
+    g_assert_cmphex(out[14], ==, 0xaa);
+    g_assert_cmpuint(out[19], ==, CD_BLOCKS);
+    /* MODE SENSE(10) capabilities page; GET CONFIGURATION shows the CD profile current. */
+    uint8_t mode[12] = {0x5a, 0, 0x2a, 0, 0, 0, 0, 0, 0xff};
+    g_assert_cmpuint(cd_cmd(f, mode, out, sizeof(out), 0x50), ==, 30);
+    g_assert_cmphex(out[8], ==, 0x2a);
+    uint8_t config[12] = {0x46, 0, 0, 0, 0, 0, 0, 0, 0xff};
+    g_assert_cmpuint(cd_cmd(f, config, out, sizeof(out), 0x50), ==, 20);
+    g_assert_cmphex(out[6] << 8 | out[7], ==, 0x0008);
+    uint8_t disc[12] = {0x51, 0, 0, 0, 0, 0, 0, 0, 0xff};
+    g_assert_cmpuint(cd_cmd(f, disc, out, sizeof(out), 0x50), ==, 34);
+    g_assert_cmphex(out[2], ==, 0x0e);
+}
+
+static void test_atapi_sense(CdFixture *f, gconstpointer data)
+{
+    uint8_t bogus[12] = {0xff};
+    cd_fails(f, bogus, 0x520); /* ILLEGAL REQUEST, invalid opcode */
+    uint8_t past[12] = {0x28, 0, 0, 0, 0, CD_BLOCKS - 1, 0, 0, 2};
+    cd_fails(f, past, 0x521); /* LBA out of range */
+    uint8_t saved[12] = {0x5a, 0, 0xea, 0, 0, 0, 0, 0, 0xff};
+    cd_fails(f, saved, 0x539); /* saving parameters not supported */
+    uint8_t page[12] = {0x5a, 0, 0x05, 0, 0, 0, 0, 0, 0xff};
+    cd_fails(f, page, 0x524); /* invalid field */
+    uint8_t toc[12] = {0x43, 0, 0, 0, 0, 0, 5, 0, 0xff};
+    cd_fails(f, toc, 0x524);              /* a track that is not there */
+    g_assert_cmphex(sense(f), ==, 0x524); /* kept until the next error */
+}
+
+static void test_atapi_media(CdFixture *f, gconstpointer data)
+{
+    uint8_t out[64];
+    uint8_t tur[12] = {0x00};
+    uint8_t gesn[12] = {0x4a, 1, 0, 0, 0x10, 0, 0, 0, 8};
+    uint8_t lock[12] = {0x1e, 0, 0, 0, 1}, unlock[12] = {0x1e};
+    uint8_t eject[12] = {0x1b, 0, 0, 0, 0x02}, load[12] = {0x1b, 0, 0, 0, 0x03};
+    BlockBackend *blk = f->cd.blk;
+    g_assert_true(blk_dev_has_tray(blk));
+
+    /* The guest locks the tray: its eject is refused; the monitor sees the lock. */
+    cd_cmd(f, lock, out, sizeof(out), 0x50);
+    g_assert_true(blk_dev_is_medium_locked(blk));
+    cd_fails(f, eject, 0x253); /* NOT READY, medium removal prevented */
+    g_assert_cmpint(f->tray_events, ==, 0);
+    cd_cmd(f, unlock, out, sizeof(out), 0x50);
+    cd_cmd(f, eject, out, sizeof(out), 0x50);
+    g_assert_true(blk_dev_is_tray_open(blk));
+    g_assert_cmpint(f->tray_events, ==, 1);
+    g_assert_cmpint(f->last_tray_open, ==, 1);
+    cd_fails(f, tur, 0x23a); /* tray open: no medium */
+    g_assert_cmpuint(cd_cmd(f, gesn, out, sizeof(out), 0x50), ==, 8);
+    g_assert_cmphex(out[5], ==, 0x01); /* tray open */
+    cd_cmd(f, load, out, sizeof(out), 0x50);
+    g_assert_false(blk_dev_is_tray_open(blk));
+    g_assert_cmpint(f->last_tray_open, ==, 0);
+    cd_cmd(f, tur, out, sizeof(out), 0x50);
+
+    /* The monitor takes the medium out and puts it back (blockdev-change-medium's steps): the
+     * guest then sees NOT READY, UNIT ATTENTION, and a new-media event once. */
+    blk_dev_change_media(blk, false);
+    g_assert_cmpint(f->last_tray_open, ==, 1);
+    BlockDriverState *bs = blk_bs(blk);
+    bdrv_ref(bs);
+    blk_remove_bs(blk);
+    cd_fails(f, tur, 0x23a);
+    uint8_t capacity[12] = {0x25};
+    cd_fails(f, capacity, 0x23a);
+    GError *err = NULL;
+    g_assert_true(blk_insert_medium(blk, bs, &err));
+    bdrv_unref(bs);
+    blk_dev_change_media(blk, true);
+    g_assert_cmpint(f->last_tray_open, ==, 0);
+    g_assert_cmpuint(cd_cmd(f, gesn, out, sizeof(out), 0x50), ==, 8);
+    g_assert_cmphex(out[4] << 8 | out[5], ==, 0x0202); /* new media, present */
+    cd_cmd(f, gesn, out, sizeof(out), 0x50);
+    g_assert_cmphex(out[4] << 8 | out[5], ==, 0x0002);
+    cd_fails(f, tur, 0x23a);
+    /* UNIT ATTENTION (upstream's "check status": no DRDY, the MC bit in the error). */
+    g_assert_cmpuint(cd_cmd(f, tur, out, sizeof(out), 0x41), ==, 0);
+    g_assert_cmphex(reg(f, 1), ==, 0x60);
+    g_assert_cmpuint(cd_cmd(f, tur, out, sizeof(out), 0x01), ==, 0);
+    g_assert_cmphex(sense(f), ==, 0x628);
+    cd_cmd(f, tur, out, sizeof(out), 0x50);
+}
+
+static void test_atapi_dma(CdFixture *f, gconstpointer data)
+{
+    ram = g_malloc0(RAM_SIZE);
+    ide_channel_set_dma(f->ch, &ram_dma);
+    /* READ(10) of 3 blocks over two regions (5000 + 1144 bytes). */
+    put_prd(0x1000, 0x20000, 5000, false);
+    put_prd(0x1008, 0x30000, 1144, true);
+    ide_bmdma_write(f->ch, 4, 0x1000, 4);
+    ide_bmdma_write(f->ch, 0, 0x08, 1);
+    uint8_t read10[12] = {0x28, 0, 0, 0, 0, 7, 0, 0, 3};
+    packet(f, read10, 0, true);
+    ide_bmdma_write(f->ch, 0, 0x09, 1);
+    g_assert_cmphex(cd_wait(f), ==, 0x50);
+    g_assert_cmpuint(reg(f, 2), ==, 3);
+    g_assert_cmphex(ide_bmdma_read(f->ch, 2, 1), ==, 0x04);
+    for (int i = 0; i < 3 * 2048; i++) {
+        uint8_t got = i < 5000 ? ram[0x20000 + i] : ram[0x30000 + i - 5000];
+        g_assert_cmpuint(got, ==, cd_byte(7 * 2048 + i));
+    }
+    ide_bmdma_write(f->ch, 0, 0, 1);
+    ide_bmdma_write(f->ch, 2, 0x06, 1);
+    /* A reply by DMA: INQUIRY into one region. */
+    put_prd(0x1000, 0x40000, 36, true);
+    ide_bmdma_write(f->ch, 0, 0x08, 1);
+    uint8_t inquiry[12] = {0x12, 0, 0, 0, 36};
+    packet(f, inquiry, 0, true);
+    ide_bmdma_write(f->ch, 0, 0x09, 1);
+    g_assert_cmphex(cd_wait(f), ==, 0x50);
+    g_assert_cmpmem(ram + 0x40000 + 16, 12, "QEMU DVD-ROM", 12);
+    ide_bmdma_write(f->ch, 0, 0, 1);
+    /* A check condition needs no DMA: the error comes at once. */
+    uint8_t past[12] = {0x28, 0, 0, 0, 1, 0, 0, 0, 1};
+    packet(f, past, 0, true);
+    g_assert_cmphex(cd_wait(f), ==, 0x41);
+    g_assert_cmphex(sense(f), ==, 0x521);
+}
+
+static void test_atapi_empty(CdFixture *f, gconstpointer data)
+{
+    /* A drive with no medium (-drive if=ide,media=cdrom): NOT READY to what needs one. */
+    IdeChannel *ch = ide_channel_new(&f->irq.line);
+    BlockBackend *empty = blk_new("ide0-cd0", NULL);
+    GError *err = NULL;
+    g_assert_true(ide_channel_attach(ch, 0, empty, NULL, true, &err));
+    ide_channel_free(f->ch);
+    io_space_free(f->io);
+    f->io = io_space_new("io", 0x10000);
+    f->ch = ch;
+    g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
+    ide_channel_reset(ch);
+    uint8_t out[64], tur[12] = {0x00}, read10[12] = {0x28, 0, 0, 0, 0, 0, 0, 0, 1};
+    cd_fails(f, tur, 0x23a);
+    cd_fails(f, read10, 0x23a);
+    uint8_t inquiry[12] = {0x12, 0, 0, 0, 36};
+    g_assert_cmpuint(cd_cmd(f, inquiry, out, sizeof(out), 0x50), ==, 36);
+    uint8_t config[12] = {0x46, 0, 0, 0, 0, 0, 0, 0, 0xff};
+    g_assert_cmpuint(cd_cmd(f, config, out, sizeof(out), 0x50), ==, 20);
+    g_assert_cmphex(out[6] << 8 | out[7], ==, 0); /* no current profile */
+    ide_channel_free(f->ch);
+    f->ch = ide_channel_new(&f->irq.line);
+    blk_unref(empty);
+}
+
+static void test_atapi_state(CdFixture *f, gconstpointer data)
+{
+    /* Saved mid-way through a PIO read (one DRQ block of two read), with the tray locked. */
+    uint8_t out[8192], st;
+    uint8_t lock[12] = {0x1e, 0, 0, 0, 1};
+    cd_cmd(f, lock, out, sizeof(out), 0x50);
+    uint8_t read10[12] = {0x28, 0, 0, 0, 0, 2, 0, 0, 2};
+    packet(f, read10, 2048, false);
+    g_assert_cmphex(cd_wait(f), ==, 0x58);
+    for (int i = 0; i < 2048; i += 2) {
+        io_space_read(f->io, BASE, 2);
+    }
+    g_autoptr(GByteArray) stream = save_channel(f->ch);
+    GError *err = NULL;
+    ide_channel_free(f->ch);
+    io_space_free(f->io);
+    f->io = io_space_new("io", 0x10000);
+    f->ch = ide_channel_new(&f->irq.line);
+    g_assert_true(ide_channel_attach(f->ch, 0, f->cd.blk, NULL, true, &err));
+    g_assert_true(ide_channel_attach(f->ch, 1, f->disk.blk, NULL, false, &err));
+    g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
+    g_assert_false(blk_dev_is_medium_locked(f->cd.blk));
+    load_channel(f->ch, stream);
+    g_assert_true(blk_dev_is_medium_locked(f->cd.blk));
+    g_assert_cmpuint(pio_in(f, out, sizeof(out), 2048, &st), ==, 2048);
+    g_assert_cmphex(st, ==, 0x50);
+    for (int i = 0; i < 2048; i++) {
+        g_assert_cmpuint(out[i], ==, cd_byte(3 * 2048 + i));
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -326,5 +739,13 @@ int main(int argc, char **argv)
     ADD("/ide/errors", test_errors);
     ADD("/ide/state-mid-transfer", test_state_mid_transfer);
     ADD("/ide/dma", test_dma);
+#define ADD_CD(path, fn) g_test_add(path, CdFixture, NULL, cd_setup, fn, cd_teardown)
+    ADD_CD("/ide/atapi/identify-signature", test_atapi_identify);
+    ADD_CD("/ide/atapi/pio", test_atapi_pio);
+    ADD_CD("/ide/atapi/sense", test_atapi_sense);
+    ADD_CD("/ide/atapi/media-tray-lock", test_atapi_media);
+    ADD_CD("/ide/atapi/dma", test_atapi_dma);
+    ADD_CD("/ide/atapi/empty-drive", test_atapi_empty);
+    ADD_CD("/ide/atapi/state-mid-transfer", test_atapi_state);
     return g_test_run();
 }

@@ -56,10 +56,10 @@ typedef struct DeviceHost {
                        const char *nic_name, GError **errp);
     void *nic_opaque;
     void (*plug)(struct DeviceHost *host, const DeviceContract *contract, void *dev);
-    /* -device ide-hd: a disk on the machine's IDE bus (unit < 0: the first free one); NULL:
-     * the machine has no IDE. */
+    /* -device ide-hd / ide-cd: a disk or (cd) a CD-ROM on the machine's IDE bus (unit < 0:
+     * the first free one; a CD's drive may be NULL: an empty drive); NULL: no IDE. */
     bool (*ide_attach)(struct DeviceHost *host, const char *bus, int unit, const char *drive,
-                       const char *serial, const char *id, GError **errp);
+                       bool cd, const char *serial, const char *id, GError **errp);
     /* Devices of this contract plugged so far. */
     guint (*count)(struct DeviceHost *host, const DeviceContract *contract);
 } DeviceHost;

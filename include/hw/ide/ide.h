@@ -1,7 +1,7 @@
 /*
- * An ATA channel with up to two hard disks, PIO and bus-master DMA (the PIIX's, as Linux's
- * ata_piix/libata-sff drive it): task-file registers at base (8 ports), the device control /
- * alternate status port at ctl, one ISA interrupt line, and the bus master's 8 registers
+ * An ATA channel with up to two hard disks or CD-ROMs, PIO and bus-master DMA (the PIIX's, as
+ * Linux's ata_piix/libata-sff drive it): task-file registers at base (8 ports), the device control
+ * / alternate status port at ctl, one ISA interrupt line, and the bus master's 8 registers
  * (command, status, PRD table address) that the PCI function maps in its BAR4.
  *
  *   command ──► READ: BSY, disk read of up to 256 sectors on the block workers
@@ -13,6 +13,9 @@
  *                     path) / gather then disk write ─► next buffer, or DRDY + IRQ with the
  *                     bus master's INT set and ACTIVE cleared
  *               IDENTIFY: 512 bytes of data in; FLUSH: disk flush ─► IRQ; others: done at once
+ *   ATAPI unit: PACKET ─► DRQ for 12 bytes ─► the MMC command (hw/ide/atapi.c) ─► status, or
+ *               data in DRQ blocks of the guest's byte count limit (IRQ each) or over the bus
+ *               master ─► status + IRQ (interrupt reason in the sector count register)
  *   status read lowers the interrupt; device control: nIEN masks it, SRST resets the channel
  *
  * A request in flight is drained before a reset and before the state is saved.
@@ -37,8 +40,10 @@ typedef struct IdeChannel IdeChannel;
 
 IdeChannel *ide_channel_new(IrqLine *irq);
 void ide_channel_free(IdeChannel *ch);
-/* Unit 0 (master) or 1 (slave); takes the device's permissions on blk. */
-bool ide_channel_attach(IdeChannel *ch, int unit, BlockBackend *blk, const char *serial,
+/* Unit 0 (master) or 1 (slave): a disk (ide-hd) or, cd, an ATAPI CD/DVD-ROM (ide-cd, whose
+ * blk may be empty and whose medium the monitor changes through blk's device ops); takes the
+ * device's permissions on blk. */
+bool ide_channel_attach(IdeChannel *ch, int unit, BlockBackend *blk, const char *serial, bool cd,
                         GError **errp);
 bool ide_channel_has_drive(IdeChannel *ch, int unit);
 bool ide_channel_map(IdeChannel *ch, IoSpace *io, uint16_t base, uint16_t ctl, GError **errp);

@@ -1,0 +1,294 @@
+"""The IDE CD-ROM (ide-cd, -cdrom, -drive media=cdrom): ISO images made by xorriso at test time;
+the test guest mounts /dev/sr0 and reads a file back by its checksum, under Debian's QEMU and
+ours alike (ATAPI by DMA and by PIO); a medium changed over QMP is seen by the guest; the QMP and
+HMP tray commands, their events and query-block answer as Debian's do; option errors are
+Debian's; a CD guest migrates with its tray and lock state."""
+import hashlib
+import json
+import re
+import subprocess
+import time
+
+import pytest
+
+import guest
+from conftest import assert_same_failure, run
+from qmp import QemuProcess, QMPClient
+from test_block import DEBIAN_QEMU, OURS
+
+BINARIES = {"debian": DEBIAN_QEMU, "ours": OURS}
+
+
+@pytest.fixture(scope="module")
+def built():
+    return guest.build_guest()
+
+
+def make_iso(tmp_path, name, seed, size):
+    """An ISO 9660 image holding sub/<name>.bin of `size` bytes from `seed`; returns the image's
+    path and the file's sha256."""
+    src = tmp_path / f"{name}-tree"
+    (src / "sub").mkdir(parents=True)
+    data = b"".join(hashlib.sha256(f"{seed}:{i}".encode()).digest()
+                    for i in range(size // 32 + 1))[:size]
+    (src / "sub" / f"{name}.bin").write_bytes(data)
+    iso = str(tmp_path / f"{name}.iso")
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-V", name.upper(), "-o", iso,
+                    str(src)], check=True, capture_output=True)
+    return iso, hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def isos(tmp_path):
+    """Two discs: one (1 MiB and a bit: many 128 KiB buffers, an odd tail) and two."""
+    return [make_iso(tmp_path, "one", 1, (1 << 20) + 4321), make_iso(tmp_path, "two", 2, 70000)]
+
+
+def read_on_guest(vm, name, dev="sr0"):
+    out = vm.shell(f"mkdir -p /mnt/cd; mount -t iso9660 -o ro /dev/{dev} /mnt/cd && "
+                   f"sha256sum /mnt/cd/sub/{name}.bin; umount /mnt/cd", timeout=120)
+    m = re.search(r"^([0-9a-f]{64}) ", out, re.M)
+    assert m, out
+    return m.group(1)
+
+
+# How the drive is made, and what the guest's libata is told. "dma": -cdrom (secondary master),
+# ATAPI by bus-master DMA. "pio": -device ide-cd alone as the primary channel's slave, with
+# libata held to PIO mode 4 (libata.force=pio4), so every packet's data goes by PIO.
+SETUPS = {
+    "dma": ([], "", "dev2.0", "XFER_MW_DMA_2"),
+    "pio": (["-device", "ide-cd,drive=cd,bus=ide.0,unit=1"], "libata.force=pio4", "dev1.1",
+            "XFER_PIO_4"),
+}
+
+
+@pytest.mark.parametrize("setup", ["dma", "pio"])
+@pytest.mark.parametrize("binary", ["debian", "ours"])
+def test_guest_reads_cdrom(built, isos, binary, setup):
+    (iso, digest), _ = isos
+    with open(iso, "rb") as f:
+        image = f.read()
+    extra, append, atadev, mode = SETUPS[setup]
+    args = (["-cdrom", iso] if setup == "dma"
+            else ["-drive", f"if=none,id=cd,media=cdrom,file={iso},format=raw"] + extra)
+    with guest.GuestVM(BINARIES[binary], built, append=f"qc.nodisk {append}".strip(), net=None,
+                       interactive=True, extra_args=args) as vm:
+        vm.wait_ready(timeout=300)
+        assert read_on_guest(vm, "one") == digest
+        out = vm.shell(f"cat /sys/class/ata_device/{atadev}/xfer_mode /sys/block/sr0/size; "
+                       "dmesg | grep -c 'falling back to PIO'; cat /sys/block/sr0/device/model",
+                       timeout=30)
+        words = out.split()
+        assert words[0] == mode, out
+        # sectors of 512 bytes: the image's length
+        assert int(words[1]) * 512 == len(image) // 2048 * 2048, out
+        assert words[2] == "0", out
+        assert " ".join(words[3:]) == "QEMU DVD-ROM", out
+        # A write to the disc is refused by the guest's own driver (a read-only medium).
+        out = vm.shell("dd if=/dev/zero of=/dev/sr0 bs=2048 count=1 2>&1; echo rc=$?",
+                       timeout=30)
+        assert "rc=1" in out, out
+    with open(iso, "rb") as f:
+        assert f.read() == image
+
+
+@pytest.mark.parametrize("binary", ["debian", "ours"])
+def test_guest_sees_medium_change(built, isos, sockdir, binary):
+    """While the guest has the disc mounted its tray is locked: eject without force is refused
+    in Debian's words; after the guest unmounts, eject and blockdev-change-medium put the second
+    disc in, and the guest reads the new file (it sees NOT READY, then UNIT ATTENTION)."""
+    (one, d1), (two, d2) = isos
+    qmp_path = f"{sockdir}/{binary}.sock"
+    with guest.GuestVM(BINARIES[binary], built, append="qc.nodisk", net=None, interactive=True,
+                       qmp_path=qmp_path, extra_args=["-cdrom", one]) as vm:
+        vm.wait_ready(timeout=300)
+        with QMPClient(qmp_path) as q:
+            assert read_on_guest(vm, "one") == d1
+            vm.shell("mkdir -p /mnt/cd; mount -t iso9660 -o ro /dev/sr0 /mnt/cd", timeout=60)
+            blk = [b for b in q.command("query-block") if b["device"] == "ide1-cd0"][0]
+            assert blk["locked"] is True and blk["tray_open"] is False, blk
+            r = q.cmd("eject", {"device": "ide1-cd0"})
+            assert r["error"] == {
+                "class": "GenericError",
+                "desc": "Device 'ide1-cd0' is locked and force was not specified, wait for "
+                        "tray to open and try again"}, r
+            vm.shell("umount /mnt/cd", timeout=60)
+            blk = [b for b in q.command("query-block") if b["device"] == "ide1-cd0"][0]
+            assert blk["locked"] is False, blk
+            q.clear_events()
+            assert q.cmd("eject", {"device": "ide1-cd0"}) == {"return": {}}
+            ev = q.wait_event("DEVICE_TRAY_MOVED", timeout=10)
+            assert ev["data"]["tray-open"] is True and ev["data"]["device"] == "ide1-cd0"
+            out = vm.shell("mount -t iso9660 -o ro /dev/sr0 /mnt/cd 2>&1; echo rc=$?",
+                           timeout=60)
+            assert "rc=0" not in out, out
+            assert q.cmd("blockdev-change-medium",
+                         {"device": "ide1-cd0", "filename": two, "format": "raw"}) == {
+                "return": {}}
+            ev = q.wait_event("DEVICE_TRAY_MOVED", timeout=10)
+            assert ev["data"]["tray-open"] is False
+            # The drive reports the change (NOT READY, then UNIT ATTENTION) to the next
+            # commands, and Linux fails a read that meets it: a few reads settle it, under
+            # Debian's QEMU as under ours.
+            out = vm.shell("for i in 1 2 3 4 5; do dd if=/dev/sr0 of=/dev/null bs=2048 count=1 "
+                           "2>/dev/null && break; sleep 1; done; echo tries=$i", timeout=60)
+            assert "tries=" in out and "tries=5" not in out, out
+            assert read_on_guest(vm, "two") == d2
+
+
+def normalize(text):
+    text = re.sub(r"#block\d+", "#blockN", text)
+    # Anonymous devices' paths count upstream's other unattached objects; not ours to match.
+    return re.sub(r"/machine/(unattached|peripheral-anon)/device\[\d+\]", r"/machine/\1/device[N]",
+                  text)
+
+
+def tray_session(binary, one, two):
+    """The tray commands on a paused machine; every reply and event, normalized."""
+    lines = []
+    p = QemuProcess(binary, ["-M", "pc", "-accel", "tcg", "-S", "-display", "none",
+                             "-nodefaults", "-cdrom", one,
+                             "-drive", "if=none,id=cd1,media=cdrom",
+                             "-device", "ide-cd,drive=cd1,id=dev1,bus=ide.0",
+                             "-drive", f"if=none,id=hd,file={two},format=raw,file.locking=off",
+                             "-device", "ide-hd,drive=hd,id=hd0,bus=ide.0"])
+    try:
+        q = p.qmp
+
+        def do(name, args=None):
+            r = q.cmd(name, args or {})
+            lines.append(f"{name} {json.dumps(args, sort_keys=True)} -> "
+                         f"{json.dumps(r.get('return', r.get('error')), sort_keys=True)}")
+            for e in q.get_events():
+                e.pop("timestamp", None)
+                lines.append(f"  event {json.dumps(e, sort_keys=True)}")
+
+        do("query-block")
+        do("eject", {"device": "ide1-cd0"})
+        do("query-block")
+        do("eject", {"device": "ide1-cd0"})
+        do("blockdev-close-tray", {"device": "ide1-cd0"})
+        do("blockdev-open-tray", {"id": "dev1"})
+        do("blockdev-open-tray", {"id": "dev1"})
+        do("blockdev-close-tray", {"id": "dev1"})
+        do("blockdev-change-medium", {"id": "dev1", "filename": one})
+        do("query-block")
+        for args in ({"device": "hd"}, {"device": "nope"}, {"id": "nope"}, {},
+                     {"device": "ide1-cd0", "id": "dev1"}):
+            do("eject", args)
+        do("blockdev-open-tray", {"device": "hd"})
+        do("blockdev-close-tray", {"device": "hd"})
+        do("blockdev-change-medium", {"device": "hd", "filename": one})
+        do("blockdev-change-medium", {"device": "ide1-cd0", "filename": one + ".nope"})
+        do("blockdev-change-medium", {"device": "ide1-cd0", "filename": one, "format": "bogus"})
+        do("blockdev-change-medium", {"device": "ide1-cd0", "filename": two, "format": "raw",
+                                      "read-only-mode": "read-only"})
+        do("eject", {"device": "ide1-cd0", "force": True})
+        do("query-block")
+        for line in ("eject ide1-cd0", "change ide1-cd0 " + one + " raw",
+                     "change ide1-cd0 " + two, "eject hd", "eject -f ide1-cd0",
+                     "change nope " + one, "change ide1-cd0 " + one + " raw bogus"):
+            do("human-monitor-command", {"command-line": line})
+        do("query-block")
+    finally:
+        p.kill()
+    return normalize("\n".join(lines))
+
+
+def test_qmp_tray_as_debian(isos):
+    (one, _), (two, _) = isos
+    theirs = tray_session(DEBIAN_QEMU, one, two)
+    ours = tray_session(OURS, one, two)
+    assert ours.splitlines() == theirs.splitlines()
+    # The session did move trays (the comparison is not of two empty logs).
+    assert theirs.count("DEVICE_TRAY_MOVED") >= 8
+
+
+# Each case: arguments after "-M pc ... -nodefaults"; ISO is replaced by the first disc's path.
+ERROR_CASES = [
+    "-device ide-cd,drive=nope",
+    "-drive if=none,id=d,media=cdrom -device ide-cd,drive=d,unit=2",
+    "-drive if=none,id=d,media=cdrom -device ide-cd,drive=d,bus=ide.7",
+    "-drive if=none,id=d,media=cdrom -device ide-cd,drive=d,unit=0 -device ide-cd,unit=0",
+    "-drive if=ide,media=bogus",
+    "-cdrom ISO.nope",
+    "-cdrom ISO -drive if=ide,index=2,file=ISO,format=raw",
+    "-drive if=ide,index=2,media=cdrom -cdrom ISO",
+    "-drive if=none,id=d,file=ISO,format=raw,media=cdrom -device ide-hd,drive=d",
+    "-drive if=none,id=d -device ide-hd,drive=d",
+]
+
+
+@pytest.mark.parametrize("case", ERROR_CASES)
+def test_cdrom_errors_as_debian(isos, case):
+    (one, _), _ = isos
+    args = ["-M", "pc", "-accel", "tcg", "-display", "none", "-nodefaults", "-S"]
+    args += [a.replace("ISO", one) for a in case.split(" ")]
+    theirs = run(DEBIAN_QEMU, *args, base=False)
+    ours = run(OURS, *args, base=False)
+    assert_same_failure(ours, theirs)
+
+
+def test_good_cdrom_setups_start(isos):
+    """What Debian's starts, ours starts: empty drives, a writable drive under ide-cd, -cdrom
+    beside a disk; query-block shows the media as Debian's does."""
+    (one, _), (two, _) = isos
+    cases = [["-drive", "if=ide,media=cdrom"],
+             ["-device", "ide-cd"],
+             ["-drive", f"if=none,id=d,file={one},format=raw", "-device", "ide-cd,drive=d"],
+             ["-cdrom", one, "-drive", f"if=ide,index=0,file={two},format=raw"]]
+    for case in cases:
+        got = []
+        for binary in (DEBIAN_QEMU, OURS):
+            p = QemuProcess(binary, ["-M", "pc", "-accel", "tcg", "-S", "-display", "none",
+                                     "-nodefaults"] + case)
+            try:
+                blocks = p.qmp.command("query-block")
+            finally:
+                p.kill()
+            got.append(normalize(json.dumps(blocks, sort_keys=True)))
+        assert got[1] == got[0], case
+
+
+def test_cdrom_guest_migrates(built, isos, sockdir):
+    """A guest with its disc mounted (tray locked) and a second, empty drive whose tray the
+    monitor opened migrates: on the destination the lock and the open tray are as they were,
+    and the guest reads the mounted disc's file."""
+    (one, d1), _ = isos
+    args = ["-cdrom", one, "-drive", "if=none,id=cd2,media=cdrom",
+            "-device", "ide-cd,drive=cd2,id=cdx,bus=ide.0,unit=1"]
+    src = guest.GuestVM(OURS, built, append="qc.nodisk", net=None, interactive=True,
+                        qmp_path=f"{sockdir}/src.sock", extra_args=args)
+    dst = guest.GuestVM(OURS, built, append="qc.nodisk", net=None, interactive=True,
+                        qmp_path=f"{sockdir}/dst.sock", extra_args=args + ["-incoming", "defer"])
+    try:
+        src.start()
+        src.wait_ready(timeout=300)
+        dst.start()
+        # Linux probes both channels at once: find which sr the secondary master (-cdrom) is.
+        dev = src.shell("for d in sr0 sr1; do readlink /sys/block/$d | grep -q '/ata2/' && "
+                        "echo CD=$d; done", timeout=30).split("CD=")[1].split()[0]
+        src.shell(f"mkdir -p /mnt/cd; mount -t iso9660 -o ro /dev/{dev} /mnt/cd", timeout=60)
+        with QMPClient(dst.qmp_path) as dq, QMPClient(src.qmp_path) as sq:
+            assert sq.cmd("blockdev-open-tray", {"id": "cdx"}) == {"return": {}}
+            before = {b["device"] or b["qdev"]: (b["locked"], b["tray_open"], "inserted" in b)
+                      for b in sq.command("query-block")}
+            assert before["ide1-cd0"] == (True, False, True), before
+            assert before["cd2"] == (False, True, False), before
+            port = guest.free_ports(1)[0]
+            uri = f"tcp:127.0.0.1:{port}"
+            assert dq.cmd("migrate-incoming", {"uri": uri}) == {"return": {}}
+            assert sq.cmd("migrate", {"uri": uri}) == {"return": {}}
+            deadline = time.monotonic() + 180
+            while dq.cmd("query-migrate")["return"].get("status") != "completed":
+                assert sq.cmd("query-migrate")["return"].get("status") != "failed"
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            after = {b["device"] or b["qdev"]: (b["locked"], b["tray_open"], "inserted" in b)
+                     for b in dq.command("query-block")}
+            assert after == before
+        out = dst.shell("sha256sum /mnt/cd/sub/one.bin; umount /mnt/cd", timeout=120)
+        assert d1 in out, out
+    finally:
+        dst.stop()
+        src.stop()
