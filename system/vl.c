@@ -67,6 +67,7 @@ typedef enum {
     OPT_ACCEL,
     OPT_ENABLE_KVM,
     OPT_KERNEL,
+    OPT_BIOS,
     OPT_INITRD,
     OPT_APPEND,
     OPT_DEVICE,
@@ -102,6 +103,7 @@ static const OptionDef options[] = {
      "set the number of CPUs (1 for now)"},
     {"m", TRUE, OPT_MEMORY, "[size=]megs", "configure guest RAM (suffixes k, M, G, T)"},
     {"kernel", TRUE, OPT_KERNEL, "bzImage", "use 'bzImage' as kernel image"},
+    {"bios", TRUE, OPT_BIOS, "file", "set the filename for the BIOS"},
     {"append", TRUE, OPT_APPEND, "cmdline", "use 'cmdline' as kernel command line"},
     {"initrd", TRUE, OPT_INITRD, "file", "use 'file' as initial ram disk"},
     {"device", TRUE, OPT_DEVICE, "driver[,prop[=value][,...]]",
@@ -817,6 +819,7 @@ static void build_pc(GPtrArray *opts)
         .guest_exit = pc_guest_exit,
     };
     GError *err = NULL;
+    mc.pc.graphics = !mc.nographic;
     pc_sys = pc_system_new(&mc.pc, &events, &err);
     if (!pc_sys) {
         die_machine(err);
@@ -1144,6 +1147,9 @@ int qemu_main(int argc, char **argv)
             break;
         case OPT_KERNEL:
             mc.pc.kernel = o->arg;
+            break;
+        case OPT_BIOS:
+            mc.pc.bios = o->arg;
             break;
         case OPT_INITRD:
             mc.pc.initrd = o->arg;

@@ -48,6 +48,7 @@
 #include "hw/core/timer.h"
 #include "hw/i386/linux-boot.h"
 #include "hw/virtio/virtio-net.h"
+#include "memory/ram.h"
 #include "migration/vmstate.h"
 #include "util/keyval.h"
 
@@ -58,16 +59,27 @@
 typedef struct PcMachine PcMachine;
 
 typedef struct PcMachineOptions {
-    uint64_t ram_size;  /* -m, bytes */
-    const char *kernel; /* -kernel, or NULL */
-    const char *initrd; /* -initrd */
-    const char *append; /* -append */
-    bool acpi;          /* -M pc,acpi=on (the default) */
-    bool jit;           /* -accel tcg,jit=on (ours; off by default): the translator */
+    uint64_t ram_size;      /* -m, bytes */
+    const char *kernel;     /* -kernel, or NULL */
+    const char *initrd;     /* -initrd */
+    const char *append;     /* -append */
+    bool acpi;              /* -M pc,acpi=on (the default) */
+    bool jit;               /* -accel tcg,jit=on (ours; off by default): the translator */
+    bool firmware;          /* SeaBIOS runs (pc_system without -kernel); else direct boot */
+    const char *bios;       /* -bios, or NULL: bios-256k.bin */
+    bool graphics;          /* false with -nographic: SeaBIOS's console on COM1 */
+    const char *boot_order; /* -boot order= (NULL: "cad"), into the RTC's CMOS for SeaBIOS */
+    const char *boot_once;  /* -boot once=: the first boot's order, order after a reset */
+    bool boot_strict;       /* -boot strict=on: bootorder ends in HALT */
+    int boot_menu;          /* -boot menu=on */
+    int splash_time;        /* -boot splash-time (ms) */
+    int reboot_timeout;     /* -boot reboot-timeout (ms), when reboot_timeout_set */
+    bool reboot_timeout_set;
 } PcMachineOptions;
 
 typedef struct PcMachineHooks {
-    const DmaSpace *ram;                           /* memory/'s RAM accessors */
+    const DmaSpace *ram; /* memory/'s RAM accessors */
+    GuestRam *guest_ram; /* the block itself: the PAM registers shadow its BIOS area */
     void (*cpu_set_irq)(void *opaque, bool level); /* x86_cpu_set_irq */
     void (*cpu_nmi)(void *opaque);                 /* x86_cpu_inject_nmi */
     void (*reset_request)(void *opaque);           /* the guest asked for a reset */
