@@ -68,6 +68,7 @@ typedef enum {
     OPT_ENABLE_KVM,
     OPT_KERNEL,
     OPT_BIOS,
+    OPT_BOOT,
     OPT_INITRD,
     OPT_APPEND,
     OPT_DEVICE,
@@ -104,6 +105,10 @@ static const OptionDef options[] = {
     {"m", TRUE, OPT_MEMORY, "[size=]megs", "configure guest RAM (suffixes k, M, G, T)"},
     {"kernel", TRUE, OPT_KERNEL, "bzImage", "use 'bzImage' as kernel image"},
     {"bios", TRUE, OPT_BIOS, "file", "set the filename for the BIOS"},
+    {"boot", TRUE, OPT_BOOT,
+     "[order=drives][,once=drives][,menu=on|off][,splash=sp_name][,splash-time=sp_time]"
+     "[,reboot-timeout=rb_timeout][,strict=on|off]",
+     "'drives': floppy (a), hard disk (c), CD-ROM (d), network (n)"},
     {"append", TRUE, OPT_APPEND, "cmdline", "use 'cmdline' as kernel command line"},
     {"initrd", TRUE, OPT_INITRD, "file", "use 'file' as initial ram disk"},
     {"device", TRUE, OPT_DEVICE, "driver[,prop[=value][,...]]",
@@ -260,7 +265,9 @@ typedef struct {
 } MachineConfig;
 
 /* Without -M, upstream's qemu-system-x86_64 runs its default machine, pc. */
-static MachineConfig mc = {.pc = {.ram_size = PC_DEFAULT_RAM_SIZE, .acpi = true}, .is_pc = TRUE};
+static MachineConfig mc = {
+    .pc = {.ram_size = PC_DEFAULT_RAM_SIZE, .acpi = true, .splash_time = -1, .reboot_timeout = -1},
+    .is_pc = TRUE};
 
 static void print_machine_help(void)
 {
@@ -437,6 +444,91 @@ static void handle_display(const char *arg)
     }
     if (!type || strcmp(type, "none") != 0) {
         error_setg(&err, "Parameter 'type' does not accept value '%s'", type ? type : "");
+        die_with(err);
+    }
+}
+
+/* -boot's drive letters as upstream's generic check has them: a-p, each once. */
+static bool check_boot_letters(const char *devs, GError **errp)
+{
+    guint seen = 0;
+    for (const char *p = devs; *p; p++) {
+        if (*p < 'a' || *p > 'p') {
+            error_setg(errp, "Invalid boot device '%c'", *p);
+            return false;
+        }
+        if (seen & (1u << (*p - 'a'))) {
+            error_setg(errp, "Boot device '%c' was given twice", *p);
+            return false;
+        }
+        seen |= 1u << (*p - 'a');
+    }
+    return true;
+}
+
+static bool boot_int(const char *key, const char *value, gint64 *out, GError **errp)
+{
+    char *end;
+    *out = g_ascii_strtoll(value, &end, 0);
+    if (end == value || *end) {
+        error_setg(errp, "Parameter 'boot.%s' expects integer", key);
+        return false;
+    }
+    return true;
+}
+
+/* -boot [order=]drives,once=,menu=,splash=,splash-time=,reboot-timeout=,strict= (the last
+ * occurrence of a key wins, as upstream merges them). The pc's own checks come later. */
+static void handle_boot(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "order", KEYVAL_OPTS, &err);
+    error_location_clear();
+    for (guint i = 0; kv && i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        gboolean b;
+        gint64 n;
+        if (!strcmp(p->key, "order") || !strcmp(p->key, "once")) {
+            if (!check_boot_letters(p->value, &err)) {
+                break;
+            }
+            *(!strcmp(p->key, "order") ? &mc.pc.boot_order : &mc.pc.boot_once) = g_strdup(p->value);
+        } else if (!strcmp(p->key, "menu") || !strcmp(p->key, "strict")) {
+            g_autofree char *name = g_strdup_printf("boot.%s", p->key);
+            if (!keyval_parse_bool(name, p->value, &b, &err)) {
+                break;
+            }
+            *(!strcmp(p->key, "menu") ? &mc.pc.boot_menu : &mc.pc.boot_strict) = b;
+        } else if (!strcmp(p->key, "splash-time")) {
+            if (!boot_int(p->key, p->value, &n, &err)) {
+                break;
+            }
+            if (n < 0 || n > 0xffff) {
+                error_setg(&err, "splash-time is invalid,it should be a value between 0 and 65535");
+                break;
+            }
+            mc.pc.splash_time = n;
+        } else if (!strcmp(p->key, "reboot-timeout")) {
+            if (!boot_int(p->key, p->value, &n, &err)) {
+                break;
+            }
+            if (n < -1 || n > 0xffff) {
+                error_setg(&err,
+                           "reboot timeout is invalid,it should be a value between -1 and 65535");
+                break;
+            }
+            mc.pc.reboot_timeout = n;
+        } else if (!strcmp(p->key, "splash")) {
+            /* no display to show it on: upstream's warning when it is missing, nothing else */
+            if (!g_file_test(p->value, G_FILE_TEST_EXISTS)) {
+                error_report("failed to find file '%s'", p->value);
+            }
+        } else {
+            error_setg(&err, "Parameter 'boot.%s' is unexpected", p->key);
+            break;
+        }
+    }
+    if (err) {
         die_with(err);
     }
 }
@@ -1150,6 +1242,9 @@ int qemu_main(int argc, char **argv)
             break;
         case OPT_BIOS:
             mc.pc.bios = o->arg;
+            break;
+        case OPT_BOOT:
+            handle_boot(o->arg);
             break;
         case OPT_INITRD:
             mc.pc.initrd = o->arg;

@@ -105,7 +105,7 @@ void pc_fw_cfg_fill(FwCfg *s, const PcFwCfgInfo *info)
     /* always there, as upstream has it: -1 (no -boot reboot-timeout) means wait forever */
     uint32_t w = GUINT32_TO_LE((uint32_t)info->boot_fail_wait);
     fw_cfg_add_file(s, "etc/boot-fail-wait", &w, sizeof(w));
-    if (info->boot_menu) {
+    if (info->splash_time >= 0) {
         uint16_t t = GUINT16_TO_LE(info->splash_time);
         fw_cfg_add_file(s, "etc/boot-menu-wait", &t, sizeof(t));
     }

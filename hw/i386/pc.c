@@ -723,10 +723,10 @@ static void fill_fw_cfg(PcMachine *m)
         .high_ram = m->high_ram,
         .acpi = m->opts.acpi,
         .graphics = m->opts.graphics,
-        .bootorder = m->opts.boot_strict ? "HALT" : "",
+        .bootorder = "", /* no device takes bootindex= yet: strict=on has nothing to end */
         .boot_menu = m->opts.boot_menu,
         .splash_time = m->opts.splash_time,
-        .boot_fail_wait = m->opts.reboot_timeout_set ? m->opts.reboot_timeout : -1,
+        .boot_fail_wait = m->opts.reboot_timeout,
     };
     pc_fw_cfg_fill(m->fw_cfg, &info);
 }

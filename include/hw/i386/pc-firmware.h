@@ -45,8 +45,8 @@ typedef struct PcFwCfgInfo {
     bool graphics;         /* false: -nographic, SeaBIOS's serial console on COM1 */
     const char *bootorder; /* the bootorder file's lines, "" for none */
     int boot_menu;         /* -boot menu=on: 1 */
-    uint16_t splash_time;
-    int boot_fail_wait; /* -boot reboot-timeout, -1: none given */
+    int splash_time;       /* -boot splash-time, -1: none given */
+    int boot_fail_wait;    /* -boot reboot-timeout, -1: none given */
 } PcFwCfgInfo;
 
 /* Fills s with the items above. */

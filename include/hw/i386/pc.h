@@ -70,7 +70,7 @@ typedef struct PcMachineOptions {
     bool graphics;          /* false with -nographic: SeaBIOS's console on COM1 */
     const char *boot_order; /* -boot order= (NULL: "cad"), into the RTC's CMOS for SeaBIOS */
     const char *boot_once;  /* -boot once=: the first boot's order, order after a reset */
-    bool boot_strict;       /* -boot strict=on: bootorder ends in HALT */
+    gboolean boot_strict;   /* -boot strict=on: bootorder ends in HALT (with bootindex=) */
     int boot_menu;          /* -boot menu=on */
     int splash_time;        /* -boot splash-time (ms) */
     int reboot_timeout;     /* -boot reboot-timeout (ms), when reboot_timeout_set */
