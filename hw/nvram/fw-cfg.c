@@ -157,10 +157,8 @@ static void fw_cfg_select(FwCfg *s, uint16_t key)
 {
     s->cur_offset = 0;
     key &= ~FW_CFG_WRITE_CHAN;
-    s->cur_entry = g_hash_table_contains(s->items, GUINT_TO_POINTER(key)) ||
-                           (key >= FW_CFG_FILE_FIRST && key < FW_CFG_ARCH_LOCAL)
-                       ? key
-                       : FW_CFG_INVALID;
+    build_dir(s);
+    s->cur_entry = g_hash_table_contains(s->items, GUINT_TO_POINTER(key)) ? key : FW_CFG_INVALID;
 }
 
 static uint8_t read_byte(FwCfg *s)
