@@ -69,6 +69,8 @@ typedef enum {
     OPT_KERNEL,
     OPT_BIOS,
     OPT_BOOT,
+    OPT_VGA,
+    OPT_VNC,
     OPT_INITRD,
     OPT_APPEND,
     OPT_DEVICE,
@@ -128,6 +130,8 @@ static const OptionDef options[] = {
      "create a new object of type TYPENAME setting properties; '-object help' lists types"},
     {"nodefaults", FALSE, OPT_NODEFAULTS, NULL, "don't create default devices"},
     {"display", TRUE, OPT_DISPLAY, "none", "select display backend type (only 'none')"},
+    {"vga", TRUE, OPT_VGA, "none", "select video card type (only 'none': no display yet)"},
+    {"vnc", TRUE, OPT_VNC, "display", "VNC server (not available: no display yet)"},
     {"nographic", FALSE, OPT_NOGRAPHIC, NULL,
      "no display; serial console and monitor on stdio (escape Ctrl-a; Ctrl-a h for help)"},
     {"echr", TRUE, OPT_ECHR, "chr", "set terminal escape character instead of ctrl-a"},
@@ -442,10 +446,46 @@ static void handle_display(const char *arg)
         printf("Available display backend types:\nnone\n");
         exit(0);
     }
+    static const char *const later[] = {"gtk",  "sdl",       "curses", "egl-headless",
+                                        "dbus", "spice-app", "cocoa"};
+    for (guint i = 0; type && i < G_N_ELEMENTS(later); i++) {
+        if (!strcmp(type, later[i])) {
+            error_setg(&err, "Display '%s' is not available (qemu-colo has no display yet)", type);
+            die_with(err);
+        }
+    }
     if (!type || strcmp(type, "none") != 0) {
         error_setg(&err, "Parameter 'type' does not accept value '%s'", type ? type : "");
         die_with(err);
     }
+}
+
+/* -vga: upstream's card names; none works, the others say there is no display behind them. */
+static void handle_vga(const char *arg)
+{
+    static const struct {
+        const char *name, *desc;
+    } cards[] = {
+        {"none", "no graphic card"}, {"std", "standard VGA"}, {"cirrus", "Cirrus VGA"},
+        {"vmware", "VMWare SVGA"},   {"qxl", "QXL VGA"},      {"virtio", "Virtio VGA"},
+    };
+    GError *err = NULL;
+    if (!strcmp(arg, "help")) {
+        printf("%-20s %s\n", cards[0].name, cards[0].desc);
+        exit(0);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(cards); i++) {
+        if (!strcmp(arg, cards[i].name)) {
+            if (i == 0) {
+                return;
+            }
+            error_setg(&err, "%s not available (qemu-colo has no display yet)", cards[i].desc);
+            die_with(err);
+        }
+    }
+    error_location_clear();
+    error_setg(&err, "unknown vga type: %s", arg);
+    die_with(err);
 }
 
 /* -boot's drive letters as upstream's generic check has them: a-p, each once. */
@@ -1245,6 +1285,13 @@ int qemu_main(int argc, char **argv)
             break;
         case OPT_BOOT:
             handle_boot(o->arg);
+            break;
+        case OPT_VGA:
+            handle_vga(o->arg);
+            break;
+        case OPT_VNC:
+            error_setg(&err, "VNC not available (qemu-colo has no display yet)");
+            die_with(err);
             break;
         case OPT_INITRD:
             mc.pc.initrd = o->arg;

@@ -116,3 +116,26 @@ def test_bios_file_is_the_firmware(qemu_bin, disks):
                       "-device", "isa-debug-exit", "-drive", "file=mbr.img,format=raw,if=ide")
     assert rc == EXIT_STATUS
     assert "MBR-MARKER" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-vga", "std"], "-vga std: standard VGA not available (qemu-colo has no display yet)"),
+    (["-vga", "cirrus"], "-vga cirrus: Cirrus VGA not available (qemu-colo has no display yet)"),
+    (["-vnc", ":0"], "-vnc :0: VNC not available (qemu-colo has no display yet)"),
+    (["-display", "gtk"],
+     "-display gtk: Display 'gtk' is not available (qemu-colo has no display yet)"),
+])
+def test_display_options_say_there_is_no_display(qemu_bin, args, message):
+    """One line, exit 1, instead of "invalid option" (ours: upstream has these displays)."""
+    p = run(qemu_bin, "-nodefaults", "-S", *args, base=False)
+    assert p.returncode == 1
+    assert p.stderr == f"qemu-system-x86_64: {message}\n"
+
+
+def test_vga_none_and_unknown_as_upstream(qemu_bin, debian_qemu):
+    ours = run(qemu_bin, "-nodefaults", "-S", "-vga", "foo", base=False)
+    theirs = run(debian_qemu, "-nodefaults", "-S", "-vga", "foo", base=False)
+    assert ours.returncode == theirs.returncode == 1
+    assert strip_prog(ours.stderr) == strip_prog(theirs.stderr) == "unknown vga type: foo"
+    p = run(qemu_bin, "-vga", "help", base=False)
+    assert p.returncode == 0 and p.stdout.startswith("none                 no graphic card\n")
