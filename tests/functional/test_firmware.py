@@ -133,8 +133,8 @@ def test_display_options_say_there_is_no_display(qemu_bin, args, message):
 
 
 def test_vga_none_and_unknown_as_upstream(qemu_bin, debian_qemu):
-    ours = run(qemu_bin, "-nodefaults", "-S", "-vga", "foo", base=False)
-    theirs = run(debian_qemu, "-nodefaults", "-S", "-vga", "foo", base=False)
+    ours = run(qemu_bin, "-nodefaults", "-display", "none", "-S", "-vga", "foo", base=False)
+    theirs = run(debian_qemu, "-nodefaults", "-display", "none", "-S", "-vga", "foo", base=False)
     assert ours.returncode == theirs.returncode == 1
     assert strip_prog(ours.stderr) == strip_prog(theirs.stderr) == "unknown vga type: foo"
     p = run(qemu_bin, "-vga", "help", base=False)
