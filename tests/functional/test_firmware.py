@@ -7,10 +7,12 @@ banner and messages on COM1, which goes to a file; the whole file must be the sa
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
 from conftest import run, strip_prog
+from qmp import QemuProcess
 
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "firmware")
 # SeaBIOS's POST on our interpreter takes a few seconds on the loaded shared host.
@@ -139,3 +141,36 @@ def test_vga_none_and_unknown_as_upstream(qemu_bin, debian_qemu):
     assert strip_prog(ours.stderr) == strip_prog(theirs.stderr) == "unknown vga type: foo"
     p = run(qemu_bin, "-vga", "help", base=False)
     assert p.returncode == 0 and p.stdout.startswith("none                 no graphic card\n")
+
+
+def _wait_for(path, text, proc, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_bytes().decode(errors="replace"):
+            return
+        assert proc.poll() is None, f"exited with {proc.returncode}"
+        time.sleep(0.05)
+    raise TimeoutError(f"{text!r} never appeared in {path}")
+
+
+def test_migration_inside_the_firmware(qemu_bin, disks):
+    """A VM saved while SeaBIOS waits to retry the boot is restored there: the destination's
+    SeaBIOS finishes the wait and asks for the reboot, which -no-reboot turns into an exit."""
+    base = ["-M", "pc", "-m", "128M", "-nographic", "-nodefaults", "-no-reboot",
+            "-boot", "reboot-timeout=5000", "-drive", f"file={disks / 'zero.img'},format=raw,if=ide"]
+    src_serial, dst_serial, state = disks / "src.txt", disks / "dst.txt", disks / "vm.state"
+    with QemuProcess(qemu_bin, base + ["-serial", f"file:{src_serial}"]) as vm:
+        _wait_for(src_serial, "Retrying in 5 seconds.", vm.proc)
+        vm.qmp.cmd("stop")
+        assert vm.qmp.cmd("migrate", {"uri": f"exec:cat > {state}"}) == {"return": {}}
+        deadline = time.monotonic() + 30
+        while vm.qmp.cmd("query-migrate")["return"].get("status") != "completed":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    dst = subprocess.run([qemu_bin, *base, "-serial", f"file:{dst_serial}",
+                          "-incoming", f"exec:cat {state}"], cwd=disks, capture_output=True,
+                         text=True, timeout=BOOT_TIMEOUT, stdin=subprocess.DEVNULL)
+    assert dst.returncode == 0, dst.stderr
+    out = dst_serial.read_bytes().decode(errors="replace")
+    assert "Rebooting" in out
+    assert "SeaBIOS (version" not in out  # it resumed, it did not start over
