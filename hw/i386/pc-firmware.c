@@ -101,7 +101,7 @@ void pc_fw_cfg_fill(FwCfg *s, const PcFwCfgInfo *info)
 
     g_autoptr(GByteArray) e820 = e820_file(info->low_ram, info->high_ram);
     fw_cfg_add_file(s, "etc/e820", e820->data, e820->len);
-    fw_cfg_add_file(s, "bootorder", info->bootorder, strlen(info->bootorder));
+    fw_cfg_add_file(s, "bootorder", info->bootorder, info->bootorder_len);
     /* always there, as upstream has it: -1 (no -boot reboot-timeout) means wait forever */
     uint32_t w = GUINT32_TO_LE((uint32_t)info->boot_fail_wait);
     fw_cfg_add_file(s, "etc/boot-fail-wait", &w, sizeof(w));

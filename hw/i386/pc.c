@@ -61,8 +61,14 @@ struct PcMachine {
     E820Table e820;
     LinuxBootInfo boot;
     bool have_boot;
-    bool boot_once_done; /* -boot once= applies to the first boot only */
+    bool boot_once_done;  /* -boot once= applies to the first boot only */
+    GArray *boot_devices; /* BootDevice: bootindex= of devices, for the bootorder file */
 };
+
+typedef struct BootDevice {
+    gint64 index;
+    char *path;
+} BootDevice;
 
 /* --- RAM size --------------------------------------------------------------------------- */
 
@@ -287,6 +293,43 @@ void hw_register_types(void)
     ide_hd_register_type();
 }
 
+static bool boot_device(DeviceHost *host, const char *bootindex, char *path, GError **errp)
+{
+    PcMachine *m = (PcMachine *)host /* its first member */;
+    BootDevice d = {g_ascii_strtoll(bootindex, NULL, 0), path};
+    for (guint i = 0; i < m->boot_devices->len; i++) {
+        if (g_array_index(m->boot_devices, BootDevice, i).index == d.index) {
+            error_setg(errp, "The bootindex %" G_GINT64_FORMAT " has already been used", d.index);
+            g_free(path);
+            return false;
+        }
+    }
+    g_array_append_val(m->boot_devices, d);
+    return true;
+}
+
+static gint boot_device_cmp(gconstpointer a, gconstpointer b)
+{
+    gint64 x = ((const BootDevice *)a)->index, y = ((const BootDevice *)b)->index;
+    return x < y ? -1 : x > y;
+}
+
+/* Upstream's bootorder file: the paths by bootindex, one a line, then HALT with strict=on
+ * (only when there is a path), NUL-terminated; empty without any. */
+static GString *bootorder_file(PcMachine *m)
+{
+    GString *s = g_string_new(NULL);
+    g_array_sort(m->boot_devices, boot_device_cmp);
+    for (guint i = 0; i < m->boot_devices->len; i++) {
+        g_string_append_printf(s, "%s%s", i ? "\n" : "",
+                               g_array_index(m->boot_devices, BootDevice, i).path);
+    }
+    if (s->len && m->opts.boot_strict) {
+        g_string_append(s, "\nHALT");
+    }
+    return s;
+}
+
 static void isa_claim(DeviceHost *host, uint64_t base, uint64_t len)
 {
     PcMachine *m = (PcMachine *)host /* its first member */;
@@ -466,7 +509,9 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
         .plug = plug_device,
         .count = count_devices,
         .ide_attach = pc_ide_attach,
+        .boot_device = boot_device,
     };
+    m->boot_devices = g_array_new(FALSE, FALSE, sizeof(BootDevice));
 
     if (!add_device(m, &lapic_device, m->lapic, 0, errp) ||
         !add_device(m, &ioapic_device, m->ioapic, 0, errp) ||
@@ -506,6 +551,12 @@ void pc_machine_free(PcMachine *m)
         d->contract->free(d->dev);
     }
     g_array_free(m->devices, TRUE);
+    for (guint i = 0; m->boot_devices && i < m->boot_devices->len; i++) {
+        g_free(g_array_index(m->boot_devices, BootDevice, i).path);
+    }
+    if (m->boot_devices) {
+        g_array_free(m->boot_devices, TRUE);
+    }
     io_space_free(m->io);
     io_space_free(m->mmio);
     hw_clock_free(m->clock);
@@ -718,12 +769,14 @@ static void reset_devices(PcMachine *m)
 
 static void fill_fw_cfg(PcMachine *m)
 {
+    g_autoptr(GString) bootorder = bootorder_file(m);
     PcFwCfgInfo info = {
         .low_ram = m->low_ram,
         .high_ram = m->high_ram,
         .acpi = m->opts.acpi,
         .graphics = m->opts.graphics,
-        .bootorder = "", /* no device takes bootindex= yet: strict=on has nothing to end */
+        .bootorder = bootorder->str,
+        .bootorder_len = bootorder->len ? bootorder->len + 1 : 0,
         .boot_menu = m->opts.boot_menu,
         .splash_time = m->opts.splash_time,
         .boot_fail_wait = m->opts.reboot_timeout,

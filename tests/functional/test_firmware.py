@@ -174,3 +174,34 @@ def test_migration_inside_the_firmware(qemu_bin, disks):
     out = dst_serial.read_bytes().decode(errors="replace")
     assert "Rebooting" in out
     assert "SeaBIOS (version" not in out  # it resumed, it did not start over
+
+
+@pytest.mark.parametrize("boot,marker", [
+    (["-device", "virtio-blk-pci,drive=d1,bootindex=1"], True),
+    (["-device", "virtio-blk-pci,drive=d1"], False),
+    (["-device", "virtio-blk-pci,drive=d1,bootindex=2", "-boot", "strict=on,reboot-timeout=0"],
+     False),
+], ids=["bootindex", "none", "strict"])
+def test_bootindex_picks_the_disk(qemu_bin, debian_qemu, disks, boot, marker):
+    """Two virtio disks, the bootable one second: bootindex= puts it first in the bootorder
+    file; strict=on stops SeaBIOS after the listed ones (here the one that does not boot)."""
+    first = "bootindex=1" if "strict=on,reboot-timeout=0" in boot else ""
+    rc, out, _ = both(qemu_bin, debian_qemu, disks, "-boot", "reboot-timeout=0",
+                      "-device", "isa-debug-exit",
+                      "-drive", "file=zero.img,format=raw,if=none,id=d0",
+                      "-device", ",".join(filter(None, ["virtio-blk-pci,drive=d0", first])),
+                      "-drive", "file=mbr.img,format=raw,if=none,id=d1", *boot)
+    assert ("MBR-MARKER" in out) == marker
+    assert rc == (EXIT_STATUS if marker else 0)
+
+
+def test_bootindex_used_twice(qemu_bin, debian_qemu, disks):
+    args = ["-nodefaults", "-display", "none", "-S",
+            "-drive", f"file={disks / 'zero.img'},format=raw,if=none,id=d0,readonly=on",
+            "-device", "virtio-blk-pci,drive=d0,bootindex=1",
+            "-drive", f"file={disks / 'mbr.img'},format=raw,if=none,id=d1,readonly=on",
+            "-device", "virtio-blk-pci,drive=d1,bootindex=1"]
+    ours, theirs = run(qemu_bin, *args, base=False), run(debian_qemu, *args, base=False)
+    assert ours.returncode == theirs.returncode == 1
+    assert strip_prog(ours.stderr) == strip_prog(theirs.stderr)
+    assert "The bootindex 1 has already been used" in ours.stderr

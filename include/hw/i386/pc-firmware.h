@@ -43,7 +43,8 @@ typedef struct PcFwCfgInfo {
     uint64_t low_ram, high_ram;
     bool acpi;
     bool graphics;         /* false: -nographic, SeaBIOS's serial console on COM1 */
-    const char *bootorder; /* the bootorder file's lines, "" for none */
+    const char *bootorder; /* the bootorder file */
+    size_t bootorder_len;  /* its bytes (with the NUL upstream counts), 0: empty */
     int boot_menu;         /* -boot menu=on: 1 */
     int splash_time;       /* -boot splash-time, -1: none given */
     int boot_fail_wait;    /* -boot reboot-timeout, -1: none given */
