@@ -2,6 +2,7 @@
  * (include/block/block-backend.h). */
 #include "block/block-backend.h"
 #include "util/error.h"
+#include "util/iov.h"
 
 #include <errno.h>
 #include <string.h>
@@ -22,6 +23,8 @@ typedef struct BlkRequest {
     ReqOp op;
     uint64_t offset, bytes;
     void *buf;
+    struct iovec *iov; /* instead of buf, owned */
+    int iovcnt;
     int flags;
     bool writethrough;
     BlockCompletionFunc *cb;
@@ -327,6 +330,7 @@ static void run_completions(BlockBackend *blk)
         bdrv_unref(req->bs);
         req->cb(req->opaque, req->ret);
         g_atomic_int_dec_and_test(&blk->in_flight);
+        g_free(req->iov);
         g_free(req);
     }
 }
@@ -348,9 +352,11 @@ static int run_request(BlkRequest *req)
     int ret;
     switch (req->op) {
     case REQ_READ:
-        return bdrv_pread(bs, req->offset, req->bytes, req->buf);
+        return req->iov ? bdrv_preadv(bs, req->offset, req->iov, req->iovcnt)
+                        : bdrv_pread(bs, req->offset, req->bytes, req->buf);
     case REQ_WRITE:
-        ret = bdrv_pwrite(bs, req->offset, req->bytes, req->buf, req->flags);
+        ret = req->iov ? bdrv_pwritev(bs, req->offset, req->iov, req->iovcnt, req->flags)
+                       : bdrv_pwrite(bs, req->offset, req->bytes, req->buf, req->flags);
         break;
     case REQ_FLUSH:
         return bdrv_flush(bs);
@@ -391,8 +397,8 @@ static void worker(gpointer data, gpointer user_data)
     queue_completion(req);
 }
 
-static void submit(BlockBackend *blk, ReqOp op, uint64_t offset, uint64_t bytes, void *buf,
-                   int flags, BlockCompletionFunc *cb, void *opaque)
+static BlkRequest *new_request(BlockBackend *blk, ReqOp op, uint64_t offset, uint64_t bytes,
+                               void *buf, int flags, BlockCompletionFunc *cb, void *opaque)
 {
     BlkRequest *req = g_new0(BlkRequest, 1);
     req->blk = blk;
@@ -404,6 +410,14 @@ static void submit(BlockBackend *blk, ReqOp op, uint64_t offset, uint64_t bytes,
     req->writethrough = !blk->wce;
     req->cb = cb;
     req->opaque = opaque;
+    return req;
+}
+
+static void submit_request(BlkRequest *req)
+{
+    BlockBackend *blk = req->blk;
+    ReqOp op = req->op;
+    uint64_t offset = req->offset, bytes = req->bytes;
     g_atomic_int_inc(&blk->in_flight);
     if (!blk->root) {
         req->ret = -ENOMEDIUM;
@@ -430,6 +444,21 @@ static void submit(BlockBackend *blk, ReqOp op, uint64_t offset, uint64_t bytes,
     queue_completion(req);
 }
 
+static void submit(BlockBackend *blk, ReqOp op, uint64_t offset, uint64_t bytes, void *buf,
+                   int flags, BlockCompletionFunc *cb, void *opaque)
+{
+    submit_request(new_request(blk, op, offset, bytes, buf, flags, cb, opaque));
+}
+
+static void submit_vec(BlockBackend *blk, ReqOp op, uint64_t offset, const struct iovec *iov,
+                       int iovcnt, int flags, BlockCompletionFunc *cb, void *opaque)
+{
+    BlkRequest *req = new_request(blk, op, offset, iov_size(iov, iovcnt), NULL, flags, cb, opaque);
+    req->iov = iovcnt > 0 ? g_memdup2(iov, iovcnt * sizeof(*iov)) : g_new0(struct iovec, 1);
+    req->iovcnt = iovcnt;
+    submit_request(req);
+}
+
 void blk_aio_pread(BlockBackend *blk, uint64_t offset, uint64_t bytes, void *buf,
                    BlockCompletionFunc *cb, void *opaque)
 {
@@ -440,6 +469,18 @@ void blk_aio_pwrite(BlockBackend *blk, uint64_t offset, uint64_t bytes, const vo
                     BlockCompletionFunc *cb, void *opaque)
 {
     submit(blk, REQ_WRITE, offset, bytes, (void *)buf, flags, cb, opaque);
+}
+
+void blk_aio_preadv(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt,
+                    BlockCompletionFunc *cb, void *opaque)
+{
+    submit_vec(blk, REQ_READ, offset, iov, iovcnt, 0, cb, opaque);
+}
+
+void blk_aio_pwritev(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt,
+                     int flags, BlockCompletionFunc *cb, void *opaque)
+{
+    submit_vec(blk, REQ_WRITE, offset, iov, iovcnt, flags, cb, opaque);
 }
 
 void blk_aio_flush(BlockBackend *blk, BlockCompletionFunc *cb, void *opaque)

@@ -5,6 +5,7 @@
 #include "block/quorum.h"
 #include "block/qcow2.h"
 #include "util/error.h"
+#include "util/iov.h"
 #include "util/keyval.h"
 
 #include <errno.h>
@@ -1045,6 +1046,51 @@ int bdrv_pwrite(BlockDriverState *bs, uint64_t offset, uint64_t bytes, const voi
     }
     int ret = WITH_SERIAL(bs, bs->drv->pwrite(bs, offset, bytes, buf, flags));
     return ret < 0 ? ret : notify_write(bs, offset, bytes, buf);
+}
+
+int bdrv_preadv(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+    if (bs->drv->preadv) {
+        return WITH_SERIAL(bs, bs->drv->preadv(bs, offset, iov, iovcnt));
+    }
+    size_t bytes = iov_size(iov, iovcnt);
+    void *buf = g_try_malloc(MAX(bytes, 1));
+    if (!buf) {
+        return -ENOMEM;
+    }
+    int ret = bdrv_pread(bs, offset, bytes, buf);
+    if (ret == 0) {
+        iov_from_buf(iov, iovcnt, 0, buf, bytes);
+    }
+    g_free(buf);
+    return ret;
+}
+
+int bdrv_pwritev(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
+                 int flags)
+{
+    if (bs->read_only) {
+        return -EPERM;
+    }
+    size_t bytes = iov_size(iov, iovcnt);
+    bool direct = bs->drv->pwritev && !g_atomic_pointer_get(&bs->write_notifiers);
+    if (direct) {
+        int ret = WITH_SERIAL(bs, bs->drv->pwritev(bs, offset, iov, iovcnt, flags));
+        if (ret < 0 || !g_atomic_pointer_get(&bs->write_notifiers)) {
+            return ret;
+        }
+    }
+    /* A driver without pwritev, or a notifier (a mirror job), wants the bytes in one buffer;
+     * a notifier that came during a direct write is told of it after. */
+    void *buf = g_try_malloc(MAX(bytes, 1));
+    if (!buf) {
+        return -ENOMEM;
+    }
+    iov_to_buf(iov, iovcnt, 0, buf, bytes);
+    int ret =
+        direct ? notify_write(bs, offset, bytes, buf) : bdrv_pwrite(bs, offset, bytes, buf, flags);
+    g_free(buf);
+    return ret;
 }
 
 int bdrv_flush(BlockDriverState *bs)

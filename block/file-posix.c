@@ -14,15 +14,18 @@
  */
 #include "block/block.h"
 #include "util/error.h"
+#include "util/iov.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define LOCK_PERM_BASE   100
@@ -297,6 +300,110 @@ static int file_pwrite(BlockDriverState *bs, uint64_t offset, uint64_t bytes, co
     return ret;
 }
 
+/* Whether the segments can go to the O_DIRECT descriptor as they are (a linear request
+ * bounces through an aligned buffer otherwise). */
+static bool iov_aligned(const FileState *s, const struct iovec *iov, int iovcnt)
+{
+    for (int i = 0; i < iovcnt; i++) {
+        if (((uintptr_t)iov[i].iov_base | iov[i].iov_len) & (s->align - 1)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* preadv/pwritev until every segment is done (short transfers resume where they stopped). */
+static int rw_vec(int fd, uint64_t offset, const struct iovec *iov, int iovcnt, bool write)
+{
+    struct iovec *own = NULL; /* a copy once a segment must be cut */
+    const struct iovec *v = iov;
+    int ret = 0;
+    while (iovcnt > 0) {
+        int cnt = MIN(iovcnt, IOV_MAX);
+        ssize_t n = write ? pwritev(fd, v, cnt, offset) : preadv(fd, v, cnt, offset);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            ret = -errno;
+            break;
+        }
+        if (n == 0) {
+            if (write) {
+                ret = -EIO;
+            } else {
+                /* Past the end of the file reads as zeroes, as upstream's raw files do. */
+                for (int i = 0; i < iovcnt; i++) {
+                    memset(v[i].iov_base, 0, v[i].iov_len);
+                }
+            }
+            break;
+        }
+        offset += n;
+        while (iovcnt > 0 && (size_t)n >= v->iov_len) {
+            n -= v->iov_len;
+            v++;
+            iovcnt--;
+        }
+        if (n) {
+            if (!own) {
+                own = g_memdup2(v, iovcnt * sizeof(*v));
+                v = own;
+            }
+            own[v - own].iov_base = (char *)v->iov_base + n;
+            own[v - own].iov_len -= n;
+        }
+    }
+    g_free(own);
+    return ret;
+}
+
+static int file_preadv(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+    FileState *s = bs->opaque;
+    size_t bytes = iov_size(iov, iovcnt);
+    bool bounce;
+    int fd = pick_fd(s, offset, bytes, NULL, &bounce);
+    if (fd == s->fd && s->fd_buffered >= 0 && !iov_aligned(s, iov, iovcnt)) {
+        void *buf;
+        if (posix_memalign(&buf, s->align, MAX(bytes, 1))) {
+            return -ENOMEM;
+        }
+        int ret = file_pread(bs, offset, bytes, buf);
+        if (ret == 0) {
+            iov_from_buf(iov, iovcnt, 0, buf, bytes);
+        }
+        free(buf);
+        return ret;
+    }
+    return rw_vec(fd, offset, iov, iovcnt, false);
+}
+
+static int file_pwritev(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
+                        int flags)
+{
+    FileState *s = bs->opaque;
+    size_t bytes = iov_size(iov, iovcnt);
+    bool bounce;
+    int fd = pick_fd(s, offset, bytes, NULL, &bounce);
+    int ret;
+    if (fd == s->fd && s->fd_buffered >= 0 && !iov_aligned(s, iov, iovcnt)) {
+        void *buf;
+        if (posix_memalign(&buf, s->align, MAX(bytes, 1))) {
+            return -ENOMEM;
+        }
+        iov_to_buf(iov, iovcnt, 0, buf, bytes);
+        ret = file_pwrite(bs, offset, bytes, buf, flags);
+        free(buf);
+        return ret;
+    }
+    ret = rw_vec(fd, offset, iov, iovcnt, true);
+    if (ret == 0 && (flags & BDRV_REQ_FUA) && fdatasync(s->fd) < 0) {
+        ret = -errno;
+    }
+    return ret;
+}
+
 static int file_flush(BlockDriverState *bs)
 {
     FileState *s = bs->opaque;
@@ -382,6 +489,8 @@ const BlockDriver bdrv_file = {
     .close = file_close,
     .pread = file_pread,
     .pwrite = file_pwrite,
+    .preadv = file_preadv,
+    .pwritev = file_pwritev,
     .flush = file_flush,
     .discard = file_discard,
     .write_zeroes = file_write_zeroes,

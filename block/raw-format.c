@@ -4,6 +4,7 @@
  */
 #include "block/block.h"
 #include "util/error.h"
+#include "util/iov.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -113,6 +114,21 @@ static int raw_pwrite(BlockDriverState *bs, uint64_t offset, uint64_t bytes, con
     return ret < 0 ? ret : bdrv_pwrite(bdrv_file_child(bs), real, bytes, buf, flags);
 }
 
+static int raw_preadv(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+    uint64_t real;
+    int ret = raw_bounds(bs, offset, iov_size(iov, iovcnt), &real);
+    return ret < 0 ? ret : bdrv_preadv(bdrv_file_child(bs), real, iov, iovcnt);
+}
+
+static int raw_pwritev(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
+                       int flags)
+{
+    uint64_t real;
+    int ret = raw_bounds(bs, offset, iov_size(iov, iovcnt), &real);
+    return ret < 0 ? ret : bdrv_pwritev(bdrv_file_child(bs), real, iov, iovcnt, flags);
+}
+
 static int raw_flush(BlockDriverState *bs)
 {
     return bdrv_flush(bdrv_file_child(bs));
@@ -142,6 +158,8 @@ const BlockDriver bdrv_raw = {
     .open = raw_open,
     .pread = raw_pread,
     .pwrite = raw_pwrite,
+    .preadv = raw_preadv,
+    .pwritev = raw_pwritev,
     .flush = raw_flush,
     .discard = raw_discard,
     .write_zeroes = raw_write_zeroes,

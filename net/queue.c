@@ -19,33 +19,6 @@ struct NetQueue {
     NetQueueStats stats;
 };
 
-size_t iov_size(const struct iovec *iov, int iovcnt)
-{
-    size_t len = 0;
-
-    for (int i = 0; i < iovcnt; i++) {
-        len += iov[i].iov_len;
-    }
-    return len;
-}
-
-size_t iov_to_buf(const struct iovec *iov, int iovcnt, size_t offset, void *buf, size_t len)
-{
-    size_t done = 0;
-
-    for (int i = 0; i < iovcnt && done < len; i++) {
-        if (offset >= iov[i].iov_len) {
-            offset -= iov[i].iov_len;
-            continue;
-        }
-        size_t n = MIN(iov[i].iov_len - offset, len - done);
-        memcpy((uint8_t *)buf + done, (const uint8_t *)iov[i].iov_base + offset, n);
-        done += n;
-        offset = 0;
-    }
-    return done;
-}
-
 NetQueue *qemu_new_net_queue(NetQueueDeliverFunc *deliver, void *opaque)
 {
     NetQueue *queue = g_new0(NetQueue, 1);

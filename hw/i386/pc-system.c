@@ -36,6 +36,20 @@ static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
     return guest_ram_write(sys->ram, gpa, buf, len);
 }
 
+static void *ram_map(void *opaque, uint64_t gpa, uint64_t len)
+{
+    PcSystem *sys = opaque;
+    uint8_t *p = guest_ram_host_ptr(sys->ram, gpa, len);
+    /* not the firmware ROM, which follows RAM in the block: DMA never writes it */
+    return p && p + len <= sys->ram->host + sys->ram->size ? p : NULL;
+}
+
+static void ram_written(void *opaque, uint64_t gpa, uint64_t len)
+{
+    PcSystem *sys = opaque;
+    guest_ram_note_store_range(sys->ram, guest_ram_offset(sys->ram, gpa), len);
+}
+
 static void cpu_set_irq(void *opaque, bool level)
 {
     PcSystem *sys = opaque;
@@ -126,7 +140,11 @@ PcSystem *pc_system_new(const PcMachineOptions *opts, const PcSystemEvents *even
         g_free(sys);
         return NULL;
     }
-    sys->dma = (DmaSpace){.read = ram_read, .write = ram_write, .opaque = sys};
+    sys->dma = (DmaSpace){.read = ram_read,
+                          .write = ram_write,
+                          .map = ram_map,
+                          .written = ram_written,
+                          .opaque = sys};
     PcMachineHooks hooks = {
         .ram = &sys->dma,
         .guest_ram = sys->ram,

@@ -19,7 +19,8 @@ typedef struct VirtIOBlkReq {
     VirtIOBlock *s;
     VirtQueue *vq;
     VirtIOBlkPlan plan;
-    uint8_t *buf;
+    uint8_t *buf; /* a bounce buffer, when the data could not be mapped */
+    bool mapped;  /* the data went straight between the file and guest RAM */
     VirtQueueElement elem;
 } VirtIOBlkReq;
 
@@ -134,7 +135,11 @@ static void rw_done(void *opaque, int ret)
     VirtIOBlkReq *req = opaque;
     uint64_t written = 0;
     uint8_t status = ret < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
-    if (ret == 0 && req->plan.type == VIRTIO_BLK_T_IN) {
+    if (req->mapped && req->plan.type == VIRTIO_BLK_T_IN) {
+        /* preadv stored into guest RAM (maybe partly, on an error): mark all of it dirty. */
+        virtqueue_written_in(req->vq, &req->elem, 0, req->plan.len);
+        written = ret == 0 ? req->plan.len : 0;
+    } else if (ret == 0 && req->plan.type == VIRTIO_BLK_T_IN) {
         /* Into guest RAM through the DMA store path: the pages get marked dirty. */
         if (virtqueue_write_in(req->vq, &req->elem, 0, req->buf, req->plan.len) < 0) {
             g_free(req->buf);
@@ -163,8 +168,16 @@ static void start_request(VirtIOBlock *s, VirtIOBlkReq *req)
         complete(req, p->status, 0);
         return;
     }
+    struct iovec iov[VIRTQUEUE_MAX_SG];
+    int iovcnt;
     switch (p->type) {
     case VIRTIO_BLK_T_IN:
+        iovcnt = virtqueue_map(req->vq, e, true, 0, p->len, iov, VIRTQUEUE_MAX_SG);
+        if (iovcnt >= 0) {
+            req->mapped = true;
+            blk_aio_preadv(s->blk, p->offset, iov, iovcnt, rw_done, req);
+            return;
+        }
         req->buf = g_try_malloc(MAX(p->len, 1));
         if (!req->buf) {
             complete(req, VIRTIO_BLK_S_IOERR, 0);
@@ -173,6 +186,13 @@ static void start_request(VirtIOBlock *s, VirtIOBlkReq *req)
         blk_aio_pread(s->blk, p->offset, p->len, req->buf, rw_done, req);
         return;
     case VIRTIO_BLK_T_OUT:
+        iovcnt =
+            virtqueue_map(req->vq, e, false, VIRTIO_BLK_HDR_LEN, p->len, iov, VIRTQUEUE_MAX_SG);
+        if (iovcnt >= 0) {
+            req->mapped = true;
+            blk_aio_pwritev(s->blk, p->offset, iov, iovcnt, 0, rw_done, req);
+            return;
+        }
         req->buf = g_try_malloc(MAX(p->len, 1));
         if (!req->buf) {
             complete(req, VIRTIO_BLK_S_IOERR, 0);
@@ -232,6 +252,7 @@ static void handle_requests(VirtIODevice *vdev, VirtQueue *vq)
         req->s = s;
         req->vq = vq;
         req->buf = NULL;
+        req->mapped = false;
         if (!virtqueue_pop(vq, &req->elem)) {
             g_free(req);
             return;

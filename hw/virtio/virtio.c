@@ -376,8 +376,12 @@ void virtqueue_notify(VirtQueue *vq)
     raise_irq(vq->vdev, 1);
 }
 
-static int64_t copy_sg(VirtQueue *vq, unsigned num, const uint64_t *addr, const uint32_t *lens,
-                       uint64_t offset, void *buf, uint64_t len, bool to_guest)
+/* Calls fn on each guest piece of [offset, offset+len) of a chain part, in order, with how
+ * many bytes came before it; stops at the first false. Returns the bytes walked, or -1. */
+typedef bool SgPieceFn(VirtQueue *vq, void *ctx, uint64_t gpa, uint64_t n, uint64_t done);
+
+static int64_t walk_sg(VirtQueue *vq, unsigned num, const uint64_t *addr, const uint32_t *lens,
+                       uint64_t offset, uint64_t len, SgPieceFn *fn, void *ctx)
 {
     uint64_t done = 0;
     for (unsigned i = 0; i < num && done < len; i++) {
@@ -386,17 +390,38 @@ static int64_t copy_sg(VirtQueue *vq, unsigned num, const uint64_t *addr, const 
             continue;
         }
         uint64_t n = MIN(lens[i] - offset, len - done);
-        bool ok = to_guest ? dma_write(vq->vdev->dma, addr[i] + offset, (uint8_t *)buf + done, n)
-                           : dma_read(vq->vdev->dma, addr[i] + offset, (uint8_t *)buf + done, n);
-        if (!ok) {
-            virtio_error(vq->vdev, "queue %d: buffer 0x%" G_GINT64_MODIFIER "x+%u outside RAM",
-                         vq->index, addr[i], lens[i]);
+        if (!fn(vq, ctx, addr[i] + offset, n, done)) {
             return -1;
         }
         done += n;
         offset = 0;
     }
     return done;
+}
+
+typedef struct CopyCtx {
+    uint8_t *buf;
+    bool to_guest;
+} CopyCtx;
+
+static bool copy_piece(VirtQueue *vq, void *opaque, uint64_t gpa, uint64_t n, uint64_t done)
+{
+    CopyCtx *c = opaque;
+    bool ok = c->to_guest ? dma_write(vq->vdev->dma, gpa, c->buf + done, n)
+                          : dma_read(vq->vdev->dma, gpa, c->buf + done, n);
+    if (!ok) {
+        virtio_error(vq->vdev,
+                     "queue %d: buffer 0x%" G_GINT64_MODIFIER "x+%" G_GUINT64_FORMAT " outside RAM",
+                     vq->index, gpa, n);
+    }
+    return ok;
+}
+
+static int64_t copy_sg(VirtQueue *vq, unsigned num, const uint64_t *addr, const uint32_t *lens,
+                       uint64_t offset, void *buf, uint64_t len, bool to_guest)
+{
+    CopyCtx c = {buf, to_guest};
+    return walk_sg(vq, num, addr, lens, offset, len, copy_piece, &c);
 }
 
 int64_t virtqueue_read_out(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset, void *buf,
@@ -409,6 +434,44 @@ int64_t virtqueue_write_in(VirtQueue *vq, const VirtQueueElement *elem, uint64_t
                            const void *buf, uint64_t len)
 {
     return copy_sg(vq, elem->in_num, elem->in_addr, elem->in_len, offset, (void *)buf, len, true);
+}
+
+typedef struct MapCtx {
+    struct iovec *iov;
+    int count, max;
+} MapCtx;
+
+static bool map_piece(VirtQueue *vq, void *opaque, uint64_t gpa, uint64_t n, uint64_t done)
+{
+    MapCtx *m = opaque;
+    void *host = m->count < m->max ? dma_map(vq->vdev->dma, gpa, n) : NULL;
+    if (!host) {
+        return false;
+    }
+    m->iov[m->count++] = (struct iovec){host, n};
+    return true;
+}
+
+int virtqueue_map(VirtQueue *vq, const VirtQueueElement *elem, bool in, uint64_t offset,
+                  uint64_t len, struct iovec *iov, int max)
+{
+    MapCtx m = {iov, 0, max};
+    int64_t got =
+        in ? walk_sg(vq, elem->in_num, elem->in_addr, elem->in_len, offset, len, map_piece, &m)
+           : walk_sg(vq, elem->out_num, elem->out_addr, elem->out_len, offset, len, map_piece, &m);
+    return got == (int64_t)len ? m.count : -1;
+}
+
+static bool mark_piece(VirtQueue *vq, void *opaque, uint64_t gpa, uint64_t n, uint64_t done)
+{
+    dma_written(vq->vdev->dma, gpa, n);
+    return true;
+}
+
+void virtqueue_written_in(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset,
+                          uint64_t len)
+{
+    walk_sg(vq, elem->in_num, elem->in_addr, elem->in_len, offset, len, mark_piece, NULL);
 }
 
 /* --- state ------------------------------------------------------------------------------ */

@@ -76,6 +76,12 @@ void blk_aio_pread(BlockBackend *blk, uint64_t offset, uint64_t bytes, void *buf
                    BlockCompletionFunc *cb, void *opaque);
 void blk_aio_pwrite(BlockBackend *blk, uint64_t offset, uint64_t bytes, const void *buf, int flags,
                     BlockCompletionFunc *cb, void *opaque);
+/* Vectored: the segments' memory (a device's guest pages) is read into or written from
+ * directly when the node's drivers can (raw on file); iov itself is copied at once. */
+void blk_aio_preadv(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt,
+                    BlockCompletionFunc *cb, void *opaque);
+void blk_aio_pwritev(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt,
+                     int flags, BlockCompletionFunc *cb, void *opaque);
 void blk_aio_flush(BlockBackend *blk, BlockCompletionFunc *cb, void *opaque);
 void blk_aio_discard(BlockBackend *blk, uint64_t offset, uint64_t bytes, BlockCompletionFunc *cb,
                      void *opaque);

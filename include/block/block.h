@@ -45,6 +45,7 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define BDRV_SECTOR_SIZE 512
 
@@ -101,6 +102,11 @@ typedef struct BlockDriver {
     int (*pread)(BlockDriverState *bs, uint64_t offset, uint64_t bytes, void *buf);
     int (*pwrite)(BlockDriverState *bs, uint64_t offset, uint64_t bytes, const void *buf,
                   int flags);
+    /* Optional: the same, straight into or out of the caller's segments (a device's guest
+     * pages); without them bdrv_preadv()/bdrv_pwritev() go through one bounce buffer. */
+    int (*preadv)(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
+    int (*pwritev)(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
+                   int flags);
     int (*flush)(BlockDriverState *bs);
     int (*discard)(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
     int (*write_zeroes)(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int flags);
@@ -259,6 +265,11 @@ void bdrv_remove_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void 
 /* Synchronous I/O through the graph; worker threads only (or tests). 0 or -errno. */
 int bdrv_pread(BlockDriverState *bs, uint64_t offset, uint64_t bytes, void *buf);
 int bdrv_pwrite(BlockDriverState *bs, uint64_t offset, uint64_t bytes, const void *buf, int flags);
+/* Vectored: iov_size(iov, iovcnt) bytes at offset. Drivers without preadv/pwritev get one
+ * linear copy; write notifiers are told the bytes as one buffer either way. */
+int bdrv_preadv(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
+int bdrv_pwritev(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
+                 int flags);
 int bdrv_flush(BlockDriverState *bs);
 int bdrv_discard(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
 int bdrv_write_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int flags);

@@ -22,6 +22,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "util/iov.h"
+
 typedef struct NetClientState NetClientState;
 typedef struct NetQueue NetQueue;
 
@@ -70,10 +72,5 @@ void qemu_net_queue_purge(NetQueue *queue, NetClientState *from);
 unsigned qemu_net_queue_len(NetQueue *queue);
 void qemu_net_queue_set_maxlen(NetQueue *queue, unsigned maxlen);
 const NetQueueStats *qemu_net_queue_stats(NetQueue *queue);
-
-/* Bytes in an iovec. */
-size_t iov_size(const struct iovec *iov, int iovcnt);
-/* Copies up to @len bytes of the iovec from @offset into @buf; returns bytes copied. */
-size_t iov_to_buf(const struct iovec *iov, int iovcnt, size_t offset, void *buf, size_t len);
 
 #endif

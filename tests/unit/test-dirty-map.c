@@ -7,8 +7,11 @@
 #include "hw/core/biglock.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
+#include "hw/virtio/virtio-blk.h"
 #include "hw/virtio/virtio-net.h"
 #include "memory/ram.h"
+#include "tests/include/test-image.h"
+#include "tests/include/vring.h"
 
 #include "cpu-guest.h"
 #include "pvh-kernel.h"
@@ -97,6 +100,18 @@ static void watch_check(Watch *w, const char *when, const uint64_t (*ranges)[2],
  * ~100000 instructions, so syncs fall between any two instructions of any path. Reader "a"
  * syncs every time, "b" every third time (its view accumulates across a's syncs).
  */
+/* After device step i: reader a checks (counting changes in ranges), and b too when asked. */
+static void watch_step(Watch *a, Watch *b, bool check_b, const char *what, int i,
+                       const uint64_t (*ranges)[2], int nranges, uint64_t *changed_in)
+{
+    char *when = g_strdup_printf("%s %d", what, i);
+    watch_check(a, when, ranges, nranges, changed_in);
+    if (check_b) {
+        watch_check(b, when, NULL, 0, NULL);
+    }
+    g_free(when);
+}
+
 static void test_cpu_paths(gconstpointer jit)
 {
     CpuGuest g;
@@ -307,12 +322,7 @@ static void test_virtio_rx(void)
             frame[j] = i * 7 + j;
         }
         g_assert_cmpint(virtio_net_receive(n, frame, sizeof(frame)), ==, sizeof(frame));
-        char *when = g_strdup_printf("frame %d received", i);
-        watch_check(&a, when, ranges, 2, changed);
-        if (i % 3 == 0) {
-            watch_check(&b, when, NULL, 0, NULL);
-        }
-        g_free(when);
+        watch_step(&a, &b, i % 3 == 0, "frame received", i, ranges, 2, changed);
     }
     watch_check(&b, "end", NULL, 0, NULL);
     /* the device's writes were seen: each frame changed the used ring and its buffer pages */
@@ -321,6 +331,113 @@ static void test_virtio_rx(void)
     watch_free(&a);
     watch_free(&b);
     virtio_net_free(n);
+    guest_ram_free(ram);
+}
+
+/* The mapping half of pc-system's DmaSpace: virtio-blk reads the file straight into RAM. */
+static uint64_t blk_copied; /* bytes virtio-blk wrote through the copying path */
+
+static bool ram_dma_write_counted(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
+{
+    blk_copied += len;
+    return guest_ram_write(opaque, gpa, buf, len);
+}
+
+static void *ram_dma_map(void *opaque, uint64_t gpa, uint64_t len)
+{
+    return guest_ram_host_ptr(opaque, gpa, len);
+}
+
+static void ram_dma_written(void *opaque, uint64_t gpa, uint64_t len)
+{
+    GuestRam *ram = opaque;
+    guest_ram_note_store_range(ram, guest_ram_offset(ram, gpa), len);
+}
+
+#define BLKQ      0x10000
+#define BLK_HDR   0x13000
+#define BLK_STAT  0x13100
+#define BLK_BUFS  0x40000
+#define BLK_QSIZE 16
+
+/* Driver-side stores into RAM by the test itself, through the store path. */
+static void driver_wrote(GuestRam *ram, uint64_t gpa, uint64_t len)
+{
+    guest_ram_note_store_range(ram, guest_ram_offset(ram, gpa), len);
+}
+
+/*
+ * Virtio-blk reads land in guest RAM through preadv, not the copying store path: each page
+ * they change must still be reported, to every reader. Each read is three segments that
+ * straddle pages, at a new place each time.
+ */
+static void test_virtio_blk_read(void)
+{
+    GuestRam *ram = guest_ram_new(4u << 20, 0, NULL);
+    DmaSpace dma = {.read = ram_dma_read,
+                    .write = ram_dma_write_counted,
+                    .map = ram_dma_map,
+                    .written = ram_dma_written,
+                    .opaque = ram};
+    g_autofree uint8_t *disk = g_malloc(1 << 20);
+    for (int i = 0; i < 1 << 20; i++) {
+        disk[i] = 1 + i % 249; /* never zero: every page a read lands in changes */
+    }
+    TestImage img;
+    test_image_open(&img, "drive0", disk, 1 << 20, false);
+    GError *err = NULL;
+    VirtIOBlock *dev = virtio_blk_new(&dma, img.blk, NULL, &err);
+    g_assert_no_error(err);
+    VirtIODevice *vdev = virtio_blk_vdev(dev);
+    g_assert_true(virtio_set_guest_features(vdev, 1ull << VIRTIO_F_VERSION_1));
+    VirtQueue *vq = &vdev->vq[0];
+    vq->size = BLK_QSIZE;
+    vq->desc = BLKQ;
+    vq->avail = BLKQ + 0x1000;
+    vq->used = BLKQ + 0x2000;
+    vq->enabled = true;
+    virtio_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+                                VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+    Watch a, b;
+    watch_init(&a, ram, "a");
+    watch_init(&b, ram, "b");
+    const uint32_t len[3] = {1536, 5120, 2560};
+    uint64_t ranges[1][2] = {{BLK_BUFS, 4u << 20}};
+    uint64_t changed[1] = {0};
+    blk_copied = 0;
+    for (int r = 0; r < 24; r++) {
+        uint8_t *h = ram->host;
+        memset(h + BLK_HDR, 0, 16);
+        h[BLK_HDR] = VIRTIO_BLK_T_IN;
+        h[BLK_HDR + 8] = r * 3; /* sector */
+        vring_set_desc(h, BLKQ, 0, BLK_HDR, 16, VRING_DESC_F_NEXT, 1);
+        uint64_t at = BLK_BUFS + r * 0x10000 + 0x300;
+        for (int i = 0; i < 3; i++) {
+            vring_set_desc(h, BLKQ, 1 + i, at, len[i], VRING_DESC_F_WRITE | VRING_DESC_F_NEXT,
+                           2 + i);
+            at += len[i] + 0x1100;
+        }
+        vring_set_desc(h, BLKQ, 4, BLK_STAT, 1, VRING_DESC_F_WRITE, 0);
+        put_le16(h, BLKQ + 0x1000 + 4 + 2 * (r % BLK_QSIZE), 0);
+        put_le16(h, BLKQ + 0x1000 + 2, r + 1);
+        driver_wrote(ram, BLKQ, 0x2000);
+        driver_wrote(ram, BLK_HDR, 16);
+        watch_check(&a, "request posted", NULL, 0, NULL);
+        virtio_queue_notify(vdev, 0);
+        while (get_le16(h, BLKQ + 0x2000 + 2) != r + 1) {
+            g_main_context_iteration(NULL, TRUE);
+        }
+        g_assert_cmpuint(h[BLK_STAT], ==, VIRTIO_BLK_S_OK);
+        watch_step(&a, &b, r % 5 == 0, "read completed", r, ranges, 1, changed);
+    }
+    watch_check(&b, "end", NULL, 0, NULL);
+    /* Each read changed the pages of its three segments (5 or 6 pages), none copied. */
+    g_assert_cmpuint(changed[0], >=, 24 * 5);
+    g_assert_cmpuint(blk_copied, <, 24 * 64);
+    watch_free(&a);
+    watch_free(&b);
+    virtio_blk_free(dev);
+    test_image_close(&img);
     guest_ram_free(ram);
 }
 
@@ -377,11 +494,13 @@ static void test_loaders(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    block_register_types();
     g_test_add_data_func("/dirty-map/cpu-paths", NULL, test_cpu_paths);
     g_test_add_data_func("/dirty-map/cpu-live", NULL, test_cpu_live);
     g_test_add_data_func("/dirty-map/cpu-paths-jit", "jit", test_cpu_paths);
     g_test_add_data_func("/dirty-map/cpu-live-jit", "jit", test_cpu_live);
     g_test_add_func("/dirty-map/virtio-rx", test_virtio_rx);
+    g_test_add_func("/dirty-map/virtio-blk-read", test_virtio_blk_read);
     g_test_add_func("/dirty-map/loaders", test_loaders);
     return g_test_run();
 }

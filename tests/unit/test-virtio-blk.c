@@ -8,7 +8,9 @@
 #include "tests/include/test-image.h"
 #include "tests/include/vring.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RAM_SIZE  (1 << 20)
 #define QSZ       16
@@ -17,6 +19,7 @@
 #define DATA_ADDR 0x10000
 #define STAT_ADDR 0x9000
 #define DISK_SIZE (1 << 20)
+#define MAP_LIMIT (RAM_SIZE / 2) /* the mapping DmaSpace maps no higher: like MMIO */
 
 /* --- planning --------------------------------------------------------------------------- */
 
@@ -103,7 +106,10 @@ typedef struct Fixture {
     uint8_t *ram;
     FlatRam flat;
     DmaSpace dma;
-    uint64_t dma_written; /* bytes the device wrote into guest RAM */
+    uint64_t dma_written; /* bytes the device wrote into guest RAM (copied or marked) */
+    uint64_t dma_copied;  /* of which copied through the DmaSpace's write */
+    bool mapping;         /* the DmaSpace maps RAM (below MAP_LIMIT) for direct preadv */
+    GByteArray *marked;   /* pages the device said it wrote through a mapping, one byte each */
     TestImage img;
     BlockBackend *blk;
     VirtIOBlock *dev;
@@ -115,7 +121,34 @@ static bool counting_write(void *opaque, uint64_t gpa, const void *buf, uint64_t
 {
     Fixture *f = opaque;
     f->dma_written += len;
+    f->dma_copied += len;
     return flat_ram_write(&f->flat, gpa, buf, len);
+}
+
+static void *counting_map(void *opaque, uint64_t gpa, uint64_t len)
+{
+    Fixture *f = opaque;
+    return gpa < MAP_LIMIT && len <= MAP_LIMIT - gpa ? f->ram + gpa : NULL;
+}
+
+static void counting_marked(void *opaque, uint64_t gpa, uint64_t len)
+{
+    Fixture *f = opaque;
+    g_assert_cmpuint(gpa + len, <=, MAP_LIMIT);
+    f->dma_written += len;
+    for (uint64_t pg = gpa / 4096; pg <= (gpa + len - 1) / 4096; pg++) {
+        f->marked->data[pg] = 1;
+    }
+}
+
+/* Whether every page of [gpa, gpa+len) was marked written. */
+static bool all_marked(Fixture *f, uint64_t gpa, uint64_t len)
+{
+    bool all = true;
+    for (uint64_t pg = gpa / 4096; pg <= (gpa + len - 1) / 4096; pg++) {
+        all = all && f->marked->data[pg];
+    }
+    return all;
 }
 
 static bool counting_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
@@ -154,11 +187,19 @@ static void fixture_setup(Fixture *f, gconstpointer data)
     f->ram = g_malloc0(RAM_SIZE);
     f->flat = (FlatRam){.base = f->ram, .size = RAM_SIZE};
     f->dma = (DmaSpace){.read = counting_read, .write = counting_write, .opaque = f};
+    f->mapping = data && strcmp(data, "map") == 0;
+    if (f->mapping) {
+        f->dma.map = counting_map;
+        f->dma.written = counting_marked;
+    }
+    f->marked = g_byte_array_new();
+    g_byte_array_set_size(f->marked, RAM_SIZE / 4096);
+    memset(f->marked->data, 0, f->marked->len);
     g_autofree uint8_t *img = g_malloc(DISK_SIZE);
     for (int i = 0; i < DISK_SIZE; i++) {
         img[i] = (i * 7) % 253;
     }
-    test_image_open(&f->img, "drive0", img, DISK_SIZE, data != NULL);
+    test_image_open(&f->img, "drive0", img, DISK_SIZE, data && strcmp(data, "ro") == 0);
     f->blk = f->img.blk;
     make_device(f);
 }
@@ -167,6 +208,7 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
 {
     virtio_blk_free(f->dev);
     test_image_close(&f->img);
+    g_byte_array_unref(f->marked);
     g_free(f->ram);
 }
 
@@ -229,6 +271,11 @@ static void test_read_write(Fixture *f, gconstpointer data)
     }
     /* Every byte read reached RAM through the DMA path, plus the status and used ring. */
     g_assert_cmpuint(f->dma_written, >=, 8192 + 1);
+    if (f->mapping) {
+        /* Read straight into the mapped RAM, every page of it marked; no data copied. */
+        g_assert_true(all_marked(f, DATA_ADDR, 8192));
+        g_assert_cmpuint(f->dma_copied, <, 512);
+    }
     g_assert_cmpint(f->interrupts, >=, 1);
 
     memset(f->ram + DATA_ADDR, 0x5a, 4096);
@@ -284,6 +331,86 @@ static void test_read_write(Fixture *f, gconstpointer data)
     g_assert_cmpuint(vdev->ops->config_read(vdev, 32, 1), ==, 1);
     vdev->ops->config_write(vdev, 32, 0, 1);
     g_assert_false(blk_enable_write_cache(f->blk));
+}
+
+/* A read and a write whose data is cut into pieces that straddle pages, one of them above
+ * MAP_LIMIT (which the mapping space will not map: the request copies instead). */
+static void test_scattered(Fixture *f, gconstpointer data)
+{
+    static const uint64_t addr[] = {0x20f00, 0x30000, 0x48200, 0x70000};
+    static const uint32_t len[] = {1536, 2560, 7680, 4608};
+    const int n = G_N_ELEMENTS(addr);
+    for (int high = 0; high < 2; high++) {
+        /* addr[3] + high*MAP_LIMIT: above the limit in the second pass */
+        uint64_t a[G_N_ELEMENTS(addr)];
+        uint32_t total = 0;
+        for (int i = 0; i < n; i++) {
+            a[i] = addr[i] + (i == n - 1 && high ? MAP_LIMIT : 0);
+            total += len[i];
+        }
+        for (int write = 0; write < 2; write++) {
+            uint8_t h[16];
+            hdr(h, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, 24);
+            memcpy(f->ram + HDR_ADDR, h, 16);
+            vring_set_desc(f->ram, Q_BASE, 0, HDR_ADDR, 16, VRING_DESC_F_NEXT, 1);
+            for (int i = 0; i < n; i++) {
+                vring_set_desc(f->ram, Q_BASE, 1 + i, a[i], len[i],
+                               (write ? 0 : VRING_DESC_F_WRITE) | VRING_DESC_F_NEXT, 2 + i);
+                memset(f->ram + a[i], write ? 0x30 + i : 0xee, len[i]);
+            }
+            vring_set_desc(f->ram, Q_BASE, 1 + n, STAT_ADDR, 1, VRING_DESC_F_WRITE, 0);
+            put_le16(f->ram, Q_BASE + 0x100 + 4 + 2 * (f->avail % QSZ), 0);
+            f->avail++;
+            put_le16(f->ram, Q_BASE + 0x100 + 2, f->avail);
+            f->dma_copied = 0;
+            virtio_queue_notify(virtio_blk_vdev(f->dev), 0);
+            uint32_t used;
+            g_assert_cmpuint(wait_request(f, &used), ==, VIRTIO_BLK_S_OK);
+            g_assert_cmpuint(used, ==, write ? 1 : total + 1);
+            g_autofree char *img = NULL;
+            gsize size;
+            g_assert_true(g_file_get_contents(f->img.path, &img, &size, NULL));
+            uint64_t pos = 24 * 512;
+            for (int i = 0; i < n; i++) {
+                for (uint32_t j = 0; j < len[i]; j++, pos++) {
+                    uint8_t want = write ? 0x30 + i : ((pos * 7) % 253);
+                    g_assert_cmpuint(f->ram[a[i] + j], ==, want);
+                    if (write) {
+                        g_assert_cmpuint((uint8_t)img[pos], ==, want);
+                    }
+                }
+            }
+            if (!write && f->mapping && !high) {
+                /* Exactly the data's pages marked (the status byte went through a copy). */
+                g_autoptr(GByteArray) want = g_byte_array_new();
+                g_byte_array_set_size(want, f->marked->len);
+                memset(want->data, 0, want->len);
+                for (int i = 0; i < n; i++) {
+                    g_assert_true(all_marked(f, a[i], len[i]));
+                    memset(want->data + a[i] / 4096, 1,
+                           (a[i] + len[i] - 1) / 4096 - a[i] / 4096 + 1);
+                }
+                g_assert_cmpmem(f->marked->data, f->marked->len, want->data, want->len);
+            }
+            memset(f->marked->data, 0, f->marked->len);
+            /* Mapped whole or copied whole: never a mix. */
+            bool copied = !f->mapping || high;
+            g_assert_cmpuint(f->dma_copied, >=, copied && !write ? total : 0);
+            if (!copied) {
+                g_assert_cmpuint(f->dma_copied, <, 512);
+            }
+            /* Put the disk's bytes back for the next pass. */
+            if (write) {
+                int fd = open(f->img.path, O_WRONLY);
+                g_assert_cmpint(fd, >=, 0);
+                for (uint64_t p = 24 * 512; p < 24 * 512 + total; p++) {
+                    uint8_t b = (p * 7) % 253;
+                    g_assert_cmpint(pwrite(fd, &b, 1, p), ==, 1);
+                }
+                close(fd);
+            }
+        }
+    }
 }
 
 static void test_read_only(Fixture *f, gconstpointer data)
@@ -369,6 +496,10 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-blk/plan", test_plan);
 #define ADD(path, ro, fn) g_test_add(path, Fixture, ro, fixture_setup, fn, fixture_teardown)
     ADD("/virtio-blk/read-write", NULL, test_read_write);
+    ADD("/virtio-blk/read-write-mapped", "map", test_read_write);
+    ADD("/virtio-blk/scattered", NULL, test_scattered);
+    ADD("/virtio-blk/scattered-mapped", "map", test_scattered);
+    ADD("/virtio-blk/drain-and-reset-mapped", "map", test_drain_and_reset);
     ADD("/virtio-blk/read-only", "ro", test_read_only);
     ADD("/virtio-blk/missing-header", NULL, test_missing_header_breaks);
     ADD("/virtio-blk/drain-and-reset", NULL, test_drain_and_reset);

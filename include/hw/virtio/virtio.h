@@ -154,4 +154,13 @@ int64_t virtqueue_read_out(VirtQueue *vq, const VirtQueueElement *elem, uint64_t
 int64_t virtqueue_write_in(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset,
                            const void *buf, uint64_t len);
 
+/* Host pointers for len bytes of a chain's out (in=false) or in part from offset, at most max
+ * segments: their count, or -1 if some piece is not mappable RAM or max is too small (then
+ * copy instead; the device is not broken by it). See dma_map(): a device that stores into the
+ * in part through them calls virtqueue_written_in() once done. */
+int virtqueue_map(VirtQueue *vq, const VirtQueueElement *elem, bool in, uint64_t offset,
+                  uint64_t len, struct iovec *iov, int max);
+void virtqueue_written_in(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset,
+                          uint64_t len);
+
 #endif
