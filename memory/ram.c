@@ -2,6 +2,7 @@
  * Guest RAM block and dirty-page tracking (see include/memory/ram.h).
  */
 #include "memory/ram.h"
+#include "memory/rom.h"
 
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -52,7 +53,8 @@ void guest_ram_free(GuestRam *ram)
     g_assert(ram->readers->len == 0);
     g_ptr_array_free(ram->readers, TRUE);
     g_mutex_clear(&ram->dirty_lock);
-    munmap(ram->host, ram->size);
+    guest_rom_fini(ram);
+    munmap(ram->host, ram->size + ram->rom_size);
     g_free(ram->page_state);
     g_free(ram->code_gen);
     g_free(ram);
@@ -129,6 +131,9 @@ bool guest_ram_write(GuestRam *ram, uint64_t gpa, const void *buf, uint64_t len)
         return true;
     }
     uint64_t off = guest_ram_offset(ram, gpa);
+    if (off >= ram->size) {
+        return false; /* the firmware ROM */
+    }
     memcpy(ram->host + off, buf, len);
     guest_ram_note_store_range(ram, off, len);
     return true;

@@ -68,6 +68,10 @@ typedef enum {
     OPT_ACCEL,
     OPT_ENABLE_KVM,
     OPT_KERNEL,
+    OPT_BIOS,
+    OPT_BOOT,
+    OPT_VGA,
+    OPT_VNC,
     OPT_INITRD,
     OPT_APPEND,
     OPT_DEVICE,
@@ -104,6 +108,11 @@ static const OptionDef options[] = {
      "set the number of CPUs (1 for now)"},
     {"m", TRUE, OPT_MEMORY, "[size=]megs", "configure guest RAM (suffixes k, M, G, T)"},
     {"kernel", TRUE, OPT_KERNEL, "bzImage", "use 'bzImage' as kernel image"},
+    {"bios", TRUE, OPT_BIOS, "file", "set the filename for the BIOS"},
+    {"boot", TRUE, OPT_BOOT,
+     "[order=drives][,once=drives][,menu=on|off][,splash=sp_name][,splash-time=sp_time]"
+     "[,reboot-timeout=rb_timeout][,strict=on|off]",
+     "'drives': floppy (a), hard disk (c), CD-ROM (d), network (n)"},
     {"append", TRUE, OPT_APPEND, "cmdline", "use 'cmdline' as kernel command line"},
     {"initrd", TRUE, OPT_INITRD, "file", "use 'file' as initial ram disk"},
     {"device", TRUE, OPT_DEVICE, "driver[,prop[=value][,...]]",
@@ -124,6 +133,8 @@ static const OptionDef options[] = {
      "create a new object of type TYPENAME setting properties; '-object help' lists types"},
     {"nodefaults", FALSE, OPT_NODEFAULTS, NULL, "don't create default devices"},
     {"display", TRUE, OPT_DISPLAY, "none", "select display backend type (only 'none')"},
+    {"vga", TRUE, OPT_VGA, "none", "select video card type (only 'none': no display yet)"},
+    {"vnc", TRUE, OPT_VNC, "display", "VNC server (not available: no display yet)"},
     {"nographic", FALSE, OPT_NOGRAPHIC, NULL,
      "no display; serial console and monitor on stdio (escape Ctrl-a; Ctrl-a h for help)"},
     {"echr", TRUE, OPT_ECHR, "chr", "set terminal escape character instead of ctrl-a"},
@@ -261,7 +272,9 @@ typedef struct {
 } MachineConfig;
 
 /* Without -M, upstream's qemu-system-x86_64 runs its default machine, pc. */
-static MachineConfig mc = {.pc = {.ram_size = PC_DEFAULT_RAM_SIZE, .acpi = true}, .is_pc = TRUE};
+static MachineConfig mc = {
+    .pc = {.ram_size = PC_DEFAULT_RAM_SIZE, .acpi = true, .splash_time = -1, .reboot_timeout = -1},
+    .is_pc = TRUE};
 
 static void print_machine_help(void)
 {
@@ -436,8 +449,129 @@ static void handle_display(const char *arg)
         printf("Available display backend types:\nnone\n");
         exit(0);
     }
+    static const char *const later[] = {"gtk",  "sdl",       "curses", "egl-headless",
+                                        "dbus", "spice-app", "cocoa"};
+    for (guint i = 0; type && i < G_N_ELEMENTS(later); i++) {
+        if (!strcmp(type, later[i])) {
+            error_setg(&err, "Display '%s' is not available (qemu-colo has no display yet)", type);
+            die_with(err);
+        }
+    }
     if (!type || strcmp(type, "none") != 0) {
         error_setg(&err, "Parameter 'type' does not accept value '%s'", type ? type : "");
+        die_with(err);
+    }
+}
+
+/* -vga: upstream's card names; none works, the others say there is no display behind them. */
+static void handle_vga(const char *arg)
+{
+    static const struct {
+        const char *name, *desc;
+    } cards[] = {
+        {"none", "no graphic card"}, {"std", "standard VGA"}, {"cirrus", "Cirrus VGA"},
+        {"vmware", "VMWare SVGA"},   {"qxl", "QXL VGA"},      {"virtio", "Virtio VGA"},
+    };
+    GError *err = NULL;
+    if (!strcmp(arg, "help")) {
+        printf("%-20s %s\n", cards[0].name, cards[0].desc);
+        exit(0);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(cards); i++) {
+        if (!strcmp(arg, cards[i].name)) {
+            if (i == 0) {
+                return;
+            }
+            error_setg(&err, "%s not available (qemu-colo has no display yet)", cards[i].desc);
+            die_with(err);
+        }
+    }
+    error_location_clear();
+    error_setg(&err, "unknown vga type: %s", arg);
+    die_with(err);
+}
+
+/* -boot's drive letters as upstream's generic check has them: a-p, each once. */
+static bool check_boot_letters(const char *devs, GError **errp)
+{
+    guint seen = 0;
+    for (const char *p = devs; *p; p++) {
+        if (*p < 'a' || *p > 'p') {
+            error_setg(errp, "Invalid boot device '%c'", *p);
+            return false;
+        }
+        if (seen & (1u << (*p - 'a'))) {
+            error_setg(errp, "Boot device '%c' was given twice", *p);
+            return false;
+        }
+        seen |= 1u << (*p - 'a');
+    }
+    return true;
+}
+
+static bool boot_int(const char *key, const char *value, gint64 *out, GError **errp)
+{
+    char *end;
+    *out = g_ascii_strtoll(value, &end, 0);
+    if (end == value || *end) {
+        error_setg(errp, "Parameter 'boot.%s' expects integer", key);
+        return false;
+    }
+    return true;
+}
+
+/* -boot [order=]drives,once=,menu=,splash=,splash-time=,reboot-timeout=,strict= (the last
+ * occurrence of a key wins, as upstream merges them). The pc's own checks come later. */
+static void handle_boot(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "order", KEYVAL_OPTS, &err);
+    error_location_clear();
+    for (guint i = 0; kv && i < kv->pairs->len; i++) {
+        KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
+        gboolean b;
+        gint64 n;
+        if (!strcmp(p->key, "order") || !strcmp(p->key, "once")) {
+            if (!check_boot_letters(p->value, &err)) {
+                break;
+            }
+            *(!strcmp(p->key, "order") ? &mc.pc.boot_order : &mc.pc.boot_once) = g_strdup(p->value);
+        } else if (!strcmp(p->key, "menu") || !strcmp(p->key, "strict")) {
+            g_autofree char *name = g_strdup_printf("boot.%s", p->key);
+            if (!keyval_parse_bool(name, p->value, &b, &err)) {
+                break;
+            }
+            *(!strcmp(p->key, "menu") ? &mc.pc.boot_menu : &mc.pc.boot_strict) = b;
+        } else if (!strcmp(p->key, "splash-time")) {
+            if (!boot_int(p->key, p->value, &n, &err)) {
+                break;
+            }
+            if (n < 0 || n > 0xffff) {
+                error_setg(&err, "splash-time is invalid,it should be a value between 0 and 65535");
+                break;
+            }
+            mc.pc.splash_time = n;
+        } else if (!strcmp(p->key, "reboot-timeout")) {
+            if (!boot_int(p->key, p->value, &n, &err)) {
+                break;
+            }
+            if (n < -1 || n > 0xffff) {
+                error_setg(&err,
+                           "reboot timeout is invalid,it should be a value between -1 and 65535");
+                break;
+            }
+            mc.pc.reboot_timeout = n;
+        } else if (!strcmp(p->key, "splash")) {
+            /* no display to show it on: upstream's warning when it is missing, nothing else */
+            if (!g_file_test(p->value, G_FILE_TEST_EXISTS)) {
+                error_report("failed to find file '%s'", p->value);
+            }
+        } else {
+            error_setg(&err, "Parameter 'boot.%s' is unexpected", p->key);
+            break;
+        }
+    }
+    if (err) {
         die_with(err);
     }
 }
@@ -833,6 +967,7 @@ static void build_pc(GPtrArray *opts)
         .guest_exit = pc_guest_exit,
     };
     GError *err = NULL;
+    mc.pc.graphics = !mc.nographic;
     pc_sys = pc_system_new(&mc.pc, &events, &err);
     if (!pc_sys) {
         die_machine(err);
@@ -1161,6 +1296,19 @@ int qemu_main(int argc, char **argv)
             break;
         case OPT_KERNEL:
             mc.pc.kernel = o->arg;
+            break;
+        case OPT_BIOS:
+            mc.pc.bios = o->arg;
+            break;
+        case OPT_BOOT:
+            handle_boot(o->arg);
+            break;
+        case OPT_VGA:
+            handle_vga(o->arg);
+            break;
+        case OPT_VNC:
+            error_setg(&err, "VNC not available (qemu-colo has no display yet)");
+            die_with(err);
             break;
         case OPT_INITRD:
             mc.pc.initrd = o->arg;

@@ -4,12 +4,10 @@
 #include "hw/char/serial-chardev.h"
 #include "hw/core/biglock.h"
 #include "hw/i386/multiboot.h"
+#include "hw/i386/pc-firmware.h"
 #include "util/error.h"
 
 #include <stdlib.h>
-
-/* Without -kernel there is no firmware to run: the CPU starts on `hlt; jmp $-1` here. */
-#define NO_KERNEL_HALT_ADDR 0x7000
 
 struct PcSystem {
     PcMachineOptions opts;
@@ -41,7 +39,9 @@ static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
 static void *ram_map(void *opaque, uint64_t gpa, uint64_t len)
 {
     PcSystem *sys = opaque;
-    return guest_ram_host_ptr(sys->ram, gpa, len);
+    uint8_t *p = guest_ram_host_ptr(sys->ram, gpa, len);
+    /* not the firmware ROM, which follows RAM in the block: DMA never writes it */
+    return p && p + len <= sys->ram->host + sys->ram->size ? p : NULL;
 }
 
 static void ram_written(void *opaque, uint64_t gpa, uint64_t len)
@@ -123,6 +123,7 @@ PcSystem *pc_system_new(const PcMachineOptions *opts, const PcSystemEvents *even
 {
     PcSystem *sys = g_new0(PcSystem, 1);
     sys->opts = *opts;
+    sys->opts.firmware = !opts->kernel;
     if (events) {
         sys->events = *events;
     }
@@ -133,6 +134,12 @@ PcSystem *pc_system_new(const PcMachineOptions *opts, const PcSystemEvents *even
         g_free(sys);
         return NULL;
     }
+    /* Without -kernel the firmware runs, from its ROM below 4 GiB. */
+    if (sys->opts.firmware && !pc_firmware_map(sys->ram, opts->bios, errp)) {
+        guest_ram_free(sys->ram);
+        g_free(sys);
+        return NULL;
+    }
     sys->dma = (DmaSpace){.read = ram_read,
                           .write = ram_write,
                           .map = ram_map,
@@ -140,6 +147,7 @@ PcSystem *pc_system_new(const PcMachineOptions *opts, const PcSystemEvents *even
                           .opaque = sys};
     PcMachineHooks hooks = {
         .ram = &sys->dma,
+        .guest_ram = sys->ram,
         .cpu_set_irq = cpu_set_irq,
         .cpu_nmi = cpu_nmi,
         .reset_request = guest_reset_request,
@@ -147,7 +155,7 @@ PcSystem *pc_system_new(const PcMachineOptions *opts, const PcSystemEvents *even
         .guest_exit = guest_exit_request,
         .opaque = sys,
     };
-    sys->machine = pc_machine_new(opts, &hooks, errp);
+    sys->machine = pc_machine_new(&sys->opts, &hooks, errp);
     if (!sys->machine) {
         guest_ram_free(sys->ram);
         g_free(sys);
@@ -183,14 +191,14 @@ static void multiboot_cpu_segments(X86CPUState *env)
     env->gdt.limit = 5 * 8 - 1;
 }
 
-/* The CPU as firmware would leave it: at the PVH entry, or parked without a kernel. */
+/* The CPU as firmware would leave it at the PVH entry, or at the reset vector for firmware. */
 static void cpu_boot_state(PcSystem *sys)
 {
     LinuxBootInfo bi;
     x86_cpu_reset(sys->cpu);
-    x86_cpu_setup_flat32(sys->cpu);
     X86CPUState *env = x86_cpu_env(sys->cpu);
     if (pc_machine_boot_info(sys->machine, &bi)) {
+        x86_cpu_setup_flat32(sys->cpu);
         env->rip = bi.entry;
         env->regs[R_EBX] = bi.start_info;
         env->regs[R_EAX] = bi.eax;
@@ -198,10 +206,6 @@ static void cpu_boot_state(PcSystem *sys)
         if (bi.multiboot) {
             multiboot_cpu_segments(env);
         }
-    } else {
-        static const uint8_t park[] = {0xf4, 0xeb, 0xfd};
-        guest_ram_write(sys->ram, NO_KERNEL_HALT_ADDR, park, sizeof(park));
-        env->rip = NO_KERNEL_HALT_ADDR;
     }
     x86_cpu_state_changed(sys->cpu);
 }

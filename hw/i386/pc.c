@@ -5,6 +5,9 @@
 #include "hw/core/biglock.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/e820.h"
+#include "hw/i386/pc-firmware.h"
+#include "hw/nvram/fw-cfg.h"
+#include "memory/rom.h"
 #include "hw/i386/pc-sysctl.h"
 #include "hw/input/i8042.h"
 #include "hw/intc/apic.h"
@@ -53,11 +56,20 @@ struct PcMachine {
     PcSysctl *sysctl;
     PiixIde *ide; /* with the first IDE drive */
     PCIBus *pci;
+    PCIDevice *host_bridge;
+    FwCfg *fw_cfg; /* with firmware (no -kernel) */
     uint64_t low_ram, high_ram;
     E820Table e820;
     LinuxBootInfo boot;
     bool have_boot;
+    bool boot_once_done;  /* -boot once= applies to the first boot only */
+    GArray *boot_devices; /* BootDevice: bootindex= of devices, for the bootorder file */
 };
+
+typedef struct BootDevice {
+    gint64 index;
+    char *path;
+} BootDevice;
 
 /* --- RAM size --------------------------------------------------------------------------- */
 
@@ -283,6 +295,43 @@ void hw_register_types(void)
     ide_cd_register_type();
 }
 
+static bool boot_device(DeviceHost *host, const char *bootindex, char *path, GError **errp)
+{
+    PcMachine *m = (PcMachine *)host /* its first member */;
+    BootDevice d = {g_ascii_strtoll(bootindex, NULL, 0), path};
+    for (guint i = 0; i < m->boot_devices->len; i++) {
+        if (g_array_index(m->boot_devices, BootDevice, i).index == d.index) {
+            error_setg(errp, "The bootindex %" G_GINT64_FORMAT " has already been used", d.index);
+            g_free(path);
+            return false;
+        }
+    }
+    g_array_append_val(m->boot_devices, d);
+    return true;
+}
+
+static gint boot_device_cmp(gconstpointer a, gconstpointer b)
+{
+    gint64 x = ((const BootDevice *)a)->index, y = ((const BootDevice *)b)->index;
+    return x < y ? -1 : x > y;
+}
+
+/* Upstream's bootorder file: the paths by bootindex, one a line, then HALT with strict=on
+ * (only when there is a path), NUL-terminated; empty without any. */
+static GString *bootorder_file(PcMachine *m)
+{
+    GString *s = g_string_new(NULL);
+    g_array_sort(m->boot_devices, boot_device_cmp);
+    for (guint i = 0; i < m->boot_devices->len; i++) {
+        g_string_append_printf(s, "%s%s", i ? "\n" : "",
+                               g_array_index(m->boot_devices, BootDevice, i).path);
+    }
+    if (s->len && m->opts.boot_strict) {
+        g_string_append(s, "\nHALT");
+    }
+    return s;
+}
+
 static void isa_claim(DeviceHost *host, uint64_t base, uint64_t len)
 {
     PcMachine *m = (PcMachine *)host /* its first member */;
@@ -335,6 +384,67 @@ static bool add_device(PcMachine *m, const DeviceContract *contract, void *dev, 
 
 /* --- assembly --------------------------------------------------------------------------- */
 
+/* SeaBIOS's boot order code: floppy 1, hard disk 2, CD-ROM 3, network 4. */
+static int boot_device_nibble(char c)
+{
+    switch (c) {
+    case 'a':
+    case 'b':
+        return 1;
+    case 'c':
+        return 2;
+    case 'd':
+        return 3;
+    case 'n':
+        return 4;
+    default:
+        return 0;
+    }
+}
+
+/* Upstream's pc checks (after the generic a-p check that -boot's parser makes). */
+static bool check_boot_devices(const char *devs, GError **errp)
+{
+    if (!devs) {
+        return true;
+    }
+    if (strlen(devs) > 3) {
+        error_setg(errp, "Too many boot devices for PC");
+        return false;
+    }
+    for (const char *p = devs; *p; p++) {
+        if (!boot_device_nibble(*p)) {
+            error_setg(errp, "Invalid boot device for PC: '%c'", *p);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The boot order in CMOS 0x3d (first two) and 0x38's high nibble (third), as upstream's pc. */
+static void set_cmos_boot_order(PcMachine *m)
+{
+    const char *devs = m->opts.boot_order ? m->opts.boot_order : "cad";
+    if (m->opts.boot_once && !m->boot_once_done) {
+        devs = m->opts.boot_once;
+    }
+    int nib[3] = {0, 0, 0};
+    for (int i = 0; i < 3 && devs[i]; i++) {
+        nib[i] = boot_device_nibble(devs[i]);
+    }
+    mc146818_set_cmos(m->rtc, 0x3d, (nib[1] << 4) | nib[0]);
+    mc146818_set_cmos(m->rtc, 0x38, nib[2] << 4); /* bit 0 clear: the floppy boot check is on */
+}
+
+/* The host bridge's PAM registers steer the BIOS area between ROM and RAM. */
+static void pam_written(PCIDevice *dev, uint32_t addr, uint32_t val, int len)
+{
+    PcMachine *m = dev->opaque;
+    if (addr < PC_PAM0 + PC_PAM_REGS && addr + len > PC_PAM0 && m->hooks.guest_ram) {
+        pc_pam_apply(m->hooks.guest_ram, dev->config + PC_PAM0);
+    }
+}
+
 static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const char *drive, bool cd,
                           const char *serial, const char *id, GError **errp);
 
@@ -343,6 +453,9 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
     if (!opts->kernel && (opts->initrd || opts->append)) {
         error_setg(errp, "-%s only allowed with -kernel option",
                    opts->initrd ? "initrd" : "append");
+        return NULL;
+    }
+    if (!check_boot_devices(opts->boot_order, errp) || !check_boot_devices(opts->boot_once, errp)) {
         return NULL;
     }
     PcMachine *m = g_new0(PcMachine, 1);
@@ -398,7 +511,9 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
         .plug = plug_device,
         .count = count_devices,
         .ide_attach = pc_ide_attach,
+        .boot_device = boot_device,
     };
+    m->boot_devices = g_array_new(FALSE, FALSE, sizeof(BootDevice));
 
     if (!add_device(m, &lapic_device, m->lapic, 0, errp) ||
         !add_device(m, &ioapic_device, m->ioapic, 0, errp) ||
@@ -409,9 +524,20 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
         !add_device(m, &i8042_device, m->kbc, 0, errp) ||
         !add_device(m, &acpi_pm_device, m->pm, ACPI_PM_BASE, errp) ||
         !add_device(m, &pc_sysctl_device, m->sysctl, 0, errp) ||
-        !add_device(m, &pci_host_device, m->pci, 0, errp) || !pci_host_bridge_new(m->pci, errp)) {
+        !add_device(m, &pci_host_device, m->pci, 0, errp) ||
+        !(m->host_bridge = pci_host_bridge_new(m->pci, errp))) {
         pc_machine_free(m);
         return NULL;
+    }
+    if (m->opts.firmware) {
+        m->host_bridge->config_written = pam_written;
+        m->host_bridge->opaque = m;
+        m->fw_cfg = fw_cfg_new(m->hooks.ram);
+        pc_sysctl_yield_ports(m->sysctl, m->io, FW_CFG_IO_BASE, 0x0c);
+        if (!add_device(m, &fw_cfg_device, m->fw_cfg, 0, errp)) {
+            pc_machine_free(m);
+            return NULL;
+        }
     }
     return m;
 }
@@ -427,6 +553,12 @@ void pc_machine_free(PcMachine *m)
         d->contract->free(d->dev);
     }
     g_array_free(m->devices, TRUE);
+    for (guint i = 0; m->boot_devices && i < m->boot_devices->len; i++) {
+        g_free(g_array_index(m->boot_devices, BootDevice, i).path);
+    }
+    if (m->boot_devices) {
+        g_array_free(m->boot_devices, TRUE);
+    }
     io_space_free(m->io);
     io_space_free(m->mmio);
     hw_clock_free(m->clock);
@@ -600,6 +732,10 @@ static bool load_firmware_data(PcMachine *m, GError **errp)
      * The tables go where upstream's firmware ROM sits, below 1 MiB, here in RAM. A machine
      * with less RAM than that starts without them, as upstream's starts (nothing boots in it).
      */
+    if (m->fw_cfg) {
+        m->have_boot = false;
+        return true; /* the firmware reads the tables from fw_cfg */
+    }
     if (m->opts.acpi && m->low_ram >= 0x100000) {
         AcpiTables *t = acpi_build_pc_tables(ACPI_TABLES_BASE, m->low_ram);
         bool ok = dma_write(m->hooks.ram, t->base, t->blob->data, t->blob->len);
@@ -630,9 +766,35 @@ static void reset_devices(PcMachine *m)
             d->contract->reset(d->dev);
         }
     }
-    /* then what firmware sets up: LINT0/LINT1 wiring and the PCI resources */
+    if (m->fw_cfg) {
+        set_cmos_boot_order(m);
+        /* the firmware's turn: the BIOS area reads ROM until it turns shadowing on */
+        memset(m->host_bridge->config + PC_PAM0, 0, PC_PAM_REGS);
+        if (m->hooks.guest_ram && m->low_ram >= SHADOW_BASE + SHADOW_SIZE) {
+            guest_shadow_enable(m->hooks.guest_ram);
+        }
+        return;
+    }
+    /* else what firmware sets up: LINT0/LINT1 wiring and the PCI resources */
     lapic_set_virtual_wire(m->lapic);
     pci_bus_assign_resources(m->pci, PC_PCI_IO_BASE, PC_PCI_MEM_BASE);
+}
+
+static void fill_fw_cfg(PcMachine *m)
+{
+    g_autoptr(GString) bootorder = bootorder_file(m);
+    PcFwCfgInfo info = {
+        .low_ram = m->low_ram,
+        .high_ram = m->high_ram,
+        .acpi = m->opts.acpi,
+        .graphics = m->opts.graphics,
+        .bootorder = bootorder->str,
+        .bootorder_len = bootorder->len ? bootorder->len + 1 : 0,
+        .boot_menu = m->opts.boot_menu,
+        .splash_time = m->opts.splash_time,
+        .boot_fail_wait = m->opts.reboot_timeout,
+    };
+    pc_fw_cfg_fill(m->fw_cfg, &info);
 }
 
 bool pc_machine_realize(PcMachine *m, GError **errp)
@@ -641,6 +803,9 @@ bool pc_machine_realize(PcMachine *m, GError **errp)
         error_setg(errp, "qemu: could not open kernel file '%s': %s", m->opts.kernel,
                    g_strerror(ENOENT));
         return false;
+    }
+    if (m->fw_cfg) {
+        fill_fw_cfg(m);
     }
     reset_devices(m);
     if (!load_firmware_data(m, errp)) {
@@ -652,6 +817,7 @@ bool pc_machine_realize(PcMachine *m, GError **errp)
 
 bool pc_machine_reset(PcMachine *m, GError **errp)
 {
+    m->boot_once_done = true;
     reset_devices(m);
     return load_firmware_data(m, errp);
 }
@@ -806,6 +972,9 @@ VirtIONet *pc_machine_nic(PcMachine *m, guint i, const char **id)
 
 void pc_machine_add_vmstate(PcMachine *m, VMStateSet *set)
 {
+    if (m->hooks.guest_ram && m->hooks.guest_ram->shadow) {
+        vmstate_set_add(set, "pc-shadow", 0, &vmstate_pc_shadow, m->hooks.guest_ram->shadow);
+    }
     for (guint i = 0; i < m->devices->len; i++) {
         PcDevice *d = &g_array_index(m->devices, PcDevice, i);
         if (d->contract->add_state) {

@@ -405,6 +405,8 @@ PCIDevice *pci_host_bridge_new(PCIBus *bus, GError **errp)
     if (d) {
         pci_set_word(d->config + PCI_SUBSYSTEM_VENDOR_ID, 0x1af4);
         pci_set_word(d->config + PCI_SUBSYSTEM_ID, 0x1100);
+        /* PAM0-6: the BIOS area's shadowing (the machine acts on them) */
+        memset(d->wmask + 0x59, 0xff, 7);
     }
     return d;
 }

@@ -28,7 +28,7 @@ static const DevicePropInfo virtio_blk_pci_props[] = {
 };
 
 static bool create(DeviceHost *host, const char *id, const char *drive, const char *serial,
-                   const char *addr, bool automatic, GError **errp)
+                   const char *addr, const char *bootindex, bool automatic, GError **errp)
 {
     if (host->realized) {
         error_setg(errp, "Bus 'pci.0' does not support hotplugging");
@@ -76,19 +76,27 @@ static bool create(DeviceHost *host, const char *id, const char *drive, const ch
     d->blk = blk;
     d->own_blk = own_blk;
     host->plug(host, &virtio_blk_pci_device, d);
+    if (bootindex && host->boot_device) {
+        /* upstream's path: the PCI function by its class (SCSI storage), then the disk */
+        int devfn = virtio_pci_device(proxy)->devfn;
+        char *path = devfn & 7
+                         ? g_strdup_printf("/pci@i0cf8/scsi@%x,%x/disk@0,0", devfn >> 3, devfn & 7)
+                         : g_strdup_printf("/pci@i0cf8/scsi@%x/disk@0,0", devfn >> 3);
+        return host->boot_device(host, bootindex, path, errp);
+    }
     return true;
 }
 
 static bool create_from_device_opts(void *machine, const char *id, GHashTable *props, GError **errp)
 {
     return create(machine, id, g_hash_table_lookup(props, "drive"),
-                  g_hash_table_lookup(props, "serial"), g_hash_table_lookup(props, "addr"), false,
-                  errp);
+                  g_hash_table_lookup(props, "serial"), g_hash_table_lookup(props, "addr"),
+                  g_hash_table_lookup(props, "bootindex"), false, errp);
 }
 
 bool virtio_blk_pci_create_for_drive(DeviceHost *host, BlockBackend *blk, GError **errp)
 {
-    return create(host, NULL, blk_name(blk), NULL, NULL, true, errp);
+    return create(host, NULL, blk_name(blk), NULL, NULL, NULL, true, errp);
 }
 
 static const DeviceTypeInfo virtio_blk_pci_type = {

@@ -9,6 +9,7 @@
  *   guest physical space           RAM block (one host allocation)
  *   [0 .. low_size)          ───►  [0 .. low_size)
  *   [4 GiB .. 4 GiB + high)  ───►  [low_size .. size)
+ *   [rom_gpa .. + rom_size)  ───►  [size .. size + rom_size)   firmware ROM (memory/rom.h)
  *   anything else            ───►  not RAM: the machine's MMIO handlers
  *
  * Per page one state byte: PAGE_DIRTY (written since the last harvest) and PAGE_CODE (the CPU
@@ -58,9 +59,12 @@ typedef struct GuestRam {
     uint64_t npages;
     uint64_t hole_start; /* [hole_start, hole_end) below low_size is MMIO, not RAM */
     uint64_t hole_end;
-    uint8_t *page_state;  /* PAGE_DIRTY | PAGE_CODE per page, indexed by RAM offset */
-    uint32_t *code_gen;   /* bumped when a PAGE_CODE page is written */
-    uint64_t dirty_marks; /* pages newly marked dirty (statistics) */
+    uint64_t rom_gpa;           /* the firmware ROM window (memory/rom.h), rom_size 0: none */
+    uint64_t rom_size;          /* its bytes follow RAM in the block; npages counts RAM only */
+    struct GuestShadow *shadow; /* the legacy BIOS area's PAM shadowing, NULL: plain RAM */
+    uint8_t *page_state;        /* PAGE_DIRTY | PAGE_CODE per page, indexed by RAM offset */
+    uint32_t *code_gen;         /* bumped when a PAGE_CODE page is written */
+    uint64_t dirty_marks;       /* pages newly marked dirty (statistics) */
     uint64_t code_invalidations;
     GMutex dirty_lock;  /* harvests and the reader list */
     GPtrArray *readers; /* DirtyReader * */
@@ -87,6 +91,9 @@ static inline uint64_t guest_ram_offset(const GuestRam *ram, uint64_t gpa)
     }
     if (gpa >= (1ull << 32) && gpa - (1ull << 32) < ram->size - ram->low_size) {
         return gpa - (1ull << 32) + ram->low_size;
+    }
+    if (gpa - ram->rom_gpa < ram->rom_size) {
+        return ram->size + (gpa - ram->rom_gpa);
     }
     return UINT64_MAX;
 }
@@ -122,6 +129,15 @@ void guest_ram_note_store_range(GuestRam *ram, uint64_t off, uint64_t len);
  */
 bool guest_ram_write(GuestRam *ram, uint64_t gpa, const void *buf, uint64_t len);
 bool guest_ram_read(GuestRam *ram, uint64_t gpa, void *buf, uint64_t len);
+
+/*
+ * Whether the CPU may store into the page at RAM offset off (guest physical gpa) directly:
+ * not the ROM, not the shadowed BIOS area (its stores go through guest_shadow_store()).
+ */
+static inline bool guest_ram_direct_store(const GuestRam *ram, uint64_t gpa, uint64_t off)
+{
+    return off < ram->size && !(ram->shadow && gpa >= 0xc0000 && gpa < 0x100000);
+}
 
 /* Host pointer for [gpa, gpa+len) if it is all RAM, else NULL. Writers must call
  * guest_ram_note_store_range() after writing through it. */

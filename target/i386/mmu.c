@@ -9,6 +9,7 @@
  *   guest physical ─► RAM: fill the TLB        not RAM: bus->mmio_read / mmio_write
  */
 #include "target/i386/cpu-internal.h"
+#include "memory/rom.h"
 
 #include <stdio.h>
 
@@ -243,7 +244,7 @@ static uint64_t xlate(X86CPU *cpu, uint64_t la, int acc, int user)
         }
         e->addend = addend;
         e->read = page;
-        if (w.writable) {
+        if (w.writable && guest_ram_direct_store(cpu->ram, w.gpa & GUEST_PAGE_MASK, off)) {
             e->write = page;
         }
         if (w.exec) {
@@ -284,6 +285,14 @@ static uint64_t phys_read(X86CPU *cpu, uint64_t gpa, int size)
 static void phys_write(X86CPU *cpu, uint64_t gpa, uint64_t v, int size)
 {
     uint64_t off = guest_ram_offset(cpu->ram, gpa);
+    if (off != UINT64_MAX && !guest_ram_direct_store(cpu->ram, gpa, off)) {
+        if (off < cpu->ram->size) {
+            bool code = cpu->ram->page_state[off >> GUEST_PAGE_BITS] & PAGE_CODE;
+            guest_shadow_store(cpu->ram, gpa, v, size); /* else the ROM: dropped */
+            cpu->tb_exit |= code;
+        }
+        return;
+    }
     if (off != UINT64_MAX) {
         memcpy(cpu->ram->host + off, &v, size);
         x86_note_store(cpu, cpu->ram->host + off);

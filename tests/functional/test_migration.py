@@ -118,8 +118,12 @@ def test_completed_shape_beside_debian(qemu_bin, debian_qemu, tmp_path):
     assert ours[1] == ref[1] == "postmigrate"
     assert ours[2] == ref[2]
     assert ours[3].startswith(GLOBALS + "Migration status: completed\ntotal time: ")
-    assert [ln.split(":")[0] for ln in ours[3].splitlines()] == \
-        [ln.split(":")[0] for ln in ref[3].splitlines()]
+    # Lines upstream prints only when their figure is not 0: what the guest (SeaBIOS, busy or
+    # idle by then) dirtied decides them.
+    optional = {"dirty pages rate", "precopy ram", "downtime ram", "postcopy ram"}
+    assert [ln.split(":")[0] for ln in ours[3].splitlines()
+            if ln.split(":")[0] not in optional] == \
+        [ln.split(":")[0] for ln in ref[3].splitlines() if ln.split(":")[0] not in optional]
     assert ours[4] == ref[4] == "running"
 
 

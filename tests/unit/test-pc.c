@@ -5,6 +5,7 @@
  */
 #include "hw/core/qdev.h"
 #include "hw/i386/pc.h"
+#include "hw/nvram/fw-cfg.h"
 #include "hw/pci/pci.h"
 #include "net/net.h"
 #include "util/error.h"
@@ -311,6 +312,50 @@ static void test_machine_errors(Fixture *f, gconstpointer data)
     pc_machine_free(m);
 }
 
+static uint8_t cmos(PcMachine *m, int reg)
+{
+    pc_machine_pio_write(m, 0x70, reg, 1);
+    return pc_machine_pio_read(m, 0x71, 1);
+}
+
+/* With firmware: -boot once= in CMOS for the first boot, order= after a reset; the pc's own
+ * checks of the drive letters; fw_cfg's signature on its ports; the host bridge's PAM bytes
+ * writable and cleared by a reset. */
+static void test_firmware_boot_order(Fixture *f, gconstpointer data)
+{
+    GError *err = NULL;
+    PcMachineOptions o = {.ram_size = RAM_SIZE, .firmware = true, .boot_order = "e"};
+    g_assert_null(pc_machine_new(&o, &f->hooks, &err));
+    g_assert_cmpstr(err->message, ==, "Invalid boot device for PC: 'e'");
+    g_clear_error(&err);
+    o.boot_order = "cdna";
+    g_assert_null(pc_machine_new(&o, &f->hooks, &err));
+    g_assert_cmpstr(err->message, ==, "Too many boot devices for PC");
+    g_clear_error(&err);
+    o = (PcMachineOptions){.ram_size = RAM_SIZE,
+                           .firmware = true,
+                           .boot_order = "cn",
+                           .boot_once = "dca",
+                           .splash_time = -1,
+                           .reboot_timeout = -1};
+    PcMachine *m = pc_machine_new(&o, &f->hooks, NULL);
+    g_assert_nonnull(m);
+    g_assert_true(pc_machine_realize(m, NULL));
+    g_assert_cmphex(cmos(m, 0x3d), ==, 0x23); /* d, then c */
+    g_assert_cmphex(cmos(m, 0x38), ==, 0x10); /* a third */
+    pc_machine_pio_write(m, 0x510, FW_CFG_SIGNATURE, 2);
+    g_assert_cmphex(pc_machine_pio_read(m, 0x511, 1), ==, 'Q');
+    pc_machine_pio_write(m, 0xcf8, 0x80000058, 4);
+    pc_machine_pio_write(m, 0xcfd, 0x30, 1); /* PAM0 */
+    g_assert_cmphex(pc_machine_pio_read(m, 0xcfd, 1), ==, 0x30);
+    g_assert_true(pc_machine_reset(m, NULL));
+    g_assert_cmphex(cmos(m, 0x3d), ==, 0x42); /* c, then n */
+    g_assert_cmphex(cmos(m, 0x38), ==, 0x00);
+    pc_machine_pio_write(m, 0xcf8, 0x80000058, 4);
+    g_assert_cmphex(pc_machine_pio_read(m, 0xcfd, 1), ==, 0);
+    pc_machine_free(m);
+}
+
 static void test_machine_props(Fixture *f, gconstpointer data)
 {
     g_assert_true(pc_machine_type_is_pc("pc"));
@@ -383,5 +428,6 @@ int main(int argc, char **argv)
     ADD("/pc/machine-errors", test_machine_errors);
     ADD("/pc/nic-requests", test_nic_requests);
     ADD("/pc/machine-props", test_machine_props);
+    ADD("/pc/firmware-boot-order", test_firmware_boot_order);
     return g_test_run();
 }

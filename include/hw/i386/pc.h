@@ -5,10 +5,12 @@
  *                       └──► IOAPIC pins (IRQ0 on pin 2) ──► LAPIC ──────┴─► hooks.cpu_set_irq
  *   port I/O  0x20 PIC  0x40 PIT  0x60/0x64 i8042  0x61  0x70 RTC  0x92  0x3f8 COM1
  *             0xcf8/0xcfc PCI  0xcf9 reset  0xb000 ACPI PM  0x4d0 ELCR  + quiet legacy ports
+ *             0x510/0x511/0x514 fw_cfg (with firmware: no -kernel; hw/i386/pc-firmware.h)
  *   MMIO      0xfec00000 IOAPIC  0xfee00000 LAPIC  PCI BARs from 0xfe000000
  *   PCI 00:00.0 i440FX host bridge, then -device virtio-net-pci,... in slot order
  *   -device isa-debug-exit (0x501), pc-testdev (0xe0-0xeb, 0x2000, MMIO 0xff000000)
  *   RAM       below 4 GiB up to low_size, the rest at 4 GiB (pc_ram_split)
+ *   firmware  ROM at 4 GiB - its size; 0xc0000-0xfffff shadowed through PAM (memory/rom.h)
  *
  * Life cycle, driven by the composition root (system/vl.c):
  *
@@ -18,7 +20,8 @@
  *   pc_machine_add_nic_requests(m)      the NICs of -nic options
  *   pc_machine_add_drive(m, blk)        the device of a -drive if=virtio|ide (after -device's;
  *                                       the first IDE drive brings the PIIX3 IDE function)
- *   pc_machine_realize(m)               firmware's work: PCI BARs, ACPI tables, the kernel
+ *   pc_machine_realize(m)               with -kernel, firmware's work: PCI BARs, ACPI tables,
+ *                                       the kernel; without, fw_cfg's items for SeaBIOS
  *   pc_machine_attach(m, NULL)          timers on the main loop (big lock: hw/core/biglock.h)
  *   CPU: x86_cpu_new(ram, &pc_machine_cpu_bus, m), then pc_machine_boot_cpu
  *   guest reset request (i8042 0xfe, 0xcf9, 0x92, triple fault) ─► hooks.reset_request
@@ -48,6 +51,7 @@
 #include "hw/core/timer.h"
 #include "hw/i386/linux-boot.h"
 #include "hw/virtio/virtio-net.h"
+#include "memory/ram.h"
 #include "migration/vmstate.h"
 #include "util/keyval.h"
 
@@ -58,16 +62,27 @@
 typedef struct PcMachine PcMachine;
 
 typedef struct PcMachineOptions {
-    uint64_t ram_size;  /* -m, bytes */
-    const char *kernel; /* -kernel, or NULL */
-    const char *initrd; /* -initrd */
-    const char *append; /* -append */
-    bool acpi;          /* -M pc,acpi=on (the default) */
-    bool jit;           /* -accel tcg,jit=on (ours; off by default): the translator */
+    uint64_t ram_size;      /* -m, bytes */
+    const char *kernel;     /* -kernel, or NULL */
+    const char *initrd;     /* -initrd */
+    const char *append;     /* -append */
+    bool acpi;              /* -M pc,acpi=on (the default) */
+    bool jit;               /* -accel tcg,jit=on (ours; off by default): the translator */
+    bool firmware;          /* SeaBIOS runs (pc_system without -kernel); else direct boot */
+    const char *bios;       /* -bios, or NULL: bios-256k.bin */
+    bool graphics;          /* false with -nographic: SeaBIOS's console on COM1 */
+    const char *boot_order; /* -boot order= (NULL: "cad"), into the RTC's CMOS for SeaBIOS */
+    const char *boot_once;  /* -boot once=: the first boot's order, order after a reset */
+    gboolean boot_strict;   /* -boot strict=on: bootorder ends in HALT (with bootindex=) */
+    int boot_menu;          /* -boot menu=on */
+    int splash_time;        /* -boot splash-time (ms) */
+    int reboot_timeout;     /* -boot reboot-timeout (ms), when reboot_timeout_set */
+    bool reboot_timeout_set;
 } PcMachineOptions;
 
 typedef struct PcMachineHooks {
-    const DmaSpace *ram;                           /* memory/'s RAM accessors */
+    const DmaSpace *ram; /* memory/'s RAM accessors */
+    GuestRam *guest_ram; /* the block itself: the PAM registers shadow its BIOS area */
     void (*cpu_set_irq)(void *opaque, bool level); /* x86_cpu_set_irq */
     void (*cpu_nmi)(void *opaque);                 /* x86_cpu_inject_nmi */
     void (*reset_request)(void *opaque);           /* the guest asked for a reset */
