@@ -63,6 +63,8 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out);
 /* Host code for tb (which cpu just decoded), or NULL when its first instruction is not one
  * the translator handles; sets tb->code_len and tb->code_end. */
 void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb);
+/* Counts an instruction the interpreter ran in a hot block (for `info jit`). */
+void x86_jit_note_fallback(X86Jit *j, const X86Insn *in);
 
 #define TB_HASH_BITS  15
 #define TB_POOL_INSNS (1u << 18)

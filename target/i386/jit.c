@@ -31,9 +31,13 @@
 #include <unistd.h>
 
 #include "target/i386/jit-emit.h"
+#include "target/i386/optab.h"
 
 #define JIT_CACHE_SIZE  (32u << 20)
 #define JIT_BLOCK_SPACE (24u << 10) /* worst case for TB_MAX_INSNS instructions */
+
+/* fallback counters: one per opcode and ModRM.reg (a group's members apart) */
+#define JIT_FALLBACK_KEYS (X86_OPTAB_SIZE * 8)
 
 struct X86Jit {
     int fd;
@@ -41,6 +45,7 @@ struct X86Jit {
     size_t size, used;
     uint32_t epoch;
     X86JitStats stats;
+    uint64_t fallback[JIT_FALLBACK_KEYS]; /* runs of the interpreter after or instead of code */
 };
 
 G_STATIC_ASSERT(sizeof(TLBEntry) == 32);
@@ -104,6 +109,50 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out)
     out->cache_used = j->used;
 }
 
+static unsigned fallback_key(const X86Insn *in)
+{
+    unsigned op = in->op & (X86_OPTAB_SIZE - 1);
+    return op * 8 + ((x86_optab[op].flags & X86_OPF_MODRM) ? (in->reg & 7) : 0);
+}
+
+void x86_jit_note_fallback(X86Jit *j, const X86Insn *in)
+{
+    j->fallback[fallback_key(in)]++;
+}
+
+static gint cmp_fallback(gconstpointer a, gconstpointer b, gpointer data)
+{
+    const uint64_t *f = data;
+    uint64_t x = f[GPOINTER_TO_UINT(a)], y = f[GPOINTER_TO_UINT(b)];
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* the opcodes the interpreter ran most often inside hot code, busiest first */
+static void fallback_info(const X86Jit *j, GString *out)
+{
+    g_autoptr(GArray) keys = g_array_new(FALSE, FALSE, sizeof(guint));
+    uint64_t total = 0;
+    for (guint k = 0; k < JIT_FALLBACK_KEYS; k++) {
+        if (j->fallback[k]) {
+            g_array_append_val(keys, k);
+            total += j->fallback[k];
+        }
+    }
+    g_array_sort_with_data(keys, cmp_fallback, (gpointer)j->fallback);
+    g_string_append_printf(out, "interpreted in hot code %" PRIu64 " (by opcode, busiest first)\n",
+                           total);
+    for (guint i = 0; i < keys->len && i < 12; i++) {
+        guint k = g_array_index(keys, guint, i), op = k / 8;
+        const X86OpInfo *row = &x86_optab[op];
+        static const char *const map[] = {"", "0f ", "0f 38 ", "0f 3a "};
+        g_string_append_printf(out, "  %s%02x", map[op >> 8], op & 0xff);
+        if ((row->flags & X86_OPF_MODRM) && g_str_has_prefix(row->name, "grp")) {
+            g_string_append_printf(out, " /%u", k & 7);
+        }
+        g_string_append_printf(out, " %-8s %" PRIu64 "\n", row->name, j->fallback[k]);
+    }
+}
+
 void x86_cpu_jit_info(X86CPU *cpu, GString *out)
 {
     X86JitStats js;
@@ -125,28 +174,25 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(out, "TLB full flushes    %" PRIu64 "\n", cs.tlb_flushes);
     g_string_append_printf(out, "translator          %s\n",
                            on ? "on (-accel tcg,jit=on)" : "off (-accel tcg,jit=off)");
-}
-
-/* x86_cond for generated code that cannot read the condition from the host's flags */
-static uint64_t jit_cond(X86CPU *cpu, uint64_t cc)
-{
-    return x86_cond(cpu, (int)cc);
+    if (on) {
+        fallback_info(cpu->jit, out);
+    }
 }
 
 /* ---- what the translator handles ---- */
 
 enum {
     K_NONE,
-    K_MOV_RR,    /* 89 8b, register operands */
-    K_LOAD,      /* 8b, memory source */
-    K_STORE,     /* 89, memory destination */
-    K_MOV_IMM,   /* b8+r, c7 /0 register */
-    K_STORE_IMM, /* c7 /0 memory */
+    K_MOV_RR,    /* 88 89 8a 8b, register operands */
+    K_LOAD,      /* 8a 8b, memory source */
+    K_STORE,     /* 88 89, memory destination */
+    K_MOV_IMM,   /* b0+r, b8+r, c6/c7 /0 register */
+    K_STORE_IMM, /* c6/c7 /0 memory */
     K_LEA,       /* 8d */
-    K_ALU_RR,    /* add or and sub xor cmp between registers */
+    K_ALU_RR,    /* add or and sub xor cmp between registers, byte or not */
     K_ALU_RM,    /* the same with a memory source */
-    K_ALU_RI,    /* 81 83 with a register destination */
-    K_TEST_RR,   /* 85 between registers */
+    K_ALU_RI,    /* 80 81 83 with a register destination */
+    K_TEST_RR,   /* 84 85 between registers */
     K_PUSH,      /* 50+r */
     K_POP,       /* 58+r */
     K_JCC,       /* 70+cc, 0f 80+cc */
@@ -155,13 +201,25 @@ enum {
     K_RET,       /* c3 */
     K_NOP,       /* 90, 0f 1f */
     K_SHIFT_RI,  /* c1 d1 /4 /5 /7 (shl shr sar) on a register, count not 0 */
-    K_TEST_RI,   /* f7 /0 on a register */
+    K_TEST_RI,   /* f6 f7 /0 on a register */
     K_MOVX,      /* 0f b6 b7 be bf (movzx movsx), register or memory source */
+    K_ROT_RI,    /* c1 d1 /0 /1 (rol ror) on a register, count not 0 */
+    K_INCDEC,    /* fe ff /0 /1 on a register */
+    K_IMUL,      /* 0f af, register or memory source */
+    K_IMUL_I,    /* 69 6b, register or memory source */
+    K_CMOV,      /* 0f 40+cc, register or memory source */
+    K_SETCC,     /* 0f 90+cc on a register */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
 static const int alu_ccop[8] = {CC_OP_ADD,   CC_OP_LOGIC, -1,          -1,
                                 CC_OP_LOGIC, CC_OP_SUB,   CC_OP_LOGIC, CC_OP_SUB};
+
+/* the operand size: 1 for the byte rows of the opcode table */
+static int osize(const X86Insn *in)
+{
+    return x86_optab[in->op].size == X86_SZ_B ? 1 : in->opsize;
+}
 
 /* c1: the immediate, d1: 1; masked as the CPU masks it */
 static unsigned shift_count(const X86Insn *in)
@@ -175,43 +233,48 @@ static bool mem_ok(const X86Insn *in)
     return in->addrsize == 8 && (in->seg == X86_SEG_NONE || in->seg == R_FS || in->seg == R_GS);
 }
 
+/* a register or a memory operand the translator can address */
+static bool rm_ok(const X86Insn *in)
+{
+    return in->mod == 3 || mem_ok(in);
+}
+
 static int classify(const X86Insn *in)
 {
     int op = in->op;
-    bool big = in->opsize == 4 || in->opsize == 8;
     bool reg = in->mod == 3;
+    int g = in->reg & 7;
     if (in->bad || in->mode != X86_MODE64 ||
         (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
     }
-    if (op < 0x40 && (op & 7) < 4 && (op & 1) && alu_ccop[op >> 3] >= 0) {
+    if (op < 0x40 && (op & 7) < 4 && alu_ccop[op >> 3] >= 0) {
         if (reg) {
             return K_ALU_RR;
         }
         return (op & 2) && mem_ok(in) ? K_ALU_RM : K_NONE;
     }
     switch (op) {
-    case 0x89:
-    case 0x8b:
-        if (!big) {
-            return K_NONE;
-        }
+    case 0x88 ... 0x8b:
         if (reg) {
             return K_MOV_RR;
         }
-        return mem_ok(in) ? (op == 0x8b ? K_LOAD : K_STORE) : K_NONE;
-    case 0xb8 ... 0xbf:
+        return mem_ok(in) ? (op & 2 ? K_LOAD : K_STORE) : K_NONE;
+    case 0xb0 ... 0xbf:
         return K_MOV_IMM;
+    case 0xc6:
     case 0xc7:
-        if ((in->reg & 7) != 0) {
+        if (g != 0) {
             return K_NONE;
         }
         return reg ? K_MOV_IMM : mem_ok(in) ? K_STORE_IMM : K_NONE;
     case 0x8d:
         return !reg && in->addrsize == 8 ? K_LEA : K_NONE;
+    case 0x80:
     case 0x81:
     case 0x83:
-        return reg && alu_ccop[in->reg & 7] >= 0 ? K_ALU_RI : K_NONE;
+        return reg && alu_ccop[g] >= 0 ? K_ALU_RI : K_NONE;
+    case 0x84:
     case 0x85:
         return reg ? K_TEST_RR : K_NONE;
     case 0x50 ... 0x57:
@@ -233,38 +296,67 @@ static int classify(const X86Insn *in)
     case 0x11f:
         return K_NOP;
     case 0xc1:
-    case 0xd1: {
-        int g = in->reg & 7;
-        unsigned cnt = shift_count(in);
-        return reg && (g == 4 || g == 5 || g == 7) && cnt ? K_SHIFT_RI : K_NONE;
-    }
+    case 0xd1:
+        if (!reg || !shift_count(in)) {
+            return K_NONE;
+        }
+        return g == 4 || g == 5 || g == 7 ? K_SHIFT_RI : g <= 1 ? K_ROT_RI : K_NONE;
+    case 0xf6:
     case 0xf7:
-        return reg && (in->reg & 7) == 0 ? K_TEST_RI : K_NONE;
+        return reg && g == 0 ? K_TEST_RI : K_NONE;
+    case 0xfe:
+    case 0xff:
+        return reg && g <= 1 ? K_INCDEC : K_NONE;
+    case 0x1af:
+        return rm_ok(in) ? K_IMUL : K_NONE;
+    case 0x69:
+    case 0x6b:
+        return rm_ok(in) ? K_IMUL_I : K_NONE;
+    case 0x140 ... 0x14f:
+        return rm_ok(in) ? K_CMOV : K_NONE;
+    case 0x190 ... 0x19f:
+        return reg ? K_SETCC : K_NONE;
     case 0x1b6:
     case 0x1b7:
     case 0x1be:
     case 0x1bf:
-        if (reg) {
-            /* a byte register without REX in 4-7 is ah-bh */
-            bool high = in->op & 1 ? false : !(in->prefix & PFX_REX) && in->rm >= 4 && in->rm < 8;
-            return high ? K_NONE : K_MOVX;
-        }
-        return mem_ok(in) ? K_MOVX : K_NONE;
+        return rm_ok(in) ? K_MOVX : K_NONE;
     }
     return K_NONE;
 }
 
 /* ---- emission ---- */
 
+/* What the host's flags hold: nothing of the guest's, all its arithmetic flags, or all but CF
+ * (after inc/dec, which leave the host's CF as it was) */
+enum { FL_NONE, FL_ALL, FL_NOCF };
+
 typedef struct JitCtx {
     JitEmit e;
     X86CPU *cpu;
-    int user;        /* TLB privilege the block was translated for */
-    uint64_t rip;    /* start of the instruction being translated */
-    uint64_t next;   /* the instruction after it */
-    uint32_t done;   /* instructions before it in the block */
-    bool flags_live; /* the host's flags are the guest's (an ALU operation just ran) */
+    const TB *tb;
+    int user;      /* TLB privilege the block was translated for */
+    uint64_t rip;  /* start of the instruction being translated */
+    uint64_t next; /* the instruction after it */
+    uint32_t done; /* instructions before it in the block */
+    int flags;     /* FL_*: what the host's flags are */
+    uint8_t *top;  /* the block's first instruction (a loop jumps back here) */
 } JitCtx;
+
+/* the frame: rbx saved, [rsp] the TLB epoch at entry, [rsp + 8] a scratch slot */
+#define FRAME_EPOCH 0
+#define FRAME_TMP   8
+
+static void emit_prologue(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    je_push(e, H_RBX); /* with the 16 below, keeps the stack aligned for the helpers */
+    je_mov_rr(e, 8, H_RBX, H_RDI);
+    je_alu_ri(e, 8, 5, H_RSP, 16);
+    je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
+    je_store(e, 8, H_RSP, FRAME_EPOCH, H_RAX);
+    c->top = e->p;
+}
 
 /* Leaves the block with rip = value and `count` instructions retired. */
 static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count)
@@ -272,6 +364,7 @@ static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count)
     je_mov_imm(&c->e, H_RAX, rip);
     je_store(&c->e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
     je_mov_imm(&c->e, H_RAX, count);
+    je_alu_ri(&c->e, 8, 0, H_RSP, 16);
     je_pop(&c->e, H_RBX);
     je_ret(&c->e);
 }
@@ -283,6 +376,31 @@ static void emit_sync_rip(JitCtx *c)
     je_store(&c->e, 8, H_RBX, CPU_OFF(cur_rip), H_RAX);
     je_mov_imm(&c->e, H_RAX, c->next);
     je_store(&c->e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
+}
+
+/* host h = guest register r of `size` bytes, zero-extended (a byte register without REX in
+ * 4-7 is ah-bh) */
+static void ld_greg(JitCtx *c, const X86Insn *in, int h, int r, int size)
+{
+    if (size == 1) {
+        bool high = !(in->prefix & PFX_REX) && r >= 4 && r < 8;
+        static const uint8_t movzx[2] = {0x0f, 0xb6};
+        je_op_mem(&c->e, 4, movzx, 2, h, H_RBX, H_NOINDEX, 0,
+                  high ? REG_OFF(r - 4) + 1 : REG_OFF(r));
+    } else {
+        je_load(&c->e, size, h, H_RBX, REG_OFF(r));
+    }
+}
+
+/* guest register r of `size` bytes = host h (h zero-extended already for 4; a byte merges) */
+static void st_greg(JitCtx *c, const X86Insn *in, int r, int size, int h)
+{
+    if (size == 1) {
+        bool high = !(in->prefix & PFX_REX) && r >= 4 && r < 8;
+        je_store(&c->e, 1, H_RBX, high ? REG_OFF(r - 4) + 1 : REG_OFF(r), h);
+    } else {
+        je_store(&c->e, 8, H_RBX, REG_OFF(r), h);
+    }
 }
 
 /* rsi = the linear address of the memory operand (with_seg: FS/GS base added) */
@@ -391,23 +509,28 @@ static void emit_tb_exit_check(JitCtx *c)
     je_patch_here(&c->e, stay);
 }
 
-/* rax (destination) op rcx (source), lazy flags as the interpreter writes them */
-static void emit_alu(JitCtx *c, int aop, int size, int dst_reg)
+/* rax (destination) op rcx (source), lazy flags as the interpreter writes them (unless the
+ * next instruction overwrites them unread) */
+static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_reg)
 {
     JitEmit *e = &c->e;
-    je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
-    je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RCX);
+    if (!in->flags_dead) {
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RCX);
+    }
     /* cmp is a sub and test an and whose result is kept only in cc_res, as the interpreter
      * keeps it (ZF and SF come from there) */
     je_alu_rr(e, size, aop == 8 ? 4 : aop == 7 ? 5 : aop, H_RAX, H_RCX);
     /* only moves from here on: the host's flags stay the guest's for a following jcc */
-    je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
-    je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), aop == 8 ? CC_OP_LOGIC : alu_ccop[aop]);
-    je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
-    if (aop != 7 && aop != 8) {
-        je_store(e, 8, H_RBX, REG_OFF(dst_reg), H_RAX);
+    if (!in->flags_dead) {
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), aop == 8 ? CC_OP_LOGIC : alu_ccop[aop]);
+        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
     }
-    c->flags_live = true;
+    if (aop != 7 && aop != 8) {
+        st_greg(c, in, dst_reg, size, H_RAX);
+    }
+    c->flags = FL_ALL;
 }
 
 /* push rdi (64-bit): the store first, rsp only once it succeeded */
@@ -438,37 +561,150 @@ static int opcode_reg(const X86Insn *in)
     return (in->op & 7) | ((in->rex & REX_B) ? 8 : 0);
 }
 
+/* x86_cond for generated code that cannot read the condition from the host's flags */
+static uint64_t jit_cond(X86CPU *cpu, uint64_t cc)
+{
+    return x86_cond(cpu, (int)cc);
+}
+
+/* the host's flags answer condition cc as the guest's would */
+static bool host_cc(const JitCtx *c, int cc)
+{
+    return c->flags == FL_ALL || (c->flags == FL_NOCF && (cc >> 1) != 1 && (cc >> 1) != 3);
+}
+
+/* rax = condition cc (0 or 1); keeps the host's flags when they answer it */
+static void emit_cond_rax(JitCtx *c, int cc)
+{
+    JitEmit *e = &c->e;
+    if (host_cc(c, cc)) {
+        je_mov_imm(e, H_RAX, 0); /* a mov: the flags survive */
+        je_setcc(e, cc, H_RAX);
+        return;
+    }
+    je_mov_rr(e, 8, H_RDI, H_RBX);
+    je_mov_imm(e, H_RSI, cc);
+    je_call(e, jit_cond);
+    c->flags = FL_NONE;
+}
+
+/* rcx = the r/m source operand of `size` bytes, zero-extended (a load may fault) */
+static void emit_rm_source(JitCtx *c, const X86Insn *in, int size)
+{
+    if (in->mod == 3) {
+        ld_greg(c, in, H_RCX, in->rm, size);
+    } else {
+        emit_ea(c, in, true);
+        emit_load(c, size);
+        je_mov_rr(&c->e, 8, H_RCX, H_RAX);
+        c->flags = FL_NONE;
+    }
+}
+
+/* rol/ror fold CF and OF into eflags eagerly, as the interpreter's shift_op does; SZAP stay */
+static void jit_rot_flags(X86CPU *cpu, uint64_t r, uint64_t what)
+{
+    int size = (int)(what >> 1);
+    uint64_t sb = sign_bit(size);
+    bool msb = (r & sb) != 0, c, of;
+    if (what & 1) { /* ror */
+        c = msb;
+        of = msb ^ ((r & (sb >> 1)) != 0);
+    } else {
+        c = r & 1;
+        of = msb ^ c;
+    }
+    uint32_t f = x86_compute_eflags(cpu) & ~(CC_C | CC_O);
+    f |= (c ? CC_C : 0) | (of ? CC_O : 0);
+    cpu->env.eflags = (cpu->env.eflags & ~(uint64_t)CC_ALL) | f;
+    cpu->env.cc_op = CC_OP_EFLAGS;
+}
+
+/* imul's flags in the lazy form of a shift: CF = OF = rcx, SZP from the result (rax), AF 0 */
+static void emit_imul_flags(JitCtx *c, const X86Insn *in, int size)
+{
+    JitEmit *e = &c->e;
+    if (in->flags_dead) {
+        return;
+    }
+    je_setcc(e, 2 /* c */, H_RCX);
+    static const uint8_t movzx[2] = {0x0f, 0xb6};
+    je_op_rr(e, 4, movzx, 2, H_RCX, H_RCX);
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RCX);
+    je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), CC_OP_SHIFT);
+    je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
+}
+
+/*
+ * A taken branch back to the block's first instruction: the pass's instructions are counted,
+ * then the block runs again in host code while the loop in run_tb (cpu.c) would run it again:
+ * no exit request, interrupt line, NMI, budget end, store into a code page, TLB flush or
+ * code change. Otherwise it leaves with rip at the block's start and nothing more retired.
+ */
+static void emit_loop_back(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    uint8_t *out[7];
+    int n = 0;
+    je_add_mem_imm(e, H_RBX, CPU_OFF(stats.insns), c->done + 1);
+    je_load(e, 8, H_RAX, H_RBX, CPU_OFF(stats.insns));
+    static const uint8_t cmp = 0x3b;
+    je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(budget_end));
+    out[n++] = je_jcc_fwd(e, 3 /* ae */);
+    static const int32_t zero_ints[] = {CPU_OFF(exit_request), CPU_OFF(irq_level),
+                                        CPU_OFF(env.nmi_pending), CPU_OFF(tb_exit)};
+    for (size_t k = 0; k < G_N_ELEMENTS(zero_ints); k++) {
+        je_cmp_dword_imm(e, H_RBX, zero_ints[k], 0);
+        out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    }
+    je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
+    je_op_mem(e, 8, &cmp, 1, H_RAX, H_RSP, H_NOINDEX, 0, FRAME_EPOCH);
+    out[n++] = je_jcc_fwd(e, 5);
+    const GuestRam *ram = c->cpu->ram;
+    je_mov_imm(e, H_RAX, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
+    je_load(e, 4, H_RAX, H_RAX, 0);
+    je_alu_ri(e, 4, 7, H_RAX, (int32_t)c->tb->gen);
+    out[n++] = je_jcc_fwd(e, 5);
+    je_jmp_back(e, c->top);
+    for (int k = 0; k < n; k++) {
+        je_patch_here(e, out[k]);
+    }
+    emit_exit_imm(c, c->tb->pc, 0);
+}
+
 /* Emits one instruction; false: it ended the block. */
 static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
 {
     JitEmit *e = &c->e;
-    int size = in->opsize;
-    bool flags_live = c->flags_live;
-    c->flags_live = false;
+    int size = osize(in);
+    int flags = c->flags;
+    c->flags = FL_NONE;
     switch (kind) {
     case K_MOV_RR: {
-        int dst = in->op == 0x8b ? in->reg : in->rm, src = in->op == 0x8b ? in->rm : in->reg;
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(src));
-        je_store(e, 8, H_RBX, REG_OFF(dst), H_RAX);
-        c->flags_live = flags_live; /* moves only: the host's flags survive */
+        int dst = in->op & 2 ? in->reg : in->rm, src = in->op & 2 ? in->rm : in->reg;
+        ld_greg(c, in, H_RAX, src, size);
+        st_greg(c, in, dst, size, H_RAX);
+        c->flags = flags; /* moves only: the host's flags survive */
         return true;
     }
     case K_LOAD:
         emit_ea(c, in, true);
         emit_load(c, size);
-        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+        st_greg(c, in, in->reg, size, H_RAX);
         return true;
     case K_STORE:
-        je_load(e, 8, H_RDI, H_RBX, REG_OFF(in->reg));
+        ld_greg(c, in, H_RDI, in->reg, size);
         emit_ea(c, in, true);
         emit_store(c, size);
         emit_tb_exit_check(c);
         return true;
     case K_MOV_IMM: {
-        int r = in->op == 0xc7 ? in->rm : opcode_reg(in);
+        int r = in->op >= 0xc6 ? in->rm : opcode_reg(in);
         je_mov_imm(e, H_RAX, size == 8 ? in->imm : (uint32_t)in->imm);
-        je_store(e, 8, H_RBX, REG_OFF(r), H_RAX);
-        c->flags_live = flags_live;
+        st_greg(c, in, r, size, H_RAX);
+        c->flags = flags;
         return true;
     }
     case K_STORE_IMM:
@@ -483,32 +719,33 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_mov_rr(e, 4, H_RSI, H_RSI);
         }
         je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RSI);
-        c->flags_live = flags_live; /* emit_ea without a segment base: lea and mov only */
+        c->flags = flags; /* emit_ea without a segment base: lea and mov only */
         return true;
     case K_ALU_RR: {
         bool to_reg = in->op & 2;
         int dst = to_reg ? in->reg : in->rm, src = to_reg ? in->rm : in->reg;
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(dst));
-        je_load(e, size, H_RCX, H_RBX, REG_OFF(src));
-        emit_alu(c, in->op >> 3, size, dst);
+        ld_greg(c, in, H_RAX, dst, size);
+        ld_greg(c, in, H_RCX, src, size);
+        emit_alu(c, in, in->op >> 3, size, dst);
         return true;
     }
     case K_ALU_RM:
-        emit_ea(c, in, true);
-        emit_load(c, size);
-        je_mov_rr(e, 8, H_RCX, H_RAX);
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->reg));
-        emit_alu(c, in->op >> 3, size, in->reg);
+        emit_rm_source(c, in, size);
+        ld_greg(c, in, H_RAX, in->reg, size);
+        emit_alu(c, in, in->op >> 3, size, in->reg);
         return true;
     case K_ALU_RI:
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->rm));
-        je_mov_imm(e, H_RCX, size == 8 ? in->imm : (uint32_t)in->imm);
-        emit_alu(c, in->reg & 7, size, in->rm);
+    case K_TEST_RI: {
+        uint64_t imm = size == 8 ? in->imm : size == 4 ? (uint32_t)in->imm : (uint8_t)in->imm;
+        ld_greg(c, in, H_RAX, in->rm, size);
+        je_mov_imm(e, H_RCX, imm);
+        emit_alu(c, in, kind == K_TEST_RI ? 8 : in->reg & 7, size, in->rm);
         return true;
+    }
     case K_TEST_RR:
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->rm));
-        je_load(e, size, H_RCX, H_RBX, REG_OFF(in->reg));
-        emit_alu(c, 8, size, in->rm);
+        ld_greg(c, in, H_RAX, in->rm, size);
+        ld_greg(c, in, H_RCX, in->reg, size);
+        emit_alu(c, in, 8, size, in->rm);
         return true;
     case K_PUSH:
         je_load(e, 8, H_RDI, H_RBX, REG_OFF(opcode_reg(in)));
@@ -521,8 +758,11 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     case K_JCC: {
         int cc = in->op & 15;
+        uint64_t target = c->next + in->imm;
         uint8_t *stay;
-        if (flags_live) {
+        c->flags = flags;
+        bool host = host_cc(c, cc);
+        if (host) {
             stay = je_jcc_fwd(e, cc ^ 1);
         } else {
             je_mov_rr(e, 8, H_RDI, H_RBX);
@@ -531,12 +771,21 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_test_rr(e, 4, H_RAX, H_RAX);
             stay = je_jcc_fwd(e, 4 /* e */);
         }
-        emit_exit_imm(c, c->next + in->imm, c->done + 1);
+        if (target == c->tb->pc) {
+            emit_loop_back(c);
+        } else {
+            emit_exit_imm(c, target, c->done + 1);
+        }
         je_patch_here(e, stay);
+        c->flags = host ? flags : FL_NONE; /* falling through, the flags are as they were */
         return true;
     }
     case K_JMP:
-        emit_exit_imm(c, c->next + in->imm, c->done + 1);
+        if (c->next + in->imm == c->tb->pc) {
+            emit_loop_back(c);
+        } else {
+            emit_exit_imm(c, c->next + in->imm, c->done + 1);
+        }
         return false;
     case K_CALL:
         je_mov_imm(e, H_RDI, c->next);
@@ -547,11 +796,12 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         emit_pop_rax(c);
         je_store(e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
         je_mov_imm(e, H_RAX, c->done + 1);
+        je_alu_ri(e, 8, 0, H_RSP, 16);
         je_pop(e, H_RBX);
         je_ret(e);
         return false;
     case K_NOP:
-        c->flags_live = flags_live;
+        c->flags = flags;
         return true;
     case K_SHIFT_RI: {
         int g = in->reg & 7, bits = size * 8;
@@ -562,35 +812,115 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_shift_ri(e, 8, 5, H_RDX, bits - 1);
         }
         je_shift_ri(e, size, g, H_RAX, cnt); /* the host's CF is the guest's */
-        static const uint8_t setc_movzx[] = {0x0f, 0x92, 0xc1, 0x0f, 0xb6, 0xc9};
-        for (size_t k = 0; k < sizeof(setc_movzx); k++) {
-            je_byte(e, setc_movzx[k]);
+        if (!in->flags_dead) {
+            static const uint8_t setc_movzx[] = {0x0f, 0x92, 0xc1, 0x0f, 0xb6, 0xc9};
+            for (size_t k = 0; k < sizeof(setc_movzx); k++) {
+                je_byte(e, setc_movzx[k]);
+            }
+            if (g == 4) { /* shl: OF = the result's sign xor CF */
+                je_mov_rr(e, 8, H_RDX, H_RAX);
+                je_shift_ri(e, 8, 5, H_RDX, bits - 1);
+                je_alu_rr(e, 8, 6, H_RDX, H_RCX);
+            } else if (g == 7) {
+                je_mov_imm(e, H_RDX, 0);
+            }
+            je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+            je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
+            je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RDX);
+            je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), CC_OP_SHIFT);
+            je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
         }
-        if (g == 4) { /* shl: OF = the result's sign xor CF */
-            je_mov_rr(e, 8, H_RDX, H_RAX);
-            je_shift_ri(e, 8, 5, H_RDX, bits - 1);
-            je_alu_rr(e, 8, 6, H_RDX, H_RCX);
-        } else if (g == 7) {
-            je_mov_imm(e, H_RDX, 0);
-        }
-        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
-        je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
-        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RDX);
-        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), CC_OP_SHIFT);
-        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
         je_store(e, 8, H_RBX, REG_OFF(in->rm), H_RAX);
         return true;
     }
-    case K_TEST_RI:
+    case K_ROT_RI:
         je_load(e, size, H_RAX, H_RBX, REG_OFF(in->rm));
-        je_mov_imm(e, H_RCX, size == 8 ? in->imm : (uint32_t)in->imm);
-        emit_alu(c, 8, size, in->rm);
+        je_shift_ri(e, size, in->reg & 7, H_RAX, shift_count(in));
+        je_store(e, 8, H_RBX, REG_OFF(in->rm), H_RAX);
+        if (!in->flags_dead) {
+            je_mov_rr(e, 8, H_RDI, H_RBX);
+            je_mov_rr(e, 8, H_RSI, H_RAX);
+            je_mov_imm(e, H_RDX, (uint64_t)size << 1 | (in->reg & 1));
+            je_call(e, jit_rot_flags);
+        }
         return true;
+    case K_INCDEC: {
+        int dec = in->reg & 1;
+        if (!in->flags_dead && flags != FL_NOCF) {
+            /* CF survives: keep it in cc_carry (after an inc/dec it is there already) */
+            if (flags == FL_ALL) {
+                je_mov_imm(e, H_RCX, 0);
+                je_setcc(e, 2 /* c */, H_RCX);
+            } else {
+                je_mov_rr(e, 8, H_RDI, H_RBX);
+                je_call(e, x86_compute_cf);
+                je_mov_rr(e, 4, H_RCX, H_RAX);
+            }
+            je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
+        }
+        ld_greg(c, in, H_RAX, in->rm, size);
+        if (!in->flags_dead) {
+            je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
+            je_store_imm(e, 8, H_RBX, CPU_OFF(env.cc_src2), 1);
+        }
+        je_incdec(e, size, dec, H_RAX); /* 32-bit: zero-extends */
+        if (!in->flags_dead) {
+            je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+            je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), dec ? CC_OP_DEC : CC_OP_INC);
+            je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
+        }
+        st_greg(c, in, in->rm, size, H_RAX);
+        c->flags = in->flags_dead ? FL_NONE : FL_NOCF;
+        return true;
+    }
+    case K_IMUL:
+        emit_rm_source(c, in, size);
+        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->reg));
+        je_imul_rr(e, size, H_RAX, H_RCX);
+        emit_imul_flags(c, in, size);
+        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+        return true;
+    case K_IMUL_I:
+        emit_rm_source(c, in, size);
+        je_imul_rri(e, size, H_RAX, H_RCX, (int32_t)in->imm);
+        emit_imul_flags(c, in, size);
+        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+        return true;
+    case K_CMOV: {
+        int cc = in->op & 15;
+        c->flags = flags;
+        if (in->mod == 3 && host_cc(c, cc)) {
+            je_load(e, 8, H_RAX, H_RBX, REG_OFF(in->reg));
+            je_load(e, 8, H_RCX, H_RBX, REG_OFF(in->rm));
+            je_cmov(e, size, cc, H_RAX, H_RCX);
+            je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+            return true; /* moves only: the host's flags survive */
+        }
+        /* the condition first (into the frame), then the source, which may fault */
+        emit_cond_rax(c, cc);
+        je_store(e, 8, H_RSP, FRAME_TMP, H_RAX);
+        emit_rm_source(c, in, size);
+        je_load(e, 8, H_RAX, H_RBX, REG_OFF(in->reg));
+        je_cmp_dword_imm(e, H_RSP, FRAME_TMP, 0);
+        je_cmov(e, size, 5 /* ne */, H_RAX, H_RCX);
+        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+        c->flags = FL_NONE;
+        return true;
+    }
+    case K_SETCC:
+        c->flags = flags;
+        emit_cond_rax(c, in->op & 15);
+        st_greg(c, in, in->rm, 1, H_RAX);
+        return true; /* emit_cond_rax left c->flags as the host's flags are */
     case K_MOVX: {
         int ssz = (in->op & 1) ? 2 : 1;
         if (in->mod == 3) {
-            uint8_t movzx[2] = {0x0f, ssz == 1 ? 0xb6 : 0xb7};
-            je_op_mem(e, 4, movzx, 2, H_RAX, H_RBX, H_NOINDEX, 0, REG_OFF(in->rm));
+            if (ssz == 1) {
+                ld_greg(c, in, H_RAX, in->rm, 1);
+            } else {
+                je_op_mem(e, 4, (const uint8_t[]){0x0f, 0xb7}, 2, H_RAX, H_RBX, H_NOINDEX, 0,
+                          REG_OFF(in->rm));
+            }
         } else {
             emit_ea(c, in, true);
             emit_load(c, ssz);
@@ -603,6 +933,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_mov_rr(e, 4, H_RAX, H_RAX);
         }
         je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+        c->flags = in->mod == 3 ? flags : FL_NONE;
         return true;
     }
     }
@@ -621,12 +952,11 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         j->epoch++;
         j->stats.flushes++;
     }
-    JitCtx c = {.cpu = cpu, .user = cpu->mmu_user};
+    JitCtx c = {.cpu = cpu, .tb = tb, .user = cpu->mmu_user};
     c.e.p = j->rw + j->used;
     c.e.end = c.e.p + JIT_BLOCK_SPACE;
     uint8_t *start = c.e.p;
-    je_push(&c.e, H_RBX); /* also aligns the stack for the helpers */
-    je_mov_rr(&c.e, 8, H_RBX, H_RDI);
+    emit_prologue(&c);
     uint64_t rip = tb->pc;
     bool open = true;
     uint32_t i;
