@@ -123,7 +123,7 @@ void x86_jit_note_fallback(X86Jit *j, const X86Insn *in)
 static gint cmp_fallback(gconstpointer a, gconstpointer b, gpointer data)
 {
     const uint64_t *f = data;
-    uint64_t x = f[GPOINTER_TO_UINT(a)], y = f[GPOINTER_TO_UINT(b)];
+    uint64_t x = f[*(const guint *)a], y = f[*(const guint *)b];
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
@@ -191,7 +191,7 @@ enum {
     K_LEA,       /* 8d */
     K_ALU_RR,    /* add or and sub xor cmp between registers, byte or not */
     K_ALU_RM,    /* the same with a memory source */
-    K_ALU_RI,    /* 80 81 83 with a register destination */
+    K_ALU_RI,    /* 80 81 83 with a register destination; 04 05 0c 0d ... 3c 3d */
     K_TEST_RR,   /* 84 85 between registers */
     K_PUSH,      /* 50+r */
     K_POP,       /* 58+r */
@@ -201,7 +201,7 @@ enum {
     K_RET,       /* c3 */
     K_NOP,       /* 90, 0f 1f */
     K_SHIFT_RI,  /* c1 d1 /4 /5 /7 (shl shr sar) on a register, count not 0 */
-    K_TEST_RI,   /* f6 f7 /0 on a register */
+    K_TEST_RI,   /* f6 f7 /0 on a register; a8 a9 */
     K_MOVX,      /* 0f b6 b7 be bf (movzx movsx), register or memory source */
     K_ROT_RI,    /* c1 d1 /0 /1 (rol ror) on a register, count not 0 */
     K_INCDEC,    /* fe ff /0 /1 on a register */
@@ -248,7 +248,10 @@ static int classify(const X86Insn *in)
         (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
     }
-    if (op < 0x40 && (op & 7) < 4 && alu_ccop[op >> 3] >= 0) {
+    if (op < 0x40 && (op & 7) < 6 && alu_ccop[op >> 3] >= 0) {
+        if ((op & 7) >= 4) {
+            return K_ALU_RI; /* al/eax/rax, immediate */
+        }
         if (reg) {
             return K_ALU_RR;
         }
@@ -304,6 +307,9 @@ static int classify(const X86Insn *in)
     case 0xf6:
     case 0xf7:
         return reg && g == 0 ? K_TEST_RI : K_NONE;
+    case 0xa8:
+    case 0xa9:
+        return K_TEST_RI;
     case 0xfe:
     case 0xff:
         return reg && g <= 1 ? K_INCDEC : K_NONE;
@@ -737,9 +743,12 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_ALU_RI:
     case K_TEST_RI: {
         uint64_t imm = size == 8 ? in->imm : size == 4 ? (uint32_t)in->imm : (uint8_t)in->imm;
-        ld_greg(c, in, H_RAX, in->rm, size);
+        bool acc = in->op < 0x40 || in->op == 0xa8 || in->op == 0xa9; /* al/eax/rax forms */
+        int dst = acc ? R_EAX : in->rm;
+        int aop = kind == K_TEST_RI ? 8 : acc ? in->op >> 3 : in->reg & 7;
+        ld_greg(c, in, H_RAX, dst, size);
         je_mov_imm(e, H_RCX, imm);
-        emit_alu(c, in, kind == K_TEST_RI ? 8 : in->reg & 7, size, in->rm);
+        emit_alu(c, in, aop, size, dst);
         return true;
     }
     case K_TEST_RR:

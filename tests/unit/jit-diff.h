@@ -166,7 +166,7 @@ static inline void jd_one(JdGen *g)
     uint8_t b[64]; /* a jcc and the instruction it skips (at most 40 bytes) */
     int n = 0, idx;
     bool w = jd_take(g, 3) != 0;
-    unsigned kind = jd_take(g, 26);
+    unsigned kind = jd_take(g, 27);
     static const uint8_t alu[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b,
                                   0x31, 0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87};
     switch (kind) {
@@ -459,6 +459,19 @@ static inline void jd_one(JdGen *g)
         if (forms[f][2]) {
             b[n++] = (uint8_t)jd_take(g, 71);
         }
+        break;
+    }
+    case 26: { /* al/eax/rax with an immediate (adc/sbb: the interpreter's) */
+        static const uint8_t ops[] = {0x04, 0x05, 0x0c, 0x0d, 0x24, 0x25, 0x2c, 0x2d,
+                                      0x34, 0x35, 0x3c, 0x3d, 0xa8, 0xa9, 0x14, 0x1d};
+        uint8_t op = ops[jd_take(g, sizeof(ops))];
+        if (w && (op & 1)) {
+            b[n++] = 0x48;
+        }
+        b[n++] = op;
+        uint32_t v = jd_take(g, 0) * ((op & 1) ? 0x01000001u : 1);
+        memcpy(b + n, &v, (op & 1) ? 4 : 1);
+        n += (op & 1) ? 4 : 1;
         break;
     }
     case 21:

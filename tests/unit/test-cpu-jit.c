@@ -180,6 +180,10 @@ static void test_forms(void)
          5},
         /* cmp rax, rcx; cmova rdx, rbx; cmovb esi, [r14 + 8]; sete al; cmovl edi, eax */
         {"cmov", "\x48\x39\xc8\x48\x0f\x47\xd3\x41\x0f\x42\x76\x08\x0f\x94\xc0\x0f\x4c\xf8", 18, 5},
+        /* cmp eax, 0x7000; jne over nothing; and al, 0x35; sub rax, -5; test al, 0x81;
+         * pushfq; pop rsi */
+        {"accumulator",
+         "\x3d\x00\x70\x00\x00\x75\x00\x24\x35\x48\x2d\xfb\xff\xff\xff\xa8\x81\x9c\x5e", 19, 5},
         /* add al, ah; sub bh, cl; xor dil, r9b; cmp al, 7; sbb: interpreted */
         {"byte alu", "\x00\xe0\x28\xcf\x44\x30\xcf\x80\xf8\x07\x18\xc0", 12, 4},
         /* mov ch, dl; mov [r14 + 16], bh; mov r9b, [r14 + 8]; mov ah, 5; mov byte [r14], 3;
