@@ -406,6 +406,12 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
     uint64_t epoch = cpu->tlb_epoch;
     for (;;) {
         X86JitBlockFn *code = cpu->jit ? jit_code(cpu, tb) : NULL;
+        if (unlikely(cpu->jit_link_req != NULL)) {
+            if (code) {
+                x86_jit_link(cpu, cpu->jit, cpu->jit_link_req, tb);
+            }
+            cpu->jit_link_req = NULL;
+        }
         if (code) {
             uint32_t n = code(cpu);
             cpu->stats.insns += n;

@@ -145,6 +145,14 @@ static inline void je_mov_imm(JitEmit *e, int reg, uint64_t imm)
     }
 }
 
+/* mov reg, imm64 in its 10-byte form (an immediate patched later) */
+static inline void je_movabs(JitEmit *e, int reg, uint64_t imm)
+{
+    je_rex(e, true, 0, 0, reg, false);
+    je_byte(e, 0xb8 + (reg & 7));
+    je_u64(e, imm);
+}
+
 /* mov dst, src (4 zero-extends) */
 static inline void je_mov_rr(JitEmit *e, int opsz, int dst, int src)
 {

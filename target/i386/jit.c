@@ -44,6 +44,7 @@ struct X86Jit {
     uint8_t *rw, *rx;
     size_t size, used;
     uint32_t epoch;
+    uint32_t entry_off; /* from a block's start to its chain entry (the same for every block) */
     X86JitStats stats;
     uint64_t fallback[JIT_FALLBACK_KEYS]; /* runs of the interpreter after or instead of code */
 };
@@ -167,6 +168,7 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
                            js.blocks ? (double)js.insns / js.blocks : 0.0);
     g_string_append_printf(
         out, "TB interpreted      %" PRIu64 " (first instruction not translated)\n", js.refused);
+    g_string_append_printf(out, "TB chained jumps    %" PRIu64 "\n", js.links);
     g_string_append_printf(out, "\nStatistics:\n");
     g_string_append_printf(out, "TB flush count      %" PRIu64 "\n", js.flushes);
     g_string_append_printf(out, "decoded blocks      %" PRIu64 "\n", cs.tb_translations);
@@ -341,18 +343,26 @@ typedef struct JitCtx {
     JitEmit e;
     X86CPU *cpu;
     const TB *tb;
-    int user;      /* TLB privilege the block was translated for */
-    uint64_t rip;  /* start of the instruction being translated */
-    uint64_t next; /* the instruction after it */
-    uint32_t done; /* instructions before it in the block */
-    int flags;     /* FL_*: what the host's flags are */
-    uint8_t *top;  /* the block's first instruction (a loop jumps back here) */
+    int user;                   /* TLB privilege the block was translated for */
+    uint64_t rip;               /* start of the instruction being translated */
+    uint64_t next;              /* the instruction after it */
+    uint32_t done;              /* instructions before it in the block */
+    int flags;                  /* FL_*: what the host's flags are */
+    uint8_t *top;               /* the chain entry (a loop jumps back here) */
+    uint8_t *rw_base, *rx_base; /* the cache's two mappings */
 } JitCtx;
 
 /* the frame: rbx saved, [rsp] the TLB epoch at entry, [rsp + 8] a scratch slot */
 #define FRAME_EPOCH 0
 #define FRAME_TMP   8
 
+static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count);
+
+/*
+ * The frame, then the chain entry, where a loop's back edge and other blocks' chained exits
+ * come in (rdx: the exit's JitLinkRec, or 0): it checks that the page still holds the code
+ * this block was made from.
+ */
 static void emit_prologue(JitCtx *c)
 {
     JitEmit *e = &c->e;
@@ -361,7 +371,18 @@ static void emit_prologue(JitCtx *c)
     je_alu_ri(e, 8, 5, H_RSP, 16);
     je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
     je_store(e, 8, H_RSP, FRAME_EPOCH, H_RAX);
+    je_mov_imm(e, H_RDX, 0); /* not entered through a chained exit */
     c->top = e->p;
+    const GuestRam *ram = c->cpu->ram;
+    je_movabs(e, H_RAX, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
+    je_load(e, 4, H_RAX, H_RAX, 0);
+    je_alu_ri(e, 4, 7, H_RAX, (int32_t)c->tb->gen);
+    uint8_t *same = je_jcc_fwd(e, 4 /* e */);
+    /* stale code, reached through a link made before the page changed: that exit (rdx, its
+     * record) asks to be linked again, to the code the main loop makes now */
+    je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RDX);
+    emit_exit_imm(c, c->tb->pc, 0);
+    je_patch_here(e, same);
 }
 
 /* Leaves the block with rip = value and `count` instructions retired. */
@@ -644,17 +665,15 @@ static void emit_imul_flags(JitCtx *c, const X86Insn *in, int size)
 }
 
 /*
- * A taken branch back to the block's first instruction: the pass's instructions are counted,
- * then the block runs again in host code while the loop in run_tb (cpu.c) would run it again:
- * no exit request, interrupt line, NMI, budget end, store into a code page, TLB flush or
- * code change. Otherwise it leaves with rip at the block's start and nothing more retired.
+ * Counts `count` retired instructions and jumps to the patch points it stores in out[] (and
+ * returns how many) when the main loop must look at something before more code runs: the
+ * budget's end, an exit request, an interrupt line, an NMI, a store into a code page.
  */
-static void emit_loop_back(JitCtx *c)
+static int emit_leave_checks(JitCtx *c, uint32_t count, uint8_t **out)
 {
     JitEmit *e = &c->e;
-    uint8_t *out[7];
     int n = 0;
-    je_add_mem_imm(e, H_RBX, CPU_OFF(stats.insns), c->done + 1);
+    je_add_mem_imm(e, H_RBX, CPU_OFF(stats.insns), count);
     je_load(e, 8, H_RAX, H_RBX, CPU_OFF(stats.insns));
     static const uint8_t cmp = 0x3b;
     je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(budget_end));
@@ -665,15 +684,105 @@ static void emit_loop_back(JitCtx *c)
         je_cmp_dword_imm(e, H_RBX, zero_ints[k], 0);
         out[n++] = je_jcc_fwd(e, 5 /* ne */);
     }
+    return n;
+}
+
+/* what a chained exit records after its code, for x86_jit_link */
+typedef struct JitLinkRec {
+    uint64_t pc;      /* where the exit leaves for */
+    int32_t epoch_at; /* from the record to the imm64 of the TLB epoch the link is valid in */
+    int32_t jmp_at;   /* from the record to the rel32 of the jump to patch */
+    int32_t user;     /* the TLB privilege the code runs with */
+} JitLinkRec;
+
+/*
+ *   add insns, count; leave checks ──fail──────────────────────────────┐
+ *   movabs rax, epoch (patched); cmp rax, tlb_epoch; jne ──────────────┤
+ *   movabs rdx, &record                                                 │
+ *   jmp rel32 (patched: the next block's chain entry; first: the stub) ┤
+ *   stub: rip = target; jit_link_req = &record; return 0  ◄────────────┘
+ *   record (JitLinkRec)
+ * A TLB flush since the link was made (the epoch differs) leaves through the stub, and the
+ * main loop links it again to the block the new mapping gives.
+ */
+static void emit_chain_exit(JitCtx *c, uint64_t target, uint32_t count)
+{
+    JitEmit *e = &c->e;
+    uint8_t *out[8];
+    int n = emit_leave_checks(c, count, out);
+    je_movabs(e, H_RAX, UINT64_MAX); /* no epoch is UINT64_MAX: never taken until linked */
+    uint8_t *epoch_imm = e->p - 8;
+    static const uint8_t cmp = 0x3b;
+    je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
+    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    je_movabs(e, H_RDX, 0); /* the record, for the chain entry's stale-code path */
+    uint8_t *rdx_imm = e->p - 8;
+    out[n++] = je_jmp_fwd(e);
+    uint8_t *jmp_rel = out[n - 1];
+    for (int k = 0; k < n; k++) {
+        je_patch_here(e, out[k]);
+    }
+    je_mov_imm(e, H_RAX, target);
+    je_store(e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
+    je_movabs(e, H_RAX, 0); /* the record's address in the executable mapping, below */
+    uint8_t *rec_imm = e->p - 8;
+    je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RAX);
+    je_mov_imm(e, H_RAX, 0);
+    je_alu_ri(e, 8, 0, H_RSP, 16);
+    je_pop(e, H_RBX);
+    je_ret(e);
+    JitLinkRec rec = {.pc = target,
+                      .epoch_at = (int32_t)(epoch_imm - e->p),
+                      .jmp_at = (int32_t)(jmp_rel - e->p),
+                      .user = c->user};
+    uint8_t *at = e->p;
+    for (size_t k = 0; k < sizeof(rec); k++) {
+        je_byte(e, ((const uint8_t *)&rec)[k]);
+    }
+    if (!e->overflow) {
+        uint64_t rx = (uint64_t)(uintptr_t)(c->rx_base + (at - c->rw_base));
+        memcpy(rec_imm, &rx, 8);
+        memcpy(rdx_imm, &rx, 8);
+    }
+}
+
+void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
+{
+    const uint8_t *rx = req;
+    if (rx < j->rx || rx + sizeof(JitLinkRec) > j->rx + j->used) {
+        return; /* made before a flush */
+    }
+    uint8_t *rw = j->rw + (rx - j->rx);
+    JitLinkRec rec;
+    memcpy(&rec, rw, sizeof(rec));
+    if (rec.pc != tb->pc || rec.user != tb->code_user || tb->flags != X86_MODE64) {
+        return;
+    }
+    uint8_t *entry = (uint8_t *)tb->code + j->entry_off;
+    const uint8_t *jmp_rx = rx + rec.jmp_at;
+    int32_t rel = (int32_t)(entry - (jmp_rx + 4));
+    memcpy(rw + rec.epoch_at, &cpu->tlb_epoch, 8);
+    memcpy(rw + rec.jmp_at, &rel, 4);
+    j->stats.links++;
+}
+
+/*
+ * A taken branch back to the block's first instruction: the pass's instructions are counted,
+ * then the block runs again in host code while the loop in run_tb (cpu.c) would run it again:
+ * no exit request, interrupt line, NMI, budget end, store into a code page, TLB flush or
+ * code change. Otherwise it leaves with rip at the block's start and nothing more retired.
+ */
+static void emit_loop_back(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    uint8_t *out[7];
+    int n = emit_leave_checks(c, c->done + 1, out);
+    static const uint8_t cmp = 0x3b;
     je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
     je_op_mem(e, 8, &cmp, 1, H_RAX, H_RSP, H_NOINDEX, 0, FRAME_EPOCH);
     out[n++] = je_jcc_fwd(e, 5);
-    const GuestRam *ram = c->cpu->ram;
-    je_mov_imm(e, H_RAX, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
-    je_load(e, 4, H_RAX, H_RAX, 0);
-    je_alu_ri(e, 4, 7, H_RAX, (int32_t)c->tb->gen);
-    out[n++] = je_jcc_fwd(e, 5);
-    je_jmp_back(e, c->top);
+    je_mov_imm(e, H_RDX, 0);
+    je_jmp_back(e, c->top); /* the chain entry checks the code generation */
     for (int k = 0; k < n; k++) {
         je_patch_here(e, out[k]);
     }
@@ -783,7 +892,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         if (target == c->tb->pc) {
             emit_loop_back(c);
         } else {
-            emit_exit_imm(c, target, c->done + 1);
+            emit_chain_exit(c, target, c->done + 1);
         }
         je_patch_here(e, stay);
         c->flags = host ? flags : FL_NONE; /* falling through, the flags are as they were */
@@ -793,13 +902,13 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         if (c->next + in->imm == c->tb->pc) {
             emit_loop_back(c);
         } else {
-            emit_exit_imm(c, c->next + in->imm, c->done + 1);
+            emit_chain_exit(c, c->next + in->imm, c->done + 1);
         }
         return false;
     case K_CALL:
         je_mov_imm(e, H_RDI, c->next);
         emit_push_rdi(c);
-        emit_exit_imm(c, c->next + in->imm, c->done + 1);
+        emit_chain_exit(c, c->next + in->imm, c->done + 1);
         return false;
     case K_RET:
         emit_pop_rax(c);
@@ -960,12 +1069,14 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         j->used = 0;
         j->epoch++;
         j->stats.flushes++;
+        cpu->jit_link_req = NULL; /* its code is gone */
     }
-    JitCtx c = {.cpu = cpu, .tb = tb, .user = cpu->mmu_user};
+    JitCtx c = {.cpu = cpu, .tb = tb, .user = cpu->mmu_user, .rw_base = j->rw, .rx_base = j->rx};
     c.e.p = j->rw + j->used;
     c.e.end = c.e.p + JIT_BLOCK_SPACE;
     uint8_t *start = c.e.p;
     emit_prologue(&c);
+    j->entry_off = c.top - start; /* the prologue's length is the same for every block */
     uint64_t rip = tb->pc;
     bool open = true;
     uint32_t i;
@@ -980,8 +1091,10 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         open = emit_insn(&c, &insns[i], kind);
         rip = c.next;
     }
-    if (open) {
-        emit_exit_imm(&c, rip, i);
+    if (open && i == tb->count) {
+        emit_chain_exit(&c, rip, i); /* the block ended at a page end or its size limit */
+    } else if (open) {
+        emit_exit_imm(&c, rip, i); /* the interpreter goes on with the rest of the block */
     }
     if (c.e.overflow) {
         j->stats.refused++;
