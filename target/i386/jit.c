@@ -692,27 +692,37 @@ typedef struct JitLinkRec {
     uint64_t pc;      /* where the exit leaves for */
     int32_t epoch_at; /* from the record to the imm64 of the TLB epoch the link is valid in */
     int32_t jmp_at;   /* from the record to the rel32 of the jump to patch */
+    int32_t pc_at;    /* a ret's: from the record to the imm64 of the target it is linked to */
     int32_t user;     /* the TLB privilege the code runs with */
 } JitLinkRec;
 
 /*
  *   add insns, count; leave checks ──fail──────────────────────────────┐
+ *   (ret: movabs rax, target (patched); cmp rax, rip; jne) ─────────────┤
  *   movabs rax, epoch (patched); cmp rax, tlb_epoch; jne ──────────────┤
  *   movabs rdx, &record                                                 │
  *   jmp rel32 (patched: the next block's chain entry; first: the stub) ┤
  *   stub: rip = target; jit_link_req = &record; return 0  ◄────────────┘
  *   record (JitLinkRec)
  * A TLB flush since the link was made (the epoch differs) leaves through the stub, and the
- * main loop links it again to the block the new mapping gives.
+ * main loop links it again to the block the new mapping gives. A ret is linked to the last
+ * return address that missed: a call site that keeps calling the same function hits.
  */
-static void emit_chain_exit(JitCtx *c, uint64_t target, uint32_t count)
+static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t count)
 {
     JitEmit *e = &c->e;
-    uint8_t *out[8];
+    uint8_t *out[9];
+    uint8_t *pc_imm = NULL;
     int n = emit_leave_checks(c, count, out);
+    static const uint8_t cmp = 0x3b;
+    if (dynamic) { /* rip holds the target: linked to one target, the last one seen */
+        je_movabs(e, H_RAX, UINT64_MAX);
+        pc_imm = e->p - 8;
+        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(env.rip));
+        out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    }
     je_movabs(e, H_RAX, UINT64_MAX); /* no epoch is UINT64_MAX: never taken until linked */
     uint8_t *epoch_imm = e->p - 8;
-    static const uint8_t cmp = 0x3b;
     je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
     je_movabs(e, H_RDX, 0); /* the record, for the chain entry's stale-code path */
@@ -722,8 +732,10 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, uint32_t count)
     for (int k = 0; k < n; k++) {
         je_patch_here(e, out[k]);
     }
-    je_mov_imm(e, H_RAX, target);
-    je_store(e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
+    if (!dynamic) {
+        je_mov_imm(e, H_RAX, target);
+        je_store(e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
+    }
     je_movabs(e, H_RAX, 0); /* the record's address in the executable mapping, below */
     uint8_t *rec_imm = e->p - 8;
     je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RAX);
@@ -734,6 +746,7 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, uint32_t count)
     JitLinkRec rec = {.pc = target,
                       .epoch_at = (int32_t)(epoch_imm - e->p),
                       .jmp_at = (int32_t)(jmp_rel - e->p),
+                      .pc_at = dynamic ? (int32_t)(pc_imm - e->p) : 0,
                       .user = c->user};
     uint8_t *at = e->p;
     for (size_t k = 0; k < sizeof(rec); k++) {
@@ -755,8 +768,13 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     uint8_t *rw = j->rw + (rx - j->rx);
     JitLinkRec rec;
     memcpy(&rec, rw, sizeof(rec));
-    if (rec.pc != tb->pc || rec.user != tb->code_user || tb->flags != X86_MODE64) {
+    if ((!rec.pc_at && rec.pc != tb->pc) || rec.user != tb->code_user || tb->flags != X86_MODE64) {
         return;
+    }
+    if (rec.pc_at) { /* a ret: now linked to this target */
+        rec.pc = tb->pc;
+        memcpy(rw, &rec, sizeof(rec));
+        memcpy(rw + rec.pc_at, &tb->pc, 8);
     }
     uint8_t *entry = (uint8_t *)tb->code + j->entry_off;
     const uint8_t *jmp_rx = rx + rec.jmp_at;
@@ -892,7 +910,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         if (target == c->tb->pc) {
             emit_loop_back(c);
         } else {
-            emit_chain_exit(c, target, c->done + 1);
+            emit_chain_exit(c, target, false, c->done + 1);
         }
         je_patch_here(e, stay);
         c->flags = host ? flags : FL_NONE; /* falling through, the flags are as they were */
@@ -902,21 +920,18 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         if (c->next + in->imm == c->tb->pc) {
             emit_loop_back(c);
         } else {
-            emit_chain_exit(c, c->next + in->imm, c->done + 1);
+            emit_chain_exit(c, c->next + in->imm, false, c->done + 1);
         }
         return false;
     case K_CALL:
         je_mov_imm(e, H_RDI, c->next);
         emit_push_rdi(c);
-        emit_chain_exit(c, c->next + in->imm, c->done + 1);
+        emit_chain_exit(c, c->next + in->imm, false, c->done + 1);
         return false;
     case K_RET:
         emit_pop_rax(c);
         je_store(e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
-        je_mov_imm(e, H_RAX, c->done + 1);
-        je_alu_ri(e, 8, 0, H_RSP, 16);
-        je_pop(e, H_RBX);
-        je_ret(e);
+        emit_chain_exit(c, 0, true, c->done + 1);
         return false;
     case K_NOP:
         c->flags = flags;
@@ -1092,7 +1107,7 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         rip = c.next;
     }
     if (open && i == tb->count) {
-        emit_chain_exit(&c, rip, i); /* the block ended at a page end or its size limit */
+        emit_chain_exit(&c, rip, false, i); /* the block ended at a page end or its size limit */
     } else if (open) {
         emit_exit_imm(&c, rip, i); /* the interpreter goes on with the rest of the block */
     }
