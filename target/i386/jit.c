@@ -333,6 +333,57 @@ static int classify(const X86Insn *in)
     return K_NONE;
 }
 
+/*
+ * Flags liveness over the translated prefix. Before an instruction that reads the flags, may
+ * fault or may leave the block they must be exact (in the lazy fields); an instruction that
+ * overwrites them all without reading them, and cannot fault, makes them dead before it. An
+ * instruction whose flags are dead after it does not store them.
+ */
+enum { FX_OPAQUE, FX_NONE, FX_KILL, FX_PARTIAL };
+
+static int flags_effect(const X86Insn *in, int kind)
+{
+    switch (kind) {
+    case K_MOV_RR:
+    case K_MOV_IMM:
+    case K_LEA:
+    case K_NOP:
+        return FX_NONE;
+    case K_MOVX:
+        return in->mod == 3 ? FX_NONE : FX_OPAQUE;
+    case K_ALU_RR:
+    case K_ALU_RI:
+    case K_TEST_RR:
+    case K_TEST_RI:
+    case K_SHIFT_RI: /* count not 0 */
+        return FX_KILL;
+    case K_IMUL:
+    case K_IMUL_I:
+        return in->mod == 3 ? FX_KILL : FX_OPAQUE;
+    case K_ROT_RI: /* CF and OF, merged with the rest only when they are live */
+    case K_INCDEC: /* all but CF, which it reads only when they are live */
+        return FX_PARTIAL;
+    }
+    return FX_OPAQUE;
+}
+
+/* dead[i]: the flags instruction i sets are overwritten before anything can see them */
+static void flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, bool *dead)
+{
+    bool live = true; /* the interpreter or the next block may read them */
+    for (uint32_t i = n; i-- > 0;) {
+        dead[i] = !live;
+        switch (flags_effect(&insns[i], kinds[i])) {
+        case FX_OPAQUE:
+            live = true;
+            break;
+        case FX_KILL:
+            live = false;
+            break;
+        }
+    }
+}
+
 /* ---- emission ---- */
 
 /* What the host's flags hold: nothing of the guest's, all its arithmetic flags, or all but CF
@@ -343,12 +394,13 @@ typedef struct JitCtx {
     JitEmit e;
     X86CPU *cpu;
     const TB *tb;
-    int user;                   /* TLB privilege the block was translated for */
-    uint64_t rip;               /* start of the instruction being translated */
-    uint64_t next;              /* the instruction after it */
-    uint32_t done;              /* instructions before it in the block */
-    int flags;                  /* FL_*: what the host's flags are */
-    uint8_t *top;               /* the chain entry (a loop jumps back here) */
+    int user;      /* TLB privilege the block was translated for */
+    uint64_t rip;  /* start of the instruction being translated */
+    uint64_t next; /* the instruction after it */
+    uint32_t done; /* instructions before it in the block */
+    int flags;     /* FL_*: what the host's flags are */
+    bool dead;     /* the flags this instruction sets are overwritten unread (flags_live) */
+    uint8_t *top;  /* the chain entry (a loop jumps back here) */
     uint8_t *rw_base, *rx_base; /* the cache's two mappings */
 } JitCtx;
 
@@ -541,7 +593,7 @@ static void emit_tb_exit_check(JitCtx *c)
 static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_reg)
 {
     JitEmit *e = &c->e;
-    if (!in->flags_dead) {
+    if (!c->dead) {
         je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
         je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RCX);
     }
@@ -549,7 +601,7 @@ static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_re
      * keeps it (ZF and SF come from there) */
     je_alu_rr(e, size, aop == 8 ? 4 : aop == 7 ? 5 : aop, H_RAX, H_RCX);
     /* only moves from here on: the host's flags stay the guest's for a following jcc */
-    if (!in->flags_dead) {
+    if (!c->dead) {
         je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
         je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), aop == 8 ? CC_OP_LOGIC : alu_ccop[aop]);
         je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
@@ -651,7 +703,7 @@ static void jit_rot_flags(X86CPU *cpu, uint64_t r, uint64_t what)
 static void emit_imul_flags(JitCtx *c, const X86Insn *in, int size)
 {
     JitEmit *e = &c->e;
-    if (in->flags_dead) {
+    if (c->dead) {
         return;
     }
     je_setcc(e, 2 /* c */, H_RCX);
@@ -945,7 +997,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_shift_ri(e, 8, 5, H_RDX, bits - 1);
         }
         je_shift_ri(e, size, g, H_RAX, cnt); /* the host's CF is the guest's */
-        if (!in->flags_dead) {
+        if (!c->dead) {
             static const uint8_t setc_movzx[] = {0x0f, 0x92, 0xc1, 0x0f, 0xb6, 0xc9};
             for (size_t k = 0; k < sizeof(setc_movzx); k++) {
                 je_byte(e, setc_movzx[k]);
@@ -970,7 +1022,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         je_load(e, size, H_RAX, H_RBX, REG_OFF(in->rm));
         je_shift_ri(e, size, in->reg & 7, H_RAX, shift_count(in));
         je_store(e, 8, H_RBX, REG_OFF(in->rm), H_RAX);
-        if (!in->flags_dead) {
+        if (!c->dead) {
             je_mov_rr(e, 8, H_RDI, H_RBX);
             je_mov_rr(e, 8, H_RSI, H_RAX);
             je_mov_imm(e, H_RDX, (uint64_t)size << 1 | (in->reg & 1));
@@ -979,7 +1031,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     case K_INCDEC: {
         int dec = in->reg & 1;
-        if (!in->flags_dead && flags != FL_NOCF) {
+        if (!c->dead && flags != FL_NOCF) {
             /* CF survives: keep it in cc_carry (after an inc/dec it is there already) */
             if (flags == FL_ALL) {
                 je_mov_imm(e, H_RCX, 0);
@@ -992,18 +1044,18 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
         }
         ld_greg(c, in, H_RAX, in->rm, size);
-        if (!in->flags_dead) {
+        if (!c->dead) {
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
             je_store_imm(e, 8, H_RBX, CPU_OFF(env.cc_src2), 1);
         }
         je_incdec(e, size, dec, H_RAX); /* 32-bit: zero-extends */
-        if (!in->flags_dead) {
+        if (!c->dead) {
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
             je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), dec ? CC_OP_DEC : CC_OP_INC);
             je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
         }
         st_greg(c, in, in->rm, size, H_RAX);
-        c->flags = in->flags_dead ? FL_NONE : FL_NOCF;
+        c->flags = c->dead ? FL_NONE : FL_NOCF;
         return true;
     }
     case K_IMUL:
@@ -1092,18 +1144,22 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
     uint8_t *start = c.e.p;
     emit_prologue(&c);
     j->entry_off = c.top - start; /* the prologue's length is the same for every block */
+    int kinds[TB_MAX_INSNS];
+    bool dead[TB_MAX_INSNS];
+    uint32_t n = 0;
+    while (n < tb->count && (kinds[n] = classify(&insns[n])) != K_NONE) {
+        n++;
+    }
+    flags_liveness(insns, kinds, n, dead);
     uint64_t rip = tb->pc;
     bool open = true;
     uint32_t i;
-    for (i = 0; i < tb->count && open; i++) {
-        int kind = classify(&insns[i]);
-        if (kind == K_NONE) {
-            break;
-        }
+    for (i = 0; i < n && open; i++) {
         c.rip = rip;
         c.next = rip + insns[i].len;
         c.done = i;
-        open = emit_insn(&c, &insns[i], kind);
+        c.dead = dead[i];
+        open = emit_insn(&c, &insns[i], kinds[i]);
         rip = c.next;
     }
     if (open && i == tb->count) {
