@@ -13,7 +13,24 @@
 #include <stdint.h>
 #include <string.h>
 
-enum { H_RAX, H_RCX, H_RDX, H_RBX, H_RSP, H_RBP, H_RSI, H_RDI, H_R8, H_R9, H_R10, H_R11 };
+enum {
+    H_RAX,
+    H_RCX,
+    H_RDX,
+    H_RBX,
+    H_RSP,
+    H_RBP,
+    H_RSI,
+    H_RDI,
+    H_R8,
+    H_R9,
+    H_R10,
+    H_R11,
+    H_R12,
+    H_R13,
+    H_R14,
+    H_R15
+};
 #define H_NOINDEX (-1)
 
 typedef struct JitEmit {

@@ -402,11 +402,68 @@ typedef struct JitCtx {
     bool dead;     /* the flags this instruction sets are overwritten unread (flags_live) */
     uint8_t *top;  /* the chain entry (a loop jumps back here) */
     uint8_t *rw_base, *rx_base; /* the cache's two mappings */
+    /* guest registers with a copy in a callee-saved host register (write-through: memory is
+     * always current, so exits, helpers and faults need nothing; empty at the chain entry) */
+    int8_t slot_of[16]; /* guest register -> slot, or -1 */
+    int8_t held[5];     /* slot -> guest register, or -1 */
+    uint8_t victim;     /* the slot to take next */
 } JitCtx;
 
-/* the frame: rbx saved, [rsp] the TLB epoch at entry, [rsp + 8] a scratch slot */
+/* the host registers of the slots: callee-saved, so helper calls keep them */
+static const int slot_reg[5] = {H_RBP, H_R12, H_R13, H_R14, H_R15};
+
+/* the frame: rbx rbp r12-r15 saved, then [rsp] the TLB epoch at entry, [rsp + 8] scratch,
+ * 8 more bytes keep the stack 16-byte aligned for the helpers */
 #define FRAME_EPOCH 0
 #define FRAME_TMP   8
+#define FRAME_SIZE  24
+static const int saved_regs[6] = {H_RBX, H_RBP, H_R12, H_R13, H_R14, H_R15};
+
+static void cache_reset(JitCtx *c)
+{
+    memset(c->slot_of, -1, sizeof(c->slot_of));
+    memset(c->held, -1, sizeof(c->held));
+    c->victim = 0;
+}
+
+static void cache_drop(JitCtx *c, int r)
+{
+    if (c->slot_of[r] >= 0) {
+        c->held[c->slot_of[r]] = -1;
+        c->slot_of[r] = -1;
+    }
+}
+
+/* the slot's host register for guest register r, taking one when it has none */
+static int cache_take(JitCtx *c, int r)
+{
+    if (c->slot_of[r] < 0) {
+        int s = c->victim;
+        c->victim = (c->victim + 1) % G_N_ELEMENTS(slot_reg);
+        if (c->held[s] >= 0) {
+            c->slot_of[c->held[s]] = -1;
+        }
+        c->held[s] = r;
+        c->slot_of[r] = s;
+    }
+    return slot_reg[c->slot_of[r]];
+}
+
+/* host h = guest register r (size 4: zero-extended) */
+static void ld_reg(JitCtx *c, int h, int r, int size)
+{
+    if (c->slot_of[r] < 0) {
+        je_load(&c->e, 8, cache_take(c, r), H_RBX, REG_OFF(r));
+    }
+    je_mov_rr(&c->e, size, h, slot_reg[c->slot_of[r]]);
+}
+
+/* guest register r = host h (all 64 bits), in memory and in the cache */
+static void st_reg(JitCtx *c, int r, int h)
+{
+    je_store(&c->e, 8, H_RBX, REG_OFF(r), h);
+    je_mov_rr(&c->e, 8, cache_take(c, r), h);
+}
 
 static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count);
 
@@ -418,13 +475,16 @@ static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count);
 static void emit_prologue(JitCtx *c)
 {
     JitEmit *e = &c->e;
-    je_push(e, H_RBX); /* with the 16 below, keeps the stack aligned for the helpers */
+    for (size_t k = 0; k < G_N_ELEMENTS(saved_regs); k++) {
+        je_push(e, saved_regs[k]);
+    }
     je_mov_rr(e, 8, H_RBX, H_RDI);
-    je_alu_ri(e, 8, 5, H_RSP, 16);
+    je_alu_ri(e, 8, 5, H_RSP, FRAME_SIZE);
     je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
     je_store(e, 8, H_RSP, FRAME_EPOCH, H_RAX);
     je_mov_imm(e, H_RDX, 0); /* not entered through a chained exit */
     c->top = e->p;
+    cache_reset(c);
     const GuestRam *ram = c->cpu->ram;
     je_movabs(e, H_RAX, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
     je_load(e, 4, H_RAX, H_RAX, 0);
@@ -437,15 +497,23 @@ static void emit_prologue(JitCtx *c)
     je_patch_here(e, same);
 }
 
+/* returns rax to run_tb */
+static void emit_epilogue(JitCtx *c)
+{
+    je_alu_ri(&c->e, 8, 0, H_RSP, FRAME_SIZE);
+    for (size_t k = G_N_ELEMENTS(saved_regs); k-- > 0;) {
+        je_pop(&c->e, saved_regs[k]);
+    }
+    je_ret(&c->e);
+}
+
 /* Leaves the block with rip = value and `count` instructions retired. */
 static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count)
 {
     je_mov_imm(&c->e, H_RAX, rip);
     je_store(&c->e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
     je_mov_imm(&c->e, H_RAX, count);
-    je_alu_ri(&c->e, 8, 0, H_RSP, 16);
-    je_pop(&c->e, H_RBX);
-    je_ret(&c->e);
+    emit_epilogue(c);
 }
 
 /* Where the interpreter has them while an instruction runs: for a helper that may fault. */
@@ -467,7 +535,7 @@ static void ld_greg(JitCtx *c, const X86Insn *in, int h, int r, int size)
         je_op_mem(&c->e, 4, movzx, 2, h, H_RBX, H_NOINDEX, 0,
                   high ? REG_OFF(r - 4) + 1 : REG_OFF(r));
     } else {
-        je_load(&c->e, size, h, H_RBX, REG_OFF(r));
+        ld_reg(c, h, r, size);
     }
 }
 
@@ -477,8 +545,9 @@ static void st_greg(JitCtx *c, const X86Insn *in, int r, int size, int h)
     if (size == 1) {
         bool high = !(in->prefix & PFX_REX) && r >= 4 && r < 8;
         je_store(&c->e, 1, H_RBX, high ? REG_OFF(r - 4) + 1 : REG_OFF(r), h);
+        cache_drop(c, high ? r - 4 : r); /* merged in memory only */
     } else {
-        je_store(&c->e, 8, H_RBX, REG_OFF(r), h);
+        st_reg(c, r, h);
     }
 }
 
@@ -488,14 +557,14 @@ static void emit_ea(JitCtx *c, const X86Insn *in, bool with_seg)
     JitEmit *e = &c->e;
     int32_t disp = in->disp;
     if (in->base < 16) {
-        je_load(e, 8, H_RSI, H_RBX, REG_OFF(in->base));
+        ld_reg(c, H_RSI, in->base, 8);
     } else {
         je_mov_imm(e, H_RSI,
                    in->base == X86_RIP ? c->next + (int64_t)disp : (uint64_t)(int64_t)disp);
         disp = 0;
     }
     if (in->index < 16) {
-        je_load(e, 8, H_RAX, H_RBX, REG_OFF(in->index));
+        ld_reg(c, H_RAX, in->index, 8);
         je_lea(e, H_RSI, H_RSI, H_RAX, in->scale, disp);
     } else if (disp) {
         je_lea(e, H_RSI, H_RSI, H_NOINDEX, 0, disp);
@@ -616,23 +685,23 @@ static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_re
 static void emit_push_rdi(JitCtx *c)
 {
     JitEmit *e = &c->e;
-    je_load(e, 8, H_RSI, H_RBX, REG_OFF(R_ESP));
+    ld_reg(c, H_RSI, R_ESP, 8);
     je_lea(e, H_RSI, H_RSI, H_NOINDEX, 0, -8);
     emit_store(c, 8);
-    je_load(e, 8, H_RAX, H_RBX, REG_OFF(R_ESP));
+    ld_reg(c, H_RAX, R_ESP, 8);
     je_lea(e, H_RAX, H_RAX, H_NOINDEX, 0, -8);
-    je_store(e, 8, H_RBX, REG_OFF(R_ESP), H_RAX);
+    st_reg(c, R_ESP, H_RAX);
 }
 
 /* pop into rax (64-bit): the load first, rsp only once it succeeded */
 static void emit_pop_rax(JitCtx *c)
 {
     JitEmit *e = &c->e;
-    je_load(e, 8, H_RSI, H_RBX, REG_OFF(R_ESP));
+    ld_reg(c, H_RSI, R_ESP, 8);
     emit_load(c, 8);
-    je_load(e, 8, H_RCX, H_RBX, REG_OFF(R_ESP));
+    ld_reg(c, H_RCX, R_ESP, 8);
     je_lea(e, H_RCX, H_RCX, H_NOINDEX, 0, 8);
-    je_store(e, 8, H_RBX, REG_OFF(R_ESP), H_RCX);
+    st_reg(c, R_ESP, H_RCX);
 }
 
 static int opcode_reg(const X86Insn *in)
@@ -792,9 +861,7 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     uint8_t *rec_imm = e->p - 8;
     je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RAX);
     je_mov_imm(e, H_RAX, 0);
-    je_alu_ri(e, 8, 0, H_RSP, 16);
-    je_pop(e, H_RBX);
-    je_ret(e);
+    emit_epilogue(c);
     JitLinkRec rec = {.pc = target,
                       .epoch_at = (int32_t)(epoch_imm - e->p),
                       .jmp_at = (int32_t)(jmp_rel - e->p),
@@ -903,7 +970,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         if (size == 4) {
             je_mov_rr(e, 4, H_RSI, H_RSI);
         }
-        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RSI);
+        st_reg(c, in->reg, H_RSI);
         c->flags = flags; /* emit_ea without a segment base: lea and mov only */
         return true;
     case K_ALU_RR: {
@@ -936,13 +1003,13 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         emit_alu(c, in, 8, size, in->rm);
         return true;
     case K_PUSH:
-        je_load(e, 8, H_RDI, H_RBX, REG_OFF(opcode_reg(in)));
+        ld_reg(c, H_RDI, opcode_reg(in), 8);
         emit_push_rdi(c);
         emit_tb_exit_check(c);
         return true;
     case K_POP:
         emit_pop_rax(c);
-        je_store(e, 8, H_RBX, REG_OFF(opcode_reg(in)), H_RAX);
+        st_reg(c, opcode_reg(in), H_RAX);
         return true;
     case K_JCC: {
         int cc = in->op & 15;
@@ -991,7 +1058,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_SHIFT_RI: {
         int g = in->reg & 7, bits = size * 8;
         unsigned cnt = shift_count(in);
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->rm));
+        ld_reg(c, H_RAX, in->rm, size);
         if (g == 5) { /* shr: OF is the operand's sign */
             je_mov_rr(e, 8, H_RDX, H_RAX);
             je_shift_ri(e, 8, 5, H_RDX, bits - 1);
@@ -1015,13 +1082,13 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), CC_OP_SHIFT);
             je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
         }
-        je_store(e, 8, H_RBX, REG_OFF(in->rm), H_RAX);
+        st_reg(c, in->rm, H_RAX);
         return true;
     }
     case K_ROT_RI:
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->rm));
+        ld_reg(c, H_RAX, in->rm, size);
         je_shift_ri(e, size, in->reg & 7, H_RAX, shift_count(in));
-        je_store(e, 8, H_RBX, REG_OFF(in->rm), H_RAX);
+        st_reg(c, in->rm, H_RAX);
         if (!c->dead) {
             je_mov_rr(e, 8, H_RDI, H_RBX);
             je_mov_rr(e, 8, H_RSI, H_RAX);
@@ -1060,35 +1127,35 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     }
     case K_IMUL:
         emit_rm_source(c, in, size);
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->reg));
+        ld_reg(c, H_RAX, in->reg, size);
         je_imul_rr(e, size, H_RAX, H_RCX);
         emit_imul_flags(c, in, size);
-        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+        st_reg(c, in->reg, H_RAX);
         return true;
     case K_IMUL_I:
         emit_rm_source(c, in, size);
         je_imul_rri(e, size, H_RAX, H_RCX, (int32_t)in->imm);
         emit_imul_flags(c, in, size);
-        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+        st_reg(c, in->reg, H_RAX);
         return true;
     case K_CMOV: {
         int cc = in->op & 15;
         c->flags = flags;
         if (in->mod == 3 && host_cc(c, cc)) {
-            je_load(e, 8, H_RAX, H_RBX, REG_OFF(in->reg));
-            je_load(e, 8, H_RCX, H_RBX, REG_OFF(in->rm));
+            ld_reg(c, H_RAX, in->reg, 8);
+            ld_reg(c, H_RCX, in->rm, 8);
             je_cmov(e, size, cc, H_RAX, H_RCX);
-            je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+            st_reg(c, in->reg, H_RAX);
             return true; /* moves only: the host's flags survive */
         }
         /* the condition first (into the frame), then the source, which may fault */
         emit_cond_rax(c, cc);
         je_store(e, 8, H_RSP, FRAME_TMP, H_RAX);
         emit_rm_source(c, in, size);
-        je_load(e, 8, H_RAX, H_RBX, REG_OFF(in->reg));
+        ld_reg(c, H_RAX, in->reg, 8);
         je_cmp_dword_imm(e, H_RSP, FRAME_TMP, 0);
         je_cmov(e, size, 5 /* ne */, H_RAX, H_RCX);
-        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+        st_reg(c, in->reg, H_RAX);
         c->flags = FL_NONE;
         return true;
     }
@@ -1117,7 +1184,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         if (size == 4) {
             je_mov_rr(e, 4, H_RAX, H_RAX);
         }
-        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+        st_reg(c, in->reg, H_RAX);
         c->flags = in->mod == 3 ? flags : FL_NONE;
         return true;
     }
