@@ -390,6 +390,14 @@ static void flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, b
  * (after inc/dec, which leave the host's CF as it was) */
 enum { FL_NONE, FL_ALL, FL_NOCF };
 
+/* a memory access's slow path: where it branches from, and where it rejoins the block */
+enum { COLD_LOAD, COLD_STORE, COLD_MARK };
+typedef struct JitCold {
+    int kind, size;
+    uint64_t rip, next; /* the instruction, for a fault's state */
+    uint8_t *from, *resume;
+} JitCold;
+
 typedef struct JitCtx {
     JitEmit e;
     X86CPU *cpu;
@@ -404,9 +412,11 @@ typedef struct JitCtx {
     uint8_t *rw_base, *rx_base; /* the cache's two mappings */
     /* guest registers with a copy in a callee-saved host register (write-through: memory is
      * always current, so exits, helpers and faults need nothing; empty at the chain entry) */
-    int8_t slot_of[16]; /* guest register -> slot, or -1 */
-    int8_t held[5];     /* slot -> guest register, or -1 */
-    uint8_t victim;     /* the slot to take next */
+    int8_t slot_of[16];             /* guest register -> slot, or -1 */
+    int8_t held[5];                 /* slot -> guest register, or -1 */
+    uint8_t victim;                 /* the slot to take next */
+    JitCold cold[2 * TB_MAX_INSNS]; /* slow paths to emit after the block */
+    unsigned ncold;
 } JitCtx;
 
 /* the host registers of the slots: callee-saved, so helper calls keep them */
@@ -593,6 +603,51 @@ static uint8_t *emit_tlb_check(JitCtx *c, int size, bool write)
 }
 
 /* rax = the `size`-byte value at la (rsi), zero-extended */
+/* a slow path, emitted out of line after the block's code (a TLB miss, a page to mark) */
+static void add_cold(JitCtx *c, int kind, int size, uint8_t *from)
+{
+    if (c->ncold == G_N_ELEMENTS(c->cold)) {
+        c->e.overflow = true; /* never with TB_MAX_INSNS instructions: refuse the block */
+        return;
+    }
+    c->cold[c->ncold++] = (JitCold){
+        .kind = kind, .size = size, .rip = c->rip, .next = c->next, .from = from, .resume = c->e.p};
+}
+
+static void emit_cold(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    for (unsigned k = 0; k < c->ncold; k++) {
+        const JitCold *s = &c->cold[k];
+        je_patch_here(e, s->from);
+        c->rip = s->rip;
+        c->next = s->next;
+        switch (s->kind) {
+        case COLD_LOAD: /* rax = the value, as the inline path leaves it */
+            emit_sync_rip(c);
+            je_mov_rr(e, 8, H_RDI, H_RBX);
+            je_mov_imm(e, H_RDX, s->size);
+            je_mov_imm(e, H_RCX, c->user);
+            je_call(e, x86_ld_slow);
+            break;
+        case COLD_STORE: /* rsi = la, rdi = the value */
+            emit_sync_rip(c);
+            je_mov_rr(e, 8, H_RDX, H_RDI);
+            je_mov_rr(e, 8, H_RDI, H_RBX);
+            je_mov_imm(e, H_RCX, s->size);
+            je_mov_imm(e, H_R8, c->user);
+            je_call(e, x86_st_slow);
+            break;
+        case COLD_MARK: /* rax = the page index */
+            je_mov_rr(e, 8, H_RDI, H_RBX);
+            je_mov_rr(e, 8, H_RSI, H_RAX);
+            je_call(e, x86_note_store_slow);
+            break;
+        }
+        je_jmp_back(e, s->resume);
+    }
+}
+
 static void emit_load(JitCtx *c, int size)
 {
     JitEmit *e = &c->e;
@@ -604,14 +659,7 @@ static void emit_load(JitCtx *c, int size)
     } else {
         je_load(e, size, H_RAX, H_RSI, 0);
     }
-    uint8_t *done = je_jmp_fwd(e);
-    je_patch_here(e, miss);
-    emit_sync_rip(c);
-    je_mov_rr(e, 8, H_RDI, H_RBX);
-    je_mov_imm(e, H_RDX, size);
-    je_mov_imm(e, H_RCX, c->user);
-    je_call(e, x86_ld_slow);
-    je_patch_here(e, done);
+    add_cold(c, COLD_LOAD, size, miss);
 }
 
 /* stores the `size` low bytes of rdi at la (rsi), then marks the page as the store path does */
@@ -631,21 +679,8 @@ static void emit_store(JitCtx *c, int size)
     je_mov_imm(e, H_RCX, (uint64_t)(uintptr_t)ram->page_state);
     je_cmp_byte_mem(e, H_RCX, H_RAX, 0, PAGE_DIRTY);
     uint8_t *mark = je_jcc_fwd(e, 5 /* ne */);
-    uint8_t *done = je_jmp_fwd(e);
-    je_patch_here(e, mark);
-    je_mov_rr(e, 8, H_RDI, H_RBX);
-    je_mov_rr(e, 8, H_RSI, H_RAX);
-    je_call(e, x86_note_store_slow);
-    uint8_t *done2 = je_jmp_fwd(e);
-    je_patch_here(e, miss);
-    emit_sync_rip(c);
-    je_mov_rr(e, 8, H_RDX, H_RDI);
-    je_mov_rr(e, 8, H_RDI, H_RBX);
-    je_mov_imm(e, H_RCX, size);
-    je_mov_imm(e, H_R8, c->user);
-    je_call(e, x86_st_slow);
-    je_patch_here(e, done);
-    je_patch_here(e, done2);
+    add_cold(c, COLD_MARK, size, mark);
+    add_cold(c, COLD_STORE, size, miss);
 }
 
 /* after an instruction that stored: a store into a code page ends the block there */
@@ -1234,6 +1269,7 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
     } else if (open) {
         emit_exit_imm(&c, rip, i); /* the interpreter goes on with the rest of the block */
     }
+    emit_cold(&c);
     if (c.e.overflow) {
         j->stats.refused++;
         return NULL;
