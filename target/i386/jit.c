@@ -110,10 +110,17 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out)
     out->cache_used = j->used;
 }
 
+/* a group opcode: ModRM.reg picks the operation */
+static bool is_group(unsigned op)
+{
+    const X86OpInfo *row = &x86_optab[op];
+    return (row->flags & X86_OPF_MODRM) && row->name && g_str_has_prefix(row->name, "grp");
+}
+
 static unsigned fallback_key(const X86Insn *in)
 {
     unsigned op = in->op & (X86_OPTAB_SIZE - 1);
-    return op * 8 + ((x86_optab[op].flags & X86_OPF_MODRM) ? (in->reg & 7) : 0);
+    return op * 8 + (is_group(op) ? (in->reg & 7) : 0);
 }
 
 void x86_jit_note_fallback(X86Jit *j, const X86Insn *in)
@@ -147,7 +154,7 @@ static void fallback_info(const X86Jit *j, GString *out)
         const X86OpInfo *row = &x86_optab[op];
         static const char *const map[] = {"", "0f ", "0f 38 ", "0f 3a "};
         g_string_append_printf(out, "  %s%02x", map[op >> 8], op & 0xff);
-        if ((row->flags & X86_OPF_MODRM) && g_str_has_prefix(row->name, "grp")) {
+        if (is_group(op)) {
             g_string_append_printf(out, " /%u", k & 7);
         }
         g_string_append_printf(out, " %-8s %" PRIu64 "\n", row->name, j->fallback[k]);
@@ -211,6 +218,7 @@ enum {
     K_IMUL_I,    /* 69 6b, register or memory source */
     K_CMOV,      /* 0f 40+cc, register or memory source */
     K_SETCC,     /* 0f 90+cc on a register */
+    K_MOVSXD,    /* 63 in 64-bit code, register or memory source */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -324,6 +332,8 @@ static int classify(const X86Insn *in)
         return rm_ok(in) ? K_CMOV : K_NONE;
     case 0x190 ... 0x19f:
         return reg ? K_SETCC : K_NONE;
+    case 0x63:
+        return rm_ok(in) ? K_MOVSXD : K_NONE;
     case 0x1b6:
     case 0x1b7:
     case 0x1be:
@@ -350,6 +360,7 @@ static int flags_effect(const X86Insn *in, int kind)
     case K_NOP:
         return FX_NONE;
     case K_MOVX:
+    case K_MOVSXD:
         return in->mod == 3 ? FX_NONE : FX_OPAQUE;
     case K_ALU_RR:
     case K_ALU_RI:
@@ -1194,6 +1205,17 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         c->flags = FL_NONE;
         return true;
     }
+    case K_MOVSXD: /* the 32-bit source sign-extended; without REX.W a 32-bit move */
+        c->flags = flags;
+        emit_rm_source(c, in, 4);
+        if (size == 8) {
+            static const uint8_t movsxd = 0x63;
+            je_op_rr(e, 8, &movsxd, 1, H_RAX, H_RCX);
+        } else {
+            je_mov_rr(e, 4, H_RAX, H_RCX);
+        }
+        st_reg(c, in->reg, H_RAX);
+        return true; /* emit_rm_source left c->flags as the host's flags are */
     case K_SETCC:
         c->flags = flags;
         emit_cond_rax(c, in->op & 15);

@@ -167,12 +167,12 @@ static inline void jd_one(JdGen *g)
     int n = 0, idx;
     bool w = jd_take(g, 3) != 0;
     unsigned kind = jd_take(g, 27);
-    static const uint8_t alu[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b,
-                                  0x31, 0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87};
+    static const uint8_t alu[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b, 0x31,
+                                  0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87, 0x63};
     switch (kind) {
     case 0:
     case 1:
-    case 2: { /* ALU between registers (adc/sbb/xchg: the interpreter's, mixed in) */
+    case 2: { /* ALU between registers (adc/sbb/xchg: the interpreter's, mixed in), movsxd */
         uint8_t op = alu[jd_take(g, sizeof(alu))];
         bool to_reg = (op & 2) || op == 0x85;
         int d = jd_dst(g), s = jd_src(g);
@@ -187,7 +187,7 @@ static inline void jd_one(JdGen *g)
     }
     case 3:
     case 4: { /* ALU or mov with a memory source */
-        static const uint8_t ops[] = {0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b, 0x8b, 0x8b, 0x13};
+        static const uint8_t ops[] = {0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b, 0x8b, 0x8b, 0x13, 0x63};
         int d = jd_dst(g);
         uint8_t m[8];
         int mn = jd_mem(g, m, d, &idx);

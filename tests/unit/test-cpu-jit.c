@@ -137,6 +137,7 @@ static void test_faults(void)
         {"byte store", "\x88\x36", 2},                 /* mov [rsi], dh */
         {"byte store imm", "\xc6\x06\x05", 3},         /* mov byte [rsi], 5 */
         {"imul source", "\x48\x0f\xaf\x56\x08", 5},    /* imul rdx, [rsi + 8] */
+        {"movsxd source", "\x48\x63\x56\x08", 4},      /* movsxd rdx, [rsi + 8] */
         {"cmov source", "\x48\x0f\x40\x16", 4},        /* cmovo rdx, [rsi]: loads if false too */
     };
     static const struct {
@@ -184,6 +185,8 @@ static void test_forms(void)
          * pushfq; pop rsi */
         {"accumulator",
          "\x3d\x00\x70\x00\x00\x75\x00\x24\x35\x48\x2d\xfb\xff\xff\xff\xa8\x81\x9c\x5e", 19, 5},
+        /* movsxd rax, ecx; movsxd rdx, [r14 + 8]; movsxd esi, edi (a 32-bit move) */
+        {"movsxd", "\x48\x63\xc1\x49\x63\x56\x08\x63\xf7", 9, 3},
         /* add al, ah; sub bh, cl; xor dil, r9b; cmp al, 7; sbb: interpreted */
         {"byte alu", "\x00\xe0\x28\xcf\x44\x30\xcf\x80\xf8\x07\x18\xc0", 12, 4},
         /* mov ch, dl; mov [r14 + 16], bh; mov r9b, [r14 + 8]; mov ah, 5; mov byte [r14], 3;
