@@ -2,6 +2,7 @@
  * Runs the CPU benchmark guest (tests/guest/cpu/bench.c) on our CPU and prints
  * "insns=<n> seconds=<s> mips=<m>" plus the guest's output line.
  * Usage: cpu-bench-runner [--jit] IMAGE "CMDLINE"   (--jit: the translator on)
+ * With CPU_BENCH_INFO set in the environment, `info jit` is printed on stderr at the end.
  */
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +36,11 @@ int main(int argc, char **argv)
     printf("insns=%" G_GUINT64_FORMAT " seconds=%.4f mips=%.1f exit=%d\n", n, secs, n / secs / 1e6,
            g.exit_code);
     printf("%s", g.out->str);
+    if (g_getenv("CPU_BENCH_INFO")) { /* the translator's statistics (info jit) on stderr */
+        g_autoptr(GString) info = g_string_new(NULL);
+        x86_cpu_jit_info(g.cpu, info);
+        fprintf(stderr, "%s", info->str);
+    }
     int rc = g.exit_code == 0 ? 0 : 1;
     cpu_guest_free(&g);
     return rc;

@@ -63,6 +63,11 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out);
 /* Host code for tb (which cpu just decoded), or NULL when its first instruction is not one
  * the translator handles; sets tb->code_len and tb->code_end. */
 void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb);
+/* Patches the exit that made `req` (cpu->jit_link_req) to jump straight to tb's code, when tb
+ * is the block that exit leaves for and its code runs with the same TLB privilege. */
+void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb);
+/* Counts an instruction the interpreter ran in a hot block (for `info jit`). */
+void x86_jit_note_fallback(X86Jit *j, const X86Insn *in);
 
 #define TB_HASH_BITS  15
 #define TB_POOL_INSNS (1u << 18)
@@ -97,6 +102,9 @@ struct X86CPU {
     uint64_t cur_rip; /* start of the executing instruction */
 
     int tb_exit; /* stop running the current block after this instruction */
+    /* jit.c: translated code left through an exit that asks to be chained to the block that
+     * runs next (consumed by the next run_tb) */
+    const void *jit_link_req;
     /* the block being run: its end, and the instruction running now (x86_next) */
     const X86Insn *tb_end;
     const X86Insn *cur_in;

@@ -406,14 +406,24 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
     uint64_t epoch = cpu->tlb_epoch;
     for (;;) {
         X86JitBlockFn *code = cpu->jit ? jit_code(cpu, tb) : NULL;
+        if (unlikely(cpu->jit_link_req != NULL)) {
+            if (code) {
+                x86_jit_link(cpu, cpu->jit, cpu->jit_link_req, tb);
+            }
+            cpu->jit_link_req = NULL;
+        }
         if (code) {
             uint32_t n = code(cpu);
             cpu->stats.insns += n;
             /* the translated prefix ran to its end: the interpreter goes on in this block */
             if (n == tb->code_len && n < tb->count && env->rip == tb->code_end && !cpu->tb_exit) {
+                x86_jit_note_fallback(cpu->jit, &insns[n]);
                 run_insns(cpu, insns + n, tb->count - n);
             }
         } else {
+            if (cpu->jit && !tb->code && tb->code_epoch == x86_jit_epoch(cpu->jit)) {
+                x86_jit_note_fallback(cpu->jit, &insns[0]); /* hot, not translatable */
+            }
             run_insns(cpu, insns, tb->count);
         }
         uint64_t pc = env->segs[R_CS].base + env->rip;

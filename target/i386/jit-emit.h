@@ -13,7 +13,24 @@
 #include <stdint.h>
 #include <string.h>
 
-enum { H_RAX, H_RCX, H_RDX, H_RBX, H_RSP, H_RBP, H_RSI, H_RDI, H_R8, H_R9, H_R10, H_R11 };
+enum {
+    H_RAX,
+    H_RCX,
+    H_RDX,
+    H_RBX,
+    H_RSP,
+    H_RBP,
+    H_RSI,
+    H_RDI,
+    H_R8,
+    H_R9,
+    H_R10,
+    H_R11,
+    H_R12,
+    H_R13,
+    H_R14,
+    H_R15
+};
 #define H_NOINDEX (-1)
 
 typedef struct JitEmit {
@@ -145,6 +162,14 @@ static inline void je_mov_imm(JitEmit *e, int reg, uint64_t imm)
     }
 }
 
+/* mov reg, imm64 in its 10-byte form (an immediate patched later) */
+static inline void je_movabs(JitEmit *e, int reg, uint64_t imm)
+{
+    je_rex(e, true, 0, 0, reg, false);
+    je_byte(e, 0xb8 + (reg & 7));
+    je_u64(e, imm);
+}
+
 /* mov dst, src (4 zero-extends) */
 static inline void je_mov_rr(JitEmit *e, int opsz, int dst, int src)
 {
@@ -159,11 +184,57 @@ static inline void je_lea(JitEmit *e, int dst, int base, int index, int scale, i
     je_op_mem(e, 8, &op, 1, dst, base, index, scale, disp);
 }
 
-/* ALU operation number (x86's /digit: add 0, or 1, and 4, sub 5, xor 6, cmp 7) */
+/* ALU operation number (x86's /digit: add 0, or 1, and 4, sub 5, xor 6, cmp 7); opsz 1 only
+ * between rax, rcx, rdx and rbx (al-bl, no REX) */
 static inline void je_alu_rr(JitEmit *e, int opsz, int aop, int dst, int src)
 {
-    uint8_t op = (uint8_t)(aop << 3) | 1; /* op r/m, r */
+    uint8_t op = (uint8_t)(aop << 3) | (opsz == 1 ? 0 : 1); /* op r/m, r */
     je_op_rr(e, opsz, &op, 1, src, dst);
+}
+
+/* cmovcc dst, src (4 zero-extends dst whatever the condition, as the CPU does) */
+static inline void je_cmov(JitEmit *e, int opsz, int cc, int dst, int src)
+{
+    uint8_t op[2] = {0x0f, (uint8_t)(0x40 | cc)};
+    je_op_rr(e, opsz, op, 2, dst, src);
+}
+
+/* setcc al..bl (reg < 4: no REX) */
+static inline void je_setcc(JitEmit *e, int cc, int reg)
+{
+    je_byte(e, 0x0f);
+    je_byte(e, 0x90 | cc);
+    je_byte(e, 0xc0 | (reg & 7));
+}
+
+/* imul dst, src */
+static inline void je_imul_rr(JitEmit *e, int opsz, int dst, int src)
+{
+    static const uint8_t op[2] = {0x0f, 0xaf};
+    je_op_rr(e, opsz, op, 2, dst, src);
+}
+
+/* imul dst, src, imm32 */
+static inline void je_imul_rri(JitEmit *e, int opsz, int dst, int src, int32_t imm)
+{
+    static const uint8_t op = 0x69;
+    je_op_rr(e, opsz, &op, 1, dst, src);
+    je_u32(e, (uint32_t)imm);
+}
+
+/* inc (digit 0) / dec (digit 1) reg */
+static inline void je_incdec(JitEmit *e, int opsz, int digit, int reg)
+{
+    static const uint8_t op8 = 0xfe, op = 0xff;
+    je_op_rr(e, opsz, opsz == 1 ? &op8 : &op, 1, digit, reg);
+}
+
+/* add qword [base + disp], imm32 */
+static inline void je_add_mem_imm(JitEmit *e, int base, int32_t disp, int32_t imm)
+{
+    static const uint8_t op = 0x81;
+    je_op_mem(e, 8, &op, 1, 0, base, H_NOINDEX, 0, disp);
+    je_u32(e, (uint32_t)imm);
 }
 
 static inline void je_alu_ri(JitEmit *e, int opsz, int aop, int dst, int32_t imm)
@@ -234,6 +305,13 @@ static inline uint8_t *je_jmp_fwd(JitEmit *e)
     uint8_t *at = e->p;
     je_u32(e, 0);
     return at;
+}
+
+/* jmp rel32 to an address already emitted (a loop's start) */
+static inline void je_jmp_back(JitEmit *e, const uint8_t *to)
+{
+    je_byte(e, 0xe9);
+    je_u32(e, (uint32_t)(int32_t)(to - (e->p + 4)));
 }
 
 /* points a forward jump's rel32 at the current position */

@@ -31,16 +31,22 @@
 #include <unistd.h>
 
 #include "target/i386/jit-emit.h"
+#include "target/i386/optab.h"
 
 #define JIT_CACHE_SIZE  (32u << 20)
 #define JIT_BLOCK_SPACE (24u << 10) /* worst case for TB_MAX_INSNS instructions */
+
+/* fallback counters: one per opcode and ModRM.reg (a group's members apart) */
+#define JIT_FALLBACK_KEYS (X86_OPTAB_SIZE * 8)
 
 struct X86Jit {
     int fd;
     uint8_t *rw, *rx;
     size_t size, used;
     uint32_t epoch;
+    uint32_t entry_off; /* from a block's start to its chain entry (the same for every block) */
     X86JitStats stats;
+    uint64_t fallback[JIT_FALLBACK_KEYS]; /* runs of the interpreter after or instead of code */
 };
 
 G_STATIC_ASSERT(sizeof(TLBEntry) == 32);
@@ -104,6 +110,57 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out)
     out->cache_used = j->used;
 }
 
+/* a group opcode: ModRM.reg picks the operation */
+static bool is_group(unsigned op)
+{
+    const X86OpInfo *row = &x86_optab[op];
+    return (row->flags & X86_OPF_MODRM) && row->name && g_str_has_prefix(row->name, "grp");
+}
+
+static unsigned fallback_key(const X86Insn *in)
+{
+    unsigned op = in->op & (X86_OPTAB_SIZE - 1);
+    return op * 8 + (is_group(op) ? (in->reg & 7) : 0);
+}
+
+void x86_jit_note_fallback(X86Jit *j, const X86Insn *in)
+{
+    j->fallback[fallback_key(in)]++;
+}
+
+static gint cmp_fallback(gconstpointer a, gconstpointer b, gpointer data)
+{
+    const uint64_t *f = data;
+    uint64_t x = f[*(const guint *)a], y = f[*(const guint *)b];
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* the opcodes the interpreter ran most often inside hot code, busiest first */
+static void fallback_info(const X86Jit *j, GString *out)
+{
+    g_autoptr(GArray) keys = g_array_new(FALSE, FALSE, sizeof(guint));
+    uint64_t total = 0;
+    for (guint k = 0; k < JIT_FALLBACK_KEYS; k++) {
+        if (j->fallback[k]) {
+            g_array_append_val(keys, k);
+            total += j->fallback[k];
+        }
+    }
+    g_array_sort_with_data(keys, cmp_fallback, (gpointer)j->fallback);
+    g_string_append_printf(out, "interpreted in hot code %" PRIu64 " (by opcode, busiest first)\n",
+                           total);
+    for (guint i = 0; i < keys->len && i < 12; i++) {
+        guint k = g_array_index(keys, guint, i), op = k / 8;
+        const X86OpInfo *row = &x86_optab[op];
+        static const char *const map[] = {"", "0f ", "0f 38 ", "0f 3a "};
+        g_string_append_printf(out, "  %s%02x", map[op >> 8], op & 0xff);
+        if (is_group(op)) {
+            g_string_append_printf(out, " /%u", k & 7);
+        }
+        g_string_append_printf(out, " %-8s %" PRIu64 "\n", row->name, j->fallback[k]);
+    }
+}
+
 void x86_cpu_jit_info(X86CPU *cpu, GString *out)
 {
     X86JitStats js;
@@ -118,6 +175,7 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
                            js.blocks ? (double)js.insns / js.blocks : 0.0);
     g_string_append_printf(
         out, "TB interpreted      %" PRIu64 " (first instruction not translated)\n", js.refused);
+    g_string_append_printf(out, "TB chained jumps    %" PRIu64 "\n", js.links);
     g_string_append_printf(out, "\nStatistics:\n");
     g_string_append_printf(out, "TB flush count      %" PRIu64 "\n", js.flushes);
     g_string_append_printf(out, "decoded blocks      %" PRIu64 "\n", cs.tb_translations);
@@ -125,28 +183,25 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(out, "TLB full flushes    %" PRIu64 "\n", cs.tlb_flushes);
     g_string_append_printf(out, "translator          %s\n",
                            on ? "on (-accel tcg,jit=on)" : "off (-accel tcg,jit=off)");
-}
-
-/* x86_cond for generated code that cannot read the condition from the host's flags */
-static uint64_t jit_cond(X86CPU *cpu, uint64_t cc)
-{
-    return x86_cond(cpu, (int)cc);
+    if (on) {
+        fallback_info(cpu->jit, out);
+    }
 }
 
 /* ---- what the translator handles ---- */
 
 enum {
     K_NONE,
-    K_MOV_RR,    /* 89 8b, register operands */
-    K_LOAD,      /* 8b, memory source */
-    K_STORE,     /* 89, memory destination */
-    K_MOV_IMM,   /* b8+r, c7 /0 register */
-    K_STORE_IMM, /* c7 /0 memory */
+    K_MOV_RR,    /* 88 89 8a 8b, register operands */
+    K_LOAD,      /* 8a 8b, memory source */
+    K_STORE,     /* 88 89, memory destination */
+    K_MOV_IMM,   /* b0+r, b8+r, c6/c7 /0 register */
+    K_STORE_IMM, /* c6/c7 /0 memory */
     K_LEA,       /* 8d */
-    K_ALU_RR,    /* add or and sub xor cmp between registers */
+    K_ALU_RR,    /* add or and sub xor cmp between registers, byte or not */
     K_ALU_RM,    /* the same with a memory source */
-    K_ALU_RI,    /* 81 83 with a register destination */
-    K_TEST_RR,   /* 85 between registers */
+    K_ALU_RI,    /* 80 81 83 with a register destination; 04 05 0c 0d ... 3c 3d */
+    K_TEST_RR,   /* 84 85 between registers */
     K_PUSH,      /* 50+r */
     K_POP,       /* 58+r */
     K_JCC,       /* 70+cc, 0f 80+cc */
@@ -155,13 +210,26 @@ enum {
     K_RET,       /* c3 */
     K_NOP,       /* 90, 0f 1f */
     K_SHIFT_RI,  /* c1 d1 /4 /5 /7 (shl shr sar) on a register, count not 0 */
-    K_TEST_RI,   /* f7 /0 on a register */
+    K_TEST_RI,   /* f6 f7 /0 on a register; a8 a9 */
     K_MOVX,      /* 0f b6 b7 be bf (movzx movsx), register or memory source */
+    K_ROT_RI,    /* c1 d1 /0 /1 (rol ror) on a register, count not 0 */
+    K_INCDEC,    /* fe ff /0 /1 on a register */
+    K_IMUL,      /* 0f af, register or memory source */
+    K_IMUL_I,    /* 69 6b, register or memory source */
+    K_CMOV,      /* 0f 40+cc, register or memory source */
+    K_SETCC,     /* 0f 90+cc on a register */
+    K_MOVSXD,    /* 63 in 64-bit code, register or memory source */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
 static const int alu_ccop[8] = {CC_OP_ADD,   CC_OP_LOGIC, -1,          -1,
                                 CC_OP_LOGIC, CC_OP_SUB,   CC_OP_LOGIC, CC_OP_SUB};
+
+/* the operand size: 1 for the byte rows of the opcode table */
+static int osize(const X86Insn *in)
+{
+    return x86_optab[in->op].size == X86_SZ_B ? 1 : in->opsize;
+}
 
 /* c1: the immediate, d1: 1; masked as the CPU masks it */
 static unsigned shift_count(const X86Insn *in)
@@ -175,43 +243,51 @@ static bool mem_ok(const X86Insn *in)
     return in->addrsize == 8 && (in->seg == X86_SEG_NONE || in->seg == R_FS || in->seg == R_GS);
 }
 
+/* a register or a memory operand the translator can address */
+static bool rm_ok(const X86Insn *in)
+{
+    return in->mod == 3 || mem_ok(in);
+}
+
 static int classify(const X86Insn *in)
 {
     int op = in->op;
-    bool big = in->opsize == 4 || in->opsize == 8;
     bool reg = in->mod == 3;
+    int g = in->reg & 7;
     if (in->bad || in->mode != X86_MODE64 ||
         (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
     }
-    if (op < 0x40 && (op & 7) < 4 && (op & 1) && alu_ccop[op >> 3] >= 0) {
+    if (op < 0x40 && (op & 7) < 6 && alu_ccop[op >> 3] >= 0) {
+        if ((op & 7) >= 4) {
+            return K_ALU_RI; /* al/eax/rax, immediate */
+        }
         if (reg) {
             return K_ALU_RR;
         }
         return (op & 2) && mem_ok(in) ? K_ALU_RM : K_NONE;
     }
     switch (op) {
-    case 0x89:
-    case 0x8b:
-        if (!big) {
-            return K_NONE;
-        }
+    case 0x88 ... 0x8b:
         if (reg) {
             return K_MOV_RR;
         }
-        return mem_ok(in) ? (op == 0x8b ? K_LOAD : K_STORE) : K_NONE;
-    case 0xb8 ... 0xbf:
+        return mem_ok(in) ? (op & 2 ? K_LOAD : K_STORE) : K_NONE;
+    case 0xb0 ... 0xbf:
         return K_MOV_IMM;
+    case 0xc6:
     case 0xc7:
-        if ((in->reg & 7) != 0) {
+        if (g != 0) {
             return K_NONE;
         }
         return reg ? K_MOV_IMM : mem_ok(in) ? K_STORE_IMM : K_NONE;
     case 0x8d:
         return !reg && in->addrsize == 8 ? K_LEA : K_NONE;
+    case 0x80:
     case 0x81:
     case 0x83:
-        return reg && alu_ccop[in->reg & 7] >= 0 ? K_ALU_RI : K_NONE;
+        return reg && alu_ccop[g] >= 0 ? K_ALU_RI : K_NONE;
+    case 0x84:
     case 0x85:
         return reg ? K_TEST_RR : K_NONE;
     case 0x50 ... 0x57:
@@ -233,38 +309,224 @@ static int classify(const X86Insn *in)
     case 0x11f:
         return K_NOP;
     case 0xc1:
-    case 0xd1: {
-        int g = in->reg & 7;
-        unsigned cnt = shift_count(in);
-        return reg && (g == 4 || g == 5 || g == 7) && cnt ? K_SHIFT_RI : K_NONE;
-    }
+    case 0xd1:
+        if (!reg || !shift_count(in)) {
+            return K_NONE;
+        }
+        return g == 4 || g == 5 || g == 7 ? K_SHIFT_RI : g <= 1 ? K_ROT_RI : K_NONE;
+    case 0xf6:
     case 0xf7:
-        return reg && (in->reg & 7) == 0 ? K_TEST_RI : K_NONE;
+        return reg && g == 0 ? K_TEST_RI : K_NONE;
+    case 0xa8:
+    case 0xa9:
+        return K_TEST_RI;
+    case 0xfe:
+    case 0xff:
+        return reg && g <= 1 ? K_INCDEC : K_NONE;
+    case 0x1af:
+        return rm_ok(in) ? K_IMUL : K_NONE;
+    case 0x69:
+    case 0x6b:
+        return rm_ok(in) ? K_IMUL_I : K_NONE;
+    case 0x140 ... 0x14f:
+        return rm_ok(in) ? K_CMOV : K_NONE;
+    case 0x190 ... 0x19f:
+        return reg ? K_SETCC : K_NONE;
+    case 0x63:
+        return rm_ok(in) ? K_MOVSXD : K_NONE;
     case 0x1b6:
     case 0x1b7:
     case 0x1be:
     case 0x1bf:
-        if (reg) {
-            /* a byte register without REX in 4-7 is ah-bh */
-            bool high = in->op & 1 ? false : !(in->prefix & PFX_REX) && in->rm >= 4 && in->rm < 8;
-            return high ? K_NONE : K_MOVX;
-        }
-        return mem_ok(in) ? K_MOVX : K_NONE;
+        return rm_ok(in) ? K_MOVX : K_NONE;
     }
     return K_NONE;
 }
 
+/*
+ * Flags liveness over the translated prefix. Before an instruction that reads the flags, may
+ * fault or may leave the block they must be exact (in the lazy fields); an instruction that
+ * overwrites them all without reading them, and cannot fault, makes them dead before it. An
+ * instruction whose flags are dead after it does not store them.
+ */
+enum { FX_OPAQUE, FX_NONE, FX_KILL, FX_PARTIAL };
+
+static int flags_effect(const X86Insn *in, int kind)
+{
+    switch (kind) {
+    case K_MOV_RR:
+    case K_MOV_IMM:
+    case K_LEA:
+    case K_NOP:
+        return FX_NONE;
+    case K_MOVX:
+    case K_MOVSXD:
+        return in->mod == 3 ? FX_NONE : FX_OPAQUE;
+    case K_ALU_RR:
+    case K_ALU_RI:
+    case K_TEST_RR:
+    case K_TEST_RI:
+    case K_SHIFT_RI: /* count not 0 */
+        return FX_KILL;
+    case K_IMUL:
+    case K_IMUL_I:
+        return in->mod == 3 ? FX_KILL : FX_OPAQUE;
+    case K_ROT_RI: /* CF and OF, merged with the rest only when they are live */
+    case K_INCDEC: /* all but CF, which it reads only when they are live */
+        return FX_PARTIAL;
+    }
+    return FX_OPAQUE;
+}
+
+/* dead[i]: the flags instruction i sets are overwritten before anything can see them */
+static void flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, bool *dead)
+{
+    bool live = true; /* the interpreter or the next block may read them */
+    for (uint32_t i = n; i-- > 0;) {
+        dead[i] = !live;
+        switch (flags_effect(&insns[i], kinds[i])) {
+        case FX_OPAQUE:
+            live = true;
+            break;
+        case FX_KILL:
+            live = false;
+            break;
+        }
+    }
+}
+
 /* ---- emission ---- */
+
+/* What the host's flags hold: nothing of the guest's, all its arithmetic flags, or all but CF
+ * (after inc/dec, which leave the host's CF as it was) */
+enum { FL_NONE, FL_ALL, FL_NOCF };
+
+/* a memory access's slow path: where it branches from, and where it rejoins the block */
+enum { COLD_LOAD, COLD_STORE, COLD_MARK };
+typedef struct JitCold {
+    int kind, size;
+    uint64_t rip, next; /* the instruction, for a fault's state */
+    uint8_t *from, *resume;
+} JitCold;
 
 typedef struct JitCtx {
     JitEmit e;
     X86CPU *cpu;
-    int user;        /* TLB privilege the block was translated for */
-    uint64_t rip;    /* start of the instruction being translated */
-    uint64_t next;   /* the instruction after it */
-    uint32_t done;   /* instructions before it in the block */
-    bool flags_live; /* the host's flags are the guest's (an ALU operation just ran) */
+    const TB *tb;
+    int user;      /* TLB privilege the block was translated for */
+    uint64_t rip;  /* start of the instruction being translated */
+    uint64_t next; /* the instruction after it */
+    uint32_t done; /* instructions before it in the block */
+    int flags;     /* FL_*: what the host's flags are */
+    bool dead;     /* the flags this instruction sets are overwritten unread (flags_live) */
+    uint8_t *top;  /* the chain entry (a loop jumps back here) */
+    uint8_t *rw_base, *rx_base; /* the cache's two mappings */
+    /* guest registers with a copy in a callee-saved host register (write-through: memory is
+     * always current, so exits, helpers and faults need nothing; empty at the chain entry) */
+    int8_t slot_of[16];             /* guest register -> slot, or -1 */
+    int8_t held[5];                 /* slot -> guest register, or -1 */
+    uint8_t victim;                 /* the slot to take next */
+    JitCold cold[2 * TB_MAX_INSNS]; /* slow paths to emit after the block */
+    unsigned ncold;
 } JitCtx;
+
+/* the host registers of the slots: callee-saved, so helper calls keep them */
+static const int slot_reg[5] = {H_RBP, H_R12, H_R13, H_R14, H_R15};
+
+/* the frame: rbx rbp r12-r15 saved, then [rsp] the TLB epoch at entry, [rsp + 8] scratch,
+ * 8 more bytes keep the stack 16-byte aligned for the helpers */
+#define FRAME_EPOCH 0
+#define FRAME_TMP   8
+#define FRAME_SIZE  24
+static const int saved_regs[6] = {H_RBX, H_RBP, H_R12, H_R13, H_R14, H_R15};
+
+static void cache_reset(JitCtx *c)
+{
+    memset(c->slot_of, -1, sizeof(c->slot_of));
+    memset(c->held, -1, sizeof(c->held));
+    c->victim = 0;
+}
+
+static void cache_drop(JitCtx *c, int r)
+{
+    if (c->slot_of[r] >= 0) {
+        c->held[c->slot_of[r]] = -1;
+        c->slot_of[r] = -1;
+    }
+}
+
+/* the slot's host register for guest register r, taking one when it has none */
+static int cache_take(JitCtx *c, int r)
+{
+    if (c->slot_of[r] < 0) {
+        int s = c->victim;
+        c->victim = (c->victim + 1) % G_N_ELEMENTS(slot_reg);
+        if (c->held[s] >= 0) {
+            c->slot_of[c->held[s]] = -1;
+        }
+        c->held[s] = r;
+        c->slot_of[r] = s;
+    }
+    return slot_reg[c->slot_of[r]];
+}
+
+/* host h = guest register r (size 4: zero-extended) */
+static void ld_reg(JitCtx *c, int h, int r, int size)
+{
+    if (c->slot_of[r] < 0) {
+        je_load(&c->e, 8, cache_take(c, r), H_RBX, REG_OFF(r));
+    }
+    je_mov_rr(&c->e, size, h, slot_reg[c->slot_of[r]]);
+}
+
+/* guest register r = host h (all 64 bits), in memory and in the cache */
+static void st_reg(JitCtx *c, int r, int h)
+{
+    je_store(&c->e, 8, H_RBX, REG_OFF(r), h);
+    je_mov_rr(&c->e, 8, cache_take(c, r), h);
+}
+
+static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count);
+
+/*
+ * The frame, then the chain entry, where a loop's back edge and other blocks' chained exits
+ * come in (rdx: the exit's JitLinkRec, or 0): it checks that the page still holds the code
+ * this block was made from.
+ */
+static void emit_prologue(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    for (size_t k = 0; k < G_N_ELEMENTS(saved_regs); k++) {
+        je_push(e, saved_regs[k]);
+    }
+    je_mov_rr(e, 8, H_RBX, H_RDI);
+    je_alu_ri(e, 8, 5, H_RSP, FRAME_SIZE);
+    je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
+    je_store(e, 8, H_RSP, FRAME_EPOCH, H_RAX);
+    je_mov_imm(e, H_RDX, 0); /* not entered through a chained exit */
+    c->top = e->p;
+    cache_reset(c);
+    const GuestRam *ram = c->cpu->ram;
+    je_movabs(e, H_RAX, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
+    je_load(e, 4, H_RAX, H_RAX, 0);
+    je_alu_ri(e, 4, 7, H_RAX, (int32_t)c->tb->gen);
+    uint8_t *same = je_jcc_fwd(e, 4 /* e */);
+    /* stale code, reached through a link made before the page changed: that exit (rdx, its
+     * record) asks to be linked again, to the code the main loop makes now */
+    je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RDX);
+    emit_exit_imm(c, c->tb->pc, 0);
+    je_patch_here(e, same);
+}
+
+/* returns rax to run_tb */
+static void emit_epilogue(JitCtx *c)
+{
+    je_alu_ri(&c->e, 8, 0, H_RSP, FRAME_SIZE);
+    for (size_t k = G_N_ELEMENTS(saved_regs); k-- > 0;) {
+        je_pop(&c->e, saved_regs[k]);
+    }
+    je_ret(&c->e);
+}
 
 /* Leaves the block with rip = value and `count` instructions retired. */
 static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count)
@@ -272,8 +534,7 @@ static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count)
     je_mov_imm(&c->e, H_RAX, rip);
     je_store(&c->e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
     je_mov_imm(&c->e, H_RAX, count);
-    je_pop(&c->e, H_RBX);
-    je_ret(&c->e);
+    emit_epilogue(c);
 }
 
 /* Where the interpreter has them while an instruction runs: for a helper that may fault. */
@@ -285,20 +546,46 @@ static void emit_sync_rip(JitCtx *c)
     je_store(&c->e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
 }
 
+/* host h = guest register r of `size` bytes, zero-extended (a byte register without REX in
+ * 4-7 is ah-bh) */
+static void ld_greg(JitCtx *c, const X86Insn *in, int h, int r, int size)
+{
+    if (size == 1) {
+        bool high = !(in->prefix & PFX_REX) && r >= 4 && r < 8;
+        static const uint8_t movzx[2] = {0x0f, 0xb6};
+        je_op_mem(&c->e, 4, movzx, 2, h, H_RBX, H_NOINDEX, 0,
+                  high ? REG_OFF(r - 4) + 1 : REG_OFF(r));
+    } else {
+        ld_reg(c, h, r, size);
+    }
+}
+
+/* guest register r of `size` bytes = host h (h zero-extended already for 4; a byte merges) */
+static void st_greg(JitCtx *c, const X86Insn *in, int r, int size, int h)
+{
+    if (size == 1) {
+        bool high = !(in->prefix & PFX_REX) && r >= 4 && r < 8;
+        je_store(&c->e, 1, H_RBX, high ? REG_OFF(r - 4) + 1 : REG_OFF(r), h);
+        cache_drop(c, high ? r - 4 : r); /* merged in memory only */
+    } else {
+        st_reg(c, r, h);
+    }
+}
+
 /* rsi = the linear address of the memory operand (with_seg: FS/GS base added) */
 static void emit_ea(JitCtx *c, const X86Insn *in, bool with_seg)
 {
     JitEmit *e = &c->e;
     int32_t disp = in->disp;
     if (in->base < 16) {
-        je_load(e, 8, H_RSI, H_RBX, REG_OFF(in->base));
+        ld_reg(c, H_RSI, in->base, 8);
     } else {
         je_mov_imm(e, H_RSI,
                    in->base == X86_RIP ? c->next + (int64_t)disp : (uint64_t)(int64_t)disp);
         disp = 0;
     }
     if (in->index < 16) {
-        je_load(e, 8, H_RAX, H_RBX, REG_OFF(in->index));
+        ld_reg(c, H_RAX, in->index, 8);
         je_lea(e, H_RSI, H_RSI, H_RAX, in->scale, disp);
     } else if (disp) {
         je_lea(e, H_RSI, H_RSI, H_NOINDEX, 0, disp);
@@ -327,6 +614,51 @@ static uint8_t *emit_tlb_check(JitCtx *c, int size, bool write)
 }
 
 /* rax = the `size`-byte value at la (rsi), zero-extended */
+/* a slow path, emitted out of line after the block's code (a TLB miss, a page to mark) */
+static void add_cold(JitCtx *c, int kind, int size, uint8_t *from)
+{
+    if (c->ncold == G_N_ELEMENTS(c->cold)) {
+        c->e.overflow = true; /* never with TB_MAX_INSNS instructions: refuse the block */
+        return;
+    }
+    c->cold[c->ncold++] = (JitCold){
+        .kind = kind, .size = size, .rip = c->rip, .next = c->next, .from = from, .resume = c->e.p};
+}
+
+static void emit_cold(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    for (unsigned k = 0; k < c->ncold; k++) {
+        const JitCold *s = &c->cold[k];
+        je_patch_here(e, s->from);
+        c->rip = s->rip;
+        c->next = s->next;
+        switch (s->kind) {
+        case COLD_LOAD: /* rax = the value, as the inline path leaves it */
+            emit_sync_rip(c);
+            je_mov_rr(e, 8, H_RDI, H_RBX);
+            je_mov_imm(e, H_RDX, s->size);
+            je_mov_imm(e, H_RCX, c->user);
+            je_call(e, x86_ld_slow);
+            break;
+        case COLD_STORE: /* rsi = la, rdi = the value */
+            emit_sync_rip(c);
+            je_mov_rr(e, 8, H_RDX, H_RDI);
+            je_mov_rr(e, 8, H_RDI, H_RBX);
+            je_mov_imm(e, H_RCX, s->size);
+            je_mov_imm(e, H_R8, c->user);
+            je_call(e, x86_st_slow);
+            break;
+        case COLD_MARK: /* rax = the page index */
+            je_mov_rr(e, 8, H_RDI, H_RBX);
+            je_mov_rr(e, 8, H_RSI, H_RAX);
+            je_call(e, x86_note_store_slow);
+            break;
+        }
+        je_jmp_back(e, s->resume);
+    }
+}
+
 static void emit_load(JitCtx *c, int size)
 {
     JitEmit *e = &c->e;
@@ -338,14 +670,7 @@ static void emit_load(JitCtx *c, int size)
     } else {
         je_load(e, size, H_RAX, H_RSI, 0);
     }
-    uint8_t *done = je_jmp_fwd(e);
-    je_patch_here(e, miss);
-    emit_sync_rip(c);
-    je_mov_rr(e, 8, H_RDI, H_RBX);
-    je_mov_imm(e, H_RDX, size);
-    je_mov_imm(e, H_RCX, c->user);
-    je_call(e, x86_ld_slow);
-    je_patch_here(e, done);
+    add_cold(c, COLD_LOAD, size, miss);
 }
 
 /* stores the `size` low bytes of rdi at la (rsi), then marks the page as the store path does */
@@ -365,21 +690,8 @@ static void emit_store(JitCtx *c, int size)
     je_mov_imm(e, H_RCX, (uint64_t)(uintptr_t)ram->page_state);
     je_cmp_byte_mem(e, H_RCX, H_RAX, 0, PAGE_DIRTY);
     uint8_t *mark = je_jcc_fwd(e, 5 /* ne */);
-    uint8_t *done = je_jmp_fwd(e);
-    je_patch_here(e, mark);
-    je_mov_rr(e, 8, H_RDI, H_RBX);
-    je_mov_rr(e, 8, H_RSI, H_RAX);
-    je_call(e, x86_note_store_slow);
-    uint8_t *done2 = je_jmp_fwd(e);
-    je_patch_here(e, miss);
-    emit_sync_rip(c);
-    je_mov_rr(e, 8, H_RDX, H_RDI);
-    je_mov_rr(e, 8, H_RDI, H_RBX);
-    je_mov_imm(e, H_RCX, size);
-    je_mov_imm(e, H_R8, c->user);
-    je_call(e, x86_st_slow);
-    je_patch_here(e, done);
-    je_patch_here(e, done2);
+    add_cold(c, COLD_MARK, size, mark);
+    add_cold(c, COLD_STORE, size, miss);
 }
 
 /* after an instruction that stored: a store into a code page ends the block there */
@@ -391,46 +703,51 @@ static void emit_tb_exit_check(JitCtx *c)
     je_patch_here(&c->e, stay);
 }
 
-/* rax (destination) op rcx (source), lazy flags as the interpreter writes them */
-static void emit_alu(JitCtx *c, int aop, int size, int dst_reg)
+/* rax (destination) op rcx (source), lazy flags as the interpreter writes them (unless the
+ * next instruction overwrites them unread) */
+static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_reg)
 {
     JitEmit *e = &c->e;
-    je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
-    je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RCX);
+    if (!c->dead) {
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RCX);
+    }
     /* cmp is a sub and test an and whose result is kept only in cc_res, as the interpreter
      * keeps it (ZF and SF come from there) */
     je_alu_rr(e, size, aop == 8 ? 4 : aop == 7 ? 5 : aop, H_RAX, H_RCX);
     /* only moves from here on: the host's flags stay the guest's for a following jcc */
-    je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
-    je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), aop == 8 ? CC_OP_LOGIC : alu_ccop[aop]);
-    je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
-    if (aop != 7 && aop != 8) {
-        je_store(e, 8, H_RBX, REG_OFF(dst_reg), H_RAX);
+    if (!c->dead) {
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), aop == 8 ? CC_OP_LOGIC : alu_ccop[aop]);
+        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
     }
-    c->flags_live = true;
+    if (aop != 7 && aop != 8) {
+        st_greg(c, in, dst_reg, size, H_RAX);
+    }
+    c->flags = FL_ALL;
 }
 
 /* push rdi (64-bit): the store first, rsp only once it succeeded */
 static void emit_push_rdi(JitCtx *c)
 {
     JitEmit *e = &c->e;
-    je_load(e, 8, H_RSI, H_RBX, REG_OFF(R_ESP));
+    ld_reg(c, H_RSI, R_ESP, 8);
     je_lea(e, H_RSI, H_RSI, H_NOINDEX, 0, -8);
     emit_store(c, 8);
-    je_load(e, 8, H_RAX, H_RBX, REG_OFF(R_ESP));
+    ld_reg(c, H_RAX, R_ESP, 8);
     je_lea(e, H_RAX, H_RAX, H_NOINDEX, 0, -8);
-    je_store(e, 8, H_RBX, REG_OFF(R_ESP), H_RAX);
+    st_reg(c, R_ESP, H_RAX);
 }
 
 /* pop into rax (64-bit): the load first, rsp only once it succeeded */
 static void emit_pop_rax(JitCtx *c)
 {
     JitEmit *e = &c->e;
-    je_load(e, 8, H_RSI, H_RBX, REG_OFF(R_ESP));
+    ld_reg(c, H_RSI, R_ESP, 8);
     emit_load(c, 8);
-    je_load(e, 8, H_RCX, H_RBX, REG_OFF(R_ESP));
+    ld_reg(c, H_RCX, R_ESP, 8);
     je_lea(e, H_RCX, H_RCX, H_NOINDEX, 0, 8);
-    je_store(e, 8, H_RBX, REG_OFF(R_ESP), H_RCX);
+    st_reg(c, R_ESP, H_RCX);
 }
 
 static int opcode_reg(const X86Insn *in)
@@ -438,37 +755,254 @@ static int opcode_reg(const X86Insn *in)
     return (in->op & 7) | ((in->rex & REX_B) ? 8 : 0);
 }
 
+/* x86_cond for generated code that cannot read the condition from the host's flags */
+static uint64_t jit_cond(X86CPU *cpu, uint64_t cc)
+{
+    return x86_cond(cpu, (int)cc);
+}
+
+/* the host's flags answer condition cc as the guest's would */
+static bool host_cc(const JitCtx *c, int cc)
+{
+    return c->flags == FL_ALL || (c->flags == FL_NOCF && (cc >> 1) != 1 && (cc >> 1) != 3);
+}
+
+/* rax = condition cc (0 or 1); keeps the host's flags when they answer it */
+static void emit_cond_rax(JitCtx *c, int cc)
+{
+    JitEmit *e = &c->e;
+    if (host_cc(c, cc)) {
+        je_mov_imm(e, H_RAX, 0); /* a mov: the flags survive */
+        je_setcc(e, cc, H_RAX);
+        return;
+    }
+    je_mov_rr(e, 8, H_RDI, H_RBX);
+    je_mov_imm(e, H_RSI, cc);
+    je_call(e, jit_cond);
+    c->flags = FL_NONE;
+}
+
+/* rcx = the r/m source operand of `size` bytes, zero-extended (a load may fault) */
+static void emit_rm_source(JitCtx *c, const X86Insn *in, int size)
+{
+    if (in->mod == 3) {
+        ld_greg(c, in, H_RCX, in->rm, size);
+    } else {
+        emit_ea(c, in, true);
+        emit_load(c, size);
+        je_mov_rr(&c->e, 8, H_RCX, H_RAX);
+        c->flags = FL_NONE;
+    }
+}
+
+/* rol/ror fold CF and OF into eflags eagerly, as the interpreter's shift_op does; SZAP stay */
+static void jit_rot_flags(X86CPU *cpu, uint64_t r, uint64_t what)
+{
+    int size = (int)(what >> 1);
+    uint64_t sb = sign_bit(size);
+    bool msb = (r & sb) != 0, c, of;
+    if (what & 1) { /* ror */
+        c = msb;
+        of = msb ^ ((r & (sb >> 1)) != 0);
+    } else {
+        c = r & 1;
+        of = msb ^ c;
+    }
+    uint32_t f = x86_compute_eflags(cpu) & ~(CC_C | CC_O);
+    f |= (c ? CC_C : 0) | (of ? CC_O : 0);
+    cpu->env.eflags = (cpu->env.eflags & ~(uint64_t)CC_ALL) | f;
+    cpu->env.cc_op = CC_OP_EFLAGS;
+}
+
+/* imul's flags in the lazy form of a shift: CF = OF = rcx, SZP from the result (rax), AF 0 */
+static void emit_imul_flags(JitCtx *c, const X86Insn *in, int size)
+{
+    JitEmit *e = &c->e;
+    if (c->dead) {
+        return;
+    }
+    je_setcc(e, 2 /* c */, H_RCX);
+    static const uint8_t movzx[2] = {0x0f, 0xb6};
+    je_op_rr(e, 4, movzx, 2, H_RCX, H_RCX);
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RCX);
+    je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), CC_OP_SHIFT);
+    je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
+}
+
+/*
+ * Counts `count` retired instructions and jumps to the patch points it stores in out[] (and
+ * returns how many) when the main loop must look at something before more code runs: the
+ * budget's end, an exit request, an interrupt line, an NMI, a store into a code page.
+ */
+static int emit_leave_checks(JitCtx *c, uint32_t count, uint8_t **out)
+{
+    JitEmit *e = &c->e;
+    int n = 0;
+    je_add_mem_imm(e, H_RBX, CPU_OFF(stats.insns), count);
+    je_load(e, 8, H_RAX, H_RBX, CPU_OFF(stats.insns));
+    static const uint8_t cmp = 0x3b;
+    je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(budget_end));
+    out[n++] = je_jcc_fwd(e, 3 /* ae */);
+    static const int32_t zero_ints[] = {CPU_OFF(exit_request), CPU_OFF(irq_level),
+                                        CPU_OFF(env.nmi_pending), CPU_OFF(tb_exit)};
+    for (size_t k = 0; k < G_N_ELEMENTS(zero_ints); k++) {
+        je_cmp_dword_imm(e, H_RBX, zero_ints[k], 0);
+        out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    }
+    return n;
+}
+
+/* what a chained exit records after its code, for x86_jit_link */
+typedef struct JitLinkRec {
+    uint64_t pc;      /* where the exit leaves for */
+    int32_t epoch_at; /* from the record to the imm64 of the TLB epoch the link is valid in */
+    int32_t jmp_at;   /* from the record to the rel32 of the jump to patch */
+    int32_t pc_at;    /* a ret's: from the record to the imm64 of the target it is linked to */
+    int32_t user;     /* the TLB privilege the code runs with */
+} JitLinkRec;
+
+/*
+ *   add insns, count; leave checks ──fail──────────────────────────────┐
+ *   (ret: movabs rax, target (patched); cmp rax, rip; jne) ─────────────┤
+ *   movabs rax, epoch (patched); cmp rax, tlb_epoch; jne ──────────────┤
+ *   movabs rdx, &record                                                 │
+ *   jmp rel32 (patched: the next block's chain entry; first: the stub) ┤
+ *   stub: rip = target; jit_link_req = &record; return 0  ◄────────────┘
+ *   record (JitLinkRec)
+ * A TLB flush since the link was made (the epoch differs) leaves through the stub, and the
+ * main loop links it again to the block the new mapping gives. A ret is linked to the last
+ * return address that missed: a call site that keeps calling the same function hits.
+ */
+static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t count)
+{
+    JitEmit *e = &c->e;
+    uint8_t *out[9];
+    uint8_t *pc_imm = NULL;
+    int n = emit_leave_checks(c, count, out);
+    static const uint8_t cmp = 0x3b;
+    if (dynamic) { /* rip holds the target: linked to one target, the last one seen */
+        je_movabs(e, H_RAX, UINT64_MAX);
+        pc_imm = e->p - 8;
+        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(env.rip));
+        out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    }
+    je_movabs(e, H_RAX, UINT64_MAX); /* no epoch is UINT64_MAX: never taken until linked */
+    uint8_t *epoch_imm = e->p - 8;
+    je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
+    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    je_movabs(e, H_RDX, 0); /* the record, for the chain entry's stale-code path */
+    uint8_t *rdx_imm = e->p - 8;
+    out[n++] = je_jmp_fwd(e);
+    uint8_t *jmp_rel = out[n - 1];
+    for (int k = 0; k < n; k++) {
+        je_patch_here(e, out[k]);
+    }
+    if (!dynamic) {
+        je_mov_imm(e, H_RAX, target);
+        je_store(e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
+    }
+    je_movabs(e, H_RAX, 0); /* the record's address in the executable mapping, below */
+    uint8_t *rec_imm = e->p - 8;
+    je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RAX);
+    je_mov_imm(e, H_RAX, 0);
+    emit_epilogue(c);
+    JitLinkRec rec = {.pc = target,
+                      .epoch_at = (int32_t)(epoch_imm - e->p),
+                      .jmp_at = (int32_t)(jmp_rel - e->p),
+                      .pc_at = dynamic ? (int32_t)(pc_imm - e->p) : 0,
+                      .user = c->user};
+    uint8_t *at = e->p;
+    for (size_t k = 0; k < sizeof(rec); k++) {
+        je_byte(e, ((const uint8_t *)&rec)[k]);
+    }
+    if (!e->overflow) {
+        uint64_t rx = (uint64_t)(uintptr_t)(c->rx_base + (at - c->rw_base));
+        memcpy(rec_imm, &rx, 8);
+        memcpy(rdx_imm, &rx, 8);
+    }
+}
+
+void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
+{
+    const uint8_t *rx = req;
+    if (rx < j->rx || rx + sizeof(JitLinkRec) > j->rx + j->used) {
+        return; /* made before a flush */
+    }
+    uint8_t *rw = j->rw + (rx - j->rx);
+    JitLinkRec rec;
+    memcpy(&rec, rw, sizeof(rec));
+    if ((!rec.pc_at && rec.pc != tb->pc) || rec.user != tb->code_user || tb->flags != X86_MODE64) {
+        return;
+    }
+    if (rec.pc_at) { /* a ret: now linked to this target */
+        rec.pc = tb->pc;
+        memcpy(rw, &rec, sizeof(rec));
+        memcpy(rw + rec.pc_at, &tb->pc, 8);
+    }
+    uint8_t *entry = (uint8_t *)tb->code + j->entry_off;
+    const uint8_t *jmp_rx = rx + rec.jmp_at;
+    int32_t rel = (int32_t)(entry - (jmp_rx + 4));
+    memcpy(rw + rec.epoch_at, &cpu->tlb_epoch, 8);
+    memcpy(rw + rec.jmp_at, &rel, 4);
+    j->stats.links++;
+}
+
+/*
+ * A taken branch back to the block's first instruction: the pass's instructions are counted,
+ * then the block runs again in host code while the loop in run_tb (cpu.c) would run it again:
+ * no exit request, interrupt line, NMI, budget end, store into a code page, TLB flush or
+ * code change. Otherwise it leaves with rip at the block's start and nothing more retired.
+ */
+static void emit_loop_back(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    uint8_t *out[7];
+    int n = emit_leave_checks(c, c->done + 1, out);
+    static const uint8_t cmp = 0x3b;
+    je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
+    je_op_mem(e, 8, &cmp, 1, H_RAX, H_RSP, H_NOINDEX, 0, FRAME_EPOCH);
+    out[n++] = je_jcc_fwd(e, 5);
+    je_mov_imm(e, H_RDX, 0);
+    je_jmp_back(e, c->top); /* the chain entry checks the code generation */
+    for (int k = 0; k < n; k++) {
+        je_patch_here(e, out[k]);
+    }
+    emit_exit_imm(c, c->tb->pc, 0);
+}
+
 /* Emits one instruction; false: it ended the block. */
 static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
 {
     JitEmit *e = &c->e;
-    int size = in->opsize;
-    bool flags_live = c->flags_live;
-    c->flags_live = false;
+    int size = osize(in);
+    int flags = c->flags;
+    c->flags = FL_NONE;
     switch (kind) {
     case K_MOV_RR: {
-        int dst = in->op == 0x8b ? in->reg : in->rm, src = in->op == 0x8b ? in->rm : in->reg;
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(src));
-        je_store(e, 8, H_RBX, REG_OFF(dst), H_RAX);
-        c->flags_live = flags_live; /* moves only: the host's flags survive */
+        int dst = in->op & 2 ? in->reg : in->rm, src = in->op & 2 ? in->rm : in->reg;
+        ld_greg(c, in, H_RAX, src, size);
+        st_greg(c, in, dst, size, H_RAX);
+        c->flags = flags; /* moves only: the host's flags survive */
         return true;
     }
     case K_LOAD:
         emit_ea(c, in, true);
         emit_load(c, size);
-        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+        st_greg(c, in, in->reg, size, H_RAX);
         return true;
     case K_STORE:
-        je_load(e, 8, H_RDI, H_RBX, REG_OFF(in->reg));
+        ld_greg(c, in, H_RDI, in->reg, size);
         emit_ea(c, in, true);
         emit_store(c, size);
         emit_tb_exit_check(c);
         return true;
     case K_MOV_IMM: {
-        int r = in->op == 0xc7 ? in->rm : opcode_reg(in);
+        int r = in->op >= 0xc6 ? in->rm : opcode_reg(in);
         je_mov_imm(e, H_RAX, size == 8 ? in->imm : (uint32_t)in->imm);
-        je_store(e, 8, H_RBX, REG_OFF(r), H_RAX);
-        c->flags_live = flags_live;
+        st_greg(c, in, r, size, H_RAX);
+        c->flags = flags;
         return true;
     }
     case K_STORE_IMM:
@@ -482,47 +1016,54 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         if (size == 4) {
             je_mov_rr(e, 4, H_RSI, H_RSI);
         }
-        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RSI);
-        c->flags_live = flags_live; /* emit_ea without a segment base: lea and mov only */
+        st_reg(c, in->reg, H_RSI);
+        c->flags = flags; /* emit_ea without a segment base: lea and mov only */
         return true;
     case K_ALU_RR: {
         bool to_reg = in->op & 2;
         int dst = to_reg ? in->reg : in->rm, src = to_reg ? in->rm : in->reg;
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(dst));
-        je_load(e, size, H_RCX, H_RBX, REG_OFF(src));
-        emit_alu(c, in->op >> 3, size, dst);
+        ld_greg(c, in, H_RAX, dst, size);
+        ld_greg(c, in, H_RCX, src, size);
+        emit_alu(c, in, in->op >> 3, size, dst);
         return true;
     }
     case K_ALU_RM:
-        emit_ea(c, in, true);
-        emit_load(c, size);
-        je_mov_rr(e, 8, H_RCX, H_RAX);
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->reg));
-        emit_alu(c, in->op >> 3, size, in->reg);
+        emit_rm_source(c, in, size);
+        ld_greg(c, in, H_RAX, in->reg, size);
+        emit_alu(c, in, in->op >> 3, size, in->reg);
         return true;
     case K_ALU_RI:
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->rm));
-        je_mov_imm(e, H_RCX, size == 8 ? in->imm : (uint32_t)in->imm);
-        emit_alu(c, in->reg & 7, size, in->rm);
+    case K_TEST_RI: {
+        uint64_t imm = size == 8 ? in->imm : size == 4 ? (uint32_t)in->imm : (uint8_t)in->imm;
+        bool acc = in->op < 0x40 || in->op == 0xa8 || in->op == 0xa9; /* al/eax/rax forms */
+        int dst = acc ? R_EAX : in->rm;
+        int aop = kind == K_TEST_RI ? 8 : acc ? in->op >> 3 : in->reg & 7;
+        ld_greg(c, in, H_RAX, dst, size);
+        je_mov_imm(e, H_RCX, imm);
+        emit_alu(c, in, aop, size, dst);
         return true;
+    }
     case K_TEST_RR:
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->rm));
-        je_load(e, size, H_RCX, H_RBX, REG_OFF(in->reg));
-        emit_alu(c, 8, size, in->rm);
+        ld_greg(c, in, H_RAX, in->rm, size);
+        ld_greg(c, in, H_RCX, in->reg, size);
+        emit_alu(c, in, 8, size, in->rm);
         return true;
     case K_PUSH:
-        je_load(e, 8, H_RDI, H_RBX, REG_OFF(opcode_reg(in)));
+        ld_reg(c, H_RDI, opcode_reg(in), 8);
         emit_push_rdi(c);
         emit_tb_exit_check(c);
         return true;
     case K_POP:
         emit_pop_rax(c);
-        je_store(e, 8, H_RBX, REG_OFF(opcode_reg(in)), H_RAX);
+        st_reg(c, opcode_reg(in), H_RAX);
         return true;
     case K_JCC: {
         int cc = in->op & 15;
+        uint64_t target = c->next + in->imm;
         uint8_t *stay;
-        if (flags_live) {
+        c->flags = flags;
+        bool host = host_cc(c, cc);
+        if (host) {
             stay = je_jcc_fwd(e, cc ^ 1);
         } else {
             je_mov_rr(e, 8, H_RDI, H_RBX);
@@ -531,66 +1072,164 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_test_rr(e, 4, H_RAX, H_RAX);
             stay = je_jcc_fwd(e, 4 /* e */);
         }
-        emit_exit_imm(c, c->next + in->imm, c->done + 1);
+        if (target == c->tb->pc) {
+            emit_loop_back(c);
+        } else {
+            emit_chain_exit(c, target, false, c->done + 1);
+        }
         je_patch_here(e, stay);
+        c->flags = host ? flags : FL_NONE; /* falling through, the flags are as they were */
         return true;
     }
     case K_JMP:
-        emit_exit_imm(c, c->next + in->imm, c->done + 1);
+        if (c->next + in->imm == c->tb->pc) {
+            emit_loop_back(c);
+        } else {
+            emit_chain_exit(c, c->next + in->imm, false, c->done + 1);
+        }
         return false;
     case K_CALL:
         je_mov_imm(e, H_RDI, c->next);
         emit_push_rdi(c);
-        emit_exit_imm(c, c->next + in->imm, c->done + 1);
+        emit_chain_exit(c, c->next + in->imm, false, c->done + 1);
         return false;
     case K_RET:
         emit_pop_rax(c);
         je_store(e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
-        je_mov_imm(e, H_RAX, c->done + 1);
-        je_pop(e, H_RBX);
-        je_ret(e);
+        emit_chain_exit(c, 0, true, c->done + 1);
         return false;
     case K_NOP:
-        c->flags_live = flags_live;
+        c->flags = flags;
         return true;
     case K_SHIFT_RI: {
         int g = in->reg & 7, bits = size * 8;
         unsigned cnt = shift_count(in);
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->rm));
+        ld_reg(c, H_RAX, in->rm, size);
         if (g == 5) { /* shr: OF is the operand's sign */
             je_mov_rr(e, 8, H_RDX, H_RAX);
             je_shift_ri(e, 8, 5, H_RDX, bits - 1);
         }
         je_shift_ri(e, size, g, H_RAX, cnt); /* the host's CF is the guest's */
-        static const uint8_t setc_movzx[] = {0x0f, 0x92, 0xc1, 0x0f, 0xb6, 0xc9};
-        for (size_t k = 0; k < sizeof(setc_movzx); k++) {
-            je_byte(e, setc_movzx[k]);
+        if (!c->dead) {
+            static const uint8_t setc_movzx[] = {0x0f, 0x92, 0xc1, 0x0f, 0xb6, 0xc9};
+            for (size_t k = 0; k < sizeof(setc_movzx); k++) {
+                je_byte(e, setc_movzx[k]);
+            }
+            if (g == 4) { /* shl: OF = the result's sign xor CF */
+                je_mov_rr(e, 8, H_RDX, H_RAX);
+                je_shift_ri(e, 8, 5, H_RDX, bits - 1);
+                je_alu_rr(e, 8, 6, H_RDX, H_RCX);
+            } else if (g == 7) {
+                je_mov_imm(e, H_RDX, 0);
+            }
+            je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+            je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
+            je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RDX);
+            je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), CC_OP_SHIFT);
+            je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
         }
-        if (g == 4) { /* shl: OF = the result's sign xor CF */
-            je_mov_rr(e, 8, H_RDX, H_RAX);
-            je_shift_ri(e, 8, 5, H_RDX, bits - 1);
-            je_alu_rr(e, 8, 6, H_RDX, H_RCX);
-        } else if (g == 7) {
-            je_mov_imm(e, H_RDX, 0);
-        }
-        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
-        je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
-        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RDX);
-        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), CC_OP_SHIFT);
-        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
-        je_store(e, 8, H_RBX, REG_OFF(in->rm), H_RAX);
+        st_reg(c, in->rm, H_RAX);
         return true;
     }
-    case K_TEST_RI:
-        je_load(e, size, H_RAX, H_RBX, REG_OFF(in->rm));
-        je_mov_imm(e, H_RCX, size == 8 ? in->imm : (uint32_t)in->imm);
-        emit_alu(c, 8, size, in->rm);
+    case K_ROT_RI:
+        ld_reg(c, H_RAX, in->rm, size);
+        je_shift_ri(e, size, in->reg & 7, H_RAX, shift_count(in));
+        st_reg(c, in->rm, H_RAX);
+        if (!c->dead) {
+            je_mov_rr(e, 8, H_RDI, H_RBX);
+            je_mov_rr(e, 8, H_RSI, H_RAX);
+            je_mov_imm(e, H_RDX, (uint64_t)size << 1 | (in->reg & 1));
+            je_call(e, jit_rot_flags);
+        }
         return true;
+    case K_INCDEC: {
+        int dec = in->reg & 1;
+        if (!c->dead && flags != FL_NOCF) {
+            /* CF survives: keep it in cc_carry (after an inc/dec it is there already) */
+            if (flags == FL_ALL) {
+                je_mov_imm(e, H_RCX, 0);
+                je_setcc(e, 2 /* c */, H_RCX);
+            } else {
+                je_mov_rr(e, 8, H_RDI, H_RBX);
+                je_call(e, x86_compute_cf);
+                je_mov_rr(e, 4, H_RCX, H_RAX);
+            }
+            je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
+        }
+        ld_greg(c, in, H_RAX, in->rm, size);
+        if (!c->dead) {
+            je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
+            je_store_imm(e, 8, H_RBX, CPU_OFF(env.cc_src2), 1);
+        }
+        je_incdec(e, size, dec, H_RAX); /* 32-bit: zero-extends */
+        if (!c->dead) {
+            je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+            je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), dec ? CC_OP_DEC : CC_OP_INC);
+            je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
+        }
+        st_greg(c, in, in->rm, size, H_RAX);
+        c->flags = c->dead ? FL_NONE : FL_NOCF;
+        return true;
+    }
+    case K_IMUL:
+        emit_rm_source(c, in, size);
+        ld_reg(c, H_RAX, in->reg, size);
+        je_imul_rr(e, size, H_RAX, H_RCX);
+        emit_imul_flags(c, in, size);
+        st_reg(c, in->reg, H_RAX);
+        return true;
+    case K_IMUL_I:
+        emit_rm_source(c, in, size);
+        je_imul_rri(e, size, H_RAX, H_RCX, (int32_t)in->imm);
+        emit_imul_flags(c, in, size);
+        st_reg(c, in->reg, H_RAX);
+        return true;
+    case K_CMOV: {
+        int cc = in->op & 15;
+        c->flags = flags;
+        if (in->mod == 3 && host_cc(c, cc)) {
+            ld_reg(c, H_RAX, in->reg, 8);
+            ld_reg(c, H_RCX, in->rm, 8);
+            je_cmov(e, size, cc, H_RAX, H_RCX);
+            st_reg(c, in->reg, H_RAX);
+            return true; /* moves only: the host's flags survive */
+        }
+        /* the condition first (into the frame), then the source, which may fault */
+        emit_cond_rax(c, cc);
+        je_store(e, 8, H_RSP, FRAME_TMP, H_RAX);
+        emit_rm_source(c, in, size);
+        ld_reg(c, H_RAX, in->reg, 8);
+        je_cmp_dword_imm(e, H_RSP, FRAME_TMP, 0);
+        je_cmov(e, size, 5 /* ne */, H_RAX, H_RCX);
+        st_reg(c, in->reg, H_RAX);
+        c->flags = FL_NONE;
+        return true;
+    }
+    case K_MOVSXD: /* the 32-bit source sign-extended; without REX.W a 32-bit move */
+        c->flags = flags;
+        emit_rm_source(c, in, 4);
+        if (size == 8) {
+            static const uint8_t movsxd = 0x63;
+            je_op_rr(e, 8, &movsxd, 1, H_RAX, H_RCX);
+        } else {
+            je_mov_rr(e, 4, H_RAX, H_RCX);
+        }
+        st_reg(c, in->reg, H_RAX);
+        return true; /* emit_rm_source left c->flags as the host's flags are */
+    case K_SETCC:
+        c->flags = flags;
+        emit_cond_rax(c, in->op & 15);
+        st_greg(c, in, in->rm, 1, H_RAX);
+        return true; /* emit_cond_rax left c->flags as the host's flags are */
     case K_MOVX: {
         int ssz = (in->op & 1) ? 2 : 1;
         if (in->mod == 3) {
-            uint8_t movzx[2] = {0x0f, ssz == 1 ? 0xb6 : 0xb7};
-            je_op_mem(e, 4, movzx, 2, H_RAX, H_RBX, H_NOINDEX, 0, REG_OFF(in->rm));
+            if (ssz == 1) {
+                ld_greg(c, in, H_RAX, in->rm, 1);
+            } else {
+                je_op_mem(e, 4, (const uint8_t[]){0x0f, 0xb7}, 2, H_RAX, H_RBX, H_NOINDEX, 0,
+                          REG_OFF(in->rm));
+            }
         } else {
             emit_ea(c, in, true);
             emit_load(c, ssz);
@@ -602,7 +1241,8 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         if (size == 4) {
             je_mov_rr(e, 4, H_RAX, H_RAX);
         }
-        je_store(e, 8, H_RBX, REG_OFF(in->reg), H_RAX);
+        st_reg(c, in->reg, H_RAX);
+        c->flags = in->mod == 3 ? flags : FL_NONE;
         return true;
     }
     }
@@ -620,30 +1260,38 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         j->used = 0;
         j->epoch++;
         j->stats.flushes++;
+        cpu->jit_link_req = NULL; /* its code is gone */
     }
-    JitCtx c = {.cpu = cpu, .user = cpu->mmu_user};
+    JitCtx c = {.cpu = cpu, .tb = tb, .user = cpu->mmu_user, .rw_base = j->rw, .rx_base = j->rx};
     c.e.p = j->rw + j->used;
     c.e.end = c.e.p + JIT_BLOCK_SPACE;
     uint8_t *start = c.e.p;
-    je_push(&c.e, H_RBX); /* also aligns the stack for the helpers */
-    je_mov_rr(&c.e, 8, H_RBX, H_RDI);
+    emit_prologue(&c);
+    j->entry_off = c.top - start; /* the prologue's length is the same for every block */
+    int kinds[TB_MAX_INSNS];
+    bool dead[TB_MAX_INSNS];
+    uint32_t n = 0;
+    while (n < tb->count && (kinds[n] = classify(&insns[n])) != K_NONE) {
+        n++;
+    }
+    flags_liveness(insns, kinds, n, dead);
     uint64_t rip = tb->pc;
     bool open = true;
     uint32_t i;
-    for (i = 0; i < tb->count && open; i++) {
-        int kind = classify(&insns[i]);
-        if (kind == K_NONE) {
-            break;
-        }
+    for (i = 0; i < n && open; i++) {
         c.rip = rip;
         c.next = rip + insns[i].len;
         c.done = i;
-        open = emit_insn(&c, &insns[i], kind);
+        c.dead = dead[i];
+        open = emit_insn(&c, &insns[i], kinds[i]);
         rip = c.next;
     }
-    if (open) {
-        emit_exit_imm(&c, rip, i);
+    if (open && i == tb->count) {
+        emit_chain_exit(&c, rip, false, i); /* the block ended at a page end or its size limit */
+    } else if (open) {
+        emit_exit_imm(&c, rip, i); /* the interpreter goes on with the rest of the block */
     }
+    emit_cold(&c);
     if (c.e.overflow) {
         j->stats.refused++;
         return NULL;

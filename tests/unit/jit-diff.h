@@ -166,13 +166,13 @@ static inline void jd_one(JdGen *g)
     uint8_t b[64]; /* a jcc and the instruction it skips (at most 40 bytes) */
     int n = 0, idx;
     bool w = jd_take(g, 3) != 0;
-    unsigned kind = jd_take(g, 22);
-    static const uint8_t alu[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b,
-                                  0x31, 0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87};
+    unsigned kind = jd_take(g, 27);
+    static const uint8_t alu[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b, 0x31,
+                                  0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87, 0x63};
     switch (kind) {
     case 0:
     case 1:
-    case 2: { /* ALU between registers (adc/sbb/xchg: the interpreter's, mixed in) */
+    case 2: { /* ALU between registers (adc/sbb/xchg: the interpreter's, mixed in), movsxd */
         uint8_t op = alu[jd_take(g, sizeof(alu))];
         bool to_reg = (op & 2) || op == 0x85;
         int d = jd_dst(g), s = jd_src(g);
@@ -187,7 +187,7 @@ static inline void jd_one(JdGen *g)
     }
     case 3:
     case 4: { /* ALU or mov with a memory source */
-        static const uint8_t ops[] = {0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b, 0x8b, 0x8b, 0x13};
+        static const uint8_t ops[] = {0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b, 0x8b, 0x8b, 0x13, 0x63};
         int d = jd_dst(g);
         uint8_t m[8];
         int mn = jd_mem(g, m, d, &idx);
@@ -299,8 +299,8 @@ static inline void jd_one(JdGen *g)
         b[n++] = 0xc0 | ((a & 7) << 3) | (c & 7);
         break;
     }
-    case 17: { /* shifts by an immediate or 1, test with an immediate, and forms left to the
-                * interpreter (inc, neg, rol) */
+    case 17: { /* shifts by an immediate or 1, test with an immediate, inc, rol, and neg (left
+                * to the interpreter) */
         static const uint8_t forms[][3] = {
             {0xc1, 0xe0, 1}, {0xc1, 0xe8, 1}, {0xc1, 0xf8, 1}, {0xd1, 0xe0, 0}, {0xd1, 0xe8, 0},
             {0xd1, 0xf8, 0}, {0xf7, 0xc0, 4}, {0xff, 0xc0, 0}, {0xf7, 0xd8, 0}, {0xc1, 0xc0, 1},
@@ -350,6 +350,128 @@ static inline void jd_one(JdGen *g)
             b[n++] = 0x41;
         }
         b[n++] = 0x58 + (d & 7);
+        break;
+    }
+    case 22: { /* byte forms: ALU, test, mov between registers, with an immediate, inc/dec;
+                * without REX, registers 4-7 are ah-bh */
+        static const uint8_t ops[] = {0x00, 0x02, 0x08, 0x0a, 0x20, 0x22, 0x28,
+                                      0x2a, 0x30, 0x32, 0x38, 0x3a, 0x84, 0x88,
+                                      0x8a, 0x10, 0x80, 0xf6, 0xfe, 0xb0, 0xc6};
+        uint8_t op = ops[jd_take(g, sizeof(ops))];
+        bool rex = jd_take(g, 2);
+        int d = rex ? jd_dst(g) : (int)jd_take(g, 8), s = rex ? jd_src(g) : (int)jd_take(g, 8);
+        bool to_reg = op < 0x80 ? (op & 2) != 0 : op == 0x8a;
+        int reg = to_reg ? d : s, rm = to_reg ? s : d;
+        if (rex) {
+            b[n++] = jd_rex(false, reg, 0, rm);
+        }
+        if (op == 0xb0) {
+            b[n++] = 0xb0 + (d & 7);
+            b[n++] = (uint8_t)jd_take(g, 0);
+        } else if (op >= 0x80 && op != 0x84 && op != 0x88 && op != 0x8a) {
+            static const uint8_t ext80[] = {0, 1, 4, 5, 6, 7, 2};
+            int ext = op == 0x80   ? ext80[jd_take(g, sizeof(ext80))]
+                      : op == 0xfe ? jd_take(g, 2)
+                                   : 0;
+            b[n++] = op;
+            b[n++] = 0xc0 | (ext << 3) | (d & 7);
+            if (op != 0xfe) {
+                b[n++] = (uint8_t)jd_take(g, 0);
+            }
+        } else {
+            b[n++] = op;
+            b[n++] = 0xc0 | ((reg & 7) << 3) | (rm & 7);
+        }
+        break;
+    }
+    case 23: { /* imul r, r/m and imul r, r/m, imm8 / imm32 */
+        int d = jd_dst(g);
+        unsigned f = jd_take(g, 3);
+        bool mem = jd_take(g, 3) == 0;
+        uint8_t m[8];
+        int mn = 0;
+        idx = 0;
+        if (mem) {
+            mn = jd_mem(g, m, d, &idx);
+        } else {
+            int s = jd_src(g);
+            m[mn++] = 0xc0 | ((d & 7) << 3) | (s & 7);
+            idx = s; /* its REX bit goes in REX.B */
+        }
+        b[n++] = mem ? jd_rex(w, d, idx, 14) : jd_rex(w, d, 0, idx);
+        if (f == 0) {
+            b[n++] = 0x0f;
+            b[n++] = 0xaf;
+        } else {
+            b[n++] = f == 1 ? 0x6b : 0x69;
+        }
+        memcpy(b + n, m, mn);
+        n += mn;
+        if (f) {
+            uint32_t v = jd_take(g, 0) * (f == 1 ? 1 : 0x00010101u);
+            if (jd_take(g, 2)) {
+                v = -v;
+            }
+            memcpy(b + n, &v, f == 1 ? 1 : 4);
+            n += f == 1 ? 1 : 4;
+        }
+        break;
+    }
+    case 24: { /* cmovcc from a register or memory, setcc into a byte register */
+        int cc = jd_take(g, 16);
+        if (jd_take(g, 3) == 0) {
+            bool rex = jd_take(g, 2);
+            int d = rex ? jd_dst(g) : (int)jd_take(g, 8);
+            if (rex) {
+                b[n++] = jd_rex(false, 0, 0, d);
+            }
+            b[n++] = 0x0f;
+            b[n++] = 0x90 | cc;
+            b[n++] = 0xc0 | (d & 7);
+        } else if (jd_take(g, 2)) {
+            int d = jd_dst(g), s = jd_src(g);
+            b[n++] = jd_rex(w, d, 0, s);
+            b[n++] = 0x0f;
+            b[n++] = 0x40 | cc;
+            b[n++] = 0xc0 | ((d & 7) << 3) | (s & 7);
+        } else {
+            int d = jd_dst(g);
+            uint8_t m[8];
+            int mn = jd_mem(g, m, d, &idx);
+            b[n++] = jd_rex(w, d, idx, 14);
+            b[n++] = 0x0f;
+            b[n++] = 0x40 | cc;
+            memcpy(b + n, m, mn);
+            n += mn;
+        }
+        break;
+    }
+    case 25: { /* rol/ror by an immediate or 1, inc/dec of a register */
+        static const uint8_t forms[][3] = {
+            {0xc1, 0xc0, 1}, {0xc1, 0xc8, 1}, {0xd1, 0xc0, 0},
+            {0xd1, 0xc8, 0}, {0xff, 0xc0, 0}, {0xff, 0xc8, 0},
+        };
+        int d = jd_dst(g);
+        unsigned f = jd_take(g, G_N_ELEMENTS(forms));
+        b[n++] = jd_rex(w, 0, 0, d);
+        b[n++] = forms[f][0];
+        b[n++] = forms[f][1] | (d & 7);
+        if (forms[f][2]) {
+            b[n++] = (uint8_t)jd_take(g, 71);
+        }
+        break;
+    }
+    case 26: { /* al/eax/rax with an immediate (adc/sbb: the interpreter's) */
+        static const uint8_t ops[] = {0x04, 0x05, 0x0c, 0x0d, 0x24, 0x25, 0x2c, 0x2d,
+                                      0x34, 0x35, 0x3c, 0x3d, 0xa8, 0xa9, 0x14, 0x1d};
+        uint8_t op = ops[jd_take(g, sizeof(ops))];
+        if (w && (op & 1)) {
+            b[n++] = 0x48;
+        }
+        b[n++] = op;
+        uint32_t v = jd_take(g, 0) * ((op & 1) ? 0x01000001u : 1);
+        memcpy(b + n, &v, (op & 1) ? 4 : 1);
+        n += (op & 1) ? 4 : 1;
         break;
     }
     case 21:

@@ -24,7 +24,9 @@ static bool check(const char *what)
 
 static void test_random(void)
 {
-    GRand *rnd = g_rand_new_with_seed(1234);
+    /* JIT_DIFF_SEED=n runs another 2000 cases (the fuzz target explores further) */
+    const char *seed = g_getenv("JIT_DIFF_SEED");
+    GRand *rnd = g_rand_new_with_seed(seed ? (guint32)g_ascii_strtoull(seed, NULL, 10) : 1234);
     int compared = 0;
     for (int i = 0; i < 2000; i++) {
         uint8_t bytes[512];
@@ -131,6 +133,12 @@ static void test_faults(void)
         {"push", "\x48\x89\xf4\x52", 4, true},         /* mov rsp, rsi; push rdx */
         {"pop", "\x48\x89\xf4\x5a", 4, true},          /* mov rsp, rsi; pop rdx */
         {"call", "\x48\x89\xf4\xe8\0\0\0\0", 8, true}, /* mov rsp, rsi; call next */
+        {"byte load", "\x8a\x36", 2},                  /* mov dh, [rsi] */
+        {"byte store", "\x88\x36", 2},                 /* mov [rsi], dh */
+        {"byte store imm", "\xc6\x06\x05", 3},         /* mov byte [rsi], 5 */
+        {"imul source", "\x48\x0f\xaf\x56\x08", 5},    /* imul rdx, [rsi + 8] */
+        {"movsxd source", "\x48\x63\x56\x08", 4},      /* movsxd rdx, [rsi + 8] */
+        {"cmov source", "\x48\x0f\x40\x16", 4},        /* cmovo rdx, [rsi]: loads if false too */
     };
     static const struct {
         const char *name;
@@ -150,6 +158,91 @@ static void test_faults(void)
     static const uint8_t de[] = {0x48, 0x01, 0xc3, 0xb9, 0x01, 0,    0,    0,    0x49, 0x83, 0xff,
                                  0x01, 0x75, 0x02, 0x31, 0xc9, 0x31, 0xd2, 0x48, 0xf7, 0xf1};
     fault_case("#DE", de, sizeof(de), false);
+}
+
+/* Each form the translator handles, in loops whose whole body is translated, with the flags
+ * each leaves read back by pushfq (and by adc, which the interpreter runs after the prefix). */
+static void test_forms(void)
+{
+    static const struct {
+        const char *name;
+        const char *code;
+        int len, insns;
+    } forms[] = {
+        /* add rbx, rax; inc rax; dec ecx; adc rdx, 0: CF from the add through inc and dec */
+        {"inc dec carry", "\x48\x01\xc3\x48\xff\xc0\xff\xc9\x48\x83\xd2\x00", 12, 3},
+        /* dec rsi; jnz over nothing; inc bl; pushfq; pop rdi */
+        {"dec jnz, inc byte", "\x48\xff\xce\x75\x00\xfe\xc3\x9c\x5f", 9, 3},
+        /* ror rdx; pushfq; pop rsi; rol eax, 5; test sil, 1; ror r9, 63 */
+        {"rotates", "\x48\xd1\xca\x9c\x5e\xc1\xc0\x05\x40\xf6\xc6\x01\x49\xc1\xc9\x3f", 16, 1},
+        /* imul rax, rcx; setc dl; imul edx, ebx, 7; seto bh; imul rsi, [r14 + 8], 0x12345 */
+        {"imul setcc",
+         "\x48\x0f\xaf\xc1\x0f\x92\xc2\x6b\xd3\x07\x0f\x90\xc7\x49\x69\x76\x08\x45\x23\x01\x00", 21,
+         5},
+        /* cmp rax, rcx; cmova rdx, rbx; cmovb esi, [r14 + 8]; sete al; cmovl edi, eax */
+        {"cmov", "\x48\x39\xc8\x48\x0f\x47\xd3\x41\x0f\x42\x76\x08\x0f\x94\xc0\x0f\x4c\xf8", 18, 5},
+        /* cmp eax, 0x7000; jne over nothing; and al, 0x35; sub rax, -5; test al, 0x81;
+         * pushfq; pop rsi */
+        {"accumulator",
+         "\x3d\x00\x70\x00\x00\x75\x00\x24\x35\x48\x2d\xfb\xff\xff\xff\xa8\x81\x9c\x5e", 19, 5},
+        /* movsxd rax, ecx; movsxd rdx, [r14 + 8]; movsxd esi, edi (a 32-bit move) */
+        {"movsxd", "\x48\x63\xc1\x49\x63\x56\x08\x63\xf7", 9, 3},
+        /* add al, ah; sub bh, cl; xor dil, r9b; cmp al, 7; sbb: interpreted */
+        {"byte alu", "\x00\xe0\x28\xcf\x44\x30\xcf\x80\xf8\x07\x18\xc0", 12, 4},
+        /* mov ch, dl; mov [r14 + 16], bh; mov r9b, [r14 + 8]; mov ah, 5; mov byte [r14], 3;
+         * test ch, bl; pushfq; pop rsi */
+        {"byte mov",
+         "\x88\xd5\x41\x88\x7e\x10\x45\x8a\x4e\x08\xb4\x05\x41\xc6\x06\x03\x84\xdd\x9c\x5e", 20, 6},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(forms); i++) {
+        X86JitStats before, after;
+        x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
+        run_fixed(forms[i].name, (const uint8_t *)forms[i].code, forms[i].len);
+        x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
+        /* the leading instructions were translated, not left to the interpreter */
+        if (after.insns - before.insns < (uint64_t)forms[i].insns) {
+            g_error("%s: %" G_GUINT64_FORMAT " instructions translated", forms[i].name,
+                    after.insns - before.insns);
+        }
+    }
+}
+
+static gpointer request_exit_later(gpointer cpu)
+{
+    g_usleep(50000);
+    x86_cpu_exit_request(cpu);
+    return NULL;
+}
+
+/* A loop inside one translated block runs in host code, and still stops on the budget, an
+ * and an exit request within one pass, with every instruction counted. */
+static void test_loop_exits(void)
+{
+    static const uint8_t spin[] = {0x48, 0xff, 0xc0, 0xeb, 0xfb}; /* inc rax; jmp back */
+    X86CPU *cpu = jd.side[1].cpu;
+    uint8_t none[1] = {0};
+    jd_generate(&jd, none, 0, 0);
+    memcpy(jd.code, spin, sizeof(spin));
+    jd.len = sizeof(spin);
+    JdResult r;
+    for (int round = 0; round < 2; round++) {
+        jd_run_side(&jd, 1, &r); /* 200000 instructions: budget */
+        g_assert_cmpint(r.why, ==, X86_EXIT_BUDGET);
+        X86CPUStats st;
+        x86_cpu_get_stats(cpu, &st);
+        /* rax counts the passes: every instruction retired was counted */
+        uint64_t passes = r.regs[0] - jd.regs[0];
+        g_assert_cmpuint(passes, >=, 200000 / 2 - 1);
+        g_assert_cmpuint(passes, <=, 200000 / 2 + 1);
+    }
+    X86JitStats js;
+    x86_cpu_get_jit_stats(cpu, &js);
+    g_assert_cmpuint(js.blocks, >, 0);
+    /* an exit request from another thread while the loop spins in host code stops it (the
+     * budget alone would take minutes) */
+    GThread *t = g_thread_new("exit-request", request_exit_later, cpu);
+    g_assert_cmpint(x86_cpu_exec(cpu, 20000000000ull), ==, X86_EXIT_REQUEST);
+    g_thread_join(t);
 }
 
 /* The translator really runs: after a hot loop its statistics count translated blocks. */
@@ -172,6 +265,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/random", test_random);
     g_test_add_func("/cpu/jit/smc", test_smc);
     g_test_add_func("/cpu/jit/faults", test_faults);
+    g_test_add_func("/cpu/jit/forms", test_forms);
+    g_test_add_func("/cpu/jit/loop-exits", test_loop_exits);
     int rc = g_test_run();
     jd_fini(&jd);
     return rc;

@@ -5,12 +5,14 @@
  */
 #include "cpu-guest.h"
 
-static void test_systest_guest(void)
+/* jit: with the translator on (its hot blocks: the guest's loops) */
+static void test_systest_guest(gconstpointer jit)
 {
     CpuGuest g;
     GError *err = NULL;
     g_assert_true(cpu_guest_load(&g, CPU_SYSTEST_BIN, "systest", &err));
     g_assert_no_error(err);
+    g_assert_true(x86_cpu_set_jit(g.cpu, jit != NULL, &err));
     X86ExitReason why = cpu_guest_run(&g, 50000000);
     if (g_test_verbose()) {
         g_printerr("%s", g.out->str);
@@ -21,6 +23,10 @@ static void test_systest_guest(void)
     g_assert_nonnull(strstr(g.out->str, "ok   #DF delivered on IST1 stack"));
     g_assert_nonnull(strstr(g.out->str, "ALL OK"));
     g_assert_cmpint(g.exit_code, ==, 0);
+    X86JitStats js;
+    if (x86_cpu_get_jit_stats(g.cpu, &js)) {
+        g_assert_cmpuint(js.blocks, >, 0);
+    }
     cpu_guest_free(&g);
 }
 
@@ -79,11 +85,14 @@ static void test_real_mode_int(void)
 }
 
 /* Saving the state mid-run and loading it into a fresh CPU continues identically. */
-static void test_state_roundtrip(void)
+/* jit: `a` runs with the translator, and `b`, loaded with a's state, on the interpreter: the
+ * state saved from translated code is whole */
+static void test_state_roundtrip(gconstpointer jit)
 {
     CpuGuest a, b;
     g_assert_true(cpu_guest_load(&a, CPU_BENCH_BIN, "1", NULL));
     g_assert_true(cpu_guest_load(&b, CPU_BENCH_BIN, "1", NULL));
+    g_assert_true(x86_cpu_set_jit(a.cpu, jit != NULL, NULL));
     x86_cpu_exec(a.cpu, 1500000);
     X86CPUState *st = g_new(X86CPUState, 1);
     x86_cpu_get_state(a.cpu, st);
@@ -282,11 +291,13 @@ static void test_paging_modes(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/cpu/system/guest", test_systest_guest);
+    g_test_add_data_func("/cpu/system/guest", NULL, test_systest_guest);
+    g_test_add_data_func("/cpu/system/guest-jit", "jit", test_systest_guest);
     g_test_add_func("/cpu/system/guest-uncached", test_systest_uncached);
     g_test_add_func("/cpu/system/triple-fault", test_triple_fault);
     g_test_add_func("/cpu/system/real-mode-int", test_real_mode_int);
-    g_test_add_func("/cpu/system/state-roundtrip", test_state_roundtrip);
+    g_test_add_data_func("/cpu/system/state-roundtrip", NULL, test_state_roundtrip);
+    g_test_add_data_func("/cpu/system/state-roundtrip-jit", "jit", test_state_roundtrip);
     g_test_add_func("/cpu/system/dirty-tracking", test_dirty_tracking);
     g_test_add_func("/cpu/system/self-modifying-code", test_self_modifying_code);
     g_test_add_func("/cpu/system/info-registers-vs-qemu", test_dump_vs_qemu);

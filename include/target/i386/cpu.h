@@ -287,6 +287,7 @@ typedef struct X86JitStats {
     uint64_t blocks;     /* blocks translated */
     uint64_t insns;      /* guest instructions in them */
     uint64_t refused;    /* blocks left to the interpreter (first instruction not handled) */
+    uint64_t links;      /* exits patched to jump straight to the next block's code */
     uint64_t flushes;    /* code cache flushes (full) */
     uint64_t cache_used; /* bytes of code in the cache now */
     uint64_t cache_size;

@@ -25,6 +25,7 @@ from procs import awaited, describe_status, free_port, free_ports, stop_process,
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
 BUILD_GUEST = os.path.join(ROOT, "tests", "guest", "build-guest")
 READY_MARKER = "QC-GUEST-READY"
 READY_TIMEOUT = float(os.environ.get("QC_GUEST_TIMEOUT", "90"))
@@ -89,6 +90,10 @@ class GuestVM:
         self.interactive = interactive
         self.ports = {}
         self.qmp_path = qmp_path
+        # QEMU_COLO_JIT=1 runs our binary's guests with the translator (Debian's is left as is)
+        if (os.environ.get("QEMU_COLO_JIT") == "1" and accel == "tcg"
+                and os.path.realpath(binary) != os.path.realpath(DEBIAN_QEMU)):
+            accel = "tcg,jit=on"
         argv = [binary, "-accel", accel, "-M", machine, "-m", memory, *console_args,
                 *(["-no-reboot"] if no_reboot else [])]
         if kernel:
