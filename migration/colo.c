@@ -436,11 +436,12 @@ static void start_vm_main(void *opaque)
     }
 }
 
-/* On entering COLO: as start_vm_main, and a VM never started (-S, as the runbook starts the
- * primary) starts, as upstream's does: its guest boots under COLO, both disks still equal. */
+/* On entering COLO the VM starts as upstream's does, also one never started (-S: the runbook's
+ * primary, whose guest then boots under COLO, both disks still equal) or stopped (the
+ * re-protect runbook stops it for the disk copy). */
 static void entry_start_vm_main(void *opaque)
 {
-    if (runstate_check(RUN_STATE_PRELAUNCH)) {
+    if (runstate_check(RUN_STATE_PRELAUNCH) || runstate_check(RUN_STATE_PAUSED)) {
         life.self_change = true;
         vm_start();
         life.self_change = false;
