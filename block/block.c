@@ -4,6 +4,7 @@
 #include "block/block-backend.h"
 #include "block/quorum.h"
 #include "block/qcow2.h"
+#include "block/replication.h"
 #include "util/error.h"
 #include "util/keyval.h"
 
@@ -35,6 +36,7 @@ void block_register_types(void)
     bdrv_register_driver(&bdrv_raw);
     bdrv_register_driver(&bdrv_qcow2);
     bdrv_register_driver(&bdrv_quorum);
+    bdrv_register_driver(&bdrv_replication);
 }
 
 const BlockDriver *bdrv_find_driver(const char *name)
@@ -248,6 +250,9 @@ static void node_free(BlockDriverState *bs)
     if (bs->write_notifiers) {
         g_array_free(bs->write_notifiers, TRUE);
     }
+    if (bs->before_write) {
+        g_array_free(bs->before_write, TRUE);
+    }
     g_free(bs->opaque);
     g_free(bs->node_name);
     g_free(bs->backing_file);
@@ -350,6 +355,10 @@ BlockDriverState *bdrv_file_child(BlockDriverState *bs)
 static void child_perms(BlockDriverState *parent, const char *role, uint64_t perm, uint64_t shared,
                         uint64_t *nperm, uint64_t *nshared)
 {
+    if (parent->drv->child_perm) {
+        parent->drv->child_perm(parent, role, perm, shared, nperm, nshared);
+        return;
+    }
     if (strcmp(role, "backing") == 0) {
         *nperm = perm & BLK_PERM_CONSISTENT_READ;
         *nshared = (shared & BLK_PERM_WRITE) ? BLK_PERM_WRITE | BLK_PERM_RESIZE : 0;
@@ -983,33 +992,71 @@ BlockDriverState *bdrv_open_opts(GHashTable *opts, const BdrvOpenFlags *flags, G
         ret_;                                                                                      \
     })
 
-typedef struct BdrvWriteNotifier {
-    BdrvWriteNotify *fn;
+/* A write notifier or a before-write hook: a function and its argument. */
+typedef struct BdrvHook {
+    void *fn;
     void *opaque;
-} BdrvWriteNotifier;
+} BdrvHook;
 
-void bdrv_add_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void *opaque)
+static void hook_add(BlockDriverState *bs, GArray **hooks, void *fn, void *opaque)
 {
-    BdrvWriteNotifier n = {fn, opaque};
+    BdrvHook h = {fn, opaque};
     g_rw_lock_writer_lock(&bs->notify_lock);
-    if (!bs->write_notifiers) {
-        bs->write_notifiers = g_array_new(FALSE, FALSE, sizeof(BdrvWriteNotifier));
+    if (!*hooks) {
+        *hooks = g_array_new(FALSE, FALSE, sizeof(BdrvHook));
     }
-    g_array_append_val(bs->write_notifiers, n);
+    g_array_append_val(*hooks, h);
     g_rw_lock_writer_unlock(&bs->notify_lock);
 }
 
-void bdrv_remove_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void *opaque)
+/* Returns once no call of the hook is in progress (they hold notify_lock as readers). */
+static void hook_remove(BlockDriverState *bs, GArray *hooks, void *fn, void *opaque)
 {
     g_rw_lock_writer_lock(&bs->notify_lock);
-    for (guint i = 0; bs->write_notifiers && i < bs->write_notifiers->len; i++) {
-        BdrvWriteNotifier *n = &g_array_index(bs->write_notifiers, BdrvWriteNotifier, i);
-        if (n->fn == fn && n->opaque == opaque) {
-            g_array_remove_index(bs->write_notifiers, i);
+    for (guint i = 0; hooks && i < hooks->len; i++) {
+        BdrvHook *h = &g_array_index(hooks, BdrvHook, i);
+        if (h->fn == fn && h->opaque == opaque) {
+            g_array_remove_index(hooks, i);
             break;
         }
     }
     g_rw_lock_writer_unlock(&bs->notify_lock);
+}
+
+void bdrv_add_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void *opaque)
+{
+    hook_add(bs, &bs->write_notifiers, fn, opaque);
+}
+
+void bdrv_remove_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void *opaque)
+{
+    hook_remove(bs, bs->write_notifiers, fn, opaque);
+}
+
+void bdrv_add_before_write(BlockDriverState *bs, BdrvBeforeWrite *fn, void *opaque)
+{
+    hook_add(bs, &bs->before_write, fn, opaque);
+}
+
+void bdrv_remove_before_write(BlockDriverState *bs, BdrvBeforeWrite *fn, void *opaque)
+{
+    hook_remove(bs, bs->before_write, fn, opaque);
+}
+
+/* Before a change to bs's bytes: 0, or the hook's -errno that fails the request. */
+static int before_write(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
+{
+    if (!g_atomic_pointer_get(&bs->before_write)) {
+        return 0;
+    }
+    int ret = 0;
+    g_rw_lock_reader_lock(&bs->notify_lock);
+    for (guint i = 0; ret == 0 && i < bs->before_write->len; i++) {
+        BdrvHook *h = &g_array_index(bs->before_write, BdrvHook, i);
+        ret = ((BdrvBeforeWrite *)h->fn)(h->opaque, offset, bytes);
+    }
+    g_rw_lock_reader_unlock(&bs->notify_lock);
+    return ret;
 }
 
 /* After a successful change to bs's bytes; returns 0 for the request. */
@@ -1020,8 +1067,8 @@ static int notify_write(BlockDriverState *bs, uint64_t offset, uint64_t bytes, c
     }
     g_rw_lock_reader_lock(&bs->notify_lock);
     for (guint i = 0; i < bs->write_notifiers->len; i++) {
-        BdrvWriteNotifier *n = &g_array_index(bs->write_notifiers, BdrvWriteNotifier, i);
-        n->fn(n->opaque, offset, bytes, buf);
+        BdrvHook *h = &g_array_index(bs->write_notifiers, BdrvHook, i);
+        ((BdrvWriteNotify *)h->fn)(h->opaque, offset, bytes, buf);
     }
     g_rw_lock_reader_unlock(&bs->notify_lock);
     return 0;
@@ -1043,7 +1090,11 @@ int bdrv_pwrite(BlockDriverState *bs, uint64_t offset, uint64_t bytes, const voi
     if (!bs->drv->pwrite) {
         return -ENOTSUP;
     }
-    int ret = WITH_SERIAL(bs, bs->drv->pwrite(bs, offset, bytes, buf, flags));
+    int ret = before_write(bs, offset, bytes);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = WITH_SERIAL(bs, bs->drv->pwrite(bs, offset, bytes, buf, flags));
     return ret < 0 ? ret : notify_write(bs, offset, bytes, buf);
 }
 
@@ -1063,7 +1114,11 @@ int bdrv_discard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
     if (!bs->discard_unmap || !bs->drv->discard) {
         return 0; /* a hint: nothing to do is a valid answer */
     }
-    int ret = WITH_SERIAL(bs, bs->drv->discard(bs, offset, bytes));
+    int ret = before_write(bs, offset, bytes);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = WITH_SERIAL(bs, bs->drv->discard(bs, offset, bytes));
     return ret < 0 ? ret : notify_write(bs, offset, bytes, NULL);
 }
 
@@ -1073,7 +1128,11 @@ int bdrv_write_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int
         return -EPERM;
     }
     if (bs->drv->write_zeroes) {
-        int ret = WITH_SERIAL(bs, bs->drv->write_zeroes(bs, offset, bytes, flags));
+        int ret = before_write(bs, offset, bytes);
+        if (ret < 0) {
+            return ret;
+        }
+        ret = WITH_SERIAL(bs, bs->drv->write_zeroes(bs, offset, bytes, flags));
         if (ret != -ENOTSUP) {
             return ret < 0 ? ret : notify_write(bs, offset, bytes, NULL);
         }
@@ -1113,6 +1172,44 @@ int bdrv_make_empty(BlockDriverState *bs)
         return -ENOTSUP;
     }
     return WITH_SERIAL(bs, bs->drv->make_empty(bs));
+}
+
+/* One node changes mode; its children are the caller's. */
+static bool reopen_node(BlockDriverState *bs, bool writable, GError **errp)
+{
+    bs->read_only = !writable;
+    if (bs->drv->reopen && !bs->drv->reopen(bs, errp)) {
+        bs->read_only = writable;
+        return false;
+    }
+    if (!bdrv_refresh_perms(bs, errp)) {
+        bs->read_only = writable;
+        if (bs->drv->reopen) {
+            bs->drv->reopen(bs, NULL);
+        }
+        return false;
+    }
+    return true;
+}
+
+bool bdrv_reopen_writable(BlockDriverState *bs, bool writable, GError **errp)
+{
+    if (bs->read_only == !writable) {
+        return true;
+    }
+    /* The file is writable whenever its format is: a format reopening read-write writes its
+     * header through it, and a writable format takes write on it. */
+    BlockDriverState *file = bdrv_file_child(bs);
+    if (writable) {
+        if (file && !bdrv_reopen_writable(file, true, errp)) {
+            return false;
+        }
+        return reopen_node(bs, true, errp);
+    }
+    if (!reopen_node(bs, false, errp)) {
+        return false;
+    }
+    return !file || bdrv_reopen_writable(file, false, errp);
 }
 
 int64_t bdrv_allocated_size(BlockDriverState *bs)

@@ -476,9 +476,12 @@ static BlockDriverState *blockdev_add_opts(GHashTable *opts, GError **errp)
         error_set_missing_param(errp, "driver");
         return NULL;
     }
+    const BlockDriver *driver = bdrv_find_driver(g_hash_table_lookup(opts, "driver"));
+    if (driver && driver->check_schema && !driver->check_schema(opts, errp)) {
+        return NULL;
+    }
     if (!g_hash_table_contains(opts, "node-name")) {
-        const char *drv = g_hash_table_lookup(opts, "driver");
-        if (bdrv_find_driver(drv)) {
+        if (driver) {
             error_setg(errp, "'node-name' must be specified for the root node");
             return NULL;
         }

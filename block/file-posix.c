@@ -200,6 +200,40 @@ static bool file_open(BlockDriverState *bs, GHashTable *opts, GError **errp)
     return true;
 }
 
+/* fd's open file description is replaced by a new one of `filename` (flags), at the same
+ * number so that requests never see a closed descriptor. */
+static bool replace_fd(int fd, const char *filename, int flags, GError **errp)
+{
+    int nfd = open(filename, flags);
+    if (nfd < 0) {
+        error_setg_errno(errp, errno, "Could not reopen '%s'", filename);
+        return false;
+    }
+    int r = dup3(nfd, fd, O_CLOEXEC);
+    int err = errno;
+    close(nfd);
+    if (r < 0) {
+        error_setg_errno(errp, err, "Could not reopen '%s'", filename);
+        return false;
+    }
+    return true;
+}
+
+/* Read-only <-> read-write: new descriptors, and the image locks taken again on them (the
+ * old description carried them away). */
+static bool file_reopen(BlockDriverState *bs, GError **errp)
+{
+    FileState *s = bs->opaque;
+    int flags = (bs->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+    if (!replace_fd(s->fd, s->filename, flags | (bs->cache_direct ? O_DIRECT : 0), errp) ||
+        (s->fd_buffered >= 0 && !replace_fd(s->fd_buffered, s->filename, flags, errp))) {
+        return false;
+    }
+    uint64_t perm = s->locked_perm, unshared = s->locked_unshared;
+    s->locked_perm = s->locked_unshared = 0;
+    return file_set_perm(bs, perm, ~unshared & BLK_PERM_ALL, errp);
+}
+
 static void file_close(BlockDriverState *bs)
 {
     FileState *s = bs->opaque;
@@ -389,5 +423,6 @@ const BlockDriver bdrv_file = {
     .truncate = file_truncate,
     .allocated_size = file_allocated_size,
     .set_perm = file_set_perm,
+    .reopen = file_reopen,
     .filename = file_filename,
 };

@@ -194,6 +194,7 @@ const BlockDriver bdrv_qcow2 = {
     .close = qcow2_node_close,
     .backing_changed = qcow2_node_backing_changed,
     .activate = qcow2_node_activate,
+    .reopen = qcow2_node_activate, /* the image again, in the node's new mode */
     .pread = qcow2_node_pread,
     .pwrite = qcow2_node_pwrite,
     .flush = qcow2_node_flush,

@@ -75,6 +75,9 @@ typedef struct BdrvChild BdrvChild;
 /* Told of every successful write, zeroing or discard on a node, on the worker thread that made
  * it, before the request completes: buf holds the bytes written, NULL for zeroes or a discard. */
 typedef void BdrvWriteNotify(void *opaque, uint64_t offset, uint64_t bytes, const void *buf);
+/* Called before a write, zeroing or discard reaches a node's driver, on the worker thread
+ * making it (a backup's copy-before-write); a negative return fails the request unwritten. */
+typedef int BdrvBeforeWrite(void *opaque, uint64_t offset, uint64_t bytes);
 
 typedef struct BlockDriver {
     const char *format_name;
@@ -130,6 +133,16 @@ typedef struct BlockDriver {
      * driver cannot. del_child releases the edge with bdrv_unref_child(). */
     bool (*add_child)(BlockDriverState *bs, BlockDriverState *child, GError **errp);
     bool (*del_child)(BlockDriverState *bs, BdrvChild *child, GError **errp);
+    /* The permissions bs takes and shares on its child `role`, given what its parents take
+     * and share (perm, shared); NULL for the defaults described at bdrv_refresh_perms. */
+    void (*child_perm)(BlockDriverState *bs, const char *role, uint64_t perm, uint64_t shared,
+                       uint64_t *nperm, uint64_t *nshared);
+    /* bs->read_only changed (bdrv_reopen_writable): take the host file or image again in the
+     * new mode. Main thread, no request in flight on the node. */
+    bool (*reopen)(BlockDriverState *bs, GError **errp);
+    /* -blockdev / blockdev-add: upstream's schema check of the driver's own keys (enum
+     * values, required members), which comes before any other error; NULL if none. */
+    bool (*check_schema)(GHashTable *opts, GError **errp);
 } BlockDriver;
 
 struct BdrvChild {
@@ -158,7 +171,8 @@ struct BlockDriverState {
     uint64_t cur_perm, cur_shared; /* what set_perm last applied */
     GMutex serial_lock;            /* held around a request when drv->serialize */
     GRWLock notify_lock;           /* readers: requests calling notifiers; writer: (un)register */
-    GArray *write_notifiers;       /* BdrvWriteNotifier */
+    GArray *write_notifiers;       /* write notifiers (block.c's BdrvHook) */
+    GArray *before_write;          /* before-write hooks, under notify_lock as well */
     /* Backing file name and format as the image records them (drivers with backing). */
     char *backing_file, *backing_format;
     /* The backing child is the options' choice (a node, or none), not the image's. */
@@ -255,6 +269,15 @@ const char *bdrv_get_device_or_node_name(BlockDriverState *bs);
  * in progress; the caller drains the node's backends first so that none is left behind. */
 void bdrv_add_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void *opaque);
 void bdrv_remove_write_notifier(BlockDriverState *bs, BdrvWriteNotify *fn, void *opaque);
+
+/* A copy-before-write hook (a replication's backup) on a node; removal waits as above. */
+void bdrv_add_before_write(BlockDriverState *bs, BdrvBeforeWrite *fn, void *opaque);
+void bdrv_remove_before_write(BlockDriverState *bs, BdrvBeforeWrite *fn, void *opaque);
+
+/* Makes bs and its file child read-write (writable) or read-only again, as upstream's reopen
+ * of a backing chain's nodes (replication writes its hidden disk); main thread, no request in
+ * flight. False + errp if a node cannot (the image's file is read-only, a lock conflicts). */
+bool bdrv_reopen_writable(BlockDriverState *bs, bool writable, GError **errp);
 
 /* Synchronous I/O through the graph; worker threads only (or tests). 0 or -errno. */
 int bdrv_pread(BlockDriverState *bs, uint64_t offset, uint64_t bytes, void *buf);

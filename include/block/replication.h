@@ -28,6 +28,8 @@
 #ifndef BLOCK_REPLICATION_H
 #define BLOCK_REPLICATION_H
 
+#include "block/block.h"
+
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -51,5 +53,8 @@ void replication_get_error_all(GError **errp);
 void replication_stop_all(bool failover, GError **errp);
 /* A replication node exists. */
 bool replication_any(void);
+
+/* The driver, registered by block_register_types(). */
+extern const BlockDriver bdrv_replication;
 
 #endif

@@ -90,6 +90,15 @@ def assert_same_failure(ours, theirs):
     assert strip_prog(ours.stderr) == strip_prog(theirs.stderr)
 
 
+def startup_outcome(binary, args, timeout=40):
+    """Starts @binary with BASE_ARGS + @args and a QMP on stdio that quits at once: (exit code,
+    messages without the program name), to compare a command line's outcome with Debian's."""
+    quit = '{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n'
+    r = subprocess.run([binary] + BASE_ARGS + list(args) + ['-qmp', 'stdio'], input=quit,
+                       capture_output=True, text=True, timeout=timeout)
+    return r.returncode, strip_prog(r.stderr)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "deviation(reason): a documented deviation from QEMU 7.2; "
                                        "differential runs against Debian's QEMU skip the test")

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import BASE_ARGS, DEBIAN_QEMU, QEMU, strip_prog
+from conftest import BASE_ARGS, DEBIAN_QEMU, QEMU, startup_outcome
 from lib.qmp import QemuProcess
 
 import procs  # tests/functional/lib is on sys.path (conftest.py)
@@ -115,13 +115,8 @@ def test_option_errors_as_debian(tmp_path, nbd_peer):
         ['-drive', f'if=none,file=nbd:unix:{nbd_peer}:exportname=disk,format=raw'],
         ['-drive', f'if=none,file=nbd:unix:{nbd_peer}:exportname=nope,format=raw'],
     ]
-    quit = '{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n'
     for args in cases:
-        got = []
-        for binary in (QEMU, DEBIAN_QEMU):
-            r = subprocess.run([binary] + BASE_ARGS + args + ['-qmp', 'stdio'], input=quit,
-                               capture_output=True, text=True, timeout=40)
-            got.append((r.returncode, strip_prog(r.stderr)))
+        got = [startup_outcome(binary, args) for binary in (QEMU, DEBIAN_QEMU)]
         assert got[0] == got[1], args
 
 

@@ -1,0 +1,314 @@
+"""The replication block driver beside Debian's QEMU 7.2: the runbook's disk lines and option
+errors word for word, and a guest-free replicated pair (two processes of one binary: the
+primary's quorum with a replication child over real NBD to the secondary's parent0) driven by
+Xen's QMP commands. Writes through the primary land on the secondary disk while the secondary's
+view (its colo-disk0, read over a second NBD export) stays at the last checkpoint; a checkpoint
+makes the views equal byte for byte; a failover commits the secondary's own writes into its disk
+and drops the primary's uncheckpointed ones; the overlays are clean for qemu-img check."""
+import os
+import re
+import socket
+import subprocess
+
+from conftest import BASE_ARGS, DEBIAN_QEMU, QEMU, startup_outcome
+from lib.qmp import QemuProcess
+
+SIZE = 1024 * 1024
+
+
+def raw_image(path, byte):
+    with open(path, 'wb') as f:
+        f.write(bytes([byte]) * SIZE)
+    return str(path)
+
+
+def qcow2_image(path):
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', str(path), str(SIZE)], check=True)
+    return str(path)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def qemu_io(url, *cmds, check=True):
+    argv = ['qemu-io', '-f', 'raw']
+    for c in cmds:
+        argv += ['-c', c]
+    r = subprocess.run(argv + [url], capture_output=True, text=True, timeout=60)
+    if check:
+        assert r.returncode == 0 and 'error' not in r.stdout.lower() and \
+            'fail' not in r.stdout.lower(), (url, r.stdout, r.stderr)
+    return re.sub(r'.*ops/sec.*\n', '', r.stdout)
+
+
+def nbd_bytes(url):
+    """The whole export's bytes (qemu-img convert to a private file)."""
+    out = url.replace('/', '_').replace(':', '_').replace('?', '_')[-60:] + '.bin'
+    out = os.path.join('/tmp', 'qc-repl-' + str(os.getpid()) + out)
+    try:
+        subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'raw', url, out],
+                       check=True, capture_output=True, timeout=60)
+        with open(out, 'rb') as f:
+            return f.read()
+    finally:
+        if os.path.exists(out):
+            os.unlink(out)
+
+
+def secondary_drives(sec, active, hidden):
+    return ['-drive', f'if=none,id=parent0,file={sec},format=raw',
+            '-drive', 'if=none,id=childs0,driver=replication,mode=secondary,top-id=colo-disk0,'
+                      f'file.driver=qcow2,file.file.filename={active},'
+                      f'file.backing.driver=qcow2,file.backing.file.filename={hidden},'
+                      'file.backing.backing=parent0',
+            '-drive', 'if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,'
+                      'children.0=childs0']
+
+
+def test_option_errors_as_debian(tmp_path):
+    """-drive and -blockdev lines with the replication driver: the same exit and messages as
+    Debian's QEMU, good lines (the runbook's secondary) start on both."""
+    sec = raw_image(tmp_path / 'sec.img', 0)
+    active = qcow2_image(tmp_path / 'active.qcow2')
+    hidden = qcow2_image(tmp_path / 'hidden.qcow2')
+    f = f'file.driver=file,file.filename={sec}'
+    cases = [
+        ['-drive', f'if=none,id=d0,driver=replication,{f}'],
+        ['-drive', f'if=none,id=d0,driver=replication,mode=primary,top-id=x,{f}'],
+        ['-drive', f'if=none,id=d0,driver=replication,mode=secondary,{f}'],
+        ['-drive', f'if=none,id=d0,driver=replication,mode=bogus,{f}'],
+        ['-drive', 'if=none,id=d0,driver=replication,mode=primary'],
+        ['-drive', f'if=none,id=d0,driver=replication,mode=primary,foo=1,{f}'],
+        ['-drive', f'if=none,id=d0,driver=replication,mode=primary,{f}'],
+        ['-blockdev', f'driver=replication,{f}'],
+        ['-blockdev', f'driver=replication,mode=bogus,{f}'],
+        ['-blockdev', f'driver=replication,node-name=r,mode=bogus,{f}'],
+        ['-blockdev', f'driver=replication,node-name=r,{f}'],
+        ['-blockdev', f'driver=replication,node-name=r,mode=primary,top-id=x,{f}'],
+        ['-blockdev', f'driver=replication,node-name=r,mode=secondary,{f}'],
+        ['-blockdev', 'driver=replication,node-name=r,mode=primary'],
+        ['-blockdev', f'driver=replication,node-name=r,mode=primary,foo=1,{f}'],
+        ['-blockdev', f'driver=replication,node-name=r,mode=secondary,top-id=t,{f}'],
+        secondary_drives(sec, active, hidden),
+    ]
+    for args in cases:
+        got = [startup_outcome(binary, args) for binary in (QEMU, DEBIAN_QEMU)]
+        assert got[0] == got[1], args
+    assert got[0][0] == 0
+
+
+def test_api_errors_as_debian(tmp_path):
+    """xen-set-replication / query-xen-replication-status / xen-colo-do-checkpoint on single
+    replication nodes: not started, started twice, the wrong mode, a secondary whose chain is
+    short or whose top-id names nothing, stop without failover: the answers of Debian's."""
+    results = {}
+    for label, binary in (('ours', QEMU), ('ref', DEBIAN_QEMU)):
+        d = tmp_path / label
+        d.mkdir()
+        sec = raw_image(d / 'sec.img', 0x11)
+        active = qcow2_image(d / 'active.qcow2')
+        hidden = qcow2_image(d / 'hidden.qcow2')
+        out = []
+        cmds = [('query-xen-replication-status', None),
+                ('xen-colo-do-checkpoint', None),
+                ('xen-set-replication', {'enable': False, 'primary': False}),
+                ('xen-set-replication', {'enable': True, 'primary': True}),
+                ('xen-set-replication', {'enable': True, 'primary': False}),
+                ('query-xen-replication-status', None),
+                ('xen-set-replication', {'enable': True, 'primary': False}),
+                ('xen-colo-do-checkpoint', None),
+                ('query-xen-replication-status', None),
+                ('xen-set-replication', {'enable': False, 'primary': False}),
+                ('query-xen-replication-status', None),
+                ('xen-colo-do-checkpoint', None),
+                ('xen-set-replication', {'enable': True, 'primary': False}),
+                ('xen-set-replication', {'enable': False, 'primary': False})]
+        setups = [
+            secondary_drives(sec, active, hidden),
+            # no hidden disk: active sits on parent0 directly
+            ['-drive', f'if=none,id=parent0,file={sec},format=raw',
+             '-drive', 'if=none,id=childs0,driver=replication,mode=secondary,top-id=childs0,'
+                       f'file.driver=qcow2,file.file.filename={active},file.backing=parent0'],
+            # the primary's node over a raw file
+            ['-drive', 'if=none,id=r0,driver=replication,mode=primary,'
+                       f'file.driver=raw,file.file.filename={sec}'],
+        ]
+        for setup in setups:
+            subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', active, str(SIZE)])
+            subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', hidden, str(SIZE)])
+            vm = QemuProcess(binary, BASE_ARGS + setup, timeout=20)
+            try:
+                for name, args in cmds:
+                    r = vm.qmp.cmd(name, args)
+                    out.append((name, r.get('return', r.get('error'))))
+            finally:
+                vm.kill()
+        results[label] = out
+    for i, (o, r) in enumerate(zip(results['ours'], results['ref'])):
+        assert o == r, (i, o, r)
+    ours = results['ours']
+    assert ('xen-set-replication', {'class': 'GenericError',
+                                   'desc': 'Block replication is running or done'}) in ours
+    assert ('query-xen-replication-status',
+            {'error': True, 'desc': 'Block replication is not running'}) in ours
+
+
+def test_top_id_not_found(tmp_path):
+    """A top-id that names nothing: upstream's "No top_bs or it is invalid" (Debian's 7.2 then
+    aborts on an assertion, a bug we do not copy); the node stays stopped, the disks as they
+    were, and the pair can still be torn down."""
+    sec = raw_image(tmp_path / 'sec.img', 0x11)
+    active = qcow2_image(tmp_path / 'active.qcow2')
+    hidden = qcow2_image(tmp_path / 'hidden.qcow2')
+    drives = [a.replace('top-id=colo-disk0', 'top-id=nope')
+              for a in secondary_drives(sec, active, hidden)]
+    vm = QemuProcess(QEMU, BASE_ARGS + drives, timeout=20)
+    try:
+        start = {'enable': True, 'primary': False}
+        for _ in range(2):
+            r = vm.qmp.cmd('xen-set-replication', start)
+            assert r['error'] == {'class': 'GenericError', 'desc': 'No top_bs or it is invalid'}
+        assert vm.qmp.command('query-xen-replication-status') == {
+            'error': True, 'desc': 'Block replication is not running'}
+        assert vm.shutdown() == 0
+    finally:
+        vm.kill()
+    for img in (active, hidden):
+        r = subprocess.run(['qemu-img', 'check', img], capture_output=True, text=True)
+        assert r.returncode == 0, (img, r.stdout, r.stderr)
+
+
+def test_replicated_pair(tmp_path):
+    """Two of our processes as the runbook wires them, guest-free: the primary's quorum over its
+    image and a replication child over NBD to the secondary's parent0. The primary's writes reach
+    the secondary disk at once, the secondary's view only at xen-colo-do-checkpoint, then equal to
+    the primary's byte for byte; the backup kept the old data in hidden meanwhile. A failover
+    keeps the secondary's own writes and drops the primary's uncheckpointed ones."""
+    sec = raw_image(tmp_path / 'sec.img', 0x11)
+    pri = raw_image(tmp_path / 'pri.img', 0x11)
+    active = qcow2_image(tmp_path / 'active.qcow2')
+    hidden = qcow2_image(tmp_path / 'hidden.qcow2')
+    port = free_port()
+    psock = str(tmp_path / 'pri.sock')
+    view = f'nbd://127.0.0.1:{port}/view'
+    primary_view = f'nbd+unix:///colo-disk0?socket={psock}'
+    secondary = QemuProcess(QEMU, BASE_ARGS + secondary_drives(sec, active, hidden), timeout=20)
+    primary = QemuProcess(QEMU, BASE_ARGS + [
+        '-drive', 'if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,'
+                  f'children.0.file.filename={pri},children.0.driver=raw'], timeout=20)
+    try:
+        s, p = secondary.qmp, primary.qmp
+        s.command('nbd-server-start', {'addr': {'type': 'inet', 'data': {
+            'host': '127.0.0.1', 'port': str(port)}}})
+        s.command('nbd-server-add', {'device': 'parent0', 'writable': True})
+        s.command('nbd-server-add', {'device': 'colo-disk0', 'name': 'view', 'writable': True})
+        s.command('xen-set-replication', {'enable': True, 'primary': False})
+        r = p.command('human-monitor-command', {'command-line':
+                      'drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,'
+                      f'file.host=127.0.0.1,file.port={port},file.export=parent0,'
+                      'node-name=replication0'})
+        assert r == '', r
+        p.command('x-blockdev-change', {'parent': 'colo-disk0', 'node': 'replication0'})
+        p.command('xen-set-replication', {'enable': True, 'primary': True})
+        p.command('nbd-server-start', {'addr': {'type': 'unix', 'data': {'path': psock}}})
+        p.command('nbd-server-add', {'device': 'colo-disk0', 'writable': True})
+
+        qemu_io(primary_view, 'write -P 0x5a 4096 65536')
+        with open(sec, 'rb') as f:
+            assert f.read()[4096:4096 + 65536] == b'\x5a' * 65536  # on the secondary disk
+        assert nbd_bytes(view) == b'\x11' * SIZE  # the secondary's view: the checkpoint's
+        assert p.command('query-xen-replication-status') == {'error': False}
+        assert s.command('query-xen-replication-status') == {'error': False}
+
+        s.command('xen-colo-do-checkpoint')
+        p.command('xen-colo-do-checkpoint')
+        assert nbd_bytes(view) == nbd_bytes(primary_view)
+        assert nbd_bytes(view)[4096:4096 + 65536] == b'\x5a' * 65536
+
+        # The secondary's own write (its guest) and an uncheckpointed write of the primary.
+        qemu_io(view, 'write -P 0x77 524288 8192')
+        qemu_io(primary_view, 'write -P 0x33 262144 4096', 'write -P 0x34 0 512')
+        sv = nbd_bytes(view)
+        assert sv[262144:262144 + 4096] == b'\x11' * 4096 and sv[:512] == b'\x11' * 512
+        assert sv[524288:524288 + 8192] == b'\x77' * 8192
+
+        # The primary dies: the secondary fails over (runbook: nbd-server-stop first).
+        primary.kill()
+        s.command('nbd-server-stop')
+        s.command('xen-set-replication', {'enable': False, 'primary': False, 'failover': True})
+        assert s.command('query-xen-replication-status') == {'error': False}
+        # Replication is done: start, checkpoint and stop are no-ops now, as upstream.
+        s.command('xen-set-replication', {'enable': True, 'primary': False})
+        s.command('xen-colo-do-checkpoint')
+        s.command('nbd-server-start', {'addr': {'type': 'inet', 'data': {
+            'host': '127.0.0.1', 'port': str(port)}}})
+        s.command('nbd-server-add', {'device': 'colo-disk0', 'name': 'view', 'writable': True})
+        qemu_io(view, 'write -P 0x99 786432 4096')  # the survivor writes its disk directly
+        after = nbd_bytes(view)
+        assert after[786432:786432 + 4096] == b'\x99' * 4096
+        s.command('nbd-server-stop')
+        assert secondary.shutdown() == 0
+    finally:
+        primary.kill()
+        secondary.kill()
+    want = bytearray(sv)
+    want[786432:786432 + 4096] = b'\x99' * 4096
+    with open(sec, 'rb') as f:
+        assert f.read() == bytes(want)  # exactly what the secondary saw, then its own write
+    for img in (active, hidden):
+        r = subprocess.run(['qemu-img', 'check', img], capture_output=True, text=True)
+        assert r.returncode == 0, (img, r.stdout, r.stderr)
+
+
+def test_monitor_adds_as_debian(tmp_path):
+    """HMP drive_add -n buddy (the runbook's way to add the primary's child) and QMP
+    blockdev-add with replication options, good and bad: Debian's answers word for word."""
+    sec = raw_image(tmp_path / 'sec.img', 0)
+    port = free_port()
+    nbd = f'file.driver=nbd,file.host=127.0.0.1,file.port={port},file.export=parent0'
+    lines = [
+        f'drive_add -n buddy driver=replication,{nbd},node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=primary,top-id=x,{nbd},node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=secondary,{nbd},node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=other,{nbd},node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=primary,{nbd}',
+        'drive_add -n buddy driver=replication,mode=primary,node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=primary,bogus=1,{nbd},node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=primary,file.driver=file,'
+        f'file.filename={sec},node-name=r1',
+        f'drive_add -n buddy driver=replication,mode=primary,file.driver=file,'
+        f'file.filename={sec},node-name=r1',
+        'drive_del r1',
+    ]
+    f = {'driver': 'file', 'filename': sec}
+    adds = [
+        {'driver': 'replication', 'node-name': 'r2', 'file': f},
+        {'driver': 'replication', 'node-name': 'r2', 'mode': 'x', 'file': f},
+        {'driver': 'replication', 'node-name': 'r2', 'mode': 'primary', 'top-id': 't',
+         'file': f},
+        {'driver': 'replication', 'node-name': 'r2', 'mode': 'secondary', 'file': f},
+        {'driver': 'replication', 'node-name': 'r2', 'mode': 'primary'},
+        {'driver': 'replication', 'node-name': 'r2', 'mode': 'primary', 'file': f},
+        {'driver': 'replication', 'node-name': 'r2', 'mode': 'primary', 'file': f},
+    ]
+    results = {}
+    for label, binary in (('ours', QEMU), ('ref', DEBIAN_QEMU)):
+        vm = QemuProcess(binary, BASE_ARGS, timeout=20)
+        out = []
+        try:
+            for line in lines:
+                out.append(vm.qmp.command('human-monitor-command', {'command-line': line}))
+            for args in adds:
+                r = vm.qmp.cmd('blockdev-add', args)
+                out.append(r.get('return', r.get('error')))
+            out.append(vm.qmp.command('query-xen-replication-status'))
+        finally:
+            vm.kill()
+        results[label] = out
+    for i, (o, r) in enumerate(zip(results['ours'], results['ref'])):
+        assert o == r, (i, o, r)
+    assert results['ours'][7] == '' and results['ours'][-3] == {}
+    assert results['ours'][-2]['desc'] == "Duplicate nodes with node-name='r2'"
