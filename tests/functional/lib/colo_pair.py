@@ -59,15 +59,22 @@ SIDES = ("primary", "secondary")
 class ColoDisks:
     """The runbook's images (spec §9.2) in @dirpath: primary.qcow2 (ext4 of @mib MiB made by
     mkfs.ext4 -d from @files, {name: bytes}), secondary.qcow2 (a copy: parent0), and the
-    secondary's empty active.qcow2 and hidden.qcow2 of the same size."""
+    secondary's empty active.qcow2 and hidden.qcow2 of the same size. @blank: a fresh
+    secondary's set for re-protection (an empty parent0 and overlays, no primary image)."""
 
-    def __init__(self, dirpath, mib=64, files=None):
+    def __init__(self, dirpath, mib=64, files=None, blank=False):
         self.dir = str(dirpath)
         self.mib = mib
         self.primary, self.secondary, self.active, self.hidden = (
             os.path.join(self.dir, n + ".qcow2")
             for n in ("primary", "secondary", "active", "hidden"))
         os.makedirs(self.dir, exist_ok=True)
+        self.new_overlays()
+        if blank:
+            self.primary = None
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", self.secondary,
+                            f"{mib}M"], check=True)
+            return
         root = os.path.join(self.dir, "root")
         os.makedirs(root, exist_ok=True)
         for name, data in (files or {"hello": b"made on the host\n"}).items():
@@ -80,7 +87,6 @@ class ColoDisks:
                         self.primary], check=True)
         os.remove(raw)
         shutil.copyfile(self.primary, self.secondary)
-        self.new_overlays()
 
     def new_overlays(self):
         for path in (self.active, self.hidden):
@@ -149,14 +155,44 @@ def primary_args(compare_timeout=None):
     return _nic("qcp0") + _flags("-chardev", chardevs) + _flags("-object", objects)
 
 
-def secondary_args():
+def secondary_args(tap="qcs0"):
     chardevs = ["socket,id=red0,host=127.0.0.1,port=9003,reconnect=1,nodelay=on",
                 "socket,id=red1,host=127.0.0.1,port=9004,reconnect=1,nodelay=on"]
     objects = ["filter-redirector,id=f1,netdev=hn0,queue=tx,indev=red0",
                "filter-redirector,id=f2,netdev=hn0,queue=rx,outdev=red1",
                "filter-rewriter,id=rew0,netdev=hn0,queue=all"]
-    return (_nic("qcs0") + _flags("-chardev", chardevs) + _flags("-object", objects)
+    return (_nic(tap) + _flags("-chardev", chardevs) + _flags("-object", objects)
             + ["-incoming", f"tcp:0.0.0.0:{MIGRATE_PORT}"])
+
+
+def _primary_chardevs():
+    """primary_args()'s chardevs as chardev-add arguments (a former secondary becoming
+    primary, spec §9.4)."""
+    out = []
+    for spec in primary_args()[primary_args().index("-chardev"):]:
+        if spec in ("-chardev", "-object") or not spec.startswith("socket,"):
+            continue
+        kv = dict(w.split("=", 1) for w in spec.split(",")[1:])
+        data = {"addr": {"type": "inet", "data": {"host": kv["host"], "port": kv["port"]}},
+                "server": kv.get("server") == "on", "nodelay": True}
+        if data["server"]:
+            data["wait"] = False
+        out.append({"id": kv["id"], "backend": {"type": "socket", "data": data}})
+    return out
+
+
+def _primary_objects(compare_timeout=None):
+    """primary_args()'s objects as object-add arguments."""
+    args = primary_args(compare_timeout)
+    out = []
+    for flag, spec in zip(args, args[1:]):
+        if flag != "-object":
+            continue
+        typ, *rest = spec.split(",")
+        obj = {"qom-type": typ}
+        obj.update(dict(w.split("=", 1) for w in rest))
+        out.append(obj)
+    return out
 
 
 def _nic(tap):
@@ -186,7 +222,8 @@ class ColoPair:
         self.built = built
         self.sockdir = sockdir
         self.delay = delay
-        self.append = f"qc.quiet {append}".strip()
+        # with disks a shell stays on the console (no qc.quiet): the survivor's unmounts
+        self.append = f"{'' if disks else 'qc.quiet '}{append}".strip()
         self.memory = memory
         self.ns = NetNS(prefix="qccolo")
         self.vms = {}
@@ -224,7 +261,7 @@ class ColoPair:
                 self.binary, self.built, net=None, memory=self.memory, prefix=self.ns.exec_prefix,
                 qmp_path=os.path.join(self.sockdir, f"{side}.qmp"),
                 append=f"{self.append} qc.name=colo", extra_args=extra,
-                interactive=bool(d))  # with disks: a survivor's shell unmounts at the end
+                interactive=bool(d))
         # The primary first: it serves the chardevs and waits (compare1 wait=on) until the
         # secondary's red1 has connected, as in the runbook.
         self.vms["primary"].start()
@@ -268,8 +305,8 @@ class ColoPair:
         r = p.cmd("x-blockdev-change", {"parent": "colo-disk0", "node": "replication0"})
         assert r == {"return": {}}, r
 
-    def _enter_colo(self, timeout):
-        if self.disks:
+    def _enter_colo(self, timeout, setup=True):
+        if self.disks and setup:
             self._start_replication()
         for side in SIDES:
             r = self.qmp[side].cmd("migrate-set-capabilities", {"capabilities": [
@@ -288,7 +325,7 @@ class ColoPair:
                     raise RuntimeError(f"the {side} did not enter COLO: {info}\n"
                                        f"{self.vms[side].console[-2000:]}")
                 time.sleep(0.1)
-        if self.disks:
+        if self.disks and setup:
             self._check_ready()
 
     # ---- use ------------------------------------------------------------------------------
@@ -325,6 +362,67 @@ class ColoPair:
             for dev in ("red1", "red0"):
                 assert q.cmd("chardev-remove", {"id": dev}) == {"return": {}}, dev
         return q.wait_event("COLO_EXIT", timeout=60, match={"reason": "request"})
+
+    # ---- re-protection (spec §9.4 "Resume replication") ----------------------------------
+    def reprotect(self, survivor, disks, timeout=120):
+        """After a failover to @survivor (the other side gone): a fresh secondary on the dead
+        side's tap with @disks (ColoDisks(blank=True)), the survivor's disk copied to it
+        (drive-mirror sync=full to its NBD export, stop, block-job-cancel), the replication
+        child and the primary's proxy added on the survivor (before rew0 on a former
+        secondary), then migrate: COLO again, the survivor as "primary", the new VM as
+        "secondary" in .vms and .qmp."""
+        q = self.qmp.pop(survivor)
+        vm = self.vms.pop(survivor)
+        dead = "primary" if survivor == "secondary" else "secondary"
+        self.vms.pop(dead, None)
+        tap = "qcp0" if dead == "primary" else "qcs0"
+        if survivor == "secondary":
+            for cd in _primary_chardevs():
+                r = q.cmd("chardev-add", cd)
+                assert r == {"return": {}}, (cd["id"], r)
+        new = guest.GuestVM(
+            self.binary, self.built, net=None, memory=self.memory, prefix=self.ns.exec_prefix,
+            qmp_path=os.path.join(self.sockdir, "new.qmp"),
+            append=f"{self.append} qc.name=colo", interactive=True,
+            extra_args=secondary_args(tap) + disks.secondary_args())
+        self.vms.update(primary=vm, secondary=new)
+        self.qmp["primary"] = q
+        new.start()
+        deadline = time.monotonic() + 30
+        while not os.path.exists(new.qmp_path):
+            assert new.proc.poll() is None, new.console[-2000:]
+            assert time.monotonic() < deadline, new.console[-2000:]
+            time.sleep(0.05)
+        n = self.qmp["secondary"] = QMPClient(new.qmp_path, timeout=60)
+        r = n.cmd("migrate-set-capabilities", {"capabilities": [
+            {"capability": "x-colo", "state": True}]})
+        assert r == {"return": {}}, r
+        r = n.cmd("nbd-server-start", {"addr": {"type": "inet", "data": {
+            "host": "127.0.0.1", "port": str(NBD_PORT)}}})
+        assert r == {"return": {}}, r
+        assert n.cmd("nbd-server-add", {"device": "parent0", "writable": True}) == {"return": {}}
+        r = q.cmd("drive-mirror", {"device": "colo-disk0", "job-id": "resync",
+                                   "target": f"nbd://127.0.0.1:{NBD_PORT}/parent0",
+                                   "mode": "existing", "format": "raw", "sync": "full"})
+        assert r == {"return": {}}, r
+        q.wait_event("BLOCK_JOB_READY", timeout=timeout)
+        assert q.cmd("stop") == {"return": {}}
+        assert q.cmd("block-job-cancel", {"device": "resync"}) == {"return": {}}
+        done = q.wait_event("BLOCK_JOB_COMPLETED", timeout=timeout)
+        assert "error" not in done["data"], done
+        out = q.hmp("drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,"
+                    f"file.host=127.0.0.1,file.port={NBD_PORT},file.export=parent0,"
+                    "node-name=replication0")
+        assert out == "", out
+        r = q.cmd("x-blockdev-change", {"parent": "colo-disk0", "node": "replication0"})
+        assert r == {"return": {}}, r
+        where = {"insert": "before", "position": "id=rew0"} if survivor == "secondary" else {}
+        for obj in _primary_objects(self.compare_timeout):
+            if obj["qom-type"].startswith("filter-"):
+                obj = dict(obj, **where)
+            r = q.cmd("object-add", obj)
+            assert r == {"return": {}}, (obj, r)
+        self._enter_colo(timeout, setup=False)
 
     # ---- tear-down ------------------------------------------------------------------------
     def stop(self):
