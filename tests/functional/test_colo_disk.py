@@ -21,6 +21,7 @@ import time
 import pytest
 
 import guest
+from colo_client import EchoConn
 from colo_pair import ColoDisks, ColoPair
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
@@ -160,13 +161,17 @@ def power_off(vm):
         raise AssertionError(f"{e!r}; console:\n{vm.console[-3000:]}") from None
 
 
-def final_image(disks, survivor, tmp_path):
-    """The survivor's disk as a raw file: the primary's image, or on the secondary parent0,
-    into which the failover committed the active disk."""
-    src = disks.primary if survivor == "primary" else disks.secondary
+def check_image(image, acked, tmp_path):
+    """@image (qcow2) passes e2fsck -fn and holds each of the files @acked, byte for byte."""
     raw = str(tmp_path / "final.raw")
-    subprocess.run(["qemu-img", "convert", "-O", "raw", src, raw], check=True)
-    return raw
+    subprocess.run(["qemu-img", "convert", "-O", "raw", image, raw], check=True)
+    fsck = subprocess.run(["e2fsck", "-fn", raw], capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    for name in acked:
+        got = subprocess.run(["debugfs", "-R", f"cat /{name}", raw], capture_output=True)
+        assert got.returncode == 0, got.stderr
+        assert expected(name) == (f"name {name} size {len(got.stdout)} sha256 "
+                                  f"{hashlib.sha256(got.stdout).hexdigest()}")
 
 
 @pytest.mark.parametrize("survivor", ["primary", "secondary"])
@@ -192,12 +197,51 @@ def test_failover_keeps_acknowledged_writes(qemu_bin, built, tmp_path, sockdir, 
         for name in acked:
             assert get(pair, f"/cgi-bin/disk?op=read&name={name}").strip() == expected(name)
         power_off(pair.vms[survivor])
-    raw = final_image(disks, survivor, tmp_path)
-    fsck = subprocess.run(["e2fsck", "-fn", raw], capture_output=True, text=True)
-    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
-    for name in acked:
-        got = subprocess.run(["debugfs", "-R", f"cat /{name}", raw], capture_output=True)
-        assert got.returncode == 0, got.stderr
-        assert expected(name) == (f"name {name} size {len(got.stdout)} sha256 "
-                                  f"{hashlib.sha256(got.stdout).hexdigest()}")
+    # the primary's image, or the secondary's parent0, into which its failover committed
+    check_image(disks.primary if survivor == "primary" else disks.secondary, acked, tmp_path)
 
+
+
+def test_full_cycle_reprotect(qemu_bin, built, tmp_path, sockdir):
+    """A primary, B secondary; A killed, B serves; C started as the new secondary, resynced
+    (drive-mirror sync=full to C's NBD export, stop, block-job-cancel), B's replication child
+    and proxy added (before rew0), migrate: COLO again, checkpoints keep C's disk equal to
+    B's; B killed, C serves. One client TCP connection (echo) survives all of it, and every
+    file acknowledged is on C's disk, which passes e2fsck."""
+    disks = ColoDisks(tmp_path / "ab")
+    with ColoPair(qemu_bin, built, sockdir, delay=1000, disks=disks) as pair:
+        with pair.ns.entered():
+            echo = EchoConn(pair.guest_ip, timeout=120)
+        echo.roundtrip(echo.message())
+        writer = Writer(pair, "c", clock=False)
+        writer.wait_files(2)
+        wait_for(lambda: pair.stats("primary")["checkpoints"] >= 2, "no checkpoints")
+        pair.kill("primary")  # A
+        pair.failover_runbook("secondary")
+        writer.wait_files(2)
+        echo.roundtrip(echo.message())
+        c_disks = ColoDisks(tmp_path / "c", blank=True)
+        # the guest writes on through the resync (the mirror copies its writes too); its
+        # request in flight at `stop` waits until COLO's entry runs the VM again
+        pair.reprotect("secondary", c_disks)
+        echo.roundtrip(echo.message())
+        writer.wait_files(2)
+        b_image = disks.secondary  # B's parent0, into which its failover committed
+        sp, ss = stopped_checkpoint(pair)
+        r = c_disks.compare(b_image, c_disks.secondary_chain())
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert pair.qmp["primary"].cmd("cont") == {"return": {}}
+        writer.wait_files(2)
+        echo.roundtrip(echo.message())
+        wait_for(lambda: pair.stats("primary")["checkpoints"] >= sp["checkpoints"] + 2,
+                 "no checkpoints after re-protection")
+        pair.kill("primary")  # B
+        pair.failover_runbook("secondary")
+        writer.wait_files(2)
+        acked = writer.stop()
+        echo.roundtrip(echo.message())
+        echo.close()
+        for name in acked:
+            assert get(pair, f"/cgi-bin/disk?op=read&name={name}").strip() == expected(name)
+        power_off(pair.vms["secondary"])
+    check_image(c_disks.secondary, acked, tmp_path)
