@@ -10,7 +10,10 @@ from colo-compare mismatches.
 - Failover in both directions (§9.4 steps on the survivor, the other side SIGKILLed): the
   survivor serves on, every file acknowledged before the failover reads back the same, and
   after the guest unmounts and powers off, the survivor's image passes e2fsck with every
-  acknowledged file in it."""
+  acknowledged file in it.
+- Before the failover to the primary, its NBD connection is cut first: its guest writes on and
+  the error is recorded.
+- Re-protection: the full cycle A -> B -> C (docs/colo.md, "Re-protection")."""
 import hashlib
 import os
 import re
@@ -174,6 +177,19 @@ def check_image(image, acked, tmp_path):
                                   f"{hashlib.sha256(got.stdout).hexdigest()}")
 
 
+def nbd_cut(pair, writer):
+    """The primary's NBD connection to the secondary's disk cut (nbd-server-stop on the
+    secondary) while its guest writes: the writes go on (the quorum's local child), and the
+    replication node records the error, as query-xen-replication-status shows."""
+    p = pair.qmp["primary"]
+    assert p.cmd("query-xen-replication-status") == {"return": {"error": False}}
+    assert pair.qmp["secondary"].cmd("nbd-server-stop") == {"return": {}}
+    writer.wait_files(2)
+    st = wait_for(lambda: (r := p.cmd("query-xen-replication-status")["return"])["error"] and r,
+                  "no replication error recorded")
+    assert st == {"error": True, "desc": "I/O error occurred"}, st
+
+
 @pytest.mark.parametrize("survivor", ["primary", "secondary"])
 def test_failover_keeps_acknowledged_writes(qemu_bin, built, tmp_path, sockdir, survivor):
     disks = ColoDisks(tmp_path / "disks")
@@ -182,6 +198,8 @@ def test_failover_keeps_acknowledged_writes(qemu_bin, built, tmp_path, sockdir, 
         writer = Writer(pair, "b")
         writer.wait_files(3)
         wait_for(lambda: pair.stats("primary")["checkpoints"] >= 2, "no checkpoints")
+        if survivor == "primary":
+            nbd_cut(pair, writer)
         pair.kill(other)
         acked_before = list(writer.acked)
         exit_ev = pair.failover_runbook(survivor)
