@@ -231,6 +231,9 @@ static bool file_reopen(BlockDriverState *bs, GError **errp)
     }
     uint64_t perm = s->locked_perm, unshared = s->locked_unshared;
     s->locked_perm = s->locked_unshared = 0;
+    if (bdrv_is_inactive()) {
+        return true; /* no locks while migration has the images; activation takes them */
+    }
     return file_set_perm(bs, perm, ~unshared & BLK_PERM_ALL, errp);
 }
 

@@ -188,6 +188,56 @@ static int replication_pread(BlockDriverState *bs, uint64_t offset, uint64_t byt
     return ret;
 }
 
+/* Whether [offset, offset + *pnum) is held by the qcow2 overlay bs (1) or read from below
+ * (0); any other driver holds everything. */
+static int overlay_status(BlockDriverState *bs, uint64_t offset, uint64_t len, uint64_t *pnum)
+{
+    Qcow2Image *img = bdrv_qcow2_image(bs);
+    if (!img) {
+        *pnum = len;
+        return 1;
+    }
+    int ret = qcow2_block_status(img, offset, len, pnum);
+    return ret < 0 ? ret : ret != QCOW2_STATUS_UNALLOCATED;
+}
+
+/* Whether active or hidden holds [offset, offset + *pnum) (1) or neither does (0): the
+ * longest run from offset (at most len) over which the answer holds; or -errno. */
+static int overlays_hold(ReplicationNode *s, uint64_t offset, uint64_t len, uint64_t *pnum)
+{
+    uint64_t n_active, n_hidden;
+    int a = overlay_status(bdrv_file_child(s->bs), offset, len, &n_active);
+    int h = a < 0 ? a : overlay_status(s->hidden_disk->bs, offset, len, &n_hidden);
+    if (a < 0 || h < 0) {
+        return a < 0 ? a : h;
+    }
+    *pnum = MIN(n_active, n_hidden);
+    return *pnum ? a || h : -EIO;
+}
+
+/* After a failed failover, upstream's rule: a range the overlays hold is written to active,
+ * any other straight to the secondary disk (part of the commit may have reached it). */
+static int write_after_failed_failover(ReplicationNode *s, uint64_t offset, uint64_t bytes,
+                                       const void *buf, int flags)
+{
+    g_autofree uint8_t *zeroes = buf ? NULL : g_malloc0(bytes);
+    const uint8_t *data = buf ? buf : zeroes;
+    for (uint64_t done = 0; done < bytes;) {
+        uint64_t n;
+        int held = overlays_hold(s, offset + done, bytes - done, &n);
+        if (held < 0) {
+            return held;
+        }
+        BlockDriverState *target = held ? bdrv_file_child(s->bs) : s->secondary_disk->bs;
+        int ret = bdrv_pwrite(target, offset + done, n, data + done, flags & BDRV_REQ_FUA);
+        if (ret < 0) {
+            return ret;
+        }
+        done += n;
+    }
+    return 0;
+}
+
 typedef enum { OP_WRITE, OP_ZEROES, OP_DISCARD, OP_FLUSH } ReplicationOp;
 
 static int forward(BlockDriverState *bs, ReplicationOp op, uint64_t offset, uint64_t bytes,
@@ -196,7 +246,12 @@ static int forward(BlockDriverState *bs, ReplicationOp op, uint64_t offset, uint
     ReplicationNode *s = bs->opaque;
     g_rw_lock_reader_lock(&s->io_lock);
     int ret = io_status(s);
-    if (ret == 0) {
+    bool failed_over =
+        s->mode == REPLICATION_MODE_SECONDARY && stage_get(s) == STAGE_FAILOVER_FAILED;
+    if (ret == 0 && failed_over && op != OP_FLUSH) {
+        /* Zeroes are written as such, discards dropped (upstream's node has neither). */
+        ret = op == OP_DISCARD ? 0 : write_after_failed_failover(s, offset, bytes, buf, flags);
+    } else if (ret == 0) {
         BlockDriverState *file = bdrv_file_child(bs);
         switch (op) {
         case OP_WRITE:
@@ -524,25 +579,11 @@ static void replication_get_error(ReplicationNode *s, GError **errp)
     }
 }
 
-/* Whether [offset, offset + *pnum) is held by the qcow2 overlay bs (1) or read from below
- * (0); any other driver holds everything. */
-static int overlay_status(BlockDriverState *bs, uint64_t offset, uint64_t len, uint64_t *pnum)
-{
-    Qcow2Image *img = bdrv_qcow2_image(bs);
-    if (!img) {
-        *pnum = len;
-        return 1;
-    }
-    int ret = qcow2_block_status(img, offset, len, pnum);
-    return ret < 0 ? ret : ret != QCOW2_STATUS_UNALLOCATED;
-}
-
 /* Upstream's active commit: whatever active or hidden holds is written into the secondary
  * disk as the secondary guest reads it (through active). The caller holds io_lock. */
 static int commit_overlays(ReplicationNode *s)
 {
-    BlockDriverState *active = bdrv_file_child(s->bs), *hidden = s->hidden_disk->bs;
-    BlockDriverState *disk = s->secondary_disk->bs;
+    BlockDriverState *active = bdrv_file_child(s->bs), *disk = s->secondary_disk->bs;
     int64_t len = bdrv_getlength(active);
     if (len < 0) {
         return (int)len;
@@ -550,15 +591,12 @@ static int commit_overlays(ReplicationNode *s)
     const uint64_t chunk = 1 << 20;
     g_autofree uint8_t *buf = g_malloc(chunk);
     for (uint64_t off = 0; off < (uint64_t)len;) {
-        uint64_t want = MIN(chunk, (uint64_t)len - off), n_active, n_hidden;
-        int a = overlay_status(active, off, want, &n_active);
-        int h = a < 0 ? a : overlay_status(hidden, off, want, &n_hidden);
-        if (a < 0 || h < 0) {
-            return a < 0 ? a : h;
+        uint64_t n;
+        int held = overlays_hold(s, off, MIN(chunk, (uint64_t)len - off), &n);
+        if (held < 0) {
+            return held;
         }
-        /* The longest run over which both answers hold. */
-        uint64_t n = MIN(n_active, n_hidden);
-        if (a || h) {
+        if (held) {
             int ret = bdrv_pread(active, off, n, buf);
             if (ret == 0) {
                 ret = bdrv_pwrite(disk, off, n, buf, 0);

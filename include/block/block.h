@@ -11,7 +11,7 @@
  *
  * Driver kinds: a protocol driver (file, nbd) reaches storage and has no children; a
  * format driver (raw, qcow2) sits on a protocol node through its "file" child; a filter
- * (quorum, later replication) passes requests on to its children.
+ * (quorum, replication) passes requests on to its children.
  *
  * Backing chains (drivers with supports_backing, i.e. qcow2): the driver's open reads the
  * image's backing file name into bs->backing_file; the graph then opens the "backing" child

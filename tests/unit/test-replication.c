@@ -325,11 +325,127 @@ static void test_failover_commit(void)
     close_secondary(&s);
 }
 
+/* Writers on both sides at once: two threads write the secondary disk as the NBD server would
+ * (random ranges), two write their own region through the node as the secondary guest. The
+ * backup must have saved every old byte: afterwards the view is the original disk outside the
+ * guest's regions; a checkpoint then shows the NBD side's disk; failover keeps the view. */
+#define GUEST_REGION (128 * 1024)
+
+typedef struct Writer {
+    BlockDriverState *bs;
+    int id;
+    int rounds;
+} Writer;
+
+static gpointer nbd_writer(gpointer opaque)
+{
+    Writer *w = opaque;
+    GRand *rand = g_rand_new_with_seed(w->id);
+    g_autofree uint8_t *buf = g_malloc(2 * CLUSTER);
+    for (int i = 0; i < w->rounds; i++) {
+        uint64_t len = g_rand_int_range(rand, 1, 2 * CLUSTER / 512) * 512;
+        uint64_t off = g_rand_int_range(rand, 0, (SIZE - len) / 512) * 512;
+        fill(buf, len, w->id * 1000 + i);
+        g_assert_cmpint(bdrv_pwrite(w->bs, off, len, buf, 0), ==, 0);
+    }
+    g_rand_free(rand);
+    return NULL;
+}
+
+static gpointer guest_writer(gpointer opaque)
+{
+    Writer *w = opaque;
+    g_autofree uint8_t *buf = g_malloc(GUEST_REGION);
+    for (int i = 0; i < w->rounds; i++) {
+        fill(buf, GUEST_REGION, w->id * 1000 + i);
+        g_assert_cmpint(bdrv_pwrite(w->bs, w->id * GUEST_REGION, GUEST_REGION, buf, 0), ==, 0);
+    }
+    return NULL;
+}
+
+static void test_concurrent_writers(void)
+{
+    GError *err = NULL;
+    Secondary s = {0};
+    start_secondary(&s);
+    Writer w[4] = {{s.parent0, 11, 200}, {s.parent0, 12, 200}, {s.rep, 0, 40}, {s.rep, 1, 40}};
+    GThread *t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = g_thread_new("writer", i < 2 ? nbd_writer : guest_writer, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        g_thread_join(t[i]);
+    }
+    g_autofree uint8_t *view = g_malloc(SIZE), *want = original(0, SIZE);
+    g_assert_cmpint(bdrv_pread(s.rep, 0, SIZE, view), ==, 0);
+    for (int g = 0; g < 2; g++) {
+        fill(want + g * GUEST_REGION, GUEST_REGION, g * 1000 + w[2 + g].rounds - 1);
+    }
+    g_assert_cmpmem(view, SIZE, want, SIZE);
+
+    replication_do_checkpoint_all(NULL, &err);
+    g_assert_no_error(err);
+    g_autofree uint8_t *disk = g_malloc(SIZE);
+    g_assert_cmpint(bdrv_pread(s.parent0, 0, SIZE, disk), ==, 0);
+    assert_reads(s.rep, 0, SIZE, disk);
+
+    t[0] = g_thread_new("writer", guest_writer, &w[2]);
+    t[1] = g_thread_new("writer", nbd_writer, &w[0]);
+    g_thread_join(t[0]);
+    g_thread_join(t[1]);
+    g_assert_cmpint(bdrv_pread(s.rep, 0, SIZE, view), ==, 0);
+    replication_stop_all(true, &err);
+    g_assert_no_error(err);
+    assert_reads(s.parent0, 0, SIZE, view);
+    close_secondary(&s);
+}
+
 static void expect_error(GError **err, const char *msg)
 {
     g_assert_nonnull(*err);
     g_assert_cmpstr((*err)->message, ==, msg);
     g_clear_error(err);
+}
+
+static int refuse_write(void *opaque, uint64_t offset, uint64_t bytes)
+{
+    return -ENOSPC;
+}
+
+/* The secondary disk refuses writes during the commit (full): failover-failed, an I/O error;
+ * then, as upstream, a write lands on active where the overlays hold its range and on the
+ * secondary disk elsewhere. */
+static void test_failover_failed(void)
+{
+    GError *err = NULL;
+    Secondary s = {0};
+    start_secondary(&s);
+    uint8_t mine[4096], more[4096], plain[4096];
+    fill(mine, sizeof(mine), 90);
+    fill(more, sizeof(more), 91);
+    fill(plain, sizeof(plain), 92);
+    g_assert_cmpint(bdrv_pwrite(s.rep, 0, sizeof(mine), mine, 0), ==, 0);
+    bdrv_add_before_write(s.parent0, refuse_write, NULL);
+    replication_stop_all(true, &err);
+    g_assert_nonnull(err);
+    g_assert_true(strstr(err->message, "No space left on device"));
+    g_clear_error(&err);
+    replication_get_error_all(&err);
+    expect_error(&err, "I/O error occurred");
+    bdrv_remove_before_write(s.parent0, refuse_write, NULL);
+    g_autofree uint8_t *old = original(0, sizeof(more));
+
+    g_assert_cmpint(bdrv_pwrite(s.rep, 0, sizeof(more), more, 0), ==, 0);
+    assert_reads(s.rep, 0, sizeof(more), more);
+    assert_reads(s.parent0, 0, sizeof(more), old); /* held by active: written there */
+    g_assert_cmpint(bdrv_pwrite(s.rep, 300000, sizeof(plain), plain, 0), ==, 0);
+    assert_reads(s.parent0, 300000, sizeof(plain), plain); /* nobody's: the disk itself */
+    g_assert_cmpint(holds("active", 300000), ==, 0);
+    assert_reads(s.rep, 300000, sizeof(plain), plain);
+    g_assert_cmpint(bdrv_write_zeroes(s.rep, 300000, 512, 0), ==, 0);
+    uint8_t zeroes[512] = {0};
+    assert_reads(s.parent0, 300000, sizeof(zeroes), zeroes);
+    close_secondary(&s);
 }
 
 static void test_stage_errors(void)
@@ -523,6 +639,8 @@ int main(int argc, char **argv)
     g_test_add_func("/replication/checkpoint-empties-overlays", test_checkpoint_empties_overlays);
     g_test_add_func("/replication/backup-before-nbd-write", test_backup_before_nbd_write);
     g_test_add_func("/replication/failover-commit", test_failover_commit);
+    g_test_add_func("/replication/concurrent-writers", test_concurrent_writers);
+    g_test_add_func("/replication/failover-failed", test_failover_failed);
     g_test_add_func("/replication/stage-errors", test_stage_errors);
     g_test_add_func("/replication/start-checks", test_start_checks);
     g_test_add_func("/replication/open-errors", test_open_errors);
