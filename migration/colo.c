@@ -225,10 +225,15 @@ void colo_shutdown(void)
     g_mutex_unlock(&colo.lock);
 }
 
+/* A checkpoint's flush drops the compare requests made until then (they are answered), so
+ * any other request takes a pending compare one's place instead of merging into it: a `stop`
+ * while colo-compare's request waits was otherwise lost, and S never followed P's pause. */
 static void request_checkpoint(Trigger why)
 {
     g_mutex_lock(&colo.lock);
-    if (colo.mode == COLO_MODE_PRIMARY && colo.request == TRIGGER_NONE) {
+    if (colo.mode == COLO_MODE_PRIMARY &&
+        (colo.request == TRIGGER_NONE ||
+         (colo.request == TRIGGER_COMPARE && why != TRIGGER_COMPARE))) {
         colo.request = why;
         g_cond_broadcast(&colo.cond);
     }
