@@ -407,7 +407,14 @@ class ColoPair:
                                    "target": f"nbd://127.0.0.1:{NBD_PORT}/parent0",
                                    "mode": "existing", "format": "raw", "sync": "full"})
         assert r == {"return": {}}, r
-        q.wait_event("BLOCK_JOB_READY", timeout=timeout)
+        # the copy chases the guest's writes: READY may take a while on a loaded host; a job
+        # that ends first says why
+        deadline = time.monotonic() + 2 * timeout
+        while True:
+            ev = q.wait_event(timeout=max(deadline - time.monotonic(), 0.1))
+            assert ev["event"] != "BLOCK_JOB_COMPLETED", ev
+            if ev["event"] == "BLOCK_JOB_READY":
+                break
         assert q.cmd("stop") == {"return": {}}
         assert q.cmd("block-job-cancel", {"device": "resync"}) == {"return": {}}
         done = q.wait_event("BLOCK_JOB_COMPLETED", timeout=timeout)
