@@ -167,6 +167,25 @@ def secondary_args(tap="qcs0"):
             + ["-incoming", f"tcp:0.0.0.0:{MIGRATE_PORT}"])
 
 
+def _export_parent0(q):
+    """The secondary's side of spec §9.3: parent0 exported writable over NBD."""
+    r = q.cmd("nbd-server-start", {"addr": {"type": "inet", "data": {
+        "host": "127.0.0.1", "port": str(NBD_PORT)}}})
+    assert r == {"return": {}}, r
+    r = q.cmd("nbd-server-add", {"device": "parent0", "writable": True})
+    assert r == {"return": {}}, r
+
+
+def _add_replication_child(q):
+    """The primary's side: the replication child on that export joins its quorum."""
+    out = q.hmp("drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,"
+                f"file.host=127.0.0.1,file.port={NBD_PORT},file.export=parent0,"
+                "node-name=replication0")
+    assert out == "", out
+    r = q.cmd("x-blockdev-change", {"parent": "colo-disk0", "node": "replication0"})
+    assert r == {"return": {}}, r
+
+
 def _primary_chardevs():
     """primary_args()'s chardevs as chardev-add arguments (a former secondary becoming
     primary, spec §9.4)."""
@@ -294,18 +313,8 @@ class ColoPair:
     def _start_replication(self):
         """Spec §9.3 steps 1-2: the secondary's NBD export of parent0, the primary's
         replication child in its quorum."""
-        s, p = self.qmp["secondary"], self.qmp["primary"]
-        r = s.cmd("nbd-server-start", {"addr": {"type": "inet", "data": {
-            "host": "127.0.0.1", "port": str(NBD_PORT)}}})
-        assert r == {"return": {}}, r
-        r = s.cmd("nbd-server-add", {"device": "parent0", "writable": True})
-        assert r == {"return": {}}, r
-        out = p.hmp("drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,"
-                    f"file.host=127.0.0.1,file.port={NBD_PORT},file.export=parent0,"
-                    "node-name=replication0")
-        assert out == "", out
-        r = p.cmd("x-blockdev-change", {"parent": "colo-disk0", "node": "replication0"})
-        assert r == {"return": {}}, r
+        _export_parent0(self.qmp["secondary"])
+        _add_replication_child(self.qmp["primary"])
 
     def _enter_colo(self, timeout, setup=True):
         if self.disks and setup:
@@ -399,10 +408,7 @@ class ColoPair:
         r = n.cmd("migrate-set-capabilities", {"capabilities": [
             {"capability": "x-colo", "state": True}]})
         assert r == {"return": {}}, r
-        r = n.cmd("nbd-server-start", {"addr": {"type": "inet", "data": {
-            "host": "127.0.0.1", "port": str(NBD_PORT)}}})
-        assert r == {"return": {}}, r
-        assert n.cmd("nbd-server-add", {"device": "parent0", "writable": True}) == {"return": {}}
+        _export_parent0(n)
         r = q.cmd("drive-mirror", {"device": "colo-disk0", "job-id": "resync",
                                    "target": f"nbd://127.0.0.1:{NBD_PORT}/parent0",
                                    "mode": "existing", "format": "raw", "sync": "full"})
@@ -419,12 +425,7 @@ class ColoPair:
         assert q.cmd("block-job-cancel", {"device": "resync"}) == {"return": {}}
         done = q.wait_event("BLOCK_JOB_COMPLETED", timeout=timeout)
         assert "error" not in done["data"], done
-        out = q.hmp("drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,"
-                    f"file.host=127.0.0.1,file.port={NBD_PORT},file.export=parent0,"
-                    "node-name=replication0")
-        assert out == "", out
-        r = q.cmd("x-blockdev-change", {"parent": "colo-disk0", "node": "replication0"})
-        assert r == {"return": {}}, r
+        _add_replication_child(q)
         where = {"insert": "before", "position": "id=rew0"} if survivor == "secondary" else {}
         for obj in _primary_objects(self.compare_timeout):
             if obj["qom-type"].startswith("filter-"):
