@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "block/block-backend.h"
+#include "block/replication.h"
 #include "migration-internal.h"
 #include "migration/colo.h"
 #include "migration/options.h"
@@ -48,6 +50,7 @@ typedef enum {
 typedef struct CheckpointTimes {
     int64_t start_us, stopped_us, saved_us, sent_us, loaded_us, resumed_us;
     uint64_t pages, bytes;
+    ReplicationCheckpointStats disk; /* this side's replicated disks */
 } CheckpointTimes;
 
 typedef struct Colo {
@@ -62,6 +65,7 @@ typedef struct Colo {
     uint64_t checkpoints;
     uint64_t by_trigger[TRIGGER__MAX];
     uint64_t pages, bytes;
+    uint64_t disk_bytes, disk_empty_ns, disk_empty_max_ns;
     CheckpointTimes last;
     double pauses[PAUSE_WINDOW]; /* ms, a ring */
     guint n_pauses;
@@ -108,6 +112,7 @@ static void enter_mode(COLOMode mode, MigChannel *a, MigChannel *b)
     colo.broken = false;
     colo.exit_cause = SHUTDOWN_CAUSE_NONE;
     colo.checkpoints = colo.pages = colo.bytes = 0;
+    colo.disk_bytes = colo.disk_empty_ns = colo.disk_empty_max_ns = 0;
     memset(colo.by_trigger, 0, sizeof(colo.by_trigger));
     memset(&colo.last, 0, sizeof(colo.last));
     colo.n_pauses = 0;
@@ -153,6 +158,9 @@ static void account(Trigger why, const CheckpointTimes *t)
     colo.by_trigger[why]++;
     colo.pages += t->pages;
     colo.bytes += t->bytes;
+    colo.disk_bytes += t->disk.bytes_written;
+    colo.disk_empty_ns += t->disk.empty_ns;
+    colo.disk_empty_max_ns = MAX(colo.disk_empty_max_ns, t->disk.empty_ns);
     colo.last = *t;
     colo.pauses[colo.n_pauses++ % PAUSE_WINDOW] = (t->resumed_us - t->stopped_us) / 1000.0;
     g_mutex_unlock(&colo.lock);
@@ -217,10 +225,15 @@ void colo_shutdown(void)
     g_mutex_unlock(&colo.lock);
 }
 
+/* A checkpoint's flush drops the compare requests made until then (they are answered), so
+ * any other request takes a pending compare one's place instead of merging into it: a `stop`
+ * while colo-compare's request waits was otherwise lost, and S never followed P's pause. */
 static void request_checkpoint(Trigger why)
 {
     g_mutex_lock(&colo.lock);
-    if (colo.mode == COLO_MODE_PRIMARY && colo.request == TRIGGER_NONE) {
+    if (colo.mode == COLO_MODE_PRIMARY &&
+        (colo.request == TRIGGER_NONE ||
+         (colo.request == TRIGGER_COMPARE && why != TRIGGER_COMPARE))) {
         colo.request = why;
         g_cond_broadcast(&colo.cond);
     }
@@ -428,6 +441,20 @@ static void start_vm_main(void *opaque)
     }
 }
 
+/* On entering COLO the VM starts as upstream's does, also one never started (-S: the runbook's
+ * primary, whose guest then boots under COLO, both disks still equal) or stopped (the
+ * re-protect runbook stops it for the disk copy). */
+static void entry_start_vm_main(void *opaque)
+{
+    if (runstate_check(RUN_STATE_PRELAUNCH) || runstate_check(RUN_STATE_PAUSED)) {
+        life.self_change = true;
+        vm_start();
+        life.self_change = false;
+        return;
+    }
+    start_vm_main(opaque);
+}
+
 static void resume_vm_main(void *opaque)
 {
     colo_vm_resume();
@@ -452,6 +479,28 @@ static void compare_flush_main(void *opaque)
     colo_compare_checkpoint_all();
 }
 
+/* P's block replication starts once S's has (checkpoint-ready); error into *opaque. Here
+ * and below, a pair without replication nodes (no disks replicated) asks nothing of it. */
+static void replication_start_primary_main(void *opaque)
+{
+    if (replication_any()) {
+        replication_start_all(REPLICATION_MODE_PRIMARY, opaque);
+    }
+}
+
+/* At a failover: the survivor's disks are its own again (on S, the active disk is committed
+ * into its copy). An error is reported; the failover goes on, as upstream's. */
+static void replication_failover_main(void *opaque)
+{
+    GError *err = NULL;
+    if (replication_any()) {
+        replication_stop_all(true, &err);
+    }
+    if (err) {
+        error_report_err(err);
+    }
+}
+
 /* ---- primary ---- */
 
 typedef struct Snapshot {
@@ -464,6 +513,7 @@ typedef struct Snapshot {
     GError *err;
     bool ok;
     uint64_t checkpoint;
+    ReplicationCheckpointStats disk;
     RunState state;       /* what S's VM does after the load */
     MultifdSend *multifd; /* NULL: the pages go on the main channel */
 } Snapshot;
@@ -492,6 +542,17 @@ static void snapshot_main(void *opaque)
     const MigrationHost *h = migration_host();
     GuestRam *ram = h->ram;
     g_array_set_size(s->index, 0);
+    /* The disks' checkpoint comes first, as upstream's (spec §6.3 step 3), on quiet disks
+     * (upstream's vm_stop drains): each write of the interval acknowledged by S's copy. */
+    blk_drain_all();
+    s->disk = (ReplicationCheckpointStats){0};
+    if (replication_any()) {
+        replication_do_checkpoint_all(&s->disk, &s->err);
+    }
+    if (s->err) {
+        s->ok = false;
+        return;
+    }
     if (ram) {
         memset(s->bitmap, 0, s->words * sizeof(uint64_t));
         guest_ram_dirty_reader_sync(s->reader, s->bitmap);
@@ -568,6 +629,7 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Tri
         return false;
     }
     t.saved_us = g_get_monotonic_time();
+    t.disk = s->disk;
     uint64_t before = mig_channel_bytes(out) + multifd_send_bytes(s->multifd);
     if (!s->ok) {
         g_propagate_error(errp, s->err);
@@ -656,6 +718,7 @@ static void primary_failover(void)
     migration_run_on_main(compare_flush_main, NULL);
     migration_run_on_main(filters_event_main, GINT_TO_POINTER(COLO_EVENT_FAILOVER));
     migration_run_on_main(compare_flush_main, NULL);
+    migration_run_on_main(replication_failover_main, NULL);
     migration_run_on_main(start_vm_main, NULL);
 }
 
@@ -680,7 +743,8 @@ bool colo_primary_run(MigChannel *out, DirtyReader *reader, MultifdSend *multifd
      * what it has for the first checkpoint */
     migration_run_on_main(record_entry_main, NULL);
     bool ok = in && colo_expect_msg(in, COLO_MSG_CHECKPOINT_READY, &err) &&
-              migration_run_on_main(start_vm_main, NULL);
+              migration_run_on_main(replication_start_primary_main, &err) && !err &&
+              migration_run_on_main(entry_start_vm_main, NULL);
     int64_t last = now_ms();
     while (ok) {
         ShutdownCause exit = SHUTDOWN_CAUSE_NONE;
@@ -729,6 +793,7 @@ typedef struct Cache {
     bool ok;
     GError *err;
     uint64_t checkpoint;
+    ReplicationCheckpointStats disk;
 } Cache;
 
 static bool cache_new(Cache *c, GuestRam *ram, GError **errp)
@@ -811,6 +876,7 @@ static void apply_main(void *opaque)
     c->ok =
         !h->check_devices || h->check_devices(h->opaque, c->rx.devices, c->rx.devices_len, &c->err);
     if (!c->ok) {
+        g_prefix_error(&c->err, "COLO checkpoint not loaded: ");
         return;
     }
     GuestRam *ram = c->ram;
@@ -833,6 +899,21 @@ static void apply_main(void *opaque)
     c->ok =
         !h->load_devices || h->load_devices(h->opaque, c->rx.devices, c->rx.devices_len, &c->err);
     if (!c->ok) {
+        g_prefix_error(&c->err, "COLO checkpoint not loaded: ");
+        return;
+    }
+    /* The disks (spec §6.3 step 6): an error the primary's writes met ends COLO; the active
+     * and hidden disks are emptied, so S's disk is P's as of this checkpoint. */
+    blk_drain_all(); /* no write of S's guest in flight into the disks being emptied */
+    c->disk = (ReplicationCheckpointStats){0};
+    if (replication_any()) {
+        replication_get_error_all(&c->err);
+    }
+    if (replication_any() && !c->err) {
+        replication_do_checkpoint_all(&c->disk, &c->err);
+    }
+    if (c->err) {
+        c->ok = false;
         return;
     }
     record_hashes(ram, c->checkpoint);
@@ -849,7 +930,13 @@ static void cache_start_main(void *opaque)
     Cache *c = opaque;
     record_hashes(c->ram, 0);
     migration_incoming_set_status(MIGRATION_STATUS_COLO);
-    vm_start();
+    if (replication_any()) {
+        replication_start_all(REPLICATION_MODE_SECONDARY, &c->err);
+    }
+    c->ok = !c->err;
+    if (c->ok) {
+        vm_start();
+    }
 }
 
 static bool secondary_checkpoint(MigChannel *in, MigChannel *out, Cache *c, GError **errp)
@@ -885,10 +972,11 @@ static bool secondary_checkpoint(MigChannel *in, MigChannel *out, Cache *c, GErr
     }
     t.loaded_us = t.resumed_us = g_get_monotonic_time();
     if (!c->ok) {
-        g_propagate_prefixed_error(errp, c->err, "COLO checkpoint not loaded: ");
+        g_propagate_error(errp, c->err);
         c->err = NULL;
         return false;
     }
+    t.disk = c->disk;
     /* the primary asked; why is its business */
     account(TRIGGER_NONE, &t);
     if (!send_msg(out, COLO_MSG_VMSTATE_LOADED, errp)) {
@@ -903,6 +991,7 @@ static bool secondary_checkpoint(MigChannel *in, MigChannel *out, Cache *c, GErr
 static void secondary_failover_main(void *opaque)
 {
     GError *err = NULL;
+    replication_failover_main(NULL);
     colo_notify_filters_event(COLO_EVENT_FAILOVER, &err);
     if (err) {
         error_report_err(err);
@@ -942,8 +1031,13 @@ void colo_secondary_run(MigChannel *in, MultifdRecv *multifd)
         mig_channel_cancel(in);
     }
     g_mutex_unlock(&colo.lock);
-    ok = ok && migration_run_on_main(cache_start_main, &c) &&
-         send_msg(out, COLO_MSG_CHECKPOINT_READY, &err);
+    ok = ok && migration_run_on_main(cache_start_main, &c);
+    if (ok && !c.ok) {
+        g_propagate_error(&err, c.err);
+        c.err = NULL;
+        ok = false;
+    }
+    ok = ok && send_msg(out, COLO_MSG_CHECKPOINT_READY, &err);
     while (ok && !failover_wanted()) {
         ok = secondary_checkpoint(in, out, &c, &err);
     }
@@ -1040,6 +1134,11 @@ ColoStats *qmp_x_query_colo_stats(GError **errp)
     r->last_save_ms = (t->saved_us - t->stopped_us) / 1000.0;
     r->last_transfer_ms = (t->sent_us - t->saved_us) / 1000.0;
     r->last_load_ms = (t->loaded_us - t->sent_us) / 1000.0;
+    r->last_disk_bytes = t->disk.bytes_written;
+    r->disk_bytes = colo.disk_bytes;
+    r->last_disk_empty_ms = t->disk.empty_ns / 1e6;
+    r->max_disk_empty_ms = colo.disk_empty_max_ns / 1e6;
+    r->disk_empty_ms = colo.disk_empty_ns / 1e6;
     g_mutex_unlock(&colo.lock);
     qsort(sorted, n, sizeof(double), cmp_double);
     r->pause_p50_ms = percentile(sorted, n, 50);

@@ -44,6 +44,11 @@ void hmp_info_colo(Monitor *mon, const HmpArgs *args)
                    s->last_transfer_ms, s->last_load_ms);
     monitor_printf(mon, "all checkpoints: %" G_GINT64_FORMAT " pages, %" G_GINT64_FORMAT " bytes\n",
                    s->pages, s->bytes);
+    monitor_printf(mon,
+                   "disks: last %" G_GINT64_FORMAT " bytes, all %" G_GINT64_FORMAT
+                   " bytes; emptying last %.3f ms, max %.3f ms, all %.3f ms\n",
+                   s->last_disk_bytes, s->disk_bytes, s->last_disk_empty_ms, s->max_disk_empty_ms,
+                   s->disk_empty_ms);
 }
 
 void hmp_x_colo_lost_heartbeat(Monitor *mon, const HmpArgs *args)

@@ -1,0 +1,265 @@
+"""Block replication in the COLO frame (issue 16): a pair of ours set up with upstream's
+runbook disks and start sequence (lib/colo_pair.py disk mode, spec §9.2-§9.4), the test guest
+writing fsync'd files on its ext4 disk over HTTP while checkpoints come from the timer and
+from colo-compare mismatches.
+
+- After each of several checkpoints (taken with both VMs stopped: `stop` on the primary asks
+  for one and the secondary follows into `paused`), the secondary's disk as its guest reads
+  it (active -> hidden -> parent0) equals the primary's image byte for byte, and the active
+  and hidden disks hold no data.
+- Failover in both directions (§9.4 steps on the survivor, the other side SIGKILLed): the
+  survivor serves on, every file acknowledged before the failover reads back the same, and
+  after the guest unmounts and powers off, the survivor's image passes e2fsck with every
+  acknowledged file in it.
+- Before the failover to the primary, its NBD connection is cut first: its guest writes on and
+  the error is recorded.
+- Re-protection: the full cycle A -> B -> C (docs/colo.md, "Re-protection")."""
+import hashlib
+import os
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+
+import guest
+from colo_client import EchoConn
+from colo_pair import ColoDisks, ColoPair
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+CLOCK = re.compile(r"clock (\d+\.\d{6})\nuptime (\d+\.\d+)\n")
+KIB = 48
+
+
+@pytest.fixture(scope="module")
+def built():
+    return guest.build_guest()
+
+
+def get(pair, path, timeout=60):
+    with pair.ns.entered():
+        status, body = guest.http_get(pair.guest_ip, 80, path, timeout=timeout)
+    assert status == 200, (path, status, body)
+    return body
+
+
+def expected(name, kib=KIB):
+    """The reply /cgi-bin/disk gives for file @name written with seed @name."""
+    data = (f"{name}\n".encode() * (kib * 1024))[:kib * 1024]
+    return f"name {name} size {len(data)} sha256 {hashlib.sha256(data).hexdigest()}"
+
+
+class Writer(threading.Thread):
+    """Writes fsync'd files on the guest's disk (/cgi-bin/disk) one after another, and asks
+    /cgi-bin/clock after every third (its replies differ between the VMs: a checkpoint each).
+    .acked lists the files whose write the guest acknowledged with the right checksum."""
+
+    def __init__(self, pair, prefix, clock=True):
+        super().__init__(daemon=True)
+        self.pair, self.prefix, self.clock = pair, prefix, clock
+        self.acked = []
+        self.error = None
+        self.halt = threading.Event()
+        self.start()
+
+    def run(self):
+        n = 0
+        try:
+            while not self.halt.is_set():
+                name = f"{self.prefix}{n}"
+                body = get(self.pair, f"/cgi-bin/disk?op=write&name={name}&kib={KIB}"
+                           f"&seed={name}", timeout=180).strip()
+                assert body == expected(name), body
+                self.acked.append(name)
+                n += 1
+                # every third file: between them, stretches with no mismatch for the timer
+                if self.clock and n % 3 == 0:
+                    assert CLOCK.fullmatch(get(self.pair, "/cgi-bin/clock", timeout=180))
+        except Exception as e:  # noqa: BLE001 -- reported by stop()
+            self.error = f"file {self.prefix}{n}: {e!r}"
+
+    def wait_files(self, n, timeout=120):
+        deadline = time.monotonic() + timeout
+        start = len(self.acked)
+        while len(self.acked) < start + n:
+            assert self.error is None, self.error
+            assert time.monotonic() < deadline, f"{len(self.acked) - start} files in {timeout} s"
+            time.sleep(0.1)
+
+    def stop(self):
+        self.halt.set()
+        self.join(300)
+        assert not self.is_alive(), "a write hung"
+        assert self.error is None, self.error
+        return self.acked
+
+
+def wait_for(pred, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not (v := pred()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+    return v
+
+
+def status(q):
+    return q.cmd("query-status")["return"]["status"]
+
+
+def stopped_checkpoint(pair):
+    """`stop` on the primary: its run-state change asks for a checkpoint, after which both VMs
+    are stopped and equal. Returns both sides' stats once the secondary has loaded it."""
+    p, s = pair.qmp["primary"], pair.qmp["secondary"]
+    before = pair.stats("primary")
+    assert p.cmd("stop") == {"return": {}}
+    wait_for(lambda: pair.stats("primary")["by-vm-state"] > before["by-vm-state"],
+             "no checkpoint after stop")
+    wait_for(lambda: status(s) == "paused", "the secondary did not follow into paused")
+    sp, ss = pair.stats("primary"), pair.stats("secondary")
+    assert sp["checkpoints"] == ss["checkpoints"], (sp, ss)
+    return sp, ss
+
+
+def test_checkpoints_keep_disks_equal(qemu_bin, built, tmp_path, sockdir):
+    disks = ColoDisks(tmp_path / "disks")
+    with ColoPair(qemu_bin, built, sockdir, delay=1500, disks=disks) as pair:
+        p = pair.qmp["primary"]
+        writer = Writer(pair, "f")
+        seen = pair.stats("primary")
+        for rnd in range(3):
+            writer.wait_files(2)
+            wait_for(lambda: (st := pair.stats("primary"))["by-compare"] > seen["by-compare"]
+                     and st["by-timer"] > seen["by-timer"],
+                     f"round {rnd}: no timer and mismatch checkpoints", timeout=120)
+            sp, ss = stopped_checkpoint(pair)
+            r = disks.compare(disks.primary, disks.secondary_chain())
+            assert r.returncode == 0, (rnd, r.stdout + r.stderr)
+            # emptied at the checkpoint: parent0 alone is the primary's disk
+            assert disks.allocated(disks.active) == 0, rnd
+            assert disks.allocated(disks.hidden) == 0, rnd
+            r = disks.compare(disks.primary, disks.secondary)
+            assert r.returncode == 0, (rnd, r.stdout + r.stderr)
+            assert sp["disk-bytes"] > seen.get("disk-bytes", 0), sp
+            assert ss["max-disk-empty-ms"] > 0, ss
+            assert ss["disk-empty-ms"] >= ss["max-disk-empty-ms"] >= ss["last-disk-empty-ms"]
+            assert p.cmd("cont") == {"return": {}}
+            seen = sp
+        acked = writer.stop()
+        for name in acked:
+            assert get(pair, f"/cgi-bin/disk?op=read&name={name}").strip() == expected(name)
+        info = p.hmp("info colo")
+        assert re.search(r"disks: last \d+ bytes, all [1-9]\d* bytes; emptying last", info), info
+
+
+def power_off(vm):
+    """The survivor's guest unmounts its disk and powers off; its process ends with 0."""
+    start = len(vm.console)
+    vm.send("umount /mnt/disk; echo QC-UMOUNT=$?; poweroff -f")
+    try:
+        vm.wait_for(r"QC-UMOUNT=0", timeout=60, start=start)
+        assert vm.wait_exit(120) == 0
+    except Exception as e:
+        raise AssertionError(f"{e!r}; console:\n{vm.console[-3000:]}") from None
+
+
+def check_image(image, acked, tmp_path):
+    """@image (qcow2) passes e2fsck -fn and holds each of the files @acked, byte for byte."""
+    raw = str(tmp_path / "final.raw")
+    subprocess.run(["qemu-img", "convert", "-O", "raw", image, raw], check=True)
+    fsck = subprocess.run(["e2fsck", "-fn", raw], capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    for name in acked:
+        got = subprocess.run(["debugfs", "-R", f"cat /{name}", raw], capture_output=True)
+        assert got.returncode == 0, got.stderr
+        assert expected(name) == (f"name {name} size {len(got.stdout)} sha256 "
+                                  f"{hashlib.sha256(got.stdout).hexdigest()}")
+
+
+def nbd_cut(pair, writer):
+    """The primary's NBD connection to the secondary's disk cut (nbd-server-stop on the
+    secondary) while its guest writes: the writes go on (the quorum's local child), and the
+    replication node records the error, as query-xen-replication-status shows."""
+    p = pair.qmp["primary"]
+    assert p.cmd("query-xen-replication-status") == {"return": {"error": False}}
+    assert pair.qmp["secondary"].cmd("nbd-server-stop") == {"return": {}}
+    writer.wait_files(2)
+    st = wait_for(lambda: (r := p.cmd("query-xen-replication-status")["return"])["error"] and r,
+                  "no replication error recorded")
+    assert st == {"error": True, "desc": "I/O error occurred"}, st
+
+
+@pytest.mark.parametrize("survivor", ["primary", "secondary"])
+def test_failover_keeps_acknowledged_writes(qemu_bin, built, tmp_path, sockdir, survivor):
+    disks = ColoDisks(tmp_path / "disks")
+    other = "secondary" if survivor == "primary" else "primary"
+    with ColoPair(qemu_bin, built, sockdir, delay=1000, disks=disks) as pair:
+        writer = Writer(pair, "b")
+        writer.wait_files(3)
+        wait_for(lambda: pair.stats("primary")["checkpoints"] >= 2, "no checkpoints")
+        if survivor == "primary":
+            nbd_cut(pair, writer)
+        pair.kill(other)
+        acked_before = list(writer.acked)
+        exit_ev = pair.failover_runbook(survivor)
+        assert exit_ev["data"] == {"mode": survivor, "reason": "request"}
+        q = pair.qmp[survivor]
+        assert q.cmd("query-colo-status")["return"] == {
+            "mode": "none", "last-mode": survivor, "reason": "request"}
+        wait_for(lambda: status(q) == "running", "the survivor does not run")
+        # it serves on: the write in flight at the failover completes, more come
+        writer.wait_files(3)
+        acked = writer.stop()
+        assert acked[:len(acked_before)] == acked_before
+        for name in acked:
+            assert get(pair, f"/cgi-bin/disk?op=read&name={name}").strip() == expected(name)
+        power_off(pair.vms[survivor])
+    # the primary's image, or the secondary's parent0, into which its failover committed
+    check_image(disks.primary if survivor == "primary" else disks.secondary, acked, tmp_path)
+
+
+
+def test_full_cycle_reprotect(qemu_bin, built, tmp_path, sockdir):
+    """A primary, B secondary; A killed, B serves; C started as the new secondary, resynced
+    (drive-mirror sync=full to C's NBD export, stop, block-job-cancel), B's replication child
+    and proxy added (before rew0), migrate: COLO again, checkpoints keep C's disk equal to
+    B's; B killed, C serves. One client TCP connection (echo) survives all of it, and every
+    file acknowledged is on C's disk, which passes e2fsck."""
+    disks = ColoDisks(tmp_path / "ab")
+    with ColoPair(qemu_bin, built, sockdir, delay=1000, disks=disks) as pair:
+        with pair.ns.entered():
+            echo = EchoConn(pair.guest_ip, timeout=120)
+        echo.roundtrip(echo.message())
+        writer = Writer(pair, "c", clock=False)
+        writer.wait_files(2)
+        wait_for(lambda: pair.stats("primary")["checkpoints"] >= 2, "no checkpoints")
+        pair.kill("primary")  # A
+        pair.failover_runbook("secondary")
+        writer.wait_files(2)
+        echo.roundtrip(echo.message())
+        c_disks = ColoDisks(tmp_path / "c", blank=True)
+        # the guest writes on through the resync (the mirror copies its writes too); its
+        # request in flight at `stop` waits until COLO's entry runs the VM again
+        pair.reprotect("secondary", c_disks)
+        echo.roundtrip(echo.message())
+        writer.wait_files(2)
+        b_image = disks.secondary  # B's parent0, into which its failover committed
+        sp, ss = stopped_checkpoint(pair)
+        r = c_disks.compare(b_image, c_disks.secondary_chain())
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert pair.qmp["primary"].cmd("cont") == {"return": {}}
+        writer.wait_files(2)
+        echo.roundtrip(echo.message())
+        wait_for(lambda: pair.stats("primary")["checkpoints"] >= sp["checkpoints"] + 2,
+                 "no checkpoints after re-protection")
+        pair.kill("primary")  # B
+        pair.failover_runbook("secondary")
+        writer.wait_files(2)
+        acked = writer.stop()
+        echo.roundtrip(echo.message())
+        echo.close()
+        for name in acked:
+            assert get(pair, f"/cgi-bin/disk?op=read&name={name}").strip() == expected(name)
+        power_off(pair.vms["secondary"])
+    check_image(c_disks.secondary, acked, tmp_path)
