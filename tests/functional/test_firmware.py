@@ -19,6 +19,7 @@ SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "firmware")
 # SeaBIOS's POST on our interpreter takes a few seconds on the loaded shared host.
 BOOT_TIMEOUT = 120
 EXIT_STATUS = (0x10 << 1) | 1
+NOT_BOOTABLE = "Booting from Hard Disk...\r\nBoot failed: not a bootable disk\r\n"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,8 @@ def disks(tmp_path_factory):
         if not shutil.which(tool):
             pytest.fail(f"{tool} is missing (scripts/install-deps installs build-essential)")
     d = tmp_path_factory.mktemp("firmware")
-    subprocess.run(["as", "--32", os.path.join(SRC, "mbr.S"), "-o", "mbr.o"], cwd=d, check=True)
+    subprocess.run(["as", "--32", "-I", SRC, os.path.join(SRC, "mbr.S"), "-o", "mbr.o"], cwd=d,
+                   check=True)
     subprocess.run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o",
                     "mbr.img", "mbr.o"], cwd=d, check=True)
     for name in ("mbr.img", "zero.img"):
@@ -50,11 +52,18 @@ def boot(binary, d, *args):
     return p.returncode, out, p.stderr
 
 
+def settled(out):
+    """The serial output without the images' last line ("." after the markers): SeaBIOS's
+    serial console may still hold some of it back when the guest exits, on either binary."""
+    end = out.rfind("\r\n.")
+    return out[:end + 2] if end >= 0 else out
+
+
 def both(qemu_bin, debian_qemu, d, *args):
     ours = boot(qemu_bin, d, *args)
     theirs = boot(debian_qemu, d, *args)
     assert ours[0] == theirs[0], (ours, theirs)
-    assert ours[1] == theirs[1], (ours[1], theirs[1])
+    assert settled(ours[1]) == settled(theirs[1]), (ours[1], theirs[1])
     assert strip_prog(ours[2]) == strip_prog(theirs[2])
     return ours
 
@@ -74,7 +83,7 @@ def test_disk_that_does_not_boot(qemu_bin, debian_qemu, disks):
     rc, out, _ = both(qemu_bin, debian_qemu, disks, "-boot", "reboot-timeout=0",
                       "-drive", "file=zero.img,format=raw,if=ide")
     assert rc == 0
-    assert "Booting from Hard Disk...\r\nBoot failed: not a bootable disk\r\n" in out
+    assert NOT_BOOTABLE in out
     assert "No bootable device.  Retrying in 0 seconds.\r\n" in out
 
 
@@ -86,7 +95,7 @@ def test_boot_order_as_under_debian(qemu_bin, debian_qemu, disks, order):
                       "-drive", "file=zero.img,format=raw,if=ide",
                       "-drive", "file=mbr.img,format=raw,if=virtio")
     assert rc == 0
-    assert "Booting from Hard Disk...\r\nBoot failed: not a bootable disk\r\n" in out
+    assert NOT_BOOTABLE in out
     assert "MBR-MARKER" not in out
 
 
@@ -216,8 +225,8 @@ def cd(disks):
         pytest.fail("xorriso is missing (scripts/install-deps installs it)")
     tree = disks / "cd-tree"
     tree.mkdir()
-    subprocess.run(["as", "--32", os.path.join(SRC, "cdboot.S"), "-o", "cdboot.o"], cwd=disks,
-                   check=True)
+    subprocess.run(["as", "--32", "-I", SRC, os.path.join(SRC, "cdboot.S"), "-o", "cdboot.o"],
+                   cwd=disks, check=True)
     subprocess.run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o",
                     str(tree / "boot.img"), "cdboot.o"], cwd=disks, check=True)
     subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-o", "cd.iso", "-b", "boot.img",
@@ -268,7 +277,7 @@ def test_strict_bootindex_leaves_the_cd_out(qemu_bin, debian_qemu, cd):
                       "-device", "ide-hd,drive=hd,bootindex=1",
                       "-device", "ide-cd,drive=cd,bootindex=-1")
     assert rc == 0
-    assert "Booting from Hard Disk...\r\nBoot failed: not a bootable disk\r\n" in out
+    assert NOT_BOOTABLE in out
     assert "CD-MARKER" not in out
 
 

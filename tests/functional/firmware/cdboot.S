@@ -4,17 +4,7 @@
  * bytes) through the int 13h extensions and prints its "CD001" identifier, then leaves
  * through isa-debug-exit (status (0x10 << 1) | 1). SeaBIOS loads it at 0x7c00 (07c0:0000).
  */
-    .code16
-    .text
-    .globl _start
-_start:
-    cli
-    xor %ax, %ax
-    mov %ax, %ds
-    mov %ax, %es
-    mov %ax, %ss
-    mov $0x7c00, %sp
-    sti
+    .include "start16.inc"
     mov %dl, drive
     mov $booted, %si
     call puts
