@@ -957,6 +957,43 @@ static void die_machine(GError *err)
     die_with(err);
 }
 
+/* Upstream's -device types that turn its default CD-ROM off (vl.c's default_list). */
+static bool device_disables_default_cdrom(const char *arg)
+{
+    static const char *const drivers[] = {"ide-cd", "ide-hd", "scsi-cd", "scsi-hd"};
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "driver", KEYVAL_OPTS, NULL);
+    const char *driver = kv ? keyval_get(kv, "driver") : NULL;
+    for (size_t i = 0; driver && i < G_N_ELEMENTS(drivers); i++) {
+        if (!strcmp(driver, drivers[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Upstream pc's default CD-ROM: an empty ide1-cd0 at IDE bus 1 unit 0, unless -nodefaults, an
+ * IDE or SCSI -device, or a -drive (-cdrom) there already. NULL: none.
+ */
+static BlockBackend *default_cdrom(GPtrArray *opts)
+{
+    if (mc.nodefaults) {
+        return NULL;
+    }
+    for (guint i = 0; i < opts->len; i++) {
+        CmdOption *o = opts->pdata[i];
+        int bus, unit;
+        if (o->def->id == OPT_DEVICE && device_disables_default_cdrom(o->arg)) {
+            return NULL;
+        }
+        if ((o->def->id == OPT_DRIVE || o->def->id == OPT_CDROM) &&
+            blk_legacy_type(o->blk, &bus, &unit, NULL) == BLK_IF_IDE && bus == 1 && unit == 0) {
+            return NULL;
+        }
+    }
+    return handle_drive("if=ide,index=2,media=cdrom");
+}
+
 /* The VM of -M pc, after chardevs and netdevs exist: devices in command-line order, the NICs
  * of -nic, COM1, then realize. */
 static void build_pc(GPtrArray *opts)
@@ -971,6 +1008,11 @@ static void build_pc(GPtrArray *opts)
     pc_sys = pc_system_new(&mc.pc, &events, &err);
     if (!pc_sys) {
         die_machine(err);
+    }
+    /* Upstream's PIIX3 sits at 01.0 before any -device: the default CD-ROM brings it first. */
+    BlockBackend *cdrom = default_cdrom(opts);
+    if (cdrom && !pc_machine_add_drive(pc_system_machine(pc_sys), cdrom, &err)) {
+        die_with(err);
     }
     const char *serial = NULL;
     for (guint i = 0; i < opts->len; i++) {

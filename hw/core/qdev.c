@@ -135,6 +135,20 @@ static bool check_value(const DeviceTypeInfo *t, const DevicePropInfo *p, const 
         }
         return true;
     }
+    case DEV_PROP_INT32: {
+        char *end;
+        errno = 0;
+        gint64 n = g_ascii_strtoll(value, &end, 0);
+        if (!value[0] || *end || g_ascii_isspace(value[0])) {
+            error_setg(errp, "Parameter '%s' expects integer", p->name);
+            return false;
+        }
+        if (errno || n < G_MININT32 || n > G_MAXINT32) {
+            error_setg(errp, "Parameter '%s' expects int32_t", p->name);
+            return false;
+        }
+        return true;
+    }
     case DEV_PROP_MACADDR:
         ok = qdev_parse_mac(value, mac);
         break;
@@ -172,6 +186,7 @@ static const char *kind_name(DevicePropKind k)
     case DEV_PROP_MACADDR:
         return "str";
     case DEV_PROP_PCI_DEVFN:
+    case DEV_PROP_INT32:
         return "int32";
     default:
         return "str";

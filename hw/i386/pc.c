@@ -295,16 +295,26 @@ void hw_register_types(void)
     ide_cd_register_type();
 }
 
+/* Upstream checks a bootindex when the property is set, before the device is realized. */
+static bool boot_index_unused(PcMachine *m, const char *bootindex, GError **errp)
+{
+    gint64 index = g_ascii_strtoll(bootindex, NULL, 0);
+    for (guint i = 0; index >= 0 && i < m->boot_devices->len; i++) {
+        if (g_array_index(m->boot_devices, BootDevice, i).index == index) {
+            error_setg(errp, "The bootindex %" G_GINT64_FORMAT " has already been used", index);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool boot_device(DeviceHost *host, const char *bootindex, char *path, GError **errp)
 {
     PcMachine *m = (PcMachine *)host /* its first member */;
     BootDevice d = {g_ascii_strtoll(bootindex, NULL, 0), path};
-    for (guint i = 0; i < m->boot_devices->len; i++) {
-        if (g_array_index(m->boot_devices, BootDevice, i).index == d.index) {
-            error_setg(errp, "The bootindex %" G_GINT64_FORMAT " has already been used", d.index);
-            g_free(path);
-            return false;
-        }
+    if (d.index < 0 || !boot_index_unused(m, bootindex, errp)) {
+        g_free(path);
+        return d.index < 0; /* a negative index: not in the list, as upstream's */
     }
     g_array_append_val(m->boot_devices, d);
     return true;
@@ -446,7 +456,7 @@ static void pam_written(PCIDevice *dev, uint32_t addr, uint32_t val, int len)
 }
 
 static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const char *drive, bool cd,
-                          const char *serial, const char *id, GError **errp);
+                          const char *serial, const char *id, const char *bootindex, GError **errp);
 
 PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *hooks, GError **errp)
 {
@@ -623,12 +633,15 @@ static bool pc_machine_add_ide_drive(PcMachine *m, BlockBackend *blk, int bus, i
 
 /* -device ide-hd / ide-cd (DeviceHost.ide_attach). */
 static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const char *drive, bool cd,
-                          const char *serial, const char *id, GError **errp)
+                          const char *serial, const char *id, const char *bootindex, GError **errp)
 {
     PcMachine *m = (PcMachine *)host /* its first member */;
     int n = -1;
     if (bus && strcmp(bus, "ide.0") != 0 && strcmp(bus, "ide.1") != 0) {
         error_setg(errp, "Bus '%s' not found", bus);
+        return false;
+    }
+    if (bootindex && !boot_index_unused(m, bootindex, errp)) {
         return false;
     }
     if (unit > 1) {
@@ -677,6 +690,13 @@ static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const cha
         return false;
     }
     m->anon_ide += !id;
+    if (bootindex) {
+        /* upstream's path: the IDE function (01.1 there), the channel, the unit */
+        int devfn = piix3_ide_devfn(m->ide);
+        char *path = g_strdup_printf("/pci@i0cf8/ide@%x,%x/drive@%d/disk@%d", devfn >> 3, devfn & 7,
+                                     n, unit);
+        return boot_device(host, bootindex, path, errp);
+    }
     return true;
 }
 

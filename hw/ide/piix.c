@@ -60,6 +60,11 @@ IdeChannel *piix3_ide_channel(PiixIde *p, int n)
     return p->ch[n];
 }
 
+int piix3_ide_devfn(PiixIde *p)
+{
+    return p->ide->devfn;
+}
+
 static bool piix_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
 {
     PiixIde *p = dev;
@@ -116,7 +121,7 @@ static const DevicePropInfo ide_hd_props[] = {
     {"bus", DEV_PROP_STR, NULL, NULL, NULL},
     {"unit", DEV_PROP_UINT32, NULL, NULL, "4294967295"},
     {"serial", DEV_PROP_STR, NULL, NULL, NULL},
-    {"bootindex", DEV_PROP_UINT32, NULL, NULL, NULL},
+    {"bootindex", DEV_PROP_INT32, NULL, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -140,7 +145,8 @@ static bool ide_create(void *machine, const char *id, GHashTable *props, bool cd
         return false;
     }
     return host->ide_attach(host, bus, unit ? (int)g_ascii_strtoll(unit, NULL, 0) : -1, drive, cd,
-                            g_hash_table_lookup(props, "serial"), id, errp);
+                            g_hash_table_lookup(props, "serial"), id,
+                            g_hash_table_lookup(props, "bootindex"), errp);
 }
 
 static bool ide_hd_create(void *machine, const char *id, GHashTable *props, GError **errp)

@@ -22,7 +22,7 @@ static const DevicePropInfo virtio_blk_pci_props[] = {
      "-1"},
     {"share-rw", DEV_PROP_BOOL, "virtio-blk-device", NULL, "false"},
     {"write-cache", DEV_PROP_STR, "virtio-blk-device", "on/off/auto", "auto"},
-    {"bootindex", DEV_PROP_UINT32, NULL, NULL, NULL},
+    {"bootindex", DEV_PROP_INT32, NULL, NULL, NULL},
     {"romfile", DEV_PROP_STR, NULL, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL},
 };

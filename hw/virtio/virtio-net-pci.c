@@ -23,7 +23,7 @@ static const DevicePropInfo virtio_net_pci_props[] = {
      "06",
      "-1"},
     {"romfile", DEV_PROP_STR, NULL, NULL, NULL},
-    {"bootindex", DEV_PROP_UINT32, NULL, NULL, NULL},
+    {"bootindex", DEV_PROP_INT32, NULL, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL},
 };
 

@@ -250,6 +250,60 @@ def test_good_cdrom_setups_start(isos):
         assert got[1] == got[0], case
 
 
+def block_devices(binary, args):
+    """query-block on a paused pc without -nodefaults: {device: entry}, normalized."""
+    p = QemuProcess(binary, ["-M", "pc", "-accel", "tcg", "-S", "-display", "none",
+                             "-serial", "none", "-monitor", "none"] + args)
+    try:
+        blocks = p.qmp.command("query-block")
+    finally:
+        p.kill()
+    return {b["device"] or b["qdev"]: json.loads(normalize(json.dumps(b))) for b in blocks}
+
+
+@pytest.mark.parametrize("case,default", [
+    ("", True),
+    ("-drive if=ide,file=TWO,format=raw -drive if=virtio,file=ONE,format=raw,readonly=on", True),
+    ("-drive if=none,id=d,file=TWO,format=raw -device ide-hd,drive=d", False),
+    ("-device ide-cd,bus=ide.0", False),
+    ("-cdrom ONE", False),
+    ("-drive if=ide,index=2,file=TWO,format=raw", False),
+    ("-drive if=ide,file=TWO,format=raw,file.locking=off -drive if=ide,file=ONE,media=cdrom "
+     "-drive if=ide,file=TWO,format=raw,file.locking=off", False),
+    ("-drive if=ide,index=3,media=cdrom", True),
+    ("-nodefaults", False),
+], ids=["none", "ide-and-virtio", "ide-hd", "ide-cd", "cdrom", "index2", "third-ide",
+        "index3", "nodefaults"])
+def test_default_cdrom_as_debian(isos, case, default):
+    """Without -nodefaults upstream's pc adds an empty ide1-cd0 at IDE bus 1 unit 0 unless a
+    -device ide-cd/ide-hd or a drive there says otherwise; query-block's IDE entries as
+    Debian's (Debian's also lists floppy0 and sd0, which this machine has not)."""
+    (one, _), (two, _) = isos
+    args = [a.replace("ONE", one).replace("TWO", two) for a in case.split()]
+    theirs = block_devices(DEBIAN_QEMU, args)
+    ours = block_devices(OURS, args)
+    for name in ("floppy0", "sd0"):
+        theirs.pop(name, None)
+    assert ours == theirs
+    empty = {"io-status": "ok", "device": "ide1-cd0", "locked": False, "removable": True,
+             "qdev": "/machine/unattached/device[N]", "tray_open": False, "type": "unknown"}
+    assert (ours.get("ide1-cd0") == empty) == default, ours
+
+
+def test_default_cdrom_takes_a_medium(isos):
+    """The default drive is a real CD-ROM: change inserts a disc, query-block shows it."""
+    (one, _), _ = isos
+    p = QemuProcess(OURS, ["-M", "pc", "-accel", "tcg", "-S", "-display", "none",
+                           "-serial", "none", "-monitor", "none"])
+    try:
+        assert p.qmp.cmd("blockdev-change-medium",
+                         {"device": "ide1-cd0", "filename": one}) == {"return": {}}
+        cd = [b for b in p.qmp.command("query-block") if b["device"] == "ide1-cd0"][0]
+        assert cd["inserted"]["file"] == one and cd["inserted"]["ro"], cd
+    finally:
+        p.kill()
+
+
 def test_cdrom_guest_migrates(built, isos, sockdir):
     """A guest with its disc mounted (tray locked) and a second, empty drive whose tray the
     monitor opened migrates: on the destination the lock and the open tray are as they were,

@@ -356,6 +356,59 @@ static void test_firmware_boot_order(Fixture *f, gconstpointer data)
     pc_machine_free(m);
 }
 
+/* The contents of fw_cfg file name, read through the ports as the firmware does; NULL when
+ * the directory lacks it. */
+static char *fw_cfg_file(PcMachine *m, const char *name)
+{
+    pc_machine_pio_write(m, 0x510, FW_CFG_FILE_DIR, 2);
+    guint32 count = 0;
+    for (int i = 0; i < 4; i++) {
+        count = count << 8 | pc_machine_pio_read(m, 0x511, 1);
+    }
+    for (guint32 n = 0; n < count; n++) {
+        guint8 e[64];
+        for (int i = 0; i < 64; i++) {
+            e[i] = pc_machine_pio_read(m, 0x511, 1);
+        }
+        if (!strncmp((const char *)e + 8, name, 56)) {
+            guint32 size = (guint32)e[0] << 24 | e[1] << 16 | e[2] << 8 | e[3];
+            pc_machine_pio_write(m, 0x510, e[4] << 8 | e[5], 2);
+            char *data = g_malloc0(size + 1);
+            for (guint32 i = 0; i < size; i++) {
+                data[i] = pc_machine_pio_read(m, 0x511, 1);
+            }
+            return data;
+        }
+    }
+    return NULL;
+}
+
+/* bootindex= on IDE devices: upstream's paths by channel and unit, in index order; a negative
+ * index leaves the device out; an index used twice is refused before the device exists. */
+static void test_ide_bootindex(Fixture *f, gconstpointer data)
+{
+    PcMachineOptions o = {.ram_size = RAM_SIZE,
+                          .firmware = true,
+                          .boot_strict = true,
+                          .splash_time = -1,
+                          .reboot_timeout = -1};
+    pc_machine_free(f->m);
+    f->m = pc_machine_new(&o, &f->hooks, NULL);
+    g_assert_nonnull(f->m);
+    g_assert_true(add_device(f, "ide-cd,bus=ide.1,unit=1,bootindex=5", NULL));
+    g_assert_true(add_device(f, "ide-cd,bus=ide.0,bootindex=-1", NULL));
+    g_assert_true(add_device(f, "ide-cd,bus=ide.1,unit=0,bootindex=2", NULL));
+    expect_device_error(f, "ide-cd,bus=ide.0,bootindex=5", "The bootindex 5 has already been used");
+    g_assert_true(add_device(f, "ide-cd,bus=ide.0,unit=1,bootindex=-1", NULL));
+    expect_device_error(f, "ide-cd,bootindex=2147483648", "Parameter 'bootindex' expects int32_t");
+    expect_device_error(f, "ide-cd,bootindex=x", "Parameter 'bootindex' expects integer");
+    g_assert_true(pc_machine_realize(f->m, NULL));
+    g_autofree char *order = fw_cfg_file(f->m, "bootorder");
+    g_assert_cmpstr(order, ==,
+                    "/pci@i0cf8/ide@1,1/drive@1/disk@0\n"
+                    "/pci@i0cf8/ide@1,1/drive@1/disk@1\nHALT");
+}
+
 static void test_machine_props(Fixture *f, gconstpointer data)
 {
     g_assert_true(pc_machine_type_is_pc("pc"));
@@ -429,5 +482,6 @@ int main(int argc, char **argv)
     ADD("/pc/nic-requests", test_nic_requests);
     ADD("/pc/machine-props", test_machine_props);
     ADD("/pc/firmware-boot-order", test_firmware_boot_order);
+    ADD("/pc/ide-bootindex", test_ide_bootindex);
     return g_test_run();
 }

@@ -57,11 +57,14 @@ typedef struct DeviceHost {
     void *nic_opaque;
     void (*plug)(struct DeviceHost *host, const DeviceContract *contract, void *dev);
     /* -device ide-hd / ide-cd: a disk or (cd) a CD-ROM on the machine's IDE bus (unit < 0:
-     * the first free one; a CD's drive may be NULL: an empty drive); NULL: no IDE. */
+     * the first free one; a CD's drive may be NULL: an empty drive; bootindex as given or
+     * NULL); NULL: no IDE. */
     bool (*ide_attach)(struct DeviceHost *host, const char *bus, int unit, const char *drive,
-                       bool cd, const char *serial, const char *id, GError **errp);
-    /* A device with bootindex= (a number, as given): path is its firmware device path (the
-     * host takes it). Upstream's error for an index already used. NULL: no boot order. */
+                       bool cd, const char *serial, const char *id, const char *bootindex,
+                       GError **errp);
+    /* A device with bootindex= (a number, as given; negative: not in the list, as upstream):
+     * path is its firmware device path (the host takes it). Upstream's error for an index
+     * already used. NULL: no boot order. */
     bool (*boot_device)(struct DeviceHost *host, const char *bootindex, char *path, GError **errp);
     /* Devices of this contract plugged so far. */
     guint (*count)(struct DeviceHost *host, const DeviceContract *contract);

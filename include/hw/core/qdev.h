@@ -34,6 +34,7 @@ typedef enum {
     DEV_PROP_PCI_DEVFN, /* "06.0" or "06" or a number */
     DEV_PROP_LINK,      /* the id of another object (netdev, chardev): resolved by create */
     DEV_PROP_INT_U32,   /* a QOM uint32 ("Parameter 'x' expects integer" / "uint32_t") */
+    DEV_PROP_INT32,     /* a QOM int32 (bootindex): "expects integer" / "int32_t" */
 } DevicePropKind;
 
 typedef struct DevicePropInfo {

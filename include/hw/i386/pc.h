@@ -18,8 +18,9 @@
  *   pc_machine_new(opts, hooks)         devices, interrupt wiring, I/O spaces
  *   pc_machine_device_add(m, -device)   for every -device, in command-line order
  *   pc_machine_add_nic_requests(m)      the NICs of -nic options
- *   pc_machine_add_drive(m, blk)        the device of a -drive if=virtio|ide (after -device's;
- *                                       the first IDE drive brings the PIIX3 IDE function)
+ *   pc_machine_add_drive(m, blk)        the device of a -drive if=virtio|ide (after -device's,
+ *                                       but upstream's default CD-ROM before them; the first
+ *                                       IDE drive brings the PIIX3 IDE function)
  *   pc_machine_realize(m)               with -kernel, firmware's work: PCI BARs, ACPI tables,
  *                                       the kernel; without, fw_cfg's items for SeaBIOS
  *   pc_machine_attach(m, NULL)          timers on the main loop (big lock: hw/core/biglock.h)

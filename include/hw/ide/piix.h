@@ -22,6 +22,8 @@ extern const DeviceContract piix3_ide_device;
 PiixIde *piix3_ide_new(PCIBus *bus, IrqLine *irq[2], const DmaSpace *dma, GError **errp);
 /* Channel 0 (primary) or 1 (secondary). */
 IdeChannel *piix3_ide_channel(PiixIde *p, int n);
+/* The IDE function's devfn (01.1 when it comes first, as upstream's). */
+int piix3_ide_devfn(PiixIde *p);
 /* -device ide-hd,drive=ID[,bus=ide.0|ide.1][,unit=0|1][,serial=] and ide-cd (drive= optional:
  * an empty drive): DeviceHost.ide_attach. */
 void ide_hd_register_type(void);

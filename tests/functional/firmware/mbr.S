@@ -3,17 +3,7 @@
  * the BIOS (int 13h), prints the text found there through int 10h (SeaBIOS's serial console),
  * then leaves through isa-debug-exit (status (0x10 << 1) | 1).
  */
-    .code16
-    .text
-    .globl _start
-_start:
-    cli
-    xor %ax, %ax
-    mov %ax, %ds
-    mov %ax, %es
-    mov %ax, %ss
-    mov $0x7c00, %sp
-    sti
+    .include "start16.inc"
     mov $0x0201, %ax        /* read one sector */
     mov $0x0002, %cx        /* cylinder 0, sector 2 */
     xor %dh, %dh            /* head 0; dl: the boot drive, from the BIOS */
