@@ -127,12 +127,20 @@ static void init_case(GRand *r, DiffCase *c)
     c->in.flags = g_rand_int(r) & 0x8d5;
 }
 
+/* Runs the cases on both CPUs, compares them and frees them. */
+static void run_cases(DiffCase *cases, int n)
+{
+    DiffState *host = g_new0(DiffState, n);
+    diff_run_and_compare(&dcpu, cases, host, n, 0xcd5);
+    g_free(cases);
+    g_free(host);
+}
+
 static void test_mmx(void)
 {
     GRand *r = g_rand_new_with_seed(17);
     int nops = G_N_ELEMENTS(ops), n = nops * N_CASES;
     DiffCase *cases = g_new0(DiffCase, n);
-    DiffState *host = g_new0(DiffState, n);
     for (int i = 0; i < n; i++) {
         const MmxOp *o = &ops[i / N_CASES];
         DiffCase *c = &cases[i];
@@ -177,9 +185,7 @@ static void test_mmx(void)
         c->len = p - c->code;
         c->ninsns = ninsns;
     }
-    diff_run_and_compare(&dcpu, cases, host, n, 0xcd5);
-    g_free(cases);
-    g_free(host);
+    run_cases(cases, n);
     g_rand_free(r);
 }
 
@@ -203,7 +209,6 @@ static void test_mmx_moves(void)
     };
     int nt = G_N_ELEMENTS(tails), n = nt * N_CASES;
     DiffCase *cases = g_new0(DiffCase, n);
-    DiffState *host = g_new0(DiffState, n);
     for (int i = 0; i < n; i++) {
         DiffCase *c = &cases[i];
         const uint8_t *t = tails[i / N_CASES];
@@ -218,9 +223,7 @@ static void test_mmx_moves(void)
         c->len = p - c->code;
         c->ninsns = 5;
     }
-    diff_run_and_compare(&dcpu, cases, host, n, 0xcd5);
-    g_free(cases);
-    g_free(host);
+    run_cases(cases, n);
     g_rand_free(r);
 }
 
@@ -234,7 +237,6 @@ static void test_mmx_x87_alias(void)
     GRand *r = g_rand_new_with_seed(19);
     int n = N_CASES;
     DiffCase *cases = g_new0(DiffCase, n);
-    DiffState *host = g_new0(DiffState, n);
     for (int i = 0; i < n; i++) {
         DiffCase *c = &cases[i];
         init_case(r, c);
@@ -253,9 +255,7 @@ static void test_mmx_x87_alias(void)
         c->len = p - c->code;
         c->ninsns = 12;
     }
-    diff_run_and_compare(&dcpu, cases, host, n, 0xcd5);
-    g_free(cases);
-    g_free(host);
+    run_cases(cases, n);
     g_rand_free(r);
 }
 
