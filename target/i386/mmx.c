@@ -13,12 +13,12 @@
 #define ENV    (&cpu->env)
 #define REG(n) (cpu->env.regs[(n)])
 
-static uint64_t mm_get(X86CPU *cpu, int i)
+uint64_t x86_mm_get(X86CPU *cpu, int i)
 {
     return ENV->st[i & 7].raw.mant;
 }
 
-static void mm_set(X86CPU *cpu, int i, uint64_t v)
+void x86_mm_set(X86CPU *cpu, int i, uint64_t v)
 {
     X86FpReg *r = &ENV->st[i & 7];
     memset(r, 0, sizeof(*r));
@@ -26,16 +26,22 @@ static void mm_set(X86CPU *cpu, int i, uint64_t v)
     r->raw.exp = 0xffff;
 }
 
+void x86_mm_enter(X86CPU *cpu)
+{
+    ENV->fpstt = 0;
+    ENV->fptags = 0;
+}
+
 /* The source operand: mm register or 8 bytes of memory (no alignment rule). */
 static uint64_t mm_src(X86CPU *cpu, const X86Insn *in)
 {
-    return in->mod == 3 ? mm_get(cpu, in->rm) : x86_ld(cpu, x86_ea(cpu, in), 8);
+    return in->mod == 3 ? x86_mm_get(cpu, in->rm) : x86_ld(cpu, x86_ea(cpu, in), 8);
 }
 
 static void mm_store(X86CPU *cpu, const X86Insn *in, uint64_t v)
 {
     if (in->mod == 3) {
-        mm_set(cpu, in->rm, v);
+        x86_mm_set(cpu, in->rm, v);
     } else {
         x86_st(cpu, x86_ea(cpu, in), v, 8);
     }
@@ -70,7 +76,7 @@ bool x86_exec_mmx(X86CPU *cpu, const X86Insn *in)
     if (ENV->cr0 & CR0_TS) {
         x86_raise(cpu, EXCP_NM, -1);
     }
-    X86Xmm d = {.q = {mm_get(cpu, in->reg), 0}}, s = {.q = {0, 0}};
+    X86Xmm d = {.q = {x86_mm_get(cpu, in->reg), 0}}, s = {.q = {0, 0}};
 
     switch (b) {
     case 0x6e: /* movd/movq mm, r/m */
@@ -114,9 +120,9 @@ bool x86_exec_mmx(X86CPU *cpu, const X86Insn *in)
         if (in->mod != 3) {
             x86_raise_ud(cpu);
         }
-        d.q[0] = mm_get(cpu, in->rm);
+        d.q[0] = x86_mm_get(cpu, in->rm);
         x86_simd_shift_imm(cpu, &d, 8, in, b);
-        mm_set(cpu, in->rm, d.q[0]);
+        x86_mm_set(cpu, in->rm, d.q[0]);
         goto done_no_write;
     case 0xc4: /* pinsrw mm, r32/m16, imm8 */
         d.w[in->imm & 3] = in->mod == 3 ? REG(in->rm) : x86_ld(cpu, x86_ea(cpu, in), 2);
@@ -125,21 +131,21 @@ bool x86_exec_mmx(X86CPU *cpu, const X86Insn *in)
         if (in->mod != 3) {
             x86_raise_ud(cpu);
         }
-        s.q[0] = mm_get(cpu, in->rm);
+        s.q[0] = x86_mm_get(cpu, in->rm);
         REG(in->reg) = s.w[in->imm & 3];
         goto done_no_write;
     case 0xd7: /* pmovmskb r32, mm */
         if (in->mod != 3) {
             x86_raise_ud(cpu);
         }
-        s.q[0] = mm_get(cpu, in->rm);
+        s.q[0] = x86_mm_get(cpu, in->rm);
         REG(in->reg) = x86_simd_byte_signs(&s, 8);
         goto done_no_write;
     case 0xf7: { /* maskmovq mm, mm: store the bytes whose mask byte has its top bit set */
         if (in->mod != 3) {
             x86_raise_ud(cpu);
         }
-        s.q[0] = mm_get(cpu, in->rm);
+        s.q[0] = x86_mm_get(cpu, in->rm);
         uint64_t la = rdi_la(cpu, in);
         for (int i = 0; i < 8; i++) {
             if (s.b[i] & 0x80) {
@@ -155,9 +161,8 @@ bool x86_exec_mmx(X86CPU *cpu, const X86Insn *in)
         }
         break;
     }
-    mm_set(cpu, in->reg, d.q[0]);
+    x86_mm_set(cpu, in->reg, d.q[0]);
 done_no_write:
-    ENV->fpstt = 0;
-    ENV->fptags = 0;
+    x86_mm_enter(cpu);
     return true;
 }

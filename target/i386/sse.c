@@ -568,7 +568,23 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
             store_xmm(cpu, in, &s, 16, true);
         }
         return;
-    case 0x2a: /* cvtsi2ss/sd */
+    case 0x2a: /* cvtpi2ps / cvtpi2pd: two int32 from mm or m64 */
+        if (!pf3 && !pf2) {
+            uint64_t v = in->mod == 3 ? x86_mm_get(cpu, in->rm) : x86_ld(cpu, x86_ea(cpu, in), 8);
+            int32_t lo = (int32_t)v, hi = (int32_t)(v >> 32);
+            if (p66) {
+                d->d[0] = lo;
+                d->d[1] = hi;
+            } else {
+                d->s[0] = (float)lo;
+                d->s[1] = (float)hi;
+            }
+            if (in->mod == 3 || !p66) {
+                x86_mm_enter(cpu);
+            }
+            return;
+        }
+        /* cvtsi2ss/sd */
         if (pf3 || pf2) {
             bool q = in->opsize == 8;
             uint64_t raw = in->mod == 3 ? REG(in->rm) : x86_ld(cpu, x86_ea(cpu, in), q ? 8 : 4);
@@ -582,7 +598,17 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
         }
         break;
     case 0x2c:
-    case 0x2d: /* cvt(t)ss2si / cvt(t)sd2si */
+    case 0x2d: /* cvt(t)ps2pi / cvt(t)pd2pi: two int32 to mm */
+        if (!pf3 && !pf2) {
+            X86Xmm s = src_xmm(cpu, in, p66 ? 16 : 8, p66);
+            uint64_t lo, hi;
+            lo = (uint32_t)cvt_to_int(cpu, p66 ? s.d[0] : s.s[0], b == 0x2c, false);
+            hi = (uint32_t)cvt_to_int(cpu, p66 ? s.d[1] : s.s[1], b == 0x2c, false);
+            x86_mm_set(cpu, in->reg, lo | hi << 32);
+            x86_mm_enter(cpu);
+            return;
+        }
+        /* cvt(t)ss2si / cvt(t)sd2si */
         if (pf3 || pf2) {
             X86Xmm s = src_xmm(cpu, in, pf2 ? 8 : 4, false);
             double v = pf2 ? s.d[0] : s.s[0];
@@ -778,6 +804,16 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
         }
         break;
     case 0xd6:
+        if ((pf3 || pf2) && in->mod == 3) {
+            if (pf3) { /* movq2dq xmm, mm */
+                d->q[0] = x86_mm_get(cpu, in->rm);
+                d->q[1] = 0;
+            } else { /* movdq2q mm, xmm */
+                x86_mm_set(cpu, in->reg, ENV->xmm[in->rm].q[0]);
+            }
+            x86_mm_enter(cpu);
+            return;
+        }
         if (p66) { /* movq xmm/m64, xmm */
             if (in->mod == 3) {
                 ENV->xmm[in->rm].q[0] = d->q[0];

@@ -259,6 +259,54 @@ static void test_mmx_x87_alias(void)
     g_rand_free(r);
 }
 
+/* Conversions and moves between mm and xmm: xmm0 from [rbx], mm1 and mm0 from [rbx+16/24]. */
+static void test_mmx_xmm(void)
+{
+    GRand *r = g_rand_new_with_seed(20);
+    static const uint8_t tails[][8] = {
+        {3, 0x0f, 0x2a, 0xc1},       /* cvtpi2ps xmm0, mm1 */
+        {4, 0x66, 0x0f, 0x2a, 0xc1}, /* cvtpi2pd xmm0, mm1 */
+        {3, 0x0f, 0x2d, 0xc0},       /* cvtps2pi mm0, xmm0 */
+        {3, 0x0f, 0x2c, 0xc0},       /* cvttps2pi mm0, xmm0 */
+        {4, 0x66, 0x0f, 0x2d, 0xc0}, /* cvtpd2pi mm0, xmm0 */
+        {4, 0x66, 0x0f, 0x2c, 0xc0}, /* cvttpd2pi mm0, xmm0 */
+        {4, 0xf3, 0x0f, 0xd6, 0xc1}, /* movq2dq xmm0, mm1 */
+        {4, 0xf2, 0x0f, 0xd6, 0xc0}, /* movdq2q mm0, xmm0 */
+    };
+    int nt = G_N_ELEMENTS(tails), n = nt * N_CASES;
+    DiffCase *cases = g_new0(DiffCase, n);
+    for (int i = 0; i < n; i++) {
+        DiffCase *c = &cases[i];
+        const uint8_t *t = tails[i / N_CASES];
+        init_case(r, c);
+        int kind = g_rand_int_range(r, 0, 3);
+        for (int k = 0; k < 2; k++) {
+            double dv = g_rand_double_range(r, -3e9, 3e9);
+            float fv[2] = {(float)g_rand_double_range(r, -3e9, 3e9),
+                           (float)g_rand_double_range(r, -1e3, 1e3)};
+            if (kind == 0) {
+                memcpy(c->in.data + 0x100 + 8 * k, &dv, 8);
+            } else if (kind == 1) {
+                memcpy(c->in.data + 0x100 + 8 * k, fv, 8);
+            } else {
+                fill_mm(r, c->in.data + 0x100 + 8 * k, false);
+            }
+        }
+        fill_mm(r, c->in.data + 0x110, false);
+        fill_mm(r, c->in.data + 0x118, false);
+        uint8_t *p = put(c->code, (uint8_t[]){0xf3, 0x0f, 0x6f, 0x03}, 4); /* movdqu xmm0,[rbx] */
+        p = put(p, (uint8_t[]){0x0f, 0x6f, 0x4b, 0x10, 0x0f, 0x6f, 0x43, 0x18}, 8);
+        p = put(p, t + 1, t[0]);
+        p = put(p, (uint8_t[]){0xf3, 0x0f, 0x7f, 0x43, 0x20}, 5); /* movdqu [rbx+32],xmm0 */
+        p = put(p, (uint8_t[]){0x0f, 0x7f, 0x43, 0x30}, 4);       /* movq [rbx+48],mm0 */
+        p = put(p, emms, sizeof(emms));
+        c->len = p - c->code;
+        c->ninsns = 7;
+    }
+    run_cases(cases, n);
+    g_rand_free(r);
+}
+
 /*
  * CR0.EM makes an MMX instruction (and emms) #UD, CR0.TS makes it #NM, before anything
  * changes; CPUID.1:EDX and its AMD mirror advertise MMX. The #UD and #NM handlers are hlt
@@ -323,6 +371,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/diff/mmx", test_mmx);
     g_test_add_func("/cpu/diff/mmx-moves", test_mmx_moves);
     g_test_add_func("/cpu/diff/mmx-x87-alias", test_mmx_x87_alias);
+    g_test_add_func("/cpu/diff/mmx-xmm", test_mmx_xmm);
     g_test_add_func("/cpu/mmx/faults", test_mmx_faults);
     int rc = g_test_run();
     diff_cpu_fini(&dcpu);
