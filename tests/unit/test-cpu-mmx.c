@@ -189,10 +189,58 @@ static void test_mmx(void)
     g_rand_free(r);
 }
 
+/* mm0 and mm1's values at [rbx] and [rbx+8] */
+static void fill_two_mm(GRand *r, DiffCase *c)
+{
+    fill_mm(r, c->in.data + 0x100, false);
+    fill_mm(r, c->in.data + 0x108, false);
+}
+
+/* xmm0's value at [rbx] (doubles, floats or bytes), mm1's and mm0's at [rbx+16] and [rbx+24] */
+static void fill_xmm_and_mm(GRand *r, DiffCase *c)
+{
+    int kind = g_rand_int_range(r, 0, 3);
+    for (int k = 0; k < 2; k++) {
+        double dv = g_rand_double_range(r, -3e9, 3e9);
+        float fv[2] = {(float)g_rand_double_range(r, -3e9, 3e9),
+                       (float)g_rand_double_range(r, -1e3, 1e3)};
+        if (kind == 0) {
+            memcpy(c->in.data + 0x100 + 8 * k, &dv, 8);
+        } else if (kind == 1) {
+            memcpy(c->in.data + 0x100 + 8 * k, fv, 8);
+        } else {
+            fill_mm(r, c->in.data + 0x100 + 8 * k, false);
+        }
+    }
+    fill_mm(r, c->in.data + 0x110, false);
+    fill_mm(r, c->in.data + 0x118, false);
+}
+
+/* N_CASES cases per tail (length byte, then the instruction), each as head, tail, foot. */
+static void run_tails(int seed, const uint8_t (*tails)[8], int nt, const uint8_t *head, int hl,
+                      const uint8_t *foot, int fl, int ninsns, void (*fill)(GRand *, DiffCase *))
+{
+    GRand *r = g_rand_new_with_seed(seed);
+    int n = nt * N_CASES;
+    DiffCase *cases = g_new0(DiffCase, n);
+    for (int i = 0; i < n; i++) {
+        DiffCase *c = &cases[i];
+        const uint8_t *t = tails[i / N_CASES];
+        init_case(r, c);
+        fill(r, c);
+        uint8_t *p = put(c->code, head, hl);
+        p = put(p, t + 1, t[0]);
+        p = put(p, foot, fl);
+        c->len = p - c->code;
+        c->ninsns = ninsns;
+    }
+    run_cases(cases, n);
+    g_rand_free(r);
+}
+
 /* Moves between mm and general registers or memory, pextrw, pmovmskb, maskmovq, movntq. */
 static void test_mmx_moves(void)
 {
-    GRand *r = g_rand_new_with_seed(18);
     static const uint8_t tails[][8] = {
         {3, 0x0f, 0x7e, 0xc2},             /* movd edx, mm0 */
         {4, 0x48, 0x0f, 0x7e, 0xc2},       /* movq rdx, mm0 */
@@ -207,24 +255,10 @@ static void test_mmx_moves(void)
         {4, 0x0f, 0xe7, 0x43, 0x20},       /* movntq [rbx+32], mm0 */
         {3, 0x0f, 0x7f, 0xc8},             /* movq mm0, mm1 (store form, then stored) */
     };
-    int nt = G_N_ELEMENTS(tails), n = nt * N_CASES;
-    DiffCase *cases = g_new0(DiffCase, n);
-    for (int i = 0; i < n; i++) {
-        DiffCase *c = &cases[i];
-        const uint8_t *t = tails[i / N_CASES];
-        init_case(r, c);
-        fill_mm(r, c->in.data + 0x100, false);
-        fill_mm(r, c->in.data + 0x108, false);
-        uint8_t *p = put(c->code, load0, sizeof(load0));
-        p = put(p, load1, sizeof(load1));
-        p = put(p, t + 1, t[0]);
-        p = put(p, store0, sizeof(store0));
-        p = put(p, emms, sizeof(emms));
-        c->len = p - c->code;
-        c->ninsns = 5;
-    }
-    run_cases(cases, n);
-    g_rand_free(r);
+    static const uint8_t head[] = {0x0f, 0x6f, 0x03, 0x0f, 0x6f, 0x4b, 0x08}; /* mm0, mm1 */
+    static const uint8_t foot[] = {0x0f, 0x7f, 0x43, 0x10, 0x0f, 0x77};       /* store mm0; emms */
+    run_tails(18, tails, G_N_ELEMENTS(tails), head, sizeof(head), foot, sizeof(foot), 5,
+              fill_two_mm);
 }
 
 /*
@@ -262,7 +296,6 @@ static void test_mmx_x87_alias(void)
 /* Conversions and moves between mm and xmm: xmm0 from [rbx], mm1 and mm0 from [rbx+16/24]. */
 static void test_mmx_xmm(void)
 {
-    GRand *r = g_rand_new_with_seed(20);
     static const uint8_t tails[][8] = {
         {3, 0x0f, 0x2a, 0xc1},       /* cvtpi2ps xmm0, mm1 */
         {4, 0x66, 0x0f, 0x2a, 0xc1}, /* cvtpi2pd xmm0, mm1 */
@@ -273,38 +306,14 @@ static void test_mmx_xmm(void)
         {4, 0xf3, 0x0f, 0xd6, 0xc1}, /* movq2dq xmm0, mm1 */
         {4, 0xf2, 0x0f, 0xd6, 0xc0}, /* movdq2q mm0, xmm0 */
     };
-    int nt = G_N_ELEMENTS(tails), n = nt * N_CASES;
-    DiffCase *cases = g_new0(DiffCase, n);
-    for (int i = 0; i < n; i++) {
-        DiffCase *c = &cases[i];
-        const uint8_t *t = tails[i / N_CASES];
-        init_case(r, c);
-        int kind = g_rand_int_range(r, 0, 3);
-        for (int k = 0; k < 2; k++) {
-            double dv = g_rand_double_range(r, -3e9, 3e9);
-            float fv[2] = {(float)g_rand_double_range(r, -3e9, 3e9),
-                           (float)g_rand_double_range(r, -1e3, 1e3)};
-            if (kind == 0) {
-                memcpy(c->in.data + 0x100 + 8 * k, &dv, 8);
-            } else if (kind == 1) {
-                memcpy(c->in.data + 0x100 + 8 * k, fv, 8);
-            } else {
-                fill_mm(r, c->in.data + 0x100 + 8 * k, false);
-            }
-        }
-        fill_mm(r, c->in.data + 0x110, false);
-        fill_mm(r, c->in.data + 0x118, false);
-        uint8_t *p = put(c->code, (uint8_t[]){0xf3, 0x0f, 0x6f, 0x03}, 4); /* movdqu xmm0,[rbx] */
-        p = put(p, (uint8_t[]){0x0f, 0x6f, 0x4b, 0x10, 0x0f, 0x6f, 0x43, 0x18}, 8);
-        p = put(p, t + 1, t[0]);
-        p = put(p, (uint8_t[]){0xf3, 0x0f, 0x7f, 0x43, 0x20}, 5); /* movdqu [rbx+32],xmm0 */
-        p = put(p, (uint8_t[]){0x0f, 0x7f, 0x43, 0x30}, 4);       /* movq [rbx+48],mm0 */
-        p = put(p, emms, sizeof(emms));
-        c->len = p - c->code;
-        c->ninsns = 7;
-    }
-    run_cases(cases, n);
-    g_rand_free(r);
+    static const uint8_t head[] = {0xf3, 0x0f, 0x6f, 0x03,       /* movdqu xmm0,[rbx] */
+                                   0x0f, 0x6f, 0x4b, 0x10,       /* movq mm1,[rbx+16] */
+                                   0x0f, 0x6f, 0x43, 0x18};      /* movq mm0,[rbx+24] */
+    static const uint8_t foot[] = {0xf3, 0x0f, 0x7f, 0x43, 0x20, /* movdqu [rbx+32],xmm0 */
+                                   0x0f, 0x7f, 0x43, 0x30,       /* movq [rbx+48],mm0 */
+                                   0x0f, 0x77};
+    run_tails(20, tails, G_N_ELEMENTS(tails), head, sizeof(head), foot, sizeof(foot), 7,
+              fill_xmm_and_mm);
 }
 
 /*
