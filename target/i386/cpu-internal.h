@@ -435,6 +435,16 @@ uint64_t x86_clock_ns(X86CPU *cpu);
 void x86_fpu_reset(X86CPU *cpu);
 void x86_exec_x87(X86CPU *cpu, const X86Insn *in);
 void x86_exec_sse(X86CPU *cpu, const X86Insn *in);
+/* sse.c: integer lane arithmetic on n bytes of a vector (16: xmm, 8: mm), shared with mmx.c */
+bool x86_simd_int(X86Xmm *d, const X86Xmm *s, int op, int n);
+void x86_simd_shift_imm(X86CPU *cpu, X86Xmm *d, int n, const X86Insn *in, int op);
+uint32_t x86_simd_byte_signs(const X86Xmm *v, int n);
+/* mmx.c: false when the opcode has no MMX form */
+bool x86_exec_mmx(X86CPU *cpu, const X86Insn *in);
+/* mmx.c: mm i, and the x87 state every MMX access leaves (TOP 0, all tags valid) */
+uint64_t x86_mm_get(X86CPU *cpu, int i);
+void x86_mm_set(X86CPU *cpu, int i, uint64_t v);
+void x86_mm_enter(X86CPU *cpu);
 void x86_fxsave(X86CPU *cpu, uint64_t la, bool rex_w);
 void x86_fxrstor(X86CPU *cpu, uint64_t la, bool rex_w);
 

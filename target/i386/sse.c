@@ -1,7 +1,8 @@
 /*
  * SSE/SSE2 instructions on the xmm registers: moves, integer SIMD, scalar and packed
  * single/double arithmetic, conversions and compares (what glibc and the kernel use).
- * MMX is not advertised: the MMX forms (no 66 prefix on integer ops) raise #UD.
+ * The MMX forms (no 66 prefix on integer ops) go to mmx.c, which shares the lane arithmetic
+ * below.
  */
 #include "target/i386/cpu-internal.h"
 
@@ -83,188 +84,218 @@ static inline int16_t sat_s16(int v)
     return v < -32768 ? -32768 : v > 32767 ? 32767 : v;
 }
 
-/* Integer SIMD ops 66 0F 60-6F, D0-FF (register or memory source). */
-static bool int_simd(X86CPU *cpu, const X86Insn *in, int op)
+/*
+ * Shift each w-bit lane of the first n bytes of v by c: g is the ModRM group number of the
+ * immediate forms (2 logical right, 4 arithmetic right, 6 left). Counts past the lane width
+ * clear it (or fill it with the sign).
+ */
+static void shift_lanes(X86Xmm *v, int n, int w, int g, uint64_t c)
 {
-    X86Xmm *d = &ENV->xmm[in->reg];
-    X86Xmm s = src_xmm(cpu, in, 16, true);
+    for (int i = 0; i < n * 8 / w; i++) {
+        uint64_t x = w == 16 ? v->w[i] : w == 32 ? v->l[i] : v->q[i];
+        if (g == 4) {
+            int64_t sx = w == 16 ? (int16_t)x : (int32_t)x;
+            x = (uint64_t)(sx >> (c >= (uint64_t)w ? (uint64_t)w - 1 : c));
+        } else if (c >= (uint64_t)w) {
+            x = 0;
+        } else {
+            x = g == 2 ? x >> c : x << c;
+        }
+        if (w == 16)
+            v->w[i] = x;
+        else if (w == 32)
+            v->l[i] = x;
+        else
+            v->q[i] = x;
+    }
+}
+
+/*
+ * Integer SIMD ops 0F 60-6F, 74-76, D1-FF on one vector of n bytes: 16 for an xmm register
+ * (66 prefix), 8 for an mm register (held in the low half). Returns false for an opcode that
+ * has no such form.
+ */
+bool x86_simd_int(X86Xmm *d, const X86Xmm *sp, int op, int n)
+{
+    const X86Xmm s = *sp;
+    const int nw = n / 2, nl = n / 4, nq = n / 8;
     X86Xmm r = *d;
     int i;
     switch (op) {
     case 0x60:
-        for (i = 0; i < 16; i++)
+        for (i = 0; i < n; i++)
             r.b[i] = i & 1 ? s.b[i / 2] : d->b[i / 2];
         break;
     case 0x61:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = i & 1 ? s.w[i / 2] : d->w[i / 2];
         break;
     case 0x62:
-        for (i = 0; i < 4; i++)
+        for (i = 0; i < nl; i++)
             r.l[i] = i & 1 ? s.l[i / 2] : d->l[i / 2];
         break;
     case 0x68:
-        for (i = 0; i < 16; i++)
-            r.b[i] = i & 1 ? s.b[8 + i / 2] : d->b[8 + i / 2];
+        for (i = 0; i < n; i++)
+            r.b[i] = i & 1 ? s.b[nw + i / 2] : d->b[nw + i / 2];
         break;
     case 0x69:
-        for (i = 0; i < 8; i++)
-            r.w[i] = i & 1 ? s.w[4 + i / 2] : d->w[4 + i / 2];
+        for (i = 0; i < nw; i++)
+            r.w[i] = i & 1 ? s.w[nl + i / 2] : d->w[nl + i / 2];
         break;
     case 0x6a:
-        for (i = 0; i < 4; i++)
-            r.l[i] = i & 1 ? s.l[2 + i / 2] : d->l[2 + i / 2];
+        for (i = 0; i < nl; i++)
+            r.l[i] = i & 1 ? s.l[nq + i / 2] : d->l[nq + i / 2];
         break;
     case 0x6c:
-        r.q[0] = d->q[0];
-        r.q[1] = s.q[0];
-        break;
     case 0x6d:
-        r.q[0] = d->q[1];
-        r.q[1] = s.q[1];
+        if (n != 16) {
+            return false;
+        }
+        r.q[0] = op == 0x6c ? d->q[0] : d->q[1];
+        r.q[1] = op == 0x6c ? s.q[0] : s.q[1];
         break;
     case 0x63:
-        for (i = 0; i < 8; i++) {
+        for (i = 0; i < nw; i++) {
             r.b[i] = sat_s8((int16_t)d->w[i]);
-            r.b[8 + i] = sat_s8((int16_t)s.w[i]);
+            r.b[nw + i] = sat_s8((int16_t)s.w[i]);
         }
         break;
     case 0x67:
-        for (i = 0; i < 8; i++) {
+        for (i = 0; i < nw; i++) {
             r.b[i] = sat_u8((int16_t)d->w[i]);
-            r.b[8 + i] = sat_u8((int16_t)s.w[i]);
+            r.b[nw + i] = sat_u8((int16_t)s.w[i]);
         }
         break;
     case 0x6b:
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < nl; i++) {
             r.w[i] = sat_s16((int32_t)d->l[i]);
-            r.w[4 + i] = sat_s16((int32_t)s.l[i]);
+            r.w[nl + i] = sat_s16((int32_t)s.l[i]);
         }
         break;
     case 0x64:
-        for (i = 0; i < 16; i++)
+        for (i = 0; i < n; i++)
             r.b[i] = (int8_t)d->b[i] > (int8_t)s.b[i] ? 0xff : 0;
         break;
     case 0x65:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = (int16_t)d->w[i] > (int16_t)s.w[i] ? 0xffff : 0;
         break;
     case 0x66:
-        for (i = 0; i < 4; i++)
+        for (i = 0; i < nl; i++)
             r.l[i] = (int32_t)d->l[i] > (int32_t)s.l[i] ? ~0u : 0;
         break;
     case 0x74:
-        for (i = 0; i < 16; i++)
+        for (i = 0; i < n; i++)
             r.b[i] = d->b[i] == s.b[i] ? 0xff : 0;
         break;
     case 0x75:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = d->w[i] == s.w[i] ? 0xffff : 0;
         break;
     case 0x76:
-        for (i = 0; i < 4; i++)
+        for (i = 0; i < nl; i++)
             r.l[i] = d->l[i] == s.l[i] ? ~0u : 0;
         break;
     case 0xd4:
-        r.q[0] = d->q[0] + s.q[0];
-        r.q[1] = d->q[1] + s.q[1];
+        for (i = 0; i < nq; i++)
+            r.q[i] = d->q[i] + s.q[i];
         break;
     case 0xd5:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = (uint16_t)((int16_t)d->w[i] * (int16_t)s.w[i]);
         break;
     case 0xd8:
-        for (i = 0; i < 16; i++)
+        for (i = 0; i < n; i++)
             r.b[i] = sat_u8(d->b[i] - s.b[i]);
         break;
     case 0xd9:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = sat_u16(d->w[i] - s.w[i]);
         break;
     case 0xda:
-        for (i = 0; i < 16; i++)
+        for (i = 0; i < n; i++)
             r.b[i] = d->b[i] < s.b[i] ? d->b[i] : s.b[i];
         break;
     case 0xdb:
-        r.q[0] = d->q[0] & s.q[0];
-        r.q[1] = d->q[1] & s.q[1];
+        for (i = 0; i < nq; i++)
+            r.q[i] = d->q[i] & s.q[i];
         break;
     case 0xdc:
-        for (i = 0; i < 16; i++)
+        for (i = 0; i < n; i++)
             r.b[i] = sat_u8(d->b[i] + s.b[i]);
         break;
     case 0xdd:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = sat_u16(d->w[i] + s.w[i]);
         break;
     case 0xde:
-        for (i = 0; i < 16; i++)
+        for (i = 0; i < n; i++)
             r.b[i] = d->b[i] > s.b[i] ? d->b[i] : s.b[i];
         break;
     case 0xdf:
-        r.q[0] = ~d->q[0] & s.q[0];
-        r.q[1] = ~d->q[1] & s.q[1];
+        for (i = 0; i < nq; i++)
+            r.q[i] = ~d->q[i] & s.q[i];
         break;
     case 0xe0:
-        for (i = 0; i < 16; i++)
+        for (i = 0; i < n; i++)
             r.b[i] = (d->b[i] + s.b[i] + 1) >> 1;
         break;
     case 0xe3:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = (d->w[i] + s.w[i] + 1) >> 1;
         break;
     case 0xe4:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = ((uint32_t)d->w[i] * s.w[i]) >> 16;
         break;
     case 0xe5:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = ((int32_t)(int16_t)d->w[i] * (int16_t)s.w[i]) >> 16;
         break;
     case 0xe8:
-        for (i = 0; i < 16; i++)
+        for (i = 0; i < n; i++)
             r.b[i] = sat_s8((int8_t)d->b[i] - (int8_t)s.b[i]);
         break;
     case 0xe9:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = sat_s16((int16_t)d->w[i] - (int16_t)s.w[i]);
         break;
     case 0xea:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = (int16_t)d->w[i] < (int16_t)s.w[i] ? d->w[i] : s.w[i];
         break;
     case 0xeb:
-        r.q[0] = d->q[0] | s.q[0];
-        r.q[1] = d->q[1] | s.q[1];
+        for (i = 0; i < nq; i++)
+            r.q[i] = d->q[i] | s.q[i];
         break;
     case 0xec:
-        for (i = 0; i < 16; i++)
+        for (i = 0; i < n; i++)
             r.b[i] = sat_s8((int8_t)d->b[i] + (int8_t)s.b[i]);
         break;
     case 0xed:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = sat_s16((int16_t)d->w[i] + (int16_t)s.w[i]);
         break;
     case 0xee:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = (int16_t)d->w[i] > (int16_t)s.w[i] ? d->w[i] : s.w[i];
         break;
     case 0xef:
-        r.q[0] = d->q[0] ^ s.q[0];
-        r.q[1] = d->q[1] ^ s.q[1];
+        for (i = 0; i < nq; i++)
+            r.q[i] = d->q[i] ^ s.q[i];
         break;
     case 0xf4:
-        r.q[0] = (uint64_t)d->l[0] * s.l[0];
-        r.q[1] = (uint64_t)d->l[2] * s.l[2];
+        for (i = 0; i < nq; i++)
+            r.q[i] = (uint64_t)d->l[2 * i] * s.l[2 * i];
         break;
     case 0xf5:
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < nl; i++) {
             r.l[i] = (int32_t)(int16_t)d->w[2 * i] * (int16_t)s.w[2 * i] +
                      (int32_t)(int16_t)d->w[2 * i + 1] * (int16_t)s.w[2 * i + 1];
         }
         break;
     case 0xf6:
-        for (i = 0; i < 2; i++) {
+        for (i = 0; i < nq; i++) {
             unsigned sum = 0;
             for (int k = 0; k < 8; k++) {
                 int t = d->b[8 * i + k] - s.b[8 * i + k];
@@ -274,31 +305,31 @@ static bool int_simd(X86CPU *cpu, const X86Insn *in, int op)
         }
         break;
     case 0xf8:
-        for (i = 0; i < 16; i++)
+        for (i = 0; i < n; i++)
             r.b[i] = d->b[i] - s.b[i];
         break;
     case 0xf9:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = d->w[i] - s.w[i];
         break;
     case 0xfa:
-        for (i = 0; i < 4; i++)
+        for (i = 0; i < nl; i++)
             r.l[i] = d->l[i] - s.l[i];
         break;
     case 0xfb:
-        r.q[0] = d->q[0] - s.q[0];
-        r.q[1] = d->q[1] - s.q[1];
+        for (i = 0; i < nq; i++)
+            r.q[i] = d->q[i] - s.q[i];
         break;
     case 0xfc:
-        for (i = 0; i < 16; i++)
+        for (i = 0; i < n; i++)
             r.b[i] = d->b[i] + s.b[i];
         break;
     case 0xfd:
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < nw; i++)
             r.w[i] = d->w[i] + s.w[i];
         break;
     case 0xfe:
-        for (i = 0; i < 4; i++)
+        for (i = 0; i < nl; i++)
             r.l[i] = d->l[i] + s.l[i];
         break;
     case 0xd1:
@@ -309,26 +340,9 @@ static bool int_simd(X86CPU *cpu, const X86Insn *in, int op)
     case 0xf1:
     case 0xf2:
     case 0xf3: {
-        uint64_t c = s.q[0];
-        bool right = op < 0xe0, arith = op >= 0xe1 && op <= 0xe2;
         int w = (op & 0xf) == 1 ? 16 : (op & 0xf) == 2 ? 32 : 64;
-        for (i = 0; i < 128 / w; i++) {
-            uint64_t v = w == 16 ? d->w[i] : w == 32 ? d->l[i] : d->q[i];
-            if (arith) {
-                int64_t sv = w == 16 ? (int16_t)v : (int32_t)v;
-                v = (uint64_t)(sv >> (c >= (uint64_t)w ? w - 1 : c));
-            } else if (c >= (uint64_t)w) {
-                v = 0;
-            } else {
-                v = right ? v >> c : v << c;
-            }
-            if (w == 16)
-                r.w[i] = v;
-            else if (w == 32)
-                r.l[i] = v;
-            else
-                r.q[i] = v;
-        }
+        int g = op < 0xe0 ? 2 : op < 0xf0 ? 4 : 6;
+        shift_lanes(&r, n, w, g, s.q[0]);
         break;
     }
     default:
@@ -338,13 +352,22 @@ static bool int_simd(X86CPU *cpu, const X86Insn *in, int op)
     return true;
 }
 
-/* 66 0F 71/72/73: shifts by an immediate */
-static void shift_imm(X86CPU *cpu, const X86Insn *in, int op)
+/* pmovmskb: the top bit of each of the n bytes */
+uint32_t x86_simd_byte_signs(const X86Xmm *v, int n)
 {
-    X86Xmm *d = &ENV->xmm[in->rm];
+    uint32_t m = 0;
+    for (int i = 0; i < n; i++) {
+        m |= (uint32_t)(v->b[i] >> 7) << i;
+    }
+    return m;
+}
+
+/* 0F 71/72/73 (66 for xmm): shifts by an immediate on n bytes; /3 and /7 exist only for xmm */
+void x86_simd_shift_imm(X86CPU *cpu, X86Xmm *d, int n, const X86Insn *in, int op)
+{
     unsigned c = in->imm & 0xff;
     int g = in->reg & 7;
-    if (op == 0x73 && (g == 3 || g == 7)) {
+    if (op == 0x73 && (g == 3 || g == 7) && n == 16) {
         X86Xmm r;
         memset(&r, 0, sizeof(r));
         if (c < 16) {
@@ -359,29 +382,10 @@ static void shift_imm(X86CPU *cpu, const X86Insn *in, int op)
         return;
     }
     int w = op == 0x71 ? 16 : op == 0x72 ? 32 : 64;
-    if (g != 2 && g != 4 && g != 6) {
+    if ((g != 2 && g != 4 && g != 6) || (g == 4 && w == 64)) {
         x86_raise_ud(cpu);
     }
-    if (g == 4 && w == 64) {
-        x86_raise_ud(cpu);
-    }
-    for (int i = 0; i < 128 / w; i++) {
-        uint64_t v = w == 16 ? d->w[i] : w == 32 ? d->l[i] : d->q[i];
-        if (g == 4) {
-            int64_t sv = w == 16 ? (int16_t)v : (int32_t)v;
-            v = (uint64_t)(sv >> (c >= (unsigned)w ? w - 1 : c));
-        } else if (c >= (unsigned)w) {
-            v = 0;
-        } else {
-            v = g == 2 ? v >> c : v << c;
-        }
-        if (w == 16)
-            d->w[i] = v;
-        else if (w == 32)
-            d->l[i] = v;
-        else
-            d->q[i] = v;
-    }
+    shift_lanes(d, n, w, g, c);
 }
 
 static void set_flags_cmp(X86CPU *cpu, double a, double b)
@@ -476,6 +480,9 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
         x86_unimplemented(cpu, in);
         return;
     }
+    if (!p66 && !pf3 && !pf2 && x86_exec_mmx(cpu, in)) {
+        return;
+    }
     sse_check(cpu);
     X86Xmm *d = &ENV->xmm[in->reg];
 
@@ -561,7 +568,23 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
             store_xmm(cpu, in, &s, 16, true);
         }
         return;
-    case 0x2a: /* cvtsi2ss/sd */
+    case 0x2a: /* cvtpi2ps / cvtpi2pd: two int32 from mm or m64 */
+        if (!pf3 && !pf2) {
+            uint64_t v = in->mod == 3 ? x86_mm_get(cpu, in->rm) : x86_ld(cpu, x86_ea(cpu, in), 8);
+            int32_t lo = (int32_t)v, hi = (int32_t)(v >> 32);
+            if (p66) {
+                d->d[0] = lo;
+                d->d[1] = hi;
+            } else {
+                d->s[0] = (float)lo;
+                d->s[1] = (float)hi;
+            }
+            if (in->mod == 3 || !p66) {
+                x86_mm_enter(cpu);
+            }
+            return;
+        }
+        /* cvtsi2ss/sd */
         if (pf3 || pf2) {
             bool q = in->opsize == 8;
             uint64_t raw = in->mod == 3 ? REG(in->rm) : x86_ld(cpu, x86_ea(cpu, in), q ? 8 : 4);
@@ -575,7 +598,17 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
         }
         break;
     case 0x2c:
-    case 0x2d: /* cvt(t)ss2si / cvt(t)sd2si */
+    case 0x2d: /* cvt(t)ps2pi / cvt(t)pd2pi: two int32 to mm */
+        if (!pf3 && !pf2) {
+            X86Xmm s = src_xmm(cpu, in, p66 ? 16 : 8, p66);
+            uint64_t lo, hi;
+            lo = (uint32_t)cvt_to_int(cpu, p66 ? s.d[0] : s.s[0], b == 0x2c, false);
+            hi = (uint32_t)cvt_to_int(cpu, p66 ? s.d[1] : s.s[1], b == 0x2c, false);
+            x86_mm_set(cpu, in->reg, lo | hi << 32);
+            x86_mm_enter(cpu);
+            return;
+        }
+        /* cvt(t)ss2si / cvt(t)sd2si */
         if (pf3 || pf2) {
             X86Xmm s = src_xmm(cpu, in, pf2 ? 8 : 4, false);
             double v = pf2 ? s.d[0] : s.s[0];
@@ -771,6 +804,16 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
         }
         break;
     case 0xd6:
+        if ((pf3 || pf2) && in->mod == 3) {
+            if (pf3) { /* movq2dq xmm, mm */
+                d->q[0] = x86_mm_get(cpu, in->rm);
+                d->q[1] = 0;
+            } else { /* movdq2q mm, xmm */
+                x86_mm_set(cpu, in->reg, ENV->xmm[in->rm].q[0]);
+            }
+            x86_mm_enter(cpu);
+            return;
+        }
         if (p66) { /* movq xmm/m64, xmm */
             if (in->mod == 3) {
                 ENV->xmm[in->rm].q[0] = d->q[0];
@@ -823,17 +866,13 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
     case 0x72:
     case 0x73:
         if (p66 && in->mod == 3) {
-            shift_imm(cpu, in, b);
+            x86_simd_shift_imm(cpu, &ENV->xmm[in->rm], 16, in, b);
             return;
         }
         break;
     case 0xd7: /* pmovmskb */
         if (p66 && in->mod == 3) {
-            uint32_t m = 0;
-            for (int i = 0; i < 16; i++) {
-                m |= (uint32_t)(ENV->xmm[in->rm].b[i] >> 7) << i;
-            }
-            REG(in->reg) = m;
+            REG(in->reg) = x86_simd_byte_signs(&ENV->xmm[in->rm], 16);
             return;
         }
         break;
@@ -853,7 +892,8 @@ void x86_exec_sse(X86CPU *cpu, const X86Insn *in)
         break;
     default:
         if (p66 && ((b >= 0x60 && b <= 0x6d) || (b >= 0x74 && b <= 0x76) || b >= 0xd1)) {
-            if (int_simd(cpu, in, b)) {
+            X86Xmm s = src_xmm(cpu, in, 16, true);
+            if (x86_simd_int(d, &s, b, 16)) {
                 return;
             }
         }

@@ -295,9 +295,9 @@ void x86_cpuid(X86CPU *cpu, uint32_t leaf, uint32_t sub, uint32_t o[4])
         o[1] = 0x00010800; /* clflush 64 bytes, 1 logical CPU, APIC id 0 */
         o[2] = (1u << 23); /* POPCNT */
         o[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 13) |
-               (1u << 15) | (1u << 16) | (1u << 17) | (1u << 19) | (1u << 24) | (1u << 25) |
-               (1u << 26);
-        /* FPU PSE TSC MSR PAE CX8 PGE CMOV PAT PSE36 CLFLUSH FXSR SSE SSE2 */
+               (1u << 15) | (1u << 16) | (1u << 17) | (1u << 19) | (1u << 23) | (1u << 24) |
+               (1u << 25) | (1u << 26);
+        /* FPU PSE TSC MSR PAE CX8 PGE CMOV PAT PSE36 CLFLUSH MMX FXSR SSE SSE2 */
         if (cpu->apic_present) {
             o[3] |= 1u << 9;
         }
