@@ -219,6 +219,8 @@ enum {
     K_CMOV,      /* 0f 40+cc, register or memory source */
     K_SETCC,     /* 0f 90+cc on a register */
     K_MOVSXD,    /* 63 in 64-bit code, register or memory source */
+    K_CMP_MEM,   /* 38 39 84 85 with a memory r/m; 80 81 83 /7, f6 f7 /0 on memory: a load only */
+    K_NEG,       /* f6 f7 /3 on a register */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -254,6 +256,10 @@ static int classify(const X86Insn *in)
     int op = in->op;
     bool reg = in->mod == 3;
     int g = in->reg & 7;
+    if (op == 0x90 && in->prefix == PFX_REPZ && !(in->rex & REX_B) && !in->bad &&
+        in->mode == X86_MODE64) {
+        return K_NOP; /* pause: a hint, which the interpreter also runs as a nop */
+    }
     if (in->bad || in->mode != X86_MODE64 ||
         (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
@@ -265,7 +271,10 @@ static int classify(const X86Insn *in)
         if (reg) {
             return K_ALU_RR;
         }
-        return (op & 2) && mem_ok(in) ? K_ALU_RM : K_NONE;
+        if (!mem_ok(in)) {
+            return K_NONE;
+        }
+        return op & 2 ? K_ALU_RM : (op >> 3) == 7 ? K_CMP_MEM : K_NONE;
     }
     switch (op) {
     case 0x88 ... 0x8b:
@@ -286,10 +295,13 @@ static int classify(const X86Insn *in)
     case 0x80:
     case 0x81:
     case 0x83:
-        return reg && alu_ccop[g] >= 0 ? K_ALU_RI : K_NONE;
+        if (reg) {
+            return alu_ccop[g] >= 0 ? K_ALU_RI : K_NONE;
+        }
+        return g == 7 && mem_ok(in) ? K_CMP_MEM : K_NONE;
     case 0x84:
     case 0x85:
-        return reg ? K_TEST_RR : K_NONE;
+        return reg ? K_TEST_RR : mem_ok(in) ? K_CMP_MEM : K_NONE;
     case 0x50 ... 0x57:
         return K_PUSH;
     case 0x58 ... 0x5f:
@@ -316,7 +328,10 @@ static int classify(const X86Insn *in)
         return g == 4 || g == 5 || g == 7 ? K_SHIFT_RI : g <= 1 ? K_ROT_RI : K_NONE;
     case 0xf6:
     case 0xf7:
-        return reg && g == 0 ? K_TEST_RI : K_NONE;
+        if (g == 3) {
+            return reg ? K_NEG : K_NONE;
+        }
+        return g != 0 ? K_NONE : reg ? K_TEST_RI : mem_ok(in) ? K_CMP_MEM : K_NONE;
     case 0xa8:
     case 0xa9:
         return K_TEST_RI;
@@ -367,6 +382,7 @@ static int flags_effect(const X86Insn *in, int kind)
     case K_TEST_RR:
     case K_TEST_RI:
     case K_SHIFT_RI: /* count not 0 */
+    case K_NEG:
         return FX_KILL;
     case K_IMUL:
     case K_IMUL_I:
@@ -1047,6 +1063,26 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         ld_greg(c, in, H_RAX, in->rm, size);
         ld_greg(c, in, H_RCX, in->reg, size);
         emit_alu(c, in, 8, size, in->rm);
+        return true;
+    case K_CMP_MEM: { /* the memory operand is the destination, which cmp and test keep */
+        bool test = in->op == 0x84 || in->op == 0x85 || in->op == 0xf6 || in->op == 0xf7;
+        emit_ea(c, in, true);
+        emit_load(c, size);
+        if (in->op < 0x80 || in->op == 0x84 || in->op == 0x85) {
+            ld_greg(c, in, H_RCX, in->reg, size);
+        } else {
+            je_mov_imm(e, H_RCX,
+                       size == 8   ? in->imm
+                       : size == 4 ? (uint32_t)in->imm
+                                   : (uint8_t)in->imm);
+        }
+        emit_alu(c, in, test ? 8 : 7, size, in->rm);
+        return true;
+    }
+    case K_NEG: /* 0 - the operand, as the interpreter computes it (a sub's lazy flags) */
+        ld_greg(c, in, H_RCX, in->rm, size);
+        je_mov_imm(e, H_RAX, 0);
+        emit_alu(c, in, 5, size, in->rm);
         return true;
     case K_PUSH:
         ld_reg(c, H_RDI, opcode_reg(in), 8);

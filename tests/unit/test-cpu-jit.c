@@ -193,6 +193,14 @@ static void test_forms(void)
          * test ch, bl; pushfq; pop rsi */
         {"byte mov",
          "\x88\xd5\x41\x88\x7e\x10\x45\x8a\x4e\x08\xb4\x05\x41\xc6\x06\x03\x84\xdd\x9c\x5e", 20, 6},
+        /* test [r14 + 8], eax; setne cl; cmp byte [r14 + 16], 5; setb dl;
+         * cmp qword [r14 + 8], -16; setl bl; test dword [r14 + 8], 0xff00; sete bh;
+         * test [r14 + 9], ah; pause; neg rax; neg r9b; pushfq; pop rsi */
+        {"cmp test memory, neg",
+         "\x41\x85\x46\x08\x0f\x95\xc1\x41\x80\x7e\x10\x05\x0f\x92\xc2\x49\x83\x7e\x08\xf0\x0f\x9c"
+         "\xc3\x41\xf7\x46\x08\x00\xff\x00\x00\x0f\x94\xc7\x41\x84\x66\x09\xf3\x90\x48\xf7\xd8\x41"
+         "\xf6\xd9\x9c\x5e",
+         48, 12},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(forms); i++) {
         X86JitStats before, after;
