@@ -35,6 +35,10 @@
 
 #define JIT_CACHE_SIZE  (32u << 20)
 #define JIT_BLOCK_SPACE (24u << 10) /* worst case for TB_MAX_INSNS instructions */
+/* A ret site whose return address changed this many times (a function called from many
+ * places) stays linked to its last target: every patch of live code costs the host a pipeline
+ * flush, and each further miss leaves through the stub as it did. */
+#define JIT_RET_RELINKS 16
 
 /* fallback counters: one per opcode and ModRM.reg (a group's members apart) */
 #define JIT_FALLBACK_KEYS (X86_OPTAB_SIZE * 8)
@@ -176,6 +180,9 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(
         out, "TB interpreted      %" PRIu64 " (first instruction not translated)\n", js.refused);
     g_string_append_printf(out, "TB chained jumps    %" PRIu64 "\n", js.links);
+    g_string_append_printf(out,
+                           "ret sites not relinked %" PRIu64 " (return address changed %d times)\n",
+                           js.ret_sites_fixed, JIT_RET_RELINKS);
     g_string_append_printf(out, "\nStatistics:\n");
     g_string_append_printf(out, "TB flush count      %" PRIu64 "\n", js.flushes);
     g_string_append_printf(out, "decoded blocks      %" PRIu64 "\n", cs.tb_translations);
@@ -877,7 +884,9 @@ typedef struct JitLinkRec {
     int32_t jmp_at;   /* from the record to the rel32 of the jump to patch */
     int32_t pc_at;    /* a ret's: from the record to the imm64 of the target it is linked to */
     int32_t user;     /* the TLB privilege the code runs with */
+    uint32_t misses;  /* a ret's: times it was linked to another target */
 } JitLinkRec;
+
 
 /*
  *   add insns, count; leave checks ──fail──────────────────────────────┐
@@ -889,7 +898,8 @@ typedef struct JitLinkRec {
  *   record (JitLinkRec)
  * A TLB flush since the link was made (the epoch differs) leaves through the stub, and the
  * main loop links it again to the block the new mapping gives. A ret is linked to the last
- * return address that missed: a call site that keeps calling the same function hits.
+ * return address that missed: a call site that keeps calling the same function hits; after
+ * JIT_RET_RELINKS different targets it stays linked to the last one.
  */
 static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t count)
 {
@@ -952,7 +962,13 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     if ((!rec.pc_at && rec.pc != tb->pc) || rec.user != tb->code_user || tb->flags != X86_MODE64) {
         return;
     }
-    if (rec.pc_at) { /* a ret: now linked to this target */
+    if (rec.pc_at && rec.pc != tb->pc) { /* a ret: now linked to this target */
+        if (rec.misses >= JIT_RET_RELINKS) {
+            return;
+        }
+        if (++rec.misses == JIT_RET_RELINKS) {
+            j->stats.ret_sites_fixed++;
+        }
         rec.pc = tb->pc;
         memcpy(rw, &rec, sizeof(rec));
         memcpy(rw + rec.pc_at, &tb->pc, 8);

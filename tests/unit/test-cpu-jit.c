@@ -253,6 +253,35 @@ static void test_loop_exits(void)
     g_thread_join(t);
 }
 
+/* One ret returning to 24 call sites in turn: every return lands where the interpreter's does,
+ * and the ret's exit stops being relinked once its return address has changed
+ * JIT_RET_RELINKS times. */
+static void test_ret_relinks(void)
+{
+    uint8_t body[3 + 24 * 9];
+    int n = 0;
+    body[n++] = 0xeb; /* jmp over the function: inc rax; ret */
+    body[n++] = 0x04;
+    body[n++] = 0x48;
+    body[n++] = 0xff;
+    body[n++] = 0xc0;
+    body[n++] = 0xc3;
+    for (int k = 0; k < 24; k++) {
+        int32_t rel = 2 - (n + 5);
+        body[n++] = 0xe8;
+        memcpy(body + n, &rel, 4);
+        n += 4;
+        body[n++] = 0x48; /* add rbx, rax */
+        body[n++] = 0x01;
+        body[n++] = 0xc3;
+    }
+    X86JitStats before, after;
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
+    run_fixed("ret to many sites", body, n);
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
+    g_assert_cmpuint(after.ret_sites_fixed, >, before.ret_sites_fixed);
+}
+
 /* The translator really runs: after a hot loop its statistics count translated blocks. */
 static void test_translates(void)
 {
@@ -275,6 +304,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/faults", test_faults);
     g_test_add_func("/cpu/jit/forms", test_forms);
     g_test_add_func("/cpu/jit/loop-exits", test_loop_exits);
+    g_test_add_func("/cpu/jit/ret-relinks", test_ret_relinks);
     int rc = g_test_run();
     jd_fini(&jd);
     return rc;
