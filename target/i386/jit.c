@@ -228,6 +228,7 @@ enum {
     K_MOVSXD,    /* 63 in 64-bit code, register or memory source */
     K_CMP_MEM,   /* 38 39 84 85 with a memory r/m; 80 81 83 /7, f6 f7 /0 on memory: a load only */
     K_NEG,       /* f6 f7 /3 on a register */
+    K_ADC,       /* adc sbb between registers, with an immediate, or the al/eax/rax forms */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -271,6 +272,9 @@ static int classify(const X86Insn *in)
         (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
     }
+    if (op < 0x40 && (op & 7) < 6 && ((op >> 3) == 2 || (op >> 3) == 3)) {
+        return (op & 7) >= 4 || reg ? K_ADC : K_NONE;
+    }
     if (op < 0x40 && (op & 7) < 6 && alu_ccop[op >> 3] >= 0) {
         if ((op & 7) >= 4) {
             return K_ALU_RI; /* al/eax/rax, immediate */
@@ -303,7 +307,7 @@ static int classify(const X86Insn *in)
     case 0x81:
     case 0x83:
         if (reg) {
-            return alu_ccop[g] >= 0 ? K_ALU_RI : K_NONE;
+            return alu_ccop[g] >= 0 ? K_ALU_RI : K_ADC;
         }
         return g == 7 && mem_ok(in) ? K_CMP_MEM : K_NONE;
     case 0x84:
@@ -750,6 +754,62 @@ static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_re
     c->flags = FL_ALL;
 }
 
+/* CF as the lazy flags give it, for adc and sbb */
+static uint64_t jit_carry(X86CPU *cpu)
+{
+    return x86_compute_cf(cpu);
+}
+
+/* adc or sbb: the carry in (from the host's CF when it is the guest's, else computed), then
+ * the host's adc/sbb, with the lazy fields the interpreter's alu() writes (cc_carry the carry
+ * in) */
+static void emit_adc(JitCtx *c, const X86Insn *in, int flags)
+{
+    JitEmit *e = &c->e;
+    int size = osize(in);
+    bool acc = in->op < 0x40 && (in->op & 7) >= 4;
+    int aop = in->op < 0x40 ? in->op >> 3 : in->reg & 7;
+    if (flags == FL_ALL) {
+        static const uint8_t setc_movzx[] = {0x0f, 0x92, 0xc2, 0x0f, 0xb6, 0xd2}; /* edx = CF */
+        for (size_t k = 0; k < sizeof(setc_movzx); k++) {
+            je_byte(e, setc_movzx[k]);
+        }
+    } else {
+        je_mov_rr(e, 8, H_RDI, H_RBX);
+        je_call(e, jit_carry);
+        je_mov_rr(e, 8, H_RDX, H_RAX);
+    }
+    int dst;
+    if (in->op >= 0x80 || acc) {
+        uint64_t imm = size == 8 ? in->imm : size == 4 ? (uint32_t)in->imm : (uint8_t)in->imm;
+        dst = acc ? R_EAX : in->rm;
+        ld_greg(c, in, H_RAX, dst, size);
+        je_mov_imm(e, H_RCX, imm);
+    } else {
+        bool to_reg = in->op & 2;
+        dst = to_reg ? in->reg : in->rm;
+        ld_greg(c, in, H_RAX, dst, size);
+        ld_greg(c, in, H_RCX, to_reg ? in->rm : in->reg, size);
+    }
+    if (!c->dead) {
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RCX);
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RDX);
+    }
+    static const uint8_t bt_edx_0[] = {0x0f, 0xba, 0xe2, 0x00}; /* the host's CF = the carry */
+    for (size_t k = 0; k < sizeof(bt_edx_0); k++) {
+        je_byte(e, bt_edx_0[k]);
+    }
+    je_alu_rr(e, size, aop, H_RAX, H_RCX);
+    if (!c->dead) { /* moves only from here: the host's flags are the guest's */
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), aop == 2 ? CC_OP_ADC : CC_OP_SBB);
+        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
+    }
+    st_greg(c, in, dst, size, H_RAX);
+    c->flags = FL_ALL;
+}
+
 /* push rdi (64-bit): the store first, rsp only once it succeeded */
 static void emit_push_rdi(JitCtx *c)
 {
@@ -886,7 +946,6 @@ typedef struct JitLinkRec {
     int32_t user;     /* the TLB privilege the code runs with */
     uint32_t misses;  /* a ret's: times it was linked to another target */
 } JitLinkRec;
-
 
 /*
  *   add insns, count; leave checks ──fail──────────────────────────────┐
@@ -1095,6 +1154,9 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         emit_alu(c, in, test ? 8 : 7, size, in->rm);
         return true;
     }
+    case K_ADC:
+        emit_adc(c, in, flags);
+        return true;
     case K_NEG: /* 0 - the operand, as the interpreter computes it (a sub's lazy flags) */
         ld_greg(c, in, H_RCX, in->rm, size);
         je_mov_imm(e, H_RAX, 0);

@@ -172,7 +172,7 @@ static inline void jd_one(JdGen *g)
     switch (kind) {
     case 0:
     case 1:
-    case 2: { /* ALU between registers (adc/sbb/xchg: the interpreter's, mixed in), movsxd */
+    case 2: { /* ALU between registers, adc/sbb, xchg (the interpreter's, mixed in), movsxd */
         uint8_t op = alu[jd_take(g, sizeof(alu))];
         bool to_reg = (op & 2) || op == 0x85;
         int d = jd_dst(g), s = jd_src(g);
@@ -465,7 +465,7 @@ static inline void jd_one(JdGen *g)
         }
         break;
     }
-    case 26: { /* al/eax/rax with an immediate (adc/sbb: the interpreter's) */
+    case 26: { /* al/eax/rax with an immediate, adc/sbb too */
         static const uint8_t ops[] = {0x04, 0x05, 0x0c, 0x0d, 0x24, 0x25, 0x2c, 0x2d,
                                       0x34, 0x35, 0x3c, 0x3d, 0xa8, 0xa9, 0x14, 0x1d};
         uint8_t op = ops[jd_take(g, sizeof(ops))];

@@ -161,7 +161,7 @@ static void test_faults(void)
 }
 
 /* Each form the translator handles, in loops whose whole body is translated, with the flags
- * each leaves read back by pushfq (and by adc, which the interpreter runs after the prefix). */
+ * each leaves read back by pushfq and by adc. */
 static void test_forms(void)
 {
     static const struct {
@@ -187,7 +187,7 @@ static void test_forms(void)
          "\x3d\x00\x70\x00\x00\x75\x00\x24\x35\x48\x2d\xfb\xff\xff\xff\xa8\x81\x9c\x5e", 19, 5},
         /* movsxd rax, ecx; movsxd rdx, [r14 + 8]; movsxd esi, edi (a 32-bit move) */
         {"movsxd", "\x48\x63\xc1\x49\x63\x56\x08\x63\xf7", 9, 3},
-        /* add al, ah; sub bh, cl; xor dil, r9b; cmp al, 7; sbb: interpreted */
+        /* add al, ah; sub bh, cl; xor dil, r9b; cmp al, 7; sbb al, al */
         {"byte alu", "\x00\xe0\x28\xcf\x44\x30\xcf\x80\xf8\x07\x18\xc0", 12, 4},
         /* mov ch, dl; mov [r14 + 16], bh; mov r9b, [r14 + 8]; mov ah, 5; mov byte [r14], 3;
          * test ch, bl; pushfq; pop rsi */
@@ -196,6 +196,10 @@ static void test_forms(void)
         /* test [r14 + 8], eax; setne cl; cmp byte [r14 + 16], 5; setb dl;
          * cmp qword [r14 + 8], -16; setl bl; test dword [r14 + 8], 0xff00; sete bh;
          * test [r14 + 9], ah; pause; neg rax; neg r9b; pushfq; pop rsi */
+        /* cmp rax, rcx; adc rdx, rbx (CF from the host); sbb esi, 5; adc al, 0x7f; inc rdi;
+         * sbb r8, r9 (CF computed from the lazy fields); pushfq; pop rsi */
+        {"adc sbb", "\x48\x39\xc8\x48\x11\xda\x83\xde\x05\x14\x7f\x48\xff\xc7\x4d\x19\xc8\x9c\x5e",
+         19, 6},
         {"cmp test memory, neg",
          "\x41\x85\x46\x08\x0f\x95\xc1\x41\x80\x7e\x10\x05\x0f\x92\xc2\x49\x83\x7e\x08\xf0\x0f\x9c"
          "\xc3\x41\xf7\x46\x08\x00\xff\x00\x00\x0f\x94\xc7\x41\x84\x66\x09\xf3\x90\x48\xf7\xd8\x41"
