@@ -229,6 +229,7 @@ enum {
     K_CMP_MEM,   /* 38 39 84 85 with a memory r/m; 80 81 83 /7, f6 f7 /0 on memory: a load only */
     K_NEG,       /* f6 f7 /3 on a register */
     K_ADC,       /* adc sbb between registers, with an immediate, or the al/eax/rax forms */
+    K_NOT,       /* f6 f7 /2 on a register (no flags) */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -267,6 +268,10 @@ static int classify(const X86Insn *in)
     if (op == 0x90 && in->prefix == PFX_REPZ && !(in->rex & REX_B) && !in->bad &&
         in->mode == X86_MODE64) {
         return K_NOP; /* pause: a hint, which the interpreter also runs as a nop */
+    }
+    if (op == 0x90 && in->prefix == PFX_DATA && !(in->rex & REX_B) && !in->bad &&
+        in->mode == X86_MODE64) {
+        return K_NOP; /* 66 90: xchg ax, ax, a two-byte nop */
     }
     if (in->bad || in->mode != X86_MODE64 ||
         (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
@@ -339,8 +344,8 @@ static int classify(const X86Insn *in)
         return g == 4 || g == 5 || g == 7 ? K_SHIFT_RI : g <= 1 ? K_ROT_RI : K_NONE;
     case 0xf6:
     case 0xf7:
-        if (g == 3) {
-            return reg ? K_NEG : K_NONE;
+        if (g == 2 || g == 3) {
+            return !reg ? K_NONE : g == 2 ? K_NOT : K_NEG;
         }
         return g != 0 ? K_NONE : reg ? K_TEST_RI : mem_ok(in) ? K_CMP_MEM : K_NONE;
     case 0xa8:
@@ -384,6 +389,7 @@ static int flags_effect(const X86Insn *in, int kind)
     case K_MOV_IMM:
     case K_LEA:
     case K_NOP:
+    case K_NOT:
         return FX_NONE;
     case K_MOVX:
     case K_MOVSXD:
@@ -1156,6 +1162,14 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     }
     case K_ADC:
         emit_adc(c, in, flags);
+        return true;
+    case K_NOT: /* the host's not leaves its flags alone, as the guest's */
+        ld_greg(c, in, H_RAX, in->rm, size);
+        je_rex(e, size == 8, 0, 0, H_RAX, false);
+        je_byte(e, 0xf7);
+        je_byte(e, 0xd0); /* not rax / eax (a byte result is stored alone) */
+        st_greg(c, in, in->rm, size, H_RAX);
+        c->flags = flags;
         return true;
     case K_NEG: /* 0 - the operand, as the interpreter computes it (a sub's lazy flags) */
         ld_greg(c, in, H_RCX, in->rm, size);

@@ -299,12 +299,12 @@ static inline void jd_one(JdGen *g)
         b[n++] = 0xc0 | ((a & 7) << 3) | (c & 7);
         break;
     }
-    case 17: { /* shifts by an immediate or 1, test with an immediate, inc, rol, neg (also of a
-                * byte register) */
+    case 17: { /* shifts by an immediate or 1, test with an immediate, inc, rol, neg and not
+                * (also of a byte register) */
         static const uint8_t forms[][3] = {
-            {0xc1, 0xe0, 1}, {0xc1, 0xe8, 1}, {0xc1, 0xf8, 1}, {0xd1, 0xe0, 0},
-            {0xd1, 0xe8, 0}, {0xd1, 0xf8, 0}, {0xf7, 0xc0, 4}, {0xff, 0xc0, 0},
-            {0xf7, 0xd8, 0}, {0xc1, 0xc0, 1}, {0xf6, 0xd8, 0},
+            {0xc1, 0xe0, 1}, {0xc1, 0xe8, 1}, {0xc1, 0xf8, 1}, {0xd1, 0xe0, 0}, {0xd1, 0xe8, 0},
+            {0xd1, 0xf8, 0}, {0xf7, 0xc0, 4}, {0xff, 0xc0, 0}, {0xf7, 0xd8, 0}, {0xc1, 0xc0, 1},
+            {0xf6, 0xd8, 0}, {0xf7, 0xd0, 0}, {0xf6, 0xd0, 0},
         };
         int d = jd_dst(g);
         unsigned f = jd_take(g, G_N_ELEMENTS(forms));
@@ -341,9 +341,9 @@ static inline void jd_one(JdGen *g)
         }
         break;
     }
-    case 18: /* nop, or pause */
+    case 18: /* nop, pause, or 66 90 */
         if (jd_take(g, 2)) {
-            b[n++] = 0xf3;
+            b[n++] = jd_take(g, 2) ? 0xf3 : 0x66;
         }
         b[n++] = 0x90;
         break;
