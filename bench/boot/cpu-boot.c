@@ -299,8 +299,9 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "cpu-boot: jit: %" PRIu64 " blocks, %" PRIu64 " instructions translated, %" PRIu64
                 " blocks refused, %" PRIu64 " cache flushes, %" PRIu64 " of %" PRIu64
-                " cache bytes used\n",
-                js.blocks, js.insns, js.refused, js.flushes, js.cache_used, js.cache_size);
+                " cache bytes used, %" PRIu64 " links, %" PRIu64 " ret sites not relinked\n",
+                js.blocks, js.insns, js.refused, js.flushes, js.cache_used, js.cache_size, js.links,
+                js.ret_sites_fixed);
     }
     if (strcmp(why, "until") && strcmp(why, "poweroff")) {
         GString *dump = g_string_new(NULL);

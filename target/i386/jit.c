@@ -35,6 +35,10 @@
 
 #define JIT_CACHE_SIZE  (32u << 20)
 #define JIT_BLOCK_SPACE (24u << 10) /* worst case for TB_MAX_INSNS instructions */
+/* A ret site whose return address changed this many times (a function called from many
+ * places) stays linked to its last target: every patch of live code costs the host a pipeline
+ * flush, and each further miss leaves through the stub as it did. */
+#define JIT_RET_RELINKS 16
 
 /* fallback counters: one per opcode and ModRM.reg (a group's members apart) */
 #define JIT_FALLBACK_KEYS (X86_OPTAB_SIZE * 8)
@@ -176,6 +180,9 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(
         out, "TB interpreted      %" PRIu64 " (first instruction not translated)\n", js.refused);
     g_string_append_printf(out, "TB chained jumps    %" PRIu64 "\n", js.links);
+    g_string_append_printf(out,
+                           "ret sites not relinked %" PRIu64 " (return address changed %d times)\n",
+                           js.ret_sites_fixed, JIT_RET_RELINKS);
     g_string_append_printf(out, "\nStatistics:\n");
     g_string_append_printf(out, "TB flush count      %" PRIu64 "\n", js.flushes);
     g_string_append_printf(out, "decoded blocks      %" PRIu64 "\n", cs.tb_translations);
@@ -219,6 +226,10 @@ enum {
     K_CMOV,      /* 0f 40+cc, register or memory source */
     K_SETCC,     /* 0f 90+cc on a register */
     K_MOVSXD,    /* 63 in 64-bit code, register or memory source */
+    K_CMP_MEM,   /* 38 39 84 85 with a memory r/m; 80 81 83 /7, f6 f7 /0 on memory: a load only */
+    K_NEG,       /* f6 f7 /3 on a register */
+    K_ADC,       /* adc sbb between registers, with an immediate, or the al/eax/rax forms */
+    K_NOT,       /* f6 f7 /2 on a register (no flags) */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -254,9 +265,20 @@ static int classify(const X86Insn *in)
     int op = in->op;
     bool reg = in->mod == 3;
     int g = in->reg & 7;
+    if (op == 0x90 && in->prefix == PFX_REPZ && !(in->rex & REX_B) && !in->bad &&
+        in->mode == X86_MODE64) {
+        return K_NOP; /* pause: a hint, which the interpreter also runs as a nop */
+    }
+    if (op == 0x90 && in->prefix == PFX_DATA && !(in->rex & REX_B) && !in->bad &&
+        in->mode == X86_MODE64) {
+        return K_NOP; /* 66 90: xchg ax, ax, a two-byte nop */
+    }
     if (in->bad || in->mode != X86_MODE64 ||
         (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
+    }
+    if (op < 0x40 && (op & 7) < 6 && ((op >> 3) == 2 || (op >> 3) == 3)) {
+        return (op & 7) >= 4 || reg ? K_ADC : K_NONE;
     }
     if (op < 0x40 && (op & 7) < 6 && alu_ccop[op >> 3] >= 0) {
         if ((op & 7) >= 4) {
@@ -265,7 +287,10 @@ static int classify(const X86Insn *in)
         if (reg) {
             return K_ALU_RR;
         }
-        return (op & 2) && mem_ok(in) ? K_ALU_RM : K_NONE;
+        if (!mem_ok(in)) {
+            return K_NONE;
+        }
+        return op & 2 ? K_ALU_RM : (op >> 3) == 7 ? K_CMP_MEM : K_NONE;
     }
     switch (op) {
     case 0x88 ... 0x8b:
@@ -286,10 +311,13 @@ static int classify(const X86Insn *in)
     case 0x80:
     case 0x81:
     case 0x83:
-        return reg && alu_ccop[g] >= 0 ? K_ALU_RI : K_NONE;
+        if (reg) {
+            return alu_ccop[g] >= 0 ? K_ALU_RI : K_ADC;
+        }
+        return g == 7 && mem_ok(in) ? K_CMP_MEM : K_NONE;
     case 0x84:
     case 0x85:
-        return reg ? K_TEST_RR : K_NONE;
+        return reg ? K_TEST_RR : mem_ok(in) ? K_CMP_MEM : K_NONE;
     case 0x50 ... 0x57:
         return K_PUSH;
     case 0x58 ... 0x5f:
@@ -316,7 +344,10 @@ static int classify(const X86Insn *in)
         return g == 4 || g == 5 || g == 7 ? K_SHIFT_RI : g <= 1 ? K_ROT_RI : K_NONE;
     case 0xf6:
     case 0xf7:
-        return reg && g == 0 ? K_TEST_RI : K_NONE;
+        if (g == 2 || g == 3) {
+            return !reg ? K_NONE : g == 2 ? K_NOT : K_NEG;
+        }
+        return g != 0 ? K_NONE : reg ? K_TEST_RI : mem_ok(in) ? K_CMP_MEM : K_NONE;
     case 0xa8:
     case 0xa9:
         return K_TEST_RI;
@@ -358,6 +389,7 @@ static int flags_effect(const X86Insn *in, int kind)
     case K_MOV_IMM:
     case K_LEA:
     case K_NOP:
+    case K_NOT:
         return FX_NONE;
     case K_MOVX:
     case K_MOVSXD:
@@ -367,6 +399,7 @@ static int flags_effect(const X86Insn *in, int kind)
     case K_TEST_RR:
     case K_TEST_RI:
     case K_SHIFT_RI: /* count not 0 */
+    case K_NEG:
         return FX_KILL;
     case K_IMUL:
     case K_IMUL_I:
@@ -727,6 +760,62 @@ static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_re
     c->flags = FL_ALL;
 }
 
+/* CF as the lazy flags give it, for adc and sbb */
+static uint64_t jit_carry(X86CPU *cpu)
+{
+    return x86_compute_cf(cpu);
+}
+
+/* adc or sbb: the carry in (from the host's CF when it is the guest's, else computed), then
+ * the host's adc/sbb, with the lazy fields the interpreter's alu() writes (cc_carry the carry
+ * in) */
+static void emit_adc(JitCtx *c, const X86Insn *in, int flags)
+{
+    JitEmit *e = &c->e;
+    int size = osize(in);
+    bool acc = in->op < 0x40 && (in->op & 7) >= 4;
+    int aop = in->op < 0x40 ? in->op >> 3 : in->reg & 7;
+    if (flags == FL_ALL) {
+        static const uint8_t setc_movzx[] = {0x0f, 0x92, 0xc2, 0x0f, 0xb6, 0xd2}; /* edx = CF */
+        for (size_t k = 0; k < sizeof(setc_movzx); k++) {
+            je_byte(e, setc_movzx[k]);
+        }
+    } else {
+        je_mov_rr(e, 8, H_RDI, H_RBX);
+        je_call(e, jit_carry);
+        je_mov_rr(e, 8, H_RDX, H_RAX);
+    }
+    int dst;
+    if (in->op >= 0x80 || acc) {
+        uint64_t imm = size == 8 ? in->imm : size == 4 ? (uint32_t)in->imm : (uint8_t)in->imm;
+        dst = acc ? R_EAX : in->rm;
+        ld_greg(c, in, H_RAX, dst, size);
+        je_mov_imm(e, H_RCX, imm);
+    } else {
+        bool to_reg = in->op & 2;
+        dst = to_reg ? in->reg : in->rm;
+        ld_greg(c, in, H_RAX, dst, size);
+        ld_greg(c, in, H_RCX, to_reg ? in->rm : in->reg, size);
+    }
+    if (!c->dead) {
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RCX);
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RDX);
+    }
+    static const uint8_t bt_edx_0[] = {0x0f, 0xba, 0xe2, 0x00}; /* the host's CF = the carry */
+    for (size_t k = 0; k < sizeof(bt_edx_0); k++) {
+        je_byte(e, bt_edx_0[k]);
+    }
+    je_alu_rr(e, size, aop, H_RAX, H_RCX);
+    if (!c->dead) { /* moves only from here: the host's flags are the guest's */
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), aop == 2 ? CC_OP_ADC : CC_OP_SBB);
+        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
+    }
+    st_greg(c, in, dst, size, H_RAX);
+    c->flags = FL_ALL;
+}
+
 /* push rdi (64-bit): the store first, rsp only once it succeeded */
 static void emit_push_rdi(JitCtx *c)
 {
@@ -861,6 +950,7 @@ typedef struct JitLinkRec {
     int32_t jmp_at;   /* from the record to the rel32 of the jump to patch */
     int32_t pc_at;    /* a ret's: from the record to the imm64 of the target it is linked to */
     int32_t user;     /* the TLB privilege the code runs with */
+    uint32_t misses;  /* a ret's: times it was linked to another target */
 } JitLinkRec;
 
 /*
@@ -873,7 +963,8 @@ typedef struct JitLinkRec {
  *   record (JitLinkRec)
  * A TLB flush since the link was made (the epoch differs) leaves through the stub, and the
  * main loop links it again to the block the new mapping gives. A ret is linked to the last
- * return address that missed: a call site that keeps calling the same function hits.
+ * return address that missed: a call site that keeps calling the same function hits; after
+ * JIT_RET_RELINKS different targets it stays linked to the last one.
  */
 static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t count)
 {
@@ -936,7 +1027,13 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     if ((!rec.pc_at && rec.pc != tb->pc) || rec.user != tb->code_user || tb->flags != X86_MODE64) {
         return;
     }
-    if (rec.pc_at) { /* a ret: now linked to this target */
+    if (rec.pc_at && rec.pc != tb->pc) { /* a ret: now linked to this target */
+        if (rec.misses >= JIT_RET_RELINKS) {
+            return;
+        }
+        if (++rec.misses == JIT_RET_RELINKS) {
+            j->stats.ret_sites_fixed++;
+        }
         rec.pc = tb->pc;
         memcpy(rw, &rec, sizeof(rec));
         memcpy(rw + rec.pc_at, &tb->pc, 8);
@@ -1047,6 +1144,37 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         ld_greg(c, in, H_RAX, in->rm, size);
         ld_greg(c, in, H_RCX, in->reg, size);
         emit_alu(c, in, 8, size, in->rm);
+        return true;
+    case K_CMP_MEM: { /* the memory operand is the destination, which cmp and test keep */
+        bool test = in->op == 0x84 || in->op == 0x85 || in->op == 0xf6 || in->op == 0xf7;
+        emit_ea(c, in, true);
+        emit_load(c, size);
+        if (in->op < 0x80 || in->op == 0x84 || in->op == 0x85) {
+            ld_greg(c, in, H_RCX, in->reg, size);
+        } else {
+            je_mov_imm(e, H_RCX,
+                       size == 8   ? in->imm
+                       : size == 4 ? (uint32_t)in->imm
+                                   : (uint8_t)in->imm);
+        }
+        emit_alu(c, in, test ? 8 : 7, size, in->rm);
+        return true;
+    }
+    case K_ADC:
+        emit_adc(c, in, flags);
+        return true;
+    case K_NOT: /* the host's not leaves its flags alone, as the guest's */
+        ld_greg(c, in, H_RAX, in->rm, size);
+        je_rex(e, size == 8, 0, 0, H_RAX, false);
+        je_byte(e, 0xf7);
+        je_byte(e, 0xd0); /* not rax / eax (a byte result is stored alone) */
+        st_greg(c, in, in->rm, size, H_RAX);
+        c->flags = flags;
+        return true;
+    case K_NEG: /* 0 - the operand, as the interpreter computes it (a sub's lazy flags) */
+        ld_greg(c, in, H_RCX, in->rm, size);
+        je_mov_imm(e, H_RAX, 0);
+        emit_alu(c, in, 5, size, in->rm);
         return true;
     case K_PUSH:
         ld_reg(c, H_RDI, opcode_reg(in), 8);

@@ -166,13 +166,13 @@ static inline void jd_one(JdGen *g)
     uint8_t b[64]; /* a jcc and the instruction it skips (at most 40 bytes) */
     int n = 0, idx;
     bool w = jd_take(g, 3) != 0;
-    unsigned kind = jd_take(g, 27);
+    unsigned kind = jd_take(g, 28);
     static const uint8_t alu[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b, 0x31,
                                   0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87, 0x63};
     switch (kind) {
     case 0:
     case 1:
-    case 2: { /* ALU between registers (adc/sbb/xchg: the interpreter's, mixed in), movsxd */
+    case 2: { /* ALU between registers, adc/sbb, xchg (the interpreter's, mixed in), movsxd */
         uint8_t op = alu[jd_take(g, sizeof(alu))];
         bool to_reg = (op & 2) || op == 0x85;
         int d = jd_dst(g), s = jd_src(g);
@@ -299,11 +299,12 @@ static inline void jd_one(JdGen *g)
         b[n++] = 0xc0 | ((a & 7) << 3) | (c & 7);
         break;
     }
-    case 17: { /* shifts by an immediate or 1, test with an immediate, inc, rol, and neg (left
-                * to the interpreter) */
+    case 17: { /* shifts by an immediate or 1, test with an immediate, inc, rol, neg and not
+                * (also of a byte register) */
         static const uint8_t forms[][3] = {
             {0xc1, 0xe0, 1}, {0xc1, 0xe8, 1}, {0xc1, 0xf8, 1}, {0xd1, 0xe0, 0}, {0xd1, 0xe8, 0},
             {0xd1, 0xf8, 0}, {0xf7, 0xc0, 4}, {0xff, 0xc0, 0}, {0xf7, 0xd8, 0}, {0xc1, 0xc0, 1},
+            {0xf6, 0xd8, 0}, {0xf7, 0xd0, 0}, {0xf6, 0xd0, 0},
         };
         int d = jd_dst(g);
         unsigned f = jd_take(g, G_N_ELEMENTS(forms));
@@ -340,7 +341,10 @@ static inline void jd_one(JdGen *g)
         }
         break;
     }
-    case 18: /* nop */
+    case 18: /* nop, pause, or 66 90 */
+        if (jd_take(g, 2)) {
+            b[n++] = jd_take(g, 2) ? 0xf3 : 0x66;
+        }
         b[n++] = 0x90;
         break;
     case 19: { /* the flags so far into a register: every lazily kept flag is compared */
@@ -461,7 +465,7 @@ static inline void jd_one(JdGen *g)
         }
         break;
     }
-    case 26: { /* al/eax/rax with an immediate (adc/sbb: the interpreter's) */
+    case 26: { /* al/eax/rax with an immediate, adc/sbb too */
         static const uint8_t ops[] = {0x04, 0x05, 0x0c, 0x0d, 0x24, 0x25, 0x2c, 0x2d,
                                       0x34, 0x35, 0x3c, 0x3d, 0xa8, 0xa9, 0x14, 0x1d};
         uint8_t op = ops[jd_take(g, sizeof(ops))];
@@ -472,6 +476,28 @@ static inline void jd_one(JdGen *g)
         uint32_t v = jd_take(g, 0) * ((op & 1) ? 0x01000001u : 1);
         memcpy(b + n, &v, (op & 1) ? 4 : 1);
         n += (op & 1) ? 4 : 1;
+        break;
+    }
+    case 27: { /* cmp and test with a memory operand: r/m, reg; r/m, imm (byte or not) */
+        static const uint8_t ops[][3] = {
+            {0x38, 0, 0}, {0x39, 0, 0}, {0x84, 0, 0}, {0x85, 0, 0}, {0x80, 7, 1},
+            {0x81, 7, 4}, {0x83, 7, 1}, {0xf6, 0, 1}, {0xf7, 0, 4},
+        };
+        unsigned f = jd_take(g, G_N_ELEMENTS(ops));
+        bool has_reg = ops[f][0] < 0x80;
+        int s = has_reg ? jd_src(g) : ops[f][1];
+        uint8_t m[8];
+        int mn = jd_mem(g, m, s, &idx);
+        b[n++] = jd_rex(w, has_reg ? s : 0, idx, 14);
+        b[n++] = ops[f][0];
+        memcpy(b + n, m, mn);
+        n += mn;
+        uint32_t v = jd_take(g, 0) * (ops[f][2] == 4 ? 0x01000001u : 1);
+        if (jd_take(g, 2)) {
+            v = -v;
+        }
+        memcpy(b + n, &v, ops[f][2]);
+        n += ops[f][2];
         break;
     }
     case 21:

@@ -161,7 +161,7 @@ static void test_faults(void)
 }
 
 /* Each form the translator handles, in loops whose whole body is translated, with the flags
- * each leaves read back by pushfq (and by adc, which the interpreter runs after the prefix). */
+ * each leaves read back by pushfq and by adc. */
 static void test_forms(void)
 {
     static const struct {
@@ -187,12 +187,25 @@ static void test_forms(void)
          "\x3d\x00\x70\x00\x00\x75\x00\x24\x35\x48\x2d\xfb\xff\xff\xff\xa8\x81\x9c\x5e", 19, 5},
         /* movsxd rax, ecx; movsxd rdx, [r14 + 8]; movsxd esi, edi (a 32-bit move) */
         {"movsxd", "\x48\x63\xc1\x49\x63\x56\x08\x63\xf7", 9, 3},
-        /* add al, ah; sub bh, cl; xor dil, r9b; cmp al, 7; sbb: interpreted */
+        /* add al, ah; sub bh, cl; xor dil, r9b; cmp al, 7; sbb al, al */
         {"byte alu", "\x00\xe0\x28\xcf\x44\x30\xcf\x80\xf8\x07\x18\xc0", 12, 4},
         /* mov ch, dl; mov [r14 + 16], bh; mov r9b, [r14 + 8]; mov ah, 5; mov byte [r14], 3;
          * test ch, bl; pushfq; pop rsi */
         {"byte mov",
          "\x88\xd5\x41\x88\x7e\x10\x45\x8a\x4e\x08\xb4\x05\x41\xc6\x06\x03\x84\xdd\x9c\x5e", 20, 6},
+        /* test [r14 + 8], eax; setne cl; cmp byte [r14 + 16], 5; setb dl;
+         * cmp qword [r14 + 8], -16; setl bl; test dword [r14 + 8], 0xff00; sete bh;
+         * test [r14 + 9], ah; pause; neg rax; neg r9b; cmp eax, ecx; not rdx; not bh; 66 90;
+         * jb over nothing (the host's flags kept through not); pushfq; pop rsi */
+        /* cmp rax, rcx; adc rdx, rbx (CF from the host); sbb esi, 5; adc al, 0x7f; inc rdi;
+         * sbb r8, r9 (CF computed from the lazy fields); pushfq; pop rsi */
+        {"adc sbb", "\x48\x39\xc8\x48\x11\xda\x83\xde\x05\x14\x7f\x48\xff\xc7\x4d\x19\xc8\x9c\x5e",
+         19, 6},
+        {"cmp test memory, neg",
+         "\x41\x85\x46\x08\x0f\x95\xc1\x41\x80\x7e\x10\x05\x0f\x92\xc2\x49\x83\x7e\x08\xf0\x0f\x9c"
+         "\xc3\x41\xf7\x46\x08\x00\xff\x00\x00\x0f\x94\xc7\x41\x84\x66\x09\xf3\x90\x48\xf7\xd8\x41"
+         "\xf6\xd9\x39\xc8\x48\xf7\xd2\xf6\xd7\x66\x90\x72\x00\x9c\x5e",
+         59, 17},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(forms); i++) {
         X86JitStats before, after;
@@ -245,6 +258,35 @@ static void test_loop_exits(void)
     g_thread_join(t);
 }
 
+/* One ret returning to 24 call sites in turn: every return lands where the interpreter's does,
+ * and the ret's exit stops being relinked once its return address has changed
+ * JIT_RET_RELINKS times. */
+static void test_ret_relinks(void)
+{
+    uint8_t body[3 + 24 * 9];
+    int n = 0;
+    body[n++] = 0xeb; /* jmp over the function: inc rax; ret */
+    body[n++] = 0x04;
+    body[n++] = 0x48;
+    body[n++] = 0xff;
+    body[n++] = 0xc0;
+    body[n++] = 0xc3;
+    for (int k = 0; k < 24; k++) {
+        int32_t rel = 2 - (n + 5);
+        body[n++] = 0xe8;
+        memcpy(body + n, &rel, 4);
+        n += 4;
+        body[n++] = 0x48; /* add rbx, rax */
+        body[n++] = 0x01;
+        body[n++] = 0xc3;
+    }
+    X86JitStats before, after;
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
+    run_fixed("ret to many sites", body, n);
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
+    g_assert_cmpuint(after.ret_sites_fixed, >, before.ret_sites_fixed);
+}
+
 /* The translator really runs: after a hot loop its statistics count translated blocks. */
 static void test_translates(void)
 {
@@ -267,6 +309,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/faults", test_faults);
     g_test_add_func("/cpu/jit/forms", test_forms);
     g_test_add_func("/cpu/jit/loop-exits", test_loop_exits);
+    g_test_add_func("/cpu/jit/ret-relinks", test_ret_relinks);
     int rc = g_test_run();
     jd_fini(&jd);
     return rc;

@@ -284,12 +284,13 @@ void x86_cpu_set_trace(X86CPU *cpu, unsigned mask);
 bool x86_cpu_set_jit(X86CPU *cpu, bool on, GError **errp);
 bool x86_cpu_jit_enabled(const X86CPU *cpu);
 typedef struct X86JitStats {
-    uint64_t blocks;     /* blocks translated */
-    uint64_t insns;      /* guest instructions in them */
-    uint64_t refused;    /* blocks left to the interpreter (first instruction not handled) */
-    uint64_t links;      /* exits patched to jump straight to the next block's code */
-    uint64_t flushes;    /* code cache flushes (full) */
-    uint64_t cache_used; /* bytes of code in the cache now */
+    uint64_t blocks;          /* blocks translated */
+    uint64_t insns;           /* guest instructions in them */
+    uint64_t refused;         /* blocks left to the interpreter (first instruction not handled) */
+    uint64_t links;           /* exits patched to jump straight to the next block's code */
+    uint64_t ret_sites_fixed; /* ret exits no longer relinked (JIT_RET_RELINKS targets seen) */
+    uint64_t flushes;         /* code cache flushes (full) */
+    uint64_t cache_used;      /* bytes of code in the cache now */
     uint64_t cache_size;
 } X86JitStats;
 /* False (and zeros) when the translator is off. */
