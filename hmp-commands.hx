@@ -507,7 +507,7 @@ ERST
         .name       = "change",
         .args_type  = "device:B,force:-f,target:s,arg:s?,read-only-mode:s?",
         .params     = "device [-f] filename [format [read-only-mode]]",
-        .help       = "change a removable medium",
+        .help       = "change a removable medium, optional format, use -f to force the operation",
         .cmd        = hmp_change,
     },
 
