@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?= --print-errorlogs
 PYTEST ?= /usr/bin/python3 -m pytest
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 10
 # Functional test files run this many at a time (pytest-xdist workers, one file per worker so
 # that a module's guest boots once): one per core, at most 4; 0 runs them one by one in pytest's
 # own process.
@@ -79,11 +79,15 @@ check-asan: build-asan
 	    --suite unit --suite fuzz
 
 # Runs every suite even when one fails, then prints the summary line and fails if anything did.
+# The Debian disk image (minutes of downloads and unpacking, little CPU) is built in the
+# background while the unit, sanitizer and fuzz suites run; the functional tests need it.
 check: build build-asan
 	@rc=0; \
+	$(MAKE) --no-print-directory debian-image > $(BUILD)/debian-image.log 2>&1 & img=$$!; \
 	$(MAKE) --no-print-directory check-unit || rc=1; \
-	$(MAKE) --no-print-directory check-functional || rc=1; \
 	$(MAKE) --no-print-directory check-asan || rc=1; \
+	wait $$img || { echo "make debian-image failed:"; tail -n 30 $(BUILD)/debian-image.log; }; \
+	$(MAKE) --no-print-directory check-functional || rc=1; \
 	/usr/bin/python3 scripts/test-summary.py $(BUILD) $(ASAN_BUILD) || rc=1; \
 	exit $$rc
 
