@@ -109,11 +109,15 @@ def pytest_collection_modifyitems(session, config, items):
     pytest-xdist's workers in this order (--dist loadfile): a long file started last would keep
     one worker busy while the other has nothing left, so the short ones come at the end to fill
     in. Tests keep their order within a file; the order is the same in every worker, as xdist
-    requires."""
+    requires. A file whose tests each boot something heavier than the test guest (the Debian
+    disk image, a COLO pair with disks) says how many test-guest boots one of its tests is worth
+    in BOOTS_PER_TEST."""
     boots = {}
     for item in items:
         path = str(item.path)
-        boots[path] = boots.get(path, 0) + ("built" in item.fixturenames)
+        weight = getattr(item.module, "BOOTS_PER_TEST", 1)
+        boots[path] = boots.get(path, 0) + weight * ("built" in item.fixturenames
+                                                     or "BOOTS_PER_TEST" in vars(item.module))
     rank = {path: n for n, path in enumerate(sorted(boots, key=lambda p: (-boots[p], p)))}
     items.sort(key=lambda item: rank[str(item.path)])
 

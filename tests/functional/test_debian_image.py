@@ -19,6 +19,10 @@ import debian_image
 import guest
 from conftest import require_pc
 
+# One test here weighs as 10 test-guest boots when conftest.py orders the files
+# (a Debian boot through firmware to login).
+BOOTS_PER_TEST = 10
+
 DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
 OURS = os.environ.get("QC_GUEST_QEMU", os.path.join(guest.ROOT, "build", "qemu-system-x86_64"))
 LOCAL = "127.0.0.1"
