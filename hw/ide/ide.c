@@ -251,6 +251,17 @@ static void atapi_pio_next(IdeChannel *ch);
 static void atapi_good_status(IdeChannel *ch);
 static void atapi_check_condition(IdeChannel *ch);
 
+/* A failed transfer ends an ATAPI command with its sense data, an ATA one with UNC. */
+static void transfer_failed(IdeChannel *ch, int ret)
+{
+    if (ch->atapi_xfer) {
+        atapi_read_failed(&cur(ch)->atapi, ret);
+        atapi_check_condition(ch);
+    } else {
+        abort_command(ch, ERR_UNC | ERR_ABRT);
+    }
+}
+
 static void read_done(void *opaque, int ret)
 {
     IdeChannel *ch = opaque;
@@ -259,12 +270,7 @@ static void read_done(void *opaque, int ret)
         return; /* reset meanwhile */
     }
     if (ret < 0) {
-        if (ch->atapi_xfer) {
-            atapi_read_failed(&cur(ch)->atapi, ret);
-            atapi_check_condition(ch);
-        } else {
-            abort_command(ch, ERR_UNC | ERR_ABRT);
-        }
+        transfer_failed(ch, ret);
         return;
     }
     ch->io_lba += ch->chunk;
@@ -476,12 +482,7 @@ static void dma_rw_done(void *opaque, int ret)
     }
     if (ret < 0) {
         dma_stop(ch);
-        if (ch->atapi_xfer) {
-            atapi_read_failed(&cur(ch)->atapi, ret);
-            atapi_check_condition(ch);
-        } else {
-            abort_command(ch, ERR_UNC | ERR_ABRT);
-        }
+        transfer_failed(ch, ret);
         return;
     }
     if (ch->xfer == XFER_DMA_READ && !dma_move(ch, true)) {
