@@ -198,6 +198,11 @@ def nbd_cut(pair, writer):
     assert p.cmd("query-xen-replication-status") == {"return": {"error": False}}
     assert pair.qmp["secondary"].cmd("nbd-server-stop") == {"return": {}}
     writer.wait_files(2)
+    replication_error(p)
+
+
+def replication_error(p):
+    """Waits until the primary @p's replication node has recorded an I/O error."""
     st = wait_for(lambda: (r := p.cmd("query-xen-replication-status")["return"])["error"] and r,
                   "no replication error recorded")
     assert st == {"error": True, "desc": "I/O error occurred"}, st
@@ -230,6 +235,18 @@ def test_failover_keeps_acknowledged_writes(qemu_bin, built, tmp_path, sockdir, 
         power_off(pair.vms[survivor])
     # the primary's image, or the secondary's parent0, into which its failover committed
     check_image(disks.primary if survivor == "primary" else disks.secondary, acked, tmp_path)
+
+
+def start_load(pair, prefix):
+    """An echo connection to the guest (one exchange) and a Writer of files @prefix<n>, once
+    two files and two checkpoints are in: (echo, writer)."""
+    with pair.ns.entered():
+        echo = EchoConn(pair.guest_ip, timeout=120)
+    echo.roundtrip(echo.message())
+    writer = Writer(pair, prefix, clock=False)
+    writer.wait_files(2)
+    wait_for(lambda: pair.stats("primary")["checkpoints"] >= 2, "no checkpoints")
+    return echo, writer
 
 
 def protect_again(pair, survivor, image, writer, echo, tmp_path):
@@ -277,12 +294,7 @@ def test_full_cycle_reprotect(qemu_bin, built, tmp_path, sockdir):
     file acknowledged is on C's disk, which passes e2fsck."""
     disks = ColoDisks(tmp_path / "ab")
     with ColoPair(qemu_bin, built, sockdir, delay=1000, disks=disks) as pair:
-        with pair.ns.entered():
-            echo = EchoConn(pair.guest_ip, timeout=120)
-        echo.roundtrip(echo.message())
-        writer = Writer(pair, "c", clock=False)
-        writer.wait_files(2)
-        wait_for(lambda: pair.stats("primary")["checkpoints"] >= 2, "no checkpoints")
+        echo, writer = start_load(pair, "c")
         pair.kill("primary")  # A
         pair.failover_runbook("secondary")
         writer.wait_files(2)
@@ -326,18 +338,11 @@ def test_secondary_disk_fault(qemu_bin, built, tmp_path, sockdir, fault):
     try:
         with ColoPair(qemu_bin, built, sockdir, delay=1000, disks=disks) as pair:
             p = pair.qmp["primary"]
-            with pair.ns.entered():
-                echo = EchoConn(pair.guest_ip, timeout=120)
-            echo.roundtrip(echo.message())
-            writer = Writer(pair, "e", clock=False)
-            writer.wait_files(2)
-            wait_for(lambda: pair.stats("primary")["checkpoints"] >= 2, "no checkpoints")
+            echo, writer = start_load(pair, "e")
             assert p.cmd("query-xen-replication-status") == {"return": {"error": False}}
             break_disk(pair, disks, fault)
             writer.wait_files(3)
-            st = wait_for(lambda: (r := p.cmd("query-xen-replication-status")["return"])
-                          ["error"] and r, "no replication error recorded")
-            assert st == {"error": True, "desc": "I/O error occurred"}, st
+            replication_error(p)
             n = pair.stats("primary")["checkpoints"]
             writer.wait_files(2)
             wait_for(lambda: pair.stats("secondary")["checkpoints"] >= n + 2,
