@@ -521,8 +521,7 @@ BdrvChild *bdrv_attach_child(BlockDriverState *parent, BlockDriverState *child, 
 }
 
 /* Keys every node understands (upstream's BlockdevOptionsBase) besides driver and node-name. */
-static const char *const generic_ignored[] = {"detect-zeroes", "auto-read-only", "force-share",
-                                              NULL};
+static const char *const generic_ignored[] = {"detect-zeroes", "force-share", NULL};
 
 static bool key_in(const char *key, const char *const *list)
 {
@@ -840,7 +839,9 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
     g_autofree char *ro_key = shown_key(prefix, "read-only");
     g_autofree char *direct_key = shown_key(prefix, "cache.direct");
     g_autofree char *noflush_key = shown_key(prefix, "cache.no-flush");
+    g_autofree char *auto_ro_key = shown_key(prefix, "auto-read-only");
     if (!opts_take_bool(opts, "read-only", ro_key, &f.read_only, errp) ||
+        !opts_take_bool(opts, "auto-read-only", auto_ro_key, &f.auto_read_only, errp) ||
         !opts_take_bool(opts, "cache.direct", direct_key, &f.cache_direct, errp) ||
         !opts_take_bool(opts, "cache.no-flush", noflush_key, &f.cache_no_flush, errp)) {
         return NULL;
@@ -874,6 +875,7 @@ static BlockDriverState *open_node(GHashTable *opts, const BdrvOpenFlags *flags,
     bs->cache_direct = f.cache_direct;
     bs->cache_no_flush = f.cache_no_flush;
     bs->drive_style = flags->drive_style;
+    bs->auto_read_only = f.auto_read_only;
     bs->discard_unmap = f.discard_unmap;
     bs->probed_protocol = f.probed_protocol;
     bs->children = g_ptr_array_new();

@@ -357,6 +357,7 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
         }
         BdrvOpenFlags flags = {
             .drive_style = true,
+            .auto_read_only = true,
             .read_only = read_only || snapshot,
             .cache_direct = direct,
             .cache_no_flush = no_flush,
@@ -685,6 +686,6 @@ BlockDriverState *blockdev_open_medium(const char *filename, const char *format,
     g_hash_table_insert(opts, g_strdup("driver"),
                         g_strdup(format ? format : probe_format(filename, read_only)));
     g_hash_table_insert(opts, g_strdup("file.filename"), g_strdup(filename));
-    BdrvOpenFlags flags = {.drive_style = true, .read_only = read_only};
+    BdrvOpenFlags flags = {.drive_style = true, .auto_read_only = true, .read_only = read_only};
     return bdrv_open_opts(opts, &flags, errp);
 }

@@ -651,7 +651,7 @@ BlockDriverState *mirror_open_target(BlockDriverState *source, const char *targe
         if (node_name) {
             put(opts, "node-name", node_name);
         }
-        BdrvOpenFlags flags = {.drive_style = true};
+        BdrvOpenFlags flags = {.drive_style = true, .auto_read_only = true};
         bs = bdrv_open_opts(opts, &flags, &uri_err);
     }
     if (!bs) {

@@ -247,11 +247,11 @@ static bool nbd_open(BlockDriverState *bs, GHashTable *opts, GError **errp)
         return false;
     }
     if ((nbd_client_flags(s->client) & NBD_FLAG_READ_ONLY) && !bs->read_only) {
-        if (!bs->drive_style) {
+        if (!bs->auto_read_only) {
             error_setg_errno(errp, EACCES, "Could not open image");
             return false;
         }
-        bs->read_only = true; /* -drive's auto-read-only=on, as upstream sets it */
+        bs->read_only = true;
     }
     s->filename = make_filename(addr, opts);
     g_mutex_init(&s->lock);

@@ -62,6 +62,8 @@ static NbdExport *blk_export_open(const char *device, const char *name, const ch
         error_setg(errp, "Cannot find device='%s' nor node-name='%s'", device, device);
         return NULL;
     }
+    /* As 7.2's nbd-server-add: a read-only node is exported read-only, writable or not. */
+    writable = writable && !bs->read_only;
     BlockBackend *blk = blk_new(NULL, NULL);
     uint64_t perm = BLK_PERM_CONSISTENT_READ | (writable ? BLK_PERM_WRITE : 0);
     if (!blk_insert_bs(blk, bs, perm, BLK_PERM_ALL, errp)) {

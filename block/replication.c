@@ -333,9 +333,9 @@ static int backup_before_write(void *opaque, uint64_t offset, uint64_t bytes)
             ret = bdrv_pwrite(hidden, pos, n, buf, 0);
         }
         if (ret < 0) {
-            /* Upstream's backup job fails and replication reports an I/O error; the write
-             * is refused so that the secondary disk keeps what the hidden one lacks. */
-            g_atomic_int_set(&s->error, -EIO);
+            /* The write is refused, so that the secondary disk keeps what the hidden one
+             * lacks; as 7.2's copy-before-write filter, whose backup job runs on: the
+             * secondary records nothing, the primary's node the refused write. */
             break;
         }
         s->copied[c / 8] |= 1u << (c % 8);

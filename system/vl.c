@@ -1281,6 +1281,10 @@ int qemu_main(int argc, char **argv)
 {
     error_set_progname(argv[0]);
     signal(SIGPIPE, SIG_IGN);
+    /* A write past RLIMIT_FSIZE fails with EFBIG and is reported as any I/O error (NBD
+     * ENOSPC to a client): QEMU's block I/O runs on threads with every signal blocked, so
+     * its process lives on as well. */
+    signal(SIGXFSZ, SIG_IGN);
     register_types();
     monitor_init_globals();
     /* Lower floors report upwards only through hooks, and they are set here. */

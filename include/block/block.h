@@ -167,6 +167,7 @@ struct BlockDriverState {
     bool detect_zeroes;
     bool cache_direct, cache_no_flush;
     bool drive_style;     /* opened by -drive: drivers word some errors as QemuOpts does */
+    bool auto_read_only;  /* BdrvOpenFlags.auto_read_only */
     bool discard_unmap;   /* discard=unmap: discards reach the driver (else they do nothing) */
     bool probed_protocol; /* BdrvOpenFlags.probed_protocol */
     int refcnt;
@@ -217,6 +218,10 @@ bool bdrv_opts_has_prefix(GHashTable *opts, const char *prefix);
 typedef struct BdrvOpenFlags {
     bool drive_style; /* -drive's wording and defaults */
     bool read_only;   /* inherited by children opened inline */
+    /* Upstream's auto-read-only (inherited too): a node that can only be read (an NBD export
+     * marked read-only) becomes read-only instead of failing to open. -drive and HMP drive_add
+     * set it, `drive_add -n` and -blockdev only when the option says so. */
+    bool auto_read_only;
     bool cache_direct, cache_no_flush;
     bool discard_unmap;
     bool probed_protocol; /* a -drive file child whose driver nobody named (upstream probes it:

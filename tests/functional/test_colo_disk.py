@@ -13,7 +13,10 @@ from colo-compare mismatches.
   acknowledged file in it.
 - Before the failover to the primary, its NBD connection is cut first: its guest writes on and
   the error is recorded.
-- Re-protection: the full cycle A -> B -> C (docs/colo.md, "Re-protection")."""
+- Re-protection: the full cycle A -> B -> C (docs/colo.md, "Re-protection").
+- The secondary's disk full or read-only under the writing guest: the error recorded on the
+  primary, COLO going on as in 7.2; the secondary lost, the primary failing over, and (full)
+  re-protected by a fresh secondary that takes over when the primary dies."""
 import hashlib
 import os
 import re
@@ -195,6 +198,11 @@ def nbd_cut(pair, writer):
     assert p.cmd("query-xen-replication-status") == {"return": {"error": False}}
     assert pair.qmp["secondary"].cmd("nbd-server-stop") == {"return": {}}
     writer.wait_files(2)
+    replication_error(p)
+
+
+def replication_error(p):
+    """Waits until the primary @p's replication node has recorded an I/O error."""
     st = wait_for(lambda: (r := p.cmd("query-xen-replication-status")["return"])["error"] and r,
                   "no replication error recorded")
     assert st == {"error": True, "desc": "I/O error occurred"}, st
@@ -229,6 +237,54 @@ def test_failover_keeps_acknowledged_writes(qemu_bin, built, tmp_path, sockdir, 
     check_image(disks.primary if survivor == "primary" else disks.secondary, acked, tmp_path)
 
 
+def start_load(pair, prefix):
+    """An echo connection to the guest (one exchange) and a Writer of files @prefix<n>, once
+    two files and two checkpoints are in: (echo, writer)."""
+    with pair.ns.entered():
+        echo = EchoConn(pair.guest_ip, timeout=120)
+    echo.roundtrip(echo.message())
+    writer = Writer(pair, prefix, clock=False)
+    writer.wait_files(2)
+    wait_for(lambda: pair.stats("primary")["checkpoints"] >= 2, "no checkpoints")
+    return echo, writer
+
+
+def protect_again(pair, survivor, image, writer, echo, tmp_path):
+    """After a failover to @survivor, whose disk is @image: C, a fresh secondary, resynced and
+    in COLO with it (ColoPair.reprotect, while the guest writes); at a stopped checkpoint C's
+    chain equals @image byte for byte; checkpoints follow; then the survivor is SIGKILLed and
+    C fails over. The echo connection carries on through each step. C's ColoDisks."""
+    c_disks = ColoDisks(tmp_path / "c", blank=True)
+    # the guest writes on through the resync (the mirror copies its writes too); its request
+    # in flight at `stop` waits until COLO's entry runs the VM again
+    pair.reprotect(survivor, c_disks)
+    echo.roundtrip(echo.message())
+    writer.wait_files(2)
+    sp, _ = stopped_checkpoint(pair)
+    r = c_disks.compare(image, c_disks.secondary_chain())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert pair.qmp["primary"].cmd("cont") == {"return": {}}
+    writer.wait_files(2)
+    echo.roundtrip(echo.message())
+    wait_for(lambda: pair.stats("primary")["checkpoints"] >= sp["checkpoints"] + 2,
+             "no checkpoints after re-protection")
+    pair.kill("primary")
+    pair.failover_runbook("secondary")
+    return c_disks
+
+
+def finish_on(pair, side, writer, echo, tmp_path):
+    """The guest on @side serves on: more files, the echo connection's last exchange; every
+    acknowledged file reads back; it powers off. The acknowledged files."""
+    writer.wait_files(2)
+    acked = writer.stop()
+    echo.roundtrip(echo.message())
+    echo.close()
+    for name in acked:
+        assert get(pair, f"/cgi-bin/disk?op=read&name={name}").strip() == expected(name)
+    power_off(pair.vms[side])
+    return acked
+
 
 def test_full_cycle_reprotect(qemu_bin, built, tmp_path, sockdir):
     """A primary, B secondary; A killed, B serves; C started as the new secondary, resynced
@@ -238,38 +294,74 @@ def test_full_cycle_reprotect(qemu_bin, built, tmp_path, sockdir):
     file acknowledged is on C's disk, which passes e2fsck."""
     disks = ColoDisks(tmp_path / "ab")
     with ColoPair(qemu_bin, built, sockdir, delay=1000, disks=disks) as pair:
-        with pair.ns.entered():
-            echo = EchoConn(pair.guest_ip, timeout=120)
-        echo.roundtrip(echo.message())
-        writer = Writer(pair, "c", clock=False)
-        writer.wait_files(2)
-        wait_for(lambda: pair.stats("primary")["checkpoints"] >= 2, "no checkpoints")
+        echo, writer = start_load(pair, "c")
         pair.kill("primary")  # A
         pair.failover_runbook("secondary")
         writer.wait_files(2)
         echo.roundtrip(echo.message())
-        c_disks = ColoDisks(tmp_path / "c", blank=True)
-        # the guest writes on through the resync (the mirror copies its writes too); its
-        # request in flight at `stop` waits until COLO's entry runs the VM again
-        pair.reprotect("secondary", c_disks)
-        echo.roundtrip(echo.message())
-        writer.wait_files(2)
-        b_image = disks.secondary  # B's parent0, into which its failover committed
-        sp, ss = stopped_checkpoint(pair)
-        r = c_disks.compare(b_image, c_disks.secondary_chain())
-        assert r.returncode == 0, r.stdout + r.stderr
-        assert pair.qmp["primary"].cmd("cont") == {"return": {}}
-        writer.wait_files(2)
-        echo.roundtrip(echo.message())
-        wait_for(lambda: pair.stats("primary")["checkpoints"] >= sp["checkpoints"] + 2,
-                 "no checkpoints after re-protection")
-        pair.kill("primary")  # B
-        pair.failover_runbook("secondary")
-        writer.wait_files(2)
-        acked = writer.stop()
-        echo.roundtrip(echo.message())
-        echo.close()
-        for name in acked:
-            assert get(pair, f"/cgi-bin/disk?op=read&name={name}").strip() == expected(name)
-        power_off(pair.vms["secondary"])
+        # B's parent0, into which its failover committed
+        c_disks = protect_again(pair, "secondary", disks.secondary, writer, echo, tmp_path)
+        acked = finish_on(pair, "secondary", writer, echo, tmp_path)
     check_image(c_disks.secondary, acked, tmp_path)
+
+
+def break_disk(pair, disks, fault):
+    """The secondary's parent0 stops taking writes while it runs: "full" (RLIMIT_FSIZE at
+    its file's size, set on the running process: each write that grows it fails with EFBIG)
+    or "read-only" (chattr +i: every write fails with EPERM; undo with mend_disk)."""
+    if fault == "full":
+        size = os.path.getsize(disks.secondary)
+        subprocess.run(["prlimit", f"--pid={pair.vms['secondary'].proc.pid}",
+                        f"--fsize={size}"], check=True)
+    else:
+        subprocess.run(["chattr", "+i", disks.secondary], check=True)
+
+
+def mend_disk(disks):
+    subprocess.run(["chattr", "-i", disks.secondary], check=False)
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_secondary_disk_fault(qemu_bin, built, tmp_path, sockdir, fault):
+    """The secondary's disk stops taking writes during COLO, the guest writing: as 7.2, the
+    primary's guest writes on (its quorum's local child), the primary's replication node
+    records the error (query-xen-replication-status), the secondary records nothing, lives
+    on, and checkpoints go on. The secondary is then lost (SIGKILL) and the primary fails over
+    (§9.4). Read-only: it serves on, and its image passes e2fsck with every acknowledged
+    file. Full: the primary is protected again by a fresh secondary C (re-protection from a
+    surviving primary), which takes over when the primary is killed; C's disk holds every
+    acknowledged file, e2fsck clean. One echo connection survives all of it."""
+    # 4 MiB of data already in parent0: the size limit set at its file's size leaves the
+    # overlays (emptied at each checkpoint) room, while each cluster parent0 allocates fails
+    disks = ColoDisks(tmp_path / "ab", files={"hello": b"made on the host\n",
+                                             "ballast": os.urandom(4 << 20)})
+    try:
+        with ColoPair(qemu_bin, built, sockdir, delay=1000, disks=disks) as pair:
+            p = pair.qmp["primary"]
+            echo, writer = start_load(pair, "e")
+            assert p.cmd("query-xen-replication-status") == {"return": {"error": False}}
+            break_disk(pair, disks, fault)
+            writer.wait_files(3)
+            replication_error(p)
+            n = pair.stats("primary")["checkpoints"]
+            writer.wait_files(2)
+            wait_for(lambda: pair.stats("secondary")["checkpoints"] >= n + 2,
+                     "COLO did not go on")
+            for side in ("primary", "secondary"):
+                assert pair.qmp[side].cmd("query-colo-status")["return"]["mode"] == side
+            assert pair.qmp["secondary"].cmd("query-xen-replication-status") == {
+                "return": {"error": False}}
+            pair.kill("secondary")
+            pair.failover_runbook("primary")
+            writer.wait_files(2)
+            echo.roundtrip(echo.message())
+            if fault == "full":
+                c_disks = protect_again(pair, "primary", disks.primary, writer, echo, tmp_path)
+                survivor, image = "secondary", c_disks.secondary
+            else:
+                survivor, image = "primary", disks.primary
+            acked = finish_on(pair, survivor, writer, echo, tmp_path)
+    finally:
+        if fault == "read-only":
+            mend_disk(disks)
+    check_image(image, acked, tmp_path)

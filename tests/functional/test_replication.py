@@ -76,6 +76,63 @@ def secondary_drives(sec, active, hidden):
                       'children.0=childs0']
 
 
+class GuestFreePair:
+    """The runbook's replicated pair without a guest: the secondary's parent0 (@sec, a raw
+    image of 0x11 bytes, opened with @parent0_opts), its overlays and quorum, exported over
+    NBD with the view `view` of its colo-disk0; the primary's quorum over its own image. Call
+    add_child() (the primary's drive_add; its reply) then start_replication()."""
+
+    def __init__(self, tmp_path, primary_bin, secondary_bin, parent0_opts=''):
+        self.sec = raw_image(tmp_path / 'sec.img', 0x11)
+        self.pri = raw_image(tmp_path / 'pri.img', 0x11)
+        self.active = qcow2_image(tmp_path / 'active.qcow2')
+        self.hidden = qcow2_image(tmp_path / 'hidden.qcow2')
+        self.port = free_port()
+        psock = str(tmp_path / 'pri.sock')
+        self.psock = psock
+        self.view = f'nbd://127.0.0.1:{self.port}/view'
+        self.primary_view = f'nbd+unix:///colo-disk0?socket={psock}'
+        drives = secondary_drives(self.sec, self.active, self.hidden)
+        drives[1] += parent0_opts
+        self.secondary = QemuProcess(secondary_bin, BASE_ARGS + drives, timeout=20)
+        try:
+            self.primary = QemuProcess(primary_bin, BASE_ARGS + [
+                '-drive', 'if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,'
+                f'vote-threshold=1,children.0.file.filename={self.pri},children.0.driver=raw'],
+                timeout=20)
+        except BaseException:
+            self.secondary.kill()
+            raise
+
+    def add_child(self):
+        """The secondary's exports (spec §9.3 step 1) and its replication started, then the
+        primary's drive_add of its replication child: the HMP reply."""
+        s = self.secondary.qmp
+        s.command('nbd-server-start', {'addr': {'type': 'inet', 'data': {
+            'host': '127.0.0.1', 'port': str(self.port)}}})
+        s.command('nbd-server-add', {'device': 'parent0', 'writable': True})
+        s.command('nbd-server-add', {'device': 'colo-disk0', 'name': 'view', 'writable': True})
+        s.command('xen-set-replication', {'enable': True, 'primary': False})
+        return self.primary.qmp.command('human-monitor-command', {'command-line':
+                                        'drive_add -n buddy driver=replication,mode=primary,'
+                                        f'file.driver=nbd,file.host=127.0.0.1,'
+                                        f'file.port={self.port},file.export=parent0,'
+                                        'node-name=replication0'})
+
+    def start_replication(self):
+        """The child joins the primary's quorum, replication starts there, and the primary's
+        colo-disk0 is exported on its unix socket (primary_view)."""
+        p = self.primary.qmp
+        p.command('x-blockdev-change', {'parent': 'colo-disk0', 'node': 'replication0'})
+        p.command('xen-set-replication', {'enable': True, 'primary': True})
+        p.command('nbd-server-start', {'addr': {'type': 'unix', 'data': {'path': self.psock}}})
+        p.command('nbd-server-add', {'device': 'colo-disk0', 'writable': True})
+
+    def kill(self):
+        self.primary.kill()
+        self.secondary.kill()
+
+
 def test_option_errors_as_debian(tmp_path):
     """-drive and -blockdev lines with the replication driver: the same exit and messages as
     Debian's QEMU, good lines (the runbook's secondary) start on both."""
@@ -189,10 +246,12 @@ def test_top_id_not_found(tmp_path):
         assert r.returncode == 0, (img, r.stdout, r.stderr)
 
 
-@pytest.mark.parametrize('primary_bin,secondary_bin', [(QEMU, QEMU), (DEBIAN_QEMU, QEMU),
-                                                      (QEMU, DEBIAN_QEMU),
-                                                      (DEBIAN_QEMU, DEBIAN_QEMU)],
-                         ids=['ours-ours', 'debian-ours', 'ours-debian', 'debian-debian'])
+PAIRS = pytest.mark.parametrize('primary_bin,secondary_bin', [
+    (QEMU, QEMU), (DEBIAN_QEMU, QEMU), (QEMU, DEBIAN_QEMU), (DEBIAN_QEMU, DEBIAN_QEMU)],
+    ids=['ours-ours', 'debian-ours', 'ours-debian', 'debian-debian'])
+
+
+@PAIRS
 def test_replicated_pair(tmp_path, primary_bin, secondary_bin):
     """Two of our processes as the runbook wires them, guest-free: the primary's quorum over its
     image and a replication child over NBD to the secondary's parent0. The primary's writes reach
@@ -200,35 +259,14 @@ def test_replicated_pair(tmp_path, primary_bin, secondary_bin):
     the primary's byte for byte; the backup kept the old data in hidden meanwhile. A failover
     keeps the secondary's own writes and drops the primary's uncheckpointed ones. Each side is
     ours or Debian's: the pair interoperates and Debian's pair passes the same checks."""
-    sec = raw_image(tmp_path / 'sec.img', 0x11)
-    pri = raw_image(tmp_path / 'pri.img', 0x11)
-    active = qcow2_image(tmp_path / 'active.qcow2')
-    hidden = qcow2_image(tmp_path / 'hidden.qcow2')
-    port = free_port()
-    psock = str(tmp_path / 'pri.sock')
-    view = f'nbd://127.0.0.1:{port}/view'
-    primary_view = f'nbd+unix:///colo-disk0?socket={psock}'
-    secondary = QemuProcess(secondary_bin, BASE_ARGS + secondary_drives(sec, active, hidden),
-                            timeout=20)
-    primary = QemuProcess(primary_bin, BASE_ARGS + [
-        '-drive', 'if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,'
-                  f'children.0.file.filename={pri},children.0.driver=raw'], timeout=20)
+    pair = GuestFreePair(tmp_path, primary_bin, secondary_bin)
+    primary, secondary = pair.primary, pair.secondary
+    sec, active, hidden, port = pair.sec, pair.active, pair.hidden, pair.port
+    view, primary_view = pair.view, pair.primary_view
     try:
         s, p = secondary.qmp, primary.qmp
-        s.command('nbd-server-start', {'addr': {'type': 'inet', 'data': {
-            'host': '127.0.0.1', 'port': str(port)}}})
-        s.command('nbd-server-add', {'device': 'parent0', 'writable': True})
-        s.command('nbd-server-add', {'device': 'colo-disk0', 'name': 'view', 'writable': True})
-        s.command('xen-set-replication', {'enable': True, 'primary': False})
-        r = p.command('human-monitor-command', {'command-line':
-                      'drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,'
-                      f'file.host=127.0.0.1,file.port={port},file.export=parent0,'
-                      'node-name=replication0'})
-        assert r == '', r
-        p.command('x-blockdev-change', {'parent': 'colo-disk0', 'node': 'replication0'})
-        p.command('xen-set-replication', {'enable': True, 'primary': True})
-        p.command('nbd-server-start', {'addr': {'type': 'unix', 'data': {'path': psock}}})
-        p.command('nbd-server-add', {'device': 'colo-disk0', 'writable': True})
+        assert pair.add_child() == ''
+        pair.start_replication()
 
         qemu_io(primary_view, 'write -P 0x5a 4096 65536')
         with open(sec, 'rb') as f:
@@ -282,6 +320,72 @@ def test_replicated_pair(tmp_path, primary_bin, secondary_bin):
     for img in (active, hidden):
         r = subprocess.run(['qemu-img', 'check', img], capture_output=True, text=True)
         assert r.returncode == 0, (img, r.stdout, r.stderr)
+
+
+@PAIRS
+def test_read_only_secondary_disk(tmp_path, primary_bin, secondary_bin):
+    """parent0 opened readonly=on: 7.2 takes nbd-server-add writable and exports it read-only,
+    so the primary's drive_add of its replication child fails (no node), and replication never
+    starts. Each side ours or Debian's, with Debian's words."""
+    pair = GuestFreePair(tmp_path, primary_bin, secondary_bin, parent0_opts=',readonly=on')
+    try:
+        assert pair.add_child() == 'Could not open image: Permission denied\r\n'
+        r = pair.primary.qmp.cmd('x-blockdev-change', {'parent': 'colo-disk0',
+                                                       'node': 'replication0'})
+        assert r['error'] == {'class': 'GenericError', 'desc': "Node 'replication0' not found"}
+        # no replication node on the primary: nothing to report
+        assert pair.primary.qmp.command('query-xen-replication-status') == {'error': False}
+    finally:
+        pair.kill()
+
+
+@PAIRS
+@pytest.mark.parametrize('fault', ['full', 'immutable'])
+def test_secondary_disk_fault(tmp_path, primary_bin, secondary_bin, fault):
+    """The secondary disk stops taking writes under a running pair: full (RLIMIT_FSIZE below
+    the writes, set on the running secondary with prlimit: EFBIG, sent as NBD ENOSPC) or
+    made immutable underneath (chattr +i: EPERM). As 7.2: the primary's write succeeds (its
+    own image), its replication node records the error, the secondary records nothing and
+    lives on (SIGXFSZ does not end it); writes the disk still takes land. Each side ours or
+    Debian's."""
+    if fault == 'immutable' and os.geteuid() != 0:
+        pytest.skip('chattr +i needs root')  # CI runs as root
+    pair = GuestFreePair(tmp_path, primary_bin, secondary_bin)
+    p, s = pair.primary.qmp, pair.secondary.qmp
+    try:
+        assert pair.add_child() == ''
+        pair.start_replication()
+        qemu_io(pair.primary_view, 'write -P 0x22 0 4096')
+        if fault == 'full':
+            half = str(SIZE // 2)
+            subprocess.run(['prlimit', f'--pid={pair.secondary.proc.pid}', f'--fsize={half}'],
+                           check=True)
+        else:
+            subprocess.run(['chattr', '+i', pair.sec], check=True)
+        assert p.command('query-xen-replication-status') == {'error': False}
+        qemu_io(pair.primary_view, 'write -P 0x5a 786432 65536')
+        with open(pair.pri, 'rb') as f:
+            assert f.read()[786432:786432 + 65536] == b'\x5a' * 65536
+        with open(pair.sec, 'rb') as f:
+            got = f.read()
+        assert got[786432:786432 + 65536] == b'\x11' * 65536
+        assert got[:4096] == b'\x22' * 4096
+        assert p.command('query-xen-replication-status') == {
+            'error': True, 'desc': 'I/O error occurred'}
+        assert s.command('query-xen-replication-status') == {'error': False}
+        assert s.command('query-status')['status'] == 'running'
+        assert pair.secondary.proc.poll() is None
+        if fault == 'full':
+            qemu_io(pair.primary_view, 'write -P 0x33 8192 4096')  # below the limit
+            with open(pair.sec, 'rb') as f:
+                assert f.read()[8192:8192 + 4096] == b'\x33' * 4096
+        # a checkpoint goes through on both sides (7.2's COLO would carry on)
+        s.command('xen-colo-do-checkpoint')
+        p.command('xen-colo-do-checkpoint')
+    finally:
+        if fault == 'immutable':
+            subprocess.run(['chattr', '-i', pair.sec], check=True)
+        pair.kill()
 
 
 def test_monitor_adds_as_debian(tmp_path):

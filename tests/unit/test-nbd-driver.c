@@ -37,7 +37,7 @@ static BlockDriverState *open_nbd(const char *sock, bool drive_style, bool read_
     if (read_only) {
         g_hash_table_insert(opts, g_strdup("read-only"), g_strdup("on"));
     }
-    BdrvOpenFlags f = {.drive_style = drive_style};
+    BdrvOpenFlags f = {.drive_style = drive_style, .auto_read_only = drive_style};
     return bdrv_open_opts(opts, &f, errp);
 }
 

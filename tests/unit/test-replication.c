@@ -448,6 +448,32 @@ static void test_failover_failed(void)
     close_secondary(&s);
 }
 
+/* The hidden disk refuses the backup's copy (full): the write on parent0 is refused and leaves
+ * it as it was; as 7.2, whose backup job runs on, the secondary records no error. */
+static void test_backup_copy_refused(void)
+{
+    GError *err = NULL;
+    Secondary s = {0};
+    start_secondary(&s);
+    BlockDriverState *hidden = bdrv_find_node("hidden");
+    uint8_t buf[4096];
+    fill(buf, sizeof(buf), 55);
+    g_autofree uint8_t *old = original(CLUSTER, sizeof(buf));
+    bdrv_add_before_write(hidden, refuse_write, NULL);
+    g_assert_cmpint(bdrv_pwrite(s.parent0, CLUSTER, sizeof(buf), buf, 0), ==, -ENOSPC);
+    bdrv_remove_before_write(hidden, refuse_write, NULL);
+    assert_reads(s.parent0, CLUSTER, sizeof(buf), old);
+    replication_get_error_all(&err);
+    g_assert_no_error(err);
+    replication_do_checkpoint_all(NULL, &err);
+    g_assert_no_error(err);
+    /* Room again: the copy is made and the write lands. */
+    g_assert_cmpint(bdrv_pwrite(s.parent0, CLUSTER, sizeof(buf), buf, 0), ==, 0);
+    assert_reads(s.rep, CLUSTER, sizeof(buf), old);
+    assert_reads(s.parent0, CLUSTER, sizeof(buf), buf);
+    close_secondary(&s);
+}
+
 static void test_stage_errors(void)
 {
     GError *err = NULL;
@@ -641,6 +667,7 @@ int main(int argc, char **argv)
     g_test_add_func("/replication/failover-commit", test_failover_commit);
     g_test_add_func("/replication/concurrent-writers", test_concurrent_writers);
     g_test_add_func("/replication/failover-failed", test_failover_failed);
+    g_test_add_func("/replication/backup-copy-refused", test_backup_copy_refused);
     g_test_add_func("/replication/stage-errors", test_stage_errors);
     g_test_add_func("/replication/start-checks", test_start_checks);
     g_test_add_func("/replication/open-errors", test_open_errors);
