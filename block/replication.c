@@ -734,6 +734,66 @@ bool replication_any(void)
     return replication_nodes && replication_nodes->len > 0;
 }
 
+/* ---- digests (x-colo-disk-digests) ---- */
+
+void replication_digest_free(ReplicationDigest *d)
+{
+    if (d) {
+        g_free(d->device);
+        g_free(d->sha256);
+        g_free(d);
+    }
+}
+
+/* The node the guest's device reads: the root of the graph above bs. */
+static BlockDriverState *guest_root(BlockDriverState *bs)
+{
+    while (bs->parents->len) {
+        bs = ((BdrvChild *)bs->parents->pdata[0])->parent;
+    }
+    return bs;
+}
+
+static char *digest_of(BlockDriverState *bs)
+{
+    int64_t len = bdrv_getlength(bs);
+    if (len < 0) {
+        return g_strdup_printf("error: %s", g_strerror((int)-len));
+    }
+    const uint64_t chunk = 1 << 20;
+    g_autofree uint8_t *buf = g_malloc(chunk);
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    for (uint64_t off = 0; off < (uint64_t)len;) {
+        uint64_t n = MIN(chunk, (uint64_t)len - off);
+        int ret = bdrv_pread(bs, off, n, buf);
+        if (ret < 0) {
+            return g_strdup_printf("error: offset %" G_GUINT64_FORMAT ": %s", off,
+                                   g_strerror(-ret));
+        }
+        g_checksum_update(sum, buf, n);
+        off += n;
+    }
+    return g_strdup(g_checksum_get_string(sum));
+}
+
+GPtrArray *replication_digest_all(void)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)replication_digest_free);
+    for (guint i = 0; replication_nodes && i < replication_nodes->len; i++) {
+        ReplicationNode *s = replication_nodes->pdata[i];
+        if (stage_get(s) != STAGE_RUNNING) {
+            continue;
+        }
+        BlockDriverState *root = guest_root(s->bs);
+        const char *name = blk_name_of_root(root);
+        ReplicationDigest *d = g_new0(ReplicationDigest, 1);
+        d->device = g_strdup(*name ? name : root->node_name);
+        d->sha256 = digest_of(root);
+        g_ptr_array_add(out, d);
+    }
+    return out;
+}
+
 const BlockDriver bdrv_replication = {
     .format_name = "replication",
     .kind = BLOCK_DRIVER_FILTER,

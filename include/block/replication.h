@@ -54,6 +54,19 @@ void replication_stop_all(bool failover, GError **errp);
 /* A replication node exists. */
 bool replication_any(void);
 
+/* One replicated disk as its guest reads it (x-colo-disk-digests). */
+typedef struct ReplicationDigest {
+    char *device; /* the root above the node: its drive id, else its node name */
+    char *sha256; /* hex, of every byte; "error: WHY" if they could not be read */
+} ReplicationDigest;
+
+void replication_digest_free(ReplicationDigest *d);
+/* One digest per started node, main thread, with no request in flight (a checkpoint's stopped
+ * VM, drained). The root is read, as the guest reads it: on the primary its quorum's fifo
+ * read is the local image; on the secondary top-id's quorum reads active -> hidden -> the
+ * secondary disk. A GPtrArray of ReplicationDigest*, freed with it. */
+GPtrArray *replication_digest_all(void);
+
 /* The driver, registered by block_register_types(). */
 extern const BlockDriver bdrv_replication;
 
