@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <zlib.h>
 
 typedef enum {
     STAGE_NONE,            /* not started */
@@ -740,7 +741,8 @@ void replication_digest_free(ReplicationDigest *d)
 {
     if (d) {
         g_free(d->device);
-        g_free(d->sha256);
+        g_array_unref(d->crc);
+        g_free(d->error);
         g_free(d);
     }
 }
@@ -754,26 +756,28 @@ static BlockDriverState *guest_root(BlockDriverState *bs)
     return bs;
 }
 
-static char *digest_of(BlockDriverState *bs)
+/* CRC-32 rather than a cryptographic hash: it is read while the VMs stand still, and a
+ * SHA-256 of 16 MiB took 0.3-1.2 s on the loaded test host. */
+static void digest_of(BlockDriverState *bs, ReplicationDigest *d)
 {
     int64_t len = bdrv_getlength(bs);
     if (len < 0) {
-        return g_strdup_printf("error: %s", g_strerror((int)-len));
+        d->error = g_strdup(g_strerror((int)-len));
+        return;
     }
-    const uint64_t chunk = 1 << 20;
-    g_autofree uint8_t *buf = g_malloc(chunk);
-    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    g_autofree uint8_t *buf = g_malloc(REPLICATION_DIGEST_CHUNK);
     for (uint64_t off = 0; off < (uint64_t)len;) {
-        uint64_t n = MIN(chunk, (uint64_t)len - off);
+        uint64_t n = MIN(REPLICATION_DIGEST_CHUNK, (uint64_t)len - off);
         int ret = bdrv_pread(bs, off, n, buf);
         if (ret < 0) {
-            return g_strdup_printf("error: offset %" G_GUINT64_FORMAT ": %s", off,
-                                   g_strerror(-ret));
+            d->error = g_strdup_printf("offset %" G_GUINT64_FORMAT ": %s", off, g_strerror(-ret));
+            g_array_set_size(d->crc, 0);
+            return;
         }
-        g_checksum_update(sum, buf, n);
+        guint32 v = crc32(0, buf, n);
+        g_array_append_val(d->crc, v);
         off += n;
     }
-    return g_strdup(g_checksum_get_string(sum));
 }
 
 GPtrArray *replication_digest_all(void)
@@ -788,7 +792,8 @@ GPtrArray *replication_digest_all(void)
         const char *name = blk_name_of_root(root);
         ReplicationDigest *d = g_new0(ReplicationDigest, 1);
         d->device = g_strdup(*name ? name : root->node_name);
-        d->sha256 = digest_of(root);
+        d->crc = g_array_new(FALSE, FALSE, sizeof(guint32));
+        digest_of(root, d);
         g_ptr_array_add(out, d);
     }
     return out;

@@ -483,7 +483,13 @@ GPtrArray *qmp_x_colo_disk_digests(bool has_record, bool record, GError **errp)
         e->checkpoint = r->checkpoint;
         e->trigger = g_strdup(r->trigger);
         e->device = g_strdup(r->d->device);
-        e->sha256 = g_strdup(r->d->sha256);
+        e->chunk_size = REPLICATION_DIGEST_CHUNK;
+        e->crc32 = qapi_list_new_uint32();
+        for (guint i = 0; i < r->d->crc->len; i++) {
+            g_ptr_array_add(e->crc32,
+                            g_memdup2(&g_array_index(r->d->crc, guint32, i), sizeof(guint32)));
+        }
+        e->error = g_strdup(r->d->error);
         g_ptr_array_add(list, e);
     }
     g_mutex_unlock(&colo.lock);

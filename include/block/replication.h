@@ -55,9 +55,11 @@ void replication_stop_all(bool failover, GError **errp);
 bool replication_any(void);
 
 /* One replicated disk as its guest reads it (x-colo-disk-digests). */
+#define REPLICATION_DIGEST_CHUNK (1u << 20)
 typedef struct ReplicationDigest {
     char *device; /* the root above the node: its drive id, else its node name */
-    char *sha256; /* hex, of every byte; "error: WHY" if they could not be read */
+    GArray *crc;  /* guint32: CRC-32 of each REPLICATION_DIGEST_CHUNK bytes, in disk order */
+    char *error;  /* why they could not be read (crc then empty), or NULL */
 } ReplicationDigest;
 
 void replication_digest_free(ReplicationDigest *d);
