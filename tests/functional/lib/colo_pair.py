@@ -36,8 +36,6 @@ image. The primary starts with -S, as in the runbook; before `migrate` the secon
 parent0 over NBD (nbd-server-start, nbd-server-add) and the primary adds its replication child
 (HMP drive_add -n buddy, x-blockdev-change). The guest boots inside COLO with its disk at
 /dev/sda (qc.disk). failover_runbook(survivor) runs §9.4's steps on the survivor.
-disk_digests=True turns x-colo-disk-digests on on both sides before `migrate`: a digest of
-each side's disk at every checkpoint from checkpoint 0 on.
 """
 import json
 import os
@@ -230,16 +228,14 @@ def _flags(flag, values):
 class ColoPair:
     """The pair; see the module's docstring. @append adds guest kernel knobs (tests/guest/init),
     @delay is x-checkpoint-delay in ms, @memory each VM's RAM, @compare_timeout colo-compare's
-    (ms; its default 3000 makes a secondary starved by a loaded host force checkpoints);
-    @disk_digests: see the module's docstring."""
+    (ms; its default 3000 makes a secondary starved by a loaded host force checkpoints)."""
 
     guest_ip = GUEST_IP
     client_ip = CLIENT_IP
 
     def __init__(self, binary, built, sockdir, *, delay=2000, append="", memory="128M",
-                 compare_timeout=None, disks=None, disk_digests=False):
+                 compare_timeout=None, disks=None):
         self.compare_timeout = compare_timeout
-        self.disk_digests = disk_digests
         self.disks = disks
         if disks:
             append = f"qc.disk=/dev/sda {append}"
@@ -327,9 +323,6 @@ class ColoPair:
             r = self.qmp[side].cmd("migrate-set-capabilities", {"capabilities": [
                 {"capability": "x-colo", "state": True}]})
             assert r == {"return": {}}, (side, r)
-            if self.disk_digests and setup:
-                r = self.qmp[side].cmd("x-colo-disk-digests", {"record": True})
-                assert r == {"return": []}, (side, r)
         p = self.qmp["primary"]
         r = p.cmd("migrate-set-parameters", {"x-checkpoint-delay": self.delay})
         assert r == {"return": {}}, r
