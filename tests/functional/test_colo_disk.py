@@ -6,11 +6,12 @@ mismatches. Issue 16's workload: one file appended and fsync'd step after step
 
 - After every checkpoint while the VMs run (timer and mismatch ones alike), the secondary's
   disk as its guest reads it (active -> hidden -> parent0) equals the primary's byte for
-  byte: both sides record CRC-32s of each MiB of it at each checkpoint while stopped, from
-  COLO's entry on (x-colo-disk-digests), and the lists agree checkpoint by checkpoint. At one checkpoint taken
-  with both VMs stopped (`stop` on the primary asks for one and the secondary follows into
-  `paused`) Debian's qemu-img checks the same without our code: the chain equals the primary's
-  image, the active and hidden disks hold no data, and the digest is the image's.
+  byte: both sides record CRC-32s of each MiB of it at each checkpoint while stopped
+  (x-colo-disk-digests, on once the guest has booted), and the lists agree checkpoint by
+  checkpoint. At one checkpoint taken with both VMs stopped (`stop` on the primary asks for
+  one and the secondary follows into `paused`) Debian's qemu-img checks the same without our
+  code: the chain equals the primary's image, the active and hidden disks hold no data, and
+  the CRCs are the image's.
 - Failover in both directions (§9.4 steps on the survivor, the other side SIGKILLed): the
   survivor serves on, the appended file holds exactly the steps acknowledged (before the
   failover and after), and after the guest unmounts and powers off, the survivor's image
