@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <zlib.h>
 
 typedef enum {
     STAGE_NONE,            /* not started */
@@ -732,6 +733,70 @@ void replication_stop_all(bool failover, GError **errp)
 bool replication_any(void)
 {
     return replication_nodes && replication_nodes->len > 0;
+}
+
+/* ---- digests (x-colo-disk-digests) ---- */
+
+void replication_digest_free(ReplicationDigest *d)
+{
+    if (d) {
+        g_free(d->device);
+        g_array_unref(d->crc);
+        g_free(d->error);
+        g_free(d);
+    }
+}
+
+/* The node the guest's device reads: the root of the graph above bs. */
+static BlockDriverState *guest_root(BlockDriverState *bs)
+{
+    while (bs->parents->len) {
+        bs = ((BdrvChild *)bs->parents->pdata[0])->parent;
+    }
+    return bs;
+}
+
+/* CRC-32 rather than a cryptographic hash: it is read while the VMs stand still, and a
+ * SHA-256 of 16 MiB took 0.3-1.2 s on the loaded test host. */
+static void digest_of(BlockDriverState *bs, ReplicationDigest *d)
+{
+    int64_t len = bdrv_getlength(bs);
+    if (len < 0) {
+        d->error = g_strdup(g_strerror((int)-len));
+        return;
+    }
+    g_autofree uint8_t *buf = g_malloc(REPLICATION_DIGEST_CHUNK);
+    for (uint64_t off = 0; off < (uint64_t)len;) {
+        uint64_t n = MIN(REPLICATION_DIGEST_CHUNK, (uint64_t)len - off);
+        int ret = bdrv_pread(bs, off, n, buf);
+        if (ret < 0) {
+            d->error = g_strdup_printf("offset %" G_GUINT64_FORMAT ": %s", off, g_strerror(-ret));
+            g_array_set_size(d->crc, 0);
+            return;
+        }
+        guint32 v = crc32(0, buf, n);
+        g_array_append_val(d->crc, v);
+        off += n;
+    }
+}
+
+GPtrArray *replication_digest_all(void)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)replication_digest_free);
+    for (guint i = 0; replication_nodes && i < replication_nodes->len; i++) {
+        ReplicationNode *s = replication_nodes->pdata[i];
+        if (stage_get(s) != STAGE_RUNNING) {
+            continue;
+        }
+        BlockDriverState *root = guest_root(s->bs);
+        const char *name = blk_name_of_root(root);
+        ReplicationDigest *d = g_new0(ReplicationDigest, 1);
+        d->device = g_strdup(*name ? name : root->node_name);
+        d->crc = g_array_new(FALSE, FALSE, sizeof(guint32));
+        digest_of(root, d);
+        g_ptr_array_add(out, d);
+    }
+    return out;
 }
 
 const BlockDriver bdrv_replication = {

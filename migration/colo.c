@@ -29,6 +29,8 @@
 #define HASH_CHUNK (1u << 20)
 /* pauses kept for the percentiles */
 #define PAUSE_WINDOW 4096
+/* records x-colo-disk-digests keeps */
+#define DIGESTS_KEPT 1024
 
 typedef enum {
     FAILOVER_NONE,
@@ -75,9 +77,18 @@ typedef struct Colo {
     bool record;
     int64_t hash_checkpoint;
     GArray *hashes; /* guint32 */
+    /* x-colo-disk-digests */
+    bool record_disks;
+    GQueue digests; /* DiskDigest*, oldest first */
 } Colo;
 
-static Colo colo = {.hash_checkpoint = -1};
+typedef struct DiskDigest {
+    int64_t checkpoint;
+    const char *trigger; /* static; NULL on the secondary */
+    ReplicationDigest *d;
+} DiskDigest;
+
+static Colo colo = {.hash_checkpoint = -1, .digests = G_QUEUE_INIT};
 
 /* Main loop only: the guest's life cycle inside COLO (docs/colo.md, "Guest life cycle"). */
 static struct {
@@ -421,6 +432,70 @@ ColoRamHashes *qmp_x_colo_ram_hashes(bool has_record, bool record, GError **errp
     return r;
 }
 
+/* ---- disk digests (x-colo-disk-digests) ---- */
+
+static void disk_digest_free(DiskDigest *r)
+{
+    replication_digest_free(r->d);
+    g_free(r);
+}
+
+static const char *const trigger_names[TRIGGER__MAX] = {
+    [TRIGGER_NONE] = "entry",  [TRIGGER_TIMER] = "timer",       [TRIGGER_COMPARE] = "compare",
+    [TRIGGER_DELAY] = "delay", [TRIGGER_VM_STATE] = "vm-state",
+};
+
+/* With the VM stopped and the disks drained, on the main loop, after the disks' checkpoint:
+ * what each side's guest would read now. @primary: why P took it (S is not told). */
+static void record_digests(int64_t checkpoint, bool primary, Trigger why)
+{
+    g_mutex_lock(&colo.lock);
+    bool on = colo.record_disks;
+    g_mutex_unlock(&colo.lock);
+    if (!on || !replication_any()) {
+        return;
+    }
+    g_autoptr(GPtrArray) all = replication_digest_all();
+    g_mutex_lock(&colo.lock);
+    for (guint i = 0; i < all->len; i++) {
+        DiskDigest *r = g_new0(DiskDigest, 1);
+        r->checkpoint = checkpoint;
+        r->trigger = primary ? trigger_names[why] : NULL;
+        r->d = g_ptr_array_steal_index(all, i--);
+        g_queue_push_tail(&colo.digests, r);
+        while (colo.digests.length > DIGESTS_KEPT) {
+            disk_digest_free(g_queue_pop_head(&colo.digests));
+        }
+    }
+    g_mutex_unlock(&colo.lock);
+}
+
+GPtrArray *qmp_x_colo_disk_digests(bool has_record, bool record, GError **errp)
+{
+    GPtrArray *list = qapi_list_new_ColoDiskDigest();
+    g_mutex_lock(&colo.lock);
+    if (has_record) {
+        colo.record_disks = record;
+    }
+    for (GList *l = colo.digests.head; l; l = l->next) {
+        const DiskDigest *r = l->data;
+        ColoDiskDigest *e = g_new0(ColoDiskDigest, 1);
+        e->checkpoint = r->checkpoint;
+        e->trigger = g_strdup(r->trigger);
+        e->device = g_strdup(r->d->device);
+        e->chunk_size = REPLICATION_DIGEST_CHUNK;
+        e->crc32 = qapi_list_new_uint32();
+        for (guint i = 0; i < r->d->crc->len; i++) {
+            g_ptr_array_add(e->crc32,
+                            g_memdup2(&g_array_index(r->d->crc, guint32, i), sizeof(guint32)));
+        }
+        e->error = g_strdup(r->d->error);
+        g_ptr_array_add(list, e);
+    }
+    g_mutex_unlock(&colo.lock);
+    return list;
+}
+
 /* ---- calls on the main loop ---- */
 
 static void stop_vm_main(void *opaque)
@@ -483,8 +558,12 @@ static void compare_flush_main(void *opaque)
  * and below, a pair without replication nodes (no disks replicated) asks nothing of it. */
 static void replication_start_primary_main(void *opaque)
 {
+    GError **errp = opaque;
     if (replication_any()) {
-        replication_start_all(REPLICATION_MODE_PRIMARY, opaque);
+        replication_start_all(REPLICATION_MODE_PRIMARY, errp);
+    }
+    if (!*errp) {
+        record_digests(0, true, TRIGGER_NONE); /* the VM has not run yet */
     }
 }
 
@@ -513,6 +592,7 @@ typedef struct Snapshot {
     GError *err;
     bool ok;
     uint64_t checkpoint;
+    Trigger why;
     ReplicationCheckpointStats disk;
     RunState state;       /* what S's VM does after the load */
     MultifdSend *multifd; /* NULL: the pages go on the main channel */
@@ -553,6 +633,7 @@ static void snapshot_main(void *opaque)
         s->ok = false;
         return;
     }
+    record_digests(s->checkpoint, true, s->why);
     if (ram) {
         memset(s->bitmap, 0, s->words * sizeof(uint64_t));
         guest_ram_dirty_reader_sync(s->reader, s->bitmap);
@@ -625,6 +706,7 @@ static bool primary_checkpoint(MigChannel *out, MigChannel *in, Snapshot *s, Tri
     }
     t.stopped_us = g_get_monotonic_time();
     s->checkpoint++;
+    s->why = why;
     if (!migration_run_on_main(snapshot_main, s)) {
         return false;
     }
@@ -917,6 +999,7 @@ static void apply_main(void *opaque)
         return;
     }
     record_hashes(ram, c->checkpoint);
+    record_digests(c->checkpoint, false, TRIGGER_NONE);
     GError *err = NULL;
     colo_notify_filters_event(COLO_EVENT_CHECKPOINT, &err);
     if (err) {
@@ -934,6 +1017,9 @@ static void cache_start_main(void *opaque)
         replication_start_all(REPLICATION_MODE_SECONDARY, &c->err);
     }
     c->ok = !c->err;
+    if (c->ok) {
+        record_digests(0, false, TRIGGER_NONE);
+    }
     if (c->ok) {
         vm_start();
     }

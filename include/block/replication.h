@@ -54,6 +54,21 @@ void replication_stop_all(bool failover, GError **errp);
 /* A replication node exists. */
 bool replication_any(void);
 
+/* One replicated disk as its guest reads it (x-colo-disk-digests). */
+#define REPLICATION_DIGEST_CHUNK (1u << 20)
+typedef struct ReplicationDigest {
+    char *device; /* the root above the node: its drive id, else its node name */
+    GArray *crc;  /* guint32: CRC-32 of each REPLICATION_DIGEST_CHUNK bytes, in disk order */
+    char *error;  /* why they could not be read (crc then empty), or NULL */
+} ReplicationDigest;
+
+void replication_digest_free(ReplicationDigest *d);
+/* One digest per started node, main thread, with no request in flight (a checkpoint's stopped
+ * VM, drained). The root is read, as the guest reads it: on the primary its quorum's fifo
+ * read is the local image; on the secondary top-id's quorum reads active -> hidden -> the
+ * secondary disk. A GPtrArray of ReplicationDigest*, freed with it. */
+GPtrArray *replication_digest_all(void);
+
 /* The driver, registered by block_register_types(). */
 extern const BlockDriver bdrv_replication;
 

@@ -1,16 +1,21 @@
 """Block replication in the COLO frame (issue 16): a pair of ours set up with upstream's
 runbook disks and start sequence (lib/colo_pair.py disk mode, spec §9.2-§9.4), the test guest
-writing fsync'd files on its ext4 disk over HTTP while checkpoints come from the timer and
-from colo-compare mismatches.
+writing its ext4 disk over HTTP while checkpoints come from the timer and from colo-compare
+mismatches. Issue 16's workload: one file appended and fsync'd step after step
+(/cgi-bin/disk?op=append), each step acknowledged with the file's line count and checksum.
 
-- After each of several checkpoints (taken with both VMs stopped: `stop` on the primary asks
-  for one and the secondary follows into `paused`), the secondary's disk as its guest reads
-  it (active -> hidden -> parent0) equals the primary's image byte for byte, and the active
-  and hidden disks hold no data.
+- After every checkpoint while the VMs run (timer and mismatch ones alike), the secondary's
+  disk as its guest reads it (active -> hidden -> parent0) equals the primary's byte for
+  byte: both sides record CRC-32s of each MiB of it at each checkpoint while stopped
+  (x-colo-disk-digests, on once the guest has booted), and the lists agree checkpoint by
+  checkpoint. At one checkpoint taken with both VMs stopped (`stop` on the primary asks for
+  one and the secondary follows into `paused`) Debian's qemu-img checks the same without our
+  code: the chain equals the primary's image, the active and hidden disks hold no data, and
+  the CRCs are the image's.
 - Failover in both directions (§9.4 steps on the survivor, the other side SIGKILLed): the
-  survivor serves on, every file acknowledged before the failover reads back the same, and
-  after the guest unmounts and powers off, the survivor's image passes e2fsck with every
-  acknowledged file in it.
+  survivor serves on, the appended file holds exactly the steps acknowledged (before the
+  failover and after), and after the guest unmounts and powers off, the survivor's image
+  passes e2fsck with that file in it.
 - Before the failover to the primary, its NBD connection is cut first: its guest writes on and
   the error is recorded.
 - Re-protection: the full cycle A -> B -> C (docs/colo.md, "Re-protection").
@@ -23,6 +28,7 @@ import re
 import subprocess
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -38,6 +44,10 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces ne
 
 CLOCK = re.compile(r"clock (\d+\.\d{6})\nuptime (\d+\.\d+)\n")
 KIB = 48
+# Appender's steps: LINES lines of LINE_LEN characters each (~800 bytes, an ext4 data block
+# and a journal commit per fsync)
+LINES = 8
+LINE_LEN = 99
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +68,12 @@ def expected(name, kib=KIB):
     return f"name {name} size {len(data)} sha256 {hashlib.sha256(data).hexdigest()}"
 
 
+def summary(name, data):
+    """The reply /cgi-bin/disk?op=append|sum gives for file @name holding @data."""
+    lines = data.count(b"\n")
+    return f"name {name} lines {lines} size {len(data)} sha256 {hashlib.sha256(data).hexdigest()}"
+
+
 class Writer(threading.Thread):
     """Writes fsync'd files on the guest's disk (/cgi-bin/disk) one after another, and asks
     /cgi-bin/clock after every third (its replies differ between the VMs: a checkpoint each).
@@ -71,21 +87,25 @@ class Writer(threading.Thread):
         self.halt = threading.Event()
         self.start()
 
+    def step(self, n):
+        """Write @n; what .acked gets once the guest acknowledged it."""
+        name = f"{self.prefix}{n}"
+        body = get(self.pair, f"/cgi-bin/disk?op=write&name={name}&kib={KIB}&seed={name}",
+                   timeout=180).strip()
+        assert body == expected(name), body
+        return name
+
     def run(self):
         n = 0
         try:
             while not self.halt.is_set():
-                name = f"{self.prefix}{n}"
-                body = get(self.pair, f"/cgi-bin/disk?op=write&name={name}&kib={KIB}"
-                           f"&seed={name}", timeout=180).strip()
-                assert body == expected(name), body
-                self.acked.append(name)
+                self.acked.append(self.step(n))
                 n += 1
-                # every third file: between them, stretches with no mismatch for the timer
+                # every third step: between them, stretches with no mismatch for the timer
                 if self.clock and n % 3 == 0:
                     assert CLOCK.fullmatch(get(self.pair, "/cgi-bin/clock", timeout=180))
         except Exception as e:  # noqa: BLE001 -- reported by stop()
-            self.error = f"file {self.prefix}{n}: {e!r}"
+            self.error = f"step {n} of {self.prefix}: {e!r}"
 
     def wait_files(self, n, timeout=120):
         deadline = time.monotonic() + timeout
@@ -101,6 +121,24 @@ class Writer(threading.Thread):
         assert not self.is_alive(), "a write hung"
         assert self.error is None, self.error
         return self.acked
+
+
+class Appender(Writer):
+    """Issue 16's workload: file @prefix appended and fsync'd, LINES lines a step; .acked
+    lists the steps' lines, each once the guest answered with the line count and checksum of
+    the whole file as the client expects it (content())."""
+
+    def step(self, n):
+        line = f"{self.prefix}{n:06d}".ljust(LINE_LEN, ".")
+        body = get(self.pair, f"/cgi-bin/disk?op=append&name={self.prefix}&line={line}"
+                   f"&count={LINES}", timeout=180).strip()
+        assert body == summary(self.prefix, self.content(self.acked + [line])), body
+        return line
+
+    @staticmethod
+    def content(acked):
+        """The file after the steps @acked."""
+        return b"".join(f"{line}\n".encode() * LINES for line in acked)
 
 
 def wait_for(pred, what, timeout=60):
@@ -129,39 +167,91 @@ def stopped_checkpoint(pair):
     return sp, ss
 
 
+def digests(q):
+    """x-colo-disk-digests of one side as {checkpoint: record}."""
+    out = {}
+    for r in q.cmd("x-colo-disk-digests")["return"]:
+        assert r["device"] == "colo-disk0", r
+        assert r["checkpoint"] not in out, r
+        out[r["checkpoint"]] = r
+    return out
+
+
+def raw_crcs(image, tmp_path, chunk):
+    """CRC-32 of each @chunk bytes of @image's guest-visible bytes, as Debian's qemu-img
+    converts them."""
+    raw = str(tmp_path / "digest.raw")
+    subprocess.run(["qemu-img", "convert", "-U", "-O", "raw", image, raw], check=True)
+    out = []
+    with open(raw, "rb") as f:
+        while data := f.read(chunk):
+            out.append(zlib.crc32(data))
+    os.remove(raw)
+    return out
+
+
+# checkpoints whose digests must agree; the disk is small: both sides read it whole at each
+DIGESTS = 10
+DIGEST_MIB = 16
+
+
 def test_checkpoints_keep_disks_equal(qemu_bin, built, tmp_path, sockdir):
-    disks = ColoDisks(tmp_path / "disks")
+    disks = ColoDisks(tmp_path / "disks", mib=DIGEST_MIB)
     with ColoPair(qemu_bin, built, sockdir, delay=1500, disks=disks) as pair:
-        p = pair.qmp["primary"]
-        writer = Writer(pair, "f")
-        seen = pair.stats("primary")
-        for rnd in range(3):
-            writer.wait_files(2)
-            # Both kinds before the first stopped checkpoint; after it any new one will do:
-            # each mismatch restarts the timer, so a busy guest may give it no 1.5 s gap for
-            # long (a wait for both in every round took 149 s of CI).
-            if rnd == 0:
-                wait_for(lambda: (st := pair.stats("primary"))["by-compare"] > 0
-                         and st["by-timer"] > 0, "no timer and mismatch checkpoints", timeout=120)
-            else:
-                wait_for(lambda: pair.stats("primary")["checkpoints"] > seen["checkpoints"] + 1,
-                         f"round {rnd}: no checkpoint since the last stopped one", timeout=120)
-            sp, ss = stopped_checkpoint(pair)
-            r = disks.compare(disks.primary, disks.secondary_chain())
-            assert r.returncode == 0, (rnd, r.stdout + r.stderr)
-            # emptied at the checkpoint: parent0 alone is the primary's disk
-            assert disks.allocated(disks.active) == 0, rnd
-            assert disks.allocated(disks.hidden) == 0, rnd
-            r = disks.compare(disks.primary, disks.secondary)
-            assert r.returncode == 0, (rnd, r.stdout + r.stderr)
-            assert sp["disk-bytes"] > seen.get("disk-bytes", 0), sp
-            assert ss["max-disk-empty-ms"] > 0, ss
-            assert ss["disk-empty-ms"] >= ss["max-disk-empty-ms"] >= ss["last-disk-empty-ms"]
-            assert p.cmd("cont") == {"return": {}}
-            seen = sp
-        acked = writer.stop()
-        for name in acked:
-            assert get(pair, f"/cgi-bin/disk?op=read&name={name}").strip() == expected(name)
+        p, s = pair.qmp["primary"], pair.qmp["secondary"]
+        # Once the guest has booted (recording from COLO's entry on, the boot inside COLO
+        # missed its 90 s limit in several runs on the loaded host). S first: whatever
+        # checkpoint P records from now on, S records too.
+        for q in (s, p):
+            assert q.cmd("x-colo-disk-digests", {"record": True}) == {"return": []}
+        app = Appender(pair, "log")
+        app.wait_files(1)
+        first = pair.stats("primary")["checkpoints"] + 1
+
+        def appending():
+            return [r for k, r in digests(p).items() if k >= first]
+        # both kinds among them (each mismatch restarts the timer: a busy guest may give it
+        # no 1.5 s gap for a while)
+        wait_for(lambda: len(d := appending()) >= DIGESTS
+                 and {"timer", "compare"} <= {r["trigger"] for r in d},
+                 f"no {DIGESTS} checkpoints with timer and mismatch ones", timeout=180)
+        app.wait_files(1)
+        # the last one with both VMs stopped: the same through qemu-img, independent of ours
+        sp, ss = stopped_checkpoint(pair)
+        r = disks.compare(disks.primary, disks.secondary_chain())
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert disks.allocated(disks.active) == 0
+        assert disks.allocated(disks.hidden) == 0
+        r = disks.compare(disks.primary, disks.secondary)
+        assert r.returncode == 0, r.stdout + r.stderr
+        dp, ds = digests(p), digests(s)
+        last = sp["checkpoints"]
+        assert dp[last]["chunk-size"] == 1 << 20, dp[last]
+        assert dp[last]["crc32"] == raw_crcs(disks.primary, tmp_path, 1 << 20), dp[last]
+        # every checkpoint since P began recording, on both sides, equal
+        assert sorted(dp) == list(range(min(dp), last + 1)), sorted(dp)
+        assert set(dp) <= set(ds) and max(ds) == last, (sorted(dp), sorted(ds))
+        assert "trigger" not in ds[last], ds[last]
+        assert not [r for r in [*dp.values(), *ds.values()] if "error" in r], (dp, ds)
+        # which MiB differ, at which checkpoint
+        differ = {k: [i for i, (a, b) in enumerate(zip(dp[k]["crc32"], ds[k]["crc32"]))
+                      if a != b] for k in dp if dp[k]["crc32"] != ds[k]["crc32"]}
+        assert not differ, differ
+        assert all(len(r["crc32"]) == DIGEST_MIB for r in dp.values()), dp
+        # the guest did write between them: a digest that ignored the disk would agree too
+        assert len({tuple(r["crc32"]) for k, r in dp.items() if k >= first}) > DIGESTS // 2, dp
+        assert sp["disk-bytes"] > 0, sp
+        assert ss["max-disk-empty-ms"] > 0, ss
+        assert ss["disk-empty-ms"] >= ss["max-disk-empty-ms"] >= ss["last-disk-empty-ms"]
+        triggers = [dp[k]["trigger"] for k in sorted(dp)]
+        print(f"digests equal at {len(dp)} checkpoints ({min(dp)}-{last}): "
+              + ", ".join(f"{t} {triggers.count(t)}" for t in sorted(set(triggers)))
+              + f"; pause p50 {sp['pause-p50-ms']} ms, p99 {sp['pause-p99-ms']} ms")
+        assert p.cmd("cont") == {"return": {}}
+        app.wait_files(1)
+        acked = app.stop()
+        assert get(pair, "/cgi-bin/disk?op=sum&name=log").strip() == summary(
+            "log", Appender.content(acked))
         info = p.hmp("info colo")
         assert re.search(r"disks: last \d+ bytes, all [1-9]\d* bytes; emptying last", info), info
 
@@ -177,17 +267,29 @@ def power_off(vm):
         raise AssertionError(f"{e!r}; console:\n{vm.console[-3000:]}") from None
 
 
-def check_image(image, acked, tmp_path):
-    """@image (qcow2) passes e2fsck -fn and holds each of the files @acked, byte for byte."""
+def fsck_image(image, tmp_path):
+    """@image (qcow2) converted to raw, which passes e2fsck -fn; returns its path."""
     raw = str(tmp_path / "final.raw")
     subprocess.run(["qemu-img", "convert", "-O", "raw", image, raw], check=True)
     fsck = subprocess.run(["e2fsck", "-fn", raw], capture_output=True, text=True)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    return raw
+
+
+def image_file(raw, name):
+    """The bytes of file /@name in the ext4 image @raw (debugfs)."""
+    got = subprocess.run(["debugfs", "-R", f"cat /{name}", raw], capture_output=True)
+    assert got.returncode == 0, got.stderr
+    return got.stdout
+
+
+def check_image(image, acked, tmp_path):
+    """@image (qcow2) passes e2fsck -fn and holds each of the files @acked, byte for byte."""
+    raw = fsck_image(image, tmp_path)
     for name in acked:
-        got = subprocess.run(["debugfs", "-R", f"cat /{name}", raw], capture_output=True)
-        assert got.returncode == 0, got.stderr
-        assert expected(name) == (f"name {name} size {len(got.stdout)} sha256 "
-                                  f"{hashlib.sha256(got.stdout).hexdigest()}")
+        data = image_file(raw, name)
+        assert expected(name) == (f"name {name} size {len(data)} sha256 "
+                                  f"{hashlib.sha256(data).hexdigest()}")
 
 
 def nbd_cut(pair, writer):
@@ -213,28 +315,33 @@ def test_failover_keeps_acknowledged_writes(qemu_bin, built, tmp_path, sockdir, 
     disks = ColoDisks(tmp_path / "disks")
     other = "secondary" if survivor == "primary" else "primary"
     with ColoPair(qemu_bin, built, sockdir, delay=1000, disks=disks) as pair:
-        writer = Writer(pair, "b")
-        writer.wait_files(3)
+        app = Appender(pair, "log")
+        app.wait_files(3)
         wait_for(lambda: pair.stats("primary")["checkpoints"] >= 2, "no checkpoints")
         if survivor == "primary":
-            nbd_cut(pair, writer)
+            nbd_cut(pair, app)
         pair.kill(other)
-        acked_before = list(writer.acked)
+        # what the client was told before the failover (no reply leaves a pair that cannot
+        # checkpoint: the secondary gone, or the primary gone with its colo-compare)
+        acked_before = list(app.acked)
         exit_ev = pair.failover_runbook(survivor)
         assert exit_ev["data"] == {"mode": survivor, "reason": "request"}
         q = pair.qmp[survivor]
         assert q.cmd("query-colo-status")["return"] == {
             "mode": "none", "last-mode": survivor, "reason": "request"}
         wait_for(lambda: status(q) == "running", "the survivor does not run")
-        # it serves on: the write in flight at the failover completes, more come
-        writer.wait_files(3)
-        acked = writer.stop()
+        # it serves on: the append in flight at the failover completes (once), more come
+        app.wait_files(3)
+        acked = app.stop()
         assert acked[:len(acked_before)] == acked_before
-        for name in acked:
-            assert get(pair, f"/cgi-bin/disk?op=read&name={name}").strip() == expected(name)
+        data = Appender.content(acked)
+        assert get(pair, "/cgi-bin/disk?op=sum&name=log").strip() == summary("log", data)
         power_off(pair.vms[survivor])
     # the primary's image, or the secondary's parent0, into which its failover committed
-    check_image(disks.primary if survivor == "primary" else disks.secondary, acked, tmp_path)
+    raw = fsck_image(disks.primary if survivor == "primary" else disks.secondary, tmp_path)
+    # exactly the acknowledged steps: those the client saw before the failover first
+    assert image_file(raw, "log") == data
+    assert data.startswith(Appender.content(acked_before))
 
 
 def start_load(pair, prefix):

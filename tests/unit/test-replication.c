@@ -1,7 +1,8 @@
 /*
  * block/replication.c over images made by qemu-img: the secondary's chain (active and hidden
  * qcow2 over a raw secondary disk with its backend), checkpoints emptying the overlays, the
- * backup saving old data before the NBD side's writes, failover commit, the stages' errors; the
+ * backup saving old data before the NBD side's writes, failover commit, the stages' errors,
+ * the checkpoint digests (what the chain reads, started nodes only); the
  * primary's node over Debian's qemu-nbd, killed under it (errors recorded, never returned).
  */
 #include "block/block-backend.h"
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define SIZE    (1024 * 1024)
 #define CLUSTER 65536
@@ -241,6 +243,57 @@ static void test_checkpoint_empties_overlays(void)
     replication_get_error_all(&err);
     g_assert_no_error(err);
     close_secondary(&s); /* closing a running node stops it */
+}
+
+/* replication_digest_all() finds one started node and gives what its top reads. */
+static void assert_digest(const char *device, const uint8_t *want)
+{
+    g_autoptr(GPtrArray) all = replication_digest_all();
+    g_assert_cmpuint(all->len, ==, 1);
+    ReplicationDigest *d = all->pdata[0];
+    g_assert_cmpstr(d->device, ==, device);
+    g_assert_null(d->error);
+    g_assert_cmpuint(SIZE, ==, REPLICATION_DIGEST_CHUNK);
+    g_assert_cmpuint(d->crc->len, ==, 1);
+    g_assert_cmphex(g_array_index(d->crc, guint32, 0), ==, crc32(0, want, SIZE));
+}
+
+static void test_digests(void)
+{
+    GError *err = NULL;
+    Secondary s = {0};
+    fresh_images(SIZE);
+    open_secondary(&s);
+    g_autoptr(GPtrArray) none = replication_digest_all();
+    g_assert_cmpuint(none->len, ==, 0); /* not started */
+    replication_start_all(REPLICATION_MODE_SECONDARY, &err);
+    g_assert_no_error(err);
+    g_autofree uint8_t *view = original(0, SIZE);
+    assert_digest("top", view);
+
+    /* the guest's write (in active) and the primary's (on parent0, the old data saved in
+     * hidden first): the chain reads the first over the old data of the second */
+    uint8_t guest[4096], primary[CLUSTER];
+    fill(guest, sizeof(guest), 5);
+    fill(primary, sizeof(primary), 6);
+    g_assert_cmpint(bdrv_pwrite(s.rep, 8192, sizeof(guest), guest, 0), ==, 0);
+    g_assert_cmpint(bdrv_pwrite(s.parent0, 3 * CLUSTER, sizeof(primary), primary, 0), ==, 0);
+    memcpy(view + 8192, guest, sizeof(guest));
+    assert_digest("top", view);
+
+    /* after the checkpoint the chain is parent0: the primary's disk */
+    replication_do_checkpoint_all(NULL, &err);
+    g_assert_no_error(err);
+    g_autofree uint8_t *disk = original(0, SIZE);
+    memcpy(disk + 3 * CLUSTER, primary, sizeof(primary));
+    assert_digest("top", disk);
+
+    replication_stop_all(false, &err); /* 7.2's: the backup's end refuses the checkpoint */
+    g_assert_nonnull(err);
+    g_clear_error(&err);
+    g_autoptr(GPtrArray) stopped = replication_digest_all();
+    g_assert_cmpuint(stopped->len, ==, 0);
+    close_secondary(&s);
 }
 
 static void test_backup_before_nbd_write(void)
@@ -664,6 +717,7 @@ int main(int argc, char **argv)
     dir = g_dir_make_tmp("replication-XXXXXX", NULL);
     g_test_add_func("/replication/checkpoint-empties-overlays", test_checkpoint_empties_overlays);
     g_test_add_func("/replication/backup-before-nbd-write", test_backup_before_nbd_write);
+    g_test_add_func("/replication/digests", test_digests);
     g_test_add_func("/replication/failover-commit", test_failover_commit);
     g_test_add_func("/replication/concurrent-writers", test_concurrent_writers);
     g_test_add_func("/replication/failover-failed", test_failover_failed);
