@@ -394,6 +394,11 @@ static void stop_vm_on_main(void *opaque)
     s->old_state = runstate_get();
     /* STOP only if it ran; a paused VM goes to finish-migrate quietly, as upstream. */
     vm_stop(RUN_STATE_FINISH_MIGRATE);
+    /* Disk requests in flight complete now (upstream's vm_stop drains), before the last pass
+     * over RAM: their data and the rings they update (a virtio-blk used ring that SeaBIOS
+     * polls) are guest RAM, and a completion that came in the devices' pre_save, after the
+     * last pass, never reached the destination, which then waited for it for ever. */
+    blk_drain_all();
 }
 
 typedef struct DeviceCall {

@@ -135,11 +135,7 @@ def test_ide_boot_login_poweroff_leaves_a_clean_disk(qemu, image, tmp_path):
     finally:
         vm.stop()
 
-    disk = os.path.join(tmp_path, "debian-overlay.qcow2")
-    check = subprocess.run(["qemu-img", "check", disk], capture_output=True, text=True,
-                           timeout=120)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "No errors were found" in check.stdout
+    disk = debian_image.checked_overlay(str(tmp_path))
     raw = os.path.join(tmp_path, "disk.raw")
     subprocess.run(["qemu-img", "convert", "-O", "raw", disk, raw], check=True, timeout=300)
     offset = image["partition_start_sector"] * 512

@@ -62,7 +62,7 @@ class ColoDisks:
     secondary's empty active.qcow2 and hidden.qcow2 of the same size. @blank: a fresh
     secondary's set for re-protection (an empty parent0 and overlays, no primary image)."""
 
-    def __init__(self, dirpath, mib=64, files=None, blank=False):
+    def __init__(self, dirpath, mib=64, files=None, blank=False, backing=None):
         self.dir = str(dirpath)
         self.mib = mib
         self.primary, self.secondary, self.active, self.hidden = (
@@ -70,6 +70,13 @@ class ColoDisks:
             for n in ("primary", "secondary", "active", "hidden"))
         os.makedirs(self.dir, exist_ok=True)
         self.new_overlays()
+        if backing:
+            # Both sides start from empty overlays of one image (@mib its size): the same
+            # disk, without copying it.
+            for path in (self.primary, self.secondary):
+                subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+                                backing, path], check=True)
+            return
         if blank:
             self.primary = None
             subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", self.secondary,
@@ -228,14 +235,20 @@ def _flags(flag, values):
 class ColoPair:
     """The pair; see the module's docstring. @append adds guest kernel knobs (tests/guest/init),
     @delay is x-checkpoint-delay in ms, @memory each VM's RAM, @compare_timeout colo-compare's
-    (ms; its default 3000 makes a secondary starved by a loaded host force checkpoints)."""
+    (ms; its default 3000 makes a secondary starved by a loaded host force checkpoints).
+
+    kernel=None boots the disk through the firmware (ColoDisks(backing=IMAGE), the Debian
+    image; built and append unused, no ready marker): the primary runs alone from start()
+    until its console matches @enter_at, and COLO starts there, in the middle of the boot."""
 
     guest_ip = GUEST_IP
     client_ip = CLIENT_IP
 
     def __init__(self, binary, built, sockdir, *, delay=2000, append="", memory="128M",
-                 compare_timeout=None, disks=None):
+                 compare_timeout=None, disks=None, kernel="vmlinuz", enter_at=None):
         self.compare_timeout = compare_timeout
+        self.kernel = kernel
+        self.enter_at = enter_at
         self.disks = disks
         if disks:
             append = f"qc.disk=/dev/sda {append}"
@@ -255,6 +268,9 @@ class ColoPair:
         try:
             self._plumb()
             self._boot()
+            if self.enter_at:
+                assert self.qmp["primary"].cmd("cont") == {"return": {}}
+                self.vms["primary"].wait_for(self.enter_at, timeout)
             self._enter_colo(timeout)
         except BaseException:
             self.stop()
@@ -282,7 +298,7 @@ class ColoPair:
                 self.binary, self.built, net=None, memory=self.memory, prefix=self.ns.exec_prefix,
                 qmp_path=os.path.join(self.sockdir, f"{side}.qmp"),
                 append=f"{self.append} qc.name=colo", extra_args=extra,
-                interactive=bool(d))
+                interactive=bool(d), kernel=self.kernel)
         # The primary first: it serves the chardevs and waits (compare1 wait=on) until the
         # secondary's red1 has connected, as in the runbook.
         self.vms["primary"].start()
@@ -305,6 +321,8 @@ class ColoPair:
             self.qmp[side] = QMPClient(path, timeout=60)
 
     def _check_ready(self):
+        if not self.kernel:
+            return  # the firmware boots an image that prints no ready marker
         ready = self.vms["primary"].wait_ready()
         assert ready["ip"] == f"{GUEST_IP}/24" and ready["mac"] == GUEST_MAC, ready
         if self.disks:

@@ -44,6 +44,17 @@ def overlay(image, directory):
     return path
 
 
+def checked_overlay(directory):
+    """qemu-img check of the overlay that overlay() made in directory (its VM gone): fails
+    unless it finds no errors; returns its path."""
+    path = os.path.join(directory, "debian-overlay.qcow2")
+    check = subprocess.run(["qemu-img", "check", path], capture_output=True, text=True,
+                           timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "No errors were found" in check.stdout, check.stdout
+    return path
+
+
 def drive_args(image, directory, interface):
     """-drive arguments for a fresh overlay on interface (virtio, ide)."""
     return ["-drive", f"file={overlay(image, directory)},if={interface},format=qcow2"]
