@@ -514,7 +514,9 @@ static void linux_vm_new(LinuxVm *vm, const char *kernel, const char *initrd)
                              .kernel = kernel,
                              .initrd = initrd,
                              .append = "console=ttyS0 quiet qc.name=vmstate",
-                             .acpi = true};
+                             .acpi = true,
+                             /* the translator unless PC_VMSTATE_LINUX=jit=off */
+                             .no_jit = g_strcmp0(g_getenv("PC_VMSTATE_LINUX"), "jit=off") == 0};
     PcSystemEvents ev = {0};
     GError *err = NULL;
     vm->console = g_string_new(NULL);
