@@ -27,7 +27,7 @@ static void test_random(void)
     /* JIT_DIFF_SEED=n runs another 2000 cases (the fuzz target explores further) */
     const char *seed = g_getenv("JIT_DIFF_SEED");
     GRand *rnd = g_rand_new_with_seed(seed ? (guint32)g_ascii_strtoull(seed, NULL, 10) : 1234);
-    int compared = 0;
+    int compared = 0, stepped = 0;
     for (int i = 0; i < 2000; i++) {
         uint8_t bytes[512];
         for (size_t k = 0; k < sizeof(bytes); k++) {
@@ -36,6 +36,14 @@ static void test_random(void)
         jd_generate(&jd, bytes, sizeof(bytes), 4 + i % 40);
         g_autofree char *what = g_strdup_printf("case %d", i);
         compared += check(what);
+        if (i % 8 == 0) { /* and block by block (the fuzz target does every input so) */
+            bool ran;
+            g_autofree char *diff = jd_compare_blocks(&jd, &ran);
+            if (diff) {
+                g_error("%s, block by block: interpreter and translator differ: %s", what, diff);
+            }
+            stepped += ran;
+        }
     }
     g_rand_free(rnd);
     X86JitStats st;
@@ -44,6 +52,7 @@ static void test_random(void)
                    " instructions translated, %" G_GUINT64_FORMAT " refused",
                    compared, st.blocks, st.insns, st.refused);
     g_assert_cmpint(compared, >, 1500);
+    g_assert_cmpint(stepped, >, 1500 / 8);
 }
 
 /* Runs hand-written code looped as jd_generate loops it. */
