@@ -148,6 +148,13 @@ static void test_faults(void)
         {"imul source", "\x48\x0f\xaf\x56\x08", 5},    /* imul rdx, [rsi + 8] */
         {"movsxd source", "\x48\x63\x56\x08", 4},      /* movsxd rdx, [rsi + 8] */
         {"cmov source", "\x48\x0f\x40\x16", 4},        /* cmovo rdx, [rsi]: loads if false too */
+        {"cmp mem, imm", "\x48\x83\x3e\x05", 4},       /* cmp qword [rsi], 5 */
+        {"test mem8, imm", "\xf6\x06\x01", 3},         /* test byte [rsi], 1 */
+        {"cmp mem, reg", "\x48\x39\x16", 3},           /* cmp [rsi], rdx */
+        {"adc source", "\x48\x13\x56\x08", 4},         /* adc rdx, [rsi + 8] */
+        {"movzx source", "\x0f\xb6\x16", 3},           /* movzx edx, byte [rsi] */
+        {"inc mem", "\x48\xff\x06", 3},                /* inc qword [rsi] */
+        {"add mem, reg", "\x48\x01\x16", 3},           /* add [rsi], rdx */
     };
     static const struct {
         const char *name;
