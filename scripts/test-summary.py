@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Print 'N passed, N failed' (and ', N skipped' when any was) over meson's test logs and
-pytest's JUnit XML.
+pytest's JUnit XML (functional.xml, and functional-interpreter.xml: the jit=off subset).
 
 meson's testlog.json holds one result per test program; a unit test speaks TAP (one line per
 g_test case), so its cases are counted from its output: a skipped case is a skip even when the
@@ -76,7 +76,9 @@ def main():
     total = [0, 0, 0]
     builds = sys.argv[1:] or ["build"]
     sources = [meson_counts(b) for b in builds]
-    sources.append(junit_counts(os.path.join(builds[0], "functional.xml")))
+    # the functional suite on the translator (the default), then its interpreter subset
+    for xml in ("functional.xml", "functional-interpreter.xml"):
+        sources.append(junit_counts(os.path.join(builds[0], xml)))
     for p, f, s in sources:
         total[0] += p
         total[1] += f

@@ -362,13 +362,14 @@ static void handle_accel(const char *arg)
         error_report("invalid accelerator %s", name);
         exit(1);
     }
-    gboolean jit = mc.pc.jit;
+    gboolean jit = !mc.pc.no_jit;
     for (guint i = 0; i < kv->pairs->len; i++) {
         KeyvalPair *p = g_ptr_array_index(kv->pairs, i);
         if (strcmp(p->key, "accel") == 0) {
             continue;
         }
-        /* jit=on|off: ours, tcg only (kvm names it not found, as upstream names unknown ones) */
+        /* jit=on|off (on by default): ours, tcg only (kvm names it not found, as upstream names
+         * unknown ones) */
         if (strcmp(p->key, "jit") == 0 && strcmp(name, "tcg") == 0) {
             if (!keyval_parse_bool("jit", p->value, &jit, &err)) {
                 die_with(err);
@@ -378,7 +379,7 @@ static void handle_accel(const char *arg)
         error_setg(&err, "Property '%s-accel.%s' not found", name, p->key);
         die_with(err);
     }
-    mc.pc.jit = jit;
+    mc.pc.no_jit = !jit;
     mc.accel = strcmp(name, "kvm") == 0 ? "kvm" : "tcg";
 }
 

@@ -153,7 +153,7 @@ int main(int argc, char **argv)
     g_autofree char *debug = NULL;
     gint64 mem_mib = 256, budget = 0;
     double timeout = 120;
-    gboolean jit = FALSE;
+    gboolean jit = TRUE, no_jit = FALSE;
     GOptionEntry entries[] = {
         {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &kernel, "vmlinux or bzImage", "FILE"},
         {"initrd", 0, 0, G_OPTION_ARG_FILENAME, &initrd, "initial ramdisk", "FILE"},
@@ -162,7 +162,9 @@ int main(int argc, char **argv)
         {"budget", 0, 0, G_OPTION_ARG_INT64, &budget, "stop after N instructions", "N"},
         {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout, "stop after S seconds (120)", "S"},
         {"until", 0, 0, G_OPTION_ARG_STRING, &until, "stop when the console prints TEXT", "TEXT"},
-        {"jit", 0, 0, G_OPTION_ARG_NONE, &jit, "translate hot blocks (-accel tcg,jit=on)", NULL},
+        {"jit", 0, 0, G_OPTION_ARG_NONE, &jit, "translate hot blocks (the default)", NULL},
+        {"no-jit", 0, 0, G_OPTION_ARG_NONE, &no_jit, "the interpreter only (-accel tcg,jit=off)",
+         NULL},
         {"debug", 'd', 0, G_OPTION_ARG_STRING, &debug,
          "exc: log every exception; halt: long halts; prof: hottest guest addresses", "ITEMS"},
         {NULL},
@@ -207,7 +209,7 @@ int main(int argc, char **argv)
 
     h.cpu = x86_cpu_new(h.ram, &pc_machine_cpu_bus, h.machine);
     x86_cpu_set_apic_present(h.cpu, true);
-    if (jit && !x86_cpu_set_jit(h.cpu, true, &err)) {
+    if (!no_jit && !x86_cpu_set_jit(h.cpu, true, &err)) {
         fprintf(stderr, "cpu-boot: %s\n", err->message);
         return 1;
     }

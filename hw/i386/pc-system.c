@@ -217,7 +217,7 @@ bool pc_system_realize(PcSystem *sys, GError **errp)
     }
     sys->cpu = x86_cpu_new(sys->ram, &pc_machine_cpu_bus, sys->machine);
     x86_cpu_set_apic_present(sys->cpu, true);
-    if (!x86_cpu_set_jit(sys->cpu, sys->opts.jit, errp)) {
+    if (!x86_cpu_set_jit(sys->cpu, !sys->opts.no_jit, errp)) {
         return false;
     }
     cpu_boot_state(sys);

@@ -189,7 +189,7 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(out, "decode cache flushes %" PRIu64 "\n", cs.tb_flushes);
     g_string_append_printf(out, "TLB full flushes    %" PRIu64 "\n", cs.tlb_flushes);
     g_string_append_printf(out, "translator          %s\n",
-                           on ? "on (-accel tcg,jit=on)" : "off (-accel tcg,jit=off)");
+                           on ? "on (the default)" : "off (-accel tcg,jit=off)");
     if (on) {
         fallback_info(cpu->jit, out);
     }

@@ -180,7 +180,8 @@ def test_guest_poweroff_with_no_shutdown(qemu_bin, built, tmp_path):
         wait_status(s, "prelaunch")
         assert p.cmd("cont") == {"return": {}}
         wait_status(s, "running")
-        assert status(p) == "running"
+        # the cont's checkpoint (state colo) resumes the primary a moment after the secondary
+        wait_status(p, "running", timeout=30)
         kill(pair.vms["secondary"])
         assert p.cmd("x-colo-lost-heartbeat") == {"return": {}}
         p.wait_event("COLO_EXIT", timeout=30, match={"reason": "request"})

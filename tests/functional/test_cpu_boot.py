@@ -24,7 +24,7 @@ def built():
 
 
 def boot(built, kernel, until, budget=0):
-    args = [CPU_BOOT, "--kernel", built[kernel], "--initrd", built["initrd"],
+    args = [CPU_BOOT, *(["--no-jit"] if guest.interpreter_only() else []), "--kernel", built[kernel], "--initrd", built["initrd"],
             "--append", APPEND, "--until", until, "--timeout", "150"]
     if budget:
         args += ["--budget", str(budget)]

@@ -53,10 +53,12 @@ def boot(binary, d, *args):
 
 
 def settled(out):
-    """The serial output without the images' last line ("." after the markers): SeaBIOS's
-    serial console may still hold some of it back when the guest exits, on either binary."""
+    """The serial output without the images' last line ("." after the markers), nor the "." of
+    SeaBIOS's closing "Rebooting.": SeaBIOS's serial console may still hold some of it back
+    when the guest exits, on either binary."""
     end = out.rfind("\r\n.")
-    return out[:end + 2] if end >= 0 else out
+    out = out[:end + 2] if end >= 0 else out
+    return out[:-1] if out.endswith("Rebooting.") else out
 
 
 def both(qemu_bin, debian_qemu, d, *args):

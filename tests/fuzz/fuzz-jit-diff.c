@@ -1,8 +1,9 @@
 /*
  * Interpreter against translator (tests/unit/jit-diff.h): the input drives the generator of a
  * looped block (the registers, the data and the instructions), which runs on an interpreting
- * CPU and on a translating one; any difference in registers, rip, flags, CR2, exceptions or
- * memory aborts with the code and the difference.
+ * CPU and on a translating one, once straight through and once a block at a time, the whole
+ * state compared after each block (jd_compare_blocks); any difference in registers, rip, flags,
+ * CR2, exceptions, instructions retired or memory aborts with the code and the difference.
  *
  * Input: byte 0 picks the number of instructions (1-64); the rest feeds the generator.
  */
@@ -24,6 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     jd_generate(jd, data + 1, size - 1, 1 + data[0] % 64);
     bool ran;
     char *diff = jd_compare(jd, &ran);
+    if (!diff) {
+        diff = jd_compare_blocks(jd, &ran);
+    }
     if (diff) {
         fprintf(stderr, "interpreter and translator differ: %s\ncode:", diff);
         for (int i = 0; i < jd->len; i++) {

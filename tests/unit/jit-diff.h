@@ -558,7 +558,8 @@ typedef struct JdResult {
     uint8_t data[JD_DATA_SZ], stack[JD_STACK_SZ], code[JD_CODE_MAX];
 } JdResult;
 
-static inline void jd_run_side(JitDiff *d, int s, JdResult *r)
+/* Loads jd's code, data and registers into side s, ready to run from the loop's start. */
+static inline void jd_load_side(JitDiff *d, int s)
 {
     JitDiffCPU *c = &d->side[s];
     X86CPU *cpu = c->cpu;
@@ -581,6 +582,13 @@ static inline void jd_run_side(JitDiff *d, int s, JdResult *r)
     memcpy(env->regs, d->regs, sizeof(env->regs));
     env->rip = JD_CODE;
     x86_cpu_state_changed(cpu);
+}
+
+static inline void jd_run_side(JitDiff *d, int s, JdResult *r)
+{
+    JitDiffCPU *c = &d->side[s];
+    X86CPU *cpu = c->cpu;
+    jd_load_side(d, s);
     X86CPUStats before, after;
     x86_cpu_get_stats(cpu, &before);
     r->why = x86_cpu_exec(cpu, 200000);
@@ -639,6 +647,93 @@ static inline char *jd_compare(JitDiff *d, bool *ran)
         return g_strdup("code area differs");
     }
     return NULL;
+}
+
+/*
+ * The same run one block at a time: x86_cpu_exec with a budget of one instruction returns at
+ * the end of the block it entered. The translator may end a block where the interpreter's goes
+ * on (a translated prefix), so the side behind steps on until both have retired as many
+ * instructions: at every such common block end the two must agree on registers, rip, flags,
+ * CR2, exceptions and every byte of the data, stack and code areas. Returns NULL or the first
+ * difference with its block number; *ran as jd_compare's.
+ */
+static inline char *jd_compare_blocks(JitDiff *d, bool *ran)
+{
+    X86CPU *cpu[2] = {d->side[0].cpu, d->side[1].cpu};
+    uint64_t start[2];
+    for (int s = 0; s < 2; s++) {
+        jd_load_side(d, s);
+        X86CPUStats st;
+        x86_cpu_get_stats(cpu[s], &st);
+        start[s] = st.insns;
+    }
+    static const struct {
+        uint64_t gpa, len;
+    } areas[] = {
+        {JD_DATA, JD_DATA_SZ}, {JD_STACK - JD_STACK_SZ, JD_STACK_SZ}, {JD_CODE, JD_CODE_MAX}};
+    *ran = false;
+    X86ExitReason why[2] = {X86_EXIT_BUDGET, X86_EXIT_BUDGET};
+    uint64_t n[2] = {0, 0};
+    X86CPUStats st[2];
+    X86CPUState env[2];
+    int steps = 0;
+    for (int block = 0;; block++) {
+        /* both sides one block on, then the one behind until they meet */
+        for (bool both = true; both || n[0] != n[1]; both = false) {
+            for (int k = 0; k < 2; k++) {
+                if (!both && n[k] >= n[!k]) {
+                    continue;
+                }
+                if (why[k] != X86_EXIT_BUDGET) { /* stopped, the other one went past it */
+                    return g_strdup_printf("block %d: exit %d vs %d after %" G_GUINT64_FORMAT
+                                           " vs %" G_GUINT64_FORMAT " instructions",
+                                           block, why[0], why[1], n[0], n[1]);
+                }
+                if (++steps > 40000 || n[k] > 200000) {
+                    return NULL; /* a loop that wrote itself endless: not compared */
+                }
+                why[k] = x86_cpu_exec(cpu[k], 1);
+                x86_cpu_get_stats(cpu[k], &st[k]);
+                n[k] = st[k].insns - start[k];
+            }
+        }
+        if (why[0] != why[1]) {
+            return g_strdup_printf("block %d: exit %d vs %d after %" G_GUINT64_FORMAT
+                                   " instructions",
+                                   block, why[0], why[1], n[0]);
+        }
+        for (int s = 0; s < 2; s++) {
+            x86_cpu_get_state(cpu[s], &env[s]);
+        }
+        uint64_t n0 = n[0];
+        if (memcmp(env[0].regs, env[1].regs, sizeof(env[0].regs)) || env[0].rip != env[1].rip ||
+            env[0].eflags != env[1].eflags || env[0].cr2 != env[1].cr2 ||
+            st[0].exceptions != st[1].exceptions) {
+            int r = 0;
+            while (r < 15 && env[0].regs[r] == env[1].regs[r]) {
+                r++;
+            }
+            return g_strdup_printf(
+                "block %d (%" G_GUINT64_FORMAT " instructions): reg %d %#" G_GINT64_MODIFIER
+                "x/%#" G_GINT64_MODIFIER "x rip %#" G_GINT64_MODIFIER "x/%#" G_GINT64_MODIFIER
+                "x eflags %#" G_GINT64_MODIFIER "x/%#" G_GINT64_MODIFIER
+                "x cr2 %#" G_GINT64_MODIFIER "x/%#" G_GINT64_MODIFIER "x",
+                block, n0, r, env[0].regs[r], env[1].regs[r], env[0].rip, env[1].rip, env[0].eflags,
+                env[1].eflags, env[0].cr2, env[1].cr2);
+        }
+        for (size_t a = 0; a < G_N_ELEMENTS(areas); a++) {
+            const uint8_t *m0 = guest_ram_host_ptr(d->side[0].ram, areas[a].gpa, areas[a].len);
+            const uint8_t *m1 = guest_ram_host_ptr(d->side[1].ram, areas[a].gpa, areas[a].len);
+            if (memcmp(m0, m1, areas[a].len)) {
+                return g_strdup_printf("block %d: memory at %#" G_GINT64_MODIFIER "x differs",
+                                       block, areas[a].gpa);
+            }
+        }
+        if (why[0] != X86_EXIT_BUDGET) {
+            *ran = true;
+            return NULL;
+        }
+    }
 }
 
 #endif

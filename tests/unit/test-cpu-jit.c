@@ -27,7 +27,7 @@ static void test_random(void)
     /* JIT_DIFF_SEED=n runs another 2000 cases (the fuzz target explores further) */
     const char *seed = g_getenv("JIT_DIFF_SEED");
     GRand *rnd = g_rand_new_with_seed(seed ? (guint32)g_ascii_strtoull(seed, NULL, 10) : 1234);
-    int compared = 0;
+    int compared = 0, stepped = 0;
     for (int i = 0; i < 2000; i++) {
         uint8_t bytes[512];
         for (size_t k = 0; k < sizeof(bytes); k++) {
@@ -36,6 +36,14 @@ static void test_random(void)
         jd_generate(&jd, bytes, sizeof(bytes), 4 + i % 40);
         g_autofree char *what = g_strdup_printf("case %d", i);
         compared += check(what);
+        if (i % 8 == 0) { /* and block by block (the fuzz target does every input so) */
+            bool ran;
+            g_autofree char *diff = jd_compare_blocks(&jd, &ran);
+            if (diff) {
+                g_error("%s, block by block: interpreter and translator differ: %s", what, diff);
+            }
+            stepped += ran;
+        }
     }
     g_rand_free(rnd);
     X86JitStats st;
@@ -44,6 +52,7 @@ static void test_random(void)
                    " instructions translated, %" G_GUINT64_FORMAT " refused",
                    compared, st.blocks, st.insns, st.refused);
     g_assert_cmpint(compared, >, 1500);
+    g_assert_cmpint(stepped, >, 1500 / 8);
 }
 
 /* Runs hand-written code looped as jd_generate loops it. */
@@ -139,6 +148,13 @@ static void test_faults(void)
         {"imul source", "\x48\x0f\xaf\x56\x08", 5},    /* imul rdx, [rsi + 8] */
         {"movsxd source", "\x48\x63\x56\x08", 4},      /* movsxd rdx, [rsi + 8] */
         {"cmov source", "\x48\x0f\x40\x16", 4},        /* cmovo rdx, [rsi]: loads if false too */
+        {"cmp mem, imm", "\x48\x83\x3e\x05", 4},       /* cmp qword [rsi], 5 */
+        {"test mem8, imm", "\xf6\x06\x01", 3},         /* test byte [rsi], 1 */
+        {"cmp mem, reg", "\x48\x39\x16", 3},           /* cmp [rsi], rdx */
+        {"adc source", "\x48\x13\x56\x08", 4},         /* adc rdx, [rsi + 8] */
+        {"movzx source", "\x0f\xb6\x16", 3},           /* movzx edx, byte [rsi] */
+        {"inc mem", "\x48\xff\x06", 3},                /* inc qword [rsi] */
+        {"add mem, reg", "\x48\x01\x16", 3},           /* add [rsi], rdx */
     };
     static const struct {
         const char *name;
