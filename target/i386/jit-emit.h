@@ -281,12 +281,17 @@ static inline void je_cmp_byte_mem(JitEmit *e, int base, int index, int32_t disp
     je_byte(e, imm);
 }
 
-/* cmp dword [base + disp], imm8 */
-static inline void je_cmp_dword_imm(JitEmit *e, int base, int32_t disp, int8_t imm)
+/* cmp dword or qword (opsz 4, 8) [base + disp], imm8 (sign-extended) */
+static inline void je_cmp_mem_imm8(JitEmit *e, int opsz, int base, int32_t disp, int8_t imm)
 {
     static const uint8_t op = 0x83;
-    je_op_mem(e, 4, &op, 1, 7, base, H_NOINDEX, 0, disp);
+    je_op_mem(e, opsz, &op, 1, 7, base, H_NOINDEX, 0, disp);
     je_byte(e, (uint8_t)imm);
+}
+
+static inline void je_cmp_dword_imm(JitEmit *e, int base, int32_t disp, int8_t imm)
+{
+    je_cmp_mem_imm8(e, 4, base, disp, imm);
 }
 
 /* jcc rel32 to be patched; returns the displacement's position */
