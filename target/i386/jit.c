@@ -538,10 +538,14 @@ typedef struct JitCtx {
     /* guest registers with a copy in a callee-saved host register (write-back: a written copy
      * is dirty until stored to X86CPUState, which every exit, every helper that may fault and
      * every direct memory access to the register does first; empty at the chain entry) */
-    int8_t slot_of[16];             /* guest register -> slot, or -1 */
-    int8_t held[5];                 /* slot -> guest register, or -1 */
-    uint8_t dirty;                  /* slots whose copy is newer than X86CPUState */
-    uint8_t victim;                 /* the slot to take next */
+    int8_t slot_of[16]; /* guest register -> slot, or -1 */
+    int8_t held[5];     /* slot -> guest register, or -1 */
+    uint8_t dirty;      /* slots whose copy is newer than X86CPUState */
+    uint8_t victim;     /* the slot to take next */
+    /* rax holds guest register rax_reg (all 64 bits) at rax_at, where st_reg left it: a load
+     * of it right there, no jump landing in between, is skipped */
+    int rax_reg;
+    uint8_t *rax_at;
     JitCold cold[2 * TB_MAX_INSNS]; /* slow paths to emit after the block */
     unsigned ncold;
 } JitCtx;
@@ -613,6 +617,9 @@ static int cache_take(JitCtx *c, int r)
 /* host h = guest register r (size 4: zero-extended) */
 static void ld_reg(JitCtx *c, int h, int r, int size)
 {
+    if (h == H_RAX && size == 8 && r == c->rax_reg && c->rax_at == c->e.p && c->e.label != c->e.p) {
+        return;
+    }
     if (c->slot_of[r] < 0) {
         je_load(&c->e, 8, cache_take(c, r), H_RBX, REG_OFF(r));
     }
@@ -624,6 +631,10 @@ static void st_reg(JitCtx *c, int r, int h)
 {
     je_mov_rr(&c->e, 8, cache_take(c, r), h);
     c->dirty |= 1u << c->slot_of[r];
+    if (h == H_RAX) {
+        c->rax_reg = r;
+        c->rax_at = c->e.p;
+    }
 }
 
 static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count);
@@ -645,6 +656,7 @@ static void emit_prologue(JitCtx *c)
     je_store(e, 8, H_RSP, FRAME_EPOCH, H_RAX);
     je_mov_imm(e, H_RDX, 0); /* not entered through a chained exit */
     c->top = e->p;
+    je_label(e);
     cache_reset(c);
     const GuestRam *ram = c->cpu->ram;
     je_movabs(e, H_RAX, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
@@ -665,6 +677,7 @@ static void emit_prologue(JitCtx *c)
         }
     }
     c->loop_top = e->p;
+    je_label(e);
 }
 
 /* the guest registers a loop's body (up to its last branch back to the start) uses most, for
@@ -824,6 +837,7 @@ static void add_cold(JitCtx *c, int kind, int size, uint8_t *from)
         c->e.overflow = true; /* never with TB_MAX_INSNS instructions: refuse the block */
         return;
     }
+    je_label(&c->e); /* the slow path comes back here */
     JitCold *s = &c->cold[c->ncold++];
     *s = (JitCold){.kind = kind,
                    .size = size,
