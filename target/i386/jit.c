@@ -961,6 +961,28 @@ static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_re
     c->flags = FL_ALL;
 }
 
+/*
+ * An ALU operation whose flags are dead, on 32- or 64-bit registers that both have a copy (src
+ * -1: the immediate imm), done on the copies themselves (a 32-bit operation zero-extends, as
+ * the guest's); false: not this form, emitted nothing. cmp and test (7, 8) store nothing.
+ */
+static bool emit_alu_in_place(JitCtx *c, int aop, int size, int dst, int src, uint64_t imm)
+{
+    if (!c->dead || size < 4 || aop == 7 || aop == 8 || c->slot_of[dst] < 0 ||
+        (src >= 0 && c->slot_of[src] < 0) || (src < 0 && size == 8 && !je_fits_i32((int64_t)imm))) {
+        return false;
+    }
+    int d = slot_reg[c->slot_of[dst]];
+    if (src >= 0) {
+        je_alu_rr(&c->e, size, aop, d, slot_reg[c->slot_of[src]]);
+    } else {
+        je_alu_ri(&c->e, size, aop, d, (int32_t)imm);
+    }
+    c->dirty |= 1u << c->slot_of[dst];
+    c->flags = FL_ALL; /* the host's flags are the guest's, as after emit_alu */
+    return true;
+}
+
 /* CF as the lazy flags give it, for adc and sbb */
 static uint64_t jit_carry(X86CPU *cpu)
 {
@@ -1337,6 +1359,9 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_ALU_RR: {
         bool to_reg = in->op & 2;
         int dst = to_reg ? in->reg : in->rm, src = to_reg ? in->rm : in->reg;
+        if (emit_alu_in_place(c, in->op >> 3, size, dst, src, 0)) {
+            return true;
+        }
         ld_greg(c, in, H_RAX, dst, size);
         ld_greg(c, in, H_RCX, src, size);
         emit_alu(c, in, in->op >> 3, size, dst);
@@ -1353,6 +1378,9 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         bool acc = in->op < 0x40 || in->op == 0xa8 || in->op == 0xa9; /* al/eax/rax forms */
         int dst = acc ? R_EAX : in->rm;
         int aop = kind == K_TEST_RI ? 8 : acc ? in->op >> 3 : in->reg & 7;
+        if (emit_alu_in_place(c, aop, size, dst, -1, imm)) {
+            return true;
+        }
         ld_greg(c, in, H_RAX, dst, size);
         je_mov_imm(e, H_RCX, imm);
         emit_alu(c, in, aop, size, dst);
@@ -1451,6 +1479,11 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_SHIFT_RI: {
         int g = in->reg & 7, bits = size * 8;
         unsigned cnt = shift_count(in);
+        if (c->dead && c->slot_of[in->rm] >= 0) { /* on the copy itself (4: zero-extends) */
+            je_shift_ri(e, size, g, slot_reg[c->slot_of[in->rm]], cnt);
+            c->dirty |= 1u << c->slot_of[in->rm];
+            return true;
+        }
         ld_reg(c, H_RAX, in->rm, size);
         if (g == 5) { /* shr: OF is the operand's sign */
             je_mov_rr(e, 8, H_RDX, H_RAX);
