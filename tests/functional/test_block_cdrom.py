@@ -250,15 +250,22 @@ def test_good_cdrom_setups_start(isos):
         assert got[1] == got[0], case
 
 
-def block_devices(binary, args):
-    """query-block on a paused pc without -nodefaults: {device: entry}, normalized."""
+def block_list(binary, args, commands=()):
+    """query-block on a paused pc without -nodefaults, in its order, normalized; before it,
+    the answers to `commands` ((name, arguments) pairs)."""
     p = QemuProcess(binary, ["-M", "pc", "-accel", "tcg", "-S", "-display", "none",
                              "-serial", "none", "-monitor", "none"] + args)
     try:
+        answers = [p.qmp.cmd(name, arguments) for name, arguments in commands]
         blocks = p.qmp.command("query-block")
     finally:
         p.kill()
-    return {b["device"] or b["qdev"]: json.loads(normalize(json.dumps(b))) for b in blocks}
+    return answers, [json.loads(normalize(json.dumps(b))) for b in blocks]
+
+
+def block_devices(binary, args):
+    """query-block as block_list's, but {device: entry}."""
+    return {b["device"] or b["qdev"]: b for b in block_list(binary, args)[1]}
 
 
 @pytest.mark.parametrize("case,default", [
@@ -276,18 +283,79 @@ def block_devices(binary, args):
         "index3", "nodefaults"])
 def test_default_cdrom_as_debian(isos, case, default):
     """Without -nodefaults upstream's pc adds an empty ide1-cd0 at IDE bus 1 unit 0 unless a
-    -device ide-cd/ide-hd or a drive there says otherwise; query-block's IDE entries as
-    Debian's (Debian's also lists floppy0 and sd0, which this machine has not)."""
+    -device ide-cd/ide-hd or a drive there says otherwise, then the empty floppy0 and sd0:
+    query-block's list, in its order, as Debian's."""
     (one, _), (two, _) = isos
     args = [a.replace("ONE", one).replace("TWO", two) for a in case.split()]
-    theirs = block_devices(DEBIAN_QEMU, args)
-    ours = block_devices(OURS, args)
-    for name in ("floppy0", "sd0"):
-        theirs.pop(name, None)
+    theirs = block_list(DEBIAN_QEMU, args)[1]
+    ours = block_list(OURS, args)[1]
     assert ours == theirs
+    names = [b["device"] for b in ours]
+    assert ({"floppy0", "sd0"} <= set(names)) == (case != "-nodefaults"), names
+    ours = {b["device"] or b["qdev"]: b for b in ours}
     empty = {"io-status": "ok", "device": "ide1-cd0", "locked": False, "removable": True,
              "qdev": "/machine/unattached/device[N]", "tray_open": False, "type": "unknown"}
     assert (ours.get("ide1-cd0") == empty) == default, ours
+
+
+# Command lines Debian's QEMU refuses too: SD cards (pc has no SD controller), floppy units past
+# the controller's two, floppies on a machine without one.
+SD_FLOPPY_ERRORS = [
+    "-sd ONE",
+    "-drive if=sd,index=3",
+    "-drive if=sd,file=ONE,format=raw",
+    "-drive if=floppy,index=2",
+    "-drive if=floppy,bus=1,unit=1",
+    "-fda ONE.nope",
+    "-M none -drive if=floppy",
+]
+
+
+@pytest.mark.parametrize("case", SD_FLOPPY_ERRORS)
+def test_sd_floppy_errors_as_debian(isos, case):
+    (one, _), _ = isos
+    args = ["-accel", "tcg", "-display", "none", "-S", "-serial", "none", "-monitor", "none"]
+    args += [a.replace("ONE", one) for a in case.split(" ")]
+    assert_same_failure(run(OURS, *args, base=False), run(DEBIAN_QEMU, *args, base=False))
+
+
+@pytest.mark.parametrize("case", ["-fda ONE", "-fdb ONE", "-drive if=floppy",
+                                  "-drive if=floppy,file=ONE,format=raw,index=1"])
+def test_floppy_images_refused(isos, case):
+    """Debian's pc takes floppies on its ISA floppy controller; this machine has none and says
+    so (docs/block.md)."""
+    (one, _), _ = isos
+    args = [a.replace("ONE", one) for a in case.split(" ")]
+    r = run(OURS, "-M", "pc", "-accel", "tcg", "-display", "none", "-S", *args, base=False)
+    assert r.returncode == 1
+    assert r.stderr.endswith(f"qemu-system-x86_64: {' '.join(args)}: floppy drives are not "
+                             "supported (qemu-colo's pc has no floppy controller)\n"), r.stderr
+
+
+def test_default_sd_and_floppy_media(isos):
+    """sd0 takes a medium and gives it back as Debian's does (no device reads it there either);
+    floppy0 refuses one, where Debian's floppy controller would read it."""
+    (one, _), _ = isos
+    sd = [("blockdev-change-medium", {"device": "sd0", "filename": one, "format": "raw"})]
+    theirs = block_list(DEBIAN_QEMU, [], sd)
+    ours = block_list(OURS, [], sd)
+    assert ours == theirs
+    assert ours[0] == [{"return": {}}] and ours[1][-1]["inserted"]["file"] == one
+    sd_eject = sd + [("eject", {"device": "sd0"})]
+    assert block_list(OURS, [], sd_eject) == block_list(DEBIAN_QEMU, [], sd_eject)
+    floppy = [("blockdev-change-medium", {"device": "floppy0", "filename": one,
+                                          "format": "raw"}),
+              ("eject", {"device": "floppy0"}),
+              ("blockdev-open-tray", {"device": "floppy0"}),
+              ("blockdev-close-tray", {"device": "floppy0"})]
+    answers, blocks = block_list(OURS, [], floppy)
+    assert answers == [{"error": {"class": "GenericError",
+                                  "desc": "Device 'floppy0' is a floppy drive, which qemu-colo "
+                                          "does not emulate"}},
+                       {"return": {}}, {"return": {}}, {"return": {}}], answers
+    # Debian's answers the tray commands alike: a floppy drive has no tray.
+    assert block_list(DEBIAN_QEMU, [], floppy[1:])[0] == answers[1:]
+    assert "inserted" not in [b for b in blocks if b["device"] == "floppy0"][0]
 
 
 def test_default_cdrom_takes_a_medium(isos):
