@@ -358,6 +358,43 @@ def test_default_sd_and_floppy_media(isos):
     assert "inserted" not in [b for b in blocks if b["device"] == "floppy0"][0]
 
 
+def info_block(binary, args, lines):
+    """The HMP answers to `lines` on a paused pc, normalized (node names, device numbers, the
+    snapshot overlay's temporary name)."""
+    p = QemuProcess(binary, ["-M", "pc", "-accel", "tcg", "-S", "-display", "none",
+                             "-serial", "none", "-monitor", "none"] + args)
+    try:
+        out = [p.qmp.cmd("human-monitor-command", {"command-line": line}) for line in lines]
+    finally:
+        p.kill()
+    return [re.sub(r"vl\.\w{6}", "vl.X", normalize(json.dumps(o))) for o in out]
+
+
+@pytest.mark.parametrize("case", [
+    "",
+    "-nodefaults",
+    "-drive if=none,id=d1,file=OV,cache=none -device virtio-blk-pci,drive=d1 "
+    "-drive if=ide,file=TWO,format=raw,media=cdrom "
+    "-blockdev driver=file,filename=ONE,node-name=n1,read-only=on "
+    "-drive if=virtio,file=ONE,format=raw,snapshot=on,file.locking=off "
+    "-drive if=ide,index=3,file=TWO,format=raw,cache=writethrough,file.locking=off",
+], ids=["defaults", "nodefaults", "drives"])
+def test_info_block_as_debian(isos, tmp_path, case):
+    """HMP info block (all, by backend name, by node name, -n, unknown names) prints what
+    Debian's does: the defaults, media, cache modes, backing chains, read-only drives."""
+    (one, _), (two, _) = isos
+    ov = str(tmp_path / "ov.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", one, "-F", "raw", ov],
+                   check=True)
+    args = [a.replace("ONE", one).replace("TWO", two).replace("OV", ov) for a in case.split()]
+    lines = ["info block", "info block d1", "info block sd0", "info block ide1-cd0",
+             "info block -n", "info block n1", "info block nope"]
+    theirs = info_block(DEBIAN_QEMU, args, lines)
+    ours = info_block(OURS, args, lines)
+    assert ours == theirs
+    assert ("Cache mode" in theirs[0]) == (case not in ("", "-nodefaults")), theirs
+
+
 def test_default_cdrom_takes_a_medium(isos):
     """The default drive is a real CD-ROM: change inserts a disc, query-block shows it."""
     (one, _), _ = isos
