@@ -87,8 +87,10 @@ struct IdeChannel {
     uint32_t pkt_remaining;
     uint32_t pkt_limit; /* the byte count limit the guest gave with the PACKET */
     uint32_t elem_end;
+    bool atapi_raw; /* READ CD of whole 2352-byte sectors: each 2048-byte block is framed */
     /* The signature is on show (reset, diagnostic): selecting the other unit shows its own. */
     bool sig_shown;
+    int bus_index; /* which bus of the controller (default serial numbers) */
 };
 
 static AtaDrive *cur(IdeChannel *ch)
@@ -262,6 +264,46 @@ static void transfer_failed(IdeChannel *ch, int ret)
     }
 }
 
+/* Sectors of 2352 bytes that fit the buffer, in 512-byte units. */
+#define RAW_CHUNK_SECTORS                                                                          \
+    ((ATA_BUF_SECTORS * ATA_SECTOR / ATAPI_RAW_BLOCK) * (ATAPI_BLOCK / ATA_SECTOR))
+
+static bool raw_read(IdeChannel *ch)
+{
+    return ch->atapi_xfer && ch->atapi_raw;
+}
+
+/* The next buffer's worth of a read, in 512-byte sectors. */
+static uint32_t read_chunk(IdeChannel *ch)
+{
+    return MIN(ch->io_remaining, raw_read(ch) ? RAW_CHUNK_SECTORS : ATA_BUF_SECTORS);
+}
+
+/* The bytes the chunk in the buffer stands for (framed, for a raw CD read). */
+static uint32_t chunk_bytes(IdeChannel *ch)
+{
+    if (raw_read(ch)) {
+        return ch->chunk / (ATAPI_BLOCK / ATA_SECTOR) * ATAPI_RAW_BLOCK;
+    }
+    return ch->chunk * ATA_SECTOR;
+}
+
+/* A raw read's blocks, just read into the buffer from io_lba: each moved to its 2352-byte
+ * frame (last first, as frames are larger) and framed as upstream frames them. */
+static void frame_raw_blocks(IdeChannel *ch)
+{
+    if (!raw_read(ch)) {
+        return;
+    }
+    uint32_t blocks = ch->chunk / (ATAPI_BLOCK / ATA_SECTOR);
+    uint32_t lba = ch->io_lba / (ATAPI_BLOCK / ATA_SECTOR);
+    for (uint32_t i = blocks; i-- > 0;) {
+        uint8_t *frame = ch->buf + (size_t)i * ATAPI_RAW_BLOCK;
+        memmove(frame + ATAPI_RAW_HEADER, ch->buf + (size_t)i * ATAPI_BLOCK, ATAPI_BLOCK);
+        atapi_frame_block(frame, lba + i);
+    }
+}
+
 static void read_done(void *opaque, int ret)
 {
     IdeChannel *ch = opaque;
@@ -273,10 +315,11 @@ static void read_done(void *opaque, int ret)
         transfer_failed(ch, ret);
         return;
     }
+    frame_raw_blocks(ch);
     ch->io_lba += ch->chunk;
     ch->io_remaining -= ch->chunk;
     ch->buf_pos = 0;
-    ch->buf_end = ch->chunk * ATA_SECTOR;
+    ch->buf_end = chunk_bytes(ch);
     if (ch->atapi_xfer) {
         atapi_pio_next(ch);
         return;
@@ -287,7 +330,7 @@ static void read_done(void *opaque, int ret)
 
 static void start_chunk_read(IdeChannel *ch)
 {
-    ch->chunk = MIN(ch->io_remaining, ATA_BUF_SECTORS);
+    ch->chunk = read_chunk(ch);
     ch->status = ST_BSY;
     ch->busy = true;
     blk_aio_pread(cur(ch)->blk, ch->io_lba * ATA_SECTOR, (uint64_t)ch->chunk * ATA_SECTOR, ch->buf,
@@ -419,7 +462,7 @@ static int64_t prd_transfer(IdeChannel *ch, uint8_t *buf, uint32_t len, bool to_
 /* Moves one buffer through the PRD table; false when the transfer has ended instead. */
 static bool dma_move(IdeChannel *ch, bool to_ram)
 {
-    uint32_t bytes = ch->chunk * ATA_SECTOR;
+    uint32_t bytes = chunk_bytes(ch);
     int64_t moved = prd_transfer(ch, ch->buf, bytes, to_ram);
     if (moved < 0) {
         ch->bm_status |= BM_ST_ERROR;
@@ -457,7 +500,7 @@ static void dma_next(IdeChannel *ch)
         ch->status = ST_DRDY | ST_DSC;
         return;
     }
-    ch->chunk = MIN(ch->io_remaining, ATA_BUF_SECTORS);
+    ch->chunk = read_chunk(ch);
     uint64_t off = ch->io_lba * ATA_SECTOR, len = (uint64_t)ch->chunk * ATA_SECTOR;
     if (ch->xfer == XFER_DMA_WRITE) {
         if (!dma_move(ch, false)) {
@@ -485,8 +528,11 @@ static void dma_rw_done(void *opaque, int ret)
         transfer_failed(ch, ret);
         return;
     }
-    if (ch->xfer == XFER_DMA_READ && !dma_move(ch, true)) {
-        return;
+    if (ch->xfer == XFER_DMA_READ) {
+        frame_raw_blocks(ch);
+        if (!dma_move(ch, true)) {
+            return;
+        }
     }
     ch->io_lba += ch->chunk;
     ch->io_remaining -= ch->chunk;
@@ -710,9 +756,10 @@ static void packet_received(IdeChannel *ch)
         atapi_data_phase(ch, XFER_DMA_REPLY);
         return;
     case ATAPI_READ:
+        ch->atapi_raw = r.raw;
         ch->io_lba = (uint64_t)r.lba * (ATAPI_BLOCK / ATA_SECTOR);
         ch->io_remaining = r.count * (ATAPI_BLOCK / ATA_SECTOR);
-        ch->pkt_remaining = r.count * ATAPI_BLOCK;
+        ch->pkt_remaining = r.count * (r.raw ? ATAPI_RAW_BLOCK : ATAPI_BLOCK);
         ch->buf_pos = ch->buf_end = 0;
         atapi_data_phase(ch, XFER_DMA_READ);
         return;
@@ -762,6 +809,7 @@ static void exec_command(IdeChannel *ch, uint8_t cmd)
     clear_irq(ch);
     ch->error = 0;
     ch->sig_shown = false;
+    ch->atapi_raw = false;
     if (d->cd && exec_atapi_ata(ch, d, cmd)) {
         return;
     }
@@ -1105,6 +1153,11 @@ static const BlockDevOps cd_dev_ops = {
     .is_medium_locked = cd_is_medium_locked,
 };
 
+void ide_channel_set_bus_index(IdeChannel *ch, int bus)
+{
+    ch->bus_index = bus;
+}
+
 bool ide_channel_attach(IdeChannel *ch, int unit, BlockBackend *blk, const char *serial, bool cd,
                         GError **errp)
 {
@@ -1126,8 +1179,9 @@ bool ide_channel_attach(IdeChannel *ch, int unit, BlockBackend *blk, const char 
     d->sectors = MAX(blk_getlength(blk), 0) / ATA_SECTOR;
     g_strlcpy(d->serial, serial ? serial : "QM00001", sizeof(d->serial));
     if (!serial) {
-        d->serial[6] = '1' + unit; /* upstream's QM0000N, N counting drives */
+        d->serial[6] = '1' + 2 * ch->bus_index + unit; /* upstream's QM0000N, N counting units */
     }
+    d->atapi.serial = d->serial;
     return true;
 }
 
@@ -1209,7 +1263,7 @@ static bool ide_check(const void *scratch, const void *live, int version, GError
 
 const VMStateDescription vmstate_ide_channel = {
     .name = "ide",
-    .version = 3,
+    .version = 4,
     .size = sizeof(IdeChannel),
     .pre_save = ide_pre_save,
     .check = ide_check,
@@ -1267,5 +1321,6 @@ const VMStateDescription vmstate_ide_channel = {
                                VMSTATE_U32_V(IdeChannel, pkt_limit, 3),
                                VMSTATE_U32_V(IdeChannel, elem_end, 3),
                                VMSTATE_BOOL_V(IdeChannel, sig_shown, 3),
+                               VMSTATE_BOOL_V(IdeChannel, atapi_raw, 4),
                                VMSTATE_END},
 };
