@@ -4,6 +4,7 @@
 #include "util/error.h"
 
 #include <string.h>
+#include <sys/uio.h>
 
 #define ST_ERR  0x01
 #define ST_DRQ  0x08
@@ -30,6 +31,9 @@
 #define BM_ST_W1C     (BM_ST_ERROR | BM_ST_INT)
 #define BM_ST_CAPABLE 0x60 /* drive 0/1 DMA capable: the firmware's bits, kept as written */
 #define PRD_EOT       0x8000
+/* At most this many PRD regions go to one mapped request (a table of smaller pieces is
+ * copied through buf instead), as virtio-blk bounds its segments. */
+#define IDE_MAPPED_SEGS 64
 
 typedef enum {
     XFER_NONE,
@@ -88,6 +92,14 @@ struct IdeChannel {
     uint32_t pkt_limit; /* the byte count limit the guest gave with the PACKET */
     uint32_t elem_end;
     bool atapi_raw; /* READ CD of whole 2352-byte sectors: each 2048-byte block is framed */
+    /* A bus-master request in flight straight into/out of guest RAM: its PRD regions, marked
+     * dirty (a read) when it completes. Never saved: a save drains it first. */
+    int mapped_n; /* 0: the request uses buf */
+    bool mapped_to_ram;
+    struct {
+        uint64_t gpa;
+        uint32_t len;
+    } mapped[IDE_MAPPED_SEGS];
     /* The signature is on show (reset, diagnostic): selecting the other unit shows its own. */
     bool sig_shown;
     int bus_index; /* which bus of the controller (default serial numbers) */
@@ -482,6 +494,65 @@ static bool dma_move(IdeChannel *ch, bool to_ram)
 
 static void dma_rw_done(void *opaque, int ret);
 
+/*
+ * The chunk's PRD regions as host pointers into guest RAM, so that the block layer reads into
+ * them or writes from them with no copy (as virtio-blk does). Walks the table as a copy would;
+ * false, with the walk's position as it was, when the chunk cannot go that way (no map in the
+ * DMA space, a table shorter than the chunk, a region that is not RAM, too many regions, a
+ * framed CD read): the copying path then handles it, errors included.
+ */
+static bool dma_map_chunk(IdeChannel *ch, struct iovec *iov)
+{
+    if (!ch->dma->map || raw_read(ch)) {
+        return false;
+    }
+    uint32_t next = ch->prd_next, addr = ch->prd_addr, len = ch->prd_len;
+    bool last = ch->prd_last;
+    uint32_t want = chunk_bytes(ch), done = 0;
+    int n = 0;
+    while (done < want) {
+        if (!len) {
+            uint8_t e[8];
+            if (last || !dma_read(ch->dma, next, e, sizeof(e))) {
+                return false;
+            }
+            next += 8;
+            addr = e[0] | e[1] << 8 | e[2] << 16 | (uint32_t)e[3] << 24;
+            uint32_t count = (e[4] | e[5] << 8) & 0xfffe;
+            len = count ? count : 0x10000;
+            last = (e[6] | e[7] << 8) & PRD_EOT;
+        }
+        uint32_t piece = MIN(len, want - done);
+        void *host = dma_map(ch->dma, addr, piece);
+        if (!host || n == IDE_MAPPED_SEGS) {
+            return false;
+        }
+        iov[n] = (struct iovec){.iov_base = host, .iov_len = piece};
+        ch->mapped[n].gpa = addr;
+        ch->mapped[n].len = piece;
+        n++;
+        addr += piece;
+        len -= piece;
+        done += piece;
+    }
+    ch->prd_next = next;
+    ch->prd_addr = addr;
+    ch->prd_len = len;
+    ch->prd_last = last;
+    ch->mapped_n = n;
+    ch->mapped_to_ram = ch->xfer != XFER_DMA_WRITE;
+    return true;
+}
+
+/* A mapped read landed in guest RAM (or part of it, on failure): its pages are dirty. */
+static void dma_mapped_done(IdeChannel *ch)
+{
+    for (int i = 0; ch->mapped_to_ram && i < ch->mapped_n; i++) {
+        dma_written(ch->dma, ch->mapped[i].gpa, ch->mapped[i].len);
+    }
+    ch->mapped_n = 0;
+}
+
 static void dma_next(IdeChannel *ch)
 {
     if (!ch->io_remaining) {
@@ -502,6 +573,17 @@ static void dma_next(IdeChannel *ch)
     }
     ch->chunk = read_chunk(ch);
     uint64_t off = ch->io_lba * ATA_SECTOR, len = (uint64_t)ch->chunk * ATA_SECTOR;
+    struct iovec iov[IDE_MAPPED_SEGS];
+    if (dma_map_chunk(ch, iov)) {
+        ch->status = ST_BSY;
+        ch->busy = true;
+        if (ch->xfer == XFER_DMA_WRITE) {
+            blk_aio_pwritev(cur(ch)->blk, off, iov, ch->mapped_n, 0, dma_rw_done, ch);
+        } else {
+            blk_aio_preadv(cur(ch)->blk, off, iov, ch->mapped_n, dma_rw_done, ch);
+        }
+        return;
+    }
     if (ch->xfer == XFER_DMA_WRITE) {
         if (!dma_move(ch, false)) {
             return;
@@ -520,6 +602,9 @@ static void dma_rw_done(void *opaque, int ret)
 {
     IdeChannel *ch = opaque;
     ch->busy = false;
+    bool mapped = ch->mapped_n > 0;
+    /* A mapped read's bytes are in RAM whatever happened since: mark them first. */
+    dma_mapped_done(ch);
     if (ch->xfer != XFER_DMA_READ && ch->xfer != XFER_DMA_WRITE) {
         return; /* reset meanwhile */
     }
@@ -528,7 +613,7 @@ static void dma_rw_done(void *opaque, int ret)
         transfer_failed(ch, ret);
         return;
     }
-    if (ch->xfer == XFER_DMA_READ) {
+    if (ch->xfer == XFER_DMA_READ && !mapped) {
         frame_raw_blocks(ch);
         if (!dma_move(ch, true)) {
             return;

@@ -240,6 +240,41 @@ static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
 
 static const DmaSpace ram_dma = {.read = ram_read, .write = ram_write};
 
+/* The same RAM also mapped, as the pc's is: the device reads and writes it in place and says
+ * which bytes it stored into; ram_writes counts the copies made instead. */
+static uint8_t *ram_dirty;
+static int ram_writes;
+
+static bool counted_ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
+{
+    ram_writes++;
+    return ram_write(opaque, gpa, buf, len);
+}
+
+static void *ram_map(void *opaque, uint64_t gpa, uint64_t len)
+{
+    return gpa > RAM_SIZE || len > RAM_SIZE - gpa ? NULL : ram + gpa;
+}
+
+static void ram_written(void *opaque, uint64_t gpa, uint64_t len)
+{
+    g_assert_cmpuint(gpa + len, <=, RAM_SIZE);
+    memset(ram_dirty + gpa, 1, len);
+}
+
+static const DmaSpace ram_dma_mapped = {
+    .read = ram_read, .write = counted_ram_write, .map = ram_map, .written = ram_written};
+
+/* Bytes of [gpa, gpa+len) marked dirty. */
+static uint64_t dirty_bytes(uint64_t gpa, uint64_t len)
+{
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < len; i++) {
+        n += ram_dirty[gpa + i];
+    }
+    return n;
+}
+
 static void put_prd(uint32_t at, uint32_t addr, uint16_t len, bool eot)
 {
     uint8_t *e = ram + at;
@@ -258,8 +293,12 @@ static void dma_issue(Fixture *f, uint8_t cmd, uint32_t lba, uint8_t count, bool
 
 static void test_dma(Fixture *f, gconstpointer data)
 {
+    const DmaSpace *space = data;
+    bool mapped = space->map != NULL;
     ram = g_malloc0(RAM_SIZE);
-    ide_channel_set_dma(f->ch, &ram_dma);
+    ram_dirty = g_malloc0(RAM_SIZE);
+    ram_writes = 0;
+    ide_channel_set_dma(f->ch, space);
     uint8_t id[512];
     issue(f, 0xec, 0, 0);
     wait_not_busy(f);
@@ -285,6 +324,12 @@ static void test_dma(Fixture *f, gconstpointer data)
         g_assert_cmpuint(got, ==, (40 * 512 + i + 40 + i / 512) & 0xff);
     }
     g_assert_cmpuint(ram[0x30000 + 536], ==, 0);
+    if (mapped) {
+        /* Read straight into the regions, no copy; exactly their bytes marked dirty. */
+        g_assert_cmpint(ram_writes, ==, 0);
+        g_assert_cmpuint(dirty_bytes(0, RAM_SIZE), ==, 1536);
+        g_assert_cmpuint(dirty_bytes(0x20000, 1000) + dirty_bytes(0x30000, 536), ==, 1536);
+    }
     ide_bmdma_write(f->ch, 0, 0, 1);    /* stop, as the driver's interrupt handler */
     ide_bmdma_write(f->ch, 2, 0x06, 1); /* INT and ERR are write-one-to-clear */
     status(f);
@@ -314,6 +359,25 @@ static void test_dma(Fixture *f, gconstpointer data)
         }
     }
 
+    if (mapped) {
+        g_assert_cmpuint(dirty_bytes(0, RAM_SIZE), ==, 1536); /* a write dirties nothing */
+
+        /* More regions than a mapped request takes (86 of 6 bytes, the last of 2): copied
+         * through the buffer instead, with the same result. */
+        for (int i = 0; i < 86; i++) {
+            put_prd(0x1000 + 8 * i, 0x50000 + 16 * i, i < 85 ? 6 : 2, i == 85);
+        }
+        dma_issue(f, 0xc8, 300, 1, true);
+        g_assert_cmphex(wait_not_busy(f), ==, 0x50);
+        for (int i = 0; i < 512; i++) {
+            g_assert_cmpuint(ram[0x50000 + 16 * (i / 6) + i % 6], ==, (0x5a ^ i) & 0xff);
+        }
+        g_assert_cmpint(ram_writes, ==, 86);
+        ide_bmdma_write(f->ch, 0, 0, 1);
+        ide_bmdma_write(f->ch, 2, 0x06, 1);
+        status(f);
+    }
+
     /* A table shorter than the command: the engine stops, no interrupt. */
     put_prd(0x1000, 0x20000, 512, true);
     status(f);
@@ -330,6 +394,7 @@ static void test_dma(Fixture *f, gconstpointer data)
     g_assert_cmphex(ide_bmdma_read(f->ch, 2, 1), ==, 0x06);
     ide_bmdma_write(f->ch, 0, 0, 1);
     g_free(ram);
+    g_clear_pointer(&ram_dirty, g_free);
 }
 
 /* --- ATAPI: a CD on unit 0 (its own image), a disk on unit 1 --------------------------------- */
@@ -935,7 +1000,9 @@ int main(int argc, char **argv)
     ADD("/ide/read-write", test_read_write);
     ADD("/ide/errors", test_errors);
     ADD("/ide/state-mid-transfer", test_state_mid_transfer);
-    ADD("/ide/dma", test_dma);
+    g_test_add("/ide/dma", Fixture, &ram_dma, fixture_setup, test_dma, fixture_teardown);
+    g_test_add("/ide/dma-mapped", Fixture, &ram_dma_mapped, fixture_setup, test_dma,
+               fixture_teardown);
 #define ADD_CD(path, fn) g_test_add(path, CdFixture, NULL, cd_setup, fn, cd_teardown)
     ADD_CD("/ide/atapi/identify-signature", test_atapi_identify);
     ADD_CD("/ide/atapi/pio", test_atapi_pio);
