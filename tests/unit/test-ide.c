@@ -737,6 +737,20 @@ static void test_atapi_dma(CdFixture *f, gconstpointer data)
     g_assert_cmphex(sense(f), ==, 0x521);
 }
 
+/* The fixture's channel replaced by one with only a CD on blk, as unit 0. */
+static void cd_replace_channel(CdFixture *f, BlockBackend *blk)
+{
+    IdeChannel *ch = ide_channel_new(&f->irq.line);
+    GError *err = NULL;
+    g_assert_true(ide_channel_attach(ch, 0, blk, NULL, true, &err));
+    ide_channel_free(f->ch);
+    io_space_free(f->io);
+    f->io = io_space_new("io", 0x10000);
+    f->ch = ch;
+    g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
+    ide_channel_reset(ch);
+}
+
 static void test_atapi_toc_inquiry(CdFixture *f, gconstpointer data)
 {
     uint8_t out[256];
@@ -869,15 +883,7 @@ static void test_atapi_dvd_structure(CdFixture *f, gconstpointer data)
     const uint32_t blocks = 80 * 60 * 75 + 1;
     TestImage dvd;
     test_image_open_sparse(&dvd, "ide0-cd0", (gsize)blocks * 2048, true);
-    IdeChannel *ch = ide_channel_new(&f->irq.line);
-    GError *err = NULL;
-    g_assert_true(ide_channel_attach(ch, 0, dvd.blk, NULL, true, &err));
-    ide_channel_free(f->ch);
-    io_space_free(f->io);
-    f->io = io_space_new("io", 0x10000);
-    f->ch = ch;
-    g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
-    ide_channel_reset(ch);
+    cd_replace_channel(f, dvd.blk);
 
     g_assert_cmpuint(cd_cmd(f, physical, out, sizeof(out), 0x50), ==, 2052);
     uint8_t want[20] = {0x08, 0x02, 0, 0, 0x01, 0x0f, 0x01, 0, 0, 0, 0, 0};
@@ -937,16 +943,8 @@ static void test_atapi_dvd_structure(CdFixture *f, gconstpointer data)
 static void test_atapi_empty(CdFixture *f, gconstpointer data)
 {
     /* A drive with no medium (-drive if=ide,media=cdrom): NOT READY to what needs one. */
-    IdeChannel *ch = ide_channel_new(&f->irq.line);
     BlockBackend *empty = blk_new("ide0-cd0", NULL);
-    GError *err = NULL;
-    g_assert_true(ide_channel_attach(ch, 0, empty, NULL, true, &err));
-    ide_channel_free(f->ch);
-    io_space_free(f->io);
-    f->io = io_space_new("io", 0x10000);
-    f->ch = ch;
-    g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
-    ide_channel_reset(ch);
+    cd_replace_channel(f, empty);
     uint8_t out[64], tur[12] = {0x00}, read10[12] = {0x28, 0, 0, 0, 0, 0, 0, 0, 1};
     cd_fails(f, tur, 0x23a);
     cd_fails(f, read10, 0x23a);
