@@ -124,6 +124,21 @@ SRST
 ERST
 
     {
+        .name       = "block",
+        .args_type  = "nodes:-n,verbose:-v,device:B?",
+        .params     = "[-n] [-v] [device]",
+        .help       = "show info of one block device or all block devices "
+                      "(-n: show named nodes; -v: show details)",
+        .cmd        = hmp_info_block,
+    },
+
+SRST
+  ``info block`` [-n] [*device*]
+    The block backends as query-block lists them (with ``-n``, the named nodes); ``-v`` (the
+    image details) is not built.
+ERST
+
+    {
         .name       = "block-jobs",
         .args_type  = "",
         .params     = "",

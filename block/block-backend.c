@@ -42,7 +42,7 @@ struct BlockBackend {
     void *dev_opaque;
     bool wce;
     bool root_read_only; /* the last medium's, for blockdev-change-medium's "retain" */
-    bool iostatus_off;   /* its -drive was deleted under the device */
+    bool iostatus_off;   /* its -drive was deleted under the device, or a device without it */
     BlockInterfaceType if_type;
     int bus, unit;
     bool cdrom;
@@ -120,6 +120,11 @@ void blk_drive_deleted(BlockBackend *blk)
 {
     g_free(blk->name);
     blk->name = g_strdup("");
+    blk->iostatus_off = true;
+}
+
+void blk_iostatus_disable(BlockBackend *blk)
+{
     blk->iostatus_off = true;
 }
 
@@ -363,6 +368,12 @@ void blk_tray_moved(BlockBackend *blk, bool open)
     if (tray_moved_handler) {
         tray_moved_handler(blk, open);
     }
+}
+
+bool blk_dev_medium_acceptable(BlockBackend *blk, GError **errp)
+{
+    return !blk->dev_ops || !blk->dev_ops->medium_acceptable ||
+           blk->dev_ops->medium_acceptable(blk->dev_opaque, errp);
 }
 
 void blk_dev_change_media(BlockBackend *blk, bool load)

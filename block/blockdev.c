@@ -20,9 +20,9 @@ typedef struct DriveInfo {
 
 static GPtrArray *drives;        /* DriveInfo*, command-line order */
 static GPtrArray *monitor_nodes; /* BlockDriverState* made by -blockdev / blockdev-add */
-static int if_count[3];
+static int if_count[BLK_IF_COUNT];
 
-static const char *const if_names[] = {"none", "ide", "virtio"};
+static const char *const if_names[BLK_IF_COUNT] = {"none", "ide", "virtio", "floppy", "sd"};
 
 /* Keys -drive keeps for itself (upstream's qemu_common_drive_opts and legacy ones). */
 static const char *const drive_own_keys[] = {"if",
@@ -104,10 +104,11 @@ static bool drive_slot_taken(BlockInterfaceType type, int bus, int unit)
     return false;
 }
 
-/* Upstream's placement of an IDE drive (two units a bus): index= or bus=/unit=, else the
- * first free unit from bus= on. */
-static bool ide_drive_slot(GHashTable *own, int *bus, int *unit, GError **errp)
+/* Upstream's placement of a drive: index= or bus=/unit=, else the first free unit from bus= on.
+ * IDE has two units a bus; floppy and sd have no limit (index= is the unit on bus 0). */
+static bool drive_slot(BlockInterfaceType type, GHashTable *own, int *bus, int *unit, GError **errp)
 {
+    int max_devs = type == BLK_IF_IDE ? 2 : 0;
     int index = -1;
     *bus = 0;
     *unit = -1;
@@ -120,23 +121,23 @@ static bool ide_drive_slot(GHashTable *own, int *bus, int *unit, GError **errp)
             error_setg(errp, "index cannot be used with bus and unit");
             return false;
         }
-        *bus = index / 2;
-        *unit = index % 2;
+        *bus = max_devs ? index / max_devs : 0;
+        *unit = max_devs ? index % max_devs : index;
     }
     if (*unit == -1) {
         *unit = 0;
-        while (drive_slot_taken(BLK_IF_IDE, *bus, *unit)) {
-            if (++*unit == 2) {
+        while (drive_slot_taken(type, *bus, *unit)) {
+            if (++*unit == max_devs) {
                 *unit = 0;
                 ++*bus;
             }
         }
     }
-    if (*unit >= 2) {
-        error_setg(errp, "unit %d too big (max is 1)", *unit);
+    if (max_devs && *unit >= max_devs) {
+        error_setg(errp, "unit %d too big (max is %d)", *unit, max_devs - 1);
         return false;
     }
-    if (drive_slot_taken(BLK_IF_IDE, *bus, *unit)) {
+    if (drive_slot_taken(type, *bus, *unit)) {
         error_setg(errp, "drive with bus=%d, unit=%d (index=%d) exists", *bus, *unit, index);
         return false;
     }
@@ -275,9 +276,12 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
             type = BLK_IF_IDE;
         } else if (strcmp(iface, "virtio") == 0) {
             type = BLK_IF_VIRTIO;
-        } else if (strcmp(iface, "scsi") == 0 || strcmp(iface, "floppy") == 0 ||
-                   strcmp(iface, "pflash") == 0 || strcmp(iface, "mtd") == 0 ||
-                   strcmp(iface, "sd") == 0 || strcmp(iface, "xen") == 0) {
+        } else if (strcmp(iface, "floppy") == 0) {
+            type = BLK_IF_FLOPPY; /* the machine decides whether it has one */
+        } else if (strcmp(iface, "sd") == 0) {
+            type = BLK_IF_SD;
+        } else if (strcmp(iface, "scsi") == 0 || strcmp(iface, "pflash") == 0 ||
+                   strcmp(iface, "mtd") == 0 || strcmp(iface, "xen") == 0) {
             error_setg(errp, "machine type does not support if=%s,bus=0,unit=0", iface);
             return NULL;
         } else {
@@ -324,7 +328,8 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
 
     int index = if_count[type];
     int bus = index / 2, unit = index % 2;
-    if (type == BLK_IF_IDE && !ide_drive_slot(own, &bus, &unit, errp)) {
+    bool placed = type == BLK_IF_IDE || type == BLK_IF_FLOPPY || type == BLK_IF_SD;
+    if (placed && !drive_slot(type, own, &bus, &unit, errp)) {
         return NULL;
     }
     g_autofree char *name = NULL;
@@ -332,6 +337,8 @@ BlockBackend *drive_new(KeyvalList *kv, BlockInterfaceType default_if, bool *hel
         name = g_strdup(id);
     } else if (type == BLK_IF_IDE) {
         name = g_strdup_printf("ide%d-%s%d", bus, cdrom ? "cd" : "hd", unit);
+    } else if (placed) {
+        name = g_strdup_printf("%s%d", if_names[type], unit);
     } else {
         name = g_strdup_printf("%s%d", if_names[type], index);
     }

@@ -24,7 +24,9 @@ static void report(Monitor *mon, GError *err)
 /* upstream's IF_* numbers, which its refusal prints */
 static int upstream_if_number(BlockInterfaceType type)
 {
-    return type == BLK_IF_IDE ? 1 : type == BLK_IF_VIRTIO ? 7 : 0;
+    static const int numbers[BLK_IF_COUNT] = {
+        [BLK_IF_IDE] = 1, [BLK_IF_FLOPPY] = 3, [BLK_IF_SD] = 6, [BLK_IF_VIRTIO] = 7};
+    return numbers[type];
 }
 
 void hmp_drive_add(Monitor *mon, const HmpArgs *args)

@@ -101,6 +101,9 @@ static bool insert_medium(BlockBackend *blk, const char *name, BlockDriverState 
         error_setg(errp, "There already is a medium in device '%s'", name);
         return false;
     }
+    if (!blk_dev_medium_acceptable(blk, errp)) {
+        return false;
+    }
     if (!blk_insert_medium(blk, bs, errp)) {
         return false;
     }

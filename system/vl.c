@@ -83,6 +83,9 @@ typedef enum {
     OPT_INCOMING,
     OPT_DRIVE,
     OPT_CDROM,
+    OPT_FDA,
+    OPT_FDB,
+    OPT_SD,
     OPT_BLOCKDEV,
 } OptionId;
 
@@ -124,6 +127,11 @@ static const OptionDef options[] = {
      "none|directsync|unsafe][,format=f][,readonly=on|off][,id=name]",
      "use 'file' as a drive image"},
     {"cdrom", TRUE, OPT_CDROM, "file", "use 'file' as IDE cdrom image (cdrom is ide1 master)"},
+    {"fda", TRUE, OPT_FDA, "file",
+     "use 'file' as floppy disk 0 image (refused: no floppy controller)"},
+    {"fdb", TRUE, OPT_FDB, "file",
+     "use 'file' as floppy disk 1 image (refused: no floppy controller)"},
+    {"sd", TRUE, OPT_SD, "file", "use 'file' as SecureDigital card image"},
     {"blockdev", TRUE, OPT_BLOCKDEV, "[driver=]driver[,node-name=N][,read-only=on|off]...",
      "configure a block backend"},
     {"serial", TRUE, OPT_SERIAL, "dev", "redirect the serial port to char device 'dev'"},
@@ -621,10 +629,12 @@ static void handle_nic(const char *arg)
     handle_netdev_or_nic(arg, TRUE);
 }
 
-/* -cdrom FILE: upstream's -drive index=2,media=cdrom with FILE (commas doubled). */
-static const char *cdrom_drive_arg(const char *file)
+/* -cdrom, -fda, -fdb, -sd FILE: upstream's -drive with FILE (commas doubled) after its
+ * options for that shortcut. */
+static const char *shortcut_drive_arg(const char *opts, const char *file)
 {
-    GString *s = g_string_new("index=2,media=cdrom,file=");
+    GString *s = g_string_new(opts);
+    g_string_append(s, ",file=");
     for (const char *p = file; *p; p++) {
         g_string_append_c(s, *p);
         if (*p == ',') {
@@ -634,8 +644,31 @@ static const char *cdrom_drive_arg(const char *file)
     return g_string_free(s, FALSE); /* lives as long as the program */
 }
 
-/* -drive: the backend it made (its device comes with the machine's). */
-static BlockBackend *handle_drive(const char *arg)
+static bool is_drive_option(const CmdOption *o)
+{
+    OptionId id = o->def->id;
+    return id == OPT_DRIVE || id == OPT_CDROM || id == OPT_FDA || id == OPT_FDB || id == OPT_SD;
+}
+
+/* The -drive options an option of is_drive_option() stands for. */
+static const char *drive_option_arg(const CmdOption *o)
+{
+    switch (o->def->id) {
+    case OPT_CDROM:
+        return shortcut_drive_arg("index=2,media=cdrom", o->arg);
+    case OPT_FDA:
+        return shortcut_drive_arg("index=0,if=floppy", o->arg);
+    case OPT_FDB:
+        return shortcut_drive_arg("index=1,if=floppy", o->arg);
+    case OPT_SD:
+        return shortcut_drive_arg("if=sd", o->arg);
+    default:
+        return o->arg;
+    }
+}
+
+/* A -drive's backend (its device comes with the machine's), or the machine's default one. */
+static BlockBackend *new_drive(const char *arg)
 {
     GError *err = NULL;
     bool help = false;
@@ -651,8 +684,26 @@ static BlockBackend *handle_drive(const char *arg)
         }
         die_with(err);
     }
+    return blk;
+}
+
+/* -drive and its shortcuts: the backend, if the machine has a bus for it. */
+static BlockBackend *handle_drive(const char *arg)
+{
+    BlockBackend *blk = new_drive(arg);
     int bus, unit;
     BlockInterfaceType type = blk_legacy_type(blk, &bus, &unit, NULL);
+    if (type == BLK_IF_SD || (type == BLK_IF_FLOPPY && (!mc.is_pc || bus > 0 || unit > 1))) {
+        /* upstream's check for drives no device took (pc has no SD controller) */
+        error_report("machine type does not support if=%s,bus=%d,unit=%d",
+                     type == BLK_IF_SD ? "sd" : "floppy", bus, unit);
+        exit(1);
+    }
+    if (type == BLK_IF_FLOPPY) {
+        /* Upstream's pc has an ISA floppy controller for it; ours has none. */
+        error_report("floppy drives are not supported (qemu-colo's pc has no floppy controller)");
+        exit(1);
+    }
     if (!mc.is_pc && type == BLK_IF_VIRTIO) {
         error_report("No 'PCI' bus found for device 'virtio-blk-pci'");
         exit(1);
@@ -987,12 +1038,12 @@ static BlockBackend *default_cdrom(GPtrArray *opts)
         if (o->def->id == OPT_DEVICE && device_disables_default_cdrom(o->arg)) {
             return NULL;
         }
-        if ((o->def->id == OPT_DRIVE || o->def->id == OPT_CDROM) &&
-            blk_legacy_type(o->blk, &bus, &unit, NULL) == BLK_IF_IDE && bus == 1 && unit == 0) {
+        if (is_drive_option(o) && blk_legacy_type(o->blk, &bus, &unit, NULL) == BLK_IF_IDE &&
+            bus == 1 && unit == 0) {
             return NULL;
         }
     }
-    return handle_drive("if=ide,index=2,media=cdrom");
+    return new_drive("if=ide,index=2,media=cdrom");
 }
 
 /* The VM of -M pc, after chardevs and netdevs exist: devices in command-line order, the NICs
@@ -1014,6 +1065,15 @@ static void build_pc(GPtrArray *opts)
     BlockBackend *cdrom = default_cdrom(opts);
     if (cdrom && !pc_machine_add_drive(pc_system_machine(pc_sys), cdrom, &err)) {
         die_with(err);
+    }
+    /* Upstream's other default drives, after the CD-ROM: an empty floppy0 (its drive sits on a
+     * controller we do not have) and sd0, which no device takes (pc has no SD controller). */
+    if (!mc.nodefaults) {
+        BlockBackend *floppy = new_drive("if=floppy,index=0");
+        if (!pc_machine_add_drive(pc_system_machine(pc_sys), floppy, &err)) {
+            die_with(err);
+        }
+        new_drive("if=sd,index=0");
     }
     const char *serial = NULL;
     for (guint i = 0; i < opts->len; i++) {
@@ -1046,7 +1106,7 @@ static void build_pc(GPtrArray *opts)
     /* The devices of -drive if=virtio|ide, after the -device ones, as upstream adds them. */
     for (guint i = 0; i < opts->len; i++) {
         CmdOption *o = opts->pdata[i];
-        if (o->def->id == OPT_DRIVE || o->def->id == OPT_CDROM) {
+        if (is_drive_option(o)) {
             /* Upstream makes virtio's as -device options (located), IDE disks in the
              * machine's own set-up (not located); an IDE drive past the second channel is
              * left over, and its check of orphaned drives names the option. */
@@ -1465,9 +1525,9 @@ int qemu_main(int argc, char **argv)
     for_each_option(opts, OPT_BLOCKDEV, -1, handle_blockdev);
     for (guint i = 0; i < opts->len; i++) {
         CmdOption *o = opts->pdata[i];
-        if (o->def->id == OPT_DRIVE || o->def->id == OPT_CDROM) {
+        if (is_drive_option(o)) {
             error_location_set(o->spelling);
-            o->blk = handle_drive(o->def->id == OPT_CDROM ? cdrom_drive_arg(o->arg) : o->arg);
+            o->blk = handle_drive(drive_option_arg(o));
             error_location_clear();
         }
     }

@@ -700,6 +700,35 @@ static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const cha
     return true;
 }
 
+static void floppy_slot_change_media(void *opaque, bool load)
+{
+}
+
+static bool floppy_slot_medium_acceptable(void *opaque, GError **errp)
+{
+    error_setg(errp, "Device '%s' is a floppy drive, which qemu-colo does not emulate",
+               blk_name(opaque));
+    return false;
+}
+
+/*
+ * Upstream's default floppy0 sits on the ISA floppy controller's drive device[15]. We have no
+ * floppy controller: the drive is listed as upstream lists it (removable, no tray), and refuses
+ * a medium (the command line refuses floppy images before this).
+ */
+static bool pc_machine_add_floppy_slot(BlockBackend *blk, int unit)
+{
+    static const BlockDevOps ops = {
+        .change_media_cb = floppy_slot_change_media,
+        .medium_acceptable = floppy_slot_medium_acceptable,
+    };
+    g_autofree char *qdev = g_strdup_printf("/machine/unattached/device[%d]", 15 + unit);
+    blk_attach_dev(blk, qdev);
+    blk_set_dev_ops(blk, &ops, blk);
+    blk_iostatus_disable(blk);
+    return true;
+}
+
 bool pc_machine_add_drive(PcMachine *m, BlockBackend *blk, GError **errp)
 {
     int bus, unit;
@@ -708,6 +737,8 @@ bool pc_machine_add_drive(PcMachine *m, BlockBackend *blk, GError **errp)
         return virtio_blk_pci_create_for_drive(&m->host, blk, errp);
     case BLK_IF_IDE:
         return pc_machine_add_ide_drive(m, blk, bus, unit, errp);
+    case BLK_IF_FLOPPY:
+        return pc_machine_add_floppy_slot(blk, unit);
     default:
         return true;
     }

@@ -88,16 +88,51 @@ static AtapiResult cmd_request_sense(AtapiState *s, BlockBackend *blk, const uin
     return reply(18, cdb[4]);
 }
 
+/* VPD page 0x83, device identification, as upstream (libata's layout): the serial number,
+ * then, if the allocation length has room, T10 vendor "ATA", model and serial. */
+static AtapiResult vpd_identification(AtapiState *s, uint8_t *buf, uint32_t alloc)
+{
+    const char *serial = s->serial ? s->serial : "";
+    uint32_t len = 4;
+    if (len + 24 > alloc) {
+        return fail(s, SENSE_ILLEGAL_REQUEST, ASC_DATA_PHASE_ERROR);
+    }
+    uint8_t *e = buf + len;
+    e[0] = 0x02; /* ASCII, vendor specific */
+    e[3] = 20;
+    put_padded(e + 4, 20, serial);
+    len += 24;
+    if (len + 72 <= alloc) {
+        e = buf + len;
+        e[0] = 0x02; /* ASCII, T10 vendor identification */
+        e[1] = 0x01;
+        e[3] = 68;
+        put_padded(e + 4, 8, "ATA");
+        put_padded(e + 12, 40, "QEMU DVD-ROM");
+        put_padded(e + 52, 20, serial);
+        len += 72;
+    }
+    buf[3] = len - 4;
+    return reply(len, alloc);
+}
+
 static AtapiResult cmd_inquiry(AtapiState *s, BlockBackend *blk, const uint8_t *cdb, uint8_t *buf)
 {
-    if (cdb[1] & 1) { /* vital product data: only the list of pages */
-        if (cdb[2] != 0x00) {
+    uint32_t alloc = cdb[4]; /* upstream reads one byte of the allocation length */
+    if (cdb[1] & 1) {        /* vital product data */
+        buf[0] = 0x05;
+        buf[1] = cdb[2];
+        switch (cdb[2]) {
+        case 0x00: /* the supported pages */
+            buf[3] = 2;
+            buf[4] = 0x00;
+            buf[5] = 0x83;
+            return reply(6, alloc);
+        case 0x83:
+            return vpd_identification(s, buf, alloc);
+        default:
             return fail(s, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
         }
-        buf[0] = 0x05;
-        buf[3] = 1;    /* page length */
-        buf[4] = 0x00; /* supported pages: this one */
-        return reply(5, ld16_be(cdb + 3));
     }
     buf[0] = 0x05; /* CD/DVD device */
     buf[1] = 0x80; /* removable medium */
@@ -106,7 +141,7 @@ static AtapiResult cmd_inquiry(AtapiState *s, BlockBackend *blk, const uint8_t *
     put_padded(buf + 8, 8, "QEMU");
     put_padded(buf + 16, 16, "QEMU DVD-ROM");
     put_padded(buf + 32, 4, "2.5+");
-    return reply(36, cdb[4]);
+    return reply(36, alloc);
 }
 
 static AtapiResult cmd_start_stop_unit(AtapiState *s, BlockBackend *blk, const uint8_t *cdb,
@@ -168,14 +203,30 @@ static AtapiResult cmd_read_cd(AtapiState *s, BlockBackend *blk, const uint8_t *
     if (!count) {
         return done();
     }
+    AtapiResult r;
     switch (cdb[9] & 0xf8) {
     case 0x00: /* no fields asked for */
         return done();
     case 0x10: /* user data only: a plain read */
         return read_blocks(s, blk, ld32_be(cdb + 2), count);
-    default: /* raw sectors (headers, EDC/ECC): not built here */
+    case 0xf8: /* everything: sync, header, user data, EDC/ECC */
+        r = read_blocks(s, blk, ld32_be(cdb + 2), count);
+        r.raw = r.action == ATAPI_READ;
+        return r;
+    default: /* other field combinations are not offered, as upstream */
         return fail(s, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
     }
+}
+
+void atapi_frame_block(uint8_t *frame, uint32_t lba)
+{
+    frame[0] = 0x00;
+    memset(frame + 1, 0xff, 10);
+    frame[11] = 0x00;
+    put_msf(frame + 12, lba);
+    frame[15] = 0x01; /* mode 1 */
+    memset(frame + ATAPI_RAW_HEADER + ATAPI_BLOCK, 0,
+           ATAPI_RAW_BLOCK - ATAPI_RAW_HEADER - ATAPI_BLOCK);
 }
 
 static AtapiResult cmd_seek(AtapiState *s, BlockBackend *blk, const uint8_t *cdb, uint8_t *buf)
@@ -215,6 +266,46 @@ static uint32_t toc_format0(uint32_t blocks, uint8_t *buf, bool msf, uint8_t sta
     return len;
 }
 
+/* One raw TOC descriptor (11 bytes) of session 1's data track: point, then (PMIN, PSEC,
+ * PFRAME) in p[8..10] or, for an address, p[7..10]. */
+static uint8_t *toc_raw_entry(uint8_t *p, uint8_t point)
+{
+    p[0] = 1;    /* session */
+    p[1] = 0x14; /* ADR 1, data track */
+    p[3] = point;
+    return p + 11;
+}
+
+/* The raw TOC (format 2) of a single-session data CD, as upstream's: the points A0 (first
+ * track 1), A1 (last track 1), A2 (lead-out) and track 1. The start track is not looked at. */
+static uint32_t toc_format2(uint32_t blocks, uint8_t *buf, bool msf)
+{
+    uint8_t *q = buf + 2;
+    *q++ = 1; /* first session */
+    *q++ = 1; /* last session */
+    uint8_t *e = q;
+    q = toc_raw_entry(q, 0xa0);
+    e[8] = 1; /* first track */
+    e = q;
+    q = toc_raw_entry(q, 0xa1);
+    e[8] = 1; /* last track */
+    e = q;
+    q = toc_raw_entry(q, 0xa2);
+    if (msf) {
+        put_msf(e + 8, blocks);
+    } else {
+        st32_be(e + 7, blocks);
+    }
+    e = q;
+    q = toc_raw_entry(q, 1);
+    if (msf) {
+        put_msf(e + 8, 0);
+    }
+    uint32_t len = q - buf;
+    st16_be(buf, len - 2);
+    return len;
+}
+
 static AtapiResult cmd_read_toc(AtapiState *s, BlockBackend *blk, const uint8_t *cdb, uint8_t *buf)
 {
     uint32_t alloc = ld16_be(cdb + 7);
@@ -231,10 +322,83 @@ static AtapiResult cmd_read_toc(AtapiState *s, BlockBackend *blk, const uint8_t 
         buf[2] = 1;
         buf[3] = 1;
         return reply(12, alloc);
-    default: /* raw TOC (format 2) is not built here */
+    case 2:
+        return reply(toc_format2(medium_blocks(blk), buf, msf), alloc);
+    default:
         break;
     }
     return fail(s, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
+}
+
+/* READ DVD STRUCTURE's DVD-ROM formats, as upstream answers them: physical format (one
+ * layer), copyright (none), manufacturing (empty), and the list of these (with BCA, which a
+ * DVD-ROM image has none of). Reply length, or 0 with the sense set. */
+static uint32_t dvd_structure(AtapiState *s, uint32_t blocks, uint8_t format, uint8_t layer,
+                              uint8_t *buf)
+{
+    switch (format) {
+    case 0x00:
+        if (layer != 0) {
+            break;
+        }
+        buf[4] = 0x01;                 /* DVD-ROM, version 1 */
+        buf[5] = 0x0f;                 /* 120 mm, maximum rate not given */
+        buf[6] = 0x01;                 /* one layer, read-only */
+        st32_be(buf + 8, 0);           /* first data sector */
+        st32_be(buf + 12, blocks - 1); /* last */
+        st32_be(buf + 16, blocks - 1); /* last of layer 0 */
+        st16_be(buf, 2048 + 2);
+        return 2048 + 4;
+    case 0x01:
+        st16_be(buf, 4 + 2); /* no copy protection, all regions */
+        return 4 + 4;
+    case 0x04:
+        st16_be(buf, 2048 + 2);
+        return 2048 + 4;
+    case 0xff: {
+        static const struct {
+            uint8_t format;
+            uint16_t len;
+        } list[] = {{0x00, 2048 + 4}, {0x01, 4 + 4}, {0x03, 188 + 4}, {0x04, 2048 + 4}};
+        for (size_t i = 0; i < G_N_ELEMENTS(list); i++) {
+            uint8_t *e = buf + 4 + 4 * i;
+            e[0] = list[i].format;
+            e[1] = 0x40; /* readable, not writable */
+            st16_be(e + 2, list[i].len);
+        }
+        st16_be(buf, 16 + 2);
+        return 16 + 4;
+    }
+    default: /* BCA (0x03) included: none on an image */
+        break;
+    }
+    fail(s, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
+    return 0;
+}
+
+static AtapiResult cmd_read_dvd_structure(AtapiState *s, BlockBackend *blk, const uint8_t *cdb,
+                                          uint8_t *buf)
+{
+    uint8_t media = cdb[1], format = cdb[7];
+    uint32_t blocks = medium_present(s, blk) ? medium_blocks(blk) : 0;
+    if (format < 0xff) {
+        if (blocks && blocks <= CD_MAX_BLOCKS) {
+            return fail(s, SENSE_ILLEGAL_REQUEST, ASC_INCOMPATIBLE_FORMAT);
+        }
+        if (!blocks) {
+            return fail(s, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
+        }
+    }
+    /* Formats 0x80 and up (AACS, layers, write protection) and other media (Blu-ray) are
+     * not offered. */
+    if (media != 0 || (format >= 0x80 && format != 0xff)) {
+        return fail(s, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
+    }
+    /* Upstream clears its buffer, which still holds the command, before it reads the layer:
+     * the layer only counts when the allocation length leaves byte 6 alone. */
+    uint32_t alloc = ld16_be(cdb + 8);
+    uint32_t len = dvd_structure(s, blocks, format, alloc > 6 ? 0 : cdb[6], buf);
+    return len ? reply(len, alloc) : (AtapiResult){.action = ATAPI_FAILED};
 }
 
 static AtapiResult cmd_get_configuration(AtapiState *s, BlockBackend *blk, const uint8_t *cdb,
@@ -243,7 +407,7 @@ static AtapiResult cmd_get_configuration(AtapiState *s, BlockBackend *blk, const
     if (cdb[2] != 0 || cdb[3] != 0) { /* only the profile list (feature 0) */
         return fail(s, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
     }
-    uint32_t alloc = MIN(ld16_be(cdb + 7), ATAPI_REPLY_MAX);
+    uint32_t alloc = MIN(ld16_be(cdb + 7), 512); /* upstream's cap: one sector */
     uint32_t blocks = medium_present(s, blk) ? medium_blocks(blk) : 0;
     uint16_t current = !blocks ? 0 : blocks > CD_MAX_BLOCKS ? PROFILE_DVD_ROM : PROFILE_CD_ROM;
     st16_be(buf + 6, current);
@@ -374,6 +538,7 @@ static const struct {
     [0x51] = {cmd_read_disc_information, CHECK_READY},
     [0x5a] = {cmd_mode_sense, 0},
     [0xa8] = {cmd_read, CHECK_READY},
+    [0xad] = {cmd_read_dvd_structure, CHECK_READY},
     [0xbb] = {cmd_test_unit_ready, 0}, /* SET CD SPEED: accepted, nothing changes */
     [0xbd] = {cmd_mechanism_status, 0},
     [0xbe] = {cmd_read_cd, CHECK_READY},

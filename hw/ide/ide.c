@@ -4,6 +4,7 @@
 #include "util/error.h"
 
 #include <string.h>
+#include <sys/uio.h>
 
 #define ST_ERR  0x01
 #define ST_DRQ  0x08
@@ -30,6 +31,9 @@
 #define BM_ST_W1C     (BM_ST_ERROR | BM_ST_INT)
 #define BM_ST_CAPABLE 0x60 /* drive 0/1 DMA capable: the firmware's bits, kept as written */
 #define PRD_EOT       0x8000
+/* At most this many PRD regions go to one mapped request (a table of smaller pieces is
+ * copied through buf instead), as virtio-blk bounds its segments. */
+#define IDE_MAPPED_SEGS 64
 
 typedef enum {
     XFER_NONE,
@@ -87,8 +91,18 @@ struct IdeChannel {
     uint32_t pkt_remaining;
     uint32_t pkt_limit; /* the byte count limit the guest gave with the PACKET */
     uint32_t elem_end;
+    bool atapi_raw; /* READ CD of whole 2352-byte sectors: each 2048-byte block is framed */
+    /* A bus-master request in flight straight into/out of guest RAM: its PRD regions, marked
+     * dirty (a read) when it completes. Never saved: a save drains it first. */
+    int mapped_n; /* 0: the request uses buf */
+    bool mapped_to_ram;
+    struct {
+        uint64_t gpa;
+        uint32_t len;
+    } mapped[IDE_MAPPED_SEGS];
     /* The signature is on show (reset, diagnostic): selecting the other unit shows its own. */
     bool sig_shown;
+    int bus_index; /* which bus of the controller (default serial numbers) */
 };
 
 static AtaDrive *cur(IdeChannel *ch)
@@ -262,6 +276,46 @@ static void transfer_failed(IdeChannel *ch, int ret)
     }
 }
 
+/* Sectors of 2352 bytes that fit the buffer, in 512-byte units. */
+#define RAW_CHUNK_SECTORS                                                                          \
+    ((ATA_BUF_SECTORS * ATA_SECTOR / ATAPI_RAW_BLOCK) * (ATAPI_BLOCK / ATA_SECTOR))
+
+static bool raw_read(IdeChannel *ch)
+{
+    return ch->atapi_xfer && ch->atapi_raw;
+}
+
+/* The next buffer's worth of a read, in 512-byte sectors. */
+static uint32_t read_chunk(IdeChannel *ch)
+{
+    return MIN(ch->io_remaining, raw_read(ch) ? RAW_CHUNK_SECTORS : ATA_BUF_SECTORS);
+}
+
+/* The bytes the chunk in the buffer stands for (framed, for a raw CD read). */
+static uint32_t chunk_bytes(IdeChannel *ch)
+{
+    if (raw_read(ch)) {
+        return ch->chunk / (ATAPI_BLOCK / ATA_SECTOR) * ATAPI_RAW_BLOCK;
+    }
+    return ch->chunk * ATA_SECTOR;
+}
+
+/* A raw read's blocks, just read into the buffer from io_lba: each moved to its 2352-byte
+ * frame (last first, as frames are larger) and framed as upstream frames them. */
+static void frame_raw_blocks(IdeChannel *ch)
+{
+    if (!raw_read(ch)) {
+        return;
+    }
+    uint32_t blocks = ch->chunk / (ATAPI_BLOCK / ATA_SECTOR);
+    uint32_t lba = ch->io_lba / (ATAPI_BLOCK / ATA_SECTOR);
+    for (uint32_t i = blocks; i-- > 0;) {
+        uint8_t *frame = ch->buf + (size_t)i * ATAPI_RAW_BLOCK;
+        memmove(frame + ATAPI_RAW_HEADER, ch->buf + (size_t)i * ATAPI_BLOCK, ATAPI_BLOCK);
+        atapi_frame_block(frame, lba + i);
+    }
+}
+
 static void read_done(void *opaque, int ret)
 {
     IdeChannel *ch = opaque;
@@ -273,10 +327,11 @@ static void read_done(void *opaque, int ret)
         transfer_failed(ch, ret);
         return;
     }
+    frame_raw_blocks(ch);
     ch->io_lba += ch->chunk;
     ch->io_remaining -= ch->chunk;
     ch->buf_pos = 0;
-    ch->buf_end = ch->chunk * ATA_SECTOR;
+    ch->buf_end = chunk_bytes(ch);
     if (ch->atapi_xfer) {
         atapi_pio_next(ch);
         return;
@@ -287,7 +342,7 @@ static void read_done(void *opaque, int ret)
 
 static void start_chunk_read(IdeChannel *ch)
 {
-    ch->chunk = MIN(ch->io_remaining, ATA_BUF_SECTORS);
+    ch->chunk = read_chunk(ch);
     ch->status = ST_BSY;
     ch->busy = true;
     blk_aio_pread(cur(ch)->blk, ch->io_lba * ATA_SECTOR, (uint64_t)ch->chunk * ATA_SECTOR, ch->buf,
@@ -419,7 +474,7 @@ static int64_t prd_transfer(IdeChannel *ch, uint8_t *buf, uint32_t len, bool to_
 /* Moves one buffer through the PRD table; false when the transfer has ended instead. */
 static bool dma_move(IdeChannel *ch, bool to_ram)
 {
-    uint32_t bytes = ch->chunk * ATA_SECTOR;
+    uint32_t bytes = chunk_bytes(ch);
     int64_t moved = prd_transfer(ch, ch->buf, bytes, to_ram);
     if (moved < 0) {
         ch->bm_status |= BM_ST_ERROR;
@@ -439,6 +494,65 @@ static bool dma_move(IdeChannel *ch, bool to_ram)
 
 static void dma_rw_done(void *opaque, int ret);
 
+/*
+ * The chunk's PRD regions as host pointers into guest RAM, so that the block layer reads into
+ * them or writes from them with no copy (as virtio-blk does). Walks the table as a copy would;
+ * false, with the walk's position as it was, when the chunk cannot go that way (no map in the
+ * DMA space, a table shorter than the chunk, a region that is not RAM, too many regions, a
+ * framed CD read): the copying path then handles it, errors included.
+ */
+static bool dma_map_chunk(IdeChannel *ch, struct iovec *iov)
+{
+    if (!ch->dma->map || raw_read(ch)) {
+        return false;
+    }
+    uint32_t next = ch->prd_next, addr = ch->prd_addr, len = ch->prd_len;
+    bool last = ch->prd_last;
+    uint32_t want = chunk_bytes(ch), done = 0;
+    int n = 0;
+    while (done < want) {
+        if (!len) {
+            uint8_t e[8];
+            if (last || !dma_read(ch->dma, next, e, sizeof(e))) {
+                return false;
+            }
+            next += 8;
+            addr = e[0] | e[1] << 8 | e[2] << 16 | (uint32_t)e[3] << 24;
+            uint32_t count = (e[4] | e[5] << 8) & 0xfffe;
+            len = count ? count : 0x10000;
+            last = (e[6] | e[7] << 8) & PRD_EOT;
+        }
+        uint32_t piece = MIN(len, want - done);
+        void *host = dma_map(ch->dma, addr, piece);
+        if (!host || n == IDE_MAPPED_SEGS) {
+            return false;
+        }
+        iov[n] = (struct iovec){.iov_base = host, .iov_len = piece};
+        ch->mapped[n].gpa = addr;
+        ch->mapped[n].len = piece;
+        n++;
+        addr += piece;
+        len -= piece;
+        done += piece;
+    }
+    ch->prd_next = next;
+    ch->prd_addr = addr;
+    ch->prd_len = len;
+    ch->prd_last = last;
+    ch->mapped_n = n;
+    ch->mapped_to_ram = ch->xfer != XFER_DMA_WRITE;
+    return true;
+}
+
+/* A mapped read landed in guest RAM (or part of it, on failure): its pages are dirty. */
+static void dma_mapped_done(IdeChannel *ch)
+{
+    for (int i = 0; ch->mapped_to_ram && i < ch->mapped_n; i++) {
+        dma_written(ch->dma, ch->mapped[i].gpa, ch->mapped[i].len);
+    }
+    ch->mapped_n = 0;
+}
+
 static void dma_next(IdeChannel *ch)
 {
     if (!ch->io_remaining) {
@@ -457,8 +571,19 @@ static void dma_next(IdeChannel *ch)
         ch->status = ST_DRDY | ST_DSC;
         return;
     }
-    ch->chunk = MIN(ch->io_remaining, ATA_BUF_SECTORS);
+    ch->chunk = read_chunk(ch);
     uint64_t off = ch->io_lba * ATA_SECTOR, len = (uint64_t)ch->chunk * ATA_SECTOR;
+    struct iovec iov[IDE_MAPPED_SEGS];
+    if (dma_map_chunk(ch, iov)) {
+        ch->status = ST_BSY;
+        ch->busy = true;
+        if (ch->xfer == XFER_DMA_WRITE) {
+            blk_aio_pwritev(cur(ch)->blk, off, iov, ch->mapped_n, 0, dma_rw_done, ch);
+        } else {
+            blk_aio_preadv(cur(ch)->blk, off, iov, ch->mapped_n, dma_rw_done, ch);
+        }
+        return;
+    }
     if (ch->xfer == XFER_DMA_WRITE) {
         if (!dma_move(ch, false)) {
             return;
@@ -477,6 +602,9 @@ static void dma_rw_done(void *opaque, int ret)
 {
     IdeChannel *ch = opaque;
     ch->busy = false;
+    bool mapped = ch->mapped_n > 0;
+    /* A mapped read's bytes are in RAM whatever happened since: mark them first. */
+    dma_mapped_done(ch);
     if (ch->xfer != XFER_DMA_READ && ch->xfer != XFER_DMA_WRITE) {
         return; /* reset meanwhile */
     }
@@ -485,8 +613,11 @@ static void dma_rw_done(void *opaque, int ret)
         transfer_failed(ch, ret);
         return;
     }
-    if (ch->xfer == XFER_DMA_READ && !dma_move(ch, true)) {
-        return;
+    if (ch->xfer == XFER_DMA_READ && !mapped) {
+        frame_raw_blocks(ch);
+        if (!dma_move(ch, true)) {
+            return;
+        }
     }
     ch->io_lba += ch->chunk;
     ch->io_remaining -= ch->chunk;
@@ -710,9 +841,10 @@ static void packet_received(IdeChannel *ch)
         atapi_data_phase(ch, XFER_DMA_REPLY);
         return;
     case ATAPI_READ:
+        ch->atapi_raw = r.raw;
         ch->io_lba = (uint64_t)r.lba * (ATAPI_BLOCK / ATA_SECTOR);
         ch->io_remaining = r.count * (ATAPI_BLOCK / ATA_SECTOR);
-        ch->pkt_remaining = r.count * ATAPI_BLOCK;
+        ch->pkt_remaining = r.count * (r.raw ? ATAPI_RAW_BLOCK : ATAPI_BLOCK);
         ch->buf_pos = ch->buf_end = 0;
         atapi_data_phase(ch, XFER_DMA_READ);
         return;
@@ -762,6 +894,7 @@ static void exec_command(IdeChannel *ch, uint8_t cmd)
     clear_irq(ch);
     ch->error = 0;
     ch->sig_shown = false;
+    ch->atapi_raw = false;
     if (d->cd && exec_atapi_ata(ch, d, cmd)) {
         return;
     }
@@ -1105,6 +1238,11 @@ static const BlockDevOps cd_dev_ops = {
     .is_medium_locked = cd_is_medium_locked,
 };
 
+void ide_channel_set_bus_index(IdeChannel *ch, int bus)
+{
+    ch->bus_index = bus;
+}
+
 bool ide_channel_attach(IdeChannel *ch, int unit, BlockBackend *blk, const char *serial, bool cd,
                         GError **errp)
 {
@@ -1126,8 +1264,9 @@ bool ide_channel_attach(IdeChannel *ch, int unit, BlockBackend *blk, const char 
     d->sectors = MAX(blk_getlength(blk), 0) / ATA_SECTOR;
     g_strlcpy(d->serial, serial ? serial : "QM00001", sizeof(d->serial));
     if (!serial) {
-        d->serial[6] = '1' + unit; /* upstream's QM0000N, N counting drives */
+        d->serial[6] = '1' + 2 * ch->bus_index + unit; /* upstream's QM0000N, N counting units */
     }
+    d->atapi.serial = d->serial;
     return true;
 }
 
@@ -1209,7 +1348,7 @@ static bool ide_check(const void *scratch, const void *live, int version, GError
 
 const VMStateDescription vmstate_ide_channel = {
     .name = "ide",
-    .version = 3,
+    .version = 4,
     .size = sizeof(IdeChannel),
     .pre_save = ide_pre_save,
     .check = ide_check,
@@ -1267,5 +1406,6 @@ const VMStateDescription vmstate_ide_channel = {
                                VMSTATE_U32_V(IdeChannel, pkt_limit, 3),
                                VMSTATE_U32_V(IdeChannel, elem_end, 3),
                                VMSTATE_BOOL_V(IdeChannel, sig_shown, 3),
+                               VMSTATE_BOOL_V(IdeChannel, atapi_raw, 4),
                                VMSTATE_END},
 };

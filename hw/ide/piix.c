@@ -49,6 +49,7 @@ PiixIde *piix3_ide_new(PCIBus *bus, IrqLine *irq[2], const DmaSpace *dma, GError
     p->ide = ide;
     for (int i = 0; i < 2; i++) {
         p->ch[i] = ide_channel_new(irq[i]);
+        ide_channel_set_bus_index(p->ch[i], i);
         ide_channel_set_dma(p->ch[i], dma);
     }
     pci_register_bar(ide, 4, PCI_BAR_IO, false, 16, &bmdma_ops, p);

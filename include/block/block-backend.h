@@ -39,6 +39,8 @@ const char *blk_name(BlockBackend *blk);
 void blk_drive_deleted(BlockBackend *blk);
 /* Whether query-block shows an I/O status: a device's backend with the default policy. */
 bool blk_iostatus_enabled(BlockBackend *blk);
+/* For a device that keeps no I/O status (upstream's floppy): query-block shows none. */
+void blk_iostatus_disable(BlockBackend *blk);
 
 /* Inserts root with the given permissions (a device's); false on a lock conflict. */
 bool blk_insert_bs(BlockBackend *blk, BlockDriverState *root, uint64_t perm, uint64_t shared,
@@ -74,6 +76,9 @@ typedef struct BlockDevOps {
     void (*eject_request_cb)(void *opaque, bool force);
     bool (*is_tray_open)(void *opaque);
     bool (*is_medium_locked)(void *opaque);
+    /* Optional: false + errp when the device cannot take a medium at all (a drive slot
+     * without its controller). */
+    bool (*medium_acceptable)(void *opaque, GError **errp);
 } BlockDevOps;
 void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops, void *opaque);
 /* True without a device, as upstream: only a device without removable media says no. */
@@ -81,6 +86,7 @@ bool blk_dev_has_removable_media(BlockBackend *blk);
 bool blk_dev_has_tray(BlockBackend *blk);
 bool blk_dev_is_tray_open(BlockBackend *blk);
 bool blk_dev_is_medium_locked(BlockBackend *blk);
+bool blk_dev_medium_acceptable(BlockBackend *blk, GError **errp);
 /* Tells the device; a tray that moved is reported (blk_tray_moved). */
 void blk_dev_change_media(BlockBackend *blk, bool load);
 void blk_dev_eject_request(BlockBackend *blk, bool force);
@@ -95,6 +101,9 @@ typedef enum {
     BLK_IF_NONE,
     BLK_IF_IDE,
     BLK_IF_VIRTIO,
+    BLK_IF_FLOPPY,
+    BLK_IF_SD,
+    BLK_IF_COUNT
 } BlockInterfaceType;
 void blk_set_legacy(BlockBackend *blk, BlockInterfaceType type, int bus, int unit, bool cdrom);
 BlockInterfaceType blk_legacy_type(BlockBackend *blk, int *bus, int *unit, bool *cdrom);

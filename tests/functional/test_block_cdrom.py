@@ -92,6 +92,91 @@ def test_guest_reads_cdrom(built, isos, binary, setup):
         assert f.read() == image
 
 
+# MMC commands sent from the guest through SG_IO (qc-atapi, tests/guest/atapi-cmd.c): (device,
+# CDB in hex, allocation length). sr0 is a CD (-cdrom), sr1 a medium larger than a CD, which
+# upstream calls a DVD-ROM.
+MMC_COMMANDS = [
+    ("sr0", "120000002400", 36),
+    ("sr0", "120100ff0000", 255),      # VPD page list (one-byte allocation length: 0)
+    ("sr0", "12010000ff00", 255),
+    ("sr0", "12018300ff00", 255),      # device identification
+    ("sr0", "12018300630" "0", 99),    # room for the serial only
+    ("sr0", "12018300100" "0", 16),    # not even for it: DATA PHASE ERROR
+    ("sr0", "12018000ff00", 255),
+    ("sr0", "25000000000000000000", 8),
+    ("sr0", "43000000000000040000", 1024),   # READ TOC formats 0, 1, 2, by address and MSF
+    ("sr0", "43020000000000040000", 1024),
+    ("sr0", "43000000000000040040", 1024),
+    ("sr0", "43000000000000040080", 1024),
+    ("sr0", "43020000000000040080", 1024),
+    ("sr0", "430000000000000400c0", 1024),
+    ("sr0", "43000000000005040000", 1024),
+    ("sr0", "be000000001000000110" "0000", 2048),    # READ CD: user data
+    ("sr0", "be0000000010000002f8" "0000", 4704),    # whole sectors
+    ("sr0", "be000000001000000178" "0000", 2352),    # headers and data: refused
+    ("sr0", "be00ffffff1000000110" "0000", 2048),    # out of range
+    ("sr0", "ad000000000000000804" "0000", 2052),    # READ DVD STRUCTURE on a CD
+    ("sr0", "ad000000000000ff00ff" "0000", 255),
+    ("sr0", "46000000000000000100", 256),            # GET CONFIGURATION
+    ("sr0", "46020001000000000100", 256),
+    ("sr0", "51000000000000002200", 34),
+    ("sr0", "5a002a00000000002000", 32),
+    ("sr0", "4a010000100000000800", 8),
+    ("sr0", "bd000000000000000008" "0000", 8),
+    ("sr1", "46000000000000000100", 256),
+    ("sr1", "25000000000000000000", 8),
+    ("sr1", "43000000000000040080", 1024),
+    ("sr1", "ad000000000000000804" "0000", 2052),    # physical format
+    ("sr1", "ad000000000001000804" "0000", 2052),    # layer 1 (upstream reads it as 0)
+    ("sr1", "ad000000000001000004" "0000", 4),       # layer 1 with a short allocation
+    ("sr1", "ad000000000000010008" "0000", 8),       # copyright
+    ("sr1", "ad000000000000030100" "0000", 256),     # BCA
+    ("sr1", "ad000000000000040804" "0000", 2052),    # manufacturing
+    ("sr1", "ad000000000000ff00ff" "0000", 255),     # the list
+    ("sr1", "ad000000000000800100" "0000", 256),     # AACS
+    ("sr1", "ad010000000000000804" "0000", 2052),    # Blu-ray
+]
+
+
+def mmc_answers(binary, built, iso, dvd):
+    args = ["-cdrom", iso, "-drive", f"if=ide,index=3,media=cdrom,file={dvd},format=raw"]
+    lines = []
+    with guest.GuestVM(binary, built, append="qc.nodisk", net=None, interactive=True,
+                       extra_args=args) as vm:
+        vm.wait_ready(timeout=300)
+        # A few commands a line: the console takes lines of at most 4 KiB.
+        for i in range(0, len(MMC_COMMANDS), 4):
+            script = "; ".join(f"echo {dev}:{cdb}:$(qc-atapi /dev/{dev} {cdb} {alloc} 2>&1)"
+                               for dev, cdb, alloc in MMC_COMMANDS[i:i + 4])
+            out = vm.shell(script, timeout=120)
+            lines += [line.strip() for line in out.splitlines()
+                      if re.match(r"sr[01]:", line.strip())]
+    return lines
+
+
+def test_guest_mmc_commands_as_debian(built, isos, tmp_path):
+    """The guest's MMC commands (READ TOC formats 0-2, READ CD of user data and of whole
+    sectors, READ DVD STRUCTURE, GET CONFIGURATION, INQUIRY's VPD pages, ...) answered byte
+    for byte as Debian's QEMU answers them, sense data included, on a CD and a DVD-sized
+    medium."""
+    (one, _), _ = isos
+    dvd = tmp_path / "dvd.img"
+    with open(dvd, "wb") as f:
+        f.truncate((80 * 60 * 75 + 16) * 2048)
+    theirs = mmc_answers(DEBIAN_QEMU, built, one, str(dvd))
+    ours = mmc_answers(OURS, built, one, str(dvd))
+    assert len(theirs) == len(MMC_COMMANDS), theirs
+    assert ours == theirs
+    answers = dict((line.rsplit(":", 1)[0], line.rsplit(":", 1)[1]) for line in ours)
+    # The comparison is not of two failures: the raw TOC and the whole sectors came back.
+    # (libata reports no residue for ATAPI: len is the allocation length)
+    raw_toc = answers["sr0:43000000000000040080"]
+    assert re.match(r"status=0 sense=00/00/00 len=\d+ data=002e0101011400a0", raw_toc), raw_toc
+    raw = answers["sr0:be0000000010000002f8" "0000"]
+    assert raw.startswith("status=0 sense=00/00/00 len=4704 data=00ffffffffffffffffffff00"), raw
+    assert answers["sr1:ad000000000000000804" "0000"].startswith("status=0 sense=00/00/00 len=2052")
+
+
 @pytest.mark.parametrize("binary", ["debian", "ours"])
 def test_guest_sees_medium_change(built, isos, sockdir, binary):
     """While the guest has the disc mounted its tray is locked: eject without force is refused
@@ -250,15 +335,22 @@ def test_good_cdrom_setups_start(isos):
         assert got[1] == got[0], case
 
 
-def block_devices(binary, args):
-    """query-block on a paused pc without -nodefaults: {device: entry}, normalized."""
+def block_list(binary, args, commands=()):
+    """query-block on a paused pc without -nodefaults, in its order, normalized; before it,
+    the answers to `commands` ((name, arguments) pairs)."""
     p = QemuProcess(binary, ["-M", "pc", "-accel", "tcg", "-S", "-display", "none",
                              "-serial", "none", "-monitor", "none"] + args)
     try:
+        answers = [p.qmp.cmd(name, arguments) for name, arguments in commands]
         blocks = p.qmp.command("query-block")
     finally:
         p.kill()
-    return {b["device"] or b["qdev"]: json.loads(normalize(json.dumps(b))) for b in blocks}
+    return answers, [json.loads(normalize(json.dumps(b))) for b in blocks]
+
+
+def block_devices(binary, args):
+    """query-block as block_list's, but {device: entry}."""
+    return {b["device"] or b["qdev"]: b for b in block_list(binary, args)[1]}
 
 
 @pytest.mark.parametrize("case,default", [
@@ -276,18 +368,116 @@ def block_devices(binary, args):
         "index3", "nodefaults"])
 def test_default_cdrom_as_debian(isos, case, default):
     """Without -nodefaults upstream's pc adds an empty ide1-cd0 at IDE bus 1 unit 0 unless a
-    -device ide-cd/ide-hd or a drive there says otherwise; query-block's IDE entries as
-    Debian's (Debian's also lists floppy0 and sd0, which this machine has not)."""
+    -device ide-cd/ide-hd or a drive there says otherwise, then the empty floppy0 and sd0:
+    query-block's list, in its order, as Debian's."""
     (one, _), (two, _) = isos
     args = [a.replace("ONE", one).replace("TWO", two) for a in case.split()]
-    theirs = block_devices(DEBIAN_QEMU, args)
-    ours = block_devices(OURS, args)
-    for name in ("floppy0", "sd0"):
-        theirs.pop(name, None)
+    theirs = block_list(DEBIAN_QEMU, args)[1]
+    ours = block_list(OURS, args)[1]
     assert ours == theirs
+    names = [b["device"] for b in ours]
+    assert ({"floppy0", "sd0"} <= set(names)) == (case != "-nodefaults"), names
+    ours = {b["device"] or b["qdev"]: b for b in ours}
     empty = {"io-status": "ok", "device": "ide1-cd0", "locked": False, "removable": True,
              "qdev": "/machine/unattached/device[N]", "tray_open": False, "type": "unknown"}
     assert (ours.get("ide1-cd0") == empty) == default, ours
+
+
+# Command lines Debian's QEMU refuses too: SD cards (pc has no SD controller), floppy units past
+# the controller's two, floppies on a machine without one.
+SD_FLOPPY_ERRORS = [
+    "-sd ONE",
+    "-drive if=sd,index=3",
+    "-drive if=sd,file=ONE,format=raw",
+    "-drive if=floppy,index=2",
+    "-drive if=floppy,bus=1,unit=1",
+    "-fda ONE.nope",
+    "-M none -drive if=floppy",
+]
+
+
+@pytest.mark.parametrize("case", SD_FLOPPY_ERRORS)
+def test_sd_floppy_errors_as_debian(isos, case):
+    (one, _), _ = isos
+    args = ["-accel", "tcg", "-display", "none", "-S", "-serial", "none", "-monitor", "none"]
+    args += [a.replace("ONE", one) for a in case.split(" ")]
+    assert_same_failure(run(OURS, *args, base=False), run(DEBIAN_QEMU, *args, base=False))
+
+
+@pytest.mark.parametrize("case", ["-fda ONE", "-fdb ONE", "-drive if=floppy",
+                                  "-drive if=floppy,file=ONE,format=raw,index=1"])
+def test_floppy_images_refused(isos, case):
+    """Debian's pc takes floppies on its ISA floppy controller; this machine has none and says
+    so (docs/block.md)."""
+    (one, _), _ = isos
+    args = [a.replace("ONE", one) for a in case.split(" ")]
+    r = run(OURS, "-M", "pc", "-accel", "tcg", "-display", "none", "-S", *args, base=False)
+    assert r.returncode == 1
+    assert r.stderr.endswith(f"qemu-system-x86_64: {' '.join(args)}: floppy drives are not "
+                             "supported (qemu-colo's pc has no floppy controller)\n"), r.stderr
+
+
+def test_default_sd_and_floppy_media(isos):
+    """sd0 takes a medium and gives it back as Debian's does (no device reads it there either);
+    floppy0 refuses one, where Debian's floppy controller would read it."""
+    (one, _), _ = isos
+    sd = [("blockdev-change-medium", {"device": "sd0", "filename": one, "format": "raw"})]
+    theirs = block_list(DEBIAN_QEMU, [], sd)
+    ours = block_list(OURS, [], sd)
+    assert ours == theirs
+    assert ours[0] == [{"return": {}}] and ours[1][-1]["inserted"]["file"] == one
+    sd_eject = sd + [("eject", {"device": "sd0"})]
+    assert block_list(OURS, [], sd_eject) == block_list(DEBIAN_QEMU, [], sd_eject)
+    floppy = [("blockdev-change-medium", {"device": "floppy0", "filename": one,
+                                          "format": "raw"}),
+              ("eject", {"device": "floppy0"}),
+              ("blockdev-open-tray", {"device": "floppy0"}),
+              ("blockdev-close-tray", {"device": "floppy0"})]
+    answers, blocks = block_list(OURS, [], floppy)
+    assert answers == [{"error": {"class": "GenericError",
+                                  "desc": "Device 'floppy0' is a floppy drive, which qemu-colo "
+                                          "does not emulate"}},
+                       {"return": {}}, {"return": {}}, {"return": {}}], answers
+    # Debian's answers the tray commands alike: a floppy drive has no tray.
+    assert block_list(DEBIAN_QEMU, [], floppy[1:])[0] == answers[1:]
+    assert "inserted" not in [b for b in blocks if b["device"] == "floppy0"][0]
+
+
+def info_block(binary, args, lines):
+    """The HMP answers to `lines` on a paused pc, normalized (node names, device numbers, the
+    snapshot overlay's temporary name)."""
+    p = QemuProcess(binary, ["-M", "pc", "-accel", "tcg", "-S", "-display", "none",
+                             "-serial", "none", "-monitor", "none"] + args)
+    try:
+        out = [p.qmp.cmd("human-monitor-command", {"command-line": line}) for line in lines]
+    finally:
+        p.kill()
+    return [re.sub(r"vl\.\w{6}", "vl.X", normalize(json.dumps(o))) for o in out]
+
+
+@pytest.mark.parametrize("case", [
+    "",
+    "-nodefaults",
+    "-drive if=none,id=d1,file=OV,cache=none -device virtio-blk-pci,drive=d1 "
+    "-drive if=ide,file=TWO,format=raw,media=cdrom "
+    "-blockdev driver=file,filename=ONE,node-name=n1,read-only=on "
+    "-drive if=virtio,file=ONE,format=raw,snapshot=on,file.locking=off "
+    "-drive if=ide,index=3,file=TWO,format=raw,cache=writethrough,file.locking=off",
+], ids=["defaults", "nodefaults", "drives"])
+def test_info_block_as_debian(isos, tmp_path, case):
+    """HMP info block (all, by backend name, by node name, -n, unknown names) prints what
+    Debian's does: the defaults, media, cache modes, backing chains, read-only drives."""
+    (one, _), (two, _) = isos
+    ov = str(tmp_path / "ov.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", one, "-F", "raw", ov],
+                   check=True)
+    args = [a.replace("ONE", one).replace("TWO", two).replace("OV", ov) for a in case.split()]
+    lines = ["info block", "info block d1", "info block sd0", "info block ide1-cd0",
+             "info block -n", "info block n1", "info block nope"]
+    theirs = info_block(DEBIAN_QEMU, args, lines)
+    ours = info_block(OURS, args, lines)
+    assert ours == theirs
+    assert ("Cache mode" in theirs[0]) == (case not in ("", "-nodefaults")), theirs
 
 
 def test_default_cdrom_takes_a_medium(isos):
@@ -325,7 +515,7 @@ def test_cdrom_guest_migrates(built, isos, sockdir):
         src.shell(f"mkdir -p /mnt/cd; mount -t iso9660 -o ro /dev/{dev} /mnt/cd", timeout=60)
         with QMPClient(dst.qmp_path) as dq, QMPClient(src.qmp_path) as sq:
             assert sq.cmd("blockdev-open-tray", {"id": "cdx"}) == {"return": {}}
-            before = {b["device"] or b["qdev"]: (b["locked"], b["tray_open"], "inserted" in b)
+            before = {b["device"] or b["qdev"]: (b["locked"], b.get("tray_open"), "inserted" in b)
                       for b in sq.command("query-block")}
             assert before["ide1-cd0"] == (True, False, True), before
             assert before["cd2"] == (False, True, False), before
@@ -338,7 +528,7 @@ def test_cdrom_guest_migrates(built, isos, sockdir):
                 assert sq.cmd("query-migrate")["return"].get("status") != "failed"
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-            after = {b["device"] or b["qdev"]: (b["locked"], b["tray_open"], "inserted" in b)
+            after = {b["device"] or b["qdev"]: (b["locked"], b.get("tray_open"), "inserted" in b)
                      for b in dq.command("query-block")}
             assert after == before
         out = dst.shell("sha256sum /mnt/cd/sub/one.bin; umount /mnt/cd", timeout=120)

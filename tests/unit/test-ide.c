@@ -240,6 +240,41 @@ static bool ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
 
 static const DmaSpace ram_dma = {.read = ram_read, .write = ram_write};
 
+/* The same RAM also mapped, as the pc's is: the device reads and writes it in place and says
+ * which bytes it stored into; ram_writes counts the copies made instead. */
+static uint8_t *ram_dirty;
+static int ram_writes;
+
+static bool counted_ram_write(void *opaque, uint64_t gpa, const void *buf, uint64_t len)
+{
+    ram_writes++;
+    return ram_write(opaque, gpa, buf, len);
+}
+
+static void *ram_map(void *opaque, uint64_t gpa, uint64_t len)
+{
+    return gpa > RAM_SIZE || len > RAM_SIZE - gpa ? NULL : ram + gpa;
+}
+
+static void ram_written(void *opaque, uint64_t gpa, uint64_t len)
+{
+    g_assert_cmpuint(gpa + len, <=, RAM_SIZE);
+    memset(ram_dirty + gpa, 1, len);
+}
+
+static const DmaSpace ram_dma_mapped = {
+    .read = ram_read, .write = counted_ram_write, .map = ram_map, .written = ram_written};
+
+/* Bytes of [gpa, gpa+len) marked dirty. */
+static uint64_t dirty_bytes(uint64_t gpa, uint64_t len)
+{
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < len; i++) {
+        n += ram_dirty[gpa + i];
+    }
+    return n;
+}
+
 static void put_prd(uint32_t at, uint32_t addr, uint16_t len, bool eot)
 {
     uint8_t *e = ram + at;
@@ -258,8 +293,12 @@ static void dma_issue(Fixture *f, uint8_t cmd, uint32_t lba, uint8_t count, bool
 
 static void test_dma(Fixture *f, gconstpointer data)
 {
+    const DmaSpace *space = data;
+    bool mapped = space->map != NULL;
     ram = g_malloc0(RAM_SIZE);
-    ide_channel_set_dma(f->ch, &ram_dma);
+    ram_dirty = g_malloc0(RAM_SIZE);
+    ram_writes = 0;
+    ide_channel_set_dma(f->ch, space);
     uint8_t id[512];
     issue(f, 0xec, 0, 0);
     wait_not_busy(f);
@@ -285,6 +324,12 @@ static void test_dma(Fixture *f, gconstpointer data)
         g_assert_cmpuint(got, ==, (40 * 512 + i + 40 + i / 512) & 0xff);
     }
     g_assert_cmpuint(ram[0x30000 + 536], ==, 0);
+    if (mapped) {
+        /* Read straight into the regions, no copy; exactly their bytes marked dirty. */
+        g_assert_cmpint(ram_writes, ==, 0);
+        g_assert_cmpuint(dirty_bytes(0, RAM_SIZE), ==, 1536);
+        g_assert_cmpuint(dirty_bytes(0x20000, 1000) + dirty_bytes(0x30000, 536), ==, 1536);
+    }
     ide_bmdma_write(f->ch, 0, 0, 1);    /* stop, as the driver's interrupt handler */
     ide_bmdma_write(f->ch, 2, 0x06, 1); /* INT and ERR are write-one-to-clear */
     status(f);
@@ -314,6 +359,25 @@ static void test_dma(Fixture *f, gconstpointer data)
         }
     }
 
+    if (mapped) {
+        g_assert_cmpuint(dirty_bytes(0, RAM_SIZE), ==, 1536); /* a write dirties nothing */
+
+        /* More regions than a mapped request takes (86 of 6 bytes, the last of 2): copied
+         * through the buffer instead, with the same result. */
+        for (int i = 0; i < 86; i++) {
+            put_prd(0x1000 + 8 * i, 0x50000 + 16 * i, i < 85 ? 6 : 2, i == 85);
+        }
+        dma_issue(f, 0xc8, 300, 1, true);
+        g_assert_cmphex(wait_not_busy(f), ==, 0x50);
+        for (int i = 0; i < 512; i++) {
+            g_assert_cmpuint(ram[0x50000 + 16 * (i / 6) + i % 6], ==, (0x5a ^ i) & 0xff);
+        }
+        g_assert_cmpint(ram_writes, ==, 86);
+        ide_bmdma_write(f->ch, 0, 0, 1);
+        ide_bmdma_write(f->ch, 2, 0x06, 1);
+        status(f);
+    }
+
     /* A table shorter than the command: the engine stops, no interrupt. */
     put_prd(0x1000, 0x20000, 512, true);
     status(f);
@@ -330,6 +394,7 @@ static void test_dma(Fixture *f, gconstpointer data)
     g_assert_cmphex(ide_bmdma_read(f->ch, 2, 1), ==, 0x06);
     ide_bmdma_write(f->ch, 0, 0, 1);
     g_free(ram);
+    g_clear_pointer(&ram_dirty, g_free);
 }
 
 /* --- ATAPI: a CD on unit 0 (its own image), a disk on unit 1 --------------------------------- */
@@ -672,19 +737,214 @@ static void test_atapi_dma(CdFixture *f, gconstpointer data)
     g_assert_cmphex(sense(f), ==, 0x521);
 }
 
-static void test_atapi_empty(CdFixture *f, gconstpointer data)
+/* The fixture's channel replaced by one with only a CD on blk, as unit 0. */
+static void cd_replace_channel(CdFixture *f, BlockBackend *blk)
 {
-    /* A drive with no medium (-drive if=ide,media=cdrom): NOT READY to what needs one. */
     IdeChannel *ch = ide_channel_new(&f->irq.line);
-    BlockBackend *empty = blk_new("ide0-cd0", NULL);
     GError *err = NULL;
-    g_assert_true(ide_channel_attach(ch, 0, empty, NULL, true, &err));
+    g_assert_true(ide_channel_attach(ch, 0, blk, NULL, true, &err));
     ide_channel_free(f->ch);
     io_space_free(f->io);
     f->io = io_space_new("io", 0x10000);
     f->ch = ch;
     g_assert_true(ide_channel_map(f->ch, f->io, BASE, CTL, &err));
     ide_channel_reset(ch);
+}
+
+static void test_atapi_toc_inquiry(CdFixture *f, gconstpointer data)
+{
+    uint8_t out[256];
+    /* READ TOC format 1: the only session. */
+    uint8_t session[12] = {0x43, 0, 0, 0, 0, 0, 0, 0, 0xff, 0x40};
+    g_assert_cmpuint(cd_cmd(f, session, out, sizeof(out), 0x50), ==, 12);
+    static const uint8_t want_session[12] = {0, 0x0a, 1, 1};
+    g_assert_cmpmem(out, 12, want_session, 12);
+    /* Format 2, the raw TOC: A0 (first track 1), A1 (last track 1), A2 (lead-out at the
+     * capacity), track 1 at 0; by address, then by MSF (the 2 s lead-in counted). */
+    uint8_t raw[12] = {0x43, 0, 0, 0, 0, 0, 0, 0, 0xff, 0x80};
+    g_assert_cmpuint(cd_cmd(f, raw, out, sizeof(out), 0x50), ==, 48);
+    static const uint8_t want_raw[48] = {
+        0, 46,   1, 1,                                 /* length, sessions */
+        1, 0x14, 0, 0xa0, 0, 0, 0, 0, 1, 0, 0,         /* first track */
+        1, 0x14, 0, 0xa1, 0, 0, 0, 0, 1, 0, 0,         /* last track */
+        1, 0x14, 0, 0xa2, 0, 0, 0, 0, 0, 0, CD_BLOCKS, /* lead-out */
+        1, 0x14, 0, 0x01, 0, 0, 0, 0, 0, 0, 0,         /* track 1 */
+    };
+    g_assert_cmpmem(out, 48, want_raw, 48);
+    raw[1] = 0x02;
+    g_assert_cmpuint(cd_cmd(f, raw, out, sizeof(out), 0x50), ==, 48);
+    g_assert_cmpmem(out + 33, 4, ((uint8_t[]){0, 0, 2, 40}), 4); /* 190 frames: 0:02:40 */
+    g_assert_cmpmem(out + 44, 4, ((uint8_t[]){0, 0, 2, 0}), 4);
+    raw[8] = 10; /* the allocation length cuts it */
+    g_assert_cmpuint(cd_cmd(f, raw, out, sizeof(out), 0x50), ==, 10);
+    uint8_t pma[12] = {0x43, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xc0};
+    cd_fails(f, pma, 0x524);
+
+    /* INQUIRY's vital product data: the page list, the identification page (serial, then
+     * vendor "ATA", model and serial when there is room), other pages refused. */
+    uint8_t vpd[12] = {0x12, 1, 0x00, 0, 255};
+    g_assert_cmpuint(cd_cmd(f, vpd, out, sizeof(out), 0x50), ==, 6);
+    g_assert_cmpmem(out, 6, ((uint8_t[]){0x05, 0x00, 0, 2, 0x00, 0x83}), 6);
+    vpd[2] = 0x83;
+    g_assert_cmpuint(cd_cmd(f, vpd, out, sizeof(out), 0x50), ==, 100);
+    g_assert_cmpmem(out, 8, ((uint8_t[]){0x05, 0x83, 0, 96, 0x02, 0x00, 0, 20}), 8);
+    g_assert_cmpmem(out + 8, 20, "QM00001             ", 20);
+    g_assert_cmpmem(out + 28, 4, ((uint8_t[]){0x02, 0x01, 0, 68}), 4);
+    g_assert_cmpmem(out + 32, 68,
+                    "ATA     QEMU DVD-ROM                            QM00001             ", 68);
+    vpd[4] = 99; /* no room for the second entry */
+    g_assert_cmpuint(cd_cmd(f, vpd, out, sizeof(out), 0x50), ==, 28);
+    g_assert_cmpuint(out[3], ==, 24);
+    vpd[4] = 27; /* nor for the first */
+    cd_fails(f, vpd, 0x54b);
+    vpd[2] = 0x80;
+    vpd[4] = 255;
+    cd_fails(f, vpd, 0x524);
+}
+
+/* READ CD of whole sectors: sync, MSF header and mode 1, the block, 288 zero bytes. */
+static void check_raw_frames(const uint8_t *out, uint32_t lba, uint32_t count)
+{
+    static const uint8_t sync[12] = {0,    0xff, 0xff, 0xff, 0xff, 0xff,
+                                     0xff, 0xff, 0xff, 0xff, 0xff, 0};
+    static const uint8_t zeros[288];
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *fr = out + i * 2352;
+        uint32_t frames = lba + i + 150;
+        g_assert_cmpmem(fr, 12, sync, 12);
+        g_assert_cmpmem(fr + 12, 4,
+                        ((uint8_t[]){frames / 75 / 60, frames / 75 % 60, frames % 75, 1}), 4);
+        for (int j = 0; j < 2048; j++) {
+            g_assert_cmpuint(fr[16 + j], ==, cd_byte((lba + i) * 2048 + j));
+        }
+        g_assert_cmpmem(fr + 16 + 2048, 288, zeros, 288);
+    }
+}
+
+static void test_atapi_read_cd(CdFixture *f, gconstpointer data)
+{
+    static uint8_t out[80 * 2352];
+    uint8_t st;
+    /* By PIO: 3 sectors from 5, with a byte count limit of 4000. */
+    uint8_t read_cd[12] = {0xbe, 0, 0, 0, 0, 5, 0, 0, 3, 0xf8};
+    packet(f, read_cd, 4000, false);
+    g_assert_cmpuint(pio_in(f, out, sizeof(out), 4000, &st), ==, 3 * 2352);
+    g_assert_cmphex(st, ==, 0x50);
+    check_raw_frames(out, 5, 3);
+    /* User data only is a plain read; other field sets are refused, as upstream. */
+    read_cd[9] = 0x10;
+    g_assert_cmpuint(cd_cmd(f, read_cd, out, sizeof(out), 0x50), ==, 3 * 2048);
+    g_assert_cmpuint(out[3000], ==, cd_byte(5 * 2048 + 3000));
+    read_cd[9] = 0x78; /* headers and user data */
+    cd_fails(f, read_cd, 0x524);
+    read_cd[5] = CD_BLOCKS - 1;
+    read_cd[9] = 0xf8;
+    cd_fails(f, read_cd, 0x521); /* past the end */
+
+    /* By DMA: all 40 sectors over two regions. */
+    ram = g_malloc0(RAM_SIZE);
+    ide_channel_set_dma(f->ch, &ram_dma);
+    put_prd(0x1000, 0x20000, 0xfffe, false);
+    put_prd(0x1008, 0x40000, CD_BLOCKS * 2352 - 0xfffe, true);
+    ide_bmdma_write(f->ch, 4, 0x1000, 4);
+    ide_bmdma_write(f->ch, 0, 0x08, 1);
+    uint8_t all[12] = {0xbe, 0, 0, 0, 0, 0, 0, 0, CD_BLOCKS, 0xf8};
+    packet(f, all, 0, true);
+    ide_bmdma_write(f->ch, 0, 0x09, 1);
+    g_assert_cmphex(cd_wait(f), ==, 0x50);
+    g_assert_cmphex(ide_bmdma_read(f->ch, 2, 1), ==, 0x04);
+    memcpy(out, ram + 0x20000, 0xfffe);
+    memcpy(out + 0xfffe, ram + 0x40000, CD_BLOCKS * 2352 - 0xfffe);
+    check_raw_frames(out, 0, CD_BLOCKS);
+    ide_bmdma_write(f->ch, 0, 0, 1);
+    /* A disk command after it moves plain sectors again. */
+    io_space_write(f->io, BASE + 6, 0xf0, 1);
+    io_space_write(f->io, BASE + 2, 1, 1);
+    io_space_write(f->io, BASE + 3, 2, 1);
+    io_space_write(f->io, BASE + 7, 0x20, 1);
+    g_assert_cmphex(cd_wait(f), ==, 0x58);
+    for (int i = 0; i < 256; i++) {
+        uint16_t w = io_space_read(f->io, BASE, 2);
+        g_assert_cmpuint(w & 0xff, ==, cd_byte(2 * 512 + 2 * i));
+    }
+    g_assert_cmphex(reg(f, 7), ==, 0x50);
+}
+
+/* READ DVD STRUCTURE on a medium larger than a CD (a DVD-ROM, as upstream tells them). */
+static void test_atapi_dvd_structure(CdFixture *f, gconstpointer data)
+{
+    uint8_t out[4096];
+    uint8_t physical[12] = {0xad, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x04};
+    /* A CD: incompatible, except the list. */
+    cd_fails(f, physical, 0x530);
+    uint8_t list[12] = {0xad, 0, 0, 0, 0, 0, 0, 0xff, 0, 0xff};
+    g_assert_cmpuint(cd_cmd(f, list, out, sizeof(out), 0x50), ==, 20);
+
+    const uint32_t blocks = 80 * 60 * 75 + 1;
+    TestImage dvd;
+    test_image_open_sparse(&dvd, "ide0-cd0", (gsize)blocks * 2048, true);
+    cd_replace_channel(f, dvd.blk);
+
+    g_assert_cmpuint(cd_cmd(f, physical, out, sizeof(out), 0x50), ==, 2052);
+    uint8_t want[20] = {0x08, 0x02, 0, 0, 0x01, 0x0f, 0x01, 0, 0, 0, 0, 0};
+    want[14] = want[18] = ((blocks - 1) >> 8) & 0xff;
+    want[15] = want[19] = (blocks - 1) & 0xff;
+    want[13] = want[17] = (blocks - 1) >> 16;
+    g_assert_cmpmem(out, 20, want, 20);
+    physical[6] = 1; /* a second layer: upstream reads it only with a short allocation */
+    g_assert_cmpuint(cd_cmd(f, physical, out, sizeof(out), 0x50), ==, 2052);
+    physical[8] = 0;
+    physical[9] = 4;
+    cd_fails(f, physical, 0x524);
+    uint8_t copyright[12] = {0xad, 0, 0, 0, 0, 0, 0, 0x01, 0, 0xff};
+    g_assert_cmpuint(cd_cmd(f, copyright, out, sizeof(out), 0x50), ==, 8);
+    g_assert_cmpmem(out, 8, ((uint8_t[]){0, 6, 0, 0, 0, 0, 0, 0}), 8);
+    uint8_t bca[12] = {0xad, 0, 0, 0, 0, 0, 0, 0x03, 0, 0xff};
+    cd_fails(f, bca, 0x524);
+    uint8_t manufacturing[12] = {0xad, 0, 0, 0, 0, 0, 0, 0x04, 0x08, 0x04};
+    g_assert_cmpuint(cd_cmd(f, manufacturing, out, sizeof(out), 0x50), ==, 2052);
+    g_assert_cmpmem(out, 4, ((uint8_t[]){0x08, 0x02, 0, 0}), 4);
+    g_assert_cmpuint(cd_cmd(f, list, out, sizeof(out), 0x50), ==, 20);
+    static const uint8_t want_list[20] = {0, 0x12, 0,    0,    0x00, 0x40, 0x08, 0x04, 0x01, 0x40,
+                                          0, 0x08, 0x03, 0x40, 0,    0xc0, 0x04, 0x40, 0x08, 0x04};
+    g_assert_cmpmem(out, 20, want_list, 20);
+    uint8_t aacs[12] = {0xad, 0, 0, 0, 0, 0, 0, 0x80, 0, 0xff};
+    cd_fails(f, aacs, 0x524);
+    uint8_t bluray[12] = {0xad, 1, 0, 0, 0, 0, 0, 0x00, 0, 0xff};
+    cd_fails(f, bluray, 0x524);
+    /* READ CD of whole sectors across buffers (55 frames fill one): each frame's address. */
+    static uint8_t frames[60 * 2352];
+    uint8_t st, read_cd[12] = {0xbe, 0, 0, 0x04, 0x93, 0xe0, 0, 0, 60, 0xf8};
+    packet(f, read_cd, 0xfffe, false);
+    g_assert_cmpuint(pio_in(f, frames, sizeof(frames), 0xfffe, &st), ==, sizeof(frames));
+    g_assert_cmphex(st, ==, 0x50);
+    for (uint32_t i = 0; i < 60; i++) {
+        uint32_t msf = 300000 + i + 150;
+        const uint8_t *fr = frames + i * 2352;
+        g_assert_cmpmem(fr + 11, 5, ((uint8_t[]){0, msf / 75 / 60, msf / 75 % 60, msf % 75, 1}), 5);
+        g_assert_cmpuint(fr[16 + 1000] | fr[2351], ==, 0);
+    }
+    /* GET CONFIGURATION: the DVD-ROM profile is current. */
+    uint8_t config[12] = {0x46, 0, 0, 0, 0, 0, 0, 0, 0xff};
+    g_assert_cmpuint(cd_cmd(f, config, out, sizeof(out), 0x50), ==, 20);
+    g_assert_cmphex(out[6] << 8 | out[7], ==, 0x0010);
+    g_assert_cmpuint(out[14], ==, 1);
+    g_assert_cmpuint(out[18], ==, 0);
+
+    ide_channel_free(f->ch);
+    f->ch = ide_channel_new(&f->irq.line);
+    blk_unref(dvd.blk);
+    g_unlink(dvd.path);
+    g_rmdir(dvd.dir);
+    g_free(dvd.path);
+    g_free(dvd.dir);
+}
+
+static void test_atapi_empty(CdFixture *f, gconstpointer data)
+{
+    /* A drive with no medium (-drive if=ide,media=cdrom): NOT READY to what needs one. */
+    BlockBackend *empty = blk_new("ide0-cd0", NULL);
+    cd_replace_channel(f, empty);
     uint8_t out[64], tur[12] = {0x00}, read10[12] = {0x28, 0, 0, 0, 0, 0, 0, 0, 1};
     cd_fails(f, tur, 0x23a);
     cd_fails(f, read10, 0x23a);
@@ -738,13 +998,18 @@ int main(int argc, char **argv)
     ADD("/ide/read-write", test_read_write);
     ADD("/ide/errors", test_errors);
     ADD("/ide/state-mid-transfer", test_state_mid_transfer);
-    ADD("/ide/dma", test_dma);
+    g_test_add("/ide/dma", Fixture, &ram_dma, fixture_setup, test_dma, fixture_teardown);
+    g_test_add("/ide/dma-mapped", Fixture, &ram_dma_mapped, fixture_setup, test_dma,
+               fixture_teardown);
 #define ADD_CD(path, fn) g_test_add(path, CdFixture, NULL, cd_setup, fn, cd_teardown)
     ADD_CD("/ide/atapi/identify-signature", test_atapi_identify);
     ADD_CD("/ide/atapi/pio", test_atapi_pio);
     ADD_CD("/ide/atapi/sense", test_atapi_sense);
     ADD_CD("/ide/atapi/media-tray-lock", test_atapi_media);
     ADD_CD("/ide/atapi/dma", test_atapi_dma);
+    ADD_CD("/ide/atapi/toc-inquiry-vpd", test_atapi_toc_inquiry);
+    ADD_CD("/ide/atapi/read-cd-raw", test_atapi_read_cd);
+    ADD_CD("/ide/atapi/dvd-structure", test_atapi_dvd_structure);
     ADD_CD("/ide/atapi/empty-drive", test_atapi_empty);
     ADD_CD("/ide/atapi/state-mid-transfer", test_atapi_state);
     return g_test_run();

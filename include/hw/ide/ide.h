@@ -40,6 +40,9 @@ typedef struct IdeChannel IdeChannel;
 
 IdeChannel *ide_channel_new(IrqLine *irq);
 void ide_channel_free(IdeChannel *ch);
+/* The channel's bus number on its controller (0 unless set): upstream numbers the default
+ * serials of all four units, QM00001 to QM00004. */
+void ide_channel_set_bus_index(IdeChannel *ch, int bus);
 /* Unit 0 (master) or 1 (slave): a disk (ide-hd) or, cd, an ATAPI CD/DVD-ROM (ide-cd, whose
  * blk may be empty and whose medium the monitor changes through blk's device ops); takes the
  * device's permissions on blk. */
