@@ -80,8 +80,9 @@ void acpi_loader_add_pc_tables(FwCfg *s, uint64_t low_ram_end)
 
     /* FADT: FIRMWARE_CTRL, DSDT, X_FIRMWARE_CTRL, X_DSDT */
     static const uint32_t fadt_ptrs[][2] = {{36, 4}, {40, 4}, {132, 8}, {140, 8}};
-    static const uint32_t rsdt_ptrs[][2] = {{36, 4}, {40, 4}};
-    static const uint32_t xsdt_ptrs[][2] = {{36, 8}, {44, 8}};
+    /* RSDT and XSDT: FADT, MADT, HPET */
+    static const uint32_t rsdt_ptrs[][2] = {{36, 4}, {40, 4}, {44, 4}};
+    static const uint32_t xsdt_ptrs[][2] = {{36, 8}, {44, 8}, {52, 8}};
     patch_table(script, t->blob, t->fadt, fadt_ptrs, G_N_ELEMENTS(fadt_ptrs));
     patch_table(script, t->blob, t->rsdt, rsdt_ptrs, G_N_ELEMENTS(rsdt_ptrs));
     patch_table(script, t->blob, t->xsdt, xsdt_ptrs, G_N_ELEMENTS(xsdt_ptrs));

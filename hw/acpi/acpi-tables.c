@@ -1,6 +1,7 @@
 /* ACPI tables for the pc machine (include/hw/acpi/acpi-tables.h). */
 #include "hw/acpi/acpi-tables.h"
 #include "hw/intc/apic.h"
+#include "hw/timer/hpet.h"
 
 #include <string.h>
 
@@ -355,6 +356,23 @@ static size_t build_madt(GByteArray *b)
     return off;
 }
 
+/* The HPET's block (include/hw/timer/hpet.h): its id, its registers in memory space. */
+static size_t build_hpet(GByteArray *b)
+{
+    size_t off = start_table(b, "HPET", 1);
+    put32(b, HPET_BLOCK_ID);
+    put8(b, 0); /* system memory */
+    put8(b, 64);
+    put8(b, 0);
+    put8(b, 0);
+    put64(b, HPET_BASE);
+    put8(b, 0);  /* HPET number */
+    put16(b, 0); /* minimum periodic tick */
+    put8(b, 0);  /* no page protection */
+    finish_table(b, off);
+    return off;
+}
+
 AcpiTables *acpi_build_pc_tables(uint64_t base, uint64_t low_ram_end)
 {
     AcpiTables *t = g_new0(AcpiTables, 1);
@@ -378,14 +396,17 @@ AcpiTables *acpi_build_pc_tables(uint64_t base, uint64_t low_ram_end)
     size_t facs = build_facs(b);
     size_t fadt = build_fadt(b, base + facs, base + dsdt);
     size_t madt = build_madt(b);
+    size_t hpet = build_hpet(b);
 
     size_t rsdt = start_table(b, "RSDT", 1);
     put32(b, base + fadt);
     put32(b, base + madt);
+    put32(b, base + hpet);
     finish_table(b, rsdt);
     size_t xsdt = start_table(b, "XSDT", 1);
     put64(b, base + fadt);
     put64(b, base + madt);
+    put64(b, base + hpet);
     finish_table(b, xsdt);
 
     set32(b, rsdp + 16, base + rsdt);
@@ -403,6 +424,7 @@ AcpiTables *acpi_build_pc_tables(uint64_t base, uint64_t low_ram_end)
     t->facs = base + facs;
     t->dsdt = base + dsdt;
     t->madt = base + madt;
+    t->hpet = base + hpet;
     return t;
 }
 

@@ -15,6 +15,7 @@
 #include "hw/misc/isa-debug-exit.h"
 #include "hw/misc/pc-testdev.h"
 #include "hw/pci/pci.h"
+#include "hw/timer/hpet.h"
 #include "hw/timer/i8254.h"
 #include "hw/timer/mc146818rtc.h"
 #include "block/blockdev.h"
@@ -50,6 +51,7 @@ struct PcMachine {
     IoapicState *ioapic;
     I8254State *pit;
     RtcState *rtc;
+    HpetState *hpet;
     SerialState *serial;
     I8042State *kbc;
     AcpiPmState *pm;
@@ -503,6 +505,7 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
     m->pit = i8254_new(m->clock, &m->gsi[0]);
     m->rtc = mc146818_new(m->clock, &m->gsi[8], time(NULL));
     mc146818_set_memory_size(m->rtc, m->low_ram, m->high_ram);
+    m->hpet = hpet_new(m->clock);
     m->serial = serial_new(&m->gsi[4]);
     m->kbc = i8042_new(&m->gsi[1], &m->gsi[12], reset_request, m);
     m->pm = acpi_pm_new(m->clock, &m->gsi[ACPI_SCI_IRQ], poweroff_request, m);
@@ -530,6 +533,7 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
         !add_device(m, &i8259_device, m->pic, 0, errp) ||
         !add_device(m, &i8254_device, m->pit, 0, errp) ||
         !add_device(m, &mc146818_device, m->rtc, 0, errp) ||
+        !add_device(m, &hpet_device, m->hpet, 0, errp) ||
         !add_device(m, &serial_device, m->serial, 0x3f8, errp) ||
         !add_device(m, &i8042_device, m->kbc, 0, errp) ||
         !add_device(m, &acpi_pm_device, m->pm, ACPI_PM_BASE, errp) ||

@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import time
-import urllib.error
 
 import pytest
 
@@ -63,18 +62,8 @@ def boot_id_of(vm):
     return out
 
 
-def page(vm, timeout=120):
-    """The test page's body once the service answers (it starts beside the getty, maybe after)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            status, body = guest.http_get(LOCAL, vm.ports["http"], "/")
-            assert status == 200
-            return body
-        except (urllib.error.URLError, ConnectionError, OSError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(2)
+def page(vm):
+    return debian_image.page(LOCAL, vm.ports["http"])
 
 
 def power_off(vm):

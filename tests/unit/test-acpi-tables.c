@@ -54,15 +54,30 @@ static void test_rsdt_xsdt(void)
 {
     AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
     uint32_t len = check_table(t, t->rsdt, "RSDT");
-    g_assert_cmpuint(len, ==, 36 + 2 * 4);
+    g_assert_cmpuint(len, ==, 36 + 3 * 4);
     const uint8_t *p = at(t, t->rsdt);
     g_assert_cmpuint(le32(p + 36), ==, t->fadt);
     g_assert_cmpuint(le32(p + 40), ==, t->madt);
+    g_assert_cmpuint(le32(p + 44), ==, t->hpet);
     len = check_table(t, t->xsdt, "XSDT");
-    g_assert_cmpuint(len, ==, 36 + 2 * 8);
+    g_assert_cmpuint(len, ==, 36 + 3 * 8);
     p = at(t, t->xsdt);
     g_assert_cmpuint(le64(p + 36), ==, t->fadt);
     g_assert_cmpuint(le64(p + 44), ==, t->madt);
+    g_assert_cmpuint(le64(p + 52), ==, t->hpet);
+    acpi_tables_free(t);
+}
+
+/* Linux finds the HPET by this table: its id (the capabilities register) and its address. */
+static void test_hpet(void)
+{
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
+    uint32_t len = check_table(t, t->hpet, "HPET");
+    g_assert_cmpuint(len, ==, 56);
+    const uint8_t *h = at(t, t->hpet);
+    g_assert_cmpuint(le32(h + 36), ==, 0x80862201);
+    g_assert_cmpuint(h[40], ==, 0); /* system memory */
+    g_assert_cmpuint(le64(h + 44), ==, 0xfed00000);
     acpi_tables_free(t);
 }
 
@@ -272,6 +287,7 @@ int main(int argc, char **argv)
     g_test_add_func("/acpi/rsdt-xsdt", test_rsdt_xsdt);
     g_test_add_func("/acpi/fadt", test_fadt);
     g_test_add_func("/acpi/madt", test_madt);
+    g_test_add_func("/acpi/hpet", test_hpet);
     g_test_add_func("/acpi/dsdt", test_dsdt);
     g_test_add_func("/acpi/e820", test_e820);
     return g_test_run();

@@ -3,7 +3,8 @@
  * copies to guest physical `base` (inside the reserved BIOS area):
  *
  *   RSDP (v2) ──► RSDT ─┬─► FACP (FADT) ──► DSDT (PCI0 with _CRS/_PRT, \_S5), FACS
- *            └─► XSDT ─┴─► APIC (MADT: one LAPIC, one IOAPIC, ISA overrides, LINT1 NMI)
+ *            └─► XSDT ─┼─► APIC (MADT: one LAPIC, one IOAPIC, ISA overrides, LINT1 NMI)
+ *                      └─► HPET (the HPET's block id and address, include/hw/timer/hpet.h)
  *
  * The FADT points at the PIIX4-style PM block (PM1a event 0xb000, control 0xb004, timer
  * 0xb008, SCI on IRQ 9) and the reset register (I/O 0xcf9, value 6). Every table carries a
@@ -27,7 +28,7 @@ typedef struct AcpiTables {
     GByteArray *blob; /* the bytes to place at base */
     uint64_t base;
     uint64_t rsdp; /* guest physical addresses of the tables */
-    uint64_t rsdt, xsdt, fadt, facs, dsdt, madt;
+    uint64_t rsdt, xsdt, fadt, facs, dsdt, madt, hpet;
 } AcpiTables;
 
 /* Builds the tables for a machine with one CPU (APIC id 0) to be placed at base (16-byte

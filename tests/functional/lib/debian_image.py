@@ -11,11 +11,14 @@ a throw-away overlay of it, and logs in on its serial console.
 Environment: QC_DEBIAN_TIMEOUT (seconds from start or reboot to `login:`, default 300: a boot
 takes about 60 s under Debian's TCG on a quiet 2-core host and several times that under load).
 """
+import contextlib
 import json
 import os
 import subprocess
+import time
+import urllib.error
 
-from guest import ROOT
+from guest import ROOT, http_get
 
 BUILD_SCRIPT = os.path.join(ROOT, "tests", "guest", "build-debian-image")
 BOOT_TIMEOUT = float(os.environ.get("QC_DEBIAN_TIMEOUT", "300"))
@@ -70,3 +73,20 @@ def login(vm, image, start=0, timeout=None):
     vm.send(image["root_password"])
     m = vm.wait_for(PROMPT, 120, m.end())
     return m.end()
+
+
+def page(host, port, timeout=120, inside=contextlib.nullcontext):
+    """The test page's body once qc-www answers on host:port (it starts beside the getty,
+    perhaps after it; the network may come later still). inside() is entered around each try
+    (a NetNS's entered, to connect from a namespace)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with inside():
+                status, body = http_get(host, port, "/", timeout=20)
+            assert status == 200
+            return body
+        except (urllib.error.URLError, ConnectionError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
