@@ -34,8 +34,9 @@ enum {
 #define H_NOINDEX (-1)
 
 typedef struct JitEmit {
-    uint8_t *p;   /* next byte (in the writable mapping) */
-    uint8_t *end; /* end of the space reserved for this block */
+    uint8_t *p;     /* next byte (in the writable mapping) */
+    uint8_t *end;   /* end of the space reserved for this block */
+    uint8_t *label; /* the last position a jump was pointed at (je_patch_here, je_label) */
     bool overflow;
 } JitEmit;
 
@@ -281,12 +282,17 @@ static inline void je_cmp_byte_mem(JitEmit *e, int base, int index, int32_t disp
     je_byte(e, imm);
 }
 
-/* cmp dword [base + disp], imm8 */
-static inline void je_cmp_dword_imm(JitEmit *e, int base, int32_t disp, int8_t imm)
+/* cmp dword or qword (opsz 4, 8) [base + disp], imm8 (sign-extended) */
+static inline void je_cmp_mem_imm8(JitEmit *e, int opsz, int base, int32_t disp, int8_t imm)
 {
     static const uint8_t op = 0x83;
-    je_op_mem(e, 4, &op, 1, 7, base, H_NOINDEX, 0, disp);
+    je_op_mem(e, opsz, &op, 1, 7, base, H_NOINDEX, 0, disp);
     je_byte(e, (uint8_t)imm);
+}
+
+static inline void je_cmp_dword_imm(JitEmit *e, int base, int32_t disp, int8_t imm)
+{
+    je_cmp_mem_imm8(e, 4, base, disp, imm);
 }
 
 /* jcc rel32 to be patched; returns the displacement's position */
@@ -314,9 +320,16 @@ static inline void je_jmp_back(JitEmit *e, const uint8_t *to)
     je_u32(e, (uint32_t)(int32_t)(to - (e->p + 4)));
 }
 
+/* the current position is a jump's target (code reaches it from elsewhere too) */
+static inline void je_label(JitEmit *e)
+{
+    e->label = e->p;
+}
+
 /* points a forward jump's rel32 at the current position */
 static inline void je_patch_here(JitEmit *e, uint8_t *at)
 {
+    je_label(e);
     if (at && !e->overflow) {
         int32_t rel = (int32_t)(e->p - (at + 4));
         memcpy(at, &rel, 4);

@@ -11,6 +11,8 @@
  *
  * What generated code keeps exactly as the interpreter does:
  * - guest state lives in X86CPUState (host rbx holds the X86CPU), flags as the lazy cc_* fields;
+ *   up to five guest registers have a copy in callee-saved host registers, written back before
+ *   every exit and every helper that may fault (a loop's registers stay there from pass to pass);
  * - memory goes through the software TLB inline (same tags, same addends) and calls
  *   x86_ld_slow / x86_st_slow on a miss, with cur_rip and rip set first, so a fault leaves the
  *   state as after the last retired instruction (the helper's siglongjmp unwinds the block);
@@ -26,7 +28,9 @@
 #include "target/i386/cpu-internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -51,6 +55,10 @@ struct X86Jit {
     uint32_t entry_off; /* from a block's start to its chain entry (the same for every block) */
     X86JitStats stats;
     uint64_t fallback[JIT_FALLBACK_KEYS]; /* runs of the interpreter after or instead of code */
+    /* QEMU_COLO_JIT_PERFMAP: /tmp/perf-PID.map (start size guest_PC_INSNS per block) and
+     * /tmp/perf-PID.jitcode (the cache's bytes, at their offsets) for reading a profile */
+    FILE *perf_map;
+    int perf_code;
 };
 
 G_STATIC_ASSERT(sizeof(TLBEntry) == 32);
@@ -62,6 +70,7 @@ X86Jit *x86_jit_new(GError **errp)
 {
     X86Jit *j = g_new0(X86Jit, 1);
     j->size = JIT_CACHE_SIZE;
+    j->perf_code = -1;
     j->fd = memfd_create("qemu-colo-jit", MFD_CLOEXEC);
     if (j->fd < 0 || ftruncate(j->fd, j->size) < 0) {
         g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
@@ -77,6 +86,15 @@ X86Jit *x86_jit_new(GError **errp)
     }
     j->epoch = 1;
     j->stats.cache_size = j->size;
+    if (g_getenv("QEMU_COLO_JIT_PERFMAP")) {
+        g_autofree char *path = g_strdup_printf("/tmp/perf-%d.map", (int)getpid());
+        g_autofree char *code = g_strdup_printf("/tmp/perf-%d.jitcode", (int)getpid());
+        j->perf_map = fopen(path, "a");
+        j->perf_code = open(code, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (!j->perf_map || j->perf_code < 0) {
+            g_warning("translator: cannot write %s or %s: %s", path, code, g_strerror(errno));
+        }
+    }
     return j;
 fail:
     if (j->rw && j->rw != MAP_FAILED) {
@@ -100,6 +118,12 @@ void x86_jit_free(X86Jit *j)
     munmap(j->rw, j->size);
     munmap(j->rx, j->size);
     close(j->fd);
+    if (j->perf_map) {
+        fclose(j->perf_map);
+    }
+    if (j->perf_code >= 0) {
+        close(j->perf_code);
+    }
     g_free(j);
 }
 
@@ -382,9 +406,58 @@ static int classify(const X86Insn *in)
  */
 enum { FX_OPAQUE, FX_NONE, FX_KILL, FX_PARTIAL };
 
-static int flags_effect(const X86Insn *in, int kind)
+/* What the host's flags hold: nothing of the guest's, all its arithmetic flags, or all but CF
+ * (after inc/dec, which leave the host's CF as it was) */
+enum { FL_NONE, FL_ALL, FL_NOCF };
+
+/* the host's flags (FL_*) answer condition cc as the guest's would */
+static bool host_answers(int flags, int cc)
+{
+    return flags == FL_ALL || (flags == FL_NOCF && (cc >> 1) != 1 && (cc >> 1) != 3);
+}
+
+/*
+ * What the host's flags hold after instruction i, given what they held before: as emit_insn
+ * leaves JitCtx.flags, or less (FL_NONE when unsure), never more.
+ */
+static int host_flags_after(const X86Insn *in, int kind, int before)
 {
     switch (kind) {
+    case K_MOV_RR:
+    case K_MOV_IMM:
+    case K_LEA:
+    case K_NOP:
+    case K_NOT:
+        return before;
+    case K_MOVX:
+    case K_MOVSXD:
+        return in->mod == 3 ? before : FL_NONE;
+    case K_ALU_RR:
+    case K_ALU_RM:
+    case K_ALU_RI:
+    case K_TEST_RR:
+    case K_TEST_RI:
+    case K_CMP_MEM:
+    case K_NEG:
+    case K_ADC:
+        return FL_ALL;
+    case K_CMOV:
+        return in->mod == 3 && host_answers(before, in->op & 15) ? before : FL_NONE;
+    case K_SETCC:
+    case K_JCC:
+        return host_answers(before, in->op & 15) ? before : FL_NONE;
+    }
+    return FL_NONE;
+}
+
+/* host: the host's flags before the instruction (a reader answered by them needs no lazy
+ * fields) */
+static int flags_effect(const X86Insn *in, int kind, int host)
+{
+    switch (kind) {
+    case K_CMOV: /* register source: reads the host's flags, changes nothing, cannot fault */
+    case K_SETCC:
+        return (in->mod == 3 && host_answers(host, in->op & 15)) ? FX_NONE : FX_OPAQUE;
     case K_MOV_RR:
     case K_MOV_IMM:
     case K_LEA:
@@ -414,10 +487,16 @@ static int flags_effect(const X86Insn *in, int kind)
 /* dead[i]: the flags instruction i sets are overwritten before anything can see them */
 static void flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, bool *dead)
 {
+    int host[TB_MAX_INSNS]; /* the host's flags before each instruction */
+    int fl = FL_NONE;       /* nothing at the block's entry */
+    for (uint32_t i = 0; i < n; i++) {
+        host[i] = fl;
+        fl = host_flags_after(&insns[i], kinds[i], fl);
+    }
     bool live = true; /* the interpreter or the next block may read them */
     for (uint32_t i = n; i-- > 0;) {
         dead[i] = !live;
-        switch (flags_effect(&insns[i], kinds[i])) {
+        switch (flags_effect(&insns[i], kinds[i], host[i])) {
         case FX_OPAQUE:
             live = true;
             break;
@@ -430,16 +509,14 @@ static void flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, b
 
 /* ---- emission ---- */
 
-/* What the host's flags hold: nothing of the guest's, all its arithmetic flags, or all but CF
- * (after inc/dec, which leave the host's CF as it was) */
-enum { FL_NONE, FL_ALL, FL_NOCF };
-
 /* a memory access's slow path: where it branches from, and where it rejoins the block */
 enum { COLD_LOAD, COLD_STORE, COLD_MARK };
 typedef struct JitCold {
     int kind, size;
     uint64_t rip, next; /* the instruction, for a fault's state */
     uint8_t *from, *resume;
+    int8_t held[5]; /* the register copies at the branch, written back before a helper */
+    uint8_t dirty;
 } JitCold;
 
 typedef struct JitCtx {
@@ -452,13 +529,23 @@ typedef struct JitCtx {
     uint32_t done; /* instructions before it in the block */
     int flags;     /* FL_*: what the host's flags are */
     bool dead;     /* the flags this instruction sets are overwritten unread (flags_live) */
-    uint8_t *top;  /* the chain entry (a loop jumps back here) */
+    uint8_t *top;  /* the chain entry */
+    /* a block that loops to its own start: the registers loaded into the slots after the
+     * chain entry's check, and where its back edge jumps (they stay in the host registers) */
+    int8_t entry_held[5];
+    uint8_t *loop_top;
     uint8_t *rw_base, *rx_base; /* the cache's two mappings */
-    /* guest registers with a copy in a callee-saved host register (write-through: memory is
-     * always current, so exits, helpers and faults need nothing; empty at the chain entry) */
-    int8_t slot_of[16];             /* guest register -> slot, or -1 */
-    int8_t held[5];                 /* slot -> guest register, or -1 */
-    uint8_t victim;                 /* the slot to take next */
+    /* guest registers with a copy in a callee-saved host register (write-back: a written copy
+     * is dirty until stored to X86CPUState, which every exit, every helper that may fault and
+     * every direct memory access to the register does first; empty at the chain entry) */
+    int8_t slot_of[16]; /* guest register -> slot, or -1 */
+    int8_t held[5];     /* slot -> guest register, or -1 */
+    uint8_t dirty;      /* slots whose copy is newer than X86CPUState */
+    uint8_t victim;     /* the slot to take next */
+    /* rax holds guest register rax_reg (all 64 bits) at rax_at, where st_reg left it: a load
+     * of it right there, no jump landing in between, is skipped */
+    int rax_reg;
+    uint8_t *rax_at;
     JitCold cold[2 * TB_MAX_INSNS]; /* slow paths to emit after the block */
     unsigned ncold;
 } JitCtx;
@@ -477,11 +564,34 @@ static void cache_reset(JitCtx *c)
 {
     memset(c->slot_of, -1, sizeof(c->slot_of));
     memset(c->held, -1, sizeof(c->held));
+    c->dirty = 0;
     c->victim = 0;
 }
 
+/* stores the dirty copies among `held` to X86CPUState (moves only: the host's flags stay) */
+static void emit_write_back(JitEmit *e, const int8_t *held, uint8_t dirty)
+{
+    for (int s = 0; s < (int)G_N_ELEMENTS(slot_reg); s++) {
+        if (dirty & (1u << s)) {
+            je_store(e, 8, H_RBX, REG_OFF(held[s]), slot_reg[s]);
+        }
+    }
+}
+
+/* guest register r is current in X86CPUState (its copy, if any, stays) */
+static void cache_clean(JitCtx *c, int r)
+{
+    int s = c->slot_of[r];
+    if (s >= 0 && (c->dirty & (1u << s))) {
+        je_store(&c->e, 8, H_RBX, REG_OFF(r), slot_reg[s]);
+        c->dirty &= ~(1u << s);
+    }
+}
+
+/* before guest register r is changed in X86CPUState directly: written back, copy dropped */
 static void cache_drop(JitCtx *c, int r)
 {
+    cache_clean(c, r);
     if (c->slot_of[r] >= 0) {
         c->held[c->slot_of[r]] = -1;
         c->slot_of[r] = -1;
@@ -495,6 +605,7 @@ static int cache_take(JitCtx *c, int r)
         int s = c->victim;
         c->victim = (c->victim + 1) % G_N_ELEMENTS(slot_reg);
         if (c->held[s] >= 0) {
+            cache_clean(c, c->held[s]);
             c->slot_of[c->held[s]] = -1;
         }
         c->held[s] = r;
@@ -506,17 +617,24 @@ static int cache_take(JitCtx *c, int r)
 /* host h = guest register r (size 4: zero-extended) */
 static void ld_reg(JitCtx *c, int h, int r, int size)
 {
+    if (h == H_RAX && size == 8 && r == c->rax_reg && c->rax_at == c->e.p && c->e.label != c->e.p) {
+        return;
+    }
     if (c->slot_of[r] < 0) {
         je_load(&c->e, 8, cache_take(c, r), H_RBX, REG_OFF(r));
     }
     je_mov_rr(&c->e, size, h, slot_reg[c->slot_of[r]]);
 }
 
-/* guest register r = host h (all 64 bits), in memory and in the cache */
+/* guest register r = host h (all 64 bits), in its copy, stored to memory later */
 static void st_reg(JitCtx *c, int r, int h)
 {
-    je_store(&c->e, 8, H_RBX, REG_OFF(r), h);
     je_mov_rr(&c->e, 8, cache_take(c, r), h);
+    c->dirty |= 1u << c->slot_of[r];
+    if (h == H_RAX) {
+        c->rax_reg = r;
+        c->rax_at = c->e.p;
+    }
 }
 
 static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count);
@@ -538,6 +656,7 @@ static void emit_prologue(JitCtx *c)
     je_store(e, 8, H_RSP, FRAME_EPOCH, H_RAX);
     je_mov_imm(e, H_RDX, 0); /* not entered through a chained exit */
     c->top = e->p;
+    je_label(e);
     cache_reset(c);
     const GuestRam *ram = c->cpu->ram;
     je_movabs(e, H_RAX, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
@@ -549,6 +668,58 @@ static void emit_prologue(JitCtx *c)
     je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RDX);
     emit_exit_imm(c, c->tb->pc, 0);
     je_patch_here(e, same);
+    for (int s = 0; s < (int)G_N_ELEMENTS(slot_reg); s++) {
+        int r = c->entry_held[s];
+        if (r >= 0) {
+            je_load(e, 8, slot_reg[s], H_RBX, REG_OFF(r));
+            c->held[s] = r;
+            c->slot_of[r] = s;
+        }
+    }
+    c->loop_top = e->p;
+    je_label(e);
+}
+
+/* the guest registers a loop's body (up to its last branch back to the start) uses most, for
+ * the slots at its start (entry_held) */
+static void pick_loop_regs(JitCtx *c, const X86Insn *insns, const int *kinds, uint32_t n)
+{
+    memset(c->entry_held, -1, sizeof(c->entry_held));
+    unsigned uses[16] = {0};
+    uint32_t end = 0; /* instructions up to the last back edge */
+    uint64_t rip = c->tb->pc;
+    for (uint32_t i = 0; i < n; i++) {
+        rip += insns[i].len;
+        if ((kinds[i] == K_JCC || kinds[i] == K_JMP) && rip + insns[i].imm == c->tb->pc) {
+            end = i + 1;
+        }
+    }
+    for (uint32_t i = 0; i < end; i++) {
+        const X86Insn *in = &insns[i];
+        if (x86_optab[in->op].flags & X86_OPF_MODRM) {
+            uses[in->reg & 15] += !is_group(in->op); /* a group's reg field is an opcode */
+            if (in->mod == 3) {
+                uses[in->rm & 15]++;
+            } else {
+                uses[in->base & 15] += in->base < 16;
+                uses[in->index & 15] += in->index < 16;
+            }
+        }
+    }
+    /* the busiest in the last slot: the round robin, starting at slot 0, evicts it last */
+    for (int s = G_N_ELEMENTS(slot_reg); s-- > 0;) {
+        int best = -1;
+        for (int r = 0; r < 16; r++) {
+            if (uses[r] >= 2 && (best < 0 || uses[r] > uses[best])) {
+                best = r;
+            }
+        }
+        if (best < 0) {
+            break;
+        }
+        c->entry_held[s] = best;
+        uses[best] = 0;
+    }
 }
 
 /* returns rax to run_tb */
@@ -564,6 +735,7 @@ static void emit_epilogue(JitCtx *c)
 /* Leaves the block with rip = value and `count` instructions retired. */
 static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count)
 {
+    emit_write_back(&c->e, c->held, c->dirty);
     je_mov_imm(&c->e, H_RAX, rip);
     je_store(&c->e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
     je_mov_imm(&c->e, H_RAX, count);
@@ -585,7 +757,17 @@ static void ld_greg(JitCtx *c, const X86Insn *in, int h, int r, int size)
 {
     if (size == 1) {
         bool high = !(in->prefix & PFX_REX) && r >= 4 && r < 8;
+        int full = high ? r - 4 : r;
         static const uint8_t movzx[2] = {0x0f, 0xb6};
+        if (!high && c->slot_of[full] >= 0) { /* from the copy: no store-to-load on the way */
+            int src = slot_reg[c->slot_of[full]];
+            je_rex(&c->e, false, h, 0, src, true); /* movzx h, src's low byte (REX: not ah-bh) */
+            je_byte(&c->e, movzx[0]);
+            je_byte(&c->e, movzx[1]);
+            je_byte(&c->e, 0xc0 | ((h & 7) << 3) | (src & 7));
+            return;
+        }
+        cache_clean(c, full); /* from memory (ah-bh: a shift would change the flags) */
         je_op_mem(&c->e, 4, movzx, 2, h, H_RBX, H_NOINDEX, 0,
                   high ? REG_OFF(r - 4) + 1 : REG_OFF(r));
     } else {
@@ -598,8 +780,8 @@ static void st_greg(JitCtx *c, const X86Insn *in, int r, int size, int h)
 {
     if (size == 1) {
         bool high = !(in->prefix & PFX_REX) && r >= 4 && r < 8;
-        je_store(&c->e, 1, H_RBX, high ? REG_OFF(r - 4) + 1 : REG_OFF(r), h);
         cache_drop(c, high ? r - 4 : r); /* merged in memory only */
+        je_store(&c->e, 1, H_RBX, high ? REG_OFF(r - 4) + 1 : REG_OFF(r), h);
     } else {
         st_reg(c, r, h);
     }
@@ -633,10 +815,11 @@ static void emit_ea(JitCtx *c, const X86Insn *in, bool with_seg)
 static uint8_t *emit_tlb_check(JitCtx *c, int size, bool write)
 {
     JitEmit *e = &c->e;
-    je_mov_rr(e, 8, H_RAX, H_RSI);
-    je_shift_ri(e, 8, 5, H_RAX, GUEST_PAGE_BITS);
-    je_alu_ri(e, 4, 4, H_RAX, TLB_SIZE - 1);
-    je_shift_ri(e, 4, 4, H_RAX, 5);
+    /* the entry's offset, ((la >> page bits) & (TLB_SIZE - 1)) * 32, in two operations */
+    G_STATIC_ASSERT(GUEST_PAGE_BITS + TLB_BITS <= 32);
+    je_mov_rr(e, 4, H_RAX, H_RSI);
+    je_shift_ri(e, 4, 5, H_RAX, GUEST_PAGE_BITS - 5);
+    je_alu_ri(e, 4, 4, H_RAX, (TLB_SIZE - 1) << 5);
     je_lea(e, H_RDX, H_RBX, H_RAX, 0, CPU_OFF(tlb[c->user]));
     je_lea(e, H_RCX, H_RSI, H_NOINDEX, 0, size - 1);
     je_alu_ri(e, 8, 4, H_RCX, (int32_t)GUEST_PAGE_MASK);
@@ -654,8 +837,16 @@ static void add_cold(JitCtx *c, int kind, int size, uint8_t *from)
         c->e.overflow = true; /* never with TB_MAX_INSNS instructions: refuse the block */
         return;
     }
-    c->cold[c->ncold++] = (JitCold){
-        .kind = kind, .size = size, .rip = c->rip, .next = c->next, .from = from, .resume = c->e.p};
+    je_label(&c->e); /* the slow path comes back here */
+    JitCold *s = &c->cold[c->ncold++];
+    *s = (JitCold){.kind = kind,
+                   .size = size,
+                   .rip = c->rip,
+                   .next = c->next,
+                   .from = from,
+                   .resume = c->e.p,
+                   .dirty = c->dirty};
+    memcpy(s->held, c->held, sizeof(s->held));
 }
 
 static void emit_cold(JitCtx *c)
@@ -668,6 +859,7 @@ static void emit_cold(JitCtx *c)
         c->next = s->next;
         switch (s->kind) {
         case COLD_LOAD: /* rax = the value, as the inline path leaves it */
+            emit_write_back(e, s->held, s->dirty); /* a fault leaves the state exact */
             emit_sync_rip(c);
             je_mov_rr(e, 8, H_RDI, H_RBX);
             je_mov_imm(e, H_RDX, s->size);
@@ -675,6 +867,7 @@ static void emit_cold(JitCtx *c)
             je_call(e, x86_ld_slow);
             break;
         case COLD_STORE: /* rsi = la, rdi = the value */
+            emit_write_back(e, s->held, s->dirty);
             emit_sync_rip(c);
             je_mov_rr(e, 8, H_RDX, H_RDI);
             je_mov_rr(e, 8, H_RDI, H_RBX);
@@ -682,7 +875,9 @@ static void emit_cold(JitCtx *c)
             je_mov_imm(e, H_R8, c->user);
             je_call(e, x86_st_slow);
             break;
-        case COLD_MARK: /* rax = the page index */
+        case COLD_MARK: /* rax = the host address's page number; the RAM page index: */
+            je_mov_imm(e, H_RCX, (uintptr_t)c->cpu->ram->host >> GUEST_PAGE_BITS);
+            je_op_rr(e, 8, (const uint8_t[]){0x2b}, 1, H_RAX, H_RCX); /* sub rax, rcx */
             je_mov_rr(e, 8, H_RDI, H_RBX);
             je_mov_rr(e, 8, H_RSI, H_RAX);
             je_call(e, x86_note_store_slow);
@@ -714,13 +909,12 @@ static void emit_store(JitCtx *c, int size)
     uint8_t *miss = emit_tlb_check(c, size, true);
     je_alu_rm(e, 8, 0, H_RSI, H_RDX, (int32_t)offsetof(TLBEntry, addend));
     je_store(e, size, H_RSI, 0, H_RDI);
-    /* the state byte is read after the data store (include/memory/ram.h's ordering) */
+    /* the state byte is read after the data store (include/memory/ram.h's ordering); RAM is
+     * page aligned, so page_state[(host - ram) >> 12] is (page_state - (ram >> 12))[host >> 12] */
     je_mov_rr(e, 8, H_RAX, H_RSI);
-    je_mov_imm(e, H_RCX, (uint64_t)(uintptr_t)ram->host);
-    static const uint8_t sub = 0x2b;
-    je_op_rr(e, 8, &sub, 1, H_RAX, H_RCX);
     je_shift_ri(e, 8, 5, H_RAX, GUEST_PAGE_BITS);
-    je_mov_imm(e, H_RCX, (uint64_t)(uintptr_t)ram->page_state);
+    je_mov_imm(e, H_RCX,
+               (uint64_t)(uintptr_t)ram->page_state - ((uintptr_t)ram->host >> GUEST_PAGE_BITS));
     je_cmp_byte_mem(e, H_RCX, H_RAX, 0, PAGE_DIRTY);
     uint8_t *mark = je_jcc_fwd(e, 5 /* ne */);
     add_cold(c, COLD_MARK, size, mark);
@@ -734,6 +928,14 @@ static void emit_tb_exit_check(JitCtx *c)
     uint8_t *stay = je_jcc_fwd(&c->e, 4 /* e */);
     emit_exit_imm(c, c->next, c->done + 1);
     je_patch_here(&c->e, stay);
+}
+
+/* cc_op and cc_size in one store, through rdx (moves only: the host's flags stay) */
+G_STATIC_ASSERT(offsetof(X86CPUState, cc_size) == offsetof(X86CPUState, cc_op) + 4);
+static void emit_cc_op(JitEmit *e, uint32_t op, int size)
+{
+    je_mov_imm(e, H_RDX, (uint64_t)size << 32 | op);
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_op), H_RDX);
 }
 
 /* rax (destination) op rcx (source), lazy flags as the interpreter writes them (unless the
@@ -751,13 +953,34 @@ static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_re
     /* only moves from here on: the host's flags stay the guest's for a following jcc */
     if (!c->dead) {
         je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
-        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), aop == 8 ? CC_OP_LOGIC : alu_ccop[aop]);
-        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
+        emit_cc_op(e, aop == 8 ? CC_OP_LOGIC : alu_ccop[aop], size);
     }
     if (aop != 7 && aop != 8) {
         st_greg(c, in, dst_reg, size, H_RAX);
     }
     c->flags = FL_ALL;
+}
+
+/*
+ * An ALU operation whose flags are dead, on 32- or 64-bit registers that both have a copy (src
+ * -1: the immediate imm), done on the copies themselves (a 32-bit operation zero-extends, as
+ * the guest's); false: not this form, emitted nothing. cmp and test (7, 8) store nothing.
+ */
+static bool emit_alu_in_place(JitCtx *c, int aop, int size, int dst, int src, uint64_t imm)
+{
+    if (!c->dead || size < 4 || aop == 7 || aop == 8 || c->slot_of[dst] < 0 ||
+        (src >= 0 && c->slot_of[src] < 0) || (src < 0 && size == 8 && !je_fits_i32((int64_t)imm))) {
+        return false;
+    }
+    int d = slot_reg[c->slot_of[dst]];
+    if (src >= 0) {
+        je_alu_rr(&c->e, size, aop, d, slot_reg[c->slot_of[src]]);
+    } else {
+        je_alu_ri(&c->e, size, aop, d, (int32_t)imm);
+    }
+    c->dirty |= 1u << c->slot_of[dst];
+    c->flags = FL_ALL; /* the host's flags are the guest's, as after emit_alu */
+    return true;
 }
 
 /* CF as the lazy flags give it, for adc and sbb */
@@ -809,8 +1032,7 @@ static void emit_adc(JitCtx *c, const X86Insn *in, int flags)
     je_alu_rr(e, size, aop, H_RAX, H_RCX);
     if (!c->dead) { /* moves only from here: the host's flags are the guest's */
         je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
-        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), aop == 2 ? CC_OP_ADC : CC_OP_SBB);
-        je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
+        emit_cc_op(e, aop == 2 ? CC_OP_ADC : CC_OP_SBB, size);
     }
     st_greg(c, in, dst, size, H_RAX);
     c->flags = FL_ALL;
@@ -853,7 +1075,7 @@ static uint64_t jit_cond(X86CPU *cpu, uint64_t cc)
 /* the host's flags answer condition cc as the guest's would */
 static bool host_cc(const JitCtx *c, int cc)
 {
-    return c->flags == FL_ALL || (c->flags == FL_NOCF && (cc >> 1) != 1 && (cc >> 1) != 3);
+    return host_answers(c->flags, cc);
 }
 
 /* rax = condition cc (0 or 1); keeps the host's flags when they answer it */
@@ -916,8 +1138,7 @@ static void emit_imul_flags(JitCtx *c, const X86Insn *in, int size)
     je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
     je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
     je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RCX);
-    je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), CC_OP_SHIFT);
-    je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
+    emit_cc_op(e, CC_OP_SHIFT, size);
 }
 
 /*
@@ -934,8 +1155,11 @@ static int emit_leave_checks(JitCtx *c, uint32_t count, uint8_t **out)
     static const uint8_t cmp = 0x3b;
     je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(budget_end));
     out[n++] = je_jcc_fwd(e, 3 /* ae */);
-    static const int32_t zero_ints[] = {CPU_OFF(exit_request), CPU_OFF(irq_level),
-                                        CPU_OFF(env.nmi_pending), CPU_OFF(tb_exit)};
+    /* exit_request and irq_level, side by side, in one 8-byte compare */
+    G_STATIC_ASSERT(offsetof(X86CPU, irq_level) == offsetof(X86CPU, exit_request) + 4);
+    je_cmp_mem_imm8(e, 8, H_RBX, CPU_OFF(exit_request), 0);
+    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    static const int32_t zero_ints[] = {CPU_OFF(env.nmi_pending), CPU_OFF(tb_exit)};
     for (size_t k = 0; k < G_N_ELEMENTS(zero_ints); k++) {
         je_cmp_dword_imm(e, H_RBX, zero_ints[k], 0);
         out[n++] = je_jcc_fwd(e, 5 /* ne */);
@@ -971,12 +1195,13 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     JitEmit *e = &c->e;
     uint8_t *out[9];
     uint8_t *pc_imm = NULL;
+    emit_write_back(e, c->held, c->dirty); /* the next block starts with no copies */
     int n = emit_leave_checks(c, count, out);
     static const uint8_t cmp = 0x3b;
-    if (dynamic) { /* rip holds the target: linked to one target, the last one seen */
-        je_movabs(e, H_RAX, UINT64_MAX);
+    if (dynamic) { /* rip (and rdi) hold the target: linked to one target, the last one seen */
+        je_movabs(e, H_RCX, UINT64_MAX);
         pc_imm = e->p - 8;
-        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(env.rip));
+        je_alu_rr(e, 8, 7, H_RCX, H_RDI);
         out[n++] = je_jcc_fwd(e, 5 /* ne */);
     }
     je_movabs(e, H_RAX, UINT64_MAX); /* no epoch is UINT64_MAX: never taken until linked */
@@ -1055,14 +1280,29 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
 static void emit_loop_back(JitCtx *c)
 {
     JitEmit *e = &c->e;
-    uint8_t *out[7];
+    uint8_t *out[8];
+    emit_write_back(e, c->held, c->dirty); /* the loop's start has every copy clean */
     int n = emit_leave_checks(c, c->done + 1, out);
     static const uint8_t cmp = 0x3b;
     je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
     je_op_mem(e, 8, &cmp, 1, H_RAX, H_RSP, H_NOINDEX, 0, FRAME_EPOCH);
     out[n++] = je_jcc_fwd(e, 5);
-    je_mov_imm(e, H_RDX, 0);
-    je_jmp_back(e, c->top); /* the chain entry checks the code generation */
+    /* the page's code generation, as the chain entry checks it */
+    const GuestRam *ram = c->cpu->ram;
+    je_movabs(e, H_RAX, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
+    je_load(e, 4, H_RAX, H_RAX, 0);
+    je_alu_ri(e, 4, 7, H_RAX, (int32_t)c->tb->gen);
+    out[n++] = je_jcc_fwd(e, 5);
+    /* the slots as the loop's start has them: a register whose copy moved or was evicted is
+     * loaded again (memory is current after the write-back); the bookkeeping stays, since the
+     * code after a conditional back edge goes on with it */
+    for (int s = 0; s < (int)G_N_ELEMENTS(slot_reg); s++) {
+        int r = c->entry_held[s];
+        if (r >= 0 && c->slot_of[r] != s) {
+            je_load(e, 8, slot_reg[s], H_RBX, REG_OFF(r));
+        }
+    }
+    je_jmp_back(e, c->loop_top);
     for (int k = 0; k < n; k++) {
         je_patch_here(e, out[k]);
     }
@@ -1119,6 +1359,9 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_ALU_RR: {
         bool to_reg = in->op & 2;
         int dst = to_reg ? in->reg : in->rm, src = to_reg ? in->rm : in->reg;
+        if (emit_alu_in_place(c, in->op >> 3, size, dst, src, 0)) {
+            return true;
+        }
         ld_greg(c, in, H_RAX, dst, size);
         ld_greg(c, in, H_RCX, src, size);
         emit_alu(c, in, in->op >> 3, size, dst);
@@ -1135,6 +1378,9 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         bool acc = in->op < 0x40 || in->op == 0xa8 || in->op == 0xa9; /* al/eax/rax forms */
         int dst = acc ? R_EAX : in->rm;
         int aop = kind == K_TEST_RI ? 8 : acc ? in->op >> 3 : in->reg & 7;
+        if (emit_alu_in_place(c, aop, size, dst, -1, imm)) {
+            return true;
+        }
         ld_greg(c, in, H_RAX, dst, size);
         je_mov_imm(e, H_RCX, imm);
         emit_alu(c, in, aop, size, dst);
@@ -1224,6 +1470,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_RET:
         emit_pop_rax(c);
         je_store(e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
+        je_mov_rr(e, 8, H_RDI, H_RAX); /* compared in a register, not through the store */
         emit_chain_exit(c, 0, true, c->done + 1);
         return false;
     case K_NOP:
@@ -1232,6 +1479,11 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_SHIFT_RI: {
         int g = in->reg & 7, bits = size * 8;
         unsigned cnt = shift_count(in);
+        if (c->dead && c->slot_of[in->rm] >= 0) { /* on the copy itself (4: zero-extends) */
+            je_shift_ri(e, size, g, slot_reg[c->slot_of[in->rm]], cnt);
+            c->dirty |= 1u << c->slot_of[in->rm];
+            return true;
+        }
         ld_reg(c, H_RAX, in->rm, size);
         if (g == 5) { /* shr: OF is the operand's sign */
             je_mov_rr(e, 8, H_RDX, H_RAX);
@@ -1253,8 +1505,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RDX);
-            je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), CC_OP_SHIFT);
-            je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
+            emit_cc_op(e, CC_OP_SHIFT, size);
         }
         st_reg(c, in->rm, H_RAX);
         return true;
@@ -1292,8 +1543,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         je_incdec(e, size, dec, H_RAX); /* 32-bit: zero-extends */
         if (!c->dead) {
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
-            je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_op), dec ? CC_OP_DEC : CC_OP_INC);
-            je_store_imm(e, 4, H_RBX, CPU_OFF(env.cc_size), size);
+            emit_cc_op(e, dec ? CC_OP_DEC : CC_OP_INC, size);
         }
         st_greg(c, in, in->rm, size, H_RAX);
         c->flags = c->dead ? FL_NONE : FL_NOCF;
@@ -1355,6 +1605,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             if (ssz == 1) {
                 ld_greg(c, in, H_RAX, in->rm, 1);
             } else {
+                cache_clean(c, in->rm);
                 je_op_mem(e, 4, (const uint8_t[]){0x0f, 0xb7}, 2, H_RAX, H_RBX, H_NOINDEX, 0,
                           REG_OFF(in->rm));
             }
@@ -1394,8 +1645,6 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
     c.e.p = j->rw + j->used;
     c.e.end = c.e.p + JIT_BLOCK_SPACE;
     uint8_t *start = c.e.p;
-    emit_prologue(&c);
-    j->entry_off = c.top - start; /* the prologue's length is the same for every block */
     int kinds[TB_MAX_INSNS];
     bool dead[TB_MAX_INSNS];
     uint32_t n = 0;
@@ -1403,6 +1652,9 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         n++;
     }
     flags_liveness(insns, kinds, n, dead);
+    pick_loop_regs(&c, insns, kinds, n);
+    emit_prologue(&c);
+    j->entry_off = c.top - start; /* the frame's length is the same for every block */
     uint64_t rip = tb->pc;
     bool open = true;
     uint32_t i;
@@ -1430,5 +1682,16 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
     j->stats.insns += i;
     tb->code_len = i;
     tb->code_end = rip;
+    if (j->perf_map &&
+        j->perf_code >= 0) { /* perf's JIT map: start size name, one line per block */
+        fprintf(j->perf_map, "%" PRIxPTR " %zx guest_%" PRIx64 "_%u\n",
+                (uintptr_t)(j->rx + (start - j->rw)), (size_t)(c.e.p - start), tb->pc, i);
+        fflush(j->perf_map);
+        /* and the code at its offset in the cache, which is how perf names a sample in the
+         * memfd mapping: objdump -D -b binary -mi386:x86-64 --start-address=OFFSET */
+        if (pwrite(j->perf_code, start, c.e.p - start, start - j->rw) < 0) {
+            g_warning("translator: cannot write the perf code dump: %s", g_strerror(errno));
+        }
+    }
     return j->rx + (start - j->rw);
 }

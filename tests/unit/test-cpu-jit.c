@@ -222,6 +222,15 @@ static void test_forms(void)
          "\xc3\x41\xf7\x46\x08\x00\xff\x00\x00\x0f\x94\xc7\x41\x84\x66\x09\xf3\x90\x48\xf7\xd8\x41"
          "\xf6\xd9\x39\xc8\x48\xf7\xd2\xf6\xd7\x66\x90\x72\x00\x9c\x5e",
          59, 17},
+        /* a loop over eleven registers (the slots evict, the back edge reloads the loop's
+         * registers): mov rax, rcx; add rax, rdx; test al, 1 (the low byte of a written copy);
+         * cmovne rbx, rax and setne dl (the host's flags: test stores no lazy flags);
+         * add rsi, rdi; add r8, r9; mov ch, ah (a high byte of a written copy); xor r10, r11;
+         * add r12, r9 */
+        {"loop slots",
+         "\x48\x89\xc8\x48\x01\xd0\xa8\x01\x48\x0f\x45\xd8\x0f\x95\xc2\x48\x01\xfe\x4d"
+         "\x01\xc8\x88\xe5\x4d\x31\xda\x4d\x01\xcc",
+         29, 10},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(forms); i++) {
         X86JitStats before, after;
