@@ -108,6 +108,13 @@ struct X86CPU {
     /* the block being run: its end, and the instruction running now (x86_next) */
     const X86Insn *tb_end;
     const X86Insn *cur_in;
+    /* a fault's siglongjmp skips the counting at a run's end: what the exec loop then adds to
+     * stats.insns for the instructions retired before the faulting one -- cur_in - run_first
+     * in an interpreted run, jit_done (stored by translated code before a helper that may
+     * fault) while jit_running */
+    const X86Insn *run_first;
+    bool jit_running;
+    uint32_t jit_done;
     int exit_request; /* atomic */
     int irq_level;    /* atomic */
     int reset_pending;

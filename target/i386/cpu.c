@@ -355,6 +355,7 @@ static inline void run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
     const X86Insn *in = insns, *end = insns + n;
     uint64_t rip = env->rip;
     cpu->tb_end = end;
+    cpu->run_first = insns;
     do {
         cpu->cur_rip = rip;
         env->rip = rip + in->len;
@@ -368,6 +369,7 @@ static inline void run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
             break;
         }
     } while (in < end);
+    cpu->run_first = NULL;
     cpu->stats.insns += in - insns;
 }
 
@@ -413,7 +415,9 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
             cpu->jit_link_req = NULL;
         }
         if (code) {
+            cpu->jit_running = true;
             uint32_t n = code(cpu);
+            cpu->jit_running = false;
             cpu->stats.insns += n;
             /* the translated prefix ran to its end: the interpreter goes on in this block */
             if (n == tb->code_len && n < tb->count && env->rip == tb->code_end && !cpu->tb_exit) {
@@ -456,6 +460,13 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
     cpu->prev_tb = NULL;
     if (sigsetjmp(cpu->jmp, 0)) {
         cpu->prev_tb = NULL;
+        if (cpu->run_first) {
+            cpu->stats.insns += cpu->cur_in - cpu->run_first;
+        } else if (cpu->jit_running) {
+            cpu->stats.insns += cpu->jit_done;
+        }
+        cpu->run_first = NULL;
+        cpu->jit_running = false;
         x86_deliver_pending(cpu);
         if (cpu->reset_pending) {
             cpu->reset_pending = 0;

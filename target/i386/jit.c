@@ -15,7 +15,8 @@
  *   every exit and every helper that may fault (a loop's registers stay there from pass to pass);
  * - memory goes through the software TLB inline (same tags, same addends) and calls
  *   x86_ld_slow / x86_st_slow on a miss, with cur_rip and rip set first, so a fault leaves the
- *   state as after the last retired instruction (the helper's siglongjmp unwinds the block);
+ *   state as after the last retired instruction (the helper's siglongjmp unwinds the block,
+ *   and the exec loop counts the jit_done instructions the slow path stored as retired);
  * - every store tests the page's state byte after the data store and calls
  *   x86_note_store_slow unless the page is just dirty; a store that hits a code page sets
  *   tb_exit, and the block ends after that instruction, as the interpreter's does (a load
@@ -514,6 +515,7 @@ enum { COLD_LOAD, COLD_STORE, COLD_MARK };
 typedef struct JitCold {
     int kind, size;
     uint64_t rip, next; /* the instruction, for a fault's state */
+    uint32_t done;      /* and the block's instructions before it (not counted yet) */
     uint8_t *from, *resume;
     int8_t held[5]; /* the register copies at the branch, written back before a helper */
     uint8_t dirty;
@@ -742,9 +744,12 @@ static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count)
     emit_epilogue(c);
 }
 
-/* Where the interpreter has them while an instruction runs: for a helper that may fault. */
-static void emit_sync_rip(JitCtx *c)
+/* Where the interpreter has them while an instruction runs: for a helper that may fault
+ * (with the count of the pass's instructions before it, which the fault's unwinding adds). */
+static void emit_sync_rip(JitCtx *c, uint32_t done)
 {
+    je_mov_imm(&c->e, H_RAX, done);
+    je_store(&c->e, 4, H_RBX, CPU_OFF(jit_done), H_RAX);
     je_mov_imm(&c->e, H_RAX, c->rip);
     je_store(&c->e, 8, H_RBX, CPU_OFF(cur_rip), H_RAX);
     je_mov_imm(&c->e, H_RAX, c->next);
@@ -843,6 +848,7 @@ static void add_cold(JitCtx *c, int kind, int size, uint8_t *from)
                    .size = size,
                    .rip = c->rip,
                    .next = c->next,
+                   .done = c->done,
                    .from = from,
                    .resume = c->e.p,
                    .dirty = c->dirty};
@@ -860,7 +866,7 @@ static void emit_cold(JitCtx *c)
         switch (s->kind) {
         case COLD_LOAD: /* rax = the value, as the inline path leaves it */
             emit_write_back(e, s->held, s->dirty); /* a fault leaves the state exact */
-            emit_sync_rip(c);
+            emit_sync_rip(c, s->done);
             je_mov_rr(e, 8, H_RDI, H_RBX);
             je_mov_imm(e, H_RDX, s->size);
             je_mov_imm(e, H_RCX, c->user);
@@ -868,7 +874,7 @@ static void emit_cold(JitCtx *c)
             break;
         case COLD_STORE: /* rsi = la, rdi = the value */
             emit_write_back(e, s->held, s->dirty);
-            emit_sync_rip(c);
+            emit_sync_rip(c, s->done);
             je_mov_rr(e, 8, H_RDX, H_RDI);
             je_mov_rr(e, 8, H_RDI, H_RBX);
             je_mov_imm(e, H_RCX, s->size);

@@ -11,6 +11,10 @@
  * Registers r13 (a small index), r14 (data base) and r15 (loop count) and rsp are never
  * destinations of the
  * generated code, except through push/pop and call/ret, which keep rsp inside the stack area.
+ *
+ * The TSC's time base is a counter per side, restarted by every load and advanced by each
+ * read: code that stores into itself can turn into rdtsc (0f 31), and host time would differ
+ * between the two runs. Equal results also say both sides read the clock equally often.
  */
 #ifndef TESTS_JIT_DIFF_H
 #define TESTS_JIT_DIFF_H
@@ -38,7 +42,19 @@
 typedef struct JitDiffCPU {
     GuestRam *ram;
     X86CPU *cpu;
+    uint64_t clock_ns; /* the side's TSC time base */
 } JitDiffCPU;
+
+#define JD_CLOCK_START 1000000000ull
+
+static inline uint64_t jd_clock_ns(void *opaque)
+{
+    JitDiffCPU *c = opaque;
+    c->clock_ns += 1000;
+    return c->clock_ns;
+}
+
+static const X86BusOps jd_bus = {.clock_ns = jd_clock_ns};
 
 typedef struct JitDiff {
     JitDiffCPU side[2]; /* 0: interpreter, 1: translator */
@@ -77,7 +93,8 @@ static inline void jd_init(JitDiff *d)
     for (int s = 0; s < 2; s++) {
         d->side[s].ram = guest_ram_new(JD_RAM, 0, NULL);
         g_assert_nonnull(d->side[s].ram);
-        d->side[s].cpu = x86_cpu_new(d->side[s].ram, NULL, NULL);
+        d->side[s].clock_ns = JD_CLOCK_START;
+        d->side[s].cpu = x86_cpu_new(d->side[s].ram, &jd_bus, &d->side[s]);
         g_assert_true(x86_cpu_set_jit(d->side[s].cpu, s == 1, NULL));
     }
 }
@@ -514,6 +531,19 @@ static inline void jd_one(JdGen *g)
     jd_put(g, b, n);
 }
 
+/* The data area from a generator seeded by rax, so that the rest of the input is the
+ * instructions (and a case is reproduced from its registers and code alone) */
+static inline void jd_fill_data(JitDiff *d)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ull ^ d->regs[0];
+    for (unsigned i = 0; i < JD_DATA_SZ; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        d->data[i] = (uint8_t)x;
+    }
+}
+
 /* Builds the looped body from `in` (and the registers and data from it too). */
 static inline void jd_generate(JitDiff *d, const uint8_t *in, size_t n, int ninsns)
 {
@@ -529,15 +559,7 @@ static inline void jd_generate(JitDiff *d, const uint8_t *in, size_t n, int nins
     d->regs[13] &= 0xff;
     d->regs[14] = JD_DATA + JD_DATA_SZ / 2;
     d->regs[15] = JD_LOOPS;
-    /* the data from a generator seeded by the input, so that the rest of the input is the
-     * instructions */
-    uint64_t x = 0x9e3779b97f4a7c15ull ^ d->regs[0];
-    for (unsigned i = 0; i < JD_DATA_SZ; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        d->data[i] = (uint8_t)x;
-    }
+    jd_fill_data(d);
     for (int i = 0; i < ninsns; i++) {
         jd_one(&g);
     }
@@ -554,6 +576,7 @@ static inline void jd_generate(JitDiff *d, const uint8_t *in, size_t n, int nins
 typedef struct JdResult {
     uint64_t regs[16], rip, eflags, cr2;
     uint64_t exceptions;
+    uint64_t clock_reads; /* rdtsc, rdtscp, rdmsr of the TSC, and the state read at the end */
     X86ExitReason why;
     uint8_t data[JD_DATA_SZ], stack[JD_STACK_SZ], code[JD_CODE_MAX];
 } JdResult;
@@ -570,6 +593,7 @@ static inline void jd_load_side(JitDiff *d, int s)
     guest_ram_write(c->ram, JD_CODE, d->code, d->len);
     guest_ram_write(c->ram, JD_DATA, d->data, JD_DATA_SZ);
     x86_cpu_reset(cpu);
+    c->clock_ns = JD_CLOCK_START;
     x86_cpu_setup_long_mode(cpu, JD_PT, 0);
     X86CPUState *env = x86_cpu_env(cpu);
     env->idt.base = JD_IDT;
@@ -600,6 +624,7 @@ static inline void jd_run_side(JitDiff *d, int s, JdResult *r)
     r->eflags = st.eflags;
     r->cr2 = st.cr2;
     r->exceptions = after.exceptions - before.exceptions;
+    r->clock_reads = (c->clock_ns - JD_CLOCK_START) / 1000;
     guest_ram_read(c->ram, JD_DATA, r->data, JD_DATA_SZ);
     guest_ram_read(c->ram, JD_STACK - JD_STACK_SZ, r->stack, JD_STACK_SZ);
     guest_ram_read(c->ram, JD_CODE, r->code, JD_CODE_MAX);
@@ -636,6 +661,10 @@ static inline char *jd_compare(JitDiff *d, bool *ran)
                                "x exceptions %" G_GINT64_MODIFIER "u/%" G_GINT64_MODIFIER "u",
                                r[0].rip, r[1].rip, r[0].eflags, r[1].eflags, r[0].cr2, r[1].cr2,
                                r[0].exceptions, r[1].exceptions);
+    }
+    if (r[0].clock_reads != r[1].clock_reads) {
+        return g_strdup_printf("TSC read %" G_GUINT64_FORMAT " vs %" G_GUINT64_FORMAT " times",
+                               r[0].clock_reads, r[1].clock_reads);
     }
     if (memcmp(r[0].data, r[1].data, JD_DATA_SZ)) {
         return g_strdup("data area differs");

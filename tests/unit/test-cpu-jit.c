@@ -7,17 +7,27 @@
 
 static JitDiff jd;
 
+/* A difference with what reproduces it: the code and the registers it starts from. */
+static void fail(const char *what, const char *diff)
+{
+    GString *hex = g_string_new(NULL);
+    for (int i = 0; i < jd.len; i++) {
+        g_string_append_printf(hex, "%02x", jd.code[i]);
+    }
+    g_string_append(hex, "\nregs:");
+    for (int r = 0; r < 16; r++) {
+        g_string_append_printf(hex, " %#" G_GINT64_MODIFIER "x", jd.regs[r]);
+    }
+    g_error("%s: interpreter and translator differ: %s\ncode: %s", what, diff, hex->str);
+}
+
 /* Compares the two CPUs on jd's code; returns whether the run was compared (not budget-bound). */
 static bool check(const char *what)
 {
     bool ran;
     g_autofree char *diff = jd_compare(&jd, &ran);
     if (diff) {
-        GString *hex = g_string_new(NULL);
-        for (int i = 0; i < jd.len; i++) {
-            g_string_append_printf(hex, "%02x", jd.code[i]);
-        }
-        g_error("%s: interpreter and translator differ: %s\ncode: %s", what, diff, hex->str);
+        fail(what, diff);
     }
     return ran;
 }
@@ -40,7 +50,8 @@ static void test_random(void)
             bool ran;
             g_autofree char *diff = jd_compare_blocks(&jd, &ran);
             if (diff) {
-                g_error("%s, block by block: interpreter and translator differ: %s", what, diff);
+                g_autofree char *bw = g_strdup_printf("%s, block by block", what);
+                fail(bw, diff);
             }
             stepped += ran;
         }
@@ -55,11 +66,16 @@ static void test_random(void)
     g_assert_cmpint(stepped, >, 1500 / 8);
 }
 
-/* Runs hand-written code looped as jd_generate loops it. */
-static void run_fixed(const char *what, const uint8_t *body, int n)
+/* Runs hand-written code looped as jd_generate loops it, from the registers regs (and the
+ * data area they seed) or, when NULL, from the empty input's. */
+static void run_fixed_regs(const char *what, const uint8_t *body, int n, const uint64_t *regs)
 {
     uint8_t none[1] = {0};
     jd_generate(&jd, none, 0, 0);
+    if (regs) {
+        memcpy(jd.regs, regs, sizeof(jd.regs));
+        jd_fill_data(&jd);
+    }
     int tail = jd.len;
     uint8_t t[16];
     memcpy(t, jd.code, tail);
@@ -69,6 +85,11 @@ static void run_fixed(const char *what, const uint8_t *body, int n)
     memcpy(jd.code + n + tail - 5, &back, 4);
     jd.len = n + tail;
     check(what);
+}
+
+static void run_fixed(const char *what, const uint8_t *body, int n)
+{
+    run_fixed_regs(what, body, n, NULL);
 }
 
 static void test_smc(void)
@@ -91,6 +112,118 @@ static void test_smc(void)
         0x48, 0x01, 0xc2,                         /* add rdx, rax */
     };
     run_fixed("store into another code page", other, sizeof(other));
+}
+
+/* A case the random test found, from its registers and its body in hex: straight through
+ * and block by block. */
+static void run_row(const char *name, const uint64_t *regs, const char *hex)
+{
+    size_t n = strlen(hex) / 2;
+    g_autofree uint8_t *body = g_malloc(n);
+    for (size_t k = 0; k < n; k++) {
+        body[k] = g_ascii_xdigit_value(hex[2 * k]) << 4 | g_ascii_xdigit_value(hex[2 * k + 1]);
+    }
+    run_fixed_regs(name, body, n, regs);
+    bool ran;
+    g_autofree char *diff = jd_compare_blocks(&jd, &ran);
+    if (diff || !ran) {
+        g_autofree char *bw = g_strdup_printf("%s, block by block", name);
+        fail(bw, diff ? diff : "not compared");
+    }
+}
+
+/* Random cases (JIT_DIFF_SEED 12, 47, 62, 127, 130) whose stores into their own loop turn an
+ * instruction into rdtsc: both sides must read the harness's clock as often (jit-diff.h), and
+ * agree on what it returned, which host time never let them. */
+static void test_smc_rdtsc(void)
+{
+    static const struct {
+        const char *name;
+        uint64_t regs[16];
+        const char *hex; /* the body; run_fixed_regs adds the loop's tail */
+    } rows[] = {
+        {"seed 12 case 1906",
+         {0x43, 0xe1, 0xa0b1e1fa832f52f1, 0xa9, 0x2ff800, 0xea, 0x9ded4410c2e6afc6, 0x7, 0x79, 0x88,
+          0xd5, 0x65, 0x37, 0xfd, 0x202000, 0x18},
+         "49630de1ffffff415259e802000000eb01c349ffc37504418d76b84869f3e8e8e8000f8d000000004155"
+         "58478d5caed44c01f64f897c6e3a7a03490bd1498d561848c1fe464921c0e802000000eb01c34f894c2e"
+         "d649807ef852490315daffffff0f8b00000000e8000000004883c40847894cbe5241bc0000000049c705"
+         "dcffffff313131314181c9620000629c415b49b8fffffff4ffffffff45894e104929e84811f7900f8900"
+         "00000040b967ffffff"},
+        {"seed 47 case 1314",
+         {0x9f, 0xdb, 0xa5, 0x7, 0x2ff800, 0x35, 0x3, 0x66, 0xbf, 0xf7, 0x57, 0xb5, 0x13, 0x53,
+          0x202000, 0x18},
+         "4939c4a91f00001f4d29c3418956f8e8000000004883c4080f820000000048ffcd9c5fe8000000004883"
+         "c40841837e50f50f82000000000f9fc29048f6db4c23c64d896688415059e802000000eb01c39c5a4c29"
+         "c54985e34183d8dc535949892dcdffffff4d3bd74d0f4dc1498d5ef0490f457e98e802000000eb01c348"
+         "81ea4500004540ffce9c594d0f4256384885c04883f372555b49233de1ffffff413b46d0480597000097"
+         "49c746603d3d3d3d"},
+        {"seed 62 case 1457",
+         {0xf2, 0x35, 0x92, 0x5f, 0x2ff800, 0xd1, 0xfb, 0xf7, 0x9f, 0x2, 0xf6, 0x97,
+          0x40bbafd601b5170d, 0x6b, 0x202000, 0x18},
+         "410f96c4452b4ed0644d8b56e041c1e1224085c6493bcde8000000004883c4084881f5ba0000ba90410f"
+         "4ad44009e5498d6e704883e32c4b0fbf5cbe7f4981cc31000031490fb77650450fb7df65458b46f04083"
+         "faf6458925cdffffff49844618"},
+        {"seed 127 case 1599",
+         {0xf2, 0x26, 0x0, 0x7e423e76e131be8, 0x2ff800, 0x87, 0xd6, 0xd9, 0x9c, 0xde, 0x6b, 0x31,
+          0x61, 0xf4, 0x202000, 0x18},
+         "e802000000eb01c340f6d848bfffffffffacffffff4d0b6698410fb6ca9c5d4881cef30000f328c54f89"
+         "4caec7450fb64eb04d896e404d891ddeffffffe8000000004883c408720348f6dd654d8b469041565b4d"
+         "8d46c04181eb9000009048c1e129909c415b480d9d00009d49c74678d3d3d3d39c5b750190416b15cfff"
+         "fffff349d1c84d21eb49895e90904d8d56200f89000000007c034085c74833c571054f8d54feac40f7c0"
+         "3b73b8d24883f77f4981d17d00007d64418b6e5048d1c8412bc14c29c14839e8410f96c0"},
+        {"seed 130 case 1224",
+         {0xfa033af06619eca3, 0xc2, 0xaa, 0x14, 0x2ff800, 0x3a, 0x6d, 0xd0, 0xca, 0xed, 0xcc, 0x97,
+          0x99, 0xf, 0x202000, 0x18},
+         "4d85d8498b6e48e8000000004883c408440fbee24981d2230000234d0f474e8865458b46604903cd5158"
+         "41c705ddffffff3131313147894caeb39c415b498d6eb84d0fb6c666904d6305e7ffffff4185c6e80000"
+         "00004883c4084c21ea4500fa4983d3f043f744bebe82ffff81478d54ae9848d1e243387c3e00490f4f56"
+         "a80f8d00000000458d46d8473b5c3eeb"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        run_row(rows[i].name, rows[i].regs, rows[i].hex);
+        /* the patched rdtsc ran: more reads than the state read at the end */
+        g_test_message("%s: %" G_GUINT64_FORMAT " clock reads", rows[i].name,
+                       jd_last[0].clock_reads);
+        g_assert_cmpuint(jd_last[0].clock_reads, >, 1);
+    }
+}
+
+/* Random cases (JIT_DIFF_SEED 5 and 14) whose store faults in the middle of a block, by then
+ * ended at different places by the two CPUs: the instructions retired before the fault count
+ * (the fault unwinds the run past its counting), so both sides stop after as many. */
+static void test_fault_count(void)
+{
+    /* seed 14 case 1248: mov [r14 - 0x78], r8 faults once r8 has rotated far */
+    static const uint64_t r14[16] = {0xde, 0xf8, 0xe4, 0x3a, 0x2ff800, 0xa8, 0x1e,     0x32,
+                                     0x1,  0xc7, 0xcb, 0xf8, 0x50,     0xd5, 0x202000, 0x18};
+    run_row("seed 14 case 1248", r14,
+            "4539fa4d13646ef34883f6714829e74521f049d1c0446bda157202f39048d1c54b035c3ec190"
+            "4d894688");
+    g_assert_cmpuint(jd_last[0].exceptions, ==, 1);
+    /* seed 5 case 1944: mov [r14 + r11 + 0x2f], r10 faults once shl has moved r11 out of RAM */
+    static const uint64_t r5[16] = {0x1a04c4b462ff0294,
+                                    0x80,
+                                    0x5d,
+                                    0x9e,
+                                    0x2ff800,
+                                    0xe9,
+                                    0x2feca0089a433b1e,
+                                    0x69,
+                                    0x33,
+                                    0x5c,
+                                    0xe3,
+                                    0x34,
+                                    0xc7,
+                                    0xf6,
+                                    0x202000,
+                                    0x18};
+    run_row("seed 5 case 1944", r5,
+            "575848c1ca084533c849837e50b54019f0481da50000a54d69cb848484004985fa4833f34c33e30f8f"
+            "000000004881e78500008549f746305cffff5b438544ee404f334c6ecd4c33e24835ed0000ed7603"
+            "483bc52da30000a34029c94bf7442ed0270000274f89541e2f4883d8374983e8144d19d249c1c027"
+            "4d894ed840bd0000000049d1e3");
+    g_assert_cmpuint(jd_last[0].exceptions, ==, 1);
 }
 
 /* rsi = r14 (the data area) on every pass but the last, where it is `bad`; then a
@@ -331,6 +464,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/translates", test_translates);
     g_test_add_func("/cpu/jit/random", test_random);
     g_test_add_func("/cpu/jit/smc", test_smc);
+    g_test_add_func("/cpu/jit/smc-rdtsc", test_smc_rdtsc);
+    g_test_add_func("/cpu/jit/fault-count", test_fault_count);
     g_test_add_func("/cpu/jit/faults", test_faults);
     g_test_add_func("/cpu/jit/forms", test_forms);
     g_test_add_func("/cpu/jit/loop-exits", test_loop_exits);
