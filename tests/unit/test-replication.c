@@ -1,9 +1,10 @@
 /*
  * block/replication.c over images made by qemu-img: the secondary's chain (active and hidden
  * qcow2 over a raw secondary disk with its backend), checkpoints emptying the overlays, the
- * backup saving old data before the NBD side's writes, failover commit, the stages' errors,
- * the checkpoint digests (what the chain reads, started nodes only); the
- * primary's node over Debian's qemu-nbd, killed under it (errors recorded, never returned).
+ * backup saving old data before the NBD side's writes (also against guest reads racing it),
+ * failover commit, the stages' errors, the checkpoint digests (what the chain reads, started
+ * nodes only); the primary's node over Debian's qemu-nbd, killed under it (errors recorded,
+ * never returned).
  */
 #include "block/block-backend.h"
 #include "block/block.h"
@@ -331,6 +332,61 @@ static void test_backup_before_nbd_write(void)
     /* The next interval saves the then-current data. */
     g_assert_cmpint(bdrv_pwrite(s.parent0, off, 512, new1, 0), ==, 0);
     assert_reads(s.rep, off, len, new2);
+    close_secondary(&s);
+}
+
+/* The secondary guest reads while the NBD side writes the same clusters: a read that finds
+ * hidden unallocated reads parent0 under hidden's own lock, so the backup's copy into hidden
+ * (and the primary's write after it) waits for it; a read after the copy finds the old data in
+ * hidden. Either way the guest sees the checkpoint's disk, never the primary's newer bytes. */
+typedef struct RaceReader {
+    BlockDriverState *bs;
+    const uint8_t *want; /* the disk at the last checkpoint */
+    gint stop;
+    int reads, wrong;
+} RaceReader;
+
+static gpointer race_reader(gpointer opaque)
+{
+    RaceReader *r = opaque;
+    g_autofree uint8_t *got = g_malloc(CLUSTER);
+    int reads = 0, wrong = 0;
+    for (uint64_t c = 0; !g_atomic_int_get(&r->stop); c = (c + 1) % (SIZE / CLUSTER)) {
+        g_assert_cmpint(bdrv_pread(r->bs, c * CLUSTER, CLUSTER, got), ==, 0);
+        wrong += memcmp(got, r->want + c * CLUSTER, CLUSTER) != 0;
+        reads++;
+    }
+    g_atomic_int_add(&r->reads, reads);
+    g_atomic_int_add(&r->wrong, wrong);
+    return NULL;
+}
+
+static void test_guest_read_racing_backup(void)
+{
+    GError *err = NULL;
+    Secondary s = {0};
+    start_secondary(&s);
+    g_autofree uint8_t *disk = original(0, SIZE), *buf = g_malloc(CLUSTER);
+    for (int round = 0; round < 4; round++) {
+        RaceReader r = {.bs = s.rep, .want = disk};
+        GThread *t[2] = {g_thread_new("reader", race_reader, &r),
+                         g_thread_new("reader", race_reader, &r)};
+        for (uint64_t c = 0; c < SIZE / CLUSTER; c++) {
+            fill(buf, CLUSTER, 100 + round * 20 + (int)c);
+            g_assert_cmpint(bdrv_pwrite(s.parent0, c * CLUSTER, CLUSTER, buf, 0), ==, 0);
+            g_usleep(200);
+        }
+        g_atomic_int_set(&r.stop, 1);
+        g_thread_join(t[0]);
+        g_thread_join(t[1]);
+        g_assert_cmpint(r.reads, >, 0);
+        g_assert_cmpint(r.wrong, ==, 0);
+        /* The checkpoint shows the NBD side's disk: what the next round's reads must see. */
+        replication_do_checkpoint_all(NULL, &err);
+        g_assert_no_error(err);
+        g_assert_cmpint(bdrv_pread(s.parent0, 0, SIZE, disk), ==, 0);
+        assert_reads(s.rep, 0, SIZE, disk);
+    }
     close_secondary(&s);
 }
 
@@ -720,6 +776,7 @@ int main(int argc, char **argv)
     g_test_add_func("/replication/digests", test_digests);
     g_test_add_func("/replication/failover-commit", test_failover_commit);
     g_test_add_func("/replication/concurrent-writers", test_concurrent_writers);
+    g_test_add_func("/replication/guest-read-racing-backup", test_guest_read_racing_backup);
     g_test_add_func("/replication/failover-failed", test_failover_failed);
     g_test_add_func("/replication/backup-copy-refused", test_backup_copy_refused);
     g_test_add_func("/replication/stage-errors", test_stage_errors);
