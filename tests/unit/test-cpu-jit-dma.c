@@ -11,6 +11,7 @@
 #include "hw/virtio/virtio-blk.h"
 #include "jit-diff.h"
 #include "tests/include/test-image.h"
+#include "tests/include/virtio-driver.h"
 #include "tests/include/vring.h"
 
 #define QSZ       8
@@ -132,15 +133,7 @@ static void test_dma_onto_code(gconstpointer data)
     f.dev = virtio_blk_new(&f.dma, f.img.blk, "qc-smc", &err);
     g_assert_no_error(err);
     VirtIODevice *vdev = virtio_blk_vdev(f.dev);
-    g_assert_true(virtio_set_guest_features(vdev, vdev->host_features));
-    VirtQueue *vq = &vdev->vq[0];
-    vq->size = QSZ;
-    vq->desc = Q_BASE;
-    vq->avail = Q_BASE + 0x100;
-    vq->used = Q_BASE + 0x200;
-    vq->enabled = true;
-    virtio_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-                                VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+    virtio_driver_ready(vdev, vdev->host_features, 0, QSZ, Q_BASE, Q_BASE + 0x100, Q_BASE + 0x200);
 
     g_assert_cmpuint(run_loop(&f), ==, JD_LOOPS);
     g_assert_cmpuint(run_loop(&f), ==, JD_LOOPS); /* the same code again, from the caches */

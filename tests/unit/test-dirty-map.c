@@ -11,6 +11,7 @@
 #include "hw/virtio/virtio-net.h"
 #include "memory/ram.h"
 #include "tests/include/test-image.h"
+#include "tests/include/virtio-driver.h"
 #include "tests/include/vring.h"
 
 #include "cpu-guest.h"
@@ -288,18 +289,8 @@ static void test_virtio_rx(void)
     watch_init(&a, ram, "a");
     watch_init(&b, ram, "b");
 
-    virtio_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-    g_assert_true(virtio_set_guest_features(vdev, 1ull << VIRTIO_F_VERSION_1));
-    virtio_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-                                VIRTIO_CONFIG_S_FEATURES_OK);
-    VirtQueue *rx = &vdev->vq[0];
-    rx->size = RXQ_SIZE;
-    rx->desc = RXQ_DESC;
-    rx->avail = RXQ_AVAIL;
-    rx->used = RXQ_USED;
-    rx->enabled = true;
-    virtio_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-                                VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+    virtio_driver_ready(vdev, 1ull << VIRTIO_F_VERSION_1, 0, RXQ_SIZE, RXQ_DESC, RXQ_AVAIL,
+                        RXQ_USED);
     for (int i = 0; i < RXQ_SIZE; i++) {
         /* one buffer a page, each starting 100 bytes before a page end: frames straddle */
         uint64_t buf = RX_BUFS + (2 * i + 1) * GUEST_PAGE_SIZE - 100;
@@ -389,15 +380,8 @@ static void test_virtio_blk_read(void)
     VirtIOBlock *dev = virtio_blk_new(&dma, img.blk, NULL, &err);
     g_assert_no_error(err);
     VirtIODevice *vdev = virtio_blk_vdev(dev);
-    g_assert_true(virtio_set_guest_features(vdev, 1ull << VIRTIO_F_VERSION_1));
-    VirtQueue *vq = &vdev->vq[0];
-    vq->size = BLK_QSIZE;
-    vq->desc = BLKQ;
-    vq->avail = BLKQ + 0x1000;
-    vq->used = BLKQ + 0x2000;
-    vq->enabled = true;
-    virtio_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-                                VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+    virtio_driver_ready(vdev, 1ull << VIRTIO_F_VERSION_1, 0, BLK_QSIZE, BLKQ, BLKQ + 0x1000,
+                        BLKQ + 0x2000);
     Watch a, b;
     watch_init(&a, ram, "a");
     watch_init(&b, ram, "b");

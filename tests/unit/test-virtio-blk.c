@@ -6,6 +6,7 @@
 #include "hw/virtio/virtio-blk.h"
 #include "tests/include/flat-ram.h"
 #include "tests/include/test-image.h"
+#include "tests/include/virtio-driver.h"
 #include "tests/include/vring.h"
 
 #include <fcntl.h>
@@ -171,15 +172,7 @@ static void make_device(Fixture *f)
     vdev->notify = notify_cb;
     vdev->notify_opaque = f;
     /* What Linux's driver leaves behind after probing. */
-    g_assert_true(virtio_set_guest_features(vdev, vdev->host_features));
-    VirtQueue *vq = &vdev->vq[0];
-    vq->size = QSZ;
-    vq->desc = Q_BASE;
-    vq->avail = Q_BASE + 0x100;
-    vq->used = Q_BASE + 0x200;
-    vq->enabled = true;
-    virtio_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-                                VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+    virtio_driver_ready(vdev, vdev->host_features, 0, QSZ, Q_BASE, Q_BASE + 0x100, Q_BASE + 0x200);
 }
 
 static void fixture_setup(Fixture *f, gconstpointer data)
