@@ -78,6 +78,7 @@ typedef enum {
     OPT_GLOBAL,
     OPT_SERIAL,
     OPT_NO_REBOOT,
+    OPT_NO_HPET,
     OPT_NO_SHUTDOWN,
     OPT_ECHR,
     OPT_INCOMING,
@@ -135,6 +136,7 @@ static const OptionDef options[] = {
     {"blockdev", TRUE, OPT_BLOCKDEV, "[driver=]driver[,node-name=N][,read-only=on|off]...",
      "configure a block backend"},
     {"serial", TRUE, OPT_SERIAL, "dev", "redirect the serial port to char device 'dev'"},
+    {"no-hpet", FALSE, OPT_NO_HPET, NULL, "disable HPET"},
     {"no-reboot", FALSE, OPT_NO_REBOOT, NULL, "exit instead of rebooting"},
     {"no-shutdown", FALSE, OPT_NO_SHUTDOWN, NULL, "stop before shutdown"},
     {"object", TRUE, OPT_OBJECT, "TYPENAME[,PROP1=VALUE1,...]",
@@ -1434,6 +1436,9 @@ int qemu_main(int argc, char **argv)
             break;
         case OPT_NO_REBOOT:
             mc.no_reboot = TRUE;
+            break;
+        case OPT_NO_HPET:
+            mc.pc.no_hpet = true; /* upstream's hpet=off machine default */
             break;
         case OPT_NO_SHUTDOWN:
             mc.no_shutdown = TRUE;

@@ -70,9 +70,9 @@ static void patch_table(GByteArray *script, const GByteArray *blob, uint64_t tab
     cmd_checksum(script, TABLES_FILE, table + 9, table, table_len(blob, table));
 }
 
-void acpi_loader_add_pc_tables(FwCfg *s, uint64_t low_ram_end)
+void acpi_loader_add_pc_tables(FwCfg *s, uint64_t low_ram_end, bool hpet)
 {
-    AcpiTables *t = acpi_build_pc_tables(0, low_ram_end);
+    AcpiTables *t = acpi_build_pc_tables(0, low_ram_end, hpet);
     g_assert(t->rsdp == 0);
     GByteArray *script = g_byte_array_new();
     cmd_allocate(script, TABLES_FILE, 64, ACPI_LOADER_ZONE_HIGH);
@@ -80,12 +80,13 @@ void acpi_loader_add_pc_tables(FwCfg *s, uint64_t low_ram_end)
 
     /* FADT: FIRMWARE_CTRL, DSDT, X_FIRMWARE_CTRL, X_DSDT */
     static const uint32_t fadt_ptrs[][2] = {{36, 4}, {40, 4}, {132, 8}, {140, 8}};
-    /* RSDT and XSDT: FADT, MADT, HPET */
+    /* RSDT and XSDT: FADT, MADT, HPET (when the machine has one) */
     static const uint32_t rsdt_ptrs[][2] = {{36, 4}, {40, 4}, {44, 4}};
     static const uint32_t xsdt_ptrs[][2] = {{36, 8}, {44, 8}, {52, 8}};
     patch_table(script, t->blob, t->fadt, fadt_ptrs, G_N_ELEMENTS(fadt_ptrs));
-    patch_table(script, t->blob, t->rsdt, rsdt_ptrs, G_N_ELEMENTS(rsdt_ptrs));
-    patch_table(script, t->blob, t->xsdt, xsdt_ptrs, G_N_ELEMENTS(xsdt_ptrs));
+    int entries = hpet ? 3 : 2;
+    patch_table(script, t->blob, t->rsdt, rsdt_ptrs, entries);
+    patch_table(script, t->blob, t->xsdt, xsdt_ptrs, entries);
 
     /* RSDP: RsdtAddress, XsdtAddress; the 20-byte checksum before the extended one */
     cmd_pointer(script, RSDP_FILE, TABLES_FILE, 16, 4);

@@ -373,7 +373,7 @@ static size_t build_hpet(GByteArray *b)
     return off;
 }
 
-AcpiTables *acpi_build_pc_tables(uint64_t base, uint64_t low_ram_end)
+AcpiTables *acpi_build_pc_tables(uint64_t base, uint64_t low_ram_end, bool has_hpet)
 {
     AcpiTables *t = g_new0(AcpiTables, 1);
     GByteArray *b = g_byte_array_new();
@@ -396,17 +396,21 @@ AcpiTables *acpi_build_pc_tables(uint64_t base, uint64_t low_ram_end)
     size_t facs = build_facs(b);
     size_t fadt = build_fadt(b, base + facs, base + dsdt);
     size_t madt = build_madt(b);
-    size_t hpet = build_hpet(b);
+    size_t hpet = has_hpet ? build_hpet(b) : 0;
 
     size_t rsdt = start_table(b, "RSDT", 1);
     put32(b, base + fadt);
     put32(b, base + madt);
-    put32(b, base + hpet);
+    if (has_hpet) {
+        put32(b, base + hpet);
+    }
     finish_table(b, rsdt);
     size_t xsdt = start_table(b, "XSDT", 1);
     put64(b, base + fadt);
     put64(b, base + madt);
-    put64(b, base + hpet);
+    if (has_hpet) {
+        put64(b, base + hpet);
+    }
     finish_table(b, xsdt);
 
     set32(b, rsdp + 16, base + rsdt);
@@ -424,7 +428,7 @@ AcpiTables *acpi_build_pc_tables(uint64_t base, uint64_t low_ram_end)
     t->facs = base + facs;
     t->dsdt = base + dsdt;
     t->madt = base + madt;
-    t->hpet = base + hpet;
+    t->hpet = has_hpet ? base + hpet : 0;
     return t;
 }
 

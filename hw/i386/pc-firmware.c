@@ -114,6 +114,6 @@ void pc_fw_cfg_fill(FwCfg *s, const PcFwCfgInfo *info)
         fw_cfg_add_file(s, "etc/sercon-port", &port, sizeof(port));
     }
     if (info->acpi) {
-        acpi_loader_add_pc_tables(s, info->low_ram);
+        acpi_loader_add_pc_tables(s, info->low_ram, info->hpet);
     }
 }

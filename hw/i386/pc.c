@@ -220,6 +220,14 @@ bool pc_machine_parse_props(KeyvalList *machine_opts, PcMachineOptions *opts, GE
             opts->acpi = on;
             continue;
         }
+        if (!strcmp(p->key, "hpet")) {
+            gboolean on;
+            if (!keyval_parse_bool("hpet", p->value, &on, errp)) {
+                return false;
+            }
+            opts->no_hpet = !on;
+            continue;
+        }
         error_setg(errp, "Property 'pc-i440fx-7.2-machine.%s' not found", p->key);
         return false;
     }
@@ -505,7 +513,7 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
     m->pit = i8254_new(m->clock, &m->gsi[0]);
     m->rtc = mc146818_new(m->clock, &m->gsi[8], time(NULL));
     mc146818_set_memory_size(m->rtc, m->low_ram, m->high_ram);
-    m->hpet = hpet_new(m->clock);
+    m->hpet = m->opts.no_hpet ? NULL : hpet_new(m->clock);
     m->serial = serial_new(&m->gsi[4]);
     m->kbc = i8042_new(&m->gsi[1], &m->gsi[12], reset_request, m);
     m->pm = acpi_pm_new(m->clock, &m->gsi[ACPI_SCI_IRQ], poweroff_request, m);
@@ -533,7 +541,7 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
         !add_device(m, &i8259_device, m->pic, 0, errp) ||
         !add_device(m, &i8254_device, m->pit, 0, errp) ||
         !add_device(m, &mc146818_device, m->rtc, 0, errp) ||
-        !add_device(m, &hpet_device, m->hpet, 0, errp) ||
+        (m->hpet && !add_device(m, &hpet_device, m->hpet, 0, errp)) ||
         !add_device(m, &serial_device, m->serial, 0x3f8, errp) ||
         !add_device(m, &i8042_device, m->kbc, 0, errp) ||
         !add_device(m, &acpi_pm_device, m->pm, ACPI_PM_BASE, errp) ||
@@ -792,7 +800,7 @@ static bool load_firmware_data(PcMachine *m, GError **errp)
         return true; /* the firmware reads the tables from fw_cfg */
     }
     if (m->opts.acpi && m->low_ram >= 0x100000) {
-        AcpiTables *t = acpi_build_pc_tables(ACPI_TABLES_BASE, m->low_ram);
+        AcpiTables *t = acpi_build_pc_tables(ACPI_TABLES_BASE, m->low_ram, !m->opts.no_hpet);
         bool ok = dma_write(m->hooks.ram, t->base, t->blob->data, t->blob->len);
         rsdp = t->rsdp;
         acpi_tables_free(t);
@@ -842,6 +850,7 @@ static void fill_fw_cfg(PcMachine *m)
         .low_ram = m->low_ram,
         .high_ram = m->high_ram,
         .acpi = m->opts.acpi,
+        .hpet = !m->opts.no_hpet,
         .graphics = m->opts.graphics,
         .bootorder = bootorder->str,
         .bootorder_len = bootorder->len ? bootorder->len + 1 : 0,

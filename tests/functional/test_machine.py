@@ -16,6 +16,7 @@ import pytest
 from conftest import QEMU, DEBIAN_QEMU, require_pc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import guest  # noqa: E402
 from procs import stop_process, watch  # noqa: E402
 from qmp import QemuProcess  # noqa: E402
 
@@ -85,6 +86,7 @@ CASES = [
     ["-serial", "chardev:nope"],
     ["-smp", "foo"],
     ["-smp", "1,bogus=2"],
+    ["-M", "pc,hpet=maybe"],
 ]
 
 
@@ -96,6 +98,24 @@ def test_error_matches_debian(args, files):
     assert theirs.returncode != 0, theirs.stderr
     assert ours.returncode != 0, ours.stderr
     assert first_error(ours.stderr) == first_error(theirs.stderr)
+
+
+HPET_CASES = [(QEMU, "pc", [], True), (QEMU, "pc,hpet=off", [], False),
+              (QEMU, "pc", ["-no-hpet"], False), (DEBIAN_QEMU, "pc", ["-no-hpet"], False)]
+
+
+@pytest.mark.parametrize("binary,machine,extra,has_hpet", HPET_CASES,
+                         ids=["default", "hpet=off", "-no-hpet", "debian--no-hpet"])
+def test_hpet_on_and_off_as_upstream(binary, machine, extra, has_hpet):
+    """The pc has an HPET unless hpet=off or -no-hpet says otherwise: Linux finds it through
+    the ACPI HPET table and offers it as a clocksource, or finds neither."""
+    with guest.GuestVM(binary, guest.build_guest(), machine=machine, net=None,
+                       interactive=True, extra_args=extra) as vm:
+        vm.wait_ready()
+        sources = vm.shell("cat /sys/devices/system/clocksource/clocksource0/"
+                           "available_clocksource").split()
+    assert ("hpet" in sources) == has_hpet, sources
+    assert "tsc" in sources or "acpi_pm" in sources, sources
 
 
 def test_accel_kvm_refused_clearly():

@@ -37,7 +37,7 @@ static uint32_t check_table(AcpiTables *t, uint64_t gpa, const char *sig)
 
 static void test_rsdp(void)
 {
-    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20, true);
     const uint8_t *r = at(t, t->rsdp);
     g_assert_cmpuint(t->rsdp % 16, ==, 0);
     g_assert_cmpmem(r, 8, "RSD PTR ", 8);
@@ -52,7 +52,7 @@ static void test_rsdp(void)
 
 static void test_rsdt_xsdt(void)
 {
-    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20, true);
     uint32_t len = check_table(t, t->rsdt, "RSDT");
     g_assert_cmpuint(len, ==, 36 + 3 * 4);
     const uint8_t *p = at(t, t->rsdt);
@@ -71,7 +71,7 @@ static void test_rsdt_xsdt(void)
 /* Linux finds the HPET by this table: its id (the capabilities register) and its address. */
 static void test_hpet(void)
 {
-    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20, true);
     uint32_t len = check_table(t, t->hpet, "HPET");
     g_assert_cmpuint(len, ==, 56);
     const uint8_t *h = at(t, t->hpet);
@@ -81,9 +81,22 @@ static void test_hpet(void)
     acpi_tables_free(t);
 }
 
+/* hpet=off: no HPET table, the RSDT and XSDT list the FADT and the MADT alone. */
+static void test_no_hpet(void)
+{
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20, false);
+    g_assert_cmpuint(t->hpet, ==, 0);
+    g_assert_cmpuint(check_table(t, t->rsdt, "RSDT"), ==, 36 + 2 * 4);
+    g_assert_cmpuint(check_table(t, t->xsdt, "XSDT"), ==, 36 + 2 * 8);
+    g_assert_cmpuint(le32(at(t, t->rsdt) + 40), ==, t->madt);
+    g_assert_cmpuint(le64(at(t, t->xsdt) + 44), ==, t->madt);
+    g_assert_null(memmem(t->blob->data, t->blob->len, "HPET", 4));
+    acpi_tables_free(t);
+}
+
 static void test_fadt(void)
 {
-    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20, true);
     uint32_t len = check_table(t, t->fadt, "FACP");
     g_assert_cmpuint(len, ==, 244);
     const uint8_t *f = at(t, t->fadt);
@@ -110,7 +123,7 @@ static void test_fadt(void)
 
 static void test_madt(void)
 {
-    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20, true);
     uint32_t len = check_table(t, t->madt, "APIC");
     const uint8_t *m = at(t, t->madt);
     g_assert_cmpuint(le32(m + 36), ==, LAPIC_BASE);
@@ -185,7 +198,7 @@ static const uint8_t *find_name(const uint8_t *from, const uint8_t *to, const ch
 
 static void test_dsdt(void)
 {
-    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20);
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20, true);
     uint32_t len = check_table(t, t->dsdt, "DSDT");
     const uint8_t *d = at(t, t->dsdt);
     const uint8_t *end = d + len;
@@ -288,6 +301,7 @@ int main(int argc, char **argv)
     g_test_add_func("/acpi/fadt", test_fadt);
     g_test_add_func("/acpi/madt", test_madt);
     g_test_add_func("/acpi/hpet", test_hpet);
+    g_test_add_func("/acpi/no-hpet", test_no_hpet);
     g_test_add_func("/acpi/dsdt", test_dsdt);
     g_test_add_func("/acpi/e820", test_e820);
     return g_test_run();

@@ -426,6 +426,17 @@ static void test_machine_props(Fixture *f, gconstpointer data)
     g_assert_false(pc_machine_parse_props(c, &o, &err));
     g_assert_cmpstr(err->message, ==, "Parameter 'acpi' does not accept value 'maybe'");
     g_clear_error(&err);
+    g_assert_false(o.no_hpet);
+    g_autoptr(KeyvalList) h = keyval_parse("pc,hpet=off", "type", KEYVAL_OPTS, NULL);
+    g_assert_true(pc_machine_parse_props(h, &o, NULL));
+    g_assert_true(o.no_hpet);
+    g_autoptr(KeyvalList) h2 = keyval_parse("pc,hpet=on", "type", KEYVAL_OPTS, NULL);
+    g_assert_true(pc_machine_parse_props(h2, &o, NULL));
+    g_assert_false(o.no_hpet);
+    g_autoptr(KeyvalList) h3 = keyval_parse("pc,hpet=maybe", "type", KEYVAL_OPTS, NULL);
+    g_assert_false(pc_machine_parse_props(h3, &o, &err));
+    g_assert_cmpstr(err->message, ==, "Parameter 'hpet' expects 'on' or 'off'");
+    g_clear_error(&err);
     g_autoptr(KeyvalList) d = keyval_parse("pc-i440fx-7.2,foo=1", "type", KEYVAL_OPTS, NULL);
     g_assert_false(pc_machine_parse_props(d, &o, &err));
     g_assert_cmpstr(err->message, ==, "Property 'pc-i440fx-7.2-machine.foo' not found");

@@ -25,6 +25,6 @@
 #define ACPI_LOADER_CMD_SIZE     128
 
 /* Adds the three files for the pc tables (PCI memory from low_ram_end). */
-void acpi_loader_add_pc_tables(FwCfg *s, uint64_t low_ram_end);
+void acpi_loader_add_pc_tables(FwCfg *s, uint64_t low_ram_end, bool hpet);
 
 #endif

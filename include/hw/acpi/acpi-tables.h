@@ -14,6 +14,7 @@
 #define HW_ACPI_ACPI_TABLES_H
 
 #include <glib.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define ACPI_PM_BASE     0xb000
@@ -32,8 +33,9 @@ typedef struct AcpiTables {
 } AcpiTables;
 
 /* Builds the tables for a machine with one CPU (APIC id 0) to be placed at base (16-byte
- * aligned); PCI memory is decoded from low_ram_end up to the IOAPIC. */
-AcpiTables *acpi_build_pc_tables(uint64_t base, uint64_t low_ram_end);
+ * aligned); PCI memory is decoded from low_ram_end up to the IOAPIC. With hpet false (the
+ * machine's hpet=off) there is no HPET table and t->hpet is 0. */
+AcpiTables *acpi_build_pc_tables(uint64_t base, uint64_t low_ram_end, bool hpet);
 void acpi_tables_free(AcpiTables *t);
 /* Sum of len bytes modulo 256 (0 for a valid table). */
 uint8_t acpi_checksum(const uint8_t *p, size_t len);

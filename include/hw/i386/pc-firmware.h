@@ -42,6 +42,7 @@ extern const VMStateDescription vmstate_pc_shadow;
 typedef struct PcFwCfgInfo {
     uint64_t low_ram, high_ram;
     bool acpi;
+    bool hpet;             /* the machine's hpet=on: an HPET table */
     bool graphics;         /* false: -nographic, SeaBIOS's serial console on COM1 */
     const char *bootorder; /* the bootorder file */
     size_t bootorder_len;  /* its bytes (with the NUL upstream counts), 0: empty */

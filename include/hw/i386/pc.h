@@ -68,6 +68,7 @@ typedef struct PcMachineOptions {
     const char *initrd;     /* -initrd */
     const char *append;     /* -append */
     bool acpi;              /* -M pc,acpi=on (the default) */
+    bool no_hpet;           /* -M pc,hpet=off or -no-hpet: no HPET (upstream's default is on) */
     bool no_jit;            /* -accel tcg,jit=off (ours): the interpreter only, no translator */
     bool firmware;          /* SeaBIOS runs (pc_system without -kernel); else direct boot */
     const char *bios;       /* -bios, or NULL: bios-256k.bin */
