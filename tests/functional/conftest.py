@@ -102,8 +102,9 @@ def startup_outcome(binary, args, timeout=40):
 def pytest_configure(config):
     config.addinivalue_line("markers", "deviation(reason): a documented deviation from QEMU 7.2; "
                                        "differential runs against Debian's QEMU skip the test")
-    config.addinivalue_line("markers", "long: minutes over CI's budget; `make check` runs it "
-                                       "only with LONG_TESTS=1 (plain pytest runs it)")
+    config.addinivalue_line("markers", "long: minutes over CI's budget, or not yet reliable "
+                                       "(its reason beside it); `make check` runs it only "
+                                       "with LONG_TESTS=1 (plain pytest runs it)")
 
 
 def pytest_collection_modifyitems(session, config, items):

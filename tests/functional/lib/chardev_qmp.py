@@ -6,7 +6,15 @@
     ref = chardev_qmp_transcript(debian_qemu, BASE_ARGS, steps, norm)
 """
 
+import time
+
 from qmp import QemuProcess  # tests/functional/lib is on sys.path (conftest.py)
+
+
+def own_chardevs(reply):
+    """query-chardev's reply without the QMP monitor's chardev, in label order."""
+    return sorted((c for c in reply["return"] if c["label"] != "compat_monitor0"),
+                  key=lambda c: c["label"])
 
 
 def chardev_qmp_transcript(binary, args, steps, norm=lambda reply: reply):
@@ -20,7 +28,14 @@ def chardev_qmp_transcript(binary, args, steps, norm=lambda reply: reply):
         for cmd, arguments in steps:
             reply = vm.qmp.cmd(cmd, arguments) if arguments is not None else vm.qmp.cmd(cmd)
             if cmd == "query-chardev":
-                reply = sorted((c for c in reply["return"] if c["label"] != "compat_monitor0"),
-                               key=lambda c: c["label"])
+                # A server's accept of a client added just before runs on the main loop a
+                # moment later (in both binaries): the state once two queries 0.2 s apart agree.
+                reply = own_chardevs(reply)
+                for _ in range(15):
+                    time.sleep(0.2)
+                    again = own_chardevs(vm.qmp.cmd(cmd))
+                    if again == reply:
+                        break
+                    reply = again
             out.append((cmd, norm(reply)))
     return out
