@@ -16,7 +16,7 @@ import os
 import subprocess
 import time
 
-SNAP_QUERIES = ("query-colo-status", "x-query-colo-stats", "x-query-colo-rewriter",
+SNAP_QUERIES = ("query-status", "query-colo-status", "x-query-colo-stats", "x-query-colo-rewriter",
                 "query-colo-compare")
 
 
