@@ -56,7 +56,7 @@ struct PcMachine {
     HpetState *hpet;
     SerialState *serial;
     I8042State *kbc;
-    Piix4Pm *pm;
+    Piix4Pm *pm; /* 00:01.3, with ACPI on */
     PcSysctl *sysctl;
     PiixIde *ide; /* 00:01.1, with the first IDE drive */
     PCIBus *pci;
@@ -471,6 +471,14 @@ static void pam_written(PCIDevice *dev, uint32_t addr, uint32_t val, int len)
 static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const char *drive, bool cd,
                           const char *serial, const char *id, const char *bootindex, GError **errp);
 
+/* The PM function, as upstream's pc has it only with ACPI on (acpi=off: no 00:01.3). */
+static bool pc_add_pm(PcMachine *m, GError **errp)
+{
+    m->pm = piix4_pm_new(m->pci, PC_PIIX3_DEVFN + 3, m->io, m->clock, &m->gsi[ACPI_SCI_IRQ],
+                         poweroff_request, m, errp);
+    return m->pm && add_device(m, &piix4_pm_device, m->pm, 0, errp);
+}
+
 PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *hooks, GError **errp)
 {
     if (!opts->kernel && (opts->initrd || opts->append)) {
@@ -549,10 +557,7 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
         !add_device(m, &pc_sysctl_device, m->sysctl, 0, errp) ||
         !add_device(m, &pci_host_device, m->pci, 0, errp) ||
         !(m->host_bridge = pci_host_bridge_new(m->pci, errp)) ||
-        !pci_piix3_isa_new(m->pci, PC_PIIX3_DEVFN, errp) ||
-        !(m->pm = piix4_pm_new(m->pci, PC_PIIX3_DEVFN + 3, m->io, m->clock, &m->gsi[ACPI_SCI_IRQ],
-                               poweroff_request, m, errp)) ||
-        !add_device(m, &piix4_pm_device, m->pm, 0, errp)) {
+        !pci_piix3_isa_new(m->pci, PC_PIIX3_DEVFN, errp) || (m->opts.acpi && !pc_add_pm(m, errp))) {
         pc_machine_free(m);
         return NULL;
     }
@@ -845,7 +850,9 @@ static void reset_devices(PcMachine *m)
     /* else what firmware sets up: LINT0/LINT1 wiring and the PCI resources */
     lapic_set_virtual_wire(m->lapic);
     pci_bus_assign_resources(m->pci, PC_PCI_IO_BASE, PC_PCI_MEM_BASE);
-    piix4_pm_firmware_setup(m->pm);
+    if (m->pm) {
+        piix4_pm_firmware_setup(m->pm);
+    }
 }
 
 static void fill_fw_cfg(PcMachine *m)
@@ -1017,7 +1024,9 @@ SerialState *pc_machine_serial(PcMachine *m)
 
 void pc_machine_powerdown(PcMachine *m)
 {
-    piix4_pm_power_button(m->pm);
+    if (m->pm) {
+        piix4_pm_power_button(m->pm); /* acpi=off: nothing listens, as upstream's */
+    }
 }
 
 guint pc_machine_nic_count(PcMachine *m)
