@@ -10,7 +10,7 @@
  *             0x510/0x511/0x514 fw_cfg (with firmware: no -kernel; hw/i386/pc-firmware.h)
  *   MMIO      0xfec00000 IOAPIC  0xfee00000 LAPIC  PCI BARs from 0xfe000000
  *   PCI 00:00.0 i440FX host bridge, 00:01.0 PIIX3 ISA bridge, 00:01.1 PIIX3 IDE (with the
- *       first IDE drive), 00:01.3 PIIX4 PM (hw/acpi/piix4-pm.h), then -device virtio-net-pci,...
+ *       first IDE drive), 00:01.3 PIIX4 PM (with ACPI; hw/acpi/piix4-pm.h), then -device ...
  *       in slot order from 2
  *   -device isa-debug-exit (0x501), pc-testdev (0xe0-0xeb, 0x2000, MMIO 0xff000000)
  *   RAM       below 4 GiB up to low_size, the rest at 4 GiB (pc_ram_split)
