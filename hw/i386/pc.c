@@ -792,6 +792,7 @@ bool pc_machine_add_nic_requests(PcMachine *m, GError **errp)
         if (!virtio_net_pci_create(&m->host, NULL, props, errp)) {
             return false;
         }
+        req->created = true;
     }
     return true;
 }
