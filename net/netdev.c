@@ -180,6 +180,68 @@ bool net_nic_init_from_opts(KeyvalList *list, GError **errp)
     return true;
 }
 
+/*
+ * Upstream's -net: "none" asks for nothing, "nic" for a NIC on a port of hub 0 (or on
+ * netdev=), any other type for a backend on its own port of hub 0, where the NICs meet it.
+ */
+bool net_legacy_init_from_opts(KeyvalList *list, GError **errp)
+{
+    static const char *const nic_keys[] = {"type", "netdev", "macaddr", "model",
+                                           "name", "addr",   "vectors"};
+    static unsigned legacy_count;
+    g_autoptr(NetOpts) opts = net_opts_from_keyval(list);
+    const char *type = net_opts_get(opts, "type");
+    NICRequest *nic;
+
+    if (!type) {
+        error_set_missing_param(errp, "type");
+        return false;
+    }
+    if (!strcmp(type, "none")) {
+        return true;
+    }
+    if (strcmp(type, "nic")) {
+        g_autoptr(NetOpts) backend = net_opts_new();
+        const char *given = net_opts_get(opts, "id");
+        g_autofree char *id = given ? g_strdup(given) : g_strdup_printf("#net%u", legacy_count++);
+
+        for (guint i = 0; i < list->pairs->len; i++) {
+            const KeyvalPair *pair = g_ptr_array_index(list->pairs, i);
+
+            if (strcmp(pair->key, "type") && strcmp(pair->key, "id")) {
+                net_opts_add(backend, pair->key, pair->value);
+            }
+        }
+        if (!net_client_create(backend, type, id, false, errp)) {
+            return false;
+        }
+        net_hub_add_port(0, NULL, qemu_find_netdev(id));
+        return true;
+    }
+    for (guint i = 0; i < list->pairs->len; i++) {
+        const KeyvalPair *pair = g_ptr_array_index(list->pairs, i);
+        bool known = false;
+
+        for (guint k = 0; k < G_N_ELEMENTS(nic_keys); k++) {
+            known |= !strcmp(pair->key, nic_keys[k]);
+        }
+        if (!known) {
+            error_setg(errp, "Invalid parameter '%s'", pair->key);
+            return false;
+        }
+    }
+    nic = g_new0(NICRequest, 1);
+    nic->model = g_strdup(net_opts_get(opts, "model"));
+    nic->mac = g_strdup(net_opts_get(opts, "macaddr"));
+    if (net_opts_get(opts, "netdev")) {
+        nic->netdev = g_strdup(net_opts_get(opts, "netdev"));
+    } else {
+        nic->netdev = g_strdup(net_hub_add_port(0, NULL, NULL)->name);
+    }
+    nic_requests = g_list_append(nic_requests, nic);
+    return true;
+}
+
 GList *net_nic_list(void)
 {
     return nic_requests;
