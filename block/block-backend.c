@@ -649,6 +649,23 @@ void blk_aio_write_zeroes(BlockBackend *blk, uint64_t offset, uint64_t bytes, in
     submit(blk, REQ_WRITE_ZEROES, offset, bytes, NULL, flags, cb, opaque);
 }
 
+int blk_preadv_nowait(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+    BlockDriverState *bs = blk->root;
+    if (!bs || g_atomic_int_get(&blk->in_flight) > 0) {
+        return -EAGAIN;
+    }
+    uint64_t bytes = iov_size(iov, iovcnt);
+    int64_t len = bdrv_getlength(bs);
+    if (len < 0 || offset > (uint64_t)len || bytes > (uint64_t)len - offset ||
+        bdrv_preadv_nowait(bs, offset, iov, iovcnt) < 0) {
+        return -EAGAIN;
+    }
+    blk->stats.rd_ops++;
+    blk->stats.rd_bytes += bytes;
+    return 0;
+}
+
 guint blk_in_flight(BlockBackend *blk)
 {
     return g_atomic_int_get(&blk->in_flight);

@@ -128,6 +128,15 @@ void blk_aio_preadv(BlockBackend *blk, uint64_t offset, const struct iovec *iov,
                     BlockCompletionFunc *cb, void *opaque);
 void blk_aio_pwritev(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt,
                      int flags, BlockCompletionFunc *cb, void *opaque);
+/*
+ * A read done at once, on the caller's thread, when that cannot wait for the disk: nothing of
+ * the backend is in flight (so completions keep their order), the range is inside the medium
+ * and the node's drivers find every byte in the host's page cache (raw on a file without
+ * cache.direct; bdrv_preadv_nowait). Returns 0 (read, accounted as a completed request) or
+ * -EAGAIN: then nothing is accounted and the caller queues it with blk_aio_preadv. Spares a
+ * disk read that hits the cache two thread hand-offs (to a worker and back).
+ */
+int blk_preadv_nowait(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt);
 void blk_aio_flush(BlockBackend *blk, BlockCompletionFunc *cb, void *opaque);
 void blk_aio_discard(BlockBackend *blk, uint64_t offset, uint64_t bytes, BlockCompletionFunc *cb,
                      void *opaque);

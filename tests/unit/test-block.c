@@ -479,6 +479,67 @@ static void test_vectored(Fixture *f, gconstpointer data)
     bdrv_unref(bs);
 }
 
+/* A read the page cache can answer is done inside the call; anything else says -EAGAIN and
+ * leaves the request to the workers, accounting nothing. */
+static void test_read_nowait(Fixture *f, gconstpointer data)
+{
+    BlockDriverState *bs;
+    BlockBackend *blk = open_writer(f->path, "drive0", &bs);
+    bdrv_unref(bs);
+    uint8_t a[1000], b[3096];
+    const struct iovec iov[] = {{a, sizeof(a)}, {b, sizeof(b)}};
+    /* The fixture has just written the file: its pages are in the host's cache. */
+    g_assert_cmpint(blk_preadv_nowait(blk, 8192, iov, 2), ==, 0);
+    for (guint i = 0; i < sizeof(a); i++) {
+        g_assert_cmpuint(a[i], ==, (8192 + i) % 251);
+    }
+    for (guint i = 0; i < sizeof(b); i++) {
+        g_assert_cmpuint(b[i], ==, (8192 + sizeof(a) + i) % 251);
+    }
+    BlockAcctStats st = blk_stats(blk);
+    g_assert_cmpuint(st.rd_ops, ==, 1);
+    g_assert_cmpuint(st.rd_bytes, ==, 4096);
+
+    /* Past the end. */
+    g_assert_cmpint(blk_preadv_nowait(blk, IMG_SIZE - 1024, iov, 2), ==, -EAGAIN);
+    /* Behind a request in flight, which completes first. */
+    uint8_t w[4096];
+    memset(w, 0x5a, sizeof(w));
+    Completion c = {0};
+    blk_aio_pwrite(blk, 8192, sizeof(w), w, 0, complete, &c);
+    g_assert_cmpint(blk_preadv_nowait(blk, 8192, iov, 2), ==, -EAGAIN);
+    wait_done(&c);
+    g_assert_cmpint(c.ret, ==, 0);
+    g_assert_cmpint(blk_preadv_nowait(blk, 8192, iov, 2), ==, 0);
+    g_assert_cmpuint(a[0], ==, 0x5a);
+    g_assert_cmpuint(b[sizeof(b) - 1], ==, 0x5a);
+    st = blk_stats(blk);
+    g_assert_cmpuint(st.rd_ops, ==, 2);
+    g_assert_cmpuint(st.failed_ops, ==, 0);
+    blk_unref(blk);
+
+    /* A raw window reads its own bytes. */
+    GError *err = NULL;
+    g_autoptr(GHashTable) o = opts_of("driver", "raw", "file.driver", "file", "file.filename",
+                                      f->path, "offset", "65536", NULL);
+    bs = bdrv_open_opts(o, NULL, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(bdrv_preadv_nowait(bs, 512, iov, 1), ==, 0);
+    g_assert_cmpuint(a[0], ==, (65536 + 512) % 251);
+    bdrv_unref(bs);
+
+    /* O_DIRECT always waits for the disk: never tried. */
+    g_autoptr(GHashTable) od = opts_of("driver", "raw", "file.driver", "file", "file.filename",
+                                       f->path, "cache.direct", "on", NULL);
+    bs = bdrv_open_opts(od, NULL, &err);
+    if (!bs) {
+        g_clear_error(&err); /* no O_DIRECT on this file system: test_direct checks why */
+        return;
+    }
+    g_assert_cmpint(bdrv_preadv_nowait(bs, 0, iov, 1), ==, -EAGAIN);
+    bdrv_unref(bs);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -494,5 +555,6 @@ int main(int argc, char **argv)
     ADD("/block/raw-window", test_raw_window);
     ADD("/block/direct", test_direct);
     ADD("/block/vectored", test_vectored);
+    ADD("/block/read-nowait", test_read_nowait);
     return g_test_run();
 }
