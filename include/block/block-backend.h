@@ -143,6 +143,20 @@ void blk_aio_discard(BlockBackend *blk, uint64_t offset, uint64_t bytes, BlockCo
 void blk_aio_write_zeroes(BlockBackend *blk, uint64_t offset, uint64_t bytes, int flags,
                           BlockCompletionFunc *cb, void *opaque);
 /* Requests submitted and not yet completed (callback not yet run). */
+/*
+ * The lock under which the backend's callbacks may run on the worker that finished the
+ * request, instead of being handed to the backend's context (one wake-up of its thread less):
+ * trylock() takes the lock that the context's thread holds while it runs them (the machine's
+ * big lock, for a disk device), unlock() drops it. When trylock() fails the completion goes to
+ * the context as usual, so a thread that holds the lock and drains the backend runs them
+ * itself. Whoever drains such a backend must hold the lock. NULL: every completion goes to the
+ * context (the default).
+ */
+typedef struct BlockCompletionLock {
+    bool (*trylock)(void);
+    void (*unlock)(void);
+} BlockCompletionLock;
+void blk_set_completion_lock(BlockBackend *blk, const BlockCompletionLock *lock);
 guint blk_in_flight(BlockBackend *blk);
 /* Waits until blk_in_flight() is 0, running the backend's completions on this thread. Call it
  * on the thread that owns the backend's context (the main loop, under the big lock). */
