@@ -4,6 +4,8 @@
  * and state save/restore checks driven from here.
  */
 #include "cpu-guest.h"
+#include <glib/gstdio.h>
+#include <unistd.h>
 
 /* jit: with the translator on (its hot blocks: the guest's loops) */
 static void test_systest_guest(gconstpointer jit)
@@ -207,10 +209,20 @@ static void test_dump_vs_qemu(void)
     GString *ours = g_string_new("");
     x86_cpu_dump_state(g.cpu, ours);
 
-    char *cmd = g_strdup_printf("(sleep 1.5; echo 'info registers'; sleep 0.5; echo quit) | "
+    /*
+     * The registers are read once the guest has printed its checksum line (it halts right
+     * after): a fixed wait lost the race on a loaded host, with QEMU still in its firmware.
+     */
+    g_autofree char *con = g_build_filename(g_get_tmp_dir(), "test-cpu-system-XXXXXX", NULL);
+    int fd = g_mkstemp(con);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    char *cmd = g_strdup_printf("(i=0; until grep -q 'checksum.*$' %s || [ $i -ge 600 ]; do "
+                                "sleep 0.1; i=$((i+1)); done; sleep 0.3; "
+                                "echo 'info registers'; sleep 0.5; echo quit) | "
                                 "%s -M pc -m 256 -nodefaults -display none -kernel %s "
-                                "-append 'int 0' -debugcon file:/dev/null -monitor stdio",
-                                qemu, CPU_BENCH_BIN);
+                                "-append 'int 0' -debugcon file:%s -monitor stdio",
+                                con, qemu, CPU_BENCH_BIN, con);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     char *out = NULL;
     g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
@@ -235,6 +247,7 @@ static void test_dump_vs_qemu(void)
     g_strfreev(mine);
     g_free(out);
     g_free(cmd);
+    g_unlink(con);
     g_string_free(ours, TRUE);
     cpu_guest_free(&g);
 }
