@@ -301,6 +301,9 @@ static int classify_inline(const X86Insn *in);
 static bool interp_ok(const X86Insn *in)
 {
     int op = in->op, g = in->reg & 7;
+    if (x86_optab[op].exec == x86_exec_sse) {
+        return true; /* SSE and MMX: xmm/mm registers, memory, flags (#UD, #NM, #GP raised) */
+    }
     if (op < 0x40) {
         return (op & 7) < 6; /* the eight ALU operations, any form, any prefix */
     }

@@ -150,9 +150,9 @@ static inline uint8_t jd_rex(bool w, int reg, int index, int rm)
 
 /* ModRM memory operand: [r14 + disp8], [r14 + idx * s + disp8], or [rip + disp32] into the
  * code (a read; a write there is self-modifying code, which both CPUs must agree on) */
-static inline int jd_mem(JdGen *g, uint8_t *b, int reg, int *index_out)
+static inline int jd_mem_form(JdGen *g, uint8_t *b, int reg, int *index_out, unsigned forms)
 {
-    unsigned form = jd_take(g, 8);
+    unsigned form = jd_take(g, forms);
     int n = 0;
     *index_out = 0;
     if (form < 4) {
@@ -178,12 +178,25 @@ static inline int jd_mem(JdGen *g, uint8_t *b, int reg, int *index_out)
     return n;
 }
 
+static inline int jd_mem(JdGen *g, uint8_t *b, int reg, int *index_out)
+{
+    return jd_mem_form(g, b, reg, index_out, 8);
+}
+
+/* the data forms only: a read-modify-write of the code would turn it, more often than a
+ * store does, into a loop that runs to the budget (slow, and not compared); test-cpu-jit's
+ * smc rows patch code through those instructions */
+static inline int jd_mem_data(JdGen *g, uint8_t *b, int reg, int *index_out)
+{
+    return jd_mem_form(g, b, reg, index_out, 7);
+}
+
 static inline void jd_one(JdGen *g)
 {
     uint8_t b[64]; /* a jcc and the instruction it skips (at most 40 bytes) */
     int n = 0, idx;
     bool w = jd_take(g, 3) != 0;
-    unsigned kind = jd_take(g, 34);
+    unsigned kind = jd_take(g, 35);
     static const uint8_t alu[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b, 0x31,
                                   0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87, 0x63};
     switch (kind) {
@@ -530,7 +543,7 @@ static inline void jd_one(JdGen *g)
         }
         int reg = op < 0x80 ? jd_src(g) : (int)jd_take(g, 7); /* /0-/6: not cmp */
         uint8_t m[8];
-        int mn = jd_mem(g, m, reg, &idx);
+        int mn = jd_mem_data(g, m, reg, &idx);
         b[n++] = jd_rex(w && !word, op < 0x80 ? reg : 0, idx, 14);
         b[n++] = op;
         memcpy(b + n, m, mn);
@@ -546,7 +559,7 @@ static inline void jd_one(JdGen *g)
                 * and shifts of memory by an immediate */
         unsigned f = jd_take(g, 6);
         uint8_t m[8];
-        int mn = jd_mem(g, m, 0, &idx);
+        int mn = jd_mem_data(g, m, 0, &idx);
         if (f == 0 || f == 1) { /* inc dec not neg of memory */
             bool grp3 = f == 1;
             int dg = (grp3 ? 2 : 0) + jd_take(g, 2); /* fe/ff /0 /1, f6/f7 /2 /3 */
@@ -610,7 +623,7 @@ static inline void jd_one(JdGen *g)
         bool byte = f == 3 || f == 4;
         int r = f == 5 ? 5 + jd_take(g, 3) : jd_dst(g); /* ba: /5 bts /6 btr /7 btc */
         uint8_t m[8];
-        int mn = jd_mem(g, m, r, &idx);
+        int mn = jd_mem_data(g, m, r, &idx);
         if (jd_take(g, 2)) {
             b[n++] = 0xf0;
         }
@@ -744,6 +757,43 @@ static inline void jd_one(JdGen *g)
         }
         break;
     }
+    case 34: { /* SSE2 integer moves and operations, xmm to and from general registers and
+                * memory, ucomisd's flags */
+        static const uint8_t ops[][3] = {
+            /* prefix, opcode, form: 0 xmm, xmm; 1 xmm, mem; 2 mem, xmm; 3 gpr dst; 4 gpr src;
+             * 5 xmm, xmm, imm8 */
+            {0xf3, 0x6f, 1}, {0xf3, 0x7f, 2}, {0x66, 0xef, 0}, {0x66, 0xfe, 0},
+            {0x66, 0x74, 0}, {0x66, 0xfb, 0}, {0x66, 0xd7, 3}, {0x66, 0x7e, 3},
+            {0x66, 0x6e, 4}, {0x66, 0x2e, 0}, {0x66, 0x70, 5}, {0x66, 0xd4, 1},
+        };
+        unsigned f = jd_take(g, G_N_ELEMENTS(ops));
+        int x = jd_take(g, 16), form = ops[f][2];
+        b[n++] = ops[f][0];
+        if (form == 1 || form == 2) {
+            uint8_t m[8];
+            int mn = jd_mem(g, m, x, &idx);
+            b[n++] = jd_rex(false, x, idx, 14);
+            b[n++] = 0x0f;
+            b[n++] = ops[f][1];
+            memcpy(b + n, m, mn);
+            n += mn;
+            break;
+        }
+        int rm = form == 3 ? jd_dst(g) : form == 4 ? jd_src(g) : (int)jd_take(g, 16);
+        if (form == 3 && ops[f][1] == 0xd7) { /* pmovmskb r32, xmm: the gpr is ModRM.reg */
+            int t = x;
+            x = rm;
+            rm = t;
+        }
+        b[n++] = jd_rex(w && (form == 3 || form == 4) && ops[f][1] != 0xd7, x, 0, rm);
+        b[n++] = 0x0f;
+        b[n++] = ops[f][1];
+        b[n++] = 0xc0 | ((x & 7) << 3) | (rm & 7);
+        if (form == 5) {
+            b[n++] = (uint8_t)jd_take(g, 0);
+        }
+        break;
+    }
     case 21:
     default: { /* fs/gs-relative load */
         int d = jd_dst(g);
@@ -830,6 +880,7 @@ static inline void jd_load_side(JitDiff *d, int s)
     /* fs/gs-relative accesses land in the data area too, shifted */
     env->segs[R_FS].base = 0x100;
     env->segs[R_GS].base = (uint64_t)-0x200;
+    env->cr4 |= CR4_OSFXSR; /* SSE enabled, as an OS enables it */
     memcpy(env->regs, d->regs, sizeof(env->regs));
     env->rip = JD_CODE;
     x86_cpu_state_changed(cpu);

@@ -112,6 +112,16 @@ static void test_smc(void)
         0x48, 0x01, 0xc2,                         /* add rdx, rax */
     };
     run_fixed("store into another code page", other, sizeof(other));
+    /* an instruction run by its interpreter handler (K_INTERP) patches the block: lock inc
+     * of the immediate of the mov two instructions on */
+    static const uint8_t rmw[] = {
+        0xf0, 0xff, 0x05, 0x02, 0x00, 0x00, 0x00, /* lock inc dword [rip+2] */
+        0x90,                                     /* nop */
+        0xb9, 0x00, 0x00, 0x00, 0x00,             /* mov ecx, imm32 (patched) */
+        0x48, 0x01, 0xca,                         /* add rdx, rcx */
+    };
+    run_fixed("locked read-modify-write of the block", rmw, sizeof(rmw));
+    g_assert_cmpuint(jd_last[0].regs[R_ECX], ==, JD_LOOPS);
 }
 
 /* A case the random test found, from its registers and its body in hex: straight through
@@ -403,6 +413,12 @@ static void test_forms(void)
          "\x48\x8d\x05\x04\x00\x00\x00\xff\xd0\xeb\x01\xc3\x48\x8d\x0d\x02\x00\x00\x00\xff"
          "\xe1\xfa\xfb\x8c\xd8\x41\x0f\x18\x06",
          29, 8},
+        /* movdqu xmm0, [r14 + 8]; paddd xmm0, xmm0; pmovmskb eax, xmm0; movq rdx, xmm0;
+         * ucomisd xmm0, xmm1; pushfq; pop rsi */
+        {"sse",
+         "\xf3\x41\x0f\x6f\x46\x08\x66\x0f\xfe\xc0\x66\x0f\xd7\xc0\x66\x48\x0f\x7e\xc2\x66"
+         "\x0f\x2e\xc1\x9c\x5e",
+         25, 7},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(interp_forms); i++) {
         X86JitStats before, after;
