@@ -21,7 +21,10 @@
  *   x86_note_store_slow unless the page is just dirty; a store that hits a code page sets
  *   tb_exit, and the block ends after that instruction, as the interpreter's does (a load
  *   whose page walk sets an A/D bit in a code page is not checked: the block runs to its end);
- * - the block returns the number of instructions it retired; a taken branch ends it.
+ * - the block returns the number of instructions it retired; a taken branch ends it;
+ * - a data-only instruction outside the inline subset (interp_ok) calls its interpreter
+ *   handler with the state made exact first, as for a slow path, so the block goes on in host
+ *   code after it; an indirect call or jmp does so too and leaves through a chained exit.
  * A block whose first instruction is outside the translated subset is not translated: the
  * interpreter runs it. Otherwise the longest translatable prefix is translated and the block
  * ends at the first instruction the translator does not handle.
@@ -255,6 +258,8 @@ enum {
     K_NEG,       /* f6 f7 /3 on a register */
     K_ADC,       /* adc sbb between registers, with an immediate, or the al/eax/rax forms */
     K_NOT,       /* f6 f7 /2 on a register (no flags) */
+    K_INTERP,    /* a data-only instruction run by its interpreter handler (interp_ok) */
+    K_INDIRECT,  /* ff /2 /4: call or jmp through a register or memory (its handler), chained */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -285,7 +290,84 @@ static bool rm_ok(const X86Insn *in)
     return in->mod == 3 || mem_ok(in);
 }
 
+static int classify_inline(const X86Insn *in);
+
+/*
+ * Instructions that only compute on registers, flags and memory, never branch, change mode,
+ * privilege or the TLB, nor touch I/O or interrupts: generated code calls their interpreter
+ * handler (jit_interp) rather than leaving the block there. A rep string operation may restart
+ * itself (rip back at the instruction, tb_exit set): the code leaves after it, as run_insns.
+ */
+static bool interp_ok(const X86Insn *in)
+{
+    int op = in->op, g = in->reg & 7;
+    if (x86_optab[op].exec == x86_exec_sse) {
+        return true; /* SSE and MMX: xmm/mm registers, memory, flags (#UD, #NM, #GP raised) */
+    }
+    if (op < 0x40) {
+        return (op & 7) < 6; /* the eight ALU operations, any form, any prefix */
+    }
+    switch (op) {
+    case 0x63:
+    case 0x68 ... 0x6b: /* push imm, imul imm */
+    case 0x80 ... 0x8b: /* group 1, test, xchg, mov */
+    case 0x8d:
+    case 0x90 ... 0x99: /* xchg with rax, cbw/cwde/cdqe, cwd/cdq/cqo */
+    case 0x9c:          /* pushf */
+    case 0xa4 ... 0xa5: /* movs */
+    case 0xa8 ... 0xab: /* test, stos */
+    case 0xb0 ... 0xbf:
+    case 0xc0 ... 0xc1: /* group 2 */
+    case 0xc9:          /* leave */
+    case 0xd0 ... 0xd3:
+    case 0xf6 ... 0xf7: /* group 3: test not neg mul imul div idiv */
+    case 0x131:         /* rdtsc */
+    case 0x140 ... 0x14f:
+    case 0x190 ... 0x19f:
+    case 0x1a3:
+    case 0x1a4 ... 0x1a5: /* shld */
+    case 0x1ab:
+    case 0x1ac ... 0x1af: /* shrd, imul */
+    case 0x1b0 ... 0x1b1: /* cmpxchg */
+    case 0x1b3:
+    case 0x1b6 ... 0x1b7:
+    case 0x1ba ... 0x1bf: /* group 8, btc, bsf, bsr, movsx */
+    case 0x1c0 ... 0x1c1: /* xadd */
+    case 0x1c8 ... 0x1cf: /* bswap */
+    case 0x11f:
+        return true;
+    case 0x8c:            /* mov r/m, sreg */
+    case 0xfa ... 0xfb:   /* cli, sti (which sets tb_exit: its interrupt shadow) */
+    case 0x10d:           /* prefetch */
+    case 0x118 ... 0x11e: /* hint nops */
+        return true;
+    case 0x8f: /* pop r/m */
+    case 0xc6:
+    case 0xc7:
+        return g == 0;
+    case 0xfe:
+        return g <= 1;
+    case 0xff: /* inc, dec, push r/m (not the indirect branches) */
+        return g <= 1 || g == 6;
+    }
+    return false;
+}
+
 static int classify(const X86Insn *in)
+{
+    int k = classify_inline(in);
+    if (k == K_NONE && !in->bad && in->mode == X86_MODE64) {
+        if (in->op == 0xff && ((in->reg & 7) == 2 || (in->reg & 7) == 4)) {
+            return K_INDIRECT;
+        }
+        if (interp_ok(in)) {
+            return K_INTERP;
+        }
+    }
+    return k;
+}
+
+static int classify_inline(const X86Insn *in)
 {
     int op = in->op;
     bool reg = in->mod == 3;
@@ -550,6 +632,11 @@ typedef struct JitCtx {
     uint8_t *rax_at;
     JitCold cold[2 * TB_MAX_INSNS]; /* slow paths to emit after the block */
     unsigned ncold;
+    /* K_INTERP: the instructions whose handlers the code calls, copied after the block (the
+     * decoded pool is recycled while code may live on), and their address's patch point */
+    const X86Insn *interp[TB_MAX_INSNS];
+    uint8_t *interp_imm[TB_MAX_INSNS];
+    unsigned ninterp;
 } JitCtx;
 
 /* the host registers of the slots: callee-saved, so helper calls keep them */
@@ -1315,6 +1402,71 @@ static void emit_loop_back(JitCtx *c)
     emit_exit_imm(c, c->tb->pc, 0);
 }
 
+/* Runs one instruction through its interpreter handler, as run_insns would (env.rip is the
+ * next instruction's, cur_rip its own); tb_end stops the handler's threaded x86_next there. */
+static void jit_interp(X86CPU *cpu, const X86Insn *in)
+{
+    cpu->tb_end = in + 1;
+    cpu->cur_in = in;
+    in->fn(cpu, in);
+}
+
+/*
+ * K_INTERP: the state made exact (registers written back, rip and cur_rip set, the lazy
+ * flags are already: flags_effect makes it opaque), the handler called, the copies dropped
+ * (it may write any register). A fault unwinds as from a slow path. Afterwards the block
+ * leaves when the handler stored into a code page or did not end at the next instruction (a
+ * rep restarting itself sets both): the instruction counts as retired, as in run_insns.
+ */
+static void emit_interp_call(JitCtx *c, const X86Insn *in)
+{
+    JitEmit *e = &c->e;
+    emit_write_back(e, c->held, c->dirty);
+    cache_reset(c);
+    emit_sync_rip(c, c->done);
+    je_mov_rr(e, 8, H_RDI, H_RBX);
+    je_movabs(e, H_RSI, 0); /* the copy's address, patched in emit_interp_copies */
+    c->interp[c->ninterp] = in;
+    c->interp_imm[c->ninterp++] = e->p - 8;
+    je_call(e, jit_interp);
+}
+
+static void emit_interp(JitCtx *c, const X86Insn *in)
+{
+    JitEmit *e = &c->e;
+    emit_interp_call(c, in);
+    je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
+    uint8_t *out = je_jcc_fwd(e, 5 /* ne */);
+    je_mov_imm(e, H_RAX, c->next);
+    static const uint8_t cmp = 0x3b;
+    je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(env.rip));
+    uint8_t *stay = je_jcc_fwd(e, 4 /* e */);
+    je_patch_here(e, out);
+    je_mov_imm(e, H_RAX, c->done + 1); /* rip as the handler left it */
+    emit_epilogue(c);
+    je_patch_here(e, stay);
+}
+
+/* the copies of the K_INTERP instructions, after the block's code (read through the
+ * executable mapping, which is readable) */
+static void emit_interp_copies(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    while ((uintptr_t)e->p & 7) {
+        je_byte(e, 0xcc);
+    }
+    for (unsigned k = 0; k < c->ninterp; k++) {
+        uint8_t *at = e->p;
+        for (size_t b = 0; b < sizeof(X86Insn); b++) {
+            je_byte(e, ((const uint8_t *)c->interp[k])[b]);
+        }
+        if (!e->overflow) {
+            uint64_t rx = (uint64_t)(uintptr_t)(c->rx_base + (at - c->rw_base));
+            memcpy(c->interp_imm[k], &rx, 8);
+        }
+    }
+}
+
 /* Emits one instruction; false: it ended the block. */
 static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
 {
@@ -1482,6 +1634,14 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_NOP:
         c->flags = flags;
         return true;
+    case K_INTERP:
+        emit_interp(c, in);
+        return true;
+    case K_INDIRECT: /* the handler pushes (call) and sets rip; chained to its last target */
+        emit_interp_call(c, in);
+        je_load(e, 8, H_RDI, H_RBX, CPU_OFF(env.rip));
+        emit_chain_exit(c, 0, true, c->done + 1);
+        return false;
     case K_SHIFT_RI: {
         int g = in->reg & 7, bits = size * 8;
         unsigned cnt = shift_count(in);
@@ -1678,6 +1838,7 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         emit_exit_imm(&c, rip, i); /* the interpreter goes on with the rest of the block */
     }
     emit_cold(&c);
+    emit_interp_copies(&c);
     if (c.e.overflow) {
         j->stats.refused++;
         return NULL;

@@ -150,9 +150,9 @@ static inline uint8_t jd_rex(bool w, int reg, int index, int rm)
 
 /* ModRM memory operand: [r14 + disp8], [r14 + idx * s + disp8], or [rip + disp32] into the
  * code (a read; a write there is self-modifying code, which both CPUs must agree on) */
-static inline int jd_mem(JdGen *g, uint8_t *b, int reg, int *index_out)
+static inline int jd_mem_form(JdGen *g, uint8_t *b, int reg, int *index_out, unsigned forms)
 {
-    unsigned form = jd_take(g, 8);
+    unsigned form = jd_take(g, forms);
     int n = 0;
     *index_out = 0;
     if (form < 4) {
@@ -178,12 +178,25 @@ static inline int jd_mem(JdGen *g, uint8_t *b, int reg, int *index_out)
     return n;
 }
 
+static inline int jd_mem(JdGen *g, uint8_t *b, int reg, int *index_out)
+{
+    return jd_mem_form(g, b, reg, index_out, 8);
+}
+
+/* the data forms only: a read-modify-write of the code would turn it, more often than a
+ * store does, into a loop that runs to the budget (slow, and not compared); test-cpu-jit's
+ * smc rows patch code through those instructions */
+static inline int jd_mem_data(JdGen *g, uint8_t *b, int reg, int *index_out)
+{
+    return jd_mem_form(g, b, reg, index_out, 7);
+}
+
 static inline void jd_one(JdGen *g)
 {
     uint8_t b[64]; /* a jcc and the instruction it skips (at most 40 bytes) */
     int n = 0, idx;
     bool w = jd_take(g, 3) != 0;
-    unsigned kind = jd_take(g, 28);
+    unsigned kind = jd_take(g, 35);
     static const uint8_t alu[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b, 0x31,
                                   0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87, 0x63};
     switch (kind) {
@@ -517,6 +530,270 @@ static inline void jd_one(JdGen *g)
         n += ops[f][2];
         break;
     }
+    case 28: { /* ALU with a memory destination, locked or not, word-sized or not */
+        static const uint8_t ops[] = {0x01, 0x09, 0x11, 0x19, 0x21, 0x29,
+                                      0x31, 0x00, 0x30, 0x83, 0x81, 0x80};
+        uint8_t op = ops[jd_take(g, sizeof(ops))];
+        bool word = jd_take(g, 4) == 0;
+        if (jd_take(g, 2)) {
+            b[n++] = 0xf0; /* lock */
+        }
+        if (word) {
+            b[n++] = 0x66;
+        }
+        int reg = op < 0x80 ? jd_src(g) : (int)jd_take(g, 7); /* /0-/6: not cmp */
+        uint8_t m[8];
+        int mn = jd_mem_data(g, m, reg, &idx);
+        b[n++] = jd_rex(w && !word, op < 0x80 ? reg : 0, idx, 14);
+        b[n++] = op;
+        memcpy(b + n, m, mn);
+        n += mn;
+        int isz = op == 0x81 ? (word ? 2 : 4) : op >= 0x80 ? 1 : 0;
+        uint32_t v = jd_take(g, 0) * 0x01010101u;
+        memcpy(b + n, &v, isz);
+        n += isz;
+        break;
+    }
+    case 29: { /* unary forms: inc/dec/not/neg of memory (locked or not), mul/imul of a
+                * register or memory, div/idiv of memory after xor edx / cqo, shifts by cl
+                * and shifts of memory by an immediate */
+        unsigned f = jd_take(g, 6);
+        uint8_t m[8];
+        int mn = jd_mem_data(g, m, 0, &idx);
+        if (f == 0 || f == 1) { /* inc dec not neg of memory */
+            bool grp3 = f == 1;
+            int dg = (grp3 ? 2 : 0) + jd_take(g, 2); /* fe/ff /0 /1, f6/f7 /2 /3 */
+            if (jd_take(g, 2)) {
+                b[n++] = 0xf0;
+            }
+            b[n++] = jd_rex(w, 0, idx, 14);
+            b[n++] = (grp3 ? 0xf6 : 0xfe) | jd_take(g, 2);
+            m[0] |= dg << 3;
+        } else if (f == 2) { /* mul/imul of a register or memory */
+            int dg = 4 + jd_take(g, 2);
+            if (jd_take(g, 2)) {
+                int s = jd_src(g);
+                m[0] = 0xc0 | (s & 7);
+                mn = 1;
+                idx = s; /* REX.B below */
+                b[n++] = jd_rex(w, 0, 0, s);
+            } else {
+                b[n++] = jd_rex(w, 0, idx, 14);
+            }
+            b[n++] = 0xf6 | jd_take(g, 2);
+            m[0] |= dg << 3;
+        } else if (f == 3) { /* xor edx, edx; div / cqo; idiv (of memory: rarely #DE) */
+            bool sgn = jd_take(g, 2);
+            if (sgn) {
+                b[n++] = jd_rex(w, 0, 0, 0);
+                b[n++] = 0x99;
+            } else {
+                memcpy(b + n, "\x31\xd2", 2);
+                n += 2;
+            }
+            b[n++] = jd_rex(w, 0, idx, 14);
+            b[n++] = 0xf7;
+            m[0] |= (sgn ? 7 : 6) << 3;
+        } else if (f == 4) { /* shifts and rotates by cl: a register or memory */
+            int dg = jd_take(g, 8);
+            if (jd_take(g, 2)) {
+                int d = jd_dst(g);
+                m[0] = 0xc0 | (d & 7);
+                mn = 1;
+                b[n++] = jd_rex(w, 0, 0, d);
+            } else {
+                b[n++] = jd_rex(w, 0, idx, 14);
+            }
+            b[n++] = 0xd2 | jd_take(g, 2);
+            m[0] |= dg << 3;
+        } else { /* shift or rotate of memory by an immediate */
+            b[n++] = jd_rex(w, 0, idx, 14);
+            b[n++] = 0xc1;
+            m[0] |= jd_take(g, 8) << 3;
+            m[mn++] = (uint8_t)jd_take(g, 70);
+        }
+        memcpy(b + n, m, mn); /* c1's count is the last byte of m */
+        n += mn;
+        break;
+    }
+    case 30: { /* xadd, cmpxchg, xchg with memory (locked or not); bts/btr of memory */
+        static const uint8_t ops[][2] = {{0x0f, 0xc1}, {0x0f, 0xb1}, {0x87, 0},
+                                         {0x0f, 0xc0}, {0x0f, 0xb0}, {0x0f, 0xba}};
+        unsigned f = jd_take(g, G_N_ELEMENTS(ops));
+        bool byte = f == 3 || f == 4;
+        int r = f == 5 ? 5 + jd_take(g, 3) : jd_dst(g); /* ba: /5 bts /6 btr /7 btc */
+        uint8_t m[8];
+        int mn = jd_mem_data(g, m, r, &idx);
+        if (jd_take(g, 2)) {
+            b[n++] = 0xf0;
+        }
+        b[n++] = jd_rex(w && !byte, f == 5 ? 0 : r, idx, 14);
+        b[n++] = ops[f][0];
+        if (ops[f][1]) {
+            b[n++] = ops[f][1];
+        }
+        memcpy(b + n, m, mn);
+        n += mn;
+        if (f == 5) {
+            b[n++] = (uint8_t)jd_take(g, 0);
+        }
+        break;
+    }
+    case 31: { /* cbw/cwd families, rdtsc, bswap, push imm and pop, a frame and leave,
+                * word-sized ALU and moves between registers, indirect call and jmp */
+        unsigned f = jd_take(g, 8);
+        int d = jd_dst(g), s = jd_src(g);
+        if (f == 7) {
+            /* lea rax, [rip + 4]; call rax; jmp +1; ret; lea rcx, [rip + 2]; jmp rcx */
+            static const uint8_t ind[] = {0x48, 0x8d, 0x05, 0x04, 0x00, 0x00, 0x00,
+                                          0xff, 0xd0, 0xeb, 0x01, 0xc3, 0x48, 0x8d,
+                                          0x0d, 0x02, 0x00, 0x00, 0x00, 0xff, 0xe1};
+            memcpy(b, ind, sizeof(ind));
+            n = sizeof(ind);
+        } else if (f == 0) {
+            b[n++] = jd_rex(w, 0, 0, 0);
+            b[n++] = jd_take(g, 2) ? 0x98 : 0x99;
+        } else if (f == 1) {
+            memcpy(b + n, "\x0f\x31", 2); /* rdtsc: the harness's clock (jit-diff.h) */
+            n += 2;
+        } else if (f == 2) {
+            b[n++] = jd_rex(w, 0, 0, d);
+            b[n++] = 0x0f;
+            b[n++] = 0xc8 + (d & 7);
+        } else if (f == 3) {
+            bool i8 = jd_take(g, 2);
+            b[n++] = i8 ? 0x6a : 0x68;
+            uint32_t v = jd_take(g, 0) * 0x01000001u;
+            memcpy(b + n, &v, i8 ? 1 : 4);
+            n += i8 ? 1 : 4;
+            if (d >= 8) {
+                b[n++] = 0x41;
+            }
+            b[n++] = 0x58 + (d & 7);
+        } else if (f == 4) {
+            memcpy(b + n, "\x55\x48\x89\xe5\xc9", 5); /* push rbp; mov rbp, rsp; leave */
+            n += 5;
+        } else if (f == 5) { /* 66: add or adc sbb and sub xor cmp mov test, into r16 d */
+            static const uint8_t ops[] = {0x01, 0x09, 0x11, 0x19, 0x21, 0x29,
+                                          0x31, 0x39, 0x89, 0x3b, 0x85};
+            b[n++] = 0x66;
+            b[n++] = jd_rex(false, s, 0, d);
+            b[n++] = ops[jd_take(g, sizeof(ops))];
+            b[n++] = 0xc0 | ((s & 7) << 3) | (d & 7);
+        } else { /* 66: group 1 with imm8, cmp word [mem], imm8 */
+            uint8_t m[8];
+            int mn = jd_mem(g, m, 7, &idx);
+            b[n++] = 0x66;
+            if (jd_take(g, 2)) {
+                b[n++] = jd_rex(false, 0, idx, 14);
+                b[n++] = 0x83;
+                memcpy(b + n, m, mn);
+                n += mn;
+            } else {
+                b[n++] = jd_rex(false, 0, 0, d);
+                b[n++] = 0x83;
+                b[n++] = 0xc0 | (jd_take(g, 8) << 3) | (d & 7);
+            }
+            b[n++] = (uint8_t)jd_take(g, 0);
+        }
+        break;
+    }
+    case 32: { /* stos and movs into the data area, one or rep with a small count */
+        int32_t dd = (int32_t)(jd_take(g, 64) * 8) - 256;
+        int32_t sd = (int32_t)(jd_take(g, 64) * 8) - 256;
+        b[n++] = 0x49; /* lea rdi, [r14 + dd] */
+        b[n++] = 0x8d;
+        b[n++] = 0xbe;
+        memcpy(b + n, &dd, 4);
+        n += 4;
+        b[n++] = 0x49; /* lea rsi, [r14 + sd] */
+        b[n++] = 0x8d;
+        b[n++] = 0xb6;
+        memcpy(b + n, &sd, 4);
+        n += 4;
+        bool rep = jd_take(g, 2);
+        if (rep) {
+            b[n++] = 0xb9; /* mov ecx, small */
+            uint32_t cnt = jd_take(g, 20);
+            memcpy(b + n, &cnt, 4);
+            n += 4;
+            b[n++] = 0xf3;
+        }
+        static const uint8_t ops[] = {0xaa, 0xab, 0xa4, 0xa5};
+        uint8_t op = ops[jd_take(g, 4)];
+        if (w && (op & 1)) {
+            b[n++] = 0x48;
+        }
+        b[n++] = op;
+        break;
+    }
+    case 33: { /* bsf, bsr, popcnt, shld/shrd, bt of registers; setcc into memory */
+        static const uint8_t ops[][3] = {{0, 0xbc, 0}, {0, 0xbd, 0}, {0xf3, 0xb8, 0},
+                                         {0, 0xa4, 1}, {0, 0xac, 1}, {0, 0xa5, 0},
+                                         {0, 0xad, 0}, {0, 0xa3, 0}, {0, 0x94, 0}};
+        unsigned f = jd_take(g, G_N_ELEMENTS(ops));
+        int d = jd_dst(g), s = jd_src(g);
+        if (ops[f][0]) {
+            b[n++] = ops[f][0];
+        }
+        if (f == 8) { /* sete [mem] */
+            uint8_t m[8];
+            int mn = jd_mem(g, m, 0, &idx);
+            b[n++] = jd_rex(false, 0, idx, 14);
+            b[n++] = 0x0f;
+            b[n++] = 0x90 | jd_take(g, 16);
+            memcpy(b + n, m, mn);
+            n += mn;
+            break;
+        }
+        bool g_e = f < 3; /* bsf bsr popcnt: reg is the destination */
+        int reg = g_e ? d : s, rm = g_e ? s : d;
+        b[n++] = jd_rex(w, reg, 0, rm);
+        b[n++] = 0x0f;
+        b[n++] = ops[f][1];
+        b[n++] = 0xc0 | ((reg & 7) << 3) | (rm & 7);
+        if (ops[f][2]) {
+            b[n++] = (uint8_t)jd_take(g, 0);
+        }
+        break;
+    }
+    case 34: { /* SSE2 integer moves and operations, xmm to and from general registers and
+                * memory, ucomisd's flags */
+        static const uint8_t ops[][3] = {
+            /* prefix, opcode, form: 0 xmm, xmm; 1 xmm, mem; 2 mem, xmm; 3 gpr dst; 4 gpr src;
+             * 5 xmm, xmm, imm8 */
+            {0xf3, 0x6f, 1}, {0xf3, 0x7f, 2}, {0x66, 0xef, 0}, {0x66, 0xfe, 0},
+            {0x66, 0x74, 0}, {0x66, 0xfb, 0}, {0x66, 0xd7, 3}, {0x66, 0x7e, 3},
+            {0x66, 0x6e, 4}, {0x66, 0x2e, 0}, {0x66, 0x70, 5}, {0x66, 0xd4, 1},
+        };
+        unsigned f = jd_take(g, G_N_ELEMENTS(ops));
+        int x = jd_take(g, 16), form = ops[f][2];
+        b[n++] = ops[f][0];
+        if (form == 1 || form == 2) {
+            uint8_t m[8];
+            int mn = jd_mem(g, m, x, &idx);
+            b[n++] = jd_rex(false, x, idx, 14);
+            b[n++] = 0x0f;
+            b[n++] = ops[f][1];
+            memcpy(b + n, m, mn);
+            n += mn;
+            break;
+        }
+        int rm = form == 3 ? jd_dst(g) : form == 4 ? jd_src(g) : (int)jd_take(g, 16);
+        if (form == 3 && ops[f][1] == 0xd7) { /* pmovmskb r32, xmm: the gpr is ModRM.reg */
+            int t = x;
+            x = rm;
+            rm = t;
+        }
+        b[n++] = jd_rex(w && (form == 3 || form == 4) && ops[f][1] != 0xd7, x, 0, rm);
+        b[n++] = 0x0f;
+        b[n++] = ops[f][1];
+        b[n++] = 0xc0 | ((x & 7) << 3) | (rm & 7);
+        if (form == 5) {
+            b[n++] = (uint8_t)jd_take(g, 0);
+        }
+        break;
+    }
     case 21:
     default: { /* fs/gs-relative load */
         int d = jd_dst(g);
@@ -603,6 +880,7 @@ static inline void jd_load_side(JitDiff *d, int s)
     /* fs/gs-relative accesses land in the data area too, shifted */
     env->segs[R_FS].base = 0x100;
     env->segs[R_GS].base = (uint64_t)-0x200;
+    env->cr4 |= CR4_OSFXSR; /* SSE enabled, as an OS enables it */
     memcpy(env->regs, d->regs, sizeof(env->regs));
     env->rip = JD_CODE;
     x86_cpu_state_changed(cpu);

@@ -112,6 +112,16 @@ static void test_smc(void)
         0x48, 0x01, 0xc2,                         /* add rdx, rax */
     };
     run_fixed("store into another code page", other, sizeof(other));
+    /* an instruction run by its interpreter handler (K_INTERP) patches the block: lock inc
+     * of the immediate of the mov two instructions on */
+    static const uint8_t rmw[] = {
+        0xf0, 0xff, 0x05, 0x02, 0x00, 0x00, 0x00, /* lock inc dword [rip+2] */
+        0x90,                                     /* nop */
+        0xb9, 0x00, 0x00, 0x00, 0x00,             /* mov ecx, imm32 (patched) */
+        0x48, 0x01, 0xca,                         /* add rdx, rcx */
+    };
+    run_fixed("locked read-modify-write of the block", rmw, sizeof(rmw));
+    g_assert_cmpuint(jd_last[0].regs[R_ECX], ==, JD_LOOPS);
 }
 
 /* A case the random test found, from its registers and its body in hex: straight through
@@ -288,6 +298,18 @@ static void test_faults(void)
         {"movzx source", "\x0f\xb6\x16", 3},           /* movzx edx, byte [rsi] */
         {"inc mem", "\x48\xff\x06", 3},                /* inc qword [rsi] */
         {"add mem, reg", "\x48\x01\x16", 3},           /* add [rsi], rdx */
+        /* these, and the two above, run through the interpreter's handlers (K_INTERP) */
+        {"lock add mem, reg", "\xf0\x48\x01\x16", 4},  /* lock add [rsi], rdx */
+        {"add mem, imm", "\x48\x83\x06\x05", 4},       /* add qword [rsi], 5 */
+        {"cmp word mem, imm", "\x66\x83\x3e\x05", 4},  /* cmp word [rsi], 5 */
+        {"lock xadd", "\xf0\x48\x0f\xc1\x16", 5},      /* lock xadd [rsi], rdx */
+        {"lock cmpxchg", "\xf0\x48\x0f\xb1\x16", 5},   /* lock cmpxchg [rsi], rdx */
+        {"xchg mem", "\x48\x87\x16", 3},               /* xchg [rsi], rdx */
+        {"lock dec mem", "\xf0\x48\xff\x0e", 4},       /* lock dec qword [rsi] */
+        {"shl mem, cl", "\x48\xd3\x26", 3},            /* shl qword [rsi], cl */
+        {"stos", "\x48\x89\xf7\x48\xab", 5},           /* mov rdi, rsi; stosq */
+        {"push imm", "\x48\x89\xf4\x6a\x05", 5, true}, /* mov rsp, rsi; push 5 */
+        {"pushf", "\x48\x89\xf4\x9c", 4, true},        /* mov rsp, rsi; pushfq */
     };
     static const struct {
         const char *name;
@@ -365,6 +387,49 @@ static void test_forms(void)
          "\x01\xc8\x88\xe5\x4d\x31\xda\x4d\x01\xcc",
          29, 10},
     };
+    static const struct {
+        const char *name;
+        const char *code;
+        int len, insns;
+    } interp_forms[] = {
+        /* run by their interpreter handlers from the block's code (K_INTERP): lock add
+         * [r14 + 8], rax; cmp word [r14 + 16], 5; setb dl; inc qword [r14 + 24]; xadd
+         * [r14 + 8], rcx; shl rdx, cl; cqo; div rbx after or rbx, 1 and xor edx, edx;
+         * rdtsc; pushfq; pop rsi */
+        {"interpreter handlers",
+         "\xf0\x49\x01\x46\x08\x66\x41\x83\x7e\x10\x05\x0f\x92\xc2\x49\xff\x46\x18\x49"
+         "\x0f\xc1\x4e\x08\x48\xd3\xe2\x48\x99\x48\x83\xcb\x01\x31\xd2\x48\xf7\xf3\x0f\x31"
+         "\x9c\x5e",
+         41, 13},
+        /* mov rdi, r14; mov ecx, 5; rep stosq (may restart: the block leaves after it);
+         * lea rsi, [r14 + 64]; movsb; push 7; pop rax; push rbp; mov rbp, rsp; leave */
+        {"string, push imm, leave",
+         "\x4c\x89\xf7\xb9\x05\x00\x00\x00\xf3\x48\xab\x49\x8d\x76\x40\xa4\x6a\x07\x58\x55"
+         "\x48\x89\xe5\xc9",
+         24, 10},
+        /* lea rax, [rip + 4]; call rax; jmp +1; ret; lea rcx, [rip + 2]; jmp rcx; cli; sti;
+         * mov eax, ds; prefetchnta [r14] */
+        {"indirect call and jmp, cli sti",
+         "\x48\x8d\x05\x04\x00\x00\x00\xff\xd0\xeb\x01\xc3\x48\x8d\x0d\x02\x00\x00\x00\xff"
+         "\xe1\xfa\xfb\x8c\xd8\x41\x0f\x18\x06",
+         29, 8},
+        /* movdqu xmm0, [r14 + 8]; paddd xmm0, xmm0; pmovmskb eax, xmm0; movq rdx, xmm0;
+         * ucomisd xmm0, xmm1; pushfq; pop rsi */
+        {"sse",
+         "\xf3\x41\x0f\x6f\x46\x08\x66\x0f\xfe\xc0\x66\x0f\xd7\xc0\x66\x48\x0f\x7e\xc2\x66"
+         "\x0f\x2e\xc1\x9c\x5e",
+         25, 7},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(interp_forms); i++) {
+        X86JitStats before, after;
+        x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
+        run_fixed(interp_forms[i].name, (const uint8_t *)interp_forms[i].code, interp_forms[i].len);
+        x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
+        if (after.insns - before.insns < (uint64_t)interp_forms[i].insns) {
+            g_error("%s: %" G_GUINT64_FORMAT " instructions translated", interp_forms[i].name,
+                    after.insns - before.insns);
+        }
+    }
     for (size_t i = 0; i < G_N_ELEMENTS(forms); i++) {
         X86JitStats before, after;
         x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
