@@ -44,8 +44,8 @@ def test_demo_shows_colo_failover_and_the_proxy(qemu_bin):
     assert "passthrough-hits 10" in out
 
 
-# Two boots of the Debian image on our CPU and a 2 GiB disk copy: 5-6 minutes on a quiet host,
-# up to half an hour on the loaded shared one: over CI's budget for one test.
+# Two boots of the Debian image on our CPU and a 2 GiB disk copy: 8-12 minutes on the loaded
+# shared host (load average 8-17), over CI's budget for one test.
 @pytest.mark.long
 @pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 def test_demo_image_part_protects_the_debian_system(qemu_bin):
