@@ -148,31 +148,33 @@ bool net_nic_init_from_opts(KeyvalList *list, GError **errp)
     if (!type) {
         type = "user";
     }
+    if (!strcmp(type, "none")) {
+        /* Upstream's "-nic none": no NIC, and no default one either (vl.c drops that). */
+        return true;
+    }
     if (!id) {
         anon_id = g_strdup_printf("__org.qemu.nic%u", nic_anon_count++);
         id = anon_id;
     }
-    if (strcmp(type, "none")) {
-        /* The netdev half gets every key except the NIC's own. */
-        for (guint i = 0; i < list->pairs->len; i++) {
-            const KeyvalPair *pair = g_ptr_array_index(list->pairs, i);
+    /* The netdev half gets every key except the NIC's own. */
+    for (guint i = 0; i < list->pairs->len; i++) {
+        const KeyvalPair *pair = g_ptr_array_index(list->pairs, i);
 
-            if (strcmp(pair->key, "type") && strcmp(pair->key, "id") &&
-                strcmp(pair->key, "model") && strcmp(pair->key, "mac")) {
-                net_opts_add(netdev_opts, pair->key, pair->value);
-            }
+        if (strcmp(pair->key, "type") && strcmp(pair->key, "id") && strcmp(pair->key, "model") &&
+            strcmp(pair->key, "mac")) {
+            net_opts_add(netdev_opts, pair->key, pair->value);
         }
-        if (!anon_id && !net_id_wellformed(id)) {
-            error_set_param_value(errp, "id", "an identifier");
-            return false;
-        }
-        if (!net_client_create(netdev_opts, type, id, true, errp)) {
-            return false;
-        }
+    }
+    if (!anon_id && !net_id_wellformed(id)) {
+        error_set_param_value(errp, "id", "an identifier");
+        return false;
+    }
+    if (!net_client_create(netdev_opts, type, id, true, errp)) {
+        return false;
     }
     nic = g_new0(NICRequest, 1);
     nic->model = g_strdup(model);
-    nic->netdev = strcmp(type, "none") ? g_strdup(id) : NULL;
+    nic->netdev = g_strdup(id);
     nic->mac = g_strdup(mac);
     nic_requests = g_list_append(nic_requests, nic);
     return true;
@@ -226,7 +228,10 @@ void net_check_clients(void)
     for (GList *l = nic_requests; l; l = l->next) {
         NICRequest *nic = l->data;
 
-        /* Until NIC models exist, every requested NIC stays uncreated, as with -M none. */
+        if (nic->created) {
+            continue;
+        }
+        /* A machine without NIC models (-M none) leaves every request uncreated. */
         warn_report("requested NIC (%s, model %s) was not created (not supported by this "
                     "machine?)",
                     nic->netdev && strncmp(nic->netdev, "__org.qemu.nic", 14) ? nic->netdev

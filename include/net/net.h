@@ -218,6 +218,7 @@ typedef struct NICRequest {
     char *model;
     char *netdev; /* id of the netdev the NIC must peer with */
     char *mac;    /* may be NULL */
+    bool created; /* the machine made a device for it */
 } NICRequest;
 GList *net_nic_list(void);
 

@@ -150,3 +150,24 @@ def test_netdev_del_takes_its_filters(qemu_bin, debian_qemu):
             assert "error" in r, binary
         finally:
             stop(vm)
+
+
+@pytest.mark.parametrize("nic", ["none", "user"])
+def test_nic_option_as_upstream(qemu_bin, debian_qemu, nic):
+    """`-nic none` makes no NIC at all, `-nic user` one NIC on its own user netdev; neither
+    warns on stderr (ours once made a NIC without a peer for `none`, and warned for every NIC
+    it had made). Debian's default model (e1000) is not ours: the NIC's line is compared
+    without it."""
+    ours, theirs = both(qemu_bin, debian_qemu, "-M", "pc", "-nic", nic)
+    try:
+        a, b = ours.qmp.hmp("info network"), theirs.qmp.hmp("info network")
+        if nic == "none":
+            assert a == b == ""
+        else:
+            assert a.startswith("virtio-net-pci.0: index=0,type=nic,model=virtio-net-pci,")
+            assert b.startswith("e1000.0: index=0,type=nic,model=e1000,")
+            assert a.split("\\ ")[1].split(":")[1] == b.split("\\ ")[1].split(":")[1]
+        assert "warning" not in ours.read_stderr()
+        assert "warning" not in theirs.read_stderr()
+    finally:
+        stop(ours, theirs)
