@@ -40,28 +40,10 @@ def image():
     return debian_image.build()
 
 
-def start_dhcp_server(ns, directory):
-    """busybox udhcpd on the tap, in the foreground of its own process: one static lease, so
-    that every boot of the guest (same MAC) gets GUEST_IP."""
-    conf = os.path.join(directory, "udhcpd.conf")
-    with open(conf, "w") as f:
-        f.write(f"interface {TAP}\nstart {GUEST_IP}\nend {GUEST_IP}\n"
-                f"static_lease {GUEST_MAC} {GUEST_IP}\n"
-                f"lease_file {directory}/udhcpd.leases\npidfile {directory}/udhcpd.pid\n"
-                f"option subnet 255.255.255.0\noption router {HOST_IP}\noption lease 3600\n")
-    open(os.path.join(directory, "udhcpd.leases"), "w").close()
-    return subprocess.Popen(ns.exec_prefix + ["busybox", "udhcpd", "-f", conf],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-
-
 def ssh(ns, key, command, timeout=120):
     """Runs command on the guest over ssh from the namespace, as root with the test's key."""
-    argv = ns.exec_prefix + ["ssh", "-i", key, "-o", "BatchMode=yes",
-                             "-o", "StrictHostKeyChecking=no",
-                             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                             "-o", "ConnectTimeout=30", f"root@{GUEST_IP}", command]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+    return subprocess.run(debian_image.ssh_argv(ns, key, GUEST_IP) + [command],
+                          capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
 
 
@@ -89,14 +71,10 @@ def boot_id_over_ssh(ns, key, timeout=300):
 
 def test_tap_dhcp_http_and_ssh_survive_a_reboot_from_inside(image, tmp_path):
     binary = require_pc(OURS)
-    key = str(tmp_path / "id_ed25519")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True,
-                   timeout=30)
-    with open(key + ".pub") as f:
-        public = f.read().strip()
+    key, public = debian_image.ssh_key(str(tmp_path))
     with NetNS(prefix="qcimg") as ns:
         ns.add_tap(TAP, f"{HOST_IP}/24")
-        dhcp = start_dhcp_server(ns, str(tmp_path))
+        dhcp = debian_image.dhcp_server(ns, str(tmp_path), TAP, GUEST_IP, GUEST_MAC, HOST_IP)
         vm = guest.GuestVM(binary, None, kernel=None, memory="1G", net=None, no_reboot=False,
                            interactive=True, prefix=ns.exec_prefix, extra_args=[
                                *debian_image.drive_args(image, str(tmp_path), "virtio"),
@@ -108,8 +86,7 @@ def test_tap_dhcp_http_and_ssh_survive_a_reboot_from_inside(image, tmp_path):
             debian_image.login(vm, image, timeout=BOOT_TIMEOUT)
             first_login_s = time.monotonic() - vm.started_at
             # The key goes in through the console; from then on the host talks over the tap.
-            vm.shell(f"mkdir -p -m 700 /root/.ssh && echo '{public}' > "
-                     "/root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys")
+            debian_image.authorize(vm, public)
             console_id = vm.shell("cat /proc/sys/kernel/random/boot_id").strip()
             first = page(ns)
             served_s = time.monotonic() - vm.started_at

@@ -223,6 +223,16 @@ def _primary_objects(compare_timeout=None):
     return out
 
 
+def _monitor(vm):
+    """The QMP client of @vm once its socket exists (it has not exited meanwhile)."""
+    deadline = time.monotonic() + 30
+    while not os.path.exists(vm.qmp_path):
+        assert vm.proc.poll() is None, vm.console[-2000:]
+        assert time.monotonic() < deadline, vm.console[-2000:]
+        time.sleep(0.05)
+    return QMPClient(vm.qmp_path, timeout=60)
+
+
 def _nic(tap):
     return ["-netdev", f"tap,id=hn0,ifname={tap},vhost=off,vnet_hdr=off,script=no,downscript=no",
             "-device", f"virtio-net-pci,id=net-pci0,netdev=hn0,mac={GUEST_MAC}"]
@@ -239,13 +249,18 @@ class ColoPair:
 
     kernel=None boots the disk through the firmware (ColoDisks(backing=IMAGE), the Debian
     image; built and append unused, no ready marker): the primary runs alone from start()
-    until its console matches @enter_at, and COLO starts there, in the middle of the boot."""
+    until its console matches @enter_at, and COLO starts there, in the middle of the boot.
+    start_alone() then protect() instead of start(): a primary that runs alone, without the
+    proxy, for as long as the caller likes, then protected as a survivor is re-protected.
+    @no_reboot=False leaves out -no-reboot (a guest's reboot restarts it)."""
 
     guest_ip = GUEST_IP
     client_ip = CLIENT_IP
 
     def __init__(self, binary, built, sockdir, *, delay=2000, append="", memory="128M",
-                 compare_timeout=None, disks=None, kernel="vmlinuz", enter_at=None):
+                 compare_timeout=None, disks=None, kernel="vmlinuz", enter_at=None,
+                 no_reboot=True):
+        self.no_reboot = no_reboot
         self.compare_timeout = compare_timeout
         self.kernel = kernel
         self.enter_at = enter_at
@@ -277,6 +292,35 @@ class ColoPair:
             raise
         return self
 
+    def start_alone(self):
+        """The primary alone on its tap (no proxy, no -S: its guest runs at once), its disk
+        the quorum colo-disk0 as in the runbook; protect() makes the pair later."""
+        try:
+            self._plumb()
+            vm = self.vms["primary"] = guest.GuestVM(
+                self.binary, self.built, net=None, memory=self.memory,
+                prefix=self.ns.exec_prefix, kernel=self.kernel, no_reboot=self.no_reboot,
+                qmp_path=os.path.join(self.sockdir, "primary.qmp"), interactive=True,
+                append=f"{self.append} qc.name=colo",
+                extra_args=_nic("qcp0") + [a for a in self.disks.primary_args() if a != "-S"])
+            vm.start()
+            self.qmp["primary"] = _monitor(vm)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def protect(self, disks, timeout=120):
+        """Spec §9.4's "Resume replication" on the primary of start_alone(): a fresh secondary
+        on qcs0 with @disks (its parent0 blank or stale), the primary's disk copied to it,
+        the primary's proxy added (chardevs, then objects: there is no rewriter to go
+        before), COLO."""
+        q = self.qmp["primary"]
+        for cd in _primary_chardevs():
+            r = q.cmd("chardev-add", cd)
+            assert r == {"return": {}}, (cd["id"], r)
+        self._resync(q, self.vms["primary"], "qcs0", disks, timeout, {})
+
     def _plumb(self):
         self.ns.create()
         n = self.ns.name
@@ -298,7 +342,7 @@ class ColoPair:
                 self.binary, self.built, net=None, memory=self.memory, prefix=self.ns.exec_prefix,
                 qmp_path=os.path.join(self.sockdir, f"{side}.qmp"),
                 append=f"{self.append} qc.name=colo", extra_args=extra,
-                interactive=bool(d), kernel=self.kernel)
+                interactive=bool(d), kernel=self.kernel, no_reboot=self.no_reboot)
         # The primary first: it serves the chardevs and waits (compare1 wait=on) until the
         # secondary's red1 has connected, as in the runbook.
         self.vms["primary"].start()
@@ -409,20 +453,22 @@ class ColoPair:
             for cd in _primary_chardevs():
                 r = q.cmd("chardev-add", cd)
                 assert r == {"return": {}}, (cd["id"], r)
+        where = {"insert": "before", "position": "id=rew0"} if survivor == "secondary" else {}
+        self._resync(q, vm, tap, disks, timeout, where)
+
+    def _resync(self, q, vm, tap, disks, timeout, where):
+        """The runbook's steps 1-3 and 5 for the running @vm (monitor @q; its proxy chardevs
+        in place): a new secondary on @tap, the disk copied, replication, the proxy's objects
+        (filters placed by @where), COLO."""
         new = guest.GuestVM(
             self.binary, self.built, net=None, memory=self.memory, prefix=self.ns.exec_prefix,
             qmp_path=os.path.join(self.sockdir, "new.qmp"),
-            append=f"{self.append} qc.name=colo", interactive=True,
-            extra_args=secondary_args(tap) + disks.secondary_args())
+            append=f"{self.append} qc.name=colo", interactive=True, kernel=self.kernel,
+            no_reboot=self.no_reboot, extra_args=secondary_args(tap) + disks.secondary_args())
         self.vms.update(primary=vm, secondary=new)
         self.qmp["primary"] = q
         new.start()
-        deadline = time.monotonic() + 30
-        while not os.path.exists(new.qmp_path):
-            assert new.proc.poll() is None, new.console[-2000:]
-            assert time.monotonic() < deadline, new.console[-2000:]
-            time.sleep(0.05)
-        n = self.qmp["secondary"] = QMPClient(new.qmp_path, timeout=60)
+        n = self.qmp["secondary"] = _monitor(new)
         r = n.cmd("migrate-set-capabilities", {"capabilities": [
             {"capability": "x-colo", "state": True}]})
         assert r == {"return": {}}, r
@@ -444,7 +490,6 @@ class ColoPair:
         done = q.wait_event("BLOCK_JOB_COMPLETED", timeout=timeout)
         assert "error" not in done["data"], done
         _add_replication_child(q)
-        where = {"insert": "before", "position": "id=rew0"} if survivor == "secondary" else {}
         for obj in _primary_objects(self.compare_timeout):
             if obj["qom-type"].startswith("filter-"):
                 obj = dict(obj, **where)

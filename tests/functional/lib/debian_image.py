@@ -90,3 +90,43 @@ def page(host, port, timeout=120, inside=contextlib.nullcontext):
             if time.monotonic() > deadline:
                 raise
             time.sleep(2)
+
+
+def dhcp_server(ns, directory, interface, guest_ip, mac, router):
+    """busybox udhcpd on @interface of NetNS @ns, in the foreground of its own process (the
+    caller terminates it): one static lease, so that every boot of the guest (@mac) gets
+    @guest_ip (a /24, @router its gateway)."""
+    conf = os.path.join(directory, "udhcpd.conf")
+    with open(conf, "w") as f:
+        f.write(f"interface {interface}\nstart {guest_ip}\nend {guest_ip}\n"
+                f"static_lease {mac} {guest_ip}\n"
+                f"lease_file {directory}/udhcpd.leases\npidfile {directory}/udhcpd.pid\n"
+                f"option subnet 255.255.255.0\noption router {router}\noption lease 3600\n")
+    open(os.path.join(directory, "udhcpd.leases"), "w").close()
+    return subprocess.Popen(ns.exec_prefix + ["busybox", "udhcpd", "-f", conf],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+
+
+def ssh_key(directory):
+    """A fresh ed25519 key pair in @directory: (private key path, public key line)."""
+    key = os.path.join(directory, "id_ed25519")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True,
+                   timeout=30)
+    with open(key + ".pub") as f:
+        return key, f.read().strip()
+
+
+def authorize(vm, public):
+    """Lets @public log in as root over ssh: typed into the console's root shell (login())."""
+    vm.shell(f"mkdir -p -m 700 /root/.ssh && echo '{public}' > "
+             "/root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys")
+
+
+def ssh_argv(ns, key, host):
+    """ssh as root to @host from NetNS @ns with @key, no questions asked; the remote command
+    follows."""
+    return ns.exec_prefix + ["ssh", "-i", key, "-o", "BatchMode=yes",
+                             "-o", "StrictHostKeyChecking=no",
+                             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                             "-o", "ConnectTimeout=30", f"root@{host}"]
