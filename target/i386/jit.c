@@ -577,7 +577,7 @@ typedef struct JitPend {
 } JitPend;
 
 /* a memory access's slow path: where it branches from, and where it rejoins the block */
-enum { COLD_LOAD, COLD_STORE, COLD_MARK };
+enum { COLD_LOAD, COLD_STORE, COLD_MARK, COLD_EXIT };
 typedef struct JitCold {
     int kind, size;
     uint64_t rip, next; /* the instruction, for a fault's state */
@@ -620,7 +620,7 @@ typedef struct JitCtx {
      * of it right there, no jump landing in between, is skipped */
     int rax_reg;
     uint8_t *rax_at;
-    JitCold cold[2 * TB_MAX_INSNS]; /* slow paths to emit after the block */
+    JitCold cold[3 * TB_MAX_INSNS]; /* slow paths and side exits to emit after the block */
     unsigned ncold;
 } JitCtx;
 
@@ -649,7 +649,14 @@ static void emit_pend_store(JitEmit *e, const JitPend *p)
     } else {
         je_mov_imm(e, H_RDX, p->imm);
     }
-    je_mov_rr(e, sz, H_RAX, p->hd);
+    if (sz == 1) { /* a byte test with an immediate: movzx eax, the copy's low byte */
+        je_rex(e, false, H_RAX, 0, p->hd, true);
+        je_byte(e, 0x0f);
+        je_byte(e, 0xb6);
+        je_byte(e, 0xc0 | (p->hd & 7));
+    } else {
+        je_mov_rr(e, sz, H_RAX, p->hd);
+    }
     je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RDX);
     int op = CC_OP_LOGIC;
     switch (p->aop) {
@@ -999,8 +1006,8 @@ static void emit_ea(JitCtx *c, const X86Insn *in, bool with_seg)
     }
 }
 
-/* rdx = the TLB entry of la (rsi); jumps to the returned patch point when the tag (read or
- * write) does not cover [la, la + size) */
+/* rax = the offset of la's (rsi) TLB entry; jumps to the returned patch point when the tag
+ * (read or write) does not cover [la, la + size) */
 static uint8_t *emit_tlb_check(JitCtx *c, int size, bool write)
 {
     JitEmit *e = &c->e;
@@ -1009,13 +1016,20 @@ static uint8_t *emit_tlb_check(JitCtx *c, int size, bool write)
     je_mov_rr(e, 4, H_RAX, H_RSI);
     je_shift_ri(e, 4, 5, H_RAX, GUEST_PAGE_BITS - 5);
     je_alu_ri(e, 4, 4, H_RAX, (TLB_SIZE - 1) << 5);
-    je_lea(e, H_RDX, H_RBX, H_RAX, 0, CPU_OFF(tlb[c->user]));
     je_lea(e, H_RCX, H_RSI, H_NOINDEX, 0, size - 1);
     je_alu_ri(e, 8, 4, H_RCX, (int32_t)GUEST_PAGE_MASK);
     static const uint8_t cmp = 0x3b;
-    je_op_mem(e, 8, &cmp, 1, H_RCX, H_RDX, H_NOINDEX, 0,
-              write ? (int32_t)offsetof(TLBEntry, write) : (int32_t)offsetof(TLBEntry, read));
+    int32_t tag = write ? (int32_t)offsetof(TLBEntry, write) : (int32_t)offsetof(TLBEntry, read);
+    je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_RAX, 0, CPU_OFF(tlb[c->user]) + tag);
     return je_jcc_fwd(e, 5 /* ne */);
+}
+
+/* rsi = the host address of la (rsi), through the entry emit_tlb_check found (rax) */
+static void emit_tlb_addend(JitCtx *c)
+{
+    static const uint8_t add = 0x03;
+    je_op_mem(&c->e, 8, &add, 1, H_RSI, H_RBX, H_RAX, 0,
+              CPU_OFF(tlb[c->user]) + (int32_t)offsetof(TLBEntry, addend));
 }
 
 /* rax = the `size`-byte value at la (rsi), zero-extended */
@@ -1072,6 +1086,20 @@ static void emit_cold(JitCtx *c)
             je_mov_imm(e, H_R8, c->user);
             je_call(e, x86_st_slow);
             break;
+        case COLD_EXIT: { /* after the instruction, with the state it leaves */
+            int8_t held[JIT_SLOTS];
+            uint8_t dirty = c->dirty;
+            JitPend pend = c->pend;
+            memcpy(held, c->held, sizeof(held));
+            memcpy(c->held, s->held, sizeof(held));
+            c->dirty = s->dirty;
+            c->pend = s->pend;
+            emit_exit_imm(c, s->next, s->done + 1);
+            memcpy(c->held, held, sizeof(held));
+            c->dirty = dirty;
+            c->pend = pend;
+            continue; /* no way back */
+        }
         case COLD_MARK: /* rax = the host address's page number; the RAM page index: */
             je_mov_imm(e, H_RCX, (uintptr_t)c->cpu->ram->host >> GUEST_PAGE_BITS);
             je_op_rr(e, 8, (const uint8_t[]){0x2b}, 1, H_RAX, H_RCX); /* sub rax, rcx */
@@ -1089,7 +1117,7 @@ static void emit_load(JitCtx *c, int size)
 {
     JitEmit *e = &c->e;
     uint8_t *miss = emit_tlb_check(c, size, false);
-    je_alu_rm(e, 8, 0, H_RSI, H_RDX, (int32_t)offsetof(TLBEntry, addend));
+    emit_tlb_addend(c);
     if (size < 4) {
         uint8_t movzx[2] = {0x0f, size == 1 ? 0xb6 : 0xb7};
         je_op_mem(e, 4, movzx, 2, H_RAX, H_RSI, H_NOINDEX, 0, 0);
@@ -1108,7 +1136,7 @@ static void emit_store(JitCtx *c, int size)
     JitEmit *e = &c->e;
     GuestRam *ram = c->cpu->ram;
     uint8_t *miss = emit_tlb_check(c, size, true);
-    je_alu_rm(e, 8, 0, H_RSI, H_RDX, (int32_t)offsetof(TLBEntry, addend));
+    emit_tlb_addend(c);
     je_store(e, size, H_RSI, 0, H_RDI);
     /* the state byte is read after the data store (include/memory/ram.h's ordering); RAM is
      * page aligned, so page_state[(host - ram) >> 12] is (page_state - (ram >> 12))[host >> 12] */
@@ -1126,9 +1154,7 @@ static void emit_store(JitCtx *c, int size)
 static void emit_tb_exit_check(JitCtx *c)
 {
     je_cmp_dword_imm(&c->e, H_RBX, CPU_OFF(tb_exit), 0);
-    uint8_t *stay = je_jcc_fwd(&c->e, 4 /* e */);
-    emit_exit_imm(c, c->next, c->done + 1);
-    je_patch_here(&c->e, stay);
+    add_cold(c, COLD_EXIT, 0, je_jcc_fwd(&c->e, 5 /* ne */)); /* the exit, out of line */
 }
 
 /* cc_op and cc_size in one store, through rdx (moves only: the host's flags stay) */
@@ -1177,10 +1203,10 @@ static bool emit_alu_in_place(JitCtx *c, const X86Insn *in, int aop, int size, i
         (src < 0 && size == 8 && !je_fits_i32((int64_t)imm))) {
         return false;
     }
-    /* soft flags are kept pending, computed back from the copies: not a byte operation, and
-     * not one whose result overwrites its second operand */
+    /* soft flags are kept pending, computed back from the copies: not one whose result
+     * overwrites its second operand */
     bool pend = !c->dead;
-    if (pend && (size < 4 || (src == dst && aop != 7 && aop != 8))) {
+    if (pend && ((size < 4 && !byte_test) || (src == dst && aop != 7 && aop != 8))) {
         return false;
     }
     JitEmit *e = &c->e;
