@@ -577,7 +577,7 @@ typedef struct JitPend {
 } JitPend;
 
 /* a memory access's slow path: where it branches from, and where it rejoins the block */
-enum { COLD_LOAD, COLD_STORE, COLD_MARK, COLD_EXIT };
+enum { COLD_LOAD, COLD_STORE, COLD_MARK, COLD_EXIT, COLD_STALE };
 typedef struct JitCold {
     int kind, size;
     uint64_t rip, next; /* the instruction, for a fault's state */
@@ -831,6 +831,8 @@ static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count);
  * come in (rdx: the exit's JitLinkRec, or 0): it checks that the page still holds the code
  * this block was made from.
  */
+static void add_cold(JitCtx *c, int kind, int size, uint8_t *from);
+
 static void emit_prologue(JitCtx *c)
 {
     JitEmit *e = &c->e;
@@ -850,12 +852,9 @@ static void emit_prologue(JitCtx *c)
     je_movabs(e, H_RAX, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
     je_load(e, 4, H_RAX, H_RAX, 0);
     je_alu_ri(e, 4, 7, H_RAX, (int32_t)c->tb->gen);
-    uint8_t *same = je_jcc_fwd(e, 4 /* e */);
     /* stale code, reached through a link made before the page changed: that exit (rdx, its
-     * record) asks to be linked again, to the code the main loop makes now */
-    je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RDX);
-    emit_exit_imm(c, c->tb->pc, 0);
-    je_patch_here(e, same);
+     * record) asks to be linked again, to the code the main loop makes now (out of line) */
+    add_cold(c, COLD_STALE, 0, je_jcc_fwd(e, 5 /* ne */));
     for (int s = 0; s < (int)G_N_ELEMENTS(slot_reg); s++) {
         int r = c->entry_held[s];
         if (r >= 0) {
@@ -1086,6 +1085,9 @@ static void emit_cold(JitCtx *c)
             je_mov_imm(e, H_R8, c->user);
             je_call(e, x86_st_slow);
             break;
+        case COLD_STALE: /* the chain entry's: nothing run, the copies empty */
+            je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RDX);
+            /* fall through */
         case COLD_EXIT: { /* after the instruction, with the state it leaves */
             int8_t held[JIT_SLOTS];
             uint8_t dirty = c->dirty;
@@ -1094,7 +1096,11 @@ static void emit_cold(JitCtx *c)
             memcpy(c->held, s->held, sizeof(held));
             c->dirty = s->dirty;
             c->pend = s->pend;
-            emit_exit_imm(c, s->next, s->done + 1);
+            if (s->kind == COLD_STALE) {
+                emit_exit_imm(c, c->tb->pc, 0);
+            } else {
+                emit_exit_imm(c, s->next, s->done + 1);
+            }
             memcpy(c->held, held, sizeof(held));
             c->dirty = dirty;
             c->pend = pend;
