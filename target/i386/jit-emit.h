@@ -336,12 +336,32 @@ static inline void je_patch_here(JitEmit *e, uint8_t *at)
     }
 }
 
-/* call an absolute address through rax (helpers are anywhere in the address space) */
+static inline void je_push(JitEmit *e, int reg);
+static inline void je_pop(JitEmit *e, int reg);
+
+/* call an absolute address through rax (helpers are anywhere in the address space); r9-r11,
+ * which the translator keeps guest registers in, are saved around it (three pushes and 8
+ * bytes keep the stack 16-byte aligned) */
 static inline void je_call(JitEmit *e, const void *fn)
 {
+    je_push(e, H_R9);
+    je_push(e, H_R10);
+    je_push(e, H_R11);
+    je_byte(e, 0x48); /* sub rsp, 8 */
+    je_byte(e, 0x83);
+    je_byte(e, 0xec);
+    je_byte(e, 8);
     je_mov_imm(e, H_RAX, (uint64_t)(uintptr_t)fn);
     je_byte(e, 0xff);
     je_byte(e, 0xd0);
+    je_byte(e, 0x48); /* add rsp, 8: moves only from here, the helper's flags stay */
+    je_byte(e, 0x8d);
+    je_byte(e, 0x64);
+    je_byte(e, 0x24);
+    je_byte(e, 8);
+    je_pop(e, H_R11);
+    je_pop(e, H_R10);
+    je_pop(e, H_R9);
 }
 
 static inline void je_push(JitEmit *e, int reg)

@@ -11,8 +11,10 @@
  *
  * What generated code keeps exactly as the interpreter does:
  * - guest state lives in X86CPUState (host rbx holds the X86CPU), flags as the lazy cc_* fields;
- *   up to five guest registers have a copy in callee-saved host registers, written back before
- *   every exit and every helper that may fault (a loop's registers stay there from pass to pass);
+ *   up to eight guest registers have a copy in host registers (callee-saved, or r9-r11, which
+ *   je_call saves), written back before every exit and every helper that may fault (a loop's
+ *   registers stay there from pass to pass); flags that only a fault or an exit could see are
+ *   stored only on those paths (JitPend);
  * - memory goes through the software TLB inline (same tags, same addends) and calls
  *   x86_ld_slow / x86_st_slow on a miss, with cur_rip and rip set first, so a fault leaves the
  *   state as after the last retired instruction (the helper's siglongjmp unwinds the block,
@@ -485,9 +487,21 @@ static int classify_inline(const X86Insn *in)
  * Flags liveness over the translated prefix. Before an instruction that reads the flags, may
  * fault or may leave the block they must be exact (in the lazy fields); an instruction that
  * overwrites them all without reading them, and cannot fault, makes them dead before it. An
- * instruction whose flags are dead after it does not store them.
+ * instruction whose flags are dead after it does not store them. Flags that only a fault or
+ * an exit can see before they are overwritten (soft) may be kept pending: stored in the slow
+ * paths and exits that come before the overwrite, not on the straight path (JitPend).
  */
-enum { FX_OPAQUE, FX_NONE, FX_KILL, FX_PARTIAL };
+enum {
+    FX_OPAQUE,    /* may read the lazy fields (a helper, the interpreter) */
+    FX_NONE,      /* neither reads nor writes them, cannot fault */
+    FX_KILL,      /* overwrites them all, cannot fault */
+    FX_PARTIAL,   /* overwrites some (rol/ror, inc/dec), reading the rest when live */
+    FX_LEAVE,     /* may fault or leave the block, reads none of them */
+    FX_LOAD_KILL, /* a load that may fault, then overwrites them all */
+};
+
+/* the flags after an instruction: overwritten unread, seen only by a fault or an exit, read */
+enum { FS_DEAD, FS_SOFT, FS_LIVE };
 
 /* What the host's flags hold: nothing of the guest's, all its arithmetic flags, or all but CF
  * (after inc/dec, which leave the host's CF as it was) */
@@ -549,7 +563,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
         return FX_NONE;
     case K_MOVX:
     case K_MOVSXD:
-        return in->mod == 3 ? FX_NONE : FX_OPAQUE;
+        return in->mod == 3 ? FX_NONE : FX_LEAVE;
     case K_ALU_RR:
     case K_ALU_RI:
     case K_TEST_RR:
@@ -559,16 +573,37 @@ static int flags_effect(const X86Insn *in, int kind, int host)
         return FX_KILL;
     case K_IMUL:
     case K_IMUL_I:
-        return in->mod == 3 ? FX_KILL : FX_OPAQUE;
+        return in->mod == 3 ? FX_KILL : FX_LOAD_KILL;
+    case K_ALU_RM:
+    case K_CMP_MEM:
+        return FX_LOAD_KILL;
     case K_ROT_RI: /* CF and OF, merged with the rest only when they are live */
     case K_INCDEC: /* all but CF, which it reads only when they are live */
         return FX_PARTIAL;
+    case K_LOAD:
+    case K_STORE:
+    case K_STORE_IMM:
+    case K_PUSH:
+    case K_POP:
+    case K_JMP:
+    case K_CALL:
+    case K_RET:
+        return FX_LEAVE;
+    case K_JCC: /* reads the host's flags when they answer it, else x86_cond's lazy fields */
+        return host_answers(host, in->op & 15) ? FX_LEAVE : FX_OPAQUE;
     }
     return FX_OPAQUE;
 }
 
-/* dead[i]: the flags instruction i sets are overwritten before anything can see them */
-static void flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, bool *dead)
+/*
+ * Per instruction i: fs[i] (FS_*), what becomes of the flags it sets; reads[i], the lazy fields
+ * must be exact before it; kills[i], the flags before it are never seen once it starts
+ * (KILL_BEFORE) or once it has run (KILL_AFTER: a load that may fault comes first). Returns
+ * the state of the flags at the block's start (what a loop's back edge must leave there).
+ */
+enum { KILL_NONE, KILL_BEFORE, KILL_AFTER };
+static int flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, uint8_t *fs,
+                          bool *reads, uint8_t *kills)
 {
     int host[TB_MAX_INSNS]; /* the host's flags before each instruction */
     int fl = FL_NONE;       /* nothing at the block's entry */
@@ -576,61 +611,98 @@ static void flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, b
         host[i] = fl;
         fl = host_flags_after(&insns[i], kinds[i], fl);
     }
-    bool live = true; /* the interpreter or the next block may read them */
+    int st = FS_SOFT; /* the block's exit stores them for the interpreter or the next block */
     for (uint32_t i = n; i-- > 0;) {
-        dead[i] = !live;
-        switch (flags_effect(&insns[i], kinds[i], host[i])) {
+        fs[i] = st;
+        int fx = flags_effect(&insns[i], kinds[i], host[i]);
+        reads[i] = fx == FX_OPAQUE || (fx == FX_PARTIAL && st != FS_DEAD);
+        kills[i] = fx == FX_KILL || (fx == FX_PARTIAL && st == FS_DEAD) ? KILL_BEFORE
+                   : fx == FX_LOAD_KILL                                 ? KILL_AFTER
+                                                                        : KILL_NONE;
+        switch (fx) {
         case FX_OPAQUE:
-            live = true;
+            st = FS_LIVE;
             break;
         case FX_KILL:
-            live = false;
+            st = FS_DEAD;
+            break;
+        case FX_LOAD_KILL:
+            st = FS_SOFT;
+            break;
+        case FX_LEAVE:
+            st = MAX(st, FS_SOFT);
+            break;
+        case FX_PARTIAL:
+            st = st == FS_DEAD ? FS_DEAD : FS_LIVE;
             break;
         }
     }
+    return st;
 }
 
 /* ---- emission ---- */
 
+/* guest registers with a copy in a host register at once (slot_reg) */
+#define JIT_SLOTS 8
+
+/*
+ * Soft flags kept pending: an ALU operation on the copies (aop: x86's /digit, 8 test) whose
+ * lazy fields are stored only where something may see them before the next instruction that
+ * overwrites them: an exit, a slow path's helper, or a write to hd or hs (the copies they are
+ * computed from: the first operand, or the result when the operation wrote it in place; the
+ * second operand or the immediate).
+ */
+typedef struct JitPend {
+    bool on;
+    int8_t aop, size, hd, hs; /* hs -1: imm */
+    uint64_t imm;
+} JitPend;
+
 /* a memory access's slow path: where it branches from, and where it rejoins the block */
-enum { COLD_LOAD, COLD_STORE, COLD_MARK };
+enum { COLD_LOAD, COLD_STORE, COLD_MARK, COLD_EXIT, COLD_STALE };
 typedef struct JitCold {
     int kind, size;
     uint64_t rip, next; /* the instruction, for a fault's state */
     uint32_t done;      /* and the block's instructions before it (not counted yet) */
     uint8_t *from, *resume;
-    int8_t held[5]; /* the register copies at the branch, written back before a helper */
+    int8_t held[JIT_SLOTS]; /* the register copies at the branch, stored before a helper */
     uint8_t dirty;
+    JitPend pend; /* flags pending at the branch, stored before a helper that may fault */
 } JitCold;
 
 typedef struct JitCtx {
     JitEmit e;
     X86CPU *cpu;
     const TB *tb;
-    int user;      /* TLB privilege the block was translated for */
-    uint64_t rip;  /* start of the instruction being translated */
-    uint64_t next; /* the instruction after it */
-    uint32_t done; /* instructions before it in the block */
-    int flags;     /* FL_*: what the host's flags are */
-    bool dead;     /* the flags this instruction sets are overwritten unread (flags_live) */
-    uint8_t *top;  /* the chain entry */
+    int user;        /* TLB privilege the block was translated for */
+    uint64_t rip;    /* start of the instruction being translated */
+    uint64_t next;   /* the instruction after it */
+    uint32_t done;   /* instructions before it in the block */
+    int flags;       /* FL_*: what the host's flags are */
+    bool dead;       /* the flags this instruction sets are overwritten unread (flags_liveness) */
+    bool soft;       /* or seen only by a fault or an exit before that */
+    bool entry_live; /* the flags at the block's start may be seen: a back edge stores them */
+    JitPend pend;    /* the soft flags of an earlier instruction, not stored yet */
+    bool pend_made;  /* the instruction being translated made c->pend */
+    bool load_kills; /* and overwrites the flags once its load is done (KILL_AFTER) */
+    uint8_t *top;    /* the chain entry */
     /* a block that loops to its own start: the registers loaded into the slots after the
      * chain entry's check, and where its back edge jumps (they stay in the host registers) */
-    int8_t entry_held[5];
+    int8_t entry_held[JIT_SLOTS];
     uint8_t *loop_top;
     uint8_t *rw_base, *rx_base; /* the cache's two mappings */
     /* guest registers with a copy in a callee-saved host register (write-back: a written copy
      * is dirty until stored to X86CPUState, which every exit, every helper that may fault and
      * every direct memory access to the register does first; empty at the chain entry) */
-    int8_t slot_of[16]; /* guest register -> slot, or -1 */
-    int8_t held[5];     /* slot -> guest register, or -1 */
-    uint8_t dirty;      /* slots whose copy is newer than X86CPUState */
-    uint8_t victim;     /* the slot to take next */
+    int8_t slot_of[16];     /* guest register -> slot, or -1 */
+    int8_t held[JIT_SLOTS]; /* slot -> guest register, or -1 */
+    uint8_t dirty;          /* slots whose copy is newer than X86CPUState */
+    uint8_t victim;         /* the slot to take next */
     /* rax holds guest register rax_reg (all 64 bits) at rax_at, where st_reg left it: a load
      * of it right there, no jump landing in between, is skipped */
     int rax_reg;
     uint8_t *rax_at;
-    JitCold cold[2 * TB_MAX_INSNS]; /* slow paths to emit after the block */
+    JitCold cold[3 * TB_MAX_INSNS]; /* slow paths and side exits to emit after the block */
     unsigned ncold;
     /* K_INTERP: the instructions whose handlers the code calls, copied after the block (the
      * decoded pool is recycled while code may live on), and their address's patch point */
@@ -639,15 +711,94 @@ typedef struct JitCtx {
     unsigned ninterp;
 } JitCtx;
 
-/* the host registers of the slots: callee-saved, so helper calls keep them */
-static const int slot_reg[5] = {H_RBP, H_R12, H_R13, H_R14, H_R15};
+/* the host registers of the slots: callee-saved, or r9-r11, which je_call saves, so helper
+ * calls keep them (rax, rcx, rdx, rsi, rdi and r8 are the scratch and argument registers) */
+static const int slot_reg[JIT_SLOTS] = {H_RBP, H_R12, H_R13, H_R14, H_R15, H_R9, H_R10, H_R11};
 
 /* the frame: rbx rbp r12-r15 saved, then [rsp] the TLB epoch at entry, [rsp + 8] scratch,
- * 8 more bytes keep the stack 16-byte aligned for the helpers */
+ * [rsp + 16] nonzero once a slow path called a helper (which may have flushed the TLB, set
+ * tb_exit or changed a code page): a loop's back edge looks at those only then. 24 bytes keep
+ * the stack 16-byte aligned for the helpers. Chained blocks share the frame. */
 #define FRAME_EPOCH 0
 #define FRAME_TMP   8
+#define FRAME_SLOW  16
 #define FRAME_SIZE  24
 static const int saved_regs[6] = {H_RBX, H_RBP, H_R12, H_R13, H_R14, H_R15};
+
+static void emit_cc_op(JitEmit *e, uint32_t op, int size);
+
+/* stores pending flags p to the lazy fields as emit_alu would have (clobbers rax, rdx) */
+static void emit_pend_store(JitEmit *e, const JitPend *p)
+{
+    int sz = p->size;
+    if (p->hs >= 0) {
+        je_mov_rr(e, sz, H_RDX, p->hs);
+    } else {
+        je_mov_imm(e, H_RDX, p->imm);
+    }
+    if (sz == 1) { /* a byte test with an immediate: movzx eax, the copy's low byte */
+        je_rex(e, false, H_RAX, 0, p->hd, true);
+        je_byte(e, 0x0f);
+        je_byte(e, 0xb6);
+        je_byte(e, 0xc0 | (p->hd & 7));
+    } else {
+        je_mov_rr(e, sz, H_RAX, p->hd);
+    }
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RDX);
+    int op = CC_OP_LOGIC;
+    switch (p->aop) {
+    case 7: /* cmp, test: hd is the first operand */
+    case 8:
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
+        je_alu_rr(e, sz, p->aop == 7 ? 5 : 4, H_RAX, H_RDX);
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+        op = p->aop == 7 ? CC_OP_SUB : CC_OP_LOGIC;
+        break;
+    default: /* in place: hd is the result; the first operand is computed back from it */
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+        if (p->aop == 0 || p->aop == 5 || p->aop == 6) { /* - (add), + (sub), ^ (xor) */
+            je_alu_rr(e, sz, p->aop == 0 ? 5 : p->aop == 5 ? 0 : 6, H_RAX, H_RDX);
+            op = p->aop == 0 ? CC_OP_ADD : p->aop == 5 ? CC_OP_SUB : CC_OP_LOGIC;
+        } /* or, and: CC_OP_LOGIC reads the result alone */
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
+        break;
+    }
+    emit_cc_op(e, op, sz);
+}
+
+/* pending flags stored now, keeping everything else as it was (this may come in the middle of
+ * an instruction's code, with values in rax or rdx and the host's flags answering a jcc) */
+static void pend_flush(JitCtx *c)
+{
+    if (c->pend.on) {
+        JitEmit *e = &c->e;
+        je_byte(e, 0x9c); /* pushfq */
+        je_push(e, H_RAX);
+        je_push(e, H_RDX);
+        emit_pend_store(e, &c->pend);
+        je_pop(e, H_RDX);
+        je_pop(e, H_RAX);
+        je_byte(e, 0x9d); /* popfq */
+        c->pend.on = false;
+    }
+}
+
+/* host register h is about to be written: pending flags computed from it are stored first */
+static void pend_guard(JitCtx *c, int h)
+{
+    if (c->pend.on && (c->pend.hd == h || c->pend.hs == h)) {
+        pend_flush(c);
+    }
+}
+
+/* an exit or a helper that may read the lazy fields: pending flags stored on its path only
+ * (the straight path goes on with them pending) */
+static void pend_store_here(JitCtx *c)
+{
+    if (c->pend.on) {
+        emit_pend_store(&c->e, &c->pend);
+    }
+}
 
 static void cache_reset(JitCtx *c)
 {
@@ -687,12 +838,17 @@ static void cache_drop(JitCtx *c, int r)
     }
 }
 
-/* the slot's host register for guest register r, taking one when it has none */
-static int cache_take(JitCtx *c, int r)
+/* the slot's host register for guest register r, taking one when it has none (not one of
+ * the slots in the mask `keep`: another operand of the same instruction) */
+static int cache_take_keep(JitCtx *c, int r, unsigned keep)
 {
     if (c->slot_of[r] < 0) {
         int s = c->victim;
-        c->victim = (c->victim + 1) % G_N_ELEMENTS(slot_reg);
+        while (keep & (1u << s)) {
+            s = (s + 1) % G_N_ELEMENTS(slot_reg);
+        }
+        c->victim = (s + 1) % G_N_ELEMENTS(slot_reg);
+        pend_guard(c, slot_reg[s]);
         if (c->held[s] >= 0) {
             cache_clean(c, c->held[s]);
             c->slot_of[c->held[s]] = -1;
@@ -701,6 +857,33 @@ static int cache_take(JitCtx *c, int r)
         c->slot_of[r] = s;
     }
     return slot_reg[c->slot_of[r]];
+}
+
+static int cache_take(JitCtx *c, int r)
+{
+    return cache_take_keep(c, r, 0);
+}
+
+/* the host register holding guest register r's copy, loaded when it has none */
+static int slot_read(JitCtx *c, int r, unsigned keep)
+{
+    if (c->slot_of[r] < 0) {
+        je_load(&c->e, 8, cache_take_keep(c, r, keep), H_RBX, REG_OFF(r));
+    }
+    return slot_reg[c->slot_of[r]];
+}
+
+/* the mask of the slot holding guest register r (0: none) */
+static unsigned slot_bit(const JitCtx *c, int r)
+{
+    return c->slot_of[r] >= 0 ? 1u << c->slot_of[r] : 0;
+}
+
+/* the copy of guest register r (which has one) is about to be written in place */
+static void slot_written(JitCtx *c, int r)
+{
+    pend_guard(c, slot_reg[c->slot_of[r]]);
+    c->dirty |= 1u << c->slot_of[r];
 }
 
 /* host h = guest register r (size 4: zero-extended) */
@@ -718,7 +901,9 @@ static void ld_reg(JitCtx *c, int h, int r, int size)
 /* guest register r = host h (all 64 bits), in its copy, stored to memory later */
 static void st_reg(JitCtx *c, int r, int h)
 {
-    je_mov_rr(&c->e, 8, cache_take(c, r), h);
+    int copy = cache_take(c, r);
+    pend_guard(c, copy);
+    je_mov_rr(&c->e, 8, copy, h);
     c->dirty |= 1u << c->slot_of[r];
     if (h == H_RAX) {
         c->rax_reg = r;
@@ -733,6 +918,8 @@ static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count);
  * come in (rdx: the exit's JitLinkRec, or 0): it checks that the page still holds the code
  * this block was made from.
  */
+static void add_cold(JitCtx *c, int kind, int size, uint8_t *from);
+
 static void emit_prologue(JitCtx *c)
 {
     JitEmit *e = &c->e;
@@ -743,6 +930,7 @@ static void emit_prologue(JitCtx *c)
     je_alu_ri(e, 8, 5, H_RSP, FRAME_SIZE);
     je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
     je_store(e, 8, H_RSP, FRAME_EPOCH, H_RAX);
+    je_store_imm(e, 8, H_RSP, FRAME_SLOW, 0);
     je_mov_imm(e, H_RDX, 0); /* not entered through a chained exit */
     c->top = e->p;
     je_label(e);
@@ -751,18 +939,17 @@ static void emit_prologue(JitCtx *c)
     je_movabs(e, H_RAX, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
     je_load(e, 4, H_RAX, H_RAX, 0);
     je_alu_ri(e, 4, 7, H_RAX, (int32_t)c->tb->gen);
-    uint8_t *same = je_jcc_fwd(e, 4 /* e */);
     /* stale code, reached through a link made before the page changed: that exit (rdx, its
-     * record) asks to be linked again, to the code the main loop makes now */
-    je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RDX);
-    emit_exit_imm(c, c->tb->pc, 0);
-    je_patch_here(e, same);
+     * record) asks to be linked again, to the code the main loop makes now (out of line) */
+    add_cold(c, COLD_STALE, 0, je_jcc_fwd(e, 5 /* ne */));
     for (int s = 0; s < (int)G_N_ELEMENTS(slot_reg); s++) {
         int r = c->entry_held[s];
         if (r >= 0) {
             je_load(e, 8, slot_reg[s], H_RBX, REG_OFF(r));
             c->held[s] = r;
             c->slot_of[r] = s;
+            /* taken as dirty: the back edge jumps here without storing them */
+            c->dirty |= 1u << s;
         }
     }
     c->loop_top = e->p;
@@ -799,7 +986,7 @@ static void pick_loop_regs(JitCtx *c, const X86Insn *insns, const int *kinds, ui
     for (int s = G_N_ELEMENTS(slot_reg); s-- > 0;) {
         int best = -1;
         for (int r = 0; r < 16; r++) {
-            if (uses[r] >= 2 && (best < 0 || uses[r] > uses[best])) {
+            if (uses[r] && (best < 0 || uses[r] > uses[best])) {
                 best = r;
             }
         }
@@ -824,6 +1011,7 @@ static void emit_epilogue(JitCtx *c)
 /* Leaves the block with rip = value and `count` instructions retired. */
 static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count)
 {
+    pend_store_here(c);
     emit_write_back(&c->e, c->held, c->dirty);
     je_mov_imm(&c->e, H_RAX, rip);
     je_store(&c->e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
@@ -884,26 +1072,28 @@ static void emit_ea(JitCtx *c, const X86Insn *in, bool with_seg)
 {
     JitEmit *e = &c->e;
     int32_t disp = in->disp;
-    if (in->base < 16) {
-        ld_reg(c, H_RSI, in->base, 8);
+    if (in->base < 16) { /* one lea from the copies */
+        int hb = slot_read(c, in->base, 0);
+        int hi = in->index < 16 ? slot_read(c, in->index, slot_bit(c, in->base)) : H_NOINDEX;
+        if (hi != H_NOINDEX || disp) {
+            je_lea(e, H_RSI, hb, hi, in->scale, disp);
+        } else {
+            je_mov_rr(e, 8, H_RSI, hb);
+        }
     } else {
         je_mov_imm(e, H_RSI,
                    in->base == X86_RIP ? c->next + (int64_t)disp : (uint64_t)(int64_t)disp);
-        disp = 0;
-    }
-    if (in->index < 16) {
-        ld_reg(c, H_RAX, in->index, 8);
-        je_lea(e, H_RSI, H_RSI, H_RAX, in->scale, disp);
-    } else if (disp) {
-        je_lea(e, H_RSI, H_RSI, H_NOINDEX, 0, disp);
+        if (in->index < 16) {
+            je_lea(e, H_RSI, H_RSI, slot_read(c, in->index, 0), in->scale, 0);
+        }
     }
     if (with_seg && in->seg != X86_SEG_NONE) {
         je_alu_rm(e, 8, 0, H_RSI, H_RBX, CPU_OFF(env.segs[in->seg].base));
     }
 }
 
-/* rdx = the TLB entry of la (rsi); jumps to the returned patch point when the tag (read or
- * write) does not cover [la, la + size) */
+/* rax = the offset of la's (rsi) TLB entry; jumps to the returned patch point when the tag
+ * (read or write) does not cover [la, la + size) */
 static uint8_t *emit_tlb_check(JitCtx *c, int size, bool write)
 {
     JitEmit *e = &c->e;
@@ -912,13 +1102,20 @@ static uint8_t *emit_tlb_check(JitCtx *c, int size, bool write)
     je_mov_rr(e, 4, H_RAX, H_RSI);
     je_shift_ri(e, 4, 5, H_RAX, GUEST_PAGE_BITS - 5);
     je_alu_ri(e, 4, 4, H_RAX, (TLB_SIZE - 1) << 5);
-    je_lea(e, H_RDX, H_RBX, H_RAX, 0, CPU_OFF(tlb[c->user]));
     je_lea(e, H_RCX, H_RSI, H_NOINDEX, 0, size - 1);
     je_alu_ri(e, 8, 4, H_RCX, (int32_t)GUEST_PAGE_MASK);
     static const uint8_t cmp = 0x3b;
-    je_op_mem(e, 8, &cmp, 1, H_RCX, H_RDX, H_NOINDEX, 0,
-              write ? (int32_t)offsetof(TLBEntry, write) : (int32_t)offsetof(TLBEntry, read));
+    int32_t tag = write ? (int32_t)offsetof(TLBEntry, write) : (int32_t)offsetof(TLBEntry, read);
+    je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_RAX, 0, CPU_OFF(tlb[c->user]) + tag);
     return je_jcc_fwd(e, 5 /* ne */);
+}
+
+/* rsi = the host address of la (rsi), through the entry emit_tlb_check found (rax) */
+static void emit_tlb_addend(JitCtx *c)
+{
+    static const uint8_t add = 0x03;
+    je_op_mem(&c->e, 8, &add, 1, H_RSI, H_RBX, H_RAX, 0,
+              CPU_OFF(tlb[c->user]) + (int32_t)offsetof(TLBEntry, addend));
 }
 
 /* rax = the `size`-byte value at la (rsi), zero-extended */
@@ -938,7 +1135,8 @@ static void add_cold(JitCtx *c, int kind, int size, uint8_t *from)
                    .done = c->done,
                    .from = from,
                    .resume = c->e.p,
-                   .dirty = c->dirty};
+                   .dirty = c->dirty,
+                   .pend = c->pend};
     memcpy(s->held, c->held, sizeof(s->held));
 }
 
@@ -953,6 +1151,9 @@ static void emit_cold(JitCtx *c)
         switch (s->kind) {
         case COLD_LOAD: /* rax = the value, as the inline path leaves it */
             emit_write_back(e, s->held, s->dirty); /* a fault leaves the state exact */
+            if (s->pend.on) {
+                emit_pend_store(e, &s->pend); /* rsi stays */
+            }
             emit_sync_rip(c, s->done);
             je_mov_rr(e, 8, H_RDI, H_RBX);
             je_mov_imm(e, H_RDX, s->size);
@@ -961,6 +1162,9 @@ static void emit_cold(JitCtx *c)
             break;
         case COLD_STORE: /* rsi = la, rdi = the value */
             emit_write_back(e, s->held, s->dirty);
+            if (s->pend.on) {
+                emit_pend_store(e, &s->pend); /* rsi and rdi stay */
+            }
             emit_sync_rip(c, s->done);
             je_mov_rr(e, 8, H_RDX, H_RDI);
             je_mov_rr(e, 8, H_RDI, H_RBX);
@@ -968,6 +1172,27 @@ static void emit_cold(JitCtx *c)
             je_mov_imm(e, H_R8, c->user);
             je_call(e, x86_st_slow);
             break;
+        case COLD_STALE: /* the chain entry's: nothing run, the copies empty */
+            je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RDX);
+            /* fall through */
+        case COLD_EXIT: { /* after the instruction, with the state it leaves */
+            int8_t held[JIT_SLOTS];
+            uint8_t dirty = c->dirty;
+            JitPend pend = c->pend;
+            memcpy(held, c->held, sizeof(held));
+            memcpy(c->held, s->held, sizeof(held));
+            c->dirty = s->dirty;
+            c->pend = s->pend;
+            if (s->kind == COLD_STALE) {
+                emit_exit_imm(c, c->tb->pc, 0);
+            } else {
+                emit_exit_imm(c, s->next, s->done + 1);
+            }
+            memcpy(c->held, held, sizeof(held));
+            c->dirty = dirty;
+            c->pend = pend;
+            continue; /* no way back */
+        }
         case COLD_MARK: /* rax = the host address's page number; the RAM page index: */
             je_mov_imm(e, H_RCX, (uintptr_t)c->cpu->ram->host >> GUEST_PAGE_BITS);
             je_op_rr(e, 8, (const uint8_t[]){0x2b}, 1, H_RAX, H_RCX); /* sub rax, rcx */
@@ -976,6 +1201,7 @@ static void emit_cold(JitCtx *c)
             je_call(e, x86_note_store_slow);
             break;
         }
+        je_store_imm(e, 4, H_RSP, FRAME_SLOW, 1); /* moves only: rax is the loaded value */
         je_jmp_back(e, s->resume);
     }
 }
@@ -984,7 +1210,7 @@ static void emit_load(JitCtx *c, int size)
 {
     JitEmit *e = &c->e;
     uint8_t *miss = emit_tlb_check(c, size, false);
-    je_alu_rm(e, 8, 0, H_RSI, H_RDX, (int32_t)offsetof(TLBEntry, addend));
+    emit_tlb_addend(c);
     if (size < 4) {
         uint8_t movzx[2] = {0x0f, size == 1 ? 0xb6 : 0xb7};
         je_op_mem(e, 4, movzx, 2, H_RAX, H_RSI, H_NOINDEX, 0, 0);
@@ -992,6 +1218,9 @@ static void emit_load(JitCtx *c, int size)
         je_load(e, size, H_RAX, H_RSI, 0);
     }
     add_cold(c, COLD_LOAD, size, miss);
+    if (c->load_kills) { /* nothing can see the flags before the instruction's own now */
+        c->pend.on = false;
+    }
 }
 
 /* stores the `size` low bytes of rdi at la (rsi), then marks the page as the store path does */
@@ -1000,7 +1229,7 @@ static void emit_store(JitCtx *c, int size)
     JitEmit *e = &c->e;
     GuestRam *ram = c->cpu->ram;
     uint8_t *miss = emit_tlb_check(c, size, true);
-    je_alu_rm(e, 8, 0, H_RSI, H_RDX, (int32_t)offsetof(TLBEntry, addend));
+    emit_tlb_addend(c);
     je_store(e, size, H_RSI, 0, H_RDI);
     /* the state byte is read after the data store (include/memory/ram.h's ordering); RAM is
      * page aligned, so page_state[(host - ram) >> 12] is (page_state - (ram >> 12))[host >> 12] */
@@ -1018,9 +1247,7 @@ static void emit_store(JitCtx *c, int size)
 static void emit_tb_exit_check(JitCtx *c)
 {
     je_cmp_dword_imm(&c->e, H_RBX, CPU_OFF(tb_exit), 0);
-    uint8_t *stay = je_jcc_fwd(&c->e, 4 /* e */);
-    emit_exit_imm(c, c->next, c->done + 1);
-    je_patch_here(&c->e, stay);
+    add_cold(c, COLD_EXIT, 0, je_jcc_fwd(&c->e, 5 /* ne */)); /* the exit, out of line */
 }
 
 /* cc_op and cc_size in one store, through rdx (moves only: the host's flags stay) */
@@ -1055,23 +1282,54 @@ static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_re
 }
 
 /*
- * An ALU operation whose flags are dead, on 32- or 64-bit registers that both have a copy (src
- * -1: the immediate imm), done on the copies themselves (a 32-bit operation zero-extends, as
- * the guest's); false: not this form, emitted nothing. cmp and test (7, 8) store nothing.
+ * An ALU operation whose flags are dead, on 32- or 64-bit registers (src -1: the immediate
+ * imm), done on their copies themselves, loaded first when they have none (a 32-bit operation
+ * zero-extends, as the guest's); false: not this form, emitted nothing. cmp and test (7, 8)
+ * write no register; test also takes a low byte register and an immediate.
  */
-static bool emit_alu_in_place(JitCtx *c, int aop, int size, int dst, int src, uint64_t imm)
+static bool emit_alu_in_place(JitCtx *c, const X86Insn *in, int aop, int size, int dst, int src,
+                              uint64_t imm)
 {
-    if (!c->dead || size < 4 || aop == 7 || aop == 8 || c->slot_of[dst] < 0 ||
-        (src >= 0 && c->slot_of[src] < 0) || (src < 0 && size == 8 && !je_fits_i32((int64_t)imm))) {
+    bool byte_test = size == 1 && aop == 8 && src < 0 &&
+                     ((in->prefix & PFX_REX) || dst < 4 || dst >= 8); /* not ah-bh */
+    if ((!c->dead && !c->soft) || (size < 4 && !byte_test) ||
+        (src < 0 && size == 8 && !je_fits_i32((int64_t)imm))) {
         return false;
     }
-    int d = slot_reg[c->slot_of[dst]];
-    if (src >= 0) {
-        je_alu_rr(&c->e, size, aop, d, slot_reg[c->slot_of[src]]);
-    } else {
-        je_alu_ri(&c->e, size, aop, d, (int32_t)imm);
+    /* soft flags are kept pending, computed back from the copies: not one whose result
+     * overwrites its second operand */
+    bool pend = !c->dead;
+    if (pend && ((size < 4 && !byte_test) || (src == dst && aop != 7 && aop != 8))) {
+        return false;
     }
-    c->dirty |= 1u << c->slot_of[dst];
+    JitEmit *e = &c->e;
+    int hs = src >= 0 ? slot_read(c, src, 0) : -1;
+    int d = slot_read(c, dst, src >= 0 ? slot_bit(c, src) : 0);
+    if (aop != 7 && aop != 8) {
+        slot_written(c, dst);
+    }
+    if (aop == 8) {
+        if (hs >= 0) {
+            je_test_rr(e, size, d, hs);
+        } else { /* test r/m, imm: f6 /0 ib, f7 /0 id (REX: a low byte, never ah-bh) */
+            je_rex(e, size == 8, 0, 0, d, size == 1);
+            je_byte(e, size == 1 ? 0xf6 : 0xf7);
+            je_byte(e, 0xc0 | (d & 7));
+            if (size == 1) {
+                je_byte(e, (uint8_t)imm);
+            } else {
+                je_u32(e, (uint32_t)imm);
+            }
+        }
+    } else if (hs >= 0) {
+        je_alu_rr(e, size, aop, d, hs);
+    } else {
+        je_alu_ri(e, size, aop, d, (int32_t)imm);
+    }
+    if (pend) {
+        c->pend = (JitPend){.on = true, .aop = aop, .size = size, .hd = d, .hs = hs, .imm = imm};
+        c->pend_made = true;
+    }
     c->flags = FL_ALL; /* the host's flags are the guest's, as after emit_alu */
     return true;
 }
@@ -1239,12 +1497,13 @@ static void emit_imul_flags(JitCtx *c, const X86Insn *in, int size)
  * returns how many) when the main loop must look at something before more code runs: the
  * budget's end, an exit request, an interrupt line, an NMI, a store into a code page.
  */
-static int emit_leave_checks(JitCtx *c, uint32_t count, uint8_t **out)
+static int emit_leave_checks(JitCtx *c, uint32_t count, bool tb_exit, uint8_t **out)
 {
     JitEmit *e = &c->e;
     int n = 0;
-    je_add_mem_imm(e, H_RBX, CPU_OFF(stats.insns), count);
     je_load(e, 8, H_RAX, H_RBX, CPU_OFF(stats.insns));
+    je_alu_ri(e, 8, 0, H_RAX, (int32_t)count);
+    je_store(e, 8, H_RBX, CPU_OFF(stats.insns), H_RAX);
     static const uint8_t cmp = 0x3b;
     je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(budget_end));
     out[n++] = je_jcc_fwd(e, 3 /* ae */);
@@ -1252,9 +1511,10 @@ static int emit_leave_checks(JitCtx *c, uint32_t count, uint8_t **out)
     G_STATIC_ASSERT(offsetof(X86CPU, irq_level) == offsetof(X86CPU, exit_request) + 4);
     je_cmp_mem_imm8(e, 8, H_RBX, CPU_OFF(exit_request), 0);
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
-    static const int32_t zero_ints[] = {CPU_OFF(env.nmi_pending), CPU_OFF(tb_exit)};
-    for (size_t k = 0; k < G_N_ELEMENTS(zero_ints); k++) {
-        je_cmp_dword_imm(e, H_RBX, zero_ints[k], 0);
+    je_cmp_dword_imm(e, H_RBX, CPU_OFF(env.nmi_pending), 0);
+    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    if (tb_exit) {
+        je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
         out[n++] = je_jcc_fwd(e, 5 /* ne */);
     }
     return n;
@@ -1288,8 +1548,9 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     JitEmit *e = &c->e;
     uint8_t *out[9];
     uint8_t *pc_imm = NULL;
+    pend_store_here(c);                    /* rdi stays */
     emit_write_back(e, c->held, c->dirty); /* the next block starts with no copies */
-    int n = emit_leave_checks(c, count, out);
+    int n = emit_leave_checks(c, count, true, out);
     static const uint8_t cmp = 0x3b;
     if (dynamic) { /* rip (and rdi) hold the target: linked to one target, the last one seen */
         je_movabs(e, H_RCX, UINT64_MAX);
@@ -1374,8 +1635,36 @@ static void emit_loop_back(JitCtx *c)
 {
     JitEmit *e = &c->e;
     uint8_t *out[8];
-    emit_write_back(e, c->held, c->dirty); /* the loop's start has every copy clean */
-    int n = emit_leave_checks(c, c->done + 1, out);
+    if (c->entry_live) { /* else pending flags are stored only if the loop leaves here */
+        pend_store_here(c);
+    }
+    /* the loop's start takes its registers' copies as dirty: only a copy of another register
+     * (whose slot the start reloads) is stored */
+    for (int s = 0; s < (int)G_N_ELEMENTS(slot_reg); s++) {
+        if ((c->dirty & (1u << s)) && c->held[s] != c->entry_held[s]) {
+            je_store(e, 8, H_RBX, REG_OFF(c->held[s]), slot_reg[s]);
+        }
+    }
+    int n = emit_leave_checks(c, c->done + 1, false, out);
+    /* a store into a code page, a TLB flush or a code change happen only in a helper, which
+     * a slow path calls after marking the frame: the common pass skips those checks */
+    je_cmp_dword_imm(e, H_RSP, FRAME_SLOW, 0);
+    uint8_t *slow = je_jcc_fwd(e, 5 /* ne */);
+    uint8_t *again = e->p;
+    je_label(e);
+    /* the slots as the loop's start has them: a register whose copy moved or was evicted is
+     * loaded again (memory is current: its copy was stored above or when it was evicted); the
+     * bookkeeping stays, since the code after a conditional back edge goes on with it */
+    for (int s = 0; s < (int)G_N_ELEMENTS(slot_reg); s++) {
+        int r = c->entry_held[s];
+        if (r >= 0 && c->slot_of[r] != s) {
+            je_load(e, 8, slot_reg[s], H_RBX, REG_OFF(r));
+        }
+    }
+    je_jmp_back(e, c->loop_top);
+    je_patch_here(e, slow);
+    je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
+    out[n++] = je_jcc_fwd(e, 5 /* ne */);
     static const uint8_t cmp = 0x3b;
     je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
     je_op_mem(e, 8, &cmp, 1, H_RAX, H_RSP, H_NOINDEX, 0, FRAME_EPOCH);
@@ -1386,16 +1675,8 @@ static void emit_loop_back(JitCtx *c)
     je_load(e, 4, H_RAX, H_RAX, 0);
     je_alu_ri(e, 4, 7, H_RAX, (int32_t)c->tb->gen);
     out[n++] = je_jcc_fwd(e, 5);
-    /* the slots as the loop's start has them: a register whose copy moved or was evicted is
-     * loaded again (memory is current after the write-back); the bookkeeping stays, since the
-     * code after a conditional back edge goes on with it */
-    for (int s = 0; s < (int)G_N_ELEMENTS(slot_reg); s++) {
-        int r = c->entry_held[s];
-        if (r >= 0 && c->slot_of[r] != s) {
-            je_load(e, 8, slot_reg[s], H_RBX, REG_OFF(r));
-        }
-    }
-    je_jmp_back(e, c->loop_top);
+    je_store_imm(e, 4, H_RSP, FRAME_SLOW, 0);
+    je_jmp_back(e, again);
     for (int k = 0; k < n; k++) {
         je_patch_here(e, out[k]);
     }
@@ -1477,6 +1758,16 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     switch (kind) {
     case K_MOV_RR: {
         int dst = in->op & 2 ? in->reg : in->rm, src = in->op & 2 ? in->rm : in->reg;
+        c->flags = flags; /* moves only: the host's flags survive */
+        if (size >= 4) {  /* copy to copy (4: zero-extends) */
+            int hs = slot_read(c, src, 0);
+            int hd = cache_take_keep(c, dst, slot_bit(c, src));
+            slot_written(c, dst);
+            if (hd != hs || size == 4) {
+                je_mov_rr(e, size, hd, hs);
+            }
+            return true;
+        }
         ld_greg(c, in, H_RAX, src, size);
         st_greg(c, in, dst, size, H_RAX);
         c->flags = flags; /* moves only: the host's flags survive */
@@ -1507,6 +1798,20 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         emit_tb_exit_check(c);
         return true;
     case K_LEA:
+        if (in->base < 16) {
+            /* between copies: lea dst, [base + index * scale + disp] (4: truncated) */
+            int hb = slot_read(c, in->base, 0);
+            int hi = in->index < 16 ? slot_read(c, in->index, slot_bit(c, in->base)) : H_NOINDEX;
+            unsigned keep = slot_bit(c, in->base) | (in->index < 16 ? slot_bit(c, in->index) : 0);
+            int hd = cache_take_keep(c, in->reg, keep);
+            slot_written(c, in->reg);
+            je_lea(e, hd, hb, hi, in->scale, in->disp);
+            if (size == 4) {
+                je_mov_rr(e, 4, hd, hd);
+            }
+            c->flags = flags;
+            return true;
+        }
         emit_ea(c, in, false);
         if (size == 4) {
             je_mov_rr(e, 4, H_RSI, H_RSI);
@@ -1517,7 +1822,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_ALU_RR: {
         bool to_reg = in->op & 2;
         int dst = to_reg ? in->reg : in->rm, src = to_reg ? in->rm : in->reg;
-        if (emit_alu_in_place(c, in->op >> 3, size, dst, src, 0)) {
+        if (emit_alu_in_place(c, in, in->op >> 3, size, dst, src, 0)) {
             return true;
         }
         ld_greg(c, in, H_RAX, dst, size);
@@ -1536,7 +1841,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         bool acc = in->op < 0x40 || in->op == 0xa8 || in->op == 0xa9; /* al/eax/rax forms */
         int dst = acc ? R_EAX : in->rm;
         int aop = kind == K_TEST_RI ? 8 : acc ? in->op >> 3 : in->reg & 7;
-        if (emit_alu_in_place(c, aop, size, dst, -1, imm)) {
+        if (emit_alu_in_place(c, in, aop, size, dst, -1, imm)) {
             return true;
         }
         ld_greg(c, in, H_RAX, dst, size);
@@ -1545,6 +1850,9 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     }
     case K_TEST_RR:
+        if (emit_alu_in_place(c, in, 8, size, in->rm, in->reg, 0)) {
+            return true;
+        }
         ld_greg(c, in, H_RAX, in->rm, size);
         ld_greg(c, in, H_RCX, in->reg, size);
         emit_alu(c, in, 8, size, in->rm);
@@ -1645,9 +1953,10 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_SHIFT_RI: {
         int g = in->reg & 7, bits = size * 8;
         unsigned cnt = shift_count(in);
-        if (c->dead && c->slot_of[in->rm] >= 0) { /* on the copy itself (4: zero-extends) */
-            je_shift_ri(e, size, g, slot_reg[c->slot_of[in->rm]], cnt);
-            c->dirty |= 1u << c->slot_of[in->rm];
+        if (c->dead && size >= 4) { /* on the copy itself (4: zero-extends) */
+            int h = slot_read(c, in->rm, 0);
+            slot_written(c, in->rm);
+            je_shift_ri(e, size, g, h, cnt);
             return true;
         }
         ld_reg(c, H_RAX, in->rm, size);
@@ -1677,6 +1986,12 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     }
     case K_ROT_RI:
+        if (c->dead && size >= 4) { /* on the copy itself (4: zero-extends) */
+            int h = slot_read(c, in->rm, 0);
+            slot_written(c, in->rm);
+            je_shift_ri(e, size, in->reg & 7, h, shift_count(in));
+            return true;
+        }
         ld_reg(c, H_RAX, in->rm, size);
         je_shift_ri(e, size, in->reg & 7, H_RAX, shift_count(in));
         st_reg(c, in->rm, H_RAX);
@@ -1731,11 +2046,11 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_CMOV: {
         int cc = in->op & 15;
         c->flags = flags;
-        if (in->mod == 3 && host_cc(c, cc)) {
-            ld_reg(c, H_RAX, in->reg, 8);
-            ld_reg(c, H_RCX, in->rm, 8);
-            je_cmov(e, size, cc, H_RAX, H_RCX);
-            st_reg(c, in->reg, H_RAX);
+        if (in->mod == 3 && host_cc(c, cc)) { /* on the copies */
+            int hs = slot_read(c, in->rm, 0);
+            int hd = slot_read(c, in->reg, slot_bit(c, in->rm));
+            slot_written(c, in->reg);
+            je_cmov(e, size, cc, hd, hs);
             return true; /* moves only: the host's flags survive */
         }
         /* the condition first (into the frame), then the source, which may fault */
@@ -1812,12 +2127,14 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
     c.e.end = c.e.p + JIT_BLOCK_SPACE;
     uint8_t *start = c.e.p;
     int kinds[TB_MAX_INSNS];
-    bool dead[TB_MAX_INSNS];
+    uint8_t fs[TB_MAX_INSNS];
+    bool reads[TB_MAX_INSNS];
+    uint8_t kills[TB_MAX_INSNS];
     uint32_t n = 0;
     while (n < tb->count && (kinds[n] = classify(&insns[n])) != K_NONE) {
         n++;
     }
-    flags_liveness(insns, kinds, n, dead);
+    c.entry_live = flags_liveness(insns, kinds, n, fs, reads, kills) != FS_DEAD;
     pick_loop_regs(&c, insns, kinds, n);
     emit_prologue(&c);
     j->entry_off = c.top - start; /* the frame's length is the same for every block */
@@ -1828,8 +2145,20 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         c.rip = rip;
         c.next = rip + insns[i].len;
         c.done = i;
-        c.dead = dead[i];
+        c.dead = fs[i] == FS_DEAD;
+        c.soft = fs[i] == FS_SOFT;
+        if (reads[i]) { /* never after soft flags (a reader makes them live): a safety net */
+            pend_flush(&c);
+        }
+        if (kills[i] == KILL_BEFORE) {
+            c.pend.on = false;
+        }
+        c.pend_made = false;
+        c.load_kills = kills[i] == KILL_AFTER;
         open = emit_insn(&c, &insns[i], kinds[i]);
+        if (kills[i] == KILL_AFTER && !c.pend_made) {
+            c.pend.on = false;
+        }
         rip = c.next;
     }
     if (open && i == tb->count) {
