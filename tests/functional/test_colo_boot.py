@@ -56,7 +56,7 @@ def test_colo_entered_in_grub_fails_over_in_the_kernel(image, tmp_path, sockdir)
         # The secondary never ran the firmware: it started from the first checkpoint.
         assert not re.search(r"SeaBIOS \(version", s.console), s.console[-3000:]
         # the rest of the boot, without checkpoints: CPU-bound as a plain boot is (docs/colo.md),
-        # so on a loaded host as slow; one session-7 run needed over 600 s
+        # so on a loaded host as slow
         debian_image.login(s, image, timeout=3 * debian_image.BOOT_TIMEOUT)
         to_login = time.monotonic() - failed_over
         out = s.shell("uname -r; findmnt -no SOURCE,FSTYPE,OPTIONS /; "
