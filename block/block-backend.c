@@ -46,9 +46,10 @@ struct BlockBackend {
     BlockInterfaceType if_type;
     int bus, unit;
     bool cdrom;
-    gint in_flight;  /* atomic: submitted, callback not yet run */
-    GQueue done;     /* completed requests, under done_lock */
-    GSource *wakeup; /* pending idle source on ctx, under done_lock */
+    gint in_flight;                             /* atomic: submitted, callback not yet run */
+    GQueue done;                                /* completed requests, under done_lock */
+    GSource *wakeup;                            /* pending idle source on ctx, under done_lock */
+    const BlockCompletionLock *completion_lock; /* atomic pointer */
     BlockAcctStats stats;
 };
 
@@ -452,6 +453,31 @@ int64_t blk_getlength(BlockBackend *blk)
 
 static gboolean run_completions_cb(gpointer data);
 
+/* Accounts a finished request and runs its callback (the context's thread, or a worker under
+ * the backend's completion lock). */
+static void finish_request(BlockBackend *blk, BlkRequest *req)
+{
+    BlockAcctStats *st = &blk->stats;
+    if (req->ret < 0) {
+        st->failed_ops++;
+    } else if (req->op == REQ_READ) {
+        st->rd_ops++;
+        st->rd_bytes += req->bytes;
+    } else if (req->op == REQ_WRITE || req->op == REQ_WRITE_ZEROES) {
+        st->wr_ops++;
+        st->wr_bytes += req->op == REQ_WRITE ? req->bytes : 0;
+    } else if (req->op == REQ_FLUSH) {
+        st->flush_ops++;
+    } else {
+        st->discard_ops++;
+    }
+    bdrv_unref(req->bs);
+    req->cb(req->opaque, req->ret);
+    g_atomic_int_dec_and_test(&blk->in_flight);
+    g_free(req->iov);
+    g_free(req);
+}
+
 /* Runs the callbacks of blk's completed requests, on its context's thread. */
 static void run_completions(BlockBackend *blk)
 {
@@ -462,25 +488,7 @@ static void run_completions(BlockBackend *blk)
         if (!req) {
             return;
         }
-        BlockAcctStats *st = &blk->stats;
-        if (req->ret < 0) {
-            st->failed_ops++;
-        } else if (req->op == REQ_READ) {
-            st->rd_ops++;
-            st->rd_bytes += req->bytes;
-        } else if (req->op == REQ_WRITE || req->op == REQ_WRITE_ZEROES) {
-            st->wr_ops++;
-            st->wr_bytes += req->op == REQ_WRITE ? req->bytes : 0;
-        } else if (req->op == REQ_FLUSH) {
-            st->flush_ops++;
-        } else {
-            st->discard_ops++;
-        }
-        bdrv_unref(req->bs);
-        req->cb(req->opaque, req->ret);
-        g_atomic_int_dec_and_test(&blk->in_flight);
-        g_free(req->iov);
-        g_free(req);
+        finish_request(blk, req);
     }
 }
 
@@ -542,8 +550,21 @@ static void queue_completion(BlkRequest *req)
 static void worker(gpointer data, gpointer user_data)
 {
     BlkRequest *req = data;
+    BlockBackend *blk = req->blk;
     req->ret = run_request(req);
+    /* blk outlives the request: freeing it drains first, under the same lock. */
+    const BlockCompletionLock *lock = g_atomic_pointer_get(&blk->completion_lock);
+    if (lock && lock->trylock()) {
+        finish_request(blk, req);
+        lock->unlock();
+        return;
+    }
     queue_completion(req);
+}
+
+void blk_set_completion_lock(BlockBackend *blk, const BlockCompletionLock *lock)
+{
+    g_atomic_pointer_set(&blk->completion_lock, lock);
 }
 
 static BlkRequest *new_request(BlockBackend *blk, ReqOp op, uint64_t offset, uint64_t bytes,
@@ -647,6 +668,23 @@ void blk_aio_write_zeroes(BlockBackend *blk, uint64_t offset, uint64_t bytes, in
                           BlockCompletionFunc *cb, void *opaque)
 {
     submit(blk, REQ_WRITE_ZEROES, offset, bytes, NULL, flags, cb, opaque);
+}
+
+int blk_preadv_nowait(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+    BlockDriverState *bs = blk->root;
+    if (!bs || g_atomic_int_get(&blk->in_flight) > 0) {
+        return -EAGAIN;
+    }
+    uint64_t bytes = iov_size(iov, iovcnt);
+    int64_t len = bdrv_getlength(bs);
+    if (len < 0 || offset > (uint64_t)len || bytes > (uint64_t)len - offset ||
+        bdrv_preadv_nowait(bs, offset, iov, iovcnt) < 0) {
+        return -EAGAIN;
+    }
+    blk->stats.rd_ops++;
+    blk->stats.rd_bytes += bytes;
+    return 0;
 }
 
 guint blk_in_flight(BlockBackend *blk)

@@ -1123,6 +1123,15 @@ int bdrv_preadv(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, 
     return ret;
 }
 
+int bdrv_preadv_nowait(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+    /* A serialized node's lock may be held by a worker that waits for the disk. */
+    if (!bs->drv->preadv_nowait || bs->drv->serialize) {
+        return -EAGAIN;
+    }
+    return bs->drv->preadv_nowait(bs, offset, iov, iovcnt);
+}
+
 int bdrv_pwritev(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
                  int flags)
 {

@@ -426,6 +426,22 @@ static int file_preadv(BlockDriverState *bs, uint64_t offset, const struct iovec
     return rw_vec(fd, offset, iov, iovcnt, false);
 }
 
+/*
+ * RWF_NOWAIT: the kernel copies from its page cache and returns EAGAIN rather than start a
+ * read from the disk. Only whole requests count: a short one is done again on a worker. An
+ * O_DIRECT descriptor always goes to the disk, so it is never tried.
+ */
+static int file_preadv_nowait(BlockDriverState *bs, uint64_t offset, const struct iovec *iov,
+                              int iovcnt)
+{
+    FileState *s = bs->opaque;
+    if (bs->cache_direct || iovcnt <= 0 || iovcnt > IOV_MAX) {
+        return -EAGAIN;
+    }
+    ssize_t n = preadv2(s->fd, iov, iovcnt, offset, RWF_NOWAIT);
+    return n >= 0 && (size_t)n == iov_size(iov, iovcnt) ? 0 : -EAGAIN;
+}
+
 static int file_pwritev(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
                         int flags)
 {
@@ -537,6 +553,7 @@ const BlockDriver bdrv_file = {
     .pread = file_pread,
     .pwrite = file_pwrite,
     .preadv = file_preadv,
+    .preadv_nowait = file_preadv_nowait,
     .pwritev = file_pwritev,
     .flush = file_flush,
     .discard = file_discard,

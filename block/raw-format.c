@@ -121,6 +121,16 @@ static int raw_preadv(BlockDriverState *bs, uint64_t offset, const struct iovec 
     return ret < 0 ? ret : bdrv_preadv(bdrv_file_child(bs), real, iov, iovcnt);
 }
 
+static int raw_preadv_nowait(BlockDriverState *bs, uint64_t offset, const struct iovec *iov,
+                             int iovcnt)
+{
+    uint64_t real;
+    if (raw_bounds(bs, offset, iov_size(iov, iovcnt), &real) < 0) {
+        return -EAGAIN;
+    }
+    return bdrv_preadv_nowait(bdrv_file_child(bs), real, iov, iovcnt);
+}
+
 static int raw_pwritev(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
                        int flags)
 {
@@ -159,6 +169,7 @@ const BlockDriver bdrv_raw = {
     .pread = raw_pread,
     .pwrite = raw_pwrite,
     .preadv = raw_preadv,
+    .preadv_nowait = raw_preadv_nowait,
     .pwritev = raw_pwritev,
     .flush = raw_flush,
     .discard = raw_discard,

@@ -79,7 +79,12 @@ void qmp_stop(GError **errp)
         migration_incoming_set_autostart(false);
         return;
     }
-    if (runstate_is_running()) {
+    /*
+     * A COLO checkpoint holds the VM (colo) only for its pause, then runs it again unless it
+     * is stopped meanwhile: 7.2 ignores a stop in that window and the VM runs on, so ours
+     * takes it (docs/colo.md, "Guest life cycle").
+     */
+    if (runstate_is_running() || runstate_check(RUN_STATE_COLO)) {
         vm_stop(RUN_STATE_PAUSED);
     }
 }

@@ -148,32 +148,96 @@ bool net_nic_init_from_opts(KeyvalList *list, GError **errp)
     if (!type) {
         type = "user";
     }
+    if (!strcmp(type, "none")) {
+        /* Upstream's "-nic none": no NIC, and no default one either (vl.c drops that). */
+        return true;
+    }
     if (!id) {
         anon_id = g_strdup_printf("__org.qemu.nic%u", nic_anon_count++);
         id = anon_id;
     }
-    if (strcmp(type, "none")) {
-        /* The netdev half gets every key except the NIC's own. */
+    /* The netdev half gets every key except the NIC's own. */
+    for (guint i = 0; i < list->pairs->len; i++) {
+        const KeyvalPair *pair = g_ptr_array_index(list->pairs, i);
+
+        if (strcmp(pair->key, "type") && strcmp(pair->key, "id") && strcmp(pair->key, "model") &&
+            strcmp(pair->key, "mac")) {
+            net_opts_add(netdev_opts, pair->key, pair->value);
+        }
+    }
+    if (!anon_id && !net_id_wellformed(id)) {
+        error_set_param_value(errp, "id", "an identifier");
+        return false;
+    }
+    if (!net_client_create(netdev_opts, type, id, true, errp)) {
+        return false;
+    }
+    nic = g_new0(NICRequest, 1);
+    nic->model = g_strdup(model);
+    nic->netdev = g_strdup(id);
+    nic->mac = g_strdup(mac);
+    nic_requests = g_list_append(nic_requests, nic);
+    return true;
+}
+
+/*
+ * Upstream's -net: "none" asks for nothing, "nic" for a NIC on a port of hub 0 (or on
+ * netdev=), any other type for a backend on its own port of hub 0, where the NICs meet it.
+ */
+bool net_legacy_init_from_opts(KeyvalList *list, GError **errp)
+{
+    static const char *const nic_keys[] = {"type", "netdev", "macaddr", "model",
+                                           "name", "addr",   "vectors"};
+    static unsigned legacy_count;
+    g_autoptr(NetOpts) opts = net_opts_from_keyval(list);
+    const char *type = net_opts_get(opts, "type");
+    NICRequest *nic;
+
+    if (!type) {
+        error_set_missing_param(errp, "type");
+        return false;
+    }
+    if (!strcmp(type, "none")) {
+        return true;
+    }
+    if (strcmp(type, "nic")) {
+        g_autoptr(NetOpts) backend = net_opts_new();
+        const char *given = net_opts_get(opts, "id");
+        g_autofree char *id = given ? g_strdup(given) : g_strdup_printf("#net%u", legacy_count++);
+
         for (guint i = 0; i < list->pairs->len; i++) {
             const KeyvalPair *pair = g_ptr_array_index(list->pairs, i);
 
-            if (strcmp(pair->key, "type") && strcmp(pair->key, "id") &&
-                strcmp(pair->key, "model") && strcmp(pair->key, "mac")) {
-                net_opts_add(netdev_opts, pair->key, pair->value);
+            if (strcmp(pair->key, "type") && strcmp(pair->key, "id")) {
+                net_opts_add(backend, pair->key, pair->value);
             }
         }
-        if (!anon_id && !net_id_wellformed(id)) {
-            error_set_param_value(errp, "id", "an identifier");
+        if (!net_client_create(backend, type, id, false, errp)) {
             return false;
         }
-        if (!net_client_create(netdev_opts, type, id, true, errp)) {
+        net_hub_add_port(0, NULL, qemu_find_netdev(id));
+        return true;
+    }
+    for (guint i = 0; i < list->pairs->len; i++) {
+        const KeyvalPair *pair = g_ptr_array_index(list->pairs, i);
+        bool known = false;
+
+        for (guint k = 0; k < G_N_ELEMENTS(nic_keys); k++) {
+            known |= !strcmp(pair->key, nic_keys[k]);
+        }
+        if (!known) {
+            error_setg(errp, "Invalid parameter '%s'", pair->key);
             return false;
         }
     }
     nic = g_new0(NICRequest, 1);
-    nic->model = g_strdup(model);
-    nic->netdev = strcmp(type, "none") ? g_strdup(id) : NULL;
-    nic->mac = g_strdup(mac);
+    nic->model = g_strdup(net_opts_get(opts, "model"));
+    nic->mac = g_strdup(net_opts_get(opts, "macaddr"));
+    if (net_opts_get(opts, "netdev")) {
+        nic->netdev = g_strdup(net_opts_get(opts, "netdev"));
+    } else {
+        nic->netdev = g_strdup(net_hub_add_port(0, NULL, NULL)->name);
+    }
     nic_requests = g_list_append(nic_requests, nic);
     return true;
 }
@@ -226,7 +290,10 @@ void net_check_clients(void)
     for (GList *l = nic_requests; l; l = l->next) {
         NICRequest *nic = l->data;
 
-        /* Until NIC models exist, every requested NIC stays uncreated, as with -M none. */
+        if (nic->created) {
+            continue;
+        }
+        /* A machine without NIC models (-M none) leaves every request uncreated. */
         warn_report("requested NIC (%s, model %s) was not created (not supported by this "
                     "machine?)",
                     nic->netdev && strncmp(nic->netdev, "__org.qemu.nic", 14) ? nic->netdev

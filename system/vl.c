@@ -57,6 +57,7 @@ typedef enum {
     OPT_TRACE,
     OPT_DAEMONIZE,
     OPT_NETDEV,
+    OPT_NET,
     OPT_NIC,
     OPT_CHARDEV,
     OPT_QMP,
@@ -165,6 +166,8 @@ static const OptionDef options[] = {
      "create a monitor on chardev 'name'"},
     {"netdev", TRUE, OPT_NETDEV, "type,id=str[,prop=value][,...]",
      "configure a network backend ('-netdev help' lists types)"},
+    {"net", TRUE, OPT_NET, "nic[,prop=value][,...]|none|type[,prop=value][,...]",
+     "legacy: a NIC or a network backend on hub 0, or none"},
     {"incoming", TRUE, OPT_INCOMING, "uri",
      "wait for an incoming migration on tcp:HOST:PORT, unix:PATH, exec:CMD or defer"},
     {"nic", TRUE, OPT_NIC, "[type],[id=str][,prop=value][,...]",
@@ -629,6 +632,15 @@ static void handle_netdev(const char *arg)
 static void handle_nic(const char *arg)
 {
     handle_netdev_or_nic(arg, TRUE);
+}
+
+static void handle_net(const char *arg)
+{
+    GError *err = NULL;
+    g_autoptr(KeyvalList) kv = keyval_parse(arg, "type", KEYVAL_OPTS | KEYVAL_REPEAT, &err);
+    if (!kv || !net_legacy_init_from_opts(kv, &err)) {
+        die_with(err);
+    }
 }
 
 /* -cdrom, -fda, -fdb, -sd FILE: upstream's -drive with FILE (commas doubled) after its
@@ -1521,6 +1533,7 @@ int qemu_main(int argc, char **argv)
     }
     for_each_option(opts, OPT_NETDEV, -1, handle_netdev);
     for_each_option(opts, OPT_NIC, -1, handle_nic);
+    for_each_option(opts, OPT_NET, -1, handle_net);
     for_each_option(opts, OPT_OBJECT, TRUE, handle_object);
     if (incoming) {
         /* the source still runs on these images: opened without their locks until loaded */

@@ -143,6 +143,88 @@ static void aml_name(GByteArray *b, const char *seg)
     put_bytes(b, seg, 4);
 }
 
+/* Name (seg, ResourceTemplate () {res}): the end tag is appended here. */
+static void aml_name_resources(GByteArray *b, const char *seg, GByteArray *res)
+{
+    put8(res, 0x79); /* end tag, no checksum */
+    put8(res, 0);
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+    aml_integer(buf, res->len);
+    g_byte_array_append(buf, res->data, res->len);
+    aml_name(b, seg);
+    aml_pkg(b, (const uint8_t[]){0x11}, 1, buf); /* BufferOp */
+}
+
+/* Name (_HID, EisaId ("PNPxxxx")): the compressed vendor "PNP", then the product id. */
+static void aml_name_pnp_hid(GByteArray *b, uint16_t product)
+{
+    aml_name(b, "_HID");
+    put8(b, 0x0c);
+    put32(b, 0x0000d041 | (uint32_t)(product >> 8) << 16 | (uint32_t)(product & 0xff) << 24);
+}
+
+/* Device (seg) {body} appended to b. */
+static void aml_device(GByteArray *b, const char *seg, const GByteArray *body)
+{
+    g_autoptr(GByteArray) dev = g_byte_array_new();
+    put_bytes(dev, seg, 4);
+    g_byte_array_append(dev, body->data, body->len);
+    aml_pkg(b, (const uint8_t[]){0x5b, 0x82}, 2, dev); /* DeviceOp */
+}
+
+/* IO (Decode16, port, port, 1, 1) */
+static void put_io_port(GByteArray *b, uint16_t port)
+{
+    put8(b, 0x47);
+    put8(b, 0x01);
+    put16(b, port);
+    put16(b, port);
+    put8(b, 1);
+    put8(b, 1);
+}
+
+/* IRQNoFlags () {irq} */
+static void put_irq(GByteArray *b, int irq)
+{
+    put8(b, 0x22);
+    put16(b, 1u << irq);
+}
+
+/* The i8042's two functions as 7.2's pc declares them: present, with their resources. */
+static void build_ps2(GByteArray *isa)
+{
+    g_autoptr(GByteArray) kbd = g_byte_array_new();
+    g_autoptr(GByteArray) res = g_byte_array_new();
+    aml_name_pnp_hid(kbd, 0x0303);
+    aml_name(kbd, "_STA");
+    aml_integer(kbd, 0x0f);
+    put_io_port(res, 0x60);
+    put_io_port(res, 0x64);
+    put_irq(res, 1);
+    aml_name_resources(kbd, "_CRS", res);
+    aml_device(isa, "KBD_", kbd);
+
+    g_autoptr(GByteArray) mou = g_byte_array_new();
+    g_byte_array_set_size(res, 0);
+    aml_name_pnp_hid(mou, 0x0f13);
+    aml_name(mou, "_STA");
+    aml_integer(mou, 0x0f);
+    put_irq(res, 12);
+    aml_name_resources(mou, "_CRS", res);
+    aml_device(isa, "MOU_", mou);
+}
+
+/* The PIIX3 ISA bridge, function 00:01.0, and the ISA devices under it. */
+static void build_isa(GByteArray *pci0)
+{
+    g_autoptr(GByteArray) isa = g_byte_array_new();
+    aml_name(isa, "_ADR");
+    put8(isa, 0x0c);
+    put32(isa, 0x00010000);
+    build_ps2(isa);
+    aml_device(pci0, "ISA_", isa);
+}
+
 /* Address space descriptors for _CRS: Word (bus, I/O) and DWord (memory), fixed ranges. */
 static void put_word_range(GByteArray *b, uint8_t type, uint8_t tflags, uint16_t min, uint16_t max)
 {
@@ -182,13 +264,7 @@ static void build_crs(GByteArray *dev, uint64_t low_ram_end)
     put_word_range(res, 1, 0x03, 0x0d00, 0xffff);
     put_dword_memory(res, 0x000a0000, 0x000bffff);       /* VGA window */
     put_dword_memory(res, low_ram_end, IOAPIC_BASE - 1); /* the PCI hole below the IOAPIC */
-    put8(res, 0x79);                                     /* end tag, no checksum */
-    put8(res, 0);
-    g_autoptr(GByteArray) buf = g_byte_array_new();
-    aml_integer(buf, res->len);
-    g_byte_array_append(buf, res->data, res->len);
-    aml_name(dev, "_CRS");
-    aml_pkg(dev, (const uint8_t[]){0x11}, 1, buf); /* BufferOp */
+    aml_name_resources(dev, "_CRS", res);
 }
 
 /* _PRT: slot s pin p goes to PIRQ (s + p) & 3, PIRQ A-D to GSI 10, 10, 11, 11 (hw/pci). */
@@ -215,22 +291,20 @@ static void build_prt(GByteArray *dev)
 static size_t build_dsdt(GByteArray *b, uint64_t low_ram_end)
 {
     size_t off = start_table(b, "DSDT", 1);
-    /* Scope (\_SB) { Device (PCI0) { _HID PNP0A03, _UID 0, _CRS, _PRT } }: with ACPI on,
-     * Linux scans PCI only below a PNP0A03 root bridge, takes its windows from _CRS and the
-     * PCI interrupt lines from _PRT */
-    g_autoptr(GByteArray) dev = g_byte_array_new();
-    put_bytes(dev, "PCI0", 4);
-    aml_name(dev, "_HID");
-    put8(dev, 0x0c);
-    put32(dev, 0x030ad041); /* EisaId ("PNP0A03") */
-    aml_name(dev, "_UID");
-    aml_integer(dev, 0);
-    build_crs(dev, low_ram_end);
-    build_prt(dev);
+    /* Scope (\_SB) { Device (PCI0) { _HID PNP0A03, _UID 0, _CRS, _PRT, Device (ISA) } }:
+     * with ACPI on, Linux scans PCI only below a PNP0A03 root bridge, takes its windows from
+     * _CRS and the PCI interrupt lines from _PRT; ISA holds the PS/2 devices */
+    g_autoptr(GByteArray) pci0 = g_byte_array_new();
+    aml_name_pnp_hid(pci0, 0x0a03);
+    aml_name(pci0, "_UID");
+    aml_integer(pci0, 0);
+    build_crs(pci0, low_ram_end);
+    build_prt(pci0);
+    build_isa(pci0);
     g_autoptr(GByteArray) scope = g_byte_array_new();
     put_bytes(scope, "\\_SB_", 5);
-    aml_pkg(scope, (const uint8_t[]){0x5b, 0x82}, 2, dev); /* DeviceOp */
-    aml_pkg(b, (const uint8_t[]){0x10}, 1, scope);         /* ScopeOp */
+    aml_device(scope, "PCI0", pci0);
+    aml_pkg(b, (const uint8_t[]){0x10}, 1, scope); /* ScopeOp */
     /* Name (_S5, Package (4) {0, 0, 0, 0}): SLP_TYP 0 is soft-off on the PIIX4 PM block */
     static const uint8_t s5[] = {0x08, '_', 'S', '5', '_', 0x12, 0x06, 0x04, 0, 0, 0, 0};
     g_byte_array_append(b, s5, sizeof(s5));
@@ -259,38 +333,38 @@ static size_t build_fadt(GByteArray *b, uint64_t facs, uint64_t dsdt)
     put8(b, 0); /* reserved (INT_MODEL in 1.0) */
     put8(b, 0); /* preferred PM profile: unspecified */
     put16(b, ACPI_SCI_IRQ);
-    put32(b, 0);            /* SMI_CMD: none, the machine is in ACPI mode from reset */
-    put8(b, 0);             /* ACPI_ENABLE */
-    put8(b, 0);             /* ACPI_DISABLE */
-    put8(b, 0);             /* S4BIOS_REQ */
-    put8(b, 0);             /* PSTATE_CNT */
-    put32(b, ACPI_PM1_EVT); /* PM1a_EVT_BLK */
-    put32(b, 0);            /* PM1b_EVT_BLK */
-    put32(b, ACPI_PM1_CNT); /* PM1a_CNT_BLK */
-    put32(b, 0);            /* PM1b_CNT_BLK */
-    put32(b, 0);            /* PM2_CNT_BLK */
-    put32(b, ACPI_PM_TMR);  /* PM_TMR_BLK */
-    put32(b, 0);            /* GPE0_BLK */
-    put32(b, 0);            /* GPE1_BLK */
-    put8(b, 4);             /* PM1_EVT_LEN */
-    put8(b, 2);             /* PM1_CNT_LEN */
-    put8(b, 0);             /* PM2_CNT_LEN */
-    put8(b, 4);             /* PM_TMR_LEN */
-    put8(b, 0);             /* GPE0_BLK_LEN */
-    put8(b, 0);             /* GPE1_BLK_LEN */
-    put8(b, 0);             /* GPE1_BASE */
-    put8(b, 0);             /* CST_CNT */
-    put16(b, 0xfff);        /* P_LVL2_LAT: no C2 */
-    put16(b, 0xfff);        /* P_LVL3_LAT: no C3 */
-    put16(b, 0);            /* FLUSH_SIZE */
-    put16(b, 0);            /* FLUSH_STRIDE */
-    put8(b, 0);             /* DUTY_OFFSET */
-    put8(b, 0);             /* DUTY_WIDTH */
-    put8(b, 0);             /* DAY_ALRM */
-    put8(b, 0);             /* MON_ALRM */
-    put8(b, 0x32);          /* CENTURY: the RTC's century register */
-    put16(b, 0x0003);       /* IAPC_BOOT_ARCH: legacy devices, 8042 */
-    put8(b, 0);             /* reserved */
+    put32(b, 0);             /* SMI_CMD: none, the machine is in ACPI mode from reset */
+    put8(b, 0);              /* ACPI_ENABLE */
+    put8(b, 0);              /* ACPI_DISABLE */
+    put8(b, 0);              /* S4BIOS_REQ */
+    put8(b, 0);              /* PSTATE_CNT */
+    put32(b, ACPI_PM1_EVT);  /* PM1a_EVT_BLK */
+    put32(b, 0);             /* PM1b_EVT_BLK */
+    put32(b, ACPI_PM1_CNT);  /* PM1a_CNT_BLK */
+    put32(b, 0);             /* PM1b_CNT_BLK */
+    put32(b, 0);             /* PM2_CNT_BLK */
+    put32(b, ACPI_PM_TMR);   /* PM_TMR_BLK */
+    put32(b, ACPI_GPE0_BLK); /* GPE0_BLK */
+    put32(b, 0);             /* GPE1_BLK */
+    put8(b, 4);              /* PM1_EVT_LEN */
+    put8(b, 2);              /* PM1_CNT_LEN */
+    put8(b, 0);              /* PM2_CNT_LEN */
+    put8(b, 4);              /* PM_TMR_LEN */
+    put8(b, ACPI_GPE0_LEN);  /* GPE0_BLK_LEN */
+    put8(b, 0);              /* GPE1_BLK_LEN */
+    put8(b, 0);              /* GPE1_BASE */
+    put8(b, 0);              /* CST_CNT */
+    put16(b, 0xfff);         /* P_LVL2_LAT: no C2 */
+    put16(b, 0xfff);         /* P_LVL3_LAT: no C3 */
+    put16(b, 0);             /* FLUSH_SIZE */
+    put16(b, 0);             /* FLUSH_STRIDE */
+    put8(b, 0);              /* DUTY_OFFSET */
+    put8(b, 0);              /* DUTY_WIDTH */
+    put8(b, 0);              /* DAY_ALRM */
+    put8(b, 0);              /* MON_ALRM */
+    put8(b, 0x32);           /* CENTURY: the RTC's century register */
+    put16(b, 0x0003);        /* IAPC_BOOT_ARCH: legacy devices, 8042 */
+    put8(b, 0);              /* reserved */
     /* flags: WBINVD, PROC_C1, SLP_BUTTON, RTC_S4, TMR_VAL_EXT (32-bit PM timer), RESET_REG_SUP */
     put32(b, (1u << 0) | (1u << 2) | (1u << 5) | (1u << 7) | (1u << 8) | (1u << 10));
     put_gas_io(b, ACPI_RESET_PORT, 8, 1);
@@ -298,16 +372,16 @@ static size_t build_fadt(GByteArray *b, uint64_t facs, uint64_t dsdt)
     put8(b, 0); /* reserved */
     put8(b, 0);
     put8(b, 0);
-    put64(b, facs);                     /* X_FIRMWARE_CTRL */
-    put64(b, dsdt);                     /* X_DSDT */
-    put_gas_io(b, ACPI_PM1_EVT, 32, 0); /* X_PM1a_EVT_BLK */
-    put_gas_none(b);                    /* X_PM1b_EVT_BLK */
-    put_gas_io(b, ACPI_PM1_CNT, 16, 0); /* X_PM1a_CNT_BLK */
-    put_gas_none(b);                    /* X_PM1b_CNT_BLK */
-    put_gas_none(b);                    /* X_PM2_CNT_BLK */
-    put_gas_io(b, ACPI_PM_TMR, 32, 0);  /* X_PM_TMR_BLK */
-    put_gas_none(b);                    /* X_GPE0_BLK */
-    put_gas_none(b);                    /* X_GPE1_BLK */
+    put64(b, facs);                                     /* X_FIRMWARE_CTRL */
+    put64(b, dsdt);                                     /* X_DSDT */
+    put_gas_io(b, ACPI_PM1_EVT, 32, 0);                 /* X_PM1a_EVT_BLK */
+    put_gas_none(b);                                    /* X_PM1b_EVT_BLK */
+    put_gas_io(b, ACPI_PM1_CNT, 16, 0);                 /* X_PM1a_CNT_BLK */
+    put_gas_none(b);                                    /* X_PM1b_CNT_BLK */
+    put_gas_none(b);                                    /* X_PM2_CNT_BLK */
+    put_gas_io(b, ACPI_PM_TMR, 32, 0);                  /* X_PM_TMR_BLK */
+    put_gas_io(b, ACPI_GPE0_BLK, ACPI_GPE0_LEN * 8, 0); /* X_GPE0_BLK */
+    put_gas_none(b);                                    /* X_GPE1_BLK */
     finish_table(b, off);
     return off;
 }

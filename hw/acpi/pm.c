@@ -7,15 +7,6 @@
 #define PM1_CNT_SCI_EN 0x0001
 #define PM1_CNT_SLP_EN 0x2000
 
-struct AcpiPmState {
-    HwClock *clock;
-    IrqLine *sci;
-    AcpiPmPowerOffFn poweroff;
-    void *opaque;
-    uint16_t sts, en, cnt;
-    int sci_level;
-};
-
 static void update_sci(AcpiPmState *s)
 {
     int level = (s->sts & s->en & (PM1_STS_PWRBTN | PM1_STS_TMR)) != 0;
@@ -28,6 +19,15 @@ static void update_sci(AcpiPmState *s)
 static uint32_t pm_timer(AcpiPmState *s)
 {
     return (uint32_t)muldiv64(hw_clock_ns(s->clock), ACPI_PM_TIMER_FREQ, NANOSECONDS_PER_SECOND);
+}
+
+uint64_t acpi_regs_read(const uint8_t *regs, size_t len, uint64_t addr, unsigned size)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < size && addr + i < len; i++) {
+        v |= (uint64_t)regs[addr + i] << (8 * i);
+    }
+    return v;
 }
 
 /* One 12-byte register file: evt (sts 0-1, en 2-3), cnt 4-5, timer 8-11. */
@@ -45,11 +45,7 @@ static uint64_t pm_read(void *opaque, uint64_t addr, unsigned size)
     for (int i = 0; i < 4; i++) {
         regs[8 + i] = t >> (8 * i);
     }
-    uint64_t v = 0;
-    for (unsigned i = 0; i < size && addr + i < sizeof(regs); i++) {
-        v |= (uint64_t)regs[addr + i] << (8 * i);
-    }
-    return v;
+    return acpi_regs_read(regs, sizeof(regs), addr, size);
 }
 
 static void pm_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
@@ -87,7 +83,7 @@ static void pm_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
     update_sci(s);
 }
 
-static const IoRegionOps pm_ops = {.read = pm_read, .write = pm_write};
+const IoRegionOps acpi_pm_ops = {.read = pm_read, .write = pm_write};
 
 void acpi_pm_reset(AcpiPmState *s)
 {
@@ -97,14 +93,17 @@ void acpi_pm_reset(AcpiPmState *s)
     update_sci(s);
 }
 
+void acpi_pm_init(AcpiPmState *s, HwClock *clock, IrqLine *sci, AcpiPmPowerOffFn poweroff,
+                  void *opaque)
+{
+    *s = (AcpiPmState){.clock = clock, .sci = sci, .poweroff = poweroff, .opaque = opaque};
+    acpi_pm_reset(s);
+}
+
 AcpiPmState *acpi_pm_new(HwClock *clock, IrqLine *sci, AcpiPmPowerOffFn poweroff, void *opaque)
 {
     AcpiPmState *s = g_new0(AcpiPmState, 1);
-    s->clock = clock;
-    s->sci = sci;
-    s->poweroff = poweroff;
-    s->opaque = opaque;
-    acpi_pm_reset(s);
+    acpi_pm_init(s, clock, sci, poweroff, opaque);
     return s;
 }
 
@@ -115,7 +114,7 @@ void acpi_pm_free(AcpiPmState *s)
 
 bool acpi_pm_register_ports(AcpiPmState *s, IoSpace *io, uint16_t base, GError **errp)
 {
-    return io_space_add(io, "acpi-pm", base, 12, &pm_ops, s, errp);
+    return io_space_add(io, "acpi-pm", base, ACPI_PM_BLOCK_LEN, &acpi_pm_ops, s, errp);
 }
 
 void acpi_pm_power_button(AcpiPmState *s)
@@ -124,37 +123,12 @@ void acpi_pm_power_button(AcpiPmState *s)
     update_sci(s);
 }
 
-/* --- device contract -------------------------------------------------------------------- */
-
 /* The PM timer is the virtual clock read at 3.58 MHz: the clock's own section carries it. */
-static const VMStateDescription vmstate_acpi_pm = {
+const VMStateDescription vmstate_acpi_pm = {
     .name = "acpi-pm",
     .version = 1,
     .size = sizeof(AcpiPmState),
     .fields = (const VMStateField[]){VMSTATE_U16(AcpiPmState, sts), VMSTATE_U16(AcpiPmState, en),
                                      VMSTATE_U16(AcpiPmState, cnt),
                                      VMSTATE_I32(AcpiPmState, sci_level), VMSTATE_END},
-};
-
-static bool pm_map(void *dev, IoSpace *io, IoSpace *mmio, uint64_t base, GError **errp)
-{
-    return acpi_pm_register_ports(dev, io, base, errp);
-}
-
-static void pm_reset_dev(void *dev)
-{
-    acpi_pm_reset(dev);
-}
-
-static void pm_free_dev(void *dev)
-{
-    acpi_pm_free(dev);
-}
-
-const DeviceContract acpi_pm_device = {
-    .name = "acpi-pm",
-    .map = pm_map,
-    .reset = pm_reset_dev,
-    .free = pm_free_dev,
-    .vmsd = &vmstate_acpi_pm,
 };

@@ -10,6 +10,15 @@ void bql_lock(void)
     depth++;
 }
 
+bool bql_trylock(void)
+{
+    if (!g_rec_mutex_trylock(&big_lock)) {
+        return false;
+    }
+    depth++;
+    return true;
+}
+
 void bql_unlock(void)
 {
     g_assert(depth > 0);

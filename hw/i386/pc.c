@@ -1,8 +1,9 @@
 /* The pc machine (include/hw/i386/pc.h). */
 #include "hw/i386/pc.h"
 #include "hw/acpi/acpi-tables.h"
-#include "hw/acpi/pm.h"
+#include "hw/acpi/piix4-pm.h"
 #include "hw/core/biglock.h"
+#include "hw/char/debugcon.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/e820.h"
 #include "hw/i386/pc-firmware.h"
@@ -32,6 +33,7 @@
 
 #define PC_NUM_GSI       24
 #define ACPI_TABLES_BASE 0xe0000
+#define PC_PIIX3_DEVFN   PCI_DEVFN(1, 0) /* the southbridge: ISA .0, IDE .1, PM .3 */
 
 struct PcMachine {
     DeviceHost host; /* what -device's create functions get */
@@ -54,9 +56,9 @@ struct PcMachine {
     HpetState *hpet;
     SerialState *serial;
     I8042State *kbc;
-    AcpiPmState *pm;
+    Piix4Pm *pm; /* 00:01.3, with ACPI on */
     PcSysctl *sysctl;
-    PiixIde *ide; /* with the first IDE drive */
+    PiixIde *ide; /* 00:01.1, with the first IDE drive */
     PCIBus *pci;
     PCIDevice *host_bridge;
     FwCfg *fw_cfg; /* with firmware (no -kernel) */
@@ -299,6 +301,7 @@ void hw_register_types(void)
 {
     virtio_net_pci_register_type();
     isa_debug_exit_register_type();
+    isa_debugcon_register_type();
     pc_testdev_register_type();
     virtio_blk_pci_register_type();
     ide_hd_register_type();
@@ -468,6 +471,14 @@ static void pam_written(PCIDevice *dev, uint32_t addr, uint32_t val, int len)
 static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const char *drive, bool cd,
                           const char *serial, const char *id, const char *bootindex, GError **errp);
 
+/* The PM function, as upstream's pc has it only with ACPI on (acpi=off: no 00:01.3). */
+static bool pc_add_pm(PcMachine *m, GError **errp)
+{
+    m->pm = piix4_pm_new(m->pci, PC_PIIX3_DEVFN + 3, m->io, m->clock, &m->gsi[ACPI_SCI_IRQ],
+                         poweroff_request, m, errp);
+    return m->pm && add_device(m, &piix4_pm_device, m->pm, 0, errp);
+}
+
 PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *hooks, GError **errp)
 {
     if (!opts->kernel && (opts->initrd || opts->append)) {
@@ -516,7 +527,6 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
     m->hpet = m->opts.no_hpet ? NULL : hpet_new(m->clock);
     m->serial = serial_new(&m->gsi[4]);
     m->kbc = i8042_new(&m->gsi[1], &m->gsi[12], reset_request, m);
-    m->pm = acpi_pm_new(m->clock, &m->gsi[ACPI_SCI_IRQ], poweroff_request, m);
     m->sysctl = pc_sysctl_new(reset_request, m);
     m->pci = pci_bus_new(m->io, m->mmio, pirq, pirq_isa);
     m->host = (DeviceHost){
@@ -544,10 +554,10 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
         (m->hpet && !add_device(m, &hpet_device, m->hpet, 0, errp)) ||
         !add_device(m, &serial_device, m->serial, 0x3f8, errp) ||
         !add_device(m, &i8042_device, m->kbc, 0, errp) ||
-        !add_device(m, &acpi_pm_device, m->pm, ACPI_PM_BASE, errp) ||
         !add_device(m, &pc_sysctl_device, m->sysctl, 0, errp) ||
         !add_device(m, &pci_host_device, m->pci, 0, errp) ||
-        !(m->host_bridge = pci_host_bridge_new(m->pci, errp))) {
+        !(m->host_bridge = pci_host_bridge_new(m->pci, errp)) ||
+        !pci_piix3_isa_new(m->pci, PC_PIIX3_DEVFN, errp) || (m->opts.acpi && !pc_add_pm(m, errp))) {
         pc_machine_free(m);
         return NULL;
     }
@@ -595,13 +605,12 @@ bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, G
     return device_create_from_opts(&m->host, opts, help_printed, errp);
 }
 
-/* The PIIX3 IDE controller, made with the first IDE drive (without one, bus 0 keeps the
- * layout it always had); n: its channel (bus ide.n). */
+/* The PIIX3 IDE function (00:01.1), made with the first IDE drive; n: its channel (ide.n). */
 static IdeChannel *pc_ide_channel(PcMachine *m, int n, GError **errp)
 {
     if (!m->ide) {
         IrqLine *irq[2] = {&m->gsi[14], &m->gsi[15]};
-        m->ide = piix3_ide_new(m->pci, irq, m->host.dma, errp);
+        m->ide = piix3_ide_new(m->pci, PC_PIIX3_DEVFN + 1, irq, m->host.dma, errp);
         if (!m->ide || !add_device(m, &piix3_ide_device, m->ide, 0, errp)) {
             return NULL;
         }
@@ -783,6 +792,7 @@ bool pc_machine_add_nic_requests(PcMachine *m, GError **errp)
         if (!virtio_net_pci_create(&m->host, NULL, props, errp)) {
             return false;
         }
+        req->created = true;
     }
     return true;
 }
@@ -841,6 +851,9 @@ static void reset_devices(PcMachine *m)
     /* else what firmware sets up: LINT0/LINT1 wiring and the PCI resources */
     lapic_set_virtual_wire(m->lapic);
     pci_bus_assign_resources(m->pci, PC_PCI_IO_BASE, PC_PCI_MEM_BASE);
+    if (m->pm) {
+        piix4_pm_firmware_setup(m->pm);
+    }
 }
 
 static void fill_fw_cfg(PcMachine *m)
@@ -1012,7 +1025,9 @@ SerialState *pc_machine_serial(PcMachine *m)
 
 void pc_machine_powerdown(PcMachine *m)
 {
-    acpi_pm_power_button(m->pm);
+    if (m->pm) {
+        piix4_pm_power_button(m->pm); /* acpi=off: nothing listens, as upstream's */
+    }
 }
 
 guint pc_machine_nic_count(PcMachine *m)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 struct PiixIde {
-    PCIDevice *isa, *ide;
+    PCIDevice *ide;
     IdeChannel *ch[2];
 };
 
@@ -29,23 +29,17 @@ static void bmdma_write(void *opaque, uint64_t addr, uint64_t val, unsigned size
 
 static const IoRegionOps bmdma_ops = {.read = bmdma_read, .write = bmdma_write};
 
-PiixIde *piix3_ide_new(PCIBus *bus, IrqLine *irq[2], const DmaSpace *dma, GError **errp)
+PiixIde *piix3_ide_new(PCIBus *bus, int devfn, IrqLine *irq[2], const DmaSpace *dma, GError **errp)
 {
-    PCIDevice *isa = pci_device_new(bus, "PIIX3", -1, 0x8086, 0x7000, 0x060100 << 8, errp);
-    if (!isa) {
-        return NULL;
-    }
-    isa->config[PCI_HEADER_TYPE] = 0x80; /* multi-function: Linux looks for function 1 */
-    PCIDevice *ide =
-        pci_device_new(bus, "piix3-ide", isa->devfn + 1, 0x8086, 0x7010, 0x010180 << 8, errp);
+    PCIDevice *ide = pci_device_new(bus, "piix3-ide", devfn, 0x8086, 0x7010, 0x010180 << 8, errp);
     if (!ide) {
         return NULL;
     }
+    pci_set_default_subsystem(ide);
     /* IDETIM of each channel: decode enabled, as firmware leaves it (ata_piix checks bit 15). */
     ide->config[0x41] = 0x80;
     ide->config[0x43] = 0x80;
     PiixIde *p = g_new0(PiixIde, 1);
-    p->isa = isa;
     p->ide = ide;
     for (int i = 0; i < 2; i++) {
         p->ch[i] = ide_channel_new(irq[i]);

@@ -398,15 +398,34 @@ bool pci_host_register_ports(PCIBus *bus, IoSpace *io, GError **errp)
            io_space_add(io, "pci-conf-data", 0xcfc, 4, &cfg_data_ops, bus, errp);
 }
 
+void pci_set_default_subsystem(PCIDevice *dev)
+{
+    pci_set_word(dev->config + PCI_SUBSYSTEM_VENDOR_ID, 0x1af4);
+    pci_set_word(dev->config + PCI_SUBSYSTEM_ID, 0x1100);
+}
+
 PCIDevice *pci_host_bridge_new(PCIBus *bus, GError **errp)
 {
     /* i440FX: Intel 82441FX, host bridge class, revision 2 */
     PCIDevice *d = pci_device_new(bus, "i440FX", PCI_DEVFN(0, 0), 0x8086, 0x1237, 0x06000002, errp);
     if (d) {
-        pci_set_word(d->config + PCI_SUBSYSTEM_VENDOR_ID, 0x1af4);
-        pci_set_word(d->config + PCI_SUBSYSTEM_ID, 0x1100);
+        pci_set_default_subsystem(d);
         /* PAM0-6: the BIOS area's shadowing (the machine acts on them) */
         memset(d->wmask + 0x59, 0xff, 7);
+    }
+    return d;
+}
+
+PCIDevice *pci_piix3_isa_new(PCIBus *bus, int devfn, GError **errp)
+{
+    PCIDevice *d = pci_device_new(bus, "PIIX3", devfn, 0x8086, 0x7000, 0x06010000, errp);
+    if (d) {
+        d->config[PCI_HEADER_TYPE] = 0x80; /* multi-function: IDE at .1, PM at .3 */
+        pci_set_default_subsystem(d);
+        /* upstream's device-specific config space is writable; PIRQRC A-D start disabled
+         * until SeaBIOS routes them (the machine's routing is fixed: pirq_isa_irq) */
+        memset(d->wmask + 0x40, 0xff, PCI_CONFIG_SPACE_SIZE - 0x40);
+        memset(d->config + 0x60, 0x80, 4);
     }
     return d;
 }

@@ -1,6 +1,7 @@
 /* -device virtio-blk-pci (include/hw/virtio/virtio-blk-pci.h). */
 #include "hw/virtio/virtio-blk-pci.h"
 #include "block/blockdev.h"
+#include "hw/core/biglock.h"
 #include "hw/core/qdev.h"
 #include "hw/virtio/virtio-blk.h"
 #include "hw/virtio/virtio-pci.h"
@@ -26,6 +27,8 @@ static const DevicePropInfo virtio_blk_pci_props[] = {
     {"romfile", DEV_PROP_STR, NULL, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL},
 };
+
+static const BlockCompletionLock bql_completion = {.trylock = bql_trylock, .unlock = bql_unlock};
 
 static bool create(DeviceHost *host, const char *id, const char *drive, const char *serial,
                    const char *addr, const char *bootindex, bool automatic, GError **errp)
@@ -69,6 +72,9 @@ static bool create(DeviceHost *host, const char *id, const char *drive, const ch
         id ? g_strdup(id)
            : g_strdup_printf("/machine/peripheral-anon/device[%u]/virtio-backend", index);
     blk_attach_dev(blk, qdev);
+    /* Completions run on the worker under the big lock when it is free, instead of waking the
+     * main loop to run them: one thread hand-off less per request. */
+    blk_set_completion_lock(blk, &bql_completion);
     VirtIOBlkPCI *d = g_new0(VirtIOBlkPCI, 1);
     d->id = g_strdup(id);
     d->blk_dev = dev;
@@ -121,8 +127,9 @@ static void blk_pci_reset(void *dev)
 static void blk_pci_free(void *dev)
 {
     VirtIOBlkPCI *d = dev;
-    virtio_blk_free(d->blk_dev);
+    virtio_blk_free(d->blk_dev); /* drained */
     virtio_pci_free(d->proxy);
+    blk_set_completion_lock(d->blk, NULL);
     blk_detach_dev(d->blk);
     if (d->own_blk) {
         blk_unref(d->blk);

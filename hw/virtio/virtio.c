@@ -367,6 +367,13 @@ void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
 void virtqueue_notify(VirtQueue *vq)
 {
     uint16_t flags;
+    /*
+     * The used index stored by virtqueue_push must be visible before the flags are read, as
+     * the driver's "clear NO_INTERRUPT, then read the used index" needs from the other side
+     * (virtio 1.x 2.7.7.2). The vCPU runs the driver on another thread: without this fence
+     * both loads could see the old values, and the interrupt for the last buffers could be lost.
+     */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (!ring_read16(vq, vq->avail, &flags)) {
         return;
     }

@@ -128,12 +128,35 @@ void blk_aio_preadv(BlockBackend *blk, uint64_t offset, const struct iovec *iov,
                     BlockCompletionFunc *cb, void *opaque);
 void blk_aio_pwritev(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt,
                      int flags, BlockCompletionFunc *cb, void *opaque);
+/*
+ * A read done at once, on the caller's thread, when that cannot wait for the disk: nothing of
+ * the backend is in flight (so completions keep their order), the range is inside the medium
+ * and the node's drivers find every byte in the host's page cache (raw on a file without
+ * cache.direct; bdrv_preadv_nowait). Returns 0 (read, accounted as a completed request) or
+ * -EAGAIN: then nothing is accounted and the caller queues it with blk_aio_preadv. Spares a
+ * disk read that hits the cache two thread hand-offs (to a worker and back).
+ */
+int blk_preadv_nowait(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt);
 void blk_aio_flush(BlockBackend *blk, BlockCompletionFunc *cb, void *opaque);
 void blk_aio_discard(BlockBackend *blk, uint64_t offset, uint64_t bytes, BlockCompletionFunc *cb,
                      void *opaque);
 void blk_aio_write_zeroes(BlockBackend *blk, uint64_t offset, uint64_t bytes, int flags,
                           BlockCompletionFunc *cb, void *opaque);
 /* Requests submitted and not yet completed (callback not yet run). */
+/*
+ * The lock under which the backend's callbacks may run on the worker that finished the
+ * request, instead of being handed to the backend's context (one wake-up of its thread less):
+ * trylock() takes the lock that the context's thread holds while it runs them (the machine's
+ * big lock, for a disk device), unlock() drops it. When trylock() fails the completion goes to
+ * the context as usual, so a thread that holds the lock and drains the backend runs them
+ * itself. Whoever drains such a backend must hold the lock. NULL: every completion goes to the
+ * context (the default).
+ */
+typedef struct BlockCompletionLock {
+    bool (*trylock)(void);
+    void (*unlock)(void);
+} BlockCompletionLock;
+void blk_set_completion_lock(BlockBackend *blk, const BlockCompletionLock *lock);
 guint blk_in_flight(BlockBackend *blk);
 /* Waits until blk_in_flight() is 0, running the backend's completions on this thread. Call it
  * on the thread that owns the backend's context (the main loop, under the big lock). */

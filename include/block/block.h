@@ -110,6 +110,11 @@ typedef struct BlockDriver {
     int (*preadv)(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
     int (*pwritev)(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
                    int flags);
+    /* Optional: preadv only if it can finish without waiting for the disk (the bytes are in
+     * the host's page cache), on the caller's thread; -EAGAIN otherwise, or for any failure
+     * (the caller then queues the request as usual, which reports the real error). */
+    int (*preadv_nowait)(BlockDriverState *bs, uint64_t offset, const struct iovec *iov,
+                         int iovcnt);
     int (*flush)(BlockDriverState *bs);
     int (*discard)(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
     int (*write_zeroes)(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int flags);
@@ -299,6 +304,8 @@ int bdrv_pwrite(BlockDriverState *bs, uint64_t offset, uint64_t bytes, const voi
 /* Vectored: iov_size(iov, iovcnt) bytes at offset. Drivers without preadv/pwritev get one
  * linear copy; write notifiers are told the bytes as one buffer either way. */
 int bdrv_preadv(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
+/* The driver's preadv_nowait, or -EAGAIN without one. Any thread. */
+int bdrv_preadv_nowait(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 int bdrv_pwritev(BlockDriverState *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
                  int flags);
 int bdrv_flush(BlockDriverState *bs);

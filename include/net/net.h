@@ -204,6 +204,8 @@ ssize_t qemu_netfilter_pass_to_next_async(NetClientState *sender, unsigned flags
 bool net_client_init_from_opts(KeyvalList *opts, bool is_netdev, GError **errp);
 /* -nic TYPE,...: the netdev half; the NIC itself is recorded for the machine (net_nic_list). */
 bool net_nic_init_from_opts(KeyvalList *opts, GError **errp);
+/* -net: upstream's legacy hub 0 form (nic, a backend, none). */
+bool net_legacy_init_from_opts(KeyvalList *opts, GError **errp);
 /* netdev_del */
 bool net_client_del(const char *id, GError **errp);
 /* Deletes every client (at exit). */
@@ -218,6 +220,7 @@ typedef struct NICRequest {
     char *model;
     char *netdev; /* id of the netdev the NIC must peer with */
     char *mac;    /* may be NULL */
+    bool created; /* the machine made a device for it */
 } NICRequest;
 GList *net_nic_list(void);
 

@@ -69,7 +69,12 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb);
 /* Counts an instruction the interpreter ran in a hot block (for `info jit`). */
 void x86_jit_note_fallback(X86Jit *j, const X86Insn *in);
 
-#define TB_HASH_BITS  15
+/* The block cache: 1 << TB_HASH_BITS blocks in sets of TB_WAYS, a set chosen by RAM offset.
+ * Two ways because a direct-mapped table let two hot blocks whose offsets share a slot evict
+ * each other on every call: the guest kernel's network path had a dozen such pairs, each
+ * decoded and interpreted again thousands of times a second (bench/net). */
+#define TB_HASH_BITS  16
+#define TB_WAYS       2
 #define TB_POOL_INSNS (1u << 18)
 #define TB_MAX_INSNS  64
 
@@ -121,8 +126,9 @@ struct X86CPU {
 
     /* decoded-code cache */
     bool cache_on;
-    X86Jit *jit; /* the translator, when on (x86_cpu_set_jit) */
-    TB *tb_hash; /* [1 << TB_HASH_BITS] */
+    X86Jit *jit;        /* the translator, when on (x86_cpu_set_jit) */
+    TB *tb_hash;        /* [1 << TB_HASH_BITS], TB_WAYS consecutive entries per set */
+    uint8_t *tb_victim; /* per set: the way a miss replaces (the one not used last) */
     X86Insn *pool;
     uint32_t pool_used;
     X86Insn scratch[TB_MAX_INSNS];

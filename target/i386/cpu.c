@@ -36,6 +36,7 @@ X86CPU *x86_cpu_new(GuestRam *ram, const X86BusOps *bus, void *opaque)
     cpu->opaque = opaque;
     cpu->cache_on = true;
     cpu->tb_hash = g_new0(TB, 1u << TB_HASH_BITS);
+    cpu->tb_victim = g_new0(uint8_t, (1u << TB_HASH_BITS) / TB_WAYS);
     cpu->pool = g_new0(X86Insn, TB_POOL_INSNS);
     tb_flush(cpu);
     cpu->stats.tb_flushes = 0;
@@ -50,6 +51,7 @@ void x86_cpu_free(X86CPU *cpu)
         return;
     }
     g_free(cpu->tb_hash);
+    g_free(cpu->tb_victim);
     g_free(cpu->pool);
     x86_jit_free(cpu->jit);
     g_free(cpu);
@@ -204,9 +206,37 @@ void x86_cpu_set_cache_enabled(X86CPU *cpu, bool on)
     tb_flush(cpu);
 }
 
-static uint32_t tb_hash_of(uint64_t off)
+#define TB_SET_BITS (TB_HASH_BITS - 1) /* log2 of the sets */
+G_STATIC_ASSERT(TB_WAYS == 2);         /* tb_victim flips between two ways */
+
+static uint32_t tb_set_of(uint64_t off)
 {
-    return (uint32_t)((off ^ (off >> TB_HASH_BITS)) & ((1u << TB_HASH_BITS) - 1));
+    return (uint32_t)((off ^ (off >> TB_SET_BITS)) & ((1u << TB_SET_BITS) - 1));
+}
+
+static bool tb_matches(const X86CPU *cpu, const TB *tb, uint64_t pc, uint64_t off)
+{
+    return tb->ram_off == off && tb->pc == pc && tb->flags == cpu->decode_flags &&
+           tb->gen == guest_ram_code_gen(cpu->ram, off);
+}
+
+/* The cached block for pc (RAM offset off), or the entry a new one is to be decoded into. */
+static TB *tb_lookup(X86CPU *cpu, uint64_t pc, uint64_t off, bool *hit)
+{
+    uint32_t set = tb_set_of(off);
+    TB *ways = &cpu->tb_hash[set * TB_WAYS];
+    for (uint32_t w = 0; w < TB_WAYS; w++) {
+        if (tb_matches(cpu, &ways[w], pc, off)) {
+            cpu->tb_victim[set] = w ^ 1;
+            *hit = true;
+            return &ways[w];
+        }
+    }
+    /* A stale copy of this very block is replaced in place, not kept beside the new one. */
+    uint32_t w = ways[1].ram_off == off ? 1 : ways[0].ram_off == off ? 0 : cpu->tb_victim[set];
+    cpu->tb_victim[set] = w ^ 1;
+    *hit = false;
+    return &ways[w];
 }
 
 /* Whether decoding stops after this instruction: control never falls through. */
@@ -568,12 +598,12 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             run_insns(cpu, in, 1);
             continue;
         }
-        tb = &cpu->tb_hash[tb_hash_of(off)];
-        if (unlikely(tb->ram_off != off || tb->pc != pc || tb->flags != cpu->decode_flags ||
-                     tb->gen != guest_ram_code_gen(cpu->ram, off))) {
+        bool hit;
+        tb = tb_lookup(cpu, pc, off, &hit);
+        if (unlikely(!hit)) {
             if (!translate(cpu, tb, pc, p, off)) {
-                tb->ram_off = UINT64_MAX;
-                tb->pc = UINT64_MAX;
+                /* An instruction across the page end is never cached: the entry keeps the
+                 * block it held, which a miss here on every run would otherwise evict. */
                 run_insns(cpu, decode_straddling(cpu, pc, p), 1);
                 continue;
             }

@@ -177,6 +177,10 @@ GLOBAL_ERRORS = [
     ["-device", "isa-debug-exit,iobase=-1"],
     ["-device", "isa-debug-exit,iosize=0x100000000"],
     ["-device", "pc-testdev,x=1"],
+    ["-device", "isa-debugcon"],
+    ["-device", "isa-debugcon,chardev=nope"],
+    ["-chardev", "null,id=c", "-device", "isa-debugcon,chardev=c,iobase=zz"],
+    ["-chardev", "null,id=c", "-device", "isa-debugcon,chardev=c,readback=-1"],
 ]
 
 
@@ -187,13 +191,13 @@ def test_global_and_device_errors_match_debian(qemu_bin, debian_qemu, args):
     assert_same_failure(ours, run(debian_qemu, *argv, base=False))
 
 
-@pytest.mark.parametrize("dev", ["isa-debug-exit", "pc-testdev"])
+@pytest.mark.parametrize("dev", ["isa-debug-exit", "pc-testdev", "isa-debugcon"])
 def test_no_isa_bus_without_pc_as_debian(qemu_bin, debian_qemu, dev):
     ours = run(qemu_bin, "-device", dev)
     assert_same_failure(ours, run(debian_qemu, "-device", dev))
 
 
-@pytest.mark.parametrize("dev", ["isa-debug-exit", "pc-testdev"])
+@pytest.mark.parametrize("dev", ["isa-debug-exit", "pc-testdev", "isa-debugcon"])
 def test_device_help_matches_debian(qemu_bin, debian_qemu, dev):
     ours = run(qemu_bin, "-device", f"{dev},help", base=False)
     theirs = run(debian_qemu, "-device", f"{dev},help", base=False)
@@ -203,7 +207,7 @@ def test_device_help_matches_debian(qemu_bin, debian_qemu, dev):
 
 def test_device_list_names_both(qemu_bin, debian_qemu):
     lines = run(qemu_bin, "-device", "help", base=False).stdout.splitlines()
-    for dev in ("isa-debug-exit", "pc-testdev"):
+    for dev in ("isa-debug-exit", "pc-testdev", "isa-debugcon"):
         assert f'name "{dev}", bus ISA' in lines
 
 

@@ -34,6 +34,7 @@ import pytest
 
 import guest
 from colo_client import EchoConn
+from colo_evidence import ColoEvidence
 from colo_pair import ColoDisks, ColoPair
 
 # One test here weighs as 6 test-guest boots when conftest.py orders the files
@@ -344,27 +345,47 @@ def test_failover_keeps_acknowledged_writes(qemu_bin, built, tmp_path, sockdir, 
     assert data.startswith(Appender.content(acked_before))
 
 
+def rewriter_tracks(q, conn):
+    """Whether the filter-rewriters of @q translate the client connection @conn (EchoConn)."""
+    end = f"{ColoPair.client_ip}:{conn.sock.getsockname()[1]}"
+    return any(c["connection"].endswith(end)
+               for r in q.cmd("x-query-colo-rewriter")["return"] for c in r["connections"])
+
+
 def start_load(pair, prefix):
-    """An echo connection to the guest (one exchange) and a Writer of files @prefix<n>, once
-    two files and two checkpoints are in: (echo, writer)."""
+    """An echo connection to the guest (one exchange), checkpointed, and a Writer of files
+    @prefix<n>, once two files and two checkpoints are in: (echo, writer).
+
+    Checkpointed: a checkpoint after its handshake gave the secondary's guest the primary's
+    TCP state, so its rewriter forgot it. Until then the secondary's sequence numbers differ
+    from the client's (its own ISN), and a failover then leaves its rewriter translating the
+    connection for good; the survivor, protected again, cannot hand that translation to its
+    new secondary, so such a connection dies at the next failover (docs/colo.md, "What a
+    second failover keeps").
+    A connection opened within a second of a failover is that case; this one must survive."""
     with pair.ns.entered():
         echo = EchoConn(pair.guest_ip, timeout=120)
     echo.roundtrip(echo.message())
+    wait_for(lambda: not rewriter_tracks(pair.qmp["secondary"], echo),
+             "no checkpoint after the echo connection's handshake")
     writer = Writer(pair, prefix, clock=False)
     writer.wait_files(2)
     wait_for(lambda: pair.stats("primary")["checkpoints"] >= 2, "no checkpoints")
     return echo, writer
 
 
-def protect_again(pair, survivor, image, writer, echo, tmp_path):
+def protect_again(pair, survivor, image, writer, echo, tmp_path, evidence=None):
     """After a failover to @survivor, whose disk is @image: C, a fresh secondary, resynced and
     in COLO with it (ColoPair.reprotect, while the guest writes); at a stopped checkpoint C's
     chain equals @image byte for byte; checkpoints follow; then the survivor is SIGKILLed and
-    C fails over. The echo connection carries on through each step. C's ColoDisks."""
+    C fails over. The echo connection carries on through each step. C's ColoDisks.
+    @evidence (ColoEvidence): snapshots at each step, the survivor's last before its kill."""
+    snap = evidence.snap if evidence else lambda label: None
     c_disks = ColoDisks(tmp_path / "c", blank=True)
     # the guest writes on through the resync (the mirror copies its writes too); its request
     # in flight at `stop` waits until COLO's entry runs the VM again
     pair.reprotect(survivor, c_disks)
+    snap("protected again")
     echo.roundtrip(echo.message())
     writer.wait_files(2)
     sp, _ = stopped_checkpoint(pair)
@@ -375,8 +396,10 @@ def protect_again(pair, survivor, image, writer, echo, tmp_path):
     echo.roundtrip(echo.message())
     wait_for(lambda: pair.stats("primary")["checkpoints"] >= sp["checkpoints"] + 2,
              "no checkpoints after re-protection")
+    snap("before the primary's kill")
     pair.kill("primary")
     pair.failover_runbook("secondary")
+    snap("the new secondary failed over")
     return c_disks
 
 
@@ -393,25 +416,27 @@ def finish_on(pair, side, writer, echo, tmp_path):
     return acked
 
 
-# Out of CI for now (make check LONG_TESTS=1 runs it): in 1 of about 8 runs (the clean-clone
-# CI of session 6) the echo connection opened with A did not survive B's SIGKILL, while C
-# answered new connections; not yet explained (docs/colo.md, "Not yet").
-@pytest.mark.long
 def test_full_cycle_reprotect(qemu_bin, built, tmp_path, sockdir):
     """A primary, B secondary; A killed, B serves; C started as the new secondary, resynced
     (drive-mirror sync=full to C's NBD export, stop, block-job-cancel), B's replication child
     and proxy added (before rew0), migrate: COLO again, checkpoints keep C's disk equal to
     B's; B killed, C serves. One client TCP connection (echo) survives all of it, and every
-    file acknowledged is on C's disk, which passes e2fsck."""
+    file acknowledged is on C's disk, which passes e2fsck. A failure leaves the consoles, the
+    COLO queries at each step and a capture of the bridge (lib/colo_evidence.py)."""
     disks = ColoDisks(tmp_path / "ab")
-    with ColoPair(qemu_bin, built, sockdir, delay=1000, disks=disks) as pair:
+    with (ColoPair(qemu_bin, built, sockdir, delay=1000, disks=disks) as pair,
+          ColoEvidence(pair, tmp_path / "evidence") as ev):
         echo, writer = start_load(pair, "c")
+        ev.watch(echo)
+        ev.snap("A and B in COLO")
         pair.kill("primary")  # A
         pair.failover_runbook("secondary")
+        ev.snap("B failed over")
         writer.wait_files(2)
         echo.roundtrip(echo.message())
         # B's parent0, into which its failover committed
-        c_disks = protect_again(pair, "secondary", disks.secondary, writer, echo, tmp_path)
+        c_disks = protect_again(pair, "secondary", disks.secondary, writer, echo, tmp_path,
+                                evidence=ev)
         acked = finish_on(pair, "secondary", writer, echo, tmp_path)
     check_image(c_disks.secondary, acked, tmp_path)
 

@@ -157,6 +157,32 @@ def wait_status(q, want, timeout=60):
         time.sleep(0.1)
 
 
+def test_stop_in_checkpoint_pause_holds(qemu_bin, built, tmp_path):
+    """`stop` on the primary while a checkpoint holds its VM (status colo, checkpoints back to
+    back): it takes at once (paused), the checkpoint it asks for brings the secondary into
+    paused, and the checkpoints after it resume neither; cont runs both again. 7.2 ignores a
+    stop in that window and its VM runs on: a manager's stop lost."""
+    pair = Pair(qemu_bin, built, tmp_path)
+    try:
+        start_recording(pair, delay=50)
+        p, s = pair.qmp["primary"], pair.qmp["secondary"]
+        for _ in range(3):
+            deadline = time.monotonic() + 30
+            while status(p) != "colo":
+                assert time.monotonic() < deadline, "no checkpoint pause seen"
+            assert p.cmd("stop") == {"return": {}}
+            assert status(p) == "paused"
+            wait_status(s, "paused")
+            n = p.cmd("x-query-colo-stats")["return"]["checkpoints"]
+            wait_stats(p, "checkpoints", n + 2)
+            assert status(p) == status(s) == "paused"
+            assert p.cmd("cont") == {"return": {}}
+            wait_status(s, "running")
+        assert guest_alive(pair.vms["primary"])
+    finally:
+        pair.stop()
+
+
 def test_guest_poweroff_with_no_shutdown(qemu_bin, built, tmp_path):
     """-no-shutdown on both: the power-off stops both in state shutdown, equal; a reset and
     cont on the primary run both again; a failover keeps the primary running."""

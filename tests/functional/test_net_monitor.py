@@ -1,7 +1,9 @@
 """Net QMP/HMP: netdev_add, netdev_del, set_link, info network, x-query-net-counters and
 run-time status changes of filters, beside Debian's QEMU where the output must match."""
 import os
+import re
 import socket
+import subprocess
 import time
 
 import pytest
@@ -150,3 +152,66 @@ def test_netdev_del_takes_its_filters(qemu_bin, debian_qemu):
             assert "error" in r, binary
         finally:
             stop(vm)
+
+
+@pytest.mark.parametrize("nic", ["none", "user"])
+def test_nic_option_as_upstream(qemu_bin, debian_qemu, nic):
+    """`-nic none` makes no NIC at all, `-nic user` one NIC on its own user netdev; neither
+    warns on stderr (ours once made a NIC without a peer for `none`, and warned for every NIC
+    it had made). Debian's default model (e1000) is not ours: the NIC's line is compared
+    without it."""
+    ours, theirs = both(qemu_bin, debian_qemu, "-M", "pc", "-nic", nic)
+    try:
+        a, b = ours.qmp.hmp("info network"), theirs.qmp.hmp("info network")
+        if nic == "none":
+            assert a == b == ""
+        else:
+            assert a.startswith("virtio-net-pci.0: index=0,type=nic,model=virtio-net-pci,")
+            assert b.startswith("e1000.0: index=0,type=nic,model=e1000,")
+            assert a.split("\\ ")[1].split(":")[1] == b.split("\\ ")[1].split(":")[1]
+        assert "warning" not in ours.read_stderr()
+        assert "warning" not in theirs.read_stderr()
+    finally:
+        stop(ours, theirs)
+
+
+LEGACY_NET = [
+    ["-net", "none"],
+    ["-net", "nic", "-net", "user"],
+    ["-net", "user,id=x9", "-net", "nic,macaddr=52:54:00:00:00:09", "-net", "nic"],
+]
+
+
+@pytest.mark.parametrize("args", LEGACY_NET, ids=["none", "nic-user", "two-nics"])
+def test_legacy_net_option_as_upstream(qemu_bin, debian_qemu, args):
+    """Upstream's -net puts each NIC and each backend on its own port of hub 0. Compared with
+    `info network` beside Debian's, whose NIC model is e1000 and whose anonymous backends are
+    named '#net' and a number of its own; the second NIC's automatic MAC is left out (Debian's
+    counter does not count a NIC given one)."""
+    ours, theirs = both(qemu_bin, debian_qemu, "-M", "pc", *args)
+    try:
+        a, b = ours.qmp.hmp("info network"), theirs.qmp.hmp("info network")
+
+        def norm(text, model):
+            text = text.replace(f"{model}.", "NIC.").replace(f"model={model}", "model=NIC")
+            text = re.sub(r"#net\d+", "#net", text)
+            return re.sub(r"macaddr=52:54:00:12:34:5\w", "macaddr=auto", text)
+
+        assert norm(a, "virtio-net-pci") == norm(b, "e1000")
+        assert ("hub 0" in a) == (args != ["-net", "none"])
+        assert "warning" not in ours.read_stderr()
+    finally:
+        stop(ours, theirs)
+
+
+@pytest.mark.parametrize("arg", ["nic,bogus=1", "user,name=u9", "bogus"])
+def test_legacy_net_errors_as_upstream(qemu_bin, debian_qemu, arg):
+    def run(binary):
+        p = subprocess.run([binary] + BASE_ARGS + ["-M", "pc", "-net", arg], timeout=20,
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        lines = [ln for ln in p.stderr.splitlines() if not ln.startswith("qemu: module")]
+        return p.returncode, lines
+
+    code, lines = run(qemu_bin)
+    assert (code, lines) == run(debian_qemu)
+    assert code == 1 and lines[0].startswith(f"qemu-system-x86_64: -net {arg}: ")

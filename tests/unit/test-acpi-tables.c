@@ -104,8 +104,13 @@ static void test_fadt(void)
     g_assert_cmpuint(le32(f + 40), ==, t->dsdt);
     g_assert_cmpuint(f[46], ==, ACPI_SCI_IRQ);
     g_assert_cmpuint(le32(f + 56), ==, ACPI_PM1_EVT);
+    g_assert_cmphex(ACPI_PM1_EVT, ==, 0x600); /* where SeaBIOS puts the block, as 7.2's FADT */
     g_assert_cmpuint(le32(f + 64), ==, ACPI_PM1_CNT);
     g_assert_cmpuint(le32(f + 76), ==, ACPI_PM_TMR);
+    g_assert_cmphex(le32(f + 80), ==, 0xafe0); /* GPE0_BLK, 4 bytes, as 7.2 */
+    g_assert_cmpuint(f[92], ==, 4);
+    g_assert_cmpuint(f[220], ==, 1); /* X_GPE0_BLK in I/O space */
+    g_assert_cmphex(le64(f + 224), ==, 0xafe0);
     g_assert_cmpuint(f[89], ==, 2);
     g_assert_cmpuint(f[91], ==, 4);
     g_assert_cmpuint(le32(f + 112) & (1u << 10), !=, 0); /* RESET_REG_SUP */
@@ -273,6 +278,81 @@ static void test_dsdt(void)
     acpi_tables_free(t);
 }
 
+/* The body of Device (seg) between from and to (searched at any depth), or NULL. */
+static const uint8_t *find_device(const uint8_t *from, const uint8_t *to, const char *seg,
+                                  const uint8_t **body_end)
+{
+    for (const uint8_t *p = from; p + 7 <= to; p++) {
+        if (p[0] != 0x5b || p[1] != 0x82) {
+            continue;
+        }
+        int nb;
+        uint32_t len = pkg_length(p + 2, &nb);
+        if (p + 2 + len <= to && !memcmp(p + 2 + nb, seg, 4)) {
+            *body_end = p + 2 + len;
+            return p + 2 + nb + 4;
+        }
+    }
+    return NULL;
+}
+
+/* The resource template of Name (_CRS, Buffer) in [dev, end): its bytes, end tag included. */
+static GByteArray *crs_bytes(const uint8_t *dev, const uint8_t *end)
+{
+    const uint8_t *crs = find_name(dev, end, "_CRS");
+    g_assert_nonnull(crs);
+    g_assert_cmpuint(crs[0], ==, 0x11);
+    int nb;
+    uint32_t buf_len = pkg_length(crs + 1, &nb);
+    const uint8_t *q = crs + 1 + nb;
+    g_assert_cmpuint(q[0], ==, 0x0a); /* a short buffer: its size in a byte */
+    g_assert_true(q + 2 + q[1] == crs + 1 + buf_len);
+    GByteArray *b = g_byte_array_new();
+    g_byte_array_append(b, q + 2, q[1]);
+    return b;
+}
+
+/* PCI0 holds ISA (_ADR 0x00010000: 00:01.0), which holds the PS/2 keyboard and mouse as 7.2's:
+ * KBD PNP0303 with ports 0x60 and 0x64 and IRQ 1, MOU PNP0F13 with IRQ 12, both _STA 0x0f. */
+static void test_dsdt_ps2(void)
+{
+    AcpiTables *t = acpi_build_pc_tables(BASE, 512ull << 20, true);
+    uint32_t len = check_table(t, t->dsdt, "DSDT");
+    const uint8_t *d = at(t, t->dsdt), *end = d + len;
+    const uint8_t *pci0_end, *isa_end, *kbd_end, *mou_end;
+    const uint8_t *pci0 = find_device(d + 36, end, "PCI0", &pci0_end);
+    g_assert_nonnull(pci0);
+    const uint8_t *isa = find_device(pci0, pci0_end, "ISA_", &isa_end);
+    g_assert_nonnull(isa);
+    g_assert_true(isa_end <= pci0_end);
+    const uint8_t *adr = find_name(isa, isa_end, "_ADR");
+    g_assert_nonnull(adr);
+    g_assert_cmpuint(adr[0], ==, 0x0c);
+    g_assert_cmphex(le32(adr + 1), ==, 0x00010000);
+
+    const uint8_t *kbd = find_device(isa, isa_end, "KBD_", &kbd_end);
+    g_assert_nonnull(kbd);
+    g_assert_true(kbd_end <= isa_end);
+    g_assert_cmpmem(find_name(kbd, kbd_end, "_HID"), 5, "\x0c\x41\xd0\x03\x03", 5);
+    g_assert_cmpmem(find_name(kbd, kbd_end, "_STA"), 2, "\x0a\x0f", 2);
+    static const uint8_t kbd_res[] = {0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01, /* IO */
+                                      0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01, /* IO */
+                                      0x22, 0x02, 0x00, /* IRQNoFlags {1} */
+                                      0x79, 0x00};
+    g_autoptr(GByteArray) kr = crs_bytes(kbd, kbd_end);
+    g_assert_cmpmem(kr->data, kr->len, kbd_res, sizeof(kbd_res));
+
+    const uint8_t *mou = find_device(isa, isa_end, "MOU_", &mou_end);
+    g_assert_nonnull(mou);
+    g_assert_true(mou_end <= isa_end);
+    g_assert_cmpmem(find_name(mou, mou_end, "_HID"), 5, "\x0c\x41\xd0\x0f\x13", 5);
+    g_assert_cmpmem(find_name(mou, mou_end, "_STA"), 2, "\x0a\x0f", 2);
+    static const uint8_t mou_res[] = {0x22, 0x00, 0x10, 0x79, 0x00}; /* IRQNoFlags {12} */
+    g_autoptr(GByteArray) mr = crs_bytes(mou, mou_end);
+    g_assert_cmpmem(mr->data, mr->len, mou_res, sizeof(mou_res));
+    acpi_tables_free(t);
+}
+
 static void test_e820(void)
 {
     E820Table t;
@@ -297,6 +377,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/acpi/rsdp", test_rsdp);
+    g_test_add_func("/acpi/dsdt-ps2", test_dsdt_ps2);
     g_test_add_func("/acpi/rsdt-xsdt", test_rsdt_xsdt);
     g_test_add_func("/acpi/fadt", test_fadt);
     g_test_add_func("/acpi/madt", test_madt);

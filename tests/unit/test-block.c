@@ -62,8 +62,8 @@ static void complete(void *opaque, int ret)
 {
     Completion *c = opaque;
     c->ret = ret;
-    c->done++;
     c->thread = g_thread_self();
+    g_atomic_int_inc(&c->done); /* last: a worker may run it (test_completion_lock) */
 }
 
 static void wait_done(Completion *c)
@@ -479,6 +479,128 @@ static void test_vectored(Fixture *f, gconstpointer data)
     bdrv_unref(bs);
 }
 
+/* A read the page cache can answer is done inside the call; anything else says -EAGAIN and
+ * leaves the request to the workers, accounting nothing. */
+static void test_read_nowait(Fixture *f, gconstpointer data)
+{
+    BlockDriverState *bs;
+    BlockBackend *blk = open_writer(f->path, "drive0", &bs);
+    bdrv_unref(bs);
+    uint8_t a[1000], b[3096];
+    const struct iovec iov[] = {{a, sizeof(a)}, {b, sizeof(b)}};
+    /* The fixture has just written the file: its pages are in the host's cache. */
+    g_assert_cmpint(blk_preadv_nowait(blk, 8192, iov, 2), ==, 0);
+    for (guint i = 0; i < sizeof(a); i++) {
+        g_assert_cmpuint(a[i], ==, (8192 + i) % 251);
+    }
+    for (guint i = 0; i < sizeof(b); i++) {
+        g_assert_cmpuint(b[i], ==, (8192 + sizeof(a) + i) % 251);
+    }
+    BlockAcctStats st = blk_stats(blk);
+    g_assert_cmpuint(st.rd_ops, ==, 1);
+    g_assert_cmpuint(st.rd_bytes, ==, 4096);
+
+    /* Past the end. */
+    g_assert_cmpint(blk_preadv_nowait(blk, IMG_SIZE - 1024, iov, 2), ==, -EAGAIN);
+    /* Behind a request in flight, which completes first. */
+    uint8_t w[4096];
+    memset(w, 0x5a, sizeof(w));
+    Completion c = {0};
+    blk_aio_pwrite(blk, 8192, sizeof(w), w, 0, complete, &c);
+    g_assert_cmpint(blk_preadv_nowait(blk, 8192, iov, 2), ==, -EAGAIN);
+    wait_done(&c);
+    g_assert_cmpint(c.ret, ==, 0);
+    g_assert_cmpint(blk_preadv_nowait(blk, 8192, iov, 2), ==, 0);
+    g_assert_cmpuint(a[0], ==, 0x5a);
+    g_assert_cmpuint(b[sizeof(b) - 1], ==, 0x5a);
+    st = blk_stats(blk);
+    g_assert_cmpuint(st.rd_ops, ==, 2);
+    g_assert_cmpuint(st.failed_ops, ==, 0);
+    blk_unref(blk);
+
+    /* A raw window reads its own bytes. */
+    GError *err = NULL;
+    g_autoptr(GHashTable) o = opts_of("driver", "raw", "file.driver", "file", "file.filename",
+                                      f->path, "offset", "65536", NULL);
+    bs = bdrv_open_opts(o, NULL, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(bdrv_preadv_nowait(bs, 512, iov, 1), ==, 0);
+    g_assert_cmpuint(a[0], ==, (65536 + 512) % 251);
+    bdrv_unref(bs);
+
+    /* O_DIRECT always waits for the disk: never tried. */
+    g_autoptr(GHashTable) od = opts_of("driver", "raw", "file.driver", "file", "file.filename",
+                                       f->path, "cache.direct", "on", NULL);
+    bs = bdrv_open_opts(od, NULL, &err);
+    if (!bs) {
+        g_clear_error(&err); /* no O_DIRECT on this file system: test_direct checks why */
+        return;
+    }
+    g_assert_cmpint(bdrv_preadv_nowait(bs, 0, iov, 1), ==, -EAGAIN);
+    bdrv_unref(bs);
+}
+
+/* A completion lock that is free only when the test says so. */
+static gint lock_free, lock_taken;
+
+static bool test_trylock(void)
+{
+    if (!g_atomic_int_get(&lock_free)) {
+        return false;
+    }
+    g_atomic_int_inc(&lock_taken);
+    return true;
+}
+
+static void test_unlock(void)
+{
+}
+
+static const BlockCompletionLock test_lock = {.trylock = test_trylock, .unlock = test_unlock};
+
+/* With a completion lock the worker runs the callback itself when it gets the lock, and hands
+ * it to the context as before when it does not. */
+static void test_completion_lock(Fixture *f, gconstpointer data)
+{
+    BlockDriverState *bs;
+    BlockBackend *blk = open_writer(f->path, "drive0", &bs);
+    bdrv_unref(bs);
+    blk_set_completion_lock(blk, &test_lock);
+    uint8_t buf[4096];
+    memset(buf, 0x77, sizeof(buf));
+
+    g_atomic_int_set(&lock_free, 1);
+    Completion c = {0};
+    blk_aio_pwrite(blk, 0, sizeof(buf), buf, 0, complete, &c);
+    /* No main loop iteration: the worker completes it. */
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    while (g_atomic_int_get(&c.done) == 0 && g_get_monotonic_time() < deadline) {
+        g_usleep(1000);
+    }
+    g_assert_cmpint(g_atomic_int_get(&c.done), ==, 1);
+    g_assert_cmpint(c.ret, ==, 0);
+    g_assert_true(c.thread != g_thread_self());
+    g_assert_cmpint(g_atomic_int_get(&lock_taken), ==, 1);
+    g_assert_cmpuint(blk_in_flight(blk), ==, 0);
+    g_assert_cmpuint(blk_stats(blk).wr_ops, ==, 1);
+
+    /* Lock held elsewhere: the context runs it, and a drain does too. */
+    g_atomic_int_set(&lock_free, 0);
+    c = (Completion){0};
+    blk_aio_pread(blk, 0, sizeof(buf), buf, complete, &c);
+    wait_done(&c);
+    g_assert_true(c.thread == g_thread_self());
+    g_assert_cmpuint(buf[0], ==, 0x77);
+    c = (Completion){0};
+    blk_aio_flush(blk, complete, &c);
+    blk_drain(blk);
+    g_assert_cmpint(c.done, ==, 1);
+    g_assert_true(c.thread == g_thread_self());
+    g_assert_cmpint(g_atomic_int_get(&lock_taken), ==, 1);
+    blk_set_completion_lock(blk, NULL);
+    blk_unref(blk);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -494,5 +616,7 @@ int main(int argc, char **argv)
     ADD("/block/raw-window", test_raw_window);
     ADD("/block/direct", test_direct);
     ADD("/block/vectored", test_vectored);
+    ADD("/block/read-nowait", test_read_nowait);
+    ADD("/block/completion-lock", test_completion_lock);
     return g_test_run();
 }

@@ -316,6 +316,41 @@ static void test_checkpoint_and_failover(void)
     colo_rewriter_free(rw);
 }
 
+/*
+ * A connection whose handshake no checkpoint followed before the failover: the survivor's guest
+ * keeps its own ISN, so the rewriter translates it on, both ways, for good (spec §4.4). A fresh
+ * rewriter, the one of a new secondary after re-protection, never saw it open and passes the
+ * survivor guest's numbers untouched: the client cannot take them after the next failover
+ * (docs/colo.md, "What a second failover keeps").
+ */
+static void test_failover_keeps_translating(void)
+{
+    ColoRewriter *rw = colo_rewriter_new();
+    handshake(rw);
+    colo_rewriter_failover(rw);
+    g_assert_false(colo_rewriter_in_failover_mode(rw));
+
+    GByteArray *reply = from_guest(COLO_TCP_ACK | COLO_TCP_PSH, S_ISN + 1, C_ISN + 5, "echo");
+    g_assert_true(process(rw, reply, FALSE));
+    g_assert_cmpuint(seq_of(reply), ==, P_ISN + 1);
+    assert_checksums_ok(reply);
+    GByteArray *cack = to_guest(COLO_TCP_ACK, C_ISN + 5, P_ISN + 5, NULL);
+    g_assert_true(process(rw, cack, TRUE));
+    g_assert_cmpuint(ack_of(cack), ==, S_ISN + 5);
+    g_assert_cmpuint(colo_rewriter_connections(rw), ==, 1);
+
+    ColoRewriter *fresh = colo_rewriter_new();
+    GByteArray *again = from_guest(COLO_TCP_ACK | COLO_TCP_PSH, S_ISN + 5, C_ISN + 5, "more");
+    g_assert_false(process(fresh, again, FALSE));
+    g_assert_cmpuint(seq_of(again), ==, S_ISN + 5);
+    g_assert_cmpuint(colo_rewriter_connections(fresh), ==, 0);
+    U(reply);
+    U(cack);
+    U(again);
+    colo_rewriter_free(fresh);
+    colo_rewriter_free(rw);
+}
+
 /* The guest connects out: the peer's SYN|ACK acks the primary's ISN (upstream never fixes it). */
 static void test_guest_initiated(void)
 {
@@ -401,6 +436,7 @@ int main(int argc, char **argv)
     g_test_add_func("/colo-rewriter/reset-and-untracked", test_reset_and_untracked);
     g_test_add_func("/colo-rewriter/timestamps", test_timestamps);
     g_test_add_func("/colo-rewriter/checkpoint-and-failover", test_checkpoint_and_failover);
+    g_test_add_func("/colo-rewriter/failover-keeps-translating", test_failover_keeps_translating);
     g_test_add_func("/colo-rewriter/guest-initiated", test_guest_initiated);
     g_test_add_func("/colo-rewriter/non-tcp-untouched", test_non_tcp_untouched);
     g_test_add_func("/colo-rewriter/checksum-references", test_checksum_references);

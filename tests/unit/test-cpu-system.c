@@ -159,6 +159,34 @@ static void test_self_modifying_code(void)
 }
 
 /*
+ * Two blocks a loop alternates between, at RAM offsets 0x1000 and 0x9001, which share a set of
+ * the block cache (target/i386/cpu.c's tb_set_of): both stay cached. With one entry per set
+ * each evicted the other, and every iteration decoded both again.
+ */
+static void test_colliding_blocks_stay_cached(void)
+{
+    GuestRam *ram = guest_ram_new(1 << 20, 0, NULL);
+    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
+    x86_cpu_setup_flat32(cpu);
+    X86CPUState *env = x86_cpu_env(cpu);
+    env->rip = 0x1000;
+    env->regs[R_ECX] = 1000;
+    /* 0x1000: dec ecx; jz 0x1008; jmp 0x9001; (0x1008) hlt     0x9001: jmp 0x1000 */
+    const uint8_t a[] = {0x49, 0x74, 0x05, 0xe9, 0xf9, 0x7f, 0x00, 0x00, 0xf4};
+    const uint8_t b[] = {0xe9, 0xfa, 0x7f, 0xff, 0xff};
+    guest_ram_write(ram, 0x1000, a, sizeof(a));
+    guest_ram_write(ram, 0x9001, b, sizeof(b));
+    g_assert_cmpint(x86_cpu_exec(cpu, 100000), ==, X86_EXIT_HALTED);
+    g_assert_cmphex(env->rip, ==, 0x1009);
+    g_assert_cmpuint(env->regs[R_ECX], ==, 0);
+    X86CPUStats st;
+    x86_cpu_get_stats(cpu, &st);
+    g_assert_cmpuint(st.tb_translations, <=, 3); /* the two blocks and the hlt */
+    x86_cpu_free(cpu);
+    guest_ram_free(ram);
+}
+
+/*
  * A state load (a COLO secondary's at every checkpoint, an incoming migration's) keeps the
  * decoded code of pages it did not change, and drops the code of a page written before it.
  */
@@ -345,6 +373,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/system/dirty-tracking", test_dirty_tracking);
     g_test_add_func("/cpu/system/self-modifying-code", test_self_modifying_code);
     g_test_add_func("/cpu/system/state-load-keeps-code", test_state_load_keeps_code);
+    g_test_add_func("/cpu/system/colliding-blocks-stay-cached", test_colliding_blocks_stay_cached);
     g_test_add_func("/cpu/system/info-registers-vs-qemu", test_dump_vs_qemu);
     g_test_add_func("/cpu/system/paging-modes", test_paging_modes);
     return g_test_run();

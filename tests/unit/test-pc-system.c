@@ -3,6 +3,7 @@
  * ports, then asks for a reset (0xcf9) or a power-off (ACPI PM1 control); the requests reach
  * the main loop as events, system_reset reruns it, stop/cont pause it.
  */
+#include "hw/acpi/acpi-tables.h"
 #include "hw/core/biglock.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
@@ -141,7 +142,7 @@ static void test_reset_cycle(Fixture *f, gconstpointer data)
 
 static void test_poweroff_and_stop(Fixture *f, gconstpointer data)
 {
-    write_kernel(f, 0xb004, 0x2001, true);
+    write_kernel(f, ACPI_PM1_CNT, 0x2001, true);
     start_vm(f);
     g_assert_true(wait_for(f, poweroff_seen));
     g_assert_true(printed_once(f));

@@ -6,7 +6,7 @@
  * saved and loaded into a second VM+CPU in this process goes on running its shell there.
  */
 #include "hw/acpi/acpi-tables.h"
-#include "hw/acpi/pm.h"
+#include "hw/acpi/piix4-pm.h"
 #include "hw/core/biglock.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
@@ -27,7 +27,7 @@
 #define RAM_SIZE   (64u << 20)
 #define LAPIC_BASE 0xfee00000ull
 #define IOAPIC     0xfec00000ull
-#define NIC_DEVFN  (1 << 3)
+#define NIC_DEVFN  PCI_DEVFN(2, 0) /* after the southbridge in slot 1 */
 
 typedef struct Vm {
     uint8_t *ram;
@@ -433,6 +433,15 @@ static PcSystem *parked_vm_new(void)
     return sys;
 }
 
+/* What SeaBIOS does first (piix4_pm_setup): the PM block at 0x600 through 00:01.3's PMBA and
+ * PMREGMISC. Done on the source only: the destination's block follows the loaded config. */
+static void place_pm_block(PcSystem *sys)
+{
+    IoSpace *io = pc_machine_io(pc_system_machine(sys));
+    pci_cfg_write(io, PCI_DEVFN(1, 3), PIIX4_PM_PMBA, ACPI_PM_BASE | 1, 4);
+    pci_cfg_write(io, PCI_DEVFN(1, 3), PIIX4_PM_PMREGMISC, 1, 1);
+}
+
 /* The PM timer's ticks (3.579545 MHz) as ns. */
 static int64_t pm_ns(uint32_t ticks)
 {
@@ -454,6 +463,7 @@ static void test_time_continues_after_load(void)
     const gulong pause_us = 300 * 1000;
 
     PcSystem *a = parked_vm_new();
+    place_pm_block(a);
     pc_system_start(a);
     g_usleep(50 * 1000);
     pc_system_stop(a);
@@ -462,6 +472,7 @@ static void test_time_continues_after_load(void)
     GuestTime stopped = guest_time(a);
     g_assert_cmpuint(stopped.tsc, ==, before.tsc);
     g_assert_cmpuint(stopped.pm, ==, before.pm);
+    g_assert_cmphex(before.pm, !=, 0xffffffff); /* the block is there */
 
     g_autoptr(GByteArray) s = g_byte_array_new();
     GError *err = NULL;

@@ -3,6 +3,8 @@
  * RAM split, firmware data in RAM (ACPI, PVH kernel), port/MMIO dispatch, the interrupt path
  * from a device to the CPU's INTA, and the reset / power-off requests.
  */
+#include "hw/acpi/acpi-tables.h"
+#include "hw/acpi/piix4-pm.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/pc.h"
 #include "hw/nvram/fw-cfg.h"
@@ -195,6 +197,12 @@ static uint32_t cfg_read(Fixture *f, int devfn, int reg)
     return pc_machine_pio_read(f->m, 0xcfc, 4);
 }
 
+static void cfg_write(Fixture *f, int devfn, int reg, uint32_t val)
+{
+    pc_machine_pio_write(f->m, 0xcf8, 0x80000000u | (devfn << 8) | reg, 4);
+    pc_machine_pio_write(f->m, 0xcfc, val, 4);
+}
+
 static void test_realize_firmware(Fixture *f, gconstpointer data)
 {
     g_assert_true(add_device(f, "virtio-net-pci,netdev=hn0,mac=52:54:00:aa:bb:cc", NULL));
@@ -208,11 +216,16 @@ static void test_realize_firmware(Fixture *f, gconstpointer data)
     g_assert_cmpmem(f->ram + 0xe0000, 8, "RSD PTR ", 8);
     g_assert_cmpmem(f->ram + 0x1000000, 4, "\xf4\xeb\xfd\x90", 4);
     g_assert_cmpstr((char *)f->ram + LINUX_CMDLINE_ADDR, ==, "console=ttyS0");
-    /* PCI: the host bridge, then the NIC in slot 1 with its BAR assigned */
+    /* PCI: the host bridge, the southbridge in slot 1 (ISA .0, PM .3; no IDE drive: no .1),
+     * then the NIC in slot 2 with its BAR assigned */
     g_assert_cmphex(cfg_read(f, 0, 0), ==, 0x12378086);
-    g_assert_cmphex(cfg_read(f, 8, 0), ==, 0x10001af4);
-    g_assert_cmphex(cfg_read(f, 8, 0x20) & ~0xfu, ==, PC_PCI_MEM_BASE);
-    g_assert_cmphex(cfg_read(f, 8, 0x3c) & 0xff, ==, 10); /* slot 1 INTA: PIRQ B */
+    g_assert_cmphex(cfg_read(f, 8, 0), ==, 0x70008086);
+    g_assert_cmphex(cfg_read(f, 8, 0x0c) >> 16 & 0xff, ==, 0x80); /* multi-function */
+    g_assert_cmphex(cfg_read(f, 9, 0), ==, 0xffffffff);
+    g_assert_cmphex(cfg_read(f, 11, 0), ==, 0x71138086);
+    g_assert_cmphex(cfg_read(f, 16, 0), ==, 0x10001af4);
+    g_assert_cmphex(cfg_read(f, 16, 0x20) & ~0xfu, ==, PC_PCI_MEM_BASE);
+    g_assert_cmphex(cfg_read(f, 16, 0x3c) & 0xff, ==, 11); /* slot 2 INTA: PIRQ C */
     /* the device config is in the BAR: the MAC */
     g_assert_cmphex(pc_machine_mmio_read(f->m, PC_PCI_MEM_BASE + 0x2005, 1), ==, 0xcc);
     /* adding devices after realize is refused */
@@ -278,7 +291,7 @@ static void test_reset_and_poweroff(Fixture *f, gconstpointer data)
     g_assert_cmpint(f->resets, ==, 1);
     pc_machine_pio_write(f->m, 0xcf9, 0x06, 1);
     g_assert_cmpint(f->resets, ==, 2);
-    pc_machine_pio_write(f->m, 0xb004, 0x2001, 2);
+    pc_machine_pio_write(f->m, ACPI_PM1_CNT, 0x2001, 2);
     g_assert_cmpint(f->poweroffs, ==, 1);
     /* a reset reloads the kernel over whatever the guest wrote */
     memset(f->ram + 0x1000000, 0, 4);
@@ -479,6 +492,86 @@ static void test_nic_requests(Fixture *f, gconstpointer data)
     net_cleanup();
 }
 
+/* The PIIX4 PM function (00:01.3): its identity as 7.2's, the block where a -kernel boot's
+ * "firmware" put it (as SeaBIOS does: PMBA 0x601, PMREGMISC 1), moved by PMBA, turned off by
+ * PMREGMISC, off after a reset until placed again; the SMBus host answers "no device"; GPE0
+ * at 0xafe0. */
+static void test_piix4_pm(Fixture *f, gconstpointer data)
+{
+    const int pm = PCI_DEVFN(1, 3);
+    g_assert_true(pc_machine_realize(f->m, NULL));
+    g_assert_cmphex(cfg_read(f, pm, 0x00), ==, 0x71138086);
+    g_assert_cmphex(cfg_read(f, pm, 0x04), ==, 0x02800004);      /* status; bus master (firmware) */
+    g_assert_cmphex(cfg_read(f, pm, 0x08), ==, 0x06800003);      /* class 0680, revision 3 */
+    g_assert_cmphex(cfg_read(f, pm, 0x3c) & 0xffff, ==, 0x0109); /* pin A, line 9 (SCI) */
+    g_assert_cmphex(cfg_read(f, pm, PIIX4_PM_PMBA), ==, ACPI_PM_BASE | 1);
+    g_assert_cmphex(cfg_read(f, pm, PIIX4_PM_PMREGMISC) & 0xff, ==, 1);
+    g_assert_cmphex(cfg_read(f, pm, 0x58) >> 24, ==, 0x02); /* APMC_EN: no SMM set-up */
+    g_assert_cmphex(cfg_read(f, pm, PIIX4_PM_SMBBA), ==, 0x701);
+    /* the PM timer counts at 0x608 */
+    uint32_t t0 = pc_machine_pio_read(f->m, ACPI_PM_TMR, 4);
+    g_usleep(2000);
+    uint32_t t1 = pc_machine_pio_read(f->m, ACPI_PM_TMR, 4);
+    g_assert_cmpuint(t1 - t0, >, 0);
+    g_assert_cmpuint(t1 - t0, <, 0x1000000);
+    /* PM1a: the power button's enable bit is kept where the guest writes it */
+    pc_machine_pio_write(f->m, ACPI_PM1_EVT + 2, 0x0100, 2);
+    g_assert_cmphex(pc_machine_pio_read(f->m, ACPI_PM1_EVT + 2, 2), ==, 0x0100);
+    /* PMBA moves the block (bits 15:6 only), with its registers */
+    cfg_write(f, pm, PIIX4_PM_PMBA, 0xb07f);
+    g_assert_cmphex(cfg_read(f, pm, PIIX4_PM_PMBA), ==, 0xb07f);
+    g_assert_cmphex(pc_machine_pio_read(f->m, ACPI_PM1_EVT + 2, 2), ==, 0xffff);
+    g_assert_cmphex(pc_machine_pio_read(f->m, 0xb042, 2), ==, 0x0100);
+    t0 = pc_machine_pio_read(f->m, 0xb048, 4);
+    g_usleep(2000);
+    g_assert_cmpuint(pc_machine_pio_read(f->m, 0xb048, 4) - t0, >, 0);
+    pc_machine_pio_write(f->m, 0xb044, 0x2001, 2); /* S5 at the new place */
+    g_assert_cmpint(f->poweroffs, ==, 1);
+    /* PMREGMISC bit 0 off: nothing decodes there */
+    cfg_write(f, pm, PIIX4_PM_PMREGMISC, 0);
+    g_assert_cmphex(pc_machine_pio_read(f->m, 0xb042, 2), ==, 0xffff);
+    /* GPE0: enable bits kept, status write-1-to-clear */
+    pc_machine_pio_write(f->m, ACPI_GPE0_BLK + 2, 0x0003, 2);
+    g_assert_cmphex(pc_machine_pio_read(f->m, ACPI_GPE0_BLK, 4), ==, 0x00030000);
+    /* SMBus: a quick command to any address ends in DEV_ERR, cleared by writing it back */
+    pc_machine_pio_write(f->m, 0x704, 0xa1, 1);
+    pc_machine_pio_write(f->m, 0x702, 0x40, 1);
+    g_assert_cmphex(pc_machine_pio_read(f->m, 0x700, 1), ==, 0x04);
+    pc_machine_pio_write(f->m, 0x700, 0x04, 1);
+    g_assert_cmphex(pc_machine_pio_read(f->m, 0x700, 1), ==, 0x00);
+    /* a reset puts the block back where the firmware's work places it */
+    g_assert_true(pc_machine_reset(f->m, NULL));
+    g_assert_cmphex(cfg_read(f, pm, PIIX4_PM_PMBA), ==, ACPI_PM_BASE | 1);
+    g_assert_cmphex(pc_machine_pio_read(f->m, ACPI_PM1_EVT + 2, 2), ==, 0);
+    g_assert_cmphex(pc_machine_pio_read(f->m, 0xb042, 2), ==, 0xffff);
+    g_assert_cmphex(pc_machine_pio_read(f->m, ACPI_GPE0_BLK, 4), ==, 0);
+}
+
+/* With firmware the block stays off after reset (PMBA 0x0001, PMREGMISC 0) until SeaBIOS
+ * programs it; SMBBA keeps the machine's 0xb100 (set at creation, not by reset). */
+static void test_piix4_pm_firmware(Fixture *f, gconstpointer data)
+{
+    const int pm = PCI_DEVFN(1, 3);
+    PcMachineOptions o = {.ram_size = RAM_SIZE, .firmware = true, .acpi = true};
+    pc_machine_free(f->m);
+    f->m = pc_machine_new(&o, &f->hooks, NULL);
+    g_assert_nonnull(f->m);
+    g_assert_true(pc_machine_realize(f->m, NULL));
+    g_assert_cmphex(cfg_read(f, pm, PIIX4_PM_PMBA), ==, 0x0001);
+    g_assert_cmphex(cfg_read(f, pm, PIIX4_PM_PMREGMISC) & 0xff, ==, 0);
+    g_assert_cmphex(cfg_read(f, pm, PIIX4_PM_SMBBA), ==, PIIX4_SMB_DEFAULT | 1);
+    g_assert_cmphex(cfg_read(f, pm, 0x3c) & 0xffff, ==, 0x0100);
+    g_assert_cmphex(pc_machine_pio_read(f->m, ACPI_PM_TMR, 4), ==, 0xffffffff);
+    /* SeaBIOS's piix4_pm_setup */
+    cfg_write(f, pm, PIIX4_PM_PMBA, ACPI_PM_BASE | 1);
+    cfg_write(f, pm, PIIX4_PM_PMREGMISC, 1);
+    uint32_t t0 = pc_machine_pio_read(f->m, ACPI_PM_TMR, 4);
+    g_usleep(2000);
+    g_assert_cmpuint(pc_machine_pio_read(f->m, ACPI_PM_TMR, 4) - t0, >, 0);
+    g_assert_true(pc_machine_reset(f->m, NULL));
+    g_assert_cmphex(pc_machine_pio_read(f->m, ACPI_PM_TMR, 4), ==, 0xffffffff);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -494,5 +587,7 @@ int main(int argc, char **argv)
     ADD("/pc/machine-props", test_machine_props);
     ADD("/pc/firmware-boot-order", test_firmware_boot_order);
     ADD("/pc/ide-bootindex", test_ide_bootindex);
+    ADD("/pc/piix4-pm", test_piix4_pm);
+    ADD("/pc/piix4-pm-firmware", test_piix4_pm_firmware);
     return g_test_run();
 }

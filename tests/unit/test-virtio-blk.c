@@ -255,8 +255,16 @@ static void test_read_write(Fixture *f, gconstpointer data)
     uint32_t len;
     f->dma_written = 0;
     post(f, VIRTIO_BLK_T_IN, 8, 0, 8192);
-    /* The vCPU's kick returned before the disk answered: nothing written yet. */
-    g_assert_cmpuint(used_idx(f), ==, 0);
+    if (f->mapping) {
+        /* The image was just written, so its pages are in the host's cache: the read was
+         * answered within the kick, with its interrupt. */
+        g_assert_cmpuint(used_idx(f), ==, 1);
+        g_assert_cmpuint(virtio_blk_stats(f->dev).inline_reads, ==, 1);
+        g_assert_cmpint(f->interrupts, ==, 1);
+    } else {
+        /* The vCPU's kick returned before the disk answered: nothing written yet. */
+        g_assert_cmpuint(used_idx(f), ==, 0);
+    }
     g_assert_cmpuint(wait_request(f, &len), ==, VIRTIO_BLK_S_OK);
     g_assert_cmpuint(len, ==, 8193);
     for (int i = 0; i < 8192; i++) {
@@ -429,8 +437,9 @@ static void test_missing_header_breaks(Fixture *f, gconstpointer data)
 
 static void test_drain_and_reset(Fixture *f, gconstpointer data)
 {
-    /* In flight, then drained (pre_save's job): completed into the ring without the loop. */
-    post(f, VIRTIO_BLK_T_IN, 0, 0, 65536);
+    /* In flight, then drained (pre_save's job): completed into the ring without the loop.
+     * Writes, as a read of cached bytes may be answered within the kick. */
+    post(f, VIRTIO_BLK_T_OUT, 0, 65536, 0);
     g_assert_cmpuint(blk_in_flight(f->blk), ==, 1);
     virtio_blk_drain(f->dev);
     g_assert_cmpuint(blk_in_flight(f->blk), ==, 0);
@@ -438,7 +447,7 @@ static void test_drain_and_reset(Fixture *f, gconstpointer data)
     g_assert_cmpuint(f->ram[STAT_ADDR], ==, VIRTIO_BLK_S_OK);
 
     /* In flight across a reset: the request finishes but the reset driver never sees it. */
-    post(f, VIRTIO_BLK_T_IN, 0, 0, 65536);
+    post(f, VIRTIO_BLK_T_OUT, 0, 65536, 0);
     virtio_reset(virtio_blk_vdev(f->dev));
     g_assert_cmpuint(blk_in_flight(f->blk), ==, 0);
     g_assert_cmpuint(used_idx(f), ==, 1);

@@ -6,8 +6,11 @@
  *            └─► XSDT ─┼─► APIC (MADT: one LAPIC, one IOAPIC, ISA overrides, LINT1 NMI)
  *                      └─► HPET (the HPET's block id and address, include/hw/timer/hpet.h)
  *
- * The FADT points at the PIIX4-style PM block (PM1a event 0xb000, control 0xb004, timer
- * 0xb008, SCI on IRQ 9) and the reset register (I/O 0xcf9, value 6). Every table carries a
+ * The FADT points at the PIIX4 PM block where firmware places it (PM1a event 0x600, control
+ * 0x604, timer 0x608, SCI on IRQ 9), GPE0 at 0xafe0 and the reset register (I/O 0xcf9,
+ * value 6). The DSDT's PCI0 holds the PIIX3 ISA bridge (ISA, 00:01.0) with the PS/2
+ * keyboard (KBD, PNP0303: ports 0x60/0x64, IRQ 1) and mouse (MOU, PNP0F13: IRQ 12), as 7.2's:
+ * SeaBIOS enables its keyboard only when the DSDT has PNP0303. Every table carries a
  * valid checksum; the RSDP has both the 20-byte and the extended checksum.
  */
 #ifndef HW_ACPI_ACPI_TABLES_H
@@ -17,10 +20,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define ACPI_PM_BASE     0xb000
+#define ACPI_PM_BASE     0x600 /* where SeaBIOS puts the PIIX4 PM block (PMBA) */
 #define ACPI_PM1_EVT     (ACPI_PM_BASE + 0)
 #define ACPI_PM1_CNT     (ACPI_PM_BASE + 4)
 #define ACPI_PM_TMR      (ACPI_PM_BASE + 8)
+#define ACPI_GPE0_BLK    0xafe0
+#define ACPI_GPE0_LEN    4
 #define ACPI_SCI_IRQ     9
 #define ACPI_RESET_PORT  0xcf9
 #define ACPI_RESET_VALUE 0x06

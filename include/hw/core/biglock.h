@@ -18,6 +18,8 @@
 
 void bql_lock(void);
 void bql_unlock(void);
+/* Takes the lock only if nobody else holds it; true if it did (then bql_unlock() it). */
+bool bql_trylock(void);
 /* True if the calling thread holds the lock. */
 bool bql_locked(void);
 /* Drops every level the calling thread holds (to wait for a vCPU that may be blocked on the

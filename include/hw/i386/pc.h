@@ -4,10 +4,14 @@
  *   ISA IRQs / GSIs 0-15 ──► i8259 pair ──► LAPIC LINT0 (virtual wire) ─┐
  *                       └──► IOAPIC pins (IRQ0 on pin 2) ──► LAPIC ──────┴─► hooks.cpu_set_irq
  *   port I/O  0x20 PIC  0x40 PIT  0x60/0x64 i8042  0x61  0x70 RTC  0x92  0x3f8 COM1
- *             0xcf8/0xcfc PCI  0xcf9 reset  0xb000 ACPI PM  0x4d0 ELCR  + quiet legacy ports
+ *             0xcf8/0xcfc PCI  0xcf9 reset  0x4d0 ELCR  0xafe0 GPE0  + quiet legacy ports
+ *             ACPI PM block where 00:01.3's PMBA puts it (0x600), its SMBus (0x700; 0xb100
+ *             until firmware moves it)
  *             0x510/0x511/0x514 fw_cfg (with firmware: no -kernel; hw/i386/pc-firmware.h)
  *   MMIO      0xfec00000 IOAPIC  0xfee00000 LAPIC  PCI BARs from 0xfe000000
- *   PCI 00:00.0 i440FX host bridge, then -device virtio-net-pci,... in slot order
+ *   PCI 00:00.0 i440FX host bridge, 00:01.0 PIIX3 ISA bridge, 00:01.1 PIIX3 IDE (with the
+ *       first IDE drive), 00:01.3 PIIX4 PM (with ACPI; hw/acpi/piix4-pm.h), then -device ...
+ *       in slot order from 2
  *   -device isa-debug-exit (0x501), pc-testdev (0xe0-0xeb, 0x2000, MMIO 0xff000000)
  *   RAM       below 4 GiB up to low_size, the rest at 4 GiB (pc_ram_split)
  *   firmware  ROM at 4 GiB - its size; 0xc0000-0xfffff shadowed through PAM (memory/rom.h)
@@ -21,8 +25,9 @@
  *   pc_machine_add_drive(m, blk)        the device of a -drive if=virtio|ide (after -device's,
  *                                       but upstream's default CD-ROM before them; the first
  *                                       IDE drive brings the PIIX3 IDE function)
- *   pc_machine_realize(m)               with -kernel, firmware's work: PCI BARs, ACPI tables,
- *                                       the kernel; without, fw_cfg's items for SeaBIOS
+ *   pc_machine_realize(m)               with -kernel, firmware's work: PCI BARs, the PM
+ *                                       block, ACPI tables, the kernel; without, fw_cfg's
+ *                                       items for SeaBIOS
  *   pc_machine_attach(m, NULL)          timers on the main loop (big lock: hw/core/biglock.h)
  *   CPU: x86_cpu_new(ram, &pc_machine_cpu_bus, m), then pc_machine_boot_cpu
  *   guest reset request (i8042 0xfe, 0xcf9, 0x92, triple fault) ─► hooks.reset_request

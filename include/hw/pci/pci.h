@@ -99,6 +99,10 @@ extern const VMStateDescription vmstate_pci_device;
 void pci_bus_add_vmstate(PCIBus *bus, VMStateSet *set);
 /* The i440FX host bridge function at 00:00.0. */
 PCIDevice *pci_host_bridge_new(PCIBus *bus, GError **errp);
+/* Upstream's subsystem for a function without its own: 1af4:1100 (Red Hat, QEMU). */
+void pci_set_default_subsystem(PCIDevice *dev);
+/* The PIIX3 PCI-to-ISA bridge, function 0 of the southbridge's slot (00:01.0 on pc). */
+PCIDevice *pci_piix3_isa_new(PCIBus *bus, int devfn, GError **errp);
 
 /* devfn < 0: the first free slot from 1 on. The device is zeroed and owned by the bus. */
 PCIDevice *pci_device_new(PCIBus *bus, const char *name, int devfn, uint16_t vendor,

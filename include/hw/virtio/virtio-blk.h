@@ -82,6 +82,7 @@ typedef struct VirtIOBlock VirtIOBlock;
 
 typedef struct VirtIOBlkStats {
     uint64_t requests, completed, errors, unsupported;
+    uint64_t inline_reads; /* completed within their notification (blk_preadv_nowait) */
 } VirtIOBlkStats;
 
 /* serial: the GET_ID string (NULL: empty). The device takes the backend's permissions. */
