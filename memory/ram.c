@@ -93,6 +93,18 @@ void guest_ram_note_store_range(GuestRam *ram, uint64_t off, uint64_t len)
     }
 }
 
+bool guest_ram_load_page(GuestRam *ram, uint64_t off, const void *src)
+{
+    guint8 *page = ram->host + off;
+    /* Reading both is cheaper than what a write costs a code page: its translations. */
+    if (memcmp(page, src, GUEST_PAGE_SIZE) == 0) {
+        return false;
+    }
+    memcpy(page, src, GUEST_PAGE_SIZE);
+    guest_ram_note_store_range(ram, off, GUEST_PAGE_SIZE);
+    return true;
+}
+
 /* Whether every byte of [gpa, gpa+len) is RAM. */
 static bool ram_range_ok(GuestRam *ram, uint64_t gpa, uint64_t len)
 {

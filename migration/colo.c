@@ -967,9 +967,9 @@ static void apply_main(void *opaque)
         for (gsize w = 0; w < c->words; w++) {
             for (uint64_t bits = c->rx.received[w]; bits; bits &= bits - 1) {
                 uint64_t off = ((uint64_t)w * 64 + __builtin_ctzll(bits)) << GUEST_PAGE_BITS;
+                /* most pages S dirtied hold what P's did: S ran the same guest */
                 if (off < ram->size) {
-                    memcpy(ram->host + off, c->rx.mem + off, GUEST_PAGE_SIZE);
-                    guest_ram_note_store_range(ram, off, GUEST_PAGE_SIZE);
+                    guest_ram_load_page(ram, off, c->rx.mem + off);
                 }
             }
         }

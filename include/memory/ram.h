@@ -124,6 +124,13 @@ static inline void guest_ram_note_store(GuestRam *ram, uint64_t off)
 void guest_ram_note_store_range(GuestRam *ram, uint64_t off, uint64_t len);
 
 /*
+ * Makes the RAM page at offset off (page-aligned, below ram->size) hold the GUEST_PAGE_SIZE
+ * bytes at src, as a store would; a page that already holds them is left alone, so the code
+ * decoded from it stays valid. Returns whether the page changed.
+ */
+bool guest_ram_load_page(GuestRam *ram, uint64_t off, const void *src);
+
+/*
  * Copy to/from guest physical memory. Only RAM is touched; returns false (and copies
  * nothing) if any byte of the range is not RAM. Writes go through the store path.
  */

@@ -160,8 +160,13 @@ void x86_cpu_set_state(X86CPU *cpu, const X86CPUState *in)
     *ENV = *in;
     cpu->tsc_base_ns = x86_clock_ns(cpu);
     ENV->cc_op = CC_OP_EFLAGS;
+    /* The TLB flush's new epoch unlinks every block; the decoded blocks themselves stay, as
+     * they are keyed by RAM offset, pc, mode and their page's code generation, and a load
+     * writes RAM through the store path. A COLO secondary loads a state at every checkpoint:
+     * flushing here threw all its translated code away each time. */
     x86_cpu_state_changed(cpu);
-    tb_flush(cpu);
+    cpu->prev_tb = NULL;
+    cpu->jit_link_req = NULL; /* made for the state before */
 }
 
 void x86_cpu_exit_request(X86CPU *cpu)

@@ -10,6 +10,7 @@ COLO makes the boot slower (every checkpoint stops both VMs and ships the pages 
 the last); one boot, a few minutes on a loaded host (QC_DEBIAN_TIMEOUT bounds each wait)."""
 import os
 import re
+import time
 
 import pytest
 
@@ -17,8 +18,8 @@ import debian_image
 from colo_pair import ColoDisks, ColoPair
 from test_debian_image import OURS
 
-# `make check` runs it only with LONG_TESTS=1: 4-6 minutes on the loaded shared host, over
-# CI's budget, and the survivor's systemd boot is slow there (README, "make check").
+# `make check` runs it only with LONG_TESTS=1: 4-11 minutes on the loaded shared host, over
+# CI's budget, and not yet reliable there (README, "make check"; docs/colo.md).
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
               pytest.mark.long]
 
@@ -50,11 +51,14 @@ def test_colo_entered_in_grub_fails_over_in_the_kernel(image, tmp_path, sockdir)
         assert stats["by-timer"] >= 1, stats
         pair.kill("primary")
         pair.failover_runbook("secondary")
+        failed_over = time.monotonic()
         s = pair.vms["secondary"]
         # The secondary never ran the firmware: it started from the first checkpoint.
         assert not re.search(r"SeaBIOS \(version", s.console), s.console[-3000:]
-        # the rest of the boot, without checkpoints, on a host with COLO's load behind it
-        debian_image.login(s, image, timeout=2 * debian_image.BOOT_TIMEOUT)
+        # the rest of the boot, without checkpoints: CPU-bound as a plain boot is (docs/colo.md),
+        # so on a loaded host as slow
+        debian_image.login(s, image, timeout=3 * debian_image.BOOT_TIMEOUT)
+        to_login = time.monotonic() - failed_over
         out = s.shell("uname -r; findmnt -no SOURCE,FSTYPE,OPTIONS /; "
                       "echo after-failover > /root/mark; sync; cat /root/mark")
         lines = out.split("\n")
@@ -66,6 +70,7 @@ def test_colo_entered_in_grub_fails_over_in_the_kernel(image, tmp_path, sockdir)
         after = pair.stats("secondary")
         print(f"COLO through the boot: {stats['checkpoints']} checkpoints before the failover "
               f"(by timer {stats['by-timer']}, by compare {stats['by-compare']}), "
-              f"pause p50 {stats['pause-p50-ms']} ms; secondary counted {after['checkpoints']}")
+              f"pause p50 {stats['pause-p50-ms']} ms; secondary counted {after['checkpoints']}; "
+              f"failover to login {to_login:.0f} s; load average {os.getloadavg()[0]:.1f}")
     finally:
         pair.stop()

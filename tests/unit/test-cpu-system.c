@@ -189,6 +189,50 @@ static void test_colliding_blocks_stay_cached(void)
 }
 
 /*
+ * A state load (a COLO secondary's at every checkpoint, an incoming migration's) keeps the
+ * decoded code of pages it did not change, and drops the code of a page written before it.
+ */
+static void test_state_load_keeps_code(void)
+{
+    GuestRam *ram = guest_ram_new(1 << 20, 0, NULL);
+    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
+    x86_cpu_setup_flat32(cpu);
+    X86CPUState *env = x86_cpu_env(cpu);
+    env->regs[R_ESP] = 0x8000;
+    env->rip = 0x1000;
+    uint8_t code[] = {0xb8, 0x01, 0x00, 0x00, 0x00, 0xf4}; /* mov eax, 1; hlt */
+    guest_ram_write(ram, 0x1000, code, sizeof(code));
+    g_assert_cmpint(x86_cpu_exec(cpu, 100), ==, X86_EXIT_HALTED);
+    g_assert_cmphex(env->regs[R_EAX], ==, 1);
+    X86CPUState *st = g_new(X86CPUState, 1);
+    x86_cpu_get_state(cpu, st);
+    st->rip = 0x1000;
+    st->halted = 0;
+    st->regs[R_EAX] = 0;
+    X86CPUStats before, after;
+    x86_cpu_get_stats(cpu, &before);
+
+    x86_cpu_set_state(cpu, st);
+    g_assert_cmpint(x86_cpu_exec(cpu, 100), ==, X86_EXIT_HALTED);
+    g_assert_cmphex(env->regs[R_EAX], ==, 1);
+    x86_cpu_get_stats(cpu, &after);
+    g_assert_cmpuint(after.tb_flushes, ==, before.tb_flushes);
+    g_assert_cmpuint(after.tb_translations, ==, before.tb_translations);
+
+    /* the page changed (as a checkpoint's RAM is written before its devices load) */
+    code[1] = 0x02;
+    guest_ram_write(ram, 0x1000, code, sizeof(code));
+    x86_cpu_set_state(cpu, st);
+    g_assert_cmpint(x86_cpu_exec(cpu, 100), ==, X86_EXIT_HALTED);
+    g_assert_cmphex(env->regs[R_EAX], ==, 2);
+    x86_cpu_get_stats(cpu, &after);
+    g_assert_cmpuint(after.tb_translations, ==, before.tb_translations + 1);
+    g_free(st);
+    x86_cpu_free(cpu);
+    guest_ram_free(ram);
+}
+
+/*
  * "info registers" text: the bench guest ends in cli; hlt in long mode, deterministically,
  * on our CPU and on Debian's QEMU; the dumps must agree line for line (except the IDT, which
  * QEMU's firmware set before the guest ran).
@@ -341,6 +385,7 @@ int main(int argc, char **argv)
     g_test_add_data_func("/cpu/system/state-roundtrip-jit", "jit", test_state_roundtrip);
     g_test_add_func("/cpu/system/dirty-tracking", test_dirty_tracking);
     g_test_add_func("/cpu/system/self-modifying-code", test_self_modifying_code);
+    g_test_add_func("/cpu/system/state-load-keeps-code", test_state_load_keeps_code);
     g_test_add_func("/cpu/system/colliding-blocks-stay-cached", test_colliding_blocks_stay_cached);
     g_test_add_func("/cpu/system/info-registers-vs-qemu", test_dump_vs_qemu);
     g_test_add_func("/cpu/system/paging-modes", test_paging_modes);

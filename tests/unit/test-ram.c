@@ -149,6 +149,35 @@ static void test_code_page(void)
     guest_ram_free(ram);
 }
 
+/* A page loaded with what it holds keeps its code and is not dirtied; a changed one is both. */
+static void test_load_page(void)
+{
+    GuestRam *ram = guest_ram_new(RAM_SIZE, 0, NULL);
+    g_autofree uint64_t *bm = g_new0(uint64_t, guest_ram_bitmap_words(ram));
+    g_autofree uint8_t *page = g_malloc(GUEST_PAGE_SIZE);
+    DirtyReader *r = guest_ram_dirty_reader_new(ram, "r");
+    memset(page, 0x90, GUEST_PAGE_SIZE);
+    g_assert_true(guest_ram_load_page(ram, 0x4000, page));
+    g_assert_cmpuint(guest_ram_dirty_reader_sync(r, bm), ==, 1);
+    memset(bm, 0, guest_ram_bitmap_words(ram) * 8);
+    guest_ram_mark_code(ram, 0x4000);
+    uint32_t gen = guest_ram_code_gen(ram, 0x4000);
+
+    g_assert_false(guest_ram_load_page(ram, 0x4000, page));
+    g_assert_cmpuint(guest_ram_code_gen(ram, 0x4000), ==, gen);
+    g_assert_true(ram->page_state[4] & PAGE_CODE);
+    g_assert_cmpuint(guest_ram_dirty_reader_sync(r, bm), ==, 0);
+
+    page[GUEST_PAGE_SIZE - 1] = 0xc3;
+    g_assert_true(guest_ram_load_page(ram, 0x4000, page));
+    g_assert_cmpuint(guest_ram_code_gen(ram, 0x4000), ==, gen + 1);
+    g_assert_cmpuint(guest_ram_dirty_reader_sync(r, bm), ==, 1);
+    g_assert_true(bit_set(bm, 4));
+    g_assert_cmpmem(ram->host + 0x4000, GUEST_PAGE_SIZE, page, GUEST_PAGE_SIZE);
+    guest_ram_dirty_reader_free(r);
+    guest_ram_free(ram);
+}
+
 /*
  * Stress: writer threads store sequence numbers into a few hot pages (so that stores race the
  * harvest as often as possible) while reader threads sync and copy every reported page into
@@ -263,6 +292,7 @@ int main(int argc, char **argv)
     g_test_add_func("/ram/reader/basic", test_reader_basic);
     g_test_add_func("/ram/reader/independent", test_readers_independent);
     g_test_add_func("/ram/reader/code-page", test_code_page);
+    g_test_add_func("/ram/load-page", test_load_page);
     g_test_add_func("/ram/reader/stress", test_stress);
     return g_test_run();
 }
