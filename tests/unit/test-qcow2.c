@@ -1140,34 +1140,29 @@ static int vec_pwrite(void *opaque, uint64_t off, const void *buf, size_t len)
     return fd_pwrite(GINT_TO_POINTER(((VecFile *)opaque)->fd), off, buf, len);
 }
 
-static int vec_preadv(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
+static int vec_io(VecFile *v, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
 {
-    VecFile *v = opaque;
     assert_in_caller(v, iov, iovcnt);
     for (int i = 0; i < iovcnt; i++) {
-        int ret = vec_pread(v, off, iov[i].iov_base, iov[i].iov_len);
+        int ret = write ? vec_pwrite(v, off, iov[i].iov_base, iov[i].iov_len)
+                        : vec_pread(v, off, iov[i].iov_base, iov[i].iov_len);
         if (ret < 0) {
             return ret;
         }
         off += iov[i].iov_len;
-        v->vec_read += iov[i].iov_len;
+        *(write ? &v->vec_written : &v->vec_read) += iov[i].iov_len;
     }
     return 0;
 }
 
+static int vec_preadv(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return vec_io(opaque, off, iov, iovcnt, false);
+}
+
 static int vec_pwritev(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
 {
-    VecFile *v = opaque;
-    assert_in_caller(v, iov, iovcnt);
-    for (int i = 0; i < iovcnt; i++) {
-        int ret = vec_pwrite(v, off, iov[i].iov_base, iov[i].iov_len);
-        if (ret < 0) {
-            return ret;
-        }
-        off += iov[i].iov_len;
-        v->vec_written += iov[i].iov_len;
-    }
-    return 0;
+    return vec_io(opaque, off, iov, iovcnt, true);
 }
 
 static int vec_flush(void *opaque)
