@@ -9,6 +9,7 @@
  *     -> allocate (refcount 1) -> write data -> point the L2 entry at it -> drop the old ref
  */
 #include "block/qcow2-internal.h"
+#include "util/iov.h"
 
 #include <errno.h>
 #include <string.h>
@@ -196,14 +197,46 @@ static int read_entry(Qcow2Image *s, uint64_t entry, uint64_t guest, uint8_t *bu
     return -EIO;
 }
 
-int qcow2_map_read(Qcow2Image *s, uint64_t off, uint8_t *buf, size_t len, GArray *reads)
+/* Each segment on its own, for a Qcow2File without preadv/pwritev. */
+static int file_io_each(Qcow2Image *s, uint64_t host, const struct iovec *iov, int cnt, bool write)
+{
+    int ret = 0;
+    for (int i = 0; ret == 0 && i < cnt; i++) {
+        ret = write ? s->file.pwrite(s->file.opaque, host, iov[i].iov_base, iov[i].iov_len)
+                    : s->file.pread(s->file.opaque, host, iov[i].iov_base, iov[i].iov_len);
+        host += iov[i].iov_len;
+    }
+    return ret;
+}
+
+int qcow2_buf_file_io(Qcow2Image *s, uint64_t host, const Qcow2Buf *b, uint64_t rel, uint64_t len,
+                      bool write)
+{
+    if (b->buf) {
+        return write ? s->file.pwrite(s->file.opaque, host, b->buf + rel, len)
+                     : s->file.pread(s->file.opaque, host, b->buf + rel, len);
+    }
+    /* The caller's own segments, cut to the range: the file moves the bytes, we copy none. */
+    struct iovec stack[16];
+    g_autofree struct iovec *heap = b->iovcnt > 16 ? g_new(struct iovec, b->iovcnt) : NULL;
+    struct iovec *part = heap ? heap : stack;
+    int cnt = iov_slice(b->iov, b->iovcnt, rel, len, part);
+    if (write) {
+        return s->file.pwritev ? s->file.pwritev(s->file.opaque, host, part, cnt)
+                               : file_io_each(s, host, part, cnt, true);
+    }
+    return s->file.preadv ? s->file.preadv(s->file.opaque, host, part, cnt)
+                          : file_io_each(s, host, part, cnt, false);
+}
+
+int qcow2_map_read(Qcow2Image *s, uint64_t off, const Qcow2Buf *dst, size_t len, GArray *reads)
 {
     /* Neighbouring normal clusters that are neighbours on the host too make one read. */
     Qcow2Read *run = NULL;
 
     for (uint64_t pos = off; pos < off + len;) {
         uint64_t n = MIN(s->cluster_size - qcow2_offset_in_cluster(s, pos), off + len - pos);
-        uint8_t *dst = buf + (pos - off);
+        uint64_t rel = pos - off;
         uint64_t entry;
         int ret = get_entry(s, pos, &entry);
         if (ret < 0) {
@@ -211,18 +244,26 @@ int qcow2_map_read(Qcow2Image *s, uint64_t off, uint8_t *buf, size_t len, GArray
         }
         if (qcow2_entry_type(s, entry) == QCOW2_CLUSTER_NORMAL) {
             uint64_t host = (entry & QCOW2_OFFSET_MASK) + qcow2_offset_in_cluster(s, pos);
-            if (run && run->host + run->len == host && run->buf + run->len == dst) {
+            if (run && run->host + run->len == host) {
                 run->len += n;
             } else {
-                Qcow2Read r = {.host = host, .buf = dst, .len = n};
+                Qcow2Read r = {.host = host, .rel = rel, .len = n};
                 g_array_append_val(reads, r);
                 run = &g_array_index(reads, Qcow2Read, reads->len - 1);
             }
         } else {
-            ret = read_entry(s, entry, pos, dst, n);
+            /* Segments get the cluster through the scratch buffer (ours while we hold the
+             * lock); the backing is read under the lock, as before. */
+            uint8_t *to = dst->buf ? dst->buf + rel : s->cluster_buf;
+            ret = read_entry(s, entry, pos, to, n);
             if (ret < 0) {
                 return ret;
             }
+            if (!dst->buf) {
+                iov_from_buf(dst->iov, dst->iovcnt, rel, to, n);
+            }
+            /* A gap in the guest range: the next data cluster starts a new read. */
+            run = NULL;
         }
         pos += n;
     }
@@ -333,7 +374,8 @@ static int set_entry(Qcow2Image *s, uint64_t guest, uint64_t entry, uint64_t *ol
 }
 
 /* A write into a cluster we may not write in place: see the diagram at the top. */
-static int cow_write(Qcow2Image *s, uint64_t entry, uint64_t guest, const uint8_t *data, uint64_t n)
+static int cow_write(Qcow2Image *s, uint64_t entry, uint64_t guest, const Qcow2Buf *src,
+                     uint64_t rel, uint64_t n)
 {
     uint64_t start = guest - qcow2_offset_in_cluster(s, guest);
     uint8_t *cluster = s->cluster_buf;
@@ -348,7 +390,12 @@ static int cow_write(Qcow2Image *s, uint64_t entry, uint64_t guest, const uint8_
             return ret;
         }
     }
-    memcpy(cluster + (guest - start), data, n);
+    uint8_t *data = cluster + (guest - start);
+    if (src->buf) {
+        memcpy(data, src->buf + rel, n);
+    } else {
+        iov_to_buf(src->iov, src->iovcnt, rel, data, n);
+    }
 
     /* The L2 table first: allocating it must not land between data and entry. */
     uint64_t l2_off;
@@ -382,15 +429,14 @@ static int cow_write(Qcow2Image *s, uint64_t entry, uint64_t guest, const uint8_
     return qcow2_free_l2_entry(s, old);
 }
 
-int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const uint8_t *buf, size_t len)
+int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const Qcow2Buf *src, size_t len)
 {
-    uint64_t run_host = 0, run_len = 0;
-    const uint8_t *run_buf = NULL;
+    uint64_t run_host = 0, run_len = 0, run_rel = 0;
     int ret;
 
     for (uint64_t pos = off; pos < off + len;) {
         uint64_t n = MIN(s->cluster_size - qcow2_offset_in_cluster(s, pos), off + len - pos);
-        const uint8_t *src = buf + (pos - off);
+        uint64_t rel = pos - off;
         uint64_t entry;
         ret = get_entry(s, pos, &entry);
         if (ret < 0) {
@@ -408,7 +454,7 @@ int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const uint8_t *buf, size_t
             }
         }
         if (run_len) {
-            ret = s->file.pwrite(s->file.opaque, run_host, run_buf, run_len);
+            ret = qcow2_buf_file_io(s, run_host, src, run_rel, run_len, true);
             if (ret < 0) {
                 return ret;
             }
@@ -417,16 +463,16 @@ int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const uint8_t *buf, size_t
         if (in_place) {
             run_host = (entry & QCOW2_OFFSET_MASK) + qcow2_offset_in_cluster(s, pos);
             run_len = n;
-            run_buf = src;
+            run_rel = rel;
         } else {
-            ret = cow_write(s, entry, pos, src, n);
+            ret = cow_write(s, entry, pos, src, rel, n);
             if (ret < 0) {
                 return ret;
             }
         }
         pos += n;
     }
-    return run_len ? s->file.pwrite(s->file.opaque, run_host, run_buf, run_len) : 0;
+    return run_len ? qcow2_buf_file_io(s, run_host, src, run_rel, run_len, true) : 0;
 }
 
 static bool has_backing(const Qcow2Image *s)

@@ -47,6 +47,16 @@ static int file_pwrite(void *opaque, uint64_t off, const void *buf, size_t len)
     return bdrv_pwrite(opaque, off, len, buf, 0);
 }
 
+static int file_preadv(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return bdrv_preadv(opaque, off, iov, iovcnt);
+}
+
+static int file_pwritev(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return bdrv_pwritev(opaque, off, iov, iovcnt, 0);
+}
+
 static int file_flush(void *opaque)
 {
     return bdrv_flush(opaque);
@@ -67,6 +77,8 @@ static Qcow2File node_file(BlockDriverState *file_node)
     return (Qcow2File){.opaque = file_node,
                        .pread = file_pread,
                        .pwrite = file_pwrite,
+                       .preadv = file_preadv,
+                       .pwritev = file_pwritev,
                        .flush = file_flush,
                        .truncate = file_truncate,
                        .length = file_length};
@@ -151,6 +163,21 @@ static int qcow2_node_pwrite(BlockDriverState *bs, uint64_t offset, uint64_t byt
     return done_writing(s, qcow2_write(s->img, offset, buf, bytes), flags);
 }
 
+/* Data clusters go between the file and the caller's segments (guest pages) with no copy. */
+static int qcow2_node_preadv(BlockDriverState *bs, uint64_t offset, const struct iovec *iov,
+                             int iovcnt)
+{
+    Qcow2NodeState *s = bs->opaque;
+    return qcow2_readv(s->img, offset, iov, iovcnt);
+}
+
+static int qcow2_node_pwritev(BlockDriverState *bs, uint64_t offset, const struct iovec *iov,
+                              int iovcnt, int flags)
+{
+    Qcow2NodeState *s = bs->opaque;
+    return done_writing(s, qcow2_writev(s->img, offset, iov, iovcnt), flags);
+}
+
 static int qcow2_node_flush(BlockDriverState *bs)
 {
     Qcow2NodeState *s = bs->opaque;
@@ -197,6 +224,8 @@ const BlockDriver bdrv_qcow2 = {
     .reopen = qcow2_node_activate, /* the image again, in the node's new mode */
     .pread = qcow2_node_pread,
     .pwrite = qcow2_node_pwrite,
+    .preadv = qcow2_node_preadv,
+    .pwritev = qcow2_node_pwritev,
     .flush = qcow2_node_flush,
     .discard = qcow2_node_discard,
     .write_zeroes = qcow2_node_write_zeroes,

@@ -173,15 +173,25 @@ int64_t qcow2_used_end(Qcow2Image *s);
 
 /* Mapping and I/O (qcow2-cluster.c). */
 Qcow2ClusterType qcow2_entry_type(const Qcow2Image *s, uint64_t entry);
+/* A request's guest bytes: one buffer (buf), or else the caller's segments (iov). Offsets
+ * into it ("rel") count from the request's first byte. */
+typedef struct Qcow2Buf {
+    uint8_t *buf;
+    const struct iovec *iov;
+    int iovcnt;
+} Qcow2Buf;
+/* Moves bytes [rel, rel + len) of b to or from the image file at host. */
+int qcow2_buf_file_io(Qcow2Image *s, uint64_t host, const Qcow2Buf *b, uint64_t rel, uint64_t len,
+                      bool write);
 /* A read of data clusters, done after the lock is dropped (see qcow2_read). */
 typedef struct Qcow2Read {
     uint64_t host;
-    uint8_t *buf;
+    uint64_t rel;
     uint64_t len;
 } Qcow2Read;
 /* Fills what is not in data clusters (zeros, backing, compressed) and lists the reads left. */
-int qcow2_map_read(Qcow2Image *s, uint64_t off, uint8_t *buf, size_t len, GArray *reads);
-int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const uint8_t *buf, size_t len);
+int qcow2_map_read(Qcow2Image *s, uint64_t off, const Qcow2Buf *dst, size_t len, GArray *reads);
+int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const Qcow2Buf *src, size_t len);
 /* Whole clusters only: full drops the mapping (reads the backing), else it reads as zero. */
 int qcow2_discard_clusters(Qcow2Image *s, uint64_t off, uint64_t len, bool zero);
 int qcow2_drop_all(Qcow2Image *s);

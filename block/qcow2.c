@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/iov.h"
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -442,7 +443,7 @@ static bool range_ok(Qcow2Image *s, uint64_t off, uint64_t len)
     return off <= s->virtual_size && len <= s->virtual_size - off;
 }
 
-int qcow2_read(Qcow2Image *s, uint64_t off, void *buf, size_t len)
+static int read_buf(Qcow2Image *s, uint64_t off, const Qcow2Buf *dst, size_t len)
 {
     if (!range_ok(s, off, len)) {
         return -EINVAL;
@@ -452,7 +453,7 @@ int qcow2_read(Qcow2Image *s, uint64_t off, void *buf, size_t len)
     while (s->writers_waiting) {
         g_cond_wait(&s->io_cond, &s->lock);
     }
-    int ret = qcow2_map_read(s, off, buf, len, reads);
+    int ret = qcow2_map_read(s, off, dst, len, reads);
     if (ret < 0 || reads->len == 0) {
         g_mutex_unlock(&s->lock);
         return ret;
@@ -462,7 +463,7 @@ int qcow2_read(Qcow2Image *s, uint64_t off, void *buf, size_t len)
     g_mutex_unlock(&s->lock);
     for (guint i = 0; ret == 0 && i < reads->len; i++) {
         Qcow2Read *r = &g_array_index(reads, Qcow2Read, i);
-        ret = s->file.pread(s->file.opaque, r->host, r->buf, r->len);
+        ret = qcow2_buf_file_io(s, r->host, dst, r->rel, r->len, false);
     }
     g_mutex_lock(&s->lock);
     if (--s->reads_in_flight == 0) {
@@ -470,6 +471,16 @@ int qcow2_read(Qcow2Image *s, uint64_t off, void *buf, size_t len)
     }
     g_mutex_unlock(&s->lock);
     return ret;
+}
+
+int qcow2_read(Qcow2Image *s, uint64_t off, void *buf, size_t len)
+{
+    return read_buf(s, off, &(Qcow2Buf){.buf = buf}, len);
+}
+
+int qcow2_readv(Qcow2Image *s, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return read_buf(s, off, &(Qcow2Buf){.iov = iov, .iovcnt = iovcnt}, iov_size(iov, iovcnt));
 }
 
 /* Takes the lock for a change to the image, once no read of data clusters is in flight. */
@@ -508,15 +519,25 @@ static int may_write(Qcow2Image *s, uint64_t off, uint64_t len)
     return s->corrupt ? -EIO : 0;
 }
 
-int qcow2_write(Qcow2Image *s, uint64_t off, const void *buf, size_t len)
+static int write_buf(Qcow2Image *s, uint64_t off, const Qcow2Buf *src, size_t len)
 {
     lock_for_change(s);
     int ret = may_write(s, off, len);
     if (ret == 0) {
-        ret = qcow2_write_clusters(s, off, buf, len);
+        ret = qcow2_write_clusters(s, off, src, len);
     }
     g_mutex_unlock(&s->lock);
     return ret;
+}
+
+int qcow2_write(Qcow2Image *s, uint64_t off, const void *buf, size_t len)
+{
+    return write_buf(s, off, &(Qcow2Buf){.buf = (uint8_t *)buf}, len);
+}
+
+int qcow2_writev(Qcow2Image *s, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return write_buf(s, off, &(Qcow2Buf){.iov = iov, .iovcnt = iovcnt}, iov_size(iov, iovcnt));
 }
 
 int qcow2_flush(Qcow2Image *s)
@@ -554,7 +575,7 @@ int qcow2_write_zeroes(Qcow2Image *s, uint64_t off, uint64_t len)
             n = (end - pos) & ~(cs - 1);
             ret = qcow2_discard_clusters(s, pos, n, true);
         } else {
-            ret = qcow2_write_clusters(s, pos, zeros, n);
+            ret = qcow2_write_clusters(s, pos, &(Qcow2Buf){.buf = zeros}, n);
         }
         pos += n;
     }

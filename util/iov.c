@@ -49,3 +49,22 @@ size_t iov_from_buf(const struct iovec *iov, int iovcnt, size_t offset, const vo
 {
     return iov_transfer(iov, iovcnt, offset, (uint8_t *)buf, len, true);
 }
+
+int iov_slice(const struct iovec *iov, int iovcnt, size_t offset, size_t len, struct iovec *out)
+{
+    int cnt = 0;
+
+    for (int i = 0; i < iovcnt && len; i++) {
+        if (offset >= iov[i].iov_len) {
+            offset -= iov[i].iov_len;
+            continue;
+        }
+        size_t n = MIN(iov[i].iov_len - offset, len);
+        out[cnt].iov_base = (uint8_t *)iov[i].iov_base + offset;
+        out[cnt].iov_len = n;
+        cnt++;
+        len -= n;
+        offset = 0;
+    }
+    return cnt;
+}

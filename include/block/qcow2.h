@@ -26,15 +26,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 /*
  * What qcow2 needs from the node under it. Every call returns 0 (length: the size) or -errno.
  * pread fills zeros past the end of the file and may be called from several threads at once.
+ * preadv/pwritev are optional (the same, on segments; without them each segment is one
+ * pread/pwrite): the vectored requests below hand them slices of the caller's own segments.
  */
 typedef struct Qcow2File {
     void *opaque;
     int (*pread)(void *opaque, uint64_t off, void *buf, size_t len);
     int (*pwrite)(void *opaque, uint64_t off, const void *buf, size_t len);
+    int (*preadv)(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt);
+    int (*pwritev)(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt);
     int (*flush)(void *opaque);
     int (*truncate)(void *opaque, uint64_t size);
     int64_t (*length)(void *opaque);
@@ -95,6 +100,10 @@ void qcow2_set_corruption_handler(Qcow2Image *img, Qcow2CorruptionFn *fn, void *
 /* Guest-visible I/O; ranges past the virtual size are refused with -EINVAL. */
 int qcow2_read(Qcow2Image *img, uint64_t off, void *buf, size_t len);
 int qcow2_write(Qcow2Image *img, uint64_t off, const void *buf, size_t len);
+/* The same on segments (a device's guest pages): data clusters move between the file and the
+ * segments directly; zeros, backing and compressed clusters are copied in through a cluster. */
+int qcow2_readv(Qcow2Image *img, uint64_t off, const struct iovec *iov, int iovcnt);
+int qcow2_writev(Qcow2Image *img, uint64_t off, const struct iovec *iov, int iovcnt);
 int qcow2_flush(Qcow2Image *img);
 /* Drops whole clusters inside the range (the rest is left as is, as upstream allows). */
 int qcow2_discard(Qcow2Image *img, uint64_t off, uint64_t len);

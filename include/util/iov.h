@@ -12,5 +12,8 @@ size_t iov_to_buf(const struct iovec *iov, int iovcnt, size_t offset, void *buf,
 /* Copies up to @len bytes of @buf into the iovec from @offset; returns bytes copied. */
 size_t iov_from_buf(const struct iovec *iov, int iovcnt, size_t offset, const void *buf,
                     size_t len);
+/* Points @out (room for @iovcnt entries) at bytes [@offset, @offset + @len) of the iovec, no
+ * copy; returns how many entries it used. */
+int iov_slice(const struct iovec *iov, int iovcnt, size_t offset, size_t len, struct iovec *out);
 
 #endif

@@ -152,6 +152,42 @@ static void test_chain_read_write(Fixture *f, gconstpointer unused)
                     ==, 0);
 }
 
+/*
+ * Vectored requests through the nodes (a device's guest pages): the driver takes them itself,
+ * a write in three segments allocates two clusters over the qcow2 base, and a read in segments
+ * spans the base, the new clusters and the base again.
+ */
+static void test_vectored(Fixture *f, gconstpointer unused)
+{
+    GError *err = NULL;
+    BlockDriverState *ov = open_qcow2(f, "ov.qcow2", &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(ov->drv->preadv);
+    g_assert_nonnull(ov->drv->pwritev);
+
+    uint8_t data[5000];
+    memset(data, 0x5a, sizeof(data));
+    struct iovec wv[] = {{data, 1}, {data + 1, 2999}, {data + 3000, 2000}};
+    g_assert_cmpint(bdrv_pwritev(ov, 65536 - 1000, wv, G_N_ELEMENTS(wv), 0), ==, 0);
+    /* In place, over what the write above allocated. */
+    g_assert_cmpint(bdrv_pwritev(ov, 65536 - 1000, wv, 2, BDRV_REQ_FUA), ==, 0);
+
+    g_autofree uint8_t *buf = g_malloc0(3 * 65536);
+    struct iovec rv[] = {{buf, 7}, {buf + 7, 65536}, {buf + 65543, 3 * 65536 - 65543}};
+    g_assert_cmpint(bdrv_preadv(ov, 0, rv, G_N_ELEMENTS(rv)), ==, 0);
+    assert_base_bytes(buf, 0, 65536 - 1000);
+    g_assert_cmpmem(buf + 65536 - 1000, sizeof(data), data, sizeof(data));
+    assert_base_bytes(buf + 65536 + 4000, 65536 + 4000, 2 * 65536 - 4000);
+    bdrv_unref(ov);
+
+    g_assert_cmpint(sh(f, NULL,
+                       "qemu-img check -q ov.qcow2 && cp base.raw want.raw && "
+                       "printf 'Z%%.0s' $(seq 5000) | "
+                       "dd of=want.raw bs=1 seek=64536 conv=notrunc status=none && "
+                       "qemu-img compare -q -f qcow2 -F raw ov.qcow2 want.raw"),
+                    ==, 0);
+}
+
 static void test_backing_options(Fixture *f, gconstpointer unused)
 {
     GError *err = NULL;
@@ -423,6 +459,7 @@ int main(int argc, char **argv)
     block_register_types();
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
     ADD("/qcow2-format/chain-read-write", test_chain_read_write);
+    ADD("/qcow2-format/vectored", test_vectored);
     ADD("/qcow2-format/backing-options", test_backing_options);
     ADD("/qcow2-format/errors", test_errors);
     ADD("/qcow2-format/locks-under-device", test_locks_under_device);

@@ -1106,6 +1106,188 @@ static void test_zero_clusters(void)
                                  "\"present\": true, \"zero\": true, \"data\": false"));
 }
 
+/*
+ * A Qcow2File with preadv/pwritev that checks every segment it is handed lies inside the
+ * caller's own segments (no bounce buffer in between) and counts the bytes it moved.
+ */
+typedef struct VecFile {
+    int fd;
+    const struct iovec *caller;
+    int caller_cnt;
+    uint64_t vec_read, vec_written;
+} VecFile;
+
+static void assert_in_caller(VecFile *v, const struct iovec *iov, int iovcnt)
+{
+    for (int i = 0; i < iovcnt; i++) {
+        const guint8 *b = iov[i].iov_base;
+        bool inside = false;
+        for (int j = 0; j < v->caller_cnt && !inside; j++) {
+            const guint8 *c = v->caller[j].iov_base;
+            inside = b >= c && b + iov[i].iov_len <= c + v->caller[j].iov_len;
+        }
+        g_assert_true(inside);
+    }
+}
+
+static int vec_pread(void *opaque, uint64_t off, void *buf, size_t len)
+{
+    return fd_pread(GINT_TO_POINTER(((VecFile *)opaque)->fd), off, buf, len);
+}
+
+static int vec_pwrite(void *opaque, uint64_t off, const void *buf, size_t len)
+{
+    return fd_pwrite(GINT_TO_POINTER(((VecFile *)opaque)->fd), off, buf, len);
+}
+
+static int vec_io(VecFile *v, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
+{
+    assert_in_caller(v, iov, iovcnt);
+    for (int i = 0; i < iovcnt; i++) {
+        int ret = write ? vec_pwrite(v, off, iov[i].iov_base, iov[i].iov_len)
+                        : vec_pread(v, off, iov[i].iov_base, iov[i].iov_len);
+        if (ret < 0) {
+            return ret;
+        }
+        off += iov[i].iov_len;
+        *(write ? &v->vec_written : &v->vec_read) += iov[i].iov_len;
+    }
+    return 0;
+}
+
+static int vec_preadv(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return vec_io(opaque, off, iov, iovcnt, false);
+}
+
+static int vec_pwritev(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return vec_io(opaque, off, iov, iovcnt, true);
+}
+
+static int vec_flush(void *opaque)
+{
+    return fd_flush(GINT_TO_POINTER(((VecFile *)opaque)->fd));
+}
+
+static int vec_truncate(void *opaque, uint64_t size)
+{
+    return fd_truncate(GINT_TO_POINTER(((VecFile *)opaque)->fd), size);
+}
+
+static int64_t vec_length(void *opaque)
+{
+    return fd_length(GINT_TO_POINTER(((VecFile *)opaque)->fd));
+}
+
+/* Cuts buf into segments of the given sizes (the last takes the rest). */
+static int cut(guint8 *buf, size_t len, const size_t *sizes, int n, struct iovec *iov)
+{
+    int cnt = 0;
+    for (size_t done = 0; done < len; cnt++) {
+        size_t piece = cnt < n - 1 ? MIN(sizes[cnt], len - done) : len - done;
+        iov[cnt] = (struct iovec){.iov_base = buf + done, .iov_len = piece};
+        done += piece;
+    }
+    return cnt;
+}
+
+/*
+ * Vectored requests over an overlay (4 KiB clusters) on a raw backing file shorter than it:
+ * reads across backing, data, zero and past-the-backing ranges, writes that allocate two
+ * clusters with copy-on-write around them and writes in place, all in odd-sized segments.
+ */
+static void test_vectored(void)
+{
+    const size_t len = 1 << 20, base_len = len - 5000;
+    g_autoptr(GRand) r = g_rand_new_with_seed(17);
+    g_autofree guint8 *ref = random_bytes(r, len);
+    memset(ref + base_len, 0, len - base_len);
+    write_file("vec-base.raw", ref, base_len);
+    run_ok("qemu-img create -q -f qcow2 -o cluster_size=4096 -b vec-base.raw -F raw vec.qcow2 1M");
+    run_ok("qemu-io -f qcow2 -c 'write -P 0x11 8192 8192' -c 'write -z 20480 4096' vec.qcow2"
+           " >/dev/null");
+    memset(ref + 8192, 0x11, 8192);
+    memset(ref + 20480, 0, 4096);
+
+    g_autofree char *p = path_of("vec.qcow2");
+    g_autofree char *bp = path_of("vec-base.raw");
+    VecFile v = {.fd = open(p, O_RDWR)};
+    int bfd = open(bp, O_RDONLY);
+    g_assert_cmpint(v.fd, >=, 0);
+    g_assert_cmpint(bfd, >=, 0);
+    Qcow2File f = {.opaque = &v,
+                   .pread = vec_pread,
+                   .pwrite = vec_pwrite,
+                   .preadv = vec_preadv,
+                   .pwritev = vec_pwritev,
+                   .flush = vec_flush,
+                   .truncate = vec_truncate,
+                   .length = vec_length};
+    GError *err = NULL;
+    Qcow2Image *q = qcow2_open(&f, QCOW2_OPEN_RDWR, &err);
+    g_assert_no_error(err);
+    Qcow2Backing b = {
+        .opaque = GINT_TO_POINTER(bfd), .pread = raw_backing_pread, .length = fd_length};
+    qcow2_set_backing(q, &b);
+
+    /* Backing, 8 KiB of data, backing, a zero cluster, backing: only the data is vectored. */
+    static const size_t read_cuts[] = {1, 4095, 7000, 3, 333};
+    struct iovec iov[64];
+    g_autofree guint8 *got = g_malloc(20000);
+    memset(got, 0xa5, 20000);
+    int cnt = cut(got, 20000, read_cuts, G_N_ELEMENTS(read_cuts), iov);
+    v.caller = iov;
+    v.caller_cnt = cnt;
+    g_assert_cmpint(qcow2_readv(q, 6000, iov, cnt), ==, 0);
+    g_assert_cmpmem(got, 20000, ref + 6000, 20000);
+    g_assert_cmpuint(v.vec_read, ==, 8192);
+
+    /* The tail: past the backing file's end reads as zeros. */
+    v.vec_read = 0;
+    cnt = cut(got, 9000, read_cuts, G_N_ELEMENTS(read_cuts), iov);
+    g_assert_cmpint(qcow2_readv(q, len - 9000, iov, cnt), ==, 0);
+    g_assert_cmpmem(got, 9000, ref + len - 9000, 9000);
+    g_assert_cmpuint(v.vec_read, ==, 0);
+
+    /* Allocates clusters 7 and 8 (backing around the new bytes), through the scratch cluster. */
+    static const size_t write_cuts[] = {100, 2900, 17};
+    g_autofree guint8 *data = random_bytes(r, 6000);
+    cnt = cut(data, 5000, write_cuts, G_N_ELEMENTS(write_cuts), iov);
+    v.caller = iov;
+    v.caller_cnt = cnt;
+    g_assert_cmpint(qcow2_writev(q, 30000, iov, cnt), ==, 0);
+    memcpy(ref + 30000, data, 5000);
+    g_assert_cmpuint(v.vec_written, ==, 0);
+
+    /* In place over the data clusters 2 and 3 and the new 7 and 8: straight from the caller. */
+    cnt = cut(data, 6000, write_cuts, G_N_ELEMENTS(write_cuts), iov);
+    g_assert_cmpint(qcow2_writev(q, 9000, iov, cnt), ==, 0);
+    memcpy(ref + 9000, data, 6000);
+    g_assert_cmpuint(v.vec_written, ==, 6000);
+    g_assert_cmpint(qcow2_writev(q, 29000, iov, cnt), ==, 0);
+    memcpy(ref + 29000, data, 6000);
+    /* 28672..36864 are now ours; 29000..34999 lies in them. */
+    g_assert_cmpuint(v.vec_written, ==, 12000);
+
+    /* A segment list longer than the stack slice: single bytes. */
+    struct iovec *many = g_new(struct iovec, 40);
+    for (int i = 0; i < 40; i++) {
+        many[i] = (struct iovec){.iov_base = got + i, .iov_len = 1};
+    }
+    v.caller = many;
+    v.caller_cnt = 40;
+    g_assert_cmpint(qcow2_readv(q, 16364, many, 40), ==, 0);
+    g_assert_cmpmem(got, 40, ref + 16364, 40);
+    g_free(many);
+
+    qcow2_close(q);
+    close(v.fd);
+    close(bfd);
+    assert_check_clean("vec.qcow2");
+    assert_compare("vec-ref.raw", ref, len, "vec.qcow2");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1122,6 +1304,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/block-status", test_block_status);
     g_test_add_func("/qcow2/unsupported-features", test_unsupported_features);
     g_test_add_func("/qcow2/zero-clusters", test_zero_clusters);
+    g_test_add_func("/qcow2/vectored", test_vectored);
     g_test_add_func("/qcow2/overwrite-compressed", test_overwrite_compressed);
     g_test_add_func("/qcow2/snapshot-shared", test_snapshot_shared);
     g_test_add_func("/qcow2/threads", test_threads);
