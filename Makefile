@@ -8,8 +8,8 @@ FUZZ_SECONDS ?= 10
 # that a module's guest boots once): one per core, at most 4; 0 runs them one by one in pytest's
 # own process.
 FUNCTIONAL_JOBS ?= $(shell n=$$(nproc); [ $$n -gt 4 ] && n=4; echo $$n)
-# Functional tests marked `long` (the Debian disk image under COLO: minutes over CI's budget
-# for one test, and at the mercy of a loaded host) run only with LONG_TESTS=1.
+# Functional tests marked `long` (make demo's Debian-image part: 8-12 minutes on a loaded host,
+# over CI's budget for one test) run only with LONG_TESTS=1.
 LONG_TESTS ?= 0
 FUNCTIONAL_MARKS = $(if $(filter 1,$(LONG_TESTS)),,-m "not long")
 

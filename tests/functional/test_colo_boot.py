@@ -18,10 +18,9 @@ import debian_image
 from colo_pair import ColoDisks, ColoPair
 from test_debian_image import OURS
 
-# `make check` runs it only with LONG_TESTS=1: 4-11 minutes on the loaded shared host, over
-# CI's budget, and not yet reliable there (README, "make check"; docs/colo.md).
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
-              pytest.mark.long]
+# In `make check` since session 7: 75-95 s on a quiet host (docs/colo.md), several minutes on
+# a loaded one, where QC_DEBIAN_TIMEOUT bounds each wait.
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")]
 
 # One Debian boot, slowed by the checkpoints (conftest.py weighs files by this).
 BOOTS_PER_TEST = 15
