@@ -44,11 +44,19 @@ static void test_systest_uncached(void)
     cpu_guest_free(&g);
 }
 
+/* A CPU in flat 32-bit protected mode on 1 MiB of RAM, for the tests that write their code. */
+static X86CPU *flat32_cpu_new(GuestRam **ram)
+{
+    *ram = guest_ram_new(1 << 20, 0, NULL);
+    X86CPU *cpu = x86_cpu_new(*ram, NULL, NULL);
+    x86_cpu_setup_flat32(cpu);
+    return cpu;
+}
+
 static void test_triple_fault(void)
 {
-    GuestRam *ram = guest_ram_new(1 << 20, 0, NULL);
-    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
-    x86_cpu_setup_flat32(cpu);
+    GuestRam *ram;
+    X86CPU *cpu = flat32_cpu_new(&ram);
     X86CPUState *env = x86_cpu_env(cpu);
     env->idt.limit = 0; /* every exception faults again: #UD -> #GP -> #DF -> reset */
     env->rip = 0x1000;
@@ -139,9 +147,8 @@ static void test_dirty_tracking(void)
 
 static void test_self_modifying_code(void)
 {
-    GuestRam *ram = guest_ram_new(1 << 20, 0, NULL);
-    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
-    x86_cpu_setup_flat32(cpu);
+    GuestRam *ram;
+    X86CPU *cpu = flat32_cpu_new(&ram);
     X86CPUState *env = x86_cpu_env(cpu);
     env->regs[R_ESP] = 0x8000;
     env->rip = 0x1000;
@@ -167,9 +174,8 @@ static void test_self_modifying_code(void)
  */
 static void test_colliding_blocks_stay_cached(void)
 {
-    GuestRam *ram = guest_ram_new(1 << 20, 0, NULL);
-    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
-    x86_cpu_setup_flat32(cpu);
+    GuestRam *ram;
+    X86CPU *cpu = flat32_cpu_new(&ram);
     X86CPUState *env = x86_cpu_env(cpu);
     env->rip = 0x1000;
     env->regs[R_ECX] = 1000;
@@ -194,9 +200,8 @@ static void test_colliding_blocks_stay_cached(void)
  */
 static void test_state_load_keeps_code(void)
 {
-    GuestRam *ram = guest_ram_new(1 << 20, 0, NULL);
-    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
-    x86_cpu_setup_flat32(cpu);
+    GuestRam *ram;
+    X86CPU *cpu = flat32_cpu_new(&ram);
     X86CPUState *env = x86_cpu_env(cpu);
     env->regs[R_ESP] = 0x8000;
     env->rip = 0x1000;
