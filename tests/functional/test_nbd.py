@@ -18,6 +18,8 @@ import pytest
 from conftest import BASE_ARGS, DEBIAN_QEMU, QEMU
 from lib.qmp import QemuProcess
 
+import procs  # tests/functional/lib is on sys.path (conftest.py)
+
 BUILD = os.path.dirname(os.path.abspath(QEMU))
 MEM_SERVER = os.path.join(BUILD, 'tests', 'nbd', 'nbd-mem-server')
 SIZE = 4 * 1024 * 1024
@@ -153,10 +155,7 @@ def test_refusals_worded_as_against_qemu_nbd(tmp_path, server_factory):
     """A read-only export and an unknown name: qemu-io says the same for ours and qemu-nbd."""
     img = make_image(tmp_path / 'ro.img', 5)
     ours = server_factory(f'disk={img},ro')
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = procs.free_port()
     qn = subprocess.Popen(['qemu-nbd', '-t', '-r', '-f', 'raw', '-x', 'disk', '-b', '127.0.0.1',
                            '-p', str(port), img], stderr=subprocess.PIPE)
     try:

@@ -6,7 +6,6 @@ answering), and a three-way quorum with bad and failing replicas (QUORUM_REPORT_
 QUORUM_FAILURE). I/O goes through the quorum's own NBD export, written and read by qemu-io."""
 import os
 import re
-import socket
 import subprocess
 
 import pytest
@@ -23,12 +22,6 @@ def image(path, byte=0):
     with open(path, 'wb') as f:
         f.write(bytes([byte]) * SIZE)
     return str(path)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def qemu_io(sock, export, *cmds, check=True):
@@ -70,7 +63,7 @@ def test_option_errors_as_debian(tmp_path, nbd_peer):
         f.truncate(2 * SIZE)
     kid = f'children.0.driver=raw,children.0.file.filename={c0}'
     bkid = f'children.0.driver=raw,children.0.file.driver=file,children.0.file.filename={c0}'
-    port = free_port()
+    port = procs.free_port()
     cases = [
         ['-drive', f'if=none,id=d0,driver=quorum,vote-threshold=2,{kid}'],
         ['-drive', f'if=none,id=d0,driver=quorum,{kid}'],
@@ -139,7 +132,7 @@ def test_runbook_primary_as_debian(tmp_path):
         pri = image(tmp_path / f'{label}-pri.img')
         sec = image(tmp_path / f'{label}-sec.img')
         sock = str(tmp_path / f'{label}-pri.sock')
-        port = free_port()
+        port = procs.free_port()
         secondary = QemuProcess(QEMU, BASE_ARGS + [
             '-drive', f'if=none,id=parent0,file={sec},format=raw'], timeout=10)
         primary = QemuProcess(binary, BASE_ARGS + [

@@ -9,7 +9,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 
@@ -17,6 +16,7 @@ import pytest
 
 import guest
 from qmp import QMPClient
+from procs import free_port  # tests/functional/lib is on sys.path (conftest.py)
 
 from conftest import BASE_ARGS, DEBIAN_QEMU, QEMU, startup_outcome
 from lib.qmp import QemuProcess
@@ -33,12 +33,6 @@ def raw_image(path, byte):
 def qcow2_image(path):
     subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', str(path), str(SIZE)], check=True)
     return str(path)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def qemu_io(url, *cmds, check=True):

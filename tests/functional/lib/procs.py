@@ -14,6 +14,7 @@ for, and one that crashed, failed or hung when ``stop_process()`` ended it.
                            |                              `-> other status / no exit in 5 s: bad
                            +--exits on its own--> status in expect, or awaited: fine; else bad
 """
+import os
 import signal
 import socket
 import subprocess
@@ -30,19 +31,74 @@ REFERENCE_STOP_FAULT = -signal.SIGABRT
 
 
 def free_port(kind=socket.SOCK_STREAM):
-    """A loopback port that was free a moment ago (the kernel's choice for port 0)."""
+    """A loopback port that was free a moment ago (see free_ports())."""
     return free_ports(1, kind)[0]
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports are chosen below the kernel's ephemeral range: a port the kernel handed out for port 0
+# was free then, but any connect() of another test may be given it next (the ephemeral range),
+# before the process under test binds it ("Address already in use", exit 1). Below that range
+# only other choosers compete; each xdist worker counts through its own slice from a place set
+# by its pid (two suites at once), and a bind proves a port free before it is handed out.
+_PORTS_LOW = 10000
+_next_port = {}
+
+
+def _worker_slice():
+    high = _ephemeral_low()
+    if high - _PORTS_LOW < 1000:
+        return None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    size = (high - _PORTS_LOW) // max(count, 1)
+    start = _PORTS_LOW + (index % max(count, 1)) * size
+    return start, size, os.getpid()
+
+
+def _bound(kind, port):
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind(("127.0.0.1", port))
+        return s
+    except OSError:
+        s.close()
+        return None
+
+
 def free_ports(n, kind=socket.SOCK_STREAM):
-    """n distinct loopback ports that were free a moment ago: each stays bound until all are
-    chosen, since the kernel may hand a just-closed port 0 choice out again."""
+    """n distinct loopback ports that were free a moment ago, outside the ephemeral range where
+    one can (see _worker_slice); each stays bound until all are chosen."""
     held = []
     try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, kind)
-            held.append(s)
-            s.bind(("127.0.0.1", 0))
+        area = _worker_slice()
+        if area is None:  # no room below the ephemeral range: the kernel's choice
+            for _ in range(n):
+                s = socket.socket(socket.AF_INET, kind)
+                held.append(s)
+                s.bind(("127.0.0.1", 0))
+            return [s.getsockname()[1] for s in held]
+        start, size, pid = area
+        offset = _next_port.get(kind, (pid * 7919) % size)
+        for _ in range(size):
+            if len(held) == n:
+                break
+            port = start + offset
+            offset = (offset + 1) % size
+            s = _bound(kind, port)
+            if s:
+                held.append(s)
+        _next_port[kind] = offset
+        if len(held) < n:
+            raise OSError(f"no {n} free loopback ports in {start}-{start + size - 1}")
         return [s.getsockname()[1] for s in held]
     finally:
         for s in held:

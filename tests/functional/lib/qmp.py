@@ -278,9 +278,25 @@ class QemuProcess:
             self.qmp = QMPClient(self.qmp_path, timeout=timeout)
             if hmp:
                 self.hmp = HMPClient(self.hmp_path, timeout=timeout)
+        except (OSError, EOFError) as e:
+            # The monitor came up before a later option failed: say what the process said.
+            exited = self._exit_soon()
+            said = self.read_stderr()
+            self.kill()
+            if exited is None:
+                raise
+            raise QMPError('%s exited with %s: %s' % (binary, exited, said)) from e
         except BaseException:
             self.kill()
             raise
+
+    def _exit_soon(self, timeout=2.0):
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        procs.awaited(self.proc)
+        return rc
 
     def read_stderr(self):
         try:
