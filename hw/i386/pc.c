@@ -1023,6 +1023,11 @@ SerialState *pc_machine_serial(PcMachine *m)
     return m->serial;
 }
 
+PCIBus *pc_machine_pci_bus(PcMachine *m)
+{
+    return m->pci;
+}
+
 void pc_machine_powerdown(PcMachine *m)
 {
     if (m->pm) {
