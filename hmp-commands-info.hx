@@ -84,6 +84,19 @@ SRST
 ERST
 
     {
+        .name       = "pci",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show PCI info",
+        .cmd        = hmp_info_pci,
+    },
+
+SRST
+  ``info pci``
+    Show the PCI functions: class, IDs, interrupt and BARs, as ``query-pci`` reports them.
+ERST
+
+    {
         .name       = "colo",
         .args_type  = "",
         .params     = "",

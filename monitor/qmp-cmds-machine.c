@@ -1,6 +1,6 @@
 /*
  * QMP commands on the machine: system_reset, system_powerdown, query-cpus-fast,
- * query-memory-size-summary.
+ * query-memory-size-summary, query-pci.
  */
 #include "qapi-commands.h"
 #include "system/machine-control.h"
@@ -45,4 +45,9 @@ MemoryInfo *qmp_query_memory_size_summary(GError **errp)
     info->has_plugged_memory = true;
     info->plugged_memory = 0;
     return info;
+}
+
+GPtrArray *qmp_query_pci(GError **errp)
+{
+    return machine_query_pci();
 }

@@ -126,6 +126,11 @@ uint64_t machine_ram_size(void)
     return have_ops && ops.ram_size ? ops.ram_size(ops.opaque) : 0;
 }
 
+GPtrArray *machine_query_pci(void)
+{
+    return have_ops && ops.query_pci ? ops.query_pci(ops.opaque) : qapi_list_new_PciInfo();
+}
+
 VMStateSet *machine_vmstate_set(void)
 {
     return have_ops && ops.vmstate_set ? ops.vmstate_set(ops.opaque) : NULL;

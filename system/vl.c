@@ -9,6 +9,7 @@
 #include "hw/core/biglock.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/pc-system.h"
+#include "hw/pci/pci-info.h"
 #include "block/nbd-driver.h"
 #include "block/nbd-export-block.h"
 #include "migration/colo.h"
@@ -1011,6 +1012,11 @@ static void pc_ops_jit_info(void *opaque, GString *out)
     x86_cpu_jit_info(pc_system_cpu(pc_sys), out);
 }
 
+static GPtrArray *pc_ops_query_pci(void *opaque)
+{
+    return pci_bus_query(pc_machine_pci_bus(pc_system_machine(pc_sys)));
+}
+
 /* Messages that upstream prints without its program name (the loader's "qemu: ...") are
  * printed as they are. */
 static void die_machine(GError *err)
@@ -1162,6 +1168,7 @@ static void build_pc(GPtrArray *opts)
         .jit_info = pc_ops_jit_info,
         .ram_size = pc_ops_ram_size,
         .vmstate_set = pc_ops_vmstate_set,
+        .query_pci = pc_ops_query_pci,
     };
     machine_control_set_ops(&ops);
     runstate_add_change_handler(pc_runstate_changed, NULL);

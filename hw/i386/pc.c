@@ -58,7 +58,7 @@ struct PcMachine {
     I8042State *kbc;
     Piix4Pm *pm; /* 00:01.3, with ACPI on */
     PcSysctl *sysctl;
-    PiixIde *ide; /* 00:01.1, with the first IDE drive */
+    PiixIde *ide; /* 00:01.1 */
     PCIBus *pci;
     PCIDevice *host_bridge;
     FwCfg *fw_cfg; /* with firmware (no -kernel) */
@@ -471,6 +471,14 @@ static void pam_written(PCIDevice *dev, uint32_t addr, uint32_t val, int len)
 static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const char *drive, bool cd,
                           const char *serial, const char *id, const char *bootindex, GError **errp);
 
+/* The PIIX3 IDE function (00:01.1), there with or without drives, as on upstream's pc. */
+static bool pc_add_ide(PcMachine *m, GError **errp)
+{
+    IrqLine *irq[2] = {&m->gsi[14], &m->gsi[15]};
+    m->ide = piix3_ide_new(m->pci, PC_PIIX3_DEVFN + 1, irq, m->host.dma, errp);
+    return m->ide && add_device(m, &piix3_ide_device, m->ide, 0, errp);
+}
+
 /* The PM function, as upstream's pc has it only with ACPI on (acpi=off: no 00:01.3). */
 static bool pc_add_pm(PcMachine *m, GError **errp)
 {
@@ -557,7 +565,8 @@ PcMachine *pc_machine_new(const PcMachineOptions *opts, const PcMachineHooks *ho
         !add_device(m, &pc_sysctl_device, m->sysctl, 0, errp) ||
         !add_device(m, &pci_host_device, m->pci, 0, errp) ||
         !(m->host_bridge = pci_host_bridge_new(m->pci, errp)) ||
-        !pci_piix3_isa_new(m->pci, PC_PIIX3_DEVFN, errp) || (m->opts.acpi && !pc_add_pm(m, errp))) {
+        !pci_piix3_isa_new(m->pci, PC_PIIX3_DEVFN, errp) || !pc_add_ide(m, errp) ||
+        (m->opts.acpi && !pc_add_pm(m, errp))) {
         pc_machine_free(m);
         return NULL;
     }
@@ -605,27 +614,11 @@ bool pc_machine_device_add(PcMachine *m, KeyvalList *opts, bool *help_printed, G
     return device_create_from_opts(&m->host, opts, help_printed, errp);
 }
 
-/* The PIIX3 IDE function (00:01.1), made with the first IDE drive; n: its channel (ide.n). */
-static IdeChannel *pc_ide_channel(PcMachine *m, int n, GError **errp)
-{
-    if (!m->ide) {
-        IrqLine *irq[2] = {&m->gsi[14], &m->gsi[15]};
-        m->ide = piix3_ide_new(m->pci, PC_PIIX3_DEVFN + 1, irq, m->host.dma, errp);
-        if (!m->ide || !add_device(m, &piix3_ide_device, m->ide, 0, errp)) {
-            return NULL;
-        }
-    }
-    return piix3_ide_channel(m->ide, n);
-}
-
 /* A disk or CD-ROM on channel n: blk must be claimed for the device by the caller. */
 static bool pc_ide_attach_blk(PcMachine *m, BlockBackend *blk, int n, int unit, bool cd,
                               const char *serial, const char *id, GError **errp)
 {
-    IdeChannel *ch = pc_ide_channel(m, n, errp);
-    if (!ch) {
-        return false;
-    }
+    IdeChannel *ch = piix3_ide_channel(m->ide, n);
     if (ide_channel_has_drive(ch, unit)) {
         error_setg(errp, "IDE unit %d is in use", unit);
         return false;
@@ -667,9 +660,6 @@ static bool pc_ide_attach(DeviceHost *host, const char *bus, int unit, const cha
     }
     if (unit > 1) {
         error_setg(errp, "Can't create IDE unit %d, bus supports only 2 units", unit);
-        return false;
-    }
-    if (!pc_ide_channel(m, 0, errp)) {
         return false;
     }
     if (bus) {
@@ -1021,6 +1011,11 @@ IoSpace *pc_machine_mmio(PcMachine *m)
 SerialState *pc_machine_serial(PcMachine *m)
 {
     return m->serial;
+}
+
+PCIBus *pc_machine_pci_bus(PcMachine *m)
+{
+    return m->pci;
 }
 
 void pc_machine_powerdown(PcMachine *m)

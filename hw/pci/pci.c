@@ -157,33 +157,28 @@ uint8_t pci_add_capability(PCIDevice *dev, uint8_t cap_id, uint8_t len)
     return off;
 }
 
-/* The address a BAR decodes now, or UINT64_MAX if it must not be mapped. */
-static uint64_t bar_address(PCIDevice *dev, int i)
+/*
+ * The address a BAR decodes now, or UINT64_MAX: upstream's rules, which query-pci reports.
+ * Decoding off, address 0, a region that wraps or (32-bit BARs) ends at or past 4 GiB, which
+ * covers a BAR still holding its sizing pattern, is not mapped.
+ */
+uint64_t pci_bar_address(PCIDevice *dev, int i)
 {
     PCIBar *b = &dev->bars[i];
     uint16_t cmd = pci_get_word(dev->config + PCI_COMMAND);
     uint8_t *cfg = dev->config + PCI_BASE_ADDRESS_0 + 4 * i;
-    uint64_t addr;
-    if (b->type == PCI_BAR_IO) {
-        if (!(cmd & PCI_COMMAND_IO)) {
-            return UINT64_MAX;
-        }
-        addr = pci_get_long(cfg) & ~0x3u;
-        if (addr == 0 || addr + b->size > 0x10000) {
-            return UINT64_MAX;
-        }
-        return addr;
-    }
-    if (!(cmd & PCI_COMMAND_MEMORY)) {
+    bool io = b->type == PCI_BAR_IO;
+    if (b->type == PCI_BAR_NONE || !(cmd & (io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY))) {
         return UINT64_MAX;
     }
-    addr = pci_get_long(cfg) & ~0xfu;
+    uint64_t addr = pci_get_long(cfg);
     if (b->type == PCI_BAR_MEM64) {
         addr |= (uint64_t)pci_get_long(cfg + 4) << 32;
     }
-    /* 0 and a BAR still holding its sizing pattern are "not programmed" */
-    uint64_t sizing = ~(b->size - 1) & (b->type == PCI_BAR_MEM64 ? ~0ull : 0xfffffff0ull);
-    if (addr == 0 || addr == sizing) {
+    addr &= ~(b->size - 1);
+    uint64_t last = addr + b->size - 1;
+    if (addr == 0 || last <= addr || last == UINT64_MAX ||
+        (b->type != PCI_BAR_MEM64 && last >= UINT32_MAX)) {
         return UINT64_MAX;
     }
     return addr;
@@ -196,7 +191,10 @@ static void update_mappings(PCIDevice *dev)
         if (b->type == PCI_BAR_NONE) {
             continue;
         }
-        uint64_t addr = bar_address(dev, i);
+        uint64_t addr = pci_bar_address(dev, i);
+        if (b->type == PCI_BAR_IO && addr != UINT64_MAX && addr + b->size > 0x10000) {
+            addr = UINT64_MAX; /* decoded, as upstream's, but past the 64 KiB port space */
+        }
         if (addr == b->mapped_addr) {
             continue;
         }

@@ -43,6 +43,8 @@ typedef struct MachineOps {
     uint64_t (*ram_size)(void *opaque);
     /* The VM's device state (clock, devices, CPU): what migration saves and loads. */
     VMStateSet *(*vmstate_set)(void *opaque);
+    /* query-pci's reply: a GPtrArray of PciInfo. */
+    GPtrArray *(*query_pci)(void *opaque);
     void *opaque;
 } MachineOps;
 
@@ -75,6 +77,8 @@ bool machine_cpu_dump(guint index, GString *out);
 bool machine_jit_info(GString *out);
 /* 0 without a machine. */
 uint64_t machine_ram_size(void);
+/* query-pci's reply (PciInfo); empty without a machine or a PCI bus, as upstream's -M none. */
+GPtrArray *machine_query_pci(void);
 /* The running VM's one VMStateSet; NULL without a machine. Use it with the VM stopped. */
 VMStateSet *machine_vmstate_set(void);
 

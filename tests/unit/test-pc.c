@@ -216,12 +216,12 @@ static void test_realize_firmware(Fixture *f, gconstpointer data)
     g_assert_cmpmem(f->ram + 0xe0000, 8, "RSD PTR ", 8);
     g_assert_cmpmem(f->ram + 0x1000000, 4, "\xf4\xeb\xfd\x90", 4);
     g_assert_cmpstr((char *)f->ram + LINUX_CMDLINE_ADDR, ==, "console=ttyS0");
-    /* PCI: the host bridge, the southbridge in slot 1 (ISA .0, PM .3; no IDE drive: no .1),
-     * then the NIC in slot 2 with its BAR assigned */
+    /* PCI: the host bridge, the southbridge in slot 1 (ISA .0, IDE .1 without a drive, as
+     * upstream's, PM .3), then the NIC in slot 2 with its BAR assigned */
     g_assert_cmphex(cfg_read(f, 0, 0), ==, 0x12378086);
     g_assert_cmphex(cfg_read(f, 8, 0), ==, 0x70008086);
     g_assert_cmphex(cfg_read(f, 8, 0x0c) >> 16 & 0xff, ==, 0x80); /* multi-function */
-    g_assert_cmphex(cfg_read(f, 9, 0), ==, 0xffffffff);
+    g_assert_cmphex(cfg_read(f, 9, 0), ==, 0x70108086);
     g_assert_cmphex(cfg_read(f, 11, 0), ==, 0x71138086);
     g_assert_cmphex(cfg_read(f, 16, 0), ==, 0x10001af4);
     g_assert_cmphex(cfg_read(f, 16, 0x20) & ~0xfu, ==, PC_PCI_MEM_BASE);

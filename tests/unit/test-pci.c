@@ -1,4 +1,5 @@
 /* PCI host bridge config mechanism #1, BAR sizing/programming/mapping, INTx sharing. */
+#include "hw/pci/pci-info.h"
 #include "hw/pci/pci.h"
 #include "io-helpers.h"
 
@@ -7,6 +8,7 @@ typedef struct Fixture {
     PCIBus *bus;
     IrqProbe pirq[4];
     int bar_reads;
+    GPtrArray *query; /* the last pci_bus_query() */
 } Fixture;
 
 static uint64_t dummy_read(void *opaque, uint64_t addr, unsigned size)
@@ -38,6 +40,7 @@ static void setup(Fixture *f, gconstpointer data)
 
 static void teardown(Fixture *f, gconstpointer data)
 {
+    g_clear_pointer(&f->query, g_ptr_array_unref);
     pci_bus_free(f->bus);
     io_space_free(f->io);
     io_space_free(f->mmio);
@@ -154,6 +157,101 @@ static void test_bad_input_contained(Fixture *f, gconstpointer data)
     g_clear_error(&err);
 }
 
+static PciDeviceInfo *queried(Fixture *f, int index)
+{
+    g_clear_pointer(&f->query, g_ptr_array_unref);
+    f->query = pci_bus_query(f->bus);
+    g_assert_cmpuint(f->query->len, ==, 1);
+    PciInfo *bus = g_ptr_array_index(f->query, 0);
+    g_assert_cmpint(bus->bus, ==, 0);
+    g_assert_cmpuint(bus->devices->len, >, index);
+    return g_ptr_array_index(bus->devices, index);
+}
+
+static PciMemoryRegion *region(PciDeviceInfo *info, int index)
+{
+    g_assert_cmpuint(info->regions->len, >, index);
+    return g_ptr_array_index(info->regions, index);
+}
+
+/* query-pci's view: identity, class names, interrupt, and BARs at the address they decode
+ * (upstream's rules: -1 until programmed and enabled, or while sizing) */
+static void test_query(Fixture *f, gconstpointer data)
+{
+    PCIDevice *d = pci_device_new(f->bus, "nic", PCI_DEVFN(3, 0), 0x1af4, 0x1000, 0x02000000, NULL);
+    pci_set_default_subsystem(d);
+    pci_device_set_id(d, "net0");
+    d->config[PCI_INTERRUPT_PIN] = 1;
+    pci_register_bar(d, 0, PCI_BAR_IO, false, 0x20, &dummy_ops, f);
+    pci_register_bar(d, 4, PCI_BAR_MEM64, true, 0x4000, &dummy_ops, f);
+    PCIDevice *odd = pci_device_new(f->bus, "odd", PCI_DEVFN(3, 2), 1, 2, 0xff000000, NULL);
+
+    PciDeviceInfo *host = queried(f, 0);
+    g_assert_cmpstr(host->class_info->desc, ==, "Host bridge");
+    g_assert_cmpint(host->class_info->class, ==, 0x0600);
+    g_assert_false(host->has_irq);
+    g_assert_cmpint(host->irq_pin, ==, 0);
+    g_assert_cmpstr(host->qdev_id, ==, "");
+    g_assert_cmpuint(host->regions->len, ==, 0);
+
+    PciDeviceInfo *nic = queried(f, 1);
+    g_assert_cmpint(nic->slot, ==, 3);
+    g_assert_cmpint(nic->function, ==, 0);
+    g_assert_cmpstr(nic->class_info->desc, ==, "Ethernet controller");
+    g_assert_cmpint(nic->id->vendor, ==, 0x1af4);
+    g_assert_cmpint(nic->id->device, ==, 0x1000);
+    g_assert_true(nic->id->has_subsystem && nic->id->has_subsystem_vendor);
+    g_assert_cmpint(nic->id->subsystem_vendor, ==, 0x1af4);
+    g_assert_cmpint(nic->id->subsystem, ==, 0x1100);
+    g_assert_true(nic->has_irq);
+    g_assert_cmpint(nic->irq_pin, ==, 1);
+    g_assert_cmpint(nic->irq, ==, 0);
+    g_assert_cmpstr(nic->qdev_id, ==, "net0");
+    g_assert_cmpuint(nic->regions->len, ==, 2);
+    PciMemoryRegion *io = region(nic, 0), *mem = region(nic, 1);
+    g_assert_cmpint(io->bar, ==, 0);
+    g_assert_cmpstr(io->type, ==, "io");
+    g_assert_false(io->has_prefetch || io->has_mem_type_64);
+    g_assert_cmpint(io->address, ==, -1);
+    g_assert_cmpint(io->size, ==, 0x20);
+    g_assert_cmpint(mem->bar, ==, 4);
+    g_assert_cmpstr(mem->type, ==, "memory");
+    g_assert_true(mem->has_prefetch && mem->prefetch);
+    g_assert_true(mem->has_mem_type_64 && mem->mem_type_64);
+    g_assert_cmpint(mem->address, ==, -1);
+
+    /* programmed but not enabled, then enabled; the line as written */
+    int fn = d->devfn;
+    pci_cfg_write(f->io, fn, 0x10, 0xc040, 4);
+    pci_cfg_write(f->io, fn, 0x20, 0xfe000000, 4);
+    pci_cfg_write(f->io, fn, 0x24, 0x1, 4);
+    pci_cfg_write(f->io, fn, 0x3c, 11, 1);
+    g_assert_cmpint(region(queried(f, 1), 1)->address, ==, -1);
+    pci_cfg_write(f->io, fn, 0x04, 0x3, 2);
+    nic = queried(f, 1);
+    g_assert_cmpint(region(nic, 0)->address, ==, 0xc040);
+    g_assert_cmpint(region(nic, 1)->address, ==, 0x1fe000000);
+    g_assert_cmpint(nic->irq, ==, 11);
+    /* a BAR being sized does not decode */
+    pci_cfg_write(f->io, fn, 0x10, 0xffffffff, 4);
+    pci_cfg_write(f->io, fn, 0x20, 0xffffffff, 4);
+    pci_cfg_write(f->io, fn, 0x24, 0xffffffff, 4);
+    nic = queried(f, 1);
+    g_assert_cmpint(region(nic, 0)->address, ==, -1);
+    g_assert_cmpint(region(nic, 1)->address, ==, -1);
+    /* an I/O BAR past 64 KiB decodes (as upstream reports it) without reaching the ports */
+    pci_cfg_write(f->io, fn, 0x10, 0x10000, 4);
+    g_assert_cmpint(region(queried(f, 1), 0)->address, ==, 0x10000);
+
+    /* a class upstream has no name for, and no pin */
+    PciDeviceInfo *o = queried(f, 2);
+    g_assert_cmpint(o->function, ==, 2);
+    g_assert_null(o->class_info->desc);
+    g_assert_cmpint(o->class_info->class, ==, 0xff00);
+    g_assert_false(o->has_irq);
+    g_assert_cmpint(odd->devfn, ==, PCI_DEVFN(3, 2));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -162,5 +260,6 @@ int main(int argc, char **argv)
     ADD("/pci/bar-sizing", test_bar_sizing_and_mapping);
     ADD("/pci/assign-intx", test_assign_and_intx);
     ADD("/pci/bad-input", test_bad_input_contained);
+    ADD("/pci/query", test_query);
     return g_test_run();
 }

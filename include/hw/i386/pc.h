@@ -56,6 +56,7 @@
 #include "hw/core/iospace.h"
 #include "hw/core/timer.h"
 #include "hw/i386/linux-boot.h"
+#include "hw/pci/pci.h"
 #include "hw/virtio/virtio-net.h"
 #include "memory/ram.h"
 #include "migration/vmstate.h"
@@ -163,6 +164,8 @@ HwClock *pc_machine_clock(PcMachine *m);
 IoSpace *pc_machine_io(PcMachine *m);
 IoSpace *pc_machine_mmio(PcMachine *m);
 SerialState *pc_machine_serial(PcMachine *m);
+/* PCI bus 0 (query-pci reads it). */
+PCIBus *pc_machine_pci_bus(PcMachine *m);
 /* system_powerdown: the ACPI power button. */
 void pc_machine_powerdown(PcMachine *m);
 /* NICs created by -device, in order; for info/query commands and net glue. */

@@ -111,6 +111,8 @@ PCIDevice *pci_bus_find(PCIBus *bus, int devfn);
 void pci_device_set_id(PCIDevice *dev, const char *id);
 void pci_register_bar(PCIDevice *dev, int bar, PCIBarType type, bool prefetch, uint64_t size,
                       const IoRegionOps *ops, void *opaque);
+/* Where BAR bar decodes now (upstream's rules), or UINT64_MAX when it does not decode. */
+uint64_t pci_bar_address(PCIDevice *dev, int bar);
 /* Appends a capability of len bytes with ID cap_id; returns its config offset, 0 if full. */
 uint8_t pci_add_capability(PCIDevice *dev, uint8_t cap_id, uint8_t len);
 void pci_set_irq(PCIDevice *dev, int level);
