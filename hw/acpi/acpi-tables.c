@@ -267,7 +267,8 @@ static void build_crs(GByteArray *dev, uint64_t low_ram_end)
     aml_name_resources(dev, "_CRS", res);
 }
 
-/* _PRT: slot s pin p goes to PIRQ (s + p) & 3, PIRQ A-D to GSI 10, 10, 11, 11 (hw/pci). */
+/* _PRT: slot s pin p (0 = INTA) goes to PIRQ (s - 1 + p) & 3, PIRQ A-D to GSI 10, 10, 11, 11
+ * (hw/pci's swizzle, the i440FX's). */
 static void build_prt(GByteArray *dev)
 {
     static const uint8_t pirq_gsi[4] = {10, 10, 11, 11};
@@ -280,7 +281,7 @@ static void build_prt(GByteArray *dev)
             aml_integer(e, ((uint32_t)slot << 16) | 0xffff);
             aml_integer(e, pin);
             aml_integer(e, 0); /* source: none, GSI follows */
-            aml_integer(e, pirq_gsi[(slot + pin) & 3]);
+            aml_integer(e, pirq_gsi[(slot - 1 + pin) & 3]);
             aml_pkg(list, (const uint8_t[]){0x12}, 1, e);
         }
     }

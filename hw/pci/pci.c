@@ -249,6 +249,13 @@ void pci_config_write(PCIDevice *dev, uint32_t addr, uint32_t val, int len)
     }
 }
 
+/* The i440FX's swizzle (upstream's and SeaBIOS's): slot s, pin p (1 = INTA) drives PIRQ
+ * (s - 1 + p - 1) & 3, so slot 1's INTA is PIRQA; the DSDT's _PRT says the same. */
+static int slot_pirq(int devfn, int pin)
+{
+    return ((devfn >> 3) + pin - 2) & 3;
+}
+
 static void pirq_update(PCIBus *bus, int pirq, int delta)
 {
     int old = bus->pirq_count[pirq];
@@ -275,7 +282,7 @@ void pci_set_irq(PCIDevice *dev, int level)
     bool drive = level && !disabled;
     if (drive != dev->intx_applied) {
         dev->intx_applied = drive;
-        pirq_update(dev->bus, ((dev->devfn >> 3) + pin - 1) & 3, drive ? 1 : -1);
+        pirq_update(dev->bus, slot_pirq(dev->devfn, pin), drive ? 1 : -1);
     }
 }
 
@@ -309,7 +316,7 @@ void pci_bus_assign_resources(PCIBus *bus, uint32_t io_base, uint64_t mem_base)
         }
         int pin = dev->config[PCI_INTERRUPT_PIN];
         if (pin) {
-            dev->config[PCI_INTERRUPT_LINE] = bus->pirq_isa_irq[((devfn >> 3) + pin - 1) & 3];
+            dev->config[PCI_INTERRUPT_LINE] = bus->pirq_isa_irq[slot_pirq(devfn, pin)];
         }
         if (devfn) {
             cmd |= PCI_COMMAND_MASTER;
