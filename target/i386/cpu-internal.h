@@ -73,9 +73,12 @@ void x86_jit_note_fallback(X86Jit *j, const X86Insn *in);
  * Two ways because a direct-mapped table let two hot blocks whose offsets share a slot evict
  * each other on every call: the guest kernel's network path had a dozen such pairs, each
  * decoded and interpreted again thousands of times a second (bench/net). */
-#define TB_HASH_BITS  16
-#define TB_WAYS       2
-#define TB_POOL_INSNS (1u << 18)
+#define TB_HASH_BITS 16
+#define TB_WAYS      2
+/* The decoded instructions of every cached block, filled front to back and flushed whole: with
+ * 256K (fewer than the table's 64K blocks of ~12 instructions hold) bench/net's guest refilled
+ * it every 4 s, each flush dropping every translation with it (docs/cpu.md). */
+#define TB_POOL_INSNS (1u << 20)
 #define TB_MAX_INSNS  64
 
 struct X86CPU {
