@@ -73,10 +73,24 @@ void x86_jit_note_fallback(X86Jit *j, const X86Insn *in);
  * Two ways because a direct-mapped table let two hot blocks whose offsets share a slot evict
  * each other on every call: the guest kernel's network path had a dozen such pairs, each
  * decoded and interpreted again thousands of times a second (bench/net). */
-#define TB_HASH_BITS  16
-#define TB_WAYS       2
-#define TB_POOL_INSNS (1u << 18)
+#define TB_HASH_BITS 16
+#define TB_WAYS      2
+/* The decoded instructions of every cached block, filled front to back and flushed whole: with
+ * 256K (fewer than the table's 64K blocks of ~12 instructions hold) bench/net's guest refilled
+ * it every 4 s, each flush dropping every translation with it (docs/cpu.md). */
+#define TB_POOL_INSNS (1u << 20)
 #define TB_MAX_INSNS  64
+
+/* An instruction across a page end, decoded once and kept while both pages' RAM offsets and
+ * code generations hold: a hot one was decoded again on every run (~12 000 a second in
+ * bench/net's guest). Slots by the first page's number. */
+#define STRADDLE_SLOTS 64
+typedef struct StraddleInsn {
+    uint64_t pc; /* UINT64_MAX: empty */
+    uint64_t off1, off2;
+    uint32_t gen1, gen2, flags;
+    X86Insn insn;
+} StraddleInsn;
 
 struct X86CPU {
     X86CPUState env;
@@ -132,6 +146,7 @@ struct X86CPU {
     X86Insn *pool;
     uint32_t pool_used;
     X86Insn scratch[TB_MAX_INSNS];
+    StraddleInsn straddle[STRADDLE_SLOTS];
 
     unsigned trace; /* X86_TRACE_* */
     bool warned_exec_mmio;

@@ -22,6 +22,9 @@ static void tb_flush(X86CPU *cpu)
         cpu->tb_hash[i].ram_off = UINT64_MAX;
         cpu->tb_hash[i].pc = UINT64_MAX;
     }
+    for (uint32_t i = 0; i < STRADDLE_SLOTS; i++) {
+        cpu->straddle[i].pc = UINT64_MAX;
+    }
     cpu->tlb_epoch++;
     cpu->prev_tb = NULL;
     cpu->pool_used = 0;
@@ -309,8 +312,24 @@ static bool kills_flags(const X86Insn *in)
     return false;
 }
 
-/* Decodes the instruction at pc when it straddles a page (never cached). */
-static X86Insn *decode_straddling(X86CPU *cpu, uint64_t pc, uint8_t *p)
+/* The RAM offset of the page after pc's (a fault there is the instruction's), and its pc. */
+static uint8_t *next_page_code(X86CPU *cpu, uint64_t pc, int n1, uint64_t *off2)
+{
+    uint64_t pc2 = cpu->code64 ? pc + n1 : (uint32_t)(pc + n1);
+    uint8_t *p2 = x86_code_ptr(cpu, pc2, off2);
+    if (!p2) {
+        x86_raise(cpu, EXCP_GP, 0);
+    }
+    return p2;
+}
+
+/*
+ * Decodes the instruction at pc when it does not decode within its page into *in; off2 is
+ * set to the RAM offset of the second page's start when the instruction reaches into it, else
+ * UINT64_MAX.
+ */
+static void decode_straddling_into(X86CPU *cpu, uint64_t pc, uint8_t *p, X86Insn *in,
+                                   uint64_t *off2)
 {
     uint8_t buf[16];
     int n1 = GUEST_PAGE_SIZE - (pc & (GUEST_PAGE_SIZE - 1));
@@ -318,23 +337,60 @@ static X86Insn *decode_straddling(X86CPU *cpu, uint64_t pc, uint8_t *p)
         n1 = 15;
     }
     memcpy(buf, p, n1);
-    X86Insn *in = &cpu->scratch[0];
+    *off2 = UINT64_MAX;
     int len = x86_decode(buf, n1, cpu->decode_flags, in);
     if (len == 0) {
-        uint64_t off2;
-        uint64_t pc2 = cpu->code64 ? pc + n1 : (uint32_t)(pc + n1);
-        uint8_t *p2 = x86_code_ptr(cpu, pc2, &off2);
-        if (!p2) {
-            x86_raise(cpu, EXCP_GP, 0);
-        }
-        memcpy(buf + n1, p2, 15 - n1);
+        memcpy(buf + n1, next_page_code(cpu, pc, n1, off2), 15 - n1);
         len = x86_decode(buf, 15, cpu->decode_flags, in);
     }
     if (len <= 0) {
         x86_raise(cpu, EXCP_GP, 0);
     }
     x86_select_handler(in);
-    return in;
+}
+
+/* Decodes the instruction at pc when it straddles a page (uncached: the cache is off). */
+static X86Insn *decode_straddling(X86CPU *cpu, uint64_t pc, uint8_t *p)
+{
+    uint64_t off2;
+    decode_straddling_into(cpu, pc, p, &cpu->scratch[0], &off2);
+    return &cpu->scratch[0];
+}
+
+/*
+ * The instruction at pc (RAM offset off) that does not decode within its page, from its slot
+ * when neither page changed. The first page is checked before the second is looked up: with
+ * other bytes there, the instruction might not reach the second page, nor fault on it.
+ */
+static X86Insn *straddling_insn(X86CPU *cpu, uint64_t pc, uint8_t *p, uint64_t off)
+{
+    StraddleInsn *s = &cpu->straddle[(pc >> GUEST_PAGE_BITS) & (STRADDLE_SLOTS - 1)];
+    if (s->pc == pc && s->flags == cpu->decode_flags && s->off1 == off &&
+        s->gen1 == guest_ram_code_gen(cpu->ram, off)) {
+        uint64_t off2;
+        int n1 = GUEST_PAGE_SIZE - (pc & (GUEST_PAGE_SIZE - 1));
+        next_page_code(cpu, pc, n1, &off2);
+        if (s->off2 == off2 && s->gen2 == guest_ram_code_gen(cpu->ram, off2)) {
+            return &s->insn;
+        }
+    }
+    uint64_t off2;
+    s->pc = UINT64_MAX; /* a fault in the decoding leaves the slot empty */
+    decode_straddling_into(cpu, pc, p, &s->insn, &off2);
+    cpu->stats.tb_translations++;
+    if (off2 == UINT64_MAX) {
+        return &s->insn; /* too long within its page: #GP raised above, or an oddity kept out */
+    }
+    /* stores into either page now bump its generation, as for a cached block */
+    guest_ram_mark_code(cpu->ram, off);
+    guest_ram_mark_code(cpu->ram, off2);
+    s->pc = pc;
+    s->flags = cpu->decode_flags;
+    s->off1 = off;
+    s->off2 = off2;
+    s->gen1 = guest_ram_code_gen(cpu->ram, off);
+    s->gen2 = guest_ram_code_gen(cpu->ram, off2);
+    return &s->insn;
 }
 
 /* Translate a block starting at pc (host pointer p, RAM offset off). */
@@ -604,7 +660,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             if (!translate(cpu, tb, pc, p, off)) {
                 /* An instruction across the page end is never cached: the entry keeps the
                  * block it held, which a miss here on every run would otherwise evict. */
-                run_insns(cpu, decode_straddling(cpu, pc, p), 1);
+                run_insns(cpu, straddling_insn(cpu, pc, p, off), 1);
                 continue;
             }
         }

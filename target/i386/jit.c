@@ -43,7 +43,9 @@
 #include "target/i386/jit-emit.h"
 #include "target/i386/optab.h"
 
-#define JIT_CACHE_SIZE  (32u << 20)
+/* ~1.9 KB of host code per block: 32 MiB held bench/net's working set for ~5 s, and each flush
+ * sends every hot block back through 16 interpreted runs. Pages are touched only as used. */
+#define JIT_CACHE_SIZE  (128u << 20)
 #define JIT_BLOCK_SPACE (24u << 10) /* worst case for TB_MAX_INSNS instructions */
 /* A ret site whose return address changed this many times (a function called from many
  * places) stays linked to its last target: every patch of live code costs the host a pipeline
@@ -61,6 +63,9 @@ struct X86Jit {
     uint32_t entry_off; /* from a block's start to its chain entry (the same for every block) */
     X86JitStats stats;
     uint64_t fallback[JIT_FALLBACK_KEYS]; /* runs of the interpreter after or instead of code */
+    /* per opcode, the ModRM.reg bits that name a group member (7) or none (0): counting a
+     * fallback runs on every interpreted hot block, too often to compare the row's name */
+    uint8_t group_reg[X86_OPTAB_SIZE];
     /* QEMU_COLO_JIT_PERFMAP: /tmp/perf-PID.map (start size guest_PC_INSNS per block) and
      * /tmp/perf-PID.jitcode (the cache's bytes, at their offsets) for reading a profile */
     FILE *perf_map;
@@ -71,6 +76,13 @@ G_STATIC_ASSERT(sizeof(TLBEntry) == 32);
 
 #define CPU_OFF(field) ((int32_t)offsetof(X86CPU, field))
 #define REG_OFF(r)     (CPU_OFF(env.regs) + 8 * (r))
+
+/* a group opcode: ModRM.reg picks the operation */
+static bool is_group(unsigned op)
+{
+    const X86OpInfo *row = &x86_optab[op];
+    return (row->flags & X86_OPF_MODRM) && row->name && g_str_has_prefix(row->name, "grp");
+}
 
 X86Jit *x86_jit_new(GError **errp)
 {
@@ -92,6 +104,9 @@ X86Jit *x86_jit_new(GError **errp)
     }
     j->epoch = 1;
     j->stats.cache_size = j->size;
+    for (unsigned op = 0; op < X86_OPTAB_SIZE; op++) {
+        j->group_reg[op] = is_group(op) ? 7 : 0;
+    }
     if (g_getenv("QEMU_COLO_JIT_PERFMAP")) {
         g_autofree char *path = g_strdup_printf("/tmp/perf-%d.map", (int)getpid());
         g_autofree char *code = g_strdup_printf("/tmp/perf-%d.jitcode", (int)getpid());
@@ -144,22 +159,10 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out)
     out->cache_used = j->used;
 }
 
-/* a group opcode: ModRM.reg picks the operation */
-static bool is_group(unsigned op)
-{
-    const X86OpInfo *row = &x86_optab[op];
-    return (row->flags & X86_OPF_MODRM) && row->name && g_str_has_prefix(row->name, "grp");
-}
-
-static unsigned fallback_key(const X86Insn *in)
-{
-    unsigned op = in->op & (X86_OPTAB_SIZE - 1);
-    return op * 8 + (is_group(op) ? (in->reg & 7) : 0);
-}
-
 void x86_jit_note_fallback(X86Jit *j, const X86Insn *in)
 {
-    j->fallback[fallback_key(in)]++;
+    unsigned op = in->op & (X86_OPTAB_SIZE - 1);
+    j->fallback[op * 8 + (in->reg & j->group_reg[op])]++;
 }
 
 static gint cmp_fallback(gconstpointer a, gconstpointer b, gpointer data)

@@ -510,6 +510,21 @@ static void test_ret_relinks(void)
     g_assert_cmpuint(after.ret_sites_fixed, >, before.ret_sites_fixed);
 }
 
+/* info jit names what the interpreter ran in hot code by opcode, a group's member by its
+ * ModRM.reg: str (0f 00 /1, never translated) in a hot loop is listed as such. */
+static void test_fallback_info(void)
+{
+    static const uint8_t body[] = {0x48, 0x01, 0xc3, 0x0f, 0x00, 0xc8}; /* add rbx, rax; str eax */
+    run_fixed("str in a loop", body, sizeof(body));
+    g_autoptr(GString) info = g_string_new(NULL);
+    x86_cpu_jit_info(jd.side[1].cpu, info);
+    const char *line = strstr(info->str, "  0f 00 /1 grp6");
+    if (!line) {
+        g_error("str not listed as 0f 00 /1:\n%s", info->str);
+    }
+    g_assert_cmpuint(g_ascii_strtoull(line + strlen("  0f 00 /1 grp6"), NULL, 10), >, 0);
+}
+
 /* The translator really runs: after a hot loop its statistics count translated blocks. */
 static void test_translates(void)
 {
@@ -535,6 +550,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/forms", test_forms);
     g_test_add_func("/cpu/jit/loop-exits", test_loop_exits);
     g_test_add_func("/cpu/jit/ret-relinks", test_ret_relinks);
+    g_test_add_func("/cpu/jit/fallback-info", test_fallback_info);
     int rc = g_test_run();
     jd_fini(&jd);
     return rc;

@@ -194,6 +194,52 @@ static void test_colliding_blocks_stay_cached(void)
     guest_ram_free(ram);
 }
 
+/* Runs the loop around the instruction across 0x2000 (below) from rip: 1000 passes. */
+static uint64_t run_straddle_loop(X86CPU *cpu, uint64_t rip)
+{
+    X86CPUState *env = x86_cpu_env(cpu);
+    env->halted = 0;
+    env->rip = rip;
+    env->regs[R_ECX] = 1000;
+    env->regs[R_EBX] = 0;
+    x86_cpu_state_changed(cpu);
+    g_assert_cmpint(x86_cpu_exec(cpu, 100000), ==, X86_EXIT_HALTED);
+    g_assert_cmphex(env->rip, ==, 0x2008);
+    return env->regs[R_EBX];
+}
+
+/*
+ * An instruction across a page end is decoded once, not on every run, and decoded again when
+ * either of its pages changes (a device write into the second, a store by the guest into the
+ * first).
+ */
+static void test_straddling_insn_cached(void)
+{
+    GuestRam *ram;
+    X86CPU *cpu = flat32_cpu_new(&ram);
+    /* 0x1ffd: mov eax, imm32 (up to 0x2001); add ebx, eax; dec ecx; jnz 0x1ffd; hlt */
+    const uint8_t code[] = {0xb8, 0x03, 0x00, 0x00, 0x00, 0x01, 0xc3, 0x49, 0x75, 0xf6, 0xf4};
+    guest_ram_write(ram, 0x1ffd, code, sizeof(code));
+    X86CPUStats before, after;
+    x86_cpu_get_stats(cpu, &before);
+    g_assert_cmpuint(run_straddle_loop(cpu, 0x1ffd), ==, 3000);
+    x86_cpu_get_stats(cpu, &after);
+    /* the mov, the loop's block and the hlt: not 1000 decodes of the mov */
+    g_assert_cmpuint(after.tb_translations - before.tb_translations, <=, 3);
+
+    const uint8_t hi = 0x01; /* imm32 = 0x01000003: its top bytes are in the second page */
+    guest_ram_write(ram, 0x2001, &hi, 1);
+    g_assert_cmpuint(run_straddle_loop(cpu, 0x1ffd), ==, (uint32_t)(1000 * 0x01000003ull));
+
+    /* mov esi, 0x1ffe; mov byte [esi], 5; jmp 0x1ffd -- the guest patches the first page */
+    const uint8_t patch[] = {0xbe, 0xfe, 0x1f, 0x00, 0x00, 0xc6, 0x06,
+                             0x05, 0xe9, 0xf0, 0x0f, 0x00, 0x00};
+    guest_ram_write(ram, 0x1000, patch, sizeof(patch));
+    g_assert_cmpuint(run_straddle_loop(cpu, 0x1000), ==, (uint32_t)(1000 * 0x01000005ull));
+    x86_cpu_free(cpu);
+    guest_ram_free(ram);
+}
+
 /*
  * A state load (a COLO secondary's at every checkpoint, an incoming migration's) keeps the
  * decoded code of pages it did not change, and drops the code of a page written before it.
@@ -392,6 +438,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/system/self-modifying-code", test_self_modifying_code);
     g_test_add_func("/cpu/system/state-load-keeps-code", test_state_load_keeps_code);
     g_test_add_func("/cpu/system/colliding-blocks-stay-cached", test_colliding_blocks_stay_cached);
+    g_test_add_func("/cpu/system/straddling-insn-cached", test_straddling_insn_cached);
     g_test_add_func("/cpu/system/info-registers-vs-qemu", test_dump_vs_qemu);
     g_test_add_func("/cpu/system/paging-modes", test_paging_modes);
     return g_test_run();
