@@ -104,11 +104,6 @@ static bool create_from_device_opts(void *machine, const char *id, GHashTable *p
                   false, errp);
 }
 
-bool virtio_blk_pci_create_for_drive(DeviceHost *host, BlockBackend *blk, GError **errp)
-{
-    return create(host, NULL, blk_name(blk), NULL, NULL, NULL, true, true, errp);
-}
-
 static const DeviceTypeInfo virtio_blk_pci_type = {
     .name = "virtio-blk-pci",
     .bus = "PCI",
@@ -116,6 +111,17 @@ static const DeviceTypeInfo virtio_blk_pci_type = {
     .props = virtio_blk_pci_props,
     .create = create_from_device_opts,
 };
+
+bool virtio_blk_pci_create_for_drive(DeviceHost *host, BlockBackend *blk, GError **errp)
+{
+    /* upstream makes -drive if=virtio a device, so -global virtio-blk-pci.* reaches it */
+    g_autoptr(GHashTable) props = g_hash_table_new(g_str_hash, g_str_equal);
+    if (!device_apply_globals(&virtio_blk_pci_type, props, errp)) {
+        return false;
+    }
+    return create(host, NULL, blk_name(blk), NULL, NULL, NULL,
+                  qdev_prop_bool(props, "event_idx", true), true, errp);
+}
 
 void virtio_blk_pci_register_type(void)
 {
