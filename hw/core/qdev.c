@@ -94,6 +94,13 @@ static bool parse_u64(const char *value, guint64 *out)
     return *value && !*end && !errno && value[0] != '-';
 }
 
+bool qdev_prop_bool(GHashTable *props, const char *name, bool def)
+{
+    const char *v = props ? g_hash_table_lookup(props, name) : NULL;
+    gboolean b;
+    return v && keyval_parse_bool(name, v, &b, NULL) ? b : def;
+}
+
 uint32_t qdev_parse_u32(const char *str)
 {
     guint64 v = 0;
@@ -115,8 +122,7 @@ static bool check_value(const DeviceTypeInfo *t, const DevicePropInfo *p, const 
     bool ok = true;
     switch (p->kind) {
     case DEV_PROP_BOOL:
-        ok = keyval_parse_bool(p->name, value, &b, NULL);
-        break;
+        return keyval_parse_bool(p->name, value, &b, errp); /* upstream's bool wording */
     case DEV_PROP_UINT32:
         ok = parse_u64(value, &v) && v <= UINT32_MAX;
         break;

@@ -25,13 +25,15 @@ static const DevicePropInfo virtio_blk_pci_props[] = {
     {"write-cache", DEV_PROP_STR, "virtio-blk-device", "on/off/auto", "auto"},
     {"bootindex", DEV_PROP_INT32, NULL, NULL, NULL},
     {"romfile", DEV_PROP_STR, NULL, NULL, NULL},
+    {"event_idx", DEV_PROP_BOOL, "virtio-blk-device", "on/off", "true"},
     {NULL, 0, NULL, NULL, NULL},
 };
 
 static const BlockCompletionLock bql_completion = {.trylock = bql_trylock, .unlock = bql_unlock};
 
 static bool create(DeviceHost *host, const char *id, const char *drive, const char *serial,
-                   const char *addr, const char *bootindex, bool automatic, GError **errp)
+                   const char *addr, const char *bootindex, bool event_idx, bool automatic,
+                   GError **errp)
 {
     if (host->realized) {
         error_setg(errp, "Bus 'pci.0' does not support hotplugging");
@@ -57,6 +59,7 @@ static bool create(DeviceHost *host, const char *id, const char *drive, const ch
         }
         return false;
     }
+    virtio_offer_feature(virtio_blk_vdev(dev), VIRTIO_RING_F_EVENT_IDX, event_idx);
     VirtIOPCIProxy *proxy =
         virtio_pci_new(host->pci, "virtio-blk-pci", devfn, virtio_blk_vdev(dev), 0x010000, errp);
     if (!proxy) {
@@ -97,12 +100,8 @@ static bool create_from_device_opts(void *machine, const char *id, GHashTable *p
 {
     return create(machine, id, g_hash_table_lookup(props, "drive"),
                   g_hash_table_lookup(props, "serial"), g_hash_table_lookup(props, "addr"),
-                  g_hash_table_lookup(props, "bootindex"), false, errp);
-}
-
-bool virtio_blk_pci_create_for_drive(DeviceHost *host, BlockBackend *blk, GError **errp)
-{
-    return create(host, NULL, blk_name(blk), NULL, NULL, NULL, true, errp);
+                  g_hash_table_lookup(props, "bootindex"), qdev_prop_bool(props, "event_idx", true),
+                  false, errp);
 }
 
 static const DeviceTypeInfo virtio_blk_pci_type = {
@@ -112,6 +111,17 @@ static const DeviceTypeInfo virtio_blk_pci_type = {
     .props = virtio_blk_pci_props,
     .create = create_from_device_opts,
 };
+
+bool virtio_blk_pci_create_for_drive(DeviceHost *host, BlockBackend *blk, GError **errp)
+{
+    /* upstream makes -drive if=virtio a device, so -global virtio-blk-pci.* reaches it */
+    g_autoptr(GHashTable) props = g_hash_table_new(g_str_hash, g_str_equal);
+    if (!device_apply_globals(&virtio_blk_pci_type, props, errp)) {
+        return false;
+    }
+    return create(host, NULL, blk_name(blk), NULL, NULL, NULL,
+                  qdev_prop_bool(props, "event_idx", true), true, errp);
+}
 
 void virtio_blk_pci_register_type(void)
 {

@@ -414,6 +414,7 @@ static void blk_pre_save(void *opaque)
 static void blk_post_load(void *opaque, int version)
 {
     VirtIOBlock *s = opaque;
+    virtio_device_post_load(&s->vdev);
     blk_set_enable_write_cache(s->blk, s->wce);
 }
 

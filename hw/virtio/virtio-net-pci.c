@@ -24,6 +24,7 @@ static const DevicePropInfo virtio_net_pci_props[] = {
      "-1"},
     {"romfile", DEV_PROP_STR, NULL, NULL, NULL},
     {"bootindex", DEV_PROP_INT32, NULL, NULL, NULL},
+    {"event_idx", DEV_PROP_BOOL, "virtio-net-device", "on/off", "true"},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -48,6 +49,8 @@ bool virtio_net_pci_create(DeviceHost *host, const char *id, GHashTable *props, 
     }
     g_autofree char *name = id ? g_strdup(id) : g_strdup_printf("virtio-net-pci.%u", index);
     VirtIONet *net = virtio_net_new(host->dma, mac);
+    virtio_offer_feature(virtio_net_vdev(net), VIRTIO_RING_F_EVENT_IDX,
+                         qdev_prop_bool(props, "event_idx", true));
     VirtIONetClient *client = NULL;
     if (netdev) {
         bool ok;

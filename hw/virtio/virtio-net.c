@@ -205,10 +205,29 @@ void virtio_net_set_link(VirtIONet *n, bool up)
     }
 }
 
+/*
+ * Whether the driver has receive buffers posted. While it has, its kicks for more are not
+ * wanted (each is a vCPU exit); once they run out the device asks for the next kick and looks
+ * again, so that buffers added meanwhile are not missed (upstream's virtio_net_has_buffers).
+ */
+static bool rx_has_buffers(VirtQueue *vq)
+{
+    if (virtqueue_empty(vq)) {
+        virtqueue_set_notification(vq, true);
+        if (virtqueue_empty(vq)) {
+            return false;
+        }
+    }
+    if (vq->notification) {
+        virtqueue_set_notification(vq, false);
+    }
+    return true;
+}
+
 bool virtio_net_can_receive(VirtIONet *n)
 {
     VirtQueue *vq = &n->vdev.vq[RX_QUEUE];
-    return n->link_up && virtqueue_ready(vq) && !virtqueue_empty(vq);
+    return n->link_up && virtqueue_ready(vq) && rx_has_buffers(vq);
 }
 
 ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len)
@@ -223,7 +242,7 @@ ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len)
         n->stats.rx_dropped++;
         return -1;
     }
-    if (!virtqueue_pop(vq, n->rx_elem)) {
+    if (!rx_has_buffers(vq) || !virtqueue_pop(vq, n->rx_elem)) {
         if (n->vdev.broken) {
             n->stats.rx_dropped++;
             return -1;
@@ -282,7 +301,7 @@ ssize_t virtio_net_receive_offload(VirtIONet *n, const uint8_t *hdr, const uint8
     if (!n->link_up || len > VIRTIO_NET_MAX_TX || !virtio_has_feature(vdev, feature) ||
         ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
          !virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_CSUM)) ||
-        !virtqueue_pop(vq, n->rx_elem)) {
+        !rx_has_buffers(vq) || !virtqueue_pop(vq, n->rx_elem)) {
         return 0;
     }
     VirtQueueElement *e = n->rx_elem;
@@ -342,7 +361,9 @@ static bool net_state_check(const void *scratch, const void *live, int version, 
  * destination it stopped offering frames while the driver was not up): wake it. */
 static void net_post_load(void *opaque, int version)
 {
-    handle_rx(&((VirtIONet *)opaque)->vdev, NULL);
+    VirtIONet *n = opaque;
+    virtio_device_post_load(&n->vdev);
+    handle_rx(&n->vdev, NULL);
 }
 
 /* The MAC is config space the driver may have written; link state follows the peer. */

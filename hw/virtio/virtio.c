@@ -25,10 +25,12 @@ void virtio_init(VirtIODevice *vdev, const char *name, uint16_t device_id,
     vdev->num_queues = num_queues;
     /* Indirect tables let a driver post big buffers without eating the ring (virtio-net's
      * big-packet mode uses 18 descriptors per buffer otherwise). */
-    vdev->host_features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+    vdev->host_features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+                          (1ull << VIRTIO_RING_F_EVENT_IDX);
     for (int i = 0; i < num_queues; i++) {
         vdev->vq[i].vdev = vdev;
         vdev->vq[i].index = i;
+        vdev->vq[i].notification = true;
     }
 }
 
@@ -46,6 +48,9 @@ VirtQueue *virtio_add_queue(VirtIODevice *vdev, int index, uint16_t max_size,
     vq->handler = handler;
     return vq;
 }
+
+TRACE_POINT(trace_virtio_notify, "virtio_notify");
+TRACE_POINT(trace_virtio_queue_notify, "virtio_queue_notify");
 
 static void raise_irq(VirtIODevice *vdev, uint8_t isr_bit)
 {
@@ -85,6 +90,8 @@ void virtio_reset(VirtIODevice *vdev)
         vq->enabled = false;
         vq->desc = vq->avail = vq->used = 0;
         vq->last_avail_idx = vq->used_idx = 0;
+        vq->signalled_used_valid = false;
+        vq->notification = true;
     }
     if (vdev->ops->reset) {
         vdev->ops->reset(vdev);
@@ -125,6 +132,15 @@ bool virtio_has_feature(VirtIODevice *vdev, int bit)
     return vdev->guest_features & (1ull << bit);
 }
 
+void virtio_offer_feature(VirtIODevice *vdev, int bit, bool on)
+{
+    if (on) {
+        vdev->host_features |= 1ull << bit;
+    } else {
+        vdev->host_features &= ~(1ull << bit);
+    }
+}
+
 void virtio_queue_notify(VirtIODevice *vdev, int index)
 {
     if (index < 0 || index >= vdev->num_queues) {
@@ -133,6 +149,8 @@ void virtio_queue_notify(VirtIODevice *vdev, int index)
         return;
     }
     VirtQueue *vq = &vdev->vq[index];
+    vdev->stats.kicks++;
+    trace_fire(trace_virtio_queue_notify, "vdev %s n %d", vdev->name, index);
     if (vq->handler && !vdev->broken && (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
         vq->handler(vdev, vq);
     }
@@ -150,6 +168,27 @@ static bool ring_read16(VirtQueue *vq, uint64_t gpa, uint16_t *out)
     }
     *out = b[0] | (b[1] << 8);
     return true;
+}
+
+static bool ring_write16(VirtQueue *vq, uint64_t gpa, uint16_t v)
+{
+    uint8_t b[2] = {v & 0xff, v >> 8};
+    if (!dma_write(vq->vdev->dma, gpa, b, 2)) {
+        virtio_error(vq->vdev, "queue %d: used ring outside RAM", vq->index);
+        return false;
+    }
+    return true;
+}
+
+/* The event fields follow each ring's entries. */
+static uint64_t used_event_addr(VirtQueue *vq)
+{
+    return vq->avail + 4 + 2 * (uint64_t)vq->size;
+}
+
+static uint64_t avail_event_addr(VirtQueue *vq)
+{
+    return vq->used + 4 + 8 * (uint64_t)vq->size;
 }
 
 static bool read_desc(VirtQueue *vq, uint64_t table, unsigned i, VringDesc *d)
@@ -332,6 +371,10 @@ bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *e)
     }
     vq->last_avail_idx++;
     vq->vdev->stats.chains++;
+    if (vq->notification && virtio_has_feature(vq->vdev, VIRTIO_RING_F_EVENT_IDX)) {
+        /* the next chain the driver adds is one the device has not seen: kick for it */
+        ring_write16(vq, avail_event_addr(vq), vq->last_avail_idx);
+    }
     return true;
 }
 
@@ -358,29 +401,72 @@ void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
     vq->used_idx++;
     /* the entry must be visible before the index that publishes it */
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    uint8_t idx[2] = {vq->used_idx & 0xff, vq->used_idx >> 8};
-    if (!dma_write(vdev->dma, vq->used + 2, idx, 2)) {
-        virtio_error(vdev, "queue %d: used ring outside RAM", vq->index);
+    ring_write16(vq, vq->used + 2, vq->used_idx);
+}
+
+/* Whether the driver wants an interrupt for what was pushed since the last decision. */
+static bool should_notify(VirtQueue *vq)
+{
+    uint16_t v;
+    if (!virtio_has_feature(vq->vdev, VIRTIO_RING_F_EVENT_IDX)) {
+        return ring_read16(vq, vq->avail, &v) && !(v & VRING_AVAIL_F_NO_INTERRUPT);
     }
+    if (!ring_read16(vq, used_event_addr(vq), &v)) {
+        return false;
+    }
+    bool known = vq->signalled_used_valid;
+    uint16_t old = vq->signalled_used;
+    vq->signalled_used = vq->used_idx;
+    vq->signalled_used_valid = true;
+    /* unknown (after a reset or a load): one interrupt too many rather than one lost */
+    return !known || vring_need_event(v, vq->used_idx, old);
 }
 
 void virtqueue_notify(VirtQueue *vq)
 {
-    uint16_t flags;
     /*
-     * The used index stored by virtqueue_push must be visible before the flags are read, as
-     * the driver's "clear NO_INTERRUPT, then read the used index" needs from the other side
-     * (virtio 1.x 2.7.7.2). The vCPU runs the driver on another thread: without this fence
-     * both loads could see the old values, and the interrupt for the last buffers could be lost.
+     * The used index stored by virtqueue_push must be visible before the driver's flags or
+     * used_event are read, as the driver's "write them, then read the used index" needs from
+     * the other side (virtio 1.x 2.7.7.2). The vCPU runs the driver on another thread: without
+     * this fence both loads could see the old values, and the interrupt for the last buffers
+     * could be lost.
      */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (!ring_read16(vq, vq->avail, &flags)) {
+    if (!should_notify(vq)) {
+        vq->vdev->stats.suppressed++;
         return;
     }
-    if (flags & VRING_AVAIL_F_NO_INTERRUPT) {
-        return;
-    }
+    trace_fire(trace_virtio_notify, "vdev %s vq %d", vq->vdev->name, vq->index);
     raise_irq(vq->vdev, 1);
+}
+
+void virtqueue_set_notification(VirtQueue *vq, bool enable)
+{
+    vq->notification = enable;
+    if (!queue_usable(vq)) {
+        return;
+    }
+    if (virtio_has_feature(vq->vdev, VIRTIO_RING_F_EVENT_IDX)) {
+        /* Off: avail_event stays where it is, so the driver kicks at most once more. */
+        uint16_t idx;
+        if (enable && ring_read16(vq, vq->avail + 2, &idx)) {
+            ring_write16(vq, avail_event_addr(vq), idx);
+        }
+    } else {
+        uint16_t flags;
+        if (!ring_read16(vq, vq->used, &flags)) {
+            return;
+        }
+        uint16_t want = enable ? flags & ~VRING_USED_F_NO_NOTIFY : flags | VRING_USED_F_NO_NOTIFY;
+        if (want != flags) {
+            ring_write16(vq, vq->used, want);
+        }
+    }
+    if (enable) {
+        /* our request before the caller's next read of the avail index (the driver: its avail
+         * index before its read of our request) */
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    }
 }
 
 /* Calls fn on each guest piece of [offset, offset+len) of a chain part, in order, with how
@@ -507,6 +593,16 @@ const VMStateDescription vmstate_virtio_device = {
             VMSTATE_BOOL(VirtIODevice, broken),
             VMSTATE_STRUCT_ARRAY(VirtIODevice, vq, VirtQueue, vmstate_virtqueue), VMSTATE_END},
 };
+
+void virtio_device_post_load(VirtIODevice *vdev)
+{
+    for (int i = 0; i < VIRTIO_QUEUE_MAX; i++) {
+        /* as 7.2: the last interrupt decision is not in the stream; the next push interrupts */
+        vdev->vq[i].signalled_used_valid = false;
+        /* kicks wanted until the device says otherwise: a kick too many, never one missing */
+        vdev->vq[i].notification = true;
+    }
+}
 
 bool virtio_device_check(const VirtIODevice *loaded, const VirtIODevice *live, GError **errp)
 {

@@ -221,6 +221,64 @@ static void test_rx(Fixture *f, gconstpointer data)
     g_assert_cmpuint(st.rx_no_buffer, ==, 1);
 }
 
+#define RX_USED_FLAGS  (RXQ_BASE + 0x200)
+#define RX_AVAIL_EVENT (RXQ_BASE + 0x200 + 4 + 8 * QSZ)
+
+/* Posts RX buffer i (1526 bytes) without kicking; returns whether the driver must kick, as
+ * Linux decides it (EVENT_IDX: avail_event just passed; else: NO_NOTIFY clear). */
+static bool post_rx(Fixture *f, int i, bool event_idx)
+{
+    uint16_t old = f->rx_avail;
+    vring_set_desc(f->ram, RXQ_BASE, i, BUF_BASE + 0x800 * i, 1526, VRING_DESC_F_WRITE, 0);
+    publish(f, RXQ_BASE, &f->rx_avail, i);
+    if (event_idx) {
+        return vring_need_event(get_le16(f->ram, RX_AVAIL_EVENT), f->rx_avail, old);
+    }
+    return !(get_le16(f->ram, RX_USED_FLAGS) & VRING_USED_F_NO_NOTIFY);
+}
+
+/* While it has receive buffers the device wants no refill kicks; once they are used up it
+ * asks for the next one, and only then does the driver's refill kick. */
+static void rx_kick_suppression(Fixture *f, bool event_idx)
+{
+    uint8_t frame[60] = {0};
+    VirtIODevice *vdev = virtio_net_vdev(f->net);
+    g_assert_cmpint(virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX), ==, event_idx);
+    g_assert_true(post_rx(f, 0, event_idx)); /* nothing seen yet: kick */
+    bar_wr(f, 0x3000, 0, 2);
+    g_assert_true(virtio_net_can_receive(f->net));
+    g_assert_false(post_rx(f, 1, event_idx)); /* the device has buffers: no kick */
+    g_assert_false(post_rx(f, 2, event_idx));
+    for (int i = 0; i < 3; i++) {
+        g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, sizeof(frame));
+        g_assert_false(post_rx(f, 3 + i, event_idx)); /* never ran dry: no kick */
+    }
+    /* three more were posted meanwhile; use them up: then the device asks for a kick */
+    for (int i = 0; i < 3; i++) {
+        g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, sizeof(frame));
+    }
+    g_assert_false(virtio_net_can_receive(f->net));
+    g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, 0);
+    uint64_t kicks = vdev->stats.kicks;
+    g_assert_true(post_rx(f, 6, event_idx));
+    bar_wr(f, 0x3000, 0, 2);
+    g_assert_cmpuint(vdev->stats.kicks, ==, kicks + 1);
+    g_assert_true(virtio_net_can_receive(f->net));
+    g_assert_cmpuint(get_le16(f->ram, RXQ_BASE + 0x200 + 2), ==, 6);
+}
+
+static void test_rx_kick_suppression(Fixture *f, gconstpointer data)
+{
+    rx_kick_suppression(f, true);
+}
+
+static void test_rx_kick_suppression_no_event_idx(Fixture *f, gconstpointer data)
+{
+    virtio_offer_feature(virtio_net_vdev(f->net), VIRTIO_RING_F_EVENT_IDX, false);
+    driver_init(f); /* renegotiated without it */
+    rx_kick_suppression(f, false);
+}
+
 /* Ethernet + IPv4 + TCP with @payload bytes, the TCP checksum field holding the pseudo-header
  * sum as a TSO-ing driver leaves it; returns the length. */
 static size_t tcp_frame(uint8_t *p, size_t payload)
@@ -591,5 +649,7 @@ int main(int argc, char **argv)
     ADD("/virtio-net/bad-setup", test_bad_setup_contained);
     ADD("/virtio-net/malicious/register-garbage", test_register_garbage);
     ADD("/virtio-net/net-core-glue", test_net_core_glue);
+    ADD("/virtio-net/rx-kick-suppression/event-idx", test_rx_kick_suppression);
+    ADD("/virtio-net/rx-kick-suppression/no-notify", test_rx_kick_suppression_no_event_idx);
     return g_test_run();
 }

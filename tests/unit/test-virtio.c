@@ -71,13 +71,14 @@ static void setup_queue(Fixture *f, int q, uint16_t size, uint64_t desc, uint64_
     vq->enabled = true;
 }
 
-/* The driver's side of bring-up, queue 0 only (queue 1 exists but is never set up). */
-static void driver_ok(Fixture *f)
+/* The driver's side of bring-up with these features, queue 0 only (queue 1 exists but is
+ * never set up). */
+static void driver_ok_with(Fixture *f, uint64_t features)
 {
     VirtIODevice *vdev = &f->vdev;
     virtio_set_status(vdev, 0);
     virtio_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-    g_assert_true(virtio_set_guest_features(vdev, 1ull << VIRTIO_F_VERSION_1));
+    g_assert_true(virtio_set_guest_features(vdev, features));
     virtio_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
                                 VIRTIO_CONFIG_S_FEATURES_OK);
     setup_queue(f, 0, QSZ, DESC, AVAIL, USED);
@@ -86,6 +87,11 @@ static void driver_ok(Fixture *f)
     f->avail_idx = 0;
     memset(f->ram + AVAIL, 0, 0x1000);
     memset(f->ram + USED, 0, 0x1000);
+}
+
+static void driver_ok(Fixture *f)
+{
+    driver_ok_with(f, 1ull << VIRTIO_F_VERSION_1);
 }
 
 static void setup(Fixture *f, gconstpointer data)
@@ -470,6 +476,189 @@ static void test_errors_logged_once_broken(Fixture *f, gconstpointer data)
     g_rmdir(dir);
 }
 
+/* --- notification suppression (EVENT_IDX) ---------------------------------------------- */
+
+#define USED_EVENT  (AVAIL + 4 + 2 * QSZ)
+#define AVAIL_EVENT (USED + 4 + 8 * QSZ)
+
+static void test_need_event(Fixture *f, gconstpointer data)
+{
+    /* event in [old, new): the indexes just passed, modulo 2^16 */
+    g_assert_true(vring_need_event(0, 1, 0));
+    g_assert_false(vring_need_event(1, 1, 0));
+    g_assert_true(vring_need_event(4, 8, 2));
+    g_assert_true(vring_need_event(7, 8, 2));
+    g_assert_false(vring_need_event(8, 8, 2));
+    g_assert_false(vring_need_event(1, 8, 2));
+    /* nothing passed: never */
+    g_assert_false(vring_need_event(5, 5, 5));
+    g_assert_false(vring_need_event(4, 5, 5));
+    /* across the wrap: old 0xfffe, new 2 passed 0xfffe, 0xffff, 0, 1 */
+    g_assert_true(vring_need_event(0xfffe, 2, 0xfffe));
+    g_assert_true(vring_need_event(0xffff, 2, 0xfffe));
+    g_assert_true(vring_need_event(0, 2, 0xfffe));
+    g_assert_true(vring_need_event(1, 2, 0xfffe));
+    g_assert_false(vring_need_event(2, 2, 0xfffe));
+    g_assert_false(vring_need_event(0xfffd, 2, 0xfffe));
+    /* a whole ring of 2^15 at once, event just behind it */
+    g_assert_true(vring_need_event(0x8000, 0, 0x8000));
+    g_assert_false(vring_need_event(0x7fff, 0, 0x8000));
+}
+
+static void driver_ok_event_idx(Fixture *f)
+{
+    driver_ok_with(f, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX));
+}
+
+/* One chain made available, popped and pushed by the test; returns the interrupts raised. */
+static int round_trip(Fixture *f)
+{
+    VirtQueue *vq = &f->vdev.vq[0];
+    VirtQueueElement *e = g_new(VirtQueueElement, 1);
+    int irqs = f->queue_irqs;
+    vring_set_desc(f->ram, DESC, 0, BUF, 16, VRING_DESC_F_WRITE, 0);
+    put_le16(f->ram, AVAIL + 4 + 2 * (f->avail_idx % QSZ), 0);
+    put_le16(f->ram, AVAIL + 2, ++f->avail_idx);
+    g_assert_true(virtqueue_pop(vq, e));
+    virtqueue_push(vq, e, 16);
+    virtqueue_notify(vq);
+    g_free(e);
+    return f->queue_irqs - irqs;
+}
+
+static void test_event_idx_interrupts(Fixture *f, gconstpointer data)
+{
+    g_assert_true(f->vdev.host_features & (1ull << VIRTIO_RING_F_EVENT_IDX));
+    driver_ok_event_idx(f);
+    VirtQueue *vq = &f->vdev.vq[0];
+    /* A driver that never writes used_event (0): the first push after the reset interrupts
+     * (nothing signalled yet), later ones only when the used index passes 0 again. */
+    g_assert_cmpint(round_trip(f), ==, 1);
+    g_assert_cmpint(round_trip(f), ==, 0);
+    g_assert_cmpint(round_trip(f), ==, 0);
+    g_assert_cmpuint(f->vdev.stats.suppressed, ==, 2);
+    /* the driver re-arms at the used index it has seen (3): the next push interrupts */
+    put_le16(f->ram, USED_EVENT, 3);
+    g_assert_cmpint(round_trip(f), ==, 1);
+    g_assert_cmpint(round_trip(f), ==, 0);
+    /* NO_INTERRUPT means nothing with EVENT_IDX */
+    put_le16(f->ram, AVAIL, VRING_AVAIL_F_NO_INTERRUPT);
+    put_le16(f->ram, USED_EVENT, 5);
+    g_assert_cmpint(round_trip(f), ==, 1);
+    put_le16(f->ram, AVAIL, 0);
+    /* delayed: "interrupt me once 3 more are used" (used_event = used + 2) */
+    put_le16(f->ram, USED_EVENT, vq->used_idx + 2);
+    g_assert_cmpint(round_trip(f), ==, 0);
+    g_assert_cmpint(round_trip(f), ==, 0);
+    g_assert_cmpint(round_trip(f), ==, 1);
+    g_assert_cmpint(round_trip(f), ==, 0);
+    /* several pushes, one decision: interrupts if used_event is anywhere among them */
+    VirtQueueElement *e = g_new(VirtQueueElement, 1);
+    put_le16(f->ram, USED_EVENT, vq->used_idx + 1);
+    for (int i = 0; i < 3; i++) {
+        vring_set_desc(f->ram, DESC, i, BUF, 16, VRING_DESC_F_WRITE, 0);
+        put_le16(f->ram, AVAIL + 4 + 2 * (f->avail_idx % QSZ), i);
+        put_le16(f->ram, AVAIL + 2, ++f->avail_idx);
+        g_assert_true(virtqueue_pop(vq, e));
+        virtqueue_push(vq, e, 16);
+    }
+    int irqs = f->queue_irqs;
+    virtqueue_notify(vq);
+    g_assert_cmpint(f->queue_irqs, ==, irqs + 1);
+    g_free(e);
+    /* a load forgets the last decision: the next push interrupts whatever used_event says */
+    virtio_device_post_load(&f->vdev);
+    g_assert_cmpint(round_trip(f), ==, 1);
+    g_assert_cmpint(round_trip(f), ==, 0);
+    /* so does a reset */
+    driver_ok_event_idx(f);
+    g_assert_cmpint(round_trip(f), ==, 1);
+    g_assert_cmpint(round_trip(f), ==, 0);
+}
+
+static void test_event_idx_wraps(Fixture *f, gconstpointer data)
+{
+    driver_ok_event_idx(f);
+    VirtQueue *vq = &f->vdev.vq[0];
+    /* as a loaded queue deep into its life: every index 3 short of the wrap */
+    vq->last_avail_idx = vq->used_idx = f->avail_idx = 0xfffd;
+    put_le16(f->ram, AVAIL + 2, f->avail_idx);
+    put_le16(f->ram, USED + 2, vq->used_idx);
+    virtio_device_post_load(&f->vdev);
+    put_le16(f->ram, USED_EVENT, 0x0001);
+    g_assert_cmpint(round_trip(f), ==, 1); /* used 0xfffe: unknown after the load */
+    g_assert_cmpint(round_trip(f), ==, 0); /* used 0xffff */
+    g_assert_cmpint(round_trip(f), ==, 0); /* used 0 */
+    g_assert_cmpint(round_trip(f), ==, 0); /* used 1: entry 1 not used yet */
+    g_assert_cmpint(round_trip(f), ==, 1); /* used 2: entry 1 used, across the wrap */
+    g_assert_cmpint(round_trip(f), ==, 0);
+    g_assert_cmpuint(get_le16(f->ram, USED + 2), ==, 3);
+    g_assert_cmpuint(get_le16(f->ram, AVAIL_EVENT), ==, 3);
+}
+
+static void test_event_idx_avail_event(Fixture *f, gconstpointer data)
+{
+    driver_ok_event_idx(f);
+    VirtQueue *vq = &f->vdev.vq[0];
+    /* each pop asks for a kick at the next chain */
+    round_trip(f);
+    round_trip(f);
+    g_assert_cmpuint(get_le16(f->ram, AVAIL_EVENT), ==, 2);
+    g_assert_true(vq->notification);
+    /* kicks off: avail_event stays, however many chains are taken */
+    virtqueue_set_notification(vq, false);
+    round_trip(f);
+    round_trip(f);
+    g_assert_cmpuint(get_le16(f->ram, AVAIL_EVENT), ==, 2);
+    g_assert_cmphex(get_le16(f->ram, USED), ==, 0); /* no NO_NOTIFY with EVENT_IDX */
+    /* the driver adds two the device has not taken; kicks back on: at the avail index */
+    put_le16(f->ram, AVAIL + 2, f->avail_idx + 2);
+    virtqueue_set_notification(vq, true);
+    g_assert_cmpuint(get_le16(f->ram, AVAIL_EVENT), ==, f->avail_idx + 2);
+    g_assert_false(virtqueue_empty(vq)); /* and the look after it sees them */
+    /* a reset wants kicks again */
+    virtqueue_set_notification(vq, false);
+    driver_ok_event_idx(f);
+    g_assert_true(vq->notification);
+}
+
+static void test_no_notify_flag(Fixture *f, gconstpointer data)
+{
+    /* without EVENT_IDX: the used ring's NO_NOTIFY flag, avail_event untouched */
+    VirtQueue *vq = &f->vdev.vq[0];
+    put_le16(f->ram, AVAIL_EVENT, 0x1234);
+    virtqueue_set_notification(vq, false);
+    g_assert_cmphex(get_le16(f->ram, USED), ==, VRING_USED_F_NO_NOTIFY);
+    round_trip(f);
+    g_assert_cmphex(get_le16(f->ram, USED), ==, VRING_USED_F_NO_NOTIFY);
+    virtqueue_set_notification(vq, true);
+    g_assert_cmphex(get_le16(f->ram, USED), ==, 0);
+    g_assert_cmphex(get_le16(f->ram, AVAIL_EVENT), ==, 0x1234);
+    /* interrupts follow NO_INTERRUPT alone, used_event is not looked at */
+    put_le16(f->ram, USED_EVENT, 0x4000);
+    g_assert_cmpint(round_trip(f), ==, 1);
+    g_assert_cmpint(round_trip(f), ==, 1);
+    /* kicks are counted whether or not the queue takes them */
+    uint64_t kicks = f->vdev.stats.kicks;
+    virtio_queue_notify(&f->vdev, 0);
+    virtio_queue_notify(&f->vdev, 1);
+    g_assert_cmpuint(f->vdev.stats.kicks, ==, kicks + 2);
+}
+
+static void test_event_idx_withdrawn(Fixture *f, gconstpointer data)
+{
+    /* event_idx=off: the feature is not offered, a driver asking for it is refused */
+    virtio_offer_feature(&f->vdev, VIRTIO_RING_F_EVENT_IDX, false);
+    g_assert_false(virtio_set_guest_features(&f->vdev, (1ull << VIRTIO_F_VERSION_1) |
+                                                           (1ull << VIRTIO_RING_F_EVENT_IDX)));
+    /* and a stream that negotiated it does not load here */
+    VirtIODevice loaded = {0};
+    loaded.guest_features = 1ull << VIRTIO_RING_F_EVENT_IDX;
+    g_autoptr(GError) err = NULL;
+    g_assert_false(virtio_device_check(&loaded, &f->vdev, &err));
+    g_assert_nonnull(err);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -483,5 +672,11 @@ int main(int argc, char **argv)
     ADD("/virtio/hostile/notify-unset-queues", test_notify_unset_queues);
     ADD("/virtio/hostile/rings-out-of-ram", test_rings_out_of_ram);
     ADD("/virtio/hostile/errors-logged", test_errors_logged_once_broken);
+    ADD("/virtio/event-idx/need-event", test_need_event);
+    ADD("/virtio/event-idx/interrupts", test_event_idx_interrupts);
+    ADD("/virtio/event-idx/wraps", test_event_idx_wraps);
+    ADD("/virtio/event-idx/avail-event", test_event_idx_avail_event);
+    ADD("/virtio/event-idx/withdrawn", test_event_idx_withdrawn);
+    ADD("/virtio/no-notify-flag", test_no_notify_flag);
     return g_test_run();
 }

@@ -82,6 +82,8 @@ bool device_apply_globals(const DeviceTypeInfo *t, GHashTable *props, GError **e
 
 /* A DEV_PROP_INT_U32 value, already checked. */
 uint32_t qdev_parse_u32(const char *str);
+/* A DEV_PROP_BOOL property of props (already checked), or def when it is not given. */
+bool qdev_prop_bool(GHashTable *props, const char *name, bool def);
 /* Parses "52:54:00:12:34:56". */
 bool qdev_parse_mac(const char *str, uint8_t mac[6]);
 /* Parses a PCI address "SS[.F]" (hex) into a devfn. */

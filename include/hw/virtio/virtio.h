@@ -11,8 +11,23 @@
  *
  * Split ring, one queue (all little-endian in guest RAM):
  *   desc[size]  {addr u64, len u32, flags u16 (NEXT, WRITE, INDIRECT), next u16}
- *   avail       {flags u16, idx u16, ring[size] u16}          driver ─► device
- *   used        {flags u16, idx u16, ring[size] {id u32, len u32}}  device ─► driver
+ *   avail       {flags u16, idx u16, ring[size] u16, used_event u16}       driver ─► device
+ *   used        {flags u16, idx u16, ring[size] {id u32, len u32}, avail_event u16}
+ *                                                                           device ─► driver
+ *
+ * Notification suppression (virtio 1.x 2.7.7, 2.7.10). Without EVENT_IDX each side has a flag:
+ * the driver's NO_INTERRUPT (avail.flags), the device's NO_NOTIFY (used.flags). With EVENT_IDX
+ * (bit 29) each side publishes the index at which it wants to hear from the other:
+ *
+ *   device pushes used entries old..new-1 ─► full fence ─► reads used_event
+ *       interrupt iff used_event is in [old, new)            (vring_need_event)
+ *   driver adds avail entries  old..new-1 ─► full fence ─► reads avail_event
+ *       kick iff avail_event is in [old, new)
+ *
+ * "old" on the device's side is the used index at the last interrupt decision
+ * (signalled_used); it is unknown after a reset or a load, and then the next push interrupts.
+ * A device that wants kicks again writes avail_event (or clears NO_NOTIFY), then a full fence,
+ * then looks at the avail index once more (virtqueue_set_notification).
  *
  * Chain checks: head and next indexes < size, at most size descriptors (loops), readable
  * descriptors before writable ones, indirect tables 16-byte multiples not nested and not
@@ -40,12 +55,14 @@
 #define VIRTIO_CONFIG_S_FAILED      0x80
 
 #define VIRTIO_RING_F_INDIRECT_DESC 28
+#define VIRTIO_RING_F_EVENT_IDX     29
 #define VIRTIO_F_VERSION_1          32
 
 #define VRING_DESC_F_NEXT          1
 #define VRING_DESC_F_WRITE         2
 #define VRING_DESC_F_INDIRECT      4
 #define VRING_AVAIL_F_NO_INTERRUPT 1
+#define VRING_USED_F_NO_NOTIFY     1
 
 #define VIRTQUEUE_MAX_SIZE 1024
 /* Buffers in one chain, direct or indirect. */
@@ -75,13 +92,19 @@ struct VirtQueue {
     uint64_t desc, avail, used;
     uint16_t last_avail_idx;
     uint16_t used_idx;
+    /* The used index at the last interrupt decision, when valid (EVENT_IDX). */
+    uint16_t signalled_used;
+    bool signalled_used_valid;
+    bool notification; /* the device wants kicks (virtqueue_set_notification) */
     VirtQueueHandler handler;
 };
 
 typedef struct VirtIOStats {
     uint64_t chains;     /* chains popped */
     uint64_t bad_chains; /* malformed rings or chains (device then needs reset) */
-    uint64_t interrupts;
+    uint64_t interrupts; /* raised (queue and configuration) */
+    uint64_t kicks;      /* driver notifications of a queue */
+    uint64_t suppressed; /* queue interrupts the driver asked not to get */
 } VirtIOStats;
 
 /* What a device model provides. */
@@ -115,11 +138,22 @@ struct VirtIODevice {
     VirtIOStats stats;
 };
 
+/*
+ * The split ring's event index test (virtio 1.x 2.7.7.2): true if event_idx is one of the
+ * indexes old..new_idx-1 that were just passed, counted modulo 2^16.
+ */
+static inline bool vring_need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old)
+{
+    return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
+}
+
 /* The transport-independent state (status, ISR, features, every queue's addresses and
  * indexes), for a device's table to nest; its check refuses queue sizes and features the live
  * device does not offer. */
 extern const VMStateDescription vmstate_virtio_device;
 bool virtio_device_check(const VirtIODevice *loaded, const VirtIODevice *live, GError **errp);
+/* For the device's post_load: what the ring logic keeps outside the stream, re-derived. */
+void virtio_device_post_load(VirtIODevice *vdev);
 
 void virtio_init(VirtIODevice *vdev, const char *name, uint16_t device_id,
                  const VirtIODeviceOps *ops, const DmaSpace *dma, int num_queues);
@@ -131,6 +165,8 @@ void virtio_set_status(VirtIODevice *vdev, uint8_t status);
 /* Driver features acknowledged; false (FEATURES_OK refused) if it asked for unknown ones. */
 bool virtio_set_guest_features(VirtIODevice *vdev, uint64_t features);
 bool virtio_has_feature(VirtIODevice *vdev, int bit);
+/* Offers (or withdraws) a feature before the driver sees the device (a -device property). */
+void virtio_offer_feature(VirtIODevice *vdev, int bit, bool on);
 void virtio_queue_notify(VirtIODevice *vdev, int index);
 
 /* Marks the device broken (guest error, logged once per cause, counted). */
@@ -145,8 +181,15 @@ bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *elem);
 void virtqueue_unpop(VirtQueue *vq);
 /* Returns a chain to the driver with len bytes written into its writable part. */
 void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len);
-/* Interrupts the driver unless it asked not to be. */
+/* Interrupts the driver unless it asked not to be (NO_INTERRUPT, or used_event not passed). */
 void virtqueue_notify(VirtQueue *vq);
+/*
+ * Whether the device wants the driver's kicks for this queue: off while it will look at the
+ * queue anyway; on, when it goes idle, followed by a fence so that the caller's next look at
+ * the avail index (virtqueue_empty) sees what the driver added before it read our request.
+ * While on, every pop moves avail_event past the chain taken (EVENT_IDX).
+ */
+void virtqueue_set_notification(VirtQueue *vq, bool enable);
 
 /* Copies between a chain's buffers and host memory; return bytes copied or -1 (broken). */
 int64_t virtqueue_read_out(VirtQueue *vq, const VirtQueueElement *elem, uint64_t offset, void *buf,
