@@ -25,13 +25,15 @@ static const DevicePropInfo virtio_blk_pci_props[] = {
     {"write-cache", DEV_PROP_STR, "virtio-blk-device", "on/off/auto", "auto"},
     {"bootindex", DEV_PROP_INT32, NULL, NULL, NULL},
     {"romfile", DEV_PROP_STR, NULL, NULL, NULL},
+    {"vectors", DEV_PROP_INT_U32, NULL, NULL, "4294967295"},
     {NULL, 0, NULL, NULL, NULL},
 };
 
 static const BlockCompletionLock bql_completion = {.trylock = bql_trylock, .unlock = bql_unlock};
 
 static bool create(DeviceHost *host, const char *id, const char *drive, const char *serial,
-                   const char *addr, const char *bootindex, bool automatic, GError **errp)
+                   const char *addr, const char *bootindex, const char *vectors, bool automatic,
+                   GError **errp)
 {
     if (host->realized) {
         error_setg(errp, "Bus 'pci.0' does not support hotplugging");
@@ -57,8 +59,13 @@ static bool create(DeviceHost *host, const char *id, const char *drive, const ch
         }
         return false;
     }
-    VirtIOPCIProxy *proxy =
-        virtio_pci_new(host->pci, "virtio-blk-pci", devfn, virtio_blk_vdev(dev), 0x010000, errp);
+    /* unset (all-ones): upstream's num-queues + 1 (one queue here: one vCPU) */
+    uint32_t nvectors = vectors ? qdev_parse_u32(vectors) : UINT32_MAX;
+    if (nvectors == UINT32_MAX) {
+        nvectors = virtio_blk_vdev(dev)->num_queues + 1;
+    }
+    VirtIOPCIProxy *proxy = virtio_pci_new(host->pci, "virtio-blk-pci", devfn, virtio_blk_vdev(dev),
+                                           0x010000, nvectors, errp);
     if (!proxy) {
         virtio_blk_free(dev);
         if (own_blk) {
@@ -97,12 +104,13 @@ static bool create_from_device_opts(void *machine, const char *id, GHashTable *p
 {
     return create(machine, id, g_hash_table_lookup(props, "drive"),
                   g_hash_table_lookup(props, "serial"), g_hash_table_lookup(props, "addr"),
-                  g_hash_table_lookup(props, "bootindex"), false, errp);
+                  g_hash_table_lookup(props, "bootindex"), g_hash_table_lookup(props, "vectors"),
+                  false, errp);
 }
 
 bool virtio_blk_pci_create_for_drive(DeviceHost *host, BlockBackend *blk, GError **errp)
 {
-    return create(host, NULL, blk_name(blk), NULL, NULL, NULL, true, errp);
+    return create(host, NULL, blk_name(blk), NULL, NULL, NULL, NULL, true, errp);
 }
 
 static const DeviceTypeInfo virtio_blk_pci_type = {
@@ -122,6 +130,7 @@ static void blk_pci_reset(void *dev)
 {
     VirtIOBlkPCI *d = dev;
     virtio_reset(virtio_blk_vdev(d->blk_dev));
+    virtio_pci_reset(d->proxy);
 }
 
 static void blk_pci_free(void *dev)

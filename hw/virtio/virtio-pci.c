@@ -1,6 +1,9 @@
 /* The virtio PCI transport, modern interface (include/hw/virtio/virtio-pci.h). */
 #include "hw/virtio/virtio-pci.h"
+#include "util/error.h"
 #include "util/log.h"
+
+#include <inttypes.h>
 
 enum {
     CAP_COMMON = 1,
@@ -15,6 +18,10 @@ struct VirtIOPCIProxy {
     uint32_t dfselect, gfselect;
     uint32_t guest_features[2];
     uint16_t queue_sel;
+    uint32_t nvectors;      /* the MSI-X table's size, 0: INTx only */
+    uint16_t config_vector; /* msix_config */
+    uint16_t queue_vector[VIRTIO_QUEUE_MAX];
+    PCIMsix msix;
 };
 
 static VirtQueue *selected_vq(VirtIOPCIProxy *p)
@@ -24,12 +31,43 @@ static VirtQueue *selected_vq(VirtIOPCIProxy *p)
 
 static void update_intx(VirtIOPCIProxy *p)
 {
-    pci_set_irq(p->pci, p->vdev->isr != 0);
+    /* with MSI-X on, the ISR is still kept (upstream does) but nothing reads it */
+    pci_set_irq(p->pci, p->vdev->isr != 0 && !msix_enabled(&p->msix));
 }
 
 static void notify_cb(void *opaque, bool config_change)
 {
-    update_intx(opaque);
+    VirtIOPCIProxy *p = opaque;
+    if (!msix_enabled(&p->msix)) {
+        update_intx(p);
+    } else if (config_change && p->config_vector != VIRTIO_NO_VECTOR) {
+        msix_notify(&p->msix, p->config_vector);
+    }
+}
+
+static void notify_queue_cb(void *opaque, int queue)
+{
+    VirtIOPCIProxy *p = opaque;
+    if (!msix_enabled(&p->msix)) {
+        update_intx(p);
+    } else if (p->queue_vector[queue] != VIRTIO_NO_VECTOR) {
+        msix_notify(&p->msix, p->queue_vector[queue]);
+    }
+}
+
+static void reset_vectors(VirtIOPCIProxy *p)
+{
+    p->config_vector = VIRTIO_NO_VECTOR;
+    for (int i = 0; i < VIRTIO_QUEUE_MAX; i++) {
+        p->queue_vector[i] = VIRTIO_NO_VECTOR;
+    }
+}
+
+/* The driver's choice of vector: one beyond the table (or any, without MSI-X) reads back as
+ * NO_VECTOR, which is how the driver learns it was refused (virtio 1.x 4.1.5.1.2). */
+static uint16_t accepted_vector(VirtIOPCIProxy *p, uint64_t val)
+{
+    return val < p->msix.nentries ? val : VIRTIO_NO_VECTOR;
 }
 
 static uint64_t common_read(void *opaque, uint64_t addr, unsigned size)
@@ -47,7 +85,7 @@ static uint64_t common_read(void *opaque, uint64_t addr, unsigned size)
     case 0x0c:
         return p->gfselect < 2 ? p->guest_features[p->gfselect] : 0;
     case 0x10:
-        return 0xffff; /* msix_config: no vector */
+        return p->config_vector;
     case 0x12:
         return vdev->num_queues;
     case 0x14:
@@ -59,7 +97,7 @@ static uint64_t common_read(void *opaque, uint64_t addr, unsigned size)
     case 0x18:
         return vq ? vq->size : 0;
     case 0x1a:
-        return 0xffff;
+        return p->queue_sel < VIRTIO_QUEUE_MAX ? p->queue_vector[p->queue_sel] : VIRTIO_NO_VECTOR;
     case 0x1c:
         return vq ? vq->enabled : 0;
     case 0x1e:
@@ -114,6 +152,7 @@ static void common_write(void *opaque, uint64_t addr, uint64_t val, unsigned siz
         if (val == 0) {
             virtio_reset(vdev);
             p->guest_features[0] = p->guest_features[1] = 0;
+            reset_vectors(p);
             update_intx(p);
             break;
         }
@@ -125,8 +164,16 @@ static void common_write(void *opaque, uint64_t addr, uint64_t val, unsigned siz
         }
         virtio_set_status(vdev, val);
         break;
+    case 0x10:
+        p->config_vector = accepted_vector(p, val);
+        break;
     case 0x16:
         p->queue_sel = val;
+        break;
+    case 0x1a:
+        if (p->queue_sel < VIRTIO_QUEUE_MAX) {
+            p->queue_vector[p->queue_sel] = accepted_vector(p, val);
+        }
         break;
     case 0x18:
         if (vq_writable) {
@@ -175,7 +222,7 @@ static void common_write(void *opaque, uint64_t addr, uint64_t val, unsigned siz
         }
         break;
     default:
-        break; /* read-only or MSI-X fields: ignored */
+        break; /* read-only fields: ignored */
     }
 }
 
@@ -275,8 +322,16 @@ static void add_cap(PCIDevice *d, uint8_t type, uint32_t offset, uint32_t length
     }
 }
 
+static void config_written(PCIDevice *d, uint32_t addr, uint32_t val, int len)
+{
+    VirtIOPCIProxy *p = d->opaque;
+    if (msix_config_written(&p->msix, addr, len)) {
+        update_intx(p); /* MSI-X turned off: an ISR still set raises INTx again */
+    }
+}
+
 VirtIOPCIProxy *virtio_pci_new(PCIBus *bus, const char *name, int devfn, VirtIODevice *vdev,
-                               uint32_t class_code, GError **errp)
+                               uint32_t class_code, uint32_t nvectors, GError **errp)
 {
     PCIDevice *d = pci_device_new(bus, name, devfn, 0x1af4, 0x1000 + vdev->device_id - 1,
                                   class_code << 8, errp);
@@ -295,7 +350,15 @@ VirtIOPCIProxy *virtio_pci_new(PCIBus *bus, const char *name, int devfn, VirtIOD
     add_cap(d, CAP_ISR, VIRTIO_PCI_ISR_OFF, 0x1000, false);
     add_cap(d, CAP_DEVICE, VIRTIO_PCI_DEVICE_OFF, 0x1000, false);
     add_cap(d, CAP_NOTIFY, VIRTIO_PCI_NOTIFY_OFF, 0x1000, true);
+    if (nvectors && !msix_init(&p->msix, d, nvectors, VIRTIO_PCI_MSIX_BAR)) {
+        /* upstream's words; the device then interrupts through INTx alone */
+        warn_report("unable to init msix vectors to %" PRIu32, nvectors);
+    }
+    p->nvectors = p->msix.nentries;
+    reset_vectors(p);
+    d->config_written = config_written;
     vdev->notify = notify_cb;
+    vdev->notify_queue = notify_queue_cb;
     vdev->notify_opaque = p;
     return p;
 }
@@ -310,16 +373,47 @@ PCIDevice *virtio_pci_device(VirtIOPCIProxy *proxy)
     return proxy->pci;
 }
 
+void virtio_pci_reset(VirtIOPCIProxy *proxy)
+{
+    reset_vectors(proxy);
+    msix_reset(&proxy->msix);
+    update_intx(proxy);
+}
+
+const PCIMsix *virtio_pci_msix(VirtIOPCIProxy *proxy)
+{
+    return &proxy->msix;
+}
+
 /* --- state ------------------------------------------------------------------------------ */
 
-/* The config space (BARs, command, INTx) is the PCI device's own section (hw/pci). No MSI-X:
- * the device interrupts through INTx only. */
+static bool virtio_pci_state_check(const void *scratch, const void *live, int version,
+                                   GError **errp)
+{
+    const VirtIOPCIProxy *s = scratch, *l = live;
+    if (s->nvectors != l->nvectors) {
+        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    "%u MSI-X vectors where this device has %u (vectors=)", s->nvectors,
+                    l->nvectors);
+        return false;
+    }
+    return true;
+}
+
+/* The config space (BARs, command, INTx, MSI-X Message Control) is the PCI device's own section
+ * (hw/pci). Version 2 added MSI-X: the vectors the driver chose, the table and the PBA. */
 const VMStateDescription vmstate_virtio_pci = {
     .name = "virtio-pci",
-    .version = 1,
+    .version = 2,
+    .minimum_version = 2,
     .size = sizeof(VirtIOPCIProxy),
+    .check = virtio_pci_state_check,
     .fields = (const VMStateField[]){VMSTATE_U32(VirtIOPCIProxy, dfselect),
                                      VMSTATE_U32(VirtIOPCIProxy, gfselect),
                                      VMSTATE_U32_ARRAY(VirtIOPCIProxy, guest_features),
-                                     VMSTATE_U16(VirtIOPCIProxy, queue_sel), VMSTATE_END},
+                                     VMSTATE_U16(VirtIOPCIProxy, queue_sel),
+                                     VMSTATE_U32_V(VirtIOPCIProxy, nvectors, 2),
+                                     VMSTATE_U16_V(VirtIOPCIProxy, config_vector, 2),
+                                     VMS_ARRAY(VirtIOPCIProxy, queue_vector, uint16_t, VMS_U16, 2),
+                                     VMSTATE_MSIX(VirtIOPCIProxy, msix, 2), VMSTATE_END},
 };

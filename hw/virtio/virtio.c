@@ -47,11 +47,14 @@ VirtQueue *virtio_add_queue(VirtIODevice *vdev, int index, uint16_t max_size,
     return vq;
 }
 
-static void raise_irq(VirtIODevice *vdev, uint8_t isr_bit)
+/* queue: the queue whose used buffers the interrupt is for, -1 for a configuration change */
+static void raise_irq(VirtIODevice *vdev, uint8_t isr_bit, int queue)
 {
     vdev->isr |= isr_bit;
     vdev->stats.interrupts++;
-    if (vdev->notify) {
+    if (queue >= 0 && vdev->notify_queue) {
+        vdev->notify_queue(vdev->notify_opaque, queue);
+    } else if (vdev->notify) {
         vdev->notify(vdev->notify_opaque, isr_bit & 2);
     }
 }
@@ -70,7 +73,7 @@ void virtio_error(VirtIODevice *vdev, const char *fmt, ...)
     vdev->broken = true;
     /* virtio 1.x 2.1.2: signal NEEDS_RESET with a configuration change interrupt */
     vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-    raise_irq(vdev, 2);
+    raise_irq(vdev, 2, -1);
 }
 
 void virtio_reset(VirtIODevice *vdev)
@@ -380,7 +383,7 @@ void virtqueue_notify(VirtQueue *vq)
     if (flags & VRING_AVAIL_F_NO_INTERRUPT) {
         return;
     }
-    raise_irq(vq->vdev, 1);
+    raise_irq(vq->vdev, 1, vq->index);
 }
 
 /* Calls fn on each guest piece of [offset, offset+len) of a chain part, in order, with how

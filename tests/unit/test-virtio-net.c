@@ -134,7 +134,7 @@ static void setup(Fixture *f, gconstpointer data)
     const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
     f->net = virtio_net_new(&f->dma, mac);
     f->proxy =
-        virtio_pci_new(f->bus, "virtio-net-pci", -1, virtio_net_vdev(f->net), 0x020000, NULL);
+        virtio_pci_new(f->bus, "virtio-net-pci", -1, virtio_net_vdev(f->net), 0x020000, 0, NULL);
     g_assert_nonnull(f->proxy);
     f->sent = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
     VirtIONetPeer peer = {.send = peer_send, .rx_ready = peer_rx_ready, .opaque = f};
