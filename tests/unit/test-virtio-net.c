@@ -90,6 +90,9 @@ static void driver_init(Fixture *f)
     PCIDevice *d = virtio_pci_device(f->proxy);
     int found = 0;
     for (uint8_t c = d->config[PCI_CAPABILITY_LIST]; c; c = d->config[c + 1]) {
+        if (d->config[c] == PCI_CAP_ID_MSIX) {
+            continue;
+        }
         g_assert_cmpint(d->config[c], ==, 0x09);
         g_assert_cmpint(d->config[c + 4], ==, 4);
         found |= 1 << d->config[c + 3];
@@ -133,8 +136,8 @@ static void setup(Fixture *f, gconstpointer data)
     f->bus = pci_bus_new(f->io, f->mmio, lines, isa);
     const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
     f->net = virtio_net_new(&f->dma, mac);
-    f->proxy =
-        virtio_pci_new(f->bus, "virtio-net-pci", -1, virtio_net_vdev(f->net), 0x020000, 0, NULL);
+    f->proxy = virtio_pci_new(f->bus, "virtio-net-pci", -1, virtio_net_vdev(f->net), 0x020000,
+                              GPOINTER_TO_UINT(data), NULL);
     g_assert_nonnull(f->proxy);
     f->sent = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
     VirtIONetPeer peer = {.send = peer_send, .rx_ready = peer_rx_ready, .opaque = f};
@@ -164,20 +167,28 @@ static void test_identity_and_config(Fixture *f, gconstpointer data)
     g_assert_cmphex(bar_rd(f, 0x2006, 2), ==, VIRTIO_NET_S_LINK_UP);
 }
 
-static void test_tx(Fixture *f, gconstpointer data)
+static const char tx_frame[] = "\xff\xff\xff\xff\xff\xff\x52\x54\x00\x12\x34\x56\x08\x06payload";
+
+/* One frame on the TX queue, notified. */
+static void tx_one(Fixture *f)
 {
     /* header and frame in separate descriptors, as Linux does without ANY_LAYOUT tricks */
     memset(f->ram + BUF_BASE, 0, VIRTIO_NET_HDR_LEN);
-    const char frame[] = "\xff\xff\xff\xff\xff\xff\x52\x54\x00\x12\x34\x56\x08\x06payload";
-    memcpy(f->ram + BUF_BASE + 0x100, frame, sizeof(frame) - 1);
+    memcpy(f->ram + BUF_BASE + 0x100, tx_frame, sizeof(tx_frame) - 1);
     vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, VIRTIO_NET_HDR_LEN, VRING_DESC_F_NEXT, 1);
-    vring_set_desc(f->ram, TXQ_BASE, 1, BUF_BASE + 0x100, sizeof(frame) - 1, 0, 0);
+    vring_set_desc(f->ram, TXQ_BASE, 1, BUF_BASE + 0x100, sizeof(tx_frame) - 1, 0, 0);
     publish(f, TXQ_BASE, &f->tx_avail, 0);
     bar_wr(f, 0x3000 + 4 * 1, 1, 2);
+}
+
+static void test_tx(Fixture *f, gconstpointer data)
+{
+    const char *frame = tx_frame;
+    tx_one(f);
     g_assert_cmpuint(f->sent->len, ==, 1);
     gsize len;
     const void *p = g_bytes_get_data(g_ptr_array_index(f->sent, 0), &len);
-    g_assert_cmpmem(p, len, frame, sizeof(frame) - 1);
+    g_assert_cmpmem(p, len, frame, sizeof(tx_frame) - 1);
     g_assert_cmpint(get_le16(f->ram, TXQ_BASE + 0x200 + 2), ==, 1);
     g_assert_cmpint(f->intx.level, ==, 1);
     g_assert_cmphex(bar_rd(f, 0x1000, 1), ==, 1);
@@ -185,7 +196,92 @@ static void test_tx(Fixture *f, gconstpointer data)
     VirtIONetStats st;
     virtio_net_get_stats(f->net, &st);
     g_assert_cmpuint(st.tx_packets, ==, 1);
-    g_assert_cmpuint(st.tx_bytes, ==, sizeof(frame) - 1);
+    g_assert_cmpuint(st.tx_bytes, ==, sizeof(tx_frame) - 1);
+}
+
+static uint64_t apic_read(void *opaque, uint64_t addr, unsigned size)
+{
+    return 0;
+}
+
+static void apic_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+    g_array_append_val((GArray *)opaque, val);
+}
+
+static const IoRegionOps apic_ops = {.read = apic_read, .write = apic_write};
+
+#define MSIX_BAR_ADDR (BAR_ADDR + 0x10000)
+
+static void test_msix_vectors(Fixture *f, gconstpointer data)
+{
+    /* vectors=4: the driver's choices read back, one beyond the table as NO_VECTOR */
+    g_assert_cmphex(bar_rd(f, 0x10, 2), ==, VIRTIO_NO_VECTOR);
+    bar_wr(f, 0x10, 3, 2);
+    g_assert_cmphex(bar_rd(f, 0x10, 2), ==, 3);
+    bar_wr(f, 0x10, 4, 2);
+    g_assert_cmphex(bar_rd(f, 0x10, 2), ==, VIRTIO_NO_VECTOR);
+    bar_wr(f, 0x10, 0, 2);
+    bar_wr(f, 0x16, 1, 2);
+    g_assert_cmphex(bar_rd(f, 0x1a, 2), ==, VIRTIO_NO_VECTOR);
+    bar_wr(f, 0x1a, 7, 2);
+    g_assert_cmphex(bar_rd(f, 0x1a, 2), ==, VIRTIO_NO_VECTOR);
+    bar_wr(f, 0x1a, 2, 2);
+    g_assert_cmphex(bar_rd(f, 0x1a, 2), ==, 2);
+
+    /* Linux's MSI-X set-up: BAR 1 placed, entry 2 programmed and unmasked, MSI-X on */
+    PCIDevice *d = virtio_pci_device(f->proxy);
+    const PCIMsix *m = virtio_pci_msix(f->proxy);
+    g_assert_cmphex(pci_config_read(d, m->cap + PCI_MSIX_FLAGS, 2), ==, 3);
+    GArray *msgs = g_array_new(FALSE, TRUE, sizeof(uint64_t));
+    g_assert_true(io_space_add(f->mmio, "apic", 0xfee00000ull, 0x100000, &apic_ops, msgs, NULL));
+    pci_config_write(d, PCI_BASE_ADDRESS_0 + 4, MSIX_BAR_ADDR, 4);
+    io_space_write(f->mmio, MSIX_BAR_ADDR + 2 * 16, 0xfee00000, 4);
+    io_space_write(f->mmio, MSIX_BAR_ADDR + 2 * 16 + 8, 0x23, 4);
+    io_space_write(f->mmio, MSIX_BAR_ADDR + 2 * 16 + 12, 0, 4);
+    pci_config_write(d, m->cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+
+    /* the TX completion is a message on the queue's vector; INTx stays down */
+    tx_one(f);
+    g_assert_cmpuint(f->sent->len, ==, 1);
+    g_assert_cmpuint(msgs->len, ==, 1);
+    g_assert_cmphex(g_array_index(msgs, uint64_t, 0), ==, 0x23);
+    g_assert_cmpint(f->intx.level, ==, 0);
+    /* masked: pending in the PBA, sent at unmask */
+    io_space_write(f->mmio, MSIX_BAR_ADDR + 2 * 16 + 12, 1, 4);
+    tx_one(f);
+    g_assert_cmpuint(msgs->len, ==, 1);
+    g_assert_cmphex(io_space_read(f->mmio, MSIX_BAR_ADDR + 0x800, 4), ==, 1u << 2);
+    io_space_write(f->mmio, MSIX_BAR_ADDR + 2 * 16 + 12, 0, 4);
+    g_assert_cmpuint(msgs->len, ==, 2);
+
+    /* MSI-X off again: INTx and the ISR, as before */
+    pci_config_write(d, m->cap + PCI_MSIX_FLAGS, 0, 2);
+    tx_one(f);
+    g_assert_cmpuint(msgs->len, ==, 2);
+    g_assert_cmpint(f->intx.level, ==, 1);
+    g_assert_cmphex(bar_rd(f, 0x1000, 1), ==, 1);
+    g_assert_cmpint(f->intx.level, ==, 0);
+
+    /* a device reset (status 0) forgets the vectors */
+    bar_wr(f, 0x14, 0, 1);
+    g_assert_cmphex(bar_rd(f, 0x10, 2), ==, VIRTIO_NO_VECTOR);
+    bar_wr(f, 0x16, 1, 2);
+    g_assert_cmphex(bar_rd(f, 0x1a, 2), ==, VIRTIO_NO_VECTOR);
+    g_array_free(msgs, TRUE);
+}
+
+static void test_no_msix(Fixture *f, gconstpointer data)
+{
+    /* vectors=0: no capability, every vector refused */
+    PCIDevice *d = virtio_pci_device(f->proxy);
+    for (uint8_t c = d->config[PCI_CAPABILITY_LIST]; c; c = d->config[c + 1]) {
+        g_assert_cmphex(d->config[c], !=, PCI_CAP_ID_MSIX);
+    }
+    bar_wr(f, 0x10, 0, 2);
+    g_assert_cmphex(bar_rd(f, 0x10, 2), ==, VIRTIO_NO_VECTOR);
+    bar_wr(f, 0x1a, 0, 2);
+    g_assert_cmphex(bar_rd(f, 0x1a, 2), ==, VIRTIO_NO_VECTOR);
 }
 
 static void test_rx(Fixture *f, gconstpointer data)
@@ -591,5 +687,8 @@ int main(int argc, char **argv)
     ADD("/virtio-net/bad-setup", test_bad_setup_contained);
     ADD("/virtio-net/malicious/register-garbage", test_register_garbage);
     ADD("/virtio-net/net-core-glue", test_net_core_glue);
+    g_test_add("/virtio-net/msix-vectors", Fixture, GUINT_TO_POINTER(4), setup, test_msix_vectors,
+               teardown);
+    ADD("/virtio-net/no-msix", test_no_msix);
     return g_test_run();
 }
