@@ -214,6 +214,9 @@ static void update_mappings(PCIDevice *dev)
 uint32_t pci_config_read(PCIDevice *dev, uint32_t addr, int len)
 {
     uint32_t v = 0;
+    if (dev->config_reading) {
+        dev->config_reading(dev, addr, len);
+    }
     for (int i = 0; i < len && addr + i < PCI_CONFIG_SPACE_SIZE; i++) {
         v |= (uint32_t)dev->config[addr + i] << (8 * i);
     }

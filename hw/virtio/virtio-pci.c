@@ -4,12 +4,14 @@
 #include "util/log.h"
 
 #include <inttypes.h>
+#include <string.h>
 
 enum {
     CAP_COMMON = 1,
     CAP_NOTIFY = 2,
     CAP_ISR = 3,
     CAP_DEVICE = 4,
+    CAP_PCI_CFG = 5,
 };
 
 struct VirtIOPCIProxy {
@@ -22,6 +24,7 @@ struct VirtIOPCIProxy {
     uint16_t config_vector; /* msix_config */
     uint16_t queue_vector[VIRTIO_QUEUE_MAX];
     PCIMsix msix;
+    uint8_t cfg_cap; /* the PCI configuration access capability */
 };
 
 static VirtQueue *selected_vq(VirtIOPCIProxy *p)
@@ -322,9 +325,41 @@ static void add_cap(PCIDevice *d, uint8_t type, uint32_t offset, uint32_t length
     }
 }
 
+/* The access the PCI configuration access capability describes (virtio 1.x 4.1.4.9): its bar,
+ * offset and length fields, or false if they name no valid access into the BAR. */
+static bool cfg_window(VirtIOPCIProxy *p, uint32_t addr, int len, uint32_t *off, unsigned *size)
+{
+    const uint8_t *c = p->pci->config + p->cfg_cap;
+    uint32_t data = p->cfg_cap + 16;
+    if (addr + len <= data || addr >= data + 4) {
+        return false; /* the access is not to the data window */
+    }
+    *off = pci_get_long(c + 8);
+    *size = pci_get_long(c + 12);
+    return c[4] == VIRTIO_PCI_BAR && (*size == 1 || *size == 2 || *size == 4) &&
+           *off < VIRTIO_PCI_BAR_SIZE && *off % *size == 0;
+}
+
+static void config_reading(PCIDevice *d, uint32_t addr, int len)
+{
+    VirtIOPCIProxy *p = d->opaque;
+    uint32_t off;
+    unsigned size;
+    if (cfg_window(p, addr, len, &off, &size)) {
+        uint32_t v = bar_read(p, off, size);
+        memcpy(d->config + p->cfg_cap + 16, &(uint32_t){GUINT32_TO_LE(v)}, size);
+    }
+}
+
 static void config_written(PCIDevice *d, uint32_t addr, uint32_t val, int len)
 {
     VirtIOPCIProxy *p = d->opaque;
+    uint32_t off;
+    unsigned size;
+    if (cfg_window(p, addr, len, &off, &size)) {
+        uint32_t v = pci_get_long(d->config + p->cfg_cap + 16);
+        bar_write(p, off, size == 4 ? v : v & ((1u << (8 * size)) - 1), size);
+    }
     if (msix_config_written(&p->msix, addr, len)) {
         update_intx(p); /* MSI-X turned off: an ISR still set raises INTx again */
     }
@@ -350,6 +385,13 @@ VirtIOPCIProxy *virtio_pci_new(PCIBus *bus, const char *name, int devfn, VirtIOD
     add_cap(d, CAP_ISR, VIRTIO_PCI_ISR_OFF, 0x1000, false);
     add_cap(d, CAP_DEVICE, VIRTIO_PCI_DEVICE_OFF, 0x1000, false);
     add_cap(d, CAP_NOTIFY, VIRTIO_PCI_NOTIFY_OFF, 0x1000, true);
+    /* the configuration access window: bar, offset, length and data are the driver's */
+    p->cfg_cap = pci_add_capability(d, 0x09, 20);
+    d->config[p->cfg_cap + 2] = 20;
+    d->config[p->cfg_cap + 3] = CAP_PCI_CFG;
+    d->wmask[p->cfg_cap + 4] = 0xff;
+    memset(d->wmask + p->cfg_cap + 8, 0xff, 12);
+    d->config_reading = config_reading;
     if (nvectors && !msix_init(&p->msix, d, nvectors, VIRTIO_PCI_MSIX_BAR)) {
         /* upstream's words; the device then interrupts through INTx alone */
         warn_report("unable to init msix vectors to %" PRIu32, nvectors);

@@ -94,10 +94,12 @@ static void driver_init(Fixture *f)
             continue;
         }
         g_assert_cmpint(d->config[c], ==, 0x09);
-        g_assert_cmpint(d->config[c + 4], ==, 4);
         found |= 1 << d->config[c + 3];
+        if (d->config[c + 3] != 5) { /* the configuration access window names no BAR yet */
+            g_assert_cmpint(d->config[c + 4], ==, 4);
+        }
     }
-    g_assert_cmphex(found, ==, 0x1e);
+    g_assert_cmphex(found, ==, 0x3e);
     pci_config_write(d, 0x20, BAR_ADDR, 4);
     pci_config_write(d, 0x24, 0, 4);
     pci_config_write(d, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
@@ -269,6 +271,37 @@ static void test_msix_vectors(Fixture *f, gconstpointer data)
     bar_wr(f, 0x16, 1, 2);
     g_assert_cmphex(bar_rd(f, 0x1a, 2), ==, VIRTIO_NO_VECTOR);
     g_array_free(msgs, TRUE);
+}
+
+static void test_pci_cfg_window(Fixture *f, gconstpointer data)
+{
+    /* upstream's capability list: MSI-X at 0x98 first, the access window at 0x84, then the
+     * notify, device, ISR and common capabilities down to 0x40 */
+    PCIDevice *d = virtio_pci_device(f->proxy);
+    static const uint8_t want[] = {0x98, 0x84, 0x70, 0x60, 0x50, 0x40};
+    uint8_t c = d->config[PCI_CAPABILITY_LIST];
+    for (guint i = 0; i < G_N_ELEMENTS(want); i++, c = d->config[c + 1]) {
+        g_assert_cmphex(c, ==, want[i]);
+    }
+    g_assert_cmphex(c, ==, 0);
+    g_assert_cmphex(d->config[0x98 + 2] | d->config[0x98 + 3] << 8, ==, 3);
+    /* the window reads the device config (the MAC) and writes the common config */
+    pci_config_write(d, 0x84 + 4, 4, 1);
+    pci_config_write(d, 0x84 + 8, 0x2000, 4);
+    pci_config_write(d, 0x84 + 12, 4, 4);
+    g_assert_cmphex(pci_config_read(d, 0x84 + 16, 4), ==, 0x12005452);
+    pci_config_write(d, 0x84 + 8, 0x16, 4);
+    pci_config_write(d, 0x84 + 12, 2, 4);
+    pci_config_write(d, 0x84 + 16, 1, 4);
+    g_assert_cmphex(bar_rd(f, 0x16, 2), ==, 1);
+    /* a length other than 1, 2 or 4, or another BAR: nothing happens */
+    pci_config_write(d, 0x84 + 12, 3, 4);
+    pci_config_write(d, 0x84 + 16, 0, 4);
+    g_assert_cmphex(bar_rd(f, 0x16, 2), ==, 1);
+    pci_config_write(d, 0x84 + 12, 2, 4);
+    pci_config_write(d, 0x84 + 4, 0, 1);
+    pci_config_write(d, 0x84 + 16, 0, 4);
+    g_assert_cmphex(bar_rd(f, 0x16, 2), ==, 1);
 }
 
 static void test_no_msix(Fixture *f, gconstpointer data)
@@ -690,5 +723,7 @@ int main(int argc, char **argv)
     g_test_add("/virtio-net/msix-vectors", Fixture, GUINT_TO_POINTER(4), setup, test_msix_vectors,
                teardown);
     ADD("/virtio-net/no-msix", test_no_msix);
+    g_test_add("/virtio-net/pci-cfg-window", Fixture, GUINT_TO_POINTER(4), setup,
+               test_pci_cfg_window, teardown);
     return g_test_run();
 }

@@ -83,6 +83,8 @@ struct PCIDevice {
     bool intx_applied; /* counted on its PIRQ line */
     /* Optional hooks run after the generic config-space handling. */
     void (*config_written)(PCIDevice *dev, uint32_t addr, uint32_t val, int len);
+    /* Optional, before a config read: bytes that mirror other state are refreshed. */
+    void (*config_reading)(PCIDevice *dev, uint32_t addr, int len);
     void *opaque;
 };
 

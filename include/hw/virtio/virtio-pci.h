@@ -7,6 +7,11 @@
  *        +0x2000  device-specific configuration (virtio-net: mac, status)
  *        +0x3000  notifications: queue n at +4n (notify_off_multiplier 4)
  *
+ * A fifth vendor capability, the PCI configuration access window (virtio 1.x 4.1.4.9), reaches
+ * the same registers through config space: the driver sets bar (4), offset and length (1, 2,
+ * 4), then reads or writes its data field. Capabilities are listed as upstream lists them: MSI-X
+ * (0x98), the window (0x84), notify, device, ISR, common (0x40).
+ *
  * PCI IDs as upstream: vendor 0x1af4, device 0x1000 + type - 1 (transitional numbering),
  * subsystem id = virtio type.
  *
