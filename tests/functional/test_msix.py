@@ -15,7 +15,7 @@ import pytest
 
 import guest
 from conftest import require_pc
-from netns import NetNS, ip
+from netns import NetNS
 from test_migration import BR_HOST, GUEST_IP, GUEST_MAC, echo_on, migrate_between
 
 DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
@@ -137,12 +137,7 @@ def test_migration_mid_traffic_keeps_msix(built, tmp_path):
                  "-device", "virtio-blk-pci,drive=d0"]
     sockdir = tmp_path
     with NetNS(prefix="qcmsix") as ns:
-        ip("-n", ns.name, "link", "add", "qcbr0", "type", "bridge")
-        ip("-n", ns.name, "addr", "add", f"{BR_HOST}/24", "dev", "qcbr0")
-        ip("-n", ns.name, "link", "set", "qcbr0", "up")
-        for tap in ("qcmxa", "qcmxb"):
-            ns.add_tap(tap)
-            ip("-n", ns.name, "link", "set", tap, "master", "qcbr0")
+        ns.add_bridge("qcbr0", f"{BR_HOST}/24", ("qcmxa", "qcmxb"))
         a = guest_on_tap(ours, built, ns, "qcmxa", f"{sockdir}/a.sock", *disk_args)
         b = guest_on_tap(ours, built, ns, "qcmxb", f"{sockdir}/b.sock", *disk_args,
                          "-incoming", "defer")
