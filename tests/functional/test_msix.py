@@ -118,10 +118,11 @@ def test_msix_lines_as_debian_and_raised_by_traffic(built, tmp_path):
 
 
 def test_vectors_0_falls_back_to_intx(built, tmp_path):
-    (_, (before, after)), (_, (_, debian)) = both(built, tmp_path, vectors=0)
-    # one shared line per device on the IOAPIC, named after the device alone
-    assert set(debian) == {"virtio0", "virtio1"}
-    assert set(after) == set(debian), after
+    vm, (before, after) = boot(require_pc(OURS), built, tmp_path, "ours", vectors=0)
+    vm.stop()
+    # Debian's QEMU with vectors=0: one IO-APIC line per device, named after the device alone
+    # (here both sit on IRQ 11, listed together; there, slots 3 and 4 land on 11 and 10)
+    assert set(after) == {"virtio0", "virtio1"}, after
     assert {chip for _, chip in after.values()} == {"IO-APIC"}
     for line in ("virtio0", "virtio1"):
         assert after[line][0] > before[line][0], (line, before, after)
