@@ -32,7 +32,7 @@ struct LapicState {
     int64_t count_start; /* clock time the current count period began */
     int lint0_level;
     int intr_level;
-    uint64_t timer_fires, delivered;
+    uint64_t timer_fires, delivered, msi_received;
     int64_t timer_expiry; /* the state table's copy of the timer's deadline, -1: not armed */
 };
 
@@ -256,6 +256,15 @@ static void timer_cb(void *opaque)
 
 /* --- ICR -------------------------------------------------------------------------------- */
 
+/* An IPI's or MSI's destination field names this APIC (logical: the flat model). */
+static bool dest_matches(LapicState *s, uint8_t dest, bool logical)
+{
+    if (logical) {
+        return (dest & (s->ldr >> 24)) != 0;
+    }
+    return dest == 0xff || dest == s->id;
+}
+
 static bool icr_targets_self(LapicState *s)
 {
     switch ((s->icr_lo >> 18) & 3) {
@@ -267,11 +276,7 @@ static bool icr_targets_self(LapicState *s)
     default:
         break;
     }
-    uint8_t dest = s->icr_hi >> 24;
-    if (s->icr_lo & (1u << 11)) { /* logical: flat model */
-        return (dest & (s->ldr >> 24)) != 0;
-    }
-    return dest == 0xff || dest == s->id;
+    return dest_matches(s, s->icr_hi >> 24, s->icr_lo & (1u << 11));
 }
 
 static void send_ipi(LapicState *s)
@@ -421,9 +426,33 @@ static void reg_write(LapicState *s, unsigned reg, uint32_t val)
     }
 }
 
+void lapic_msi(LapicState *s, uint64_t addr, uint32_t data)
+{
+    bool logical = addr & MSI_ADDR_DEST_LOGICAL;
+    if (!dest_matches(s, (addr >> MSI_ADDR_DEST_SHIFT) & 0xff, logical)) {
+        return; /* for another CPU: there is none */
+    }
+    s->msi_received++;
+    switch ((data >> 8) & 7) {
+    case DM_FIXED:
+    case 1: /* lowest priority: we are the only candidate */
+        accept_irq(s, data & 0xff, data & MSI_DATA_LEVEL);
+        break;
+    case DM_NMI:
+        irq_pulse(s->nmi);
+        break;
+    default:
+        qemu_log_mask(LOG_UNIMP, "lapic: MSI delivery mode %u not handled\n", (data >> 8) & 7);
+        break;
+    }
+}
+
 static uint64_t lapic_mmio_read(void *opaque, uint64_t addr, unsigned size)
 {
     LapicState *s = opaque;
+    if (addr >= LAPIC_REGS_SIZE) {
+        return 0; /* the MSI window reads as nothing */
+    }
     uint32_t v = reg_read(s, (addr >> 4) & 0xff);
     unsigned shift = (addr & 3) * 8;
     /* Registers are 32-bit at 16-byte strides; narrower reads see part of the register. */
@@ -435,6 +464,12 @@ static uint64_t lapic_mmio_read(void *opaque, uint64_t addr, unsigned size)
 
 static void lapic_mmio_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
 {
+    /* MSIs and the registers share the address range, as upstream maps them: offset 0 is a
+     * reserved register, so a message to APIC ID 0 lands there; 0x1000 up is messages only */
+    if (addr == 0 || addr >= LAPIC_REGS_SIZE) {
+        lapic_msi(opaque, LAPIC_BASE + addr, val);
+        return;
+    }
     if (addr & 0xf) {
         qemu_log_mask(LOG_GUEST_ERROR, "lapic: misaligned write at 0x%x\n", (unsigned)addr);
         return;
@@ -493,7 +528,7 @@ void lapic_free(LapicState *s)
 
 bool lapic_register_mmio(LapicState *s, IoSpace *mmio, GError **errp)
 {
-    return io_space_add(mmio, "lapic", LAPIC_BASE, 0x1000, &lapic_ops, s, errp);
+    return io_space_add(mmio, "lapic", LAPIC_BASE, LAPIC_MSI_SIZE, &lapic_ops, s, errp);
 }
 
 void lapic_set_eoi_notify(LapicState *s, LapicEoiNotify cb, void *opaque)
@@ -527,6 +562,7 @@ void lapic_get_info(LapicState *s, LapicInfo *out)
         .divide = s->divide_conf,
         .timer_fires = s->timer_fires,
         .delivered = s->delivered,
+        .msi_received = s->msi_received,
     };
     memcpy(out->isr, s->isr, sizeof(s->isr));
     memcpy(out->irr, s->irr, sizeof(s->irr));

@@ -140,19 +140,12 @@ uint8_t pci_add_capability(PCIDevice *dev, uint8_t cap_id, uint8_t len)
     if (off + len > PCI_CONFIG_SPACE_SIZE || len < 2) {
         return 0;
     }
-    /* link: the new capability goes at the end of the list */
-    if (!(dev->config[PCI_STATUS] & PCI_STATUS_CAP_LIST)) {
-        dev->config[PCI_CAPABILITY_LIST] = off;
-        dev->config[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
-    } else {
-        uint8_t p = dev->config[PCI_CAPABILITY_LIST];
-        while (dev->config[p + 1]) {
-            p = dev->config[p + 1];
-        }
-        dev->config[p + 1] = off;
-    }
+    /* link: the new capability heads the list, as upstream's pci_add_capability() puts it,
+     * so the list runs from the last added to the first */
     dev->config[off] = cap_id;
-    dev->config[off + 1] = 0;
+    dev->config[off + 1] = dev->config[PCI_CAPABILITY_LIST];
+    dev->config[PCI_CAPABILITY_LIST] = off;
+    dev->config[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
     dev->next_cap = (off + len + 3) & ~3;
     return off;
 }
@@ -219,6 +212,9 @@ static void update_mappings(PCIDevice *dev)
 uint32_t pci_config_read(PCIDevice *dev, uint32_t addr, int len)
 {
     uint32_t v = 0;
+    if (dev->config_reading) {
+        dev->config_reading(dev, addr, len);
+    }
     for (int i = 0; i < len && addr + i < PCI_CONFIG_SPACE_SIZE; i++) {
         v |= (uint32_t)dev->config[addr + i] << (8 * i);
     }
@@ -286,6 +282,15 @@ void pci_set_irq(PCIDevice *dev, int level)
     }
 }
 
+void pci_msi_send(PCIDevice *dev, uint64_t addr, uint32_t data)
+{
+    /* a message is a memory write by the function: nothing leaves it without bus mastering */
+    if (!(pci_get_word(dev->config + PCI_COMMAND) & PCI_COMMAND_MASTER)) {
+        return;
+    }
+    io_space_write(dev->bus->mmio, addr, data, 4);
+}
+
 void pci_bus_assign_resources(PCIBus *bus, uint32_t io_base, uint64_t mem_base)
 {
     uint64_t io = io_base, mem = mem_base;
@@ -295,7 +300,17 @@ void pci_bus_assign_resources(PCIBus *bus, uint32_t io_base, uint64_t mem_base)
             continue;
         }
         uint16_t cmd = 0;
+        /* largest BAR first, as SeaBIOS places them: less lost to alignment */
+        int order[PCI_NUM_BARS];
         for (int i = 0; i < PCI_NUM_BARS; i++) {
+            int j = i;
+            for (; j > 0 && dev->bars[order[j - 1]].size < dev->bars[i].size; j--) {
+                order[j] = order[j - 1];
+            }
+            order[j] = i;
+        }
+        for (int k = 0; k < PCI_NUM_BARS; k++) {
+            int i = order[k];
             PCIBar *b = &dev->bars[i];
             uint8_t *cfg = dev->config + PCI_BASE_ADDRESS_0 + 4 * i;
             if (b->type == PCI_BAR_IO) {

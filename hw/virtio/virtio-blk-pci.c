@@ -25,6 +25,7 @@ static const DevicePropInfo virtio_blk_pci_props[] = {
     {"write-cache", DEV_PROP_STR, "virtio-blk-device", "on/off/auto", "auto"},
     {"bootindex", DEV_PROP_INT32, NULL, NULL, NULL},
     {"romfile", DEV_PROP_STR, NULL, NULL, NULL},
+    {"vectors", DEV_PROP_INT_U32, NULL, NULL, "4294967295"},
     {"event_idx", DEV_PROP_BOOL, "virtio-blk-device", "on/off", "true"},
     {NULL, 0, NULL, NULL, NULL},
 };
@@ -32,8 +33,8 @@ static const DevicePropInfo virtio_blk_pci_props[] = {
 static const BlockCompletionLock bql_completion = {.trylock = bql_trylock, .unlock = bql_unlock};
 
 static bool create(DeviceHost *host, const char *id, const char *drive, const char *serial,
-                   const char *addr, const char *bootindex, bool event_idx, bool automatic,
-                   GError **errp)
+                   const char *addr, const char *bootindex, const char *vectors, bool event_idx,
+                   bool automatic, GError **errp)
 {
     if (host->realized) {
         error_setg(errp, "Bus 'pci.0' does not support hotplugging");
@@ -60,8 +61,13 @@ static bool create(DeviceHost *host, const char *id, const char *drive, const ch
         return false;
     }
     virtio_offer_feature(virtio_blk_vdev(dev), VIRTIO_RING_F_EVENT_IDX, event_idx);
-    VirtIOPCIProxy *proxy =
-        virtio_pci_new(host->pci, "virtio-blk-pci", devfn, virtio_blk_vdev(dev), 0x010000, errp);
+    /* unset (all-ones): upstream's num-queues + 1 (one queue here: one vCPU) */
+    uint32_t nvectors = vectors ? qdev_parse_u32(vectors) : UINT32_MAX;
+    if (nvectors == UINT32_MAX) {
+        nvectors = virtio_blk_vdev(dev)->num_queues + 1;
+    }
+    VirtIOPCIProxy *proxy = virtio_pci_new(host->pci, "virtio-blk-pci", devfn, virtio_blk_vdev(dev),
+                                           0x010000, nvectors, errp);
     if (!proxy) {
         virtio_blk_free(dev);
         if (own_blk) {
@@ -100,8 +106,8 @@ static bool create_from_device_opts(void *machine, const char *id, GHashTable *p
 {
     return create(machine, id, g_hash_table_lookup(props, "drive"),
                   g_hash_table_lookup(props, "serial"), g_hash_table_lookup(props, "addr"),
-                  g_hash_table_lookup(props, "bootindex"), qdev_prop_bool(props, "event_idx", true),
-                  false, errp);
+                  g_hash_table_lookup(props, "bootindex"), g_hash_table_lookup(props, "vectors"),
+                  qdev_prop_bool(props, "event_idx", true), false, errp);
 }
 
 static const DeviceTypeInfo virtio_blk_pci_type = {
@@ -119,7 +125,7 @@ bool virtio_blk_pci_create_for_drive(DeviceHost *host, BlockBackend *blk, GError
     if (!device_apply_globals(&virtio_blk_pci_type, props, errp)) {
         return false;
     }
-    return create(host, NULL, blk_name(blk), NULL, NULL, NULL,
+    return create(host, NULL, blk_name(blk), NULL, NULL, NULL, g_hash_table_lookup(props, "vectors"),
                   qdev_prop_bool(props, "event_idx", true), true, errp);
 }
 
@@ -132,6 +138,7 @@ static void blk_pci_reset(void *dev)
 {
     VirtIOBlkPCI *d = dev;
     virtio_reset(virtio_blk_vdev(d->blk_dev));
+    virtio_pci_reset(d->proxy);
 }
 
 static void blk_pci_free(void *dev)

@@ -24,6 +24,7 @@ static const DevicePropInfo virtio_net_pci_props[] = {
      "-1"},
     {"romfile", DEV_PROP_STR, NULL, NULL, NULL},
     {"bootindex", DEV_PROP_INT32, NULL, NULL, NULL},
+    {"vectors", DEV_PROP_INT_U32, NULL, NULL, "4294967295"},
     {"event_idx", DEV_PROP_BOOL, "virtio-net-device", "on/off", "true"},
     {NULL, 0, NULL, NULL, NULL},
 };
@@ -33,6 +34,7 @@ bool virtio_net_pci_create(DeviceHost *host, const char *id, GHashTable *props, 
     const char *netdev = g_hash_table_lookup(props, "netdev");
     const char *mac_str = g_hash_table_lookup(props, "mac");
     const char *addr = g_hash_table_lookup(props, "addr");
+    const char *vectors = g_hash_table_lookup(props, "vectors");
     if (host->realized) {
         error_setg(errp, "Bus 'pci.0' does not support hotplugging");
         return false;
@@ -65,8 +67,13 @@ bool virtio_net_pci_create(DeviceHost *host, const char *id, GHashTable *props, 
             return false;
         }
     }
-    VirtIOPCIProxy *proxy =
-        virtio_pci_new(host->pci, "virtio-net-pci", devfn, virtio_net_vdev(net), 0x020000, errp);
+    /* unset (all-ones), upstream's 7.2 count for one queue pair: config, rx, tx, control */
+    uint32_t nvectors = vectors ? qdev_parse_u32(vectors) : UINT32_MAX;
+    if (nvectors == UINT32_MAX) {
+        nvectors = 4;
+    }
+    VirtIOPCIProxy *proxy = virtio_pci_new(host->pci, "virtio-net-pci", devfn, virtio_net_vdev(net),
+                                           0x020000, nvectors, errp);
     if (!proxy) {
         virtio_net_nc_detach(client);
         virtio_net_free(net);
@@ -119,6 +126,7 @@ static void net_pci_reset(void *dev)
 {
     VirtIONetPCI *d = dev;
     virtio_reset(virtio_net_vdev(d->net));
+    virtio_pci_reset(d->proxy);
 }
 
 static void net_pci_free(void *dev)

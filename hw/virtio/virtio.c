@@ -52,11 +52,14 @@ VirtQueue *virtio_add_queue(VirtIODevice *vdev, int index, uint16_t max_size,
 TRACE_POINT(trace_virtio_notify, "virtio_notify");
 TRACE_POINT(trace_virtio_queue_notify, "virtio_queue_notify");
 
-static void raise_irq(VirtIODevice *vdev, uint8_t isr_bit)
+/* queue: the queue whose used buffers the interrupt is for, -1 for a configuration change */
+static void raise_irq(VirtIODevice *vdev, uint8_t isr_bit, int queue)
 {
     vdev->isr |= isr_bit;
     vdev->stats.interrupts++;
-    if (vdev->notify) {
+    if (queue >= 0 && vdev->notify_queue) {
+        vdev->notify_queue(vdev->notify_opaque, queue);
+    } else if (vdev->notify) {
         vdev->notify(vdev->notify_opaque, isr_bit & 2);
     }
 }
@@ -75,7 +78,7 @@ void virtio_error(VirtIODevice *vdev, const char *fmt, ...)
     vdev->broken = true;
     /* virtio 1.x 2.1.2: signal NEEDS_RESET with a configuration change interrupt */
     vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-    raise_irq(vdev, 2);
+    raise_irq(vdev, 2, -1);
 }
 
 void virtio_reset(VirtIODevice *vdev)
@@ -437,7 +440,7 @@ void virtqueue_notify(VirtQueue *vq)
         return;
     }
     trace_fire(trace_virtio_notify, "vdev %s vq %d", vq->vdev->name, vq->index);
-    raise_irq(vq->vdev, 1);
+    raise_irq(vq->vdev, 1, vq->index);
 }
 
 void virtqueue_set_notification(VirtQueue *vq, bool enable)

@@ -428,14 +428,9 @@ def guest_clock(ns):
 def test_guest_moves_there_and_back(qemu_bin, built, sockdir, transport):
     import socket
 
-    from netns import NetNS, ip
+    from netns import NetNS
     with NetNS(prefix="qcmig") as ns:
-        ip("-n", ns.name, "link", "add", "qcbr0", "type", "bridge")
-        ip("-n", ns.name, "addr", "add", f"{BR_HOST}/24", "dev", "qcbr0")
-        ip("-n", ns.name, "link", "set", "qcbr0", "up")
-        for tap in ("qcmiga", "qcmigb"):
-            ns.add_tap(tap)
-            ip("-n", ns.name, "link", "set", tap, "master", "qcbr0")
+        ns.add_bridge("qcbr0", f"{BR_HOST}/24", ("qcmiga", "qcmigb"))
 
         def uri(leg):
             if transport == "unix":

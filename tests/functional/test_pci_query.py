@@ -18,9 +18,9 @@ import pytest
 from conftest import DEBIAN_QEMU, QEMU, require_pc
 from qmp import QemuProcess
 
-# Our virtio-pci devices have no MSI-X yet (the msix branch adds it): Debian's run with
-# vectors=0, which leaves out its MSI-X BAR and capability. True once MSI-X is merged.
-VIRTIO_MSIX = False
+# Both sides' virtio-pci devices carry MSI-X (BAR 1, capability 0x98); False runs Debian's with
+# vectors=0, which leaves out its MSI-X BAR and capability.
+VIRTIO_MSIX = True
 
 # Our virtio-pci is modern only: no legacy I/O BAR0, though the device keeps the transitional
 # ID (0x1000 + type - 1, subsystem = type) as Debian's default. Debian's run with

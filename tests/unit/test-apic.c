@@ -246,11 +246,45 @@ static void test_bad_input_contained(Fixture *f, gconstpointer data)
     g_assert_cmpint(lapic_ack(f->lapic) != 0x50, ==, 1);
 }
 
+static void test_msi_write(Fixture *f, gconstpointer data)
+{
+    /* Linux's message for APIC ID 0, physical destination, fixed, edge: address 0xfee00000
+     * (offset 0 of the register page doubles as the message window) */
+    enable(f);
+    mmio_writel(f->mmio, 0xfee00000, 0x0031);
+    g_assert_cmpint(f->intr.level, ==, 1);
+    g_assert_cmpint(lapic_ack(f->lapic), ==, 0x31);
+    wr(f, 0xb0, 0);
+    /* a level-triggered message sets the TMR bit; the 1 MiB window past the registers too */
+    mmio_writel(f->mmio, 0xfee00000 | (0xff << 12), 0x8052);
+    g_assert_cmphex(rd(f, 0x180 + 0x20), ==, 1u << (0x52 - 0x40));
+    g_assert_cmpint(lapic_ack(f->lapic), ==, 0x52);
+    wr(f, 0xb0, 0);
+    /* another physical APIC ID, and a logical destination this APIC is not in: nothing */
+    mmio_writel(f->mmio, 0xfee00000 | (1 << 12), 0x0033);
+    wr(f, 0xd0, 0x01000000); /* LDR: logical ID bit 0 */
+    mmio_writel(f->mmio, 0xfee00000 | (2 << 12) | 4, 0x0034);
+    g_assert_cmpint(f->intr.level, ==, 0);
+    mmio_writel(f->mmio, 0xfee00000 | (1 << 12) | 4, 0x0035);
+    g_assert_cmpint(lapic_ack(f->lapic), ==, 0x35);
+    wr(f, 0xb0, 0);
+    /* NMI delivery mode */
+    mmio_writel(f->mmio, 0xfee00000, 0x0400);
+    g_assert_cmpint(f->nmi.raises, ==, 1);
+    /* the registers still answer at their offsets; the window past them reads zero */
+    g_assert_cmphex(rd(f, 0x30) & 0xff, ==, 0x14);
+    g_assert_cmphex(mmio_readl(f->mmio, 0xfee01000), ==, 0);
+    LapicInfo info;
+    lapic_get_info(f->lapic, &info);
+    g_assert_cmpuint(info.msi_received, ==, 4);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, setup, fn, teardown)
     ADD("/apic/id-version", test_id_version);
+    ADD("/apic/msi-write", test_msi_write);
     ADD("/apic/self-ipi-priority-eoi", test_self_ipi_priority_eoi);
     ADD("/apic/timer-oneshot", test_timer_oneshot);
     ADD("/apic/timer-periodic", test_timer_periodic);

@@ -90,11 +90,16 @@ static void driver_init(Fixture *f)
     PCIDevice *d = virtio_pci_device(f->proxy);
     int found = 0;
     for (uint8_t c = d->config[PCI_CAPABILITY_LIST]; c; c = d->config[c + 1]) {
+        if (d->config[c] == PCI_CAP_ID_MSIX) {
+            continue;
+        }
         g_assert_cmpint(d->config[c], ==, 0x09);
-        g_assert_cmpint(d->config[c + 4], ==, 4);
         found |= 1 << d->config[c + 3];
+        if (d->config[c + 3] != 5) { /* the configuration access window names no BAR yet */
+            g_assert_cmpint(d->config[c + 4], ==, 4);
+        }
     }
-    g_assert_cmphex(found, ==, 0x1e);
+    g_assert_cmphex(found, ==, 0x3e);
     pci_config_write(d, 0x20, BAR_ADDR, 4);
     pci_config_write(d, 0x24, 0, 4);
     pci_config_write(d, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
@@ -133,8 +138,8 @@ static void setup(Fixture *f, gconstpointer data)
     f->bus = pci_bus_new(f->io, f->mmio, lines, isa);
     const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
     f->net = virtio_net_new(&f->dma, mac);
-    f->proxy =
-        virtio_pci_new(f->bus, "virtio-net-pci", -1, virtio_net_vdev(f->net), 0x020000, NULL);
+    f->proxy = virtio_pci_new(f->bus, "virtio-net-pci", -1, virtio_net_vdev(f->net), 0x020000,
+                              GPOINTER_TO_UINT(data), NULL);
     g_assert_nonnull(f->proxy);
     f->sent = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
     VirtIONetPeer peer = {.send = peer_send, .rx_ready = peer_rx_ready, .opaque = f};
@@ -164,20 +169,28 @@ static void test_identity_and_config(Fixture *f, gconstpointer data)
     g_assert_cmphex(bar_rd(f, 0x2006, 2), ==, VIRTIO_NET_S_LINK_UP);
 }
 
-static void test_tx(Fixture *f, gconstpointer data)
+static const char tx_frame[] = "\xff\xff\xff\xff\xff\xff\x52\x54\x00\x12\x34\x56\x08\x06payload";
+
+/* One frame on the TX queue, notified. */
+static void tx_one(Fixture *f)
 {
     /* header and frame in separate descriptors, as Linux does without ANY_LAYOUT tricks */
     memset(f->ram + BUF_BASE, 0, VIRTIO_NET_HDR_LEN);
-    const char frame[] = "\xff\xff\xff\xff\xff\xff\x52\x54\x00\x12\x34\x56\x08\x06payload";
-    memcpy(f->ram + BUF_BASE + 0x100, frame, sizeof(frame) - 1);
+    memcpy(f->ram + BUF_BASE + 0x100, tx_frame, sizeof(tx_frame) - 1);
     vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, VIRTIO_NET_HDR_LEN, VRING_DESC_F_NEXT, 1);
-    vring_set_desc(f->ram, TXQ_BASE, 1, BUF_BASE + 0x100, sizeof(frame) - 1, 0, 0);
+    vring_set_desc(f->ram, TXQ_BASE, 1, BUF_BASE + 0x100, sizeof(tx_frame) - 1, 0, 0);
     publish(f, TXQ_BASE, &f->tx_avail, 0);
     bar_wr(f, 0x3000 + 4 * 1, 1, 2);
+}
+
+static void test_tx(Fixture *f, gconstpointer data)
+{
+    const char *frame = tx_frame;
+    tx_one(f);
     g_assert_cmpuint(f->sent->len, ==, 1);
     gsize len;
     const void *p = g_bytes_get_data(g_ptr_array_index(f->sent, 0), &len);
-    g_assert_cmpmem(p, len, frame, sizeof(frame) - 1);
+    g_assert_cmpmem(p, len, frame, sizeof(tx_frame) - 1);
     g_assert_cmpint(get_le16(f->ram, TXQ_BASE + 0x200 + 2), ==, 1);
     g_assert_cmpint(f->intx.level, ==, 1);
     g_assert_cmphex(bar_rd(f, 0x1000, 1), ==, 1);
@@ -185,7 +198,126 @@ static void test_tx(Fixture *f, gconstpointer data)
     VirtIONetStats st;
     virtio_net_get_stats(f->net, &st);
     g_assert_cmpuint(st.tx_packets, ==, 1);
-    g_assert_cmpuint(st.tx_bytes, ==, sizeof(frame) - 1);
+    g_assert_cmpuint(st.tx_bytes, ==, sizeof(tx_frame) - 1);
+}
+
+static uint64_t apic_read(void *opaque, uint64_t addr, unsigned size)
+{
+    return 0;
+}
+
+static void apic_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
+{
+    g_array_append_val((GArray *)opaque, val);
+}
+
+static const IoRegionOps apic_ops = {.read = apic_read, .write = apic_write};
+
+#define MSIX_BAR_ADDR (BAR_ADDR + 0x10000)
+
+static void test_msix_vectors(Fixture *f, gconstpointer data)
+{
+    /* every completion interrupts (no EVENT_IDX): this counts messages, not their suppression */
+    virtio_offer_feature(virtio_net_vdev(f->net), VIRTIO_RING_F_EVENT_IDX, false);
+    driver_init(f);
+    /* vectors=4: the driver's choices read back, one beyond the table as NO_VECTOR */
+    g_assert_cmphex(bar_rd(f, 0x10, 2), ==, VIRTIO_NO_VECTOR);
+    bar_wr(f, 0x10, 3, 2);
+    g_assert_cmphex(bar_rd(f, 0x10, 2), ==, 3);
+    bar_wr(f, 0x10, 4, 2);
+    g_assert_cmphex(bar_rd(f, 0x10, 2), ==, VIRTIO_NO_VECTOR);
+    bar_wr(f, 0x10, 0, 2);
+    bar_wr(f, 0x16, 1, 2);
+    g_assert_cmphex(bar_rd(f, 0x1a, 2), ==, VIRTIO_NO_VECTOR);
+    bar_wr(f, 0x1a, 7, 2);
+    g_assert_cmphex(bar_rd(f, 0x1a, 2), ==, VIRTIO_NO_VECTOR);
+    bar_wr(f, 0x1a, 2, 2);
+    g_assert_cmphex(bar_rd(f, 0x1a, 2), ==, 2);
+
+    /* Linux's MSI-X set-up: BAR 1 placed, entry 2 programmed and unmasked, MSI-X on */
+    PCIDevice *d = virtio_pci_device(f->proxy);
+    const PCIMsix *m = virtio_pci_msix(f->proxy);
+    g_assert_cmphex(pci_config_read(d, m->cap + PCI_MSIX_FLAGS, 2), ==, 3);
+    GArray *msgs = g_array_new(FALSE, TRUE, sizeof(uint64_t));
+    g_assert_true(io_space_add(f->mmio, "apic", 0xfee00000ull, 0x100000, &apic_ops, msgs, NULL));
+    pci_config_write(d, PCI_BASE_ADDRESS_0 + 4, MSIX_BAR_ADDR, 4);
+    io_space_write(f->mmio, MSIX_BAR_ADDR + 2 * 16, 0xfee00000, 4);
+    io_space_write(f->mmio, MSIX_BAR_ADDR + 2 * 16 + 8, 0x23, 4);
+    io_space_write(f->mmio, MSIX_BAR_ADDR + 2 * 16 + 12, 0, 4);
+    pci_config_write(d, m->cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+
+    /* the TX completion is a message on the queue's vector; INTx stays down */
+    tx_one(f);
+    g_assert_cmpuint(f->sent->len, ==, 1);
+    g_assert_cmpuint(msgs->len, ==, 1);
+    g_assert_cmphex(g_array_index(msgs, uint64_t, 0), ==, 0x23);
+    g_assert_cmpint(f->intx.level, ==, 0);
+    /* masked: pending in the PBA, sent at unmask */
+    io_space_write(f->mmio, MSIX_BAR_ADDR + 2 * 16 + 12, 1, 4);
+    tx_one(f);
+    g_assert_cmpuint(msgs->len, ==, 1);
+    g_assert_cmphex(io_space_read(f->mmio, MSIX_BAR_ADDR + 0x800, 4), ==, 1u << 2);
+    io_space_write(f->mmio, MSIX_BAR_ADDR + 2 * 16 + 12, 0, 4);
+    g_assert_cmpuint(msgs->len, ==, 2);
+
+    /* MSI-X off again: INTx and the ISR, as before */
+    pci_config_write(d, m->cap + PCI_MSIX_FLAGS, 0, 2);
+    tx_one(f);
+    g_assert_cmpuint(msgs->len, ==, 2);
+    g_assert_cmpint(f->intx.level, ==, 1);
+    g_assert_cmphex(bar_rd(f, 0x1000, 1), ==, 1);
+    g_assert_cmpint(f->intx.level, ==, 0);
+
+    /* a device reset (status 0) forgets the vectors */
+    bar_wr(f, 0x14, 0, 1);
+    g_assert_cmphex(bar_rd(f, 0x10, 2), ==, VIRTIO_NO_VECTOR);
+    bar_wr(f, 0x16, 1, 2);
+    g_assert_cmphex(bar_rd(f, 0x1a, 2), ==, VIRTIO_NO_VECTOR);
+    g_array_free(msgs, TRUE);
+}
+
+static void test_pci_cfg_window(Fixture *f, gconstpointer data)
+{
+    /* upstream's capability list: MSI-X at 0x98 first, the access window at 0x84, then the
+     * notify, device, ISR and common capabilities down to 0x40 */
+    PCIDevice *d = virtio_pci_device(f->proxy);
+    static const uint8_t want[] = {0x98, 0x84, 0x70, 0x60, 0x50, 0x40};
+    uint8_t c = d->config[PCI_CAPABILITY_LIST];
+    for (guint i = 0; i < G_N_ELEMENTS(want); i++, c = d->config[c + 1]) {
+        g_assert_cmphex(c, ==, want[i]);
+    }
+    g_assert_cmphex(c, ==, 0);
+    g_assert_cmphex(d->config[0x98 + 2] | d->config[0x98 + 3] << 8, ==, 3);
+    /* the window reads the device config (the MAC) and writes the common config */
+    pci_config_write(d, 0x84 + 4, 4, 1);
+    pci_config_write(d, 0x84 + 8, 0x2000, 4);
+    pci_config_write(d, 0x84 + 12, 4, 4);
+    g_assert_cmphex(pci_config_read(d, 0x84 + 16, 4), ==, 0x12005452);
+    pci_config_write(d, 0x84 + 8, 0x16, 4);
+    pci_config_write(d, 0x84 + 12, 2, 4);
+    pci_config_write(d, 0x84 + 16, 1, 4);
+    g_assert_cmphex(bar_rd(f, 0x16, 2), ==, 1);
+    /* a length other than 1, 2 or 4, or another BAR: nothing happens */
+    pci_config_write(d, 0x84 + 12, 3, 4);
+    pci_config_write(d, 0x84 + 16, 0, 4);
+    g_assert_cmphex(bar_rd(f, 0x16, 2), ==, 1);
+    pci_config_write(d, 0x84 + 12, 2, 4);
+    pci_config_write(d, 0x84 + 4, 0, 1);
+    pci_config_write(d, 0x84 + 16, 0, 4);
+    g_assert_cmphex(bar_rd(f, 0x16, 2), ==, 1);
+}
+
+static void test_no_msix(Fixture *f, gconstpointer data)
+{
+    /* vectors=0: no capability, every vector refused */
+    PCIDevice *d = virtio_pci_device(f->proxy);
+    for (uint8_t c = d->config[PCI_CAPABILITY_LIST]; c; c = d->config[c + 1]) {
+        g_assert_cmphex(d->config[c], !=, PCI_CAP_ID_MSIX);
+    }
+    bar_wr(f, 0x10, 0, 2);
+    g_assert_cmphex(bar_rd(f, 0x10, 2), ==, VIRTIO_NO_VECTOR);
+    bar_wr(f, 0x1a, 0, 2);
+    g_assert_cmphex(bar_rd(f, 0x1a, 2), ==, VIRTIO_NO_VECTOR);
 }
 
 static void test_rx(Fixture *f, gconstpointer data)
@@ -651,5 +783,10 @@ int main(int argc, char **argv)
     ADD("/virtio-net/net-core-glue", test_net_core_glue);
     ADD("/virtio-net/rx-kick-suppression/event-idx", test_rx_kick_suppression);
     ADD("/virtio-net/rx-kick-suppression/no-notify", test_rx_kick_suppression_no_event_idx);
+    g_test_add("/virtio-net/msix-vectors", Fixture, GUINT_TO_POINTER(4), setup, test_msix_vectors,
+               teardown);
+    ADD("/virtio-net/no-msix", test_no_msix);
+    g_test_add("/virtio-net/pci-cfg-window", Fixture, GUINT_TO_POINTER(4), setup,
+               test_pci_cfg_window, teardown);
     return g_test_run();
 }

@@ -7,6 +7,13 @@
  *   CPU INTA ──► lapic_ack(): IRR→ISR vector, or LAPIC_ACK_EXTINT ("ask the PIC")
  *   EOI register write ──► ISR bit cleared; level-triggered vector ──► IOAPIC remote IRR
  *
+ * MSI: a 32-bit write to 0xfee00000-0xfeefffff (the LAPIC's 4 KiB of registers and the rest of
+ * that megabyte, as upstream maps them) whose address holds the destination APIC ID (bits
+ * 19:12) and destination mode (bit 2: logical) and whose data holds the vector (7:0), delivery
+ * mode (10:8: fixed, lowest priority, NMI) and trigger (bit 15: level):
+ *
+ *   PCI function ──pci_msi_send()──► MMIO write ──► lapic_msi() ──► IRR, as an IOAPIC entry
+ *
  * Timer: counts down at LAPIC_BUS_FREQ divided by the divide configuration, one-shot or
  * periodic; TSC-deadline mode is not offered (CPUID does not advertise it), so selecting it
  * stops the timer. The bus runs at 1 GHz, upstream's rate, so one count is one nanosecond
@@ -29,6 +36,12 @@
 #define IOAPIC_NUM_PINS  24
 #define LAPIC_BUS_FREQ   1000000000ull
 #define LAPIC_ACK_EXTINT (-2)
+#define LAPIC_REGS_SIZE  0x1000
+#define LAPIC_MSI_SIZE   0x100000
+
+#define MSI_ADDR_DEST_SHIFT   12
+#define MSI_ADDR_DEST_LOGICAL (1u << 2)
+#define MSI_DATA_LEVEL        (1u << 15)
 
 typedef struct LapicState LapicState;
 typedef struct IoapicState IoapicState;
@@ -50,6 +63,8 @@ void lapic_set_eoi_notify(LapicState *s, LapicEoiNotify cb, void *opaque);
 IrqLine *lapic_lint0(LapicState *s);
 /* A fixed interrupt from the IOAPIC (or an MSI). */
 void lapic_deliver(LapicState *s, int vector, bool level_triggered);
+/* An MSI write of data to addr (0xfeeXXXXX), decoded as the diagram says. */
+void lapic_msi(LapicState *s, uint64_t addr, uint32_t data);
 /* INTA: the vector to run (now in service), LAPIC_ACK_EXTINT, or -1 if nothing is pending. */
 int lapic_ack(LapicState *s);
 bool lapic_intr_pending(LapicState *s);
@@ -60,7 +75,7 @@ typedef struct LapicInfo {
     uint32_t id, tpr, svr, lvt_timer, lvt_lint0, lvt_lint1, initial_count, current_count;
     uint32_t divide;
     uint32_t isr[8], irr[8], tmr[8];
-    uint64_t timer_fires, delivered;
+    uint64_t timer_fires, delivered, msi_received;
 } LapicInfo;
 void lapic_get_info(LapicState *s, LapicInfo *out);
 

@@ -83,6 +83,8 @@ struct PCIDevice {
     bool intx_applied; /* counted on its PIRQ line */
     /* Optional hooks run after the generic config-space handling. */
     void (*config_written)(PCIDevice *dev, uint32_t addr, uint32_t val, int len);
+    /* Optional, before a config read: bytes that mirror other state are refreshed. */
+    void (*config_reading)(PCIDevice *dev, uint32_t addr, int len);
     void *opaque;
 };
 
@@ -113,9 +115,13 @@ void pci_register_bar(PCIDevice *dev, int bar, PCIBarType type, bool prefetch, u
                       const IoRegionOps *ops, void *opaque);
 /* Where BAR bar decodes now (upstream's rules), or UINT64_MAX when it does not decode. */
 uint64_t pci_bar_address(PCIDevice *dev, int bar);
-/* Appends a capability of len bytes with ID cap_id; returns its config offset, 0 if full. */
+/* Adds a capability of len bytes with ID cap_id after the last one in config space, at the
+ * head of the list (upstream's order); returns its config offset, 0 if full. */
 uint8_t pci_add_capability(PCIDevice *dev, uint8_t cap_id, uint8_t len);
 void pci_set_irq(PCIDevice *dev, int level);
+/* An MSI or MSI-X message: a 32-bit write of data to addr in the bus's memory space (the local
+ * APIC decodes 0xfee00000-0xfeefffff), dropped while the function's bus mastering is off. */
+void pci_msi_send(PCIDevice *dev, uint64_t addr, uint32_t data);
 
 /* Firmware's job done by the machine: BARs placed from io_base / mem_base upwards,
  * decoding and bus mastering enabled, interrupt line set. */

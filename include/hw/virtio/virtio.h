@@ -118,8 +118,11 @@ typedef struct VirtIODeviceOps {
     void (*status_changed)(VirtIODevice *vdev, uint8_t status);
 } VirtIODeviceOps;
 
-/* What the transport provides: raising its interrupt. */
+/* What the transport provides: raising its interrupt (config_change false with the ISR
+ * cleared: lowering it). A transport that routes each queue to its own interrupt (MSI-X) also
+ * sets VirtIOQueueNotify, which then gets the queues' notifications instead. */
 typedef void (*VirtIONotify)(void *opaque, bool config_change);
+typedef void (*VirtIOQueueNotify)(void *opaque, int queue);
 
 struct VirtIODevice {
     const char *name;
@@ -134,6 +137,7 @@ struct VirtIODevice {
     VirtQueue vq[VIRTIO_QUEUE_MAX]; /* the first num_queues are the device's */
     bool broken;
     VirtIONotify notify;
+    VirtIOQueueNotify notify_queue;
     void *notify_opaque;
     VirtIOStats stats;
 };

@@ -63,6 +63,15 @@ class NetNS:
             ip("-n", self.name, "addr", "add", cidr, "dev", ifname)
         ip("-n", self.name, "link", "set", ifname, "up")
 
+    def add_bridge(self, name, cidr, taps):
+        """A bridge with address @cidr and a new tap device per name in @taps on it."""
+        ip("-n", self.name, "link", "add", name, "type", "bridge")
+        ip("-n", self.name, "addr", "add", cidr, "dev", name)
+        ip("-n", self.name, "link", "set", name, "up")
+        for tap in taps:
+            self.add_tap(tap)
+            ip("-n", self.name, "link", "set", tap, "master", name)
+
     def run(self, *argv, timeout=30):
         return subprocess.run(self.exec_prefix + list(argv), capture_output=True, text=True,
                               timeout=timeout)
