@@ -50,6 +50,18 @@ static void update_irq(I8042State *s)
     }
 }
 
+static void lower_irqs(I8042State *s)
+{
+    if (s->kbd_level) {
+        s->kbd_level = 0;
+        irq_set_level(s->kbd_irq, 0);
+    }
+    if (s->aux_level) {
+        s->aux_level = 0;
+        irq_set_level(s->aux_irq, 0);
+    }
+}
+
 static void queue_byte(I8042State *s, uint8_t v, bool aux)
 {
     if (s->count == QUEUE_LEN) {
@@ -192,6 +204,13 @@ static uint64_t i8042_read(void *opaque, uint64_t addr, unsigned size)
     uint8_t v = s->queue[s->head];
     s->head = (s->head + 1) % QUEUE_LEN;
     s->count--;
+    /* Reading the output buffer drops IRQ1/IRQ12 and the next byte raises it again, as the
+     * part (and upstream's) does: the PIC's and IO-APIC's inputs are edge-triggered and
+     * Linux's handler reads one byte per interrupt. Held high, the line gave no edge for the
+     * bytes after a command's ACK: atkbd never saw the keyboard's ID, failed its probe, and
+     * every stray byte made serio probe again (the Debian image's boot allocated 160 input
+     * devices and bound no keyboard). */
+    lower_irqs(s);
     update_irq(s);
     return v;
 }

@@ -72,12 +72,15 @@ void x86_jit_note_fallback(X86Jit *j, const X86Insn *in);
 /* The block cache: 1 << TB_HASH_BITS blocks in sets of TB_WAYS, a set chosen by RAM offset.
  * Two ways because a direct-mapped table let two hot blocks whose offsets share a slot evict
  * each other on every call: the guest kernel's network path had a dozen such pairs, each
- * decoded and interpreted again thousands of times a second (bench/net). */
-#define TB_HASH_BITS 16
-#define TB_WAYS      2
-/* The decoded instructions of every cached block, filled front to back and flushed whole: with
- * 256K (fewer than the table's 64K blocks of ~12 instructions hold) bench/net's guest refilled
- * it every 4 s, each flush dropping every translation with it (docs/cpu.md). */
+ * decoded and interpreted again thousands of times a second (bench/net). The pool of decoded
+ * instructions is filled front to back and flushed whole when full, and a flush drops every
+ * block's translation with it: at 1 << 18 instructions and 1 << 16 blocks bench/net's guest
+ * refilled it every 4 s and the Debian image's boot flushed it 180 times (4 million blocks
+ * decoded, 1.3 million translated); at these sizes 22 times (1.8 million, 0.8 million;
+ * docs/cpu.md, docs/firmware.md). The pool's pages are touched only as it fills; the table is
+ * written whole at every flush (15 MiB). */
+#define TB_HASH_BITS  17
+#define TB_WAYS       2
 #define TB_POOL_INSNS (1u << 20)
 #define TB_MAX_INSNS  64
 

@@ -60,10 +60,16 @@ static void test_keyboard_identify(Fixture *f, gconstpointer data_)
 {
     outb(f->io, 0x60, 0xf2);
     g_assert_cmpint(f->kbd.level, ==, 1);
+    g_assert_cmpint(f->kbd.edges, ==, 1);
     g_assert_cmphex(data(f), ==, 0xfa);
+    /* each byte read drops the line; the next one is a new edge (one byte per interrupt) */
+    g_assert_cmpint(f->kbd.level, ==, 1);
+    g_assert_cmpint(f->kbd.edges, ==, 2);
     g_assert_cmphex(data(f), ==, 0xab);
+    g_assert_cmpint(f->kbd.edges, ==, 3);
     g_assert_cmphex(data(f), ==, 0x83);
     g_assert_cmpint(f->kbd.level, ==, 0);
+    g_assert_cmpint(f->kbd.edges, ==, 3);
     outb(f->io, 0x60, 0xed); /* LEDs + argument */
     g_assert_cmphex(data(f), ==, 0xfa);
     outb(f->io, 0x60, 0x07);
@@ -80,6 +86,16 @@ static void test_aux_loop_and_no_mouse(Fixture *f, gconstpointer data_)
     g_assert_cmphex(status(f) & 0x21, ==, 0x21);
     g_assert_cmpint(f->aux.level, ==, 1);
     g_assert_cmphex(data(f), ==, 0x5a);
+    g_assert_cmpint(f->aux.level, ==, 0);
+    outb(f->io, 0x64, 0xd3);
+    outb(f->io, 0x60, 0x11);
+    outb(f->io, 0x64, 0xd3);
+    outb(f->io, 0x60, 0x22);
+    g_assert_cmpint(f->aux.edges, ==, 2);
+    g_assert_cmphex(data(f), ==, 0x11);
+    g_assert_cmpint(f->aux.edges, ==, 3);
+    g_assert_cmphex(data(f), ==, 0x22);
+    g_assert_cmpint(f->aux.level, ==, 0);
     outb(f->io, 0x64, 0xd4);
     outb(f->io, 0x60, 0xf2);
     g_assert_cmphex(data(f), ==, 0xfe);

@@ -129,6 +129,8 @@ class GuestVM:
         self.started_at = None
         self._eof = False
         self._text = ""
+        # (monotonic time, console length) after each chunk read: when each line arrived
+        self.arrivals = []
         self._cond = threading.Condition()
         self._reader = None
 
@@ -154,6 +156,7 @@ class GuestVM:
                     self._cond.notify_all()
                     return
                 self._text += chunk.decode("utf-8", "replace")
+                self.arrivals.append((time.monotonic(), len(self._text)))
                 self._cond.notify_all()
 
     @property
