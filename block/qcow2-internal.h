@@ -114,6 +114,7 @@ struct Qcow2Image {
     uint64_t zcache_offset; /* 0: empty */
     uint8_t *zcache;
     uint8_t *cluster_buf; /* scratch: one cluster */
+    uint8_t *tail_buf;    /* scratch: the last cluster of an allocating write */
 };
 
 static inline uint64_t qcow2_be64(const uint8_t *p)
@@ -158,6 +159,8 @@ void qcow2_cache_init(Qcow2Cache *c, unsigned n_slots, uint64_t table_size);
 void qcow2_cache_destroy(Qcow2Cache *c);
 int qcow2_cache_get(Qcow2Image *s, Qcow2Cache *c, uint64_t offset, uint8_t **table);
 void qcow2_cache_forget(Qcow2Cache *c, uint64_t offset);
+/* The cached table at offset, or NULL: never reads the file. */
+uint8_t *qcow2_cache_peek(Qcow2Cache *c, uint64_t offset);
 
 /* Refcounts (qcow2-refcount.c). */
 int qcow2_refcount_init(Qcow2Image *s);
@@ -180,9 +183,14 @@ typedef struct Qcow2Buf {
     const struct iovec *iov;
     int iovcnt;
 } Qcow2Buf;
+typedef enum {
+    QCOW2_IO_READ,
+    QCOW2_IO_WRITE,
+    QCOW2_IO_READ_NOWAIT, /* the file's preadv_nowait, on segments only */
+} Qcow2IoKind;
 /* Moves bytes [rel, rel + len) of b to or from the image file at host. */
 int qcow2_buf_file_io(Qcow2Image *s, uint64_t host, const Qcow2Buf *b, uint64_t rel, uint64_t len,
-                      bool write);
+                      Qcow2IoKind kind);
 /* A read of data clusters, done after the lock is dropped (see qcow2_read). */
 typedef struct Qcow2Read {
     uint64_t host;
@@ -191,6 +199,9 @@ typedef struct Qcow2Read {
 } Qcow2Read;
 /* Fills what is not in data clusters (zeros, backing, compressed) and lists the reads left. */
 int qcow2_map_read(Qcow2Image *s, uint64_t off, const Qcow2Buf *dst, size_t len, GArray *reads);
+/* The reads of a range made of data clusters under cached L2 tables only, else -EAGAIN; reads
+ * nothing from the file and reports nothing. */
+int qcow2_map_read_cached(Qcow2Image *s, uint64_t off, size_t len, GArray *reads);
 int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const Qcow2Buf *src, size_t len);
 /* Whole clusters only: full drops the mapping (reads the backing), else it reads as zero. */
 int qcow2_discard_clusters(Qcow2Image *s, uint64_t off, uint64_t len, bool zero);
