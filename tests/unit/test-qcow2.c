@@ -502,19 +502,29 @@ static void test_overwrite_compressed(void)
 }
 
 /*
- * snap.qcow2 reads `now` (through us, and for qemu-img compare, check clean); then its snapshot
- * s1, applied by qemu-img, still reads `orig`.
+ * NAME.qcow2 (closed) reads `now` for qemu-img compare, check clean; then its snapshot s1,
+ * applied by qemu-img, still reads `orig`.
  */
+static void assert_snapshot_restores(const char *name, const guint8 *now, const guint8 *orig,
+                                     size_t len)
+{
+    g_autofree char *img = g_strdup_printf("%s.qcow2", name);
+    g_autofree char *raw = g_strdup_printf("%s.raw", name);
+    g_autofree char *apply = g_strdup_printf("qemu-img snapshot -a s1 %s", img);
+    assert_check_clean(img);
+    assert_compare(raw, now, len, img);
+    run_ok(apply);
+    assert_check_clean(img);
+    assert_compare(raw, orig, len, img);
+}
+
+/* snap.qcow2 reads `now` through us too, then is closed and checked as above. */
 static void assert_then_restore_snapshot(Img *img, const guint8 *now, const guint8 *orig,
                                          size_t len)
 {
     assert_reads(img, now, len);
     img_close(img);
-    assert_check_clean("snap.qcow2");
-    assert_compare("snap.raw", now, len, "snap.qcow2");
-    run_ok("qemu-img snapshot -a s1 snap.qcow2");
-    assert_check_clean("snap.qcow2");
-    assert_compare("snap.raw", orig, len, "snap.qcow2");
+    assert_snapshot_restores("snap", now, orig, len);
 }
 
 /* Clusters shared with an internal snapshot are copied, never written in place. */
@@ -1108,22 +1118,25 @@ static void test_zero_clusters(void)
 }
 
 /*
- * A Qcow2File with preadv/pwritev that checks every segment it is handed lies inside the
- * caller's own segments (no bounce buffer in between) and counts the bytes it moved.
+ * A Qcow2File with preadv/pwritev/preadv_nowait that checks every segment it is handed lies
+ * inside the caller's own segments (no bounce buffer in between) and counts the bytes it
+ * moved, and the writes and page-cache reads it was asked for.
  */
 typedef struct VecFile {
     int fd;
-    const struct iovec *caller;
+    const struct iovec *caller; /* NULL: no check, no byte counts */
     int caller_cnt;
     uint64_t vec_read, vec_written;
     uint64_t own_written; /* bytes of vectored writes from the image's own buffers */
+    long writes;          /* pwrite and pwritev calls */
+    long nowait_reads;
 } VecFile;
 
 /* Segments outside the caller's are the image's own (old contents around an allocating write):
  * never for a read. */
 static void count_in_caller(VecFile *v, const struct iovec *iov, int iovcnt, bool write)
 {
-    for (int i = 0; i < iovcnt; i++) {
+    for (int i = 0; v->caller && i < iovcnt; i++) {
         const guint8 *b = iov[i].iov_base;
         bool inside = false;
         for (int j = 0; j < v->caller_cnt && !inside; j++) {
@@ -1142,14 +1155,16 @@ static int vec_pread(void *opaque, uint64_t off, void *buf, size_t len)
 
 static int vec_pwrite(void *opaque, uint64_t off, const void *buf, size_t len)
 {
+    ((VecFile *)opaque)->writes++;
     return fd_pwrite(GINT_TO_POINTER(((VecFile *)opaque)->fd), off, buf, len);
 }
 
 static int vec_io(VecFile *v, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
 {
     count_in_caller(v, iov, iovcnt, write);
+    v->writes += write;
     for (int i = 0; i < iovcnt; i++) {
-        int ret = write ? vec_pwrite(v, off, iov[i].iov_base, iov[i].iov_len)
+        int ret = write ? fd_pwrite(GINT_TO_POINTER(v->fd), off, iov[i].iov_base, iov[i].iov_len)
                         : vec_pread(v, off, iov[i].iov_base, iov[i].iov_len);
         if (ret < 0) {
             return ret;
@@ -1169,6 +1184,15 @@ static int vec_pwritev(void *opaque, uint64_t off, const struct iovec *iov, int 
     return vec_io(opaque, off, iov, iovcnt, true);
 }
 
+static int vec_preadv_nowait(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    VecFile *v = opaque;
+    count_in_caller(v, iov, iovcnt, false);
+    v->nowait_reads++;
+    ssize_t n = preadv2(v->fd, iov, iovcnt, (off_t)off, RWF_NOWAIT);
+    return n >= 0 && (size_t)n == iov_size(iov, iovcnt) ? 0 : -EAGAIN;
+}
+
 static int vec_flush(void *opaque)
 {
     return fd_flush(GINT_TO_POINTER(((VecFile *)opaque)->fd));
@@ -1182,6 +1206,19 @@ static int vec_truncate(void *opaque, uint64_t size)
 static int64_t vec_length(void *opaque)
 {
     return fd_length(GINT_TO_POINTER(((VecFile *)opaque)->fd));
+}
+
+static Qcow2File vec_file(VecFile *v)
+{
+    return (Qcow2File){.opaque = v,
+                       .pread = vec_pread,
+                       .pwrite = vec_pwrite,
+                       .preadv = vec_preadv,
+                       .pwritev = vec_pwritev,
+                       .preadv_nowait = vec_preadv_nowait,
+                       .flush = vec_flush,
+                       .truncate = vec_truncate,
+                       .length = vec_length};
 }
 
 /* Cuts buf into segments of the given sizes (the last takes the rest). */
@@ -1221,14 +1258,7 @@ static void test_vectored(void)
     int bfd = open(bp, O_RDONLY);
     g_assert_cmpint(v.fd, >=, 0);
     g_assert_cmpint(bfd, >=, 0);
-    Qcow2File f = {.opaque = &v,
-                   .pread = vec_pread,
-                   .pwrite = vec_pwrite,
-                   .preadv = vec_preadv,
-                   .pwritev = vec_pwritev,
-                   .flush = vec_flush,
-                   .truncate = vec_truncate,
-                   .length = vec_length};
+    Qcow2File f = vec_file(&v);
     GError *err = NULL;
     Qcow2Image *q = qcow2_open(&f, QCOW2_OPEN_RDWR, &err);
     g_assert_no_error(err);
@@ -1295,74 +1325,13 @@ static void test_vectored(void)
     assert_compare("vec-ref.raw", ref, len, "vec.qcow2");
 }
 
-/* A Qcow2File over a descriptor that counts the writes it is asked for; with preadv_nowait. */
-typedef struct CountFile {
-    int fd;
-    long writes;
-    long nowait_reads;
-} CountFile;
-
-static int count_pread(void *opaque, uint64_t off, void *buf, size_t len)
-{
-    return fd_pread(GINT_TO_POINTER(((CountFile *)opaque)->fd), off, buf, len);
-}
-
-static int count_pwrite(void *opaque, uint64_t off, const void *buf, size_t len)
-{
-    ((CountFile *)opaque)->writes++;
-    return fd_pwrite(GINT_TO_POINTER(((CountFile *)opaque)->fd), off, buf, len);
-}
-
-static int count_pwritev(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
-{
-    CountFile *c = opaque;
-    c->writes++;
-    for (int i = 0; i < iovcnt; i++) {
-        int ret = fd_pwrite(GINT_TO_POINTER(c->fd), off, iov[i].iov_base, iov[i].iov_len);
-        if (ret < 0) {
-            return ret;
-        }
-        off += iov[i].iov_len;
-    }
-    return 0;
-}
-
-static int count_preadv_nowait(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
-{
-    CountFile *c = opaque;
-    ssize_t n = preadv2(c->fd, iov, iovcnt, (off_t)off, RWF_NOWAIT);
-    c->nowait_reads++;
-    return n >= 0 && (size_t)n == iov_size(iov, iovcnt) ? 0 : -EAGAIN;
-}
-
-static int count_flush(void *opaque)
-{
-    return fd_flush(GINT_TO_POINTER(((CountFile *)opaque)->fd));
-}
-
-static int count_truncate(void *opaque, uint64_t size)
-{
-    return fd_truncate(GINT_TO_POINTER(((CountFile *)opaque)->fd), size);
-}
-
-static int64_t count_length(void *opaque)
-{
-    return fd_length(GINT_TO_POINTER(((CountFile *)opaque)->fd));
-}
-
-static Qcow2Image *count_open(CountFile *c, const char *name, const Qcow2Backing *backing)
+/* NAME read and written through a VecFile (fresh counts, no caller to check). */
+static Qcow2Image *count_open(VecFile *v, const char *name, const Qcow2Backing *backing)
 {
     g_autofree char *p = path_of(name);
-    c->fd = open(p, O_RDWR);
-    g_assert_cmpint(c->fd, >=, 0);
-    Qcow2File f = {.opaque = c,
-                   .pread = count_pread,
-                   .pwrite = count_pwrite,
-                   .pwritev = count_pwritev,
-                   .preadv_nowait = count_preadv_nowait,
-                   .flush = count_flush,
-                   .truncate = count_truncate,
-                   .length = count_length};
+    *v = (VecFile){.fd = open(p, O_RDWR)};
+    g_assert_cmpint(v->fd, >=, 0);
+    Qcow2File f = vec_file(v);
     GError *err = NULL;
     Qcow2Image *q = qcow2_open(&f, QCOW2_OPEN_RDWR, &err);
     g_assert_no_error(err);
@@ -1387,7 +1356,7 @@ static void write_random(Qcow2Image *q, guint8 *model, GRand *r, uint64_t off, u
 static void test_alloc_write_counts(void)
 {
     run_ok("qemu-img create -q -f qcow2 counts.qcow2 64M");
-    CountFile c = {0};
+    VecFile c;
     Qcow2Image *q = count_open(&c, "counts.qcow2", NULL);
     g_autoptr(GRand) r = g_rand_new_with_seed(23);
     const uint64_t mib = 1 << 20;
@@ -1455,7 +1424,7 @@ static void test_alloc_runs(void)
     g_autofree char *bp = path_of("runs-base.qcow2");
     Img *base = img_open(bp, 0);
     Qcow2Backing b = qcow2_backing_from_image(base->q);
-    CountFile c = {0};
+    VecFile c;
     Qcow2Image *q = count_open(&c, "runs.qcow2", &b);
 
     /* Unaligned at both ends over backing clusters, with the data clusters inside it. */
@@ -1489,11 +1458,7 @@ static void test_alloc_runs(void)
     qcow2_close(q);
     close(c.fd);
     img_close(base);
-    assert_check_clean("runs.qcow2");
-    assert_compare("runs.raw", model, len, "runs.qcow2");
-    run_ok("qemu-img snapshot -a s1 runs.qcow2");
-    assert_check_clean("runs.qcow2");
-    assert_compare("runs.raw", orig, len, "runs.qcow2");
+    assert_snapshot_restores("runs", model, orig, len);
 }
 
 int main(int argc, char **argv)
