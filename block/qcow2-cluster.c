@@ -21,10 +21,13 @@
 
 void qcow2_cache_init(Qcow2Cache *c, unsigned n_slots, uint64_t table_size)
 {
-    c->slots = g_new0(Qcow2CacheSlot, n_slots);
-    c->n_slots = n_slots;
+    *c = (Qcow2Cache){.slots = g_new0(Qcow2CacheSlot, n_slots),
+                      .n_slots = n_slots,
+                      .table_size = table_size,
+                      .index = g_hash_table_new(g_int64_hash, g_int64_equal)};
+    g_queue_init(&c->lru);
     for (unsigned i = 0; i < n_slots; i++) {
-        c->slots[i].data = g_malloc(table_size);
+        c->slots[i].link.data = &c->slots[i];
     }
 }
 
@@ -34,53 +37,65 @@ void qcow2_cache_destroy(Qcow2Cache *c)
         g_free(c->slots[i].data);
     }
     g_free(c->slots);
+    g_clear_pointer(&c->index, g_hash_table_destroy);
     c->slots = NULL;
+}
+
+static void cache_touch(Qcow2Cache *c, Qcow2CacheSlot *slot)
+{
+    g_queue_unlink(&c->lru, &slot->link);
+    g_queue_push_head_link(&c->lru, &slot->link);
+}
+
+uint8_t *qcow2_cache_peek(Qcow2Cache *c, uint64_t offset)
+{
+    Qcow2CacheSlot *slot = offset ? g_hash_table_lookup(c->index, &offset) : NULL;
+    if (!slot) {
+        return NULL;
+    }
+    cache_touch(c, slot);
+    return slot->data;
 }
 
 int qcow2_cache_get(Qcow2Image *s, Qcow2Cache *c, uint64_t offset, uint8_t **table)
 {
-    Qcow2CacheSlot *victim = &c->slots[0];
-    for (unsigned i = 0; i < c->n_slots; i++) {
-        Qcow2CacheSlot *slot = &c->slots[i];
-        if (slot->offset == offset) {
-            slot->last_use = ++c->clock;
-            *table = slot->data;
-            return 0;
-        }
-        if (slot->last_use < victim->last_use) {
-            victim = slot;
+    *table = qcow2_cache_peek(c, offset);
+    if (*table) {
+        return 0;
+    }
+    Qcow2CacheSlot *victim;
+    if (c->n_used < c->n_slots) {
+        victim = &c->slots[c->n_used++];
+        victim->data = g_malloc(c->table_size);
+    } else {
+        victim = g_queue_pop_tail_link(&c->lru)->data;
+        if (victim->offset) {
+            g_hash_table_remove(c->index, &victim->offset);
+            victim->offset = 0;
         }
     }
-    victim->offset = 0;
-    int ret = s->file.pread(s->file.opaque, offset, victim->data, s->cluster_size);
+    /* Least recently used until it holds the table: the next victim if the read fails. */
+    g_queue_push_tail_link(&c->lru, &victim->link);
+    int ret = s->file.pread(s->file.opaque, offset, victim->data, c->table_size);
     if (ret < 0) {
         return ret;
     }
     victim->offset = offset;
-    victim->last_use = ++c->clock;
+    g_hash_table_add(c->index, &victim->offset);
+    cache_touch(c, victim);
     *table = victim->data;
     return 0;
 }
 
 void qcow2_cache_forget(Qcow2Cache *c, uint64_t offset)
 {
-    for (unsigned i = 0; i < c->n_slots; i++) {
-        if (c->slots[i].offset == offset) {
-            c->slots[i].offset = 0;
-            c->slots[i].last_use = 0;
-        }
+    Qcow2CacheSlot *slot = offset ? g_hash_table_lookup(c->index, &offset) : NULL;
+    if (slot) {
+        g_hash_table_remove(c->index, &slot->offset);
+        slot->offset = 0;
+        g_queue_unlink(&c->lru, &slot->link);
+        g_queue_push_tail_link(&c->lru, &slot->link);
     }
-}
-
-uint8_t *qcow2_cache_peek(Qcow2Cache *c, uint64_t offset)
-{
-    for (unsigned i = 0; offset && i < c->n_slots; i++) {
-        if (c->slots[i].offset == offset) {
-            c->slots[i].last_use = ++c->clock;
-            return c->slots[i].data;
-        }
-    }
-    return NULL;
 }
 
 Qcow2ClusterType qcow2_entry_type(const Qcow2Image *s, uint64_t entry)

@@ -47,17 +47,25 @@ typedef enum {
     QCOW2_CLUSTER_COMPRESSED,
 } Qcow2ClusterType;
 
-/* A few cluster-sized tables (L2 tables, refcount blocks) kept in memory, written through. */
+/*
+ * Cluster-sized tables (L2 tables, refcount blocks) kept in memory, written through: found by
+ * offset in a hash table, the least recently used one replaced; a slot's buffer is allocated
+ * when it is first filled, so a large cache costs memory only as the image is used.
+ */
 typedef struct Qcow2CacheSlot {
     uint64_t offset; /* 0: empty */
-    uint64_t last_use;
     uint8_t *data;
+    GList link; /* in the cache's lru queue */
 } Qcow2CacheSlot;
 
 typedef struct Qcow2Cache {
     Qcow2CacheSlot *slots;
     unsigned n_slots;
-    uint64_t clock;
+    unsigned n_used; /* slots [0, n_used) have been filled once */
+    uint64_t table_size;
+    /* &slot->offset (its first member, so the slot itself) of each slot holding a table */
+    GHashTable *index;
+    GQueue lru; /* filled slots, most recently used first; emptied ones last */
 } Qcow2Cache;
 
 struct Qcow2Image {
@@ -154,7 +162,11 @@ static inline uint64_t qcow2_offset_in_cluster(const Qcow2Image *s, uint64_t off
 /* Marks the image corrupt (on disk too when it is v3 and writable); returns -EIO. */
 int qcow2_signal_corruption(Qcow2Image *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
-/* Table cache (qcow2-cluster.c). */
+/* Table cache (qcow2-cluster.c). Upstream's default L2 cache holds the tables of the whole
+ * image, up to 32 MiB of them; ours never fewer than 16. */
+#define QCOW2_L2_CACHE_MAX_BYTES    (32u * 1024 * 1024)
+#define QCOW2_L2_CACHE_MIN_TABLES   16
+#define QCOW2_REFBLOCK_CACHE_TABLES 8
 void qcow2_cache_init(Qcow2Cache *c, unsigned n_slots, uint64_t table_size);
 void qcow2_cache_destroy(Qcow2Cache *c);
 int qcow2_cache_get(Qcow2Image *s, Qcow2Cache *c, uint64_t offset, uint8_t **table);

@@ -376,8 +376,14 @@ Qcow2Image *qcow2_open(const Qcow2File *file, int flags, GError **errp)
         return NULL;
     }
     s->corrupt = (s->incompatible & QCOW2_INCOMPAT_CORRUPT) != 0;
-    qcow2_cache_init(&s->l2_cache, 16, s->cluster_size);
-    qcow2_cache_init(&s->refblock_cache, 8, s->cluster_size);
+    /* Every L2 table the image can have (each maps 2^(cluster_bits + l2_bits) guest bytes). */
+    unsigned map_bits = s->cluster_bits + s->l2_bits;
+    uint64_t tables =
+        (s->virtual_size >> map_bits) + ((s->virtual_size & ((UINT64_C(1) << map_bits) - 1)) != 0);
+    tables = MIN(tables, QCOW2_L2_CACHE_MAX_BYTES / s->cluster_size);
+    qcow2_cache_init(&s->l2_cache, (unsigned)MAX(tables, QCOW2_L2_CACHE_MIN_TABLES),
+                     s->cluster_size);
+    qcow2_cache_init(&s->refblock_cache, QCOW2_REFBLOCK_CACHE_TABLES, s->cluster_size);
     s->zcache = g_malloc(s->cluster_size);
     s->cluster_buf = g_malloc(s->cluster_size);
     s->tail_buf = g_malloc(s->cluster_size);

@@ -1129,6 +1129,7 @@ typedef struct VecFile {
     uint64_t vec_read, vec_written;
     uint64_t own_written; /* bytes of vectored writes from the image's own buffers */
     long writes;          /* pwrite and pwritev calls */
+    long reads;           /* pread calls */
     long nowait_reads;
 } VecFile;
 
@@ -1150,6 +1151,7 @@ static void count_in_caller(VecFile *v, const struct iovec *iov, int iovcnt, boo
 
 static int vec_pread(void *opaque, uint64_t off, void *buf, size_t len)
 {
+    ((VecFile *)opaque)->reads++;
     return fd_pread(GINT_TO_POINTER(((VecFile *)opaque)->fd), off, buf, len);
 }
 
@@ -1461,6 +1463,46 @@ static void test_alloc_runs(void)
     assert_snapshot_restores("runs", model, orig, len);
 }
 
+/*
+ * The L2 cache holds every table of the image, as upstream's default does up to 32 MiB: with
+ * 4 KiB clusters each table maps 2 MiB, so a 64 MiB image has 32 of them; a second pass over
+ * the whole image reads no L2 table again, and reads finish on the caller's thread.
+ */
+static void test_l2_cache_size(void)
+{
+    const uint64_t len = 64 << 20, per_table = 2 << 20;
+    run_ok("qemu-img create -q -f qcow2 -o cluster_size=4096 l2cache.qcow2 64M");
+    VecFile c;
+    Qcow2Image *q = count_open(&c, "l2cache.qcow2", NULL);
+    g_autoptr(GRand) r = g_rand_new_with_seed(31);
+    g_autofree guint8 *model = g_malloc0(len);
+    for (uint64_t off = 0; off < len; off += per_table) {
+        write_random(q, model, r, off + 8192, 4096);
+    }
+    qcow2_close(q);
+    close(c.fd);
+
+    q = count_open(&c, "l2cache.qcow2", NULL);
+    guint8 got[4096];
+    for (int pass = 0; pass < 2; pass++) {
+        long before = c.reads;
+        for (uint64_t off = 0; off < len; off += per_table) {
+            g_assert_cmpint(qcow2_read(q, off + 8192, got, sizeof(got)), ==, 0);
+            g_assert_cmpmem(got, sizeof(got), model + off + 8192, sizeof(got));
+        }
+        /* The data, and on the first pass each table once. */
+        g_assert_cmpint(c.reads - before, ==, (pass == 0 ? 2 : 1) * (long)(len / per_table));
+    }
+    struct iovec iov = {.iov_base = got, .iov_len = sizeof(got)};
+    for (uint64_t off = 0; off < len; off += per_table) {
+        g_assert_cmpint(qcow2_readv_nowait(q, off + 8192, &iov, 1), ==, 0);
+        g_assert_cmpmem(got, sizeof(got), model + off + 8192, sizeof(got));
+    }
+    qcow2_close(q);
+    close(c.fd);
+    assert_check_clean("l2cache.qcow2");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1480,6 +1522,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/vectored", test_vectored);
     g_test_add_func("/qcow2/alloc-write-counts", test_alloc_write_counts);
     g_test_add_func("/qcow2/alloc-runs", test_alloc_runs);
+    g_test_add_func("/qcow2/l2-cache-size", test_l2_cache_size);
     g_test_add_func("/qcow2/overwrite-compressed", test_overwrite_compressed);
     g_test_add_func("/qcow2/snapshot-shared", test_snapshot_shared);
     g_test_add_func("/qcow2/threads", test_threads);
