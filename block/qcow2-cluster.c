@@ -7,6 +7,10 @@
  *
  *   old content (backing / zeros / inflated / shared copy) + new bytes
  *     -> allocate (refcount 1) -> write data -> point the L2 entry at it -> drop the old ref
+ *
+ * A request's neighbouring clusters of that kind under one L2 table go through these steps
+ * together: contiguous host clusters, one data write (old content only at the run's two ends),
+ * one write of their L2 entries.
  */
 #include "block/qcow2-internal.h"
 #include "util/iov.h"
@@ -17,10 +21,13 @@
 
 void qcow2_cache_init(Qcow2Cache *c, unsigned n_slots, uint64_t table_size)
 {
-    c->slots = g_new0(Qcow2CacheSlot, n_slots);
-    c->n_slots = n_slots;
+    *c = (Qcow2Cache){.slots = g_new0(Qcow2CacheSlot, n_slots),
+                      .n_slots = n_slots,
+                      .table_size = table_size,
+                      .index = g_hash_table_new(g_int64_hash, g_int64_equal)};
+    g_queue_init(&c->lru);
     for (unsigned i = 0; i < n_slots; i++) {
-        c->slots[i].data = g_malloc(table_size);
+        c->slots[i].link.data = &c->slots[i];
     }
 }
 
@@ -30,41 +37,64 @@ void qcow2_cache_destroy(Qcow2Cache *c)
         g_free(c->slots[i].data);
     }
     g_free(c->slots);
+    g_clear_pointer(&c->index, g_hash_table_destroy);
     c->slots = NULL;
+}
+
+static void cache_touch(Qcow2Cache *c, Qcow2CacheSlot *slot)
+{
+    g_queue_unlink(&c->lru, &slot->link);
+    g_queue_push_head_link(&c->lru, &slot->link);
+}
+
+uint8_t *qcow2_cache_peek(Qcow2Cache *c, uint64_t offset)
+{
+    Qcow2CacheSlot *slot = offset ? g_hash_table_lookup(c->index, &offset) : NULL;
+    if (!slot) {
+        return NULL;
+    }
+    cache_touch(c, slot);
+    return slot->data;
 }
 
 int qcow2_cache_get(Qcow2Image *s, Qcow2Cache *c, uint64_t offset, uint8_t **table)
 {
-    Qcow2CacheSlot *victim = &c->slots[0];
-    for (unsigned i = 0; i < c->n_slots; i++) {
-        Qcow2CacheSlot *slot = &c->slots[i];
-        if (slot->offset == offset) {
-            slot->last_use = ++c->clock;
-            *table = slot->data;
-            return 0;
-        }
-        if (slot->last_use < victim->last_use) {
-            victim = slot;
+    *table = qcow2_cache_peek(c, offset);
+    if (*table) {
+        return 0;
+    }
+    Qcow2CacheSlot *victim;
+    if (c->n_used < c->n_slots) {
+        victim = &c->slots[c->n_used++];
+        victim->data = g_malloc(c->table_size);
+    } else {
+        victim = g_queue_pop_tail_link(&c->lru)->data;
+        if (victim->offset) {
+            g_hash_table_remove(c->index, &victim->offset);
+            victim->offset = 0;
         }
     }
-    victim->offset = 0;
-    int ret = s->file.pread(s->file.opaque, offset, victim->data, s->cluster_size);
+    /* Least recently used until it holds the table: the next victim if the read fails. */
+    g_queue_push_tail_link(&c->lru, &victim->link);
+    int ret = s->file.pread(s->file.opaque, offset, victim->data, c->table_size);
     if (ret < 0) {
         return ret;
     }
     victim->offset = offset;
-    victim->last_use = ++c->clock;
+    g_hash_table_add(c->index, &victim->offset);
+    cache_touch(c, victim);
     *table = victim->data;
     return 0;
 }
 
 void qcow2_cache_forget(Qcow2Cache *c, uint64_t offset)
 {
-    for (unsigned i = 0; i < c->n_slots; i++) {
-        if (c->slots[i].offset == offset) {
-            c->slots[i].offset = 0;
-            c->slots[i].last_use = 0;
-        }
+    Qcow2CacheSlot *slot = offset ? g_hash_table_lookup(c->index, &offset) : NULL;
+    if (slot) {
+        g_hash_table_remove(c->index, &slot->offset);
+        slot->offset = 0;
+        g_queue_unlink(&c->lru, &slot->link);
+        g_queue_push_tail_link(&c->lru, &slot->link);
     }
 }
 
@@ -210,8 +240,9 @@ static int file_io_each(Qcow2Image *s, uint64_t host, const struct iovec *iov, i
 }
 
 int qcow2_buf_file_io(Qcow2Image *s, uint64_t host, const Qcow2Buf *b, uint64_t rel, uint64_t len,
-                      bool write)
+                      Qcow2IoKind kind)
 {
+    bool write = kind == QCOW2_IO_WRITE;
     if (b->buf) {
         return write ? s->file.pwrite(s->file.opaque, host, b->buf + rel, len)
                      : s->file.pread(s->file.opaque, host, b->buf + rel, len);
@@ -221,6 +252,9 @@ int qcow2_buf_file_io(Qcow2Image *s, uint64_t host, const Qcow2Buf *b, uint64_t 
     g_autofree struct iovec *heap = b->iovcnt > 16 ? g_new(struct iovec, b->iovcnt) : NULL;
     struct iovec *part = heap ? heap : stack;
     int cnt = iov_slice(b->iov, b->iovcnt, rel, len, part);
+    if (kind == QCOW2_IO_READ_NOWAIT) {
+        return s->file.preadv_nowait(s->file.opaque, host, part, cnt);
+    }
     if (write) {
         return s->file.pwritev ? s->file.pwritev(s->file.opaque, host, part, cnt)
                                : file_io_each(s, host, part, cnt, true);
@@ -229,10 +263,23 @@ int qcow2_buf_file_io(Qcow2Image *s, uint64_t host, const Qcow2Buf *b, uint64_t 
                           : file_io_each(s, host, part, cnt, false);
 }
 
+/* Appends n guest bytes at host to the reads, merged with the last one if they follow it. */
+static void add_read(GArray *reads, bool *merge, uint64_t host, uint64_t rel, uint64_t n)
+{
+    Qcow2Read *last = reads->len ? &g_array_index(reads, Qcow2Read, reads->len - 1) : NULL;
+    if (*merge && last && last->host + last->len == host) {
+        last->len += n;
+    } else {
+        Qcow2Read r = {.host = host, .rel = rel, .len = n};
+        g_array_append_val(reads, r);
+    }
+    *merge = true;
+}
+
 int qcow2_map_read(Qcow2Image *s, uint64_t off, const Qcow2Buf *dst, size_t len, GArray *reads)
 {
     /* Neighbouring normal clusters that are neighbours on the host too make one read. */
-    Qcow2Read *run = NULL;
+    bool merge = false;
 
     for (uint64_t pos = off; pos < off + len;) {
         uint64_t n = MIN(s->cluster_size - qcow2_offset_in_cluster(s, pos), off + len - pos);
@@ -244,13 +291,7 @@ int qcow2_map_read(Qcow2Image *s, uint64_t off, const Qcow2Buf *dst, size_t len,
         }
         if (qcow2_entry_type(s, entry) == QCOW2_CLUSTER_NORMAL) {
             uint64_t host = (entry & QCOW2_OFFSET_MASK) + qcow2_offset_in_cluster(s, pos);
-            if (run && run->host + run->len == host) {
-                run->len += n;
-            } else {
-                Qcow2Read r = {.host = host, .rel = rel, .len = n};
-                g_array_append_val(reads, r);
-                run = &g_array_index(reads, Qcow2Read, reads->len - 1);
-            }
+            add_read(reads, &merge, host, rel, n);
         } else {
             /* Segments get the cluster through the scratch buffer (ours while we hold the
              * lock); the backing is read under the lock, as before. */
@@ -263,8 +304,31 @@ int qcow2_map_read(Qcow2Image *s, uint64_t off, const Qcow2Buf *dst, size_t len,
                 iov_from_buf(dst->iov, dst->iovcnt, rel, to, n);
             }
             /* A gap in the guest range: the next data cluster starts a new read. */
-            run = NULL;
+            merge = false;
         }
+        pos += n;
+    }
+    return 0;
+}
+
+int qcow2_map_read_cached(Qcow2Image *s, uint64_t off, size_t len, GArray *reads)
+{
+    bool merge = false;
+    for (uint64_t pos = off; pos < off + len;) {
+        uint64_t n = MIN(s->cluster_size - qcow2_offset_in_cluster(s, pos), off + len - pos);
+        uint64_t l1i = l1_index(s, pos);
+        uint64_t l2_off = l1i < s->l1_size ? s->l1[l1i] & QCOW2_OFFSET_MASK : 0;
+        uint8_t *table = l2_off ? qcow2_cache_peek(&s->l2_cache, l2_off) : NULL;
+        if (!table) {
+            return -EAGAIN;
+        }
+        uint64_t entry = qcow2_be64(table + l2_index(s, pos) * 8);
+        uint64_t host = entry & QCOW2_OFFSET_MASK;
+        if (qcow2_entry_type(s, entry) != QCOW2_CLUSTER_NORMAL ||
+            qcow2_offset_in_cluster(s, host)) {
+            return -EAGAIN;
+        }
+        add_read(reads, &merge, host + qcow2_offset_in_cluster(s, pos), pos - off, n);
         pos += n;
     }
     return 0;
@@ -373,28 +437,71 @@ static int set_entry(Qcow2Image *s, uint64_t guest, uint64_t entry, uint64_t *ol
     return ret;
 }
 
-/* A write into a cluster we may not write in place: see the diagram at the top. */
-static int cow_write(Qcow2Image *s, uint64_t entry, uint64_t guest, const Qcow2Buf *src,
-                     uint64_t rel, uint64_t n)
+/* Zeros surround new bytes in a cluster of this type (no backing file shows through). */
+static bool reads_as_zeros(const Qcow2Image *s, uint64_t entry)
 {
-    uint64_t start = guest - qcow2_offset_in_cluster(s, guest);
-    uint8_t *cluster = s->cluster_buf;
     Qcow2ClusterType type = qcow2_entry_type(s, entry);
-    bool zeros_around =
-        type == QCOW2_CLUSTER_ZERO || (type == QCOW2_CLUSTER_UNALLOCATED && !s->has_backing);
+    return type == QCOW2_CLUSTER_ZERO || (type == QCOW2_CLUSTER_UNALLOCATED && !s->has_backing);
+}
+
+/* Writes head, bytes [rel, rel + len) of src, then tail, to the file at host in one call. */
+static int write_joined(Qcow2Image *s, uint64_t host, const uint8_t *head, uint64_t head_len,
+                        const Qcow2Buf *src, uint64_t rel, uint64_t len, const uint8_t *tail,
+                        uint64_t tail_len)
+{
+    if (!head_len && !tail_len) {
+        return qcow2_buf_file_io(s, host, src, rel, len, QCOW2_IO_WRITE);
+    }
+    int room = (src->buf ? 1 : src->iovcnt) + 2;
+    struct iovec stack[18];
+    g_autofree struct iovec *heap = room > 18 ? g_new(struct iovec, room) : NULL;
+    struct iovec *iov = heap ? heap : stack;
+    int cnt = 0;
+    if (head_len) {
+        iov[cnt++] = (struct iovec){.iov_base = (void *)head, .iov_len = head_len};
+    }
+    if (src->buf) {
+        iov[cnt++] = (struct iovec){.iov_base = src->buf + rel, .iov_len = len};
+    } else {
+        cnt += iov_slice(src->iov, src->iovcnt, rel, len, iov + cnt);
+    }
+    if (tail_len) {
+        iov[cnt++] = (struct iovec){.iov_base = (void *)tail, .iov_len = tail_len};
+    }
+    return s->file.pwritev ? s->file.pwritev(s->file.opaque, host, iov, cnt)
+                           : file_io_each(s, host, iov, cnt, true);
+}
+
+/*
+ * Guest bytes [guest, end) into clusters we may not write in place, all under one L2 table: see
+ * the diagram at the top, done for the whole run at once. One allocation of contiguous host
+ * clusters (one refcount write per refcount block), one write of the data with the old contents
+ * around it in the first and last cluster, one write of the run's L2 entries, then the old
+ * clusters' references are dropped.
+ */
+static int alloc_write(Qcow2Image *s, uint64_t guest, uint64_t end, const Qcow2Buf *src,
+                       uint64_t rel, uint64_t first_entry, uint64_t last_entry)
+{
+    uint64_t cs = s->cluster_size;
+    uint64_t start = guest - qcow2_offset_in_cluster(s, guest);
+    uint64_t n = (end - start + cs - 1) / cs;
+    uint64_t head_len = guest - start;
+    uint64_t tail_len = start + n * cs - end;
+    uint8_t *head = s->cluster_buf, *tail = s->tail_buf;
     int ret;
 
-    if (n < s->cluster_size) {
-        ret = read_entry(s, entry, start, cluster, s->cluster_size);
+    /* The old contents around the new bytes, read before anything changes. */
+    if (head_len) {
+        ret = read_entry(s, first_entry, start, head, head_len);
         if (ret < 0) {
             return ret;
         }
     }
-    uint8_t *data = cluster + (guest - start);
-    if (src->buf) {
-        memcpy(data, src->buf + rel, n);
-    } else {
-        iov_to_buf(src->iov, src->iovcnt, rel, data, n);
+    if (tail_len) {
+        ret = read_entry(s, last_entry, end, tail, tail_len);
+        if (ret < 0) {
+            return ret;
+        }
     }
 
     /* The L2 table first: allocating it must not land between data and entry. */
@@ -404,29 +511,60 @@ static int cow_write(Qcow2Image *s, uint64_t entry, uint64_t guest, const Qcow2B
     if (ret < 0) {
         return ret;
     }
-    int64_t host = qcow2_alloc_clusters(s, 1);
+    int64_t host = qcow2_alloc_clusters(s, n);
     if (host < 0) {
         return (int)host;
     }
     /*
-     * A cluster past the file's end reads as zeros already: when zeros surround the new bytes,
-     * only those are written (upstream zeroes such a cluster with fallocate instead).
+     * Clusters past the file's end read as zeros already: where zeros surround the new bytes,
+     * they are not written (upstream zeroes such clusters with fallocate instead).
      */
-    int64_t flen = zeros_around ? s->file.length(s->file.opaque) : -1;
-    if (flen >= 0 && (uint64_t)host >= (uint64_t)flen) {
-        ret = s->file.pwrite(s->file.opaque, (uint64_t)host + (guest - start), data, n);
-    } else {
-        ret = s->file.pwrite(s->file.opaque, (uint64_t)host, cluster, s->cluster_size);
+    uint64_t at = (uint64_t)host;
+    if ((head_len && reads_as_zeros(s, first_entry)) ||
+        (tail_len && reads_as_zeros(s, last_entry))) {
+        int64_t flen = s->file.length(s->file.opaque);
+        if (flen >= 0 && (uint64_t)host >= (uint64_t)flen) {
+            if (head_len && reads_as_zeros(s, first_entry)) {
+                at += head_len;
+                head_len = 0;
+            }
+            if (tail_len && reads_as_zeros(s, last_entry)) {
+                tail_len = 0;
+            }
+        }
     }
+    ret = write_joined(s, at, head, head_len, src, rel, end - guest, tail, tail_len);
     if (ret < 0) {
         return ret;
     }
-    uint64_t old;
-    ret = set_entry(s, guest, (uint64_t)host | QCOW2_OFLAG_COPIED, &old);
+
+    /* The table is still ours and cached (writable_l2 finds it at once). */
+    ret = writable_l2(s, l1_index(s, guest), &l2_off, &table);
     if (ret < 0) {
         return ret;
     }
-    return qcow2_free_l2_entry(s, old);
+    uint64_t i0 = l2_index(s, guest);
+    g_autofree uint64_t *old = g_new(uint64_t, n);
+    for (uint64_t j = 0; j < n; j++) {
+        old[j] = qcow2_be64(table + (i0 + j) * 8);
+        qcow2_put_be64(table + (i0 + j) * 8, ((uint64_t)host + j * cs) | QCOW2_OFLAG_COPIED);
+    }
+    ret = s->file.pwrite(s->file.opaque, l2_off + i0 * 8, table + i0 * 8, n * 8);
+    if (ret < 0) {
+        qcow2_cache_forget(&s->l2_cache, l2_off);
+        return ret;
+    }
+    for (uint64_t j = 0; ret == 0 && j < n; j++) {
+        ret = qcow2_free_l2_entry(s, old[j]);
+    }
+    return ret;
+}
+
+/* A data cluster that only this image's active L2 table refers to (COPIED all the way). */
+static bool writable_in_place(const Qcow2Image *s, uint64_t guest, uint64_t entry)
+{
+    return qcow2_entry_type(s, entry) == QCOW2_CLUSTER_NORMAL && (entry & QCOW2_OFLAG_COPIED) &&
+           (s->l1[l1_index(s, guest)] & QCOW2_OFLAG_COPIED);
 }
 
 int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const Qcow2Buf *src, size_t len)
@@ -442,9 +580,7 @@ int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const Qcow2Buf *src, size_
         if (ret < 0) {
             return ret;
         }
-        bool in_place = qcow2_entry_type(s, entry) == QCOW2_CLUSTER_NORMAL &&
-                        (entry & QCOW2_OFLAG_COPIED) &&
-                        (s->l1[l1_index(s, pos)] & QCOW2_OFLAG_COPIED);
+        bool in_place = writable_in_place(s, pos, entry);
         if (in_place) {
             uint64_t host = (entry & QCOW2_OFFSET_MASK) + qcow2_offset_in_cluster(s, pos);
             if (run_len && run_host + run_len == host) {
@@ -454,7 +590,7 @@ int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const Qcow2Buf *src, size_
             }
         }
         if (run_len) {
-            ret = qcow2_buf_file_io(s, run_host, src, run_rel, run_len, true);
+            ret = qcow2_buf_file_io(s, run_host, src, run_rel, run_len, QCOW2_IO_WRITE);
             if (ret < 0) {
                 return ret;
             }
@@ -464,15 +600,30 @@ int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const Qcow2Buf *src, size_
             run_host = (entry & QCOW2_OFFSET_MASK) + qcow2_offset_in_cluster(s, pos);
             run_len = n;
             run_rel = rel;
-        } else {
-            ret = cow_write(s, entry, pos, src, rel, n);
+            pos += n;
+            continue;
+        }
+        /* The clusters after this one, up to the L2 table's end, that need allocating too. */
+        uint64_t end = pos + n, last_entry = entry;
+        while (end < off + len && l1_index(s, end) == l1_index(s, pos)) {
+            uint64_t next;
+            ret = get_entry(s, end, &next);
             if (ret < 0) {
                 return ret;
             }
+            if (writable_in_place(s, end, next)) {
+                break;
+            }
+            last_entry = next;
+            end = MIN(end + s->cluster_size, off + len);
         }
-        pos += n;
+        ret = alloc_write(s, pos, end, src, rel, entry, last_entry);
+        if (ret < 0) {
+            return ret;
+        }
+        pos = end;
     }
-    return run_len ? qcow2_buf_file_io(s, run_host, src, run_rel, run_len, true) : 0;
+    return run_len ? qcow2_buf_file_io(s, run_host, src, run_rel, run_len, QCOW2_IO_WRITE) : 0;
 }
 
 static bool has_backing(const Qcow2Image *s)

@@ -57,6 +57,11 @@ static int file_pwritev(void *opaque, uint64_t off, const struct iovec *iov, int
     return bdrv_pwritev(opaque, off, iov, iovcnt, 0);
 }
 
+static int file_preadv_nowait(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return bdrv_preadv_nowait(opaque, off, iov, iovcnt);
+}
+
 static int file_flush(void *opaque)
 {
     return bdrv_flush(opaque);
@@ -79,6 +84,7 @@ static Qcow2File node_file(BlockDriverState *file_node)
                        .pwrite = file_pwrite,
                        .preadv = file_preadv,
                        .pwritev = file_pwritev,
+                       .preadv_nowait = file_preadv_nowait,
                        .flush = file_flush,
                        .truncate = file_truncate,
                        .length = file_length};
@@ -171,6 +177,14 @@ static int qcow2_node_preadv(BlockDriverState *bs, uint64_t offset, const struct
     return qcow2_readv(s->img, offset, iov, iovcnt);
 }
 
+/* Data clusters already mapped and in the host's page cache, on the caller's thread. */
+static int qcow2_node_preadv_nowait(BlockDriverState *bs, uint64_t offset, const struct iovec *iov,
+                                    int iovcnt)
+{
+    Qcow2NodeState *s = bs->opaque;
+    return qcow2_readv_nowait(s->img, offset, iov, iovcnt);
+}
+
 static int qcow2_node_pwritev(BlockDriverState *bs, uint64_t offset, const struct iovec *iov,
                               int iovcnt, int flags)
 {
@@ -226,6 +240,7 @@ const BlockDriver bdrv_qcow2 = {
     .pwrite = qcow2_node_pwrite,
     .preadv = qcow2_node_preadv,
     .pwritev = qcow2_node_pwritev,
+    .preadv_nowait = qcow2_node_preadv_nowait,
     .flush = qcow2_node_flush,
     .discard = qcow2_node_discard,
     .write_zeroes = qcow2_node_write_zeroes,

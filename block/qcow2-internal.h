@@ -47,17 +47,25 @@ typedef enum {
     QCOW2_CLUSTER_COMPRESSED,
 } Qcow2ClusterType;
 
-/* A few cluster-sized tables (L2 tables, refcount blocks) kept in memory, written through. */
+/*
+ * Cluster-sized tables (L2 tables, refcount blocks) kept in memory, written through: found by
+ * offset in a hash table, the least recently used one replaced; a slot's buffer is allocated
+ * when it is first filled, so a large cache costs memory only as the image is used.
+ */
 typedef struct Qcow2CacheSlot {
     uint64_t offset; /* 0: empty */
-    uint64_t last_use;
     uint8_t *data;
+    GList link; /* in the cache's lru queue */
 } Qcow2CacheSlot;
 
 typedef struct Qcow2Cache {
     Qcow2CacheSlot *slots;
     unsigned n_slots;
-    uint64_t clock;
+    unsigned n_used; /* slots [0, n_used) have been filled once */
+    uint64_t table_size;
+    /* &slot->offset (its first member, so the slot itself) of each slot holding a table */
+    GHashTable *index;
+    GQueue lru; /* filled slots, most recently used first; emptied ones last */
 } Qcow2Cache;
 
 struct Qcow2Image {
@@ -114,6 +122,7 @@ struct Qcow2Image {
     uint64_t zcache_offset; /* 0: empty */
     uint8_t *zcache;
     uint8_t *cluster_buf; /* scratch: one cluster */
+    uint8_t *tail_buf;    /* scratch: the last cluster of an allocating write */
 };
 
 static inline uint64_t qcow2_be64(const uint8_t *p)
@@ -153,11 +162,17 @@ static inline uint64_t qcow2_offset_in_cluster(const Qcow2Image *s, uint64_t off
 /* Marks the image corrupt (on disk too when it is v3 and writable); returns -EIO. */
 int qcow2_signal_corruption(Qcow2Image *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
-/* Table cache (qcow2-cluster.c). */
+/* Table cache (qcow2-cluster.c). Upstream's default L2 cache holds the tables of the whole
+ * image, up to 32 MiB of them; ours never fewer than 16. */
+#define QCOW2_L2_CACHE_MAX_BYTES    (32u * 1024 * 1024)
+#define QCOW2_L2_CACHE_MIN_TABLES   16
+#define QCOW2_REFBLOCK_CACHE_TABLES 8
 void qcow2_cache_init(Qcow2Cache *c, unsigned n_slots, uint64_t table_size);
 void qcow2_cache_destroy(Qcow2Cache *c);
 int qcow2_cache_get(Qcow2Image *s, Qcow2Cache *c, uint64_t offset, uint8_t **table);
 void qcow2_cache_forget(Qcow2Cache *c, uint64_t offset);
+/* The cached table at offset, or NULL: never reads the file. */
+uint8_t *qcow2_cache_peek(Qcow2Cache *c, uint64_t offset);
 
 /* Refcounts (qcow2-refcount.c). */
 int qcow2_refcount_init(Qcow2Image *s);
@@ -180,9 +195,14 @@ typedef struct Qcow2Buf {
     const struct iovec *iov;
     int iovcnt;
 } Qcow2Buf;
+typedef enum {
+    QCOW2_IO_READ,
+    QCOW2_IO_WRITE,
+    QCOW2_IO_READ_NOWAIT, /* the file's preadv_nowait, on segments only */
+} Qcow2IoKind;
 /* Moves bytes [rel, rel + len) of b to or from the image file at host. */
 int qcow2_buf_file_io(Qcow2Image *s, uint64_t host, const Qcow2Buf *b, uint64_t rel, uint64_t len,
-                      bool write);
+                      Qcow2IoKind kind);
 /* A read of data clusters, done after the lock is dropped (see qcow2_read). */
 typedef struct Qcow2Read {
     uint64_t host;
@@ -191,6 +211,9 @@ typedef struct Qcow2Read {
 } Qcow2Read;
 /* Fills what is not in data clusters (zeros, backing, compressed) and lists the reads left. */
 int qcow2_map_read(Qcow2Image *s, uint64_t off, const Qcow2Buf *dst, size_t len, GArray *reads);
+/* The reads of a range made of data clusters under cached L2 tables only, else -EAGAIN; reads
+ * nothing from the file and reports nothing. */
+int qcow2_map_read_cached(Qcow2Image *s, uint64_t off, size_t len, GArray *reads);
 int qcow2_write_clusters(Qcow2Image *s, uint64_t off, const Qcow2Buf *src, size_t len);
 /* Whole clusters only: full drops the mapping (reads the backing), else it reads as zero. */
 int qcow2_discard_clusters(Qcow2Image *s, uint64_t off, uint64_t len, bool zero);

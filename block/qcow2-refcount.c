@@ -325,7 +325,11 @@ static int grow_reftable(Qcow2Image *s, uint64_t need_rt)
     return qcow2_update_refcount(s, old_off, old_clusters * cs, -1);
 }
 
-static int set_refcount(Qcow2Image *s, uint64_t idx, int delta, int depth)
+/*
+ * Adds delta to the counts of clusters [idx, idx + n), which one refcount block holds: every
+ * count is checked before any changes, and the block's changed bytes go out in one write.
+ */
+static int update_in_block(Qcow2Image *s, uint64_t idx, uint64_t n, int delta, int depth)
 {
     uint64_t rt = idx >> s->refblock_bits;
     int ret;
@@ -354,28 +358,39 @@ static int set_refcount(Qcow2Image *s, uint64_t idx, int delta, int depth)
     if (ret < 0) {
         return ret;
     }
-    uint64_t i = idx & ((UINT64_C(1) << s->refblock_bits) - 1);
-    uint64_t rc = rb_get(s, block, i);
-    if ((delta < 0 && rc == 0) || (delta > 0 && rc == refcount_max(s))) {
-        return qcow2_signal_corruption(
-            s, "Refcount of cluster %#" PRIx64 " out of range (%" PRIu64 " %+d)",
-            idx * s->cluster_size, rc, delta);
+    uint64_t i0 = idx & ((UINT64_C(1) << s->refblock_bits) - 1);
+    for (uint64_t i = i0; i < i0 + n; i++) {
+        uint64_t rc = rb_get(s, block, i);
+        if ((delta < 0 && rc == 0) || (delta > 0 && rc == refcount_max(s))) {
+            return qcow2_signal_corruption(
+                s, "Refcount of cluster %#" PRIx64 " out of range (%" PRIu64 " %+d)",
+                (idx + (i - i0)) * s->cluster_size, rc, delta);
+        }
     }
-    uint64_t first;
-    unsigned len;
-    rb_set(s, block, i, rc + delta, &first, &len);
-    ret = s->file.pwrite(s->file.opaque, block_off + first, block + first, len);
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (uint64_t i = i0; i < i0 + n; i++) {
+        uint64_t rc = rb_get(s, block, i) + delta;
+        uint64_t first;
+        unsigned len;
+        rb_set(s, block, i, rc, &first, &len);
+        lo = MIN(lo, first);
+        hi = MAX(hi, first + len);
+        if (rc == 0) {
+            qcow2_cache_forget(&s->l2_cache, (idx + (i - i0)) * s->cluster_size);
+            s->zcache_offset = 0;
+            s->free_hint = MIN(s->free_hint, idx + (i - i0));
+        }
+    }
+    ret = s->file.pwrite(s->file.opaque, block_off + lo, block + lo, hi - lo);
     if (ret < 0) {
         qcow2_cache_forget(&s->refblock_cache, block_off);
-        return ret;
     }
-    if (rc + delta == 0) {
-        uint64_t off = idx * s->cluster_size;
-        qcow2_cache_forget(&s->l2_cache, off);
-        s->zcache_offset = 0;
-        s->free_hint = MIN(s->free_hint, idx);
-    }
-    return 0;
+    return ret;
+}
+
+static int set_refcount(Qcow2Image *s, uint64_t idx, int delta, int depth)
+{
+    return update_in_block(s, idx, 1, delta, depth);
 }
 
 int qcow2_update_refcount(Qcow2Image *s, uint64_t off, uint64_t len, int delta)
@@ -385,11 +400,15 @@ int qcow2_update_refcount(Qcow2Image *s, uint64_t off, uint64_t len, int delta)
     }
     uint64_t first = off >> s->cluster_bits;
     uint64_t last = (off + len - 1) >> s->cluster_bits;
-    for (uint64_t idx = first; idx <= last; idx++) {
-        int ret = set_refcount(s, idx, delta, 0);
+    uint64_t per_block = UINT64_C(1) << s->refblock_bits;
+    /* One write per refcount block the range touches. */
+    for (uint64_t idx = first; idx <= last;) {
+        uint64_t n = MIN(last - idx + 1, per_block - (idx & (per_block - 1)));
+        int ret = update_in_block(s, idx, n, delta, 0);
         if (ret < 0) {
             return ret;
         }
+        idx += n;
     }
     return 0;
 }

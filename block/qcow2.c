@@ -376,10 +376,17 @@ Qcow2Image *qcow2_open(const Qcow2File *file, int flags, GError **errp)
         return NULL;
     }
     s->corrupt = (s->incompatible & QCOW2_INCOMPAT_CORRUPT) != 0;
-    qcow2_cache_init(&s->l2_cache, 16, s->cluster_size);
-    qcow2_cache_init(&s->refblock_cache, 8, s->cluster_size);
+    /* Every L2 table the image can have (each maps 2^(cluster_bits + l2_bits) guest bytes). */
+    unsigned map_bits = s->cluster_bits + s->l2_bits;
+    uint64_t tables =
+        (s->virtual_size >> map_bits) + ((s->virtual_size & ((UINT64_C(1) << map_bits) - 1)) != 0);
+    tables = MIN(tables, QCOW2_L2_CACHE_MAX_BYTES / s->cluster_size);
+    qcow2_cache_init(&s->l2_cache, (unsigned)MAX(tables, QCOW2_L2_CACHE_MIN_TABLES),
+                     s->cluster_size);
+    qcow2_cache_init(&s->refblock_cache, QCOW2_REFBLOCK_CACHE_TABLES, s->cluster_size);
     s->zcache = g_malloc(s->cluster_size);
     s->cluster_buf = g_malloc(s->cluster_size);
+    s->tail_buf = g_malloc(s->cluster_size);
 
     /* Autoclear features we do not maintain (bitmaps) are cleared once we may write. */
     if (s->writable && s->autoclear) {
@@ -407,6 +414,7 @@ void qcow2_close(Qcow2Image *s)
     g_free(s->backing_format);
     g_free(s->zcache);
     g_free(s->cluster_buf);
+    g_free(s->tail_buf);
     g_mutex_clear(&s->lock);
     g_cond_clear(&s->io_cond);
     g_free(s);
@@ -443,6 +451,26 @@ static bool range_ok(Qcow2Image *s, uint64_t off, uint64_t len)
     return off <= s->virtual_size && len <= s->virtual_size - off;
 }
 
+/*
+ * Reads the data clusters a mapping listed, with the lock dropped (held on entry and on
+ * return): a change to the image waits until they are done, so their clusters cannot move.
+ */
+static int read_unlocked(Qcow2Image *s, const Qcow2Buf *dst, GArray *reads, Qcow2IoKind kind)
+{
+    int ret = 0;
+    s->reads_in_flight++;
+    g_mutex_unlock(&s->lock);
+    for (guint i = 0; ret == 0 && i < reads->len; i++) {
+        Qcow2Read *r = &g_array_index(reads, Qcow2Read, i);
+        ret = qcow2_buf_file_io(s, r->host, dst, r->rel, r->len, kind);
+    }
+    g_mutex_lock(&s->lock);
+    if (--s->reads_in_flight == 0) {
+        g_cond_broadcast(&s->io_cond);
+    }
+    return ret;
+}
+
 static int read_buf(Qcow2Image *s, uint64_t off, const Qcow2Buf *dst, size_t len)
 {
     if (!range_ok(s, off, len)) {
@@ -454,20 +482,8 @@ static int read_buf(Qcow2Image *s, uint64_t off, const Qcow2Buf *dst, size_t len
         g_cond_wait(&s->io_cond, &s->lock);
     }
     int ret = qcow2_map_read(s, off, dst, len, reads);
-    if (ret < 0 || reads->len == 0) {
-        g_mutex_unlock(&s->lock);
-        return ret;
-    }
-    /* Data clusters are read in parallel with other reads; their clusters cannot move now. */
-    s->reads_in_flight++;
-    g_mutex_unlock(&s->lock);
-    for (guint i = 0; ret == 0 && i < reads->len; i++) {
-        Qcow2Read *r = &g_array_index(reads, Qcow2Read, i);
-        ret = qcow2_buf_file_io(s, r->host, dst, r->rel, r->len, false);
-    }
-    g_mutex_lock(&s->lock);
-    if (--s->reads_in_flight == 0) {
-        g_cond_broadcast(&s->io_cond);
+    if (ret == 0 && reads->len) {
+        ret = read_unlocked(s, dst, reads, QCOW2_IO_READ);
     }
     g_mutex_unlock(&s->lock);
     return ret;
@@ -481,6 +497,22 @@ int qcow2_read(Qcow2Image *s, uint64_t off, void *buf, size_t len)
 int qcow2_readv(Qcow2Image *s, uint64_t off, const struct iovec *iov, int iovcnt)
 {
     return read_buf(s, off, &(Qcow2Buf){.iov = iov, .iovcnt = iovcnt}, iov_size(iov, iovcnt));
+}
+
+int qcow2_readv_nowait(Qcow2Image *s, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    size_t len = iov_size(iov, iovcnt);
+    if (!s->file.preadv_nowait || !range_ok(s, off, len) || !g_mutex_trylock(&s->lock)) {
+        return -EAGAIN;
+    }
+    g_autoptr(GArray) reads = g_array_new(FALSE, FALSE, sizeof(Qcow2Read));
+    int ret = s->writers_waiting ? -EAGAIN : qcow2_map_read_cached(s, off, len, reads);
+    if (ret == 0) {
+        ret = read_unlocked(s, &(Qcow2Buf){.iov = iov, .iovcnt = iovcnt}, reads,
+                            QCOW2_IO_READ_NOWAIT);
+    }
+    g_mutex_unlock(&s->lock);
+    return ret < 0 ? -EAGAIN : 0;
 }
 
 /* Takes the lock for a change to the image, once no read of data clusters is in flight. */

@@ -33,6 +33,8 @@
  * pread fills zeros past the end of the file and may be called from several threads at once.
  * preadv/pwritev are optional (the same, on segments; without them each segment is one
  * pread/pwrite): the vectored requests below hand them slices of the caller's own segments.
+ * preadv_nowait is optional too: a preadv that fails with -EAGAIN rather than wait for the disk
+ * (for qcow2_readv_nowait).
  */
 typedef struct Qcow2File {
     void *opaque;
@@ -40,6 +42,7 @@ typedef struct Qcow2File {
     int (*pwrite)(void *opaque, uint64_t off, const void *buf, size_t len);
     int (*preadv)(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt);
     int (*pwritev)(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt);
+    int (*preadv_nowait)(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt);
     int (*flush)(void *opaque);
     int (*truncate)(void *opaque, uint64_t size);
     int64_t (*length)(void *opaque);
@@ -104,6 +107,12 @@ int qcow2_write(Qcow2Image *img, uint64_t off, const void *buf, size_t len);
  * segments directly; zeros, backing and compressed clusters are copied in through a cluster. */
 int qcow2_readv(Qcow2Image *img, uint64_t off, const struct iovec *iov, int iovcnt);
 int qcow2_writev(Qcow2Image *img, uint64_t off, const struct iovec *iov, int iovcnt);
+/*
+ * qcow2_readv if it can finish at once, else -EAGAIN (also for any failure: the caller then
+ * does qcow2_readv, which reports it): never waits for the image lock, reads only data clusters
+ * whose L2 table is cached, through the file's preadv_nowait. For a device's vCPU thread.
+ */
+int qcow2_readv_nowait(Qcow2Image *img, uint64_t off, const struct iovec *iov, int iovcnt);
 int qcow2_flush(Qcow2Image *img);
 /* Drops whole clusters inside the range (the rest is left as is, as upstream allows). */
 int qcow2_discard(Qcow2Image *img, uint64_t off, uint64_t len);

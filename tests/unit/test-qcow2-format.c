@@ -1,7 +1,8 @@
 /*
  * The qcow2 format driver (block/qcow2-format.c) in the node graph: a chain made by Debian's
  * qemu-img opened from the overlay's recorded backing name, read and written through the
- * nodes (then qemu-img check and compare agree); backing=null and backing=NODE; the lock bytes
+ * nodes (then qemu-img check and compare agree), vectored and, for mapped clusters, on the
+ * caller's thread (preadv_nowait); backing=null and backing=NODE; the lock bytes
  * a chain holds under a device; discard, write-zeroes and make-empty through the node;
  * concurrent requests from the worker pool; temporary overlays made by bdrv_qcow2_create; the
  * errors of a bad image, a missing backing file and a read-only node.
@@ -178,6 +179,16 @@ static void test_vectored(Fixture *f, gconstpointer unused)
     assert_base_bytes(buf, 0, 65536 - 1000);
     g_assert_cmpmem(buf + 65536 - 1000, sizeof(data), data, sizeof(data));
     assert_base_bytes(buf + 65536 + 4000, 65536 + 4000, 2 * 65536 - 4000);
+
+    /* The clusters it allocated (0 and 1) are mapped and in the page cache: read on this
+     * thread; cluster 2 is the base's, left to a worker. */
+    memset(buf, 0, 2 * 65536);
+    struct iovec nv[] = {{buf, 100}, {buf + 100, 2 * 65536 - 100}};
+    g_assert_cmpint(bdrv_preadv_nowait(ov, 65536, nv, 2), ==, -EAGAIN);
+    g_assert_cmpint(bdrv_preadv_nowait(ov, 0, nv, 2), ==, 0);
+    assert_base_bytes(buf, 0, 65536 - 1000);
+    g_assert_cmpmem(buf + 65536 - 1000, sizeof(data), data, sizeof(data));
+    assert_base_bytes(buf + 65536 + 4000, 65536 + 4000, 65536 - 4000);
     bdrv_unref(ov);
 
     g_assert_cmpint(sh(f, NULL,

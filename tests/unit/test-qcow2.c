@@ -6,6 +6,7 @@
  * qemu-img.
  */
 #include "block/qcow2.h"
+#include "util/iov.h"
 
 #include <json-glib/json-glib.h>
 
@@ -501,19 +502,29 @@ static void test_overwrite_compressed(void)
 }
 
 /*
- * snap.qcow2 reads `now` (through us, and for qemu-img compare, check clean); then its snapshot
- * s1, applied by qemu-img, still reads `orig`.
+ * NAME.qcow2 (closed) reads `now` for qemu-img compare, check clean; then its snapshot s1,
+ * applied by qemu-img, still reads `orig`.
  */
+static void assert_snapshot_restores(const char *name, const guint8 *now, const guint8 *orig,
+                                     size_t len)
+{
+    g_autofree char *img = g_strdup_printf("%s.qcow2", name);
+    g_autofree char *raw = g_strdup_printf("%s.raw", name);
+    g_autofree char *apply = g_strdup_printf("qemu-img snapshot -a s1 %s", img);
+    assert_check_clean(img);
+    assert_compare(raw, now, len, img);
+    run_ok(apply);
+    assert_check_clean(img);
+    assert_compare(raw, orig, len, img);
+}
+
+/* snap.qcow2 reads `now` through us too, then is closed and checked as above. */
 static void assert_then_restore_snapshot(Img *img, const guint8 *now, const guint8 *orig,
                                          size_t len)
 {
     assert_reads(img, now, len);
     img_close(img);
-    assert_check_clean("snap.qcow2");
-    assert_compare("snap.raw", now, len, "snap.qcow2");
-    run_ok("qemu-img snapshot -a s1 snap.qcow2");
-    assert_check_clean("snap.qcow2");
-    assert_compare("snap.raw", orig, len, "snap.qcow2");
+    assert_snapshot_restores("snap", now, orig, len);
 }
 
 /* Clusters shared with an internal snapshot are copied, never written in place. */
@@ -1107,50 +1118,60 @@ static void test_zero_clusters(void)
 }
 
 /*
- * A Qcow2File with preadv/pwritev that checks every segment it is handed lies inside the
- * caller's own segments (no bounce buffer in between) and counts the bytes it moved.
+ * A Qcow2File with preadv/pwritev/preadv_nowait that checks every segment it is handed lies
+ * inside the caller's own segments (no bounce buffer in between) and counts the bytes it
+ * moved, and the writes and page-cache reads it was asked for.
  */
 typedef struct VecFile {
     int fd;
-    const struct iovec *caller;
+    const struct iovec *caller; /* NULL: no check, no byte counts */
     int caller_cnt;
     uint64_t vec_read, vec_written;
+    uint64_t own_written; /* bytes of vectored writes from the image's own buffers */
+    long writes;          /* pwrite and pwritev calls */
+    long reads;           /* pread calls */
+    long nowait_reads;
 } VecFile;
 
-static void assert_in_caller(VecFile *v, const struct iovec *iov, int iovcnt)
+/* Segments outside the caller's are the image's own (old contents around an allocating write):
+ * never for a read. */
+static void count_in_caller(VecFile *v, const struct iovec *iov, int iovcnt, bool write)
 {
-    for (int i = 0; i < iovcnt; i++) {
+    for (int i = 0; v->caller && i < iovcnt; i++) {
         const guint8 *b = iov[i].iov_base;
         bool inside = false;
         for (int j = 0; j < v->caller_cnt && !inside; j++) {
             const guint8 *c = v->caller[j].iov_base;
             inside = b >= c && b + iov[i].iov_len <= c + v->caller[j].iov_len;
         }
-        g_assert_true(inside);
+        g_assert_true(inside || write);
+        *(inside ? (write ? &v->vec_written : &v->vec_read) : &v->own_written) += iov[i].iov_len;
     }
 }
 
 static int vec_pread(void *opaque, uint64_t off, void *buf, size_t len)
 {
+    ((VecFile *)opaque)->reads++;
     return fd_pread(GINT_TO_POINTER(((VecFile *)opaque)->fd), off, buf, len);
 }
 
 static int vec_pwrite(void *opaque, uint64_t off, const void *buf, size_t len)
 {
+    ((VecFile *)opaque)->writes++;
     return fd_pwrite(GINT_TO_POINTER(((VecFile *)opaque)->fd), off, buf, len);
 }
 
 static int vec_io(VecFile *v, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
 {
-    assert_in_caller(v, iov, iovcnt);
+    count_in_caller(v, iov, iovcnt, write);
+    v->writes += write;
     for (int i = 0; i < iovcnt; i++) {
-        int ret = write ? vec_pwrite(v, off, iov[i].iov_base, iov[i].iov_len)
+        int ret = write ? fd_pwrite(GINT_TO_POINTER(v->fd), off, iov[i].iov_base, iov[i].iov_len)
                         : vec_pread(v, off, iov[i].iov_base, iov[i].iov_len);
         if (ret < 0) {
             return ret;
         }
         off += iov[i].iov_len;
-        *(write ? &v->vec_written : &v->vec_read) += iov[i].iov_len;
     }
     return 0;
 }
@@ -1163,6 +1184,15 @@ static int vec_preadv(void *opaque, uint64_t off, const struct iovec *iov, int i
 static int vec_pwritev(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
 {
     return vec_io(opaque, off, iov, iovcnt, true);
+}
+
+static int vec_preadv_nowait(void *opaque, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    VecFile *v = opaque;
+    count_in_caller(v, iov, iovcnt, false);
+    v->nowait_reads++;
+    ssize_t n = preadv2(v->fd, iov, iovcnt, (off_t)off, RWF_NOWAIT);
+    return n >= 0 && (size_t)n == iov_size(iov, iovcnt) ? 0 : -EAGAIN;
 }
 
 static int vec_flush(void *opaque)
@@ -1180,6 +1210,19 @@ static int64_t vec_length(void *opaque)
     return fd_length(GINT_TO_POINTER(((VecFile *)opaque)->fd));
 }
 
+static Qcow2File vec_file(VecFile *v)
+{
+    return (Qcow2File){.opaque = v,
+                       .pread = vec_pread,
+                       .pwrite = vec_pwrite,
+                       .preadv = vec_preadv,
+                       .pwritev = vec_pwritev,
+                       .preadv_nowait = vec_preadv_nowait,
+                       .flush = vec_flush,
+                       .truncate = vec_truncate,
+                       .length = vec_length};
+}
+
 /* Cuts buf into segments of the given sizes (the last takes the rest). */
 static int cut(guint8 *buf, size_t len, const size_t *sizes, int n, struct iovec *iov)
 {
@@ -1195,7 +1238,8 @@ static int cut(guint8 *buf, size_t len, const size_t *sizes, int n, struct iovec
 /*
  * Vectored requests over an overlay (4 KiB clusters) on a raw backing file shorter than it:
  * reads across backing, data, zero and past-the-backing ranges, writes that allocate two
- * clusters with copy-on-write around them and writes in place, all in odd-sized segments.
+ * clusters with copy-on-write around them (the old bytes from our buffers, the new ones from
+ * the caller's, in one write) and writes in place, all in odd-sized segments.
  */
 static void test_vectored(void)
 {
@@ -1216,14 +1260,7 @@ static void test_vectored(void)
     int bfd = open(bp, O_RDONLY);
     g_assert_cmpint(v.fd, >=, 0);
     g_assert_cmpint(bfd, >=, 0);
-    Qcow2File f = {.opaque = &v,
-                   .pread = vec_pread,
-                   .pwrite = vec_pwrite,
-                   .preadv = vec_preadv,
-                   .pwritev = vec_pwritev,
-                   .flush = vec_flush,
-                   .truncate = vec_truncate,
-                   .length = vec_length};
+    Qcow2File f = vec_file(&v);
     GError *err = NULL;
     Qcow2Image *q = qcow2_open(&f, QCOW2_OPEN_RDWR, &err);
     g_assert_no_error(err);
@@ -1250,7 +1287,7 @@ static void test_vectored(void)
     g_assert_cmpmem(got, 9000, ref + len - 9000, 9000);
     g_assert_cmpuint(v.vec_read, ==, 0);
 
-    /* Allocates clusters 7 and 8 (backing around the new bytes), through the scratch cluster. */
+    /* Allocates clusters 7 and 8: the backing's bytes around the new ones are ours. */
     static const size_t write_cuts[] = {100, 2900, 17};
     g_autofree guint8 *data = random_bytes(r, 6000);
     cnt = cut(data, 5000, write_cuts, G_N_ELEMENTS(write_cuts), iov);
@@ -1258,17 +1295,19 @@ static void test_vectored(void)
     v.caller_cnt = cnt;
     g_assert_cmpint(qcow2_writev(q, 30000, iov, cnt), ==, 0);
     memcpy(ref + 30000, data, 5000);
-    g_assert_cmpuint(v.vec_written, ==, 0);
+    g_assert_cmpuint(v.vec_written, ==, 5000);
+    g_assert_cmpuint(v.own_written, ==, (30000 - 28672) + (36864 - 35000));
 
     /* In place over the data clusters 2 and 3 and the new 7 and 8: straight from the caller. */
     cnt = cut(data, 6000, write_cuts, G_N_ELEMENTS(write_cuts), iov);
     g_assert_cmpint(qcow2_writev(q, 9000, iov, cnt), ==, 0);
     memcpy(ref + 9000, data, 6000);
-    g_assert_cmpuint(v.vec_written, ==, 6000);
+    g_assert_cmpuint(v.vec_written, ==, 11000);
     g_assert_cmpint(qcow2_writev(q, 29000, iov, cnt), ==, 0);
     memcpy(ref + 29000, data, 6000);
     /* 28672..36864 are now ours; 29000..34999 lies in them. */
-    g_assert_cmpuint(v.vec_written, ==, 12000);
+    g_assert_cmpuint(v.vec_written, ==, 17000);
+    g_assert_cmpuint(v.own_written, ==, (30000 - 28672) + (36864 - 35000));
 
     /* A segment list longer than the stack slice: single bytes. */
     struct iovec *many = g_new(struct iovec, 40);
@@ -1288,6 +1327,182 @@ static void test_vectored(void)
     assert_compare("vec-ref.raw", ref, len, "vec.qcow2");
 }
 
+/* NAME read and written through a VecFile (fresh counts, no caller to check). */
+static Qcow2Image *count_open(VecFile *v, const char *name, const Qcow2Backing *backing)
+{
+    g_autofree char *p = path_of(name);
+    *v = (VecFile){.fd = open(p, O_RDWR)};
+    g_assert_cmpint(v->fd, >=, 0);
+    Qcow2File f = vec_file(v);
+    GError *err = NULL;
+    Qcow2Image *q = qcow2_open(&f, QCOW2_OPEN_RDWR, &err);
+    g_assert_no_error(err);
+    qcow2_set_backing(q, backing);
+    return q;
+}
+
+/* Writes len bytes of fresh random data at off into the image and the model. */
+static void write_random(Qcow2Image *q, guint8 *model, GRand *r, uint64_t off, uint64_t len)
+{
+    for (uint64_t i = 0; i < len; i++) {
+        model[off + i] = (guint8)g_rand_int(r);
+    }
+    g_assert_cmpint(qcow2_write(q, off, model + off, len), ==, 0);
+}
+
+/*
+ * A write that allocates many clusters does it as one run: on a fresh 64 KiB-cluster image a
+ * 1 MiB write is one refcount write, one data write and one L2 write once the L2 table exists,
+ * as upstream maps a request's clusters at once.
+ */
+static void test_alloc_write_counts(void)
+{
+    run_ok("qemu-img create -q -f qcow2 counts.qcow2 64M");
+    VecFile c;
+    Qcow2Image *q = count_open(&c, "counts.qcow2", NULL);
+    g_autoptr(GRand) r = g_rand_new_with_seed(23);
+    const uint64_t mib = 1 << 20;
+    g_autofree guint8 *model = g_malloc0(8 * mib);
+
+    write_random(q, model, r, 0, mib);
+    long first = c.writes;
+    /* The L2 table (its cluster, its refcount, the L1 entry) and the run's three writes. */
+    g_assert_cmpint(first, <=, 6);
+    for (uint64_t off = mib; off < 8 * mib; off += mib) {
+        long before = c.writes;
+        write_random(q, model, r, off, mib);
+        g_assert_cmpint(c.writes - before, ==, 3);
+    }
+    /* In place: the data only. */
+    long before = c.writes;
+    write_random(q, model, r, 3 * mib + 4096, 2 * mib);
+    g_assert_cmpint(c.writes - before, ==, 1);
+
+    /* Reads of mapped clusters whose L2 table is cached go straight to the page cache. */
+    g_autofree guint8 *got = g_malloc(2 * mib);
+    struct iovec iov[2] = {{.iov_base = got, .iov_len = mib - 512},
+                           {.iov_base = got + mib - 512, .iov_len = mib + 512}};
+    g_assert_cmpint(qcow2_readv_nowait(q, 5 * mib + 512, iov, 2), ==, 0);
+    g_assert_cmpmem(got, 2 * mib, model + 5 * mib + 512, 2 * mib);
+    g_assert_cmpint(c.nowait_reads, ==, 1); /* contiguous on the host: one read */
+    /* Unallocated clusters, and a range past the end, are left to qcow2_readv. */
+    g_assert_cmpint(qcow2_readv_nowait(q, 8 * mib - 4096, iov, 1), ==, -EAGAIN);
+    g_assert_cmpint(qcow2_readv_nowait(q, 64 * mib - 512, iov, 1), ==, -EAGAIN);
+    g_assert_cmpint(c.nowait_reads, ==, 1);
+    qcow2_close(q);
+    close(c.fd);
+
+    /* A fresh handle has no L2 table cached: the first read goes the slow way. */
+    q = count_open(&c, "counts.qcow2", NULL);
+    g_assert_cmpint(qcow2_readv_nowait(q, 0, iov, 1), ==, -EAGAIN);
+    g_assert_cmpint(qcow2_readv(q, 0, iov, 1), ==, 0);
+    g_assert_cmpint(qcow2_readv_nowait(q, mib, iov, 2), ==, 0);
+    g_assert_cmpmem(got, 2 * mib, model + mib, 2 * mib);
+    qcow2_close(q);
+    close(c.fd);
+    assert_check_clean("counts.qcow2");
+    assert_compare("counts.raw", model, 8 * mib, "counts.qcow2");
+}
+
+/*
+ * Writes that allocate runs of clusters around everything a run can meet: unaligned ends over a
+ * backing file and over compressed and zero clusters, allocated clusters in the middle (the run
+ * splits around them), L2 table boundaries (4 KiB clusters: 2 MiB per table), snapshot-shared
+ * clusters; then qemu-img check is clean and compare agrees with the model.
+ */
+static void test_alloc_runs(void)
+{
+    const uint64_t len = 6 << 20, cs = 4096;
+    g_autoptr(GRand) r = g_rand_new_with_seed(29);
+    /* A compressed base with holes, an overlay with some data and zero clusters of its own. */
+    g_autofree guint8 *model = converted_image("runs-base", r, len, "-c -o cluster_size=4096");
+    run_ok("qemu-img create -q -f qcow2 -o cluster_size=4096 -b runs-base.qcow2 -F qcow2 "
+           "runs.qcow2 6M");
+    run_ok("qemu-io -f qcow2 -c 'write -P 0x21 40960 8192' -c 'write -z 65536 16384' "
+           "-c 'write -P 0x22 2093056 8192' runs.qcow2 >/dev/null");
+    memset(model + 40960, 0x21, 8192);
+    memset(model + 65536, 0, 16384);
+    memset(model + 2093056, 0x22, 8192);
+    g_autofree char *bp = path_of("runs-base.qcow2");
+    Img *base = img_open(bp, 0);
+    Qcow2Backing b = qcow2_backing_from_image(base->q);
+    VecFile c;
+    Qcow2Image *q = count_open(&c, "runs.qcow2", &b);
+
+    /* Unaligned at both ends over backing clusters, with the data clusters inside it. */
+    write_random(q, model, r, 30000, 60000);
+    /* Across the first L2 table's end, over the data clusters just before it. */
+    write_random(q, model, r, 2 * 1048576 - 3 * cs - 10, 5 * cs + 20);
+    /* Whole clusters only, far from anything allocated: one run. */
+    write_random(q, model, r, 3 << 20, 64 * cs);
+    /* Runs across three L2 tables. */
+    write_random(q, model, r, (4 << 20) - 100, (2 << 20) + 50);
+    /* Zero clusters of the overlay at both ends (head and tail read as zeros). */
+    write_random(q, model, r, 65536 + 100, cs);
+    write_random(q, model, r, 65536 + 3 * cs + 5, cs);
+    assert_reads(&(Img){.q = q}, model, len);
+    g_assert_cmpint(qcow2_flush(q), ==, 0);
+    qcow2_close(q);
+    close(c.fd);
+    img_close(base);
+    assert_check_clean("runs.qcow2");
+    assert_compare("runs.raw", model, len, "runs.qcow2");
+
+    /* Over clusters shared with an internal snapshot: copies in runs, the snapshot intact. */
+    run_ok("qemu-img snapshot -c s1 runs.qcow2");
+    g_autofree guint8 *orig = g_memdup2(model, len);
+    base = img_open(bp, 0);
+    b = qcow2_backing_from_image(base->q);
+    q = count_open(&c, "runs.qcow2", &b);
+    write_random(q, model, r, 20000, 200000);
+    write_random(q, model, r, (2 << 20) - 7000, 30000);
+    assert_reads(&(Img){.q = q}, model, len);
+    qcow2_close(q);
+    close(c.fd);
+    img_close(base);
+    assert_snapshot_restores("runs", model, orig, len);
+}
+
+/*
+ * The L2 cache holds every table of the image, as upstream's default does up to 32 MiB: with
+ * 4 KiB clusters each table maps 2 MiB, so a 64 MiB image has 32 of them; a second pass over
+ * the whole image reads no L2 table again, and reads finish on the caller's thread.
+ */
+static void test_l2_cache_size(void)
+{
+    const uint64_t len = 64 << 20, per_table = 2 << 20;
+    run_ok("qemu-img create -q -f qcow2 -o cluster_size=4096 l2cache.qcow2 64M");
+    VecFile c;
+    Qcow2Image *q = count_open(&c, "l2cache.qcow2", NULL);
+    g_autoptr(GRand) r = g_rand_new_with_seed(31);
+    g_autofree guint8 *model = g_malloc0(len);
+    for (uint64_t off = 0; off < len; off += per_table) {
+        write_random(q, model, r, off + 8192, 4096);
+    }
+    qcow2_close(q);
+    close(c.fd);
+
+    q = count_open(&c, "l2cache.qcow2", NULL);
+    guint8 got[4096];
+    for (int pass = 0; pass < 2; pass++) {
+        long before = c.reads;
+        for (uint64_t off = 0; off < len; off += per_table) {
+            g_assert_cmpint(qcow2_read(q, off + 8192, got, sizeof(got)), ==, 0);
+            g_assert_cmpmem(got, sizeof(got), model + off + 8192, sizeof(got));
+        }
+        /* The data, and on the first pass each table once. */
+        g_assert_cmpint(c.reads - before, ==, (pass == 0 ? 2 : 1) * (long)(len / per_table));
+    }
+    struct iovec iov = {.iov_base = got, .iov_len = sizeof(got)};
+    for (uint64_t off = 0; off < len; off += per_table) {
+        g_assert_cmpint(qcow2_readv_nowait(q, off + 8192, &iov, 1), ==, 0);
+        g_assert_cmpmem(got, sizeof(got), model + off + 8192, sizeof(got));
+    }
+    qcow2_close(q);
+    close(c.fd);
+    assert_check_clean("l2cache.qcow2");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1305,6 +1520,9 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/unsupported-features", test_unsupported_features);
     g_test_add_func("/qcow2/zero-clusters", test_zero_clusters);
     g_test_add_func("/qcow2/vectored", test_vectored);
+    g_test_add_func("/qcow2/alloc-write-counts", test_alloc_write_counts);
+    g_test_add_func("/qcow2/alloc-runs", test_alloc_runs);
+    g_test_add_func("/qcow2/l2-cache-size", test_l2_cache_size);
     g_test_add_func("/qcow2/overwrite-compressed", test_overwrite_compressed);
     g_test_add_func("/qcow2/snapshot-shared", test_snapshot_shared);
     g_test_add_func("/qcow2/threads", test_threads);
