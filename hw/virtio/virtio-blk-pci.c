@@ -125,8 +125,9 @@ bool virtio_blk_pci_create_for_drive(DeviceHost *host, BlockBackend *blk, GError
     if (!device_apply_globals(&virtio_blk_pci_type, props, errp)) {
         return false;
     }
-    return create(host, NULL, blk_name(blk), NULL, NULL, NULL, g_hash_table_lookup(props, "vectors"),
-                  qdev_prop_bool(props, "event_idx", true), true, errp);
+    return create(host, NULL, blk_name(blk), NULL, NULL, NULL,
+                  g_hash_table_lookup(props, "vectors"), qdev_prop_bool(props, "event_idx", true),
+                  true, errp);
 }
 
 void virtio_blk_pci_register_type(void)

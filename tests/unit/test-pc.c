@@ -225,7 +225,8 @@ static void test_realize_firmware(Fixture *f, gconstpointer data)
     g_assert_cmphex(cfg_read(f, 11, 0), ==, 0x71138086);
     g_assert_cmphex(cfg_read(f, 16, 0), ==, 0x10001af4);
     g_assert_cmphex(cfg_read(f, 16, 0x20) & ~0xfu, ==, PC_PCI_MEM_BASE);
-    g_assert_cmphex(cfg_read(f, 16, 0x3c) & 0xff, ==, 10); /* slot 2 INTA: PIRQ B, as SeaBIOS says */
+    /* slot 2 INTA: PIRQ B, as SeaBIOS says */
+    g_assert_cmphex(cfg_read(f, 16, 0x3c) & 0xff, ==, 10);
     /* the device config is in the BAR: the MAC */
     g_assert_cmphex(pc_machine_mmio_read(f->m, PC_PCI_MEM_BASE + 0x2005, 1), ==, 0xcc);
     /* adding devices after realize is refused */
