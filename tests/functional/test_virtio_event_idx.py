@@ -119,21 +119,6 @@ def vm_on_tap(built, ns, tap, qmp_path, img, *extra):
                     "-device", "virtio-blk-pci,drive=d0,event_idx=on", *extra])
 
 
-def echo_stream(sock, data):
-    """Sends data on sock from a thread while reading the echo back; returns what came."""
-    sender = threading.Thread(target=sock.sendall, args=(data,), daemon=True)
-    sender.start()
-    chunks, n = [], 0
-    while n < len(data):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        n += len(chunk)
-    sender.join(10)
-    return b"".join(chunks)
-
-
 def test_migration_mid_traffic(built, tmp_path, sockdir):
     """event_idx negotiated on both devices: while an 8 MiB TCP echo stream runs and the guest
     writes its disk in a loop, the guest is migrated; the stream completes byte for byte on
@@ -168,7 +153,7 @@ def test_migration_mid_traffic(built, tmp_path, sockdir):
                 client = socket.create_connection((GUEST_IP, 7), timeout=60)
 
             def stream():
-                got["data"] = echo_stream(client, data)
+                got["data"] = guest.echo_stream(client, data)
 
             with client:
                 t = threading.Thread(target=stream, daemon=True)

@@ -243,19 +243,24 @@ def tcp_echo(host, port, data, timeout=10):
     connections on a loaded host, Debian's QEMU), with no RST from the guest in filter-dump's
     capture, i.e. from slirp's side of the forward."""
     with socket.create_connection((host, port), timeout=timeout) as s:
-        # Sending from a thread while this one reads: a large payload would otherwise fill
-        # both directions' buffers and stall.
-        sender = threading.Thread(target=s.sendall, args=(data,), daemon=True)
-        sender.start()
-        chunks, got = [], 0
-        while got < len(data):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
-        sender.join(timeout)
-        return b"".join(chunks)
+        return echo_stream(s, data, timeout)
+
+
+def echo_stream(sock, data, timeout=10):
+    """Sends data on a connected echo socket and returns what came back once as many bytes
+    arrived (or the peer closed first). Sending from a thread while this one reads: a large
+    payload would otherwise fill both directions' buffers and stall."""
+    sender = threading.Thread(target=sock.sendall, args=(data,), daemon=True)
+    sender.start()
+    chunks, got = [], 0
+    while got < len(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    sender.join(timeout)
+    return b"".join(chunks)
 
 
 def udp_echo(host, port, data, timeout=10, tries=5):
