@@ -216,6 +216,11 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(out,
                            "ret sites not relinked %" PRIu64 " (return address changed %d times)\n",
                            js.ret_sites_fixed, JIT_RET_RELINKS);
+    g_string_append_printf(out,
+                           "TB exits to main loop %" PRIu64 " direct, %" PRIu64
+                           " ret/indirect (then on in translated code)\n",
+                           js.exits_direct, js.exits_dynamic);
+    g_string_append_printf(out, "ret/indirect lookups %" PRIu64 " taken inline\n", js.jump_hits);
     g_string_append_printf(out, "\nStatistics:\n");
     g_string_append_printf(out, "TB flush count      %" PRIu64 "\n", js.flushes);
     g_string_append_printf(out, "decoded blocks      %" PRIu64 "\n", cs.tb_translations);
@@ -1523,6 +1528,67 @@ static int emit_leave_checks(JitCtx *c, uint32_t count, bool tb_exit, uint8_t **
     return n;
 }
 
+static uint32_t jump_slot(uint64_t pc)
+{
+    return (uint32_t)((pc ^ (pc >> 10)) & (JIT_JUMP_SLOTS - 1));
+}
+
+void x86_jit_note_jump(X86CPU *cpu, X86Jit *j, const TB *tb)
+{
+    if (tb->flags != X86_MODE64) {
+        return;
+    }
+    JitJump *s = &cpu->jit_jump[tb->code_user][jump_slot(tb->pc)];
+    s->pc = tb->pc;
+    s->entry = (const uint8_t *)tb->code + j->entry_off;
+    s->epoch = cpu->tlb_epoch;
+}
+
+void x86_jit_forget_jumps(X86CPU *cpu)
+{
+    for (int u = 0; u < 2; u++) {
+        for (uint32_t k = 0; k < JIT_JUMP_SLOTS; k++) {
+            cpu->jit_jump[u][k].epoch = UINT64_MAX;
+        }
+    }
+}
+
+/*
+ * A ret or indirect jmp/call whose linked target missed (rdi = the target, the copies written
+ * back, the leave checks passed): the slot of rdi in the CPU's table, when it holds rdi's
+ * block for this TLB epoch (the mapping the block was found with), jumps to its chain entry,
+ * which checks the page's code generation; rdx = 0: a stale block's exit asks for no link.
+ *
+ *   rax = jump_slot(rdi) * 32; cmp rdi, slot.pc; jne ───────────────┐
+ *   cmp slot.epoch, tlb_epoch; jne ─────────────────────────────────┤
+ *   hits++; rdx = 0; jmp [slot.entry]                               └──► the exit's stub
+ *
+ * Same privilege: the table is the code's own (c->user), and x86_jit_note_jump enters only
+ * blocks translated for the privilege the CPU ran them with.
+ */
+static int emit_jump_lookup(JitCtx *c, uint8_t **out, int n)
+{
+    JitEmit *e = &c->e;
+    static const uint8_t cmp = 0x3b, mov = 0x8b, jmp = 0xff;
+    int32_t table = CPU_OFF(jit_jump[c->user]);
+    G_STATIC_ASSERT(sizeof(JitJump) == 32);
+    je_mov_rr(e, 8, H_RAX, H_RDI);
+    je_shift_ri(e, 8, 5 /* shr */, H_RAX, 10);
+    je_alu_rr(e, 8, 6 /* xor */, H_RAX, H_RDI);
+    je_alu_ri(e, 4, 4 /* and */, H_RAX, JIT_JUMP_SLOTS - 1);
+    je_shift_ri(e, 4, 4 /* shl */, H_RAX, 5);
+    je_op_mem(e, 8, &cmp, 1, H_RDI, H_RBX, H_RAX, 0, table + (int32_t)offsetof(JitJump, pc));
+    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    je_op_mem(e, 8, &mov, 1, H_RCX, H_RBX, H_RAX, 0, table + (int32_t)offsetof(JitJump, epoch));
+    je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
+    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    je_add_mem_imm(e, H_RBX, CPU_OFF(jit_jump_hits), 1);
+    je_mov_imm(e, H_RDX, 0);
+    je_op_mem(e, 4, &jmp, 1, 4 /* jmp r/m64 */, H_RBX, H_RAX, 0,
+              table + (int32_t)offsetof(JitJump, entry));
+    return n;
+}
+
 /* what a chained exit records after its code, for x86_jit_link */
 typedef struct JitLinkRec {
     uint64_t pc;      /* where the exit leaves for */
@@ -1555,11 +1621,16 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     emit_write_back(e, c->held, c->dirty); /* the next block starts with no copies */
     int n = emit_leave_checks(c, count, true, out);
     static const uint8_t cmp = 0x3b;
+    uint8_t *lookup = NULL;
     if (dynamic) { /* rip (and rdi) hold the target: linked to one target, the last one seen */
         je_movabs(e, H_RCX, UINT64_MAX);
         pc_imm = e->p - 8;
         je_alu_rr(e, 8, 7, H_RCX, H_RDI);
-        out[n++] = je_jcc_fwd(e, 5 /* ne */);
+        if (c->tb->flags == X86_MODE64) { /* the table holds 64-bit code only */
+            lookup = je_jcc_fwd(e, 5 /* ne */);
+        } else {
+            out[n++] = je_jcc_fwd(e, 5 /* ne */);
+        }
     }
     je_movabs(e, H_RAX, UINT64_MAX); /* no epoch is UINT64_MAX: never taken until linked */
     uint8_t *epoch_imm = e->p - 8;
@@ -1569,6 +1640,10 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     uint8_t *rdx_imm = e->p - 8;
     out[n++] = je_jmp_fwd(e);
     uint8_t *jmp_rel = out[n - 1];
+    if (lookup) {
+        je_patch_here(e, lookup);
+        n = emit_jump_lookup(c, out, n);
+    }
     for (int k = 0; k < n; k++) {
         je_patch_here(e, out[k]);
     }
@@ -1606,6 +1681,11 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     uint8_t *rw = j->rw + (rx - j->rx);
     JitLinkRec rec;
     memcpy(&rec, rw, sizeof(rec));
+    if (rec.pc_at) {
+        j->stats.exits_dynamic++;
+    } else {
+        j->stats.exits_direct++;
+    }
     if ((!rec.pc_at && rec.pc != tb->pc) || rec.user != tb->code_user || tb->flags != X86_MODE64) {
         return;
     }
@@ -2124,6 +2204,7 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         j->epoch++;
         j->stats.flushes++;
         cpu->jit_link_req = NULL; /* its code is gone */
+        x86_jit_forget_jumps(cpu);
     }
     JitCtx c = {.cpu = cpu, .tb = tb, .user = cpu->mmu_user, .rw_base = j->rw, .rx_base = j->rx};
     c.e.p = j->rw + j->used;
