@@ -569,7 +569,8 @@ static void test_jump_lookup(void)
      * in the table), mapped every pass (page directory entries 6
      * and 7, then mov cr3) to one of two pairs of physical pages by bit 1 of the loop count,
      * and called in turn from one call site by bit 0: the site's link is to the other one,
-     * so the lookup runs, and its entry was made under the mapping of two passes before */
+     * so the lookup runs, and its entry was made under the mapping of two passes before;
+     * then a direct call to 0xe00040, whose link the remapping must undo */
     static const uint8_t remap[] = {
         0xb8, 0x87, 0x00, 0x40, 0x00,             /* mov eax, 0x400087 */
         0xb9, 0x87, 0x00, 0x80, 0x00,             /* mov ecx, 0x800087 */
@@ -586,6 +587,7 @@ static void test_jump_lookup(void)
         0x0f, 0x45, 0xc1,                         /* cmovnz eax, ecx */
         0xeb, 0x00,                               /* jmp +0: the call is a block of its own */
         0xff, 0xd0,                               /* call rax */
+        0xe8, 0xfc, 0xff, 0xcf, 0x00,             /* call 0xe00040: a direct exit */
     };
     static const struct {
         uint64_t at;
@@ -593,12 +595,15 @@ static void test_jump_lookup(void)
     } fns[] = {{0x400080, 1}, {0x600040, 2}, {0x800080, 4}, {0xa00040, 8}};
     for (int s = 0; s < 2; s++) {
         for (size_t k = 0; k < G_N_ELEMENTS(fns); k++) {
-            uint8_t fn[5] = {0x48, 0x83, 0xc2, fns[k].add, 0xc3};
+            /* jmp +0 (a link within the page, which outlives the TLB flush); add; ret */
+            uint8_t fn[7] = {0xeb, 0x00, 0x48, 0x83, 0xc2, fns[k].add, 0xc3};
             guest_ram_write(jd.side[s].ram, fns[k].at, fn, sizeof(fn));
         }
     }
-    run_loops("indirect call into a page mapped elsewhere since", remap, sizeof(remap), 160);
-    g_assert_cmpuint(jd_last[1].regs[R_EDX] - jd.regs[R_EDX], ==, 40 * (1 + 2 + 4 + 8));
+    run_loops("calls into a page mapped elsewhere since", remap, sizeof(remap), 160);
+    /* the indirect calls, then the direct one to 0xe00040 on every pass */
+    g_assert_cmpuint(jd_last[1].regs[R_EDX] - jd.regs[R_EDX], ==,
+                     40 * (1 + 2 + 4 + 8) + 80 * (2 + 8));
 }
 
 /* info jit names what the interpreter ran in hot code by opcode, a group's member by its
