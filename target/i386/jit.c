@@ -1591,27 +1591,31 @@ static int emit_jump_lookup(JitCtx *c, uint8_t **out, int n)
 
 /* what a chained exit records after its code, for x86_jit_link */
 typedef struct JitLinkRec {
-    uint64_t pc;      /* where the exit leaves for */
-    int32_t epoch_at; /* from the record to the imm64 of the TLB epoch the link is valid in;
-                       * 0: a target in the block's page, valid while the frame's epoch is */
-    int32_t jmp_at;   /* from the record to the rel32 of the jump to patch */
-    int32_t pc_at;    /* a ret's: from the record to the imm64 of the target it is linked to */
-    int32_t user;     /* the TLB privilege the code runs with */
-    uint32_t misses;  /* a ret's: times it was linked to another target */
+    uint64_t pc;       /* where the exit leaves for */
+    int32_t epoch_at;  /* from the record to the imm64 of the TLB epoch the link is valid in;
+                        * 0: a target in the block's page, valid while the frame's epoch is */
+    int32_t addend_at; /* a target in another page: to the imm64 of its TLB entry's addend */
+    int32_t jmp_at;    /* from the record to the rel32 of the jump to patch */
+    int32_t pc_at;     /* a ret's: from the record to the imm64 of the target it is linked to */
+    int32_t user;      /* the TLB privilege the code runs with */
+    uint32_t misses;   /* a ret's: times it was linked to another target */
 } JitLinkRec;
 
 /*
  *   add insns, count; leave checks ──fail──────────────────────────────┐
  *   (ret: movabs rax, target (patched); cmp rax, rip; jne) ─────────────┤
  *   movabs rax, epoch (patched); cmp rax, tlb_epoch; jne ──────────────┤
- *     (a target in the block's page: cmp tlb_epoch, the frame's epoch) │
+ *     (a target in the block's page: cmp tlb_epoch, the frame's epoch; │
+ *      in another page: the epoch's je, else its TLB entry's code tag   │
+ *      and addend (patched) compared)                                  │
  *   movabs rdx, &record                                                 │
  *   jmp rel32 (patched: the next block's chain entry; first: the stub) ┤
  *   stub: rip = target; jit_link_req = &record; return 0  ◄────────────┘
  *   record (JitLinkRec)
  * A TLB flush since the link was made (the epoch differs) leaves through the stub, and the
  * main loop links it again to the block the new mapping gives; a link within the block's
- * page holds across flushes, and only one since this frame began leaves. A ret or indirect
+ * page holds across flushes, and only one since this frame began leaves; a link to another
+ * page holds while that page's TLB entry maps it where it did. A ret or indirect
  * exit whose linked target misses looks the target up in the CPU's table first
  * (emit_jump_lookup). A ret is linked to the last
  * return address that missed: a call site that keeps calling the same function hits; after
@@ -1637,20 +1641,45 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
             out[n++] = je_jcc_fwd(e, 5 /* ne */);
         }
     }
-    uint8_t *epoch_imm = NULL;
-    if (!dynamic && (target >> GUEST_PAGE_BITS) == (c->tb->pc >> GUEST_PAGE_BITS)) {
+    uint8_t *epoch_imm = NULL, *addend_imm = NULL, *linked = NULL;
+    /* keyed on pages in 64-bit code only, where the target is a linear address (CS base 0) */
+    bool paged = !dynamic && c->tb->flags == X86_MODE64;
+    if (paged && (target >> GUEST_PAGE_BITS) == (c->tb->pc >> GUEST_PAGE_BITS)) {
         /* A target in this block's page is in its physical page too, as long as the mapping
          * this code was entered with holds (no TLB flush since the frame began): the link
          * outlives TLB flushes (a guest with page-table isolation writes CR3 at every kernel
          * entry and exit). Until linked, the jump below goes to the stub. */
         je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
         je_op_mem(e, 8, &cmp, 1, H_RAX, H_RSP, H_NOINDEX, 0, FRAME_EPOCH);
+    } else if (paged) {
+        /* A target in another page: linked while the TLB epoch is the one of the link, or
+         * else while the TLB entry of that page holds it, for execution, at the host address
+         * it had when linked (both patched in): a flush or an invlpg that dropped or remapped
+         * the entry leaves, one that did not keeps the link (the entry alone would leave
+         * whenever a data access took its slot). */
+        je_movabs(e, H_RAX, UINT64_MAX);
+        epoch_imm = e->p - 8;
+        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
+        linked = je_jcc_fwd(e, 4 /* e */);
+        int32_t ent = CPU_OFF(tlb[c->user]) +
+                      (int32_t)(((target >> GUEST_PAGE_BITS) & (TLB_SIZE - 1)) * sizeof(TLBEntry));
+        je_movabs(e, H_RAX, target & GUEST_PAGE_MASK);
+        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0,
+                  ent + (int32_t)offsetof(TLBEntry, code));
+        out[n++] = je_jcc_fwd(e, 5 /* ne */);
+        je_movabs(e, H_RAX, 0); /* until linked, the jump below goes to the stub */
+        addend_imm = e->p - 8;
+        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0,
+                  ent + (int32_t)offsetof(TLBEntry, addend));
     } else {
         je_movabs(e, H_RAX, UINT64_MAX); /* no epoch is UINT64_MAX: never taken until linked */
         epoch_imm = e->p - 8;
         je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
     }
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    if (linked) {
+        je_patch_here(e, linked);
+    }
     je_movabs(e, H_RDX, 0); /* the record, for the chain entry's stale-code path */
     uint8_t *rdx_imm = e->p - 8;
     out[n++] = je_jmp_fwd(e);
@@ -1673,6 +1702,7 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     emit_epilogue(c);
     JitLinkRec rec = {.pc = target,
                       .epoch_at = epoch_imm ? (int32_t)(epoch_imm - e->p) : 0,
+                      .addend_at = addend_imm ? (int32_t)(addend_imm - e->p) : 0,
                       .jmp_at = (int32_t)(jmp_rel - e->p),
                       .pc_at = dynamic ? (int32_t)(pc_imm - e->p) : 0,
                       .user = c->user};
@@ -1718,17 +1748,28 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     uint8_t *entry = (uint8_t *)tb->code + j->entry_off;
     const uint8_t *jmp_rx = rx + rec.jmp_at;
     int32_t rel = (int32_t)(entry - (jmp_rx + 4));
+    uint64_t addend = 0, was_addend = 0, was_epoch = cpu->tlb_epoch;
+    if (rec.addend_at) {
+        const TLBEntry *te = x86_tlbe(cpu, rec.pc, rec.user);
+        if (te->code != (rec.pc & GUEST_PAGE_MASK)) {
+            return; /* the main loop fetched it past the TLB: nothing to key the link on */
+        }
+        addend = te->addend;
+        memcpy(&was_addend, rw + rec.addend_at, 8);
+    }
     int32_t was_rel;
-    uint64_t was_epoch = cpu->tlb_epoch;
     memcpy(&was_rel, rw + rec.jmp_at, 4);
     if (rec.epoch_at) {
         memcpy(&was_epoch, rw + rec.epoch_at, 8);
     }
-    if (was_rel == rel && was_epoch == cpu->tlb_epoch) {
+    if (was_rel == rel && was_epoch == cpu->tlb_epoch && was_addend == addend) {
         return; /* linked so already (it left for a leave check): no write into live code */
     }
     if (rec.epoch_at) {
         memcpy(rw + rec.epoch_at, &cpu->tlb_epoch, 8);
+    }
+    if (rec.addend_at) {
+        memcpy(rw + rec.addend_at, &addend, 8);
     }
     memcpy(rw + rec.jmp_at, &rel, 4);
     j->stats.links++;
