@@ -102,7 +102,7 @@ typedef struct StraddleInsn {
 /* A ret or indirect branch target's code for the generated lookup (jit.c), 32 bytes. A ret
  * site that keeps returning to many call sites (a function called from everywhere) left the
  * generated code for the main loop on almost every run; a slot by pc is a few instructions. */
-#define JIT_JUMP_BITS  12
+#define JIT_JUMP_BITS  10
 #define JIT_JUMP_SLOTS (1u << JIT_JUMP_BITS)
 typedef struct JitJump {
     uint64_t pc;
