@@ -716,7 +716,7 @@ typedef struct JitCtx {
     unsigned ncold;
     /* K_INTERP: the instructions whose handlers the code calls, copied after the block (the
      * decoded pool is recycled while code may live on), and their address's patch point */
-    const X86Insn *interp[3 * TB_MAX_INSNS]; /* (and COLD_HANDLER's, one per path) */
+    const X86Insn *interp[3 * TB_MAX_INSNS]; /* and COLD_HANDLER's: <= 2 + 2 per insn */
     uint8_t *interp_imm[3 * TB_MAX_INSNS];
     unsigned ninterp;
     bool sse_checked; /* jit-sse.c's mode check is on every path to here */
@@ -1723,21 +1723,6 @@ static void jit_interp(X86CPU *cpu, const X86Insn *in)
     in->fn(cpu, in);
 }
 
-/* calls jit_interp on a copy of in kept after the block */
-static void emit_handler_call(JitCtx *c, const X86Insn *in)
-{
-    JitEmit *e = &c->e;
-    if (c->ninterp == G_N_ELEMENTS(c->interp)) {
-        e->overflow = true; /* refuse the block */
-        return;
-    }
-    je_mov_rr(e, 8, H_RDI, H_RBX);
-    je_movabs(e, H_RSI, 0); /* the copy's address, patched in emit_interp_copies */
-    c->interp[c->ninterp] = in;
-    c->interp_imm[c->ninterp++] = e->p - 8;
-    je_call(e, jit_interp);
-}
-
 /*
  * K_INTERP: the state made exact (registers written back, rip and cur_rip set, the lazy
  * flags are already: flags_effect makes it opaque), the handler called, the copies dropped
@@ -1747,10 +1732,15 @@ static void emit_handler_call(JitCtx *c, const X86Insn *in)
  */
 static void emit_interp_call(JitCtx *c, const X86Insn *in)
 {
-    emit_write_back(&c->e, c->held, c->dirty);
+    JitEmit *e = &c->e;
+    emit_write_back(e, c->held, c->dirty);
     cache_reset(c);
     emit_sync_rip(c, c->done);
-    emit_handler_call(c, in);
+    je_mov_rr(e, 8, H_RDI, H_RBX);
+    je_movabs(e, H_RSI, 0); /* the copy's address, patched in emit_interp_copies */
+    c->interp[c->ninterp] = in;
+    c->interp_imm[c->ninterp++] = e->p - 8;
+    je_call(e, jit_interp);
 }
 
 static void emit_interp(JitCtx *c, const X86Insn *in)
@@ -1790,6 +1780,22 @@ static void emit_interp_copies(JitCtx *c)
 }
 
 /* ---- what jit-sse.c's emitters call (jit-internal.h) ---- */
+
+/* COLD_HANDLER's call: jit_interp on a copy of in kept after the block, as K_INTERP's (one
+ * copy per slow path: the patch point is the path's own) */
+static void emit_handler_call(JitCtx *c, const X86Insn *in)
+{
+    JitEmit *e = &c->e;
+    if (c->ninterp == G_N_ELEMENTS(c->interp)) {
+        e->overflow = true; /* refuse the block */
+        return;
+    }
+    je_mov_rr(e, 8, H_RDI, H_RBX);
+    je_movabs(e, H_RSI, 0); /* the copy's address, patched in emit_interp_copies */
+    c->interp[c->ninterp] = in;
+    c->interp_imm[c->ninterp++] = e->p - 8;
+    je_call(e, jit_interp);
+}
 
 JitEmit *jit_emitter(JitCtx *c)
 {
