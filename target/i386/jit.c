@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "target/i386/jit-emit.h"
+#include "target/i386/jit-internal.h"
 #include "target/i386/optab.h"
 
 /* ~1.9 KB of host code per block: 32 MiB held bench/net's working set for ~5 s, and each flush
@@ -265,6 +266,7 @@ enum {
     K_NOT,       /* f6 f7 /2 on a register (no flags) */
     K_INTERP,    /* a data-only instruction run by its interpreter handler (interp_ok) */
     K_INDIRECT,  /* ff /2 /4: call or jmp through a register or memory (its handler), chained */
+    K_SSE,       /* the SSE/SSE2 moves and integer operations jit-sse.c emits */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -364,6 +366,9 @@ static int classify(const X86Insn *in)
     if (k == K_NONE && !in->bad && in->mode == X86_MODE64) {
         if (in->op == 0xff && ((in->reg & 7) == 2 || (in->reg & 7) == 4)) {
             return K_INDIRECT;
+        }
+        if (jit_sse_ok(in)) {
+            return K_SSE;
         }
         if (interp_ok(in)) {
             return K_INTERP;
@@ -591,6 +596,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_JMP:
     case K_CALL:
     case K_RET:
+    case K_SSE: /* may fault (its slow path stores pending flags), no flags */
         return FX_LEAVE;
     case K_JCC: /* reads the host's flags when they answer it, else x86_cond's lazy fields */
         return host_answers(host, in->op & 15) ? FX_LEAVE : FX_OPAQUE;
@@ -662,7 +668,7 @@ typedef struct JitPend {
 } JitPend;
 
 /* a memory access's slow path: where it branches from, and where it rejoins the block */
-enum { COLD_LOAD, COLD_STORE, COLD_MARK, COLD_EXIT, COLD_STALE };
+enum { COLD_LOAD, COLD_STORE, COLD_MARK, COLD_EXIT, COLD_STALE, COLD_HANDLER };
 typedef struct JitCold {
     int kind, size;
     uint64_t rip, next; /* the instruction, for a fault's state */
@@ -670,7 +676,8 @@ typedef struct JitCold {
     uint8_t *from, *resume;
     int8_t held[JIT_SLOTS]; /* the register copies at the branch, stored before a helper */
     uint8_t dirty;
-    JitPend pend; /* flags pending at the branch, stored before a helper that may fault */
+    JitPend pend;        /* flags pending at the branch, stored before a helper that may fault */
+    const X86Insn *insn; /* COLD_HANDLER: the instruction whose handler runs */
 } JitCold;
 
 typedef struct JitCtx {
@@ -705,13 +712,14 @@ typedef struct JitCtx {
      * of it right there, no jump landing in between, is skipped */
     int rax_reg;
     uint8_t *rax_at;
-    JitCold cold[3 * TB_MAX_INSNS]; /* slow paths and side exits to emit after the block */
+    JitCold cold[4 * TB_MAX_INSNS]; /* slow paths and side exits to emit after the block */
     unsigned ncold;
     /* K_INTERP: the instructions whose handlers the code calls, copied after the block (the
      * decoded pool is recycled while code may live on), and their address's patch point */
-    const X86Insn *interp[TB_MAX_INSNS];
-    uint8_t *interp_imm[TB_MAX_INSNS];
+    const X86Insn *interp[3 * TB_MAX_INSNS]; /* and COLD_HANDLER's: <= 2 + 2 per insn */
+    uint8_t *interp_imm[3 * TB_MAX_INSNS];
     unsigned ninterp;
+    bool sse_checked; /* jit-sse.c's mode check is on every path to here */
 } JitCtx;
 
 /* the host registers of the slots: callee-saved, or r9-r11, which je_call saves, so helper
@@ -1143,6 +1151,8 @@ static void add_cold(JitCtx *c, int kind, int size, uint8_t *from)
     memcpy(s->held, c->held, sizeof(s->held));
 }
 
+static void emit_handler_call(JitCtx *c, const X86Insn *in);
+
 static void emit_cold(JitCtx *c)
 {
     JitEmit *e = &c->e;
@@ -1196,6 +1206,15 @@ static void emit_cold(JitCtx *c)
             c->pend = pend;
             continue; /* no way back */
         }
+        case COLD_HANDLER: /* jit-sse.c's: the whole instruction by its handler, as K_INTERP */
+            emit_write_back(e, s->held, s->dirty);
+            if (s->pend.on) {
+                emit_pend_store(e, &s->pend);
+            }
+            emit_sync_rip(c, s->done);
+            emit_handler_call(c, s->insn);
+            g_assert(s->resume); /* jit_cold_rejoin set where it comes back */
+            break;
         case COLD_MARK: /* rax = the host address's page number; the RAM page index: */
             je_mov_imm(e, H_RCX, (uintptr_t)c->cpu->ram->host >> GUEST_PAGE_BITS);
             je_op_rr(e, 8, (const uint8_t[]){0x2b}, 1, H_RAX, H_RCX); /* sub rax, rcx */
@@ -1226,14 +1245,24 @@ static void emit_load(JitCtx *c, int size)
     }
 }
 
+static void emit_store_mark(JitCtx *c, int size);
+
 /* stores the `size` low bytes of rdi at la (rsi), then marks the page as the store path does */
 static void emit_store(JitCtx *c, int size)
 {
     JitEmit *e = &c->e;
-    GuestRam *ram = c->cpu->ram;
     uint8_t *miss = emit_tlb_check(c, size, true);
     emit_tlb_addend(c);
     je_store(e, size, H_RSI, 0, H_RDI);
+    emit_store_mark(c, size);
+    add_cold(c, COLD_STORE, size, miss);
+}
+
+/* after a store at host address rsi: marks the page unless it is just dirty */
+static void emit_store_mark(JitCtx *c, int size)
+{
+    JitEmit *e = &c->e;
+    GuestRam *ram = c->cpu->ram;
     /* the state byte is read after the data store (include/memory/ram.h's ordering); RAM is
      * page aligned, so page_state[(host - ram) >> 12] is (page_state - (ram >> 12))[host >> 12] */
     je_mov_rr(e, 8, H_RAX, H_RSI);
@@ -1243,7 +1272,6 @@ static void emit_store(JitCtx *c, int size)
     je_cmp_byte_mem(e, H_RCX, H_RAX, 0, PAGE_DIRTY);
     uint8_t *mark = je_jcc_fwd(e, 5 /* ne */);
     add_cold(c, COLD_MARK, size, mark);
-    add_cold(c, COLD_STORE, size, miss);
 }
 
 /* after an instruction that stored: a store into a code page ends the block there */
@@ -1751,6 +1779,86 @@ static void emit_interp_copies(JitCtx *c)
     }
 }
 
+/* ---- what jit-sse.c's emitters call (jit-internal.h) ---- */
+
+/* COLD_HANDLER's call: jit_interp on a copy of in kept after the block, as K_INTERP's (one
+ * copy per slow path: the patch point is the path's own) */
+static void emit_handler_call(JitCtx *c, const X86Insn *in)
+{
+    JitEmit *e = &c->e;
+    if (c->ninterp == G_N_ELEMENTS(c->interp)) {
+        e->overflow = true; /* refuse the block */
+        return;
+    }
+    je_mov_rr(e, 8, H_RDI, H_RBX);
+    je_movabs(e, H_RSI, 0); /* the copy's address, patched in emit_interp_copies */
+    c->interp[c->ninterp] = in;
+    c->interp_imm[c->ninterp++] = e->p - 8;
+    je_call(e, jit_interp);
+}
+
+JitEmit *jit_emitter(JitCtx *c)
+{
+    return &c->e;
+}
+
+void jit_emit_ea(JitCtx *c, const X86Insn *in)
+{
+    emit_ea(c, in, true);
+}
+
+uint8_t *jit_emit_tlb(JitCtx *c, int size, bool write)
+{
+    uint8_t *miss = emit_tlb_check(c, size, write);
+    emit_tlb_addend(c);
+    return miss;
+}
+
+void jit_emit_store_mark(JitCtx *c, int size)
+{
+    emit_store_mark(c, size);
+}
+
+void jit_emit_tb_exit_check(JitCtx *c)
+{
+    emit_tb_exit_check(c);
+}
+
+/* the slow path's state is taken now; where it comes back (resume) is set by jit_cold_rejoin */
+void jit_cold_handler(JitCtx *c, const X86Insn *in, uint8_t *from)
+{
+    add_cold(c, COLD_HANDLER, 0, from);
+    if (!c->e.overflow) {
+        c->cold[c->ncold - 1].insn = in;
+        c->cold[c->ncold - 1].resume = NULL;
+    }
+}
+
+void jit_cold_rejoin(JitCtx *c)
+{
+    je_label(&c->e);
+    for (unsigned k = 0; k < c->ncold; k++) {
+        if (c->cold[k].kind == COLD_HANDLER && !c->cold[k].resume) {
+            c->cold[k].resume = c->e.p;
+        }
+    }
+}
+
+void jit_gpr_read(JitCtx *c, int h, int r, int size)
+{
+    ld_reg(c, h, r, size);
+}
+
+void jit_gpr_write(JitCtx *c, int r, int h)
+{
+    st_reg(c, r, h);
+}
+
+bool *jit_sse_checked(JitCtx *c)
+{
+    return &c->sse_checked;
+}
+
 /* Emits one instruction; false: it ended the block. */
 static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
 {
@@ -1944,6 +2052,9 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return false;
     case K_NOP:
         c->flags = flags;
+        return true;
+    case K_SSE:
+        jit_sse_emit(c, in);
         return true;
     case K_INTERP:
         emit_interp(c, in);

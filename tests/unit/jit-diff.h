@@ -61,6 +61,7 @@ typedef struct JitDiff {
     uint8_t code[JD_CODE_MAX];
     int len;
     uint64_t regs[16];
+    X86Xmm xmm[16]; /* from the data's generator: the SSE forms start from random vectors */
     uint8_t data[JD_DATA_SZ];
 } JitDiff;
 
@@ -196,7 +197,7 @@ static inline void jd_one(JdGen *g)
     uint8_t b[64]; /* a jcc and the instruction it skips (at most 40 bytes) */
     int n = 0, idx;
     bool w = jd_take(g, 3) != 0;
-    unsigned kind = jd_take(g, 35);
+    unsigned kind = jd_take(g, 36);
     static const uint8_t alu[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b, 0x31,
                                   0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87, 0x63};
     switch (kind) {
@@ -757,26 +758,52 @@ static inline void jd_one(JdGen *g)
         }
         break;
     }
-    case 34: { /* SSE2 integer moves and operations, xmm to and from general registers and
-                * memory, ucomisd's flags */
+    case 34:
+    case 35: { /* SSE/SSE2 moves and integer operations (jit-sse.c's, and a few run by their
+                * handlers), xmm to and from general registers and memory, ucomisd's flags */
         static const uint8_t ops[][3] = {
-            /* prefix, opcode, form: 0 xmm, xmm; 1 xmm, mem; 2 mem, xmm; 3 gpr dst; 4 gpr src;
-             * 5 xmm, xmm, imm8 */
-            {0xf3, 0x6f, 1}, {0xf3, 0x7f, 2}, {0x66, 0xef, 0}, {0x66, 0xfe, 0},
-            {0x66, 0x74, 0}, {0x66, 0xfb, 0}, {0x66, 0xd7, 3}, {0x66, 0x7e, 3},
-            {0x66, 0x6e, 4}, {0x66, 0x2e, 0}, {0x66, 0x70, 5}, {0x66, 0xd4, 1},
+            /* prefix (0: none), opcode, form: 0 xmm, xmm; 1 xmm, mem; 2 mem, xmm; 3 gpr dst;
+             * 4 gpr src; 5 xmm, xmm, imm8; 6 xmm, imm8 (the shift groups) */
+            {0xf3, 0x6f, 1}, {0xf3, 0x7f, 2}, {0x66, 0xef, 0}, {0x66, 0xfe, 0}, {0x66, 0x74, 0},
+            {0x66, 0xfb, 0}, {0x66, 0xd7, 3}, {0x66, 0x7e, 3}, {0x66, 0x6e, 4}, {0x66, 0x2e, 0},
+            {0x66, 0x70, 5}, {0x66, 0xd4, 1}, {0x66, 0x6f, 1}, {0x66, 0x7f, 2}, {0x66, 0x6f, 0},
+            {0xf3, 0x7f, 0}, {0x00, 0x10, 1}, {0x00, 0x11, 2}, {0x00, 0x28, 1}, {0x66, 0x29, 2},
+            {0x00, 0x57, 0}, {0x66, 0x54, 1}, {0x66, 0xda, 1}, {0x66, 0xeb, 1}, {0x66, 0xdb, 0},
+            {0x66, 0xdf, 0}, {0x66, 0xf8, 0}, {0x66, 0x60, 0}, {0x66, 0x74, 1}, {0x66, 0x64, 0},
+            {0x66, 0x63, 0}, {0x66, 0xd1, 0}, {0x66, 0xf5, 0}, {0x66, 0xe4, 0}, {0x66, 0x6c, 0},
+            {0x66, 0x73, 6}, {0x66, 0x71, 6}, {0x66, 0x72, 6}, {0xf3, 0x7e, 1}, {0xf3, 0x7e, 0},
+            {0x66, 0xd6, 2}, {0x66, 0xd6, 0}, {0x66, 0x6e, 1}, {0x66, 0x7e, 2}, {0x66, 0xe7, 2},
+            {0x00, 0x2b, 2}, {0x66, 0x70, 1}, {0x66, 0xf6, 1},
         };
         unsigned f = jd_take(g, G_N_ELEMENTS(ops));
         int x = jd_take(g, 16), form = ops[f][2];
-        b[n++] = ops[f][0];
+        if (form == 6) { /* 66 0f 71-73 /g ib on xmm x: the groups' valid members */
+            static const uint8_t grp[3][4] = {{2, 4, 6, 2}, {2, 4, 6, 6}, {2, 3, 6, 7}};
+            int gr = grp[ops[f][1] - 0x71][jd_take(g, 4)];
+            b[n++] = 0x66;
+            b[n++] = jd_rex(false, 0, 0, x);
+            b[n++] = 0x0f;
+            b[n++] = ops[f][1];
+            b[n++] = 0xc0 | (gr << 3) | (x & 7);
+            b[n++] = (uint8_t)jd_take(g, 0) % 20; /* counts past the lanes now and then */
+            break;
+        }
+        if (ops[f][0]) {
+            b[n++] = ops[f][0];
+        }
         if (form == 1 || form == 2) {
             uint8_t m[8];
             int mn = jd_mem(g, m, x, &idx);
-            b[n++] = jd_rex(false, x, idx, 14);
+            /* movd/movq r/m: REX.W picks the size */
+            b[n++] = jd_rex(w && (ops[f][1] == 0x6e || ops[f][1] == 0x7e) && ops[f][0] == 0x66, x,
+                            idx, 14);
             b[n++] = 0x0f;
             b[n++] = ops[f][1];
             memcpy(b + n, m, mn);
             n += mn;
+            if (ops[f][1] == 0x70) {
+                b[n++] = (uint8_t)jd_take(g, 0);
+            }
             break;
         }
         int rm = form == 3 ? jd_dst(g) : form == 4 ? jd_src(g) : (int)jd_take(g, 16);
@@ -819,6 +846,12 @@ static inline void jd_fill_data(JitDiff *d)
         x ^= x << 17;
         d->data[i] = (uint8_t)x;
     }
+    for (unsigned i = 0; i < sizeof(d->xmm); i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ((uint8_t *)d->xmm)[i] = (uint8_t)x;
+    }
 }
 
 /* Builds the looped body from `in` (and the registers and data from it too). */
@@ -852,6 +885,7 @@ static inline void jd_generate(JitDiff *d, const uint8_t *in, size_t n, int nins
 
 typedef struct JdResult {
     uint64_t regs[16], rip, eflags, cr2;
+    X86Xmm xmm[16];
     uint64_t exceptions;
     uint64_t clock_reads; /* rdtsc, rdtscp, rdmsr of the TSC, and the state read at the end */
     X86ExitReason why;
@@ -882,6 +916,7 @@ static inline void jd_load_side(JitDiff *d, int s)
     env->segs[R_GS].base = (uint64_t)-0x200;
     env->cr4 |= CR4_OSFXSR; /* SSE enabled, as an OS enables it */
     memcpy(env->regs, d->regs, sizeof(env->regs));
+    memcpy(env->xmm, d->xmm, sizeof(env->xmm));
     env->rip = JD_CODE;
     x86_cpu_state_changed(cpu);
 }
@@ -898,6 +933,7 @@ static inline void jd_run_side(JitDiff *d, int s, JdResult *r)
     X86CPUState st;
     x86_cpu_get_state(cpu, &st);
     memcpy(r->regs, st.regs, sizeof(r->regs));
+    memcpy(r->xmm, st.xmm, sizeof(r->xmm));
     r->rip = st.rip;
     r->eflags = st.eflags;
     r->cr2 = st.cr2;
@@ -929,6 +965,14 @@ static inline char *jd_compare(JitDiff *d, bool *ran)
         if (r[0].regs[i] != r[1].regs[i]) {
             return g_strdup_printf("reg %d: %#" G_GINT64_MODIFIER "x vs %#" G_GINT64_MODIFIER "x",
                                    i, r[0].regs[i], r[1].regs[i]);
+        }
+    }
+    for (int i = 0; i < 16; i++) {
+        if (memcmp(&r[0].xmm[i], &r[1].xmm[i], sizeof(X86Xmm))) {
+            return g_strdup_printf("xmm%d: %016" G_GINT64_MODIFIER "x%016" G_GINT64_MODIFIER
+                                   "x vs %016" G_GINT64_MODIFIER "x%016" G_GINT64_MODIFIER "x",
+                                   i, r[0].xmm[i].q[1], r[0].xmm[i].q[0], r[1].xmm[i].q[1],
+                                   r[1].xmm[i].q[0]);
         }
     }
     if (r[0].rip != r[1].rip || r[0].eflags != r[1].eflags || r[0].cr2 != r[1].cr2 ||
@@ -1027,6 +1071,10 @@ static inline char *jd_compare_blocks(JitDiff *d, bool *ran)
                 "x cr2 %#" G_GINT64_MODIFIER "x/%#" G_GINT64_MODIFIER "x",
                 block, n0, r, env[0].regs[r], env[1].regs[r], env[0].rip, env[1].rip, env[0].eflags,
                 env[1].eflags, env[0].cr2, env[1].cr2);
+        }
+        if (memcmp(env[0].xmm, env[1].xmm, sizeof(env[0].xmm))) {
+            return g_strdup_printf("block %d (%" G_GUINT64_FORMAT " instructions): xmm differ",
+                                   block, n0);
         }
         for (size_t a = 0; a < G_N_ELEMENTS(areas); a++) {
             const uint8_t *m0 = guest_ram_host_ptr(d->side[0].ram, areas[a].gpa, areas[a].len);

@@ -310,6 +310,12 @@ static void test_faults(void)
         {"stos", "\x48\x89\xf7\x48\xab", 5},           /* mov rdi, rsi; stosq */
         {"push imm", "\x48\x89\xf4\x6a\x05", 5, true}, /* mov rsp, rsi; push 5 */
         {"pushf", "\x48\x89\xf4\x9c", 4, true},        /* mov rsp, rsi; pushfq */
+        /* jit-sse.c's: a TLB miss goes to the handler, which raises */
+        {"movdqu load", "\xf3\x0f\x6f\x16", 4},  /* movdqu xmm2, [rsi] */
+        {"movdqa store", "\x66\x0f\x7f\x16", 4}, /* movdqa [rsi], xmm2 */
+        {"pxor source", "\x66\x0f\xef\x16", 4},  /* pxor xmm2, [rsi] */
+        {"movd store", "\x66\x0f\x7e\x16", 4},   /* movd [rsi], xmm2 */
+        {"movq load", "\xf3\x0f\x7e\x16", 4},    /* movq xmm2, [rsi] */
     };
     static const struct {
         const char *name;
@@ -329,6 +335,27 @@ static void test_faults(void)
     static const uint8_t de[] = {0x48, 0x01, 0xc3, 0xb9, 0x01, 0,    0,    0,    0x49, 0x83, 0xff,
                                  0x01, 0x75, 0x02, 0x31, 0xc9, 0x31, 0xd2, 0x48, 0xf7, 0xf1};
     fault_case("#DE", de, sizeof(de), false);
+}
+
+/* The SSE forms' own exceptions in translated code, each on the last pass only: an aligned
+ * form's misaligned operand (#GP), CR0.TS set (#NM) and CR4.OSFXSR cleared (#UD) by the pass
+ * before, which the block's mode check must see */
+static void test_sse_faults(void)
+{
+    uint8_t b[64];
+    /* movdqa xmm2, [rsi] at r14 + 8 */
+    int n = bad_rsi(b, JD_DATA + JD_DATA_SZ / 2 + 8, (const uint8_t *)"\x66\x0f\x6f\x16", 4);
+    fault_case("#GP movdqa misaligned", b, n, false);
+    /* movdqu xmm1, [r14 + 8]; paddd xmm1, xmm2; add rbx, rax; cmp r15, 2; jne over:
+     * mov rax, cr0; or rax, 8 (TS); mov cr0, rax */
+    static const uint8_t nm[] = "\xf3\x41\x0f\x6f\x4e\x08\x66\x0f\xfe\xca\x48\x01\xc3\x49\x83"
+                                "\xff\x02\x75\x0a\x0f\x20\xc0\x48\x83\xc8\x08\x0f\x22\xc0";
+    fault_case("#NM", nm, sizeof(nm) - 1, false);
+    /* pxor xmm3, xmm1; movdqa [r14 + 16], xmm3; add rbx, rax; cmp r15, 2; jne over:
+     * mov rax, cr4; btr rax, 9 (OSFXSR); mov cr4, rax */
+    static const uint8_t ud[] = "\x66\x0f\xef\xd9\x66\x41\x0f\x7f\x5e\x10\x48\x01\xc3\x49\x83"
+                                "\xff\x02\x75\x0b\x0f\x20\xe0\x48\x0f\xba\xf0\x09\x0f\x22\xe0";
+    fault_case("#UD", ud, sizeof(ud) - 1, false);
 }
 
 /* Each form the translator handles, in loops whose whole body is translated, with the flags
@@ -386,6 +413,30 @@ static void test_forms(void)
          "\x48\x89\xc8\x48\x01\xd0\xa8\x01\x48\x0f\x45\xd8\x0f\x95\xc2\x48\x01\xfe\x4d"
          "\x01\xc8\x88\xe5\x4d\x31\xda\x4d\x01\xcc",
          29, 10},
+        /* jit-sse.c's forms (r14 is page aligned): movdqu xmm1, [r14 + 8]; movdqa xmm2,
+         * [r14 + 16]; pxor xmm1, xmm2; pcmpeqb xmm3, [r14 + 32]; pminub xmm3, xmm1; pmovmskb
+         * eax, xmm1; movdqa [r14 + 48], xmm1; movdqu [r14 + 3], xmm2; movaps xmm4, xmm1;
+         * movups xmm5, [r14 + 5]; movups [r14 + 64], xmm5; por xmm4, xmm5; pand xmm4,
+         * [r14 + 80]; pandn xmm5, xmm4; psubb xmm5, xmm1; paddq xmm5, xmm2; punpcklbw xmm6,
+         * xmm5; pshufd xmm7, xmm6, 0x1b; pslldq xmm7, 3; psrldq xmm6, 5; psrlw xmm6, 3; movd
+         * xmm8, ecx; movq xmm9, rdx; movd xmm10, [r14 + 12]; movq rdx, xmm7; movd esi, xmm6;
+         * movd [r14 + 96], xmm7; movq xmm11, [r14 + 100]; movq xmm12, xmm7; movq [r14 + 104],
+         * xmm6; movq xmm13, xmm6 (66 0f d6); xorps xmm14, xmm1; andpd xmm14, [r14 + 112];
+         * movntdq [r14 + 128], xmm14; movdqa xmm15, xmm14; then across the page below r14
+         * (the handler's path): movdqu xmm13, [r14 - 8]; movdqu [r14 - 4], xmm15; movq
+         * [r14 - 4], xmm15; and pshufd xmm0, [r14 + 32], 0x4e */
+        {"sse native",
+         "\xf3\x41\x0f\x6f\x4e\x08\x66\x41\x0f\x6f\x56\x10\x66\x0f\xef\xca\x66\x41\x0f\x74\x5e\x20"
+         "\x66\x0f\xda\xd9\x66\x0f\xd7\xc1\x66\x41\x0f\x7f\x4e\x30\xf3\x41\x0f\x7f\x56\x03\x0f\x28"
+         "\xe1\x41\x0f\x10\x6e\x05\x41\x0f\x11\x6e\x40\x66\x0f\xeb\xe5\x66\x41\x0f\xdb\x66\x50\x66"
+         "\x0f\xdf\xec\x66\x0f\xf8\xe9\x66\x0f\xd4\xea\x66\x0f\x60\xf5\x66\x0f\x70\xfe\x1b\x66\x0f"
+         "\x73\xff\x03\x66\x0f\x73\xde\x05\x66\x0f\x71\xd6\x03\x66\x44\x0f\x6e\xc1\x66\x4c\x0f\x6e"
+         "\xca\x66\x45\x0f\x6e\x56\x0c\x66\x48\x0f\x7e\xfa\x66\x0f\x7e\xf6\x66\x41\x0f\x7e\x7e\x60"
+         "\xf3\x45\x0f\x7e\x5e\x64\xf3\x44\x0f\x7e\xe7\x66\x41\x0f\xd6\x76\x68\x66\x41\x0f\xd6\xf5"
+         "\x44\x0f\x57\xf1\x66\x45\x0f\x54\x76\x70\x66\x45\x0f\xe7\xb6\x80\x00\x00\x00\x66\x45\x0f"
+         "\x6f\xfe\xf3\x45\x0f\x6f\x6e\xf8\xf3\x45\x0f\x7f\x7e\xfc\x66\x45\x0f\xd6\x7e\xfc\x66\x41"
+         "\x0f\x70\x46\x20\x4e",
+         203, 39},
     };
     static const struct {
         const char *name;
@@ -548,6 +599,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/fault-count", test_fault_count);
     g_test_add_func("/cpu/jit/faults", test_faults);
     g_test_add_func("/cpu/jit/forms", test_forms);
+    g_test_add_func("/cpu/jit/sse-faults", test_sse_faults);
     g_test_add_func("/cpu/jit/loop-exits", test_loop_exits);
     g_test_add_func("/cpu/jit/ret-relinks", test_ret_relinks);
     g_test_add_func("/cpu/jit/fallback-info", test_fallback_info);
