@@ -29,7 +29,8 @@ def test_property_help_and_errors_as_debian(qemu_bin, debian_qemu):
         out = run(binary, "-device", "virtio-net-pci,help", base=False).stdout
         return [ln.strip() for ln in out.splitlines() if ln.strip().startswith("mrg_rxbuf=")]
 
-    assert line(qemu_bin) == line(debian_qemu) == ["mrg_rxbuf=<bool>       - on/off (default: true)"]
+    want = ["mrg_rxbuf=<bool>       - on/off (default: true)"]
+    assert line(qemu_bin) == line(debian_qemu) == want
     for case in ("-device virtio-net-pci,mrg_rxbuf=maybe",
                  "-global virtio-net-pci.mrg_rxbuf=2 -device virtio-net-pci"):
         args = ["-M", "pc", "-nodefaults", "-display", "none", "-S", *case.split()]
