@@ -265,7 +265,7 @@ static RxTake rx_take(VirtIONet *n, VirtQueue *vq, uint64_t need, unsigned *coun
     VirtIODevice *vdev = &n->vdev;
     bool merge = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
     uint64_t have = 0;
-    unsigned i = 0;
+    unsigned i = 0, retries = 0;
 
     *count = 0;
     while (have < need) {
@@ -285,7 +285,9 @@ static RxTake rx_take(VirtIONet *n, VirtQueue *vq, uint64_t need, unsigned *coun
              */
             virtqueue_unpop(vq, i);
             virtqueue_set_notification(vq, true);
-            if (virtqueue_avail(vq) <= i) {
+            /* a driver's avail index only grows, so this retries at most once per chain; the
+             * bound holds one that moves it back and forth to keep the device here */
+            if (virtqueue_avail(vq) <= i || ++retries > vq->size) {
                 return vdev->broken ? RX_BROKEN : RX_WAIT;
             }
             have = 0;
