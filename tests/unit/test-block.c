@@ -601,6 +601,35 @@ static void test_completion_lock(Fixture *f, gconstpointer data)
     blk_unref(blk);
 }
 
+/* A file node's length is read at open and then follows the node's own writes and truncates,
+ * as upstream's total_sectors: range checks cost no fstat per request. */
+static void test_file_length(Fixture *f, gconstpointer data)
+{
+    GError *err = NULL;
+    g_autoptr(GHashTable) o = opts_of("driver", "file", "filename", f->path, NULL);
+    BlockDriverState *bs = bdrv_open_opts(o, NULL, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(bdrv_getlength(bs), ==, IMG_SIZE);
+    /* Another writer's growth is not followed (nobody may write under a node upstream either). */
+    g_assert_cmpint(truncate(f->path, 2 * IMG_SIZE), ==, 0);
+    g_assert_cmpint(bdrv_getlength(bs), ==, IMG_SIZE);
+    uint8_t buf[4096];
+    memset(buf, 0xab, sizeof(buf));
+    g_assert_cmpint(bdrv_pwrite(bs, 3 * IMG_SIZE, sizeof(buf), buf, 0), ==, 0);
+    g_assert_cmpint(bdrv_getlength(bs), ==, 3 * IMG_SIZE + 4096);
+    struct iovec iov[2] = {{buf, 512}, {buf + 512, 1024}};
+    g_assert_cmpint(bdrv_pwritev(bs, 3 * IMG_SIZE + 4096, iov, 2, 0), ==, 0);
+    g_assert_cmpint(bdrv_getlength(bs), ==, 3 * IMG_SIZE + 4096 + 1536);
+    g_assert_cmpint(bdrv_pwrite(bs, 0, sizeof(buf), buf, 0), ==, 0);
+    g_assert_cmpint(bdrv_getlength(bs), ==, 3 * IMG_SIZE + 4096 + 1536);
+    g_assert_cmpint(bdrv_truncate(bs, 8192), ==, 0);
+    g_assert_cmpint(bdrv_getlength(bs), ==, 8192);
+    GStatBuf st;
+    g_assert_cmpint(g_stat(f->path, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 8192);
+    bdrv_unref(bs);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -618,5 +647,6 @@ int main(int argc, char **argv)
     ADD("/block/vectored", test_vectored);
     ADD("/block/read-nowait", test_read_nowait);
     ADD("/block/completion-lock", test_completion_lock);
+    ADD("/block/file-length", test_file_length);
     return g_test_run();
 }
