@@ -543,8 +543,15 @@ static void test_read_nowait(Fixture *f, gconstpointer data)
 /* A completion lock that is free only when the test says so. */
 static gint lock_free, lock_taken;
 
+/* Failures to give before the lock is free (a lock held for a moment elsewhere). */
+static gint lock_busy_tries;
+
 static bool test_trylock(void)
 {
+    if (g_atomic_int_get(&lock_busy_tries) > 0) {
+        g_atomic_int_add(&lock_busy_tries, -1);
+        return false;
+    }
     if (!g_atomic_int_get(&lock_free)) {
         return false;
     }
@@ -584,6 +591,19 @@ static void test_completion_lock(Fixture *f, gconstpointer data)
     g_assert_cmpuint(blk_in_flight(blk), ==, 0);
     g_assert_cmpuint(blk_stats(blk).wr_ops, ==, 1);
 
+    /* Busy for a moment: the worker tries again and still runs the callback itself. */
+    g_atomic_int_set(&lock_busy_tries, 1);
+    c = (Completion){0};
+    blk_aio_pwrite(blk, 4096, sizeof(buf), buf, 0, complete, &c);
+    deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    while (g_atomic_int_get(&c.done) == 0 && g_get_monotonic_time() < deadline) {
+        g_usleep(1000);
+    }
+    g_assert_cmpint(g_atomic_int_get(&c.done), ==, 1);
+    g_assert_true(c.thread != g_thread_self());
+    g_assert_cmpint(g_atomic_int_get(&lock_busy_tries), ==, 0);
+    g_assert_cmpint(g_atomic_int_get(&lock_taken), ==, 2);
+
     /* Lock held elsewhere: the context runs it, and a drain does too. */
     g_atomic_int_set(&lock_free, 0);
     c = (Completion){0};
@@ -596,7 +616,7 @@ static void test_completion_lock(Fixture *f, gconstpointer data)
     blk_drain(blk);
     g_assert_cmpint(c.done, ==, 1);
     g_assert_true(c.thread == g_thread_self());
-    g_assert_cmpint(g_atomic_int_get(&lock_taken), ==, 1);
+    g_assert_cmpint(g_atomic_int_get(&lock_taken), ==, 2);
     blk_set_completion_lock(blk, NULL);
     blk_unref(blk);
 }
