@@ -556,7 +556,7 @@ static void queue_completion(BlkRequest *req)
  * the guest's notification, in the very g_thread_pool_push that woke this worker (the kernel
  * tends to run the woken worker on the waker's CPU, so the vCPU waits for it there, holding
  * the lock). Handing the completion to the context then costs a third thread's wake-up and a
- * main loop iteration before the guest hears of it: measured with perf probes, 40-70 % of the
+ * main loop iteration before the guest hears of it: measured with perf probes, 40-80 % of the
  * 4 KiB random writes went that way. So yield the CPU to the holder and try again, for a
  * few tens of microseconds and at least once: a drain that holds the lock makes us give up
  * after that.
