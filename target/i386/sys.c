@@ -75,7 +75,10 @@ void x86_write_cr(X86CPU *cpu, int cr, uint64_t val)
             env->efer &= ~(uint64_t)EFER_LMA;
         }
         env->cr0 = val | CR0_ET;
-        if ((old ^ val) & (CR0_PG | CR0_PE | CR0_WP)) {
+        /* PE alone changes no translation (paging needs it; without paging the TLB maps
+         * linear to physical in either mode), and SeaBIOS and GRUB toggle it around every
+         * BIOS call: 128 000 whole flushes in a Debian image boot (docs/cpu.md) */
+        if ((old ^ val) & (CR0_PG | CR0_WP)) {
             x86_tlb_flush(cpu, X86_TLB_FLUSH_CR0);
         }
         break;
