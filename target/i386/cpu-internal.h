@@ -16,9 +16,10 @@
 
 /* 2048 entries per privilege: the Debian image's boot walked the page tables 29.4 million
  * times at 512, 17.3 million at 1024, 7.4 million at 2048 (docs/cpu.md) */
-#define TLB_BITS    11
-#define TLB_SIZE    (1u << TLB_BITS)
-#define TLB_INVALID UINT64_MAX
+#define TLB_BITS      11
+#define TLB_SIZE      (1u << TLB_BITS)
+#define TLB_INVALID   UINT64_MAX
+#define TLB_LOCAL_LOG 1024
 
 /*
  * One direct-mapped entry per (privilege, page slot). A tag equals the linear page address
@@ -129,6 +130,10 @@ struct X86CPU {
     TLBSide tlb_side[2][TLB_SIZE];
     uint32_t tlb_large;  /* entries from large pages: invlpg then looks for those it covers */
     uint32_t tlb_global; /* entries from global pages */
+    /* the slots (privilege * TLB_SIZE + index) filled with non-global pages since the last
+     * CR3 write or whole flush, which the next CR3 write drops; TLB_LOCAL_LOG + 1: more */
+    uint32_t tlb_local_n;
+    uint16_t tlb_local_log[TLB_LOCAL_LOG];
 
     /* exception raised inside an instruction, delivered by the exec loop */
     sigjmp_buf jmp;

@@ -35,6 +35,7 @@ static void tlb_clear_all(X86CPU *cpu)
     }
     cpu->tlb_large = 0;
     cpu->tlb_global = 0;
+    cpu->tlb_local_n = 0;
 }
 
 static void tlb_drop(X86CPU *cpu, int u, uint32_t i)
@@ -60,9 +61,15 @@ void x86_tlb_flush(X86CPU *cpu, X86TlbFlushCause why)
     cpu->tlb_epoch++;
 }
 
-/* Linux on a CPU without PCID writes CR3 at every switch to another process; its kernel's
+/*
+ * Linux on a CPU without PCID writes CR3 at every switch to another process; its kernel's
  * pages are global, and keeping them spares the kernel a page walk for each page it touches
- * again after the switch. */
+ * again after the switch. Every non-global entry was filled since the last CR3 write or
+ * whole flush, so the log of those fills finds them without reading the whole table (a
+ * few hundred between two switches, against 4096 slots).
+ */
+G_STATIC_ASSERT(2 * TLB_SIZE <= UINT16_MAX + 1); /* a slot fits tlb_local_log */
+
 void x86_tlb_flush_cr3(X86CPU *cpu)
 {
     cpu->stats.tlb_cr3_flushes++;
@@ -72,13 +79,25 @@ void x86_tlb_flush_cr3(X86CPU *cpu)
         return;
     }
     cpu->stats.tlb_globals_kept += cpu->tlb_global;
-    for (int u = 0; u < 2; u++) {
-        for (uint32_t i = 0; i < TLB_SIZE; i++) {
+    if (cpu->tlb_local_n <= TLB_LOCAL_LOG) {
+        for (uint32_t k = 0; k < cpu->tlb_local_n; k++) {
+            uint32_t slot = cpu->tlb_local_log[k];
+            int u = slot / TLB_SIZE;
+            uint32_t i = slot % TLB_SIZE;
             if (!cpu->tlb_side[u][i].global) {
                 tlb_drop(cpu, u, i);
             }
         }
+    } else {
+        for (int u = 0; u < 2; u++) {
+            for (uint32_t i = 0; i < TLB_SIZE; i++) {
+                if (!cpu->tlb_side[u][i].global) {
+                    tlb_drop(cpu, u, i);
+                }
+            }
+        }
     }
+    cpu->tlb_local_n = 0;
 }
 
 /*
@@ -327,6 +346,12 @@ static void tlb_fill(X86CPU *cpu, uint64_t la, int user, const Walk *w, uint64_t
         *s = (TLBSide){.page = page, .mask = w->mask, .global = w->global};
         cpu->tlb_large += w->mask != GUEST_PAGE_MASK;
         cpu->tlb_global += w->global;
+        if (!w->global && cpu->tlb_local_n <= TLB_LOCAL_LOG) {
+            if (cpu->tlb_local_n < TLB_LOCAL_LOG) {
+                cpu->tlb_local_log[cpu->tlb_local_n] = user * TLB_SIZE + i;
+            }
+            cpu->tlb_local_n++;
+        }
         e->addend = addend;
     }
     e->read = page;

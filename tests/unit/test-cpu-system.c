@@ -435,6 +435,7 @@ enum {
     TLB_INVLPG = 0x11000,  /* invlpg [r10]; hlt  (32-bit: invlpg [edx]) */
     TLB_MOV_CR3 = 0x11010, /* mov cr3, r10; hlt */
     TLB_MOV_CR4 = 0x11020, /* mov cr4, r10; hlt */
+    TLB_SWEEP = 0x12000,   /* reads ecx pages from r11 up */
     TLB_PD = 0x3000,
     TLB_PT = 0x4000,
 };
@@ -487,6 +488,7 @@ static void test_tlb_flushes_long(gconstpointer jit)
     }
     put64(ram, TLB_PD + 8, pd1a);
     put64(ram, TLB_PD + 16, pd2a);
+    put64(ram, TLB_PD + 24, 0xa00000 | 0x83); /* 6-8 MiB: more pages for the sweep below */
     put64(ram, TLB_PT + 5 * 8, pt5a);
     put64(ram, TLB_PT + 7 * 8, pt7a);
     const uint64_t val[][2] = {
@@ -506,6 +508,10 @@ static void test_tlb_flushes_long(gconstpointer jit)
     guest_ram_write(ram, TLB_INVLPG, invlpg, sizeof(invlpg));
     guest_ram_write(ram, TLB_MOV_CR3, mov_cr3, sizeof(mov_cr3));
     guest_ram_write(ram, TLB_MOV_CR4, mov_cr4, sizeof(mov_cr4));
+    /* mov rax,[r11]; add r11, 0x1000; dec ecx; jnz; hlt */
+    const uint8_t sweep[] = {0x49, 0x8b, 0x03, 0x49, 0x81, 0xc3, 0x00, 0x10,
+                             0x00, 0x00, 0xff, 0xc9, 0x75, 0xf2, 0xf4};
+    guest_ram_write(ram, TLB_SWEEP, sweep, sizeof(sweep));
     x86_cpu_setup_long_mode(cpu, 0x1000, 0);
     g_assert_true(env->cr4 & CR4_PGE);
     g_assert_true(x86_cpu_set_jit(cpu, jit != NULL, NULL));
@@ -541,6 +547,17 @@ static void test_tlb_flushes_long(gconstpointer jit)
     g_assert_cmpuint(st.tlb_flushes, ==, full); /* no whole flush so far */
     g_assert_cmpuint(st.tlb_large_page_flushes, ==, 1);
     g_assert_cmpuint(st.tlb_globals_kept, >=, 2);
+    /* the same after more fills (8 MiB of pages) than the CR3 flush's log of them holds */
+    put64(ram, TLB_PT + 5 * 8, pt5b);
+    env->regs[11] = 0;
+    env->regs[R_ECX] = 2048;
+    tlb_run(cpu, TLB_SWEEP, 0);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xa2, 0xa3, 0xa4});
+    tlb_run(cpu, TLB_MOV_CR3, 0x1000);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xa2, 0xb3, 0xa4});
+    put64(ram, TLB_PT + 5 * 8, pt5a);
+    tlb_run(cpu, TLB_INVLPG, 0x5000);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xa2, 0xa3, 0xa4});
 
     /* invlpg inside the global 2 MiB page drops it too */
     tlb_run(cpu, TLB_INVLPG, 0x5ff000);
