@@ -132,7 +132,7 @@ void x86_cpu_reset(X86CPU *cpu)
     x86_fpu_reset(cpu);
     cpu->nesting = 0;
     cpu->reset_pending = 0;
-    x86_tlb_flush(cpu);
+    x86_tlb_flush(cpu, X86_TLB_FLUSH_STATE);
     x86_update_mode(cpu);
 }
 
@@ -143,7 +143,7 @@ X86CPUState *x86_cpu_env(X86CPU *cpu)
 
 void x86_cpu_state_changed(X86CPU *cpu)
 {
-    x86_tlb_flush(cpu);
+    x86_tlb_flush(cpu, X86_TLB_FLUSH_STATE);
     x86_update_mode(cpu);
 }
 
