@@ -197,6 +197,31 @@ static inline int jd_mem_data(JdGen *g, uint8_t *b, int reg, int *index_out)
     return jd_mem_form(g, b, reg, index_out, 7);
 }
 
+/* At b + n: a jcc over one more instruction that `one` generates (rel8 when asked and it
+ * fits), or a jcc rel32 of 0 before it (taken or not, it goes on there); returns the new n. */
+static inline int jd_jcc_over(JdGen *g, uint8_t *b, int n, void (*one)(JdGen *), bool rel8)
+{
+    JdGen sub = *g;
+    uint8_t next[40];
+    sub.out = next;
+    sub.len = 0;
+    sub.max = sizeof(next);
+    sub.pos++;
+    one(&sub);
+    g->pos = sub.pos;
+    int cc = jd_take(g, 16);
+    if (sub.len > 0 && sub.len < 120 && rel8) {
+        b[n++] = 0x70 | cc;
+        b[n++] = (uint8_t)sub.len;
+    } else {
+        memcpy(b + n, "\x0f\x80\x00\x00\x00\x00", 6);
+        b[n + 1] |= cc;
+        n += 6;
+    }
+    memcpy(b + n, next, sub.len);
+    return n + sub.len;
+}
+
 static inline void jd_one(JdGen *g)
 {
     uint8_t b[64]; /* a jcc and the instruction it skips (at most 40 bytes) */
@@ -306,28 +331,9 @@ static inline void jd_one(JdGen *g)
         n = 8;
         break;
     case 14:
-    case 15: { /* jcc over the next instruction (rel8), or a not-taken/taken jcc rel32 of 0 */
-        JdGen sub = *g;
-        uint8_t next[40];
-        sub.out = next;
-        sub.len = 0;
-        sub.max = sizeof(next);
-        sub.pos++;
-        jd_one(&sub);
-        g->pos = sub.pos;
-        int cc = jd_take(g, 16);
-        if (sub.len > 0 && sub.len < 120 && kind == 14) {
-            b[n++] = 0x70 | cc;
-            b[n++] = (uint8_t)sub.len;
-        } else {
-            memcpy(b, "\x0f\x80\x00\x00\x00\x00", 6);
-            b[1] |= cc;
-            n = 6;
-        }
-        memcpy(b + n, next, sub.len);
-        n += sub.len;
+    case 15: /* jcc over the next instruction (rel8), or a not-taken/taken jcc rel32 of 0 */
+        n = jd_jcc_over(g, b, n, jd_one, kind == 14);
         break;
-    }
     case 16: { /* test/cmp r, r */
         int a = jd_src(g), c = jd_src(g);
         b[n++] = jd_rex(w, a, 0, c);
@@ -980,25 +986,8 @@ static inline void jd_one32(JdGen *g)
         n += 8;
         break;
     case 12: { /* jcc over the next instruction, or a jcc rel32 of 0 */
-        JdGen sub = *g;
-        uint8_t next[40];
-        sub.out = next;
-        sub.len = 0;
-        sub.max = sizeof(next);
-        sub.pos++;
-        jd_one32(&sub);
-        g->pos = sub.pos;
-        int cc = jd_take(g, 16);
-        if (sub.len > 0 && jd_take(g, 2)) {
-            b[n++] = 0x70 | cc;
-            b[n++] = (uint8_t)sub.len;
-        } else {
-            memcpy(b + n, "\x0f\x80\x00\x00\x00\x00", 6);
-            b[n + 1] |= cc;
-            n += 6;
-        }
-        memcpy(b + n, next, sub.len);
-        n += sub.len;
+        bool rel8 = jd_take(g, 2);
+        n = jd_jcc_over(g, b, n, jd_one32, rel8);
         break;
     }
     case 13: { /* inc/dec (40-4f and fe/ff), neg, not, shifts and rotates by an immediate */
