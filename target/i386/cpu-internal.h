@@ -188,6 +188,23 @@ struct X86CPU {
 /* mode.c / misc */
 void x86_update_mode(X86CPU *cpu);
 
+/*
+ * Whether tb's host code may run in the CPU's present mode: 64-bit code, or 32-bit code with a
+ * 32-bit stack and CS, DS, ES and SS based at 0 (the translator adds only FS and GS bases, and
+ * takes the block's pc for eip). Checked before the main loop enters host code, and at
+ * translation: translated code never loads a segment, so a chained exit keeps it true.
+ */
+static inline bool x86_jit_mode_ok(const X86CPU *cpu, const TB *tb)
+{
+    if (tb->flags == X86_MODE64) {
+        return cpu->code64;
+    }
+    const X86CPUState *env = &cpu->env;
+    return tb->flags == X86_MODE32 && cpu->code32 && cpu->stack32 &&
+           !(env->segs[R_CS].base | env->segs[R_DS].base | env->segs[R_ES].base |
+             env->segs[R_SS].base);
+}
+
 /* mmu.c */
 /* The whole TLB, global entries included */
 void x86_tlb_flush(X86CPU *cpu, X86TlbFlushCause why);

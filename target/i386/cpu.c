@@ -480,7 +480,7 @@ static X86JitBlockFn *jit_code(X86CPU *cpu, TB *tb)
         tb->code_epoch = x86_jit_epoch(cpu->jit); /* after a flush the translation made */
         tb->code_user = cpu->mmu_user;
     }
-    return tb->code_user == cpu->mmu_user ? tb->code : NULL;
+    return tb->code_user == cpu->mmu_user && x86_jit_mode_ok(cpu, tb) ? tb->code : NULL;
 }
 
 /*

@@ -1,5 +1,6 @@
 /*
- * The translator: a decoded block (TB) of 64-bit code becomes host x86-64 code.
+ * The translator: a decoded block (TB) of 64-bit code, or of flat 32-bit protected-mode code
+ * (x86_jit_mode_ok), becomes host x86-64 code.
  *
  *   decoded TB ──► x86_jit_translate ──► code in the cache (written through the RW mapping)
  *                                          │
@@ -254,7 +255,7 @@ enum {
     K_TEST_RI,   /* f6 f7 /0 on a register; a8 a9 */
     K_MOVX,      /* 0f b6 b7 be bf (movzx movsx), register or memory source */
     K_ROT_RI,    /* c1 d1 /0 /1 (rol ror) on a register, count not 0 */
-    K_INCDEC,    /* fe ff /0 /1 on a register */
+    K_INCDEC,    /* fe ff /0 /1 on a register; 40-4f in 32-bit code */
     K_IMUL,      /* 0f af, register or memory source */
     K_IMUL_I,    /* 69 6b, register or memory source */
     K_CMOV,      /* 0f 40+cc, register or memory source */
@@ -288,7 +289,22 @@ static unsigned shift_count(const X86Insn *in)
 
 static bool mem_ok(const X86Insn *in)
 {
+    if (in->mode == X86_MODE32) {
+        return in->addrsize == 4; /* CS DS ES SS based at 0 (x86_jit_mode_ok), FS GS added */
+    }
     return in->addrsize == 8 && (in->seg == X86_SEG_NONE || in->seg == R_FS || in->seg == R_GS);
+}
+
+/* the modes translated: 64-bit code, and 32-bit code under x86_jit_mode_ok's conditions */
+static bool mode_ok(const X86Insn *in)
+{
+    return in->mode == X86_MODE64 || in->mode == X86_MODE32;
+}
+
+/* inc/dec of a register: fe ff /0 /1, or 40-4f outside 64-bit mode */
+static bool incdec_short(const X86Insn *in)
+{
+    return in->op >= 0x40 && in->op <= 0x4f;
 }
 
 /* a register or a memory operand the translator can address */
@@ -313,6 +329,9 @@ static bool interp_ok(const X86Insn *in)
     }
     if (op < 0x40) {
         return (op & 7) < 6; /* the eight ALU operations, any form, any prefix */
+    }
+    if (op == 0x63 && in->mode != X86_MODE64) {
+        return false; /* arpl */
     }
     switch (op) {
     case 0x63:
@@ -363,7 +382,7 @@ static bool interp_ok(const X86Insn *in)
 static int classify(const X86Insn *in)
 {
     int k = classify_inline(in);
-    if (k == K_NONE && !in->bad && in->mode == X86_MODE64) {
+    if (k == K_NONE && !in->bad && mode_ok(in)) {
         if (in->op == 0xff && ((in->reg & 7) == 2 || (in->reg & 7) == 4)) {
             return K_INDIRECT;
         }
@@ -382,17 +401,17 @@ static int classify_inline(const X86Insn *in)
     int op = in->op;
     bool reg = in->mod == 3;
     int g = in->reg & 7;
-    if (op == 0x90 && in->prefix == PFX_REPZ && !(in->rex & REX_B) && !in->bad &&
-        in->mode == X86_MODE64) {
+    if (op == 0x90 && in->prefix == PFX_REPZ && !(in->rex & REX_B) && !in->bad && mode_ok(in)) {
         return K_NOP; /* pause: a hint, which the interpreter also runs as a nop */
     }
-    if (op == 0x90 && in->prefix == PFX_DATA && !(in->rex & REX_B) && !in->bad &&
-        in->mode == X86_MODE64) {
+    if (op == 0x90 && in->prefix == PFX_DATA && !(in->rex & REX_B) && !in->bad && mode_ok(in)) {
         return K_NOP; /* 66 90: xchg ax, ax, a two-byte nop */
     }
-    if (in->bad || in->mode != X86_MODE64 ||
-        (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
+    if (in->bad || !mode_ok(in) || (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
+    }
+    if (incdec_short(in)) {
+        return in->mode == X86_MODE32 ? K_INCDEC : K_NONE;
     }
     if (op < 0x40 && (op & 7) < 6 && ((op >> 3) == 2 || (op >> 3) == 3)) {
         return (op & 7) >= 4 || reg ? K_ADC : K_NONE;
@@ -424,7 +443,9 @@ static int classify_inline(const X86Insn *in)
         }
         return reg ? K_MOV_IMM : mem_ok(in) ? K_STORE_IMM : K_NONE;
     case 0x8d:
-        return !reg && in->addrsize == 8 ? K_LEA : K_NONE;
+        return !reg && (in->addrsize == 8 || (in->mode == X86_MODE32 && in->addrsize == 4))
+                   ? K_LEA
+                   : K_NONE;
     case 0x80:
     case 0x81:
     case 0x83:
@@ -481,7 +502,7 @@ static int classify_inline(const X86Insn *in)
     case 0x190 ... 0x19f:
         return reg ? K_SETCC : K_NONE;
     case 0x63:
-        return rm_ok(in) ? K_MOVSXD : K_NONE;
+        return rm_ok(in) && in->mode == X86_MODE64 ? K_MOVSXD : K_NONE;
     case 0x1b6:
     case 0x1b7:
     case 0x1be:
@@ -1078,6 +1099,19 @@ static void st_greg(JitCtx *c, const X86Insn *in, int r, int size, int h)
     }
 }
 
+/*
+ * 32-bit code: the offset wraps at 4 GiB, and so does the linear address. CS, DS, ES and SS are
+ * based at 0 while translated code runs (x86_jit_mode_ok); FS and GS bases are added.
+ */
+static void emit_ea32_tail(JitCtx *c, const X86Insn *in, bool with_seg)
+{
+    je_mov_rr(&c->e, 4, H_RSI, H_RSI);
+    if (with_seg && (in->seg == R_FS || in->seg == R_GS)) {
+        je_alu_rm(&c->e, 8, 0, H_RSI, H_RBX, CPU_OFF(env.segs[in->seg].base));
+        je_mov_rr(&c->e, 4, H_RSI, H_RSI);
+    }
+}
+
 /* rsi = the linear address of the memory operand (with_seg: FS/GS base added) */
 static void emit_ea(JitCtx *c, const X86Insn *in, bool with_seg)
 {
@@ -1097,6 +1131,10 @@ static void emit_ea(JitCtx *c, const X86Insn *in, bool with_seg)
         if (in->index < 16) {
             je_lea(e, H_RSI, H_RSI, slot_read(c, in->index, 0), in->scale, 0);
         }
+    }
+    if (in->mode == X86_MODE32) {
+        emit_ea32_tail(c, in, with_seg);
+        return;
     }
     if (with_seg && in->seg != X86_SEG_NONE) {
         je_alu_rm(e, 8, 0, H_RSI, H_RBX, CPU_OFF(env.segs[in->seg].base));
@@ -1443,6 +1481,58 @@ static void emit_pop_rax(JitCtx *c)
     st_reg(c, R_ESP, H_RCX);
 }
 
+/* push edi with a 32-bit stack (SS based at 0): esp wraps at 4 GiB and is zero-extended */
+static void emit_push32_rdi(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    ld_reg(c, H_RSI, R_ESP, 8);
+    je_lea(e, H_RSI, H_RSI, H_NOINDEX, 0, -4);
+    je_mov_rr(e, 4, H_RSI, H_RSI);
+    emit_store(c, 4);
+    ld_reg(c, H_RAX, R_ESP, 8);
+    je_lea(e, H_RAX, H_RAX, H_NOINDEX, 0, -4);
+    je_mov_rr(e, 4, H_RAX, H_RAX);
+    st_reg(c, R_ESP, H_RAX);
+}
+
+/* pop into rax (zero-extended) with a 32-bit stack */
+static void emit_pop32_rax(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    ld_reg(c, H_RSI, R_ESP, 8);
+    je_mov_rr(e, 4, H_RSI, H_RSI);
+    emit_load(c, 4);
+    ld_reg(c, H_RCX, R_ESP, 8);
+    je_lea(e, H_RCX, H_RCX, H_NOINDEX, 0, 4);
+    je_mov_rr(e, 4, H_RCX, H_RCX);
+    st_reg(c, R_ESP, H_RCX);
+}
+
+/* the stack operations of the block's mode */
+static void emit_push_mode(JitCtx *c)
+{
+    if (c->tb->flags == X86_MODE32) {
+        emit_push32_rdi(c);
+    } else {
+        emit_push_rdi(c);
+    }
+}
+
+static void emit_pop_mode(JitCtx *c)
+{
+    if (c->tb->flags == X86_MODE32) {
+        emit_pop32_rax(c);
+    } else {
+        emit_pop_rax(c);
+    }
+}
+
+/* a branch target: eip wraps at 4 GiB in 32-bit code */
+static uint64_t jit_wrap(const JitCtx *c, uint64_t rip)
+{
+    return c->tb->flags == X86_MODE32 ? (uint32_t)rip : rip;
+}
+
 static int opcode_reg(const X86Insn *in)
 {
     return (in->op & 7) | ((in->rex & REX_B) ? 8 : 0);
@@ -1559,6 +1649,7 @@ typedef struct JitLinkRec {
     int32_t pc_at;    /* a ret's: from the record to the imm64 of the target it is linked to */
     int32_t user;     /* the TLB privilege the code runs with */
     uint32_t misses;  /* a ret's: times it was linked to another target */
+    uint32_t mode;    /* the block's X86_MODE_*: never linked to code of another mode */
 } JitLinkRec;
 
 /*
@@ -1613,7 +1704,8 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
                       .epoch_at = (int32_t)(epoch_imm - e->p),
                       .jmp_at = (int32_t)(jmp_rel - e->p),
                       .pc_at = dynamic ? (int32_t)(pc_imm - e->p) : 0,
-                      .user = c->user};
+                      .user = c->user,
+                      .mode = c->tb->flags};
     uint8_t *at = e->p;
     for (size_t k = 0; k < sizeof(rec); k++) {
         je_byte(e, ((const uint8_t *)&rec)[k]);
@@ -1634,7 +1726,7 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     uint8_t *rw = j->rw + (rx - j->rx);
     JitLinkRec rec;
     memcpy(&rec, rw, sizeof(rec));
-    if ((!rec.pc_at && rec.pc != tb->pc) || rec.user != tb->code_user || tb->flags != X86_MODE64) {
+    if ((!rec.pc_at && rec.pc != tb->pc) || rec.user != tb->code_user || tb->flags != rec.mode) {
         return;
     }
     if (rec.pc_at && rec.pc != tb->pc) { /* a ret: now linked to this target */
@@ -2001,16 +2093,16 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     case K_PUSH:
         ld_reg(c, H_RDI, opcode_reg(in), 8);
-        emit_push_rdi(c);
+        emit_push_mode(c);
         emit_tb_exit_check(c);
         return true;
     case K_POP:
-        emit_pop_rax(c);
+        emit_pop_mode(c);
         st_reg(c, opcode_reg(in), H_RAX);
         return true;
     case K_JCC: {
         int cc = in->op & 15;
-        uint64_t target = c->next + in->imm;
+        uint64_t target = jit_wrap(c, c->next + in->imm);
         uint8_t *stay;
         c->flags = flags;
         bool host = host_cc(c, cc);
@@ -2033,19 +2125,19 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     }
     case K_JMP:
-        if (c->next + in->imm == c->tb->pc) {
+        if (jit_wrap(c, c->next + in->imm) == c->tb->pc) {
             emit_loop_back(c);
         } else {
-            emit_chain_exit(c, c->next + in->imm, false, c->done + 1);
+            emit_chain_exit(c, jit_wrap(c, c->next + in->imm), false, c->done + 1);
         }
         return false;
     case K_CALL:
         je_mov_imm(e, H_RDI, c->next);
-        emit_push_rdi(c);
-        emit_chain_exit(c, c->next + in->imm, false, c->done + 1);
+        emit_push_mode(c);
+        emit_chain_exit(c, jit_wrap(c, c->next + in->imm), false, c->done + 1);
         return false;
     case K_RET:
-        emit_pop_rax(c);
+        emit_pop_mode(c);
         je_store(e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
         je_mov_rr(e, 8, H_RDI, H_RAX); /* compared in a register, not through the store */
         emit_chain_exit(c, 0, true, c->done + 1);
@@ -2117,7 +2209,8 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         }
         return true;
     case K_INCDEC: {
-        int dec = in->reg & 1;
+        int dec = incdec_short(in) ? (in->op >> 3) & 1 : in->reg & 1;
+        int r = incdec_short(in) ? in->op & 7 : in->rm;
         if (!c->dead && flags != FL_NOCF) {
             /* CF survives: keep it in cc_carry (after an inc/dec it is there already) */
             if (flags == FL_ALL) {
@@ -2130,7 +2223,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             }
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
         }
-        ld_greg(c, in, H_RAX, in->rm, size);
+        ld_greg(c, in, H_RAX, r, size);
         if (!c->dead) {
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
             je_store_imm(e, 8, H_RBX, CPU_OFF(env.cc_src2), 1);
@@ -2140,7 +2233,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
             emit_cc_op(e, dec ? CC_OP_DEC : CC_OP_INC, size);
         }
-        st_greg(c, in, in->rm, size, H_RAX);
+        st_greg(c, in, r, size, H_RAX);
         c->flags = c->dead ? FL_NONE : FL_NOCF;
         return true;
     }
@@ -2226,7 +2319,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
 void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
 {
     const X86Insn *insns = &cpu->pool[tb->first];
-    if (tb->flags != X86_MODE64 || !cpu->code64 || classify(&insns[0]) == K_NONE) {
+    if (!x86_jit_mode_ok(cpu, tb) || classify(&insns[0]) == K_NONE) {
         j->stats.refused++;
         return NULL;
     }
@@ -2257,7 +2350,7 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
     uint32_t i;
     for (i = 0; i < n && open; i++) {
         c.rip = rip;
-        c.next = rip + insns[i].len;
+        c.next = jit_wrap(&c, rip + insns[i].len);
         c.done = i;
         c.dead = fs[i] == FS_DEAD;
         c.soft = fs[i] == FS_SOFT;
