@@ -39,6 +39,10 @@ typedef struct FileState {
     uint32_t align;  /* O_DIRECT alignment of offsets, lengths and buffers */
     bool locking;
     bool is_blockdev;
+    /* A regular file's length, read at open and kept by our own writes and truncates (as
+     * upstream's total_sectors), so that a request's range check costs no fstat. Atomic:
+     * workers extend it in parallel. */
+    int64_t length;
     uint64_t locked_perm, locked_unshared; /* bits whose bytes we hold */
 } FileState;
 
@@ -202,6 +206,7 @@ static bool file_open(BlockDriverState *bs, GHashTable *opts, GError **errp)
         return false;
     }
     s->is_blockdev = S_ISBLK(st.st_mode);
+    s->length = st.st_size;
     if (bs->cache_direct) {
         s->align = probe_direct_alignment(s->fd);
         s->fd_buffered = open(filename, flags);
@@ -211,6 +216,28 @@ static bool file_open(BlockDriverState *bs, GHashTable *opts, GError **errp)
         }
     }
     return true;
+}
+
+static void refresh_length(FileState *s)
+{
+    struct stat st;
+    if (fstat(s->fd, &st) == 0) {
+        __atomic_store_n(&s->length, (int64_t)st.st_size, __ATOMIC_RELAXED);
+    }
+}
+
+/* After a write: the file reaches at least `end` when it succeeded; after a failure, part of
+ * it may have landed, so ask the file itself. */
+static void note_written(FileState *s, uint64_t end, int ret)
+{
+    if (ret < 0) {
+        refresh_length(s);
+        return;
+    }
+    int64_t old = __atomic_load_n(&s->length, __ATOMIC_RELAXED);
+    while (old < (int64_t)end && !__atomic_compare_exchange_n(&s->length, &old, (int64_t)end, true,
+                                                              __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
 }
 
 /* fd's open file description is replaced by a new one of `filename` (flags), at the same
@@ -242,6 +269,8 @@ static bool file_reopen(BlockDriverState *bs, GError **errp)
         (s->fd_buffered >= 0 && !replace_fd(s->fd_buffered, s->filename, flags, errp))) {
         return false;
     }
+    /* Read-only, the node did not follow a writer's changes: the new descriptor's length. */
+    refresh_length(s);
     uint64_t perm = s->locked_perm, unshared = s->locked_unshared;
     s->locked_perm = s->locked_unshared = 0;
     if (bdrv_is_inactive()) {
@@ -341,6 +370,7 @@ static int file_pwrite(BlockDriverState *bs, uint64_t offset, uint64_t bytes, co
         done += n;
     }
     free(tmp);
+    note_written(s, offset + bytes, ret);
     if (ret == 0 && (flags & BDRV_REQ_FUA) && fdatasync(s->fd) < 0) {
         ret = -errno;
     }
@@ -461,6 +491,7 @@ static int file_pwritev(BlockDriverState *bs, uint64_t offset, const struct iove
         return ret;
     }
     ret = rw_vec(fd, offset, iov, iovcnt, true);
+    note_written(s, offset + bytes, ret);
     if (ret == 0 && (flags & BDRV_REQ_FUA) && fdatasync(s->fd) < 0) {
         ret = -errno;
     }
@@ -511,11 +542,7 @@ static int64_t file_getlength(BlockDriverState *bs)
         off_t end = lseek(s->fd, 0, SEEK_END);
         return end < 0 ? -errno : end;
     }
-    struct stat st;
-    if (fstat(s->fd, &st) < 0) {
-        return -errno;
-    }
-    return st.st_size;
+    return __atomic_load_n(&s->length, __ATOMIC_RELAXED);
 }
 
 static int file_truncate(BlockDriverState *bs, uint64_t size)
@@ -524,7 +551,11 @@ static int file_truncate(BlockDriverState *bs, uint64_t size)
     if (s->is_blockdev) {
         return -ENOTSUP;
     }
-    return ftruncate(s->fd, (off_t)size) < 0 ? -errno : 0;
+    if (ftruncate(s->fd, (off_t)size) < 0) {
+        return -errno;
+    }
+    __atomic_store_n(&s->length, (int64_t)size, __ATOMIC_RELAXED);
+    return 0;
 }
 
 static int64_t file_allocated_size(BlockDriverState *bs)

@@ -26,6 +26,7 @@ static const DevicePropInfo virtio_net_pci_props[] = {
     {"bootindex", DEV_PROP_INT32, NULL, NULL, NULL},
     {"vectors", DEV_PROP_INT_U32, NULL, NULL, "4294967295"},
     {"event_idx", DEV_PROP_BOOL, "virtio-net-device", "on/off", "true"},
+    {"mrg_rxbuf", DEV_PROP_BOOL, "virtio-net-device", "on/off", "true"},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -53,6 +54,8 @@ bool virtio_net_pci_create(DeviceHost *host, const char *id, GHashTable *props, 
     VirtIONet *net = virtio_net_new(host->dma, mac);
     virtio_offer_feature(virtio_net_vdev(net), VIRTIO_RING_F_EVENT_IDX,
                          qdev_prop_bool(props, "event_idx", true));
+    virtio_offer_feature(virtio_net_vdev(net), VIRTIO_NET_F_MRG_RXBUF,
+                         qdev_prop_bool(props, "mrg_rxbuf", true));
     VirtIONetClient *client = NULL;
     if (netdev) {
         bool ok;

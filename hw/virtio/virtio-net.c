@@ -2,6 +2,7 @@
 #include "hw/virtio/virtio-net.h"
 #include "net/vnet-hdr.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ struct VirtIONet {
     /* Scratch elements, too big for the stack; one per direction because a peer may deliver
      * a reply (an ARP answer from slirp) from inside the send of a transmitted frame. */
     VirtQueueElement *tx_elem, *rx_elem;
+    GPtrArray *rx_more; /* the chains after the first of a merged frame (MRG_RXBUF) */
     uint8_t *txbuf;
     uint8_t *segbuf; /* one TSO segment at a time */
     VirtIONetStats stats;
@@ -152,13 +154,15 @@ VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6])
     n->vdev.host_features |= (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) |
                              (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |
                              (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |
-                             (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6);
+                             (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |
+                             (1ull << VIRTIO_NET_F_MRG_RXBUF);
     virtio_add_queue(&n->vdev, RX_QUEUE, VIRTIO_NET_QUEUE_SIZE, handle_rx);
     virtio_add_queue(&n->vdev, TX_QUEUE, VIRTIO_NET_QUEUE_SIZE, handle_tx);
     memcpy(n->mac, mac, 6);
     n->link_up = true;
     n->tx_elem = g_new0(VirtQueueElement, 1);
     n->rx_elem = g_new0(VirtQueueElement, 1);
+    n->rx_more = g_ptr_array_new_with_free_func(g_free);
     n->txbuf = g_malloc(VIRTIO_NET_MAX_TX);
     n->segbuf = g_malloc(VIRTIO_NET_MAX_TX);
     return n;
@@ -172,6 +176,7 @@ void virtio_net_free(VirtIONet *n)
     virtio_cleanup(&n->vdev);
     g_free(n->tx_elem);
     g_free(n->rx_elem);
+    g_ptr_array_free(n->rx_more, true);
     g_free(n->txbuf);
     g_free(n->segbuf);
     g_free(n);
@@ -230,9 +235,141 @@ bool virtio_net_can_receive(VirtIONet *n)
     return n->link_up && virtqueue_ready(vq) && rx_has_buffers(vq);
 }
 
+/* The receive scratch element i (0 is rx_elem), allocated when a merged frame first needs it. */
+static VirtQueueElement *rx_elem_at(VirtIONet *n, unsigned i)
+{
+    if (i == 0) {
+        return n->rx_elem;
+    }
+    while (n->rx_more->len < i) {
+        g_ptr_array_add(n->rx_more, g_new(VirtQueueElement, 1));
+    }
+    return g_ptr_array_index(n->rx_more, i - 1);
+}
+
+typedef enum RxTake {
+    RX_TAKEN,   /* chains popped, enough for the frame */
+    RX_WAIT,    /* not enough posted yet: nothing consumed, the driver's next kick is wanted */
+    RX_TOO_BIG, /* no buffer the driver posts can hold it: nothing consumed */
+    RX_BROKEN,  /* the device is broken now */
+} RxTake;
+
+/*
+ * Pops the chains that will hold @need bytes (header and frame) into rx_elem_at(0..*count-1):
+ * one chain without MRG_RXBUF, as many as it takes with it. With MRG_RXBUF every chain but the
+ * last is filled whole, the first must hold the header, and when the driver has not posted
+ * enough yet everything popped goes back, so that a frame is never written in part.
+ */
+static RxTake rx_take(VirtIONet *n, VirtQueue *vq, uint64_t need, unsigned *count)
+{
+    VirtIODevice *vdev = &n->vdev;
+    bool merge = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
+    uint64_t have = 0;
+    unsigned i = 0, retries = 0;
+
+    *count = 0;
+    while (have < need) {
+        if (!rx_has_buffers(vq) || !virtqueue_pop(vq, rx_elem_at(n, i))) {
+            if (vdev->broken) {
+                return RX_BROKEN;
+            }
+            if (i >= vq->size) {
+                /* every chain the ring can hold was posted, and still too little */
+                virtqueue_unpop(vq, i);
+                return RX_TOO_BIG;
+            }
+            /*
+             * Give the chains back and ask for a kick: the pops may have moved avail_event past
+             * them. Chains the driver added before it could see that request are looked for
+             * once more after it (the request's fence), as rx_has_buffers() does.
+             */
+            virtqueue_unpop(vq, i);
+            virtqueue_set_notification(vq, true);
+            /* a driver's avail index only grows, so this retries at most once per chain; the
+             * bound holds one that moves it back and forth to keep the device here */
+            if (virtqueue_avail(vq) <= i || ++retries > vq->size) {
+                return vdev->broken ? RX_BROKEN : RX_WAIT;
+            }
+            have = 0;
+            i = 0;
+            continue;
+        }
+        VirtQueueElement *e = rx_elem_at(n, i);
+        if (merge && e->in_total < (i == 0 ? VIRTIO_NET_HDR_LEN : 1)) {
+            virtio_error(vdev, "virtio-net receive buffer %u of a frame too small (%" PRIu64 ")", i,
+                         e->in_total);
+            return RX_BROKEN;
+        }
+        have += e->in_total;
+        i++;
+        if (!merge) {
+            break;
+        }
+    }
+    *count = i;
+    if (have < need) {
+        virtqueue_unpop(vq, i);
+        return RX_TOO_BIG;
+    }
+    return RX_TAKEN;
+}
+
+/* Copies stream bytes [off, off+len) of header-then-frame into chain e from its offset eoff. */
+static bool rx_write(VirtQueue *vq, const VirtQueueElement *e, uint64_t eoff, const uint8_t *hdr,
+                     const uint8_t *buf, uint64_t off, uint64_t len)
+{
+    if (off < VIRTIO_NET_HDR_LEN) {
+        uint64_t h = MIN(len, VIRTIO_NET_HDR_LEN - off);
+        if (virtqueue_write_in(vq, e, eoff, hdr + off, h) < 0) {
+            return false;
+        }
+        eoff += h;
+        off += h;
+        len -= h;
+    }
+    return len == 0 || virtqueue_write_in(vq, e, eoff, buf + off - VIRTIO_NET_HDR_LEN, len) >= 0;
+}
+
+/*
+ * Writes header and frame over the @count chains rx_take() popped, sets num_buffers, and
+ * publishes them as one unit (the driver reads num_buffers from the first and then expects
+ * the others used right behind it); false if the device broke on the way.
+ */
+static bool rx_deliver(VirtIONet *n, VirtQueue *vq, uint8_t hdr[VIRTIO_NET_HDR_LEN],
+                       const uint8_t *buf, size_t len, unsigned count)
+{
+    uint64_t total = VIRTIO_NET_HDR_LEN + len;
+    uint64_t off = 0;
+
+    hdr[10] = count;
+    hdr[11] = count >> 8;
+    for (unsigned i = 0; i < count; i++) {
+        VirtQueueElement *e = rx_elem_at(n, i);
+        uint64_t chunk = MIN(e->in_total, total - off);
+        if (!rx_write(vq, e, 0, hdr, buf, off, chunk)) {
+            return false;
+        }
+        virtqueue_fill(vq, e, chunk, i);
+        off += chunk;
+    }
+    virtqueue_flush(vq, count);
+    if (n->vdev.broken) {
+        return false;
+    }
+    virtqueue_notify(vq);
+    n->stats.rx_packets++;
+    n->stats.rx_bytes += len;
+    if (count > 1) {
+        n->stats.rx_merged++;
+    }
+    return true;
+}
+
 ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len)
 {
     VirtQueue *vq = &n->vdev.vq[RX_QUEUE];
+    unsigned count;
+
     if (!n->link_up || len > VIRTIO_NET_MAX_FRAME || n->vdev.broken) {
         n->stats.rx_dropped++;
         return -1;
@@ -242,38 +379,35 @@ ssize_t virtio_net_receive(VirtIONet *n, const uint8_t *buf, size_t len)
         n->stats.rx_dropped++;
         return -1;
     }
-    if (!rx_has_buffers(vq) || !virtqueue_pop(vq, n->rx_elem)) {
-        if (n->vdev.broken) {
-            n->stats.rx_dropped++;
-            return -1;
-        }
+    switch (rx_take(n, vq, VIRTIO_NET_HDR_LEN + len, &count)) {
+    case RX_TAKEN:
+        break;
+    case RX_WAIT:
         n->stats.rx_no_buffer++;
         return 0;
-    }
-    VirtQueueElement *e = n->rx_elem;
-    if (e->in_total < VIRTIO_NET_HDR_LEN + len) {
-        /* a buffer too small for the frame: return it empty, drop the frame */
-        virtqueue_push(vq, e, 0);
-        virtqueue_notify(vq);
+    case RX_TOO_BIG:
+        if (count == 1 && !virtio_has_feature(&n->vdev, VIRTIO_NET_F_MRG_RXBUF)) {
+            /* a buffer too small for the frame: return it empty (7.2 does too) */
+            virtqueue_pop(vq, n->rx_elem);
+            virtqueue_push(vq, n->rx_elem, 0);
+            virtqueue_notify(vq);
+        }
+        n->stats.rx_dropped++;
+        return -1;
+    case RX_BROKEN:
         n->stats.rx_dropped++;
         return -1;
     }
-    /* gso none, lengths 0, num_buffers 1; a checksum verified here is not verified again */
+    /* gso none, lengths 0; a checksum verified here is not verified again */
     uint8_t hdr[VIRTIO_NET_HDR_LEN] = {0};
-    hdr[10] = 1;
     if (virtio_has_feature(&n->vdev, VIRTIO_NET_F_GUEST_CSUM) && net_frame_csum_ok(buf, len)) {
         hdr[0] = VIRTIO_NET_HDR_F_DATA_VALID;
         n->stats.rx_csum_verified++;
     }
-    if (virtqueue_write_in(vq, e, 0, hdr, sizeof(hdr)) < 0 ||
-        virtqueue_write_in(vq, e, sizeof(hdr), buf, len) < 0) {
+    if (!rx_deliver(n, vq, hdr, buf, len, count)) {
         n->stats.rx_dropped++;
         return -1;
     }
-    virtqueue_push(vq, e, VIRTIO_NET_HDR_LEN + len);
-    virtqueue_notify(vq);
-    n->stats.rx_packets++;
-    n->stats.rx_bytes += len;
     return len;
 }
 
@@ -283,6 +417,7 @@ ssize_t virtio_net_receive_offload(VirtIONet *n, const uint8_t *hdr, const uint8
     VirtQueue *vq = &vdev->vq[RX_QUEUE];
     NetVnetHdr h;
     int feature;
+    unsigned count;
 
     net_vnet_hdr_parse(&h, hdr);
     switch (h.gso_type) {
@@ -298,30 +433,27 @@ ssize_t virtio_net_receive_offload(VirtIONet *n, const uint8_t *hdr, const uint8
     default:
         return 0; /* ECN and UDP offloads are not offered */
     }
-    if (!n->link_up || len > VIRTIO_NET_MAX_TX || !virtio_has_feature(vdev, feature) ||
+    if (!n->link_up || len > VIRTIO_NET_MAX_TX || vdev->broken || !virtqueue_ready(vq) ||
+        !virtio_has_feature(vdev, feature) ||
         ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
-         !virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_CSUM)) ||
-        !rx_has_buffers(vq) || !virtqueue_pop(vq, n->rx_elem)) {
+         !virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_CSUM))) {
         return 0;
     }
-    VirtQueueElement *e = n->rx_elem;
-    if (e->in_total < VIRTIO_NET_HDR_LEN + len) {
-        virtqueue_unpop(vq);
-        return 0;
+    switch (rx_take(n, vq, VIRTIO_NET_HDR_LEN + len, &count)) {
+    case RX_TAKEN:
+        break;
+    case RX_BROKEN:
+        n->stats.rx_dropped++;
+        return len; /* the device is broken: the frame is gone, counted */
+    default:
+        return 0; /* not taken: the caller completes it into frames that fit or wait */
     }
     uint8_t out[VIRTIO_NET_HDR_LEN];
     memcpy(out, hdr, 10);
-    out[10] = 1; /* num_buffers */
-    out[11] = 0;
-    if (virtqueue_write_in(vq, e, 0, out, sizeof(out)) < 0 ||
-        virtqueue_write_in(vq, e, sizeof(out), buf, len) < 0) {
+    if (!rx_deliver(n, vq, out, buf, len, count)) {
         n->stats.rx_dropped++;
         return len; /* the device is broken now: the frame is gone, counted */
     }
-    virtqueue_push(vq, e, VIRTIO_NET_HDR_LEN + len);
-    virtqueue_notify(vq);
-    n->stats.rx_packets++;
-    n->stats.rx_bytes += len;
     n->stats.rx_offloaded++;
     return len;
 }

@@ -235,13 +235,18 @@ static bool queue_usable(VirtQueue *vq)
     return true;
 }
 
-bool virtqueue_empty(VirtQueue *vq)
+unsigned virtqueue_avail(VirtQueue *vq)
 {
     uint16_t idx;
     if (!queue_usable(vq) || !ring_read16(vq, vq->avail + 2, &idx)) {
-        return true;
+        return 0;
     }
-    return idx == vq->last_avail_idx;
+    return (uint16_t)(idx - vq->last_avail_idx);
+}
+
+bool virtqueue_empty(VirtQueue *vq)
+{
+    return virtqueue_avail(vq) == 0;
 }
 
 /* Adds one buffer to the element; false (device broken) if the chain breaks a rule. */
@@ -381,13 +386,13 @@ bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *e)
     return true;
 }
 
-void virtqueue_unpop(VirtQueue *vq)
+void virtqueue_unpop(VirtQueue *vq, unsigned count)
 {
-    vq->last_avail_idx--;
-    vq->vdev->stats.chains--;
+    vq->last_avail_idx -= count;
+    vq->vdev->stats.chains -= count;
 }
 
-void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
+void virtqueue_fill(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len, unsigned idx)
 {
     VirtIODevice *vdev = vq->vdev;
     uint8_t ent[8];
@@ -396,15 +401,28 @@ void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
         ent[i] = id >> (8 * i);
         ent[4 + i] = len >> (8 * i);
     }
-    uint64_t slot = vq->used + 4 + 8 * (uint64_t)(vq->used_idx % vq->size);
+    uint16_t at = vq->used_idx + idx;
+    uint64_t slot = vq->used + 4 + 8 * (uint64_t)(at % vq->size);
     if (!dma_write(vdev->dma, slot, ent, sizeof(ent))) {
         virtio_error(vdev, "queue %d: used ring outside RAM", vq->index);
+    }
+}
+
+void virtqueue_flush(VirtQueue *vq, unsigned count)
+{
+    if (vq->vdev->broken) {
         return;
     }
-    vq->used_idx++;
-    /* the entry must be visible before the index that publishes it */
+    vq->used_idx += count;
+    /* the entries must be visible before the index that publishes them */
     __atomic_thread_fence(__ATOMIC_RELEASE);
     ring_write16(vq, vq->used + 2, vq->used_idx);
+}
+
+void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
+{
+    virtqueue_fill(vq, elem, len, 0);
+    virtqueue_flush(vq, 1);
 }
 
 /* Whether the driver wants an interrupt for what was pushed since the last decision. */

@@ -134,7 +134,7 @@ void x86_cpu_reset(X86CPU *cpu)
     x86_fpu_reset(cpu);
     cpu->nesting = 0;
     cpu->reset_pending = 0;
-    x86_tlb_flush(cpu);
+    x86_tlb_flush(cpu, X86_TLB_FLUSH_STATE);
     x86_update_mode(cpu);
 }
 
@@ -145,7 +145,7 @@ X86CPUState *x86_cpu_env(X86CPU *cpu)
 
 void x86_cpu_state_changed(X86CPU *cpu)
 {
-    x86_tlb_flush(cpu);
+    x86_tlb_flush(cpu, X86_TLB_FLUSH_STATE);
     x86_update_mode(cpu);
 }
 
@@ -482,7 +482,7 @@ static X86JitBlockFn *jit_code(X86CPU *cpu, TB *tb)
         tb->code_epoch = x86_jit_epoch(cpu->jit); /* after a flush the translation made */
         tb->code_user = cpu->mmu_user;
     }
-    return tb->code_user == cpu->mmu_user ? tb->code : NULL;
+    return tb->code_user == cpu->mmu_user && x86_jit_mode_ok(cpu, tb) ? tb->code : NULL;
 }
 
 /*

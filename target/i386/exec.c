@@ -627,12 +627,73 @@ static inline int src_seg(const X86Insn *in)
 #define REP_CHUNK      4096 /* elements per slow-path chunk */
 #define REP_FAST_PAGES 64   /* pages per fast-path chunk */
 
-/* rep movs/stos fast path: whole-page host copies while both sides stay in RAM pages. */
+/* Elements of `size` bytes from la to its page's end (backwards: to its start, la's element
+ * included); 0 when la's element itself crosses the page end. */
+static uint64_t rep_elems_in_page(uint64_t la, int size, bool back)
+{
+    uint64_t off = la & (GUEST_PAGE_SIZE - 1);
+    if (off + size > GUEST_PAGE_SIZE) {
+        return 0;
+    }
+    return back ? off / size + 1 : (GUEST_PAGE_SIZE - off) / size;
+}
+
+/* n elements from sp to dp (both the lowest addresses) as rep movs moves them one at a time:
+ * one memmove, unless an element would read what an earlier one of the same run wrote (the
+ * destination just after the source going forwards, just before it going backwards) */
+static void rep_copy(uint8_t *dp, const uint8_t *sp, uint64_t n, int size, bool back)
+{
+    uint64_t len = n * size;
+    bool smear = back ? (dp < sp && sp < dp + len) : (sp < dp && dp < sp + len);
+    if (!smear) {
+        memmove(dp, sp, len);
+        return;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t k = back ? n - 1 - i : i;
+        uint8_t t[8];
+        memcpy(t, sp + k * size, size);
+        memcpy(dp + k * size, t, size);
+    }
+}
+
+/* rep stos: n elements of `size` bytes of v from dp on */
+static void rep_fill(uint8_t *dp, uint64_t v, uint64_t n, int size)
+{
+    if (size == 1) {
+        memset(dp, (uint8_t)v, n);
+        return;
+    }
+    /* typed stores: a variable-size memcpy per element becomes a slow rep movs */
+    if (size == 8) {
+        for (uint64_t i = 0; i < n; i++) {
+            memcpy(dp + i * 8, &v, 8);
+        }
+    } else if (size == 4) {
+        uint32_t w = v;
+        for (uint64_t i = 0; i < n; i++) {
+            memcpy(dp + i * 4, &w, 4);
+        }
+    } else {
+        uint16_t w = v;
+        for (uint64_t i = 0; i < n; i++) {
+            memcpy(dp + i * 2, &w, 2);
+        }
+    }
+}
+
+/*
+ * rep movs/stos fast path: host copies a page at a time while both sides stay in RAM pages
+ * the TLB holds, forwards or (DF set) backwards. An element that crosses a page, or whose
+ * page the TLB does not hold, goes the slow way alone (which fills the TLB or faults).
+ */
 static bool fast_rep(X86CPU *cpu, const X86Insn *in, int size, bool movs)
 {
-    if (in->addrsize == 2 || (ENV->eflags & DF_MASK)) {
+    if (in->addrsize == 2) {
         return false;
     }
+    bool back = (ENV->eflags & DF_MASK) != 0;
+    int64_t d = back ? -size : size;
     int sseg = src_seg(in);
     uint64_t count = areg(cpu, in, R_ECX);
     unsigned rounds = 0;
@@ -643,63 +704,37 @@ static bool fast_rep(X86CPU *cpu, const X86Insn *in, int size, bool movs)
             return true;
         }
         uint64_t dla = seg_la(cpu, R_ES, areg(cpu, in, R_EDI));
-        uint64_t dpage_left = (GUEST_PAGE_SIZE - (dla & (GUEST_PAGE_SIZE - 1))) / size;
-        uint64_t n = count < dpage_left ? count : dpage_left;
-        if (n == 0) {
-            return true; /* element crosses a page: let the slow loop do it */
+        uint64_t sla = movs ? seg_la(cpu, sseg, areg(cpu, in, R_ESI)) : 0;
+        uint64_t n = MIN(count, rep_elems_in_page(dla, size, back));
+        if (movs) {
+            n = MIN(n, rep_elems_in_page(sla, size, back));
         }
+        /* the lowest addresses of the n elements on the host, when the TLB holds both */
+        uint64_t low = back && n ? (n - 1) * size : 0;
         TLBEntry *de = x86_tlbe(cpu, dla, cpu->mmu_user);
-        if (de->write != (dla & GUEST_PAGE_MASK)) {
-            x86_st(cpu, dla,
-                   movs ? x86_ld(cpu, seg_la(cpu, sseg, areg(cpu, in, R_ESI)), size) : REG(R_EAX),
-                   size);
-            /* one element done the slow way; it filled the TLB for the rest */
+        bool hit = n && de->write == (dla & GUEST_PAGE_MASK);
+        uint8_t *dp = hit ? (uint8_t *)(de->addend + dla - low) : NULL;
+        const uint8_t *sp = NULL;
+        if (hit && movs) {
+            TLBEntry *se = x86_tlbe(cpu, sla, cpu->mmu_user);
+            hit = se->read == (sla & GUEST_PAGE_MASK);
+            sp = (const uint8_t *)(se->addend + sla - low);
+        }
+        if (!hit) {
+            x86_st(cpu, dla, movs ? x86_ld(cpu, sla, size) : REG(R_EAX), size);
             n = 1;
-            if (movs) {
-                areg_add(cpu, in, R_ESI, size);
-            }
         } else {
-            uint8_t *dp = (uint8_t *)(de->addend + dla);
             if (movs) {
-                uint64_t sla = seg_la(cpu, sseg, areg(cpu, in, R_ESI));
-                uint64_t spage_left = (GUEST_PAGE_SIZE - (sla & (GUEST_PAGE_SIZE - 1))) / size;
-                if (spage_left == 0) {
-                    return true;
-                }
-                if (n > spage_left) {
-                    n = spage_left;
-                }
-                TLBEntry *se = x86_tlbe(cpu, sla, cpu->mmu_user);
-                if (se->read != (sla & GUEST_PAGE_MASK)) {
-                    (void)x86_ld(cpu, sla, size); /* fill the TLB or fault */
-                    continue;
-                }
-                memmove(dp, (uint8_t *)(se->addend + sla), n * size);
-                areg_add(cpu, in, R_ESI, n * size);
-            } else if (size == 1) {
-                memset(dp, (uint8_t)REG(R_EAX), n);
+                rep_copy(dp, sp, n, size, back);
             } else {
-                /* typed stores: a variable-size memcpy per element becomes a slow rep movs */
-                uint64_t v = REG(R_EAX);
-                if (size == 8) {
-                    for (uint64_t i = 0; i < n; i++) {
-                        memcpy(dp + i * 8, &v, 8);
-                    }
-                } else if (size == 4) {
-                    uint32_t w = v;
-                    for (uint64_t i = 0; i < n; i++) {
-                        memcpy(dp + i * 4, &w, 4);
-                    }
-                } else {
-                    uint16_t w = v;
-                    for (uint64_t i = 0; i < n; i++) {
-                        memcpy(dp + i * 2, &w, 2);
-                    }
-                }
+                rep_fill(dp, REG(R_EAX), n, size);
             }
             x86_note_store(cpu, dp);
         }
-        areg_add(cpu, in, R_EDI, n * size);
+        if (movs) {
+            areg_add(cpu, in, R_ESI, n * d);
+        }
+        areg_add(cpu, in, R_EDI, n * d);
         count -= n;
         areg_add(cpu, in, R_ECX, -(int64_t)n);
         if (cpu->tb_exit && count) {

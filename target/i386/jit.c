@@ -1,5 +1,6 @@
 /*
- * The translator: a decoded block (TB) of 64-bit code becomes host x86-64 code.
+ * The translator: a decoded block (TB) of 64-bit code, or of flat 32-bit protected-mode code
+ * (x86_jit_mode_ok), becomes host x86-64 code.
  *
  *   decoded TB ──► x86_jit_translate ──► code in the cache (written through the RW mapping)
  *                                          │
@@ -41,6 +42,7 @@
 #include <unistd.h>
 
 #include "target/i386/jit-emit.h"
+#include "target/i386/jit-internal.h"
 #include "target/i386/optab.h"
 
 /* ~1.9 KB of host code per block: 32 MiB held bench/net's working set for ~5 s, and each flush
@@ -225,7 +227,7 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(out, "TB flush count      %" PRIu64 "\n", js.flushes);
     g_string_append_printf(out, "decoded blocks      %" PRIu64 "\n", cs.tb_translations);
     g_string_append_printf(out, "decode cache flushes %" PRIu64 "\n", cs.tb_flushes);
-    g_string_append_printf(out, "TLB full flushes    %" PRIu64 "\n", cs.tlb_flushes);
+    x86_tlb_info(&cs, out);
     g_string_append_printf(out, "translator          %s\n",
                            on ? "on (the default)" : "off (-accel tcg,jit=off)");
     if (on) {
@@ -258,7 +260,7 @@ enum {
     K_TEST_RI,   /* f6 f7 /0 on a register; a8 a9 */
     K_MOVX,      /* 0f b6 b7 be bf (movzx movsx), register or memory source */
     K_ROT_RI,    /* c1 d1 /0 /1 (rol ror) on a register, count not 0 */
-    K_INCDEC,    /* fe ff /0 /1 on a register */
+    K_INCDEC,    /* fe ff /0 /1 on a register; 40-4f in 32-bit code */
     K_IMUL,      /* 0f af, register or memory source */
     K_IMUL_I,    /* 69 6b, register or memory source */
     K_CMOV,      /* 0f 40+cc, register or memory source */
@@ -270,6 +272,7 @@ enum {
     K_NOT,       /* f6 f7 /2 on a register (no flags) */
     K_INTERP,    /* a data-only instruction run by its interpreter handler (interp_ok) */
     K_INDIRECT,  /* ff /2 /4: call or jmp through a register or memory (its handler), chained */
+    K_SSE,       /* the SSE/SSE2 moves and integer operations jit-sse.c emits */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -291,7 +294,22 @@ static unsigned shift_count(const X86Insn *in)
 
 static bool mem_ok(const X86Insn *in)
 {
+    if (in->mode == X86_MODE32) {
+        return in->addrsize == 4; /* CS DS ES SS based at 0 (x86_jit_mode_ok), FS GS added */
+    }
     return in->addrsize == 8 && (in->seg == X86_SEG_NONE || in->seg == R_FS || in->seg == R_GS);
+}
+
+/* the modes translated: 64-bit code, and 32-bit code under x86_jit_mode_ok's conditions */
+static bool mode_ok(const X86Insn *in)
+{
+    return in->mode == X86_MODE64 || in->mode == X86_MODE32;
+}
+
+/* inc/dec of a register: fe ff /0 /1, or 40-4f outside 64-bit mode */
+static bool incdec_short(const X86Insn *in)
+{
+    return in->op >= 0x40 && in->op <= 0x4f;
 }
 
 /* a register or a memory operand the translator can address */
@@ -316,6 +334,9 @@ static bool interp_ok(const X86Insn *in)
     }
     if (op < 0x40) {
         return (op & 7) < 6; /* the eight ALU operations, any form, any prefix */
+    }
+    if (op == 0x63 && in->mode != X86_MODE64) {
+        return false; /* arpl */
     }
     switch (op) {
     case 0x63:
@@ -366,9 +387,12 @@ static bool interp_ok(const X86Insn *in)
 static int classify(const X86Insn *in)
 {
     int k = classify_inline(in);
-    if (k == K_NONE && !in->bad && in->mode == X86_MODE64) {
+    if (k == K_NONE && !in->bad && mode_ok(in)) {
         if (in->op == 0xff && ((in->reg & 7) == 2 || (in->reg & 7) == 4)) {
             return K_INDIRECT;
+        }
+        if (jit_sse_ok(in)) {
+            return K_SSE;
         }
         if (interp_ok(in)) {
             return K_INTERP;
@@ -382,17 +406,17 @@ static int classify_inline(const X86Insn *in)
     int op = in->op;
     bool reg = in->mod == 3;
     int g = in->reg & 7;
-    if (op == 0x90 && in->prefix == PFX_REPZ && !(in->rex & REX_B) && !in->bad &&
-        in->mode == X86_MODE64) {
+    if (op == 0x90 && in->prefix == PFX_REPZ && !(in->rex & REX_B) && !in->bad && mode_ok(in)) {
         return K_NOP; /* pause: a hint, which the interpreter also runs as a nop */
     }
-    if (op == 0x90 && in->prefix == PFX_DATA && !(in->rex & REX_B) && !in->bad &&
-        in->mode == X86_MODE64) {
+    if (op == 0x90 && in->prefix == PFX_DATA && !(in->rex & REX_B) && !in->bad && mode_ok(in)) {
         return K_NOP; /* 66 90: xchg ax, ax, a two-byte nop */
     }
-    if (in->bad || in->mode != X86_MODE64 ||
-        (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
+    if (in->bad || !mode_ok(in) || (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
+    }
+    if (incdec_short(in)) {
+        return in->mode == X86_MODE32 ? K_INCDEC : K_NONE;
     }
     if (op < 0x40 && (op & 7) < 6 && ((op >> 3) == 2 || (op >> 3) == 3)) {
         return (op & 7) >= 4 || reg ? K_ADC : K_NONE;
@@ -424,7 +448,9 @@ static int classify_inline(const X86Insn *in)
         }
         return reg ? K_MOV_IMM : mem_ok(in) ? K_STORE_IMM : K_NONE;
     case 0x8d:
-        return !reg && in->addrsize == 8 ? K_LEA : K_NONE;
+        return !reg && (in->addrsize == 8 || (in->mode == X86_MODE32 && in->addrsize == 4))
+                   ? K_LEA
+                   : K_NONE;
     case 0x80:
     case 0x81:
     case 0x83:
@@ -481,7 +507,7 @@ static int classify_inline(const X86Insn *in)
     case 0x190 ... 0x19f:
         return reg ? K_SETCC : K_NONE;
     case 0x63:
-        return rm_ok(in) ? K_MOVSXD : K_NONE;
+        return rm_ok(in) && in->mode == X86_MODE64 ? K_MOVSXD : K_NONE;
     case 0x1b6:
     case 0x1b7:
     case 0x1be:
@@ -596,6 +622,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_JMP:
     case K_CALL:
     case K_RET:
+    case K_SSE: /* may fault (its slow path stores pending flags), no flags */
         return FX_LEAVE;
     case K_JCC: /* reads the host's flags when they answer it, else x86_cond's lazy fields */
         return host_answers(host, in->op & 15) ? FX_LEAVE : FX_OPAQUE;
@@ -667,7 +694,7 @@ typedef struct JitPend {
 } JitPend;
 
 /* a memory access's slow path: where it branches from, and where it rejoins the block */
-enum { COLD_LOAD, COLD_STORE, COLD_MARK, COLD_EXIT, COLD_STALE };
+enum { COLD_LOAD, COLD_STORE, COLD_MARK, COLD_EXIT, COLD_STALE, COLD_HANDLER };
 typedef struct JitCold {
     int kind, size;
     uint64_t rip, next; /* the instruction, for a fault's state */
@@ -675,7 +702,8 @@ typedef struct JitCold {
     uint8_t *from, *resume;
     int8_t held[JIT_SLOTS]; /* the register copies at the branch, stored before a helper */
     uint8_t dirty;
-    JitPend pend; /* flags pending at the branch, stored before a helper that may fault */
+    JitPend pend;        /* flags pending at the branch, stored before a helper that may fault */
+    const X86Insn *insn; /* COLD_HANDLER: the instruction whose handler runs */
 } JitCold;
 
 typedef struct JitCtx {
@@ -710,13 +738,14 @@ typedef struct JitCtx {
      * of it right there, no jump landing in between, is skipped */
     int rax_reg;
     uint8_t *rax_at;
-    JitCold cold[3 * TB_MAX_INSNS]; /* slow paths and side exits to emit after the block */
+    JitCold cold[4 * TB_MAX_INSNS]; /* slow paths and side exits to emit after the block */
     unsigned ncold;
     /* K_INTERP: the instructions whose handlers the code calls, copied after the block (the
      * decoded pool is recycled while code may live on), and their address's patch point */
-    const X86Insn *interp[TB_MAX_INSNS];
-    uint8_t *interp_imm[TB_MAX_INSNS];
+    const X86Insn *interp[3 * TB_MAX_INSNS]; /* and COLD_HANDLER's: <= 2 + 2 per insn */
+    uint8_t *interp_imm[3 * TB_MAX_INSNS];
     unsigned ninterp;
+    bool sse_checked; /* jit-sse.c's mode check is on every path to here */
 } JitCtx;
 
 /* the host registers of the slots: callee-saved, or r9-r11, which je_call saves, so helper
@@ -1075,6 +1104,19 @@ static void st_greg(JitCtx *c, const X86Insn *in, int r, int size, int h)
     }
 }
 
+/*
+ * 32-bit code: the offset wraps at 4 GiB, and so does the linear address. CS, DS, ES and SS are
+ * based at 0 while translated code runs (x86_jit_mode_ok); FS and GS bases are added.
+ */
+static void emit_ea32_tail(JitCtx *c, const X86Insn *in, bool with_seg)
+{
+    je_mov_rr(&c->e, 4, H_RSI, H_RSI);
+    if (with_seg && (in->seg == R_FS || in->seg == R_GS)) {
+        je_alu_rm(&c->e, 8, 0, H_RSI, H_RBX, CPU_OFF(env.segs[in->seg].base));
+        je_mov_rr(&c->e, 4, H_RSI, H_RSI);
+    }
+}
+
 /* rsi = the linear address of the memory operand (with_seg: FS/GS base added) */
 static void emit_ea(JitCtx *c, const X86Insn *in, bool with_seg)
 {
@@ -1094,6 +1136,10 @@ static void emit_ea(JitCtx *c, const X86Insn *in, bool with_seg)
         if (in->index < 16) {
             je_lea(e, H_RSI, H_RSI, slot_read(c, in->index, 0), in->scale, 0);
         }
+    }
+    if (in->mode == X86_MODE32) {
+        emit_ea32_tail(c, in, with_seg);
+        return;
     }
     if (with_seg && in->seg != X86_SEG_NONE) {
         je_alu_rm(e, 8, 0, H_RSI, H_RBX, CPU_OFF(env.segs[in->seg].base));
@@ -1148,6 +1194,8 @@ static void add_cold(JitCtx *c, int kind, int size, uint8_t *from)
     memcpy(s->held, c->held, sizeof(s->held));
 }
 
+static void emit_handler_call(JitCtx *c, const X86Insn *in);
+
 static void emit_cold(JitCtx *c)
 {
     JitEmit *e = &c->e;
@@ -1201,6 +1249,15 @@ static void emit_cold(JitCtx *c)
             c->pend = pend;
             continue; /* no way back */
         }
+        case COLD_HANDLER: /* jit-sse.c's: the whole instruction by its handler, as K_INTERP */
+            emit_write_back(e, s->held, s->dirty);
+            if (s->pend.on) {
+                emit_pend_store(e, &s->pend);
+            }
+            emit_sync_rip(c, s->done);
+            emit_handler_call(c, s->insn);
+            g_assert(s->resume); /* jit_cold_rejoin set where it comes back */
+            break;
         case COLD_MARK: /* rax = the host address's page number; the RAM page index: */
             je_mov_imm(e, H_RCX, (uintptr_t)c->cpu->ram->host >> GUEST_PAGE_BITS);
             je_op_rr(e, 8, (const uint8_t[]){0x2b}, 1, H_RAX, H_RCX); /* sub rax, rcx */
@@ -1231,14 +1288,24 @@ static void emit_load(JitCtx *c, int size)
     }
 }
 
+static void emit_store_mark(JitCtx *c, int size);
+
 /* stores the `size` low bytes of rdi at la (rsi), then marks the page as the store path does */
 static void emit_store(JitCtx *c, int size)
 {
     JitEmit *e = &c->e;
-    GuestRam *ram = c->cpu->ram;
     uint8_t *miss = emit_tlb_check(c, size, true);
     emit_tlb_addend(c);
     je_store(e, size, H_RSI, 0, H_RDI);
+    emit_store_mark(c, size);
+    add_cold(c, COLD_STORE, size, miss);
+}
+
+/* after a store at host address rsi: marks the page unless it is just dirty */
+static void emit_store_mark(JitCtx *c, int size)
+{
+    JitEmit *e = &c->e;
+    GuestRam *ram = c->cpu->ram;
     /* the state byte is read after the data store (include/memory/ram.h's ordering); RAM is
      * page aligned, so page_state[(host - ram) >> 12] is (page_state - (ram >> 12))[host >> 12] */
     je_mov_rr(e, 8, H_RAX, H_RSI);
@@ -1248,7 +1315,6 @@ static void emit_store(JitCtx *c, int size)
     je_cmp_byte_mem(e, H_RCX, H_RAX, 0, PAGE_DIRTY);
     uint8_t *mark = je_jcc_fwd(e, 5 /* ne */);
     add_cold(c, COLD_MARK, size, mark);
-    add_cold(c, COLD_STORE, size, miss);
 }
 
 /* after an instruction that stored: a store into a code page ends the block there */
@@ -1418,6 +1484,58 @@ static void emit_pop_rax(JitCtx *c)
     ld_reg(c, H_RCX, R_ESP, 8);
     je_lea(e, H_RCX, H_RCX, H_NOINDEX, 0, 8);
     st_reg(c, R_ESP, H_RCX);
+}
+
+/* push edi with a 32-bit stack (SS based at 0): esp wraps at 4 GiB and is zero-extended */
+static void emit_push32_rdi(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    ld_reg(c, H_RSI, R_ESP, 8);
+    je_lea(e, H_RSI, H_RSI, H_NOINDEX, 0, -4);
+    je_mov_rr(e, 4, H_RSI, H_RSI);
+    emit_store(c, 4);
+    ld_reg(c, H_RAX, R_ESP, 8);
+    je_lea(e, H_RAX, H_RAX, H_NOINDEX, 0, -4);
+    je_mov_rr(e, 4, H_RAX, H_RAX);
+    st_reg(c, R_ESP, H_RAX);
+}
+
+/* pop into rax (zero-extended) with a 32-bit stack */
+static void emit_pop32_rax(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    ld_reg(c, H_RSI, R_ESP, 8);
+    je_mov_rr(e, 4, H_RSI, H_RSI);
+    emit_load(c, 4);
+    ld_reg(c, H_RCX, R_ESP, 8);
+    je_lea(e, H_RCX, H_RCX, H_NOINDEX, 0, 4);
+    je_mov_rr(e, 4, H_RCX, H_RCX);
+    st_reg(c, R_ESP, H_RCX);
+}
+
+/* the stack operations of the block's mode */
+static void emit_push_mode(JitCtx *c)
+{
+    if (c->tb->flags == X86_MODE32) {
+        emit_push32_rdi(c);
+    } else {
+        emit_push_rdi(c);
+    }
+}
+
+static void emit_pop_mode(JitCtx *c)
+{
+    if (c->tb->flags == X86_MODE32) {
+        emit_pop32_rax(c);
+    } else {
+        emit_pop_rax(c);
+    }
+}
+
+/* a branch target: eip wraps at 4 GiB in 32-bit code */
+static uint64_t jit_wrap(const JitCtx *c, uint64_t rip)
+{
+    return c->tb->flags == X86_MODE32 ? (uint32_t)rip : rip;
 }
 
 static int opcode_reg(const X86Insn *in)
@@ -1599,6 +1717,7 @@ typedef struct JitLinkRec {
     int32_t pc_at;     /* a ret's: from the record to the imm64 of the target it is linked to */
     int32_t user;      /* the TLB privilege the code runs with */
     uint32_t misses;   /* a ret's: times it was linked to another target */
+    uint32_t mode;     /* the block's X86_MODE_*: never linked to code of another mode */
 } JitLinkRec;
 
 /*
@@ -1705,7 +1824,8 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
                       .addend_at = addend_imm ? (int32_t)(addend_imm - e->p) : 0,
                       .jmp_at = (int32_t)(jmp_rel - e->p),
                       .pc_at = dynamic ? (int32_t)(pc_imm - e->p) : 0,
-                      .user = c->user};
+                      .user = c->user,
+                      .mode = c->tb->flags};
     uint8_t *at = e->p;
     for (size_t k = 0; k < sizeof(rec); k++) {
         je_byte(e, ((const uint8_t *)&rec)[k]);
@@ -1731,7 +1851,7 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     } else {
         j->stats.exits_direct++;
     }
-    if ((!rec.pc_at && rec.pc != tb->pc) || rec.user != tb->code_user || tb->flags != X86_MODE64) {
+    if ((!rec.pc_at && rec.pc != tb->pc) || rec.user != tb->code_user || tb->flags != rec.mode) {
         return;
     }
     if (rec.pc_at && rec.pc != tb->pc) { /* a ret: now linked to this target */
@@ -1898,6 +2018,86 @@ static void emit_interp_copies(JitCtx *c)
     }
 }
 
+/* ---- what jit-sse.c's emitters call (jit-internal.h) ---- */
+
+/* COLD_HANDLER's call: jit_interp on a copy of in kept after the block, as K_INTERP's (one
+ * copy per slow path: the patch point is the path's own) */
+static void emit_handler_call(JitCtx *c, const X86Insn *in)
+{
+    JitEmit *e = &c->e;
+    if (c->ninterp == G_N_ELEMENTS(c->interp)) {
+        e->overflow = true; /* refuse the block */
+        return;
+    }
+    je_mov_rr(e, 8, H_RDI, H_RBX);
+    je_movabs(e, H_RSI, 0); /* the copy's address, patched in emit_interp_copies */
+    c->interp[c->ninterp] = in;
+    c->interp_imm[c->ninterp++] = e->p - 8;
+    je_call(e, jit_interp);
+}
+
+JitEmit *jit_emitter(JitCtx *c)
+{
+    return &c->e;
+}
+
+void jit_emit_ea(JitCtx *c, const X86Insn *in)
+{
+    emit_ea(c, in, true);
+}
+
+uint8_t *jit_emit_tlb(JitCtx *c, int size, bool write)
+{
+    uint8_t *miss = emit_tlb_check(c, size, write);
+    emit_tlb_addend(c);
+    return miss;
+}
+
+void jit_emit_store_mark(JitCtx *c, int size)
+{
+    emit_store_mark(c, size);
+}
+
+void jit_emit_tb_exit_check(JitCtx *c)
+{
+    emit_tb_exit_check(c);
+}
+
+/* the slow path's state is taken now; where it comes back (resume) is set by jit_cold_rejoin */
+void jit_cold_handler(JitCtx *c, const X86Insn *in, uint8_t *from)
+{
+    add_cold(c, COLD_HANDLER, 0, from);
+    if (!c->e.overflow) {
+        c->cold[c->ncold - 1].insn = in;
+        c->cold[c->ncold - 1].resume = NULL;
+    }
+}
+
+void jit_cold_rejoin(JitCtx *c)
+{
+    je_label(&c->e);
+    for (unsigned k = 0; k < c->ncold; k++) {
+        if (c->cold[k].kind == COLD_HANDLER && !c->cold[k].resume) {
+            c->cold[k].resume = c->e.p;
+        }
+    }
+}
+
+void jit_gpr_read(JitCtx *c, int h, int r, int size)
+{
+    ld_reg(c, h, r, size);
+}
+
+void jit_gpr_write(JitCtx *c, int r, int h)
+{
+    st_reg(c, r, h);
+}
+
+bool *jit_sse_checked(JitCtx *c)
+{
+    return &c->sse_checked;
+}
+
 /* Emits one instruction; false: it ended the block. */
 static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
 {
@@ -2040,16 +2240,16 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     case K_PUSH:
         ld_reg(c, H_RDI, opcode_reg(in), 8);
-        emit_push_rdi(c);
+        emit_push_mode(c);
         emit_tb_exit_check(c);
         return true;
     case K_POP:
-        emit_pop_rax(c);
+        emit_pop_mode(c);
         st_reg(c, opcode_reg(in), H_RAX);
         return true;
     case K_JCC: {
         int cc = in->op & 15;
-        uint64_t target = c->next + in->imm;
+        uint64_t target = jit_wrap(c, c->next + in->imm);
         uint8_t *stay;
         c->flags = flags;
         bool host = host_cc(c, cc);
@@ -2072,25 +2272,28 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     }
     case K_JMP:
-        if (c->next + in->imm == c->tb->pc) {
+        if (jit_wrap(c, c->next + in->imm) == c->tb->pc) {
             emit_loop_back(c);
         } else {
-            emit_chain_exit(c, c->next + in->imm, false, c->done + 1);
+            emit_chain_exit(c, jit_wrap(c, c->next + in->imm), false, c->done + 1);
         }
         return false;
     case K_CALL:
         je_mov_imm(e, H_RDI, c->next);
-        emit_push_rdi(c);
-        emit_chain_exit(c, c->next + in->imm, false, c->done + 1);
+        emit_push_mode(c);
+        emit_chain_exit(c, jit_wrap(c, c->next + in->imm), false, c->done + 1);
         return false;
     case K_RET:
-        emit_pop_rax(c);
+        emit_pop_mode(c);
         je_store(e, 8, H_RBX, CPU_OFF(env.rip), H_RAX);
         je_mov_rr(e, 8, H_RDI, H_RAX); /* compared in a register, not through the store */
         emit_chain_exit(c, 0, true, c->done + 1);
         return false;
     case K_NOP:
         c->flags = flags;
+        return true;
+    case K_SSE:
+        jit_sse_emit(c, in);
         return true;
     case K_INTERP:
         emit_interp(c, in);
@@ -2153,7 +2356,8 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         }
         return true;
     case K_INCDEC: {
-        int dec = in->reg & 1;
+        int dec = incdec_short(in) ? (in->op >> 3) & 1 : in->reg & 1;
+        int r = incdec_short(in) ? in->op & 7 : in->rm;
         if (!c->dead && flags != FL_NOCF) {
             /* CF survives: keep it in cc_carry (after an inc/dec it is there already) */
             if (flags == FL_ALL) {
@@ -2166,7 +2370,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             }
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
         }
-        ld_greg(c, in, H_RAX, in->rm, size);
+        ld_greg(c, in, H_RAX, r, size);
         if (!c->dead) {
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
             je_store_imm(e, 8, H_RBX, CPU_OFF(env.cc_src2), 1);
@@ -2176,7 +2380,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
             emit_cc_op(e, dec ? CC_OP_DEC : CC_OP_INC, size);
         }
-        st_greg(c, in, in->rm, size, H_RAX);
+        st_greg(c, in, r, size, H_RAX);
         c->flags = c->dead ? FL_NONE : FL_NOCF;
         return true;
     }
@@ -2262,7 +2466,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
 void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
 {
     const X86Insn *insns = &cpu->pool[tb->first];
-    if (tb->flags != X86_MODE64 || !cpu->code64 || classify(&insns[0]) == K_NONE) {
+    if (!x86_jit_mode_ok(cpu, tb) || classify(&insns[0]) == K_NONE) {
         j->stats.refused++;
         return NULL;
     }
@@ -2294,7 +2498,7 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
     uint32_t i;
     for (i = 0; i < n && open; i++) {
         c.rip = rip;
-        c.next = rip + insns[i].len;
+        c.next = jit_wrap(&c, rip + insns[i].len);
         c.done = i;
         c.dead = fs[i] == FS_DEAD;
         c.soft = fs[i] == FS_SOFT;

@@ -21,29 +21,131 @@ enum { ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2 };
 #define PG_A    (1ull << 5)
 #define PG_D    (1ull << 6)
 #define PG_PS   (1ull << 7)
+#define PG_G    (1ull << 8)
 #define PG_NX   (1ull << 63)
 #define PG_ADDR 0x000ffffffffff000ull
 
-void x86_tlb_flush(X86CPU *cpu)
+static void tlb_clear_all(X86CPU *cpu)
 {
     memset(cpu->tlb, 0xff, sizeof(cpu->tlb));
-    cpu->stats.tlb_flushes++;
-    cpu->tlb_epoch++;
-    cpu->large_pages = false;
+    for (int u = 0; u < 2; u++) {
+        for (uint32_t i = 0; i < TLB_SIZE; i++) {
+            cpu->tlb_side[u][i] = (TLBSide){.page = TLB_INVALID, .mask = GUEST_PAGE_MASK};
+        }
+    }
+    cpu->tlb_large = 0;
+    cpu->tlb_global = 0;
+    cpu->tlb_local_n = 0;
 }
 
-void x86_tlb_flush_page(X86CPU *cpu, uint64_t la)
+static void tlb_drop(X86CPU *cpu, int u, uint32_t i)
 {
-    if (cpu->large_pages) {
-        /* a large page occupies many slots: drop them all */
-        x86_tlb_flush(cpu);
+    TLBSide *s = &cpu->tlb_side[u][i];
+    if (s->page != TLB_INVALID) {
+        cpu->tlb_large -= s->mask != GUEST_PAGE_MASK;
+        cpu->tlb_global -= s->global;
+    }
+    *s = (TLBSide){.page = TLB_INVALID, .mask = GUEST_PAGE_MASK};
+    memset(&cpu->tlb[u][i], 0xff, sizeof(TLBEntry));
+}
+
+/*
+ * Every flush bumps the epoch: blocks are linked by linear address for as long as it stays
+ * unchanged (cpu.c, jit.c), and any flush may be the guest announcing a new mapping.
+ */
+void x86_tlb_flush(X86CPU *cpu, X86TlbFlushCause why)
+{
+    tlb_clear_all(cpu);
+    cpu->stats.tlb_flushes++;
+    cpu->stats.tlb_flush_cause[why]++;
+    cpu->tlb_epoch++;
+}
+
+/*
+ * Linux on a CPU without PCID writes CR3 at every switch to another process; its kernel's
+ * pages are global, and keeping them spares the kernel a page walk for each page it touches
+ * again after the switch. Every non-global entry was filled since the last CR3 write or
+ * whole flush, so the log of those fills finds them without reading the whole table (a
+ * few hundred between two switches, against 4096 slots).
+ */
+G_STATIC_ASSERT(2 * TLB_SIZE <= UINT16_MAX + 1); /* a slot fits tlb_local_log */
+
+void x86_tlb_flush_cr3(X86CPU *cpu)
+{
+    cpu->stats.tlb_cr3_flushes++;
+    cpu->tlb_epoch++;
+    if (!cpu->tlb_global) {
+        tlb_clear_all(cpu);
         return;
     }
-    for (int u = 0; u < 2; u++) {
-        TLBEntry *e = x86_tlbe(cpu, la, u);
-        memset(e, 0xff, sizeof(*e));
+    cpu->stats.tlb_globals_kept += cpu->tlb_global;
+    if (cpu->tlb_local_n <= TLB_LOCAL_LOG) {
+        for (uint32_t k = 0; k < cpu->tlb_local_n; k++) {
+            uint32_t slot = cpu->tlb_local_log[k];
+            int u = slot / TLB_SIZE;
+            uint32_t i = slot % TLB_SIZE;
+            if (!cpu->tlb_side[u][i].global) {
+                tlb_drop(cpu, u, i);
+            }
+        }
+    } else {
+        for (int u = 0; u < 2; u++) {
+            for (uint32_t i = 0; i < TLB_SIZE; i++) {
+                if (!cpu->tlb_side[u][i].global) {
+                    tlb_drop(cpu, u, i);
+                }
+            }
+        }
     }
+    cpu->tlb_local_n = 0;
+}
+
+/*
+ * A large page fills one entry per 4 KiB page touched, in any slot: when the TLB holds any,
+ * the entries of the large page that holds la are found by their recorded page and mask
+ * rather than by flushing everything (Linux maps its kernel and the direct map with 2 MiB
+ * pages and invalidates user pages one by one).
+ */
+void x86_tlb_flush_page(X86CPU *cpu, uint64_t la)
+{
+    cpu->stats.tlb_page_flushes++;
     cpu->tlb_epoch++;
+    uint32_t slot = (la >> GUEST_PAGE_BITS) & (TLB_SIZE - 1);
+    for (int u = 0; u < 2; u++) {
+        tlb_drop(cpu, u, slot);
+    }
+    if (!cpu->tlb_large) {
+        return;
+    }
+    bool dropped = false;
+    for (int u = 0; u < 2 && cpu->tlb_large; u++) {
+        for (uint32_t i = 0; i < TLB_SIZE; i++) {
+            const TLBSide *s = &cpu->tlb_side[u][i];
+            if (s->mask != GUEST_PAGE_MASK && s->page != TLB_INVALID &&
+                !((s->page ^ la) & s->mask)) {
+                tlb_drop(cpu, u, i);
+                dropped = true;
+            }
+        }
+    }
+    cpu->stats.tlb_large_page_flushes += dropped;
+}
+
+void x86_tlb_info(const X86CPUStats *cs, GString *out)
+{
+    const uint64_t *c = cs->tlb_flush_cause;
+    g_string_append_printf(out,
+                           "TLB full flushes    %" PRIu64 " (CR0 %" PRIu64 ", CR4 %" PRIu64
+                           ", EFER %" PRIu64 ", reset or state load %" PRIu64 ")\n",
+                           cs->tlb_flushes, c[X86_TLB_FLUSH_CR0], c[X86_TLB_FLUSH_CR4],
+                           c[X86_TLB_FLUSH_EFER], c[X86_TLB_FLUSH_STATE]);
+    g_string_append_printf(out,
+                           "TLB CR3 flushes     %" PRIu64 " (global entries kept %" PRIu64 ")\n",
+                           cs->tlb_cr3_flushes, cs->tlb_globals_kept);
+    g_string_append_printf(
+        out, "TLB page flushes    %" PRIu64 " (invlpg; %" PRIu64 " also dropped a large page)\n",
+        cs->tlb_page_flushes, cs->tlb_large_page_flushes);
+    g_string_append_printf(out, "TLB page walks      %" PRIu64 "\n", cs->tlb_walks);
 }
 
 void x86_note_store_slow(X86CPU *cpu, uint64_t pi)
@@ -83,7 +185,8 @@ typedef struct Walk {
     uint64_t gpa;
     bool writable; /* a write may go through the TLB (permission and D bit) */
     bool exec;
-    bool large;
+    bool global;   /* the page survives CR3 writes (G bit, CR4.PGE) */
+    uint64_t mask; /* of the page that maps it: GUEST_PAGE_MASK, or a large page's */
 } Walk;
 
 /*
@@ -100,7 +203,8 @@ static bool walk(X86CPU *cpu, uint64_t la, int acc, int user, bool commit, Walk 
         w->gpa = cpu->lma ? la : (uint32_t)la;
         w->writable = true;
         w->exec = true;
-        w->large = false;
+        w->global = false;
+        w->mask = GUEST_PAGE_MASK;
         return true;
     }
 
@@ -171,13 +275,13 @@ static bool walk(X86CPU *cpu, uint64_t la, int acc, int user, bool commit, Walk 
                     base = (pte & 0xffc00000) | ((pte & 0x1e000) << 19);
                 }
                 w->gpa = base | (la & (psize - 1) & ~0xfffull);
-                w->large = true;
+                w->mask = ~(psize - 1);
                 goto found;
             }
         }
         if (leaf) {
             w->gpa = pte & (esz == 8 ? PG_ADDR : 0xfffff000);
-            w->large = false;
+            w->mask = GUEST_PAGE_MASK;
             goto found;
         }
         table = pte & (esz == 8 ? PG_ADDR : 0xfffff000);
@@ -209,6 +313,7 @@ found:
     }
     w->writable = (rw || (!user && !(env->cr0 & CR0_WP))) && (pte & PG_D);
     w->exec = !nx;
+    w->global = (pte & PG_G) && (env->cr4 & CR4_PGE);
     w->gpa |= la & 0xfff;
     return true;
 
@@ -224,35 +329,54 @@ static void check_canonical(X86CPU *cpu, uint64_t la)
     }
 }
 
+/*
+ * An entry describes one linear page: another page in its slot, a new host address or a
+ * page of another size or globalness drops what it held. Tags of the same page and mapping
+ * add up (read, then write once the D bit is set, then code).
+ */
+static void tlb_fill(X86CPU *cpu, uint64_t la, int user, const Walk *w, uint64_t off)
+{
+    uint32_t i = (la >> GUEST_PAGE_BITS) & (TLB_SIZE - 1);
+    TLBEntry *e = &cpu->tlb[user][i];
+    TLBSide *s = &cpu->tlb_side[user][i];
+    uint64_t page = la & GUEST_PAGE_MASK;
+    uintptr_t addend = (uintptr_t)(cpu->ram->host + off) - page;
+    if (e->addend != addend || s->page != page || s->mask != w->mask || s->global != w->global) {
+        tlb_drop(cpu, user, i);
+        *s = (TLBSide){.page = page, .mask = w->mask, .global = w->global};
+        cpu->tlb_large += w->mask != GUEST_PAGE_MASK;
+        cpu->tlb_global += w->global;
+        if (!w->global && cpu->tlb_local_n <= TLB_LOCAL_LOG) {
+            if (cpu->tlb_local_n < TLB_LOCAL_LOG) {
+                cpu->tlb_local_log[cpu->tlb_local_n] = user * TLB_SIZE + i;
+            }
+            cpu->tlb_local_n++;
+        }
+        e->addend = addend;
+    }
+    e->read = page;
+    if (w->writable && guest_ram_direct_store(cpu->ram, w->gpa & GUEST_PAGE_MASK, off)) {
+        e->write = page;
+    }
+    if (w->exec) {
+        e->code = page;
+    }
+}
+
 /* Translate for the slow paths; fills the TLB for RAM pages; raises #PF / #GP. */
 static uint64_t xlate(X86CPU *cpu, uint64_t la, int acc, int user)
 {
     Walk w;
     uint32_t err;
     check_canonical(cpu, la);
+    cpu->stats.tlb_walks++;
     if (!walk(cpu, la, acc, user, true, &w, &err)) {
         cpu->env.cr2 = la;
         x86_raise(cpu, EXCP_PF, err);
     }
     uint64_t off = guest_ram_offset(cpu->ram, w.gpa & GUEST_PAGE_MASK);
     if (off != UINT64_MAX) {
-        TLBEntry *e = x86_tlbe(cpu, la, user);
-        uint64_t page = la & GUEST_PAGE_MASK;
-        uintptr_t addend = (uintptr_t)(cpu->ram->host + off) - page;
-        if (e->addend != addend) {
-            e->read = e->write = e->code = TLB_INVALID;
-        }
-        e->addend = addend;
-        e->read = page;
-        if (w.writable && guest_ram_direct_store(cpu->ram, w.gpa & GUEST_PAGE_MASK, off)) {
-            e->write = page;
-        }
-        if (w.exec) {
-            e->code = page;
-        }
-        if (w.large) {
-            cpu->large_pages = true;
-        }
+        tlb_fill(cpu, la, user, &w, off);
     }
     return w.gpa;
 }

@@ -75,8 +75,11 @@ void x86_write_cr(X86CPU *cpu, int cr, uint64_t val)
             env->efer &= ~(uint64_t)EFER_LMA;
         }
         env->cr0 = val | CR0_ET;
-        if ((old ^ val) & (CR0_PG | CR0_PE | CR0_WP)) {
-            x86_tlb_flush(cpu);
+        /* PE alone changes no translation (paging needs it; without paging the TLB maps
+         * linear to physical in either mode), and SeaBIOS and GRUB toggle it around every
+         * BIOS call: 128 000 whole flushes in a Debian image boot (docs/cpu.md) */
+        if ((old ^ val) & (CR0_PG | CR0_WP)) {
+            x86_tlb_flush(cpu, X86_TLB_FLUSH_CR0);
         }
         break;
     }
@@ -88,7 +91,7 @@ void x86_write_cr(X86CPU *cpu, int cr, uint64_t val)
             x86_raise(cpu, EXCP_GP, 0);
         }
         env->cr3 = val;
-        x86_tlb_flush(cpu);
+        x86_tlb_flush_cr3(cpu);
         break;
     case 4:
         if (val & ~(uint64_t)CR4_SUPPORTED) {
@@ -98,7 +101,7 @@ void x86_write_cr(X86CPU *cpu, int cr, uint64_t val)
             x86_raise(cpu, EXCP_GP, 0);
         }
         if ((env->cr4 ^ val) & (CR4_PAE | CR4_PGE | CR4_PSE)) {
-            x86_tlb_flush(cpu);
+            x86_tlb_flush(cpu, X86_TLB_FLUSH_CR4);
         }
         env->cr4 = val;
         break;
@@ -227,7 +230,7 @@ bool x86_wrmsr(X86CPU *cpu, uint32_t msr, uint64_t val)
         uint64_t old = env->efer;
         env->efer = (val & allowed) | (env->efer & EFER_LMA);
         if ((old ^ env->efer) & EFER_NXE) {
-            x86_tlb_flush(cpu);
+            x86_tlb_flush(cpu, X86_TLB_FLUSH_EFER);
         }
         x86_update_mode(cpu);
         return true;

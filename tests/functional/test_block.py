@@ -245,6 +245,15 @@ def disk_http(vm, query):
 IFACES = {"virtio": ("/dev/vda", 16), "ide": ("/dev/sda", 16)}
 
 
+# /sys/block/vda/queue under Debian's QEMU 7.2 (the same run checks them there too).
+QUEUE_LIMITS = {"max_hw_sectors_kb": "2147483647", "max_sectors_kb": "1280",
+                "max_segments": "254", "max_segment_size": "4294967295",
+                "logical_block_size": "512", "physical_block_size": "512",
+                "minimum_io_size": "512", "optimal_io_size": "0",
+                "max_discard_segments": "1", "discard_granularity": "512",
+                "discard_max_hw_bytes": "2147483136", "write_zeroes_max_bytes": "2147483136"}
+
+
 @pytest.mark.parametrize("iface", ["virtio", "ide"])
 @pytest.mark.parametrize("binary", ["debian", "ours"])
 def test_guest_raw_device(built, img, binary, iface):
@@ -262,6 +271,13 @@ def test_guest_raw_device(built, img, binary, iface):
         sectors, md5 = out.split()[:2]
         assert int(sectors) == IMG_MIB * 2048
         assert md5 == hashlib.md5((bytes(range(256)) * (size // 256))).hexdigest()
+        if iface == "virtio":
+            # What the config space makes of the guest's request queue: 7.2's seg_max (queue
+            # size - 2), no size_max, 512-byte blocks, one discard/write-zeroes segment of up to
+            # 4 Mi-1 sectors. A smaller limit would split the guest's 1 MiB requests.
+            out = vm.shell(f"cd /sys/block/{name}/queue && cat {' '.join(QUEUE_LIMITS)}",
+                           timeout=30)
+            assert dict(zip(QUEUE_LIMITS, out.split())) == QUEUE_LIMITS, out
         if iface == "ide":
             # ata_piix on the PIIX3 moves data by bus-master DMA (MWDMA2, as on Debian's).
             out = vm.shell("cat /sys/class/ata_device/dev1.0/xfer_mode; "

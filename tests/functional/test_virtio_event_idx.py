@@ -16,6 +16,7 @@ from test_migration import BR_HOST, GUEST_IP, GUEST_MAC, migrate_between
 DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
 OURS = os.path.join(guest.ROOT, "build", "qemu-system-x86_64")
 EVENT_IDX = 29
+MRG_RXBUF = 15
 PACKED = 34
 IMG_BYTES = 8 << 20
 
@@ -120,10 +121,10 @@ def vm_on_tap(built, ns, tap, qmp_path, img, *extra):
 
 
 def test_migration_mid_traffic(built, tmp_path, sockdir):
-    """event_idx negotiated on both devices: while an 8 MiB TCP echo stream runs and the guest
-    writes its disk in a loop, the guest is migrated; the stream completes byte for byte on
-    the destination and the disk loop carries on there (a lost kick or interrupt would leave
-    either stuck)."""
+    """event_idx negotiated on both devices (and mrg_rxbuf on the NIC): while an 8 MiB TCP echo
+    stream runs and the guest writes its disk in a loop, the guest is migrated; the stream
+    completes byte for byte on the destination and the disk loop carries on there (a lost kick
+    or interrupt would leave either stuck)."""
     import socket
 
     from netns import NetNS, ip
@@ -141,7 +142,10 @@ def test_migration_mid_traffic(built, tmp_path, sockdir):
         try:
             a.start()
             a.wait_ready()
-            assert all(f[EVENT_IDX] == "1" for _, f in guest_features(a))
+            feats = guest_features(a)
+            assert all(f[EVENT_IDX] == "1" for _, f in feats)
+            # merged receive buffers too (the default): the stream's frames go over them
+            assert [f[MRG_RXBUF] for d, f in feats if d == "virtio_net"] == ["1"]
             a.send("i=0; while true; do i=$((i+1)); yes r$i | head -c 65536 | dd of=/dev/vda"
                    " bs=65536 seek=$((i % 64)) oflag=direct 2>/dev/null; echo QC-ROUND-$i;"
                    " done &")

@@ -6,7 +6,8 @@
  * CR2, exceptions, instructions retired or memory aborts with the code and the difference.
  * A run that reaches the budget is not stepped block by block (test-cpu-jit still does so).
  *
- * Input: byte 0 picks the number of instructions (1-64); the rest feeds the generator.
+ * Input: byte 0 picks the number of instructions (1-64, its low six bits), 32-bit flat code
+ * (bit 6) and with it paging (bit 7); the rest feeds the generator.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) {
         return 0;
     }
+    jd->mode32 = (data[0] & 0x40) != 0;
+    jd->paging32 = jd->mode32 && (data[0] & 0x80);
     jd_generate(jd, data + 1, size - 1, 1 + data[0] % 64);
     bool ran;
     char *diff = jd_compare(jd, &ran);

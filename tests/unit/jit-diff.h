@@ -12,6 +12,10 @@
  * destinations of the
  * generated code, except through push/pop and call/ret, which keep rsp inside the stack area.
  *
+ * With mode32 set the same loop is 32-bit flat protected-mode code (jd_one32: no REX; esi and
+ * ebp point into the data area, edi is the loop count, `dec edi; jnz LOOP; hlt`), paging off or
+ * (paging32) on with 4 MiB pages over the 16 MiB, and 32-bit interrupt gates.
+ *
  * The TSC's time base is a counter per side, restarted by every load and advanced by each
  * read: code that stores into itself can turn into rdtsc (0f 31), and host time would differ
  * between the two runs. Equal results also say both sides read the clock equally often.
@@ -38,6 +42,7 @@
 #define JD_STACK_SZ 0x2000u
 #define JD_LOOPS    24 /* well past JIT_HOT_RUNS: the loop gets translated */
 #define JD_CODE_MAX 2048
+#define JD_PD32     0x7000ull /* 32-bit paging: four 4 MiB pages */
 
 typedef struct JitDiffCPU {
     GuestRam *ram;
@@ -61,7 +66,9 @@ typedef struct JitDiff {
     uint8_t code[JD_CODE_MAX];
     int len;
     uint64_t regs[16];
+    X86Xmm xmm[16]; /* from the data's generator: the SSE forms start from random vectors */
     uint8_t data[JD_DATA_SZ];
+    bool mode32, paging32; /* 32-bit flat code (jd_one32), with paging on */
 } JitDiff;
 
 static inline void jd_tables(GuestRam *ram)
@@ -191,12 +198,37 @@ static inline int jd_mem_data(JdGen *g, uint8_t *b, int reg, int *index_out)
     return jd_mem_form(g, b, reg, index_out, 7);
 }
 
+/* At b + n: a jcc over one more instruction that `one` generates (rel8 when asked and it
+ * fits), or a jcc rel32 of 0 before it (taken or not, it goes on there); returns the new n. */
+static inline int jd_jcc_over(JdGen *g, uint8_t *b, int n, void (*one)(JdGen *), bool rel8)
+{
+    JdGen sub = *g;
+    uint8_t next[40];
+    sub.out = next;
+    sub.len = 0;
+    sub.max = sizeof(next);
+    sub.pos++;
+    one(&sub);
+    g->pos = sub.pos;
+    int cc = jd_take(g, 16);
+    if (sub.len > 0 && sub.len < 120 && rel8) {
+        b[n++] = 0x70 | cc;
+        b[n++] = (uint8_t)sub.len;
+    } else {
+        memcpy(b + n, "\x0f\x80\x00\x00\x00\x00", 6);
+        b[n + 1] |= cc;
+        n += 6;
+    }
+    memcpy(b + n, next, sub.len);
+    return n + sub.len;
+}
+
 static inline void jd_one(JdGen *g)
 {
     uint8_t b[64]; /* a jcc and the instruction it skips (at most 40 bytes) */
     int n = 0, idx;
     bool w = jd_take(g, 3) != 0;
-    unsigned kind = jd_take(g, 35);
+    unsigned kind = jd_take(g, 36);
     static const uint8_t alu[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b, 0x31,
                                   0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87, 0x63};
     switch (kind) {
@@ -300,28 +332,9 @@ static inline void jd_one(JdGen *g)
         n = 8;
         break;
     case 14:
-    case 15: { /* jcc over the next instruction (rel8), or a not-taken/taken jcc rel32 of 0 */
-        JdGen sub = *g;
-        uint8_t next[40];
-        sub.out = next;
-        sub.len = 0;
-        sub.max = sizeof(next);
-        sub.pos++;
-        jd_one(&sub);
-        g->pos = sub.pos;
-        int cc = jd_take(g, 16);
-        if (sub.len > 0 && sub.len < 120 && kind == 14) {
-            b[n++] = 0x70 | cc;
-            b[n++] = (uint8_t)sub.len;
-        } else {
-            memcpy(b, "\x0f\x80\x00\x00\x00\x00", 6);
-            b[1] |= cc;
-            n = 6;
-        }
-        memcpy(b + n, next, sub.len);
-        n += sub.len;
+    case 15: /* jcc over the next instruction (rel8), or a not-taken/taken jcc rel32 of 0 */
+        n = jd_jcc_over(g, b, n, jd_one, kind == 14);
         break;
-    }
     case 16: { /* test/cmp r, r */
         int a = jd_src(g), c = jd_src(g);
         b[n++] = jd_rex(w, a, 0, c);
@@ -770,26 +783,52 @@ static inline void jd_one(JdGen *g)
         }
         break;
     }
-    case 34: { /* SSE2 integer moves and operations, xmm to and from general registers and
-                * memory, ucomisd's flags */
+    case 34:
+    case 35: { /* SSE/SSE2 moves and integer operations (jit-sse.c's, and a few run by their
+                * handlers), xmm to and from general registers and memory, ucomisd's flags */
         static const uint8_t ops[][3] = {
-            /* prefix, opcode, form: 0 xmm, xmm; 1 xmm, mem; 2 mem, xmm; 3 gpr dst; 4 gpr src;
-             * 5 xmm, xmm, imm8 */
-            {0xf3, 0x6f, 1}, {0xf3, 0x7f, 2}, {0x66, 0xef, 0}, {0x66, 0xfe, 0},
-            {0x66, 0x74, 0}, {0x66, 0xfb, 0}, {0x66, 0xd7, 3}, {0x66, 0x7e, 3},
-            {0x66, 0x6e, 4}, {0x66, 0x2e, 0}, {0x66, 0x70, 5}, {0x66, 0xd4, 1},
+            /* prefix (0: none), opcode, form: 0 xmm, xmm; 1 xmm, mem; 2 mem, xmm; 3 gpr dst;
+             * 4 gpr src; 5 xmm, xmm, imm8; 6 xmm, imm8 (the shift groups) */
+            {0xf3, 0x6f, 1}, {0xf3, 0x7f, 2}, {0x66, 0xef, 0}, {0x66, 0xfe, 0}, {0x66, 0x74, 0},
+            {0x66, 0xfb, 0}, {0x66, 0xd7, 3}, {0x66, 0x7e, 3}, {0x66, 0x6e, 4}, {0x66, 0x2e, 0},
+            {0x66, 0x70, 5}, {0x66, 0xd4, 1}, {0x66, 0x6f, 1}, {0x66, 0x7f, 2}, {0x66, 0x6f, 0},
+            {0xf3, 0x7f, 0}, {0x00, 0x10, 1}, {0x00, 0x11, 2}, {0x00, 0x28, 1}, {0x66, 0x29, 2},
+            {0x00, 0x57, 0}, {0x66, 0x54, 1}, {0x66, 0xda, 1}, {0x66, 0xeb, 1}, {0x66, 0xdb, 0},
+            {0x66, 0xdf, 0}, {0x66, 0xf8, 0}, {0x66, 0x60, 0}, {0x66, 0x74, 1}, {0x66, 0x64, 0},
+            {0x66, 0x63, 0}, {0x66, 0xd1, 0}, {0x66, 0xf5, 0}, {0x66, 0xe4, 0}, {0x66, 0x6c, 0},
+            {0x66, 0x73, 6}, {0x66, 0x71, 6}, {0x66, 0x72, 6}, {0xf3, 0x7e, 1}, {0xf3, 0x7e, 0},
+            {0x66, 0xd6, 2}, {0x66, 0xd6, 0}, {0x66, 0x6e, 1}, {0x66, 0x7e, 2}, {0x66, 0xe7, 2},
+            {0x00, 0x2b, 2}, {0x66, 0x70, 1}, {0x66, 0xf6, 1},
         };
         unsigned f = jd_take(g, G_N_ELEMENTS(ops));
         int x = jd_take(g, 16), form = ops[f][2];
-        b[n++] = ops[f][0];
+        if (form == 6) { /* 66 0f 71-73 /g ib on xmm x: the groups' valid members */
+            static const uint8_t grp[3][4] = {{2, 4, 6, 2}, {2, 4, 6, 6}, {2, 3, 6, 7}};
+            int gr = grp[ops[f][1] - 0x71][jd_take(g, 4)];
+            b[n++] = 0x66;
+            b[n++] = jd_rex(false, 0, 0, x);
+            b[n++] = 0x0f;
+            b[n++] = ops[f][1];
+            b[n++] = 0xc0 | (gr << 3) | (x & 7);
+            b[n++] = (uint8_t)jd_take(g, 0) % 20; /* counts past the lanes now and then */
+            break;
+        }
+        if (ops[f][0]) {
+            b[n++] = ops[f][0];
+        }
         if (form == 1 || form == 2) {
             uint8_t m[8];
             int mn = jd_mem(g, m, x, &idx);
-            b[n++] = jd_rex(false, x, idx, 14);
+            /* movd/movq r/m: REX.W picks the size */
+            b[n++] = jd_rex(w && (ops[f][1] == 0x6e || ops[f][1] == 0x7e) && ops[f][0] == 0x66, x,
+                            idx, 14);
             b[n++] = 0x0f;
             b[n++] = ops[f][1];
             memcpy(b + n, m, mn);
             n += mn;
+            if (ops[f][1] == 0x70) {
+                b[n++] = (uint8_t)jd_take(g, 0);
+            }
             break;
         }
         int rm = form == 3 ? jd_dst(g) : form == 4 ? jd_src(g) : (int)jd_take(g, 16);
@@ -821,6 +860,258 @@ static inline void jd_one(JdGen *g)
     jd_put(g, b, n);
 }
 
+/* 32-bit code: interrupt gates of 8 bytes, a 32-bit code segment at 0x10, 4 MiB pages */
+static inline void jd_tables32(GuestRam *ram)
+{
+    for (int v = 0; v < 256; v++) {
+        uint64_t gate = (JD_HALT & 0xffff) | (0x10ull << 16) | (0x8eull << 40) |
+                        ((uint64_t)(JD_HALT >> 16) << 48);
+        guest_ram_write(ram, JD_IDT + v * 8, &gate, 8);
+    }
+    /* and for the mode tests: data based at 0x1000 (0x20), 16-bit code based at JD_CODE (0x28) */
+    uint64_t gdt[6] = {0,
+                       0,
+                       0x00cf9b000000ffffull,
+                       0x00cf93000000ffffull,
+                       0x00cf93001000ffffull,
+                       0x00009b100000ffffull};
+    G_STATIC_ASSERT(JD_CODE == 0x100000);
+    guest_ram_write(ram, JD_GDT, gdt, sizeof(gdt));
+    for (uint32_t i = 0; i < 1024; i++) {
+        uint32_t pde = i < (JD_RAM >> 22) ? (i << 22) | 0x87 : 0;
+        guest_ram_write(ram, JD_PD32 + i * 4, &pde, 4);
+    }
+}
+
+/* a 32-bit destination: eax ecx edx ebx (esp, the data pointers and the count never) */
+static inline int jd_dst32(JdGen *g)
+{
+    return jd_take(g, 4);
+}
+
+/* ModRM memory operand in 32-bit code: [esi + disp8], [ebp + disp8] (SS), [esi + edi * s +
+ * disp8], an absolute address in the data area, or now and then [esi + any * s + disp8]
+ * (which may fault, or wrap at 4 GiB); an fs/gs prefix may come before the instruction */
+static inline int jd_mem32(JdGen *g, uint8_t *b, int reg)
+{
+    unsigned form = jd_take(g, 9);
+    int n = 0;
+    if (form < 4 || form == 4) {
+        b[n++] = 0x40 | ((reg & 7) << 3) | (form == 4 ? 5 : 6);
+        b[n++] = (uint8_t)(jd_take(g, 0) & 0xfc);
+    } else if (form < 8) {
+        int idx = form == 7 ? (int)jd_take(g, 4) : 7;
+        b[n++] = 0x44 | ((reg & 7) << 3);
+        b[n++] = (uint8_t)((jd_take(g, 4) << 6) | (idx << 3) | 6);
+        b[n++] = (uint8_t)jd_take(g, 0);
+    } else {
+        b[n++] = 0x05 | ((reg & 7) << 3);
+        uint32_t a = (uint32_t)(JD_DATA + jd_take(g, JD_DATA_SZ / 4) * 4 - 8);
+        memcpy(b + n, &a, 4);
+        n += 4;
+    }
+    return n;
+}
+
+static inline void jd_one32(JdGen *g)
+{
+    uint8_t b[64];
+    int n = 0;
+    if (jd_take(g, 12) == 0) {
+        b[n++] = jd_take(g, 2) ? 0x64 : 0x65; /* fs or gs: their bases are added */
+    }
+    unsigned kind = jd_take(g, 20);
+    switch (kind) {
+    case 0:
+    case 1: { /* ALU, test, xchg between registers (byte forms: al-bh) */
+        static const uint8_t ops[] = {0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b, 0x31,
+                                      0x33, 0x39, 0x3b, 0x11, 0x19, 0x85, 0x87, 0x00, 0x02,
+                                      0x28, 0x32, 0x38, 0x84, 0x88, 0x8a, 0x89, 0x8b};
+        uint8_t op = ops[jd_take(g, sizeof(ops))];
+        bool byte = !(op & 1);
+        int d = byte ? (int)jd_take(g, 8) : jd_dst32(g), s = jd_take(g, 8);
+        bool to_reg = (op & 2) != 0;
+        int reg = to_reg ? d : s, rm = to_reg ? s : d;
+        if (op == 0x87 || op == 0x85 || op == 0x84) {
+            reg = jd_dst32(g);
+        }
+        b[n++] = op;
+        b[n++] = 0xc0 | ((reg & 7) << 3) | (rm & 7);
+        break;
+    }
+    case 2:
+    case 3: { /* ALU, mov, movzx/movsx, imul, cmp with a memory source */
+        static const uint8_t ops[] = {0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b, 0x8b, 0x8b,
+                                      0x13, 0x39, 0x85, 0x02, 0x8a, 0xb6, 0xbf, 0xaf};
+        uint8_t op = ops[jd_take(g, sizeof(ops))];
+        int d = jd_dst32(g);
+        if (op >= 0xaf) {
+            b[n++] = 0x0f;
+        }
+        b[n++] = op;
+        n += jd_mem32(g, b + n, d);
+        break;
+    }
+    case 4:
+    case 5: { /* store a register or an immediate (dword or byte) */
+        unsigned f = jd_take(g, 4);
+        static const uint8_t ops[] = {0x89, 0x88, 0xc7, 0xc6};
+        b[n++] = ops[f];
+        n += jd_mem32(g, b + n, f >= 2 ? 0 : (int)jd_take(g, 8));
+        if (f >= 2) {
+            uint32_t v = jd_take(g, 0) * 0x01010101u;
+            memcpy(b + n, &v, f == 2 ? 4 : 1);
+            n += f == 2 ? 4 : 1;
+        }
+        break;
+    }
+    case 6: { /* mov r, imm32; mov r8, imm8 */
+        if (jd_take(g, 2)) {
+            b[n++] = 0xb8 + jd_dst32(g);
+            uint32_t v = jd_take(g, 0) << (jd_take(g, 4) * 8);
+            if (jd_take(g, 2)) {
+                v = ~v;
+            }
+            memcpy(b + n, &v, 4);
+            n += 4;
+        } else {
+            b[n++] = 0xb0 + jd_take(g, 8);
+            b[n++] = (uint8_t)jd_take(g, 0);
+        }
+        break;
+    }
+    case 7: { /* ALU r, imm8 / imm32; al/eax forms */
+        int d = jd_dst32(g);
+        unsigned f = jd_take(g, 3);
+        if (f == 2) {
+            static const uint8_t ops[] = {0x04, 0x05, 0x2c, 0x2d, 0x3c, 0x3d, 0xa8, 0xa9, 0x15};
+            uint8_t op = ops[jd_take(g, sizeof(ops))];
+            b[n++] = op;
+            uint32_t v = jd_take(g, 0) * 0x01000001u;
+            memcpy(b + n, &v, (op & 1) ? 4 : 1);
+            n += (op & 1) ? 4 : 1;
+            break;
+        }
+        b[n++] = f ? 0x83 : 0x81;
+        b[n++] = 0xc0 | (jd_take(g, 8) << 3) | d;
+        uint32_t v = jd_take(g, 0) * (f ? 1 : 0x01000001u);
+        memcpy(b + n, &v, f ? 1 : 4);
+        n += f ? 1 : 4;
+        break;
+    }
+    case 8: { /* lea, also of an address past 4 GiB (wrapped) */
+        b[n++] = 0x8d;
+        n += jd_mem32(g, b + n, jd_dst32(g));
+        break;
+    }
+    case 9: { /* push r / pop r, push imm / pop, pushf / pop: esp stays in the stack area */
+        unsigned f = jd_take(g, 3);
+        if (f == 0) {
+            b[n++] = 0x50 + jd_take(g, 8);
+        } else if (f == 1) {
+            b[n++] = 0x6a;
+            b[n++] = (uint8_t)jd_take(g, 0);
+        } else {
+            b[n++] = 0x9c;
+        }
+        b[n++] = 0x58 + jd_dst32(g);
+        break;
+    }
+    case 10: /* call the next instruction, then drop the return address */
+        memcpy(b + n, "\xe8\x00\x00\x00\x00\x83\xc4\x04", 8);
+        n += 8;
+        break;
+    case 11: /* call a ret two bytes on, which returns to a jmp over it */
+        memcpy(b + n, "\xe8\x02\x00\x00\x00\xeb\x01\xc3", 8);
+        n += 8;
+        break;
+    case 12: { /* jcc over the next instruction, or a jcc rel32 of 0 */
+        bool rel8 = jd_take(g, 2);
+        n = jd_jcc_over(g, b, n, jd_one32, rel8);
+        break;
+    }
+    case 13: { /* inc/dec (40-4f and fe/ff), neg, not, shifts and rotates by an immediate */
+        static const uint8_t forms[][3] = {
+            {0xc1, 0xe0, 1}, {0xc1, 0xe8, 1}, {0xc1, 0xf8, 1}, {0xd1, 0xe0, 0},
+            {0xc1, 0xc0, 1}, {0xd1, 0xc8, 0}, {0xf7, 0xd8, 0}, {0xf7, 0xd0, 0},
+            {0xff, 0xc0, 0}, {0xfe, 0xc8, 0}, {0xf7, 0xc0, 4},
+        };
+        int d = jd_dst32(g);
+        unsigned f = jd_take(g, G_N_ELEMENTS(forms) + 2);
+        if (f >= G_N_ELEMENTS(forms)) {
+            b[n++] = (f == G_N_ELEMENTS(forms) ? 0x40 : 0x48) + d;
+            break;
+        }
+        b[n++] = forms[f][0];
+        b[n++] = forms[f][1] | d;
+        for (int k = 0; k < forms[f][2]; k++) {
+            b[n++] = (uint8_t)(k ? jd_take(g, 0) : jd_take(g, 40));
+        }
+        break;
+    }
+    case 14: { /* cmovcc from a register or memory, setcc */
+        int cc = jd_take(g, 16), d = jd_dst32(g);
+        unsigned f = jd_take(g, 3);
+        b[n++] = 0x0f;
+        b[n++] = (f == 0 ? 0x90 : 0x40) | cc;
+        if (f == 2) {
+            n += jd_mem32(g, b + n, d);
+        } else {
+            b[n++] = 0xc0 | (f ? d << 3 : 0) | (f ? jd_take(g, 8) : (unsigned)d);
+        }
+        break;
+    }
+    case 15: { /* imul r, r, imm; test/cmp r, r; adc/sbb */
+        static const uint8_t ops[] = {0x6b, 0x69, 0x85, 0x39, 0x13, 0x1b};
+        uint8_t op = ops[jd_take(g, sizeof(ops))];
+        b[n++] = op;
+        b[n++] = 0xc0 | (jd_dst32(g) << 3) | jd_take(g, 8);
+        if (op == 0x6b || op == 0x69) {
+            uint32_t v = jd_take(g, 0) * (op == 0x69 ? 0x00010101u : 1);
+            memcpy(b + n, &v, op == 0x69 ? 4 : 1);
+            n += op == 0x69 ? 4 : 1;
+        }
+        break;
+    }
+    case 16: { /* the interpreter's, mixed in: memory-destination ALU, inc of memory, leave */
+        unsigned f = jd_take(g, 3);
+        if (f == 2) {
+            memcpy(b + n, "\x55\x89\xe5\xc9", 4); /* push ebp; mov ebp, esp; leave */
+            n += 4;
+            break;
+        }
+        b[n++] = f ? 0x01 : 0xff;
+        n += jd_mem32(g, b + n, f ? (int)jd_take(g, 8) : 0);
+        break;
+    }
+    case 17: { /* an address past 4 GiB: eax = -k, then [esi + eax] wraps to esi - k */
+        uint32_t k = 4 + jd_take(g, 64) * 4;
+        uint32_t v = -k;
+        b[n++] = 0xb8;
+        memcpy(b + n, &v, 4);
+        n += 4;
+        static const uint8_t ops[] = {0x8b, 0x89, 0x3b, 0x8d};
+        b[n++] = ops[jd_take(g, sizeof(ops))];
+        b[n++] = 0x04 | (jd_take(g, 4) << 3); /* reg, [esi + eax] */
+        b[n++] = 0x06;
+        break;
+    }
+    case 18: /* nop, pause, 66 90 */
+        if (jd_take(g, 2)) {
+            b[n++] = jd_take(g, 2) ? 0xf3 : 0x66;
+        }
+        b[n++] = 0x90;
+        break;
+    default: { /* 16-bit operands (66): the interpreter's handlers */
+        b[n++] = 0x66;
+        b[n++] = 0x01 + (jd_take(g, 4) << 3);
+        b[n++] = 0xc0 | (jd_dst32(g) << 3) | jd_take(g, 4);
+        break;
+    }
+    }
+    jd_put(g, b, n);
+}
+
 /* The data area from a generator seeded by rax, so that the rest of the input is the
  * instructions (and a case is reproduced from its registers and code alone) */
 static inline void jd_fill_data(JitDiff *d)
@@ -832,6 +1123,34 @@ static inline void jd_fill_data(JitDiff *d)
         x ^= x << 17;
         d->data[i] = (uint8_t)x;
     }
+    for (unsigned i = 0; i < sizeof(d->xmm); i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ((uint8_t *)d->xmm)[i] = (uint8_t)x;
+    }
+}
+
+/* 32-bit: registers zero-extended, esi and ebp the data pointers, edi the count; the tail is
+ * dec edi; jnz LOOP; hlt */
+static inline void jd_generate32(JitDiff *d, JdGen *g, int ninsns)
+{
+    for (int r = 0; r < 16; r++) {
+        d->regs[r] = r < 8 ? (uint32_t)d->regs[r] : 0;
+    }
+    d->regs[R_ESI] = d->regs[R_EBP] = JD_DATA + JD_DATA_SZ / 2;
+    d->regs[R_EDI] = JD_LOOPS;
+    jd_fill_data(d);
+    for (int i = 0; i < ninsns; i++) {
+        jd_one32(g);
+    }
+    static const uint8_t tail[] = {0x4f, 0x0f, 0x85};
+    jd_put(g, tail, sizeof(tail));
+    int32_t back = -(g->len + 4);
+    jd_put(g, (const uint8_t *)&back, 4);
+    static const uint8_t hlt = 0xf4;
+    jd_put(g, &hlt, 1);
+    d->len = g->len;
 }
 
 /* Builds the looped body from `in` (and the registers and data from it too). */
@@ -849,6 +1168,10 @@ static inline void jd_generate(JitDiff *d, const uint8_t *in, size_t n, int nins
     d->regs[13] &= 0xff;
     d->regs[14] = JD_DATA + JD_DATA_SZ / 2;
     d->regs[15] = JD_LOOPS;
+    if (d->mode32) {
+        jd_generate32(d, &g, ninsns);
+        return;
+    }
     jd_fill_data(d);
     for (int i = 0; i < ninsns; i++) {
         jd_one(&g);
@@ -865,6 +1188,7 @@ static inline void jd_generate(JitDiff *d, const uint8_t *in, size_t n, int nins
 
 typedef struct JdResult {
     uint64_t regs[16], rip, eflags, cr2;
+    X86Xmm xmm[16];
     uint64_t exceptions;
     uint64_t clock_reads; /* rdtsc, rdtscp, rdmsr of the TSC, and the state read at the end */
     X86ExitReason why;
@@ -884,17 +1208,28 @@ static inline void jd_load_side(JitDiff *d, int s)
     guest_ram_write(c->ram, JD_DATA, d->data, JD_DATA_SZ);
     x86_cpu_reset(cpu);
     c->clock_ns = JD_CLOCK_START;
-    x86_cpu_setup_long_mode(cpu, JD_PT, 0);
     X86CPUState *env = x86_cpu_env(cpu);
+    if (d->mode32) {
+        jd_tables32(c->ram);
+        x86_cpu_setup_flat32(cpu);
+        if (d->paging32) {
+            env->cr4 |= CR4_PSE;
+            env->cr3 = JD_PD32;
+            env->cr0 |= CR0_PG | CR0_WP;
+        }
+    } else {
+        x86_cpu_setup_long_mode(cpu, JD_PT, 0);
+    }
     env->idt.base = JD_IDT;
-    env->idt.limit = 0xfff;
+    env->idt.limit = d->mode32 ? 0x7ff : 0xfff;
     env->gdt.base = JD_GDT;
-    env->gdt.limit = 0x1f;
+    env->gdt.limit = d->mode32 ? 0x2f : 0x1f;
     /* fs/gs-relative accesses land in the data area too, shifted */
     env->segs[R_FS].base = 0x100;
     env->segs[R_GS].base = (uint64_t)-0x200;
     env->cr4 |= CR4_OSFXSR; /* SSE enabled, as an OS enables it */
     memcpy(env->regs, d->regs, sizeof(env->regs));
+    memcpy(env->xmm, d->xmm, sizeof(env->xmm));
     env->rip = JD_CODE;
     x86_cpu_state_changed(cpu);
 }
@@ -911,6 +1246,7 @@ static inline void jd_run_side(JitDiff *d, int s, JdResult *r)
     X86CPUState st;
     x86_cpu_get_state(cpu, &st);
     memcpy(r->regs, st.regs, sizeof(r->regs));
+    memcpy(r->xmm, st.xmm, sizeof(r->xmm));
     r->rip = st.rip;
     r->eflags = st.eflags;
     r->cr2 = st.cr2;
@@ -942,6 +1278,14 @@ static inline char *jd_compare(JitDiff *d, bool *ran)
         if (r[0].regs[i] != r[1].regs[i]) {
             return g_strdup_printf("reg %d: %#" G_GINT64_MODIFIER "x vs %#" G_GINT64_MODIFIER "x",
                                    i, r[0].regs[i], r[1].regs[i]);
+        }
+    }
+    for (int i = 0; i < 16; i++) {
+        if (memcmp(&r[0].xmm[i], &r[1].xmm[i], sizeof(X86Xmm))) {
+            return g_strdup_printf("xmm%d: %016" G_GINT64_MODIFIER "x%016" G_GINT64_MODIFIER
+                                   "x vs %016" G_GINT64_MODIFIER "x%016" G_GINT64_MODIFIER "x",
+                                   i, r[0].xmm[i].q[1], r[0].xmm[i].q[0], r[1].xmm[i].q[1],
+                                   r[1].xmm[i].q[0]);
         }
     }
     if (r[0].rip != r[1].rip || r[0].eflags != r[1].eflags || r[0].cr2 != r[1].cr2 ||
@@ -1040,6 +1384,10 @@ static inline char *jd_compare_blocks(JitDiff *d, bool *ran)
                 "x cr2 %#" G_GINT64_MODIFIER "x/%#" G_GINT64_MODIFIER "x",
                 block, n0, r, env[0].regs[r], env[1].regs[r], env[0].rip, env[1].rip, env[0].eflags,
                 env[1].eflags, env[0].cr2, env[1].cr2);
+        }
+        if (memcmp(env[0].xmm, env[1].xmm, sizeof(env[0].xmm))) {
+            return g_strdup_printf("block %d (%" G_GUINT64_FORMAT " instructions): xmm differ",
+                                   block, n0);
         }
         for (size_t a = 0; a < G_N_ELEMENTS(areas); a++) {
             const uint8_t *m0 = guest_ram_host_ptr(d->side[0].ram, areas[a].gpa, areas[a].len);

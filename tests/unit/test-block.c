@@ -543,8 +543,15 @@ static void test_read_nowait(Fixture *f, gconstpointer data)
 /* A completion lock that is free only when the test says so. */
 static gint lock_free, lock_taken;
 
+/* Failures to give before the lock is free (a lock held for a moment elsewhere). */
+static gint lock_busy_tries;
+
 static bool test_trylock(void)
 {
+    if (g_atomic_int_get(&lock_busy_tries) > 0) {
+        g_atomic_int_add(&lock_busy_tries, -1);
+        return false;
+    }
     if (!g_atomic_int_get(&lock_free)) {
         return false;
     }
@@ -584,6 +591,19 @@ static void test_completion_lock(Fixture *f, gconstpointer data)
     g_assert_cmpuint(blk_in_flight(blk), ==, 0);
     g_assert_cmpuint(blk_stats(blk).wr_ops, ==, 1);
 
+    /* Busy for a moment: the worker tries again and still runs the callback itself. */
+    g_atomic_int_set(&lock_busy_tries, 1);
+    c = (Completion){0};
+    blk_aio_pwrite(blk, 4096, sizeof(buf), buf, 0, complete, &c);
+    deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    while (g_atomic_int_get(&c.done) == 0 && g_get_monotonic_time() < deadline) {
+        g_usleep(1000);
+    }
+    g_assert_cmpint(g_atomic_int_get(&c.done), ==, 1);
+    g_assert_true(c.thread != g_thread_self());
+    g_assert_cmpint(g_atomic_int_get(&lock_busy_tries), ==, 0);
+    g_assert_cmpint(g_atomic_int_get(&lock_taken), ==, 2);
+
     /* Lock held elsewhere: the context runs it, and a drain does too. */
     g_atomic_int_set(&lock_free, 0);
     c = (Completion){0};
@@ -596,9 +616,38 @@ static void test_completion_lock(Fixture *f, gconstpointer data)
     blk_drain(blk);
     g_assert_cmpint(c.done, ==, 1);
     g_assert_true(c.thread == g_thread_self());
-    g_assert_cmpint(g_atomic_int_get(&lock_taken), ==, 1);
+    g_assert_cmpint(g_atomic_int_get(&lock_taken), ==, 2);
     blk_set_completion_lock(blk, NULL);
     blk_unref(blk);
+}
+
+/* A file node's length is read at open and then follows the node's own writes and truncates,
+ * as upstream's total_sectors: range checks cost no fstat per request. */
+static void test_file_length(Fixture *f, gconstpointer data)
+{
+    GError *err = NULL;
+    g_autoptr(GHashTable) o = opts_of("driver", "file", "filename", f->path, NULL);
+    BlockDriverState *bs = bdrv_open_opts(o, NULL, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(bdrv_getlength(bs), ==, IMG_SIZE);
+    /* Another writer's growth is not followed (nobody may write under a node upstream either). */
+    g_assert_cmpint(truncate(f->path, 2 * IMG_SIZE), ==, 0);
+    g_assert_cmpint(bdrv_getlength(bs), ==, IMG_SIZE);
+    uint8_t buf[4096];
+    memset(buf, 0xab, sizeof(buf));
+    g_assert_cmpint(bdrv_pwrite(bs, 3 * IMG_SIZE, sizeof(buf), buf, 0), ==, 0);
+    g_assert_cmpint(bdrv_getlength(bs), ==, 3 * IMG_SIZE + 4096);
+    struct iovec iov[2] = {{buf, 512}, {buf + 512, 1024}};
+    g_assert_cmpint(bdrv_pwritev(bs, 3 * IMG_SIZE + 4096, iov, 2, 0), ==, 0);
+    g_assert_cmpint(bdrv_getlength(bs), ==, 3 * IMG_SIZE + 4096 + 1536);
+    g_assert_cmpint(bdrv_pwrite(bs, 0, sizeof(buf), buf, 0), ==, 0);
+    g_assert_cmpint(bdrv_getlength(bs), ==, 3 * IMG_SIZE + 4096 + 1536);
+    g_assert_cmpint(bdrv_truncate(bs, 8192), ==, 0);
+    g_assert_cmpint(bdrv_getlength(bs), ==, 8192);
+    GStatBuf st;
+    g_assert_cmpint(g_stat(f->path, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 8192);
+    bdrv_unref(bs);
 }
 
 int main(int argc, char **argv)
@@ -618,5 +667,6 @@ int main(int argc, char **argv)
     ADD("/block/vectored", test_vectored);
     ADD("/block/read-nowait", test_read_nowait);
     ADD("/block/completion-lock", test_completion_lock);
+    ADD("/block/file-length", test_file_length);
     return g_test_run();
 }

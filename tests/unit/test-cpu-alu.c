@@ -423,6 +423,15 @@ static void test_misc(void)
         {"repne scasb", OP(0xf2, 0xae), -2, 0, 4, false, true, ALL_FLAGS},
         {"lodsw", OP(0x66, 0xad), -2, 0, 4, false, true, ALL_FLAGS},
         {"std; movsd", OP(0xfd, 0xa5), -2, 0, 4, false, true, ALL_FLAGS},
+        /* rep's page-at-a-time path backwards, and overlapping runs both ways (an element
+         * reads what an earlier one wrote) */
+        {"std; rep movsb", OP(0xfd, 0xf3, 0xa4), -2, 0, 4, false, true, ALL_FLAGS},
+        {"std; rep movsd", OP(0xfd, 0xf3, 0xa5), -2, 0, 4, false, true, ALL_FLAGS},
+        {"std; rep stosw", OP(0xfd, 0xf3, 0x66, 0xab), -2, 0, 4, false, true, ALL_FLAGS},
+        {"rep movsb overlapping", OP(0xf3, 0xa4), -2, 0, 4, false, true, ALL_FLAGS},
+        {"rep movsd overlapping", OP(0xf3, 0xa5), -2, 0, 4, false, true, ALL_FLAGS},
+        {"std; rep movsb overlapping", OP(0xfd, 0xf3, 0xa4), -2, 0, 4, false, true, ALL_FLAGS},
+        {"std; rep movsd overlapping", OP(0xfd, 0xf3, 0xa5), -2, 0, 4, false, true, ALL_FLAGS},
     };
     GRand *r = g_rand_new_with_seed(5);
     int nf = G_N_ELEMENTS(forms), n = nf * 50;
@@ -451,6 +460,9 @@ static void test_misc(void)
         c->in.regs[6] = DIFF_DATA + 0x400 + g_rand_int_range(r, 0, 0x100);
         c->in.regs[7] = DIFF_DATA + 0x800 + g_rand_int_range(r, 0, 0x100);
         c->in.regs[1] = g_rand_int_range(r, 0, 40);
+        if (strstr(f->name, "overlapping")) {
+            c->in.regs[7] = c->in.regs[6] + g_rand_int_range(r, -9, 10);
+        }
         if (g_rand_int_range(r, 0, 4) == 0) {
             memcpy(c->in.data + 0x800 + (c->in.regs[7] - DIFF_DATA - 0x800),
                    c->in.data + (c->in.regs[6] - DIFF_DATA), 20); /* equal runs for cmps */

@@ -32,13 +32,18 @@ static bool check(const char *what)
     return ran;
 }
 
-static void test_random(void)
+/* `cases` random cases; mode32: 32-bit flat code, paging on in every other case */
+static void random_cases(int cases, bool mode32)
 {
-    /* JIT_DIFF_SEED=n runs another 2000 cases (the fuzz target explores further) */
+    /* JIT_DIFF_SEED=n runs other cases (the fuzz target explores further) */
     const char *seed = g_getenv("JIT_DIFF_SEED");
     GRand *rnd = g_rand_new_with_seed(seed ? (guint32)g_ascii_strtoull(seed, NULL, 10) : 1234);
     int compared = 0, stepped = 0;
-    for (int i = 0; i < 2000; i++) {
+    X86JitStats st0;
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &st0);
+    for (int i = 0; i < cases; i++) {
+        jd.mode32 = mode32;
+        jd.paging32 = mode32 && i % 2;
         uint8_t bytes[512];
         for (size_t k = 0; k < sizeof(bytes); k++) {
             bytes[k] = g_rand_int(rnd);
@@ -57,13 +62,26 @@ static void test_random(void)
         }
     }
     g_rand_free(rnd);
+    jd.mode32 = jd.paging32 = false;
     X86JitStats st;
     x86_cpu_get_jit_stats(jd.side[1].cpu, &st);
-    g_test_message("%d of 2000 compared; %" G_GUINT64_FORMAT " blocks, %" G_GUINT64_FORMAT
+    g_test_message("%d of %d compared; %" G_GUINT64_FORMAT " blocks, %" G_GUINT64_FORMAT
                    " instructions translated, %" G_GUINT64_FORMAT " refused",
-                   compared, st.blocks, st.insns, st.refused);
-    g_assert_cmpint(compared, >, 1500);
-    g_assert_cmpint(stepped, >, 1500 / 8);
+                   compared, cases, st.blocks - st0.blocks, st.insns - st0.insns,
+                   st.refused - st0.refused);
+    g_assert_cmpint(compared, >, cases * 3 / 4);
+    g_assert_cmpint(stepped, >, cases * 3 / 4 / 8);
+    g_assert_cmpuint(st.insns - st0.insns, >, (uint64_t)cases); /* the code was translated */
+}
+
+static void test_random(void)
+{
+    random_cases(2000, false);
+}
+
+static void test_random32(void)
+{
+    random_cases(1000, true);
 }
 
 /* Runs hand-written code looped as jd_generate loops it, from the registers regs (and the
@@ -90,6 +108,80 @@ static void run_fixed_regs(const char *what, const uint8_t *body, int n, const u
 static void run_fixed(const char *what, const uint8_t *body, int n)
 {
     run_fixed_regs(what, body, n, NULL);
+}
+
+/* A whole 32-bit program (no loop tail added) from the generated registers: straight through
+ * and block by block, and it must end (not on the budget). */
+static void run_code32(const char *what, bool paging, const uint8_t *code, int n)
+{
+    uint8_t none[1] = {0};
+    jd.mode32 = true;
+    jd.paging32 = paging;
+    jd_generate(&jd, none, 0, 0);
+    memcpy(jd.code, code, n);
+    jd.len = n;
+    g_assert_true(check(what));
+    bool ran;
+    g_autofree char *diff = jd_compare_blocks(&jd, &ran);
+    if (diff || !ran) {
+        g_autofree char *bw = g_strdup_printf("%s, block by block", what);
+        fail(bw, diff ? diff : "not compared");
+    }
+    jd.mode32 = jd.paging32 = false;
+}
+
+/*
+ * 32-bit flat code around its translated blocks: a data segment whose base is not 0 makes
+ * the translated loop run interpreted; the same bytes at the same linear address through a
+ * 16-bit code segment are another block; a #PF (paging on) and a #GP in the middle of a
+ * translated loop leave the state as after the last retired instruction.
+ */
+static void test_mode32(void)
+{
+    /* xor ecx, ecx; S: mov edi, 24; L: add ebx, [esi]; mov [esi + 8], ebx; dec edi; jnz L;
+     * test ecx, ecx; jnz H; inc ecx; mov edx, 0x20; mov ds, edx (base 0x1000); jmp S; H: hlt */
+    static const uint8_t ds_base[] = {
+        0x31, 0xc9, 0xbf, 0x18, 0x00, 0x00, 0x00, 0x03, 0x1e, 0x89, 0x5e, 0x08,
+        0x4f, 0x75, 0xf8, 0x85, 0xc9, 0x75, 0x0e, 0x41, 0xba, 0x20, 0x00, 0x00,
+        0x00, 0x8e, 0xda, 0xeb, 0xe5, 0x90, 0x90, 0x90, 0x90, 0xf4,
+    };
+    for (int paging = 0; paging < 2; paging++) {
+        run_code32("DS based at 0x1000 after the loop was translated", paging, ds_base,
+                   sizeof(ds_base));
+        g_assert_cmpuint(jd_last[1].regs[R_ECX], ==, 1);
+    }
+    /* xor ecx, ecx; mov edi, 24; L: add ebx, eax; dec edi; jnz L; test ecx, ecx; jnz H;
+     * inc ecx; mov edi, 0x10018; jmp far 0x28:L (16-bit code at JD_CODE: add bx, ax; dec di;
+     * jnz L, 24 times; test cx, cx; jnz H); H: hlt */
+    static const uint8_t code16[] = {
+        0x31, 0xc9, 0xbf, 0x18, 0x00, 0x00, 0x00, 0x01, 0xc3, 0x4f, 0x75, 0xfb,
+        0x85, 0xc9, 0x75, 0x12, 0x41, 0xbf, 0x18, 0x00, 0x01, 0x00, 0xea, 0x07,
+        0x00, 0x00, 0x00, 0x28, 0x00, 0x90, 0x90, 0x90, 0x90, 0x90, 0xf4,
+    };
+    run_code32("the same bytes as 16-bit code", false, code16, sizeof(code16));
+    g_assert_cmpuint(jd_last[1].regs[R_EDI], ==, 0x10000);
+    g_assert_cmpuint(jd_last[1].rip, ==, 0x23);
+    /* mov edi, 24; mov edx, 0xfec000; L: add edx, 0x1000; mov ecx, [edx]; add ebx, ecx;
+     * dec edi; jnz L; hlt: the 20th pass reads 16 MiB, past the mapped pages */
+    static const uint8_t pf[] = {
+        0xbf, 0x18, 0x00, 0x00, 0x00, 0xba, 0x00, 0xc0, 0xfe, 0x00, 0x81, 0xc2,
+        0x00, 0x10, 0x00, 0x00, 0x8b, 0x0a, 0x01, 0xcb, 0x4f, 0x75, 0xf3, 0xf4,
+    };
+    run_code32("#PF in a translated 32-bit loop", true, pf, sizeof(pf));
+    g_assert_cmpuint(jd_last[1].cr2, ==, 0x1000000);
+    g_assert_cmpuint(jd_last[1].exceptions, ==, 1);
+    g_assert_cmpuint(jd_last[1].regs[R_EDI], ==, 5);
+    run_code32("the same loop past the end of RAM, paging off", false, pf, sizeof(pf));
+    g_assert_cmpuint(jd_last[1].exceptions, ==, 0);
+    /* mov edi, 24; L: cmp edi, 4; sete al; movzx eax, al; movdqa xmm0, [esi + eax];
+     * add ebx, 3; dec edi; jnz L; hlt: misaligned (#GP) when edi is 4 */
+    static const uint8_t gp[] = {
+        0xbf, 0x18, 0x00, 0x00, 0x00, 0x83, 0xff, 0x04, 0x0f, 0x94, 0xc0, 0x0f, 0xb6,
+        0xc0, 0x66, 0x0f, 0x6f, 0x04, 0x06, 0x83, 0xc3, 0x03, 0x4f, 0x75, 0xec, 0xf4,
+    };
+    run_code32("#GP in a translated 32-bit loop", false, gp, sizeof(gp));
+    g_assert_cmpuint(jd_last[1].exceptions, ==, 1);
+    g_assert_cmpuint(jd_last[1].regs[R_EDI], ==, 4);
 }
 
 static void test_smc(void)
@@ -310,6 +402,12 @@ static void test_faults(void)
         {"stos", "\x48\x89\xf7\x48\xab", 5},           /* mov rdi, rsi; stosq */
         {"push imm", "\x48\x89\xf4\x6a\x05", 5, true}, /* mov rsp, rsi; push 5 */
         {"pushf", "\x48\x89\xf4\x9c", 4, true},        /* mov rsp, rsi; pushfq */
+        /* jit-sse.c's: a TLB miss goes to the handler, which raises */
+        {"movdqu load", "\xf3\x0f\x6f\x16", 4},  /* movdqu xmm2, [rsi] */
+        {"movdqa store", "\x66\x0f\x7f\x16", 4}, /* movdqa [rsi], xmm2 */
+        {"pxor source", "\x66\x0f\xef\x16", 4},  /* pxor xmm2, [rsi] */
+        {"movd store", "\x66\x0f\x7e\x16", 4},   /* movd [rsi], xmm2 */
+        {"movq load", "\xf3\x0f\x7e\x16", 4},    /* movq xmm2, [rsi] */
     };
     static const struct {
         const char *name;
@@ -329,6 +427,27 @@ static void test_faults(void)
     static const uint8_t de[] = {0x48, 0x01, 0xc3, 0xb9, 0x01, 0,    0,    0,    0x49, 0x83, 0xff,
                                  0x01, 0x75, 0x02, 0x31, 0xc9, 0x31, 0xd2, 0x48, 0xf7, 0xf1};
     fault_case("#DE", de, sizeof(de), false);
+}
+
+/* The SSE forms' own exceptions in translated code, each on the last pass only: an aligned
+ * form's misaligned operand (#GP), CR0.TS set (#NM) and CR4.OSFXSR cleared (#UD) by the pass
+ * before, which the block's mode check must see */
+static void test_sse_faults(void)
+{
+    uint8_t b[64];
+    /* movdqa xmm2, [rsi] at r14 + 8 */
+    int n = bad_rsi(b, JD_DATA + JD_DATA_SZ / 2 + 8, (const uint8_t *)"\x66\x0f\x6f\x16", 4);
+    fault_case("#GP movdqa misaligned", b, n, false);
+    /* movdqu xmm1, [r14 + 8]; paddd xmm1, xmm2; add rbx, rax; cmp r15, 2; jne over:
+     * mov rax, cr0; or rax, 8 (TS); mov cr0, rax */
+    static const uint8_t nm[] = "\xf3\x41\x0f\x6f\x4e\x08\x66\x0f\xfe\xca\x48\x01\xc3\x49\x83"
+                                "\xff\x02\x75\x0a\x0f\x20\xc0\x48\x83\xc8\x08\x0f\x22\xc0";
+    fault_case("#NM", nm, sizeof(nm) - 1, false);
+    /* pxor xmm3, xmm1; movdqa [r14 + 16], xmm3; add rbx, rax; cmp r15, 2; jne over:
+     * mov rax, cr4; btr rax, 9 (OSFXSR); mov cr4, rax */
+    static const uint8_t ud[] = "\x66\x0f\xef\xd9\x66\x41\x0f\x7f\x5e\x10\x48\x01\xc3\x49\x83"
+                                "\xff\x02\x75\x0b\x0f\x20\xe0\x48\x0f\xba\xf0\x09\x0f\x22\xe0";
+    fault_case("#UD", ud, sizeof(ud) - 1, false);
 }
 
 /* Each form the translator handles, in loops whose whole body is translated, with the flags
@@ -386,6 +505,30 @@ static void test_forms(void)
          "\x48\x89\xc8\x48\x01\xd0\xa8\x01\x48\x0f\x45\xd8\x0f\x95\xc2\x48\x01\xfe\x4d"
          "\x01\xc8\x88\xe5\x4d\x31\xda\x4d\x01\xcc",
          29, 10},
+        /* jit-sse.c's forms (r14 is page aligned): movdqu xmm1, [r14 + 8]; movdqa xmm2,
+         * [r14 + 16]; pxor xmm1, xmm2; pcmpeqb xmm3, [r14 + 32]; pminub xmm3, xmm1; pmovmskb
+         * eax, xmm1; movdqa [r14 + 48], xmm1; movdqu [r14 + 3], xmm2; movaps xmm4, xmm1;
+         * movups xmm5, [r14 + 5]; movups [r14 + 64], xmm5; por xmm4, xmm5; pand xmm4,
+         * [r14 + 80]; pandn xmm5, xmm4; psubb xmm5, xmm1; paddq xmm5, xmm2; punpcklbw xmm6,
+         * xmm5; pshufd xmm7, xmm6, 0x1b; pslldq xmm7, 3; psrldq xmm6, 5; psrlw xmm6, 3; movd
+         * xmm8, ecx; movq xmm9, rdx; movd xmm10, [r14 + 12]; movq rdx, xmm7; movd esi, xmm6;
+         * movd [r14 + 96], xmm7; movq xmm11, [r14 + 100]; movq xmm12, xmm7; movq [r14 + 104],
+         * xmm6; movq xmm13, xmm6 (66 0f d6); xorps xmm14, xmm1; andpd xmm14, [r14 + 112];
+         * movntdq [r14 + 128], xmm14; movdqa xmm15, xmm14; then across the page below r14
+         * (the handler's path): movdqu xmm13, [r14 - 8]; movdqu [r14 - 4], xmm15; movq
+         * [r14 - 4], xmm15; and pshufd xmm0, [r14 + 32], 0x4e */
+        {"sse native",
+         "\xf3\x41\x0f\x6f\x4e\x08\x66\x41\x0f\x6f\x56\x10\x66\x0f\xef\xca\x66\x41\x0f\x74\x5e\x20"
+         "\x66\x0f\xda\xd9\x66\x0f\xd7\xc1\x66\x41\x0f\x7f\x4e\x30\xf3\x41\x0f\x7f\x56\x03\x0f\x28"
+         "\xe1\x41\x0f\x10\x6e\x05\x41\x0f\x11\x6e\x40\x66\x0f\xeb\xe5\x66\x41\x0f\xdb\x66\x50\x66"
+         "\x0f\xdf\xec\x66\x0f\xf8\xe9\x66\x0f\xd4\xea\x66\x0f\x60\xf5\x66\x0f\x70\xfe\x1b\x66\x0f"
+         "\x73\xff\x03\x66\x0f\x73\xde\x05\x66\x0f\x71\xd6\x03\x66\x44\x0f\x6e\xc1\x66\x4c\x0f\x6e"
+         "\xca\x66\x45\x0f\x6e\x56\x0c\x66\x48\x0f\x7e\xfa\x66\x0f\x7e\xf6\x66\x41\x0f\x7e\x7e\x60"
+         "\xf3\x45\x0f\x7e\x5e\x64\xf3\x44\x0f\x7e\xe7\x66\x41\x0f\xd6\x76\x68\x66\x41\x0f\xd6\xf5"
+         "\x44\x0f\x57\xf1\x66\x45\x0f\x54\x76\x70\x66\x45\x0f\xe7\xb6\x80\x00\x00\x00\x66\x45\x0f"
+         "\x6f\xfe\xf3\x45\x0f\x6f\x6e\xf8\xf3\x45\x0f\x7f\x7e\xfc\x66\x45\x0f\xd6\x7e\xfc\x66\x41"
+         "\x0f\x70\x46\x20\x4e",
+         203, 39},
     };
     static const struct {
         const char *name;
@@ -420,6 +563,42 @@ static void test_forms(void)
          "\x0f\x2e\xc1\x9c\x5e",
          25, 7},
     };
+    static const struct {
+        const char *name;
+        const char *code;
+        int len, insns;
+    } forms32[] = {
+        /* 32-bit code: push eax; push ecx; pop edx; pop ebx; inc eax; dec ebx; inc ecx;
+         * dec ecx; pushfd; pop eax */
+        {"32-bit push pop inc dec", "\x50\x51\x5a\x5b\x40\x4b\x41\x49\x9c\x58", 10, 8},
+        /* mov eax, -16; mov ecx, [esi + eax]; mov [esi + eax + 8], ecx; lea edx, [esi + eax * 2];
+         * cmp ebx, [esi + eax]; mov ecx, gs:[esi] (GS based at -0x200): wrapped at 4 GiB */
+        {"32-bit address wrap",
+         "\xb8\xf0\xff\xff\xff\x8b\x0c\x06\x89\x4c\x06\x08\x8d\x14\x46\x3b\x1c\x06\x65"
+         "\x8b\x0e",
+         21, 6},
+        /* add eax, [esi + 8]; sub ecx, [ebp + 4]; movzx edx, byte [esi + 3]; imul ebx,
+         * [esi + 12]; cmp dword [esi + 16], 5; setb al; call +0; add esp, 4 */
+        {"32-bit memory, call",
+         "\x03\x46\x08\x2b\x4d\x04\x0f\xb6\x56\x03\x0f\xaf\x5e\x0c\x83\x7e\x10\x05\x0f"
+         "\x92\xc0\xe8\x00\x00\x00\x00\x83\xc4\x04",
+         29, 8},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(forms32); i++) {
+        for (int paging = 0; paging < 2; paging++) {
+            X86JitStats before, after;
+            x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
+            jd.mode32 = true;
+            jd.paging32 = paging;
+            run_fixed(forms32[i].name, (const uint8_t *)forms32[i].code, forms32[i].len);
+            jd.mode32 = jd.paging32 = false;
+            x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
+            if (after.insns - before.insns < (uint64_t)forms32[i].insns) {
+                g_error("%s: %" G_GUINT64_FORMAT " instructions translated", forms32[i].name,
+                        after.insns - before.insns);
+            }
+        }
+    }
     for (size_t i = 0; i < G_N_ELEMENTS(interp_forms); i++) {
         X86JitStats before, after;
         x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
@@ -639,11 +818,14 @@ int main(int argc, char **argv)
     jd_init(&jd);
     g_test_add_func("/cpu/jit/translates", test_translates);
     g_test_add_func("/cpu/jit/random", test_random);
+    g_test_add_func("/cpu/jit/random32", test_random32);
+    g_test_add_func("/cpu/jit/mode32", test_mode32);
     g_test_add_func("/cpu/jit/smc", test_smc);
     g_test_add_func("/cpu/jit/smc-rdtsc", test_smc_rdtsc);
     g_test_add_func("/cpu/jit/fault-count", test_fault_count);
     g_test_add_func("/cpu/jit/faults", test_faults);
     g_test_add_func("/cpu/jit/forms", test_forms);
+    g_test_add_func("/cpu/jit/sse-faults", test_sse_faults);
     g_test_add_func("/cpu/jit/loop-exits", test_loop_exits);
     g_test_add_func("/cpu/jit/ret-relinks", test_ret_relinks);
     g_test_add_func("/cpu/jit/jump-lookup", test_jump_lookup);

@@ -424,6 +424,210 @@ static void test_paging_modes(void)
     guest_ram_free(ram);
 }
 
+/*
+ * TLB flushes, seen from guest code. A load loop reads four linear pages; the test rewrites
+ * their page-table entries without telling the CPU, so that a load still returning the old
+ * value proves the entry was kept, and the new value that it was flushed. Flushing more than
+ * the architecture asks is allowed but costs page walks; flushing less is a stale mapping.
+ */
+enum {
+    TLB_CODE = 0x10000,    /* the load loop */
+    TLB_INVLPG = 0x11000,  /* invlpg [r10]; hlt  (32-bit: invlpg [edx]) */
+    TLB_MOV_CR3 = 0x11010, /* mov cr3, r10; hlt */
+    TLB_MOV_CR4 = 0x11020, /* mov cr4, r10; hlt */
+    TLB_SWEEP = 0x12000,   /* reads ecx pages from r11 up */
+    TLB_PD = 0x3000,
+    TLB_PT = 0x4000,
+};
+
+static void tlb_run(X86CPU *cpu, uint64_t rip, uint64_t r10)
+{
+    X86CPUState *env = x86_cpu_env(cpu);
+    env->regs[10] = r10;
+    env->regs[R_EDX] = r10;
+    env->rip = rip;
+    env->halted = 0;
+    g_assert_cmpint(x86_cpu_exec(cpu, 1000000), ==, X86_EXIT_HALTED);
+}
+
+/* Runs the load loop 32 times (the translator takes a block after 16 runs) and checks the
+ * values it read last, one per page. */
+static void tlb_expect(X86CPU *cpu, int n, const uint64_t *want)
+{
+    static const int reg[4] = {R_EAX, R_EBX, R_EDX, R_EBP};
+    X86CPUState *env = x86_cpu_env(cpu);
+    env->regs[R_ECX] = 32;
+    tlb_run(cpu, TLB_CODE, 0);
+    for (int i = 0; i < n; i++) {
+        g_assert_cmphex(env->regs[reg[i]] & 0xffffffff, ==, want[i]);
+    }
+}
+
+/*
+ * 4-level paging, CR4.PGE on. Linear pages (value at the first mapping / at the second):
+ *   L1 0x201000 in a 2 MiB page           0x200000 -> 0xa1 / 0x400000 -> 0xb1
+ *   L2 0x402000 in a global 2 MiB page    0x600000 -> 0xa2 / 0x800000 -> 0xb2
+ *   P  0x005000, 4 KiB                    0x5000   -> 0xa3 / 0x6000   -> 0xb3
+ *   PG 0x007000, 4 KiB global             0x7000   -> 0xa4 / 0x8000   -> 0xb4
+ */
+static void test_tlb_flushes_long(gconstpointer jit)
+{
+    GuestRam *ram = guest_ram_new(16 << 20, 0, NULL);
+    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
+    X86CPUState *env = x86_cpu_env(cpu);
+    const uint64_t pd1a = 0x200000 | 0x83, pd1b = 0x400000 | 0x83;
+    const uint64_t pd2a = 0x600000 | 0x183, pd2b = 0x800000 | 0x183;
+    const uint64_t pt5a = 0x5000 | 3, pt5b = 0x6000 | 3, pt7a = 0x7000 | 0x103,
+                   pt7b = 0x8000 | 0x103;
+
+    put64(ram, 0x1000, 0x2000 | 3);
+    put64(ram, 0x2000, TLB_PD | 3);
+    put64(ram, TLB_PD, TLB_PT | 3);
+    for (int i = 0; i < 512; i++) {
+        put64(ram, TLB_PT + i * 8, (uint64_t)i << 12 | 3);
+    }
+    put64(ram, TLB_PD + 8, pd1a);
+    put64(ram, TLB_PD + 16, pd2a);
+    put64(ram, TLB_PD + 24, 0xa00000 | 0x83); /* 6-8 MiB: more pages for the sweep below */
+    put64(ram, TLB_PT + 5 * 8, pt5a);
+    put64(ram, TLB_PT + 7 * 8, pt7a);
+    const uint64_t val[][2] = {
+        {0x201000, 0xa1}, {0x401000, 0xb1}, {0x602000, 0xa2}, {0x802000, 0xb2},
+        {0x5000, 0xa3},   {0x6000, 0xb3},   {0x7000, 0xa4},   {0x8000, 0xb4},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(val); i++) {
+        put64(ram, val[i][0], val[i][1]);
+    }
+    /* mov rax,[rsi]; mov rbx,[rdi]; mov rdx,[r8]; mov rbp,[r9]; dec ecx; jnz; hlt */
+    const uint8_t loop[] = {0x48, 0x8b, 0x06, 0x48, 0x8b, 0x1f, 0x49, 0x8b, 0x10,
+                            0x49, 0x8b, 0x29, 0xff, 0xc9, 0x75, 0xf0, 0xf4};
+    const uint8_t invlpg[] = {0x41, 0x0f, 0x01, 0x3a, 0xf4};
+    const uint8_t mov_cr3[] = {0x41, 0x0f, 0x22, 0xda, 0xf4};
+    const uint8_t mov_cr4[] = {0x41, 0x0f, 0x22, 0xe2, 0xf4};
+    guest_ram_write(ram, TLB_CODE, loop, sizeof(loop));
+    guest_ram_write(ram, TLB_INVLPG, invlpg, sizeof(invlpg));
+    guest_ram_write(ram, TLB_MOV_CR3, mov_cr3, sizeof(mov_cr3));
+    guest_ram_write(ram, TLB_MOV_CR4, mov_cr4, sizeof(mov_cr4));
+    /* mov rax,[r11]; add r11, 0x1000; dec ecx; jnz; hlt */
+    const uint8_t sweep[] = {0x49, 0x8b, 0x03, 0x49, 0x81, 0xc3, 0x00, 0x10,
+                             0x00, 0x00, 0xff, 0xc9, 0x75, 0xf2, 0xf4};
+    guest_ram_write(ram, TLB_SWEEP, sweep, sizeof(sweep));
+    x86_cpu_setup_long_mode(cpu, 0x1000, 0);
+    g_assert_true(env->cr4 & CR4_PGE);
+    g_assert_true(x86_cpu_set_jit(cpu, jit != NULL, NULL));
+    env->regs[R_ESI] = 0x201000;
+    env->regs[R_EDI] = 0x402000;
+    env->regs[8] = 0x5000;
+    env->regs[9] = 0x7000;
+
+    tlb_expect(cpu, 4, (uint64_t[]){0xa1, 0xa2, 0xa3, 0xa4});
+    /* every mapping moves, unannounced: all four entries are kept */
+    put64(ram, TLB_PD + 8, pd1b);
+    put64(ram, TLB_PD + 16, pd2b);
+    put64(ram, TLB_PT + 5 * 8, pt5b);
+    put64(ram, TLB_PT + 7 * 8, pt7b);
+    tlb_expect(cpu, 4, (uint64_t[]){0xa1, 0xa2, 0xa3, 0xa4});
+    X86CPUStats st;
+    x86_cpu_get_stats(cpu, &st);
+    uint64_t full = st.tlb_flushes;
+
+    /* invlpg of another 4 KiB page inside L1's 2 MiB page drops L1, and only L1 */
+    tlb_run(cpu, TLB_INVLPG, 0x3ff000);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xa2, 0xa3, 0xa4});
+    /* invlpg of P: its new PTE is seen */
+    tlb_run(cpu, TLB_INVLPG, 0x5000);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xa2, 0xb3, 0xa4});
+
+    /* CR3 write with PGE: P (moved back) is walked again, the global pages are kept */
+    put64(ram, TLB_PT + 5 * 8, pt5a);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xa2, 0xb3, 0xa4});
+    tlb_run(cpu, TLB_MOV_CR3, 0x1000);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xa2, 0xa3, 0xa4});
+    x86_cpu_get_stats(cpu, &st);
+    g_assert_cmpuint(st.tlb_flushes, ==, full); /* no whole flush so far */
+    g_assert_cmpuint(st.tlb_large_page_flushes, ==, 1);
+    g_assert_cmpuint(st.tlb_globals_kept, >=, 2);
+    /* the same after more fills (8 MiB of pages) than the CR3 flush's log of them holds */
+    put64(ram, TLB_PT + 5 * 8, pt5b);
+    env->regs[11] = 0;
+    env->regs[R_ECX] = 2048;
+    tlb_run(cpu, TLB_SWEEP, 0);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xa2, 0xa3, 0xa4});
+    tlb_run(cpu, TLB_MOV_CR3, 0x1000);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xa2, 0xb3, 0xa4});
+    put64(ram, TLB_PT + 5 * 8, pt5a);
+    tlb_run(cpu, TLB_INVLPG, 0x5000);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xa2, 0xa3, 0xa4});
+
+    /* invlpg inside the global 2 MiB page drops it too */
+    tlb_run(cpu, TLB_INVLPG, 0x5ff000);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xb2, 0xa3, 0xa4});
+
+    /* clearing CR4.PGE flushes the global entries */
+    put64(ram, TLB_PD + 16, pd2a);
+    tlb_run(cpu, TLB_MOV_CR4, env->cr4 & ~(uint64_t)CR4_PGE);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xa2, 0xa3, 0xb4});
+    /* without PGE the G bit means nothing: a CR3 write drops those pages as well */
+    put64(ram, TLB_PD + 16, pd2b);
+    put64(ram, TLB_PT + 7 * 8, pt7a);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xa2, 0xa3, 0xb4});
+    tlb_run(cpu, TLB_MOV_CR3, 0x1000);
+    tlb_expect(cpu, 4, (uint64_t[]){0xb1, 0xb2, 0xa3, 0xa4});
+    /* setting PGE again flushes everything */
+    put64(ram, TLB_PD + 8, pd1a);
+    tlb_run(cpu, TLB_MOV_CR4, env->cr4 | CR4_PGE);
+    tlb_expect(cpu, 4, (uint64_t[]){0xa1, 0xb2, 0xa3, 0xa4});
+    x86_cpu_get_stats(cpu, &st);
+    g_assert_cmpuint(st.tlb_flush_cause[X86_TLB_FLUSH_CR4], ==, 2);
+
+    X86JitStats js;
+    if (x86_cpu_get_jit_stats(cpu, &js)) {
+        g_assert_cmpuint(js.blocks, >, 0); /* the loads ran as translated code */
+    }
+    x86_cpu_free(cpu);
+    guest_ram_free(ram);
+}
+
+/* 32-bit paging with CR4.PSE: invlpg inside a 4 MiB page drops that page's entries only. */
+static void test_tlb_flushes_4m(void)
+{
+    GuestRam *ram = guest_ram_new(16 << 20, 0, NULL);
+    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
+    X86CPUState *env = x86_cpu_env(cpu);
+    x86_cpu_setup_flat32(cpu);
+    put32(ram, 0x1000, 0x2000 | 3);            /* PDE 0 -> PT: identity 4 KiB pages */
+    put32(ram, 0x1000 + 4, 0x00400000 | 0x83); /* PDE 1: 4 MiB page */
+    for (int i = 0; i < 1024; i++) {
+        put32(ram, 0x2000 + i * 4, (uint32_t)i << 12 | 3);
+    }
+    put32(ram, 0x00401000, 0xa1);
+    put32(ram, 0x00801000, 0xb1);
+    put32(ram, 0x5000, 0xa3);
+    put32(ram, 0x6000, 0xb3);
+    /* mov eax,[esi]; mov ebx,[edi]; dec ecx; jnz; hlt */
+    const uint8_t loop[] = {0x8b, 0x06, 0x8b, 0x1f, 0xff, 0xc9, 0x75, 0xf8, 0xf4};
+    const uint8_t invlpg[] = {0x0f, 0x01, 0x3a, 0xf4};
+    guest_ram_write(ram, TLB_CODE, loop, sizeof(loop));
+    guest_ram_write(ram, TLB_INVLPG, invlpg, sizeof(invlpg));
+    env->cr3 = 0x1000;
+    env->cr4 = CR4_PSE;
+    env->cr0 |= CR0_PG;
+    x86_cpu_state_changed(cpu);
+    env->regs[R_ESI] = 0x00401000;
+    env->regs[R_EDI] = 0x5000;
+
+    tlb_expect(cpu, 2, (uint64_t[]){0xa1, 0xa3});
+    put32(ram, 0x1000 + 4, 0x00800000 | 0x83);
+    put32(ram, 0x2000 + 5 * 4, 0x6000 | 3);
+    tlb_expect(cpu, 2, (uint64_t[]){0xa1, 0xa3});
+    tlb_run(cpu, TLB_INVLPG, 0x007ff000);
+    tlb_expect(cpu, 2, (uint64_t[]){0xb1, 0xa3});
+    tlb_run(cpu, TLB_INVLPG, 0x5000);
+    tlb_expect(cpu, 2, (uint64_t[]){0xb1, 0xb3});
+    x86_cpu_free(cpu);
+    guest_ram_free(ram);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -441,5 +645,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/system/straddling-insn-cached", test_straddling_insn_cached);
     g_test_add_func("/cpu/system/info-registers-vs-qemu", test_dump_vs_qemu);
     g_test_add_func("/cpu/system/paging-modes", test_paging_modes);
+    g_test_add_data_func("/cpu/system/tlb-flushes", NULL, test_tlb_flushes_long);
+    g_test_add_data_func("/cpu/system/tlb-flushes-jit", "jit", test_tlb_flushes_long);
+    g_test_add_func("/cpu/system/tlb-flushes-4m", test_tlb_flushes_4m);
     return g_test_run();
 }

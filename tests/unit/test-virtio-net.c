@@ -20,6 +20,11 @@
 #define RXQ_BASE 0x10000
 #define TXQ_BASE 0x20000
 #define BUF_BASE 0x40000
+/* the merged-buffer tests' receive queue: MRXQ_SIZE entries, avail and used rings behind */
+#define MRXQ_BASE  0x38000
+#define MRXQ_SIZE  64
+#define MRXQ_AVAIL 0x400
+#define MRXQ_USED  (MRXQ_BASE + 2 * MRXQ_AVAIL)
 
 typedef struct Fixture {
     uint8_t *ram;
@@ -61,20 +66,25 @@ static void bar_wr(Fixture *f, uint64_t off, uint32_t v, int size)
     io_space_write(f->mmio, BAR_ADDR + off, v, size);
 }
 
-/* queue layout at base: desc (16*QSZ), avail at +0x100, used at +0x200 */
-static void setup_queue(Fixture *f, int q, uint64_t base)
+/* queue layout at base: desc (16*size), avail at +avail_off, used at +2*avail_off */
+static void setup_queue_sized(Fixture *f, int q, uint64_t base, uint16_t size, uint32_t avail_off)
 {
     bar_wr(f, 0x16, q, 2);
     g_assert_cmpint(bar_rd(f, 0x18, 2), ==, VIRTIO_NET_QUEUE_SIZE);
-    bar_wr(f, 0x18, QSZ, 2);
+    bar_wr(f, 0x18, size, 2);
     bar_wr(f, 0x20, base, 4);
     bar_wr(f, 0x24, 0, 4);
-    bar_wr(f, 0x28, base + 0x100, 4);
+    bar_wr(f, 0x28, base + avail_off, 4);
     bar_wr(f, 0x2c, 0, 4);
-    bar_wr(f, 0x30, base + 0x200, 4);
+    bar_wr(f, 0x30, base + 2 * avail_off, 4);
     bar_wr(f, 0x34, 0, 4);
     g_assert_cmpint(bar_rd(f, 0x1e, 2), ==, q);
     bar_wr(f, 0x1c, 1, 2);
+}
+
+static void setup_queue(Fixture *f, int q, uint64_t base)
+{
+    setup_queue_sized(f, q, base, QSZ, 0x100);
 }
 
 static void publish(Fixture *f, uint64_t base, uint16_t *avail, uint16_t head)
@@ -84,7 +94,8 @@ static void publish(Fixture *f, uint64_t base, uint16_t *avail, uint16_t head)
     put_le16(f->ram, base + 0x100 + 2, *avail);
 }
 
-static void driver_init(Fixture *f)
+/* With rx_size > QSZ the receive queue is the big one at MRXQ_BASE (merged-buffer tests). */
+static void driver_init_rx(Fixture *f, uint16_t rx_size)
 {
     /* the capability walk Linux does: common, isr, device, notify, all in BAR 4 */
     PCIDevice *d = virtio_pci_device(f->proxy);
@@ -120,9 +131,18 @@ static void driver_init(Fixture *f)
     bar_wr(f, 0x14, 0x0b, 1);
     g_assert_cmphex(bar_rd(f, 0x14, 1) & VIRTIO_CONFIG_S_FEATURES_OK, !=, 0);
     g_assert_cmpint(bar_rd(f, 0x12, 2), ==, 2);
-    setup_queue(f, 0, RXQ_BASE);
+    if (rx_size > QSZ) {
+        setup_queue_sized(f, 0, MRXQ_BASE, rx_size, MRXQ_AVAIL);
+    } else {
+        setup_queue(f, 0, RXQ_BASE);
+    }
     setup_queue(f, 1, TXQ_BASE);
     bar_wr(f, 0x14, 0x0f, 1);
+}
+
+static void driver_init(Fixture *f)
+{
+    driver_init_rx(f, QSZ);
 }
 
 static void setup(Fixture *f, gconstpointer data)
@@ -323,6 +343,9 @@ static void test_no_msix(Fixture *f, gconstpointer data)
 static void test_rx(Fixture *f, gconstpointer data)
 {
     uint8_t frame[60];
+    /* one chain per frame: without MRG_RXBUF, as the driver negotiates it with mrg_rxbuf=off */
+    virtio_offer_feature(virtio_net_vdev(f->net), VIRTIO_NET_F_MRG_RXBUF, false);
+    driver_init(f);
     for (unsigned i = 0; i < sizeof(frame); i++) {
         frame[i] = i;
     }
@@ -488,14 +511,20 @@ static void test_tx_tso(Fixture *f, gconstpointer data)
     g_assert_cmpuint(st.tx_dropped, ==, 0);
 }
 
+/* A host TSO frame's header as a tap hands it over: partial checksum, TCPv4, 1448-byte MSS. */
+static const uint8_t tso4_hdr[VIRTIO_NET_HDR_LEN] = {
+    VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 54, 0, 0xa8, 0x05, 34, 0, 16, 0};
+
 static void test_rx_offload(Fixture *f, gconstpointer data)
 {
     uint8_t frame[54 + 3000];
-    uint8_t hdr[VIRTIO_NET_HDR_LEN] = {
-        VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 54, 0, 0xa8, 0x05, 34, 0, 16, 0};
+    uint8_t hdr[VIRTIO_NET_HDR_LEN];
     size_t len = tcp_frame(frame, 3000);
     VirtIONetStats st;
 
+    memcpy(hdr, tso4_hdr, sizeof(hdr));
+    virtio_offer_feature(virtio_net_vdev(f->net), VIRTIO_NET_F_MRG_RXBUF, false);
+    driver_init(f);
     /* a buffer too small for the whole frame: refused, the buffer stays for later */
     vring_set_desc(f->ram, RXQ_BASE, 0, BUF_BASE, 1526, VRING_DESC_F_WRITE, 0);
     publish(f, RXQ_BASE, &f->rx_avail, 0);
@@ -517,6 +546,171 @@ static void test_rx_offload(Fixture *f, gconstpointer data)
     virtio_net_get_stats(f->net, &st);
     g_assert_cmpuint(st.rx_offloaded, ==, 1);
     g_assert_cmpuint(st.rx_packets, ==, 2);
+}
+
+/* --- merged receive buffers (VIRTIO_NET_F_MRG_RXBUF) ------------------------------------- */
+
+#define MRX_USED_IDX    (MRXQ_USED + 2)
+#define MRX_USED_ID(k)  (MRXQ_USED + 4 + 8 * ((k) % MRXQ_SIZE))
+#define MRX_USED_LEN(k) (MRXQ_USED + 8 + 8 * ((k) % MRXQ_SIZE))
+#define MRX_AVAIL_EVENT (MRXQ_USED + 4 + 8 * MRXQ_SIZE)
+#define TSO_PAYLOAD     65000
+
+/* The device's receive counters the merged-buffer tests look at. */
+static void expect_rx_stats(Fixture *f, uint64_t packets, uint64_t merged, uint64_t no_buffer,
+                            uint64_t dropped)
+{
+    VirtIONetStats st;
+    virtio_net_get_stats(f->net, &st);
+    g_assert_cmpuint(st.rx_packets, ==, packets);
+    g_assert_cmpuint(st.rx_merged, ==, merged);
+    g_assert_cmpuint(st.rx_no_buffer, ==, no_buffer);
+    g_assert_cmpuint(st.rx_dropped, ==, dropped);
+}
+
+/* Posts descriptor @desc (a @len-byte buffer at @addr) on the big receive queue, no kick. */
+static void post_mrx(Fixture *f, int desc, uint64_t addr, uint32_t len)
+{
+    vring_set_desc(f->ram, MRXQ_BASE, desc, addr, len, VRING_DESC_F_WRITE, 0);
+    put_le16(f->ram, MRXQ_BASE + MRXQ_AVAIL + 4 + 2 * (f->rx_avail % MRXQ_SIZE), desc);
+    f->rx_avail++;
+    put_le16(f->ram, MRXQ_BASE + MRXQ_AVAIL + 2, f->rx_avail);
+}
+
+/* Posts @n buffers of @len bytes back to back from @addr, descriptors from @desc on. */
+static void post_mrx_run(Fixture *f, int desc, uint64_t addr, uint32_t len, int n)
+{
+    for (int i = 0; i < n; i++) {
+        post_mrx(f, desc + i, addr + (uint64_t)len * i, len);
+    }
+}
+
+/* The used entries from @first: @n chains, ids from @desc on, full but the last (@total). */
+static void check_merged_used(Fixture *f, uint16_t first, int desc, uint32_t len, uint64_t total)
+{
+    unsigned n = (total + len - 1) / len;
+    g_assert_cmpuint(get_le16(f->ram, MRX_USED_IDX), ==, (uint16_t)(first + n));
+    for (unsigned k = 0; k < n; k++) {
+        g_assert_cmpuint(get_le32(f->ram, MRX_USED_ID(first + k)), ==, desc + k);
+        g_assert_cmpuint(get_le32(f->ram, MRX_USED_LEN(first + k)), ==,
+                         k + 1 < n ? len : total - (uint64_t)len * (n - 1));
+    }
+}
+
+/*
+ * A 64 KiB TSO frame from the host over 1526-byte buffers (Linux's smallest mergeable size),
+ * then a 60000-byte plain frame over 4 KiB ones: each frame is written across as many chains
+ * as it takes, each chain one used entry, all published at once with one interrupt, and
+ * num_buffers in the first chain's header says how many.
+ */
+static void test_rx_merge_big_frames(Fixture *f, gconstpointer data)
+{
+    VirtIODevice *vdev = virtio_net_vdev(f->net);
+    g_autofree uint8_t *frame = g_malloc(54 + TSO_PAYLOAD);
+    size_t len = tcp_frame(frame, TSO_PAYLOAD);
+    const uint8_t *hdr = tso4_hdr;
+    VirtIONetStats st;
+
+    driver_init_rx(f, MRXQ_SIZE);
+    g_assert_true(virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF));
+    post_mrx_run(f, 0, BUF_BASE, 1526, 43); /* 65066 bytes need 43 */
+    bar_wr(f, 0x3000, 0, 2);
+    uint64_t irqs = vdev->stats.interrupts;
+    g_assert_cmpint(virtio_net_receive_offload(f->net, hdr, frame, len), ==, len);
+    check_merged_used(f, 0, 0, 1526, VIRTIO_NET_HDR_LEN + len);
+    g_assert_cmpmem(f->ram + BUF_BASE, 10, hdr, 10);
+    g_assert_cmpuint(get_le16(f->ram, BUF_BASE + 10), ==, 43);
+    g_assert_cmpmem(f->ram + BUF_BASE + VIRTIO_NET_HDR_LEN, len, frame, len);
+    g_assert_cmpuint(vdev->stats.interrupts, ==, irqs + 1);
+
+    uint64_t buf2 = BUF_BASE + 0x60000;
+    for (size_t i = 0; i < 60000; i++) {
+        frame[i] = (uint8_t)(i * 7 + 3);
+    }
+    post_mrx_run(f, 43, buf2, 4096, 17);
+    g_assert_cmpint(virtio_net_receive(f->net, frame, 60000), ==, 60000);
+    check_merged_used(f, 43, 43, 4096, VIRTIO_NET_HDR_LEN + 60000);
+    g_assert_cmpuint(get_le16(f->ram, buf2 + 10), ==, 15);
+    g_assert_cmpuint(f->ram[buf2 + 1], ==, VIRTIO_NET_HDR_GSO_NONE);
+    g_assert_cmpmem(f->ram + buf2 + VIRTIO_NET_HDR_LEN, 60000, frame, 60000);
+    /* a small frame takes one chain, as without the feature */
+    g_assert_cmpint(virtio_net_receive(f->net, frame, 60), ==, 60);
+    g_assert_cmpuint(get_le16(f->ram, MRX_USED_IDX), ==, 59);
+    g_assert_cmpuint(get_le32(f->ram, MRX_USED_ID(58)), ==, 58);
+    g_assert_cmpuint(get_le16(f->ram, buf2 + 15 * 4096 + 10), ==, 1);
+    expect_rx_stats(f, 3, 2, 0, 0);
+    virtio_net_get_stats(f->net, &st);
+    g_assert_cmpuint(st.rx_offloaded, ==, 1);
+}
+
+/*
+ * Not enough buffers posted for the frame: nothing is written or used, the device asks for the
+ * driver's next kick (avail_event at the avail index), and the frame goes in whole once the
+ * driver has posted enough: never half-written, never dropped.
+ */
+static void test_rx_merge_shortage(Fixture *f, gconstpointer data)
+{
+    g_autofree uint8_t *frame = g_malloc(54 + TSO_PAYLOAD);
+    size_t len = tcp_frame(frame, TSO_PAYLOAD);
+    const uint8_t *hdr = tso4_hdr;
+
+    driver_init_rx(f, MRXQ_SIZE);
+    memset(f->ram + BUF_BASE, 0xee, 0x10000);
+    post_mrx_run(f, 0, BUF_BASE, 1526, 10);
+    bar_wr(f, 0x3000, 0, 2);
+    g_assert_true(virtio_net_can_receive(f->net));
+    /* the TSO frame is refused whole (the caller completes it into frames that fit) */
+    g_assert_cmpint(virtio_net_receive_offload(f->net, hdr, frame, len), ==, 0);
+    g_assert_cmpuint(get_le16(f->ram, MRX_USED_IDX), ==, 0);
+    g_assert_cmpuint(f->ram[BUF_BASE], ==, 0xee);
+    g_assert_cmpuint(f->ram[BUF_BASE + 1526 * 10 - 1], ==, 0xee);
+    g_assert_cmpuint(get_le16(f->ram, MRX_AVAIL_EVENT), ==, 10);
+    /* a 20000-byte frame waits for buffers too */
+    g_assert_cmpint(virtio_net_receive(f->net, frame, 20000), ==, 0);
+    g_assert_cmpuint(get_le16(f->ram, MRX_USED_IDX), ==, 0);
+    g_assert_cmpuint(f->ram[BUF_BASE + 10], ==, 0xee);
+    int ready = f->rx_ready_calls;
+    uint16_t old = f->rx_avail;
+    post_mrx_run(f, 10, BUF_BASE + 1526 * 10, 1526, 5);
+    /* the driver's refill passes avail_event: Linux kicks */
+    g_assert_true(vring_need_event(get_le16(f->ram, MRX_AVAIL_EVENT), f->rx_avail, old));
+    bar_wr(f, 0x3000, 0, 2);
+    g_assert_cmpint(f->rx_ready_calls, ==, ready + 1);
+    g_assert_cmpint(virtio_net_receive(f->net, frame, 20000), ==, 20000);
+    check_merged_used(f, 0, 0, 1526, VIRTIO_NET_HDR_LEN + 20000);
+    g_assert_cmpuint(get_le16(f->ram, BUF_BASE + 10), ==, 14);
+    g_assert_cmpmem(f->ram + BUF_BASE + VIRTIO_NET_HDR_LEN, 20000, frame, 20000);
+    expect_rx_stats(f, 1, 1, 1, 0);
+}
+
+/*
+ * A frame larger than every buffer the ring can hold (all 8 posted, 100 bytes each) is dropped
+ * and counted without touching them; the next frame that fits uses them. A first buffer
+ * without room for the header is a driver error: the device needs a reset.
+ */
+static void test_rx_merge_too_big_and_bad_first(Fixture *f, gconstpointer data)
+{
+    uint8_t frame[2000];
+
+    memset(frame, 0x5a, sizeof(frame));
+    for (int i = 0; i < QSZ; i++) {
+        vring_set_desc(f->ram, RXQ_BASE, i, BUF_BASE + 100 * i, 100, VRING_DESC_F_WRITE, 0);
+        publish(f, RXQ_BASE, &f->rx_avail, i);
+    }
+    bar_wr(f, 0x3000, 0, 2);
+    g_assert_cmpint(virtio_net_receive(f->net, frame, sizeof(frame)), ==, -1);
+    g_assert_cmpuint(get_le16(f->ram, RXQ_BASE + 0x200 + 2), ==, 0);
+    g_assert_cmpint(virtio_net_receive(f->net, frame, 500), ==, 500);
+    g_assert_cmpuint(get_le16(f->ram, RXQ_BASE + 0x200 + 2), ==, 6);
+    g_assert_cmpuint(get_le16(f->ram, BUF_BASE + 10), ==, 6);
+    g_assert_cmpuint(get_le32(f->ram, RXQ_BASE + 0x200 + 8 + 8 * 5), ==, 12);
+    expect_rx_stats(f, 1, 1, 0, 1);
+
+    vring_set_desc(f->ram, RXQ_BASE, 6, BUF_BASE + 0x1000, 8, VRING_DESC_F_WRITE, 0);
+    publish(f, RXQ_BASE, &f->rx_avail, 6);
+    g_assert_cmpint(virtio_net_receive(f->net, frame, 60), ==, -1);
+    g_assert_cmphex(bar_rd(f, 0x14, 1) & VIRTIO_CONFIG_S_NEEDS_RESET, !=, 0);
+    g_assert_cmpuint(get_le16(f->ram, RXQ_BASE + 0x200 + 2), ==, 6);
 }
 
 static void test_reply_inside_send(Fixture *f, gconstpointer data)
@@ -773,6 +967,9 @@ int main(int argc, char **argv)
     ADD("/virtio-net/rx", test_rx);
     ADD("/virtio-net/tx-tso", test_tx_tso);
     ADD("/virtio-net/rx-offload", test_rx_offload);
+    ADD("/virtio-net/rx-merge/big-frames", test_rx_merge_big_frames);
+    ADD("/virtio-net/rx-merge/shortage", test_rx_merge_shortage);
+    ADD("/virtio-net/rx-merge/too-big-and-bad-first", test_rx_merge_too_big_and_bad_first);
     ADD("/virtio-net/reply-inside-send", test_reply_inside_send);
     ADD("/virtio-net/malicious/loop", test_loop);
     ADD("/virtio-net/malicious/out-of-range", test_out_of_range_indexes);

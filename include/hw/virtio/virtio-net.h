@@ -1,14 +1,19 @@
 /*
- * virtio-net: queue 0 receives, queue 1 transmits; features VERSION_1, MAC, STATUS and the
- * offloads CSUM, GUEST_CSUM, GUEST_TSO4/6, HOST_TSO4/6. A guest's offloaded frame goes to a
- * peer that takes it as it is (send_offload), else the device completes it in software
- * (include/net/vnet-hdr.h) and sends plain frames; an offloaded host frame is handed to the
- * guest as it is when the guest negotiated that offload (virtio_net_receive_offload).
- * Every frame carries the 12-byte virtio-net header (virtio 1.x: num_buffers always present).
+ * virtio-net: queue 0 receives, queue 1 transmits; features VERSION_1, MAC, STATUS, MRG_RXBUF
+ * (property mrg_rxbuf, default on as upstream) and the offloads CSUM, GUEST_CSUM, GUEST_TSO4/6,
+ * HOST_TSO4/6. A guest's offloaded frame goes to a peer that takes it as it is (send_offload),
+ * else the device completes it in software (include/net/vnet-hdr.h) and sends plain frames; an
+ * offloaded host frame is handed to the guest as it is when the guest negotiated that offload
+ * (virtio_net_receive_offload). Every frame carries the 12-byte virtio-net header (virtio 1.x:
+ * num_buffers always present, 1 without MRG_RXBUF).
  *
  *   guest TX chain ──► header's offloads ──► peer->send(frame) x N    (per kick of queue 1)
- *   peer frame ──► virtio_net_receive() ──► header + frame into one RX chain ──► used ring
- *        no RX buffer: returns 0 (the peer queues and waits for peer->rx_ready)
+ *   peer frame ──► virtio_net_receive() ──► header + frame into the RX chains ──► used ring
+ *        without MRG_RXBUF: one chain, which must hold it all (else the frame is dropped)
+ *        with it: as many chains as it takes (Linux posts 1.5-4 KiB buffers), each one used
+ *        entry, all published at once; num_buffers in the first chain's header counts them
+ *        not enough posted yet: nothing is written or used, returns 0 (the peer queues the
+ *        frame and waits for peer->rx_ready, which the driver's next kick brings)
  *
  * The device does not know the network core: its peer is a pair of callbacks, which the
  * machine's glue sets up as a NetClientState peered with the -netdev (include/net/net.h).
@@ -27,6 +32,7 @@
 #define VIRTIO_NET_F_HOST_TSO4  11
 #define VIRTIO_NET_F_HOST_TSO6  12
 #define VIRTIO_NET_F_MAC        5
+#define VIRTIO_NET_F_MRG_RXBUF  15
 #define VIRTIO_NET_F_STATUS     16
 #define VIRTIO_NET_S_LINK_UP    1
 #define VIRTIO_NET_HDR_LEN      12
@@ -60,6 +66,7 @@ typedef struct VirtIONetStats {
     uint64_t tx_offloaded;     /* frames whose offloads the peer took over */
     uint64_t rx_csum_verified; /* frames handed over with DATA_VALID */
     uint64_t rx_offloaded;     /* frames handed over with offloads left to the guest */
+    uint64_t rx_merged;        /* frames spread over several receive chains (MRG_RXBUF) */
 } VirtIONetStats;
 
 VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6]);

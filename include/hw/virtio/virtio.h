@@ -179,12 +179,25 @@ void virtio_error(VirtIODevice *vdev, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* Chains ready: true if the driver has made buffers available (and the queue is usable). */
 bool virtqueue_ready(VirtQueue *vq);
 bool virtqueue_empty(VirtQueue *vq);
+/* Chains the driver has made available that the device has not popped yet. */
+unsigned virtqueue_avail(VirtQueue *vq);
 /* Takes the next chain into *elem; false if none or the chain is bad (device now broken). */
 bool virtqueue_pop(VirtQueue *vq, VirtQueueElement *elem);
-/* Gives the last chain popped back to the queue, unused (it will be popped again). */
-void virtqueue_unpop(VirtQueue *vq);
+/*
+ * Gives the last count chains popped back to the queue, unused (they will be popped again).
+ * With EVENT_IDX and kicks wanted, avail_event may now be past them: a caller that waits for a
+ * kick asks for it again (virtqueue_set_notification).
+ */
+void virtqueue_unpop(VirtQueue *vq, unsigned count);
 /* Returns a chain to the driver with len bytes written into its writable part. */
 void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len);
+/*
+ * A push in two steps, for a device that returns several chains as one unit (virtio-net's
+ * merged receive buffers): fill writes the used entry idx places past the used index, flush
+ * then publishes count entries at once, so that the driver never sees part of the unit.
+ */
+void virtqueue_fill(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len, unsigned idx);
+void virtqueue_flush(VirtQueue *vq, unsigned count);
 /* Interrupts the driver unless it asked not to be (NO_INTERRUPT, or used_event not passed). */
 void virtqueue_notify(VirtQueue *vq);
 /*

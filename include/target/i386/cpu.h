@@ -263,10 +263,26 @@ void x86_cpu_inject_nmi(X86CPU *cpu);
 bool x86_cpu_wakeup_pending(X86CPU *cpu);
 
 uint64_t x86_cpu_icount(const X86CPU *cpu);
+/* Why the whole TLB was flushed (X86CPUStats.tlb_flush_cause) */
+typedef enum X86TlbFlushCause {
+    X86_TLB_FLUSH_CR0,   /* PG, PE or WP changed */
+    X86_TLB_FLUSH_CR4,   /* PAE, PSE or PGE changed */
+    X86_TLB_FLUSH_EFER,  /* NXE changed */
+    X86_TLB_FLUSH_STATE, /* reset, state load */
+    X86_TLB_FLUSH_CAUSES
+} X86TlbFlushCause;
+
 /* Statistics for queries */
 typedef struct X86CPUStats {
     uint64_t insns, exceptions, interrupts, tb_translations, tb_flushes, tlb_flushes;
     uint64_t unimplemented;
+    /* the software TLB: tlb_flushes (whole, globals included) by cause; CR3 writes, which
+     * keep global entries, and the entries they kept; invlpg, and those of them that also
+     * dropped a large page's entries; page walks (every miss that fills an entry, or faults) */
+    uint64_t tlb_flush_cause[X86_TLB_FLUSH_CAUSES];
+    uint64_t tlb_cr3_flushes, tlb_globals_kept;
+    uint64_t tlb_page_flushes, tlb_large_page_flushes;
+    uint64_t tlb_walks;
 } X86CPUStats;
 void x86_cpu_get_stats(const X86CPU *cpu, X86CPUStats *out);
 
