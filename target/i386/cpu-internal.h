@@ -81,6 +81,10 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb);
 /* Patches the exit that made `req` (cpu->jit_link_req) to jump straight to tb's code, when tb
  * is the block that exit leaves for and its code runs with the same TLB privilege. */
 void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb);
+/* Enters tb's code (just run through an exit that was not chained) in the CPU's table of
+ * ret and indirect branch targets; x86_jit_forget_jumps empties the table. */
+void x86_jit_note_jump(X86CPU *cpu, X86Jit *j, const TB *tb);
+void x86_jit_forget_jumps(X86CPU *cpu);
 /* Counts an instruction the interpreter ran in a hot block (for `info jit`). */
 void x86_jit_note_fallback(X86Jit *j, const X86Insn *in);
 
@@ -109,6 +113,18 @@ typedef struct StraddleInsn {
     uint32_t gen1, gen2, flags;
     X86Insn insn;
 } StraddleInsn;
+
+/* A ret or indirect branch target's code for the generated lookup (jit.c), 32 bytes. A ret
+ * site that keeps returning to many call sites (a function called from everywhere) left the
+ * generated code for the main loop on almost every run; a slot by pc is a few instructions. */
+#define JIT_JUMP_BITS  10
+#define JIT_JUMP_SLOTS (1u << JIT_JUMP_BITS)
+typedef struct JitJump {
+    uint64_t pc;
+    const void *entry; /* the block's chain entry */
+    uint64_t epoch;    /* tlb_epoch when entered: UINT64_MAX, empty */
+    uint64_t unused;
+} JitJump;
 
 struct X86CPU {
     X86CPUState env;
@@ -149,6 +165,11 @@ struct X86CPU {
     /* jit.c: translated code left through an exit that asks to be chained to the block that
      * runs next (consumed by the next run_tb) */
     const void *jit_link_req;
+    /* jit.c: the chain entries of blocks that ret and indirect jmp/call exits went to, by
+     * TLB privilege and guest pc, which such an exit looks up inline when the one target it
+     * is linked to misses; an entry holds while its epoch is tlb_epoch */
+    JitJump jit_jump[2][JIT_JUMP_SLOTS];
+    uint64_t jit_jump_hits; /* counted by the generated lookup */
     /* the block being run: its end, and the instruction running now (x86_next) */
     const X86Insn *tb_end;
     const X86Insn *cur_in;

@@ -67,6 +67,7 @@ bool x86_cpu_set_jit(X86CPU *cpu, bool on, GError **errp)
         if (!cpu->jit) {
             return false;
         }
+        x86_jit_forget_jumps(cpu); /* none of a translator before, nor zeros read as entries */
     } else if (!on && cpu->jit) {
         x86_jit_free(cpu->jit);
         cpu->jit = NULL;
@@ -87,6 +88,7 @@ bool x86_cpu_get_jit_stats(const X86CPU *cpu, X86JitStats *out)
         return false;
     }
     x86_jit_get_stats(cpu->jit, out);
+    out->jump_hits = cpu->jit_jump_hits;
     return true;
 }
 
@@ -502,6 +504,7 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
         if (unlikely(cpu->jit_link_req != NULL)) {
             if (code) {
                 x86_jit_link(cpu, cpu->jit, cpu->jit_link_req, tb);
+                x86_jit_note_jump(cpu, cpu->jit, tb);
             }
             cpu->jit_link_req = NULL;
         }

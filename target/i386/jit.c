@@ -218,6 +218,11 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(out,
                            "ret sites not relinked %" PRIu64 " (return address changed %d times)\n",
                            js.ret_sites_fixed, JIT_RET_RELINKS);
+    g_string_append_printf(out,
+                           "TB exits to main loop %" PRIu64 " direct, %" PRIu64
+                           " ret/indirect (then on in translated code)\n",
+                           js.exits_direct, js.exits_dynamic);
+    g_string_append_printf(out, "ret/indirect lookups %" PRIu64 " taken inline\n", js.jump_hits);
     g_string_append_printf(out, "\nStatistics:\n");
     g_string_append_printf(out, "TB flush count      %" PRIu64 "\n", js.flushes);
     g_string_append_printf(out, "decoded blocks      %" PRIu64 "\n", cs.tb_translations);
@@ -1641,27 +1646,97 @@ static int emit_leave_checks(JitCtx *c, uint32_t count, bool tb_exit, uint8_t **
     return n;
 }
 
+static uint32_t jump_slot(uint64_t pc)
+{
+    return (uint32_t)((pc ^ (pc >> 10)) & (JIT_JUMP_SLOTS - 1));
+}
+
+void x86_jit_note_jump(X86CPU *cpu, X86Jit *j, const TB *tb)
+{
+    if (tb->flags != X86_MODE64) {
+        return;
+    }
+    JitJump *s = &cpu->jit_jump[tb->code_user][jump_slot(tb->pc)];
+    s->pc = tb->pc;
+    s->entry = (const uint8_t *)tb->code + j->entry_off;
+    s->epoch = cpu->tlb_epoch;
+}
+
+void x86_jit_forget_jumps(X86CPU *cpu)
+{
+    for (int u = 0; u < 2; u++) {
+        for (uint32_t k = 0; k < JIT_JUMP_SLOTS; k++) {
+            cpu->jit_jump[u][k].epoch = UINT64_MAX;
+        }
+    }
+}
+
+/*
+ * A ret or indirect jmp/call whose linked target missed (rdi = the target, the copies written
+ * back, the leave checks passed): the slot of rdi in the CPU's table, when it holds rdi's
+ * block for this TLB epoch (the mapping the block was found with), jumps to its chain entry,
+ * which checks the page's code generation; rdx = 0: a stale block's exit asks for no link.
+ *
+ *   rax = jump_slot(rdi) * 32; cmp rdi, slot.pc; jne ───────────────┐
+ *   cmp slot.epoch, tlb_epoch; jne ─────────────────────────────────┤
+ *   hits++; rdx = 0; jmp [slot.entry]                               └──► the exit's stub
+ *
+ * Same privilege: the table is the code's own (c->user), and x86_jit_note_jump enters only
+ * blocks translated for the privilege the CPU ran them with.
+ */
+static int emit_jump_lookup(JitCtx *c, uint8_t **out, int n)
+{
+    JitEmit *e = &c->e;
+    static const uint8_t cmp = 0x3b, mov = 0x8b, jmp = 0xff;
+    int32_t table = CPU_OFF(jit_jump[c->user]);
+    G_STATIC_ASSERT(sizeof(JitJump) == 32);
+    je_mov_rr(e, 8, H_RAX, H_RDI);
+    je_shift_ri(e, 8, 5 /* shr */, H_RAX, 10);
+    je_alu_rr(e, 8, 6 /* xor */, H_RAX, H_RDI);
+    je_alu_ri(e, 4, 4 /* and */, H_RAX, JIT_JUMP_SLOTS - 1);
+    je_shift_ri(e, 4, 4 /* shl */, H_RAX, 5);
+    je_op_mem(e, 8, &cmp, 1, H_RDI, H_RBX, H_RAX, 0, table + (int32_t)offsetof(JitJump, pc));
+    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    je_op_mem(e, 8, &mov, 1, H_RCX, H_RBX, H_RAX, 0, table + (int32_t)offsetof(JitJump, epoch));
+    je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
+    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    je_add_mem_imm(e, H_RBX, CPU_OFF(jit_jump_hits), 1);
+    je_mov_imm(e, H_RDX, 0);
+    je_op_mem(e, 4, &jmp, 1, 4 /* jmp r/m64 */, H_RBX, H_RAX, 0,
+              table + (int32_t)offsetof(JitJump, entry));
+    return n;
+}
+
 /* what a chained exit records after its code, for x86_jit_link */
 typedef struct JitLinkRec {
-    uint64_t pc;      /* where the exit leaves for */
-    int32_t epoch_at; /* from the record to the imm64 of the TLB epoch the link is valid in */
-    int32_t jmp_at;   /* from the record to the rel32 of the jump to patch */
-    int32_t pc_at;    /* a ret's: from the record to the imm64 of the target it is linked to */
-    int32_t user;     /* the TLB privilege the code runs with */
-    uint32_t misses;  /* a ret's: times it was linked to another target */
-    uint32_t mode;    /* the block's X86_MODE_*: never linked to code of another mode */
+    uint64_t pc;       /* where the exit leaves for */
+    int32_t epoch_at;  /* from the record to the imm64 of the TLB epoch the link is valid in;
+                        * 0: a target in the block's page, valid while the frame's epoch is */
+    int32_t addend_at; /* a target in another page: to the imm64 of its TLB entry's addend */
+    int32_t jmp_at;    /* from the record to the rel32 of the jump to patch */
+    int32_t pc_at;     /* a ret's: from the record to the imm64 of the target it is linked to */
+    int32_t user;      /* the TLB privilege the code runs with */
+    uint32_t misses;   /* a ret's: times it was linked to another target */
+    uint32_t mode;     /* the block's X86_MODE_*: never linked to code of another mode */
 } JitLinkRec;
 
 /*
  *   add insns, count; leave checks ──fail──────────────────────────────┐
  *   (ret: movabs rax, target (patched); cmp rax, rip; jne) ─────────────┤
  *   movabs rax, epoch (patched); cmp rax, tlb_epoch; jne ──────────────┤
+ *     (a target in the block's page: cmp tlb_epoch, the frame's epoch; │
+ *      in another page: the epoch's je, else its TLB entry's code tag   │
+ *      and addend (patched) compared)                                  │
  *   movabs rdx, &record                                                 │
  *   jmp rel32 (patched: the next block's chain entry; first: the stub) ┤
  *   stub: rip = target; jit_link_req = &record; return 0  ◄────────────┘
  *   record (JitLinkRec)
  * A TLB flush since the link was made (the epoch differs) leaves through the stub, and the
- * main loop links it again to the block the new mapping gives. A ret is linked to the last
+ * main loop links it again to the block the new mapping gives; a link within the block's
+ * page holds across flushes, and only one since this frame began leaves; a link to another
+ * page holds while that page's TLB entry maps it where it did. A ret or indirect
+ * exit whose linked target misses looks the target up in the CPU's table first
+ * (emit_jump_lookup). A ret is linked to the last
  * return address that missed: a call site that keeps calling the same function hits; after
  * JIT_RET_RELINKS different targets it stays linked to the last one.
  */
@@ -1674,20 +1749,64 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     emit_write_back(e, c->held, c->dirty); /* the next block starts with no copies */
     int n = emit_leave_checks(c, count, true, out);
     static const uint8_t cmp = 0x3b;
+    uint8_t *lookup = NULL;
     if (dynamic) { /* rip (and rdi) hold the target: linked to one target, the last one seen */
         je_movabs(e, H_RCX, UINT64_MAX);
         pc_imm = e->p - 8;
         je_alu_rr(e, 8, 7, H_RCX, H_RDI);
-        out[n++] = je_jcc_fwd(e, 5 /* ne */);
+        if (c->tb->flags == X86_MODE64) { /* the table holds 64-bit code only */
+            lookup = je_jcc_fwd(e, 5 /* ne */);
+        } else {
+            out[n++] = je_jcc_fwd(e, 5 /* ne */);
+        }
     }
-    je_movabs(e, H_RAX, UINT64_MAX); /* no epoch is UINT64_MAX: never taken until linked */
-    uint8_t *epoch_imm = e->p - 8;
-    je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
+    uint8_t *epoch_imm = NULL, *addend_imm = NULL, *linked = NULL;
+    /* keyed on pages in 64-bit code only, where the target is a linear address (CS base 0) */
+    bool paged = !dynamic && c->tb->flags == X86_MODE64;
+    if (paged && (target >> GUEST_PAGE_BITS) == (c->tb->pc >> GUEST_PAGE_BITS)) {
+        /* A target in this block's page is in its physical page too, as long as the mapping
+         * this code was entered with holds (no TLB flush since the frame began): the link
+         * outlives TLB flushes (a guest with page-table isolation writes CR3 at every kernel
+         * entry and exit). Until linked, the jump below goes to the stub. */
+        je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
+        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RSP, H_NOINDEX, 0, FRAME_EPOCH);
+    } else if (paged) {
+        /* A target in another page: linked while the TLB epoch is the one of the link, or
+         * else while the TLB entry of that page holds it, for execution, at the host address
+         * it had when linked (both patched in): a flush or an invlpg that dropped or remapped
+         * the entry leaves, one that did not keeps the link (the entry alone would leave
+         * whenever a data access took its slot). */
+        je_movabs(e, H_RAX, UINT64_MAX);
+        epoch_imm = e->p - 8;
+        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
+        linked = je_jcc_fwd(e, 4 /* e */);
+        int32_t ent = CPU_OFF(tlb[c->user]) +
+                      (int32_t)(((target >> GUEST_PAGE_BITS) & (TLB_SIZE - 1)) * sizeof(TLBEntry));
+        je_movabs(e, H_RAX, target & GUEST_PAGE_MASK);
+        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0,
+                  ent + (int32_t)offsetof(TLBEntry, code));
+        out[n++] = je_jcc_fwd(e, 5 /* ne */);
+        je_movabs(e, H_RAX, 0); /* until linked, the jump below goes to the stub */
+        addend_imm = e->p - 8;
+        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0,
+                  ent + (int32_t)offsetof(TLBEntry, addend));
+    } else {
+        je_movabs(e, H_RAX, UINT64_MAX); /* no epoch is UINT64_MAX: never taken until linked */
+        epoch_imm = e->p - 8;
+        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
+    }
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    if (linked) {
+        je_patch_here(e, linked);
+    }
     je_movabs(e, H_RDX, 0); /* the record, for the chain entry's stale-code path */
     uint8_t *rdx_imm = e->p - 8;
     out[n++] = je_jmp_fwd(e);
     uint8_t *jmp_rel = out[n - 1];
+    if (lookup) {
+        je_patch_here(e, lookup);
+        n = emit_jump_lookup(c, out, n);
+    }
     for (int k = 0; k < n; k++) {
         je_patch_here(e, out[k]);
     }
@@ -1701,7 +1820,8 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     je_mov_imm(e, H_RAX, 0);
     emit_epilogue(c);
     JitLinkRec rec = {.pc = target,
-                      .epoch_at = (int32_t)(epoch_imm - e->p),
+                      .epoch_at = epoch_imm ? (int32_t)(epoch_imm - e->p) : 0,
+                      .addend_at = addend_imm ? (int32_t)(addend_imm - e->p) : 0,
                       .jmp_at = (int32_t)(jmp_rel - e->p),
                       .pc_at = dynamic ? (int32_t)(pc_imm - e->p) : 0,
                       .user = c->user,
@@ -1726,6 +1846,11 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     uint8_t *rw = j->rw + (rx - j->rx);
     JitLinkRec rec;
     memcpy(&rec, rw, sizeof(rec));
+    if (rec.pc_at) {
+        j->stats.exits_dynamic++;
+    } else {
+        j->stats.exits_direct++;
+    }
     if ((!rec.pc_at && rec.pc != tb->pc) || rec.user != tb->code_user || tb->flags != rec.mode) {
         return;
     }
@@ -1743,7 +1868,29 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     uint8_t *entry = (uint8_t *)tb->code + j->entry_off;
     const uint8_t *jmp_rx = rx + rec.jmp_at;
     int32_t rel = (int32_t)(entry - (jmp_rx + 4));
-    memcpy(rw + rec.epoch_at, &cpu->tlb_epoch, 8);
+    uint64_t addend = 0, was_addend = 0, was_epoch = cpu->tlb_epoch;
+    if (rec.addend_at) {
+        const TLBEntry *te = x86_tlbe(cpu, rec.pc, rec.user);
+        if (te->code != (rec.pc & GUEST_PAGE_MASK)) {
+            return; /* the main loop fetched it past the TLB: nothing to key the link on */
+        }
+        addend = te->addend;
+        memcpy(&was_addend, rw + rec.addend_at, 8);
+    }
+    int32_t was_rel;
+    memcpy(&was_rel, rw + rec.jmp_at, 4);
+    if (rec.epoch_at) {
+        memcpy(&was_epoch, rw + rec.epoch_at, 8);
+    }
+    if (was_rel == rel && was_epoch == cpu->tlb_epoch && was_addend == addend) {
+        return; /* linked so already (it left for a leave check): no write into live code */
+    }
+    if (rec.epoch_at) {
+        memcpy(rw + rec.epoch_at, &cpu->tlb_epoch, 8);
+    }
+    if (rec.addend_at) {
+        memcpy(rw + rec.addend_at, &addend, 8);
+    }
     memcpy(rw + rec.jmp_at, &rel, 4);
     j->stats.links++;
 }
@@ -2328,6 +2475,7 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         j->epoch++;
         j->stats.flushes++;
         cpu->jit_link_req = NULL; /* its code is gone */
+        x86_jit_forget_jumps(cpu);
     }
     JitCtx c = {.cpu = cpu, .tb = tb, .user = cpu->mmu_user, .rw_base = j->rw, .rx_base = j->rx};
     c.e.p = j->rw + j->used;

@@ -661,8 +661,21 @@ static inline void jd_one(JdGen *g)
             static const uint8_t ind[] = {0x48, 0x8d, 0x05, 0x04, 0x00, 0x00, 0x00,
                                           0xff, 0xd0, 0xeb, 0x01, 0xc3, 0x48, 0x8d,
                                           0x0d, 0x02, 0x00, 0x00, 0x00, 0xff, 0xe1};
-            memcpy(b, ind, sizeof(ind));
-            n = sizeof(ind);
+            /* a ret going back to two call sites in turn: jmp +1; F: ret; call F; call F */
+            static const uint8_t two[] = {0xeb, 0x01, 0xc3, 0xe8, 0xfa, 0xff, 0xff,
+                                          0xff, 0xe8, 0xf5, 0xff, 0xff, 0xff};
+            /* an indirect call to one of two functions by the loop count's parity (the
+             * exits that miss their linked target and take the inline lookup, jit.c):
+             * lea rax, [rip + A]; lea rcx, [rip + B]; test r15b, 1; cmovnz rax, rcx;
+             * call rax; jmp +5; A: not rax; ret; B: ret */
+            static const uint8_t alt[] = {0x48, 0x8d, 0x05, 0x13, 0x00, 0x00, 0x00, 0x48,
+                                          0x8d, 0x0d, 0x10, 0x00, 0x00, 0x00, 0x41, 0xf6,
+                                          0xc7, 0x01, 0x48, 0x0f, 0x45, 0xc1, 0xff, 0xd0,
+                                          0xeb, 0x05, 0x48, 0xf7, 0xd0, 0xc3, 0xc3};
+            unsigned k = jd_take(g, 3);
+            const uint8_t *form = k == 0 ? ind : k == 1 ? two : alt;
+            n = k == 0 ? sizeof(ind) : k == 1 ? sizeof(two) : sizeof(alt);
+            memcpy(b, form, n);
         } else if (f == 0) {
             b[n++] = jd_rex(w, 0, 0, 0);
             b[n++] = jd_take(g, 2) ? 0x98 : 0x99;

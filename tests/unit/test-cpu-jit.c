@@ -687,6 +687,102 @@ static void test_ret_relinks(void)
     run_fixed("ret to many sites", body, n);
     x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
     g_assert_cmpuint(after.ret_sites_fixed, >, before.ret_sites_fixed);
+    /* past the relink limit the returns are found by the inline lookup */
+    g_assert_cmpuint(after.jump_hits, >, before.jump_hits);
+}
+
+/* The empty input's registers with the loop count set to `loops` (so that code reached on
+ * every other pass gets hot) and rax to 5. */
+static void run_loops(const char *what, const uint8_t *body, int n, uint64_t loops)
+{
+    uint8_t none[1] = {0};
+    jd_generate(&jd, none, 0, 0);
+    uint64_t regs[16];
+    memcpy(regs, jd.regs, sizeof(regs));
+    regs[15] = loops;
+    regs[R_EAX] = 5;
+    run_fixed_regs(what, body, n, regs);
+}
+
+/* A ret or an indirect call that misses the one target its exit is linked to looks the
+ * target's code up inline (jit.c emit_jump_lookup): taken when the block is current, and
+ * left to the main loop when its code was rewritten or the TLB flushed (its page mapped
+ * elsewhere). Each case is compared with the interpreter. */
+static void test_jump_lookup(void)
+{
+    X86JitStats before, after;
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
+    /* an indirect call to one of two functions by the loop count's parity: lea rax, [rip +
+     * A]; lea rcx, [rip + B]; test r15b, 1; cmovnz rax, rcx; call rax; jmp +5; A: not rax;
+     * ret; B: ret */
+    static const uint8_t alt[] = {0x48, 0x8d, 0x05, 0x13, 0x00, 0x00, 0x00, 0x48, 0x8d,
+                                  0x0d, 0x10, 0x00, 0x00, 0x00, 0x41, 0xf6, 0xc7, 0x01,
+                                  0x48, 0x0f, 0x45, 0xc1, 0xff, 0xd0, 0xeb, 0x05, 0x48,
+                                  0xf7, 0xd0, 0xc3, 0xc3, 0x48, 0x01, 0xc2 /* add rdx, rax */};
+    run_loops("indirect call to two targets in turn", alt, sizeof(alt), 80);
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
+    g_assert_cmpuint(after.jump_hits, >, before.jump_hits);
+
+    /* a ret to two call sites in turn, the second one's code patched on the last passes
+     * (after it was translated and entered in the table): the lookup finds the old code,
+     * whose chain entry sees the page's new generation */
+    static const uint8_t stale[] = {
+        0xeb, 0x01,                         /* jmp +1 */
+        0xc3,                               /* F: ret */
+        0xe8, 0xfa, 0xff, 0xff, 0xff,       /* call F */
+        0x49, 0x83, 0xff, 0x08,             /* cmp r15, 8 */
+        0x77, 0x06,                         /* ja +6 */
+        0x89, 0x05, 0x06, 0x00, 0x00, 0x00, /* mov [rip + 6], eax: the imm32 below */
+        0xe8, 0xe9, 0xff, 0xff, 0xff,       /* call F */
+        0xb9, 0x00, 0x00, 0x00, 0x00,       /* mov ecx, imm32 (patched) */
+        0x48, 0x01, 0xca,                   /* add rdx, rcx */
+        0x48, 0xff, 0xc0,                   /* inc rax: each patch another value */
+    };
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
+    run_loops("ret to code rewritten since its lookup entry", stale, sizeof(stale), 48);
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
+    g_assert_cmpuint(after.jump_hits, >, before.jump_hits);
+    g_assert_cmpuint(jd_last[1].regs[R_ECX], ==, 5 + 47);
+
+    /* two linear pages, 0xc00000 and 0xe00000 (functions at 0x80 and 0x40 in them: apart
+     * in the table), mapped every pass (page directory entries 6
+     * and 7, then mov cr3) to one of two pairs of physical pages by bit 1 of the loop count,
+     * and called in turn from one call site by bit 0: the site's link is to the other one,
+     * so the lookup runs, and its entry was made under the mapping of two passes before;
+     * then a direct call to 0xe00040, whose link the remapping must undo */
+    static const uint8_t remap[] = {
+        0xb8, 0x87, 0x00, 0x40, 0x00,             /* mov eax, 0x400087 */
+        0xb9, 0x87, 0x00, 0x80, 0x00,             /* mov ecx, 0x800087 */
+        0x41, 0xf6, 0xc7, 0x02,                   /* test r15b, 2 */
+        0x0f, 0x45, 0xc1,                         /* cmovnz eax, ecx */
+        0x89, 0x04, 0x25, 0x30, 0x30, 0x00, 0x00, /* mov [JD_PT + 0x2030], eax: entry 6 */
+        0x05, 0x00, 0x00, 0x20, 0x00,             /* add eax, 0x200000 */
+        0x89, 0x04, 0x25, 0x38, 0x30, 0x00, 0x00, /* mov [JD_PT + 0x2038], eax: entry 7 */
+        0x0f, 0x20, 0xd8,                         /* mov rax, cr3 */
+        0x0f, 0x22, 0xd8,                         /* mov cr3, rax */
+        0xb8, 0x40, 0x00, 0xe0, 0x00,             /* mov eax, 0xe00040 */
+        0xb9, 0x80, 0x00, 0xc0, 0x00,             /* mov ecx, 0xc00080 */
+        0x41, 0xf6, 0xc7, 0x01,                   /* test r15b, 1 */
+        0x0f, 0x45, 0xc1,                         /* cmovnz eax, ecx */
+        0xeb, 0x00,                               /* jmp +0: the call is a block of its own */
+        0xff, 0xd0,                               /* call rax */
+        0xe8, 0xfc, 0xff, 0xcf, 0x00,             /* call 0xe00040: a direct exit */
+    };
+    static const struct {
+        uint64_t at;
+        uint8_t add; /* add rdx, imm8; ret */
+    } fns[] = {{0x400080, 1}, {0x600040, 2}, {0x800080, 4}, {0xa00040, 8}};
+    for (int s = 0; s < 2; s++) {
+        for (size_t k = 0; k < G_N_ELEMENTS(fns); k++) {
+            /* jmp +0 (a link within the page, which outlives the TLB flush); add; ret */
+            uint8_t fn[7] = {0xeb, 0x00, 0x48, 0x83, 0xc2, fns[k].add, 0xc3};
+            guest_ram_write(jd.side[s].ram, fns[k].at, fn, sizeof(fn));
+        }
+    }
+    run_loops("calls into a page mapped elsewhere since", remap, sizeof(remap), 160);
+    /* the indirect calls, then the direct one to 0xe00040 on every pass */
+    g_assert_cmpuint(jd_last[1].regs[R_EDX] - jd.regs[R_EDX], ==,
+                     40 * (1 + 2 + 4 + 8) + 80 * (2 + 8));
 }
 
 /* info jit names what the interpreter ran in hot code by opcode, a group's member by its
@@ -732,6 +828,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/sse-faults", test_sse_faults);
     g_test_add_func("/cpu/jit/loop-exits", test_loop_exits);
     g_test_add_func("/cpu/jit/ret-relinks", test_ret_relinks);
+    g_test_add_func("/cpu/jit/jump-lookup", test_jump_lookup);
     g_test_add_func("/cpu/jit/fallback-info", test_fallback_info);
     int rc = g_test_run();
     jd_fini(&jd);

@@ -308,6 +308,10 @@ typedef struct X86JitStats {
     uint64_t flushes;         /* code cache flushes (full) */
     uint64_t cache_used;      /* bytes of code in the cache now */
     uint64_t cache_size;
+    /* exits that left translated code for the main loop and went on in translated code: to
+     * a known target (not linked yet, or after a TLB flush), from a ret or indirect jmp/call */
+    uint64_t exits_direct, exits_dynamic;
+    uint64_t jump_hits; /* ret and indirect jmp/call targets found by the inline lookup */
 } X86JitStats;
 /* False (and zeros) when the translator is off. */
 bool x86_cpu_get_jit_stats(const X86CPU *cpu, X86JitStats *out);
