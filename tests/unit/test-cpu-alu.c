@@ -464,7 +464,7 @@ static void test_misc(void)
             c->in.regs[7] = c->in.regs[6] + g_rand_int_range(r, -9, 10);
         }
         if (g_rand_int_range(r, 0, 4) == 0) {
-            memcpy(c->in.data + 0x800 + (c->in.regs[7] - DIFF_DATA - 0x800),
+            memcpy(c->in.data + (c->in.regs[7] - DIFF_DATA),
                    c->in.data + (c->in.regs[6] - DIFF_DATA), 20); /* equal runs for cmps */
         }
     }
