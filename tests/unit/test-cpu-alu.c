@@ -464,8 +464,8 @@ static void test_misc(void)
             c->in.regs[7] = c->in.regs[6] + g_rand_int_range(r, -9, 10);
         }
         if (g_rand_int_range(r, 0, 4) == 0) {
-            memcpy(c->in.data + (c->in.regs[7] - DIFF_DATA),
-                   c->in.data + (c->in.regs[6] - DIFF_DATA), 20); /* equal runs for cmps */
+            memmove(c->in.data + (c->in.regs[7] - DIFF_DATA),
+                    c->in.data + (c->in.regs[6] - DIFF_DATA), 20); /* equal runs for cmps */
         }
     }
     if (!diff_run_native(cases, host, n)) {
