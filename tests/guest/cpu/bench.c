@@ -74,20 +74,30 @@ static uint64_t call_loop(uint64_t n)
     return s;
 }
 
-/* The command line is "[int|mem|str|call|all] N". */
+/*
+ * The command line is "[int|mem|str|call|all] N"; Debian's QEMU puts the kernel's path before
+ * it, so only a whole word counts (a worktree named cpu-mem ran the memory loop in every row).
+ */
 static int has_word(const char *w)
 {
     struct mb_info *mb = (struct mb_info *)mb_info;
     if (!mb || !(mb->flags & 4) || !mb->cmdline) {
         return 0;
     }
-    for (const char *s = (const char *)(uint64_t)mb->cmdline; *s; s++) {
+    const char *s = (const char *)(uint64_t)mb->cmdline;
+    while (*s) {
         int i = 0;
         while (w[i] && s[i] == w[i]) {
             i++;
         }
-        if (!w[i]) {
+        if (!w[i] && (s[i] == ' ' || !s[i])) {
             return 1;
+        }
+        while (*s && *s != ' ') {
+            s++;
+        }
+        while (*s == ' ') {
+            s++;
         }
     }
     return 0;
