@@ -290,6 +290,17 @@ typedef struct NetBatchEntry {
 static unsigned batch_depth;
 static GArray *batch_pending; /* of NetBatchEntry */
 
+guint net_fd_watch(int fd, GIOCondition cond, GUnixFDSourceFunc fn, void *opaque)
+{
+    GSource *src = g_unix_fd_source_new(fd, cond);
+
+    g_source_set_can_recurse(src, TRUE);
+    g_source_set_callback(src, G_SOURCE_FUNC(fn), opaque, NULL);
+    guint id = g_source_attach(src, NULL);
+    g_source_unref(src);
+    return id;
+}
+
 void net_batch_begin(void)
 {
     batch_depth++;

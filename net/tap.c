@@ -92,7 +92,7 @@ static ssize_t tap_receive_iov(NetClientState *nc, const struct iovec *iov, int 
         n = tap_write(s, iov, iovcnt);
     }
     if (n < 0 && errno == EAGAIN) {
-        s->write_tag = g_unix_fd_add(s->fd, G_IO_OUT, tap_writable, s);
+        s->write_tag = net_fd_watch(s->fd, G_IO_OUT, tap_writable, s);
         return 0;
     }
     if (n < 0) {
@@ -200,7 +200,7 @@ static gboolean tap_readable(int fd, GIOCondition cond, gpointer opaque)
 static void tap_update_read(TAPState *s)
 {
     if (!s->read_paused && !s->read_tag) {
-        s->read_tag = g_unix_fd_add(s->fd, G_IO_IN, tap_readable, s);
+        s->read_tag = net_fd_watch(s->fd, G_IO_IN, tap_readable, s);
     }
 }
 

@@ -163,8 +163,13 @@ void accel_vcpu_set_irq(AccelVCPU *v, bool level)
 {
     x86_cpu_set_irq(v->cpu, level);
     if (level) {
+        /* GLib's broadcast is a futex syscall even with nobody waiting, and most raises come
+         * from a running vCPU (MSI writes, its own LAPIC). A vCPU that has not yet published
+         * HALTED re-checks the level under this lock before it waits, so it cannot miss it. */
         g_mutex_lock(&v->lock);
-        g_cond_broadcast(&v->cond);
+        if (v->state != ACCEL_VCPU_RUNNING) {
+            g_cond_broadcast(&v->cond);
+        }
         g_mutex_unlock(&v->lock);
     }
 }

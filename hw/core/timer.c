@@ -254,7 +254,12 @@ static GSourceFuncs clock_source_funcs = {
 
 static void wake_context(void *opaque)
 {
-    g_main_context_wakeup(opaque);
+    /* The loop's own thread (a timer callback re-arming, a frame from the tap raising the
+     * LAPIC's) is not in poll: its next prepare sees the new deadline. Waking it would cost
+     * an eventfd write, one extra iteration and the read that drains it. */
+    if (!g_main_context_is_owner(opaque)) {
+        g_main_context_wakeup(opaque);
+    }
 }
 
 guint hw_clock_attach(HwClock *clock, GMainContext *ctx)

@@ -18,6 +18,7 @@
 #define NET_NET_H
 
 #include <glib.h>
+#include <glib-unix.h>
 #include "qapi-types.h"
 #include <stdbool.h>
 #include <stdint.h>
@@ -162,6 +163,15 @@ bool net_batch_active(void);
 void net_batch_defer(NetBatchFlushFunc *fn, void *opaque);
 /* Forgets a deferred flush (its owner is going away). */
 void net_batch_cancel(void *opaque);
+
+/*
+ * g_unix_fd_add() for a backend's hot fd, on the default context. GLib takes the fds of a
+ * source that may not recurse out of the poll set for its dispatch and puts them back after,
+ * and each change signals the context's wake-up eventfd: two writes, a read and one more loop
+ * iteration per readable frame batch. This source may recurse (no nested main loop runs on
+ * the network path), so its fd stays put. Remove it with g_source_remove().
+ */
+guint net_fd_watch(int fd, GIOCondition cond, GUnixFDSourceFunc fn, void *opaque);
 
 /* ---- link and header ---- */
 

@@ -2,6 +2,7 @@
  * woken by a timer armed from another thread under the big lock. */
 #include "hw/core/biglock.h"
 #include "hw/core/timer.h"
+#include "loop-probe.h"
 
 typedef struct Hit {
     GArray *order;
@@ -119,11 +120,43 @@ static void test_main_loop(void)
     g_main_context_unref(ctx);
 }
 
+static void test_loop_rearm_no_wakeup(void)
+{
+    GMainContext *ctx = g_main_context_new();
+    HwClock *clock = hw_clock_new();
+    GArray *order = g_array_new(FALSE, FALSE, sizeof(int));
+    HwTimer *later = hw_timer_new(clock, hit_cb, &(Hit){.order = order, .id = 2});
+    Hit first = {.order = order, .id = 1, .rearm = later};
+    HwTimer *due = hw_timer_new(clock, hit_cb, &first);
+    /* armed before the clock has a loop to wake; its callback, on the loop's thread, arms a
+     * timer earlier than any other (the case that wakes a loop sleeping in poll) */
+    first.rearm_at = hw_clock_ns(clock) + 3600 * G_GINT64_CONSTANT(1000000000);
+    hw_timer_mod(due, 0);
+    hw_clock_attach(clock, ctx);
+    bql_attach_context(ctx);
+    bql_lock();
+    while (order->len == 0) {
+        g_main_context_iteration(ctx, FALSE);
+    }
+    g_assert_true(hw_timer_pending(later));
+    g_assert_false(loop_probe_woken(ctx));
+    /* the probe sees a real wake-up */
+    g_main_context_wakeup(ctx);
+    g_assert_true(loop_probe_woken(ctx));
+    bql_unlock();
+    hw_timer_free(due);
+    hw_timer_free(later);
+    hw_clock_free(clock);
+    g_array_free(order, TRUE);
+    g_main_context_unref(ctx);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/hw-timer/order-rearm", test_order_and_rearm);
     g_test_add_func("/hw-timer/pause-resume", test_pause_resume);
     g_test_add_func("/hw-timer/main-loop", test_main_loop);
+    g_test_add_func("/hw-timer/loop-rearm-no-wakeup", test_loop_rearm_no_wakeup);
     return g_test_run();
 }

@@ -2,6 +2,7 @@
 #include "net/backends.h"
 #include "net/hub.h"
 #include "net/net.h"
+#include "loop-probe.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <glib-unix.h>
@@ -591,6 +592,37 @@ static void test_socket_listen_connect_hub(void)
     net_cleanup();
 }
 
+static gboolean watch_drain(gint fd, GIOCondition cond, gpointer opaque)
+{
+    char c;
+    g_assert_cmpint(read(fd, &c, 1), ==, 1);
+    (*(int *)opaque)++;
+    return G_SOURCE_CONTINUE;
+}
+
+/* A backend's fd watch dispatched with its fd left in the poll set: no wake-up of its own. */
+static void test_fd_watch_no_wakeup(void)
+{
+    int p[2];
+    int hits = 0;
+    g_assert_cmpint(pipe(p), ==, 0);
+    guint id = net_fd_watch(p[0], G_IO_IN, watch_drain, &hits);
+    g_assert_cmpint(write(p[1], "x", 1), ==, 1);
+    while (hits < 1) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    g_assert_cmpint(hits, ==, 1);
+    g_assert_false(loop_probe_woken(g_main_context_default()));
+    g_assert_cmpint(write(p[1], "y", 1), ==, 1); /* and it still watches */
+    while (hits < 2) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    g_assert_cmpint(hits, ==, 2);
+    g_source_remove(id);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -605,6 +637,7 @@ int main(int argc, char **argv)
     g_test_add_func("/net/filter/order", test_filter_order);
     g_test_add_func("/net/offload/bare-path-only", test_offload_only_on_a_bare_path);
     g_test_add_func("/net/socket/fd-stream", test_socket_fd_stream);
+    g_test_add_func("/net/fd-watch/no-wakeup", test_fd_watch_no_wakeup);
     g_test_add_func("/net/socket/errors", test_socket_errors);
     g_test_add_func("/net/socket/listen-connect-hub", test_socket_listen_connect_hub);
     return g_test_run();
