@@ -249,6 +249,38 @@ static void emit_stored(JitCtx *c, int size)
     jit_emit_tb_exit_check(c);
 }
 
+/* rax = size bytes of in's memory operand (4: zero-extended) */
+static void emit_load_scalar(JitCtx *c, const X86Insn *in, int size)
+{
+    emit_mem_operand(c, in, size, false, false);
+    je_load(jit_emitter(c), size, H_RAX, H_RSI, 0);
+}
+
+/* in's memory operand = size bytes of env at off (an xmm register's low or high quadword), and
+ * the form's end */
+static void emit_store_scalar(JitCtx *c, const X86Insn *in, int size, int32_t off)
+{
+    JitEmit *e = jit_emitter(c);
+    emit_mem_operand(c, in, size, true, false);
+    je_load(e, size, H_RAX, H_RBX, off);
+    je_store(e, size, H_RSI, 0, H_RAX);
+    emit_stored(c, size);
+}
+
+/* xmm x = rax, zero-extended to 128 bits */
+static void xmm_set_low(JitEmit *e, int x)
+{
+    je_store(e, 8, H_RBX, XMM_OFF(x), H_RAX);
+    je_store_imm(e, 8, H_RBX, XMM_OFF(x) + 8, 0);
+}
+
+/* size bytes of env at dst = those at src (xmm registers' parts), the rest of dst kept */
+static void xmm_copy(JitEmit *e, int size, int32_t dst, int32_t src)
+{
+    je_load(e, size, H_RAX, H_RBX, src);
+    je_store(e, size, H_RBX, dst, H_RAX);
+}
+
 void jit_sse_emit(JitCtx *c, const X86Insn *in)
 {
     JitEmit *e = jit_emitter(c);
@@ -315,11 +347,9 @@ void jit_sse_emit(JitCtx *c, const X86Insn *in)
         if (reg) {
             jit_gpr_read(c, H_RAX, in->rm, sz);
         } else {
-            emit_mem_operand(c, in, sz, false, false);
-            je_load(e, sz, H_RAX, H_RSI, 0);
+            emit_load_scalar(c, in, sz);
         }
-        je_store(e, 8, H_RBX, XMM_OFF(in->reg), H_RAX);
-        je_store_imm(e, 8, H_RBX, XMM_OFF(in->reg) + 8, 0);
+        xmm_set_low(e, in->reg);
         break;
     case SF_MOVD_FROM:
         if (reg) {
@@ -327,69 +357,49 @@ void jit_sse_emit(JitCtx *c, const X86Insn *in)
             jit_gpr_write(c, in->rm, H_RAX);
             break;
         }
-        emit_mem_operand(c, in, sz, true, false);
-        je_load(e, sz, H_RAX, H_RBX, XMM_OFF(in->reg));
-        je_store(e, sz, H_RSI, 0, H_RAX);
-        emit_stored(c, sz);
+        emit_store_scalar(c, in, sz, XMM_OFF(in->reg));
         return;
     case SF_MOVQ_LOAD:
         if (reg) {
             je_load(e, 8, H_RAX, H_RBX, XMM_OFF(in->rm));
         } else {
-            emit_mem_operand(c, in, 8, false, false);
-            je_load(e, 8, H_RAX, H_RSI, 0);
+            emit_load_scalar(c, in, 8);
         }
-        je_store(e, 8, H_RBX, XMM_OFF(in->reg), H_RAX);
-        je_store_imm(e, 8, H_RBX, XMM_OFF(in->reg) + 8, 0);
+        xmm_set_low(e, in->reg);
         break;
     case SF_MOVQ_STORE:
         if (reg) {
             je_load(e, 8, H_RAX, H_RBX, XMM_OFF(in->reg));
-            je_store(e, 8, H_RBX, XMM_OFF(in->rm), H_RAX);
-            je_store_imm(e, 8, H_RBX, XMM_OFF(in->rm) + 8, 0);
+            xmm_set_low(e, in->rm);
             break;
         }
-        emit_mem_operand(c, in, 8, true, false);
-        je_load(e, 8, H_RAX, H_RBX, XMM_OFF(in->reg));
-        je_store(e, 8, H_RSI, 0, H_RAX);
-        emit_stored(c, 8);
+        emit_store_scalar(c, in, 8, XMM_OFF(in->reg));
         return;
     case SF_MOVS_LOAD:
         if (reg) {
-            je_load(e, f.size, H_RAX, H_RBX, XMM_OFF(in->rm));
-            je_store(e, f.size, H_RBX, XMM_OFF(in->reg), H_RAX);
+            xmm_copy(e, f.size, XMM_OFF(in->reg), XMM_OFF(in->rm));
             break;
         }
-        emit_mem_operand(c, in, f.size, false, false);
-        je_load(e, f.size, H_RAX, H_RSI, 0);
-        je_store(e, 8, H_RBX, XMM_OFF(in->reg), H_RAX);
-        je_store_imm(e, 8, H_RBX, XMM_OFF(in->reg) + 8, 0);
+        emit_load_scalar(c, in, f.size);
+        xmm_set_low(e, in->reg);
         break;
     case SF_MOVS_STORE:
         if (reg) {
-            je_load(e, f.size, H_RAX, H_RBX, XMM_OFF(in->reg));
-            je_store(e, f.size, H_RBX, XMM_OFF(in->rm), H_RAX);
+            xmm_copy(e, f.size, XMM_OFF(in->rm), XMM_OFF(in->reg));
             break;
         }
-        emit_mem_operand(c, in, f.size, true, false);
-        je_load(e, f.size, H_RAX, H_RBX, XMM_OFF(in->reg));
-        je_store(e, f.size, H_RSI, 0, H_RAX);
-        emit_stored(c, f.size);
+        emit_store_scalar(c, in, f.size, XMM_OFF(in->reg));
         return;
     case SF_HALF_LOAD:
         if (reg) {
-            je_load(e, 8, H_RAX, H_RBX, XMM_OFF(in->rm) + 8 * !f.half);
-        } else {
-            emit_mem_operand(c, in, 8, false, false);
-            je_load(e, 8, H_RAX, H_RSI, 0);
+            xmm_copy(e, 8, XMM_OFF(in->reg) + 8 * f.half, XMM_OFF(in->rm) + 8 * !f.half);
+            break;
         }
+        emit_load_scalar(c, in, 8);
         je_store(e, 8, H_RBX, XMM_OFF(in->reg) + 8 * f.half, H_RAX);
         break;
     case SF_HALF_STORE:
-        emit_mem_operand(c, in, 8, true, false);
-        je_load(e, 8, H_RAX, H_RBX, XMM_OFF(in->reg) + 8 * f.half);
-        je_store(e, 8, H_RSI, 0, H_RAX);
-        emit_stored(c, 8);
+        emit_store_scalar(c, in, 8, XMM_OFF(in->reg) + 8 * f.half);
         return;
     }
     jit_cold_rejoin(c);
