@@ -19,6 +19,10 @@ typedef struct JitCtx JitCtx;
 
 /* jit.c's services */
 JitEmit *jit_emitter(JitCtx *c);
+/* in's memory operand is one jit_emit_ea addresses: 64-bit code's with a 64-bit address and
+ * FS, GS or no segment override, 32-bit flat code's with a 32-bit address (the rule every
+ * translated memory form follows) */
+bool jit_mem_ok(const X86Insn *in);
 /* rsi = the linear address of in's memory operand (FS/GS base added) */
 void jit_emit_ea(JitCtx *c, const X86Insn *in);
 /* rsi (a linear address) = its host address when the TLB covers [la, la + size) for the
@@ -39,7 +43,8 @@ void jit_gpr_write(JitCtx *c, int r, int h);
 /* whether the block's code has checked CR0.EM/TS and CR4.OSFXSR on every path to here */
 bool *jit_sse_checked(JitCtx *c);
 
-/* jit-sse.c: in is an SSE/SSE2 form it translates (64-bit code, decoded as valid) */
+/* jit-sse.c: in is an SSE/SSE2 form it translates (64-bit or 32-bit flat code, decoded as
+ * valid) */
 bool jit_sse_ok(const X86Insn *in);
 void jit_sse_emit(JitCtx *c, const X86Insn *in);
 

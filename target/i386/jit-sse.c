@@ -32,6 +32,12 @@ enum {
     SF_MOVD_FROM,  /* 66 0f 7e: r/m32 or r/m64 = xmm's low bits */
     SF_MOVQ_LOAD,  /* f3 0f 7e: xmm = xmm/m64, high quadword cleared */
     SF_MOVQ_STORE, /* 66 0f d6: xmm/m64 = xmm's low quadword (a register's high cleared) */
+    SF_MOVS_LOAD,  /* f3/f2 0f 10 movss/movsd: xmm's low 4/8 bytes = xmm's (the rest kept) or
+                    * m32/m64's (the rest cleared) */
+    SF_MOVS_STORE, /* f3/f2 0f 11: xmm/m32/m64 = xmm's low 4/8 bytes (a register's rest kept) */
+    SF_HALF_LOAD,  /* 0f 12/16 movlps/movhps (66: pd): xmm's low/high quadword = m64; on a
+                    * register (no prefix) movhlps/movlhps, the other half of xmm/rm */
+    SF_HALF_STORE, /* 0f 13/17 movlps/movhps (66: pd): m64 = xmm's low/high quadword */
 };
 
 typedef struct SseForm {
@@ -40,6 +46,8 @@ typedef struct SseForm {
     bool imm;     /* an imm8 follows (pshufd) */
     uint8_t hpfx; /* SF_OP16: the host's mandatory prefix (0x66 or none) */
     uint8_t hop;  /* SF_OP16: the host's opcode after 0f */
+    uint8_t size; /* SF_MOVS_*: the scalar's bytes */
+    uint8_t half; /* SF_HALF_*: the quadword of xmm (0 low, 1 high) */
 } SseForm;
 
 /* 66 0f xx: the integer operations x86_simd_int does, which are the host's own */
@@ -64,7 +72,7 @@ static SseForm sse_form(const X86Insn *in)
 {
     SseForm f = {SF_NONE};
     int pfx = in->prefix & (PFX_DATA | PFX_REPZ | PFX_REPNZ | PFX_LOCK);
-    bool p66 = pfx == PFX_DATA, pf3 = pfx == PFX_REPZ, none = pfx == 0;
+    bool p66 = pfx == PFX_DATA, pf3 = pfx == PFX_REPZ, pf2 = pfx == PFX_REPNZ, none = pfx == 0;
     bool reg = in->mod == 3;
     if (in->op < 0x100 || in->op >= 0x200) {
         return f;
@@ -75,12 +83,28 @@ static SseForm sse_form(const X86Insn *in)
     case 0x28: /* movaps, movapd */
         if (none || p66) {
             f = (SseForm){SF_LOAD16, .aligned = b == 0x28};
+        } else if (b == 0x10 && (pf3 || pf2)) {
+            f = (SseForm){SF_MOVS_LOAD, .size = pf3 ? 4 : 8};
         }
         break;
     case 0x11:
     case 0x29:
         if (none || p66) {
             f = (SseForm){SF_STORE16, .aligned = b == 0x29};
+        } else if (b == 0x11 && (pf3 || pf2)) {
+            f = (SseForm){SF_MOVS_STORE, .size = pf3 ? 4 : 8};
+        }
+        break;
+    case 0x12:
+    case 0x16:
+        if (none || (p66 && !reg)) {
+            f = (SseForm){SF_HALF_LOAD, .half = b == 0x16};
+        }
+        break;
+    case 0x13:
+    case 0x17:
+        if ((none || p66) && !reg) {
+            f = (SseForm){SF_HALF_STORE, .half = b == 0x17};
         }
         break;
     case 0x2b: /* movntps, movntpd */
@@ -151,9 +175,7 @@ static SseForm sse_form(const X86Insn *in)
         }
         break;
     }
-    /* a memory operand the translator addresses (64-bit address, FS/GS or no base) */
-    if (!reg &&
-        (in->addrsize != 8 || (in->seg != X86_SEG_NONE && in->seg != R_FS && in->seg != R_GS))) {
+    if (!reg && !jit_mem_ok(in)) {
         f.kind = SF_NONE;
     }
     return f;
@@ -227,6 +249,38 @@ static void emit_stored(JitCtx *c, int size)
     jit_emit_tb_exit_check(c);
 }
 
+/* rax = size bytes of in's memory operand (4: zero-extended) */
+static void emit_load_scalar(JitCtx *c, const X86Insn *in, int size)
+{
+    emit_mem_operand(c, in, size, false, false);
+    je_load(jit_emitter(c), size, H_RAX, H_RSI, 0);
+}
+
+/* in's memory operand = size bytes of env at off (an xmm register's low or high quadword), and
+ * the form's end */
+static void emit_store_scalar(JitCtx *c, const X86Insn *in, int size, int32_t off)
+{
+    JitEmit *e = jit_emitter(c);
+    emit_mem_operand(c, in, size, true, false);
+    je_load(e, size, H_RAX, H_RBX, off);
+    je_store(e, size, H_RSI, 0, H_RAX);
+    emit_stored(c, size);
+}
+
+/* xmm x = rax, zero-extended to 128 bits */
+static void xmm_set_low(JitEmit *e, int x)
+{
+    je_store(e, 8, H_RBX, XMM_OFF(x), H_RAX);
+    je_store_imm(e, 8, H_RBX, XMM_OFF(x) + 8, 0);
+}
+
+/* size bytes of env at dst = those at src (xmm registers' parts), the rest of dst kept */
+static void xmm_copy(JitEmit *e, int size, int32_t dst, int32_t src)
+{
+    je_load(e, size, H_RAX, H_RBX, src);
+    je_store(e, size, H_RBX, dst, H_RAX);
+}
+
 void jit_sse_emit(JitCtx *c, const X86Insn *in)
 {
     JitEmit *e = jit_emitter(c);
@@ -293,11 +347,9 @@ void jit_sse_emit(JitCtx *c, const X86Insn *in)
         if (reg) {
             jit_gpr_read(c, H_RAX, in->rm, sz);
         } else {
-            emit_mem_operand(c, in, sz, false, false);
-            je_load(e, sz, H_RAX, H_RSI, 0);
+            emit_load_scalar(c, in, sz);
         }
-        je_store(e, 8, H_RBX, XMM_OFF(in->reg), H_RAX);
-        je_store_imm(e, 8, H_RBX, XMM_OFF(in->reg) + 8, 0);
+        xmm_set_low(e, in->reg);
         break;
     case SF_MOVD_FROM:
         if (reg) {
@@ -305,32 +357,49 @@ void jit_sse_emit(JitCtx *c, const X86Insn *in)
             jit_gpr_write(c, in->rm, H_RAX);
             break;
         }
-        emit_mem_operand(c, in, sz, true, false);
-        je_load(e, sz, H_RAX, H_RBX, XMM_OFF(in->reg));
-        je_store(e, sz, H_RSI, 0, H_RAX);
-        emit_stored(c, sz);
+        emit_store_scalar(c, in, sz, XMM_OFF(in->reg));
         return;
     case SF_MOVQ_LOAD:
         if (reg) {
             je_load(e, 8, H_RAX, H_RBX, XMM_OFF(in->rm));
         } else {
-            emit_mem_operand(c, in, 8, false, false);
-            je_load(e, 8, H_RAX, H_RSI, 0);
+            emit_load_scalar(c, in, 8);
         }
-        je_store(e, 8, H_RBX, XMM_OFF(in->reg), H_RAX);
-        je_store_imm(e, 8, H_RBX, XMM_OFF(in->reg) + 8, 0);
+        xmm_set_low(e, in->reg);
         break;
     case SF_MOVQ_STORE:
         if (reg) {
             je_load(e, 8, H_RAX, H_RBX, XMM_OFF(in->reg));
-            je_store(e, 8, H_RBX, XMM_OFF(in->rm), H_RAX);
-            je_store_imm(e, 8, H_RBX, XMM_OFF(in->rm) + 8, 0);
+            xmm_set_low(e, in->rm);
             break;
         }
-        emit_mem_operand(c, in, 8, true, false);
-        je_load(e, 8, H_RAX, H_RBX, XMM_OFF(in->reg));
-        je_store(e, 8, H_RSI, 0, H_RAX);
-        emit_stored(c, 8);
+        emit_store_scalar(c, in, 8, XMM_OFF(in->reg));
+        return;
+    case SF_MOVS_LOAD:
+        if (reg) {
+            xmm_copy(e, f.size, XMM_OFF(in->reg), XMM_OFF(in->rm));
+            break;
+        }
+        emit_load_scalar(c, in, f.size);
+        xmm_set_low(e, in->reg);
+        break;
+    case SF_MOVS_STORE:
+        if (reg) {
+            xmm_copy(e, f.size, XMM_OFF(in->rm), XMM_OFF(in->reg));
+            break;
+        }
+        emit_store_scalar(c, in, f.size, XMM_OFF(in->reg));
+        return;
+    case SF_HALF_LOAD:
+        if (reg) {
+            xmm_copy(e, 8, XMM_OFF(in->reg) + 8 * f.half, XMM_OFF(in->rm) + 8 * !f.half);
+            break;
+        }
+        emit_load_scalar(c, in, 8);
+        je_store(e, 8, H_RBX, XMM_OFF(in->reg) + 8 * f.half, H_RAX);
+        break;
+    case SF_HALF_STORE:
+        emit_store_scalar(c, in, 8, XMM_OFF(in->reg) + 8 * f.half);
         return;
     }
     jit_cold_rejoin(c);

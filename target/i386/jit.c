@@ -56,6 +56,9 @@
 
 /* fallback counters: one per opcode and ModRM.reg (a group's members apart) */
 #define JIT_FALLBACK_KEYS (X86_OPTAB_SIZE * 8)
+/* SSE handler counters: one per mandatory prefix (none 66 f3 f2), opcode after 0f and
+ * operand (register, memory) */
+#define JIT_SSE_KEYS (4 * 256 * 2)
 
 struct X86Jit {
     int fd;
@@ -68,6 +71,9 @@ struct X86Jit {
     /* per opcode, the ModRM.reg bits that name a group member (7) or none (0): counting a
      * fallback runs on every interpreted hot block, too often to compare the row's name */
     uint8_t group_reg[X86_OPTAB_SIZE];
+    /* x86_exec_sse's rows that translated code ran through their handler (not translated, or
+     * a slow path: a TLB miss, a page crossing, a fault): what jit-sse.c leaves to do */
+    uint64_t sse_handled[JIT_SSE_KEYS];
     /* QEMU_COLO_JIT_PERFMAP: /tmp/perf-PID.map (start size guest_PC_INSNS per block) and
      * /tmp/perf-PID.jitcode (the cache's bytes, at their offsets) for reading a profile */
     FILE *perf_map;
@@ -159,6 +165,10 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out)
 {
     *out = j->stats;
     out->cache_used = j->used;
+    out->sse_handled = 0;
+    for (guint k = 0; k < JIT_SSE_KEYS; k++) {
+        out->sse_handled += j->sse_handled[k];
+    }
 }
 
 void x86_jit_note_fallback(X86Jit *j, const X86Insn *in)
@@ -174,18 +184,40 @@ static gint cmp_fallback(gconstpointer a, gconstpointer b, gpointer data)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* the keys of counts[0, n) that are not 0, the largest count first; *total = their sum */
+static GArray *busiest_keys(const uint64_t *counts, guint n, uint64_t *total)
+{
+    GArray *keys = g_array_new(FALSE, FALSE, sizeof(guint));
+    *total = 0;
+    for (guint k = 0; k < n; k++) {
+        if (counts[k]) {
+            g_array_append_val(keys, k);
+            *total += counts[k];
+        }
+    }
+    g_array_sort_with_data(keys, cmp_fallback, (gpointer)counts);
+    return keys;
+}
+
+/* the SSE forms translated code ran through their handler most often */
+static void sse_handled_info(const X86Jit *j, GString *out)
+{
+    uint64_t total;
+    g_autoptr(GArray) keys = busiest_keys(j->sse_handled, JIT_SSE_KEYS, &total);
+    g_string_append_printf(out, "SSE handler-called in translated code %" PRIu64 "\n", total);
+    for (guint i = 0; i < keys->len && i < 8; i++) {
+        guint k = g_array_index(keys, guint, i);
+        static const char *const pfx[] = {"", "66 ", "f3 ", "f2 "};
+        g_string_append_printf(out, "  %s0f %02x %s %" PRIu64 "\n", pfx[k / 512], (k / 2) & 0xff,
+                               k & 1 ? "mem" : "reg", j->sse_handled[k]);
+    }
+}
+
 /* the opcodes the interpreter ran most often inside hot code, busiest first */
 static void fallback_info(const X86Jit *j, GString *out)
 {
-    g_autoptr(GArray) keys = g_array_new(FALSE, FALSE, sizeof(guint));
-    uint64_t total = 0;
-    for (guint k = 0; k < JIT_FALLBACK_KEYS; k++) {
-        if (j->fallback[k]) {
-            g_array_append_val(keys, k);
-            total += j->fallback[k];
-        }
-    }
-    g_array_sort_with_data(keys, cmp_fallback, (gpointer)j->fallback);
+    uint64_t total;
+    g_autoptr(GArray) keys = busiest_keys(j->fallback, JIT_FALLBACK_KEYS, &total);
     g_string_append_printf(out, "interpreted in hot code %" PRIu64 " (by opcode, busiest first)\n",
                            total);
     for (guint i = 0; i < keys->len && i < 12; i++) {
@@ -232,6 +264,7 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
                            on ? "on (the default)" : "off (-accel tcg,jit=off)");
     if (on) {
         fallback_info(cpu->jit, out);
+        sse_handled_info(cpu->jit, out);
     }
 }
 
@@ -1957,6 +1990,13 @@ static void emit_loop_back(JitCtx *c)
  * next instruction's, cur_rip its own); tb_end stops the handler's threaded x86_next there. */
 static void jit_interp(X86CPU *cpu, const X86Insn *in)
 {
+    if (x86_optab[in->op].exec == x86_exec_sse) {
+        int p = in->prefix & PFX_DATA    ? 1
+                : in->prefix & PFX_REPZ  ? 2
+                : in->prefix & PFX_REPNZ ? 3
+                                         : 0;
+        cpu->jit->sse_handled[(p * 256 + (in->op & 0xff)) * 2 + (in->mod != 3)]++;
+    }
     cpu->tb_end = in + 1;
     cpu->cur_in = in;
     in->fn(cpu, in);
@@ -2039,6 +2079,11 @@ static void emit_handler_call(JitCtx *c, const X86Insn *in)
 JitEmit *jit_emitter(JitCtx *c)
 {
     return &c->e;
+}
+
+bool jit_mem_ok(const X86Insn *in)
+{
+    return mem_ok(in);
 }
 
 void jit_emit_ea(JitCtx *c, const X86Insn *in)

@@ -42,6 +42,8 @@ def test_guest_serves_http_with_jit_on(built, tmp_path):
     used, size = map(int, re.search(r"gen code size +(\d+)/(\d+)", info).groups())
     assert blocks > 1000 and 0 < used <= size, info
     assert "translator          on (the default)" in info
+    # the count of SSE forms translated code ran through their handler (any number)
+    assert re.search(r"SSE handler-called in translated code \d+\r?\n", info), info
 
 
 def test_info_jit_with_jit_off(tmp_path):

@@ -185,6 +185,33 @@ static inline int jd_mem_form(JdGen *g, uint8_t *b, int reg, int *index_out, uns
     return n;
 }
 
+/* The SSE/SSE2 forms drawn (64- and 32-bit code): prefix (0: none), opcode after 0f, form:
+ * 0 xmm, xmm; 1 xmm, mem; 2 mem, xmm; 3 gpr dst; 4 gpr src; 5 xmm, xmm, imm8; 6 xmm, imm8 (the
+ * shift groups). jit-sse.c's and a few run by their handlers. */
+static const uint8_t jd_sse_ops[][3] = {
+    {0xf3, 0x6f, 1}, {0xf3, 0x7f, 2}, {0x66, 0xef, 0}, {0x66, 0xfe, 0}, {0x66, 0x74, 0},
+    {0x66, 0xfb, 0}, {0x66, 0xd7, 3}, {0x66, 0x7e, 3}, {0x66, 0x6e, 4}, {0x66, 0x2e, 0},
+    {0x66, 0x70, 5}, {0x66, 0xd4, 1}, {0x66, 0x6f, 1}, {0x66, 0x7f, 2}, {0x66, 0x6f, 0},
+    {0xf3, 0x7f, 0}, {0x00, 0x10, 1}, {0x00, 0x11, 2}, {0x00, 0x28, 1}, {0x66, 0x29, 2},
+    {0x00, 0x57, 0}, {0x66, 0x54, 1}, {0x66, 0xda, 1}, {0x66, 0xeb, 1}, {0x66, 0xdb, 0},
+    {0x66, 0xdf, 0}, {0x66, 0xf8, 0}, {0x66, 0x60, 0}, {0x66, 0x74, 1}, {0x66, 0x64, 0},
+    {0x66, 0x63, 0}, {0x66, 0xd1, 0}, {0x66, 0xf5, 0}, {0x66, 0xe4, 0}, {0x66, 0x6c, 0},
+    {0x66, 0x73, 6}, {0x66, 0x71, 6}, {0x66, 0x72, 6}, {0xf3, 0x7e, 1}, {0xf3, 0x7e, 0},
+    {0x66, 0xd6, 2}, {0x66, 0xd6, 0}, {0x66, 0x6e, 1}, {0x66, 0x7e, 2}, {0x66, 0xe7, 2},
+    {0x00, 0x2b, 2}, {0x66, 0x70, 1}, {0x66, 0xf6, 1}, {0xf3, 0x10, 1}, {0xf2, 0x10, 1},
+    {0xf3, 0x10, 0}, {0xf2, 0x10, 0}, {0xf3, 0x11, 2}, {0xf2, 0x11, 2}, {0xf2, 0x11, 0},
+    {0x00, 0x12, 1}, {0x00, 0x16, 1}, {0x66, 0x12, 1}, {0x66, 0x16, 1}, {0x00, 0x12, 0},
+    {0x00, 0x16, 0}, {0x00, 0x13, 2}, {0x00, 0x17, 2}, {0x66, 0x13, 2}, {0x66, 0x17, 2},
+    {0xf3, 0x11, 0},
+};
+
+/* 66 0f 71-73 /g ib: one of the group's valid members */
+static inline int jd_sse_shift_group(JdGen *g, uint8_t op)
+{
+    static const uint8_t grp[3][4] = {{2, 4, 6, 2}, {2, 4, 6, 6}, {2, 3, 6, 7}};
+    return grp[op - 0x71][jd_take(g, 4)];
+}
+
 static inline int jd_mem(JdGen *g, uint8_t *b, int reg, int *index_out)
 {
     return jd_mem_form(g, b, reg, index_out, 8);
@@ -786,25 +813,11 @@ static inline void jd_one(JdGen *g)
     case 34:
     case 35: { /* SSE/SSE2 moves and integer operations (jit-sse.c's, and a few run by their
                 * handlers), xmm to and from general registers and memory, ucomisd's flags */
-        static const uint8_t ops[][3] = {
-            /* prefix (0: none), opcode, form: 0 xmm, xmm; 1 xmm, mem; 2 mem, xmm; 3 gpr dst;
-             * 4 gpr src; 5 xmm, xmm, imm8; 6 xmm, imm8 (the shift groups) */
-            {0xf3, 0x6f, 1}, {0xf3, 0x7f, 2}, {0x66, 0xef, 0}, {0x66, 0xfe, 0}, {0x66, 0x74, 0},
-            {0x66, 0xfb, 0}, {0x66, 0xd7, 3}, {0x66, 0x7e, 3}, {0x66, 0x6e, 4}, {0x66, 0x2e, 0},
-            {0x66, 0x70, 5}, {0x66, 0xd4, 1}, {0x66, 0x6f, 1}, {0x66, 0x7f, 2}, {0x66, 0x6f, 0},
-            {0xf3, 0x7f, 0}, {0x00, 0x10, 1}, {0x00, 0x11, 2}, {0x00, 0x28, 1}, {0x66, 0x29, 2},
-            {0x00, 0x57, 0}, {0x66, 0x54, 1}, {0x66, 0xda, 1}, {0x66, 0xeb, 1}, {0x66, 0xdb, 0},
-            {0x66, 0xdf, 0}, {0x66, 0xf8, 0}, {0x66, 0x60, 0}, {0x66, 0x74, 1}, {0x66, 0x64, 0},
-            {0x66, 0x63, 0}, {0x66, 0xd1, 0}, {0x66, 0xf5, 0}, {0x66, 0xe4, 0}, {0x66, 0x6c, 0},
-            {0x66, 0x73, 6}, {0x66, 0x71, 6}, {0x66, 0x72, 6}, {0xf3, 0x7e, 1}, {0xf3, 0x7e, 0},
-            {0x66, 0xd6, 2}, {0x66, 0xd6, 0}, {0x66, 0x6e, 1}, {0x66, 0x7e, 2}, {0x66, 0xe7, 2},
-            {0x00, 0x2b, 2}, {0x66, 0x70, 1}, {0x66, 0xf6, 1},
-        };
-        unsigned f = jd_take(g, G_N_ELEMENTS(ops));
+        const uint8_t(*ops)[3] = jd_sse_ops;
+        unsigned f = jd_take(g, G_N_ELEMENTS(jd_sse_ops));
         int x = jd_take(g, 16), form = ops[f][2];
         if (form == 6) { /* 66 0f 71-73 /g ib on xmm x: the groups' valid members */
-            static const uint8_t grp[3][4] = {{2, 4, 6, 2}, {2, 4, 6, 6}, {2, 3, 6, 7}};
-            int gr = grp[ops[f][1] - 0x71][jd_take(g, 4)];
+            int gr = jd_sse_shift_group(g, ops[f][1]);
             b[n++] = 0x66;
             b[n++] = jd_rex(false, 0, 0, x);
             b[n++] = 0x0f;
@@ -920,7 +933,7 @@ static inline void jd_one32(JdGen *g)
     if (jd_take(g, 12) == 0) {
         b[n++] = jd_take(g, 2) ? 0x64 : 0x65; /* fs or gs: their bases are added */
     }
-    unsigned kind = jd_take(g, 20);
+    unsigned kind = jd_take(g, 22);
     switch (kind) {
     case 0:
     case 1: { /* ALU, test, xchg between registers (byte forms: al-bh) */
@@ -1102,6 +1115,40 @@ static inline void jd_one32(JdGen *g)
         }
         b[n++] = 0x90;
         break;
+    case 19:
+    case 20: { /* SSE/SSE2 (the 64-bit table's, xmm0-7, no REX.W) */
+        unsigned f = jd_take(g, G_N_ELEMENTS(jd_sse_ops));
+        const uint8_t *op = jd_sse_ops[f];
+        int x = jd_take(g, 8), form = op[2];
+        if (op[0]) {
+            b[n++] = op[0];
+        }
+        b[n++] = 0x0f;
+        b[n++] = op[1];
+        if (form == 1 || form == 2) {
+            n += jd_mem32(g, b + n, x);
+            if (op[1] == 0x70) {
+                b[n++] = (uint8_t)jd_take(g, 0);
+            }
+            break;
+        }
+        if (form == 6) {
+            b[n++] = 0xc0 | (jd_sse_shift_group(g, op[1]) << 3) | x;
+            b[n++] = (uint8_t)jd_take(g, 0) % 20;
+            break;
+        }
+        int rm = form == 3 ? jd_dst32(g) : (int)jd_take(g, 8);
+        if (form == 3 && op[1] == 0xd7) { /* pmovmskb r32, xmm: the gpr is ModRM.reg */
+            int t = x;
+            x = rm;
+            rm = t;
+        }
+        b[n++] = 0xc0 | (x << 3) | rm;
+        if (form == 5) {
+            b[n++] = (uint8_t)jd_take(g, 0);
+        }
+        break;
+    }
     default: { /* 16-bit operands (66): the interpreter's handlers */
         b[n++] = 0x66;
         b[n++] = 0x01 + (jd_take(g, 4) << 3);

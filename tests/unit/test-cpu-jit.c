@@ -408,6 +408,10 @@ static void test_faults(void)
         {"pxor source", "\x66\x0f\xef\x16", 4},  /* pxor xmm2, [rsi] */
         {"movd store", "\x66\x0f\x7e\x16", 4},   /* movd [rsi], xmm2 */
         {"movq load", "\xf3\x0f\x7e\x16", 4},    /* movq xmm2, [rsi] */
+        {"movss load", "\xf3\x0f\x10\x16", 4},   /* movss xmm2, [rsi] */
+        {"movsd store", "\xf2\x0f\x11\x16", 4},  /* movsd [rsi], xmm2 */
+        {"movhps load", "\x0f\x16\x16", 3},      /* movhps xmm2, [rsi] */
+        {"movlpd store", "\x66\x0f\x13\x16", 4}, /* movlpd [rsi], xmm2 */
     };
     static const struct {
         const char *name;
@@ -458,6 +462,7 @@ static void test_forms(void)
         const char *name;
         const char *code;
         int len, insns;
+        bool native; /* no SSE instruction through its handler (none crosses a page) */
     } forms[] = {
         /* add rbx, rax; inc rax; dec ecx; adc rdx, 0: CF from the add through inc and dec */
         {"inc dec carry", "\x48\x01\xc3\x48\xff\xc0\xff\xc9\x48\x83\xd2\x00", 12, 3},
@@ -529,6 +534,18 @@ static void test_forms(void)
          "\x6f\xfe\xf3\x45\x0f\x6f\x6e\xf8\xf3\x45\x0f\x7f\x7e\xfc\x66\x45\x0f\xd6\x7e\xfc\x66\x41"
          "\x0f\x70\x46\x20\x4e",
          203, 39},
+        /* movss xmm1, [r14 + 8]; movsd xmm2, [r14 + 16]; movss xmm3, xmm1; movsd xmm9, xmm2;
+         * movss [r14 + 24], xmm3; movsd [r14 + 36], xmm9; movsd xmm5, xmm2 (0f 11); movlps
+         * xmm6, [r14 + 40]; movhps xmm6, [r14 + 48]; movlpd xmm7, [r14 + 56]; movhpd xmm10,
+         * [r14 + 64]; movhlps xmm11, xmm6; movlhps xmm12, xmm1; movlps [r14 + 72], xmm11;
+         * movhps [r14 + 80], xmm12; movlpd [r14 + 88], xmm7; movhpd [r14 + 96], xmm6 */
+        {"sse scalar and half moves",
+         "\xf3\x41\x0f\x10\x4e\x08\xf2\x41\x0f\x10\x56\x10\xf3\x0f\x10\xd9\xf2\x44\x0f\x10"
+         "\xca\xf3\x41\x0f\x11\x5e\x18\xf2\x45\x0f\x11\x4e\x24\xf2\x0f\x11\xd5\x41\x0f\x12"
+         "\x76\x28\x41\x0f\x16\x76\x30\x66\x41\x0f\x12\x7e\x38\x66\x45\x0f\x16\x56\x40\x44"
+         "\x0f\x12\xde\x44\x0f\x16\xe1\x45\x0f\x13\x5e\x48\x45\x0f\x17\x66\x50\x66\x41\x0f"
+         "\x13\x7e\x58\x66\x41\x0f\x17\x76\x60",
+         89, 17, true},
     };
     static const struct {
         const char *name;
@@ -567,6 +584,7 @@ static void test_forms(void)
         const char *name;
         const char *code;
         int len, insns;
+        bool native;
     } forms32[] = {
         /* 32-bit code: push eax; push ecx; pop edx; pop ebx; inc eax; dec ebx; inc ecx;
          * dec ecx; pushfd; pop eax */
@@ -583,6 +601,15 @@ static void test_forms(void)
          "\x03\x46\x08\x2b\x4d\x04\x0f\xb6\x56\x03\x0f\xaf\x5e\x0c\x83\x7e\x10\x05\x0f"
          "\x92\xc0\xe8\x00\x00\x00\x00\x83\xc4\x04",
          29, 8},
+        /* movdqu xmm1, [esi + 8]; pxor xmm1, [esi + 16]; movss xmm2, [ebp + 4]; movhps xmm2,
+         * [esi + 24]; movdqa [esi + 32], xmm1; movsd [esi + 44], xmm2; movd xmm3, [esi + 12];
+         * pcmpeqb xmm3, [esi + 48]; pmovmskb edx, xmm3; movq [esi + 56], xmm1; movq xmm4,
+         * gs:[esi + 64] (GS based at -0x200) */
+        {"32-bit sse memory",
+         "\xf3\x0f\x6f\x4e\x08\x66\x0f\xef\x4e\x10\xf3\x0f\x10\x55\x04\x0f\x16\x56\x18\x66"
+         "\x0f\x7f\x4e\x20\xf2\x0f\x11\x56\x2c\x66\x0f\x6e\x5e\x0c\x66\x0f\x74\x5e\x30\x66"
+         "\x0f\xd7\xd3\x66\x0f\xd6\x4e\x38\x65\xf3\x0f\x7e\x66\x40",
+         54, 11, true},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(forms32); i++) {
         for (int paging = 0; paging < 2; paging++) {
@@ -596,6 +623,10 @@ static void test_forms(void)
             if (after.insns - before.insns < (uint64_t)forms32[i].insns) {
                 g_error("%s: %" G_GUINT64_FORMAT " instructions translated", forms32[i].name,
                         after.insns - before.insns);
+            }
+            if (forms32[i].native && after.sse_handled != before.sse_handled) {
+                g_error("%s: %" G_GUINT64_FORMAT " SSE instructions through their handler",
+                        forms32[i].name, after.sse_handled - before.sse_handled);
             }
         }
     }
@@ -618,6 +649,10 @@ static void test_forms(void)
         if (after.insns - before.insns < (uint64_t)forms[i].insns) {
             g_error("%s: %" G_GUINT64_FORMAT " instructions translated", forms[i].name,
                     after.insns - before.insns);
+        }
+        if (forms[i].native && after.sse_handled != before.sse_handled) {
+            g_error("%s: %" G_GUINT64_FORMAT " SSE instructions through their handler",
+                    forms[i].name, after.sse_handled - before.sse_handled);
         }
     }
 }

@@ -312,6 +312,9 @@ typedef struct X86JitStats {
      * a known target (not linked yet, or after a TLB flush), from a ret or indirect jmp/call */
     uint64_t exits_direct, exits_dynamic;
     uint64_t jump_hits; /* ret and indirect jmp/call targets found by the inline lookup */
+    /* SSE/SSE2/MMX instructions (x86_exec_sse's rows) that translated code ran through their
+     * interpreter handler: not translated, or a slow path of one that is */
+    uint64_t sse_handled;
 } X86JitStats;
 /* False (and zeros) when the translator is off. */
 bool x86_cpu_get_jit_stats(const X86CPU *cpu, X86JitStats *out);
