@@ -252,6 +252,42 @@ gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len, guin
 }
 
 /*
+ * What primary_side() did to a packet, undone: the ack and the TSecr back in the peer's numbers.
+ * The offsets in use are those it was moved by, as they only change on the handshake's ACK,
+ * which itself is moved by the new one.
+ */
+gboolean colo_rewriter_restore(ColoRewriter *rw, guint8 *data, guint32 len, guint32 vnet_hdr_len)
+{
+    ColoPacketInfo info;
+    if (colo_packet_parse(&info, data, len, vnet_hdr_len) != COLO_PARSE_OK ||
+        info.ip_proto != COLO_IPPROTO_TCP) {
+        return FALSE;
+    }
+    ColoConnKey key;
+    colo_conn_key_reverse(&key, &info.key);
+    RwConn *c = g_hash_table_lookup(rw->conns, &key);
+    guint8 *tcp = data + info.l4_off;
+    if (!c || !(flags_of(tcp) & COLO_TCP_ACK)) {
+        return FALSE;
+    }
+    gboolean changed = FALSE;
+    if (c->offset) {
+        set_ack(tcp, colo_ld_be32(tcp + 8) - c->offset);
+        changed = TRUE;
+    }
+    guint8 *ts = find_timestamps(tcp, info.header_size - info.l4_off);
+    if (ts && c->ts_offset && colo_ld_be32(ts + 6)) {
+        colo_st_be32(ts + 6, colo_ld_be32(ts + 6) - c->ts_offset);
+        changed = TRUE;
+    }
+    if (changed) {
+        rw->stats.restored++;
+        colo_packet_update_checksums(data, &info);
+    }
+    return changed;
+}
+
+/*
  * The SVM's TCP state is now the PVM's: every offset is 0 and stays 0 (only a handshake sets
  * one). Upstream keeps the entries with their offsets zeroed, but their states may no longer
  * be the SVM's: a FIN the PVM sent before the checkpoint is never sent by the SVM, so such a

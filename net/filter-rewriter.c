@@ -67,13 +67,33 @@ static void rewriter_cleanup(NetFilter *nf)
     g_clear_pointer(&s->rw, colo_rewriter_free);
 }
 
+static void restore_queued(NetClientState *sender, uint8_t *data, size_t size, void *opaque)
+{
+    FilterRewriter *s = opaque;
+    NetClientState *nd = net_filter_netdev(NET_FILTER(s));
+
+    if (sender == nd && size <= NET_BUFSIZE) {
+        colo_rewriter_restore(s->rw, data, size, s->vnet_hdr ? nd->vnet_hdr_len : 0);
+    }
+}
+
 static void rewriter_handle_event(NetFilter *nf, int event, GError **errp)
 {
     FilterRewriter *s = FILTER_REWRITER(nf);
+    NetClientState *nd = net_filter_netdev(nf);
+
     if (!s->rw) {
         return;
     }
     if (event == COLO_EVENT_CHECKPOINT) {
+        /*
+         * The stopped SVM's NIC holds packets that were moved into the SVM's space of the state
+         * the load replaces: the SVM would take their acks as acknowledging data it never sent
+         * and drop them (or answer a handshake's with a reset).
+         */
+        if (nd && nd->peer) {
+            qemu_net_queue_foreach(nd->peer->incoming_queue, restore_queued, s);
+        }
         colo_rewriter_checkpoint(s->rw);
     } else if (event == COLO_EVENT_FAILOVER) {
         colo_rewriter_failover(s->rw);

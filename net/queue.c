@@ -143,6 +143,15 @@ void qemu_net_queue_purge(NetQueue *queue, NetClientState *from)
     }
 }
 
+void qemu_net_queue_foreach(NetQueue *queue, NetQueueVisitFunc *fn, void *opaque)
+{
+    for (GList *l = queue->packets.head; l; l = l->next) {
+        NetPacket *packet = l->data;
+
+        fn(packet->sender, packet->data, packet->size, opaque);
+    }
+}
+
 unsigned qemu_net_queue_len(NetQueue *queue)
 {
     return g_queue_get_length(&queue->packets);

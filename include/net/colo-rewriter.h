@@ -49,6 +49,7 @@ typedef struct ColoRewriterStats {
     guint64 packets;   /* TCP packets seen */
     guint64 rewritten; /* of which a seq or ack was changed */
     guint64 passed;    /* non-TCP, unsupported or untracked after failover */
+    guint64 restored;  /* rewritten, then given back their own numbers (colo_rewriter_restore) */
     guint64 connections_created;
     guint64 connections_closed;
 } ColoRewriterStats;
@@ -65,6 +66,13 @@ void colo_rewriter_free(ColoRewriter *rw);
  */
 gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len, guint32 vnet_hdr_len,
                                gboolean primary_side);
+/*
+ * Undoes what colo_rewriter_process() did to @data, a packet from the network side that it
+ * rewrote and that has not reached the SVM yet. Before a checkpoint's load, for the packets
+ * waiting in the stopped SVM's NIC queue: delivered after it, they must carry the client's own
+ * numbers, which are the PVM's and so the loaded guest's. Returns TRUE if @data changed.
+ */
+gboolean colo_rewriter_restore(ColoRewriter *rw, guint8 *data, guint32 len, guint32 vnet_hdr_len);
 /* COLO checkpoint: every offset is 0 from now on, so every connection is forgotten. */
 void colo_rewriter_checkpoint(ColoRewriter *rw);
 /* COLO failover: stop tracking new connections, unless some connection still needs an offset. */

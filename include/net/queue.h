@@ -69,6 +69,10 @@ bool qemu_net_queue_flush(NetQueue *queue);
 /* Drops the packets that @from sent (it is going away); NULL drops all. Callbacks are not run. */
 void qemu_net_queue_purge(NetQueue *queue, NetClientState *from);
 
+/* Calls @fn on every kept packet, oldest first; @fn may change the bytes, not the size. */
+typedef void NetQueueVisitFunc(NetClientState *sender, uint8_t *data, size_t size, void *opaque);
+void qemu_net_queue_foreach(NetQueue *queue, NetQueueVisitFunc *fn, void *opaque);
+
 unsigned qemu_net_queue_len(NetQueue *queue);
 void qemu_net_queue_set_maxlen(NetQueue *queue, unsigned maxlen);
 const NetQueueStats *qemu_net_queue_stats(NetQueue *queue);

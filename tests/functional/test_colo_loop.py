@@ -16,6 +16,7 @@ import pytest
 
 import guest
 from colo_pair import ColoPair
+from colo_evidence import ColoEvidence
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -263,14 +264,18 @@ class ClockPoller(Client):
         clock(self.pair)
 
 
-def test_primary_killed_amid_checkpoints(qemu_bin, built, sockdir):
+def test_primary_killed_amid_checkpoints(qemu_bin, built, sockdir, tmp_path):
     """The primary dies while checkpoints follow each other (a mismatch per HTTP reply, and a
     short timer), most likely in the middle of one: the secondary takes over and no stream or
     reply is torn. Each mismatch restarts the timer, so the timer's own checkpoints come only
     in a 300 ms gap between replies, which a loaded host may never leave: they are not awaited
     (test_client_survives_failover checks both kinds)."""
-    with ColoPair(qemu_bin, built, sockdir, delay=300) as pair:
+    # A failure keeps a capture of the bridge and both sides' COLO queries: it happened once in
+    # CI (a reset of the poller's connection after the failover) and not since.
+    with (ColoPair(qemu_bin, built, sockdir, delay=300) as pair,
+          ColoEvidence(pair, tmp_path / "evidence") as ev):
         streams = [EchoStream(pair, seed) for seed in (11, 12)]
+        ev.watch(streams[0])
         poller = ClockPoller(pair)
         wait_stats(pair, "primary", lambda st: st["by-compare"] >= 3)
         for e in streams:
@@ -279,8 +284,10 @@ def test_primary_killed_amid_checkpoints(qemu_bin, built, sockdir):
         s.clear_events()
         s.wait_event("STOP", timeout=30)
         pair.kill("primary")
+        ev.snap("primary killed")
         assert s.cmd("x-colo-lost-heartbeat") == {"return": {}}
         s.wait_event("COLO_EXIT", timeout=30, match={"reason": "request"})
+        ev.snap("failed over")
         poller.wait_rounds(3)
         for e in streams:
             e.wait_rounds(10)

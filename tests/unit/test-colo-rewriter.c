@@ -194,6 +194,8 @@ static void test_reset_and_untracked(void)
         /* Data of a connection it never saw open passes untouched and untracked. */
         GByteArray *mid = to_guest(COLO_TCP_ACK | COLO_TCP_PSH, C_ISN + 9, P_ISN + 9, "late");
         g_assert_false(process(rw, mid, TRUE));
+        g_assert_false(colo_rewriter_restore(rw, mid->data, mid->len, 0));
+        g_assert_cmpuint(ack_of(mid), ==, P_ISN + 9);
         g_assert_cmpuint(colo_rewriter_connections(rw), ==, 0);
         g_assert_cmpuint(colo_rewriter_stats(rw)->connections_created, ==, 1);
         U(rst);
@@ -273,6 +275,13 @@ static void test_timestamps(void)
         g_assert_cmpuint(tsecr_of(echo), ==, S_TS + 7);
         g_assert_cmpuint(tsval_of(echo), ==, C_TS + 2);
         assert_checksums_ok(echo);
+        /* Undone (the packet waited for a checkpoint's load): the peer's own numbers again. */
+        g_assert_true(colo_rewriter_restore(rw, echo->data, echo->len, 0));
+        g_assert_cmpuint(ack_of(echo), ==, P_ISN + 1);
+        g_assert_cmpuint(tsecr_of(echo), ==, P_TS + 7);
+        g_assert_cmpuint(tsval_of(echo), ==, C_TS + 2);
+        assert_checksums_ok(echo);
+        g_assert_cmpuint(colo_rewriter_stats(rw)->restored, ==, 1);
         /* An offset of timestamps alone keeps the rewriter tracking at failover. */
         colo_rewriter_failover(rw);
         g_assert_false(colo_rewriter_in_failover_mode(rw));

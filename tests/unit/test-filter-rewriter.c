@@ -300,6 +300,47 @@ static void test_checkpoint_and_failover_events(void)
     fx_end(&f);
 }
 
+/*
+ * Packets the rewriter moved into the SVM's space and that wait in the stopped SVM's NIC queue
+ * while a checkpoint loads the PVM's state: they reach the guest with the client's own ack,
+ * which is now the guest's space (they used to arrive with the forgotten offset added).
+ */
+static void test_queued_across_checkpoint(void)
+{
+    Fx f;
+    GError *err = NULL;
+    guint before;
+
+    fx_init(&f);
+    handshakes(&f);
+    qemu_net_set_vm_running(false);
+    before = f.nic->got->len;
+    for (int i = 0; i < NCONN; i++) {
+        GByteArray *b = segment(CLIENT, conns[i].cport, GUEST, GPORT, COLO_TCP_ACK | COLO_TCP_PSH,
+                                conns[i].c_isn + 1, conns[i].p_isn + 1, "queued");
+
+        qemu_send_packet(&f.nd->nc, b->data, b->len);
+        g_byte_array_unref(b);
+    }
+    g_assert_cmpuint(f.nic->got->len, ==, before);
+    colo_notify_filters_event(COLO_EVENT_CHECKPOINT, &err);
+    g_assert_no_error(err);
+    qemu_net_set_vm_running(true);
+    g_assert_cmpuint(f.nic->got->len, ==, before + NCONN);
+    for (int i = 0; i < NCONN; i++) {
+        gsize len;
+        const guint8 *p = g_bytes_get_data(g_ptr_array_index(f.nic->got, before + i), &len);
+        GByteArray *b = g_byte_array_new();
+
+        g_byte_array_append(b, p, len);
+        assert_frame_ok(b);
+        g_assert_cmpuint(ack_of(b), ==, conns[i].p_isn + 1);
+        g_byte_array_unref(b);
+    }
+    g_assert_cmpuint(colo_rewriter_stats(filter_rewriter_get(f.rw))->restored, ==, NCONN);
+    fx_end(&f);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -307,5 +348,7 @@ int main(int argc, char **argv)
     g_test_add_func("/filter-rewriter/vnet-hdr/connections-at-once", test_connections_at_once);
     g_test_add_func("/filter-rewriter/vnet-hdr/checkpoint-and-failover-events",
                     test_checkpoint_and_failover_events);
+    g_test_add_func("/filter-rewriter/vnet-hdr/queued-across-checkpoint",
+                    test_queued_across_checkpoint);
     return g_test_run();
 }

@@ -32,10 +32,12 @@ class ColoEvidence:
         self.tcpdump = None
 
     def __enter__(self):
-        # -U: each packet reaches the file at once, so a SIGKILLed test still leaves them
+        # -U: each packet reaches the file at once, so a SIGKILLed test still leaves them.
+        # --immediate-mode: without it the kernel hands packets over in blocks, and the last
+        # second or so before the stop (the failure itself) never reached the file.
         self.tcpdump = subprocess.Popen(
-            self.pair.ns.exec_prefix + ["tcpdump", "-i", "br0", "-U", "-s", "128", "-Z", "root",
-                                        "-w", self.pcap],
+            self.pair.ns.exec_prefix + ["tcpdump", "-i", "br0", "--immediate-mode", "-U", "-s",
+                                        "128", "-Z", "root", "-w", self.pcap],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
         while not os.path.exists(self.pcap):
