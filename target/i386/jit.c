@@ -1680,7 +1680,10 @@ void x86_jit_forget_jumps(X86CPU *cpu)
 {
     for (int u = 0; u < 2; u++) {
         for (uint32_t k = 0; k < JIT_JUMP_SLOTS; k++) {
+            /* no addend either: the TLB path must not find the chain entry of code that
+             * a cache flush dropped */
             cpu->jit_jump[u][k].epoch = UINT64_MAX;
+            cpu->jit_jump[u][k].addend = UINT64_MAX;
         }
     }
 }

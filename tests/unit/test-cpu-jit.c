@@ -890,6 +890,11 @@ static void test_remap_links(void)
     g_assert_cmpuint(run_remap(REMAP_CR3, true), ==, 80 * 1 + 80 * 2 + 160 * 2);
     x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
     g_assert_cmpuint(after.jump_tlb, >, before.jump_tlb);
+    /* a new translator empties the table: no slot may lead into the code cache before, which
+     * the TLB entries kept across the state load would otherwise still match */
+    g_assert_true(x86_cpu_set_jit(jd.side[1].cpu, false, NULL));
+    g_assert_true(x86_cpu_set_jit(jd.side[1].cpu, true, NULL));
+    g_assert_cmpuint(run_remap(REMAP_CR3, true), ==, 80 * 1 + 80 * 2 + 160 * 2);
 }
 
 /* info jit names what the interpreter ran in hot code by opcode, a group's member by its
