@@ -116,15 +116,26 @@ typedef struct StraddleInsn {
 
 /* A ret or indirect branch target's code for the generated lookup (jit.c), 32 bytes. A ret
  * site that keeps returning to many call sites (a function called from everywhere) left the
- * generated code for the main loop on almost every run; a slot by pc is a few instructions. */
+ * generated code for the main loop on almost every run; a slot by pc is a few instructions.
+ * A slot holds while the TLB epoch is its own, or else while pc's code TLB entry still maps
+ * the page at the host address it had when entered: a CR3 write keeps the kernel's global
+ * entries and an invlpg drops one page's, so only the slots into the pages dropped fail. */
 #define JIT_JUMP_BITS  10
 #define JIT_JUMP_SLOTS (1u << JIT_JUMP_BITS)
 typedef struct JitJump {
     uint64_t pc;
     const void *entry; /* the block's chain entry */
     uint64_t epoch;    /* tlb_epoch when entered: UINT64_MAX, empty */
-    uint64_t unused;
+    uint64_t addend;   /* pc's TLB entry's addend then; UINT64_MAX: none (never an addend) */
 } JitJump;
+
+/* What bumped the TLB epoch last, for `info jit`'s relinks by cause */
+typedef enum X86EpochCause {
+    X86_EPOCH_WHOLE, /* a whole TLB flush or a decoded-block cache flush */
+    X86_EPOCH_CR3,
+    X86_EPOCH_INVLPG,
+    X86_EPOCH_CAUSES
+} X86EpochCause;
 
 struct X86CPU {
     X86CPUState env;
@@ -167,9 +178,11 @@ struct X86CPU {
     const void *jit_link_req;
     /* jit.c: the chain entries of blocks that ret and indirect jmp/call exits went to, by
      * TLB privilege and guest pc, which such an exit looks up inline when the one target it
-     * is linked to misses; an entry holds while its epoch is tlb_epoch */
+     * is linked to misses; an entry holds while its epoch is tlb_epoch, or its page's TLB
+     * entry is as then (JitJump) */
     JitJump jit_jump[2][JIT_JUMP_SLOTS];
     uint64_t jit_jump_hits; /* counted by the generated lookup */
+    uint64_t jit_jump_tlb;  /* of them, slots of another epoch that the TLB entry kept */
     /* the block being run: its end, and the instruction running now (x86_next) */
     const X86Insn *tb_end;
     const X86Insn *cur_in;
@@ -199,6 +212,8 @@ struct X86CPU {
     bool apic_present;  /* CPUID advertises a local APIC (the machine says) */
     uint64_t tlb_epoch; /* bumped by every TLB or block-cache flush */
     TB *prev_tb;        /* the block that just ran, for chaining; NULL after any event */
+    /* what bumped tlb_epoch last (`info jit`'s relinks by cause) */
+    X86EpochCause epoch_cause;
     uint64_t budget_end;
     X86CPUStats stats;
     uint64_t tsc_base_ns;

@@ -26,6 +26,7 @@ static void tb_flush(X86CPU *cpu)
         cpu->straddle[i].pc = UINT64_MAX;
     }
     cpu->tlb_epoch++;
+    cpu->epoch_cause = X86_EPOCH_WHOLE;
     cpu->prev_tb = NULL;
     cpu->pool_used = 0;
     cpu->stats.tb_flushes++;
@@ -89,6 +90,7 @@ bool x86_cpu_get_jit_stats(const X86CPU *cpu, X86JitStats *out)
     }
     x86_jit_get_stats(cpu->jit, out);
     out->jump_hits = cpu->jit_jump_hits;
+    out->jump_tlb = cpu->jit_jump_tlb;
     return true;
 }
 
@@ -554,6 +556,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
     cpu->prev_tb = NULL;
     if (sigsetjmp(cpu->jmp, 0)) {
         cpu->prev_tb = NULL;
+        cpu->jit_link_req = NULL; /* the exception's handler is not where the exit went */
         if (cpu->run_first) {
             cpu->stats.insns += cpu->cur_in - cpu->run_first;
         } else if (cpu->jit_running) {
@@ -578,6 +581,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
         }
         if (unlikely(env->nmi_pending) && !env->inhibit_irq) {
             cpu->prev_tb = NULL;
+            cpu->jit_link_req = NULL;
             env->nmi_pending = 0;
             cpu->cur_rip = env->rip;
             x86_do_interrupt(cpu, EXCP_NMI, 0, -1, env->rip, 1);
@@ -586,7 +590,10 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
         if (unlikely(irq_deliverable(cpu))) {
             int vec = cpu->bus && cpu->bus->irq_ack ? cpu->bus->irq_ack(cpu->opaque) : -1;
             if (vec >= 0) {
+                /* an exit that left for the interrupt asks for a link to where it went, not
+                 * to the handler: a ret's would be relinked to it, its relinks used up */
                 cpu->prev_tb = NULL;
+                cpu->jit_link_req = NULL;
                 cpu->cur_rip = env->rip;
                 x86_do_interrupt(cpu, vec, 0, -1, env->rip, 1);
                 cpu->stats.interrupts++;

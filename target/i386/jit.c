@@ -246,15 +246,26 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
                            js.blocks ? (double)js.insns / js.blocks : 0.0);
     g_string_append_printf(
         out, "TB interpreted      %" PRIu64 " (first instruction not translated)\n", js.refused);
-    g_string_append_printf(out, "TB chained jumps    %" PRIu64 "\n", js.links);
+    g_string_append_printf(out,
+                           "TB chained jumps    %" PRIu64 " (first %" PRIu64
+                           "; again after a TLB flush: whole %" PRIu64 ", CR3 %" PRIu64
+                           ", invlpg %" PRIu64 "; ret/indirect new target %" PRIu64 ")\n",
+                           js.links, js.links_first, js.links_epoch[X86_EPOCH_WHOLE],
+                           js.links_epoch[X86_EPOCH_CR3], js.links_epoch[X86_EPOCH_INVLPG],
+                           js.links_retarget);
     g_string_append_printf(out,
                            "ret sites not relinked %" PRIu64 " (return address changed %d times)\n",
                            js.ret_sites_fixed, JIT_RET_RELINKS);
     g_string_append_printf(out,
                            "TB exits to main loop %" PRIu64 " direct, %" PRIu64
-                           " ret/indirect (then on in translated code)\n",
-                           js.exits_direct, js.exits_dynamic);
-    g_string_append_printf(out, "ret/indirect lookups %" PRIu64 " taken inline\n", js.jump_hits);
+                           " ret/indirect (then on in translated code; %" PRIu64
+                           " of them linked as they were: left for a leave check)\n",
+                           js.exits_direct, js.exits_dynamic, js.exits_checks);
+    g_string_append_printf(out,
+                           "ret/indirect lookups %" PRIu64 " taken inline (%" PRIu64
+                           " slots kept across a TLB flush by their TLB entry); missed %" PRIu64
+                           " (slot flushed) %" PRIu64 " (slot empty or another target's)\n",
+                           js.jump_hits, js.jump_tlb, js.jump_stale, js.jump_other);
     g_string_append_printf(out, "\nStatistics:\n");
     g_string_append_printf(out, "TB flush count      %" PRIu64 "\n", js.flushes);
     g_string_append_printf(out, "decoded blocks      %" PRIu64 "\n", cs.tb_translations);
@@ -1690,16 +1701,22 @@ void x86_jit_note_jump(X86CPU *cpu, X86Jit *j, const TB *tb)
         return;
     }
     JitJump *s = &cpu->jit_jump[tb->code_user][jump_slot(tb->pc)];
+    const TLBEntry *te = x86_tlbe(cpu, tb->pc, tb->code_user);
     s->pc = tb->pc;
     s->entry = (const uint8_t *)tb->code + j->entry_off;
     s->epoch = cpu->tlb_epoch;
+    /* an addend is a difference of page-aligned addresses: never UINT64_MAX */
+    s->addend = te->code == (tb->pc & GUEST_PAGE_MASK) ? te->addend : UINT64_MAX;
 }
 
 void x86_jit_forget_jumps(X86CPU *cpu)
 {
     for (int u = 0; u < 2; u++) {
         for (uint32_t k = 0; k < JIT_JUMP_SLOTS; k++) {
+            /* no addend either: the TLB path must not find the chain entry of code that
+             * a cache flush dropped */
             cpu->jit_jump[u][k].epoch = UINT64_MAX;
+            cpu->jit_jump[u][k].addend = UINT64_MAX;
         }
     }
 }
@@ -1707,20 +1724,27 @@ void x86_jit_forget_jumps(X86CPU *cpu)
 /*
  * A ret or indirect jmp/call whose linked target missed (rdi = the target, the copies written
  * back, the leave checks passed): the slot of rdi in the CPU's table, when it holds rdi's
- * block for this TLB epoch (the mapping the block was found with), jumps to its chain entry,
- * which checks the page's code generation; rdx = 0: a stale block's exit asks for no link.
+ * block for the mapping the block was found with, jumps to its chain entry, which checks the
+ * page's code generation; rdx = the exit's record: a stale block's exit asks for this exit to
+ * be linked to the code made again, which enters that in the slot too. The mapping holds
+ * while the TLB epoch is the slot's, or else while rdi's code TLB entry maps its page at the
+ * host address the slot recorded (the kernel's pages are global: a CR3 write keeps them); the
+ * slot then takes the new epoch, so that the next lookup is the short one.
  *
  *   rax = jump_slot(rdi) * 32; cmp rdi, slot.pc; jne ───────────────┐
- *   cmp slot.epoch, tlb_epoch; jne ─────────────────────────────────┤
- *   hits++; rdx = 0; jmp [slot.entry]                               └──► the exit's stub
+ *   cmp slot.epoch, tlb_epoch; je hit                               │
+ *   rsi = TLB slot of rdi * 32; cmp rdi & page mask, tlb.code; jne ─┤
+ *   cmp tlb.addend, slot.addend; jne ───────────────────────────────┤
+ *   slot.epoch = tlb_epoch; kept++                                  │
+ *   hit: hits++; rdx = &record; jmp [slot.entry]                    └──► the exit's stub
  *
  * Same privilege: the table is the code's own (c->user), and x86_jit_note_jump enters only
  * blocks translated for the privilege the CPU ran them with.
  */
-static int emit_jump_lookup(JitCtx *c, uint8_t **out, int n)
+static int emit_jump_lookup(JitCtx *c, uint8_t **out, int n, uint8_t **rdx_imm)
 {
     JitEmit *e = &c->e;
-    static const uint8_t cmp = 0x3b, mov = 0x8b, jmp = 0xff;
+    static const uint8_t cmp = 0x3b, mov = 0x8b, store = 0x89, jmp = 0xff;
     int32_t table = CPU_OFF(jit_jump[c->user]);
     G_STATIC_ASSERT(sizeof(JitJump) == 32);
     je_mov_rr(e, 8, H_RAX, H_RDI);
@@ -1732,9 +1756,27 @@ static int emit_jump_lookup(JitCtx *c, uint8_t **out, int n)
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
     je_op_mem(e, 8, &mov, 1, H_RCX, H_RBX, H_RAX, 0, table + (int32_t)offsetof(JitJump, epoch));
     je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
+    uint8_t *hit = je_jcc_fwd(e, 4 /* e */);
+    int32_t tlb = CPU_OFF(tlb[c->user]);
+    G_STATIC_ASSERT(sizeof(TLBEntry) == 32);
+    je_mov_rr(e, 8, H_RSI, H_RDI);
+    je_shift_ri(e, 8, 5 /* shr */, H_RSI, GUEST_PAGE_BITS);
+    je_alu_ri(e, 4, 4 /* and */, H_RSI, TLB_SIZE - 1);
+    je_shift_ri(e, 4, 4 /* shl */, H_RSI, 5);
+    je_mov_rr(e, 8, H_RCX, H_RDI);
+    je_alu_ri(e, 8, 4 /* and */, H_RCX, (int32_t)GUEST_PAGE_MASK);
+    je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_RSI, 0, tlb + (int32_t)offsetof(TLBEntry, code));
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    je_op_mem(e, 8, &mov, 1, H_RCX, H_RBX, H_RSI, 0, tlb + (int32_t)offsetof(TLBEntry, addend));
+    je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_RAX, 0, table + (int32_t)offsetof(JitJump, addend));
+    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    je_load(e, 8, H_RCX, H_RBX, CPU_OFF(tlb_epoch));
+    je_op_mem(e, 8, &store, 1, H_RCX, H_RBX, H_RAX, 0, table + (int32_t)offsetof(JitJump, epoch));
+    je_add_mem_imm(e, H_RBX, CPU_OFF(jit_jump_tlb), 1);
+    je_patch_here(e, hit);
     je_add_mem_imm(e, H_RBX, CPU_OFF(jit_jump_hits), 1);
-    je_mov_imm(e, H_RDX, 0);
+    je_movabs(e, H_RDX, 0); /* the exit's record (patched) */
+    *rdx_imm = e->p - 8;
     je_op_mem(e, 4, &jmp, 1, 4 /* jmp r/m64 */, H_RBX, H_RAX, 0,
               table + (int32_t)offsetof(JitJump, entry));
     return n;
@@ -1751,6 +1793,7 @@ typedef struct JitLinkRec {
     int32_t user;      /* the TLB privilege the code runs with */
     uint32_t misses;   /* a ret's: times it was linked to another target */
     uint32_t mode;     /* the block's X86_MODE_*: never linked to code of another mode */
+    uint32_t linked;   /* patched at least once (`info jit` counts first links apart) */
 } JitLinkRec;
 
 /*
@@ -1782,7 +1825,7 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     emit_write_back(e, c->held, c->dirty); /* the next block starts with no copies */
     int n = emit_leave_checks(c, count, true, out);
     static const uint8_t cmp = 0x3b;
-    uint8_t *lookup = NULL;
+    uint8_t *lookup = NULL, *lookup_rdx_imm = NULL;
     if (dynamic) { /* rip (and rdi) hold the target: linked to one target, the last one seen */
         je_movabs(e, H_RCX, UINT64_MAX);
         pc_imm = e->p - 8;
@@ -1828,7 +1871,13 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
         epoch_imm = e->p - 8;
         je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
     }
-    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    /* a ret or indirect exit linked before a TLB flush: its target may still be in the
+     * lookup table, kept there while its page's TLB entry is */
+    uint8_t *lookup_epoch = je_jcc_fwd(e, 5 /* ne */);
+    if (!lookup) {
+        out[n++] = lookup_epoch;
+        lookup_epoch = NULL;
+    }
     if (linked) {
         je_patch_here(e, linked);
     }
@@ -1838,7 +1887,8 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     uint8_t *jmp_rel = out[n - 1];
     if (lookup) {
         je_patch_here(e, lookup);
-        n = emit_jump_lookup(c, out, n);
+        je_patch_here(e, lookup_epoch);
+        n = emit_jump_lookup(c, out, n, &lookup_rdx_imm);
     }
     for (int k = 0; k < n; k++) {
         je_patch_here(e, out[k]);
@@ -1867,6 +1917,9 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
         uint64_t rx = (uint64_t)(uintptr_t)(c->rx_base + (at - c->rw_base));
         memcpy(rec_imm, &rx, 8);
         memcpy(rdx_imm, &rx, 8);
+        if (lookup_rdx_imm) {
+            memcpy(lookup_rdx_imm, &rx, 8);
+        }
     }
 }
 
@@ -1881,13 +1934,23 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     memcpy(&rec, rw, sizeof(rec));
     if (rec.pc_at) {
         j->stats.exits_dynamic++;
+        /* before x86_jit_note_jump enters tb: did the lookup miss a slot that held it (the
+         * slot of this epoch: the exit left for a leave check before the lookup)? */
+        const JitJump *s = &cpu->jit_jump[rec.user][jump_slot(tb->pc)];
+        bool held = s->pc == tb->pc && s->epoch != UINT64_MAX;
+        if (rec.mode == X86_MODE64 && !(held && s->epoch == cpu->tlb_epoch)) {
+            j->stats.jump_stale += held;
+            j->stats.jump_other += !held;
+        }
     } else {
         j->stats.exits_direct++;
     }
     if ((!rec.pc_at && rec.pc != tb->pc) || rec.user != tb->code_user || tb->flags != rec.mode) {
         return;
     }
-    if (rec.pc_at && rec.pc != tb->pc) { /* a ret: now linked to this target */
+    G_STATIC_ASSERT(X86_EPOCH_CAUSES == G_N_ELEMENTS(j->stats.links_epoch));
+    bool retarget = rec.pc_at && rec.pc != tb->pc;
+    if (retarget) { /* a ret: now linked to this target */
         if (rec.misses >= JIT_RET_RELINKS) {
             return;
         }
@@ -1916,6 +1979,7 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
         memcpy(&was_epoch, rw + rec.epoch_at, 8);
     }
     if (was_rel == rel && was_epoch == cpu->tlb_epoch && was_addend == addend) {
+        j->stats.exits_checks++;
         return; /* linked so already (it left for a leave check): no write into live code */
     }
     if (rec.epoch_at) {
@@ -1926,6 +1990,15 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     }
     memcpy(rw + rec.jmp_at, &rel, 4);
     j->stats.links++;
+    if (!rec.linked) {
+        j->stats.links_first++;
+        rec.linked = 1;
+        memcpy(rw, &rec, sizeof(rec));
+    } else if (retarget) {
+        j->stats.links_retarget++;
+    } else {
+        j->stats.links_epoch[cpu->epoch_cause]++;
+    }
 }
 
 /*

@@ -51,7 +51,9 @@ static void tlb_drop(X86CPU *cpu, int u, uint32_t i)
 
 /*
  * Every flush bumps the epoch: blocks are linked by linear address for as long as it stays
- * unchanged (cpu.c, jit.c), and any flush may be the guest announcing a new mapping.
+ * unchanged (cpu.c, jit.c), and any flush may be the guest announcing a new mapping. The
+ * translator's links to other pages and its lookup slots also hold while their target page's
+ * TLB entry is as it was (jit.c): a flush that keeps an entry keeps those.
  */
 void x86_tlb_flush(X86CPU *cpu, X86TlbFlushCause why)
 {
@@ -59,6 +61,7 @@ void x86_tlb_flush(X86CPU *cpu, X86TlbFlushCause why)
     cpu->stats.tlb_flushes++;
     cpu->stats.tlb_flush_cause[why]++;
     cpu->tlb_epoch++;
+    cpu->epoch_cause = X86_EPOCH_WHOLE;
 }
 
 /*
@@ -74,6 +77,7 @@ void x86_tlb_flush_cr3(X86CPU *cpu)
 {
     cpu->stats.tlb_cr3_flushes++;
     cpu->tlb_epoch++;
+    cpu->epoch_cause = X86_EPOCH_CR3;
     if (!cpu->tlb_global) {
         tlb_clear_all(cpu);
         return;
@@ -110,6 +114,7 @@ void x86_tlb_flush_page(X86CPU *cpu, uint64_t la)
 {
     cpu->stats.tlb_page_flushes++;
     cpu->tlb_epoch++;
+    cpu->epoch_cause = X86_EPOCH_INVLPG;
     uint32_t slot = (la >> GUEST_PAGE_BITS) & (TLB_SIZE - 1);
     for (int u = 0; u < 2; u++) {
         tlb_drop(cpu, u, slot);

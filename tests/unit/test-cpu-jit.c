@@ -739,6 +739,23 @@ static void run_loops(const char *what, const uint8_t *body, int n, uint64_t loo
     run_fixed_regs(what, body, n, regs);
 }
 
+/* The functions the remap cases call, in the two pairs of physical pages that linear
+ * 0xc00000 and 0xe00000 are mapped to in turn: each adds its own bit to rdx. */
+static void write_remap_fns(void)
+{
+    static const struct {
+        uint64_t at;
+        uint8_t add; /* add rdx, imm8; ret */
+    } fns[] = {{0x400080, 1}, {0x600040, 2}, {0x800080, 4}, {0xa00040, 8}};
+    for (int s = 0; s < 2; s++) {
+        for (size_t k = 0; k < G_N_ELEMENTS(fns); k++) {
+            /* jmp +0 (a link within the page, which outlives the TLB flush); add; ret */
+            uint8_t fn[7] = {0xeb, 0x00, 0x48, 0x83, 0xc2, fns[k].add, 0xc3};
+            guest_ram_write(jd.side[s].ram, fns[k].at, fn, sizeof(fn));
+        }
+    }
+}
+
 /* A ret or an indirect call that misses the one target its exit is linked to looks the
  * target's code up inline (jit.c emit_jump_lookup): taken when the block is current, and
  * left to the main loop when its code was rewritten or the TLB flushed (its page mapped
@@ -779,45 +796,112 @@ static void test_jump_lookup(void)
     g_assert_cmpuint(after.jump_hits, >, before.jump_hits);
     g_assert_cmpuint(jd_last[1].regs[R_ECX], ==, 5 + 47);
 
-    /* two linear pages, 0xc00000 and 0xe00000 (functions at 0x80 and 0x40 in them: apart
-     * in the table), mapped every pass (page directory entries 6
-     * and 7, then mov cr3) to one of two pairs of physical pages by bit 1 of the loop count,
-     * and called in turn from one call site by bit 0: the site's link is to the other one,
-     * so the lookup runs, and its entry was made under the mapping of two passes before;
-     * then a direct call to 0xe00040, whose link the remapping must undo */
-    static const uint8_t remap[] = {
-        0xb8, 0x87, 0x00, 0x40, 0x00,             /* mov eax, 0x400087 */
-        0xb9, 0x87, 0x00, 0x80, 0x00,             /* mov ecx, 0x800087 */
+    /* calls into pages mapped elsewhere since the lookup entry: /cpu/jit/remap-links */
+}
+
+/* The flush a remap case ends with */
+enum { REMAP_CR3, REMAP_INVLPG, REMAP_PGE };
+
+/*
+ * A call site that calls two functions in turn (so that its exit, linked to the other one,
+ * looks the target up in the table) and a direct call into another page, while every pass
+ * maps their two 2 MiB pages (page directory entries 6 and 7) to one of two pairs of physical
+ * pages and then flushes: by a CR3 write, by an invlpg of each page, or by toggling CR4.PGE.
+ * Loads from the two pages refill their TLB entries before the calls, so the lookup sees a
+ * valid entry for the new mapping beside a slot made under the old one.
+ * `global`: the entries have the G bit, which a CR3 write alone leaves in the TLB (the old
+ * code runs on, in both CPUs); any other flush drops them. Returns what the functions added
+ * to rdx: 1, 2 (the first mapping) or 4, 8 (the second) per call.
+ */
+static uint64_t run_remap(int flush, bool global)
+{
+    uint32_t g = global ? 0x100 : 0;
+    uint8_t b[128];
+    int n = 0;
+    uint32_t a = 0x400087 | g, c = 0x800087 | g;
+    b[n++] = 0xb8; /* mov eax, a */
+    memcpy(b + n, &a, 4);
+    n += 4;
+    b[n++] = 0xb9; /* mov ecx, c */
+    memcpy(b + n, &c, 4);
+    n += 4;
+    static const uint8_t pick[] = {
         0x41, 0xf6, 0xc7, 0x02,                   /* test r15b, 2 */
         0x0f, 0x45, 0xc1,                         /* cmovnz eax, ecx */
         0x89, 0x04, 0x25, 0x30, 0x30, 0x00, 0x00, /* mov [JD_PT + 0x2030], eax: entry 6 */
         0x05, 0x00, 0x00, 0x20, 0x00,             /* add eax, 0x200000 */
         0x89, 0x04, 0x25, 0x38, 0x30, 0x00, 0x00, /* mov [JD_PT + 0x2038], eax: entry 7 */
-        0x0f, 0x20, 0xd8,                         /* mov rax, cr3 */
-        0x0f, 0x22, 0xd8,                         /* mov cr3, rax */
+    };
+    memcpy(b + n, pick, sizeof(pick));
+    n += sizeof(pick);
+    static const uint8_t cr3[] = {0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8}; /* mov rax, cr3; back */
+    static const uint8_t invlpg[] = {0x0f, 0x01, 0x3c, 0x25, 0x80, 0x00, 0xc0, 0x00,  /* c00080 */
+                                     0x0f, 0x01, 0x3c, 0x25, 0x40, 0x00, 0xe0, 0x00}; /* e00040 */
+    static const uint8_t pge[] = {
+        0x0f, 0x20, 0xe0,             /* mov rax, cr4 */
+        0x35, 0x80, 0x00, 0x00, 0x00, /* xor eax, PGE */
+        0x0f, 0x22, 0xe0,             /* mov cr4, rax */
+        0x35, 0x80, 0x00, 0x00, 0x00, /* xor eax, PGE */
+        0x0f, 0x22, 0xe0,             /* mov cr4, rax */
+    };
+    const uint8_t *f = flush == REMAP_CR3 ? cr3 : flush == REMAP_INVLPG ? invlpg : pge;
+    size_t fn = flush == REMAP_CR3      ? sizeof(cr3)
+                : flush == REMAP_INVLPG ? sizeof(invlpg)
+                                        : sizeof(pge);
+    memcpy(b + n, f, fn);
+    n += fn;
+    static const uint8_t call[] = {
+        /* loads from both pages: their TLB entries are filled again, for the new mapping,
+         * before a lookup looks at them */
+        0x8b, 0x34, 0x25, 0x80, 0x00, 0xc0, 0x00, /* mov esi, [0xc00080] */
+        0x8b, 0x34, 0x25, 0x40, 0x00, 0xe0, 0x00, /* mov esi, [0xe00040] */
         0xb8, 0x40, 0x00, 0xe0, 0x00,             /* mov eax, 0xe00040 */
         0xb9, 0x80, 0x00, 0xc0, 0x00,             /* mov ecx, 0xc00080 */
         0x41, 0xf6, 0xc7, 0x01,                   /* test r15b, 1 */
         0x0f, 0x45, 0xc1,                         /* cmovnz eax, ecx */
         0xeb, 0x00,                               /* jmp +0: the call is a block of its own */
         0xff, 0xd0,                               /* call rax */
-        0xe8, 0xfc, 0xff, 0xcf, 0x00,             /* call 0xe00040: a direct exit */
     };
-    static const struct {
-        uint64_t at;
-        uint8_t add; /* add rdx, imm8; ret */
-    } fns[] = {{0x400080, 1}, {0x600040, 2}, {0x800080, 4}, {0xa00040, 8}};
-    for (int s = 0; s < 2; s++) {
-        for (size_t k = 0; k < G_N_ELEMENTS(fns); k++) {
-            /* jmp +0 (a link within the page, which outlives the TLB flush); add; ret */
-            uint8_t fn[7] = {0xeb, 0x00, 0x48, 0x83, 0xc2, fns[k].add, 0xc3};
-            guest_ram_write(jd.side[s].ram, fns[k].at, fn, sizeof(fn));
-        }
-    }
-    run_loops("calls into a page mapped elsewhere since", remap, sizeof(remap), 160);
-    /* the indirect calls, then the direct one to 0xe00040 on every pass */
-    g_assert_cmpuint(jd_last[1].regs[R_EDX] - jd.regs[R_EDX], ==,
-                     40 * (1 + 2 + 4 + 8) + 80 * (2 + 8));
+    memcpy(b + n, call, sizeof(call));
+    n += sizeof(call);
+    int32_t rel = (int32_t)(0xe00040 - (JD_CODE + n + 5));
+    b[n++] = 0xe8; /* call 0xe00040: a direct exit */
+    memcpy(b + n, &rel, 4);
+    n += 4;
+    write_remap_fns();
+    g_autofree char *what =
+        g_strdup_printf("remap by %s, %s pages", (const char *[]){"cr3", "invlpg", "pge"}[flush],
+                        global ? "global" : "non-global");
+    run_loops(what, b, n, 160);
+    return jd_last[1].regs[R_EDX] - jd.regs[R_EDX];
+}
+
+/*
+ * Links and lookup slots into pages mapped elsewhere since (jit.c: the lookup keeps a slot of
+ * another TLB epoch while its page's TLB entry is as it was): each flush that drops the
+ * entries makes the new mapping's code run, with either kind of entry; a CR3 write keeps the
+ * global ones, and their slots, which the lookup then takes inline.
+ */
+static void test_remap_links(void)
+{
+    const uint64_t remapped = 40 * (1 + 2 + 4 + 8) + 80 * (2 + 8);
+    g_assert_cmpuint(run_remap(REMAP_CR3, false), ==, remapped);
+    g_assert_cmpuint(run_remap(REMAP_INVLPG, false), ==, remapped);
+    g_assert_cmpuint(run_remap(REMAP_INVLPG, true), ==, remapped);
+    g_assert_cmpuint(run_remap(REMAP_PGE, true), ==, remapped);
+    g_assert_cmpuint(run_remap(REMAP_PGE, false), ==, remapped);
+    X86JitStats before, after;
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
+    /* the first pass (r15 = 160: bit 1 clear) loads from both pages: the first pair's
+     * mapping for good */
+    g_assert_cmpuint(run_remap(REMAP_CR3, true), ==, 80 * 1 + 80 * 2 + 160 * 2);
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
+    g_assert_cmpuint(after.jump_tlb, >, before.jump_tlb);
+    /* a new translator empties the table: no slot may lead into the code cache before, which
+     * the TLB entries kept across the state load would otherwise still match */
+    g_assert_true(x86_cpu_set_jit(jd.side[1].cpu, false, NULL));
+    g_assert_true(x86_cpu_set_jit(jd.side[1].cpu, true, NULL));
+    g_assert_cmpuint(run_remap(REMAP_CR3, true), ==, 80 * 1 + 80 * 2 + 160 * 2);
 }
 
 /* info jit names what the interpreter ran in hot code by opcode, a group's member by its
@@ -864,6 +948,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/loop-exits", test_loop_exits);
     g_test_add_func("/cpu/jit/ret-relinks", test_ret_relinks);
     g_test_add_func("/cpu/jit/jump-lookup", test_jump_lookup);
+    g_test_add_func("/cpu/jit/remap-links", test_remap_links);
     g_test_add_func("/cpu/jit/fallback-info", test_fallback_info);
     int rc = g_test_run();
     jd_fini(&jd);

@@ -311,7 +311,16 @@ typedef struct X86JitStats {
     /* exits that left translated code for the main loop and went on in translated code: to
      * a known target (not linked yet, or after a TLB flush), from a ret or indirect jmp/call */
     uint64_t exits_direct, exits_dynamic;
-    uint64_t jump_hits; /* ret and indirect jmp/call targets found by the inline lookup */
+    uint64_t exits_checks; /* of them, exits linked to that block already (a leave check) */
+    uint64_t jump_hits;    /* ret and indirect jmp/call targets found by the inline lookup */
+    uint64_t jump_tlb;     /* of them, in a slot entered before the last TLB flush (kept: the
+                            * target page's TLB entry was as then) */
+    /* lookup misses of targets whose slot held them, made before a flush that dropped the
+     * page's TLB entry (else the slot held another target or none) */
+    uint64_t jump_stale, jump_other;
+    /* link patches (`links`): an exit's first; again after a TLB epoch change (by its cause:
+     * whole flush, CR3 write, invlpg); a ret or indirect exit's new target */
+    uint64_t links_first, links_epoch[3], links_retarget;
     /* SSE/SSE2/MMX instructions (x86_exec_sse's rows) that translated code ran through their
      * interpreter handler: not translated, or a slow path of one that is */
     uint64_t sse_handled;
