@@ -262,6 +262,10 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
                            " of them linked as they were: left for a leave check)\n",
                            js.exits_direct, js.exits_dynamic, js.exits_checks);
     g_string_append_printf(out,
+                           "leave checks taken with the interrupt line up and IF=0 %" PRIu64
+                           ", up and IF=1 %" PRIu64 ", down %" PRIu64 "\n",
+                           js.checks_irq_masked, js.checks_irq_open, js.checks_other);
+    g_string_append_printf(out,
                            "ret/indirect lookups %" PRIu64 " taken inline (%" PRIu64
                            " slots kept across a TLB flush by their TLB entry); missed %" PRIu64
                            " (slot flushed) %" PRIu64 " (slot empty or another target's)\n",
@@ -1980,6 +1984,13 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     }
     if (was_rel == rel && was_epoch == cpu->tlb_epoch && was_addend == addend) {
         j->stats.exits_checks++;
+        if (!__atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED)) {
+            j->stats.checks_other++;
+        } else if (cpu->env.eflags & IF_MASK) {
+            j->stats.checks_irq_open++;
+        } else {
+            j->stats.checks_irq_masked++;
+        }
         return; /* linked so already (it left for a leave check): no write into live code */
     }
     if (rec.epoch_at) {
