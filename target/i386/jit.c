@@ -1681,9 +1681,14 @@ static int emit_leave_checks(JitCtx *c, uint32_t count, bool tb_exit, uint8_t **
     static const uint8_t cmp = 0x3b;
     je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(budget_end));
     out[n++] = je_jcc_fwd(e, 3 /* ae */);
-    /* exit_request and irq_level, side by side, in one 8-byte compare */
-    G_STATIC_ASSERT(offsetof(X86CPU, irq_level) == offsetof(X86CPU, exit_request) + 4);
-    je_cmp_mem_imm8(e, 8, H_RBX, CPU_OFF(exit_request), 0);
+    je_cmp_dword_imm(e, H_RBX, CPU_OFF(exit_request), 0);
+    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    /* The line only while IF=1: with IF=0 the main loop would find nothing to deliver and
+     * come back (most chained exits of a boot did). The level is IF_MASK when up, so one and
+     * with eflags, which every cli, sti, popf, iret and delivery keeps current, tests both. */
+    je_load(e, 4, H_RAX, H_RBX, CPU_OFF(env.eflags));
+    static const uint8_t test = 0x85;
+    je_op_mem(e, 4, &test, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(irq_level));
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
     je_cmp_dword_imm(e, H_RBX, CPU_OFF(env.nmi_pending), 0);
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
