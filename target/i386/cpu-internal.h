@@ -194,7 +194,7 @@ struct X86CPU {
     bool jit_running;
     uint32_t jit_done;
     int exit_request; /* atomic */
-    int irq_level;    /* atomic */
+    int irq_level;    /* atomic: IF_MASK when the line is up, else 0 */
     int reset_pending;
 
     /* decoded-code cache */

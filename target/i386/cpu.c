@@ -183,7 +183,8 @@ void x86_cpu_exit_request(X86CPU *cpu)
 
 void x86_cpu_set_irq(X86CPU *cpu, bool level)
 {
-    __atomic_store_n(&cpu->irq_level, level ? 1 : 0, __ATOMIC_SEQ_CST);
+    /* IF_MASK, not 1: the leave check of translated code ands it with eflags */
+    __atomic_store_n(&cpu->irq_level, level ? IF_MASK : 0, __ATOMIC_SEQ_CST);
 }
 
 void x86_cpu_inject_nmi(X86CPU *cpu)
@@ -532,7 +533,7 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
         }
         if (pc != tb->pc || cpu->tb_exit || cpu->tlb_epoch != epoch ||
             __atomic_load_n(&cpu->exit_request, __ATOMIC_RELAXED) ||
-            __atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) ||
+            (__atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) & env->eflags) ||
             __atomic_load_n(&env->nmi_pending, __ATOMIC_RELAXED) || env->inhibit_irq ||
             env->halted || cpu->stats.insns >= cpu->budget_end ||
             tb->gen != guest_ram_code_gen(cpu->ram, tb->ram_off)) {

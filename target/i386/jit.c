@@ -262,6 +262,10 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
                            " of them linked as they were: left for a leave check)\n",
                            js.exits_direct, js.exits_dynamic, js.exits_checks);
     g_string_append_printf(out,
+                           "leave checks taken with the interrupt line up and IF=0 %" PRIu64
+                           ", up and IF=1 %" PRIu64 ", down %" PRIu64 "\n",
+                           js.checks_irq_masked, js.checks_irq_open, js.checks_other);
+    g_string_append_printf(out,
                            "ret/indirect lookups %" PRIu64 " taken inline (%" PRIu64
                            " slots kept across a TLB flush by their TLB entry); missed %" PRIu64
                            " (slot flushed) %" PRIu64 " (slot empty or another target's)\n",
@@ -1677,9 +1681,14 @@ static int emit_leave_checks(JitCtx *c, uint32_t count, bool tb_exit, uint8_t **
     static const uint8_t cmp = 0x3b;
     je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(budget_end));
     out[n++] = je_jcc_fwd(e, 3 /* ae */);
-    /* exit_request and irq_level, side by side, in one 8-byte compare */
-    G_STATIC_ASSERT(offsetof(X86CPU, irq_level) == offsetof(X86CPU, exit_request) + 4);
-    je_cmp_mem_imm8(e, 8, H_RBX, CPU_OFF(exit_request), 0);
+    je_cmp_dword_imm(e, H_RBX, CPU_OFF(exit_request), 0);
+    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    /* The line only while IF=1: with IF=0 the main loop would find nothing to deliver and
+     * come back (most chained exits of a boot did). The level is IF_MASK when up, so one and
+     * with eflags, which every cli, sti, popf, iret and delivery keeps current, tests both. */
+    je_load(e, 4, H_RAX, H_RBX, CPU_OFF(env.eflags));
+    static const uint8_t test = 0x85;
+    je_op_mem(e, 4, &test, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(irq_level));
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
     je_cmp_dword_imm(e, H_RBX, CPU_OFF(env.nmi_pending), 0);
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
@@ -1980,6 +1989,13 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     }
     if (was_rel == rel && was_epoch == cpu->tlb_epoch && was_addend == addend) {
         j->stats.exits_checks++;
+        if (!__atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED)) {
+            j->stats.checks_other++;
+        } else if (cpu->env.eflags & IF_MASK) {
+            j->stats.checks_irq_open++;
+        } else {
+            j->stats.checks_irq_masked++;
+        }
         return; /* linked so already (it left for a leave check): no write into live code */
     }
     if (rec.epoch_at) {

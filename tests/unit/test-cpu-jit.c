@@ -695,6 +695,202 @@ static void test_loop_exits(void)
     g_thread_join(t);
 }
 
+/* A CPU of its own for the interrupt cases: jd's bus has no interrupt controller. Port 0xe8
+ * raises the line; the acknowledge lowers it and gives LEAVE_VECTOR. */
+#define LEAVE_VECTOR  0x40
+#define LEAVE_HANDLER (JD_CODE + 0x400)
+
+typedef struct LeaveGuest {
+    GuestRam *ram;
+    X86CPU *cpu;
+} LeaveGuest;
+
+static void leave_pio_write(void *opaque, uint16_t port, uint32_t val, int size)
+{
+    LeaveGuest *g = opaque;
+    if (port == 0xe8) {
+        x86_cpu_set_irq(g->cpu, true);
+    }
+}
+
+static int leave_irq_ack(void *opaque)
+{
+    LeaveGuest *g = opaque;
+    x86_cpu_set_irq(g->cpu, false);
+    return LEAVE_VECTOR;
+}
+
+static const X86BusOps leave_bus = {.pio_write = leave_pio_write, .irq_ack = leave_irq_ack};
+
+/* 64-bit CPL 0 code at JD_CODE with IF=0, the vector's handler at LEAVE_HANDLER:
+ * r13 = the return rip, r12 += 1, and when r14 != 0: r14 = 0 and the line raised again (with
+ * IF=0 until its iretq) */
+static void leave_guest_init(LeaveGuest *g, const uint8_t *code, size_t len)
+{
+    static const uint8_t handler[] = {
+        0x4c, 0x8b, 0x2c, 0x24, /* mov r13, [rsp] */
+        0x49, 0xff, 0xc4,       /* inc r12 */
+        0x4d, 0x85, 0xf6,       /* test r14, r14 */
+        0x74, 0x05,             /* jz iretq */
+        0x45, 0x31, 0xf6,       /* xor r14d, r14d */
+        0xe6, 0xe8,             /* out 0xe8, al */
+        0x48, 0xcf,             /* iretq */
+    };
+    g->ram = guest_ram_new(JD_RAM, 0, NULL);
+    g_assert_nonnull(g->ram);
+    g->cpu = x86_cpu_new(g->ram, &leave_bus, g);
+    g_assert_true(x86_cpu_set_jit(g->cpu, true, NULL));
+    jd_tables(g->ram);
+    uint64_t lo = (LEAVE_HANDLER & 0xffff) | (0x10ull << 16) | (0x8eull << 40) |
+                  ((uint64_t)(LEAVE_HANDLER >> 16) << 48);
+    guest_ram_write(g->ram, JD_IDT + LEAVE_VECTOR * 16, &lo, 8);
+    guest_ram_write(g->ram, LEAVE_HANDLER, handler, sizeof(handler));
+    guest_ram_write(g->ram, JD_CODE, code, len);
+    x86_cpu_setup_long_mode(g->cpu, JD_PT, 0);
+    X86CPUState *env = x86_cpu_env(g->cpu);
+    env->idt.base = JD_IDT;
+    env->idt.limit = 0xfff;
+    env->gdt.base = JD_GDT;
+    env->gdt.limit = 0x1f;
+    env->regs[R_ESP] = JD_STACK;
+    env->eflags &= ~(uint64_t)IF_MASK;
+    env->rip = JD_CODE;
+    x86_cpu_state_changed(g->cpu);
+}
+
+static void leave_guest_free(LeaveGuest *g)
+{
+    x86_cpu_free(g->cpu);
+    guest_ram_free(g->ram);
+}
+
+/* Runs the code while `beside` acts on the CPU from another thread, with a budget that would
+ * take minutes to run out: what the thread does must stop the run. */
+static X86ExitReason leave_guest_run_beside(LeaveGuest *g, const uint8_t *code, size_t len,
+                                            GThreadFunc beside)
+{
+    leave_guest_init(g, code, len);
+    GThread *t = g_thread_new("beside", beside, g->cpu);
+    X86ExitReason why = x86_cpu_exec(g->cpu, 20000000000ull);
+    g_thread_join(t);
+    return why;
+}
+
+/* With the line up and IF=0, linked blocks run on without leaving for the main loop (which
+ * would find nothing to deliver), and the interrupt is still taken right where it becomes
+ * deliverable: after sti and its one-instruction shadow, after popf, after iret. 40 passes,
+ * so that all of it is translated. */
+static void test_masked_irq(void)
+{
+    enum { LOOPS = 2000, PASSES = 40 };
+    static const uint8_t code[] = {
+        0xb9, 0xd0, 0x07, 0x00, 0x00,                   /* 0: mov ecx, LOOPS */
+        0xe6, 0xe8,                                     /* 5: out 0xe8, al: the line up, IF=0 */
+        0x48, 0xff, 0xc0,                               /* 7: inc rax */
+        0xeb, 0x00,                                     /* 10: jmp 12 (a chained exit) */
+        0xff, 0xc9,                                     /* 12: dec ecx */
+        0x75, 0xf7,                                     /* 14: jnz 7 */
+        0xfb,                                           /* 16: sti */
+        0x90,                                           /* 17: nop (the shadow) */
+        0x4d, 0x89, 0xe8,                               /* 18: mov r8, r13 */
+        0xfa,                                           /* 21: cli */
+        0xb9, 0xd0, 0x07, 0x00, 0x00,                   /* 22: mov ecx, LOOPS */
+        0xe6, 0xe8,                                     /* 27: out 0xe8, al */
+        0x48, 0xff, 0xc0,                               /* 29: inc rax */
+        0xeb, 0x00,                                     /* 32: jmp 34 */
+        0xff, 0xc9,                                     /* 34: dec ecx */
+        0x75, 0xf7,                                     /* 36: jnz 29 */
+        0x9c,                                           /* 38: pushfq */
+        0x48, 0x81, 0x0c, 0x24, 0x00, 0x02, 0x00, 0x00, /* 39: or qword [rsp], IF */
+        0x9d,                                           /* 47: popfq */
+        0x4d, 0x89, 0xe9,                               /* 48: mov r9, r13 */
+        0xfa,                                           /* 51: cli */
+        0x41, 0xbe, 0x01, 0x00, 0x00, 0x00,             /* 52: mov r14d, 1 */
+        0xe6, 0xe8,                                     /* 58: out 0xe8, al */
+        0xfb,                                           /* 60: sti */
+        0x90,                                           /* 61: nop */
+        0x4d, 0x89, 0xea,                               /* 62: mov r10, r13 */
+        0xfa,                                           /* 65: cli */
+        0xff, 0xcb,                                     /* 66: dec ebx */
+        0x75, 0xba,                                     /* 68: jnz 0 */
+        0xf4,                                           /* 70: hlt */
+    };
+    G_STATIC_ASSERT(LOOPS == 0x7d0);
+    LeaveGuest g;
+    leave_guest_init(&g, code, sizeof(code));
+    X86CPUState *env = x86_cpu_env(g.cpu);
+    env->regs[R_EBX] = PASSES;
+    X86JitStats before, after;
+    x86_cpu_get_jit_stats(g.cpu, &before);
+    g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
+    x86_cpu_get_jit_stats(g.cpu, &after);
+    g_assert_cmpuint(env->rip, ==, JD_CODE + 71);
+    /* the third interrupt of a pass is taken again right after the handler's iretq, as its
+     * line was raised in the handler: four per pass, each where it became deliverable */
+    g_assert_cmpuint(env->regs[12], ==, 4 * PASSES);
+    g_assert_cmphex(env->regs[8], ==, JD_CODE + 18);
+    g_assert_cmphex(env->regs[9], ==, JD_CODE + 48);
+    g_assert_cmphex(env->regs[10], ==, JD_CODE + 62);
+    g_assert_cmphex(env->regs[13], ==, JD_CODE + 62);
+    g_assert_cmpuint(after.blocks, >, before.blocks);
+    /* 2 * LOOPS chained exits a pass with the line up and IF=0: leaving at each of them
+     * would count 160000 */
+    g_test_message("exits linked already (leave checks): %" G_GUINT64_FORMAT,
+                   after.exits_checks - before.exits_checks);
+    g_assert_cmpuint(after.exits_checks - before.exits_checks, <, PASSES * 10);
+    leave_guest_free(&g);
+}
+
+/* An exit request still stops linked blocks that run with the line up and IF=0 (the
+ * interrupt not taken). */
+static void test_masked_irq_exit(void)
+{
+    static const uint8_t code[] = {
+        0xe6, 0xe8,       /* out 0xe8, al */
+        0x48, 0xff, 0xc0, /* 2: inc rax */
+        0xeb, 0x00,       /* 5: jmp 7 */
+        0xeb, 0xf9,       /* 7: jmp 2 */
+    };
+    LeaveGuest g;
+    g_assert_cmpint(leave_guest_run_beside(&g, code, sizeof(code), request_exit_later), ==,
+                    X86_EXIT_REQUEST);
+    X86CPUState *env = x86_cpu_env(g.cpu);
+    g_assert_cmpuint(env->regs[12], ==, 0);
+    g_assert_cmpuint(env->regs[R_EAX], >, 1000); /* it ran, translated and linked */
+    X86JitStats js;
+    x86_cpu_get_jit_stats(g.cpu, &js);
+    g_assert_cmpuint(js.links, >, 0);
+    leave_guest_free(&g);
+}
+
+static gpointer raise_irq_later(gpointer cpu)
+{
+    g_usleep(50000);
+    x86_cpu_set_irq(cpu, true);
+    return NULL;
+}
+
+/* A line raised by another thread while linked blocks run with IF=1 is taken at a chained
+ * exit (the budget would take far longer than the test runs). */
+static void test_open_irq(void)
+{
+    static const uint8_t code[] = {
+        0xfb,             /* sti */
+        0x48, 0xff, 0xc0, /* 1: inc rax */
+        0xeb, 0x00,       /* 4: jmp 6 */
+        0x4d, 0x85, 0xe4, /* 6: test r12, r12 */
+        0x74, 0xf6,       /* 9: jz 1 */
+        0xf4,             /* 11: hlt */
+    };
+    LeaveGuest g;
+    g_assert_cmpint(leave_guest_run_beside(&g, code, sizeof(code), raise_irq_later), ==,
+                    X86_EXIT_HALTED);
+    X86CPUState *env = x86_cpu_env(g.cpu);
+    g_assert_cmpuint(env->regs[12], ==, 1);
+    g_assert_cmpuint(env->rip, ==, JD_CODE + 12);
+    leave_guest_free(&g);
+}
+
 /* One ret returning to 24 call sites in turn: every return lands where the interpreter's does,
  * and the ret's exit stops being relinked once its return address has changed
  * JIT_RET_RELINKS times. */
@@ -946,6 +1142,9 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/forms", test_forms);
     g_test_add_func("/cpu/jit/sse-faults", test_sse_faults);
     g_test_add_func("/cpu/jit/loop-exits", test_loop_exits);
+    g_test_add_func("/cpu/jit/masked-irq", test_masked_irq);
+    g_test_add_func("/cpu/jit/masked-irq-exit", test_masked_irq_exit);
+    g_test_add_func("/cpu/jit/open-irq", test_open_irq);
     g_test_add_func("/cpu/jit/ret-relinks", test_ret_relinks);
     g_test_add_func("/cpu/jit/jump-lookup", test_jump_lookup);
     g_test_add_func("/cpu/jit/remap-links", test_remap_links);

@@ -318,6 +318,9 @@ typedef struct X86JitStats {
     /* lookup misses of targets whose slot held them, made before a flush that dropped the
      * page's TLB entry (else the slot held another target or none) */
     uint64_t jump_stale, jump_other;
+    /* of exits_checks, by what the main loop found: the interrupt line up with IF=0, up with
+     * IF=1 (in a shadow, or the controller had no vector); none of them (budget, request) */
+    uint64_t checks_irq_masked, checks_irq_open, checks_other;
     /* link patches (`links`): an exit's first; again after a TLB epoch change (by its cause:
      * whole flush, CR3 write, invlpg); a ret or indirect exit's new target */
     uint64_t links_first, links_epoch[3], links_retarget;
