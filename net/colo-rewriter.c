@@ -83,14 +83,20 @@ static void learn_ts_offset(RwConn *c, const guint8 *ts)
     }
 }
 
+/* The peer's echo of a TSval moved by @by (0: none to make; a zero TSecr echoes nothing). */
+static gboolean move_tsecr(guint8 *ts, guint32 by)
+{
+    if (!ts || !by || !colo_ld_be32(ts + 6)) {
+        return FALSE;
+    }
+    colo_st_be32(ts + 6, colo_ld_be32(ts + 6) + by);
+    return TRUE;
+}
+
 /* The peer's echo of a PVM TSval, moved into the SVM's space. */
 static gboolean rewrite_tsecr(RwConn *c, guint8 *ts)
 {
-    if (!ts || !c->ts_offset || !colo_ld_be32(ts + 6)) {
-        return FALSE;
-    }
-    colo_st_be32(ts + 6, colo_ld_be32(ts + 6) + c->ts_offset);
-    return TRUE;
+    return move_tsecr(ts, c->ts_offset);
 }
 
 static void forget(ColoRewriter *rw, RwConn *c)
@@ -275,11 +281,7 @@ gboolean colo_rewriter_restore(ColoRewriter *rw, guint8 *data, guint32 len, guin
         set_ack(tcp, colo_ld_be32(tcp + 8) - c->offset);
         changed = TRUE;
     }
-    guint8 *ts = find_timestamps(tcp, info.header_size - info.l4_off);
-    if (ts && c->ts_offset && colo_ld_be32(ts + 6)) {
-        colo_st_be32(ts + 6, colo_ld_be32(ts + 6) - c->ts_offset);
-        changed = TRUE;
-    }
+    changed |= move_tsecr(find_timestamps(tcp, info.header_size - info.l4_off), -c->ts_offset);
     if (changed) {
         rw->stats.restored++;
         colo_packet_update_checksums(data, &info);
