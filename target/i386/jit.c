@@ -1194,16 +1194,23 @@ static void emit_ea(JitCtx *c, const X86Insn *in, bool with_seg)
     }
 }
 
+/* dst = the offset of the TLB entry of the linear address in la,
+ * ((la >> page bits) & (TLB_SIZE - 1)) * 32, in two operations after the copy */
+static void emit_tlb_index(JitEmit *e, int dst, int la)
+{
+    G_STATIC_ASSERT(GUEST_PAGE_BITS + TLB_BITS <= 32);
+    G_STATIC_ASSERT(sizeof(TLBEntry) == 32);
+    je_mov_rr(e, 4, dst, la);
+    je_shift_ri(e, 4, 5 /* shr */, dst, GUEST_PAGE_BITS - 5);
+    je_alu_ri(e, 4, 4 /* and */, dst, (TLB_SIZE - 1) << 5);
+}
+
 /* rax = the offset of la's (rsi) TLB entry; jumps to the returned patch point when the tag
  * (read or write) does not cover [la, la + size) */
 static uint8_t *emit_tlb_check(JitCtx *c, int size, bool write)
 {
     JitEmit *e = &c->e;
-    /* the entry's offset, ((la >> page bits) & (TLB_SIZE - 1)) * 32, in two operations */
-    G_STATIC_ASSERT(GUEST_PAGE_BITS + TLB_BITS <= 32);
-    je_mov_rr(e, 4, H_RAX, H_RSI);
-    je_shift_ri(e, 4, 5, H_RAX, GUEST_PAGE_BITS - 5);
-    je_alu_ri(e, 4, 4, H_RAX, (TLB_SIZE - 1) << 5);
+    emit_tlb_index(e, H_RAX, H_RSI);
     je_lea(e, H_RCX, H_RSI, H_NOINDEX, 0, size - 1);
     je_alu_ri(e, 8, 4, H_RCX, (int32_t)GUEST_PAGE_MASK);
     static const uint8_t cmp = 0x3b;
@@ -1767,11 +1774,7 @@ static int emit_jump_lookup(JitCtx *c, uint8_t **out, int n, uint8_t **rdx_imm)
     je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_NOINDEX, 0, CPU_OFF(tlb_epoch));
     uint8_t *hit = je_jcc_fwd(e, 4 /* e */);
     int32_t tlb = CPU_OFF(tlb[c->user]);
-    G_STATIC_ASSERT(sizeof(TLBEntry) == 32);
-    je_mov_rr(e, 8, H_RSI, H_RDI);
-    je_shift_ri(e, 8, 5 /* shr */, H_RSI, GUEST_PAGE_BITS);
-    je_alu_ri(e, 4, 4 /* and */, H_RSI, TLB_SIZE - 1);
-    je_shift_ri(e, 4, 4 /* shl */, H_RSI, 5);
+    emit_tlb_index(e, H_RSI, H_RDI);
     je_mov_rr(e, 8, H_RCX, H_RDI);
     je_alu_ri(e, 8, 4 /* and */, H_RCX, (int32_t)GUEST_PAGE_MASK);
     je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_RSI, 0, tlb + (int32_t)offsetof(TLBEntry, code));
