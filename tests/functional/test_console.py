@@ -153,9 +153,10 @@ def test_guest_console_monitor_and_exit(qemu_bin, debian_qemu, built, which, con
         at = len(p.output)
         p.send(b"echo back-$((1+1))\r")
         at = p.wait_for(rb"back-2\r*\n", 30, at).end()
-        # The shell reports the finished background job ("[1]+ Done") before its prompt: quit
-        # once it is quiet, or those bytes may come out around "QEMU: Terminated".
-        at = p.wait_for(rb"/ # ", 30, at).end()
+        # The shell reports the finished background job ("[1]+ Done") before its prompt, and
+        # busybox's line editor asks for the cursor's position (ESC [6n) after it: quit once
+        # that query is out, or its bytes may come out after "QEMU: Terminated" (CI saw the ESC).
+        at = p.wait_for(rb"/ # \x1b\[6n", 30, at).end()
         p.send(b"\x01x")
         assert p.wait_exit(20) == 0
         assert p.output[at:].endswith(b"QEMU: Terminated\r\n\r")
