@@ -585,6 +585,9 @@ static bool setup(Precopy *p, const char *uri)
     sync_dirty(p);
     g_mutex_lock(&mig.lock);
     mig.setup_ms = now_ms() - setup_start;
+    /* as upstream, "active" shows the whole first pass as remaining, not 0 until 1024 pages
+     * have gone (a slow reader can hold the stream before that) */
+    mig.remaining = count_dirty(p) << GUEST_PAGE_BITS;
     g_mutex_unlock(&mig.lock);
     return !cancelled();
 }
