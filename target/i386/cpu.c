@@ -507,7 +507,6 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
         if (unlikely(cpu->jit_link_req != NULL)) {
             if (code) {
                 x86_jit_link(cpu, cpu->jit, cpu->jit_link_req, tb);
-                x86_jit_note_jump(cpu, cpu->jit, tb);
             }
             cpu->jit_link_req = NULL;
         }
