@@ -138,6 +138,14 @@ static inline uint32_t x86_jit_jump_set(uint64_t pc)
     return (uint32_t)((pc ^ (pc >> 10)) & ((1u << JIT_JUMP_SET_BITS) - 1));
 }
 
+/* What a slot's pc holds for a block of decode mode `mode`: 32-bit code's pc with bit 63 set,
+ * never a 64-bit pc (not canonical), so that neither mode's exit finds the other's block. */
+#define JIT_JUMP_MODE32 (1ull << 63)
+static inline uint64_t x86_jit_jump_key(uint64_t pc, uint32_t mode)
+{
+    return mode == X86_MODE64 ? pc : pc | JIT_JUMP_MODE32;
+}
+
 /* What bumped the TLB epoch last, for `info jit`'s relinks by cause */
 typedef enum X86EpochCause {
     X86_EPOCH_WHOLE, /* a whole TLB flush or a decoded-block cache flush */

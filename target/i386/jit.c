@@ -1712,12 +1712,12 @@ static JitJump *jump_set(X86CPU *cpu, int user, uint64_t pc)
     return &cpu->jit_jump[user][x86_jit_jump_set(pc) * JIT_JUMP_WAYS];
 }
 
-/* The slot of pc's set that holds pc, or NULL */
-static const JitJump *jump_find(X86CPU *cpu, int user, uint64_t pc)
+/* The slot of pc's set that holds pc's block of decode mode `mode`, or NULL */
+static const JitJump *jump_find(X86CPU *cpu, int user, uint64_t pc, uint32_t mode)
 {
     const JitJump *set = jump_set(cpu, user, pc);
     for (int w = 0; w < JIT_JUMP_WAYS; w++) {
-        if (set[w].pc == pc) {
+        if (set[w].pc == x86_jit_jump_key(pc, mode)) {
             return &set[w];
         }
     }
@@ -1727,21 +1727,19 @@ static const JitJump *jump_find(X86CPU *cpu, int user, uint64_t pc)
 /* Enters tb's code in the CPU's table of ret and indirect branch targets. */
 static void note_jump(X86CPU *cpu, X86Jit *j, const TB *tb)
 {
-    if (tb->flags != X86_MODE64) {
-        return;
-    }
     G_STATIC_ASSERT(JIT_JUMP_WAYS == 2);
     /* A target already in its set is refreshed where it is; a new one takes way 0 and the
      * one there moves to way 1, so the set keeps the two targets entered last. */
+    uint64_t key = x86_jit_jump_key(tb->pc, tb->flags);
     JitJump *set = jump_set(cpu, tb->code_user, tb->pc);
     JitJump *s = &set[0];
-    if (set[1].pc == tb->pc) {
+    if (set[1].pc == key) {
         s = &set[1];
-    } else if (set[0].pc != tb->pc) {
+    } else if (set[0].pc != key) {
         set[1] = set[0];
     }
     const TLBEntry *te = x86_tlbe(cpu, tb->pc, tb->code_user);
-    s->pc = tb->pc;
+    s->pc = key;
     s->entry = (const uint8_t *)tb->code + j->entry_off;
     s->epoch = cpu->tlb_epoch;
     /* an addend is a difference of page-aligned addresses: never UINT64_MAX */
@@ -1788,15 +1786,21 @@ static int emit_jump_lookup(JitCtx *c, uint8_t **out, int n, uint8_t **rdx_imm)
     static const uint8_t cmp = 0x3b, mov = 0x8b, store = 0x89, jmp = 0xff;
     int32_t table = CPU_OFF(jit_jump[c->user]);
     G_STATIC_ASSERT(sizeof(JitJump) == 32 && JIT_JUMP_WAYS == 2);
+    int key = H_RDI; /* x86_jit_jump_key(rdi, the block's mode) */
+    if (c->tb->flags != X86_MODE64) {
+        je_movabs(e, H_RCX, JIT_JUMP_MODE32);
+        je_alu_rr(e, 8, 1 /* or */, H_RCX, H_RDI);
+        key = H_RCX;
+    }
     /* x86_jit_jump_set(rdi) */
     je_mov_rr(e, 8, H_RAX, H_RDI);
     je_shift_ri(e, 8, 5 /* shr */, H_RAX, 10);
     je_alu_rr(e, 8, 6 /* xor */, H_RAX, H_RDI);
     je_alu_ri(e, 4, 4 /* and */, H_RAX, (1 << JIT_JUMP_SET_BITS) - 1);
     je_shift_ri(e, 4, 4 /* shl */, H_RAX, 6);
-    je_op_mem(e, 8, &cmp, 1, H_RDI, H_RBX, H_RAX, 0, table + (int32_t)offsetof(JitJump, pc));
+    je_op_mem(e, 8, &cmp, 1, key, H_RBX, H_RAX, 0, table + (int32_t)offsetof(JitJump, pc));
     uint8_t *way0 = je_jcc_fwd(e, 4 /* e */);
-    je_op_mem(e, 8, &cmp, 1, H_RDI, H_RBX, H_RAX, 0,
+    je_op_mem(e, 8, &cmp, 1, key, H_RBX, H_RAX, 0,
               table + (int32_t)(sizeof(JitJump) + offsetof(JitJump, pc)));
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
     je_alu_ri(e, 4, 0 /* add */, H_RAX, (int32_t)sizeof(JitJump));
@@ -1873,11 +1877,7 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
         je_movabs(e, H_RCX, UINT64_MAX);
         pc_imm = e->p - 8;
         je_alu_rr(e, 8, 7, H_RCX, H_RDI);
-        if (c->tb->flags == X86_MODE64) { /* the table holds 64-bit code only */
-            lookup = je_jcc_fwd(e, 5 /* ne */);
-        } else {
-            out[n++] = je_jcc_fwd(e, 5 /* ne */);
-        }
+        lookup = je_jcc_fwd(e, 5 /* ne */);
     }
     uint8_t *epoch_imm = NULL, *addend_imm = NULL, *linked = NULL;
     /* keyed on pages in 64-bit code only, where the target is a linear address (CS base 0) */
@@ -1979,9 +1979,9 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
         j->stats.exits_dynamic++;
         /* before note_jump enters tb: did the lookup miss a slot that held it (the
          * slot of this epoch: the exit left for a leave check before the lookup)? */
-        const JitJump *s = jump_find(cpu, rec.user, tb->pc);
+        const JitJump *s = jump_find(cpu, rec.user, tb->pc, rec.mode);
         bool held = s && s->epoch != UINT64_MAX;
-        if (rec.mode == X86_MODE64 && !(held && s->epoch == cpu->tlb_epoch)) {
+        if (!(held && s->epoch == cpu->tlb_epoch)) {
             j->stats.jump_stale += held;
             j->stats.jump_other += !held;
         }

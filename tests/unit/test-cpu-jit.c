@@ -996,6 +996,29 @@ static void test_jump_lookup(void)
     /* calls into pages mapped elsewhere since the lookup entry: /cpu/jit/remap-links */
 }
 
+/* 32-bit flat code's ret and indirect exits look their targets up too (the slot's key carries
+ * the mode): an indirect call to two functions in turn, with paging off and on. */
+static void test_jump_lookup32(void)
+{
+    /* xor ebx, ebx; mov ecx, 200; L: mov eax, A; mov edx, B; test cl, 1; cmovnz eax, edx;
+     * call eax; dec ecx; jnz L; hlt; A: add ebx, 1; ret; B: add ebx, 2; ret */
+    static const uint8_t code[] = {
+        0x31, 0xdb, 0xb9, 0xc8, 0x00, 0x00, 0x00, 0xb8, 0x1d, 0x00, 0x10, 0x00, 0xba,
+        0x21, 0x00, 0x10, 0x00, 0xf6, 0xc1, 0x01, 0x0f, 0x45, 0xc2, 0xff, 0xd0, 0x49,
+        0x75, 0xeb, 0xf4, 0x83, 0xc3, 0x01, 0xc3, 0x83, 0xc3, 0x02, 0xc3,
+    };
+    G_STATIC_ASSERT(JD_CODE == 0x100000);
+    for (int paging = 0; paging < 2; paging++) {
+        X86JitStats before, after;
+        x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
+        run_code32("32-bit indirect call to two targets in turn", paging, code, sizeof(code));
+        x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
+        g_assert_cmpuint(jd_last[1].regs[R_EBX], ==, 100 * 1 + 100 * 2);
+        /* the call's exit is linked to one of them: the other is looked up, once translated */
+        g_assert_cmpuint(after.jump_hits - before.jump_hits, >=, 50);
+    }
+}
+
 /* A function at or after `from` whose address is in the lookup set of `like`'s: add rdx, add;
  * ret, in both CPUs' RAM. */
 static uint32_t write_fn_in_set(uint64_t from, uint64_t like, uint8_t add)
@@ -1210,6 +1233,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/ret-relinks", test_ret_relinks);
     g_test_add_func("/cpu/jit/jump-lookup", test_jump_lookup);
     g_test_add_func("/cpu/jit/jump-set-ways", test_jump_set_ways);
+    g_test_add_func("/cpu/jit/jump-lookup32", test_jump_lookup32);
     g_test_add_func("/cpu/jit/remap-links", test_remap_links);
     g_test_add_func("/cpu/jit/fallback-info", test_fallback_info);
     int rc = g_test_run();
