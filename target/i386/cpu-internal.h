@@ -79,11 +79,10 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out);
  * the translator handles; sets tb->code_len and tb->code_end. */
 void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb);
 /* Patches the exit that made `req` (cpu->jit_link_req) to jump straight to tb's code, when tb
- * is the block that exit leaves for and its code runs with the same TLB privilege. */
+ * is the block that exit leaves for and its code runs with the same TLB privilege; a ret's or
+ * indirect jmp/call's exit also enters tb's code in the CPU's table of such targets, which
+ * x86_jit_forget_jumps empties. */
 void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb);
-/* Enters tb's code (just run through an exit that was not chained) in the CPU's table of
- * ret and indirect branch targets; x86_jit_forget_jumps empties the table. */
-void x86_jit_note_jump(X86CPU *cpu, X86Jit *j, const TB *tb);
 void x86_jit_forget_jumps(X86CPU *cpu);
 /* Counts an instruction the interpreter ran in a hot block (for `info jit`). */
 void x86_jit_note_fallback(X86Jit *j, const X86Insn *in);
@@ -119,15 +118,33 @@ typedef struct StraddleInsn {
  * generated code for the main loop on almost every run; a slot by pc is a few instructions.
  * A slot holds while the TLB epoch is its own, or else while pc's code TLB entry still maps
  * the page at the host address it had when entered: a CR3 write keeps the kernel's global
- * entries and an invlpg drops one page's, so only the slots into the pages dropped fail. */
-#define JIT_JUMP_BITS  10
-#define JIT_JUMP_SLOTS (1u << JIT_JUMP_BITS)
+ * entries and an invlpg drops one page's, so only the slots into the pages dropped fail.
+ * Sets of two slots: bench/net's http missed ~4 900 targets per MB (each a return to the main
+ * loop and a patch of the exit) with 1024 slots direct-mapped, 2 700-3 000 with 2048, 1 600
+ * with 4096; 1 900 with 1024 sets of two, ~820 with 2048 sets of two. */
+#define JIT_JUMP_SET_BITS 11
+#define JIT_JUMP_WAYS     2
+#define JIT_JUMP_SLOTS    (JIT_JUMP_WAYS << JIT_JUMP_SET_BITS)
 typedef struct JitJump {
     uint64_t pc;
     const void *entry; /* the block's chain entry */
     uint64_t epoch;    /* tlb_epoch when entered: UINT64_MAX, empty */
     uint64_t addend;   /* pc's TLB entry's addend then; UINT64_MAX: none (never an addend) */
 } JitJump;
+
+/* The set of a ret or indirect target's slots: JIT_JUMP_WAYS slots from set * JIT_JUMP_WAYS */
+static inline uint32_t x86_jit_jump_set(uint64_t pc)
+{
+    return (uint32_t)((pc ^ (pc >> 10)) & ((1u << JIT_JUMP_SET_BITS) - 1));
+}
+
+/* What a slot's pc holds for a block of decode mode `mode`: 32-bit code's pc with bit 63 set,
+ * never a 64-bit pc (not canonical), so that neither mode's exit finds the other's block. */
+#define JIT_JUMP_MODE32 (1ull << 63)
+static inline uint64_t x86_jit_jump_key(uint64_t pc, uint32_t mode)
+{
+    return mode == X86_MODE64 ? pc : pc | JIT_JUMP_MODE32;
+}
 
 /* What bumped the TLB epoch last, for `info jit`'s relinks by cause */
 typedef enum X86EpochCause {

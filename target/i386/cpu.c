@@ -507,7 +507,6 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
         if (unlikely(cpu->jit_link_req != NULL)) {
             if (code) {
                 x86_jit_link(cpu, cpu->jit, cpu->jit_link_req, tb);
-                x86_jit_note_jump(cpu, cpu->jit, tb);
             }
             cpu->jit_link_req = NULL;
         }
@@ -542,6 +541,15 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
     }
 }
 
+/* Before an exception, NMI or interrupt moves rip: the block that runs next is not where the
+ * last block's exit went, so neither the C link from that block nor the exit's link request
+ * may be made to it (a ret's exit relinked to a handler would use up its relinks). */
+static void break_chain(X86CPU *cpu)
+{
+    cpu->prev_tb = NULL;
+    cpu->jit_link_req = NULL;
+}
+
 static bool irq_deliverable(X86CPU *cpu)
 {
     return __atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) && (ENV->eflags & IF_MASK) &&
@@ -556,8 +564,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
 
     cpu->prev_tb = NULL;
     if (sigsetjmp(cpu->jmp, 0)) {
-        cpu->prev_tb = NULL;
-        cpu->jit_link_req = NULL; /* the exception's handler is not where the exit went */
+        break_chain(cpu);
         if (cpu->run_first) {
             cpu->stats.insns += cpu->cur_in - cpu->run_first;
         } else if (cpu->jit_running) {
@@ -581,8 +588,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             return X86_EXIT_BUDGET;
         }
         if (unlikely(env->nmi_pending) && !env->inhibit_irq) {
-            cpu->prev_tb = NULL;
-            cpu->jit_link_req = NULL;
+            break_chain(cpu);
             env->nmi_pending = 0;
             cpu->cur_rip = env->rip;
             x86_do_interrupt(cpu, EXCP_NMI, 0, -1, env->rip, 1);
@@ -591,10 +597,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
         if (unlikely(irq_deliverable(cpu))) {
             int vec = cpu->bus && cpu->bus->irq_ack ? cpu->bus->irq_ack(cpu->opaque) : -1;
             if (vec >= 0) {
-                /* an exit that left for the interrupt asks for a link to where it went, not
-                 * to the handler: a ret's would be relinked to it, its relinks used up */
-                cpu->prev_tb = NULL;
-                cpu->jit_link_req = NULL;
+                break_chain(cpu);
                 cpu->cur_rip = env->rip;
                 x86_do_interrupt(cpu, vec, 0, -1, env->rip, 1);
                 cpu->stats.interrupts++;

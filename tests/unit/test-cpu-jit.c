@@ -4,6 +4,7 @@
  * code and for exceptions in the middle of a translated block.
  */
 #include "jit-diff.h"
+#include "target/i386/cpu-internal.h"
 
 static JitDiff jd;
 
@@ -995,6 +996,90 @@ static void test_jump_lookup(void)
     /* calls into pages mapped elsewhere since the lookup entry: /cpu/jit/remap-links */
 }
 
+/* 32-bit flat code's ret and indirect exits look their targets up too (the slot's key carries
+ * the mode): an indirect call to two functions in turn, with paging off and on. */
+static void test_jump_lookup32(void)
+{
+    /* xor ebx, ebx; mov ecx, 200; L: mov eax, A; mov edx, B; test cl, 1; cmovnz eax, edx;
+     * call eax; dec ecx; jnz L; hlt; A: add ebx, 1; ret; B: add ebx, 2; ret */
+    static const uint8_t code[] = {
+        0x31, 0xdb, 0xb9, 0xc8, 0x00, 0x00, 0x00, 0xb8, 0x1d, 0x00, 0x10, 0x00, 0xba,
+        0x21, 0x00, 0x10, 0x00, 0xf6, 0xc1, 0x01, 0x0f, 0x45, 0xc2, 0xff, 0xd0, 0x49,
+        0x75, 0xeb, 0xf4, 0x83, 0xc3, 0x01, 0xc3, 0x83, 0xc3, 0x02, 0xc3,
+    };
+    G_STATIC_ASSERT(JD_CODE == 0x100000);
+    for (int paging = 0; paging < 2; paging++) {
+        X86JitStats before, after;
+        x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
+        run_code32("32-bit indirect call to two targets in turn", paging, code, sizeof(code));
+        x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
+        g_assert_cmpuint(jd_last[1].regs[R_EBX], ==, 100 * 1 + 100 * 2);
+        /* the call's exit is linked to one of them: the other is looked up, once translated */
+        g_assert_cmpuint(after.jump_hits - before.jump_hits, >=, 50);
+    }
+}
+
+/* A function at or after `from` whose address is in the lookup set of `like`'s: add rdx, add;
+ * ret, in both CPUs' RAM. */
+static uint32_t write_fn_in_set(uint64_t from, uint64_t like, uint8_t add)
+{
+    uint64_t at = from;
+    while (x86_jit_jump_set(at) != x86_jit_jump_set(like)) {
+        at += 0x10;
+    }
+    const uint8_t fn[] = {0x48, 0x83, 0xc2, add, 0xc3};
+    for (int s = 0; s < 2; s++) {
+        guest_ram_write(jd.side[s].ram, at, fn, sizeof(fn));
+    }
+    return (uint32_t)at;
+}
+
+/*
+ * An indirect call to four functions in turn, two pairs whose addresses fall in one set of
+ * the lookup table each (jit.c emit_jump_lookup): a set holds both of its pair, so once each
+ * was entered the call's exit finds any of them inline (it is linked to the last one it
+ * missed). With one slot a set, or a lookup that looked at one, the two of a pair evicted or
+ * hid each other, and calls left for the main loop until the end.
+ */
+static void test_jump_set_ways(void)
+{
+    uint32_t t[4];
+    t[0] = write_fn_in_set(0x500100, 0x500100, 1);
+    t[1] = write_fn_in_set(0x580000, t[0], 2);
+    t[2] = write_fn_in_set(0x700180, 0x700180, 4);
+    t[3] = write_fn_in_set(0x780000, t[2], 8);
+    g_assert_cmpuint(x86_jit_jump_set(t[0]), !=, x86_jit_jump_set(t[2]));
+    static const uint8_t op[4] = {0xb8, 0xb9, 0xbe, 0xbf}; /* mov eax/ecx/esi/edi, imm32 */
+    uint8_t body[64];
+    int n = 0;
+    for (int k = 0; k < 4; k++) {
+        body[n++] = op[k];
+        memcpy(body + n, &t[k], 4);
+        n += 4;
+    }
+    static const uint8_t call[] = {
+        0x41, 0xf6, 0xc7, 0x01, /* test r15b, 1 */
+        0x0f, 0x45, 0xc1,       /* cmovnz eax, ecx */
+        0x0f, 0x45, 0xf7,       /* cmovnz esi, edi */
+        0x41, 0xf6, 0xc7, 0x02, /* test r15b, 2 */
+        0x0f, 0x45, 0xc6,       /* cmovnz eax, esi */
+        0xff, 0xd0,             /* call rax */
+    };
+    memcpy(body + n, call, sizeof(call));
+    n += sizeof(call);
+    X86JitStats before, after;
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &before);
+    run_loops("indirect call to two pairs of targets, each pair in one lookup set", body, n, 160);
+    x86_cpu_get_jit_stats(jd.side[1].cpu, &after);
+    g_assert_cmpuint(jd_last[1].regs[R_EDX] - jd.regs[R_EDX], ==, 40 * (1 + 2 + 4 + 8));
+    /* each target (the four functions, the return address) missed once, when first seen;
+     * and none was left to the main loop after that (a slot found in the set but not by the
+     * lookup is no miss in the counts, but an exit) */
+    g_assert_cmpuint(after.jump_other - before.jump_other, <=, 5);
+    g_assert_cmpuint(after.exits_dynamic - before.exits_dynamic, <=, 5);
+    g_assert_cmpuint(after.jump_hits - before.jump_hits, >=, 80);
+}
+
 /* The flush a remap case ends with */
 enum { REMAP_CR3, REMAP_INVLPG, REMAP_PGE };
 
@@ -1147,6 +1232,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/open-irq", test_open_irq);
     g_test_add_func("/cpu/jit/ret-relinks", test_ret_relinks);
     g_test_add_func("/cpu/jit/jump-lookup", test_jump_lookup);
+    g_test_add_func("/cpu/jit/jump-set-ways", test_jump_set_ways);
+    g_test_add_func("/cpu/jit/jump-lookup32", test_jump_lookup32);
     g_test_add_func("/cpu/jit/remap-links", test_remap_links);
     g_test_add_func("/cpu/jit/fallback-info", test_fallback_info);
     int rc = g_test_run();
