@@ -112,16 +112,21 @@ static bool nic_stopped(NetClientState *nc)
 void qemu_net_set_vm_running(bool running)
 {
     vm_running = running;
-    if (!running) {
-        return;
-    }
     for (GList *l = net_clients.head; l; l = l->next) {
         NetClientState *nc = l->data;
 
-        if (nc->info->type == NET_CLIENT_DRIVER_NIC) {
+        if (nc->info->vm_state_changed) {
+            nc->info->vm_state_changed(nc, running);
+        }
+        if (running && nc->info->type == NET_CLIENT_DRIVER_NIC) {
             qemu_flush_queued_packets(nc);
         }
     }
+}
+
+bool qemu_net_vm_running(void)
+{
+    return vm_running;
 }
 
 bool qemu_can_receive_packet(NetClientState *nc)

@@ -37,6 +37,12 @@ static void nc_link_changed(NetClientState *nc)
     virtio_net_set_link(c->nic, !nc->link_down);
 }
 
+static void nc_vm_state_changed(NetClientState *nc, bool running)
+{
+    VirtIONetClient *c = (VirtIONetClient *)nc;
+    virtio_net_set_running(c->nic, running);
+}
+
 static const NetClientInfo nic_info = {
     .type = NET_CLIENT_DRIVER_NIC,
     .size = sizeof(VirtIONetClient),
@@ -44,6 +50,7 @@ static const NetClientInfo nic_info = {
     .can_receive = nc_can_receive,
     .receive_offload = nc_receive_offload,
     .link_status_changed = nc_link_changed,
+    .vm_state_changed = nc_vm_state_changed,
 };
 
 static void peer_send(void *opaque, const uint8_t *buf, size_t len)
@@ -94,6 +101,7 @@ VirtIONetClient *virtio_net_nc_attach(VirtIONet *nic, const char *netdev_id, con
     };
     virtio_net_set_peer(nic, &p);
     virtio_net_set_link(nic, !peer->link_down);
+    virtio_net_set_running(nic, qemu_net_vm_running());
     return c;
 }
 

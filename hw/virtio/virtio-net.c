@@ -18,6 +18,16 @@ struct VirtIONet {
     GPtrArray *rx_more; /* the chains after the first of a merged frame (MRG_RXBUF) */
     uint8_t *txbuf;
     uint8_t *segbuf; /* one TSO segment at a time */
+    /*
+     * Transmission runs in the main loop, not in the guest's kick (upstream's tx=bh): the kick
+     * turns the TX queue's notifications off and schedules tx_source; its flush sends up to
+     * tx_burst frames and interrupts once for them. The vCPU does not wait for the host's tap
+     * write, and the guest's frames queued meanwhile cost neither a kick nor an interrupt each.
+     */
+    GSource *tx_source;
+    bool tx_waiting;   /* a flush is due (the TX queue's kicks are off meanwhile) */
+    bool running;      /* the VM runs: a stopped VM's RAM and rings must not change */
+    uint32_t tx_burst; /* frames a flush sends before it lets the main loop run again */
     VirtIONetStats stats;
 };
 
@@ -108,27 +118,87 @@ static void tx_one(VirtIONet *n, VirtQueue *vq, const VirtQueueElement *e)
     }
 }
 
-static void handle_tx(VirtIODevice *vdev, VirtQueue *vq)
+/* Sends up to tx_burst frames, one interrupt decision for them all; the number sent. */
+static uint32_t tx_send_burst(VirtIONet *n, VirtQueue *vq)
 {
-    VirtIONet *n = to_net(vdev);
-    bool any = false;
-    while (virtqueue_pop(vq, n->tx_elem)) {
+    VirtIODevice *vdev = &n->vdev;
+    uint32_t sent = 0;
+
+    while (sent < n->tx_burst && virtqueue_pop(vq, n->tx_elem)) {
         VirtQueueElement *e = n->tx_elem;
-        any = true;
         if (e->out_total < VIRTIO_NET_HDR_LEN ||
             e->out_total - VIRTIO_NET_HDR_LEN > VIRTIO_NET_MAX_TX) {
             n->stats.tx_dropped++;
         } else {
             tx_one(n, vq, e);
             if (vdev->broken) {
-                return;
+                return sent;
             }
         }
         virtqueue_push(vq, e, 0);
+        sent++;
     }
-    if (any) {
+    if (sent) {
         virtqueue_notify(vq);
+        n->stats.tx_flushes++;
     }
+    return sent;
+}
+
+static void tx_schedule(VirtIONet *n)
+{
+    n->tx_waiting = true;
+    if (n->running) {
+        g_source_set_ready_time(n->tx_source, 0);
+    }
+}
+
+/*
+ * The flush: a full burst leaves the kicks off and comes back; a shorter one has emptied the
+ * ring, so the kicks go back on and the ring is looked at once more, for chains the driver
+ * added while it was not kicking (upstream's virtio_net_tx_bh).
+ */
+static void tx_flush(VirtIONet *n)
+{
+    VirtIODevice *vdev = &n->vdev;
+    VirtQueue *vq = &vdev->vq[TX_QUEUE];
+
+    if (!n->running || !n->tx_waiting) {
+        return; /* stopped: the flush stays due until the VM runs again */
+    }
+    n->tx_waiting = false;
+    if (vdev->broken || !virtqueue_ready(vq)) {
+        return;
+    }
+    if (tx_send_burst(n, vq) >= n->tx_burst) {
+        tx_schedule(n);
+        return;
+    }
+    if (vdev->broken) {
+        return;
+    }
+    virtqueue_set_notification(vq, true);
+    if (!virtqueue_empty(vq)) {
+        virtqueue_set_notification(vq, false);
+        tx_schedule(n);
+    }
+}
+
+static gboolean tx_source_dispatch(GSource *source, GSourceFunc cb, gpointer data)
+{
+    g_source_set_ready_time(source, -1);
+    tx_flush(data);
+    return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs tx_source_funcs = {.dispatch = tx_source_dispatch};
+
+static void handle_tx(VirtIODevice *vdev, VirtQueue *vq)
+{
+    VirtIONet *n = to_net(vdev);
+
+    virtqueue_set_notification(vq, false);
+    tx_schedule(n);
 }
 
 static void handle_rx(VirtIODevice *vdev, VirtQueue *vq)
@@ -165,6 +235,12 @@ VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6])
     n->rx_more = g_ptr_array_new_with_free_func(g_free);
     n->txbuf = g_malloc(VIRTIO_NET_MAX_TX);
     n->segbuf = g_malloc(VIRTIO_NET_MAX_TX);
+    n->running = true;
+    n->tx_burst = VIRTIO_NET_TX_BURST;
+    n->tx_source = g_source_new(&tx_source_funcs, sizeof(GSource));
+    g_source_set_callback(n->tx_source, NULL, n, NULL);
+    g_source_set_name(n->tx_source, "virtio-net-tx");
+    g_source_attach(n->tx_source, NULL);
     return n;
 }
 
@@ -173,6 +249,8 @@ void virtio_net_free(VirtIONet *n)
     if (!n) {
         return;
     }
+    g_source_destroy(n->tx_source);
+    g_source_unref(n->tx_source);
     virtio_cleanup(&n->vdev);
     g_free(n->tx_elem);
     g_free(n->rx_elem);
@@ -193,6 +271,19 @@ void virtio_net_set_peer(VirtIONet *n, const VirtIONetPeer *peer)
     if (peer) {
         n->peer = *peer;
     }
+}
+
+void virtio_net_set_running(VirtIONet *n, bool running)
+{
+    n->running = running;
+    if (running && n->tx_waiting) {
+        tx_schedule(n);
+    }
+}
+
+void virtio_net_set_tx_burst(VirtIONet *n, uint32_t burst)
+{
+    n->tx_burst = MAX(burst, 1);
 }
 
 void virtio_net_set_link(VirtIONet *n, bool up)
@@ -489,13 +580,19 @@ static bool net_state_check(const void *scratch, const void *live, int version, 
                                &((const VirtIONet *)live)->vdev, errp);
 }
 
-/* A loaded device may have receive buffers the peer never heard of (on a migration's
- * destination it stopped offering frames while the driver was not up): wake it. */
+/*
+ * A loaded device may have receive buffers the peer never heard of (on a migration's
+ * destination it stopped offering frames while the driver was not up): wake it. A flush that
+ * was due when the state was saved is not in the stream; its chains are, past the saved
+ * last_avail_idx, and the TX kicks may have been off in the rings: a flush is due after every
+ * load (it runs once the VM does), which sends them and asks for kicks again.
+ */
 static void net_post_load(void *opaque, int version)
 {
     VirtIONet *n = opaque;
     virtio_device_post_load(&n->vdev);
     handle_rx(&n->vdev, NULL);
+    tx_schedule(n);
 }
 
 /* The MAC is config space the driver may have written; link state follows the peer. */

@@ -53,6 +53,8 @@ typedef struct NetClientInfo {
                                size_t size);
     /* Vhost acceleration is on (filters refuse such netdevs). */
     bool (*has_vhost)(NetClientState *nc);
+    /* The VM stopped or resumed (qemu_net_set_vm_running); a NIC's device follows it. */
+    void (*vm_state_changed)(NetClientState *nc, bool running);
 } NetClientInfo;
 
 typedef struct NetFilterNode NetFilterNode;
@@ -122,6 +124,7 @@ void qemu_net_client_set_peer(NetClientState *a, NetClientState *b);
  * does not, NICs take no packet: they wait in the queues and come in once it runs again.
  */
 void qemu_net_set_vm_running(bool running);
+bool qemu_net_vm_running(void);
 
 /* ---- sending ---- */
 

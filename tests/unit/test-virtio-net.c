@@ -66,6 +66,20 @@ static void bar_wr(Fixture *f, uint64_t off, uint32_t v, int size)
     io_space_write(f->mmio, BAR_ADDR + off, v, size);
 }
 
+/* Runs what the main loop has due: the TX flush a kick scheduled. */
+static void run_main_loop(void)
+{
+    while (g_main_context_iteration(NULL, FALSE)) {
+    }
+}
+
+/* The driver's TX kick, and the flush it schedules. */
+static void kick_tx(Fixture *f)
+{
+    bar_wr(f, 0x3004, 1, 2);
+    run_main_loop();
+}
+
 /* queue layout at base: desc (16*size), avail at +avail_off, used at +2*avail_off */
 static void setup_queue_sized(Fixture *f, int q, uint64_t base, uint16_t size, uint32_t avail_off)
 {
@@ -200,7 +214,7 @@ static void tx_one(Fixture *f)
     vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, VIRTIO_NET_HDR_LEN, VRING_DESC_F_NEXT, 1);
     vring_set_desc(f->ram, TXQ_BASE, 1, BUF_BASE + 0x100, sizeof(tx_frame) - 1, 0, 0);
     publish(f, TXQ_BASE, &f->tx_avail, 0);
-    bar_wr(f, 0x3000 + 4 * 1, 1, 2);
+    kick_tx(f);
 }
 
 static void test_tx(Fixture *f, gconstpointer data)
@@ -477,7 +491,7 @@ static void send_tso(Fixture *f, uint16_t slot, size_t payload)
                    VRING_DESC_F_NEXT, 2 * slot + 1);
     vring_set_desc(f->ram, TXQ_BASE, 2 * slot + 1, BUF_BASE + 0x4000 * slot + 0x100, len, 0, 0);
     publish(f, TXQ_BASE, &f->tx_avail, 2 * slot);
-    bar_wr(f, 0x3000 + 4 * 1, 1, 2);
+    kick_tx(f);
 }
 
 static void test_tx_tso(Fixture *f, gconstpointer data)
@@ -722,7 +736,7 @@ static void test_reply_inside_send(Fixture *f, gconstpointer data)
     memset(f->ram + BUF_BASE, 0, VIRTIO_NET_HDR_LEN + 60);
     vring_set_desc(f->ram, TXQ_BASE, 2, BUF_BASE, VIRTIO_NET_HDR_LEN + 60, 0, 0);
     publish(f, TXQ_BASE, &f->tx_avail, 2);
-    bar_wr(f, 0x3004, 1, 2);
+    kick_tx(f);
     g_assert_cmpint(get_le16(f->ram, TXQ_BASE + 0x200 + 2), ==, 1);
     g_assert_cmpuint(get_le32(f->ram, TXQ_BASE + 0x200 + 4), ==, 2);
     g_assert_cmpint(get_le16(f->ram, RXQ_BASE + 0x200 + 2), ==, 1);
@@ -744,46 +758,46 @@ static void expect_broken(Fixture *f)
     g_assert_cmpint(bar_rd(f, 0x14, 1), ==, 0);
 }
 
-static void kick_tx(Fixture *f, uint16_t head)
+static void tx_chain(Fixture *f, uint16_t head)
 {
     publish(f, TXQ_BASE, &f->tx_avail, head);
-    bar_wr(f, 0x3004, 1, 2);
+    kick_tx(f);
 }
 
 static void test_loop(Fixture *f, gconstpointer data)
 {
     vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, 64, VRING_DESC_F_NEXT, 1);
     vring_set_desc(f->ram, TXQ_BASE, 1, BUF_BASE, 64, VRING_DESC_F_NEXT, 0);
-    kick_tx(f, 0);
+    tx_chain(f, 0);
     g_assert_cmpuint(f->sent->len, ==, 0);
     expect_broken(f);
 }
 
 static void test_out_of_range_indexes(Fixture *f, gconstpointer data)
 {
-    kick_tx(f, QSZ + 3); /* head beyond the table */
+    tx_chain(f, QSZ + 3); /* head beyond the table */
     expect_broken(f);
     driver_init(f);
     f->tx_avail = 0;
     vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, 64, VRING_DESC_F_NEXT, 0x7fff); /* next beyond */
-    kick_tx(f, 0);
+    tx_chain(f, 0);
     expect_broken(f);
     driver_init(f);
     /* avail index far ahead of what was consumed */
     put_le16(f->ram, TXQ_BASE + 0x100 + 2, 0x8000);
-    bar_wr(f, 0x3004, 1, 2);
+    kick_tx(f);
     expect_broken(f);
 }
 
 static void test_bad_addresses(Fixture *f, gconstpointer data)
 {
     vring_set_desc(f->ram, TXQ_BASE, 0, RAM_SIZE - 4, 64, 0, 0); /* runs off the end of RAM */
-    kick_tx(f, 0);
+    tx_chain(f, 0);
     expect_broken(f);
     driver_init(f);
     f->tx_avail = 0;
     vring_set_desc(f->ram, TXQ_BASE, 0, 0xfffffffffffffff0ull, 64, 0, 0); /* wraps */
-    kick_tx(f, 0);
+    tx_chain(f, 0);
     expect_broken(f);
     driver_init(f);
     f->tx_avail = 0;
@@ -798,7 +812,7 @@ static void test_bad_addresses(Fixture *f, gconstpointer data)
     bar_wr(f, 0x30, TXQ_BASE + 0x200, 4);
     bar_wr(f, 0x1c, 1, 2);
     bar_wr(f, 0x14, 0x0f, 1);
-    bar_wr(f, 0x3004, 1, 2);
+    kick_tx(f);
     expect_broken(f);
 }
 
@@ -808,24 +822,24 @@ static void test_indirect_rules(Fixture *f, gconstpointer data)
     vring_set_desc(f->ram, 0x30000, 0, BUF_BASE, VIRTIO_NET_HDR_LEN, VRING_DESC_F_NEXT, 1);
     vring_set_desc(f->ram, 0x30000, 1, BUF_BASE + 0x100, 60, 0, 0);
     vring_set_desc(f->ram, TXQ_BASE, 0, 0x30000, 32, VRING_DESC_F_INDIRECT, 0);
-    kick_tx(f, 0);
+    tx_chain(f, 0);
     g_assert_cmpuint(f->sent->len, ==, 1);
     /* nested indirect */
     vring_set_desc(f->ram, 0x30000, 1, 0x30000, 32, VRING_DESC_F_INDIRECT, 0);
-    kick_tx(f, 0);
+    tx_chain(f, 0);
     expect_broken(f);
     driver_init(f);
     f->tx_avail = 0;
     /* odd length table */
     vring_set_desc(f->ram, TXQ_BASE, 0, 0x30000, 33, VRING_DESC_F_INDIRECT, 0);
-    kick_tx(f, 0);
+    tx_chain(f, 0);
     expect_broken(f);
     driver_init(f);
     f->tx_avail = 0;
     /* readable after writable */
     vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, 64, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
     vring_set_desc(f->ram, TXQ_BASE, 1, BUF_BASE, 64, 0, 0);
-    kick_tx(f, 0);
+    tx_chain(f, 0);
     expect_broken(f);
 }
 
@@ -883,7 +897,7 @@ static void test_register_garbage(Fixture *f, gconstpointer data)
     memset(f->ram + TXQ_BASE + 0x100, 0, 0x200);
     memset(f->ram + BUF_BASE, 0, VIRTIO_NET_HDR_LEN + 60);
     vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, VIRTIO_NET_HDR_LEN + 60, 0, 0);
-    kick_tx(f, 0);
+    tx_chain(f, 0);
     g_assert_cmpuint(f->sent->len, ==, 1);
     g_assert_false(virtio_net_vdev(f->net)->broken);
 }
@@ -941,7 +955,7 @@ static void test_net_core_glue(Fixture *f, gconstpointer data)
     memset(f->ram + BUF_BASE + 0x2000, 0, VIRTIO_NET_HDR_LEN);
     vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE + 0x2000, VIRTIO_NET_HDR_LEN + 12, 0, 0);
     publish(f, TXQ_BASE, &f->tx_avail, 0);
-    bar_wr(f, 0x3004, 1, 2);
+    kick_tx(f);
     g_assert_cmpuint(nd->got->len, ==, 1);
     gsize len;
     const void *p = g_bytes_get_data(g_ptr_array_index(nd->got, 0), &len);
@@ -956,6 +970,172 @@ static void test_net_core_glue(Fixture *f, gconstpointer data)
     virtio_net_nc_detach(c);
     g_ptr_array_unref(nd->got);
     qemu_del_net_client(&nd->nc);
+}
+
+/* Frame i of a TX batch: header and frame in one descriptor (slot i), published, no kick. */
+static void tx_post(Fixture *f, unsigned i)
+{
+    uint64_t buf = BUF_BASE + 0x800 * i;
+    memset(f->ram + buf, 0, VIRTIO_NET_HDR_LEN);
+    memcpy(f->ram + buf + VIRTIO_NET_HDR_LEN, tx_frame, sizeof(tx_frame) - 1);
+    f->ram[buf + VIRTIO_NET_HDR_LEN + sizeof(tx_frame) - 2] = 'a' + i; /* tells frames apart */
+    vring_set_desc(f->ram, TXQ_BASE, i, buf, VIRTIO_NET_HDR_LEN + sizeof(tx_frame) - 1, 0, 0);
+    publish(f, TXQ_BASE, &f->tx_avail, i);
+}
+
+static uint16_t tx_used_idx(Fixture *f)
+{
+    return get_le16(f->ram, TXQ_BASE + 0x200 + 2);
+}
+
+/* Whether the driver's next TX chain would bring a kick (EVENT_IDX: avail_event at its index). */
+static bool tx_kicks_wanted(Fixture *f)
+{
+    if (virtio_has_feature(virtio_net_vdev(f->net), VIRTIO_RING_F_EVENT_IDX)) {
+        return get_le16(f->ram, TXQ_BASE + 0x200 + 4 + 8 * QSZ) == f->tx_avail;
+    }
+    return !(get_le16(f->ram, TXQ_BASE + 0x200) & VRING_USED_F_NO_NOTIFY);
+}
+
+/* The frames sent are tx_frame with last bytes 'a' + first .. 'a' + first + n - 1, in order. */
+static void assert_sent(Fixture *f, unsigned first, unsigned n)
+{
+    g_assert_cmpuint(f->sent->len, ==, n);
+    for (unsigned i = 0; i < n; i++) {
+        gsize len;
+        const uint8_t *p = g_bytes_get_data(g_ptr_array_index(f->sent, i), &len);
+        g_assert_cmpuint(len, ==, sizeof(tx_frame) - 1);
+        g_assert_cmpint(p[len - 1], ==, 'a' + first + i);
+    }
+}
+
+/* While stopped nothing was sent; on resume frames 0..n-1 go, and kicks are wanted again. */
+static void resume_sends(Fixture *f, unsigned n)
+{
+    run_main_loop();
+    g_assert_cmpuint(f->sent->len, ==, 0);
+    virtio_net_set_running(f->net, true);
+    run_main_loop();
+    assert_sent(f, 0, n);
+    g_assert_cmpuint(tx_used_idx(f), ==, n);
+    g_assert_true(tx_kicks_wanted(f));
+}
+
+static void test_tx_flush_batches(Fixture *f, gconstpointer data)
+{
+    VirtIODevice *vdev = virtio_net_vdev(f->net);
+    /* the kick only schedules the flush, and asks the driver not to kick meanwhile */
+    tx_post(f, 0);
+    bar_wr(f, 0x3004, 1, 2);
+    g_assert_cmpuint(f->sent->len, ==, 0);
+    g_assert_false(tx_kicks_wanted(f));
+    /* what the driver adds before the flush runs goes with it, without a kick */
+    for (unsigned i = 1; i < 5; i++) {
+        tx_post(f, i);
+    }
+    uint64_t irqs = vdev->stats.interrupts;
+    run_main_loop();
+    assert_sent(f, 0, 5);
+    g_assert_cmpuint(tx_used_idx(f), ==, 5);
+    g_assert_cmpuint(vdev->stats.interrupts - irqs, ==, 1);
+    g_assert_cmpint(f->intx.raises, ==, 1);
+    g_assert_true(tx_kicks_wanted(f));
+    VirtIONetStats st;
+    virtio_net_get_stats(f->net, &st);
+    g_assert_cmpuint(st.tx_flushes, ==, 1);
+    g_assert_cmpuint(st.tx_packets, ==, 5);
+}
+
+static void test_tx_flush_batches_no_event_idx(Fixture *f, gconstpointer data)
+{
+    virtio_offer_feature(virtio_net_vdev(f->net), VIRTIO_RING_F_EVENT_IDX, false);
+    driver_init(f);
+    test_tx_flush_batches(f, data);
+}
+
+static void test_tx_flush_burst(Fixture *f, gconstpointer data)
+{
+    VirtIODevice *vdev = virtio_net_vdev(f->net);
+    uint64_t decisions = vdev->stats.interrupts + vdev->stats.suppressed;
+    virtio_net_set_tx_burst(f->net, 2);
+    for (unsigned i = 0; i < 5; i++) {
+        tx_post(f, i);
+    }
+    bar_wr(f, 0x3004, 1, 2);
+    /* one burst a main-loop iteration, kicks off until the ring is empty */
+    g_assert_true(g_main_context_iteration(NULL, FALSE));
+    assert_sent(f, 0, 2);
+    g_assert_false(tx_kicks_wanted(f));
+    g_assert_true(g_main_context_iteration(NULL, FALSE));
+    assert_sent(f, 0, 4);
+    g_assert_false(tx_kicks_wanted(f));
+    /* the driver adds one while the last burst is due: it goes out with it */
+    tx_post(f, 5);
+    g_assert_true(g_main_context_iteration(NULL, FALSE));
+    assert_sent(f, 0, 6);
+    /* that burst was full: one more flush finds the ring empty and wants kicks again */
+    g_assert_false(tx_kicks_wanted(f));
+    run_main_loop();
+    g_assert_true(tx_kicks_wanted(f));
+    g_assert_cmpuint(tx_used_idx(f), ==, 6);
+    VirtIONetStats st;
+    virtio_net_get_stats(f->net, &st);
+    g_assert_cmpuint(st.tx_flushes, ==, 3);
+    /* one interrupt decision a burst (the driver's used_event decides which interrupt) */
+    g_assert_cmpuint(vdev->stats.interrupts + vdev->stats.suppressed - decisions, ==, 3);
+}
+
+static void test_tx_stopped(Fixture *f, gconstpointer data)
+{
+    tx_post(f, 0);
+    bar_wr(f, 0x3004, 1, 2);
+    virtio_net_set_running(f->net, false); /* stopped before the flush ran */
+    run_main_loop();
+    g_assert_cmpuint(tx_used_idx(f), ==, 0);
+    g_assert_false(tx_kicks_wanted(f));
+    resume_sends(f, 1);
+}
+
+/*
+ * Saved with a flush due (the VM stopped, kicks off, chains posted): the loaded device sends
+ * each of them once, after the VM runs, and wants kicks again.
+ */
+static void test_tx_pending_save_load(Fixture *f, gconstpointer data)
+{
+    tx_post(f, 0);
+    bar_wr(f, 0x3004, 1, 2);
+    tx_post(f, 1);
+    tx_post(f, 2);
+    virtio_net_set_running(f->net, false);
+    run_main_loop();
+    g_autoptr(VMStateSet) set = vmstate_set_new();
+    vmstate_set_add(set, "virtio-net", 0, &vmstate_virtio_net, f->net);
+    g_autoptr(GByteArray) stream = g_byte_array_new();
+    GError *err = NULL;
+    g_assert_true(vmstate_set_save(set, stream, &err));
+    g_assert_no_error(err);
+
+    /* the destination: a device reset to nothing, with no flush due, stopped, then loaded */
+    VirtIODevice *vdev = virtio_net_vdev(f->net);
+    virtio_reset(vdev);
+    virtio_net_set_running(f->net, true);
+    run_main_loop();
+    g_assert_cmpuint(f->sent->len, ==, 0);
+    virtio_net_set_running(f->net, false);
+    g_assert_true(vmstate_set_load(set, stream->data, stream->len, &err));
+    g_assert_no_error(err);
+    resume_sends(f, 3);
+}
+
+/* A reset forgets a due flush: nothing is sent from the queue the driver gave up. */
+static void test_tx_reset_drops_flush(Fixture *f, gconstpointer data)
+{
+    tx_post(f, 0);
+    bar_wr(f, 0x3004, 1, 2);
+    bar_wr(f, 0x14, 0, 1);
+    run_main_loop();
+    g_assert_cmpuint(f->sent->len, ==, 0);
+    g_assert_cmpuint(tx_used_idx(f), ==, 0);
 }
 
 int main(int argc, char **argv)
@@ -983,6 +1163,12 @@ int main(int argc, char **argv)
     g_test_add("/virtio-net/msix-vectors", Fixture, GUINT_TO_POINTER(4), setup, test_msix_vectors,
                teardown);
     ADD("/virtio-net/no-msix", test_no_msix);
+    ADD("/virtio-net/tx-flush/batches", test_tx_flush_batches);
+    ADD("/virtio-net/tx-flush/batches-no-event-idx", test_tx_flush_batches_no_event_idx);
+    ADD("/virtio-net/tx-flush/burst", test_tx_flush_burst);
+    ADD("/virtio-net/tx-flush/stopped", test_tx_stopped);
+    ADD("/virtio-net/tx-flush/pending-save-load", test_tx_pending_save_load);
+    ADD("/virtio-net/tx-flush/reset", test_tx_reset_drops_flush);
     g_test_add("/virtio-net/pci-cfg-window", Fixture, GUINT_TO_POINTER(4), setup,
                test_pci_cfg_window, teardown);
     return g_test_run();

@@ -7,7 +7,10 @@
  * (virtio_net_receive_offload). Every frame carries the 12-byte virtio-net header (virtio 1.x:
  * num_buffers always present, 1 without MRG_RXBUF).
  *
- *   guest TX chain ──► header's offloads ──► peer->send(frame) x N    (per kick of queue 1)
+ *   kick of queue 1 ──► its kicks off, a flush scheduled on the default GMainContext
+ *   flush (main loop, VM running) ──► up to VIRTIO_NET_TX_BURST chains: header's offloads ──►
+ *        peer->send(frame) x N ──► one interrupt decision ──► a full burst: again; else kicks
+ *        back on and the ring looked at once more
  *   peer frame ──► virtio_net_receive() ──► header + frame into the RX chains ──► used ring
  *        without MRG_RXBUF: one chain, which must hold it all (else the frame is dropped)
  *        with it: as many chains as it takes (Linux posts 1.5-4 KiB buffers), each one used
@@ -41,6 +44,8 @@
 /* A guest TSO frame: 64 KiB of IP packet plus link headers (upstream's NET_BUFSIZE). */
 #define VIRTIO_NET_MAX_TX     (4096 + 65536)
 #define VIRTIO_NET_QUEUE_SIZE 256
+/* Frames one TX flush sends at most (upstream's x-txburst default). */
+#define VIRTIO_NET_TX_BURST 256
 
 typedef struct VirtIONet VirtIONet;
 
@@ -67,6 +72,7 @@ typedef struct VirtIONetStats {
     uint64_t rx_csum_verified; /* frames handed over with DATA_VALID */
     uint64_t rx_offloaded;     /* frames handed over with offloads left to the guest */
     uint64_t rx_merged;        /* frames spread over several receive chains (MRG_RXBUF) */
+    uint64_t tx_flushes;       /* TX flushes that sent something (one interrupt decision each) */
 } VirtIONetStats;
 
 VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6]);
@@ -76,6 +82,13 @@ extern const VMStateDescription vmstate_virtio_net;
 VirtIODevice *virtio_net_vdev(VirtIONet *n);
 void virtio_net_set_peer(VirtIONet *n, const VirtIONetPeer *peer);
 void virtio_net_set_link(VirtIONet *n, bool up);
+/*
+ * Whether the VM runs (default true). Stopped, a due TX flush waits (the guest's RAM and rings
+ * must not change while a migration or a COLO checkpoint copies them); it runs on resume.
+ */
+void virtio_net_set_running(VirtIONet *n, bool running);
+/* Frames a TX flush sends before it yields to the main loop (x-txburst; 0 counts as 1). */
+void virtio_net_set_tx_burst(VirtIONet *n, uint32_t burst);
 
 /* Whether a frame could be delivered now. */
 bool virtio_net_can_receive(VirtIONet *n);
