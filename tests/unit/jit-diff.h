@@ -287,19 +287,23 @@ static inline void jd_one(JdGen *g)
         break;
     }
     case 5:
-    case 6: { /* store a register, or an immediate */
+    case 6: { /* store a register, or an immediate; a word (66) now and then */
         int s = jd_src(g);
         uint8_t m[8];
         bool imm = jd_take(g, 3) == 0;
+        bool word = jd_take(g, 4) == 0;
         int mn = jd_mem(g, m, imm ? 0 : s, &idx);
-        b[n++] = jd_rex(w, imm ? 0 : s, idx, 14);
+        if (word) {
+            b[n++] = 0x66;
+        }
+        b[n++] = jd_rex(w && !word, imm ? 0 : s, idx, 14);
         b[n++] = imm ? 0xc7 : 0x89;
         memcpy(b + n, m, mn);
         n += mn;
         if (imm) {
             uint32_t v = jd_take(g, 0) * 0x01010101u;
-            memcpy(b + n, &v, 4);
-            n += 4;
+            memcpy(b + n, &v, word ? 2 : 4);
+            n += word ? 2 : 4;
         }
         break;
     }
@@ -966,15 +970,20 @@ static inline void jd_one32(JdGen *g)
         break;
     }
     case 4:
-    case 5: { /* store a register or an immediate (dword or byte) */
+    case 5: { /* store a register or an immediate (dword, word or byte) */
         unsigned f = jd_take(g, 4);
         static const uint8_t ops[] = {0x89, 0x88, 0xc7, 0xc6};
+        bool word = (f == 0 || f == 2) && jd_take(g, 4) == 0;
+        if (word) {
+            b[n++] = 0x66;
+        }
         b[n++] = ops[f];
         n += jd_mem32(g, b + n, f >= 2 ? 0 : (int)jd_take(g, 8));
         if (f >= 2) {
             uint32_t v = jd_take(g, 0) * 0x01010101u;
-            memcpy(b + n, &v, f == 2 ? 4 : 1);
-            n += f == 2 ? 4 : 1;
+            int isz = f == 3 ? 1 : word ? 2 : 4;
+            memcpy(b + n, &v, isz);
+            n += isz;
         }
         break;
     }
