@@ -329,6 +329,8 @@ enum {
     K_INDIRECT,  /* ff /2 /4: call or jmp through a register or memory (its handler), chained */
     K_SSE,       /* the SSE/SSE2 moves and integer operations jit-sse.c emits */
     K_ALU_MEM,   /* add or and sub xor (00-31, 80 81 83), inc dec (fe ff /0 /1) on memory */
+    K_SHIFT_CL,  /* d3 /4 /5 /7 (shl shr sar by cl) on a 32- or 64-bit register */
+    K_CWDE,      /* 98: cwde, cdqe */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -556,6 +558,10 @@ static int classify_inline(const X86Insn *in)
             return K_NONE;
         }
         return g == 4 || g == 5 || g == 7 ? K_SHIFT_RI : g <= 1 ? K_ROT_RI : K_NONE;
+    case 0xd3:
+        return reg && (g == 4 || g == 5 || g == 7) ? K_SHIFT_CL : K_NONE;
+    case 0x98:
+        return in->opsize >= 4 ? K_CWDE : K_NONE;
     case 0xf6:
     case 0xf7:
         if (g == 2 || g == 3) {
@@ -633,6 +639,7 @@ static int host_flags_after(const X86Insn *in, int kind, int before)
     case K_LEA:
     case K_NOP:
     case K_NOT:
+    case K_CWDE:
         return before;
     case K_MOVX:
     case K_MOVSXD:
@@ -668,6 +675,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_LEA:
     case K_NOP:
     case K_NOT:
+    case K_CWDE:
         return FX_NONE;
     case K_MOVX:
     case K_MOVSXD:
@@ -687,8 +695,9 @@ static int flags_effect(const X86Insn *in, int kind, int host)
         return FX_LOAD_KILL;
     case K_ALU_MEM: /* inc/dec keep CF, from the lazy fields made exact before (it may fault) */
         return in->op == 0xfe || in->op == 0xff ? FX_OPAQUE : FX_LOAD_KILL;
-    case K_ROT_RI: /* CF and OF, merged with the rest only when they are live */
-    case K_INCDEC: /* all but CF, which it reads only when they are live */
+    case K_SHIFT_CL: /* a count of 0 keeps them all: live after, the handler computes them */
+    case K_ROT_RI:   /* CF and OF, merged with the rest only when they are live */
+    case K_INCDEC:   /* all but CF, which it reads only when they are live */
         return FX_PARTIAL;
     case K_LOAD:
     case K_STORE:
@@ -2549,6 +2558,29 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_ALU_MEM:
         emit_alu_mem(c, in, size, flags);
         return true;
+    case K_CWDE: { /* on rax's copy: movsxd (cdqe) or movsx r32, r16 (cwde, zero-extended) */
+        static const uint8_t movsxd = 0x63, movsx16[2] = {0x0f, 0xbf};
+        int h = slot_read(c, R_EAX, 0);
+        slot_written(c, R_EAX);
+        je_op_rr(e, size, size == 8 ? &movsxd : movsx16, size == 8 ? 1 : 2, h, h);
+        c->flags = flags; /* no flags */
+        return true;
+    }
+    case K_SHIFT_CL: {
+        if (!c->dead) { /* flags after it are seen: the interpreter's (count 0 keeps them) */
+            emit_interp(c, in);
+            return true;
+        }
+        ld_reg(c, H_RCX, R_ECX, 4);
+        int h = slot_read(c, in->rm, 0);
+        slot_written(c, in->rm);
+        je_rex(e, size == 8, 0, 0, h, false);
+        je_byte(e, 0xd3);
+        /* shl/shr/sar h, cl: the guest's instruction, so the count's masking and a 32-bit
+         * result zero-extended even with a count of 0 are the host's too */
+        je_byte(e, 0xc0 | (in->reg & 7) << 3 | (h & 7));
+        return true;
+    }
     case K_INTERP:
         emit_interp(c, in);
         return true;

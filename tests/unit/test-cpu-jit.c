@@ -528,6 +528,10 @@ static void test_forms(void)
          "\x09\x41\xff\x46\x14\x41\xfe\x4e\x15\x0f\x94\xc0\x49\xff\x46\x18\x48\x83\xd2\x00\x41"
          "\x81\x46\x1c\x78\x56\x34\x12\x49\x29\x5e\x20\x0f\x92\xc3\x0f\x90\xc1",
          59, 14, true},
+        /* cdqe; add rbx, rax; cwde; add rdx, rax */
+        {"cdqe cwde", "\x48\x98\x48\x01\xc3\x98\x48\x01\xc2", 9, 4, true},
+        /* shl rax, cl; shr edx, cl; sar r9, cl; add rbx, rax: by cl, the flags dead */
+        {"shifts by cl", "\x48\xd3\xe0\xd3\xea\x49\xd3\xf9\x48\x01\xc3", 11, 4, true},
         /* mov [r14 + 8], dx; mov word [r14 + 18], 0x1234; mov [r14 + 20], r9w */
         {"word stores", "\x66\x41\x89\x56\x08\x66\x41\xc7\x46\x12\x34\x12\x66\x45\x89\x4e\x14", 17,
          3, true},
