@@ -468,6 +468,17 @@ static bool word_store(const X86Insn *in)
            !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ)) && mem_ok(in);
 }
 
+/* 66 39, 66 85, 66 81/83 /7 and 66 f7 /0 on memory: a word compare or test (the lazy
+ * flags mask their operands by size; the host's compare is a word one too) */
+static bool word_cmp(const X86Insn *in)
+{
+    int op = in->op, g = in->reg & 7;
+    bool form = op == 0x39 || op == 0x85 || ((op == 0x81 || op == 0x83) && g == 7) ||
+                (op == 0xf7 && g == 0);
+    return form && in->mod != 3 && in->opsize == 2 && !in->bad && mode_ok(in) &&
+           !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ)) && mem_ok(in);
+}
+
 static int classify_inline(const X86Insn *in)
 {
     int op = in->op;
@@ -481,6 +492,9 @@ static int classify_inline(const X86Insn *in)
     }
     if (word_store(in)) {
         return in->op == 0x89 ? K_STORE : K_STORE_IMM;
+    }
+    if (word_cmp(in)) {
+        return K_CMP_MEM;
     }
     if (in->bad || !mode_ok(in) || (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
@@ -1438,6 +1452,9 @@ static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_re
     }
     /* cmp is a sub and test an and whose result is kept only in cc_res, as the interpreter
      * keeps it (ZF and SF come from there) */
+    if (size == 2) {
+        je_byte(e, 0x66); /* a word compare (word_cmp): the host's flags are the guest's */
+    }
     je_alu_rr(e, size, aop == 8 ? 4 : aop == 7 ? 5 : aop, H_RAX, H_RCX);
     /* only moves from here on: the host's flags stay the guest's for a following jcc */
     if (!c->dead) {
@@ -2477,6 +2494,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_mov_imm(e, H_RCX,
                        size == 8   ? in->imm
                        : size == 4 ? (uint32_t)in->imm
+                       : size == 2 ? (uint16_t)in->imm
                                    : (uint8_t)in->imm);
         }
         emit_alu(c, in, test ? 8 : 7, size, in->rm);

@@ -552,17 +552,22 @@ static inline void jd_one(JdGen *g)
         n += (op & 1) ? 4 : 1;
         break;
     }
-    case 27: { /* cmp and test with a memory operand: r/m, reg; r/m, imm (byte or not) */
+    case 27: { /* cmp and test with a memory operand: r/m, reg; r/m, imm (byte, word or
+                * not) */
         static const uint8_t ops[][3] = {
             {0x38, 0, 0}, {0x39, 0, 0}, {0x84, 0, 0}, {0x85, 0, 0}, {0x80, 7, 1},
             {0x81, 7, 4}, {0x83, 7, 1}, {0xf6, 0, 1}, {0xf7, 0, 4},
         };
         unsigned f = jd_take(g, G_N_ELEMENTS(ops));
         bool has_reg = ops[f][0] < 0x80;
+        bool word = (ops[f][0] & 1) && jd_take(g, 4) == 0;
         int s = has_reg ? jd_src(g) : ops[f][1];
         uint8_t m[8];
         int mn = jd_mem(g, m, s, &idx);
-        b[n++] = jd_rex(w, has_reg ? s : 0, idx, 14);
+        if (word) {
+            b[n++] = 0x66;
+        }
+        b[n++] = jd_rex(w && !word, has_reg ? s : 0, idx, 14);
         b[n++] = ops[f][0];
         memcpy(b + n, m, mn);
         n += mn;
@@ -570,8 +575,9 @@ static inline void jd_one(JdGen *g)
         if (jd_take(g, 2)) {
             v = -v;
         }
-        memcpy(b + n, &v, ops[f][2]);
-        n += ops[f][2];
+        int isz = word && ops[f][2] == 4 ? 2 : ops[f][2];
+        memcpy(b + n, &v, isz);
+        n += isz;
         break;
     }
     case 28: { /* ALU with a memory destination, locked or not, word-sized or not */
