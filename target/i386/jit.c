@@ -468,15 +468,16 @@ static bool word_store(const X86Insn *in)
            !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ)) && mem_ok(in);
 }
 
-/* 66 39, 66 85, 66 81/83 /7 and 66 f7 /0 on memory: a word compare or test (the lazy
- * flags mask their operands by size; the host's compare is a word one too) */
+/* 66 39, 66 85, 66 81/83 /7 and 66 f7 /0 on memory, 66 85 between registers: a word
+ * compare or test (the lazy flags mask their operands and result by size; the host's
+ * operation is a word one too) */
 static bool word_cmp(const X86Insn *in)
 {
     int op = in->op, g = in->reg & 7;
     bool form = op == 0x39 || op == 0x85 || ((op == 0x81 || op == 0x83) && g == 7) ||
                 (op == 0xf7 && g == 0);
-    return form && in->mod != 3 && in->opsize == 2 && !in->bad && mode_ok(in) &&
-           !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ)) && mem_ok(in);
+    return form && (in->mod != 3 || op == 0x85) && in->opsize == 2 && !in->bad && mode_ok(in) &&
+           !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ)) && (in->mod == 3 || mem_ok(in));
 }
 
 static int classify_inline(const X86Insn *in)
@@ -494,7 +495,7 @@ static int classify_inline(const X86Insn *in)
         return in->op == 0x89 ? K_STORE : K_STORE_IMM;
     }
     if (word_cmp(in)) {
-        return K_CMP_MEM;
+        return in->mod == 3 ? K_TEST_RR : K_CMP_MEM;
     }
     if (in->bad || !mode_ok(in) || (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;

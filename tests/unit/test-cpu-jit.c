@@ -528,12 +528,14 @@ static void test_forms(void)
          "\x09\x41\xff\x46\x14\x41\xfe\x4e\x15\x0f\x94\xc0\x49\xff\x46\x18\x48\x83\xd2\x00\x41"
          "\x81\x46\x1c\x78\x56\x34\x12\x49\x29\x5e\x20\x0f\x92\xc3\x0f\x90\xc1",
          59, 14, true},
-        /* cmp word [r14 + 8], 5; setb al; cmp [r14 + 10], dx; setl bl; test word [r14 + 12],
-         * 0x8001; sete cl; cmp word [r14 + 14], 0x1234; ja over nothing: word compares */
+        /* test dx, si; sets al; test r9w, r9w; setne dl; cmp word [r14 + 8], 5; setb al;
+         * cmp [r14 + 10], dx; setl bl; test word [r14 + 12], 0x8001; sete cl; cmp word
+         * [r14 + 14], 0x1234; ja over nothing: word compares */
         {"word compares",
-         "\x66\x41\x83\x7e\x08\x05\x0f\x92\xc0\x66\x41\x39\x56\x0a\x0f\x9c\xc3\x66\x41\xf7\x46\x0c"
-         "\x01\x80\x0f\x94\xc1\x66\x41\x81\x7e\x0e\x34\x12\x77\x00",
-         36, 8, true},
+         "\x66\x85\xf2\x0f\x98\xc0\x66\x45\x85\xc9\x0f\x95\xc2\x66\x41\x83\x7e\x08\x05\x0f\x92"
+         "\xc0\x66\x41\x39\x56\x0a\x0f\x9c\xc3\x66\x41\xf7\x46\x0c\x01\x80\x0f\x94\xc1\x66\x41"
+         "\x81\x7e\x0e\x34\x12\x77\x00",
+         49, 12, true},
         /* cdqe; add rbx, rax; cwde; add rdx, rax */
         {"cdqe cwde", "\x48\x98\x48\x01\xc3\x98\x48\x01\xc2", 9, 4, true},
         /* shl rax, cl; shr edx, cl; sar r9, cl; add rbx, rax: by cl, the flags dead */
