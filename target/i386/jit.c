@@ -74,6 +74,9 @@ struct X86Jit {
     /* x86_exec_sse's rows that translated code ran through their handler (not translated, or
      * a slow path: a TLB miss, a page crossing, a fault): what jit-sse.c leaves to do */
     uint64_t sse_handled[JIT_SSE_KEYS];
+    /* the other instructions translated code ran through their handler (K_INTERP), keyed as
+     * fallback: the integer forms the translator leaves to the interpreter, by how often */
+    uint64_t handled[JIT_FALLBACK_KEYS];
     /* QEMU_COLO_JIT_PERFMAP: /tmp/perf-PID.map (start size guest_PC_INSNS per block) and
      * /tmp/perf-PID.jitcode (the cache's bytes, at their offsets) for reading a profile */
     FILE *perf_map;
@@ -169,6 +172,10 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out)
     for (guint k = 0; k < JIT_SSE_KEYS; k++) {
         out->sse_handled += j->sse_handled[k];
     }
+    out->handled = 0;
+    for (guint k = 0; k < JIT_FALLBACK_KEYS; k++) {
+        out->handled += j->handled[k];
+    }
 }
 
 void x86_jit_note_fallback(X86Jit *j, const X86Insn *in)
@@ -213,13 +220,12 @@ static void sse_handled_info(const X86Jit *j, GString *out)
     }
 }
 
-/* the opcodes the interpreter ran most often inside hot code, busiest first */
-static void fallback_info(const X86Jit *j, GString *out)
+/* the opcodes counted in counts (fallback's keys) most often, busiest first, under title */
+static void opcode_info(const uint64_t *counts, const char *title, GString *out)
 {
     uint64_t total;
-    g_autoptr(GArray) keys = busiest_keys(j->fallback, JIT_FALLBACK_KEYS, &total);
-    g_string_append_printf(out, "interpreted in hot code %" PRIu64 " (by opcode, busiest first)\n",
-                           total);
+    g_autoptr(GArray) keys = busiest_keys(counts, JIT_FALLBACK_KEYS, &total);
+    g_string_append_printf(out, "%s %" PRIu64 " (by opcode, busiest first)\n", title, total);
     for (guint i = 0; i < keys->len && i < 12; i++) {
         guint k = g_array_index(keys, guint, i), op = k / 8;
         const X86OpInfo *row = &x86_optab[op];
@@ -228,7 +234,7 @@ static void fallback_info(const X86Jit *j, GString *out)
         if (is_group(op)) {
             g_string_append_printf(out, " /%u", k & 7);
         }
-        g_string_append_printf(out, " %-8s %" PRIu64 "\n", row->name, j->fallback[k]);
+        g_string_append_printf(out, " %-8s %" PRIu64 "\n", row->name, counts[k]);
     }
 }
 
@@ -278,7 +284,8 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(out, "translator          %s\n",
                            on ? "on (the default)" : "off (-accel tcg,jit=off)");
     if (on) {
-        fallback_info(cpu->jit, out);
+        opcode_info(cpu->jit->fallback, "interpreted in hot code", out);
+        opcode_info(cpu->jit->handled, "handler-called in translated code", out);
         sse_handled_info(cpu->jit, out);
     }
 }
@@ -321,6 +328,9 @@ enum {
     K_INTERP,    /* a data-only instruction run by its interpreter handler (interp_ok) */
     K_INDIRECT,  /* ff /2 /4: call or jmp through a register or memory (its handler), chained */
     K_SSE,       /* the SSE/SSE2 moves and integer operations jit-sse.c emits */
+    K_ALU_MEM,   /* add or and sub xor (00-31, 80 81 83), inc dec (fe ff /0 /1) on memory */
+    K_SHIFT_CL,  /* d3 /4 /5 /7 (shl shr sar by cl) on a 32- or 64-bit register */
+    K_CWDE,      /* 98: cwde, cdqe */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -449,6 +459,27 @@ static int classify(const X86Insn *in)
     return k;
 }
 
+/* 66 89 and 66 c7 /0 to memory: a word store, the one 16-bit form translated (the kernel's
+ * network headers: ports, lengths, checksums) */
+static bool word_store(const X86Insn *in)
+{
+    return (in->op == 0x89 || (in->op == 0xc7 && (in->reg & 7) == 0)) && in->mod != 3 &&
+           in->opsize == 2 && !in->bad && mode_ok(in) &&
+           !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ)) && mem_ok(in);
+}
+
+/* 66 39, 66 85, 66 81/83 /7 and 66 f7 /0 on memory, 66 85 between registers: a word
+ * compare or test (the lazy flags mask their operands and result by size; the host's
+ * operation is a word one too) */
+static bool word_cmp(const X86Insn *in)
+{
+    int op = in->op, g = in->reg & 7;
+    bool form = op == 0x39 || op == 0x85 || ((op == 0x81 || op == 0x83) && g == 7) ||
+                (op == 0xf7 && g == 0);
+    return form && (in->mod != 3 || op == 0x85) && in->opsize == 2 && !in->bad && mode_ok(in) &&
+           !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ)) && (in->mod == 3 || mem_ok(in));
+}
+
 static int classify_inline(const X86Insn *in)
 {
     int op = in->op;
@@ -459,6 +490,12 @@ static int classify_inline(const X86Insn *in)
     }
     if (op == 0x90 && in->prefix == PFX_DATA && !(in->rex & REX_B) && !in->bad && mode_ok(in)) {
         return K_NOP; /* 66 90: xchg ax, ax, a two-byte nop */
+    }
+    if (word_store(in)) {
+        return in->op == 0x89 ? K_STORE : K_STORE_IMM;
+    }
+    if (word_cmp(in)) {
+        return in->mod == 3 ? K_TEST_RR : K_CMP_MEM;
     }
     if (in->bad || !mode_ok(in) || (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
@@ -479,7 +516,7 @@ static int classify_inline(const X86Insn *in)
         if (!mem_ok(in)) {
             return K_NONE;
         }
-        return op & 2 ? K_ALU_RM : (op >> 3) == 7 ? K_CMP_MEM : K_NONE;
+        return op & 2 ? K_ALU_RM : (op >> 3) == 7 ? K_CMP_MEM : K_ALU_MEM;
     }
     switch (op) {
     case 0x88 ... 0x8b:
@@ -505,7 +542,10 @@ static int classify_inline(const X86Insn *in)
         if (reg) {
             return alu_ccop[g] >= 0 ? K_ALU_RI : K_ADC;
         }
-        return g == 7 && mem_ok(in) ? K_CMP_MEM : K_NONE;
+        if (!mem_ok(in)) {
+            return K_NONE;
+        }
+        return g == 7 ? K_CMP_MEM : alu_ccop[g] >= 0 ? K_ALU_MEM : K_NONE;
     case 0x84:
     case 0x85:
         return reg ? K_TEST_RR : mem_ok(in) ? K_CMP_MEM : K_NONE;
@@ -533,6 +573,10 @@ static int classify_inline(const X86Insn *in)
             return K_NONE;
         }
         return g == 4 || g == 5 || g == 7 ? K_SHIFT_RI : g <= 1 ? K_ROT_RI : K_NONE;
+    case 0xd3:
+        return reg && (g == 4 || g == 5 || g == 7) ? K_SHIFT_CL : K_NONE;
+    case 0x98:
+        return in->opsize >= 4 ? K_CWDE : K_NONE;
     case 0xf6:
     case 0xf7:
         if (g == 2 || g == 3) {
@@ -544,7 +588,10 @@ static int classify_inline(const X86Insn *in)
         return K_TEST_RI;
     case 0xfe:
     case 0xff:
-        return reg && g <= 1 ? K_INCDEC : K_NONE;
+        if (g > 1) {
+            return K_NONE;
+        }
+        return reg ? K_INCDEC : mem_ok(in) ? K_ALU_MEM : K_NONE;
     case 0x1af:
         return rm_ok(in) ? K_IMUL : K_NONE;
     case 0x69:
@@ -607,6 +654,7 @@ static int host_flags_after(const X86Insn *in, int kind, int before)
     case K_LEA:
     case K_NOP:
     case K_NOT:
+    case K_CWDE:
         return before;
     case K_MOVX:
     case K_MOVSXD:
@@ -642,6 +690,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_LEA:
     case K_NOP:
     case K_NOT:
+    case K_CWDE:
         return FX_NONE;
     case K_MOVX:
     case K_MOVSXD:
@@ -659,8 +708,11 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_ALU_RM:
     case K_CMP_MEM:
         return FX_LOAD_KILL;
-    case K_ROT_RI: /* CF and OF, merged with the rest only when they are live */
-    case K_INCDEC: /* all but CF, which it reads only when they are live */
+    case K_ALU_MEM: /* inc/dec keep CF, from the lazy fields made exact before (it may fault) */
+        return in->op == 0xfe || in->op == 0xff ? FX_OPAQUE : FX_LOAD_KILL;
+    case K_SHIFT_CL: /* a count of 0 keeps them all: live after, the handler computes them */
+    case K_ROT_RI:   /* CF and OF, merged with the rest only when they are live */
+    case K_INCDEC:   /* all but CF, which it reads only when they are live */
         return FX_PARTIAL;
     case K_LOAD:
     case K_STORE:
@@ -1351,6 +1403,9 @@ static void emit_store(JitCtx *c, int size)
     JitEmit *e = &c->e;
     uint8_t *miss = emit_tlb_check(c, size, true);
     emit_tlb_addend(c);
+    if (size == 2) {
+        je_byte(e, 0x66); /* the operand-size prefix, before the REX je_store may emit */
+    }
     je_store(e, size, H_RSI, 0, H_RDI);
     emit_store_mark(c, size);
     add_cold(c, COLD_STORE, size, miss);
@@ -1398,16 +1453,99 @@ static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_re
     }
     /* cmp is a sub and test an and whose result is kept only in cc_res, as the interpreter
      * keeps it (ZF and SF come from there) */
+    if (size == 2) {
+        je_byte(e, 0x66); /* a word compare (word_cmp): the host's flags are the guest's */
+    }
     je_alu_rr(e, size, aop == 8 ? 4 : aop == 7 ? 5 : aop, H_RAX, H_RCX);
     /* only moves from here on: the host's flags stay the guest's for a following jcc */
     if (!c->dead) {
         je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
         emit_cc_op(e, aop == 8 ? CC_OP_LOGIC : alu_ccop[aop], size);
     }
-    if (aop != 7 && aop != 8) {
+    if (aop != 7 && aop != 8 && dst_reg >= 0) {
         st_greg(c, in, dst_reg, size, H_RAX);
     }
     c->flags = FL_ALL;
+}
+
+/* before an inc/dec whose flags are not dead: CF survives it, kept in cc_carry (after an
+ * inc/dec it is there already); flags: what the host's flags hold */
+static void emit_keep_carry(JitCtx *c, int flags)
+{
+    JitEmit *e = &c->e;
+    if (c->dead || flags == FL_NOCF) {
+        return;
+    }
+    if (flags == FL_ALL) {
+        je_mov_imm(e, H_RCX, 0);
+        je_setcc(e, 2 /* c */, H_RCX);
+    } else {
+        je_mov_rr(e, 8, H_RDI, H_RBX);
+        je_call(e, x86_compute_cf);
+        je_mov_rr(e, 4, H_RCX, H_RAX);
+    }
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
+}
+
+/* rax = rax + 1 or - 1 (dec) of `size` bytes, with inc/dec's lazy flags unless dead */
+static void emit_incdec_rax(JitCtx *c, int size, int dec)
+{
+    JitEmit *e = &c->e;
+    if (!c->dead) {
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
+        je_store_imm(e, 8, H_RBX, CPU_OFF(env.cc_src2), 1);
+    }
+    je_incdec(e, size, dec, H_RAX); /* 32-bit: zero-extends */
+    if (!c->dead) {
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+        emit_cc_op(e, dec ? CC_OP_DEC : CC_OP_INC, size);
+    }
+}
+
+/*
+ * K_ALU_MEM: load, operate, store under one TLB check for writing (an entry that allows the
+ * write maps a present, writable page: the load cannot fault either). A miss, a page crossing
+ * or a fault runs the instruction's handler out of line (COLD_HANDLER), from the state at the
+ * branch: so every register the operation reads is read before it.
+ */
+static void emit_alu_mem(JitCtx *c, const X86Insn *in, int size, int flags)
+{
+    JitEmit *e = &c->e;
+    bool incdec = in->op == 0xfe || in->op == 0xff;
+    if (incdec) {
+        emit_keep_carry(c, flags);
+    } else if (in->op < 0x40) {
+        ld_greg(c, in, H_RDI, in->reg, size);
+    } else {
+        je_mov_imm(e, H_RDI,
+                   size == 8   ? in->imm
+                   : size == 4 ? (uint32_t)in->imm
+                               : (uint8_t)in->imm);
+    }
+    emit_ea(c, in, true);
+    uint8_t *miss = emit_tlb_check(c, size, true);
+    emit_tlb_addend(c);
+    jit_cold_handler(c, in, miss);
+    if (c->load_kills) { /* the handler's path stores them: nothing else sees them now */
+        c->pend.on = false;
+    }
+    if (size == 1) {
+        static const uint8_t movzx[2] = {0x0f, 0xb6};
+        je_op_mem(e, 4, movzx, 2, H_RAX, H_RSI, H_NOINDEX, 0, 0);
+    } else {
+        je_load(e, size, H_RAX, H_RSI, 0);
+    }
+    if (incdec) {
+        emit_incdec_rax(c, size, in->reg & 1);
+    } else {
+        je_mov_rr(e, 8, H_RCX, H_RDI);
+        emit_alu(c, in, in->op < 0x40 ? in->op >> 3 : in->reg & 7, size, -1);
+    }
+    je_store(e, size, H_RSI, 0, H_RAX);
+    emit_store_mark(c, size);
+    jit_cold_rejoin(c);
+    emit_tb_exit_check(c);
+    c->flags = FL_NONE; /* the dirty check's compare, or the handler, changed the host's */
 }
 
 /*
@@ -2122,6 +2260,9 @@ static void jit_interp(X86CPU *cpu, const X86Insn *in)
                 : in->prefix & PFX_REPNZ ? 3
                                          : 0;
         cpu->jit->sse_handled[(p * 256 + (in->op & 0xff)) * 2 + (in->mod != 3)]++;
+    } else {
+        unsigned op = in->op & (X86_OPTAB_SIZE - 1);
+        cpu->jit->handled[op * 8 + (in->reg & cpu->jit->group_reg[op])]++;
     }
     cpu->tb_end = in + 1;
     cpu->cur_in = in;
@@ -2388,6 +2529,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_mov_imm(e, H_RCX,
                        size == 8   ? in->imm
                        : size == 4 ? (uint32_t)in->imm
+                       : size == 2 ? (uint16_t)in->imm
                                    : (uint8_t)in->imm);
         }
         emit_alu(c, in, test ? 8 : 7, size, in->rm);
@@ -2466,6 +2608,32 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_SSE:
         jit_sse_emit(c, in);
         return true;
+    case K_ALU_MEM:
+        emit_alu_mem(c, in, size, flags);
+        return true;
+    case K_CWDE: { /* on rax's copy: movsxd (cdqe) or movsx r32, r16 (cwde, zero-extended) */
+        static const uint8_t movsxd = 0x63, movsx16[2] = {0x0f, 0xbf};
+        int h = slot_read(c, R_EAX, 0);
+        slot_written(c, R_EAX);
+        je_op_rr(e, size, size == 8 ? &movsxd : movsx16, size == 8 ? 1 : 2, h, h);
+        c->flags = flags; /* no flags */
+        return true;
+    }
+    case K_SHIFT_CL: {
+        if (!c->dead) { /* flags after it are seen: the interpreter's (count 0 keeps them) */
+            emit_interp(c, in);
+            return true;
+        }
+        ld_reg(c, H_RCX, R_ECX, 4);
+        int h = slot_read(c, in->rm, 0);
+        slot_written(c, in->rm);
+        je_rex(e, size == 8, 0, 0, h, false);
+        je_byte(e, 0xd3);
+        /* shl/shr/sar h, cl: the guest's instruction, so the count's masking and a 32-bit
+         * result zero-extended even with a count of 0 are the host's too */
+        je_byte(e, 0xc0 | (in->reg & 7) << 3 | (h & 7));
+        return true;
+    }
     case K_INTERP:
         emit_interp(c, in);
         return true;
@@ -2529,28 +2697,9 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_INCDEC: {
         int dec = incdec_short(in) ? (in->op >> 3) & 1 : in->reg & 1;
         int r = incdec_short(in) ? in->op & 7 : in->rm;
-        if (!c->dead && flags != FL_NOCF) {
-            /* CF survives: keep it in cc_carry (after an inc/dec it is there already) */
-            if (flags == FL_ALL) {
-                je_mov_imm(e, H_RCX, 0);
-                je_setcc(e, 2 /* c */, H_RCX);
-            } else {
-                je_mov_rr(e, 8, H_RDI, H_RBX);
-                je_call(e, x86_compute_cf);
-                je_mov_rr(e, 4, H_RCX, H_RAX);
-            }
-            je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
-        }
+        emit_keep_carry(c, flags);
         ld_greg(c, in, H_RAX, r, size);
-        if (!c->dead) {
-            je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
-            je_store_imm(e, 8, H_RBX, CPU_OFF(env.cc_src2), 1);
-        }
-        je_incdec(e, size, dec, H_RAX); /* 32-bit: zero-extends */
-        if (!c->dead) {
-            je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
-            emit_cc_op(e, dec ? CC_OP_DEC : CC_OP_INC, size);
-        }
+        emit_incdec_rax(c, size, dec);
         st_greg(c, in, r, size, H_RAX);
         c->flags = c->dead ? FL_NONE : FL_NOCF;
         return true;

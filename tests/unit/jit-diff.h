@@ -287,19 +287,23 @@ static inline void jd_one(JdGen *g)
         break;
     }
     case 5:
-    case 6: { /* store a register, or an immediate */
+    case 6: { /* store a register, or an immediate; a word (66) now and then */
         int s = jd_src(g);
         uint8_t m[8];
         bool imm = jd_take(g, 3) == 0;
+        bool word = jd_take(g, 4) == 0;
         int mn = jd_mem(g, m, imm ? 0 : s, &idx);
-        b[n++] = jd_rex(w, imm ? 0 : s, idx, 14);
+        if (word) {
+            b[n++] = 0x66;
+        }
+        b[n++] = jd_rex(w && !word, imm ? 0 : s, idx, 14);
         b[n++] = imm ? 0xc7 : 0x89;
         memcpy(b + n, m, mn);
         n += mn;
         if (imm) {
             uint32_t v = jd_take(g, 0) * 0x01010101u;
-            memcpy(b + n, &v, 4);
-            n += 4;
+            memcpy(b + n, &v, word ? 2 : 4);
+            n += word ? 2 : 4;
         }
         break;
     }
@@ -548,17 +552,22 @@ static inline void jd_one(JdGen *g)
         n += (op & 1) ? 4 : 1;
         break;
     }
-    case 27: { /* cmp and test with a memory operand: r/m, reg; r/m, imm (byte or not) */
+    case 27: { /* cmp and test with a memory operand: r/m, reg; r/m, imm (byte, word or
+                * not) */
         static const uint8_t ops[][3] = {
             {0x38, 0, 0}, {0x39, 0, 0}, {0x84, 0, 0}, {0x85, 0, 0}, {0x80, 7, 1},
             {0x81, 7, 4}, {0x83, 7, 1}, {0xf6, 0, 1}, {0xf7, 0, 4},
         };
         unsigned f = jd_take(g, G_N_ELEMENTS(ops));
         bool has_reg = ops[f][0] < 0x80;
+        bool word = (ops[f][0] & 1) && jd_take(g, 4) == 0;
         int s = has_reg ? jd_src(g) : ops[f][1];
         uint8_t m[8];
         int mn = jd_mem(g, m, s, &idx);
-        b[n++] = jd_rex(w, has_reg ? s : 0, idx, 14);
+        if (word) {
+            b[n++] = 0x66;
+        }
+        b[n++] = jd_rex(w && !word, has_reg ? s : 0, idx, 14);
         b[n++] = ops[f][0];
         memcpy(b + n, m, mn);
         n += mn;
@@ -566,8 +575,9 @@ static inline void jd_one(JdGen *g)
         if (jd_take(g, 2)) {
             v = -v;
         }
-        memcpy(b + n, &v, ops[f][2]);
-        n += ops[f][2];
+        int isz = word && ops[f][2] == 4 ? 2 : ops[f][2];
+        memcpy(b + n, &v, isz);
+        n += isz;
         break;
     }
     case 28: { /* ALU with a memory destination, locked or not, word-sized or not */
@@ -966,15 +976,20 @@ static inline void jd_one32(JdGen *g)
         break;
     }
     case 4:
-    case 5: { /* store a register or an immediate (dword or byte) */
+    case 5: { /* store a register or an immediate (dword, word or byte) */
         unsigned f = jd_take(g, 4);
         static const uint8_t ops[] = {0x89, 0x88, 0xc7, 0xc6};
+        bool word = (f == 0 || f == 2) && jd_take(g, 4) == 0;
+        if (word) {
+            b[n++] = 0x66;
+        }
         b[n++] = ops[f];
         n += jd_mem32(g, b + n, f >= 2 ? 0 : (int)jd_take(g, 8));
         if (f >= 2) {
             uint32_t v = jd_take(g, 0) * 0x01010101u;
-            memcpy(b + n, &v, f == 2 ? 4 : 1);
-            n += f == 2 ? 4 : 1;
+            int isz = f == 3 ? 1 : word ? 2 : 4;
+            memcpy(b + n, &v, isz);
+            n += isz;
         }
         break;
     }

@@ -215,6 +215,20 @@ static void test_smc(void)
     };
     run_fixed("locked read-modify-write of the block", rmw, sizeof(rmw));
     g_assert_cmpuint(jd_last[0].regs[R_ECX], ==, JD_LOOPS);
+    /* unlocked, translated in line (K_ALU_MEM), on the last pass only (the block is
+     * translated by then): its store into the block ends it, so the mov runs patched */
+    static const uint8_t inc[] = {
+        0x4c, 0x89, 0xf6,                         /* mov rsi, r14 */
+        0x49, 0x83, 0xff, 0x01,                   /* cmp r15, 1 */
+        0x75, 0x07,                               /* jne over the lea */
+        0x48, 0x8d, 0x35, 0x04, 0x00, 0x00, 0x00, /* lea rsi, [rip+4]: the mov's imm32 */
+        0xff, 0x06,                               /* inc dword [rsi] */
+        0x90,                                     /* nop */
+        0xb9, 0x00, 0x00, 0x00, 0x00,             /* mov ecx, imm32 (patched) */
+        0x48, 0x01, 0xca,                         /* add rdx, rcx */
+    };
+    run_fixed("read-modify-write of the block on the last pass", inc, sizeof(inc));
+    g_assert_cmpuint(jd_last[1].regs[R_ECX], ==, 1);
 }
 
 /* A case the random test found, from its registers and its body in hex: straight through
@@ -391,10 +405,14 @@ static void test_faults(void)
         {"movzx source", "\x0f\xb6\x16", 3},           /* movzx edx, byte [rsi] */
         {"inc mem", "\x48\xff\x06", 3},                /* inc qword [rsi] */
         {"add mem, reg", "\x48\x01\x16", 3},           /* add [rsi], rdx */
-        /* these, and the two above, run through the interpreter's handlers (K_INTERP) */
-        {"lock add mem, reg", "\xf0\x48\x01\x16", 4},  /* lock add [rsi], rdx */
         {"add mem, imm", "\x48\x83\x06\x05", 4},       /* add qword [rsi], 5 */
+        {"xor mem8, imm", "\x80\x36\x05", 3},          /* xor byte [rsi], 5 */
+        {"dec mem8", "\xfe\x0e", 2},
+        {"word store", "\x66\x89\x16", 3},
+        {"word store imm", "\x66\xc7\x06\x05\x00", 5}, /* dec byte [rsi] */
         {"cmp word mem, imm", "\x66\x83\x3e\x05", 4},  /* cmp word [rsi], 5 */
+        /* these run through the interpreter's handlers (K_INTERP) */
+        {"lock add mem, reg", "\xf0\x48\x01\x16", 4},  /* lock add [rsi], rdx */
         {"lock xadd", "\xf0\x48\x0f\xc1\x16", 5},      /* lock xadd [rsi], rdx */
         {"lock cmpxchg", "\xf0\x48\x0f\xb1\x16", 5},   /* lock cmpxchg [rsi], rdx */
         {"xchg mem", "\x48\x87\x16", 3},               /* xchg [rsi], rdx */
@@ -463,7 +481,7 @@ static void test_forms(void)
         const char *name;
         const char *code;
         int len, insns;
-        bool native; /* no SSE instruction through its handler (none crosses a page) */
+        bool native; /* no instruction through its handler (none crosses a page) */
     } forms[] = {
         /* add rbx, rax; inc rax; dec ecx; adc rdx, 0: CF from the add through inc and dec */
         {"inc dec carry", "\x48\x01\xc3\x48\xff\xc0\xff\xc9\x48\x83\xd2\x00", 12, 3},
@@ -502,6 +520,33 @@ static void test_forms(void)
          "\xc3\x41\xf7\x46\x08\x00\xff\x00\x00\x0f\x94\xc7\x41\x84\x66\x09\xf3\x90\x48\xf7\xd8\x41"
          "\xf6\xd9\x39\xc8\x48\xf7\xd2\xf6\xd7\x66\x90\x72\x00\x9c\x5e",
          59, 17},
+        /* add [r14 + 8], rax; or [r14 + 16], ecx; sub qword [r14 + 8], 5; and byte [r14 + 17],
+         * 0x3c; xor [r14 + 9], cl; inc dword [r14 + 20]; dec byte [r14 + 21]; sete al;
+         * inc qword [r14 + 24]; adc rdx, 0 (CF kept through the inc); add dword [r14 + 28],
+         * 0x12345678; sub [r14 + 32], rbx; setb bl; seto cl: on memory, no handler */
+        {"alu memory destination",
+         "\x49\x01\x46\x08\x41\x09\x4e\x10\x49\x83\x6e\x08\x05\x41\x80\x66\x11\x3c\x41\x30\x4e"
+         "\x09\x41\xff\x46\x14\x41\xfe\x4e\x15\x0f\x94\xc0\x49\xff\x46\x18\x48\x83\xd2\x00\x41"
+         "\x81\x46\x1c\x78\x56\x34\x12\x49\x29\x5e\x20\x0f\x92\xc3\x0f\x90\xc1",
+         59, 14, true},
+        /* test dx, si; sets al; test r9w, r9w; setne dl; cmp word [r14 + 8], 5; setb al;
+         * cmp [r14 + 10], dx; setl bl; test word [r14 + 12], 0x8001; sete cl; cmp word
+         * [r14 + 14], 0x1234; ja over nothing: word compares */
+        {"word compares",
+         "\x66\x85\xf2\x0f\x98\xc0\x66\x45\x85\xc9\x0f\x95\xc2\x66\x41\x83\x7e\x08\x05\x0f\x92"
+         "\xc0\x66\x41\x39\x56\x0a\x0f\x9c\xc3\x66\x41\xf7\x46\x0c\x01\x80\x0f\x94\xc1\x66\x41"
+         "\x81\x7e\x0e\x34\x12\x77\x00",
+         49, 12, true},
+        /* cdqe; add rbx, rax; cwde; add rdx, rax */
+        {"cdqe cwde", "\x48\x98\x48\x01\xc3\x98\x48\x01\xc2", 9, 4, true},
+        /* shl rax, cl; shr edx, cl; sar r9, cl; add rbx, rax: by cl, the flags dead */
+        {"shifts by cl", "\x48\xd3\xe0\xd3\xea\x49\xd3\xf9\x48\x01\xc3", 11, 4, true},
+        /* mov [r14 + 8], dx; mov word [r14 + 18], 0x1234; mov [r14 + 20], r9w */
+        {"word stores", "\x66\x41\x89\x56\x08\x66\x41\xc7\x46\x12\x34\x12\x66\x45\x89\x4e\x14", 17,
+         3, true},
+        /* across the page below r14 (the handler's path): add [r14 - 2], eax; inc qword
+         * [r14 - 4]; pushfq; pop rsi */
+        {"alu memory destination across a page", "\x41\x01\x46\xfe\x49\xff\x46\xfc\x9c\x5e", 10, 4},
         /* a loop over eleven registers (the slots evict, the back edge reloads the loop's
          * registers): mov rax, rcx; add rax, rdx; test al, 1 (the low byte of a written copy);
          * cmovne rbx, rax and setne dl (the host's flags: test stores no lazy flags);
@@ -651,9 +696,12 @@ static void test_forms(void)
             g_error("%s: %" G_GUINT64_FORMAT " instructions translated", forms[i].name,
                     after.insns - before.insns);
         }
-        if (forms[i].native && after.sse_handled != before.sse_handled) {
-            g_error("%s: %" G_GUINT64_FORMAT " SSE instructions through their handler",
-                    forms[i].name, after.sse_handled - before.sse_handled);
+        if (forms[i].native &&
+            (after.sse_handled != before.sse_handled || after.handled != before.handled)) {
+            g_error("%s: %" G_GUINT64_FORMAT " SSE and %" G_GUINT64_FORMAT
+                    " other instructions through their handler",
+                    forms[i].name, after.sse_handled - before.sse_handled,
+                    after.handled - before.handled);
         }
     }
 }

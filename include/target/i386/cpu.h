@@ -327,6 +327,9 @@ typedef struct X86JitStats {
     /* SSE/SSE2/MMX instructions (x86_exec_sse's rows) that translated code ran through their
      * interpreter handler: not translated, or a slow path of one that is */
     uint64_t sse_handled;
+    /* the other instructions translated code ran through their handler (K_INTERP, and the
+     * slow path of a memory-destination ALU operation) */
+    uint64_t handled;
 } X86JitStats;
 /* False (and zeros) when the translator is off. */
 bool x86_cpu_get_jit_stats(const X86CPU *cpu, X86JitStats *out);
