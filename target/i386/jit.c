@@ -364,6 +364,12 @@ static bool mode_ok(const X86Insn *in)
     return in->mode == X86_MODE64 || in->mode == X86_MODE32;
 }
 
+/* the instruction's immediate as an operand of `size` bytes (zero-extended to 64 bits) */
+static uint64_t imm_sized(const X86Insn *in, int size)
+{
+    return size == 8 ? in->imm : in->imm & ((1ull << (size * 8)) - 1);
+}
+
 /* inc/dec of a register: fe ff /0 /1, or 40-4f outside 64-bit mode */
 static bool incdec_short(const X86Insn *in)
 {
@@ -459,13 +465,19 @@ static int classify(const X86Insn *in)
     return k;
 }
 
+/* a 16-bit operand (66) in a translated mode, without lock or rep */
+static bool word_ok(const X86Insn *in)
+{
+    return in->opsize == 2 && !in->bad && mode_ok(in) &&
+           !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ));
+}
+
 /* 66 89 and 66 c7 /0 to memory: a word store, the one 16-bit form translated (the kernel's
  * network headers: ports, lengths, checksums) */
 static bool word_store(const X86Insn *in)
 {
     return (in->op == 0x89 || (in->op == 0xc7 && (in->reg & 7) == 0)) && in->mod != 3 &&
-           in->opsize == 2 && !in->bad && mode_ok(in) &&
-           !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ)) && mem_ok(in);
+           word_ok(in) && mem_ok(in);
 }
 
 /* 66 39, 66 85, 66 81/83 /7 and 66 f7 /0 on memory, 66 85 between registers: a word
@@ -476,8 +488,7 @@ static bool word_cmp(const X86Insn *in)
     int op = in->op, g = in->reg & 7;
     bool form = op == 0x39 || op == 0x85 || ((op == 0x81 || op == 0x83) && g == 7) ||
                 (op == 0xf7 && g == 0);
-    return form && (in->mod != 3 || op == 0x85) && in->opsize == 2 && !in->bad && mode_ok(in) &&
-           !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ)) && (in->mod == 3 || mem_ok(in));
+    return form && (in->mod != 3 || op == 0x85) && word_ok(in) && (in->mod == 3 || mem_ok(in));
 }
 
 static int classify_inline(const X86Insn *in)
@@ -1517,10 +1528,7 @@ static void emit_alu_mem(JitCtx *c, const X86Insn *in, int size, int flags)
     } else if (in->op < 0x40) {
         ld_greg(c, in, H_RDI, in->reg, size);
     } else {
-        je_mov_imm(e, H_RDI,
-                   size == 8   ? in->imm
-                   : size == 4 ? (uint32_t)in->imm
-                               : (uint8_t)in->imm);
+        je_mov_imm(e, H_RDI, imm_sized(in, size));
     }
     emit_ea(c, in, true);
     uint8_t *miss = emit_tlb_check(c, size, true);
@@ -1628,7 +1636,7 @@ static void emit_adc(JitCtx *c, const X86Insn *in, int flags)
     }
     int dst;
     if (in->op >= 0x80 || acc) {
-        uint64_t imm = size == 8 ? in->imm : size == 4 ? (uint32_t)in->imm : (uint8_t)in->imm;
+        uint64_t imm = imm_sized(in, size);
         dst = acc ? R_EAX : in->rm;
         ld_greg(c, in, H_RAX, dst, size);
         je_mov_imm(e, H_RCX, imm);
@@ -2499,7 +2507,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     case K_ALU_RI:
     case K_TEST_RI: {
-        uint64_t imm = size == 8 ? in->imm : size == 4 ? (uint32_t)in->imm : (uint8_t)in->imm;
+        uint64_t imm = imm_sized(in, size);
         bool acc = in->op < 0x40 || in->op == 0xa8 || in->op == 0xa9; /* al/eax/rax forms */
         int dst = acc ? R_EAX : in->rm;
         int aop = kind == K_TEST_RI ? 8 : acc ? in->op >> 3 : in->reg & 7;
@@ -2526,11 +2534,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         if (in->op < 0x80 || in->op == 0x84 || in->op == 0x85) {
             ld_greg(c, in, H_RCX, in->reg, size);
         } else {
-            je_mov_imm(e, H_RCX,
-                       size == 8   ? in->imm
-                       : size == 4 ? (uint32_t)in->imm
-                       : size == 2 ? (uint16_t)in->imm
-                                   : (uint8_t)in->imm);
+            je_mov_imm(e, H_RCX, imm_sized(in, size));
         }
         emit_alu(c, in, test ? 8 : 7, size, in->rm);
         return true;
@@ -2627,11 +2631,10 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         ld_reg(c, H_RCX, R_ECX, 4);
         int h = slot_read(c, in->rm, 0);
         slot_written(c, in->rm);
-        je_rex(e, size == 8, 0, 0, h, false);
-        je_byte(e, 0xd3);
         /* shl/shr/sar h, cl: the guest's instruction, so the count's masking and a 32-bit
          * result zero-extended even with a count of 0 are the host's too */
-        je_byte(e, 0xc0 | (in->reg & 7) << 3 | (h & 7));
+        static const uint8_t shift_cl = 0xd3;
+        je_op_rr(e, size, &shift_cl, 1, in->reg & 7, h);
         return true;
     }
     case K_INTERP:
