@@ -1,11 +1,18 @@
 """bench/block's workload kept alive: the test guest's qc-blkbench (tests/guest/block-bench.c)
 run once, tiny, through /cgi-bin/blkbench on a virtio-blk raw disk of our binary. Its answer
-parses, and the blocks it wrote are in the image, byte for byte, with nothing else touched."""
+parses, and the blocks it wrote are in the image, byte for byte, with nothing else touched.
+Also bench/block/profile's per-thread accounting (--tool switches), without a guest."""
+import importlib.machinery
+import importlib.util
+import os
+import threading
+import time
+
 import pytest
 
 import blkbench
 import guest
-from conftest import require_pc
+from conftest import ROOT, require_pc
 
 IMG_MIB = 4
 SPAN_MIB = 1
@@ -52,3 +59,106 @@ def test_blkbench_once(qemu_bin, built, tmp_path):
         assert got == blkbench.block_bytes(SEED, i), f"block {i} at {i * blkbench.BLOCK:#x}"
     assert data[span:] == before[span:]
 
+
+
+def load_profile():
+    """bench/block/profile as a module (its file name has no .py)."""
+    path = os.path.join(ROOT, "bench", "block", "profile")
+    loader = importlib.machinery.SourceFileLoader("block_profile", path)
+    spec = importlib.util.spec_from_loader("block_profile", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_profile_switch_table():
+    """Per thread kind: switches, time on a CPU and run-queue wait summed over the kind's
+    threads between two snapshots; a thread that appeared counts from zero, one that left up
+    to its last reading, and 'all' is the sum of the kinds."""
+    prof = load_profile()
+    pid = 100
+    before = {"100": ("qemu-system-x86", 10, 1, 1000, 50),
+              "101": ("CPU 0/TCG", 20, 2, 5000, 70),
+              "102": ("pool-1", 3, 0, 700, 10),
+              "103": ("pool-2", 1, 1, 100, 5)}
+    after = {"100": ("qemu-system-x86", 14, 1, 1900, 80),
+             "101": ("CPU 0/TCG", 29, 5, 9000, 170),
+             "102": ("pool-1", 5, 1, 1700, 40),
+             "104": ("worker", 2, 0, 300, 20)}
+    table = prof.switch_table(pid, before, after)
+    assert table["main"] == (1, 4, 0, 900, 30)
+    assert table["vcpu"] == (1, 9, 3, 4000, 100)
+    # pool-1 moved (2, 1, 1000, 30); pool-2 left (nothing since); worker came (2, 0, 300, 20)
+    assert table["workers"] == (3, 4, 1, 1300, 50)
+    assert table["all"] == (5, 17, 4, 6200, 180)
+    assert list(table) == ["vcpu", "workers", "main", "all"]
+
+
+def test_profile_thread_switches_reads_schedstat():
+    """A thread's time on a CPU is its CPU-time clock, in nanoseconds, read between two
+    readings of that clock."""
+    prof = load_profile()
+    sum(range(2_000_000))  # some CPU time of our own
+    start = time.thread_time_ns()
+    table = prof.thread_switches(os.getpid())
+    end = time.thread_time_ns()
+    name, vol, invol, on_cpu, waiting = table[str(threading.get_native_id())]
+    assert start <= on_cpu <= end, (start, on_cpu, end)
+    assert vol >= 0 and invol >= 0 and waiting >= 0
+
+
+def test_profile_rand_write_table():
+    """--tool latency --phase rand: each random write's cycle cut at the notification, the
+    vCPU's sleep, the worker's syscall and the vCPU's wake-up; reads and anything before the
+    last read left out; a write whose vCPU never slept has no sleep and no wake-up."""
+    prof = load_profile()
+    vcpu, worker, main = 7, 8, 1
+    ours = [(vcpu, 0.5, "kick"), (worker, 0.6, "enter_pwritev"), (worker, 0.7, "exit_pwritev"),
+            (vcpu, 1.0, "kick"), (worker, 1.0001, "enter_preadv2"),
+            (worker, 1.0002, "exit_preadv2"),
+            # the random writes
+            (vcpu, 2.0, "kick"), (main, 2.000010, "sleep"), (vcpu, 2.000040, "sleep"),
+            (worker, 2.000050, "enter_pwritev"), (worker, 2.000060, "exit_pwritev"),
+            (worker, 2.000070, "wake:9"), (worker, 2.000080, "wake:7"),
+            (vcpu, 2.000280, "kick"), (worker, 2.000300, "enter_pwritev"),
+            (worker, 2.000310, "exit_pwritev"), (vcpu, 2.000400, "kick")]
+    table = prof.rand_write_table(ours, vcpu)
+    us = {k: [round(x * 1e6) for x in v] for k, v in table.items()}
+    assert us == {"notification -> vCPU sleeps": [40],
+                  "notification -> write syscall": [50, 20],
+                  "write syscall": [10, 10],
+                  "syscall end -> vCPU woken": [20],
+                  "vCPU wake-up -> next notification": [200],
+                  "cycle": [280, 120]}
+    debian = [(worker, 3.0, "enter_pwritev"), (vcpu, 3.000002, "sleep"),
+              (worker, 3.000008, "exit_pwritev"), (main, 3.000060, "wake:7"),
+              (worker, 3.000250, "enter_pwritev"), (worker, 3.000255, "exit_pwritev"),
+              (worker, 3.000400, "enter_pwritev")]
+    us = {k: [round(x * 1e6) for x in v]
+          for k, v in prof.rand_write_table(debian, vcpu).items()}
+    assert us == {"write syscall": [8, 5],
+                  "syscall end -> vCPU woken": [52],
+                  "vCPU wake-up -> next write": [190],
+                  "cycle": [250, 150]}
+
+
+def test_profile_latency_event():
+    """perf script's lines as --tool latency reads them (taken from a run of ours)."""
+    prof = load_profile()
+    lines = ["28549 24100.631243:           sched:sched_wakeup: comm=CPU 0/TCG pid=28552 "
+             "prio=120 target_cpu=000",
+             "28549 24100.631273:           sched:sched_switch: prev_comm=qemu-system-x86 "
+             "prev_pid=28549 prev_prio=120 prev_state=S ==> next_comm=CPU 0/TCG next_pid=28552 "
+             "next_prio=120",
+             "28552 24100.631300:           sched:sched_switch: prev_comm=CPU 0/TCG "
+             "prev_pid=28552 prev_prio=120 prev_state=R+ ==> next_comm=cc1 next_pid=4 "
+             "next_prio=120",
+             "28553 24101.307101:   syscalls:sys_enter_pwritev: fd: 0x0000000b, vec: "
+             "0x562338eaf5d0, vlen: 0x00000016, pos_l: 0x00000000, pos_h: 0x00000000",
+             "28553 24101.307505:    syscalls:sys_exit_pwritev: 0x100000",
+             "28552 24101.400000:  qcblklat1:kick: (55d0a1b2c3d4)",
+             ""]
+    assert [prof.latency_event(line) for line in lines] == [
+        (28549, 24100.631243, "wake:28552"), (28549, 24100.631273, "sleep"), None,
+        (28553, 24101.307101, "enter_pwritev"), (28553, 24101.307505, "exit_pwritev"),
+        (28552, 24101.4, "kick"), None]
