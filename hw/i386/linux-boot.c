@@ -297,28 +297,47 @@ bool pvh_kernel_load(const PvhKernel *k, const DmaSpace *dma, uint64_t low_ram_e
     return true;
 }
 
+/* The kernel and initrd are mapped rather than read: a boot copies only the ELF's segments
+ * (39 of the test guest's 53 MB) into guest RAM, straight from the page cache, where reading
+ * the whole file first cost a copy and a fault per 4 KiB page of the buffer (~0.2 s of CPU at
+ * startup, more than Debian's QEMU spends before its firmware runs). */
+static GBytes *map_file(const char *path, GError **errp)
+{
+    GMappedFile *f = g_mapped_file_new(path, FALSE, errp);
+    if (!f) {
+        return NULL;
+    }
+    GBytes *b = g_mapped_file_get_bytes(f);
+    g_mapped_file_unref(f);
+    return b;
+}
+
+/* The errno upstream's message prints for a file that would not load. */
+static int file_errno(const GError *e)
+{
+    return e->code == G_FILE_ERROR_NOENT ? ENOENT : e->code == G_FILE_ERROR_ACCES ? EACCES : EIO;
+}
+
 bool linux_boot_load_files(const char *kernel_path, const char *initrd_path, const char *cmdline,
                            const DmaSpace *dma, uint64_t low_ram_end, const E820Table *e820,
                            uint64_t rsdp, LinuxBootInfo *out, GError **errp)
 {
-    gchar *data = NULL;
-    gsize len = 0;
     GError *ferr = NULL;
-    if (!g_file_get_contents(kernel_path, &data, &len, &ferr)) {
-        int e = ferr->code == G_FILE_ERROR_NOENT   ? ENOENT
-                : ferr->code == G_FILE_ERROR_ACCES ? EACCES
-                                                   : EIO;
-        error_setg(errp, "qemu: could not open kernel file '%s': %s", kernel_path, g_strerror(e));
+    GBytes *image = map_file(kernel_path, &ferr);
+    if (!image) {
+        error_setg(errp, "qemu: could not open kernel file '%s': %s", kernel_path,
+                   g_strerror(file_errno(ferr)));
         g_error_free(ferr);
         return false;
     }
+    gsize len = 0;
+    const char *data = g_bytes_get_data(image, &len);
     if (len == 0) {
-        g_free(data);
+        g_bytes_unref(image);
         /* upstream's wording for an empty file, errno included as it prints it */
         error_setg(errp, "qemu: could not load kernel '%s': %s", kernel_path, g_strerror(ENOENT));
         return false;
     }
-    GBytes *image = g_bytes_new_take(data, len);
     MultibootHeader mbh;
     /* upstream tries multiboot on anything that is not a bzImage, before PVH */
     if ((len < 0x206 || memcmp(data + 0x202, "HdrS", 4) != 0) &&
@@ -337,18 +356,14 @@ bool linux_boot_load_files(const char *kernel_path, const char *initrd_path, con
     }
     GBytes *initrd = NULL;
     if (initrd_path) {
-        gchar *idata = NULL;
-        gsize ilen = 0;
-        if (!g_file_get_contents(initrd_path, &idata, &ilen, &ferr)) {
-            int e = ferr->code == G_FILE_ERROR_NOENT   ? ENOENT
-                    : ferr->code == G_FILE_ERROR_ACCES ? EACCES
-                                                       : EIO;
-            error_setg(errp, "qemu: error reading initrd %s: %s", initrd_path, g_strerror(e));
+        initrd = map_file(initrd_path, &ferr);
+        if (!initrd) {
+            error_setg(errp, "qemu: error reading initrd %s: %s", initrd_path,
+                       g_strerror(file_errno(ferr)));
             g_error_free(ferr);
             pvh_kernel_free(k);
             return false;
         }
-        initrd = g_bytes_new_take(idata, ilen);
     }
     bool ok = pvh_kernel_load(k, dma, low_ram_end, e820, rsdp, initrd, cmdline, out, errp);
     if (initrd) {
