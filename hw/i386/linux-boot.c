@@ -2,6 +2,7 @@
 #include "hw/i386/linux-boot.h"
 #include "hw/i386/multiboot.h"
 #include "util/error.h"
+#include "util/huge-alloc.h"
 #include "util/le.h"
 
 #include <elf.h>
@@ -13,6 +14,19 @@
 #define LZ4_LEGACY_BLOCK (8u << 20)
 /* Bigger than any kernel we expect; a corrupt size field must not make us allocate more. */
 #define KERNEL_MAX_SIZE (512u << 20)
+
+/* A GBytes over huge_alloc0() memory: its free function needs the size back. */
+typedef struct HugeBuf {
+    void *p;
+    size_t size;
+} HugeBuf;
+
+static void huge_buf_free(gpointer opaque)
+{
+    HugeBuf *b = opaque;
+    huge_free(b->p, b->size);
+    g_free(b);
+}
 
 /* LZ4 legacy frames ("lz4 -l"): magic, then blocks of {u32 size, data} of up to 8 MiB each
  * decompressed; the kernel build appends the total decompressed size as a final u32. */
@@ -27,7 +41,8 @@ static GBytes *lz4_legacy_unpack(const uint8_t *in, size_t len, GError **errp)
         error_setg(errp, "qemu: invalid kernel header");
         return NULL;
     }
-    uint8_t *out = g_malloc(total);
+    /* on huge pages: the kernel's ~50 MB, written once, faulted 4 KiB at a time from malloc */
+    uint8_t *out = huge_alloc0(total);
     size_t pos = 4, out_len = 0;
     while (pos + 4 <= len - 4) {
         uint32_t bsize = ld32_le(in + pos);
@@ -41,7 +56,7 @@ static GBytes *lz4_legacy_unpack(const uint8_t *in, size_t len, GError **errp)
         size_t room = MIN((size_t)LZ4_LEGACY_BLOCK, total - out_len);
         int n = LZ4_decompress_safe((const char *)in + pos, (char *)out + out_len, bsize, room);
         if (n < 0) {
-            g_free(out);
+            huge_free(out, total);
             error_setg(errp, "qemu: invalid kernel header");
             return NULL;
         }
@@ -52,11 +67,13 @@ static GBytes *lz4_legacy_unpack(const uint8_t *in, size_t len, GError **errp)
         }
     }
     if (out_len != total) {
-        g_free(out);
+        huge_free(out, total);
         error_setg(errp, "qemu: invalid kernel header");
         return NULL;
     }
-    return g_bytes_new_take(out, out_len);
+    HugeBuf *hb = g_new(HugeBuf, 1);
+    *hb = (HugeBuf){.p = out, .size = total};
+    return g_bytes_new_with_free_func(out, out_len, huge_buf_free, hb);
 }
 
 /* The bzImage's compressed payload, or NULL (no error) if data is not a bzImage. */
