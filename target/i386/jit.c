@@ -64,6 +64,7 @@ struct X86Jit {
     int fd;
     uint8_t *rw, *rx;
     size_t size, used;
+    size_t populated; /* bytes from the start mapped in both views (jit_populate_ahead) */
     uint32_t epoch;
     uint32_t entry_off; /* from a block's start to its chain entry (the same for every block) */
     X86JitStats stats;
@@ -168,6 +169,7 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out)
 {
     *out = j->stats;
     out->cache_used = j->used;
+    out->cache_populated = j->populated;
     out->sse_handled = 0;
     for (guint k = 0; k < JIT_SSE_KEYS; k++) {
         out->sse_handled += j->sse_handled[k];
@@ -2786,6 +2788,25 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     g_assert_not_reached();
 }
 
+/*
+ * Maps the cache's next 2 MiB in both views before code is written there: else each new 4 KiB
+ * page faults twice, once written through rw and once first run through rx (~18 000 faults in
+ * the test guest's boot, microseconds each on a virtualised host). A kernel without
+ * MADV_POPULATE_* leaves the pages to fault as before. The memfd keeps its pages, so a cache
+ * that wrapped around needs nothing more.
+ */
+static void jit_populate_ahead(X86Jit *j)
+{
+    const size_t chunk = 2u << 20;
+    while (j->populated < j->size && j->used + JIT_BLOCK_SPACE > j->populated) {
+        size_t len = MIN(chunk, j->size - j->populated);
+        if (madvise(j->rw + j->populated, len, MADV_POPULATE_WRITE) == 0) {
+            madvise(j->rx + j->populated, len, MADV_POPULATE_READ);
+        }
+        j->populated += len;
+    }
+}
+
 void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
 {
     const X86Insn *insns = &cpu->pool[tb->first];
@@ -2800,6 +2821,7 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         cpu->jit_link_req = NULL; /* its code is gone */
         x86_jit_forget_jumps(cpu);
     }
+    jit_populate_ahead(j);
     JitCtx c = {.cpu = cpu, .tb = tb, .user = cpu->mmu_user, .rw_base = j->rw, .rx_base = j->rx};
     c.e.p = j->rw + j->used;
     c.e.end = c.e.p + JIT_BLOCK_SPACE;

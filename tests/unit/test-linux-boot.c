@@ -7,6 +7,7 @@
 #include "tests/include/flat-ram.h"
 
 #include <elf.h>
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <lz4.h>
 #include <string.h>
@@ -236,6 +237,53 @@ static void test_files_and_limits(void)
     g_rmdir(dir);
 }
 
+/* The files are mapped, not read: what lands in RAM is still their bytes, and an empty or
+ * unmappable kernel file fails with upstream's words. */
+static void test_files_mapped(void)
+{
+    GError *err = NULL;
+    E820Table e820;
+    e820_build_pc(&e820, RAM_SIZE, 0);
+    LinuxBootInfo info;
+    g_autofree char *dir = g_dir_make_tmp(NULL, NULL);
+    g_autofree char *kpath = g_build_filename(dir, "vmlinux", NULL);
+    g_autofree char *ipath = g_build_filename(dir, "initrd", NULL);
+    g_autoptr(GByteArray) elf = make_elf(true);
+    g_assert_true(g_file_set_contents(kpath, (char *)elf->data, elf->len, NULL));
+    /* an odd length that ends inside a page, so a short copy or a page's slack would show */
+    char irdata[5000];
+    for (size_t i = 0; i < sizeof(irdata); i++) {
+        irdata[i] = (char)(i * 7 + 3);
+    }
+    g_assert_true(g_file_set_contents(ipath, irdata, sizeof(irdata), NULL));
+    memset(ram, 0xaa, RAM_SIZE);
+    g_assert_true(linux_boot_load_files(kpath, ipath, "x", &dma, RAM_SIZE, &e820, 0, &info, &err));
+    g_assert_no_error(err);
+    g_assert_cmpmem(ram + 0x1000000, 64, elf->data + sizeof(Elf64_Ehdr) + 2 * sizeof(Elf64_Phdr),
+                    64);
+    g_assert_cmphex(ram[0x1000040], ==, 0);
+    g_assert_cmpuint(info.initrd_size, ==, sizeof(irdata));
+    g_assert_cmpmem(ram + info.initrd_addr, sizeof(irdata), irdata, sizeof(irdata));
+    g_assert_cmphex(ram[info.initrd_addr + sizeof(irdata)], ==, 0xaa);
+
+    g_assert_true(g_file_set_contents(kpath, "", 0, NULL));
+    g_assert_false(linux_boot_load_files(kpath, NULL, NULL, &dma, RAM_SIZE, &e820, 0, &info, &err));
+    g_autofree char *empty =
+        g_strdup_printf("qemu: could not load kernel '%s': %s", kpath, g_strerror(ENOENT));
+    g_assert_cmpstr(err->message, ==, empty);
+    g_clear_error(&err);
+
+    /* a directory opens but cannot be read or mapped */
+    g_assert_false(linux_boot_load_files(dir, NULL, NULL, &dma, RAM_SIZE, &e820, 0, &info, &err));
+    g_autofree char *isdir =
+        g_strdup_printf("qemu: could not open kernel file '%s': %s", dir, g_strerror(EIO));
+    g_assert_cmpstr(err->message, ==, isdir);
+    g_clear_error(&err);
+    g_unlink(kpath);
+    g_unlink(ipath);
+    g_rmdir(dir);
+}
+
 /*
  * The guest build of this tree (meson passes its path; the Makefile builds it before the unit
  * tests), or QEMU_TEST_KERNEL. A missing kernel fails: a skip here hid a broken guest build.
@@ -276,6 +324,7 @@ int main(int argc, char **argv)
     g_test_add_func("/linux-boot/bzimage-lz4", test_bzimage_lz4);
     g_test_add_func("/linux-boot/bad-images", test_bad_images);
     g_test_add_func("/linux-boot/files-and-limits", test_files_and_limits);
+    g_test_add_func("/linux-boot/files-mapped", test_files_mapped);
     g_test_add_func("/linux-boot/real-debian-kernel", test_real_debian_kernel);
     int rc = g_test_run();
     g_free(ram);

@@ -308,6 +308,7 @@ typedef struct X86JitStats {
     uint64_t flushes;         /* code cache flushes (full) */
     uint64_t cache_used;      /* bytes of code in the cache now */
     uint64_t cache_size;
+    uint64_t cache_populated; /* bytes of it mapped ahead of the code written (2 MiB steps) */
     /* exits that left translated code for the main loop and went on in translated code: to
      * a known target (not linked yet, or after a TLB flush), from a ret or indirect jmp/call */
     uint64_t exits_direct, exits_dynamic;
