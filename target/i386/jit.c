@@ -331,6 +331,9 @@ enum {
     K_ALU_MEM,   /* add or and sub xor (00-31, 80 81 83), inc dec (fe ff /0 /1) on memory */
     K_SHIFT_CL,  /* d3 /4 /5 /7 (shl shr sar by cl) on a 32- or 64-bit register */
     K_CWDE,      /* 98: cwde, cdqe */
+    K_CMPXCHG,   /* 0f b0 b1 on memory, with or without lock, any operand size */
+    K_CLI_STI,   /* fa fb */
+    K_PUSHF,     /* 9c with the stack's operand size */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -480,15 +483,32 @@ static bool word_store(const X86Insn *in)
            word_ok(in) && mem_ok(in);
 }
 
-/* 66 39, 66 85, 66 81/83 /7 and 66 f7 /0 on memory, 66 85 between registers: a word
- * compare or test (the lazy flags mask their operands and result by size; the host's
- * operation is a word one too) */
+/* 66 39, 66 85, 66 81/83 /7 and 66 f7 /0, on memory or a register: a word compare or test
+ * (the lazy flags mask their operands and result by size; the host's operation is a word one
+ * too, its operands zero-extended by ld_greg) */
 static bool word_cmp(const X86Insn *in)
 {
     int op = in->op, g = in->reg & 7;
     bool form = op == 0x39 || op == 0x85 || ((op == 0x81 || op == 0x83) && g == 7) ||
                 (op == 0xf7 && g == 0);
-    return form && (in->mod != 3 || op == 0x85) && word_ok(in) && (in->mod == 3 || mem_ok(in));
+    return form && word_ok(in) && (in->mod == 3 || mem_ok(in));
+}
+
+/* the prefetches and hint nops (0f 18-1f, endbr64 among them; 0f 0d on memory): the opcode
+ * table's hint_nop rows, which neither access memory nor fault, whatever the prefixes */
+static bool hint_nop(const X86Insn *in)
+{
+    bool row = (in->op >= 0x118 && in->op <= 0x11f) || (in->op == 0x10d && in->mod != 3);
+    return row && !in->bad && mode_ok(in) && !(in->prefix & PFX_LOCK);
+}
+
+/* cmpxchg with a memory operand: the host's lock cmpxchg on the guest's RAM, which keeps it
+ * atomic for the other writers of guest RAM (DMA workers, the main loop) with or without the
+ * guest's lock; a word operand too */
+static bool cmpxchg_mem(const X86Insn *in)
+{
+    return (in->op == 0x1b0 || in->op == 0x1b1) && in->mod != 3 && !in->bad && mode_ok(in) &&
+           !(in->prefix & (PFX_REPZ | PFX_REPNZ)) && mem_ok(in);
 }
 
 static int classify_inline(const X86Insn *in)
@@ -496,6 +516,9 @@ static int classify_inline(const X86Insn *in)
     int op = in->op;
     bool reg = in->mod == 3;
     int g = in->reg & 7;
+    if (cmpxchg_mem(in)) {
+        return K_CMPXCHG;
+    }
     if (op == 0x90 && in->prefix == PFX_REPZ && !(in->rex & REX_B) && !in->bad && mode_ok(in)) {
         return K_NOP; /* pause: a hint, which the interpreter also runs as a nop */
     }
@@ -506,7 +529,13 @@ static int classify_inline(const X86Insn *in)
         return in->op == 0x89 ? K_STORE : K_STORE_IMM;
     }
     if (word_cmp(in)) {
-        return in->mod == 3 ? K_TEST_RR : K_CMP_MEM;
+        if (in->mod != 3) {
+            return K_CMP_MEM;
+        }
+        return op == 0x85 ? K_TEST_RR : op == 0x39 ? K_ALU_RR : op == 0xf7 ? K_TEST_RI : K_ALU_RI;
+    }
+    if (hint_nop(in)) {
+        return K_NOP;
     }
     if (in->bad || !mode_ok(in) || (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
@@ -576,8 +605,6 @@ static int classify_inline(const X86Insn *in)
         return K_RET;
     case 0x90:
         return (in->rex & REX_B) ? K_NONE : K_NOP;
-    case 0x11f:
-        return K_NOP;
     case 0xc1:
     case 0xd1:
         if (!reg || !shift_count(in)) {
@@ -588,6 +615,11 @@ static int classify_inline(const X86Insn *in)
         return reg && (g == 4 || g == 5 || g == 7) ? K_SHIFT_CL : K_NONE;
     case 0x98:
         return in->opsize >= 4 ? K_CWDE : K_NONE;
+    case 0xfa:
+    case 0xfb:
+        return K_CLI_STI;
+    case 0x9c: /* no 66 (above): the stack's size, pushfq in 64-bit code, pushfd in 32-bit */
+        return K_PUSHF;
     case 0xf6:
     case 0xf7:
         if (g == 2 || g == 3) {
@@ -718,6 +750,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
         return in->mod == 3 ? FX_KILL : FX_LOAD_KILL;
     case K_ALU_RM:
     case K_CMP_MEM:
+    case K_CMPXCHG: /* its handler's path stores pending flags before anything runs */
         return FX_LOAD_KILL;
     case K_ALU_MEM: /* inc/dec keep CF, from the lazy fields made exact before (it may fault) */
         return in->op == 0xfe || in->op == 0xff ? FX_OPAQUE : FX_LOAD_KILL;
@@ -733,7 +766,8 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_JMP:
     case K_CALL:
     case K_RET:
-    case K_SSE: /* may fault (its slow path stores pending flags), no flags */
+    case K_SSE:     /* may fault (its slow path stores pending flags), no flags */
+    case K_CLI_STI: /* #GP by its handler, out of line; IF is not one of the lazy flags */
         return FX_LEAVE;
     case K_JCC: /* reads the host's flags when they answer it, else x86_cond's lazy fields */
         return host_answers(host, in->op & 15) ? FX_LEAVE : FX_OPAQUE;
@@ -1198,18 +1232,22 @@ static void ld_greg(JitCtx *c, const X86Insn *in, int h, int r, int size)
         cache_clean(c, full); /* from memory (ah-bh: a shift would change the flags) */
         je_op_mem(&c->e, 4, movzx, 2, h, H_RBX, H_NOINDEX, 0,
                   high ? REG_OFF(r - 4) + 1 : REG_OFF(r));
+    } else if (size == 2) { /* movzx h, the copy's word (a word mov would keep h's bits 16-63) */
+        static const uint8_t movzx16[2] = {0x0f, 0xb7};
+        je_op_rr(&c->e, 4, movzx16, 2, h, slot_read(c, r, 0));
     } else {
         ld_reg(c, h, r, size);
     }
 }
 
-/* guest register r of `size` bytes = host h (h zero-extended already for 4; a byte merges) */
+/* guest register r of `size` bytes = host h (h zero-extended already for 4; a byte or a word
+ * merges) */
 static void st_greg(JitCtx *c, const X86Insn *in, int r, int size, int h)
 {
-    if (size == 1) {
-        bool high = !(in->prefix & PFX_REX) && r >= 4 && r < 8;
+    if (size <= 2) {
+        bool high = size == 1 && !(in->prefix & PFX_REX) && r >= 4 && r < 8;
         cache_drop(c, high ? r - 4 : r); /* merged in memory only */
-        je_store(&c->e, 1, H_RBX, high ? REG_OFF(r - 4) + 1 : REG_OFF(r), h);
+        je_store(&c->e, size, H_RBX, high ? REG_OFF(r - 4) + 1 : REG_OFF(r), h);
     } else {
         st_reg(c, r, h);
     }
@@ -1269,17 +1307,28 @@ static void emit_tlb_index(JitEmit *e, int dst, int la)
 }
 
 /* rax = the offset of la's (rsi) TLB entry; jumps to the returned patch point when the tag
- * (read or write) does not cover [la, la + size) */
-static uint8_t *emit_tlb_check(JitCtx *c, int size, bool write)
+ * (read or write) does not cover [la, la + size), or (aligned) when la is not a multiple of
+ * size: its low bits kept, the page compared never matches a tag */
+static uint8_t *emit_tlb_check_as(JitCtx *c, int size, bool write, bool aligned)
 {
     JitEmit *e = &c->e;
     emit_tlb_index(e, H_RAX, H_RSI);
-    je_lea(e, H_RCX, H_RSI, H_NOINDEX, 0, size - 1);
-    je_alu_ri(e, 8, 4, H_RCX, (int32_t)GUEST_PAGE_MASK);
+    if (aligned) {
+        je_mov_rr(e, 8, H_RCX, H_RSI);
+        je_alu_ri(e, 8, 4, H_RCX, (int32_t)GUEST_PAGE_MASK | (size - 1));
+    } else {
+        je_lea(e, H_RCX, H_RSI, H_NOINDEX, 0, size - 1);
+        je_alu_ri(e, 8, 4, H_RCX, (int32_t)GUEST_PAGE_MASK);
+    }
     static const uint8_t cmp = 0x3b;
     int32_t tag = write ? (int32_t)offsetof(TLBEntry, write) : (int32_t)offsetof(TLBEntry, read);
     je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_RAX, 0, CPU_OFF(tlb[c->user]) + tag);
     return je_jcc_fwd(e, 5 /* ne */);
+}
+
+static uint8_t *emit_tlb_check(JitCtx *c, int size, bool write)
+{
+    return emit_tlb_check_as(c, size, write, false);
 }
 
 /* rsi = the host address of la (rsi), through the entry emit_tlb_check found (rax) */
@@ -1414,9 +1463,6 @@ static void emit_store(JitCtx *c, int size)
     JitEmit *e = &c->e;
     uint8_t *miss = emit_tlb_check(c, size, true);
     emit_tlb_addend(c);
-    if (size == 2) {
-        je_byte(e, 0x66); /* the operand-size prefix, before the REX je_store may emit */
-    }
     je_store(e, size, H_RSI, 0, H_RDI);
     emit_store_mark(c, size);
     add_cold(c, COLD_STORE, size, miss);
@@ -1464,9 +1510,6 @@ static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_re
     }
     /* cmp is a sub and test an and whose result is kept only in cc_res, as the interpreter
      * keeps it (ZF and SF come from there) */
-    if (size == 2) {
-        je_byte(e, 0x66); /* a word compare (word_cmp): the host's flags are the guest's */
-    }
     je_alu_rr(e, size, aop == 8 ? 4 : aop == 7 ? 5 : aop, H_RAX, H_RCX);
     /* only moves from here on: the host's flags stay the guest's for a following jcc */
     if (!c->dead) {
@@ -1554,6 +1597,92 @@ static void emit_alu_mem(JitCtx *c, const X86Insn *in, int size, int flags)
     jit_cold_rejoin(c);
     emit_tb_exit_check(c);
     c->flags = FL_NONE; /* the dirty check's compare, or the handler, changed the host's */
+}
+
+/*
+ * K_CMPXCHG: the host's lock cmpxchg at the host address under one TLB check for writing, on a
+ * naturally aligned operand (a misaligned one would be a split lock on the host): the compare
+ * and the store are one atomic step for DMA workers and the main loop too. A miss, a misaligned
+ * operand or a fault runs the handler out of line (COLD_HANDLER) from the state at the branch;
+ * rax, which the instruction may write, has no copy from there on either path (the handler
+ * writes X86CPUState). The lazy flags are cmp's (accumulator - memory), as the interpreter's;
+ * rax is written only when the compare failed (a 32-bit one then zero-extends). The page is
+ * marked even then, as the interpreter's unlocked form writes memory back.
+ */
+static void emit_cmpxchg(JitCtx *c, const X86Insn *in, int size)
+{
+    JitEmit *e = &c->e;
+    ld_greg(c, in, H_RDI, in->reg, size);
+    ld_greg(c, in, H_RDX, R_EAX, size);
+    emit_ea(c, in, true);
+    cache_drop(c, R_EAX);
+    uint8_t *miss = emit_tlb_check_as(c, size, true, true);
+    emit_tlb_addend(c);
+    jit_cold_handler(c, in, miss);
+    if (c->load_kills) { /* the handler's path stores them: nothing else sees them now */
+        c->pend.on = false;
+    }
+    je_mov_rr(e, 8, H_RAX, H_RDX);
+    je_byte(e, 0xf0); /* lock */
+    je_op_mem(e, size, (const uint8_t[]){0x0f, size == 1 ? 0xb0 : 0xb1}, 2, H_RDI, H_RSI, H_NOINDEX,
+              0, 0);
+    /* rax = the memory's value, zero-extended (rdx's when they were equal); only moves, not
+     * and lea from here to the jump: the host's flags are cmp's */
+    if (!c->dead) {
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RDX);
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RAX);
+        je_mov_rr(e, 8, H_RCX, H_RAX);
+        je_op_rr(e, 8, (const uint8_t[]){0xf7}, 1, 2, H_RCX); /* not rcx */
+        je_lea(e, H_RCX, H_RDX, H_RCX, 0, 1);                 /* rdx - rax */
+        if (size < 4) { /* cc_res zero-extended, as the interpreter's */
+            je_op_rr(e, 4, (const uint8_t[]){0x0f, size == 1 ? 0xb6 : 0xb7}, 2, H_RCX, H_RCX);
+        } else if (size == 4) {
+            je_mov_rr(e, 4, H_RCX, H_RCX);
+        }
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RCX);
+        emit_cc_op(e, CC_OP_SUB, size);
+    }
+    uint8_t *equal = je_jcc_fwd(e, 4 /* e */);
+    je_store(e, size == 4 ? 8 : size, H_RBX, REG_OFF(R_EAX), H_RAX);
+    je_patch_here(e, equal);
+    emit_store_mark(c, size);
+    jit_cold_rejoin(c);
+    emit_tb_exit_check(c);
+}
+
+/*
+ * K_CLI_STI at CPL 0 (where IOPL cannot refuse them); at another CPL the handler runs out of
+ * line, which raises #GP or does the same. sti that sets IF (IF was 0) starts the interrupt
+ * shadow as the interpreter does (inhibit_irq, tb_exit): the block leaves after it, so the
+ * main loop's next turn runs exactly one instruction before it delivers anything. An sti with
+ * IF already set changes nothing and the block goes on.
+ */
+static void emit_cli_sti(JitCtx *c, const X86Insn *in)
+{
+    JitEmit *e = &c->e;
+    je_cmp_dword_imm(e, H_RBX, CPU_OFF(cpl), 0);
+    jit_cold_handler(c, in, je_jcc_fwd(e, 5 /* ne */));
+    if (in->op == 0xfa) {
+        je_alu_mem_imm(e, 8, 4 /* and */, H_RBX, CPU_OFF(env.eflags), ~(int32_t)IF_MASK);
+        jit_cold_rejoin(c);
+        return;
+    }
+    je_op_mem(e, 4, (const uint8_t[]){0xf7}, 1, 0, H_RBX, H_NOINDEX, 0, CPU_OFF(env.eflags));
+    je_u32(e, IF_MASK); /* test dword [eflags], IF */
+    uint8_t *open = je_jcc_fwd(e, 5 /* ne */);
+    je_store_imm(e, 4, H_RBX, CPU_OFF(env.inhibit_irq), 1);
+    je_alu_mem_imm(e, 4, 1 /* or */, H_RBX, CPU_OFF(env.eflags), IF_MASK);
+    je_store_imm(e, 4, H_RBX, CPU_OFF(tb_exit), 1);
+    je_patch_here(e, open);
+    jit_cold_rejoin(c);
+    emit_tb_exit_check(c);
+}
+
+/* pushf's value: eflags with the lazy flags folded in, VM and RF read as 0 (VM is never set
+ * in translated code: virtual-8086 segments are 16-bit) */
+static uint64_t jit_pushf_value(X86CPU *cpu)
+{
+    return x86_get_eflags(cpu) & ~(uint64_t)(VM_MASK | RF_MASK);
 }
 
 /*
@@ -1965,9 +2094,9 @@ static int emit_jump_lookup(JitCtx *c, uint8_t **out, int n, uint8_t **rdx_imm)
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
     je_load(e, 8, H_RCX, H_RBX, CPU_OFF(tlb_epoch));
     je_op_mem(e, 8, &store, 1, H_RCX, H_RBX, H_RAX, 0, table + (int32_t)offsetof(JitJump, epoch));
-    je_add_mem_imm(e, H_RBX, CPU_OFF(jit_jump_tlb), 1);
+    je_alu_mem_imm(e, 8, 0 /* add */, H_RBX, CPU_OFF(jit_jump_tlb), 1);
     je_patch_here(e, hit);
-    je_add_mem_imm(e, H_RBX, CPU_OFF(jit_jump_hits), 1);
+    je_alu_mem_imm(e, 8, 0 /* add */, H_RBX, CPU_OFF(jit_jump_hits), 1);
     je_movabs(e, H_RDX, 0); /* the exit's record (patched) */
     *rdx_imm = e->p - 8;
     je_op_mem(e, 4, &jmp, 1, 4 /* jmp r/m64 */, H_RBX, H_RAX, 0,
@@ -2614,6 +2743,19 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     case K_ALU_MEM:
         emit_alu_mem(c, in, size, flags);
+        return true;
+    case K_CMPXCHG:
+        emit_cmpxchg(c, in, size);
+        return true;
+    case K_CLI_STI:
+        emit_cli_sti(c, in);
+        return true;
+    case K_PUSHF: /* the value from the lazy flags (opaque: exact before), then a push */
+        je_mov_rr(e, 8, H_RDI, H_RBX);
+        je_call(e, jit_pushf_value);
+        je_mov_rr(e, 8, H_RDI, H_RAX);
+        emit_push_mode(c);
+        emit_tb_exit_check(c);
         return true;
     case K_CWDE: { /* on rax's copy: movsxd (cdqe) or movsx r32, r16 (cwde, zero-extended) */
         static const uint8_t movsxd = 0x63, movsx16[2] = {0x0f, 0xbf};
