@@ -223,6 +223,14 @@ static inline void je_setcc(JitEmit *e, int cc, int reg)
     je_byte(e, 0xc0 | (reg & 7));
 }
 
+/* bswap reg (4: zero-extends) */
+static inline void je_bswap(JitEmit *e, int opsz, int reg)
+{
+    je_prefix(e, opsz, 0, 0, reg, false);
+    je_byte(e, 0x0f);
+    je_byte(e, 0xc8 | (reg & 7));
+}
+
 /* imul dst, src */
 static inline void je_imul_rr(JitEmit *e, int opsz, int dst, int src)
 {

@@ -334,6 +334,11 @@ enum {
     K_CMPXCHG,   /* 0f b0 b1 on memory, with or without lock, any operand size */
     K_CLI_STI,   /* fa fb */
     K_PUSHF,     /* 9c with the stack's operand size */
+    K_XADD,      /* 0f c0 c1 on memory, with or without lock */
+    K_BSWAP,     /* 0f c8+r, 32 or 64 bits */
+    K_PUSH_IMM,  /* 68 6a with the stack's operand size */
+    K_PUSH_MEM,  /* ff /6 on memory, with the stack's operand size */
+    K_FENCE,     /* 0f ae /5 /6 /7 register forms: lfence mfence sfence */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -494,6 +499,36 @@ static bool word_cmp(const X86Insn *in)
     return form && word_ok(in) && (in->mod == 3 || mem_ok(in));
 }
 
+/* 66 add/or/and/sub/xor/cmp between registers or with an immediate (the 66 05-3d accumulator
+ * forms and 66 a9 too), 66 89/8b between registers and 66 8b from memory: word host
+ * operations on operands ld_greg zero-extends, a result merged into the register's low word
+ * (st_greg); K_NONE for any other form */
+static int word_reg_form(const X86Insn *in)
+{
+    int op = in->op;
+    if (!word_ok(in)) {
+        return K_NONE;
+    }
+    if (op < 0x40 && (op & 7) < 6 && alu_ccop[op >> 3] >= 0) {
+        if ((op & 7) == 5) {
+            return K_ALU_RI;
+        }
+        return (op & 1) && (op & 7) < 4 && in->mod == 3 ? K_ALU_RR : K_NONE;
+    }
+    switch (op) {
+    case 0x81:
+    case 0x83:
+        return in->mod == 3 && alu_ccop[in->reg & 7] >= 0 ? K_ALU_RI : K_NONE;
+    case 0xa9:
+        return K_TEST_RI;
+    case 0x89:
+        return in->mod == 3 ? K_MOV_RR : K_NONE;
+    case 0x8b:
+        return in->mod == 3 ? K_MOV_RR : mem_ok(in) ? K_LOAD : K_NONE;
+    }
+    return K_NONE;
+}
+
 /* the prefetches and hint nops (0f 18-1f, endbr64 among them; 0f 0d on memory): the opcode
  * table's hint_nop rows, which neither access memory nor fault, whatever the prefixes */
 static bool hint_nop(const X86Insn *in)
@@ -502,13 +537,14 @@ static bool hint_nop(const X86Insn *in)
     return row && !in->bad && mode_ok(in) && !(in->prefix & PFX_LOCK);
 }
 
-/* cmpxchg with a memory operand: the host's lock cmpxchg on the guest's RAM, which keeps it
- * atomic for the other writers of guest RAM (DMA workers, the main loop) with or without the
- * guest's lock; a word operand too */
-static bool cmpxchg_mem(const X86Insn *in)
+/* cmpxchg or xadd with a memory operand: the host's locked instruction on the guest's RAM,
+ * which keeps it atomic for the other writers of guest RAM (DMA workers, the main loop) with
+ * or without the guest's lock; a word operand too */
+static bool locked_rmw(const X86Insn *in)
 {
-    return (in->op == 0x1b0 || in->op == 0x1b1) && in->mod != 3 && !in->bad && mode_ok(in) &&
-           !(in->prefix & (PFX_REPZ | PFX_REPNZ)) && mem_ok(in);
+    return (in->op == 0x1b0 || in->op == 0x1b1 || in->op == 0x1c0 || in->op == 0x1c1) &&
+           in->mod != 3 && !in->bad && mode_ok(in) && !(in->prefix & (PFX_REPZ | PFX_REPNZ)) &&
+           mem_ok(in);
 }
 
 static int classify_inline(const X86Insn *in)
@@ -516,8 +552,8 @@ static int classify_inline(const X86Insn *in)
     int op = in->op;
     bool reg = in->mod == 3;
     int g = in->reg & 7;
-    if (cmpxchg_mem(in)) {
-        return K_CMPXCHG;
+    if (locked_rmw(in)) {
+        return in->op < 0x1c0 ? K_CMPXCHG : K_XADD;
     }
     if (op == 0x90 && in->prefix == PFX_REPZ && !(in->rex & REX_B) && !in->bad && mode_ok(in)) {
         return K_NOP; /* pause: a hint, which the interpreter also runs as a nop */
@@ -536,6 +572,9 @@ static int classify_inline(const X86Insn *in)
     }
     if (hint_nop(in)) {
         return K_NOP;
+    }
+    if (word_reg_form(in) != K_NONE) {
+        return word_reg_form(in);
     }
     if (in->bad || !mode_ok(in) || (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
@@ -620,6 +659,11 @@ static int classify_inline(const X86Insn *in)
         return K_CLI_STI;
     case 0x9c: /* no 66 (above): the stack's size, pushfq in 64-bit code, pushfd in 32-bit */
         return K_PUSHF;
+    case 0x68:
+    case 0x6a:
+        return K_PUSH_IMM;
+    case 0x1c8 ... 0x1cf:
+        return K_BSWAP;
     case 0xf6:
     case 0xf7:
         if (g == 2 || g == 3) {
@@ -631,10 +675,15 @@ static int classify_inline(const X86Insn *in)
         return K_TEST_RI;
     case 0xfe:
     case 0xff:
+        if (op == 0xff && g == 6 && !reg && mem_ok(in)) {
+            return K_PUSH_MEM;
+        }
         if (g > 1) {
             return K_NONE;
         }
         return reg ? K_INCDEC : mem_ok(in) ? K_ALU_MEM : K_NONE;
+    case 0x1ae:
+        return reg && g >= 5 ? K_FENCE : K_NONE;
     case 0x1af:
         return rm_ok(in) ? K_IMUL : K_NONE;
     case 0x69:
@@ -698,6 +747,8 @@ static int host_flags_after(const X86Insn *in, int kind, int before)
     case K_NOP:
     case K_NOT:
     case K_CWDE:
+    case K_BSWAP:
+    case K_FENCE:
         return before;
     case K_MOVX:
     case K_MOVSXD:
@@ -734,6 +785,8 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_NOP:
     case K_NOT:
     case K_CWDE:
+    case K_BSWAP:
+    case K_FENCE:
         return FX_NONE;
     case K_MOVX:
     case K_MOVSXD:
@@ -751,6 +804,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_ALU_RM:
     case K_CMP_MEM:
     case K_CMPXCHG: /* its handler's path stores pending flags before anything runs */
+    case K_XADD:
         return FX_LOAD_KILL;
     case K_ALU_MEM: /* inc/dec keep CF, from the lazy fields made exact before (it may fault) */
         return in->op == 0xfe || in->op == 0xff ? FX_OPAQUE : FX_LOAD_KILL;
@@ -762,6 +816,8 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_STORE:
     case K_STORE_IMM:
     case K_PUSH:
+    case K_PUSH_IMM:
+    case K_PUSH_MEM:
     case K_POP:
     case K_JMP:
     case K_CALL:
@@ -1600,28 +1656,64 @@ static void emit_alu_mem(JitCtx *c, const X86Insn *in, int size, int flags)
 }
 
 /*
- * K_CMPXCHG: the host's lock cmpxchg at the host address under one TLB check for writing, on a
- * naturally aligned operand (a misaligned one would be a split lock on the host): the compare
- * and the store are one atomic step for DMA workers and the main loop too. A miss, a misaligned
- * operand or a fault runs the handler out of line (COLD_HANDLER) from the state at the branch;
- * rax, which the instruction may write, has no copy from there on either path (the handler
- * writes X86CPUState). The lazy flags are cmp's (accumulator - memory), as the interpreter's;
- * rax is written only when the compare failed (a 32-bit one then zero-extends). The page is
- * marked even then, as the interpreter's unlocked form writes memory back.
+ * K_CMPXCHG and K_XADD: the host's locked instruction at the host address under one TLB check
+ * for writing, on a naturally aligned operand (a misaligned one would be a split lock on the
+ * host): one atomic step for DMA workers and the main loop too, with or without the guest's
+ * lock. A miss, a misaligned operand or a fault runs the handler out of line (COLD_HANDLER)
+ * from the state at the branch. Guest register `written` (rax, or xadd's register: full, as
+ * greg_full names it) has no copy from there on either path (the handler writes X86CPUState):
+ * the code stores it there too. rdi = the register operand, rsi = the host address.
  */
-static void emit_cmpxchg(JitCtx *c, const X86Insn *in, int size)
+static void emit_locked_start(JitCtx *c, const X86Insn *in, int size, int written)
 {
-    JitEmit *e = &c->e;
     ld_greg(c, in, H_RDI, in->reg, size);
-    ld_greg(c, in, H_RDX, R_EAX, size);
     emit_ea(c, in, true);
-    cache_drop(c, R_EAX);
+    cache_drop(c, written);
     uint8_t *miss = emit_tlb_check_as(c, size, true, true);
     emit_tlb_addend(c);
     jit_cold_handler(c, in, miss);
     if (c->load_kills) { /* the handler's path stores them: nothing else sees them now */
         c->pend.on = false;
     }
+}
+
+/* the page marked (as the interpreter's forms mark it, even a failed cmpxchg's: its unlocked
+ * form writes memory back), the handler's path rejoined, a store into a code page ends the
+ * block */
+static void emit_locked_end(JitCtx *c, int size)
+{
+    emit_store_mark(c, size);
+    jit_cold_rejoin(c);
+    emit_tb_exit_check(c);
+}
+
+/* the lazy result, rcx, zero-extended from `size` bytes as the interpreter keeps it, and
+ * cc_op (moves only: the host's flags stay) */
+static void emit_res_flags(JitCtx *c, int size, uint32_t op)
+{
+    JitEmit *e = &c->e;
+    if (size < 4) {
+        je_op_rr(e, 4, (const uint8_t[]){0x0f, size == 1 ? 0xb6 : 0xb7}, 2, H_RCX, H_RCX);
+    } else if (size == 4) {
+        je_mov_rr(e, 4, H_RCX, H_RCX);
+    }
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RCX);
+    emit_cc_op(e, op, size);
+}
+
+/* the full register that guest register r of `size` bytes is part of (ah-bh: rax-rbx) */
+static int greg_full(const X86Insn *in, int r, int size)
+{
+    return size == 1 && !(in->prefix & PFX_REX) && r >= 4 && r < 8 ? r - 4 : r;
+}
+
+/* cmpxchg: cmp's lazy flags (accumulator - memory), as the interpreter's; rax is written
+ * only when the compare failed (a 32-bit one then zero-extends) */
+static void emit_cmpxchg(JitCtx *c, const X86Insn *in, int size)
+{
+    JitEmit *e = &c->e;
+    ld_greg(c, in, H_RDX, R_EAX, size);
+    emit_locked_start(c, in, size, R_EAX);
     je_mov_rr(e, 8, H_RAX, H_RDX);
     je_byte(e, 0xf0); /* lock */
     je_op_mem(e, size, (const uint8_t[]){0x0f, size == 1 ? 0xb0 : 0xb1}, 2, H_RDI, H_RSI, H_NOINDEX,
@@ -1634,20 +1726,33 @@ static void emit_cmpxchg(JitCtx *c, const X86Insn *in, int size)
         je_mov_rr(e, 8, H_RCX, H_RAX);
         je_op_rr(e, 8, (const uint8_t[]){0xf7}, 1, 2, H_RCX); /* not rcx */
         je_lea(e, H_RCX, H_RDX, H_RCX, 0, 1);                 /* rdx - rax */
-        if (size < 4) { /* cc_res zero-extended, as the interpreter's */
-            je_op_rr(e, 4, (const uint8_t[]){0x0f, size == 1 ? 0xb6 : 0xb7}, 2, H_RCX, H_RCX);
-        } else if (size == 4) {
-            je_mov_rr(e, 4, H_RCX, H_RCX);
-        }
-        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RCX);
-        emit_cc_op(e, CC_OP_SUB, size);
+        emit_res_flags(c, size, CC_OP_SUB);
     }
     uint8_t *equal = je_jcc_fwd(e, 4 /* e */);
     je_store(e, size == 4 ? 8 : size, H_RBX, REG_OFF(R_EAX), H_RAX);
     je_patch_here(e, equal);
-    emit_store_mark(c, size);
-    jit_cold_rejoin(c);
-    emit_tb_exit_check(c);
+    emit_locked_end(c, size);
+}
+
+/* xadd: add's lazy flags (memory + register); the register takes the memory's old value */
+static void emit_xadd(JitCtx *c, const X86Insn *in, int size)
+{
+    JitEmit *e = &c->e;
+    int full = greg_full(in, in->reg, size);
+    emit_locked_start(c, in, size, full);
+    je_mov_rr(e, 8, H_RAX, H_RDI);
+    je_byte(e, 0xf0); /* lock */
+    je_op_mem(e, size, (const uint8_t[]){0x0f, size == 1 ? 0xc0 : 0xc1}, 2, H_RAX, H_RSI, H_NOINDEX,
+              0, 0);
+    /* rax = the memory's old value, zero-extended (rdi's upper bits are 0) */
+    if (!c->dead) {
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RDI);
+        je_lea(e, H_RCX, H_RAX, H_RDI, 0, 0);
+        emit_res_flags(c, size, CC_OP_ADD);
+    }
+    je_store(e, size == 4 ? 8 : size, H_RBX, REG_OFF(full) + (full != in->reg), H_RAX);
+    emit_locked_end(c, size);
 }
 
 /*
@@ -2746,6 +2851,36 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     case K_CMPXCHG:
         emit_cmpxchg(c, in, size);
+        return true;
+    case K_XADD:
+        emit_xadd(c, in, size);
+        return true;
+    case K_BSWAP: { /* on the copy (32 bits: zero-extended, as the interpreter's) */
+        int r = opcode_reg(in);
+        int h = slot_read(c, r, 0);
+        slot_written(c, r);
+        je_bswap(e, size, h);
+        c->flags = flags;
+        return true;
+    }
+    case K_PUSH_IMM: /* the immediate sign-extended to the stack's size */
+        je_mov_imm(e, H_RDI, in->imm);
+        emit_push_mode(c);
+        emit_tb_exit_check(c);
+        return true;
+    case K_PUSH_MEM: /* the load first (its fault first), then the push */
+        emit_ea(c, in, true);
+        emit_load(c, c->tb->flags == X86_MODE32 ? 4 : 8);
+        je_mov_rr(e, 8, H_RDI, H_RAX);
+        emit_push_mode(c);
+        emit_tb_exit_check(c);
+        return true;
+    case K_FENCE: /* as the interpreter's: a sequentially consistent fence, whichever of the three
+                   */
+        je_byte(e, 0x0f);
+        je_byte(e, 0xae);
+        je_byte(e, 0xf0); /* mfence */
+        c->flags = flags;
         return true;
     case K_CLI_STI:
         emit_cli_sti(c, in);

@@ -677,8 +677,8 @@ static inline void jd_one(JdGen *g)
         if (jd_take(g, 2)) {
             b[n++] = 0xf0;
         }
-        if (f == 1 && jd_take(g, 4) == 0) {
-            b[n++] = 0x66; /* a word cmpxchg */
+        if (f <= 1 && jd_take(g, 4) == 0) {
+            b[n++] = 0x66; /* a word xadd or cmpxchg */
             w = false;
         }
         b[n++] = jd_rex(w && !byte, f == 5 ? 0 : r, idx, 14);

@@ -430,9 +430,12 @@ static void test_faults(void)
         {"cmpxchg", "\x0f\xb1\x16", 3},                /* cmpxchg [rsi], edx */
         {"word cmpxchg", "\x66\x0f\xb1\x16", 4},       /* cmpxchg [rsi], dx */
         {"byte lock cmpxchg", "\xf0\x0f\xb0\x36", 4},  /* lock cmpxchg [rsi], dh */
+        {"lock xadd", "\xf0\x48\x0f\xc1\x16", 5},      /* lock xadd [rsi], rdx */
+        {"byte xadd", "\x0f\xc0\x36", 3},              /* xadd [rsi], dh */
+        {"push mem", "\xff\x36", 2},                   /* push qword [rsi] */
+        {"word load", "\x66\x8b\x16", 3},              /* mov dx, [rsi] */
         /* these run through the interpreter's handlers (K_INTERP) */
         {"lock add mem, reg", "\xf0\x48\x01\x16", 4},  /* lock add [rsi], rdx */
-        {"lock xadd", "\xf0\x48\x0f\xc1\x16", 5},      /* lock xadd [rsi], rdx */
         {"xchg mem", "\x48\x87\x16", 3},               /* xchg [rsi], rdx */
         {"lock dec mem", "\xf0\x48\xff\x0e", 4},       /* lock dec qword [rsi] */
         {"shl mem, cl", "\x48\xd3\x26", 3},            /* shl qword [rsi], cl */
@@ -570,6 +573,15 @@ static void test_forms(void)
          * rcx (across the page below r14); pushfq; pop rsi */
         {"cmpxchg misaligned, across a page",
          "\x41\x0f\xb1\x4e\x09\xf0\x49\x0f\xb1\x4e\xfc\x9c\x5e", 13, 4},
+        /* lock xadd [r14 + 8], rax; setc dl; xadd [r14 + 16], ecx; xadd [r14 + 20], dil;
+         * xadd [r14 + 24], si; bswap rdx; bswap r9d; push 0x12345678; pop rbx; push -5;
+         * pop rcx; pushfq; pop rsi; and the handler's path: xadd [r14 + 3], ecx
+         * (misaligned) */
+        {"xadd bswap push imm",
+         "\xf0\x49\x0f\xc1\x46\x08\x0f\x92\xc2\x41\x0f\xc1\x4e\x10\x41\x0f\xc0\x7e\x14"
+         "\x66\x41\x0f\xc1\x76\x18\x48\x0f\xca\x41\x0f\xc9\x68\x78\x56\x34\x12\x5b\x6a"
+         "\xfb\x59\x9c\x5e\x41\x0f\xc1\x4e\x03",
+         47, 13},
         /* cmp ax, 5; setb dl; cmp r9w, 0x1234; setl bl; test si, 0x8001; sete cl; cmp ax,
          * dx; seta al; nop word [rax + rax]; prefetchnta [rsi]; endbr64: word compares with
          * registers, hint nops */
@@ -578,6 +590,14 @@ static void test_forms(void)
          "\x01\x80\x0f\x94\xc1\x66\x39\xd0\x0f\x97\xc0\x66\x0f\x1f\x44\x00\x00\x0f\x18"
          "\x06\xf3\x0f\x1e\xfa",
          43, 11, true},
+        /* add ax, 0x1234; sub ax, 0x7fff; setb bl; test ax, 0x8001; setne dl; mov cx,
+         * [r14 + 8]; mov dx, ax; add r9w, dx; push qword [r14 + 16]; pop rbx; lfence; mfence;
+         * sfence; pushfq; pop rsi */
+        {"word accumulator, moves, push mem, fences",
+         "\x66\x05\x34\x12\x66\x2d\xff\x7f\x0f\x92\xc3\x66\xa9\x01\x80\x0f\x95\xc2\x66"
+         "\x41\x8b\x4e\x08\x66\x89\xc2\x66\x41\x01\xd1\x41\xff\x76\x10\x5b\x0f\xae\xe8"
+         "\x0f\xae\xf0\x0f\xae\xf8\x9c\x5e",
+         46, 15, true},
         /* cdqe; add rbx, rax; cwde; add rdx, rax */
         {"cdqe cwde", "\x48\x98\x48\x01\xc3\x98\x48\x01\xc2", 9, 4, true},
         /* shl rax, cl; shr edx, cl; sar r9, cl; add rbx, rax: by cl, the flags dead */
@@ -673,6 +693,15 @@ static void test_forms(void)
         int len, insns;
         bool native;
     } forms32[] = {
+        /* push dword [esi + 8]; pop ecx; mov cx, [esi + 12]; cmp ax, 7; setb dl */
+        {"32-bit push mem, word forms",
+         "\xff\x76\x08\x59\x66\x8b\x4e\x0c\x66\x3d\x07\x00\x0f\x92\xc2", 15, 5, true},
+        /* xadd [esi + 8], ah; lock xadd [esi + 12], ecx; bswap edx; push 0x1234; pop ebx;
+         * push -3; pop edx; pushfd; pop eax */
+        {"32-bit xadd bswap push imm",
+         "\x0f\xc0\x66\x08\xf0\x0f\xc1\x4e\x0c\x0f\xca\x68\x34\x12\x00\x00\x5b\x6a\xfd"
+         "\x5a\x9c\x58",
+         22, 9, true},
         /* cmpxchg [esi + 8], ecx; lock cmpxchg [esi + 12], dl; cli; pushfd; pop ebx; sti;
          * pushfd; pop edx */
         {"32-bit cmpxchg cli sti pushf",
