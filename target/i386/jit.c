@@ -1677,6 +1677,14 @@ static void emit_locked_start(JitCtx *c, const X86Insn *in, int size, int writte
     }
 }
 
+/* lock 0f op [rsi], reg: op the byte form's second opcode byte, op + 1 the others' */
+static void emit_locked_op(JitCtx *c, int size, uint8_t op, int reg)
+{
+    je_byte(&c->e, 0xf0);
+    je_op_mem(&c->e, size, (const uint8_t[]){0x0f, op + (size != 1)}, 2, reg, H_RSI, H_NOINDEX, 0,
+              0);
+}
+
 /* the page marked (as the interpreter's forms mark it, even a failed cmpxchg's: its unlocked
  * form writes memory back), the handler's path rejoined, a store into a code page ends the
  * block */
@@ -1715,9 +1723,7 @@ static void emit_cmpxchg(JitCtx *c, const X86Insn *in, int size)
     ld_greg(c, in, H_RDX, R_EAX, size);
     emit_locked_start(c, in, size, R_EAX);
     je_mov_rr(e, 8, H_RAX, H_RDX);
-    je_byte(e, 0xf0); /* lock */
-    je_op_mem(e, size, (const uint8_t[]){0x0f, size == 1 ? 0xb0 : 0xb1}, 2, H_RDI, H_RSI, H_NOINDEX,
-              0, 0);
+    emit_locked_op(c, size, 0xb0, H_RDI);
     /* rax = the memory's value, zero-extended (rdx's when they were equal); only moves, not
      * and lea from here to the jump: the host's flags are cmp's */
     if (!c->dead) {
@@ -1741,9 +1747,7 @@ static void emit_xadd(JitCtx *c, const X86Insn *in, int size)
     int full = greg_full(in, in->reg, size);
     emit_locked_start(c, in, size, full);
     je_mov_rr(e, 8, H_RAX, H_RDI);
-    je_byte(e, 0xf0); /* lock */
-    je_op_mem(e, size, (const uint8_t[]){0x0f, size == 1 ? 0xc0 : 0xc1}, 2, H_RAX, H_RSI, H_NOINDEX,
-              0, 0);
+    emit_locked_op(c, size, 0xc0, H_RAX);
     /* rax = the memory's old value, zero-extended (rdi's upper bits are 0) */
     if (!c->dead) {
         je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
