@@ -1695,11 +1695,13 @@ static void emit_locked_end(JitCtx *c, int size)
     emit_tb_exit_check(c);
 }
 
-/* the lazy result, rcx, zero-extended from `size` bytes as the interpreter keeps it, and
- * cc_op (moves only: the host's flags stay) */
-static void emit_res_flags(JitCtx *c, int size, uint32_t op)
+/* the lazy fields: operands src1 and src2, the result rcx zero-extended from `size` bytes as
+ * the interpreter keeps it, and cc_op (moves only: the host's flags stay) */
+static void emit_lazy_flags(JitCtx *c, int size, uint32_t op, int src1, int src2)
 {
     JitEmit *e = &c->e;
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), src1);
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), src2);
     if (size < 4) {
         je_op_rr(e, 4, (const uint8_t[]){0x0f, size == 1 ? 0xb6 : 0xb7}, 2, H_RCX, H_RCX);
     } else if (size == 4) {
@@ -1727,12 +1729,10 @@ static void emit_cmpxchg(JitCtx *c, const X86Insn *in, int size)
     /* rax = the memory's value, zero-extended (rdx's when they were equal); only moves, not
      * and lea from here to the jump: the host's flags are cmp's */
     if (!c->dead) {
-        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RDX);
-        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RAX);
         je_mov_rr(e, 8, H_RCX, H_RAX);
         je_op_rr(e, 8, (const uint8_t[]){0xf7}, 1, 2, H_RCX); /* not rcx */
         je_lea(e, H_RCX, H_RDX, H_RCX, 0, 1);                 /* rdx - rax */
-        emit_res_flags(c, size, CC_OP_SUB);
+        emit_lazy_flags(c, size, CC_OP_SUB, H_RDX, H_RAX);
     }
     uint8_t *equal = je_jcc_fwd(e, 4 /* e */);
     je_store(e, size == 4 ? 8 : size, H_RBX, REG_OFF(R_EAX), H_RAX);
@@ -1750,10 +1750,8 @@ static void emit_xadd(JitCtx *c, const X86Insn *in, int size)
     emit_locked_op(c, size, 0xc0, H_RAX);
     /* rax = the memory's old value, zero-extended (rdi's upper bits are 0) */
     if (!c->dead) {
-        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), H_RAX);
-        je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RDI);
         je_lea(e, H_RCX, H_RAX, H_RDI, 0, 0);
-        emit_res_flags(c, size, CC_OP_ADD);
+        emit_lazy_flags(c, size, CC_OP_ADD, H_RAX, H_RDI);
     }
     je_store(e, size == 4 ? 8 : size, H_RBX, REG_OFF(full) + (full != in->reg), H_RAX);
     emit_locked_end(c, size);
@@ -3085,7 +3083,7 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
     c.e.p = j->rw + j->used;
     c.e.end = c.e.p + JIT_BLOCK_SPACE;
     uint8_t *start = c.e.p;
-    int kinds[TB_MAX_INSNS];
+    int kinds[TB_MAX_INSNS] = {K_NONE}; /* only [0, n) is read; gcc 12 cannot tell */
     uint8_t fs[TB_MAX_INSNS];
     bool reads[TB_MAX_INSNS];
     uint8_t kills[TB_MAX_INSNS];
