@@ -659,10 +659,11 @@ static void test_forms(void)
         const char *code;
         int len, insns;
     } interp_forms[] = {
-        /* run by their interpreter handlers from the block's code (K_INTERP): lock add
-         * [r14 + 8], rax; cmp word [r14 + 16], 5; setb dl; inc qword [r14 + 24]; xadd
-         * [r14 + 8], rcx; shl rdx, cl; cqo; div rbx after or rbx, 1 and xor edx, edx;
-         * rdtsc; pushfq; pop rsi */
+        /* run by their interpreter handlers from the block's code (K_INTERP), between
+         * translated forms (the word compare, inc of memory, xadd and pushfq are translated
+         * since sessions 11 and 12): lock add [r14 + 8], rax; cmp word [r14 + 16], 5; setb
+         * dl; inc qword [r14 + 24]; xadd [r14 + 8], rcx; shl rdx, cl; cqo; div rbx after or
+         * rbx, 1 and xor edx, edx; rdtsc; pushfq; pop rsi */
         {"interpreter handlers",
          "\xf0\x49\x01\x46\x08\x66\x41\x83\x7e\x10\x05\x0f\x92\xc2\x49\xff\x46\x18\x49"
          "\x0f\xc1\x4e\x08\x48\xd3\xe2\x48\x99\x48\x83\xcb\x01\x31\xd2\x48\xf7\xf3\x0f\x31"
@@ -674,8 +675,8 @@ static void test_forms(void)
          "\x4c\x89\xf7\xb9\x05\x00\x00\x00\xf3\x48\xab\x49\x8d\x76\x40\xa4\x6a\x07\x58\x55"
          "\x48\x89\xe5\xc9",
          24, 10},
-        /* lea rax, [rip + 4]; call rax; jmp +1; ret; lea rcx, [rip + 2]; jmp rcx; cli; sti;
-         * mov eax, ds; prefetchnta [r14] */
+        /* lea rax, [rip + 4]; call rax; jmp +1; ret; lea rcx, [rip + 2]; jmp rcx; cli; sti
+         * (both translated since session 12); mov eax, ds; prefetchnta [r14] (a nop) */
         {"indirect call and jmp, cli sti",
          "\x48\x8d\x05\x04\x00\x00\x00\xff\xd0\xeb\x01\xc3\x48\x8d\x0d\x02\x00\x00\x00\xff"
          "\xe1\xfa\xfb\x8c\xd8\x41\x0f\x18\x06",
