@@ -83,6 +83,16 @@ static inline void je_rex(JitEmit *e, bool w, int r, int x, int b, bool force)
     }
 }
 
+/* the operand-size prefix of a word operand (66, which must come before the REX), then the REX
+ * when needed: every form with an operand size goes through here */
+static inline void je_prefix(JitEmit *e, int opsz, int r, int x, int b, bool force)
+{
+    if (opsz == 2) {
+        je_byte(e, 0x66);
+    }
+    je_rex(e, opsz == 8, r, x, b, force);
+}
+
 /* ModRM (+SIB, +disp) for reg, [base + index * (1 << scale) + disp] */
 static inline void je_mem(JitEmit *e, int reg, int base, int index, int scale, int32_t disp)
 {
@@ -101,21 +111,21 @@ static inline void je_mem(JitEmit *e, int reg, int base, int index, int scale, i
     }
 }
 
-/* op reg, [mem] (or [mem], reg: the direction is in the opcode). opsz 1, 4 or 8. */
+/* op reg, [mem] (or [mem], reg: the direction is in the opcode). opsz 1, 2, 4 or 8. */
 static inline void je_op_mem(JitEmit *e, int opsz, const uint8_t *op, int oplen, int reg, int base,
                              int index, int scale, int32_t disp)
 {
-    je_rex(e, opsz == 8, reg, index, base, opsz == 1 && reg >= 4 && reg < 8);
+    je_prefix(e, opsz, reg, index, base, opsz == 1 && reg >= 4 && reg < 8);
     for (int i = 0; i < oplen; i++) {
         je_byte(e, op[i]);
     }
     je_mem(e, reg, base, index, scale, disp);
 }
 
-/* op reg, rm (register direct) */
+/* op reg, rm (register direct; opsz 2: a word operation, which leaves bits 16-63 alone) */
 static inline void je_op_rr(JitEmit *e, int opsz, const uint8_t *op, int oplen, int reg, int rm)
 {
-    je_rex(e, opsz == 8, reg, 0, rm, false);
+    je_prefix(e, opsz, reg, 0, rm, false);
     for (int i = 0; i < oplen; i++) {
         je_byte(e, op[i]);
     }
@@ -136,12 +146,17 @@ static inline void je_store(JitEmit *e, int opsz, int base, int32_t disp, int re
     je_op_mem(e, opsz, opsz == 1 ? &op8 : &op, 1, reg, base, H_NOINDEX, 0, disp);
 }
 
-/* mov qword/dword [base + disp], imm32 (sign-extended for 8) */
+/* mov qword/dword/word [base + disp], imm32 (sign-extended for 8; imm16 for 2) */
 static inline void je_store_imm(JitEmit *e, int opsz, int base, int32_t disp, int32_t imm)
 {
     static const uint8_t op = 0xc7;
     je_op_mem(e, opsz, &op, 1, 0, base, H_NOINDEX, 0, disp);
-    je_u32(e, (uint32_t)imm);
+    if (opsz == 2) {
+        je_byte(e, (uint8_t)imm);
+        je_byte(e, (uint8_t)(imm >> 8));
+    } else {
+        je_u32(e, (uint32_t)imm);
+    }
 }
 
 /* mov reg, imm64 (the shortest form that gives the same 64-bit value) */
@@ -208,6 +223,14 @@ static inline void je_setcc(JitEmit *e, int cc, int reg)
     je_byte(e, 0xc0 | (reg & 7));
 }
 
+/* bswap reg (4: zero-extends) */
+static inline void je_bswap(JitEmit *e, int opsz, int reg)
+{
+    je_prefix(e, opsz, 0, 0, reg, false);
+    je_byte(e, 0x0f);
+    je_byte(e, 0xc8 | (reg & 7));
+}
+
 /* imul dst, src */
 static inline void je_imul_rr(JitEmit *e, int opsz, int dst, int src)
 {
@@ -230,17 +253,10 @@ static inline void je_incdec(JitEmit *e, int opsz, int digit, int reg)
     je_op_rr(e, opsz, opsz == 1 ? &op8 : &op, 1, digit, reg);
 }
 
-/* add qword [base + disp], imm32 */
-static inline void je_add_mem_imm(JitEmit *e, int base, int32_t disp, int32_t imm)
-{
-    static const uint8_t op = 0x81;
-    je_op_mem(e, 8, &op, 1, 0, base, H_NOINDEX, 0, disp);
-    je_u32(e, (uint32_t)imm);
-}
-
+/* opsz 2, 4 or 8 */
 static inline void je_alu_ri(JitEmit *e, int opsz, int aop, int dst, int32_t imm)
 {
-    je_rex(e, opsz == 8, 0, 0, dst, false);
+    je_prefix(e, opsz, 0, 0, dst, false);
     if (je_fits_i8(imm)) {
         je_byte(e, 0x83);
         je_byte(e, 0xc0 | (aop << 3) | (dst & 7));
@@ -248,8 +264,22 @@ static inline void je_alu_ri(JitEmit *e, int opsz, int aop, int dst, int32_t imm
     } else {
         je_byte(e, 0x81);
         je_byte(e, 0xc0 | (aop << 3) | (dst & 7));
-        je_u32(e, (uint32_t)imm);
+        if (opsz == 2) {
+            je_byte(e, (uint8_t)imm);
+            je_byte(e, (uint8_t)(imm >> 8));
+        } else {
+            je_u32(e, (uint32_t)imm);
+        }
     }
+}
+
+/* aop dword or qword [base + disp], imm32 (sign-extended for 8) */
+static inline void je_alu_mem_imm(JitEmit *e, int opsz, int aop, int base, int32_t disp,
+                                  int32_t imm)
+{
+    static const uint8_t op = 0x81;
+    je_op_mem(e, opsz, &op, 1, aop, base, H_NOINDEX, 0, disp);
+    je_u32(e, (uint32_t)imm);
 }
 
 /* aop reg, [base + disp] */
@@ -265,10 +295,10 @@ static inline void je_test_rr(JitEmit *e, int opsz, int a, int b)
     je_op_rr(e, opsz, &op, 1, b, a);
 }
 
-/* shl/shr reg, imm8 (digit 4 / 5) */
+/* shl/shr reg, imm8 (digit 4 / 5; opsz 2, 4 or 8) */
 static inline void je_shift_ri(JitEmit *e, int opsz, int digit, int reg, uint8_t cnt)
 {
-    je_rex(e, opsz == 8, 0, 0, reg, false);
+    je_prefix(e, opsz, 0, 0, reg, false);
     je_byte(e, 0xc1);
     je_byte(e, 0xc0 | (digit << 3) | (reg & 7));
     je_byte(e, cnt);

@@ -333,6 +333,14 @@ enum {
     K_ALU_MEM,   /* add or and sub xor (00-31, 80 81 83), inc dec (fe ff /0 /1) on memory */
     K_SHIFT_CL,  /* d3 /4 /5 /7 (shl shr sar by cl) on a 32- or 64-bit register */
     K_CWDE,      /* 98: cwde, cdqe */
+    K_CMPXCHG,   /* 0f b0 b1 on memory, with or without lock, any operand size */
+    K_CLI_STI,   /* fa fb */
+    K_PUSHF,     /* 9c with the stack's operand size */
+    K_XADD,      /* 0f c0 c1 on memory, with or without lock */
+    K_BSWAP,     /* 0f c8+r, 32 or 64 bits */
+    K_PUSH_IMM,  /* 68 6a with the stack's operand size */
+    K_PUSH_MEM,  /* ff /6 on memory, with the stack's operand size */
+    K_FENCE,     /* 0f ae /5 /6 /7 register forms: lfence mfence sfence */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -482,15 +490,63 @@ static bool word_store(const X86Insn *in)
            word_ok(in) && mem_ok(in);
 }
 
-/* 66 39, 66 85, 66 81/83 /7 and 66 f7 /0 on memory, 66 85 between registers: a word
- * compare or test (the lazy flags mask their operands and result by size; the host's
- * operation is a word one too) */
+/* 66 39, 66 85, 66 81/83 /7 and 66 f7 /0, on memory or a register: a word compare or test
+ * (the lazy flags mask their operands and result by size; the host's operation is a word one
+ * too, its operands zero-extended by ld_greg) */
 static bool word_cmp(const X86Insn *in)
 {
     int op = in->op, g = in->reg & 7;
     bool form = op == 0x39 || op == 0x85 || ((op == 0x81 || op == 0x83) && g == 7) ||
                 (op == 0xf7 && g == 0);
-    return form && (in->mod != 3 || op == 0x85) && word_ok(in) && (in->mod == 3 || mem_ok(in));
+    return form && word_ok(in) && (in->mod == 3 || mem_ok(in));
+}
+
+/* 66 add/or/and/sub/xor/cmp between registers or with an immediate (the 66 05-3d accumulator
+ * forms and 66 a9 too), 66 89/8b between registers and 66 8b from memory: word host
+ * operations on operands ld_greg zero-extends, a result merged into the register's low word
+ * (st_greg); K_NONE for any other form */
+static int word_reg_form(const X86Insn *in)
+{
+    int op = in->op;
+    if (!word_ok(in)) {
+        return K_NONE;
+    }
+    if (op < 0x40 && (op & 7) < 6 && alu_ccop[op >> 3] >= 0) {
+        if ((op & 7) == 5) {
+            return K_ALU_RI;
+        }
+        return (op & 1) && (op & 7) < 4 && in->mod == 3 ? K_ALU_RR : K_NONE;
+    }
+    switch (op) {
+    case 0x81:
+    case 0x83:
+        return in->mod == 3 && alu_ccop[in->reg & 7] >= 0 ? K_ALU_RI : K_NONE;
+    case 0xa9:
+        return K_TEST_RI;
+    case 0x89:
+        return in->mod == 3 ? K_MOV_RR : K_NONE;
+    case 0x8b:
+        return in->mod == 3 ? K_MOV_RR : mem_ok(in) ? K_LOAD : K_NONE;
+    }
+    return K_NONE;
+}
+
+/* the prefetches and hint nops (0f 18-1f, endbr64 among them; 0f 0d on memory): the opcode
+ * table's hint_nop rows, which neither access memory nor fault, whatever the prefixes */
+static bool hint_nop(const X86Insn *in)
+{
+    bool row = (in->op >= 0x118 && in->op <= 0x11f) || (in->op == 0x10d && in->mod != 3);
+    return row && !in->bad && mode_ok(in) && !(in->prefix & PFX_LOCK);
+}
+
+/* cmpxchg or xadd with a memory operand: the host's locked instruction on the guest's RAM,
+ * which keeps it atomic for the other writers of guest RAM (DMA workers, the main loop) with
+ * or without the guest's lock; a word operand too */
+static bool locked_rmw(const X86Insn *in)
+{
+    return (in->op == 0x1b0 || in->op == 0x1b1 || in->op == 0x1c0 || in->op == 0x1c1) &&
+           in->mod != 3 && !in->bad && mode_ok(in) && !(in->prefix & (PFX_REPZ | PFX_REPNZ)) &&
+           mem_ok(in);
 }
 
 static int classify_inline(const X86Insn *in)
@@ -498,6 +554,9 @@ static int classify_inline(const X86Insn *in)
     int op = in->op;
     bool reg = in->mod == 3;
     int g = in->reg & 7;
+    if (locked_rmw(in)) {
+        return in->op < 0x1c0 ? K_CMPXCHG : K_XADD;
+    }
     if (op == 0x90 && in->prefix == PFX_REPZ && !(in->rex & REX_B) && !in->bad && mode_ok(in)) {
         return K_NOP; /* pause: a hint, which the interpreter also runs as a nop */
     }
@@ -508,7 +567,16 @@ static int classify_inline(const X86Insn *in)
         return in->op == 0x89 ? K_STORE : K_STORE_IMM;
     }
     if (word_cmp(in)) {
-        return in->mod == 3 ? K_TEST_RR : K_CMP_MEM;
+        if (in->mod != 3) {
+            return K_CMP_MEM;
+        }
+        return op == 0x85 ? K_TEST_RR : op == 0x39 ? K_ALU_RR : op == 0xf7 ? K_TEST_RI : K_ALU_RI;
+    }
+    if (hint_nop(in)) {
+        return K_NOP;
+    }
+    if (word_reg_form(in) != K_NONE) {
+        return word_reg_form(in);
     }
     if (in->bad || !mode_ok(in) || (in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ | PFX_DATA))) {
         return K_NONE;
@@ -578,8 +646,6 @@ static int classify_inline(const X86Insn *in)
         return K_RET;
     case 0x90:
         return (in->rex & REX_B) ? K_NONE : K_NOP;
-    case 0x11f:
-        return K_NOP;
     case 0xc1:
     case 0xd1:
         if (!reg || !shift_count(in)) {
@@ -590,6 +656,16 @@ static int classify_inline(const X86Insn *in)
         return reg && (g == 4 || g == 5 || g == 7) ? K_SHIFT_CL : K_NONE;
     case 0x98:
         return in->opsize >= 4 ? K_CWDE : K_NONE;
+    case 0xfa:
+    case 0xfb:
+        return K_CLI_STI;
+    case 0x9c: /* no 66 (above): the stack's size, pushfq in 64-bit code, pushfd in 32-bit */
+        return K_PUSHF;
+    case 0x68:
+    case 0x6a:
+        return K_PUSH_IMM;
+    case 0x1c8 ... 0x1cf:
+        return K_BSWAP;
     case 0xf6:
     case 0xf7:
         if (g == 2 || g == 3) {
@@ -601,10 +677,15 @@ static int classify_inline(const X86Insn *in)
         return K_TEST_RI;
     case 0xfe:
     case 0xff:
+        if (op == 0xff && g == 6 && !reg && mem_ok(in)) {
+            return K_PUSH_MEM;
+        }
         if (g > 1) {
             return K_NONE;
         }
         return reg ? K_INCDEC : mem_ok(in) ? K_ALU_MEM : K_NONE;
+    case 0x1ae:
+        return reg && g >= 5 ? K_FENCE : K_NONE;
     case 0x1af:
         return rm_ok(in) ? K_IMUL : K_NONE;
     case 0x69:
@@ -668,6 +749,8 @@ static int host_flags_after(const X86Insn *in, int kind, int before)
     case K_NOP:
     case K_NOT:
     case K_CWDE:
+    case K_BSWAP:
+    case K_FENCE:
         return before;
     case K_MOVX:
     case K_MOVSXD:
@@ -704,6 +787,8 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_NOP:
     case K_NOT:
     case K_CWDE:
+    case K_BSWAP:
+    case K_FENCE:
         return FX_NONE;
     case K_MOVX:
     case K_MOVSXD:
@@ -720,6 +805,8 @@ static int flags_effect(const X86Insn *in, int kind, int host)
         return in->mod == 3 ? FX_KILL : FX_LOAD_KILL;
     case K_ALU_RM:
     case K_CMP_MEM:
+    case K_CMPXCHG: /* its handler's path stores pending flags before anything runs */
+    case K_XADD:
         return FX_LOAD_KILL;
     case K_ALU_MEM: /* inc/dec keep CF, from the lazy fields made exact before (it may fault) */
         return in->op == 0xfe || in->op == 0xff ? FX_OPAQUE : FX_LOAD_KILL;
@@ -731,11 +818,14 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_STORE:
     case K_STORE_IMM:
     case K_PUSH:
+    case K_PUSH_IMM:
+    case K_PUSH_MEM:
     case K_POP:
     case K_JMP:
     case K_CALL:
     case K_RET:
-    case K_SSE: /* may fault (its slow path stores pending flags), no flags */
+    case K_SSE:     /* may fault (its slow path stores pending flags), no flags */
+    case K_CLI_STI: /* #GP by its handler, out of line; IF is not one of the lazy flags */
         return FX_LEAVE;
     case K_JCC: /* reads the host's flags when they answer it, else x86_cond's lazy fields */
         return host_answers(host, in->op & 15) ? FX_LEAVE : FX_OPAQUE;
@@ -1200,18 +1290,22 @@ static void ld_greg(JitCtx *c, const X86Insn *in, int h, int r, int size)
         cache_clean(c, full); /* from memory (ah-bh: a shift would change the flags) */
         je_op_mem(&c->e, 4, movzx, 2, h, H_RBX, H_NOINDEX, 0,
                   high ? REG_OFF(r - 4) + 1 : REG_OFF(r));
+    } else if (size == 2) { /* movzx h, the copy's word (a word mov would keep h's bits 16-63) */
+        static const uint8_t movzx16[2] = {0x0f, 0xb7};
+        je_op_rr(&c->e, 4, movzx16, 2, h, slot_read(c, r, 0));
     } else {
         ld_reg(c, h, r, size);
     }
 }
 
-/* guest register r of `size` bytes = host h (h zero-extended already for 4; a byte merges) */
+/* guest register r of `size` bytes = host h (h zero-extended already for 4; a byte or a word
+ * merges) */
 static void st_greg(JitCtx *c, const X86Insn *in, int r, int size, int h)
 {
-    if (size == 1) {
-        bool high = !(in->prefix & PFX_REX) && r >= 4 && r < 8;
+    if (size <= 2) {
+        bool high = size == 1 && !(in->prefix & PFX_REX) && r >= 4 && r < 8;
         cache_drop(c, high ? r - 4 : r); /* merged in memory only */
-        je_store(&c->e, 1, H_RBX, high ? REG_OFF(r - 4) + 1 : REG_OFF(r), h);
+        je_store(&c->e, size, H_RBX, high ? REG_OFF(r - 4) + 1 : REG_OFF(r), h);
     } else {
         st_reg(c, r, h);
     }
@@ -1271,17 +1365,28 @@ static void emit_tlb_index(JitEmit *e, int dst, int la)
 }
 
 /* rax = the offset of la's (rsi) TLB entry; jumps to the returned patch point when the tag
- * (read or write) does not cover [la, la + size) */
-static uint8_t *emit_tlb_check(JitCtx *c, int size, bool write)
+ * (read or write) does not cover [la, la + size), or (aligned) when la is not a multiple of
+ * size: its low bits kept, the page compared never matches a tag */
+static uint8_t *emit_tlb_check_as(JitCtx *c, int size, bool write, bool aligned)
 {
     JitEmit *e = &c->e;
     emit_tlb_index(e, H_RAX, H_RSI);
-    je_lea(e, H_RCX, H_RSI, H_NOINDEX, 0, size - 1);
-    je_alu_ri(e, 8, 4, H_RCX, (int32_t)GUEST_PAGE_MASK);
+    if (aligned) {
+        je_mov_rr(e, 8, H_RCX, H_RSI);
+        je_alu_ri(e, 8, 4, H_RCX, (int32_t)GUEST_PAGE_MASK | (size - 1));
+    } else {
+        je_lea(e, H_RCX, H_RSI, H_NOINDEX, 0, size - 1);
+        je_alu_ri(e, 8, 4, H_RCX, (int32_t)GUEST_PAGE_MASK);
+    }
     static const uint8_t cmp = 0x3b;
     int32_t tag = write ? (int32_t)offsetof(TLBEntry, write) : (int32_t)offsetof(TLBEntry, read);
     je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_RAX, 0, CPU_OFF(tlb[c->user]) + tag);
     return je_jcc_fwd(e, 5 /* ne */);
+}
+
+static uint8_t *emit_tlb_check(JitCtx *c, int size, bool write)
+{
+    return emit_tlb_check_as(c, size, write, false);
 }
 
 /* rsi = the host address of la (rsi), through the entry emit_tlb_check found (rax) */
@@ -1416,9 +1521,6 @@ static void emit_store(JitCtx *c, int size)
     JitEmit *e = &c->e;
     uint8_t *miss = emit_tlb_check(c, size, true);
     emit_tlb_addend(c);
-    if (size == 2) {
-        je_byte(e, 0x66); /* the operand-size prefix, before the REX je_store may emit */
-    }
     je_store(e, size, H_RSI, 0, H_RDI);
     emit_store_mark(c, size);
     add_cold(c, COLD_STORE, size, miss);
@@ -1466,9 +1568,6 @@ static void emit_alu(JitCtx *c, const X86Insn *in, int aop, int size, int dst_re
     }
     /* cmp is a sub and test an and whose result is kept only in cc_res, as the interpreter
      * keeps it (ZF and SF come from there) */
-    if (size == 2) {
-        je_byte(e, 0x66); /* a word compare (word_cmp): the host's flags are the guest's */
-    }
     je_alu_rr(e, size, aop == 8 ? 4 : aop == 7 ? 5 : aop, H_RAX, H_RCX);
     /* only moves from here on: the host's flags stay the guest's for a following jcc */
     if (!c->dead) {
@@ -1556,6 +1655,143 @@ static void emit_alu_mem(JitCtx *c, const X86Insn *in, int size, int flags)
     jit_cold_rejoin(c);
     emit_tb_exit_check(c);
     c->flags = FL_NONE; /* the dirty check's compare, or the handler, changed the host's */
+}
+
+/*
+ * K_CMPXCHG and K_XADD: the host's locked instruction at the host address under one TLB check
+ * for writing, on a naturally aligned operand (a misaligned one would be a split lock on the
+ * host): one atomic step for DMA workers and the main loop too, with or without the guest's
+ * lock. A miss, a misaligned operand or a fault runs the handler out of line (COLD_HANDLER)
+ * from the state at the branch. Guest register `written` (rax, or xadd's register: full, as
+ * greg_full names it) has no copy from there on either path (the handler writes X86CPUState):
+ * the code stores it there too. rdi = the register operand, rsi = the host address.
+ */
+static void emit_locked_start(JitCtx *c, const X86Insn *in, int size, int written)
+{
+    ld_greg(c, in, H_RDI, in->reg, size);
+    emit_ea(c, in, true);
+    cache_drop(c, written);
+    uint8_t *miss = emit_tlb_check_as(c, size, true, true);
+    emit_tlb_addend(c);
+    jit_cold_handler(c, in, miss);
+    if (c->load_kills) { /* the handler's path stores them: nothing else sees them now */
+        c->pend.on = false;
+    }
+}
+
+/* lock 0f op [rsi], reg: op the byte form's second opcode byte, op + 1 the others' */
+static void emit_locked_op(JitCtx *c, int size, uint8_t op, int reg)
+{
+    je_byte(&c->e, 0xf0);
+    je_op_mem(&c->e, size, (const uint8_t[]){0x0f, op + (size != 1)}, 2, reg, H_RSI, H_NOINDEX, 0,
+              0);
+}
+
+/* the page marked (as the interpreter's forms mark it, even a failed cmpxchg's: its unlocked
+ * form writes memory back), the handler's path rejoined, a store into a code page ends the
+ * block */
+static void emit_locked_end(JitCtx *c, int size)
+{
+    emit_store_mark(c, size);
+    jit_cold_rejoin(c);
+    emit_tb_exit_check(c);
+}
+
+/* the lazy fields: operands src1 and src2, the result rcx zero-extended from `size` bytes as
+ * the interpreter keeps it, and cc_op (moves only: the host's flags stay) */
+static void emit_lazy_flags(JitCtx *c, int size, uint32_t op, int src1, int src2)
+{
+    JitEmit *e = &c->e;
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_src1), src1);
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), src2);
+    if (size < 4) {
+        je_op_rr(e, 4, (const uint8_t[]){0x0f, size == 1 ? 0xb6 : 0xb7}, 2, H_RCX, H_RCX);
+    } else if (size == 4) {
+        je_mov_rr(e, 4, H_RCX, H_RCX);
+    }
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RCX);
+    emit_cc_op(e, op, size);
+}
+
+/* the full register that guest register r of `size` bytes is part of (ah-bh: rax-rbx) */
+static int greg_full(const X86Insn *in, int r, int size)
+{
+    return size == 1 && !(in->prefix & PFX_REX) && r >= 4 && r < 8 ? r - 4 : r;
+}
+
+/* cmpxchg: cmp's lazy flags (accumulator - memory), as the interpreter's; rax is written
+ * only when the compare failed (a 32-bit one then zero-extends) */
+static void emit_cmpxchg(JitCtx *c, const X86Insn *in, int size)
+{
+    JitEmit *e = &c->e;
+    ld_greg(c, in, H_RDX, R_EAX, size);
+    emit_locked_start(c, in, size, R_EAX);
+    je_mov_rr(e, 8, H_RAX, H_RDX);
+    emit_locked_op(c, size, 0xb0, H_RDI);
+    /* rax = the memory's value, zero-extended (rdx's when they were equal); only moves, not
+     * and lea from here to the jump: the host's flags are cmp's */
+    if (!c->dead) {
+        je_mov_rr(e, 8, H_RCX, H_RAX);
+        je_op_rr(e, 8, (const uint8_t[]){0xf7}, 1, 2, H_RCX); /* not rcx */
+        je_lea(e, H_RCX, H_RDX, H_RCX, 0, 1);                 /* rdx - rax */
+        emit_lazy_flags(c, size, CC_OP_SUB, H_RDX, H_RAX);
+    }
+    uint8_t *equal = je_jcc_fwd(e, 4 /* e */);
+    je_store(e, size == 4 ? 8 : size, H_RBX, REG_OFF(R_EAX), H_RAX);
+    je_patch_here(e, equal);
+    emit_locked_end(c, size);
+}
+
+/* xadd: add's lazy flags (memory + register); the register takes the memory's old value */
+static void emit_xadd(JitCtx *c, const X86Insn *in, int size)
+{
+    JitEmit *e = &c->e;
+    int full = greg_full(in, in->reg, size);
+    emit_locked_start(c, in, size, full);
+    je_mov_rr(e, 8, H_RAX, H_RDI);
+    emit_locked_op(c, size, 0xc0, H_RAX);
+    /* rax = the memory's old value, zero-extended (rdi's upper bits are 0) */
+    if (!c->dead) {
+        je_lea(e, H_RCX, H_RAX, H_RDI, 0, 0);
+        emit_lazy_flags(c, size, CC_OP_ADD, H_RAX, H_RDI);
+    }
+    je_store(e, size == 4 ? 8 : size, H_RBX, REG_OFF(full) + (full != in->reg), H_RAX);
+    emit_locked_end(c, size);
+}
+
+/*
+ * K_CLI_STI at CPL 0 (where IOPL cannot refuse them); at another CPL the handler runs out of
+ * line, which raises #GP or does the same. sti that sets IF (IF was 0) starts the interrupt
+ * shadow as the interpreter does (inhibit_irq, tb_exit): the block leaves after it, so the
+ * main loop's next turn runs exactly one instruction before it delivers anything. An sti with
+ * IF already set changes nothing and the block goes on.
+ */
+static void emit_cli_sti(JitCtx *c, const X86Insn *in)
+{
+    JitEmit *e = &c->e;
+    je_cmp_dword_imm(e, H_RBX, CPU_OFF(cpl), 0);
+    jit_cold_handler(c, in, je_jcc_fwd(e, 5 /* ne */));
+    if (in->op == 0xfa) {
+        je_alu_mem_imm(e, 8, 4 /* and */, H_RBX, CPU_OFF(env.eflags), ~(int32_t)IF_MASK);
+        jit_cold_rejoin(c);
+        return;
+    }
+    je_op_mem(e, 4, (const uint8_t[]){0xf7}, 1, 0, H_RBX, H_NOINDEX, 0, CPU_OFF(env.eflags));
+    je_u32(e, IF_MASK); /* test dword [eflags], IF */
+    uint8_t *open = je_jcc_fwd(e, 5 /* ne */);
+    je_store_imm(e, 4, H_RBX, CPU_OFF(env.inhibit_irq), 1);
+    je_alu_mem_imm(e, 4, 1 /* or */, H_RBX, CPU_OFF(env.eflags), IF_MASK);
+    je_store_imm(e, 4, H_RBX, CPU_OFF(tb_exit), 1);
+    je_patch_here(e, open);
+    jit_cold_rejoin(c);
+    emit_tb_exit_check(c);
+}
+
+/* pushf's value: eflags with the lazy flags folded in, VM and RF read as 0 (VM is never set
+ * in translated code: virtual-8086 segments are 16-bit) */
+static uint64_t jit_pushf_value(X86CPU *cpu)
+{
+    return x86_get_eflags(cpu) & ~(uint64_t)(VM_MASK | RF_MASK);
 }
 
 /*
@@ -1967,9 +2203,9 @@ static int emit_jump_lookup(JitCtx *c, uint8_t **out, int n, uint8_t **rdx_imm)
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
     je_load(e, 8, H_RCX, H_RBX, CPU_OFF(tlb_epoch));
     je_op_mem(e, 8, &store, 1, H_RCX, H_RBX, H_RAX, 0, table + (int32_t)offsetof(JitJump, epoch));
-    je_add_mem_imm(e, H_RBX, CPU_OFF(jit_jump_tlb), 1);
+    je_alu_mem_imm(e, 8, 0 /* add */, H_RBX, CPU_OFF(jit_jump_tlb), 1);
     je_patch_here(e, hit);
-    je_add_mem_imm(e, H_RBX, CPU_OFF(jit_jump_hits), 1);
+    je_alu_mem_imm(e, 8, 0 /* add */, H_RBX, CPU_OFF(jit_jump_hits), 1);
     je_movabs(e, H_RDX, 0); /* the exit's record (patched) */
     *rdx_imm = e->p - 8;
     je_op_mem(e, 4, &jmp, 1, 4 /* jmp r/m64 */, H_RBX, H_RAX, 0,
@@ -2617,6 +2853,49 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_ALU_MEM:
         emit_alu_mem(c, in, size, flags);
         return true;
+    case K_CMPXCHG:
+        emit_cmpxchg(c, in, size);
+        return true;
+    case K_XADD:
+        emit_xadd(c, in, size);
+        return true;
+    case K_BSWAP: { /* on the copy (32 bits: zero-extended, as the interpreter's) */
+        int r = opcode_reg(in);
+        int h = slot_read(c, r, 0);
+        slot_written(c, r);
+        je_bswap(e, size, h);
+        c->flags = flags;
+        return true;
+    }
+    case K_PUSH_IMM: /* the immediate sign-extended to the stack's size */
+        je_mov_imm(e, H_RDI, in->imm);
+        emit_push_mode(c);
+        emit_tb_exit_check(c);
+        return true;
+    case K_PUSH_MEM: /* the load first (its fault first), then the push */
+        emit_ea(c, in, true);
+        emit_load(c, c->tb->flags == X86_MODE32 ? 4 : 8);
+        je_mov_rr(e, 8, H_RDI, H_RAX);
+        emit_push_mode(c);
+        emit_tb_exit_check(c);
+        return true;
+    case K_FENCE: /* as the interpreter's: a sequentially consistent fence, whichever of the three
+                   */
+        je_byte(e, 0x0f);
+        je_byte(e, 0xae);
+        je_byte(e, 0xf0); /* mfence */
+        c->flags = flags;
+        return true;
+    case K_CLI_STI:
+        emit_cli_sti(c, in);
+        return true;
+    case K_PUSHF: /* the value from the lazy flags (opaque: exact before), then a push */
+        je_mov_rr(e, 8, H_RDI, H_RBX);
+        je_call(e, jit_pushf_value);
+        je_mov_rr(e, 8, H_RDI, H_RAX);
+        emit_push_mode(c);
+        emit_tb_exit_check(c);
+        return true;
     case K_CWDE: { /* on rax's copy: movsxd (cdqe) or movsx r32, r16 (cwde, zero-extended) */
         static const uint8_t movsxd = 0x63, movsx16[2] = {0x0f, 0xbf};
         int h = slot_read(c, R_EAX, 0);
@@ -2826,7 +3105,7 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
     c.e.p = j->rw + j->used;
     c.e.end = c.e.p + JIT_BLOCK_SPACE;
     uint8_t *start = c.e.p;
-    int kinds[TB_MAX_INSNS];
+    int kinds[TB_MAX_INSNS] = {K_NONE}; /* only [0, n) is read; gcc 12 cannot tell */
     uint8_t fs[TB_MAX_INSNS];
     bool reads[TB_MAX_INSNS];
     uint8_t kills[TB_MAX_INSNS];

@@ -677,6 +677,10 @@ static inline void jd_one(JdGen *g)
         if (jd_take(g, 2)) {
             b[n++] = 0xf0;
         }
+        if (f <= 1 && jd_take(g, 4) == 0) {
+            b[n++] = 0x66; /* a word xadd or cmpxchg */
+            w = false;
+        }
         b[n++] = jd_rex(w && !byte, f == 5 ? 0 : r, idx, 14);
         b[n++] = ops[f][0];
         if (ops[f][1]) {
@@ -690,10 +694,19 @@ static inline void jd_one(JdGen *g)
         break;
     }
     case 31: { /* cbw/cwd families, rdtsc, bswap, push imm and pop, a frame and leave,
-                * word-sized ALU and moves between registers, indirect call and jmp */
-        unsigned f = jd_take(g, 8);
+                * word-sized ALU and moves between registers, indirect call and jmp, cli and
+                * sti (CPL 0; no interrupt comes, IF is compared through pushfq) */
+        unsigned f = jd_take(g, 9);
         int d = jd_dst(g), s = jd_src(g);
-        if (f == 7) {
+        if (f == 8) {
+            unsigned k = jd_take(g, 3);
+            if (k != 1) {
+                b[n++] = 0xfa;
+            }
+            if (k != 0) {
+                b[n++] = 0xfb;
+            }
+        } else if (f == 7) {
             /* lea rax, [rip + 4]; call rax; jmp +1; ret; lea rcx, [rip + 2]; jmp rcx */
             static const uint8_t ind[] = {0x48, 0x8d, 0x05, 0x04, 0x00, 0x00, 0x00,
                                           0xff, 0xd0, 0xeb, 0x01, 0xc3, 0x48, 0x8d,
@@ -1101,8 +1114,21 @@ static inline void jd_one32(JdGen *g)
         }
         break;
     }
-    case 16: { /* the interpreter's, mixed in: memory-destination ALU, inc of memory, leave */
-        unsigned f = jd_take(g, 3);
+    case 16: { /* memory-destination ALU, inc of memory, leave, cli/sti, cmpxchg of memory */
+        unsigned f = jd_take(g, 5);
+        if (f == 3) {
+            b[n++] = jd_take(g, 2) ? 0xfa : 0xfb;
+            break;
+        }
+        if (f == 4) {
+            if (jd_take(g, 2)) {
+                b[n++] = 0xf0;
+            }
+            b[n++] = 0x0f;
+            b[n++] = jd_take(g, 3) ? 0xb1 : 0xb0;
+            n += jd_mem32(g, b + n, (int)jd_take(g, 8));
+            break;
+        }
         if (f == 2) {
             memcpy(b + n, "\x55\x89\xe5\xc9", 4); /* push ebp; mov ebp, esp; leave */
             n += 4;

@@ -231,6 +231,21 @@ static void test_smc(void)
     };
     run_fixed("read-modify-write of the block on the last pass", inc, sizeof(inc));
     g_assert_cmpuint(jd_last[1].regs[R_ECX], ==, 1);
+    /* the same with a translated cmpxchg (K_CMPXCHG), which succeeds on every pass */
+    static const uint8_t cas[] = {
+        0x4c, 0x89, 0xf6,                         /* mov rsi, r14 */
+        0x49, 0x83, 0xff, 0x01,                   /* cmp r15, 1 */
+        0x75, 0x07,                               /* jne over the lea */
+        0x48, 0x8d, 0x35, 0x0a, 0x00, 0x00, 0x00, /* lea rsi, [rip+10]: the mov's imm32 */
+        0x8b, 0x06,                               /* mov eax, [rsi] */
+        0x8d, 0x48, 0x01,                         /* lea ecx, [rax + 1] */
+        0x0f, 0xb1, 0x0e,                         /* cmpxchg [rsi], ecx */
+        0x90,                                     /* nop */
+        0xb9, 0x00, 0x00, 0x00, 0x00,             /* mov ecx, imm32 (patched) */
+        0x48, 0x01, 0xca,                         /* add rdx, rcx */
+    };
+    run_fixed("cmpxchg into the block on the last pass", cas, sizeof(cas));
+    g_assert_cmpuint(jd_last[1].regs[R_ECX], ==, 1);
 }
 
 /* A case the random test found, from its registers and its body in hex: straight through
@@ -413,16 +428,22 @@ static void test_faults(void)
         {"word store", "\x66\x89\x16", 3},
         {"word store imm", "\x66\xc7\x06\x05\x00", 5}, /* dec byte [rsi] */
         {"cmp word mem, imm", "\x66\x83\x3e\x05", 4},  /* cmp word [rsi], 5 */
+        {"lock cmpxchg", "\xf0\x48\x0f\xb1\x16", 5},   /* lock cmpxchg [rsi], rdx */
+        {"cmpxchg", "\x0f\xb1\x16", 3},                /* cmpxchg [rsi], edx */
+        {"word cmpxchg", "\x66\x0f\xb1\x16", 4},       /* cmpxchg [rsi], dx */
+        {"byte lock cmpxchg", "\xf0\x0f\xb0\x36", 4},  /* lock cmpxchg [rsi], dh */
+        {"lock xadd", "\xf0\x48\x0f\xc1\x16", 5},      /* lock xadd [rsi], rdx */
+        {"byte xadd", "\x0f\xc0\x36", 3},              /* xadd [rsi], dh */
+        {"push mem", "\xff\x36", 2},                   /* push qword [rsi] */
+        {"word load", "\x66\x8b\x16", 3},              /* mov dx, [rsi] */
         /* these run through the interpreter's handlers (K_INTERP) */
         {"lock add mem, reg", "\xf0\x48\x01\x16", 4},  /* lock add [rsi], rdx */
-        {"lock xadd", "\xf0\x48\x0f\xc1\x16", 5},      /* lock xadd [rsi], rdx */
-        {"lock cmpxchg", "\xf0\x48\x0f\xb1\x16", 5},   /* lock cmpxchg [rsi], rdx */
         {"xchg mem", "\x48\x87\x16", 3},               /* xchg [rsi], rdx */
         {"lock dec mem", "\xf0\x48\xff\x0e", 4},       /* lock dec qword [rsi] */
         {"shl mem, cl", "\x48\xd3\x26", 3},            /* shl qword [rsi], cl */
         {"stos", "\x48\x89\xf7\x48\xab", 5},           /* mov rdi, rsi; stosq */
         {"push imm", "\x48\x89\xf4\x6a\x05", 5, true}, /* mov rsp, rsi; push 5 */
-        {"pushf", "\x48\x89\xf4\x9c", 4, true},        /* mov rsp, rsi; pushfq */
+        {"pushf", "\x48\x89\xf4\x9c", 4, true},        /* mov rsp, rsi; pushfq (translated) */
         /* jit-sse.c's: a TLB miss goes to the handler, which raises */
         {"movdqu load", "\xf3\x0f\x6f\x16", 4},  /* movdqu xmm2, [rsi] */
         {"movdqa store", "\x66\x0f\x7f\x16", 4}, /* movdqa [rsi], xmm2 */
@@ -539,6 +560,46 @@ static void test_forms(void)
          "\xc0\x66\x41\x39\x56\x0a\x0f\x9c\xc3\x66\x41\xf7\x46\x0c\x01\x80\x0f\x94\xc1\x66\x41"
          "\x81\x7e\x0e\x34\x12\x77\x00",
          49, 12, true},
+        /* mov rax, [r14 + 8]; cmpxchg [r14 + 8], rcx (equal); sete dl; lock cmpxchg
+         * [r14 + 8], rbx (not equal unless rcx is rax); setne dh; mov rax, [r14 + 16];
+         * cmpxchg [r14 + 16], esi (equal: rax's upper half stays); lock cmpxchg [r14 + 20],
+         * bl; cmpxchg [r14 + 24], di; cli; pushfq; pop rsi; sti (IF was 0: the block leaves
+         * after it); sti (IF set: goes on); pushfq; pop rdi */
+        {"cmpxchg cli sti pushf",
+         "\x49\x8b\x46\x08\x49\x0f\xb1\x4e\x08\x0f\x94\xc2\xf0\x49\x0f\xb1\x5e\x08\x0f"
+         "\x95\xc6\x49\x8b\x46\x10\x41\x0f\xb1\x76\x10\xf0\x41\x0f\xb0\x5e\x14\x66\x41\x0f\xb1\x7e"
+         "\x18"
+         "\xfa\x9c\x5e\xfb\xfb\x9c\x5f",
+         49, 16, true},
+        /* the handler's path: cmpxchg [r14 + 9], ecx (misaligned); lock cmpxchg [r14 - 4],
+         * rcx (across the page below r14); pushfq; pop rsi */
+        {"cmpxchg misaligned, across a page",
+         "\x41\x0f\xb1\x4e\x09\xf0\x49\x0f\xb1\x4e\xfc\x9c\x5e", 13, 4},
+        /* lock xadd [r14 + 8], rax; setc dl; xadd [r14 + 16], ecx; xadd [r14 + 20], dil;
+         * xadd [r14 + 24], si; bswap rdx; bswap r9d; push 0x12345678; pop rbx; push -5;
+         * pop rcx; pushfq; pop rsi; and the handler's path: xadd [r14 + 3], ecx
+         * (misaligned) */
+        {"xadd bswap push imm",
+         "\xf0\x49\x0f\xc1\x46\x08\x0f\x92\xc2\x41\x0f\xc1\x4e\x10\x41\x0f\xc0\x7e\x14"
+         "\x66\x41\x0f\xc1\x76\x18\x48\x0f\xca\x41\x0f\xc9\x68\x78\x56\x34\x12\x5b\x6a"
+         "\xfb\x59\x9c\x5e\x41\x0f\xc1\x4e\x03",
+         47, 13},
+        /* cmp ax, 5; setb dl; cmp r9w, 0x1234; setl bl; test si, 0x8001; sete cl; cmp ax,
+         * dx; seta al; nop word [rax + rax]; prefetchnta [rsi]; endbr64: word compares with
+         * registers, hint nops */
+        {"word compares with registers, hint nops",
+         "\x66\x83\xf8\x05\x0f\x92\xc2\x66\x41\x81\xf9\x34\x12\x0f\x9c\xc3\x66\xf7\xc6"
+         "\x01\x80\x0f\x94\xc1\x66\x39\xd0\x0f\x97\xc0\x66\x0f\x1f\x44\x00\x00\x0f\x18"
+         "\x06\xf3\x0f\x1e\xfa",
+         43, 11, true},
+        /* add ax, 0x1234; sub ax, 0x7fff; setb bl; test ax, 0x8001; setne dl; mov cx,
+         * [r14 + 8]; mov dx, ax; add r9w, dx; push qword [r14 + 16]; pop rbx; lfence; mfence;
+         * sfence; pushfq; pop rsi */
+        {"word accumulator, moves, push mem, fences",
+         "\x66\x05\x34\x12\x66\x2d\xff\x7f\x0f\x92\xc3\x66\xa9\x01\x80\x0f\x95\xc2\x66"
+         "\x41\x8b\x4e\x08\x66\x89\xc2\x66\x41\x01\xd1\x41\xff\x76\x10\x5b\x0f\xae\xe8"
+         "\x0f\xae\xf0\x0f\xae\xf8\x9c\x5e",
+         46, 15, true},
         /* cdqe; add rbx, rax; cwde; add rdx, rax */
         {"cdqe cwde", "\x48\x98\x48\x01\xc3\x98\x48\x01\xc2", 9, 4, true},
         /* shl rax, cl; shr edx, cl; sar r9, cl; add rbx, rax: by cl, the flags dead */
@@ -600,10 +661,11 @@ static void test_forms(void)
         const char *code;
         int len, insns;
     } interp_forms[] = {
-        /* run by their interpreter handlers from the block's code (K_INTERP): lock add
-         * [r14 + 8], rax; cmp word [r14 + 16], 5; setb dl; inc qword [r14 + 24]; xadd
-         * [r14 + 8], rcx; shl rdx, cl; cqo; div rbx after or rbx, 1 and xor edx, edx;
-         * rdtsc; pushfq; pop rsi */
+        /* run by their interpreter handlers from the block's code (K_INTERP), between
+         * translated forms (the word compare, inc of memory, xadd and pushfq are translated
+         * since sessions 11 and 12): lock add [r14 + 8], rax; cmp word [r14 + 16], 5; setb
+         * dl; inc qword [r14 + 24]; xadd [r14 + 8], rcx; shl rdx, cl; cqo; div rbx after or
+         * rbx, 1 and xor edx, edx; rdtsc; pushfq; pop rsi */
         {"interpreter handlers",
          "\xf0\x49\x01\x46\x08\x66\x41\x83\x7e\x10\x05\x0f\x92\xc2\x49\xff\x46\x18\x49"
          "\x0f\xc1\x4e\x08\x48\xd3\xe2\x48\x99\x48\x83\xcb\x01\x31\xd2\x48\xf7\xf3\x0f\x31"
@@ -615,8 +677,8 @@ static void test_forms(void)
          "\x4c\x89\xf7\xb9\x05\x00\x00\x00\xf3\x48\xab\x49\x8d\x76\x40\xa4\x6a\x07\x58\x55"
          "\x48\x89\xe5\xc9",
          24, 10},
-        /* lea rax, [rip + 4]; call rax; jmp +1; ret; lea rcx, [rip + 2]; jmp rcx; cli; sti;
-         * mov eax, ds; prefetchnta [r14] */
+        /* lea rax, [rip + 4]; call rax; jmp +1; ret; lea rcx, [rip + 2]; jmp rcx; cli; sti
+         * (both translated since session 12); mov eax, ds; prefetchnta [r14] (a nop) */
         {"indirect call and jmp, cli sti",
          "\x48\x8d\x05\x04\x00\x00\x00\xff\xd0\xeb\x01\xc3\x48\x8d\x0d\x02\x00\x00\x00\xff"
          "\xe1\xfa\xfb\x8c\xd8\x41\x0f\x18\x06",
@@ -634,6 +696,19 @@ static void test_forms(void)
         int len, insns;
         bool native;
     } forms32[] = {
+        /* push dword [esi + 8]; pop ecx; mov cx, [esi + 12]; cmp ax, 7; setb dl */
+        {"32-bit push mem, word forms",
+         "\xff\x76\x08\x59\x66\x8b\x4e\x0c\x66\x3d\x07\x00\x0f\x92\xc2", 15, 5, true},
+        /* xadd [esi + 8], ah; lock xadd [esi + 12], ecx; bswap edx; push 0x1234; pop ebx;
+         * push -3; pop edx; pushfd; pop eax */
+        {"32-bit xadd bswap push imm",
+         "\x0f\xc0\x66\x08\xf0\x0f\xc1\x4e\x0c\x0f\xca\x68\x34\x12\x00\x00\x5b\x6a\xfd"
+         "\x5a\x9c\x58",
+         22, 9, true},
+        /* cmpxchg [esi + 8], ecx; lock cmpxchg [esi + 12], dl; cli; pushfd; pop ebx; sti;
+         * pushfd; pop edx */
+        {"32-bit cmpxchg cli sti pushf",
+         "\x0f\xb1\x4e\x08\xf0\x0f\xb0\x56\x0c\xfa\x9c\x5b\xfb\x9c\x5a", 15, 8, true},
         /* 32-bit code: push eax; push ecx; pop edx; pop ebx; inc eax; dec ebx; inc ecx;
          * dec ecx; pushfd; pop eax */
         {"32-bit push pop inc dec", "\x50\x51\x5a\x5b\x40\x4b\x41\x49\x9c\x58", 10, 8},
