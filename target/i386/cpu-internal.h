@@ -14,9 +14,10 @@
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-/* 2048 entries per privilege: the Debian image's boot walked the page tables 29.4 million
- * times at 512, 17.3 million at 1024, 7.4 million at 2048 (docs/cpu.md) */
-#define TLB_BITS      11
+/* 8192 entries per privilege: the Debian image's boot walked the page tables 29.4 million
+ * times at 512, 17.3 million at 1024, 7.4 million at 2048; bench/net's http, its kernel's
+ * pages colliding (87% of walks), 1 800 times a MB at 2048, 420 at 8192 (docs/cpu.md) */
+#define TLB_BITS      13
 #define TLB_SIZE      (1u << TLB_BITS)
 #define TLB_INVALID   UINT64_MAX
 #define TLB_LOCAL_LOG 1024
@@ -172,8 +173,9 @@ struct X86CPU {
 
     TLBEntry tlb[2][TLB_SIZE];
     TLBSide tlb_side[2][TLB_SIZE];
-    uint32_t tlb_large;  /* entries from large pages: invlpg then looks for those it covers */
-    uint32_t tlb_global; /* entries from global pages */
+    uint32_t tlb_large;      /* entries from large pages: invlpg then looks for those it covers */
+    uint64_t tlb_large_mask; /* while tlb_large: the mask of the largest of those pages */
+    uint32_t tlb_global;     /* entries from global pages */
     /* the slots (privilege * TLB_SIZE + index) filled with non-global pages since the last
      * CR3 write or whole flush, which the next CR3 write drops; TLB_LOCAL_LOG + 1: more */
     uint32_t tlb_local_n;

@@ -105,10 +105,12 @@ void x86_tlb_flush_cr3(X86CPU *cpu)
 }
 
 /*
- * A large page fills one entry per 4 KiB page touched, in any slot: when the TLB holds any,
- * the entries of the large page that holds la are found by their recorded page and mask
- * rather than by flushing everything (Linux maps its kernel and the direct map with 2 MiB
- * pages and invalidates user pages one by one).
+ * A large page fills one entry per 4 KiB page touched: when the TLB holds any, the entries of
+ * the large page that holds la are found by their recorded page and mask rather than by
+ * flushing everything (Linux maps its kernel and the direct map with 2 MiB pages and
+ * invalidates user pages one by one). Those entries can only sit in the slots of the 4 KiB
+ * pages of the largest page size present around la, consecutive from its first: 512 slots a
+ * table for 2 MiB pages rather than the whole table.
  */
 void x86_tlb_flush_page(X86CPU *cpu, uint64_t la)
 {
@@ -123,8 +125,12 @@ void x86_tlb_flush_page(X86CPU *cpu, uint64_t la)
         return;
     }
     bool dropped = false;
+    uint64_t pages = (~cpu->tlb_large_mask + 1) >> GUEST_PAGE_BITS;
+    uint32_t n = pages < TLB_SIZE ? (uint32_t)pages : TLB_SIZE;
+    uint32_t first = ((la & cpu->tlb_large_mask) >> GUEST_PAGE_BITS) & (TLB_SIZE - 1);
     for (int u = 0; u < 2 && cpu->tlb_large; u++) {
-        for (uint32_t i = 0; i < TLB_SIZE; i++) {
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t i = (first + k) & (TLB_SIZE - 1);
             const TLBSide *s = &cpu->tlb_side[u][i];
             if (s->mask != GUEST_PAGE_MASK && s->page != TLB_INVALID &&
                 !((s->page ^ la) & s->mask)) {
@@ -349,7 +355,11 @@ static void tlb_fill(X86CPU *cpu, uint64_t la, int user, const Walk *w, uint64_t
     if (e->addend != addend || s->page != page || s->mask != w->mask || s->global != w->global) {
         tlb_drop(cpu, user, i);
         *s = (TLBSide){.page = page, .mask = w->mask, .global = w->global};
-        cpu->tlb_large += w->mask != GUEST_PAGE_MASK;
+        if (w->mask != GUEST_PAGE_MASK) {
+            bool larger = !cpu->tlb_large || w->mask < cpu->tlb_large_mask;
+            cpu->tlb_large_mask = larger ? w->mask : cpu->tlb_large_mask;
+            cpu->tlb_large++;
+        }
         cpu->tlb_global += w->global;
         if (!w->global && cpu->tlb_local_n <= TLB_LOCAL_LOG) {
             if (cpu->tlb_local_n < TLB_LOCAL_LOG) {

@@ -463,6 +463,25 @@ static void tlb_expect(X86CPU *cpu, int n, const uint64_t *want)
     }
 }
 
+/* The 64-bit code at TLB_CODE, TLB_INVLPG, TLB_MOV_CR3, TLB_MOV_CR4 and TLB_SWEEP. */
+static void tlb_write_code64(GuestRam *ram)
+{
+    /* mov rax,[rsi]; mov rbx,[rdi]; mov rdx,[r8]; mov rbp,[r9]; dec ecx; jnz; hlt */
+    const uint8_t loop[] = {0x48, 0x8b, 0x06, 0x48, 0x8b, 0x1f, 0x49, 0x8b, 0x10,
+                            0x49, 0x8b, 0x29, 0xff, 0xc9, 0x75, 0xf0, 0xf4};
+    const uint8_t invlpg[] = {0x41, 0x0f, 0x01, 0x3a, 0xf4};
+    const uint8_t mov_cr3[] = {0x41, 0x0f, 0x22, 0xda, 0xf4};
+    const uint8_t mov_cr4[] = {0x41, 0x0f, 0x22, 0xe2, 0xf4};
+    guest_ram_write(ram, TLB_CODE, loop, sizeof(loop));
+    guest_ram_write(ram, TLB_INVLPG, invlpg, sizeof(invlpg));
+    guest_ram_write(ram, TLB_MOV_CR3, mov_cr3, sizeof(mov_cr3));
+    guest_ram_write(ram, TLB_MOV_CR4, mov_cr4, sizeof(mov_cr4));
+    /* mov rax,[r11]; add r11, 0x1000; dec ecx; jnz; hlt */
+    const uint8_t sweep[] = {0x49, 0x8b, 0x03, 0x49, 0x81, 0xc3, 0x00, 0x10,
+                             0x00, 0x00, 0xff, 0xc9, 0x75, 0xf2, 0xf4};
+    guest_ram_write(ram, TLB_SWEEP, sweep, sizeof(sweep));
+}
+
 /*
  * 4-level paging, CR4.PGE on. Linear pages (value at the first mapping / at the second):
  *   L1 0x201000 in a 2 MiB page           0x200000 -> 0xa1 / 0x400000 -> 0xb1
@@ -498,20 +517,7 @@ static void test_tlb_flushes_long(gconstpointer jit)
     for (size_t i = 0; i < G_N_ELEMENTS(val); i++) {
         put64(ram, val[i][0], val[i][1]);
     }
-    /* mov rax,[rsi]; mov rbx,[rdi]; mov rdx,[r8]; mov rbp,[r9]; dec ecx; jnz; hlt */
-    const uint8_t loop[] = {0x48, 0x8b, 0x06, 0x48, 0x8b, 0x1f, 0x49, 0x8b, 0x10,
-                            0x49, 0x8b, 0x29, 0xff, 0xc9, 0x75, 0xf0, 0xf4};
-    const uint8_t invlpg[] = {0x41, 0x0f, 0x01, 0x3a, 0xf4};
-    const uint8_t mov_cr3[] = {0x41, 0x0f, 0x22, 0xda, 0xf4};
-    const uint8_t mov_cr4[] = {0x41, 0x0f, 0x22, 0xe2, 0xf4};
-    guest_ram_write(ram, TLB_CODE, loop, sizeof(loop));
-    guest_ram_write(ram, TLB_INVLPG, invlpg, sizeof(invlpg));
-    guest_ram_write(ram, TLB_MOV_CR3, mov_cr3, sizeof(mov_cr3));
-    guest_ram_write(ram, TLB_MOV_CR4, mov_cr4, sizeof(mov_cr4));
-    /* mov rax,[r11]; add r11, 0x1000; dec ecx; jnz; hlt */
-    const uint8_t sweep[] = {0x49, 0x8b, 0x03, 0x49, 0x81, 0xc3, 0x00, 0x10,
-                             0x00, 0x00, 0xff, 0xc9, 0x75, 0xf2, 0xf4};
-    guest_ram_write(ram, TLB_SWEEP, sweep, sizeof(sweep));
+    tlb_write_code64(ram);
     x86_cpu_setup_long_mode(cpu, 0x1000, 0);
     g_assert_true(env->cr4 & CR4_PGE);
     g_assert_true(x86_cpu_set_jit(cpu, jit != NULL, NULL));
@@ -588,6 +594,63 @@ static void test_tlb_flushes_long(gconstpointer jit)
     guest_ram_free(ram);
 }
 
+/*
+ * 4-level paging, a 1 GiB page beside 2 MiB pages. Linear pages (value at the first mapping /
+ * at the second):
+ *   A 0x201000 and D 0x202000 in a 2 MiB page   0x200000 -> 0xa1, 0xa4 / 0x400000 -> 0xb1
+ *   B 0xa01000 in a 2 MiB page, 8 MiB above A   0xa00000 -> 0xa2
+ *   G 0x40805000 in a 1 GiB page                0 -> 0xa3 / a 4 KiB page -> 0xb3
+ * A and B share a slot in a TLB of 2048 entries: bench/net's guest kernel lost most of its
+ * TLB entries that way. invlpg at the top of G's 1 GiB page must find G's entry, more than a
+ * 2 MiB page's 512 slots from the page's first, though a 2 MiB page was filled after it.
+ */
+static void test_tlb_large_pages(gconstpointer jit)
+{
+    GuestRam *ram = guest_ram_new(16 << 20, 0, NULL);
+    X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
+    put64(ram, 0x1000, 0x2000 | 3);
+    put64(ram, 0x2000, TLB_PD | 3);
+    put64(ram, 0x2000 + 8, 0x83);             /* PDPTE 1: 1 GiB page -> 0 */
+    put64(ram, TLB_PD, 0x83);                 /* the code's 2 MiB page */
+    put64(ram, TLB_PD + 8, 0x200000 | 0x83);  /* A, D */
+    put64(ram, TLB_PD + 40, 0xa00000 | 0x83); /* B */
+    put64(ram, 0x7000 + 4 * 8, 0x8000 | 3);   /* the 4 KiB tables G moves to */
+    put64(ram, 0x8000 + 5 * 8, 0x6000 | 3);
+    const uint64_t val[][2] = {{0x201000, 0xa1}, {0x401000, 0xb1}, {0xa01000, 0xa2},
+                               {0x805000, 0xa3}, {0x6000, 0xb3},   {0x202000, 0xa4}};
+    for (size_t i = 0; i < G_N_ELEMENTS(val); i++) {
+        put64(ram, val[i][0], val[i][1]);
+    }
+    tlb_write_code64(ram);
+    x86_cpu_setup_long_mode(cpu, 0x1000, 0);
+    g_assert_true(x86_cpu_set_jit(cpu, jit != NULL, NULL));
+    X86CPUState *env = x86_cpu_env(cpu);
+    env->regs[R_ESI] = 0x201000;
+    env->regs[R_EDI] = 0xa01000;
+    env->regs[8] = 0x40805000;
+    env->regs[9] = 0x202000;
+
+    tlb_expect(cpu, 4, (uint64_t[]){0xa1, 0xa2, 0xa3, 0xa4});
+    X86CPUStats st;
+    x86_cpu_get_stats(cpu, &st);
+    uint64_t walks = st.tlb_walks;
+    tlb_expect(cpu, 4, (uint64_t[]){0xa1, 0xa2, 0xa3, 0xa4});
+    x86_cpu_get_stats(cpu, &st);
+    g_assert_cmpuint(st.tlb_walks, ==, walks); /* A and B both stayed */
+
+    /* A and G move, unannounced: kept */
+    put64(ram, TLB_PD + 8, 0x400000 | 0x83);
+    put64(ram, 0x2000 + 8, 0x7000 | 3);
+    tlb_expect(cpu, 4, (uint64_t[]){0xa1, 0xa2, 0xa3, 0xa4});
+    /* invlpg in G's 1 GiB page drops G and keeps the 2 MiB pages' entries */
+    tlb_run(cpu, TLB_INVLPG, 0x7ffff000);
+    tlb_expect(cpu, 4, (uint64_t[]){0xa1, 0xa2, 0xb3, 0xa4});
+    x86_cpu_get_stats(cpu, &st);
+    g_assert_cmpuint(st.tlb_large_page_flushes, ==, 1);
+    x86_cpu_free(cpu);
+    guest_ram_free(ram);
+}
+
 /* 32-bit paging with CR4.PSE: invlpg inside a 4 MiB page drops that page's entries only. */
 static void test_tlb_flushes_4m(void)
 {
@@ -648,5 +711,7 @@ int main(int argc, char **argv)
     g_test_add_data_func("/cpu/system/tlb-flushes", NULL, test_tlb_flushes_long);
     g_test_add_data_func("/cpu/system/tlb-flushes-jit", "jit", test_tlb_flushes_long);
     g_test_add_func("/cpu/system/tlb-flushes-4m", test_tlb_flushes_4m);
+    g_test_add_data_func("/cpu/system/tlb-large-pages", NULL, test_tlb_large_pages);
+    g_test_add_data_func("/cpu/system/tlb-large-pages-jit", "jit", test_tlb_large_pages);
     return g_test_run();
 }
