@@ -267,6 +267,8 @@ void x86_tlb_flush_cr3(X86CPU *cpu);
 void x86_tlb_flush_page(X86CPU *cpu, uint64_t la);
 /* The TLB's counters, for `info jit` */
 void x86_tlb_info(const X86CPUStats *cs, GString *out);
+/* `info jit`'s lines on the main loop's turns (cpu.c). */
+void x86_dispatch_info(const X86CPUStats *cs, GString *out);
 uint64_t x86_ld_slow(X86CPU *cpu, uint64_t la, int size, int user);
 void x86_st_slow(X86CPU *cpu, uint64_t la, uint64_t val, int size, int user);
 /* host pointer to a code byte, filling the code TLB; raises #PF */

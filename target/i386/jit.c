@@ -281,6 +281,7 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(out, "decoded blocks      %" PRIu64 "\n", cs.tb_translations);
     g_string_append_printf(out, "decode cache flushes %" PRIu64 "\n", cs.tb_flushes);
     x86_tlb_info(&cs, out);
+    x86_dispatch_info(&cs, out);
     g_string_append_printf(out, "translator          %s\n",
                            on ? "on (the default)" : "off (-accel tcg,jit=off)");
     if (on) {
