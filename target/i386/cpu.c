@@ -39,7 +39,7 @@ X86CPU *x86_cpu_new(GuestRam *ram, const X86BusOps *bus, void *opaque)
     cpu->bus = bus;
     cpu->opaque = opaque;
     cpu->cache_on = true;
-    cpu->tb_hash = g_new0(TB, 1u << TB_HASH_BITS);
+    cpu->tb_hash = g_aligned_alloc0(1u << TB_HASH_BITS, sizeof(TB), 64);
     cpu->tb_victim = g_new0(uint8_t, (1u << TB_HASH_BITS) / TB_WAYS);
     cpu->pool = g_new0(X86Insn, TB_POOL_INSNS);
     tb_flush(cpu);
@@ -54,7 +54,7 @@ void x86_cpu_free(X86CPU *cpu)
     if (!cpu) {
         return;
     }
-    g_free(cpu->tb_hash);
+    g_aligned_free(cpu->tb_hash);
     g_free(cpu->tb_victim);
     g_free(cpu->pool);
     x86_jit_free(cpu->jit);
