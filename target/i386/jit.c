@@ -434,6 +434,8 @@ static bool interp_ok(const X86Insn *in)
         return true;
     case 0x8c:            /* mov r/m, sreg */
     case 0xfa ... 0xfb:   /* cli, sti (which sets tb_exit: its interrupt shadow) */
+    case 0xfc ... 0xfd:   /* cld, std: the kernel's interrupt and exception entry starts with
+                           * cld, which left that whole block interpreted */
     case 0x10d:           /* prefetch */
     case 0x118 ... 0x11e: /* hint nops */
         return true;

@@ -615,6 +615,8 @@ static void test_forms(void)
          24, 10},
         /* lea rax, [rip + 4]; call rax; jmp +1; ret; lea rcx, [rip + 2]; jmp rcx; cli; sti;
          * mov eax, ds; prefetchnta [r14] */
+        /* cld; std; pushfq; pop rsi; cld; mov eax, 1: a block that starts with cld */
+        {"cld std", "\xfc\xfd\x9c\x5e\xfc\xb8\x01\x00\x00\x00", 10, 6},
         {"indirect call and jmp, cli sti",
          "\x48\x8d\x05\x04\x00\x00\x00\xff\xd0\xeb\x01\xc3\x48\x8d\x0d\x02\x00\x00\x00\xff"
          "\xe1\xfa\xfb\x8c\xd8\x41\x0f\x18\x06",
