@@ -942,6 +942,14 @@ static void test_open_irq(void)
     leave_guest_free(&g);
 }
 
+/* The main loop's turns between two reads of the statistics that went through the block
+ * table (found there or decoded) rather than a C link. */
+static uint64_t table_turns(const X86CPUStats *before, const X86CPUStats *after)
+{
+    return after->turns[X86_TURN_TABLE] + after->turns[X86_TURN_DECODED] -
+           before->turns[X86_TURN_TABLE] - before->turns[X86_TURN_DECODED];
+}
+
 /* With the interrupt line down, sti's shadow changes nothing: the block after it runs whole
  * (not one instruction interpreted), and is found through the C link from the block sti
  * ended, not the block table. */
@@ -968,8 +976,7 @@ static void test_sti_turns(void)
     g_assert_cmpuint(env->regs[R_EAX], ==, PASSES);
     g_assert_cmphex(env->rip, ==, JD_CODE + 15);
     g_assert_cmpuint(after.interp[X86_INTERP_SHADOW] - before.interp[X86_INTERP_SHADOW], ==, 0);
-    uint64_t table = after.turns[X86_TURN_TABLE] + after.turns[X86_TURN_DECODED] -
-                     before.turns[X86_TURN_TABLE] - before.turns[X86_TURN_DECODED];
+    uint64_t table = table_turns(&before, &after);
     g_test_message("turns through the block table: %" G_GUINT64_FORMAT, table);
     g_assert_cmpuint(table, <, 10);
     g_assert_cmpuint(after.turns[X86_TURN_LINKED] - before.turns[X86_TURN_LINKED], >=, PASSES - 20);
@@ -1076,8 +1083,7 @@ static uint64_t run_cr3_reloads(uint64_t rsi, uint64_t *table)
     /* with the roots alternating, odd passes ran in the other RAM */
     g_assert_cmpuint(env->regs[R_EDX], ==, (rsi ? PASSES / 2 * 3 : PASSES));
     g_assert_cmphex(env->rip, ==, 0x400000 + 13);
-    *table = after.turns[X86_TURN_TABLE] + after.turns[X86_TURN_DECODED] -
-             before.turns[X86_TURN_TABLE] - before.turns[X86_TURN_DECODED];
+    *table = table_turns(&before, &after);
     uint64_t relinked = after.turns[X86_TURN_RELINKED] - before.turns[X86_TURN_RELINKED];
     g_test_message("C links after a flush %" G_GUINT64_FORMAT ", block table %" G_GUINT64_FORMAT,
                    relinked, *table);
@@ -1119,8 +1125,7 @@ static void test_straddle_links(void)
     g_assert_cmpuint(env->regs[R_EAX], ==, PASSES);
     g_assert_cmphex(env->rip, ==, JD_CODE + 0x100b);
     g_assert_cmpuint(after.turns[X86_TURN_STRADDLE] - before.turns[X86_TURN_STRADDLE], ==, PASSES);
-    uint64_t table = after.turns[X86_TURN_TABLE] + after.turns[X86_TURN_DECODED] -
-                     before.turns[X86_TURN_TABLE] - before.turns[X86_TURN_DECODED];
+    uint64_t table = table_turns(&before, &after);
     g_test_message("turns through the block table: %" G_GUINT64_FORMAT, table);
     g_assert_cmpuint(table, <, 10);
     leave_guest_free(&g);
