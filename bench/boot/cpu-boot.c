@@ -153,7 +153,7 @@ int main(int argc, char **argv)
     g_autofree char *debug = NULL;
     gint64 mem_mib = 256, budget = 0;
     double timeout = 120;
-    gboolean jit = TRUE, no_jit = FALSE;
+    gboolean jit = TRUE, no_jit = FALSE, info_jit = FALSE;
     GOptionEntry entries[] = {
         {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &kernel, "vmlinux or bzImage", "FILE"},
         {"initrd", 0, 0, G_OPTION_ARG_FILENAME, &initrd, "initial ramdisk", "FILE"},
@@ -165,6 +165,8 @@ int main(int argc, char **argv)
         {"jit", 0, 0, G_OPTION_ARG_NONE, &jit, "translate hot blocks (the default)", NULL},
         {"no-jit", 0, 0, G_OPTION_ARG_NONE, &no_jit, "the interpreter only (-accel tcg,jit=off)",
          NULL},
+        {"info-jit", 0, 0, G_OPTION_ARG_NONE, &info_jit,
+         "print `info jit` at the end (the main loop's turns among its counters)", NULL},
         {"debug", 'd', 0, G_OPTION_ARG_STRING, &debug,
          "exc: log every exception; halt: long halts; prof: hottest guest addresses", "ITEMS"},
         {NULL},
@@ -304,6 +306,11 @@ int main(int argc, char **argv)
                 " cache bytes used, %" PRIu64 " links, %" PRIu64 " ret sites not relinked\n",
                 js.blocks, js.insns, js.refused, js.flushes, js.cache_used, js.cache_size, js.links,
                 js.ret_sites_fixed);
+    }
+    if (info_jit) {
+        g_autoptr(GString) info = g_string_new(NULL);
+        x86_cpu_jit_info(h.cpu, info);
+        fprintf(stderr, "%s", info->str);
     }
     if (strcmp(why, "until") && strcmp(why, "poweroff")) {
         GString *dump = g_string_new(NULL);

@@ -50,6 +50,13 @@ void accel_vcpu_nmi(AccelVCPU *v);
 
 /* Instructions executed so far (approximate while running). */
 uint64_t accel_vcpu_icount(AccelVCPU *v);
+
+/* x86_cpu_exec calls (slices of at most 200 000 instructions) and state changes published
+ * to the threads waiting on the vCPU (each one a broadcast). */
+typedef struct AccelVCPUStats {
+    uint64_t slices, state_changes;
+} AccelVCPUStats;
+void accel_vcpu_get_stats(AccelVCPU *v, AccelVCPUStats *out);
 /* The host thread id (gettid) of the vCPU thread, for query-cpus-fast and info cpus. */
 int64_t accel_vcpu_thread_id(AccelVCPU *v);
 

@@ -45,6 +45,9 @@ typedef struct TLBSide {
 } TLBSide;
 
 /* A translated block: decoded instructions from one guest page, executed in order. */
+/* Two cache lines: what a lookup compares and a run reads in the first, the links (read when
+ * the block ends) in the second. At 120 bytes unaligned a lookup's compare and the run's read
+ * of the code pointer fell in different lines, and only the first was prefetched. */
 typedef struct TB {
     uint64_t pc;      /* linear address of the first instruction */
     uint64_t ram_off; /* RAM offset of the first instruction */
@@ -52,12 +55,6 @@ typedef struct TB {
     uint32_t gen;     /* the page's code generation when decoded */
     uint32_t first;   /* index into the instruction pool */
     uint32_t count;
-    /* the blocks that followed this one (taken and fall-through, most recent two), valid
-     * while the TLB epoch is unchanged: the linear-to-physical mapping is then the same */
-    struct TB *link[2];
-    uint64_t link_pc[2];
-    uint64_t link_epoch[2];
-    uint32_t link_next;
     /* translated code (jit.c): valid while code_epoch is the cache's epoch and the CPU runs
      * with the TLB privilege code_user; code NULL: not translatable, the interpreter runs it */
     void *code;
@@ -65,8 +62,15 @@ typedef struct TB {
     uint16_t code_user;
     uint16_t runs;     /* interpreted runs before translation */
     uint32_t code_len; /* instructions translated (a prefix of the block) */
+    uint32_t link_next;
     uint64_t code_end; /* rip after them, where the interpreter takes over */
+    /* the blocks that followed this one (taken and fall-through, most recent two), valid
+     * while the TLB epoch is unchanged: the linear-to-physical mapping is then the same */
+    struct TB *link[2] __attribute__((aligned(64)));
+    uint64_t link_pc[2];
+    uint64_t link_epoch[2];
 } TB;
+G_STATIC_ASSERT(sizeof(TB) == 128);
 
 /* jit.c: the translator and its code cache */
 typedef struct X86Jit X86Jit;
@@ -269,6 +273,8 @@ void x86_tlb_flush_cr3(X86CPU *cpu);
 void x86_tlb_flush_page(X86CPU *cpu, uint64_t la);
 /* The TLB's counters, for `info jit` */
 void x86_tlb_info(const X86CPUStats *cs, GString *out);
+/* `info jit`'s lines on the main loop's turns (cpu.c). */
+void x86_dispatch_info(const X86CPUStats *cs, GString *out);
 uint64_t x86_ld_slow(X86CPU *cpu, uint64_t la, int size, int user);
 void x86_st_slow(X86CPU *cpu, uint64_t la, uint64_t val, int size, int user);
 /* host pointer to a code byte, filling the code TLB; raises #PF */

@@ -482,13 +482,23 @@ static X86JitBlockFn *jit_code(X86CPU *cpu, TB *tb)
     if (tb->code_epoch != x86_jit_epoch(cpu->jit)) {
         if (tb->runs < JIT_HOT_RUNS) {
             tb->runs++;
+            cpu->stats.interp[X86_INTERP_COLD]++;
             return NULL;
         }
         tb->code = x86_jit_translate(cpu, cpu->jit, tb);
         tb->code_epoch = x86_jit_epoch(cpu->jit); /* after a flush the translation made */
         tb->code_user = cpu->mmu_user;
     }
-    return tb->code_user == cpu->mmu_user && x86_jit_mode_ok(cpu, tb) ? tb->code : NULL;
+    if (unlikely(!tb->code)) {
+        cpu->stats.interp[X86_INTERP_REFUSED]++;
+    } else if (unlikely(tb->code_user != cpu->mmu_user)) {
+        cpu->stats.interp[X86_INTERP_PRIV]++;
+    } else if (unlikely(!x86_jit_mode_ok(cpu, tb))) {
+        cpu->stats.interp[X86_INTERP_MODE]++;
+    } else {
+        return tb->code;
+    }
+    return NULL;
 }
 
 /*
@@ -501,6 +511,7 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
     X86CPUState *env = ENV;
     const X86Insn *insns = &cpu->pool[tb->first];
     if (shadow) {
+        cpu->stats.interp[X86_INTERP_SHADOW] += cpu->jit != NULL;
         run_insns(cpu, insns, 1);
         return;
     }
@@ -553,6 +564,23 @@ static void break_chain(X86CPU *cpu)
     cpu->jit_link_req = NULL;
 }
 
+/* Runs the block the loop found. The next turn links from it, also after a tb_exit (sti, a
+ * store into code or a rep chunk leave it mid-block, always at the same place), but not after
+ * one instruction in an interrupt shadow, nor across a privilege change: a link checks the
+ * TLB epoch, not the privilege, and a user-mode pc reached through the link of a kernel-mode
+ * block would not be checked for it. */
+static inline void run_found(X86CPU *cpu, TB *tb, bool shadow, X86TurnKind kind)
+{
+    bool user = cpu->mmu_user;
+    cpu->stats.turns[kind]++;
+    /* the next block is most likely one of this one's successors: have their descriptors in
+     * the cache by the time this block ends */
+    __builtin_prefetch(tb->link[0]);
+    __builtin_prefetch(tb->link[1]);
+    run_tb(cpu, tb, shadow);
+    cpu->prev_tb = shadow || cpu->mmu_user != user ? NULL : tb;
+}
+
 static bool irq_deliverable(X86CPU *cpu)
 {
     return __atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) && (ENV->eflags & IF_MASK) &&
@@ -583,6 +611,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
     }
     for (;;) {
         cpu->nesting = 0;
+        cpu->stats.turns_after_tb_exit += cpu->tb_exit != 0;
         if (unlikely(__atomic_load_n(&cpu->exit_request, __ATOMIC_RELAXED))) {
             __atomic_store_n(&cpu->exit_request, 0, __ATOMIC_RELAXED);
             return X86_EXIT_REQUEST;
@@ -606,8 +635,11 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
                 cpu->stats.interrupts++;
             }
         }
-        /* an interrupt shadow (sti, mov ss) covers exactly the next instruction */
-        bool shadow = env->inhibit_irq;
+        /* An interrupt shadow (sti, mov ss) covers exactly the next instruction; it matters
+         * only when an interrupt or NMI is pending now. One raised later is taken where the
+         * block ends, after that instruction, as at any block end: so the block runs whole. */
+        bool shadow = env->inhibit_irq &&
+                      (__atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) || env->nmi_pending);
         env->inhibit_irq = 0;
         if (unlikely(env->halted)) {
             return X86_EXIT_HALTED;
@@ -621,8 +653,10 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
         }
         TB *prev = cpu->prev_tb, *tb = NULL;
         cpu->prev_tb = NULL;
+        cpu->stats.turns_unlinked += prev == NULL;
+        int k = -1;
         if (prev) {
-            int k = prev->link_pc[0] == pc ? 0 : prev->link_pc[1] == pc ? 1 : -1;
+            k = prev->link_pc[0] == pc ? 0 : prev->link_pc[1] == pc ? 1 : -1;
             if (k >= 0 && prev->link_epoch[k] == cpu->tlb_epoch) {
                 TB *c = prev->link[k];
                 if (c->pc == pc && c->flags == cpu->decode_flags &&
@@ -632,12 +666,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             }
         }
         if (likely(tb)) {
-            /* the next block is most likely one of this one's successors: have their
-             * descriptors in the cache by the time this block ends */
-            __builtin_prefetch(tb->link[0]);
-            __builtin_prefetch(tb->link[1]);
-            run_tb(cpu, tb, shadow);
-            cpu->prev_tb = cpu->tb_exit ? NULL : tb;
+            run_found(cpu, tb, shadow, X86_TURN_LINKED);
             continue;
         }
         uint64_t off;
@@ -668,7 +697,16 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             } else {
                 x86_select_handler(in);
             }
+            cpu->stats.turns[X86_TURN_UNCACHED]++;
             run_insns(cpu, in, 1);
+            continue;
+        }
+        /* A link from before a TLB flush (a CR3 write, an invlpg: ~12 a MB of bench/net's
+         * http, each stranding every C link) still names the block when the page maps to
+         * the RAM it was decoded from: the table's own key, without its cache misses. */
+        if (k >= 0 && tb_matches(cpu, prev->link[k], pc, off)) {
+            prev->link_epoch[k] = cpu->tlb_epoch;
+            run_found(cpu, prev->link[k], shadow, X86_TURN_RELINKED);
             continue;
         }
         bool hit;
@@ -677,7 +715,12 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             if (!translate(cpu, tb, pc, p, off)) {
                 /* An instruction across the page end is never cached: the entry keeps the
                  * block it held, which a miss here on every run would otherwise evict. */
+                cpu->stats.turns[X86_TURN_STRADDLE]++;
+                bool user = cpu->mmu_user;
                 run_insns(cpu, straddling_insn(cpu, pc, p, off), 1);
+                /* The block before ended where this instruction begins (its decoding stopped
+                 * there): the block after is linked from it. */
+                cpu->prev_tb = shadow || cpu->mmu_user != user ? NULL : prev;
                 continue;
             }
         }
@@ -688,11 +731,30 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
             prev->link_epoch[k] = cpu->tlb_epoch;
             prev->link_next = k ^ 1;
         }
-        __builtin_prefetch(tb->link[0]);
-        __builtin_prefetch(tb->link[1]);
-        run_tb(cpu, tb, shadow);
-        cpu->prev_tb = cpu->tb_exit ? NULL : tb;
+        run_found(cpu, tb, shadow, hit ? X86_TURN_TABLE : X86_TURN_DECODED);
     }
+}
+
+void x86_dispatch_info(const X86CPUStats *cs, GString *out)
+{
+    uint64_t all = 0;
+    for (int k = 0; k < X86_TURN_KINDS; k++) {
+        all += cs->turns[k];
+    }
+    g_string_append_printf(
+        out,
+        "main loop turns     %" PRIu64 " (C link %" PRIu64 ", C link after a TLB flush %" PRIu64
+        ", block table %" PRIu64 ", decoded %" PRIu64 ", across a page end %" PRIu64
+        ", uncached %" PRIu64 "; no block before %" PRIu64 "; after tb_exit %" PRIu64 ")\n",
+        all, cs->turns[X86_TURN_LINKED], cs->turns[X86_TURN_RELINKED], cs->turns[X86_TURN_TABLE],
+        cs->turns[X86_TURN_DECODED], cs->turns[X86_TURN_STRADDLE], cs->turns[X86_TURN_UNCACHED],
+        cs->turns_unlinked, cs->turns_after_tb_exit);
+    g_string_append_printf(
+        out,
+        "blocks interpreted  cold %" PRIu64 ", not translated %" PRIu64 ", other privilege %" PRIu64
+        ", segments not flat %" PRIu64 ", interrupt shadow %" PRIu64 "\n",
+        cs->interp[X86_INTERP_COLD], cs->interp[X86_INTERP_REFUSED], cs->interp[X86_INTERP_PRIV],
+        cs->interp[X86_INTERP_MODE], cs->interp[X86_INTERP_SHADOW]);
 }
 
 static void set_flat(X86CPU *cpu, int seg, uint16_t sel, uint32_t flags)

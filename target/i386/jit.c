@@ -283,6 +283,7 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(out, "decoded blocks      %" PRIu64 "\n", cs.tb_translations);
     g_string_append_printf(out, "decode cache flushes %" PRIu64 "\n", cs.tb_flushes);
     x86_tlb_info(&cs, out);
+    x86_dispatch_info(&cs, out);
     g_string_append_printf(out, "translator          %s\n",
                            on ? "on (the default)" : "off (-accel tcg,jit=off)");
     if (on) {
@@ -443,6 +444,8 @@ static bool interp_ok(const X86Insn *in)
         return true;
     case 0x8c:            /* mov r/m, sreg */
     case 0xfa ... 0xfb:   /* cli, sti (which sets tb_exit: its interrupt shadow) */
+    case 0xfc ... 0xfd:   /* cld, std: the kernel's interrupt and exception entry starts with
+                           * cld, which left that whole block interpreted */
     case 0x10d:           /* prefetch */
     case 0x118 ... 0x11e: /* hint nops */
         return true;

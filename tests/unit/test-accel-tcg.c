@@ -128,6 +128,26 @@ static void test_pause_resume(void)
     board_fini(&b);
 }
 
+/* Slice after slice of a busy guest publishes no state change: nobody is woken for them. */
+static void test_quiet_slices(void)
+{
+    Board b;
+    board_init(&b);
+    const uint8_t loop[] = {0xff, 0x06, 0x00, 0x06, 0xeb, 0xfa}; /* inc word [0x600]; jmp */
+    guest_ram_write(b.ram, 0x7c00, loop, sizeof(loop));
+    accel_vcpu_start(b.vcpu);
+    AccelVCPUStats st = {0};
+    for (int i = 0; i < 20000 && st.slices < 20; i++) {
+        g_usleep(1000);
+        accel_vcpu_get_stats(b.vcpu, &st);
+    }
+    accel_vcpu_pause(b.vcpu);
+    accel_vcpu_get_stats(b.vcpu, &st);
+    g_assert_cmpuint(st.slices, >=, 20);
+    g_assert_cmpuint(st.state_changes, ==, 2); /* to RUNNING, back to STOPPED */
+    board_fini(&b);
+}
+
 static void test_triple_fault_reset(void)
 {
     Board b;
@@ -151,5 +171,6 @@ int main(int argc, char **argv)
     g_test_add_func("/accel/tcg/halt-wake", test_halt_wake);
     g_test_add_func("/accel/tcg/pause-resume", test_pause_resume);
     g_test_add_func("/accel/tcg/triple-fault-reset", test_triple_fault_reset);
+    g_test_add_func("/accel/tcg/quiet-slices", test_quiet_slices);
     return g_test_run();
 }

@@ -677,6 +677,8 @@ static void test_forms(void)
          "\x4c\x89\xf7\xb9\x05\x00\x00\x00\xf3\x48\xab\x49\x8d\x76\x40\xa4\x6a\x07\x58\x55"
          "\x48\x89\xe5\xc9",
          24, 10},
+        /* cld; std; pushfq; pop rsi; cld; mov eax, 1: a block that starts with cld */
+        {"cld std", "\xfc\xfd\x9c\x5e\xfc\xb8\x01\x00\x00\x00", 10, 6},
         /* lea rax, [rip + 4]; call rax; jmp +1; ret; lea rcx, [rip + 2]; jmp rcx; cli; sti
          * (both translated since session 12); mov eax, ds; prefetchnta [r14] (a nop) */
         {"indirect call and jmp, cli sti",
@@ -1014,6 +1016,195 @@ static void test_open_irq(void)
     X86CPUState *env = x86_cpu_env(g.cpu);
     g_assert_cmpuint(env->regs[12], ==, 1);
     g_assert_cmpuint(env->rip, ==, JD_CODE + 12);
+    leave_guest_free(&g);
+}
+
+/* The main loop's turns between two reads of the statistics that went through the block
+ * table (found there or decoded) rather than a C link. */
+static uint64_t table_turns(const X86CPUStats *before, const X86CPUStats *after)
+{
+    return after->turns[X86_TURN_TABLE] + after->turns[X86_TURN_DECODED] -
+           before->turns[X86_TURN_TABLE] - before->turns[X86_TURN_DECODED];
+}
+
+/* With the interrupt line down, sti's shadow changes nothing: the block after it runs whole
+ * (not one instruction interpreted), and is found through the C link from the block sti
+ * ended, not the block table. */
+static void test_sti_turns(void)
+{
+    enum { PASSES = 1000 };
+    static const uint8_t code[] = {
+        0xb9, 0xe8, 0x03, 0x00, 0x00, /* 0: mov ecx, PASSES */
+        0xfb,                         /* 5: sti (the block ends here: tb_exit) */
+        0x48, 0xff, 0xc0,             /* 6: inc rax */
+        0xfa,                         /* 9: cli */
+        0xff, 0xc9,                   /* 10: dec ecx */
+        0x75, 0xf7,                   /* 12: jnz 5 */
+        0xf4,                         /* 14: hlt */
+    };
+    G_STATIC_ASSERT(PASSES == 0x3e8);
+    LeaveGuest g;
+    leave_guest_init(&g, code, sizeof(code));
+    X86CPUStats before, after;
+    x86_cpu_get_stats(g.cpu, &before);
+    g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
+    x86_cpu_get_stats(g.cpu, &after);
+    X86CPUState *env = x86_cpu_env(g.cpu);
+    g_assert_cmpuint(env->regs[R_EAX], ==, PASSES);
+    g_assert_cmphex(env->rip, ==, JD_CODE + 15);
+    g_assert_cmpuint(after.interp[X86_INTERP_SHADOW] - before.interp[X86_INTERP_SHADOW], ==, 0);
+    uint64_t table = table_turns(&before, &after);
+    g_test_message("turns through the block table: %" G_GUINT64_FORMAT, table);
+    g_assert_cmpuint(table, <, 10);
+    g_assert_cmpuint(after.turns[X86_TURN_LINKED] - before.turns[X86_TURN_LINKED], >=, PASSES - 20);
+    g_assert_cmpuint(after.turns_after_tb_exit - before.turns_after_tb_exit, >=, PASSES);
+    leave_guest_free(&g);
+}
+
+/* The block whose iretq went to a supervisor-only page at CPL 0 forty times (its C link to
+ * that block made and followed) goes there at CPL 3 once: the fetch faults (#PF, the page
+ * in CR2), the link is not followed across the privilege change. */
+static void test_link_privilege(void)
+{
+    enum { PASSES = 40, X = 0x400000, TSS = 0x8000 };
+    static const uint8_t code[] = {
+        0xb9, 0x28, 0x00, 0x00, 0x00, /* 0: mov ecx, PASSES */
+        0xbe, 0x18, 0x00, 0x00, 0x00, /* 5: mov esi, 0x18 (ss) */
+        0xbf, 0x10, 0x00, 0x00, 0x00, /* 10: mov edi, 0x10 (cs) */
+        0x48, 0x89, 0xe0,             /* 15: mov rax, rsp */
+        0x56,                         /* 18: push rsi */
+        0x50,                         /* 19: push rax */
+        0x9c,                         /* 20: pushfq */
+        0x57,                         /* 21: push rdi */
+        0x68, 0x00, 0x00, 0x40, 0x00, /* 22: push X */
+        0x48, 0xcf,                   /* 27: iretq */
+    };
+    /* at X: inc rbx; dec ecx; jnz JD_CODE + 15; mov esi, 0x23; mov edi, 0x2b; jmp JD_CODE + 15 */
+    uint8_t at_x[26] = {0x48, 0xff, 0xc3, 0xff, 0xc9, 0x0f, 0x85, 0,    0,    0, 0, 0xbe, 0x23,
+                        0x00, 0x00, 0x00, 0xbf, 0x2b, 0x00, 0x00, 0x00, 0xe9, 0, 0, 0,    0};
+    int32_t back1 = (int32_t)(JD_CODE + 15 - (X + 11)), back2 = (int32_t)(JD_CODE + 15 - (X + 26));
+    memcpy(&at_x[7], &back1, 4);
+    memcpy(&at_x[22], &back2, 4);
+    G_STATIC_ASSERT(PASSES == 0x28);
+    LeaveGuest g;
+    leave_guest_init(&g, code, sizeof(code));
+    guest_ram_write(g.ram, X, at_x, sizeof(at_x));
+    uint64_t pde = X | 0x83; /* present, writable, 2 MiB, supervisor only */
+    guest_ram_write(g.ram, 0x3000 + (X >> 21) * 8, &pde, 8);
+    /* user data 0x23 and 64-bit user code 0x2b beside jd_tables' kernel segments */
+    uint64_t user[2] = {0x00cff3000000ffffull, 0x00affb000000ffffull};
+    guest_ram_write(g.ram, JD_GDT + 0x20, user, sizeof(user));
+    uint64_t rsp0 = JD_STACK - 0x800;
+    guest_ram_write(g.ram, TSS + 4, &rsp0, 8);
+    X86CPUState *env = x86_cpu_env(g.cpu);
+    env->gdt.limit = 0x2f;
+    env->segs[R_TR].base = TSS;
+    env->segs[R_TR].limit = 0x67;
+    env->segs[R_TR].flags = 11u << 8 | DESC_P;
+    x86_cpu_state_changed(g.cpu);
+    X86CPUStats st;
+    g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
+    x86_cpu_get_stats(g.cpu, &st);
+    g_assert_cmpuint(env->regs[R_EBX], ==, PASSES);
+    g_assert_cmphex(env->cr2, ==, X);
+    g_assert_cmphex(env->rip, ==, JD_HALT + 1);
+    g_assert_cmpuint(st.turns[X86_TURN_LINKED], >=, PASSES / 2);
+    leave_guest_free(&g);
+}
+
+/* A loop that reloads CR3 every pass (xor with rsi: the same root, or the other one, whose
+ * 2 MiB page at 0x400000 maps other RAM). The blocks after a flush are found through the C
+ * links made before it when their page maps the same RAM (not the block table); when it maps
+ * other RAM, the other code runs. Returns the C links taken after a flush; *table the turns
+ * through the block table. */
+static uint64_t run_cr3_reloads(uint64_t rsi, uint64_t *table)
+{
+    enum { PASSES = 100 };
+    static const uint8_t code[] = {
+        0xb9, 0x64, 0x00, 0x00, 0x00, /* 0: mov ecx, PASSES */
+        0x0f, 0x20, 0xd8,             /* 5: mov rax, cr3 */
+        0x48, 0x31, 0xf0,             /* 8: xor rax, rsi */
+        0x0f, 0x22, 0xd8,             /* 11: mov cr3, rax (the block ends: tb_exit) */
+        0xe9, 0xed, 0xff, 0x2f, 0x00, /* 14: jmp 0x400000 */
+    };
+    G_STATIC_ASSERT(PASSES == 0x64 && JD_CODE + 19 + 0x2fffed == 0x400000);
+    /* cld (interpreted: the main loop finds the block); inc rdx, or add rdx, 2 in the other
+     * RAM; dec ecx; jnz JD_CODE + 5; hlt */
+    uint8_t one[13] = {0xfc, 0x48, 0xff, 0xc2, 0xff, 0xc9, 0x0f, 0x85, 0, 0, 0, 0, 0xf4};
+    uint8_t two[14] = {0xfc, 0x48, 0x83, 0xc2, 0x02, 0xff, 0xc9, 0x0f, 0x85, 0, 0, 0, 0, 0xf4};
+    int32_t back1 = (int32_t)(JD_CODE + 5 - (0x400000 + 12));
+    int32_t back2 = (int32_t)(JD_CODE + 5 - (0x400000 + 13));
+    memcpy(&one[8], &back1, 4);
+    memcpy(&two[9], &back2, 4);
+    LeaveGuest g;
+    leave_guest_init(&g, code, sizeof(code));
+    guest_ram_write(g.ram, 0x400000, one, sizeof(one));
+    guest_ram_write(g.ram, 0x600000, two, sizeof(two));
+    /* the other root at 0x9000: jd_tables' PD copied to 0xb000, 0x400000 mapping 0x600000 */
+    uint8_t pd[4096];
+    guest_ram_read(g.ram, 0x3000, pd, sizeof(pd));
+    uint64_t e = 0x600000 | 0x87;
+    memcpy(&pd[(0x400000 >> 21) * 8], &e, 8);
+    guest_ram_write(g.ram, 0xb000, pd, sizeof(pd));
+    e = 0xa000 | 7;
+    guest_ram_write(g.ram, 0x9000, &e, 8);
+    e = 0xb000 | 7;
+    guest_ram_write(g.ram, 0xa000, &e, 8);
+    X86CPUState *env = x86_cpu_env(g.cpu);
+    env->regs[R_ESI] = rsi;
+    env->regs[R_EDX] = 0;
+    X86CPUStats before, after;
+    x86_cpu_get_stats(g.cpu, &before);
+    g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
+    x86_cpu_get_stats(g.cpu, &after);
+    /* with the roots alternating, odd passes ran in the other RAM */
+    g_assert_cmpuint(env->regs[R_EDX], ==, (rsi ? PASSES / 2 * 3 : PASSES));
+    g_assert_cmphex(env->rip, ==, 0x400000 + 13);
+    *table = table_turns(&before, &after);
+    uint64_t relinked = after.turns[X86_TURN_RELINKED] - before.turns[X86_TURN_RELINKED];
+    g_test_message("C links after a flush %" G_GUINT64_FORMAT ", block table %" G_GUINT64_FORMAT,
+                   relinked, *table);
+    leave_guest_free(&g);
+    return relinked;
+}
+
+static void test_links_across_cr3(void)
+{
+    uint64_t table;
+    g_assert_cmpuint(run_cr3_reloads(0, &table), >=, 2 * 100);
+    g_assert_cmpuint(table, <, 20);
+    run_cr3_reloads(0x1000 ^ 0x9000, &table);
+}
+
+/* A loop whose inc crosses a page end (run on its own, never in a block): the block after it
+ * is found through a C link from the block before it, not the block table. */
+static void test_straddle_links(void)
+{
+    enum { PASSES = 500 };
+    uint8_t code[27];
+    memset(code, 0x90, 15);                                     /* 0x100ff0: nops */
+    const uint8_t tail[] = {0x48, 0xff, 0xc0,                   /* 0x100fff: inc rax */
+                            0xff, 0xc9,                         /* 0x101002: dec ecx */
+                            0x0f, 0x85, 0xe6, 0xff, 0xff, 0xff, /* jnz 0x100ff0 */
+                            0xf4};                              /* 0x10100a: hlt */
+    G_STATIC_ASSERT(sizeof(tail) == 12);
+    memcpy(&code[15], tail, sizeof(tail));
+    LeaveGuest g;
+    leave_guest_init(&g, code, 0);
+    guest_ram_write(g.ram, JD_CODE + 0xff0, code, sizeof(code));
+    X86CPUState *env = x86_cpu_env(g.cpu);
+    env->rip = JD_CODE + 0xff0;
+    env->regs[R_ECX] = PASSES;
+    X86CPUStats before, after;
+    x86_cpu_get_stats(g.cpu, &before);
+    g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
+    x86_cpu_get_stats(g.cpu, &after);
+    g_assert_cmpuint(env->regs[R_EAX], ==, PASSES);
+    g_assert_cmphex(env->rip, ==, JD_CODE + 0x100b);
+    g_assert_cmpuint(after.turns[X86_TURN_STRADDLE] - before.turns[X86_TURN_STRADDLE], ==, PASSES);
+    uint64_t table = table_turns(&before, &after);
+    g_test_message("turns through the block table: %" G_GUINT64_FORMAT, table);
+    g_assert_cmpuint(table, <, 10);
     leave_guest_free(&g);
 }
 
@@ -1401,6 +1592,10 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/masked-irq", test_masked_irq);
     g_test_add_func("/cpu/jit/masked-irq-exit", test_masked_irq_exit);
     g_test_add_func("/cpu/jit/open-irq", test_open_irq);
+    g_test_add_func("/cpu/jit/sti-turns", test_sti_turns);
+    g_test_add_func("/cpu/jit/link-privilege", test_link_privilege);
+    g_test_add_func("/cpu/jit/links-across-cr3", test_links_across_cr3);
+    g_test_add_func("/cpu/jit/straddle-links", test_straddle_links);
     g_test_add_func("/cpu/jit/ret-relinks", test_ret_relinks);
     g_test_add_func("/cpu/jit/jump-lookup", test_jump_lookup);
     g_test_add_func("/cpu/jit/jump-set-ways", test_jump_set_ways);

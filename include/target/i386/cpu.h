@@ -272,6 +272,31 @@ typedef enum X86TlbFlushCause {
     X86_TLB_FLUSH_CAUSES
 } X86TlbFlushCause;
 
+/* How x86_cpu_exec's loop found the block it ran: a C link from the block before (made in
+ * the current TLB epoch, or older and checked against the page's RAM offset), the block
+ * table, decoded anew, an instruction across a page end, the decoded-code cache off. */
+typedef enum {
+    X86_TURN_LINKED,
+    X86_TURN_RELINKED,
+    X86_TURN_TABLE,
+    X86_TURN_DECODED,
+    X86_TURN_STRADDLE,
+    X86_TURN_UNCACHED,
+    X86_TURN_KINDS
+} X86TurnKind;
+
+/* Why a block ran interpreted with the translator on: it had not yet run JIT_HOT_RUNS
+ * times, its first instruction is not translated, its code was made for the other TLB
+ * privilege, its segments are not flat, or one instruction in an interrupt shadow. */
+typedef enum {
+    X86_INTERP_COLD,
+    X86_INTERP_REFUSED,
+    X86_INTERP_PRIV,
+    X86_INTERP_MODE,
+    X86_INTERP_SHADOW,
+    X86_INTERP_KINDS
+} X86InterpKind;
+
 /* Statistics for queries */
 typedef struct X86CPUStats {
     uint64_t insns, exceptions, interrupts, tb_translations, tb_flushes, tlb_flushes;
@@ -283,6 +308,12 @@ typedef struct X86CPUStats {
     uint64_t tlb_cr3_flushes, tlb_globals_kept;
     uint64_t tlb_page_flushes, tlb_large_page_flushes;
     uint64_t tlb_walks;
+    /* the main loop's turns by how the block was found; of all turns, those with no block
+     * before to link from, and of those the turns after a block that ended on tb_exit (sti,
+     * a store into code, a mode change, a rep chunk); blocks run interpreted, by why */
+    uint64_t turns[X86_TURN_KINDS];
+    uint64_t turns_unlinked, turns_after_tb_exit;
+    uint64_t interp[X86_INTERP_KINDS];
 } X86CPUStats;
 void x86_cpu_get_stats(const X86CPU *cpu, X86CPUStats *out);
 
