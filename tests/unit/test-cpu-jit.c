@@ -1019,6 +1019,70 @@ static void test_open_irq(void)
     leave_guest_free(&g);
 }
 
+/* A word of guest RAM that the guest and a host thread add to at the same time. */
+#define RACE_WORD  (JD_DATA + 0x100)
+#define RACE_LOOPS 200000
+
+typedef struct RaceHost {
+    uint64_t *word;
+    int started, stop;
+    uint64_t adds;
+} RaceHost;
+
+static gpointer race_host_adds(gpointer opaque)
+{
+    RaceHost *h = opaque;
+    __atomic_store_n(&h->started, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE)) {
+        __atomic_fetch_add(h->word, 1, __ATOMIC_SEQ_CST);
+        h->adds++;
+    }
+    return NULL;
+}
+
+/* The translated lock xadd and lock cmpxchg on memory are atomic against another writer of
+ * guest RAM (a device's worker, the main loop): a guest adding with both while a host thread
+ * adds to the same word loses no addition on either side. Without the host's lock prefix,
+ * the read and the write of one instruction let the other thread's additions in between be
+ * overwritten (when the two threads do run at once: on a busy host this may pass anyway). */
+static void test_locked_race(void)
+{
+    static const uint8_t code[] = {
+        0x48, 0xc7, 0xc7, 0x00, 0x01, 0x20, 0x00, /* 0: mov rdi, RACE_WORD */
+        0xb9, 0x40, 0x0d, 0x03, 0x00,             /* 7: mov ecx, RACE_LOOPS */
+        0xba, 0x01, 0x00, 0x00, 0x00,             /* 12: mov edx, 1 */
+        0xf0, 0x48, 0x0f, 0xc1, 0x17,             /* 17: lock xadd [rdi], rdx */
+        0x48, 0x8b, 0x07,                         /* 22: mov rax, [rdi] */
+        0x48, 0x8d, 0x70, 0x01,                   /* 25: lea rsi, [rax + 1] */
+        0xf0, 0x48, 0x0f, 0xb1, 0x37,             /* 29: lock cmpxchg [rdi], rsi */
+        0x75, 0xf2,                               /* 34: jnz 22 */
+        0xff, 0xc9,                               /* 36: dec ecx */
+        0x75, 0xe4,                               /* 38: jnz 12 */
+        0xf4,                                     /* 40: hlt */
+    };
+    G_STATIC_ASSERT(RACE_WORD == 0x200100 && RACE_LOOPS == 0x30d40);
+    LeaveGuest g;
+    leave_guest_init(&g, code, sizeof(code));
+    RaceHost h = {.word = guest_ram_host_ptr(g.ram, RACE_WORD, 8)};
+    g_assert_nonnull(h.word);
+    X86JitStats before, after;
+    x86_cpu_get_jit_stats(g.cpu, &before);
+    GThread *t = g_thread_new("race", race_host_adds, &h);
+    while (!__atomic_load_n(&h.started, __ATOMIC_ACQUIRE)) {
+        g_thread_yield(); /* the guest's additions start once the host's are under way */
+    }
+    g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
+    __atomic_store_n(&h.stop, 1, __ATOMIC_RELEASE);
+    g_thread_join(t);
+    x86_cpu_get_jit_stats(g.cpu, &after);
+    g_test_message("host additions during the guest's: %" G_GUINT64_FORMAT, h.adds);
+    g_assert_cmpuint(__atomic_load_n(h.word, __ATOMIC_SEQ_CST), ==, 2ull * RACE_LOOPS + h.adds);
+    /* the translated forms ran, not their handlers */
+    g_assert_cmpuint(after.blocks, >, before.blocks);
+    g_assert_cmpuint(after.handled - before.handled, <, RACE_LOOPS / 100);
+    leave_guest_free(&g);
+}
+
 /* The main loop's turns between two reads of the statistics that went through the block
  * table (found there or decoded) rather than a C link. */
 static uint64_t table_turns(const X86CPUStats *before, const X86CPUStats *after)
@@ -1592,6 +1656,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/masked-irq", test_masked_irq);
     g_test_add_func("/cpu/jit/masked-irq-exit", test_masked_irq_exit);
     g_test_add_func("/cpu/jit/open-irq", test_open_irq);
+    g_test_add_func("/cpu/jit/locked-race", test_locked_race);
     g_test_add_func("/cpu/jit/sti-turns", test_sti_turns);
     g_test_add_func("/cpu/jit/link-privilege", test_link_privilege);
     g_test_add_func("/cpu/jit/links-across-cr3", test_links_across_cr3);
