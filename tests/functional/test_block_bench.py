@@ -162,3 +162,27 @@ def test_profile_latency_event():
         (28549, 24100.631243, "wake:28552"), (28549, 24100.631273, "sleep"), None,
         (28553, 24101.307101, "enter_pwritev"), (28553, 24101.307505, "exit_pwritev"),
         (28552, 24101.4, "kick"), None]
+
+
+def test_profile_strace_by_thread(tmp_path):
+    """--tool strace --phase rand: strace -f's lines counted by thread kind and call, a call
+    another thread cut in two counted once, futex by its operation, a thread that came and went
+    between the snapshots as 'other'."""
+    prof = load_profile()
+    trace = tmp_path / "strace.txt"
+    trace.write_text(
+        "101   futex(0x55a97fe384b0, FUTEX_WAIT_PRIVATE, 2, NULL <unfinished ...>\n"
+        "102   pwritev(12, [{iov_base=\"\\0\", iov_len=4096}], 1, 8192) = 4096\n"
+        "102   futex(0x55a97fe384b0, FUTEX_WAKE_PRIVATE, 2147483647) = 1\n"
+        "101   <... futex resumed>)               = 0\n"
+        "101   preadv2(12, [{iov_base=\"\", iov_len=4096}], 1, 0, RWF_NOWAIT) = 4096\n"
+        "100   poll([{fd=3, events=POLLIN}], 1, 10) = 0 (Timeout)\n"
+        "109   sched_yield()                     = 0\n"
+        "102   +++ exited with 0 +++\n"
+        "101   futex(0x7f1850009980, FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME, 0, NULL, "
+        "FUTEX_BITSET_MATCH_ANY) = 0\n")
+    names = {"100": ("qemu-system-x86",), "101": ("CPU 0/TCG",), "102": ("pool-3",)}
+    assert prof.strace_by_thread(str(trace), names, 100) == {
+        ("vcpu", "futex wait"): 1, ("vcpu", "futex wait_bitset"): 1, ("vcpu", "preadv2"): 1,
+        ("workers", "pwritev"): 1, ("workers", "futex wake"): 1, ("main", "poll"): 1,
+        ("other", "sched_yield"): 1}
