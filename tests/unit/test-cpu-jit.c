@@ -1091,15 +1091,17 @@ static uint64_t table_turns(const X86CPUStats *before, const X86CPUStats *after)
            before->turns[X86_TURN_TABLE] - before->turns[X86_TURN_DECODED];
 }
 
-/* With the interrupt line down, sti's shadow changes nothing: the block after it runs whole
- * (not one instruction interpreted), and is found through the C link from the block sti
- * ended, not the block table. */
+/* With the interrupt line down, sti's shadow changes nothing: interpreted (its first
+ * JIT_HOT_RUNS runs), the block after it runs whole (not one instruction interpreted) and is
+ * found through the C link from the block sti ended, not the block table; translated, the
+ * block goes on after sti in host code and loops to its own start there, with no turn of the
+ * main loop a pass (leaving after each sti took 1 000 more). */
 static void test_sti_turns(void)
 {
     enum { PASSES = 1000 };
     static const uint8_t code[] = {
         0xb9, 0xe8, 0x03, 0x00, 0x00, /* 0: mov ecx, PASSES */
-        0xfb,                         /* 5: sti (the block ends here: tb_exit) */
+        0xfb,                         /* 5: sti (interpreted, the block ends here: tb_exit) */
         0x48, 0xff, 0xc0,             /* 6: inc rax */
         0xfa,                         /* 9: cli */
         0xff, 0xc9,                   /* 10: dec ecx */
@@ -1120,8 +1122,16 @@ static void test_sti_turns(void)
     uint64_t table = table_turns(&before, &after);
     g_test_message("turns through the block table: %" G_GUINT64_FORMAT, table);
     g_assert_cmpuint(table, <, 10);
-    g_assert_cmpuint(after.turns[X86_TURN_LINKED] - before.turns[X86_TURN_LINKED], >=, PASSES - 20);
-    g_assert_cmpuint(after.turns_after_tb_exit - before.turns_after_tb_exit, >=, PASSES);
+    uint64_t turns = 0;
+    for (int k = 0; k < X86_TURN_KINDS; k++) {
+        turns += after.turns[k] - before.turns[k];
+    }
+    uint64_t linked = after.turns[X86_TURN_LINKED] - before.turns[X86_TURN_LINKED];
+    g_test_message("main loop turns: %" G_GUINT64_FORMAT ", C link %" G_GUINT64_FORMAT, turns,
+                   linked);
+    /* the cold runs: after sti, then the block after it through its C link, each pass */
+    g_assert_cmpuint(linked, >=, 10);
+    g_assert_cmpuint(turns, <, 3 * 20);
     leave_guest_free(&g);
 }
 
