@@ -2238,7 +2238,8 @@ typedef struct JitLinkRec {
     uint64_t pc;       /* where the exit leaves for */
     int32_t epoch_at;  /* from the record to the imm64 of the TLB epoch the link is valid in;
                         * 0: a target in the block's page, valid while the frame's epoch is */
-    int32_t addend_at; /* a target in another page: to the imm64 of its TLB entry's addend */
+    int32_t addend_at; /* a target in another page, a ret's in 64-bit code: to the imm64 of
+                        * its TLB entry's addend */
     int32_t jmp_at;    /* from the record to the rel32 of the jump to patch */
     int32_t pc_at;     /* a ret's: from the record to the imm64 of the target it is linked to */
     int32_t user;      /* the TLB privilege the code runs with */
@@ -2252,8 +2253,9 @@ typedef struct JitLinkRec {
  *   (ret: movabs rax, target (patched); cmp rax, rip; jne) ─────────────┤
  *   movabs rax, epoch (patched); cmp rax, tlb_epoch; jne ──────────────┤
  *     (a target in the block's page: cmp tlb_epoch, the frame's epoch; │
- *      in another page: the epoch's je, else its TLB entry's code tag   │
- *      and addend (patched) compared)                                  │
+ *      in another page, or a ret's or indirect exit's in 64-bit code:  │
+ *      the epoch's je, else its TLB entry's code tag and addend        │
+ *      (patched) compared; a ret's failing goes to the lookup)         │
  *   movabs rdx, &record                                                 │
  *   jmp rel32 (patched: the next block's chain entry; first: the stub) ┤
  *   stub: rip = target; jit_link_req = &record; return 0  ◄────────────┘
@@ -2325,6 +2327,29 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
         out[n++] = lookup_epoch;
         lookup_epoch = NULL;
     }
+    uint8_t *lookup_page = NULL;
+    if (dynamic && c->tb->flags == X86_MODE64) {
+        /* Or its own link holds, as a direct link to another page does, while the target's
+         * TLB entry maps its page for execution at the host address it had when linked
+         * (patched in): a CR3 write keeps the global (kernel) pages' entries, an invlpg all
+         * but one page's. The table's slot may have gone to another target meanwhile (~400
+         * exits a MB of bench/net http left for the main loop so, and were linked again as
+         * they were). rdi stays: the lookup's key. */
+        linked = je_jmp_fwd(e);
+        je_patch_here(e, lookup_epoch);
+        static const uint8_t mov = 0x8b;
+        int32_t tlb = CPU_OFF(tlb[c->user]);
+        emit_tlb_index(e, H_RSI, H_RDI);
+        je_mov_rr(e, 8, H_RCX, H_RDI);
+        je_alu_ri(e, 8, 4 /* and */, H_RCX, (int32_t)GUEST_PAGE_MASK);
+        je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_RSI, 0, tlb + (int32_t)offsetof(TLBEntry, code));
+        lookup_epoch = je_jcc_fwd(e, 5 /* ne */);
+        je_movabs(e, H_RAX, UINT64_MAX); /* no addend is UINT64_MAX: not taken until linked */
+        addend_imm = e->p - 8;
+        je_op_mem(e, 8, &mov, 1, H_RCX, H_RBX, H_RSI, 0, tlb + (int32_t)offsetof(TLBEntry, addend));
+        je_alu_rr(e, 8, 7 /* cmp */, H_RCX, H_RAX);
+        lookup_page = je_jcc_fwd(e, 5 /* ne */);
+    }
     if (linked) {
         je_patch_here(e, linked);
     }
@@ -2335,6 +2360,9 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     if (lookup) {
         je_patch_here(e, lookup);
         je_patch_here(e, lookup_epoch);
+        if (lookup_page) {
+            je_patch_here(e, lookup_page);
+        }
         n = emit_jump_lookup(c, out, n, &lookup_rdx_imm);
     }
     for (int k = 0; k < n; k++) {
@@ -2417,10 +2445,13 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     uint64_t addend = 0, was_addend = 0, was_epoch = cpu->tlb_epoch;
     if (rec.addend_at) {
         const TLBEntry *te = x86_tlbe(cpu, rec.pc, rec.user);
-        if (te->code != (rec.pc & GUEST_PAGE_MASK)) {
+        if (te->code == (rec.pc & GUEST_PAGE_MASK)) {
+            addend = te->addend;
+        } else if (!rec.pc_at) {
             return; /* the main loop fetched it past the TLB: nothing to key the link on */
+        } else {
+            addend = UINT64_MAX; /* a ret's (its target patched above): by the epoch alone */
         }
-        addend = te->addend;
         memcpy(&was_addend, rw + rec.addend_at, 8);
     }
     int32_t was_rel;
