@@ -1186,6 +1186,29 @@ static void test_link_privilege(void)
     leave_guest_free(&g);
 }
 
+/* A LeaveGuest whose 2 MiB page at 0x400000 holds `one`, and `two` at 0x600000, which the
+ * second root at 0x9000 maps there instead (jd_tables' PD copied to 0xb000); rsi: the value
+ * the code xors CR3 with (0: the same root each time, else 0x1000 ^ 0x9000), rdx = 0. */
+static void two_roots_init(LeaveGuest *g, const uint8_t *code, size_t len, const uint8_t *one,
+                           size_t n1, const uint8_t *two, size_t n2, uint64_t rsi)
+{
+    leave_guest_init(g, code, len);
+    guest_ram_write(g->ram, 0x400000, one, n1);
+    guest_ram_write(g->ram, 0x600000, two, n2);
+    uint8_t pd[4096];
+    guest_ram_read(g->ram, 0x3000, pd, sizeof(pd));
+    uint64_t e = 0x600000 | 0x87;
+    memcpy(&pd[(0x400000 >> 21) * 8], &e, 8);
+    guest_ram_write(g->ram, 0xb000, pd, sizeof(pd));
+    e = 0xa000 | 7;
+    guest_ram_write(g->ram, 0x9000, &e, 8);
+    e = 0xb000 | 7;
+    guest_ram_write(g->ram, 0xa000, &e, 8);
+    X86CPUState *env = x86_cpu_env(g->cpu);
+    env->regs[R_ESI] = rsi;
+    env->regs[R_EDX] = 0;
+}
+
 /* A loop that reloads CR3 every pass (xor with rsi: the same root, or the other one, whose
  * 2 MiB page at 0x400000 maps other RAM). The blocks after a flush are found through the C
  * links made before it when their page maps the same RAM (not the block table); when it maps
@@ -1211,22 +1234,8 @@ static uint64_t run_cr3_reloads(uint64_t rsi, uint64_t *table)
     memcpy(&one[8], &back1, 4);
     memcpy(&two[9], &back2, 4);
     LeaveGuest g;
-    leave_guest_init(&g, code, sizeof(code));
-    guest_ram_write(g.ram, 0x400000, one, sizeof(one));
-    guest_ram_write(g.ram, 0x600000, two, sizeof(two));
-    /* the other root at 0x9000: jd_tables' PD copied to 0xb000, 0x400000 mapping 0x600000 */
-    uint8_t pd[4096];
-    guest_ram_read(g.ram, 0x3000, pd, sizeof(pd));
-    uint64_t e = 0x600000 | 0x87;
-    memcpy(&pd[(0x400000 >> 21) * 8], &e, 8);
-    guest_ram_write(g.ram, 0xb000, pd, sizeof(pd));
-    e = 0xa000 | 7;
-    guest_ram_write(g.ram, 0x9000, &e, 8);
-    e = 0xb000 | 7;
-    guest_ram_write(g.ram, 0xa000, &e, 8);
+    two_roots_init(&g, code, sizeof(code), one, sizeof(one), two, sizeof(two), rsi);
     X86CPUState *env = x86_cpu_env(g.cpu);
-    env->regs[R_ESI] = rsi;
-    env->regs[R_EDX] = 0;
     X86CPUStats before, after;
     x86_cpu_get_stats(g.cpu, &before);
     g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
@@ -1279,22 +1288,8 @@ static uint64_t run_dynamic_flushes(uint64_t rsi)
     static const uint8_t one[] = {0x48, 0x83, 0xc2, 0x01, 0xc3}; /* add rdx, 1; ret */
     static const uint8_t two[] = {0x48, 0x83, 0xc2, 0x02, 0xc3}; /* add rdx, 2; ret */
     LeaveGuest g;
-    leave_guest_init(&g, code, sizeof(code));
-    guest_ram_write(g.ram, 0x400000, one, sizeof(one));
-    guest_ram_write(g.ram, 0x600000, two, sizeof(two));
-    /* the other root at 0x9000: jd_tables' PD copied to 0xb000, 0x400000 mapping 0x600000 */
-    uint8_t pd[4096];
-    guest_ram_read(g.ram, 0x3000, pd, sizeof(pd));
-    uint64_t e = 0x600000 | 0x87;
-    memcpy(&pd[(0x400000 >> 21) * 8], &e, 8);
-    guest_ram_write(g.ram, 0xb000, pd, sizeof(pd));
-    e = 0xa000 | 7;
-    guest_ram_write(g.ram, 0x9000, &e, 8);
-    e = 0xb000 | 7;
-    guest_ram_write(g.ram, 0xa000, &e, 8);
+    two_roots_init(&g, code, sizeof(code), one, sizeof(one), two, sizeof(two), rsi);
     X86CPUState *env = x86_cpu_env(g.cpu);
-    env->regs[R_ESI] = rsi;
-    env->regs[R_EDX] = 0;
     X86JitStats before, after;
     x86_cpu_get_jit_stats(g.cpu, &before);
     g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
