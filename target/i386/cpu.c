@@ -596,6 +596,10 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
     cpu->prev_tb = NULL;
     if (sigsetjmp(cpu->jmp, 0)) {
         break_chain(cpu);
+        /* a fault in the instruction after a translated sti (which goes on in its block when
+         * nothing is pending): delivered as the interpreter delivers it, with no shadow left
+         * (the interpreter ran that instruction in a turn of its own, the shadow cleared) */
+        env->inhibit_irq = 0;
         if (cpu->run_first) {
             cpu->stats.insns += cpu->cur_in - cpu->run_first;
         } else if (cpu->jit_running) {

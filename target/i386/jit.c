@@ -952,6 +952,8 @@ typedef struct JitCtx {
     uint8_t *interp_imm[3 * TB_MAX_INSNS];
     unsigned ninterp;
     bool sse_checked; /* jit-sse.c's mode check is on every path to here */
+    bool shadow_next; /* the next instruction is translated here and is no branch */
+    bool shadow_open; /* an sti's shadow covers the next instruction: clear it after that */
 } JitCtx;
 
 /* the host registers of the slots: callee-saved, or r9-r11, which je_call saves, so helper
@@ -1765,11 +1767,16 @@ static void emit_xadd(JitCtx *c, const X86Insn *in, int size)
 /*
  * K_CLI_STI at CPL 0 (where IOPL cannot refuse them); at another CPL the handler runs out of
  * line, which raises #GP or does the same. sti that sets IF (IF was 0) starts the interrupt
- * shadow as the interpreter does (inhibit_irq, tb_exit): the block leaves after it, so the
- * main loop's next turn runs exactly one instruction before it delivers anything. An sti with
+ * shadow as the interpreter does (inhibit_irq). With an interrupt line up or an NMI pending
+ * the block leaves after it (tb_exit), so the main loop's next turn runs exactly one
+ * instruction before it delivers anything. Otherwise, when the next instruction is translated
+ * here and is no branch (shadow_next), the block goes on: that instruction is the shadow, and
+ * inhibit_irq is cleared after it (the caller), so that a line raised meanwhile is taken at
+ * the next leave check, not before the shadow's instruction ran (sti; hlt). Leaving for the
+ * main loop after every such sti was ~520 of bench/net http's ~5 800 turns a MB. An sti with
  * IF already set changes nothing and the block goes on.
  */
-static void emit_cli_sti(JitCtx *c, const X86Insn *in)
+static void emit_cli_sti(JitCtx *c, const X86Insn *in, bool shadow_next)
 {
     JitEmit *e = &c->e;
     je_cmp_dword_imm(e, H_RBX, CPU_OFF(cpl), 0);
@@ -1784,8 +1791,18 @@ static void emit_cli_sti(JitCtx *c, const X86Insn *in)
     uint8_t *open = je_jcc_fwd(e, 5 /* ne */);
     je_store_imm(e, 4, H_RBX, CPU_OFF(env.inhibit_irq), 1);
     je_alu_mem_imm(e, 4, 1 /* or */, H_RBX, CPU_OFF(env.eflags), IF_MASK);
+    uint8_t *quiet = NULL;
+    if (shadow_next) {
+        static const uint8_t or_ = 0x0b;
+        je_load(e, 4, H_RAX, H_RBX, CPU_OFF(irq_level));
+        je_op_mem(e, 4, &or_, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(env.nmi_pending));
+        quiet = je_jcc_fwd(e, 4 /* e */);
+    }
     je_store_imm(e, 4, H_RBX, CPU_OFF(tb_exit), 1);
     je_patch_here(e, open);
+    if (quiet) {
+        je_patch_here(e, quiet);
+    }
     jit_cold_rejoin(c);
     emit_tb_exit_check(c);
 }
@@ -2221,7 +2238,8 @@ typedef struct JitLinkRec {
     uint64_t pc;       /* where the exit leaves for */
     int32_t epoch_at;  /* from the record to the imm64 of the TLB epoch the link is valid in;
                         * 0: a target in the block's page, valid while the frame's epoch is */
-    int32_t addend_at; /* a target in another page: to the imm64 of its TLB entry's addend */
+    int32_t addend_at; /* a target in another page, a ret's in 64-bit code: to the imm64 of
+                        * its TLB entry's addend */
     int32_t jmp_at;    /* from the record to the rel32 of the jump to patch */
     int32_t pc_at;     /* a ret's: from the record to the imm64 of the target it is linked to */
     int32_t user;      /* the TLB privilege the code runs with */
@@ -2235,8 +2253,9 @@ typedef struct JitLinkRec {
  *   (ret: movabs rax, target (patched); cmp rax, rip; jne) ─────────────┤
  *   movabs rax, epoch (patched); cmp rax, tlb_epoch; jne ──────────────┤
  *     (a target in the block's page: cmp tlb_epoch, the frame's epoch; │
- *      in another page: the epoch's je, else its TLB entry's code tag   │
- *      and addend (patched) compared)                                  │
+ *      in another page, or a ret's or indirect exit's in 64-bit code:  │
+ *      the epoch's je, else its TLB entry's code tag and addend        │
+ *      (patched) compared; a ret's failing goes to the lookup)         │
  *   movabs rdx, &record                                                 │
  *   jmp rel32 (patched: the next block's chain entry; first: the stub) ┤
  *   stub: rip = target; jit_link_req = &record; return 0  ◄────────────┘
@@ -2308,6 +2327,29 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
         out[n++] = lookup_epoch;
         lookup_epoch = NULL;
     }
+    uint8_t *lookup_page = NULL;
+    if (dynamic && c->tb->flags == X86_MODE64) {
+        /* Or its own link holds, as a direct link to another page does, while the target's
+         * TLB entry maps its page for execution at the host address it had when linked
+         * (patched in): a CR3 write keeps the global (kernel) pages' entries, an invlpg all
+         * but one page's. The table's slot may have gone to another target meanwhile (~400
+         * exits a MB of bench/net http left for the main loop so, and were linked again as
+         * they were). rdi stays: the lookup's key. */
+        linked = je_jmp_fwd(e);
+        je_patch_here(e, lookup_epoch);
+        static const uint8_t mov = 0x8b;
+        int32_t tlb = CPU_OFF(tlb[c->user]);
+        emit_tlb_index(e, H_RSI, H_RDI);
+        je_mov_rr(e, 8, H_RCX, H_RDI);
+        je_alu_ri(e, 8, 4 /* and */, H_RCX, (int32_t)GUEST_PAGE_MASK);
+        je_op_mem(e, 8, &cmp, 1, H_RCX, H_RBX, H_RSI, 0, tlb + (int32_t)offsetof(TLBEntry, code));
+        lookup_epoch = je_jcc_fwd(e, 5 /* ne */);
+        je_movabs(e, H_RAX, UINT64_MAX); /* no addend is UINT64_MAX: not taken until linked */
+        addend_imm = e->p - 8;
+        je_op_mem(e, 8, &mov, 1, H_RCX, H_RBX, H_RSI, 0, tlb + (int32_t)offsetof(TLBEntry, addend));
+        je_alu_rr(e, 8, 7 /* cmp */, H_RCX, H_RAX);
+        lookup_page = je_jcc_fwd(e, 5 /* ne */);
+    }
     if (linked) {
         je_patch_here(e, linked);
     }
@@ -2318,6 +2360,9 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     if (lookup) {
         je_patch_here(e, lookup);
         je_patch_here(e, lookup_epoch);
+        if (lookup_page) {
+            je_patch_here(e, lookup_page);
+        }
         n = emit_jump_lookup(c, out, n, &lookup_rdx_imm);
     }
     for (int k = 0; k < n; k++) {
@@ -2400,10 +2445,13 @@ void x86_jit_link(X86CPU *cpu, X86Jit *j, const void *req, TB *tb)
     uint64_t addend = 0, was_addend = 0, was_epoch = cpu->tlb_epoch;
     if (rec.addend_at) {
         const TLBEntry *te = x86_tlbe(cpu, rec.pc, rec.user);
-        if (te->code != (rec.pc & GUEST_PAGE_MASK)) {
+        if (te->code == (rec.pc & GUEST_PAGE_MASK)) {
+            addend = te->addend;
+        } else if (!rec.pc_at) {
             return; /* the main loop fetched it past the TLB: nothing to key the link on */
+        } else {
+            addend = UINT64_MAX; /* a ret's (its target patched above): by the epoch alone */
         }
-        addend = te->addend;
         memcpy(&was_addend, rw + rec.addend_at, 8);
     }
     int32_t was_rel;
@@ -2890,7 +2938,8 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         c->flags = flags;
         return true;
     case K_CLI_STI:
-        emit_cli_sti(c, in);
+        emit_cli_sti(c, in, c->shadow_next);
+        c->shadow_open = in->op == 0xfb && c->shadow_next;
         return true;
     case K_PUSHF: /* the value from the lazy flags (opaque: exact before), then a push */
         je_mov_rr(e, 8, H_RDI, H_RBX);
@@ -3089,6 +3138,12 @@ static void jit_populate_ahead(X86Jit *j)
     }
 }
 
+/* a kind whose code leaves the block through a chained exit (its leave checks) */
+static bool branch_kind(int kind)
+{
+    return kind == K_JCC || kind == K_JMP || kind == K_CALL || kind == K_RET || kind == K_INDIRECT;
+}
+
 void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
 {
     const X86Insn *insns = &cpu->pool[tb->first];
@@ -3137,7 +3192,13 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         }
         c.pend_made = false;
         c.load_kills = kills[i] == KILL_AFTER;
+        c.shadow_next = i + 1 < n && !branch_kind(kinds[i + 1]);
+        bool shadowed = c.shadow_open;
+        c.shadow_open = false;
         open = emit_insn(&c, &insns[i], kinds[i]);
+        if (shadowed && open) {
+            je_store_imm(&c.e, 4, H_RBX, CPU_OFF(env.inhibit_irq), 0);
+        }
         if (kills[i] == KILL_AFTER && !c.pend_made) {
             c.pend.on = false;
         }
