@@ -3,6 +3,9 @@
 
 static GRecMutex big_lock;
 static __thread int depth;
+/* Contexts this thread is to wake once it no longer holds the lock (bql_wake_context). */
+static __thread GMainContext *wake_after[4];
+static __thread int n_wake_after;
 
 void bql_lock(void)
 {
@@ -24,6 +27,37 @@ void bql_unlock(void)
     g_assert(depth > 0);
     depth--;
     g_rec_mutex_unlock(&big_lock);
+    if (depth == 0) {
+        while (n_wake_after > 0) {
+            GMainContext *ctx = wake_after[--n_wake_after];
+            g_main_context_wakeup(ctx);
+            g_main_context_unref(ctx);
+        }
+    }
+}
+
+void bql_wake_context(GMainContext *ctx)
+{
+    if (!ctx) {
+        ctx = g_main_context_default();
+    }
+    if (g_main_context_is_owner(ctx)) {
+        return; /* not in poll: its next prepare sees what changed */
+    }
+    if (depth == 0) {
+        g_main_context_wakeup(ctx);
+        return;
+    }
+    for (int i = 0; i < n_wake_after; i++) {
+        if (wake_after[i] == ctx) {
+            return;
+        }
+    }
+    if (n_wake_after == G_N_ELEMENTS(wake_after)) {
+        g_main_context_wakeup(ctx);
+        return;
+    }
+    wake_after[n_wake_after++] = g_main_context_ref(ctx);
 }
 
 bool bql_locked(void)

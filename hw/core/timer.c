@@ -1,5 +1,6 @@
 /* The virtual clock and device timers (include/hw/core/timer.h). */
 #include "hw/core/timer.h"
+#include "hw/core/biglock.h"
 #include "migration/vmstate.h"
 
 #include <time.h>
@@ -257,9 +258,7 @@ static void wake_context(void *opaque)
     /* The loop's own thread (a timer callback re-arming, a frame from the tap raising the
      * LAPIC's) is not in poll: its next prepare sees the new deadline. Waking it would cost
      * an eventfd write, one extra iteration and the read that drains it. */
-    if (!g_main_context_is_owner(opaque)) {
-        g_main_context_wakeup(opaque);
-    }
+    bql_wake_context(opaque);
 }
 
 guint hw_clock_attach(HwClock *clock, GMainContext *ctx)

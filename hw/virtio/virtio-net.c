@@ -1,5 +1,6 @@
 /* virtio-net (include/hw/virtio/virtio-net.h). */
 #include "hw/virtio/virtio-net.h"
+#include "hw/core/biglock.h"
 #include "net/vnet-hdr.h"
 
 #include <inttypes.h>
@@ -145,11 +146,14 @@ static uint32_t tx_send_burst(VirtIONet *n, VirtQueue *vq)
     return sent;
 }
 
+/* The source is ready while a flush is due (tx_source_ready), so scheduling is a flag and a
+ * wake-up of the loop; a ready time set from the vCPU woke the loop inside the kick's MMIO
+ * write, while the vCPU still held the big lock the loop then had to sleep on. */
 static void tx_schedule(VirtIONet *n)
 {
     n->tx_waiting = true;
     if (n->running) {
-        g_source_set_ready_time(n->tx_source, 0);
+        bql_wake_context(g_source_get_context(n->tx_source));
     }
 }
 
@@ -184,14 +188,34 @@ static void tx_flush(VirtIONet *n)
     }
 }
 
+typedef struct TxSource {
+    GSource source;
+    VirtIONet *n;
+} TxSource;
+
+static gboolean tx_source_ready(GSource *source)
+{
+    VirtIONet *n = ((TxSource *)source)->n;
+    return n->running && n->tx_waiting;
+}
+
+static gboolean tx_source_prepare(GSource *source, gint *timeout)
+{
+    *timeout = -1;
+    return tx_source_ready(source);
+}
+
 static gboolean tx_source_dispatch(GSource *source, GSourceFunc cb, gpointer data)
 {
-    g_source_set_ready_time(source, -1);
-    tx_flush(data);
+    tx_flush(((TxSource *)source)->n);
     return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs tx_source_funcs = {.dispatch = tx_source_dispatch};
+static GSourceFuncs tx_source_funcs = {
+    .prepare = tx_source_prepare,
+    .check = tx_source_ready,
+    .dispatch = tx_source_dispatch,
+};
 
 static void handle_tx(VirtIODevice *vdev, VirtQueue *vq)
 {
@@ -237,8 +261,8 @@ VirtIONet *virtio_net_new(const DmaSpace *dma, const uint8_t mac[6])
     n->segbuf = g_malloc(VIRTIO_NET_MAX_TX);
     n->running = true;
     n->tx_burst = VIRTIO_NET_TX_BURST;
-    n->tx_source = g_source_new(&tx_source_funcs, sizeof(GSource));
-    g_source_set_callback(n->tx_source, NULL, n, NULL);
+    n->tx_source = g_source_new(&tx_source_funcs, sizeof(TxSource));
+    ((TxSource *)n->tx_source)->n = n;
     g_source_set_name(n->tx_source, "virtio-net-tx");
     g_source_attach(n->tx_source, NULL);
     return n;

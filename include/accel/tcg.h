@@ -51,10 +51,10 @@ void accel_vcpu_nmi(AccelVCPU *v);
 /* Instructions executed so far (approximate while running). */
 uint64_t accel_vcpu_icount(AccelVCPU *v);
 
-/* x86_cpu_exec calls (slices of at most 200 000 instructions) and state changes published
- * to the threads waiting on the vCPU (each one a broadcast). */
+/* x86_cpu_exec calls (slices of at most 200 000 instructions), state changes, and the
+ * broadcasts they made to wake a thread waiting for one (only a stop is waited for). */
 typedef struct AccelVCPUStats {
-    uint64_t slices, state_changes;
+    uint64_t slices, state_changes, broadcasts;
 } AccelVCPUStats;
 void accel_vcpu_get_stats(AccelVCPU *v, AccelVCPUStats *out);
 /* The host thread id (gettid) of the vCPU thread, for query-cpus-fast and info cpus. */

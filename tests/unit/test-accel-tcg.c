@@ -99,6 +99,15 @@ static void test_halt_wake(void)
         g_assert_cmpuint(counter(&b), ==, n);
         wait_for(&b, ACCEL_VCPU_HALTED);
     }
+    /* Halting and waking changed the state each time, and nobody waits for those changes:
+     * no broadcast (a futex syscall each) until the stop that accel_vcpu_pause waits for. */
+    AccelVCPUStats st;
+    accel_vcpu_get_stats(b.vcpu, &st);
+    g_assert_cmpuint(st.state_changes, >=, 8);
+    g_assert_cmpuint(st.broadcasts, ==, 0);
+    accel_vcpu_pause(b.vcpu);
+    accel_vcpu_get_stats(b.vcpu, &st);
+    g_assert_cmpuint(st.broadcasts, ==, 1);
     board_fini(&b);
 }
 

@@ -1,5 +1,5 @@
 /* The virtual clock: timer order, re-arming, pause/resume, and timers run from a main loop
- * woken by a timer armed from another thread under the big lock. */
+ * woken by a timer armed from another thread under the big lock, once it lets the lock go. */
 #include "hw/core/biglock.h"
 #include "hw/core/timer.h"
 #include "loop-probe.h"
@@ -151,6 +151,35 @@ static void test_loop_rearm_no_wakeup(void)
     g_main_context_unref(ctx);
 }
 
+/* A timer armed under the big lock by a thread that does not run the loop (a vCPU's LAPIC
+ * write) wakes the loop when that thread lets the lock go, not while the loop would only
+ * sleep again on the lock. */
+static void test_wake_after_unlock(void)
+{
+    GMainContext *ctx = g_main_context_new();
+    HwClock *clock = hw_clock_new();
+    GArray *order = g_array_new(FALSE, FALSE, sizeof(int));
+    HwTimer *t = hw_timer_new(clock, hit_cb, &(Hit){.order = order, .id = 1});
+    hw_clock_attach(clock, ctx);
+    bql_lock();
+    bql_lock();
+    hw_timer_mod(t, hw_clock_ns(clock) + 3600 * G_GINT64_CONSTANT(1000000000));
+    bql_unlock();
+    g_assert_false(loop_probe_woken(ctx)); /* still held once */
+    bql_unlock();
+    g_assert_true(loop_probe_woken(ctx));
+    /* without the lock the wake-up is at once */
+    while (g_main_context_iteration(ctx, FALSE)) {
+    }
+    g_assert_false(loop_probe_woken(ctx));
+    hw_timer_mod(t, hw_clock_ns(clock) + 60 * G_GINT64_CONSTANT(1000000000));
+    g_assert_true(loop_probe_woken(ctx));
+    hw_timer_free(t);
+    hw_clock_free(clock);
+    g_array_free(order, TRUE);
+    g_main_context_unref(ctx);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -158,5 +187,6 @@ int main(int argc, char **argv)
     g_test_add_func("/hw-timer/pause-resume", test_pause_resume);
     g_test_add_func("/hw-timer/main-loop", test_main_loop);
     g_test_add_func("/hw-timer/loop-rearm-no-wakeup", test_loop_rearm_no_wakeup);
+    g_test_add_func("/hw-timer/wake-after-unlock", test_wake_after_unlock);
     return g_test_run();
 }

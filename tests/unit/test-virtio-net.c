@@ -6,7 +6,9 @@
 #include "hw/virtio/virtio-net-nc.h"
 #include "hw/virtio/virtio-pci.h"
 #include "net/net.h"
+#include "hw/core/biglock.h"
 #include "io-helpers.h"
+#include "loop-probe.h"
 #include "net/vnet-hdr.h"
 #include "tests/include/flat-ram.h"
 #include "tests/include/vring.h"
@@ -205,8 +207,8 @@ static void test_identity_and_config(Fixture *f, gconstpointer data)
 
 static const char tx_frame[] = "\xff\xff\xff\xff\xff\xff\x52\x54\x00\x12\x34\x56\x08\x06payload";
 
-/* One frame on the TX queue, notified. */
-static void tx_one(Fixture *f)
+/* One frame on the TX queue, not yet notified. */
+static void tx_post_one(Fixture *f)
 {
     /* header and frame in separate descriptors, as Linux does without ANY_LAYOUT tricks */
     memset(f->ram + BUF_BASE, 0, VIRTIO_NET_HDR_LEN);
@@ -214,7 +216,29 @@ static void tx_one(Fixture *f)
     vring_set_desc(f->ram, TXQ_BASE, 0, BUF_BASE, VIRTIO_NET_HDR_LEN, VRING_DESC_F_NEXT, 1);
     vring_set_desc(f->ram, TXQ_BASE, 1, BUF_BASE + 0x100, sizeof(tx_frame) - 1, 0, 0);
     publish(f, TXQ_BASE, &f->tx_avail, 0);
+}
+
+/* One frame on the TX queue, notified. */
+static void tx_one(Fixture *f)
+{
+    tx_post_one(f);
     kick_tx(f);
+}
+
+/* A vCPU kicks under the big lock: the main loop, asleep in poll, is woken when the vCPU lets
+ * the lock go (woken earlier it would only sleep on the lock), and then sends the frame. */
+static void test_tx_kick_wakes_after_unlock(Fixture *f, gconstpointer data)
+{
+    tx_post_one(f);
+    g_assert_false(loop_probe_woken(g_main_context_default()));
+    bql_lock();
+    bar_wr(f, 0x3004, 1, 2);
+    g_assert_false(loop_probe_woken(g_main_context_default()));
+    bql_unlock();
+    g_assert_true(loop_probe_woken(g_main_context_default()));
+    g_assert_cmpuint(f->sent->len, ==, 0); /* the loop sends, not the kick */
+    run_main_loop();
+    g_assert_cmpuint(f->sent->len, ==, 1);
 }
 
 static void test_tx(Fixture *f, gconstpointer data)
@@ -1167,6 +1191,7 @@ int main(int argc, char **argv)
     ADD("/virtio-net/tx-flush/batches-no-event-idx", test_tx_flush_batches_no_event_idx);
     ADD("/virtio-net/tx-flush/burst", test_tx_flush_burst);
     ADD("/virtio-net/tx-flush/stopped", test_tx_stopped);
+    ADD("/virtio-net/tx-flush/kick-wakes-after-unlock", test_tx_kick_wakes_after_unlock);
     ADD("/virtio-net/tx-flush/pending-save-load", test_tx_pending_save_load);
     ADD("/virtio-net/tx-flush/reset", test_tx_reset_drops_flush);
     g_test_add("/virtio-net/pci-cfg-window", Fixture, GUINT_TO_POINTER(4), setup,

@@ -26,6 +26,11 @@ bool bql_locked(void);
  * lock) and returns how many; bql_relock() takes them back. */
 int bql_unlock_all(void);
 void bql_relock(int levels);
+/* Wakes ctx's thread from poll, unless the caller runs ctx (it is not in poll then). A
+ * caller holding the lock wakes it only when it lets the lock go: woken at once, that thread
+ * left poll only to sleep again on the lock (a vCPU's MMIO write holds it) and be woken a
+ * second time by the unlock, a futex syscall on each side per virtio kick or timer write. */
+void bql_wake_context(GMainContext *ctx);
 /* The thread running ctx holds the lock except while it polls; call bql_lock() once on that
  * thread before running the loop. */
 void bql_attach_context(GMainContext *ctx);
