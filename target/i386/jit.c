@@ -76,8 +76,9 @@ struct X86Jit {
      * a slow path: a TLB miss, a page crossing, a fault): what jit-sse.c leaves to do */
     uint64_t sse_handled[JIT_SSE_KEYS];
     /* the other instructions translated code ran through their handler (K_INTERP), keyed as
-     * fallback: the integer forms the translator leaves to the interpreter, by how often */
-    uint64_t handled[JIT_FALLBACK_KEYS];
+     * fallback and then by operand (register, memory): the integer forms the translator
+     * leaves to the interpreter, by how often */
+    uint64_t handled[JIT_FALLBACK_KEYS * 2];
     /* QEMU_COLO_JIT_PERFMAP: /tmp/perf-PID.map (start size guest_PC_INSNS per block) and
      * /tmp/perf-PID.jitcode (the cache's bytes, at their offsets) for reading a profile */
     FILE *perf_map;
@@ -175,7 +176,7 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out)
         out->sse_handled += j->sse_handled[k];
     }
     out->handled = 0;
-    for (guint k = 0; k < JIT_FALLBACK_KEYS; k++) {
+    for (guint k = 0; k < G_N_ELEMENTS(j->handled); k++) {
         out->handled += j->handled[k];
     }
 }
@@ -222,21 +223,30 @@ static void sse_handled_info(const X86Jit *j, GString *out)
     }
 }
 
-/* the opcodes counted in counts (fallback's keys) most often, busiest first, under title */
-static void opcode_info(const uint64_t *counts, const char *title, GString *out)
+/*
+ * The `limit` opcodes counted in counts most often, busiest first, under title: fallback's
+ * keys, or (by_operand) those keys times two plus 1 for a memory operand, as handled's are.
+ */
+static void opcode_info(const uint64_t *counts, bool by_operand, guint limit, const char *title,
+                        GString *out)
 {
     uint64_t total;
-    g_autoptr(GArray) keys = busiest_keys(counts, JIT_FALLBACK_KEYS, &total);
+    guint per_key = by_operand ? 2 : 1;
+    g_autoptr(GArray) keys = busiest_keys(counts, JIT_FALLBACK_KEYS * per_key, &total);
     g_string_append_printf(out, "%s %" PRIu64 " (by opcode, busiest first)\n", title, total);
-    for (guint i = 0; i < keys->len && i < 12; i++) {
-        guint k = g_array_index(keys, guint, i), op = k / 8;
+    for (guint i = 0; i < keys->len && i < limit; i++) {
+        guint key = g_array_index(keys, guint, i), k = key / per_key, op = k / 8;
         const X86OpInfo *row = &x86_optab[op];
         static const char *const map[] = {"", "0f ", "0f 38 ", "0f 3a "};
         g_string_append_printf(out, "  %s%02x", map[op >> 8], op & 0xff);
         if (is_group(op)) {
             g_string_append_printf(out, " /%u", k & 7);
         }
-        g_string_append_printf(out, " %-8s %" PRIu64 "\n", row->name, counts[k]);
+        g_string_append_printf(out, " %-8s", row->name);
+        if (by_operand && (row->flags & X86_OPF_MODRM)) {
+            g_string_append_printf(out, " %s", key & 1 ? "mem" : "reg");
+        }
+        g_string_append_printf(out, " %" PRIu64 "\n", counts[key]);
     }
 }
 
@@ -287,8 +297,9 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(out, "translator          %s\n",
                            on ? "on (the default)" : "off (-accel tcg,jit=off)");
     if (on) {
-        opcode_info(cpu->jit->fallback, "interpreted in hot code", out);
-        opcode_info(cpu->jit->handled, "handler-called in translated code", out);
+        opcode_info(cpu->jit->fallback, false, 12, "interpreted in hot code", out);
+        /* 24: more than half of bench/net's calls were in forms below the busiest 12 */
+        opcode_info(cpu->jit->handled, true, 24, "handler-called in translated code", out);
         sse_handled_info(cpu->jit, out);
     }
 }
@@ -2511,7 +2522,8 @@ static void jit_interp(X86CPU *cpu, const X86Insn *in)
         cpu->jit->sse_handled[(p * 256 + (in->op & 0xff)) * 2 + (in->mod != 3)]++;
     } else {
         unsigned op = in->op & (X86_OPTAB_SIZE - 1);
-        cpu->jit->handled[op * 8 + (in->reg & cpu->jit->group_reg[op])]++;
+        cpu->jit->handled[(op * 8 + (in->reg & cpu->jit->group_reg[op])) * 2 +
+                          ((x86_optab[op].flags & X86_OPF_MODRM) && in->mod != 3)]++;
     }
     cpu->tb_end = in + 1;
     cpu->cur_in = in;
