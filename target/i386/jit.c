@@ -76,8 +76,9 @@ struct X86Jit {
      * a slow path: a TLB miss, a page crossing, a fault): what jit-sse.c leaves to do */
     uint64_t sse_handled[JIT_SSE_KEYS];
     /* the other instructions translated code ran through their handler (K_INTERP), keyed as
-     * fallback: the integer forms the translator leaves to the interpreter, by how often */
-    uint64_t handled[JIT_FALLBACK_KEYS];
+     * fallback and then by operand (register, memory): the integer forms the translator
+     * leaves to the interpreter, by how often */
+    uint64_t handled[JIT_FALLBACK_KEYS * 2];
     /* QEMU_COLO_JIT_PERFMAP: /tmp/perf-PID.map (start size guest_PC_INSNS per block) and
      * /tmp/perf-PID.jitcode (the cache's bytes, at their offsets) for reading a profile */
     FILE *perf_map;
@@ -175,7 +176,7 @@ void x86_jit_get_stats(const X86Jit *j, X86JitStats *out)
         out->sse_handled += j->sse_handled[k];
     }
     out->handled = 0;
-    for (guint k = 0; k < JIT_FALLBACK_KEYS; k++) {
+    for (guint k = 0; k < G_N_ELEMENTS(j->handled); k++) {
         out->handled += j->handled[k];
     }
 }
@@ -222,21 +223,30 @@ static void sse_handled_info(const X86Jit *j, GString *out)
     }
 }
 
-/* the opcodes counted in counts (fallback's keys) most often, busiest first, under title */
-static void opcode_info(const uint64_t *counts, const char *title, GString *out)
+/*
+ * The `limit` opcodes counted in counts most often, busiest first, under title: fallback's
+ * keys, or (by_operand) those keys times two plus 1 for a memory operand, as handled's are.
+ */
+static void opcode_info(const uint64_t *counts, bool by_operand, guint limit, const char *title,
+                        GString *out)
 {
     uint64_t total;
-    g_autoptr(GArray) keys = busiest_keys(counts, JIT_FALLBACK_KEYS, &total);
+    guint per_key = by_operand ? 2 : 1;
+    g_autoptr(GArray) keys = busiest_keys(counts, JIT_FALLBACK_KEYS * per_key, &total);
     g_string_append_printf(out, "%s %" PRIu64 " (by opcode, busiest first)\n", title, total);
-    for (guint i = 0; i < keys->len && i < 12; i++) {
-        guint k = g_array_index(keys, guint, i), op = k / 8;
+    for (guint i = 0; i < keys->len && i < limit; i++) {
+        guint key = g_array_index(keys, guint, i), k = key / per_key, op = k / 8;
         const X86OpInfo *row = &x86_optab[op];
         static const char *const map[] = {"", "0f ", "0f 38 ", "0f 3a "};
         g_string_append_printf(out, "  %s%02x", map[op >> 8], op & 0xff);
         if (is_group(op)) {
             g_string_append_printf(out, " /%u", k & 7);
         }
-        g_string_append_printf(out, " %-8s %" PRIu64 "\n", row->name, counts[k]);
+        g_string_append_printf(out, " %-8s", row->name);
+        if (by_operand && (row->flags & X86_OPF_MODRM)) {
+            g_string_append_printf(out, " %s", key & 1 ? "mem" : "reg");
+        }
+        g_string_append_printf(out, " %" PRIu64 "\n", counts[key]);
     }
 }
 
@@ -287,8 +297,9 @@ void x86_cpu_jit_info(X86CPU *cpu, GString *out)
     g_string_append_printf(out, "translator          %s\n",
                            on ? "on (the default)" : "off (-accel tcg,jit=off)");
     if (on) {
-        opcode_info(cpu->jit->fallback, "interpreted in hot code", out);
-        opcode_info(cpu->jit->handled, "handler-called in translated code", out);
+        opcode_info(cpu->jit->fallback, false, 12, "interpreted in hot code", out);
+        /* 24: more than half of bench/net's calls were in forms below the busiest 12 */
+        opcode_info(cpu->jit->handled, true, 24, "handler-called in translated code", out);
         sse_handled_info(cpu->jit, out);
     }
 }
@@ -342,6 +353,10 @@ enum {
     K_PUSH_IMM,  /* 68 6a with the stack's operand size */
     K_PUSH_MEM,  /* ff /6 on memory, with the stack's operand size */
     K_FENCE,     /* 0f ae /5 /6 /7 register forms: lfence mfence sfence */
+    K_MUL,       /* f7 /4 on a register: rdx:rax = rax * r, 32 or 64 bits */
+    K_BT,        /* 0f a3 ab b3 bb on registers; 0f ba /4-/7 on a register or memory (lock) */
+    K_MOV_SREG,  /* 8c to a register: the selector zero-extended (66: merged as a word) */
+    K_DIV,       /* f7 /6 on a register: rdx:rax / r, 32 or 64 bits */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -354,10 +369,10 @@ static int osize(const X86Insn *in)
     return x86_optab[in->op].size == X86_SZ_B ? 1 : in->opsize;
 }
 
-/* c1: the immediate, d1: 1; masked as the CPU masks it */
+/* c0 c1: the immediate, d0 d1: 1; masked as the CPU masks it */
 static unsigned shift_count(const X86Insn *in)
 {
-    unsigned cnt = in->op == 0xd1 ? 1 : (unsigned)in->imm;
+    unsigned cnt = in->op == 0xd0 || in->op == 0xd1 ? 1 : (unsigned)in->imm;
     return cnt & (in->opsize == 8 ? 63 : 31);
 }
 
@@ -552,11 +567,26 @@ static bool locked_rmw(const X86Insn *in)
            mem_ok(in);
 }
 
+/* bts btr btc with an immediate on memory, with or without lock: the host's locked
+ * instruction, as locked_rmw's */
+static bool locked_bt(const X86Insn *in)
+{
+    return in->op == 0x1ba && (in->reg & 7) >= 5 && in->mod != 3 && !in->bad && mode_ok(in) &&
+           !(in->prefix & (PFX_REPZ | PFX_REPNZ | PFX_DATA)) && mem_ok(in);
+}
+
 static int classify_inline(const X86Insn *in)
 {
     int op = in->op;
     bool reg = in->mod == 3;
     int g = in->reg & 7;
+    if (locked_bt(in)) {
+        return K_BT;
+    }
+    if (op == 0x8c && reg && g <= 5 && !in->bad && mode_ok(in) &&
+        !(in->prefix & (PFX_LOCK | PFX_REPZ | PFX_REPNZ))) {
+        return K_MOV_SREG; /* 66 too: the word merged into the register */
+    }
     if (locked_rmw(in)) {
         return in->op < 0x1c0 ? K_CMPXCHG : K_XADD;
     }
@@ -649,6 +679,11 @@ static int classify_inline(const X86Insn *in)
         return K_RET;
     case 0x90:
         return (in->rex & REX_B) ? K_NONE : K_NOP;
+    case 0xc0: /* a byte: shifts by 1-7 (the lazy flags of a longer one differ) */
+    case 0xd0:
+        return reg && shift_count(in) && shift_count(in) < 8 && (g == 4 || g == 5 || g == 7)
+                   ? K_SHIFT_RI
+                   : K_NONE;
     case 0xc1:
     case 0xd1:
         if (!reg || !shift_count(in)) {
@@ -671,6 +706,9 @@ static int classify_inline(const X86Insn *in)
         return K_BSWAP;
     case 0xf6:
     case 0xf7:
+        if (op == 0xf7 && (g == 4 || g == 6) && reg) {
+            return g == 4 ? K_MUL : K_DIV;
+        }
         if (g == 2 || g == 3) {
             return !reg ? K_NONE : g == 2 ? K_NOT : K_NEG;
         }
@@ -689,6 +727,13 @@ static int classify_inline(const X86Insn *in)
         return reg ? K_INCDEC : mem_ok(in) ? K_ALU_MEM : K_NONE;
     case 0x1ae:
         return reg && g >= 5 ? K_FENCE : K_NONE;
+    case 0x1a3:
+    case 0x1ab:
+    case 0x1b3:
+    case 0x1bb: /* a register bit offset on memory may address outside the operand: handler */
+        return reg ? K_BT : K_NONE;
+    case 0x1ba:
+        return g >= 4 && rm_ok(in) ? K_BT : K_NONE;
     case 0x1af:
         return rm_ok(in) ? K_IMUL : K_NONE;
     case 0x69:
@@ -754,6 +799,7 @@ static int host_flags_after(const X86Insn *in, int kind, int before)
     case K_CWDE:
     case K_BSWAP:
     case K_FENCE:
+    case K_MOV_SREG:
         return before;
     case K_MOVX:
     case K_MOVSXD:
@@ -792,6 +838,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_CWDE:
     case K_BSWAP:
     case K_FENCE:
+    case K_MOV_SREG:
         return FX_NONE;
     case K_MOVX:
     case K_MOVSXD:
@@ -802,6 +849,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_TEST_RI:
     case K_SHIFT_RI: /* count not 0 */
     case K_NEG:
+    case K_MUL:
         return FX_KILL;
     case K_IMUL:
     case K_IMUL_I:
@@ -817,6 +865,8 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_ROT_RI:   /* CF and OF, merged with the rest only when they are live */
     case K_INCDEC:   /* all but CF, which it reads only when they are live */
         return FX_PARTIAL;
+    case K_BT: /* CF, merged with the rest when they are live; on memory it may fault */
+        return in->mod == 3 ? FX_PARTIAL : FX_OPAQUE;
     case K_LOAD:
     case K_STORE:
     case K_STORE_IMM:
@@ -828,6 +878,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_CALL:
     case K_RET:
     case K_SSE:     /* may fault (its slow path stores pending flags), no flags */
+    case K_DIV:     /* #DE by its handler, out of line; the flags stay */
     case K_CLI_STI: /* #GP by its handler, out of line; IF is not one of the lazy flags */
         return FX_LEAVE;
     case K_JCC: /* reads the host's flags when they answer it, else x86_cond's lazy fields */
@@ -2061,6 +2112,89 @@ static void jit_rot_flags(X86CPU *cpu, uint64_t r, uint64_t what)
     cpu->env.cc_op = CC_OP_EFLAGS;
 }
 
+/* bt bts btr btc: CF = the bit as it was, the other flags as they were (eager, as the
+ * interpreter's bitop leaves them) */
+static void jit_bt_flags(X86CPU *cpu, uint64_t carry)
+{
+    uint32_t f = (x86_compute_eflags(cpu) & ~CC_C) | (carry ? CC_C : 0);
+    cpu->env.eflags = (cpu->env.eflags & ~(uint64_t)CC_ALL) | f;
+    cpu->env.cc_op = CC_OP_EFLAGS;
+}
+
+/* rax = the host's CF (0 or 1) */
+static void emit_setc_rax(JitCtx *c)
+{
+    static const uint8_t movzx[2] = {0x0f, 0xb6};
+    je_setcc(&c->e, 2 /* c */, H_RAX);
+    je_op_rr(&c->e, 4, movzx, 2, H_RAX, H_RAX);
+}
+
+/* the flags after a bt* from the carry in rax, unless they are dead */
+static void emit_bt_flags(JitCtx *c)
+{
+    if (c->dead) {
+        return;
+    }
+    je_mov_rr(&c->e, 8, H_RDI, H_RBX);
+    je_mov_rr(&c->e, 8, H_RSI, H_RAX);
+    je_call(&c->e, jit_bt_flags);
+}
+
+/*
+ * K_BT: the host's bt, bts, btr or btc. On a register, on its copy (the offset masked by the
+ * operand size, a 32-bit write zero-extended, as the guest's). On memory with an immediate,
+ * under one TLB check (bts btr btc: for writing, on an aligned operand, and locked on the
+ * host whether or not the guest wrote lock, as K_CMPXCHG); a miss, a misaligned operand or a
+ * fault runs the handler out of line from the state at the branch.
+ */
+static void emit_bt(JitCtx *c, const X86Insn *in, int size)
+{
+    JitEmit *e = &c->e;
+    bool imm = in->op == 0x1ba;
+    int op = imm ? (in->reg & 7) - 4 : (in->op >> 3) & 3; /* bt bts btr btc */
+    const uint8_t opc[2] = {0x0f, imm ? 0xba : 0xa3 | op << 3};
+    if (in->mod == 3) {
+        int h = slot_read(c, in->rm, 0);
+        int hs = imm ? 4 + op : slot_read(c, in->reg, slot_bit(c, in->rm));
+        if (op) {
+            slot_written(c, in->rm);
+        }
+        je_op_rr(e, size, opc, 2, hs, h);
+        if (imm) {
+            je_byte(e, (uint8_t)in->imm);
+        }
+        if (!c->dead) {
+            emit_setc_rax(c);
+            emit_bt_flags(c);
+        }
+        return;
+    }
+    emit_ea(c, in, true);
+    uint8_t *miss = emit_tlb_check_as(c, size, op != 0, op != 0);
+    emit_tlb_addend(c);
+    jit_cold_handler(c, in, miss);
+    if (op) {
+        je_byte(e, 0xf0);
+    }
+    je_op_mem(e, size, opc, 2, 4 + op, H_RSI, H_NOINDEX, 0, 0);
+    je_byte(e, (uint8_t)in->imm);
+    if (!c->dead) { /* the carry kept in the frame across the page's mark */
+        emit_setc_rax(c);
+        je_store(e, 8, H_RSP, FRAME_TMP, H_RAX);
+    }
+    if (op) {
+        emit_store_mark(c, size);
+    }
+    if (!c->dead) {
+        je_load(e, 8, H_RAX, H_RSP, FRAME_TMP);
+        emit_bt_flags(c);
+    }
+    jit_cold_rejoin(c);
+    if (op) {
+        emit_tb_exit_check(c);
+    }
+}
+
 /* imul's flags in the lazy form of a shift: CF = OF = rcx, SZP from the result (rax), AF 0 */
 static void emit_imul_flags(JitCtx *c, const X86Insn *in, int size)
 {
@@ -2074,6 +2208,28 @@ static void emit_imul_flags(JitCtx *c, const X86Insn *in, int size)
     je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
     je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
     je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RCX);
+    emit_cc_op(e, CC_OP_SHIFT, size);
+}
+
+/* shl/shr/sar (g) of `size` bytes just done on rax (the host's CF the guest's; shr: rdx = the
+ * operand's sign): the lazy flags of a shift, as the interpreter's shift_op stores them */
+static void emit_shift_flags(JitCtx *c, int g, int size)
+{
+    JitEmit *e = &c->e;
+    static const uint8_t setc_movzx[] = {0x0f, 0x92, 0xc1, 0x0f, 0xb6, 0xc9};
+    for (size_t k = 0; k < sizeof(setc_movzx); k++) {
+        je_byte(e, setc_movzx[k]);
+    }
+    if (g == 4) { /* shl: OF = the result's sign xor CF */
+        je_mov_rr(e, 8, H_RDX, H_RAX);
+        je_shift_ri(e, 8, 5, H_RDX, size * 8 - 1);
+        je_alu_rr(e, 8, 6, H_RDX, H_RCX);
+    } else if (g == 7) {
+        je_mov_imm(e, H_RDX, 0);
+    }
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
+    je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RDX);
     emit_cc_op(e, CC_OP_SHIFT, size);
 }
 
@@ -2559,7 +2715,8 @@ static void jit_interp(X86CPU *cpu, const X86Insn *in)
         cpu->jit->sse_handled[(p * 256 + (in->op & 0xff)) * 2 + (in->mod != 3)]++;
     } else {
         unsigned op = in->op & (X86_OPTAB_SIZE - 1);
-        cpu->jit->handled[op * 8 + (in->reg & cpu->jit->group_reg[op])]++;
+        cpu->jit->handled[(op * 8 + (in->reg & cpu->jit->group_reg[op])) * 2 +
+                          ((x86_optab[op].flags & X86_OPF_MODRM) && in->mod != 3)]++;
     }
     cpu->tb_end = in + 1;
     cpu->cur_in = in;
@@ -2957,8 +3114,21 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     }
     case K_SHIFT_CL: {
-        if (!c->dead) { /* flags after it are seen: the interpreter's (count 0 keeps them) */
-            emit_interp(c, in);
+        static const uint8_t shift_cl = 0xd3;
+        if (!c->dead) { /* flags seen: made exact before (FX_PARTIAL), a count of 0 keeps them */
+            int g = in->reg & 7;
+            ld_reg(c, H_RCX, R_ECX, 4);
+            ld_reg(c, H_RAX, in->rm, size); /* 4: zero-extended, as even a count of 0 leaves it */
+            je_alu_ri(e, 4, 4 /* and */, H_RCX, size == 8 ? 63 : 31);
+            uint8_t *zero = je_jcc_fwd(e, 4 /* e */);
+            if (g == 5) { /* shr: OF is the operand's sign */
+                je_mov_rr(e, 8, H_RDX, H_RAX);
+                je_shift_ri(e, 8, 5, H_RDX, size * 8 - 1);
+            }
+            je_op_rr(e, size, &shift_cl, 1, g, H_RAX);
+            emit_shift_flags(c, g, size);
+            je_patch_here(e, zero);
+            st_reg(c, in->rm, H_RAX);
             return true;
         }
         ld_reg(c, H_RCX, R_ECX, 4);
@@ -2966,12 +3136,45 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         slot_written(c, in->rm);
         /* shl/shr/sar h, cl: the guest's instruction, so the count's masking and a 32-bit
          * result zero-extended even with a count of 0 are the host's too */
-        static const uint8_t shift_cl = 0xd3;
         je_op_rr(e, size, &shift_cl, 1, in->reg & 7, h);
         return true;
     }
     case K_INTERP:
         emit_interp(c, in);
+        return true;
+    case K_MUL: /* the source first (it may be rax or rdx); CF = OF = the high half's not 0 */
+        ld_reg(c, H_RCX, in->rm, size);
+        ld_reg(c, H_RAX, R_EAX, size);
+        je_op_rr(e, size, (const uint8_t[]){0xf7}, 1, 4, H_RCX); /* mul rcx: 32 bits zero-extend */
+        st_reg(c, R_EDX, H_RDX); /* moves only: the host's CF stays for the flags */
+        emit_imul_flags(c, in, size);
+        st_reg(c, R_EAX, H_RAX);
+        return true;
+    case K_BT:
+        emit_bt(c, in, size);
+        return true;
+    case K_DIV: {
+        /* rdx >= the divisor (unsigned) is exactly when the guest's div raises #DE: a divisor
+         * of 0 or a quotient too wide; the handler raises it out of line. rax and rdx have no
+         * copy from the branch on, on either path. */
+        ld_reg(c, H_RCX, in->rm, size);
+        ld_reg(c, H_RDX, R_EDX, size);
+        ld_reg(c, H_RAX, R_EAX, size);
+        cache_drop(c, R_EAX);
+        cache_drop(c, R_EDX);
+        je_alu_rr(e, size, 7 /* cmp */, H_RDX, H_RCX);
+        jit_cold_handler(c, in, je_jcc_fwd(e, 3 /* ae */));
+        je_op_rr(e, size, (const uint8_t[]){0xf7}, 1, 6, H_RCX); /* div rcx: 32 bits zero-extend */
+        je_store(e, 8, H_RBX, REG_OFF(R_EAX), H_RAX);
+        je_store(e, 8, H_RBX, REG_OFF(R_EDX), H_RDX);
+        jit_cold_rejoin(c);
+        return true;
+    }
+    case K_MOV_SREG: /* movzx eax, the selector: no flags, no fault (the register is 0-5) */
+        je_op_mem(e, 4, (const uint8_t[]){0x0f, 0xb7}, 2, H_RAX, H_RBX, H_NOINDEX, 0,
+                  CPU_OFF(env.segs[in->reg & 7].selector));
+        st_greg(c, in, in->rm, size, H_RAX);
+        c->flags = flags;
         return true;
     case K_INDIRECT: /* the handler pushes (call) and sets rip; chained to its last target */
         emit_interp_call(c, in);
@@ -2987,30 +3190,22 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
             je_shift_ri(e, size, g, h, cnt);
             return true;
         }
-        ld_reg(c, H_RAX, in->rm, size);
+        ld_greg(c, in, H_RAX, in->rm, size);
         if (g == 5) { /* shr: OF is the operand's sign */
             je_mov_rr(e, 8, H_RDX, H_RAX);
             je_shift_ri(e, 8, 5, H_RDX, bits - 1);
         }
-        je_shift_ri(e, size, g, H_RAX, cnt); /* the host's CF is the guest's */
-        if (!c->dead) {
-            static const uint8_t setc_movzx[] = {0x0f, 0x92, 0xc1, 0x0f, 0xb6, 0xc9};
-            for (size_t k = 0; k < sizeof(setc_movzx); k++) {
-                je_byte(e, setc_movzx[k]);
-            }
-            if (g == 4) { /* shl: OF = the result's sign xor CF */
-                je_mov_rr(e, 8, H_RDX, H_RAX);
-                je_shift_ri(e, 8, 5, H_RDX, bits - 1);
-                je_alu_rr(e, 8, 6, H_RDX, H_RCX);
-            } else if (g == 7) {
-                je_mov_imm(e, H_RDX, 0);
-            }
-            je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
-            je_store(e, 8, H_RBX, CPU_OFF(env.cc_carry), H_RCX);
-            je_store(e, 8, H_RBX, CPU_OFF(env.cc_src2), H_RDX);
-            emit_cc_op(e, CC_OP_SHIFT, size);
+        if (size == 1) { /* shl/shr/sar al, cnt: the byte zero-extended, bits 8-63 stay 0 */
+            je_byte(e, 0xc0);
+            je_byte(e, 0xc0 | g << 3);
+            je_byte(e, cnt);
+        } else {
+            je_shift_ri(e, size, g, H_RAX, cnt); /* the host's CF is the guest's */
         }
-        st_reg(c, in->rm, H_RAX);
+        if (!c->dead) {
+            emit_shift_flags(c, g, size);
+        }
+        st_greg(c, in, in->rm, size, H_RAX);
         return true;
     }
     case K_ROT_RI:

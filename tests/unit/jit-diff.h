@@ -378,7 +378,8 @@ static inline void jd_one(JdGen *g)
         static const uint8_t forms[][3] = {
             {0xc1, 0xe0, 1}, {0xc1, 0xe8, 1}, {0xc1, 0xf8, 1}, {0xd1, 0xe0, 0}, {0xd1, 0xe8, 0},
             {0xd1, 0xf8, 0}, {0xf7, 0xc0, 4}, {0xff, 0xc0, 0}, {0xf7, 0xd8, 0}, {0xc1, 0xc0, 1},
-            {0xf6, 0xd8, 0}, {0xf7, 0xd0, 0}, {0xf6, 0xd0, 0},
+            {0xf6, 0xd8, 0}, {0xf7, 0xd0, 0}, {0xf6, 0xd0, 0}, {0xc0, 0xe0, 1}, {0xc0, 0xe8, 1},
+            {0xc0, 0xf8, 1}, {0xd0, 0xe8, 0},
         };
         int d = jd_dst(g);
         unsigned f = jd_take(g, G_N_ELEMENTS(forms));
@@ -803,12 +804,24 @@ static inline void jd_one(JdGen *g)
         b[n++] = op;
         break;
     }
-    case 33: { /* bsf, bsr, popcnt, shld/shrd, bt of registers; setcc into memory */
-        static const uint8_t ops[][3] = {{0, 0xbc, 0}, {0, 0xbd, 0}, {0xf3, 0xb8, 0},
-                                         {0, 0xa4, 1}, {0, 0xac, 1}, {0, 0xa5, 0},
-                                         {0, 0xad, 0}, {0, 0xa3, 0}, {0, 0x94, 0}};
+    case 33: { /* bsf, bsr, popcnt, shld/shrd, bt bts btr btc of registers (a register or an
+                * immediate offset); setcc into memory; mov from a segment register */
+        static const uint8_t ops[][3] = {
+            {0, 0xbc, 0}, {0, 0xbd, 0}, {0xf3, 0xb8, 0}, {0, 0xa4, 1}, {0, 0xac, 1},
+            {0, 0xa5, 0}, {0, 0xad, 0}, {0, 0xa3, 0},    {0, 0x94, 0}, {0, 0xab, 0},
+            {0, 0xb3, 0}, {0, 0xbb, 0}, {0, 0xba, 1},    {0, 0x8c, 0},
+        };
         unsigned f = jd_take(g, G_N_ELEMENTS(ops));
         int d = jd_dst(g), s = jd_src(g);
+        if (ops[f][1] == 0x8c) { /* mov r, es/cs/ss/ds/fs/gs */
+            b[n++] = jd_rex(w, 0, 0, d);
+            b[n++] = 0x8c;
+            b[n++] = 0xc0 | jd_take(g, 6) << 3 | (d & 7);
+            break;
+        }
+        if (ops[f][1] == 0xba) {   /* bt bts btr btc r, imm8 */
+            s = 4 + jd_take(g, 4); /* the ModRM.reg digit */
+        }
         if (ops[f][0]) {
             b[n++] = ops[f][0];
         }
@@ -1307,6 +1320,9 @@ static inline void jd_load_side(JitDiff *d, int s)
         }
     } else {
         x86_cpu_setup_long_mode(cpu, JD_PT, 0);
+        /* selectors apart (never reloaded), so that mov r, sreg shows which it read */
+        env->segs[R_FS].selector = 0;
+        env->segs[R_GS].selector = 0x2b;
     }
     env->idt.base = JD_IDT;
     env->idt.limit = d->mode32 ? 0x7ff : 0xfff;

@@ -246,6 +246,20 @@ static void test_smc(void)
     };
     run_fixed("cmpxchg into the block on the last pass", cas, sizeof(cas));
     g_assert_cmpuint(jd_last[1].regs[R_ECX], ==, 1);
+    /* a translated bts (K_BT, locked on the host) sets bit 0 of the mov's imm32 on the last
+     * pass: its store into the block ends it, so the mov runs patched */
+    static const uint8_t bts[] = {
+        0x4c, 0x89, 0xf6,                         /* mov rsi, r14 */
+        0x49, 0x83, 0xff, 0x01,                   /* cmp r15, 1 */
+        0x75, 0x07,                               /* jne over the lea */
+        0x48, 0x8d, 0x35, 0x06, 0x00, 0x00, 0x00, /* lea rsi, [rip+6]: the mov's imm32 */
+        0x0f, 0xba, 0x2e, 0x00,                   /* bts dword [rsi], 0 */
+        0x90,                                     /* nop */
+        0xb9, 0x00, 0x00, 0x00, 0x00,             /* mov ecx, imm32 (patched) */
+        0x48, 0x01, 0xca,                         /* add rdx, rcx */
+    };
+    run_fixed("bts into the block on the last pass", bts, sizeof(bts));
+    g_assert_cmpuint(jd_last[1].regs[R_ECX], ==, 1);
 }
 
 /* A case the random test found, from its registers and its body in hex: straight through
@@ -436,6 +450,9 @@ static void test_faults(void)
         {"byte xadd", "\x0f\xc0\x36", 3},              /* xadd [rsi], dh */
         {"push mem", "\xff\x36", 2},                   /* push qword [rsi] */
         {"word load", "\x66\x8b\x16", 3},              /* mov dx, [rsi] */
+        {"bt mem", "\x48\x0f\xba\x26\x05", 5},         /* bt qword [rsi], 5 */
+        {"lock bts mem", "\xf0\x0f\xba\x2e\x05", 5},   /* lock bts dword [rsi], 5 */
+        {"btr mem", "\x48\x0f\xba\x36\x21", 5},        /* btr qword [rsi], 33 */
         /* these run through the interpreter's handlers (K_INTERP) */
         {"lock add mem, reg", "\xf0\x48\x01\x16", 4},  /* lock add [rsi], rdx */
         {"xchg mem", "\x48\x87\x16", 3},               /* xchg [rsi], rdx */
@@ -473,6 +490,12 @@ static void test_faults(void)
     static const uint8_t de[] = {0x48, 0x01, 0xc3, 0xb9, 0x01, 0,    0,    0,    0x49, 0x83, 0xff,
                                  0x01, 0x75, 0x02, 0x31, 0xc9, 0x31, 0xd2, 0x48, 0xf7, 0xf1};
     fault_case("#DE", de, sizeof(de), false);
+    /* a quotient too wide for eax (edx 5 >= ecx 3) on the last pass: the translated div's
+     * check sends it to the handler, which raises #DE */
+    static const uint8_t de_wide[] = {0x48, 0x01, 0xc3, 0xb9, 0x03, 0,    0,    0,    0xba,
+                                      0x01, 0,    0,    0,    0x49, 0x83, 0xff, 0x01, 0x75,
+                                      0x05, 0xba, 0x05, 0,    0,    0,    0xf7, 0xf1};
+    fault_case("#DE quotient too wide", de_wide, sizeof(de_wide), false);
 }
 
 /* The SSE forms' own exceptions in translated code, each on the last pass only: an aligned
@@ -602,6 +625,40 @@ static void test_forms(void)
          46, 15, true},
         /* cdqe; add rbx, rax; cwde; add rdx, rax */
         {"cdqe cwde", "\x48\x98\x48\x01\xc3\x98\x48\x01\xc2", 9, 4, true},
+        /* bt rax, 5; setc dl; bts ecx, 31; btr r9, 63; btc rdx, rcx; bt ebx, esi; sbb edi,
+         * edi (CF from the bt); bts rsi, rax; btr qword [r14 + 8], 3; lock bts qword
+         * [r14 + 16], 40; setb al; bt dword [r14 + 12], 7; mul rcx; mul edx; seto bl; shr al,
+         * 3; mov bh, 0x9c; sar bh, 2; shr dil, 7; mov eax, ds; mov r9, fs; mov r10, -1; mov r10w,
+         * gs (the word merged); pushfq; pop rsi */
+        {"bt mul byte shifts mov sreg",
+         "\x48\x0f\xba\xe0\x05\x0f\x92\xc2\x0f\xba\xe9\x1f\x49\x0f\xba\xf1\x3f\x48\x0f"
+         "\xbb\xca\x0f\xa3\xf3\x19\xff\x48\x0f\xab\xc6\x49\x0f\xba\x76\x08\x03\xf0\x49"
+         "\x0f\xba\x6e\x10\x28\x0f\x92\xc0\x41\x0f\xba\x66\x0c\x07\x48\xf7\xe1\xf7\xe2"
+         "\x0f\x90\xc3\xc0\xe8\x03\xb7\x9c\xc0\xff\x02\x40\xc0\xef\x07\x8c\xd8\x49\x8c\xe1\x49"
+         "\xc7\xc2\xff\xff\xff\xff\x66\x41\x8c\xea\x9c\x5e",
+         90, 23, true},
+        /* the handler's path: lock bts qword [r14 + 9], 3 (misaligned); btc qword [r14 - 4],
+         * 60 (across the page below r14); bt dword [r14 - 2], 1 (across it); setc dl; btr
+         * [r14 + 8], r13 and bt [r14], r13d (a register offset on memory: handler-called);
+         * pushfq; pop rsi */
+        {"bt on memory, handler's path",
+         "\xf0\x49\x0f\xba\x6e\x09\x03\x49\x0f\xba\x7e\xfc\x3c\x41\x0f\xba\x66\xfe\x01"
+         "\x0f\x92\xc2\x4d\x0f\xb3\x6e\x08\x45\x0f\xa3\x2e\x9c\x5e",
+         33, 8},
+        /* add rbx, rdx; mov ecx, 0; shl eax, cl (a count of 0: the add's flags kept, eax
+         * zero-extended); pushfq; pop r10; mov cl, 33; mov esi, 0x40000000; shr esi, cl; seto
+         * bl; mov cl, 70; sar r9, cl; setc al; shl rdi, cl; pushfq; pop r8: by cl, the flags
+         * seen */
+        {"shifts by cl, flags seen",
+         "\x48\x01\xd3\xb9\x00\x00\x00\x00\xd3\xe0\x9c\x41\x5a\xb1\x21\xbe\x00\x00\x00"
+         "\x40\xd3\xee\x0f\x90\xc3\xb1\x46\x49\xd3\xf9\x0f\x92\xc0\x48\xd3\xe7\x9c\x41"
+         "\x58",
+         39, 15, true},
+        /* or rbx, 1; xor edx, edx; div rbx; mov r9, rax; xor edx, edx; mov ecx, 7; div ecx */
+        {"div",
+         "\x48\x83\xcb\x01\x31\xd2\x48\xf7\xf3\x49\x89\xc1\x31\xd2\xb9\x07\x00"
+         "\x00\x00\xf7\xf1",
+         21, 7, true},
         /* shl rax, cl; shr edx, cl; sar r9, cl; add rbx, rax: by cl, the flags dead */
         {"shifts by cl", "\x48\xd3\xe0\xd3\xea\x49\xd3\xf9\x48\x01\xc3", 11, 4, true},
         /* mov [r14 + 8], dx; mov word [r14 + 18], 0x1234; mov [r14 + 20], r9w */

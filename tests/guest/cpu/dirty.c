@@ -2,7 +2,7 @@
  * Dirty-map test guest: writes RAM by every path the CPU has, forever, with values that keep
  * changing, so that a host that syncs its dirty readers at arbitrary points can check that each
  * changed page was reported. Paths: plain stores of each width (aligned, unaligned, straddling
- * pages), push/call, SSE stores, rep stos/movs both ways, locked and implicit atomics,
+ * pages), push/call, SSE stores, rep stos/movs both ways, locked and implicit atomics (bt* too),
  * cmpxchg8b, fxsave, page-table accessed/dirty bits set by the MMU's walk, and a segment
  * descriptor's accessed bit set by a segment load. Nothing is printed: the host stops it.
  *
@@ -114,7 +114,7 @@ static void atomic_stores(uint8_t *w)
 {
     uint64_t v = rnd();
     uint64_t *p = (uint64_t *)(w + (rnd() % WIN_SIZE & ~7ul));
-    switch (v % 7) {
+    switch (v % 9) {
     case 0:
         __asm__ volatile("lock xaddq %0, %1" : "+r"(v), "+m"(*p) : : "memory");
         break;
@@ -140,6 +140,12 @@ static void atomic_stores(uint8_t *w)
     }
     case 5:
         __asm__ volatile("lock btcq %1, %0" : "+m"(*p) : "r"(v & 63) : "memory");
+        break;
+    case 6: /* an immediate bit offset: the translator's own form (the host's locked btc) */
+        __asm__ volatile("lock btcq $37, %0" : "+m"(*p) : : "memory");
+        break;
+    case 7:
+        __asm__ volatile("btcl $5, %0" : "+m"(*(uint32_t *)p) : : "memory");
         break;
     default:
         __asm__ volatile("lock xaddl %k0, %1" : "+r"(v), "+m"(*(uint32_t *)p) : : "memory");
