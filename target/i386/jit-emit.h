@@ -186,6 +186,13 @@ static inline void je_movabs(JitEmit *e, int reg, uint64_t imm)
     je_u64(e, imm);
 }
 
+/* mov eax, dword [addr]: one instruction (a1 moffs64) for an address beyond rip's reach */
+static inline void je_load_eax_abs(JitEmit *e, uint64_t addr)
+{
+    je_byte(e, 0xa1);
+    je_u64(e, addr);
+}
+
 /* mov dst, src (4 zero-extends) */
 static inline void je_mov_rr(JitEmit *e, int opsz, int dst, int src)
 {
@@ -347,6 +354,14 @@ static inline uint8_t *je_jmp_fwd(JitEmit *e)
 static inline void je_jmp_back(JitEmit *e, const uint8_t *to)
 {
     je_byte(e, 0xe9);
+    je_u32(e, (uint32_t)(int32_t)(to - (e->p + 4)));
+}
+
+/* jcc rel32 to an address already emitted */
+static inline void je_jcc_back(JitEmit *e, int cc, const uint8_t *to)
+{
+    je_byte(e, 0x0f);
+    je_byte(e, 0x80 | cc);
     je_u32(e, (uint32_t)(int32_t)(to - (e->p + 4)));
 }
 

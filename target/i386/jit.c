@@ -951,7 +951,7 @@ typedef struct JitPend {
 } JitPend;
 
 /* a memory access's slow path: where it branches from, and where it rejoins the block */
-enum { COLD_LOAD, COLD_STORE, COLD_MARK, COLD_EXIT, COLD_STALE, COLD_HANDLER };
+enum { COLD_LOAD, COLD_STORE, COLD_MARK, COLD_EXIT, COLD_STALE, COLD_HANDLER, COLD_EMITTED };
 typedef struct JitCold {
     int kind, size;
     uint64_t rip, next; /* the instruction, for a fault's state */
@@ -959,7 +959,11 @@ typedef struct JitCold {
     uint8_t *from, *resume;
     int8_t held[JIT_SLOTS]; /* the register copies at the branch, stored before a helper */
     uint8_t dirty;
-    JitPend pend;        /* flags pending at the branch, stored before a helper that may fault */
+    /* a slow path that rejoins where its instruction's tb_exit check would be: 1 + the index
+     * of the COLD_EXIT that its helper's return checks tb_exit for (0: none) */
+    uint16_t exit_at;
+    int8_t sp_delta; /* a push's store: rsp's copy moved by this after the helper (4: wrapped) */
+    JitPend pend;    /* flags pending at the branch, stored before a helper that may fault */
     const X86Insn *insn; /* COLD_HANDLER: the instruction whose handler runs */
 } JitCold;
 
@@ -997,6 +1001,7 @@ typedef struct JitCtx {
     uint8_t *rax_at;
     JitCold cold[4 * TB_MAX_INSNS]; /* slow paths and side exits to emit after the block */
     unsigned ncold;
+    unsigned insn_cold; /* ncold when the instruction being translated began */
     /* K_INTERP: the instructions whose handlers the code calls, copied after the block (the
      * decoded pool is recycled while code may live on), and their address's patch point */
     const X86Insn *interp[3 * TB_MAX_INSNS]; /* and COLD_HANDLER's: <= 2 + 2 per insn */
@@ -1216,6 +1221,14 @@ static void emit_exit_imm(JitCtx *c, uint64_t rip, uint32_t count);
  */
 static void add_cold(JitCtx *c, int kind, int size, uint8_t *from);
 
+/* compares the block's page's code generation with the one it was made from (eax, flags) */
+static void emit_gen_cmp(JitCtx *c)
+{
+    const GuestRam *ram = c->cpu->ram;
+    je_load_eax_abs(&c->e, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
+    je_alu_ri(&c->e, 4, 7, H_RAX, (int32_t)c->tb->gen);
+}
+
 static void emit_prologue(JitCtx *c)
 {
     JitEmit *e = &c->e;
@@ -1231,10 +1244,7 @@ static void emit_prologue(JitCtx *c)
     c->top = e->p;
     je_label(e);
     cache_reset(c);
-    const GuestRam *ram = c->cpu->ram;
-    je_movabs(e, H_RAX, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
-    je_load(e, 4, H_RAX, H_RAX, 0);
-    je_alu_ri(e, 4, 7, H_RAX, (int32_t)c->tb->gen);
+    emit_gen_cmp(c);
     /* stale code, reached through a link made before the page changed: that exit (rdx, its
      * record) asks to be linked again, to the code the main loop makes now (out of line) */
     add_cold(c, COLD_STALE, 0, je_jcc_fwd(e, 5 /* ne */));
@@ -1477,11 +1487,57 @@ static void add_cold(JitCtx *c, int kind, int size, uint8_t *from)
 
 static void emit_handler_call(JitCtx *c, const X86Insn *in);
 
+/* a push's slow path, once its store is done: rsp's copy as the straight path moves it */
+static void emit_cold_sp_add(JitCtx *c, const JitCold *s)
+{
+    for (int i = 0; i < JIT_SLOTS; i++) {
+        if (s->held[i] == R_ESP) {
+            je_lea(&c->e, slot_reg[i], slot_reg[i], H_NOINDEX, 0, s->sp_delta);
+            if (s->sp_delta == -4) {
+                je_mov_rr(&c->e, 4, slot_reg[i], slot_reg[i]);
+            }
+            return;
+        }
+    }
+    g_assert_not_reached(); /* the push read rsp's copy before its store */
+}
+
+/* COLD_EXIT's and COLD_STALE's exit, from the state at their branch */
+static void emit_cold_exit(JitCtx *c, const JitCold *s)
+{
+    int8_t held[JIT_SLOTS];
+    uint8_t dirty = c->dirty;
+    JitPend pend = c->pend;
+    memcpy(held, c->held, sizeof(held));
+    memcpy(c->held, s->held, sizeof(held));
+    c->dirty = s->dirty;
+    c->pend = s->pend;
+    if (s->kind == COLD_STALE) {
+        emit_exit_imm(c, c->tb->pc, 0);
+    } else {
+        emit_exit_imm(c, s->next, s->done + 1);
+    }
+    memcpy(c->held, held, sizeof(held));
+    c->dirty = dirty;
+    c->pend = pend;
+}
+
 static void emit_cold(JitCtx *c)
 {
     JitEmit *e = &c->e;
     for (unsigned k = 0; k < c->ncold; k++) {
         const JitCold *s = &c->cold[k];
+        if (s->exit_at && c->cold[s->exit_at - 1].kind == COLD_EXIT) {
+            /* the exit first, so that this slow path and the instruction's others after it
+             * branch back to it */
+            JitCold *x = &c->cold[s->exit_at - 1];
+            x->resume = e->p;
+            emit_cold_exit(c, x);
+            x->kind = COLD_EMITTED;
+        }
+        if (s->kind == COLD_EMITTED) {
+            continue;
+        }
         je_patch_here(e, s->from);
         c->rip = s->rip;
         c->next = s->next;
@@ -1512,24 +1568,9 @@ static void emit_cold(JitCtx *c)
         case COLD_STALE: /* the chain entry's: nothing run, the copies empty */
             je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RDX);
             /* fall through */
-        case COLD_EXIT: { /* after the instruction, with the state it leaves */
-            int8_t held[JIT_SLOTS];
-            uint8_t dirty = c->dirty;
-            JitPend pend = c->pend;
-            memcpy(held, c->held, sizeof(held));
-            memcpy(c->held, s->held, sizeof(held));
-            c->dirty = s->dirty;
-            c->pend = s->pend;
-            if (s->kind == COLD_STALE) {
-                emit_exit_imm(c, c->tb->pc, 0);
-            } else {
-                emit_exit_imm(c, s->next, s->done + 1);
-            }
-            memcpy(c->held, held, sizeof(held));
-            c->dirty = dirty;
-            c->pend = pend;
-            continue; /* no way back */
-        }
+        case COLD_EXIT: /* after the instruction, with the state it leaves */
+            emit_cold_exit(c, s);
+            continue;      /* no way back */
         case COLD_HANDLER: /* jit-sse.c's: the whole instruction by its handler, as K_INTERP */
             emit_write_back(e, s->held, s->dirty);
             if (s->pend.on) {
@@ -1547,7 +1588,14 @@ static void emit_cold(JitCtx *c)
             je_call(e, x86_note_store_slow);
             break;
         }
+        if (s->sp_delta) {
+            emit_cold_sp_add(c, s);
+        }
         je_store_imm(e, 4, H_RSP, FRAME_SLOW, 1); /* moves only: rax is the loaded value */
+        if (s->exit_at) { /* only a helper sets tb_exit: the check is here, not inline */
+            je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
+            je_jcc_back(e, 5 /* ne */, c->cold[s->exit_at - 1].resume);
+        }
         je_jmp_back(e, s->resume);
     }
 }
@@ -1598,11 +1646,46 @@ static void emit_store_mark(JitCtx *c, int size)
     add_cold(c, COLD_MARK, size, mark);
 }
 
-/* after an instruction that stored: a store into a code page ends the block there */
+/* the instruction's slow paths all rejoin here (each calls a helper and comes back) */
+static bool cold_all_rejoin_here(const JitCtx *c)
+{
+    unsigned n = c->ncold - c->insn_cold;
+    if (n == 0) {
+        return false;
+    }
+    for (unsigned k = c->insn_cold; k < c->ncold; k++) {
+        const JitCold *s = &c->cold[k];
+        if (s->resume != c->e.p || s->exit_at ||
+            (s->kind != COLD_LOAD && s->kind != COLD_STORE && s->kind != COLD_MARK &&
+             s->kind != COLD_HANDLER)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* after an instruction that set tb_exit or may have: the block ends there */
 static void emit_tb_exit_check(JitCtx *c)
 {
     je_cmp_dword_imm(&c->e, H_RBX, CPU_OFF(tb_exit), 0);
     add_cold(c, COLD_EXIT, 0, je_jcc_fwd(&c->e, 5 /* ne */)); /* the exit, out of line */
+}
+
+/* after an instruction that stored: a store into a code page ends the block there. Only a
+ * helper sets tb_exit then (x86_note_store_slow for a code page, x86_st_slow, a handler), so
+ * when every helper the instruction may call runs in a slow path that rejoins here, each of
+ * those checks it after its call and the straight path checks nothing */
+static void emit_stored_exit_check(JitCtx *c)
+{
+    if (!cold_all_rejoin_here(c)) {
+        emit_tb_exit_check(c);
+        return;
+    }
+    unsigned first = c->insn_cold, exit = c->ncold;
+    add_cold(c, COLD_EXIT, 0, NULL);
+    for (unsigned k = first; k < exit && !c->e.overflow; k++) {
+        c->cold[k].exit_at = exit + 1;
+    }
 }
 
 /* cc_op and cc_size in one store, through rdx (moves only: the host's flags stay) */
@@ -1709,7 +1792,7 @@ static void emit_alu_mem(JitCtx *c, const X86Insn *in, int size, int flags)
     je_store(e, size, H_RSI, 0, H_RAX);
     emit_store_mark(c, size);
     jit_cold_rejoin(c);
-    emit_tb_exit_check(c);
+    emit_stored_exit_check(c);
     c->flags = FL_NONE; /* the dirty check's compare, or the handler, changed the host's */
 }
 
@@ -1750,7 +1833,7 @@ static void emit_locked_end(JitCtx *c, int size)
 {
     emit_store_mark(c, size);
     jit_cold_rejoin(c);
-    emit_tb_exit_check(c);
+    emit_stored_exit_check(c);
 }
 
 /* the lazy fields: operands src1 and src2, the result rcx zero-extended from `size` bytes as
@@ -1973,54 +2056,64 @@ static void emit_adc(JitCtx *c, const X86Insn *in, int flags)
     c->flags = FL_ALL;
 }
 
+/* rsp's copy moved by delta in place (lea: the host's flags stay), wrapped at 4 GiB and
+ * zero-extended with a 32-bit stack; rax stays (a pop's value) */
+static void emit_sp_add(JitCtx *c, int delta, bool wrap32)
+{
+    int sp = slot_read(c, R_ESP, 0);
+    slot_written(c, R_ESP);
+    je_lea(&c->e, sp, sp, H_NOINDEX, 0, delta);
+    if (wrap32) {
+        je_mov_rr(&c->e, 4, sp, sp);
+    }
+}
+
+/* after a push's store (its slow paths from `first` on): rsp moved on either path, the slow
+ * paths rejoining after it, so that a tb_exit check can sit in them (emit_stored_exit_check) */
+static void emit_push_sp(JitCtx *c, unsigned first, int delta)
+{
+    emit_sp_add(c, delta, delta == -4);
+    je_label(&c->e);
+    for (unsigned k = first; k < c->ncold && !c->e.overflow; k++) {
+        c->cold[k].resume = c->e.p;
+        c->cold[k].sp_delta = (int8_t)delta;
+    }
+}
+
 /* push rdi (64-bit): the store first, rsp only once it succeeded */
 static void emit_push_rdi(JitCtx *c)
 {
-    JitEmit *e = &c->e;
-    ld_reg(c, H_RSI, R_ESP, 8);
-    je_lea(e, H_RSI, H_RSI, H_NOINDEX, 0, -8);
+    unsigned first = c->ncold;
+    je_lea(&c->e, H_RSI, slot_read(c, R_ESP, 0), H_NOINDEX, 0, -8);
     emit_store(c, 8);
-    ld_reg(c, H_RAX, R_ESP, 8);
-    je_lea(e, H_RAX, H_RAX, H_NOINDEX, 0, -8);
-    st_reg(c, R_ESP, H_RAX);
+    emit_push_sp(c, first, -8);
 }
 
 /* pop into rax (64-bit): the load first, rsp only once it succeeded */
 static void emit_pop_rax(JitCtx *c)
 {
-    JitEmit *e = &c->e;
     ld_reg(c, H_RSI, R_ESP, 8);
     emit_load(c, 8);
-    ld_reg(c, H_RCX, R_ESP, 8);
-    je_lea(e, H_RCX, H_RCX, H_NOINDEX, 0, 8);
-    st_reg(c, R_ESP, H_RCX);
+    emit_sp_add(c, 8, false);
 }
 
 /* push edi with a 32-bit stack (SS based at 0): esp wraps at 4 GiB and is zero-extended */
 static void emit_push32_rdi(JitCtx *c)
 {
-    JitEmit *e = &c->e;
-    ld_reg(c, H_RSI, R_ESP, 8);
-    je_lea(e, H_RSI, H_RSI, H_NOINDEX, 0, -4);
-    je_mov_rr(e, 4, H_RSI, H_RSI);
+    unsigned first = c->ncold;
+    je_lea(&c->e, H_RSI, slot_read(c, R_ESP, 0), H_NOINDEX, 0, -4);
+    je_mov_rr(&c->e, 4, H_RSI, H_RSI);
     emit_store(c, 4);
-    ld_reg(c, H_RAX, R_ESP, 8);
-    je_lea(e, H_RAX, H_RAX, H_NOINDEX, 0, -4);
-    je_mov_rr(e, 4, H_RAX, H_RAX);
-    st_reg(c, R_ESP, H_RAX);
+    emit_push_sp(c, first, -4);
 }
 
 /* pop into rax (zero-extended) with a 32-bit stack */
 static void emit_pop32_rax(JitCtx *c)
 {
-    JitEmit *e = &c->e;
     ld_reg(c, H_RSI, R_ESP, 8);
-    je_mov_rr(e, 4, H_RSI, H_RSI);
+    je_mov_rr(&c->e, 4, H_RSI, H_RSI);
     emit_load(c, 4);
-    ld_reg(c, H_RCX, R_ESP, 8);
-    je_lea(e, H_RCX, H_RCX, H_NOINDEX, 0, 4);
-    je_mov_rr(e, 4, H_RCX, H_RCX);
-    st_reg(c, R_ESP, H_RCX);
+    emit_sp_add(c, 4, true);
 }
 
 /* the stack operations of the block's mode */
@@ -2690,10 +2783,7 @@ static void emit_loop_back(JitCtx *c)
     je_op_mem(e, 8, &cmp, 1, H_RAX, H_RSP, H_NOINDEX, 0, FRAME_EPOCH);
     out[n++] = je_jcc_fwd(e, 5);
     /* the page's code generation, as the chain entry checks it */
-    const GuestRam *ram = c->cpu->ram;
-    je_movabs(e, H_RAX, (uint64_t)(uintptr_t)&ram->code_gen[c->tb->ram_off >> GUEST_PAGE_BITS]);
-    je_load(e, 4, H_RAX, H_RAX, 0);
-    je_alu_ri(e, 4, 7, H_RAX, (int32_t)c->tb->gen);
+    emit_gen_cmp(c);
     out[n++] = je_jcc_fwd(e, 5);
     je_store_imm(e, 4, H_RSP, FRAME_SLOW, 0);
     je_jmp_back(e, again);
@@ -2826,7 +2916,7 @@ void jit_emit_store_mark(JitCtx *c, int size)
 
 void jit_emit_tb_exit_check(JitCtx *c)
 {
-    emit_tb_exit_check(c);
+    emit_stored_exit_check(c);
 }
 
 /* the slow path's state is taken now; where it comes back (resume) is set by jit_cold_rejoin */
@@ -2871,6 +2961,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     int size = osize(in);
     int flags = c->flags;
     c->flags = FL_NONE;
+    c->insn_cold = c->ncold;
     switch (kind) {
     case K_MOV_RR: {
         int dst = in->op & 2 ? in->reg : in->rm, src = in->op & 2 ? in->rm : in->reg;
@@ -2898,7 +2989,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         ld_greg(c, in, H_RDI, in->reg, size);
         emit_ea(c, in, true);
         emit_store(c, size);
-        emit_tb_exit_check(c);
+        emit_stored_exit_check(c);
         return true;
     case K_MOV_IMM: {
         int r = in->op >= 0xc6 ? in->rm : opcode_reg(in);
@@ -2911,7 +3002,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         je_mov_imm(e, H_RDI, in->imm);
         emit_ea(c, in, true);
         emit_store(c, size);
-        emit_tb_exit_check(c);
+        emit_stored_exit_check(c);
         return true;
     case K_LEA:
         if (in->base < 16) {
@@ -3004,7 +3095,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_PUSH:
         ld_reg(c, H_RDI, opcode_reg(in), 8);
         emit_push_mode(c);
-        emit_tb_exit_check(c);
+        emit_stored_exit_check(c);
         return true;
     case K_POP:
         emit_pop_mode(c);
@@ -3078,14 +3169,14 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     case K_PUSH_IMM: /* the immediate sign-extended to the stack's size */
         je_mov_imm(e, H_RDI, in->imm);
         emit_push_mode(c);
-        emit_tb_exit_check(c);
+        emit_stored_exit_check(c);
         return true;
     case K_PUSH_MEM: /* the load first (its fault first), then the push */
         emit_ea(c, in, true);
         emit_load(c, c->tb->flags == X86_MODE32 ? 4 : 8);
         je_mov_rr(e, 8, H_RDI, H_RAX);
         emit_push_mode(c);
-        emit_tb_exit_check(c);
+        emit_stored_exit_check(c);
         return true;
     case K_FENCE: /* as the interpreter's: a sequentially consistent fence, whichever of the three
                    */
@@ -3103,7 +3194,7 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         je_call(e, jit_pushf_value);
         je_mov_rr(e, 8, H_RDI, H_RAX);
         emit_push_mode(c);
-        emit_tb_exit_check(c);
+        emit_stored_exit_check(c);
         return true;
     case K_CWDE: { /* on rax's copy: movsxd (cdqe) or movsx r32, r16 (cwde, zero-extended) */
         static const uint8_t movsxd = 0x63, movsx16[2] = {0x0f, 0xbf};

@@ -667,6 +667,10 @@ static void test_forms(void)
         /* across the page below r14 (the handler's path): add [r14 - 2], eax; inc qword
          * [r14 - 4]; pushfq; pop rsi */
         {"alu memory destination across a page", "\x41\x01\x46\xfe\x49\xff\x46\xfc\x9c\x5e", 10, 4},
+        /* a push across the page below r14 (its store's slow path moves rsp): mov rdx, rsp;
+         * lea rsp, [r14 + 4]; push rax; push rbx; pop rcx; mov rdi, rsp; mov rsp, rdx */
+        {"push across a page", "\x48\x89\xe2\x49\x8d\x66\x04\x50\x53\x59\x48\x89\xe7\x48\x89\xd4",
+         16, 7},
         /* a loop over eleven registers (the slots evict, the back edge reloads the loop's
          * registers): mov rax, rcx; add rax, rdx; test al, 1 (the low byte of a written copy);
          * cmovne rbx, rax and setne dl (the host's flags: test stores no lazy flags);
@@ -768,6 +772,9 @@ static void test_forms(void)
          * pushfd; pop edx */
         {"32-bit cmpxchg cli sti pushf",
          "\x0f\xb1\x4e\x08\xf0\x0f\xb0\x56\x0c\xfa\x9c\x5b\xfb\x9c\x5a", 15, 8, true},
+        /* a push across the page below esi (its store's slow path moves esp): mov edx, esp;
+         * lea esp, [esi + 2]; push eax; pop ecx; push ecx; mov ebx, esp; mov esp, edx */
+        {"32-bit push across a page", "\x89\xe2\x8d\x66\x02\x50\x59\x51\x89\xe3\x89\xd4", 12, 7},
         /* 32-bit code: push eax; push ecx; pop edx; pop ebx; inc eax; dec ebx; inc ecx;
          * dec ecx; pushfd; pop eax */
         {"32-bit push pop inc dec", "\x50\x51\x5a\x5b\x40\x4b\x41\x49\x9c\x58", 10, 8},
