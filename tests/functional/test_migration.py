@@ -569,7 +569,12 @@ def test_events_beside_debian(qemu_bin, debian_qemu, sockdir, pause):
     # How many passes come before the stop is timing; the statuses and their order are not.
     strip = lambda names: [n for n in names if n != "MIGRATION_PASS"]  # noqa: E731
     assert strip(ours[0]) == strip(ref[0])
-    assert ours[1] == ref[1]
+    # Debian's destination guest (SeaBIOS, no boot device) was once seen to reset three times
+    # right after the migration completed, at load 12-15: what its guest does after that is
+    # not the migration's. Ours is held to the reference's events up to completion, and to
+    # nothing after them.
+    done = ref[1].index("MIGRATION completed") + 1 if "MIGRATION completed" in ref[1] else None
+    assert ours[1] == ref[1][:done]
     assert ours[2] == ref[2]
     assert ours[0][:3] == ["MIGRATION setup", "MIGRATION_PASS", "MIGRATION active"]
     assert ours[0][-2:] == ["MIGRATION_PASS", "MIGRATION completed"]
