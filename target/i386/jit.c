@@ -341,6 +341,8 @@ enum {
     K_NOT,       /* f6 f7 /2 on a register (no flags) */
     K_INTERP,    /* a data-only instruction run by its interpreter handler (interp_ok) */
     K_INDIRECT,  /* ff /2 /4: call or jmp through a register or memory (its handler), chained */
+    K_SYS,       /* 9d 8e 0f 01 /7: popf, mov to sreg, swapgs by their handler; the block goes
+                  * on when the state the code was made for still holds (jit_sys) */
     K_SSE,       /* the SSE/SSE2 moves and integer operations jit-sse.c emits */
     K_ALU_MEM,   /* add or and sub xor (00-31, 80 81 83), inc dec (fe ff /0 /1) on memory */
     K_SHIFT_CL,  /* d3 /4 /5 /7 (shl shr sar by cl) on a 32- or 64-bit register */
@@ -463,6 +465,7 @@ static bool interp_ok(const X86Insn *in)
                            * cld, which left that whole block interpreted */
     case 0x10d:           /* prefetch */
     case 0x118 ... 0x11e: /* hint nops */
+    case 0x120:           /* mov from cr (#GP at CPL > 0) */
         return true;
     case 0x8f: /* pop r/m */
     case 0xc6:
@@ -474,6 +477,13 @@ static bool interp_ok(const X86Insn *in)
         return g <= 1 || g == 6;
     }
     return false;
+}
+
+/* swapgs (#GP at CPL > 0): it changes the GS base, which translated code reads from env */
+static bool is_swapgs(const X86Insn *in)
+{
+    return in->op == 0x101 && in->mod == 3 && (in->reg & 7) == 7 && (in->rm & 7) == 0 &&
+           in->mode == X86_MODE64;
 }
 
 static int classify(const X86Insn *in)
@@ -488,6 +498,9 @@ static int classify(const X86Insn *in)
         }
         if (interp_ok(in)) {
             return K_INTERP;
+        }
+        if (in->op == 0x9d || in->op == 0x8e || is_swapgs(in)) {
+            return K_SYS;
         }
     }
     return k;
@@ -2820,7 +2833,7 @@ static void jit_interp(X86CPU *cpu, const X86Insn *in)
  * leaves when the handler stored into a code page or did not end at the next instruction (a
  * rep restarting itself sets both): the instruction counts as retired, as in run_insns.
  */
-static void emit_interp_call(JitCtx *c, const X86Insn *in)
+static void emit_interp_call_to(JitCtx *c, const X86Insn *in, const void *fn)
 {
     JitEmit *e = &c->e;
     emit_write_back(e, c->held, c->dirty);
@@ -2830,13 +2843,44 @@ static void emit_interp_call(JitCtx *c, const X86Insn *in)
     je_movabs(e, H_RSI, 0); /* the copy's address, patched in emit_interp_copies */
     c->interp[c->ninterp] = in;
     c->interp_imm[c->ninterp++] = e->p - 8;
-    je_call(e, jit_interp);
+    je_call(e, fn);
 }
 
-static void emit_interp(JitCtx *c, const X86Insn *in)
+static void emit_interp_call(JitCtx *c, const X86Insn *in)
+{
+    emit_interp_call_to(c, in, jit_interp);
+}
+
+/*
+ * K_SYS: popf, mov to sreg or swapgs by its handler, then whether the code may go on. None
+ * changes the privilege; mov ss starts an interrupt shadow (tb_exit, kept). A segment load may
+ * leave 32-bit code's segments not flat: the block leaves (tb_exit), as run_tb would not enter
+ * it. The handlers of popf and of group 7 set tb_exit whatever they did: swapgs changes only the
+ * GS base, read from env by translated code; after popf, with TF clear and no interrupt
+ * deliverable, the main loop would only run the next instruction, which the code does itself
+ * (an interrupt popf unmasks while the line is up is taken right after it, as interpreted;
+ * one raised later at the block's end, as after any block).
+ */
+static void jit_sys(X86CPU *cpu, const X86Insn *in)
+{
+    jit_interp(cpu, in);
+    const TB mode = {.flags = in->mode};
+    X86CPUState *env = &cpu->env;
+    if (!x86_jit_mode_ok(cpu, &mode)) {
+        cpu->tb_exit = 1;
+    } else if (is_swapgs(in)) {
+        cpu->tb_exit = 0;
+    } else if (in->op == 0x9d && !(env->eflags & TF_MASK) &&
+               !(__atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) & env->eflags) &&
+               !__atomic_load_n(&env->nmi_pending, __ATOMIC_RELAXED)) {
+        cpu->tb_exit = 0;
+    }
+}
+
+static void emit_interp_to(JitCtx *c, const X86Insn *in, const void *fn)
 {
     JitEmit *e = &c->e;
-    emit_interp_call(c, in);
+    emit_interp_call_to(c, in, fn);
     je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
     uint8_t *out = je_jcc_fwd(e, 5 /* ne */);
     je_mov_imm(e, H_RAX, c->next);
@@ -2847,6 +2891,11 @@ static void emit_interp(JitCtx *c, const X86Insn *in)
     je_mov_imm(e, H_RAX, c->done + 1); /* rip as the handler left it */
     emit_epilogue(c);
     je_patch_here(e, stay);
+}
+
+static void emit_interp(JitCtx *c, const X86Insn *in)
+{
+    emit_interp_to(c, in, jit_interp);
 }
 
 /* the copies of the K_INTERP instructions, after the block's code (read through the
@@ -3267,6 +3316,9 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         st_greg(c, in, in->rm, size, H_RAX);
         c->flags = flags;
         return true;
+    case K_SYS:
+        emit_interp_to(c, in, jit_sys);
+        return true;
     case K_INDIRECT: /* the handler pushes (call) and sets rip; chained to its last target */
         emit_interp_call(c, in);
         je_load(e, 8, H_RDI, H_RBX, CPU_OFF(env.rip));
@@ -3445,7 +3497,16 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         x86_jit_forget_jumps(cpu);
     }
     jit_populate_ahead(j);
-    JitCtx c = {.cpu = cpu, .tb = tb, .user = cpu->mmu_user, .rw_base = j->rw, .rx_base = j->rx};
+    /* all but the slow paths' records, which are written before they are read (ncold): a
+     * whole JitCtx is ~26 KB to zero, half the host instructions of a translation */
+    JitCtx c;
+    memset(&c, 0, offsetof(JitCtx, cold));
+    memset(&c.ncold, 0, sizeof(c) - offsetof(JitCtx, ncold));
+    c.cpu = cpu;
+    c.tb = tb;
+    c.user = cpu->mmu_user;
+    c.rw_base = j->rw;
+    c.rx_base = j->rx;
     c.e.p = j->rw + j->used;
     c.e.end = c.e.p + JIT_BLOCK_SPACE;
     uint8_t *start = c.e.p;

@@ -422,7 +422,21 @@ static inline void jd_one(JdGen *g)
         }
         b[n++] = 0x90;
         break;
-    case 19: { /* the flags so far into a register: every lazily kept flag is compared */
+    case 19: { /* the flags so far into a register: every lazily kept flag is compared; or
+                * some of CF PF AF ZF changed through popfq after a cmp whose flags popfq
+                * overwrites: translated code runs popfq by its handler and goes on after it
+                * (the flags then as popf left them: CC_OP_EFLAGS, not the cmp's) */
+        if (jd_take(g, 4) == 0) {
+            static const uint8_t xor_top[] = {0x9c, 0x83, 0x34, 0x24}; /* xor dword [rsp], i8 */
+            memcpy(b + n, xor_top, sizeof(xor_top));
+            n += sizeof(xor_top);
+            b[n++] = (uint8_t)(jd_take(g, 0) & 0x55);
+            b[n++] = 0x48; /* cmp r64, r64 (rax-rdi) */
+            b[n++] = 0x39;
+            b[n++] = (uint8_t)(0xc0 | (jd_take(g, 8) << 3) | jd_take(g, 8));
+            b[n++] = 0x9d; /* popfq */
+            break;
+        }
         int d = jd_dst(g);
         b[n++] = 0x9c; /* pushfq */
         if (d >= 8) {

@@ -153,6 +153,20 @@ static void test_mode32(void)
                    sizeof(ds_base));
         g_assert_cmpuint(jd_last[1].regs[R_ECX], ==, 1);
     }
+    /* mov edi, 24; L: mov edx, 0x18; mov ecx, 0x20; cmp edi, 4; cmove edx, ecx; mov ds, edx;
+     * add ebx, [esi]; mov [esi + 8], ebx; dec edi; jnz L; hlt: in the translated block, a
+     * mov ds that leaves DS based at 0x1000 (the fifth pass from the end) ends the block
+     * before the load, which then goes through that base */
+    static const uint8_t ds_inside[] = {
+        0xbf, 0x18, 0x00, 0x00, 0x00, 0xba, 0x18, 0x00, 0x00, 0x00, 0xb9,
+        0x20, 0x00, 0x00, 0x00, 0x83, 0xff, 0x04, 0x0f, 0x44, 0xd1, 0x8e,
+        0xda, 0x03, 0x1e, 0x89, 0x5e, 0x08, 0x4f, 0x75, 0xe6, 0xf4,
+    };
+    for (int paging = 0; paging < 2; paging++) {
+        run_code32("mov ds to a based segment inside a translated block", paging, ds_inside,
+                   sizeof(ds_inside));
+        g_assert_cmpuint(jd_last[1].regs[R_EDI], ==, 0);
+    }
     /* xor ecx, ecx; mov edi, 24; L: add ebx, eax; dec edi; jnz L; test ecx, ecx; jnz H;
      * inc ecx; mov edi, 0x10018; jmp far 0x28:L (16-bit code at JD_CODE: add bx, ax; dec di;
      * jnz L, 24 times; test cx, cx; jnz H); H: hlt */
@@ -1199,6 +1213,63 @@ static void test_sti_turns(void)
     leave_guest_free(&g);
 }
 
+/* A block that starts with popf, and swapgs, mov to ds and mov from cr0 after it, run
+ * translated: each through its handler, the block going on after it (popf's tb_exit dropped
+ * with TF clear and the interrupt line down). Before, the block was interpreted and popf sent
+ * every pass round the main loop. The GS-relative load after swapgs reads the swapped base. */
+static void test_sys_turns(void)
+{
+    enum { PASSES = 1000, GS_A = JD_DATA, GS_B = JD_DATA + 0x100 };
+    static const uint8_t code[] = {
+        0xb9, 0xe8, 0x03, 0x00, 0x00,                         /* 0: mov ecx, PASSES */
+        0x9c,                                                 /* 5: pushfq */
+        0xeb, 0x00,                                           /* 6: jmp 8 */
+        0x9d,                                                 /* 8: popfq (a block's start) */
+        0x0f, 0x01, 0xf8,                                     /* 9: swapgs */
+        0x65, 0x48, 0x03, 0x1c, 0x25, 0x00, 0x00, 0x00, 0x00, /* 12: add rbx, gs:[0] */
+        0xbe, 0x18, 0x00, 0x00, 0x00,                         /* 21: mov esi, 0x18 */
+        0x8e, 0xde,                                           /* 26: mov ds, esi */
+        0x0f, 0x20, 0xc2,                                     /* 28: mov rdx, cr0 */
+        0x48, 0xff, 0xc0,                                     /* 31: inc rax */
+        0xff, 0xc9,                                           /* 34: dec ecx */
+        0x75, 0xdf,                                           /* 36: jnz 5 */
+        0xf4,                                                 /* 38: hlt */
+    };
+    G_STATIC_ASSERT(PASSES == 0x3e8);
+    LeaveGuest g;
+    leave_guest_init(&g, code, sizeof(code));
+    uint64_t a = 1, b = 2;
+    guest_ram_write(g.ram, GS_A, &a, 8);
+    guest_ram_write(g.ram, GS_B, &b, 8);
+    X86CPUState *env = x86_cpu_env(g.cpu);
+    env->segs[R_GS].base = GS_A;
+    env->kernel_gs_base = GS_B;
+    X86CPUStats before, after;
+    X86JitStats jbefore, jafter;
+    x86_cpu_get_stats(g.cpu, &before);
+    x86_cpu_get_jit_stats(g.cpu, &jbefore);
+    g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
+    x86_cpu_get_stats(g.cpu, &after);
+    x86_cpu_get_jit_stats(g.cpu, &jafter);
+    g_assert_cmpuint(env->regs[R_EAX], ==, PASSES);
+    g_assert_cmpuint(env->regs[R_EBX], ==, PASSES / 2 * (a + b));
+    g_assert_cmphex(env->regs[R_EDX], ==, env->cr0);
+    g_assert_cmphex(env->segs[R_GS].base, ==, GS_A);
+    g_assert_cmphex(env->segs[R_DS].selector, ==, 0x18);
+    g_assert_cmphex(env->rip, ==, JD_CODE + 39);
+    uint64_t refused = after.interp[X86_INTERP_REFUSED] - before.interp[X86_INTERP_REFUSED];
+    uint64_t exits = after.turns_after_tb_exit - before.turns_after_tb_exit;
+    g_test_message("blocks not translated %" G_GUINT64_FORMAT
+                   ", turns after tb_exit %" G_GUINT64_FORMAT,
+                   refused, exits);
+    /* interpreted: 2 a pass (popf's and swapgs' tb_exit) until the blocks are hot */
+    g_assert_cmpuint(refused, <, 20);
+    g_assert_cmpuint(exits, <, 100);
+    /* popf, swapgs, mov ds and mov from cr0 by their handlers in translated code */
+    g_assert_cmpuint(jafter.handled - jbefore.handled, >=, 4 * (PASSES - 40));
+    leave_guest_free(&g);
+}
+
 /* The block whose iretq went to a supervisor-only page at CPL 0 forty times (its C link to
  * that block made and followed) goes there at CPL 3 once: the fetch faults (#PF, the page
  * in CR2), the link is not followed across the privilege change. */
@@ -1797,6 +1868,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/open-irq", test_open_irq);
     g_test_add_func("/cpu/jit/locked-race", test_locked_race);
     g_test_add_func("/cpu/jit/sti-turns", test_sti_turns);
+    g_test_add_func("/cpu/jit/sys-turns", test_sys_turns);
     g_test_add_func("/cpu/jit/link-privilege", test_link_privilege);
     g_test_add_func("/cpu/jit/links-across-cr3", test_links_across_cr3);
     g_test_add_func("/cpu/jit/dynamic-flushes", test_dynamic_flushes);
