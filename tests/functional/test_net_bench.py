@@ -37,14 +37,15 @@ AFTER = [
 def test_counters_per_mb():
     """Counters become their increase over MB; names with digits (CR3, grp8), opcodes (0f ba
     /4) and ratios (11.0) are not counters; an unchanged counter reads 0; a line new in the
-    second reading keeps its whole count and says so."""
+    second reading has its count since boot per MB and says so."""
     out = load_tool().per_mb(BEFORE, AFTER, 2.0)
     assert out[0] == ("TB chained jumps    1000 (first 200; again after a TLB flush: whole 0, "
                       "CR3 200, invlpg 100)")
     assert out[1] == "TB avg target size  11.0 instructions"
     assert out[2] == "handler-called in translated code 2000 (by opcode, busiest first)"
     assert out[3] == "  0f ba /4 grp8 reg    200"
-    assert out[4] == "  0f 31 rdtsc reg    40   (new in this reading: whole count)"
+    assert out[4] == ("  0f 31 rdtsc reg    40   (not in the first reading: its count since boot, "
+                      "per MB)")
     assert out[5] == "  ab stos mem     0"
 
 
