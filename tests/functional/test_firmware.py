@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import isoimage
 from conftest import run, strip_prog
 from qmp import QemuProcess
 
@@ -231,9 +232,8 @@ def cd(disks):
                    cwd=disks, check=True)
     subprocess.run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o",
                     str(tree / "boot.img"), "cdboot.o"], cwd=disks, check=True)
-    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-o", "cd.iso", "-b", "boot.img",
-                    "-no-emul-boot", "-boot-load-size", "4", str(tree)], cwd=disks, check=True,
-                   capture_output=True)
+    isoimage.mkisofs(["-o", "cd.iso", "-b", "boot.img", "-no-emul-boot", "-boot-load-size", "4",
+                      str(tree)], cwd=disks)
     return disks
 
 
