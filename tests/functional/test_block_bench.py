@@ -2,8 +2,6 @@
 run once, tiny, through /cgi-bin/blkbench on a virtio-blk raw disk of our binary. Its answer
 parses, and the blocks it wrote are in the image, byte for byte, with nothing else touched.
 Also bench/block/profile's per-thread accounting (--tool switches), without a guest."""
-import importlib.machinery
-import importlib.util
 import os
 import threading
 import time
@@ -12,7 +10,7 @@ import pytest
 
 import blkbench
 import guest
-from conftest import ROOT, require_pc
+from conftest import load_script, require_pc
 
 IMG_MIB = 4
 SPAN_MIB = 1
@@ -63,12 +61,7 @@ def test_blkbench_once(qemu_bin, built, tmp_path):
 
 def load_profile():
     """bench/block/profile as a module (its file name has no .py)."""
-    path = os.path.join(ROOT, "bench", "block", "profile")
-    loader = importlib.machinery.SourceFileLoader("block_profile", path)
-    spec = importlib.util.spec_from_loader("block_profile", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+    return load_script(os.path.join("bench", "block", "profile"), "block_profile")
 
 
 def test_profile_switch_table():

@@ -1,20 +1,13 @@
 """bench/net/jit-per-mb's arithmetic, without a guest: which numbers of an `info jit` line are
 counters, and their increase per MB between two readings."""
-import importlib.machinery
-import importlib.util
 import os
 
-from conftest import ROOT
+from conftest import load_script
 
 
 def load_tool():
     """bench/net/jit-per-mb as a module (its file name has no .py)."""
-    path = os.path.join(ROOT, "bench", "net", "jit-per-mb")
-    loader = importlib.machinery.SourceFileLoader("jit_per_mb", path)
-    spec = importlib.util.spec_from_loader("jit_per_mb", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+    return load_script(os.path.join("bench", "net", "jit-per-mb"), "jit_per_mb")
 
 
 BEFORE = [
