@@ -10,7 +10,8 @@ import pytest
 
 import blkbench
 import guest
-from conftest import load_script, require_pc
+from conftest import require_pc
+from scriptmod import load_script
 
 IMG_MIB = 4
 SPAN_MIB = 1
