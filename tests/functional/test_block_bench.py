@@ -180,3 +180,23 @@ def test_profile_strace_by_thread(tmp_path):
         ("vcpu", "futex wait"): 1, ("vcpu", "futex wait_bitset"): 1, ("vcpu", "preadv2"): 1,
         ("workers", "pwritev"): 1, ("workers", "futex wake"): 1, ("main", "poll"): 1,
         ("other", "sched_yield"): 1}
+
+
+def test_profile_jit_per_request():
+    """--tool jit: every counter of the second `info jit` reading becomes its increase per 1000
+    requests; opcodes and names are not counters, and a line the first reading lacks keeps
+    its count since boot (bench/net/jit-per-mb's rule)."""
+    prof = load_profile()
+    jpm = prof.load_jit_per_mb()
+    before = ["main loop turns     1000 (C link 400, block table 100)",
+              "interpreted in hot code 50 (by opcode, busiest first)",
+              "  cf iret     20"]
+    after = ["main loop turns     9000 (C link 2400, block table 4100)",
+             "interpreted in hot code 450 (by opcode, busiest first)",
+             "  cf iret     420",
+             "  0f 30 wrmsr    60"]
+    lines = prof.jit_per_request(jpm, before, after, 2000)
+    assert lines[:3] == ["main loop turns     4000 (C link 1000, block table 2000)",
+                         "interpreted in hot code 200 (by opcode, busiest first)",
+                         "  cf iret     200"]
+    assert lines[3].startswith("  0f 30 wrmsr    30   (not in the first reading")
