@@ -200,3 +200,21 @@ def test_profile_jit_per_request():
                          "interpreted in hot code 200 (by opcode, busiest first)",
                          "  cf iret     200"]
     assert lines[3].startswith("  0f 30 wrmsr    30   (not in the first reading")
+
+
+def test_profile_rand_split():
+    """--tool jit --phase rand: the vCPU's counts split between the random reads (the image's
+    mtime still) and the random writes (its mtime moving, one still reading allowed), each
+    divided by its phase's requests, or its share of them for a window shorter than the phase."""
+    prof = load_profile()
+    # (seconds, mtime, instructions, slices, hlt, slept)
+    samples = [(0.0, 1, 0, 0, 0, 0), (0.1, 2, 100, 1, 0, 0),  # the sequential write
+               (0.2, 2, 200, 1, 0, 0), (1.1, 2, 1200, 2, 1, 0),  # the random reads
+               (1.2, 3, 1700, 3, 6, 4), (1.3, 3, 2200, 4, 11, 8), (1.4, 4, 2700, 5, 16, 12),
+               (1.5, 4, 2800, 5, 16, 12)]  # the flush after the writes
+    split = prof.rand_split(samples, 100, 50, 1000)
+    assert split["read"] == {"instructions": 11.0, "slices": 0.01, "hlt": 0.01, "slept": 0.0}
+    # 0.3 s of a 1 s phase: 15 of the 50 writes
+    assert {k: round(v, 6) for k, v in split["write"].items()} == {
+        "instructions": 100.0, "slices": 0.2, "hlt": 1.0, "slept": 0.8}
+    assert prof.rand_split(samples[:1] * 3, 100, 50, 1000) == {}
