@@ -473,8 +473,12 @@ static inline void run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
 }
 
 /* A block runs interpreted this many times before it is translated: code that runs once
- * (most of a boot) is not worth compiling. */
-#define JIT_HOT_RUNS 16
+ * (most of a boot) is not worth compiling. Each interpreted run costs two turns of the main
+ * loop (no translated exit links to or from it): at 16, bench/net's http still ran ~1 300
+ * blocks a MB cold after 4 MiB, 1 460 of its 3 800 turns; at 8, 440 and 620 of 2 740, for 13%
+ * more blocks translated in the test guest's boot and 39% more in the Debian image's (at 4,
+ * 2x: its code cache flushed 11 times against 5; docs/cpu.md, session 14). */
+#define JIT_HOT_RUNS 8
 
 /* The block's host code, translating it once it is hot; NULL: interpret it. */
 static X86JitBlockFn *jit_code(X86CPU *cpu, TB *tb)
