@@ -1227,6 +1227,56 @@ static void test_sti_turns(void)
     leave_guest_free(&g);
 }
 
+/* Every block the interpreter runs leaves for the main loop (no exit links to or from it in
+ * host code), and `info jit` counts those turns: with the translator, exactly the blocks run
+ * interpreted (cold, until they are hot), none once the loop runs linked in host code; with
+ * the interpreter alone, every turn. */
+static void test_interp_turns(void)
+{
+    enum { PASSES = 1000 };
+    static const uint8_t code[] = {
+        0xb9, 0xe8, 0x03, 0x00, 0x00, /* 0: mov ecx, PASSES */
+        0x48, 0xff, 0xc0,             /* 5: inc rax */
+        0xeb, 0x00,                   /* 8: jmp 10 (two blocks a pass) */
+        0xff, 0xc9,                   /* 10: dec ecx */
+        0x75, 0xf7,                   /* 12: jnz 5 */
+        0xf4,                         /* 14: hlt (the same block: a jcc does not end one) */
+    };
+    G_STATIC_ASSERT(PASSES == 0x3e8);
+    for (int jit = 1; jit >= 0; jit--) {
+        LeaveGuest g;
+        leave_guest_init(&g, code, sizeof(code));
+        g_assert_true(x86_cpu_set_jit(g.cpu, jit, NULL));
+        X86CPUStats before, after;
+        x86_cpu_get_stats(g.cpu, &before);
+        g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
+        x86_cpu_get_stats(g.cpu, &after);
+        g_assert_cmpuint(x86_cpu_env(g.cpu)->regs[R_EAX], ==, PASSES);
+        uint64_t turns = 0, interp = 0;
+        for (int k = 0; k < X86_TURN_KINDS; k++) {
+            turns += after.turns[k] - before.turns[k];
+        }
+        for (int k = 0; k < X86_INTERP_KINDS; k++) {
+            interp += after.interp[k] - before.interp[k];
+        }
+        uint64_t counted = after.turns_after_interp - before.turns_after_interp;
+        g_test_message("translator %d: turns %" G_GUINT64_FORMAT
+                       ", after an interpreted block %" G_GUINT64_FORMAT
+                       ", blocks interpreted %" G_GUINT64_FORMAT,
+                       jit, turns, counted, interp);
+        if (jit) {
+            /* and once the interpreted tail of the translated block at 10: hlt */
+            g_assert_cmpuint(counted, ==, interp + 1);
+            g_assert_cmpuint(counted, >, 2);
+            g_assert_cmpuint(turns, <, 100);
+        } else {
+            g_assert_cmpuint(counted, ==, turns);
+            g_assert_cmpuint(turns, ==, 2 * PASSES); /* the first block, then 2 a pass */
+        }
+        leave_guest_free(&g);
+    }
+}
+
 /* A block that starts with popf, and swapgs, mov to ds and mov from cr0 after it, run
  * translated: each through its handler, the block going on after it (popf's tb_exit dropped
  * with TF clear and the interrupt line down). Before, the block was interpreted and popf sent
@@ -1882,6 +1932,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/open-irq", test_open_irq);
     g_test_add_func("/cpu/jit/locked-race", test_locked_race);
     g_test_add_func("/cpu/jit/sti-turns", test_sti_turns);
+    g_test_add_func("/cpu/jit/interp-turns", test_interp_turns);
     g_test_add_func("/cpu/jit/sys-turns", test_sys_turns);
     g_test_add_func("/cpu/jit/link-privilege", test_link_privilege);
     g_test_add_func("/cpu/jit/links-across-cr3", test_links_across_cr3);
