@@ -787,23 +787,49 @@ enum {
 /* the flags after an instruction: overwritten unread, seen only by a fault or an exit, read */
 enum { FS_DEAD, FS_SOFT, FS_LIVE };
 
-/* What the host's flags hold: nothing of the guest's, all its arithmetic flags, or all but CF
- * (after inc/dec, which leave the host's CF as it was) */
-enum { FL_NONE, FL_ALL, FL_NOCF };
+/* What the host's flags hold: nothing of the guest's, all its arithmetic flags, all but CF
+ * (after inc/dec, which leave the host's CF as it was), or ZF, SF and PF alone (a compare of
+ * the lazy result with 0 after an add, sub, inc or dec on memory: emit_alu_mem) */
+enum { FL_NONE, FL_ALL, FL_NOCF, FL_ZSP };
 
 /* the host's flags (FL_*) answer condition cc as the guest's would */
 static bool host_answers(int flags, int cc)
 {
-    return flags == FL_ALL || (flags == FL_NOCF && (cc >> 1) != 1 && (cc >> 1) != 3);
+    int t = cc >> 1; /* 0 o, 1 b, 2 e, 3 be, 4 s, 5 p, 6 l, 7 le */
+    return flags == FL_ALL || (flags == FL_NOCF && t != 1 && t != 3) ||
+           (flags == FL_ZSP && (t == 2 || t == 4 || t == 5));
+}
+
+/*
+ * K_ALU_MEM's dirty check overwrites the host's flags after the operation. When the next
+ * instruction reads a condition from the host's flags, a compare of cc_res (which every path,
+ * the handler's too, leaves as the result) with 0 brings back ZF, SF and PF, and for and/or/
+ * xor all of them (CF and OF are 0): one instruction where x86_cond's call took a dozen.
+ * next: the instruction after in (NULL at the prefix's end). Returns FL_* after the compare,
+ * FL_NONE when no compare is worth it.
+ */
+static int alu_mem_host_flags(const X86Insn *in, const X86Insn *next, int next_kind)
+{
+    bool incdec = in->op == 0xfe || in->op == 0xff;
+    int aop = in->op < 0x40 ? in->op >> 3 : in->reg & 7;
+    int fl = !incdec && (aop == 1 || aop == 4 || aop == 6) ? FL_ALL : FL_ZSP;
+    if (!next || !(next_kind == K_JCC ||
+                   ((next_kind == K_SETCC || next_kind == K_CMOV) && next->mod == 3))) {
+        return FL_NONE;
+    }
+    return host_answers(fl, next->op & 15) ? fl : FL_NONE;
 }
 
 /*
  * What the host's flags hold after instruction i, given what they held before: as emit_insn
  * leaves JitCtx.flags, or less (FL_NONE when unsure), never more.
  */
-static int host_flags_after(const X86Insn *in, int kind, int before)
+static int host_flags_after(const X86Insn *in, int kind, int before, const X86Insn *next,
+                            int next_kind)
 {
     switch (kind) {
+    case K_ALU_MEM:
+        return alu_mem_host_flags(in, next, next_kind);
     case K_MOV_RR:
     case K_MOV_IMM:
     case K_LEA:
@@ -914,7 +940,8 @@ static int flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, ui
     int fl = FL_NONE;       /* nothing at the block's entry */
     for (uint32_t i = 0; i < n; i++) {
         host[i] = fl;
-        fl = host_flags_after(&insns[i], kinds[i], fl);
+        fl = host_flags_after(&insns[i], kinds[i], fl, i + 1 < n ? &insns[i + 1] : NULL,
+                              i + 1 < n ? kinds[i + 1] : K_NONE);
     }
     int st = FS_SOFT; /* the block's exit stores them for the interpreter or the next block */
     for (uint32_t i = n; i-- > 0;) {
@@ -1023,6 +1050,9 @@ typedef struct JitCtx {
     bool sse_checked; /* jit-sse.c's mode check is on every path to here */
     bool shadow_next; /* the next instruction is translated here and is no branch */
     bool shadow_open; /* an sti's shadow covers the next instruction: clear it after that */
+    /* the next instruction translated here (NULL: none) and its kind */
+    const X86Insn *after;
+    int after_kind;
 } JitCtx;
 
 /* the host registers of the slots: callee-saved, or r9-r11, which je_call saves, so helper
@@ -1802,11 +1832,23 @@ static void emit_alu_mem(JitCtx *c, const X86Insn *in, int size, int flags)
         je_mov_rr(e, 8, H_RCX, H_RDI);
         emit_alu(c, in, in->op < 0x40 ? in->op >> 3 : in->reg & 7, size, -1);
     }
+    int host = alu_mem_host_flags(in, c->after, c->after_kind);
+    if (host != FL_NONE && c->dead) { /* the compare below reads it */
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+    }
     je_store(e, size, H_RSI, 0, H_RAX);
     emit_store_mark(c, size);
     jit_cold_rejoin(c);
     emit_stored_exit_check(c);
-    c->flags = FL_NONE; /* the dirty check's compare, or the handler, changed the host's */
+    /* the dirty check's compare, or the handler, changed the host's flags */
+    if (host != FL_NONE) {
+        if (size == 1) {
+            je_cmp_byte_mem(e, H_RBX, H_NOINDEX, CPU_OFF(env.cc_res), 0);
+        } else {
+            je_cmp_mem_imm8(e, size, H_RBX, CPU_OFF(env.cc_res), 0);
+        }
+    }
+    c->flags = host;
 }
 
 /*
@@ -3540,6 +3582,8 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         c.pend_made = false;
         c.load_kills = kills[i] == KILL_AFTER;
         c.shadow_next = i + 1 < n && !branch_kind(kinds[i + 1]);
+        c.after = i + 1 < n ? &insns[i + 1] : NULL;
+        c.after_kind = i + 1 < n ? kinds[i + 1] : K_NONE;
         bool shadowed = c.shadow_open;
         c.shadow_open = false;
         open = emit_insn(&c, &insns[i], kinds[i]);
