@@ -429,7 +429,12 @@ static void test_faults(void)
         int len;
         bool stack; /* the bad address is rsp */
     } mem_forms[] = {
-        {"load", "\x48\x8b\x16", 3},                   /* mov rdx, [rsi] */
+        {"load", "\x48\x8b\x16", 3},    /* mov rdx, [rsi] */
+        {"32-bit load", "\x8b\x16", 2}, /* mov edx, [rsi] */
+        /* add rdi, rbp; add r8, r9; add r10, r11; add r12, r13; mov rdx, [rsi]: the load's
+         * copy takes a slot another register held (its value must not reach rdx) */
+        {"load into an evicted copy",
+         "\x48\x01\xef\x4d\x01\xc8\x4d\x01\xda\x4d\x01\xec\x48\x8b\x16", 15},
         {"store", "\x48\x89\x16", 3},                  /* mov [rsi], rdx */
         {"store imm", "\xc7\x06\x01\0\0\0", 6},        /* mov dword [rsi], 1 */
         {"alu source", "\x48\x03\x56\x08", 4},         /* add rdx, [rsi + 8] */
@@ -711,6 +716,11 @@ static void test_forms(void)
          "\x41\x83\x6e\xfe\x01\x75\x03\x83\xc3\x07\x49\xff\x46\xfc\x78\x03\x83\xc1\x05\x9c"
          "\x5e",
          21, 6},
+        /* loads into the copies across the page below r14 (x86_ld_slow's value moved into the
+         * copy): mov rdx, [r14 - 4]; mov ecx, [r14 - 2]; mov r9, [r14 - 8]; add rdx, rcx; add
+         * rdx, r9 */
+        {"loads across a page",
+         "\x49\x8b\x56\xfc\x41\x8b\x4e\xfe\x4d\x8b\x4e\xf8\x48\x01\xca\x4c\x01\xca", 18, 5},
         /* across the page below r14 (the handler's path): add [r14 - 2], eax; inc qword
          * [r14 - 4]; pushfq; pop rsi */
         {"alu memory destination across a page", "\x41\x01\x46\xfe\x49\xff\x46\xfc\x9c\x5e", 10, 4},
