@@ -1647,41 +1647,42 @@ static void emit_cold(JitCtx *c)
     }
 }
 
-static void emit_load(JitCtx *c, int size)
+/* host register dst = the `size`-byte value at la (rsi), zero-extended (dst not rsi; rax and
+ * rcx are the TLB check's, free after it); the slow path moves x86_ld_slow's result there */
+static void emit_load_into(JitCtx *c, int size, int dst)
 {
     JitEmit *e = &c->e;
     uint8_t *miss = emit_tlb_check(c, size, false);
     emit_tlb_addend(c);
     if (size < 4) {
         uint8_t movzx[2] = {0x0f, size == 1 ? 0xb6 : 0xb7};
-        je_op_mem(e, 4, movzx, 2, H_RAX, H_RSI, H_NOINDEX, 0, 0);
+        je_op_mem(e, 4, movzx, 2, dst, H_RSI, H_NOINDEX, 0, 0);
     } else {
-        je_load(e, size, H_RAX, H_RSI, 0);
+        je_load(e, size, dst, H_RSI, 0);
     }
     add_cold(c, COLD_LOAD, size, miss);
+    if (!e->overflow) {
+        c->cold[c->ncold - 1].load_to = (int8_t)dst;
+    }
     if (c->load_kills) { /* nothing can see the flags before the instruction's own now */
         c->pend.on = false;
     }
 }
 
+static void emit_load(JitCtx *c, int size)
+{
+    emit_load_into(c, size, H_RAX);
+}
+
 /* guest register r (all of it) = the 4- or 8-byte value at la (rsi), zero-extended, loaded
  * straight into r's copy: one move fewer than through rax. The copy is taken before the TLB
- * check (its eviction store inline) and marked written after the load, so that a fault in the
- * slow path finds r's old value where it was; that path moves the value into the copy. */
+ * check (its eviction store inline) and marked written only after the load, so that a fault
+ * in the slow path finds r's old value where it was. */
 static void emit_load_copy(JitCtx *c, int r, int size)
 {
     int h = cache_take(c, r);
     pend_guard(c, h);
-    uint8_t *miss = emit_tlb_check(c, size, false);
-    emit_tlb_addend(c);
-    je_load(&c->e, size, h, H_RSI, 0);
-    add_cold(c, COLD_LOAD, size, miss);
-    if (!c->e.overflow) {
-        c->cold[c->ncold - 1].load_to = (int8_t)h;
-    }
-    if (c->load_kills) {
-        c->pend.on = false;
-    }
+    emit_load_into(c, size, h);
     c->dirty |= 1u << c->slot_of[r];
 }
 
@@ -2260,8 +2261,7 @@ static void emit_rm_source(JitCtx *c, const X86Insn *in, int size)
         ld_greg(c, in, H_RCX, in->rm, size);
     } else {
         emit_ea(c, in, true);
-        emit_load(c, size);
-        je_mov_rr(&c->e, 8, H_RCX, H_RAX);
+        emit_load_into(c, size, H_RCX);
         c->flags = FL_NONE;
     }
 }

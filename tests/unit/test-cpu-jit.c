@@ -716,11 +716,15 @@ static void test_forms(void)
          "\x41\x83\x6e\xfe\x01\x75\x03\x83\xc3\x07\x49\xff\x46\xfc\x78\x03\x83\xc1\x05\x9c"
          "\x5e",
          21, 6},
-        /* loads into the copies across the page below r14 (x86_ld_slow's value moved into the
-         * copy): mov rdx, [r14 - 4]; mov ecx, [r14 - 2]; mov r9, [r14 - 8]; add rdx, rcx; add
-         * rdx, r9 */
+        /* loads into the copies or rcx across the page below r14 (x86_ld_slow's value moved
+         * there): mov rdx, [r14 - 4]; mov ecx, [r14 - 2]; mov r9, [r14 - 8]; add rdx, rcx; add
+         * rdx, r9; add rdx, [r14 - 6] */
         {"loads across a page",
-         "\x49\x8b\x56\xfc\x41\x8b\x4e\xfe\x4d\x8b\x4e\xf8\x48\x01\xca\x4c\x01\xca", 18, 5},
+         "\x49\x8b\x56\xfc\x41\x8b\x4e\xfe\x4d\x8b\x4e\xf8\x48\x01\xca\x4c\x01\xca\x49"
+         "\x03\x56\xfa",
+         22, 6},
+        /* imul ecx, [r14 - 2]; movsxd r9, [r14 - 3]; add rdx, r9: sources across the page */
+        {"sources across a page", "\x41\x0f\xaf\x4e\xfe\x4d\x63\x4e\xfd\x4c\x01\xca", 12, 3},
         /* across the page below r14 (the handler's path): add [r14 - 2], eax; inc qword
          * [r14 - 4]; pushfq; pop rsi */
         {"alu memory destination across a page", "\x41\x01\x46\xfe\x49\xff\x46\xfc\x9c\x5e", 10, 4},
