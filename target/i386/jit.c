@@ -2216,6 +2216,22 @@ static void emit_pop_mode(JitCtx *c)
     }
 }
 
+/* pop into guest register r (not rsp) in the block's mode, the value loaded straight into r's
+ * copy (as emit_load_copy; rsp's copy kept in its slot) */
+static void emit_pop_copy(JitCtx *c, int r)
+{
+    bool m32 = c->tb->flags == X86_MODE32;
+    ld_reg(c, H_RSI, R_ESP, 8);
+    if (m32) {
+        je_mov_rr(&c->e, 4, H_RSI, H_RSI);
+    }
+    int h = cache_take_keep(c, r, slot_bit(c, R_ESP));
+    pend_guard(c, h);
+    emit_load_into(c, m32 ? 4 : 8, h);
+    c->dirty |= 1u << c->slot_of[r];
+    emit_sp_add(c, m32 ? 4 : 8, m32);
+}
+
 /* a branch target: eip wraps at 4 GiB in 32-bit code */
 static uint64_t jit_wrap(const JitCtx *c, uint64_t rip)
 {
@@ -3218,6 +3234,10 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         emit_stored_exit_check(c);
         return true;
     case K_POP:
+        if (opcode_reg(in) != R_ESP) {
+            emit_pop_copy(c, opcode_reg(in));
+            return true;
+        }
         emit_pop_mode(c);
         st_reg(c, opcode_reg(in), H_RAX);
         return true;
