@@ -360,6 +360,8 @@ enum {
     K_MOV_SREG,  /* 8c to a register: the selector zero-extended (66: merged as a word) */
     K_DIV,       /* f7 /6 on a register: rdx:rax / r, 32 or 64 bits */
     K_BSF,       /* 0f bc bd: bsf, bsr of a register or memory, 32 or 64 bits */
+    K_CLD,       /* fc fd: cld, std */
+    K_XCHG,      /* 86 87 with memory: the host's xchg (atomic) */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -750,6 +752,12 @@ static int classify_inline(const X86Insn *in)
     case 0xfa:
     case 0xfb:
         return K_CLI_STI;
+    case 0xfc:
+    case 0xfd:
+        return K_CLD;
+    case 0x86:
+    case 0x87:
+        return !reg && mem_ok(in) ? K_XCHG : K_NONE;
     case 0x9c: /* no 66 (above): the stack's size, pushfq in 64-bit code, pushfd in 32-bit */
         return K_PUSHF;
     case 0x68:
@@ -893,6 +901,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_BSWAP:
     case K_FENCE:
     case K_MOV_SREG:
+    case K_CLD: /* DF is no lazy flag; the host's flags change (host_flags_after) */
         return FX_NONE;
     case K_MOVX:
     case K_MOVSXD:
@@ -932,7 +941,8 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_JMP:
     case K_CALL:
     case K_RET:
-    case K_SSE:     /* may fault (its slow path stores pending flags), no flags */
+    case K_SSE: /* may fault (its slow path stores pending flags), no flags */
+    case K_XCHG:
     case K_DIV:     /* #DE by its handler, out of line; the flags stay */
     case K_CLI_STI: /* #GP by its handler, out of line; IF is not one of the lazy flags */
         return FX_LEAVE;
@@ -1971,6 +1981,20 @@ static void emit_xadd(JitCtx *c, const X86Insn *in, int size)
         je_lea(e, H_RCX, H_RAX, H_RDI, 0, 0);
         emit_lazy_flags(c, size, CC_OP_ADD, H_RAX, H_RDI);
     }
+    je_store(e, size == 4 ? 8 : size, H_RBX, REG_OFF(full) + (full != in->reg), H_RAX);
+    emit_locked_end(c, size);
+}
+
+/* xchg of memory: the host's, atomic as the interpreter's, under K_XADD's checks; the register
+ * takes the memory's old value */
+static void emit_xchg(JitCtx *c, const X86Insn *in, int size)
+{
+    JitEmit *e = &c->e;
+    int full = greg_full(in, in->reg, size);
+    emit_locked_start(c, in, size, full);
+    je_mov_rr(e, 8, H_RAX, H_RDI);
+    je_op_mem(e, size, (const uint8_t[]){size == 1 ? 0x86 : 0x87}, 1, H_RAX, H_RSI, H_NOINDEX, 0,
+              0);
     je_store(e, size == 4 ? 8 : size, H_RBX, REG_OFF(full) + (full != in->reg), H_RAX);
     emit_locked_end(c, size);
 }
@@ -3409,6 +3433,13 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     case K_BSF:
         emit_bsf(c, in, size);
+        return true;
+    case K_CLD: /* DF in the eflags word, as the handler leaves it */
+        je_alu_mem_imm(e, 8, in->op == 0xfc ? 4 : 1, H_RBX, CPU_OFF(env.eflags),
+                       in->op == 0xfc ? ~(int32_t)DF_MASK : (int32_t)DF_MASK);
+        return true;
+    case K_XCHG:
+        emit_xchg(c, in, size);
         return true;
     case K_DIV: {
         /* rdx >= the divisor (unsigned) is exactly when the guest's div raises #DE: a divisor

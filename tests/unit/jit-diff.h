@@ -794,7 +794,17 @@ static inline void jd_one(JdGen *g)
         }
         break;
     }
-    case 32: { /* stos and movs into the data area, one or rep with a small count */
+    case 32: { /* stos and movs into the data area, one or rep with a small count; now and
+                * then std; pushfq; pop r; cld instead */
+        if (jd_take(g, 5) == 0) {
+            int d = jd_dst(g);
+            b[n++] = 0xfd;
+            b[n++] = 0x9c;
+            b[n++] = jd_rex(false, 0, 0, d);
+            b[n++] = 0x58 | (d & 7);
+            b[n++] = 0xfc;
+            break;
+        }
         int32_t dd = (int32_t)(jd_take(g, 64) * 8) - 256;
         int32_t sd = (int32_t)(jd_take(g, 64) * 8) - 256;
         b[n++] = 0x49; /* lea rdi, [r14 + dd] */

@@ -490,8 +490,9 @@ static void test_faults(void)
         {"tzcnt source", "\xf3\x0f\xbc\x16", 4},       /* tzcnt (bsf) edx, [rsi] */
         {"btr mem, reg", "\x4c\x0f\xb3\x2e", 4},       /* btr [rsi], r13 */
         {"bt mem, reg", "\x44\x0f\xa3\x2e", 4},        /* bt [rsi], r13d */
-        /* these run through the interpreter's handlers (K_INTERP) */
         {"xchg mem", "\x48\x87\x16", 3},               /* xchg [rsi], rdx */
+        {"xchg mem8", "\x86\x36", 2},                  /* xchg [rsi], dh */
+        /* these run through the interpreter's handlers (K_INTERP) */
         {"shl mem, cl", "\x48\xd3\x26", 3},            /* shl qword [rsi], cl */
         {"stos", "\x48\x89\xf7\x48\xab", 5},           /* mov rdi, rsi; stosq */
         {"push imm", "\x48\x89\xf4\x6a\x05", 5, true}, /* mov rsp, rsi; push 5 */
@@ -704,6 +705,14 @@ static void test_forms(void)
          "\x48\x0f\xbc\xc1\x41\x0f\xbd\x56\x08\xf3\x48\x0f\xbc\xde\x9c\x41\x58\x31\xc9"
          "\x44\x0f\xbc\xc9\x9c\x5e",
          25, 9, true},
+        /* std; pushfq; pop r8; cld; xchg [r14 + 8], rax; xchg [r14 + 16], ecx; xchg
+         * [r14 + 24], dl; pushfq; pop rsi */
+        {"cld std xchg",
+         "\xfd\x9c\x41\x58\xfc\x49\x87\x46\x08\x41\x87\x4e\x10\x41\x86\x56\x18\x9c\x5e", 19, 9,
+         true},
+        /* xchg [r14 - 2], eax (across the page below r14) and xchg [r14 + 9], rax
+         * (misaligned): the handler's path */
+        {"xchg across a page, misaligned", "\x41\x87\x46\xfe\x49\x87\x46\x09", 8, 2},
         /* mov ecx, -37; bt [r14 + 64], ecx (the dword at r14 + 56, bit 27); setb bl; mov edx,
          * 100; lock bts [r14 + 32], rdx (r14 + 40, bit 36); btr [r14 + 16], rdx; mov eax, -1;
          * btc [r14 + 8], eax (r14 + 4, bit 31); mov rdi, -64; bts [r14 + 16], rdi (r14 + 8, bit
