@@ -1606,7 +1606,7 @@ static void emit_cold(JitCtx *c)
         }
         je_store_imm(e, 4, H_RSP, FRAME_SLOW, 1); /* moves only: rax is the loaded value */
         if (s->exit_at) { /* only a helper sets tb_exit: the check is here, not inline */
-            je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
+            je_cmp_dword_imm(e, H_RBX, CPU_OFF(leave), 0);
             je_jcc_back(e, 5 /* ne */, c->cold[s->exit_at - 1].resume);
         }
         je_jmp_back(e, s->resume);
@@ -1677,10 +1677,11 @@ static bool cold_all_rejoin_here(const JitCtx *c)
     return true;
 }
 
-/* after an instruction that set tb_exit or may have: the block ends there */
+/* after an instruction that set tb_exit or may have: the block ends there (also for the rest
+ * of the leave word: any instruction boundary is a good place to leave) */
 static void emit_tb_exit_check(JitCtx *c)
 {
-    je_cmp_dword_imm(&c->e, H_RBX, CPU_OFF(tb_exit), 0);
+    je_cmp_dword_imm(&c->e, H_RBX, CPU_OFF(leave), 0);
     add_cold(c, COLD_EXIT, 0, je_jcc_fwd(&c->e, 5 /* ne */)); /* the exit, out of line */
 }
 
@@ -1945,7 +1946,7 @@ static void emit_cli_sti(JitCtx *c, const X86Insn *in, bool shadow_next)
         je_op_mem(e, 4, &or_, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(env.nmi_pending));
         quiet = je_jcc_fwd(e, 4 /* e */);
     }
-    je_store_imm(e, 4, H_RBX, CPU_OFF(tb_exit), 1);
+    je_store_imm(e, 1, H_RBX, CPU_OFF(tb_exit), 1); /* a byte: leave_async is another thread's */
     je_patch_here(e, open);
     if (quiet) {
         je_patch_here(e, quiet);
@@ -2340,35 +2341,23 @@ static void emit_shift_flags(JitCtx *c, int g, int size)
 }
 
 /*
- * Counts `count` retired instructions and jumps to the patch points it stores in out[] (and
- * returns how many) when the main loop must look at something before more code runs: the
- * budget's end, an exit request, an interrupt line, an NMI, a store into a code page.
+ * Counts `count` retired instructions down from the budget left and jumps to the patch points
+ * it stores in out[] (and returns how many) when the main loop must look at something before
+ * more code runs: the budget's end, or the leave word (tb_exit: a store into a code page, a
+ * handler's; leave_async: an exit request, an NMI, the interrupt line raised). 4 host
+ * instructions; until session 14, 14: the count added to stats.insns through rax and compared
+ * with budget_end, exit_request, the line and-ed with eflags, nmi_pending and tb_exit each
+ * compared. The line with IF=0 leaves once when raised (run_tb then clears the word), not at
+ * every exit: most chained exits of a boot ran so.
  */
-static int emit_leave_checks(JitCtx *c, uint32_t count, bool tb_exit, uint8_t **out)
+static int emit_leave_checks(JitCtx *c, uint32_t count, uint8_t **out)
 {
     JitEmit *e = &c->e;
     int n = 0;
-    je_load(e, 8, H_RAX, H_RBX, CPU_OFF(stats.insns));
-    je_alu_ri(e, 8, 0, H_RAX, (int32_t)count);
-    je_store(e, 8, H_RBX, CPU_OFF(stats.insns), H_RAX);
-    static const uint8_t cmp = 0x3b;
-    je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(budget_end));
-    out[n++] = je_jcc_fwd(e, 3 /* ae */);
-    je_cmp_dword_imm(e, H_RBX, CPU_OFF(exit_request), 0);
+    je_alu_mem_imm(e, 8, 5 /* sub */, H_RBX, CPU_OFF(jit_left), (int32_t)count);
+    out[n++] = je_jcc_fwd(e, 0xe /* le */);
+    je_cmp_dword_imm(e, H_RBX, CPU_OFF(leave), 0);
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
-    /* The line only while IF=1: with IF=0 the main loop would find nothing to deliver and
-     * come back (most chained exits of a boot did). The level is IF_MASK when up, so one and
-     * with eflags, which every cli, sti, popf, iret and delivery keeps current, tests both. */
-    je_load(e, 4, H_RAX, H_RBX, CPU_OFF(env.eflags));
-    static const uint8_t test = 0x85;
-    je_op_mem(e, 4, &test, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(irq_level));
-    out[n++] = je_jcc_fwd(e, 5 /* ne */);
-    je_cmp_dword_imm(e, H_RBX, CPU_OFF(env.nmi_pending), 0);
-    out[n++] = je_jcc_fwd(e, 5 /* ne */);
-    if (tb_exit) {
-        je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
-        out[n++] = je_jcc_fwd(e, 5 /* ne */);
-    }
     return n;
 }
 
@@ -2538,7 +2527,7 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     uint8_t *pc_imm = NULL;
     pend_store_here(c);                    /* rdi stays */
     emit_write_back(e, c->held, c->dirty); /* the next block starts with no copies */
-    int n = emit_leave_checks(c, count, true, out);
+    int n = emit_leave_checks(c, count, out);
     static const uint8_t cmp = 0x3b;
     uint8_t *lookup = NULL, *lookup_rdx_imm = NULL;
     if (dynamic) { /* rip (and rdi) hold the target: linked to one target, the last one seen */
@@ -2771,7 +2760,7 @@ static void emit_loop_back(JitCtx *c)
             je_store(e, 8, H_RBX, REG_OFF(c->held[s]), slot_reg[s]);
         }
     }
-    int n = emit_leave_checks(c, c->done + 1, false, out);
+    int n = emit_leave_checks(c, c->done + 1, out);
     /* a store into a code page, a TLB flush or a code change happen only in a helper, which
      * a slow path calls after marking the frame: the common pass skips those checks */
     je_cmp_dword_imm(e, H_RSP, FRAME_SLOW, 0);
@@ -2788,9 +2777,7 @@ static void emit_loop_back(JitCtx *c)
         }
     }
     je_jmp_back(e, c->loop_top);
-    je_patch_here(e, slow);
-    je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
-    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    je_patch_here(e, slow); /* tb_exit is in the leave word, tested above */
     static const uint8_t cmp = 0x3b;
     je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
     je_op_mem(e, 8, &cmp, 1, H_RAX, H_RSP, H_NOINDEX, 0, FRAME_EPOCH);
@@ -2824,6 +2811,11 @@ static void jit_interp(X86CPU *cpu, const X86Insn *in)
     cpu->tb_end = in + 1;
     cpu->cur_in = in;
     in->fn(cpu, in);
+    /* a handler that set IF with the line up (iret, popf, sti at CPL 3): the leave word is not
+     * set by IF, so the block leaves here, where the main loop would take the interrupt */
+    if (unlikely(__atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) & cpu->env.eflags)) {
+        __atomic_store_n(&cpu->leave_async, 1, __ATOMIC_RELAXED);
+    }
 }
 
 /*
@@ -2881,7 +2873,7 @@ static void emit_interp_to(JitCtx *c, const X86Insn *in, const void *fn)
 {
     JitEmit *e = &c->e;
     emit_interp_call_to(c, in, fn);
-    je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
+    je_cmp_dword_imm(e, H_RBX, CPU_OFF(leave), 0);
     uint8_t *out = je_jcc_fwd(e, 5 /* ne */);
     je_mov_imm(e, H_RAX, c->next);
     static const uint8_t cmp = 0x3b;
