@@ -928,6 +928,14 @@ static int leave_irq_ack(void *opaque)
 
 static const X86BusOps leave_bus = {.pio_write = leave_pio_write, .irq_ack = leave_irq_ack};
 
+/* the IDT's 64-bit interrupt gate for vector to a CPL 0 handler below 4 GiB */
+static void leave_guest_gate(LeaveGuest *g, int vector, uint64_t handler)
+{
+    uint64_t lo =
+        (handler & 0xffff) | (0x10ull << 16) | (0x8eull << 40) | ((uint64_t)(handler >> 16) << 48);
+    guest_ram_write(g->ram, JD_IDT + vector * 16, &lo, 8);
+}
+
 /* 64-bit CPL 0 code at JD_CODE with IF=0, the vector's handler at LEAVE_HANDLER:
  * r13 = the return rip, r12 += 1, and when r14 != 0: r14 = 0 and the line raised again (with
  * IF=0 until its iretq) */
@@ -947,9 +955,7 @@ static void leave_guest_init(LeaveGuest *g, const uint8_t *code, size_t len)
     g->cpu = x86_cpu_new(g->ram, &leave_bus, g);
     g_assert_true(x86_cpu_set_jit(g->cpu, true, NULL));
     jd_tables(g->ram);
-    uint64_t lo = (LEAVE_HANDLER & 0xffff) | (0x10ull << 16) | (0x8eull << 40) |
-                  ((uint64_t)(LEAVE_HANDLER >> 16) << 48);
-    guest_ram_write(g->ram, JD_IDT + LEAVE_VECTOR * 16, &lo, 8);
+    leave_guest_gate(g, LEAVE_VECTOR, LEAVE_HANDLER);
     guest_ram_write(g->ram, LEAVE_HANDLER, handler, sizeof(handler));
     guest_ram_write(g->ram, JD_CODE, code, len);
     x86_cpu_setup_long_mode(g->cpu, JD_PT, 0);
@@ -1047,16 +1053,21 @@ static void test_masked_irq(void)
     leave_guest_free(&g);
 }
 
-/* Requests the exit once the guest's rax (written back at every chained exit) passed 2000,
- * so that a vCPU starved of the host's CPU still runs long enough to be checked; a fixed
- * 50 ms failed 2 of ~190 runs at load 12-15 (rax was 17). */
-static gpointer request_exit_after_progress(gpointer cpu)
+/* Waits until the guest's rax (written back at every chained exit) passed 2000, so that a
+ * vCPU starved of the host's CPU still runs long enough to be checked; a fixed 50 ms failed 2
+ * of ~190 runs at load 12-15 (rax was 17). */
+static void wait_for_progress(X86CPU *cpu)
 {
     const uint64_t *rax = &x86_cpu_env(cpu)->regs[R_EAX];
     for (int waited = 0; __atomic_load_n(rax, __ATOMIC_RELAXED) <= 2000 && waited < 30000;
          waited++) {
         g_usleep(1000);
     }
+}
+
+static gpointer request_exit_after_progress(gpointer cpu)
+{
+    wait_for_progress(cpu);
     x86_cpu_exit_request(cpu);
     return NULL;
 }
@@ -1115,11 +1126,7 @@ static void test_open_irq(void)
 
 static gpointer inject_nmi_after_progress(gpointer cpu)
 {
-    const uint64_t *rax = &x86_cpu_env(cpu)->regs[R_EAX];
-    for (int waited = 0; __atomic_load_n(rax, __ATOMIC_RELAXED) <= 2000 && waited < 30000;
-         waited++) {
-        g_usleep(1000);
-    }
+    wait_for_progress(cpu);
     x86_cpu_inject_nmi(cpu);
     return NULL;
 }
@@ -1137,9 +1144,7 @@ static void test_nmi_beside(void)
     };
     LeaveGuest g;
     leave_guest_init(&g, code, sizeof(code));
-    uint64_t lo = (LEAVE_HANDLER & 0xffff) | (0x10ull << 16) | (0x8eull << 40) |
-                  ((uint64_t)(LEAVE_HANDLER >> 16) << 48);
-    guest_ram_write(g.ram, JD_IDT + EXCP_NMI * 16, &lo, 8);
+    leave_guest_gate(&g, EXCP_NMI, LEAVE_HANDLER);
     GThread *t = g_thread_new("beside", inject_nmi_after_progress, g.cpu);
     X86ExitReason why = x86_cpu_exec(g.cpu, 20000000000ull);
     g_thread_join(t);
@@ -1176,9 +1181,7 @@ static uint64_t fault_after_links_run(bool jit, X86JitStats *js)
     LeaveGuest g;
     leave_guest_init(&g, code, sizeof(code));
     g_assert_true(x86_cpu_set_jit(g.cpu, jit, NULL));
-    uint64_t lo = (gp_handler & 0xffff) | (0x10ull << 16) | (0x8eull << 40) |
-                  ((uint64_t)(gp_handler >> 16) << 48);
-    guest_ram_write(g.ram, JD_IDT + EXCP_GP * 16, &lo, 8);
+    leave_guest_gate(&g, EXCP_GP, gp_handler);
     guest_ram_write(g.ram, gp_handler, "\xf4", 1);
     X86CPUState *env = x86_cpu_env(g.cpu);
     env->regs[14] = JD_DATA;
