@@ -202,12 +202,15 @@ struct X86CPU {
      * the flag itself, seq_cst); run_tb clears it before it enters host code, and sets it
      * again when one of them is still there to take. The line with IF=0 is not (the main loop
      * would find nothing to deliver): what sets IF in translated code leaves when the line is
-     * up (sti, popf, a handler: jit_interp). Stores into the word's other bytes are bytes. */
+     * up (sti, popf, a handler: jit_interp). leave_flushed is this thread's too: set by
+     * every bump of tlb_epoch, cleared by run_tb before it enters host code, so that a link
+     * within one page needs no epoch compare. Stores into the word's bytes are bytes. */
     union {
         uint32_t leave;
         struct {
             uint8_t tb_exit;
             uint8_t leave_async;
+            uint8_t leave_flushed;
         };
     };
     /* jit.c: translated code left through an exit that asks to be chained to the block that

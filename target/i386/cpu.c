@@ -28,6 +28,7 @@ static void tb_flush(X86CPU *cpu)
     }
     cpu->tlb_epoch++;
     cpu->epoch_cause = X86_EPOCH_WHOLE;
+    cpu->leave_flushed = 1;
     cpu->prev_tb = NULL;
     cpu->pool_used = 0;
     cpu->stats.tb_flushes++;
@@ -519,6 +520,7 @@ static void jit_enter(X86CPU *cpu)
     uint64_t left = cpu->stats.insns < cpu->budget_end ? cpu->budget_end - cpu->stats.insns : 0;
     cpu->jit_left = left > INT64_MAX ? INT64_MAX : (int64_t)left;
     cpu->jit_left_at_entry = cpu->jit_left;
+    cpu->leave_flushed = 0; /* the code's links within a page hold from here */
     if (unlikely(__atomic_load_n(&cpu->leave_async, __ATOMIC_RELAXED))) {
         __atomic_store_n(&cpu->leave_async, 0, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&cpu->exit_request, __ATOMIC_SEQ_CST) ||

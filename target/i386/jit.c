@@ -2503,7 +2503,7 @@ typedef struct JitLinkRec {
  *   add insns, count; leave checks ──fail──────────────────────────────┐
  *   (ret: movabs rax, target (patched); cmp rax, rip; jne) ─────────────┤
  *   movabs rax, epoch (patched); cmp rax, tlb_epoch; jne ──────────────┤
- *     (a target in the block's page: cmp tlb_epoch, the frame's epoch; │
+ *     (a target in the block's page: nothing, leave_flushed was tested;│
  *      in another page, or a ret's or indirect exit's in 64-bit code:  │
  *      the epoch's je, else its TLB entry's code tag and addend        │
  *      (patched) compared; a ret's failing goes to the lookup)         │
@@ -2513,8 +2513,8 @@ typedef struct JitLinkRec {
  *   record (JitLinkRec)
  * A TLB flush since the link was made (the epoch differs) leaves through the stub, and the
  * main loop links it again to the block the new mapping gives; a link within the block's
- * page holds across flushes, and only one since this frame began leaves; a link to another
- * page holds while that page's TLB entry maps it where it did. A ret or indirect
+ * page holds across flushes, and only one since this frame began leaves (leave_flushed); a
+ * link to another page holds while that page's TLB entry maps it where it did. A ret or indirect
  * exit whose linked target misses looks the target up in the CPU's table first
  * (emit_jump_lookup). A ret is linked to the last
  * return address that missed: a call site that keeps calling the same function hits; after
@@ -2539,13 +2539,14 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     uint8_t *epoch_imm = NULL, *addend_imm = NULL, *linked = NULL;
     /* keyed on pages in 64-bit code only, where the target is a linear address (CS base 0) */
     bool paged = !dynamic && c->tb->flags == X86_MODE64;
-    if (paged && (target >> GUEST_PAGE_BITS) == (c->tb->pc >> GUEST_PAGE_BITS)) {
+    bool same_page = paged && (target >> GUEST_PAGE_BITS) == (c->tb->pc >> GUEST_PAGE_BITS);
+    if (same_page) {
         /* A target in this block's page is in its physical page too, as long as the mapping
-         * this code was entered with holds (no TLB flush since the frame began): the link
-         * outlives TLB flushes (a guest with page-table isolation writes CR3 at every kernel
-         * entry and exit). Until linked, the jump below goes to the stub. */
-        je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
-        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RSP, H_NOINDEX, 0, FRAME_EPOCH);
+         * this code was entered with holds: the link outlives TLB flushes (a guest with
+         * page-table isolation writes CR3 at every kernel entry and exit), and a flush since
+         * the frame began set leave_flushed, which the leave checks above tested (until
+         * session 14 the TLB epoch was compared with the frame's here). Until linked, the
+         * jump below goes to the stub. */
     } else if (paged) {
         /* A target in another page: linked while the TLB epoch is the one of the link, or
          * else while the TLB entry of that page holds it, for execution, at the host address
@@ -2573,9 +2574,11 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     }
     /* a ret or indirect exit linked before a TLB flush: its target may still be in the
      * lookup table, kept there while its page's TLB entry is */
-    uint8_t *lookup_epoch = je_jcc_fwd(e, 5 /* ne */);
+    uint8_t *lookup_epoch = same_page ? NULL : je_jcc_fwd(e, 5 /* ne */);
     if (!lookup) {
-        out[n++] = lookup_epoch;
+        if (lookup_epoch) {
+            out[n++] = lookup_epoch;
+        }
         lookup_epoch = NULL;
     }
     uint8_t *lookup_page = NULL;
