@@ -195,7 +195,24 @@ struct X86CPU {
     int first_vec;
     uint64_t cur_rip; /* start of the executing instruction */
 
-    int tb_exit; /* stop running the current block after this instruction */
+    /* What makes translated code leave for the main loop, tested as one word at every chained
+     * exit and back edge (with the budget: jit_left). tb_exit is this thread's: stop the
+     * current block after this instruction. leave_async is set by whatever may give the main
+     * loop something to do (an exit request, an NMI, the interrupt line raised: stored after
+     * the flag itself, seq_cst); run_tb clears it before it enters host code, and sets it
+     * again when one of them is still there to take. The line with IF=0 is not (the main loop
+     * would find nothing to deliver): what sets IF in translated code leaves when the line is
+     * up (sti, popf, a handler: jit_interp). leave_flushed is this thread's too: set by
+     * every bump of tlb_epoch, cleared by run_tb before it enters host code, so that a link
+     * within one page needs no epoch compare. Stores into the word's bytes are bytes. */
+    union {
+        uint32_t leave;
+        struct {
+            uint8_t tb_exit;
+            uint8_t leave_async;
+            uint8_t leave_flushed;
+        };
+    };
     /* jit.c: translated code left through an exit that asks to be chained to the block that
      * runs next (consumed by the next run_tb) */
     const void *jit_link_req;
@@ -238,6 +255,11 @@ struct X86CPU {
     /* what bumped tlb_epoch last (`info jit`'s relinks by cause) */
     X86EpochCause epoch_cause;
     uint64_t budget_end;
+    /* translated code counts retired instructions down in jit_left, from jit_left_at_entry
+     * (budget_end - stats.insns when run_tb entered it), and leaves when it reaches 0; run_tb
+     * adds what it counted to stats.insns */
+    int64_t jit_left;
+    int64_t jit_left_at_entry;
     X86CPUStats stats;
     uint64_t tsc_base_ns;
     uint8_t unimpl_logged[0x800 / 8];

@@ -28,6 +28,7 @@ static void tb_flush(X86CPU *cpu)
     }
     cpu->tlb_epoch++;
     cpu->epoch_cause = X86_EPOCH_WHOLE;
+    cpu->leave_flushed = 1;
     cpu->prev_tb = NULL;
     cpu->pool_used = 0;
     cpu->stats.tb_flushes++;
@@ -179,20 +180,31 @@ void x86_cpu_set_state(X86CPU *cpu, const X86CPUState *in)
     cpu->jit_link_req = NULL; /* made for the state before */
 }
 
+/* after the flag: run_tb clears the word, then reads the flags */
+static void leave_soon(X86CPU *cpu)
+{
+    __atomic_store_n(&cpu->leave_async, 1, __ATOMIC_SEQ_CST);
+}
+
 void x86_cpu_exit_request(X86CPU *cpu)
 {
     __atomic_store_n(&cpu->exit_request, 1, __ATOMIC_SEQ_CST);
+    leave_soon(cpu);
 }
 
 void x86_cpu_set_irq(X86CPU *cpu, bool level)
 {
-    /* IF_MASK, not 1: the leave check of translated code ands it with eflags */
+    /* IF_MASK, not 1: the checks in C and in translated code and it with eflags */
     __atomic_store_n(&cpu->irq_level, level ? IF_MASK : 0, __ATOMIC_SEQ_CST);
+    if (level) { /* every raise, not only a change: one the main loop could not ack yet */
+        leave_soon(cpu);
+    }
 }
 
 void x86_cpu_inject_nmi(X86CPU *cpu)
 {
     __atomic_store_n(&ENV->nmi_pending, 1, __ATOMIC_SEQ_CST);
+    leave_soon(cpu);
 }
 
 bool x86_cpu_wakeup_pending(X86CPU *cpu)
@@ -505,6 +517,25 @@ static X86JitBlockFn *jit_code(X86CPU *cpu, TB *tb)
     return NULL;
 }
 
+/* Before host code runs: what it counts down (the budget left) and leaves on (leave_async
+ * cleared unless the main loop still has something to take). */
+static void jit_enter(X86CPU *cpu)
+{
+    uint64_t left = cpu->stats.insns < cpu->budget_end ? cpu->budget_end - cpu->stats.insns : 0;
+    cpu->jit_left = left > INT64_MAX ? INT64_MAX : (int64_t)left;
+    cpu->jit_left_at_entry = cpu->jit_left;
+    cpu->leave_flushed = 0; /* the code's links within a page hold from here */
+    if (unlikely(__atomic_load_n(&cpu->leave_async, __ATOMIC_RELAXED))) {
+        __atomic_store_n(&cpu->leave_async, 0, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&cpu->exit_request, __ATOMIC_SEQ_CST) ||
+            __atomic_load_n(&ENV->nmi_pending, __ATOMIC_SEQ_CST) ||
+            (__atomic_load_n(&cpu->irq_level, __ATOMIC_SEQ_CST) & ENV->eflags)) {
+            __atomic_store_n(&cpu->leave_async, 1, __ATOMIC_RELAXED);
+        }
+    }
+    cpu->jit_running = true;
+}
+
 /*
  * Runs a block, and again as long as it jumps back to its own start (a loop within one block)
  * with nothing for the main loop to look at: no exit request, interrupt line, NMI, interrupt
@@ -531,10 +562,10 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
             cpu->jit_link_req = NULL;
         }
         if (code) {
-            cpu->jit_running = true;
+            jit_enter(cpu);
             uint32_t n = code(cpu);
             cpu->jit_running = false;
-            cpu->stats.insns += n;
+            cpu->stats.insns += n + (uint64_t)(cpu->jit_left_at_entry - cpu->jit_left);
             /* the translated prefix ran to its end: the interpreter goes on in this block */
             if (n == tb->code_len && n < tb->count && env->rip == tb->code_end && !cpu->tb_exit) {
                 x86_jit_note_fallback(cpu->jit, &insns[n]);
@@ -611,7 +642,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
         if (cpu->run_first) {
             cpu->stats.insns += cpu->cur_in - cpu->run_first;
         } else if (cpu->jit_running) {
-            cpu->stats.insns += cpu->jit_done;
+            cpu->stats.insns += cpu->jit_done + (uint64_t)(cpu->jit_left_at_entry - cpu->jit_left);
         }
         cpu->run_first = NULL;
         cpu->jit_running = false;

@@ -146,12 +146,15 @@ static inline void je_store(JitEmit *e, int opsz, int base, int32_t disp, int re
     je_op_mem(e, opsz, opsz == 1 ? &op8 : &op, 1, reg, base, H_NOINDEX, 0, disp);
 }
 
-/* mov qword/dword/word [base + disp], imm32 (sign-extended for 8; imm16 for 2) */
+/* mov qword/dword/word/byte [base + disp], imm32 (sign-extended for 8; imm16 for 2, imm8
+ * for 1) */
 static inline void je_store_imm(JitEmit *e, int opsz, int base, int32_t disp, int32_t imm)
 {
-    static const uint8_t op = 0xc7;
-    je_op_mem(e, opsz, &op, 1, 0, base, H_NOINDEX, 0, disp);
-    if (opsz == 2) {
+    static const uint8_t op8 = 0xc6, op = 0xc7;
+    je_op_mem(e, opsz, opsz == 1 ? &op8 : &op, 1, 0, base, H_NOINDEX, 0, disp);
+    if (opsz == 1) {
+        je_byte(e, (uint8_t)imm);
+    } else if (opsz == 2) {
         je_byte(e, (uint8_t)imm);
         je_byte(e, (uint8_t)(imm >> 8));
     } else {

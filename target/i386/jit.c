@@ -1692,7 +1692,7 @@ static void emit_cold(JitCtx *c)
         }
         je_store_imm(e, 4, H_RSP, FRAME_SLOW, 1); /* moves only: rax is the loaded value */
         if (s->exit_at) { /* only a helper sets tb_exit: the check is here, not inline */
-            je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
+            je_cmp_dword_imm(e, H_RBX, CPU_OFF(leave), 0);
             je_jcc_back(e, 5 /* ne */, c->cold[s->exit_at - 1].resume);
         }
         je_jmp_back(e, s->resume);
@@ -1785,10 +1785,11 @@ static bool cold_all_rejoin_here(const JitCtx *c)
     return true;
 }
 
-/* after an instruction that set tb_exit or may have: the block ends there */
+/* after an instruction that set tb_exit or may have: the block ends there (also for the rest
+ * of the leave word: any instruction boundary is a good place to leave) */
 static void emit_tb_exit_check(JitCtx *c)
 {
-    je_cmp_dword_imm(&c->e, H_RBX, CPU_OFF(tb_exit), 0);
+    je_cmp_dword_imm(&c->e, H_RBX, CPU_OFF(leave), 0);
     add_cold(c, COLD_EXIT, 0, je_jcc_fwd(&c->e, 5 /* ne */)); /* the exit, out of line */
 }
 
@@ -2101,7 +2102,7 @@ static void emit_cli_sti(JitCtx *c, const X86Insn *in, bool shadow_next)
         je_op_mem(e, 4, &or_, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(env.nmi_pending));
         quiet = je_jcc_fwd(e, 4 /* e */);
     }
-    je_store_imm(e, 4, H_RBX, CPU_OFF(tb_exit), 1);
+    je_store_imm(e, 1, H_RBX, CPU_OFF(tb_exit), 1); /* a byte: leave_async is another thread's */
     je_patch_here(e, open);
     if (quiet) {
         je_patch_here(e, quiet);
@@ -2561,35 +2562,23 @@ static void emit_shift_flags(JitCtx *c, int g, int size)
 }
 
 /*
- * Counts `count` retired instructions and jumps to the patch points it stores in out[] (and
- * returns how many) when the main loop must look at something before more code runs: the
- * budget's end, an exit request, an interrupt line, an NMI, a store into a code page.
+ * Counts `count` retired instructions down from the budget left and jumps to the patch points
+ * it stores in out[] (and returns how many) when the main loop must look at something before
+ * more code runs: the budget's end, or the leave word (tb_exit: a store into a code page, a
+ * handler's; leave_async: an exit request, an NMI, the interrupt line raised). 4 host
+ * instructions; until session 14, 14: the count added to stats.insns through rax and compared
+ * with budget_end, exit_request, the line and-ed with eflags, nmi_pending and tb_exit each
+ * compared. The line with IF=0 leaves once when raised (run_tb then clears the word), not at
+ * every exit: most chained exits of a boot ran so.
  */
-static int emit_leave_checks(JitCtx *c, uint32_t count, bool tb_exit, uint8_t **out)
+static int emit_leave_checks(JitCtx *c, uint32_t count, uint8_t **out)
 {
     JitEmit *e = &c->e;
     int n = 0;
-    je_load(e, 8, H_RAX, H_RBX, CPU_OFF(stats.insns));
-    je_alu_ri(e, 8, 0, H_RAX, (int32_t)count);
-    je_store(e, 8, H_RBX, CPU_OFF(stats.insns), H_RAX);
-    static const uint8_t cmp = 0x3b;
-    je_op_mem(e, 8, &cmp, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(budget_end));
-    out[n++] = je_jcc_fwd(e, 3 /* ae */);
-    je_cmp_dword_imm(e, H_RBX, CPU_OFF(exit_request), 0);
+    je_alu_mem_imm(e, 8, 5 /* sub */, H_RBX, CPU_OFF(jit_left), (int32_t)count);
+    out[n++] = je_jcc_fwd(e, 0xe /* le */);
+    je_cmp_dword_imm(e, H_RBX, CPU_OFF(leave), 0);
     out[n++] = je_jcc_fwd(e, 5 /* ne */);
-    /* The line only while IF=1: with IF=0 the main loop would find nothing to deliver and
-     * come back (most chained exits of a boot did). The level is IF_MASK when up, so one and
-     * with eflags, which every cli, sti, popf, iret and delivery keeps current, tests both. */
-    je_load(e, 4, H_RAX, H_RBX, CPU_OFF(env.eflags));
-    static const uint8_t test = 0x85;
-    je_op_mem(e, 4, &test, 1, H_RAX, H_RBX, H_NOINDEX, 0, CPU_OFF(irq_level));
-    out[n++] = je_jcc_fwd(e, 5 /* ne */);
-    je_cmp_dword_imm(e, H_RBX, CPU_OFF(env.nmi_pending), 0);
-    out[n++] = je_jcc_fwd(e, 5 /* ne */);
-    if (tb_exit) {
-        je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
-        out[n++] = je_jcc_fwd(e, 5 /* ne */);
-    }
     return n;
 }
 
@@ -2735,7 +2724,7 @@ typedef struct JitLinkRec {
  *   add insns, count; leave checks ──fail──────────────────────────────┐
  *   (ret: movabs rax, target (patched); cmp rax, rip; jne) ─────────────┤
  *   movabs rax, epoch (patched); cmp rax, tlb_epoch; jne ──────────────┤
- *     (a target in the block's page: cmp tlb_epoch, the frame's epoch; │
+ *     (a target in the block's page: nothing, leave_flushed was tested;│
  *      in another page, or a ret's or indirect exit's in 64-bit code:  │
  *      the epoch's je, else its TLB entry's code tag and addend        │
  *      (patched) compared; a ret's failing goes to the lookup)         │
@@ -2745,8 +2734,8 @@ typedef struct JitLinkRec {
  *   record (JitLinkRec)
  * A TLB flush since the link was made (the epoch differs) leaves through the stub, and the
  * main loop links it again to the block the new mapping gives; a link within the block's
- * page holds across flushes, and only one since this frame began leaves; a link to another
- * page holds while that page's TLB entry maps it where it did. A ret or indirect
+ * page holds across flushes, and only one since this frame began leaves (leave_flushed); a
+ * link to another page holds while that page's TLB entry maps it where it did. A ret or indirect
  * exit whose linked target misses looks the target up in the CPU's table first
  * (emit_jump_lookup). A ret is linked to the last
  * return address that missed: a call site that keeps calling the same function hits; after
@@ -2759,7 +2748,7 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     uint8_t *pc_imm = NULL;
     pend_store_here(c);                    /* rdi stays */
     emit_write_back(e, c->held, c->dirty); /* the next block starts with no copies */
-    int n = emit_leave_checks(c, count, true, out);
+    int n = emit_leave_checks(c, count, out);
     static const uint8_t cmp = 0x3b;
     uint8_t *lookup = NULL, *lookup_rdx_imm = NULL;
     if (dynamic) { /* rip (and rdi) hold the target: linked to one target, the last one seen */
@@ -2771,13 +2760,14 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     uint8_t *epoch_imm = NULL, *addend_imm = NULL, *linked = NULL;
     /* keyed on pages in 64-bit code only, where the target is a linear address (CS base 0) */
     bool paged = !dynamic && c->tb->flags == X86_MODE64;
-    if (paged && (target >> GUEST_PAGE_BITS) == (c->tb->pc >> GUEST_PAGE_BITS)) {
+    bool same_page = paged && (target >> GUEST_PAGE_BITS) == (c->tb->pc >> GUEST_PAGE_BITS);
+    if (same_page) {
         /* A target in this block's page is in its physical page too, as long as the mapping
-         * this code was entered with holds (no TLB flush since the frame began): the link
-         * outlives TLB flushes (a guest with page-table isolation writes CR3 at every kernel
-         * entry and exit). Until linked, the jump below goes to the stub. */
-        je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
-        je_op_mem(e, 8, &cmp, 1, H_RAX, H_RSP, H_NOINDEX, 0, FRAME_EPOCH);
+         * this code was entered with holds: the link outlives TLB flushes (a guest with
+         * page-table isolation writes CR3 at every kernel entry and exit), and a flush since
+         * the frame began set leave_flushed, which the leave checks above tested (until
+         * session 14 the TLB epoch was compared with the frame's here). Until linked, the
+         * jump below goes to the stub. */
     } else if (paged) {
         /* A target in another page: linked while the TLB epoch is the one of the link, or
          * else while the TLB entry of that page holds it, for execution, at the host address
@@ -2805,9 +2795,11 @@ static void emit_chain_exit(JitCtx *c, uint64_t target, bool dynamic, uint32_t c
     }
     /* a ret or indirect exit linked before a TLB flush: its target may still be in the
      * lookup table, kept there while its page's TLB entry is */
-    uint8_t *lookup_epoch = je_jcc_fwd(e, 5 /* ne */);
+    uint8_t *lookup_epoch = same_page ? NULL : je_jcc_fwd(e, 5 /* ne */);
     if (!lookup) {
-        out[n++] = lookup_epoch;
+        if (lookup_epoch) {
+            out[n++] = lookup_epoch;
+        }
         lookup_epoch = NULL;
     }
     uint8_t *lookup_page = NULL;
@@ -2992,7 +2984,7 @@ static void emit_loop_back(JitCtx *c)
             je_store(e, 8, H_RBX, REG_OFF(c->held[s]), slot_reg[s]);
         }
     }
-    int n = emit_leave_checks(c, c->done + 1, false, out);
+    int n = emit_leave_checks(c, c->done + 1, out);
     /* a store into a code page, a TLB flush or a code change happen only in a helper, which
      * a slow path calls after marking the frame: the common pass skips those checks */
     je_cmp_dword_imm(e, H_RSP, FRAME_SLOW, 0);
@@ -3009,9 +3001,7 @@ static void emit_loop_back(JitCtx *c)
         }
     }
     je_jmp_back(e, c->loop_top);
-    je_patch_here(e, slow);
-    je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
-    out[n++] = je_jcc_fwd(e, 5 /* ne */);
+    je_patch_here(e, slow); /* tb_exit is in the leave word, tested above */
     static const uint8_t cmp = 0x3b;
     je_load(e, 8, H_RAX, H_RBX, CPU_OFF(tlb_epoch));
     je_op_mem(e, 8, &cmp, 1, H_RAX, H_RSP, H_NOINDEX, 0, FRAME_EPOCH);
@@ -3045,6 +3035,11 @@ static void jit_interp(X86CPU *cpu, const X86Insn *in)
     cpu->tb_end = in + 1;
     cpu->cur_in = in;
     in->fn(cpu, in);
+    /* a handler that set IF with the line up (iret, popf, sti at CPL 3): the leave word is not
+     * set by IF, so the block leaves here, where the main loop would take the interrupt */
+    if (unlikely(__atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) & cpu->env.eflags)) {
+        __atomic_store_n(&cpu->leave_async, 1, __ATOMIC_RELAXED);
+    }
 }
 
 /*
@@ -3102,7 +3097,7 @@ static void emit_interp_to(JitCtx *c, const X86Insn *in, const void *fn)
 {
     JitEmit *e = &c->e;
     emit_interp_call_to(c, in, fn);
-    je_cmp_dword_imm(e, H_RBX, CPU_OFF(tb_exit), 0);
+    je_cmp_dword_imm(e, H_RBX, CPU_OFF(leave), 0);
     uint8_t *out = je_jcc_fwd(e, 5 /* ne */);
     je_mov_imm(e, H_RAX, c->next);
     static const uint8_t cmp = 0x3b;

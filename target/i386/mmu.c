@@ -62,6 +62,7 @@ void x86_tlb_flush(X86CPU *cpu, X86TlbFlushCause why)
     cpu->stats.tlb_flush_cause[why]++;
     cpu->tlb_epoch++;
     cpu->epoch_cause = X86_EPOCH_WHOLE;
+    cpu->leave_flushed = 1;
 }
 
 /*
@@ -78,6 +79,7 @@ void x86_tlb_flush_cr3(X86CPU *cpu)
     cpu->stats.tlb_cr3_flushes++;
     cpu->tlb_epoch++;
     cpu->epoch_cause = X86_EPOCH_CR3;
+    cpu->leave_flushed = 1;
     if (!cpu->tlb_global) {
         tlb_clear_all(cpu);
         return;
@@ -117,6 +119,7 @@ void x86_tlb_flush_page(X86CPU *cpu, uint64_t la)
     cpu->stats.tlb_page_flushes++;
     cpu->tlb_epoch++;
     cpu->epoch_cause = X86_EPOCH_INVLPG;
+    cpu->leave_flushed = 1;
     uint32_t slot = (la >> GUEST_PAGE_BITS) & (TLB_SIZE - 1);
     for (int u = 0; u < 2; u++) {
         tlb_drop(cpu, u, slot);

@@ -1046,6 +1046,14 @@ static int leave_irq_ack(void *opaque)
 
 static const X86BusOps leave_bus = {.pio_write = leave_pio_write, .irq_ack = leave_irq_ack};
 
+/* the IDT's 64-bit interrupt gate for vector to a CPL 0 handler below 4 GiB */
+static void leave_guest_gate(LeaveGuest *g, int vector, uint64_t handler)
+{
+    uint64_t lo =
+        (handler & 0xffff) | (0x10ull << 16) | (0x8eull << 40) | ((uint64_t)(handler >> 16) << 48);
+    guest_ram_write(g->ram, JD_IDT + vector * 16, &lo, 8);
+}
+
 /* 64-bit CPL 0 code at JD_CODE with IF=0, the vector's handler at LEAVE_HANDLER:
  * r13 = the return rip, r12 += 1, and when r14 != 0: r14 = 0 and the line raised again (with
  * IF=0 until its iretq) */
@@ -1065,9 +1073,7 @@ static void leave_guest_init(LeaveGuest *g, const uint8_t *code, size_t len)
     g->cpu = x86_cpu_new(g->ram, &leave_bus, g);
     g_assert_true(x86_cpu_set_jit(g->cpu, true, NULL));
     jd_tables(g->ram);
-    uint64_t lo = (LEAVE_HANDLER & 0xffff) | (0x10ull << 16) | (0x8eull << 40) |
-                  ((uint64_t)(LEAVE_HANDLER >> 16) << 48);
-    guest_ram_write(g->ram, JD_IDT + LEAVE_VECTOR * 16, &lo, 8);
+    leave_guest_gate(g, LEAVE_VECTOR, LEAVE_HANDLER);
     guest_ram_write(g->ram, LEAVE_HANDLER, handler, sizeof(handler));
     guest_ram_write(g->ram, JD_CODE, code, len);
     x86_cpu_setup_long_mode(g->cpu, JD_PT, 0);
@@ -1165,16 +1171,21 @@ static void test_masked_irq(void)
     leave_guest_free(&g);
 }
 
-/* Requests the exit once the guest's rax (written back at every chained exit) passed 2000,
- * so that a vCPU starved of the host's CPU still runs long enough to be checked; a fixed
- * 50 ms failed 2 of ~190 runs at load 12-15 (rax was 17). */
-static gpointer request_exit_after_progress(gpointer cpu)
+/* Waits until the guest's rax (written back at every chained exit) passed 2000, so that a
+ * vCPU starved of the host's CPU still runs long enough to be checked; a fixed 50 ms failed 2
+ * of ~190 runs at load 12-15 (rax was 17). */
+static void wait_for_progress(X86CPU *cpu)
 {
     const uint64_t *rax = &x86_cpu_env(cpu)->regs[R_EAX];
     for (int waited = 0; __atomic_load_n(rax, __ATOMIC_RELAXED) <= 2000 && waited < 30000;
          waited++) {
         g_usleep(1000);
     }
+}
+
+static gpointer request_exit_after_progress(gpointer cpu)
+{
+    wait_for_progress(cpu);
     x86_cpu_exit_request(cpu);
     return NULL;
 }
@@ -1195,6 +1206,8 @@ static void test_masked_irq_exit(void)
     X86CPUState *env = x86_cpu_env(g.cpu);
     g_assert_cmpuint(env->regs[12], ==, 0);
     g_assert_cmpuint(env->regs[R_EAX], >, 1000); /* it ran, translated and linked */
+    /* stopped by the request, not by the budget's end (after which it returns the same) */
+    g_assert_cmpuint(x86_cpu_icount(g.cpu), <, 20000000000ull);
     X86JitStats js;
     x86_cpu_get_jit_stats(g.cpu, &js);
     g_assert_cmpuint(js.links, >, 0);
@@ -1227,6 +1240,92 @@ static void test_open_irq(void)
     g_assert_cmpuint(env->regs[12], ==, 1);
     g_assert_cmpuint(env->rip, ==, JD_CODE + 12);
     leave_guest_free(&g);
+}
+
+static gpointer inject_nmi_after_progress(gpointer cpu)
+{
+    wait_for_progress(cpu);
+    x86_cpu_inject_nmi(cpu);
+    return NULL;
+}
+
+/* An NMI injected by another thread while linked blocks run (IF=0, the line down) is taken at
+ * a chained exit: translated code tests one leave word, which the injection sets. */
+static void test_nmi_beside(void)
+{
+    static const uint8_t code[] = {
+        0x48, 0xff, 0xc0, /* inc rax */
+        0xeb, 0x00,       /* 3: jmp 5 (a chained exit) */
+        0x4d, 0x85, 0xe4, /* 5: test r12, r12 */
+        0x74, 0xf6,       /* 8: jz 0 */
+        0xf4,             /* 10: hlt */
+    };
+    LeaveGuest g;
+    leave_guest_init(&g, code, sizeof(code));
+    leave_guest_gate(&g, EXCP_NMI, LEAVE_HANDLER);
+    GThread *t = g_thread_new("beside", inject_nmi_after_progress, g.cpu);
+    X86ExitReason why = x86_cpu_exec(g.cpu, 20000000000ull);
+    g_thread_join(t);
+    g_assert_cmpint(why, ==, X86_EXIT_HALTED);
+    X86CPUState *env = x86_cpu_env(g.cpu);
+    g_assert_cmpuint(env->regs[12], ==, 1);
+    g_assert_cmpuint(env->regs[R_EAX], >, 2000); /* it ran translated, the thread saw it */
+    g_assert_cmpuint(env->rip, ==, JD_CODE + 11);
+    X86JitStats js;
+    x86_cpu_get_jit_stats(g.cpu, &js);
+    g_assert_cmpuint(js.links, >, 0);
+    leave_guest_free(&g);
+}
+
+/* Runs the fault-count guest to its #GP handler's hlt, translated or not: the instructions it
+ * counted */
+static uint64_t fault_after_links_run(bool jit, X86JitStats *js)
+{
+    enum { PASSES = 1000 };
+    static const uint8_t code[] = {
+        0xb9, 0xe8, 0x03, 0x00, 0x00, /* 0: mov ecx, PASSES */
+        0x4c, 0x89, 0xf6,             /* 5: mov rsi, r14 */
+        0x83, 0xf9, 0x01,             /* 8: cmp ecx, 1 */
+        0x49, 0x0f, 0x44, 0xf7,       /* 11: cmove rsi, r15: non-canonical on the last pass */
+        0x48, 0x8b, 0x16,             /* 15: mov rdx, [rsi] */
+        0x48, 0xff, 0xc0,             /* 18: inc rax */
+        0xeb, 0x00,                   /* 21: jmp 23 (a chained exit) */
+        0xff, 0xc9,                   /* 23: dec ecx */
+        0x75, 0xea,                   /* 25: jnz 5 */
+        0xf4,                         /* 27: hlt (not reached) */
+    };
+    G_STATIC_ASSERT(PASSES == 0x3e8);
+    const uint64_t gp_handler = LEAVE_HANDLER + 0x100;
+    LeaveGuest g;
+    leave_guest_init(&g, code, sizeof(code));
+    g_assert_true(x86_cpu_set_jit(g.cpu, jit, NULL));
+    leave_guest_gate(&g, EXCP_GP, gp_handler);
+    guest_ram_write(g.ram, gp_handler, "\xf4", 1);
+    X86CPUState *env = x86_cpu_env(g.cpu);
+    env->regs[14] = JD_DATA;
+    env->regs[15] = 0x8000000000000000ull;
+    uint64_t before = x86_cpu_icount(g.cpu);
+    g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
+    g_assert_cmpuint(env->rip, ==, gp_handler + 1);
+    g_assert_cmpuint(env->regs[R_EAX], ==, PASSES - 1);
+    x86_cpu_get_jit_stats(g.cpu, js);
+    uint64_t n = x86_cpu_icount(g.cpu) - before;
+    leave_guest_free(&g);
+    /* mov ecx; 8 a pass; mov, cmp and cmove of the last; the faulting mov; hlt */
+    g_assert_cmpuint(n, ==, 1 + 8 * (PASSES - 1) + 3 + 1 + 1);
+    return n;
+}
+
+/* A fault in host code that ran chained exits and back edges since the main loop entered it
+ * counts what they retired (counted down from the budget left, added up when the fault
+ * unwinds), as the interpreter counts the same run. */
+static void test_fault_after_links(void)
+{
+    X86JitStats js;
+    uint64_t interp = fault_after_links_run(false, &js);
+    uint64_t translated = fault_after_links_run(true, &js);
+    g_assert_cmpuint(translated, ==, interp);
+    g_assert_cmpuint(js.links, >, 0);
 }
 
 /* A word of guest RAM that the guest and a host thread add to at the same time. */
@@ -2048,6 +2147,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/masked-irq", test_masked_irq);
     g_test_add_func("/cpu/jit/masked-irq-exit", test_masked_irq_exit);
     g_test_add_func("/cpu/jit/open-irq", test_open_irq);
+    g_test_add_func("/cpu/jit/nmi-beside", test_nmi_beside);
+    g_test_add_func("/cpu/jit/fault-after-links", test_fault_after_links);
     g_test_add_func("/cpu/jit/locked-race", test_locked_race);
     g_test_add_func("/cpu/jit/sti-turns", test_sti_turns);
     g_test_add_func("/cpu/jit/interp-turns", test_interp_turns);
