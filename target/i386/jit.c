@@ -3485,7 +3485,9 @@ static bool branch_kind(int kind)
 void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
 {
     const X86Insn *insns = &cpu->pool[tb->first];
-    if (!x86_jit_mode_ok(cpu, tb) || classify(&insns[0]) == K_NONE) {
+    /* an instruction across the page end is left to the interpreter's check (run_xpage) */
+    uint32_t most = tb->count - (tb->xpage_off2 != UINT64_MAX);
+    if (!x86_jit_mode_ok(cpu, tb) || most == 0 || classify(&insns[0]) == K_NONE) {
         j->stats.refused++;
         return NULL;
     }
@@ -3515,7 +3517,7 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
     bool reads[TB_MAX_INSNS];
     uint8_t kills[TB_MAX_INSNS];
     uint32_t n = 0;
-    while (n < tb->count && (kinds[n] = classify(&insns[n])) != K_NONE) {
+    while (n < most && (kinds[n] = classify(&insns[n])) != K_NONE) {
         n++;
     }
     c.entry_live = flags_liveness(insns, kinds, n, fs, reads, kills) != FS_DEAD;
