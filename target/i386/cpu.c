@@ -630,6 +630,10 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
             if (n == tb->code_len && n < tb->count && env->rip == tb->code_end && !cpu->tb_exit) {
                 x86_jit_note_fallback(cpu->jit, &insns[n]);
                 run_from(cpu, tb, insns, n);
+            } else if (tb->xpage_off2 != UINT64_MAX) {
+                /* left before the instruction across the page end (its next page not as
+                 * decoded, or not in the code TLB): the slot's walk takes it */
+                run_xpage(cpu, tb, &insns[tb->count - 1]);
             }
         } else {
             if (cpu->jit && !tb->code && tb->code_epoch == x86_jit_epoch(cpu->jit)) {

@@ -1491,9 +1491,10 @@ static void test_straddle_links(void)
     g_assert_cmpuint(env->regs[R_EAX], ==, PASSES);
     g_assert_cmphex(env->rip, ==, JD_CODE + 0x100b);
     g_assert_cmpuint(after.turns[X86_TURN_STRADDLE] - before.turns[X86_TURN_STRADDLE], ==, 0);
-    /* the first run fills the next page's code TLB entry from the slot */
-    g_assert_cmpuint(after.xpage_runs - before.xpage_runs, ==, PASSES - 1);
+    /* the first run fills the next page's code TLB entry from the slot; once translated the
+     * block runs the inc itself (not counted) */
     g_assert_cmpuint(after.xpage_slow - before.xpage_slow, ==, 1);
+    g_assert_cmpuint(after.xpage_runs - before.xpage_runs, <, 40);
     uint64_t table = table_turns(&before, &after);
     g_test_message("turns through the block table: %" G_GUINT64_FORMAT, table);
     g_assert_cmpuint(table, <, 10);
@@ -1606,7 +1607,8 @@ static void test_xpage(void)
         g_assert_cmphex(run_xpage_loop(XPAGE_CR3, jit, &d), ==, 50 * 0x30000);
         for (int mode = XPAGE_UNMAP; mode <= XPAGE_NX; mode++) {
             g_assert_cmphex(run_xpage_loop(mode, jit, &d), ==, 99 * 0x10000);
-            g_assert_cmpuint(d.xpage_runs, >=, 90); /* mapped as decoded until the last pass */
+            /* mapped as decoded until the last pass (the translated runs are not counted) */
+            g_assert_true(jit ? d.xpage_slow <= 2 : d.xpage_runs >= 90);
             g_assert_cmpuint(d.turns[X86_TURN_STRADDLE], ==, 0);
         }
     }
