@@ -1010,6 +1010,7 @@ static void pc_ops_cpu_dump(void *opaque, guint index, GString *out)
 static void pc_ops_jit_info(void *opaque, GString *out)
 {
     x86_cpu_jit_info(pc_system_cpu(pc_sys), out);
+    pc_system_vcpu_info(pc_sys, out);
 }
 
 static GPtrArray *pc_ops_query_pci(void *opaque)

@@ -60,6 +60,9 @@ static gpointer vcpu_thread(gpointer opaque)
          * reset while paused (system_reset) clears env->halted and needs no wake-up */
         while (!v->quit &&
                (!v->want_run || (halted && x86_cpu_env(v->cpu)->halted && !can_wake(v)))) {
+            if (v->want_run && v->state != ACCEL_VCPU_HALTED) {
+                v->stats.halted_waits++;
+            }
             set_state(v, v->want_run ? ACCEL_VCPU_HALTED : ACCEL_VCPU_STOPPED);
             g_cond_wait(&v->cond, &v->lock);
         }
@@ -87,6 +90,7 @@ static gpointer vcpu_thread(gpointer opaque)
             halted = true;
         }
         g_mutex_lock(&v->lock);
+        v->stats.hlt_exits += halted;
     }
     set_state(v, ACCEL_VCPU_STOPPED);
     g_mutex_unlock(&v->lock);

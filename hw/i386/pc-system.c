@@ -333,6 +333,20 @@ uint64_t pc_system_icount(PcSystem *sys)
     return sys->vcpu ? accel_vcpu_icount(sys->vcpu) : 0;
 }
 
+void pc_system_vcpu_info(PcSystem *sys, GString *out)
+{
+    if (!sys->vcpu) {
+        return;
+    }
+    AccelVCPUStats st;
+    accel_vcpu_get_stats(sys->vcpu, &st);
+    g_string_append_printf(out,
+                           "vCPU thread         instructions %" G_GUINT64_FORMAT
+                           ", slices %" G_GUINT64_FORMAT ", hlt %" G_GUINT64_FORMAT
+                           " (slept in %" G_GUINT64_FORMAT ")\n",
+                           accel_vcpu_icount(sys->vcpu), st.slices, st.hlt_exits, st.halted_waits);
+}
+
 int64_t pc_system_cpu_thread_id(PcSystem *sys)
 {
     return sys->vcpu ? accel_vcpu_thread_id(sys->vcpu) : 0;

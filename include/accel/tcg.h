@@ -52,9 +52,12 @@ void accel_vcpu_nmi(AccelVCPU *v);
 uint64_t accel_vcpu_icount(AccelVCPU *v);
 
 /* x86_cpu_exec calls (slices of at most 200 000 instructions), state changes, and the
- * broadcasts they made to wake a thread waiting for one (only a stop is waited for). */
+ * broadcasts they made to wake a thread waiting for one (only a stop is waited for); slices
+ * that ended in hlt, and the halts the thread slept in (the others found an interrupt already
+ * pending: the guest reached its idle loop after the device had completed). */
 typedef struct AccelVCPUStats {
     uint64_t slices, state_changes, broadcasts;
+    uint64_t hlt_exits, halted_waits;
 } AccelVCPUStats;
 void accel_vcpu_get_stats(AccelVCPU *v, AccelVCPUStats *out);
 /* The host thread id (gettid) of the vCPU thread, for query-cpus-fast and info cpus. */

@@ -566,8 +566,12 @@ static void run_from(X86CPU *cpu, TB *tb, const X86Insn *insns, uint32_t i)
 }
 
 /* A block runs interpreted this many times before it is translated: code that runs once
- * (most of a boot) is not worth compiling. */
-#define JIT_HOT_RUNS 16
+ * (most of a boot) is not worth compiling. Each interpreted run costs two turns of the main
+ * loop (no translated exit links to or from it): at 16, bench/net's http still ran ~1 300
+ * blocks a MB cold after 4 MiB, 1 460 of its 3 800 turns; at 8, 440 and 620 of 2 740, for 13%
+ * more blocks translated in the test guest's boot and 39% more in the Debian image's (at 4,
+ * 2x: its code cache flushed 11 times against 5; docs/cpu.md, session 14). */
+#define JIT_HOT_RUNS 8
 
 /* The block's host code, translating it once it is hot; NULL: interpret it. */
 static X86JitBlockFn *jit_code(X86CPU *cpu, TB *tb)
@@ -610,11 +614,13 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
         } else {
             run_insns(cpu, insns, 1);
         }
+        cpu->stats.turns_after_interp++;
         return;
     }
     uint64_t epoch = cpu->tlb_epoch;
     for (;;) {
         X86JitBlockFn *code = cpu->jit ? jit_code(cpu, tb) : NULL;
+        bool interpreted = code == NULL;
         if (unlikely(cpu->jit_link_req != NULL)) {
             if (code) {
                 x86_jit_link(cpu, cpu->jit, cpu->jit_link_req, tb);
@@ -630,6 +636,7 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
             if (n == tb->code_len && n < tb->count && env->rip == tb->code_end && !cpu->tb_exit) {
                 x86_jit_note_fallback(cpu->jit, &insns[n]);
                 run_from(cpu, tb, insns, n);
+                interpreted = true;
             } else if (tb->xpage_off2 != UINT64_MAX) {
                 /* left before the instruction across the page end (its next page not as
                  * decoded, or not in the code TLB): the slot's walk takes it */
@@ -651,6 +658,7 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
             __atomic_load_n(&env->nmi_pending, __ATOMIC_RELAXED) || env->inhibit_irq ||
             env->halted || cpu->stats.insns >= cpu->budget_end ||
             tb->gen != guest_ram_code_gen(cpu->ram, tb->ram_off)) {
+            cpu->stats.turns_after_interp += interpreted;
             return;
         }
     }
@@ -850,10 +858,11 @@ void x86_dispatch_info(const X86CPUStats *cs, GString *out)
         out,
         "main loop turns     %" PRIu64 " (C link %" PRIu64 ", C link after a TLB flush %" PRIu64
         ", block table %" PRIu64 ", decoded %" PRIu64 ", across a page end %" PRIu64
-        ", uncached %" PRIu64 "; no block before %" PRIu64 "; after tb_exit %" PRIu64 ")\n",
+        ", uncached %" PRIu64 "; no block before %" PRIu64 "; after tb_exit %" PRIu64
+        "; after an interpreted block %" PRIu64 ")\n",
         all, cs->turns[X86_TURN_LINKED], cs->turns[X86_TURN_RELINKED], cs->turns[X86_TURN_TABLE],
         cs->turns[X86_TURN_DECODED], cs->turns[X86_TURN_STRADDLE], cs->turns[X86_TURN_UNCACHED],
-        cs->turns_unlinked, cs->turns_after_tb_exit);
+        cs->turns_unlinked, cs->turns_after_tb_exit, cs->turns_after_interp);
     g_string_append_printf(
         out,
         "blocks interpreted  cold %" PRIu64 ", not translated %" PRIu64 ", other privilege %" PRIu64

@@ -319,7 +319,7 @@ static inline void je_cmp_byte_mem(JitEmit *e, int base, int index, int32_t disp
     je_byte(e, imm);
 }
 
-/* cmp dword or qword (opsz 4, 8) [base + disp], imm8 (sign-extended) */
+/* cmp word, dword or qword (opsz 2, 4, 8) [base + disp], imm8 (sign-extended) */
 static inline void je_cmp_mem_imm8(JitEmit *e, int opsz, int base, int32_t disp, int8_t imm)
 {
     static const uint8_t op = 0x83;

@@ -787,23 +787,49 @@ enum {
 /* the flags after an instruction: overwritten unread, seen only by a fault or an exit, read */
 enum { FS_DEAD, FS_SOFT, FS_LIVE };
 
-/* What the host's flags hold: nothing of the guest's, all its arithmetic flags, or all but CF
- * (after inc/dec, which leave the host's CF as it was) */
-enum { FL_NONE, FL_ALL, FL_NOCF };
+/* What the host's flags hold: nothing of the guest's, all its arithmetic flags, all but CF
+ * (after inc/dec, which leave the host's CF as it was), or ZF, SF and PF alone (a compare of
+ * the lazy result with 0 after an add, sub, inc or dec on memory: emit_alu_mem) */
+enum { FL_NONE, FL_ALL, FL_NOCF, FL_ZSP };
 
 /* the host's flags (FL_*) answer condition cc as the guest's would */
 static bool host_answers(int flags, int cc)
 {
-    return flags == FL_ALL || (flags == FL_NOCF && (cc >> 1) != 1 && (cc >> 1) != 3);
+    int t = cc >> 1; /* 0 o, 1 b, 2 e, 3 be, 4 s, 5 p, 6 l, 7 le */
+    return flags == FL_ALL || (flags == FL_NOCF && t != 1 && t != 3) ||
+           (flags == FL_ZSP && (t == 2 || t == 4 || t == 5));
+}
+
+/*
+ * K_ALU_MEM's dirty check overwrites the host's flags after the operation. When the next
+ * instruction reads a condition from the host's flags, a compare of cc_res (which every path,
+ * the handler's too, leaves as the result) with 0 brings back ZF, SF and PF, and for and/or/
+ * xor all of them (CF and OF are 0): one instruction where x86_cond's call took a dozen.
+ * next: the instruction after in (NULL at the prefix's end). Returns FL_* after the compare,
+ * FL_NONE when no compare is worth it.
+ */
+static int alu_mem_host_flags(const X86Insn *in, const X86Insn *next, int next_kind)
+{
+    bool incdec = in->op == 0xfe || in->op == 0xff;
+    int aop = in->op < 0x40 ? in->op >> 3 : in->reg & 7;
+    int fl = !incdec && (aop == 1 || aop == 4 || aop == 6) ? FL_ALL : FL_ZSP;
+    if (!next || !(next_kind == K_JCC ||
+                   ((next_kind == K_SETCC || next_kind == K_CMOV) && next->mod == 3))) {
+        return FL_NONE;
+    }
+    return host_answers(fl, next->op & 15) ? fl : FL_NONE;
 }
 
 /*
  * What the host's flags hold after instruction i, given what they held before: as emit_insn
  * leaves JitCtx.flags, or less (FL_NONE when unsure), never more.
  */
-static int host_flags_after(const X86Insn *in, int kind, int before)
+static int host_flags_after(const X86Insn *in, int kind, int before, const X86Insn *next,
+                            int next_kind)
 {
     switch (kind) {
+    case K_ALU_MEM:
+        return alu_mem_host_flags(in, next, next_kind);
     case K_MOV_RR:
     case K_MOV_IMM:
     case K_LEA:
@@ -914,7 +940,8 @@ static int flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, bo
     int fl = FL_NONE;       /* nothing at the block's entry */
     for (uint32_t i = 0; i < n; i++) {
         host[i] = fl;
-        fl = host_flags_after(&insns[i], kinds[i], fl);
+        fl = host_flags_after(&insns[i], kinds[i], fl, i + 1 < n ? &insns[i + 1] : NULL,
+                              i + 1 < n ? kinds[i + 1] : K_NONE);
     }
     int st = FS_SOFT; /* the block's exit stores them for the interpreter or the next block */
     for (uint32_t i = n; i-- > 0;) {
@@ -985,6 +1012,7 @@ typedef struct JitCold {
      * of the COLD_EXIT that its helper's return checks tb_exit for (0: none) */
     uint16_t exit_at;
     int8_t sp_delta; /* a push's store: rsp's copy moved by this after the helper (4: wrapped) */
+    int8_t load_to;  /* COLD_LOAD: the host register the value goes to (rax: left there) */
     JitPend pend;    /* flags pending at the branch, stored before a helper that may fault */
     const X86Insn *insn; /* COLD_HANDLER: the instruction whose handler runs */
 } JitCold;
@@ -1032,6 +1060,9 @@ typedef struct JitCtx {
     bool sse_checked; /* jit-sse.c's mode check is on every path to here */
     bool shadow_next; /* the next instruction is translated here and is no branch */
     bool shadow_open; /* an sti's shadow covers the next instruction: clear it after that */
+    /* the next instruction translated here (NULL: none) and its kind */
+    const X86Insn *after;
+    int after_kind;
 } JitCtx;
 
 /* the host registers of the slots: callee-saved, or r9-r11, which je_call saves, so helper
@@ -1576,6 +1607,9 @@ static void emit_cold(JitCtx *c)
             je_mov_imm(e, H_RDX, s->size);
             je_mov_imm(e, H_RCX, c->user);
             je_call(e, x86_ld_slow);
+            if (s->load_to != H_RAX) { /* after je_call's pops: r9-r11 may be the copy */
+                je_mov_rr(e, 8, s->load_to, H_RAX);
+            }
             break;
         case COLD_STORE: /* rsi = la, rdi = the value */
             emit_write_back(e, s->held, s->dirty);
@@ -1625,21 +1659,43 @@ static void emit_cold(JitCtx *c)
     }
 }
 
-static void emit_load(JitCtx *c, int size)
+/* host register dst = the `size`-byte value at la (rsi), zero-extended (dst not rsi; rax and
+ * rcx are the TLB check's, free after it); the slow path moves x86_ld_slow's result there */
+static void emit_load_into(JitCtx *c, int size, int dst)
 {
     JitEmit *e = &c->e;
     uint8_t *miss = emit_tlb_check(c, size, false);
     emit_tlb_addend(c);
     if (size < 4) {
         uint8_t movzx[2] = {0x0f, size == 1 ? 0xb6 : 0xb7};
-        je_op_mem(e, 4, movzx, 2, H_RAX, H_RSI, H_NOINDEX, 0, 0);
+        je_op_mem(e, 4, movzx, 2, dst, H_RSI, H_NOINDEX, 0, 0);
     } else {
-        je_load(e, size, H_RAX, H_RSI, 0);
+        je_load(e, size, dst, H_RSI, 0);
     }
     add_cold(c, COLD_LOAD, size, miss);
+    if (!e->overflow) {
+        c->cold[c->ncold - 1].load_to = (int8_t)dst;
+    }
     if (c->load_kills) { /* nothing can see the flags before the instruction's own now */
         c->pend.on = false;
     }
+}
+
+static void emit_load(JitCtx *c, int size)
+{
+    emit_load_into(c, size, H_RAX);
+}
+
+/* guest register r (all of it) = the 4- or 8-byte value at la (rsi), zero-extended, loaded
+ * straight into r's copy: one move fewer than through rax. The copy is taken before the TLB
+ * check (its eviction store inline) and marked written only after the load, so that a fault
+ * in the slow path finds r's old value where it was. */
+static void emit_load_copy(JitCtx *c, int r, int size)
+{
+    int h = cache_take(c, r);
+    pend_guard(c, h);
+    emit_load_into(c, size, h);
+    c->dirty |= 1u << c->slot_of[r];
 }
 
 static void emit_store_mark(JitCtx *c, int size);
@@ -1814,11 +1870,23 @@ static void emit_alu_mem(JitCtx *c, const X86Insn *in, int size, int flags)
         je_mov_rr(e, 8, H_RCX, H_RDI);
         emit_alu(c, in, in->op < 0x40 ? in->op >> 3 : in->reg & 7, size, -1);
     }
+    int host = alu_mem_host_flags(in, c->after, c->after_kind);
+    if (host != FL_NONE && c->dead) { /* the compare below reads it */
+        je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
+    }
     je_store(e, size, H_RSI, 0, H_RAX);
     emit_store_mark(c, size);
     jit_cold_rejoin(c);
     emit_stored_exit_check(c);
-    c->flags = FL_NONE; /* the dirty check's compare, or the handler, changed the host's */
+    /* the dirty check's compare, or the handler, changed the host's flags */
+    if (host != FL_NONE) {
+        if (size == 1) {
+            je_cmp_byte_mem(e, H_RBX, H_NOINDEX, CPU_OFF(env.cc_res), 0);
+        } else {
+            je_cmp_mem_imm8(e, size, H_RBX, CPU_OFF(env.cc_res), 0);
+        }
+    }
+    c->flags = host;
 }
 
 /*
@@ -2160,6 +2228,22 @@ static void emit_pop_mode(JitCtx *c)
     }
 }
 
+/* pop into guest register r (not rsp) in the block's mode, the value loaded straight into r's
+ * copy (as emit_load_copy; rsp's copy kept in its slot) */
+static void emit_pop_copy(JitCtx *c, int r)
+{
+    bool m32 = c->tb->flags == X86_MODE32;
+    ld_reg(c, H_RSI, R_ESP, 8);
+    if (m32) {
+        je_mov_rr(&c->e, 4, H_RSI, H_RSI);
+    }
+    int h = cache_take_keep(c, r, slot_bit(c, R_ESP));
+    pend_guard(c, h);
+    emit_load_into(c, m32 ? 4 : 8, h);
+    c->dirty |= 1u << c->slot_of[r];
+    emit_sp_add(c, m32 ? 4 : 8, m32);
+}
+
 /* a branch target: eip wraps at 4 GiB in 32-bit code */
 static uint64_t jit_wrap(const JitCtx *c, uint64_t rip)
 {
@@ -2205,8 +2289,7 @@ static void emit_rm_source(JitCtx *c, const X86Insn *in, int size)
         ld_greg(c, in, H_RCX, in->rm, size);
     } else {
         emit_ea(c, in, true);
-        emit_load(c, size);
-        je_mov_rr(&c->e, 8, H_RCX, H_RAX);
+        emit_load_into(c, size, H_RCX);
         c->flags = FL_NONE;
     }
 }
@@ -3043,6 +3126,10 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
     }
     case K_LOAD:
         emit_ea(c, in, true);
+        if (size >= 4) {
+            emit_load_copy(c, in->reg, size);
+            return true;
+        }
         emit_load(c, size);
         st_greg(c, in, in->reg, size, H_RAX);
         return true;
@@ -3159,6 +3246,10 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         emit_stored_exit_check(c);
         return true;
     case K_POP:
+        if (opcode_reg(in) != R_ESP) {
+            emit_pop_copy(c, opcode_reg(in));
+            return true;
+        }
         emit_pop_mode(c);
         st_reg(c, opcode_reg(in), H_RAX);
         return true;
@@ -3582,6 +3673,8 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         c.pend_made = false;
         c.load_kills = kills[i] == KILL_AFTER;
         c.shadow_next = i + 1 < n && !branch_kind(kinds[i + 1]);
+        c.after = i + 1 < n ? &insns[i + 1] : NULL;
+        c.after_kind = i + 1 < n ? kinds[i + 1] : K_NONE;
         bool shadowed = c.shadow_open;
         c.shadow_open = false;
         if (xpage && i + 1 == n) {

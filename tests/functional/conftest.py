@@ -1,6 +1,4 @@
 """Shared fixtures for black-box tests: the binary under test and Debian's QEMU as a peer."""
-import importlib.machinery
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -21,15 +19,6 @@ QEMU = os.environ.get("QEMU_BINARY", os.path.join(ROOT, "build", "qemu-system-x8
 DEBIAN_QEMU = "/usr/bin/qemu-system-x86_64"
 
 
-
-def load_script(relpath, name):
-    """A tool of the tree whose file has no .py suffix (bench/net/jit-per-mb, ...) as a module."""
-    path = os.path.join(ROOT, relpath)
-    loader = importlib.machinery.SourceFileLoader(name, path)
-    spec = importlib.util.spec_from_loader(name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
 
 def _is_sanitized(path):
     """An ASan build keeps freed memory in quarantine: memory bounds hold for plain builds only."""

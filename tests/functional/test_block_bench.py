@@ -10,7 +10,8 @@ import pytest
 
 import blkbench
 import guest
-from conftest import load_script, require_pc
+from conftest import require_pc
+from scriptmod import load_script
 
 IMG_MIB = 4
 SPAN_MIB = 1
@@ -179,3 +180,41 @@ def test_profile_strace_by_thread(tmp_path):
         ("vcpu", "futex wait"): 1, ("vcpu", "futex wait_bitset"): 1, ("vcpu", "preadv2"): 1,
         ("workers", "pwritev"): 1, ("workers", "futex wake"): 1, ("main", "poll"): 1,
         ("other", "sched_yield"): 1}
+
+
+def test_profile_jit_per_request():
+    """--tool jit: every counter of the second `info jit` reading becomes its increase per 1000
+    requests; opcodes and names are not counters, and a line the first reading lacks keeps
+    its count since boot (bench/net/jit-per-mb's rule)."""
+    prof = load_profile()
+    jpm = prof.load_jit_per_mb()
+    before = ["main loop turns     1000 (C link 400, block table 100)",
+              "interpreted in hot code 50 (by opcode, busiest first)",
+              "  cf iret     20"]
+    after = ["main loop turns     9000 (C link 2400, block table 4100)",
+             "interpreted in hot code 450 (by opcode, busiest first)",
+             "  cf iret     420",
+             "  0f 30 wrmsr    60"]
+    lines = prof.jit_per_request(jpm, before, after, 2000)
+    assert lines[:3] == ["main loop turns     4000 (C link 1000, block table 2000)",
+                         "interpreted in hot code 200 (by opcode, busiest first)",
+                         "  cf iret     200"]
+    assert lines[3].startswith("  0f 30 wrmsr    30   (not in the first reading")
+
+
+def test_profile_rand_split():
+    """--tool jit --phase rand: the vCPU's counts split between the random reads (the image's
+    mtime still) and the random writes (its mtime moving, one still reading allowed), each
+    divided by its phase's requests, or its share of them for a window shorter than the phase."""
+    prof = load_profile()
+    # (seconds, mtime, instructions, slices, hlt, slept)
+    samples = [(0.0, 1, 0, 0, 0, 0), (0.1, 2, 100, 1, 0, 0),  # the sequential write
+               (0.2, 2, 200, 1, 0, 0), (1.1, 2, 1200, 2, 1, 0),  # the random reads
+               (1.2, 3, 1700, 3, 6, 4), (1.3, 3, 2200, 4, 11, 8), (1.4, 4, 2700, 5, 16, 12),
+               (1.5, 4, 2800, 5, 16, 12)]  # the flush after the writes
+    split = prof.rand_split(samples, 100, 50, 1000)
+    assert split["read"] == {"instructions": 11.0, "slices": 0.01, "hlt": 0.01, "slept": 0.0}
+    # 0.3 s of a 1 s phase: 15 of the 50 writes
+    assert {k: round(v, 6) for k, v in split["write"].items()} == {
+        "instructions": 100.0, "slices": 0.2, "hlt": 1.0, "slept": 0.8}
+    assert prof.rand_split(samples[:1] * 3, 100, 50, 1000) == {}

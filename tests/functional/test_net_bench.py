@@ -2,7 +2,7 @@
 counters, and their increase per MB between two readings."""
 import os
 
-from conftest import load_script
+from scriptmod import load_script
 
 
 def load_tool():

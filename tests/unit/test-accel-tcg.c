@@ -105,6 +105,10 @@ static void test_halt_wake(void)
     accel_vcpu_get_stats(b.vcpu, &st);
     g_assert_cmpuint(st.state_changes, >=, 8);
     g_assert_cmpuint(st.broadcasts, ==, 0);
+    /* Each interrupt came to a sleeping vCPU: four halts slept in (the first and one after
+     * each handler), every one the end of a slice. */
+    g_assert_cmpuint(st.halted_waits, ==, 4);
+    g_assert_cmpuint(st.hlt_exits, >=, st.halted_waits);
     accel_vcpu_pause(b.vcpu);
     accel_vcpu_get_stats(b.vcpu, &st);
     g_assert_cmpuint(st.broadcasts, ==, 1);
@@ -154,6 +158,8 @@ static void test_quiet_slices(void)
     accel_vcpu_get_stats(b.vcpu, &st);
     g_assert_cmpuint(st.slices, >=, 20);
     g_assert_cmpuint(st.state_changes, ==, 2); /* to RUNNING, back to STOPPED */
+    g_assert_cmpuint(st.hlt_exits, ==, 0);
+    g_assert_cmpuint(st.halted_waits, ==, 0); /* a stop is no halt */
     board_fini(&b);
 }
 

@@ -429,7 +429,12 @@ static void test_faults(void)
         int len;
         bool stack; /* the bad address is rsp */
     } mem_forms[] = {
-        {"load", "\x48\x8b\x16", 3},                   /* mov rdx, [rsi] */
+        {"load", "\x48\x8b\x16", 3},    /* mov rdx, [rsi] */
+        {"32-bit load", "\x8b\x16", 2}, /* mov edx, [rsi] */
+        /* add rdi, rbp; add r8, r9; add r10, r11; add r12, r13; mov rdx, [rsi]: the load's
+         * copy takes a slot another register held (its value must not reach rdx) */
+        {"load into an evicted copy",
+         "\x48\x01\xef\x4d\x01\xc8\x4d\x01\xda\x4d\x01\xec\x48\x8b\x16", 15},
         {"store", "\x48\x89\x16", 3},                  /* mov [rsi], rdx */
         {"store imm", "\xc7\x06\x01\0\0\0", 6},        /* mov dword [rsi], 1 */
         {"alu source", "\x48\x03\x56\x08", 4},         /* add rdx, [rsi + 8] */
@@ -453,6 +458,7 @@ static void test_faults(void)
         {"add mem, imm", "\x48\x83\x06\x05", 4},       /* add qword [rsi], 5 */
         {"xor mem8, imm", "\x80\x36\x05", 3},          /* xor byte [rsi], 5 */
         {"dec mem8", "\xfe\x0e", 2},
+        {"sub mem, jne", "\x83\x2e\x01\x75\x00", 5}, /* sub dword [rsi], 1; jne next */
         {"word store", "\x66\x89\x16", 3},
         {"word store imm", "\x66\xc7\x06\x05\x00", 5}, /* dec byte [rsi] */
         {"cmp word mem, imm", "\x66\x83\x3e\x05", 4},  /* cmp word [rsi], 5 */
@@ -678,6 +684,47 @@ static void test_forms(void)
         /* mov [r14 + 8], dx; mov word [r14 + 18], 0x1234; mov [r14 + 20], r9w */
         {"word stores", "\x66\x41\x89\x56\x08\x66\x41\xc7\x46\x12\x34\x12\x66\x45\x89\x4e\x14", 17,
          3, true},
+        /* a condition read from the host's flags after an ALU operation on memory (a compare
+         * of cc_res with 0 after the dirty check), r15 (24 down to 1) choosing the outcome on
+         * the translated passes; each then pushfq; pop rsi */
+        /* mov [r14 + 40], r15d; sub dword [r14 + 40], 3; je +3 (one pass); add ebx, 7 */
+        {"sub memory, je", "\x45\x89\x7e\x28\x41\x83\x6e\x28\x03\x74\x03\x83\xc3\x07\x9c\x5e", 16,
+         3, true},
+        /* mov [r14 + 40], r15d; dec dword [r14 + 40]; je +3 (the last pass); add ebx, 7 */
+        {"dec memory, je", "\x45\x89\x7e\x28\x41\xff\x4e\x28\x74\x03\x83\xc3\x07\x9c\x5e", 15, 3,
+         true},
+        /* mov [r14 + 40], r15d; sub dword [r14 + 40], 5; js +3 (four passes); add ebx, 7 */
+        {"sub memory, js", "\x45\x89\x7e\x28\x41\x83\x6e\x28\x05\x78\x03\x83\xc3\x07\x9c\x5e", 16,
+         3, true},
+        /* mov [r14 + 40], r15d; sub dword [r14 + 40], 2; jb +3 (CF: x86_cond's); add ebx, 7 */
+        {"sub memory, jb", "\x45\x89\x7e\x28\x41\x83\x6e\x28\x02\x72\x03\x83\xc3\x07\x9c\x5e", 16,
+         3, true},
+        /* mov [r14 + 40], r15d; and dword [r14 + 40], 6; jle +3 (an and's OF is 0); add ebx, 7 */
+        {"and memory, jle", "\x45\x89\x7e\x28\x41\x83\x66\x28\x06\x7e\x03\x83\xc3\x07\x9c\x5e", 16,
+         3, true},
+        /* mov [r14 + 40], r15d; and dword [r14 + 40], 1; sete cl; add edx, ecx (the and's flags
+         * dead after sete: cc_res stored for the compare all the same) */
+        {"and memory, sete, dead",
+         "\x45\x89\x7e\x28\x41\x83\x66\x28\x01\x0f\x94\xc1\x01\xca\x9c\x5e", 16, 3, true},
+        /* xor [r14 + 45], al; setnp dl; add [r14 + 48], rdi; cmovs rax, rsi */
+        {"byte xor memory, setnp; add memory, cmovs",
+         "\x41\x30\x46\x2d\x0f\x9b\xc2\x49\x01\x7e\x30\x48\x0f\x48\xc6\x9c\x5e", 17, 3, true},
+        /* the same across the page below r14 (the handler's path, then the compare): sub
+         * dword [r14 - 2], 1; jne +3; add ebx, 7; inc qword [r14 - 4]; js +3; add ecx, 5;
+         * pushfq; pop rsi */
+        {"alu memory across a page, then a condition",
+         "\x41\x83\x6e\xfe\x01\x75\x03\x83\xc3\x07\x49\xff\x46\xfc\x78\x03\x83\xc1\x05\x9c"
+         "\x5e",
+         21, 6},
+        /* loads into the copies or rcx across the page below r14 (x86_ld_slow's value moved
+         * there): mov rdx, [r14 - 4]; mov ecx, [r14 - 2]; mov r9, [r14 - 8]; add rdx, rcx; add
+         * rdx, r9; add rdx, [r14 - 6] */
+        {"loads across a page",
+         "\x49\x8b\x56\xfc\x41\x8b\x4e\xfe\x4d\x8b\x4e\xf8\x48\x01\xca\x4c\x01\xca\x49"
+         "\x03\x56\xfa",
+         22, 6},
+        /* imul ecx, [r14 - 2]; movsxd r9, [r14 - 3]; add rdx, r9: sources across the page */
+        {"sources across a page", "\x41\x0f\xaf\x4e\xfe\x4d\x63\x4e\xfd\x4c\x01\xca", 12, 3},
         /* across the page below r14 (the handler's path): add [r14 - 2], eax; inc qword
          * [r14 - 4]; pushfq; pop rsi */
         {"alu memory destination across a page", "\x41\x01\x46\xfe\x49\xff\x46\xfc\x9c\x5e", 10, 4},
@@ -1225,6 +1272,56 @@ static void test_sti_turns(void)
     g_assert_cmpuint(linked, >=, 10);
     g_assert_cmpuint(turns, <, 3 * 20);
     leave_guest_free(&g);
+}
+
+/* Every block the interpreter runs leaves for the main loop (no exit links to or from it in
+ * host code), and `info jit` counts those turns: with the translator, exactly the blocks run
+ * interpreted (cold, until they are hot), none once the loop runs linked in host code; with
+ * the interpreter alone, every turn. */
+static void test_interp_turns(void)
+{
+    enum { PASSES = 1000 };
+    static const uint8_t code[] = {
+        0xb9, 0xe8, 0x03, 0x00, 0x00, /* 0: mov ecx, PASSES */
+        0x48, 0xff, 0xc0,             /* 5: inc rax */
+        0xeb, 0x00,                   /* 8: jmp 10 (two blocks a pass) */
+        0xff, 0xc9,                   /* 10: dec ecx */
+        0x75, 0xf7,                   /* 12: jnz 5 */
+        0xf4,                         /* 14: hlt (the same block: a jcc does not end one) */
+    };
+    G_STATIC_ASSERT(PASSES == 0x3e8);
+    for (int jit = 1; jit >= 0; jit--) {
+        LeaveGuest g;
+        leave_guest_init(&g, code, sizeof(code));
+        g_assert_true(x86_cpu_set_jit(g.cpu, jit, NULL));
+        X86CPUStats before, after;
+        x86_cpu_get_stats(g.cpu, &before);
+        g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
+        x86_cpu_get_stats(g.cpu, &after);
+        g_assert_cmpuint(x86_cpu_env(g.cpu)->regs[R_EAX], ==, PASSES);
+        uint64_t turns = 0, interp = 0;
+        for (int k = 0; k < X86_TURN_KINDS; k++) {
+            turns += after.turns[k] - before.turns[k];
+        }
+        for (int k = 0; k < X86_INTERP_KINDS; k++) {
+            interp += after.interp[k] - before.interp[k];
+        }
+        uint64_t counted = after.turns_after_interp - before.turns_after_interp;
+        g_test_message("translator %d: turns %" G_GUINT64_FORMAT
+                       ", after an interpreted block %" G_GUINT64_FORMAT
+                       ", blocks interpreted %" G_GUINT64_FORMAT,
+                       jit, turns, counted, interp);
+        if (jit) {
+            /* and once the interpreted tail of the translated block at 10: hlt */
+            g_assert_cmpuint(counted, ==, interp + 1);
+            g_assert_cmpuint(counted, >, 2);
+            g_assert_cmpuint(turns, <, 100);
+        } else {
+            g_assert_cmpuint(counted, ==, turns);
+            g_assert_cmpuint(turns, ==, 2 * PASSES); /* the first block, then 2 a pass */
+        }
+        leave_guest_free(&g);
+    }
 }
 
 /* A block that starts with popf, and swapgs, mov to ds and mov from cr0 after it, run
@@ -2000,6 +2097,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/open-irq", test_open_irq);
     g_test_add_func("/cpu/jit/locked-race", test_locked_race);
     g_test_add_func("/cpu/jit/sti-turns", test_sti_turns);
+    g_test_add_func("/cpu/jit/interp-turns", test_interp_turns);
     g_test_add_func("/cpu/jit/sys-turns", test_sys_turns);
     g_test_add_func("/cpu/jit/link-privilege", test_link_privilege);
     g_test_add_func("/cpu/jit/links-across-cr3", test_links_across_cr3);

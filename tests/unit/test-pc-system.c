@@ -10,6 +10,7 @@
 
 #include "pvh-kernel.h"
 #include <glib/gstdio.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct Fixture {
@@ -138,6 +139,17 @@ static void test_reset_cycle(Fixture *f, gconstpointer data)
     g_assert_true(pc_system_reset(f->sys, &err));
     g_assert_true(wait_for(f, printed_twice));
     g_assert_cmpuint(pc_system_icount(f->sys), >, 0);
+    /* `info jit`'s line of the vCPU thread: the instructions it ran and its slices. */
+    g_autoptr(GString) info = g_string_new(NULL);
+    pc_system_vcpu_info(f->sys, info);
+    guint64 icount = 0, slices = 0;
+    g_assert_cmpint(sscanf(info->str,
+                           "vCPU thread instructions %" G_GUINT64_FORMAT
+                           ", slices %" G_GUINT64_FORMAT ", hlt",
+                           &icount, &slices),
+                    ==, 2);
+    g_assert_cmpuint(icount, >, 0);
+    g_assert_cmpuint(slices, >, 0);
 }
 
 static void test_poweroff_and_stop(Fixture *f, gconstpointer data)

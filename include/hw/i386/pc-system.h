@@ -63,6 +63,9 @@ X86CPU *pc_system_cpu(PcSystem *sys);
 GuestRam *pc_system_ram(PcSystem *sys);
 /* Instructions the vCPU executed so far. */
 uint64_t pc_system_icount(PcSystem *sys);
+/* Appends one `info jit` line of the vCPU thread's own counts: instructions, slices, hlt
+ * exits and the halts it slept in (nothing before pc_system_realize). */
+void pc_system_vcpu_info(PcSystem *sys, GString *out);
 /* The vCPU thread's host id (0 before pc_system_realize). */
 int64_t pc_system_cpu_thread_id(PcSystem *sys);
 

@@ -310,9 +310,11 @@ typedef struct X86CPUStats {
     uint64_t tlb_walks;
     /* the main loop's turns by how the block was found; of all turns, those with no block
      * before to link from, and of those the turns after a block that ended on tb_exit (sti,
-     * a store into code, a mode change, a rep chunk); blocks run interpreted, by why */
+     * a store into code, a mode change, a rep chunk), and those after a block (or its
+     * untranslated tail) the interpreter ran: a translated exit never leads to nor follows
+     * such a block in host code; blocks run interpreted, by why */
     uint64_t turns[X86_TURN_KINDS];
-    uint64_t turns_unlinked, turns_after_tb_exit;
+    uint64_t turns_unlinked, turns_after_tb_exit, turns_after_interp;
     uint64_t interp[X86_INTERP_KINDS];
     /* instructions across a page end that ended a block: run in it, and run from their slot
      * as the next page was not mapped as decoded (or had changed) */
