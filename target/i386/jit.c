@@ -359,6 +359,9 @@ enum {
     K_BT,        /* 0f a3 ab b3 bb on registers; 0f ba /4-/7 on a register or memory (lock) */
     K_MOV_SREG,  /* 8c to a register: the selector zero-extended (66: merged as a word) */
     K_DIV,       /* f7 /6 on a register: rdx:rax / r, 32 or 64 bits */
+    K_BSF,       /* 0f bc bd: bsf, bsr of a register or memory, 32 or 64 bits */
+    K_CLD,       /* fc fd: cld, std */
+    K_XCHG,      /* 86 87 with memory: the host's xchg (atomic) */
 };
 
 /* add or adc sbb and sub xor cmp: the lazy-flags operation, or -1 (adc, sbb: not here) */
@@ -533,7 +536,8 @@ static bool word_cmp(const X86Insn *in)
 }
 
 /* 66 add/or/and/sub/xor/cmp between registers or with an immediate (the 66 05-3d accumulator
- * forms and 66 a9 too), 66 89/8b between registers and 66 8b from memory: word host
+ * forms and 66 a9 too), 66 89/8b between registers and 66 8b from memory, and since session 14
+ * add/or/and/sub/xor/cmp from memory and add/or/and/sub/xor/inc/dec into it: word host
  * operations on operands ld_greg zero-extends, a result merged into the register's low word
  * (st_greg); K_NONE for any other form */
 static int word_reg_form(const X86Insn *in)
@@ -546,12 +550,28 @@ static int word_reg_form(const X86Insn *in)
         if ((op & 7) == 5) {
             return K_ALU_RI;
         }
-        return (op & 1) && (op & 7) < 4 && in->mod == 3 ? K_ALU_RR : K_NONE;
+        if (!(op & 1) || (op & 7) >= 4) {
+            return K_NONE;
+        }
+        if (in->mod == 3) {
+            return K_ALU_RR;
+        }
+        if (!mem_ok(in)) {
+            return K_NONE;
+        }
+        /* from memory into the register (the kernel's skb header offsets, 66 2b), or into
+         * memory (66 39, cmp, is word_cmp's) */
+        return op & 2 ? K_ALU_RM : (op >> 3) != 7 ? K_ALU_MEM : K_NONE;
     }
     switch (op) {
     case 0x81:
-    case 0x83:
-        return in->mod == 3 && alu_ccop[in->reg & 7] >= 0 ? K_ALU_RI : K_NONE;
+    case 0x83: /* on memory: the kernel's flag words (orw, andw); 66 81/83 /7: word_cmp */
+        if (alu_ccop[in->reg & 7] < 0) {
+            return K_NONE;
+        }
+        return in->mod == 3 ? K_ALU_RI : mem_ok(in) && (in->reg & 7) != 7 ? K_ALU_MEM : K_NONE;
+    case 0xff:
+        return in->mod != 3 && (in->reg & 7) <= 1 && mem_ok(in) ? K_ALU_MEM : K_NONE;
     case 0xa9:
         return K_TEST_RI;
     case 0x89:
@@ -580,11 +600,26 @@ static bool locked_rmw(const X86Insn *in)
            mem_ok(in);
 }
 
-/* bts btr btc with an immediate on memory, with or without lock: the host's locked
- * instruction, as locked_rmw's */
+/* bts btr btc on memory, with an immediate or a register bit offset, with or without lock:
+ * the host's locked instruction, as locked_rmw's */
 static bool locked_bt(const X86Insn *in)
 {
-    return in->op == 0x1ba && (in->reg & 7) >= 5 && in->mod != 3 && !in->bad && mode_ok(in) &&
+    bool form = (in->op == 0x1ba && (in->reg & 7) >= 5) || in->op == 0x1ab || in->op == 0x1b3 ||
+                in->op == 0x1bb;
+    return form && in->mod != 3 && !in->bad && mode_ok(in) &&
+           !(in->prefix & (PFX_REPZ | PFX_REPNZ | PFX_DATA)) && mem_ok(in);
+}
+
+/* lock add/or/and/sub/xor of memory (00-31, 80/81/83 but /2 /3 /7) and lock inc/dec (fe/ff
+ * /0 /1), byte, dword or qword: K_ALU_MEM with the host's lock cmpxchg (the kernel's atomic
+ * counters and flag words) */
+static bool locked_alu(const X86Insn *in)
+{
+    int op = in->op, g = in->reg & 7;
+    bool form = (op < 0x40 && (op & 7) < 2 && (op >> 3) != 7 && alu_ccop[op >> 3] >= 0) ||
+                ((op == 0x80 || op == 0x81 || op == 0x83) && g != 7 && alu_ccop[g] >= 0) ||
+                ((op == 0xfe || op == 0xff) && g <= 1);
+    return form && (in->prefix & PFX_LOCK) && in->mod != 3 && !in->bad && mode_ok(in) &&
            !(in->prefix & (PFX_REPZ | PFX_REPNZ | PFX_DATA)) && mem_ok(in);
 }
 
@@ -602,6 +637,13 @@ static int classify_inline(const X86Insn *in)
     }
     if (locked_rmw(in)) {
         return in->op < 0x1c0 ? K_CMPXCHG : K_XADD;
+    }
+    if (locked_alu(in)) {
+        return K_ALU_MEM;
+    }
+    if ((op == 0x1bc || op == 0x1bd) && !in->bad && mode_ok(in) && rm_ok(in) &&
+        !(in->prefix & (PFX_LOCK | PFX_REPNZ | PFX_DATA))) {
+        return K_BSF; /* f3 too: tzcnt and lzcnt are bsf and bsr without BMI1 and ABM */
     }
     if (op == 0x90 && in->prefix == PFX_REPZ && !(in->rex & REX_B) && !in->bad && mode_ok(in)) {
         return K_NOP; /* pause: a hint, which the interpreter also runs as a nop */
@@ -710,6 +752,12 @@ static int classify_inline(const X86Insn *in)
     case 0xfa:
     case 0xfb:
         return K_CLI_STI;
+    case 0xfc:
+    case 0xfd:
+        return K_CLD;
+    case 0x86:
+    case 0x87:
+        return !reg && mem_ok(in) ? K_XCHG : K_NONE;
     case 0x9c: /* no 66 (above): the stack's size, pushfq in 64-bit code, pushfd in 32-bit */
         return K_PUSHF;
     case 0x68:
@@ -743,8 +791,9 @@ static int classify_inline(const X86Insn *in)
     case 0x1a3:
     case 0x1ab:
     case 0x1b3:
-    case 0x1bb: /* a register bit offset on memory may address outside the operand: handler */
-        return reg ? K_BT : K_NONE;
+    case 0x1bb: /* a register bit offset on memory moves the address (emit_bt) */
+        return rm_ok(in) ? K_BT : K_NONE;
+
     case 0x1ba:
         return g >= 4 && rm_ok(in) ? K_BT : K_NONE;
     case 0x1af:
@@ -878,6 +927,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_BSWAP:
     case K_FENCE:
     case K_MOV_SREG:
+    case K_CLD: /* DF is no lazy flag; the host's flags change (host_flags_after) */
         return FX_NONE;
     case K_MOVX:
     case K_MOVSXD:
@@ -892,6 +942,7 @@ static int flags_effect(const X86Insn *in, int kind, int host)
         return FX_KILL;
     case K_IMUL:
     case K_IMUL_I:
+    case K_BSF: /* all of them, eagerly, none read */
         return in->mod == 3 ? FX_KILL : FX_LOAD_KILL;
     case K_ALU_RM:
     case K_CMP_MEM:
@@ -916,7 +967,8 @@ static int flags_effect(const X86Insn *in, int kind, int host)
     case K_JMP:
     case K_CALL:
     case K_RET:
-    case K_SSE:     /* may fault (its slow path stores pending flags), no flags */
+    case K_SSE: /* may fault (its slow path stores pending flags), no flags */
+    case K_XCHG:
     case K_DIV:     /* #DE by its handler, out of line; the flags stay */
     case K_CLI_STI: /* #GP by its handler, out of line; IF is not one of the lazy flags */
         return FX_LEAVE;
@@ -1834,16 +1886,23 @@ static void emit_incdec_rax(JitCtx *c, int size, int dec)
     }
 }
 
+static void emit_locked_op(JitCtx *c, int size, uint8_t op, int reg);
+
 /*
  * K_ALU_MEM: load, operate, store under one TLB check for writing (an entry that allows the
  * write maps a present, writable page: the load cannot fault either). A miss, a page crossing
  * or a fault runs the instruction's handler out of line (COLD_HANDLER), from the state at the
- * branch: so every register the operation reads is read before it.
+ * branch: so every register the operation reads is read before it. With lock (on an aligned
+ * operand, as K_CMPXCHG's: else the handler), the store is a host lock cmpxchg of the result
+ * against the value loaded, computed again from what memory holds until it takes: one atomic
+ * step for the DMA workers and the main loop, the old value known for the lazy flags.
  */
 static void emit_alu_mem(JitCtx *c, const X86Insn *in, int size, int flags)
 {
     JitEmit *e = &c->e;
     bool incdec = in->op == 0xfe || in->op == 0xff;
+    bool locked = in->prefix & PFX_LOCK;
+    int aop = in->op < 0x40 ? in->op >> 3 : in->reg & 7;
     if (incdec) {
         emit_keep_carry(c, flags);
     } else if (in->op < 0x40) {
@@ -1852,29 +1911,44 @@ static void emit_alu_mem(JitCtx *c, const X86Insn *in, int size, int flags)
         je_mov_imm(e, H_RDI, imm_sized(in, size));
     }
     emit_ea(c, in, true);
-    uint8_t *miss = emit_tlb_check(c, size, true);
+    uint8_t *miss = emit_tlb_check_as(c, size, true, locked);
     emit_tlb_addend(c);
     jit_cold_handler(c, in, miss);
     if (c->load_kills) { /* the handler's path stores them: nothing else sees them now */
         c->pend.on = false;
     }
-    if (size == 1) {
-        static const uint8_t movzx[2] = {0x0f, 0xb6};
+    if (size < 4) { /* zero-extended: the lazy fields as the interpreter's */
+        const uint8_t movzx[2] = {0x0f, size == 1 ? 0xb6 : 0xb7};
         je_op_mem(e, 4, movzx, 2, H_RAX, H_RSI, H_NOINDEX, 0, 0);
     } else {
         je_load(e, size, H_RAX, H_RSI, 0);
+    }
+    if (locked) { /* rcx = rax op rdx (dl: dil would need a REX), stored if memory holds rax */
+        je_mov_rr(e, 8, H_RDX, H_RDI);
+        je_label(e);
+        const uint8_t *retry = e->p;
+        je_mov_rr(e, 8, H_RCX, H_RAX);
+        if (incdec) {
+            je_incdec(e, size, in->reg & 1, H_RCX);
+        } else {
+            je_alu_rr(e, size, aop, H_RCX, H_RDX);
+        }
+        emit_locked_op(c, size, 0xb0, H_RCX); /* a failed one loads memory's value into rax */
+        je_jcc_back(e, 5 /* ne */, retry);
     }
     if (incdec) {
         emit_incdec_rax(c, size, in->reg & 1);
     } else {
         je_mov_rr(e, 8, H_RCX, H_RDI);
-        emit_alu(c, in, in->op < 0x40 ? in->op >> 3 : in->reg & 7, size, -1);
+        emit_alu(c, in, aop, size, -1);
+    }
+    if (!locked) {
+        je_store(e, size, H_RSI, 0, H_RAX);
     }
     int host = alu_mem_host_flags(in, c->after, c->after_kind);
     if (host != FL_NONE && c->dead) { /* the compare below reads it */
         je_store(e, 8, H_RBX, CPU_OFF(env.cc_res), H_RAX);
     }
-    je_store(e, size, H_RSI, 0, H_RAX);
     emit_store_mark(c, size);
     jit_cold_rejoin(c);
     emit_stored_exit_check(c);
@@ -1987,6 +2061,20 @@ static void emit_xadd(JitCtx *c, const X86Insn *in, int size)
         je_lea(e, H_RCX, H_RAX, H_RDI, 0, 0);
         emit_lazy_flags(c, size, CC_OP_ADD, H_RAX, H_RDI);
     }
+    je_store(e, size == 4 ? 8 : size, H_RBX, REG_OFF(full) + (full != in->reg), H_RAX);
+    emit_locked_end(c, size);
+}
+
+/* xchg of memory: the host's, atomic as the interpreter's, under K_XADD's checks; the register
+ * takes the memory's old value */
+static void emit_xchg(JitCtx *c, const X86Insn *in, int size)
+{
+    JitEmit *e = &c->e;
+    int full = greg_full(in, in->reg, size);
+    emit_locked_start(c, in, size, full);
+    je_mov_rr(e, 8, H_RAX, H_RDI);
+    je_op_mem(e, size, (const uint8_t[]){size == 1 ? 0x86 : 0x87}, 1, H_RAX, H_RSI, H_NOINDEX, 0,
+              0);
     je_store(e, size == 4 ? 8 : size, H_RBX, REG_OFF(full) + (full != in->reg), H_RAX);
     emit_locked_end(c, size);
 }
@@ -2370,15 +2458,35 @@ static void emit_bt(JitCtx *c, const X86Insn *in, int size)
         }
         return;
     }
+    if (!imm) { /* rdi = the offset, sign-extended (32: zero-extended first) */
+        ld_greg(c, in, H_RDI, in->reg, size);
+        if (size == 4) {
+            je_op_rr(e, 8, (const uint8_t[]){0x63}, 1, H_RDI, H_RDI); /* movsxd */
+        }
+    }
     emit_ea(c, in, true);
+    if (!imm) { /* the operand floor(offset / bits) operands on, the offset then its bit */
+        je_mov_rr(e, 8, H_RAX, H_RDI);
+        je_shift_ri(e, 8, 7 /* sar */, H_RAX, 3);
+        je_alu_ri(e, 8, 4 /* and */, H_RAX, -size);
+        je_alu_rr(e, 8, 0 /* add */, H_RSI, H_RAX);
+        if (in->mode == X86_MODE32) {
+            je_mov_rr(e, 4, H_RSI, H_RSI); /* the linear address wraps at 4 GiB */
+        }
+        je_alu_ri(e, 4, 4 /* and */, H_RDI, size * 8 - 1);
+    }
     uint8_t *miss = emit_tlb_check_as(c, size, op != 0, op != 0);
     emit_tlb_addend(c);
     jit_cold_handler(c, in, miss);
     if (op) {
         je_byte(e, 0xf0);
     }
-    je_op_mem(e, size, opc, 2, 4 + op, H_RSI, H_NOINDEX, 0, 0);
-    je_byte(e, (uint8_t)in->imm);
+    if (imm) {
+        je_op_mem(e, size, opc, 2, 4 + op, H_RSI, H_NOINDEX, 0, 0);
+        je_byte(e, (uint8_t)in->imm);
+    } else { /* the offset within the operand: the host's address does not move */
+        je_op_mem(e, size, opc, 2, H_RDI, H_RSI, H_NOINDEX, 0, 0);
+    }
     if (!c->dead) { /* the carry kept in the frame across the page's mark */
         emit_setc_rax(c);
         je_store(e, 8, H_RSP, FRAME_TMP, H_RAX);
@@ -2394,6 +2502,36 @@ static void emit_bt(JitCtx *c, const X86Insn *in, int size)
     if (op) {
         emit_tb_exit_check(c);
     }
+}
+
+/* bsf bsr: ZF and PF set for a zero source, else PF from the index's low byte; the other
+ * arithmetic flags cleared (eager, as the interpreter's bsf_bsr leaves them) */
+static void jit_bsf_flags(X86CPU *cpu, uint64_t src, uint64_t index)
+{
+    uint32_t f = !src ? CC_Z | CC_P : __builtin_parity((unsigned)index & 0xff) ? 0 : CC_P;
+    cpu->env.eflags = (cpu->env.eflags & ~(uint64_t)CC_ALL) | f;
+    cpu->env.cc_op = CC_OP_EFLAGS;
+}
+
+/*
+ * K_BSF: the host's bsf or bsr of the source (rcx) into rdx, moved into the destination only
+ * when the source is not 0: a zero source leaves the whole register as it was (32 bits too,
+ * not zero-extended), as the interpreter does.
+ */
+static void emit_bsf(JitCtx *c, const X86Insn *in, int size)
+{
+    JitEmit *e = &c->e;
+    emit_rm_source(c, in, size);
+    ld_reg(c, H_RAX, in->reg, 8);
+    je_op_rr(e, size, (const uint8_t[]){0x0f, (uint8_t)in->op}, 2, H_RDX, H_RCX);
+    je_cmov(e, 8, 5 /* ne */, H_RAX, H_RDX);
+    st_reg(c, in->reg, H_RAX);
+    if (!c->dead) {
+        je_mov_rr(e, 8, H_RDI, H_RBX);
+        je_mov_rr(e, 8, H_RSI, H_RCX);
+        je_call(e, jit_bsf_flags);
+    }
+    c->flags = FL_NONE;
 }
 
 /* imul's flags in the lazy form of a shift: CF = OF = rcx, SZP from the result (rax), AF 0 */
@@ -3395,6 +3533,16 @@ static bool emit_insn(JitCtx *c, const X86Insn *in, int kind)
         return true;
     case K_BT:
         emit_bt(c, in, size);
+        return true;
+    case K_BSF:
+        emit_bsf(c, in, size);
+        return true;
+    case K_CLD: /* DF in the eflags word, as the handler leaves it */
+        je_alu_mem_imm(e, 8, in->op == 0xfc ? 4 : 1, H_RBX, CPU_OFF(env.eflags),
+                       in->op == 0xfc ? ~(int32_t)DF_MASK : (int32_t)DF_MASK);
+        return true;
+    case K_XCHG:
+        emit_xchg(c, in, size);
         return true;
     case K_DIV: {
         /* rdx >= the divisor (unsigned) is exactly when the guest's div raises #DE: a divisor

@@ -275,13 +275,18 @@ static inline void jd_one(JdGen *g)
         break;
     }
     case 3:
-    case 4: { /* ALU or mov with a memory source */
+    case 4: { /* ALU or mov with a memory source; the ALU forms a word (66) now and then */
         static const uint8_t ops[] = {0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b, 0x8b, 0x8b, 0x13, 0x63};
         int d = jd_dst(g);
         uint8_t m[8];
         int mn = jd_mem(g, m, d, &idx);
-        b[n++] = jd_rex(w, d, idx, 14);
-        b[n++] = ops[jd_take(g, sizeof(ops))];
+        uint8_t op = ops[jd_take(g, sizeof(ops))];
+        bool word = op < 0x40 && jd_take(g, 4) == 0;
+        if (word) {
+            b[n++] = 0x66;
+        }
+        b[n++] = jd_rex(w && !word, d, idx, 14);
+        b[n++] = op;
         memcpy(b + n, m, mn);
         n += mn;
         break;
@@ -789,7 +794,17 @@ static inline void jd_one(JdGen *g)
         }
         break;
     }
-    case 32: { /* stos and movs into the data area, one or rep with a small count */
+    case 32: { /* stos and movs into the data area, one or rep with a small count; now and
+                * then std; pushfq; pop r; cld instead */
+        if (jd_take(g, 5) == 0) {
+            int d = jd_dst(g);
+            b[n++] = 0xfd;
+            b[n++] = 0x9c;
+            b[n++] = jd_rex(false, 0, 0, d);
+            b[n++] = 0x58 | (d & 7);
+            b[n++] = 0xfc;
+            break;
+        }
         int32_t dd = (int32_t)(jd_take(g, 64) * 8) - 256;
         int32_t sd = (int32_t)(jd_take(g, 64) * 8) - 256;
         b[n++] = 0x49; /* lea rdi, [r14 + dd] */
@@ -819,7 +834,9 @@ static inline void jd_one(JdGen *g)
         break;
     }
     case 33: { /* bsf, bsr, popcnt, shld/shrd, bt bts btr btc of registers (a register or an
-                * immediate offset); setcc into memory; mov from a segment register */
+                * immediate offset); now and then bsf, bsr (f3 too), popcnt of memory and
+                * bt bts btr btc of memory by a register offset; setcc into memory; mov from a
+                * segment register */
         static const uint8_t ops[][3] = {
             {0, 0xbc, 0}, {0, 0xbd, 0}, {0xf3, 0xb8, 0}, {0, 0xa4, 1}, {0, 0xac, 1},
             {0, 0xa5, 0}, {0, 0xad, 0}, {0, 0xa3, 0},    {0, 0x94, 0}, {0, 0xab, 0},
@@ -850,6 +867,30 @@ static inline void jd_one(JdGen *g)
             break;
         }
         bool g_e = f < 3; /* bsf bsr popcnt: reg is the destination */
+        bool bt_reg = f == 7 || f == 9 || f == 10 || f == 11;
+        if ((g_e || bt_reg) && jd_take(g, 3) == 0) { /* on memory (tzcnt/lzcnt: bsf/bsr) */
+            uint8_t m[8];
+            if (bt_reg) { /* the bit offset in d, -128..127: the operand moves by it */
+                b[n++] = jd_rex(true, 0, 0, d);
+                b[n++] = 0xc7;
+                b[n++] = 0xc0 | (d & 7);
+                int32_t off = (int8_t)jd_take(g, 0);
+                memcpy(b + n, &off, 4);
+                n += 4;
+                if (jd_take(g, 2) && f != 7) {
+                    b[n++] = 0xf0; /* lock bts btr btc */
+                }
+            } else if (f < 2 && jd_take(g, 2)) {
+                b[n++] = 0xf3;
+            }
+            int mn = jd_mem_data(g, m, d, &idx);
+            b[n++] = jd_rex(w, d, idx, 14);
+            b[n++] = 0x0f;
+            b[n++] = ops[f][1];
+            memcpy(b + n, m, mn);
+            n += mn;
+            break;
+        }
         int reg = g_e ? d : s, rm = g_e ? s : d;
         b[n++] = jd_rex(w, reg, 0, rm);
         b[n++] = 0x0f;

@@ -245,6 +245,19 @@ static void test_smc(void)
     };
     run_fixed("read-modify-write of the block on the last pass", inc, sizeof(inc));
     g_assert_cmpuint(jd_last[1].regs[R_ECX], ==, 1);
+    /* the same locked (K_ALU_MEM's lock cmpxchg) */
+    static const uint8_t lock_inc[] = {
+        0x4c, 0x89, 0xf6,                         /* mov rsi, r14 */
+        0x49, 0x83, 0xff, 0x01,                   /* cmp r15, 1 */
+        0x75, 0x07,                               /* jne over the lea */
+        0x48, 0x8d, 0x35, 0x05, 0x00, 0x00, 0x00, /* lea rsi, [rip+5]: the mov's imm32 */
+        0xf0, 0xff, 0x06,                         /* lock inc dword [rsi] */
+        0x90,                                     /* nop */
+        0xb9, 0x00, 0x00, 0x00, 0x00,             /* mov ecx, imm32 (patched) */
+        0x48, 0x01, 0xca,                         /* add rdx, rcx */
+    };
+    run_fixed("locked read-modify-write of the block on the last pass", lock_inc, sizeof(lock_inc));
+    g_assert_cmpuint(jd_last[1].regs[R_ECX], ==, 1);
     /* the same with a translated cmpxchg (K_CMPXCHG), which succeeds on every pass */
     static const uint8_t cas[] = {
         0x4c, 0x89, 0xf6,                         /* mov rsi, r14 */
@@ -473,10 +486,19 @@ static void test_faults(void)
         {"bt mem", "\x48\x0f\xba\x26\x05", 5},         /* bt qword [rsi], 5 */
         {"lock bts mem", "\xf0\x0f\xba\x2e\x05", 5},   /* lock bts dword [rsi], 5 */
         {"btr mem", "\x48\x0f\xba\x36\x21", 5},        /* btr qword [rsi], 33 */
-        /* these run through the interpreter's handlers (K_INTERP) */
         {"lock add mem, reg", "\xf0\x48\x01\x16", 4},  /* lock add [rsi], rdx */
-        {"xchg mem", "\x48\x87\x16", 3},               /* xchg [rsi], rdx */
         {"lock dec mem", "\xf0\x48\xff\x0e", 4},       /* lock dec qword [rsi] */
+        {"lock or mem, imm", "\xf0\x83\x0e\x05", 4},   /* lock or dword [rsi], 5 */
+        {"lock inc mem8", "\xf0\xfe\x06", 3},          /* lock inc byte [rsi] */
+        {"word sub source", "\x66\x2b\x16", 3},        /* sub dx, [rsi] */
+        {"word or mem, imm", "\x66\x83\x0e\x05", 4},   /* or word [rsi], 5 */
+        {"bsf source", "\x48\x0f\xbc\x16", 4},         /* bsf rdx, [rsi] */
+        {"tzcnt source", "\xf3\x0f\xbc\x16", 4},       /* tzcnt (bsf) edx, [rsi] */
+        {"btr mem, reg", "\x4c\x0f\xb3\x2e", 4},       /* btr [rsi], r13 */
+        {"bt mem, reg", "\x44\x0f\xa3\x2e", 4},        /* bt [rsi], r13d */
+        {"xchg mem", "\x48\x87\x16", 3},               /* xchg [rsi], rdx */
+        {"xchg mem8", "\x86\x36", 2},                  /* xchg [rsi], dh */
+        /* these run through the interpreter's handlers (K_INTERP) */
         {"shl mem, cl", "\x48\xd3\x26", 3},            /* shl qword [rsi], cl */
         {"stos", "\x48\x89\xf7\x48\xab", 5},           /* mov rdi, rsi; stosq */
         {"push imm", "\x48\x89\xf4\x6a\x05", 5, true}, /* mov rsp, rsi; push 5 */
@@ -659,12 +681,61 @@ static void test_forms(void)
          90, 23, true},
         /* the handler's path: lock bts qword [r14 + 9], 3 (misaligned); btc qword [r14 - 4],
          * 60 (across the page below r14); bt dword [r14 - 2], 1 (across it); setc dl; btr
-         * [r14 + 8], r13 and bt [r14], r13d (a register offset on memory: handler-called);
-         * pushfq; pop rsi */
+         * [r14 + 8], r13 and bt [r14], r13d (a register offset on memory: translated since
+         * session 14); pushfq; pop rsi */
         {"bt on memory, handler's path",
          "\xf0\x49\x0f\xba\x6e\x09\x03\x49\x0f\xba\x7e\xfc\x3c\x41\x0f\xba\x66\xfe\x01"
          "\x0f\x92\xc2\x4d\x0f\xb3\x6e\x08\x45\x0f\xa3\x2e\x9c\x5e",
          33, 8},
+        /* word ALU forms with memory: sub ax, [r14 + 8]; add r9w, [r14 + 10]; cmp dx,
+         * [r14 + 12]; setb bl; xor cx, [r14 + 14] (K_ALU_RM); or word [r14 + 8], 5; and word
+         * [r14 + 10], 0xf234; sub [r14 + 12], dx; inc word [r14 + 14] (K_ALU_MEM); setb al
+         * (the sub's CF through the inc); pushfq; pop rsi */
+        {"word alu with memory",
+         "\x66\x41\x2b\x46\x08\x66\x45\x03\x4e\x0a\x66\x41\x3b\x56\x0c\x0f\x92\xc3\x66"
+         "\x41\x33\x4e\x0e\x66\x41\x83\x4e\x08\x05\x66\x41\x81\x66\x0a\x34\xf2\x66\x41"
+         "\x29\x56\x0c\x66\x41\xff\x46\x0e\x0f\x92\xc0\x9c\x5e",
+         51, 12, true},
+        /* lock add [r14 + 8], rax; lock or dword [r14 + 16], 0; lock sub [r14 + 20], dl; lock
+         * xor qword [r14 + 24], 0x1234; lock and [r14 + 32], ecx; lock inc qword [r14 + 40];
+         * setb al (the and's CF through the inc); lock dec byte [r14 + 48]; pushfq; pop rsi */
+        {"locked alu on memory",
+         "\xf0\x49\x01\x46\x08\xf0\x41\x83\x4e\x10\x00\xf0\x41\x28\x56\x14\xf0\x49\x81"
+         "\x76\x18\x34\x12\x00\x00\xf0\x41\x21\x4e\x20\xf0\x49\xff\x46\x28\x0f\x92\xc0"
+         "\xf0\x41\xfe\x4e\x30\x9c\x5e",
+         45, 9, true},
+        /* bsf rax, rcx; bsr edx, [r14 + 8]; tzcnt rbx, rsi (bsf without BMI1); pushfq; pop r8;
+         * xor ecx, ecx; bsf r9d, ecx (a zero source: r9 whole as it was, ZF PF set); pushfq;
+         * pop rsi */
+        {"bsf bsr",
+         "\x48\x0f\xbc\xc1\x41\x0f\xbd\x56\x08\xf3\x48\x0f\xbc\xde\x9c\x41\x58\x31\xc9"
+         "\x44\x0f\xbc\xc9\x9c\x5e",
+         25, 9, true},
+        /* std; pushfq; pop r8; cld; xchg [r14 + 8], rax; xchg [r14 + 16], ecx; xchg
+         * [r14 + 24], dl; pushfq; pop rsi */
+        {"cld std xchg",
+         "\xfd\x9c\x41\x58\xfc\x49\x87\x46\x08\x41\x87\x4e\x10\x41\x86\x56\x18\x9c\x5e", 19, 9,
+         true},
+        /* xchg [r14 - 2], eax (across the page below r14) and xchg [r14 + 9], rax
+         * (misaligned): the handler's path */
+        {"xchg across a page, misaligned", "\x41\x87\x46\xfe\x49\x87\x46\x09", 8, 2},
+        /* mov ecx, -37; bt [r14 + 64], ecx (the dword at r14 + 56, bit 27); setb bl; mov edx,
+         * 100; lock bts [r14 + 32], rdx (r14 + 40, bit 36); btr [r14 + 16], rdx; mov eax, -1;
+         * btc [r14 + 8], eax (r14 + 4, bit 31); mov rdi, -64; bts [r14 + 16], rdi (r14 + 8, bit
+         * 0); pushfq; pop rsi */
+        {"bt on memory, register offset",
+         "\xb9\xdb\xff\xff\xff\x41\x0f\xa3\x4e\x40\x0f\x92\xc3\xba\x64\x00\x00\x00\xf0"
+         "\x49\x0f\xab\x56\x20\x49\x0f\xb3\x56\x10\xb8\xff\xff\xff\xff\x41\x0f\xbb\x46"
+         "\x08\x48\xc7\xc7\xc0\xff\xff\xff\x49\x0f\xab\x7e\x10\x9c\x5e",
+         53, 12, true},
+        /* the handler's and slow paths: lock add [r14 + 9], eax (misaligned); lock or qword
+         * [r14 - 4], 1 and lock inc dword [r14 - 2] (across the page below r14); sub ax,
+         * [r14 - 1] and bsf ecx, [r14 - 2] (loads across it); add word [r14 - 1], 7 (across
+         * it); pushfq; pop rsi */
+        {"locked alu, word forms and bsf across a page",
+         "\xf0\x41\x01\x46\x09\xf0\x49\x83\x4e\xfc\x01\xf0\x41\xff\x46\xfe\x66\x41\x2b"
+         "\x46\xff\x41\x0f\xbc\x4e\xfe\x66\x41\x83\x46\xff\x07\x9c\x5e",
+         34, 8},
         /* add rbx, rdx; mov ecx, 0; shl eax, cl (a count of 0: the add's flags kept, eax
          * zero-extended); pushfq; pop r10; mov cl, 33; mov esi, 0x40000000; shr esi, cl; seto
          * bl; mov cl, 70; sar r9, cl; setc al; shl rdi, cl; pushfq; pop r8: by cl, the flags
