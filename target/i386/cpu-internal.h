@@ -69,6 +69,12 @@ typedef struct TB {
     struct TB *link[2] __attribute__((aligned(64)));
     uint64_t link_pc[2];
     uint64_t link_epoch[2];
+    /* the block's last instruction runs on into the next page (xpage_off2, the RAM offset of
+     * that page, UINT64_MAX: it does not): it runs in the block while that page is mapped for
+     * execution there with the code generation xpage_gen2 (x86_xpage_holds) */
+    uint64_t xpage_off2;
+    uint32_t xpage_gen2;
+    uint16_t xpage_pos; /* that instruction's offset in the block's first page */
 } TB;
 G_STATIC_ASSERT(sizeof(TB) == 128);
 
@@ -301,6 +307,9 @@ uint64_t x86_ld_slow(X86CPU *cpu, uint64_t la, int size, int user);
 void x86_st_slow(X86CPU *cpu, uint64_t la, uint64_t val, int size, int user);
 /* host pointer to a code byte, filling the code TLB; raises #PF */
 uint8_t *x86_code_ptr(X86CPU *cpu, uint64_t la, uint64_t *ram_off);
+/* As x86_code_ptr, without a fault, a page walk's accessed bits or a TLB fill: NULL when la is
+ * not mapped for execution in RAM now (for decoding ahead what may never run). */
+uint8_t *x86_code_probe(X86CPU *cpu, uint64_t la, uint64_t *ram_off);
 /* host pointer for a read-modify-write of `size` bytes that stays in one RAM page, or NULL */
 void *x86_rmw_ptr(X86CPU *cpu, uint64_t la, int size);
 void x86_note_store_slow(X86CPU *cpu, uint64_t pi);

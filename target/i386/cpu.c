@@ -413,6 +413,24 @@ static X86Insn *straddling_insn(X86CPU *cpu, uint64_t pc, uint8_t *p, uint64_t o
     return &s->insn;
 }
 
+/*
+ * Decodes into *in the instruction at pc whose first n1 bytes (p) end their page, when the
+ * next page is mapped for execution in RAM now (nothing is faulted, walked for good or filled:
+ * the instruction may never run). Returns that page's RAM offset, or UINT64_MAX: not decoded.
+ */
+static uint64_t decode_across(X86CPU *cpu, uint64_t pc, const uint8_t *p, int n1, X86Insn *in)
+{
+    uint8_t buf[15];
+    uint64_t off2;
+    const uint8_t *p2 = x86_code_probe(cpu, cpu->code64 ? pc + n1 : (uint32_t)(pc + n1), &off2);
+    if (!p2) {
+        return UINT64_MAX;
+    }
+    memcpy(buf, p, n1);
+    memcpy(buf + n1, p2, sizeof(buf) - n1);
+    return x86_decode(buf, sizeof(buf), cpu->decode_flags, in) > n1 ? off2 : UINT64_MAX;
+}
+
 /* Translate a block starting at pc (host pointer p, RAM offset off). */
 static TB *translate(X86CPU *cpu, TB *tb, uint64_t pc, uint8_t *p, uint64_t off)
 {
@@ -424,11 +442,20 @@ static TB *translate(X86CPU *cpu, TB *tb, uint64_t pc, uint8_t *p, uint64_t off)
     X86Insn *insns = &cpu->pool[cpu->pool_used];
     uint32_t n = 0;
     uint32_t pos = off & (GUEST_PAGE_SIZE - 1);
+    uint64_t off2 = UINT64_MAX;
     while (n < TB_MAX_INSNS) {
         int avail = GUEST_PAGE_SIZE - pos;
         int len = x86_decode(p, avail, cpu->decode_flags, &insns[n]);
         if (len <= 0) {
-            break; /* straddles the page end, or too long: handled uncached */
+            /* Across the page end: the block ends with it when the next page maps now (then
+             * it runs in the block while that page is as decoded, run_xpage); else, or too
+             * long, it runs on its own from a slot (straddling_insn). */
+            if (len == 0 && avail < 15) {
+                uint64_t ipc = pc + (pos - (off & (GUEST_PAGE_SIZE - 1)));
+                off2 = decode_across(cpu, cpu->code64 ? ipc : (uint32_t)ipc, p, avail, &insns[n]);
+                n += off2 != UINT64_MAX;
+            }
+            break;
         }
         n++;
         p += len;
@@ -440,8 +467,17 @@ static TB *translate(X86CPU *cpu, TB *tb, uint64_t pc, uint8_t *p, uint64_t off)
     if (n == 0) {
         return NULL;
     }
+    tb->xpage_off2 = off2;
+    if (off2 != UINT64_MAX) {
+        guest_ram_mark_code(cpu->ram, off2); /* a store into it ends the block there */
+        tb->xpage_gen2 = guest_ram_code_gen(cpu->ram, off2);
+        tb->xpage_pos = pos;
+    }
+    /* An instruction across the page end may not run as decoded (run_xpage): the flags before
+     * it are seen by a fetch fault, or by what the next page holds then. */
+    uint32_t killers = n - (off2 != UINT64_MAX);
     for (uint32_t i = 0; i < n; i++) {
-        insns[i].flags_dead = i + 1 < n && kills_flags(&insns[i + 1]);
+        insns[i].flags_dead = i + 1 < killers && kills_flags(&insns[i + 1]);
         x86_select_handler(&insns[i]);
     }
     tb->pc = pc;
@@ -482,6 +518,63 @@ static inline void run_insns(X86CPU *cpu, const X86Insn *insns, uint32_t n)
     } while (in < end);
     cpu->run_first = NULL;
     cpu->stats.insns += in - insns;
+}
+
+/* The linear address of the next instruction */
+static inline uint64_t cur_pc(X86CPU *cpu)
+{
+    uint64_t pc = ENV->segs[R_CS].base + ENV->rip;
+    return cpu->code64 ? pc : (uint32_t)pc;
+}
+
+/*
+ * Runs in, tb's last instruction, which runs on into the next page, when the block reached it:
+ * as decoded while that page's code TLB entry maps it to the RAM it was decoded from and its
+ * code there is unchanged (a store into it from this block ended the block, as a page marked
+ * as code). Else it runs from its slot, which walks the page (a fetch fault is raised there,
+ * after the last retired instruction) and decodes it again if it changed; a block whose next
+ * page changed or maps elsewhere is decoded again at its next lookup.
+ */
+static void run_xpage(X86CPU *cpu, TB *tb, const X86Insn *in)
+{
+    uint64_t pc = cur_pc(cpu);
+    if (cpu->tb_exit || pc != (tb->pc & GUEST_PAGE_MASK) + tb->xpage_pos) {
+        return; /* left the block before it */
+    }
+    uint64_t pc2 = (pc | (GUEST_PAGE_SIZE - 1)) + 1;
+    pc2 = cpu->code64 ? pc2 : (uint32_t)pc2;
+    TLBEntry *ce = x86_tlbe(cpu, pc2, cpu->mmu_user);
+    bool mapped = ce->code == pc2;
+    bool same = (uint8_t *)(ce->addend + pc2) == cpu->ram->host + tb->xpage_off2 &&
+                tb->xpage_gen2 == guest_ram_code_gen(cpu->ram, tb->xpage_off2);
+    if (likely(mapped && same)) {
+        cpu->stats.xpage_runs++;
+        run_insns(cpu, in, 1);
+        return;
+    }
+    cpu->stats.xpage_slow++;
+    if (mapped || tb->xpage_gen2 != guest_ram_code_gen(cpu->ram, tb->xpage_off2)) {
+        tb->gen = ~guest_ram_code_gen(cpu->ram, tb->ram_off);
+    }
+    cpu->cur_rip = ENV->rip; /* a fault's rip: threaded handlers leave it behind */
+    uint64_t off;
+    uint8_t *p = x86_code_ptr(cpu, pc, &off);
+    if (!p) {
+        x86_raise(cpu, EXCP_GP, 0);
+    }
+    run_insns(cpu, straddling_insn(cpu, pc, p, off), 1);
+}
+
+/* Interprets tb from its instruction i on. */
+static void run_from(X86CPU *cpu, TB *tb, const X86Insn *insns, uint32_t i)
+{
+    uint32_t end = tb->count - (tb->xpage_off2 != UINT64_MAX);
+    if (i < end) {
+        run_insns(cpu, insns + i, end - i);
+    }
+    if (end < tb->count) {
+        run_xpage(cpu, tb, &insns[end]);
+    }
 }
 
 /* A block runs interpreted this many times before it is translated: code that runs once
@@ -547,7 +640,11 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
     const X86Insn *insns = &cpu->pool[tb->first];
     if (shadow) {
         cpu->stats.interp[X86_INTERP_SHADOW] += cpu->jit != NULL;
-        run_insns(cpu, insns, 1);
+        if (tb->count == 1) {
+            run_from(cpu, tb, insns, 0);
+        } else {
+            run_insns(cpu, insns, 1);
+        }
         cpu->stats.turns_after_interp++;
         return;
     }
@@ -569,14 +666,18 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
             /* the translated prefix ran to its end: the interpreter goes on in this block */
             if (n == tb->code_len && n < tb->count && env->rip == tb->code_end && !cpu->tb_exit) {
                 x86_jit_note_fallback(cpu->jit, &insns[n]);
-                run_insns(cpu, insns + n, tb->count - n);
+                run_from(cpu, tb, insns, n);
                 interpreted = true;
+            } else if (tb->xpage_off2 != UINT64_MAX) {
+                /* left before the instruction across the page end (its next page not as
+                 * decoded, or not in the code TLB): the slot's walk takes it */
+                run_xpage(cpu, tb, &insns[tb->count - 1]);
             }
         } else {
             if (cpu->jit && !tb->code && tb->code_epoch == x86_jit_epoch(cpu->jit)) {
                 x86_jit_note_fallback(cpu->jit, &insns[0]); /* hot, not translatable */
             }
-            run_insns(cpu, insns, tb->count);
+            run_from(cpu, tb, insns, 0);
         }
         uint64_t pc = env->segs[R_CS].base + env->rip;
         if (!cpu->code64) {
@@ -799,6 +900,10 @@ void x86_dispatch_info(const X86CPUStats *cs, GString *out)
         ", segments not flat %" PRIu64 ", interrupt shadow %" PRIu64 "\n",
         cs->interp[X86_INTERP_COLD], cs->interp[X86_INTERP_REFUSED], cs->interp[X86_INTERP_PRIV],
         cs->interp[X86_INTERP_MODE], cs->interp[X86_INTERP_SHADOW]);
+    g_string_append_printf(out,
+                           "across a page end   %" PRIu64 " run in their block, %" PRIu64
+                           " from a slot (next page not as decoded)\n",
+                           cs->xpage_runs, cs->xpage_slow);
 }
 
 static void set_flat(X86CPU *cpu, int seg, uint16_t sel, uint32_t flags)

@@ -985,8 +985,8 @@ static int flags_effect(const X86Insn *in, int kind, int host)
  * the state of the flags at the block's start (what a loop's back edge must leave there).
  */
 enum { KILL_NONE, KILL_BEFORE, KILL_AFTER };
-static int flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, uint8_t *fs,
-                          bool *reads, uint8_t *kills)
+static int flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, bool last_leaves,
+                          uint8_t *fs, bool *reads, uint8_t *kills)
 {
     int host[TB_MAX_INSNS]; /* the host's flags before each instruction */
     int fl = FL_NONE;       /* nothing at the block's entry */
@@ -998,7 +998,7 @@ static int flags_liveness(const X86Insn *insns, const int *kinds, uint32_t n, ui
     int st = FS_SOFT; /* the block's exit stores them for the interpreter or the next block */
     for (uint32_t i = n; i-- > 0;) {
         fs[i] = st;
-        int fx = flags_effect(&insns[i], kinds[i], host[i]);
+        int fx = last_leaves && i + 1 == n ? FX_OPAQUE : flags_effect(&insns[i], kinds[i], host[i]);
         reads[i] = fx == FX_OPAQUE || (fx == FX_PARTIAL && st != FS_DEAD);
         kills[i] = fx == FX_KILL || (fx == FX_PARTIAL && st == FS_DEAD) ? KILL_BEFORE
                    : fx == FX_LOAD_KILL                                 ? KILL_AFTER
@@ -1043,7 +1043,16 @@ typedef struct JitPend {
 } JitPend;
 
 /* a memory access's slow path: where it branches from, and where it rejoins the block */
-enum { COLD_LOAD, COLD_STORE, COLD_MARK, COLD_EXIT, COLD_STALE, COLD_HANDLER, COLD_EMITTED };
+enum {
+    COLD_LOAD,
+    COLD_STORE,
+    COLD_MARK,
+    COLD_EXIT,
+    COLD_STALE,
+    COLD_HANDLER,
+    COLD_XPAGE,
+    COLD_EMITTED
+};
 typedef struct JitCold {
     int kind, size;
     uint64_t rip, next; /* the instruction, for a fault's state */
@@ -1610,6 +1619,8 @@ static void emit_cold_exit(JitCtx *c, const JitCold *s)
     c->pend = s->pend;
     if (s->kind == COLD_STALE) {
         emit_exit_imm(c, c->tb->pc, 0);
+    } else if (s->kind == COLD_XPAGE) {
+        emit_exit_imm(c, s->rip, s->done); /* before the instruction: run_xpage takes it */
     } else {
         emit_exit_imm(c, s->next, s->done + 1);
     }
@@ -1668,6 +1679,7 @@ static void emit_cold(JitCtx *c)
             je_store(e, 8, H_RBX, CPU_OFF(jit_link_req), H_RDX);
             /* fall through */
         case COLD_EXIT: /* after the instruction, with the state it leaves */
+        case COLD_XPAGE:
             emit_cold_exit(c, s);
             continue;      /* no way back */
         case COLD_HANDLER: /* jit-sse.c's: the whole instruction by its handler, as K_INTERP */
@@ -3710,6 +3722,34 @@ static void jit_populate_ahead(X86Jit *j)
     }
 }
 
+/*
+ * Before the block's last instruction, which runs on into the next page: that page's code TLB
+ * entry (of the privilege the code is made for) must map it to the RAM it was decoded from, and
+ * its code generation be as then; else the block leaves before the instruction, for run_xpage.
+ */
+static void emit_xpage_check(JitCtx *c)
+{
+    JitEmit *e = &c->e;
+    const TB *tb = c->tb;
+    uint64_t pc2 = ((tb->pc & GUEST_PAGE_MASK) + tb->xpage_pos + GUEST_PAGE_SIZE) & GUEST_PAGE_MASK;
+    pc2 = tb->flags == X86_MODE64 ? pc2 : (uint32_t)pc2;
+    int32_t ent = CPU_OFF(tlb[c->user][(pc2 >> GUEST_PAGE_BITS) & (TLB_SIZE - 1)]);
+    static const uint8_t cmp[] = {0x3b};
+    je_load(e, 8, H_RAX, H_RBX, ent + (int32_t)offsetof(TLBEntry, code));
+    je_mov_imm(e, H_RCX, pc2);
+    je_op_rr(e, 8, cmp, 1, H_RAX, H_RCX);
+    add_cold(c, COLD_XPAGE, 0, je_jcc_fwd(e, 5 /* ne */));
+    je_load(e, 8, H_RAX, H_RBX, ent + (int32_t)offsetof(TLBEntry, addend));
+    je_mov_imm(e, H_RCX, (uintptr_t)(c->cpu->ram->host + tb->xpage_off2) - pc2);
+    je_op_rr(e, 8, cmp, 1, H_RAX, H_RCX);
+    add_cold(c, COLD_XPAGE, 0, je_jcc_fwd(e, 5 /* ne */));
+    je_load_eax_abs(e,
+                    (uint64_t)(uintptr_t)&c->cpu->ram->code_gen[tb->xpage_off2 >> GUEST_PAGE_BITS]);
+    je_alu_ri(e, 4, 7, H_RAX, (int32_t)tb->xpage_gen2);
+    add_cold(c, COLD_XPAGE, 0, je_jcc_fwd(e, 5 /* ne */));
+    c->flags = FL_NONE;
+}
+
 /* a kind whose code leaves the block through a chained exit (its leave checks) */
 static bool branch_kind(int kind)
 {
@@ -3752,7 +3792,9 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
     while (n < tb->count && (kinds[n] = classify(&insns[n])) != K_NONE) {
         n++;
     }
-    c.entry_live = flags_liveness(insns, kinds, n, fs, reads, kills) != FS_DEAD;
+    /* the check before an instruction across the page end may leave: the flags are seen */
+    bool xpage = n == tb->count && tb->xpage_off2 != UINT64_MAX;
+    c.entry_live = flags_liveness(insns, kinds, n, xpage, fs, reads, kills) != FS_DEAD;
     pick_loop_regs(&c, insns, kinds, n);
     emit_prologue(&c);
     j->entry_off = c.top - start; /* the frame's length is the same for every block */
@@ -3778,6 +3820,9 @@ void *x86_jit_translate(X86CPU *cpu, X86Jit *j, TB *tb)
         c.after_kind = i + 1 < n ? kinds[i + 1] : K_NONE;
         bool shadowed = c.shadow_open;
         c.shadow_open = false;
+        if (xpage && i + 1 == n) {
+            emit_xpage_check(&c);
+        }
         open = emit_insn(&c, &insns[i], kinds[i]);
         if (shadowed && open) {
             je_store_imm(&c.e, 4, H_RBX, CPU_OFF(env.inhibit_irq), 0);

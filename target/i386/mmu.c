@@ -336,9 +336,14 @@ protection:
     return false;
 }
 
+static bool canonical(const X86CPU *cpu, uint64_t la)
+{
+    return !cpu->lma || (uint64_t)((int64_t)(la << 16) >> 16) == la;
+}
+
 static void check_canonical(X86CPU *cpu, uint64_t la)
 {
-    if (cpu->lma && (uint64_t)((int64_t)(la << 16) >> 16) != la) {
+    if (!canonical(cpu, la)) {
         x86_raise(cpu, EXCP_GP, 0);
     }
 }
@@ -494,6 +499,29 @@ uint8_t *x86_code_ptr(X86CPU *cpu, uint64_t la, uint64_t *ram_off)
     uint8_t *p = (uint8_t *)(e->addend + la);
     *ram_off = p - cpu->ram->host;
     return p;
+}
+
+uint8_t *x86_code_probe(X86CPU *cpu, uint64_t la, uint64_t *ram_off)
+{
+    int user = cpu->mmu_user;
+    TLBEntry *e = x86_tlbe(cpu, la, user);
+    uint64_t off;
+    if (e->code == (la & GUEST_PAGE_MASK)) {
+        off = (uint8_t *)(e->addend + la) - cpu->ram->host;
+    } else {
+        Walk w;
+        uint32_t err;
+        if (!canonical(cpu, la) || !walk(cpu, la, ACC_EXEC, user, false, &w, &err) || !w.exec) {
+            return NULL;
+        }
+        off = guest_ram_offset(cpu->ram, w.gpa & GUEST_PAGE_MASK);
+        if (off == UINT64_MAX) {
+            return NULL;
+        }
+        off += la & (GUEST_PAGE_SIZE - 1);
+    }
+    *ram_off = off;
+    return cpu->ram->host + off;
 }
 
 void *x86_rmw_ptr(X86CPU *cpu, uint64_t la, int size)

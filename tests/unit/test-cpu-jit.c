@@ -1731,8 +1731,9 @@ static void test_dynamic_flushes(void)
     run_dynamic_flushes(0x1000 ^ 0x9000);
 }
 
-/* A loop whose inc crosses a page end (run on its own, never in a block): the block after it
- * is found through a C link from the block before it, not the block table. */
+/* A loop whose inc crosses a page end (run at the end of the block before it): the block after
+ * it is found through a C link from that block, not the block table, and no turn of the main
+ * loop runs the inc alone. */
 static void test_straddle_links(void)
 {
     enum { PASSES = 500 };
@@ -1756,11 +1757,128 @@ static void test_straddle_links(void)
     x86_cpu_get_stats(g.cpu, &after);
     g_assert_cmpuint(env->regs[R_EAX], ==, PASSES);
     g_assert_cmphex(env->rip, ==, JD_CODE + 0x100b);
-    g_assert_cmpuint(after.turns[X86_TURN_STRADDLE] - before.turns[X86_TURN_STRADDLE], ==, PASSES);
+    g_assert_cmpuint(after.turns[X86_TURN_STRADDLE] - before.turns[X86_TURN_STRADDLE], ==, 0);
+    /* the first run fills the next page's code TLB entry from the slot; once translated the
+     * block runs the inc itself (not counted) */
+    g_assert_cmpuint(after.xpage_slow - before.xpage_slow, ==, 1);
+    g_assert_cmpuint(after.xpage_runs - before.xpage_runs, <, 40);
     uint64_t table = table_turns(&before, &after);
     g_test_message("turns through the block table: %" G_GUINT64_FORMAT, table);
     g_assert_cmpuint(table, <, 10);
     leave_guest_free(&g);
+}
+
+/*
+ * A loop whose block ends with `add eax, imm32` across the end of 0x3ff000's page, the imm's
+ * two high bytes in 0x400000's 2 MiB page (two_roots_init: `one` there holds 1, `two` 2):
+ * XPAGE_STORE stores the pass's ecx into that byte first (its own block, ended by the store
+ * into code), XPAGE_CR3 alternates the roots (and reads the page, refilling its TLB entry for
+ * the new root before the crossing), XPAGE_UNMAP clears its PD entry and invlpg's it on the
+ * last pass, XPAGE_NX sets NX in it instead and reads the page: a fetch #PF with CR2 0x400000,
+ * raised at the add after the cmp ecx, 2 before it (whose flags the add would overwrite)
+ * retired, in a block decoded while the page was mapped (the jne's target on other passes).
+ * Returns rdx, the adds.
+ */
+enum { XPAGE_STORE, XPAGE_CR3, XPAGE_UNMAP, XPAGE_NX };
+static uint64_t run_xpage_loop(int mode, bool jit, X86CPUStats *delta)
+{
+    enum { PASSES = 100 };
+    uint8_t code[19] = {0xb9, PASSES, 0, 0, 0, /* 0: mov ecx, PASSES */
+                        0xe9};                 /* 5: jmp 0x3fffc0 */
+    int32_t rel = (int32_t)(0x3fffc0 - (JD_CODE + 10));
+    memcpy(&code[6], &rel, 4);
+    uint8_t page1[0x40];
+    memset(page1, 0x90, sizeof(page1));
+    static const uint8_t cr3[] = {
+        0x0f, 0x20, 0xd8,                         /* mov rax, cr3 */
+        0x48, 0x31, 0xf0,                         /* xor rax, rsi */
+        0x0f, 0x22, 0xd8,                         /* mov cr3, rax */
+        0x8b, 0x3c, 0x25, 0x00, 0x00, 0x40, 0x00, /* mov edi, [0x400000] */
+    };
+    static const uint8_t store[] = {0x88, 0x0c, 0x25, 0x00, 0x00, 0x40, 0x00}; /* mov [], cl */
+    static const uint8_t unmap[] = {
+        0x48, 0xc7, 0x04, 0x25, 0x10, 0x30, 0x00, 0x00, 0, 0, 0, 0, /* mov qword [0x3010], 0 */
+        0x0f, 0x01, 0x3c, 0x25, 0x00, 0x00, 0x40, 0x00,             /* invlpg [0x400000] */
+    };
+    /* NX set, and the entry filled again for a data read: no code tag, the same addend */
+    static const uint8_t nx[] = {
+        0x48, 0x0f, 0xba, 0x2c, 0x25, 0x10, 0x30, 0x00, 0x00, 0x3f, /* bts qword [0x3010], 63 */
+        0x0f, 0x01, 0x3c, 0x25, 0x00, 0x00, 0x40, 0x00,             /* invlpg [0x400000] */
+        0x8b, 0x3c, 0x25, 0x00, 0x00, 0x40, 0x00,                   /* mov edi, [0x400000] */
+    };
+    if (mode == XPAGE_CR3) {
+        memcpy(&page1[0], cr3, sizeof(cr3));
+    } else if (mode == XPAGE_STORE) {
+        memcpy(&page1[0], store, sizeof(store));
+    }
+    static const uint8_t test[] = {0x31, 0xc0, 0x83, 0xf9, 0x01, 0x75, 0x14}; /* 0x10 */
+    memcpy(&page1[0x10], test, sizeof(test)); /* xor eax, eax; cmp ecx, 1; jne 0x3fffeb */
+    if (mode == XPAGE_NX) {
+        page1[0x16] = 0x12; /* to the read */
+    }
+    if (mode == XPAGE_UNMAP) {
+        memcpy(&page1[0x17], unmap, sizeof(unmap));
+    } else if (mode == XPAGE_NX) {
+        memcpy(&page1[0x17], nx, sizeof(nx));
+    }
+    static const uint8_t cross[] = {0x83, 0xf9, 0x02, 0x05, 0x00, 0x00}; /* cmp ecx, 2; add */
+    memcpy(&page1[0x3a], cross, sizeof(cross));
+    /* imm32's high half; add rdx, rax; dec ecx; jnz JD_CODE + 5; hlt */
+    uint8_t one[14] = {1, 0, 0x48, 0x01, 0xc2, 0xff, 0xc9, 0x0f, 0x85, 0, 0, 0, 0, 0xf4};
+    uint8_t two[14];
+    int32_t back = (int32_t)(JD_CODE + 5 - (0x400000 + 13));
+    memcpy(&one[9], &back, 4);
+    memcpy(two, one, sizeof(two));
+    two[0] = 2;
+    LeaveGuest g;
+    two_roots_init(&g, code, sizeof(code), one, sizeof(one), two, sizeof(two),
+                   mode == XPAGE_CR3 ? 0x1000 ^ 0x9000 : 0);
+    guest_ram_write(g.ram, 0x3fffc0, page1, sizeof(page1));
+    g_assert_true(x86_cpu_set_jit(g.cpu, jit, NULL));
+    X86CPUState *env = x86_cpu_env(g.cpu);
+    X86CPUStats before, after;
+    x86_cpu_get_stats(g.cpu, &before);
+    g_assert_cmpint(x86_cpu_exec(g.cpu, 100000000), ==, X86_EXIT_HALTED);
+    x86_cpu_get_stats(g.cpu, &after);
+    if (mode >= XPAGE_UNMAP) {
+        uint64_t frame[4]; /* error code, rip, cs, rflags */
+        guest_ram_read(g.ram, env->regs[R_ESP], frame, sizeof(frame));
+        g_assert_cmphex(env->rip, ==, JD_HALT + 1);
+        g_assert_cmphex(env->cr2, ==, 0x400000);
+        g_assert_cmphex(frame[0], ==, mode == XPAGE_NX ? PF_I | PF_P : PF_I);
+        g_assert_cmphex(frame[1], ==, 0x3ffffd);
+        g_assert_cmphex(frame[3] & (CC_C | CC_Z), ==, CC_C); /* 1 - 2 */
+        g_assert_cmpuint(env->regs[R_ECX], ==, 1);
+    } else {
+        g_assert_cmphex(env->rip, ==, 0x400000 + 14);
+    }
+    for (int k = 0; k < X86_TURN_KINDS; k++) {
+        delta->turns[k] = after.turns[k] - before.turns[k];
+    }
+    delta->xpage_runs = after.xpage_runs - before.xpage_runs;
+    delta->xpage_slow = after.xpage_slow - before.xpage_slow;
+    g_test_message("in the block %" G_GUINT64_FORMAT ", from the slot %" G_GUINT64_FORMAT,
+                   delta->xpage_runs, delta->xpage_slow);
+    uint64_t rdx = env->regs[R_EDX];
+    leave_guest_free(&g);
+    return rdx;
+}
+
+/* An instruction across a page end in a block sees its second page change, map elsewhere and
+ * go away as the same instruction run on its own would. */
+static void test_xpage(void)
+{
+    X86CPUStats d;
+    for (int jit = 0; jit < 2; jit++) {
+        g_assert_cmphex(run_xpage_loop(XPAGE_STORE, jit, &d), ==, (uint64_t)(100 * 101 / 2) << 16);
+        g_assert_cmphex(run_xpage_loop(XPAGE_CR3, jit, &d), ==, 50 * 0x30000);
+        for (int mode = XPAGE_UNMAP; mode <= XPAGE_NX; mode++) {
+            g_assert_cmphex(run_xpage_loop(mode, jit, &d), ==, 99 * 0x10000);
+            /* mapped as decoded until the last pass (the translated runs are not counted) */
+            g_assert_true(jit ? d.xpage_slow <= 2 : d.xpage_runs >= 90);
+            g_assert_cmpuint(d.turns[X86_TURN_STRADDLE], ==, 0);
+        }
+    }
 }
 
 /* One ret returning to 24 call sites in turn: every return lands where the interpreter's does,
@@ -2157,6 +2275,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/jit/links-across-cr3", test_links_across_cr3);
     g_test_add_func("/cpu/jit/dynamic-flushes", test_dynamic_flushes);
     g_test_add_func("/cpu/jit/straddle-links", test_straddle_links);
+    g_test_add_func("/cpu/jit/xpage", test_xpage);
     g_test_add_func("/cpu/jit/ret-relinks", test_ret_relinks);
     g_test_add_func("/cpu/jit/jump-lookup", test_jump_lookup);
     g_test_add_func("/cpu/jit/jump-set-ways", test_jump_set_ways);

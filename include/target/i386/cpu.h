@@ -316,6 +316,9 @@ typedef struct X86CPUStats {
     uint64_t turns[X86_TURN_KINDS];
     uint64_t turns_unlinked, turns_after_tb_exit, turns_after_interp;
     uint64_t interp[X86_INTERP_KINDS];
+    /* instructions across a page end that ended a block: run in it, and run from their slot
+     * as the next page was not mapped as decoded (or had changed) */
+    uint64_t xpage_runs, xpage_slow;
 } X86CPUStats;
 void x86_cpu_get_stats(const X86CPU *cpu, X86CPUStats *out);
 
