@@ -99,7 +99,7 @@ def test_writing_guest_migrates(built, tmp_path, sockdir, iface, fmt):
             assert time.monotonic() < deadline + 300
             time.sleep(0.5)
         dst.send("touch /tmp/stop")
-        last = int(dst.wait_for(r"WRITER-DONE (\d+)", 120).group(1))
+        last = int(dst.wait_for(r"WRITER-DONE (\d+)\r?\n", 120).group(1))  # the whole number
         out = dst.shell("echo 3 > /proc/sys/vm/drop_caches; cd /mnt/disk; "
                         "for f in w*; do echo $f $(sha256sum < $f); done; cd /", timeout=180)
         got = {ln.split()[0]: ln.split()[1] for ln in out.splitlines() if ln.startswith("w")}
