@@ -139,6 +139,17 @@ static inline void je_load(JitEmit *e, int opsz, int reg, int base, int32_t disp
     je_op_mem(e, opsz, &op, 1, reg, base, H_NOINDEX, 0, disp);
 }
 
+/* reg = the opsz-byte value at [base + disp], zero-extended to 64 bits (movzx below 4 bytes) */
+static inline void je_load_zx(JitEmit *e, int opsz, int reg, int base, int32_t disp)
+{
+    if (opsz < 4) {
+        const uint8_t movzx[2] = {0x0f, opsz == 1 ? 0xb6 : 0xb7};
+        je_op_mem(e, 4, movzx, 2, reg, base, H_NOINDEX, 0, disp);
+    } else {
+        je_load(e, opsz, reg, base, disp);
+    }
+}
+
 /* mov [base + disp], reg */
 static inline void je_store(JitEmit *e, int opsz, int base, int32_t disp, int reg)
 {

@@ -1718,12 +1718,7 @@ static void emit_load_into(JitCtx *c, int size, int dst)
     JitEmit *e = &c->e;
     uint8_t *miss = emit_tlb_check(c, size, false);
     emit_tlb_addend(c);
-    if (size < 4) {
-        uint8_t movzx[2] = {0x0f, size == 1 ? 0xb6 : 0xb7};
-        je_op_mem(e, 4, movzx, 2, dst, H_RSI, H_NOINDEX, 0, 0);
-    } else {
-        je_load(e, size, dst, H_RSI, 0);
-    }
+    je_load_zx(e, size, dst, H_RSI, 0);
     add_cold(c, COLD_LOAD, size, miss);
     if (!e->overflow) {
         c->cold[c->ncold - 1].load_to = (int8_t)dst;
@@ -1918,12 +1913,7 @@ static void emit_alu_mem(JitCtx *c, const X86Insn *in, int size, int flags)
     if (c->load_kills) { /* the handler's path stores them: nothing else sees them now */
         c->pend.on = false;
     }
-    if (size < 4) { /* zero-extended: the lazy fields as the interpreter's */
-        const uint8_t movzx[2] = {0x0f, size == 1 ? 0xb6 : 0xb7};
-        je_op_mem(e, 4, movzx, 2, H_RAX, H_RSI, H_NOINDEX, 0, 0);
-    } else {
-        je_load(e, size, H_RAX, H_RSI, 0);
-    }
+    je_load_zx(e, size, H_RAX, H_RSI, 0); /* zero-extended: the lazy fields as the interpreter's */
     if (locked) { /* rcx = rax op rdx (dl: dil would need a REX), stored if memory holds rax */
         je_mov_rr(e, 8, H_RDX, H_RDI);
         je_label(e);
