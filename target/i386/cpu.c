@@ -679,10 +679,7 @@ static void run_tb(X86CPU *cpu, TB *tb, bool shadow)
             }
             run_from(cpu, tb, insns, 0);
         }
-        uint64_t pc = env->segs[R_CS].base + env->rip;
-        if (!cpu->code64) {
-            pc = (uint32_t)pc;
-        }
+        uint64_t pc = cur_pc(cpu);
         if (pc != tb->pc || cpu->tb_exit || cpu->tlb_epoch != epoch ||
             __atomic_load_n(&cpu->exit_request, __ATOMIC_RELAXED) ||
             (__atomic_load_n(&cpu->irq_level, __ATOMIC_RELAXED) & env->eflags) ||
@@ -791,10 +788,7 @@ X86ExitReason x86_cpu_exec(X86CPU *cpu, uint64_t budget)
         cpu->tb_exit = 0;
 
         cpu->cur_rip = env->rip;
-        uint64_t pc = env->segs[R_CS].base + env->rip;
-        if (!cpu->code64) {
-            pc = (uint32_t)pc;
-        }
+        uint64_t pc = cur_pc(cpu);
         TB *prev = cpu->prev_tb, *tb = NULL;
         cpu->prev_tb = NULL;
         cpu->stats.turns_unlinked += prev == NULL;
