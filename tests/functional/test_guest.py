@@ -8,12 +8,14 @@ import os
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 
 import pytest
 
 import guest
+import procs
 from conftest import require_pc
 from netns import NetNS
 from qmp import HMPClient, QMPClient
@@ -103,6 +105,34 @@ def elf_note_types(path, owner):
                     types.append(ntype)
                 off += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
     return types
+
+
+def test_free_ports_chosen_by_threads_at_once_are_distinct():
+    """Ours and Debian's QEMU are started from two threads of one test, each choosing its host
+    forward ports: no two choices made at the same moment may share a port (cc21: both got
+    29000 and Debian's exited with "Could not set up host forwarding rule")."""
+    threads, rounds = 8, 200
+    barrier = threading.Barrier(threads)
+    chosen = [[None] * threads for _ in range(rounds)]
+
+    def choose(i):
+        for r in range(rounds):
+            barrier.wait()
+            chosen[r][i] = procs.free_ports(2)
+
+    workers = [threading.Thread(target=choose, args=(i,)) for i in range(threads)]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave within free_ports, as under load
+    try:
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        sys.setswitchinterval(switch)
+    for r, picks in enumerate(chosen):
+        ports = [p for pick in picks for p in pick]
+        assert len(set(ports)) == len(ports), f"round {r}: {sorted(ports)}"
 
 
 def test_initrd_holds_init_busybox_helpers_and_modules_in_load_order(built):

@@ -50,6 +50,10 @@ def _ephemeral_low():
 # by its pid (two suites at once), and a bind proves a port free before it is handed out.
 _PORTS_LOW = 10000
 _next_port = {}
+# Threads of one test (ours and Debian's QEMU started side by side) choose at the same time: the
+# place in the slice is read and moved on under this lock, or both get the same ports once the
+# first has let its probe sockets go.
+_ports_lock = threading.Lock()
 
 
 def _worker_slice():
@@ -77,6 +81,11 @@ def _bound(kind, port):
 def free_ports(n, kind=socket.SOCK_STREAM):
     """n distinct loopback ports that were free a moment ago, outside the ephemeral range where
     one can (see _worker_slice); each stays bound until all are chosen."""
+    with _ports_lock:
+        return _free_ports_locked(n, kind)
+
+
+def _free_ports_locked(n, kind):
     held = []
     try:
         area = _worker_slice()
