@@ -624,8 +624,10 @@ static inline int src_seg(const X86Insn *in)
     return in->seg == X86_SEG_NONE ? R_DS : in->seg;
 }
 
-#define REP_CHUNK      4096 /* elements per slow-path chunk */
-#define REP_FAST_PAGES 64   /* pages per fast-path chunk */
+/* Elements per slow-path chunk, a retired instruction each: small enough that an interrupt
+ * waits a few microseconds, and that a budget of instructions bounds the work (fuzz-cpu). */
+#define REP_CHUNK      1024
+#define REP_FAST_PAGES 64 /* pages per fast-path chunk */
 
 /* Elements of `size` bytes from la to its page's end (backwards: to its start, la's element
  * included); 0 when la's element itself crosses the page end. */
@@ -636,6 +638,23 @@ static uint64_t rep_elems_in_page(uint64_t la, int size, bool back)
         return 0;
     }
     return back ? off / size + 1 : (GUEST_PAGE_SIZE - off) / size;
+}
+
+/* Elements of `size` bytes from a string register's value off on (backwards: down to 0, off's
+ * element included) before the register wraps at its address size; 0 when off's element itself
+ * wraps. A 16-bit si/di wraps inside the segment while the linear address goes on, so a run must
+ * stop there; a 32-bit one wraps with the linear address, except beside an fs/gs base in 64-bit
+ * mode. */
+static uint64_t rep_elems_in_reg(uint64_t off, int size, int addrsize, bool back)
+{
+    if (addrsize == 8) {
+        return UINT64_MAX;
+    }
+    uint64_t end = size_mask(addrsize) + 1;
+    if (off + size > end) {
+        return 0;
+    }
+    return back ? off / size + 1 : (end - off) / size;
 }
 
 /* n elements from sp to dp (both the lowest addresses) as rep movs moves them one at a time:
@@ -689,9 +708,6 @@ static void rep_fill(uint8_t *dp, uint64_t v, uint64_t n, int size)
  */
 static bool fast_rep(X86CPU *cpu, const X86Insn *in, int size, bool movs)
 {
-    if (in->addrsize == 2) {
-        return false;
-    }
     bool back = (ENV->eflags & DF_MASK) != 0;
     int64_t d = back ? -size : size;
     int sseg = src_seg(in);
@@ -706,8 +722,10 @@ static bool fast_rep(X86CPU *cpu, const X86Insn *in, int size, bool movs)
         uint64_t dla = seg_la(cpu, R_ES, areg(cpu, in, R_EDI));
         uint64_t sla = movs ? seg_la(cpu, sseg, areg(cpu, in, R_ESI)) : 0;
         uint64_t n = MIN(count, rep_elems_in_page(dla, size, back));
+        n = MIN(n, rep_elems_in_reg(areg(cpu, in, R_EDI), size, in->addrsize, back));
         if (movs) {
             n = MIN(n, rep_elems_in_page(sla, size, back));
+            n = MIN(n, rep_elems_in_reg(areg(cpu, in, R_ESI), size, in->addrsize, back));
         }
         /* the lowest addresses of the n elements on the host, when the TLB holds both */
         uint64_t low = back && n ? (n - 1) * size : 0;

@@ -94,6 +94,72 @@ static void test_real_mode_int(void)
     guest_ram_free(ram);
 }
 
+/*
+ * Real mode: rep movsw and rep stosw whose si/di wrap at 64 KiB inside their segments (the
+ * linear address goes on past the segment's end; the register starts again at its base), both
+ * directions, against the element-by-element result worked out here.
+ */
+static void test_real_mode_rep_wrap(void)
+{
+    enum { N = 40, SRC = 0x10010, DST = 0x20120 }; /* the wraps fall inside pages */
+    static const struct {
+        uint8_t op;
+        bool back;
+        uint16_t si, di;
+    } cases[] = {
+        {0xa5, false, 0xfff0, 0xfff8}, {0xa5, true, 0x0008, 0x0004},  {0xab, false, 0, 0xffe0},
+        {0xab, true, 0, 0x0010},       {0xa5, false, 0x1000, 0x0ffe},
+    };
+    for (size_t c = 0; c < G_N_ELEMENTS(cases); c++) {
+        GuestRam *ram = guest_ram_new(1 << 20, 0, NULL);
+        X86CPU *cpu = x86_cpu_new(ram, NULL, NULL);
+        X86CPUState *env = x86_cpu_env(cpu);
+        uint8_t *src = (uint8_t *)ram->host + SRC, *dst = (uint8_t *)ram->host + DST;
+        for (int i = 0; i < 0x10000; i++) {
+            src[i] = (uint8_t)(i * 7 + 3);
+            dst[i] = (uint8_t)(i * 13 + 1);
+        }
+        uint8_t want[0x10000];
+        memcpy(want, dst, sizeof(want));
+        for (int i = 0; i < N; i++) {
+            uint16_t d = cases[c].back ? -2 * i : 2 * i;
+            uint16_t so = cases[c].si + d, dof = cases[c].di + d;
+            want[dof] = cases[c].op == 0xa5 ? src[so] : 0x34;
+            want[(uint16_t)(dof + 1)] = cases[c].op == 0xa5 ? src[(uint16_t)(so + 1)] : 0x12;
+        }
+        const uint8_t code[] = {cases[c].back ? 0xfd : 0xfc, 0xf3, cases[c].op, 0xf4};
+        guest_ram_write(ram, 0x7c00, code, sizeof(code));
+        env->segs[R_CS].base = 0;
+        env->segs[R_CS].selector = 0;
+        env->segs[R_DS].base = SRC;
+        env->segs[R_DS].selector = SRC >> 4;
+        env->segs[R_ES].base = DST;
+        env->segs[R_ES].selector = DST >> 4;
+        env->regs[R_ESI] = cases[c].si;
+        env->regs[R_EDI] = cases[c].di;
+        env->regs[R_ECX] = N;
+        env->regs[R_EAX] = 0x1234;
+        env->rip = 0x7c00;
+        g_assert_cmpint(x86_cpu_exec(cpu, 100), ==, X86_EXIT_HALTED);
+        g_assert_cmphex(env->regs[R_ECX], ==, 0);
+        uint16_t moved = cases[c].back ? -2 * N : 2 * N;
+        g_assert_cmphex(env->regs[R_EDI], ==, (uint16_t)(cases[c].di + moved));
+        if (cases[c].op == 0xa5) {
+            g_assert_cmphex(env->regs[R_ESI], ==, (uint16_t)(cases[c].si + moved));
+        }
+        for (int i = 0; i < 0x10000; i++) {
+            if (dst[i] != want[i]) {
+                g_error("case %zu: byte 0x%x of the destination segment is 0x%02x, not 0x%02x", c,
+                        i, dst[i], want[i]);
+            }
+        }
+        /* nothing past the segment's end was written */
+        g_assert_cmphex(((uint8_t *)ram->host)[DST + 0x10000], ==, 0);
+        x86_cpu_free(cpu);
+        guest_ram_free(ram);
+    }
+}
+
 /* Saving the state mid-run and loading it into a fresh CPU continues identically. */
 /* jit: `a` runs with the translator, and `b`, loaded with a's state, on the interpreter: the
  * state saved from translated code is whole */
@@ -699,6 +765,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/system/guest-uncached", test_systest_uncached);
     g_test_add_func("/cpu/system/triple-fault", test_triple_fault);
     g_test_add_func("/cpu/system/real-mode-int", test_real_mode_int);
+    g_test_add_func("/cpu/system/real-mode-rep-wrap", test_real_mode_rep_wrap);
     g_test_add_data_func("/cpu/system/state-roundtrip", NULL, test_state_roundtrip);
     g_test_add_data_func("/cpu/system/state-roundtrip-jit", "jit", test_state_roundtrip);
     g_test_add_func("/cpu/system/dirty-tracking", test_dirty_tracking);
