@@ -159,6 +159,13 @@ static inline uint64_t qcow2_offset_in_cluster(const Qcow2Image *s, uint64_t off
     return off & (s->cluster_size - 1);
 }
 
+/* Reads a table of n big-endian 64-bit entries at off into *table (g_free it), in host order.
+ * A hostile header may put up to 32 MiB of table behind a file of a few KB; the part past the
+ * file's end reads as zeroes, so it is left as the untouched pages of a zeroed allocation and
+ * only the part inside the file is read and converted: the cost follows the file, not the
+ * header. */
+int qcow2_read_table(Qcow2Image *s, uint64_t off, uint64_t n, uint64_t **table);
+
 /* Marks the image corrupt (on disk too when it is v3 and writable); returns -EIO. */
 int qcow2_signal_corruption(Qcow2Image *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 

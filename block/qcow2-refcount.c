@@ -68,12 +68,10 @@ static void rb_set(const Qcow2Image *s, uint8_t *b, uint64_t i, uint64_t v, uint
 
 int qcow2_refcount_init(Qcow2Image *s)
 {
-    s->reftable = g_new(uint64_t, s->reftable_size);
-    int ret = s->file.pread(s->file.opaque, s->reftable_offset, s->reftable, s->reftable_size * 8);
+    int ret = qcow2_read_table(s, s->reftable_offset, s->reftable_size, &s->reftable);
     if (ret < 0) {
         return ret;
     }
-    qcow2_be64_to_host(s->reftable, s->reftable_size);
     int64_t flen = s->file.length(s->file.opaque);
     if (flen < 0) {
         return (int)flen;

@@ -182,12 +182,25 @@ static int read_l1(Qcow2Image *s)
     if (s->l1_size == 0) {
         return 0;
     }
-    s->l1 = g_new(uint64_t, s->l1_size);
-    int ret = s->file.pread(s->file.opaque, s->l1_offset, s->l1, (size_t)s->l1_size * 8);
-    if (ret < 0) {
-        return ret;
+    return qcow2_read_table(s, s->l1_offset, s->l1_size, &s->l1);
+}
+
+int qcow2_read_table(Qcow2Image *s, uint64_t off, uint64_t n, uint64_t **table)
+{
+    /* calloc hands out fresh mappings for big tables: zero pages never touched */
+    *table = g_new0(uint64_t, n);
+    uint64_t in_file = n;
+    int64_t flen = s->file.length(s->file.opaque);
+    if (flen >= 0) {
+        in_file = (uint64_t)flen > off ? MIN(n, ((uint64_t)flen - off + 7) / 8) : 0;
     }
-    qcow2_be64_to_host(s->l1, s->l1_size);
+    if (in_file) {
+        int ret = s->file.pread(s->file.opaque, off, *table, (size_t)in_file * 8);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    qcow2_be64_to_host(*table, in_file);
     return 0;
 }
 
