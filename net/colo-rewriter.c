@@ -14,6 +14,11 @@ typedef struct RwConn {
     guint32 ts_offset;
     guint32 svm_handshake_ts; /* the TSval of the SVM's SYN or SYN|ACK */
     gboolean has_svm_handshake_ts;
+    /*
+     * @offset holds the SVM's ISN (its SYN or SYN|ACK came through). Not yet on the client's
+     * ACK: the SVM answered before a checkpoint, whose load gave it the PVM's ISN.
+     */
+    gboolean has_svm_isn;
 } RwConn;
 
 struct ColoRewriter {
@@ -132,7 +137,7 @@ static gboolean primary_side(ColoRewriter *rw, RwConn *c, guint8 *tcp, guint32 t
     }
     if (syn_ack == COLO_TCP_ACK) {
         if (c->state == COLO_TCPS_SYN_RECEIVED) {
-            c->offset -= ack - 1;
+            c->offset = c->has_svm_isn ? c->offset - (ack - 1) : 0;
             c->state = COLO_TCPS_ESTABLISHED;
             learn_ts_offset(c, ts);
         }
@@ -173,6 +178,7 @@ static gboolean secondary_side(ColoRewriter *rw, RwConn *c, guint8 *tcp, guint32
     if ((c->state == COLO_TCPS_SYN_RECEIVED && syn_ack == (COLO_TCP_SYN | COLO_TCP_ACK)) ||
         (c->state == COLO_TCPS_CLOSED && syn_ack == COLO_TCP_SYN)) {
         c->offset = seq;
+        c->has_svm_isn = TRUE;
         c->has_svm_handshake_ts = ts != NULL;
         c->svm_handshake_ts = ts ? colo_ld_be32(ts + 2) : 0;
         if (syn_ack == COLO_TCP_SYN) {
@@ -210,6 +216,16 @@ static gboolean secondary_side(ColoRewriter *rw, RwConn *c, guint8 *tcp, guint32
     return changed;
 }
 
+static RwConn *conn_open(ColoRewriter *rw, const ColoConnKey *key)
+{
+    RwConn *c = g_new0(RwConn, 1);
+    c->key = *key;
+    c->state = COLO_TCPS_CLOSED;
+    g_hash_table_insert(rw->conns, &c->key, c);
+    rw->stats.connections_created++;
+    return c;
+}
+
 gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len, guint32 vnet_hdr_len,
                                gboolean from_primary)
 {
@@ -238,11 +254,7 @@ gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len, guin
             rw->stats.passed++;
             return FALSE;
         }
-        c = g_new0(RwConn, 1);
-        c->key = key;
-        c->state = COLO_TCPS_CLOSED;
-        g_hash_table_insert(rw->conns, &c->key, c);
-        rw->stats.connections_created++;
+        c = conn_open(rw, &key);
     }
 
     guint8 *tcp = data + info.l4_off;
@@ -300,6 +312,23 @@ gboolean colo_rewriter_restore(ColoRewriter *rw, guint8 *data, guint32 len, guin
 void colo_rewriter_checkpoint(ColoRewriter *rw)
 {
     g_hash_table_remove_all(rw->conns);
+}
+
+gboolean colo_rewriter_reopen(ColoRewriter *rw, guint8 *data, guint32 len, guint32 vnet_hdr_len)
+{
+    ColoPacketInfo info;
+    if (rw->failover_mode || colo_packet_parse(&info, data, len, vnet_hdr_len) != COLO_PARSE_OK ||
+        info.ip_proto != COLO_IPPROTO_TCP ||
+        (flags_of(data + info.l4_off) & (COLO_TCP_SYN | COLO_TCP_ACK)) != COLO_TCP_SYN) {
+        return FALSE;
+    }
+    ColoConnKey key;
+    colo_conn_key_reverse(&key, &info.key);
+    if (g_hash_table_lookup(rw->conns, &key)) {
+        return FALSE; /* a retransmitted SYN queued behind the first */
+    }
+    conn_open(rw, &key)->state = COLO_TCPS_SYN_RECEIVED;
+    return TRUE;
 }
 
 static gboolean has_offset(gpointer key, gpointer value, gpointer data)

@@ -67,13 +67,30 @@ static void rewriter_cleanup(NetFilter *nf)
     g_clear_pointer(&s->rw, colo_rewriter_free);
 }
 
-static void restore_queued(NetClientState *sender, uint8_t *data, size_t size, void *opaque)
+typedef gboolean (*QueuedFn)(ColoRewriter *rw, guint8 *data, guint32 len, guint32 vnet_hdr_len);
+
+typedef struct QueuedVisit {
+    FilterRewriter *s;
+    QueuedFn fn;
+} QueuedVisit;
+
+static void visit_queued(NetClientState *sender, uint8_t *data, size_t size, void *opaque)
 {
-    FilterRewriter *s = opaque;
-    NetClientState *nd = net_filter_netdev(NET_FILTER(s));
+    QueuedVisit *v = opaque;
+    NetClientState *nd = net_filter_netdev(NET_FILTER(v->s));
 
     if (sender == nd && size <= NET_BUFSIZE) {
-        colo_rewriter_restore(s->rw, data, size, s->vnet_hdr ? nd->vnet_hdr_len : 0);
+        v->fn(v->s->rw, data, size, v->s->vnet_hdr ? nd->vnet_hdr_len : 0);
+    }
+}
+
+/* @fn on each packet from the network side that waits in the NIC's queue for the SVM. */
+static void foreach_queued(FilterRewriter *s, NetClientState *nd, QueuedFn fn)
+{
+    QueuedVisit v = {.s = s, .fn = fn};
+
+    if (nd && nd->peer) {
+        qemu_net_queue_foreach(nd->peer->incoming_queue, visit_queued, &v);
     }
 }
 
@@ -91,10 +108,16 @@ static void rewriter_handle_event(NetFilter *nf, int event, GError **errp)
          * the load replaces: the SVM would take their acks as acknowledging data it never sent
          * and drop them (or answer a handshake's with a reset).
          */
-        if (nd && nd->peer) {
-            qemu_net_queue_foreach(nd->peer->incoming_queue, restore_queued, s);
-        }
+        foreach_queued(s, nd, colo_rewriter_restore);
         colo_rewriter_checkpoint(s->rw);
+        /*
+         * A SYN among them that the PVM took after its snapshot (it arrived while the VMs
+         * were stopped) is new to the loaded SVM too: it answers with an ISN of its own,
+         * which the client never sees. Untracked, the client's ACK of the PVM's ISN makes the
+         * SVM reset the connection; colo-compare hides that until a failover hands the
+         * client to the SVM, whose next SYN|ACK draws the client's ACK and the reset.
+         */
+        foreach_queued(s, nd, colo_rewriter_reopen);
     } else if (event == COLO_EVENT_FAILOVER) {
         colo_rewriter_failover(s->rw);
     }

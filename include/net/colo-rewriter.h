@@ -75,6 +75,15 @@ gboolean colo_rewriter_process(ColoRewriter *rw, guint8 *data, guint32 len, guin
 gboolean colo_rewriter_restore(ColoRewriter *rw, guint8 *data, guint32 len, guint32 vnet_hdr_len);
 /* COLO checkpoint: every offset is 0 from now on, so every connection is forgotten. */
 void colo_rewriter_checkpoint(ColoRewriter *rw);
+/*
+ * After colo_rewriter_checkpoint(), for each packet still waiting in the stopped SVM's NIC
+ * queue: a SYN there reaches the loaded guest after the load. If the PVM's guest took it after
+ * its snapshot, the SVM answers with an ISN of its own while the client goes on with the PVM's;
+ * so the connection is tracked again from that SYN on. If the PVM's guest had answered it
+ * before, the SVM holds that answer and the client's ACK comes before any SYN|ACK of the SVM:
+ * no offset then. Returns TRUE if @data opened a connection.
+ */
+gboolean colo_rewriter_reopen(ColoRewriter *rw, guint8 *data, guint32 len, guint32 vnet_hdr_len);
 /* COLO failover: stop tracking new connections, unless some connection still needs an offset. */
 void colo_rewriter_failover(ColoRewriter *rw);
 gboolean colo_rewriter_in_failover_mode(ColoRewriter *rw);

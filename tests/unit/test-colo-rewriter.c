@@ -383,6 +383,67 @@ static void test_guest_initiated(void)
     colo_rewriter_free(rw);
 }
 
+static gboolean reopen(ColoRewriter *rw, GByteArray *b)
+{
+    return colo_rewriter_reopen(rw, b->data, b->len, 0);
+}
+
+/*
+ * What a checkpoint leaves tracked from the packets still queued for the SVM: a client's SYN
+ * opens its connection (once), in the state the SYN itself would have left; anything else, or
+ * anything after failover, opens none.
+ */
+static void test_reopen_after_checkpoint(void)
+{
+    ColoRewriter *rw = colo_rewriter_new();
+    GByteArray *ack = to_guest(COLO_TCP_ACK, C_ISN + 1, P_ISN + 1, NULL);
+    GByteArray *synack = to_guest(COLO_TCP_SYN | COLO_TCP_ACK, C_ISN, P_ISN + 1, NULL);
+    GByteArray *syn = to_guest(COLO_TCP_SYN, C_ISN, 0, NULL);
+    GByteArray *copy = g_byte_array_new();
+    TestPkt t = {.proto = COLO_IPPROTO_UDP, .sport = 1, .dport = 2, .payload = "u", .plen = 1};
+    GByteArray *udp = test_pkt(&t);
+    ColoConnKey key = conn_key();
+    ColoTcpState state;
+
+    g_byte_array_append(copy, syn->data, syn->len);
+    g_assert_false(reopen(rw, ack));
+    g_assert_false(reopen(rw, synack));
+    g_assert_false(reopen(rw, udp));
+    g_assert_cmpuint(colo_rewriter_connections(rw), ==, 0);
+    g_assert_true(reopen(rw, syn));
+    g_assert_false(reopen(rw, syn));
+    g_assert_cmpmem(syn->data, syn->len, copy->data, copy->len);
+    g_assert_true(colo_rewriter_lookup(rw, &key, NULL, &state));
+    g_assert_cmpint(state, ==, COLO_TCPS_SYN_RECEIVED);
+    /* the SVM's answer and the client's ACK of the PVM's: the offset of a handshake */
+    GByteArray *svm = from_guest(COLO_TCP_SYN | COLO_TCP_ACK, S_ISN, C_ISN + 1, NULL);
+    g_assert_false(process(rw, svm, FALSE));
+    g_assert_true(process(rw, ack, TRUE));
+    g_assert_cmpuint(ack_of(ack), ==, S_ISN + 1);
+    /* no answer from the SVM before the client's ACK: it has the PVM's ISN, no offset */
+    colo_rewriter_checkpoint(rw);
+    g_assert_true(reopen(rw, syn));
+    GByteArray *ack2 = to_guest(COLO_TCP_ACK, C_ISN + 1, P_ISN + 1, NULL);
+    g_assert_false(process(rw, ack2, TRUE));
+    g_assert_cmpuint(ack_of(ack2), ==, P_ISN + 1);
+    g_assert_true(colo_rewriter_lookup(rw, &key, NULL, &state));
+    g_assert_cmpint(state, ==, COLO_TCPS_ESTABLISHED);
+    colo_rewriter_failover(rw);
+    g_assert_true(colo_rewriter_in_failover_mode(rw));
+    U(ack2);
+
+    colo_rewriter_checkpoint(rw);
+    g_assert_false(reopen(rw, syn));
+    g_assert_cmpuint(colo_rewriter_connections(rw), ==, 0);
+    U(ack);
+    U(synack);
+    U(syn);
+    U(copy);
+    U(udp);
+    U(svm);
+    colo_rewriter_free(rw);
+}
+
 static void test_non_tcp_untouched(void)
 {
     ColoRewriter *rw = colo_rewriter_new();
@@ -447,6 +508,7 @@ int main(int argc, char **argv)
     g_test_add_func("/colo-rewriter/checkpoint-and-failover", test_checkpoint_and_failover);
     g_test_add_func("/colo-rewriter/failover-keeps-translating", test_failover_keeps_translating);
     g_test_add_func("/colo-rewriter/guest-initiated", test_guest_initiated);
+    g_test_add_func("/colo-rewriter/reopen-after-checkpoint", test_reopen_after_checkpoint);
     g_test_add_func("/colo-rewriter/non-tcp-untouched", test_non_tcp_untouched);
     g_test_add_func("/colo-rewriter/checksum-references", test_checksum_references);
     return g_test_run();
