@@ -8,13 +8,16 @@
  *    the frame, not a fragment), and an IPv4 header checksum that changed is valid;
  *  - a checksum that was valid before (IPv4, TCP or UDP) is still valid afterwards.
  * The checksums are verified by the plain RFC 1071 sum below, not by the product's helpers.
- * After a checkpoint every tracked connection has offset 0; in failover mode no new connection
- * is tracked.
+ * After a checkpoint every tracked connection has offset 0, also once the last four packets of
+ * the primary side (as if still queued for the stopped SVM) have been reopened
+ * (colo_rewriter_reopen), which leaves them byte-identical; in failover mode no new connection
+ * is tracked, by a packet or a reopen.
  *
  * Input: byte 0 picks the vnet header length (0, 10, 12 or 21, the last one unsupported), then
  * records until the input ends. A record starts with an op byte:
  *   bits 0-1: 0 = a TCP packet built from fields, 1 = a raw frame, 2 = checkpoint, 3 = failover
  *   bit 2:    the primary side (network -> SVM) instead of the secondary side
+ *   bit 3:    with a checkpoint: reopen the primary side's last four packets after it
  * A built packet takes 12 more bytes: connection (bits 0-1 pick one of four flows, bits 2-3 the
  * number of 4-byte TCP option words), TCP flags, seq (be32), ack (be32), payload length, and a
  * mangle byte (bit 0: a fragment, bit 1: IP total length short of the frame, bit 2: longer than
@@ -316,6 +319,53 @@ static void check_packet(ColoRewriter *rw, const uint8_t *packet, size_t len, si
     g_free(frame);
 }
 
+/* The primary side's last packets, standing for what waits in the stopped SVM's NIC queue. */
+#define QUEUED 4
+
+typedef struct {
+    uint8_t *frame[QUEUED];
+    size_t len[QUEUED];
+    unsigned next;
+} Queued;
+
+static void queue_packet(Queued *q, const uint8_t *frame, size_t len)
+{
+    g_free(q->frame[q->next]);
+    q->frame[q->next] = g_memdup2(frame, len);
+    q->len[q->next] = len;
+    q->next = (q->next + 1) % QUEUED;
+}
+
+static void reopen_queued(ColoRewriter *rw, Queued *q, size_t vhdr)
+{
+    for (unsigned i = 0; i < QUEUED; i++) {
+        if (!q->frame[i]) {
+            continue;
+        }
+        uint8_t *before = g_memdup2(q->frame[i], q->len[i]);
+        guint created = colo_rewriter_stats(rw)->connections_created;
+        gboolean failover = colo_rewriter_in_failover_mode(rw);
+        gboolean opened = colo_rewriter_reopen(rw, q->frame[i], q->len[i], vhdr);
+        if (memcmp(before, q->frame[i], q->len[i]) != 0 ||
+            colo_rewriter_stats(rw)->connections_created != created + (opened ? 1 : 0) ||
+            (failover && opened)) {
+            abort();
+        }
+        g_free(before);
+    }
+}
+
+static void check_offsets_zero(ColoRewriter *rw)
+{
+    for (unsigned c = 0; c < 4; c++) {
+        ColoConnKey k = key_of(c);
+        guint32 offset;
+        if (colo_rewriter_lookup(rw, &k, &offset, NULL) && offset != 0) {
+            abort();
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -329,6 +379,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
 
     ColoRewriter *rw = colo_rewriter_new();
+    Queued queued = {0};
     while (size >= 1) {
         uint8_t op = data[0];
         gboolean primary = op & 4;
@@ -345,6 +396,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             data += 12;
             size -= 12;
             check_packet(rw, built, len, vhdr, primary);
+            if (primary) {
+                queue_packet(&queued, built, len);
+            }
             break;
         }
         case 1: {
@@ -354,18 +408,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             size_t len = MIN(be16_at(data), size - 2);
             check_packet(rw, data + 2, len, vhdr, primary);
+            if (primary) {
+                queue_packet(&queued, data + 2, len);
+            }
             data += 2 + len;
             size -= 2 + len;
             break;
         }
         case 2:
             colo_rewriter_checkpoint(rw);
-            for (unsigned c = 0; c < 4; c++) {
-                ColoConnKey k = key_of(c);
-                guint32 offset;
-                if (colo_rewriter_lookup(rw, &k, &offset, NULL) && offset != 0) {
-                    abort();
-                }
+            check_offsets_zero(rw);
+            if (op & 8) {
+                reopen_queued(rw, &queued, vhdr);
+                check_offsets_zero(rw);
             }
             break;
         default:
@@ -374,5 +429,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     colo_rewriter_free(rw);
+    for (unsigned i = 0; i < QUEUED; i++) {
+        g_free(queued.frame[i]);
+    }
     return 0;
 }
