@@ -629,32 +629,27 @@ static inline int src_seg(const X86Insn *in)
 #define REP_CHUNK      1024
 #define REP_FAST_PAGES 64 /* pages per fast-path chunk */
 
-/* Elements of `size` bytes from la to its page's end (backwards: to its start, la's element
- * included); 0 when la's element itself crosses the page end. */
-static uint64_t rep_elems_in_page(uint64_t la, int size, bool back)
+/* Elements of `size` bytes from off on before end (backwards: down to 0, off's element
+ * included); 0 when off's element itself reaches past end. */
+static uint64_t rep_elems_before(uint64_t off, int size, uint64_t end, bool back)
 {
-    uint64_t off = la & (GUEST_PAGE_SIZE - 1);
-    if (off + size > GUEST_PAGE_SIZE) {
-        return 0;
-    }
-    return back ? off / size + 1 : (GUEST_PAGE_SIZE - off) / size;
-}
-
-/* Elements of `size` bytes from a string register's value off on (backwards: down to 0, off's
- * element included) before the register wraps at its address size; 0 when off's element itself
- * wraps. A 16-bit si/di wraps inside the segment while the linear address goes on, so a run must
- * stop there; a 32-bit one wraps with the linear address, except beside an fs/gs base in 64-bit
- * mode. */
-static uint64_t rep_elems_in_reg(uint64_t off, int size, int addrsize, bool back)
-{
-    if (addrsize == 8) {
-        return UINT64_MAX;
-    }
-    uint64_t end = size_mask(addrsize) + 1;
     if (off + size > end) {
         return 0;
     }
     return back ? off / size + 1 : (end - off) / size;
+}
+
+/* Elements of one side of a run from its string register's value reg (linear address la): within
+ * la's page, and before the register wraps at its address size. A 16-bit si/di wraps inside the
+ * segment while the linear address goes on, so a run must stop there; a 32-bit one wraps with
+ * the linear address, except beside an fs/gs base in 64-bit mode. */
+static uint64_t rep_elems(uint64_t reg, uint64_t la, int size, int addrsize, bool back)
+{
+    uint64_t n = rep_elems_before(la & (GUEST_PAGE_SIZE - 1), size, GUEST_PAGE_SIZE, back);
+    if (addrsize < 8) {
+        n = MIN(n, rep_elems_before(reg, size, size_mask(addrsize) + 1, back));
+    }
+    return n;
 }
 
 /* n elements from sp to dp (both the lowest addresses) as rep movs moves them one at a time:
@@ -719,13 +714,12 @@ static bool fast_rep(X86CPU *cpu, const X86Insn *in, int size, bool movs)
             cpu->tb_exit = 1;
             return true;
         }
-        uint64_t dla = seg_la(cpu, R_ES, areg(cpu, in, R_EDI));
-        uint64_t sla = movs ? seg_la(cpu, sseg, areg(cpu, in, R_ESI)) : 0;
-        uint64_t n = MIN(count, rep_elems_in_page(dla, size, back));
-        n = MIN(n, rep_elems_in_reg(areg(cpu, in, R_EDI), size, in->addrsize, back));
+        uint64_t di = areg(cpu, in, R_EDI), dla = seg_la(cpu, R_ES, di), sla = 0;
+        uint64_t n = MIN(count, rep_elems(di, dla, size, in->addrsize, back));
         if (movs) {
-            n = MIN(n, rep_elems_in_page(sla, size, back));
-            n = MIN(n, rep_elems_in_reg(areg(cpu, in, R_ESI), size, in->addrsize, back));
+            uint64_t si = areg(cpu, in, R_ESI);
+            sla = seg_la(cpu, sseg, si);
+            n = MIN(n, rep_elems(si, sla, size, in->addrsize, back));
         }
         /* the lowest addresses of the n elements on the host, when the TLB holds both */
         uint64_t low = back && n ? (n - 1) * size : 0;
